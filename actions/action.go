@@ -1,0 +1,52 @@
+// Package actions holds one typed value per kind of command plumb runs: its
+// exact argv, the runbook's reason for it and its inverse. It is the only
+// package that starts processes.
+package actions
+
+import "context"
+
+// Action is one command line. Its argv is what a person would type and what
+// plumb runs; nothing is added behind the user's back.
+type Action interface {
+	// Kind names the action in the journal; it is part of the on-disk format.
+	Kind() string
+	// Argv is the command as run, argv[0] found on PATH.
+	Argv() []string
+	// Why is the runbook's one-line reason for the step.
+	Why() string
+	// Undo is the action that reverses this one, or nil when nothing needs
+	// reversing or a later undo already covers it (see Covered).
+	Undo() Action
+}
+
+// Covered is an action without an undo of its own; Note says which undo
+// removes its effect, so a reader of the plan sees why none is listed.
+type Covered interface {
+	CoveredBy() string
+}
+
+// Preparer is an action whose undo depends on what is on the host when it
+// runs (a sysctl's old value, which directories already existed). Prepare
+// reads that state and returns the undo that restores it, or nil.
+type Preparer interface {
+	Prepare(ctx context.Context, r Runner) (Action, error)
+}
+
+// Tolerant is an undo that may find its target already gone. Gone reports
+// whether a failure's stderr means exactly that, so that undoing twice
+// succeeds and rollback, down and recover can always be run again.
+type Tolerant interface {
+	Gone(stderr string) bool
+}
+
+// Targeted is an action that acts on a container's network namespace, so
+// apply checks that the namespace is still the one it was planned for.
+type Targeted interface {
+	Target() Netns
+}
+
+// Checker is an action whose effect can be confirmed by a read-only command
+// that succeeds while the effect is in place (iptables -C).
+type Checker interface {
+	Check() []string
+}

@@ -1,0 +1,72 @@
+package actions
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+)
+
+// Encoded is an action as the journal stores it: its kind, its typed fields,
+// and the argv it rendered when it was written. Decoding checks that the
+// fields still render the same argv, so an edited journal never runs a
+// command other than the one recorded.
+type Encoded struct {
+	Kind string          `json:"kind"`
+	Spec json.RawMessage `json:"spec"`
+	Argv []string        `json:"argv"`
+}
+
+// Encode turns an action into its journal form.
+func Encode(a Action) (Encoded, error) {
+	spec, err := json.Marshal(a)
+	if err != nil {
+		return Encoded{}, fmt.Errorf("encoding %s: %w", a.Kind(), err)
+	}
+	return Encoded{Kind: a.Kind(), Spec: spec, Argv: a.Argv()}, nil
+}
+
+// Decode is the inverse of Encode over the closed set of action kinds.
+func Decode(e Encoded) (Action, error) {
+	var a Action
+	var err error
+	switch e.Kind {
+	case "link_add_veth":
+		a, err = decodeAs[LinkAddVeth](e.Spec)
+	case "link_del":
+		a, err = decodeAs[LinkDel](e.Spec)
+	case "link_set_netns":
+		a, err = decodeAs[LinkSetNetns](e.Spec)
+	case "link_set_up":
+		a, err = decodeAs[LinkSetUp](e.Spec)
+	case "addr_add":
+		a, err = decodeAs[AddrAdd](e.Spec)
+	case "route_add_default":
+		a, err = decodeAs[RouteAddDefault](e.Spec)
+	case "sysctl_set":
+		a, err = decodeAs[SysctlSet](e.Spec)
+	case "iptables_append":
+		a, err = decodeAs[IptablesAppend](e.Spec)
+	case "iptables_delete":
+		a, err = decodeAs[IptablesDelete](e.Spec)
+	default:
+		return nil, fmt.Errorf("unknown action kind %q", e.Kind)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("action %s: %w", e.Kind, err)
+	}
+	if got := a.Argv(); !slices.Equal(got, e.Argv) {
+		return nil, fmt.Errorf("action %s: recorded command %q does not match its fields, which give %q", e.Kind, Quote(e.Argv), Quote(got))
+	}
+	return a, nil
+}
+
+func decodeAs[T Action](spec json.RawMessage) (Action, error) {
+	var a T
+	dec := json.NewDecoder(bytes.NewReader(spec))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&a); err != nil {
+		return nil, err
+	}
+	return a, nil
+}

@@ -1,0 +1,172 @@
+package actions
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/rs/zerolog"
+)
+
+// Runner starts one process. Everything plumb runs goes through a Runner, so
+// tests can record or refuse calls, and a later batching runner can group them.
+type Runner interface {
+	// Run runs argv with stdin (may be nil) and returns its stdout. A failure
+	// is an *ExecError carrying the command, its exit code and its stderr.
+	Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error)
+}
+
+// ExecError is a command that failed: what ran, how it ended, what it said.
+type ExecError struct {
+	Argv   []string
+	Code   int // exit code; -1 when it did not exit normally
+	Stderr string
+	Err    error // the underlying error when the process could not start or was killed
+}
+
+func (e *ExecError) Error() string {
+	var b strings.Builder
+	b.WriteString(Quote(e.Argv))
+	if e.Code >= 0 {
+		fmt.Fprintf(&b, ": exit status %d", e.Code)
+	} else if e.Err != nil {
+		fmt.Fprintf(&b, ": %v", e.Err)
+	}
+	if s := strings.TrimSpace(e.Stderr); s != "" {
+		b.WriteString(": ")
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+func (e *ExecError) Unwrap() error { return e.Err }
+
+// MissingToolError says which Debian package provides a command not on PATH.
+type MissingToolError struct {
+	Tool    string
+	Package string
+}
+
+func (e *MissingToolError) Error() string {
+	if e.Package == "" {
+		return fmt.Sprintf("%s: not found on PATH", e.Tool)
+	}
+	return fmt.Sprintf("%s: not found — install the %s package", e.Tool, e.Package)
+}
+
+// debianPackage maps each tool plumb runs to the Debian package that has it.
+func debianPackage(tool string) string {
+	switch tool {
+	case "ip", "bridge":
+		return "iproute2"
+	case "nsenter", "unshare", "findmnt":
+		return "util-linux"
+	case "mount", "umount":
+		return "mount"
+	case "sysctl":
+		return "procps"
+	case "iptables", "iptables-save", "iptables-restore":
+		return "iptables"
+	case "mkdir", "rmdir":
+		return "coreutils"
+	}
+	return ""
+}
+
+// maxStderr bounds what is kept of a command's stderr; the start of it says
+// what went wrong, and a runaway tool must not fill memory.
+const maxStderr = 64 << 10
+
+// Exec is the Runner that starts real processes.
+type Exec struct{}
+
+// Run implements Runner. iptables commands run holding the xtables lock
+// (as kube-proxy does) so concurrent plumb processes never fail with exit 4,
+// while the command line stays exactly as rendered.
+func (Exec) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
+	if len(argv) == 0 {
+		return nil, errors.New("empty command")
+	}
+	zerolog.Ctx(ctx).Debug().Msgf("exec: %s", Quote(argv))
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return nil, &MissingToolError{Tool: argv[0], Package: debianPackage(argv[0])}
+	}
+	if strings.HasPrefix(argv[0], "iptables") {
+		unlock := xtablesLock()
+		defer unlock()
+	}
+	cmd := exec.CommandContext(ctx, path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	var stdout bytes.Buffer
+	stderr := &boundedBuffer{max: maxStderr}
+	cmd.Stdout = &stdout
+	cmd.Stderr = stderr
+	err = cmd.Run()
+	if err == nil {
+		return stdout.Bytes(), nil
+	}
+	e := &ExecError{Argv: argv, Code: -1, Stderr: stderr.String(), Err: err}
+	var exitErr *exec.ExitError
+	if errors.As(err, &exitErr) && exitErr.Exited() {
+		e.Code = exitErr.ExitCode()
+		e.Err = nil
+	}
+	return stdout.Bytes(), e
+}
+
+// xtablesLock takes the lock iptables itself uses, or nothing when the lock
+// file cannot be opened (iptables then reports contention itself).
+func xtablesLock() (unlock func()) {
+	path := os.Getenv("XTABLES_LOCKFILE")
+	if path == "" {
+		path = "/run/xtables.lock"
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return func() {}
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
+}
+
+type boundedBuffer struct {
+	buf bytes.Buffer
+	max int
+}
+
+func (b *boundedBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.buf.Len(); room > 0 {
+		if len(p) > room {
+			b.buf.Write(p[:room])
+		} else {
+			b.buf.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+func (b *boundedBuffer) String() string { return b.buf.String() }
+
+// StderrOf returns the stderr of a failed command, or "" for other errors.
+func StderrOf(err error) string {
+	var e *ExecError
+	if errors.As(err, &e) {
+		return e.Stderr
+	}
+	return ""
+}

@@ -1,0 +1,74 @@
+package actions
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"syscall"
+)
+
+// NetnsDir is where `ip netns add` keeps named namespaces.
+const NetnsDir = "/run/netns"
+
+// Netns names a network namespace: a process's (PID) or a named one made by
+// `ip netns add` (Name). The zero value is the host's own namespace.
+type Netns struct {
+	PID  int    `json:"pid,omitempty"`
+	Name string `json:"name,omitempty"`
+}
+
+// IsHost reports whether n is the namespace plumb itself runs in.
+func (n Netns) IsHost() bool { return n.PID == 0 && n.Name == "" }
+
+// String is the form `ip link set DEV netns X` takes.
+func (n Netns) String() string {
+	if n.Name != "" {
+		return n.Name
+	}
+	if n.PID != 0 {
+		return strconv.Itoa(n.PID)
+	}
+	return "host"
+}
+
+// Wrap turns a command into the same command run inside n: the document's
+// `nsenter -t PID -n` for a process, `ip -n NAME` for a named namespace.
+func (n Netns) Wrap(argv []string) []string {
+	switch {
+	case n.PID != 0:
+		return append([]string{"nsenter", "-t", strconv.Itoa(n.PID), "-n"}, argv...)
+	case n.Name != "" && len(argv) > 0 && argv[0] == "ip":
+		return append([]string{"ip", "-n", n.Name}, argv[1:]...)
+	case n.Name != "":
+		return append([]string{"ip", "netns", "exec", n.Name}, argv...)
+	}
+	return argv
+}
+
+// Path is the file that stands for the namespace.
+func (n Netns) Path() string {
+	if n.Name != "" {
+		return NetnsDir + "/" + n.Name
+	}
+	if n.PID != 0 {
+		return "/proc/" + strconv.Itoa(n.PID) + "/ns/net"
+	}
+	return "/proc/self/ns/net"
+}
+
+// Identity reads which namespace n is now (device and inode of its nsfs
+// file). A PID that died and was reused, or a name removed and made again,
+// gives another identity, so apply stops rather than enter the wrong one.
+func (n Netns) Identity() (string, error) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(n.Path(), &st); err != nil {
+		if os.IsNotExist(err) {
+			if n.PID != 0 {
+				return "", fmt.Errorf("no process with PID %d is running", n.PID)
+			}
+			return "", fmt.Errorf("no network namespace named %q (ip netns list shows them)", n.Name)
+		}
+		return "", fmt.Errorf("reading network namespace of %s: %w", n, err)
+	}
+	return fmt.Sprintf("%d:%d", st.Dev, st.Ino), nil
+}

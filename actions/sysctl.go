@@ -1,0 +1,44 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"strings"
+)
+
+// SysctlSet sets a kernel parameter. Its undo restores the value it found.
+type SysctlSet struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+func (a SysctlSet) Kind() string   { return "sysctl_set" }
+func (a SysctlSet) Argv() []string { return []string{"sysctl", "-w", a.Key + "=" + a.Value} }
+func (a SysctlSet) Why() string {
+	if a.Key == "net.ipv4.ip_forward" && a.Value == "1" {
+		return "let the host forward packets between the container and its uplink"
+	}
+	return fmt.Sprintf("set %s to %s", a.Key, a.Value)
+}
+func (a SysctlSet) Undo() Action { return nil }
+
+// Prepare reads the current value; the undo writes it back if it differs.
+func (a SysctlSet) Prepare(ctx context.Context, r Runner) (Action, error) {
+	old, err := SysctlGet(ctx, r, a.Key)
+	if err != nil {
+		return nil, err
+	}
+	if old == a.Value {
+		return nil, nil
+	}
+	return SysctlSet{Key: a.Key, Value: old}, nil
+}
+
+// SysctlGet reads a kernel parameter with `sysctl -n`.
+func SysctlGet(ctx context.Context, r Runner, key string) (string, error) {
+	out, err := r.Run(ctx, []string{"sysctl", "-n", key}, nil)
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", key, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Flag types parse once, at the edge, into the values recipes take; their
+// errors are one sentence that kong prefixes with the flag's name.
+
+// pidFlag is a process ID: a positive number. Whether it lives is checked
+// later, and only when something will run.
+type pidFlag int
+
+func (p *pidFlag) UnmarshalText(b []byte) error {
+	n, err := strconv.Atoi(string(b))
+	if err != nil || n <= 0 {
+		return fmt.Errorf("%q is not a process ID; give a positive number such as $CONTAINER_PID", b)
+	}
+	*p = pidFlag(n)
+	return nil
+}
+
+// netnsFlag is the name of a namespace made by `ip netns add`.
+type netnsFlag string
+
+func (n *netnsFlag) UnmarshalText(b []byte) error {
+	s := string(b)
+	switch {
+	case s == "" || s == "." || s == "..":
+		return fmt.Errorf("%q is not a network namespace name", s)
+	case strings.ContainsAny(s, "/\x00") || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == ' ' || r == '\t' }):
+		return fmt.Errorf("network namespace name %q must not contain '/', whitespace or control characters", s)
+	case len(s) > 255:
+		return fmt.Errorf("network namespace name is %d bytes; at most 255", len(s))
+	}
+	*n = netnsFlag(s)
+	return nil
+}
+
+// subnetFlag is a subnet in CIDR form.
+type subnetFlag struct{ netip.Prefix }
+
+func (f *subnetFlag) UnmarshalText(b []byte) error {
+	p, err := netip.ParsePrefix(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a subnet in CIDR form, such as 10.200.0.0/24", b)
+	}
+	f.Prefix = p
+	return nil
+}
+
+// addrFlag is a single IPv4 address, without a prefix length.
+type addrFlag struct{ netip.Addr }
+
+func (f *addrFlag) UnmarshalText(b []byte) error {
+	a, err := netip.ParseAddr(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not an IP address, such as 10.200.0.1 (no /prefix)", b)
+	}
+	if !a.Is4() {
+		return fmt.Errorf("%s is not an IPv4 address; plumb sets up IPv4 networks", a)
+	}
+	f.Addr = a
+	return nil
+}

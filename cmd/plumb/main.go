@@ -1,0 +1,114 @@
+// Command plumb gives containers their network with the plain commands a
+// person could type, shown before they run, rolled back when a step fails
+// and torn down later from what was recorded.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+	"github.com/mattn/go-isatty"
+	"github.com/rs/zerolog"
+
+	"plumb/actions"
+	"plumb/plan"
+)
+
+// CLI is plumb's command tree; each command is a struct in a file of its own.
+type CLI struct {
+	StateDir  string        `name:"state-dir" env:"PLUMB_STATE_DIR" default:"/run/plumb" placeholder:"DIR" help:"Where plumb keeps its journal of what it applied (${env})."`
+	LogFormat string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
+	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
+	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
+
+	Veth    VethCmd    `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
+	Status  StatusCmd  `cmd:"" help:"List every object plumb keeps."`
+	Recover RecoverCmd `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
+}
+
+const description = `plumb gives containers their network with the plain Linux commands a person could
+type themselves (ip, nsenter, sysctl, iptables). Every command can be shown first
+(--dry-run), is journaled before it runs, is rolled back when a later one fails,
+and can be torn down later from what was recorded.`
+
+// deps are what commands need from the outside world, bound by kong.
+type deps struct {
+	ctx    context.Context
+	runner actions.Runner
+	store  *plan.Store
+	stdout io.Writer
+	wait   time.Duration
+}
+
+// lock takes the state directory's lock and warns of plans left unfinished.
+func (d *deps) lock() error {
+	if err := d.store.Lock(d.ctx, d.wait); err != nil {
+		return err
+	}
+	for _, r := range plan.Interrupted(d.store) {
+		zerolog.Ctx(d.ctx).Warn().Msgf("%s was interrupted (state %s); run `plumb recover` to finish its rollback", r.ID(), r.State)
+	}
+	return nil
+}
+
+func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+
+func run(args []string, stdout, stderr io.Writer) int {
+	var cli CLI
+	exit := -1
+	parser, err := kong.New(&cli,
+		kong.Name("plumb"),
+		kong.Description(description),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(code int) { exit = code }),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
+	if err != nil {
+		fmt.Fprintf(stderr, "plumb: %v\n", err)
+		return 1
+	}
+	kctx, err := parser.Parse(args)
+	if exit >= 0 { // --help
+		return exit
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "plumb: error: %v\n", err)
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
+	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(cli.StateDir), stdout: stdout, wait: cli.Wait}
+	defer d.store.Unlock()
+	err = kctx.Run(d)
+	if err == nil {
+		return 0
+	}
+	fmt.Fprintf(stderr, "plumb: error: %v\n", err)
+	var refused *plan.Refused
+	if errors.As(err, &refused) {
+		return 2
+	}
+	return 1
+}
+
+func newLogger(format, level string, w io.Writer) zerolog.Logger {
+	lvl, _ := zerolog.ParseLevel(level)
+	if format == "json" {
+		return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
+	}
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = isatty.IsTerminal(f.Fd())
+	}
+	cw := zerolog.ConsoleWriter{Out: w, NoColor: !tty, TimeFormat: "15:04:05"}
+	return zerolog.New(cw).Level(lvl).With().Timestamp().Logger()
+}

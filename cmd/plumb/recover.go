@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+
+	"plumb/plan"
+)
+
+// RecoverCmd is `plumb recover`.
+type RecoverCmd struct {
+	DryRun bool `name:"dry-run" help:"Print the undo commands recovery would run, and change nothing."`
+}
+
+// Help is the long help of `plumb recover --help`.
+func (c *RecoverCmd) Help() string {
+	return `A plan interrupted by a crash (SIGKILL, power loss) leaves its journal in the
+state directory. recover undoes every step it records as started or done, in
+reverse, including the one that was running (undos are idempotent, so undoing
+what never happened is harmless). Running it again does nothing.`
+}
+
+// Run finishes every unfinished plan.
+func (c *RecoverCmd) Run(d *deps) error {
+	if c.DryRun {
+		for _, rec := range plan.Interrupted(d.store) {
+			undos, err := plan.UndoPlan(d.store, rec)
+			if err != nil {
+				return err
+			}
+			p := &plan.Plan{Kind: rec.Kind, Name: rec.Name}
+			for _, u := range undos {
+				p.Steps = append(p.Steps, plan.Step{Action: u})
+			}
+			fmt.Fprintf(d.stdout, "# %s (state %s)\n", rec.ID(), rec.State)
+			if err := p.Text(d.stdout); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := d.store.Lock(d.ctx, d.wait); err != nil {
+		return err
+	}
+	done, err := plan.Recover(d.ctx, d.runner, d.store)
+	for _, id := range done {
+		fmt.Fprintf(d.stdout, "recovered %s\n", id)
+	}
+	if len(done) == 0 && err == nil {
+		fmt.Fprintln(d.stdout, "nothing to recover")
+	}
+	return err
+}

@@ -1,0 +1,65 @@
+// Package plan turns typed input into an ordered list of actions (a Plan),
+// renders it, applies it with write-ahead journaling and rolls it back.
+package plan
+
+import (
+	"fmt"
+
+	"plumb/actions"
+)
+
+// Step is one action of a plan.
+type Step struct {
+	Action actions.Action
+	// Shared names host-wide state that several objects need (for example
+	// "sysctl net.ipv4.ip_forward"). Its undo is run only when the last
+	// object that needed it goes, and only if plumb changed it.
+	Shared string
+}
+
+// Plan is what plumb will do for one object, in order. The same value is
+// printed by --dry-run, serialised by -o json and run by Apply.
+type Plan struct {
+	Kind string // recipe: "veth", ...
+	Name string // the object's name, unique within its kind
+	// Target is the container's namespace, checked before every step that
+	// enters it; zero for plans that stay on the host.
+	Target  actions.Netns
+	Summary string // one line for status listings
+	Steps   []Step
+}
+
+// ID is the object's name in the state directory and in messages.
+func (p *Plan) ID() string { return p.Kind + "/" + p.Name }
+
+// Refused is a request plumb turns down before changing anything: bad input
+// or a host check that failed. The CLI exits 2 for it.
+type Refused struct {
+	Flag string // the flag at fault, without dashes; "" when none is
+	Msg  string
+}
+
+func (e *Refused) Error() string {
+	if e.Flag != "" {
+		return fmt.Sprintf("--%s: %s", e.Flag, e.Msg)
+	}
+	return e.Msg
+}
+
+func refuse(flag, format string, args ...any) *Refused {
+	return &Refused{Flag: flag, Msg: fmt.Sprintf(format, args...)}
+}
+
+// SameSteps reports whether rec was applied from the same commands as p, so
+// that running `up` again with the same input is recognised as done.
+func SameSteps(rec *Record, p *Plan) bool {
+	if len(rec.Steps) != len(p.Steps) {
+		return false
+	}
+	for i, s := range p.Steps {
+		if actions.Quote(rec.Steps[i].Action.Argv) != actions.Quote(s.Action.Argv()) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,169 @@
+package plan
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"plumb/actions"
+)
+
+// State is where an object's plan stands.
+type State string
+
+// The states a journal can be in. Anything but StateUp means a plan was
+// interrupted or an undo failed, and `plumb recover` (or down) finishes it.
+const (
+	StateApplying   State = "applying"    // steps are being run
+	StateUp         State = "up"          // every step ran
+	StateUndoing    State = "undoing"     // a rollback or down is running
+	StateUndoFailed State = "undo-failed" // an undo failed; kept to be retried
+)
+
+// Status is where one step stands.
+type Status string
+
+// A step is pending until it starts; started is written before it runs, so
+// a crash leaves it there and recovery undoes it (undos are idempotent).
+const (
+	Pending    Status = "pending"
+	Started    Status = "started"
+	Done       Status = "done"
+	Failed     Status = "failed"
+	Undone     Status = "undone"
+	UndoFailed Status = "undo-failed"
+)
+
+// Record is one object's journal.
+type Record struct {
+	FormatVersion int            `json:"format_version"`
+	Kind          string         `json:"kind"`
+	Name          string         `json:"name"`
+	State         State          `json:"state"`
+	Summary       string         `json:"summary"`
+	Target        *actions.Netns `json:"target,omitempty"`
+	TargetID      string         `json:"target_id,omitempty"`
+	PID           int            `json:"pid"` // the plumb process that last wrote it
+	Created       time.Time      `json:"created"`
+	Updated       time.Time      `json:"updated"`
+	Steps         []StepRecord   `json:"steps"`
+}
+
+// ID is the object's name in messages: kind/name.
+func (r *Record) ID() string { return r.Kind + "/" + r.Name }
+
+// StepRecord is one step as the journal keeps it.
+type StepRecord struct {
+	Action encodedAction  `json:"action"`
+	Shared string         `json:"shared,omitempty"`
+	Status Status         `json:"status"`
+	Undo   *encodedAction `json:"undo,omitempty"`
+	Error  string         `json:"error,omitempty"`
+}
+
+// encodedAction is an action in the journal, decoded once when read.
+type encodedAction struct {
+	actions.Encoded
+	decoded actions.Action
+}
+
+func encode(a actions.Action) (*encodedAction, error) {
+	e, err := actions.Encode(a)
+	if err != nil {
+		return nil, err
+	}
+	return &encodedAction{Encoded: e, decoded: a}, nil
+}
+
+func (e *encodedAction) decode() (actions.Action, error) {
+	if e.decoded != nil {
+		return e.decoded, nil
+	}
+	a, err := actions.Decode(e.Encoded)
+	if err != nil {
+		return nil, err
+	}
+	e.decoded = a
+	return a, nil
+}
+
+func (e encodedAction) MarshalJSON() ([]byte, error) { return json.Marshal(e.Encoded) }
+func (e *encodedAction) UnmarshalJSON(b []byte) error {
+	e.decoded = nil
+	return strictUnmarshal(b, &e.Encoded)
+}
+
+// CorruptError is a journal that cannot be trusted. Nothing is undone from it.
+type CorruptError struct {
+	Path string
+	Err  error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("journal %s cannot be read, so nothing was undone from it: %v", e.Path, e.Err)
+}
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+func readRecord(path string) (*Record, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var r Record
+	if err := strictUnmarshal(data, &r); err != nil {
+		return nil, &CorruptError{path, err}
+	}
+	if err := r.validate(); err != nil {
+		return nil, &CorruptError{path, err}
+	}
+	return &r, nil
+}
+
+// validate checks what decoding alone cannot: the version, known states, and
+// that every recorded command still matches its typed fields.
+func (r *Record) validate() error {
+	if r.FormatVersion != FormatVersion {
+		return fmt.Errorf("format version %d; this plumb reads version %d", r.FormatVersion, FormatVersion)
+	}
+	switch r.State {
+	case StateApplying, StateUp, StateUndoing, StateUndoFailed:
+	default:
+		return fmt.Errorf("unknown state %q", r.State)
+	}
+	if r.Kind == "" || r.Name == "" {
+		return errors.New("kind or name missing")
+	}
+	for i := range r.Steps {
+		s := &r.Steps[i]
+		switch s.Status {
+		case Pending, Started, Done, Failed, Undone, UndoFailed:
+		default:
+			return fmt.Errorf("step %d: unknown status %q", i+1, s.Status)
+		}
+		if _, err := s.Action.decode(); err != nil {
+			return fmt.Errorf("step %d: %w", i+1, err)
+		}
+		if s.Undo != nil {
+			if _, err := s.Undo.decode(); err != nil {
+				return fmt.Errorf("step %d undo: %w", i+1, err)
+			}
+		}
+	}
+	return nil
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}

@@ -1,0 +1,98 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"plumb/actions"
+)
+
+// Text writes one shell line per step: exactly what runs, in order.
+func (p *Plan) Text(w io.Writer) error {
+	var b strings.Builder
+	for _, s := range p.Steps {
+		b.WriteString(actions.Quote(s.Action.Argv()))
+		b.WriteByte('\n')
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// FormatVersion is the version of plumb's JSON output schemas and journal.
+const FormatVersion = 1
+
+// The JSON plan is its own schema, not the internal structs: snake_case,
+// versioned, fields in a fixed order.
+type jsonPlan struct {
+	FormatVersion int        `json:"format_version"`
+	Object        jsonObject `json:"object"`
+	Steps         []jsonStep `json:"steps"`
+}
+
+type jsonObject struct {
+	Kind   string         `json:"kind"`
+	Name   string         `json:"name"`
+	Target *actions.Netns `json:"target,omitempty"`
+}
+
+type jsonStep struct {
+	Index   int       `json:"index"`
+	Command string    `json:"command"`
+	Argv    []string  `json:"argv"`
+	Why     string    `json:"why"`
+	Shared  string    `json:"shared,omitempty"`
+	Undo    *jsonUndo `json:"undo"`
+}
+
+type jsonUndo struct {
+	Command string   `json:"command,omitempty"`
+	Argv    []string `json:"argv,omitempty"`
+	// Note explains an undo that is not a fixed command: one covered by
+	// another step's undo, or one read from the host at apply time.
+	Note string `json:"note,omitempty"`
+}
+
+// JSON writes the plan as data: each step's argv, purpose and undo.
+func (p *Plan) JSON(w io.Writer) error {
+	out := jsonPlan{FormatVersion: FormatVersion, Object: jsonObject{Kind: p.Kind, Name: p.Name}}
+	if !p.Target.IsHost() {
+		t := p.Target
+		out.Object.Target = &t
+	}
+	for i, s := range p.Steps {
+		a := s.Action
+		js := jsonStep{Index: i + 1, Command: actions.Quote(a.Argv()), Argv: a.Argv(), Why: a.Why(), Shared: s.Shared}
+		js.Undo = undoOf(s)
+		out.Steps = append(out.Steps, js)
+	}
+	return writeJSON(w, out)
+}
+
+func undoOf(s Step) *jsonUndo {
+	a := s.Action
+	if u := a.Undo(); u != nil {
+		return &jsonUndo{Command: actions.Quote(u.Argv()), Argv: u.Argv()}
+	}
+	if _, ok := a.(actions.Preparer); ok {
+		note := "restores the value found at apply time, if plumb changed it"
+		if s.Shared != "" {
+			note += ", once no other plumb object needs it"
+		}
+		return &jsonUndo{Note: note}
+	}
+	if c, ok := a.(actions.Covered); ok {
+		return &jsonUndo{Note: c.CoveredBy()}
+	}
+	return nil
+}
+
+func writeJSON(w io.Writer, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding JSON: %w", err)
+	}
+	_, err = w.Write(append(b, '\n'))
+	return err
+}

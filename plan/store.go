@@ -1,0 +1,238 @@
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Store is plumb's state directory: one journal file per object, the ledger
+// of shared host settings, and the lock that keeps two plumb processes from
+// interleaving.
+type Store struct {
+	Dir  string
+	lock *os.File
+}
+
+// NewStore returns the store rooted at dir; nothing is touched until used.
+func NewStore(dir string) *Store { return &Store{Dir: dir} }
+
+func (s *Store) objectsDir() string { return filepath.Join(s.Dir, "objects") }
+
+func (s *Store) path(kind, name string) string {
+	return filepath.Join(s.objectsDir(), kind, name+".json")
+}
+
+// Lock takes the state directory's lock, waiting up to wait for another
+// plumb process to finish. Past that it names the holder and gives up.
+func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
+	if err := os.MkdirAll(s.objectsDir(), 0o700); err != nil {
+		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be created: %v", s.Dir, err)}
+	}
+	f, err := os.OpenFile(filepath.Join(s.Dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s is not writable: %v", s.Dir, err)}
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return fmt.Errorf("locking %s: %w", f.Name(), err)
+		}
+		if time.Now().After(deadline) {
+			holder, _ := os.ReadFile(f.Name())
+			f.Close()
+			who := strings.TrimSpace(string(holder))
+			if who == "" {
+				who = "another plumb process"
+			}
+			return fmt.Errorf("state directory %s is locked by %s; waited %s (raise it with --wait)", s.Dir, who, wait)
+		}
+		select {
+		case <-ctx.Done():
+			f.Close()
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// Say who holds it, for whoever waits next.
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s) since %s\n", os.Getpid(), strings.Join(os.Args, " "), time.Now().UTC().Format(time.RFC3339))), 0)
+	s.lock = f
+	return nil
+}
+
+// Unlock releases the lock taken by Lock.
+func (s *Store) Unlock() {
+	if s.lock == nil {
+		return
+	}
+	_ = s.lock.Truncate(0)
+	_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
+	s.lock.Close()
+	s.lock = nil
+}
+
+// Load reads one object's journal. It returns an error wrapping
+// os.ErrNotExist when plumb keeps no such object.
+func (s *Store) Load(kind, name string) (*Record, error) {
+	return readRecord(s.path(kind, name))
+}
+
+// List reads every journal in the store. Journals that cannot be read are
+// returned as errors naming their path, never skipped silently.
+func (s *Store) List() ([]*Record, []error) {
+	files, _ := filepath.Glob(filepath.Join(s.objectsDir(), "*", "*.json"))
+	sort.Strings(files)
+	var recs []*Record
+	var errs []error
+	for _, f := range files {
+		r, err := readRecord(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		recs = append(recs, r)
+	}
+	return recs, errs
+}
+
+// Save writes a journal atomically: a reader sees the old file or the new
+// one, never a mix, even after power loss.
+func (s *Store) Save(r *Record) error {
+	r.Updated = time.Now().UTC()
+	return writeFileAtomic(s.path(r.Kind, r.Name), r)
+}
+
+// Remove deletes an object's journal once nothing of it is left.
+func (s *Store) Remove(r *Record) error {
+	err := os.Remove(s.path(r.Kind, r.Name))
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	return syncDir(filepath.Dir(s.path(r.Kind, r.Name)))
+}
+
+func writeFileAtomic(path string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", path, err)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(append(data, '\n')); err != nil {
+		tmp.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return fmt.Errorf("syncing %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// ledger records host-wide settings that several objects share: the undo
+// that restores the value found before plumb first changed it, and which
+// objects still need it.
+type ledger struct {
+	FormatVersion int                     `json:"format_version"`
+	Entries       map[string]*ledgerEntry `json:"entries"`
+}
+
+type ledgerEntry struct {
+	Restore *encodedAction `json:"restore"` // nil: plumb found it as wanted
+	Users   []string       `json:"users"`
+}
+
+func (s *Store) ledgerPath() string { return filepath.Join(s.Dir, "shared.json") }
+
+func (s *Store) loadLedger() (*ledger, error) {
+	l := &ledger{FormatVersion: FormatVersion, Entries: map[string]*ledgerEntry{}}
+	data, err := os.ReadFile(s.ledgerPath())
+	if os.IsNotExist(err) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := strictUnmarshal(data, l); err != nil {
+		return nil, fmt.Errorf("%s cannot be read: %w", s.ledgerPath(), err)
+	}
+	if l.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("%s has format version %d; this plumb reads version %d", s.ledgerPath(), l.FormatVersion, FormatVersion)
+	}
+	for k, e := range l.Entries {
+		if e.Restore != nil {
+			if _, err := e.Restore.decode(); err != nil {
+				return nil, fmt.Errorf("%s: entry %q: %w", s.ledgerPath(), k, err)
+			}
+		}
+	}
+	if l.Entries == nil {
+		l.Entries = map[string]*ledgerEntry{}
+	}
+	return l, nil
+}
+
+func (s *Store) saveLedger(l *ledger) error {
+	if len(l.Entries) == 0 {
+		err := os.Remove(s.ledgerPath())
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	return writeFileAtomic(s.ledgerPath(), l)
+}
+
+func (e *ledgerEntry) without(user string) []string {
+	var out []string
+	for _, u := range e.Users {
+		if u != user {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (e *ledgerEntry) has(user string) bool {
+	for _, u := range e.Users {
+		if u == user {
+			return true
+		}
+	}
+	return false
+}
