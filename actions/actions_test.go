@@ -1,0 +1,190 @@
+package actions
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestArgvAndUndo(t *testing.T) {
+	pid := Netns{PID: 4242}
+	named := Netns{Name: "ctr"}
+	fwd := Rule{Table: Filter, Chain: "FORWARD", Spec: []string{"-i", "veth-host", "-o", "eth0", "-j", "ACCEPT"}}
+	nat := Rule{Table: NAT, Chain: "POSTROUTING", Spec: []string{"-s", "10.200.0.0/24", "-o", "eth0", "-j", "MASQUERADE"}}
+	tests := []struct {
+		name      string
+		action    Action
+		argv      string
+		undo      string // "" when there is none
+		coveredBy bool
+	}{
+		{"veth", LinkAddVeth{Host: "veth-host", Peer: "veth-container"},
+			"ip link add veth-host type veth peer name veth-container", "ip link del veth-host", false},
+		{"veth peer in netns", LinkAddVeth{Host: "h", Peer: "p", PeerIn: pid},
+			"ip link add h type veth peer name p netns 4242", "ip link del h", false},
+		{"move", LinkSetNetns{Name: "veth-container", To: pid}, "ip link set veth-container netns 4242", "", true},
+		{"move named", LinkSetNetns{Name: "veth-container", To: named}, "ip link set veth-container netns ctr", "", true},
+		{"addr host", AddrAdd{Addr: netip.MustParsePrefix("10.200.0.1/24"), Dev: "veth-host"},
+			"ip addr add 10.200.0.1/24 dev veth-host", "", true},
+		{"addr pid", AddrAdd{Addr: netip.MustParsePrefix("10.200.0.2/24"), Dev: "veth-container", In: pid},
+			"nsenter -t 4242 -n ip addr add 10.200.0.2/24 dev veth-container", "", true},
+		{"addr named", AddrAdd{Addr: netip.MustParsePrefix("10.200.0.2/24"), Dev: "veth-container", In: named},
+			"ip -n ctr addr add 10.200.0.2/24 dev veth-container", "", true},
+		{"up", LinkSetUp{Dev: "veth-host"}, "ip link set veth-host up", "", true},
+		{"lo", LinkSetUp{Dev: "lo", In: pid}, "nsenter -t 4242 -n ip link set lo up", "", true},
+		{"route", RouteAddDefault{Via: netip.MustParseAddr("10.200.0.1"), In: pid},
+			"nsenter -t 4242 -n ip route add default via 10.200.0.1", "", true},
+		{"sysctl", SysctlSet{Key: "net.ipv4.ip_forward", Value: "1"}, "sysctl -w net.ipv4.ip_forward=1", "", false},
+		{"forward", IptablesAppend{Rule: fwd}, "iptables -A FORWARD -i veth-host -o eth0 -j ACCEPT",
+			"iptables -D FORWARD -i veth-host -o eth0 -j ACCEPT", false},
+		{"nat", IptablesAppend{Rule: nat}, "iptables -t nat -A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE",
+			"iptables -t nat -D POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE", false},
+		{"del", LinkDel{Name: "veth-host"}, "ip link del veth-host", "", false},
+		{"del in ns", LinkDel{Name: "eth0", In: pid}, "nsenter -t 4242 -n ip link del eth0", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Quote(tt.action.Argv()); got != tt.argv {
+				t.Errorf("argv:\n got %s\nwant %s", got, tt.argv)
+			}
+			undo := ""
+			if u := tt.action.Undo(); u != nil {
+				undo = Quote(u.Argv())
+			}
+			if undo != tt.undo {
+				t.Errorf("undo:\n got %q\nwant %q", undo, tt.undo)
+			}
+			_, covered := tt.action.(Covered)
+			if covered != tt.coveredBy {
+				t.Errorf("Covered = %v, want %v", covered, tt.coveredBy)
+			}
+			if tt.action.Why() == "" {
+				t.Error("Why is empty")
+			}
+		})
+	}
+}
+
+func TestIptablesCheck(t *testing.T) {
+	a := IptablesAppend{Rule: Rule{Table: NAT, Chain: "POSTROUTING", Spec: []string{"-o", "eth0", "-j", "MASQUERADE"}}}
+	if got, want := Quote(a.Check()), "iptables -t nat -C POSTROUTING -o eth0 -j MASQUERADE"; got != want {
+		t.Errorf("got %s, want %s", got, want)
+	}
+}
+
+func TestGone(t *testing.T) {
+	tests := []struct {
+		undo   Tolerant
+		stderr string
+		gone   bool
+	}{
+		{LinkDel{Name: "x"}, `Cannot find device "x"`, true},
+		{LinkDel{Name: "x"}, "RTNETLINK answers: Operation not permitted", false},
+		{IptablesDelete{}, "iptables: Bad rule (does a matching rule exist in that chain?).", true},
+		{IptablesDelete{}, "iptables v1.8.9 (nf_tables): Couldn't load match `state':No such file or directory", false},
+		{IptablesDelete{}, "Another app is currently holding the xtables lock.", false},
+	}
+	for _, tt := range tests {
+		if got := tt.undo.Gone(tt.stderr); got != tt.gone {
+			t.Errorf("%T.Gone(%q) = %v, want %v", tt.undo, tt.stderr, got, tt.gone)
+		}
+	}
+}
+
+func TestParseIfName(t *testing.T) {
+	ok := []string{"veth-host", "eth0", "a", "123456789012345", "br_0.1"}
+	bad := map[string]string{
+		"":                 "empty",
+		"1234567890123456": "at most 15",
+		".":                "not allowed",
+		"..":               "not allowed",
+		"a/b":              "'/'",
+		"a:b":              "':'",
+		"a b":              "whitespace",
+		"a\tb":             "whitespace",
+		"a\x01":            "control",
+	}
+	for _, s := range ok {
+		if _, err := ParseIfName(s); err != nil {
+			t.Errorf("ParseIfName(%q): %v", s, err)
+		}
+	}
+	for s, want := range bad {
+		_, err := ParseIfName(s)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseIfName(%q) = %v, want an error mentioning %q", s, err, want)
+		}
+	}
+}
+
+func TestQuote(t *testing.T) {
+	tests := map[string][]string{
+		"ip link add a type veth":              {"ip", "link", "add", "a", "type", "veth"},
+		"echo 'a b' '' 'it'\\''s'":             {"echo", "a b", "", "it's"},
+		"iptables --state RELATED,ESTABLISHED": {"iptables", "--state", "RELATED,ESTABLISHED"},
+		"x '$HOME' 'a;b'":                      {"x", "$HOME", "a;b"},
+	}
+	for want, argv := range tests {
+		if got := Quote(argv); got != want {
+			t.Errorf("Quote(%q) = %s, want %s", argv, got, want)
+		}
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	all := []Action{
+		LinkAddVeth{Host: "h", Peer: "p", PeerIn: Netns{Name: "n"}},
+		LinkDel{Name: "h", In: Netns{PID: 7}},
+		LinkSetNetns{Name: "p", To: Netns{PID: 7}},
+		LinkSetUp{Dev: "lo", In: Netns{PID: 7}},
+		AddrAdd{Addr: netip.MustParsePrefix("10.0.0.1/24"), Dev: "h"},
+		RouteAddDefault{Via: netip.MustParseAddr("10.0.0.1"), In: Netns{PID: 7}},
+		SysctlSet{Key: "net.ipv4.ip_forward", Value: "0"},
+		IptablesAppend{Rule: Rule{Table: NAT, Chain: "POSTROUTING", Spec: []string{"-j", "MASQUERADE"}, Purpose: "p"}},
+		IptablesDelete{Rule: Rule{Table: Filter, Chain: "FORWARD", Spec: []string{"-j", "ACCEPT"}}},
+	}
+	for _, a := range all {
+		e, err := Encode(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.Marshal(e)
+		var back Encoded
+		if err := json.Unmarshal(b, &back); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Decode(back)
+		if err != nil {
+			t.Fatalf("%s: %v", a.Kind(), err)
+		}
+		if diff := cmp.Diff(a, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+			t.Errorf("%s round trip (-want +got):\n%s", a.Kind(), diff)
+		}
+	}
+}
+
+func TestDecodeRefusesTampering(t *testing.T) {
+	e, _ := Encode(LinkDel{Name: "veth-host"})
+	tests := map[string]func(*Encoded){
+		"argv edited":   func(e *Encoded) { e.Argv = []string{"ip", "link", "del", "eth0"} },
+		"spec edited":   func(e *Encoded) { e.Spec = []byte(`{"name":"eth0"}`) },
+		"unknown kind":  func(e *Encoded) { e.Kind = "rm_rf" },
+		"unknown field": func(e *Encoded) { e.Spec = []byte(`{"name":"veth-host","force":true}`) },
+		"bad name":      func(e *Encoded) { e.Spec = []byte(`{"name":"a/b"}`); e.Argv = []string{"ip", "link", "del", "a/b"} },
+		"truncated":     func(e *Encoded) { e.Spec = []byte(`{"name":"veth-`) },
+	}
+	for name, edit := range tests {
+		t.Run(name, func(t *testing.T) {
+			c := e
+			c.Argv = append([]string(nil), e.Argv...)
+			edit(&c)
+			if a, err := Decode(c); err == nil {
+				t.Errorf("Decode accepted a tampered action: %v", a.Argv())
+			}
+		})
+	}
+}

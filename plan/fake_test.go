@@ -1,0 +1,48 @@
+package plan
+
+import (
+	"context"
+	"strings"
+
+	"plumb/actions"
+)
+
+// fakeRunner records every command and answers probes from canned output.
+// It fails (or "crashes", by panicking) at the command equal to failOn.
+type fakeRunner struct {
+	calls      []string
+	failOn     string
+	failStderr string
+	crashOn    string
+	sysctl     string // what `sysctl -n` prints
+}
+
+type crash struct{}
+
+func (f *fakeRunner) Run(_ context.Context, argv []string, _ []byte) ([]byte, error) {
+	line := actions.Quote(argv)
+	f.calls = append(f.calls, line)
+	if line == f.crashOn {
+		panic(crash{})
+	}
+	if line == f.failOn {
+		stderr := f.failStderr
+		if stderr == "" {
+			stderr = "RTNETLINK answers: File exists"
+		}
+		return nil, &actions.ExecError{Argv: argv, Code: 2, Stderr: stderr}
+	}
+	switch {
+	case strings.HasPrefix(line, "sysctl -n "):
+		v := f.sysctl
+		if v == "" {
+			v = "0"
+		}
+		return []byte(v + "\n"), nil
+	case strings.Contains(line, "ip -j link show"):
+		return []byte(`[{"ifname":"lo"},{"ifname":"eth0"}]`), nil
+	case line == "ip -j route show default":
+		return []byte(`[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]}]`), nil
+	}
+	return nil, nil
+}
