@@ -187,6 +187,7 @@ func release(ctx context.Context, r actions.Runner, st *Store, user, key string)
 			return nil, err
 		}
 		ran = append(ran, actions.Quote(u.Argv()))
+		zerolog.Ctx(ctx).Info().Msgf("undo: %s (no plumb object needs %s now)", actions.Quote(u.Argv()), key)
 		if _, err := r.Run(ctx, u.Argv(), nil); err != nil {
 			_ = st.saveLedger(l)
 			return ran, err

@@ -110,7 +110,7 @@ func alreadyUp(d *deps, rec *plan.Record, p *plan.Plan, downCmd string) error {
 
 // VethDownCmd is `plumb veth down`.
 type VethDownCmd struct {
-	HostIf actions.IfName `name:"host-if" required:"" help:"Host end of the pair that 'veth up' made; names the object."`
+	HostIf actions.IfName `name:"host-if" required:"" placeholder:"IF" help:"Host end of the pair that 'veth up' made; names the object."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
 	Output string         `name:"output" short:"o" enum:"text,json" default:"text" help:"Format of --dry-run's output: text or json."`
 }

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/script")
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){"plumb": main})
+}
+
+// standins are the tools the stand-in script plays in script tests.
+var standins = []string{"ip", "nsenter", "sysctl", "iptables"}
+
+// TestScripts runs testdata/script/*.txtar. Each script gets its own state
+// directory, a live process to target ($CONTAINER_PID, like the document's
+// variable) and, in $WORK/bin, stand-ins for the network tools that log to
+// $STANDIN_LOG; a script puts them first on PATH when it wants them.
+func TestScripts(t *testing.T) {
+	standin, err := filepath.Abs("../../testdata/standin/standin.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "../../testdata/script",
+		UpdateScripts:       *update,
+		RequireExplicitExec: true,
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exits": exits},
+		Setup: func(env *testscript.Env) error {
+			bin := filepath.Join(env.WorkDir, "bin")
+			if err := os.MkdirAll(bin, 0o755); err != nil {
+				return err
+			}
+			for _, tool := range standins {
+				if err := os.Symlink(standin, filepath.Join(bin, tool)); err != nil {
+					return err
+				}
+			}
+			sleep := exec.Command("sleep", "3600")
+			if err := sleep.Start(); err != nil {
+				return err
+			}
+			env.Defer(func() { _ = sleep.Process.Kill(); _ = sleep.Wait() })
+			env.Setenv("CONTAINER_PID", strconv.Itoa(sleep.Process.Pid))
+			env.Setenv("STANDINS", bin)
+			self, err := exec.LookPath("plumb")
+			if err != nil {
+				return err
+			}
+			env.Setenv("PLUMB_BIN", filepath.Dir(self))
+			env.Setenv("STANDIN_LOG", filepath.Join(env.WorkDir, "log"))
+			env.Setenv("PLUMB_STATE_DIR", filepath.Join(env.WorkDir, "state"))
+			env.Setenv("XTABLES_LOCKFILE", filepath.Join(env.WorkDir, "xtables.lock"))
+			return nil
+		},
+	})
+}
+
+// exits N CMD ARGS... runs CMD and fails unless it exits with status N. Its
+// stdout and stderr are kept for the checks that follow, as with exec.
+// plumb's exit codes are part of its interface: 2 for refused input, 1 for
+// a failure while applying.
+func exits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits N command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: %q is not an exit status", args[0])
+	}
+	got := 0
+	if err := ts.Exec(args[1], args[2:]...); err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("exits: %v", err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}

@@ -1,0 +1,22 @@
+#!/bin/sh
+# Stand-in for ip, nsenter, sysctl and iptables in script tests: it logs the
+# command line it was given, answers the read-only probes plumb makes, and
+# fails when its command line equals $FAIL_ON (stderr $FAIL_STDERR, exit
+# $FAIL_CODE). Nothing on the host is touched.
+line="$(basename "$0") $*"
+echo "$line" >>"${STANDIN_LOG:?}"
+if [ -n "${FAIL_ON:-}" ] && [ "$line" = "$FAIL_ON" ]; then
+	echo "${FAIL_STDERR:-RTNETLINK answers: File exists}" >&2
+	exit "${FAIL_CODE:-2}"
+fi
+links='[{"ifname":"lo"},{"ifname":"eth0"}]'
+route='[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]}]'
+case "$line" in
+*"ip -j link show")
+	echo "${STANDIN_LINKS:-$links}" ;;
+"ip -j route show default")
+	echo "${STANDIN_ROUTE:-$route}" ;;
+"sysctl -n "*)
+	echo "${STANDIN_SYSCTL:-0}" ;;
+esac
+exit 0
