@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+)
+
+// Live tests run the real commands, as root, inside a network and mount
+// namespace made for the test: the host's interfaces, rules and mounts are
+// never touched, and traffic goes only to addresses inside namespaces the
+// test made (TEST-NET-1, 192.0.2.0/24, stands in for the internet).
+
+const insideEnv = "PLUMB_LIVE_INSIDE"
+
+// isolate skips without root, and otherwise re-runs the calling test in a
+// new network and mount namespace with a private /run, returning false in
+// the outer process (whose only job was to start and wait for the inner).
+func isolate(t *testing.T) bool {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("live test: needs root to create network namespaces (CI runs it as root)")
+	}
+	if os.Getenv(insideEnv) == "1" {
+		// A private /run: `ip netns add`, the state directory and the
+		// xtables lock all live there, out of the host's sight.
+		if err := unix.Mount("tmpfs", "/run", "tmpfs", 0, "mode=755"); err != nil {
+			t.Fatalf("mounting a private /run: %v", err)
+		}
+		return true
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Fatal("live test: unshare not found — install the util-linux package")
+	}
+	args := []string{"--net", "--mount", "--propagation", "private", "--fork", "--",
+		os.Args[0], "-test.run", "^" + t.Name() + "$", "-test.v", "-test.count=1"}
+	cmd := exec.Command("unshare", args...)
+	cmd.Env = append(os.Environ(), insideEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	t.Logf("inside a private network and mount namespace:\n%s", out)
+	if err != nil {
+		t.Fatalf("isolated run failed: %v", err)
+	}
+	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
+		t.Fatalf("isolated run did not pass %s", t.Name())
+	}
+	return false
+}
+
+func sh(t *testing.T, argv ...string) string {
+	t.Helper()
+	out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
+	}
+	return string(out)
+}
+
+// world is the test's stand-in for a host: an uplink veth to a namespace
+// "inet" that plays the internet, a default route through it, and two rules
+// of someone else's that plumb must leave alone.
+func world(t *testing.T) {
+	for _, c := range [][]string{
+		// No duplicate address detection: a link-local address that is still
+		// "tentative" when the first snapshot is taken would differ later.
+		{"sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"},
+		{"ip", "link", "set", "lo", "up"},
+		{"ip", "netns", "add", "inet"},
+		{"ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "wan0", "netns", "inet"},
+		{"ip", "addr", "add", "192.0.2.1/24", "dev", "uplink0"},
+		{"ip", "link", "set", "uplink0", "up"},
+		{"ip", "-n", "inet", "addr", "add", "192.0.2.2/24", "dev", "wan0"},
+		{"ip", "-n", "inet", "link", "set", "wan0", "up"},
+		{"ip", "-n", "inet", "link", "set", "lo", "up"},
+		{"ip", "route", "add", "default", "via", "192.0.2.2"},
+		{"iptables", "-A", "FORWARD", "-i", "keep0", "-j", "DROP"},
+		{"iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "keep0", "-j", "RETURN"},
+	} {
+		sh(t, c...)
+	}
+}
+
+// container starts a process in a network namespace of its own, as the
+// document's part one does, and returns its PID.
+func container(t *testing.T) int {
+	cmd := exec.Command("unshare", "--net", "sleep", "3600")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// Wait until unshare has moved into its namespace.
+	self, _ := os.Readlink("/proc/self/ns/net")
+	for i := 0; i < 200; i++ {
+		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid))
+		if ns != "" && ns != self {
+			return cmd.Process.Pid
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("container process did not enter its namespace")
+	return 0
+}
+
+var counters = regexp.MustCompile(`\[\d+:\d+\]`)
+
+// snapshot is the namespace's network state as plumb could change it.
+// Packet counters are zeroed: traffic is not configuration.
+func snapshot(t *testing.T) string {
+	var b strings.Builder
+	for _, c := range [][]string{
+		{"ip", "-j", "link", "show"},
+		{"ip", "-j", "addr", "show"},
+		{"ip", "-j", "route", "show", "table", "all"},
+		{"sysctl", "net.ipv4.ip_forward"},
+	} {
+		b.WriteString("$ " + strings.Join(c, " ") + "\n" + sh(t, c...) + "\n")
+	}
+	var rules []string
+	for _, l := range strings.Split(sh(t, "iptables-save"), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			rules = append(rules, counters.ReplaceAllString(l, "[0:0]"))
+		}
+	}
+	b.WriteString("$ iptables-save\n" + strings.Join(rules, "\n"))
+	return b.String()
+}
+
+func sameSnapshot(t *testing.T, before string, when string) {
+	t.Helper()
+	if diff := cmp.Diff(before, snapshot(t)); diff != "" {
+		t.Errorf("%s: namespace differs from before (-before +after):\n%s", when, diff)
+	}
+}
+
+// listenIn opens a TCP listener inside another network namespace: a
+// socket keeps the namespace it was made in.
+func listenIn(t *testing.T, nsPath, addr string) net.Listener {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	target, err := os.Open(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Fatal(err)
+	}
+	l, lerr := net.Listen("tcp4", addr)
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		panic("cannot return to own network namespace: " + err.Error())
+	}
+	if lerr != nil {
+		t.Fatal(lerr)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// dialFrom connects from inside the container to addr with bash's /dev/tcp
+// and sends a line; the listener reports where the connection came from.
+func dialFrom(t *testing.T, pid int, l net.Listener, addr string) string {
+	t.Helper()
+	got := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- "accept: " + err.Error()
+			return
+		}
+		defer c.Close()
+		line, _ := bufio.NewReader(c).ReadString('\n')
+		got <- c.RemoteAddr().(*net.TCPAddr).IP.String() + " said " + strings.TrimSpace(line)
+	}()
+	host, port, _ := net.SplitHostPort(addr)
+	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && echo hello >&3", host, port)
+	out, err := exec.Command("timeout", "5", "nsenter", "-t", strconv.Itoa(pid), "-n", "bash", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("connecting from the container to %s: %v\n%s", addr, err, out)
+	}
+	select {
+	case s := <-got:
+		return s
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no connection arrived at %s", addr)
+	}
+	return ""
+}
+
+func plumb(t *testing.T, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("plumb", args...)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func mustPlumb(t *testing.T, args ...string) string {
+	t.Helper()
+	out, err := plumb(t, nil, args...)
+	if err != nil {
+		t.Fatalf("plumb %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func TestLiveVeth(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	world(t)
+	pid := container(t)
+	before := snapshot(t)
+
+	// The container reaches the host end's address...
+	mustPlumb(t, "veth", "up", "--pid", strconv.Itoa(pid))
+	hostL, err := net.Listen("tcp4", "10.200.0.1:8080")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hostL.Close()
+	if got := dialFrom(t, pid, hostL, "10.200.0.1:8080"); got != "10.200.0.2 said hello" {
+		t.Errorf("host listener saw %q, want the container's own address", got)
+	}
+	// ...and the "internet", arriving with the uplink's address (NAT).
+	inetL := listenIn(t, "/run/netns/inet", "192.0.2.2:9000")
+	if got := dialFrom(t, pid, inetL, "192.0.2.2:9000"); got != "192.0.2.1 said hello" {
+		t.Errorf("internet listener saw %q, want the uplink's address 192.0.2.1 (NAT)", got)
+	}
+	if fwd := strings.TrimSpace(sh(t, "sysctl", "-n", "net.ipv4.ip_forward")); fwd != "1" {
+		t.Errorf("ip_forward = %s while up", fwd)
+	}
+	// Up again changes nothing.
+	if out := mustPlumb(t, "veth", "up", "--pid", strconv.Itoa(pid)); !strings.Contains(out, "already up") {
+		t.Errorf("second up said %q", out)
+	}
+	mustPlumb(t, "veth", "down", "--host-if", "veth-host")
+	sameSnapshot(t, before, "after down")
+}
+
+// TestLiveVethRollback fails each of the twelve steps in turn with the real
+// tools behind a wrapper, and checks the namespace is left as it was.
+func TestLiveVethRollback(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	world(t)
+	pid := container(t)
+	before := snapshot(t)
+	steps := strings.Split(strings.TrimSpace(mustPlumb(t, "veth", "up", "--pid", strconv.Itoa(pid), "--dry-run")), "\n")
+	if len(steps) != 12 {
+		t.Fatalf("plan has %d steps, want 12", len(steps))
+	}
+	wrap := t.TempDir()
+	wrapper, _ := filepath.Abs("../../testdata/standin/failwrap.sh")
+	for _, tool := range []string{"ip", "nsenter", "sysctl", "iptables"} {
+		if err := os.Symlink(wrapper, filepath.Join(wrap, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := os.Getenv("PATH")
+	restored := 0
+	for k, step := range steps {
+		out, err := plumb(t, []string{"PATH=" + wrap + ":" + path, "REAL_PATH=" + path, "FAIL_ON=" + step},
+			"veth", "up", "--pid", strconv.Itoa(pid))
+		if err == nil || !strings.Contains(out, fmt.Sprintf("step %d of 12 failed", k+1)) {
+			t.Errorf("step %d (%s): want a failure there, got %v:\n%s", k+1, step, err, out)
+			continue
+		}
+		if diff := cmp.Diff(before, snapshot(t)); diff != "" {
+			t.Errorf("failure at step %d (%s) left the namespace changed (-before +after):\n%s\nplumb said:\n%s", k+1, step, diff, out)
+			continue
+		}
+		if status := mustPlumb(t, "status"); strings.Contains(status, "veth-host") {
+			t.Errorf("failure at step %d left a journal:\n%s", k+1, status)
+		}
+		restored++
+	}
+	t.Logf("%d of %d injected failures restored the namespace exactly", restored, len(steps))
+}
