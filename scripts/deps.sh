@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs the system tools plumb and its tests run, when they are missing.
+# As root on Debian it uses apt-get; otherwise it says precisely what is missing.
+set -euo pipefail
+
+# tool:package pairs
+need=(ip:iproute2 bridge:iproute2 iptables:iptables iptables-save:iptables
+	nsenter:util-linux unshare:util-linux sysctl:procps mount:mount
+	busybox:busybox-static timeout:coreutils bash:bash)
+
+missing=()
+for pair in "${need[@]}"; do
+	tool=${pair%%:*} pkg=${pair#*:}
+	command -v "$tool" >/dev/null 2>&1 || PATH=$PATH:/usr/sbin:/sbin command -v "$tool" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
+	echo "go: not found — install Go 1.26 (https://go.dev/doc/install) or Debian's golang package" >&2
+	exit 1
+fi
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+pkgs=$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "missing packages: $pkgs— install them (as root: apt-get install -y $pkgs)" >&2
+	exit 1
+fi
+echo "installing: $pkgs" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq $pkgs >/dev/null
