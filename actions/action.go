@@ -19,10 +19,11 @@ type Action interface {
 	Undo() Action
 }
 
-// Covered is an action without an undo of its own; Note says which undo
-// removes its effect, so a reader of the plan sees why none is listed.
-type Covered interface {
-	CoveredBy() string
+// Noted is an action without a fixed undo command: UndoNote says which
+// other undo removes its effect, or what its undo decides at apply time, so
+// a reader of the plan sees why no command is listed.
+type Noted interface {
+	UndoNote() string
 }
 
 // Preparer is an action whose undo depends on what is on the host when it

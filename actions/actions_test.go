@@ -16,11 +16,11 @@ func TestArgvAndUndo(t *testing.T) {
 	fwd := Rule{Table: Filter, Chain: "FORWARD", Spec: []string{"-i", "veth-host", "-o", "eth0", "-j", "ACCEPT"}}
 	nat := Rule{Table: NAT, Chain: "POSTROUTING", Spec: []string{"-s", "10.200.0.0/24", "-o", "eth0", "-j", "MASQUERADE"}}
 	tests := []struct {
-		name      string
-		action    Action
-		argv      string
-		undo      string // "" when there is none
-		coveredBy bool
+		name   string
+		action Action
+		argv   string
+		undo   string // "" when there is none
+		noted  bool
 	}{
 		{"veth", LinkAddVeth{Host: "veth-host", Peer: "veth-container"},
 			"ip link add veth-host type veth peer name veth-container", "ip link del veth-host", false},
@@ -38,7 +38,7 @@ func TestArgvAndUndo(t *testing.T) {
 		{"lo", LinkSetUp{Dev: "lo", In: pid}, "nsenter -t 4242 -n ip link set lo up", "", true},
 		{"route", RouteAddDefault{Via: netip.MustParseAddr("10.200.0.1"), In: pid},
 			"nsenter -t 4242 -n ip route add default via 10.200.0.1", "", true},
-		{"sysctl", SysctlSet{Key: "net.ipv4.ip_forward", Value: "1"}, "sysctl -w net.ipv4.ip_forward=1", "", false},
+		{"sysctl", SysctlSet{Key: "net.ipv4.ip_forward", Value: "1"}, "sysctl -w net.ipv4.ip_forward=1", "", true},
 		{"forward", IptablesAppend{Rule: fwd}, "iptables -A FORWARD -i veth-host -o eth0 -j ACCEPT",
 			"iptables -D FORWARD -i veth-host -o eth0 -j ACCEPT", false},
 		{"nat", IptablesAppend{Rule: nat}, "iptables -t nat -A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE",
@@ -58,9 +58,9 @@ func TestArgvAndUndo(t *testing.T) {
 			if undo != tt.undo {
 				t.Errorf("undo:\n got %q\nwant %q", undo, tt.undo)
 			}
-			_, covered := tt.action.(Covered)
-			if covered != tt.coveredBy {
-				t.Errorf("Covered = %v, want %v", covered, tt.coveredBy)
+			_, covered := tt.action.(Noted)
+			if covered != tt.noted {
+				t.Errorf("Noted = %v, want %v", covered, tt.noted)
 			}
 			if tt.action.Why() == "" {
 				t.Error("Why is empty")

@@ -20,6 +20,6 @@ func (a AddrAdd) Argv() []string {
 func (a AddrAdd) Why() string {
 	return fmt.Sprintf("give %s the address %s", a.Dev, a.Addr)
 }
-func (a AddrAdd) Undo() Action      { return nil }
-func (a AddrAdd) CoveredBy() string { return "deleting the veth pair removes it" }
-func (a AddrAdd) Target() Netns     { return a.In }
+func (a AddrAdd) Undo() Action     { return nil }
+func (a AddrAdd) UndoNote() string { return "deleting the veth pair removes it" }
+func (a AddrAdd) Target() Netns    { return a.In }

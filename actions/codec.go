@@ -49,6 +49,16 @@ func Decode(e Encoded) (Action, error) {
 		a, err = decodeAs[IptablesAppend](e.Spec)
 	case "iptables_delete":
 		a, err = decodeAs[IptablesDelete](e.Spec)
+	case "mkdir":
+		a, err = decodeAs[Mkdir](e.Spec)
+	case "rmdir_empty":
+		a, err = decodeAs[RmdirEmpty](e.Spec)
+	case "overlay_mount":
+		a, err = decodeAs[OverlayMount](e.Spec)
+	case "umount":
+		a, err = decodeAs[Umount](e.Spec)
+	case "remove_tree":
+		a, err = decodeAs[RemoveTree](e.Spec)
 	default:
 		return nil, fmt.Errorf("unknown action kind %q", e.Kind)
 	}

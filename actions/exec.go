@@ -72,7 +72,7 @@ func debianPackage(tool string) string {
 		return "procps"
 	case "iptables", "iptables-save", "iptables-restore":
 		return "iptables"
-	case "mkdir", "rmdir":
+	case "mkdir", "rmdir", "env", "rm":
 		return "coreutils"
 	}
 	return ""

@@ -58,9 +58,9 @@ func (a LinkSetNetns) Argv() []string {
 func (a LinkSetNetns) Why() string {
 	return fmt.Sprintf("move %s into the container's network namespace", a.Name)
 }
-func (a LinkSetNetns) Undo() Action      { return nil }
-func (a LinkSetNetns) CoveredBy() string { return "deleting the host end removes it" }
-func (a LinkSetNetns) Target() Netns     { return a.To }
+func (a LinkSetNetns) Undo() Action     { return nil }
+func (a LinkSetNetns) UndoNote() string { return "deleting the host end removes it" }
+func (a LinkSetNetns) Target() Netns    { return a.To }
 
 // LinkSetUp brings a link up.
 type LinkSetUp struct {
@@ -79,7 +79,7 @@ func (a LinkSetUp) Why() string {
 	return fmt.Sprintf("bring %s up", a.Dev)
 }
 func (a LinkSetUp) Undo() Action { return nil }
-func (a LinkSetUp) CoveredBy() string {
+func (a LinkSetUp) UndoNote() string {
 	if a.Dev == "lo" {
 		return "none: loopback stays up, as other users of the namespace may rely on it"
 	}

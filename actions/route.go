@@ -19,6 +19,6 @@ func (a RouteAddDefault) Argv() []string {
 func (a RouteAddDefault) Why() string {
 	return fmt.Sprintf("route the container's traffic beyond its subnet through %s", a.Via)
 }
-func (a RouteAddDefault) Undo() Action      { return nil }
-func (a RouteAddDefault) CoveredBy() string { return "deleting the veth pair removes it" }
-func (a RouteAddDefault) Target() Netns     { return a.In }
+func (a RouteAddDefault) Undo() Action     { return nil }
+func (a RouteAddDefault) UndoNote() string { return "deleting the veth pair removes it" }
+func (a RouteAddDefault) Target() Netns    { return a.In }

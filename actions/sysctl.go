@@ -21,6 +21,9 @@ func (a SysctlSet) Why() string {
 	return fmt.Sprintf("set %s to %s", a.Key, a.Value)
 }
 func (a SysctlSet) Undo() Action { return nil }
+func (a SysctlSet) UndoNote() string {
+	return "restores the value found at apply time, if plumb changed it"
+}
 
 // Prepare reads the current value; the undo writes it back if it differs.
 func (a SysctlSet) Prepare(ctx context.Context, r Runner) (Action, error) {

@@ -48,7 +48,7 @@ func Apply(ctx context.Context, r actions.Runner, st *Store, p *Plan) (*Record, 
 	log := zerolog.Ctx(ctx)
 	now := time.Now().UTC()
 	rec := &Record{FormatVersion: FormatVersion, Kind: p.Kind, Name: p.Name, State: StateApplying,
-		Summary: p.Summary, PID: os.Getpid(), Created: now}
+		Summary: p.Summary, Details: p.Details, PID: os.Getpid(), Created: now}
 	if !p.Target.IsHost() {
 		id, err := p.Target.Identity()
 		if err != nil {

@@ -26,6 +26,9 @@ type Plan struct {
 	// enters it; zero for plans that stay on the host.
 	Target  actions.Netns
 	Summary string // one line for status listings
+	// Details are the object's facts that later commands look it up by or
+	// show (an overlay's merged directory, a veth's addresses).
+	Details map[string]string
 	Steps   []Step
 }
 

@@ -40,17 +40,18 @@ const (
 
 // Record is one object's journal.
 type Record struct {
-	FormatVersion int            `json:"format_version"`
-	Kind          string         `json:"kind"`
-	Name          string         `json:"name"`
-	State         State          `json:"state"`
-	Summary       string         `json:"summary"`
-	Target        *actions.Netns `json:"target,omitempty"`
-	TargetID      string         `json:"target_id,omitempty"`
-	PID           int            `json:"pid"` // the plumb process that last wrote it
-	Created       time.Time      `json:"created"`
-	Updated       time.Time      `json:"updated"`
-	Steps         []StepRecord   `json:"steps"`
+	FormatVersion int               `json:"format_version"`
+	Kind          string            `json:"kind"`
+	Name          string            `json:"name"`
+	State         State             `json:"state"`
+	Summary       string            `json:"summary"`
+	Details       map[string]string `json:"details,omitempty"`
+	Target        *actions.Netns    `json:"target,omitempty"`
+	TargetID      string            `json:"target_id,omitempty"`
+	PID           int               `json:"pid"` // the plumb process that last wrote it
+	Created       time.Time         `json:"created"`
+	Updated       time.Time         `json:"updated"`
+	Steps         []StepRecord      `json:"steps"`
 }
 
 // ID is the object's name in messages: kind/name.

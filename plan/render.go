@@ -75,15 +75,12 @@ func undoOf(s Step) *jsonUndo {
 	if u := a.Undo(); u != nil {
 		return &jsonUndo{Command: actions.Quote(u.Argv()), Argv: u.Argv()}
 	}
-	if _, ok := a.(actions.Preparer); ok {
-		note := "restores the value found at apply time, if plumb changed it"
+	if c, ok := a.(actions.Noted); ok {
+		note := c.UndoNote()
 		if s.Shared != "" {
 			note += ", once no other plumb object needs it"
 		}
 		return &jsonUndo{Note: note}
-	}
-	if c, ok := a.(actions.Covered); ok {
-		return &jsonUndo{Note: c.CoveredBy()}
 	}
 	return nil
 }

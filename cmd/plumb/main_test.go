@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 }
 
 // standins are the tools the stand-in script plays in script tests.
-var standins = []string{"ip", "nsenter", "sysctl", "iptables"}
+var standins = []string{"ip", "nsenter", "sysctl", "iptables", "mount", "umount", "mkdir", "rmdir", "rm", "env"}
 
 // TestScripts runs testdata/script/*.txtar. Each script gets its own state
 // directory, a live process to target ($CONTAINER_PID, like the document's

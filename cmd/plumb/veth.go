@@ -78,7 +78,7 @@ func (c *VethUpCmd) Run(d *deps) error {
 	rec, err := d.store.Load(p.Kind, p.Name)
 	switch {
 	case err == nil:
-		return alreadyUp(d, rec, p, fmt.Sprintf("plumb veth down --host-if %s", p.Name))
+		return alreadyUp(d, rec, p, "up", fmt.Sprintf("plumb veth down --host-if %s", p.Name))
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
@@ -97,14 +97,14 @@ func (c *VethUpCmd) Run(d *deps) error {
 
 // alreadyUp answers `up` for an object plumb already keeps: nothing to do
 // when it was applied with the same steps, a refusal otherwise.
-func alreadyUp(d *deps, rec *plan.Record, p *plan.Plan, downCmd string) error {
+func alreadyUp(d *deps, rec *plan.Record, p *plan.Plan, state, downCmd string) error {
 	if rec.State != plan.StateUp {
 		return &plan.Refused{Msg: fmt.Sprintf("%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)}
 	}
 	if !plan.SameSteps(rec, p) {
-		return &plan.Refused{Msg: fmt.Sprintf("%s is already up with other settings (%s); run `%s` first", rec.ID(), rec.Summary, downCmd)}
+		return &plan.Refused{Msg: fmt.Sprintf("%s is already %s with other settings (%s); run `%s` first", rec.ID(), state, rec.Summary, downCmd)}
 	}
-	_, err := fmt.Fprintf(d.stdout, "%s is already up (since %s); nothing changed\n", rec.ID(), rec.Created.Format("2006-01-02 15:04:05 MST"))
+	_, err := fmt.Fprintf(d.stdout, "%s is already %s (since %s); nothing changed\n", rec.ID(), state, rec.Created.Format("2006-01-02 15:04:05 MST"))
 	return err
 }
 

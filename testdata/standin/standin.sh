@@ -1,5 +1,6 @@
 #!/bin/sh
-# Stand-in for ip, nsenter, sysctl and iptables in script tests: it logs the
+# Stand-in for the tools plumb runs (ip, nsenter, sysctl, iptables, mount,
+# umount, mkdir, rmdir, rm, env) in script tests: it logs the
 # command line it was given, answers the read-only probes plumb makes, and
 # fails when its command line equals $FAIL_ON (stderr $FAIL_STDERR, exit
 # $FAIL_CODE). Nothing on the host is touched.

@@ -1,0 +1,166 @@
+package actions
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Mkdir creates a directory and any missing parents.
+type Mkdir struct {
+	Path string `json:"path"`
+	// Scratch marks overlay's work directory: the kernel makes "work" (and
+	// "index") inside it, which its undo removes first when they are empty.
+	Scratch bool `json:"scratch,omitempty"`
+}
+
+func (a Mkdir) Kind() string   { return "mkdir" }
+func (a Mkdir) Argv() []string { return []string{"mkdir", "-p", a.Path} }
+func (a Mkdir) Why() string    { return fmt.Sprintf("create %s, which does not exist yet", a.Path) }
+func (a Mkdir) Undo() Action   { return nil }
+func (a Mkdir) UndoNote() string {
+	return "removes the directories this step creates, if they are still empty"
+}
+
+// Prepare finds which directories this step will create (the missing path
+// components, deepest first): only those are removed by the undo, and only
+// while they are empty.
+func (a Mkdir) Prepare(context.Context, Runner) (Action, error) {
+	var created []string
+	for p := filepath.Clean(a.Path); ; p = filepath.Dir(p) {
+		if _, err := os.Lstat(p); err == nil {
+			break
+		} else if !os.IsNotExist(err) {
+			return nil, fmt.Errorf("checking %s: %w", p, err)
+		}
+		created = append(created, p)
+		if p == filepath.Dir(p) {
+			break
+		}
+	}
+	if len(created) == 0 {
+		return nil, nil
+	}
+	if a.Scratch {
+		created = append([]string{filepath.Join(a.Path, "work"), filepath.Join(a.Path, "index")}, created...)
+	}
+	return RmdirEmpty{Paths: created}, nil
+}
+
+// RmdirEmpty removes directories, deepest first, and keeps any that is not
+// empty: plumb never deletes what a container wrote.
+type RmdirEmpty struct {
+	Paths []string `json:"paths"`
+}
+
+func (a RmdirEmpty) Kind() string { return "rmdir_empty" }
+func (a RmdirEmpty) Argv() []string {
+	return append([]string{"rmdir", "--ignore-fail-on-non-empty"}, a.Paths...)
+}
+func (a RmdirEmpty) Why() string  { return "remove the directories plumb created, if they are empty" }
+func (a RmdirEmpty) Undo() Action { return nil }
+
+// Gone: rmdir goes on past a missing directory and fails at the end; when
+// every complaint is about a missing one, there was nothing left to remove.
+func (a RmdirEmpty) Gone(stderr string) bool {
+	return allLines(stderr, "No such file or directory")
+}
+
+func allLines(stderr, want string) bool {
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	for _, l := range lines {
+		if !strings.Contains(l, want) {
+			return false
+		}
+	}
+	return len(lines) > 0 && lines[0] != ""
+}
+
+// OverlayMount mounts an overlay: read-only layers (topmost first) under an
+// optional writable upper layer. With Dir set, the layer paths are relative
+// to Dir and the command runs there (`env -C DIR`), so that many layers fit
+// in the one page of mount options the kernel takes.
+type OverlayMount struct {
+	Lower  []string `json:"lower"`
+	Upper  string   `json:"upper,omitempty"`
+	Work   string   `json:"work,omitempty"`
+	Merged string   `json:"merged"`
+	Dir    string   `json:"dir,omitempty"`
+}
+
+func (a OverlayMount) Kind() string { return "overlay_mount" }
+
+// Options is the -o string, with overlay's special characters escaped as the
+// kernel documentation says (a backslash before ':' ',' and '\').
+func (a OverlayMount) Options() string {
+	esc := make([]string, len(a.Lower))
+	for i, l := range a.Lower {
+		esc[i] = EscapeOverlay(l)
+	}
+	o := "lowerdir=" + strings.Join(esc, ":")
+	if a.Upper != "" {
+		o += ",upperdir=" + EscapeOverlay(a.Upper) + ",workdir=" + EscapeOverlay(a.Work)
+	}
+	return o
+}
+
+func (a OverlayMount) Argv() []string {
+	argv := []string{"mount", "-t", "overlay", "overlay", "-o", a.Options(), a.Merged}
+	if a.Dir != "" {
+		argv = append([]string{"env", "-C", a.Dir}, argv...)
+	}
+	return argv
+}
+
+func (a OverlayMount) Why() string {
+	if a.Upper == "" {
+		return fmt.Sprintf("mount %d read-only layers as one view at %s", len(a.Lower), a.Merged)
+	}
+	return fmt.Sprintf("mount %d read-only layers under the writable %s as one view at %s", len(a.Lower), a.Upper, a.Merged)
+}
+
+func (a OverlayMount) Undo() Action { return Umount{Path: a.Merged} }
+
+// EscapeOverlay escapes the characters overlay's option syntax gives meaning to.
+func EscapeOverlay(p string) string {
+	r := strings.NewReplacer(`\`, `\\`, `:`, `\:`, `,`, `\,`)
+	return r.Replace(p)
+}
+
+// Umount unmounts a file system; Lazy detaches it now and lets the kernel
+// finish when the last user lets go (umount -l).
+type Umount struct {
+	Path string `json:"path"`
+	Lazy bool   `json:"lazy,omitempty"`
+}
+
+func (a Umount) Kind() string { return "umount" }
+func (a Umount) Argv() []string {
+	if a.Lazy {
+		return []string{"umount", "-l", a.Path}
+	}
+	return []string{"umount", a.Path}
+}
+func (a Umount) Why() string  { return fmt.Sprintf("unmount %s", a.Path) }
+func (a Umount) Undo() Action { return nil }
+func (a Umount) Gone(stderr string) bool {
+	return strings.Contains(stderr, "not mounted") || strings.Contains(stderr, "no mount point specified") ||
+		strings.Contains(stderr, "No such file or directory")
+}
+
+// RemoveTree deletes a directory and everything in it, staying on its file
+// system. plumb runs it only when asked to purge a layout it made.
+type RemoveTree struct {
+	Path string `json:"path"`
+}
+
+func (a RemoveTree) Kind() string { return "remove_tree" }
+func (a RemoveTree) Argv() []string {
+	return []string{"rm", "-rf", "--one-file-system", "--", a.Path}
+}
+func (a RemoveTree) Why() string {
+	return fmt.Sprintf("delete %s and everything in it (--purge)", a.Path)
+}
+func (a RemoveTree) Undo() Action { return nil }

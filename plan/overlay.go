@@ -1,0 +1,383 @@
+package plan
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"plumb/actions"
+)
+
+// MaxLowerLayers is the kernel's limit on an overlay's lower layers.
+const MaxLowerLayers = 500
+
+// maxMountData is what fits in the one page of options mount(2) takes,
+// with room to spare for what mount(8) adds.
+const maxMountData = 4000
+
+// Overlay is a container root file system: read-only layers (topmost
+// first, as in the document) under one writable layer, merged into one view.
+// Field names match the flags that fill them.
+type Overlay struct {
+	Name   string   // names the object; derived from Merged when empty
+	Lower  []string // absolute, topmost first
+	Upper  string   // "" with Work "" for a read-only mount
+	Work   string
+	Merged string
+}
+
+// OverlayLayout lays out upper, work and merged under the state directory
+// as Docker's overlay2 does under /var/lib/docker: overlay/NAME/{upper,work,merged}.
+func OverlayLayout(stateDir, name string) (upper, work, merged string) {
+	base := filepath.Join(stateDir, "overlay", name)
+	return filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
+}
+
+// CheckObjectName applies the rules for a name plumb files an object under.
+func CheckObjectName(flag, name string) error {
+	if name == "" || len(name) > 64 || name == "." || name == ".." ||
+		strings.IndexFunc(name, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+		}) >= 0 {
+		return refuse(flag, "%q is not a name plumb can use: 1 to 64 letters, digits, '-', '_' or '.'", name)
+	}
+	return nil
+}
+
+// Check applies the rules that need no host.
+func (o *Overlay) Check() error {
+	if o.Name != "" {
+		if err := CheckObjectName("name", o.Name); err != nil {
+			return err
+		}
+	}
+	if len(o.Lower) == 0 {
+		return refuse("lower", "give at least one lower layer")
+	}
+	if len(o.Lower) > MaxLowerLayers {
+		return refuse("lower", "%d lower layers given; the kernel stacks at most %d", len(o.Lower), MaxLowerLayers)
+	}
+	if (o.Upper == "") != (o.Work == "") {
+		return refuse("work", "--upper and --work go together: give both for a writable mount, or neither for a read-only one")
+	}
+	if o.Upper == "" && len(o.Lower) < 2 {
+		return refuse("lower", "a read-only overlay (no --upper) needs at least two lower layers")
+	}
+	if o.Merged == "" {
+		return refuse("merged", "give the directory to mount on, or --name NAME alone to lay out upper, work and merged under the state directory")
+	}
+	seen := map[string]string{}
+	check := func(flag, p string) error {
+		if p == "" {
+			return nil
+		}
+		if strings.ContainsAny(p, "\n\r\x00") {
+			return refuse(flag, "path %q contains a newline or NUL; plumb refuses it (mount tables cannot show it faithfully)", p)
+		}
+		if !filepath.IsAbs(p) {
+			return refuse(flag, "path %q is not absolute", p)
+		}
+		c := filepath.Clean(p)
+		if c == "/" {
+			return refuse(flag, "the root directory cannot be an overlay layer or mount point")
+		}
+		if prev, dup := seen[c]; dup {
+			return refuse(flag, "%s is given twice (also as --%s); every layer and directory must be distinct", c, prev)
+		}
+		seen[c] = flag
+		return nil
+	}
+	for _, l := range o.Lower {
+		if err := check("lower", l); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct{ flag, path string }{{"upper", o.Upper}, {"work", o.Work}, {"merged", o.Merged}} {
+		if err := check(f.flag, f.path); err != nil {
+			return err
+		}
+	}
+	if o.Upper != "" {
+		if within(o.Work, o.Upper) {
+			return refuse("work", "%s is inside the upper directory %s; they must be separate", o.Work, o.Upper)
+		}
+		if within(o.Upper, o.Work) {
+			return refuse("upper", "%s is inside the work directory %s; they must be separate", o.Upper, o.Work)
+		}
+	}
+	return nil
+}
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// ObjectName is the name the overlay is filed under: --name, or the merged
+// path escaped as systemd escapes paths (/mnt/ctr-1 -> mnt-ctr\x2d1).
+func (o *Overlay) ObjectName() string {
+	if o.Name != "" {
+		return o.Name
+	}
+	var b strings.Builder
+	for i, r := range []byte(strings.Trim(filepath.Clean(o.Merged), "/")) {
+		switch {
+		case r == '/':
+			b.WriteByte('-')
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '_', r == '.' && i > 0:
+			b.WriteByte(r)
+		default:
+			fmt.Fprintf(&b, `\x%02x`, r)
+		}
+	}
+	return b.String()
+}
+
+// Plan creates the directories that are missing, then mounts. Which ones are
+// missing is read from the host, so --dry-run shows exactly what will run.
+func (o *Overlay) Plan() (*Plan, error) {
+	var steps []Step
+	for _, d := range []struct {
+		path    string
+		scratch bool
+	}{{o.Upper, false}, {o.Work, true}, {o.Merged, false}} {
+		if d.path == "" {
+			continue
+		}
+		if _, err := os.Lstat(d.path); os.IsNotExist(err) {
+			steps = append(steps, Step{Action: actions.Mkdir{Path: d.path, Scratch: d.scratch}})
+		}
+	}
+	m := actions.OverlayMount{Lower: o.Lower, Upper: o.Upper, Work: o.Work, Merged: o.Merged}
+	if len(m.Options()) > maxMountData {
+		m = relativeMount(m)
+		if n := len(m.Options()); n > maxMountData {
+			return nil, refuse("lower", "the layers' paths take %d bytes of mount options even relative to their common directory %s; the kernel takes about %d: use shorter paths (Docker uses short symlinks)", n, m.Dir, maxMountData)
+		}
+	}
+	steps = append(steps, Step{Action: m})
+	kind := "read-write"
+	if o.Upper == "" {
+		kind = "read-only"
+	}
+	return &Plan{
+		Kind: "overlay", Name: o.ObjectName(),
+		Summary: fmt.Sprintf("%s overlay of %d layers at %s", kind, len(o.Lower), o.Merged),
+		Details: map[string]string{"lowerdir": strings.Join(o.Lower, ":"), "upperdir": o.Upper, "workdir": o.Work, "merged": o.Merged},
+		Steps:   steps,
+	}, nil
+}
+
+// relativeMount rewrites the layer paths relative to their common directory,
+// the command to run there: the same mount, in fewer bytes.
+func relativeMount(m actions.OverlayMount) actions.OverlayMount {
+	dir := filepath.Dir(m.Lower[0])
+	for _, l := range m.Lower[1:] {
+		for !within(l, dir) {
+			dir = filepath.Dir(dir)
+		}
+	}
+	rel := func(p string) string {
+		if p == "" || !within(p, dir) {
+			return p
+		}
+		r, _ := filepath.Rel(dir, p)
+		return r
+	}
+	out := actions.OverlayMount{Merged: m.Merged, Dir: dir, Upper: rel(m.Upper), Work: rel(m.Work)}
+	for _, l := range m.Lower {
+		out.Lower = append(out.Lower, rel(l))
+	}
+	return out
+}
+
+// Preflight checks the host before anything runs: lower layers are
+// directories, work is empty, upper and work share a file system, merged is
+// not already a mount point, and no directory is the same as another.
+func (o *Overlay) Preflight() error {
+	type id struct{ dev, ino uint64 }
+	seen := map[id]string{}
+	for _, l := range o.Lower {
+		var st syscall.Stat_t
+		if err := syscall.Stat(l, &st); err != nil {
+			return refuse("lower", "layer %s does not exist or cannot be read: %v", l, err)
+		}
+		if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
+			return refuse("lower", "layer %s is not a directory", l)
+		}
+		k := id{st.Dev, st.Ino}
+		if prev, dup := seen[k]; dup {
+			return refuse("lower", "%s and %s are the same directory", prev, l)
+		}
+		seen[k] = l
+	}
+	if o.Upper != "" {
+		ud, err := nearestDev(o.Upper)
+		if err != nil {
+			return refuse("upper", "%v", err)
+		}
+		wd, err := nearestDev(o.Work)
+		if err != nil {
+			return refuse("work", "%v", err)
+		}
+		if ud != wd {
+			return refuse("work", "%s and the upper directory %s are on different file systems; overlay needs them on the same one", o.Work, o.Upper)
+		}
+		if entries, err := os.ReadDir(o.Work); err == nil && len(entries) > 0 {
+			return refuse("work", "%s is not empty; overlay needs an empty work directory", o.Work)
+		}
+	}
+	mounted, err := mountPoints()
+	if err != nil {
+		return err
+	}
+	if real, err := filepath.EvalSymlinks(o.Merged); err == nil && mounted[real] {
+		return refuse("merged", "%s is already a mount point", o.Merged)
+	}
+	return nil
+}
+
+// nearestDev is the device of p, or of its nearest existing parent.
+func nearestDev(p string) (uint64, error) {
+	for {
+		var st syscall.Stat_t
+		err := syscall.Stat(p, &st)
+		if err == nil {
+			return st.Dev, nil
+		}
+		if !errors.Is(err, syscall.ENOENT) || p == filepath.Dir(p) {
+			return 0, fmt.Errorf("checking %s: %w", p, err)
+		}
+		p = filepath.Dir(p)
+	}
+}
+
+// mountPoints reads this mount namespace's mount points from mountinfo.
+func mountPoints() (map[string]bool, error) {
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	out := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) > 4 {
+			out[unescapeMountinfo(fields[4])] = true
+		}
+	}
+	return out, sc.Err()
+}
+
+// unescapeMountinfo undoes the octal escapes (\040 for a space) of mountinfo.
+func unescapeMountinfo(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) {
+			var v byte
+			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
+				b.WriteByte(v)
+				i += 3
+				continue
+			}
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+// Holder is a process that keeps a mount busy.
+type Holder struct {
+	PID  int
+	Comm string
+	Why  string // "cwd", "root", "open file /x/y"
+}
+
+func (h Holder) String() string { return fmt.Sprintf("%d (%s, %s)", h.PID, h.Comm, h.Why) }
+
+// Holders lists processes whose working directory, root or open files are
+// under dir: the ones that make `umount` say "target is busy".
+func Holders(dir string) []Holder {
+	var out []Holder
+	procs, _ := filepath.Glob("/proc/[0-9]*")
+	under := func(p string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+	for _, proc := range procs {
+		var pid int
+		fmt.Sscanf(filepath.Base(proc), "%d", &pid)
+		if pid == os.Getpid() {
+			continue
+		}
+		comm, _ := os.ReadFile(proc + "/comm")
+		h := Holder{PID: pid, Comm: strings.TrimSpace(string(comm))}
+		if l, _ := os.Readlink(proc + "/cwd"); under(l) {
+			h.Why = "working directory"
+		} else if l, _ := os.Readlink(proc + "/root"); l != "/" && under(l) {
+			h.Why = "root directory"
+		} else {
+			fds, _ := filepath.Glob(proc + "/fd/*")
+			for _, fd := range fds {
+				if l, _ := os.Readlink(fd); under(l) {
+					h.Why = "open file " + l
+					break
+				}
+			}
+		}
+		if h.Why != "" {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// LazyUnmount makes a record's unmount lazy (umount -l) before it is undone.
+func LazyUnmount(rec *Record) error {
+	for i := range rec.Steps {
+		s := &rec.Steps[i]
+		if s.Undo == nil {
+			continue
+		}
+		u, err := s.Undo.decode()
+		if err != nil {
+			return err
+		}
+		if um, ok := u.(actions.Umount); ok && !um.Lazy {
+			um.Lazy = true
+			if s.Undo, err = encode(um); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// FindOverlay finds the overlay object mounted at merged.
+func FindOverlay(st *Store, merged string) (*Record, error) {
+	recs, errs := st.List()
+	for _, r := range recs {
+		if r.Kind == "overlay" && r.Details["merged"] == filepath.Clean(merged) {
+			return r, nil
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return nil, os.ErrNotExist
+}
+
+// RunOne runs a single action outside any plan: the purge that follows an
+// unmount when the user asks for it.
+func RunOne(ctx context.Context, r actions.Runner, a actions.Action) error {
+	_, err := r.Run(ctx, a.Argv(), nil)
+	return err
+}
