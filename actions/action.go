@@ -51,3 +51,10 @@ type Targeted interface {
 type Checker interface {
 	Check() []string
 }
+
+// Barrier is an undo that the undos after it depend on: when it fails
+// (umount of a busy mount), unwinding stops there rather than remove
+// directories still in use, and the rest stays journaled for a retry.
+type Barrier interface {
+	Barrier()
+}

@@ -11,8 +11,9 @@ import (
 // Mkdir creates a directory and any missing parents.
 type Mkdir struct {
 	Path string `json:"path"`
-	// Scratch marks overlay's work directory: the kernel makes "work" (and
-	// "index") inside it, which its undo removes first when they are empty.
+	// Scratch marks overlay's work directory, which holds only the kernel's
+	// own scratch files (leftover whiteouts among them): when plumb created
+	// it, its undo deletes it whole, after the unmount it depends on.
 	Scratch bool `json:"scratch,omitempty"`
 }
 
@@ -21,6 +22,9 @@ func (a Mkdir) Argv() []string { return []string{"mkdir", "-p", a.Path} }
 func (a Mkdir) Why() string    { return fmt.Sprintf("create %s, which does not exist yet", a.Path) }
 func (a Mkdir) Undo() Action   { return nil }
 func (a Mkdir) UndoNote() string {
+	if a.Scratch {
+		return "deletes the work directory with overlay's scratch files, if this step created it"
+	}
 	return "removes the directories this step creates, if they are still empty"
 }
 
@@ -44,7 +48,10 @@ func (a Mkdir) Prepare(context.Context, Runner) (Action, error) {
 		return nil, nil
 	}
 	if a.Scratch {
-		created = append([]string{filepath.Join(a.Path, "work"), filepath.Join(a.Path, "index")}, created...)
+		if len(created) > 1 {
+			return nil, fmt.Errorf("work directory %s: its parent %s does not exist", a.Path, filepath.Dir(a.Path))
+		}
+		return RemoveTree{Path: a.Path}, nil
 	}
 	return RmdirEmpty{Paths: created}, nil
 }
@@ -145,13 +152,14 @@ func (a Umount) Argv() []string {
 }
 func (a Umount) Why() string  { return fmt.Sprintf("unmount %s", a.Path) }
 func (a Umount) Undo() Action { return nil }
+func (a Umount) Barrier()     {}
 func (a Umount) Gone(stderr string) bool {
 	return strings.Contains(stderr, "not mounted") || strings.Contains(stderr, "no mount point specified") ||
 		strings.Contains(stderr, "No such file or directory")
 }
 
 // RemoveTree deletes a directory and everything in it, staying on its file
-// system. plumb runs it only when asked to purge a layout it made.
+// system: a work directory plumb made, or a layout the user asked to purge.
 type RemoveTree struct {
 	Path string `json:"path"`
 }

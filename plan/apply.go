@@ -237,6 +237,10 @@ func unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]st
 		if err := st.Save(rec); err != nil {
 			return ran, err
 		}
+		if err != nil && isBarrier(s) {
+			errs = append(errs, fmt.Errorf("stopped there: the undos of steps 1 to %d depend on it and stay journaled", i))
+			break
+		}
 	}
 	if len(errs) > 0 {
 		rec.State = StateUndoFailed
@@ -347,4 +351,16 @@ func Interrupted(st *Store) []*Record {
 		}
 	}
 	return out
+}
+
+func isBarrier(s *StepRecord) bool {
+	if s.Undo == nil {
+		return false
+	}
+	u, err := s.Undo.decode()
+	if err != nil {
+		return false
+	}
+	_, ok := u.(actions.Barrier)
+	return ok
 }

@@ -142,17 +142,36 @@ func (o *Overlay) ObjectName() string {
 // Plan creates the directories that are missing, then mounts. Which ones are
 // missing is read from the host, so --dry-run shows exactly what will run.
 func (o *Overlay) Plan() (*Plan, error) {
+	// Directories are made in order; made remembers what earlier steps
+	// will have created, so the plan is exact before anything runs.
 	var steps []Step
-	for _, d := range []struct {
-		path    string
-		scratch bool
-	}{{o.Upper, false}, {o.Work, true}, {o.Merged, false}} {
-		if d.path == "" {
-			continue
+	made := map[string]bool{}
+	exists := func(p string) bool {
+		if made[p] {
+			return true
 		}
-		if _, err := os.Lstat(d.path); os.IsNotExist(err) {
-			steps = append(steps, Step{Action: actions.Mkdir{Path: d.path, Scratch: d.scratch}})
+		_, err := os.Lstat(p)
+		return err == nil
+	}
+	mkdir := func(p string, scratch bool) {
+		steps = append(steps, Step{Action: actions.Mkdir{Path: p, Scratch: scratch}})
+		for ; !made[p] && p != filepath.Dir(p); p = filepath.Dir(p) {
+			made[p] = true
 		}
+	}
+	if o.Upper != "" {
+		if !exists(o.Upper) {
+			mkdir(o.Upper, false)
+		}
+		if !exists(o.Work) {
+			if !exists(filepath.Dir(o.Work)) {
+				mkdir(filepath.Dir(o.Work), false)
+			}
+			mkdir(o.Work, true)
+		}
+	}
+	if !exists(o.Merged) {
+		mkdir(o.Merged, false)
 	}
 	m := actions.OverlayMount{Lower: o.Lower, Upper: o.Upper, Work: o.Work, Merged: o.Merged}
 	if len(m.Options()) > maxMountData {
@@ -351,11 +370,19 @@ func LazyUnmount(rec *Record) error {
 		if err != nil {
 			return err
 		}
-		if um, ok := u.(actions.Umount); ok && !um.Lazy {
-			um.Lazy = true
-			if s.Undo, err = encode(um); err != nil {
-				return err
-			}
+		switch a := u.(type) {
+		case actions.Umount:
+			a.Lazy = true
+			u = a
+		case actions.RemoveTree:
+			// A lazily detached overlay may still be using its work
+			// directory: keep it unless it is empty.
+			u = actions.RmdirEmpty{Paths: []string{a.Path + "/work", a.Path + "/index", a.Path}}
+		default:
+			continue
+		}
+		if s.Undo, err = encode(u); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -4,6 +4,7 @@ package plan
 
 import (
 	"fmt"
+	"maps"
 
 	"plumb/actions"
 )
@@ -53,16 +54,8 @@ func refuse(flag, format string, args ...any) *Refused {
 	return &Refused{Flag: flag, Msg: fmt.Sprintf(format, args...)}
 }
 
-// SameSteps reports whether rec was applied from the same commands as p, so
-// that running `up` again with the same input is recognised as done.
-func SameSteps(rec *Record, p *Plan) bool {
-	if len(rec.Steps) != len(p.Steps) {
-		return false
-	}
-	for i, s := range p.Steps {
-		if actions.Quote(rec.Steps[i].Action.Argv) != actions.Quote(s.Action.Argv()) {
-			return false
-		}
-	}
-	return true
+// SameInput reports whether rec was applied from the same input as p, so
+// that running `up` or `mount` again with it is recognised as done.
+func SameInput(rec *Record, p *Plan) bool {
+	return maps.Equal(rec.Details, p.Details)
 }

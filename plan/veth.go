@@ -169,5 +169,12 @@ func (v *Veth) Plan() *Plan {
 	if !v.NoNAT {
 		summary += ", NAT via " + v.Uplink.String()
 	}
-	return &Plan{Kind: "veth", Name: v.HostIf.String(), Target: in, Summary: summary, Steps: steps}
+	details := map[string]string{
+		"target": in.String(), "host_if": v.HostIf.String(), "cont_if": v.ContIf.String(),
+		"subnet": v.Subnet.String(), "host_ip": v.HostIP.String(), "cont_ip": v.ContIP.String(),
+	}
+	if !v.NoNAT {
+		details["uplink"] = v.Uplink.String()
+	}
+	return &Plan{Kind: "veth", Name: v.HostIf.String(), Target: in, Summary: summary, Details: details, Steps: steps}
 }

@@ -101,7 +101,7 @@ func alreadyUp(d *deps, rec *plan.Record, p *plan.Plan, state, downCmd string) e
 	if rec.State != plan.StateUp {
 		return &plan.Refused{Msg: fmt.Sprintf("%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)}
 	}
-	if !plan.SameSteps(rec, p) {
+	if !plan.SameInput(rec, p) {
 		return &plan.Refused{Msg: fmt.Sprintf("%s is already %s with other settings (%s); run `%s` first", rec.ID(), state, rec.Summary, downCmd)}
 	}
 	_, err := fmt.Fprintf(d.stdout, "%s is already %s (since %s); nothing changed\n", rec.ID(), state, rec.Created.Format("2006-01-02 15:04:05 MST"))
