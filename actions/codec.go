@@ -49,6 +49,20 @@ func Decode(e Encoded) (Action, error) {
 		a, err = decodeAs[IptablesAppend](e.Spec)
 	case "iptables_delete":
 		a, err = decodeAs[IptablesDelete](e.Spec)
+	case "link_add_bridge":
+		a, err = decodeAs[LinkAddBridge](e.Spec)
+	case "link_set_mtu":
+		a, err = decodeAs[LinkSetMTU](e.Spec)
+	case "link_set_master":
+		a, err = decodeAs[LinkSetMaster](e.Spec)
+	case "link_rename":
+		a, err = decodeAs[LinkRename](e.Spec)
+	case "iptables_insert":
+		a, err = decodeAs[IptablesInsert](e.Spec)
+	case "iptables_new_chain":
+		a, err = decodeAs[IptablesNewChain](e.Spec)
+	case "iptables_delete_chain":
+		a, err = decodeAs[IptablesDeleteChain](e.Spec)
 	case "mkdir":
 		a, err = decodeAs[Mkdir](e.Spec)
 	case "rmdir_empty":

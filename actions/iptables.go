@@ -49,6 +49,52 @@ func (a IptablesAppend) Why() string {
 func (a IptablesAppend) Undo() Action    { return IptablesDelete(a) }
 func (a IptablesAppend) Check() []string { return a.Rule.argv("-C") }
 
+// IptablesInsert puts a rule at the top of its chain, so that jumps into
+// plumb's chains come before rules that might drop the traffic.
+type IptablesInsert struct {
+	Rule Rule `json:"rule"`
+}
+
+func (a IptablesInsert) Kind() string   { return "iptables_insert" }
+func (a IptablesInsert) Argv() []string { return a.Rule.argv("-I") }
+func (a IptablesInsert) Why() string    { return IptablesAppend(a).Why() }
+func (a IptablesInsert) Undo() Action   { return IptablesDelete(a) }
+func (a IptablesInsert) Check() []string {
+	return a.Rule.argv("-C")
+}
+
+// IptablesNewChain creates a chain of plumb's own, so that a network's rules
+// can be found, and removed, as one.
+type IptablesNewChain struct {
+	Table Table  `json:"table"`
+	Chain string `json:"chain"`
+}
+
+func (a IptablesNewChain) Kind() string { return "iptables_new_chain" }
+func (a IptablesNewChain) Argv() []string {
+	return Rule{Table: a.Table, Chain: a.Chain}.argv("-N")
+}
+func (a IptablesNewChain) Why() string {
+	return fmt.Sprintf("create the chain %s in the %s table for this network's rules", a.Chain, a.Table)
+}
+func (a IptablesNewChain) Undo() Action { return IptablesDeleteChain(a) }
+
+// IptablesDeleteChain deletes an empty chain.
+type IptablesDeleteChain struct {
+	Table Table  `json:"table"`
+	Chain string `json:"chain"`
+}
+
+func (a IptablesDeleteChain) Kind() string { return "iptables_delete_chain" }
+func (a IptablesDeleteChain) Argv() []string {
+	return Rule{Table: a.Table, Chain: a.Chain}.argv("-X")
+}
+func (a IptablesDeleteChain) Why() string  { return fmt.Sprintf("delete the chain %s", a.Chain) }
+func (a IptablesDeleteChain) Undo() Action { return nil }
+func (a IptablesDeleteChain) Gone(stderr string) bool {
+	return strings.Contains(stderr, "No chain/target/match by that name")
+}
+
 // IptablesDelete deletes the first rule that matches exactly, so only the
 // rule plumb added goes, never one that merely looks alike in another chain.
 type IptablesDelete struct {

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -11,16 +12,27 @@ type LinkAddVeth struct {
 	Host   IfName `json:"host"`
 	Peer   IfName `json:"peer"`
 	PeerIn Netns  `json:"peer_in,omitempty"`
+	MTU    int    `json:"mtu,omitempty"` // both ends; 0 for the kernel's default
 }
 
 func (a LinkAddVeth) Kind() string { return "link_add_veth" }
 func (a LinkAddVeth) Argv() []string {
-	argv := []string{"ip", "link", "add", a.Host.String(), "type", "veth", "peer", "name", a.Peer.String()}
+	argv := []string{"ip", "link", "add", a.Host.String()}
+	if a.MTU != 0 {
+		argv = append(argv, "mtu", strconv.Itoa(a.MTU))
+	}
+	argv = append(argv, "type", "veth", "peer", "name", a.Peer.String())
+	if a.MTU != 0 {
+		argv = append(argv, "mtu", strconv.Itoa(a.MTU))
+	}
 	if !a.PeerIn.IsHost() {
 		argv = append(argv, "netns", a.PeerIn.String())
 	}
 	return argv
 }
+
+// Target is the container when the peer is created inside it.
+func (a LinkAddVeth) Target() Netns { return a.PeerIn }
 func (a LinkAddVeth) Why() string {
 	return fmt.Sprintf("create the veth pair: %s stays on the host, %s goes to the container", a.Host, a.Peer)
 }
@@ -86,3 +98,66 @@ func (a LinkSetUp) UndoNote() string {
 	return "deleting the veth pair removes it"
 }
 func (a LinkSetUp) Target() Netns { return a.In }
+
+// LinkAddBridge creates a bridge: a virtual switch, like docker0.
+type LinkAddBridge struct {
+	Name IfName `json:"name"`
+}
+
+func (a LinkAddBridge) Kind() string { return "link_add_bridge" }
+func (a LinkAddBridge) Argv() []string {
+	return []string{"ip", "link", "add", a.Name.String(), "type", "bridge"}
+}
+func (a LinkAddBridge) Why() string {
+	return fmt.Sprintf("create the bridge %s, the switch containers plug into", a.Name)
+}
+func (a LinkAddBridge) Undo() Action { return LinkDel{Name: a.Name} }
+
+// LinkSetMTU sets a link's MTU.
+type LinkSetMTU struct {
+	Dev IfName `json:"dev"`
+	MTU int    `json:"mtu"`
+}
+
+func (a LinkSetMTU) Kind() string { return "link_set_mtu" }
+func (a LinkSetMTU) Argv() []string {
+	return []string{"ip", "link", "set", a.Dev.String(), "mtu", strconv.Itoa(a.MTU)}
+}
+func (a LinkSetMTU) Why() string      { return fmt.Sprintf("set %s's MTU to %d", a.Dev, a.MTU) }
+func (a LinkSetMTU) Undo() Action     { return nil }
+func (a LinkSetMTU) UndoNote() string { return "deleting the link removes it" }
+
+// LinkSetMaster plugs a link into a bridge.
+type LinkSetMaster struct {
+	Dev    IfName `json:"dev"`
+	Master IfName `json:"master"`
+}
+
+func (a LinkSetMaster) Kind() string { return "link_set_master" }
+func (a LinkSetMaster) Argv() []string {
+	return []string{"ip", "link", "set", a.Dev.String(), "master", a.Master.String()}
+}
+func (a LinkSetMaster) Why() string {
+	return fmt.Sprintf("plug %s into the bridge %s", a.Dev, a.Master)
+}
+func (a LinkSetMaster) Undo() Action     { return nil }
+func (a LinkSetMaster) UndoNote() string { return "deleting the veth pair removes it" }
+
+// LinkRename renames a link, here inside the container: its end is made
+// under a temporary name, as eth0 may already exist on the host.
+type LinkRename struct {
+	Dev  IfName `json:"dev"`
+	Name IfName `json:"name"`
+	In   Netns  `json:"in,omitempty"`
+}
+
+func (a LinkRename) Kind() string { return "link_rename" }
+func (a LinkRename) Argv() []string {
+	return a.In.Wrap([]string{"ip", "link", "set", a.Dev.String(), "name", a.Name.String()})
+}
+func (a LinkRename) Why() string {
+	return fmt.Sprintf("name the container's end %s, as the container expects", a.Name)
+}
+func (a LinkRename) Undo() Action     { return nil }
+func (a LinkRename) UndoNote() string { return "deleting the veth pair removes it" }
+func (a LinkRename) Target() Netns    { return a.In }

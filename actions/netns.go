@@ -31,6 +31,18 @@ func (n Netns) String() string {
 	return "host"
 }
 
+// Label names the namespace for people and the journal: "pid 4242" or
+// "netns ctr1", never ambiguous.
+func (n Netns) Label() string {
+	switch {
+	case n.Name != "":
+		return "netns " + n.Name
+	case n.PID != 0:
+		return "pid " + strconv.Itoa(n.PID)
+	}
+	return "host"
+}
+
 // Wrap turns a command into the same command run inside n: the document's
 // `nsenter -t PID -n` for a process, `ip -n NAME` for a named namespace.
 func (n Netns) Wrap(argv []string) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"github.com/bitfield/script"
@@ -12,21 +13,23 @@ import (
 // Probes are read-only commands whose output plumb parses to check the host
 // before it changes anything. They go through the same Runner as steps.
 
-// LinkNames lists the interface names in a namespace (`ip -j link show`).
-func LinkNames(ctx context.Context, r Runner, in Netns) (map[string]bool, error) {
+// LinkNames lists the interfaces of a namespace (`ip -j link show`), each
+// with its MTU.
+func LinkNames(ctx context.Context, r Runner, in Netns) (map[string]int, error) {
 	out, err := r.Run(ctx, in.Wrap([]string{"ip", "-j", "link", "show"}), nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing links in %s: %w", in, err)
 	}
 	var links []struct {
 		Name string `json:"ifname"`
+		MTU  int    `json:"mtu"`
 	}
 	if err := json.Unmarshal(out, &links); err != nil {
 		return nil, fmt.Errorf("reading `ip -j link show` output: %w", err)
 	}
-	names := make(map[string]bool, len(links))
+	names := make(map[string]int, len(links))
 	for _, l := range links {
-		names[l.Name] = true
+		names[l.Name] = l.MTU
 	}
 	return names, nil
 }
@@ -44,4 +47,31 @@ func DefaultRouteDev(ctx context.Context, r Runner) (string, error) {
 		return "", fmt.Errorf("reading `ip -j route show default` output: %w", err)
 	}
 	return strings.Trim(strings.TrimSpace(dev), `"`), nil
+}
+
+// Routes lists the destinations of the host's main routing table, the
+// default route left out (`ip -j route show`).
+func Routes(ctx context.Context, r Runner) ([]netip.Prefix, error) {
+	out, err := r.Run(ctx, []string{"ip", "-j", "route", "show"}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("listing routes: %w", err)
+	}
+	var routes []struct {
+		Dst string `json:"dst"`
+	}
+	if err := json.Unmarshal(out, &routes); err != nil {
+		return nil, fmt.Errorf("reading `ip -j route show` output: %w", err)
+	}
+	var out4 []netip.Prefix
+	for _, rt := range routes {
+		if rt.Dst == "default" || rt.Dst == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(rt.Dst); err == nil {
+			out4 = append(out4, p)
+		} else if a, err := netip.ParseAddr(rt.Dst); err == nil {
+			out4 = append(out4, netip.PrefixFrom(a, a.BitLen()))
+		}
+	}
+	return out4, nil
 }

@@ -17,6 +17,9 @@ func quoteWord(s string) string {
 	if s == "" {
 		return "''"
 	}
+	if s == "!" { // a lone "!" negates an iptables match; no shell expands it
+		return s
+	}
 	safe := true
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:,=+@%^", r)) {

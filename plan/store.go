@@ -33,6 +33,9 @@ func (s *Store) path(kind, name string) string {
 // Lock takes the state directory's lock, waiting up to wait for another
 // plumb process to finish. Past that it names the holder and gives up.
 func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
+	if s.lock != nil {
+		return nil // this process holds it already
+	}
 	if err := os.MkdirAll(s.objectsDir(), 0o700); err != nil {
 		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be created: %v", s.Dir, err)}
 	}

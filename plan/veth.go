@@ -121,16 +121,16 @@ func (v *Veth) Preflight(ctx context.Context, r actions.Runner) error {
 	if err != nil {
 		return err
 	}
-	if host[v.HostIf.String()] {
+	if _, ok := host[v.HostIf.String()]; ok {
 		return refuse("host-if", "an interface named %s already exists on the host and plumb did not make it", v.HostIf)
 	}
-	if host[v.ContIf.String()] {
+	if _, ok := host[v.ContIf.String()]; ok {
 		return refuse("cont-if", "an interface named %s already exists on the host, where the pair is created", v.ContIf)
 	}
-	if cont[v.ContIf.String()] {
+	if _, ok := cont[v.ContIf.String()]; ok {
 		return refuse("cont-if", "an interface named %s already exists in the container (%s)", v.ContIf, v.Target)
 	}
-	if !v.NoNAT && !host[v.Uplink.String()] {
+	if _, ok := host[v.Uplink.String()]; !v.NoNAT && !ok {
 		return refuse("uplink", "the host has no interface named %s", v.Uplink)
 	}
 	return nil

@@ -29,6 +29,7 @@ type CLI struct {
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
 
 	Veth    VethCmd    `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
+	Bridge  BridgeCmd  `cmd:"" help:"A docker0-like network that many containers join, with NAT and published ports."`
 	Overlay OverlayCmd `cmd:"" help:"Container root file systems as overlays of shared read-only layers."`
 	Status  StatusCmd  `cmd:"" help:"List every object plumb keeps."`
 	Recover RecoverCmd `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
