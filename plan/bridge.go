@@ -36,7 +36,7 @@ func comment(br string) []string { return []string{"-m", "comment", "--comment",
 // Check applies the rules that need no host.
 func (b *Bridge) Check() error {
 	if b.Name == "lo" {
-		return refuse("name", "lo is the loopback interface")
+		return refuse("<name>", "lo is the loopback interface")
 	}
 	if err := checkSubnet("subnet", b.Subnet); err != nil {
 		return err
@@ -117,7 +117,7 @@ func (b *Bridge) Preflight(ctx context.Context, r actions.Runner, st *Store) (wa
 		return nil, err
 	}
 	if _, taken := links[b.Name.String()]; taken {
-		return nil, refuse("name", "an interface named %s already exists on the host and plumb did not make it", b.Name)
+		return nil, refuse("<name>", "an interface named %s already exists on the host and plumb did not make it", b.Name)
 	}
 	if b.Uplink == "" {
 		dev, err := actions.DefaultRouteDev(ctx, r)

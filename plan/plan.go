@@ -5,6 +5,7 @@ package plan
 import (
 	"fmt"
 	"maps"
+	"strings"
 
 	"plumb/actions"
 )
@@ -39,11 +40,14 @@ func (p *Plan) ID() string { return p.Kind + "/" + p.Name }
 // Refused is a request plumb turns down before changing anything: bad input
 // or a host check that failed. The CLI exits 2 for it.
 type Refused struct {
-	Flag string // the flag at fault, without dashes; "" when none is
+	Flag string // the flag at fault, without dashes, or "<arg>"; "" when none is
 	Msg  string
 }
 
 func (e *Refused) Error() string {
+	if strings.HasPrefix(e.Flag, "<") { // a positional argument
+		return fmt.Sprintf("%s: %s", e.Flag, e.Msg)
+	}
 	if e.Flag != "" {
 		return fmt.Sprintf("--%s: %s", e.Flag, e.Msg)
 	}

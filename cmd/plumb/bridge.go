@@ -25,8 +25,8 @@ type BridgeCmd struct {
 // BridgeUpCmd is `plumb bridge up`.
 type BridgeUpCmd struct {
 	Name    actions.IfName `arg:"" help:"The bridge's interface name (like docker0)."`
-	Subnet  subnetFlag     `name:"subnet" required:"" help:"The network's subnet, such as 10.88.0.0/24."`
-	Gateway addrFlag       `name:"gateway" help:"The bridge's own address, the containers' gateway (default: the subnet's first host)."`
+	Subnet  subnetFlag     `name:"subnet" required:"" placeholder:"CIDR" help:"The network's subnet, such as 10.88.0.0/24."`
+	Gateway addrFlag       `name:"gateway" placeholder:"IP" help:"The bridge's own address, the containers' gateway (default: the subnet's first host)."`
 	Uplink  actions.IfName `name:"uplink" placeholder:"IF" help:"The interface traffic leaves by (default: the default route's); its MTU is checked."`
 	NoNAT   bool           `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only."`
 	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs')."`
@@ -99,7 +99,7 @@ type BridgeAttachCmd struct {
 	Name    actions.IfName `arg:"" help:"The bridge, made by 'bridge up'."`
 	PID     pidFlag        `name:"pid" xor:"target" required:"" placeholder:"PID" help:"The container's process."`
 	Netns   netnsFlag      `name:"netns" xor:"target" required:"" placeholder:"NAME" help:"A named network namespace instead of a PID."`
-	IP      addrFlag       `name:"ip" help:"The container's address (default: the next free one of the subnet)."`
+	IP      addrFlag       `name:"ip" placeholder:"IP" help:"The container's address (default: the next free one of the subnet)."`
 	If      actions.IfName `name:"if" default:"eth0" help:"The interface's name inside the container."`
 	Publish []portFlag     `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
@@ -166,7 +166,7 @@ type BridgeDetachCmd struct {
 	Name   actions.IfName `arg:"" help:"The bridge."`
 	PID    pidFlag        `name:"pid" xor:"which" required:"" placeholder:"PID" help:"The container's process."`
 	Netns  netnsFlag      `name:"netns" xor:"which" required:"" placeholder:"NAME" help:"The container's named network namespace."`
-	IP     addrFlag       `name:"ip" xor:"which" required:"" help:"The container's address on the bridge."`
+	IP     addrFlag       `name:"ip" xor:"which" required:"" placeholder:"IP" help:"The container's address on the bridge."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
 	Output string         `name:"output" short:"o" enum:"text,json" default:"text" help:"Format of --dry-run's output: text or json."`
 }
@@ -287,7 +287,10 @@ func (c *BridgeLsCmd) Run(d *deps) error {
 		if out == nil {
 			out = []lsBridge{}
 		}
-		if err := writeJSON(d.stdout, map[string]any{"format_version": plan.FormatVersion, "bridges": out}); err != nil {
+		if err := writeJSON(d.stdout, struct {
+			FormatVersion int        `json:"format_version"`
+			Bridges       []lsBridge `json:"bridges"`
+		}{plan.FormatVersion, out}); err != nil {
 			return err
 		}
 	} else {

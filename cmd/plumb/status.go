@@ -32,7 +32,10 @@ func (c *StatusCmd) Run(d *deps) error {
 		if out == nil {
 			out = []statusEntry{}
 		}
-		if err := writeJSON(d.stdout, map[string]any{"format_version": plan.FormatVersion, "objects": out}); err != nil {
+		if err := writeJSON(d.stdout, struct {
+			FormatVersion int           `json:"format_version"`
+			Objects       []statusEntry `json:"objects"`
+		}{plan.FormatVersion, out}); err != nil {
 			return err
 		}
 	} else {

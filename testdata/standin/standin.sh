@@ -16,10 +16,15 @@ case "$(basename "$0")" in
 mkdir | rmdir | rm) PATH=/usr/bin:/bin exec "$(basename "$0")" "$@" ;;
 esac
 links='[{"ifname":"lo"},{"ifname":"eth0"}]'
+cont_links='[{"ifname":"lo"}]'
 route='[{"dst":"default","gateway":"192.0.2.1","dev":"eth0","flags":[]}]'
 case "$line" in
-*"ip -j link show")
+"ip -j link show")
 	echo "${STANDIN_LINKS:-$links}" ;;
+*"ip -j link show") # inside a container
+	echo "${STANDIN_CONT_LINKS:-$cont_links}" ;;
+"ip -j route show")
+	echo "${STANDIN_ROUTES:-[]}" ;;
 "ip -j route show default")
 	echo "${STANDIN_ROUTE:-$route}" ;;
 "sysctl -n "*)

@@ -1,0 +1,184 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"plumb/actions"
+)
+
+func TestParsePort(t *testing.T) {
+	good := map[string]Port{
+		"8080:80":     {8080, 80, "tcp"},
+		"53:53/udp":   {53, 53, "udp"},
+		"1:65535/tcp": {1, 65535, "tcp"},
+	}
+	for s, want := range good {
+		if got, err := ParsePort(s); err != nil || got != want {
+			t.Errorf("ParsePort(%q) = %v, %v; want %v", s, got, err, want)
+		}
+	}
+	for _, s := range []string{"8080", "8080:", ":80", "0:80", "8080:70000", "8080:80/sctp", "a:b", "80:80/"} {
+		if _, err := ParsePort(s); err == nil {
+			t.Errorf("ParsePort(%q) accepted", s)
+		}
+	}
+}
+
+func TestBridgeCheck(t *testing.T) {
+	tests := []struct {
+		name, flag, msg string
+		b               Bridge
+	}{
+		{"lo", "<name>", "loopback", Bridge{Name: "lo", Subnet: netip.MustParsePrefix("10.88.0.0/24")}},
+		{"host bits", "subnet", "host bits set", Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.1/24")}},
+		{"gateway outside", "gateway", "outside the subnet", Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1")}},
+		{"gateway broadcast", "gateway", "broadcast", Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.88.0.255")}},
+		{"mtu", "mtu", "68 to 65535", Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24"), MTU: 20}},
+	}
+	for _, tt := range tests {
+		var r *Refused
+		if err := tt.b.Check(); !errors.As(err, &r) || r.Flag != tt.flag || !strings.Contains(r.Msg, tt.msg) {
+			t.Errorf("%s: Check() = %v; want --%s: ...%s...", tt.name, err, tt.flag, tt.msg)
+		}
+	}
+	b := Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24")}
+	if err := b.Check(); err != nil || b.Gateway != netip.MustParseAddr("10.88.0.1") {
+		t.Errorf("default gateway = %v (%v); want the first host", b.Gateway, err)
+	}
+}
+
+func TestBridgePlanNoNAT(t *testing.T) {
+	b := Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24"), NoNAT: true, MTU: 1400}
+	if err := b.Check(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"ip link add br0 type bridge", "ip link set br0 mtu 1400", "ip addr add 10.88.0.1/24 dev br0", "ip link set br0 up"}
+	if diff := cmp.Diff(want, lines(b.Plan())); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+}
+
+// bridgeUp applies a bridge with the fake runner and returns its record.
+func bridgeUp(t *testing.T, st *Store, subnet string) *Record {
+	t.Helper()
+	b := Bridge{Name: "br0", Subnet: netip.MustParsePrefix(subnet)}
+	if err := b.Check(); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := Apply(context.Background(), &fakeRunner{}, st, b.Plan())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func TestAllocate(t *testing.T) {
+	st := NewStore(t.TempDir())
+	br := bridgeUp(t, st, "10.88.0.0/29") // hosts .1 (gateway) to .6
+	var got []string
+	for i := 0; i < 5; i++ {
+		a := &Attach{Bridge: br, Target: selfTarget(), If: "eth0"}
+		if err := a.Allocate(st); err != nil {
+			t.Fatalf("attach %d: %v", i, err)
+		}
+		// Record it as applied so the next allocation sees it.
+		rec := &Record{FormatVersion: FormatVersion, Kind: "attachment", Name: AttachmentName("br0", a.IP), State: StateUp, Details: a.Plan().Details}
+		if err := st.Save(rec); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, a.IP.String())
+	}
+	if diff := cmp.Diff([]string{"10.88.0.2", "10.88.0.3", "10.88.0.4", "10.88.0.5", "10.88.0.6"}, got); diff != "" {
+		t.Errorf("allocated (-want +got):\n%s", diff)
+	}
+	a := &Attach{Bridge: br, Target: selfTarget(), If: "eth0"}
+	var r *Refused
+	if err := a.Allocate(st); !errors.As(err, &r) || !strings.Contains(r.Msg, "is full") {
+		t.Errorf("full subnet: %v", err)
+	}
+	// A released address is given out again.
+	rec, _ := st.Load("attachment", "br0-10.88.0.4")
+	st.Remove(rec)
+	if err := a.Allocate(st); err != nil || a.IP.String() != "10.88.0.4" {
+		t.Errorf("after release: %v %v", a.IP, err)
+	}
+	for ip, msg := range map[string]string{"10.88.0.1": "taken by the gateway", "10.88.0.3": "taken by attachment/br0-10.88.0.3",
+		"10.88.0.7": "broadcast", "10.88.0.0": "network address", "10.88.1.2": "outside the subnet"} {
+		a := &Attach{Bridge: br, Target: selfTarget(), IP: netip.MustParseAddr(ip)}
+		if err := a.Allocate(st); !errors.As(err, &r) || r.Flag != "ip" || !strings.Contains(r.Msg, msg) {
+			t.Errorf("--ip %s: %v; want ...%s...", ip, err, msg)
+		}
+	}
+}
+
+func TestAttachPlan(t *testing.T) {
+	st := NewStore(t.TempDir())
+	br := bridgeUp(t, st, "10.88.0.0/24")
+	a := &Attach{Bridge: br, Target: actions.Netns{PID: 4242}, IP: netip.MustParseAddr("10.88.0.7"), If: "eth0",
+		Publish: []Port{{8080, 80, "tcp"}}}
+	if err := a.Check(st); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"ip link add veth0a580007 type veth peer name plmb0a580007 netns 4242",
+		"ip link set veth0a580007 master br0",
+		"ip link set veth0a580007 up",
+		"nsenter -t 4242 -n ip link set plmb0a580007 name eth0",
+		"nsenter -t 4242 -n ip addr add 10.88.0.7/24 dev eth0",
+		"nsenter -t 4242 -n ip link set eth0 up",
+		"nsenter -t 4242 -n ip link set lo up",
+		"nsenter -t 4242 -n ip route add default via 10.88.0.1",
+		"iptables -t nat -A PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.7:80",
+		"iptables -A PLUMB-br0 -d 10.88.0.7/32 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
+	}
+	p := a.Plan()
+	if diff := cmp.Diff(want, lines(p)); diff != "" {
+		t.Errorf("plan (-want +got):\n%s", diff)
+	}
+	if len(HostVeth(netip.MustParseAddr("255.255.255.255"))) > 15 {
+		t.Error("host veth name over 15 bytes")
+	}
+	// A bridge made without NAT has no chains for published ports.
+	br.Details["nat"] = "false"
+	var r *Refused
+	if err := a.Check(st); !errors.As(err, &r) || r.Flag != "publish" {
+		t.Errorf("publish on a --no-nat bridge: %v", err)
+	}
+}
+
+// TestAttachRollbackKeepsBridge: a failing attach undoes its own steps
+// only, and releases its address.
+func TestAttachRollbackKeepsBridge(t *testing.T) {
+	st := NewStore(t.TempDir())
+	br := bridgeUp(t, st, "10.88.0.0/24")
+	a := &Attach{Bridge: br, Target: selfTarget(), If: "eth0", Publish: []Port{{8080, 80, "tcp"}}}
+	if err := a.Allocate(st); err != nil {
+		t.Fatal(err)
+	}
+	p := a.Plan()
+	last := lines(p)[len(p.Steps)-1]
+	f := &fakeRunner{failOn: last}
+	if _, err := Apply(context.Background(), f, st, p); err == nil {
+		t.Fatal("attach did not fail")
+	}
+	undos := f.calls[len(p.Steps):]
+	want := []string{
+		"iptables -t nat -D PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.2:80",
+		"ip link del veth0a580002",
+	}
+	if diff := cmp.Diff(want, undos); diff != "" {
+		t.Errorf("undos (-want +got):\n%s", diff)
+	}
+	if got := Attachments(st, "br0"); len(got) != 0 {
+		t.Errorf("attachment kept after rollback: %v", got[0].ID())
+	}
+	if _, err := st.Load("bridge", "br0"); err != nil {
+		t.Errorf("bridge record gone: %v", err)
+	}
+}
