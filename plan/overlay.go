@@ -1,7 +1,6 @@
 package plan
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -252,11 +251,11 @@ func (o *Overlay) Preflight() error {
 			return refuse("work", "%s is not empty; overlay needs an empty work directory", o.Work)
 		}
 	}
-	mounted, err := mountPoints()
+	mounted, err := actions.Mounts()
 	if err != nil {
 		return err
 	}
-	if real, err := filepath.EvalSymlinks(o.Merged); err == nil && mounted[real] {
+	if real, err := filepath.EvalSymlinks(o.Merged); err == nil && mounted[real] != "" {
 		return refuse("merged", "%s is already a mount point", o.Merged)
 	}
 	return nil
@@ -275,45 +274,6 @@ func nearestDev(p string) (uint64, error) {
 		}
 		p = filepath.Dir(p)
 	}
-}
-
-// mountPoints reads this mount namespace's mount points from mountinfo.
-func mountPoints() (map[string]bool, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	out := map[string]bool{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		fields := strings.Fields(sc.Text())
-		if len(fields) > 4 {
-			out[unescapeMountinfo(fields[4])] = true
-		}
-	}
-	return out, sc.Err()
-}
-
-// unescapeMountinfo undoes the octal escapes (\040 for a space) of mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			var v byte
-			if _, err := fmt.Sscanf(s[i+1:i+4], "%03o", &v); err == nil {
-				b.WriteByte(v)
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
 }
 
 // Holder is a process that keeps a mount busy.

@@ -31,7 +31,10 @@ type CLI struct {
 	Veth    VethCmd    `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
 	Bridge  BridgeCmd  `cmd:"" help:"A docker0-like network that many containers join, with NAT and published ports."`
 	Overlay OverlayCmd `cmd:"" help:"Container root file systems as overlays of shared read-only layers."`
-	Status  StatusCmd  `cmd:"" help:"List every object plumb keeps."`
+	Status  StatusCmd  `cmd:"" help:"List every object plumb keeps: kind, name, state, when, summary."`
+	Inspect InspectCmd `cmd:"" help:"Show one object in full (-o json in docker inspect's terms)."`
+	Check   CheckCmd   `cmd:"" help:"Compare the live state with what was applied; exit 1 on drift."`
+	Down    DownCmd    `cmd:"" help:"Undo any object by name, whatever its kind."`
 	Recover RecoverCmd `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
 }
 
@@ -49,15 +52,14 @@ type deps struct {
 	wait   time.Duration
 }
 
-// lock takes the state directory's lock and warns of plans left unfinished.
-func (d *deps) lock() error {
-	if err := d.store.Lock(d.ctx, d.wait); err != nil {
-		return err
-	}
+// lock takes the state directory's lock.
+func (d *deps) lock() error { return d.store.Lock(d.ctx, d.wait) }
+
+// warnInterrupted says so when a plan was left unfinished, and what to do.
+func warnInterrupted(d *deps) {
 	for _, r := range plan.Interrupted(d.store) {
 		zerolog.Ctx(d.ctx).Warn().Msgf("%s was interrupted (state %s); run `plumb recover` to finish its rollback", r.ID(), r.State)
 	}
-	return nil
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -90,6 +92,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
 	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(cli.StateDir), stdout: stdout, wait: cli.Wait}
 	defer d.store.Unlock()
+	if cmd := kctx.Command(); cmd != "recover" && cmd != "status" {
+		warnInterrupted(d)
+	}
 	err = kctx.Run(d)
 	if err == nil {
 		return 0

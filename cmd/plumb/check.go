@@ -1,0 +1,86 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+
+	"plumb/actions"
+
+	"plumb/plan"
+)
+
+// CheckCmd is `plumb check`.
+type CheckCmd struct {
+	Name string `arg:"" optional:"" help:"One object (NAME or KIND/NAME); all of them when left out."`
+}
+
+// Help is the long help of `plumb check --help`.
+func (c *CheckCmd) Help() string {
+	return `Compares the live state with what was applied: each link exists and is up,
+each address and route is there, each iptables rule passes iptables -C, each
+chain exists, the sysctl has its value, the overlay is mounted. Names every step
+whose effect is gone, and exits 1 when any is.`
+}
+
+// Run probes each applied step, read-only.
+func (c *CheckCmd) Run(d *deps) error {
+	var recs []*plan.Record
+	if c.Name != "" {
+		rec, err := plan.Find(d.store, c.Name)
+		if err != nil {
+			return err
+		}
+		recs = []*plan.Record{rec}
+	} else {
+		var errs []error
+		recs, errs = d.store.List()
+		if len(errs) > 0 {
+			return errors.Join(errs...)
+		}
+	}
+	drifted := 0
+	for _, rec := range recs {
+		drift, err := plan.Check(d.ctx, d.runner, rec)
+		if err != nil {
+			fmt.Fprintf(d.stdout, "FAIL  %s: %v\n", rec.ID(), err)
+			drifted++
+			continue
+		}
+		if len(drift) == 0 {
+			fmt.Fprintf(d.stdout, "ok    %s: %d steps in effect\n", rec.ID(), len(rec.Steps))
+			continue
+		}
+		drifted++
+		fmt.Fprintf(d.stdout, "DRIFT %s: %d of %d steps no longer in effect\n", rec.ID(), len(drift), len(rec.Steps))
+		for _, dr := range drift {
+			fmt.Fprintf(d.stdout, "      step %d: %s\n        %s\n", dr.Step, dr.Command, dr.Problem)
+		}
+	}
+	if drifted > 0 {
+		return fmt.Errorf("%d of %d objects have drifted from what plumb applied", drifted, len(recs))
+	}
+	return nil
+}
+
+// DownCmd is `plumb down`.
+type DownCmd struct {
+	Name   string `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
+	DryRun bool   `name:"dry-run" help:"Print the undo commands and change nothing."`
+	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"Format of --dry-run's output: text or json."`
+}
+
+// Run undoes any object by name, with its kind's own rules: a bridge with
+// containers attached is refused, a busy overlay is refused with who holds it.
+func (c *DownCmd) Run(d *deps) error {
+	rec, err := plan.Find(d.store, c.Name)
+	if err != nil {
+		return err
+	}
+	switch rec.Kind {
+	case "bridge":
+		return (&BridgeDownCmd{Name: actions.IfName(rec.Name), DryRun: c.DryRun, Output: c.Output}).Run(d)
+	case "overlay":
+		return (&OverlayUnmountCmd{Name: rec.Name, DryRun: c.DryRun, Output: c.Output}).Run(d)
+	}
+	return down(d, rec.Kind, rec.Name, c.DryRun, c.Output)
+}

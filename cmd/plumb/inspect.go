@@ -1,0 +1,169 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"plumb/actions"
+	"plumb/plan"
+)
+
+// InspectCmd is `plumb inspect`.
+type InspectCmd struct {
+	Name   string `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
+	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker inspect's terms."`
+}
+
+// Help is the long help of `plumb inspect --help`.
+func (c *InspectCmd) Help() string {
+	return `Shows one object in full. -o json speaks docker inspect's language where it
+fits: NetworkSettings (IPAddress, IPPrefixLen, Gateway, MacAddress, SandboxKey,
+Networks, Ports) for a network attachment or veth, GraphDriver (Name "overlay",
+Data with LowerDir, UpperDir, WorkDir, MergedDir) for an overlay; then the steps
+applied, each with its status and recorded undo.`
+}
+
+type portBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string `json:"HostPort"`
+}
+
+type endpoint struct {
+	IPAddress   string
+	IPPrefixLen int
+	Gateway     string
+	MacAddress  string
+}
+
+type networkSettings struct {
+	SandboxKey string
+	endpoint
+	Ports    map[string][]portBinding
+	Networks map[string]endpoint
+}
+
+type graphDriver struct {
+	Name string
+	Data map[string]string
+}
+
+type inspectView struct {
+	PlumbFormatVersion int
+	ID                 string `json:"Id"`
+	Kind               string
+	Name               string
+	State              plan.State
+	Created            string
+	Summary            string
+	NetworkSettings    *networkSettings `json:",omitempty"`
+	GraphDriver        *graphDriver     `json:",omitempty"`
+	Steps              []plan.StepView
+}
+
+// Run prints the object.
+func (c *InspectCmd) Run(d *deps) error {
+	rec, err := plan.Find(d.store, c.Name)
+	if err != nil {
+		return err
+	}
+	v := inspectView{PlumbFormatVersion: plan.FormatVersion, ID: rec.ID(), Kind: rec.Kind, Name: rec.Name, State: rec.State,
+		Created: rec.Created.Format("2006-01-02T15:04:05Z07:00"), Summary: rec.Summary, Steps: plan.Steps(rec)}
+	det := rec.Details
+	switch rec.Kind {
+	case "attachment", "veth":
+		ns := &networkSettings{Ports: map[string][]portBinding{}, Networks: map[string]endpoint{}}
+		ep := endpoint{}
+		var dev string
+		if rec.Kind == "attachment" {
+			ep.IPAddress, ep.Gateway, dev = det["ip"], det["gateway"], det["if"]
+			ep.IPPrefixLen, _ = strconv.Atoi(det["prefix_len"])
+		} else {
+			ep.IPAddress, ep.Gateway, dev = det["cont_ip"], det["host_ip"], det["cont_if"]
+			if p := strings.Split(det["subnet"], "/"); len(p) == 2 {
+				ep.IPPrefixLen, _ = strconv.Atoi(p[1])
+			}
+		}
+		if rec.Target != nil {
+			ns.SandboxKey = rec.Target.Path()
+			ep.MacAddress = macOf(d, *rec.Target, dev)
+		}
+		ns.endpoint = ep
+		network := det["bridge"]
+		if network == "" {
+			network = rec.Name
+		}
+		ns.Networks[network] = ep
+		if det["ports"] != "" {
+			for _, p := range strings.Split(det["ports"], ",") {
+				if port, err := plan.ParsePort(p); err == nil {
+					key := fmt.Sprintf("%d/%s", port.Container, port.Proto)
+					ns.Ports[key] = append(ns.Ports[key], portBinding{"0.0.0.0", strconv.Itoa(int(port.Host))})
+				}
+			}
+		}
+		v.NetworkSettings = ns
+	case "overlay":
+		v.GraphDriver = &graphDriver{Name: "overlay", Data: map[string]string{
+			"LowerDir": det["lowerdir"], "UpperDir": det["upperdir"], "WorkDir": det["workdir"], "MergedDir": det["merged"]}}
+	}
+	if c.Output == "json" {
+		return writeJSON(d.stdout, v)
+	}
+	return printInspect(d, v, det)
+}
+
+// macOf reads the container end's MAC address, "" when it cannot be read.
+func macOf(d *deps, t actions.Netns, dev string) string {
+	if _, err := t.Identity(); err != nil || dev == "" {
+		return ""
+	}
+	out, err := d.runner.Run(d.ctx, t.Wrap([]string{"ip", "-j", "link", "show", "dev", dev}), nil)
+	if err != nil {
+		return ""
+	}
+	var links []struct {
+		Address string `json:"address"`
+	}
+	if json.Unmarshal(out, &links) != nil || len(links) == 0 {
+		return ""
+	}
+	return links[0].Address
+}
+
+func printInspect(d *deps, v inspectView, det map[string]string) error {
+	w := d.stdout
+	fmt.Fprintf(w, "%s  %s since %s\n  %s\n", v.ID, v.State, v.Created, v.Summary)
+	if ns := v.NetworkSettings; ns != nil {
+		fmt.Fprintf(w, "  address %s/%d, gateway %s, mac %s, sandbox %s\n", ns.IPAddress, ns.IPPrefixLen, ns.Gateway, orNone(ns.MacAddress), ns.SandboxKey)
+		for port, bs := range ns.Ports {
+			for _, b := range bs {
+				fmt.Fprintf(w, "  port %s published at %s:%s\n", port, b.HostIP, b.HostPort)
+			}
+		}
+	}
+	if g := v.GraphDriver; g != nil {
+		for _, k := range []string{"LowerDir", "UpperDir", "WorkDir", "MergedDir"} {
+			fmt.Fprintf(w, "  %-9s %s\n", k, orNone(g.Data[k]))
+		}
+	}
+	fmt.Fprintln(w, "steps:")
+	for _, s := range v.Steps {
+		fmt.Fprintf(w, "  %2d %-7s %s\n", s.Index, s.Status, s.Command)
+		if s.Undo != "" {
+			fmt.Fprintf(w, "             undo: %s\n", s.Undo)
+		}
+		if s.Shared != "" {
+			fmt.Fprintf(w, "             shared: %s (restored when no plumb object needs it)\n", s.Shared)
+		}
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

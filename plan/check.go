@@ -1,0 +1,102 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"plumb/actions"
+)
+
+// Drift is an applied step whose effect is no longer in place.
+type Drift struct {
+	Step    int
+	Command string
+	Problem string
+}
+
+// Check verifies, with read-only probes, that each applied step of rec is
+// still in effect. Steps that enter the container are reported as drift
+// (not probed) when its namespace is gone or is another one.
+func Check(ctx context.Context, r actions.Runner, rec *Record) ([]Drift, error) {
+	var drift []Drift
+	if rec.State != StateUp {
+		return nil, fmt.Errorf("%s is not up (state %s); run `plumb recover`", rec.ID(), rec.State)
+	}
+	for i := range rec.Steps {
+		s := &rec.Steps[i]
+		a, err := s.Action.decode()
+		if err != nil {
+			return nil, err
+		}
+		v, ok := a.(actions.Verifier)
+		if !ok {
+			continue
+		}
+		cmd := actions.Quote(a.Argv())
+		if t, ok := a.(actions.Targeted); ok && !t.Target().IsHost() {
+			if err := sameTarget(rec, t.Target()); err != nil {
+				drift = append(drift, Drift{i + 1, cmd, err.Error()})
+				continue
+			}
+		}
+		if err := v.Verify(ctx, r); err != nil {
+			drift = append(drift, Drift{i + 1, cmd, err.Error()})
+		}
+	}
+	return drift, nil
+}
+
+// Find looks an object up by name, "kind/name" or a bare name that only
+// one kind uses.
+func Find(st *Store, name string) (*Record, error) {
+	if kind, n, ok := strings.Cut(name, "/"); ok {
+		return st.Load(kind, n)
+	}
+	recs, errs := st.List()
+	var found []*Record
+	for _, r := range recs {
+		if r.Name == name {
+			found = append(found, r)
+		}
+	}
+	switch len(found) {
+	case 1:
+		return found[0], nil
+	case 0:
+		for _, err := range errs {
+			if strings.Contains(err.Error(), "/"+name+".json") {
+				return nil, err
+			}
+		}
+		return nil, fmt.Errorf("plumb keeps no object named %s in %s (`plumb status` lists what it keeps)", name, st.Dir)
+	}
+	var ids []string
+	for _, r := range found {
+		ids = append(ids, r.ID())
+	}
+	return nil, &Refused{Msg: fmt.Sprintf("%s names %d objects (%s); give KIND/NAME", name, len(found), strings.Join(ids, ", "))}
+}
+
+// StepView is a step as inspect shows it.
+type StepView struct {
+	Index   int    `json:"index"`
+	Command string `json:"command"`
+	Status  Status `json:"status"`
+	Shared  string `json:"shared,omitempty"`
+	Undo    string `json:"undo,omitempty"`
+	Error   string `json:"error,omitempty"`
+}
+
+// Steps lists rec's steps with their status and recorded undo.
+func Steps(rec *Record) []StepView {
+	var out []StepView
+	for i, s := range rec.Steps {
+		v := StepView{Index: i + 1, Command: actions.Quote(s.Action.Argv), Status: s.Status, Shared: s.Shared, Error: s.Error}
+		if s.Undo != nil {
+			v.Undo = actions.Quote(s.Undo.Argv)
+		}
+		out = append(out, v)
+	}
+	return out
+}
