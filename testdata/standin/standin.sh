@@ -3,11 +3,18 @@
 # umount, mkdir, rmdir, rm, env) in script tests: it logs the
 # command line it was given, answers the read-only probes plumb makes, and
 # fails when its command line equals $FAIL_ON (stderr $FAIL_STDERR, exit
-# $FAIL_CODE). Nothing on the host is touched: mkdir, rmdir and rm really
-# run after logging, on the test's own directories, so that what plumb reads
-# back from the file system is what it would see.
+# $FAIL_CODE), or kills plumb with SIGKILL when it equals $KILL_ON.
+# Nothing on the host is touched: mkdir, rmdir and rm really run after
+# logging, on the test's own directories, so that what plumb reads back from
+# the file system is what it would see; and what `plumb check` probes (a
+# link, an address, a default route, a sysctl) is answered from the log of
+# the commands that ran before.
 line="$(basename "$0") $*"
 echo "$line" >>"${STANDIN_LOG:?}"
+if [ -n "${KILL_ON:-}" ] && [ "$line" = "$KILL_ON" ]; then
+	kill -9 "$PPID" # plumb dies just before this step runs, as in a crash
+	exit 137
+fi
 if [ -n "${FAIL_ON:-}" ] && [ "$line" = "$FAIL_ON" ]; then
 	echo "${FAIL_STDERR:-RTNETLINK answers: File exists}" >&2
 	exit "${FAIL_CODE:-2}"
@@ -28,6 +35,17 @@ case "$line" in
 "ip -j route show default")
 	echo "${STANDIN_ROUTE:-$route}" ;;
 "sysctl -n "*)
-	echo "${STANDIN_SYSCTL:-0}" ;;
+	key=${line#sysctl -n }
+	set=$(grep "^sysctl -w $key=" "$STANDIN_LOG" | tail -n 1)
+	echo "${set#sysctl -w $key=}" | grep . || echo "${STANDIN_SYSCTL:-0}" ;;
+*"ip -j link show dev "*)
+	echo "[{\"ifname\":\"${line##* }\",\"flags\":[\"BROADCAST\",\"UP\"],\"mtu\":1500}]" ;;
+*"ip -j addr show dev "*)
+	dev=${line##* }
+	addr=$(sed -n "s|.*ip addr add \([^ ]*\)/\([0-9]*\) dev $dev\$|\1 \2|p" "$STANDIN_LOG" | tail -n 1)
+	echo "[{\"ifname\":\"$dev\",\"addr_info\":[{\"local\":\"${addr% *}\",\"prefixlen\":${addr#* }}]}]" ;;
+*" ip -j route show default" | "ip -n "*" -j route show default")
+	via=$(sed -n 's|.*ip route add default via \([^ ]*\)$|\1|p' "$STANDIN_LOG" | tail -n 1)
+	echo "[{\"dst\":\"default\",\"gateway\":\"$via\"}]" ;;
 esac
 exit 0
