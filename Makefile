@@ -3,7 +3,9 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 
-.PHONY: demo test build deps vet fmt clean
+FUZZTIME ?= 5s
+
+.PHONY: demo test build deps fuzz clean
 
 build:
 	$(GO) build -o bin/plumb ./cmd/plumb
@@ -18,6 +20,13 @@ test: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+# Fuzz the flag parser and the journal reader briefly (make test), or longer
+# by hand: make fuzz FUZZTIME=10m
+fuzz:
+	$(GO) test ./plan -run '^$$' -fuzz FuzzReadJournal -fuzztime $(FUZZTIME)
+	$(GO) test ./cmd/plumb -run '^$$' -fuzz FuzzFlags -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf bin

@@ -114,6 +114,11 @@ func readRecord(path string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseRecord(path, data)
+}
+
+// parseRecord decodes and validates a journal read from path.
+func parseRecord(path string, data []byte) (*Record, error) {
 	var r Record
 	if err := strictUnmarshal(data, &r); err != nil {
 		return nil, &CorruptError{path, err}

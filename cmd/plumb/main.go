@@ -67,14 +67,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func run(args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	exit := -1
-	parser, err := kong.New(&cli,
-		kong.Name("plumb"),
-		kong.Description(description),
-		kong.UsageOnError(),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(code int) { exit = code }),
-		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
-	)
+	parser, err := newParser(&cli, stdout, stderr, func(code int) { exit = code })
 	if err != nil {
 		fmt.Fprintf(stderr, "plumb: %v\n", err)
 		return 1
@@ -105,6 +98,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 1
+}
+
+// newParser builds the command line parser; exit is called for --help.
+func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
+	return kong.New(cli,
+		kong.Name("plumb"),
+		kong.Description(description),
+		kong.Writers(stdout, stderr),
+		kong.Exit(exit),
+		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+	)
 }
 
 func newLogger(format, level string, w io.Writer) zerolog.Logger {
