@@ -99,14 +99,22 @@ func (a LinkSetUp) UndoNote() string {
 }
 func (a LinkSetUp) Target() Netns { return a.In }
 
-// LinkAddBridge creates a bridge: a virtual switch, like docker0.
+// LinkAddBridge creates a bridge: a virtual switch, like docker0. It gets a
+// fixed MAC address: without one the kernel gives the bridge the lowest MAC
+// of its ports, so its address changes as containers come and go and the
+// containers' ARP entries for the gateway go stale.
 type LinkAddBridge struct {
-	Name IfName `json:"name"`
+	Name    IfName `json:"name"`
+	Address string `json:"address,omitempty"`
 }
 
 func (a LinkAddBridge) Kind() string { return "link_add_bridge" }
 func (a LinkAddBridge) Argv() []string {
-	return []string{"ip", "link", "add", a.Name.String(), "type", "bridge"}
+	argv := []string{"ip", "link", "add", a.Name.String()}
+	if a.Address != "" {
+		argv = append(argv, "address", a.Address)
+	}
+	return append(argv, "type", "bridge")
 }
 func (a LinkAddBridge) Why() string {
 	return fmt.Sprintf("create the bridge %s, the switch containers plug into", a.Name)

@@ -58,7 +58,7 @@ func (b *Bridge) Check() error {
 func (b *Bridge) Plan() *Plan {
 	br := b.Name.String()
 	c := comment(br)
-	steps := []Step{{Action: actions.LinkAddBridge{Name: b.Name}}}
+	steps := []Step{{Action: actions.LinkAddBridge{Name: b.Name, Address: gatewayMAC(b.Gateway)}}}
 	if b.MTU != 0 {
 		steps = append(steps, Step{Action: actions.LinkSetMTU{Dev: b.Name, MTU: b.MTU}})
 	}
@@ -101,6 +101,14 @@ func (b *Bridge) Plan() *Plan {
 	}
 	return &Plan{Kind: "bridge", Name: br, Details: details, Steps: steps,
 		Summary: fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, b.Gateway, nat)}
+}
+
+// gatewayMAC is the bridge's fixed MAC: locally administered (02), "P" for
+// plumb (50), then the gateway's IPv4 address, as Docker derives 02:42:...
+// from an address. Unique as long as gateways are.
+func gatewayMAC(gw netip.Addr) string {
+	b := gw.As4()
+	return fmt.Sprintf("02:50:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
 }
 
 func withTarget(r actions.Rule, target string) actions.Rule {

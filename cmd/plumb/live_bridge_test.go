@@ -136,6 +136,10 @@ func TestLiveBridge(t *testing.T) {
 	}
 	sort.Strings(addrs)
 	t.Logf("addresses: %s", strings.Join(addrs, " "))
+	// The journal is consistent: every attachment recorded, every step in effect.
+	if out := mustPlumb(t, "check"); strings.Count(out, "ok    attachment/br0-") != 22 {
+		t.Errorf("check after the concurrent attaches:\n%s", out)
+	}
 
 	out := mustPlumb(t, "bridge", "down", "br0", "--force")
 	if n := strings.Count(out, "is detached"); n != 22 {
