@@ -3,7 +3,7 @@
 GO ?= go
 export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 
-FUZZTIME ?= 5s
+FUZZTIME ?= 10s
 
 .PHONY: demo test build deps fuzz clean
 
