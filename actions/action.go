@@ -58,3 +58,11 @@ type Checker interface {
 type Barrier interface {
 	Barrier()
 }
+
+// Shelled is an action whose runbook form is more than its command line:
+// it reads the host first to know its undo. Shell returns the bash lines,
+// which push the undo onto the runbook's undo array; n numbers the step so
+// its variables do not clash with another's.
+type Shelled interface {
+	Shell(n int) []string
+}

@@ -172,3 +172,21 @@ func (a RemoveTree) Why() string {
 	return fmt.Sprintf("delete %s and everything in it (--purge)", a.Path)
 }
 func (a RemoveTree) Undo() Action { return nil }
+
+// Shell lists the directories missing before mkdir, and undoes only those.
+func (a Mkdir) Shell(n int) []string {
+	v := fmt.Sprintf("made_%d", n)
+	p := Quote([]string{a.Path})
+	if a.Scratch {
+		return []string{
+			fmt.Sprintf("[ -e %s ] && %s=0 || %s=1", p, v, v),
+			Quote(a.Argv()),
+			fmt.Sprintf(`[ "$%s" = 0 ] || undo+=(%s)`, v, Quote([]string{Quote(RemoveTree{Path: a.Path}.Argv())})),
+		}
+	}
+	return []string{
+		fmt.Sprintf(`mapfile -t %s < <(d=%s; while [ ! -e "$d" ]; do printf '%%s\n' "$d"; d=$(dirname "$d"); done)`, v, p),
+		Quote(a.Argv()),
+		fmt.Sprintf(`[ ${#%s[@]} = 0 ] || undo+=("rmdir --ignore-fail-on-non-empty $(printf '%%q ' "${%s[@]}")")`, v, v),
+	}
+}

@@ -45,3 +45,13 @@ func SysctlGet(ctx context.Context, r Runner, key string) (string, error) {
 	}
 	return strings.TrimSpace(string(out)), nil
 }
+
+// Shell reads the old value first and undoes only a change.
+func (a SysctlSet) Shell(n int) []string {
+	v := fmt.Sprintf("old_%d", n)
+	return []string{
+		fmt.Sprintf("%s=$(sysctl -n %s)", v, a.Key),
+		Quote(a.Argv()),
+		fmt.Sprintf(`[ "$%s" = %s ] || undo+=("sysctl -w %s=$%s")`, v, Quote([]string{a.Value}), a.Key, v),
+	}
+}

@@ -84,7 +84,7 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"veth", "up"}, `^missing flags: --pid=PID or --netns=NAME$`},
 		{nil, []string{"veth", "up", "--netns", "a/b"}, `^--netns: network namespace name "a/b" must not contain '/'`},
 		{nil, []string{"veth", "up", "--netns", "plumb-no-such-ns", "--uplink", "eth0"}, `^--netns: no network namespace named "plumb-no-such-ns"`},
-		{nil, []string{"veth", "up", "--pid", "1", "-o", "yaml"}, `^--output must be one of "text","json" but got "yaml"$`},
+		{nil, []string{"veth", "up", "--pid", "1", "-o", "yaml"}, `^--output must be one of "text","json","sh" but got "yaml"$`},
 		{nil, []string{"veth", "up", "--pid", "1", "--cont-if", "veth-host"}, `^--cont-if: "veth-host" is also the host end's name`},
 		{nil, []string{"veth", "up", "--pid", "1", "--uplink", "veth-host"}, `^--uplink: "veth-host" is one of the veth pair's own ends$`},
 		{[]string{"PLUMB_STATE_DIR=/proc/plumb-state"}, []string{"veth", "up", "--pid", strconv.Itoa(os.Getpid()), "--uplink", "eth0"}, `^--state-dir: state directory /proc/plumb-state cannot be created: `},

@@ -31,7 +31,7 @@ type BridgeUpCmd struct {
 	NoNAT   bool           `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only."`
 	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs')."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
-	Output  string         `name:"output" short:"o" enum:"text,json" default:"text" help:"Plan format: text or json."`
+	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh imply --dry-run."`
 }
 
 // Help is the long help of `plumb bridge up --help`.
@@ -50,6 +50,7 @@ func (c *BridgeUpCmd) recipe() *plan.Bridge {
 
 // Run plans the bridge and prints or applies it.
 func (c *BridgeUpCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
 	b := c.recipe()
 	if err := b.Check(); err != nil {
 		return err
@@ -103,7 +104,7 @@ type BridgeAttachCmd struct {
 	If      actions.IfName `name:"if" default:"eth0" help:"The interface's name inside the container."`
 	Publish []portFlag     `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
-	Output  string         `name:"output" short:"o" enum:"text,json" default:"text" help:"Plan format: text or json."`
+	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh imply --dry-run."`
 }
 
 func target(pid pidFlag, netns netnsFlag) actions.Netns {
@@ -125,6 +126,7 @@ func loadBridge(d *deps, name string) (*plan.Record, error) {
 // Run plans the attachment and prints or applies it. The address is chosen
 // under the state directory's lock, so concurrent attaches never collide.
 func (c *BridgeAttachCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
 	if !c.DryRun {
 		if err := d.lock(); err != nil {
 			return err
@@ -168,11 +170,12 @@ type BridgeDetachCmd struct {
 	Netns  netnsFlag      `name:"netns" xor:"which" required:"" placeholder:"NAME" help:"The container's named network namespace."`
 	IP     addrFlag       `name:"ip" xor:"which" required:"" placeholder:"IP" help:"The container's address on the bridge."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
-	Output string         `name:"output" short:"o" enum:"text,json" default:"text" help:"Format of --dry-run's output: text or json."`
+	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
 }
 
 // Run undoes one attachment and releases its address.
 func (c *BridgeDetachCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
 	if _, err := loadBridge(d, c.Name.String()); err != nil {
 		return err
 	}
@@ -192,11 +195,12 @@ type BridgeDownCmd struct {
 	Name   actions.IfName `arg:"" help:"The bridge."`
 	Force  bool           `name:"force" help:"Detach its containers first."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
-	Output string         `name:"output" short:"o" enum:"text,json" default:"text" help:"Format of --dry-run's output: text or json."`
+	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
 }
 
 // Run removes the bridge; attached containers are refused unless --force.
 func (c *BridgeDownCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
 	if !c.DryRun {
 		if err := d.lock(); err != nil {
 			return err

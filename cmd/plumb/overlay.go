@@ -42,7 +42,7 @@ type OverlayMountCmd struct {
 	Merged pathFlag   `name:"merged" placeholder:"DIR" help:"Where the merged view is mounted; created if missing."`
 	Name   string     `name:"name" help:"Name the overlay. Alone (no --upper/--work/--merged) it lays them out under STATE_DIR/overlay/NAME/."`
 	DryRun bool       `name:"dry-run" help:"Print the plan and change nothing."`
-	Output string     `name:"output" short:"o" enum:"text,json" default:"text" help:"Plan format: text or json."`
+	Output string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh imply --dry-run."`
 }
 
 // Help is the long help of `plumb overlay mount --help`.
@@ -71,6 +71,7 @@ func (c *OverlayMountCmd) recipe(stateDir string) *plan.Overlay {
 
 // Run plans the mount and prints or applies it.
 func (c *OverlayMountCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
 	o := c.recipe(d.store.Dir)
 	if err := o.Check(); err != nil {
 		return err
@@ -122,11 +123,12 @@ type OverlayUnmountCmd struct {
 	Lazy   bool     `name:"lazy" help:"Detach it even while processes use it (umount -l); the kernel finishes when they let go."`
 	Purge  bool     `name:"purge" help:"Also delete a --name layout's upper layer and everything in it."`
 	DryRun bool     `name:"dry-run" help:"Print the commands and change nothing."`
-	Output string   `name:"output" short:"o" enum:"text,json" default:"text" help:"Format of --dry-run's output: text or json."`
+	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
 }
 
 // Run unmounts and removes the directories plumb created that are empty.
 func (c *OverlayUnmountCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
 	if c.Name != "" {
 		if err := plan.CheckObjectName("name", c.Name); err != nil {
 			return err

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -29,7 +31,7 @@ type VethUpCmd struct {
 	Uplink actions.IfName `name:"uplink" placeholder:"IF" help:"Interface NAT sends traffic out of (HOST_NET_IF); default: the default route's."`
 	NoNAT  bool           `name:"no-nat" help:"Leave out forwarding and NAT: the container reaches the host only."`
 	DryRun bool           `name:"dry-run" help:"Print the plan and change nothing; needs no root."`
-	Output string         `name:"output" short:"o" enum:"text,json" default:"text" help:"Plan format: text (one command a line) or json."`
+	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text (one command a line), json, or sh (a bash runbook with rollback); sh implies --dry-run."`
 }
 
 // Help is the long help of `plumb veth up --help`.
@@ -58,6 +60,7 @@ func (c *VethUpCmd) recipe() *plan.Veth {
 
 // Run plans the network and prints or applies it.
 func (c *VethUpCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
 	v := c.recipe()
 	if err := v.Check(); err != nil {
 		return err
@@ -112,11 +115,12 @@ func alreadyUp(d *deps, rec *plan.Record, p *plan.Plan, state, downCmd string) e
 type VethDownCmd struct {
 	HostIf actions.IfName `name:"host-if" required:"" placeholder:"IF" help:"Host end of the pair that 'veth up' made; names the object."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
-	Output string         `name:"output" short:"o" enum:"text,json" default:"text" help:"Format of --dry-run's output: text or json."`
+	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
 }
 
 // Run undoes the recorded steps in reverse.
 func (c *VethDownCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
 	return down(d, "veth", c.HostIf.String(), c.DryRun, c.Output)
 }
 
@@ -154,8 +158,11 @@ func down(d *deps, kind, name string, dryRun bool, output string) error {
 }
 
 func render(d *deps, p *plan.Plan, format string) error {
-	if format == "json" {
+	switch format {
+	case "json":
 		return p.JSON(d.stdout)
+	case "sh":
+		return p.Shell(d.stdout, "plumb "+strings.Join(os.Args[1:], " "))
 	}
 	return p.Text(d.stdout)
 }
