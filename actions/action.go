@@ -66,3 +66,11 @@ type Barrier interface {
 type Shelled interface {
 	Shell(n int) []string
 }
+
+// Custom is an action that is more than one process run to completion
+// (starting a container and leaving it running, stopping one with a grace
+// period). Apply and unwind call Exec instead of running Argv; Argv is what
+// a person would type for its main effect.
+type Custom interface {
+	Exec(ctx context.Context, r Runner) error
+}

@@ -63,6 +63,22 @@ func Decode(e Encoded) (Action, error) {
 		a, err = decodeAs[IptablesNewChain](e.Spec)
 	case "iptables_delete_chain":
 		a, err = decodeAs[IptablesDeleteChain](e.Spec)
+	case "netns_add":
+		a, err = decodeAs[NetnsAdd](e.Spec)
+	case "netns_del":
+		a, err = decodeAs[NetnsDel](e.Spec)
+	case "touch":
+		a, err = decodeAs[Touch](e.Spec)
+	case "remove_file":
+		a, err = decodeAs[RemoveFile](e.Spec)
+	case "uts_new":
+		a, err = decodeAs[UTSNew](e.Spec)
+	case "start_container":
+		a, err = decodeAs[StartContainer](e.Spec)
+	case "stop_container":
+		a, err = decodeAs[StopContainer](e.Spec)
+	case "extract":
+		a, err = decodeAs[Extract](e.Spec)
 	case "mkdir":
 		a, err = decodeAs[Mkdir](e.Spec)
 	case "rmdir_empty":

@@ -72,8 +72,12 @@ func debianPackage(tool string) string {
 		return "procps"
 	case "iptables", "iptables-save", "iptables-restore":
 		return "iptables"
-	case "mkdir", "rmdir", "env", "rm":
+	case "mkdir", "rmdir", "env", "rm", "touch":
 		return "coreutils"
+	case "tar":
+		return "tar"
+	case "hostname":
+		return "hostname"
 	}
 	return ""
 }
@@ -169,4 +173,37 @@ func StderrOf(err error) string {
 		return e.Stderr
 	}
 	return ""
+}
+
+// Start implements actions.Starter: the process runs on after plumb exits
+// (its own session, stdio to a log file), or, attached, shares plumb's stdio
+// and is waited for by the caller. Not tied to ctx: a container outlives the
+// command that started it.
+func (Exec) Start(ctx context.Context, argv []string, log string, attach bool) (int, error) {
+	zerolog.Ctx(ctx).Debug().Msgf("start: %s", Quote(argv))
+	path, err := exec.LookPath(argv[0])
+	if err != nil {
+		return 0, &MissingToolError{Tool: argv[0], Package: debianPackage(argv[0])}
+	}
+	cmd := exec.Command(path, argv[1:]...)
+	cmd.Args[0] = argv[0]
+	if attach {
+		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+	} else {
+		f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return 0, err
+		}
+		defer f.Close()
+		cmd.Stdout, cmd.Stderr = f, f
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	}
+	if err := cmd.Start(); err != nil {
+		return 0, &ExecError{Argv: argv, Code: -1, Err: err}
+	}
+	pid := cmd.Process.Pid
+	if !attach {
+		_ = cmd.Process.Release()
+	}
+	return pid, nil
 }

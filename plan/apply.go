@@ -113,7 +113,7 @@ func applyStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, i 
 	if err := st.Save(rec); err != nil {
 		return err
 	}
-	if _, err := r.Run(ctx, a.Argv(), nil); err != nil {
+	if err := run(ctx, r, a); err != nil {
 		return err
 	}
 	sr.Status = Done
@@ -128,6 +128,12 @@ func sameTarget(rec *Record, t actions.Netns) error {
 	id, err := t.Identity()
 	if err != nil {
 		return fmt.Errorf("the container's network namespace is gone: %w", err)
+	}
+	if rec.TargetID == "" {
+		// A namespace the plan itself made (plumb run): known from its
+		// first use on.
+		rec.Target, rec.TargetID = &t, id
+		return nil
 	}
 	if id != rec.TargetID {
 		return fmt.Errorf("the network namespace of %s changed since plumb started (the process died and its PID was reused?); stopping", t)
@@ -272,7 +278,7 @@ func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *
 	}
 	cmd := actions.Quote(u.Argv())
 	log.Info().Str("object", rec.ID()).Msgf("undo: %s", cmd)
-	if _, err := r.Run(ctx, u.Argv(), nil); err != nil {
+	if err := run(ctx, r, u); err != nil {
 		if g, ok := u.(actions.Tolerant); ok && g.Gone(actions.StderrOf(err)) {
 			log.Info().Msgf("already gone: %s", cmd)
 			return []string{cmd}, nil
@@ -363,4 +369,14 @@ func isBarrier(s *StepRecord) bool {
 	}
 	_, ok := u.(actions.Barrier)
 	return ok
+}
+
+// run runs one action: its command line, or its own Exec for actions that
+// are more than one process run to completion.
+func run(ctx context.Context, r actions.Runner, a actions.Action) error {
+	if c, ok := a.(actions.Custom); ok {
+		return c.Exec(ctx, r)
+	}
+	_, err := r.Run(ctx, a.Argv(), nil)
+	return err
 }

@@ -53,6 +53,9 @@ type Attach struct {
 	IP      netip.Addr // zero: the next free address
 	If      actions.IfName
 	Publish []Port
+	// NewNetns: the target namespace is made by the same plan (plumb run),
+	// so it cannot be probed yet; it must not exist.
+	NewNetns bool
 }
 
 // AttachmentName files an attachment under its bridge and address.
@@ -75,7 +78,7 @@ func Attachments(st *Store, bridge string) []*Record {
 	recs, _ := st.List()
 	var out []*Record
 	for _, r := range recs {
-		if r.Kind == "attachment" && r.Details["bridge"] == bridge {
+		if (r.Kind == "attachment" || r.Kind == "container") && r.Details["bridge"] == bridge {
 			out = append(out, r)
 		}
 	}
@@ -198,7 +201,11 @@ func (a *Attach) Plan() *Plan {
 // Preflight checks the host: the container lives, the names are free, and
 // no other attachment publishes the same host port.
 func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) error {
-	if _, err := a.Target.Identity(); err != nil {
+	if a.NewNetns {
+		if _, err := a.Target.Identity(); err == nil {
+			return refuse("<name>", "a network namespace named %s already exists", a.Target.Name)
+		}
+	} else if _, err := a.Target.Identity(); err != nil {
 		return refuse(targetFlag(a.Target), "%v", err)
 	}
 	host, err := actions.LinkNames(ctx, r, actions.Netns{})
@@ -211,16 +218,18 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 	if _, ok := host[HostVeth(a.IP).String()]; ok {
 		return refuse("ip", "an interface named %s already exists on the host", HostVeth(a.IP))
 	}
-	cont, err := actions.LinkNames(ctx, r, a.Target)
-	if err != nil {
-		return err
-	}
-	if _, ok := cont[a.If.String()]; ok {
-		return refuse("if", "the container already has an interface named %s", a.If)
+	if !a.NewNetns {
+		cont, err := actions.LinkNames(ctx, r, a.Target)
+		if err != nil {
+			return err
+		}
+		if _, ok := cont[a.If.String()]; ok {
+			return refuse("if", "the container already has an interface named %s", a.If)
+		}
 	}
 	recs, _ := st.List()
 	for _, rec := range recs {
-		if rec.Kind != "attachment" || rec.Details["ports"] == "" {
+		if rec.Details["ports"] == "" {
 			continue
 		}
 		for _, p := range strings.Split(rec.Details["ports"], ",") {

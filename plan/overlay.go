@@ -365,6 +365,5 @@ func FindOverlay(st *Store, merged string) (*Record, error) {
 // RunOne runs a single action outside any plan: the purge that follows an
 // unmount when the user asks for it.
 func RunOne(ctx context.Context, r actions.Runner, a actions.Action) error {
-	_, err := r.Run(ctx, a.Argv(), nil)
-	return err
+	return run(ctx, r, a)
 }

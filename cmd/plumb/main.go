@@ -29,6 +29,10 @@ type CLI struct {
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
 
 	Veth    VethCmd    `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
+	Run     RunCmd     `cmd:"" help:"Run a command in a container: an overlay root, its own namespaces, a bridge network."`
+	Stop    StopCmd    `cmd:"" help:"Stop a container and undo its network and mount; its upper layer is kept unless --rm."`
+	Ps      PsCmd      `cmd:"" help:"List containers with PID, state and address."`
+	Layer   LayerCmd   `cmd:"" help:"Layers for plumb run."`
 	Bridge  BridgeCmd  `cmd:"" help:"A docker0-like network that many containers join, with NAT and published ports."`
 	Overlay OverlayCmd `cmd:"" help:"Container root file systems as overlays of shared read-only layers."`
 	Status  StatusCmd  `cmd:"" help:"List every object plumb keeps: kind, name, state, when, summary."`
@@ -91,6 +95,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	err = kctx.Run(d)
 	if err == nil {
 		return 0
+	}
+	var code exitCode
+	if errors.As(err, &code) {
+		return int(code)
 	}
 	fmt.Fprintf(stderr, "plumb: error: %v\n", err)
 	var refused *plan.Refused
