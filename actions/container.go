@@ -139,17 +139,27 @@ func (a StartContainer) Shell(n int) []string {
 type StopContainer struct {
 	Netns   string `json:"netns"`
 	PIDFile string `json:"pid_file,omitempty"`
+	// GraceSeconds is how long to wait after SIGTERM before SIGKILL; 0
+	// means Grace. A container's PID 1 ignores SIGTERM unless it handles it.
+	GraceSeconds int `json:"grace_seconds,omitempty"`
 }
 
-// Grace is how long stop waits after SIGTERM before SIGKILL.
+// Grace is how long stop waits after SIGTERM before SIGKILL, as docker stop.
 const Grace = 10 * time.Second
+
+func (a StopContainer) grace() time.Duration {
+	if a.GraceSeconds > 0 {
+		return time.Duration(a.GraceSeconds) * time.Second
+	}
+	return Grace
+}
 
 func (a StopContainer) Kind() string { return "stop_container" }
 func (a StopContainer) Argv() []string {
 	return []string{"sh", "-c", "ip netns pids " + a.Netns + " | xargs -r kill -TERM"}
 }
 func (a StopContainer) Why() string {
-	return fmt.Sprintf("stop the container's processes (SIGTERM, SIGKILL after %s)", Grace)
+	return fmt.Sprintf("stop the container's processes (SIGTERM, SIGKILL after %s)", a.grace())
 }
 func (a StopContainer) Undo() Action { return nil }
 
@@ -175,9 +185,9 @@ func (a StopContainer) Exec(ctx context.Context, r Runner) error {
 	}
 	ps := pids()
 	signal(syscall.SIGTERM, ps)
-	for deadline := time.Now().Add(Grace); len(ps) > 0 && time.Now().Before(deadline); ps = pids() {
+	for deadline := time.Now().Add(a.grace()); len(ps) > 0 && time.Now().Before(deadline); ps = pids() {
 		reap(ps)
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(100 * time.Millisecond)
 	}
 	if len(ps) > 0 {
 		signal(syscall.SIGKILL, ps)

@@ -24,7 +24,7 @@ type RunCmd struct {
 	Detach   bool       `name:"detach" short:"d" help:"Start it in the background, print its PID and return; stop it with 'plumb stop'."`
 	DryRun   bool       `name:"dry-run" help:"Print the plan and change nothing."`
 	Output   string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text, json, or sh (a bash runbook); sh implies --dry-run."`
-	Cmd      []string   `arg:"" passthrough:"" help:"The command to run, after --."`
+	Cmd      []string   `arg:"" passthrough:"" placeholder:"-- CMD" help:"The command to run, after --."`
 }
 
 // Help is the long help of `plumb run --help`.
@@ -135,6 +135,7 @@ func (c *RunCmd) Run(d *deps) error {
 type StopCmd struct {
 	Name   string `arg:"" help:"The container."`
 	RM     bool   `name:"rm" help:"Also delete its upper layer (what it wrote) and log."`
+	Time   int    `name:"time" short:"t" default:"10" help:"Seconds to wait after SIGTERM before SIGKILL (a PID 1 without a handler ignores SIGTERM)."`
 	DryRun bool   `name:"dry-run" help:"Print the commands and change nothing."`
 	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh."`
 }
@@ -151,6 +152,12 @@ func (c *StopCmd) Run(d *deps) error {
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("plumb keeps no container named %s (`plumb ps` lists them)", c.Name)
 	} else if err != nil {
+		return err
+	}
+	if c.Time < 1 {
+		return &plan.Refused{Flag: "time", Msg: "give at least 1 second"}
+	}
+	if err := plan.StopGrace(rec, c.Time); err != nil {
 		return err
 	}
 	var purge actions.Action
