@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 
 FUZZTIME ?= 10s
 
-.PHONY: demo test build deps fuzz clean
+.PHONY: demo demo-veth test build deps fuzz clean
 
 build:
 	$(GO) build -o bin/plumb ./cmd/plumb
@@ -15,6 +15,10 @@ deps:
 
 demo: deps build
 	@scripts/demo.sh
+
+# The document's point-to-point "DIY networking setup", by plumb veth.
+demo-veth: deps build
+	@scripts/demo-veth.sh
 
 test: deps
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }

@@ -100,7 +100,7 @@ func (c *Container) Plan(stateDir string) (*Plan, error) {
 		Step{Action: actions.UTSNew{File: uts, Hostname: c.Hostname}},
 		Step{Action: actions.StartContainer{Netns: ns, UTS: uts, Root: o.Merged, Cmd: c.Cmd, Log: dir + "/log", Attach: c.Attach, PIDFile: dir + "/pid"}},
 	)
-	summary := fmt.Sprintf("%s from %d layers", actions.Quote(c.Cmd), len(c.Layers))
+	summary := fmt.Sprintf("%s from %s", actions.Quote(c.Cmd), plural(len(c.Layers), "layer"))
 	if c.attach != nil {
 		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge.Name)
 	}
@@ -163,4 +163,11 @@ func StopGrace(rec *Record, seconds int) error {
 		}
 	}
 	return nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

@@ -71,12 +71,11 @@ func (c *InspectCmd) Run(d *deps) error {
 	v := inspectView{PlumbFormatVersion: plan.FormatVersion, ID: rec.ID(), Kind: rec.Kind, Name: rec.Name, State: rec.State,
 		Created: rec.Created.Format("2006-01-02T15:04:05Z07:00"), Summary: rec.Summary, Steps: plan.Steps(rec)}
 	det := rec.Details
-	switch rec.Kind {
-	case "attachment", "veth":
+	if rec.Kind == "attachment" || rec.Kind == "veth" || rec.Kind == "container" && det["bridge"] != "" {
 		ns := &networkSettings{Ports: map[string][]portBinding{}, Networks: map[string]endpoint{}}
 		ep := endpoint{}
 		var dev string
-		if rec.Kind == "attachment" {
+		if rec.Kind != "veth" {
 			ep.IPAddress, ep.Gateway, dev = det["ip"], det["gateway"], det["if"]
 			ep.IPPrefixLen, _ = strconv.Atoi(det["prefix_len"])
 		} else {
@@ -86,7 +85,7 @@ func (c *InspectCmd) Run(d *deps) error {
 			}
 		}
 		if rec.Target != nil {
-			ns.SandboxKey = rec.Target.Path()
+			ns.SandboxKey = rec.Target.Path() // a container's is /run/netns/plumb-NAME
 			ep.MacAddress = macOf(d, *rec.Target, dev)
 		}
 		ns.endpoint = ep
@@ -104,7 +103,8 @@ func (c *InspectCmd) Run(d *deps) error {
 			}
 		}
 		v.NetworkSettings = ns
-	case "overlay":
+	}
+	if rec.Kind == "overlay" || rec.Kind == "container" {
 		v.GraphDriver = &graphDriver{Name: "overlay", Data: map[string]string{
 			"LowerDir": det["lowerdir"], "UpperDir": det["upperdir"], "WorkDir": det["workdir"], "MergedDir": det["merged"]}}
 	}

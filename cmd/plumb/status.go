@@ -55,10 +55,8 @@ func (c *StatusCmd) Run(d *deps) error {
 }
 
 func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false) // commands hold & < >, shown as they are
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
