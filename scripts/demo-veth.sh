@@ -24,7 +24,15 @@ cleanup() { kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 
 say() { printf '\n=== %s\n' "$*"; }
-run() { printf '$ %s\n' "$*"; "$@"; }
+# run shows a command as one would type it (single-quoting words that need it), then runs it.
+run() {
+	local a words=()
+	for a in "$@"; do
+		if [[ $a =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then words+=("$a"); else words+=("'${a//\'/\'\\\'\'}'"); fi
+	done
+	printf '$ %s\n' "${words[*]}"
+	"$@"
+}
 snapshot() {
 	ip -j link show; ip -j addr show; ip -j route show table all
 	iptables-save | { grep -v '^#' || true; } | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/'
