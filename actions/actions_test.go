@@ -87,6 +87,7 @@ func TestGone(t *testing.T) {
 		{IptablesDelete{}, "iptables: Bad rule (does a matching rule exist in that chain?).", true},
 		{IptablesDelete{}, "iptables v1.8.9 (nf_tables): Couldn't load match `state':No such file or directory", false},
 		{IptablesDelete{}, "Another app is currently holding the xtables lock.", false},
+		{IptablesDelete{}, "iptables v1.8.9 (nf_tables): Chain 'PLUMB-br0' does not exist", true},
 	}
 	for _, tt := range tests {
 		if got := tt.undo.Gone(tt.stderr); got != tt.gone {

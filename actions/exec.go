@@ -108,7 +108,21 @@ func (Exec) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Args[0] = argv[0]
 	if stdin != nil {
-		cmd.Stdin = bytes.NewReader(stdin)
+		// A regular file, not a pipe: iproute2 6.1's `ip -batch -` misreads
+		// commands from a pipe ('"type" is invalid lladdr') but not from a file.
+		f, err := os.CreateTemp("", "plumb-stdin-")
+		if err != nil {
+			return nil, err
+		}
+		os.Remove(f.Name())
+		defer f.Close()
+		if _, err := f.Write(stdin); err != nil {
+			return nil, err
+		}
+		if _, err := f.Seek(0, 0); err != nil {
+			return nil, err
+		}
+		cmd.Stdin = f
 	}
 	var stdout bytes.Buffer
 	stderr := &boundedBuffer{max: maxStderr}

@@ -108,6 +108,9 @@ func (a IptablesDelete) Why() string {
 }
 func (a IptablesDelete) Undo() Action { return nil }
 func (a IptablesDelete) Gone(stderr string) bool {
+	// A rule jumping to a chain that no longer exists cannot exist either
+	// ("Chain 'PLUMB-br0' does not exist", from the nf_tables back end).
 	return strings.Contains(stderr, "Bad rule") || strings.Contains(stderr, "does a matching rule exist") ||
-		strings.Contains(stderr, "No chain/target/match by that name")
+		strings.Contains(stderr, "No chain/target/match by that name") ||
+		(strings.Contains(stderr, "Chain '") && strings.Contains(stderr, "' does not exist"))
 }

@@ -44,7 +44,7 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 
 // Apply runs the plan's steps in order, journaling each before it runs. When
 // a step fails it undoes the steps already done, in reverse.
-func Apply(ctx context.Context, r actions.Runner, st *Store, p *Plan) (*Record, error) {
+func Apply(ctx context.Context, r actions.Runner, st *Store, p *Plan, mode Mode) (*Record, error) {
 	log := zerolog.Ctx(ctx)
 	now := time.Now().UTC()
 	rec := &Record{FormatVersion: FormatVersion, Kind: p.Kind, Name: p.Name, State: StateApplying,
@@ -67,17 +67,30 @@ func Apply(ctx context.Context, r actions.Runner, st *Store, p *Plan) (*Record, 
 	if err := st.Save(rec); err != nil {
 		return nil, err
 	}
-	for i, s := range p.Steps {
-		log.Info().Str("object", rec.ID()).Msgf("step %d/%d: %s", i+1, len(p.Steps), actions.Quote(s.Action.Argv()))
-		if err := applyStep(ctx, r, st, rec, i, s); err != nil {
-			rec.Steps[i].Status, rec.Steps[i].Error = Failed, err.Error()
+	for i := 0; i < len(p.Steps); {
+		n, g := 1, (*batchGroup)(nil)
+		if mode == Batch {
+			n, g = group(p.Steps[i:])
+		}
+		failed, err := -1, error(nil)
+		if n > 1 {
+			failed, err = applyBatch(ctx, r, st, rec, p, i, g)
+		} else {
+			log.Info().Str("object", rec.ID()).Msgf("step %d/%d: %s", i+1, len(p.Steps), actions.Quote(p.Steps[i].Action.Argv()))
+			if err = applyStep(ctx, r, st, rec, i, p.Steps[i]); err != nil {
+				failed = i
+			}
+		}
+		if err != nil {
+			rec.Steps[failed].Status, rec.Steps[failed].Error = Failed, err.Error()
 			if serr := st.Save(rec); serr != nil {
 				log.Error().Err(serr).Msg("journal")
 			}
-			log.Error().Err(err).Msgf("step %d failed; rolling back", i+1)
+			log.Error().Err(err).Msgf("step %d failed; rolling back", failed+1)
 			undone, uerr := unwind(ctx, r, st, rec)
-			return nil, &ApplyError{Step: i + 1, Total: len(p.Steps), Err: err, Undone: undone, UndoErr: uerr}
+			return nil, &ApplyError{Step: failed + 1, Total: len(p.Steps), Err: err, Undone: undone, UndoErr: uerr}
 		}
+		i += n
 	}
 	rec.State = StateUp
 	return rec, st.Save(rec)

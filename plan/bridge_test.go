@@ -71,7 +71,7 @@ func bridgeUp(t *testing.T, st *Store, subnet string) *Record {
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := Apply(context.Background(), &fakeRunner{}, st, b.Plan())
+	rec, err := Apply(context.Background(), &fakeRunner{}, st, b.Plan(), Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +164,7 @@ func TestAttachRollbackKeepsBridge(t *testing.T) {
 	p := a.Plan()
 	last := lines(p)[len(p.Steps)-1]
 	f := &fakeRunner{failOn: last}
-	if _, err := Apply(context.Background(), f, st, p); err == nil {
+	if _, err := Apply(context.Background(), f, st, p, Each); err == nil {
 		t.Fatal("attach did not fail")
 	}
 	undos := f.calls[len(p.Steps):]

@@ -11,6 +11,7 @@ import (
 // It fails (or "crashes", by panicking) at the command equal to failOn.
 type fakeRunner struct {
 	calls      []string
+	stdins     []string // what each call read on stdin, "" for none
 	failOn     string
 	failStderr string
 	crashOn    string
@@ -19,9 +20,10 @@ type fakeRunner struct {
 
 type crash struct{}
 
-func (f *fakeRunner) Run(_ context.Context, argv []string, _ []byte) ([]byte, error) {
+func (f *fakeRunner) Run(_ context.Context, argv []string, stdin []byte) ([]byte, error) {
 	line := actions.Quote(argv)
 	f.calls = append(f.calls, line)
+	f.stdins = append(f.stdins, string(stdin))
 	if line == f.crashOn {
 		panic(crash{})
 	}

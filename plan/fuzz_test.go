@@ -14,7 +14,7 @@ import (
 // their recorded typed fields — never a wrong undo.
 func FuzzReadJournal(f *testing.F) {
 	st := NewStore(f.TempDir())
-	if _, err := Apply(context.Background(), &fakeRunner{}, st, selfVeth().Plan()); err != nil {
+	if _, err := Apply(context.Background(), &fakeRunner{}, st, selfVeth().Plan(), Each); err != nil {
 		f.Fatal(err)
 	}
 	o := Overlay{Lower: []string{"/l1", "/l2"}, Upper: "/nonexistent/u", Work: "/nonexistent/w", Merged: "/nonexistent/m", Name: "web"}

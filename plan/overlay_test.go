@@ -169,7 +169,7 @@ func TestUmountFailureStopsUnwind(t *testing.T) {
 	ctx := context.Background()
 	// A runner that really makes directories, so undos have something to find.
 	mk := &dirRunner{}
-	rec, err := Apply(ctx, mk, st, p)
+	rec, err := Apply(ctx, mk, st, p, Each)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -168,7 +168,7 @@ func TestRollbackAtEachStep(t *testing.T) {
 		t.Run(cmds[k], func(t *testing.T) {
 			st := NewStore(t.TempDir())
 			f := &fakeRunner{failOn: cmds[k]}
-			_, err := Apply(context.Background(), f, st, p)
+			_, err := Apply(context.Background(), f, st, p, Each)
 			var ae *ApplyError
 			if !errors.As(err, &ae) || ae.Step != k+1 || ae.UndoErr != nil {
 				t.Fatalf("Apply() = %v; want step %d to fail and roll back cleanly", err, k+1)
@@ -212,7 +212,7 @@ func TestUndoFailureIsKeptAndRetried(t *testing.T) {
 	f := &fakeRunner{failOn: "ip link set veth-host up"}
 	// Make the undo fail too, with an error that is not "already gone".
 	f2 := &undoFailer{fakeRunner: f, undo: "ip link del veth-host"}
-	_, err := Apply(context.Background(), f2, st, p)
+	_, err := Apply(context.Background(), f2, st, p, Each)
 	var ae *ApplyError
 	if !errors.As(err, &ae) || ae.UndoErr == nil {
 		t.Fatalf("Apply() = %v; want a failed undo reported", err)
@@ -256,7 +256,7 @@ func (u *undoFailer) Run(ctx context.Context, argv []string, stdin []byte) ([]by
 func TestUndoOfWhatIsGoneSucceeds(t *testing.T) {
 	st := NewStore(t.TempDir())
 	p := selfVeth().Plan()
-	if _, err := Apply(context.Background(), &fakeRunner{}, st, p); err != nil {
+	if _, err := Apply(context.Background(), &fakeRunner{}, st, p, Each); err != nil {
 		t.Fatal(err)
 	}
 	rec, _ := st.Load("veth", "veth-host")
@@ -284,7 +284,7 @@ func TestCrashThenRecover(t *testing.T) {
 						}
 					}
 				}()
-				_, _ = Apply(context.Background(), &fakeRunner{crashOn: cmds[k]}, st, p)
+				_, _ = Apply(context.Background(), &fakeRunner{crashOn: cmds[k]}, st, p, Each)
 				t.Fatal("apply did not crash")
 			}()
 			rec, err := st.Load("veth", "veth-host")
@@ -333,11 +333,11 @@ func TestSharedSysctl(t *testing.T) {
 			a, b := selfVeth(), selfVeth()
 			b.HostIf, b.ContIf, b.Subnet = "vh2", "vc2", netip.MustParsePrefix("10.201.0.0/24")
 			b.HostIP, b.ContIP = netip.MustParseAddr("10.201.0.1"), netip.MustParseAddr("10.201.0.2")
-			if _, err := Apply(ctx, &fakeRunner{sysctl: tt.original}, st, a.Plan()); err != nil {
+			if _, err := Apply(ctx, &fakeRunner{sysctl: tt.original}, st, a.Plan(), Each); err != nil {
 				t.Fatal(err)
 			}
 			// By now forwarding is on, whatever it was.
-			if _, err := Apply(ctx, &fakeRunner{sysctl: "1"}, st, b.Plan()); err != nil {
+			if _, err := Apply(ctx, &fakeRunner{sysctl: "1"}, st, b.Plan(), Each); err != nil {
 				t.Fatal(err)
 			}
 			recA, _ := st.Load("veth", "veth-host")
@@ -379,7 +379,7 @@ func TestCorruptJournalIsNeverUndone(t *testing.T) {
 	ctx := context.Background()
 	good := func(t *testing.T) (*Store, string) {
 		st := NewStore(t.TempDir())
-		if _, err := Apply(ctx, &fakeRunner{}, st, selfVeth().Plan()); err != nil {
+		if _, err := Apply(ctx, &fakeRunner{}, st, selfVeth().Plan(), Each); err != nil {
 			t.Fatal(err)
 		}
 		return st, filepath.Join(st.Dir, "objects", "veth", "veth-host.json")

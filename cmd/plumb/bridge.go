@@ -76,7 +76,7 @@ func (c *BridgeUpCmd) Run(d *deps) error {
 	for _, w := range warnings {
 		zerolog.Ctx(d.ctx).Warn().Msg(w)
 	}
-	if _, err := plan.Apply(d.ctx, d.runner, d.store, p); err != nil {
+	if _, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode); err != nil {
 		return err
 	}
 	if c.Output == "json" {
@@ -153,7 +153,7 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 	if err := a.Preflight(d.ctx, d.runner, d.store); err != nil {
 		return err
 	}
-	if _, err := plan.Apply(d.ctx, d.runner, d.store, p); err != nil {
+	if _, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode); err != nil {
 		return err
 	}
 	if c.Output == "json" {

@@ -26,7 +26,8 @@ func faultEnv(t *testing.T) []string {
 	return []string{"PATH=" + wrap + ":" + path, "REAL_PATH=" + path}
 }
 
-// TestLiveFaultMatrix: for every recipe and every step k, (a) the step
+// TestLiveFaultMatrix: in both exec modes (batch and each), for every
+// recipe and every step k, (a) the step
 // fails and plumb rolls back; (b) plumb is SIGKILLed just before step k, and
 // just after it, then `plumb recover`; (c) plumb is SIGKILLed during the
 // rollback of a failure at step k, then `plumb recover`. After each case the
@@ -62,48 +63,56 @@ func TestLiveFaultMatrix(t *testing.T) {
 			[]string{"bridge", "attach", "br1", "--pid", strconv.Itoa(pid), "--publish", "8080:80"}},
 	}
 	ran, restored := 0, 0
-	for _, r := range recipes {
-		for _, s := range r.setup {
-			mustPlumb(t, strings.Fields(s)...)
-		}
-		before := settled(t, root)
-		status := mustPlumb(t, "status")
-		steps := strings.Split(strings.TrimSpace(mustPlumb(t, append(r.args, "--dry-run")...)), "\n")
-		for k, step := range steps {
-			cases := []struct {
-				name string
-				env  []string
-			}{
-				{"fails", []string{"FAIL_ON=" + step}},
-				{"killed before", []string{"KILL_ON=" + step}},
-				{"killed after", []string{"KILL_AFTER=" + step}},
-				{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}},
+	for _, mode := range []string{"batch", "each"} {
+		for _, r := range recipes {
+			for _, s := range r.setup {
+				mustPlumb(t, strings.Fields(s)...)
 			}
-			for _, c := range cases {
-				os.Remove(marker)
-				ran++
-				label := fmt.Sprintf("%s, step %d/%d %s (%s)", r.name, k+1, len(steps), c.name, step)
-				out, err := plumb(t, append(append([]string{}, env...), c.env...), r.args...)
-				if err == nil {
-					t.Errorf("%s: plumb succeeded:\n%s", label, out)
-					continue
+			before := settled(t, root)
+			status := mustPlumb(t, "status")
+			steps := strings.Split(strings.TrimSpace(mustPlumb(t, append(r.args, "--dry-run")...)), "\n")
+			for k, step := range steps {
+				cases := []struct {
+					name string
+					env  []string
+				}{
+					{"fails", []string{"FAIL_ON=" + step}},
+					{"killed before", []string{"KILL_ON=" + step}},
+					{"killed after", []string{"KILL_AFTER=" + step}},
+					{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}},
 				}
-				if rec, err := plumb(t, nil, "recover"); err != nil {
-					t.Errorf("%s: recover failed: %v\n%s", label, err, rec)
-					continue
+				for _, c := range cases {
+					os.Remove(marker)
+					ran++
+					label := fmt.Sprintf("%s (exec %s), step %d/%d %s (%s)", r.name, mode, k+1, len(steps), c.name, step)
+					out, err := plumb(t, append(append([]string{"PLUMB_EXEC=" + mode}, env...), c.env...), r.args...)
+					if err == nil {
+						t.Errorf("%s: plumb succeeded:\n%s", label, out)
+						continue
+					}
+					if rec, err := plumb(t, nil, "recover"); err != nil {
+						t.Errorf("%s: recover failed: %v\n%s", label, err, rec)
+						continue
+					}
+					if again := mustPlumb(t, "recover"); !strings.Contains(again, "nothing to recover") {
+						t.Errorf("%s: second recover did something:\n%s", label, again)
+					}
+					if got := mustPlumb(t, "status"); got != status {
+						t.Errorf("%s: journal differs:\n%s\nwant:\n%s", label, got, status)
+						continue
+					}
+					if after := settled(t, root); after != before {
+						t.Errorf("%s: namespace differs from before:\n%s\nplumb said:\n%s", label, cmp.Diff(before, after), out)
+						continue
+					}
+					restored++
 				}
-				if again := mustPlumb(t, "recover"); !strings.Contains(again, "nothing to recover") {
-					t.Errorf("%s: second recover did something:\n%s", label, again)
+			}
+			// Leave nothing of this mode's setup for the next.
+			for _, s := range r.setup {
+				if f := strings.Fields(s); f[0] == "bridge" && f[1] == "up" {
+					mustPlumb(t, "bridge", "down", f[2], "--force")
 				}
-				if got := mustPlumb(t, "status"); got != status {
-					t.Errorf("%s: journal differs:\n%s\nwant:\n%s", label, got, status)
-					continue
-				}
-				if after := settled(t, root); after != before {
-					t.Errorf("%s: namespace differs from before:\n%s\nplumb said:\n%s", label, cmp.Diff(before, after), out)
-					continue
-				}
-				restored++
 			}
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -267,17 +266,10 @@ func TestLiveVethRollback(t *testing.T) {
 	if len(steps) != 12 {
 		t.Fatalf("plan has %d steps, want 12", len(steps))
 	}
-	wrap := t.TempDir()
-	wrapper, _ := filepath.Abs("../../testdata/standin/failwrap.sh")
-	for _, tool := range []string{"ip", "nsenter", "sysctl", "iptables"} {
-		if err := os.Symlink(wrapper, filepath.Join(wrap, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := os.Getenv("PATH")
+	env := faultEnv(t)
 	restored := 0
 	for k, step := range steps {
-		out, err := plumb(t, []string{"PATH=" + wrap + ":" + path, "REAL_PATH=" + path, "FAIL_ON=" + step},
+		out, err := plumb(t, append(append([]string{}, env...), "FAIL_ON="+step),
 			"veth", "up", "--pid", strconv.Itoa(pid))
 		if err == nil || !strings.Contains(out, fmt.Sprintf("step %d of 12 failed", k+1)) {
 			t.Errorf("step %d (%s): want a failure there, got %v:\n%s", k+1, step, err, out)

@@ -27,6 +27,7 @@ type CLI struct {
 	LogFormat string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
 	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
+	Exec      string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps of one table as one iptables-restore --noflush; each: one process per step, for debugging."`
 
 	Veth    VethCmd    `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
 	Run     RunCmd     `cmd:"" help:"Run a command in a container: an overlay root, its own namespaces, a bridge network."`
@@ -54,6 +55,7 @@ type deps struct {
 	store  *plan.Store
 	stdout io.Writer
 	wait   time.Duration
+	mode   plan.Mode
 }
 
 // lock takes the state directory's lock.
@@ -88,6 +90,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
 	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(cli.StateDir), stdout: stdout, wait: cli.Wait}
+	if cli.Exec == "each" {
+		d.mode = plan.Each
+	}
 	defer d.store.Unlock()
 	if cmd := kctx.Command(); cmd != "recover" && cmd != "status" {
 		warnInterrupted(d)

@@ -19,7 +19,7 @@ func TestMain(m *testing.M) {
 }
 
 // standins are the tools the stand-in script plays in script tests.
-var standins = []string{"ip", "nsenter", "sysctl", "iptables", "mount", "umount", "mkdir", "rmdir", "rm", "env"}
+var standins = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "env"}
 
 // TestScripts runs testdata/script/*.txtar. Each script gets its own state
 // directory, a live process to target ($CONTAINER_PID, like the document's
@@ -60,6 +60,8 @@ func TestScripts(t *testing.T) {
 			env.Setenv("STANDIN_LOG", filepath.Join(env.WorkDir, "log"))
 			env.Setenv("PLUMB_STATE_DIR", filepath.Join(env.WorkDir, "state"))
 			env.Setenv("XTABLES_LOCKFILE", filepath.Join(env.WorkDir, "xtables.lock"))
+			// The goldens are the stand-ins' logs of one process per step.
+			env.Setenv("PLUMB_EXEC", "each")
 			return nil
 		},
 	})

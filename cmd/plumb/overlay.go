@@ -99,7 +99,7 @@ func (c *OverlayMountCmd) Run(d *deps) error {
 	if err := o.Preflight(); err != nil {
 		return err
 	}
-	if _, err := plan.Apply(d.ctx, d.runner, d.store, p); err != nil {
+	if _, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode); err != nil {
 		return err
 	}
 	if c.Output == "json" {

@@ -98,7 +98,7 @@ func (c *RunCmd) Run(d *deps) error {
 	if err := ct.Preflight(d.ctx, d.runner, d.store); err != nil {
 		return err
 	}
-	rec, err := plan.Apply(d.ctx, d.runner, d.store, p)
+	rec, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode)
 	if err != nil {
 		return err
 	}
@@ -282,7 +282,7 @@ func (c *LayerImportCmd) Run(d *deps) error {
 	if _, err := os.Stat(dir); err == nil {
 		return &plan.Refused{Flag: "name", Msg: fmt.Sprintf("layer %s exists (%s); `plumb down layer/%s` removes it", c.Name, dir, c.Name)}
 	}
-	if _, err := plan.Apply(d.ctx, d.runner, d.store, p); err != nil {
+	if _, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode); err != nil {
 		return err
 	}
 	_, err := fmt.Fprintf(d.stdout, "layer %s is %s\n", c.Name, dir)

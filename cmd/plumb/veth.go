@@ -88,7 +88,7 @@ func (c *VethUpCmd) Run(d *deps) error {
 	if err := v.Preflight(d.ctx, d.runner); err != nil {
 		return err
 	}
-	if _, err := plan.Apply(d.ctx, d.runner, d.store, p); err != nil {
+	if _, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode); err != nil {
 		return err
 	}
 	if c.Output == "json" {

@@ -1,29 +1,91 @@
-#!/bin/sh
-# Wrapper for live fault injection, in front of the real tools. By its
-# command line it can fail a step ($FAIL_ON), or SIGKILL plumb (its parent)
-# just before a step ($KILL_ON), just after it ran ($KILL_AFTER), or at the
-# first command after an injected failure, i.e. during the rollback
-# ($KILL_AFTER_FAIL names a marker file). Otherwise it runs the real tool
-# from $REAL_PATH.
-line="$(basename "$0") $*"
+#!/bin/bash
+# Wrapper for live fault injection, in front of the real tools. By a step's
+# command line it can fail the step ($FAIL_ON), or SIGKILL plumb (its
+# parent) just before the step ($KILL_ON), just after it ran ($KILL_AFTER),
+# or at the first command after an injected failure, i.e. during the
+# rollback ($KILL_AFTER_FAIL names a marker file). Otherwise it runs the
+# real tool from $REAL_PATH. Batches (ip -batch -, iptables-restore) are
+# opened up: each line is matched as the step it stands for, and the lines
+# before it really run, as they would in the batch.
 name=$(basename "$0")
-if [ -n "${KILL_AFTER_FAIL:-}" ] && [ -e "$KILL_AFTER_FAIL" ]; then
-	kill -9 "$PPID"
-	exit 137
-fi
-if [ -n "${KILL_ON:-}" ] && [ "$line" = "$KILL_ON" ]; then
-	kill -9 "$PPID"
-	exit 137
-fi
-if [ -n "${FAIL_ON:-}" ] && [ "$line" = "$FAIL_ON" ]; then
+line="$name $*"
+real() { PATH=${REAL_PATH:?} "$@"; }
+die() { kill -9 "$PPID"; exit 137; }
+injected() {
 	echo "injected failure" >&2
 	[ -n "${KILL_AFTER_FAIL:-}" ] && : >"$KILL_AFTER_FAIL"
+}
+[ -n "${KILL_AFTER_FAIL:-}" ] && [ -e "$KILL_AFTER_FAIL" ] && die
+
+# A batch: $prefix LINE is each step's command; run is how the real batch runs.
+prefix=""
+case "$line" in
+*" ip -batch -" | "ip -batch -" | "ip -n "*" -batch -")
+	prefix=${line% -batch -}
+	[ "${prefix#ip -n }" != "$prefix" ] && prefix="ip -n $(echo "$prefix" | cut -d' ' -f3)"
+	;;
+"iptables-restore --noflush")
+	prefix=iptables-restore ;;
+esac
+if [ -n "$prefix" ]; then
+	input=$(mktemp)
+	cat >"$input"
+	table=""
+	n=0
+	while IFS= read -r l; do
+		n=$((n + 1))
+		case "$l" in
+		"*"*) table=${l#\*}; continue ;;
+		COMMIT) continue ;;
+		:*) l="-N $(echo "${l#:}" | cut -d' ' -f1)" ;;
+		esac
+		step="$prefix $l"
+		if [ "$prefix" = iptables-restore ]; then
+			step="iptables $l"
+			[ "$table" != filter ] && step="iptables -t $table $l"
+		fi
+		if [ "$step" = "${FAIL_ON:-}" ]; then
+			if [ "$prefix" = iptables-restore ]; then
+				injected
+				echo "Error occurred at line: $n" >&2
+				exit 2 # atomic: nothing of the table applied
+			fi
+			head -n $((n - 1)) "$input" >"$input.part"
+			real $line <"$input.part" || exit 1
+			injected
+			echo "Command failed -:$n" >&2
+			exit 1
+		fi
+		if [ "$step" = "${KILL_ON:-}" ]; then
+			if [ "$prefix" != iptables-restore ]; then
+				head -n $((n - 1)) "$input" >"$input.part"
+				real $line <"$input.part"
+			fi
+			die
+		fi
+		if [ "$step" = "${KILL_AFTER:-}" ]; then
+			if [ "$prefix" = iptables-restore ]; then
+				real $line <"$input"
+			else
+				head -n $n "$input" >"$input.part"
+				real $line <"$input.part"
+			fi
+			die
+		fi
+	done <"$input"
+	real $line <"$input"
+	exit
+fi
+
+if [ -n "${KILL_ON:-}" ] && [ "$line" = "$KILL_ON" ]; then die; fi
+if [ -n "${FAIL_ON:-}" ] && [ "$line" = "$FAIL_ON" ]; then
+	injected
 	exit 2
 fi
 if [ -n "${KILL_AFTER:-}" ] && [ "$line" = "$KILL_AFTER" ]; then
-	PATH=${REAL_PATH:?} "$name" "$@"
+	real "$name" "$@"
 	rc=$?
-	kill -9 "$PPID"
+	die
 	exit $rc
 fi
 PATH=${REAL_PATH:?} exec "$name" "$@"

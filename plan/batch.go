@@ -1,0 +1,182 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"plumb/actions"
+)
+
+// Mode is how Apply starts processes for a plan's steps.
+type Mode int
+
+const (
+	// Batch runs consecutive ip steps for one namespace as one `ip -batch -`
+	// and consecutive iptables steps of one table as one
+	// `iptables-restore --noflush`: far fewer processes, the same commands.
+	Batch Mode = iota
+	// Each runs one process per step, for debugging.
+	Each
+)
+
+// batchGroup is consecutive steps that one process can run.
+type batchGroup struct {
+	argv  []string // the batch process
+	table string   // for iptables-restore
+	lines []string // one per step
+}
+
+var plainWord = regexp.MustCompile(`^[A-Za-z0-9_.:/,=+@%!\-]+$`)
+
+// batchLine says which batch a step can join (its key), the batch process,
+// and the step's line in it.
+func batchLine(s Step) (key string, argv []string, table, line string, ok bool) {
+	a := s.Action
+	if s.Shared != "" {
+		return "", nil, "", "", false
+	}
+	if _, p := a.(actions.Preparer); p {
+		return "", nil, "", "", false
+	}
+	if _, c := a.(actions.Custom); c {
+		return "", nil, "", "", false
+	}
+	args := a.Argv()
+	for _, w := range args {
+		if !plainWord.MatchString(w) {
+			return "", nil, "", "", false
+		}
+	}
+	switch {
+	case len(args) > 3 && args[0] == "ip" && args[1] == "-n":
+		return "ip -n " + args[2], []string{"ip", "-n", args[2], "-batch", "-"}, "", strings.Join(args[3:], " "), true
+	case len(args) > 1 && args[0] == "ip" && args[1] == "netns":
+		// Runs alone: steps after it enter the namespace it makes, and they
+		// are checked before their batch starts.
+		return "", nil, "", "", false
+	case len(args) > 1 && args[0] == "ip" && !strings.HasPrefix(args[1], "-"):
+		return "ip", []string{"ip", "-batch", "-"}, "", strings.Join(args[1:], " "), true
+	case len(args) > 5 && args[0] == "nsenter" && args[1] == "-t" && args[3] == "-n" && args[4] == "ip" && !strings.HasPrefix(args[5], "-"):
+		return "nsenter " + args[2], []string{"nsenter", "-t", args[2], "-n", "ip", "-batch", "-"}, "", strings.Join(args[5:], " "), true
+	case len(args) > 2 && args[0] == "iptables":
+		rest, t := args[1:], "filter"
+		if rest[0] == "-t" && len(rest) > 2 {
+			t, rest = rest[1], rest[2:]
+		}
+		switch rest[0] {
+		case "-N":
+			line = ":" + rest[1] + " - [0:0]"
+		case "-A", "-I":
+			line = strings.Join(rest, " ")
+		default:
+			return "", nil, "", "", false
+		}
+		return "iptables " + t, []string{"iptables-restore", "--noflush"}, t, line, true
+	}
+	return "", nil, "", "", false
+}
+
+// group returns how many steps from steps[0] on run as one batch (1: alone).
+func group(steps []Step) (int, *batchGroup) {
+	key, argv, table, line, ok := batchLine(steps[0])
+	if !ok {
+		return 1, nil
+	}
+	g := &batchGroup{argv: argv, table: table, lines: []string{line}}
+	for _, s := range steps[1:] {
+		k, _, _, l, ok := batchLine(s)
+		if !ok || k != key {
+			break
+		}
+		g.lines = append(g.lines, l)
+	}
+	return len(g.lines), g
+}
+
+func (g *batchGroup) input() []byte {
+	lines := g.lines
+	if g.table != "" {
+		lines = append(append([]string{"*" + g.table}, lines...), "COMMIT")
+	}
+	return []byte(strings.Join(lines, "\n") + "\n")
+}
+
+var (
+	ipFailedLine       = regexp.MustCompile(`Command failed [^:\n]*:(\d+)`)
+	iptablesFailedLine = regexp.MustCompile(`(?i)line:? (\d+)`)
+)
+
+// applyBatch runs steps[from:from+len(g.lines)] as one process. The journal
+// is written once before (every step started) and once after. On failure it
+// returns the index of the failing step; ip -batch stops there (the lines
+// before it stay applied), iptables-restore applies nothing of the table.
+func applyBatch(ctx context.Context, r actions.Runner, st *Store, rec *Record, p *Plan, from int, g *batchGroup) (int, error) {
+	n := len(g.lines)
+	zerolog.Ctx(ctx).Info().Str("object", rec.ID()).Msgf("steps %d-%d/%d as one process: %s", from+1, from+n, len(p.Steps), actions.Quote(g.argv))
+	for i := from; i < from+n; i++ {
+		a := p.Steps[i].Action
+		zerolog.Ctx(ctx).Info().Str("object", rec.ID()).Msgf("step %d/%d: %s", i+1, len(p.Steps), actions.Quote(a.Argv()))
+		if t, ok := a.(actions.Targeted); ok && !t.Target().IsHost() {
+			if err := sameTarget(rec, t.Target()); err != nil {
+				return i, err
+			}
+		}
+		if u := a.Undo(); u != nil {
+			enc, err := encode(u)
+			if err != nil {
+				return i, err
+			}
+			rec.Steps[i].Undo = enc
+		}
+		rec.Steps[i].Status = Started
+	}
+	if err := st.Save(rec); err != nil {
+		return from, err
+	}
+	_, err := r.Run(ctx, g.argv, g.input())
+	if err == nil {
+		for i := from; i < from+n; i++ {
+			rec.Steps[i].Status = Done
+		}
+		return -1, st.Save(rec)
+	}
+	failed := from
+	stderr := actions.StderrOf(err)
+	if g.table == "" {
+		if m := ipFailedLine.FindStringSubmatch(stderr); m != nil {
+			k, _ := strconv.Atoi(m[1])
+			if k >= 1 && k <= n {
+				failed = from + k - 1
+				for i := from; i < failed; i++ {
+					rec.Steps[i].Status = Done
+				}
+				for i := failed + 1; i < from+n; i++ {
+					rec.Steps[i].Status = Pending
+				}
+			}
+		}
+		// Unparsed: every step stays started, and is undone (idempotently).
+	} else {
+		if m := iptablesFailedLine.FindStringSubmatch(stderr); m != nil {
+			if k, _ := strconv.Atoi(m[1]); k >= 2 && k-2 < n {
+				failed = from + k - 2
+			}
+		}
+		for i := from; i < from+n; i++ {
+			rec.Steps[i].Status = Pending // the table's batch is atomic
+		}
+	}
+	var ee *actions.ExecError
+	if errors.As(err, &ee) {
+		// Name the step's own command, with what the batch said.
+		err = &actions.ExecError{Argv: p.Steps[failed].Action.Argv(), Code: ee.Code,
+			Stderr: fmt.Sprintf("%s (run as one batch: %s)", strings.TrimSpace(ee.Stderr), actions.Quote(g.argv)), Err: ee.Err}
+	}
+	return failed, err
+}

@@ -1,0 +1,86 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestBatchVeth: the document's twelve steps start five processes in batch
+// mode, each running exactly the plan's commands, in order.
+func TestBatchVeth(t *testing.T) {
+	st := NewStore(t.TempDir())
+	v := selfVeth()
+	p := v.Plan()
+	f := &fakeRunner{}
+	if _, err := Apply(context.Background(), f, st, p, Batch); err != nil {
+		t.Fatal(err)
+	}
+	pid := fmt.Sprint(v.Target.PID)
+	want := []string{
+		"ip -batch -",
+		"nsenter -t " + pid + " -n ip -batch -",
+		"sysctl -n net.ipv4.ip_forward",
+		"sysctl -w net.ipv4.ip_forward=1",
+		"iptables-restore --noflush",
+		"iptables -t nat -A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE",
+	}
+	if diff := cmp.Diff(want, f.calls); diff != "" {
+		t.Errorf("processes (-want +got):\n%s", diff)
+	}
+	wantIn := []string{
+		"link add veth-host type veth peer name veth-container\nlink set veth-container netns " + pid + "\naddr add 10.200.0.1/24 dev veth-host\nlink set veth-host up\n",
+		"addr add 10.200.0.2/24 dev veth-container\nlink set veth-container up\nlink set lo up\nroute add default via 10.200.0.1\n",
+		"", "",
+		"*filter\n-A FORWARD -i veth-host -o eth0 -j ACCEPT\n-A FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT\nCOMMIT\n",
+		"",
+	}
+	if diff := cmp.Diff(wantIn, f.stdins); diff != "" {
+		t.Errorf("batch input (-want +got):\n%s", diff)
+	}
+	rec, _ := st.Load("veth", "veth-host")
+	for i, s := range rec.Steps {
+		if s.Status != Done {
+			t.Errorf("step %d is %s after a batch", i+1, s.Status)
+		}
+	}
+}
+
+// TestBatchFailure: ip -batch stops at its failing line; the lines before it
+// are done and undone, the failing step is named with its own command.
+func TestBatchFailure(t *testing.T) {
+	st := NewStore(t.TempDir())
+	p := selfVeth().Plan()
+	f := &fakeRunner{failOn: "ip -batch -", failStderr: "Error: ipv4: Address already assigned.\nCommand failed -:3"}
+	_, err := Apply(context.Background(), f, st, p, Batch)
+	var ae *ApplyError
+	if !errors.As(err, &ae) || ae.Step != 3 {
+		t.Fatalf("Apply() = %v; want step 3 to fail", err)
+	}
+	if !strings.Contains(err.Error(), "step 3 of 12 failed: ip addr add 10.200.0.1/24 dev veth-host: exit status 2: Error: ipv4: Address already assigned.") {
+		t.Errorf("error does not name the step's command:\n%v", err)
+	}
+	if diff := cmp.Diff([]string{"ip -batch -", "ip link del veth-host"}, f.calls); diff != "" {
+		t.Errorf("processes (-want +got):\n%s", diff)
+	}
+	assertEmptyStore(t, st)
+
+	// iptables-restore is atomic per table: nothing of its batch to undo.
+	st = NewStore(t.TempDir())
+	f = &fakeRunner{failOn: "iptables-restore --noflush", failStderr: "iptables-restore: line 3 failed"}
+	_, err = Apply(context.Background(), f, st, p, Batch)
+	if !errors.As(err, &ae) || ae.Step != 11 {
+		t.Fatalf("Apply() = %v; want step 11 to fail", err)
+	}
+	want := []string{"ip -batch -", "nsenter -t " + fmt.Sprint(selfVeth().Target.PID) + " -n ip -batch -",
+		"sysctl -n net.ipv4.ip_forward", "sysctl -w net.ipv4.ip_forward=1", "iptables-restore --noflush",
+		"sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host"}
+	if diff := cmp.Diff(want, f.calls); diff != "" {
+		t.Errorf("processes (-want +got):\n%s", diff)
+	}
+	assertEmptyStore(t, st)
+}
