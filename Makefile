@@ -5,7 +5,7 @@ export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 
 FUZZTIME ?= 10s
 
-.PHONY: demo demo-veth test build deps fuzz clean
+.PHONY: demo demo-veth test build deps fuzz bench clean
 
 build:
 	$(GO) build -o bin/plumb ./cmd/plumb
@@ -31,6 +31,10 @@ test: deps
 fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz FuzzReadJournal -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/plumb -run '^$$' -fuzz FuzzFlags -fuzztime $(FUZZTIME)
+
+# Not part of make test: about 5 minutes. RUNS=5 SIZES="1 50 200" make bench
+bench: deps build
+	@scripts/bench.sh
 
 clean:
 	rm -rf bin

@@ -360,9 +360,9 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 }
 
 // Interrupted lists the objects whose plan did not end, for commands that
-// point the user to `plumb recover`.
+// point the user to `plumb recover` (headers only: Load one to undo it).
 func Interrupted(st *Store) []*Record {
-	recs, _ := st.List()
+	recs, _ := st.Headers()
 	var out []*Record
 	for _, r := range recs {
 		if r.State != StateUp {

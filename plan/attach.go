@@ -73,9 +73,10 @@ func peerTemp(ip netip.Addr) actions.IfName {
 	return actions.IfName(fmt.Sprintf("plmb%02x%02x%02x%02x", b[0], b[1], b[2], b[3]))
 }
 
-// Attachments lists the containers attached to a bridge, by address.
+// Attachments lists the containers attached to a bridge, by address
+// (headers only: Load one to undo it).
 func Attachments(st *Store, bridge string) []*Record {
-	recs, _ := st.List()
+	recs, _ := st.Headers()
 	var out []*Record
 	for _, r := range recs {
 		if (r.Kind == "attachment" || r.Kind == "container") && r.Details["bridge"] == bridge {
@@ -227,7 +228,7 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 			return refuse("if", "the container already has an interface named %s", a.If)
 		}
 	}
-	recs, _ := st.List()
+	recs, _ := st.Headers()
 	for _, rec := range recs {
 		if rec.Details["ports"] == "" {
 			continue

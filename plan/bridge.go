@@ -153,7 +153,7 @@ func (b *Bridge) Preflight(ctx context.Context, r actions.Runner, st *Store) (wa
 			return nil, refuse("subnet", "%s contains the host's nameserver %s; containers could not reach it", b.Subnet, ns)
 		}
 	}
-	recs, _ := st.List()
+	recs, _ := st.Headers()
 	for _, rec := range recs {
 		if s, err := netip.ParsePrefix(rec.Details["subnet"]); err == nil && s.Overlaps(b.Subnet) && rec.Kind != "attachment" {
 			return nil, refuse("subnet", "%s overlaps %s's subnet %s", b.Subnet, rec.ID(), s)

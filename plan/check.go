@@ -53,7 +53,7 @@ func Find(st *Store, name string) (*Record, error) {
 	if kind, n, ok := strings.Cut(name, "/"); ok {
 		return st.Load(kind, n)
 	}
-	recs, errs := st.List()
+	recs, errs := st.Headers()
 	var found []*Record
 	for _, r := range recs {
 		if r.Name == name {
@@ -62,7 +62,7 @@ func Find(st *Store, name string) (*Record, error) {
 	}
 	switch len(found) {
 	case 1:
-		return found[0], nil
+		return st.Load(found[0].Kind, found[0].Name) // whole and checked
 	case 0:
 		for _, err := range errs {
 			if strings.Contains(err.Error(), "/"+name+".json") {

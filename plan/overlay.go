@@ -350,10 +350,10 @@ func LazyUnmount(rec *Record) error {
 
 // FindOverlay finds the overlay object mounted at merged.
 func FindOverlay(st *Store, merged string) (*Record, error) {
-	recs, errs := st.List()
+	recs, errs := st.Headers()
 	for _, r := range recs {
 		if r.Kind == "overlay" && r.Details["merged"] == filepath.Clean(merged) {
-			return r, nil
+			return st.Load(r.Kind, r.Name) // whole and checked: it is to be undone
 		}
 	}
 	if len(errs) > 0 {

@@ -111,6 +111,39 @@ func (s *Store) List() ([]*Record, []error) {
 	return recs, errs
 }
 
+// Headers reads every journal's kind, name, state, summary and details, but
+// not its steps: what listings, address allocation and lookups need, without
+// decoding and checking every step of every object (which made each command
+// slower as containers were added). Anything that undoes loads the journal
+// whole, checked.
+func (s *Store) Headers() ([]*Record, []error) {
+	files, _ := filepath.Glob(filepath.Join(s.objectsDir(), "*", "*.json"))
+	sort.Strings(files)
+	var recs []*Record
+	var errs []error
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var h struct {
+			Record
+			Steps json.RawMessage `json:"steps"` // shadows Record.Steps: left undecoded
+		}
+		if err := json.Unmarshal(data, &h); err != nil || h.FormatVersion != FormatVersion || h.Kind == "" {
+			if err == nil {
+				err = fmt.Errorf("format version %d or kind missing", h.FormatVersion)
+			}
+			errs = append(errs, &CorruptError{f, err})
+			continue
+		}
+		r := h.Record
+		recs = append(recs, &r)
+	}
+	return recs, errs
+}
+
 // Save writes a journal atomically: a reader sees the old file or the new
 // one, never a mix, even after power loss.
 func (s *Store) Save(r *Record) error {

@@ -22,6 +22,8 @@ fi
 # network namespaces) and /srv (the demo's files).
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /srv
+# Should a step fail, no container is left running in the throwaway namespaces.
+trap 'for ns in $(ip netns list | cut -d" " -f1); do ip netns pids "$ns" | xargs -r kill -9; done' EXIT
 say() { printf '\n=== %s\n' "$*"; }
 # run shows a command as one would type it (single-quoting words that need it), then runs it.
 run() {

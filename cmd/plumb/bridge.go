@@ -209,7 +209,14 @@ func (c *BridgeDownCmd) Run(d *deps) error {
 	if _, err := loadBridge(d, c.Name.String()); err != nil {
 		return err
 	}
-	attached := plan.Attachments(d.store, c.Name.String())
+	var attached []*plan.Record
+	for _, h := range plan.Attachments(d.store, c.Name.String()) {
+		rec, err := d.store.Load(h.Kind, h.Name) // whole and checked: it is to be undone
+		if err != nil {
+			return err
+		}
+		attached = append(attached, rec)
+	}
 	if len(attached) > 0 && !c.Force {
 		var ids []string
 		for _, a := range attached {

@@ -50,6 +50,13 @@ func TestLiveRun(t *testing.T) {
 	}
 	world(t)
 	before := snapshot(t)
+	// Should the test fail half-way, no container is left running.
+	t.Cleanup(func() {
+		out, _ := exec.Command("sh", "-c", "for ns in $(ip netns list | cut -d' ' -f1); do ip netns pids $ns; done").Output()
+		for _, p := range strings.Fields(string(out)) {
+			exec.Command("kill", "-9", p).Run()
+		}
+	})
 	site := t.TempDir()
 	write(t, site+"/www/index.html", "<h1>hello from plumb</h1>\n")
 	mustPlumb(t, "layer", "import", busyboxTarball(t), "--name", "busybox")

@@ -22,7 +22,11 @@ what never happened is harmless). Running it again does nothing.`
 // Run finishes every unfinished plan.
 func (c *RecoverCmd) Run(d *deps) error {
 	if c.DryRun {
-		for _, rec := range plan.Interrupted(d.store) {
+		for _, h := range plan.Interrupted(d.store) {
+			rec, err := d.store.Load(h.Kind, h.Name)
+			if err != nil {
+				return err
+			}
 			undos, err := plan.UndoPlan(d.store, rec)
 			if err != nil {
 				return err
