@@ -6,12 +6,11 @@
 # namespace; the CNI tools are installed into a temporary GOBIN, never into
 # the repository. Writes bench/results.tsv, bench/summary.txt, bench/bench.png.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-export PATH="$here/bin:$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
+. "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-3}
 SIZES=${SIZES:-"1 50 200"}
 
-if [ "${PLUMB_BENCH_INSIDE:-}" != 1 ]; then
+if [ -z "${CNI_BIN:-}" ]; then
 	[ "$(id -u)" -eq 0 ] || { echo "make bench needs root (it works inside a throwaway namespace)" >&2; exit 1; }
 	gobin=$(mktemp -d)
 	echo "installing the CNI bridge and host-local plugins and cnitool into $gobin" >&2
@@ -19,16 +18,14 @@ if [ "${PLUMB_BENCH_INSIDE:-}" != 1 ]; then
 	GOBIN=$gobin go install github.com/containernetworking/plugins/plugins/ipam/host-local@v1.10.0
 	GOBIN=$gobin go install github.com/containernetworking/cni/cnitool@latest
 	mkdir -p "$here/bench"
-	PLUMB_BENCH_INSIDE=1 CNI_BIN=$gobin unshare --net --mount --propagation private --fork -- "$0" "$@"
+	CNI_BIN=$gobin "$0" "$@" # in throwaway namespaces, below
 	rm -rf "$gobin"
 	go run "$here/bench/report" "$here/bench/results.tsv" "$here/bench/bench.png" | tee "$here/bench/summary.txt"
 	exit
 fi
 
-mount -t tmpfs tmpfs /run
+throwaway_namespaces "$@"
 export PLUMB_STATE_DIR=/run/plumb PATH=$PATH:$CNI_BIN
-# Whatever happens, no process is left running in the throwaway namespaces.
-trap 'for ns in $(ip netns list | cut -d" " -f1); do ip netns pids "$ns" | xargs -r kill -9; done' EXIT
 results=$here/bench/results.tsv
 printf 'tool\tn\trun\tms_per_container\n' >"$results"
 now() { date +%s%N; }
@@ -36,15 +33,7 @@ record() { # tool n run start end
 	awk -v t="$1" -v n="$2" -v r="$3" -v s="$4" -v e="$5" 'BEGIN { printf "%s\t%d\t%d\t%.3f\n", t, n, r, (e - s) / 1e6 / n }' >>"$results"
 }
 
-# A stand-in host: eth0 to a namespace playing the internet, a default route.
-ip link set lo up
-ip netns add inet
-ip link add eth0 type veth peer name wan0 netns inet
-ip addr add 192.0.2.1/24 dev eth0 && ip link set eth0 up
-ip -n inet addr add 192.0.2.2/24 dev wan0 && ip -n inet link set wan0 up
-ip route add default via 192.0.2.2
-iptables -A FORWARD -i eth1 -j DROP
-iptables -t nat -A POSTROUTING -o eth1 -j RETURN
+stand_in_host
 
 mkdir -p /run/cni-conf
 cat >/run/cni-conf/10-bench.conf <<'JSON'

@@ -7,49 +7,12 @@
 # and fetched with wget from the other; then ps, inspect, the host's view
 # (the document's steps 5-6), and a teardown that leaves nothing behind.
 set -euo pipefail
-here=$(cd "$(dirname "$0")/.." && pwd)
-export PATH="$here/bin:$PATH:/usr/sbin:/sbin"
-
-if [ "${PLUMB_DEMO_INSIDE:-}" != 1 ]; then
-	if [ "$(id -u)" -ne 0 ]; then
-		echo "make demo needs root: it creates namespaces (inside a throwaway one; the host is not changed)" >&2
-		exit 1
-	fi
-	exec env PLUMB_DEMO_INSIDE=1 unshare --net --mount --propagation private --fork -- "$0" "$@"
-fi
-
-# Inside the throwaway namespaces: a private /run (plumb's state, named
-# network namespaces) and /srv (the demo's files).
-mount -t tmpfs tmpfs /run
-mount -t tmpfs tmpfs /srv
-# Should a step fail, no container is left running in the throwaway namespaces.
-trap 'for ns in $(ip netns list | cut -d" " -f1); do ip netns pids "$ns" | xargs -r kill -9; done' EXIT
-say() { printf '\n=== %s\n' "$*"; }
-# run shows a command as one would type it (single-quoting words that need it), then runs it.
-run() {
-	local a words=()
-	for a in "$@"; do
-		if [[ $a =~ ^[A-Za-z0-9_./:=@%+,-]+$ ]]; then words+=("$a"); else words+=("'${a//\'/\'\\\'\'}'"); fi
-	done
-	printf '$ %s\n' "${words[*]}"
-	"$@"
-}
-snapshot() {
-	ip -j link show; ip -j addr show; ip -j route show table all
-	iptables-save | { grep -v '^#' || true; } | sed 's/\[[0-9]*:[0-9]*\]/[0:0]/'
-	sysctl net.ipv4.ip_forward; grep -c . /proc/self/mountinfo
-}
+. "$(dirname "$0")/lib.sh"
+throwaway_namespaces "$@"
+mount -t tmpfs tmpfs /srv # the demo's files
 
 say "A stand-in host: eth0 leads to a namespace that plays the internet (192.0.2.0/24)"
-sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0
-ip link set lo up
-ip netns add inet
-ip link add eth0 type veth peer name wan0 netns inet
-ip addr add 192.0.2.1/24 dev eth0 && ip link set eth0 up
-ip -n inet addr add 192.0.2.2/24 dev wan0 && ip -n inet link set wan0 up
-ip route add default via 192.0.2.2
-iptables -A FORWARD -i eth1 -j DROP # the host's own firewall, which plumb leaves alone
-iptables -t nat -A POSTROUTING -o eth1 -j RETURN
+stand_in_host
 snapshot >/srv/before
 
 say "A busybox layer from Debian's busybox-static"
