@@ -146,23 +146,13 @@ func ContainerState(rec *Record) (pid int, state string) {
 
 // StopGrace sets how long stopping rec's container waits after SIGTERM.
 func StopGrace(rec *Record, seconds int) error {
-	for i := range rec.Steps {
-		st := &rec.Steps[i]
-		if st.Undo == nil {
-			continue
-		}
-		u, err := st.Undo.decode()
-		if err != nil {
-			return err
-		}
+	return rewriteUndos(rec, func(u actions.Action) actions.Action {
 		if sc, ok := u.(actions.StopContainer); ok {
 			sc.GraceSeconds = seconds
-			if st.Undo, err = encode(sc); err != nil {
-				return err
-			}
+			return sc
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 func plural(n int, what string) string {

@@ -321,31 +321,18 @@ func Holders(dir string) []Holder {
 
 // LazyUnmount makes a record's unmount lazy (umount -l) before it is undone.
 func LazyUnmount(rec *Record) error {
-	for i := range rec.Steps {
-		s := &rec.Steps[i]
-		if s.Undo == nil {
-			continue
-		}
-		u, err := s.Undo.decode()
-		if err != nil {
-			return err
-		}
+	return rewriteUndos(rec, func(u actions.Action) actions.Action {
 		switch a := u.(type) {
 		case actions.Umount:
 			a.Lazy = true
-			u = a
+			return a
 		case actions.RemoveTree:
 			// A lazily detached overlay may still be using its work
 			// directory: keep it unless it is empty.
-			u = actions.RmdirEmpty{Paths: []string{a.Path + "/work", a.Path + "/index", a.Path}}
-		default:
-			continue
+			return actions.RmdirEmpty{Paths: []string{a.Path + "/work", a.Path + "/index", a.Path}}
 		}
-		if s.Undo, err = encode(u); err != nil {
-			return err
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // FindOverlay finds the overlay object mounted at merged.

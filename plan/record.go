@@ -173,3 +173,25 @@ func strictUnmarshal(data []byte, v any) error {
 	}
 	return nil
 }
+
+// rewriteUndos replaces, before a teardown, the recorded undos that change
+// returns a new action for (nil: keep): how `unmount --lazy` and
+// `stop --time` adjust what was planned when the object was made.
+func rewriteUndos(rec *Record, change func(actions.Action) actions.Action) error {
+	for i := range rec.Steps {
+		s := &rec.Steps[i]
+		if s.Undo == nil {
+			continue
+		}
+		u, err := s.Undo.decode()
+		if err != nil {
+			return err
+		}
+		if n := change(u); n != nil {
+			if s.Undo, err = encode(n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -19,6 +19,10 @@ import (
 type Store struct {
 	Dir  string
 	lock *os.File
+	// headers caches Headers until this process writes a journal: one
+	// command reads every header once, not once per check.
+	headers []*Record
+	hdrErrs []error
 }
 
 // NewStore returns the store rooted at dir; nothing is touched until used.
@@ -36,6 +40,7 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 	if s.lock != nil {
 		return nil // this process holds it already
 	}
+	s.headers = nil // others may have written while we waited
 	if err := os.MkdirAll(s.objectsDir(), 0o700); err != nil {
 		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be created: %v", s.Dir, err)}
 	}
@@ -117,6 +122,9 @@ func (s *Store) List() ([]*Record, []error) {
 // slower as containers were added). Anything that undoes loads the journal
 // whole, checked.
 func (s *Store) Headers() ([]*Record, []error) {
+	if s.headers != nil {
+		return s.headers, s.hdrErrs
+	}
 	files, _ := filepath.Glob(filepath.Join(s.objectsDir(), "*", "*.json"))
 	sort.Strings(files)
 	var recs []*Record
@@ -141,18 +149,24 @@ func (s *Store) Headers() ([]*Record, []error) {
 		r := h.Record
 		recs = append(recs, &r)
 	}
+	if recs == nil {
+		recs = []*Record{}
+	}
+	s.headers, s.hdrErrs = recs, errs
 	return recs, errs
 }
 
 // Save writes a journal atomically: a reader sees the old file or the new
 // one, never a mix, even after power loss.
 func (s *Store) Save(r *Record) error {
+	s.headers = nil
 	r.Updated = time.Now().UTC()
 	return writeFileAtomic(s.path(r.Kind, r.Name), r)
 }
 
 // Remove deletes an object's journal once nothing of it is left.
 func (s *Store) Remove(r *Record) error {
+	s.headers = nil
 	err := os.Remove(s.path(r.Kind, r.Name))
 	if err != nil && !os.IsNotExist(err) {
 		return err
