@@ -46,12 +46,6 @@ type Targeted interface {
 	Target() Netns
 }
 
-// Checker is an action whose effect can be confirmed by a read-only command
-// that succeeds while the effect is in place (iptables -C).
-type Checker interface {
-	Check() []string
-}
-
 // Barrier is an undo that the undos after it depend on: when it fails
 // (umount of a busy mount), unwinding stops there rather than remove
 // directories still in use, and the rest stays journaled for a retry.

@@ -69,13 +69,6 @@ func TestArgvAndUndo(t *testing.T) {
 	}
 }
 
-func TestIptablesCheck(t *testing.T) {
-	a := IptablesAppend{Rule: Rule{Table: NAT, Chain: "POSTROUTING", Spec: []string{"-o", "eth0", "-j", "MASQUERADE"}}}
-	if got, want := Quote(a.Check()), "iptables -t nat -C POSTROUTING -o eth0 -j MASQUERADE"; got != want {
-		t.Errorf("got %s, want %s", got, want)
-	}
-}
-
 func TestGone(t *testing.T) {
 	tests := []struct {
 		undo   Tolerant

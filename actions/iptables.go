@@ -46,8 +46,7 @@ func (a IptablesAppend) Why() string {
 	}
 	return fmt.Sprintf("add a rule to %s %s", a.Rule.Table, a.Rule.Chain)
 }
-func (a IptablesAppend) Undo() Action    { return IptablesDelete(a) }
-func (a IptablesAppend) Check() []string { return a.Rule.argv("-C") }
+func (a IptablesAppend) Undo() Action { return IptablesDelete(a) }
 
 // IptablesInsert puts a rule at the top of its chain, so that jumps into
 // plumb's chains come before rules that might drop the traffic.
@@ -59,9 +58,6 @@ func (a IptablesInsert) Kind() string   { return "iptables_insert" }
 func (a IptablesInsert) Argv() []string { return a.Rule.argv("-I") }
 func (a IptablesInsert) Why() string    { return IptablesAppend(a).Why() }
 func (a IptablesInsert) Undo() Action   { return IptablesDelete(a) }
-func (a IptablesInsert) Check() []string {
-	return a.Rule.argv("-C")
-}
 
 // IptablesNewChain creates a chain of plumb's own, so that a network's rules
 // can be found, and removed, as one.
