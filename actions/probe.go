@@ -75,3 +75,24 @@ func Routes(ctx context.Context, r Runner) ([]netip.Prefix, error) {
 	}
 	return out4, nil
 }
+
+// LinkGroups lists the link groups in use in a namespace (`ip -j link
+// show`: "default", a number, or a name from /etc/iproute2/group), so that
+// plumb can pick a group of its own to delete many links in one request.
+func LinkGroups(ctx context.Context, r Runner, in Netns) (map[string]bool, error) {
+	out, err := r.Run(ctx, in.Wrap([]string{"ip", "-j", "link", "show"}), nil)
+	if err != nil {
+		return nil, fmt.Errorf("listing links in %s: %w", in, err)
+	}
+	var links []struct {
+		Group string `json:"group"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil {
+		return nil, fmt.Errorf("reading `ip -j link show` output: %w", err)
+	}
+	groups := map[string]bool{}
+	for _, l := range links {
+		groups[l.Group] = true
+	}
+	return groups, nil
+}

@@ -46,23 +46,9 @@ func (e *ApplyError) Unwrap() error { return e.Err }
 // a step fails it undoes the steps already done, in reverse.
 func Apply(ctx context.Context, r actions.Runner, st *Store, p *Plan, mode Mode) (*Record, error) {
 	log := zerolog.Ctx(ctx)
-	now := time.Now().UTC()
-	rec := &Record{FormatVersion: FormatVersion, Kind: p.Kind, Name: p.Name, State: StateApplying,
-		Summary: p.Summary, Details: p.Details, PID: os.Getpid(), Created: now}
-	if !p.Target.IsHost() {
-		id, err := p.Target.Identity()
-		if err != nil {
-			return nil, &Refused{Msg: err.Error()}
-		}
-		t := p.Target
-		rec.Target, rec.TargetID = &t, id
-	}
-	for _, s := range p.Steps {
-		enc, err := encode(s.Action)
-		if err != nil {
-			return nil, err
-		}
-		rec.Steps = append(rec.Steps, StepRecord{Action: *enc, Shared: s.Shared, Status: Pending})
+	rec, err := newRecord(p)
+	if err != nil {
+		return nil, err
 	}
 	if err := st.Save(rec); err != nil {
 		return nil, err
@@ -94,6 +80,29 @@ func Apply(ctx context.Context, r actions.Runner, st *Store, p *Plan, mode Mode)
 	}
 	rec.State = StateUp
 	return rec, st.Save(rec)
+}
+
+// newRecord is a plan's journal before its first step: every step pending,
+// the target namespace's identity read.
+func newRecord(p *Plan) (*Record, error) {
+	rec := &Record{FormatVersion: FormatVersion, Kind: p.Kind, Name: p.Name, State: StateApplying,
+		Summary: p.Summary, Details: p.Details, PID: os.Getpid(), Created: time.Now().UTC()}
+	if !p.Target.IsHost() {
+		id, err := p.Target.Identity()
+		if err != nil {
+			return nil, &Refused{Msg: err.Error()}
+		}
+		t := p.Target
+		rec.Target, rec.TargetID = &t, id
+	}
+	for _, s := range p.Steps {
+		enc, err := encode(s.Action)
+		if err != nil {
+			return nil, err
+		}
+		rec.Steps = append(rec.Steps, StepRecord{Action: *enc, Shared: s.Shared, Status: Pending})
+	}
+	return rec, nil
 }
 
 func applyStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, i int, s Step) error {

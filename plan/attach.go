@@ -105,7 +105,10 @@ func bridgeNet(br *Record) (netip.Prefix, netip.Addr, error) {
 // one of the subnet (never the network, broadcast or gateway address, never
 // one plumb gave another container). Callers hold the store's lock, so
 // concurrent attaches never collide.
-func (a *Attach) Allocate(st *Store) error {
+func (a *Attach) Allocate(st *Store) error { return a.allocate(st, nil) }
+
+// allocate is Allocate with the addresses this call gave out already.
+func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 	subnet, gw, err := bridgeNet(a.Bridge)
 	if err != nil {
 		return err
@@ -115,6 +118,9 @@ func (a *Attach) Allocate(st *Store) error {
 		if ip, err := netip.ParseAddr(r.Details["ip"]); err == nil {
 			used[ip] = r.ID()
 		}
+	}
+	for ip, by := range reserved {
+		used[ip] = by
 	}
 	if a.IP.IsValid() {
 		if err := checkHost("ip", a.IP, subnet); err != nil {
@@ -270,4 +276,55 @@ func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Add
 		what = ip.String()
 	}
 	return nil, fmt.Errorf("no container %s is attached to %s (`plumb bridge ls` lists them)", what, bridge)
+}
+
+// AttachAll checks and plans many containers' attachments to one bridge,
+// made in one call: distinct containers, each its own address. It needs the
+// store's lock, as Allocate does.
+func AttachAll(st *Store, as []*Attach) ([]*Plan, error) {
+	seen := map[string]bool{}
+	reserved := map[netip.Addr]string{}
+	var plans []*Plan
+	for _, a := range as {
+		if len(as) > 1 && len(a.Publish) > 0 {
+			return nil, refuse("publish", "a host port leads to one container; publish ports in an attach of that container alone")
+		}
+		label := a.Target.Label()
+		if seen[label] {
+			return nil, refuse(targetFlag(a.Target), "%s is given twice", label)
+		}
+		seen[label] = true
+		if err := a.Check(st); err != nil {
+			return nil, err
+		}
+		if err := a.allocate(st, reserved); err != nil {
+			return nil, err
+		}
+		reserved[a.IP] = label + " (in this call)"
+		plans = append(plans, a.Plan())
+	}
+	return plans, nil
+}
+
+// PreflightAll is Preflight for many attachments: the host's links are
+// listed once. The containers' own interfaces are not listed first (that
+// would start a process per container): a name already taken there makes
+// the rename fail, and the whole call rolls back.
+func PreflightAll(ctx context.Context, r actions.Runner, as []*Attach) error {
+	host, err := actions.LinkNames(ctx, r, actions.Netns{})
+	if err != nil {
+		return err
+	}
+	for _, a := range as {
+		if _, err := a.Target.Identity(); err != nil {
+			return refuse(targetFlag(a.Target), "%v", err)
+		}
+		if _, ok := host[a.Bridge.Name]; !ok {
+			return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", a.Bridge.Name, a.Bridge.Name)
+		}
+		if _, ok := host[HostVeth(a.IP).String()]; ok {
+			return refuse("", "an interface named %s (for %s) already exists on the host", HostVeth(a.IP), a.IP)
+		}
+	}
+	return nil
 }

@@ -27,6 +27,7 @@ const (
 
 // batchGroup is consecutive steps that one process can run.
 type batchGroup struct {
+	key   string   // steps of one key can share the process
 	argv  []string // the batch process
 	table string   // for iptables-restore
 	lines []string // one per step
@@ -88,7 +89,7 @@ func group(steps []Step) (int, *batchGroup) {
 	if !ok {
 		return 1, nil
 	}
-	g := &batchGroup{argv: argv, table: table, lines: []string{line}}
+	g := &batchGroup{key: key, argv: argv, table: table, lines: []string{line}}
 	for _, s := range steps[1:] {
 		k, _, _, l, ok := batchLine(s)
 		if !ok || k != key {
@@ -146,37 +147,65 @@ func applyBatch(ctx context.Context, r actions.Runner, st *Store, rec *Record, p
 		}
 		return -1, st.Save(rec)
 	}
-	failed := from
-	stderr := actions.StderrOf(err)
-	if g.table == "" {
-		if m := ipFailedLine.FindStringSubmatch(stderr); m != nil {
-			k, _ := strconv.Atoi(m[1])
-			if k >= 1 && k <= n {
-				failed = from + k - 1
-				for i := from; i < failed; i++ {
-					rec.Steps[i].Status = Done
-				}
-				for i := failed + 1; i < from+n; i++ {
-					rec.Steps[i].Status = Pending
-				}
-			}
-		}
-		// Unparsed: every step stays started, and is undone (idempotently).
-	} else {
-		if m := iptablesFailedLine.FindStringSubmatch(stderr); m != nil {
-			if k, _ := strconv.Atoi(m[1]); k >= 2 && k-2 < n {
-				failed = from + k - 2
-			}
-		}
-		for i := from; i < from+n; i++ {
-			rec.Steps[i].Status = Pending // the table's batch is atomic
-		}
+	k, status := g.outcome(actions.StderrOf(err))
+	for j, stat := range status {
+		rec.Steps[from+j].Status = stat
 	}
+	failed := from + k
+	return failed, g.blame(err, p.Steps[failed].Action)
+}
+
+// blame turns a batch's error into the failing step's: its own command,
+// with what the batch said.
+func (g *batchGroup) blame(err error, a actions.Action) error {
 	var ee *actions.ExecError
 	if errors.As(err, &ee) {
-		// Name the step's own command, with what the batch said.
-		err = &actions.ExecError{Argv: p.Steps[failed].Action.Argv(), Code: ee.Code,
+		return &actions.ExecError{Argv: a.Argv(), Code: ee.Code,
 			Stderr: fmt.Sprintf("%s (run as one batch: %s)", strings.TrimSpace(ee.Stderr), actions.Quote(g.argv)), Err: ee.Err}
 	}
-	return failed, err
+	return err
+}
+
+// outcome reads a failed batch's stderr: the line that failed (an index of
+// g.lines; 0 when the stderr does not say) and where each line stands. ip
+// -batch stops at the failing line and the lines before it stay applied;
+// when it does not say which line failed, every line may have run.
+// iptables-restore applies nothing of the table.
+func (g *batchGroup) outcome(stderr string) (int, []Status) {
+	n := len(g.lines)
+	status := make([]Status, n)
+	if g.table == "" {
+		m := ipFailedLine.FindStringSubmatch(stderr)
+		k := 0
+		if m != nil {
+			k, _ = strconv.Atoi(m[1])
+		}
+		if k < 1 || k > n {
+			for i := range status {
+				status[i] = Started
+			}
+			return 0, status
+		}
+		for i := range status {
+			switch {
+			case i < k-1:
+				status[i] = Done
+			case i == k-1:
+				status[i] = Started // the caller marks it failed
+			default:
+				status[i] = Pending
+			}
+		}
+		return k - 1, status
+	}
+	failed := 0
+	if m := iptablesFailedLine.FindStringSubmatch(stderr); m != nil {
+		if k, _ := strconv.Atoi(m[1]); k >= 2 && k-2 < n {
+			failed = k - 2
+		}
+	}
+	for i := range status {
+		status[i] = Pending
+	}
+	return failed, status
 }

@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"plumb/actions"
 )
@@ -10,6 +11,7 @@ import (
 // fakeRunner records every command and answers probes from canned output.
 // It fails (or "crashes", by panicking) at the command equal to failOn.
 type fakeRunner struct {
+	mu         sync.Mutex // ApplyAll runs containers' batches side by side
 	calls      []string
 	stdins     []string // what each call read on stdin, "" for none
 	failOn     string
@@ -21,6 +23,8 @@ type fakeRunner struct {
 type crash struct{}
 
 func (f *fakeRunner) Run(_ context.Context, argv []string, stdin []byte) ([]byte, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	line := actions.Quote(argv)
 	f.calls = append(f.calls, line)
 	f.stdins = append(f.stdins, string(stdin))

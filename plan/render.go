@@ -55,7 +55,51 @@ type jsonUndo struct {
 }
 
 // JSON writes the plan as data: each step's argv, purpose and undo.
-func (p *Plan) JSON(w io.Writer) error {
+func (p *Plan) JSON(w io.Writer) error { return writeJSON(w, p.jsonPlan()) }
+
+// TextAll writes the plans of one call for many objects: each under a
+// comment line naming its object, so the whole stays a valid shell script.
+func TextAll(w io.Writer, plans []*Plan) error {
+	for _, p := range plans {
+		if _, err := fmt.Fprintf(w, "# %s: %s\n", p.ID(), p.Summary); err != nil {
+			return err
+		}
+		if err := p.Text(w); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// JSONAll writes the plans of one call for many objects, in the order they
+// are applied: {"format_version": 1, "plans": [{"object": ..., "steps": ...}]}.
+func JSONAll(w io.Writer, plans []*Plan) error {
+	type entry struct {
+		Object jsonObject `json:"object"`
+		Steps  []jsonStep `json:"steps"`
+	}
+	out := struct {
+		FormatVersion int     `json:"format_version"`
+		Plans         []entry `json:"plans"`
+	}{FormatVersion: FormatVersion}
+	for _, p := range plans {
+		jp := p.jsonPlan()
+		out.Plans = append(out.Plans, entry{jp.Object, jp.Steps})
+	}
+	return writeJSON(w, out)
+}
+
+// Joined is the plans of one call as one plan, for a runbook: its rollback
+// undoes every object's steps done so far, as plumb does.
+func Joined(kind, name string, plans []*Plan) *Plan {
+	j := &Plan{Kind: kind, Name: name}
+	for _, p := range plans {
+		j.Steps = append(j.Steps, p.Steps...)
+	}
+	return j
+}
+
+func (p *Plan) jsonPlan() jsonPlan {
 	out := jsonPlan{FormatVersion: FormatVersion, Object: jsonObject{Kind: p.Kind, Name: p.Name}}
 	if !p.Target.IsHost() {
 		t := p.Target
@@ -67,7 +111,7 @@ func (p *Plan) JSON(w io.Writer) error {
 		js.Undo = undoOf(s)
 		out.Steps = append(out.Steps, js)
 	}
-	return writeJSON(w, out)
+	return out
 }
 
 func undoOf(s Step) *jsonUndo {

@@ -49,6 +49,8 @@ func TestBadInput(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "full", "x"), nil, 0o644)
 	os.WriteFile(filepath.Join(dir, "afile"), nil, 0o644)
+	os.WriteFile(filepath.Join(dir, "targets"), []byte("# containers\n4242\nnetns c1\npid x\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "byip"), []byte("ip 10.88.0.9\n"), 0o644)
 	os.Remove(log)
 	l1, l2, w := dir+"/l1", dir+"/l2", dir+"/w"
 	var many []string
@@ -113,7 +115,14 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--ip", "10.88.0.1"}, `^--ip: 10.88.0.1 is taken by the gateway$`},
 		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--publish", "8080:80"}, `^--publish: bridge/br0 was made with --no-nat`},
 		{nil, []string{"bridge", "attach", "nope", "--pid", "1"}, `^plumb keeps no bridge named nope`},
-		{nil, []string{"bridge", "detach", "br0"}, `^missing flags: --pid=PID or --netns=NAME or --ip=IP$`},
+		{nil, []string{"bridge", "detach", "br0"}, `^give the container as --pid PID, --netns NAME or --ip IP \(repeat them, or --from FILE, for several\)$`},
+		{nil, []string{"bridge", "attach", "br0"}, `^give the container as --pid PID or --netns NAME \(repeat them, or --from FILE, for several\)$`},
+		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--pid", "2", "--ip", "10.88.0.5"}, `^--ip: an address is for one container; with several, each gets the next free one$`},
+		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--pid", "1"}, `^--pid: pid 1 is given twice$`},
+		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--netns", "c1", "--publish", "8080:80"}, `^--publish: a host port leads to one container`},
+		{nil, []string{"bridge", "attach", "br0", "--from", dir + "/targets"}, `^--from: .*/targets:4: "x" is not a process ID; give a positive number such as \$CONTAINER_PID \(one container a line: a PID, "pid PID", "netns NAME"\)$`},
+		{nil, []string{"bridge", "attach", "br0", "--from", dir + "/byip"}, `^--from: .*/byip:1: addresses are given out by attach; give containers`},
+		{nil, []string{"bridge", "attach", "br0", "--from", dir + "/nope"}, `^--from: open .*/nope: no such file or directory$`},
 		{nil, []string{"status", "-o", "yaml"}, `^--output must be one of`},
 		{nil, []string{"inspect"}, `^expected "<name>"$`},
 		{nil, []string{"frobnicate"}, `^unexpected argument frobnicate$`},

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"net/netip"
 	"strings"
 	"text/tabwriter"
 
@@ -98,20 +99,23 @@ func (f *portFlag) UnmarshalText(b []byte) error {
 // BridgeAttachCmd is `plumb bridge attach`.
 type BridgeAttachCmd struct {
 	Name    actions.IfName `arg:"" help:"The bridge, made by 'bridge up'."`
-	PID     pidFlag        `name:"pid" xor:"target" required:"" placeholder:"PID" help:"The container's process."`
-	Netns   netnsFlag      `name:"netns" xor:"target" required:"" placeholder:"NAME" help:"A named network namespace instead of a PID."`
-	IP      addrFlag       `name:"ip" placeholder:"IP" help:"The container's address (default: the next free one of the subnet)."`
+	PID     []pidFlag      `name:"pid" placeholder:"PID" help:"The container's process; repeat to attach several containers in one call."`
+	Netns   []netnsFlag    `name:"netns" sep:"none" placeholder:"NAME" help:"A named network namespace instead of a PID; repeatable."`
+	From    string         `name:"from" placeholder:"FILE" help:"Containers to attach, one a line: a PID, 'pid PID' or 'netns NAME' (- reads stdin)."`
+	IP      addrFlag       `name:"ip" placeholder:"IP" help:"The container's address (default: the next free one of the subnet); one container only."`
 	If      actions.IfName `name:"if" default:"eth0" help:"The interface's name inside the container."`
-	Publish []portFlag     `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
+	Publish []portFlag     `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more; one container only."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
 	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh imply --dry-run."`
 }
 
-func target(pid pidFlag, netns netnsFlag) actions.Netns {
-	if pid != 0 {
-		return actions.Netns{PID: int(pid)}
-	}
-	return actions.Netns{Name: string(netns)}
+// Help is the long help of `plumb bridge attach --help`.
+func (c *BridgeAttachCmd) Help() string {
+	return `Several containers (--pid and --netns repeated, or --from FILE) are attached in
+one call: one lock, each its own address and journal, and all or none: when a
+step fails, every container of the call is rolled back. In batch mode the
+host's steps of all of them run as one ip -batch and each container's steps as
+one process, several at a time; the plan still shows every command.`
 }
 
 // loadBridge reads a bridge's record, with an error that says what to do.
@@ -123,10 +127,21 @@ func loadBridge(d *deps, name string) (*plan.Record, error) {
 	return rec, err
 }
 
-// Run plans the attachment and prints or applies it. The address is chosen
-// under the state directory's lock, so concurrent attaches never collide.
+// Run plans the attachments and prints or applies them. Addresses are
+// chosen under the state directory's lock, so concurrent attaches never
+// collide.
 func (c *BridgeAttachCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	list := fromFlags(c.PID, c.Netns, nil)
+	if err := list.read(c.From, d.stdin, false); err != nil {
+		return err
+	}
+	switch {
+	case list.len() == 0:
+		return &plan.Refused{Msg: "give the container as --pid PID or --netns NAME (repeat them, or --from FILE, for several)"}
+	case list.len() > 1 && c.IP.IsValid():
+		return &plan.Refused{Flag: "ip", Msg: "an address is for one container; with several, each gets the next free one"}
+	}
 	if !c.DryRun {
 		if err := d.lock(); err != nil {
 			return err
@@ -136,10 +151,41 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
-	a := &plan.Attach{Bridge: br, Target: target(c.PID, c.Netns), IP: c.IP.Addr, If: c.If}
-	for _, p := range c.Publish {
-		a.Publish = append(a.Publish, p.Port)
+	var as []*plan.Attach
+	for _, t := range list.targets {
+		a := &plan.Attach{Bridge: br, Target: t, IP: c.IP.Addr, If: c.If}
+		for _, p := range c.Publish {
+			a.Publish = append(a.Publish, p.Port)
+		}
+		as = append(as, a)
 	}
+	if len(as) == 1 {
+		return c.one(d, as[0])
+	}
+	plans, err := plan.AttachAll(d.store, as)
+	if err != nil {
+		return err
+	}
+	if c.DryRun {
+		return renderAll(d, plans, c.Output, "attachments", fmt.Sprintf("%s-%d-containers", br.Name, len(plans)))
+	}
+	if err := plan.PreflightAll(d.ctx, d.runner, as); err != nil {
+		return err
+	}
+	if _, err := plan.ApplyAll(d.ctx, d.runner, d.store, plans, d.mode); err != nil {
+		return err
+	}
+	if c.Output == "json" {
+		return plan.JSONAll(d.stdout, plans)
+	}
+	for _, a := range as {
+		fmt.Fprintf(d.stdout, "%s is attached to %s as %s\n", a.Target.Label(), br.Name, a.IP)
+	}
+	return nil
+}
+
+// one attaches a single container, with every check of the host first.
+func (c *BridgeAttachCmd) one(d *deps, a *plan.Attach) error {
 	if err := a.Check(d.store); err != nil {
 		return err
 	}
@@ -159,35 +205,132 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 	if c.Output == "json" {
 		return p.JSON(d.stdout)
 	}
-	_, err = fmt.Fprintf(d.stdout, "%s is attached to %s as %s\n", a.Target.Label(), br.Name, a.IP)
+	_, err := fmt.Fprintf(d.stdout, "%s is attached to %s as %s\n", a.Target.Label(), a.Bridge.Name, a.IP)
 	return err
+}
+
+// renderAll prints the plans of a call for many objects.
+func renderAll(d *deps, plans []*plan.Plan, format, kind, name string) error {
+	switch format {
+	case "json":
+		return plan.JSONAll(d.stdout, plans)
+	case "sh":
+		return render(d, plan.Joined(kind, name, plans), format)
+	}
+	return plan.TextAll(d.stdout, plans)
 }
 
 // BridgeDetachCmd is `plumb bridge detach`.
 type BridgeDetachCmd struct {
 	Name   actions.IfName `arg:"" help:"The bridge."`
-	PID    pidFlag        `name:"pid" xor:"which" required:"" placeholder:"PID" help:"The container's process."`
-	Netns  netnsFlag      `name:"netns" xor:"which" required:"" placeholder:"NAME" help:"The container's named network namespace."`
-	IP     addrFlag       `name:"ip" xor:"which" required:"" placeholder:"IP" help:"The container's address on the bridge."`
+	PID    []pidFlag      `name:"pid" placeholder:"PID" help:"The container's process; repeat to detach several in one call."`
+	Netns  []netnsFlag    `name:"netns" sep:"none" placeholder:"NAME" help:"The container's named network namespace; repeatable."`
+	IP     []addrFlag     `name:"ip" placeholder:"IP" help:"The container's address on the bridge; repeatable."`
+	From   string         `name:"from" placeholder:"FILE" help:"Containers to detach, one a line: a PID, 'pid PID', 'netns NAME' or 'ip ADDR' (- reads stdin)."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
 	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
 }
 
-// Run undoes one attachment and releases its address.
+// Help is the long help of `plumb bridge detach --help`.
+func (c *BridgeDetachCmd) Help() string {
+	return `Runs the undos recorded by 'bridge attach': deleting the host end of the veth
+pair, which takes the container's end, its address and routes with it. The
+kernel waits for a grace period for each link deleted on its own (about 20 ms);
+when several containers are detached in batch mode, plumb puts their links in
+a link group of its own and deletes the group in one request (ip link del group N).`
+}
+
+// Run undoes the attachments and releases their addresses.
 func (c *BridgeDetachCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	list := fromFlags(c.PID, c.Netns, c.IP)
+	if err := list.read(c.From, d.stdin, true); err != nil {
+		return err
+	}
+	if list.len() == 0 {
+		return &plan.Refused{Msg: "give the container as --pid PID, --netns NAME or --ip IP (repeat them, or --from FILE, for several)"}
+	}
+	if !c.DryRun {
+		if err := d.lock(); err != nil {
+			return err
+		}
+	}
 	if _, err := loadBridge(d, c.Name.String()); err != nil {
 		return err
 	}
-	var t actions.Netns
-	if c.PID != 0 || c.Netns != "" {
-		t = target(c.PID, c.Netns)
+	var found []*plan.Record
+	seen := map[string]bool{}
+	add := func(t actions.Netns, ip netip.Addr) error {
+		rec, err := plan.FindAttachment(d.store, c.Name.String(), t, ip)
+		if err != nil {
+			return err
+		}
+		if seen[rec.ID()] {
+			return &plan.Refused{Msg: fmt.Sprintf("%s (%s) is given twice", rec.ID(), rec.Details["target"])}
+		}
+		seen[rec.ID()] = true
+		found = append(found, rec)
+		return nil
 	}
-	rec, err := plan.FindAttachment(d.store, c.Name.String(), t, c.IP.Addr)
+	for _, t := range list.targets {
+		if err := add(t, netip.Addr{}); err != nil {
+			return err
+		}
+	}
+	for _, ip := range list.ips {
+		if err := add(actions.Netns{}, ip); err != nil {
+			return err
+		}
+	}
+	if len(found) == 1 {
+		return down(d, found[0].Kind, found[0].Name, c.DryRun, c.Output)
+	}
+	var recs []*plan.Record
+	for _, h := range found {
+		rec, err := d.store.Load(h.Kind, h.Name) // whole and checked: it is to be undone
+		if err != nil {
+			return err
+		}
+		recs = append(recs, rec)
+	}
+	if c.DryRun {
+		p, err := undoPlans(d, c.Name.String(), recs)
+		if err != nil {
+			return err
+		}
+		return render(d, p, c.Output)
+	}
+	return detachAll(d, recs)
+}
+
+// undoPlans is what undoing recs runs, in order, as one plan for printing.
+func undoPlans(d *deps, name string, recs []*plan.Record) (*plan.Plan, error) {
+	p := &plan.Plan{Kind: "bridge", Name: name}
+	for _, rec := range recs {
+		undos, err := plan.UndoPlan(d.store, rec)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range undos {
+			p.Steps = append(p.Steps, plan.Step{Action: u})
+		}
+	}
+	return p, nil
+}
+
+// detachAll undoes many attachments in one go (their links deleted as one
+// group in batch mode) and names each one detached.
+func detachAll(d *deps, recs []*plan.Record) error {
+	_, err := plan.DownAll(d.ctx, d.runner, d.store, recs, d.mode)
+	for _, rec := range recs {
+		if _, lerr := d.store.Load(rec.Kind, rec.Name); errors.Is(lerr, fs.ErrNotExist) {
+			fmt.Fprintf(d.stdout, "%s is detached\n", rec.ID())
+		}
+	}
 	if err != nil {
-		return err
+		return fmt.Errorf("detaching: %w; the journals keep what is left, run this again or `plumb recover`", err)
 	}
-	return down(d, rec.Kind, rec.Name, c.DryRun, c.Output)
+	return nil
 }
 
 // BridgeDownCmd is `plumb bridge down`.
@@ -226,29 +369,20 @@ func (c *BridgeDownCmd) Run(d *deps) error {
 	}
 	if c.DryRun {
 		// Everything --force would run: each attachment's undos, then the bridge's.
-		p := &plan.Plan{Kind: "bridge", Name: c.Name.String()}
-		for _, rec := range append(attached, nil) {
-			if rec == nil {
-				var err error
-				if rec, err = loadBridge(d, c.Name.String()); err != nil {
-					return err
-				}
-			}
-			undos, err := plan.UndoPlan(d.store, rec)
-			if err != nil {
-				return err
-			}
-			for _, u := range undos {
-				p.Steps = append(p.Steps, plan.Step{Action: u})
-			}
+		br, err := loadBridge(d, c.Name.String())
+		if err != nil {
+			return err
+		}
+		p, err := undoPlans(d, c.Name.String(), append(attached, br))
+		if err != nil {
+			return err
 		}
 		return render(d, p, c.Output)
 	}
-	for _, a := range attached {
-		if _, err := plan.Down(d.ctx, d.runner, d.store, a); err != nil {
-			return fmt.Errorf("detaching %s: %w", a.ID(), err)
+	if len(attached) > 0 {
+		if err := detachAll(d, attached); err != nil {
+			return err
 		}
-		fmt.Fprintf(d.stdout, "%s is detached\n", a.ID())
 	}
 	return down(d, "bridge", c.Name.String(), false, c.Output)
 }

@@ -53,6 +53,7 @@ type deps struct {
 	ctx    context.Context
 	runner actions.Runner
 	store  *plan.Store
+	stdin  io.Reader // --from -
 	stdout io.Writer
 	wait   time.Duration
 	mode   plan.Mode
@@ -89,7 +90,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
-	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(cli.StateDir), stdout: stdout, wait: cli.Wait}
+	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(cli.StateDir), stdin: os.Stdin, stdout: stdout, wait: cli.Wait}
 	if cli.Exec == "each" {
 		d.mode = plan.Each
 	}

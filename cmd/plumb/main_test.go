@@ -22,9 +22,10 @@ func TestMain(m *testing.M) {
 var standins = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "env"}
 
 // TestScripts runs testdata/script/*.txtar. Each script gets its own state
-// directory, a live process to target ($CONTAINER_PID, like the document's
-// variable) and, in $WORK/bin, stand-ins for the network tools that log to
-// $STANDIN_LOG; a script puts them first on PATH when it wants them.
+// directory, live processes to target ($CONTAINER_PID, like the document's
+// variable, and $CONTAINER_PID2) and, in $WORK/bin, stand-ins for the
+// network tools that log to $STANDIN_LOG; a script puts them first on PATH
+// when it wants them.
 func TestScripts(t *testing.T) {
 	standin, err := filepath.Abs("../../testdata/standin/standin.sh")
 	if err != nil {
@@ -45,12 +46,14 @@ func TestScripts(t *testing.T) {
 					return err
 				}
 			}
-			sleep := exec.Command("sleep", "3600")
-			if err := sleep.Start(); err != nil {
-				return err
+			for _, name := range []string{"CONTAINER_PID", "CONTAINER_PID2"} {
+				sleep := exec.Command("sleep", "3600")
+				if err := sleep.Start(); err != nil {
+					return err
+				}
+				env.Defer(func() { _ = sleep.Process.Kill(); _ = sleep.Wait() })
+				env.Setenv(name, strconv.Itoa(sleep.Process.Pid))
 			}
-			env.Defer(func() { _ = sleep.Process.Kill(); _ = sleep.Wait() })
-			env.Setenv("CONTAINER_PID", strconv.Itoa(sleep.Process.Pid))
 			env.Setenv("STANDINS", bin)
 			self, err := exec.LookPath("plumb")
 			if err != nil {

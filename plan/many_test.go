@@ -1,0 +1,247 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os/exec"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"plumb/actions"
+)
+
+// containers starts n processes to stand for containers: distinct PIDs
+// whose network namespace (the test's own) can be read.
+func containers(t *testing.T, n int) []actions.Netns {
+	t.Helper()
+	var out []actions.Netns
+	for range n {
+		cmd := exec.Command("sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		out = append(out, actions.Netns{PID: cmd.Process.Pid})
+	}
+	return out
+}
+
+func attachMany(t *testing.T, st *Store, targets []actions.Netns) []*Plan {
+	t.Helper()
+	br := bridgeUp(t, st, "10.88.0.0/24")
+	var as []*Attach
+	for _, c := range targets {
+		as = append(as, &Attach{Bridge: br, Target: c, If: "eth0"})
+	}
+	plans, err := AttachAll(st, as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return plans
+}
+
+// TestApplyAllBatch: the host's steps of every container run as one ip
+// -batch, in plan order; each container's steps as one process of its own.
+func TestApplyAllBatch(t *testing.T) {
+	st := NewStore(t.TempDir())
+	cs := containers(t, 3)
+	plans := attachMany(t, st, cs)
+	f := &fakeRunner{}
+	recs, err := ApplyAll(context.Background(), f, st, plans, Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.calls[0] != "ip -batch -" {
+		t.Fatalf("first process %q; want the host's batch", f.calls[0])
+	}
+	var host []string
+	for i, c := range cs {
+		v := fmt.Sprintf("veth0a58000%d", i+2)
+		host = append(host, fmt.Sprintf("link add %s type veth peer name plmb0a58000%d netns %d", v, i+2, c.PID),
+			"link set "+v+" master br0", "link set "+v+" up")
+	}
+	if diff := cmp.Diff(strings.Join(host, "\n")+"\n", f.stdins[0]); diff != "" {
+		t.Errorf("host batch (-want +got):\n%s", diff)
+	}
+	var got, want []string
+	for i, c := range cs {
+		want = append(want, fmt.Sprintf("nsenter -t %d -n ip -batch -", c.PID))
+		got = append(got, f.calls[i+1])
+	}
+	slices.Sort(got)
+	slices.Sort(want)
+	if diff := cmp.Diff(want, got); diff != "" || len(f.calls) != 4 {
+		t.Errorf("container processes (-want +got):\n%s\nall: %q", diff, f.calls)
+	}
+	for _, rec := range recs {
+		loaded, err := st.Load(rec.Kind, rec.Name)
+		if err != nil || loaded.State != StateUp {
+			t.Fatalf("%s: %v %v", rec.ID(), loaded, err)
+		}
+		for i, s := range loaded.Steps {
+			if s.Status != Done {
+				t.Errorf("%s step %d is %s", rec.ID(), i+1, s.Status)
+			}
+		}
+	}
+}
+
+// TestApplyAllFailure: one container's batch fails; every container of the
+// call is rolled back, the links deleted as one group in one process.
+func TestApplyAllFailure(t *testing.T) {
+	for _, mode := range []Mode{Batch, Each} {
+		st := NewStore(t.TempDir())
+		cs := containers(t, 3)
+		plans := attachMany(t, st, cs)
+		f := &fakeRunner{failOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[1].PID),
+			failStderr: "Error: ipv4: Address already assigned.\nCommand failed -:2"}
+		if mode == Each {
+			f.failOn = fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.3/24 dev eth0", cs[1].PID)
+			f.failStderr = "Error: ipv4: Address already assigned."
+		}
+		_, err := ApplyAll(context.Background(), f, st, plans, mode)
+		var me *ManyError
+		if !errors.As(err, &me) || me.Object != "attachment/br0-10.88.0.3" || me.Step != 5 || me.Objects != 3 || me.UndoErr != nil {
+			t.Fatalf("mode %d: ApplyAll() = %v; want step 5 of attachment/br0-10.88.0.3 to fail, all rolled back", mode, err)
+		}
+		if !strings.Contains(err.Error(), fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.3/24 dev eth0: exit status 2: Error: ipv4: Address already assigned.", cs[1].PID)) ||
+			!strings.Contains(err.Error(), "rolled back all 3 objects") {
+			t.Errorf("error does not name the step and the rollback:\n%v", err)
+		}
+		if got := Attachments(st, "br0"); len(got) != 0 {
+			t.Errorf("mode %d: %d attachments kept after the rollback", mode, len(got))
+		}
+		if mode == Each {
+			var dels []string
+			for _, c := range f.calls {
+				if strings.HasPrefix(c, "ip link del ") {
+					dels = append(dels, c)
+				}
+			}
+			if want := []string{"ip link del veth0a580004", "ip link del veth0a580003", "ip link del veth0a580002"}; !cmp.Equal(want, dels) {
+				t.Errorf("each mode: undos %q; want %q", dels, want)
+			}
+			continue
+		}
+		last := len(f.calls) - 1
+		if f.calls[last] != "ip -force -batch -" || f.calls[last-1] != "ip -j link show" {
+			t.Fatalf("rollback processes: %q", f.calls[last-1:])
+		}
+		want := "link set dev veth0a580004 group 20556\nlink set dev veth0a580003 group 20556\nlink set dev veth0a580002 group 20556\nlink del group 20556\n"
+		if diff := cmp.Diff(want, f.stdins[last]); diff != "" {
+			t.Errorf("group deletion (-want +got):\n%s", diff)
+		}
+	}
+}
+
+// TestApplyAllCrash: the journals are written before anything runs, so a
+// crash part-way leaves every object for `plumb recover`.
+func TestApplyAllCrash(t *testing.T) {
+	st := NewStore(t.TempDir())
+	cs := containers(t, 2)
+	plans := attachMany(t, st, cs)
+	f := &fakeRunner{crashOn: "ip -batch -"}
+	func() {
+		defer func() {
+			if _, ok := recover().(crash); !ok {
+				t.Fatal("no crash")
+			}
+		}()
+		ApplyAll(context.Background(), f, st, plans, Batch)
+	}()
+	if n := len(Interrupted(st)); n != 2 {
+		t.Fatalf("%d interrupted objects; want 2", n)
+	}
+	f = &fakeRunner{}
+	done, err := Recover(context.Background(), f, st)
+	if err != nil || len(done) != 2 {
+		t.Fatalf("Recover() = %v, %v", done, err)
+	}
+	if want := []string{"ip link del veth0a580002", "ip link del veth0a580003"}; !cmp.Equal(want, f.calls) {
+		t.Errorf("recover ran %q; want %q", f.calls, want)
+	}
+}
+
+// TestDownAllGroup: each object learns its own outcome from the one
+// process: gone counts as done; another failure keeps that journal only.
+func TestDownAllGroup(t *testing.T) {
+	cases := []struct {
+		name, stderr string
+		kept         []string
+	}{
+		{"all deleted", "", nil},
+		{"one already gone", "Cannot find device \"veth0a580003\"\nCommand failed -:2", nil},
+		{"all gone", "Cannot find device \"veth0a580004\"\nCommand failed -:1\nCannot find device \"veth0a580003\"\nCommand failed -:2\n" +
+			"Cannot find device \"veth0a580002\"\nCommand failed -:3\nRTNETLINK answers: No such device\nCommand failed -:4", nil},
+		{"one refused", "RTNETLINK answers: Operation not permitted\nCommand failed -:1", []string{"attachment/br0-10.88.0.4"}},
+		{"group not deleted", "RTNETLINK answers: Device or resource busy\nCommand failed -:4",
+			[]string{"attachment/br0-10.88.0.2", "attachment/br0-10.88.0.3", "attachment/br0-10.88.0.4"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			st := NewStore(t.TempDir())
+			plans := attachMany(t, st, containers(t, 3))
+			recs, err := ApplyAll(context.Background(), &fakeRunner{}, st, plans, Batch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f := &fakeRunner{}
+			if tc.stderr != "" {
+				f.failOn, f.failStderr = "ip -force -batch -", tc.stderr
+			}
+			ran, err := DownAll(context.Background(), f, st, recs, Batch)
+			if len(ran) != 3 {
+				t.Errorf("undos reported: %q", ran)
+			}
+			var kept []string
+			for _, r := range Attachments(st, "br0") {
+				kept = append(kept, r.ID())
+				if r.State != StateUndoFailed {
+					t.Errorf("%s kept in state %s", r.ID(), r.State)
+				}
+			}
+			if !cmp.Equal(tc.kept, kept) {
+				t.Errorf("kept %q; want %q", kept, tc.kept)
+			}
+			if (err != nil) != (len(tc.kept) > 0) {
+				t.Errorf("DownAll() error = %v", err)
+			}
+		})
+	}
+}
+
+func TestAttachAllRefuses(t *testing.T) {
+	st := NewStore(t.TempDir())
+	br := bridgeUp(t, st, "10.88.0.0/24")
+	c := containers(t, 1)[0]
+	var r *Refused
+	_, err := AttachAll(st, []*Attach{{Bridge: br, Target: c, If: "eth0"}, {Bridge: br, Target: c, If: "eth0"}})
+	if !errors.As(err, &r) || !strings.Contains(r.Msg, "given twice") {
+		t.Errorf("same container twice: %v", err)
+	}
+	_, err = AttachAll(st, []*Attach{{Bridge: br, Target: c, If: "eth0", Publish: []Port{{8080, 80, "tcp"}}}, {Bridge: br, Target: selfTarget(), If: "eth0"}})
+	if !errors.As(err, &r) || r.Flag != "publish" {
+		t.Errorf("publish with many: %v", err)
+	}
+	// Addresses run out across the call, not only across journals.
+	var as []*Attach
+	for _, c := range containers(t, 7) {
+		as = append(as, &Attach{Bridge: br, Target: c, If: "eth0"})
+	}
+	br.Details["subnet"] = "10.88.0.0/29"
+	if _, err := AttachAll(st, as); !errors.As(err, &r) || !strings.Contains(r.Msg, "is full") {
+		t.Errorf("7 containers on a /29: %v", err)
+	}
+}
+
+func TestBatchLineErrors(t *testing.T) {
+	got := batchLineErrors("Cannot find device \"a\"\nCommand failed -:2\nRTNETLINK answers: No such device\nCommand failed -:5\n")
+	want := map[int]string{2: `Cannot find device "a"`, 5: "RTNETLINK answers: No such device"}
+	if !cmp.Equal(want, got) {
+		t.Errorf("batchLineErrors() = %v; want %v", got, want)
+	}
+}
