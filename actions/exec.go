@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/rs/zerolog"
 )
@@ -93,10 +96,67 @@ type Exec struct{}
 // (as kube-proxy does) so concurrent plumb processes never fail with exit 4,
 // while the command line stays exactly as rendered.
 func (Exec) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
+	return run(ctx, argv, stdin, nil)
+}
+
+// Entering is a Runner that can start a process inside a container's
+// network namespace by itself, without nsenter or ip -n in front.
+type Entering interface {
+	// RunIn runs argv inside in, whose identity must still be id (see
+	// Netns.Identity; "" skips the check).
+	RunIn(ctx context.Context, in Netns, id string, argv []string, stdin []byte) ([]byte, error)
+}
+
+// RunIn implements Entering: a thread of plumb's own joins the namespace
+// (setns) and starts the process there, which inherits it, as nsenter
+// would. That spares a process per container its second exec (nsenter's)
+// or its mount namespace and /sys remount (ip -n's): about 1 ms each here.
+// The namespace is opened once and its identity checked on the open file,
+// so a PID that died and was reused cannot lead elsewhere. The thread is
+// never given back to Go (it ends with its goroutine), and the runtime
+// starts new threads from a clean template, so no other code runs in the
+// container's namespace. The child's environment says where it runs
+// (PLUMB_RUN_IN="pid N" or "netns NAME"), for wrappers in front of ip.
+func (Exec) RunIn(ctx context.Context, in Netns, id string, argv []string, stdin []byte) ([]byte, error) {
+	f, err := os.Open(in.Path())
+	if err != nil {
+		return nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)
+	}
+	defer f.Close()
+	var st unix.Stat_t
+	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
+		return nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)
+	}
+	if id != "" && fmt.Sprintf("%d:%d", st.Dev, st.Ino) != id {
+		return nil, fmt.Errorf("the network namespace of %s changed since plumb started (the process died and its PID was reused?); stopping", in.Label())
+	}
+	type result struct {
+		out []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		runtime.LockOSThread() // for good: this thread leaves the host's namespace
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			done <- result{nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)}
+			return
+		}
+		out, err := run(ctx, argv, stdin, []string{"PLUMB_RUN_IN=" + in.Label()})
+		done <- result{out, err}
+	}()
+	r := <-done
+	return r.out, r.err
+}
+
+func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("empty command")
 	}
-	zerolog.Ctx(ctx).Debug().Msgf("exec: %s", Quote(argv))
+	if env != nil {
+		zerolog.Ctx(ctx).Debug().Msgf("exec: %s (%s)", Quote(argv), strings.Join(env, " "))
+	} else {
+		zerolog.Ctx(ctx).Debug().Msgf("exec: %s", Quote(argv))
+	}
 	path, err := exec.LookPath(argv[0])
 	if err != nil {
 		return nil, &MissingToolError{Tool: argv[0], Package: debianPackage(argv[0])}
@@ -107,6 +167,12 @@ func (Exec) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error
 	}
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Args[0] = argv[0]
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	if env != nil {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	if stdin != nil {
 		// A regular file, not a pipe: iproute2 6.1's `ip -batch -` misreads
 		// commands from a pipe ('"type" is invalid lladdr') but not from a file.

@@ -27,10 +27,11 @@ const (
 
 // batchGroup is consecutive steps that one process can run.
 type batchGroup struct {
-	key   string   // steps of one key can share the process
-	argv  []string // the batch process
-	table string   // for iptables-restore
-	lines []string // one per step
+	key   string        // steps of one key can share the process
+	in    actions.Netns // the container the steps enter; zero: the host
+	argv  []string      // the batch process
+	table string        // for iptables-restore
+	lines []string      // one per step
 }
 
 var plainWord = regexp.MustCompile(`^[A-Za-z0-9_.:/,=+@%!\-]+$`)
@@ -90,6 +91,12 @@ func group(steps []Step) (int, *batchGroup) {
 		return 1, nil
 	}
 	g := &batchGroup{key: key, argv: argv, table: table, lines: []string{line}}
+	switch {
+	case argv[0] == "ip" && argv[1] == "-n":
+		g.in = actions.Netns{Name: argv[2]}
+	case argv[0] == "nsenter":
+		g.in.PID, _ = strconv.Atoi(argv[2])
+	}
 	for _, s := range steps[1:] {
 		k, _, _, l, ok := batchLine(s)
 		if !ok || k != key {
@@ -98,6 +105,23 @@ func group(steps []Step) (int, *batchGroup) {
 		g.lines = append(g.lines, l)
 	}
 	return len(g.lines), g
+}
+
+// inside is the batch as run inside its container by plumb itself.
+var inside = []string{"ip", "-batch", "-"}
+
+// run starts the batch's process. A container's batch is started inside
+// its namespace by plumb itself where the runner can (see
+// actions.Entering), as `nsenter --net=NS ip -batch -` would run it: the
+// same lines, one exec less.
+func (g *batchGroup) run(ctx context.Context, r actions.Runner, targetID string) error {
+	if e, ok := r.(actions.Entering); ok && !g.in.IsHost() {
+		zerolog.Ctx(ctx).Debug().Msgf("%s runs as %s, started inside %s by plumb", actions.Quote(g.argv), actions.Quote(inside), g.in.Label())
+		_, err := e.RunIn(ctx, g.in, targetID, inside, g.input())
+		return err
+	}
+	_, err := r.Run(ctx, g.argv, g.input())
+	return err
 }
 
 func (g *batchGroup) input() []byte {
@@ -140,7 +164,7 @@ func applyBatch(ctx context.Context, r actions.Runner, st *Store, rec *Record, p
 	if err := st.Save(rec); err != nil {
 		return from, err
 	}
-	_, err := r.Run(ctx, g.argv, g.input())
+	err := g.run(ctx, r, rec.TargetID)
 	if err == nil {
 		for i := from; i < from+n; i++ {
 			rec.Steps[i].Status = Done

@@ -173,7 +173,7 @@ func roundUnits(plans []*Plan, segs [][]segment, k int) []*unit {
 		}
 		u := byKey[sg.g.key]
 		if u == nil {
-			u = &unit{g: &batchGroup{key: sg.g.key, argv: sg.g.argv, table: sg.g.table}}
+			u = &unit{g: &batchGroup{key: sg.g.key, in: sg.g.in, argv: sg.g.argv, table: sg.g.table}}
 			byKey[sg.g.key] = u
 			units = append(units, u)
 		}
@@ -264,7 +264,11 @@ func runUnit(ctx context.Context, r actions.Runner, plans []*Plan, recs []*Recor
 		ref := u.refs[0]
 		err = run(ctx, r, plans[ref.plan].Steps[ref.step].Action)
 	} else {
-		_, err = r.Run(ctx, u.g.argv, u.g.input())
+		id := ""
+		if !u.g.in.IsHost() {
+			id = recs[u.refs[0].plan].TargetID
+		}
+		err = u.g.run(ctx, r, id)
 	}
 	if err == nil {
 		for _, ref := range u.refs {

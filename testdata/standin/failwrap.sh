@@ -6,7 +6,8 @@
 # rollback ($KILL_AFTER_FAIL names a marker file). Otherwise it runs the
 # real tool from $REAL_PATH. Batches (ip -batch -, iptables-restore) are
 # opened up: each line is matched as the step it stands for, and the lines
-# before it really run, as they would in the batch.
+# before it really run, as they would in the batch. $PLUMB_RUN_IN says which
+# container a batch that plumb started inside one belongs to.
 name=$(basename "$0")
 line="$name $*"
 real() { PATH=${REAL_PATH:?} "$@"; }
@@ -27,6 +28,14 @@ case "$line" in
 "iptables-restore --noflush")
 	prefix=iptables-restore ;;
 esac
+# A container's batch that plumb started inside the container itself says
+# where it runs: its lines stand for the steps as the plan writes them.
+if [ "$line" = "ip -batch -" ]; then
+	case "${PLUMB_RUN_IN:-}" in
+	"pid "*) prefix="nsenter -t ${PLUMB_RUN_IN#pid } -n ip" ;;
+	"netns "*) prefix="ip -n ${PLUMB_RUN_IN#netns }" ;;
+	esac
+fi
 if [ -n "$prefix" ]; then
 	input=$(mktemp)
 	cat >"$input"
