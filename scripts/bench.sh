@@ -101,7 +101,34 @@ for n in $SIZES; do
 		s=$(now)
 		for p in "${pids[@]}"; do plumb bridge detach br0 --pid "$p" >/dev/null 2>&1; done
 		record "plumb bridge detach" "$n" "$run" "$s" "$(now)"
+		# The same, all containers in one call.
+		printf 'pid %s\n' "${pids[@]}" >/run/containers
+		s=$(now)
+		plumb bridge attach br0 --from /run/containers >/dev/null 2>&1
+		record "plumb bridge attach, all in one call" "$n" "$run" "$s" "$(now)"
+		s=$(now)
+		plumb bridge detach br0 --from /run/containers >/dev/null 2>&1
+		record "plumb bridge detach, all in one call" "$n" "$run" "$s" "$(now)"
 		plumb bridge down br0 >/dev/null 2>&1
+
+		# The floor for one process per container: the lines plumb's batches
+		# hold, run from bash with no journal, no checks, no plumb (the host's
+		# in one ip -batch, each container's by nsenter, 4 at a time).
+		ip link add br0 type bridge && ip addr add 10.88.0.1/16 dev br0 && ip link set br0 up
+		: >/run/host.batch
+		for i in $(seq 1 "$n"); do
+			printf 'link add vb%d type veth peer name pb%d netns %d\nlink set vb%d master br0\nlink set vb%d up\n' \
+				"$i" "$i" "${pids[i-1]}" "$i" "$i" >>/run/host.batch
+			printf 'link set pb%d name eth0\naddr add 10.88.%d.%d/16 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via 10.88.0.1\n' \
+				"$i" $((i / 250)) $((i % 250 + 2)) >"/run/c$i.batch"
+		done
+		s=$(now)
+		ip -batch /run/host.batch
+		for i in $(seq 1 "$n"); do echo "${pids[i-1]} -n ip -batch /run/c$i.batch"; done | xargs -P 4 -L 1 nsenter -t
+		record "bare ip batches, bash (floor)" "$n" "$run" "$s" "$(now)"
+		for i in $(seq 1 "$n"); do echo "link set vb$i group 99"; done >/run/del.batch
+		printf 'link del group 99\nlink del br0\n' >>/run/del.batch
+		ip -batch /run/del.batch
 
 		# The CNI reference plugins through cnitool.
 		s=$(now)
