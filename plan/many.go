@@ -195,6 +195,18 @@ type failure struct {
 // time in Each mode, which is for debugging) and returns the first failure
 // in plan order, after every started unit ended.
 func runUnits(ctx context.Context, r actions.Runner, plans []*Plan, recs []*Record, units []*unit, mode Mode) *failure {
+	// The round's commands are shown first, in plan order: units that run
+	// side by side would interleave them.
+	log := zerolog.Ctx(ctx)
+	for _, u := range units {
+		if u.g != nil && len(u.refs) > 1 {
+			log.Info().Msgf("%d steps as one process: %s", len(u.refs), actions.Quote(u.g.argv))
+		}
+		for _, ref := range u.refs {
+			a := plans[ref.plan].Steps[ref.step].Action
+			log.Info().Str("object", recs[ref.plan].ID()).Msgf("step %d/%d: %s", ref.step+1, len(plans[ref.plan].Steps), actions.Quote(a.Argv()))
+		}
+	}
 	limit := 2 * runtime.NumCPU()
 	if mode == Each {
 		limit = 1
@@ -242,13 +254,8 @@ func runUnits(ctx context.Context, r actions.Runner, plans []*Plan, recs []*Reco
 // runUnit runs one unit and records where each of its steps stands. Units
 // of one round touch distinct steps, so they need no lock of their own.
 func runUnit(ctx context.Context, r actions.Runner, plans []*Plan, recs []*Record, u *unit) *failure {
-	log := zerolog.Ctx(ctx)
-	if u.g != nil && len(u.refs) > 1 {
-		log.Info().Msgf("%d steps as one process: %s", len(u.refs), actions.Quote(u.g.argv))
-	}
 	for _, ref := range u.refs {
 		a := plans[ref.plan].Steps[ref.step].Action
-		log.Info().Str("object", recs[ref.plan].ID()).Msgf("step %d/%d: %s", ref.step+1, len(plans[ref.plan].Steps), actions.Quote(a.Argv()))
 		if t, ok := a.(actions.Targeted); ok && !t.Target().IsHost() {
 			if err := sameTarget(recs[ref.plan], t.Target()); err != nil {
 				recs[ref.plan].Steps[ref.step].Status = Failed
