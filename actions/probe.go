@@ -13,25 +13,34 @@ import (
 // Probes are read-only commands whose output plumb parses to check the host
 // before it changes anything. They go through the same Runner as steps.
 
-// LinkNames lists the interfaces of a namespace (`ip -j link show`), each
-// with its MTU.
-func LinkNames(ctx context.Context, r Runner, in Netns) (map[string]int, error) {
+// link is what plumb reads of `ip -j link show`.
+type link struct {
+	Name  string `json:"ifname"`
+	MTU   int    `json:"mtu"`
+	Group string `json:"group"`
+}
+
+func links(ctx context.Context, r Runner, in Netns) ([]link, error) {
 	out, err := r.Run(ctx, in.Wrap([]string{"ip", "-j", "link", "show"}), nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing links in %s: %w", in, err)
 	}
-	var links []struct {
-		Name string `json:"ifname"`
-		MTU  int    `json:"mtu"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil {
+	var ls []link
+	if err := json.Unmarshal(out, &ls); err != nil {
 		return nil, fmt.Errorf("reading `ip -j link show` output: %w", err)
 	}
-	names := make(map[string]int, len(links))
-	for _, l := range links {
+	return ls, nil
+}
+
+// LinkNames lists the interfaces of a namespace (`ip -j link show`), each
+// with its MTU.
+func LinkNames(ctx context.Context, r Runner, in Netns) (map[string]int, error) {
+	ls, err := links(ctx, r, in)
+	names := make(map[string]int, len(ls))
+	for _, l := range ls {
 		names[l.Name] = l.MTU
 	}
-	return names, nil
+	return names, err
 }
 
 // DefaultRouteDev is the interface of the host's default route, as the
@@ -80,19 +89,10 @@ func Routes(ctx context.Context, r Runner) ([]netip.Prefix, error) {
 // show`: "default", a number, or a name from /etc/iproute2/group), so that
 // plumb can pick a group of its own to delete many links in one request.
 func LinkGroups(ctx context.Context, r Runner, in Netns) (map[string]bool, error) {
-	out, err := r.Run(ctx, in.Wrap([]string{"ip", "-j", "link", "show"}), nil)
-	if err != nil {
-		return nil, fmt.Errorf("listing links in %s: %w", in, err)
-	}
-	var links []struct {
-		Group string `json:"group"`
-	}
-	if err := json.Unmarshal(out, &links); err != nil {
-		return nil, fmt.Errorf("reading `ip -j link show` output: %w", err)
-	}
+	ls, err := links(ctx, r, in)
 	groups := map[string]bool{}
-	for _, l := range links {
+	for _, l := range ls {
 		groups[l.Group] = true
 	}
-	return groups, nil
+	return groups, err
 }

@@ -24,20 +24,30 @@ type ApplyError struct {
 func (e *ApplyError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "step %d of %d failed: %v", e.Step, e.Total, e.Err)
-	if len(e.Undone) == 0 {
+	writeRollback(&b, "rolled back, in reverse:", e.Undone, e.UndoErr, "the journal keeps")
+	return b.String()
+}
+
+// writeRollback ends a failed apply's message with what its rollback ran
+// (the first ten of a long list) and whether the host is as before.
+func writeRollback(b *strings.Builder, header string, undone []string, undoErr error, kept string) {
+	if len(undone) == 0 {
 		b.WriteString("\nnothing to roll back")
 	} else {
-		b.WriteString("\nrolled back, in reverse:")
-		for _, c := range e.Undone {
+		b.WriteString("\n" + header)
+		for i, c := range undone {
+			if i == 10 && len(undone) > 12 {
+				fmt.Fprintf(b, "\n  ... and %d more", len(undone)-i)
+				break
+			}
 			b.WriteString("\n  " + c)
 		}
 	}
-	if e.UndoErr != nil {
-		fmt.Fprintf(&b, "\nrollback incomplete: %v\nthe journal keeps what is left; run `plumb recover` to retry", e.UndoErr)
+	if undoErr != nil {
+		fmt.Fprintf(b, "\nrollback incomplete: %v\n%s what is left; run `plumb recover` to retry", undoErr, kept)
 	} else {
 		b.WriteString("\nthe host is as it was before")
 	}
-	return b.String()
 }
 
 func (e *ApplyError) Unwrap() error { return e.Err }

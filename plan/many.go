@@ -66,24 +66,7 @@ type ManyError struct {
 func (e *ManyError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: step %d of %d failed: %v", e.Object, e.Step, e.Total, e.Err)
-	switch {
-	case len(e.Undone) == 0:
-		b.WriteString("\nnothing to roll back")
-	default:
-		fmt.Fprintf(&b, "\nrolled back all %d objects of this call, in reverse:", e.Objects)
-		for i, c := range e.Undone {
-			if i == 10 && len(e.Undone) > 12 {
-				fmt.Fprintf(&b, "\n  ... and %d more", len(e.Undone)-i)
-				break
-			}
-			b.WriteString("\n  " + c)
-		}
-	}
-	if e.UndoErr != nil {
-		fmt.Fprintf(&b, "\nrollback incomplete: %v\nthe journals keep what is left; run `plumb recover` to retry", e.UndoErr)
-	} else {
-		b.WriteString("\nthe host is as it was before")
-	}
+	writeRollback(&b, fmt.Sprintf("rolled back all %d objects of this call, in reverse:", e.Objects), e.Undone, e.UndoErr, "the journals keep")
 	return b.String()
 }
 
