@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -135,25 +136,48 @@ func (s *Store) Headers() ([]*Record, []error) {
 			errs = append(errs, err)
 			continue
 		}
-		var h struct {
-			Record
-			Steps json.RawMessage `json:"steps"` // shadows Record.Steps: left undecoded
-		}
-		if err := json.Unmarshal(data, &h); err != nil || h.FormatVersion != FormatVersion || h.Kind == "" {
-			if err == nil {
-				err = fmt.Errorf("format version %d or kind missing", h.FormatVersion)
-			}
+		r, err := decodeHeader(data)
+		if err != nil {
 			errs = append(errs, &CorruptError{f, err})
 			continue
 		}
-		r := h.Record
-		recs = append(recs, &r)
+		recs = append(recs, r)
 	}
 	if recs == nil {
 		recs = []*Record{}
 	}
 	s.headers, s.hdrErrs = recs, errs
 	return recs, errs
+}
+
+// stepsKey is where a journal's steps start: plumb writes them last, as a
+// top-level key indented by two spaces (a JSON string cannot hold a raw
+// newline, so no value can look like it).
+var stepsKey = []byte("\n  \"steps\": ")
+
+// decodeHeader decodes a journal's fields before its steps: the cost of a
+// header does not grow with the steps (scanning them made every command
+// slower as containers were added). A journal written otherwise (by hand,
+// fields in another order) is decoded whole.
+func decodeHeader(data []byte) (*Record, error) {
+	var r Record
+	if i := bytes.Index(data, stepsKey); i > 0 && bytes.HasSuffix(bytes.TrimRight(data[:i], " \n"), []byte(",")) {
+		head := append(bytes.TrimSuffix(bytes.TrimRight(data[:i], " \n"), []byte(",")), '}')
+		if err := json.Unmarshal(head, &r); err == nil && r.FormatVersion == FormatVersion && r.Kind != "" {
+			return &r, nil
+		}
+	}
+	var whole struct {
+		Record
+		Steps json.RawMessage `json:"steps"` // shadows Record.Steps: left undecoded
+	}
+	if err := json.Unmarshal(data, &whole); err != nil {
+		return nil, err
+	}
+	if r = whole.Record; r.FormatVersion != FormatVersion || r.Kind == "" {
+		return nil, fmt.Errorf("format version %d or kind missing", r.FormatVersion)
+	}
+	return &r, nil
 }
 
 // Save writes a journal atomically: a reader sees the old file or the new

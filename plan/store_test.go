@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"plumb/actions"
 )
 
 // TestLockWaitNamesHolder: a second plumb waits for the lock, then names
@@ -45,5 +49,39 @@ func TestUnwritableStateDir(t *testing.T) {
 	st := NewStore("/root/plumb-state")
 	if err := st.Lock(context.Background(), time.Second); err == nil {
 		t.Error("Lock() in an unwritable directory succeeded")
+	}
+}
+
+// TestDecodeHeader: a header read up to the steps equals the whole
+// journal's, and a journal with its fields in another order is still read.
+func TestDecodeHeader(t *testing.T) {
+	st := NewStore(t.TempDir())
+	rec := &Record{FormatVersion: FormatVersion, Kind: "attachment", Name: "br0-10.88.0.2", State: StateUp,
+		Summary: "s", Details: map[string]string{"ip": "10.88.0.2"}, Target: &actions.Netns{PID: 7}, TargetID: "1:2", PID: 3,
+		Steps: []StepRecord{{Status: Done}}}
+	if err := st.Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(st.path(rec.Kind, rec.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *rec
+	want.Steps = nil
+	for _, in := range []string{string(data), `{"steps": [], "kind": "attachment", "name": "br0-10.88.0.2", "format_version": 1, "state": "up",
+		"summary": "s", "details": {"ip": "10.88.0.2"}, "target": {"pid": 7}, "target_id": "1:2", "pid": 3,
+		"created": "0001-01-01T00:00:00Z", "updated": "` + rec.Updated.Format(time.RFC3339Nano) + `"}`} {
+		got, err := decodeHeader([]byte(in))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(&want, got); diff != "" {
+			t.Errorf("header (-want +got):\n%s", diff)
+		}
+	}
+	for _, bad := range []string{``, `[]`, `{"kind": "x"}`, `{"format_version": 1, "kind": 3}`} {
+		if _, err := decodeHeader([]byte(bad)); err == nil {
+			t.Errorf("decodeHeader(%q) accepted it", bad)
+		}
 	}
 }
