@@ -114,14 +114,7 @@ func ApplyAll(ctx context.Context, r actions.Runner, st *Store, plans []*Plan, m
 		}
 	}
 	log := zerolog.Ctx(ctx)
-	var fail *failure
-	for k := 0; fail == nil; k++ {
-		units := roundUnits(plans, segs, k)
-		if len(units) == 0 {
-			break
-		}
-		fail = runUnits(ctx, r, plans, recs, units, mode)
-	}
+	fail := newScheduler(ctx, r, plans, recs, segs, mode).run()
 	if fail == nil {
 		for _, rec := range recs {
 			rec.State = StateUp
@@ -141,11 +134,11 @@ func ApplyAll(ctx context.Context, r actions.Runner, st *Store, plans []*Plan, m
 		Objects: len(plans), Undone: undone, UndoErr: uerr}
 }
 
-// roundUnits is the k-th segment of every plan, merged by batch key.
-func roundUnits(plans []*Plan, segs [][]segment, k int) []*unit {
+// roundUnits is the k-th segment of the plans idx, merged by batch key.
+func roundUnits(segs [][]segment, idx []int, k int) []*unit {
 	var units []*unit
 	byKey := map[string]*unit{}
-	for pi := range plans {
+	for _, pi := range idx {
 		if k >= len(segs[pi]) {
 			continue
 		}
@@ -173,60 +166,90 @@ type failure struct {
 	err error
 }
 
-// runUnits runs one round's units side by side (as many at a time as the
-// machine has CPUs, twice over: they mostly wait for the kernel; one at a
-// time in Each mode, which is for debugging) and returns the first failure
-// in plan order, after every started unit ended.
-func runUnits(ctx context.Context, r actions.Runner, plans []*Plan, recs []*Record, units []*unit, mode Mode) *failure {
-	// The round's commands are shown first, in plan order: units that run
-	// side by side would interleave them.
-	log := zerolog.Ctx(ctx)
-	for _, u := range units {
-		if u.g != nil && len(u.refs) > 1 {
-			log.Info().Msgf("%d steps as one process: %s", len(u.refs), actions.Quote(u.g.argv))
-		}
-		for _, ref := range u.refs {
-			a := plans[ref.plan].Steps[ref.step].Action
-			log.Info().Str("object", recs[ref.plan].ID()).Msgf("step %d/%d: %s", ref.step+1, len(plans[ref.plan].Steps), actions.Quote(a.Argv()))
-		}
-	}
-	limit := 2 * runtime.NumCPU()
+// waveSize is how many plans go through their rounds together. Waves
+// overlap: while one wave's host batch holds the kernel's RTNL lock, the
+// containers of the wave before it are starting their processes, which
+// needs CPU, not the lock.
+const waveSize = 25
+
+// scheduler runs the units of many plans: the plans in waves of waveSize,
+// two waves in flight, each going through its rounds on its own, and at most
+// twice as many processes at a time as the machine has CPUs (they mostly
+// wait for the kernel). In Each mode, which is for debugging, everything
+// runs one at a time, in order.
+type scheduler struct {
+	ctx      context.Context
+	r        actions.Runner
+	plans    []*Plan
+	recs     []*Record
+	segs     [][]segment
+	procs    chan struct{} // one token per process running
+	waves    chan struct{} // one token per wave in flight
+	logMu    sync.Mutex
+	mu       sync.Mutex
+	failures []*failure
+}
+
+func newScheduler(ctx context.Context, r actions.Runner, plans []*Plan, recs []*Record, segs [][]segment, mode Mode) *scheduler {
+	procs, waves := 2*runtime.NumCPU(), 2
 	if mode == Each {
-		limit = 1
+		procs, waves = 1, 1
 	}
-	if len(units) == 1 || limit == 1 {
-		for _, u := range units {
-			if f := runUnit(ctx, r, plans, recs, u); f != nil {
-				return f
-			}
+	return &scheduler{ctx: ctx, r: r, plans: plans, recs: recs, segs: segs,
+		procs: make(chan struct{}, procs), waves: make(chan struct{}, waves)}
+}
+
+// run runs every wave and returns the first failure in plan order, after
+// every process started has ended.
+func (s *scheduler) run() *failure {
+	size := waveSize
+	if cap(s.procs) == 1 || len(s.plans) <= size {
+		size = len(s.plans)
+	}
+	var waves [][]int
+	for from := 0; from < len(s.plans); from += size {
+		var idx []int
+		for i := from; i < min(from+size, len(s.plans)); i++ {
+			idx = append(idx, i)
 		}
-		return nil
+		waves = append(waves, idx)
 	}
-	sem := make(chan struct{}, limit)
-	var mu sync.Mutex
-	var fails []*failure
+	if len(waves) == 1 {
+		s.wave(waves[0])
+		return s.first()
+	}
 	var wg sync.WaitGroup
-	for _, u := range units {
-		mu.Lock()
-		stop := len(fails) > 0
-		mu.Unlock()
-		if stop {
+	for _, idx := range waves {
+		s.waves <- struct{}{}
+		if s.failed() {
+			<-s.waves
 			break
 		}
-		sem <- struct{}{}
 		wg.Add(1)
-		go func(u *unit) {
-			defer func() { <-sem; wg.Done() }()
-			if f := runUnit(ctx, r, plans, recs, u); f != nil {
-				mu.Lock()
-				fails = append(fails, f)
-				mu.Unlock()
-			}
-		}(u)
+		go func(idx []int) {
+			defer func() { <-s.waves; wg.Done() }()
+			s.wave(idx)
+		}(idx)
 	}
 	wg.Wait()
+	return s.first()
+}
+
+func (s *scheduler) failed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.failures) > 0
+}
+
+func (s *scheduler) fail(f *failure) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failures = append(s.failures, f)
+}
+
+func (s *scheduler) first() *failure {
 	var first *failure
-	for _, f := range fails {
+	for _, f := range s.failures {
 		if first == nil || f.ref.plan < first.ref.plan {
 			first = f
 		}
@@ -234,8 +257,66 @@ func runUnits(ctx context.Context, r actions.Runner, plans []*Plan, recs []*Reco
 	return first
 }
 
+// wave takes the plans idx through their rounds, until one fails anywhere.
+func (s *scheduler) wave(idx []int) {
+	for k := 0; !s.failed(); k++ {
+		units := roundUnits(s.segs, idx, k)
+		if len(units) == 0 {
+			return
+		}
+		s.show(units)
+		if len(units) == 1 || cap(s.procs) == 1 {
+			for _, u := range units {
+				if s.failed() {
+					return
+				}
+				s.procs <- struct{}{}
+				f := runUnit(s.ctx, s.r, s.plans, s.recs, u)
+				<-s.procs
+				if f != nil {
+					s.fail(f)
+				}
+			}
+			continue
+		}
+		var wg sync.WaitGroup
+		for _, u := range units {
+			s.procs <- struct{}{}
+			if s.failed() {
+				<-s.procs
+				break
+			}
+			wg.Add(1)
+			go func(u *unit) {
+				defer func() { <-s.procs; wg.Done() }()
+				if f := runUnit(s.ctx, s.r, s.plans, s.recs, u); f != nil {
+					s.fail(f)
+				}
+			}(u)
+		}
+		wg.Wait()
+	}
+}
+
+// show logs a round's commands before its processes start, in plan order:
+// processes that run side by side would interleave them.
+func (s *scheduler) show(units []*unit) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	log := zerolog.Ctx(s.ctx)
+	for _, u := range units {
+		if u.g != nil && len(u.refs) > 1 {
+			log.Info().Msgf("%d steps as one process: %s", len(u.refs), actions.Quote(u.g.argv))
+		}
+		for _, ref := range u.refs {
+			a := s.plans[ref.plan].Steps[ref.step].Action
+			log.Info().Str("object", s.recs[ref.plan].ID()).Msgf("step %d/%d: %s", ref.step+1, len(s.plans[ref.plan].Steps), actions.Quote(a.Argv()))
+		}
+	}
+}
+
 // runUnit runs one unit and records where each of its steps stands. Units
-// of one round touch distinct steps, so they need no lock of their own.
+// running at once touch distinct plans, so they need no lock of their own.
 func runUnit(ctx context.Context, r actions.Runner, plans []*Plan, recs []*Record, u *unit) *failure {
 	for _, ref := range u.refs {
 		a := plans[ref.plan].Steps[ref.step].Action

@@ -245,3 +245,67 @@ func TestBatchLineErrors(t *testing.T) {
 		t.Errorf("batchLineErrors() = %v; want %v", got, want)
 	}
 }
+
+// TestApplyAllWaves: past waveSize plans, waves overlap; every plan still
+// runs its steps in order, and a failure in a later wave rolls back all.
+func TestApplyAllWaves(t *testing.T) {
+	st := NewStore(t.TempDir())
+	cs := containers(t, 2*waveSize+10)
+	br := bridgeUp(t, st, "10.88.0.0/24")
+	var as []*Attach
+	for _, c := range cs {
+		as = append(as, &Attach{Bridge: br, Target: c, If: "eth0"})
+	}
+	plans, err := AttachAll(st, as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fakeRunner{}
+	if _, err := ApplyAll(context.Background(), f, st, plans, Batch); err != nil {
+		t.Fatal(err)
+	}
+	hostBatches, containerBatches := 0, 0
+	for i, c := range f.calls {
+		switch {
+		case c == "ip -batch -":
+			hostBatches++
+			if n := strings.Count(f.stdins[i], "\n"); n != 3*waveSize && n != 3*10 {
+				t.Errorf("a host batch of %d lines", n)
+			}
+		case strings.HasSuffix(c, " -n ip -batch -"):
+			containerBatches++
+		}
+	}
+	if hostBatches != 3 || containerBatches != len(cs) {
+		t.Errorf("%d host batches and %d container batches; want 3 and %d", hostBatches, containerBatches, len(cs))
+	}
+	for _, r := range Attachments(st, "br0") {
+		if r.State != StateUp {
+			t.Errorf("%s is %s", r.ID(), r.State)
+		}
+	}
+	recs := Attachments(st, "br0")
+	var full []*Record
+	for _, h := range recs {
+		r, _ := st.Load(h.Kind, h.Name)
+		full = append(full, r)
+	}
+	if _, err := DownAll(context.Background(), &fakeRunner{}, st, full, Batch); err != nil {
+		t.Fatal(err)
+	}
+
+	// A container of the second wave fails: all 60 are rolled back.
+	plans, err = AttachAll(st, as)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = &fakeRunner{failOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[waveSize+3].PID), failStderr: "Command failed -:1"}
+	_, err = ApplyAll(context.Background(), f, st, plans, Batch)
+	var me *ManyError
+	if !errors.As(err, &me) || me.Step != 4 || me.UndoErr != nil || me.Objects != len(cs) {
+		t.Fatalf("ApplyAll() = %v", err)
+	}
+	if got := Attachments(st, "br0"); len(got) != 0 {
+		t.Errorf("%d attachments kept after rolling back all", len(got))
+	}
+}
