@@ -114,8 +114,8 @@ func (c *BridgeAttachCmd) Help() string {
 	return `Several containers (--pid and --netns repeated, or --from FILE) are attached in
 one call: one lock, each its own address and journal, and all or none: when a
 step fails, every container of the call is rolled back. In batch mode the
-host's steps of all of them run as one ip -batch and each container's steps as
-one process, several at a time; the plan still shows every command.`
+host's steps of up to 25 containers run as one ip -batch and each container's
+steps as one process, several at a time; the plan still shows every command.`
 }
 
 // loadBridge reads a bridge's record, with an error that says what to do.
