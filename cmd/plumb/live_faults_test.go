@@ -27,7 +27,8 @@ func faultEnv(t *testing.T) []string {
 }
 
 // TestLiveFaultMatrix: in both exec modes (batch and each), for every
-// recipe and every step k, (a) the step
+// recipe (bridge attach also of three containers in one call) and every
+// step k, (a) the step
 // fails and plumb rolls back; (b) plumb is SIGKILLed just before step k, and
 // just after it, then `plumb recover`; (c) plumb is SIGKILLed during the
 // rollback of a failure at step k, then `plumb recover`. After each case the
@@ -41,7 +42,7 @@ func TestLiveFaultMatrix(t *testing.T) {
 	root := scratch(t)
 	write(t, root+"/l1/f", "1")
 	write(t, root+"/l2/g", "2")
-	pid := container(t)
+	pid, pid2, pid3 := container(t), container(t), container(t)
 	env := faultEnv(t)
 	marker := filepath.Join(t.TempDir(), "failed")
 
@@ -61,6 +62,11 @@ func TestLiveFaultMatrix(t *testing.T) {
 		{"bridge attach", []string{"bridge up br1 --subnet 10.89.0.0/24",
 			"bridge attach br1 --pid " + strconv.Itoa(pid), "bridge detach br1 --pid " + strconv.Itoa(pid)},
 			[]string{"bridge", "attach", "br1", "--pid", strconv.Itoa(pid), "--publish", "8080:80"}},
+		// Three containers in one call: a failure or a kill at any step of
+		// any of them leaves none attached.
+		{"bridge attach of three in one call", []string{"bridge up br2 --subnet 10.90.0.0/24",
+			"bridge attach br2 --pid " + strconv.Itoa(pid), "bridge detach br2 --pid " + strconv.Itoa(pid)},
+			[]string{"bridge", "attach", "br2", "--pid", strconv.Itoa(pid), "--pid", strconv.Itoa(pid2), "--pid", strconv.Itoa(pid3)}},
 	}
 	ran, restored := 0, 0
 	for _, mode := range []string{"batch", "each"} {
@@ -70,7 +76,12 @@ func TestLiveFaultMatrix(t *testing.T) {
 			}
 			before := settled(t, root)
 			status := mustPlumb(t, "status")
-			steps := strings.Split(strings.TrimSpace(mustPlumb(t, append(r.args, "--dry-run")...)), "\n")
+			var steps []string // the dry-run's commands, without the comments naming each object
+			for _, l := range strings.Split(strings.TrimSpace(mustPlumb(t, append(r.args, "--dry-run")...)), "\n") {
+				if !strings.HasPrefix(l, "#") {
+					steps = append(steps, l)
+				}
+			}
 			for k, step := range steps {
 				cases := []struct {
 					name string
