@@ -127,7 +127,7 @@ func (Exec) RunIn(ctx context.Context, in Netns, id string, argv []string, stdin
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
 		return nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)
 	}
-	if id != "" && fmt.Sprintf("%d:%d", st.Dev, st.Ino) != id {
+	if id != "" && identity(uint64(st.Dev), st.Ino) != id {
 		return nil, fmt.Errorf("the network namespace of %s changed since plumb started (the process died and its PID was reused?); stopping", in.Label())
 	}
 	type result struct {

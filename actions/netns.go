@@ -82,5 +82,8 @@ func (n Netns) Identity() (string, error) {
 		}
 		return "", fmt.Errorf("reading network namespace of %s: %w", n, err)
 	}
-	return fmt.Sprintf("%d:%d", st.Dev, st.Ino), nil
+	return identity(uint64(st.Dev), st.Ino), nil
 }
+
+// identity is how a namespace file's device and inode are written.
+func identity(dev, ino uint64) string { return fmt.Sprintf("%d:%d", dev, ino) }

@@ -349,7 +349,8 @@ func (c *BridgeDownCmd) Run(d *deps) error {
 			return err
 		}
 	}
-	if _, err := loadBridge(d, c.Name.String()); err != nil {
+	br, err := loadBridge(d, c.Name.String())
+	if err != nil {
 		return err
 	}
 	var attached []*plan.Record
@@ -369,10 +370,6 @@ func (c *BridgeDownCmd) Run(d *deps) error {
 	}
 	if c.DryRun {
 		// Everything --force would run: each attachment's undos, then the bridge's.
-		br, err := loadBridge(d, c.Name.String())
-		if err != nil {
-			return err
-		}
 		p, err := undoPlans(d, c.Name.String(), append(attached, br))
 		if err != nil {
 			return err
