@@ -20,7 +20,9 @@ if [ -z "${CNI_BIN:-}" ]; then
 	mkdir -p "$here/bench"
 	CNI_BIN=$gobin "$0" "$@" # in throwaway namespaces, below
 	rm -rf "$gobin"
-	go run "$here/bench/report" "$here/bench/results.tsv" "$here/bench/bench.png" | tee "$here/bench/summary.txt"
+	# The report is its own module (bench/go.mod), so its plotting library
+	# stays out of plumb's dependencies: run it from there.
+	(cd "$here/bench" && go run ./report "$here/bench/results.tsv" "$here/bench/bench.png") | tee "$here/bench/summary.txt"
 	exit
 fi
 
