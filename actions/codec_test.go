@@ -1,0 +1,181 @@
+package actions
+
+import (
+	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+// kindSamples holds one value of every action kind the journal can hold,
+// with every field set, so that each field's journal form is read back.
+// A kind registered in codec.go without a sample here fails
+// TestEveryKindRoundTrips, and so does a sample of an unregistered kind.
+var kindSamples = []Action{
+	LinkAddVeth{Host: "vh1", Peer: "vc1", PeerIn: Netns{PID: 4242}, MTU: 1400},
+	LinkDel{Name: "eth0", In: Netns{Name: "ctr1"}},
+	LinkSetNetns{Name: "vc1", To: Netns{PID: 4242}},
+	LinkSetUp{Dev: "lo", In: Netns{Name: "ctr1"}},
+	AddrAdd{Addr: netip.MustParsePrefix("10.200.0.2/24"), Dev: "eth0", In: Netns{PID: 4242}},
+	RouteAddDefault{Via: netip.MustParseAddr("10.200.0.1"), In: Netns{Name: "ctr1"}},
+	SysctlSet{Key: "net.ipv4.ip_forward", Value: "1"},
+	IptablesAppend{Rule: Rule{Table: NAT, Chain: "POSTROUTING",
+		Spec: []string{"-s", "10.200.0.0/24", "!", "-o", "br0", "-j", "MASQUERADE"}, Purpose: "masquerade the containers' traffic"}},
+	IptablesDelete{Rule: Rule{Table: Filter, Chain: "FORWARD",
+		Spec: []string{"-i", "eth0", "-o", "vh1", "-m", "state", "--state", "RELATED,ESTABLISHED", "-j", "ACCEPT"}, Purpose: "let replies in"}},
+	LinkAddBridge{Name: "br0", Address: "02:42:ac:11:00:01"},
+	LinkSetMTU{Dev: "br0", MTU: 1450},
+	LinkSetMaster{Dev: "vb1", Master: "br0"},
+	LinkRename{Dev: "pb1", Name: "eth0", In: Netns{PID: 4242}},
+	IptablesInsert{Rule: Rule{Table: Filter, Chain: "FORWARD", Spec: []string{"-j", "PLUMB-br0"}, Purpose: "send the bridge's traffic to its chain"}},
+	IptablesNewChain{Table: Filter, Chain: "PLUMB-br0"},
+	IptablesDeleteChain{Table: NAT, Chain: "PLUMB-br0"},
+	NetnsAdd{Name: "ctr1"},
+	NetnsDel{Name: "ctr1"},
+	Touch{Path: "/run/plumb/uts/ctr1"},
+	RemoveFile{Path: "/run/plumb/uts/ctr 1"},
+	UTSNew{File: "/run/plumb/uts/ctr1", Hostname: "web-1"},
+	StartContainer{Netns: "ctr1", UTS: "/run/plumb/uts/ctr1", Root: "/var/lib/plumb/ctr1/merged",
+		Cmd: []string{"/bin/sh", "-c", "echo 'hello, world' >/tmp/x"}, Log: "/var/lib/plumb/ctr1/log",
+		Attach: true, PIDFile: "/run/plumb/ctr1.pid"},
+	StopContainer{Netns: "ctr1", PIDFile: "/run/plumb/ctr1.pid", GraceSeconds: 3},
+	Extract{File: "/srv/images/alpine.tar.gz", Dir: "/var/lib/plumb/layers/alpine"},
+	Mkdir{Path: "/var/lib/plumb/ctr1/work", Scratch: true},
+	RmdirEmpty{Paths: []string{"/var/lib/plumb/ctr1/upper", "/var/lib/plumb/ctr1"}},
+	OverlayMount{Lower: []string{"layers/app", "layers/a:b,c"}, Upper: "ctr1/upper", Work: "ctr1/work",
+		Merged: "/var/lib/plumb/ctr1/merged", Dir: "/var/lib/plumb"},
+	Umount{Path: "/var/lib/plumb/ctr1/merged", Lazy: true},
+	RemoveTree{Path: "/var/lib/plumb/ctr1"},
+}
+
+func TestEveryKindRoundTrips(t *testing.T) {
+	kinds := Kinds()
+	if !slices.IsSorted(kinds) {
+		t.Errorf("Kinds() is not sorted: %q", kinds)
+	}
+	sampled := map[string]bool{}
+	for _, a := range kindSamples {
+		k := a.Kind()
+		if sampled[k] {
+			t.Errorf("two samples of kind %q; keep one", k)
+		}
+		sampled[k] = true
+		if !slices.Contains(kinds, k) {
+			t.Errorf("kind %q (%T) has a sample but is not registered in codec.go: Decode would refuse it", k, a)
+		}
+	}
+	for _, k := range kinds {
+		if !sampled[k] {
+			t.Errorf("kind %q is registered but has no sample in kindSamples", k)
+		}
+	}
+
+	for _, a := range kindSamples {
+		t.Run(a.Kind(), func(t *testing.T) {
+			if zero := zeroFields(reflect.ValueOf(a), reflect.TypeOf(a).Name()); len(zero) > 0 {
+				t.Errorf("sample leaves fields unset, so their journal form goes untested: %v", zero)
+			}
+			e, err := Encode(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := json.Marshal(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back Encoded
+			if err := json.Unmarshal(b, &back); err != nil {
+				t.Fatal(err)
+			}
+			got, err := Decode(back)
+			if err != nil {
+				t.Fatalf("Decode(%s): %v", b, err)
+			}
+			if diff := cmp.Diff(a, got, cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})); diff != "" {
+				t.Errorf("round trip through %s (-want +got):\n%s", b, diff)
+			}
+			if !slices.Equal(got.Argv(), a.Argv()) || !slices.Equal(back.Argv, a.Argv()) {
+				t.Errorf("argv changed in the round trip:\n  was %s\n  got %s\n  recorded %s", Quote(a.Argv()), Quote(got.Argv()), Quote(back.Argv))
+			}
+		})
+	}
+}
+
+// zeroFields names the exported fields of the struct v left at their zero
+// value (an empty slice counts), looking inside this package's own structs.
+// A Netns is either a PID or a name, so it only has to be set as a whole.
+func zeroFields(v reflect.Value, path string) []string {
+	var zero []string
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		fv := v.Field(i)
+		name := path + "." + f.Name
+		if fv.IsZero() || (fv.Kind() == reflect.Slice && fv.Len() == 0) {
+			zero = append(zero, name)
+			continue
+		}
+		if fv.Kind() == reflect.Struct && f.Type.PkgPath() == t.PkgPath() && f.Type != reflect.TypeFor[Netns]() {
+			zero = append(zero, zeroFields(fv, name)...)
+		}
+	}
+	return zero
+}
+
+// TestEveryActionTypeHasASample closes the loop: a new action type (any type
+// of this package with a Kind method) that was neither registered nor given
+// a sample would escape TestEveryKindRoundTrips, so the source is read for them.
+func TestEveryActionTypeHasASample(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fset := token.NewFileSet()
+	var withKind []string
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, parser.SkipObjectResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range f.Decls {
+			fn, ok := d.(*ast.FuncDecl)
+			if !ok || fn.Recv == nil || fn.Name.Name != "Kind" {
+				continue
+			}
+			recv := fn.Recv.List[0].Type
+			if star, ok := recv.(*ast.StarExpr); ok {
+				recv = star.X
+			}
+			if id, ok := recv.(*ast.Ident); ok {
+				withKind = append(withKind, id.Name)
+			}
+		}
+	}
+	if len(withKind) == 0 {
+		t.Fatal("found no Kind methods in the package's source")
+	}
+	var sampled []string
+	for _, a := range kindSamples {
+		sampled = append(sampled, reflect.TypeOf(a).Name())
+	}
+	for _, name := range withKind {
+		if !slices.Contains(sampled, name) {
+			t.Errorf("%s has a Kind method but no sample in kindSamples (and should be registered in codec.go)", name)
+		}
+	}
+}
