@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"syscall"
@@ -73,7 +74,7 @@ func debianPackage(tool string) string {
 		return "mount"
 	case "sysctl":
 		return "procps"
-	case "iptables", "iptables-save", "iptables-restore":
+	case "iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore":
 		return "iptables"
 	case "mkdir", "rmdir", "env", "rm", "touch":
 		return "coreutils"
@@ -92,9 +93,9 @@ const maxStderr = 64 << 10
 // Exec is the Runner that starts real processes.
 type Exec struct{}
 
-// Run implements Runner. iptables commands run holding the xtables lock
-// (as kube-proxy does) so concurrent plumb processes never fail with exit 4,
-// while the command line stays exactly as rendered.
+// Run implements Runner. iptables and ip6tables commands run holding the
+// xtables lock (as kube-proxy does) so concurrent plumb processes never fail
+// with exit 4, while the command line stays exactly as rendered.
 func (Exec) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
 	return run(ctx, argv, stdin, nil)
 }
@@ -161,15 +162,12 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 	if err != nil {
 		return nil, &MissingToolError{Tool: argv[0], Package: debianPackage(argv[0])}
 	}
-	if strings.HasPrefix(argv[0], "iptables") {
+	if needsXtablesLock(argv[0]) {
 		unlock := xtablesLock()
 		defer unlock()
 	}
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Args[0] = argv[0]
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
@@ -205,6 +203,14 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 		e.Err = nil
 	}
 	return stdout.Bytes(), e
+}
+
+// needsXtablesLock reports whether tool is one of the iptables family
+// (iptables, ip6tables, their -save and -restore, the -legacy and -nft
+// variants), which contend for the xtables lock.
+func needsXtablesLock(tool string) bool {
+	base := filepath.Base(tool)
+	return strings.HasPrefix(base, "iptables") || strings.HasPrefix(base, "ip6tables")
 }
 
 // xtablesLock takes the lock iptables itself uses, or nothing when the lock
