@@ -182,3 +182,64 @@ func TestDecodeRefusesTampering(t *testing.T) {
 		})
 	}
 }
+
+// TestBatchLines: each tool family says how its actions batch, from their
+// fields, never from their rendered command: a namespace given by path
+// batches with nsenter --net=PATH, a word a batch reader would misread
+// keeps its action out of a batch.
+func TestBatchLines(t *testing.T) {
+	path := Netns{File: "/var/run/netns/cni-1"}
+	tests := []struct {
+		a        Action
+		argv     string // the batch process
+		line     string
+		batched  bool
+		inputEnd string
+	}{
+		{LinkSetUp{Dev: "eth0", In: path}, "nsenter --net=/var/run/netns/cni-1 ip -batch -", "link set eth0 up", true, "link set eth0 up\n"},
+		{LinkSetUp{Dev: "eth0", In: Netns{Name: "c1"}}, "ip -n c1 -batch -", "link set eth0 up", true, "link set eth0 up\n"},
+		{LinkDel{Name: "v1"}, "ip -batch -", "link del v1", true, "link del v1\n"},
+		{IptablesAppend{Rule: Rule{Table: NAT, Chain: "POSTROUTING", Spec: []string{"-s", "10.0.0.0/24", "!", "-o", "br0", "-j", "MASQUERADE"}}},
+			"iptables-restore --noflush", "-A POSTROUTING -s 10.0.0.0/24 ! -o br0 -j MASQUERADE", true, "*nat\n-A POSTROUTING -s 10.0.0.0/24 ! -o br0 -j MASQUERADE\nCOMMIT\n"},
+		{IptablesNewChain{Chain: "PLUMB-br0"}, "iptables-restore --noflush", ":PLUMB-br0 - [0:0]", true, "*filter\n:PLUMB-br0 - [0:0]\nCOMMIT\n"},
+		{IptablesAppend{Rule: Rule{Chain: "FORWARD", Spec: []string{"-m", "comment", "--comment", "two words", "-j", "ACCEPT"}}}, "", "", false, ""},
+		{LinkSetUp{Dev: "a'b"}, "", "", false, ""},
+	}
+	for _, tt := range tests {
+		b, line, ok := tt.a.(Batchable).Batch()
+		if ok != tt.batched {
+			t.Errorf("%s: batched %v; want %v", Quote(tt.a.Argv()), ok, tt.batched)
+			continue
+		}
+		if !ok {
+			continue
+		}
+		if got := Quote(b.Argv()); got != tt.argv || line != tt.line {
+			t.Errorf("%s: %q in %q; want %q in %q", Quote(tt.a.Argv()), line, got, tt.line, tt.argv)
+		}
+		if got := string(b.Input([]string{line})); got != tt.inputEnd {
+			t.Errorf("%s: input %q; want %q", Quote(tt.a.Argv()), got, tt.inputEnd)
+		}
+	}
+}
+
+// TestBatchOutcome: ip -batch stops at its failing line, the lines before
+// it applied; iptables-restore applies nothing of its table.
+func TestBatchOutcome(t *testing.T) {
+	ip, ipt := Batch{Tool: IP}, Batch{Tool: Iptables, Table: Filter}
+	for _, tt := range []struct {
+		b      Batch
+		stderr string
+		want   Outcome
+	}{
+		{ip, "Error: ipv4: Address already assigned.\nCommand failed -:3", Outcome{Failed: 2, Done: 2}},
+		{ip, "something else", Outcome{Unsure: true}},
+		{ip, "Command failed -:9", Outcome{Unsure: true}}, // past the batch
+		{ipt, "iptables-restore: line 3 failed", Outcome{Failed: 1}},
+		{ipt, "iptables-restore: unknown", Outcome{}},
+	} {
+		if got := tt.b.Outcome(tt.stderr, 4); got != tt.want {
+			t.Errorf("%v %q: %+v; want %+v", tt.b.Tool, tt.stderr, got, tt.want)
+		}
+	}
+}

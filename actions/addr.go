@@ -13,10 +13,12 @@ type AddrAdd struct {
 	In   Netns        `json:"in,omitempty"`
 }
 
-func (a AddrAdd) Kind() string { return "addr_add" }
-func (a AddrAdd) Argv() []string {
-	return a.In.Wrap([]string{"ip", "addr", "add", a.Addr.String(), "dev", a.Dev.String()})
+func (a AddrAdd) Kind() string   { return "addr_add" }
+func (a AddrAdd) Argv() []string { return ipArgv(a.In, a.args()...) }
+func (a AddrAdd) args() []string {
+	return []string{"addr", "add", a.Addr.String(), "dev", a.Dev.String()}
 }
+func (a AddrAdd) Batch() (Batch, string, bool) { return ipBatch(a.In, a.args()) }
 func (a AddrAdd) Why() string {
 	return fmt.Sprintf("give %s the address %s", a.Dev, a.Addr)
 }

@@ -23,7 +23,7 @@ import (
 var kindSamples = []Action{
 	LinkAddVeth{Host: "vh1", Peer: "vc1", PeerIn: Netns{PID: 4242}, MTU: 1400},
 	LinkDel{Name: "eth0", In: Netns{Name: "ctr1"}},
-	LinkSetNetns{Name: "vc1", To: Netns{PID: 4242}},
+	LinkSetNetns{Name: "vc1", To: Netns{File: "/var/run/netns/cni-1234"}},
 	LinkSetUp{Dev: "lo", In: Netns{Name: "ctr1"}},
 	AddrAdd{Addr: netip.MustParsePrefix("10.200.0.2/24"), Dev: "eth0", In: Netns{PID: 4242}},
 	RouteAddDefault{Via: netip.MustParseAddr("10.200.0.1"), In: Netns{Name: "ctr1"}},
@@ -35,7 +35,7 @@ var kindSamples = []Action{
 	LinkAddBridge{Name: "br0", Address: "02:42:ac:11:00:01"},
 	LinkSetMTU{Dev: "br0", MTU: 1450},
 	LinkSetMaster{Dev: "vb1", Master: "br0"},
-	LinkRename{Dev: "pb1", Name: "eth0", In: Netns{PID: 4242}},
+	LinkRename{Dev: "pb1", Name: "eth0", In: Netns{File: "/proc/4242/ns/net"}},
 	IptablesInsert{Rule: Rule{Table: Filter, Chain: "FORWARD", Spec: []string{"-j", "PLUMB-br0"}, Purpose: "send the bridge's traffic to its chain"}},
 	IptablesNewChain{Table: Filter, Chain: "PLUMB-br0"},
 	IptablesDeleteChain{Table: NAT, Chain: "PLUMB-br0"},

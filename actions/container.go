@@ -25,7 +25,7 @@ func (a NetnsAdd) Why() string {
 }
 func (a NetnsAdd) Undo() Action { return NetnsDel(a) }
 func (a NetnsAdd) Verify(context.Context, Runner) error {
-	if _, err := os.Stat(NetnsDir + "/" + a.Name); err != nil {
+	if _, err := os.Stat(Netns{Name: a.Name}.Path()); err != nil {
 		return fmt.Errorf("network namespace %s is missing", a.Name)
 	}
 	return nil
@@ -97,7 +97,7 @@ type StartContainer struct {
 
 func (a StartContainer) Kind() string { return "start_container" }
 func (a StartContainer) Argv() []string {
-	argv := []string{"nsenter", "--net=" + NetnsDir + "/" + a.Netns, "--uts=" + a.UTS,
+	argv := []string{"nsenter", "--net=" + Netns{Name: a.Netns}.Path(), "--uts=" + a.UTS,
 		"unshare", "--pid", "--mount", "--ipc", "--fork", "--kill-child", "--mount-proc", "--root=" + a.Root, "--wd=/", "--"}
 	return append(argv, a.Cmd...)
 }

@@ -24,6 +24,25 @@ type Rule struct {
 	Purpose string `json:"purpose,omitempty"`
 }
 
+// table is the rule's table, filter when none is named.
+func (r Rule) table() Table {
+	if r.Table == "" {
+		return Filter
+	}
+	return r.Table
+}
+
+// batch is the rule as an iptables-restore line of its table.
+func (r Rule) batch(op string) (Batch, string, bool) {
+	words := append([]string{op, r.Chain}, r.Spec...)
+	for _, w := range words {
+		if !Bare(w) {
+			return Batch{}, "", false
+		}
+	}
+	return Batch{Tool: Iptables, Table: r.table()}, strings.Join(words, " "), true
+}
+
 func (r Rule) argv(op string) []string {
 	argv := []string{"iptables"}
 	if r.Table != Filter && r.Table != "" {
@@ -47,6 +66,9 @@ func (a IptablesAppend) Why() string {
 	return fmt.Sprintf("add a rule to %s %s", a.Rule.Table, a.Rule.Chain)
 }
 func (a IptablesAppend) Undo() Action { return IptablesDelete(a) }
+func (a IptablesAppend) Batch() (Batch, string, bool) {
+	return a.Rule.batch("-A")
+}
 
 // IptablesInsert puts a rule at the top of its chain, so that jumps into
 // plumb's chains come before rules that might drop the traffic.
@@ -58,6 +80,9 @@ func (a IptablesInsert) Kind() string   { return "iptables_insert" }
 func (a IptablesInsert) Argv() []string { return a.Rule.argv("-I") }
 func (a IptablesInsert) Why() string    { return IptablesAppend(a).Why() }
 func (a IptablesInsert) Undo() Action   { return IptablesDelete(a) }
+func (a IptablesInsert) Batch() (Batch, string, bool) {
+	return a.Rule.batch("-I")
+}
 
 // IptablesNewChain creates a chain of plumb's own, so that a network's rules
 // can be found, and removed, as one.
@@ -74,6 +99,13 @@ func (a IptablesNewChain) Why() string {
 	return fmt.Sprintf("create the chain %s in the %s table for this network's rules", a.Chain, a.Table)
 }
 func (a IptablesNewChain) Undo() Action { return IptablesDeleteChain(a) }
+func (a IptablesNewChain) Batch() (Batch, string, bool) {
+	if !Bare(a.Chain) {
+		return Batch{}, "", false
+	}
+	return Batch{Tool: Iptables, Table: a.table()}, ":" + a.Chain + " - [0:0]", true
+}
+func (a IptablesNewChain) table() Table { return Rule{Table: a.Table}.table() }
 
 // IptablesDeleteChain deletes an empty chain.
 type IptablesDeleteChain struct {

@@ -15,21 +15,23 @@ type LinkAddVeth struct {
 	MTU    int    `json:"mtu,omitempty"` // both ends; 0 for the kernel's default
 }
 
-func (a LinkAddVeth) Kind() string { return "link_add_veth" }
-func (a LinkAddVeth) Argv() []string {
-	argv := []string{"ip", "link", "add", a.Host.String()}
+func (a LinkAddVeth) Kind() string   { return "link_add_veth" }
+func (a LinkAddVeth) Argv() []string { return ipArgv(Netns{}, a.args()...) }
+func (a LinkAddVeth) args() []string {
+	args := []string{"link", "add", a.Host.String()}
 	if a.MTU != 0 {
-		argv = append(argv, "mtu", strconv.Itoa(a.MTU))
+		args = append(args, "mtu", strconv.Itoa(a.MTU))
 	}
-	argv = append(argv, "type", "veth", "peer", "name", a.Peer.String())
+	args = append(args, "type", "veth", "peer", "name", a.Peer.String())
 	if a.MTU != 0 {
-		argv = append(argv, "mtu", strconv.Itoa(a.MTU))
+		args = append(args, "mtu", strconv.Itoa(a.MTU))
 	}
 	if !a.PeerIn.IsHost() {
-		argv = append(argv, "netns", a.PeerIn.String())
+		args = append(args, "netns", a.PeerIn.String())
 	}
-	return argv
+	return args
 }
+func (a LinkAddVeth) Batch() (Batch, string, bool) { return ipBatch(Netns{}, a.args()) }
 
 // Target is the container when the peer is created inside it.
 func (a LinkAddVeth) Target() Netns { return a.PeerIn }
@@ -47,8 +49,10 @@ type LinkDel struct {
 	In   Netns  `json:"in,omitempty"`
 }
 
-func (a LinkDel) Kind() string   { return "link_del" }
-func (a LinkDel) Argv() []string { return a.In.Wrap([]string{"ip", "link", "del", a.Name.String()}) }
+func (a LinkDel) Kind() string                 { return "link_del" }
+func (a LinkDel) Argv() []string               { return ipArgv(a.In, a.args()...) }
+func (a LinkDel) args() []string               { return []string{"link", "del", a.Name.String()} }
+func (a LinkDel) Batch() (Batch, string, bool) { return ipBatch(a.In, a.args()) }
 func (a LinkDel) Why() string {
 	return fmt.Sprintf("delete %s with its peer, addresses and routes", a.Name)
 }
@@ -63,10 +67,12 @@ type LinkSetNetns struct {
 	To   Netns  `json:"to"`
 }
 
-func (a LinkSetNetns) Kind() string { return "link_set_netns" }
-func (a LinkSetNetns) Argv() []string {
-	return []string{"ip", "link", "set", a.Name.String(), "netns", a.To.String()}
+func (a LinkSetNetns) Kind() string   { return "link_set_netns" }
+func (a LinkSetNetns) Argv() []string { return ipArgv(Netns{}, a.args()...) }
+func (a LinkSetNetns) args() []string {
+	return []string{"link", "set", a.Name.String(), "netns", a.To.String()}
 }
+func (a LinkSetNetns) Batch() (Batch, string, bool) { return ipBatch(Netns{}, a.args()) }
 func (a LinkSetNetns) Why() string {
 	return fmt.Sprintf("move %s into the container's network namespace", a.Name)
 }
@@ -80,10 +86,10 @@ type LinkSetUp struct {
 	In  Netns  `json:"in,omitempty"`
 }
 
-func (a LinkSetUp) Kind() string { return "link_set_up" }
-func (a LinkSetUp) Argv() []string {
-	return a.In.Wrap([]string{"ip", "link", "set", a.Dev.String(), "up"})
-}
+func (a LinkSetUp) Kind() string                 { return "link_set_up" }
+func (a LinkSetUp) Argv() []string               { return ipArgv(a.In, a.args()...) }
+func (a LinkSetUp) args() []string               { return []string{"link", "set", a.Dev.String(), "up"} }
+func (a LinkSetUp) Batch() (Batch, string, bool) { return ipBatch(a.In, a.args()) }
 func (a LinkSetUp) Why() string {
 	if a.Dev == "lo" {
 		return "bring up the container's loopback interface"
@@ -108,14 +114,16 @@ type LinkAddBridge struct {
 	Address string `json:"address,omitempty"`
 }
 
-func (a LinkAddBridge) Kind() string { return "link_add_bridge" }
-func (a LinkAddBridge) Argv() []string {
-	argv := []string{"ip", "link", "add", a.Name.String()}
+func (a LinkAddBridge) Kind() string   { return "link_add_bridge" }
+func (a LinkAddBridge) Argv() []string { return ipArgv(Netns{}, a.args()...) }
+func (a LinkAddBridge) args() []string {
+	args := []string{"link", "add", a.Name.String()}
 	if a.Address != "" {
-		argv = append(argv, "address", a.Address)
+		args = append(args, "address", a.Address)
 	}
-	return append(argv, "type", "bridge")
+	return append(args, "type", "bridge")
 }
+func (a LinkAddBridge) Batch() (Batch, string, bool) { return ipBatch(Netns{}, a.args()) }
 func (a LinkAddBridge) Why() string {
 	return fmt.Sprintf("create the bridge %s, the switch containers plug into", a.Name)
 }
@@ -127,13 +135,15 @@ type LinkSetMTU struct {
 	MTU int    `json:"mtu"`
 }
 
-func (a LinkSetMTU) Kind() string { return "link_set_mtu" }
-func (a LinkSetMTU) Argv() []string {
-	return []string{"ip", "link", "set", a.Dev.String(), "mtu", strconv.Itoa(a.MTU)}
+func (a LinkSetMTU) Kind() string   { return "link_set_mtu" }
+func (a LinkSetMTU) Argv() []string { return ipArgv(Netns{}, a.args()...) }
+func (a LinkSetMTU) args() []string {
+	return []string{"link", "set", a.Dev.String(), "mtu", strconv.Itoa(a.MTU)}
 }
-func (a LinkSetMTU) Why() string      { return fmt.Sprintf("set %s's MTU to %d", a.Dev, a.MTU) }
-func (a LinkSetMTU) Undo() Action     { return nil }
-func (a LinkSetMTU) UndoNote() string { return "deleting the link removes it" }
+func (a LinkSetMTU) Batch() (Batch, string, bool) { return ipBatch(Netns{}, a.args()) }
+func (a LinkSetMTU) Why() string                  { return fmt.Sprintf("set %s's MTU to %d", a.Dev, a.MTU) }
+func (a LinkSetMTU) Undo() Action                 { return nil }
+func (a LinkSetMTU) UndoNote() string             { return "deleting the link removes it" }
 
 // LinkSetMaster plugs a link into a bridge.
 type LinkSetMaster struct {
@@ -141,10 +151,12 @@ type LinkSetMaster struct {
 	Master IfName `json:"master"`
 }
 
-func (a LinkSetMaster) Kind() string { return "link_set_master" }
-func (a LinkSetMaster) Argv() []string {
-	return []string{"ip", "link", "set", a.Dev.String(), "master", a.Master.String()}
+func (a LinkSetMaster) Kind() string   { return "link_set_master" }
+func (a LinkSetMaster) Argv() []string { return ipArgv(Netns{}, a.args()...) }
+func (a LinkSetMaster) args() []string {
+	return []string{"link", "set", a.Dev.String(), "master", a.Master.String()}
 }
+func (a LinkSetMaster) Batch() (Batch, string, bool) { return ipBatch(Netns{}, a.args()) }
 func (a LinkSetMaster) Why() string {
 	return fmt.Sprintf("plug %s into the bridge %s", a.Dev, a.Master)
 }
@@ -159,10 +171,12 @@ type LinkRename struct {
 	In   Netns  `json:"in,omitempty"`
 }
 
-func (a LinkRename) Kind() string { return "link_rename" }
-func (a LinkRename) Argv() []string {
-	return a.In.Wrap([]string{"ip", "link", "set", a.Dev.String(), "name", a.Name.String()})
+func (a LinkRename) Kind() string   { return "link_rename" }
+func (a LinkRename) Argv() []string { return ipArgv(a.In, a.args()...) }
+func (a LinkRename) args() []string {
+	return []string{"link", "set", a.Dev.String(), "name", a.Name.String()}
 }
+func (a LinkRename) Batch() (Batch, string, bool) { return ipBatch(a.In, a.args()) }
 func (a LinkRename) Why() string {
 	return fmt.Sprintf("name the container's end %s, as the container expects", a.Name)
 }

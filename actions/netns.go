@@ -10,20 +10,26 @@ import (
 // NetnsDir is where `ip netns add` keeps named namespaces.
 const NetnsDir = "/run/netns"
 
-// Netns names a network namespace: a process's (PID) or a named one made by
-// `ip netns add` (Name). The zero value is the host's own namespace.
+// Netns names a network namespace: a process's (PID), a named one made by
+// `ip netns add` (Name), or a namespace file by its path (File), as a
+// container runtime gives it (CNI_NETNS). The zero value is the host's own
+// namespace.
 type Netns struct {
 	PID  int    `json:"pid,omitempty"`
 	Name string `json:"name,omitempty"`
+	File string `json:"file,omitempty"`
 }
 
 // IsHost reports whether n is the namespace plumb itself runs in.
-func (n Netns) IsHost() bool { return n.PID == 0 && n.Name == "" }
+func (n Netns) IsHost() bool { return n.PID == 0 && n.Name == "" && n.File == "" }
 
-// String is the form `ip link set DEV netns X` takes.
+// String is the form `ip link set DEV netns X` takes (a path works there).
 func (n Netns) String() string {
 	if n.Name != "" {
 		return n.Name
+	}
+	if n.File != "" {
+		return n.File
 	}
 	if n.PID != 0 {
 		return strconv.Itoa(n.PID)
@@ -39,16 +45,21 @@ func (n Netns) Label() string {
 		return "netns " + n.Name
 	case n.PID != 0:
 		return "pid " + strconv.Itoa(n.PID)
+	case n.File != "":
+		return "path " + n.File
 	}
 	return "host"
 }
 
 // Wrap turns a command into the same command run inside n: the document's
-// `nsenter -t PID -n` for a process, `ip -n NAME` for a named namespace.
+// `nsenter -t PID -n` for a process, `ip -n NAME` for a named namespace,
+// `nsenter --net=PATH` for a namespace file (`ip -n` takes no path).
 func (n Netns) Wrap(argv []string) []string {
 	switch {
 	case n.PID != 0:
 		return append([]string{"nsenter", "-t", strconv.Itoa(n.PID), "-n"}, argv...)
+	case n.File != "":
+		return append([]string{"nsenter", "--net=" + n.File}, argv...)
 	case n.Name != "" && len(argv) > 0 && argv[0] == "ip":
 		return append([]string{"ip", "-n", n.Name}, argv[1:]...)
 	case n.Name != "":
@@ -65,6 +76,9 @@ func (n Netns) Path() string {
 	if n.PID != 0 {
 		return "/proc/" + strconv.Itoa(n.PID) + "/ns/net"
 	}
+	if n.File != "" {
+		return n.File
+	}
 	return "/proc/self/ns/net"
 }
 
@@ -77,6 +91,9 @@ func (n Netns) Identity() (string, error) {
 		if os.IsNotExist(err) {
 			if n.PID != 0 {
 				return "", fmt.Errorf("no process with PID %d is running", n.PID)
+			}
+			if n.File != "" {
+				return "", fmt.Errorf("no network namespace at %s", n.File)
 			}
 			return "", fmt.Errorf("no network namespace named %q (ip netns list shows them)", n.Name)
 		}

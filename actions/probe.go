@@ -58,10 +58,11 @@ func DefaultRouteDev(ctx context.Context, r Runner) (string, error) {
 	return strings.Trim(strings.TrimSpace(dev), `"`), nil
 }
 
-// Routes lists the destinations of the host's main routing table, the
-// default route left out (`ip -j route show`).
-func Routes(ctx context.Context, r Runner) ([]netip.Prefix, error) {
-	out, err := r.Run(ctx, []string{"ip", "-j", "route", "show"}, nil)
+// Routes lists the destinations of the host's main routing table for the
+// family of addresses like of, the default route left out (`ip -j route
+// show`, `ip -6 -j route show`).
+func Routes(ctx context.Context, r Runner, of netip.Addr) ([]netip.Prefix, error) {
+	out, err := r.Run(ctx, routeArgv(Netns{}, of, "show"), nil)
 	if err != nil {
 		return nil, fmt.Errorf("listing routes: %w", err)
 	}
@@ -95,4 +96,14 @@ func LinkGroups(ctx context.Context, r Runner, in Netns) (map[string]bool, error
 		groups[l.Group] = true
 	}
 	return groups, err
+}
+
+// routeArgv is `ip -j route ARGS...` for the family of addresses like of:
+// ip lists IPv4 routes unless told -6.
+func routeArgv(in Netns, of netip.Addr, args ...string) []string {
+	argv := []string{"ip"}
+	if of.Is6() && !of.Is4In6() {
+		argv = append(argv, "-6")
+	}
+	return in.Wrap(append(append(argv, "-j", "route"), args...))
 }

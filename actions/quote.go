@@ -13,21 +13,26 @@ func Quote(argv []string) string {
 	return strings.Join(words, " ")
 }
 
-func quoteWord(s string) string {
+// Bare reports whether a word means the same to a shell, to `ip -batch` and
+// to `iptables-restore` written as it is: the one definition of a safe word,
+// for runbooks and batch lines alike.
+func Bare(s string) bool {
 	if s == "" {
-		return "''"
+		return false
 	}
 	if s == "!" { // a lone "!" negates an iptables match; no shell expands it
-		return s
+		return true
 	}
-	safe := true
 	for _, r := range s {
 		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:,=+@%^", r)) {
-			safe = false
-			break
+			return false
 		}
 	}
-	if safe {
+	return true
+}
+
+func quoteWord(s string) string {
+	if Bare(s) {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"

@@ -12,10 +12,12 @@ type RouteAddDefault struct {
 	In  Netns      `json:"in,omitempty"`
 }
 
-func (a RouteAddDefault) Kind() string { return "route_add_default" }
-func (a RouteAddDefault) Argv() []string {
-	return a.In.Wrap([]string{"ip", "route", "add", "default", "via", a.Via.String()})
+func (a RouteAddDefault) Kind() string   { return "route_add_default" }
+func (a RouteAddDefault) Argv() []string { return ipArgv(a.In, a.args()...) }
+func (a RouteAddDefault) args() []string {
+	return []string{"route", "add", "default", "via", a.Via.String()}
 }
+func (a RouteAddDefault) Batch() (Batch, string, bool) { return ipBatch(a.In, a.args()) }
 func (a RouteAddDefault) Why() string {
 	return fmt.Sprintf("route the container's traffic beyond its subnet through %s", a.Via)
 }

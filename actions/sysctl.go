@@ -15,7 +15,7 @@ type SysctlSet struct {
 func (a SysctlSet) Kind() string   { return "sysctl_set" }
 func (a SysctlSet) Argv() []string { return []string{"sysctl", "-w", a.Key + "=" + a.Value} }
 func (a SysctlSet) Why() string {
-	if a.Key == "net.ipv4.ip_forward" && a.Value == "1" {
+	if forwarding(a.Key) && a.Value == "1" {
 		return "let the host forward packets between the container and its uplink"
 	}
 	return fmt.Sprintf("set %s to %s", a.Key, a.Value)
@@ -54,4 +54,10 @@ func (a SysctlSet) Shell(n int) []string {
 		Quote(a.Argv()),
 		fmt.Sprintf(`[ "$%s" = %s ] || undo+=("sysctl -w %s=$%s")`, v, Quote([]string{a.Value}), a.Key, v),
 	}
+}
+
+// forwarding reports whether key turns on forwarding for an address family
+// (net.ipv4.ip_forward, net.ipv6.conf.all.forwarding).
+func forwarding(key string) bool {
+	return strings.HasPrefix(key, "net.ipv") && (strings.HasSuffix(key, ".ip_forward") || strings.HasSuffix(key, ".all.forwarding"))
 }

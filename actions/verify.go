@@ -115,7 +115,7 @@ func (a AddrAdd) Verify(ctx context.Context, r Runner) error {
 }
 
 func (a RouteAddDefault) Verify(ctx context.Context, r Runner) error {
-	out, err := r.Run(ctx, a.In.Wrap([]string{"ip", "-j", "route", "show", "default"}), nil)
+	out, err := r.Run(ctx, routeArgv(a.In, a.Via, "show", "default"), nil)
 	if err != nil {
 		return fmt.Errorf("cannot read routes in %s", a.In.Label())
 	}

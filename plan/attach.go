@@ -2,13 +2,17 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
 
 	"plumb/actions"
+	"plumb/plan/firewall"
+	"plumb/plan/ipam"
 )
 
 // Port is a published port: traffic to the host's Host port goes to the
@@ -42,35 +46,87 @@ func ParsePort(s string) (Port, error) {
 	return Port{Host: uint16(hp), Container: uint16(cp), Proto: proto}, nil
 }
 
+// BridgeNetwork is what an attachment needs to know of its bridge: its
+// name and facts, as `bridge up` recorded them (or, later, as a CNI
+// config gives them).
+type BridgeNetwork struct {
+	Name actions.IfName
+	BridgeFacts
+}
+
+// LoadBridge reads a bridge plumb keeps, with an error that says what to do
+// when there is none.
+func LoadBridge(st *Store, name string) (*Record, error) {
+	rec, err := st.Load("bridge", name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, &Refused{Msg: fmt.Sprintf("plumb keeps no bridge named %s (create it with `plumb bridge up %s --subnet CIDR`)", name, name)}
+	}
+	return rec, err
+}
+
+// Network is a bridge record as a network containers can join: it must be up.
+func (r *Record) Network() (BridgeNetwork, error) {
+	if r.State != StateUp {
+		return BridgeNetwork{}, refuse("", "%s is not up (state %s); run `plumb recover` first", r.ID(), r.State)
+	}
+	f, err := r.BridgeFacts()
+	if err != nil {
+		return BridgeNetwork{}, err
+	}
+	return BridgeNetwork{Name: actions.IfName(r.Name), BridgeFacts: f}, nil
+}
+
+// LoadNetwork reads a bridge plumb keeps as a network containers can join.
+func LoadNetwork(st *Store, name string) (BridgeNetwork, error) {
+	rec, err := LoadBridge(st, name)
+	if err != nil {
+		return BridgeNetwork{}, err
+	}
+	return rec.Network()
+}
+
+// AttachmentID names an attachment: its object and its links on the host.
+// The CLI derives it from the address (AddressID); a runtime names an
+// attachment by its own identity.
+type AttachmentID struct {
+	Object   string         // the object's name under kind "attachment"
+	HostVeth actions.IfName // the host end, plugged into the bridge
+	PeerTemp actions.IfName // the container end's name until it is renamed
+}
+
+// AddressID is the CLI's identity of an attachment: filed under its bridge
+// and address, its links named after the address in hex ("veth" and 8 hex
+// digits: stable, unique, within 15 bytes).
+func AddressID(bridge string, ip netip.Addr) AttachmentID {
+	h := ipam.Hex(ip)
+	return AttachmentID{Object: bridge + "-" + ip.String(), HostVeth: actions.IfName("veth" + h), PeerTemp: actions.IfName("plmb" + h)}
+}
+
 // Attach joins a container to a bridge: a veth pair whose host end is
 // plugged into the bridge and whose other end is created inside the
 // container (no move between namespaces), renamed there, addressed, and
-// routed through the gateway; published ports are DNAT rules in the
-// bridge's chain.
+// routed through the gateway; published ports are firewall rules of the
+// bridge's network.
 type Attach struct {
-	Bridge  *Record // the bridge, as recorded by `bridge up`
+	Network BridgeNetwork
 	Target  actions.Netns
-	IP      netip.Addr // zero: the next free address
+	IP      netip.Addr // zero: the next free address, set when planned
 	If      actions.IfName
 	Publish []Port
+	// ID names the attachment; zero: AddressID of its address.
+	ID AttachmentID
 	// NewNetns: the target namespace is made by the same plan (plumb run),
 	// so it cannot be probed yet; it must not exist.
 	NewNetns bool
+	// Firewall writes the published ports' rules; nil: the default.
+	Firewall firewall.Backend
 }
 
-// AttachmentName files an attachment under its bridge and address.
-func AttachmentName(bridge string, ip netip.Addr) string { return bridge + "-" + ip.String() }
-
-// HostVeth is the host end's name: stable, unique (one address, one
-// container) and within 15 bytes: "veth" and the address in hex.
-func HostVeth(ip netip.Addr) actions.IfName {
-	b := ip.As4()
-	return actions.IfName(fmt.Sprintf("veth%02x%02x%02x%02x", b[0], b[1], b[2], b[3]))
-}
-
-func peerTemp(ip netip.Addr) actions.IfName {
-	b := ip.As4()
-	return actions.IfName(fmt.Sprintf("plmb%02x%02x%02x%02x", b[0], b[1], b[2], b[3]))
+func (a *Attach) id() AttachmentID {
+	if a.ID.Object != "" {
+		return a.ID
+	}
+	return AddressID(a.Network.Name.String(), a.IP)
 }
 
 // Attachments lists the containers attached to a bridge, by address
@@ -83,9 +139,8 @@ func Attachments(st *Store, bridge string) []*Record {
 	}
 	var found []byIP
 	for _, r := range recs {
-		if (r.Kind == "attachment" || r.Kind == "container") && r.Details["bridge"] == bridge {
-			ip, _ := netip.ParseAddr(r.Details["ip"])
-			found = append(found, byIP{ip, r})
+		if f, ok := r.Attachment(); ok && f.Bridge == bridge {
+			found = append(found, byIP{f.IP, r})
 		}
 	}
 	// Each address parsed once: this runs twice per container of a call
@@ -99,16 +154,6 @@ func Attachments(st *Store, bridge string) []*Record {
 	return out
 }
 
-// bridgeNet reads a bridge record's subnet and gateway.
-func bridgeNet(br *Record) (netip.Prefix, netip.Addr, error) {
-	s, err1 := netip.ParsePrefix(br.Details["subnet"])
-	g, err2 := netip.ParseAddr(br.Details["gateway"])
-	if err1 != nil || err2 != nil {
-		return netip.Prefix{}, netip.Addr{}, fmt.Errorf("%s: the journal has no valid subnet and gateway", br.ID())
-	}
-	return s, g, nil
-}
-
 // Allocate picks the address: the one asked for, checked, or the next free
 // one of the subnet (never the network, broadcast or gateway address, never
 // one plumb gave another container). Callers hold the store's lock, so
@@ -117,14 +162,11 @@ func (a *Attach) Allocate(st *Store) error { return a.allocate(st, nil) }
 
 // allocate is Allocate with the addresses this call gave out already.
 func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
-	subnet, gw, err := bridgeNet(a.Bridge)
-	if err != nil {
-		return err
-	}
-	used := map[netip.Addr]string{gw: "the gateway"}
-	for _, r := range Attachments(st, a.Bridge.Name) {
-		if ip, err := netip.ParseAddr(r.Details["ip"]); err == nil {
-			used[ip] = r.ID()
+	subnet := a.Network.Subnet
+	used := map[netip.Addr]string{a.Network.Gateway: "the gateway"}
+	for _, r := range Attachments(st, a.Network.Name.String()) {
+		if f, ok := r.Attachment(); ok {
+			used[f.IP] = r.ID()
 		}
 	}
 	for ip, by := range reserved {
@@ -139,29 +181,18 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 		}
 		return nil
 	}
-	last := broadcast(subnet)
-	for ip := subnet.Addr().Next(); ip.Less(last); ip = ip.Next() {
-		if _, taken := used[ip]; !taken {
-			a.IP = ip
-			return nil
-		}
+	ip, err := ipam.Next(subnet, func(ip netip.Addr) bool { _, taken := used[ip]; return taken })
+	if err != nil {
+		return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, a.Network.Name)
 	}
-	return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, a.Bridge.Name)
+	a.IP = ip
+	return nil
 }
 
-// Check applies the rules that need no host beyond plumb's records.
-func (a *Attach) Check(st *Store) error {
+// Check applies the rules of the input alone.
+func (a *Attach) Check() error {
 	if a.Target.IsHost() {
 		return refuse("", "give the container as --pid PID or --netns NAME")
-	}
-	if a.Bridge.State != StateUp {
-		return refuse("", "%s is not up (state %s); run `plumb recover` first", a.Bridge.ID(), a.Bridge.State)
-	}
-	if r, err := FindAttachment(st, a.Bridge.Name, a.Target, netip.Addr{}); err == nil {
-		return refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), a.Bridge.Name, r.Details["ip"])
-	}
-	if len(a.Publish) > 0 && a.Bridge.Details["nat"] != "true" {
-		return refuse("publish", "%s was made with --no-nat; published ports need its NAT chains", a.Bridge.ID())
 	}
 	seen := map[string]bool{}
 	for _, p := range a.Publish {
@@ -174,43 +205,49 @@ func (a *Attach) Check(st *Store) error {
 	return nil
 }
 
+// checkRecords applies the rules that need plumb's records: the container
+// is not attached yet, and published ports have NAT chains to go in.
+func (a *Attach) checkRecords(st *Store) error {
+	if r, err := FindAttachment(st, a.Network.Name.String(), a.Target, netip.Addr{}); err == nil {
+		f, _ := r.Attachment()
+		return refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), a.Network.Name, f.IP)
+	}
+	if len(a.Publish) > 0 && !a.Network.NAT {
+		return refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", a.Network.Name)
+	}
+	return nil
+}
+
 // Plan is the attachment's steps, with the address already chosen.
-func (a *Attach) Plan() *Plan {
-	subnet, gw, _ := bridgeNet(a.Bridge)
-	br := actions.IfName(a.Bridge.Name)
-	host, tmp, in := HostVeth(a.IP), peerTemp(a.IP), a.Target
-	mtu, _ := strconv.Atoi(a.Bridge.Details["mtu"])
+func (a *Attach) Plan() (*Plan, error) {
+	net := a.Network
+	br, id, in := net.Name, a.id(), a.Target
+	subnet := net.Subnet
 	steps := []Step{
-		{Action: actions.LinkAddVeth{Host: host, Peer: tmp, PeerIn: in, MTU: mtu}},
-		{Action: actions.LinkSetMaster{Dev: host, Master: br}},
-		{Action: actions.LinkSetUp{Dev: host}},
-		{Action: actions.LinkRename{Dev: tmp, Name: a.If, In: in}},
+		{Action: actions.LinkAddVeth{Host: id.HostVeth, Peer: id.PeerTemp, PeerIn: in, MTU: net.MTU}},
+		{Action: actions.LinkSetMaster{Dev: id.HostVeth, Master: br}},
+		{Action: actions.LinkSetUp{Dev: id.HostVeth}},
+		{Action: actions.LinkRename{Dev: id.PeerTemp, Name: a.If, In: in}},
 		{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP, subnet.Bits()), Dev: a.If, In: in}},
 		{Action: actions.LinkSetUp{Dev: a.If, In: in}},
 		{Action: actions.LinkSetUp{Dev: "lo", In: in}},
-		{Action: actions.RouteAddDefault{Via: gw, In: in}},
+		{Action: actions.RouteAddDefault{Via: net.Gateway, In: in}},
 	}
-	c := comment(br.String())
-	var ports []string
+	var needs []firewall.Need
 	for _, p := range a.Publish {
-		proto := p.Proto
-		dnat := append([]string{"-p", proto, "-m", proto, "--dport", strconv.Itoa(int(p.Host))}, c...)
-		accept := append([]string{"-d", a.IP.String() + "/32", "!", "-i", br.String(), "-o", br.String(), "-p", proto, "-m", proto, "--dport", strconv.Itoa(int(p.Container))}, c...)
-		steps = append(steps,
-			Step{Action: actions.IptablesAppend{Rule: actions.Rule{Table: actions.NAT, Chain: dnatChain(br.String()),
-				Spec:    append(dnat, "-j", "DNAT", "--to-destination", fmt.Sprintf("%s:%d", a.IP, p.Container)),
-				Purpose: fmt.Sprintf("send the host's port %d/%s to the container's %s:%d", p.Host, proto, a.IP, p.Container)}}},
-			Step{Action: actions.IptablesAppend{Rule: actions.Rule{Table: actions.Filter, Chain: filterChain(br.String()),
-				Spec:    append(accept, "-j", "ACCEPT"),
-				Purpose: fmt.Sprintf("let new connections through to %s:%d/%s", a.IP, p.Container, proto)}}},
-		)
-		ports = append(ports, p.String())
+		needs = append(needs, firewall.Publish{Network: br.String(), Bridge: br, Proto: p.Proto, HostPort: p.Host, To: a.IP, ToPort: p.Container})
 	}
-	details := map[string]string{"bridge": br.String(), "ip": a.IP.String(), "prefix_len": strconv.Itoa(subnet.Bits()),
-		"gateway": gw.String(), "host_veth": host.String(), "if": a.If.String(), "target": a.Target.Label(),
-		"ports": strings.Join(ports, ",")}
-	return &Plan{Kind: "attachment", Name: AttachmentName(br.String(), a.IP), Target: in, Details: details, Steps: steps,
-		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), a.IP, br, host)}
+	if len(needs) > 0 {
+		rules, err := firewallOf(a.Firewall).Actions(needs...)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, stepsOf(rules)...)
+	}
+	facts := AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: net.Gateway,
+		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish}
+	return &Plan{Kind: "attachment", Name: id.Object, Target: in, Facts: facts, Steps: steps,
+		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), a.IP, br, id.HostVeth)}, nil
 }
 
 // Preflight checks the host: the container lives, the names are free, and
@@ -227,31 +264,29 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 	if err != nil {
 		return err
 	}
-	if _, ok := host[a.Bridge.Name]; !ok {
-		return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", a.Bridge.Name, a.Bridge.Name)
+	br := a.Network.Name
+	if _, ok := host[br.String()]; !ok {
+		return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", br, br)
 	}
-	if _, ok := host[HostVeth(a.IP).String()]; ok {
-		return refuse("ip", "an interface named %s already exists on the host", HostVeth(a.IP))
+	if hv := a.id().HostVeth; hasLink(host, hv) {
+		return refuse("ip", "an interface named %s already exists on the host", hv)
 	}
 	if !a.NewNetns {
 		cont, err := actions.LinkNames(ctx, r, a.Target)
 		if err != nil {
 			return err
 		}
-		if _, ok := cont[a.If.String()]; ok {
+		if hasLink(cont, a.If) {
 			return refuse("if", "the container already has an interface named %s", a.If)
 		}
 	}
 	recs, _ := st.Headers()
 	for _, rec := range recs {
-		if rec.Details["ports"] == "" {
+		f, ok := rec.Attachment()
+		if !ok {
 			continue
 		}
-		for _, p := range strings.Split(rec.Details["ports"], ",") {
-			q, err := ParsePort(p)
-			if err != nil {
-				continue
-			}
+		for _, q := range f.Ports {
 			for _, mine := range a.Publish {
 				if mine.Host == q.Host && mine.Proto == q.Proto {
 					return refuse("publish", "host port %d/%s is already published by %s", q.Host, q.Proto, rec.ID())
@@ -260,6 +295,11 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 		}
 	}
 	return nil
+}
+
+func hasLink(links map[string]int, name actions.IfName) bool {
+	_, ok := links[name.String()]
+	return ok
 }
 
 func targetFlag(t actions.Netns) string {
@@ -272,10 +312,11 @@ func targetFlag(t actions.Netns) string {
 // FindAttachment finds a bridge's attachment by container or address.
 func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Addr) (*Record, error) {
 	for _, r := range Attachments(st, bridge) {
-		if ip.IsValid() && r.Details["ip"] == ip.String() {
+		f, _ := r.Attachment()
+		if ip.IsValid() && f.IP == ip {
 			return r, nil
 		}
-		if !target.IsHost() && r.Details["target"] == target.Label() {
+		if !target.IsHost() && f.Target == target.Label() {
 			return r, nil
 		}
 	}
@@ -286,53 +327,103 @@ func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Add
 	return nil, fmt.Errorf("no container %s is attached to %s (`plumb bridge ls` lists them)", what, bridge)
 }
 
-// AttachAll checks and plans many containers' attachments to one bridge,
-// made in one call: distinct containers, each its own address. It needs the
-// store's lock, as Allocate does.
-func AttachAll(st *Store, as []*Attach) ([]*Plan, error) {
+// AttachCall is `bridge attach`: one container, or many in one call, joined
+// to one bridge. Many share one lock and the host's checks, each gets its
+// own address and journal, and all succeed or all are rolled back.
+type AttachCall struct {
+	Bridge string // the bridge, read from plumb's records under the lock
+	List   []*Attach
+}
+
+// Check applies the rules of the input alone.
+func (c *AttachCall) Check() error {
+	switch {
+	case len(c.List) == 0:
+		return &Refused{Msg: "give the container as --pid PID or --netns NAME (repeat them, or --from FILE, for several)"}
+	case len(c.List) > 1 && c.List[0].IP.IsValid():
+		return &Refused{Flag: "ip", Msg: "an address is for one container; with several, each gets the next free one"}
+	}
 	seen := map[string]bool{}
-	reserved := map[netip.Addr]string{}
-	var plans []*Plan
-	for _, a := range as {
-		if len(as) > 1 && len(a.Publish) > 0 {
-			return nil, refuse("publish", "a host port leads to one container; publish ports in an attach of that container alone")
+	for _, a := range c.List {
+		if len(c.List) > 1 && len(a.Publish) > 0 {
+			return refuse("publish", "a host port leads to one container; publish ports in an attach of that container alone")
+		}
+		if err := a.Check(); err != nil {
+			return err
 		}
 		label := a.Target.Label()
 		if seen[label] {
-			return nil, refuse(targetFlag(a.Target), "%s is given twice", label)
+			return refuse(targetFlag(a.Target), "%s is given twice", label)
 		}
 		seen[label] = true
-		if err := a.Check(st); err != nil {
+	}
+	return nil
+}
+
+// Plan reads the bridge, gives out the addresses in order and plans each
+// attachment.
+func (c *AttachCall) Plan(_ context.Context, env Env) ([]*Plan, error) {
+	net, err := LoadNetwork(env.St, c.Bridge)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range c.List {
+		a.Network = net
+	}
+	return attachAll(env.St, c.List)
+}
+
+// Preflight checks the host: in full for one container; for many, the
+// host's links listed once (see preflightAll).
+func (c *AttachCall) Preflight(ctx context.Context, env Env) ([]string, error) {
+	if len(c.List) == 1 {
+		return nil, c.List[0].Preflight(ctx, env.R, env.St)
+	}
+	return nil, preflightAll(ctx, env.R, c.List)
+}
+
+// attachAll checks and plans containers' attachments to one bridge, made in
+// one call: each its own address. It needs the store's lock, as Allocate
+// does.
+func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
+	reserved := map[netip.Addr]string{}
+	var plans []*Plan
+	for _, a := range as {
+		if err := a.checkRecords(st); err != nil {
 			return nil, err
 		}
 		if err := a.allocate(st, reserved); err != nil {
 			return nil, err
 		}
-		reserved[a.IP] = label + " (in this call)"
-		plans = append(plans, a.Plan())
+		reserved[a.IP] = a.Target.Label() + " (in this call)"
+		p, err := a.Plan()
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, p)
 	}
 	return plans, nil
 }
 
-// PreflightAll is Preflight for many attachments: the host's links are
+// preflightAll is Preflight for many attachments: the host's links are
 // listed once. The containers' own interfaces are not listed first (that
 // would start a process per container): a name already taken there makes
 // the rename fail, and the whole call rolls back.
-func PreflightAll(ctx context.Context, r actions.Runner, as []*Attach) error {
+func preflightAll(ctx context.Context, r actions.Runner, as []*Attach) error {
 	host, err := actions.LinkNames(ctx, r, actions.Netns{})
 	if err != nil {
 		return err
 	}
-	br := as[0].Bridge.Name // one bridge for the whole call
-	if _, ok := host[br]; !ok {
+	br := as[0].Network.Name // one bridge for the whole call
+	if !hasLink(host, br) {
 		return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", br, br)
 	}
 	for _, a := range as {
 		if _, err := a.Target.Identity(); err != nil {
 			return refuse(targetFlag(a.Target), "%v", err)
 		}
-		if _, ok := host[HostVeth(a.IP).String()]; ok {
-			return refuse("", "an interface named %s (for %s) already exists on the host", HostVeth(a.IP), a.IP)
+		if hv := a.id().HostVeth; hasLink(host, hv) {
+			return refuse("", "an interface named %s (for %s) already exists on the host", hv, a.IP)
 		}
 	}
 	return nil

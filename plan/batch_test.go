@@ -15,7 +15,7 @@ import (
 func TestBatchVeth(t *testing.T) {
 	st := NewStore(t.TempDir())
 	v := selfVeth()
-	p := v.Plan()
+	p := must(v.plan())
 	f := &fakeRunner{}
 	if _, err := Apply(context.Background(), f, st, p, Batch); err != nil {
 		t.Fatal(err)
@@ -54,7 +54,7 @@ func TestBatchVeth(t *testing.T) {
 // are done and undone, the failing step is named with its own command.
 func TestBatchFailure(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := selfVeth().Plan()
+	p := must(selfVeth().plan())
 	f := &fakeRunner{failOn: "ip -batch -", failStderr: "Error: ipv4: Address already assigned.\nCommand failed -:3"}
 	_, err := Apply(context.Background(), f, st, p, Batch)
 	var ae *ApplyError

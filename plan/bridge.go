@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 
 	"plumb/actions"
+	"plumb/plan/firewall"
+	"plumb/plan/ipam"
 )
 
 // Bridge is a docker0-like network: a bridge with the gateway address,
@@ -22,16 +23,9 @@ type Bridge struct {
 	Uplink  actions.IfName // "" : the default route's; used to check the MTU
 	NoNAT   bool
 	MTU     int // 0: the kernel's default
+	// Firewall writes the network's rules; nil: the default.
+	Firewall firewall.Backend
 }
-
-// Chain names: plumb's, the bridge's, at most 28 bytes.
-func filterChain(br string) string { return "PLUMB-" + br }
-func natChain(br string) string    { return "PLUMB-" + br + "-NAT" }
-func dnatChain(br string) string   { return "PLUMB-" + br + "-DNAT" }
-
-// comment marks every rule of a plumb network so leftovers can be found
-// even without the journal (iptables-save | grep plumb:NAME).
-func comment(br string) []string { return []string{"-m", "comment", "--comment", "plumb:" + br} }
 
 // Check applies the rules that need no host.
 func (b *Bridge) Check() error {
@@ -41,85 +35,79 @@ func (b *Bridge) Check() error {
 	if err := checkSubnet("subnet", b.Subnet); err != nil {
 		return err
 	}
-	if !b.Gateway.IsValid() {
-		b.Gateway = b.Subnet.Addr().Next()
-	}
-	if err := checkHost("gateway", b.Gateway, b.Subnet); err != nil {
+	if err := checkHost("gateway", b.gateway(), b.Subnet); err != nil {
 		return err
 	}
-	if b.MTU != 0 && (b.MTU < 68 || b.MTU > 65535) {
-		return refuse("mtu", "%d is not an MTU the kernel takes for IPv4 (68 to 65535)", b.MTU)
+	if f := ipam.FamilyOf(b.Subnet.Addr()); b.MTU != 0 && (b.MTU < f.MinMTU() || b.MTU > 65535) {
+		return refuse("mtu", "%d is not an MTU the kernel takes for %s (%d to 65535)", b.MTU, f, f.MinMTU())
 	}
 	return nil
 }
 
+// gateway is the bridge's own address: the one given, or the subnet's
+// first host.
+func (b *Bridge) gateway() netip.Addr {
+	if b.Gateway.IsValid() {
+		return b.Gateway
+	}
+	return ipam.FirstHost(b.Subnet)
+}
+
 // Plan creates the bridge, gives it the gateway address, and unless NoNAT
-// turns on forwarding with plumb's chains for forwarding and NAT.
-func (b *Bridge) Plan() *Plan {
-	br := b.Name.String()
-	c := comment(br)
-	steps := []Step{{Action: actions.LinkAddBridge{Name: b.Name, Address: gatewayMAC(b.Gateway)}}}
+// turns on forwarding with the network's own firewall rules for forwarding,
+// NAT and published ports.
+func (b *Bridge) Plan(context.Context, Env) ([]*Plan, error) { return one(b.plan()) }
+
+// Again: the same input is nothing to do.
+func (b *Bridge) Again(rec *Record, p *Plan) (string, error) {
+	return again(rec, p, "up", "plumb bridge down "+p.Name)
+}
+
+func (b *Bridge) plan() (*Plan, error) {
+	br, gw := b.Name.String(), b.gateway()
+	steps := []Step{{Action: actions.LinkAddBridge{Name: b.Name, Address: ipam.MAC(gw)}}}
 	if b.MTU != 0 {
 		steps = append(steps, Step{Action: actions.LinkSetMTU{Dev: b.Name, MTU: b.MTU}})
 	}
 	steps = append(steps,
-		Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(b.Gateway, b.Subnet.Bits()), Dev: b.Name}},
+		Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(gw, b.Subnet.Bits()), Dev: b.Name}},
 		Step{Action: actions.LinkSetUp{Dev: b.Name}},
 	)
-	rule := func(t actions.Table, chain, why string, spec ...string) actions.Rule {
-		return actions.Rule{Table: t, Chain: chain, Spec: append(spec[:len(spec):len(spec)], c...), Purpose: why}
-	}
-	jump := func(spec []string, target string) []string { return append(append(spec, c...), "-j", target) }
 	if !b.NoNAT {
-		fc, nc, dc := filterChain(br), natChain(br), dnatChain(br)
-		steps = append(steps,
-			Step{Action: actions.SysctlSet{Key: "net.ipv4.ip_forward", Value: "1"}, Shared: "sysctl net.ipv4.ip_forward"},
-			Step{Action: actions.IptablesNewChain{Table: actions.Filter, Chain: fc}},
-			Step{Action: actions.IptablesAppend{Rule: withTarget(rule(actions.Filter, fc, "let containers on "+br+" reach each other", "-i", br, "-o", br), "ACCEPT")}},
-			Step{Action: actions.IptablesAppend{Rule: withTarget(rule(actions.Filter, fc, "let containers on "+br+" reach beyond it", "-i", br, "!", "-o", br), "ACCEPT")}},
-			Step{Action: actions.IptablesAppend{Rule: withTarget(rule(actions.Filter, fc, "let replies come back to containers on "+br, "-o", br, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED"), "ACCEPT")}},
-			Step{Action: actions.IptablesInsert{Rule: actions.Rule{Table: actions.Filter, Chain: "FORWARD", Spec: jump(nil, fc),
-				Purpose: "send forwarded traffic through " + fc + " first"}}},
-			Step{Action: actions.IptablesNewChain{Table: actions.NAT, Chain: nc}},
-			Step{Action: actions.IptablesAppend{Rule: withTarget(rule(actions.NAT, nc, fmt.Sprintf("rewrite the source of %s's traffic leaving %s to the host's address (NAT)", b.Subnet, br), "-s", b.Subnet.String(), "!", "-o", br), "MASQUERADE")}},
-			Step{Action: actions.IptablesAppend{Rule: actions.Rule{Table: actions.NAT, Chain: "POSTROUTING", Spec: jump(nil, nc),
-				Purpose: "send outgoing traffic through " + nc}}},
-			Step{Action: actions.IptablesNewChain{Table: actions.NAT, Chain: dc}},
-			Step{Action: actions.IptablesAppend{Rule: actions.Rule{Table: actions.NAT, Chain: "PREROUTING", Spec: jump([]string{"-m", "addrtype", "--dst-type", "LOCAL"}, dc),
-				Purpose: "send traffic for the host's addresses through " + dc + " (published ports, from outside)"}}},
-			Step{Action: actions.IptablesAppend{Rule: actions.Rule{Table: actions.NAT, Chain: "OUTPUT", Spec: jump([]string{"!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL"}, dc),
-				Purpose: "send the host's own traffic for its addresses through " + dc + " (published ports, from the host)"}}},
+		fam := ipam.FamilyOf(b.Subnet.Addr())
+		rules, err := firewallOf(b.Firewall).Actions(
+			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Forwarded},
+			firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, Why: "let containers on " + br + " reach each other"},
+			firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, NotOut: true, Why: "let containers on " + br + " reach beyond it"},
+			firewall.AcceptForward{Family: fam, Network: br, Out: b.Name, Replies: true, Why: "let replies come back to containers on " + br},
+			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Forwarded},
+			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Outgoing},
+			firewall.Masquerade{Family: fam, Network: br, Source: b.Subnet, Out: b.Name, NotOut: true,
+				Why: fmt.Sprintf("rewrite the source of %s's traffic leaving %s to the host's address (NAT)", b.Subnet, br)},
+			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Outgoing},
+			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.ForTheHost},
+			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.ForTheHost},
 		)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, forwarding(fam))
+		steps = append(steps, stepsOf(rules)...)
 	}
 	nat := "NAT"
 	if b.NoNAT {
 		nat = "no NAT"
 	}
-	details := map[string]string{"subnet": b.Subnet.String(), "gateway": b.Gateway.String(), "nat": strconv.FormatBool(!b.NoNAT)}
-	if b.MTU != 0 {
-		details["mtu"] = strconv.Itoa(b.MTU)
-	}
-	return &Plan{Kind: "bridge", Name: br, Details: details, Steps: steps,
-		Summary: fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, b.Gateway, nat)}
-}
-
-// gatewayMAC is the bridge's fixed MAC: locally administered (02), "P" for
-// plumb (50), then the gateway's IPv4 address, as Docker derives 02:42:...
-// from an address. Unique as long as gateways are.
-func gatewayMAC(gw netip.Addr) string {
-	b := gw.As4()
-	return fmt.Sprintf("02:50:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
-}
-
-func withTarget(r actions.Rule, target string) actions.Rule {
-	r.Spec = append(r.Spec, "-j", target)
-	return r
+	return &Plan{Kind: "bridge", Name: br, Steps: steps,
+		Facts:   BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU},
+		Summary: fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)}, nil
 }
 
 // Preflight checks the host: the name is free, the subnet overlaps no route
 // of the host, nameserver, or other plumb network. It returns warnings for
 // what works but may surprise (an MTU above the uplink's).
-func (b *Bridge) Preflight(ctx context.Context, r actions.Runner, st *Store) (warnings []string, err error) {
+func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err error) {
+	r, st := env.R, env.St
 	links, err := actions.LinkNames(ctx, r, actions.Netns{})
 	if err != nil {
 		return nil, err
@@ -139,7 +127,7 @@ func (b *Bridge) Preflight(ctx context.Context, r actions.Runner, st *Store) (wa
 	if up, ok := links[b.Uplink.String()]; ok && b.MTU > up {
 		warnings = append(warnings, fmt.Sprintf("bridge MTU %d is larger than the uplink %s's %d: large packets to the outside will be dropped or fragmented", b.MTU, b.Uplink, up))
 	}
-	routes, err := actions.Routes(ctx, r)
+	routes, err := actions.Routes(ctx, r, b.Subnet.Addr())
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +143,7 @@ func (b *Bridge) Preflight(ctx context.Context, r actions.Runner, st *Store) (wa
 	}
 	recs, _ := st.Headers()
 	for _, rec := range recs {
-		if s, err := netip.ParsePrefix(rec.Details["subnet"]); err == nil && s.Overlaps(b.Subnet) && rec.Kind != "attachment" {
+		if s, ok := rec.Subnet(); ok && s.Overlaps(b.Subnet) {
 			return nil, refuse("subnet", "%s overlaps %s's subnet %s", b.Subnet, rec.ID(), s)
 		}
 	}

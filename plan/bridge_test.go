@@ -48,8 +48,8 @@ func TestBridgeCheck(t *testing.T) {
 		}
 	}
 	b := Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24")}
-	if err := b.Check(); err != nil || b.Gateway != netip.MustParseAddr("10.88.0.1") {
-		t.Errorf("default gateway = %v (%v); want the first host", b.Gateway, err)
+	if err := b.Check(); err != nil || b.gateway() != netip.MustParseAddr("10.88.0.1") {
+		t.Errorf("default gateway = %v (%v); want the first host", b.gateway(), err)
 	}
 }
 
@@ -59,23 +59,23 @@ func TestBridgePlanNoNAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"ip link add br0 address 02:50:0a:58:00:01 type bridge", "ip link set br0 mtu 1400", "ip addr add 10.88.0.1/24 dev br0", "ip link set br0 up"}
-	if diff := cmp.Diff(want, lines(b.Plan())); diff != "" {
+	if diff := cmp.Diff(want, lines(must(b.plan()))); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 }
 
 // bridgeUp applies a bridge with the fake runner and returns its record.
-func bridgeUp(t *testing.T, st *Store, subnet string) *Record {
+func bridgeUp(t *testing.T, st *Store, subnet string) BridgeNetwork {
 	t.Helper()
 	b := Bridge{Name: "br0", Subnet: netip.MustParsePrefix(subnet)}
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := Apply(context.Background(), &fakeRunner{}, st, b.Plan(), Each)
+	rec, err := Apply(context.Background(), &fakeRunner{}, st, must(b.plan()), Each)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return rec
+	return must(rec.Network())
 }
 
 func TestAllocate(t *testing.T) {
@@ -83,12 +83,12 @@ func TestAllocate(t *testing.T) {
 	br := bridgeUp(t, st, "10.88.0.0/29") // hosts .1 (gateway) to .6
 	var got []string
 	for i := 0; i < 5; i++ {
-		a := &Attach{Bridge: br, Target: selfTarget(), If: "eth0"}
+		a := &Attach{Network: br, Target: selfTarget(), If: "eth0"}
 		if err := a.Allocate(st); err != nil {
 			t.Fatalf("attach %d: %v", i, err)
 		}
 		// Record it as applied so the next allocation sees it.
-		rec := &Record{FormatVersion: FormatVersion, Kind: "attachment", Name: AttachmentName("br0", a.IP), State: StateUp, Details: a.Plan().Details}
+		rec := &Record{FormatVersion: FormatVersion, Kind: "attachment", Name: AddressID("br0", a.IP).Object, State: StateUp, Details: must(a.Plan()).Facts.encode()}
 		if err := st.Save(rec); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestAllocate(t *testing.T) {
 	if diff := cmp.Diff([]string{"10.88.0.2", "10.88.0.3", "10.88.0.4", "10.88.0.5", "10.88.0.6"}, got); diff != "" {
 		t.Errorf("allocated (-want +got):\n%s", diff)
 	}
-	a := &Attach{Bridge: br, Target: selfTarget(), If: "eth0"}
+	a := &Attach{Network: br, Target: selfTarget(), If: "eth0"}
 	var r *Refused
 	if err := a.Allocate(st); !errors.As(err, &r) || !strings.Contains(r.Msg, "is full") {
 		t.Errorf("full subnet: %v", err)
@@ -110,7 +110,7 @@ func TestAllocate(t *testing.T) {
 	}
 	for ip, msg := range map[string]string{"10.88.0.1": "taken by the gateway", "10.88.0.3": "taken by attachment/br0-10.88.0.3",
 		"10.88.0.7": "broadcast", "10.88.0.0": "network address", "10.88.1.2": "outside the subnet"} {
-		a := &Attach{Bridge: br, Target: selfTarget(), IP: netip.MustParseAddr(ip)}
+		a := &Attach{Network: br, Target: selfTarget(), IP: netip.MustParseAddr(ip)}
 		if err := a.Allocate(st); !errors.As(err, &r) || r.Flag != "ip" || !strings.Contains(r.Msg, msg) {
 			t.Errorf("--ip %s: %v; want ...%s...", ip, err, msg)
 		}
@@ -120,9 +120,9 @@ func TestAllocate(t *testing.T) {
 func TestAttachPlan(t *testing.T) {
 	st := NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	a := &Attach{Bridge: br, Target: actions.Netns{PID: 4242}, IP: netip.MustParseAddr("10.88.0.7"), If: "eth0",
+	a := &Attach{Network: br, Target: actions.Netns{PID: 4242}, IP: netip.MustParseAddr("10.88.0.7"), If: "eth0",
 		Publish: []Port{{8080, 80, "tcp"}}}
-	if err := a.Check(st); err != nil {
+	if err := a.checkRecords(st); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -137,17 +137,17 @@ func TestAttachPlan(t *testing.T) {
 		"iptables -t nat -A PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.7:80",
 		"iptables -A PLUMB-br0 -d 10.88.0.7/32 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
 	}
-	p := a.Plan()
+	p := must(a.Plan())
 	if diff := cmp.Diff(want, lines(p)); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
-	if len(HostVeth(netip.MustParseAddr("255.255.255.255"))) > 15 {
+	if len(AddressID("br0", netip.MustParseAddr("255.255.255.255")).HostVeth) > 15 {
 		t.Error("host veth name over 15 bytes")
 	}
 	// A bridge made without NAT has no chains for published ports.
-	br.Details["nat"] = "false"
+	a.Network.NAT = false
 	var r *Refused
-	if err := a.Check(st); !errors.As(err, &r) || r.Flag != "publish" {
+	if err := a.checkRecords(st); !errors.As(err, &r) || r.Flag != "publish" {
 		t.Errorf("publish on a --no-nat bridge: %v", err)
 	}
 }
@@ -157,11 +157,11 @@ func TestAttachPlan(t *testing.T) {
 func TestAttachRollbackKeepsBridge(t *testing.T) {
 	st := NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	a := &Attach{Bridge: br, Target: selfTarget(), If: "eth0", Publish: []Port{{8080, 80, "tcp"}}}
+	a := &Attach{Network: br, Target: selfTarget(), If: "eth0", Publish: []Port{{8080, 80, "tcp"}}}
 	if err := a.Allocate(st); err != nil {
 		t.Fatal(err)
 	}
-	p := a.Plan()
+	p := must(a.Plan())
 	last := lines(p)[len(p.Steps)-1]
 	f := &fakeRunner{failOn: last}
 	if _, err := Apply(context.Background(), f, st, p, Each); err == nil {

@@ -34,11 +34,9 @@ func Check(ctx context.Context, r actions.Runner, rec *Record) ([]Drift, error) 
 			continue
 		}
 		cmd := actions.Quote(a.Argv())
-		if t, ok := a.(actions.Targeted); ok && !t.Target().IsHost() {
-			if err := sameTarget(rec, t.Target()); err != nil {
-				drift = append(drift, Drift{i + 1, cmd, err.Error()})
-				continue
-			}
+		if err := checkTarget(rec, a); err != nil {
+			drift = append(drift, Drift{i + 1, cmd, err.Error()})
+			continue
 		}
 		if err := v.Verify(ctx, r); err != nil {
 			drift = append(drift, Drift{i + 1, cmd, err.Error()})

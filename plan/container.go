@@ -5,12 +5,12 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"plumb/actions"
+	"plumb/plan/firewall"
 )
 
 // Container is `plumb run`: an overlay of layers as the root, a network
@@ -20,25 +20,31 @@ import (
 type Container struct {
 	Name     string
 	Layers   []string // topmost first
-	Bridge   *Record  // nil: --net none
+	Bridge   string   // "": --net none
 	IP       netip.Addr
 	Publish  []Port
-	Hostname string
+	Hostname string // "": its name
 	Cmd      []string
 	Attach   bool // foreground: the command shares plumb's stdio
-	attach   *Attach
-	overlay  *Overlay
+	// Firewall writes its published ports' rules; nil: the default.
+	Firewall firewall.Backend
+	// What Plan made of it, for Preflight.
+	attach  *Attach
+	overlay *Overlay
 }
 
 // NetnsName is the container's network namespace: plumb-NAME.
 func NetnsName(container string) string { return "plumb-" + container }
 
-// ContainerDir is where the container's layout lives: overlay/NAME under the state
-// directory, as `overlay mount --name` lays it out, plus its uts, pid and log.
-func ContainerDir(stateDir, name string) string { return filepath.Join(stateDir, "overlay", name) }
+func (c *Container) hostname() string {
+	if c.Hostname == "" {
+		return c.Name
+	}
+	return c.Hostname
+}
 
-// Check applies the rules that need no host beyond plumb's records.
-func (c *Container) Check(st *Store) error {
+// Check applies the rules of the input alone.
+func (c *Container) Check() error {
 	if err := CheckObjectName("<name>", c.Name); err != nil {
 		return err
 	}
@@ -48,92 +54,106 @@ func (c *Container) Check(st *Store) error {
 	if len(c.Cmd) == 0 {
 		return refuse("", "give the command to run after --, such as: plumb run web --layer busybox -- httpd -f -p 80")
 	}
-	if c.Hostname == "" {
-		c.Hostname = c.Name
+	if h := c.hostname(); len(h) > 64 || strings.ContainsAny(h, " \t\n/") {
+		return refuse("hostname", "%q is not a hostname (at most 64 characters, no spaces or '/')", h)
 	}
-	if len(c.Hostname) > 64 || strings.ContainsAny(c.Hostname, " \t\n/") {
-		return refuse("hostname", "%q is not a hostname (at most 64 characters, no spaces or '/')", c.Hostname)
+	if c.Bridge == "" && (c.IP.IsValid() || len(c.Publish) > 0) {
+		return refuse("net", "--ip and --publish need --net BRIDGE")
 	}
-	if c.Bridge == nil {
-		if c.IP.IsValid() || len(c.Publish) > 0 {
-			return refuse("net", "--ip and --publish need --net BRIDGE")
-		}
-		return nil
-	}
-	c.attach = &Attach{Bridge: c.Bridge, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true}
-	if err := c.attach.Check(st); err != nil {
-		return err
-	}
-	return c.attach.Allocate(st)
+	return nil
 }
 
 // Plan lays out the steps: the overlay, the network, the hostname, then the
-// command.
-func (c *Container) Plan(stateDir string) (*Plan, error) {
-	dir := ContainerDir(stateDir, c.Name)
-	o := &Overlay{Name: c.Name, Lower: c.Layers, Upper: dir + "/upper", Work: dir + "/work", Merged: dir + "/merged"}
+// command. The address on the bridge is given out here, under the lock.
+func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
+	dirs := env.St.Overlay(c.Name)
+	ns := actions.Netns{Name: NetnsName(c.Name)}
+	c.attach = nil
+	if c.Bridge != "" {
+		net, err := LoadNetwork(env.St, c.Bridge)
+		if err != nil {
+			return nil, err
+		}
+		a := &Attach{Network: net, Target: ns, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall}
+		if err := a.Check(); err != nil {
+			return nil, err
+		}
+		if err := a.checkRecords(env.St); err != nil {
+			return nil, err
+		}
+		if err := a.Allocate(env.St); err != nil {
+			return nil, err
+		}
+		c.attach = a
+	}
+	o := &Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged}
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	op, err := o.Plan()
+	op, err := o.plan()
 	if err != nil {
 		return nil, err
 	}
-	ns := NetnsName(c.Name)
-	steps := append(op.Steps, Step{Action: actions.NetnsAdd{Name: ns}})
-	details := map[string]string{"lowerdir": strings.Join(c.Layers, ":"), "upperdir": o.Upper, "workdir": o.Work,
-		"merged": o.Merged, "layout": dir, "netns": ns, "hostname": c.Hostname, "cmd": actions.Quote(c.Cmd),
-		"pid_file": dir + "/pid", "log": dir + "/log", "target": actions.Netns{Name: ns}.Label()}
+	c.overlay = o
+	steps := append(op.Steps, Step{Action: actions.NetnsAdd{Name: ns.Name}})
+	facts := ContainerFacts{Root: OverlayFacts{LowerDir: strings.Join(c.Layers, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged, Layout: dirs.Base},
+		Netns: ns.Name, Hostname: c.hostname(), Cmd: actions.Quote(c.Cmd), PIDFile: dirs.PID, Log: dirs.Log, Target: ns.Label()}
 	if c.attach != nil {
-		ap := c.attach.Plan()
-		steps = append(steps, ap.Steps...)
-		for k, v := range ap.Details {
-			details[k] = v
+		ap, err := c.attach.Plan()
+		if err != nil {
+			return nil, err
 		}
+		steps = append(steps, ap.Steps...)
+		net := ap.Facts.(AttachmentFacts)
+		facts.Net = &net
 	} else {
-		steps = append(steps, Step{Action: actions.LinkSetUp{Dev: "lo", In: actions.Netns{Name: ns}}})
-		details["net"] = "none"
+		steps = append(steps, Step{Action: actions.LinkSetUp{Dev: "lo", In: ns}})
 	}
-	uts := dir + "/uts"
 	steps = append(steps,
-		Step{Action: actions.Touch{Path: uts}},
-		Step{Action: actions.UTSNew{File: uts, Hostname: c.Hostname}},
-		Step{Action: actions.StartContainer{Netns: ns, UTS: uts, Root: o.Merged, Cmd: c.Cmd, Log: dir + "/log", Attach: c.Attach, PIDFile: dir + "/pid"}},
+		Step{Action: actions.Touch{Path: dirs.UTS}},
+		Step{Action: actions.UTSNew{File: dirs.UTS, Hostname: c.hostname()}},
+		Step{Action: actions.StartContainer{Netns: ns.Name, UTS: dirs.UTS, Root: o.Merged, Cmd: c.Cmd, Log: dirs.Log, Attach: c.Attach, PIDFile: dirs.PID}},
 	)
 	summary := fmt.Sprintf("%s from %s", actions.Quote(c.Cmd), plural(len(c.Layers), "layer"))
 	if c.attach != nil {
-		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge.Name)
+		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge)
 	}
-	c.overlay = o
-	return &Plan{Kind: "container", Name: c.Name, Details: details, Steps: steps, Summary: summary}, nil
+	return []*Plan{{Kind: "container", Name: c.Name, Facts: facts, Steps: steps, Summary: summary}}, nil
+}
+
+// Again refuses a name in use: a container is never "already up".
+func (c *Container) Again(rec *Record, _ *Plan) (string, error) {
+	_, state := ContainerState(rec)
+	return "", refuse("<name>", "a container named %s exists (%s); `plumb stop %s` first", c.Name, state, c.Name)
 }
 
 // Preflight checks the host before anything runs: the layers, the names,
 // the bridge.
-func (c *Container) Preflight(ctx context.Context, r actions.Runner, st *Store) error {
-	if err := c.overlay.Preflight(); err != nil {
-		return err
+func (c *Container) Preflight(ctx context.Context, env Env) ([]string, error) {
+	if err := c.overlay.preflight(); err != nil {
+		return nil, err
 	}
-	if _, err := os.Stat(actions.NetnsDir + "/" + NetnsName(c.Name)); err == nil {
-		return refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
+	if _, err := os.Stat(actions.Netns{Name: NetnsName(c.Name)}.Path()); err == nil {
+		return nil, refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
 	}
 	if c.attach != nil {
-		return c.attach.Preflight(ctx, r, st)
+		return nil, c.attach.Preflight(ctx, env.R, env.St)
 	}
-	return nil
+	return nil, nil
 }
 
 // ContainerState says whether a container's process still runs: its PID
 // lives and is still in the container's network namespace.
 func ContainerState(rec *Record) (pid int, state string) {
-	data, err := os.ReadFile(rec.Details["pid_file"])
+	f, _ := rec.Container()
+	data, err := os.ReadFile(f.PIDFile)
 	if err != nil {
 		return 0, "exited"
 	}
 	pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
 	var proc, ns syscall.Stat_t
 	if pid <= 0 || syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &proc) != nil ||
-		syscall.Stat(actions.NetnsDir+"/"+rec.Details["netns"], &ns) != nil || proc.Ino != ns.Ino || proc.Dev != ns.Dev {
+		syscall.Stat(actions.Netns{Name: f.Netns}.Path(), &ns) != nil || proc.Ino != ns.Ino || proc.Dev != ns.Dev {
 		return pid, "exited"
 	}
 	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {

@@ -52,3 +52,11 @@ func (f *fakeRunner) Run(_ context.Context, argv []string, stdin []byte) ([]byte
 	}
 	return nil, nil
 }
+
+// must is v, or a panic: for plans a test knows to be valid.
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}

@@ -14,11 +14,11 @@ import (
 // their recorded typed fields — never a wrong undo.
 func FuzzReadJournal(f *testing.F) {
 	st := NewStore(f.TempDir())
-	if _, err := Apply(context.Background(), &fakeRunner{}, st, selfVeth().Plan(), Each); err != nil {
+	if _, err := Apply(context.Background(), &fakeRunner{}, st, must(selfVeth().plan()), Each); err != nil {
 		f.Fatal(err)
 	}
 	o := Overlay{Lower: []string{"/l1", "/l2"}, Upper: "/nonexistent/u", Work: "/nonexistent/w", Merged: "/nonexistent/m", Name: "web"}
-	p, _ := o.Plan()
+	p, _ := o.plan()
 	rec := &Record{FormatVersion: FormatVersion, Kind: "overlay", Name: "web", State: StateUndoing}
 	for _, s := range p.Steps {
 		e, _ := encode(s.Action)

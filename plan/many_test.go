@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os/exec"
 	"slices"
 	"strings"
@@ -35,9 +36,9 @@ func attachMany(t *testing.T, st *Store, targets []actions.Netns) []*Plan {
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	var as []*Attach
 	for _, c := range targets {
-		as = append(as, &Attach{Bridge: br, Target: c, If: "eth0"})
+		as = append(as, &Attach{Network: br, Target: c, If: "eth0"})
 	}
-	plans, err := AttachAll(st, as)
+	plans, err := attachAll(st, as)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -219,30 +220,30 @@ func TestAttachAllRefuses(t *testing.T) {
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	c := containers(t, 1)[0]
 	var r *Refused
-	_, err := AttachAll(st, []*Attach{{Bridge: br, Target: c, If: "eth0"}, {Bridge: br, Target: c, If: "eth0"}})
+	err := (&AttachCall{List: []*Attach{{Target: c, If: "eth0"}, {Target: c, If: "eth0"}}}).Check()
 	if !errors.As(err, &r) || !strings.Contains(r.Msg, "given twice") {
 		t.Errorf("same container twice: %v", err)
 	}
-	_, err = AttachAll(st, []*Attach{{Bridge: br, Target: c, If: "eth0", Publish: []Port{{8080, 80, "tcp"}}}, {Bridge: br, Target: selfTarget(), If: "eth0"}})
+	err = (&AttachCall{List: []*Attach{{Target: c, If: "eth0", Publish: []Port{{8080, 80, "tcp"}}}, {Target: selfTarget(), If: "eth0"}}}).Check()
 	if !errors.As(err, &r) || r.Flag != "publish" {
 		t.Errorf("publish with many: %v", err)
 	}
 	// Addresses run out across the call, not only across journals.
 	var as []*Attach
+	br.Subnet = netip.MustParsePrefix("10.88.0.0/29")
 	for _, c := range containers(t, 7) {
-		as = append(as, &Attach{Bridge: br, Target: c, If: "eth0"})
+		as = append(as, &Attach{Network: br, Target: c, If: "eth0"})
 	}
-	br.Details["subnet"] = "10.88.0.0/29"
-	if _, err := AttachAll(st, as); !errors.As(err, &r) || !strings.Contains(r.Msg, "is full") {
+	if _, err := attachAll(st, as); !errors.As(err, &r) || !strings.Contains(r.Msg, "is full") {
 		t.Errorf("7 containers on a /29: %v", err)
 	}
 }
 
 func TestBatchLineErrors(t *testing.T) {
-	got := batchLineErrors("Cannot find device \"a\"\nCommand failed -:2\nRTNETLINK answers: No such device\nCommand failed -:5\n")
+	got := actions.FailedLines("Cannot find device \"a\"\nCommand failed -:2\nRTNETLINK answers: No such device\nCommand failed -:5\n")
 	want := map[int]string{2: `Cannot find device "a"`, 5: "RTNETLINK answers: No such device"}
 	if !cmp.Equal(want, got) {
-		t.Errorf("batchLineErrors() = %v; want %v", got, want)
+		t.Errorf("actions.FailedLines() = %v; want %v", got, want)
 	}
 }
 
@@ -254,9 +255,9 @@ func TestApplyAllWaves(t *testing.T) {
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	var as []*Attach
 	for _, c := range cs {
-		as = append(as, &Attach{Bridge: br, Target: c, If: "eth0"})
+		as = append(as, &Attach{Network: br, Target: c, If: "eth0"})
 	}
-	plans, err := AttachAll(st, as)
+	plans, err := attachAll(st, as)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,7 +296,7 @@ func TestApplyAllWaves(t *testing.T) {
 	}
 
 	// A container of the second wave fails: all 60 are rolled back.
-	plans, err = AttachAll(st, as)
+	plans, err = attachAll(st, as)
 	if err != nil {
 		t.Fatal(err)
 	}

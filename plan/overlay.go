@@ -28,13 +28,10 @@ type Overlay struct {
 	Upper  string   // "" with Work "" for a read-only mount
 	Work   string
 	Merged string
-}
-
-// OverlayLayout lays out upper, work and merged under the state directory
-// as Docker's overlay2 does under /var/lib/docker: overlay/NAME/{upper,work,merged}.
-func OverlayLayout(stateDir, name string) (upper, work, merged string) {
-	base := filepath.Join(stateDir, "overlay", name)
-	return filepath.Join(base, "upper"), filepath.Join(base, "work"), filepath.Join(base, "merged")
+	// LaidOut: with only Name given, upper, work and merged are laid out
+	// under the state directory (Layout.Overlay), as Docker's overlay2 does
+	// under /var/lib/docker.
+	LaidOut bool
 }
 
 // CheckObjectName applies the rules for a name plumb files an object under.
@@ -61,6 +58,14 @@ func (o *Overlay) Check() error {
 	if len(o.Lower) > MaxLowerLayers {
 		return refuse("lower", "%d lower layers given; the kernel stacks at most %d", len(o.Lower), MaxLowerLayers)
 	}
+	if o.LaidOut {
+		return nil // the directories are laid out by Plan
+	}
+	return o.checkDirs()
+}
+
+// checkDirs applies the rules of the directories given or laid out.
+func (o *Overlay) checkDirs() error {
 	if (o.Upper == "") != (o.Work == "") {
 		return refuse("work", "--upper and --work go together: give both for a writable mount, or neither for a read-only one")
 	}
@@ -140,7 +145,39 @@ func (o *Overlay) ObjectName() string {
 
 // Plan creates the directories that are missing, then mounts. Which ones are
 // missing is read from the host, so --dry-run shows exactly what will run.
-func (o *Overlay) Plan() (*Plan, error) {
+func (o *Overlay) Plan(_ context.Context, env Env) ([]*Plan, error) {
+	layout := ""
+	if o.LaidOut {
+		d := env.St.Overlay(o.Name)
+		o.Upper, o.Work, o.Merged, layout = d.Upper, d.Work, d.Merged, d.Base
+	}
+	if err := o.checkDirs(); err != nil {
+		return nil, err
+	}
+	p, err := o.plan()
+	if err != nil {
+		return nil, err
+	}
+	f := p.Facts.(OverlayFacts)
+	f.Layout = layout
+	p.Facts = f
+	return []*Plan{p}, nil
+}
+
+// Again: the same input is nothing to do.
+func (o *Overlay) Again(rec *Record, p *Plan) (string, error) {
+	f, _ := rec.Overlay()
+	how := "plumb overlay unmount --merged " + actions.Quote([]string{f.Merged})
+	if f.Layout != "" {
+		how = "plumb overlay unmount --name " + rec.Name
+	}
+	return again(rec, p, "mounted", how)
+}
+
+// Preflight checks the host before anything runs.
+func (o *Overlay) Preflight(context.Context, Env) ([]string, error) { return nil, o.preflight() }
+
+func (o *Overlay) plan() (*Plan, error) {
 	// Directories are made in order; made remembers what earlier steps
 	// will have created, so the plan is exact before anything runs.
 	var steps []Step
@@ -187,7 +224,7 @@ func (o *Overlay) Plan() (*Plan, error) {
 	return &Plan{
 		Kind: "overlay", Name: o.ObjectName(),
 		Summary: fmt.Sprintf("%s overlay of %d layers at %s", kind, len(o.Lower), o.Merged),
-		Details: map[string]string{"lowerdir": strings.Join(o.Lower, ":"), "upperdir": o.Upper, "workdir": o.Work, "merged": o.Merged},
+		Facts:   OverlayFacts{LowerDir: strings.Join(o.Lower, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged},
 		Steps:   steps,
 	}, nil
 }
@@ -218,7 +255,7 @@ func relativeMount(m actions.OverlayMount) actions.OverlayMount {
 // Preflight checks the host before anything runs: lower layers are
 // directories, work is empty, upper and work share a file system, merged is
 // not already a mount point, and no directory is the same as another.
-func (o *Overlay) Preflight() error {
+func (o *Overlay) preflight() error {
 	type id struct{ dev, ino uint64 }
 	seen := map[id]string{}
 	for _, l := range o.Lower {
@@ -339,7 +376,7 @@ func LazyUnmount(rec *Record) error {
 func FindOverlay(st *Store, merged string) (*Record, error) {
 	recs, errs := st.Headers()
 	for _, r := range recs {
-		if r.Kind == "overlay" && r.Details["merged"] == filepath.Clean(merged) {
+		if f, ok := r.Overlay(); ok && r.Kind == "overlay" && f.Merged == filepath.Clean(merged) {
 			return st.Load(r.Kind, r.Name) // whole and checked: it is to be undone
 		}
 	}
@@ -347,10 +384,4 @@ func FindOverlay(st *Store, merged string) (*Record, error) {
 		return nil, errors.Join(errs...)
 	}
 	return nil, os.ErrNotExist
-}
-
-// RunOne runs a single action outside any plan: the purge that follows an
-// unmount when the user asks for it.
-func RunOne(ctx context.Context, r actions.Runner, a actions.Action) error {
-	return run(ctx, r, a)
 }

@@ -1,5 +1,8 @@
-// Package plan turns typed input into an ordered list of actions (a Plan),
-// renders it, applies it with write-ahead journaling and rolls it back.
+// Package plan is plumb's engine and its recipes: a recipe turns typed
+// input into an ordered list of actions (a Plan); the engine renders it,
+// applies it with write-ahead journaling, rolls it back, and tears it down
+// later from the journal. Firewall rules come from plan/firewall, address
+// rules from plan/ipam.
 package plan
 
 import (
@@ -28,10 +31,9 @@ type Plan struct {
 	// enters it; zero for plans that stay on the host.
 	Target  actions.Netns
 	Summary string // one line for status listings
-	// Details are the object's facts that later commands look it up by or
-	// show (an overlay's merged directory, a veth's addresses).
-	Details map[string]string
-	Steps   []Step
+	// Facts are what later commands look the object up by or show.
+	Facts Facts
+	Steps []Step
 }
 
 // ID is the object's name in the state directory and in messages.
@@ -58,8 +60,15 @@ func refuse(flag, format string, args ...any) *Refused {
 	return &Refused{Flag: flag, Msg: fmt.Sprintf(format, args...)}
 }
 
+// refuseErr is err as a refusal of flag.
+func refuseErr(flag string, err error) *Refused { return &Refused{Flag: flag, Msg: err.Error()} }
+
 // SameInput reports whether rec was applied from the same input as p, so
 // that running `up` or `mount` again with it is recognised as done.
 func SameInput(rec *Record, p *Plan) bool {
-	return maps.Equal(rec.Details, p.Details)
+	var want map[string]string
+	if p.Facts != nil {
+		want = p.Facts.encode()
+	}
+	return maps.Equal(rec.Details, want)
 }

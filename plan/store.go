@@ -18,7 +18,7 @@ import (
 // of shared host settings, and the lock that keeps two plumb processes from
 // interleaving.
 type Store struct {
-	Dir  string
+	Layout
 	lock *os.File
 	// headers caches Headers until this process writes a journal: one
 	// command reads every header once, not once per check.
@@ -27,13 +27,7 @@ type Store struct {
 }
 
 // NewStore returns the store rooted at dir; nothing is touched until used.
-func NewStore(dir string) *Store { return &Store{Dir: dir} }
-
-func (s *Store) objectsDir() string { return filepath.Join(s.Dir, "objects") }
-
-func (s *Store) path(kind, name string) string {
-	return filepath.Join(s.objectsDir(), kind, name+".json")
-}
+func NewStore(dir string) *Store { return &Store{Layout: Layout{Dir: dir}} }
 
 // Lock takes the state directory's lock, waiting up to wait for another
 // plumb process to finish. Past that it names the holder and gives up.
@@ -42,10 +36,10 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 		return nil // this process holds it already
 	}
 	s.headers = nil // others may have written while we waited
-	if err := os.MkdirAll(s.objectsDir(), 0o700); err != nil {
+	if err := os.MkdirAll(s.objects(), 0o700); err != nil {
 		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be created: %v", s.Dir, err)}
 	}
-	f, err := os.OpenFile(filepath.Join(s.Dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := os.OpenFile(s.lockFile(), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s is not writable: %v", s.Dir, err)}
 	}
@@ -96,13 +90,13 @@ func (s *Store) Unlock() {
 // Load reads one object's journal. It returns an error wrapping
 // os.ErrNotExist when plumb keeps no such object.
 func (s *Store) Load(kind, name string) (*Record, error) {
-	return readRecord(s.path(kind, name))
+	return readRecord(s.journal(kind, name))
 }
 
 // List reads every journal in the store. Journals that cannot be read are
 // returned as errors naming their path, never skipped silently.
 func (s *Store) List() ([]*Record, []error) {
-	files, _ := filepath.Glob(filepath.Join(s.objectsDir(), "*", "*.json"))
+	files, _ := filepath.Glob(filepath.Join(s.objects(), "*", "*.json"))
 	sort.Strings(files)
 	var recs []*Record
 	var errs []error
@@ -126,7 +120,7 @@ func (s *Store) Headers() ([]*Record, []error) {
 	if s.headers != nil {
 		return s.headers, s.hdrErrs
 	}
-	files, _ := filepath.Glob(filepath.Join(s.objectsDir(), "*", "*.json"))
+	files, _ := filepath.Glob(filepath.Join(s.objects(), "*", "*.json"))
 	sort.Strings(files)
 	var recs []*Record
 	var errs []error
@@ -185,17 +179,17 @@ func decodeHeader(data []byte) (*Record, error) {
 func (s *Store) Save(r *Record) error {
 	s.headers = nil
 	r.Updated = time.Now().UTC()
-	return writeFileAtomic(s.path(r.Kind, r.Name), r)
+	return writeFileAtomic(s.journal(r.Kind, r.Name), r)
 }
 
 // Remove deletes an object's journal once nothing of it is left.
 func (s *Store) Remove(r *Record) error {
 	s.headers = nil
-	err := os.Remove(s.path(r.Kind, r.Name))
+	err := os.Remove(s.journal(r.Kind, r.Name))
 	if err != nil && !os.IsNotExist(err) {
 		return err
 	}
-	return syncDir(filepath.Dir(s.path(r.Kind, r.Name)))
+	return syncDir(filepath.Dir(s.journal(r.Kind, r.Name)))
 }
 
 func writeFileAtomic(path string, v any) error {
@@ -236,77 +230,4 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
-}
-
-// ledger records host-wide settings that several objects share: the undo
-// that restores the value found before plumb first changed it, and which
-// objects still need it.
-type ledger struct {
-	FormatVersion int                     `json:"format_version"`
-	Entries       map[string]*ledgerEntry `json:"entries"`
-}
-
-type ledgerEntry struct {
-	Restore *encodedAction `json:"restore"` // nil: plumb found it as wanted
-	Users   []string       `json:"users"`
-}
-
-func (s *Store) ledgerPath() string { return filepath.Join(s.Dir, "shared.json") }
-
-func (s *Store) loadLedger() (*ledger, error) {
-	l := &ledger{FormatVersion: FormatVersion, Entries: map[string]*ledgerEntry{}}
-	data, err := os.ReadFile(s.ledgerPath())
-	if os.IsNotExist(err) {
-		return l, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := strictUnmarshal(data, l); err != nil {
-		return nil, fmt.Errorf("%s cannot be read: %w", s.ledgerPath(), err)
-	}
-	if l.FormatVersion != FormatVersion {
-		return nil, fmt.Errorf("%s has format version %d; this plumb reads version %d", s.ledgerPath(), l.FormatVersion, FormatVersion)
-	}
-	for k, e := range l.Entries {
-		if e.Restore != nil {
-			if _, err := e.Restore.decode(); err != nil {
-				return nil, fmt.Errorf("%s: entry %q: %w", s.ledgerPath(), k, err)
-			}
-		}
-	}
-	if l.Entries == nil {
-		l.Entries = map[string]*ledgerEntry{}
-	}
-	return l, nil
-}
-
-func (s *Store) saveLedger(l *ledger) error {
-	if len(l.Entries) == 0 {
-		err := os.Remove(s.ledgerPath())
-		if err != nil && !os.IsNotExist(err) {
-			return err
-		}
-		return nil
-	}
-	return writeFileAtomic(s.ledgerPath(), l)
-}
-
-func (e *ledgerEntry) without(user string) []string {
-	var out []string
-	for _, u := range e.Users {
-		if u != user {
-			out = append(out, u)
-		}
-	}
-	return out
-}
-
-func (e *ledgerEntry) has(user string) bool {
-	for _, u := range e.Users {
-		if u == user {
-			return true
-		}
-	}
-	return false
 }

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 
 	"plumb/actions"
+	"plumb/plan/firewall"
+	"plumb/plan/ipam"
 )
 
 // Veth is the document's point-to-point network ("DIY networking setup",
@@ -21,6 +23,8 @@ type Veth struct {
 	ContIP netip.Addr
 	Uplink actions.IfName // "" to find it from the default route
 	NoNAT  bool
+	// Firewall writes the forwarding and NAT rules; nil: the default.
+	Firewall firewall.Backend
 }
 
 // Check applies the rules that need no host: addresses inside the subnet,
@@ -51,35 +55,17 @@ func (v *Veth) Check() error {
 }
 
 func checkSubnet(flag string, p netip.Prefix) error {
-	if !p.Addr().Is4() {
-		return refuse(flag, "%s is not an IPv4 subnet; plumb sets up IPv4 networks", p)
-	}
-	if p.Masked() != p {
-		return refuse(flag, "%s has host bits set; the subnet is %s", p, p.Masked())
-	}
-	if p.Bits() > 30 {
-		return refuse(flag, "%s has no room for two hosts; use a prefix of /30 or shorter", p)
+	if err := ipam.CheckSubnet(p); err != nil {
+		return refuseErr(flag, err)
 	}
 	return nil
 }
 
 func checkHost(flag string, a netip.Addr, subnet netip.Prefix) error {
-	switch {
-	case !subnet.Contains(a):
-		return refuse(flag, "%s is outside the subnet %s", a, subnet)
-	case a == subnet.Addr():
-		return refuse(flag, "%s is the network address of %s, not a host address", a, subnet)
-	case a == broadcast(subnet):
-		return refuse(flag, "%s is the broadcast address of %s, not a host address", a, subnet)
+	if err := ipam.CheckHost(a, subnet); err != nil {
+		return refuseErr(flag, err)
 	}
 	return nil
-}
-
-func broadcast(p netip.Prefix) netip.Addr {
-	b := p.Masked().Addr().As4()
-	host := uint32(1)<<(32-p.Bits()) - 1
-	v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
-	return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
 }
 
 // FindUplink fills in the uplink from the default route when NAT is wanted
@@ -105,7 +91,11 @@ func (v *Veth) FindUplink(ctx context.Context, r actions.Runner) error {
 
 // Preflight checks the host before the first step so that most failures
 // change nothing: the target is alive, the names are free, the uplink exists.
-func (v *Veth) Preflight(ctx context.Context, r actions.Runner) error {
+func (v *Veth) Preflight(ctx context.Context, env Env) ([]string, error) {
+	return nil, v.preflight(ctx, env.R)
+}
+
+func (v *Veth) preflight(ctx context.Context, r actions.Runner) error {
 	if _, err := v.Target.Identity(); err != nil {
 		flag := "pid"
 		if v.Target.Name != "" {
@@ -136,8 +126,22 @@ func (v *Veth) Preflight(ctx context.Context, r actions.Runner) error {
 	return nil
 }
 
-// Plan is the document's commands with the input's values, in its order.
-func (v *Veth) Plan() *Plan {
+// Plan fills in the uplink from the default route when NAT is wanted and
+// none was given, and lays out the document's commands with the input's
+// values, in its order.
+func (v *Veth) Plan(ctx context.Context, env Env) ([]*Plan, error) {
+	if err := v.FindUplink(ctx, env.R); err != nil {
+		return nil, err
+	}
+	return one(v.plan())
+}
+
+// Again: the same input is nothing to do.
+func (v *Veth) Again(rec *Record, p *Plan) (string, error) {
+	return again(rec, p, "up", "plumb veth down --host-if "+p.Name)
+}
+
+func (v *Veth) plan() (*Plan, error) {
 	bits := v.Subnet.Bits()
 	in := v.Target
 	steps := []Step{
@@ -150,31 +154,52 @@ func (v *Veth) Plan() *Plan {
 		{Action: actions.LinkSetUp{Dev: "lo", In: in}},
 		{Action: actions.RouteAddDefault{Via: v.HostIP, In: in}},
 	}
+	facts := VethFacts{Target: in.String(), HostIf: v.HostIf, ContIf: v.ContIf, Subnet: v.Subnet, HostIP: v.HostIP, ContIP: v.ContIP}
 	if !v.NoNAT {
-		up, host := v.Uplink.String(), v.HostIf.String()
-		steps = append(steps,
-			Step{Action: actions.SysctlSet{Key: "net.ipv4.ip_forward", Value: "1"}, Shared: "sysctl net.ipv4.ip_forward"},
-			Step{Action: actions.IptablesAppend{Rule: actions.Rule{Table: actions.Filter, Chain: "FORWARD",
-				Spec:    []string{"-i", host, "-o", up, "-j", "ACCEPT"},
-				Purpose: fmt.Sprintf("let the container's packets be forwarded from %s out through %s", host, up)}}},
-			Step{Action: actions.IptablesAppend{Rule: actions.Rule{Table: actions.Filter, Chain: "FORWARD",
-				Spec:    []string{"-i", up, "-o", host, "-m", "state", "--state", "RELATED,ESTABLISHED", "-j", "ACCEPT"},
-				Purpose: fmt.Sprintf("let replies to the container's connections come back from %s to %s", up, host)}}},
-			Step{Action: actions.IptablesAppend{Rule: actions.Rule{Table: actions.NAT, Chain: "POSTROUTING",
-				Spec:    []string{"-s", v.Subnet.String(), "-o", up, "-j", "MASQUERADE"},
-				Purpose: fmt.Sprintf("rewrite the source of %s's packets leaving through %s to the host's address (NAT)", v.Subnet, up)}}},
+		fam := ipam.FamilyOf(v.Subnet.Addr())
+		host, up := v.HostIf, v.Uplink
+		rules, err := firewallOf(v.Firewall).Actions(
+			firewall.AcceptForward{Family: fam, In: host, Out: up,
+				Why: fmt.Sprintf("let the container's packets be forwarded from %s out through %s", host, up)},
+			firewall.AcceptForward{Family: fam, In: up, Out: host, Replies: true,
+				Why: fmt.Sprintf("let replies to the container's connections come back from %s to %s", up, host)},
+			firewall.Masquerade{Family: fam, Source: v.Subnet, Out: up,
+				Why: fmt.Sprintf("rewrite the source of %s's packets leaving through %s to the host's address (NAT)", v.Subnet, up)},
 		)
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, forwarding(fam))
+		steps = append(steps, stepsOf(rules)...)
+		facts.Uplink = up
 	}
 	summary := fmt.Sprintf("%s %s <-> %s %s in %s", v.HostIf, v.HostIP, v.ContIf, v.ContIP, v.Target)
 	if !v.NoNAT {
 		summary += ", NAT via " + v.Uplink.String()
 	}
-	details := map[string]string{
-		"target": in.String(), "host_if": v.HostIf.String(), "cont_if": v.ContIf.String(),
-		"subnet": v.Subnet.String(), "host_ip": v.HostIP.String(), "cont_ip": v.ContIP.String(),
+	return &Plan{Kind: "veth", Name: v.HostIf.String(), Target: in, Summary: summary, Facts: facts, Steps: steps}, nil
+}
+
+// forwarding is the step that lets the host forward a family's packets: a
+// setting shared by every object that needs it.
+func forwarding(f ipam.Family) Step {
+	key := f.ForwardingSysctl()
+	return Step{Action: actions.SysctlSet{Key: key, Value: "1"}, Shared: "sysctl " + key}
+}
+
+// stepsOf makes steps of actions.
+func stepsOf(as []actions.Action) []Step {
+	steps := make([]Step, len(as))
+	for i, a := range as {
+		steps[i] = Step{Action: a}
 	}
-	if !v.NoNAT {
-		details["uplink"] = v.Uplink.String()
+	return steps
+}
+
+// firewallOf is the back end a recipe was given, or the default.
+func firewallOf(b firewall.Backend) firewall.Backend {
+	if b == nil {
+		return firewall.Default()
 	}
-	return &Plan{Kind: "veth", Name: v.HostIf.String(), Target: in, Summary: summary, Details: details, Steps: steps}
+	return b
 }

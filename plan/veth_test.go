@@ -92,7 +92,7 @@ func TestVethPlan(t *testing.T) {
 			if err := v.Check(); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, lines(v.Plan())); diff != "" {
+			if diff := cmp.Diff(tt.want, lines(must(v.plan()))); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
 		})
@@ -156,7 +156,7 @@ func selfVeth() *Veth {
 // TestRollbackAtEachStep fails each step in turn and checks the commands
 // run: the steps up to the failure, then the undos of those done, reversed.
 func TestRollbackAtEachStep(t *testing.T) {
-	p := selfVeth().Plan()
+	p := must(selfVeth().plan())
 	cmds := lines(p)
 	undos := map[int]string{ // step index (0-based) -> its undo
 		0:  "ip link del veth-host",
@@ -201,14 +201,14 @@ func assertEmptyStore(t *testing.T, st *Store) {
 	if len(recs) != 0 || len(errs) != 0 {
 		t.Errorf("store keeps %d records (%v) after a complete rollback", len(recs), errs)
 	}
-	if _, err := os.Stat(st.ledgerPath()); !os.IsNotExist(err) {
+	if _, err := os.Stat(st.ledger()); !os.IsNotExist(err) {
 		t.Errorf("shared ledger left behind: %v", err)
 	}
 }
 
 func TestUndoFailureIsKeptAndRetried(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := selfVeth().Plan()
+	p := must(selfVeth().plan())
 	f := &fakeRunner{failOn: "ip link set veth-host up"}
 	// Make the undo fail too, with an error that is not "already gone".
 	f2 := &undoFailer{fakeRunner: f, undo: "ip link del veth-host"}
@@ -255,7 +255,7 @@ func (u *undoFailer) Run(ctx context.Context, argv []string, stdin []byte) ([]by
 
 func TestUndoOfWhatIsGoneSucceeds(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := selfVeth().Plan()
+	p := must(selfVeth().plan())
 	if _, err := Apply(context.Background(), &fakeRunner{}, st, p, Each); err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +271,7 @@ func TestUndoOfWhatIsGoneSucceeds(t *testing.T) {
 // each step runs: the step is journaled as started, and recover undoes it
 // along with those before it.
 func TestCrashThenRecover(t *testing.T) {
-	p := selfVeth().Plan()
+	p := must(selfVeth().plan())
 	cmds := lines(p)
 	for k := range cmds {
 		t.Run(cmds[k], func(t *testing.T) {
@@ -333,11 +333,11 @@ func TestSharedSysctl(t *testing.T) {
 			a, b := selfVeth(), selfVeth()
 			b.HostIf, b.ContIf, b.Subnet = "vh2", "vc2", netip.MustParsePrefix("10.201.0.0/24")
 			b.HostIP, b.ContIP = netip.MustParseAddr("10.201.0.1"), netip.MustParseAddr("10.201.0.2")
-			if _, err := Apply(ctx, &fakeRunner{sysctl: tt.original}, st, a.Plan(), Each); err != nil {
+			if _, err := Apply(ctx, &fakeRunner{sysctl: tt.original}, st, must(a.plan()), Each); err != nil {
 				t.Fatal(err)
 			}
 			// By now forwarding is on, whatever it was.
-			if _, err := Apply(ctx, &fakeRunner{sysctl: "1"}, st, b.Plan(), Each); err != nil {
+			if _, err := Apply(ctx, &fakeRunner{sysctl: "1"}, st, must(b.plan()), Each); err != nil {
 				t.Fatal(err)
 			}
 			recA, _ := st.Load("veth", "veth-host")
@@ -379,7 +379,7 @@ func TestCorruptJournalIsNeverUndone(t *testing.T) {
 	ctx := context.Background()
 	good := func(t *testing.T) (*Store, string) {
 		st := NewStore(t.TempDir())
-		if _, err := Apply(ctx, &fakeRunner{}, st, selfVeth().Plan(), Each); err != nil {
+		if _, err := Apply(ctx, &fakeRunner{}, st, must(selfVeth().plan()), Each); err != nil {
 			t.Fatal(err)
 		}
 		return st, filepath.Join(st.Dir, "objects", "veth", "veth-host.json")
@@ -426,12 +426,13 @@ func TestTargetChangedStopsApply(t *testing.T) {
 	// before entering it. Point the plan at ourselves, then fake the record.
 	st := NewStore(t.TempDir())
 	v := selfVeth()
-	p := v.Plan()
+	p := must(v.plan())
 	f := &fakeRunner{}
-	rec := &Record{TargetID: "0:0"}
-	err := applyStep(context.Background(), f, st, rec, 4, p.Steps[4])
-	if err == nil || !strings.Contains(err.Error(), "changed since plumb started") {
-		t.Fatalf("applyStep into a changed namespace = %v", err)
+	rec := &Record{TargetID: "0:0", Steps: make([]StepRecord, len(p.Steps))}
+	x := &executor{ctx: context.Background(), r: f, st: st, plans: []*Plan{p}, recs: []*Record{rec}}
+	fail := x.run(&unit{refs: []stepRef{{0, 4}}})
+	if fail == nil || !strings.Contains(fail.err.Error(), "changed since plumb started") {
+		t.Fatalf("a step into a changed namespace = %v", fail)
 	}
 	if len(f.calls) != 0 {
 		t.Errorf("ran %v", f.calls)

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/rs/zerolog"
-
 	"plumb/actions"
 	"plumb/plan"
 )
@@ -52,37 +50,11 @@ func (c *BridgeUpCmd) recipe() *plan.Bridge {
 // Run plans the bridge and prints or applies it.
 func (c *BridgeUpCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
-	b := c.recipe()
-	if err := b.Check(); err != nil {
+	out, err := up(d, c.recipe(), c.DryRun, c.Output, "")
+	if out == nil || err != nil {
 		return err
 	}
-	p := b.Plan()
-	if c.DryRun {
-		return render(d, p, c.Output)
-	}
-	if err := d.lock(); err != nil {
-		return err
-	}
-	rec, err := d.store.Load(p.Kind, p.Name)
-	switch {
-	case err == nil:
-		return alreadyUp(d, rec, p, "up", "plumb bridge down "+p.Name)
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	warnings, err := b.Preflight(d.ctx, d.runner, d.store)
-	if err != nil {
-		return err
-	}
-	for _, w := range warnings {
-		zerolog.Ctx(d.ctx).Warn().Msg(w)
-	}
-	if _, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode); err != nil {
-		return err
-	}
-	if c.Output == "json" {
-		return p.JSON(d.stdout)
-	}
+	p := out.Plans[0]
 	_, err = fmt.Fprintf(d.stdout, "%s is up: %s\n", p.ID(), p.Summary)
 	return err
 }
@@ -118,15 +90,6 @@ host's steps of up to 25 containers run as one ip -batch and each container's
 steps as one process, several at a time; the plan still shows every command.`
 }
 
-// loadBridge reads a bridge's record, with an error that says what to do.
-func loadBridge(d *deps, name string) (*plan.Record, error) {
-	rec, err := d.store.Load("bridge", name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, &plan.Refused{Msg: fmt.Sprintf("plumb keeps no bridge named %s (create it with `plumb bridge up %s --subnet CIDR`)", name, name)}
-	}
-	return rec, err
-}
-
 // Run plans the attachments and prints or applies them. Addresses are
 // chosen under the state directory's lock, so concurrent attaches never
 // collide.
@@ -136,88 +99,22 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 	if err := list.read(c.From, d.stdin, false); err != nil {
 		return err
 	}
-	switch {
-	case list.len() == 0:
-		return &plan.Refused{Msg: "give the container as --pid PID or --netns NAME (repeat them, or --from FILE, for several)"}
-	case list.len() > 1 && c.IP.IsValid():
-		return &plan.Refused{Flag: "ip", Msg: "an address is for one container; with several, each gets the next free one"}
-	}
-	if !c.DryRun {
-		if err := d.lock(); err != nil {
-			return err
-		}
-	}
-	br, err := loadBridge(d, c.Name.String())
-	if err != nil {
-		return err
-	}
-	var as []*plan.Attach
+	call := &plan.AttachCall{Bridge: c.Name.String()}
 	for _, t := range list.targets {
-		a := &plan.Attach{Bridge: br, Target: t, IP: c.IP.Addr, If: c.If}
+		a := &plan.Attach{Target: t, IP: c.IP.Addr, If: c.If}
 		for _, p := range c.Publish {
 			a.Publish = append(a.Publish, p.Port)
 		}
-		as = append(as, a)
+		call.List = append(call.List, a)
 	}
-	if len(as) == 1 {
-		return c.one(d, as[0])
-	}
-	plans, err := plan.AttachAll(d.store, as)
-	if err != nil {
+	out, err := up(d, call, c.DryRun, c.Output, fmt.Sprintf("%s-%d-containers", c.Name, len(call.List)))
+	if out == nil || err != nil {
 		return err
 	}
-	if c.DryRun {
-		return renderAll(d, plans, c.Output, "attachments", fmt.Sprintf("%s-%d-containers", br.Name, len(plans)))
-	}
-	if err := plan.PreflightAll(d.ctx, d.runner, as); err != nil {
-		return err
-	}
-	if _, err := plan.ApplyAll(d.ctx, d.runner, d.store, plans, d.mode); err != nil {
-		return err
-	}
-	if c.Output == "json" {
-		return plan.JSONAll(d.stdout, plans)
-	}
-	for _, a := range as {
-		fmt.Fprintf(d.stdout, "%s is attached to %s as %s\n", a.Target.Label(), br.Name, a.IP)
+	for _, a := range call.List {
+		fmt.Fprintf(d.stdout, "%s is attached to %s as %s\n", a.Target.Label(), c.Name, a.IP)
 	}
 	return nil
-}
-
-// one attaches a single container, with every check of the host first.
-func (c *BridgeAttachCmd) one(d *deps, a *plan.Attach) error {
-	if err := a.Check(d.store); err != nil {
-		return err
-	}
-	if err := a.Allocate(d.store); err != nil {
-		return err
-	}
-	p := a.Plan()
-	if c.DryRun {
-		return render(d, p, c.Output)
-	}
-	if err := a.Preflight(d.ctx, d.runner, d.store); err != nil {
-		return err
-	}
-	if _, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode); err != nil {
-		return err
-	}
-	if c.Output == "json" {
-		return p.JSON(d.stdout)
-	}
-	_, err := fmt.Fprintf(d.stdout, "%s is attached to %s as %s\n", a.Target.Label(), a.Bridge.Name, a.IP)
-	return err
-}
-
-// renderAll prints the plans of a call for many objects.
-func renderAll(d *deps, plans []*plan.Plan, format, kind, name string) error {
-	switch format {
-	case "json":
-		return plan.JSONAll(d.stdout, plans)
-	case "sh":
-		return render(d, plan.Joined(kind, name, plans), format)
-	}
-	return plan.TextAll(d.stdout, plans)
 }
 
 // BridgeDetachCmd is `plumb bridge detach`.
@@ -255,7 +152,7 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 			return err
 		}
 	}
-	if _, err := loadBridge(d, c.Name.String()); err != nil {
+	if _, err := plan.LoadBridge(d.store, c.Name.String()); err != nil {
 		return err
 	}
 	var found []*plan.Record
@@ -266,7 +163,8 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 			return err
 		}
 		if seen[rec.ID()] {
-			return &plan.Refused{Msg: fmt.Sprintf("%s (%s) is given twice", rec.ID(), rec.Details["target"])}
+			f, _ := rec.Attachment()
+			return &plan.Refused{Msg: fmt.Sprintf("%s (%s) is given twice", rec.ID(), f.Target)}
 		}
 		seen[rec.ID()] = true
 		found = append(found, rec)
@@ -294,43 +192,27 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 		recs = append(recs, rec)
 	}
 	if c.DryRun {
-		p, err := undoPlans(d, c.Name.String(), recs)
+		p, err := plan.UndoPlanOf(d.store, "bridge", c.Name.String(), recs...)
 		if err != nil {
 			return err
 		}
 		return render(d, p, c.Output)
 	}
-	return detachAll(d, recs)
-}
-
-// undoPlans is what undoing recs runs, in order, as one plan for printing.
-func undoPlans(d *deps, name string, recs []*plan.Record) (*plan.Plan, error) {
-	p := &plan.Plan{Kind: "bridge", Name: name}
-	for _, rec := range recs {
-		undos, err := plan.UndoPlan(d.store, rec)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range undos {
-			p.Steps = append(p.Steps, plan.Step{Action: u})
-		}
-	}
-	return p, nil
-}
-
-// detachAll undoes many attachments in one go (their links deleted as one
-// group in batch mode) and names each one detached.
-func detachAll(d *deps, recs []*plan.Record) error {
 	_, err := plan.DownAll(d.ctx, d.runner, d.store, recs, d.mode)
-	for _, rec := range recs {
-		if _, lerr := d.store.Load(rec.Kind, rec.Name); errors.Is(lerr, fs.ErrNotExist) {
-			fmt.Fprintf(d.stdout, "%s is detached\n", rec.ID())
-		}
-	}
+	detached(d, recs)
 	if err != nil {
 		return fmt.Errorf("detaching: %w; the journals keep what is left, run this again or `plumb recover`", err)
 	}
 	return nil
+}
+
+// detached names each of recs that is gone.
+func detached(d *deps, recs []*plan.Record) {
+	for _, rec := range recs {
+		if _, err := d.store.Load(rec.Kind, rec.Name); errors.Is(err, fs.ErrNotExist) {
+			fmt.Fprintf(d.stdout, "%s is detached\n", rec.ID())
+		}
+	}
 }
 
 // BridgeDownCmd is `plumb bridge down`.
@@ -349,39 +231,29 @@ func (c *BridgeDownCmd) Run(d *deps) error {
 			return err
 		}
 	}
-	br, err := loadBridge(d, c.Name.String())
+	br, err := plan.LoadBridge(d.store, c.Name.String())
 	if err != nil {
 		return err
 	}
-	var attached []*plan.Record
-	for _, h := range plan.Attachments(d.store, c.Name.String()) {
-		rec, err := d.store.Load(h.Kind, h.Name) // whole and checked: it is to be undone
-		if err != nil {
-			return err
-		}
-		attached = append(attached, rec)
-	}
-	if len(attached) > 0 && !c.Force {
-		var ids []string
-		for _, a := range attached {
-			ids = append(ids, a.Details["ip"]+" ("+a.Details["target"]+")")
-		}
-		return &plan.Refused{Msg: fmt.Sprintf("%s has %d attached containers: %s; detach them, or use --force", c.Name, len(attached), strings.Join(ids, ", "))}
-	}
-	if c.DryRun {
-		// Everything --force would run: each attachment's undos, then the bridge's.
-		p, err := undoPlans(d, c.Name.String(), append(attached, br))
-		if err != nil {
-			return err
-		}
-		return render(d, p, c.Output)
-	}
-	if len(attached) > 0 {
-		if err := detachAll(d, attached); err != nil {
-			return err
+	return bridgeDown(d, br, c.Force, c.DryRun, c.Output)
+}
+
+// bridgeDown removes a bridge, its attachments first with force.
+func bridgeDown(d *deps, br *plan.Record, force, dryRun bool, output string) error {
+	td, err := plan.TearDown(d.ctx, d.env(), br, plan.DownOptions{Force: force}, dryRun)
+	if td != nil {
+		for _, a := range td.Detached {
+			fmt.Fprintf(d.stdout, "%s is detached\n", a.ID())
 		}
 	}
-	return down(d, "bridge", c.Name.String(), false, c.Output)
+	switch {
+	case err != nil:
+		return keptAdvice(err)
+	case dryRun:
+		return render(d, td.Plan, output)
+	}
+	_, err = fmt.Fprintf(d.stdout, "%s is down: %d undo commands run\n", br.ID(), len(td.Ran))
+	return err
 }
 
 // BridgeLsCmd is `plumb bridge ls`.
@@ -415,13 +287,19 @@ func (c *BridgeLsCmd) Run(d *deps) error {
 		if r.Kind != "bridge" {
 			continue
 		}
-		b := lsBridge{Name: r.Name, Subnet: r.Details["subnet"], Gateway: r.Details["gateway"], NAT: r.Details["nat"] == "true", State: string(r.State), Attachments: []lsAttachment{}}
+		f, err := r.BridgeFacts()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		b := lsBridge{Name: r.Name, Subnet: f.Subnet.String(), Gateway: f.Gateway.String(), NAT: f.NAT, State: string(r.State), Attachments: []lsAttachment{}}
 		for _, a := range plan.Attachments(d.store, r.Name) {
+			af, _ := a.Attachment()
 			ports := []string{}
-			if p := a.Details["ports"]; p != "" {
-				ports = strings.Split(p, ",")
+			for _, p := range af.Ports {
+				ports = append(ports, p.String())
 			}
-			b.Attachments = append(b.Attachments, lsAttachment{a.Details["ip"], a.Details["host_veth"], a.Details["if"], a.Details["target"], ports, string(a.State)})
+			b.Attachments = append(b.Attachments, lsAttachment{af.IP.String(), af.HostVeth.String(), af.If.String(), af.Target, ports, string(a.State)})
 		}
 		out = append(out, b)
 	}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 
-	"plumb/actions"
-
 	"plumb/plan"
 )
 
@@ -60,28 +58,4 @@ func (c *CheckCmd) Run(d *deps) error {
 		return fmt.Errorf("%d of %d objects have drifted from what plumb applied", drifted, len(recs))
 	}
 	return nil
-}
-
-// DownCmd is `plumb down`.
-type DownCmd struct {
-	Name   string `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
-	DryRun bool   `name:"dry-run" help:"Print the undo commands and change nothing."`
-	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
-}
-
-// Run undoes any object by name, with its kind's own rules: a bridge with
-// containers attached is refused, a busy overlay is refused with who holds it.
-func (c *DownCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
-	rec, err := plan.Find(d.store, c.Name)
-	if err != nil {
-		return err
-	}
-	switch rec.Kind {
-	case "bridge":
-		return (&BridgeDownCmd{Name: actions.IfName(rec.Name), DryRun: c.DryRun, Output: c.Output}).Run(d)
-	case "overlay":
-		return (&OverlayUnmountCmd{Name: rec.Name, DryRun: c.DryRun, Output: c.Output}).Run(d)
-	}
-	return down(d, rec.Kind, rec.Name, c.DryRun, c.Output)
 }

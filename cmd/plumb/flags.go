@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"plumb/plan/ipam"
 )
 
 // Flag types parse once, at the edge, into the values recipes take; their
@@ -52,7 +54,8 @@ func (f *subnetFlag) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// addrFlag is a single IPv4 address, without a prefix length.
+// addrFlag is a single address of a family plumb sets up, without a
+// prefix length.
 type addrFlag struct{ netip.Addr }
 
 func (f *addrFlag) UnmarshalText(b []byte) error {
@@ -60,7 +63,7 @@ func (f *addrFlag) UnmarshalText(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("%q is not an IP address, such as 10.200.0.1 (no /prefix)", b)
 	}
-	if !a.Is4() {
+	if !ipam.Supported(ipam.FamilyOf(a)) {
 		return fmt.Errorf("%s is not an IPv4 address; plumb sets up IPv4 networks", a)
 	}
 	f.Addr = a

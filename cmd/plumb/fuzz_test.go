@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"io"
 	"strings"
 	"testing"
+
+	"plumb/actions"
+	"plumb/plan"
 )
 
 // FuzzFlags parses arbitrary command lines and plans what they ask for, as
@@ -37,21 +41,23 @@ func FuzzFlags(f *testing.F) {
 		case "veth up":
 			v := cli.Veth.Up.recipe()
 			v.Uplink = "eth0"
-			if v.Check() == nil && len(v.Plan().Steps) == 0 {
-				t.Fatal("accepted input planned nothing")
-			}
+			plansSomething(t, v)
 		case "overlay mount":
-			o := cli.Overlay.Mount.recipe("/run/plumb")
-			if o.Check() == nil {
-				if p, err := o.Plan(); err == nil && len(p.Steps) == 0 {
-					t.Fatal("accepted input planned nothing")
-				}
-			}
+			plansSomething(t, cli.Overlay.Mount.recipe())
 		case "bridge up <name>":
-			b := cli.Bridge.Up.recipe()
-			if b.Check() == nil && len(b.Plan().Steps) == 0 {
-				t.Fatal("accepted input planned nothing")
-			}
+			plansSomething(t, cli.Bridge.Up.recipe())
 		}
 	})
+}
+
+// plansSomething fails when a recipe accepts its input but plans nothing.
+func plansSomething(t *testing.T, rc plan.Recipe) {
+	if rc.Check() != nil {
+		return
+	}
+	env := plan.Env{R: actions.Exec{}, St: plan.NewStore("/run/plumb")}
+	plans, err := rc.Plan(context.Background(), env)
+	if err == nil && (len(plans) == 0 || len(plans[0].Steps) == 0) {
+		t.Fatal("accepted input planned nothing")
+	}
 }

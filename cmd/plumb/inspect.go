@@ -3,8 +3,8 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"strconv"
-	"strings"
 
 	"plumb/actions"
 	"plumb/plan"
@@ -70,48 +70,56 @@ func (c *InspectCmd) Run(d *deps) error {
 	}
 	v := inspectView{PlumbFormatVersion: plan.FormatVersion, ID: rec.ID(), Kind: rec.Kind, Name: rec.Name, State: rec.State,
 		Created: rec.Created.Format("2006-01-02T15:04:05Z07:00"), Summary: rec.Summary, Steps: plan.Steps(rec)}
-	det := rec.Details
-	if rec.Kind == "attachment" || rec.Kind == "veth" || rec.Kind == "container" && det["bridge"] != "" {
+	facts, err := rec.Facts()
+	if err != nil {
+		return err
+	}
+	if ep, dev, network, ports, ok := endpointOf(rec, facts); ok {
 		ns := &networkSettings{Ports: map[string][]portBinding{}, Networks: map[string]endpoint{}}
-		ep := endpoint{}
-		var dev string
-		if rec.Kind != "veth" {
-			ep.IPAddress, ep.Gateway, dev = det["ip"], det["gateway"], det["if"]
-			ep.IPPrefixLen, _ = strconv.Atoi(det["prefix_len"])
-		} else {
-			ep.IPAddress, ep.Gateway, dev = det["cont_ip"], det["host_ip"], det["cont_if"]
-			if p := strings.Split(det["subnet"], "/"); len(p) == 2 {
-				ep.IPPrefixLen, _ = strconv.Atoi(p[1])
-			}
-		}
 		if rec.Target != nil {
 			ns.SandboxKey = rec.Target.Path() // a container's is /run/netns/plumb-NAME
 			ep.MacAddress = macOf(d, *rec.Target, dev)
 		}
 		ns.endpoint = ep
-		network := det["bridge"]
-		if network == "" {
-			network = rec.Name
-		}
 		ns.Networks[network] = ep
-		if det["ports"] != "" {
-			for _, p := range strings.Split(det["ports"], ",") {
-				if port, err := plan.ParsePort(p); err == nil {
-					key := fmt.Sprintf("%d/%s", port.Container, port.Proto)
-					ns.Ports[key] = append(ns.Ports[key], portBinding{"0.0.0.0", strconv.Itoa(int(port.Host))})
-				}
-			}
+		for _, port := range ports {
+			key := fmt.Sprintf("%d/%s", port.Container, port.Proto)
+			ns.Ports[key] = append(ns.Ports[key], portBinding{anyAddress(ep.IPAddress), strconv.Itoa(int(port.Host))})
 		}
 		v.NetworkSettings = ns
 	}
-	if rec.Kind == "overlay" || rec.Kind == "container" {
+	if o, ok := rec.Overlay(); ok {
 		v.GraphDriver = &graphDriver{Name: "overlay", Data: map[string]string{
-			"LowerDir": det["lowerdir"], "UpperDir": det["upperdir"], "WorkDir": det["workdir"], "MergedDir": det["merged"]}}
+			"LowerDir": o.LowerDir, "UpperDir": o.UpperDir, "WorkDir": o.WorkDir, "MergedDir": o.Merged}}
 	}
 	if c.Output == "json" {
 		return writeJSON(d.stdout, v)
 	}
-	return printInspect(d, v, det)
+	return printInspect(d, v)
+}
+
+// endpointOf is a network object's address in docker inspect's terms: a
+// veth's container end, or a container's place on its bridge.
+func endpointOf(rec *plan.Record, facts plan.Facts) (ep endpoint, dev, network string, ports []plan.Port, ok bool) {
+	if f, isVeth := facts.(plan.VethFacts); isVeth {
+		ep = endpoint{IPAddress: f.ContIP.String(), IPPrefixLen: f.Subnet.Bits(), Gateway: f.HostIP.String()}
+		return ep, f.ContIf.String(), rec.Name, nil, true
+	}
+	a, isAttached := rec.Attachment()
+	if !isAttached {
+		return endpoint{}, "", "", nil, false
+	}
+	ep = endpoint{IPAddress: a.IP.String(), IPPrefixLen: a.PrefixLen, Gateway: a.Gateway.String()}
+	return ep, a.If.String(), a.Bridge, a.Ports, true
+}
+
+// anyAddress is the unspecified address of ip's family, where Docker says a
+// published port listens on every address.
+func anyAddress(ip string) string {
+	if a, err := netip.ParseAddr(ip); err == nil && a.Is6() && !a.Is4In6() {
+		return netip.IPv6Unspecified().String()
+	}
+	return netip.IPv4Unspecified().String()
 }
 
 // macOf reads the container end's MAC address, "" when it cannot be read.
@@ -132,7 +140,7 @@ func macOf(d *deps, t actions.Netns, dev string) string {
 	return links[0].Address
 }
 
-func printInspect(d *deps, v inspectView, det map[string]string) error {
+func printInspect(d *deps, v inspectView) error {
 	w := d.stdout
 	fmt.Fprintf(w, "%s  %s since %s\n  %s\n", v.ID, v.State, v.Created, v.Summary)
 	if ns := v.NetworkSettings; ns != nil {

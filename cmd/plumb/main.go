@@ -62,6 +62,11 @@ type deps struct {
 // lock takes the state directory's lock.
 func (d *deps) lock() error { return d.store.Lock(d.ctx, d.wait) }
 
+// env is what plan's bring-up and teardown work with.
+func (d *deps) env() plan.Env {
+	return plan.Env{R: d.runner, St: d.store, Wait: d.wait, Mode: d.mode}
+}
+
 // warnInterrupted says so when a plan was left unfinished, and what to do.
 func warnInterrupted(d *deps) {
 	for _, r := range plan.Interrupted(d.store) {

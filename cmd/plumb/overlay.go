@@ -58,62 +58,26 @@ of options the kernel takes, the mount runs in their common directory with
 relative paths (env -C DIR mount ...), up to the kernel's 500 layers.`
 }
 
-func (c *OverlayMountCmd) recipe(stateDir string) *plan.Overlay {
+func (c *OverlayMountCmd) recipe() *plan.Overlay {
 	o := &plan.Overlay{Name: c.Name, Upper: string(c.Upper), Work: string(c.Work), Merged: string(c.Merged)}
 	for _, l := range c.Lower {
 		o.Lower = append(o.Lower, string(l))
 	}
-	if c.Name != "" && o.Upper == "" && o.Work == "" && o.Merged == "" && plan.CheckObjectName("name", c.Name) == nil {
-		o.Upper, o.Work, o.Merged = plan.OverlayLayout(stateDir, c.Name)
-	}
+	o.LaidOut = c.Name != "" && o.Upper == "" && o.Work == "" && o.Merged == "" && plan.CheckObjectName("name", c.Name) == nil
 	return o
 }
 
 // Run plans the mount and prints or applies it.
 func (c *OverlayMountCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
-	o := c.recipe(d.store.Dir)
-	if err := o.Check(); err != nil {
+	out, err := up(d, c.recipe(), c.DryRun, c.Output, "")
+	if out == nil || err != nil {
 		return err
 	}
-	p, err := o.Plan()
-	if err != nil {
-		return err
-	}
-	if c.Name != "" && c.Upper == "" && c.Merged == "" {
-		p.Details["layout"] = filepath.Dir(o.Upper)
-	}
-	if c.DryRun {
-		return render(d, p, c.Output)
-	}
-	if err := d.lock(); err != nil {
-		return err
-	}
-	rec, err := d.store.Load(p.Kind, p.Name)
-	switch {
-	case err == nil:
-		return alreadyUp(d, rec, p, "mounted", unmountCommand(rec))
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	if err := o.Preflight(); err != nil {
-		return err
-	}
-	if _, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode); err != nil {
-		return err
-	}
-	if c.Output == "json" {
-		return p.JSON(d.stdout)
-	}
-	_, err = fmt.Fprintf(d.stdout, "%s is mounted at %s\n", p.ID(), o.Merged)
+	p := out.Plans[0]
+	f := p.Facts.(plan.OverlayFacts)
+	_, err = fmt.Fprintf(d.stdout, "%s is mounted at %s\n", p.ID(), f.Merged)
 	return err
-}
-
-func unmountCommand(rec *plan.Record) string {
-	if rec.Details["layout"] != "" {
-		return "plumb overlay unmount --name " + rec.Name
-	}
-	return "plumb overlay unmount --merged " + actions.Quote([]string{rec.Details["merged"]})
 }
 
 // OverlayUnmountCmd is `plumb overlay unmount`.
@@ -146,80 +110,65 @@ func (c *OverlayUnmountCmd) Run(d *deps) error {
 		}
 		return err
 	}
-	// layout is the directory of a --name layout, "" for the user's own dirs.
-	var layout string
+	return unmount(d, rec, c.Name, c.Lazy, c.Purge, c.DryRun, c.Output)
+}
+
+// unmount undoes an overlay (rec; nil when only its layout NAME is left, to
+// purge) and, with purge, deletes a layout plumb made.
+func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, output string) error {
+	var f plan.OverlayFacts
+	layout := d.store.Overlay(name).Base // the directory of a --name layout, "" for the user's own dirs
 	if rec != nil {
-		layout = rec.Details["layout"]
-	} else {
-		layout = filepath.Join(d.store.Dir, "overlay", c.Name)
+		f, _ = rec.Overlay()
+		layout, name = f.Layout, rec.Name
 	}
-	var purge actions.Action
-	if c.Purge {
+	var purgeAction actions.Action
+	if purge {
 		if layout == "" {
-			return &plan.Refused{Flag: "purge", Msg: fmt.Sprintf("%s's upper directory %s is not a layout plumb made; it is yours to remove", rec.ID(), rec.Details["upperdir"])}
+			return &plan.Refused{Flag: "purge", Msg: fmt.Sprintf("%s's upper directory %s is not a layout plumb made; it is yours to remove", rec.ID(), f.UpperDir)}
 		}
 		if _, err := os.Stat(layout); err == nil {
-			purge = actions.RemoveTree{Path: layout}
+			purgeAction = actions.RemoveTree{Path: layout}
 		} else if rec == nil {
-			return fmt.Errorf("plumb keeps no overlay named %s, and %s does not exist", c.Name, layout)
+			return fmt.Errorf("plumb keeps no overlay named %s, and %s does not exist", name, layout)
 		}
 	}
-	if rec != nil && c.Lazy {
-		if err := plan.LazyUnmount(rec); err != nil {
-			return err
-		}
-	}
-	if c.DryRun {
-		p := &plan.Plan{Kind: "overlay", Name: c.Name}
+	if dryRun {
+		p := &plan.Plan{Kind: "overlay", Name: name}
 		if rec != nil {
-			p.Name = rec.Name
-			undos, err := plan.UndoPlan(d.store, rec)
+			td, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{Lazy: lazy}, true)
 			if err != nil {
 				return err
 			}
-			for _, u := range undos {
-				p.Steps = append(p.Steps, plan.Step{Action: u})
-			}
+			p = td.Plan
 		}
-		if purge != nil {
-			p.Steps = append(p.Steps, plan.Step{Action: purge})
+		if purgeAction != nil {
+			p.Steps = append(p.Steps, plan.Step{Action: purgeAction})
 		}
-		return render(d, p, c.Output)
+		return render(d, p, output)
 	}
 	if rec != nil {
-		merged := rec.Details["merged"]
-		if !c.Lazy {
-			if hs := plan.Holders(merged); len(hs) > 0 {
-				var names []string
-				for _, h := range hs {
-					names = append(names, h.String())
-				}
-				return &plan.Refused{Msg: fmt.Sprintf("%s is busy: in use by %s; stop them, or use --lazy to detach it now", merged, strings.Join(names, ", "))}
+		if _, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{Lazy: lazy}, false); err != nil {
+			var ue *plan.UndoError
+			if errors.As(err, &ue) && strings.Contains(err.Error(), "busy") && !lazy {
+				return fmt.Errorf("%w; it is busy: stop what uses it, or retry with --lazy", err)
 			}
+			return err
 		}
-		if _, err := plan.Down(d.ctx, d.runner, d.store, rec); err != nil {
-			hint := ""
-			if strings.Contains(err.Error(), "busy") && !c.Lazy {
-				hint = "; it is busy: stop what uses it, or retry with --lazy"
-			}
-			return fmt.Errorf("%s: %w%s", rec.ID(), err, hint)
-		}
-		fmt.Fprintf(d.stdout, "%s is unmounted from %s\n", rec.ID(), merged)
+		fmt.Fprintf(d.stdout, "%s is unmounted from %s\n", rec.ID(), f.Merged)
 	}
-	if purge != nil {
-		if err := plan.RunOne(d.ctx, d.runner, purge); err != nil {
+	if purgeAction != nil {
+		if err := plan.RunOne(d.ctx, d.runner, purgeAction); err != nil {
 			return err
 		}
 		fmt.Fprintf(d.stdout, "deleted %s\n", layout)
-	} else if rec != nil {
-		if up := rec.Details["upperdir"]; up != "" {
-			if entries, err := os.ReadDir(up); err == nil {
-				how := ""
-				if layout != "" {
-					how = fmt.Sprintf("; `plumb overlay unmount --name %s --purge` deletes it", rec.Name)
-				}
-				fmt.Fprintf(d.stdout, "kept the upper layer %s (%d entries)%s\n", up, len(entries), how)
+	} else if rec != nil && f.UpperDir != "" {
+		if entries, err := os.ReadDir(f.UpperDir); err == nil {
+			how := ""
+			if layout != "" {
+				how = fmt.Sprintf("; `plumb overlay unmount --name %s --purge` deletes it", rec.Name)
 			}
+			fmt.Fprintf(d.stdout, "kept the upper layer %s (%d entries)%s\n", f.UpperDir, len(entries), how)
 		}
 	}
 	return nil

@@ -27,13 +27,9 @@ func (c *RecoverCmd) Run(d *deps) error {
 			if err != nil {
 				return err
 			}
-			undos, err := plan.UndoPlan(d.store, rec)
+			p, err := plan.UndoPlanOf(d.store, rec.Kind, rec.Name, rec)
 			if err != nil {
 				return err
-			}
-			p := &plan.Plan{Kind: rec.Kind, Name: rec.Name}
-			for _, u := range undos {
-				p.Steps = append(p.Steps, plan.Step{Action: u})
 			}
 			fmt.Fprintf(d.stdout, "# %s (state %s)\n", rec.ID(), rec.State)
 			if err := p.Text(d.stdout); err != nil {

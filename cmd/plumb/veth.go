@@ -1,13 +1,7 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
-	"os"
-	"strings"
-
-	"github.com/rs/zerolog"
 
 	"plumb/actions"
 	"plumb/plan"
@@ -61,53 +55,12 @@ func (c *VethUpCmd) recipe() *plan.Veth {
 // Run plans the network and prints or applies it.
 func (c *VethUpCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
-	v := c.recipe()
-	if err := v.Check(); err != nil {
+	out, err := up(d, c.recipe(), c.DryRun, c.Output, "")
+	if out == nil || err != nil {
 		return err
 	}
-	if err := v.FindUplink(d.ctx, d.runner); err != nil {
-		return err
-	}
-	p := v.Plan()
-	if c.DryRun {
-		if rec, err := d.store.Load(p.Kind, p.Name); err == nil && rec.State == plan.StateUp {
-			zerolog.Ctx(d.ctx).Warn().Msgf("%s is already up; applying would change nothing", p.ID())
-		}
-		return render(d, p, c.Output)
-	}
-	if err := d.lock(); err != nil {
-		return err
-	}
-	rec, err := d.store.Load(p.Kind, p.Name)
-	switch {
-	case err == nil:
-		return alreadyUp(d, rec, p, "up", fmt.Sprintf("plumb veth down --host-if %s", p.Name))
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	if err := v.Preflight(d.ctx, d.runner); err != nil {
-		return err
-	}
-	if _, err := plan.Apply(d.ctx, d.runner, d.store, p, d.mode); err != nil {
-		return err
-	}
-	if c.Output == "json" {
-		return p.JSON(d.stdout)
-	}
+	p := out.Plans[0]
 	_, err = fmt.Fprintf(d.stdout, "%s is up: %d steps applied\n", p.ID(), len(p.Steps))
-	return err
-}
-
-// alreadyUp answers `up` for an object plumb already keeps: nothing to do
-// when it was applied with the same steps, a refusal otherwise.
-func alreadyUp(d *deps, rec *plan.Record, p *plan.Plan, state, downCmd string) error {
-	if rec.State != plan.StateUp {
-		return &plan.Refused{Msg: fmt.Sprintf("%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)}
-	}
-	if !plan.SameInput(rec, p) {
-		return &plan.Refused{Msg: fmt.Sprintf("%s is already %s with other settings (%s); run `%s` first", rec.ID(), state, rec.Summary, downCmd)}
-	}
-	_, err := fmt.Fprintf(d.stdout, "%s is already %s (since %s); nothing changed\n", rec.ID(), state, rec.Created.Format("2006-01-02 15:04:05 MST"))
 	return err
 }
 
@@ -122,47 +75,4 @@ type VethDownCmd struct {
 func (c *VethDownCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
 	return down(d, "veth", c.HostIf.String(), c.DryRun, c.Output)
-}
-
-// down undoes one recorded object of any kind.
-func down(d *deps, kind, name string, dryRun bool, output string) error {
-	if !dryRun {
-		if err := d.lock(); err != nil {
-			return err
-		}
-	}
-	rec, err := d.store.Load(kind, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("plumb keeps no %s named %s in %s (`plumb status` lists what it keeps)", kind, name, d.store.Dir)
-	}
-	if err != nil {
-		return err
-	}
-	if dryRun {
-		undos, err := plan.UndoPlan(d.store, rec)
-		if err != nil {
-			return err
-		}
-		p := &plan.Plan{Kind: kind, Name: name}
-		for _, u := range undos {
-			p.Steps = append(p.Steps, plan.Step{Action: u})
-		}
-		return render(d, p, output)
-	}
-	ran, err := plan.Down(d.ctx, d.runner, d.store, rec)
-	if err != nil {
-		return fmt.Errorf("%s: %w; the journal keeps what is left, run this again or `plumb recover`", rec.ID(), err)
-	}
-	_, err = fmt.Fprintf(d.stdout, "%s is down: %d undo commands run\n", rec.ID(), len(ran))
-	return err
-}
-
-func render(d *deps, p *plan.Plan, format string) error {
-	switch format {
-	case "json":
-		return p.JSON(d.stdout)
-	case "sh":
-		return p.Shell(d.stdout, "plumb "+strings.Join(os.Args[1:], " "))
-	}
-	return p.Text(d.stdout)
 }

@@ -1,0 +1,33 @@
+package main
+
+import "plumb/plan"
+
+// DownCmd is `plumb down`.
+type DownCmd struct {
+	Name   string `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
+	DryRun bool   `name:"dry-run" help:"Print the undo commands and change nothing."`
+	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
+}
+
+// Run undoes any object by name, with its kind's own rules (plan.TearDown):
+// a bridge with containers attached is refused, a busy overlay is refused
+// with who holds it.
+func (c *DownCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	if !c.DryRun {
+		if err := d.lock(); err != nil {
+			return err
+		}
+	}
+	rec, err := plan.Find(d.store, c.Name)
+	if err != nil {
+		return err
+	}
+	switch rec.Kind {
+	case "bridge":
+		return bridgeDown(d, rec, false, c.DryRun, c.Output)
+	case "overlay":
+		return unmount(d, rec, rec.Name, false, false, c.DryRun, c.Output)
+	}
+	return downRecord(d, rec, c.DryRun, c.Output)
+}

@@ -1,0 +1,31 @@
+package main
+
+import (
+	"fmt"
+
+	"plumb/plan"
+)
+
+// LayerCmd groups the layer commands.
+type LayerCmd struct {
+	Import LayerImportCmd `cmd:"" help:"Unpack a root file system tarball as a layer that 'plumb run --layer' can name."`
+}
+
+// LayerImportCmd is `plumb layer import`.
+type LayerImportCmd struct {
+	File   pathFlag `arg:"" help:"A root file system as FILE.tar or FILE.tar.gz."`
+	Name   string   `name:"name" required:"" help:"The layer's name."`
+	DryRun bool     `name:"dry-run" help:"Print the plan and change nothing."`
+	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text, json, or sh; sh implies --dry-run."`
+}
+
+// Run unpacks the tarball under STATE_DIR/layers/NAME.
+func (c *LayerImportCmd) Run(d *deps) error {
+	c.DryRun = c.DryRun || c.Output == "sh"
+	out, err := up(d, &plan.Layer{Name: c.Name, File: string(c.File)}, c.DryRun, afterApply(c.DryRun, c.Output), "")
+	if out == nil || err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(d.stdout, "layer %s is %s\n", c.Name, out.Plans[0].Facts.(plan.LayerFacts).Dir)
+	return err
+}

@@ -1,0 +1,300 @@
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"plumb/actions"
+)
+
+// Facts are what an object's later commands look it up by or show, one
+// typed struct per kind. The journal keeps them as its "details": a map of
+// strings, the form plumb has written since format version 1. This file is
+// the one place that writes and reads that map, so no other code knows its
+// keys.
+type Facts interface {
+	encode() map[string]string
+}
+
+// VethFacts are a point-to-point network's (veth up).
+type VethFacts struct {
+	Target string // the container as `ip link set DEV netns` names it
+	HostIf actions.IfName
+	ContIf actions.IfName
+	Subnet netip.Prefix
+	HostIP netip.Addr
+	ContIP netip.Addr
+	Uplink actions.IfName // "" without NAT
+}
+
+func (f VethFacts) encode() map[string]string {
+	m := map[string]string{
+		"target": f.Target, "host_if": f.HostIf.String(), "cont_if": f.ContIf.String(),
+		"subnet": f.Subnet.String(), "host_ip": f.HostIP.String(), "cont_ip": f.ContIP.String(),
+	}
+	if f.Uplink != "" {
+		m["uplink"] = f.Uplink.String()
+	}
+	return m
+}
+
+// BridgeFacts are a bridge network's (bridge up): what attachments need.
+type BridgeFacts struct {
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+	NAT     bool
+	MTU     int // 0: the kernel's default
+}
+
+func (f BridgeFacts) encode() map[string]string {
+	m := map[string]string{"subnet": f.Subnet.String(), "gateway": f.Gateway.String(), "nat": strconv.FormatBool(f.NAT)}
+	if f.MTU != 0 {
+		m["mtu"] = strconv.Itoa(f.MTU)
+	}
+	return m
+}
+
+// AttachmentFacts are a container's place on a bridge (bridge attach, or
+// run --net).
+type AttachmentFacts struct {
+	Bridge    string
+	IP        netip.Addr
+	PrefixLen int
+	Gateway   netip.Addr
+	HostVeth  actions.IfName
+	If        actions.IfName
+	Target    string // the container's namespace, as actions.Netns.Label says it
+	Ports     []Port
+}
+
+func (f AttachmentFacts) encode() map[string]string {
+	var ports []string
+	for _, p := range f.Ports {
+		ports = append(ports, p.String())
+	}
+	return map[string]string{"bridge": f.Bridge, "ip": f.IP.String(), "prefix_len": strconv.Itoa(f.PrefixLen),
+		"gateway": f.Gateway.String(), "host_veth": f.HostVeth.String(), "if": f.If.String(), "target": f.Target,
+		"ports": strings.Join(ports, ",")}
+}
+
+// OverlayFacts are a mounted overlay's: its directories as Docker's
+// GraphDriver names them.
+type OverlayFacts struct {
+	LowerDir string // the layers, topmost first, joined by ':'
+	UpperDir string // "" for a read-only overlay
+	WorkDir  string
+	Merged   string
+	Layout   string // the directory of a layout plumb made; "" for the user's own
+}
+
+func (f OverlayFacts) encode() map[string]string {
+	m := map[string]string{"lowerdir": f.LowerDir, "upperdir": f.UpperDir, "workdir": f.WorkDir, "merged": f.Merged}
+	if f.Layout != "" {
+		m["layout"] = f.Layout
+	}
+	return m
+}
+
+// ContainerFacts are a container's (run): its root, namespaces, command
+// and, with --net, its attachment.
+type ContainerFacts struct {
+	Root     OverlayFacts
+	Netns    string // the name of its network namespace
+	Hostname string
+	Cmd      string // the command, as a shell line
+	PIDFile  string
+	Log      string
+	Target   string
+	Net      *AttachmentFacts // nil: --net none
+}
+
+func (f ContainerFacts) encode() map[string]string {
+	m := f.Root.encode()
+	m["layout"] = f.Root.Layout
+	for k, v := range map[string]string{"netns": f.Netns, "hostname": f.Hostname, "cmd": f.Cmd,
+		"pid_file": f.PIDFile, "log": f.Log, "target": f.Target} {
+		m[k] = v
+	}
+	if f.Net == nil {
+		m["net"] = "none"
+		return m
+	}
+	for k, v := range f.Net.encode() {
+		m[k] = v
+	}
+	return m
+}
+
+// LayerFacts are an imported layer's.
+type LayerFacts struct {
+	Dir  string
+	File string // the tarball it was unpacked from
+}
+
+func (f LayerFacts) encode() map[string]string {
+	return map[string]string{"dir": f.Dir, "file": f.File}
+}
+
+// Facts decodes the record's facts, by its kind.
+func (r *Record) Facts() (Facts, error) {
+	d := details(r.Details)
+	var f Facts
+	switch r.Kind {
+	case "veth":
+		f = VethFacts{Target: d.s("target"), HostIf: d.ifname("host_if"), ContIf: d.ifname("cont_if"), Subnet: d.prefix("subnet"),
+			HostIP: d.addr("host_ip"), ContIP: d.addr("cont_ip"), Uplink: d.ifname("uplink")}
+	case "bridge":
+		f = BridgeFacts{Subnet: d.prefix("subnet"), Gateway: d.addr("gateway"), NAT: d.s("nat") == "true", MTU: d.num("mtu")}
+	case "attachment":
+		f = d.attachment()
+	case "overlay":
+		f = d.overlay()
+	case "container":
+		c := ContainerFacts{Root: d.overlay(), Netns: d.s("netns"), Hostname: d.s("hostname"), Cmd: d.s("cmd"),
+			PIDFile: d.s("pid_file"), Log: d.s("log"), Target: d.s("target")}
+		if d.s("net") != "none" {
+			a := d.attachment()
+			c.Net = &a
+		}
+		f = c
+	case "layer":
+		f = LayerFacts{Dir: d.s("dir"), File: d.s("file")}
+	default:
+		return nil, fmt.Errorf("%s: plumb keeps no objects of kind %q", r.ID(), r.Kind)
+	}
+	if len(d.bad) > 0 {
+		return nil, fmt.Errorf("%s: the journal's %s cannot be read", r.ID(), strings.Join(d.bad, ", "))
+	}
+	return f, nil
+}
+
+// BridgeFacts reads a bridge's facts.
+func (r *Record) BridgeFacts() (BridgeFacts, error) {
+	f, err := r.Facts()
+	if err != nil {
+		return BridgeFacts{}, err
+	}
+	b, ok := f.(BridgeFacts)
+	if !ok {
+		return BridgeFacts{}, fmt.Errorf("%s is not a bridge", r.ID())
+	}
+	if !b.Subnet.IsValid() || !b.Gateway.IsValid() {
+		return BridgeFacts{}, fmt.Errorf("%s: the journal has no valid subnet and gateway", r.ID())
+	}
+	return b, nil
+}
+
+// Attachment is the record's place on a bridge: an attachment's, or a
+// container's with a network. ok is false for every other record.
+func (r *Record) Attachment() (AttachmentFacts, bool) {
+	if r.Kind != "attachment" && r.Kind != "container" {
+		return AttachmentFacts{}, false
+	}
+	f, err := r.Facts()
+	if err != nil {
+		return AttachmentFacts{}, false
+	}
+	switch f := f.(type) {
+	case AttachmentFacts:
+		return f, true
+	case ContainerFacts:
+		if f.Net != nil {
+			return *f.Net, true
+		}
+	}
+	return AttachmentFacts{}, false
+}
+
+// Overlay is the record's overlay: an overlay's, or a container's root.
+func (r *Record) Overlay() (OverlayFacts, bool) {
+	f, err := r.Facts()
+	if err != nil {
+		return OverlayFacts{}, false
+	}
+	switch f := f.(type) {
+	case OverlayFacts:
+		return f, true
+	case ContainerFacts:
+		return f.Root, true
+	}
+	return OverlayFacts{}, false
+}
+
+// Container is a container record's facts.
+func (r *Record) Container() (ContainerFacts, bool) {
+	f, err := r.Facts()
+	c, ok := f.(ContainerFacts)
+	return c, ok && err == nil
+}
+
+// Subnet is the subnet a network object (veth or bridge) takes up.
+func (r *Record) Subnet() (netip.Prefix, bool) {
+	f, err := r.Facts()
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	switch f := f.(type) {
+	case VethFacts:
+		return f.Subnet, true
+	case BridgeFacts:
+		return f.Subnet, true
+	}
+	return netip.Prefix{}, false
+}
+
+// details reads a journal's details map, noting the keys whose values
+// cannot be parsed (absent keys read as zero values, as they were written).
+type detailsReader struct {
+	m   map[string]string
+	bad []string
+}
+
+func details(m map[string]string) *detailsReader { return &detailsReader{m: m} }
+
+func (d *detailsReader) s(k string) string { return d.m[k] }
+
+func (d *detailsReader) addr(k string) netip.Addr { return parse(d, k, netip.ParseAddr) }
+
+func (d *detailsReader) prefix(k string) netip.Prefix { return parse(d, k, netip.ParsePrefix) }
+
+func (d *detailsReader) num(k string) int { return parse(d, k, strconv.Atoi) }
+
+// parse reads key k with p: absent or empty is the zero value, a value p
+// refuses is noted as bad.
+func parse[T any](d *detailsReader, k string, p func(string) (T, error)) T {
+	var zero T
+	v, ok := d.m[k]
+	if !ok || v == "" {
+		return zero
+	}
+	t, err := p(v)
+	if err != nil {
+		d.bad = append(d.bad, k)
+		return zero
+	}
+	return t
+}
+
+func (d *detailsReader) ifname(k string) actions.IfName { return actions.IfName(d.m[k]) }
+
+func (d *detailsReader) attachment() AttachmentFacts {
+	a := AttachmentFacts{Bridge: d.s("bridge"), IP: d.addr("ip"), PrefixLen: d.num("prefix_len"), Gateway: d.addr("gateway"),
+		HostVeth: d.ifname("host_veth"), If: d.ifname("if"), Target: d.s("target")}
+	if v := d.s("ports"); v != "" {
+		for _, s := range strings.Split(v, ",") {
+			p, err := ParsePort(s)
+			if err != nil {
+				d.bad = append(d.bad, "ports")
+				continue
+			}
+			a.Ports = append(a.Ports, p)
+		}
+	}
+	return a
+}
+
+func (d *detailsReader) overlay() OverlayFacts {
+	return OverlayFacts{LowerDir: d.s("lowerdir"), UpperDir: d.s("upperdir"), WorkDir: d.s("workdir"), Merged: d.s("merged"), Layout: d.s("layout")}
+}

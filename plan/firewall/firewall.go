@@ -1,0 +1,104 @@
+// Package firewall turns what a recipe needs of the host's firewall, said
+// by meaning (accept forwarding between these interfaces, masquerade this
+// subnet out of that one, publish this port to that address, send traffic
+// through a network's own rules), into the actions of one back end. Recipes
+// never name a table, a chain or a match; a back end decides how its tool
+// says it. Today's back end is iptables, with the document's exact commands.
+package firewall
+
+import (
+	"fmt"
+	"net/netip"
+
+	"plumb/actions"
+	"plumb/plan/ipam"
+)
+
+// Need is one thing a recipe needs of the firewall. Network names the plumb
+// network whose own rules hold it; "" means the host's base rules, written
+// exactly as the document writes them and found again through the journal.
+type Need interface {
+	family() ipam.Family
+}
+
+// Hook is where traffic enters a network's own rules.
+type Hook int
+
+// The hooks a network's rules attach to.
+const (
+	// Forwarded traffic: what may pass between interfaces.
+	Forwarded Hook = iota + 1
+	// Outgoing traffic: source NAT (masquerading).
+	Outgoing
+	// Traffic for the host's own addresses: published ports (DNAT), from
+	// outside and from the host itself.
+	ForTheHost
+)
+
+// AcceptForward lets packets be forwarded from In to Out. A Not flag
+// inverts its interface ("anything but"); an empty interface matches any.
+// Replies accepts only packets of connections already made the other way.
+type AcceptForward struct {
+	Family        ipam.Family
+	Network       string
+	In, Out       actions.IfName
+	NotIn, NotOut bool
+	Replies       bool
+	Why           string
+}
+
+// Masquerade rewrites the source of Source's packets leaving by Out (or by
+// any interface but Out, with NotOut) to the host's address.
+type Masquerade struct {
+	Family  ipam.Family
+	Network string
+	Source  netip.Prefix
+	Out     actions.IfName
+	NotOut  bool
+	Why     string
+}
+
+// OwnRules makes a network's own rule set for one hook, so its rules are
+// found, and removed, as one and never mix with rules plumb did not write.
+type OwnRules struct {
+	Family  ipam.Family
+	Network string
+	Hook    Hook
+}
+
+// JumpInto sends the hook's traffic through the network's own rules.
+type JumpInto struct {
+	Family  ipam.Family
+	Network string
+	Hook    Hook
+}
+
+// Publish sends traffic for the host's port HostPort to To:ToPort on the
+// network's bridge, and lets new connections through to it.
+type Publish struct {
+	Network  string
+	Bridge   actions.IfName
+	Proto    string // tcp or udp
+	HostPort uint16
+	To       netip.Addr
+	ToPort   uint16
+}
+
+func (n AcceptForward) family() ipam.Family { return n.Family }
+func (n Masquerade) family() ipam.Family    { return n.Family }
+func (n OwnRules) family() ipam.Family      { return n.Family }
+func (n JumpInto) family() ipam.Family      { return n.Family }
+func (n Publish) family() ipam.Family       { return ipam.FamilyOf(n.To) }
+
+// Backend renders needs as actions, in order, each with its undo.
+type Backend interface {
+	Actions(needs ...Need) ([]actions.Action, error)
+}
+
+// Default is the back end plumb uses unless told otherwise: iptables.
+func Default() Backend { return Iptables{} }
+
+// unsupported is a need of a family the back end cannot write yet.
+func unsupported(n Need) error {
+	return fmt.Errorf("firewall rules for %s are not supported", n.family())
+}

@@ -1,0 +1,119 @@
+package firewall
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"plumb/actions"
+	"plumb/plan/ipam"
+)
+
+// Iptables is the iptables back end. The host's base rules are the
+// document's commands, appended to FORWARD and nat POSTROUTING. A network's
+// own rules live in chains named for it (filter PLUMB-NET, nat
+// PLUMB-NET-NAT and PLUMB-NET-DNAT), jumped to from the base chains, and
+// every one of its rules carries `-m comment --comment plumb:NET`, so
+// leftovers can be found even without the journal.
+type Iptables struct{}
+
+// Chain names: plumb's, the network's, at most 28 bytes.
+func filterChain(net string) string { return "PLUMB-" + net }
+func natChain(net string) string    { return "PLUMB-" + net + "-NAT" }
+func dnatChain(net string) string   { return "PLUMB-" + net + "-DNAT" }
+
+// MaxNetworkName is the longest network name whose chains fit iptables'
+// 28 bytes ("PLUMB-" NAME "-DNAT").
+const MaxNetworkName = 28 - len("PLUMB-") - len("-DNAT")
+
+func comment(net string) []string { return []string{"-m", "comment", "--comment", "plumb:" + net} }
+
+// Actions implements Backend.
+func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
+	var out []actions.Action
+	add := func(table actions.Table, chain string, spec []string, why string) {
+		out = append(out, actions.IptablesAppend{Rule: actions.Rule{Table: table, Chain: chain, Spec: spec, Purpose: why}})
+	}
+	for _, n := range needs {
+		if n.family() != ipam.V4 {
+			return nil, unsupported(n)
+		}
+		switch n := n.(type) {
+		case AcceptForward:
+			chain, spec := "FORWARD", iface(n.In, n.NotIn, "-i")
+			spec = append(spec, iface(n.Out, n.NotOut, "-o")...)
+			switch {
+			case n.Replies && n.Network == "":
+				spec = append(spec, "-m", "state", "--state", "RELATED,ESTABLISHED") // the document's words
+			case n.Replies:
+				spec = append(spec, "-m", "conntrack", "--ctstate", "RELATED,ESTABLISHED")
+			}
+			if n.Network != "" {
+				chain, spec = filterChain(n.Network), append(spec, comment(n.Network)...)
+			}
+			add(actions.Filter, chain, append(spec, "-j", "ACCEPT"), n.Why)
+		case Masquerade:
+			chain, spec := "POSTROUTING", []string{"-s", n.Source.String()}
+			spec = append(spec, iface(n.Out, n.NotOut, "-o")...)
+			if n.Network != "" {
+				chain, spec = natChain(n.Network), append(spec, comment(n.Network)...)
+			}
+			add(actions.NAT, chain, append(spec, "-j", "MASQUERADE"), n.Why)
+		case OwnRules:
+			table, chain := hookChain(n.Network, n.Hook)
+			out = append(out, actions.IptablesNewChain{Table: table, Chain: chain})
+		case JumpInto:
+			c := comment(n.Network)
+			_, chain := hookChain(n.Network, n.Hook)
+			jump := func(spec ...string) []string { return append(append(spec, c...), "-j", chain) }
+			switch n.Hook {
+			case Forwarded:
+				// At the top of FORWARD: before rules that might drop it.
+				out = append(out, actions.IptablesInsert{Rule: actions.Rule{Table: actions.Filter, Chain: "FORWARD", Spec: jump(),
+					Purpose: "send forwarded traffic through " + chain + " first"}})
+			case Outgoing:
+				add(actions.NAT, "POSTROUTING", jump(), "send outgoing traffic through "+chain)
+			case ForTheHost:
+				add(actions.NAT, "PREROUTING", jump("-m", "addrtype", "--dst-type", "LOCAL"),
+					"send traffic for the host's addresses through "+chain+" (published ports, from outside)")
+				add(actions.NAT, "OUTPUT", jump("!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL"),
+					"send the host's own traffic for its addresses through "+chain+" (published ports, from the host)")
+			}
+		case Publish:
+			c, br, proto := comment(n.Network), n.Bridge.String(), n.Proto
+			hostPort, toPort := strconv.Itoa(int(n.HostPort)), strconv.Itoa(int(n.ToPort))
+			dnat := append([]string{"-p", proto, "-m", proto, "--dport", hostPort}, c...)
+			add(actions.NAT, dnatChain(n.Network), append(dnat, "-j", "DNAT", "--to-destination", fmt.Sprintf("%s:%d", n.To, n.ToPort)),
+				fmt.Sprintf("send the host's port %d/%s to the container's %s:%d", n.HostPort, proto, n.To, n.ToPort))
+			to := netip.PrefixFrom(n.To, n.To.BitLen()).String()
+			accept := append([]string{"-d", to, "!", "-i", br, "-o", br, "-p", proto, "-m", proto, "--dport", toPort}, c...)
+			add(actions.Filter, filterChain(n.Network), append(accept, "-j", "ACCEPT"),
+				fmt.Sprintf("let new connections through to %s:%d/%s", n.To, n.ToPort, proto))
+		default:
+			return nil, fmt.Errorf("the iptables back end cannot write %T", n)
+		}
+	}
+	return out, nil
+}
+
+// hookChain is the table and chain of a network's own rules for a hook.
+func hookChain(net string, h Hook) (actions.Table, string) {
+	switch h {
+	case Outgoing:
+		return actions.NAT, natChain(net)
+	case ForTheHost:
+		return actions.NAT, dnatChain(net)
+	}
+	return actions.Filter, filterChain(net)
+}
+
+// iface is an interface match: none for "", "! FLAG IF" when negated.
+func iface(name actions.IfName, not bool, flag string) []string {
+	switch {
+	case name == "":
+		return nil
+	case not:
+		return []string{"!", flag, name.String()}
+	}
+	return []string{flag, name.String()}
+}

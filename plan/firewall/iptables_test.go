@@ -1,0 +1,79 @@
+package firewall
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"plumb/actions"
+	"plumb/plan/ipam"
+)
+
+func argvs(t *testing.T, needs ...Need) []string {
+	t.Helper()
+	as, err := Iptables{}.Actions(needs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, a := range as {
+		out = append(out, actions.Quote(a.Argv())+"  # undo: "+actions.Quote(a.Undo().Argv()))
+	}
+	return out
+}
+
+// TestIptablesHostRules: rules of no network are the document's, word for
+// word, in the host's base chains.
+func TestIptablesHostRules(t *testing.T) {
+	got := argvs(t,
+		AcceptForward{Family: ipam.V4, In: "veth-host", Out: "eth0"},
+		AcceptForward{Family: ipam.V4, In: "eth0", Out: "veth-host", Replies: true},
+		Masquerade{Family: ipam.V4, Source: netip.MustParsePrefix("10.200.0.0/24"), Out: "eth0"},
+	)
+	want := []string{
+		"iptables -A FORWARD -i veth-host -o eth0 -j ACCEPT  # undo: iptables -D FORWARD -i veth-host -o eth0 -j ACCEPT",
+		"iptables -A FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT  # undo: iptables -D FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT",
+		"iptables -t nat -A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE  # undo: iptables -t nat -D POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestIptablesNetworkRules: a network's rules live in its own chains, each
+// marked with its comment, jumped to from the base chains.
+func TestIptablesNetworkRules(t *testing.T) {
+	got := argvs(t,
+		AcceptForward{Family: ipam.V4, Network: "br0", Out: "br0", Replies: true},
+		JumpInto{Family: ipam.V4, Network: "br0", Hook: Forwarded},
+		Masquerade{Family: ipam.V4, Network: "br0", Source: netip.MustParsePrefix("10.88.0.0/24"), Out: "br0", NotOut: true},
+		JumpInto{Family: ipam.V4, Network: "br0", Hook: ForTheHost},
+		Publish{Network: "br0", Bridge: "br0", Proto: "udp", HostPort: 53, To: netip.MustParseAddr("10.88.0.5"), ToPort: 5353},
+	)
+	want := []string{
+		"iptables -A PLUMB-br0 -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment plumb:br0 -j ACCEPT",
+		"iptables -I FORWARD -m comment --comment plumb:br0 -j PLUMB-br0",
+		"iptables -t nat -A PLUMB-br0-NAT -s 10.88.0.0/24 ! -o br0 -m comment --comment plumb:br0 -j MASQUERADE",
+		"iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment plumb:br0 -j PLUMB-br0-DNAT",
+		"iptables -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment plumb:br0 -j PLUMB-br0-DNAT",
+		"iptables -t nat -A PLUMB-br0-DNAT -p udp -m udp --dport 53 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.5:5353",
+		"iptables -A PLUMB-br0 -d 10.88.0.5/32 ! -i br0 -o br0 -p udp -m udp --dport 5353 -m comment --comment plumb:br0 -j ACCEPT",
+	}
+	for i := range got {
+		got[i], _, _ = strings.Cut(got[i], "  # undo:")
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// TestIptablesRefusesIPv6: a family the back end cannot write yet is an
+// error, not rules of the wrong family.
+func TestIptablesRefusesIPv6(t *testing.T) {
+	_, err := Iptables{}.Actions(Masquerade{Family: ipam.V6, Source: netip.MustParsePrefix("fd00::/64"), Out: "eth0"})
+	if err == nil || !strings.Contains(err.Error(), "IPv6") {
+		t.Errorf("IPv6 masquerade: %v", err)
+	}
+}

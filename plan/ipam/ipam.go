@@ -1,0 +1,138 @@
+// Package ipam holds the rules of addresses by family: which subnets can
+// carry a network, which addresses are hosts of a subnet, how the next free
+// one is given out, and the names and MACs derived from an address. Every
+// family-specific detail of plumb's networks lives here, so that IPv6 is a
+// change in one place.
+package ipam
+
+import (
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/netip"
+)
+
+// Family is an address family.
+type Family int
+
+// The families.
+const (
+	V4 Family = 4
+	V6 Family = 6
+)
+
+// FamilyOf is the family of an address.
+func FamilyOf(a netip.Addr) Family {
+	if a.Is4() || a.Is4In6() {
+		return V4
+	}
+	return V6
+}
+
+func (f Family) String() string {
+	if f == V6 {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+// ForwardingSysctl is the kernel parameter that lets the host forward
+// packets of the family between interfaces.
+func (f Family) ForwardingSysctl() string {
+	if f == V6 {
+		return "net.ipv6.conf.all.forwarding"
+	}
+	return "net.ipv4.ip_forward"
+}
+
+// Supported is the families plumb sets up networks for today.
+func Supported(f Family) bool { return f == V4 }
+
+// CheckSubnet says why a subnet cannot carry a network: not a family plumb
+// sets up, host bits set, or no room for two hosts.
+func CheckSubnet(p netip.Prefix) error {
+	if !Supported(FamilyOf(p.Addr())) {
+		return fmt.Errorf("%s is not an IPv4 subnet; plumb sets up IPv4 networks", p)
+	}
+	if p.Masked() != p {
+		return fmt.Errorf("%s has host bits set; the subnet is %s", p, p.Masked())
+	}
+	if p.Bits() > 30 {
+		return fmt.Errorf("%s has no room for two hosts; use a prefix of /30 or shorter", p)
+	}
+	return nil
+}
+
+// CheckHost says why a is not a host address of subnet: outside it, or its
+// network or broadcast address.
+func CheckHost(a netip.Addr, subnet netip.Prefix) error {
+	switch {
+	case !subnet.Contains(a):
+		return fmt.Errorf("%s is outside the subnet %s", a, subnet)
+	case a == subnet.Addr():
+		return fmt.Errorf("%s is the network address of %s, not a host address", a, subnet)
+	case a == Broadcast(subnet):
+		return fmt.Errorf("%s is the broadcast address of %s, not a host address", a, subnet)
+	}
+	return nil
+}
+
+// FirstHost is a subnet's first host address, the default gateway.
+func FirstHost(p netip.Prefix) netip.Addr { return p.Masked().Addr().Next() }
+
+// Broadcast is an IPv4 subnet's broadcast address: its last. An IPv6 subnet
+// has none; its last address is returned, which is not given out either.
+func Broadcast(p netip.Prefix) netip.Addr {
+	if FamilyOf(p.Addr()) == V4 {
+		b := p.Masked().Addr().As4()
+		host := uint32(1)<<(32-p.Bits()) - 1
+		v := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]) | host
+		return netip.AddrFrom4([4]byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)})
+	}
+	b := p.Masked().Addr().As16()
+	for i := p.Bits(); i < 128; i++ {
+		b[i/8] |= 1 << (7 - i%8)
+	}
+	return netip.AddrFrom16(b)
+}
+
+// ErrFull is a subnet with no free host address.
+var ErrFull = errors.New("every address is in use")
+
+// Next is the first host address of subnet that used does not hold: never
+// the network or broadcast address.
+func Next(subnet netip.Prefix, used func(netip.Addr) bool) (netip.Addr, error) {
+	last := Broadcast(subnet)
+	for ip := subnet.Masked().Addr().Next(); ip.Less(last); ip = ip.Next() {
+		if !used(ip) {
+			return ip, nil
+		}
+	}
+	return netip.Addr{}, ErrFull
+}
+
+// Hex is the address's last four bytes in hex: eight characters that name
+// links after it ("veth" + Hex fits the kernel's 15 bytes).
+func Hex(a netip.Addr) string {
+	b := a.AsSlice()
+	return hex.EncodeToString(b[len(b)-4:])
+}
+
+// MAC is a bridge's fixed MAC address derived from its gateway: locally
+// administered (02), "P" for plumb (50), then the last four bytes of the
+// address, as Docker derives 02:42:... from an address. Unique as long as
+// gateways are.
+func MAC(gw netip.Addr) string {
+	b := gw.AsSlice()
+	b = b[len(b)-4:]
+	return fmt.Sprintf("02:50:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+}
+
+// MinMTU is the smallest MTU a link carrying the family may have: 68 for
+// IPv4 (RFC 791), 1280 for IPv6 (RFC 8200).
+func (f Family) MinMTU() int {
+	if f == V6 {
+		return 1280
+	}
+	return 68
+}

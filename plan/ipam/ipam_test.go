@@ -1,0 +1,76 @@
+package ipam
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestCheckSubnet(t *testing.T) {
+	for _, tt := range []struct{ subnet, err string }{
+		{"10.88.0.0/24", ""},
+		{"10.88.0.0/30", ""},
+		{"10.88.0.1/24", "host bits set"},
+		{"10.88.0.0/31", "no room for two hosts"},
+		{"fd00::/64", "not an IPv4 subnet"},
+	} {
+		err := CheckSubnet(netip.MustParsePrefix(tt.subnet))
+		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("CheckSubnet(%s) = %v; want %q", tt.subnet, err, tt.err)
+		}
+	}
+}
+
+func TestCheckHost(t *testing.T) {
+	s := netip.MustParsePrefix("10.88.0.0/29")
+	for _, tt := range []struct{ addr, err string }{
+		{"10.88.0.1", ""}, {"10.88.0.6", ""},
+		{"10.88.0.0", "network address"}, {"10.88.0.7", "broadcast"}, {"10.88.1.1", "outside"},
+	} {
+		err := CheckHost(netip.MustParseAddr(tt.addr), s)
+		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("CheckHost(%s) = %v; want %q", tt.addr, err, tt.err)
+		}
+	}
+}
+
+func TestNext(t *testing.T) {
+	s := netip.MustParsePrefix("10.88.0.0/30") // hosts .1 and .2
+	used := map[netip.Addr]bool{netip.MustParseAddr("10.88.0.1"): true}
+	a, err := Next(s, func(a netip.Addr) bool { return used[a] })
+	if err != nil || a.String() != "10.88.0.2" {
+		t.Fatalf("Next = %v, %v; want 10.88.0.2", a, err)
+	}
+	used[a] = true
+	if _, err := Next(s, func(a netip.Addr) bool { return used[a] }); err != ErrFull {
+		t.Errorf("full subnet: %v", err)
+	}
+}
+
+func TestNames(t *testing.T) {
+	for _, tt := range []struct{ addr, hex, mac string }{
+		{"10.88.0.1", "0a580001", "02:50:0a:58:00:01"},
+		{"255.255.255.255", "ffffffff", "02:50:ff:ff:ff:ff"},
+		{"fd00:88::1:2", "00010002", "02:50:00:01:00:02"},
+	} {
+		a := netip.MustParseAddr(tt.addr)
+		if Hex(a) != tt.hex || MAC(a) != tt.mac {
+			t.Errorf("%s: Hex %s MAC %s; want %s %s", tt.addr, Hex(a), MAC(a), tt.hex, tt.mac)
+		}
+	}
+}
+
+func TestBroadcastAndFamily(t *testing.T) {
+	if b := Broadcast(netip.MustParsePrefix("10.88.0.0/22")); b.String() != "10.88.3.255" {
+		t.Errorf("Broadcast /22 = %s", b)
+	}
+	if b := Broadcast(netip.MustParsePrefix("fd00:88::/120")); b.String() != "fd00:88::ff" {
+		t.Errorf("last of fd00:88::/120 = %s", b)
+	}
+	if V4.ForwardingSysctl() != "net.ipv4.ip_forward" || V6.ForwardingSysctl() != "net.ipv6.conf.all.forwarding" {
+		t.Error("forwarding sysctls")
+	}
+	if FamilyOf(netip.MustParseAddr("::ffff:10.0.0.1")) != V4 || FamilyOf(netip.MustParseAddr("fd00::1")) != V6 {
+		t.Error("FamilyOf")
+	}
+}

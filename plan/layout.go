@@ -1,0 +1,44 @@
+package plan
+
+import "path/filepath"
+
+// Layout is where things live under the state directory: one place that
+// knows every path, so no recipe or command builds one by hand.
+//
+//	lock                       the lock two plumb processes take in turn
+//	shared.json                the ledger of shared host settings
+//	objects/KIND/NAME.json     one journal per object
+//	layers/NAME                an imported layer
+//	overlay/NAME/{upper,work,merged}
+//	                           a laid-out overlay, as Docker's overlay2 lays
+//	                           out /var/lib/docker/overlay2/ID; a container's
+//	                           also holds its uts, pid and log files
+type Layout struct {
+	Dir string
+}
+
+func (l Layout) objects() string  { return filepath.Join(l.Dir, "objects") }
+func (l Layout) lockFile() string { return filepath.Join(l.Dir, "lock") }
+func (l Layout) ledger() string   { return filepath.Join(l.Dir, "shared.json") }
+
+func (l Layout) journal(kind, name string) string {
+	return filepath.Join(l.objects(), kind, name+".json")
+}
+
+// Layer is an imported layer's directory.
+func (l Layout) Layer(name string) string { return filepath.Join(l.Dir, "layers", name) }
+
+// OverlayDirs is a laid-out overlay's directories.
+type OverlayDirs struct {
+	Base, Upper, Work, Merged string
+	// A container's files beside its root: the file that keeps its UTS
+	// namespace, its PID, its output when detached.
+	UTS, PID, Log string
+}
+
+// Overlay lays out overlay NAME (or container NAME's root).
+func (l Layout) Overlay(name string) OverlayDirs {
+	base := filepath.Join(l.Dir, "overlay", name)
+	return OverlayDirs{Base: base, Upper: base + "/upper", Work: base + "/work", Merged: base + "/merged",
+		UTS: base + "/uts", PID: base + "/pid", Log: base + "/log"}
+}

@@ -1,0 +1,147 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"plumb/actions"
+)
+
+// ledger records host-wide settings that several objects share: the undo
+// that restores the value found before plumb first changed it, and which
+// objects still need it.
+type ledger struct {
+	FormatVersion int                     `json:"format_version"`
+	Entries       map[string]*ledgerEntry `json:"entries"`
+}
+
+type ledgerEntry struct {
+	Restore *encodedAction `json:"restore"` // nil: plumb found it as wanted
+	Users   []string       `json:"users"`
+}
+
+func (s *Store) loadLedger() (*ledger, error) {
+	l := &ledger{FormatVersion: FormatVersion, Entries: map[string]*ledgerEntry{}}
+	data, err := os.ReadFile(s.ledger())
+	if os.IsNotExist(err) {
+		return l, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := strictUnmarshal(data, l); err != nil {
+		return nil, fmt.Errorf("%s cannot be read: %w", s.ledger(), err)
+	}
+	if l.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("%s has format version %d; this plumb reads version %d", s.ledger(), l.FormatVersion, FormatVersion)
+	}
+	for k, e := range l.Entries {
+		if e.Restore != nil {
+			if _, err := e.Restore.decode(); err != nil {
+				return nil, fmt.Errorf("%s: entry %q: %w", s.ledger(), k, err)
+			}
+		}
+	}
+	if l.Entries == nil {
+		l.Entries = map[string]*ledgerEntry{}
+	}
+	return l, nil
+}
+
+func (s *Store) saveLedger(l *ledger) error {
+	if len(l.Entries) == 0 {
+		err := os.Remove(s.ledger())
+		if err != nil && !os.IsNotExist(err) {
+			return err
+		}
+		return nil
+	}
+	return writeFileAtomic(s.ledger(), l)
+}
+
+func (e *ledgerEntry) without(user string) []string {
+	var out []string
+	for _, u := range e.Users {
+		if u != user {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func (e *ledgerEntry) has(user string) bool {
+	for _, u := range e.Users {
+		if u == user {
+			return true
+		}
+	}
+	return false
+}
+
+// hold records that an object needs a shared setting. The first holder
+// reads the value to restore; later holders only add their name.
+func hold(ctx context.Context, r actions.Runner, st *Store, user string, s Step) error {
+	l, err := st.loadLedger()
+	if err != nil {
+		return err
+	}
+	e := l.Entries[s.Shared]
+	if e == nil {
+		// The first holder records how to restore the setting: what the
+		// action reads from the host first, or its own undo.
+		e = &ledgerEntry{}
+		undo := s.Action.Undo()
+		if p, ok := s.Action.(actions.Preparer); ok {
+			if undo, err = p.Prepare(ctx, r); err != nil {
+				return err
+			}
+		}
+		if undo != nil {
+			if e.Restore, err = encode(undo); err != nil {
+				return err
+			}
+		}
+		l.Entries[s.Shared] = e
+	}
+	if !e.has(user) {
+		e.Users = append(e.Users, user)
+	}
+	return st.saveLedger(l)
+}
+
+// release drops an object's hold on a shared setting and restores the
+// setting when no holder is left. It is idempotent.
+func release(ctx context.Context, r actions.Runner, st *Store, user, key string) ([]string, error) {
+	l, err := st.loadLedger()
+	if err != nil {
+		return nil, err
+	}
+	e := l.Entries[key]
+	if e == nil {
+		return nil, nil
+	}
+	e.Users = e.without(user)
+	if len(e.Users) > 0 {
+		zerolog.Ctx(ctx).Info().Msgf("%s is still needed by %s; left as it is", key, strings.Join(e.Users, ", "))
+		return nil, st.saveLedger(l)
+	}
+	var ran []string
+	if e.Restore != nil {
+		u, err := e.Restore.decode()
+		if err != nil {
+			return nil, err
+		}
+		ran = append(ran, actions.Quote(u.Argv()))
+		zerolog.Ctx(ctx).Info().Msgf("undo: %s (no plumb object needs %s now)", actions.Quote(u.Argv()), key)
+		if _, err := r.Run(ctx, u.Argv(), nil); err != nil {
+			_ = st.saveLedger(l)
+			return ran, err
+		}
+	}
+	delete(l.Entries, key)
+	return ran, st.saveLedger(l)
+}

@@ -1,0 +1,146 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"plumb/actions"
+)
+
+// Env is what bringing objects up and down works with: the runner that
+// starts every process (probes included), the state directory, how long to
+// wait for its lock, and how steps are grouped into processes.
+type Env struct {
+	R    actions.Runner
+	St   *Store
+	Wait time.Duration
+	Mode Mode
+}
+
+// Recipe is one kind of object plumb brings up (veth, bridge, attachments,
+// overlay, layer, container). Up calls its methods in this order, Preflight
+// only when the plan is to be applied.
+type Recipe interface {
+	// Check applies the rules of the input alone, before anything is read;
+	// it changes nothing, the recipe included.
+	Check() error
+	// Plan lays out the steps, reading plumb's records and the host
+	// (read-only) where the plan depends on them. Up holds the state
+	// directory's lock when it is to be applied. A recipe for many objects
+	// in one call gives a plan for each.
+	Plan(ctx context.Context, env Env) ([]*Plan, error)
+	// Preflight checks the host just before applying, so that most failures
+	// change nothing, and warns of what works but may surprise.
+	Preflight(ctx context.Context, env Env) (warnings []string, err error)
+}
+
+// Redoable is a recipe whose object may be asked for again. Again says what
+// the object's state is called when rec (kept) was made from the same input
+// as p ("up", "mounted"): nothing is to be done. Other input is refused,
+// saying how to remove the object first.
+type Redoable interface {
+	Again(rec *Record, p *Plan) (state string, err error)
+}
+
+// again is Again for objects that are simply "up" until a command removes them.
+func again(rec *Record, p *Plan, state, downCmd string) (string, error) {
+	if rec.State != StateUp {
+		return "", &Refused{Msg: fmt.Sprintf("%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)}
+	}
+	if !SameInput(rec, p) {
+		return "", &Refused{Msg: fmt.Sprintf("%s is already %s with other settings (%s); run `%s` first", rec.ID(), state, rec.Summary, downCmd)}
+	}
+	return state, nil
+}
+
+// Outcome is what Up did.
+type Outcome struct {
+	Plans   []*Plan
+	Records []*Record // as applied; nil for a dry run
+	// Unchanged is the object plumb already keeps, made from the same input;
+	// nothing ran. State says what it is ("up", "mounted").
+	Unchanged *Record
+	State     string
+}
+
+// Up is the one bring-up sequence: check the input, take the lock, plan,
+// recognise an object already there, check the host, apply. With dryRun it
+// stops after planning, takes no lock and changes nothing.
+func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) {
+	if err := rc.Check(); err != nil {
+		return nil, err
+	}
+	if !dryRun {
+		if err := env.St.Lock(ctx, env.Wait); err != nil {
+			return nil, err
+		}
+	}
+	plans, err := rc.Plan(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	out := &Outcome{Plans: plans}
+	if redo, ok := rc.(Redoable); ok && len(plans) == 1 {
+		p := plans[0]
+		rec, err := env.St.Load(p.Kind, p.Name)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil && !dryRun:
+			return nil, err
+		case err == nil:
+			state, err := redo.Again(rec, p)
+			if dryRun {
+				if err == nil {
+					zerolog.Ctx(ctx).Warn().Msgf("%s is already %s; applying would change nothing", p.ID(), state)
+				}
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			out.Unchanged, out.State = rec, state
+			return out, nil
+		}
+	}
+	if dryRun {
+		return out, nil
+	}
+	warnings, err := rc.Preflight(ctx, env)
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range warnings {
+		zerolog.Ctx(ctx).Warn().Msg(w)
+	}
+	out.Records, err = execute(ctx, env.R, env.St, plans, env.Mode)
+	return out, err
+}
+
+// UndoPlanOf is what undoing recs runs, in order, as one plan named
+// kind/name: what `down --dry-run` and its runbook show.
+func UndoPlanOf(st *Store, kind, name string, recs ...*Record) (*Plan, error) {
+	p := &Plan{Kind: kind, Name: name}
+	for _, rec := range recs {
+		undos, err := UndoPlan(st, rec)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range undos {
+			p.Steps = append(p.Steps, Step{Action: u})
+		}
+	}
+	return p, nil
+}
+
+// one is the plans of a recipe for one object.
+func one(p *Plan, err error) ([]*Plan, error) {
+	if err != nil {
+		return nil, err
+	}
+	return []*Plan{p}, nil
+}

@@ -1,0 +1,104 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+)
+
+// DownOptions are the choices a teardown takes; each applies to one kind.
+type DownOptions struct {
+	Force bool // bridge: detach its containers first, rather than refuse
+	Lazy  bool // overlay: detach it even while in use (umount -l)
+	Grace int  // container: seconds from SIGTERM to SIGKILL; 0 keeps the recorded
+}
+
+// Teardown is what TearDown did, or with a dry run would do.
+type Teardown struct {
+	Plan     *Plan     // every undo command, in order (dry run)
+	Detached []*Record // a bridge's attachments, undone first
+	Ran      []string  // the object's own undo commands run
+}
+
+// TearDown is the one teardown of an object plumb keeps, with its kind's
+// rules: a bridge with containers attached is refused unless Force (then
+// they are detached first, their links deleted as one group), an overlay in
+// use is refused unless Lazy (a lazy one keeps a work directory still in
+// use), a container's stop waits Grace seconds. With dryRun it changes
+// nothing and returns the plan of undos. Callers hold the lock unless dryRun.
+func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRun bool) (*Teardown, error) {
+	out := &Teardown{}
+	var before []*Record // undone before rec: a bridge's attachments
+	switch rec.Kind {
+	case "bridge":
+		for _, h := range Attachments(env.St, rec.Name) {
+			a, err := env.St.Load(h.Kind, h.Name) // whole and checked: it is to be undone
+			if err != nil {
+				return nil, err
+			}
+			before = append(before, a)
+		}
+		if len(before) > 0 && !opts.Force {
+			var ids []string
+			for _, a := range before {
+				f, _ := a.Attachment()
+				ids = append(ids, f.IP.String()+" ("+f.Target+")")
+			}
+			return nil, &Refused{Msg: fmt.Sprintf("%s has %d attached containers: %s; detach them, or use --force", rec.Name, len(before), strings.Join(ids, ", "))}
+		}
+	case "overlay":
+		if opts.Lazy {
+			if err := LazyUnmount(rec); err != nil {
+				return nil, err
+			}
+		} else if f, ok := rec.Overlay(); ok && !dryRun {
+			if hs := Holders(f.Merged); len(hs) > 0 {
+				var names []string
+				for _, h := range hs {
+					names = append(names, h.String())
+				}
+				return nil, &Refused{Msg: fmt.Sprintf("%s is busy: in use by %s; stop them, or use --lazy to detach it now", f.Merged, strings.Join(names, ", "))}
+			}
+		}
+	case "container":
+		if opts.Grace > 0 {
+			if err := StopGrace(rec, opts.Grace); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if dryRun {
+		p, err := UndoPlanOf(env.St, rec.Kind, rec.Name, append(before, rec)...)
+		out.Plan = p
+		return out, err
+	}
+	var err error
+	if len(before) > 0 {
+		_, err = DownAll(ctx, env.R, env.St, before, env.Mode)
+		for _, a := range before {
+			if _, lerr := env.St.Load(a.Kind, a.Name); errors.Is(lerr, fs.ErrNotExist) {
+				out.Detached = append(out.Detached, a)
+			}
+		}
+		if err != nil {
+			return out, fmt.Errorf("detaching: %w; the journals keep what is left, run this again or `plumb recover`", err)
+		}
+	}
+	out.Ran, err = Down(ctx, env.R, env.St, rec)
+	if err != nil {
+		return out, &UndoError{Rec: rec, Err: err}
+	}
+	return out, nil
+}
+
+// UndoError is an object's own undos that failed in a teardown; its journal
+// keeps what is left.
+type UndoError struct {
+	Rec *Record
+	Err error
+}
+
+func (e *UndoError) Error() string { return e.Rec.ID() + ": " + e.Err.Error() }
+func (e *UndoError) Unwrap() error { return e.Err }

@@ -1,0 +1,340 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"plumb/actions"
+)
+
+// undoable reports whether unwinding must reverse this step: it ran, may
+// have run (started, then a crash), or its undo failed before. A failed
+// step's command did not take effect, but its hold on a shared setting did.
+func undoable(s *StepRecord) bool {
+	switch s.Status {
+	case Done, Started, UndoFailed:
+		return true
+	case Failed:
+		return s.Shared != ""
+	}
+	return false
+}
+
+// unwind undoes a record's steps in reverse. Every undo is tried; failures
+// are collected and kept in the journal. With none, the journal is removed.
+func unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]string, error) {
+	log := zerolog.Ctx(ctx)
+	rec.State = StateUndoing
+	if err := st.Save(rec); err != nil {
+		return nil, err
+	}
+	var ran []string
+	var errs []error
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		s := &rec.Steps[i]
+		if !undoable(s) {
+			continue
+		}
+		cmds, err := undoStep(ctx, r, st, rec, s)
+		ran = append(ran, cmds...)
+		if err != nil {
+			log.Error().Err(err).Msgf("undo of step %d failed", i+1)
+			s.Status, s.Error = UndoFailed, err.Error()
+			errs = append(errs, fmt.Errorf("undoing step %d: %w", i+1, err))
+		} else {
+			s.Status = Undone
+		}
+		if err := st.Save(rec); err != nil {
+			return ran, err
+		}
+		if err != nil && isBarrier(s) {
+			errs = append(errs, fmt.Errorf("stopped there: the undos of steps 1 to %d depend on it and stay journaled", i))
+			break
+		}
+	}
+	if len(errs) > 0 {
+		rec.State = StateUndoFailed
+		if err := st.Save(rec); err != nil {
+			errs = append(errs, err)
+		}
+		return ran, errors.Join(errs...)
+	}
+	return ran, st.Remove(rec)
+}
+
+func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *StepRecord) ([]string, error) {
+	log := zerolog.Ctx(ctx)
+	if s.Shared != "" {
+		return release(ctx, r, st, rec.ID(), s.Shared)
+	}
+	if s.Undo == nil {
+		return nil, nil
+	}
+	u, err := s.Undo.decode()
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := u.(actions.Targeted); ok {
+		if err := checkTarget(rec, u); err != nil {
+			log.Info().Msgf("skipping %s: %v; what it would remove went with the namespace", actions.Quote(u.Argv()), err)
+			return nil, nil
+		}
+	}
+	cmd := actions.Quote(u.Argv())
+	log.Info().Str("object", rec.ID()).Msgf("undo: %s", cmd)
+	if err := run(ctx, r, u); err != nil {
+		if g, ok := u.(actions.Tolerant); ok && g.Gone(actions.StderrOf(err)) {
+			log.Info().Msgf("already gone: %s", cmd)
+			return []string{cmd}, nil
+		}
+		return []string{cmd}, err
+	}
+	return []string{cmd}, nil
+}
+
+// Down undoes everything recorded for one object.
+func Down(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]string, error) {
+	return unwind(ctx, r, st, rec)
+}
+
+// UndoPlan lists the commands Down would run for rec, in order, without
+// running anything: what `down --dry-run` prints.
+func UndoPlan(st *Store, rec *Record) ([]actions.Action, error) {
+	l, err := st.loadLedger()
+	if err != nil {
+		return nil, err
+	}
+	var out []actions.Action
+	for i := len(rec.Steps) - 1; i >= 0; i-- {
+		s := &rec.Steps[i]
+		if !undoable(s) {
+			continue
+		}
+		if s.Shared != "" {
+			e := l.Entries[s.Shared]
+			if e != nil && e.Restore != nil && len(e.without(rec.ID())) == 0 {
+				u, err := e.Restore.decode()
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, u)
+			}
+			continue
+		}
+		if s.Undo != nil {
+			u, err := s.Undo.decode()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}
+
+// Recover finishes the rollback of every plan that did not end: interrupted
+// while applying or undoing, or left with an undo that failed.
+func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []string, err error) {
+	recs, errs := st.List()
+	for _, rec := range recs {
+		if rec.State == StateUp {
+			continue
+		}
+		zerolog.Ctx(ctx).Info().Msgf("recovering %s (state %s)", rec.ID(), rec.State)
+		if _, uerr := unwind(ctx, r, st, rec); uerr != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", rec.ID(), uerr))
+			continue
+		}
+		recovered = append(recovered, rec.ID())
+	}
+	return recovered, errors.Join(errs...)
+}
+
+// Interrupted lists the objects whose plan did not end, for commands that
+// point the user to `plumb recover` (headers only: Load one to undo it).
+func Interrupted(st *Store) []*Record {
+	recs, _ := st.Headers()
+	var out []*Record
+	for _, r := range recs {
+		if r.State != StateUp {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func isBarrier(s *StepRecord) bool {
+	if s.Undo == nil {
+		return false
+	}
+	u, err := s.Undo.decode()
+	if err != nil {
+		return false
+	}
+	_, ok := u.(actions.Barrier)
+	return ok
+}
+
+// DownAll undoes many objects, as `bridge detach` of several containers and
+// `bridge down --force` do; see unwindAll.
+func DownAll(ctx context.Context, r actions.Runner, st *Store, recs []*Record, mode Mode) ([]string, error) {
+	return unwindAll(ctx, r, st, recs, mode)
+}
+
+// unwindAll undoes many objects. Deleting a link makes the kernel wait for a
+// grace period (about 20 ms here), once per request: deleting 200 veths one
+// by one takes seconds, while deleting them as one link group takes one
+// request. So, in batch mode, the objects whose only undo is deleting one
+// host link (attachments) are put in a link group of plumb's choosing and
+// deleted together; every other object is undone on its own, in reverse.
+func unwindAll(ctx context.Context, r actions.Runner, st *Store, recs []*Record, mode Mode) ([]string, error) {
+	var ran []string
+	var errs []error
+	var grouped []*Record
+	var links []actions.LinkDel
+	for i := len(recs) - 1; i >= 0 && mode == Batch; i-- {
+		if del, ok := onlyHostLinkDel(recs[i]); ok {
+			grouped, links = append(grouped, recs[i]), append(links, del)
+		}
+	}
+	if len(grouped) < 2 {
+		grouped, links = nil, nil
+	}
+	inGroup := map[*Record]bool{}
+	for _, rec := range grouped {
+		inGroup[rec] = true
+	}
+	for i := len(recs) - 1; i >= 0; i-- {
+		if inGroup[recs[i]] {
+			continue
+		}
+		cmds, err := unwind(ctx, r, st, recs[i])
+		ran = append(ran, cmds...)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", recs[i].ID(), err))
+		}
+	}
+	if len(grouped) > 0 {
+		cmds, err := deleteLinkGroup(ctx, r, st, grouped, links)
+		ran = append(ran, cmds...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return ran, errors.Join(errs...)
+}
+
+// onlyHostLinkDel reports whether undoing rec means deleting one link of the
+// host and nothing else, and which.
+func onlyHostLinkDel(rec *Record) (actions.LinkDel, bool) {
+	var del actions.LinkDel
+	found := false
+	for i := range rec.Steps {
+		s := &rec.Steps[i]
+		if !undoable(s) {
+			continue
+		}
+		if s.Shared != "" {
+			return del, false
+		}
+		if s.Undo == nil {
+			continue
+		}
+		u, err := s.Undo.decode()
+		if err != nil || found {
+			return del, false
+		}
+		d, ok := u.(actions.LinkDel)
+		if !ok || !d.In.IsHost() || !actions.Bare(d.Name.String()) {
+			return del, false
+		}
+		del, found = d, true
+	}
+	return del, found
+}
+
+// linkGroupBase is where plumb starts looking for a free link group number
+// (0 is "default"; small numbers are the ones people pick by hand).
+const linkGroupBase = 0x504c // "PL"
+
+// deleteLinkGroup deletes many links in one request: one `ip -force -batch`
+// that puts each in a free link group, then deletes the group. -force goes
+// on past a link that is already gone, and the stderr names each failing
+// line, so every object learns its own outcome.
+func deleteLinkGroup(ctx context.Context, r actions.Runner, st *Store, recs []*Record, links []actions.LinkDel) ([]string, error) {
+	log := zerolog.Ctx(ctx)
+	for _, rec := range recs {
+		rec.State = StateUndoing
+		if err := st.Save(rec); err != nil {
+			return nil, err
+		}
+	}
+	inUse, err := actions.LinkGroups(ctx, r, actions.Netns{})
+	if err != nil {
+		return nil, err
+	}
+	gid := linkGroupBase
+	for inUse[fmt.Sprint(gid)] {
+		gid++
+	}
+	var lines, ran []string
+	for i, l := range links {
+		cmd := actions.Quote(l.Argv())
+		log.Info().Str("object", recs[i].ID()).Msgf("undo: %s", cmd)
+		ran = append(ran, cmd)
+		lines = append(lines, fmt.Sprintf("link set dev %s group %d", l.Name, gid))
+	}
+	lines = append(lines, fmt.Sprintf("link del group %d", gid))
+	argv := []string{"ip", "-force", "-batch", "-"}
+	log.Info().Msgf("%d links deleted in one request, as link group %d: %s (link set dev NAME group %d; link del group %d)", len(links), gid, actions.Quote(argv), gid, gid)
+	_, runErr := r.Run(ctx, argv, []byte(strings.Join(lines, "\n")+"\n"))
+	lineErrs := actions.FailedLines(actions.StderrOf(runErr))
+	if runErr != nil && len(lineErrs) == 0 {
+		lineErrs[len(lines)] = strings.TrimSpace(runErr.Error()) // did not run: nothing was deleted
+		for i := range links {
+			lineErrs[i+1] = lineErrs[len(lines)]
+		}
+	}
+	// Deleting the group fails with "No such device" when none of the links
+	// was left in it: each was gone already.
+	delErr, delFailed := lineErrs[len(lines)]
+	if delFailed && strings.Contains(delErr, "No such device") {
+		delFailed = false
+	}
+	var errs []error
+	for i, rec := range recs {
+		msg, failed := lineErrs[i+1]
+		switch {
+		case failed && links[i].Gone(msg):
+			log.Info().Msgf("already gone: %s", ran[i])
+			failed = false
+		case !failed && delFailed:
+			failed, msg = true, delErr
+		}
+		for j := range rec.Steps {
+			if s := &rec.Steps[j]; undoable(s) {
+				s.Status = Undone
+				if failed {
+					s.Status, s.Error = UndoFailed, msg
+				}
+			}
+		}
+		if !failed {
+			if err := st.Remove(rec); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		err := &actions.ExecError{Argv: links[i].Argv(), Code: 1, Stderr: msg + " (run as one batch: " + actions.Quote(argv) + ")"}
+		errs = append(errs, fmt.Errorf("%s: %w", rec.ID(), err))
+		rec.State = StateUndoFailed
+		if serr := st.Save(rec); serr != nil {
+			errs = append(errs, serr)
+		}
+	}
+	return ran, errors.Join(errs...)
+}
