@@ -45,10 +45,9 @@ func fetch(t *testing.T, url string, nsenter ...string) string {
 var attachedAs = regexp.MustCompile(`is attached to br0 as (\S+)`)
 
 func TestLiveBridge(t *testing.T) {
-	if !isolate(t) {
+	if !isolateWorld(t) {
 		return
 	}
-	world(t)
 	before := snapshot(t)
 	mustPlumb(t, "bridge", "up", "br0", "--subnet", "10.88.0.0/24")
 

@@ -7,24 +7,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
-
-// faultEnv puts the fault-injecting wrapper in front of every tool plumb
-// runs; cases add FAIL_ON, KILL_ON, KILL_AFTER or KILL_AFTER_FAIL.
-func faultEnv(t *testing.T) []string {
-	wrap := t.TempDir()
-	wrapper, _ := filepath.Abs("../../testdata/standin/failwrap.sh")
-	for _, tool := range standins {
-		if err := os.Symlink(wrapper, filepath.Join(wrap, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := os.Getenv("PATH")
-	return []string{"PATH=" + wrap + ":" + path, "REAL_PATH=" + path}
-}
 
 // TestLiveFaultMatrix: in both exec modes (batch and each), for every
 // recipe (bridge attach also of three containers in one call) and every
@@ -35,10 +20,9 @@ func faultEnv(t *testing.T) []string {
 // namespace (links, addresses, routes, iptables, ip_forward, mounts, files)
 // equals the snapshot taken before, and the journal keeps nothing new.
 func TestLiveFaultMatrix(t *testing.T) {
-	if !isolate(t) {
+	if !isolateWorld(t) {
 		return
 	}
-	world(t)
 	root := scratch(t)
 	write(t, root+"/l1/f", "1")
 	write(t, root+"/l2/g", "2")
@@ -131,20 +115,4 @@ func TestLiveFaultMatrix(t *testing.T) {
 	if restored != ran {
 		t.Errorf("%d of %d cases did not restore the snapshot", ran-restored, ran)
 	}
-}
-
-// settled takes snapshots until two in a row agree: the kernel updates a
-// bridge's carrier (and the routes flagged linkdown) a moment after its last
-// port goes, and a snapshot must not catch it half-way.
-func settled(t *testing.T, root string) string {
-	prev := snapshot(t) + fsSnapshot(t, root)
-	for i := 0; i < 40; i++ {
-		time.Sleep(25 * time.Millisecond)
-		cur := snapshot(t) + fsSnapshot(t, root)
-		if cur == prev {
-			return cur
-		}
-		prev = cur
-	}
-	return prev
 }

@@ -223,16 +223,9 @@ func TestLiveOverlayFailedMount(t *testing.T) {
 	before := fsSnapshot(t, root)
 	args := []string{"overlay", "mount", "--lower", root + "/l1", "--upper", root + "/c/new/upper", "--work", root + "/c/new/work", "--merged", root + "/c/merged"}
 	steps := strings.Split(strings.TrimSpace(mustPlumb(t, append(args, "--dry-run")...)), "\n")
-	wrap := t.TempDir()
-	wrapper, _ := filepath.Abs("../../testdata/standin/failwrap.sh")
-	for _, tool := range []string{"mkdir", "mount"} {
-		if err := os.Symlink(wrapper, filepath.Join(wrap, tool)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	path := os.Getenv("PATH")
+	env := faultEnv(t, "mkdir", "mount")
 	for k, step := range steps {
-		out, err := plumb(t, []string{"PATH=" + wrap + ":" + path, "REAL_PATH=" + path, "FAIL_ON=" + step}, args...)
+		out, err := plumb(t, append(append([]string{}, env...), "FAIL_ON="+step), args...)
 		if err == nil {
 			t.Fatalf("step %d did not fail:\n%s", k+1, out)
 		}

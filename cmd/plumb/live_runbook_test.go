@@ -1,12 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -26,44 +24,14 @@ type host struct {
 
 func newHost(t *testing.T, name string) *host {
 	sh(t, "ip", "netns", "add", name)
-	sh(t, "ip", "netns", "add", name+"-inet")
 	h := &host{t: t, name: name, state: t.TempDir()}
-	for _, c := range []string{
-		"sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0",
-		"ip link set lo up",
-		"ip link add uplink0 type veth peer name wan0 netns " + name + "-inet",
-		"ip addr add 192.0.2.1/24 dev uplink0",
-		"ip link set uplink0 up",
-		"ip route add default via 192.0.2.2",
-		"iptables -A FORWARD -i keep0 -j DROP",
-		"iptables -t nat -A POSTROUTING -o keep0 -j RETURN",
-	} {
-		h.run(strings.Fields(c)...)
-	}
+	standIn(h.run, name+"-inet")
 	return h
 }
 
 // container starts a fresh container process on the host.
 func (h *host) container() int {
-	cmd := exec.Command("nsenter", "--net=/run/netns/"+h.name, "unshare", "--net", "sleep", "600")
-	if err := cmd.Start(); err != nil {
-		h.t.Fatal(err)
-	}
-	h.t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	waitNetns(h.t, cmd.Process.Pid, "/run/netns/"+h.name)
-	return cmd.Process.Pid
-}
-
-// waitNetns waits until pid has left the namespace at path for its own.
-func waitNetns(t *testing.T, pid int, path string) {
-	parent, _ := os.Stat(path)
-	for i := 0; i < 400; i++ {
-		if ns, err := os.Stat("/proc/" + strconv.Itoa(pid) + "/ns/net"); err == nil && !os.SameFile(ns, parent) {
-			return
-		}
-		exec.Command("sleep", "0.005").Run()
-	}
-	t.Fatal("container did not enter its namespace")
+	return containerIn(h.t, "/run/netns/"+h.name)
 }
 
 // run runs a command on the host, failing the test if it fails.
@@ -85,52 +53,10 @@ func (h *host) try(env []string, argv ...string) (string, error) {
 	return string(out), err
 }
 
-var (
-	macs      = regexp.MustCompile(`"(address|broadcast)":"[0-9a-f:]{17}"`)
-	linkLocal = regexp.MustCompile(`fe80::[0-9a-f:]+`)
-)
-
-// snapshot of the host, with what differs between two alike hosts by chance
-// (random MACs, link-local addresses made from them, counters) masked; taken
-// once the kernel has settled (a bridge's carrier follows its last port a
-// moment later).
+// snapshot is the host's network state (netState, which masks what differs
+// between two alike hosts by chance) once the kernel has settled.
 func (h *host) snapshot() string {
-	prev := h.snapshotNow()
-	for i := 0; i < 40; i++ {
-		exec.Command("sleep", "0.025").Run()
-		cur := h.snapshotNow()
-		if cur == prev {
-			return cur
-		}
-		prev = cur
-	}
-	return prev
-}
-
-func (h *host) snapshotNow() string {
-	var b strings.Builder
-	for _, c := range []string{"ip -j link show", "ip -j addr show", "ip -j route show table all"} {
-		// One line per element, masked, then sorted: the kernel lists
-		// local routes in the order of their (random) link-local addresses.
-		var elems []json.RawMessage
-		if err := json.Unmarshal([]byte(h.run(strings.Fields(c)...)), &elems); err != nil {
-			h.t.Fatal(err)
-		}
-		var lines []string
-		for _, e := range elems {
-			l := macs.ReplaceAllString(string(e), `"$1":"MAC"`)
-			lines = append(lines, linkLocal.ReplaceAllString(l, "fe80::LL"))
-		}
-		sort.Strings(lines)
-		b.WriteString("$ " + c + "\n" + strings.Join(lines, "\n") + "\n")
-	}
-	b.WriteString(h.run("sysctl", "net.ipv4.ip_forward"))
-	for _, l := range strings.Split(h.run("iptables-save"), "\n") {
-		if !strings.HasPrefix(l, "#") {
-			b.WriteString(counters.ReplaceAllString(l, "[0:0]") + "\n")
-		}
-	}
-	return b.String()
+	return settle(func() string { return netState(h.t, h.run) })
 }
 
 // runbook writes what `plumb ... -o sh` printed for h.

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -65,82 +64,6 @@ func sh(t *testing.T, argv ...string) string {
 		t.Fatalf("%s: %v\n%s", strings.Join(argv, " "), err, out)
 	}
 	return string(out)
-}
-
-// world is the test's stand-in for a host: an uplink veth to a namespace
-// "inet" that plays the internet, a default route through it, and two rules
-// of someone else's that plumb must leave alone.
-func world(t *testing.T) {
-	for _, c := range [][]string{
-		// No duplicate address detection: a link-local address that is still
-		// "tentative" when the first snapshot is taken would differ later.
-		{"sysctl", "-qw", "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"},
-		{"ip", "link", "set", "lo", "up"},
-		{"ip", "netns", "add", "inet"},
-		{"ip", "link", "add", "uplink0", "type", "veth", "peer", "name", "wan0", "netns", "inet"},
-		{"ip", "addr", "add", "192.0.2.1/24", "dev", "uplink0"},
-		{"ip", "link", "set", "uplink0", "up"},
-		{"ip", "-n", "inet", "addr", "add", "192.0.2.2/24", "dev", "wan0"},
-		{"ip", "-n", "inet", "link", "set", "wan0", "up"},
-		{"ip", "-n", "inet", "link", "set", "lo", "up"},
-		{"ip", "route", "add", "default", "via", "192.0.2.2"},
-		{"iptables", "-A", "FORWARD", "-i", "keep0", "-j", "DROP"},
-		{"iptables", "-t", "nat", "-A", "POSTROUTING", "-o", "keep0", "-j", "RETURN"},
-	} {
-		sh(t, c...)
-	}
-}
-
-// container starts a process in a network namespace of its own, as the
-// document's part one does, and returns its PID.
-func container(t *testing.T) int {
-	cmd := exec.Command("unshare", "--net", "sleep", "3600")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	// Wait until unshare has moved into its namespace.
-	self, _ := os.Readlink("/proc/self/ns/net")
-	for i := 0; i < 200; i++ {
-		ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", cmd.Process.Pid))
-		if ns != "" && ns != self {
-			return cmd.Process.Pid
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatal("container process did not enter its namespace")
-	return 0
-}
-
-var counters = regexp.MustCompile(`\[\d+:\d+\]`)
-
-// snapshot is the namespace's network state as plumb could change it.
-// Packet counters are zeroed: traffic is not configuration.
-func snapshot(t *testing.T) string {
-	var b strings.Builder
-	for _, c := range [][]string{
-		{"ip", "-j", "link", "show"},
-		{"ip", "-j", "addr", "show"},
-		{"ip", "-j", "route", "show", "table", "all"},
-		{"sysctl", "net.ipv4.ip_forward"},
-	} {
-		b.WriteString("$ " + strings.Join(c, " ") + "\n" + sh(t, c...) + "\n")
-	}
-	var rules []string
-	for _, l := range strings.Split(sh(t, "iptables-save"), "\n") {
-		if !strings.HasPrefix(l, "#") {
-			rules = append(rules, counters.ReplaceAllString(l, "[0:0]"))
-		}
-	}
-	b.WriteString("$ iptables-save\n" + strings.Join(rules, "\n"))
-	return b.String()
-}
-
-func sameSnapshot(t *testing.T, before string, when string) {
-	t.Helper()
-	if diff := cmp.Diff(before, snapshot(t)); diff != "" {
-		t.Errorf("%s: namespace differs from before (-before +after):\n%s", when, diff)
-	}
 }
 
 // listenIn opens a TCP listener inside another network namespace: a
@@ -220,10 +143,9 @@ func mustPlumb(t *testing.T, args ...string) string {
 }
 
 func TestLiveVeth(t *testing.T) {
-	if !isolate(t) {
+	if !isolateWorld(t) {
 		return
 	}
-	world(t)
 	pid := container(t)
 	before := snapshot(t)
 
@@ -256,10 +178,9 @@ func TestLiveVeth(t *testing.T) {
 // TestLiveVethRollback fails each of the twelve steps in turn with the real
 // tools behind a wrapper, and checks the namespace is left as it was.
 func TestLiveVethRollback(t *testing.T) {
-	if !isolate(t) {
+	if !isolateWorld(t) {
 		return
 	}
-	world(t)
 	pid := container(t)
 	before := snapshot(t)
 	steps := strings.Split(strings.TrimSpace(mustPlumb(t, "veth", "up", "--pid", strconv.Itoa(pid), "--dry-run")), "\n")

@@ -1,0 +1,202 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// The helpers that live tests used to keep copies of, one of each: the
+// preamble, container processes, the fault-injecting wrapper, and snapshots
+// of a network namespace taken once the kernel has settled.
+
+// isolateWorld is the preamble of a test on the stand-in host: isolate,
+// then world inside. Like isolate, false means return at once.
+func isolateWorld(t *testing.T) bool {
+	t.Helper()
+	if !isolate(t) {
+		return false
+	}
+	world(t)
+	return true
+}
+
+// world is the test's stand-in for a host (standIn), made in the test's
+// own namespace, with the "internet" in the namespace inet.
+func world(t *testing.T) {
+	standIn(here(t), "inet")
+}
+
+// standIn makes the namespace that run works in a stand-in for a host: an
+// uplink veth to a new namespace inet that plays the internet, a default
+// route through it, and two rules of someone else's that plumb must leave
+// alone.
+func standIn(run func(argv ...string) string, inet string) {
+	for _, c := range []string{
+		// No duplicate address detection: a link-local address that is still
+		// "tentative" when the first snapshot is taken would differ later.
+		"sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0",
+		"ip link set lo up",
+		"ip netns add " + inet,
+		"ip link add uplink0 type veth peer name wan0 netns " + inet,
+		"ip addr add 192.0.2.1/24 dev uplink0",
+		"ip link set uplink0 up",
+		"ip -n " + inet + " addr add 192.0.2.2/24 dev wan0",
+		"ip -n " + inet + " link set wan0 up",
+		"ip -n " + inet + " link set lo up",
+		"ip route add default via 192.0.2.2",
+		"iptables -A FORWARD -i keep0 -j DROP",
+		"iptables -t nat -A POSTROUTING -o keep0 -j RETURN",
+	} {
+		run(strings.Fields(c)...)
+	}
+}
+
+// container starts a process in a network namespace of its own, as the
+// document's part one does, and returns its PID.
+func container(t *testing.T) int {
+	t.Helper()
+	return containerIn(t, "")
+}
+
+// containerIn starts a container process whose namespace is made from the
+// network namespace at parent ("" for the test's own) and returns its PID
+// once the process has moved into its new namespace.
+func containerIn(t *testing.T, parent string) int {
+	t.Helper()
+	argv := []string{"unshare", "--net", "sleep", "3600"}
+	if parent == "" {
+		parent = "/proc/self/ns/net"
+	} else {
+		argv = append([]string{"nsenter", "--net=" + parent}, argv...)
+	}
+	from, err := os.Stat(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	for i := 0; i < 400; i++ {
+		if ns, err := os.Stat("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net"); err == nil && !os.SameFile(ns, from) {
+			return cmd.Process.Pid
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("container process did not enter its namespace")
+	return 0
+}
+
+// faultEnv puts the fault-injecting wrapper in front of the tools plumb
+// runs (every stand-in tool unless some are named); cases add FAIL_ON,
+// KILL_ON, KILL_AFTER or KILL_AFTER_FAIL.
+func faultEnv(t *testing.T, tools ...string) []string {
+	if len(tools) == 0 {
+		tools = standins
+	}
+	wrap := t.TempDir()
+	wrapper, _ := filepath.Abs("../../testdata/standin/failwrap.sh")
+	for _, tool := range tools {
+		if err := os.Symlink(wrapper, filepath.Join(wrap, tool)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := os.Getenv("PATH")
+	return []string{"PATH=" + wrap + ":" + path, "REAL_PATH=" + path}
+}
+
+// settle calls take until two calls in a row agree, and returns that: the
+// kernel updates a bridge's carrier (and the routes flagged linkdown) a
+// moment after its last port goes, and a snapshot must not catch it
+// half-way.
+func settle(take func() string) string {
+	prev := take()
+	for i := 0; i < 40; i++ {
+		time.Sleep(25 * time.Millisecond)
+		cur := take()
+		if cur == prev {
+			return cur
+		}
+		prev = cur
+	}
+	return prev
+}
+
+var (
+	counters  = regexp.MustCompile(`\[\d+:\d+\]`)
+	macs      = regexp.MustCompile(`"(address|broadcast)":"[0-9a-f:]{17}"`)
+	linkLocal = regexp.MustCompile(`fe80::[0-9a-f:]+`)
+)
+
+// netState is one reading of a network namespace's state as plumb could
+// change it: links, addresses, routes, ip_forward and iptables. What is not
+// configuration is masked, so that two alike namespaces compare equal:
+// packet counters, random MACs and the link-local addresses the kernel
+// makes from them. run runs a command in the namespace.
+func netState(t *testing.T, run func(argv ...string) string) string {
+	t.Helper()
+	var b strings.Builder
+	for _, c := range []string{"ip -j link show", "ip -j addr show", "ip -j route show table all"} {
+		// One line per element, masked, then sorted: the kernel lists
+		// local routes in the order of their (random) link-local addresses.
+		var elems []json.RawMessage
+		if err := json.Unmarshal([]byte(run(strings.Fields(c)...)), &elems); err != nil {
+			t.Fatalf("%s: %v", c, err)
+		}
+		var lines []string
+		for _, e := range elems {
+			l := macs.ReplaceAllString(string(e), `"$1":"MAC"`)
+			lines = append(lines, linkLocal.ReplaceAllString(l, "fe80::LL"))
+		}
+		sort.Strings(lines)
+		b.WriteString("$ " + c + "\n" + strings.Join(lines, "\n") + "\n")
+	}
+	b.WriteString(run("sysctl", "net.ipv4.ip_forward"))
+	b.WriteString("$ iptables-save\n")
+	for _, l := range strings.Split(run("iptables-save"), "\n") {
+		if !strings.HasPrefix(l, "#") {
+			b.WriteString(counters.ReplaceAllString(l, "[0:0]") + "\n")
+		}
+	}
+	return b.String()
+}
+
+// here runs a command in the test's own namespace.
+func here(t *testing.T) func(argv ...string) string {
+	return func(argv ...string) string {
+		t.Helper()
+		return sh(t, argv...)
+	}
+}
+
+// snapshot is the test namespace's network state (netState) once the
+// kernel has settled.
+func snapshot(t *testing.T) string {
+	t.Helper()
+	return settle(func() string { return netState(t, here(t)) })
+}
+
+// settled is snapshot together with the mount table and the files under
+// root (fsSnapshot), settled as one.
+func settled(t *testing.T, root string) string {
+	t.Helper()
+	return settle(func() string { return netState(t, here(t)) + fsSnapshot(t, root) })
+}
+
+func sameSnapshot(t *testing.T, before string, when string) {
+	t.Helper()
+	if diff := cmp.Diff(before, snapshot(t)); diff != "" {
+		t.Errorf("%s: namespace differs from before (-before +after):\n%s", when, diff)
+	}
+}
