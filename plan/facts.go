@@ -190,58 +190,61 @@ func (r *Record) BridgeFacts() (BridgeFacts, error) {
 // container's with a network. ok is false for every other record.
 func (r *Record) Attachment() (AttachmentFacts, bool) {
 	if r.Kind != "attachment" && r.Kind != "container" {
-		return AttachmentFacts{}, false
+		return AttachmentFacts{}, false // not worth decoding
 	}
-	f, err := r.Facts()
-	if err != nil {
-		return AttachmentFacts{}, false
-	}
-	switch f := f.(type) {
-	case AttachmentFacts:
-		return f, true
-	case ContainerFacts:
-		if f.Net != nil {
-			return *f.Net, true
+	return pick(r, func(f Facts) (AttachmentFacts, bool) {
+		switch f := f.(type) {
+		case AttachmentFacts:
+			return f, true
+		case ContainerFacts:
+			if f.Net != nil {
+				return *f.Net, true
+			}
 		}
-	}
-	return AttachmentFacts{}, false
+		return AttachmentFacts{}, false
+	})
 }
 
 // Overlay is the record's overlay: an overlay's, or a container's root.
 func (r *Record) Overlay() (OverlayFacts, bool) {
-	f, err := r.Facts()
-	if err != nil {
+	return pick(r, func(f Facts) (OverlayFacts, bool) {
+		switch f := f.(type) {
+		case OverlayFacts:
+			return f, true
+		case ContainerFacts:
+			return f.Root, true
+		}
 		return OverlayFacts{}, false
-	}
-	switch f := f.(type) {
-	case OverlayFacts:
-		return f, true
-	case ContainerFacts:
-		return f.Root, true
-	}
-	return OverlayFacts{}, false
+	})
 }
 
 // Container is a container record's facts.
 func (r *Record) Container() (ContainerFacts, bool) {
-	f, err := r.Facts()
-	c, ok := f.(ContainerFacts)
-	return c, ok && err == nil
+	return pick(r, func(f Facts) (ContainerFacts, bool) { c, ok := f.(ContainerFacts); return c, ok })
 }
 
 // Subnet is the subnet a network object (veth or bridge) takes up.
 func (r *Record) Subnet() (netip.Prefix, bool) {
+	return pick(r, func(f Facts) (netip.Prefix, bool) {
+		switch f := f.(type) {
+		case VethFacts:
+			return f.Subnet, true
+		case BridgeFacts:
+			return f.Subnet, true
+		}
+		return netip.Prefix{}, false
+	})
+}
+
+// pick is what get finds in the record's facts; ok is false when they
+// cannot be read or hold none.
+func pick[T any](r *Record, get func(Facts) (T, bool)) (T, bool) {
 	f, err := r.Facts()
 	if err != nil {
-		return netip.Prefix{}, false
+		var zero T
+		return zero, false
 	}
-	switch f := f.(type) {
-	case VethFacts:
-		return f.Subnet, true
-	case BridgeFacts:
-		return f.Subnet, true
-	}
-	return netip.Prefix{}, false
+	return get(f)
 }
 
 // details reads a journal's details map, noting the keys whose values

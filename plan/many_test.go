@@ -32,6 +32,13 @@ func containers(t *testing.T, n int) []actions.Netns {
 }
 
 func attachMany(t *testing.T, st *Store, targets []actions.Netns) []*Plan {
+	plans, _ := attachManyOf(t, st, targets)
+	return plans
+}
+
+// attachManyOf plans the targets' attachments to a new bridge, and gives
+// the attachments too, to plan them again.
+func attachManyOf(t *testing.T, st *Store, targets []actions.Netns) ([]*Plan, []*Attach) {
 	t.Helper()
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	var as []*Attach
@@ -42,7 +49,7 @@ func attachMany(t *testing.T, st *Store, targets []actions.Netns) []*Plan {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return plans
+	return plans, as
 }
 
 // TestApplyAllBatch: the host's steps of every container run as one ip
@@ -252,15 +259,7 @@ func TestBatchLineErrors(t *testing.T) {
 func TestApplyAllWaves(t *testing.T) {
 	st := NewStore(t.TempDir())
 	cs := containers(t, 2*waveSize+10)
-	br := bridgeUp(t, st, "10.88.0.0/24")
-	var as []*Attach
-	for _, c := range cs {
-		as = append(as, &Attach{Network: br, Target: c, If: "eth0"})
-	}
-	plans, err := attachAll(st, as)
-	if err != nil {
-		t.Fatal(err)
-	}
+	plans, as := attachManyOf(t, st, cs)
 	f := &fakeRunner{}
 	if _, err := ApplyAll(context.Background(), f, st, plans, Batch); err != nil {
 		t.Fatal(err)
@@ -296,7 +295,7 @@ func TestApplyAllWaves(t *testing.T) {
 	}
 
 	// A container of the second wave fails: all 60 are rolled back.
-	plans, err = attachAll(st, as)
+	plans, err := attachAll(st, as)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,10 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"net/netip"
 	"strings"
-	"text/tabwriter"
 
 	"plumb/actions"
 	"plumb/plan"
@@ -50,13 +50,9 @@ func (c *BridgeUpCmd) recipe() *plan.Bridge {
 // Run plans the bridge and prints or applies it.
 func (c *BridgeUpCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
-	out, err := up(d, c.recipe(), c.DryRun, c.Output, "")
-	if out == nil || err != nil {
-		return err
-	}
-	p := out.Plans[0]
-	_, err = fmt.Fprintf(d.stdout, "%s is up: %s\n", p.ID(), p.Summary)
-	return err
+	return upSay(d, c.recipe(), c.DryRun, c.Output, func(p *plan.Plan) string {
+		return fmt.Sprintf("%s is up: %s", p.ID(), p.Summary)
+	})
 }
 
 // portFlag is a published port, HOST:CONTAINER[/tcp|/udp].
@@ -303,29 +299,14 @@ func (c *BridgeLsCmd) Run(d *deps) error {
 		}
 		out = append(out, b)
 	}
-	if c.Output == "json" {
-		if out == nil {
-			out = []lsBridge{}
+	err := listing(d, c.Output, "bridges", "BRIDGE\tSUBNET\tGATEWAY\tNAT\tSTATE\tCONTAINERS", out, func(w io.Writer, b lsBridge) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", b.Name, b.Subnet, b.Gateway, yesNo(b.NAT), b.State, len(b.Attachments))
+		for _, a := range b.Attachments {
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.IP, a.HostVeth, a.Target, a.If, a.State, strings.Join(a.Ports, " "))
 		}
-		if err := writeJSON(d.stdout, struct {
-			FormatVersion int        `json:"format_version"`
-			Bridges       []lsBridge `json:"bridges"`
-		}{plan.FormatVersion, out}); err != nil {
-			return err
-		}
-	} else {
-		tw := tabwriter.NewWriter(d.stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "BRIDGE\tSUBNET\tGATEWAY\tNAT\tSTATE\tCONTAINERS")
-		for _, b := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\n", b.Name, b.Subnet, b.Gateway, yesNo(b.NAT), b.State, len(b.Attachments))
-			for _, a := range b.Attachments {
-				ports := strings.Join(a.Ports, " ")
-				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.IP, a.HostVeth, a.Target, a.If, a.State, ports)
-			}
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	})
+	if err != nil {
+		return err
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%d journals cannot be read: %v", len(errs), errs)

@@ -22,10 +22,7 @@ type LayerImportCmd struct {
 // Run unpacks the tarball under STATE_DIR/layers/NAME.
 func (c *LayerImportCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh"
-	out, err := up(d, &plan.Layer{Name: c.Name, File: string(c.File)}, c.DryRun, afterApply(c.DryRun, c.Output), "")
-	if out == nil || err != nil {
-		return err
-	}
-	_, err = fmt.Fprintf(d.stdout, "layer %s is %s\n", c.Name, out.Plans[0].Facts.(plan.LayerFacts).Dir)
-	return err
+	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File)}, c.DryRun, afterApply(c.DryRun, c.Output), func(p *plan.Plan) string {
+		return fmt.Sprintf("layer %s is %s", c.Name, p.Facts.(plan.LayerFacts).Dir)
+	})
 }

@@ -70,14 +70,9 @@ func (c *OverlayMountCmd) recipe() *plan.Overlay {
 // Run plans the mount and prints or applies it.
 func (c *OverlayMountCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
-	out, err := up(d, c.recipe(), c.DryRun, c.Output, "")
-	if out == nil || err != nil {
-		return err
-	}
-	p := out.Plans[0]
-	f := p.Facts.(plan.OverlayFacts)
-	_, err = fmt.Fprintf(d.stdout, "%s is mounted at %s\n", p.ID(), f.Merged)
-	return err
+	return upSay(d, c.recipe(), c.DryRun, c.Output, func(p *plan.Plan) string {
+		return fmt.Sprintf("%s is mounted at %s", p.ID(), p.Facts.(plan.OverlayFacts).Merged)
+	})
 }
 
 // OverlayUnmountCmd is `plumb overlay unmount`.

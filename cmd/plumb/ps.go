@@ -3,7 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
-	"text/tabwriter"
+	"io"
 
 	"plumb/plan"
 )
@@ -41,22 +41,11 @@ func (c *PsCmd) Run(d *deps) error {
 		}
 		out = append(out, psEntry{r.Name, pid, state, ip, network, f.Cmd})
 	}
-	if c.Output == "json" {
-		if err := writeJSON(d.stdout, struct {
-			FormatVersion int       `json:"format_version"`
-			Containers    []psEntry `json:"containers"`
-		}{plan.FormatVersion, out}); err != nil {
-			return err
-		}
-	} else {
-		tw := tabwriter.NewWriter(d.stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tPID\tSTATE\tIP\tNETWORK\tCOMMAND")
-		for _, e := range out {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\n", e.Name, e.PID, e.State, orNone(e.IP), e.Network, e.Command)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	err := listing(d, c.Output, "containers", "NAME\tPID\tSTATE\tIP\tNETWORK\tCOMMAND", out, func(w io.Writer, e psEntry) {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", e.Name, e.PID, e.State, orNone(e.IP), e.Network, e.Command)
+	})
+	if err != nil {
+		return err
 	}
 	if len(errs) > 0 {
 		return errors.Join(errs...)

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 
 	"plumb/plan"
@@ -28,25 +30,11 @@ func (c *StatusCmd) Run(d *deps) error {
 	for _, r := range recs {
 		out = append(out, statusEntry{r.Kind, r.Name, r.State, r.Updated.Format("2006-01-02T15:04:05Z07:00"), r.Summary})
 	}
-	if c.Output == "json" {
-		if out == nil {
-			out = []statusEntry{}
-		}
-		if err := writeJSON(d.stdout, struct {
-			FormatVersion int           `json:"format_version"`
-			Objects       []statusEntry `json:"objects"`
-		}{plan.FormatVersion, out}); err != nil {
-			return err
-		}
-	} else {
-		tw := tabwriter.NewWriter(d.stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(tw, "KIND\tNAME\tSTATE\tUPDATED\tSUMMARY")
-		for _, e := range out {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", e.Kind, e.Name, e.State, e.Updated, e.Summary)
-		}
-		if err := tw.Flush(); err != nil {
-			return err
-		}
+	err := listing(d, c.Output, "objects", "KIND\tNAME\tSTATE\tUPDATED\tSUMMARY", out, func(w io.Writer, e statusEntry) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", e.Kind, e.Name, e.State, e.Updated, e.Summary)
+	})
+	if err != nil {
+		return err
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("%d journals cannot be read: %v", len(errs), errs)
@@ -59,4 +47,29 @@ func writeJSON(w interface{ Write([]byte) (int, error) }, v any) error {
 	enc.SetEscapeHTML(false) // commands hold & < >, shown as they are
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
+}
+
+// listing prints entries as a table under header, one row each, or with
+// -o json as {"format_version": 1, KEY: [...]}.
+func listing[T any](d *deps, format, key, header string, entries []T, row func(io.Writer, T)) error {
+	if format == "json" {
+		if entries == nil {
+			entries = []T{}
+		}
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("  ", "  ")
+		if err := enc.Encode(entries); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(d.stdout, "{\n  \"format_version\": %d,\n  %q: %s}\n", plan.FormatVersion, key, b.String())
+		return err
+	}
+	tw := tabwriter.NewWriter(d.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, e := range entries {
+		row(tw, e)
+	}
+	return tw.Flush()
 }

@@ -36,6 +36,16 @@ func up(d *deps, rc plan.Recipe, dryRun bool, format, joined string) (*plan.Outc
 	return out, nil
 }
 
+// upSay is up for a command that makes one object and says so in one line.
+func upSay(d *deps, rc plan.Recipe, dryRun bool, format string, say func(*plan.Plan) string) error {
+	out, err := up(d, rc, dryRun, format, "")
+	if out == nil || err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(d.stdout, say(out.Plans[0]))
+	return err
+}
+
 // renderPlans prints the plans of one call: one plan as it is; many each
 // under a comment naming its object (text), as one document (json), or as
 // one runbook named joined whose rollback undoes them all (sh).

@@ -55,13 +55,9 @@ func (c *VethUpCmd) recipe() *plan.Veth {
 // Run plans the network and prints or applies it.
 func (c *VethUpCmd) Run(d *deps) error {
 	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
-	out, err := up(d, c.recipe(), c.DryRun, c.Output, "")
-	if out == nil || err != nil {
-		return err
-	}
-	p := out.Plans[0]
-	_, err = fmt.Fprintf(d.stdout, "%s is up: %d steps applied\n", p.ID(), len(p.Steps))
-	return err
+	return upSay(d, c.recipe(), c.DryRun, c.Output, func(p *plan.Plan) string {
+		return fmt.Sprintf("%s is up: %d steps applied", p.ID(), len(p.Steps))
+	})
 }
 
 // VethDownCmd is `plumb veth down`.
