@@ -40,6 +40,16 @@ type Tolerant interface {
 	Gone(stderr string) bool
 }
 
+// Clasher is an action whose failure can mean that what it makes was there
+// already, made by someone else (a link of that name exists): then its undo
+// must not run. Any other failure may have left part of its effect (tar
+// wrote some files before it refused one; unshare bind-mounted its file
+// before hostname refused the name; a command that did its work and then
+// failed), so the undo of a failed step runs, tolerant of absence.
+type Clasher interface {
+	Clash(stderr string) bool
+}
+
 // Targeted is an action that acts on a container's network namespace, so
 // apply checks that the namespace is still the one it was planned for.
 type Targeted interface {

@@ -169,6 +169,7 @@ func TestAttachRollbackKeepsBridge(t *testing.T) {
 	}
 	undos := f.calls[len(p.Steps):]
 	want := []string{
+		"iptables -D PLUMB-br0 -d 10.88.0.2/32 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
 		"iptables -t nat -D PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.2:80",
 		"ip link del veth0a580002",
 	}

@@ -325,11 +325,12 @@ func (x *executor) run(u *unit) *failure {
 	for _, ref := range u.refs {
 		s, sr := x.step(ref)
 		if err := checkTarget(x.recs[ref.plan], s.Action); err != nil {
-			sr.Status = Failed
+			sr.Status, sr.Error = Failed, err.Error()
 			return &failure{ref, err}
 		}
 		if x.single() {
 			if err := x.prepare(ref); err != nil {
+				sr.Status, sr.Error = Failed, err.Error()
 				return &failure{ref, err}
 			}
 		}
@@ -380,6 +381,9 @@ func (x *executor) run(u *unit) *failure {
 	ref := u.refs[k]
 	_, sr := x.step(ref)
 	sr.Status, sr.Error = Failed, err.Error()
+	if u.batch != nil && u.batch.Atomic() {
+		sr.Status = Pending // the batch applied none of its lines: nothing to undo
+	}
 	return &failure{ref, err}
 }
 

@@ -35,12 +35,12 @@ func (l *Layer) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		Steps: []Step{{Action: actions.Mkdir{Path: dir}}, {Action: actions.Extract{File: l.File, Dir: dir}}}}}, nil
 }
 
-// Preflight refuses a layer whose directory exists: plumb never unpacks
-// over what is there.
+// Preflight refuses a layer whose directory exists (plumb never unpacks
+// over what is there) and a tarball that would not fit.
 func (l *Layer) Preflight(_ context.Context, env Env) ([]string, error) {
 	dir := env.St.Layer(l.Name)
 	if _, err := os.Stat(dir); err == nil {
 		return nil, refuse("name", "layer %s exists (%s); `plumb down layer/%s` removes it", l.Name, dir, l.Name)
 	}
-	return nil, nil
+	return nil, checkSpace(l.File, env.St.Dir)
 }

@@ -12,16 +12,30 @@ import (
 )
 
 // undoable reports whether unwinding must reverse this step: it ran, may
-// have run (started, then a crash), or its undo failed before. A failed
-// step's command did not take effect, but its hold on a shared setting did.
+// have run (started, then a crash), failed but may have done part of its
+// work, or its undo failed before. A shared setting's hold is released
+// whatever the step's command did.
 func undoable(s *StepRecord) bool {
 	switch s.Status {
 	case Done, Started, UndoFailed:
 		return true
 	case Failed:
-		return s.Shared != ""
+		return s.Shared != "" || !clashed(s)
 	}
 	return false
+}
+
+// clashed reports whether a failed step failed because what it makes was
+// there before (see actions.Clasher): its undo would remove what is not
+// plumb's. Any other failed step may have done part of its work, and is
+// undone.
+func clashed(s *StepRecord) bool {
+	a, err := s.Action.decode()
+	if err != nil {
+		return true // undo nothing on a doubt
+	}
+	c, ok := a.(actions.Clasher)
+	return ok && c.Clash(s.Error)
 }
 
 // unwind undoes a record's steps in reverse. Every undo is tried; failures
