@@ -274,7 +274,10 @@ func (Exec) Start(ctx context.Context, argv []string, log string, attach bool) (
 	cmd := exec.Command(path, argv[1:]...)
 	cmd.Args[0] = argv[0]
 	if attach {
+		// In the foreground the container lives only as long as plumb:
+		// killed with plumb (even by SIGKILL), it is not orphaned.
 		cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	} else {
 		f, err := os.OpenFile(log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 		if err != nil {

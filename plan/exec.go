@@ -322,6 +322,14 @@ func (x *executor) prepare(ref stepRef) error {
 // run runs one unit and records where each of its steps stands. Units
 // running at once touch distinct plans, so they need no lock of their own.
 func (x *executor) run(u *unit) *failure {
+	if err := x.ctx.Err(); err != nil {
+		// Told to stop (SIGINT, SIGTERM): start nothing more.
+		ref := u.refs[0]
+		_, sr := x.step(ref)
+		err = fmt.Errorf("not started: plumb was interrupted (%w)", context.Cause(x.ctx))
+		sr.Error = err.Error()
+		return &failure{ref, err}
+	}
 	for _, ref := range u.refs {
 		s, sr := x.step(ref)
 		if err := checkTarget(x.recs[ref.plan], s.Action); err != nil {
@@ -363,6 +371,11 @@ func (x *executor) run(u *unit) *failure {
 	k := 0
 	if u.batch != nil {
 		o := u.batch.Outcome(actions.StderrOf(err), len(u.refs))
+		if killed(err) {
+			// Killed (plumb was told to stop), not failed: it may have
+			// run any of its lines, an atomic batch all of them.
+			o = actions.Outcome{Unsure: true}
+		}
 		k = o.Failed
 		for j, ref := range u.refs {
 			_, sr := x.step(ref)
@@ -381,7 +394,7 @@ func (x *executor) run(u *unit) *failure {
 	ref := u.refs[k]
 	_, sr := x.step(ref)
 	sr.Status, sr.Error = Failed, err.Error()
-	if u.batch != nil && u.batch.Atomic() {
+	if u.batch != nil && u.batch.Atomic() && !killed(err) {
 		sr.Status = Pending // the batch applied none of its lines: nothing to undo
 	}
 	return &failure{ref, err}
@@ -400,6 +413,12 @@ func (x *executor) runBatch(u *unit) error {
 	}
 	_, err := x.r.Run(x.ctx, b.Argv(), b.Input(u.lines))
 	return err
+}
+
+// killed reports whether err is a process that did not exit by itself.
+func killed(err error) bool {
+	var ee *actions.ExecError
+	return errors.As(err, &ee) && ee.Code < 0
 }
 
 // blame turns a batch's error into the failing step's: its own command,

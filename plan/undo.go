@@ -5,11 +5,30 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
 	"plumb/actions"
 )
+
+// UndoTimeout bounds how long undoing may take once plumb was told to stop
+// (SIGINT, SIGTERM): undos finish, so the host ends as it began, but a
+// hung command cannot keep plumb running for ever. A second signal ends
+// plumb at once; the journal keeps what is left for `plumb recover`.
+const UndoTimeout = 2 * time.Minute
+
+// undoContext is ctx for undoing: not cancelled with ctx (a signal that
+// stopped the apply must not stop its rollback), bounded by UndoTimeout
+// from the moment ctx is cancelled.
+func undoContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	u, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.AfterFunc(UndoTimeout, cancel)
+		context.AfterFunc(u, func() { t.Stop() })
+	})
+	return u, func() { stop(); cancel() }
+}
 
 // undoable reports whether unwinding must reverse this step: it ran, may
 // have run (started, then a crash), failed but may have done part of its
@@ -41,6 +60,8 @@ func clashed(s *StepRecord) bool {
 // unwind undoes a record's steps in reverse. Every undo is tried; failures
 // are collected and kept in the journal. With none, the journal is removed.
 func unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]string, error) {
+	ctx, cancel := undoContext(ctx)
+	defer cancel()
 	log := zerolog.Ctx(ctx)
 	rec.State = StateUndoing
 	if err := st.Save(rec); err != nil {
@@ -206,6 +227,8 @@ func DownAll(ctx context.Context, r actions.Runner, st *Store, recs []*Record, m
 // host link (attachments) are put in a link group of plumb's choosing and
 // deleted together; every other object is undone on its own, in reverse.
 func unwindAll(ctx context.Context, r actions.Runner, st *Store, recs []*Record, mode Mode) ([]string, error) {
+	ctx, cancel := undoContext(ctx)
+	defer cancel()
 	var ran []string
 	var errs []error
 	var grouped []*Record

@@ -13,10 +13,12 @@ import (
 
 // TestLiveFaultMatrix: in both exec modes (batch and each), for every
 // recipe (bridge attach also of three containers in one call) and every
-// step k, (a) the step
-// fails and plumb rolls back; (b) plumb is SIGKILLed just before step k, and
-// just after it, then `plumb recover`; (c) plumb is SIGKILLed during the
-// rollback of a failure at step k, then `plumb recover`. After each case the
+// step k, (a) the step fails, (b) it runs and then reports a failure (it
+// did its work half-way or whole), (c) plumb gets SIGINT or SIGTERM while
+// it runs (then the step is killed), and plumb rolls back by itself; (d)
+// plumb is SIGKILLed just before step k, and just after it, then `plumb
+// recover`; (e) plumb is SIGKILLed during the rollback of a failure at
+// step k, then `plumb recover`. After each case the
 // namespace (links, addresses, routes, iptables, ip_forward, mounts, files)
 // equals the snapshot taken before, and the journal keeps nothing new.
 func TestLiveFaultMatrix(t *testing.T) {
@@ -67,14 +69,18 @@ func TestLiveFaultMatrix(t *testing.T) {
 				}
 			}
 			for k, step := range steps {
+				sig := []string{"INT", "TERM"}[k%2]
 				cases := []struct {
-					name string
-					env  []string
+					name  string
+					env   []string
+					clean bool // rolled back by plumb itself: recover finds nothing
 				}{
-					{"fails", []string{"FAIL_ON=" + step}},
-					{"killed before", []string{"KILL_ON=" + step}},
-					{"killed after", []string{"KILL_AFTER=" + step}},
-					{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}},
+					{"fails", []string{"FAIL_ON=" + step}, true},
+					{"fails half-way", []string{"HALFWAY_ON=" + step}, true},
+					{"SIG" + sig + " during", []string{"SIGNAL_ON=" + step, "SIGNAL=" + sig}, true},
+					{"killed before", []string{"KILL_ON=" + step}, false},
+					{"killed after", []string{"KILL_AFTER=" + step}, false},
+					{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, false},
 				}
 				for _, c := range cases {
 					os.Remove(marker)
@@ -85,8 +91,13 @@ func TestLiveFaultMatrix(t *testing.T) {
 						t.Errorf("%s: plumb succeeded:\n%s", label, out)
 						continue
 					}
-					if rec, err := plumb(t, nil, "recover"); err != nil {
+					rec, err := plumb(t, nil, "recover")
+					if err != nil {
 						t.Errorf("%s: recover failed: %v\n%s", label, err, rec)
+						continue
+					}
+					if c.clean && !strings.Contains(rec, "nothing to recover") {
+						t.Errorf("%s: plumb left its rollback to recover:\n%s\nplumb said:\n%s", label, rec, out)
 						continue
 					}
 					if again := mustPlumb(t, "recover"); !strings.Contains(again, "nothing to recover") {

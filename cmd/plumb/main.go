@@ -92,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plumb: error: %v\n", err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := interruptible(context.Background())
 	defer stop()
 	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
 	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(cli.StateDir), stdin: os.Stdin, stdout: stdout, wait: cli.Wait}
@@ -117,6 +117,36 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	return 1
+}
+
+// interruptible is ctx cancelled by the first SIGINT or SIGTERM, with the
+// signal as its cause: plumb starts no more steps and rolls back what it
+// did (undos run on a context of their own, bounded: plan.UndoTimeout).
+// The signals' default action is then restored, so a second one ends
+// plumb at once, leaving the journal to `plumb recover`.
+func interruptible(parent context.Context) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(parent)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case sig := <-sigs:
+			signal.Stop(sigs)
+			cancel(fmt.Errorf("%s received", signalName(sig)))
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() { signal.Stop(sigs); cancel(nil) }
+}
+
+func signalName(sig os.Signal) string {
+	switch sig {
+	case os.Interrupt:
+		return "SIGINT"
+	case syscall.SIGTERM:
+		return "SIGTERM"
+	}
+	return sig.String()
 }
 
 // newParser builds the command line parser; exit is called for --help.

@@ -1,10 +1,19 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
 
 	"plumb/plan"
 )
@@ -77,26 +86,97 @@ func (c *RunCmd) Run(d *deps) error {
 		_, err := fmt.Fprintln(d.stdout, pid)
 		return err
 	}
-	// In the foreground: let other plumb commands run meanwhile, wait for
-	// the command, then undo everything.
+	return c.foreground(d, pid)
+}
+
+// foreground waits for the command with other plumb commands free to run
+// meanwhile, then undoes everything and exits with the command's status.
+// SIGINT or SIGTERM is passed to the command, as `docker run` does; if it
+// has not ended StopAfter later, it is stopped (SIGTERM, then SIGKILL
+// StopAfter after) and everything is undone all the same. A `plumb stop`
+// from elsewhere ends it too: its status is still the one reported.
+func (c *RunCmd) foreground(d *deps, pid int) error {
 	d.store.Unlock()
-	status := 0
-	if proc, err := os.FindProcess(pid); err == nil {
-		if ps, err := proc.Wait(); err == nil {
-			status = ps.ExitCode()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	exited := make(chan int, 1)
+	go func() { exited <- waitStatus(pid) }()
+	status, grace := 0, 0
+	var sig os.Signal
+	select {
+	case status = <-exited:
+	case sig = <-sigs:
+	case <-d.ctx.Done(): // a signal that came before this wait began
+		sig = syscall.SIGTERM
+	}
+	if sig != nil {
+		zerolog.Ctx(d.ctx).Warn().Msgf("%s received: passing it to the container's command", signalName(sig))
+		forward(pid, sig)
+		select {
+		case status = <-exited:
+		case <-time.After(StopAfter):
+		case <-sigs:
 		}
+		grace = int(StopAfter / time.Second)
 	}
-	if err := d.lock(); err != nil {
+	ctx := context.WithoutCancel(d.ctx) // the undo must run, even after a signal
+	if err := d.store.Lock(ctx, d.wait); err != nil {
 		return err
 	}
-	if rec, err = d.store.Load("container", c.Name); err != nil {
+	rec, err := d.store.Load("container", c.Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return statusErr(status) // stopped and undone by `plumb stop`
+	} else if err != nil {
 		return err
 	}
-	if _, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{}, false); err != nil {
+	if _, err := plan.TearDown(ctx, d.env(), rec, plan.DownOptions{Grace: grace}, false); err != nil {
 		return fmt.Errorf("cleaning up %w", err)
 	}
+	return statusErr(status)
+}
+
+// waitStatus waits for the process plumb started and gives its status as a
+// shell does: its exit code, or 128 + the signal that killed it.
+func waitStatus(pid int) int {
+	proc, err := os.FindProcess(pid)
+	if err != nil {
+		return 0
+	}
+	ps, err := proc.Wait()
+	if err != nil {
+		return 0
+	}
+	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return 128 + int(ws.Signal())
+	}
+	return ps.ExitCode()
+}
+
+// StopAfter is how long a foreground container has to end after plumb
+// passed it SIGINT or SIGTERM, before it is stopped.
+const StopAfter = 2 * time.Second
+
+func statusErr(status int) error {
 	if status != 0 {
 		return exitCode(status)
 	}
 	return nil
+}
+
+// forward passes sig to the container's command: the child of the process
+// plumb started (unshare --fork runs the command as its child, PID 1 of the
+// container), or that process itself when it has no child yet.
+func forward(pid int, sig os.Signal) {
+	target := pid
+	if kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
+		if f := strings.Fields(string(kids)); len(f) > 0 {
+			if k, err := strconv.Atoi(f[0]); err == nil {
+				target = k
+			}
+		}
+	}
+	if p, err := os.FindProcess(target); err == nil {
+		_ = p.Signal(sig)
+	}
 }

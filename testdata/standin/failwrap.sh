@@ -3,7 +3,11 @@
 # command line it can fail the step ($FAIL_ON), or SIGKILL plumb (its
 # parent) just before the step ($KILL_ON), just after it ran ($KILL_AFTER),
 # or at the first command after an injected failure, i.e. during the
-# rollback ($KILL_AFTER_FAIL names a marker file). Otherwise it runs the
+# rollback ($KILL_AFTER_FAIL names a marker file). It can also run the step
+# for real and then report a failure ($HALFWAY_ON: a command that did part
+# or all of its work and failed), or run it and then send plumb
+# $SIGNAL (INT or TERM) and wait to be killed ($SIGNAL_ON: a signal that
+# comes while the step runs). Otherwise it runs the
 # real tool from $REAL_PATH. Batches (ip -batch -, iptables-restore) are
 # opened up: each line is matched as the step it stands for, and the lines
 # before it really run, as they would in the batch. $PLUMB_RUN_IN says which
@@ -65,6 +69,30 @@ if [ -n "$prefix" ]; then
 			echo "Command failed -:$n" >&2
 			exit 1
 		fi
+		if [ "$step" = "${HALFWAY_ON:-}" ]; then
+			if [ "$prefix" = iptables-restore ]; then
+				# iptables-restore commits its table whole or not at
+				# all: it cannot fail half-way.
+				injected
+				echo "Error occurred at line: $n" >&2
+				exit 2
+			fi
+			head -n $n "$input" >"$input.part"
+			real $line <"$input.part"
+			injected
+			echo "Command failed -:$n" >&2
+			exit 1
+		fi
+		if [ "$step" = "${SIGNAL_ON:-}" ]; then
+			if [ "$prefix" = iptables-restore ]; then
+				real $line <"$input"
+			else
+				head -n $n "$input" >"$input.part"
+				real $line <"$input.part"
+			fi
+			kill -"${SIGNAL:-TERM}" "$PPID"
+			exec sleep 30 # until plumb kills it
+		fi
 		if [ "$step" = "${KILL_ON:-}" ]; then
 			if [ "$prefix" != iptables-restore ]; then
 				head -n $((n - 1)) "$input" >"$input.part"
@@ -90,6 +118,16 @@ if [ -n "${KILL_ON:-}" ] && [ "$line" = "$KILL_ON" ]; then die; fi
 if [ -n "${FAIL_ON:-}" ] && [ "$line" = "$FAIL_ON" ]; then
 	injected
 	exit 2
+fi
+if [ -n "${HALFWAY_ON:-}" ] && [ "$line" = "$HALFWAY_ON" ]; then
+	real "$name" "$@"
+	injected
+	exit 1
+fi
+if [ -n "${SIGNAL_ON:-}" ] && [ "$line" = "$SIGNAL_ON" ]; then
+	real "$name" "$@"
+	kill -"${SIGNAL:-TERM}" "$PPID"
+	exec sleep 30 # until plumb kills it
 fi
 if [ -n "${KILL_AFTER:-}" ] && [ "$line" = "$KILL_AFTER" ]; then
 	real "$name" "$@"
