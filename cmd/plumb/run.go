@@ -133,6 +133,12 @@ func (c *RunCmd) foreground(d *deps, pid int) error {
 	if _, err := plan.TearDown(ctx, d.env(), rec, plan.DownOptions{Grace: grace}, false); err != nil {
 		return fmt.Errorf("cleaning up %w", err)
 	}
+	if sig != nil {
+		select { // stopped by the teardown, if not before
+		case status = <-exited:
+		case <-time.After(time.Second):
+		}
+	}
 	return statusErr(status)
 }
 

@@ -1,0 +1,114 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestLiveRunSignals: a foreground `plumb run` told SIGINT or SIGTERM
+// passes it to the container's command, stops the container when the
+// command ignores it (sleep as PID 1 does), undoes everything and exits;
+// killed with SIGKILL, plumb takes its container's processes with it (ps
+// shows it exited), and `plumb stop` undoes the rest. Each time the network and the mount table end
+// as they began.
+func TestLiveRunSignals(t *testing.T) {
+	if !isolateWorld(t) {
+		return
+	}
+	mustPlumb(t, "layer", "import", busyboxTarball(t), "--name", "bb")
+	mustPlumb(t, "bridge", "up", "sig0", "--subnet", "10.91.0.0/24")
+	// Warm the bridge: its first port gives it carrier and a link-local
+	// address that stay (the kernel's doing, as for docker0).
+	mustPlumb(t, "run", "warm", "--layer", "bb", "--net", "sig0", "-d", "--", "sleep", "60")
+	mustPlumb(t, "stop", "warm", "--rm", "--time", "1")
+	before, mounts := snapshot(t), mountTable(t)
+	start := func() (*exec.Cmd, int) {
+		cmd := exec.Command("plumb", "run", "fg", "--layer", "bb", "--net", "sig0", "--", "sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < 200; i++ {
+			for _, l := range strings.Split(mustPlumb(t, "ps"), "\n") {
+				if f := strings.Fields(l); len(f) > 2 && f[0] == "fg" && f[2] == "running" {
+					pid, _ := strconv.Atoi(f[1])
+					return cmd, pid
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatal("the foreground container did not start")
+		return nil, 0
+	}
+	ended := func(cmd *exec.Cmd, within time.Duration) error {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(within):
+			cmd.Process.Kill()
+			t.Fatalf("plumb did not end within %s", within)
+			return nil
+		}
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		cmd, _ := start()
+		cmd.Process.Signal(sig)
+		if err := ended(cmd, 20*time.Second); err == nil {
+			t.Errorf("%s: plumb exited 0; want the container's status", sig)
+		}
+		if got := mustPlumb(t, "ps"); strings.Contains(got, "fg") {
+			t.Errorf("%s: the container is still kept:\n%s", sig, got)
+		}
+		if got := mustPlumb(t, "recover"); !strings.Contains(got, "nothing to recover") {
+			t.Errorf("%s: plumb left its cleanup to recover:\n%s", sig, got)
+		}
+		sameSnapshot(t, before, sig.String())
+		if got := mountTable(t); got != mounts {
+			t.Errorf("%s: the mount table differs:\n%s\nwant:\n%s", sig, got, mounts)
+		}
+	}
+	cmd, pid := start()
+	cmd.Process.Kill()
+	ended(cmd, 5*time.Second)
+	gone := false
+	for i := 0; i < 100 && !gone; i++ {
+		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+		gone = os.IsNotExist(err)
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !gone {
+		t.Errorf("SIGKILL: the container's process %d outlived plumb", pid)
+	}
+	if got := mustPlumb(t, "ps"); !strings.Contains(got, "exited") {
+		t.Errorf("SIGKILL: the container is not shown as exited:\n%s", got)
+	}
+	mustPlumb(t, "stop", "fg", "--rm")
+	sameSnapshot(t, before, "SIGKILL, then stop")
+	if got := mountTable(t); got != mounts {
+		t.Errorf("SIGKILL: the mount table differs:\n%s\nwant:\n%s", got, mounts)
+	}
+	mustPlumb(t, "bridge", "down", "sig0")
+	mustPlumb(t, "down", "layer/bb")
+}
+
+// mountTable is this mount namespace's mounts: mount point, type, source.
+func mountTable(t *testing.T) string {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for _, l := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 5 {
+			b.WriteString(f[4] + " " + f[len(f)-3] + " " + f[len(f)-2] + "\n")
+		}
+	}
+	return b.String()
+}
