@@ -30,7 +30,7 @@ type BridgeUpCmd struct {
 	NoNAT   bool           `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only."`
 	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs')."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
-	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh imply --dry-run."`
+	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
 
 // Help is the long help of `plumb bridge up --help`.
@@ -49,7 +49,7 @@ func (c *BridgeUpCmd) recipe() *plan.Bridge {
 
 // Run plans the bridge and prints or applies it.
 func (c *BridgeUpCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	return upSay(d, c.recipe(), c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("%s is up: %s", p.ID(), p.Summary)
 	})
@@ -74,7 +74,7 @@ type BridgeAttachCmd struct {
 	If      actions.IfName `name:"if" default:"eth0" help:"The interface's name inside the container."`
 	Publish []portFlag     `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more; one container only."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
-	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh imply --dry-run."`
+	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
 
 // Help is the long help of `plumb bridge attach --help`.
@@ -90,7 +90,7 @@ steps as one process, several at a time; the plan still shows every command.`
 // chosen under the state directory's lock, so concurrent attaches never
 // collide.
 func (c *BridgeAttachCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	list := fromFlags(c.PID, c.Netns, nil)
 	if err := list.read(c.From, d.stdin, false); err != nil {
 		return err
@@ -121,7 +121,7 @@ type BridgeDetachCmd struct {
 	IP     []addrFlag     `name:"ip" placeholder:"IP" help:"The container's address on the bridge; repeatable."`
 	From   string         `name:"from" placeholder:"FILE" help:"Containers to detach, one a line: a PID, 'pid PID', 'netns NAME' or 'ip ADDR' (- reads stdin)."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
-	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
+	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
 
 // Help is the long help of `plumb bridge detach --help`.
@@ -135,7 +135,7 @@ a link group of its own and deletes the group in one request (ip link del group 
 
 // Run undoes the attachments and releases their addresses.
 func (c *BridgeDetachCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	list := fromFlags(c.PID, c.Netns, c.IP)
 	if err := list.read(c.From, d.stdin, true); err != nil {
 		return err
@@ -216,12 +216,12 @@ type BridgeDownCmd struct {
 	Name   actions.IfName `arg:"" help:"The bridge."`
 	Force  bool           `name:"force" help:"Detach its containers first."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
-	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
+	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
 
 // Run removes the bridge; attached containers are refused unless --force.
 func (c *BridgeDownCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	if !c.DryRun {
 		if err := d.lock(); err != nil {
 			return err

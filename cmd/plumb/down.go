@@ -6,14 +6,14 @@ import "plumb/plan"
 type DownCmd struct {
 	Name   string `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
 	DryRun bool   `name:"dry-run" help:"Print the undo commands and change nothing."`
-	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
+	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
 
 // Run undoes any object by name, with its kind's own rules (plan.TearDown):
 // a bridge with containers attached is refused, a busy overlay is refused
 // with who holds it.
 func (c *DownCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	if !c.DryRun {
 		if err := d.lock(); err != nil {
 			return err

@@ -16,13 +16,13 @@ type LayerImportCmd struct {
 	File   pathFlag `arg:"" help:"A root file system as FILE.tar or FILE.tar.gz."`
 	Name   string   `name:"name" required:"" help:"The layer's name."`
 	DryRun bool     `name:"dry-run" help:"Print the plan and change nothing."`
-	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text, json, or sh; sh implies --dry-run."`
+	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
 
 // Run unpacks the tarball under STATE_DIR/layers/NAME.
 func (c *LayerImportCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh"
-	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File)}, c.DryRun, afterApply(c.DryRun, c.Output), func(p *plan.Plan) string {
+	c.DryRun = printsOnly(c.DryRun, c.Output)
+	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File)}, c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("layer %s is %s", c.Name, p.Facts.(plan.LayerFacts).Dir)
 	})
 }

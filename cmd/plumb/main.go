@@ -149,6 +149,10 @@ func signalName(sig os.Signal) string {
 	return sig.String()
 }
 
+// printsOnly is the one rule for every command that changes the host:
+// --dry-run, -o json and -o sh print what would run and change nothing.
+func printsOnly(dryRun bool, output string) bool { return dryRun || output == "json" || output == "sh" }
+
 // newParser builds the command line parser; exit is called for --help.
 func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
 	return kong.New(cli,
@@ -157,6 +161,10 @@ func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, 
 		kong.Writers(stdout, stderr),
 		kong.Exit(exit),
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
+		kong.Vars{
+			"plan_output_help": "Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh print the plan and change nothing, as --dry-run does.",
+			"undo_output_help": "Format of the undo commands: text, json, or sh (a bash runbook); json and sh print them and change nothing, as --dry-run does.",
+		},
 	)
 }
 

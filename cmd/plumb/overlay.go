@@ -42,7 +42,7 @@ type OverlayMountCmd struct {
 	Merged pathFlag   `name:"merged" placeholder:"DIR" help:"Where the merged view is mounted; created if missing."`
 	Name   string     `name:"name" help:"Name the overlay. Alone (no --upper/--work/--merged) it lays them out under STATE_DIR/overlay/NAME/."`
 	DryRun bool       `name:"dry-run" help:"Print the plan and change nothing."`
-	Output string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh imply --dry-run."`
+	Output string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
 
 // Help is the long help of `plumb overlay mount --help`.
@@ -69,7 +69,7 @@ func (c *OverlayMountCmd) recipe() *plan.Overlay {
 
 // Run plans the mount and prints or applies it.
 func (c *OverlayMountCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	return upSay(d, c.recipe(), c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("%s is mounted at %s", p.ID(), p.Facts.(plan.OverlayFacts).Merged)
 	})
@@ -82,12 +82,12 @@ type OverlayUnmountCmd struct {
 	Lazy   bool     `name:"lazy" help:"Detach it even while processes use it (umount -l); the kernel finishes when they let go."`
 	Purge  bool     `name:"purge" help:"Also delete a --name layout's upper layer and everything in it."`
 	DryRun bool     `name:"dry-run" help:"Print the commands and change nothing."`
-	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
+	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
 
 // Run unmounts and removes the directories plumb created that are empty.
 func (c *OverlayUnmountCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	if c.Name != "" {
 		if err := plan.CheckObjectName("name", c.Name); err != nil {
 			return err

@@ -28,7 +28,7 @@ type RunCmd struct {
 	Hostname string     `name:"hostname" help:"The container's hostname (default: its name)."`
 	Detach   bool       `name:"detach" short:"d" help:"Start it in the background, print its PID and return; stop it with 'plumb stop'."`
 	DryRun   bool       `name:"dry-run" help:"Print the plan and change nothing."`
-	Output   string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text, json, or sh (a bash runbook); sh implies --dry-run."`
+	Output   string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 	Cmd      []string   `arg:"" passthrough:"" placeholder:"-- CMD" help:"The command to run, after --."`
 }
 
@@ -62,7 +62,7 @@ func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) 
 // Run plans the container and prints or applies it; in the foreground it
 // waits for the command, then undoes everything.
 func (c *RunCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh"
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	if len(c.Cmd) > 0 && c.Cmd[0] == "--" {
 		c.Cmd = c.Cmd[1:]
 	}
@@ -76,7 +76,7 @@ func (c *RunCmd) Run(d *deps) error {
 	if c.Net != "none" {
 		ct.Bridge = c.Net
 	}
-	out, err := up(d, ct, c.DryRun, afterApply(c.DryRun, c.Output), "")
+	out, err := up(d, ct, c.DryRun, c.Output, "")
 	if out == nil || err != nil {
 		return err
 	}

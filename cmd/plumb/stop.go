@@ -14,12 +14,12 @@ type StopCmd struct {
 	RM     bool   `name:"rm" help:"Also delete its upper layer (what it wrote) and log."`
 	Time   int    `name:"time" short:"t" default:"10" help:"Seconds to wait after SIGTERM before SIGKILL (a PID 1 without a handler ignores SIGTERM)."`
 	DryRun bool   `name:"dry-run" help:"Print the commands and change nothing."`
-	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh."`
+	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
 
 // Run stops the container and undoes its network and mount.
 func (c *StopCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh"
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	if !c.DryRun {
 		if err := d.lock(); err != nil {
 			return err

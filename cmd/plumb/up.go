@@ -12,9 +12,8 @@ import (
 
 // up is the command line's side of plan.Up: with a dry run it prints the
 // plan in the format asked for (joined names the runbook of a call for many
-// objects); applied, it says when nothing changed, or prints the plan as
-// JSON for -o json. It returns the outcome when the command is to say what
-// it made, nil when everything is said.
+// objects); applied, it says when nothing changed. It returns the outcome
+// when the command is to say what it made, nil when everything is said.
 func up(d *deps, rc plan.Recipe, dryRun bool, format, joined string) (*plan.Outcome, error) {
 	out, err := plan.Up(d.ctx, d.env(), rc, dryRun)
 	if err != nil {
@@ -26,12 +25,6 @@ func up(d *deps, rc plan.Recipe, dryRun bool, format, joined string) (*plan.Outc
 	if rec := out.Unchanged; rec != nil {
 		_, err := fmt.Fprintf(d.stdout, "%s is already %s (since %s); nothing changed\n", rec.ID(), out.State, rec.Created.Format("2006-01-02 15:04:05 MST"))
 		return nil, err
-	}
-	if format == "json" {
-		if len(out.Plans) == 1 {
-			return nil, out.Plans[0].JSON(d.stdout)
-		}
-		return nil, plan.JSONAll(d.stdout, out.Plans)
 	}
 	return out, nil
 }
@@ -118,14 +111,4 @@ func keptAdvice(err error) error {
 		return fmt.Errorf("%w; the journal keeps what is left, run this again or `plumb recover`", err)
 	}
 	return err
-}
-
-// afterApply is the output format for a command that, applied, says what it
-// made in its own words whatever -o asked for (run prints the PID, layer
-// import the layer's directory).
-func afterApply(dryRun bool, format string) string {
-	if dryRun {
-		return format
-	}
-	return "text"
 }

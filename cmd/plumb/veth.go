@@ -25,7 +25,7 @@ type VethUpCmd struct {
 	Uplink actions.IfName `name:"uplink" placeholder:"IF" help:"Interface NAT sends traffic out of (HOST_NET_IF); default: the default route's."`
 	NoNAT  bool           `name:"no-nat" help:"Leave out forwarding and NAT: the container reaches the host only."`
 	DryRun bool           `name:"dry-run" help:"Print the plan and change nothing; needs no root."`
-	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Plan format: text (one command a line), json, or sh (a bash runbook with rollback); sh implies --dry-run."`
+	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
 
 // Help is the long help of `plumb veth up --help`.
@@ -54,7 +54,7 @@ func (c *VethUpCmd) recipe() *plan.Veth {
 
 // Run plans the network and prints or applies it.
 func (c *VethUpCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	return upSay(d, c.recipe(), c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("%s is up: %d steps applied", p.ID(), len(p.Steps))
 	})
@@ -64,11 +64,11 @@ func (c *VethUpCmd) Run(d *deps) error {
 type VethDownCmd struct {
 	HostIf actions.IfName `name:"host-if" required:"" placeholder:"IF" help:"Host end of the pair that 'veth up' made; names the object."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
-	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"Format of --dry-run's output: text, json, or sh (a bash runbook); sh implies --dry-run."`
+	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
 
 // Run undoes the recorded steps in reverse.
 func (c *VethDownCmd) Run(d *deps) error {
-	c.DryRun = c.DryRun || c.Output == "sh" // a runbook is printed, not run
+	c.DryRun = printsOnly(c.DryRun, c.Output)
 	return down(d, "veth", c.HostIf.String(), c.DryRun, c.Output)
 }
