@@ -25,8 +25,30 @@ func ParseIfName(s string) (IfName, error) {
 		return "", fmt.Errorf("interface name %q must not contain whitespace", s)
 	case strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
 		return "", fmt.Errorf("interface name %q must not contain control characters", s)
+	case strings.Contains(s, "+"):
+		return "", fmt.Errorf("interface name %q must not contain '+': iptables reads it as a wildcard (-i %s would match every interface whose name starts so)", s, s)
+	case strings.Contains(s, "%"):
+		return "", fmt.Errorf("interface name %q must not contain '%%': the kernel reads it as a template and names the link itself (x%%d becomes x0)", s)
+	case strings.HasPrefix(s, "-"):
+		return "", fmt.Errorf("interface name %q must not start with '-': commands would read it as an option", s)
+	case ipKeywords[s]:
+		return "", fmt.Errorf("interface name %q is a word of the ip command (ip link add %s ... would not make a link of that name)", s, s)
 	}
 	return IfName(s), nil
+}
+
+// ipKeywords are words iproute2's `ip link` reads as keywords where a name
+// may stand: `ip link add up type bridge` makes a bridge named bridge0.
+var ipKeywords = map[string]bool{}
+
+func init() {
+	for _, w := range strings.Fields(`up down name index mtu xdp xdpgeneric xdpdrv xdpoffload netns
+		multicast allmulticast promisc trailers arp vf master vrf nomaster dynamic noqueue mode state
+		numtxqueues numrxqueues addrgenmode link-netns link-netnsid protodown protodown_reason
+		gso_max_size gso_max_segs gro_max_size parentdev type dev link address broadcast brd peer
+		txqueuelen qlen txqlen group alias carrier help all default`) {
+		ipKeywords[w] = true
+	}
 }
 
 // UnmarshalText lets flags and the journal parse names with the same rules.

@@ -257,8 +257,8 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 		if _, err := a.Target.Identity(); err == nil {
 			return refuse("<name>", "a network namespace named %s already exists", a.Target.Name)
 		}
-	} else if _, err := a.Target.Identity(); err != nil {
-		return refuse(targetFlag(a.Target), "%v", err)
+	} else if err := notOurs(a.Target); err != nil {
+		return err
 	}
 	host, err := actions.LinkNames(ctx, r, actions.Netns{})
 	if err != nil {
@@ -293,6 +293,20 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 				}
 			}
 		}
+	}
+	return nil
+}
+
+// notOurs refuses a target that is gone, or whose network namespace is
+// plumb's own (the host's: PID 1's, say): "attaching" it would give the
+// host an address and a default route on the bridge.
+func notOurs(t actions.Netns) error {
+	id, err := t.Identity()
+	if err != nil {
+		return refuse(targetFlag(t), "%v", err)
+	}
+	if self, err := (actions.Netns{}).Identity(); err == nil && self == id {
+		return refuse(targetFlag(t), "the network namespace of %s is plumb's own, the host's; give a container's", t.Label())
 	}
 	return nil
 }
@@ -419,8 +433,8 @@ func preflightAll(ctx context.Context, r actions.Runner, as []*Attach) error {
 		return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", br, br)
 	}
 	for _, a := range as {
-		if _, err := a.Target.Identity(); err != nil {
-			return refuse(targetFlag(a.Target), "%v", err)
+		if err := notOurs(a.Target); err != nil {
+			return err
 		}
 		if hv := a.id().HostVeth; hasLink(host, hv) {
 			return refuse("", "an interface named %s (for %s) already exists on the host", hv, a.IP)

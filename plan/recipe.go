@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rs/zerolog"
 
@@ -84,6 +86,9 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if err != nil {
 		return nil, err
 	}
+	if err := recordable(plans); err != nil {
+		return nil, err
+	}
 	out := &Outcome{Plans: plans}
 	if redo, ok := rc.(Redoable); ok && len(plans) == 1 {
 		p := plans[0]
@@ -143,4 +148,24 @@ func one(p *Plan, err error) ([]*Plan, error) {
 		return nil, err
 	}
 	return []*Plan{p}, nil
+}
+
+// recordable refuses a plan whose commands the journal cannot keep as they
+// are: a word that is not UTF-8 (JSON would keep U+FFFD in its place, and
+// the command recorded would not be the one run) or holds a NUL (no
+// command line can).
+func recordable(plans []*Plan) error {
+	for _, p := range plans {
+		for _, s := range p.Steps {
+			for _, w := range s.Action.Argv() {
+				if !utf8.ValidString(w) {
+					return refuse("", "%q is not valid UTF-8; plumb's journal could not record it faithfully", w)
+				}
+				if strings.ContainsRune(w, 0) {
+					return refuse("", "%q holds a NUL byte, which no command line can", w)
+				}
+			}
+		}
+	}
+	return nil
 }

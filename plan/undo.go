@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -190,16 +191,27 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 }
 
 // Interrupted lists the objects whose plan did not end, for commands that
-// point the user to `plumb recover` (headers only: Load one to undo it).
+// point the user to `plumb recover` (headers only: Load one to undo it). A
+// journal whose writer still runs (another plumb applying it, read without
+// the lock) is work in progress, not interrupted.
 func Interrupted(st *Store) []*Record {
 	recs, _ := st.Headers()
 	var out []*Record
 	for _, r := range recs {
-		if r.State != StateUp {
+		if r.State != StateUp && !writing(r) {
 			out = append(out, r)
 		}
 	}
 	return out
+}
+
+// writing reports whether the plumb process that last wrote rec still runs.
+func writing(rec *Record) bool {
+	if rec.PID <= 0 || rec.PID == os.Getpid() {
+		return false
+	}
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", rec.PID))
+	return err == nil && strings.HasPrefix(strings.TrimSpace(string(comm)), "plumb")
 }
 
 func isBarrier(s *StepRecord) bool {

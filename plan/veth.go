@@ -96,12 +96,8 @@ func (v *Veth) Preflight(ctx context.Context, env Env) ([]string, error) {
 }
 
 func (v *Veth) preflight(ctx context.Context, r actions.Runner) error {
-	if _, err := v.Target.Identity(); err != nil {
-		flag := "pid"
-		if v.Target.Name != "" {
-			flag = "netns"
-		}
-		return refuse(flag, "%v", err)
+	if err := notOurs(v.Target); err != nil {
+		return err
 	}
 	host, err := actions.LinkNames(ctx, r, actions.Netns{})
 	if err != nil {

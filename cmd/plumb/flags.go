@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"plumb/plan/ipam"
 )
@@ -35,6 +37,10 @@ func (n *netnsFlag) UnmarshalText(b []byte) error {
 		return fmt.Errorf("%q is not a network namespace name", s)
 	case strings.ContainsAny(s, "/\x00") || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == ' ' || r == '\t' }):
 		return fmt.Errorf("network namespace name %q must not contain '/', whitespace or control characters", s)
+	case strings.HasPrefix(s, "-"):
+		return fmt.Errorf("network namespace name %q must not start with '-': ip -n would read it as an option", s)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("network namespace name %q is not valid UTF-8", s)
 	case len(s) > 255:
 		return fmt.Errorf("network namespace name is %d bytes; at most 255", len(s))
 	}
@@ -67,5 +73,26 @@ func (f *addrFlag) UnmarshalText(b []byte) error {
 		return fmt.Errorf("%s is not an IPv4 address; plumb sets up IPv4 networks", a)
 	}
 	f.Addr = a
+	return nil
+}
+
+// pathFlag is a path made absolute against the working directory. Its bytes
+// must be UTF-8: plumb's journal is JSON, which would keep another byte as
+// U+FFFD, and the recorded command would no longer be the one that ran.
+type pathFlag string
+
+func (p *pathFlag) UnmarshalText(b []byte) error {
+	s := string(b)
+	switch {
+	case s == "":
+		return fmt.Errorf("a path cannot be empty")
+	case !utf8.ValidString(s):
+		return fmt.Errorf("path %q is not valid UTF-8; plumb's journal could not record it faithfully", s)
+	}
+	abs, err := filepath.Abs(s)
+	if err != nil {
+		return err
+	}
+	*p = pathFlag(abs)
 	return nil
 }

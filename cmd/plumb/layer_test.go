@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -80,5 +81,44 @@ func TestLayerImportFailsHalfWay(t *testing.T) {
 	}
 	if out, err := plumb(t, env, "down", "layer/base"); err != nil {
 		t.Fatalf("down: %v\n%s", err, out)
+	}
+}
+
+// TestLayerImportConcurrent: four imports under one name at once. One
+// makes the layer; the others wait for the lock and are refused. None
+// calls the winner's journal, read while it was being written,
+// "interrupted".
+func TestLayerImportConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"PLUMB_STATE_DIR=" + filepath.Join(dir, "state")}
+	tb := filepath.Join(dir, "big.tar")
+	var entries []string
+	for i := 0; i < 400; i++ {
+		entries = append(entries, "f"+strconv.Itoa(i))
+	}
+	tarball(t, tb, false, bytes.Repeat([]byte("x"), 64<<10), entries...)
+	outs := make(chan string, 4)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			out, err := plumb(t, env, "layer", "import", tb, "--name", "same")
+			outs <- out
+			errs <- err
+		}()
+	}
+	ok := 0
+	for range 4 {
+		out, err := <-outs, <-errs
+		if err == nil {
+			ok++
+		} else if !strings.Contains(out, "layer same exists") {
+			t.Errorf("a losing import: %v\n%s", err, out)
+		}
+		if strings.Contains(out, "interrupted") {
+			t.Errorf("a false warning:\n%s", out)
+		}
+	}
+	if ok != 1 {
+		t.Errorf("%d imports succeeded; want 1", ok)
 	}
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"strconv"
@@ -27,8 +28,11 @@ func TestLiveRunSignals(t *testing.T) {
 	mustPlumb(t, "run", "warm", "--layer", "bb", "--net", "sig0", "-d", "--", "sleep", "60")
 	mustPlumb(t, "stop", "warm", "--rm", "--time", "1")
 	before, mounts := snapshot(t), mountTable(t)
+	var stderr strings.Builder
 	start := func() (*exec.Cmd, int) {
 		cmd := exec.Command("plumb", "run", "fg", "--layer", "bb", "--net", "sig0", "--", "sleep", "60")
+		stderr.Reset()
+		cmd.Stderr = &stderr
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
@@ -73,6 +77,20 @@ func TestLiveRunSignals(t *testing.T) {
 			t.Errorf("%s: the mount table differs:\n%s\nwant:\n%s", sig, got, mounts)
 		}
 	}
+	// `plumb stop` from elsewhere: the foreground plumb reports the
+	// command's status (SIGTERM's, from the stop), nothing else.
+	cmd, _ := start()
+	mustPlumb(t, "stop", "fg", "--time", "1")
+	err := ended(cmd, 10*time.Second)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 128+int(syscall.SIGTERM) && ee.ExitCode() != 128+int(syscall.SIGKILL) {
+		t.Errorf("stopped from elsewhere: %v; want the command's status (143 or 137)", err)
+	}
+	if strings.Contains(stderr.String(), "error") {
+		t.Errorf("stopped from elsewhere, plumb said:\n%s", stderr.String())
+	}
+	sameSnapshot(t, before, "stopped from elsewhere")
+
 	cmd, pid := start()
 	cmd.Process.Kill()
 	ended(cmd, 5*time.Second)

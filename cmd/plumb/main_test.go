@@ -22,8 +22,9 @@ func TestMain(m *testing.M) {
 var standins = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "env"}
 
 // TestScripts runs testdata/script/*.txtar. Each script gets its own state
-// directory, live processes to target ($CONTAINER_PID, like the document's
-// variable, and $CONTAINER_PID2) and, in $WORK/bin, stand-ins for the
+// directory, live processes to target, each in an empty network namespace
+// of its own ($CONTAINER_PID, like the document's variable, and
+// $CONTAINER_PID2) and, in $WORK/bin, stand-ins for the
 // network tools that log to $STANDIN_LOG; a script puts them first on PATH
 // when it wants them.
 func TestScripts(t *testing.T) {
@@ -47,7 +48,12 @@ func TestScripts(t *testing.T) {
 				}
 			}
 			for _, name := range []string{"CONTAINER_PID", "CONTAINER_PID2"} {
-				sleep := exec.Command("sleep", "3600")
+				// Each in a network namespace of its own, as a container is:
+				// plumb refuses a "container" in its own namespace.
+				sleep := exec.Command("unshare", "--net", "sleep", "3600")
+				if os.Geteuid() != 0 {
+					sleep = exec.Command("unshare", "--map-root-user", "--net", "sleep", "3600")
+				}
 				if err := sleep.Start(); err != nil {
 					return err
 				}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strings"
 
 	"plumb/actions"
@@ -16,22 +15,6 @@ import (
 type OverlayCmd struct {
 	Mount   OverlayMountCmd   `cmd:"" help:"Mount read-only layers under a writable one, as a container's root file system."`
 	Unmount OverlayUnmountCmd `cmd:"" help:"Unmount an overlay plumb mounted; its upper layer is kept."`
-}
-
-// pathFlag is a path made absolute against the working directory.
-type pathFlag string
-
-func (p *pathFlag) UnmarshalText(b []byte) error {
-	s := string(b)
-	if s == "" {
-		return fmt.Errorf("a path cannot be empty")
-	}
-	abs, err := filepath.Abs(s)
-	if err != nil {
-		return err
-	}
-	*p = pathFlag(abs)
-	return nil
 }
 
 // OverlayMountCmd is `plumb overlay mount`.

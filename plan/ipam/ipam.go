@@ -57,10 +57,27 @@ func CheckSubnet(p netip.Prefix) error {
 	if p.Masked() != p {
 		return fmt.Errorf("%s has host bits set; the subnet is %s", p, p.Masked())
 	}
+	for _, r := range reserved {
+		if p.Overlaps(r.block) {
+			return fmt.Errorf("%s overlaps %s, %s; containers' packets there would not be routed", p, r.block, r.why)
+		}
+	}
 	if p.Bits() > 30 {
 		return fmt.Errorf("%s has no room for two hosts; use a prefix of /30 or shorter", p)
 	}
 	return nil
+}
+
+// reserved are the IPv4 blocks no container network can use (RFC 6890).
+var reserved = []struct {
+	block netip.Prefix
+	why   string
+}{
+	{netip.MustParsePrefix("0.0.0.0/8"), `"this network", which no host may use as a source`},
+	{netip.MustParsePrefix("127.0.0.0/8"), "the loopback block, which never leaves a host"},
+	{netip.MustParsePrefix("169.254.0.0/16"), "the link-local block, which is never forwarded"},
+	{netip.MustParsePrefix("224.0.0.0/4"), "the multicast block"},
+	{netip.MustParsePrefix("240.0.0.0/4"), "the reserved block (and the broadcast address), which hosts drop"},
 }
 
 // CheckHost says why a is not a host address of subnet: outside it, or its
