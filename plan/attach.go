@@ -424,6 +424,11 @@ func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
 // would start a process per container): a name already taken there makes
 // the rename fail, and the whole call rolls back.
 func preflightAll(ctx context.Context, r actions.Runner, as []*Attach) error {
+	for _, a := range as {
+		if err := notOurs(a.Target); err != nil {
+			return err
+		}
+	}
 	host, err := actions.LinkNames(ctx, r, actions.Netns{})
 	if err != nil {
 		return err
@@ -433,9 +438,6 @@ func preflightAll(ctx context.Context, r actions.Runner, as []*Attach) error {
 		return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", br, br)
 	}
 	for _, a := range as {
-		if err := notOurs(a.Target); err != nil {
-			return err
-		}
 		if hv := a.id().HostVeth; hasLink(host, hv) {
 			return refuse("", "an interface named %s (for %s) already exists on the host", hv, a.IP)
 		}

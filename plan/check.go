@@ -2,7 +2,9 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"plumb/actions"
@@ -49,7 +51,11 @@ func Check(ctx context.Context, r actions.Runner, rec *Record) ([]Drift, error) 
 // one kind uses.
 func Find(st *Store, name string) (*Record, error) {
 	if kind, n, ok := strings.Cut(name, "/"); ok {
-		return st.Load(kind, n)
+		rec, err := st.Load(kind, n)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("plumb keeps no %s named %s in %s (`plumb status` lists what it keeps)", kind, n, st.Dir)
+		}
+		return rec, err
 	}
 	recs, errs := st.Headers()
 	var found []*Record

@@ -39,8 +39,6 @@ func (n *netnsFlag) UnmarshalText(b []byte) error {
 		return fmt.Errorf("network namespace name %q must not contain '/', whitespace or control characters", s)
 	case strings.HasPrefix(s, "-"):
 		return fmt.Errorf("network namespace name %q must not start with '-': ip -n would read it as an option", s)
-	case !utf8.ValidString(s):
-		return fmt.Errorf("network namespace name %q is not valid UTF-8", s)
 	case len(s) > 255:
 		return fmt.Errorf("network namespace name is %d bytes; at most 255", len(s))
 	}
@@ -76,23 +74,31 @@ func (f *addrFlag) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// pathFlag is a path made absolute against the working directory. Its bytes
-// must be UTF-8: plumb's journal is JSON, which would keep another byte as
-// U+FFFD, and the recorded command would no longer be the one that ran.
+// pathFlag is a path made absolute against the working directory.
 type pathFlag string
 
 func (p *pathFlag) UnmarshalText(b []byte) error {
 	s := string(b)
-	switch {
-	case s == "":
+	if s == "" {
 		return fmt.Errorf("a path cannot be empty")
-	case !utf8.ValidString(s):
-		return fmt.Errorf("path %q is not valid UTF-8; plumb's journal could not record it faithfully", s)
 	}
 	abs, err := filepath.Abs(s)
 	if err != nil {
 		return err
 	}
 	*p = pathFlag(abs)
+	return nil
+}
+
+// validUTF8 refuses an argument that is not UTF-8, before the parser sees
+// it (it would quietly change the bytes to U+FFFD): plumb's journal and
+// plans are JSON, which cannot hold them, and a path or command that plumb
+// records must be the one that ran.
+func validUTF8(args []string) error {
+	for i, a := range args {
+		if !utf8.ValidString(a) {
+			return fmt.Errorf("argument %d, %q, is not valid UTF-8; plumb's journal could not record it faithfully", i+1, a)
+		}
+	}
 	return nil
 }

@@ -59,8 +59,14 @@ type deps struct {
 	mode   plan.Mode
 }
 
-// lock takes the state directory's lock.
-func (d *deps) lock() error { return d.store.Lock(d.ctx, d.wait) }
+// lock takes the state directory's lock, for a command about to change
+// the host: refused first when plumb lacks the privileges for it.
+func (d *deps) lock() error {
+	if err := privileged(); err != nil {
+		return err
+	}
+	return d.store.Lock(d.ctx, d.wait)
+}
 
 // env is what plan's bring-up and teardown work with.
 func (d *deps) env() plan.Env {
@@ -83,6 +89,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "plumb: %v\n", err)
 		return 1
+	}
+	if err := validUTF8(args); err != nil {
+		fmt.Fprintf(stderr, "plumb: error: %v\n", err)
+		return 2
 	}
 	kctx, err := parser.Parse(args)
 	if exit >= 0 { // --help

@@ -38,7 +38,7 @@ func (c *RecoverCmd) Run(d *deps) error {
 		}
 		return nil
 	}
-	if err := d.store.Lock(d.ctx, d.wait); err != nil {
+	if err := d.lock(); err != nil {
 		return err
 	}
 	done, err := plan.Recover(d.ctx, d.runner, d.store)

@@ -15,6 +15,11 @@ import (
 // objects); applied, it says when nothing changed. It returns the outcome
 // when the command is to say what it made, nil when everything is said.
 func up(d *deps, rc plan.Recipe, dryRun bool, format, joined string) (*plan.Outcome, error) {
+	if !dryRun {
+		if err := privileged(); err != nil {
+			return nil, err
+		}
+	}
 	out, err := plan.Up(d.ctx, d.env(), rc, dryRun)
 	if err != nil {
 		return nil, err
