@@ -26,7 +26,13 @@ type ledgerEntry struct {
 
 func (s *Store) loadLedger() (*ledger, error) {
 	l := &ledger{FormatVersion: FormatVersion, Entries: map[string]*ledgerEntry{}}
-	data, err := os.ReadFile(s.ledger())
+	if err := s.trustDirs("", false); err != nil {
+		return nil, err
+	}
+	data, why, err := s.readTrusted(s.ledger())
+	if why != "" {
+		return nil, s.untrusted(s.ledger(), why)
+	}
 	if os.IsNotExist(err) {
 		return l, nil
 	}
@@ -60,7 +66,10 @@ func (s *Store) saveLedger(l *ledger) error {
 		}
 		return nil
 	}
-	return writeFileAtomic(s.ledger(), l)
+	if err := s.trustDirs("", true); err != nil {
+		return err
+	}
+	return s.writeAtomic(s.ledger(), l)
 }
 
 func (e *ledgerEntry) without(user string) []string {

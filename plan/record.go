@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"plumb/actions"
@@ -98,19 +97,36 @@ func (e *encodedAction) UnmarshalJSON(b []byte) error {
 	return strictUnmarshal(b, &e.Encoded)
 }
 
-// CorruptError is a journal that cannot be trusted. Nothing is undone from it.
+// CorruptError is a journal that cannot be read, or cannot be trusted
+// (another user could have written it: Err is then a *Refused). Nothing is
+// undone from it.
 type CorruptError struct {
 	Path string
 	Err  error
+	// dir: Path is a kind's directory, none of whose journals was read.
+	dir bool
+	// untrusted: Path is there, but another user could have written it.
+	untrusted bool
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("journal %s cannot be read, so nothing was undone from it: %v", e.Path, e.Err)
+	what, undone := "journal "+e.Path, "nothing was undone from it"
+	if e.dir {
+		what, undone = "directory "+e.Path, "nothing in it was undone"
+	}
+	verb := "cannot be read"
+	var r *Refused
+	if e.untrusted || errors.As(e.Err, &r) {
+		verb = "is not trusted"
+	}
+	return fmt.Sprintf("%s %s, so %s: %v", what, verb, undone, e.Err)
 }
 func (e *CorruptError) Unwrap() error { return e.Err }
 
-func readRecord(path string) (*Record, error) {
-	data, err := os.ReadFile(path)
+// readRecord reads and checks the journal at path, once trusted (see
+// Store).
+func (s *Store) readRecord(path string) (*Record, error) {
+	data, err := s.readJournal(path)
 	if err != nil {
 		return nil, err
 	}
@@ -121,10 +137,10 @@ func readRecord(path string) (*Record, error) {
 func parseRecord(path string, data []byte) (*Record, error) {
 	var r Record
 	if err := strictUnmarshal(data, &r); err != nil {
-		return nil, &CorruptError{path, err}
+		return nil, &CorruptError{Path: path, Err: err}
 	}
 	if err := r.validate(); err != nil {
-		return nil, &CorruptError{path, err}
+		return nil, &CorruptError{Path: path, Err: err}
 	}
 	return &r, nil
 }

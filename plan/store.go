@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -17,6 +18,18 @@ import (
 // Store is plumb's state directory: one journal file per object, the ledger
 // of shared host settings, and the lock that keeps two plumb processes from
 // interleaving.
+//
+// plumb runs the undos its journals record, as root: whoever can write a
+// journal can have it run any command. So it trusts its state directory
+// only when no other user can write there: the directory, its parents,
+// objects/ and objects/KIND/ must belong to the user running plumb (or to
+// root) and be writable by no one else (a parent may be, with the sticky
+// bit, as /tmp is); the lock, the ledger and every journal must be regular
+// files of that user, writable by no one else, with one link, and are
+// opened without following a symbolic link. What plumb creates there it
+// creates 0700 (directories) and 0600 (files). What fails this is refused,
+// named, and never read; a journal that fails it in a listing is named
+// like an unreadable one (CorruptError) and never undone.
 type Store struct {
 	Layout
 	lock *os.File
@@ -24,24 +37,34 @@ type Store struct {
 	// command reads every header once, not once per check.
 	headers []*Record
 	hdrErrs []error
+	// uid is the user plumb runs as: the one, besides root, it trusts.
+	uid int
+	// rootTrusted is set once the state directory and its parents were
+	// checked: only their owners, whom plumb trusts, could change that.
+	rootTrusted bool
+	// write writes a journal's bytes to its new file: f.Write, or in
+	// tests a stand-in for a full disk.
+	write func(f *os.File, data []byte) (int, error)
 }
 
 // NewStore returns the store rooted at dir; nothing is touched until used.
-func NewStore(dir string) *Store { return &Store{Layout: Layout{Dir: dir}} }
+func NewStore(dir string) *Store { return &Store{Layout: Layout{Dir: dir}, uid: os.Geteuid()} }
 
 // Lock takes the state directory's lock, waiting up to wait for another
 // plumb process to finish. Past that it names the holder and gives up.
+// It makes the state directory (0700) and objects/ when they are missing,
+// and refuses a state directory, or a lock, that it does not trust.
 func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 	if s.lock != nil {
 		return nil // this process holds it already
 	}
 	s.headers = nil // others may have written while we waited
-	if err := os.MkdirAll(s.objects(), 0o700); err != nil {
-		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be created: %v", s.Dir, err)}
+	if err := s.trustDirs("", true); err != nil {
+		return err
 	}
-	f, err := os.OpenFile(s.lockFile(), os.O_CREATE|os.O_RDWR, 0o600)
+	f, err := s.openLock()
 	if err != nil {
-		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s is not writable: %v", s.Dir, err)}
+		return err
 	}
 	deadline := time.Now().Add(wait)
 	for {
@@ -54,9 +77,10 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 			return fmt.Errorf("locking %s: %w", f.Name(), err)
 		}
 		if time.Now().After(deadline) {
-			holder, _ := os.ReadFile(f.Name())
+			holder := make([]byte, 4096)
+			n, _ := f.ReadAt(holder, 0)
 			f.Close()
-			who := strings.TrimSpace(string(holder))
+			who := strings.TrimSpace(string(holder[:n]))
 			if who == "" {
 				who = "another plumb process"
 			}
@@ -69,11 +93,36 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
-	// Say who holds it, for whoever waits next.
+	// Say who holds it, for whoever waits next (best effort: on a full
+	// disk the lock still works).
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s) since %s\n", os.Getpid(), strings.Join(os.Args, " "), time.Now().UTC().Format(time.RFC3339))), 0)
 	s.lock = f
 	return nil
+}
+
+// openLock opens the lock file, made 0600 when missing, without following
+// a symbolic link (`ln -s /some/file STATE/lock` had plumb truncate
+// /some/file), and checks it before writing to it.
+func (s *Store) openLock() (*os.File, error) {
+	path := s.lockFile()
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if err != nil {
+		if isLink(path) {
+			return nil, s.untrusted(path, "is a symbolic link")
+		}
+		return nil, &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s is not writable: %v", s.Dir, err)}
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if why := s.distrust(fi, false); why != "" {
+		f.Close()
+		return nil, s.untrusted(path, why)
+	}
+	return f, nil
 }
 
 // Unlock releases the lock taken by Lock.
@@ -90,20 +139,28 @@ func (s *Store) Unlock() {
 // Load reads one object's journal. It returns an error wrapping
 // os.ErrNotExist when plumb keeps no such object.
 func (s *Store) Load(kind, name string) (*Record, error) {
-	return readRecord(s.journal(kind, name))
+	if err := checkName(kind, name); err != nil {
+		return nil, err
+	}
+	if err := s.trustDirs(kind, false); err != nil {
+		return nil, err
+	}
+	return s.readRecord(s.journal(kind, name))
 }
 
-// List reads every journal in the store. Journals that cannot be read are
-// returned as errors naming their path, never skipped silently.
+// List reads every journal in the store. Journals that cannot be read or
+// trusted are returned as errors naming their path, never skipped
+// silently.
 func (s *Store) List() ([]*Record, []error) {
-	files, _ := filepath.Glob(filepath.Join(s.objects(), "*", "*.json"))
-	sort.Strings(files)
+	files, errs := s.journals()
 	var recs []*Record
-	var errs []error
 	for _, f := range files {
-		r, err := readRecord(f)
+		r, err := s.readRecord(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // removed since it was listed: that object is gone
+		}
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, asCorrupt(f, err))
 			continue
 		}
 		recs = append(recs, r)
@@ -115,24 +172,26 @@ func (s *Store) List() ([]*Record, []error) {
 // not its steps: what listings, address allocation and lookups need, without
 // decoding and checking every step of every object (which made each command
 // slower as containers were added). Anything that undoes loads the journal
-// whole, checked.
+// whole, checked. Journals that cannot be read or trusted are returned as
+// errors, as List does.
 func (s *Store) Headers() ([]*Record, []error) {
 	if s.headers != nil {
 		return s.headers, s.hdrErrs
 	}
-	files, _ := filepath.Glob(filepath.Join(s.objects(), "*", "*.json"))
-	sort.Strings(files)
+	files, errs := s.journals()
 	var recs []*Record
-	var errs []error
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		data, err := s.readJournal(f)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
 		if err != nil {
-			errs = append(errs, err)
+			errs = append(errs, asCorrupt(f, err))
 			continue
 		}
 		r, err := decodeHeader(data)
 		if err != nil {
-			errs = append(errs, &CorruptError{f, err})
+			errs = append(errs, &CorruptError{Path: f, Err: err})
 			continue
 		}
 		recs = append(recs, r)
@@ -142,6 +201,59 @@ func (s *Store) Headers() ([]*Record, []error) {
 	}
 	s.headers, s.hdrErrs = recs, errs
 	return recs, errs
+}
+
+// journals lists the journal files (objects/KIND/NAME.json), sorted, once
+// the directories that hold them are trusted. A kind's directory that is
+// not is an error naming it, and none of its journals is listed.
+func (s *Store) journals() ([]string, []error) {
+	if err := s.trustDirs("", false); err != nil {
+		return nil, []error{err}
+	}
+	kinds, err := os.ReadDir(s.objects())
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, []error{fmt.Errorf("listing %s: %w", s.objects(), err)}
+	}
+	var files []string
+	var errs []error
+	for _, k := range kinds {
+		if !k.IsDir() && k.Type()&fs.ModeSymlink == 0 {
+			continue // a stray file: it holds no journals
+		}
+		dir := filepath.Join(s.objects(), k.Name())
+		if why, err := s.checkDir(dir, false); why != "" || err != nil {
+			if why != "" {
+				err = s.distrusted(why)
+			}
+			errs = append(errs, &CorruptError{Path: dir, Err: err, dir: true, untrusted: why != ""})
+			continue
+		}
+		names, err := os.ReadDir(dir)
+		if err != nil {
+			errs = append(errs, &CorruptError{Path: dir, Err: err, dir: true})
+			continue
+		}
+		for _, n := range names {
+			if strings.HasSuffix(n.Name(), ".json") {
+				files = append(files, filepath.Join(dir, n.Name()))
+			}
+		}
+	}
+	sort.Strings(files)
+	return files, errs
+}
+
+// asCorrupt is err, a journal's that cannot be read, as a CorruptError
+// naming path.
+func asCorrupt(path string, err error) error {
+	var ce *CorruptError
+	if errors.As(err, &ce) {
+		return err
+	}
+	return &CorruptError{Path: path, Err: err}
 }
 
 // stepsKey is where a journal's steps start: plumb writes them last, as a
@@ -177,13 +289,22 @@ func decodeHeader(data []byte) (*Record, error) {
 // Save writes a journal atomically: a reader sees the old file or the new
 // one, never a mix, even after power loss.
 func (s *Store) Save(r *Record) error {
+	if err := checkName(r.Kind, r.Name); err != nil {
+		return err
+	}
 	s.headers = nil
 	r.Updated = time.Now().UTC()
-	return writeFileAtomic(s.journal(r.Kind, r.Name), r)
+	if err := s.trustDirs(r.Kind, true); err != nil {
+		return err
+	}
+	return s.writeAtomic(s.journal(r.Kind, r.Name), r)
 }
 
 // Remove deletes an object's journal once nothing of it is left.
 func (s *Store) Remove(r *Record) error {
+	if err := checkName(r.Kind, r.Name); err != nil {
+		return err
+	}
 	s.headers = nil
 	err := os.Remove(s.journal(r.Kind, r.Name))
 	if err != nil && !os.IsNotExist(err) {
@@ -192,21 +313,24 @@ func (s *Store) Remove(r *Record) error {
 	return syncDir(filepath.Dir(s.journal(r.Kind, r.Name)))
 }
 
-func writeFileAtomic(path string, v any) error {
+// writeAtomic writes v as JSON to path, in a directory trustDirs made: a
+// new file (0600, never an existing one), synced, renamed over path.
+func (s *Store) writeAtomic(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
 	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
+	write := s.write
+	if write == nil {
+		write = (*os.File).Write
+	}
+	if _, err := write(tmp, append(data, '\n')); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -230,4 +354,238 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// isFull reports whether err is the file system saying it is full.
+func isFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// checkName refuses a kind or name that would put a journal outside its
+// kind's directory (`plumb down ../../x` read STATE/../x.json).
+func checkName(kind, name string) error {
+	for _, n := range []string{kind, name} {
+		if n == "" || n == "." || n == ".." || strings.ContainsAny(n, "/\x00") {
+			return &Refused{Msg: fmt.Sprintf("%q is not an object plumb could keep: a kind and a name are never empty, . or .., and hold no /", kind+"/"+name)}
+		}
+	}
+	return nil
+}
+
+// trustDirs checks the directories a journal of kind lives in (the state
+// directory and its parents once, then objects/ and, unless kind is "",
+// objects/KIND), making the missing ones 0700 when create is set. Reading,
+// a missing one is no error: nothing in it is read.
+func (s *Store) trustDirs(kind string, create bool) error {
+	if !s.rootTrusted {
+		if err := s.trustRoot(create); err != nil {
+			return err
+		}
+	}
+	dirs := []string{s.objects()}
+	if kind != "" {
+		dirs = append(dirs, filepath.Join(s.objects(), kind))
+	}
+	for _, d := range dirs {
+		why, err := s.checkDir(d, create)
+		if err != nil {
+			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s cannot be made or read: %v", d, err)}
+		}
+		if why != "" {
+			return s.untrusted(d, why)
+		}
+	}
+	return nil
+}
+
+// trustRoot checks the state directory, made 0700 (with missing parents)
+// when create is set: it must be trusted (see Store), and so must each
+// parent, as written and as its links resolve, or another user could
+// rename it and put one of theirs in its place. A parent may be writable
+// by others with the sticky bit (/tmp, a tmpfs /run): then only its owner
+// can rename what is in it.
+func (s *Store) trustRoot(create bool) error {
+	abs, err := filepath.Abs(s.Dir)
+	if err != nil {
+		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s: %v", s.Dir, err)}
+	}
+	if create {
+		if err := os.MkdirAll(abs, 0o700); err != nil {
+			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be created: %v", s.Dir, err)}
+		}
+	}
+	fi, err := os.Stat(abs)
+	if errors.Is(err, fs.ErrNotExist) && !create {
+		return nil // nothing to read yet
+	}
+	if err != nil {
+		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be read: %v", s.Dir, err)}
+	}
+	parents := ancestors(abs)
+	if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
+		parents = append(parents, ancestors(real)...)
+	}
+	for _, p := range parents {
+		pfi, err := os.Stat(p)
+		if err != nil {
+			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s, a parent of the state directory, cannot be read: %v", p, err)}
+		}
+		if why := s.distrustParent(pfi); why != "" {
+			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s, a parent of the state directory %s, %s; %s", p, s.Dir, why, rootAdvice)}
+		}
+	}
+	if why := s.distrust(fi, true); why != "" {
+		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s %s; %s", s.Dir, why, rootAdvice)}
+	}
+	s.rootTrusted = true
+	return nil
+}
+
+// rootAdvice ends a refusal of the state directory or one of its parents.
+const rootAdvice = "plumb runs the undos its journals record, so it keeps them only where no other user can write: fix that (chown, chmod go-w), or give another --state-dir"
+
+// insideAdvice ends a refusal, for why, of something in the state
+// directory.
+func insideAdvice(why string) string {
+	if strings.HasPrefix(why, "is owned") || strings.HasPrefix(why, "is writable") {
+		return "another user may have written it: check it, then fix it (chown, chmod go-w) or remove it"
+	}
+	return "plumb never made it so, another user may have: check it, then remove it"
+}
+
+// untrusted refuses path, in the state directory, for why.
+func (s *Store) untrusted(path, why string) *Refused {
+	return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s %s; %s", path, why, insideAdvice(why))}
+}
+
+// distrusted is why, of a journal or a kind's directory in a listing, as
+// the refusal a CorruptError holds.
+func (s *Store) distrusted(why string) *Refused {
+	return &Refused{Msg: fmt.Sprintf("it %s; %s", why, insideAdvice(why))}
+}
+
+// checkDir checks a directory in the state directory, never through a
+// symbolic link, making it 0700 if missing and create is set. It says why
+// plumb does not trust it, or "" (also when it is missing and not made).
+func (s *Store) checkDir(path string, create bool) (why string, err error) {
+	fi, err := os.Lstat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if !create {
+			return "", nil
+		}
+		if err = os.Mkdir(path, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+			fi, err = os.Lstat(path)
+		}
+	}
+	if err != nil {
+		return "", err
+	}
+	return s.distrust(fi, true), nil
+}
+
+// readTrusted reads a file of the state directory (a journal, the ledger)
+// without following a symbolic link, once it is trusted (see Store). For
+// a file that is not, it says why and reads nothing.
+func (s *Store) readTrusted(path string) (data []byte, why string, err error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		if isLink(path) {
+			return nil, "is a symbolic link", nil
+		}
+		return nil, "", err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, "", err
+	}
+	if why := s.distrust(fi, false); why != "" {
+		return nil, why, nil
+	}
+	var b bytes.Buffer
+	b.Grow(int(fi.Size()) + bytes.MinRead)
+	if _, err := b.ReadFrom(f); err != nil {
+		return nil, "", err
+	}
+	return b.Bytes(), "", nil
+}
+
+// readJournal is readTrusted for a journal: one that is not trusted is a
+// CorruptError holding a *Refused.
+func (s *Store) readJournal(path string) ([]byte, error) {
+	data, why, err := s.readTrusted(path)
+	if why != "" {
+		return nil, &CorruptError{Path: path, Err: s.distrusted(why), untrusted: true}
+	}
+	return data, err
+}
+
+// distrust says why plumb does not trust fi, a file (or, with dir, a
+// directory) in its state directory, read without following a link: ""
+// when it does.
+func (s *Store) distrust(fi fs.FileInfo, dir bool) string {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "is a symbolic link"
+	case dir && !fi.IsDir():
+		return "is not a directory"
+	case !dir && !fi.Mode().IsRegular():
+		return "is not a regular file"
+	}
+	if why := s.distrustOwner(fi); why != "" {
+		return why
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Sprintf("is writable by group or others (mode %04o)", fi.Mode().Perm())
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && !dir && st.Nlink > 1 {
+		return fmt.Sprintf("has %d hard links", st.Nlink)
+	}
+	return ""
+}
+
+// distrustParent is distrust for a parent of the state directory: others
+// may write it if its sticky bit is set.
+func (s *Store) distrustParent(fi fs.FileInfo) string {
+	if !fi.IsDir() {
+		return "is not a directory"
+	}
+	if why := s.distrustOwner(fi); why != "" {
+		return why
+	}
+	if fi.Mode().Perm()&0o022 != 0 && fi.Mode()&fs.ModeSticky == 0 {
+		return fmt.Sprintf("is writable by group or others without the sticky bit (mode %04o)", fi.Mode().Perm())
+	}
+	return ""
+}
+
+func (s *Store) distrustOwner(fi fs.FileInfo) string {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return "has no owner plumb can read"
+	}
+	if int(st.Uid) == s.uid || st.Uid == 0 {
+		return ""
+	}
+	if s.uid == 0 {
+		return fmt.Sprintf("is owned by uid %d, not by root, who runs plumb", st.Uid)
+	}
+	return fmt.Sprintf("is owned by uid %d, not by uid %d, who runs plumb, or root", st.Uid, s.uid)
+}
+
+// ancestors is every directory above abs, up to /.
+func ancestors(abs string) []string {
+	var out []string
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		out = append(out, p)
+		if p == filepath.Dir(p) {
+			return out
+		}
+	}
+}
+
+// isLink reports whether path is a symbolic link.
+func isLink(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode()&fs.ModeSymlink != 0
 }
