@@ -25,6 +25,17 @@ func (l Layout) journal(kind, name string) string {
 	return filepath.Join(l.objects(), kind, name+".json")
 }
 
+// kindOf is the kind whose journal, or journals' directory, path is ("" for
+// a path outside objects/).
+func (l Layout) kindOf(path string) string {
+	for p := path; p != filepath.Dir(p); p = filepath.Dir(p) {
+		if filepath.Dir(p) == l.objects() {
+			return filepath.Base(p)
+		}
+	}
+	return ""
+}
+
 // Layer is an imported layer's directory.
 func (l Layout) Layer(name string) string { return filepath.Join(l.Dir, "layers", name) }
 

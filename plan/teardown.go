@@ -33,10 +33,13 @@ func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRu
 	var before []*Record // undone before rec: a bridge's attachments
 	switch rec.Kind {
 	case "bridge":
+		if err := unlistedMembers(env.St, rec.Name, nil); err != nil {
+			return nil, err
+		}
 		for _, h := range Attachments(env.St, rec.Name) {
 			a, err := env.St.Load(h.Kind, h.Name) // whole and checked: it is to be undone
 			if err != nil {
-				return nil, err
+				return nil, unlistedMembers(env.St, rec.Name, []error{err})
 			}
 			before = append(before, a)
 		}
@@ -102,3 +105,31 @@ type UndoError struct {
 
 func (e *UndoError) Error() string { return e.Rec.ID() + ": " + e.Err.Error() }
 func (e *UndoError) Unwrap() error { return e.Err }
+
+// unlistedMembers refuses a bridge's teardown while a journal that could
+// be one of its containers (an attachment's, a container's) cannot be read
+// or trusted, or while the journals themselves cannot be listed: its
+// container's link would be left behind, and `bridge down --force` said
+// "down". extra are errors found loading the bridge's attachments.
+func unlistedMembers(st *Store, bridge string, extra []error) error {
+	_, errs := st.Headers()
+	var bad []string
+	for _, err := range append(errs, extra...) {
+		var ce *CorruptError
+		if errors.As(err, &ce) {
+			if kind := st.kindOf(ce.Path); kind != "attachment" && kind != "container" {
+				continue // a veth, a layer... holds no container of a bridge
+			}
+		}
+		bad = append(bad, err.Error())
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	it, them := "it", "it"
+	if len(bad) > 1 {
+		it, them = "each", "each"
+	}
+	return &Refused{Msg: fmt.Sprintf("bridge/%s is not taken down: %s; %s may hold a container attached to %s, whose link would be left behind: fix or remove %s, then run this again",
+		bridge, strings.Join(bad, "; "), it, bridge, them)}
+}
