@@ -2,7 +2,9 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -123,7 +125,9 @@ func hold(ctx context.Context, r actions.Runner, st *Store, user string, s Step)
 }
 
 // release drops an object's hold on a shared setting and restores the
-// setting when no holder is left. It is idempotent.
+// setting when no holder is left. It is idempotent. It works on a full
+// disk: a shared.json that cannot be saved for want of space keeps the
+// hold, which no later release counts once its object's journal is gone.
 func release(ctx context.Context, r actions.Runner, st *Store, user, key string) ([]string, error) {
 	l, err := st.loadLedger()
 	if err != nil {
@@ -133,10 +137,10 @@ func release(ctx context.Context, r actions.Runner, st *Store, user, key string)
 	if e == nil {
 		return nil, nil
 	}
-	e.Users = e.without(user)
+	e.Users = st.holders(e.without(user))
 	if len(e.Users) > 0 {
 		zerolog.Ctx(ctx).Info().Msgf("%s is still needed by %s; left as it is", key, strings.Join(e.Users, ", "))
-		return nil, st.saveLedger(l)
+		return nil, st.saveReleased(ctx, l)
 	}
 	var ran []string
 	if e.Restore != nil {
@@ -152,5 +156,34 @@ func release(ctx context.Context, r actions.Runner, st *Store, user, key string)
 		}
 	}
 	delete(l.Entries, key)
-	return ran, st.saveLedger(l)
+	return ran, st.saveReleased(ctx, l)
+}
+
+// saveReleased saves the ledger after a release, or on a full disk leaves
+// it as it was, with a warning: the hold it keeps is of an object whose
+// journal is removed once it is undone, and holders does not count it.
+func (s *Store) saveReleased(ctx context.Context, l *ledger) error {
+	err := s.saveLedger(l)
+	if isFull(err) {
+		zerolog.Ctx(ctx).Warn().Msgf("the state directory is full (%v); %s keeps a hold that is not counted once its object is gone", err, s.ledger())
+		return nil
+	}
+	return err
+}
+
+// holders is users, the objects holding a shared setting, less those whose
+// journal is gone: holds that a full disk kept in shared.json after their
+// object was undone. (An object holds a setting only while its journal is
+// there: it is written before the first step.)
+func (s *Store) holders(users []string) []string {
+	var out []string
+	for _, u := range users {
+		if kind, name, ok := strings.Cut(u, "/"); ok && checkName(kind, name) == nil {
+			if _, err := os.Lstat(s.journal(kind, name)); errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+		}
+		out = append(out, u)
+	}
+	return out
 }

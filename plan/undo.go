@@ -60,12 +60,15 @@ func clashed(s *StepRecord) bool {
 
 // unwind undoes a record's steps in reverse. Every undo is tried; failures
 // are collected and kept in the journal. With none, the journal is removed.
+// It works on a full disk: see progress.
 func unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]string, error) {
 	ctx, cancel := undoContext(ctx)
 	defer cancel()
 	log := zerolog.Ctx(ctx)
+	p := newProgress(ctx, st)
+	was := rec.State
 	rec.State = StateUndoing
-	if err := st.Save(rec); err != nil {
+	if err := p.save(rec); err != nil {
 		return nil, err
 	}
 	var ran []string
@@ -84,7 +87,7 @@ func unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]st
 		} else {
 			s.Status = Undone
 		}
-		if err := st.Save(rec); err != nil {
+		if err := p.save(rec); err != nil {
 			return ran, err
 		}
 		if err != nil && isBarrier(s) {
@@ -94,12 +97,60 @@ func unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]st
 	}
 	if len(errs) > 0 {
 		rec.State = StateUndoFailed
-		if err := st.Save(rec); err != nil {
+		if err := p.save(rec); err != nil {
+			errs = append(errs, err)
+		}
+		if err := p.behind(rec, was); err != nil {
 			errs = append(errs, err)
 		}
 		return ran, errors.Join(errs...)
 	}
 	return ran, st.Remove(rec)
+}
+
+// progress saves where undoing stands in each journal, and works on a full
+// disk: a big layer can fill the state directory (by default a tmpfs), and
+// recover, which saved before every undo, then failed at its first write,
+// every time. A save that fails for want of space is skipped, with a
+// warning, and undoing goes on: the journal keeps its last whole version
+// (saves are atomic), from which undoing again is safe, as undos are
+// idempotent; once undone, removing the journal frees its space.
+type progress struct {
+	ctx  context.Context
+	st   *Store
+	full map[*Record]error // the first save skipped, by journal
+}
+
+func newProgress(ctx context.Context, st *Store) *progress {
+	return &progress{ctx: ctx, st: st, full: map[*Record]error{}}
+}
+
+// save saves rec, or skips it on a full disk.
+func (p *progress) save(rec *Record) error {
+	err := p.st.Save(rec)
+	if err == nil || !isFull(err) {
+		return err
+	}
+	if p.full[rec] == nil {
+		p.full[rec] = err
+		zerolog.Ctx(p.ctx).Warn().Msgf("%s: the state directory is full (%v); undoing goes on without updating its journal, which is removed when all is undone", rec.ID(), err)
+	}
+	return nil
+}
+
+// behind says that rec's journal, kept because an undo failed, was not
+// updated and still reads as before the undo (its state was was): what
+// to run again once there is space.
+func (p *progress) behind(rec *Record, was State) error {
+	err := p.full[rec]
+	if err == nil {
+		return nil
+	}
+	again := "plumb recover"
+	if was == StateUp {
+		again = "plumb down " + rec.ID()
+	}
+	return fmt.Errorf("%s: the state directory is full, so its journal still reads as before this undo (state %s): undoing it again is safe; free some space, then run `%s`", rec.ID(), was, again)
 }
 
 func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *StepRecord) ([]string, error) {
@@ -152,7 +203,7 @@ func UndoPlan(st *Store, rec *Record) ([]actions.Action, error) {
 		}
 		if s.Shared != "" {
 			e := l.Entries[s.Shared]
-			if e != nil && e.Restore != nil && len(e.without(rec.ID())) == 0 {
+			if e != nil && e.Restore != nil && len(st.holders(e.without(rec.ID()))) == 0 {
 				u, err := e.Restore.decode()
 				if err != nil {
 					return nil, err
@@ -316,9 +367,12 @@ const linkGroupBase = 0x504c // "PL"
 // line, so every object learns its own outcome.
 func deleteLinkGroup(ctx context.Context, r actions.Runner, st *Store, recs []*Record, links []actions.LinkDel) ([]string, error) {
 	log := zerolog.Ctx(ctx)
+	p := newProgress(ctx, st)
+	was := map[*Record]State{}
 	for _, rec := range recs {
+		was[rec] = rec.State
 		rec.State = StateUndoing
-		if err := st.Save(rec); err != nil {
+		if err := p.save(rec); err != nil {
 			return nil, err
 		}
 	}
@@ -381,8 +435,11 @@ func deleteLinkGroup(ctx context.Context, r actions.Runner, st *Store, recs []*R
 		err := &actions.ExecError{Argv: links[i].Argv(), Code: 1, Stderr: msg + " (run as one batch: " + actions.Quote(argv) + ")"}
 		errs = append(errs, fmt.Errorf("%s: %w", rec.ID(), err))
 		rec.State = StateUndoFailed
-		if serr := st.Save(rec); serr != nil {
+		if serr := p.save(rec); serr != nil {
 			errs = append(errs, serr)
+		}
+		if berr := p.behind(rec, was[rec]); berr != nil {
+			errs = append(errs, berr)
 		}
 	}
 	return ran, errors.Join(errs...)
