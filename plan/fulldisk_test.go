@@ -270,3 +270,34 @@ func TestUndoOnFullDisk(t *testing.T) {
 		}
 	})
 }
+
+// TestUndoFreesSpace: once an undo frees space (a layer's rm -rf), the
+// journal is saved again, and a later failure does not claim it is behind.
+func TestUndoFreesSpace(t *testing.T) {
+	ctx := context.Background()
+	st := NewStore(t.TempDir())
+	rec, err := Apply(ctx, &fakeRunner{}, st, must(selfVeth().plan()), Each)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullAfter(st, 0)
+	f := &fakeRunner{failOn: "ip link del veth-host", failStderr: "RTNETLINK answers: Operation not permitted"}
+	var freed bool
+	full := st.write
+	st.write = func(file *os.File, data []byte) (int, error) {
+		if !freed && len(f.calls) > 0 { // the first undo ran and freed space
+			freed = true
+		}
+		if freed {
+			return file.Write(data)
+		}
+		return full(file, data)
+	}
+	_, err = Down(ctx, f, st, rec)
+	if err == nil || strings.Contains(err.Error(), "state directory is full") {
+		t.Errorf("Down() = %v; want the failed undo, and no claim that the journal is behind", err)
+	}
+	if rec, err := st.Load("veth", "veth-host"); err != nil || rec.State != StateUndoFailed {
+		t.Errorf("journal: %v, %v; want it saved as undo-failed", rec, err)
+	}
+}

@@ -128,7 +128,11 @@ func newProgress(ctx context.Context, st *Store) *progress {
 // save saves rec, or skips it on a full disk.
 func (p *progress) save(rec *Record) error {
 	err := p.st.Save(rec)
-	if err == nil || !isFull(err) {
+	if err == nil {
+		delete(p.full, rec) // up to date again: an undo freed space
+		return nil
+	}
+	if !isFull(err) {
 		return err
 	}
 	if p.full[rec] == nil {
