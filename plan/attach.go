@@ -162,6 +162,10 @@ func (a *Attach) Allocate(st *Store) error { return a.allocate(st, nil) }
 
 // allocate is Allocate with the addresses this call gave out already.
 func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
+	if bad := unreadableMembers(st, nil); len(bad) > 0 {
+		// Its address or host port may be one of those: never give it out twice.
+		return &Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", a.Network.Name, strings.Join(bad, "; "))}
+	}
 	subnet := a.Network.Subnet
 	used := map[netip.Addr]string{a.Network.Gateway: "the gateway"}
 	for _, r := range Attachments(st, a.Network.Name.String()) {

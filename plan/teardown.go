@@ -112,6 +112,22 @@ func (e *UndoError) Unwrap() error { return e.Err }
 // container's link would be left behind, and `bridge down --force` said
 // "down". extra are errors found loading the bridge's attachments.
 func unlistedMembers(st *Store, bridge string, extra []error) error {
+	bad := unreadableMembers(st, extra)
+	if len(bad) == 0 {
+		return nil
+	}
+	it, them := "it", "it"
+	if len(bad) > 1 {
+		it, them = "each", "each"
+	}
+	return &Refused{Msg: fmt.Sprintf("bridge/%s is not taken down: %s; %s may hold a container attached to %s, whose link would be left behind: fix or remove %s, then run this again",
+		bridge, strings.Join(bad, "; "), it, bridge, them)}
+}
+
+// unreadableMembers are the errors of the journals that could hold a
+// container on a bridge (an attachment's, a container's) and cannot be read
+// or trusted, or of the listing itself; extra are more such errors.
+func unreadableMembers(st *Store, extra []error) []string {
 	_, errs := st.Headers()
 	var bad []string
 	for _, err := range append(errs, extra...) {
@@ -123,13 +139,5 @@ func unlistedMembers(st *Store, bridge string, extra []error) error {
 		}
 		bad = append(bad, err.Error())
 	}
-	if len(bad) == 0 {
-		return nil
-	}
-	it, them := "it", "it"
-	if len(bad) > 1 {
-		it, them = "each", "each"
-	}
-	return &Refused{Msg: fmt.Sprintf("bridge/%s is not taken down: %s; %s may hold a container attached to %s, whose link would be left behind: fix or remove %s, then run this again",
-		bridge, strings.Join(bad, "; "), it, bridge, them)}
+	return bad
 }

@@ -309,7 +309,7 @@ func (c *BridgeLsCmd) Run(d *deps) error {
 		return err
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%d journals cannot be read: %v", len(errs), errs)
+		return unreadable(errs)
 	}
 	return nil
 }

@@ -36,6 +36,9 @@ func (c *RecoverCmd) Run(d *deps) error {
 				return err
 			}
 		}
+		if _, errs := d.store.Headers(); len(errs) > 0 {
+			return unreadable(errs) // named, never undone
+		}
 		return nil
 	}
 	if err := d.lock(); err != nil {

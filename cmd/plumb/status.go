@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -37,7 +38,7 @@ func (c *StatusCmd) Run(d *deps) error {
 		return err
 	}
 	if len(errs) > 0 {
-		return fmt.Errorf("%d journals cannot be read: %v", len(errs), errs)
+		return unreadable(errs)
 	}
 	return nil
 }
@@ -72,4 +73,10 @@ func listing[T any](d *deps, format, key, header string, entries []T, row func(i
 		row(tw, e)
 	}
 	return tw.Flush()
+}
+
+// unreadable is the error of journals that cannot be read or trusted: each
+// named, and exit 2 when any is untrusted (a refusal).
+func unreadable(errs []error) error {
+	return fmt.Errorf("%d journals cannot be read or trusted: %w", len(errs), errors.Join(errs...))
 }
