@@ -174,6 +174,12 @@ func (a RemoveTree) Why() string {
 func (a RemoveTree) Undo() Action { return nil }
 
 // Shell lists the directories missing before mkdir, and undoes only those.
+// It walks the cleaned path up, as Prepare does, so that the runbook and
+// plumb undo the same directories. The list is read one directory a line,
+// with dirname; a path holding a newline cannot be listed that way (the line
+// splits, and $(dirname) drops trailing newlines), so for such a path the
+// runbook tests the directories Prepare would consider, by name, in turn.
+// The undo quotes each directory with printf %q, as the rollback evals it.
 func (a Mkdir) Shell(n int) []string {
 	v := fmt.Sprintf("made_%d", n)
 	p := Quote([]string{a.Path})
@@ -184,8 +190,20 @@ func (a Mkdir) Shell(n int) []string {
 			fmt.Sprintf(`[ "$%s" = 0 ] || undo+=(%s)`, v, Quote([]string{Quote(RemoveTree{Path: a.Path}.Argv())})),
 		}
 	}
+	clean := filepath.Clean(a.Path)
+	list := fmt.Sprintf(`mapfile -t %s < <(d=%s; while [ ! -e "$d" ]; do printf '%%s\n' "$d"; d=$(dirname "$d"); done)`, v, Quote([]string{clean}))
+	if strings.Contains(clean, "\n") {
+		var dirs []string
+		for d := clean; ; d = filepath.Dir(d) {
+			dirs = append(dirs, d)
+			if d == filepath.Dir(d) {
+				break
+			}
+		}
+		list = fmt.Sprintf(`%s=(); for d in %s; do [ -e "$d" ] && break; %s+=("$d"); done`, v, Quote(dirs), v)
+	}
 	return []string{
-		fmt.Sprintf(`mapfile -t %s < <(d=%s; while [ ! -e "$d" ]; do printf '%%s\n' "$d"; d=$(dirname "$d"); done)`, v, p),
+		list,
 		Quote(a.Argv()),
 		fmt.Sprintf(`[ ${#%s[@]} = 0 ] || undo+=("rmdir --ignore-fail-on-non-empty $(printf '%%q ' "${%s[@]}")")`, v, v),
 	}
