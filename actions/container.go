@@ -156,7 +156,8 @@ func (a StopContainer) grace() time.Duration {
 
 func (a StopContainer) Kind() string { return "stop_container" }
 func (a StopContainer) Argv() []string {
-	return []string{"sh", "-c", "ip netns pids " + a.Netns + " | xargs -r kill -TERM"}
+	// The name is quoted inside the script: sh -c parses it again.
+	return []string{"sh", "-c", "ip netns pids " + Quote([]string{a.Netns}) + " | xargs -r kill -TERM"}
 }
 func (a StopContainer) Why() string {
 	return fmt.Sprintf("stop the container's processes (SIGTERM, SIGKILL after %s)", a.grace())

@@ -46,14 +46,23 @@ func SysctlGet(ctx context.Context, r Runner, key string) (string, error) {
 	return strings.TrimSpace(string(out)), nil
 }
 
-// Shell reads the old value first and undoes only a change.
+// Shell reads the old value first and undoes only a change. The key is
+// quoted where the runbook runs it and again inside the undo, which the
+// rollback evals: "sysctl -w KEY=" then the old value as sysctl printed it,
+// the one word of a forwarding setting.
 func (a SysctlSet) Shell(n int) []string {
 	v := fmt.Sprintf("old_%d", n)
+	undo := Quote([]string{"sysctl", "-w", a.Key + "="})
 	return []string{
-		fmt.Sprintf("%s=$(sysctl -n %s)", v, a.Key),
+		fmt.Sprintf("%s=$(sysctl -n %s)", v, Quote([]string{a.Key})),
 		Quote(a.Argv()),
-		fmt.Sprintf(`[ "$%s" = %s ] || undo+=("sysctl -w %s=$%s")`, v, Quote([]string{a.Value}), a.Key, v),
+		fmt.Sprintf(`[ "$%s" = %s ] || undo+=("%s$%s")`, v, Quote([]string{a.Value}), escapeDoubleQuoted(undo), v),
 	}
+}
+
+// escapeDoubleQuoted escapes what bash still expands inside double quotes.
+func escapeDoubleQuoted(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, `$`, `\$`, "`", "\\`").Replace(s)
 }
 
 // forwarding reports whether key turns on forwarding for an address family
