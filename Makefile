@@ -32,6 +32,7 @@ test: deps
 fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz FuzzReadJournal -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/plumb -run '^$$' -fuzz FuzzFlags -fuzztime $(FUZZTIME)
+	$(GO) test ./plan -run '^$$' -fuzz FuzzShell -fuzztime $(FUZZTIME)
 
 # Not part of make test: about 5 minutes. RUNS=5 SIZES="1 50 200" make bench
 bench: deps build
