@@ -27,8 +27,8 @@ test: deps
 	$(GO) test -count=1 ./...
 	$(MAKE) --no-print-directory fuzz
 
-# Fuzz the flag parser and the journal reader briefly (make test), or longer
-# by hand: make fuzz FUZZTIME=10m
+# Fuzz the flag parser, the journal reader and the runbook renderer briefly
+# (make test), or longer by hand: make fuzz FUZZTIME=10m
 fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz FuzzReadJournal -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/plumb -run '^$$' -fuzz FuzzFlags -fuzztime $(FUZZTIME)

@@ -23,7 +23,7 @@ import (
 
 // CLI is plumb's command tree; each command is a struct in a file of its own.
 type CLI struct {
-	StateDir  string        `name:"state-dir" env:"PLUMB_STATE_DIR" default:"/run/plumb" placeholder:"DIR" help:"Where plumb keeps its journal of what it applied (${env})."`
+	StateDir  pathFlag      `name:"state-dir" env:"PLUMB_STATE_DIR" default:"/run/plumb" placeholder:"DIR" help:"Where plumb keeps its journal of what it applied (${env}); made absolute."`
 	LogFormat string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
 	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
@@ -105,7 +105,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := interruptible(context.Background())
 	defer stop()
 	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
-	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(cli.StateDir), stdin: os.Stdin, stdout: stdout, wait: cli.Wait}
+	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(string(cli.StateDir)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait}
 	if cli.Exec == "each" {
 		d.mode = plan.Each
 	}

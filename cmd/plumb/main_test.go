@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -58,6 +60,9 @@ func TestScripts(t *testing.T) {
 					return err
 				}
 				env.Defer(func() { _ = sleep.Process.Kill(); _ = sleep.Wait() })
+				if err := inOwnNetns(sleep.Process.Pid); err != nil {
+					return err
+				}
 				env.Setenv(name, strconv.Itoa(sleep.Process.Pid))
 			}
 			env.Setenv("STANDINS", bin)
@@ -99,4 +104,17 @@ func exits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
 	}
+}
+
+// inOwnNetns waits until process pid has left this process's network
+// namespace (unshare makes its own, then execs the command).
+func inOwnNetns(pid int) error {
+	self, _ := os.Readlink("/proc/self/ns/net")
+	for i := 0; i < 400; i++ {
+		if ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/net", pid)); ns != "" && ns != self {
+			return nil
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return fmt.Errorf("process %d did not enter a network namespace of its own", pid)
 }

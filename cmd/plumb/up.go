@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
+	"plumb/actions"
 	"plumb/plan"
 )
 
@@ -65,7 +65,7 @@ func render(d *deps, p *plan.Plan, format string) error {
 	case "json":
 		return p.JSON(d.stdout)
 	case "sh":
-		return p.Shell(d.stdout, "plumb "+strings.Join(os.Args[1:], " "))
+		return p.Shell(d.stdout, "plumb "+actions.Quote(os.Args[1:]))
 	}
 	return p.Text(d.stdout)
 }
