@@ -80,6 +80,7 @@ var decoders = newRegistry(
 	register[OverlayMount](),
 	register[Umount](),
 	register[RemoveTree](),
+	register[NetnsNew](),
 )
 
 // registration is one action type: its kind, as its zero value names it

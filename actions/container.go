@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // NetnsAdd makes a named network namespace (ip netns add): the container's
@@ -47,12 +49,19 @@ func (a NetnsDel) Gone(stderr string) bool {
 // Touch creates an empty file, the mount point of a namespace kept by name.
 type Touch struct {
 	Path string `json:"path"`
+	// Keeps names the namespace the file will keep, for Why: "" is the
+	// container's UTS namespace (journals of earlier versions say nothing).
+	Keeps string `json:"keeps,omitempty"`
 }
 
 func (a Touch) Kind() string   { return "touch" }
 func (a Touch) Argv() []string { return []string{"touch", a.Path} }
 func (a Touch) Why() string {
-	return fmt.Sprintf("create %s to keep the container's UTS namespace", a.Path)
+	keeps := a.Keeps
+	if keeps == "" {
+		keeps = "UTS namespace"
+	}
+	return fmt.Sprintf("create %s to keep the container's %s", a.Path, keeps)
 }
 func (a Touch) Undo() Action { return RemoveFile{Path: a.Path} }
 
@@ -66,43 +75,254 @@ func (a RemoveFile) Argv() []string { return []string{"rm", "-f", "--", a.Path} 
 func (a RemoveFile) Why() string    { return fmt.Sprintf("delete %s", a.Path) }
 func (a RemoveFile) Undo() Action   { return nil }
 
+// NetnsNew makes a network namespace kept at /run/netns/NAME, as `ip netns
+// add NAME` does, without what ip netns add also does the first time: make
+// /run/netns a shared mount point of its own, which stays in the host's mount
+// table after the namespace is deleted. The file must exist (Touch); `ip -n
+// NAME`, `ip netns pids NAME` and `ip netns del NAME` work on it as on one
+// made by ip netns add.
+type NetnsNew struct {
+	Name string `json:"name"`
+}
+
+func (a NetnsNew) Kind() string { return "netns_new" }
+func (a NetnsNew) Argv() []string {
+	return []string{"unshare", "--net=" + Netns{Name: a.Name}.Path(), "true"}
+}
+func (a NetnsNew) Why() string {
+	return fmt.Sprintf("make the container's network namespace %s, kept at %s", a.Name, Netns{Name: a.Name}.Path())
+}
+func (a NetnsNew) Undo() Action { return NetnsDel(a) }
+
+// Cleanup removes what a failed run may have left: unshare bind-mounts the
+// namespace on its file before it starts true.
+func (a NetnsNew) Cleanup() Action { return NetnsDel(a) }
+
+// Exec runs the command and, when it fails, its Cleanup.
+func (a NetnsNew) Exec(ctx context.Context, r Runner) error { return runHalfWay(ctx, r, a) }
+
+func (a NetnsNew) Verify(ctx context.Context, r Runner) error { return NetnsAdd(a).Verify(ctx, r) }
+
 // UTSNew makes a UTS namespace kept at File (unshare --uts=FILE) with the
 // container's hostname, set by the host's own hostname command.
 type UTSNew struct {
 	File     string `json:"file"`
 	Hostname string `json:"hostname"`
+	// EndOptions puts -- before the hostname, so that hostname(1) never
+	// reads it as an option. False in journals of earlier versions.
+	EndOptions bool `json:"end_options,omitempty"`
 }
 
 func (a UTSNew) Kind() string { return "uts_new" }
 func (a UTSNew) Argv() []string {
-	return []string{"unshare", "--uts=" + a.File, "hostname", a.Hostname}
+	argv := []string{"unshare", "--uts=" + a.File, "hostname"}
+	if a.EndOptions {
+		argv = append(argv, "--")
+	}
+	return append(argv, a.Hostname)
 }
 func (a UTSNew) Why() string {
 	return fmt.Sprintf("give the container its own hostname, %s", a.Hostname)
 }
 func (a UTSNew) Undo() Action { return Umount{Path: a.File} }
 
+// Cleanup is what a failed UTSNew may leave: unshare bind-mounts the new
+// namespace on File before hostname runs, so a hostname that refuses its
+// argument leaves the mount, and `rm` of the file then fails "Device or
+// resource busy".
+func (a UTSNew) Cleanup() Action { return Umount{Path: a.File} }
+
+// Exec runs the command and, when it fails, its Cleanup.
+func (a UTSNew) Exec(ctx context.Context, r Runner) error { return runHalfWay(ctx, r, a) }
+
+// Shell cleans up in the runbook as plumb does: when the command fails, the
+// mount it may have made is removed before the runbook rolls back.
+func (a UTSNew) Shell(int) []string { return halfWayShell(a) }
+
+// Shell: see UTSNew.Shell.
+func (a NetnsNew) Shell(int) []string { return halfWayShell(a) }
+
+// halfWay is an action whose command can fail after part of its effect
+// took place; Cleanup removes that part and tolerates finding it absent.
+type halfWay interface {
+	Action
+	Cleanup() Action
+}
+
+// runHalfWay runs a's command; when it fails, a's Cleanup runs at once, so
+// that the failed step leaves nothing (the executor undoes only the steps
+// that succeeded). The step's error stays the command's own; a cleanup
+// that fails too is added to it, naming the command to run by hand.
+func runHalfWay(ctx context.Context, r Runner, a halfWay) error {
+	_, err := r.Run(ctx, a.Argv(), nil)
+	if err == nil {
+		return nil
+	}
+	c := a.Cleanup()
+	zerolog.Ctx(ctx).Info().Msgf("cleaning up after the failed step: %s", Quote(c.Argv()))
+	if _, cerr := r.Run(ctx, c.Argv(), nil); cerr != nil {
+		if g, ok := c.(Tolerant); !ok || !g.Gone(StderrOf(cerr)) {
+			return fmt.Errorf("%w; cleaning up after it failed too, run it by hand: %v", err, cerr)
+		}
+	}
+	return err
+}
+
+// halfWayShell is a half-way action's runbook lines: its command, its
+// cleanup when it fails (keeping the command's status for the ERR trap),
+// then its undo pushed.
+func halfWayShell(a halfWay) []string {
+	return []string{
+		Quote(a.Argv()) + " || { status=$?; " + Quote(a.Cleanup().Argv()) + " 2>/dev/null || true; (exit $status); }",
+		"undo+=(" + Quote([]string{Quote(a.Undo().Argv())}) + ")",
+	}
+}
+
 // StartContainer starts CMD with the overlay as its root, in new PID, mount
-// and IPC namespaces, inside the network and UTS namespaces made for it,
-// with /proc mounted inside. It runs on past the command: Exec starts it.
+// and IPC namespaces, inside the network and UTS namespaces made for it.
+// It runs on past the command: Exec starts it.
+//
+// With Confine (every plan since journals began to record it), a short
+// shell script, run by the host's sh as the new PID namespace's first
+// process, prepares the root inside the container's own mount namespace
+// (mounts there vanish with it, so they need no undo of their own), then
+// ends in exec: setpriv sets the capabilities and chroot(1) execs CMD, which
+// is PID 1. The script reads the root as $1 and CMD as the rest of its
+// arguments, so nothing from input is ever parsed as shell. Without
+// Confine (journals of earlier versions), unshare --root starts CMD with
+// every capability, as plumb did then.
 type StartContainer struct {
-	Netns   string   `json:"netns"`
-	UTS     string   `json:"uts"`
-	Root    string   `json:"root"`
-	Cmd     []string `json:"cmd"`
-	Log     string   `json:"log"`              // the detached container's stdout and stderr
-	Attach  bool     `json:"attach,omitempty"` // stdio is plumb's own (run in the foreground)
-	PIDFile string   `json:"pid_file"`
+	Netns   string       `json:"netns"`
+	UTS     string       `json:"uts"`
+	Root    string       `json:"root"`
+	Cmd     []string     `json:"cmd"`
+	Log     string       `json:"log"`              // the detached container's stdout and stderr
+	Attach  bool         `json:"attach,omitempty"` // stdio is plumb's own (run in the foreground)
+	PIDFile string       `json:"pid_file"`
+	Confine *Confinement `json:"confine,omitempty"`
+}
+
+// Confinement is what a container may do, as `docker run` decides it.
+type Confinement struct {
+	// Privileged keeps every capability plumb has, masks nothing, mounts
+	// /sys read-write and lets device nodes work (docker run --privileged).
+	Privileged bool `json:"privileged,omitempty"`
+	// Caps is the capability bounding set, as setpriv names them (chown,
+	// net_raw, ...), in the kernel's order. Ignored when Privileged.
+	Caps []string `json:"caps,omitempty"`
+	// NoNewPrivs: setuid bits and file capabilities grant nothing
+	// (docker run --security-opt no-new-privileges).
+	NoNewPrivs bool `json:"no_new_privs,omitempty"`
+}
+
+// CapNames are the capabilities Linux knows, as setpriv names them, in the
+// kernel's order (bit 0 is chown; cap_last_cap is 40 since Linux 5.9).
+var CapNames = []string{"chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill",
+	"setgid", "setuid", "setpcap", "linux_immutable", "net_bind_service", "net_broadcast", "net_admin",
+	"net_raw", "ipc_lock", "ipc_owner", "sys_module", "sys_rawio", "sys_chroot", "sys_ptrace", "sys_pacct",
+	"sys_admin", "sys_boot", "sys_nice", "sys_resource", "sys_time", "sys_tty_config", "mknod", "lease",
+	"audit_write", "audit_control", "setfcap", "mac_override", "mac_admin", "syslog", "wake_alarm",
+	"block_suspend", "audit_read", "perfmon", "bpf", "checkpoint_restore"}
+
+// MaskedPaths are the paths Docker hides from a container: an empty
+// read-only tmpfs on each directory, /dev/null on each file.
+var MaskedPaths = []string{"/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+	"/proc/timer_list", "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"}
+
+// ReadonlyPaths are the paths Docker makes read-only in a container.
+var ReadonlyPaths = []string{"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}
+
+// DevNodes are the device nodes of a container's /dev, bound from the host's.
+var DevNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
+
+// Script is the shell script that prepares the container's root inside its
+// mount namespace and ends in exec of the command: $1 is the root, the
+// rest is the command. Each line is a command a person could type.
+func (c Confinement) Script() string {
+	rel := func(paths []string) string {
+		out := make([]string, len(paths))
+		for i, p := range paths {
+			out[i] = strings.TrimPrefix(p, "/")
+		}
+		return strings.Join(out, " ")
+	}
+	sysOpts, devOpts := "ro,nosuid,nodev,noexec", "nosuid,nodev,mode=755,size=65536k"
+	if c.Privileged {
+		sysOpts, devOpts = "nosuid,nodev,noexec", "nosuid,mode=755,size=65536k"
+	}
+	lines := []string{
+		`r=$1; shift`,
+		`mkdir -p "$r/proc" "$r/sys" "$r/dev"`,
+		`mount -t proc -o nosuid,nodev,noexec proc "$r/proc"`,
+		`mount -t sysfs -o ` + sysOpts + ` sysfs "$r/sys"`,
+		`mount -t tmpfs -o ` + devOpts + ` tmpfs "$r/dev"`,
+		`for d in ` + strings.Join(DevNodes, " ") + `; do touch "$r/dev/$d"; mount --bind "/dev/$d" "$r/dev/$d"; done`,
+		`mkdir "$r/dev/pts" "$r/dev/shm"`,
+		`mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec devpts "$r/dev/pts"`,
+		`mount -t tmpfs -o nosuid,nodev,noexec,mode=1777,size=65536k shm "$r/dev/shm"`,
+		`ln -s pts/ptmx "$r/dev/ptmx"; ln -s /proc/self/fd "$r/dev/fd"`,
+		`ln -s /proc/self/fd/0 "$r/dev/stdin"; ln -s /proc/self/fd/1 "$r/dev/stdout"; ln -s /proc/self/fd/2 "$r/dev/stderr"`,
+	}
+	if !c.Privileged {
+		lines = append(lines,
+			`for p in `+rel(MaskedPaths)+`; do`,
+			`  if [ -d "$r/$p" ]; then mount -t tmpfs -o ro,nosuid,nodev,noexec tmpfs "$r/$p"`,
+			`  elif [ -e "$r/$p" ]; then mount --bind /dev/null "$r/$p"; fi`,
+			`done`,
+			`for p in `+rel(ReadonlyPaths)+`; do`,
+			`  if [ -e "$r/$p" ]; then mount --bind -o ro,nosuid,nodev,noexec "$r/$p" "$r/$p"; fi`,
+			`done`,
+		)
+	}
+	// The root is moved onto / before chroot: the container's root is then
+	// the top of its mount namespace, so that a chroot of its own cannot lead
+	// out of it (a plain chroot can be left by chroot to a subdirectory and
+	// enough "cd .."). --no-mtab: mount(8) would otherwise record the
+	// move in /run/mount/utab, a file of the host's /run.
+	lines = append(lines, `cd "$r"`, `mount --no-mtab --move . /`)
+	var priv []string
+	if !c.Privileged {
+		caps := make([]string, len(c.Caps))
+		for i, cp := range c.Caps {
+			caps[i] = "+" + cp
+		}
+		priv = append(priv, "--bounding-set="+strings.Join(append([]string{"-all"}, caps...), ","), "--inh-caps=-all")
+	}
+	if c.NoNewPrivs {
+		priv = append(priv, "--no-new-privs")
+	}
+	last := `exec chroot . "$@"`
+	if len(priv) > 0 {
+		last = `exec setpriv ` + strings.Join(priv, " ") + ` -- chroot . "$@"`
+	}
+	return strings.Join(append(lines, last), "\n")
 }
 
 func (a StartContainer) Kind() string { return "start_container" }
 func (a StartContainer) Argv() []string {
 	argv := []string{"nsenter", "--net=" + Netns{Name: a.Netns}.Path(), "--uts=" + a.UTS,
-		"unshare", "--pid", "--mount", "--ipc", "--fork", "--kill-child", "--mount-proc", "--root=" + a.Root, "--wd=/", "--"}
+		"unshare", "--pid", "--mount", "--ipc", "--fork", "--kill-child"}
+	if a.Confine == nil {
+		argv = append(argv, "--mount-proc", "--root="+a.Root, "--wd=/", "--")
+	} else {
+		argv = append(argv, "--", "sh", "-euc", a.Confine.Script(), "sh", a.Root)
+	}
 	return append(argv, a.Cmd...)
 }
 func (a StartContainer) Why() string {
-	return "start " + Quote(a.Cmd) + " in the container: new PID, mount and IPC namespaces, the overlay as its root, /proc inside"
+	why := "start " + Quote(a.Cmd) + " in the container: new PID, mount and IPC namespaces, the overlay as its root, /proc inside"
+	switch c := a.Confine; {
+	case c == nil:
+		return why
+	case c.Privileged:
+		why += ", /sys read-write, a fresh /dev, nothing masked, every capability (--privileged)"
+	default:
+		why += ", /sys read-only, a fresh /dev, Docker's masked and read-only paths, the capabilities " + strings.Join(c.Caps, ",")
+	}
+	if a.Confine.NoNewPrivs {
+		why += ", no new privileges"
+	}
+	return why
 }
 func (a StartContainer) Undo() Action { return StopContainer{Netns: a.Netns, PIDFile: a.PIDFile} }
 

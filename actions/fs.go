@@ -15,12 +15,21 @@ type Mkdir struct {
 	// own scratch files (leftover whiteouts among them): when plumb created
 	// it, its undo deletes it whole, after the unmount it depends on.
 	Scratch bool `json:"scratch,omitempty"`
+	// Purpose is the step's reason when it is not "create PATH, which does
+	// not exist yet": a directory that may already be there, shared by
+	// several objects (/run/netns).
+	Purpose string `json:"purpose,omitempty"`
 }
 
 func (a Mkdir) Kind() string   { return "mkdir" }
 func (a Mkdir) Argv() []string { return []string{"mkdir", "-p", a.Path} }
-func (a Mkdir) Why() string    { return fmt.Sprintf("create %s, which does not exist yet", a.Path) }
-func (a Mkdir) Undo() Action   { return nil }
+func (a Mkdir) Why() string {
+	if a.Purpose != "" {
+		return a.Purpose
+	}
+	return fmt.Sprintf("create %s, which does not exist yet", a.Path)
+}
+func (a Mkdir) Undo() Action { return nil }
 func (a Mkdir) UndoNote() string {
 	if a.Scratch {
 		return "deletes the work directory with overlay's scratch files, if this step created it"
@@ -95,6 +104,11 @@ type OverlayMount struct {
 	Work   string   `json:"work,omitempty"`
 	Merged string   `json:"merged"`
 	Dir    string   `json:"dir,omitempty"`
+	// NoDev and NoSuid mount it nodev (device nodes in the layers cannot be
+	// opened) and nosuid (setuid and setgid bits grant nothing), as a
+	// container's root is.
+	NoDev  bool `json:"nodev,omitempty"`
+	NoSuid bool `json:"nosuid,omitempty"`
 }
 
 func (a OverlayMount) Kind() string { return "overlay_mount" }
@@ -113,8 +127,17 @@ func (a OverlayMount) Options() string {
 	return o
 }
 
+// Argv: the mount flags come first in -o; mount(8) passes them as flags,
+// so they take nothing from the one page of options the kernel reads.
 func (a OverlayMount) Argv() []string {
-	argv := []string{"mount", "-t", "overlay", "overlay", "-o", a.Options(), a.Merged}
+	o := a.Options()
+	if a.NoSuid {
+		o = "nosuid," + o
+	}
+	if a.NoDev {
+		o = "nodev," + o
+	}
+	argv := []string{"mount", "-t", "overlay", "overlay", "-o", o, a.Merged}
 	if a.Dir != "" {
 		argv = append([]string{"env", "-C", a.Dir}, argv...)
 	}
