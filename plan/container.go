@@ -23,7 +23,7 @@ type Container struct {
 	Bridge   string   // "": --net none
 	IP       netip.Addr
 	Publish  []Port
-	Hostname string // "": its name
+	Hostname string // "": one made from its name (HostnameFrom)
 	Cmd      []string
 	Attach   bool // foreground: the command shares plumb's stdio
 	// Firewall writes its published ports' rules; nil: the default.
@@ -38,9 +38,59 @@ func NetnsName(container string) string { return "plumb-" + container }
 
 func (c *Container) hostname() string {
 	if c.Hostname == "" {
-		return c.Name
+		return HostnameFrom(c.Name)
 	}
 	return c.Hostname
+}
+
+// HostnameFrom makes a hostname from a container's name, which may hold
+// what hostname(1) refuses ('_', a label over 63 characters, a leading or
+// trailing '-' or '.'): '_' becomes '-', each label is trimmed of '-' and
+// cut to 63 characters, empty labels go.
+func HostnameFrom(name string) string {
+	var labels []string
+	for _, l := range strings.Split(strings.ReplaceAll(name, "_", "-"), ".") {
+		l = strings.Trim(l, "-")
+		if len(l) > 63 {
+			l = strings.TrimRight(l[:63], "-")
+		}
+		if l != "" {
+			labels = append(labels, l)
+		}
+	}
+	h := strings.Join(labels, ".")
+	if len(h) > maxHostname {
+		h = strings.TrimRight(h[:maxHostname], "-.")
+	}
+	if h == "" {
+		return "container"
+	}
+	return h
+}
+
+// maxHostname is the kernel's limit (HOST_NAME_MAX).
+const maxHostname = 64
+
+// CheckHostname applies hostname(1)'s rules, those of RFC 1123: labels of
+// 1 to 63 letters, digits and '-', neither starting nor ending with '-',
+// joined by '.', at most 64 characters in all.
+func CheckHostname(h string) error {
+	switch {
+	case h == "":
+		return fmt.Errorf("a hostname cannot be empty")
+	case len(h) > maxHostname:
+		return fmt.Errorf("%q is not a hostname: %d characters, the kernel takes at most %d", h, len(h), maxHostname)
+	case h[0] == '-':
+		return fmt.Errorf("%q is not a hostname: it starts with '-', which hostname(1) would read as an option", h)
+	}
+	for _, l := range strings.Split(h, ".") {
+		if l == "" || len(l) > 63 || l[0] == '-' || l[len(l)-1] == '-' || strings.IndexFunc(l, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-')
+		}) >= 0 {
+			return fmt.Errorf("%q is not a hostname: labels of 1 to 63 letters, digits and '-', not starting or ending with '-', joined by '.' (RFC 1123)", h)
+		}
+	}
+	return nil
 }
 
 // Check applies the rules of the input alone.
@@ -54,8 +104,10 @@ func (c *Container) Check() error {
 	if len(c.Cmd) == 0 {
 		return refuse("", "give the command to run after --, such as: plumb run web --layer busybox -- httpd -f -p 80")
 	}
-	if h := c.hostname(); len(h) > 64 || strings.ContainsAny(h, " \t\n/") {
-		return refuse("hostname", "%q is not a hostname (at most 64 characters, no spaces or '/')", h)
+	if c.Hostname != "" {
+		if err := CheckHostname(c.Hostname); err != nil {
+			return refuseErr("hostname", err)
+		}
 	}
 	if c.Bridge == "" && (c.IP.IsValid() || len(c.Publish) > 0) {
 		return refuse("net", "--ip and --publish need --net BRIDGE")
@@ -111,7 +163,7 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	}
 	steps = append(steps,
 		Step{Action: actions.Touch{Path: dirs.UTS}},
-		Step{Action: actions.UTSNew{File: dirs.UTS, Hostname: c.hostname()}},
+		Step{Action: actions.UTSNew{File: dirs.UTS, Hostname: c.hostname(), EndOptions: true}},
 		Step{Action: actions.StartContainer{Netns: ns.Name, UTS: dirs.UTS, Root: o.Merged, Cmd: c.Cmd, Log: dirs.Log, Attach: c.Attach, PIDFile: dirs.PID}},
 	)
 	summary := fmt.Sprintf("%s from %s", actions.Quote(c.Cmd), plural(len(c.Layers), "layer"))

@@ -25,7 +25,7 @@ type RunCmd struct {
 	Net      string     `name:"net" default:"none" placeholder:"BRIDGE|none" help:"The bridge to attach to (made by 'plumb bridge up'), or none for loopback only."`
 	IP       addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
 	Publish  []portFlag `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
-	Hostname string     `name:"hostname" help:"The container's hostname (default: its name)."`
+	Hostname string     `name:"hostname" help:"The container's hostname (default: its name, with '_' made '-')."`
 	Detach   bool       `name:"detach" short:"d" help:"Start it in the background, print its PID and return; stop it with 'plumb stop'."`
 	DryRun   bool       `name:"dry-run" help:"Print the plan and change nothing."`
 	Output   string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
