@@ -147,7 +147,18 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		return nil, err
 	}
 	c.overlay = o
-	steps := append(op.Steps, Step{Action: actions.NetnsAdd{Name: ns.Name}})
+	// The network namespace, kept at /run/netns/plumb-NAME as ip netns add
+	// keeps one, without making /run/netns a mount point of its own (which
+	// ip netns add does the first time, and leaves in the host's mount
+	// table). /run/netns is held by every container in the ledger, so the
+	// last one removes it if plumb made it.
+	steps := append(op.Steps,
+		Step{Action: actions.Mkdir{Path: actions.NetnsDir,
+			Purpose: "make sure " + actions.NetnsDir + ", where named network namespaces are kept, exists"},
+			Shared: "dir " + actions.NetnsDir},
+		Step{Action: actions.Touch{Path: ns.Path(), Keeps: "network namespace"}},
+		Step{Action: actions.NetnsNew{Name: ns.Name}},
+	)
 	facts := ContainerFacts{Root: OverlayFacts{LowerDir: strings.Join(c.Layers, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged, Layout: dirs.Base},
 		Netns: ns.Name, Hostname: c.hostname(), Cmd: actions.Quote(c.Cmd), PIDFile: dirs.PID, Log: dirs.Log, Target: ns.Label()}
 	if c.attach != nil {
