@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -16,7 +19,8 @@ import (
 // Container is `plumb run`: an overlay of layers as the root, a network
 // namespace made by name (joined to a bridge, or with only loopback), a
 // UTS namespace with its hostname, then the command in new PID, mount and
-// IPC namespaces. All of it is one object, undone as one.
+// IPC namespaces, confined as `docker run` confines it by default. All of it
+// is one object, undone as one.
 type Container struct {
 	Name     string
 	Layers   []string // topmost first
@@ -26,12 +30,26 @@ type Container struct {
 	Hostname string // "": one made from its name (HostnameFrom)
 	Cmd      []string
 	Attach   bool // foreground: the command shares plumb's stdio
+	// Privileged keeps every capability, masks nothing, mounts /sys
+	// read-write and lets device nodes work: root over the host, on purpose.
+	Privileged bool
+	// CapAdd and CapDrop change Docker's default capabilities, named as
+	// docker run takes them: NET_ADMIN, CAP_NET_ADMIN or net_admin; ALL.
+	CapAdd, CapDrop []string
+	// SecurityOpt as docker run takes it; plumb knows no-new-privileges.
+	SecurityOpt []string
+	// SUID mounts the root without nosuid: setuid and setgid bits work.
+	SUID bool
 	// Firewall writes its published ports' rules; nil: the default.
 	Firewall firewall.Backend
 	// What Plan made of it, for Preflight.
 	attach  *Attach
 	overlay *Overlay
 }
+
+// DefaultCaps is Docker's default capability set, as setpriv names them.
+var DefaultCaps = []string{"chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid", "setuid",
+	"setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill", "audit_write"}
 
 // NetnsName is the container's network namespace: plumb-NAME.
 func NetnsName(container string) string { return "plumb-" + container }
@@ -93,6 +111,97 @@ func CheckHostname(h string) error {
 	return nil
 }
 
+// capName reads a capability as docker run takes it: NET_ADMIN,
+// CAP_NET_ADMIN or net_admin, or ALL.
+func capName(flag, v string) (string, error) {
+	n := strings.TrimPrefix(strings.ToLower(v), "cap_")
+	if n == "all" || slices.Contains(actions.CapNames, n) {
+		return n, nil
+	}
+	return "", refuse(flag, "%q is not a capability Linux knows (such as NET_ADMIN or CAP_SYS_TIME, or ALL)", v)
+}
+
+// capabilities is the bounding set as docker run makes it: ALL added is
+// every capability but those dropped; ALL dropped is only those added;
+// otherwise Docker's default set, less those dropped, with those added.
+// The result is in the kernel's order.
+func (c *Container) capabilities() ([]string, error) {
+	read := func(flag string, vs []string) ([]string, error) {
+		var out []string
+		for _, v := range vs {
+			n, err := capName(flag, v)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, n)
+		}
+		return out, nil
+	}
+	adds, err := read("cap-add", c.CapAdd)
+	if err != nil {
+		return nil, err
+	}
+	drops, err := read("cap-drop", c.CapDrop)
+	if err != nil {
+		return nil, err
+	}
+	in := map[string]bool{}
+	switch {
+	case slices.Contains(adds, "all"):
+		for _, n := range actions.CapNames {
+			in[n] = !slices.Contains(drops, n)
+		}
+	case slices.Contains(drops, "all"):
+		for _, n := range adds {
+			in[n] = true
+		}
+	default:
+		for _, n := range DefaultCaps {
+			in[n] = !slices.Contains(drops, n)
+		}
+		for _, n := range adds {
+			in[n] = true
+		}
+	}
+	var caps []string
+	for _, n := range actions.CapNames {
+		if in[n] {
+			caps = append(caps, n)
+		}
+	}
+	return caps, nil
+}
+
+// confinement is what the container may do, from the flags.
+func (c *Container) confinement() (*actions.Confinement, error) {
+	nnp := false
+	for _, o := range c.SecurityOpt {
+		switch o {
+		case "no-new-privileges", "no-new-privileges:true", "no-new-privileges=true":
+			nnp = true
+		case "no-new-privileges:false", "no-new-privileges=false":
+			nnp = false
+		default:
+			return nil, refuse("security-opt", "%q: plumb knows only no-new-privileges[:true|:false] (no seccomp, AppArmor or SELinux profiles)", o)
+		}
+	}
+	if c.Privileged {
+		if len(c.CapAdd) > 0 || len(c.CapDrop) > 0 {
+			return nil, refuse("privileged", "it keeps every capability; --cap-add and --cap-drop mean nothing with it")
+		}
+		return &actions.Confinement{Privileged: true, NoNewPrivs: nnp}, nil
+	}
+	caps, err := c.capabilities()
+	if err != nil {
+		return nil, err
+	}
+	if !slices.Contains(caps, "sys_chroot") {
+		return nil, refuse("cap-drop", "the container keeps CAP_SYS_CHROOT: plumb enters its root with chroot(1) once setpriv has set its capabilities, "+
+			"so chroot needs it; add --cap-add SYS_CHROOT to say you know (its root is the top of its mount namespace, so chroot cannot lead out)")
+	}
+	return &actions.Confinement{Caps: caps, NoNewPrivs: nnp}, nil
+}
+
 // Check applies the rules of the input alone.
 func (c *Container) Check() error {
 	if err := CheckObjectName("<name>", c.Name); err != nil {
@@ -112,7 +221,8 @@ func (c *Container) Check() error {
 	if c.Bridge == "" && (c.IP.IsValid() || len(c.Publish) > 0) {
 		return refuse("net", "--ip and --publish need --net BRIDGE")
 	}
-	return nil
+	_, err := c.confinement()
+	return err
 }
 
 // Plan lays out the steps: the overlay, the network, the hostname, then the
@@ -147,6 +257,17 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		return nil, err
 	}
 	c.overlay = o
+	confine, err := c.confinement()
+	if err != nil {
+		return nil, err
+	}
+	// The root: device nodes in the layers cannot be opened, and setuid bits
+	// grant nothing unless --suid (or --privileged).
+	root := op.Steps[len(op.Steps)-1].Action.(actions.OverlayMount)
+	root.NoDev = !confine.Privileged
+	root.NoSuid = !confine.Privileged && !c.SUID
+	op.Steps[len(op.Steps)-1].Action = root
+	op.Steps = append(op.Steps[:len(op.Steps)-1], append(mountPoints(o.Upper, c.Layers), op.Steps[len(op.Steps)-1])...)
 	// The network namespace, kept at /run/netns/plumb-NAME as ip netns add
 	// keeps one, without making /run/netns a mount point of its own (which
 	// ip netns add does the first time, and leaves in the host's mount
@@ -175,7 +296,8 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	steps = append(steps,
 		Step{Action: actions.Touch{Path: dirs.UTS}},
 		Step{Action: actions.UTSNew{File: dirs.UTS, Hostname: c.hostname(), EndOptions: true}},
-		Step{Action: actions.StartContainer{Netns: ns.Name, UTS: dirs.UTS, Root: o.Merged, Cmd: c.Cmd, Log: dirs.Log, Attach: c.Attach, PIDFile: dirs.PID}},
+		Step{Action: actions.StartContainer{Netns: ns.Name, UTS: dirs.UTS, Root: o.Merged, Cmd: c.Cmd, Log: dirs.Log,
+			Attach: c.Attach, PIDFile: dirs.PID, Confine: confine}},
 	)
 	summary := fmt.Sprintf("%s from %s", actions.Quote(c.Cmd), plural(len(c.Layers), "layer"))
 	if c.attach != nil {
@@ -190,11 +312,19 @@ func (c *Container) Again(rec *Record, _ *Plan) (string, error) {
 	return "", refuse("<name>", "a container named %s exists (%s); `plumb stop %s` first", c.Name, state, c.Name)
 }
 
-// Preflight checks the host before anything runs: the layers, the names,
-// the bridge.
+// Preflight checks the host before anything runs: the layers, the tools
+// that confine the container, the names, the bridge.
 func (c *Container) Preflight(ctx context.Context, env Env) ([]string, error) {
 	if err := c.overlay.preflight(); err != nil {
 		return nil, err
+	}
+	if err := c.checkRootDirs(); err != nil {
+		return nil, err
+	}
+	for _, t := range []struct{ tool, pkg string }{{"sh", "dash"}, {"setpriv", "util-linux"}, {"chroot", "coreutils"}} {
+		if _, err := exec.LookPath(t.tool); err != nil {
+			return nil, &Refused{Msg: fmt.Sprintf("%s: not found — install the %s package (it confines the container)", t.tool, t.pkg)}
+		}
 	}
 	if _, err := os.Stat(actions.Netns{Name: NetnsName(c.Name)}.Path()); err == nil {
 		return nil, refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
@@ -203,6 +333,78 @@ func (c *Container) Preflight(ctx context.Context, env Env) ([]string, error) {
 		return nil, c.attach.Preflight(ctx, env.R, env.St)
 	}
 	return nil, nil
+}
+
+// rootDirs are the container's mount points that its script mounts on.
+var rootDirs = []string{"dev", "proc", "sys"}
+
+// topEntry finds name in the merged view of dirs (topmost first): the
+// topmost entry decides, and a whiteout there (a 0:0 character device)
+// means it is absent. fi is nil when it is absent.
+func topEntry(dirs []string, name string) (path string, fi os.FileInfo, err error) {
+	for _, dir := range dirs {
+		p := filepath.Join(dir, name)
+		fi, err := os.Lstat(p)
+		if os.IsNotExist(err) {
+			continue
+		}
+		if err != nil {
+			return p, nil, err
+		}
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok && fi.Mode()&os.ModeCharDevice != 0 && st.Rdev == 0 {
+			return p, nil, nil
+		}
+		return p, fi, nil
+	}
+	return "", nil, nil
+}
+
+// checkRootDirs refuses a root whose /dev, /proc or /sys is something
+// other than a directory: its mounts go there, and a symbolic link would
+// take them elsewhere.
+func (c *Container) checkRootDirs() error {
+	for _, d := range rootDirs {
+		p, fi, err := topEntry(append([]string{c.overlay.Upper}, c.Layers...), d)
+		if err != nil {
+			return refuseErr("layer", err)
+		}
+		if fi != nil && !fi.IsDir() {
+			return refuse("layer", "%s is a %s, not a directory: plumb mounts the container's /%s there", p, fileKind(fi), d)
+		}
+	}
+	return nil
+}
+
+// mountPoints are the steps that make the mount points no layer has in
+// the upper layer, before the overlay is mounted (as Docker's init layer
+// does): the container's script then writes nothing there, and the
+// undo removes them once empty, so a container that wrote nothing leaves
+// nothing.
+func mountPoints(upper string, layers []string) []Step {
+	var steps []Step
+	for _, d := range rootDirs {
+		if _, err := os.Lstat(filepath.Join(upper, d)); err == nil {
+			continue // there, or a whiteout: the script's mkdir -p deals with it
+		}
+		if _, fi, err := topEntry(layers, d); err == nil && fi != nil {
+			continue
+		}
+		p := filepath.Join(upper, d)
+		steps = append(steps, Step{Action: actions.Mkdir{Path: p,
+			Purpose: fmt.Sprintf("create %s: the container's /%s is mounted there, and no layer has it", p, d)}})
+	}
+	return steps
+}
+
+func fileKind(fi os.FileInfo) string {
+	switch m := fi.Mode(); {
+	case m&os.ModeSymlink != 0:
+		return "symbolic link"
+	case m.IsRegular():
+		return "regular file"
+	default:
+		return "special file"
+	}
 }
 
 // ContainerState says whether a container's process still runs: its PID

@@ -1,10 +1,18 @@
 package plan
 
 import (
+	"context"
 	"errors"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"plumb/actions"
 )
 
 func TestHostnameFrom(t *testing.T) {
@@ -77,5 +85,162 @@ func TestCheckHostname(t *testing.T) {
 	c = &Container{Name: "my_app", Layers: []string{"/l"}, Cmd: []string{"sleep", "1"}}
 	if err := c.Check(); err != nil || c.hostname() != "my-app" {
 		t.Errorf("my_app: %v, hostname %q", err, c.hostname())
+	}
+}
+
+func TestContainerConfinement(t *testing.T) {
+	docker := strings.Split("chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,net_raw,sys_chroot,mknod,audit_write,setfcap", ",")
+	for _, c := range []struct {
+		name       string
+		add, drop  []string
+		privileged bool
+		opts       []string
+		want       *actions.Confinement
+		refused    string // the flag refused, or ""
+	}{
+		{name: "docker's default", want: &actions.Confinement{Caps: docker}},
+		{name: "add NET_ADMIN, drop CAP_net_raw", add: []string{"NET_ADMIN"}, drop: []string{"CAP_net_raw"},
+			want: &actions.Confinement{Caps: strings.Split("chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,net_admin,sys_chroot,mknod,audit_write,setfcap", ",")}},
+		{name: "drop ALL, add sys_chroot and NET_BIND_SERVICE", add: []string{"sys_chroot", "NET_BIND_SERVICE"}, drop: []string{"ALL"},
+			want: &actions.Confinement{Caps: []string{"net_bind_service", "sys_chroot"}}},
+		{name: "add ALL but SYS_ADMIN", add: []string{"all"}, drop: []string{"SYS_ADMIN"},
+			want: &actions.Confinement{Caps: without(actions.CapNames, "sys_admin")}},
+		{name: "added and dropped: added, as docker run does", add: []string{"NET_ADMIN"}, drop: []string{"NET_ADMIN"},
+			want: &actions.Confinement{Caps: strings.Split("chown,dac_override,fowner,fsetid,kill,setgid,setuid,setpcap,net_bind_service,net_admin,net_raw,sys_chroot,mknod,audit_write,setfcap", ",")}},
+		{name: "no-new-privileges", opts: []string{"no-new-privileges"}, want: &actions.Confinement{Caps: docker, NoNewPrivs: true}},
+		{name: "no-new-privileges:true then :false", opts: []string{"no-new-privileges:true", "no-new-privileges:false"}, want: &actions.Confinement{Caps: docker}},
+		{name: "privileged", privileged: true, want: &actions.Confinement{Privileged: true}},
+		{name: "privileged, no new privileges", privileged: true, opts: []string{"no-new-privileges=true"}, want: &actions.Confinement{Privileged: true, NoNewPrivs: true}},
+		{name: "unknown capability", add: []string{"NET_ADMINN"}, refused: "cap-add"},
+		{name: "unknown capability dropped", drop: []string{"CAP_"}, refused: "cap-drop"},
+		{name: "drop ALL", drop: []string{"ALL"}, refused: "cap-drop"},
+		{name: "drop SYS_CHROOT", drop: []string{"SYS_CHROOT"}, refused: "cap-drop"},
+		{name: "privileged with a cap", privileged: true, drop: []string{"NET_RAW"}, refused: "privileged"},
+		{name: "seccomp", opts: []string{"seccomp=unconfined"}, refused: "security-opt"},
+	} {
+		ct := &Container{Name: "c", Layers: []string{"/l"}, Cmd: []string{"true"}, CapAdd: c.add, CapDrop: c.drop, Privileged: c.privileged, SecurityOpt: c.opts}
+		got, err := ct.confinement()
+		checkErr := ct.Check()
+		if c.refused != "" {
+			var r *Refused
+			if !errors.As(err, &r) || r.Flag != c.refused || !errors.As(checkErr, &r) {
+				t.Errorf("%s: %v (Check: %v), want a refusal of --%s", c.name, err, checkErr, c.refused)
+			}
+			continue
+		}
+		if err != nil || checkErr != nil {
+			t.Errorf("%s: %v (Check: %v)", c.name, err, checkErr)
+			continue
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+	}
+}
+
+func without(all []string, drop string) []string {
+	var out []string
+	for _, n := range all {
+		if n != drop {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// TestContainerPlan: the root is mounted nodev and nosuid (unless asked
+// otherwise), the mount points no layer has are made in the upper layer
+// first, the network namespace is made without ip netns add's mount of
+// /run/netns, the hostname goes after --, and the container starts
+// confined.
+func TestContainerPlan(t *testing.T) {
+	st := NewStore(t.TempDir())
+	layer := t.TempDir()
+	os.Mkdir(filepath.Join(layer, "proc"), 0o755)
+	up := st.Overlay("my_app").Upper
+	for _, c := range []struct {
+		name        string
+		ct          Container
+		mountOpts   string
+		privileged  bool
+		mountPoints []string
+	}{
+		{"default", Container{}, "nodev,nosuid,", false, []string{up + "/dev", up + "/sys"}},
+		{"--suid", Container{SUID: true}, "nodev,", false, []string{up + "/dev", up + "/sys"}},
+		{"--privileged", Container{Privileged: true}, "", true, []string{up + "/dev", up + "/sys"}},
+	} {
+		ct := c.ct
+		ct.Name, ct.Layers, ct.Cmd = "my_app", []string{layer}, []string{"sleep", "1"}
+		if err := ct.Check(); err != nil {
+			t.Fatal(err)
+		}
+		plans, err := ct.Plan(context.Background(), Env{St: st})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		var start actions.StartContainer
+		for _, s := range plans[0].Steps {
+			line := actions.Quote(s.Action.Argv())
+			if s.Shared != "" {
+				line += "   # shared: " + s.Shared
+			}
+			if sc, ok := s.Action.(actions.StartContainer); ok {
+				start, line = sc, "START"
+			}
+			got = append(got, line)
+		}
+		d := st.Overlay("my_app")
+		want := []string{"mkdir -p " + d.Upper, "mkdir -p " + d.Work, "mkdir -p " + d.Merged}
+		for _, p := range c.mountPoints {
+			want = append(want, "mkdir -p "+p)
+		}
+		want = append(want,
+			"mount -t overlay overlay -o "+c.mountOpts+"lowerdir="+layer+",upperdir="+d.Upper+",workdir="+d.Work+" "+d.Merged,
+			"mkdir -p /run/netns   # shared: dir /run/netns",
+			"touch /run/netns/plumb-my_app",
+			"unshare --net=/run/netns/plumb-my_app true",
+			"ip -n plumb-my_app link set lo up",
+			"touch "+d.UTS,
+			"unshare --uts="+d.UTS+" hostname -- my-app",
+			"START",
+		)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s: plan (-want +got):\n%s", c.name, diff)
+		}
+		if start.Confine == nil || start.Confine.Privileged != c.privileged {
+			t.Errorf("%s: the container starts with %+v", c.name, start.Confine)
+		}
+		argv := start.Argv()
+		if i := len(argv) - 4; argv[i] != "sh" || argv[i+1] != d.Merged || argv[i+2] != "sleep" || argv[i+3] != "1" {
+			t.Errorf("%s: the script's arguments are %q", c.name, argv[i:])
+		}
+	}
+}
+
+// TestContainerRootDirs: a layer whose /dev, /proc or /sys is not a
+// directory is refused before anything runs; a whiteout in the upper layer
+// hides a lower layer's entry.
+func TestContainerRootDirs(t *testing.T) {
+	st := NewStore(t.TempDir())
+	layer := t.TempDir()
+	os.Mkdir(filepath.Join(layer, "proc"), 0o755)
+	os.Symlink("/etc", filepath.Join(layer, "dev"))
+	ct := &Container{Name: "c", Layers: []string{layer}, Cmd: []string{"true"}}
+	if _, err := ct.Plan(context.Background(), Env{St: st}); err != nil {
+		t.Fatal(err)
+	}
+	var r *Refused
+	if err := ct.checkRootDirs(); !errors.As(err, &r) || !strings.Contains(r.Msg, "dev is a symbolic link, not a directory") {
+		t.Errorf("a layer whose /dev is a link to /etc: %v", err)
+	}
+	// The same link under a whiteout in the upper layer is gone.
+	upper := st.Overlay("c").Upper
+	os.MkdirAll(upper, 0o755)
+	if err := syscall.Mknod(filepath.Join(upper, "dev"), syscall.S_IFCHR|0o600, 0); err != nil {
+		t.Skipf("mknod of a whiteout: %v", err)
+	}
+	if err := ct.checkRootDirs(); err != nil {
+		t.Errorf("under a whiteout: %v", err)
 	}
 }
