@@ -1,12 +1,18 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
+
+	"plumb/actions"
 )
 
 // busyboxTarball builds the demo's layer: Debian's busybox-static with a
@@ -43,7 +49,8 @@ func busyboxTarball(t *testing.T) string {
 // containers from one busybox layer on a bridge, a page served by httpd in
 // one and fetched with wget from the other; a write in one container is
 // invisible to the other and to the layer; stop, ps, a command that exits on
-// its own; and at the end the namespace is as it was.
+// its own; what a container may do (TestLiveRunConfined); a name Docker
+// takes; and at the end the namespace is as it was.
 func TestLiveRun(t *testing.T) {
 	if !isolateWorld(t) {
 		return
@@ -100,6 +107,24 @@ func TestLiveRun(t *testing.T) {
 	}
 	mustPlumb(t, "stop", "quick", "--rm")
 
+	// A name Docker takes and hostname(1) does not: its hostname is my-app,
+	// and it stops cleanly, leaving nothing for recover.
+	mustPlumb(t, "run", "my_app", "--layer", "busybox", "--net", "plumb0", "-d", "--", "sleep", "600")
+	if out := plumbStdout(t, "run", "my_app2", "--layer", "busybox", "--", "hostname"); out != "my-app2\n" {
+		t.Errorf("hostname of my_app2: %q", out)
+	}
+	mustPlumb(t, "stop", "my_app", "--rm", "--time", "1")
+	if out := mustPlumb(t, "recover"); !strings.Contains(out, "nothing to recover") {
+		t.Errorf("recover after my_app:\n%s", out)
+	}
+	// A hostname that hostname(1) would read as an option is refused: it
+	// printed the host's name.
+	host, _ := os.Hostname()
+	if out, err := plumb(t, nil, "run", "h1", "--layer", "busybox", "--hostname=-a", "--", "hostname"); exitStatus(err) != 2 ||
+		strings.Contains(out, host+"\n") || !strings.Contains(out, `--hostname: "-a" is not a hostname`) {
+		t.Errorf("--hostname=-a: %v\n%s", err, out)
+	}
+
 	// The foreground run exits with the command's status.
 	if _, err := plumb(t, nil, "run", "fails", "--layer", "busybox", "--", "sh", "-c", "exit 7"); err == nil || err.(*exec.ExitError).ExitCode() != 7 {
 		t.Errorf("run of a command exiting 7: %v", err)
@@ -115,6 +140,166 @@ func TestLiveRun(t *testing.T) {
 		t.Errorf("container directories left: %v", entries)
 	}
 	sameSnapshot(t, before, "after stopping everything")
+}
+
+func exitStatus(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// probe is what TestLiveRunConfined has a container report of itself, one
+// line each: its capability sets, whether a device node of its layer and
+// /dev/null open, its root's and /sys's mount options, each path Docker
+// masks (how much of it can be read), and what writing under /proc/sys does.
+const probe = `grep -E '^(CapBnd|CapPrm|CapInh|NoNewPrivs):' /proc/self/status
+if cat /evilnull; then echo "DEVICE opened"; else echo "DEVICE refused"; fi
+echo x >/dev/null && head -c 1 /dev/zero >/dev/null && echo "NULL works"
+grep ' / / ' /proc/self/mountinfo | sed 's/^/ROOT /'
+grep ' / /sys ' /proc/self/mountinfo | sed 's/^/SYS /'
+for p in %s; do
+  if [ -d $p ]; then echo "MASK $p $(ls -A $p | wc -l)"; elif [ -e $p ]; then echo "MASK $p $(cat $p 2>&1 | wc -c)"; fi
+done
+echo 1 >/proc/sys/net/ipv4/ip_forward && echo "PROCSYS written"
+echo "PID $$"
+`
+
+// TestLiveRunConfined: a container is confined as docker run confines one
+// by default. Inside it, Docker's capability set (CapBnd 00000000a80425fb);
+// a character device copied into its layer (mknod in the layer's directory)
+// cannot be opened, while /dev/null works; / is the overlay, mounted nodev
+// and nosuid; /sys is read-only; Docker's masked paths read as empty and
+// /proc/sys is read-only; its command is PID 1. --security-opt
+// no-new-privileges sets NoNewPrivs. With --privileged: every capability
+// plumb has, the device opens, nothing is masked.
+func TestLiveRunConfined(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	layer := t.TempDir()
+	for _, d := range []string{"proc", "dev", "tmp"} {
+		os.MkdirAll(filepath.Join(layer, d), 0o755)
+	}
+	if err := unix.Mknod(filepath.Join(layer, "evilnull"), unix.S_IFCHR|0o666, int(unix.Mkdev(1, 3))); err != nil {
+		t.Fatal(err)
+	}
+	mustPlumb(t, "layer", "import", busyboxTarball(t), "--name", "busybox")
+	script := fmt.Sprintf(probe, strings.Join(actions.MaskedPaths, " "))
+	run := func(flags ...string) string {
+		args := append(append([]string{"run", "probe", "--layer", layer, "--layer", "busybox"}, flags...), "--", "sh", "-c", script)
+		return plumbStdout(t, args...)
+	}
+	out := run("--security-opt", "no-new-privileges")
+	t.Logf("a container by default:\n%s", out)
+	for _, want := range []string{"CapBnd:\t00000000a80425fb", "CapPrm:\t00000000a80425fb", "CapInh:\t0000000000000000",
+		"NoNewPrivs:\t1", "DEVICE refused", "NULL works", "PID 1"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("inside a container: no %q", want)
+		}
+	}
+	if root := regexp.MustCompile(`(?m)^ROOT \S+ \S+ \S+ / / (\S+) .*- overlay overlay `).FindStringSubmatch(out); root == nil ||
+		!strings.Contains(root[1], "nodev") || !strings.Contains(root[1], "nosuid") {
+		t.Errorf("/ is not the overlay mounted nodev,nosuid: %v", root)
+	}
+	if !regexp.MustCompile(`(?m)^SYS .* / /sys ro,`).MatchString(out) {
+		t.Errorf("/sys is not read-only")
+	}
+	masks := regexp.MustCompile(`(?m)^MASK (\S+) (\d+)$`).FindAllStringSubmatch(out, -1)
+	if len(masks) == 0 {
+		t.Errorf("none of the masked paths is there to check")
+	}
+	for _, m := range masks {
+		if m[2] != "0" {
+			t.Errorf("%s is not masked: %s bytes or entries", m[1], m[2])
+		}
+	}
+	if strings.Contains(out, "PROCSYS written") {
+		t.Errorf("/proc/sys is writable")
+	}
+
+	// --privileged: today's behaviour, on purpose.
+	own := regexp.MustCompile(`CapBnd:\s+(\S+)`).FindStringSubmatch(read(t, "/proc/self/status"))[1]
+	out = run("--privileged")
+	t.Logf("a --privileged container:\n%s", out)
+	for _, want := range []string{"CapBnd:\t" + own, "DEVICE opened", "NULL works", "NoNewPrivs:\t0"} {
+		if !strings.Contains(out, want+"\n") {
+			t.Errorf("inside a --privileged container: no %q", want)
+		}
+	}
+	unmasked := 0
+	for _, m := range regexp.MustCompile(`(?m)^MASK (\S+) (\d+)$`).FindAllStringSubmatch(out, -1) {
+		if m[2] != "0" {
+			unmasked++
+		}
+	}
+	if unmasked == 0 {
+		t.Errorf("every masked path reads as empty in a --privileged container")
+	}
+	if regexp.MustCompile(`(?m)^SYS .* / /sys ro,`).MatchString(out) {
+		t.Errorf("/sys is read-only in a --privileged container")
+	}
+	mustPlumb(t, "down", "layer/busybox")
+}
+
+// TestLiveRunNetnsDir: on a host that had no /run/netns, run then stop
+// --rm leaves the mount table as it was (ip netns add made /run/netns a
+// mount point of its own, which stayed), also when two containers overlap
+// and the first one made /run/netns; the last one out removes it.
+func TestLiveRunNetnsDir(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	mustPlumb(t, "layer", "import", busyboxTarball(t), "--name", "busybox")
+	mounts := func() string { return read(t, "/proc/self/mountinfo") }
+	before := mounts()
+	if _, err := os.Stat("/run/netns"); !os.IsNotExist(err) {
+		t.Fatalf("/run/netns is there before: %v", err)
+	}
+	mustPlumb(t, "run", "a", "--layer", "busybox", "-d", "--", "sleep", "600")
+	if strings.Contains(mounts(), " /run/netns ") {
+		t.Errorf("/run/netns became a mount point")
+	}
+	mustPlumb(t, "run", "b", "--layer", "busybox", "-d", "--", "sleep", "600")
+	mustPlumb(t, "stop", "a", "--rm", "--time", "1")
+	if _, err := os.Stat("/run/netns/plumb-b"); err != nil {
+		t.Errorf("stopping a took b's namespace: %v", err)
+	}
+	mustPlumb(t, "stop", "b", "--rm", "--time", "1")
+	if _, err := os.Stat("/run/netns"); !os.IsNotExist(err) {
+		t.Errorf("/run/netns is left: %v", err)
+	}
+	if after := mounts(); after != before {
+		t.Errorf("the mount table differs from before:\n%s", cmpLines(before, after))
+	}
+	mustPlumb(t, "down", "layer/busybox")
+}
+
+// cmpLines shows the lines only one of a and b has.
+func cmpLines(a, b string) string {
+	in := func(s string) map[string]bool {
+		m := map[string]bool{}
+		for _, l := range strings.Split(s, "\n") {
+			m[l] = true
+		}
+		return m
+	}
+	ina, inb := in(a), in(b)
+	var out []string
+	for l := range ina {
+		if !inb[l] {
+			out = append(out, "- "+l)
+		}
+	}
+	for l := range inb {
+		if !ina[l] {
+			out = append(out, "+ "+l)
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // plumbStdout runs plumb and returns its stdout alone (logs go to stderr).

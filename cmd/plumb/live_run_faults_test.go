@@ -1,0 +1,115 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestLiveRunFaults is the fault matrix for `plumb run -d` on a bridge: for
+// every step k, (a) the step fails and plumb rolls back; (b) plumb is
+// SIGKILLed just before step k, and just after it, then `plumb recover`;
+// (c) plumb is SIGKILLed during the rollback of a failure at step k, then
+// `plumb recover` (but the last step, the start of the detached container,
+// which plumb does not wait for). And the steps that can fail half-way: hostname(1)
+// refusing its argument after `unshare --uts=FILE` has mounted FILE, and
+// `true` failing after `unshare --net=FILE` has mounted FILE, each also
+// with plumb SIGKILLed in the cleanup. After each case the namespace
+// (links, addresses, routes, iptables, ip_forward, the mount table, every
+// file under /run) equals the snapshot taken before, and a second recover
+// does nothing. The wrapper matches a step by its argv joined with spaces,
+// so the container's multi-line script is matched whole.
+func TestLiveRunFaults(t *testing.T) {
+	if !isolateWorld(t) {
+		return
+	}
+	mustPlumb(t, "layer", "import", busyboxTarball(t), "--name", "busybox")
+	mustPlumb(t, "bridge", "up", "br0", "--subnet", "10.88.0.0/24")
+	args := []string{"run", "web", "--layer", "busybox", "--net", "br0", "--publish", "8080:80", "-d", "--", "sleep", "2"}
+	// Warm up: the bridge's first port gives it carrier and a link-local
+	// address that stay (see TestLiveFaultMatrix), and the first mount makes
+	// /run/mount.
+	mustPlumb(t, args...)
+	mustPlumb(t, "stop", "web", "--rm", "--time", "1")
+	before := settled(t, "/run")
+	status := mustPlumb(t, "status")
+
+	var plan struct {
+		Steps []struct {
+			Argv []string `json:"argv"`
+		} `json:"steps"`
+	}
+	dry := append(append(append([]string{}, args[:len(args)-3]...), "--dry-run", "-o", "json"), args[len(args)-3:]...)
+	if err := json.Unmarshal([]byte(plumbStdout(t, dry...)), &plan); err != nil {
+		t.Fatal(err)
+	}
+	tools := []string{"ip", "nsenter", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "touch"}
+	env := faultEnv(t, append(tools, "unshare")...)
+	// For the half-way cases, unshare itself is not wrapped: the wrapper
+	// runs the real tool with the real PATH, where unshare would find the
+	// real hostname and true.
+	halfEnv := faultEnv(t, append(tools, "hostname", "true")...)
+	marker := filepath.Join(t.TempDir(), "failed")
+	type fault struct {
+		name string
+		env  []string
+	}
+	var cases []fault
+	// The last step starts the detached container and is not waited for:
+	// its failure is the container's own exit, which ps shows. Killed
+	// around it, plumb has already returned.
+	for k, s := range plan.Steps[:len(plan.Steps)-1] {
+		step := strings.Join(s.Argv, " ")
+		label := fmt.Sprintf("step %d/%d (%s)", k+1, len(plan.Steps), strings.SplitN(step, "\n", 2)[0])
+		cases = append(cases,
+			fault{label + " fails", append([]string{"FAIL_ON=" + step}, env...)},
+			fault{label + " killed before", append([]string{"KILL_ON=" + step}, env...)},
+			fault{label + " killed after", append([]string{"KILL_AFTER=" + step}, env...)},
+			fault{label + " killed in rollback", append([]string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, env...)},
+		)
+	}
+	// The wrapper sees "NAME ARGS...": true, with no arguments, is "true ".
+	for _, half := range []string{"hostname -- web", "true "} {
+		cases = append(cases,
+			fault{"half-way: " + half + " fails", append([]string{"FAIL_ON=" + half}, halfEnv...)},
+			fault{"half-way: " + half + " fails, killed in the cleanup", append([]string{"FAIL_ON=" + half, "KILL_AFTER_FAIL=" + marker}, halfEnv...)},
+		)
+	}
+	restored := 0
+	for _, c := range cases {
+		os.Remove(marker)
+		out, err := plumb(t, c.env, args...)
+		if err == nil {
+			t.Errorf("%s: plumb succeeded:\n%s", c.name, out)
+			mustPlumb(t, "stop", "web", "--rm", "--time", "1")
+			continue
+		}
+		if rec, err := plumb(t, nil, "recover"); err != nil {
+			t.Errorf("%s: recover failed: %v\n%s", c.name, err, rec)
+			continue
+		}
+		if again := mustPlumb(t, "recover"); !strings.Contains(again, "nothing to recover") {
+			t.Errorf("%s: second recover did something:\n%s", c.name, again)
+		}
+		if got := mustPlumb(t, "status"); got != status {
+			t.Errorf("%s: journal differs:\n%s\nwant:\n%s", c.name, got, status)
+			continue
+		}
+		if after := settled(t, "/run"); after != before {
+			t.Errorf("%s: namespace differs from before:\n%s\nplumb said:\n%s", c.name, cmp.Diff(before, after), out)
+			continue
+		}
+		restored++
+	}
+	t.Logf("run fault matrix: %d cases ran, %d restored the snapshot exactly", len(cases), restored)
+	if restored != len(cases) {
+		t.Errorf("%d of %d cases did not restore the snapshot", len(cases)-restored, len(cases))
+	}
+	mustPlumb(t, "bridge", "down", "br0")
+	mustPlumb(t, "down", "layer/busybox")
+}
