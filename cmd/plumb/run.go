@@ -27,15 +27,16 @@ type RunCmd struct {
 	Publish  []portFlag `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
 	Hostname string     `name:"hostname" help:"The container's hostname (default: its name, with '_' made '-')."`
 	Detach   bool       `name:"detach" short:"d" help:"Start it in the background, print its PID and return; stop it with 'plumb stop'."`
+	DryRun   bool       `name:"dry-run" help:"Print the plan and change nothing."`
+	Output   string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	Cmd      []string   `arg:"" passthrough:"" placeholder:"-- CMD" help:"The command to run, after --."`
+
 	// What the container may do: docker run's defaults and flags.
 	Privileged  bool     `name:"privileged" help:"Give the container every capability, /sys read-write, nothing masked, working device nodes: root over the host."`
 	CapAdd      []string `name:"cap-add" placeholder:"CAP" help:"Add a capability to Docker's default set (NET_ADMIN or CAP_NET_ADMIN; ALL); repeat for more."`
 	CapDrop     []string `name:"cap-drop" placeholder:"CAP" help:"Drop a capability from Docker's default set (CHOWN or CAP_CHOWN; ALL); repeat for more."`
 	SecurityOpt []string `name:"security-opt" sep:"none" placeholder:"OPT" help:"no-new-privileges: setuid bits and file capabilities grant nothing (off by default, as in Docker)."`
 	SUID        bool     `name:"suid" help:"Mount the root without nosuid, so that setuid and setgid programs (su, sudo) work."`
-	DryRun      bool     `name:"dry-run" help:"Print the plan and change nothing."`
-	Output      string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
-	Cmd         []string `arg:"" passthrough:"" placeholder:"-- CMD" help:"The command to run, after --."`
 }
 
 // Help is the long help of `plumb run --help`.
@@ -55,9 +56,9 @@ Docker's masked and read-only /proc paths; it moves the root onto / and ends
 in exec setpriv --bounding-set=... -- chroot . CMD, so that CMD is PID 1 with
 Docker's default capabilities (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD,
 NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT,
-KILL, AUDIT_WRITE). --cap-add and --cap-drop change them as docker run's do;
-SYS_CHROOT stays, as chroot(1) needs it. --privileged keeps every capability
-and masks nothing: the container is then root over the host.
+KILL, AUDIT_WRITE). --cap-add and --cap-drop change them as docker run's do,
+but SYS_CHROOT must stay: chroot(1) needs it. --privileged keeps every
+capability and masks nothing: the container is then root over the host.
 
 Without -d it stays in the foreground and undoes everything when the command
 ends, exiting with its status. With -d it prints the PID and returns.`
