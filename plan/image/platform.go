@@ -62,6 +62,14 @@ func (p Platform) String() string {
 	return s
 }
 
+// describe names a wanted platform in a sentence: "this machine (linux/amd64)" when it is.
+func (p Platform) describe() string {
+	if p == Host() {
+		return "this machine (" + p.String() + ")"
+	}
+	return p.String()
+}
+
 func (p Platform) orHost() Platform {
 	if p.OS == "" && p.Architecture == "" {
 		return Host()

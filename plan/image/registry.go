@@ -1,0 +1,137 @@
+package image
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+)
+
+// Options says which image to read and how.
+type Options struct {
+	// Platform is the platform to take from an index, and that a lone image must be for.
+	// The zero Platform is this machine's (Host).
+	Platform Platform
+	// Insecure lets a registry other than this machine be reached over plain http (after
+	// https fails), as `crane --insecure` or Docker's insecure-registries. Without it only
+	// localhost and 127.0.0.0/8 may be (Ref.PlainHTTP). TLS certificates are checked either
+	// way. Files ignore it.
+	Insecure bool
+}
+
+// FromRegistry reads an image's manifest and config from its registry, choosing this
+// machine's platform when ref names an index. Credentials are those `docker login` leaves in
+// the Docker config (go-containerregistry's authn.DefaultKeychain: $HOME/.docker/config.json,
+// or $DOCKER_CONFIG/config.json when that is absent, then Podman's auth.json; credential
+// helpers named there are run; anonymous when none applies).
+//
+// ctx bounds this reading only; each Layer.Uncompressed takes its own. A reference by digest
+// is checked against the manifest fetched, and every blob against its digest once read.
+func FromRegistry(ctx context.Context, ref Ref, opts Options) (*Image, error) {
+	want := opts.Platform.orHost()
+	nref, err := ref.nameRef(opts.Insecure)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	puller, err := remote.NewPuller(
+		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		remote.WithPlatform(v1.Platform{OS: want.OS, Architecture: want.Architecture, Variant: want.Variant}),
+		remote.WithTransport(plainHTTPGuard(opts.Insecure)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %s: %w", ref, err)
+	}
+	img, err := fromRegistry(ctx, puller, nref, want)
+	if err != nil {
+		return nil, fmt.Errorf("pulling %s: %w", ref, registryError(ref, err))
+	}
+	img.Ref = ref.String()
+	return img, nil
+}
+
+func fromRegistry(ctx context.Context, puller *remote.Puller, nref name.Reference, want Platform) (*Image, error) {
+	desc, err := puller.Get(ctx, nref)
+	if err != nil {
+		return nil, err
+	}
+	var (
+		img     v1.Image
+		checked bool
+	)
+	switch {
+	case desc.MediaType.IsIndex():
+		idx, err := desc.ImageIndex()
+		if err != nil {
+			return nil, err
+		}
+		img, checked, err = fromIndex(idx, want, 0)
+		if err != nil {
+			return nil, err
+		}
+	case desc.MediaType.IsSchema1():
+		return nil, fmt.Errorf("the registry serves a Docker schema 1 manifest (%s), deprecated since 2017 and not read by plumb", desc.MediaType)
+	default:
+		img, err = desc.Image()
+		if err != nil {
+			return nil, err
+		}
+	}
+	repo := nref.Context()
+	return describeManifest(img, want, checked, func(ctx context.Context, d v1.Descriptor) (io.ReadCloser, error) {
+		// A layer is fetched on ctx, its own; the puller keeps the registry's transport and
+		// token from reading the manifest.
+		l, err := puller.Layer(ctx, repo.Digest(d.Digest.String()))
+		if err != nil {
+			return nil, registryError(Ref{}, err)
+		}
+		rc, err := l.Uncompressed()
+		if err != nil {
+			return nil, registryError(Ref{}, err)
+		}
+		return rc, nil
+	})
+}
+
+// registryError says in words what a registry's refusal means, keeping its own message.
+func registryError(ref Ref, err error) error {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return err
+	}
+	switch te.StatusCode {
+	case http.StatusNotFound:
+		return fmt.Errorf("%w in the registry (%v)", ErrNotFound, err)
+	case http.StatusUnauthorized, http.StatusForbidden:
+		if ref.IsZero() {
+			return fmt.Errorf("access denied; credentials come from `docker login` (%v)", err)
+		}
+		return fmt.Errorf("access denied; credentials come from `docker login %s` (%v)", ref.Registry(), err)
+	}
+	return err
+}
+
+// plainHTTPGuard is the transport to a registry: go-containerregistry's default one, refusing
+// plain http to a host that is not this machine unless insecure. (go-containerregistry would
+// fall back to http for every private address; see Ref.PlainHTTP.)
+func plainHTTPGuard(insecure bool) http.RoundTripper {
+	return &guard{inner: remote.DefaultTransport, insecure: insecure}
+}
+
+type guard struct {
+	inner    http.RoundTripper
+	insecure bool
+}
+
+func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme == "http" && !g.insecure && !loopbackHost(req.URL.Host) {
+		return nil, fmt.Errorf("plain http to %s refused: only registries on this machine are reached without TLS unless told to (insecure)", req.URL.Host)
+	}
+	return g.inner.RoundTrip(req)
+}
