@@ -28,7 +28,7 @@ const (
 func Detect(p string) (Kind, error) {
 	fi, err := os.Stat(p)
 	if err != nil {
-		return "", err
+		return "", err // *PathError: it names p
 	}
 	if fi.IsDir() {
 		if _, err := os.Stat(filepath.Join(p, "index.json")); err != nil {
@@ -47,7 +47,7 @@ func Detect(p string) (Kind, error) {
 func Import(path, ref string, opts Options) (*Image, error) {
 	k, err := Detect(path)
 	if err != nil {
-		return nil, fmt.Errorf("importing %s: %w", path, err)
+		return nil, err // it names path
 	}
 	if k == KindLayout {
 		return FromLayout(path, ref, opts)

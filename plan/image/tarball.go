@@ -21,6 +21,10 @@ import (
 // archive when it is read. Image.Digest is "" (a save keeps no registry manifest); a
 // layer's Digest, Size and MediaType are those Docker 25 records (LayerSources), else empty.
 func FromTarball(path, tag string, opts Options) (*Image, error) {
+	// What the file is not is said naming it, once.
+	if _, err := sniffFile(path); err != nil {
+		return nil, err
+	}
 	img, err := fromTarball(path, tag, opts.Platform.orHost())
 	if err != nil {
 		return nil, fmt.Errorf("reading docker save archive %s: %w", path, err)
@@ -29,9 +33,6 @@ func FromTarball(path, tag string, opts Options) (*Image, error) {
 }
 
 func fromTarball(path, tag string, want Platform) (*Image, error) {
-	if _, err := sniffFile(path); err != nil {
-		return nil, err
-	}
 	opener := func() (io.ReadCloser, error) { return os.Open(path) }
 	mf, err := tarball.LoadManifest(opener)
 	if err != nil {
