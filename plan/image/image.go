@@ -114,18 +114,16 @@ func (l Layer) Uncompressed(ctx context.Context) (io.ReadCloser, error) {
 	return newCtxReader(ctx, rc), nil
 }
 
-// ctxReader ends reads with ctx's error once ctx is done, and closes the stream then, which
-// ends a read blocked on the network.
+// ctxReader ends reads with ctx's error once ctx is done. A read blocked on the network ends
+// by itself then: a registry's blob is fetched on ctx. (Closing the stream from another
+// goroutine instead would race with a read inside the decompressor.)
 type ctxReader struct {
-	ctx  context.Context
-	rc   io.ReadCloser
-	stop func() bool
+	ctx context.Context
+	rc  io.ReadCloser
 }
 
 func newCtxReader(ctx context.Context, rc io.ReadCloser) *ctxReader {
-	r := &ctxReader{ctx: ctx, rc: rc}
-	r.stop = context.AfterFunc(ctx, func() { rc.Close() })
-	return r
+	return &ctxReader{ctx: ctx, rc: rc}
 }
 
 func (r *ctxReader) Read(p []byte) (int, error) {
@@ -139,13 +137,7 @@ func (r *ctxReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *ctxReader) Close() error {
-	if !r.stop() {
-		// ctx ended and the stream was closed already.
-		return nil
-	}
-	return r.rc.Close()
-}
+func (r *ctxReader) Close() error { return r.rc.Close() }
 
 // ErrNotFound is wrapped by the errors of every source when the image asked for is not there:
 // no such tag or digest in the registry, no such tag in a tarball or layout, no image for this

@@ -350,3 +350,60 @@ func TestMissingImage(t *testing.T) {
 		t.Errorf("layout: %v", err)
 	}
 }
+
+// TestLayersSideBySide reads every layer of an image at once from each source, as the
+// unpacker does on several cores (run with -race).
+func TestLayersSideBySide(t *testing.T) {
+	noCredentials(t)
+	ti := buildImage(t, Host(), ociMixed, "host")
+	reg := newRegistry(t)
+	ref := reg + "/plumb/web:v1"
+	if err := remote.Write(mustTag(t, ref), ti.img); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if _, err := layout.Write(filepath.Join(dir, "layout"), mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: ti.img})); err != nil {
+		t.Fatal(err)
+	}
+	if err := tarball.WriteToFile(filepath.Join(dir, "ggcr.tar"), mustTag(t, ref), ti.img); err != nil {
+		t.Fatal(err)
+	}
+	ti.writeDockerSave(t, filepath.Join(dir, "save.tar"), []string{"plumb/web:v1"}, false)
+	srcs := map[string]func() (*Image, error){
+		"registry": func() (*Image, error) { return FromRegistry(context.Background(), mustRef(t, ref), Options{}) },
+		"layout":   func() (*Image, error) { return FromLayout(filepath.Join(dir, "layout"), "", Options{}) },
+		"ggcr-tar": func() (*Image, error) { return FromTarball(filepath.Join(dir, "ggcr.tar"), "", Options{}) },
+		"save":     func() (*Image, error) { return FromTarball(filepath.Join(dir, "save.tar"), "", Options{}) },
+	}
+	for name, read := range srcs {
+		t.Run(name, func(t *testing.T) {
+			img, err := read()
+			if err != nil {
+				t.Fatal(err)
+			}
+			errs := make(chan error, 4*len(img.Layers))
+			for range 4 {
+				for i, l := range img.Layers {
+					go func() {
+						rc, err := l.Uncompressed(context.Background())
+						if err != nil {
+							errs <- err
+							return
+						}
+						defer rc.Close()
+						b, err := io.ReadAll(rc)
+						if err == nil && digestOf(b) != l.DiffID {
+							err = errors.New("layer " + string(rune('0'+i)) + " read wrong")
+						}
+						errs <- err
+					}()
+				}
+			}
+			for range 4 * len(img.Layers) {
+				if err := <-errs; err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+}
