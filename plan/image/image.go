@@ -36,7 +36,8 @@ type Image struct {
 	// "" for a docker save tarball: it keeps the config and layers but no registry manifest.
 	Digest string
 	// ID is the config's digest, Docker's image ID (`docker images --no-trunc`): the same
-	// image has the same ID from every source, compressed or not.
+	// whatever the source and however its layers are compressed, as long as the config is
+	// kept as it was (a tool converting Docker's types to OCI's rewrites it).
 	ID string
 	// Platform is what the config says the image runs on ("linux/amd64"); "" when it says
 	// nothing.
@@ -44,6 +45,17 @@ type Image struct {
 	Config   Config
 	// Layers base first (manifest order); one per rootfs.diff_ids entry.
 	Layers []Layer
+}
+
+// Layer is the layer of img whose DiffID is diffID, for reading one layer of an image found
+// again (by its Digest, or by its ID for a tarball) when a plan's step runs.
+func (img *Image) Layer(diffID string) (Layer, bool) {
+	for _, l := range img.Layers {
+		if l.DiffID == diffID {
+			return l, true
+		}
+	}
+	return Layer{}, false
 }
 
 // Config is the part of an image's config that says how to run it.

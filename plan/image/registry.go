@@ -27,10 +27,13 @@ type Options struct {
 }
 
 // FromRegistry reads an image's manifest and config from its registry, choosing this
-// machine's platform when ref names an index. Credentials are those `docker login` leaves in
-// the Docker config (go-containerregistry's authn.DefaultKeychain: $HOME/.docker/config.json,
-// or $DOCKER_CONFIG/config.json when that is absent, then Podman's auth.json; credential
-// helpers named there are run; anonymous when none applies).
+// machine's platform when ref names an index. Credentials are those `docker login` leaves,
+// found as go-containerregistry's authn.DefaultKeychain finds them: the Docker config
+// ($DOCKER_CONFIG/config.json when DOCKER_CONFIG is set, else $HOME/.docker/config.json; its
+// "auths" entry for the registry, or the credential helper it names, which is run), and
+// only when there is no Docker config, Podman's auth.json ($REGISTRY_AUTH_FILE,
+// $XDG_RUNTIME_DIR/containers/auth.json, ~/.config/containers/auth.json). None: anonymous.
+// The home is the user's plumb runs as: root's under sudo.
 //
 // ctx bounds this reading only; each Layer.Uncompressed takes its own. A reference by digest
 // is checked against the manifest fetched, and every blob against its digest once read.
