@@ -229,6 +229,9 @@ func describeManifest(img v1.Image, want Platform, fromIndex bool, open func(ctx
 	if err != nil {
 		return nil, fmt.Errorf("reading the manifest: %w", err)
 	}
+	if mt := m.Config.MediaType; mt != "" && !mt.IsConfig() {
+		return nil, fmt.Errorf("not a container image: its config is %s (an artifact such as a chart, a signature or an SBOM)", mt)
+	}
 	raw, err := img.RawConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading the image config: %w", err)

@@ -87,6 +87,7 @@ func TestRefusedImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	noLayers := withPlatform(t, empty.Image, Host())
+	artifact := mutate.ConfigMediaType(mutate.MediaType(good.img, types.OCIManifestSchema1), "application/vnd.cncf.helm.config.v1+json")
 
 	for _, tc := range []struct {
 		name  string
@@ -99,6 +100,7 @@ func TestRefusedImages(t *testing.T) {
 		{"more diff_ids than layers", extraDiffID, "lists 3 layers but the config's rootfs.diff_ids 4", ""},
 		{"another machine's image", withPlatform(t, good.img, otherPlatform()), "the image is for " + otherPlatform().String() + ", not for this machine (" + Host().String() + ")", ""},
 		{"no layers", noLayers, "the image config lists no layers", ""},
+		{"artifact", artifact, "not a container image: its config is application/vnd.cncf.helm.config.v1+json", "tarball"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			for src, read := range everywhere(t, tc.img) {

@@ -45,6 +45,7 @@ func FromRegistry(ctx context.Context, ref Ref, opts Options) (*Image, error) {
 	}
 	puller, err := remote.NewPuller(
 		remote.WithAuthFromKeychain(authn.DefaultKeychain),
+		// Indexes are resolved by fromIndex; this is for any go-containerregistry resolves itself.
 		remote.WithPlatform(v1.Platform{OS: want.OS, Architecture: want.Architecture, Variant: want.Variant}),
 		remote.WithTransport(plainHTTPGuard(opts.Insecure)),
 	)
