@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path"
+	"strconv"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -17,6 +18,8 @@ type unpacker struct {
 	rootFD    int
 	lowers    []*os.File // Options.Lower, topmost first
 	owner     bool       // chown entries to their header's owner (we are root)
+	uid, gid  int        // who owns what Apply creates, before any chown
+	umask     int        // the process's, or -1 when not known (every mode is then set)
 	opaqueKey string     // trusted.overlay.opaque or user.overlay.opaque
 	buf       []byte     // copy buffer
 
@@ -80,6 +83,23 @@ func open(dst string, opts Options) (*unpacker, error) {
 		return nil, fmt.Errorf("layer directory %s is not empty (it holds %q): a layer is unpacked into a new directory", dst, names[0])
 	}
 	u.rootFD = int(u.rootDir.Fd())
+	// What Apply creates is owned by its effective uid and gid, unless dst
+	// is setgid (directories made under it inherit that); its mode is the
+	// one asked for less the umask, unless dst has a default ACL. Knowing
+	// both saves a chown and a chmod per file where they would change
+	// nothing.
+	var st unix.Stat_t
+	if err := unix.Fstat(u.rootFD, &st); err != nil {
+		u.close()
+		return nil, fmt.Errorf("layer directory: %w", err)
+	}
+	u.uid, u.gid, u.umask = os.Geteuid(), os.Getegid(), umask()
+	if st.Mode&unix.S_ISGID != 0 {
+		u.gid = -1
+	}
+	if _, err := unix.Fgetxattr(u.rootFD, "system.posix_acl_default", nil); err != unix.ENODATA && err != unix.ENOTSUP {
+		u.umask = -1
+	}
 	for _, l := range opts.Lower {
 		f, err := os.OpenFile(l, os.O_RDONLY|unix.O_DIRECTORY, 0)
 		if err != nil {
@@ -393,26 +413,63 @@ func (u *unpacker) finish() error {
 		if d.dead {
 			continue
 		}
-		fd := u.rootFD
-		if d.name != "." {
-			pfd, err := u.dir(path.Dir(d.name), false)
-			if err != nil {
+		var err error
+		if d.name == "." {
+			err = unix.Fchmod(u.rootFD, d.mode)
+			if err == nil && d.times {
+				err = futimens(u.rootFD, d.atime, d.mtime)
+			}
+		} else {
+			pfd, derr := u.dir(path.Dir(d.name), false)
+			if derr != nil {
 				continue // removed since, with its parent
 			}
-			if fd, err = openDir(pfd, path.Base(d.name)); err != nil {
-				continue // replaced by a later entry
-			}
-		}
-		err := unix.Fchmod(fd, d.mode)
-		if err == nil && d.times {
-			err = futimens(fd, d.atime, d.mtime)
-		}
-		if fd != u.rootFD {
-			unix.Close(fd)
+			err = u.finishDir(pfd, path.Base(d.name), d)
 		}
 		if err != nil {
 			return &os.PathError{Op: "chmod", Path: d.name, Err: err}
 		}
 	}
 	return nil
+}
+
+func (u *unpacker) finishDir(pfd int, base string, d dirAttrs) error {
+	err := unix.Fchmodat(pfd, base, d.mode, unix.AT_SYMLINK_NOFOLLOW)
+	if err == unix.EOPNOTSUPP {
+		// No fchmodat2 (Linux < 6.6), or base is now a symlink.
+		fd, err := openDir(pfd, base)
+		if err != nil {
+			return nil // replaced by a later entry
+		}
+		defer unix.Close(fd)
+		if err := unix.Fchmod(fd, d.mode); err != nil {
+			return err
+		}
+		if d.times {
+			return futimens(fd, d.atime, d.mtime)
+		}
+		return nil
+	}
+	if err != nil || !d.times {
+		return err
+	}
+	return unix.UtimesNanoAt(pfd, base, []unix.Timespec{d.atime, d.mtime}, unix.AT_SYMLINK_NOFOLLOW)
+}
+
+// umask reads the process's umask without changing it (umask(2) can only
+// set it, and a set-and-restore would race other goroutines); -1 when
+// /proc does not say.
+func umask() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Umask:"); ok {
+			if n, err := strconv.ParseUint(strings.TrimSpace(v), 8, 32); err == nil {
+				return int(n)
+			}
+		}
+	}
+	return -1
 }

@@ -85,7 +85,7 @@ func (u *unpacker) file(ctx context.Context, name string, hdr *tar.Header, r io.
 	}
 	var fd int
 	_, _, err := u.create(name, "create", false, func(pfd int, base string) (err error) {
-		fd, err = openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
+		fd, err = openat(pfd, base, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(hdr.Mode&0o777))
 		return err
 	})
 	if err != nil {
@@ -141,8 +141,12 @@ func (u *unpacker) copy(ctx context.Context, fd int, r io.Reader) (int64, error)
 
 // attrs gives an open file its owner, xattrs, mode and times, in that
 // order: chown clears setuid, setgid and security.capability.
+//
+// The file was created with the header's permission bits: the chmod is
+// left out where the umask took none of them and there are no setuid,
+// setgid or sticky bits, and the chown where the owner is already right.
 func (u *unpacker) attrs(fd int, hdr *tar.Header, xattrs []xattr) error {
-	if u.owner {
+	if u.owner && (hdr.Uid != u.uid || hdr.Gid != u.gid) {
 		if err := unix.Fchown(fd, hdr.Uid, hdr.Gid); err != nil {
 			return fmt.Errorf("chown %d:%d: %w", hdr.Uid, hdr.Gid, err)
 		}
@@ -152,8 +156,10 @@ func (u *unpacker) attrs(fd int, hdr *tar.Header, xattrs []xattr) error {
 			return xattrError(x.key, err)
 		}
 	}
-	if err := unix.Fchmod(fd, uint32(hdr.Mode&0o7777)); err != nil {
-		return fmt.Errorf("chmod %04o: %w", hdr.Mode&0o7777, err)
+	if mode := uint32(hdr.Mode & 0o7777); u.umask < 0 || mode&0o7000 != 0 || mode&uint32(u.umask) != 0 {
+		if err := unix.Fchmod(fd, mode); err != nil {
+			return fmt.Errorf("chmod %04o: %w", mode, err)
+		}
 	}
 	at, mt := times(hdr)
 	if err := futimens(fd, at, mt); err != nil {

@@ -32,13 +32,10 @@ package unpack
 
 import (
 	"archive/tar"
-	"bufio"
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"path"
 	"path/filepath"
@@ -105,7 +102,7 @@ const (
 	whPrefix   = ".wh."
 	whMeta     = ".wh..wh."
 	whOpaque   = ".wh..wh..opq"
-	bufferSize = 1 << 20
+	bufferSize = 512 << 10
 )
 
 // Apply unpacks the layer tar stream r (uncompressed) into dst, which must
@@ -133,9 +130,9 @@ func Apply(ctx context.Context, dst string, r io.Reader, opts Options) (Result, 
 	}
 	defer u.close()
 
-	sum := sha256.New()
-	hr := &hashReader{r: r, h: sum}
-	tr := tar.NewReader(bufio.NewReaderSize(hr, bufferSize))
+	s := newStream(r)
+	defer s.close()
+	tr := tar.NewReader(s)
 	for {
 		if err := ctx.Err(); err != nil {
 			return res, err
@@ -154,11 +151,9 @@ func Apply(ctx context.Context, dst string, r io.Reader, opts Options) (Result, 
 	}
 	// The diff_id covers the whole stream, padding after the end-of-archive
 	// blocks included: read it to the end.
-	if _, err := io.CopyBuffer(io.Discard, hr, u.buf); err != nil {
+	if res.Bytes, res.Digest, err = s.finish(); err != nil {
 		return res, fmt.Errorf("reading the layer's end: %w", err)
 	}
-	res.Bytes = hr.n
-	res.Digest = "sha256:" + hex.EncodeToString(sum.Sum(nil))
 	if want != "" && res.Digest != want {
 		return res, fmt.Errorf("%w: the stream is %s, its diff_id says %s", ErrDigestMismatch, res.Digest, want)
 	}
@@ -181,20 +176,6 @@ func parseDiffID(s string) (string, error) {
 		return "", fmt.Errorf("diff_id %q is not sha256:<64 lower-case hex digits>", s)
 	}
 	return s, nil
-}
-
-// hashReader hashes what it reads, below the buffer: one pass, big chunks.
-type hashReader struct {
-	r io.Reader
-	h hash.Hash
-	n int64
-}
-
-func (h *hashReader) Read(p []byte) (int, error) {
-	n, err := h.r.Read(p)
-	h.h.Write(p[:n])
-	h.n += int64(n)
-	return n, err
 }
 
 // entry applies one tar entry.

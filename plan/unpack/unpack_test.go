@@ -568,3 +568,42 @@ func TestApplyConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyModesWhateverUmask: Apply leaves out a chmod only where the
+// umask took nothing; with a umask that takes bits, every mode is still
+// the header's.
+func TestApplyModesWhateverUmask(t *testing.T) {
+	old := unix.Umask(0o077)
+	defer unix.Umask(old)
+	dst := tempDir(t)
+	stream := layer(t, dir("d", 0o755), reg("d/f", "", 0o644), reg("d/x", "", 0o755), reg("d/p", "", 0o600))
+	if _, err := Apply(context.Background(), dst, bytes.NewReader(stream), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"d: dir 0755", `d/f: file 0644 ""`, `d/p: file 0600 ""`, `d/x: file 0755 ""`}
+	if diff := cmp.Diff(want, describe(t, dst)); diff != "" {
+		t.Errorf("tree under umask 077 (-want +got):\n%s", diff)
+	}
+}
+
+// TestApplySetgidDirectory: in a setgid directory new files take its
+// group; Apply still gives every entry the header's.
+func TestApplySetgidDirectory(t *testing.T) {
+	if !isRoot() {
+		t.Skip("needs root to chown (CI runs it as root)")
+	}
+	dst := tempDir(t)
+	if err := os.Chown(dst, 0, 4321); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dst, 0o2755); err != nil {
+		t.Fatal(err)
+	}
+	stream := layer(t, reg("f", "", 0o644), dir("d", 0o755), reg("d/g", "", 0o644).owned(0, 5))
+	if _, err := Apply(context.Background(), dst, bytes.NewReader(stream), Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ownedBy(t, dst, "f", 0, 0)
+	ownedBy(t, dst, "d", 0, 0)
+	ownedBy(t, dst, "d/g", 0, 5)
+}

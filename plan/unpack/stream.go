@@ -1,0 +1,117 @@
+package unpack
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+)
+
+// stream reads the layer and hashes it on a goroutine of its own, a chunk
+// ahead of the unpacking: hashing costs about as much as writing the files
+// and no longer adds to it. Every byte is hashed once, in order, as it is
+// read: one pass.
+type stream struct {
+	full chan chunk  // read and hashed, for the unpacker
+	free chan []byte // consumed, for the reader
+	stop chan struct{}
+	done chan struct{} // closed when the reader goroutine has ended
+
+	cur  chunk // the chunk being consumed
+	off  int
+	n    int64 // set when done is closed: bytes read
+	sum  string
+	rerr error // the reading error, io.EOF at the end
+}
+
+type chunk struct {
+	b   []byte
+	err error
+}
+
+const (
+	chunkSize = 512 << 10
+	chunks    = 8
+)
+
+func newStream(r io.Reader) *stream {
+	s := &stream{
+		full: make(chan chunk, chunks),
+		free: make(chan []byte, chunks),
+		stop: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+	for range chunks {
+		s.free <- make([]byte, chunkSize)
+	}
+	go s.read(r)
+	return s
+}
+
+func (s *stream) read(r io.Reader) {
+	defer close(s.done)
+	h := sha256.New()
+	for {
+		var b []byte
+		select {
+		case b = <-s.free:
+		case <-s.stop:
+			return
+		}
+		n, err := io.ReadFull(r, b)
+		h.Write(b[:n])
+		s.n += int64(n)
+		if err == io.ErrUnexpectedEOF {
+			err = io.EOF
+		}
+		if err == io.EOF {
+			s.sum = "sha256:" + hex.EncodeToString(h.Sum(nil))
+		}
+		select {
+		case s.full <- chunk{b[:n], err}:
+		case <-s.stop:
+			return
+		}
+		if err != nil {
+			s.rerr = err
+			return
+		}
+	}
+}
+
+// Read serves the chunks in order.
+func (s *stream) Read(p []byte) (int, error) {
+	for s.off == len(s.cur.b) {
+		if s.cur.err != nil {
+			return 0, s.cur.err
+		}
+		if s.cur.b != nil {
+			s.free <- s.cur.b[:cap(s.cur.b)]
+		}
+		s.cur, s.off = <-s.full, 0
+	}
+	n := copy(p, s.cur.b[s.off:])
+	s.off += n
+	return n, nil
+}
+
+// finish reads what is left of the stream (padding after the tar's end is
+// part of the digest too) and returns the length and digest of it all.
+func (s *stream) finish() (int64, string, error) {
+	for {
+		s.off = len(s.cur.b)
+		if _, err := s.Read(nil); err != nil {
+			<-s.done
+			if err != io.EOF {
+				return s.n, "", err
+			}
+			return s.n, s.sum, nil
+		}
+	}
+}
+
+// close stops the reader goroutine and waits for it to end: when Apply
+// returns, nothing reads r any more.
+func (s *stream) close() {
+	close(s.stop)
+	<-s.done
+}
