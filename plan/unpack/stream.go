@@ -16,11 +16,10 @@ type stream struct {
 	stop chan struct{}
 	done chan struct{} // closed when the reader goroutine has ended
 
-	cur  chunk // the chunk being consumed
-	off  int
-	n    int64 // set when done is closed: bytes read
-	sum  string
-	rerr error // the reading error, io.EOF at the end
+	cur chunk // the chunk being consumed
+	off int
+	n   int64  // set when done is closed: bytes read
+	sum string // and their digest, once all were read
 }
 
 type chunk struct {
@@ -72,7 +71,6 @@ func (s *stream) read(r io.Reader) {
 			return
 		}
 		if err != nil {
-			s.rerr = err
 			return
 		}
 	}

@@ -114,10 +114,15 @@ const (
 // the layer and the caller deletes it. Apply never writes outside dst,
 // whether it fails or not.
 //
+// A directory entry for the top (`./`) gives dst its mode, owner and times.
 // As root (effective uid 0) every entry gets the owner its header names, as
 // GNU tar does; otherwise entries stay owned by the caller. Device nodes need
-// root. Apply keeps no state between calls: it is safe to run concurrently
-// for different dst.
+// root.
+//
+// Apply reads r on a goroutine of its own, which hashes while the caller's
+// unpacks, and returns only once that goroutine has stopped reading. It
+// keeps no state between calls: it is safe to run concurrently for
+// different dst.
 func Apply(ctx context.Context, dst string, r io.Reader, opts Options) (Result, error) {
 	var res Result
 	want, err := parseDiffID(opts.DiffID)
