@@ -8,7 +8,8 @@
 // flattens an image into one tree, and GNU tar knows nothing of whiteouts
 // (it writes .wh.* as plain files and, with --xattrs, trusts
 // trusted.overlay.* from the archive), so the per-layer step is plumb's own.
-// The rules it follows are those of ../../../shared/docs/image-layers.md:
+// The rules it follows are those gathered, with their sources, in
+// image-layers.md (in the shared docs beside the repository):
 //
 //   - DIR/.wh..wh..opq sets the opaque xattr on DIR and is not written;
 //     DIR/.wh.NAME becomes the character device DIR/NAME 0/0 and is not
@@ -119,8 +120,8 @@ const (
 // GNU tar does; otherwise entries stay owned by the caller. Device nodes need
 // root.
 //
-// Apply reads r on a goroutine of its own, which hashes while the caller's
-// unpacks, and returns only once that goroutine has stopped reading. It
+// Apply reads and hashes r on a goroutine of its own while the calling one
+// unpacks, and returns only once that goroutine has stopped reading r. It
 // keeps no state between calls: it is safe to run concurrently for
 // different dst.
 func Apply(ctx context.Context, dst string, r io.Reader, opts Options) (Result, error) {
