@@ -33,6 +33,7 @@ fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz FuzzReadJournal -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/plumb -run '^$$' -fuzz FuzzFlags -fuzztime $(FUZZTIME)
 	$(GO) test ./plan -run '^$$' -fuzz FuzzShell -fuzztime $(FUZZTIME)
+	$(GO) test ./plan/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
 
 # Not part of make test: about 5 minutes. RUNS=5 SIZES="1 50 200" make bench
 bench: deps build
