@@ -404,16 +404,22 @@ func (a StopContainer) Exec(ctx context.Context, r Runner) error {
 			_ = syscall.Kill(p, sig)
 		}
 	}
+	// The process plumb started is waited for by its starter (a foreground
+	// run reports its status): it is never reaped here.
+	started := 0
+	if data, err := os.ReadFile(a.PIDFile); a.PIDFile != "" && err == nil {
+		started, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+	}
 	ps := pids()
 	signal(syscall.SIGTERM, ps)
 	for deadline := time.Now().Add(a.grace()); len(ps) > 0 && time.Now().Before(deadline); ps = pids() {
-		reap(ps)
+		reap(ps, started)
 		time.Sleep(100 * time.Millisecond)
 	}
 	if len(ps) > 0 {
 		signal(syscall.SIGKILL, ps)
 		for i := 0; i < 100 && len(ps) > 0; i, ps = i+1, pids() {
-			reap(ps)
+			reap(ps, started)
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
@@ -427,9 +433,13 @@ func (a StopContainer) Exec(ctx context.Context, r Runner) error {
 }
 
 // reap collects those of ps that are plumb's own children and have ended,
-// so that they do not linger as zombies in the namespace's process list.
-func reap(ps []int) {
+// so that they do not linger as zombies in the namespace's process list;
+// all but keep, whose starter waits for it.
+func reap(ps []int, keep int) {
 	for _, p := range ps {
+		if p == keep {
+			continue
+		}
 		var ws syscall.WaitStatus
 		_, _ = syscall.Wait4(p, &ws, syscall.WNOHANG, nil)
 	}
