@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // IfName is a network interface name the kernel will accept: 1 to 15 bytes
@@ -25,6 +26,8 @@ func ParseIfName(s string) (IfName, error) {
 		return "", fmt.Errorf("interface name %q must not contain whitespace", s)
 	case strings.IndexFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f }) >= 0:
 		return "", fmt.Errorf("interface name %q must not contain control characters", s)
+	case !utf8.ValidString(s):
+		return "", fmt.Errorf("interface name %q is not valid UTF-8", s)
 	case strings.Contains(s, "+"):
 		return "", fmt.Errorf("interface name %q must not contain '+': iptables reads it as a wildcard (-i %s would match every interface whose name starts so)", s, s)
 	case strings.Contains(s, "%"):

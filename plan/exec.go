@@ -454,6 +454,9 @@ func (x *executor) rollback(f *failure) error {
 // newRecord is a plan's journal before its first step: every step pending,
 // the target namespace's identity read.
 func newRecord(p *Plan) (*Record, error) {
+	if err := recordable(p); err != nil {
+		return nil, err
+	}
 	rec := &Record{FormatVersion: FormatVersion, Kind: p.Kind, Name: p.Name, State: StateApplying,
 		Summary: p.Summary, PID: os.Getpid(), Created: time.Now().UTC()}
 	if p.Facts != nil {

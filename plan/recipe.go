@@ -86,7 +86,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := recordable(plans); err != nil {
+	if err := recordable(plans...); err != nil {
 		return nil, err
 	}
 	out := &Outcome{Plans: plans}
@@ -154,7 +154,7 @@ func one(p *Plan, err error) ([]*Plan, error) {
 // are: a word that is not UTF-8 (JSON would keep U+FFFD in its place, and
 // the command recorded would not be the one run) or holds a NUL (no
 // command line can).
-func recordable(plans []*Plan) error {
+func recordable(plans ...*Plan) error {
 	for _, p := range plans {
 		for _, s := range p.Steps {
 			for _, w := range s.Action.Argv() {

@@ -311,6 +311,11 @@ func expectedCalls(t *testing.T, p *Plan, failStep int) expected {
 		x.calls = append(x.calls, a.Argv())
 		if i+1 == failStep {
 			x.failAt = len(x.calls)
+			// A step that can fail half-way cleans up after itself in
+			// its own line, before the rollback (not echoed as an undo).
+			if c, ok := a.(interface{ Cleanup() actions.Action }); ok {
+				x.calls = append(x.calls, c.Cleanup().Argv())
+			}
 			for j := len(undos) - 1; j >= 0; j-- {
 				x.calls = append(x.calls, undos[j])
 				x.echoed = append(x.echoed, echoed[j])
