@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
+	"text/template"
 
 	"plumb/actions"
 	"plumb/plan"
@@ -14,6 +17,7 @@ import (
 type InspectCmd struct {
 	Name   string `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
 	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker inspect's terms."`
+	Format string `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints, as docker inspect -f: {{.NetworkSettings.IPAddress}}."`
 }
 
 // Help is the long help of `plumb inspect --help`.
@@ -92,10 +96,69 @@ func (c *InspectCmd) Run(d *deps) error {
 		v.GraphDriver = &graphDriver{Name: "overlay", Data: map[string]string{
 			"LowerDir": o.LowerDir, "UpperDir": o.UpperDir, "WorkDir": o.WorkDir, "MergedDir": o.Merged}}
 	}
-	if c.Output == "json" {
+	switch {
+	case c.Format != "":
+		return formatInspect(d, c.Format, v)
+	case c.Output == "json":
 		return writeJSON(d.stdout, v)
 	}
 	return printInspect(d, v)
+}
+
+// inspectFuncs are the template functions docker inspect -f offers that
+// plumb's documents can use.
+var inspectFuncs = template.FuncMap{
+	"json": func(v any) (string, error) {
+		var b bytes.Buffer
+		enc := json.NewEncoder(&b)
+		enc.SetEscapeHTML(false)
+		err := enc.Encode(v)
+		return strings.TrimSuffix(b.String(), "\n"), err
+	},
+	"join": func(v []any, sep string) string {
+		parts := make([]string, len(v))
+		for i, x := range v {
+			parts[i] = fmt.Sprint(x)
+		}
+		return strings.Join(parts, sep)
+	},
+	"split": strings.Split,
+	"lower": strings.ToLower,
+	"upper": strings.ToUpper,
+	"title": func(s string) string {
+		if s == "" {
+			return s
+		}
+		return strings.ToUpper(s[:1]) + s[1:]
+	},
+}
+
+// formatInspect runs a Go template over the JSON document of v, as
+// `docker inspect -f` does over its own: field names are the JSON's, so
+// the document's own command (`{{range .NetworkSettings.Networks}}
+// {{.IPAddress}}{{end}}`) works as it is. A newline follows, as docker's.
+func formatInspect(d *deps, format string, v inspectView) error {
+	tmpl, err := template.New("format").Funcs(inspectFuncs).Option("missingkey=error").Parse(format)
+	if err != nil {
+		return &plan.Refused{Flag: "format", Msg: err.Error()}
+	}
+	var doc bytes.Buffer
+	if err := writeJSON(&doc, v); err != nil {
+		return err
+	}
+	var data any
+	dec := json.NewDecoder(&doc)
+	dec.UseNumber() // 24, not 24.000000
+	if err := dec.Decode(&data); err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	if err := tmpl.Execute(&out, data); err != nil {
+		return &plan.Refused{Flag: "format", Msg: err.Error()}
+	}
+	out.WriteByte('\n')
+	_, err = d.stdout.Write(out.Bytes())
+	return err
 }
 
 // endpointOf is a network object's address in docker inspect's terms: a
