@@ -90,7 +90,7 @@ func TestGone(t *testing.T) {
 }
 
 func TestParseIfName(t *testing.T) {
-	ok := []string{"veth-host", "eth0", "a", "123456789012345", "br_0.1"}
+	ok := []string{"veth-host", "eth0", "z", "123456789012345", "br_0.1"}
 	bad := map[string]string{
 		"":                 "empty",
 		"1234567890123456": "at most 15",
@@ -101,6 +101,8 @@ func TestParseIfName(t *testing.T) {
 		"a b":              "whitespace",
 		"a\tb":             "whitespace",
 		"a\x01":            "control",
+		"a":                "a word of the ip command, or the start of one",
+		"br":               "a word of the ip command, or the start of one",
 	}
 	for _, s := range ok {
 		if _, err := ParseIfName(s); err != nil {
@@ -201,7 +203,7 @@ func TestBatchLines(t *testing.T) {
 		{LinkDel{Name: "v1"}, "ip -batch -", "link del v1", true, "link del v1\n"},
 		{IptablesAppend{Rule: Rule{Table: NAT, Chain: "POSTROUTING", Spec: []string{"-s", "10.0.0.0/24", "!", "-o", "br0", "-j", "MASQUERADE"}}},
 			"iptables-restore --noflush", "-A POSTROUTING -s 10.0.0.0/24 ! -o br0 -j MASQUERADE", true, "*nat\n-A POSTROUTING -s 10.0.0.0/24 ! -o br0 -j MASQUERADE\nCOMMIT\n"},
-		{IptablesNewChain{Chain: "PLUMB-br0"}, "iptables-restore --noflush", ":PLUMB-br0 - [0:0]", true, "*filter\n:PLUMB-br0 - [0:0]\nCOMMIT\n"},
+		{IptablesNewChain{Chain: "PLUMB-br0"}, "iptables-restore --noflush", "-N PLUMB-br0", true, "*filter\n-N PLUMB-br0\nCOMMIT\n"},
 		{IptablesAppend{Rule: Rule{Chain: "FORWARD", Spec: []string{"-m", "comment", "--comment", "two words", "-j", "ACCEPT"}}}, "", "", false, ""},
 		{LinkSetUp{Dev: "a'b"}, "", "", false, ""},
 	}

@@ -103,7 +103,9 @@ func (a IptablesNewChain) Batch() (Batch, string, bool) {
 	if !Bare(a.Chain) {
 		return Batch{}, "", false
 	}
-	return Batch{Tool: Iptables, Table: a.table()}, ":" + a.Chain + " - [0:0]", true
+	// -N, not ":CHAIN - [0:0]": under --noflush the latter empties a chain
+	// that exists, where -N fails as `iptables -N` does.
+	return Batch{Tool: Iptables, Table: a.table()}, "-N " + a.Chain, true
 }
 func (a IptablesNewChain) table() Table { return Rule{Table: a.Table}.table() }
 

@@ -218,7 +218,12 @@ func execute(ctx context.Context, r actions.Runner, st *Store, plans []*Plan, mo
 		fail = newScheduler(x).run()
 	}
 	if fail == nil {
-		return x.recs, x.finish()
+		if err := x.finish(); err != nil {
+			// Every step ran, but the journal cannot say so: undo them all
+			// rather than leave an object the journal calls unfinished.
+			return nil, x.rollback(&failure{stepRef{0, len(x.plans[0].Steps) - 1}, fmt.Errorf("recording that every step is done: %w", err)})
+		}
+		return x.recs, nil
 	}
 	return nil, x.rollback(fail)
 }

@@ -301,3 +301,29 @@ func TestUndoFreesSpace(t *testing.T) {
 		t.Errorf("journal: %v, %v; want it saved as undo-failed", rec, err)
 	}
 }
+
+// TestFinishFailsRollsBack: every step of a plan ran, then the journal could
+// not record it (the disk filled at the last save): plumb undoes the steps
+// rather than leave an applied object its journal calls unfinished, and
+// says so with exit 1's meaning, "rolled back".
+func TestFinishFailsRollsBack(t *testing.T) {
+	p := must(selfVeth().plan())
+	// Count the writes of an apply that succeeds; the last marks it up.
+	st := NewStore(t.TempDir())
+	writes := 0
+	st.write = func(f *os.File, data []byte) (int, error) { writes++; return f.Write(data) }
+	if _, err := Apply(context.Background(), &fakeRunner{}, st, p, Each); err != nil {
+		t.Fatal(err)
+	}
+	st = NewStore(t.TempDir())
+	f := &fakeRunner{}
+	fullAfter(st, writes-1)
+	_, err := Apply(context.Background(), f, st, p, Each)
+	var ae *ApplyError
+	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "recording that every step is done") {
+		t.Fatalf("Apply() = %v; want a rollback after the journal failed", err)
+	}
+	if !slices.Contains(f.calls, "ip link del veth-host") {
+		t.Errorf("the steps were not undone: %q", f.calls)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
 )
 
@@ -43,6 +44,17 @@ func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRu
 			}
 			before = append(before, a)
 		}
+		var run []string
+		for _, a := range before {
+			if a.Kind == "container" {
+				run = append(run, a.Name)
+			}
+		}
+		if len(run) > 0 {
+			// --force detaches attachments; a container is more than its
+			// network, and stopping it is `plumb stop`'s to do.
+			return nil, &Refused{Msg: fmt.Sprintf("%s has containers run on it: %s; stop them first (plumb stop NAME)", rec.Name, strings.Join(run, ", "))}
+		}
 		if len(before) > 0 && !opts.Force {
 			var ids []string
 			for _, a := range before {
@@ -64,6 +76,10 @@ func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRu
 				}
 				return nil, &Refused{Msg: fmt.Sprintf("%s is busy: in use by %s; stop them, or use --lazy to detach it now", f.Merged, strings.Join(names, ", "))}
 			}
+		}
+	case "layer":
+		if users := layerUsers(env.St, rec); len(users) > 0 {
+			return nil, &Refused{Msg: fmt.Sprintf("%s is a lower layer of %s; stop them first (plumb stop NAME)", rec.ID(), strings.Join(users, ", "))}
 		}
 	case "container":
 		if opts.Grace > 0 {
@@ -140,4 +156,22 @@ func unreadableMembers(st *Store, extra []error) []string {
 		bad = append(bad, err.Error())
 	}
 	return bad
+}
+
+// layerUsers are the containers whose root has rec's layer among its lower
+// directories: deleting it would pull the files from under them.
+func layerUsers(st *Store, rec *Record) []string {
+	f, err := rec.Facts()
+	l, ok := f.(LayerFacts)
+	if err != nil || !ok {
+		return nil
+	}
+	recs, _ := st.Headers()
+	var users []string
+	for _, r := range recs {
+		if c, ok := r.Container(); ok && slices.Contains(strings.Split(c.Root.LowerDir, ":"), l.Dir) {
+			users = append(users, r.ID())
+		}
+	}
+	return users
 }

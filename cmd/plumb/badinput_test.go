@@ -139,6 +139,8 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"veth", "up", "--pid", "1", "--host-if=-batch"}, `^--host-if: interface name "-batch" must not start with '-'`},
 		{nil, []string{"bridge", "up", "up", "--subnet", "10.60.0.0/24"}, `^<name>: interface name "up" is a word of the ip command`},
 		{nil, []string{"bridge", "up", "type", "--subnet", "10.60.0.0/24"}, `^<name>: interface name "type" is a word of the ip command`},
+		{nil, []string{"bridge", "up", "a", "--subnet", "10.60.0.0/24"}, `^<name>: interface name "a" is a word of the ip command, or the start of one`},
+		{nil, []string{"bridge", "up", "br", "--subnet", "10.60.0.0/24"}, `^<name>: interface name "br" is a word of the ip command, or the start of one`},
 		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--if", "dev"}, `^--if: interface name "dev" is a word of the ip command`},
 		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--if", "e%d"}, `^--if: interface name "e%d" must not contain '%'`},
 		{nil, []string{"bridge", "attach", "br0", "--netns=-x"}, `^--netns: network namespace name "-x" must not start with '-'`},

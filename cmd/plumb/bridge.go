@@ -158,6 +158,9 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 		if err != nil {
 			return err
 		}
+		if rec.Kind == "container" {
+			return &plan.Refused{Msg: fmt.Sprintf("%s is a container plumb runs on %s: `plumb stop %s` removes it with its network", rec.ID(), c.Name, rec.Name)}
+		}
 		if seen[rec.ID()] {
 			f, _ := rec.Attachment()
 			return &plan.Refused{Msg: fmt.Sprintf("%s (%s) is given twice", rec.ID(), f.Target)}

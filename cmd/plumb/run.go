@@ -106,7 +106,7 @@ func (c *RunCmd) Run(d *deps) error {
 		_, err := fmt.Fprintln(d.stdout, pid)
 		return err
 	}
-	return c.foreground(d, pid)
+	return c.foreground(d, pid, rec.Created)
 }
 
 // foreground waits for the command with other plumb commands free to run
@@ -115,7 +115,7 @@ func (c *RunCmd) Run(d *deps) error {
 // has not ended StopAfter later, it is stopped (SIGTERM, then SIGKILL
 // StopAfter after) and everything is undone all the same. A `plumb stop`
 // from elsewhere ends it too: its status is still the one reported.
-func (c *RunCmd) foreground(d *deps, pid int) error {
+func (c *RunCmd) foreground(d *deps, pid int, created time.Time) error {
 	d.store.Unlock()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
@@ -131,12 +131,14 @@ func (c *RunCmd) foreground(d *deps, pid int) error {
 		sig = syscall.SIGTERM
 	}
 	if sig != nil {
+		// From here a second signal ends plumb at once (its default), as
+		// for every other command; the container dies with plumb.
+		signal.Stop(sigs)
 		zerolog.Ctx(d.ctx).Warn().Msgf("%s received: passing it to the container's command", signalName(sig))
 		forward(pid, sig)
 		select {
 		case status = <-exited:
 		case <-time.After(StopAfter):
-		case <-sigs:
 		}
 		grace = int(StopAfter / time.Second)
 	}
@@ -145,8 +147,10 @@ func (c *RunCmd) foreground(d *deps, pid int) error {
 		return err
 	}
 	rec, err := d.store.Load("container", c.Name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return statusErr(status) // stopped and undone by `plumb stop`
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !rec.Created.Equal(created) {
+		// Stopped and undone by `plumb stop` (and perhaps a new container
+		// of the same name run since: not this one's to undo).
+		return statusErr(status)
 	} else if err != nil {
 		return err
 	}
