@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"plumb/internal/isolate"
 )
 
 // Issue 12, row 9: a state directory that is full (a big tarball unpacked
@@ -18,35 +19,11 @@ import (
 // the journal before every step, so `recover` failed at its first write,
 // every time. Undoing must work on a full disk.
 
-const mountNSEnv = "PLUMB_PLAN_MOUNTNS_INSIDE"
-
 // inMountNamespace re-runs the calling test, as root, in a mount namespace
-// of its own (unshare --mount, private propagation) and returns true there;
-// in the outer process it returns false once the inner run has passed. It
-// skips without root. Mounts made inside never reach the host.
+// of its own and returns true there (see isolate.Rerun).
 func inMountNamespace(t *testing.T) bool {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("needs root to make a mount namespace (CI runs it as root)")
-	}
-	if os.Getenv(mountNSEnv) == "1" {
-		return true
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Fatal("unshare not found — install the util-linux package")
-	}
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--fork", "--",
-		os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), mountNSEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside a private mount namespace:\n%s", out)
-	if err != nil {
-		t.Fatalf("isolated run failed: %v", err)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("isolated run did not pass %s", t.Name())
-	}
-	return false
+	return isolate.Rerun(t, "mount namespace", "--mount")
 }
 
 // fill writes dir/filler until the file system says it is full.

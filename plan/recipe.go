@@ -86,8 +86,12 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if err != nil {
 		return nil, err
 	}
-	if err := recordable(plans...); err != nil {
-		return nil, err
+	if dryRun {
+		// Applied, the executor refuses them; printed, they are refused
+		// here alike.
+		if err := recordable(plans...); err != nil {
+			return nil, err
+		}
 	}
 	out := &Outcome{Plans: plans}
 	if redo, ok := rc.(Redoable); ok && len(plans) == 1 {

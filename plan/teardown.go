@@ -95,14 +95,8 @@ func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRu
 	}
 	var err error
 	if len(before) > 0 {
-		_, err = DownAll(ctx, env.R, env.St, before, env.Mode)
-		for _, a := range before {
-			if _, lerr := env.St.Load(a.Kind, a.Name); errors.Is(lerr, fs.ErrNotExist) {
-				out.Detached = append(out.Detached, a)
-			}
-		}
-		if err != nil {
-			return out, fmt.Errorf("detaching: %w; the journals keep what is left, run this again or `plumb recover`", err)
+		if out.Detached, err = Detach(ctx, env, before); err != nil {
+			return out, err
 		}
 	}
 	out.Ran, err = Down(ctx, env.R, env.St, rec)
@@ -174,4 +168,20 @@ func layerUsers(st *Store, rec *Record) []string {
 		}
 	}
 	return users
+}
+
+// Detach undoes many attachments in one go (their links deleted as one
+// group in batch mode) and gives those that are gone.
+func Detach(ctx context.Context, env Env, recs []*Record) ([]*Record, error) {
+	_, err := DownAll(ctx, env.R, env.St, recs, env.Mode)
+	var gone []*Record
+	for _, a := range recs {
+		if _, lerr := env.St.Load(a.Kind, a.Name); errors.Is(lerr, fs.ErrNotExist) {
+			gone = append(gone, a)
+		}
+	}
+	if err != nil {
+		return gone, fmt.Errorf("detaching: %w; the journals keep what is left, run this again or `plumb recover`", err)
+	}
+	return gone, nil
 }

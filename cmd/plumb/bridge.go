@@ -1,10 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/netip"
 	"strings"
 
@@ -197,20 +195,15 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 		}
 		return render(d, p, c.Output)
 	}
-	_, err := plan.DownAll(d.ctx, d.runner, d.store, recs, d.mode)
-	detached(d, recs)
-	if err != nil {
-		return fmt.Errorf("detaching: %w; the journals keep what is left, run this again or `plumb recover`", err)
-	}
-	return nil
+	gone, err := plan.Detach(d.ctx, d.env(), recs)
+	sayDetached(d, gone)
+	return err
 }
 
-// detached names each of recs that is gone.
-func detached(d *deps, recs []*plan.Record) {
-	for _, rec := range recs {
-		if _, err := d.store.Load(rec.Kind, rec.Name); errors.Is(err, fs.ErrNotExist) {
-			fmt.Fprintf(d.stdout, "%s is detached\n", rec.ID())
-		}
+// sayDetached names each attachment that is gone.
+func sayDetached(d *deps, gone []*plan.Record) {
+	for _, rec := range gone {
+		fmt.Fprintf(d.stdout, "%s is detached\n", rec.ID())
 	}
 }
 
@@ -241,9 +234,7 @@ func (c *BridgeDownCmd) Run(d *deps) error {
 func bridgeDown(d *deps, br *plan.Record, force, dryRun bool, output string) error {
 	td, err := plan.TearDown(d.ctx, d.env(), br, plan.DownOptions{Force: force}, dryRun)
 	if td != nil {
-		for _, a := range td.Detached {
-			fmt.Fprintf(d.stdout, "%s is detached\n", a.ID())
-		}
+		sayDetached(d, td.Detached)
 	}
 	switch {
 	case err != nil:

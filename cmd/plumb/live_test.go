@@ -14,6 +14,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
+
+	isolatepkg "plumb/internal/isolate"
 )
 
 // Live tests run the real commands, as root, inside a network and mount
@@ -21,40 +23,20 @@ import (
 // never touched, and traffic goes only to addresses inside namespaces the
 // test made (TEST-NET-1, 192.0.2.0/24, stands in for the internet).
 
-const insideEnv = "PLUMB_LIVE_INSIDE"
-
 // isolate skips without root, and otherwise re-runs the calling test in a
 // new network and mount namespace with a private /run, returning false in
 // the outer process (whose only job was to start and wait for the inner).
 func isolate(t *testing.T) bool {
 	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("live test: needs root to create network namespaces (CI runs it as root)")
+	if !isolatepkg.Rerun(t, "network and mount namespace", "--net", "--mount") {
+		return false
 	}
-	if os.Getenv(insideEnv) == "1" {
-		// A private /run: `ip netns add`, the state directory and the
-		// xtables lock all live there, out of the host's sight.
-		if err := unix.Mount("tmpfs", "/run", "tmpfs", 0, "mode=755"); err != nil {
-			t.Fatalf("mounting a private /run: %v", err)
-		}
-		return true
+	// A private /run: `ip netns add`, the state directory and the xtables
+	// lock all live there, out of the host's sight.
+	if err := unix.Mount("tmpfs", "/run", "tmpfs", 0, "mode=755"); err != nil {
+		t.Fatalf("mounting a private /run: %v", err)
 	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Fatal("live test: unshare not found — install the util-linux package")
-	}
-	args := []string{"--net", "--mount", "--propagation", "private", "--fork", "--",
-		os.Args[0], "-test.run", "^" + t.Name() + "$", "-test.v", "-test.count=1"}
-	cmd := exec.Command("unshare", args...)
-	cmd.Env = append(os.Environ(), insideEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside a private network and mount namespace:\n%s", out)
-	if err != nil {
-		t.Fatalf("isolated run failed: %v", err)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("isolated run did not pass %s", t.Name())
-	}
-	return false
+	return true
 }
 
 func sh(t *testing.T, argv ...string) string {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 
 	"plumb/actions"
@@ -25,8 +27,10 @@ func (c *StopCmd) Run(d *deps) error {
 			return err
 		}
 	}
-	rec, err := load(d, "container", c.Name, "(`plumb ps` lists them)")
-	if err != nil {
+	rec, err := d.store.Load("container", c.Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("plumb keeps no container named %s (`plumb ps` lists them)", c.Name)
+	} else if err != nil {
 		return err
 	}
 	if c.Time < 1 {

@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 
 	"plumb/actions"
@@ -70,15 +69,6 @@ func render(d *deps, p *plan.Plan, format string) error {
 	return p.Text(d.stdout)
 }
 
-// load reads one object's journal whole, or says plumb keeps none.
-func load(d *deps, kind, name, hint string) (*plan.Record, error) {
-	rec, err := d.store.Load(kind, name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("plumb keeps no %s named %s %s", kind, name, hint)
-	}
-	return rec, err
-}
-
 // down undoes one recorded object, or prints its undos with a dry run.
 func down(d *deps, kind, name string, dryRun bool, output string) error {
 	if !dryRun {
@@ -86,7 +76,7 @@ func down(d *deps, kind, name string, dryRun bool, output string) error {
 			return err
 		}
 	}
-	rec, err := load(d, kind, name, fmt.Sprintf("in %s (`plumb status` lists what it keeps)", d.store.Dir))
+	rec, err := plan.Find(d.store, kind+"/"+name)
 	if err != nil {
 		return err
 	}

@@ -22,10 +22,6 @@ func filterChain(net string) string { return "PLUMB-" + net }
 func natChain(net string) string    { return "PLUMB-" + net + "-NAT" }
 func dnatChain(net string) string   { return "PLUMB-" + net + "-DNAT" }
 
-// MaxNetworkName is the longest network name whose chains fit iptables'
-// 28 bytes ("PLUMB-" NAME "-DNAT").
-const MaxNetworkName = 28 - len("PLUMB-") - len("-DNAT")
-
 func comment(net string) []string { return []string{"-m", "comment", "--comment", "plumb:" + net} }
 
 // Actions implements Backend.

@@ -3,47 +3,25 @@ package unpack
 import (
 	"bytes"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
+
+	"plumb/internal/isolate"
 )
 
 // The live test mounts layers Apply made with overlayfs, as plumb will,
 // and reads the merged view. It runs as root inside a mount namespace made
 // for it, on a tmpfs of its own: the host's mounts are never touched.
 
-const insideEnv = "PLUMB_UNPACK_INSIDE"
-
-// inMountNamespace skips without root, and otherwise re-runs the calling
-// test in a new, private mount namespace, returning false in the outer
-// process (whose only job was to start and wait for the inner).
+// inMountNamespace re-runs the calling test, as root, in a mount namespace
+// of its own and returns true there (see isolate.Rerun).
 func inMountNamespace(t *testing.T) bool {
 	t.Helper()
-	if !isRoot() {
-		t.Skip("live test: needs root to mount overlayfs in a mount namespace (CI runs it as root)")
-	}
-	if os.Getenv(insideEnv) == "1" {
-		return true
-	}
-	if _, err := exec.LookPath("unshare"); err != nil {
-		t.Fatal("live test: unshare not found — install the util-linux package")
-	}
-	cmd := exec.Command("unshare", "--mount", "--propagation", "private", "--fork", "--",
-		os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
-	cmd.Env = append(os.Environ(), insideEnv+"=1")
-	out, err := cmd.CombinedOutput()
-	t.Logf("inside a private mount namespace:\n%s", out)
-	if err != nil {
-		t.Fatalf("isolated run failed: %v", err)
-	}
-	if !strings.Contains(string(out), "--- PASS: "+t.Name()) {
-		t.Fatalf("isolated run did not pass %s", t.Name())
-	}
-	return false
+	return isolate.Rerun(t, "mount namespace", "--mount")
 }
 
 // TestOverlayMerged unpacks three layers, each over the ones below, mounts
