@@ -80,6 +80,8 @@ var decoders = newRegistry(
 	register[OverlayMount](),
 	register[Umount](),
 	register[RemoveTree](),
+	register[UnpackLayer](),
+	register[Symlink](),
 	register[NetnsNew](),
 )
 

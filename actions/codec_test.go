@@ -56,7 +56,11 @@ var kindSamples = []Action{
 	OverlayMount{Lower: []string{"layers/app", "layers/a:b,c"}, Upper: "ctr1/upper", Work: "ctr1/work",
 		Merged: "/var/lib/plumb/ctr1/merged", Dir: "/var/lib/plumb", NoDev: true, NoSuid: true},
 	Umount{Path: "/var/lib/plumb/ctr1/merged", Lazy: true},
-	RemoveTree{Path: "/var/lib/plumb/ctr1"},
+	RemoveTree{Path: "/var/lib/plumb/ctr1", More: []string{"/var/lib/plumb/ctr1.partial"}},
+	UnpackLayer{Source: LayerSource{Pull: "127.0.0.1:5000/busybox@sha256:" + strings.Repeat("a", 64), Insecure: true, Import: "/srv/x.tar", Name: "busybox:1"},
+		DiffID: "sha256:" + strings.Repeat("b", 64), Dir: "/run/plumb/image/layers/" + strings.Repeat("c", 64),
+		Lower: []string{"/run/plumb/image/l/abcde"}, Of: "2 of 3"},
+	Symlink{Target: "../layers/" + strings.Repeat("c", 64), Link: "/run/plumb/image/l/abcde", Purpose: "a short name"},
 }
 
 func TestEveryKindRoundTrips(t *testing.T) {

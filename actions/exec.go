@@ -76,7 +76,7 @@ func debianPackage(tool string) string {
 		return "procps"
 	case "iptables", "iptables-save", "iptables-restore", "ip6tables", "ip6tables-save", "ip6tables-restore":
 		return "iptables"
-	case "mkdir", "rmdir", "env", "rm", "touch":
+	case "mkdir", "rmdir", "env", "rm", "touch", "ln":
 		return "coreutils"
 	case "tar":
 		return "tar"
@@ -158,7 +158,7 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 	} else {
 		zerolog.Ctx(ctx).Debug().Msgf("exec: %s", Quote(argv))
 	}
-	path, err := exec.LookPath(argv[0])
+	path, err := lookPath(argv[0])
 	if err != nil {
 		return nil, &MissingToolError{Tool: argv[0], Package: debianPackage(argv[0])}
 	}
@@ -295,4 +295,18 @@ func (Exec) Start(ctx context.Context, argv []string, log string, attach bool) (
 		_ = cmd.Process.Release()
 	}
 	return pid, nil
+}
+
+// lookPath finds a tool on PATH, and plumb itself (a step such as `plumb
+// layer unpack`) as the binary running: the command shown says plumb, and
+// the plumb that runs it is this one, not another on PATH. PLUMB_SELF names
+// another binary to run instead, for tests that put a wrapper in front.
+func lookPath(tool string) (string, error) {
+	if tool != "plumb" {
+		return exec.LookPath(tool)
+	}
+	if p := os.Getenv("PLUMB_SELF"); p != "" {
+		return p, nil
+	}
+	return os.Executable()
 }

@@ -185,13 +185,19 @@ func (a Umount) Gone(stderr string) bool {
 // system: a work directory plumb made, or a layout the user asked to purge.
 type RemoveTree struct {
 	Path string `json:"path"`
+	// More are further trees deleted by the same command: what an
+	// interrupted unpack left beside a layer's directory.
+	More []string `json:"more,omitempty"`
 }
 
 func (a RemoveTree) Kind() string { return "remove_tree" }
 func (a RemoveTree) Argv() []string {
-	return []string{"rm", "-rf", "--one-file-system", "--", a.Path}
+	return append([]string{"rm", "-rf", "--one-file-system", "--", a.Path}, a.More...)
 }
 func (a RemoveTree) Why() string {
+	if len(a.More) > 0 {
+		return fmt.Sprintf("delete %s and everything in it, and what an interrupted unpack left", a.Path)
+	}
 	return fmt.Sprintf("delete %s and everything in it (--purge)", a.Path)
 }
 func (a RemoveTree) Undo() Action { return nil }

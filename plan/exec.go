@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -562,7 +563,7 @@ func newScheduler(x *executor) *scheduler {
 func (s *scheduler) run() *failure {
 	n := len(s.x.plans)
 	size := waveSize
-	if cap(s.procs) == 1 || n <= size {
+	if cap(s.procs) == 1 || n <= size || slices.ContainsFunc(s.x.plans, func(p *Plan) bool { return p.Ordered }) {
 		size = n
 	}
 	var waves [][]int

@@ -1,12 +1,14 @@
 package plan
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 
 	"plumb/actions"
+	"plumb/plan/image"
 )
 
 // Facts are what an object's later commands look it up by or show, one
@@ -161,6 +163,11 @@ func (r *Record) Facts() (Facts, error) {
 		f = c
 	case "layer":
 		f = LayerFacts{Dir: d.s("dir"), File: d.s("file")}
+	case "image":
+		f = d.image()
+	case "imagelayer":
+		f = ImageLayerFacts{ChainID: d.s("chain_id"), DiffID: d.s("diff_id"), Parent: d.s("parent"),
+			Dir: d.s("dir"), Link: d.s("link"), Size: parse(d, "size", func(s string) (int64, error) { return strconv.ParseInt(s, 10, 64) })}
 	default:
 		return nil, fmt.Errorf("%s: plumb keeps no objects of kind %q", r.ID(), r.Kind)
 	}
@@ -264,6 +271,15 @@ func (d *detailsReader) prefix(k string) netip.Prefix { return parse(d, k, netip
 
 func (d *detailsReader) num(k string) int { return parse(d, k, strconv.Atoi) }
 
+// json reads key k as JSON into v: absent or empty leaves v alone.
+func (d *detailsReader) json(k string, v any) {
+	if s := d.m[k]; s != "" {
+		if err := json.Unmarshal([]byte(s), v); err != nil {
+			d.bad = append(d.bad, k)
+		}
+	}
+}
+
 // parse reads key k with p: absent or empty is the zero value, a value p
 // refuses is noted as bad.
 func parse[T any](d *detailsReader, k string, p func(string) (T, error)) T {
@@ -300,4 +316,86 @@ func (d *detailsReader) attachment() AttachmentFacts {
 
 func (d *detailsReader) overlay() OverlayFacts {
 	return OverlayFacts{LowerDir: d.s("lowerdir"), UpperDir: d.s("upperdir"), WorkDir: d.s("workdir"), Merged: d.s("merged"), Layout: d.s("layout")}
+}
+
+// ImageFacts are an image's (image pull, image import): what it runs and
+// the layers it is made of, base first.
+type ImageFacts struct {
+	ID       string   // the config's digest, Docker's image ID
+	Digest   string   // the manifest's; "" from a docker save tarball
+	Refs     []string // the names it was pulled or imported as
+	From     string   // where it was read: a reference or a file
+	Platform string
+	Config   image.Config
+	Layers   []ImageLayerRef
+	Links    []string // each layer's short link, base first
+}
+
+// ImageLayerRef is one layer as its image lists it.
+type ImageLayerRef struct {
+	DiffID  string `json:"diff_id"`
+	ChainID string `json:"chain_id"`
+	Size    int64  `json:"size,omitempty"`
+}
+
+func (f ImageFacts) encode() map[string]string {
+	cfg, _ := json.Marshal(f.Config)
+	layers, _ := json.Marshal(f.Layers)
+	links, _ := json.Marshal(f.Links)
+	refs, _ := json.Marshal(f.Refs)
+	return map[string]string{"id": f.ID, "digest": f.Digest, "refs": string(refs), "from": f.From,
+		"platform": f.Platform, "config": string(cfg), "layers": string(layers), "links": string(links)}
+}
+
+func (d *detailsReader) image() ImageFacts {
+	f := ImageFacts{ID: d.s("id"), Digest: d.s("digest"), From: d.s("from"), Platform: d.s("platform")}
+	d.json("refs", &f.Refs)
+	d.json("config", &f.Config)
+	d.json("layers", &f.Layers)
+	d.json("links", &f.Links)
+	if len(f.Links) != len(f.Layers) {
+		d.bad = append(d.bad, "links")
+	}
+	return f
+}
+
+// ImageLayerFacts are one unpacked layer's, shared by every image that has
+// it (the same chain ID).
+type ImageLayerFacts struct {
+	ChainID string
+	DiffID  string
+	Parent  string // the chain ID of the layer below; "" for a base
+	Dir     string
+	Link    string // its short name under image/l
+	Size    int64  // the blob's size as its source kept it; 0 when not known
+}
+
+func (f ImageLayerFacts) encode() map[string]string {
+	return map[string]string{"chain_id": f.ChainID, "diff_id": f.DiffID, "parent": f.Parent, "dir": f.Dir,
+		"link": f.Link, "size": strconv.FormatInt(f.Size, 10)}
+}
+
+// Image reads an image's facts.
+func (r *Record) Image() (ImageFacts, error) {
+	f, err := r.Facts()
+	if err != nil {
+		return ImageFacts{}, err
+	}
+	i, ok := f.(ImageFacts)
+	if !ok {
+		return ImageFacts{}, fmt.Errorf("%s is not an image", r.ID())
+	}
+	return i, nil
+}
+
+// ImageLayer reads an image layer's facts.
+func (r *Record) ImageLayer() (ImageLayerFacts, error) {
+	if r.Kind != "imagelayer" {
+		return ImageLayerFacts{}, fmt.Errorf("%s is not an image layer", r.ID())
+	}
+	f, err := r.Facts()
+	if err != nil {
+		return ImageLayerFacts{}, err
+	}
+	return f.(ImageLayerFacts), nil
 }

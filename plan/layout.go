@@ -53,3 +53,24 @@ func (l Layout) Overlay(name string) OverlayDirs {
 	return OverlayDirs{Base: base, Upper: base + "/upper", Work: base + "/work", Merged: base + "/merged",
 		UTS: base + "/uts", PID: base + "/pid", Log: base + "/log"}
 }
+
+// Image layers are kept as Docker's overlay2 keeps them, content addressed:
+//
+//	image/layers/CHAIN         one layer of an image, unpacked, named by its
+//	                           chain ID (its diff_id and those of the layers
+//	                           below: a directory a layer implies takes its
+//	                           attributes from them, so the same diff_id on
+//	                           another base is another directory)
+//	image/layers/CHAIN.partial where it is unpacked before its digest checked out
+//	image/l/SHORT              a short link to it, as overlay2's l/, so that
+//	                           500 layers fit in the page of mount options
+func (l Layout) imageDir() string { return filepath.Join(l.Dir, "image") }
+
+// ImageLayer is the directory of the image layer whose chain ID is chain
+// ("sha256:HEX").
+func (l Layout) ImageLayer(chain string) string {
+	return filepath.Join(l.imageDir(), "layers", hexOf(chain))
+}
+
+// ImageLink is the short link named short.
+func (l Layout) ImageLink(short string) string { return filepath.Join(l.imageDir(), "l", short) }

@@ -34,6 +34,11 @@ type Plan struct {
 	// Facts are what later commands look the object up by or show.
 	Facts Facts
 	Steps []Step
+	// Ordered: its steps may wait for those of the plans before it in a
+	// call for many (an image's layer for the layers below it). Such a
+	// call starts its plans' processes strictly in order, all in one wave,
+	// so that what a step waits for has always started.
+	Ordered bool
 }
 
 // ID is the object's name in the state directory and in messages.

@@ -81,6 +81,13 @@ func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRu
 		if users := layerUsers(env.St, rec); len(users) > 0 {
 			return nil, &Refused{Msg: fmt.Sprintf("%s is a lower layer of %s; stop them first (plumb stop NAME)", rec.ID(), strings.Join(users, ", "))}
 		}
+	case "image":
+		f, _ := rec.Image()
+		return nil, &Refused{Msg: fmt.Sprintf("an image is removed with `plumb image rm %s`, which also deletes the layers no other image has", shortID(f.ID))}
+	case "imagelayer":
+		if users := imageLayerUsers(env.St, rec); len(users) > 0 {
+			return nil, &Refused{Msg: fmt.Sprintf("%s is a layer of %s; remove them first (plumb image rm, plumb stop)", rec.ID(), strings.Join(users, ", "))}
+		}
 	case "container":
 		if opts.Grace > 0 {
 			if err := StopGrace(rec, opts.Grace); err != nil {
@@ -168,6 +175,23 @@ func layerUsers(st *Store, rec *Record) []string {
 		}
 	}
 	return users
+}
+
+// imageLayerUsers are the images that list rec's layer and the containers
+// whose root has it.
+func imageLayerUsers(st *Store, rec *Record) []string {
+	l, err := rec.ImageLayer()
+	if err != nil {
+		return nil
+	}
+	imgs, _ := Images(st)
+	var users []string
+	for _, r := range imgs {
+		if f, err := r.Image(); err == nil && slices.ContainsFunc(f.Layers, func(x ImageLayerRef) bool { return x.ChainID == l.ChainID }) {
+			users = append(users, describeImage(f))
+		}
+	}
+	return append(users, ImageUsers(st, l)...)
 }
 
 // Detach undoes many attachments in one go (their links deleted as one

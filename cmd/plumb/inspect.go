@@ -137,7 +137,7 @@ var inspectFuncs = template.FuncMap{
 // `docker inspect -f` does over its own: field names are the JSON's, so
 // the document's own command (`{{range .NetworkSettings.Networks}}
 // {{.IPAddress}}{{end}}`) works as it is. A newline follows, as docker's.
-func formatInspect(d *deps, format string, v inspectView) error {
+func formatInspect(d *deps, format string, v any) error {
 	tmpl, err := template.New("format").Funcs(inspectFuncs).Option("missingkey=error").Parse(format)
 	if err != nil {
 		return &plan.Refused{Flag: "format", Msg: err.Error()}

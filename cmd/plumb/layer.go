@@ -3,12 +3,16 @@ package main
 import (
 	"fmt"
 
+	"github.com/rs/zerolog"
+
+	"plumb/actions"
 	"plumb/plan"
 )
 
 // LayerCmd groups the layer commands.
 type LayerCmd struct {
 	Import LayerImportCmd `cmd:"" help:"Unpack a root file system tarball as a layer that 'plumb run --layer' can name."`
+	Unpack LayerUnpackCmd `cmd:"" help:"Unpack one layer of an image into one new directory (the step 'plumb image pull' and 'import' run for each layer)."`
 }
 
 // LayerImportCmd is `plumb layer import`.
@@ -25,4 +29,39 @@ func (c *LayerImportCmd) Run(d *deps) error {
 	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File)}, c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("layer %s is %s", c.Name, p.Facts.(plan.LayerFacts).Dir)
 	})
+}
+
+// LayerUnpackCmd is `plumb layer unpack`: one step of an image's pull or
+// import, which a person can also type. It takes no lock and keeps no
+// journal: the plan that runs it does both.
+type LayerUnpackCmd struct {
+	Pull     string     `name:"pull" placeholder:"REPO@sha256:DIGEST" help:"The image in a registry, by its manifest's digest."`
+	Insecure bool       `name:"insecure" help:"With --pull: plain http to a registry that is not on this machine."`
+	Import   pathFlag   `name:"import" placeholder:"PATH" help:"A docker save tarball or an OCI image layout directory."`
+	Name     string     `name:"name" placeholder:"REF" help:"With --import: which image of the file (its tag); none for its only image."`
+	DiffID   string     `name:"diff-id" required:"" placeholder:"sha256:HEX" help:"The layer, by its uncompressed digest (the config's rootfs.diff_ids): what the unpacked stream must hash to."`
+	Lower    []pathFlag `name:"lower" placeholder:"DIR" help:"The layers below, topmost first: a directory this layer implies takes their attributes. Repeat it."`
+	Dir      pathFlag   `arg:"" help:"The layer's directory; it must not exist. The layer is unpacked into DIR.partial, renamed to DIR once its digest checked out."`
+}
+
+func (c *LayerUnpackCmd) Help() string {
+	return `Reads the layer from its image's source, turns its whiteouts (.wh.NAME) and opaque
+markers (.wh..wh..opq) into overlayfs' own (a 0/0 character device, the
+trusted.overlay.opaque xattr), refuses any entry that would write outside DIR, and
+checks the stream's sha256 against --diff-id. On any error nothing is left.`
+}
+
+// Run unpacks the layer.
+func (c *LayerUnpackCmd) Run(d *deps) error {
+	src := actions.LayerSource{Pull: c.Pull, Insecure: c.Insecure, Import: string(c.Import), Name: c.Name}
+	var lower []string
+	for _, l := range c.Lower {
+		lower = append(lower, string(l))
+	}
+	res, err := plan.UnpackLayer(d.ctx, src, c.DiffID, string(c.Dir), lower)
+	if err != nil {
+		return err
+	}
+	zerolog.Ctx(d.ctx).Info().Msgf("unpacked %d entries (%d bytes of files, %d whiteouts, %d opaque directories) into %s; its digest is %s", res.Entries, res.Size, res.Whiteouts, res.Opaque, c.Dir, res.Digest)
+	return nil
 }

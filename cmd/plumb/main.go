@@ -34,6 +34,7 @@ type CLI struct {
 	Stop    StopCmd    `cmd:"" help:"Stop a container and undo its network and mount; its upper layer is kept unless --rm."`
 	Ps      PsCmd      `cmd:"" help:"List containers with PID, state and address."`
 	Layer   LayerCmd   `cmd:"" help:"Layers for plumb run."`
+	Image   ImageCmd   `cmd:"" help:"Images: pulled from a registry or imported from a file, each layer unpacked once and shared."`
 	Bridge  BridgeCmd  `cmd:"" help:"A docker0-like network that many containers join, with NAT and published ports."`
 	Overlay OverlayCmd `cmd:"" help:"Container root file systems as overlays of shared read-only layers."`
 	Status  StatusCmd  `cmd:"" help:"List every object plumb keeps: kind, name, state, when, summary."`

@@ -21,7 +21,8 @@ import (
 // RunCmd is `plumb run`.
 type RunCmd struct {
 	Name     string     `arg:"" help:"The container's name."`
-	Layer    []string   `name:"layer" required:"" sep:"none" placeholder:"LAYER|DIR" help:"A read-only layer, topmost first: a name from 'plumb layer import', or a directory."`
+	Image    string     `name:"image" placeholder:"REF" help:"Run an image plumb keeps ('plumb image pull' or 'import'): its layers as the root, its Entrypoint and Cmd (CMD after -- replaces Cmd, as docker run's arguments do)."`
+	Layer    []string   `name:"layer" sep:"none" placeholder:"LAYER|DIR" help:"A read-only layer, topmost first: a name from 'plumb layer import', or a directory. Instead of --image, for plain trees."`
 	Net      string     `name:"net" default:"none" placeholder:"BRIDGE|none" help:"The bridge to attach to (made by 'plumb bridge up'), or none for loopback only."`
 	IP       addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
 	Publish  []portFlag `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
@@ -73,6 +74,26 @@ func layerDir(d *deps, v string) string {
 	return d.store.Layer(v)
 }
 
+// fromImage gives the container an image's layers (their short links,
+// topmost first) and what its config says to run.
+func fromImage(d *deps, ct *plan.Container, ref string) error {
+	_, f, err := plan.FindImage(d.store, ref)
+	if err != nil {
+		var r *plan.Refused
+		if errors.As(err, &r) {
+			r.Flag = "image"
+		}
+		return err
+	}
+	ct.Layers = f.RootLayers()
+	cmd := f.Config.Command(ct.Cmd)
+	if cmd == nil {
+		return &plan.Refused{Flag: "image", Msg: fmt.Sprintf("%s has no Entrypoint or Cmd: give the command after --", ref)}
+	}
+	ct.Cmd = cmd
+	return nil
+}
+
 // exitCode is a status to exit with, already explained (or the container's own).
 type exitCode int
 
@@ -89,6 +110,16 @@ func (c *RunCmd) Run(d *deps) error {
 		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID}
 	for _, l := range c.Layer {
 		ct.Layers = append(ct.Layers, layerDir(d, l))
+	}
+	switch {
+	case c.Image != "" && len(c.Layer) > 0:
+		return &plan.Refused{Flag: "layer", Msg: "give --image or --layer, not both"}
+	case c.Image == "" && len(c.Layer) == 0:
+		return &plan.Refused{Flag: "image", Msg: "give the root: --image REF (from 'plumb image pull' or 'import') or --layer DIR"}
+	case c.Image != "":
+		if err := fromImage(d, ct, c.Image); err != nil {
+			return err
+		}
 	}
 	for _, p := range c.Publish {
 		ct.Publish = append(ct.Publish, p.Port)

@@ -1,6 +1,7 @@
 package unpack
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -13,15 +14,20 @@ import (
 
 // unpacker is the state of one Apply: nothing in it is shared.
 type unpacker struct {
-	root      *os.Root // dst
-	rootDir   *os.File // dst, for its descriptor
-	rootFD    int
-	lowers    []*os.File // Options.Lower, topmost first
-	owner     bool       // chown entries to their header's owner (we are root)
-	uid, gid  int        // who owns what Apply creates, before any chown
-	umask     int        // the process's, or -1 when not known (every mode is then set)
-	opaqueKey string     // trusted.overlay.opaque or user.overlay.opaque
-	buf       []byte     // copy buffer
+	root       *os.Root // dst
+	rootDir    *os.File // dst, for its descriptor
+	rootFD     int
+	lowers     []*os.File // Options.Lower, topmost first, once openLowers ran
+	lowerPaths []string
+	ready      func(context.Context) error
+	lowersOpen bool
+	lowersErr  error
+	ctx        context.Context
+	owner      bool   // chown entries to their header's owner (we are root)
+	uid, gid   int    // who owns what Apply creates, before any chown
+	umask      int    // the process's, or -1 when not known (every mode is then set)
+	opaqueKey  string // trusted.overlay.opaque or user.overlay.opaque
+	buf        []byte // copy buffer
 
 	// cache holds descriptors of directories of dst by entry path (lexical,
 	// as the archive names them), each opened through root or by an *at
@@ -100,15 +106,33 @@ func open(dst string, opts Options) (*unpacker, error) {
 	if _, err := unix.Fgetxattr(u.rootFD, "system.posix_acl_default", nil); err != unix.ENODATA && err != unix.ENOTSUP {
 		u.umask = -1
 	}
-	for _, l := range opts.Lower {
+	u.lowerPaths, u.ready = opts.Lower, opts.Ready
+	return u, nil
+}
+
+// openLowers opens the lower layers the first time one is needed (a
+// directory the layer implies, a hard link to a file it does not have):
+// most layers never need them, so layers unpacked side by side wait for
+// the ones below only then.
+func (u *unpacker) openLowers(ctx context.Context) ([]*os.File, error) {
+	if u.lowersOpen {
+		return u.lowers, u.lowersErr
+	}
+	u.lowersOpen = true
+	if len(u.lowerPaths) > 0 && u.ready != nil {
+		if u.lowersErr = u.ready(ctx); u.lowersErr != nil {
+			return nil, u.lowersErr
+		}
+	}
+	for _, l := range u.lowerPaths {
 		f, err := os.OpenFile(l, os.O_RDONLY|unix.O_DIRECTORY, 0)
 		if err != nil {
-			u.close()
-			return nil, fmt.Errorf("lower layer: %w", err)
+			u.lowersErr = fmt.Errorf("lower layer: %w", err)
+			return nil, u.lowersErr
 		}
 		u.lowers = append(u.lowers, f)
 	}
-	return u, nil
+	return u.lowers, nil
 }
 
 func (u *unpacker) close() {
@@ -321,7 +345,11 @@ type lowerAttrs struct {
 // it (a whiteout or a non-directory on the way, or an opaque directory).
 func (u *unpacker) lower(name string) (*lowerAttrs, error) {
 	comps := strings.Split(name, "/")
-	for i, l := range u.lowers {
+	lowers, err := u.openLowers(u.ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i, l := range lowers {
 		a, stop, err := u.lowerOne(int(l.Fd()), comps)
 		if err != nil {
 			return nil, fmt.Errorf("lower layer %d (%s): %w", i, l.Name(), err)

@@ -261,7 +261,11 @@ func (u *unpacker) hardlink(name string, hdr *tar.Header) error {
 
 // inLower names the lower layer directory holding name, if one does.
 func (u *unpacker) inLower(name string) (string, error) {
-	for _, l := range u.lowers {
+	lowers, err := u.openLowers(u.ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, l := range lowers {
 		r, err := os.OpenRoot(l.Name())
 		if err != nil {
 			return "", err

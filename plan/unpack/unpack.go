@@ -76,6 +76,11 @@ type Options struct {
 	// without listing it takes its attributes from the first of them that
 	// has it.
 	Lower []string
+	// Ready, when set, is called once before the lower layers are first
+	// read, and waits until they are all there: layers unpacked side by
+	// side wait for the ones below only when they need them. Its error
+	// ends Apply.
+	Ready func(ctx context.Context) error
 	// DiffID, when set ("sha256:<64 hex>"), is what the stream's digest must
 	// be; a mismatch is an error (ErrDigestMismatch).
 	DiffID string
@@ -134,6 +139,7 @@ func Apply(ctx context.Context, dst string, r io.Reader, opts Options) (Result, 
 	if err != nil {
 		return res, err
 	}
+	u.ctx = ctx
 	defer u.close()
 
 	s := newStream(r)

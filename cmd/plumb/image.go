@@ -1,0 +1,359 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"plumb/actions"
+	"plumb/plan"
+	"plumb/plan/image"
+)
+
+// ImageCmd groups the image commands.
+type ImageCmd struct {
+	Pull    ImagePullCmd    `cmd:"" help:"Get an image from a registry: each layer plumb does not have unpacked into its own directory."`
+	Import  ImageImportCmd  `cmd:"" help:"Get an image from a docker save tarball or an OCI image layout directory."`
+	Ls      ImageLsCmd      `cmd:"" help:"List the images plumb keeps."`
+	Inspect ImageInspectCmd `cmd:"" help:"Show an image: its config and each layer's diff_id, size and directory."`
+	Rm      ImageRmCmd      `cmd:"" help:"Remove an image, and its layers that no other image has."`
+}
+
+const imageHelp = `Reads the image's manifest and config, then unpacks each layer plumb does not keep yet
+into its own directory under STATE_DIR/image/layers, named by its chain ID (the
+diff_ids of it and of the layers below), side by side on the machine's cores: one
+'plumb layer unpack' step a layer, journaled with its undo, rolled back if any fails.
+A layer another image already has is shared, not unpacked again. Each layer gets a
+short name under STATE_DIR/image/l, as Docker's overlay2 does, so that an image of up
+to 500 layers mounts.`
+
+// ImagePullCmd is `plumb image pull`.
+type ImagePullCmd struct {
+	Ref      string `arg:"" name:"ref" help:"[HOST[:PORT]/]REPO[:TAG][@sha256:DIGEST], as docker pull takes it (busybox is docker.io/library/busybox:latest)."`
+	Insecure bool   `name:"insecure" help:"Allow plain http to a registry that is not on this machine (localhost and 127.0.0.0/8 are allowed without it)."`
+	DryRun   bool   `name:"dry-run" help:"Read the manifest and config, print the plan and change nothing."`
+	Output   string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+}
+
+func (c *ImagePullCmd) Help() string {
+	return imageHelp + `
+
+Credentials are those 'docker login' leaves in ~/.docker/config.json. From an index,
+the image for this machine's platform is taken.`
+}
+
+// Run pulls the image.
+func (c *ImagePullCmd) Run(d *deps) error {
+	ref, err := image.ParseRef(c.Ref)
+	if err != nil {
+		return &plan.Refused{Flag: "<ref>", Msg: err.Error()}
+	}
+	img, err := image.FromRegistry(d.ctx, ref, image.Options{Insecure: c.Insecure})
+	if err != nil {
+		return err
+	}
+	pinned := fmt.Sprintf("%s/%s@%s", ref.Registry(), ref.Repository(), img.Digest)
+	src := actions.LayerSource{Pull: pinned, Insecure: c.Insecure}
+	return getImage(d, &plan.ImageGet{Img: img, Source: src, Ref: ref.String()}, printsOnly(c.DryRun, c.Output), c.Output, "pulled")
+}
+
+// ImageImportCmd is `plumb image import`.
+type ImageImportCmd struct {
+	Path   pathFlag `arg:"" help:"A docker save tarball (plain, not compressed) or an OCI image layout directory."`
+	Name   string   `name:"name" placeholder:"REF" help:"The name plumb keeps it under, and which image of the file when it records that name; without it, the file's only image under the name the file records."`
+	DryRun bool     `name:"dry-run" help:"Read the file's manifest and config, print the plan and change nothing."`
+	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+}
+
+func (c *ImageImportCmd) Help() string { return imageHelp }
+
+// Run imports the image.
+func (c *ImageImportCmd) Run(d *deps) error {
+	img, err := image.Import(string(c.Path), c.Name, image.Options{})
+	from := c.Name
+	if err != nil && c.Name != "" {
+		// A name the file does not record names its only image.
+		if only, err2 := image.Import(string(c.Path), "", image.Options{}); err2 == nil {
+			img, err, from = only, nil, ""
+		}
+	}
+	if err != nil {
+		return &plan.Refused{Flag: "<path>", Msg: err.Error()}
+	}
+	name := img.Ref
+	if c.Name != "" {
+		r, err := image.ParseRef(c.Name)
+		if err != nil {
+			return &plan.Refused{Flag: "name", Msg: err.Error()}
+		}
+		name = r.String()
+	}
+	src := actions.LayerSource{Import: string(c.Path), Name: from}
+	return getImage(d, &plan.ImageGet{Img: img, Source: src, Ref: name}, printsOnly(c.DryRun, c.Output), c.Output, "imported")
+}
+
+// getImage brings up an image's layers and record, and keeps its name.
+func getImage(d *deps, g *plan.ImageGet, dryRun bool, output, did string) error {
+	if !dryRun {
+		if err := privileged(); err != nil {
+			return err
+		}
+	}
+	out, err := plan.Up(d.ctx, d.env(), g, dryRun)
+	if err != nil {
+		return err
+	}
+	name := g.Ref
+	if r, err := image.ParseRef(name); err == nil {
+		name = r.Familiar()
+	}
+	if name == "" {
+		name = "image " + short(g.Img.ID)
+	}
+	if len(out.Plans) == 0 {
+		if !dryRun {
+			if err := plan.KeepImageName(d.store, g.Img.ID, g.Ref); err != nil {
+				return err
+			}
+		}
+		_, err := fmt.Fprintf(d.stdout, "%s is kept already (image %s); nothing to unpack\n", name, short(g.Img.ID))
+		return err
+	}
+	if dryRun {
+		return renderPlans(d, out.Plans, output, "image "+name)
+	}
+	if err := plan.KeepImageName(d.store, g.Img.ID, g.Ref); err != nil {
+		return err
+	}
+	n := len(g.Img.Layers)
+	_, err = fmt.Fprintf(d.stdout, "%s %s: image %s, %d layers (%d unpacked, %d shared)\n", did, name, short(g.Img.ID), n, len(out.Plans)-1, n-(len(out.Plans)-1))
+	return err
+}
+
+func short(digest string) string {
+	h := strings.TrimPrefix(digest, "sha256:")
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// ImageLsCmd is `plumb image ls`.
+type ImageLsCmd struct {
+	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
+}
+
+type imageEntry struct {
+	Repository string `json:"repository"`
+	Tag        string `json:"tag"`
+	ID         string `json:"id"`
+	Layers     int    `json:"layers"`
+	Size       int64  `json:"size"` // the layers' blobs, as their source kept them
+	Since      string `json:"since"`
+}
+
+// Run lists the images, one row per name as docker images does.
+func (c *ImageLsCmd) Run(d *deps) error {
+	recs, err := plan.Images(d.store)
+	out := []imageEntry{}
+	for _, r := range recs {
+		f, ferr := r.Image()
+		if ferr != nil {
+			err = ferr
+			continue
+		}
+		var size int64
+		for _, l := range f.Layers {
+			size += l.Size
+		}
+		e := imageEntry{Repository: "<none>", Tag: "<none>", ID: f.ID, Layers: len(f.Layers), Size: size, Since: r.Created.Format("2006-01-02T15:04:05Z07:00")}
+		if len(f.Refs) == 0 {
+			out = append(out, e)
+		}
+		for _, ref := range f.Refs {
+			e.Repository, e.Tag = ref, ""
+			if p, err := image.ParseRef(ref); err == nil {
+				e.Repository, _, _ = strings.Cut(p.Familiar(), "@")
+				e.Repository = strings.TrimSuffix(e.Repository, ":"+p.Tag())
+				e.Tag = p.Tag()
+			}
+			out = append(out, e)
+		}
+	}
+	slices.SortFunc(out, func(a, b imageEntry) int { return strings.Compare(a.Repository+":"+a.Tag, b.Repository+":"+b.Tag) })
+	lerr := listing(d, c.Output, "images", "REPOSITORY\tTAG\tIMAGE ID\tLAYERS\tSIZE\tSINCE", out, func(w io.Writer, e imageEntry) {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", e.Repository, orNone(e.Tag), short(e.ID), e.Layers, humanSize(e.Size), e.Since)
+	})
+	if lerr != nil {
+		return lerr
+	}
+	return err
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n <= 0:
+		return "-"
+	case n < 1<<10:
+		return fmt.Sprintf("%dB", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1fkB", float64(n)/(1<<10))
+	case n < 1<<30:
+		return fmt.Sprintf("%.1fMB", float64(n)/(1<<20))
+	}
+	return fmt.Sprintf("%.1fGB", float64(n)/(1<<30))
+}
+
+// ImageInspectCmd is `plumb image inspect`.
+type ImageInspectCmd struct {
+	Ref    string `arg:"" name:"image" help:"The image: a name it was pulled or imported as, or its ID (4 hex digits or more)."`
+	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker image inspect's terms."`
+	Format string `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints: {{.Config.Cmd}}."`
+}
+
+type imageConfigView struct {
+	Env          []string
+	Cmd          []string
+	Entrypoint   []string
+	WorkingDir   string
+	User         string
+	ExposedPorts map[string]struct{}
+}
+
+type imageLayerView struct {
+	DiffID  string
+	ChainID string
+	Size    int64 // the blob's, as its source kept it; 0 when not known
+	Dir     string
+	Link    string
+}
+
+type imageView struct {
+	PlumbFormatVersion int
+	ID                 string `json:"Id"`
+	RepoTags           []string
+	RepoDigests        []string
+	From               string
+	Platform           string
+	Config             imageConfigView
+	RootFS             struct {
+		Type   string
+		Layers []string
+	}
+	GraphDriver graphDriver
+	Layers      []imageLayerView
+}
+
+// Run prints the image.
+func (c *ImageInspectCmd) Run(d *deps) error {
+	_, f, err := plan.FindImage(d.store, c.Ref)
+	if err != nil {
+		return err
+	}
+	v := imageView{PlumbFormatVersion: plan.FormatVersion, ID: f.ID, RepoTags: []string{}, RepoDigests: []string{}, From: f.From, Platform: f.Platform,
+		Config: imageConfigView{Env: f.Config.Env, Cmd: f.Config.Cmd, Entrypoint: f.Config.Entrypoint, WorkingDir: f.Config.WorkingDir,
+			User: f.Config.User, ExposedPorts: map[string]struct{}{}}}
+	for _, r := range f.Refs {
+		if p, err := image.ParseRef(r); err == nil {
+			v.RepoTags = append(v.RepoTags, p.Familiar())
+			if f.Digest != "" {
+				v.RepoDigests = append(v.RepoDigests, p.Registry()+"/"+p.Repository()+"@"+f.Digest)
+			}
+		}
+	}
+	for _, p := range f.Config.ExposedPorts {
+		v.Config.ExposedPorts[p] = struct{}{}
+	}
+	v.RootFS.Type = "layers"
+	var dirs []string
+	for i, l := range f.Layers {
+		lv := imageLayerView{DiffID: l.DiffID, ChainID: l.ChainID, Size: l.Size, Link: f.Links[i], Dir: d.store.ImageLayer(l.ChainID)}
+		v.RootFS.Layers = append(v.RootFS.Layers, l.DiffID)
+		v.Layers = append(v.Layers, lv)
+		dirs = append(dirs, lv.Link)
+	}
+	slices.Reverse(dirs)
+	v.GraphDriver = graphDriver{Name: "overlay", Data: map[string]string{"LowerDir": strings.Join(dirs, ":")}}
+	switch {
+	case c.Format != "":
+		return formatInspect(d, c.Format, v)
+	case c.Output == "json":
+		return writeJSON(d.stdout, v)
+	}
+	w := d.stdout
+	fmt.Fprintf(w, "image %s\n", f.ID)
+	fmt.Fprintf(w, "names:       %s\n", orNone(strings.Join(v.RepoTags, ", ")))
+	if f.Digest != "" {
+		fmt.Fprintf(w, "digest:      %s\n", f.Digest)
+	}
+	fmt.Fprintf(w, "from:        %s\n", f.From)
+	fmt.Fprintf(w, "platform:    %s\n", orNone(f.Platform))
+	fmt.Fprintf(w, "entrypoint:  %s\n", orNone(actions.Quote(f.Config.Entrypoint)))
+	fmt.Fprintf(w, "cmd:         %s\n", orNone(actions.Quote(f.Config.Cmd)))
+	fmt.Fprintf(w, "workdir:     %s\n", orNone(f.Config.WorkingDir))
+	fmt.Fprintf(w, "user:        %s\n", orNone(f.Config.User))
+	fmt.Fprintf(w, "env:         %s\n", orNone(strings.Join(f.Config.Env, " ")))
+	fmt.Fprintf(w, "ports:       %s\n", orNone(strings.Join(f.Config.ExposedPorts, " ")))
+	fmt.Fprintf(w, "layers (base first):\n")
+	for i, l := range v.Layers {
+		fmt.Fprintf(w, "  %3d  %s  %8s  %s -> %s\n", i+1, l.DiffID, humanSize(l.Size), l.Link, l.Dir)
+	}
+	return nil
+}
+
+// ImageRmCmd is `plumb image rm`.
+type ImageRmCmd struct {
+	Ref    string `arg:"" name:"image" help:"The image: a name it was pulled or imported as, or its ID."`
+	DryRun bool   `name:"dry-run" help:"Print what would be deleted and change nothing."`
+	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+}
+
+func (c *ImageRmCmd) Help() string {
+	return `Deletes the image's record and each of its layers that no other image has; the
+layers it shares stay whole. An image a container runs from is refused: stop the
+container first.`
+}
+
+// Run removes the image.
+func (c *ImageRmCmd) Run(d *deps) error {
+	dryRun := printsOnly(c.DryRun, c.Output)
+	if !dryRun {
+		if err := d.lock(); err != nil {
+			return err
+		}
+	}
+	rec, f, err := plan.FindImage(d.store, c.Ref)
+	if err != nil {
+		return err
+	}
+	recs, err := plan.ImageRemoval(d.store, rec)
+	if err != nil {
+		return err
+	}
+	if dryRun {
+		p, err := plan.UndoPlanOf(d.store, rec.Kind, rec.Name, recs...)
+		if err != nil {
+			return err
+		}
+		return render(d, p, c.Output)
+	}
+	slices.Reverse(recs) // DownAll undoes the last first: the image, then its layers from the top
+	ran, err := plan.DownAll(d.ctx, d.runner, d.store, recs, d.mode)
+	if err != nil {
+		return fmt.Errorf("%w; the journals keep what is left, run this again or `plumb recover`", err)
+	}
+	_, err = fmt.Fprintf(d.stdout, "removed %s (image %s): %d of its %d layers deleted, %d undo commands run\n",
+		describe(f), short(f.ID), len(recs)-1, len(f.Layers), len(ran))
+	return err
+}
+
+func describe(f plan.ImageFacts) string {
+	if len(f.Refs) > 0 {
+		if p, err := image.ParseRef(f.Refs[0]); err == nil {
+			return p.Familiar()
+		}
+		return f.Refs[0]
+	}
+	return "image " + short(f.ID)
+}

@@ -1,0 +1,411 @@
+package plan
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"plumb/actions"
+	"plumb/plan/image"
+)
+
+// ImageGet is `plumb image pull` and `plumb image import`: an image whose
+// manifest and config were read before the plan is made (reading is not a
+// step), its layers that plumb does not keep yet unpacked each into its own
+// directory, side by side, and the image recorded under its ID. A layer
+// kept already, for this image or another with the same base, is shared:
+// nothing of it is unpacked again.
+type ImageGet struct {
+	Img    *image.Image
+	Source actions.LayerSource // where each step reads its layer again
+	Ref    string              // the name to keep it under; "" for none
+	plans  []*Plan
+}
+
+// Check applies the rules of the image alone.
+func (g *ImageGet) Check() error {
+	if g.Img == nil {
+		return refuse("", "no image was read")
+	}
+	if _, err := hex.DecodeString(hexOf(g.Img.ID)); err != nil || len(hexOf(g.Img.ID)) != 64 {
+		return refuse("", "the image's ID %q is not a sha256 digest", g.Img.ID)
+	}
+	switch n := len(g.Img.Layers); {
+	case n == 0:
+		return refuse("", "%s has no layers: there is nothing to mount as a root", g.describe())
+	case n > MaxLowerLayers:
+		return refuse("", "%s has %d layers; the kernel stacks at most %d lower layers in one overlay", g.describe(), n, MaxLowerLayers)
+	}
+	for _, l := range g.Img.Layers {
+		if h := hexOf(l.DiffID); len(h) != 64 || !strings.HasPrefix(l.DiffID, "sha256:") {
+			return refuse("", "%s lists a layer whose diff_id %q is not a sha256 digest", g.describe(), l.DiffID)
+		}
+	}
+	return nil
+}
+
+func (g *ImageGet) describe() string {
+	if r, err := image.ParseRef(g.Ref); err == nil {
+		return r.Familiar()
+	}
+	return "image " + shortID(g.Img.ID)
+}
+
+// Plan gives a plan for each layer plumb does not keep yet, base first,
+// then the image's own (which has no steps: the image is its record, its
+// layers are theirs). With nothing new the list is empty.
+func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
+	if rec, err := env.St.Load("image", hexOf(g.Img.ID)); err == nil {
+		if rec.State != StateUp {
+			return nil, refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
+		}
+		return nil, nil // kept: only its names may change (KeepImageName)
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	diffs := make([]string, len(g.Img.Layers))
+	for i, l := range g.Img.Layers {
+		diffs[i] = l.DiffID
+	}
+	chains := ChainIDs(diffs)
+	taken, err := usedShortNames(env.St)
+	if err != nil {
+		return nil, err
+	}
+	var plans []*Plan
+	links := make([]string, len(chains)) // each layer's short link
+	facts := ImageFacts{ID: g.Img.ID, Digest: g.Img.Digest, Platform: g.Img.Platform, Config: g.Img.Config, From: g.Source.String()}
+	if g.Ref != "" {
+		facts.Refs = []string{g.Ref}
+	}
+	for i, l := range g.Img.Layers {
+		facts.Layers = append(facts.Layers, ImageLayerRef{DiffID: l.DiffID, ChainID: chains[i], Size: l.Size})
+		rec, err := env.St.Load("imagelayer", hexOf(chains[i]))
+		if err == nil {
+			f, err := rec.ImageLayer()
+			if err != nil {
+				return nil, err
+			}
+			if rec.State != StateUp {
+				return nil, refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
+			}
+			links[i] = f.Link
+			continue
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		short := shortName(chains[i], taken)
+		taken[short] = true
+		links[i] = env.St.ImageLink(short)
+		dir := env.St.ImageLayer(chains[i])
+		var lower []string
+		for j := i - 1; j >= 0; j-- {
+			lower = append(lower, links[j])
+		}
+		parent := ""
+		if i > 0 {
+			parent = chains[i-1]
+		}
+		of := fmt.Sprintf("%d of %d", i+1, len(chains))
+		plans = append(plans, &Plan{
+			Kind: "imagelayer", Name: hexOf(chains[i]), Ordered: true,
+			Summary: fmt.Sprintf("layer %s (%s) of %s, at %s", shortID(l.DiffID), of, g.describe(), dir),
+			Facts:   ImageLayerFacts{ChainID: chains[i], DiffID: l.DiffID, Parent: parent, Dir: dir, Link: links[i], Size: l.Size},
+			Steps: []Step{
+				{Action: actions.Symlink{Target: "../layers/" + hexOf(chains[i]), Link: links[i],
+					Purpose: fmt.Sprintf("give layer %s the short name %s, as overlay2's l/ does, so that up to %d layers fit in one mount's options", shortID(l.DiffID), short, MaxLowerLayers)}},
+				{Action: actions.UnpackLayer{Source: g.Source, DiffID: l.DiffID, Dir: dir, Lower: lower, Of: of}},
+			},
+		})
+	}
+	facts.Links = links
+	plans = append(plans, &Plan{Kind: "image", Name: hexOf(g.Img.ID), Ordered: true,
+		Summary: fmt.Sprintf("%s: %d layers, %d new", g.describe(), len(chains), len(plans)),
+		Facts:   facts})
+	g.plans = plans
+	return plans, nil
+}
+
+// Preflight refuses what would make a step fail: a layer's directory, its
+// partial directory or its short link left on disk without a journal, and
+// makes the image directories plumb keeps layers in.
+func (g *ImageGet) Preflight(_ context.Context, env Env) ([]string, error) {
+	if err := env.St.imageDirs(); err != nil {
+		return nil, err
+	}
+	for _, p := range g.plans {
+		f, ok := p.Facts.(ImageLayerFacts)
+		if !ok {
+			continue
+		}
+		for _, path := range []string{f.Dir, actions.Partial(f.Dir), f.Link} {
+			if _, err := os.Lstat(path); err == nil {
+				return nil, refuse("", "%s is there but no journal of plumb's names it (left by an interrupted pull whose journal is gone?); remove it, then run this again", path)
+			}
+		}
+	}
+	return nil, nil
+}
+
+// ChainIDs are the chain IDs of layers with these diff_ids, base first, as
+// the image spec defines them: the base's is its diff_id, each next one
+// sha256 of "PARENT_CHAIN DIFF_ID". Docker's layer store and containerd's
+// snapshots are keyed by them.
+func ChainIDs(diffIDs []string) []string {
+	out := make([]string, len(diffIDs))
+	for i, d := range diffIDs {
+		if i == 0 {
+			out[i] = d
+			continue
+		}
+		sum := sha256.Sum256([]byte(out[i-1] + " " + d))
+		out[i] = "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return out
+}
+
+// shortName is a layer's name under image/l: five characters of its chain
+// ID in base32 (what 500 layers fit in a page of mount options with), one
+// more for each that is taken.
+func shortName(chain string, taken map[string]bool) string {
+	raw, _ := hex.DecodeString(hexOf(chain))
+	s := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw))
+	for n := 5; n < len(s); n++ {
+		if !taken[s[:n]] {
+			return s[:n]
+		}
+	}
+	return s
+}
+
+// usedShortNames are the names under image/l, and those the journals give.
+func usedShortNames(st *Store) (map[string]bool, error) {
+	taken := map[string]bool{}
+	ents, err := os.ReadDir(filepath.Dir(st.ImageLink("x")))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	for _, e := range ents {
+		taken[e.Name()] = true
+	}
+	recs, _ := st.Headers()
+	for _, r := range recs {
+		if f, err := r.ImageLayer(); err == nil {
+			taken[filepath.Base(f.Link)] = true
+		}
+	}
+	return taken, nil
+}
+
+func hexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") }
+
+// shortID is a digest as `docker images` shows it: 12 hex digits.
+func shortID(digest string) string {
+	h := hexOf(digest)
+	if len(h) > 12 {
+		return h[:12]
+	}
+	return h
+}
+
+// imageDirs makes image/, image/layers and image/l as plumb makes its
+// other directories: 0700, owned by it, checked as the journals' are.
+func (s *Store) imageDirs() error {
+	for _, d := range []string{s.imageDir(), filepath.Dir(s.ImageLayer("x")), filepath.Dir(s.ImageLink("x"))} {
+		if why, err := s.checkDir(d, true); err != nil {
+			return err
+		} else if why != "" {
+			return s.untrusted(d, why)
+		}
+	}
+	return nil
+}
+
+// Images are the images plumb keeps, as their records say, by name.
+func Images(st *Store) ([]*Record, error) {
+	recs, errs := st.Headers()
+	var out []*Record
+	for _, r := range recs {
+		if r.Kind == "image" {
+			out = append(out, r)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+// FindImage is the image a user names: by a name it was pulled or imported
+// as (in full, or as Docker shortens it: busybox for
+// index.docker.io/library/busybox:latest), or by its ID or a prefix of it
+// of at least 4 hex digits, with or without "sha256:".
+func FindImage(st *Store, name string) (*Record, ImageFacts, error) {
+	recs, err := Images(st)
+	if err != nil && len(recs) == 0 {
+		return nil, ImageFacts{}, err
+	}
+	want := name
+	if r, err := image.ParseRef(name); err == nil {
+		want = r.String()
+	}
+	var found []*Record
+	var facts []ImageFacts
+	for _, r := range recs {
+		f, err := r.Image()
+		if err != nil {
+			continue
+		}
+		id := hexOf(f.ID)
+		h := strings.TrimPrefix(name, "sha256:")
+		if slices.Contains(f.Refs, want) || slices.Contains(f.Refs, name) || (len(h) >= 4 && strings.HasPrefix(id, h)) {
+			found, facts = append(found, r), append(facts, f)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, ImageFacts{}, &Refused{Msg: fmt.Sprintf("plumb keeps no image %s (`plumb image ls` lists them; `plumb image pull` or `plumb image import` gets one)", name)}
+	case 1:
+		return found[0], facts[0], nil
+	}
+	var ids []string
+	for _, f := range facts {
+		ids = append(ids, shortID(f.ID))
+	}
+	return nil, ImageFacts{}, &Refused{Msg: fmt.Sprintf("%s names %d images (%s); give more of the ID", name, len(found), strings.Join(ids, ", "))}
+}
+
+// KeepImageName records ref as the name of the image id, and takes it from
+// any other image that had it (a tag moved on), as Docker does. Callers
+// hold the lock.
+func KeepImageName(st *Store, id, ref string) error {
+	if ref == "" {
+		return nil
+	}
+	recs, err := Images(st)
+	if err != nil {
+		return err
+	}
+	for _, h := range recs {
+		rec, err := st.Load(h.Kind, h.Name)
+		if err != nil {
+			return err
+		}
+		f, err := rec.Image()
+		if err != nil {
+			return err
+		}
+		has := slices.Contains(f.Refs, ref)
+		switch {
+		case f.ID == id && !has:
+			f.Refs = append(f.Refs, ref)
+		case f.ID != id && has:
+			f.Refs = slices.DeleteFunc(f.Refs, func(r string) bool { return r == ref })
+		default:
+			continue
+		}
+		rec.Details = f.encode()
+		if err := st.Save(rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ImageUsers are the containers whose root has layer (its directory or
+// short link) among its lower directories.
+func ImageUsers(st *Store, layers ...ImageLayerFacts) []string {
+	recs, _ := st.Headers()
+	var users []string
+	for _, r := range recs {
+		c, ok := r.Container()
+		if !ok {
+			continue
+		}
+		lowers := strings.Split(c.Root.LowerDir, ":")
+		for _, l := range layers {
+			if slices.Contains(lowers, l.Link) || slices.Contains(lowers, l.Dir) {
+				users = append(users, r.ID())
+				break
+			}
+		}
+	}
+	return users
+}
+
+// ImageRemoval is what `plumb image rm` undoes, in order: the image's
+// record, then each of its layers that no other image has (topmost first).
+// An image a container runs from is refused.
+func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
+	f, err := rec.Image()
+	if err != nil {
+		return nil, err
+	}
+	var mine []ImageLayerFacts
+	var recs []*Record
+	for i := len(f.Layers) - 1; i >= 0; i-- {
+		lr, err := st.Load("imagelayer", hexOf(f.Layers[i].ChainID))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // gone already (an earlier rm that stopped half-way)
+		}
+		if err != nil {
+			return nil, err
+		}
+		lf, err := lr.ImageLayer()
+		if err != nil {
+			return nil, err
+		}
+		mine = append(mine, lf)
+		recs = append(recs, lr)
+	}
+	if users := ImageUsers(st, mine...); len(users) > 0 {
+		return nil, &Refused{Msg: fmt.Sprintf("%s is the root of %s; stop them first (plumb stop NAME)", describeImage(f), strings.Join(users, ", "))}
+	}
+	others, err := Images(st)
+	if err != nil {
+		return nil, err
+	}
+	shared := map[string]bool{}
+	for _, o := range others {
+		if o.Name == rec.Name {
+			continue
+		}
+		of, err := o.Image()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w; plumb cannot tell which layers it shares", o.ID(), err)
+		}
+		for _, l := range of.Layers {
+			shared[l.ChainID] = true
+		}
+	}
+	out := []*Record{rec}
+	for _, lr := range recs {
+		lf, _ := lr.ImageLayer()
+		if !shared[lf.ChainID] {
+			out = append(out, lr)
+		}
+	}
+	return out, nil
+}
+
+func describeImage(f ImageFacts) string {
+	if len(f.Refs) > 0 {
+		return f.Refs[0]
+	}
+	return "image " + shortID(f.ID)
+}
+
+// RootLayers are the directories an image's container mounts as its lower
+// layers, topmost first: their short links.
+func (f ImageFacts) RootLayers() []string {
+	out := make([]string, len(f.Links))
+	for i, l := range f.Links {
+		out[len(f.Links)-1-i] = l
+	}
+	return out
+}
