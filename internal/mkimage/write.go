@@ -98,17 +98,31 @@ func fullName(t name.Tag) string {
 // to localhost and 127.0.0.0/8) as ref, "127.0.0.1:5000/plumb-demo/busybox:1". A registry
 // elsewhere is refused: this builder is for tests and demos that never leave the machine.
 func Push(ctx context.Context, ref string, img v1.Image) error {
-	t, err := name.NewTag(ref)
+	t, err := pushTag(ref)
 	if err != nil {
-		return fmt.Errorf("push reference %q (want HOST:PORT/REPO:TAG): %w", ref, err)
-	}
-	if !loopback(t.RegistryStr()) {
-		return fmt.Errorf("push reference %q: the registry %s is not on this machine (localhost, 127.0.0.0/8 or [::1])", ref, t.RegistryStr())
+		return err
 	}
 	if err := remote.Write(t, img, remote.WithContext(ctx)); err != nil {
 		return fmt.Errorf("pushing %s: %w", ref, err)
 	}
 	return nil
+}
+
+// CheckPush says what is wrong with ref as Push's reference, before an image is built.
+func CheckPush(ref string) error {
+	_, err := pushTag(ref)
+	return err
+}
+
+func pushTag(ref string) (name.Tag, error) {
+	t, err := name.NewTag(ref)
+	if err != nil {
+		return name.Tag{}, fmt.Errorf("push reference %q (want HOST:PORT/REPO:TAG): %w", ref, err)
+	}
+	if !loopback(t.RegistryStr()) {
+		return name.Tag{}, fmt.Errorf("push reference %q: the registry %s is not on this machine (localhost, 127.0.0.0/8 or [::1])", ref, t.RegistryStr())
+	}
+	return t, nil
 }
 
 // loopback says whether a registry's host[:port] is this machine.
