@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/compression"
@@ -25,38 +24,19 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"plumb/internal/mkimage"
 )
 
-// entry is one member of a test layer's tar.
-type entry struct {
-	name string
-	mode int64
-	body string // a directory when name ends in "/"
-}
-
-// tarOf writes a layer's tar stream, with fixed times so the bytes do not depend on the clock.
-func tarOf(t *testing.T, entries ...entry) []byte {
+// tarOf is a layer's tar stream of entries, its bytes independent of the clock
+// (mkimage.Tar).
+func tarOf(t *testing.T, entries ...mkimage.Entry) []byte {
 	t.Helper()
-	var b bytes.Buffer
-	tw := tar.NewWriter(&b)
-	for _, e := range entries {
-		h := &tar.Header{Name: e.name, Mode: e.mode, ModTime: time.Unix(1700000000, 0), Format: tar.FormatPAX}
-		if strings.HasSuffix(e.name, "/") {
-			h.Typeflag = tar.TypeDir
-		} else {
-			h.Typeflag, h.Size = tar.TypeReg, int64(len(e.body))
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.WriteString(tw, e.body); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := tw.Close(); err != nil {
+	b, err := mkimage.Tar(entries...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return b.Bytes()
+	return b
 }
 
 // testImage is an image built for a test, and what reading it back must give.
@@ -81,18 +61,18 @@ func buildImage(t *testing.T, plat Platform, fl flavor, marker string) testImage
 	t.Helper()
 	tars := [][]byte{
 		tarOf(t,
-			entry{name: "bin/", mode: 0o755},
-			entry{name: "bin/sh", mode: 0o755, body: "#!fake shell " + marker},
-			entry{name: "etc/", mode: 0o755},
-			entry{name: "etc/motd", mode: 0o644, body: "base of " + marker},
-			entry{name: "tmp/", mode: 0o1777}),
+			mkimage.Dir("bin", 0o755),
+			mkimage.File("bin/sh", 0o755, "#!fake shell "+marker),
+			mkimage.Dir("etc", 0o755),
+			mkimage.File("etc/motd", 0o644, "base of "+marker),
+			mkimage.Dir("tmp", 0o1777)),
 		tarOf(t,
-			entry{name: "var/", mode: 0o755},
-			entry{name: "var/www/", mode: 0o755},
-			entry{name: "var/www/index.html", mode: 0o644, body: "<h1>hello from " + marker + "</h1>"}),
+			mkimage.Dir("var", 0o755),
+			mkimage.Dir("var/www", 0o755),
+			mkimage.File("var/www/index.html", 0o644, "<h1>hello from "+marker+"</h1>")),
 		tarOf(t,
-			entry{name: "etc/", mode: 0o755},
-			entry{name: "etc/.wh.motd", mode: 0o644}),
+			mkimage.Dir("etc", 0o755),
+			mkimage.Whiteout("etc/motd")),
 	}
 	var layers []mutate.Addendum
 	for i, b := range tars {

@@ -19,6 +19,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"plumb/internal/mkimage"
 )
 
 // everywhere writes img to a registry, a layout and a go-containerregistry tarball, and
@@ -62,7 +64,7 @@ func withPlatform(t *testing.T, img v1.Image, p Platform) v1.Image {
 func TestRefusedImages(t *testing.T) {
 	noCredentials(t)
 	good := buildImage(t, Host(), dockerGzip, "host")
-	layer := static.NewLayer(tarOf(t, entry{name: "f", mode: 0o644, body: "x"}), types.DockerLayer)
+	layer := static.NewLayer(tarOf(t, mkimage.File("f", 0o644, "x")), types.DockerLayer)
 
 	foreign, err := mutate.Append(good.img, mutate.Addendum{
 		Layer: layer, MediaType: types.DockerForeignLayer, URLs: []string{"https://foreign.invalid/layer"},
