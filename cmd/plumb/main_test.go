@@ -7,11 +7,15 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"testing"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"plumb/internal/mkimage"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/script")
@@ -38,7 +42,7 @@ func TestScripts(t *testing.T) {
 		Dir:                 "../../testdata/script",
 		UpdateScripts:       *update,
 		RequireExplicitExec: true,
-		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exits": exits},
+		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exits": exits, "mkimage": mkimageCmd},
 		Setup: func(env *testscript.Env) error {
 			bin := filepath.Join(env.WorkDir, "bin")
 			if err := os.MkdirAll(bin, 0o755); err != nil {
@@ -103,6 +107,37 @@ func exits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// mkimage FORMAT PATH [LAYERS] writes the demo image (or one of LAYERS
+// layers) as docker-archive or oci at PATH, with a stand-in for busybox, so
+// that its digests, and the goldens that show them, are the same on every
+// machine.
+func mkimageCmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 || len(args) > 3 {
+		ts.Fatalf("usage: mkimage docker-archive|oci PATH [LAYERS]")
+	}
+	bb := ts.MkAbs("busybox.standin")
+	if err := os.WriteFile(bb, []byte("#!/bin/false stand-in for busybox\n"), 0o755); err != nil {
+		ts.Fatalf("%v", err)
+	}
+	opts := mkimage.Options{Busybox: bb, Applets: []string{"sh", "httpd", "cat"}, Platform: v1.Platform{OS: "linux", Architecture: runtime.GOARCH}}
+	if len(args) == 3 {
+		n, err := strconv.Atoi(args[2])
+		ts.Check(err)
+		opts.Layers = n
+	}
+	img, err := mkimage.Build(opts)
+	ts.Check(err)
+	out := ts.MkAbs(args[1])
+	switch args[0] {
+	case "docker-archive":
+		ts.Check(mkimage.WriteDockerArchive(out, "plumb-demo/busybox:1", img))
+	case "oci":
+		ts.Check(mkimage.WriteLayout(out, "plumb-demo/busybox:1", img))
+	default:
+		ts.Fatalf("mkimage: format %q is not docker-archive or oci", args[0])
 	}
 }
 
