@@ -1,10 +1,12 @@
 package image
 
 import (
+	"archive/tar"
 	"context"
 	"fmt"
 	"io"
 	"os"
+	pathpkg "path"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -92,10 +94,12 @@ func fromTarball(path, tag string, want Platform) (*Image, error) {
 			}
 			l.MediaType, l.Digest, l.Size = string(src.MediaType), src.Digest.String(), src.Size
 		}
+		member := desc.Layers[i]
 		l.open = func(context.Context) (io.ReadCloser, error) {
-			// Found by diff_id, as go-containerregistry's tarball image finds it: the same
-			// content twice in one image is the same layer.
-			gl, err := img.LayerByDiffID(h)
+			// The layer's own file, found by one pass over the archive's headers: going
+			// through tarball.Image would read every layer of the archive to make a
+			// manifest, for each layer read (an image of 500 layers took seconds a layer).
+			gl, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return archiveMember(path, member) })
 			if err != nil {
 				return nil, err
 			}
@@ -131,4 +135,31 @@ func archiveTags(mf tarball.Manifest) string {
 		return "no tags"
 	}
 	return strings.Join(tags, ", ")
+}
+
+// archiveMember opens the file name of the tar archive at path: the archive is read header
+// by header, its files' contents skipped by seeking, up to that file.
+func archiveMember(path, name string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	tr := tar.NewReader(f)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			f.Close()
+			return nil, fmt.Errorf("%s: the archive has no file %s, which manifest.json names", path, name)
+		}
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if hdr.Typeflag == tar.TypeReg && pathpkg.Clean(hdr.Name) == pathpkg.Clean(name) {
+			return struct {
+				io.Reader
+				io.Closer
+			}{tr, f}, nil
+		}
+	}
 }
