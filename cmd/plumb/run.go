@@ -30,7 +30,7 @@ type RunCmd struct {
 	Detach   bool       `name:"detach" short:"d" help:"Start it in the background, print its PID and return; stop it with 'plumb stop'."`
 	DryRun   bool       `name:"dry-run" help:"Print the plan and change nothing."`
 	Output   string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
-	Cmd      []string   `arg:"" passthrough:"" placeholder:"-- CMD" help:"The command to run, after --."`
+	Cmd      []string   `arg:"" optional:"" passthrough:"" placeholder:"-- CMD" help:"The command to run, after --; with --image, it replaces the image's Cmd (its Entrypoint stays)."`
 
 	// What the container may do: docker run's defaults and flags.
 	Privileged  bool     `name:"privileged" help:"Give the container every capability, /sys read-write, nothing masked, working device nodes: root over the host."`
