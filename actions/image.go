@@ -1,7 +1,9 @@
 package actions
 
 import (
+	"context"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -112,3 +114,24 @@ func (a Symlink) Undo() Action { return RemoveFile{Path: a.Link} }
 
 // Clash: the link's name is taken; plumb did not make what is there.
 func (a Symlink) Clash(stderr string) bool { return fileExists(stderr) }
+
+// Verify: the link is there and leads where it was made to.
+func (a Symlink) Verify(context.Context, Runner) error {
+	got, err := os.Readlink(a.Link)
+	if err != nil {
+		return fmt.Errorf("link %s is missing", a.Link)
+	}
+	if got != a.Target {
+		return fmt.Errorf("link %s leads to %s, not %s", a.Link, got, a.Target)
+	}
+	return nil
+}
+
+// Verify: the layer's directory is there. Its content is not hashed again:
+// that would read every file of every layer.
+func (a UnpackLayer) Verify(context.Context, Runner) error {
+	if fi, err := os.Lstat(a.Dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("layer directory %s is missing", a.Dir)
+	}
+	return nil
+}

@@ -395,6 +395,9 @@ func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
 
 func describeImage(f ImageFacts) string {
 	if len(f.Refs) > 0 {
+		if r, err := image.ParseRef(f.Refs[0]); err == nil {
+			return r.Familiar()
+		}
 		return f.Refs[0]
 	}
 	return "image " + shortID(f.ID)
