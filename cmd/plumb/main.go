@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -111,7 +112,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		d.mode = plan.Each
 	}
 	defer d.store.Unlock()
-	if cmd := kctx.Command(); cmd != "recover" && cmd != "status" {
+	// recover and status say it themselves; layer unpack is a step of a plan
+	// being applied (the plan is unfinished while it runs), and reads no journal.
+	if cmd := kctx.Command(); cmd != "recover" && cmd != "status" && !strings.HasPrefix(cmd, "layer unpack") {
 		warnInterrupted(d)
 	}
 	err = kctx.Run(d)

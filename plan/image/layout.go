@@ -79,7 +79,11 @@ func fromLayout(dir, ref string, want Platform) (*Image, error) {
 		if err != nil {
 			return nil, err
 		}
-		return l.Uncompressed()
+		rc, err := l.Compressed()
+		if err != nil {
+			return nil, err
+		}
+		return decompress(rc)
 	})
 	if err != nil {
 		return nil, err

@@ -95,11 +95,12 @@ func fromRegistry(ctx context.Context, puller *remote.Puller, nref name.Referenc
 		if err != nil {
 			return nil, registryError(Ref{}, err)
 		}
-		rc, err := l.Uncompressed()
+		// Compressed checks the blob against its digest once read to its end.
+		rc, err := l.Compressed()
 		if err != nil {
 			return nil, registryError(Ref{}, err)
 		}
-		return rc, nil
+		return decompress(rc)
 	})
 }
 

@@ -3,6 +3,7 @@ package image
 import (
 	"archive/tar"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -35,13 +36,15 @@ func FromTarball(path, tag string, opts Options) (*Image, error) {
 }
 
 func fromTarball(path, tag string, want Platform) (*Image, error) {
-	opener := func() (io.ReadCloser, error) { return os.Open(path) }
-	mf, err := tarball.LoadManifest(opener)
+	idx, err := indexArchive(path)
 	if err != nil {
+		return nil, err
+	}
+	var mf tarball.Manifest
+	if err := idx.json("manifest.json", &mf); err != nil {
 		return nil, fmt.Errorf("reading manifest.json: %w", err)
 	}
 	var (
-		ntag *name.Tag
 		desc *tarball.Descriptor
 		ref  string
 	)
@@ -50,7 +53,7 @@ func fromTarball(path, tag string, want Platform) (*Image, error) {
 		if err != nil {
 			return nil, fmt.Errorf("image reference %q: %w", tag, err)
 		}
-		ntag, ref = &t, t.Name()
+		ref = t.Name()
 		desc = findRepoTag(mf, t)
 		if desc == nil {
 			return nil, fmt.Errorf("%w: no image tagged %s in the archive; it has %s", ErrNotFound, tag, archiveTags(mf))
@@ -70,11 +73,10 @@ func fromTarball(path, tag string, want Platform) (*Image, error) {
 			}
 		}
 	}
-	img, err := tarball.Image(opener, ntag)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := img.RawConfigFile()
+	// The config and each layer are read as files of the archive, one pass over its
+	// headers each: tarball.Image peeks at every layer of the archive to learn whether it
+	// is compressed, which for an image of 500 layers is 500 passes, for every read.
+	raw, err := idx.read(desc.Config, maxConfig)
 	if err != nil {
 		return nil, fmt.Errorf("reading the image config: %w", err)
 	}
@@ -96,14 +98,11 @@ func fromTarball(path, tag string, want Platform) (*Image, error) {
 		}
 		member := desc.Layers[i]
 		l.open = func(context.Context) (io.ReadCloser, error) {
-			// The layer's own file, found by one pass over the archive's headers: going
-			// through tarball.Image would read every layer of the archive to make a
-			// manifest, for each layer read (an image of 500 layers took seconds a layer).
-			gl, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return archiveMember(path, member) })
+			rc, err := idx.open(member)
 			if err != nil {
 				return nil, err
 			}
-			return gl.Uncompressed()
+			return decompress(rc)
 		}
 		out.Layers = append(out.Layers, l)
 	}
@@ -137,29 +136,79 @@ func archiveTags(mf tarball.Manifest) string {
 	return strings.Join(tags, ", ")
 }
 
-// archiveMember opens the file name of the tar archive at path: the archive is read header
-// by header, its files' contents skipped by seeking, up to that file.
-func archiveMember(path, name string) (io.ReadCloser, error) {
+// archiveIndex is where each file of a tar archive is: found in one pass over its headers,
+// the contents skipped by seeking. Going through tarball.Image instead peeks at every layer
+// of the archive for each one read (an image of 500 layers took seconds a layer).
+type archiveIndex struct {
+	path  string
+	files map[string]archiveFile
+}
+
+type archiveFile struct{ offset, size int64 }
+
+func indexArchive(path string) (*archiveIndex, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
+	defer f.Close()
+	idx := &archiveIndex{path: path, files: map[string]archiveFile{}}
 	tr := tar.NewReader(f)
 	for {
 		hdr, err := tr.Next()
 		if err == io.EOF {
-			f.Close()
-			return nil, fmt.Errorf("%s: the archive has no file %s, which manifest.json names", path, name)
+			return idx, nil
 		}
 		if err != nil {
-			f.Close()
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if hdr.Typeflag == tar.TypeReg && pathpkg.Clean(hdr.Name) == pathpkg.Clean(name) {
-			return struct {
-				io.Reader
-				io.Closer
-			}{tr, f}, nil
+		if hdr.Typeflag != tar.TypeReg {
+			continue
 		}
+		// archive/tar reads a header block by block and leaves the file at the start of
+		// the entry's contents.
+		off, err := f.Seek(0, io.SeekCurrent)
+		if err != nil {
+			return nil, err
+		}
+		idx.files[pathpkg.Clean(hdr.Name)] = archiveFile{off, hdr.Size}
 	}
 }
+
+func (idx *archiveIndex) open(name string) (io.ReadCloser, error) {
+	af, ok := idx.files[pathpkg.Clean(name)]
+	if !ok {
+		return nil, fmt.Errorf("%s: the archive has no file %s, which manifest.json names", idx.path, name)
+	}
+	f, err := os.Open(idx.path)
+	if err != nil {
+		return nil, err
+	}
+	return readCloser{io.NewSectionReader(f, af.offset, af.size), f.Close}, nil
+}
+
+// read is a small file of the archive, whole: at most max bytes.
+func (idx *archiveIndex) read(name string, max int64) ([]byte, error) {
+	rc, err := idx.open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
+	if err == nil && int64(len(b)) > max {
+		err = fmt.Errorf("%s is over %d bytes", name, max)
+	}
+	return b, err
+}
+
+func (idx *archiveIndex) json(name string, v any) error {
+	b, err := idx.read(name, maxConfig)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}
+
+// maxConfig bounds manifest.json and an image config read from an archive: Docker's are a
+// few kB.
+const maxConfig = 8 << 20
