@@ -4,20 +4,28 @@
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$here/bin:$PATH:/usr/local/go/bin:/usr/sbin:/sbin"
 
-# throwaway_namespaces re-runs the calling script inside new network and
-# mount namespaces with a private /run, so the host's own interfaces, rules
+# throwaway_namespaces re-runs the calling script inside new network, mount
+# and PID namespaces with a private /run, so the host's own interfaces, rules
 # and mounts are never touched, and kills whatever the script left running
-# there when it exits (should a step fail half-way).
+# there when it exits (should a step fail half-way, or on Ctrl-C). The
+# script is the PID namespace's first process: when it ends, however it
+# ends (even SIGKILL, or unshare killed, which --kill-child passes on), the
+# kernel kills every process left in it, containers included, and the
+# namespaces go with them.
 throwaway_namespaces() {
 	if [ "${PLUMB_THROWAWAY_INSIDE:-}" != 1 ]; then
 		if [ "$(id -u)" -ne 0 ]; then
 			echo "$(basename "$0") needs root: it creates namespaces (inside a throwaway one; the host is not changed)" >&2
 			exit 1
 		fi
-		exec env PLUMB_THROWAWAY_INSIDE=1 unshare --net --mount --propagation private --fork -- "$0" "$@"
+		exec env PLUMB_THROWAWAY_INSIDE=1 unshare --net --mount --propagation private --pid --mount-proc --kill-child -- "$0" "$@"
 	fi
 	mount -t tmpfs tmpfs /run
 	trap 'for ns in $(ip netns list | cut -d" " -f1); do ip netns pids "$ns" | xargs -r kill -9; done' EXIT
+	# A PID namespace's first process gets no signal it has no handler for:
+	# these make Ctrl-C and kill end it, running the EXIT trap.
+	trap 'exit 130' INT
+	trap 'exit 143' TERM HUP
 }
 
 # stand_in_host gives the namespace what a host has: eth0 leading to a
