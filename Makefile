@@ -5,15 +5,19 @@ export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 
 FUZZTIME ?= 10s
 
-.PHONY: demo demo-veth test build deps fuzz bench clean
+.PHONY: demo demo-veth test build mkimage deps fuzz bench clean
 
 build:
 	$(GO) build -o bin/plumb ./cmd/plumb
 
+# The offline image builder the demo and the benchmark use.
+mkimage:
+	$(GO) build -o bin/plumb-mkimage ./cmd/plumb-mkimage
+
 deps:
 	@scripts/deps.sh
 
-demo: deps build
+demo: deps build mkimage
 	@scripts/demo.sh
 
 # The document's point-to-point "DIY networking setup", by plumb veth.

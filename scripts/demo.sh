@@ -1,52 +1,115 @@
 #!/usr/bin/env bash
-# make demo: the document's Docker experiment ("Docker's Networking in
-# action") done by plumb from layers on disk, in a throwaway network and
-# mount namespace, so the host's own interfaces, rules and mounts are never
-# touched: a busybox layer, a bridge, two containers from that same layer
-# (shared lower, separate uppers), a page served by httpd on port 5000 in one
-# and fetched with wget from the other; then ps, inspect, the host's view
-# (the document's steps 5-6), and a teardown that leaves nothing behind.
+# make demo: the document's Docker experiment ("Docker's OverlayFS in action"
+# and "Docker's Networking in action") done by plumb with a real image, in
+# throwaway network, mount and PID namespaces, so the host's own interfaces,
+# rules and mounts are never touched: an image of three layers built offline
+# from busybox-static (the third whites out a file of the first), imported
+# as one overlay lower directory per layer; a bridge; a server and a client
+# container from that image (the same lower directories, different upper
+# ones); the server's address found with the document's own inspect -f
+# template; the page fetched from inside the client; the host's view (the
+# document's steps 5-6); then a teardown that leaves nothing behind.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 throwaway_namespaces "$@"
+start=$(date +%s%N)
 mount -t tmpfs tmpfs /srv # the demo's files
+export PLUMB_STATE_DIR=/run/plumb
+image=plumb-demo/busybox:1
+
+# container_pid NAME COMM prints the PID of a container's first process once
+# it runs COMM (docker inspect -f '{{.State.Pid}}'): plumb ps gives the
+# process plumb started (unshare), whose one child is the container's PID 1.
+container_pid() {
+	local pid child i
+	pid=$(plumb ps -o json | sed -n "/\"name\": \"$1\"/,/}/s/.*\"pid\": \([0-9]*\).*/\1/p")
+	for i in $(seq 50); do
+		child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
+		child=${child%% *}
+		if [ -n "$child" ] && [ "$(cat "/proc/$child/comm" 2>/dev/null)" = "$2" ]; then
+			echo "$child"
+			return
+		fi
+		sleep 0.1
+	done
+	echo "container $1 does not run $2" >&2
+	return 1
+}
 
 say "A stand-in host: eth0 leads to a namespace that plays the internet (192.0.2.0/24)"
 stand_in_host
 snapshot >/srv/before
 
-say "A busybox layer from Debian's busybox-static"
-mkdir -p /srv/rootfs/bin /srv/rootfs/proc /srv/rootfs/tmp /srv/rootfs/dev
-cp "$(command -v busybox)" /srv/rootfs/bin/busybox
-for applet in $(busybox --list); do [ "$applet" = busybox ] || ln -s busybox "/srv/rootfs/bin/$applet"; done
-tar -C /srv/rootfs -cf /srv/busybox.tar .
-run plumb layer import /srv/busybox.tar --name busybox 2>/dev/null
+say "An image of three layers, built offline from Debian's busybox-static"
+run plumb-mkimage --format docker-archive /srv/demo.tar
+
+say "Import it: one lower directory per layer, unpacked side by side, each a step of the plan"
+run plumb image import /srv/demo.tar 2>/dev/null
+run plumb image ls
+run plumb image inspect "$image"
 
 say "A bridge, like docker0"
 run plumb bridge up plumb0 --subnet 10.88.0.0/24 2>/dev/null
 
-say "The server container: its plan first (nothing runs), then -d"
-server=(sh -c 'mkdir -p /www && echo "<h1>hello from $(hostname), served by busybox httpd in a plumb container</h1>" >/www/index.html && exec httpd -f -p 5000 -h /www')
-run plumb run server --layer busybox --net plumb0 --dry-run -- "${server[@]}"
-run plumb run server --layer busybox --net plumb0 -d -- "${server[@]}" 2>/dev/null
-ip=$(plumb inspect server -o json | sed -n 's/.*"IPAddress": "\(.*\)",/\1/p' | head -n 1)
-sleep 0.3
+say "The server container runs the image's own Cmd (httpd): its plan first (nothing runs), then -d"
+# The trailing -- is an empty CMD: plumb then runs the image's Entrypoint and
+# Cmd (without it this plumb's argument parser wants a CMD).
+run plumb run server --image "$image" --net plumb0 --dry-run -- | sed -n '/^[$] /p;/^mount -t overlay/p;/^nsenter/p;/merged httpd/p'
+echo '...   (abridged: the overlay of the three layers, and the start of httpd, the image'"'"'s Cmd)'
+run plumb run server --image "$image" --net plumb0 -d -- 2>/dev/null
 
-say "The client container, from the same layer, fetches the page (the document's step 4)"
-run plumb run client --layer busybox --net plumb0 -d -- sh -c "wget -qO- http://$ip:5000/ && exec sleep 3600" 2>/dev/null
-sleep 0.5
-echo "# the page, from the client's output (plumb keeps a detached container's output in its log):"
-run cat /run/plumb/overlay/client/log
-
-say "plumb ps, and inspect in docker inspect's terms"
+say "The client container, from the same image (the document's step 2)"
+run plumb run client --image "$image" --net plumb0 -d -- sleep 3600 2>/dev/null
+cpid=$(container_pid client sleep) # started: its PID 1 runs sleep
 run plumb ps
-run plumb inspect server -o json | sed -n '1,/"Steps"/p' | sed '$d'
-echo '  ...'
 
-say "Shared lower layer, separate uppers: the page is in the server's upper only"
-run ls /run/plumb/overlay/server/upper/www
-run ls /run/plumb/overlay/client/upper
-run ls /run/plumb/layers/busybox
+say "Same lower directories, different upper directories (the document's overlay claim)"
+run plumb inspect -f '{{.GraphDriver.Data.LowerDir}}' server
+run plumb inspect -f '{{.GraphDriver.Data.LowerDir}}' client
+run plumb inspect -f '{{.GraphDriver.Data.UpperDir}}' server
+run plumb inspect -f '{{.GraphDriver.Data.UpperDir}}' client
+lower_s=$(plumb inspect -f '{{.GraphDriver.Data.LowerDir}}' server)
+lower_c=$(plumb inspect -f '{{.GraphDriver.Data.LowerDir}}' client)
+upper_s=$(plumb inspect -f '{{.GraphDriver.Data.UpperDir}}' server)
+upper_c=$(plumb inspect -f '{{.GraphDriver.Data.UpperDir}}' client)
+if [ "$lower_s" = "$lower_c" ] && [ "$upper_s" != "$upper_c" ]; then
+	echo "# the same $(tr ':' '\n' <<<"$lower_s" | grep -c .) lower directories (topmost first), a different upper directory each"
+else
+	echo "lower or upper directories are not as the document says" >&2
+	exit 1
+fi
+run readlink -f ${lower_s//:/ }
+
+say "The server's address, with the document's own template (its step 3)"
+run plumb inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' server
+ip=$(plumb inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' server)
+
+say "Inside the client, as docker exec: its own busybox wget fetches the page (the document's step 4)"
+exec_client=(nsenter --target "$cpid" --mount --uts --ipc --net --pid --root --wd --)
+for i in $(seq 50); do # httpd may still be starting
+	"${exec_client[@]}" wget -qO /dev/null "http://$ip/" 2>/dev/null && break
+	sleep 0.1
+done
+run "${exec_client[@]}" wget -qO- "http://$ip/"
+run "${exec_client[@]}" hostname
+run "${exec_client[@]}" sh -c 'mount | grep " / "'
+
+say "The whiteout: layer 3 deleted the base layer's /etc/deleteme"
+run "${exec_client[@]}" ls -l /etc
+if "${exec_client[@]}" test -e /etc/deleteme; then
+	echo "/etc/deleteme is there in the container: the whiteout was not applied" >&2
+	exit 1
+fi
+echo "# /etc/deleteme is absent in the container; on the host, the base layer keeps it and layer 3 holds overlayfs' whiteout (a 0/0 character device):"
+base=${lower_s##*:} top=${lower_s%%:*}
+run ls -l "$base/etc/deleteme" "$top/etc/deleteme"
+
+say "Copy-on-write: a write in the client lands in its upper directory only"
+run "${exec_client[@]}" sh -c 'echo "<h1>changed in the client</h1>" >/www/index.html'
+run ls -l "$upper_c/www"
+run ls -A "$upper_s"
+run "${exec_client[@]}" wget -qO- "http://$ip/"
+run cat "$(readlink -f "$(tr ':' '\n' <<<"$lower_s" | sed -n 2p)")/www/index.html"
 
 say "The host's view (the document's steps 5 and 6)"
 run ip link show
@@ -56,12 +119,21 @@ say "Stop everything; nothing is left"
 run plumb stop client --rm --time 1 2>/dev/null
 run plumb stop server --rm --time 1 2>/dev/null
 run plumb bridge down plumb0 2>/dev/null
-run plumb down layer/busybox 2>/dev/null
+run plumb image rm "$image" 2>/dev/null
 run plumb status
+run plumb image ls
+run find /run/plumb/image /run/plumb/overlay
+left=$(find /run/plumb/image /run/plumb/overlay -mindepth 1 -not -path /run/plumb/image/layers -not -path /run/plumb/image/l)
+if [ -n "$left" ]; then
+	echo "left in the state directory:" >&2
+	echo "$left" >&2
+	exit 1
+fi
 snapshot >/srv/after
 if diff -u /srv/before /srv/after; then
-	echo "nothing is left: links, addresses, routes, iptables-save, ip_forward and the mount table equal what they were before"
+	echo "nothing is left: no layer, no container, no object in the state directory; links, addresses, routes, iptables-save, ip_forward and the mount table equal what they were before"
 else
 	echo "the namespace differs from before (diff above)" >&2
 	exit 1
 fi
+echo "demo: $(awk -v s="$start" -v e="$(date +%s%N)" 'BEGIN { printf "%.1f", (e - s) / 1e9 }') s inside the namespaces"
