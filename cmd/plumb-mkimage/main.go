@@ -8,6 +8,7 @@
 //	plumb-mkimage --layers 500 --format oci /srv/layout --tag plumb-test/many:500
 //	plumb-mkimage --layers 1 --variant a --format oci /srv/layout --tag plumb-test/shared:a
 //	plumb-mkimage --bulk 200 --format docker-archive /srv/bulk.tar
+//	plumb-mkimage --layers 1 --bulk 10,12,14,16,18,20,22,24 --format docker-archive /srv/image.tar
 package main
 
 import (
@@ -15,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -32,7 +34,7 @@ type cli struct {
 	Busybox string `placeholder:"FILE" help:"The static busybox binary to put at /bin/busybox (default: busybox on PATH, from Debian's busybox-static)."`
 	Layers  int    `placeholder:"N" help:"Instead of the demo's three layers, the base and N-1 tiny layers each adding /layers/K.txt (for the >128 and 500 layer tests)."`
 	Variant string `placeholder:"NAME" help:"Add a top layer holding /variant.txt: images of two variants share every layer below it."`
-	Bulk    int    `placeholder:"MB" help:"Add a layer of about MB megabytes of generated files (many small, some large, symlinks, hard links), always the same for a size."`
+	Bulk    []int  `placeholder:"MB" sep:"," help:"Add a layer of about MB megabytes of generated files (many small, some large, symlinks, hard links), always the same for a size. Several sizes (--bulk 12,14 or --bulk 12 --bulk 14) add a layer each, in order."`
 	Quiet   bool   `short:"q" help:"Print only the image ID."`
 }
 
@@ -61,7 +63,7 @@ func main() {
 			usage("--push: " + err.Error())
 		}
 	}
-	if c.Layers < 0 || c.Layers > mkimage.MaxLayers || c.Bulk < 0 {
+	if c.Layers < 0 || c.Layers > mkimage.MaxLayers || slices.Min(append(c.Bulk, 0)) < 0 {
 		usage(fmt.Sprintf("--layers is 1 to %d (0 or absent: the demo image) and --bulk at least 0", mkimage.MaxLayers))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -79,7 +81,11 @@ func usage(msg string) {
 }
 
 func run(ctx context.Context, c cli) error {
-	img, err := mkimage.Build(mkimage.Options{Busybox: c.Busybox, Layers: c.Layers, BulkMB: c.Bulk, Variant: c.Variant})
+	opts := mkimage.Options{Busybox: c.Busybox, Layers: c.Layers, Variant: c.Variant}
+	if len(c.Bulk) > 0 {
+		opts.BulkMB, opts.ExtraBulkMB = c.Bulk[0], c.Bulk[1:]
+	}
+	img, err := mkimage.Build(opts)
 	if err != nil {
 		return err
 	}

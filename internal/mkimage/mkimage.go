@@ -67,6 +67,10 @@ type Options struct {
 	Layers int
 	// BulkMB > 0 adds a layer of about that many megabytes of generated files (WriteBulk).
 	BulkMB int
+	// ExtraBulkMB adds a further bulk layer per size, in order, above BulkMB's: an image of
+	// several large layers, for the benchmark that unpacks them side by side. Layers of
+	// different sizes differ; two of one size are the same layer.
+	ExtraBulkMB []int
 	// Variant, when not "", adds a top layer holding /variant.txt (Variant and a newline):
 	// images of different variants share every layer below it, the base included.
 	Variant string
@@ -79,8 +83,10 @@ func Build(opts Options) (v1.Image, error) {
 	if opts.Layers < 0 || opts.Layers > MaxLayers {
 		return nil, fmt.Errorf("layers: %d is not between 1 and %d (0 builds the demo image)", opts.Layers, MaxLayers)
 	}
-	if opts.BulkMB < 0 {
-		return nil, fmt.Errorf("bulk: %d MB is negative", opts.BulkMB)
+	for _, mb := range append([]int{opts.BulkMB}, opts.ExtraBulkMB...) {
+		if mb < 0 {
+			return nil, fmt.Errorf("bulk: %d MB is negative", mb)
+		}
 	}
 	if strings.ContainsAny(opts.Variant, "\n\x00") {
 		return nil, fmt.Errorf("variant %q: no newlines or NULs", opts.Variant)
@@ -122,15 +128,18 @@ func Build(opts Options) (v1.Image, error) {
 		}
 		layers = append(layers, layerSpec{tar: b, createdBy: fmt.Sprintf("plumb-mkimage: /layers/%d.txt", k)})
 	}
-	if opts.BulkMB > 0 {
+	for _, mb := range append([]int{opts.BulkMB}, opts.ExtraBulkMB...) {
+		if mb == 0 {
+			continue
+		}
 		var b bytes.Buffer
-		st, err := WriteBulk(&b, int64(opts.BulkMB)<<20)
+		st, err := WriteBulk(&b, int64(mb)<<20)
 		if err != nil {
 			return nil, err
 		}
 		layers = append(layers, layerSpec{tar: b.Bytes(), big: true, createdBy: fmt.Sprintf(
 			"plumb-mkimage: bulk: %d MB, %d files, %d directories, %d symlinks, %d hard links",
-			opts.BulkMB, st.Files, st.Dirs, st.Symlinks, st.Hardlinks)})
+			mb, st.Files, st.Dirs, st.Symlinks, st.Hardlinks)})
 	}
 	if opts.Variant != "" {
 		b, err := Tar(File("variant.txt", 0o644, opts.Variant+"\n"))
