@@ -39,8 +39,9 @@ fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz FuzzShell -fuzztime $(FUZZTIME)
 	$(GO) test ./plan/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
 
-# Not part of make test: about 5 minutes. RUNS=5 SIZES="1 50 200" make bench
-bench: deps build
+# Not part of make test: about 10 minutes. RUNS=5 SIZES="1 50 200" make bench;
+# PARTS=images (or net) runs one part.
+bench: deps build mkimage
 	@scripts/bench.sh
 
 clean:

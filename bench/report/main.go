@@ -1,12 +1,15 @@
 // Command report turns make bench's samples into a table of medians with
 // the ratios the targets are about, and a plot of milliseconds per container
-// against the number of containers, one line per tool.
+// against the number of containers, one line per tool; given the unpacking
+// samples too, a table of those and a bar chart of their medians.
 package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"image/color"
+	"io/fs"
 	"os"
 	"sort"
 	"strconv"
@@ -14,18 +17,31 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 )
 
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: report results.tsv out.png")
+	if len(os.Args) != 3 && len(os.Args) != 5 {
+		fmt.Fprintln(os.Stderr, "usage: report results.tsv out.png [images.tsv images.png]")
 		os.Exit(2)
 	}
 	samples, err := read(os.Args[1])
 	if err == nil {
 		table(samples)
 		err = draw(samples, os.Args[2])
+	}
+	if err == nil && len(os.Args) == 5 {
+		var images, cpu map[string]map[int][]float64
+		if images, err = read(os.Args[3]); errors.Is(err, fs.ErrNotExist) {
+			err = nil // make bench has not run its images part yet
+		} else if err == nil {
+			if cpu, err = readColumn(os.Args[3], 4); err == nil {
+				fmt.Println()
+				imageTable(images, cpu)
+				err = drawImages(images, os.Args[4])
+			}
+		}
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "report:", err)
@@ -34,7 +50,10 @@ func main() {
 }
 
 // read returns the samples by tool and N.
-func read(in string) (map[string]map[int][]float64, error) {
+func read(in string) (map[string]map[int][]float64, error) { return readColumn(in, 3) }
+
+// readColumn returns column col (from 0) of the samples, by tool and N.
+func readColumn(in string, col int) (map[string]map[int][]float64, error) {
 	f, err := os.Open(in)
 	if err != nil {
 		return nil, err
@@ -45,11 +64,11 @@ func read(in string) (map[string]map[int][]float64, error) {
 	sc.Scan() // header
 	for sc.Scan() {
 		c := strings.Split(sc.Text(), "\t")
-		if len(c) != 4 {
+		if len(c) < 4 || len(c) <= col {
 			continue
 		}
 		n, _ := strconv.Atoi(c[1])
-		ms, _ := strconv.ParseFloat(c[3], 64)
+		ms, _ := strconv.ParseFloat(c[col], 64)
 		if samples[c[0]] == nil {
 			samples[c[0]] = map[int][]float64{}
 		}
@@ -136,6 +155,112 @@ func draw(samples map[string]map[int][]float64, out string) error {
 		p.Add(line, points)
 		p.Legend.Add(t, line, points)
 	}
+	return p.Save(9*vg.Inch, 5*vg.Inch, out)
+}
+
+// The unpacking tools, as scripts/bench.sh names them: (a) one layer, (b) an
+// image, each against GNU tar; plumb first, then what it is measured against.
+var (
+	oneLayer = []string{"plumb layer unpack", "GNU tar -xf", "plumb layer unpack, gzip", "GNU tar -xzf"}
+	anImage  = []string{"plumb image import", "GNU tar -xf, one after another", "plumb image import, gzip", "GNU tar -xf, 2 side by side"}
+	meaning  = map[string]string{
+		"plumb layer unpack":             "the whole command: the layer read from a docker save archive (uncompressed, as docker save writes it), unpacked, its sha256 checked",
+		"GNU tar -xf":                    "the same layer tar",
+		"plumb layer unpack, gzip":       "the same, the layer gzip in the archive (as plumb-mkimage writes it)",
+		"GNU tar -xzf":                   "the same gzip blob",
+		"plumb image import":             "the whole command: a layer unpack step each, side by side, journaled (uncompressed layers)",
+		"GNU tar -xf, one after another": "the same layer tars, in turn",
+		"plumb image import, gzip":       "the same, the layers gzip in the archive",
+		"GNU tar -xf, 2 side by side":    "the same layer tars, xargs -P 2 (for comparison)",
+	}
+)
+
+// imageTable prints the unpacking medians, wall and CPU time, and their
+// ratios to the targets.
+func imageTable(s, cpu map[string]map[int][]float64) {
+	one := func(tools []string) (int, int) { // the layer count the tools were run with, and runs
+		for _, t := range tools {
+			for n, v := range s[t] {
+				return n, len(v)
+			}
+		}
+		return 0, 0
+	}
+	na, runs := one(oneLayer)
+	nb, _ := one(anImage)
+	med := func(t string, n int) float64 {
+		if v := s[t][n]; len(v) > 0 {
+			return median(v)
+		}
+		return 0
+	}
+	fmt.Printf("unpacking layers, on tmpfs (the state directory's file system), median of %d runs\n", runs)
+	fmt.Printf("%-34s %8s %8s\n", "", "wall ms", "CPU ms")
+	for _, g := range []struct {
+		title string
+		tools []string
+		n     int
+	}{{"(a) one layer of about 50 MB", oneLayer, na}, {fmt.Sprintf("(b) an image of %d layers, 2 cores", nb), anImage, nb}} {
+		fmt.Println(g.title)
+		for _, t := range g.tools {
+			if v := med(t, g.n); v > 0 {
+				c := 0.0
+				if v := cpu[t][g.n]; len(v) > 0 {
+					c = median(v)
+				}
+				fmt.Printf("  %-32s %8.1f %8.1f  %s\n", t, v, c, meaning[t])
+			}
+		}
+	}
+	ratio := func(a, b string, n int) string {
+		if med(a, n) == 0 || med(b, n) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.2f", med(a, n)/med(b, n))
+	}
+	fmt.Printf("(a) plumb layer unpack / tar -xf %s (target <= 1); gzip: plumb / tar -xzf %s\n",
+		ratio("plumb layer unpack", "GNU tar -xf", na), ratio("plumb layer unpack, gzip", "GNU tar -xzf", na))
+	fmt.Printf("(b) plumb image import / tar -xf one after another %s (target < 1); / tar -xf 2 side by side %s\n",
+		ratio("plumb image import", "GNU tar -xf, one after another", nb), ratio("plumb image import", "GNU tar -xf, 2 side by side", nb))
+}
+
+// drawImages plots the unpacking medians as bars, plumb's first in each group.
+func drawImages(s map[string]map[int][]float64, out string) error {
+	p := plot.New()
+	p.Title.Text = "Unpacking layers on tmpfs: plumb against GNU tar (median ms)"
+	p.Y.Label.Text = "ms (median)"
+	p.Legend.Top = true
+	groups := [][]string{oneLayer, anImage}
+	names := []string{"(a) one layer, about 50 MB", "(b) an image"}
+	for n := range s[anImage[0]] {
+		names[1] = fmt.Sprintf("(b) an image of %d layers", n)
+	}
+	w := vg.Points(40)
+	for i := range len(oneLayer) {
+		vals := make(plotter.Values, len(groups))
+		label := ""
+		for g, tools := range groups {
+			for _, v := range s[tools[i]] {
+				vals[g] = median(v)
+			}
+			if label != "" {
+				label += " | "
+			}
+			label += tools[i]
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return err
+		}
+		bars.LineStyle.Width = 0
+		bars.Color = plotutil.Color(i)
+		bars.Offset = vg.Length(float64(i)-float64(len(oneLayer)-1)/2) * w
+		p.Add(bars)
+		p.Legend.Add(label, bars)
+	}
+	p.NominalX(names...)
+	p.X.Min, p.X.Max = -0.6, 1.6
+	p.Y.Min, p.Y.Max = 0, p.Y.Max*1.3 // room for the legend
 	return p.Save(9*vg.Inch, 5*vg.Inch, out)
 }
 
