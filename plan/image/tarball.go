@@ -97,6 +97,9 @@ func fromTarball(path, tag string, want Platform) (*Image, error) {
 			l.MediaType, l.Digest, l.Size = string(src.MediaType), src.Digest.String(), src.Size
 		}
 		member := desc.Layers[i]
+		if af, ok := idx.files[pathpkg.Clean(member)]; ok && l.Size == 0 {
+			l.Size = af.size // the blob as the archive keeps it
+		}
 		l.open = func(context.Context) (io.ReadCloser, error) {
 			rc, err := idx.open(member)
 			if err != nil {
