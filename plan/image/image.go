@@ -94,8 +94,8 @@ type Layer struct {
 	// Digest is the digest of the blob as the source keeps it (compressed, usually), "" when
 	// the source does not record it (a docker save tarball from Docker before 25).
 	Digest string
-	// Size is the blob's size in bytes as the source keeps it; 0 when the source does not
-	// record it.
+	// Size is the blob's size in bytes as the source keeps it (for a docker save archive,
+	// the size of its file in the archive).
 	Size int64
 	// MediaType as the manifest declares it: a tar, tar+gzip or tar+zstd layer, Docker's or
 	// OCI's. "" when the source does not declare one (a docker save tarball from Docker before
