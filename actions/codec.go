@@ -83,6 +83,7 @@ var decoders = newRegistry(
 	register[UnpackLayer](),
 	register[Symlink](),
 	register[NetnsNew](),
+	register[WriteFile](),
 )
 
 // registration is one action type: its kind, as its zero value names it

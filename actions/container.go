@@ -186,10 +186,16 @@ func halfWayShell(a halfWay) []string {
 // shell script, run by the host's sh as the new PID namespace's first
 // process, prepares the root inside the container's own mount namespace
 // (mounts there vanish with it, so they need no undo of their own), then
-// ends in exec: setpriv sets the capabilities and chroot(1) execs CMD, which
-// is PID 1. The script reads the root as $1 and CMD as the rest of its
-// arguments, so nothing from input is ever parsed as shell. Without
-// Confine (journals of earlier versions), unshare --root starts CMD with
+// ends in exec: setpriv sets the capabilities and the groups, env -i the
+// environment, and unshare --root=. --wd=DIR [-S UID] enters the root, the
+// working directory and the user and execs CMD, which is PID 1. Before
+// that, the script binds the files of Etc onto the container's /etc. The
+// script reads the root as $1, then the /etc files, the working directory
+// and the environment up to a --, and CMD as the rest of its arguments, so
+// nothing from input is ever parsed as shell. A journal of the version
+// before Etc and Process has them nil: its script ends in setpriv --
+// chroot . CMD, run as root in / with plumb's environment. Without Confine
+// (journals of earlier versions still), unshare --root starts CMD with
 // every capability, as plumb did then.
 type StartContainer struct {
 	Netns   string       `json:"netns"`
@@ -200,6 +206,13 @@ type StartContainer struct {
 	Attach  bool         `json:"attach,omitempty"` // stdio is plumb's own (run in the foreground)
 	PIDFile string       `json:"pid_file"`
 	Confine *Confinement `json:"confine,omitempty"`
+	// Etc are bound onto the container's /etc/hostname, /etc/hosts and
+	// /etc/resolv.conf. Process is the environment, working directory and
+	// user CMD runs with. Both need Confine; both are nil in journals of
+	// earlier versions, whose commands render as they did: no files bound,
+	// and CMD ran as root in / with plumb's environment.
+	Etc     *EtcFiles `json:"etc,omitempty"`
+	Process *Process  `json:"process,omitempty"`
 }
 
 // Confinement is what a container may do, as `docker run` decides it.
@@ -238,7 +251,18 @@ var DevNodes = []string{"null", "zero", "full", "random", "urandom", "tty"}
 // Script is the shell script that prepares the container's root inside its
 // mount namespace and ends in exec of the command: $1 is the root, the
 // rest is the command. Each line is a command a person could type.
-func (c Confinement) Script() string {
+func (c Confinement) Script() string { return c.script(false, nil) }
+
+// EtcNames are the files of a container's /etc that plumb writes for it
+// and binds there, in the order StartContainer passes their sources.
+var EtcNames = []string{"hostname", "hosts", "resolv.conf"}
+
+// script is Script, and with etc the binds of the container's /etc files
+// (the files are the arguments after the root), and with proc the command's
+// environment, working directory and user (the working directory, the
+// environment and -- come after them, then the command). Everything that
+// comes from input is an argument, never part of the script's text.
+func (c Confinement) script(etc bool, proc *Process) string {
 	rel := func(paths []string) string {
 		out := make([]string, len(paths))
 		for i, p := range paths {
@@ -250,19 +274,25 @@ func (c Confinement) Script() string {
 	if c.Privileged {
 		sysOpts, devOpts = "nosuid,nodev,noexec", "nosuid,mode=755,size=65536k"
 	}
-	lines := []string{
-		`r=$1; shift`,
+	lines := []string{`r=$1; shift`}
+	if etc {
+		lines = append(lines, `etc_hostname=$1 etc_hosts=$2 etc_resolv=$3; shift 3`)
+	}
+	if proc != nil {
+		lines = append(lines, `wd=$1; shift`)
+	}
+	lines = append(lines,
 		`mkdir -p "$r/proc" "$r/sys" "$r/dev"`,
 		`mount -t proc -o nosuid,nodev,noexec proc "$r/proc"`,
-		`mount -t sysfs -o ` + sysOpts + ` sysfs "$r/sys"`,
-		`mount -t tmpfs -o ` + devOpts + ` tmpfs "$r/dev"`,
-		`for d in ` + strings.Join(DevNodes, " ") + `; do touch "$r/dev/$d"; mount --bind "/dev/$d" "$r/dev/$d"; done`,
+		`mount -t sysfs -o `+sysOpts+` sysfs "$r/sys"`,
+		`mount -t tmpfs -o `+devOpts+` tmpfs "$r/dev"`,
+		`for d in `+strings.Join(DevNodes, " ")+`; do touch "$r/dev/$d"; mount --bind "/dev/$d" "$r/dev/$d"; done`,
 		`mkdir "$r/dev/pts" "$r/dev/shm"`,
 		`mount -t devpts -o newinstance,ptmxmode=0666,mode=0620,gid=5,nosuid,noexec devpts "$r/dev/pts"`,
 		`mount -t tmpfs -o nosuid,nodev,noexec,mode=1777,size=65536k shm "$r/dev/shm"`,
 		`ln -s pts/ptmx "$r/dev/ptmx"; ln -s /proc/self/fd "$r/dev/fd"`,
 		`ln -s /proc/self/fd/0 "$r/dev/stdin"; ln -s /proc/self/fd/1 "$r/dev/stdout"; ln -s /proc/self/fd/2 "$r/dev/stderr"`,
-	}
+	)
 	if !c.Privileged {
 		lines = append(lines,
 			`for p in `+rel(MaskedPaths)+`; do`,
@@ -274,11 +304,18 @@ func (c Confinement) Script() string {
 			`done`,
 		)
 	}
-	// The root is moved onto / before chroot: the container's root is then
-	// the top of its mount namespace, so that a chroot of its own cannot lead
-	// out of it (a plain chroot can be left by chroot to a subdirectory and
-	// enough "cd .."). --no-mtab: mount(8) would otherwise record the
-	// move in /run/mount/utab, a file of the host's /run.
+	// The root is moved onto / before it is entered (chroot(2), by unshare
+	// --root or chroot(1)): the container's root is then the top of its
+	// mount namespace, so that a chroot of its own cannot lead out of it (a
+	// plain chroot can be left by chroot to a subdirectory and enough "cd
+	// .."). --no-mtab: mount(8) would otherwise record the move in
+	// /run/mount/utab, a file of the host's /run.
+	if etc {
+		lines = append(lines, etcLines...)
+	}
+	if proc != nil {
+		lines = append(lines, workdirLines...)
+	}
 	lines = append(lines, `cd "$r"`, `mount --no-mtab --move . /`)
 	var priv []string
 	if !c.Privileged {
@@ -291,11 +328,87 @@ func (c Confinement) Script() string {
 	if c.NoNewPrivs {
 		priv = append(priv, "--no-new-privs")
 	}
-	last := `exec chroot . "$@"`
-	if len(priv) > 0 {
-		last = `exec setpriv ` + strings.Join(priv, " ") + ` -- chroot . "$@"`
+	if proc == nil {
+		last := `exec chroot . "$@"`
+		if len(priv) > 0 {
+			last = `exec setpriv ` + strings.Join(priv, " ") + ` -- chroot . "$@"`
+		}
+		return strings.Join(append(lines, last), "\n")
 	}
-	return strings.Join(append(lines, last), "\n")
+	// The command's user: its group and supplementary groups set by setpriv
+	// (as root, before the root is entered), its user ID by unshare -S once
+	// it has entered the root and its working directory, as runc does it
+	// (chroot, chdir, then setuid): a user other than root could no longer
+	// chroot, and /etc/passwd was read by plumb, so that every ID here is a
+	// number and nothing is looked up in the host's user database.
+	priv = append(priv, "--regid="+strconv.Itoa(proc.GID))
+	if len(proc.Groups) == 0 {
+		priv = append(priv, "--clear-groups")
+	} else {
+		gs := make([]string, len(proc.Groups))
+		for i, g := range proc.Groups {
+			gs[i] = strconv.Itoa(g)
+		}
+		priv = append(priv, "--groups="+strings.Join(gs, ","))
+	}
+	enter := `"$u" --root=. --wd="$wd"`
+	if proc.UID != 0 {
+		enter += " -S " + strconv.Itoa(proc.UID)
+	}
+	// env -i gives the command exactly its environment. env finds the next
+	// program on the PATH it has just set, the container's, so unshare is
+	// named by its path on the host, found before. The arguments are the
+	// environment, --, then the command: the -- becomes unshare and its
+	// options, so that env -i gets the environment, then unshare, then the
+	// command (the environment is KEY=VALUE words, never a lone --).
+	return strings.Join(append(lines,
+		`u=$(command -v unshare)`,
+		`sep=1`,
+		`for a in "$@"; do`,
+		`  shift`,
+		`  if [ "$sep" = 1 ] && [ "$a" = -- ]; then sep=0; set -- "$@" `+enter+` --`,
+		`  else set -- "$@" "$a"; fi`,
+		`done`,
+		`exec setpriv `+strings.Join(priv, " ")+` -- env -i -- "$@"`,
+	), "\n")
+}
+
+// etcLines bind the container's /etc files, creating /etc and the mount
+// points that the root lacks (in the upper layer, as a container's own
+// writes would be). Docker binds over /etc/resolv.conf where the image
+// has it even when it is a symbolic link: runc resolves the link inside
+// the root (securejoin) and mounts over its target. Here mount and the
+// shell run with the host's root, so a link would be followed out of the
+// container's root (an absolute one into the host's /etc). plumb does not
+// follow it and removes nothing of the image: the start fails, saying
+// which link. Every component of $r/etc/NAME is tested (the root itself is
+// plumb's own mount point), and nothing in the container runs yet that
+// could change them after the test.
+var etcLines = []string{
+	`if [ -L "$r/etc" ]; then echo "plumb: /etc in the container is a symbolic link; plumb binds its hostname, hosts and resolv.conf there and does not follow links out of the root" >&2; exit 1; fi`,
+	`[ -d "$r/etc" ] || mkdir -m 755 "$r/etc"`,
+	`for f in hostname hosts resolv.conf; do`,
+	`  if [ -L "$r/etc/$f" ]; then echo "plumb: /etc/$f in the container is a symbolic link; plumb binds a file of its own there and does not follow links out of the root" >&2; exit 1; fi`,
+	`  [ -e "$r/etc/$f" ] || touch "$r/etc/$f"`,
+	`done`,
+	`mount --bind "$etc_hostname" "$r/etc/hostname"`,
+	`mount --bind "$etc_hosts" "$r/etc/hosts"`,
+	`mount --bind "$etc_resolv" "$r/etc/resolv.conf"`,
+}
+
+// workdirLines make the working directory inside the root when it is
+// missing, as Docker does (mode 0755, root's), one component at a time,
+// never through a symbolic link (for the reason etcLines give). $wd is
+// absolute and clean: no . or .. components.
+var workdirLines = []string{
+	`d=$r`,
+	`set -f; IFS=/`,
+	`for c in ${wd#/}; do`,
+	`  d=$d/$c`,
+	`  if [ -L "$d" ]; then echo "plumb: the working directory $wd passes through a symbolic link, /${d#"$r"/}; plumb does not follow links out of the root" >&2; exit 1; fi`,
+	`  [ -d "$d" ] || mkdir -m 755 "$d"`,
+	`done`,
+	`unset IFS; set +f`,
 }
 
 func (a StartContainer) Kind() string { return "start_container" }
@@ -305,7 +418,13 @@ func (a StartContainer) Argv() []string {
 	if a.Confine == nil {
 		argv = append(argv, "--mount-proc", "--root="+a.Root, "--wd=/", "--")
 	} else {
-		argv = append(argv, "--", "sh", "-euc", a.Confine.Script(), "sh", a.Root)
+		argv = append(argv, "--", "sh", "-euc", a.Confine.script(a.Etc != nil, a.Process), "sh", a.Root)
+	}
+	if a.Confine != nil && a.Etc != nil {
+		argv = append(argv, a.Etc.Hostname, a.Etc.Hosts, a.Etc.Resolv)
+	}
+	if a.Confine != nil && a.Process != nil {
+		argv = append(append(append(argv, a.Process.Dir), a.Process.Env...), "--")
 	}
 	return append(argv, a.Cmd...)
 }
@@ -321,6 +440,12 @@ func (a StartContainer) Why() string {
 	}
 	if a.Confine.NoNewPrivs {
 		why += ", no new privileges"
+	}
+	if a.Etc != nil {
+		why += ", its /etc/hostname, /etc/hosts and /etc/resolv.conf bound from plumb's files"
+	}
+	if p := a.Process; p != nil {
+		why += fmt.Sprintf(", as user %d:%d in %s with only its own environment", p.UID, p.GID, p.Dir)
 	}
 	return why
 }

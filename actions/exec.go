@@ -82,6 +82,8 @@ func debianPackage(tool string) string {
 		return "tar"
 	case "hostname":
 		return "hostname"
+	case "sh":
+		return "dash"
 	}
 	return ""
 }
