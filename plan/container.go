@@ -40,6 +40,19 @@ type Container struct {
 	SecurityOpt []string
 	// SUID mounts the root without nosuid: setuid and setgid bits work.
 	SUID bool
+	// Env, WorkDir and User are what the command runs with, as docker
+	// run's -e, -w and -u (or an image's config) give them: Env is
+	// KEY=VALUE, or KEY alone to remove KEY (docker run -e KEY when KEY is
+	// not set where it runs), over Docker's PATH and HOSTNAME (see
+	// Environment); WorkDir is absolute ("": /), made when missing; User
+	// is NAME, UID, NAME:GROUP or UID:GID, resolved in the root's
+	// /etc/passwd and /etc/group ("": root).
+	Env     []string
+	WorkDir string
+	User    string
+	// ResolvConf is the host's resolv.conf, whose nameservers the
+	// container gets ("": /etc/resolv.conf).
+	ResolvConf string
 	// Firewall writes its published ports' rules; nil: the default.
 	Firewall firewall.Backend
 	// What Plan made of it, for Preflight.
@@ -196,8 +209,8 @@ func (c *Container) confinement() (*actions.Confinement, error) {
 		return nil, err
 	}
 	if !slices.Contains(caps, "sys_chroot") {
-		return nil, refuse("cap-drop", "the container keeps CAP_SYS_CHROOT: plumb enters its root with chroot(1) once setpriv has set its capabilities, "+
-			"so chroot needs it; add --cap-add SYS_CHROOT to say you know (its root is the top of its mount namespace, so chroot cannot lead out)")
+		return nil, refuse("cap-drop", "the container keeps CAP_SYS_CHROOT: plumb enters its root with unshare --root once setpriv has set its capabilities, "+
+			"so unshare needs it; add --cap-add SYS_CHROOT to say you know (its root is the top of its mount namespace, so chroot cannot lead out)")
 	}
 	return &actions.Confinement{Caps: caps, NoNewPrivs: nnp}, nil
 }
@@ -221,8 +234,24 @@ func (c *Container) Check() error {
 	if c.Bridge == "" && (c.IP.IsValid() || len(c.Publish) > 0) {
 		return refuse("net", "--ip and --publish need --net BRIDGE")
 	}
+	if err := checkEnv(c.Env); err != nil {
+		return err
+	}
+	if _, err := cleanWorkDir(c.WorkDir); err != nil {
+		return err
+	}
+	if _, err := ParseUser(c.User); err != nil {
+		return err
+	}
 	_, err := c.confinement()
 	return err
+}
+
+func (c *Container) resolvConf() string {
+	if c.ResolvConf == "" {
+		return "/etc/resolv.conf"
+	}
+	return c.ResolvConf
 }
 
 // Plan lays out the steps: the overlay, the network, the hostname, then the
@@ -293,11 +322,33 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	} else {
 		steps = append(steps, Step{Action: actions.LinkSetUp{Dev: "lo", In: ns}})
 	}
+	// What the command runs with, and the files of its /etc, as Docker
+	// writes them for each container.
+	proc, err := c.process(append([]string{o.Upper}, c.Layers...))
+	if err != nil {
+		return nil, err
+	}
+	if proc.UID != 0 && !confine.Privileged && !slices.Contains(confine.Caps, "setuid") {
+		return nil, refuse("cap-drop", "the container's user %d is set by unshare -S once its root is entered, which needs CAP_SETUID; keep it (it is Docker's default), or run as root", proc.UID)
+	}
+	var ip netip.Addr
+	if c.attach != nil {
+		ip = c.attach.IP
+	}
+	resolv, err := readResolvConf(c.resolvConf())
+	if err != nil {
+		return nil, err
+	}
 	steps = append(steps,
 		Step{Action: actions.Touch{Path: dirs.UTS}},
 		Step{Action: actions.UTSNew{File: dirs.UTS, Hostname: c.hostname(), EndOptions: true}},
+		Step{Action: actions.WriteFile{Path: dirs.Hostname, Content: c.hostname() + "\n", For: "the container's /etc/hostname"}},
+		Step{Action: actions.WriteFile{Path: dirs.Hosts, Content: HostsFile(ip, c.hostname()), For: "the container's /etc/hosts"}},
+		Step{Action: actions.WriteFile{Path: dirs.Resolv, Content: resolv, For: "the container's /etc/resolv.conf"}},
 		Step{Action: actions.StartContainer{Netns: ns.Name, UTS: dirs.UTS, Root: o.Merged, Cmd: c.Cmd, Log: dirs.Log,
-			Attach: c.Attach, PIDFile: dirs.PID, Confine: confine}},
+			Attach: c.Attach, PIDFile: dirs.PID, Confine: confine,
+			Etc:     &actions.EtcFiles{Hostname: dirs.Hostname, Hosts: dirs.Hosts, Resolv: dirs.Resolv},
+			Process: proc}},
 	)
 	summary := fmt.Sprintf("%s from %s", actions.Quote(c.Cmd), plural(len(c.Layers), "layer"))
 	if c.attach != nil {
@@ -321,7 +372,16 @@ func (c *Container) Preflight(ctx context.Context, env Env) ([]string, error) {
 	if err := c.checkRootDirs(); err != nil {
 		return nil, err
 	}
-	for _, t := range []struct{ tool, pkg string }{{"sh", "dash"}, {"setpriv", "util-linux"}, {"chroot", "coreutils"}} {
+	root := append([]string{c.overlay.Upper}, c.Layers...)
+	if err := checkEtc(root); err != nil {
+		return nil, err
+	}
+	if dir, err := cleanWorkDir(c.WorkDir); err != nil {
+		return nil, err
+	} else if err := checkWorkDir(root, dir); err != nil {
+		return nil, err
+	}
+	for _, t := range []struct{ tool, pkg string }{{"sh", "dash"}, {"setpriv", "util-linux"}, {"unshare", "util-linux"}, {"env", "coreutils"}} {
 		if _, err := exec.LookPath(t.tool); err != nil {
 			return nil, &Refused{Msg: fmt.Sprintf("%s: not found — install the %s package (it confines the container)", t.tool, t.pkg)}
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -157,6 +158,8 @@ func TestContainerPlan(t *testing.T) {
 	st := NewStore(t.TempDir())
 	layer := t.TempDir()
 	os.Mkdir(filepath.Join(layer, "proc"), 0o755)
+	resolv := filepath.Join(t.TempDir(), "resolv.conf")
+	os.WriteFile(resolv, []byte("nameserver 127.0.0.53\nnameserver 192.0.2.53\n"), 0o644)
 	up := st.Overlay("my_app").Upper
 	for _, c := range []struct {
 		name        string
@@ -170,7 +173,7 @@ func TestContainerPlan(t *testing.T) {
 		{"--privileged", Container{Privileged: true}, "", true, []string{up + "/dev", up + "/sys"}},
 	} {
 		ct := c.ct
-		ct.Name, ct.Layers, ct.Cmd = "my_app", []string{layer}, []string{"sleep", "1"}
+		ct.Name, ct.Layers, ct.Cmd, ct.ResolvConf = "my_app", []string{layer}, []string{"sleep", "1"}, resolv
 		if err := ct.Check(); err != nil {
 			t.Fatal(err)
 		}
@@ -203,6 +206,10 @@ func TestContainerPlan(t *testing.T) {
 			"ip -n plumb-my_app link set lo up",
 			"touch "+d.UTS,
 			"unshare --uts="+d.UTS+" hostname -- my-app",
+			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh", "my-app\n", d.Hostname}),
+			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh", HostsFile(netip.Addr{}, "my-app"), d.Hosts}),
+			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh",
+				"nameserver 192.0.2.53\n\n# Based on host file: '" + resolv + "' (legacy)\n# Overrides: []\n", d.Resolv}),
 			"START",
 		)
 		if diff := cmp.Diff(want, got); diff != "" {
@@ -211,9 +218,13 @@ func TestContainerPlan(t *testing.T) {
 		if start.Confine == nil || start.Confine.Privileged != c.privileged {
 			t.Errorf("%s: the container starts with %+v", c.name, start.Confine)
 		}
+		// The root, the /etc files, the working directory, Docker's
+		// environment (no passwd in the layer: HOME is /), then the command.
 		argv := start.Argv()
-		if i := len(argv) - 4; argv[i] != "sh" || argv[i+1] != d.Merged || argv[i+2] != "sleep" || argv[i+3] != "1" {
-			t.Errorf("%s: the script's arguments are %q", c.name, argv[i:])
+		want = []string{"sh", d.Merged, d.Hostname, d.Hosts, d.Resolv, "/",
+			"PATH=" + DefaultPath, "HOSTNAME=my-app", "HOME=/", "--", "sleep", "1"}
+		if diff := cmp.Diff(want, argv[len(argv)-len(want):]); diff != "" {
+			t.Errorf("%s: the script's arguments (-want +got):\n%s", c.name, diff)
 		}
 	}
 }

@@ -12,7 +12,9 @@ import "path/filepath"
 //	overlay/NAME/{upper,work,merged}
 //	                           a laid-out overlay, as Docker's overlay2 lays
 //	                           out /var/lib/docker/overlay2/ID; a container's
-//	                           also holds its uts, pid and log files
+//	                           also holds its uts, pid and log files, and
+//	                           the hostname, hosts and resolv.conf bound
+//	                           onto its /etc
 type Layout struct {
 	Dir string
 }
@@ -45,13 +47,18 @@ type OverlayDirs struct {
 	// A container's files beside its root: the file that keeps its UTS
 	// namespace, its PID, its output when detached.
 	UTS, PID, Log string
+	// The files plumb writes for a container and binds onto its
+	// /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker keeps them
+	// in the container's directory.
+	Hostname, Hosts, Resolv string
 }
 
 // Overlay lays out overlay NAME (or container NAME's root).
 func (l Layout) Overlay(name string) OverlayDirs {
 	base := filepath.Join(l.Dir, "overlay", name)
 	return OverlayDirs{Base: base, Upper: base + "/upper", Work: base + "/work", Merged: base + "/merged",
-		UTS: base + "/uts", PID: base + "/pid", Log: base + "/log"}
+		UTS: base + "/uts", PID: base + "/pid", Log: base + "/log",
+		Hostname: base + "/hostname", Hosts: base + "/hosts", Resolv: base + "/resolv.conf"}
 }
 
 // Image layers are kept as Docker's overlay2 keeps them, content addressed:
