@@ -76,6 +76,13 @@ func TestScripts(t *testing.T) {
 			}
 			env.Setenv("PLUMB_BIN", filepath.Dir(self))
 			env.Setenv("STANDIN_LOG", filepath.Join(env.WorkDir, "log"))
+			// The host's resolv.conf, as plumb run reads it: the same on
+			// every machine, with a loopback nameserver to leave out.
+			resolv := filepath.Join(env.WorkDir, "resolv.conf")
+			if err := os.WriteFile(resolv, []byte("nameserver 127.0.0.53\nnameserver 192.0.2.53\nsearch example.test\n"), 0o644); err != nil {
+				return err
+			}
+			env.Setenv("PLUMB_RESOLV_CONF", resolv)
 			env.Setenv("PLUMB_STATE_DIR", filepath.Join(env.WorkDir, "state"))
 			env.Setenv("XTABLES_LOCKFILE", filepath.Join(env.WorkDir, "xtables.lock"))
 			// The goldens are the stand-ins' logs of one process per step.

@@ -38,6 +38,16 @@ type RunCmd struct {
 	CapDrop     []string `name:"cap-drop" placeholder:"CAP" help:"Drop a capability from Docker's default set (CHOWN or CAP_CHOWN; ALL); repeat for more."`
 	SecurityOpt []string `name:"security-opt" sep:"none" placeholder:"OPT" help:"no-new-privileges: setuid bits and file capabilities grant nothing (off by default, as in Docker)."`
 	SUID        bool     `name:"suid" help:"Mount the root without nosuid, so that setuid and setgid programs (su, sudo) work."`
+
+	// What the command runs with, as docker run's -e, -w and -u.
+	Env     []string `name:"env" short:"e" sep:"none" placeholder:"KEY=VALUE" help:"Set a variable of the command's environment (it gets only PATH, HOSTNAME, HOME and these); KEY alone takes plumb's own value, as docker run -e KEY. Repeat for more."`
+	WorkDir string   `name:"workdir" short:"w" placeholder:"DIR" help:"The command's working directory inside the container, made if missing (default /)."`
+	User    string   `name:"user" short:"u" placeholder:"USER[:GROUP]" help:"Run the command as this user: a name or UID, and a group or GID, names from the container's /etc/passwd and /etc/group (default root)."`
+	// ResolvConf is the host file the container's nameservers come from;
+	// hidden, for tests that need a known one (the script tests set
+	// PLUMB_RESOLV_CONF, so that no golden holds the nameservers of the
+	// machine it runs on).
+	ResolvConf string `name:"resolv-conf" hidden:"" env:"PLUMB_RESOLV_CONF" default:"/etc/resolv.conf" placeholder:"PATH" help:"The host's resolv.conf, whose nameservers (less loopback and IPv6 ones) the container gets."`
 }
 
 // Help is the long help of `plumb run --help`.
@@ -53,13 +63,20 @@ starts the command:
 SCRIPT, shown in full by --dry-run, runs inside the container's new mount and
 PID namespaces, so its mounts go when the container does: /proc, /sys
 read-only, a fresh /dev (null, zero, full, random, urandom, tty, pts, shm),
-Docker's masked and read-only /proc paths; it moves the root onto / and ends
-in exec setpriv --bounding-set=... -- chroot . CMD, so that CMD is PID 1 with
-Docker's default capabilities (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD,
-NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT,
-KILL, AUDIT_WRITE). --cap-add and --cap-drop change them as docker run's do,
-but SYS_CHROOT must stay: chroot(1) needs it. --privileged keeps every
-capability and masks nothing: the container is then root over the host.
+Docker's masked and read-only /proc paths, and the container's
+/etc/hostname, /etc/hosts and /etc/resolv.conf bound from files plumb writes
+in STATE_DIR/overlay/NAME (as Docker writes them: the hostname; localhost
+and the container's address and name; the host's nameservers less loopback
+and IPv6 ones, or 8.8.8.8 and 8.8.4.4 when none is left). It moves the root
+onto / and ends in exec setpriv --bounding-set=... -- env -i ENV... unshare
+--root=. --wd=DIR -- CMD, so that CMD is PID 1 with Docker's default
+capabilities (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID,
+SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE)
+and exactly Docker's environment: PATH, HOSTNAME, HOME and --env.
+--cap-add and --cap-drop change them as docker run's do, but SYS_CHROOT must
+stay (unshare --root needs it), and SETUID too with --user. --privileged
+keeps every capability and masks nothing: the container is then root over
+the host.
 
 Without -d it stays in the foreground and undoes everything when the command
 ends, exiting with its status. With -d it prints the PID and returns.`
@@ -94,6 +111,22 @@ func fromImage(d *deps, ct *plan.Container, ref string) error {
 	return nil
 }
 
+// hostEnv reads --env as docker run does: KEY alone takes the value KEY
+// has in plumb's own environment; when it has none, KEY stays alone, which
+// removes KEY from the container's (see plan.Environment).
+func hostEnv(env []string) []string {
+	out := make([]string, len(env))
+	for i, e := range env {
+		out[i] = e
+		if !strings.Contains(e, "=") {
+			if v, ok := os.LookupEnv(e); ok {
+				out[i] = e + "=" + v
+			}
+		}
+	}
+	return out
+}
+
 // exitCode is a status to exit with, already explained (or the container's own).
 type exitCode int
 
@@ -107,7 +140,8 @@ func (c *RunCmd) Run(d *deps) error {
 		c.Cmd = c.Cmd[1:]
 	}
 	ct := &plan.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: c.Cmd, Attach: !c.Detach,
-		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID}
+		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID,
+		Env: hostEnv(c.Env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf}
 	for _, l := range c.Layer {
 		ct.Layers = append(ct.Layers, layerDir(d, l))
 	}
