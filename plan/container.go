@@ -296,7 +296,8 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	root.NoDev = !confine.Privileged
 	root.NoSuid = !confine.Privileged && !c.SUID
 	op.Steps[len(op.Steps)-1].Action = root
-	op.Steps = append(op.Steps[:len(op.Steps)-1], append(mountPoints(o.Upper, c.Layers), op.Steps[len(op.Steps)-1])...)
+	points := append(mountPoints(o.Upper, c.Layers), etcMountPoints(o.Upper, c.Layers)...)
+	op.Steps = append(op.Steps[:len(op.Steps)-1], append(points, op.Steps[len(op.Steps)-1])...)
 	// The network namespace, kept at /run/netns/plumb-NAME as ip netns add
 	// keeps one, without making /run/netns a mount point of its own (which
 	// ip netns add does the first time, and leaves in the host's mount

@@ -150,8 +150,8 @@ func without(all []string, drop string) []string {
 }
 
 // TestContainerPlan: the root is mounted nodev and nosuid (unless asked
-// otherwise), the mount points no layer has are made in the upper layer
-// first, the network namespace is made without ip netns add's mount of
+// otherwise), the mount points no layer has (/etc's files among them) are
+// made in the upper layer first, the network namespace is made without ip netns add's mount of
 // /run/netns, the hostname goes after --, and the container starts
 // confined.
 func TestContainerPlan(t *testing.T) {
@@ -197,6 +197,11 @@ func TestContainerPlan(t *testing.T) {
 		want := []string{"mkdir -p " + d.Upper, "mkdir -p " + d.Work, "mkdir -p " + d.Merged}
 		for _, p := range c.mountPoints {
 			want = append(want, "mkdir -p "+p)
+		}
+		// The mount points of the /etc files, as Docker's init layer has them.
+		want = append(want, "mkdir -p "+up+"/etc")
+		for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+			want = append(want, actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh", "", up + "/etc/" + f}))
 		}
 		want = append(want,
 			"mount -t overlay overlay -o "+c.mountOpts+"lowerdir="+layer+",upperdir="+d.Upper+",workdir="+d.Work+" "+d.Merged,

@@ -507,6 +507,45 @@ func (c *Container) process(dirs []string) (*actions.Process, error) {
 	return &actions.Process{Env: Environment(c.Env, c.hostname(), u.Home), Dir: dir, UID: u.UID, GID: u.GID, Groups: u.Groups}, nil
 }
 
+// etcMountPoints are the steps that make, in the upper layer before the
+// overlay is mounted, the mount points of the container's /etc files that
+// no layer has (and /etc, when the upper layer lacks it), as Docker's init
+// layer holds them: the script then writes nothing in the root, and the
+// undos remove them, so a container that wrote nothing leaves nothing.
+// Where the upper layer already has something there (a kept upper layer,
+// a whiteout), or /etc is not a directory, the script deals with it (or
+// Preflight refuses it).
+func etcMountPoints(upper string, layers []string) []Step {
+	dirs := append([]string{upper}, layers...)
+	if _, fi, _, err := lookup(dirs, "etc"); err != nil || fi != nil && !fi.IsDir() {
+		return nil
+	}
+	etc := filepath.Join(upper, "etc")
+	fi, err := os.Lstat(etc)
+	if err == nil && !fi.IsDir() {
+		return nil
+	}
+	var steps []Step
+	if err != nil {
+		steps = append(steps, Step{Action: actions.Mkdir{Path: etc,
+			Purpose: fmt.Sprintf("create %s: the container's /etc files are mounted there, and the upper layer lacks it", etc)}})
+	}
+	for _, f := range actions.EtcNames {
+		p := filepath.Join(etc, f)
+		if _, err := os.Lstat(p); err == nil {
+			continue
+		}
+		if _, fi, _, err := lookup(dirs, "etc/"+f); err != nil || fi != nil {
+			continue
+		}
+		steps = append(steps, Step{Action: actions.WriteFile{Path: p, For: "the mount point of the container's /etc/" + f + ", which no layer has"}})
+	}
+	if len(steps) == 1 && err != nil {
+		return nil // every layer has the three files: no mount point to make
+	}
+	return steps
+}
+
 // checkEtc refuses a root whose /etc, or whose /etc/hostname, /etc/hosts or
 // /etc/resolv.conf, is something the container's script will not bind
 // over: a symbolic link (see actions' etcLines for why) or not a file.

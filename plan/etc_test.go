@@ -299,3 +299,53 @@ func TestLookup(t *testing.T) {
 		t.Errorf("etc/hosts under an opaque /etc: %v", fi)
 	}
 }
+
+// TestEtcMountPoints: the mount points of the /etc files that no layer
+// has are made in the upper layer before the mount (with /etc there when
+// the upper layer lacks it); none for those a layer has, when the
+// upper layer already holds one, or when /etc is not a directory.
+func TestEtcMountPoints(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		setup func(upper, layer string)
+		want  []string // relative to upper
+	}{
+		{"no /etc anywhere", func(string, string) {}, []string{"mkdir etc", "etc/hostname", "etc/hosts", "etc/resolv.conf"}},
+		{"/etc/hosts in the layer", func(_, l string) {
+			os.MkdirAll(l+"/etc", 0o755)
+			os.WriteFile(l+"/etc/hosts", nil, 0o644)
+		}, []string{"mkdir etc", "etc/hostname", "etc/resolv.conf"}},
+		{"all three in the layer", func(_, l string) {
+			os.MkdirAll(l+"/etc", 0o755)
+			for _, f := range []string{"hostname", "hosts", "resolv.conf"} {
+				os.WriteFile(l+"/etc/"+f, nil, 0o644)
+			}
+		}, nil},
+		{"a kept upper layer with /etc and its hostname", func(u, _ string) {
+			os.MkdirAll(u+"/etc", 0o755)
+			os.WriteFile(u+"/etc/hostname", nil, 0o644)
+		}, []string{"etc/hosts", "etc/resolv.conf"}},
+		{"/etc a link", func(_, l string) { os.Symlink("/etc", l+"/etc") }, nil},
+	} {
+		upper, layer := filepath.Join(t.TempDir(), "upper"), t.TempDir()
+		os.Mkdir(upper, 0o755)
+		c.setup(upper, layer)
+		var got []string
+		for _, s := range etcMountPoints(upper, []string{layer}) {
+			switch a := s.Action.(type) {
+			case actions.Mkdir:
+				got = append(got, "mkdir "+strings.TrimPrefix(a.Path, upper+"/"))
+			case actions.WriteFile:
+				if a.Content != "" {
+					t.Errorf("%s: a mount point with content %q", c.name, a.Content)
+				}
+				got = append(got, strings.TrimPrefix(a.Path, upper+"/"))
+			default:
+				t.Errorf("%s: step %T", c.name, a)
+			}
+		}
+		if diff := cmp.Diff(c.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", c.name, diff)
+		}
+	}
+}
