@@ -115,10 +115,16 @@ type Entering interface {
 // would. That spares a process per container its second exec (nsenter's)
 // or its mount namespace and /sys remount (ip -n's): about 1 ms each here.
 // The namespace is opened once and its identity checked on the open file,
-// so a PID that died and was reused cannot lead elsewhere. The thread is
-// never given back to Go (it ends with its goroutine), and the runtime
-// starts new threads from a clean template, so no other code runs in the
-// container's namespace. The child's environment says where it runs
+// so a PID that died and was reused cannot lead elsewhere. Afterwards the
+// thread goes back to the namespace it came from and only then is given
+// back to Go; if it cannot go back, it stays locked and ends with its
+// goroutine, so no other code runs in the container's namespace. Going
+// back matters: the thread may be the process's main thread, which Go
+// never ends (it parks it for good), and whose namespace is the one
+// /proc/PID/ns/net and `ip netns pids` give for plumb; left in a
+// container's namespace, a foreground `plumb run` counted as one of the
+// container's processes, and `plumb stop` of it killed plumb (seen about
+// once in 25 runs). The child's environment says where it runs
 // (PLUMB_RUN_IN="pid N" or "netns NAME"), for wrappers in front of ip.
 func (Exec) RunIn(ctx context.Context, in Netns, id string, argv []string, stdin []byte) ([]byte, error) {
 	f, err := os.Open(in.Path())
@@ -139,12 +145,21 @@ func (Exec) RunIn(ctx context.Context, in Netns, id string, argv []string, stdin
 	}
 	done := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // for good: this thread leaves the host's namespace
+		runtime.LockOSThread() // until the thread is back where it was
+		back, err := os.Open("/proc/thread-self/ns/net")
+		if err != nil {
+			done <- result{nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)}
+			return
+		}
+		defer back.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
 			done <- result{nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)}
 			return
 		}
 		out, err := run(ctx, argv, stdin, []string{"PLUMB_RUN_IN=" + in.Label()})
+		if unix.Setns(int(back.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		done <- result{out, err}
 	}()
 	r := <-done
