@@ -73,7 +73,7 @@ func TestLiveRun(t *testing.T) {
 	if _, err := os.Stat("/proc/" + pid); err != nil {
 		t.Fatalf("run -d printed %q, not a live PID", pid)
 	}
-	time.Sleep(200 * time.Millisecond)
+	listening(t, "plumb-web", 5000)
 	out, err := plumb(t, nil, "run", "client", "--layer", "busybox", "--net", "plumb0", "--", "wget", "-qO-", "http://10.88.0.2:5000/")
 	if err != nil || !strings.Contains(out, "<h1>hello from plumb</h1>") {
 		t.Errorf("client fetching the page: %v\n%s", err, out)
@@ -84,7 +84,10 @@ func TestLiveRun(t *testing.T) {
 
 	// A write in one container: not in the other, not in the layer.
 	mustPlumb(t, "run", "writer", "--layer", "busybox", "-d", "--", "sh", "-c", "echo secret > /tmp/f && sleep 600")
-	time.Sleep(200 * time.Millisecond)
+	eventually(t, "the writer's file", func() bool {
+		data, _ := os.ReadFile("/run/plumb/overlay/writer/upper/tmp/f")
+		return string(data) == "secret\n"
+	})
 	if out, err := plumb(t, nil, "run", "reader", "--layer", "busybox", "--", "cat", "/tmp/f"); err == nil || strings.Contains(out, "secret") {
 		t.Errorf("another container read the writer's file: %v\n%s", err, out)
 	}
@@ -100,9 +103,17 @@ func TestLiveRun(t *testing.T) {
 	}
 
 	// A command that exits on its own shows as exited, and stops cleanly.
+	// (Polled: the container's start binds its /etc files and enters its
+	// root before true runs.)
 	mustPlumb(t, "run", "quick", "--layer", "busybox", "-d", "--", "true")
-	time.Sleep(300 * time.Millisecond)
-	if ps := mustPlumb(t, "ps"); !strings.Contains(ps, "quick") || !strings.Contains(strings.SplitAfter(ps, "quick")[1], "exited") {
+	var ps string
+	for i := 0; i < 50; i++ {
+		time.Sleep(100 * time.Millisecond)
+		if ps = mustPlumb(t, "ps"); strings.Contains(ps, "quick") && strings.Contains(strings.SplitAfter(ps, "quick")[1], "exited") {
+			break
+		}
+	}
+	if !strings.Contains(ps, "quick") || !strings.Contains(strings.SplitAfter(ps, "quick")[1], "exited") {
 		t.Errorf("ps of a container whose command ended:\n%s", ps)
 	}
 	mustPlumb(t, "stop", "quick", "--rm")
@@ -140,6 +151,30 @@ func TestLiveRun(t *testing.T) {
 		t.Errorf("container directories left: %v", entries)
 	}
 	sameSnapshot(t, before, "after stopping everything")
+}
+
+// eventually waits up to 10 s for cond, polling: a detached container
+// takes a few hundred milliseconds to start its command (its script mounts
+// its /proc, /sys, /dev and /etc files first).
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for i := 0; i < 200; i++ {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s: not there after 10 s", what)
+}
+
+// listening waits until something listens on TCP port in the network
+// namespace netns (ss, run there).
+func listening(t *testing.T, netns string, port int) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("a listener on port %d in %s", port, netns), func() bool {
+		out, _ := exec.Command("nsenter", "--net=/run/netns/"+netns, "ss", "-Hltn", fmt.Sprintf("sport = :%d", port)).Output()
+		return strings.TrimSpace(string(out)) != ""
+	})
 }
 
 func exitStatus(err error) int {
