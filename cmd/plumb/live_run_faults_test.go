@@ -12,11 +12,16 @@ import (
 )
 
 // TestLiveRunFaults is the fault matrix for `plumb run -d` on a bridge: for
-// every step k, (a) the step fails and plumb rolls back; (b) plumb is
+// every step k, (a) the step fails and plumb rolls back; (b) it runs and
+// then reports a failure (it did its work half-way or whole: a write of
+// an /etc file cut short) and plumb rolls back; (c) plumb gets SIGINT or
+// SIGTERM while it runs and rolls back; (d) plumb is
 // SIGKILLed just before step k, and just after it, then `plumb recover`;
-// (c) plumb is SIGKILLed during the rollback of a failure at step k, then
+// (e) plumb is SIGKILLed during the rollback of a failure at step k, then
 // `plumb recover` (but the last step, the start of the detached container,
-// which plumb does not wait for). And the steps that can fail half-way: hostname(1)
+// which plumb does not wait for). Every tool the steps run is wrapped, sh
+// too (it writes the container's hostname, hosts and resolv.conf). And the
+// steps that can fail half-way inside one command: hostname(1)
 // refusing its argument after `unshare --uts=FILE` has mounted FILE, and
 // `true` failing after `unshare --net=FILE` has mounted FILE, each also
 // with plumb SIGKILLed in the cleanup. After each case the namespace
@@ -48,7 +53,7 @@ func TestLiveRunFaults(t *testing.T) {
 	if err := json.Unmarshal([]byte(plumbStdout(t, dry...)), &plan); err != nil {
 		t.Fatal(err)
 	}
-	tools := []string{"ip", "nsenter", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "touch"}
+	tools := []string{"ip", "nsenter", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "touch", "sh"}
 	env := faultEnv(t, append(tools, "unshare")...)
 	// For the half-way cases, unshare itself is not wrapped: the wrapper
 	// runs the real tool with the real PATH, where unshare would find the
@@ -56,28 +61,41 @@ func TestLiveRunFaults(t *testing.T) {
 	halfEnv := faultEnv(t, append(tools, "hostname", "true")...)
 	marker := filepath.Join(t.TempDir(), "failed")
 	type fault struct {
-		name string
-		env  []string
+		name  string
+		env   []string
+		clean bool // rolled back by plumb itself: recover finds nothing
 	}
 	var cases []fault
 	// The last step starts the detached container and is not waited for:
 	// its failure is the container's own exit, which ps shows. Killed
 	// around it, plumb has already returned.
+	writes := 0
 	for k, s := range plan.Steps[:len(plan.Steps)-1] {
 		step := strings.Join(s.Argv, " ")
 		label := fmt.Sprintf("step %d/%d (%s)", k+1, len(plan.Steps), strings.SplitN(step, "\n", 2)[0])
+		sig := []string{"INT", "TERM"}[k%2]
 		cases = append(cases,
-			fault{label + " fails", append([]string{"FAIL_ON=" + step}, env...)},
-			fault{label + " killed before", append([]string{"KILL_ON=" + step}, env...)},
-			fault{label + " killed after", append([]string{"KILL_AFTER=" + step}, env...)},
-			fault{label + " killed in rollback", append([]string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, env...)},
+			fault{label + " fails", append([]string{"FAIL_ON=" + step}, env...), true},
+			fault{label + " fails half-way", append([]string{"HALFWAY_ON=" + step}, env...), true},
+			fault{label + " SIG" + sig + " during", append([]string{"SIGNAL_ON=" + step, "SIGNAL=" + sig}, env...), true},
+			fault{label + " killed before", append([]string{"KILL_ON=" + step}, env...), false},
+			fault{label + " killed after", append([]string{"KILL_AFTER=" + step}, env...), false},
+			fault{label + " killed in rollback", append([]string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, env...), false},
 		)
+		if s.Argv[0] == "sh" {
+			writes++
+		}
+	}
+	// The /etc files and their mount points (busybox has no /etc): the
+	// matrix covers their writes.
+	if writes != 6 {
+		t.Errorf("the plan writes %d files with sh, want 6 (3 mount points, 3 files):\n%v", writes, plan.Steps)
 	}
 	// The wrapper sees "NAME ARGS...": true, with no arguments, is "true ".
 	for _, half := range []string{"hostname -- web", "true "} {
 		cases = append(cases,
-			fault{"half-way: " + half + " fails", append([]string{"FAIL_ON=" + half}, halfEnv...)},
-			fault{"half-way: " + half + " fails, killed in the cleanup", append([]string{"FAIL_ON=" + half, "KILL_AFTER_FAIL=" + marker}, halfEnv...)},
+			fault{"half-way: " + half + " fails", append([]string{"FAIL_ON=" + half}, halfEnv...), true},
+			fault{"half-way: " + half + " fails, killed in the cleanup", append([]string{"FAIL_ON=" + half, "KILL_AFTER_FAIL=" + marker}, halfEnv...), false},
 		)
 	}
 	restored := 0
@@ -89,8 +107,13 @@ func TestLiveRunFaults(t *testing.T) {
 			mustPlumb(t, "stop", "web", "--rm", "--time", "1")
 			continue
 		}
-		if rec, err := plumb(t, nil, "recover"); err != nil {
+		rec, err := plumb(t, nil, "recover")
+		if err != nil {
 			t.Errorf("%s: recover failed: %v\n%s", c.name, err, rec)
+			continue
+		}
+		if c.clean && !strings.Contains(rec, "nothing to recover") {
+			t.Errorf("%s: plumb left its rollback to recover:\n%s\nplumb said:\n%s", c.name, rec, out)
 			continue
 		}
 		if again := mustPlumb(t, "recover"); !strings.Contains(again, "nothing to recover") {
