@@ -50,6 +50,14 @@ func TestWriteFile(t *testing.T) {
 		}
 	}
 	a := WriteFile{Path: filepath.Join(dir, "my hosts")}
+	// plumb check: the file as written, changed, gone.
+	if err := a.Verify(context.Background(), nil); err != nil {
+		t.Errorf("Verify of the file as written: %v", err)
+	}
+	os.WriteFile(a.Path, []byte("changed"), 0o644)
+	if err := a.Verify(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "no longer holds what plumb wrote") {
+		t.Errorf("Verify of a changed file: %v", err)
+	}
 	for i := 0; i < 2; i++ {
 		if _, err := (Exec{}).Run(context.Background(), a.Undo().Argv(), nil); err != nil {
 			t.Fatalf("undo %d: %v", i+1, err)
@@ -57,6 +65,9 @@ func TestWriteFile(t *testing.T) {
 	}
 	if _, err := os.Stat(a.Path); !os.IsNotExist(err) {
 		t.Errorf("after the undo: %v", err)
+	}
+	if err := a.Verify(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "is missing") {
+		t.Errorf("Verify of a deleted file: %v", err)
 	}
 	if got := (WriteFile{Path: "/s/hosts", For: "the container's /etc/hosts"}).Why(); got != "write /s/hosts, to be the container's /etc/hosts" {
 		t.Errorf("Why: %q", got)

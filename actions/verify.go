@@ -171,6 +171,20 @@ func (a Mkdir) Verify(context.Context, Runner) error {
 	return nil
 }
 
+// Verify: the file is there with what was written. A container's /etc
+// file that someone changed (the container itself can: it is bound
+// read-write, as Docker binds it) is drift too.
+func (a WriteFile) Verify(context.Context, Runner) error {
+	data, err := os.ReadFile(a.Path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("file %s is missing", a.Path)
+	case string(data) != a.Content:
+		return fmt.Errorf("file %s no longer holds what plumb wrote", a.Path)
+	}
+	return nil
+}
+
 func (a OverlayMount) Verify(context.Context, Runner) error {
 	fstype, err := MountType(a.Merged)
 	if err != nil {
