@@ -28,7 +28,8 @@ import (
 //     namespace), an OCI layout and a docker save archive gives the same
 //     config and the same unpacked layers, file for file.
 //   - A container from it serves its page; the file its third layer deletes
-//     is absent; `mount` inside shows the overlay and its lowerdirs.
+//     is absent; it runs in the image's WorkingDir with its Env; `mount`
+//     inside shows the overlay and its lowerdirs.
 //   - Two containers of one image list the same lower directories and
 //     different upper ones; an image in use is not removed.
 //   - Images of 130 (past Docker's 128) and 500 (the kernel's most) layers
@@ -115,8 +116,9 @@ func TestLiveImages(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 	out, err := plumb(t, nil, "run", "client", "--image", remote, "--net", "plumb0", "--",
-		"sh", "-c", "wget -qO- http://"+addr+"/; cat /etc/deleteme || echo deleteme is gone; mount | grep ' / '")
+		"sh", "-c", "wget -qO- http://"+addr+"/; cat /etc/deleteme || echo deleteme is gone; echo in $(pwd) with $PATH; mount | grep ' / '")
 	if err != nil || !strings.Contains(out, mkimage.IndexLine) || !strings.Contains(out, "deleteme is gone") ||
+		!strings.Contains(out, "in /www with "+strings.TrimPrefix(mkimage.Path, "PATH=")) ||
 		!strings.Contains(out, "overlay on / type overlay") || !strings.Contains(out, "lowerdir=") {
 		t.Errorf("client: %v\n%s", err, out)
 	}

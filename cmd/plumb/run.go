@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,7 +93,7 @@ func layerDir(d *deps, v string) string {
 }
 
 // fromImage gives the container an image's layers (their short links,
-// topmost first) and what its config says to run.
+// topmost first) and what its config says to run it with.
 func fromImage(d *deps, ct *plan.Container, ref string) error {
 	_, f, err := plan.FindImage(d.store, ref)
 	if err != nil {
@@ -108,6 +109,14 @@ func fromImage(d *deps, ct *plan.Container, ref string) error {
 		return &plan.Refused{Flag: "image", Msg: fmt.Sprintf("%s has no Entrypoint or Cmd: give the command after --", ref)}
 	}
 	ct.Cmd = cmd
+	// docker run's -e, -w and -u win over the image's Env, WorkingDir and User.
+	ct.Env = append(slices.Clone(f.Config.Env), ct.Env...)
+	if ct.WorkDir == "" {
+		ct.WorkDir = f.Config.WorkingDir
+	}
+	if ct.User == "" {
+		ct.User = f.Config.User
+	}
 	return nil
 }
 
