@@ -185,6 +185,13 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 	}
 	cmd := exec.CommandContext(ctx, path, argv[1:]...)
 	cmd.Args[0] = argv[0]
+	// A step dies with plumb. Killed (SIGKILL, or SIGHUP, which plumb does
+	// not catch), plumb leaves journals that `plumb recover` undoes; a step
+	// that ran on, such as a layer's unpack, would write what no journal
+	// names, after or while recover ran. The signal comes when the thread
+	// that started the step ends: Go ends a thread only with a goroutine
+	// that locked it (RunIn's), and that one waits for its step first.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
 	}
