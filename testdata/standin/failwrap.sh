@@ -12,9 +12,18 @@
 # opened up: each line is matched as the step it stands for, and the lines
 # before it really run, as they would in the batch. $PLUMB_RUN_IN says which
 # container a batch that plumb started inside one belongs to.
+# In front of plumb's own steps (`plumb layer unpack`: $PLUMB_SELF is a link
+# to this script named plumb), the real plumb is $REAL_PLUMB when set.
 name=$(basename "$0")
 line="$name $*"
-real() { PATH=${REAL_PATH:?} "$@"; }
+real() {
+	if [ "$1" = plumb ] && [ -n "${REAL_PLUMB:-}" ]; then
+		shift
+		"$REAL_PLUMB" "$@"
+		return
+	fi
+	PATH=${REAL_PATH:?} "$@"
+}
 die() { kill -9 "$PPID"; exit 137; }
 injected() {
 	echo "injected failure" >&2
@@ -135,4 +144,5 @@ if [ -n "${KILL_AFTER:-}" ] && [ "$line" = "$KILL_AFTER" ]; then
 	die
 	exit $rc
 fi
+[ "$name" = plumb ] && [ -n "${REAL_PLUMB:-}" ] && exec "$REAL_PLUMB" "$@"
 PATH=${REAL_PATH:?} exec "$name" "$@"
