@@ -1,0 +1,432 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"io/fs"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sys/unix"
+
+	"plumb/internal/mkimage"
+)
+
+// imageState is the state directory the image fault matrix works in.
+const imageState = "/run/plumb"
+
+// TestLiveImageFaults is the fault matrix of `plumb image import` (a docker
+// save tarball, an OCI layout) and `plumb image pull` (from a registry the
+// test serves on 127.0.0.1 in its own network namespace), and of an import
+// whose image shares its base with an image kept already (only its new
+// layers are in the plan). For every step k of the plan (each layer's `ln -s`
+// of its short name and its `plumb layer unpack`, wrapped through
+// PLUMB_SELF): (a) the step fails, (b) it does its work and then reports a
+// failure, (c) plumb gets SIGINT or SIGTERM while it runs, and plumb rolls
+// back by itself; (d) plumb is SIGKILLed just before step k, and just after
+// it, then `plumb recover`; (e) plumb is SIGKILLed during the rollback of a
+// failure at step k, then `plumb recover`. And (f) plumb is sent SIGKILL or
+// SIGHUP from outside while its layers unpack side by side, then `plumb
+// recover`: no unpack may outlive it.
+//
+// After each case the state directory is exactly as before (stateTree: every
+// path, its type, mode, owner, symlink target, xattrs, a file's content
+// and mtime), but for the directories plumb makes on its first import and
+// keeps, empty: image/, image/layers and image/l (Preflight), and
+// objects/image and objects/imagelayer (the journals' directories); the
+// image kept before is untouched; `plumb status` is as before; a second
+// recover does nothing; and no `plumb layer unpack` is left running.
+func TestLiveImageFaults(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	t.Setenv("PLUMB_STATE_DIR", imageState)
+	sh(t, "ip", "link", "set", "lo", "up")
+	dir := t.TempDir()
+	fakeBusybox := filepath.Join(dir, "busybox")
+	write(t, fakeBusybox, "#!/bin/sh\necho 'a stand-in for busybox: the fault matrix never runs it'\n")
+	build := func(opts mkimage.Options) v1.Image {
+		// A small base: the matrix runs a hundred and more imports, and what
+		// it checks is where each layer's files go, not that they run.
+		opts.Busybox, opts.Applets = fakeBusybox, []string{"sh", "cat", "ls"}
+		img, err := mkimage.Build(opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img
+	}
+	demo := build(mkimage.Options{}) // the demo's three layers: base, web root, a whiteout
+	archive := filepath.Join(dir, "demo.tar")
+	layout := filepath.Join(dir, "oci")
+	if err := mkimage.WriteDockerArchive(archive, "plumb-demo/busybox:1", demo); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkimage.WriteLayout(layout, "plumb-demo/busybox:1", demo); err != nil {
+		t.Fatal(err)
+	}
+	// Two images of the same base: two layers, and four (the same two, two more).
+	small, big := filepath.Join(dir, "small.tar"), filepath.Join(dir, "big.tar")
+	if err := mkimage.WriteDockerArchive(small, "plumb-test/small:1", build(mkimage.Options{Layers: 2})); err != nil {
+		t.Fatal(err)
+	}
+	if err := mkimage.WriteDockerArchive(big, "plumb-test/big:1", build(mkimage.Options{Layers: 4})); err != nil {
+		t.Fatal(err)
+	}
+	// A registry of the test's own, on 127.0.0.1 in the test's namespace.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	ref := l.Addr().String() + "/plumb-demo/busybox:1"
+	if err := mkimage.Push(context.Background(), ref, demo); err != nil {
+		t.Fatal(err)
+	}
+
+	// The wrapper stands in front of ln, rm (the undos) and plumb's own
+	// steps, which the executor runs as $PLUMB_SELF.
+	env := faultEnv(t, "ln", "rm")
+	self := filepath.Join(t.TempDir(), "plumb")
+	wrapper, _ := filepath.Abs("../../testdata/standin/failwrap.sh")
+	if err := os.Symlink(wrapper, self); err != nil {
+		t.Fatal(err)
+	}
+	realPlumb, err := exec.LookPath("plumb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env = append(env, "PLUMB_SELF="+self, "REAL_PLUMB="+realPlumb)
+	marker := filepath.Join(t.TempDir(), "failed")
+
+	// The state directory as any plumb that takes the lock leaves it (the
+	// directory, objects/, the lock), and what the first import makes there
+	// and keeps, empty, whatever happens to it.
+	mustPlumb(t, "recover")
+	var kept []string
+	for _, d := range []string{"/objects/image", "/objects/imagelayer", "/image", "/image/layers", "/image/l"} {
+		kept = append(kept, fmt.Sprintf("%s dir drwx------ 0:0", imageState+d))
+	}
+
+	scenarios := []struct {
+		name   string
+		mode   string   // PLUMB_EXEC: batch runs the layers' steps side by side, each one at a time
+		setup  []string // plumb commands run for real first: part of "before"
+		args   []string
+		layers int // new layers in the plan
+	}{
+		{"import of a docker-archive", "batch", nil, []string{"image", "import", archive}, 3},
+		{"import of an OCI layout", "batch", nil, []string{"image", "import", layout}, 3},
+		{"pull from a registry on 127.0.0.1", "batch", nil, []string{"image", "pull", ref}, 3},
+		{"import of a docker-archive (exec each)", "each", nil, []string{"image", "import", archive}, 3},
+		{"import sharing its base with an image kept", "batch", []string{"image import " + small + " --name plumb-test/small:1"},
+			[]string{"image", "import", big}, 2},
+	}
+	ran, restored := 0, 0
+	var status, want string // plumb status and stateTree as each case must leave them
+	// verify runs recover after a case whose plumb failed and said out, and
+	// checks what it leaves. clean: plumb rolled back by itself, and
+	// recover finds nothing.
+	verify := func(label, out string, clean bool) {
+		ran++
+		// Strays are killed once found, and the case goes on, so that
+		// recover leaves the next case a clean start.
+		stray := strayUnpacks(true)
+		if stray != "" {
+			t.Errorf("%s: plumb ended, and left running:\n%s\nplumb said:\n%s", label, stray, out)
+		}
+		rec, err := plumb(t, nil, "recover")
+		if err != nil {
+			t.Errorf("%s: recover failed: %v\n%s", label, err, rec)
+			return
+		}
+		if clean && !strings.Contains(rec, "nothing to recover") {
+			t.Errorf("%s: plumb left its rollback to recover:\n%s\nplumb said:\n%s", label, rec, out)
+			return
+		}
+		if again := mustPlumb(t, "recover"); !strings.Contains(again, "nothing to recover") {
+			t.Errorf("%s: second recover did something:\n%s", label, again)
+			return
+		}
+		if got := mustPlumb(t, "status"); got != status {
+			t.Errorf("%s: journal differs:\n%s\nwant:\n%s", label, got, status)
+			return
+		}
+		if after := stateTree(t, imageState); after != want {
+			t.Errorf("%s: the state directory differs from before (-want +got):\n%s\nplumb said:\n%s", label, cmp.Diff(want, after), out)
+			return
+		}
+		if stray == "" {
+			restored++
+		}
+	}
+	start := time.Now()
+	for _, sc := range scenarios {
+		for _, s := range sc.setup {
+			mustPlumb(t, strings.Fields(s)...)
+		}
+		status = mustPlumb(t, "status")
+		want = union(stateTree(t, imageState), kept)
+		var steps []string
+		for _, l := range strings.Split(strings.TrimSpace(mustPlumb(t, append(sc.args, "--dry-run")...)), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				steps = append(steps, l)
+			}
+		}
+		if len(steps) != 2*sc.layers {
+			t.Fatalf("%s: the plan has %d steps, want %d (an ln and an unpack for each new layer):\n%s", sc.name, len(steps), 2*sc.layers, strings.Join(steps, "\n"))
+		}
+		for k, step := range steps {
+			sig := []string{"INT", "TERM"}[k%2]
+			cases := []struct {
+				name  string
+				env   []string
+				clean bool // rolled back by plumb itself: recover finds nothing
+			}{
+				{"fails", []string{"FAIL_ON=" + step}, true},
+				{"fails half-way", []string{"HALFWAY_ON=" + step}, true},
+				{"SIG" + sig + " during", []string{"SIGNAL_ON=" + step, "SIGNAL=" + sig}, true},
+				{"killed before", []string{"KILL_ON=" + step}, false},
+				{"killed after", []string{"KILL_AFTER=" + step}, false},
+				{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, false},
+			}
+			for _, c := range cases {
+				os.Remove(marker)
+				label := fmt.Sprintf("%s, step %d/%d %s (%s)", sc.name, k+1, len(steps), c.name, stepLabel(step))
+				out, err := plumb(t, append(append([]string{"PLUMB_EXEC=" + sc.mode}, env...), c.env...), sc.args...)
+				if err == nil {
+					ran++
+					t.Errorf("%s: plumb succeeded:\n%s", label, out)
+					continue
+				}
+				verify(label, out, c.clean)
+			}
+		}
+	}
+
+	// plumb killed from outside while its layers unpack side by side:
+	// SIGKILL, and SIGHUP (its terminal closed), which plumb does not
+	// catch. Each unpack is slowed by a wrapper that waits a moment and
+	// then execs the real plumb, as a layer from a slow registry takes a
+	// while: no unpack may outlive plumb (it would write a layer's
+	// directory that no journal names, after or during recover).
+	slow := filepath.Join(t.TempDir(), "plumb")
+	write(t, slow, "#!/bin/sh\nsleep 0.5\nexec \"$REAL_PLUMB\" \"$@\"\n")
+	if err := os.Chmod(slow, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	mustPlumb(t, "image", "rm", "plumb-test/small:1")
+	status = mustPlumb(t, "status")
+	want = union(stateTree(t, imageState), kept)
+	for _, sc := range scenarios[:3] {
+		for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGHUP} {
+			label := fmt.Sprintf("%s, %v while its %d unpacks run", sc.name, sig, sc.layers)
+			cmd := exec.Command("plumb", sc.args...)
+			cmd.Env = append(os.Environ(), "PLUMB_SELF="+slow, "REAL_PLUMB="+realPlumb)
+			var out strings.Builder
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			for deadline := time.Now().Add(10 * time.Second); len(unpackProcs()) < sc.layers && time.Now().Before(deadline); {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if n := len(unpackProcs()); n < sc.layers {
+				t.Errorf("%s: %d unpacks started, want %d; plumb said:\n%s", label, n, sc.layers, out.String())
+			}
+			cmd.Process.Signal(sig)
+			if err := cmd.Wait(); err == nil {
+				ran++
+				t.Errorf("%s: plumb succeeded:\n%s", label, out.String())
+				continue
+			}
+			verify(label, out.String(), false)
+		}
+	}
+
+	t.Logf("image fault matrix: %d cases ran, %d restored the state directory exactly (%s)", ran, restored, time.Since(start).Round(time.Millisecond))
+	if restored != ran {
+		t.Errorf("%d of %d cases did not restore the state directory", ran-restored, ran)
+	}
+}
+
+// stepLabel is a step's command, shortened for a case's name: its tool and
+// the base name of its last argument.
+func stepLabel(step string) string {
+	f := strings.Fields(step)
+	if len(f) < 3 {
+		return step
+	}
+	return strings.Join(f[:min(3, len(f)-1)], " ") + " ... " + filepath.Base(f[len(f)-1])
+}
+
+// union is tree (stateTree's lines) with lines added, sorted as stateTree
+// sorts them.
+func union(tree string, lines []string) string {
+	var all []string
+	if tree != "\n" {
+		all = strings.Split(strings.TrimSuffix(tree, "\n"), "\n")
+	}
+	for _, l := range lines {
+		if !slices.Contains(all, l) {
+			all = append(all, l)
+		}
+	}
+	slices.Sort(all)
+	return strings.Join(all, "\n") + "\n"
+}
+
+// stateTree is every path under root, one sorted line each: its type, mode,
+// owner, and what it holds: a symlink's target, a regular file's size,
+// links, sha256 and mtime, a device's numbers, and every xattr (overlay's
+// opaque marks). A directory's mtime is left out: it says only that entries
+// came and went; so is the lock's, which every plumb that takes the lock
+// writes its PID to, and empties when it lets go.
+func stateTree(t *testing.T, root string) string {
+	t.Helper()
+	var lines []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if p == root && os.IsNotExist(err) {
+				return filepath.SkipAll
+			}
+			return err
+		}
+		var st unix.Stat_t
+		if err := unix.Lstat(p, &st); err != nil {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		kind := "file"
+		var what string
+		switch m := info.Mode(); {
+		case m.IsDir():
+			kind = "dir"
+		case m&fs.ModeSymlink != 0:
+			kind = "symlink"
+			target, err := os.Readlink(p)
+			if err != nil {
+				return err
+			}
+			what = " -> " + target
+		case m&fs.ModeDevice != 0:
+			kind = "device"
+			what = fmt.Sprintf(" %d,%d", unix.Major(st.Rdev), unix.Minor(st.Rdev))
+		case m.IsRegular():
+			data, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			what = fmt.Sprintf(" size %d links %d sha256 %x", len(data), st.Nlink, sha256.Sum256(data))
+		default:
+			kind = "other"
+		}
+		if kind != "dir" && p != filepath.Join(root, "lock") { // every plumb that locks writes to the lock
+			what += " mtime " + time.Unix(st.Mtim.Unix()).UTC().Format(time.RFC3339Nano)
+		}
+		lines = append(lines, fmt.Sprintf("%s %s %v %d:%d%s%s", p, kind, info.Mode(), st.Uid, st.Gid, what, xattrs(t, p)))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n") + "\n"
+}
+
+// xattrs lists a path's extended attributes (not following a symlink), as
+// " xattr NAME=VALUE" each, sorted.
+func xattrs(t *testing.T, p string) string {
+	t.Helper()
+	buf := make([]byte, 64<<10)
+	n, err := unix.Llistxattr(p, buf)
+	if err != nil {
+		if err == unix.ENOTSUP {
+			return ""
+		}
+		t.Fatalf("listing the xattrs of %s: %v", p, err)
+	}
+	var names []string
+	for _, name := range bytes.Split(buf[:n], []byte{0}) {
+		if len(name) > 0 {
+			names = append(names, string(name))
+		}
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, name := range names {
+		val := make([]byte, 64<<10)
+		m, err := unix.Lgetxattr(p, name, val)
+		if err != nil {
+			t.Fatalf("reading xattr %s of %s: %v", name, p, err)
+		}
+		fmt.Fprintf(&b, " xattr %s=%q", name, val[:m])
+	}
+	return b.String()
+}
+
+// unpackProcs are the `plumb layer unpack` processes of this test (in its
+// mount namespace: the machine may run other tests' at the same time),
+// wrappers in front of one included: PID and command line each.
+func unpackProcs() map[int]string {
+	mine, _ := os.Readlink("/proc/self/ns/mnt")
+	found := map[int]string{}
+	procs, _ := filepath.Glob("/proc/[0-9]*/cmdline")
+	for _, p := range procs {
+		cmdline, err := os.ReadFile(p)
+		if err != nil || !bytes.Contains(cmdline, []byte("\x00layer\x00unpack\x00")) {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+		if ns, _ := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", pid)); ns != mine || pid == os.Getpid() {
+			continue
+		}
+		found[pid] = string(bytes.ReplaceAll(bytes.TrimRight(cmdline, "\x00"), []byte{0}, []byte(" ")))
+	}
+	return found
+}
+
+// strayUnpacks lists the unpacks still running once the plumb that started
+// them has ended, after a moment (0.2 s) for those already killed to be
+// gone, and with kill, SIGKILLs them so that the next case starts clean.
+func strayUnpacks(kill bool) string {
+	var found map[int]string
+	for i := 0; i < 8; i++ {
+		if found = unpackProcs(); len(found) == 0 {
+			return ""
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+	var list []string
+	for pid, cmdline := range found {
+		list = append(list, fmt.Sprintf("%d: %s", pid, cmdline))
+		if kill {
+			syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+	slices.Sort(list)
+	for i := 0; kill && i < 200 && len(unpackProcs()) > 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	return strings.Join(list, "\n")
+}
