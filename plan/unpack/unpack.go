@@ -335,6 +335,12 @@ func (u *unpacker) whiteout(dir, name string, hdr *tar.Header, res *Result) erro
 			return fmt.Errorf("chown %d:%d %s: %w", hdr.Uid, hdr.Gid, p, err)
 		}
 	}
+	// The marker's times, as for every entry: the same layer unpacked twice
+	// is the same tree.
+	at, mt := times(hdr)
+	if err := unix.UtimesNanoAt(fd, name, []unix.Timespec{at, mt}, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return fmt.Errorf("setting the times of %s: %w", p, err)
+	}
 	u.whiteouts[p] = true
 	res.Whiteouts++
 	return nil

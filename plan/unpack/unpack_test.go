@@ -53,6 +53,10 @@ func TestApply(t *testing.T) {
 				if res.Whiteouts != 1 {
 					t.Errorf("Whiteouts = %d, want 1", res.Whiteouts)
 				}
+				// The marker's time, not the unpack's: one layer, one tree.
+				if fi, err := os.Lstat(filepath.Join(dst, "etc/shadow")); err != nil || !fi.ModTime().Equal(epoch) {
+					t.Errorf("whiteout's mtime: %v, %v; want %v", fi.ModTime(), err, epoch)
+				}
 			},
 		},
 		{
