@@ -175,6 +175,16 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 	} else {
 		zerolog.Ctx(ctx).Debug().Msgf("exec: %s", Quote(argv))
 	}
+	if argv[0] == "plumb" && Self != nil && os.Getenv("PLUMB_SELF") == "" {
+		code, stderr := Self(ctx, argv[1:])
+		if code == 0 {
+			return nil, nil
+		}
+		if len(stderr) > maxStderr {
+			stderr = stderr[:maxStderr]
+		}
+		return nil, &ExecError{Argv: argv, Code: code, Stderr: stderr}
+	}
 	path, err := lookPath(argv[0])
 	if err != nil {
 		return nil, &MissingToolError{Tool: argv[0], Package: debianPackage(argv[0])}
@@ -320,6 +330,13 @@ func (Exec) Start(ctx context.Context, argv []string, log string, attach bool) (
 	}
 	return pid, nil
 }
+
+// Self, when set (by the CLI), runs a step that is one of plumb's own
+// commands (argv without its "plumb") inside this process, and gives its
+// exit status and what it wrote on stderr. With PLUMB_SELF set, such steps
+// run as processes of that binary instead, so that tests can put a wrapper
+// in front of them.
+var Self func(ctx context.Context, args []string) (code int, stderr string)
 
 // lookPath finds a tool on PATH, and plumb itself (a step such as `plumb
 // layer unpack`) as the binary running: the command shown says plumb, and

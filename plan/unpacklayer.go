@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+	"syscall"
 	"time"
 
 	"plumb/actions"
@@ -60,8 +62,33 @@ func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir strin
 	return res, nil
 }
 
+// sources are the images read by readSource in this process: the layers of
+// one image, unpacked as steps inside plumb, read its manifest and config
+// once, not once a layer (an archive of 500 layers is 500 passes over its
+// headers each time). A file is read again if it changed.
+var sources sync.Map // key -> *image.Image
+
 // readSource finds the image again where the plan found it.
 func readSource(ctx context.Context, src actions.LayerSource) (*image.Image, error) {
+	key := fmt.Sprintf("%#v", src)
+	if src.Import != "" && src.Pull == "" {
+		fi, err := os.Stat(src.Import)
+		if err != nil {
+			return nil, refuseErr("import", err)
+		}
+		key += fmt.Sprintf(" %d %d %d", fi.Size(), fi.ModTime().UnixNano(), fi.Sys().(*syscall.Stat_t).Ino)
+	}
+	if img, ok := sources.Load(key); ok {
+		return img.(*image.Image), nil
+	}
+	img, err := readSourceOnce(ctx, src)
+	if err == nil {
+		sources.Store(key, img)
+	}
+	return img, err
+}
+
+func readSourceOnce(ctx context.Context, src actions.LayerSource) (*image.Image, error) {
 	switch {
 	case src.Pull != "" && src.Import != "":
 		return nil, refuse("pull", "give --pull or --import, not both")

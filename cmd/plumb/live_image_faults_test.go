@@ -261,6 +261,40 @@ func TestLiveImageFaults(t *testing.T) {
 		}
 	}
 
+	// The layers' steps as users run them: inside plumb (no PLUMB_SELF).
+	// SIGINT and SIGTERM while a layer unpacks end its unpack and roll back;
+	// SIGKILL leaves the partial layer to recover.
+	bulk := filepath.Join(dir, "bulk.tar")
+	if err := mkimage.WriteDockerArchive(bulk, "plumb-test/bulk:1", build(mkimage.Options{BulkMB: 120})); err != nil {
+		t.Fatal(err)
+	}
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGKILL} {
+		label := fmt.Sprintf("in-process unpack, %v while a layer unpacks", sig)
+		cmd := exec.Command("plumb", "image", "import", bulk)
+		var out strings.Builder
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		seen := false
+		for deadline := time.Now().Add(20 * time.Second); !seen && time.Now().Before(deadline); {
+			m, _ := filepath.Glob(filepath.Join(imageState, "image", "layers", "*.partial"))
+			if seen = len(m) > 0; !seen {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if !seen {
+			t.Errorf("%s: no layer was seen unpacking; plumb said:\n%s", label, out.String())
+		}
+		cmd.Process.Signal(sig)
+		if err := cmd.Wait(); err == nil {
+			ran++
+			t.Errorf("%s: plumb succeeded:\n%s", label, out.String())
+			continue
+		}
+		verify(label, out.String(), sig != syscall.SIGKILL)
+	}
+
 	t.Logf("image fault matrix: %d cases ran, %d restored the state directory exactly (%s)", ran, restored, time.Since(start).Round(time.Millisecond))
 	if restored != ran {
 		t.Errorf("%d of %d cases did not restore the state directory", ran-restored, ran)
