@@ -477,15 +477,24 @@ func ContainerState(rec *Record) (pid int, state string) {
 		return 0, "exited"
 	}
 	pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
-	var proc, ns syscall.Stat_t
-	if pid <= 0 || syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &proc) != nil ||
-		syscall.Stat(actions.Netns{Name: f.Netns}.Path(), &ns) != nil || proc.Ino != ns.Ino || proc.Dev != ns.Dev {
+	if pid <= 0 {
 		return pid, "exited"
 	}
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
-		if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
-			return pid, "exited"
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
+		return pid, "exited"
+	} else if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+		return pid, "exited"
+	}
+	var proc, ns syscall.Stat_t
+	if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &proc) != nil ||
+		syscall.Stat(actions.Netns{Name: f.Netns}.Path(), &ns) != nil || proc.Ino != ns.Ino || proc.Dev != ns.Dev {
+		// The PID plumb recorded is nsenter's, which enters the container's
+		// namespaces a moment after it starts: until then it is starting,
+		// not exited. Any other process there is not the container.
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "nsenter" {
+			return pid, "starting"
 		}
+		return pid, "exited"
 	}
 	return pid, "running"
 }

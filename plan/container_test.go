@@ -6,7 +6,9 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -258,5 +260,43 @@ func TestContainerRootDirs(t *testing.T) {
 	}
 	if err := ct.checkRootDirs(); err != nil {
 		t.Errorf("under a whiteout: %v", err)
+	}
+}
+
+// TestContainerStateStarting: right after run -d the PID plumb recorded is
+// nsenter's, not yet in the container's namespace: ps says starting, not
+// exited. Another process outside the namespace, or none, is exited.
+func TestContainerStateStarting(t *testing.T) {
+	dir := t.TempDir()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep")
+	}
+	for _, c := range []struct{ name, want string }{{"nsenter", "starting"}, {"sleep", "exited"}} {
+		bin := filepath.Join(dir, c.name)
+		data, err := os.ReadFile(sleep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "30")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pidFile := filepath.Join(dir, c.name+".pid")
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rec := &Record{Kind: "container", Name: "web", Details: ContainerFacts{Netns: "plumb-test-none", PIDFile: pidFile}.encode()}
+		if _, got := ContainerState(rec); got != c.want {
+			t.Errorf("a %s outside the container's namespace: %s, want %s", c.name, got, c.want)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if _, got := ContainerState(rec); got != "exited" {
+			t.Errorf("a %s that ended: %s, want exited", c.name, got)
+		}
 	}
 }
