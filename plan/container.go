@@ -22,14 +22,17 @@ import (
 // IPC namespaces, confined as `docker run` confines it by default. All of it
 // is one object, undone as one.
 type Container struct {
-	Name     string
-	Layers   []string // topmost first
-	Bridge   string   // "": --net none
-	IP       netip.Addr
-	Publish  []Port
-	Hostname string // "": one made from its name (HostnameFrom)
-	Cmd      []string
-	Attach   bool // foreground: the command shares plumb's stdio
+	Name   string
+	Layers []string // topmost first
+	// Image and ImageID name the image the layers are of ("" for --layer),
+	// for inspect.
+	Image, ImageID string
+	Bridge         string // "": --net none
+	IP             netip.Addr
+	Publish        []Port
+	Hostname       string // "": one made from its name (HostnameFrom)
+	Cmd            []string
+	Attach         bool // foreground: the command shares plumb's stdio
 	// Privileged keeps every capability, masks nothing, mounts /sys
 	// read-write and lets device nodes work: root over the host, on purpose.
 	Privileged bool
@@ -329,6 +332,8 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
+	facts.Image, facts.ImageID = c.Image, c.ImageID
+	facts.Env, facts.WorkDir, facts.User = proc.Env, proc.Dir, fmt.Sprintf("%d:%d", proc.UID, proc.GID)
 	if proc.UID != 0 && !confine.Privileged && !slices.Contains(confine.Caps, "setuid") {
 		return nil, refuse("cap-drop", "the container's user %d is set by unshare -S once its root is entered, which needs CAP_SETUID; keep it (it is Docker's default), or run as root", proc.UID)
 	}

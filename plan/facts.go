@@ -110,6 +110,14 @@ type ContainerFacts struct {
 	Log      string
 	Target   string
 	Net      *AttachmentFacts // nil: --net none
+	// What the command runs with: the image it came from (its name and
+	// ID; "" for --layer), its environment, working directory and user
+	// ("UID:GID") as the plan resolved them. Journals of plumb before
+	// images have none of them.
+	Image, ImageID string
+	Env            []string
+	WorkDir        string
+	User           string
 }
 
 func (f ContainerFacts) encode() map[string]string {
@@ -118,6 +126,15 @@ func (f ContainerFacts) encode() map[string]string {
 	for k, v := range map[string]string{"netns": f.Netns, "hostname": f.Hostname, "cmd": f.Cmd,
 		"pid_file": f.PIDFile, "log": f.Log, "target": f.Target} {
 		m[k] = v
+	}
+	for k, v := range map[string]string{"image": f.Image, "image_id": f.ImageID, "working_dir": f.WorkDir, "user": f.User} {
+		if v != "" {
+			m[k] = v
+		}
+	}
+	if f.Env != nil {
+		env, _ := json.Marshal(f.Env)
+		m["env"] = string(env)
 	}
 	if f.Net == nil {
 		m["net"] = "none"
@@ -155,7 +172,9 @@ func (r *Record) Facts() (Facts, error) {
 		f = d.overlay()
 	case "container":
 		c := ContainerFacts{Root: d.overlay(), Netns: d.s("netns"), Hostname: d.s("hostname"), Cmd: d.s("cmd"),
-			PIDFile: d.s("pid_file"), Log: d.s("log"), Target: d.s("target")}
+			PIDFile: d.s("pid_file"), Log: d.s("log"), Target: d.s("target"),
+			Image: d.s("image"), ImageID: d.s("image_id"), WorkDir: d.s("working_dir"), User: d.s("user")}
+		d.json("env", &c.Env)
 		if d.s("net") != "none" {
 			a := d.attachment()
 			c.Net = &a

@@ -220,3 +220,20 @@ func TestImageCheckRefuses(t *testing.T) {
 		}
 	}
 }
+
+// TestContainerFactsRoundTrip: what a container runs with is kept beside
+// its overlay's own directories, none in another's place (overlay's
+// workdir is not the command's working directory).
+func TestContainerFactsRoundTrip(t *testing.T) {
+	want := ContainerFacts{Root: OverlayFacts{LowerDir: "/l/a:/l/b", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"},
+		Netns: "plumb-web", Hostname: "web", Cmd: "httpd -f", PIDFile: "/o/pid", Log: "/o/log", Target: "netns plumb-web",
+		Image: "plumb-demo/busybox:1", ImageID: digest('1'), Env: []string{"PATH=/bin", "A=b c"}, WorkDir: "/www", User: "33:33"}
+	rec := &Record{Kind: "container", Name: "web", Details: want.encode()}
+	got, err := rec.Facts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Facts(want), got); diff != "" {
+		t.Errorf("container facts (-want +got):\n%s", diff)
+	}
+}

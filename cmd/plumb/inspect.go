@@ -53,6 +53,17 @@ type graphDriver struct {
 	Data map[string]string
 }
 
+// containerConfig is a container's docker inspect Config: what its
+// command runs with.
+type containerConfig struct {
+	Hostname   string
+	Image      string
+	Cmd        string // as a shell line
+	Env        []string
+	WorkingDir string
+	User       string // UID:GID, as resolved in the container's root
+}
+
 type inspectView struct {
 	PlumbFormatVersion int
 	ID                 string `json:"Id"`
@@ -61,6 +72,8 @@ type inspectView struct {
 	State              plan.State
 	Created            string
 	Summary            string
+	Image              string           `json:",omitempty"` // a container's image ID
+	Config             *containerConfig `json:",omitempty"`
 	NetworkSettings    *networkSettings `json:",omitempty"`
 	GraphDriver        *graphDriver     `json:",omitempty"`
 	Steps              []plan.StepView
@@ -91,6 +104,10 @@ func (c *InspectCmd) Run(d *deps) error {
 			ns.Ports[key] = append(ns.Ports[key], portBinding{anyAddress(ep.IPAddress), strconv.Itoa(int(port.Host))})
 		}
 		v.NetworkSettings = ns
+	}
+	if c, ok := facts.(plan.ContainerFacts); ok && c.Env != nil {
+		v.Image = c.ImageID
+		v.Config = &containerConfig{Hostname: c.Hostname, Image: c.Image, Cmd: c.Cmd, Env: c.Env, WorkingDir: c.WorkDir, User: c.User}
 	}
 	if o, ok := rec.Overlay(); ok {
 		v.GraphDriver = &graphDriver{Name: "overlay", Data: map[string]string{
