@@ -35,7 +35,7 @@ func (g *ImageGet) Check() error {
 	if g.Img == nil {
 		return refuse("", "no image was read")
 	}
-	if _, err := hex.DecodeString(hexOf(g.Img.ID)); err != nil || len(hexOf(g.Img.ID)) != 64 {
+	if !isDigest(g.Img.ID) {
 		return refuse("", "the image's ID %q is not a sha256 digest", g.Img.ID)
 	}
 	switch n := len(g.Img.Layers); {
@@ -45,7 +45,9 @@ func (g *ImageGet) Check() error {
 		return refuse("", "%s has %d layers; the kernel stacks at most %d lower layers in one overlay", g.describe(), n, MaxLowerLayers)
 	}
 	for _, l := range g.Img.Layers {
-		if h := hexOf(l.DiffID); len(h) != 64 || !strings.HasPrefix(l.DiffID, "sha256:") {
+		// Digests name directories and journals: nothing but 64 lower-case
+		// hex digits may reach a path.
+		if !isDigest(l.DiffID) {
 			return refuse("", "%s lists a layer whose diff_id %q is not a sha256 digest", g.describe(), l.DiffID)
 		}
 	}
@@ -206,6 +208,16 @@ func usedShortNames(st *Store) (map[string]bool, error) {
 }
 
 func hexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") }
+
+// isDigest reports whether d is "sha256:" and 64 lower-case hex digits.
+func isDigest(d string) bool {
+	h, ok := strings.CutPrefix(d, "sha256:")
+	if !ok || len(h) != 64 || strings.ToLower(h) != h {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil
+}
 
 // shortID is a digest as `docker images` shows it: 12 hex digits.
 func shortID(digest string) string {

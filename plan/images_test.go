@@ -209,10 +209,12 @@ func TestImageCheckRefuses(t *testing.T) {
 		many.Layers = append(many.Layers, image.Layer{DiffID: digest('a')})
 	}
 	for name, img := range map[string]*image.Image{
-		"no layers":   testImage('1'),
-		"501 layers":  many,
-		"bad diff_id": {ID: digest('1'), Layers: []image.Layer{{DiffID: "md5:00"}}},
-		"bad ID":      {ID: "sha256:xyz", Layers: []image.Layer{{DiffID: digest('a')}}},
+		"no layers":           testImage('1'),
+		"501 layers":          many,
+		"bad diff_id":         {ID: digest('1'), Layers: []image.Layer{{DiffID: "md5:00"}}},
+		"bad ID":              {ID: "sha256:xyz", Layers: []image.Layer{{DiffID: digest('a')}}},
+		"diff_id with a path": {ID: digest('1'), Layers: []image.Layer{{DiffID: "sha256:../../../../etc/" + strings.Repeat("a", 49)}}},
+		"upper-case diff_id":  {ID: digest('1'), Layers: []image.Layer{{DiffID: "sha256:" + strings.Repeat("A", 64)}}},
 	} {
 		var r *Refused
 		if err := (&ImageGet{Img: img}).Check(); !errors.As(err, &r) {
