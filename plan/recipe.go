@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
+	"plumb/plan/firewall"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -123,6 +125,9 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if err != nil {
 		return nil, err
 	}
+	if writes, bridged := writesRules(plans); writes || bridged {
+		warnings = append(warnings, HostFirewall(env.R).Warnings(ctx, bridged)...)
+	}
 	for _, w := range warnings {
 		zerolog.Ctx(ctx).Warn().Msg(w)
 	}
@@ -172,4 +177,35 @@ func recordable(plans ...*Plan) error {
 		}
 	}
 	return nil
+}
+
+// HostFirewall reads the host's other firewalls for warnings (see
+// firewall.Host). PLUMB_PROC names another /proc, for tests that must not
+// read the host's.
+func HostFirewall(r actions.Runner) firewall.Host {
+	return firewall.Host{R: r, Proc: os.Getenv("PLUMB_PROC")}
+}
+
+// writesRules says whether plans write firewall rules, and whether they put
+// containers on a bridge (where br_netfilter matters, and where forwarded
+// traffic meets the host's firewalls even when the plan writes no rule).
+func writesRules(plans []*Plan) (writes, bridged bool) {
+	for _, p := range plans {
+		switch p.Kind {
+		case "bridge", "attachment":
+			bridged = true
+		case "container":
+			if f, ok := p.Facts.(ContainerFacts); ok && f.Net != nil {
+				bridged = true
+			}
+		}
+		for _, s := range p.Steps {
+			if b, ok := s.Action.(actions.Batchable); ok {
+				if batch, _, ok := b.Batch(); ok && batch.Tool == actions.Iptables {
+					writes = true
+				}
+			}
+		}
+	}
+	return writes, bridged
 }

@@ -25,7 +25,8 @@ func TestMain(m *testing.M) {
 }
 
 // standins are the tools the stand-in script plays in script tests.
-var standins = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "env"}
+var standins = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "env",
+	"nft", "iptables-legacy-save", "iptables-nft-save"}
 
 // TestScripts runs testdata/script/*.txtar. Each script gets its own state
 // directory, live processes to target, each in an empty network namespace
@@ -70,6 +71,9 @@ func TestScripts(t *testing.T) {
 				env.Setenv(name, strconv.Itoa(sleep.Process.Pid))
 			}
 			env.Setenv("STANDINS", bin)
+			// The host's /proc is not the script's: no legacy tables, no
+			// br_netfilter (plumb reads them for its firewall warnings).
+			env.Setenv("PLUMB_PROC", filepath.Join(env.WorkDir, "proc"))
 			self, err := exec.LookPath("plumb")
 			if err != nil {
 				return err

@@ -1,0 +1,149 @@
+package firewall
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"plumb/actions"
+)
+
+// Host is what the host's other firewalls look like, read to warn of what
+// would silently drop the traffic plumb accepts (nftables.md, "Living
+// beside iptables"): rules in the iptables variant plumb does not write
+// (legacy beside nf_tables, the "split brain"), a FORWARD policy of DROP,
+// another nft forward chain whose policy is drop, and br_netfilter sending
+// bridged traffic through them. Reading only: /proc where it answers, and a
+// listing only where something is there to list.
+type Host struct {
+	R    actions.Runner
+	Proc string // "/proc", or a test's stand-in
+	// Variant is the iptables plumb runs: "nft" or "legacy"; "" finds it
+	// from where `iptables` on PATH leads (Debian's alternatives).
+	Variant string
+}
+
+// Warnings are the host's traps, each a sentence naming what was seen and
+// what to do. bridged: the command puts containers on a bridge, where
+// br_netfilter matters.
+func (h Host) Warnings(ctx context.Context, bridged bool) []string {
+	proc := h.Proc
+	if proc == "" {
+		proc = "/proc"
+	}
+	variant := h.Variant
+	if variant == "" {
+		variant = iptablesVariant()
+	}
+	var out []string
+	// The variant plumb writes: its FORWARD policy.
+	if b, err := h.R.Run(ctx, []string{"iptables", "-S", "FORWARD"}, nil); err == nil && strings.Contains(string(b), "-P FORWARD DROP") {
+		out = append(out, fmt.Sprintf("iptables (%s) has FORWARD policy DROP: forwarded traffic that no rule accepts is dropped; plumb accepts its own networks' traffic, but check that nothing else of yours relies on it", variant))
+	}
+	// The other variant.
+	if variant != "legacy" && tables(filepath.Join(proc, "net/ip_tables_names")) {
+		if b, err := h.R.Run(ctx, []string{"iptables-legacy-save"}, nil); err == nil {
+			rules, drop := saved(string(b))
+			if rules > 0 {
+				out = append(out, fmt.Sprintf("iptables-legacy holds %d rules while plumb writes iptables-nft: each set is invisible to the other's tools and both apply (the split brain); list them with iptables-legacy-save, and move them to one variant", rules))
+			}
+			if drop {
+				out = append(out, "iptables-legacy has FORWARD policy DROP: it drops containers' forwarded traffic whatever plumb accepts in iptables-nft; set it to ACCEPT (iptables-legacy -P FORWARD ACCEPT) or accept plumb's networks there")
+			}
+		}
+	}
+	if variant == "legacy" {
+		if b, err := h.R.Run(ctx, []string{"iptables-nft-save"}, nil); err == nil {
+			rules, drop := saved(string(b))
+			if rules > 0 {
+				out = append(out, fmt.Sprintf("iptables-nft holds %d rules while plumb writes iptables-legacy: each set is invisible to the other's tools and both apply (the split brain); list them with iptables-nft-save, and move them to one variant", rules))
+			}
+			if drop {
+				out = append(out, "iptables-nft has FORWARD policy DROP: it drops containers' forwarded traffic whatever plumb accepts in iptables-legacy; set it to ACCEPT or accept plumb's networks there")
+			}
+		}
+	}
+	// Other nft forward chains (iptables-nft's own FORWARD is the one above).
+	if _, err := exec.LookPath("nft"); err == nil {
+		if b, err := h.R.Run(ctx, []string{"nft", "-j", "list", "chains"}, nil); err == nil {
+			for _, c := range dropChains(b) {
+				out = append(out, fmt.Sprintf("nft chain %s hooks forward with policy drop: an accept elsewhere does not outlive it, so it drops containers' forwarded traffic unless it accepts it itself (nft list chain %s)", c, c))
+			}
+		}
+	}
+	if bridged {
+		if b, err := os.ReadFile(filepath.Join(proc, "sys/net/bridge/bridge-nf-call-iptables")); err == nil && strings.TrimSpace(string(b)) == "1" {
+			out = append(out, "net.bridge.bridge-nf-call-iptables is 1 (br_netfilter): traffic between containers on one bridge also passes iptables' FORWARD chain, so a DROP there stops it; set it to 0 if nothing needs it (sysctl -w net.bridge.bridge-nf-call-iptables=0)")
+		}
+	}
+	return out
+}
+
+// iptablesVariant is "legacy" when `iptables` on PATH leads to the legacy
+// binary, else "nft" (Debian's default since bullseye).
+func iptablesVariant() string {
+	p, err := exec.LookPath("iptables")
+	if err != nil {
+		return "nft"
+	}
+	if real, err := filepath.EvalSymlinks(p); err == nil && strings.Contains(filepath.Base(real), "legacy") {
+		return "legacy"
+	}
+	return "nft"
+}
+
+// tables reports whether a /proc list of loaded legacy tables names any:
+// it is empty until something uses legacy iptables.
+func tables(path string) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && strings.TrimSpace(string(b)) != ""
+}
+
+// saved counts the rules of an iptables-save output and says whether its
+// filter table's FORWARD policy is DROP.
+func saved(s string) (rules int, forwardDrop bool) {
+	table := ""
+	for _, l := range strings.Split(s, "\n") {
+		switch {
+		case strings.HasPrefix(l, "*"):
+			table = l[1:]
+		case strings.HasPrefix(l, "-A "):
+			rules++
+		case table == "filter" && strings.HasPrefix(l, ":FORWARD DROP"):
+			forwardDrop = true
+		}
+	}
+	return rules, forwardDrop
+}
+
+// dropChains are the base chains of `nft -j list chains` that hook forward
+// with policy drop, as FAMILY TABLE CHAIN, but iptables-nft's own FORWARD
+// chains (their policy is iptables', warned of as such).
+func dropChains(b []byte) []string {
+	var doc struct {
+		Nftables []struct {
+			Chain *struct {
+				Family, Table, Name, Hook, Policy string
+			} `json:"chain"`
+		} `json:"nftables"`
+	}
+	if json.Unmarshal(b, &doc) != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range doc.Nftables {
+		c := e.Chain
+		if c == nil || c.Hook != "forward" || c.Policy != "drop" {
+			continue
+		}
+		if (c.Family == "ip" || c.Family == "ip6") && c.Table == "filter" && c.Name == "FORWARD" {
+			continue
+		}
+		out = append(out, c.Family+" "+c.Table+" "+c.Name)
+	}
+	return out
+}
