@@ -3,6 +3,7 @@ package actions
 import (
 	"encoding/json"
 	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -119,15 +120,23 @@ func TestParseIfName(t *testing.T) {
 
 func TestQuote(t *testing.T) {
 	tests := map[string][]string{
-		"ip link add a type veth":              {"ip", "link", "add", "a", "type", "veth"},
-		"echo 'a b' '' 'it'\\''s'":             {"echo", "a b", "", "it's"},
-		"iptables --state RELATED,ESTABLISHED": {"iptables", "--state", "RELATED,ESTABLISHED"},
-		"x '$HOME' 'a;b'":                      {"x", "$HOME", "a;b"},
+		"ip link add a type veth":                                  {"ip", "link", "add", "a", "type", "veth"},
+		"echo 'a b' '' 'it'\\''s'":                                 {"echo", "a b", "", "it's"},
+		"iptables --state RELATED,ESTABLISHED":                     {"iptables", "--state", "RELATED,ESTABLISHED"},
+		"x '$HOME' 'a;b'":                                          {"x", "$HOME", "a;b"},
+		"sh -c 'a\nb\tc'":                                          {"sh", "-c", "a\nb\tc"},
+		`sh -c $'touch /owned; echo hi\x0d\x1b[Kecho hi \'q\' \\'`: {"sh", "-c", "touch /owned; echo hi\r\x1b[Kecho hi 'q' \\"},
 	}
 	for want, argv := range tests {
 		if got := Quote(argv); got != want {
 			t.Errorf("Quote(%q) = %s, want %s", argv, got, want)
 		}
+	}
+	// bash reads back the very bytes, control characters included.
+	word := "a\r\x1b[2K\x07\x7f'\\\"$(x)\n\tz"
+	out, err := exec.Command("bash", "-c", "printf %s "+Quote([]string{word})).Output()
+	if err != nil || string(out) != word {
+		t.Errorf("bash read back %q, %v; want %q", out, err, word)
 	}
 }
 

@@ -1,8 +1,11 @@
 package actions
 
-import "strings"
+import (
+	"fmt"
+	"strings"
+)
 
-// Quote renders argv as one shell line that, pasted into sh or bash, runs
+// Quote renders argv as one shell line that, pasted into bash, runs
 // exactly argv. Words made only of safe characters stay bare, so the
 // document's commands render as the document writes them.
 func Quote(argv []string) string {
@@ -35,5 +38,39 @@ func quoteWord(s string) string {
 	if Bare(s) {
 		return s
 	}
+	if strings.IndexFunc(s, func(r rune) bool { return (r < 0x20 && r != '\n' && r != '\t') || r == 0x7f }) >= 0 {
+		return ansiC(s)
+	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ansiC quotes a word holding control characters (but newlines and tabs,
+// which single quotes show as they are, so that sh can read them too) as
+// bash's $'...': a
+// carriage return or an escape sequence kept raw in a runbook or a log
+// would redraw the terminal that shows it, hiding what precedes it on the
+// line (an image's Cmd of "touch /owned; echo hi\r\x1b[Kecho hi" shows as
+// "echo hi"). Escaped, every byte is seen, and bash reads back the same
+// word.
+func ansiC(s string) string {
+	var b strings.Builder
+	b.WriteString("$'")
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\' || c == '\'':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case c == '\n':
+			b.WriteString(`\n`)
+		case c == '\t':
+			b.WriteString(`\t`)
+		case c < 0x20 || c == 0x7f:
+			fmt.Fprintf(&b, `\x%02x`, c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
 }

@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	"plumb/actions"
 	"plumb/plan"
@@ -86,6 +88,11 @@ func (c *ImageImportCmd) Run(d *deps) error {
 		r, err := image.ParseRef(c.Name)
 		if err != nil {
 			return &plan.Refused{Flag: "name", Msg: err.Error()}
+		}
+		// A name with @sha256: names content; kept only when it is this
+		// image's, so that a pinned name never leads to other layers.
+		if d := r.Digest(); d != "" && d != img.Digest {
+			return &plan.Refused{Flag: "name", Msg: fmt.Sprintf("%s pins a digest that is not this image's (%s); give a name without @sha256:", c.Name, orNone(img.Digest))}
 		}
 		name = r.String()
 	}
@@ -283,18 +290,18 @@ func (c *ImageInspectCmd) Run(d *deps) error {
 	}
 	w := d.stdout
 	fmt.Fprintf(w, "image %s\n", f.ID)
-	fmt.Fprintf(w, "names:       %s\n", orNone(strings.Join(v.RepoTags, ", ")))
+	fmt.Fprintf(w, "names:       %s\n", orNone(shown(strings.Join(v.RepoTags, ", "))))
 	if f.Digest != "" {
 		fmt.Fprintf(w, "digest:      %s\n", f.Digest)
 	}
-	fmt.Fprintf(w, "from:        %s\n", f.From)
-	fmt.Fprintf(w, "platform:    %s\n", orNone(f.Platform))
+	fmt.Fprintf(w, "from:        %s\n", shown(f.From))
+	fmt.Fprintf(w, "platform:    %s\n", orNone(shown(f.Platform)))
 	fmt.Fprintf(w, "entrypoint:  %s\n", orNone(actions.Quote(f.Config.Entrypoint)))
 	fmt.Fprintf(w, "cmd:         %s\n", orNone(actions.Quote(f.Config.Cmd)))
-	fmt.Fprintf(w, "workdir:     %s\n", orNone(f.Config.WorkingDir))
-	fmt.Fprintf(w, "user:        %s\n", orNone(f.Config.User))
-	fmt.Fprintf(w, "env:         %s\n", orNone(strings.Join(f.Config.Env, " ")))
-	fmt.Fprintf(w, "ports:       %s\n", orNone(strings.Join(f.Config.ExposedPorts, " ")))
+	fmt.Fprintf(w, "workdir:     %s\n", orNone(shown(f.Config.WorkingDir)))
+	fmt.Fprintf(w, "user:        %s\n", orNone(shown(f.Config.User)))
+	fmt.Fprintf(w, "env:         %s\n", orNone(actions.Quote(f.Config.Env)))
+	fmt.Fprintf(w, "ports:       %s\n", orNone(actions.Quote(f.Config.ExposedPorts)))
 	fmt.Fprintf(w, "layers (base first):\n")
 	for i, l := range v.Layers {
 		fmt.Fprintf(w, "  %3d  %s  %8s  %s -> %s\n", i+1, l.DiffID, humanSize(l.Size), l.Link, l.Dir)
@@ -356,4 +363,14 @@ func describe(f plan.ImageFacts) string {
 		return f.Refs[0]
 	}
 	return "image " + short(f.ID)
+}
+
+// shown is s as text output shows it: as it is, or quoted when it holds a
+// character that is not printable (an image's config could otherwise redraw
+// the terminal, or forge lines of this output).
+func shown(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 {
+		return strconv.Quote(s)
+	}
+	return s
 }

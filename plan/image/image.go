@@ -232,6 +232,11 @@ func describeManifest(img v1.Image, want Platform, fromIndex bool, open func(ctx
 	if mt := m.Config.MediaType; mt != "" && !mt.IsConfig() {
 		return nil, fmt.Errorf("not a container image: its config is %s (an artifact such as a chart, a signature or an SBOM)", mt)
 	}
+	// The config is read whole: a descriptor saying more than Docker's
+	// configs ever hold is refused before a byte is read.
+	if m.Config.Size > maxConfig {
+		return nil, fmt.Errorf("the image config is %d bytes, more than the %d plumb reads", m.Config.Size, maxConfig)
+	}
 	raw, err := img.RawConfigFile()
 	if err != nil {
 		return nil, fmt.Errorf("reading the image config: %w", err)

@@ -74,7 +74,11 @@ func choose(descs []v1.Descriptor, want Platform) (d v1.Descriptor, checked bool
 	case len(seen) == 0:
 		return v1.Descriptor{}, false, fmt.Errorf("%w: no image manifest in the index", ErrNotFound)
 	}
-	return v1.Descriptor{}, false, fmt.Errorf("%w: no image for %s in the index; it has %s", ErrNotFound, want.describe(), strings.Join(seen, ", "))
+	list := strings.Join(seen, ", ")
+	if len(seen) > 12 {
+		list = strings.Join(seen[:10], ", ") + fmt.Sprintf(" and %d more", len(seen)-10)
+	}
+	return v1.Descriptor{}, false, fmt.Errorf("%w: no image for %s in the index; it has %s", ErrNotFound, want.describe(), list)
 }
 
 // open opens the image or index a descriptor of idx points to, resolving an index for want.

@@ -118,7 +118,9 @@ func layoutImageName(ann map[string]string) string {
 		if !strings.ContainsAny(n, "/:@") {
 			continue
 		}
-		if r, err := ParseRef(n); err == nil {
+		// A name pinning a digest names content: kept only when it is the
+		// content read (the caller checks), never as a name to keep.
+		if r, err := ParseRef(n); err == nil && r.Digest() == "" {
 			return r.String()
 		}
 	}

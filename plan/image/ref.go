@@ -120,7 +120,7 @@ func (r *Ref) UnmarshalText(b []byte) error {
 func (r Ref) PlainHTTP() bool { return loopbackHost(r.registry) }
 
 // loopbackHost reports whether a registry host (with an optional port) is this machine:
-// localhost, *.localhost, 127.0.0.0/8 or ::1.
+// localhost, 127.0.0.0/8 or ::1.
 func loopbackHost(hostport string) bool {
 	host := hostport
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
@@ -130,8 +130,9 @@ func loopbackHost(hostport string) bool {
 	if a, err := netip.ParseAddr(host); err == nil {
 		return a.Unmap().IsLoopback()
 	}
-	host = strings.ToLower(host)
-	return host == "localhost" || strings.HasSuffix(host, ".localhost")
+	// "localhost" by name, as Docker's default; not *.localhost, which
+	// another resolver may send elsewhere, with the credentials for it.
+	return strings.ToLower(host) == "localhost"
 }
 
 // nameRef is r as go-containerregistry's reference, allowed plain http (name.Insecure) when

@@ -41,7 +41,7 @@ func TestParseRef(t *testing.T) {
 		{in: "[::1]:5000/app", registry: "[::1]:5000", repo: "app", tag: "latest",
 			full: "[::1]:5000/app:latest", familiar: "[::1]:5000/app:latest", plainHTTP: true},
 		{in: "reg.localhost:5000/app", registry: "reg.localhost:5000", repo: "app", tag: "latest",
-			full: "reg.localhost:5000/app:latest", familiar: "reg.localhost:5000/app:latest", plainHTTP: true},
+			full: "reg.localhost:5000/app:latest", familiar: "reg.localhost:5000/app:latest", plainHTTP: false, ggcrHTTP: true}, // *.localhost may resolve elsewhere: plumb's guard refuses http
 		// Private addresses are https only (go-containerregistry alone would try http too).
 		{in: "10.0.0.5:5000/app", registry: "10.0.0.5:5000", repo: "app", tag: "latest",
 			full: "10.0.0.5:5000/app:latest", familiar: "10.0.0.5:5000/app:latest", ggcrHTTP: true},
@@ -136,7 +136,7 @@ func TestRefJSON(t *testing.T) {
 
 func TestLoopbackHost(t *testing.T) {
 	for host, want := range map[string]bool{
-		"localhost": true, "localhost:5000": true, "LOCALHOST:1": true, "a.localhost": true,
+		"localhost": true, "localhost:5000": true, "LOCALHOST:1": true, "a.localhost": false,
 		"127.0.0.1": true, "127.0.0.1:5000": true, "127.9.9.9:1": true, "::1": true, "[::1]": true,
 		"[::1]:5000": true, "[::ffff:127.0.0.1]:80": true,
 		"10.0.0.1": false, "192.168.0.1:5000": false, "localhost.example.com": false,

@@ -331,3 +331,19 @@ func TestIndexWithoutImages(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
+
+// TestLayoutNamePinningADigest: a layout's annotation naming its image with
+// @sha256: is not taken as the image's name (a hostile layout would bind a
+// digest-pinned name to other content); names without one are.
+func TestLayoutNamePinningADigest(t *testing.T) {
+	pinned := "docker.io/library/busybox:1.36@sha256:" + strings.Repeat("ab", 32)
+	for ann, want := range map[string]string{
+		pinned:                      "",
+		"docker.io/library/busybox": "index.docker.io/library/busybox:latest",
+		"1":                         "", // a tag alone names no image
+	} {
+		if got := layoutImageName(map[string]string{annotationImageName: ann}); got != want {
+			t.Errorf("layoutImageName(%q) = %q, want %q", ann, got, want)
+		}
+	}
+}
