@@ -591,3 +591,24 @@ func checkWorkDir(dirs []string, dir string) error {
 	}
 	return refuse("workdir", "%s: %s is a %s, not a directory", dir, p, fileKind(fi))
 }
+
+// CheckImageConfig applies to an image's Env, WorkingDir and User the rules
+// -e, -w and -u follow, and refuses as --image what breaks them, naming the
+// config's field: the user gave no flag.
+func CheckImageConfig(env []string, workDir, user string) error {
+	for _, c := range []struct {
+		field string
+		err   error
+	}{{"Env", checkEnv(env)}, {"WorkingDir", func() error { _, err := cleanWorkDir(workDir); return err }()},
+		{"User", func() error { _, err := ParseUser(user); return err }()}} {
+		if c.err != nil {
+			msg := c.err.Error()
+			var r *Refused
+			if errors.As(c.err, &r) {
+				msg = r.Msg
+			}
+			return refuse("image", "its config's %s: %s", c.field, msg)
+		}
+	}
+	return nil
+}

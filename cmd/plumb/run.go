@@ -110,6 +110,9 @@ func fromImage(d *deps, ct *plan.Container, ref string) error {
 		return &plan.Refused{Flag: "image", Msg: fmt.Sprintf("%s has no Entrypoint or Cmd: give the command after --", ref)}
 	}
 	ct.Cmd = cmd
+	if err := plan.CheckImageConfig(f.Config.Env, f.Config.WorkingDir, f.Config.User); err != nil {
+		return err
+	}
 	// docker run's -e, -w and -u win over the image's Env, WorkingDir and User.
 	ct.Env = append(slices.Clone(f.Config.Env), ct.Env...)
 	if ct.WorkDir == "" {
