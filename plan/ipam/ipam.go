@@ -153,3 +153,38 @@ func (f Family) MinMTU() int {
 	}
 	return 68
 }
+
+// Range is the part of a subnet addresses are given out from, as CNI's
+// host-local takes it (rangeStart, rangeEnd); a zero bound is the subnet's
+// first or last host.
+type Range struct {
+	Start netip.Addr
+	End   netip.Addr
+}
+
+// CheckRange says why r cannot be a range of subnet: a bound outside it,
+// or not a host address of it, or the start after the end.
+func CheckRange(subnet netip.Prefix, r Range) error {
+	for _, b := range []netip.Addr{r.Start, r.End} {
+		if !b.IsValid() {
+			continue
+		}
+		if err := CheckHost(b, subnet); err != nil {
+			return err
+		}
+	}
+	if r.Start.IsValid() && r.End.IsValid() && r.End.Less(r.Start) {
+		return fmt.Errorf("the range starts at %s after its end %s", r.Start, r.End)
+	}
+	return nil
+}
+
+// Contains reports whether a lies within r (a zero bound does not limit).
+func (r Range) Contains(a netip.Addr) bool {
+	return (!r.Start.IsValid() || !a.Less(r.Start)) && (!r.End.IsValid() || !r.End.Less(a))
+}
+
+// NextIn is Next limited to the range r of subnet.
+func NextIn(subnet netip.Prefix, r Range, used func(netip.Addr) bool) (netip.Addr, error) {
+	return Next(subnet, func(a netip.Addr) bool { return !r.Contains(a) || used(a) })
+}

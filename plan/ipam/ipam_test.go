@@ -74,3 +74,40 @@ func TestBroadcastAndFamily(t *testing.T) {
 		t.Error("FamilyOf")
 	}
 }
+
+func TestRange(t *testing.T) {
+	subnet := netip.MustParsePrefix("10.88.0.0/24")
+	a := netip.MustParseAddr
+	for _, tt := range []struct {
+		r   Range
+		err string
+	}{
+		{Range{}, ""},
+		{Range{Start: a("10.88.0.10"), End: a("10.88.0.20")}, ""},
+		{Range{Start: a("10.88.0.10")}, ""},
+		{Range{Start: a("10.88.1.10")}, "outside the subnet"},
+		{Range{End: a("10.88.0.255")}, "broadcast"},
+		{Range{Start: a("10.88.0.0")}, "network address"},
+		{Range{Start: a("10.88.0.20"), End: a("10.88.0.10")}, "after its end"},
+	} {
+		err := CheckRange(subnet, tt.r)
+		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("CheckRange(%v) = %v; want %q", tt.r, err, tt.err)
+		}
+	}
+	r := Range{Start: a("10.88.0.10"), End: a("10.88.0.11")}
+	used := map[netip.Addr]bool{}
+	for _, want := range []string{"10.88.0.10", "10.88.0.11"} {
+		got, err := NextIn(subnet, r, func(ip netip.Addr) bool { return used[ip] })
+		if err != nil || got != a(want) {
+			t.Fatalf("NextIn = %v, %v; want %s", got, err, want)
+		}
+		used[got] = true
+	}
+	if _, err := NextIn(subnet, r, func(ip netip.Addr) bool { return used[ip] }); err != ErrFull {
+		t.Errorf("NextIn of a full range = %v; want ErrFull", err)
+	}
+	if got, _ := NextIn(subnet, Range{}, func(netip.Addr) bool { return false }); got != a("10.88.0.1") {
+		t.Errorf("NextIn without bounds = %v; want the first host", got)
+	}
+}
