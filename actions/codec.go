@@ -57,6 +57,8 @@ var decoders = newRegistry(
 	register[LinkSetUp](),
 	register[AddrAdd](),
 	register[RouteAddDefault](),
+	register[RouteAdd](),
+	register[LinkSetHairpin](),
 	register[SysctlSet](),
 	register[IptablesAppend](),
 	register[IptablesDelete](),

@@ -27,6 +27,8 @@ var kindSamples = []Action{
 	LinkSetUp{Dev: "lo", In: Netns{Name: "ctr1"}},
 	AddrAdd{Addr: netip.MustParsePrefix("10.200.0.2/24"), Dev: "eth0", In: Netns{PID: 4242}},
 	RouteAddDefault{Via: netip.MustParseAddr("10.200.0.1"), In: Netns{Name: "ctr1"}},
+	RouteAdd{Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: netip.MustParseAddr("10.200.0.1"), In: Netns{File: "/var/run/netns/cni-1"}},
+	LinkSetHairpin{Dev: "veth0a580002"},
 	SysctlSet{Key: "net.ipv4.ip_forward", Value: "1"},
 	IptablesAppend{Rule: Rule{Table: NAT, Chain: "POSTROUTING",
 		Spec: []string{"-s", "10.200.0.0/24", "!", "-o", "br0", "-j", "MASQUERADE"}, Purpose: "masquerade the containers' traffic"}},

@@ -183,3 +183,22 @@ func (a LinkRename) Why() string {
 func (a LinkRename) Undo() Action     { return nil }
 func (a LinkRename) UndoNote() string { return "deleting the veth pair removes it" }
 func (a LinkRename) Target() Netns    { return a.In }
+
+// LinkSetHairpin lets a bridge port send a frame back out of the port it
+// came in by (CNI's hairpinMode): a container then reaches itself through
+// a published port of the host.
+type LinkSetHairpin struct {
+	Dev IfName `json:"dev"`
+}
+
+func (a LinkSetHairpin) Kind() string   { return "link_set_hairpin" }
+func (a LinkSetHairpin) Argv() []string { return ipArgv(Netns{}, a.args()...) }
+func (a LinkSetHairpin) args() []string {
+	return []string{"link", "set", a.Dev.String(), "type", "bridge_slave", "hairpin", "on"}
+}
+func (a LinkSetHairpin) Batch() (Batch, string, bool) { return ipBatch(Netns{}, a.args()) }
+func (a LinkSetHairpin) Why() string {
+	return fmt.Sprintf("let the bridge send %s's frames back to it (hairpin mode)", a.Dev)
+}
+func (a LinkSetHairpin) Undo() Action     { return nil }
+func (a LinkSetHairpin) UndoNote() string { return "deleting the veth pair removes it" }

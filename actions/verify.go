@@ -132,6 +132,36 @@ func (a RouteAddDefault) Verify(ctx context.Context, r Runner) error {
 	return fmt.Errorf("default route via %s is missing in %s", a.Via, a.In.Label())
 }
 
+func (a RouteAdd) Verify(ctx context.Context, r Runner) error {
+	out, err := r.Run(ctx, routeArgv(a.In, a.Via, "show", a.Dst.String()), nil)
+	if err != nil {
+		return fmt.Errorf("cannot read routes in %s", a.In.Label())
+	}
+	var routes []struct {
+		Gateway string `json:"gateway"`
+	}
+	if err := json.Unmarshal(out, &routes); err == nil {
+		for _, rt := range routes {
+			if rt.Gateway == a.Via.String() {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("route to %s via %s is missing in %s", a.Dst, a.Via, a.In.Label())
+}
+
+// Verify reads the port's hairpin flag from sysfs (no process).
+func (a LinkSetHairpin) Verify(context.Context, Runner) error {
+	b, err := os.ReadFile("/sys/class/net/" + a.Dev.String() + "/brport/hairpin_mode")
+	if err != nil {
+		return fmt.Errorf("link %s is missing or not a bridge port", a.Dev)
+	}
+	if strings.TrimSpace(string(b)) != "1" {
+		return fmt.Errorf("hairpin mode is off on %s", a.Dev)
+	}
+	return nil
+}
+
 func (a SysctlSet) Verify(ctx context.Context, r Runner) error {
 	v, err := SysctlGet(ctx, r, a.Key)
 	if err != nil {
