@@ -2,6 +2,8 @@ package plan
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -102,6 +104,58 @@ func AddressID(bridge string, ip netip.Addr) AttachmentID {
 	return AttachmentID{Object: bridge + "-" + ip.String(), HostVeth: actions.IfName("veth" + h), PeerTemp: actions.IfName("plmb" + h)}
 }
 
+// RuntimeRef is a container runtime's name for an attachment: CNI's
+// network name, CNI_CONTAINERID and CNI_IFNAME.
+type RuntimeRef struct {
+	Network     string
+	ContainerID string
+	IfName      string
+}
+
+// RuntimeID is the identity of an attachment a runtime names (CNI): its
+// object is named after the network and the container ID, readable and
+// within plumb's object-name rules, with a hash of all three that makes it
+// unique; its links are named after its address, as the CLI's are (an
+// address is given out once, under the lock, so the names never clash).
+func RuntimeID(ref RuntimeRef) AttachmentID {
+	sum := sha256.Sum256([]byte(ref.Network + "\x00" + ref.ContainerID + "\x00" + ref.IfName))
+	return AttachmentID{Object: objectWord(ref.Network, 24) + "-" + objectWord(ref.ContainerID, 12) + "-" + hex.EncodeToString(sum[:6])}
+}
+
+// objectWord is s cut to n bytes with every byte an object name refuses
+// made '_' (CNI names are already of the allowed bytes).
+func objectWord(s string, n int) string {
+	b := []byte(s)
+	if len(b) > n {
+		b = b[:n]
+	}
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			b[i] = '_'
+		}
+	}
+	return string(b)
+}
+
+// RuntimeAttachments lists the attachments a runtime made on its network
+// (headers only: Load one to undo it).
+func RuntimeAttachments(st *Store, network string) []*Record {
+	recs, _ := st.Headers()
+	var out []*Record
+	for _, r := range recs {
+		if f, ok := r.Attachment(); ok && r.Kind == "attachment" && f.Runtime != nil && f.Runtime.Network == network {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Route is a route the container gets, besides its subnet's own.
+type Route struct {
+	Dst netip.Prefix
+	Via netip.Addr
+}
+
 // Attach joins a container to a bridge: a veth pair whose host end is
 // plugged into the bridge and whose other end is created inside the
 // container (no move between namespaces), renamed there, addressed, and
@@ -120,13 +174,29 @@ type Attach struct {
 	NewNetns bool
 	// Firewall writes the published ports' rules; nil: the default.
 	Firewall firewall.Backend
+	// Range limits the addresses given out; zero: the whole subnet.
+	Range ipam.Range
+	// OwnRoutes: the container's routes are Routes alone (a CNI config's);
+	// false: a default route through the gateway.
+	OwnRoutes bool
+	Routes    []Route
+	// Hairpin turns on hairpin mode on the bridge port.
+	Hairpin bool
+	// Runtime is the runtime's name for the attachment (CNI), journaled.
+	Runtime *RuntimeRef
 }
 
+// id is the attachment's identity: ID's parts where given, the address's
+// (AddressID) for the rest.
 func (a *Attach) id() AttachmentID {
+	id := AddressID(a.Network.Name.String(), a.IP)
 	if a.ID.Object != "" {
-		return a.ID
+		id.Object = a.ID.Object
 	}
-	return AddressID(a.Network.Name.String(), a.IP)
+	if a.ID.HostVeth != "" {
+		id.HostVeth, id.PeerTemp = a.ID.HostVeth, a.ID.PeerTemp
+	}
+	return id
 }
 
 // Attachments lists the containers attached to a bridge, by address
@@ -185,8 +255,11 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 		}
 		return nil
 	}
-	ip, err := ipam.Next(subnet, func(ip netip.Addr) bool { _, taken := used[ip]; return taken })
+	ip, err := ipam.NextIn(subnet, a.Range, func(ip netip.Addr) bool { _, taken := used[ip]; return taken })
 	if err != nil {
+		if a.Range != (ipam.Range{}) {
+			return refuse("ip", "the range %s-%s of %s is full: every address is in use", a.Range.Start, a.Range.End, a.Network.Name)
+		}
 		return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, a.Network.Name)
 	}
 	a.IP = ip
@@ -212,7 +285,16 @@ func (a *Attach) Check() error {
 // checkRecords applies the rules that need plumb's records: the container
 // is not attached yet, and published ports have NAT chains to go in.
 func (a *Attach) checkRecords(st *Store) error {
-	if r, err := FindAttachment(st, a.Network.Name.String(), a.Target, netip.Addr{}); err == nil {
+	if a.ID.Object != "" {
+		// A runtime's identity: the same one twice is refused; one
+		// container may have several interfaces on the network.
+		if _, err := st.Load("attachment", a.ID.Object); err == nil || !errors.Is(err, fs.ErrNotExist) {
+			if err != nil {
+				return err
+			}
+			return refuse("", "attachment/%s is already attached to %s", a.ID.Object, a.Network.Name)
+		}
+	} else if r, err := FindAttachment(st, a.Network.Name.String(), a.Target, netip.Addr{}); err == nil {
 		f, _ := r.Attachment()
 		return refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), a.Network.Name, f.IP)
 	}
@@ -230,12 +312,26 @@ func (a *Attach) Plan() (*Plan, error) {
 	steps := []Step{
 		{Action: actions.LinkAddVeth{Host: id.HostVeth, Peer: id.PeerTemp, PeerIn: in, MTU: net.MTU}},
 		{Action: actions.LinkSetMaster{Dev: id.HostVeth, Master: br}},
-		{Action: actions.LinkSetUp{Dev: id.HostVeth}},
-		{Action: actions.LinkRename{Dev: id.PeerTemp, Name: a.If, In: in}},
-		{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP, subnet.Bits()), Dev: a.If, In: in}},
-		{Action: actions.LinkSetUp{Dev: a.If, In: in}},
-		{Action: actions.LinkSetUp{Dev: "lo", In: in}},
-		{Action: actions.RouteAddDefault{Via: net.Gateway, In: in}},
+	}
+	if a.Hairpin {
+		steps = append(steps, Step{Action: actions.LinkSetHairpin{Dev: id.HostVeth}})
+	}
+	steps = append(steps,
+		Step{Action: actions.LinkSetUp{Dev: id.HostVeth}},
+		Step{Action: actions.LinkRename{Dev: id.PeerTemp, Name: a.If, In: in}},
+		Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP, subnet.Bits()), Dev: a.If, In: in}},
+		Step{Action: actions.LinkSetUp{Dev: a.If, In: in}},
+		Step{Action: actions.LinkSetUp{Dev: "lo", In: in}},
+	)
+	if !a.OwnRoutes {
+		steps = append(steps, Step{Action: actions.RouteAddDefault{Via: net.Gateway, In: in}})
+	}
+	for _, rt := range a.Routes {
+		if rt.Dst.Bits() == 0 {
+			steps = append(steps, Step{Action: actions.RouteAddDefault{Via: rt.Via, In: in}})
+		} else {
+			steps = append(steps, Step{Action: actions.RouteAdd{Dst: rt.Dst, Via: rt.Via, In: in}})
+		}
 	}
 	var needs []firewall.Need
 	for _, p := range a.Publish {
@@ -249,7 +345,7 @@ func (a *Attach) Plan() (*Plan, error) {
 		steps = append(steps, stepsOf(rules)...)
 	}
 	facts := AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: net.Gateway,
-		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish}
+		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish, Runtime: a.Runtime}
 	return &Plan{Kind: "attachment", Name: id.Object, Target: in, Facts: facts, Steps: steps,
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), a.IP, br, id.HostVeth)}, nil
 }
@@ -351,6 +447,10 @@ func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Add
 type AttachCall struct {
 	Bridge string // the bridge, read from plumb's records under the lock
 	List   []*Attach
+	// Network is the bridge as the caller knows it, planned with when
+	// plumb keeps no bridge of that name yet: a dry run of CNI's first ADD,
+	// which would make it. Nil: the bridge must be kept.
+	Network *BridgeNetwork
 }
 
 // Check applies the rules of the input alone.
@@ -382,6 +482,11 @@ func (c *AttachCall) Check() error {
 // attachment.
 func (c *AttachCall) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	net, err := LoadNetwork(env.St, c.Bridge)
+	if err != nil && c.Network != nil {
+		if _, lerr := env.St.Load("bridge", c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
+			net, err = *c.Network, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -69,6 +69,7 @@ type AttachmentFacts struct {
 	If        actions.IfName
 	Target    string // the container's namespace, as actions.Netns.Label says it
 	Ports     []Port
+	Runtime   *RuntimeRef // the runtime's name for it (CNI); nil: the CLI's
 }
 
 func (f AttachmentFacts) encode() map[string]string {
@@ -76,9 +77,13 @@ func (f AttachmentFacts) encode() map[string]string {
 	for _, p := range f.Ports {
 		ports = append(ports, p.String())
 	}
-	return map[string]string{"bridge": f.Bridge, "ip": f.IP.String(), "prefix_len": strconv.Itoa(f.PrefixLen),
+	m := map[string]string{"bridge": f.Bridge, "ip": f.IP.String(), "prefix_len": strconv.Itoa(f.PrefixLen),
 		"gateway": f.Gateway.String(), "host_veth": f.HostVeth.String(), "if": f.If.String(), "target": f.Target,
 		"ports": strings.Join(ports, ",")}
+	if r := f.Runtime; r != nil {
+		m["cni_network"], m["cni_container_id"], m["cni_ifname"] = r.Network, r.ContainerID, r.IfName
+	}
+	return m
 }
 
 // OverlayFacts are a mounted overlay's: its directories as Docker's
@@ -320,6 +325,9 @@ func (d *detailsReader) ifname(k string) actions.IfName { return actions.IfName(
 func (d *detailsReader) attachment() AttachmentFacts {
 	a := AttachmentFacts{Bridge: d.s("bridge"), IP: d.addr("ip"), PrefixLen: d.num("prefix_len"), Gateway: d.addr("gateway"),
 		HostVeth: d.ifname("host_veth"), If: d.ifname("if"), Target: d.s("target")}
+	if n := d.s("cni_network"); n != "" {
+		a.Runtime = &RuntimeRef{Network: n, ContainerID: d.s("cni_container_id"), IfName: d.s("cni_ifname")}
+	}
 	if v := d.s("ports"); v != "" {
 		for _, s := range strings.Split(v, ",") {
 			p, err := ParsePort(s)
