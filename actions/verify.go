@@ -23,6 +23,7 @@ type linkInfo struct {
 	Flags  []string `json:"flags"`
 	MTU    int      `json:"mtu"`
 	Master string   `json:"master"`
+	MAC    string   `json:"address"`
 }
 
 func showLink(ctx context.Context, r Runner, in Netns, dev IfName) (*linkInfo, error) {
@@ -35,6 +36,15 @@ func showLink(ctx context.Context, r Runner, in Netns, dev IfName) (*linkInfo, e
 		return nil, fmt.Errorf("link %s: unreadable `ip -j link show` output", dev)
 	}
 	return &links[0], nil
+}
+
+// LinkMAC reads a link's MAC address and MTU (`ip -j link show dev X`).
+func LinkMAC(ctx context.Context, r Runner, in Netns, dev IfName) (mac string, mtu int, err error) {
+	l, err := showLink(ctx, r, in, dev)
+	if err != nil {
+		return "", 0, err
+	}
+	return l.MAC, l.MTU, nil
 }
 
 func (a LinkAddVeth) Verify(ctx context.Context, r Runner) error {
@@ -150,13 +160,24 @@ func (a RouteAdd) Verify(ctx context.Context, r Runner) error {
 	return fmt.Errorf("route to %s via %s is missing in %s", a.Dst, a.Via, a.In.Label())
 }
 
-// Verify reads the port's hairpin flag from sysfs (no process).
-func (a LinkSetHairpin) Verify(context.Context, Runner) error {
-	b, err := os.ReadFile("/sys/class/net/" + a.Dev.String() + "/brport/hairpin_mode")
+// Verify reads the port's hairpin flag (ip -d: sysfs may be another
+// namespace's).
+func (a LinkSetHairpin) Verify(ctx context.Context, r Runner) error {
+	out, err := r.Run(ctx, []string{"ip", "-d", "-j", "link", "show", "dev", a.Dev.String()}, nil)
 	if err != nil {
-		return fmt.Errorf("link %s is missing or not a bridge port", a.Dev)
+		return fmt.Errorf("link %s is missing on the host", a.Dev)
 	}
-	if strings.TrimSpace(string(b)) != "1" {
+	var links []struct {
+		Info struct {
+			Slave struct {
+				Hairpin bool `json:"hairpin"`
+			} `json:"info_slave_data"`
+		} `json:"linkinfo"`
+	}
+	if err := json.Unmarshal(out, &links); err != nil || len(links) == 0 {
+		return fmt.Errorf("link %s: unreadable `ip -d -j link show` output", a.Dev)
+	}
+	if !links[0].Info.Slave.Hairpin {
 		return fmt.Errorf("hairpin mode is off on %s", a.Dev)
 	}
 	return nil

@@ -589,3 +589,30 @@ func isLink(path string) bool {
 	fi, err := os.Lstat(path)
 	return err == nil && fi.Mode()&fs.ModeSymlink != 0
 }
+
+// Usable says why plumb could not keep its journals in the state directory
+// now, changing nothing and starting no process: the directory, or what
+// holds it, is not trusted, is not a directory, or cannot be written (nor,
+// while it is missing, the directory it would be made in). CNI's STATUS
+// asks this every few seconds.
+func (s *Store) Usable() error {
+	if err := s.trustDirs("", false); err != nil {
+		return err
+	}
+	for dir := s.Dir; ; dir = filepath.Dir(dir) {
+		fi, err := os.Stat(dir)
+		if errors.Is(err, fs.ErrNotExist) && dir != filepath.Dir(dir) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("state directory %s: %w", s.Dir, err)
+		}
+		if !fi.IsDir() {
+			return fmt.Errorf("state directory %s: %s is not a directory", s.Dir, dir)
+		}
+		if err := syscall.Access(dir, 2 /* W_OK */); err != nil {
+			return fmt.Errorf("state directory %s: %s is not writable: %w", s.Dir, dir, err)
+		}
+		return nil
+	}
+}

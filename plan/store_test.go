@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -83,5 +84,24 @@ func TestDecodeHeader(t *testing.T) {
 		if _, err := decodeHeader([]byte(bad)); err == nil {
 			t.Errorf("decodeHeader(%q) accepted it", bad)
 		}
+	}
+}
+
+func TestStoreUsable(t *testing.T) {
+	dir := t.TempDir()
+	if err := NewStore(filepath.Join(dir, "a", "b")).Usable(); err != nil {
+		t.Errorf("a state directory still to be made: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "f"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewStore(filepath.Join(dir, "f", "state")).Usable(); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("under a file: %v", err)
+	}
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := NewStore(dir).Usable(); err == nil {
+		t.Error("a directory everyone may write is usable")
 	}
 }
