@@ -44,6 +44,7 @@ type CLI struct {
 	Check   CheckCmd   `cmd:"" help:"Compare the live state with what was applied; exit 1 on drift."`
 	Down    DownCmd    `cmd:"" help:"Undo any object by name, whatever its kind."`
 	Recover RecoverCmd `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
+	CNI     CNICmd     `cmd:"" name:"cni" help:"plumb as a CNI plugin: show the plan a runtime's ADD or DEL would run."`
 }
 
 const description = `plumb gives containers their network with the plain Linux commands a person could
@@ -85,6 +86,10 @@ func warnInterrupted(d *deps) {
 
 func main() {
 	actions.Self = self
+	if cniMode(os.Args[1:]) {
+		cniMain()
+		return
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
