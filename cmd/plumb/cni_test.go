@@ -1,0 +1,291 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
+	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/google/go-cmp/cmp"
+
+	"plumb/actions"
+	"plumb/plan"
+	"plumb/plan/ipam"
+)
+
+// conf is a config of type plumb with extra keys merged in (at the top, or
+// in ipam with an "ipam." prefix).
+func conf(t *testing.T, extra map[string]any) []byte {
+	t.Helper()
+	c := map[string]any{"cniVersion": "1.1.0", "name": "mynet", "type": "plumb",
+		"ipam": map[string]any{"type": "host-local", "subnet": "10.88.0.0/16"}}
+	for k, v := range extra {
+		if ik, ok := strings.CutPrefix(k, "ipam."); ok {
+			c["ipam"].(map[string]any)[ik] = v
+			continue
+		}
+		if v == nil {
+			delete(c, k)
+			continue
+		}
+		c[k] = v
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestCNIConfAccepted(t *testing.T) {
+	a := netip.MustParseAddr
+	got, err := parseCNIConf(conf(t, map[string]any{
+		"bridge": "br7", "isGateway": true, "isDefaultGateway": true, "ipMasq": true, "mtu": 1400, "hairpinMode": true,
+		"dns":           map[string]any{"nameservers": []string{"10.88.0.1"}, "search": []string{"example.test"}},
+		"args":          map[string]any{"cni": map[string]any{"x": 1}},
+		"capabilities":  map[string]any{"portMappings": true},
+		"runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}, {"hostPort": 8080, "containerPort": 80, "protocol": "tcp", "hostIP": ""}, {"hostPort": 53, "containerPort": 53, "protocol": "UDP"}}},
+		"prevResult":    map[string]any{"cniVersion": "1.1.0"},
+		"cni.dev/other": 1,
+		// The reference bridge's keys plumb does not implement, at their
+		// defaults: what plumb does anyway.
+		"forceAddress": false, "promiscMode": false, "vlan": 0, "macspoofchk": false,
+		"ipam.routes": []map[string]any{{"dst": "0.0.0.0/0"}, {"dst": "198.51.100.0/24", "gw": "10.88.0.254"}},
+		"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16", "rangeStart": "10.88.1.1", "rangeEnd": "10.88.1.254", "gateway": "10.88.0.254"}}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &cniConf{CNIVersion: "1.1.0", Name: "mynet", Bridge: "br7", DefaultRoute: true, NAT: true, MTU: 1400, Hairpin: true,
+		Subnet: netip.MustParsePrefix("10.88.0.0/16"), Gateway: a("10.88.0.254"), Range: ipam.Range{Start: a("10.88.1.1"), End: a("10.88.1.254")},
+		Routes: []plan.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: a("10.88.0.254")}, {Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: a("10.88.0.254")}},
+		DNS:    types.DNS{Nameservers: []string{"10.88.0.1"}, Search: []string{"example.test"}},
+		Ports:  []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}, {Host: 53, Container: 53, Proto: "udp"}},
+	}
+	got.PrevResult = nil
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y netip.Addr) bool { return x == y }), cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
+		t.Errorf("parsed config (-want +got):\n%s", diff)
+	}
+
+	// The defaults: bridge cni0, the subnet's first host as gateway, no
+	// NAT, no routes; a subnet with host bits is read as host-local reads it.
+	got, err = parseCNIConf(conf(t, map[string]any{"ipam.subnet": "10.88.3.4/16", "ipam.type": "plumb"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Bridge != "cni0" || got.Subnet.String() != "10.88.0.0/16" || got.Gateway.String() != "10.88.0.1" || got.NAT || len(got.Routes) != 0 || got.HasValid {
+		t.Errorf("defaults: %+v", got)
+	}
+	// The old host-local form: rangeStart, rangeEnd, gateway beside subnet.
+	got, err = parseCNIConf(conf(t, map[string]any{"ipam.rangeStart": "10.88.0.100", "ipam.gateway": "10.88.0.254"}))
+	if err != nil || got.Range.Start != a("10.88.0.100") || got.Gateway != a("10.88.0.254") {
+		t.Errorf("old form: %+v, %v", got, err)
+	}
+}
+
+func TestCNIConfValidAttachments(t *testing.T) {
+	for _, tt := range []struct {
+		extra    map[string]any
+		has      bool
+		attached int
+	}{
+		{map[string]any{}, false, 0},
+		{map[string]any{"cni.dev/valid-attachments": []any{}}, true, 0},
+		{map[string]any{"cni.dev/valid-attachments": []map[string]string{{"containerID": "c1", "ifname": "eth0"}}}, true, 1},
+		{map[string]any{"cni.dev/attachments": []map[string]string{{"containerID": "c1", "ifname": "eth0"}}}, true, 1},
+	} {
+		c := conf(t, nil)
+		if len(tt.extra) > 0 {
+			var m map[string]any
+			_ = json.Unmarshal(c, &m)
+			for k, v := range tt.extra {
+				m[k] = v
+			}
+			c, _ = json.Marshal(m)
+		}
+		got, err := parseCNIConf(c)
+		if err != nil || got.HasValid != tt.has || len(got.Valid) != tt.attached {
+			t.Errorf("%s: HasValid %v, %d valid, %v; want %v, %d", c, got.HasValid, len(got.Valid), err, tt.has, tt.attached)
+		}
+	}
+	// libcni sends null for an empty Go list: the key is there, the list empty.
+	got, err := parseCNIConf([]byte(`{"cniVersion":"1.1.0","name":"n","type":"plumb","ipam":{"subnet":"10.88.0.0/16"},"cni.dev/valid-attachments":null}`))
+	if err != nil || !got.HasValid || len(got.Valid) != 0 {
+		t.Errorf("null list: HasValid %v, %v", got.HasValid, err)
+	}
+}
+
+func TestCNIConfRefused(t *testing.T) {
+	for _, tt := range []struct {
+		extra map[string]any
+		code  uint
+		msg   string
+	}{
+		{map[string]any{"forceAddress": true}, 2, "unsupported field forceAddress=true"},
+		{map[string]any{"ipMasqBackend": "nftables"}, 2, `ipMasqBackend="nftables"`},
+		{map[string]any{"promiscMode": true}, 2, "promiscMode=true"},
+		{map[string]any{"vlan": 100}, 2, "vlan=100"},
+		{map[string]any{"vlanTrunk": []map[string]int{{"id": 5}}}, 2, "vlanTrunk="},
+		{map[string]any{"preserveDefaultVlan": true}, 2, "preserveDefaultVlan=true"},
+		{map[string]any{"macspoofchk": true}, 2, "macspoofchk=true"},
+		{map[string]any{"enabledad": true}, 2, "enabledad=true"},
+		{map[string]any{"portIsolation": true}, 2, "portIsolation=true"},
+		{map[string]any{"disableContainerInterface": true}, 2, "disableContainerInterface=true"},
+		{map[string]any{"isGateway": false}, 2, "isGateway=false"},
+		{map[string]any{"bridgeName": "x"}, 7, "unknown key bridgeName"},
+		{map[string]any{"bridge": "a/b"}, 7, "bridge:"},
+		{map[string]any{"mtu": -1}, 7, "mtu -1"},
+		{map[string]any{"name": nil}, 7, "no name"},
+		{map[string]any{"ipam": nil}, 7, "no ipam"},
+		{map[string]any{"ipam.type": "dhcp"}, 2, `ipam.type="dhcp"`},
+		{map[string]any{"ipam.dataDir": "/var/lib/cni/networks"}, 2, "ipam.dataDir="},
+		{map[string]any{"ipam.resolvConf": "/etc/resolv.conf"}, 2, "ipam.resolvConf="},
+		{map[string]any{"ipam.foo": 1}, 7, "unknown key ipam.foo"},
+		{map[string]any{"ipam.subnet": nil}, 7, "no subnet"},
+		{map[string]any{"ipam.subnet": "10.88.0.0"}, 7, "not a CIDR"},
+		{map[string]any{"ipam.subnet": "fd00::/64"}, 2, "IPv6"},
+		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "fd00::/64"}}}}, 2, "IPv6"},
+		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}}, {{"subnet": "fd00::/64"}}}}, 2, "2 range sets"},
+		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}, {"subnet": "10.89.0.0/16"}}}}, 2, "2 ranges"},
+		{map[string]any{"ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}}}}, 7, "both ranges and subnet"},
+		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16", "foo": 1}}}}, 7, "ipam.ranges[0][0].foo"},
+		{map[string]any{"ipam.rangeStart": "10.89.0.1"}, 7, "outside the subnet"},
+		{map[string]any{"ipam.rangeStart": "10.88.0.20", "ipam.rangeEnd": "10.88.0.10"}, 7, "after its end"},
+		{map[string]any{"ipam.gateway": "10.88.255.255"}, 7, "broadcast"},
+		{map[string]any{"ipam.subnet": "10.88.0.0/31"}, 7, "no room"},
+		{map[string]any{"ipam.routes": []map[string]any{{"dst": "fd00::/8"}}}, 2, "IPv6 route"},
+		{map[string]any{"ipam.routes": []map[string]any{{"dst": "x"}}}, 7, "not a CIDR"},
+		{map[string]any{"ipam.routes": []map[string]any{{"dst": "0.0.0.0/0", "mtu": 1300}}}, 2, "ipam.routes[0].mtu=1300"},
+		{map[string]any{"runtimeConfig": map[string]any{"ips": []string{"10.88.0.5/16"}}}, 2, "runtimeConfig.ips"},
+		{map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 80, "containerPort": 80, "hostIP": "192.0.2.1"}}}}, 2, "hostIP=192.0.2.1"},
+		{map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 0, "containerPort": 80}}}}, 7, "portMappings[0]"},
+		{map[string]any{"runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 80, "containerPort": 80}}}}, 7, "needs ipMasq"},
+	} {
+		_, err := parseCNIConf(conf(t, tt.extra))
+		if err == nil || err.Code != tt.code || !strings.Contains(err.Msg, tt.msg) {
+			t.Errorf("%v: %v; want code %d with %q", tt.extra, err, tt.code, tt.msg)
+		}
+	}
+	if _, err := parseCNIConf([]byte("{")); err == nil || err.Code != types.ErrDecodingFailure {
+		t.Errorf("bad JSON: %v; want code 6", err)
+	}
+}
+
+// TestCNICall: the environment's names become typed input.
+func TestCNICall(t *testing.T) {
+	c, _ := parseCNIConf(conf(t, nil))
+	call, err := callOf(c, &skel.CmdArgs{ContainerID: "abc", Netns: "/run/netns/x/../y", IfName: "net1"}, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if call.netns != (actions.Netns{File: "/run/netns/y"}) || call.ifc != "net1" || call.id != plan.RuntimeID(plan.RuntimeRef{Network: "mynet", ContainerID: "abc", IfName: "net1"}) {
+		t.Errorf("call: %+v", call)
+	}
+	for _, tt := range []struct {
+		args skel.CmdArgs
+		msg  string
+	}{
+		{skel.CmdArgs{ContainerID: "abc", Netns: "rel/path", IfName: "eth0"}, "not an absolute path"},
+		{skel.CmdArgs{ContainerID: "abc", IfName: "eth0"}, "CNI_NETNS is empty"},
+		{skel.CmdArgs{ContainerID: "abc", Netns: "/x", IfName: "a+b"}, "CNI_IFNAME"},
+	} {
+		if _, err := callOf(c, &tt.args, true); err == nil || err.Code != types.ErrInvalidEnvironmentVariables || !strings.Contains(err.Msg, tt.msg) {
+			t.Errorf("%+v: %v; want code 4 with %q", tt.args, err, tt.msg)
+		}
+	}
+	if _, err := callOf(c, &skel.CmdArgs{ContainerID: "abc", IfName: "eth0"}, false); err != nil {
+		t.Errorf("DEL without CNI_NETNS: %v", err)
+	}
+}
+
+// TestCNIResult: the result lists the bridge, the host's end and the
+// container's interface in its sandbox, the address on it, the routes and
+// dns; printed in each version the config asks for.
+func TestCNIResult(t *testing.T) {
+	c, _ := parseCNIConf(conf(t, map[string]any{"isDefaultGateway": true, "dns": map[string]any{"nameservers": []string{"10.88.0.1"}},
+		"ipam.routes": []map[string]any{{"dst": "198.51.100.0/24"}}}))
+	call, _ := callOf(c, &skel.CmdArgs{ContainerID: "abc", Netns: "/run/netns/x", IfName: "eth0"}, true)
+	f := plan.AttachmentFacts{Bridge: "cni0", IP: netip.MustParseAddr("10.88.0.2"), PrefixLen: 16, Gateway: netip.MustParseAddr("10.88.0.1"),
+		HostVeth: "veth0a580002", If: "eth0"}
+	res := buildResult(call, f, "aa:aa:aa:aa:aa:aa", "bb:bb:bb:bb:bb:bb", 1500)
+	var b bytes.Buffer
+	if err := printResult(&b, res, "1.1.0"); err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+    "cniVersion": "1.1.0",
+    "dns": {
+        "nameservers": [
+            "10.88.0.1"
+        ]
+    },
+    "interfaces": [
+        {
+            "mac": "02:50:0a:58:00:01",
+            "name": "cni0"
+        },
+        {
+            "mac": "aa:aa:aa:aa:aa:aa",
+            "name": "veth0a580002"
+        },
+        {
+            "mac": "bb:bb:bb:bb:bb:bb",
+            "mtu": 1500,
+            "name": "eth0",
+            "sandbox": "/run/netns/x"
+        }
+    ],
+    "ips": [
+        {
+            "address": "10.88.0.2/16",
+            "gateway": "10.88.0.1",
+            "interface": 2
+        }
+    ],
+    "routes": [
+        {
+            "dst": "0.0.0.0/0",
+            "gw": "10.88.0.1"
+        },
+        {
+            "dst": "198.51.100.0/24",
+            "gw": "10.88.0.1"
+        }
+    ]
+}`
+	if diff := cmp.Diff(want, b.String()); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+	for _, v := range []string{"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"} {
+		b.Reset()
+		if err := printResult(&b, res, v); err != nil {
+			t.Fatalf("%s: %v", v, err)
+		}
+		var got struct {
+			CNIVersion string `json:"cniVersion"`
+		}
+		if err := json.Unmarshal(b.Bytes(), &got); err != nil || got.CNIVersion != v || !strings.Contains(b.String(), "10.88.0.2/16") {
+			t.Errorf("result as %s: %s", v, b.String())
+		}
+	}
+	// Chained after another plugin, plumb's interfaces follow its.
+	c.PrevResult = json.RawMessage(`{"cniVersion":"1.1.0","interfaces":[{"name":"lo0"}],"ips":[{"interface":0,"address":"192.0.2.9/32"}]}`)
+	chain, err := chained(c, buildResult(call, f, "aa", "bb", 1500))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chain.Interfaces) != 4 || len(chain.IPs) != 2 || *chain.IPs[1].Interface != 3 {
+		t.Errorf("chained result: %+v", chain)
+	}
+	if msg := prevResultDrift(c, f); !strings.Contains(msg, "does not list its address 10.88.0.2") {
+		t.Errorf("prevResult with another address: %q", msg)
+	}
+	c.PrevResult, _ = json.Marshal(&types100.Result{CNIVersion: "1.1.0", IPs: res.IPs})
+	if msg := prevResultDrift(c, f); msg != "" {
+		t.Errorf("prevResult with its address: %q", msg)
+	}
+}
