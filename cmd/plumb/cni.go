@@ -181,10 +181,7 @@ func (p *cniPlugin) add(args *skel.CmdArgs) error {
 		return asCNIError(err, cniErrApply)
 	}
 	f, _ := out.Records[0].Attachment()
-	res, err := p.result(d, c, f)
-	if err != nil {
-		return asCNIError(err, cniErrApply)
-	}
+	res := p.result(d, c, f)
 	if len(c.conf.PrevResult) > 0 {
 		if res, err = chained(c.conf, res); err != nil {
 			return asCNIError(err, types.ErrDecodingFailure)
@@ -214,22 +211,26 @@ func printResult(w io.Writer, res types.Result, v string) error {
 	if err := out.PrintTo(w); err != nil {
 		return cniError(types.ErrIOFailure, "writing the result: %v", err)
 	}
-	return nil
+	_, err = io.WriteString(w, "\n")
+	return err
 }
 
 // result is ADD's result: the bridge, the host's end of the veth pair and
 // the container's interface (in the sandbox CNI_NETNS), the address with
 // its gateway on the container's interface, the routes and the config's dns.
-func (p *cniPlugin) result(d *deps, c *cniCall, f plan.AttachmentFacts) (*types100.Result, error) {
+func (p *cniPlugin) result(d *deps, c *cniCall, f plan.AttachmentFacts) *types100.Result {
+	// The MACs are read back: a failure here is no reason to undo a
+	// working attachment, and the spec makes them optional.
+	log := zerolog.Ctx(d.ctx)
 	hostMAC, _, err := actions.LinkMAC(d.ctx, d.runner, actions.Netns{}, f.HostVeth)
 	if err != nil {
-		return nil, err
+		log.Warn().Msgf("reading the MAC of %s for the result: %v", f.HostVeth, err)
 	}
 	contMAC, mtu, err := actions.LinkMAC(d.ctx, d.runner, c.netns, f.If)
 	if err != nil {
-		return nil, err
+		log.Warn().Msgf("reading the MAC of %s in %s for the result: %v", f.If, c.netns.File, err)
 	}
-	return buildResult(c, f, hostMAC, contMAC, mtu), nil
+	return buildResult(c, f, hostMAC, contMAC, mtu)
 }
 
 // buildResult is the result of an attachment whose MACs were read.

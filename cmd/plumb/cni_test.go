@@ -256,7 +256,8 @@ func TestCNIResult(t *testing.T) {
             "gw": "10.88.0.1"
         }
     ]
-}`
+}
+`
 	if diff := cmp.Diff(want, b.String()); diff != "" {
 		t.Errorf("result (-want +got):\n%s", diff)
 	}
