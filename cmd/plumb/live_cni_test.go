@@ -324,6 +324,16 @@ func TestLiveCNIDelNoNetns(t *testing.T) {
 	if res, _ := types100.GetResult(r); res.IPs[0].Address.IP.String() != ip {
 		t.Errorf("the next ADD got %s, want the released %s", res.IPs[0].Address.IP, ip)
 	}
+	// plumb down takes a CNI attachment down like any other; DEL then
+	// finds no journal, and succeeds.
+	kept := attachmentsKept(t)
+	if len(kept) != 1 {
+		t.Fatalf("plumb keeps %v", kept)
+	}
+	mustPlumb(t, "down", "attachment/"+kept[0])
+	if err := cni.DelNetworkList(ctx, list, rtConf(1)); err != nil {
+		t.Errorf("DEL after plumb down: %v", err)
+	}
 	// DEL with no journal at all (a state directory wiped) succeeds.
 	if err := cni.DelNetworkList(ctx, list, rtConf(7)); err != nil {
 		t.Errorf("DEL of a container plumb never saw: %v", err)
