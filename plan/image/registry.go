@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -100,7 +102,7 @@ func fromRegistry(ctx context.Context, puller *remote.Puller, nref name.Referenc
 		if err != nil {
 			return nil, registryError(Ref{}, err)
 		}
-		return decompress(rc)
+		return decompress(newIdleReader(rc, RegistryIdle))
 	})
 }
 
@@ -139,4 +141,51 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("plain http to %s refused: only registries on this machine are reached without TLS unless told to (insecure)", req.URL.Host)
 	}
 	return g.inner.RoundTrip(req)
+}
+
+// RegistryIdle is how long a registry's blob may send nothing before the read
+// ends with an error: a registry that stalls in the middle of a layer would
+// otherwise hold plumb, and its state directory's lock, for as long as it
+// likes (only a signal ended it).
+var RegistryIdle = 60 * time.Second
+
+// idleReader ends its reads with an error once rc has given nothing for
+// idle: a watchdog closes rc (closing an http body ends a read blocked on
+// it), and the read says why.
+type idleReader struct {
+	rc    io.ReadCloser
+	idle  time.Duration
+	timer *time.Timer
+	mu    sync.Mutex
+	fired bool
+}
+
+func newIdleReader(rc io.ReadCloser, idle time.Duration) *idleReader {
+	r := &idleReader{rc: rc, idle: idle}
+	r.timer = time.AfterFunc(idle, func() {
+		r.mu.Lock()
+		r.fired = true
+		r.mu.Unlock()
+		rc.Close()
+	})
+	return r
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	n, err := r.rc.Read(p)
+	r.mu.Lock()
+	fired := r.fired
+	r.mu.Unlock()
+	if fired {
+		return n, fmt.Errorf("the registry sent nothing for %s in the middle of a layer; giving up", r.idle)
+	}
+	if n > 0 {
+		r.timer.Reset(r.idle)
+	}
+	return n, err
+}
+
+func (r *idleReader) Close() error {
+	r.timer.Stop()
+	return r.rc.Close()
 }

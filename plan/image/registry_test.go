@@ -225,6 +225,21 @@ func TestLayerContext(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a stalled read did not end when its context did")
 	}
+
+	// A read stalled with nobody to cancel it ends once the registry has
+	// sent nothing for RegistryIdle.
+	defer func(d time.Duration) { RegistryIdle = d }(RegistryIdle)
+	RegistryIdle = 300 * time.Millisecond
+	rc2, err := img.Layers[0].Uncompressed(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc2.Close()
+	start := time.Now()
+	_, err = io.ReadAll(rc2)
+	if err == nil || !strings.Contains(err.Error(), "the registry sent nothing for 300ms") || time.Since(start) > 5*time.Second {
+		t.Errorf("a stalled read with no deadline: %v after %s; want it to give up after 300ms of silence", err, time.Since(start))
+	}
 }
 
 // TestRegistryBlobChecked: a registry's blob that is not what its digest says fails the read
