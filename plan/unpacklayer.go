@@ -49,7 +49,7 @@ func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir strin
 	if err := os.Mkdir(partial, 0o755); err != nil {
 		return res, err
 	}
-	res, err = unpack.Apply(ctx, partial, rc, unpack.Options{Lower: lower, DiffID: diffID, Ready: waitLayers(lower)})
+	res, err = unpack.Apply(ctx, partial, rc, unpack.Options{Lower: lower, DiffID: diffID, Ready: waitLayers(lower), Reserve: reserve(partial)})
 	if err == nil {
 		err = os.Rename(partial, dir)
 	}
@@ -162,4 +162,16 @@ func waitLayer(ctx context.Context, link string) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
+}
+
+// reserve is the free space an image's layer leaves on its file system: 5%
+// of it, and at least 16 MiB, so that a layer that decompresses to more
+// than was free (a gzip bomb) stops short of filling the state directory's
+// file system, which on /run the rest of the system needs.
+func reserve(dir string) int64 {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(dir, &st); err != nil {
+		return 0
+	}
+	return max(int64(st.Blocks)*st.Bsize/20, 16<<20)
 }

@@ -39,6 +39,9 @@ type unpacker struct {
 	whiteouts  map[string]bool // whiteouts made, by path
 	opaqueDirs map[string]bool // directories made opaque, by path
 	dropped    map[string]bool // xattr names not applied
+
+	reserve int64 // Options.Reserve
+	written int64 // bytes written since the free space was last looked at
 }
 
 type cached struct {
@@ -106,7 +109,7 @@ func open(dst string, opts Options) (*unpacker, error) {
 	if _, err := unix.Fgetxattr(u.rootFD, "system.posix_acl_default", nil); err != unix.ENODATA && err != unix.ENOTSUP {
 		u.umask = -1
 	}
-	u.lowerPaths, u.ready = opts.Lower, opts.Ready
+	u.lowerPaths, u.ready, u.reserve = opts.Lower, opts.Ready, opts.Reserve
 	return u, nil
 }
 

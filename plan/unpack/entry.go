@@ -126,6 +126,9 @@ func (u *unpacker) copy(ctx context.Context, fd int, r io.Reader) (int64, error)
 			b = b[w:]
 			total += int64(w)
 		}
+		if err := u.space(int64(n)); err != nil {
+			return total, err
+		}
 		switch rerr {
 		case nil:
 			if err := ctx.Err(); err != nil {
@@ -374,4 +377,32 @@ func xattrError(key string, err error) error {
 		return fmt.Errorf("%w: setting xattr %s: %v", ErrNeedsRoot, key, err)
 	}
 	return fmt.Errorf("setting xattr %s: %w", key, err)
+}
+
+// spaceEvery is how many bytes are written between two looks at the free
+// space of the layer's file system.
+const spaceEvery = 8 << 20
+
+// space looks, every spaceEvery bytes written, at the free space left on
+// the layer's file system, and ends the unpack before it falls under
+// Options.Reserve: a layer's size is known only once it is unpacked (a
+// small gzip blob can hold gigabytes of zeros), and the state directory is
+// often /run, a tmpfs the rest of the system needs too.
+func (u *unpacker) space(n int64) error {
+	if u.reserve <= 0 {
+		return nil
+	}
+	u.written += n
+	if u.written < spaceEvery {
+		return nil
+	}
+	u.written = 0
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(u.rootFD, &st); err != nil {
+		return nil // not knowing is no reason to stop
+	}
+	if free := int64(st.Bavail) * st.Bsize; free < u.reserve {
+		return fmt.Errorf("%w: %d bytes left on the layer's file system, under the %d kept free; free some space or use a larger --state-dir", ErrNoSpace, free, u.reserve)
+	}
+	return nil
 }

@@ -65,6 +65,8 @@ var (
 	// ErrNeedsRoot: a device node (mknod needs CAP_MKNOD) or security.*
 	// xattr that cannot be made without privilege.
 	ErrNeedsRoot = errors.New("needs root")
+	// ErrNoSpace: the layer would take the space Options.Reserve keeps free.
+	ErrNoSpace = errors.New("file system nearly full")
 	// ErrDigestMismatch: the stream's sha256 is not Options.DiffID.
 	ErrDigestMismatch = errors.New("layer digest mismatch")
 )
@@ -84,6 +86,9 @@ type Options struct {
 	// DiffID, when set ("sha256:<64 hex>"), is what the stream's digest must
 	// be; a mismatch is an error (ErrDigestMismatch).
 	DiffID string
+	// Reserve, when above 0, is how many bytes of the layer's file system
+	// must stay free: the unpack ends (ErrNoSpace) before it takes them.
+	Reserve int64
 	// UserXattr marks opaque directories with user.overlay.opaque, for an
 	// overlay mounted with -o userxattr (in a user namespace), instead of
 	// trusted.overlay.opaque.

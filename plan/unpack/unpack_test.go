@@ -611,3 +611,18 @@ func TestApplySetgidDirectory(t *testing.T) {
 	ownedBy(t, dst, "d", 0, 0)
 	ownedBy(t, dst, "d/g", 0, 5)
 }
+
+// TestApplyKeepsReserve: a layer that would eat into the space kept free
+// (here: more than any file system has) stops with ErrNoSpace once it has
+// written a few megabytes, not after filling the file system; with no
+// reserve the same layer unpacks.
+func TestApplyKeepsReserve(t *testing.T) {
+	stream := layer(t, reg("zeros", string(make([]byte, 3*spaceEvery)), 0o644))
+	_, err := Apply(context.Background(), t.TempDir(), bytes.NewReader(stream), Options{Reserve: 1 << 62})
+	if !errors.Is(err, ErrNoSpace) {
+		t.Errorf("with a reserve no file system has: %v, want ErrNoSpace", err)
+	}
+	if _, err := Apply(context.Background(), t.TempDir(), bytes.NewReader(stream), Options{}); err != nil {
+		t.Errorf("without a reserve: %v", err)
+	}
+}
