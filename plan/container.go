@@ -25,8 +25,9 @@ type Container struct {
 	Name   string
 	Layers []string // topmost first
 	// Image and ImageID name the image the layers are of ("" for --layer),
-	// for inspect.
+	// for inspect. ImageUser: User is the image's, not a --user.
 	Image, ImageID string
+	ImageUser      bool
 	Bridge         string // "": --net none
 	IP             netip.Addr
 	Publish        []Port

@@ -498,6 +498,10 @@ func (c *Container) process(dirs []string) (*actions.Process, error) {
 	}
 	u, err := spec.Resolve(passwd, group)
 	if err != nil {
+		var r *Refused
+		if c.ImageUser && errors.As(err, &r) {
+			return nil, refuse("image", "its config's User: %s", r.Msg)
+		}
 		return nil, err
 	}
 	dir, err := cleanWorkDir(c.WorkDir)

@@ -212,6 +212,11 @@ func TestContainerProcess(t *testing.T) {
 	if _, err := plan(Container{Layers: []string{top, base}, User: "old"}); err == nil || !strings.Contains(err.Error(), `no user "old"`) {
 		t.Errorf("a user of the lower layer's passwd, hidden by the upper one's: %v", err)
 	}
+	// The same user named by an image's config is refused as --image.
+	if _, err := plan(Container{Layers: []string{top, base}, User: "old", ImageUser: true}); err == nil ||
+		err.Error() != `--image: its config's User: no user "old" in the container's /etc/passwd` {
+		t.Errorf("an image's User that its passwd lacks: %v", err)
+	}
 	if _, err := plan(Container{Layers: []string{top, base}, User: "app", CapDrop: []string{"SETUID"}}); err == nil ||
 		err.Error() != "--cap-drop: the container's user 1000 is set by unshare -S once its root is entered, which needs CAP_SETUID; keep it (it is Docker's default), or run as root" {
 		t.Errorf("--user without CAP_SETUID: %v", err)

@@ -118,8 +118,8 @@ func fromImage(d *deps, ct *plan.Container, ref string) error {
 	if ct.WorkDir == "" {
 		ct.WorkDir = f.Config.WorkingDir
 	}
-	if ct.User == "" {
-		ct.User = f.Config.User
+	if ct.User == "" && f.Config.User != "" {
+		ct.User, ct.ImageUser = f.Config.User, true
 	}
 	return nil
 }
