@@ -145,7 +145,7 @@ func (p podmanEnv) exec(log bool, sub ...string) string {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if log {
-		p.t.Logf("$ podman %s\n%s%s", strings.Join(sub, " "), out, stderr.String())
+		p.t.Logf("$ podman %s\n%s%s", strings.Join(sub, " "), stderr.String(), out)
 	}
 	if err != nil {
 		p.t.Fatalf("podman %s: %v\n%s", strings.Join(sub, " "), err, stderr.String())
@@ -154,8 +154,10 @@ func (p podmanEnv) exec(log bool, sub ...string) string {
 }
 
 func TestLivePodman(t *testing.T) {
-	if _, err := exec.LookPath("podman"); err != nil {
-		t.Skip("podman is not installed: this test runs Debian's podman 4.3 (apt-get install podman) with --network-backend cni and plumb as its plugin")
+	for _, tool := range []string{"podman", "crun"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skip(tool + " is not installed: this test runs Debian's podman 4.3 and crun (apt-get install podman crun) with --network-backend cni and plumb as its plugin")
+		}
 	}
 	if !isolatePodman(t) {
 		return
