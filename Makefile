@@ -10,7 +10,7 @@ FUZZTIME ?= 10s
 # count of inputs has no deadline: make fuzz FUZZSHELL=5000x for longer.
 FUZZSHELL ?= 300x
 
-.PHONY: demo demo-veth test build mkimage deps fuzz bench clean
+.PHONY: demo demo-veth test build mkimage deps deps-test fuzz bench clean
 
 build:
 	$(GO) build -o bin/plumb ./cmd/plumb
@@ -22,6 +22,10 @@ mkimage:
 deps:
 	@scripts/deps.sh
 
+# make test's: deps, and (as root) podman for the live test that runs it.
+deps-test:
+	@scripts/deps.sh test
+
 demo: deps build mkimage
 	@scripts/demo.sh
 
@@ -29,7 +33,7 @@ demo: deps build mkimage
 demo-veth: deps build
 	@scripts/demo-veth.sh
 
-test: deps
+test: deps-test
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
