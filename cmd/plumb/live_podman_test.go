@@ -274,6 +274,9 @@ func TestLivePodman(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(confDir, "plumbnet.conflist")); !os.IsNotExist(err) {
 		t.Errorf("podman network rm left the conflist: %v", err)
 	}
+	if err := exec.Command("ip", "link", "show", "cni-plumb0").Run(); err != nil {
+		t.Errorf("the bridge is gone before plumb down: %v", err)
+	}
 
 	// The bridge the first ADD made stays, as the reference bridge's does;
 	// it is an ordinary plumb object, and plumb down takes it.
