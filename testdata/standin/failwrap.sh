@@ -7,7 +7,9 @@
 # for real and then report a failure ($HALFWAY_ON: a command that did part
 # or all of its work and failed), or run it and then send plumb
 # $SIGNAL (INT or TERM) and wait to be killed ($SIGNAL_ON: a signal that
-# comes while the step runs). Otherwise it runs the
+# comes while the step runs); with SIGNAL_WAIT=0 it returns the step's own
+# status instead of waiting (an undo, which plumb lets finish when a signal
+# comes). Otherwise it runs the
 # real tool from $REAL_PATH. Batches (ip -batch -, iptables-restore) are
 # opened up: each line is matched as the step it stands for, and the lines
 # before it really run, as they would in the batch. $PLUMB_RUN_IN says which
@@ -47,6 +49,7 @@ if [ "$line" = "ip -batch -" ]; then
 	case "${PLUMB_RUN_IN:-}" in
 	"pid "*) prefix="nsenter -t ${PLUMB_RUN_IN#pid } -n ip" ;;
 	"netns "*) prefix="ip -n ${PLUMB_RUN_IN#netns }" ;;
+	"path "*) prefix="nsenter --net=${PLUMB_RUN_IN#path } ip" ;;
 	esac
 fi
 if [ -n "$prefix" ]; then
@@ -99,7 +102,9 @@ if [ -n "$prefix" ]; then
 				head -n $n "$input" >"$input.part"
 				real $line <"$input.part"
 			fi
+			rc=$?
 			kill -"${SIGNAL:-TERM}" "$PPID"
+			[ "${SIGNAL_WAIT:-}" = 0 ] && exit $rc
 			exec sleep 30 # until plumb kills it
 		fi
 		if [ "$step" = "${KILL_ON:-}" ]; then
@@ -135,7 +140,9 @@ if [ -n "${HALFWAY_ON:-}" ] && [ "$line" = "$HALFWAY_ON" ]; then
 fi
 if [ -n "${SIGNAL_ON:-}" ] && [ "$line" = "$SIGNAL_ON" ]; then
 	real "$name" "$@"
+	rc=$?
 	kill -"${SIGNAL:-TERM}" "$PPID"
+	[ "${SIGNAL_WAIT:-}" = 0 ] && exit $rc
 	exec sleep 30 # until plumb kills it
 fi
 if [ -n "${KILL_AFTER:-}" ] && [ "$line" = "$KILL_AFTER" ]; then
