@@ -166,6 +166,9 @@ func (p *cniPlugin) add(args *skel.CmdArgs) error {
 	if err := d.lock(); err != nil {
 		return asCNIError(err, cniErrApply)
 	}
+	if err := p.finishBridge(d, c.conf.Bridge.String()); err != nil {
+		return asCNIError(keptAdvice(err), cniErrUndo)
+	}
 	env := d.env()
 	bout, err := plan.Up(d.ctx, env, c.conf.bridge(), false)
 	if err != nil {
@@ -200,6 +203,34 @@ func (p *cniPlugin) undoBridge(d *deps, name string) {
 	if err != nil {
 		zerolog.Ctx(d.ctx).Warn().Msgf("taking down bridge/%s, which the failed ADD made: %v", name, err)
 	}
+}
+
+// finishBridge finishes the rollback of the bridge's plan when an ADD
+// killed while making the bridge left it unfinished, as `plumb recover`
+// would for that one journal: a runtime knows nothing of recover, and
+// every later ADD on the network would be refused ("run `plumb recover`
+// first"). The lock is held, so no plumb is applying it now; a bridge in
+// any state but up has nothing attached.
+func (p *cniPlugin) finishBridge(d *deps, name string) error {
+	if name == "" {
+		return nil
+	}
+	rec, err := d.store.Load("bridge", name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if rec.State == plan.StateUp {
+		return nil
+	}
+	zerolog.Ctx(d.ctx).Warn().Msgf("%s was left unfinished (state %s) by a plumb that was killed; rolling it back", rec.ID(), rec.State)
+	_, err = plan.Down(d.ctx, d.runner, d.store, rec)
+	if err != nil {
+		return &plan.UndoError{Rec: rec, Err: err}
+	}
+	return nil
 }
 
 // printResult prints res in the config's own version.
@@ -306,6 +337,11 @@ func (p *cniPlugin) del(args *skel.CmdArgs) error {
 	defer done()
 	if err := d.lock(); err != nil {
 		return asCNIError(err, cniErrUndo)
+	}
+	// A first ADD killed while it made the bridge: DEL, which runtimes
+	// send after a failed ADD, leaves nothing of it either.
+	if err := p.finishBridge(d, c.conf.Bridge.String()); err != nil {
+		return asCNIError(keptAdvice(err), cniErrUndo)
 	}
 	rec, err := d.store.Load("attachment", c.id.Object)
 	if errors.Is(err, fs.ErrNotExist) {
