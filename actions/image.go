@@ -75,7 +75,7 @@ func (a UnpackLayer) Why() string {
 	if a.Of != "" {
 		of = " (" + a.Of + ")"
 	}
-	return fmt.Sprintf("unpack layer %s%s of %s; its directory appears only once its digest checked out", short(a.DiffID), of, a.Source)
+	return fmt.Sprintf("unpack layer %s%s of %s; its directory appears only once its digest checked out", ShortDigest(a.DiffID), of, a.Source)
 }
 
 // Undo deletes the layer and what an interrupted unpack left of it.
@@ -84,7 +84,8 @@ func (a UnpackLayer) Undo() Action { return RemoveTree{Path: a.Dir, More: []stri
 // Partial is where a layer is unpacked before it is renamed to dir.
 func Partial(dir string) string { return strings.TrimSuffix(dir, "/") + ".partial" }
 
-func short(digest string) string {
+// ShortDigest is a digest as `docker images` shows an ID: 12 hex digits.
+func ShortDigest(digest string) string {
 	h := strings.TrimPrefix(digest, "sha256:")
 	if len(h) > 12 {
 		h = h[:12]

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"strconv"
@@ -125,39 +126,31 @@ func (a AddrAdd) Verify(ctx context.Context, r Runner) error {
 }
 
 func (a RouteAddDefault) Verify(ctx context.Context, r Runner) error {
-	out, err := r.Run(ctx, routeArgv(a.In, a.Via, "show", "default"), nil)
-	if err != nil {
-		return fmt.Errorf("cannot read routes in %s", a.In.Label())
-	}
-	var routes []struct {
-		Gateway string `json:"gateway"`
-	}
-	if err := json.Unmarshal(out, &routes); err == nil {
-		for _, rt := range routes {
-			if rt.Gateway == a.Via.String() {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("default route via %s is missing in %s", a.Via, a.In.Label())
+	return routeVia(ctx, r, a.In, a.Via, "default", fmt.Sprintf("default route via %s", a.Via))
 }
 
 func (a RouteAdd) Verify(ctx context.Context, r Runner) error {
-	out, err := r.Run(ctx, routeArgv(a.In, a.Via, "show", a.Dst.String()), nil)
+	return routeVia(ctx, r, a.In, a.Via, a.Dst.String(), fmt.Sprintf("route to %s via %s", a.Dst, a.Via))
+}
+
+// routeVia checks that in has a route to dst through via; what names the
+// route in the error.
+func routeVia(ctx context.Context, r Runner, in Netns, via netip.Addr, dst, what string) error {
+	out, err := r.Run(ctx, routeArgv(in, via, "show", dst), nil)
 	if err != nil {
-		return fmt.Errorf("cannot read routes in %s", a.In.Label())
+		return fmt.Errorf("cannot read routes in %s", in.Label())
 	}
 	var routes []struct {
 		Gateway string `json:"gateway"`
 	}
 	if err := json.Unmarshal(out, &routes); err == nil {
 		for _, rt := range routes {
-			if rt.Gateway == a.Via.String() {
+			if rt.Gateway == via.String() {
 				return nil
 			}
 		}
 	}
-	return fmt.Errorf("route to %s via %s is missing in %s", a.Dst, a.Via, a.In.Label())
+	return fmt.Errorf("%s is missing in %s", what, in.Label())
 }
 
 // Verify reads the port's hairpin flag (ip -d: sysfs may be another

@@ -15,6 +15,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan/image"
+	"plumb/plan/unpack"
 )
 
 // ImageGet is `plumb image pull` and `plumb image import`: an image whose
@@ -35,7 +36,7 @@ func (g *ImageGet) Check() error {
 	if g.Img == nil {
 		return refuse("", "no image was read")
 	}
-	if !isDigest(g.Img.ID) {
+	if !unpack.IsDigest(g.Img.ID) {
 		return refuse("", "the image's ID %q is not a sha256 digest", g.Img.ID)
 	}
 	switch n := len(g.Img.Layers); {
@@ -47,7 +48,7 @@ func (g *ImageGet) Check() error {
 	for _, l := range g.Img.Layers {
 		// Digests name directories and journals: nothing but 64 lower-case
 		// hex digits may reach a path.
-		if !isDigest(l.DiffID) {
+		if !unpack.IsDigest(l.DiffID) {
 			return refuse("", "%s lists a layer whose diff_id %q is not a sha256 digest", g.describe(), l.DiffID)
 		}
 	}
@@ -58,7 +59,7 @@ func (g *ImageGet) describe() string {
 	if r, err := image.ParseRef(g.Ref); err == nil {
 		return r.Familiar()
 	}
-	return "image " + shortID(g.Img.ID)
+	return "image " + actions.ShortDigest(g.Img.ID)
 }
 
 // Plan gives a plan for each layer plumb does not keep yet, base first,
@@ -119,11 +120,11 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		of := fmt.Sprintf("%d of %d", i+1, len(chains))
 		plans = append(plans, &Plan{
 			Kind: "imagelayer", Name: hexOf(chains[i]), Ordered: true,
-			Summary: fmt.Sprintf("layer %s (%s) of %s, at %s", shortID(l.DiffID), of, g.describe(), dir),
+			Summary: fmt.Sprintf("layer %s (%s) of %s, at %s", actions.ShortDigest(l.DiffID), of, g.describe(), dir),
 			Facts:   ImageLayerFacts{ChainID: chains[i], DiffID: l.DiffID, Parent: parent, Dir: dir, Link: links[i], Size: l.Size},
 			Steps: []Step{
 				{Action: actions.Symlink{Target: "../layers/" + hexOf(chains[i]), Link: links[i],
-					Purpose: fmt.Sprintf("give layer %s the short name %s, as overlay2's l/ does, so that up to %d layers fit in one mount's options", shortID(l.DiffID), short, MaxLowerLayers)}},
+					Purpose: fmt.Sprintf("give layer %s the short name %s, as overlay2's l/ does, so that up to %d layers fit in one mount's options", actions.ShortDigest(l.DiffID), short, MaxLowerLayers)}},
 				{Action: actions.UnpackLayer{Source: g.Source, DiffID: l.DiffID, Dir: dir, Lower: lower, Of: of}},
 			},
 		})
@@ -209,25 +210,6 @@ func usedShortNames(st *Store) (map[string]bool, error) {
 
 func hexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") }
 
-// isDigest reports whether d is "sha256:" and 64 lower-case hex digits.
-func isDigest(d string) bool {
-	h, ok := strings.CutPrefix(d, "sha256:")
-	if !ok || len(h) != 64 || strings.ToLower(h) != h {
-		return false
-	}
-	_, err := hex.DecodeString(h)
-	return err == nil
-}
-
-// shortID is a digest as `docker images` shows it: 12 hex digits.
-func shortID(digest string) string {
-	h := hexOf(digest)
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
-}
-
 // imageDirs makes image/, image/layers and image/l as plumb makes its
 // other directories: 0700, owned by it, checked as the journals' are.
 func (s *Store) imageDirs() error {
@@ -287,7 +269,7 @@ func FindImage(st *Store, name string) (*Record, ImageFacts, error) {
 	}
 	var ids []string
 	for _, f := range facts {
-		ids = append(ids, shortID(f.ID))
+		ids = append(ids, actions.ShortDigest(f.ID))
 	}
 	return nil, ImageFacts{}, &Refused{Msg: fmt.Sprintf("%s names %d images (%s); give more of the ID", name, len(found), strings.Join(ids, ", "))}
 }
@@ -332,19 +314,21 @@ func KeepImageName(st *Store, id, ref string) error {
 // ImageUsers are the containers whose root has layer (its directory or
 // short link) among its lower directories.
 func ImageUsers(st *Store, layers ...ImageLayerFacts) []string {
+	var dirs []string
+	for _, l := range layers {
+		dirs = append(dirs, l.Link, l.Dir)
+	}
+	return rootUsers(st, dirs...)
+}
+
+// rootUsers are the containers whose root has any of dirs among its lower
+// directories: deleting one would pull the files from under them.
+func rootUsers(st *Store, dirs ...string) []string {
 	recs, _ := st.Headers()
 	var users []string
 	for _, r := range recs {
-		c, ok := r.Container()
-		if !ok {
-			continue
-		}
-		lowers := strings.Split(c.Root.LowerDir, ":")
-		for _, l := range layers {
-			if slices.Contains(lowers, l.Link) || slices.Contains(lowers, l.Dir) {
-				users = append(users, r.ID())
-				break
-			}
+		if c, ok := r.Container(); ok && slices.ContainsFunc(strings.Split(c.Root.LowerDir, ":"), func(l string) bool { return slices.Contains(dirs, l) }) {
+			users = append(users, r.ID())
 		}
 	}
 	return users
@@ -376,7 +360,7 @@ func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
 		recs = append(recs, lr)
 	}
 	if users := ImageUsers(st, mine...); len(users) > 0 {
-		return nil, &Refused{Msg: fmt.Sprintf("%s is the root of %s; stop them first (plumb stop NAME)", describeImage(f), strings.Join(users, ", "))}
+		return nil, &Refused{Msg: fmt.Sprintf("%s is the root of %s; stop them first (plumb stop NAME)", f.Name(), strings.Join(users, ", "))}
 	}
 	others, err := Images(st)
 	if err != nil {
@@ -405,14 +389,16 @@ func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
 	return out, nil
 }
 
-func describeImage(f ImageFacts) string {
+// Name is the image as `docker images` names it: its first name, shortened
+// as Docker shortens it, or its short ID when it has none.
+func (f ImageFacts) Name() string {
 	if len(f.Refs) > 0 {
 		if r, err := image.ParseRef(f.Refs[0]); err == nil {
 			return r.Familiar()
 		}
 		return f.Refs[0]
 	}
-	return "image " + shortID(f.ID)
+	return "image " + actions.ShortDigest(f.ID)
 }
 
 // RootLayers are the directories an image's container mounts as its lower

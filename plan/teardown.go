@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"slices"
 	"strings"
+
+	"plumb/actions"
 )
 
 // DownOptions are the choices a teardown takes; each applies to one kind.
@@ -83,7 +85,7 @@ func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRu
 		}
 	case "image":
 		f, _ := rec.Image()
-		return nil, &Refused{Msg: fmt.Sprintf("an image is removed with `plumb image rm %s`, which also deletes the layers no other image has", shortID(f.ID))}
+		return nil, &Refused{Msg: fmt.Sprintf("an image is removed with `plumb image rm %s`, which also deletes the layers no other image has", actions.ShortDigest(f.ID))}
 	case "imagelayer":
 		if users := imageLayerUsers(env.St, rec); len(users) > 0 {
 			return nil, &Refused{Msg: fmt.Sprintf("%s is a layer of %s; remove them first (plumb image rm, plumb stop)", rec.ID(), strings.Join(users, ", "))}
@@ -167,14 +169,7 @@ func layerUsers(st *Store, rec *Record) []string {
 	if err != nil || !ok {
 		return nil
 	}
-	recs, _ := st.Headers()
-	var users []string
-	for _, r := range recs {
-		if c, ok := r.Container(); ok && slices.Contains(strings.Split(c.Root.LowerDir, ":"), l.Dir) {
-			users = append(users, r.ID())
-		}
-	}
-	return users
+	return rootUsers(st, l.Dir)
 }
 
 // imageLayerUsers are the images that list rec's layer and the containers
@@ -188,7 +183,7 @@ func imageLayerUsers(st *Store, rec *Record) []string {
 	var users []string
 	for _, r := range imgs {
 		if f, err := r.Image(); err == nil && slices.ContainsFunc(f.Layers, func(x ImageLayerRef) bool { return x.ChainID == l.ChainID }) {
-			users = append(users, describeImage(f))
+			users = append(users, f.Name())
 		}
 	}
 	return append(users, ImageUsers(st, l)...)

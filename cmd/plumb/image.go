@@ -116,7 +116,7 @@ func getImage(d *deps, g *plan.ImageGet, dryRun bool, output, did string) error 
 		name = r.Familiar()
 	}
 	if name == "" {
-		name = "image " + short(g.Img.ID)
+		name = "image " + actions.ShortDigest(g.Img.ID)
 	}
 	if len(out.Plans) == 0 {
 		if !dryRun {
@@ -124,7 +124,7 @@ func getImage(d *deps, g *plan.ImageGet, dryRun bool, output, did string) error 
 				return err
 			}
 		}
-		_, err := fmt.Fprintf(d.stdout, "%s is kept already (image %s); nothing to unpack\n", name, short(g.Img.ID))
+		_, err := fmt.Fprintf(d.stdout, "%s is kept already (image %s); nothing to unpack\n", name, actions.ShortDigest(g.Img.ID))
 		return err
 	}
 	if dryRun {
@@ -134,16 +134,8 @@ func getImage(d *deps, g *plan.ImageGet, dryRun bool, output, did string) error 
 		return err
 	}
 	n := len(g.Img.Layers)
-	_, err = fmt.Fprintf(d.stdout, "%s %s: image %s, %d layers (%d unpacked, %d shared)\n", did, name, short(g.Img.ID), n, len(out.Plans)-1, n-(len(out.Plans)-1))
+	_, err = fmt.Fprintf(d.stdout, "%s %s: image %s, %d layers (%d unpacked, %d shared)\n", did, name, actions.ShortDigest(g.Img.ID), n, len(out.Plans)-1, n-(len(out.Plans)-1))
 	return err
-}
-
-func short(digest string) string {
-	h := strings.TrimPrefix(digest, "sha256:")
-	if len(h) > 12 {
-		return h[:12]
-	}
-	return h
 }
 
 // ImageLsCmd is `plumb image ls`.
@@ -190,7 +182,7 @@ func (c *ImageLsCmd) Run(d *deps) error {
 	}
 	slices.SortFunc(out, func(a, b imageEntry) int { return strings.Compare(a.Repository+":"+a.Tag, b.Repository+":"+b.Tag) })
 	lerr := listing(d, c.Output, "images", "REPOSITORY\tTAG\tIMAGE ID\tLAYERS\tSIZE\tSINCE", out, func(w io.Writer, e imageEntry) {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", e.Repository, orNone(e.Tag), short(e.ID), e.Layers, humanSize(e.Size), e.Since)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", e.Repository, orNone(e.Tag), actions.ShortDigest(e.ID), e.Layers, humanSize(e.Size), e.Since)
 	})
 	if lerr != nil {
 		return lerr
@@ -351,18 +343,8 @@ func (c *ImageRmCmd) Run(d *deps) error {
 		return fmt.Errorf("%w; the journals keep what is left, run this again or `plumb recover`", err)
 	}
 	_, err = fmt.Fprintf(d.stdout, "removed %s (image %s): %d of its %d layers deleted, %d undo commands run\n",
-		describe(f), short(f.ID), len(recs)-1, len(f.Layers), len(ran))
+		f.Name(), actions.ShortDigest(f.ID), len(recs)-1, len(f.Layers), len(ran))
 	return err
-}
-
-func describe(f plan.ImageFacts) string {
-	if len(f.Refs) > 0 {
-		if p, err := image.ParseRef(f.Refs[0]); err == nil {
-			return p.Familiar()
-		}
-		return f.Refs[0]
-	}
-	return "image " + short(f.ID)
 }
 
 // shown is s as text output shows it: as it is, or quoted when it holds a

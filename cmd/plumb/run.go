@@ -104,7 +104,7 @@ func fromImage(d *deps, ct *plan.Container, ref string) error {
 		return err
 	}
 	ct.Layers = f.RootLayers()
-	ct.Image, ct.ImageID = describe(f), f.ID
+	ct.Image, ct.ImageID = f.Name(), f.ID
 	cmd := f.Config.Command(ct.Cmd)
 	if cmd == nil {
 		return &plan.Refused{Flag: "image", Msg: fmt.Sprintf("%s has no Entrypoint or Cmd: give the command after --", ref)}

@@ -188,11 +188,21 @@ func parseDiffID(s string) (string, error) {
 	if s == "" {
 		return "", nil
 	}
-	h, ok := strings.CutPrefix(s, "sha256:")
-	if _, err := hex.DecodeString(h); !ok || err != nil || len(h) != 64 || strings.ToLower(h) != h {
+	if !IsDigest(s) {
 		return "", fmt.Errorf("diff_id %q is not sha256:<64 lower-case hex digits>", s)
 	}
 	return s, nil
+}
+
+// IsDigest reports whether s is "sha256:" and 64 lower-case hex digits: the
+// only form of digest that may name a directory or a journal.
+func IsDigest(s string) bool {
+	h, ok := strings.CutPrefix(s, "sha256:")
+	if !ok || len(h) != 64 || strings.ToLower(h) != h {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil
 }
 
 // entry applies one tar entry.
