@@ -181,23 +181,6 @@ func TestLiveCNIFaults(t *testing.T) {
 		return ""
 	}
 
-	type fault struct {
-		name   string
-		env    []string
-		killed bool // SIGKILLed: no answer, and recover's work
-	}
-	faultsAt := func(k int, step string) []fault {
-		sig := []string{"INT", "TERM"}[k%2]
-		return []fault{
-			{"fails", []string{"FAIL_ON=" + step}, false},
-			{"fails half-way", []string{"HALFWAY_ON=" + step}, false},
-			{"SIG" + sig + " during", []string{"SIGNAL_ON=" + step, "SIGNAL=" + sig}, false},
-			{"killed before", []string{"KILL_ON=" + step}, true},
-			{"killed after", []string{"KILL_AFTER=" + step}, true},
-			{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, true},
-		}
-	}
-
 	// reset leaves nothing of a failed case for the next: recover, DEL of
 	// the cases' containers, and the bridge when the ADD was the first.
 	reset := func(bridge bool) {
@@ -224,10 +207,10 @@ func TestLiveCNIFaults(t *testing.T) {
 		del := add
 		del.command = "DEL"
 		for k, step := range steps {
-			for _, f := range faultsAt(k, step) {
+			for _, f := range faultsAt(k, step, marker) {
 				// A killed ADD: recover then DEL, and DEL alone.
 				cleanups := []string{""}
-				if f.killed {
+				if !f.clean {
 					cleanups = []string{"recover, DEL", "DEL alone"}
 				}
 				for _, cleanup := range cleanups {
@@ -240,7 +223,7 @@ func TestLiveCNIFaults(t *testing.T) {
 						}
 						out, errOut, err := call(add, append(append([]string{"PLUMB_EXEC=batch"}, faults...), f.env...)...)
 						said := "stdout:\n" + out + "stderr:\n" + errOut
-						if !answered(t, label, out, err, f.killed, 101, said) {
+						if !answered(t, label, out, err, !f.clean, 101, said) {
 							return false
 						}
 						if strings.Contains(f.name, "fails") && !strings.Contains(out, "injected failure") {
@@ -266,7 +249,7 @@ func TestLiveCNIFaults(t *testing.T) {
 							// A first ADD killed once its bridge was up leaves the
 							// bridge, whole: an object plumb keeps as if `plumb
 							// bridge up` had made it, which the next ADD uses.
-							if !f.killed || !firstADD || !leftBridge(t, status) {
+							if f.clean || !firstADD || !leftBridge(t, status) {
 								t.Errorf("%s: %s", label, problem)
 								return false
 							}
@@ -325,7 +308,7 @@ func TestLiveCNIFaults(t *testing.T) {
 		t.Fatalf("DEL's plan has %d steps, want 5 (the four rules of two ports, the link):\n%s", len(steps), strings.Join(steps, "\n"))
 	}
 	for k, step := range steps {
-		for _, f := range faultsAt(k, step) {
+		for _, f := range faultsAt(k, step, marker) {
 			if strings.HasPrefix(f.name, "SIG") {
 				// plumb lets an undo finish when a signal comes: the
 				// wrapper returns the undo's status rather than wait.
@@ -334,10 +317,10 @@ func TestLiveCNIFaults(t *testing.T) {
 			if f.name == "killed in rollback" && k == len(steps)-1 {
 				// DEL goes on past a failed undo: no command follows the
 				// last one's to be killed at, and DEL answers 103.
-				f.killed = false
+				f.clean = true
 			}
 			cleanups := []string{"DEL"}
-			if f.killed {
+			if !f.clean {
 				cleanups = []string{"recover, DEL", "DEL alone"}
 			}
 			for _, cleanup := range cleanups {
@@ -348,7 +331,7 @@ func TestLiveCNIFaults(t *testing.T) {
 				out, errOut, err := call(del, append(append([]string{"PLUMB_EXEC=batch"}, faults...), f.env...)...)
 				said := "stdout:\n" + out + "stderr:\n" + errOut
 				switch {
-				case f.killed:
+				case !f.clean:
 					if !answered(t, label, out, err, true, 0, said) {
 						continue
 					}

@@ -69,19 +69,7 @@ func TestLiveFaultMatrix(t *testing.T) {
 				}
 			}
 			for k, step := range steps {
-				sig := []string{"INT", "TERM"}[k%2]
-				cases := []struct {
-					name  string
-					env   []string
-					clean bool // rolled back by plumb itself: recover finds nothing
-				}{
-					{"fails", []string{"FAIL_ON=" + step}, true},
-					{"fails half-way", []string{"HALFWAY_ON=" + step}, true},
-					{"SIG" + sig + " during", []string{"SIGNAL_ON=" + step, "SIGNAL=" + sig}, true},
-					{"killed before", []string{"KILL_ON=" + step}, false},
-					{"killed after", []string{"KILL_AFTER=" + step}, false},
-					{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, false},
-				}
+				cases := faultsAt(k, step, marker)
 				for _, c := range cases {
 					os.Remove(marker)
 					ran++

@@ -200,3 +200,29 @@ func sameSnapshot(t *testing.T, before string, when string) {
 		t.Errorf("%s: namespace differs from before (-before +after):\n%s", when, diff)
 	}
 }
+
+// fault is one fault a matrix injects at a step through failwrap.sh, and
+// whether plumb then rolls back by itself (clean: recover finds nothing) or
+// is killed, leaving the rest to recover.
+type fault struct {
+	name  string
+	env   []string
+	clean bool
+}
+
+// faultsAt are the six faults every fault matrix injects at its step k,
+// whose command line is step: the step fails; fails half-way (it did its
+// work, then failed); gets SIGINT or SIGTERM (turn by turn) while it runs;
+// and plumb is SIGKILLed just before it, just after it, and in the rollback
+// of its failure (marker is the file that failure leaves).
+func faultsAt(k int, step, marker string) []fault {
+	sig := []string{"INT", "TERM"}[k%2]
+	return []fault{
+		{"fails", []string{"FAIL_ON=" + step}, true},
+		{"fails half-way", []string{"HALFWAY_ON=" + step}, true},
+		{"SIG" + sig + " during", []string{"SIGNAL_ON=" + step, "SIGNAL=" + sig}, true},
+		{"killed before", []string{"KILL_ON=" + step}, false},
+		{"killed after", []string{"KILL_AFTER=" + step}, false},
+		{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, false},
+	}
+}

@@ -194,19 +194,7 @@ func TestLiveImageFaults(t *testing.T) {
 			t.Fatalf("%s: the plan has %d steps, want %d (an ln and an unpack for each new layer):\n%s", sc.name, len(steps), 2*sc.layers, strings.Join(steps, "\n"))
 		}
 		for k, step := range steps {
-			sig := []string{"INT", "TERM"}[k%2]
-			cases := []struct {
-				name  string
-				env   []string
-				clean bool // rolled back by plumb itself: recover finds nothing
-			}{
-				{"fails", []string{"FAIL_ON=" + step}, true},
-				{"fails half-way", []string{"HALFWAY_ON=" + step}, true},
-				{"SIG" + sig + " during", []string{"SIGNAL_ON=" + step, "SIGNAL=" + sig}, true},
-				{"killed before", []string{"KILL_ON=" + step}, false},
-				{"killed after", []string{"KILL_AFTER=" + step}, false},
-				{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, false},
-			}
+			cases := faultsAt(k, step, marker)
 			for _, c := range cases {
 				os.Remove(marker)
 				label := fmt.Sprintf("%s, step %d/%d %s (%s)", sc.name, k+1, len(steps), c.name, stepLabel(step))

@@ -60,11 +60,6 @@ func TestLiveRunFaults(t *testing.T) {
 	// real hostname and true.
 	halfEnv := faultEnv(t, append(tools, "hostname", "true")...)
 	marker := filepath.Join(t.TempDir(), "failed")
-	type fault struct {
-		name  string
-		env   []string
-		clean bool // rolled back by plumb itself: recover finds nothing
-	}
 	var cases []fault
 	// The last step starts the detached container and is not waited for:
 	// its failure is the container's own exit, which ps shows. Killed
@@ -73,15 +68,9 @@ func TestLiveRunFaults(t *testing.T) {
 	for k, s := range plan.Steps[:len(plan.Steps)-1] {
 		step := strings.Join(s.Argv, " ")
 		label := fmt.Sprintf("step %d/%d (%s)", k+1, len(plan.Steps), strings.SplitN(step, "\n", 2)[0])
-		sig := []string{"INT", "TERM"}[k%2]
-		cases = append(cases,
-			fault{label + " fails", append([]string{"FAIL_ON=" + step}, env...), true},
-			fault{label + " fails half-way", append([]string{"HALFWAY_ON=" + step}, env...), true},
-			fault{label + " SIG" + sig + " during", append([]string{"SIGNAL_ON=" + step, "SIGNAL=" + sig}, env...), true},
-			fault{label + " killed before", append([]string{"KILL_ON=" + step}, env...), false},
-			fault{label + " killed after", append([]string{"KILL_AFTER=" + step}, env...), false},
-			fault{label + " killed in rollback", append([]string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, env...), false},
-		)
+		for _, f := range faultsAt(k, step, marker) {
+			cases = append(cases, fault{label + " " + f.name, append(f.env, env...), f.clean})
+		}
 		if s.Argv[0] == "sh" {
 			writes++
 		}
