@@ -126,7 +126,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		return nil, err
 	}
 	if writes, bridged := writesRules(plans); writes || bridged {
-		warnings = append(warnings, HostFirewall(env.R).Warnings(ctx, bridged)...)
+		warnings = append(warnings, HostFirewall(env.R).Warnings(ctx, bridged, writes)...)
 	}
 	for _, w := range warnings {
 		zerolog.Ctx(ctx).Warn().Msg(w)

@@ -25,12 +25,17 @@ type Host struct {
 	// Variant is the iptables plumb runs: "nft" or "legacy"; "" finds it
 	// from where `iptables` on PATH leads (Debian's alternatives).
 	Variant string
+	// Nft says whether the nft command is there; nil looks on PATH.
+	Nft func() bool
 }
 
 // Warnings are the host's traps, each a sentence naming what was seen and
 // what to do. bridged: the command puts containers on a bridge, where
-// br_netfilter matters.
-func (h Host) Warnings(ctx context.Context, bridged bool) []string {
+// br_netfilter matters. writes: the command writes rules, so the policies
+// that would drop what they accept are read too; a command that writes no
+// rule (an attach without ports) reads only what /proc answers, at no cost
+// of a process on a clean host.
+func (h Host) Warnings(ctx context.Context, bridged, writes bool) []string {
 	proc := h.Proc
 	if proc == "" {
 		proc = "/proc"
@@ -39,12 +44,32 @@ func (h Host) Warnings(ctx context.Context, bridged bool) []string {
 	if variant == "" {
 		variant = iptablesVariant()
 	}
+	nft := h.Nft
+	if nft == nil {
+		_, err := exec.LookPath("nft")
+		nft = func() bool { return err == nil }
+	}
 	var out []string
-	// The variant plumb writes: its FORWARD policy.
-	if b, err := h.R.Run(ctx, []string{"iptables", "-S", "FORWARD"}, nil); err == nil && strings.Contains(string(b), "-P FORWARD DROP") {
+	// The variant plumb writes: its FORWARD policy. iptables-nft's FORWARD
+	// is an nft chain, so the one listing of nft's chains below answers it
+	// with the others; legacy's is asked of iptables itself.
+	var chains []byte
+	if writes && nft() {
+		if b, err := h.R.Run(ctx, []string{"nft", "-j", "list", "chains"}, nil); err == nil {
+			chains = b
+		}
+	}
+	forwardDrop := false
+	if writes && (variant == "legacy" || chains == nil) {
+		b, err := h.R.Run(ctx, []string{"iptables", "-S", "FORWARD"}, nil)
+		forwardDrop = err == nil && strings.Contains(string(b), "-P FORWARD DROP")
+	} else if chains != nil {
+		forwardDrop = iptablesForwardDrop(chains)
+	}
+	if forwardDrop {
 		out = append(out, fmt.Sprintf("iptables (%s) has FORWARD policy DROP: forwarded traffic that no rule accepts is dropped; plumb accepts its own networks' traffic, but check that nothing else of yours relies on it", variant))
 	}
-	// The other variant.
+	// The other variant: legacy's tables are listed in /proc once loaded.
 	if variant != "legacy" && tables(filepath.Join(proc, "net/ip_tables_names")) {
 		if b, err := h.R.Run(ctx, []string{"iptables-legacy-save"}, nil); err == nil {
 			rules, drop := saved(string(b))
@@ -56,7 +81,7 @@ func (h Host) Warnings(ctx context.Context, bridged bool) []string {
 			}
 		}
 	}
-	if variant == "legacy" {
+	if variant == "legacy" && writes {
 		if b, err := h.R.Run(ctx, []string{"iptables-nft-save"}, nil); err == nil {
 			rules, drop := saved(string(b))
 			if rules > 0 {
@@ -68,12 +93,8 @@ func (h Host) Warnings(ctx context.Context, bridged bool) []string {
 		}
 	}
 	// Other nft forward chains (iptables-nft's own FORWARD is the one above).
-	if _, err := exec.LookPath("nft"); err == nil {
-		if b, err := h.R.Run(ctx, []string{"nft", "-j", "list", "chains"}, nil); err == nil {
-			for _, c := range dropChains(b) {
-				out = append(out, fmt.Sprintf("nft chain %s hooks forward with policy drop: an accept elsewhere does not outlive it, so it drops containers' forwarded traffic unless it accepts it itself (nft list chain %s)", c, c))
-			}
-		}
+	for _, c := range dropChains(chains) {
+		out = append(out, fmt.Sprintf("nft chain %s hooks forward with policy drop: an accept elsewhere does not outlive it, so it drops containers' forwarded traffic unless it accepts it itself (nft list chain %s)", c, c))
 	}
 	if bridged {
 		if b, err := os.ReadFile(filepath.Join(proc, "sys/net/bridge/bridge-nf-call-iptables")); err == nil && strings.TrimSpace(string(b)) == "1" {
@@ -124,26 +145,48 @@ func saved(s string) (rules int, forwardDrop bool) {
 // with policy drop, as FAMILY TABLE CHAIN, but iptables-nft's own FORWARD
 // chains (their policy is iptables', warned of as such).
 func dropChains(b []byte) []string {
+	var out []string
+	for _, c := range forwardChains(b) {
+		if c.Policy == "drop" && !c.iptables() {
+			out = append(out, c.Family+" "+c.Table+" "+c.Name)
+		}
+	}
+	return out
+}
+
+// iptablesForwardDrop says whether iptables-nft's own FORWARD chain, as
+// `nft -j list chains` shows it, has policy drop.
+func iptablesForwardDrop(b []byte) bool {
+	for _, c := range forwardChains(b) {
+		if c.Policy == "drop" && c.iptables() {
+			return true
+		}
+	}
+	return false
+}
+
+type nftChain struct{ Family, Table, Name, Hook, Policy string }
+
+// iptables: the chain is iptables-nft's FORWARD.
+func (c nftChain) iptables() bool {
+	return (c.Family == "ip" || c.Family == "ip6") && c.Table == "filter" && c.Name == "FORWARD"
+}
+
+// forwardChains are the base chains of `nft -j list chains` that hook forward.
+func forwardChains(b []byte) []nftChain {
 	var doc struct {
 		Nftables []struct {
-			Chain *struct {
-				Family, Table, Name, Hook, Policy string
-			} `json:"chain"`
+			Chain *nftChain `json:"chain"`
 		} `json:"nftables"`
 	}
-	if json.Unmarshal(b, &doc) != nil {
+	if len(b) == 0 || json.Unmarshal(b, &doc) != nil {
 		return nil
 	}
-	var out []string
+	var out []nftChain
 	for _, e := range doc.Nftables {
-		c := e.Chain
-		if c == nil || c.Hook != "forward" || c.Policy != "drop" {
-			continue
+		if e.Chain != nil && e.Chain.Hook == "forward" {
+			out = append(out, *e.Chain)
 		}
-		if (c.Family == "ip" || c.Family == "ip6") && c.Table == "filter" && c.Name == "FORWARD" {
-			continue
-		}
-		out = append(out, c.Family+" "+c.Table+" "+c.Name)
 	}
 	return out
 }

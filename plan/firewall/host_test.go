@@ -3,7 +3,6 @@ package firewall
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -41,10 +40,6 @@ const nftChains = `{"nftables": [{"metainfo": {"version": "1.0.6"}},
 // TestHostWarnings: each trap is named once with its advice, and a clean
 // host gives none.
 func TestHostWarnings(t *testing.T) {
-	nft := true
-	if _, err := exec.LookPath("nft"); err != nil {
-		nft = false // the nft chain case needs nft on PATH
-	}
 	tests := []struct {
 		name    string
 		variant string
@@ -54,8 +49,12 @@ func TestHostWarnings(t *testing.T) {
 		want    []string // a piece of each warning, in order
 	}{
 		{name: "clean host", variant: "nft", run: answers{"iptables -S FORWARD": "-P FORWARD ACCEPT\n", "nft -j list chains": `{"nftables": []}`}, bridged: true},
-		{name: "FORWARD policy DROP", variant: "nft", run: answers{"iptables -S FORWARD": "-P FORWARD DROP\n"},
+		{name: "FORWARD policy DROP, no nft command", variant: "nft", run: answers{"iptables -S FORWARD": "-P FORWARD DROP\n"},
 			want: []string{"iptables (nft) has FORWARD policy DROP"}},
+		{name: "FORWARD policy DROP, read from nft's one listing", variant: "nft", run: answers{"nft -j list chains": nftChains},
+			want: []string{"iptables (nft) has FORWARD policy DROP", "nft chain inet firewalld filter_FORWARD hooks forward with policy drop"}},
+		{name: "legacy: FORWARD policy DROP asked of iptables", variant: "legacy", run: answers{"iptables -S FORWARD": "-P FORWARD DROP\n", "nft -j list chains": nftChains, "iptables-nft-save": ""},
+			want: []string{"iptables (legacy) has FORWARD policy DROP", "nft chain inet firewalld filter_FORWARD hooks forward with policy drop"}},
 		{name: "legacy rules beside nft, and its DROP", variant: "nft", run: answers{"iptables-legacy-save": legacySave},
 			proc: map[string]string{"net/ip_tables_names": "filter\n"},
 			want: []string{"iptables-legacy holds 2 rules while plumb writes iptables-nft", "iptables-legacy has FORWARD policy DROP"}},
@@ -73,17 +72,6 @@ func TestHostWarnings(t *testing.T) {
 		{name: "br_netfilter off", variant: "nft", run: answers{}, bridged: true,
 			proc: map[string]string{"sys/net/bridge/bridge-nf-call-iptables": "0\n"}},
 	}
-	if nft {
-		tests = append(tests, struct {
-			name    string
-			variant string
-			run     answers
-			proc    map[string]string
-			bridged bool
-			want    []string
-		}{name: "another nft forward chain drops", variant: "nft", run: answers{"nft -j list chains": nftChains},
-			want: []string{"nft chain inet firewalld filter_FORWARD hooks forward with policy drop"}})
-	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			proc := t.TempDir()
@@ -96,7 +84,8 @@ func TestHostWarnings(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			got := Host{R: tc.run, Proc: proc, Variant: tc.variant}.Warnings(context.Background(), tc.bridged)
+			_, nft := tc.run["nft -j list chains"]
+			got := Host{R: tc.run, Proc: proc, Variant: tc.variant, Nft: func() bool { return nft }}.Warnings(context.Background(), tc.bridged, true)
 			if len(got) != len(tc.want) {
 				t.Fatalf("warnings:\n%s\nwant %d: %q", strings.Join(got, "\n"), len(tc.want), tc.want)
 			}
@@ -107,4 +96,30 @@ func TestHostWarnings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestHostWarningsWithoutRules: a command that writes no rule (an attach
+// without ports) starts no process on a clean host: it reads /proc only.
+func TestHostWarningsWithoutRules(t *testing.T) {
+	proc := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(proc, "net"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "net/ip_tables_names"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ran []string
+	r := recorder(func(argv []string) { ran = append(ran, strings.Join(argv, " ")) })
+	got := Host{R: r, Proc: proc, Variant: "nft", Nft: func() bool { return true }}.Warnings(context.Background(), true, false)
+	if len(got) != 0 || len(ran) != 0 {
+		t.Errorf("warned %q, ran %q; want neither", got, ran)
+	}
+}
+
+// recorder is a runner that records each command and answers nothing.
+type recorder func(argv []string)
+
+func (r recorder) Run(_ context.Context, argv []string, _ []byte) ([]byte, error) {
+	r(argv)
+	return nil, &actions.ExecError{Argv: argv, Code: 1, Stderr: "not answered"}
 }
