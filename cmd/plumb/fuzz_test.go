@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -23,6 +24,13 @@ func FuzzFlags(f *testing.F) {
 		"bridge up br0 --subnet 10.88.0.0/24 --mtu 1400",
 		"bridge attach br0 --pid 1 --publish 8080:80/udp --ip 10.88.0.9",
 		"veth up --pid 4242 --subnet 10.200.0.9/24 --cont-ip 10.200.0.255",
+		"--state-dir /tmp/s --log-level debug bridge detach br0 --pid 7",
+		"down bridge",
+		"run c1 --image x --bridge br0 -e A=1 sh",
+		"image ls",
+		"cni plan --output sh",
+		"status -o json",
+		"bridge attach br0 --from - veth",
 	} {
 		f.Add(strings.ReplaceAll(seed, " ", "\x00"))
 	}
@@ -33,9 +41,36 @@ func FuzzFlags(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		var fast CLI
+		fastCtx, _ := parseNamed(&fast, args, io.Discard, io.Discard)
 		kctx, err := parser.Parse(args)
 		if err != nil {
+			if fastCtx != nil {
+				t.Fatalf("parseNamed took %q, which the whole tree refuses: %v", args, err)
+			}
 			return
+		}
+		if fastCtx != nil {
+			if fastCtx.Command() != kctx.Command() {
+				t.Fatalf("parseNamed of %q: %s; the whole tree: %s", args, fastCtx.Command(), kctx.Command())
+			}
+			// The globals and the command run must be equal; the other
+			// commands' fields are not parsed by parseNamed, and not used.
+			ran := strings.Fields(kctx.Command())[0]
+			ft, fv, cv := reflect.TypeOf(cli), reflect.ValueOf(fast), reflect.ValueOf(cli)
+			for i := 0; i < ft.NumField(); i++ {
+				f := ft.Field(i)
+				name := f.Tag.Get("name")
+				if name == "" {
+					name = strings.ToLower(f.Name)
+				}
+				if _, isCmd := f.Tag.Lookup("cmd"); isCmd && name != ran {
+					continue
+				}
+				if !reflect.DeepEqual(fv.Field(i).Interface(), cv.Field(i).Interface()) {
+					t.Fatalf("parseNamed of %q: %s = %+v; the whole tree: %+v", args, f.Name, fv.Field(i), cv.Field(i))
+				}
+			}
 		}
 		switch kctx.Command() {
 		case "veth up":

@@ -113,16 +113,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var cli CLI
 	exit := -1
-	parser, err := newParser(&cli, stdout, stderr, func(code int) { exit = code })
-	if err != nil {
-		fmt.Fprintf(stderr, "plumb: %v\n", err)
-		return 1
-	}
 	if err := validUTF8(args); err != nil {
 		fmt.Fprintf(stderr, "plumb: error: %v\n", err)
 		return 2
 	}
-	kctx, err := parser.Parse(args)
+	kctx, err := parseNamed(&cli, args, stdout, stderr)
+	if kctx == nil {
+		var parser *kong.Kong
+		if parser, err = newParser(&cli, stdout, stderr, func(code int) { exit = code }); err != nil {
+			fmt.Fprintf(stderr, "plumb: %v\n", err)
+			return 1
+		}
+		kctx, err = parser.Parse(args)
+	}
 	if exit >= 0 { // --help
 		return exit
 	}
@@ -193,7 +196,11 @@ func printsOnly(dryRun bool, output string) bool { return dryRun || output == "j
 
 // newParser builds the command line parser; exit is called for --help.
 func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, error) {
-	return kong.New(cli,
+	return kong.New(cli, parserOptions(stdout, stderr, exit)...)
+}
+
+func parserOptions(stdout, stderr io.Writer, exit func(int)) []kong.Option {
+	return []kong.Option{
 		kong.Name("plumb"),
 		kong.Description(description),
 		kong.Writers(stdout, stderr),
@@ -203,7 +210,7 @@ func newParser(cli *CLI, stdout, stderr io.Writer, exit func(int)) (*kong.Kong, 
 			"plan_output_help": "Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh print the plan and change nothing, as --dry-run does.",
 			"undo_output_help": "Format of the undo commands: text, json, or sh (a bash runbook); json and sh print them and change nothing, as --dry-run does.",
 		},
-	)
+	}
 }
 
 func newLogger(format, level string, w io.Writer) zerolog.Logger {
