@@ -92,8 +92,13 @@ func debianPackage(tool string) string {
 // what went wrong, and a runaway tool must not fill memory.
 const maxStderr = 64 << 10
 
-// Exec is the Runner that starts real processes.
-type Exec struct{}
+// Exec is the Runner that starts real processes. It reads links by name
+// in-process (ReadLinks) unless ProbeByIP, which lists them with `ip -j
+// link show` as a person would (--exec each, and the stand-in tests, whose
+// stand-in ip plays the host's links).
+type Exec struct {
+	ProbeByIP bool
+}
 
 // Run implements Runner. iptables and ip6tables commands run holding the
 // xtables lock (as kube-proxy does) so concurrent plumb processes never fail
@@ -127,43 +132,51 @@ type Entering interface {
 // once in 25 runs). The child's environment says where it runs
 // (PLUMB_RUN_IN="pid N" or "netns NAME"), for wrappers in front of ip.
 func (Exec) RunIn(ctx context.Context, in Netns, id string, argv []string, stdin []byte) ([]byte, error) {
+	var out []byte
+	err := inside(in, id, func() error {
+		var err error
+		out, err = run(ctx, argv, stdin, []string{"PLUMB_RUN_IN=" + in.Label()})
+		return err
+	})
+	return out, err
+}
+
+// inside runs fn on a thread of plumb's own that has joined in's network
+// namespace (see RunIn), whose identity must still be id ("" skips the
+// check).
+func inside(in Netns, id string, fn func() error) error {
 	f, err := os.Open(in.Path())
 	if err != nil {
-		return nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)
+		return fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)
 	}
 	defer f.Close()
 	var st unix.Stat_t
 	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)
+		return fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)
 	}
 	if id != "" && identity(uint64(st.Dev), st.Ino) != id {
-		return nil, fmt.Errorf("the network namespace of %s changed since plumb started (the process died and its PID was reused?); stopping", in.Label())
+		return fmt.Errorf("the network namespace of %s changed since plumb started (the process died and its PID was reused?); stopping", in.Label())
 	}
-	type result struct {
-		out []byte
-		err error
-	}
-	done := make(chan result, 1)
+	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread() // until the thread is back where it was
 		back, err := os.Open("/proc/thread-self/ns/net")
 		if err != nil {
-			done <- result{nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)}
+			done <- fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)
 			return
 		}
 		defer back.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
-			done <- result{nil, fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)}
+			done <- fmt.Errorf("entering the network namespace of %s: %w", in.Label(), err)
 			return
 		}
-		out, err := run(ctx, argv, stdin, []string{"PLUMB_RUN_IN=" + in.Label()})
+		err = fn()
 		if unix.Setns(int(back.Fd()), unix.CLONE_NEWNET) == nil {
 			runtime.UnlockOSThread()
 		}
-		done <- result{out, err}
+		done <- err
 	}()
-	r := <-done
-	return r.out, r.err
+	return <-done
 }
 
 func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte, error) {

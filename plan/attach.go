@@ -360,19 +360,19 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 	} else if err := notOurs(a.Target); err != nil {
 		return err
 	}
-	host, err := actions.LinkNames(ctx, r, actions.Netns{})
+	br, hv := a.Network.Name, a.id().HostVeth
+	host, err := actions.FindLinks(ctx, r, actions.Netns{}, br, hv)
 	if err != nil {
 		return err
 	}
-	br := a.Network.Name
 	if _, ok := host[br.String()]; !ok {
 		return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", br, br)
 	}
-	if hv := a.id().HostVeth; hasLink(host, hv) {
+	if hasLink(host, hv) {
 		return refuse("ip", "an interface named %s already exists on the host", hv)
 	}
 	if !a.NewNetns {
-		cont, err := actions.LinkNames(ctx, r, a.Target)
+		cont, err := actions.FindLinks(ctx, r, a.Target, a.If)
 		if err != nil {
 			return err
 		}
@@ -538,11 +538,15 @@ func preflightAll(ctx context.Context, r actions.Runner, as []*Attach) error {
 			return err
 		}
 	}
-	host, err := actions.LinkNames(ctx, r, actions.Netns{})
+	br := as[0].Network.Name // one bridge for the whole call
+	names := []actions.IfName{br}
+	for _, a := range as {
+		names = append(names, a.id().HostVeth)
+	}
+	host, err := actions.FindLinks(ctx, r, actions.Netns{}, names...)
 	if err != nil {
 		return err
 	}
-	br := as[0].Network.Name // one bridge for the whole call
 	if !hasLink(host, br) {
 		return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", br, br)
 	}

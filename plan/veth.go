@@ -99,11 +99,11 @@ func (v *Veth) preflight(ctx context.Context, r actions.Runner) error {
 	if err := notOurs(v.Target); err != nil {
 		return err
 	}
-	host, err := actions.LinkNames(ctx, r, actions.Netns{})
+	host, err := actions.FindLinks(ctx, r, actions.Netns{}, v.HostIf, v.ContIf, v.Uplink)
 	if err != nil {
 		return err
 	}
-	cont, err := actions.LinkNames(ctx, r, v.Target)
+	cont, err := actions.FindLinks(ctx, r, v.Target, v.ContIf)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ type CLI struct {
 	LogFormat string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
 	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
-	Exec      string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps of one table as one iptables-restore --noflush; each: one process per step, for debugging."`
+	Exec      string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps of one table as one iptables-restore --noflush; each: one process per step, and links read by ip -j link show rather than in-process, for debugging."`
 
 	Veth    VethCmd    `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
 	Run     RunCmd     `cmd:"" help:"Run a command in a container: an overlay root, its own namespaces, a bridge network."`
@@ -137,6 +137,7 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(string(cli.StateDir)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait}
 	if cli.Exec == "each" {
 		d.mode = plan.Each
+		d.runner = actions.Exec{ProbeByIP: true}
 	}
 	defer d.store.Unlock()
 	// recover and status say it themselves; layer unpack is a step of a plan
