@@ -214,8 +214,8 @@ func TestBatchLines(t *testing.T) {
 		{LinkSetUp{Dev: "eth0", In: Netns{Name: "c1"}}, "ip -n c1 -batch -", "link set eth0 up", true, "link set eth0 up\n"},
 		{LinkDel{Name: "v1"}, "ip -batch -", "link del v1", true, "link del v1\n"},
 		{IptablesAppend{Rule: Rule{Table: NAT, Chain: "POSTROUTING", Spec: []string{"-s", "10.0.0.0/24", "!", "-o", "br0", "-j", "MASQUERADE"}}},
-			"iptables-restore --noflush", "-A POSTROUTING -s 10.0.0.0/24 ! -o br0 -j MASQUERADE", true, "*nat\n-A POSTROUTING -s 10.0.0.0/24 ! -o br0 -j MASQUERADE\nCOMMIT\n"},
-		{IptablesNewChain{Chain: "PLUMB-br0"}, "iptables-restore --noflush", "-N PLUMB-br0", true, "*filter\n-N PLUMB-br0\nCOMMIT\n"},
+			"iptables-restore --noflush", "nat\t-A POSTROUTING -s 10.0.0.0/24 ! -o br0 -j MASQUERADE", true, "*nat\n-A POSTROUTING -s 10.0.0.0/24 ! -o br0 -j MASQUERADE\nCOMMIT\n"},
+		{IptablesNewChain{Chain: "PLUMB-br0"}, "iptables-restore --noflush", "filter\t-N PLUMB-br0", true, "*filter\n-N PLUMB-br0\nCOMMIT\n"},
 		{IptablesAppend{Rule: Rule{Chain: "FORWARD", Spec: []string{"-m", "comment", "--comment", "two words", "-j", "ACCEPT"}}}, "", "", false, ""},
 		{LinkSetUp{Dev: "a'b"}, "", "", false, ""},
 	}
@@ -238,22 +238,36 @@ func TestBatchLines(t *testing.T) {
 }
 
 // TestBatchOutcome: ip -batch stops at its failing line, the lines before
-// it applied; iptables-restore applies nothing of its table.
+// it applied; iptables-restore applies nothing of the failing line's table
+// block, and the blocks before it whole.
 func TestBatchOutcome(t *testing.T) {
-	ip, ipt := Batch{Tool: IP}, Batch{Tool: Iptables, Table: Filter}
+	ip, ipt := Batch{Tool: IP}, Batch{Tool: Iptables}
+	four := []string{"a", "b", "c", "d"}
+	filter := []string{"filter\t-N X", "filter\t-A X -j ACCEPT", "filter\t-I FORWARD -j X", "filter\t-A X -j DROP"}
+	// input: 1 *filter, 2-3 rules, 4 COMMIT, 5 *nat, 6-7 rules, 8 COMMIT
+	mixed := []string{"filter\t-N X", "filter\t-I FORWARD -j X", "nat\t-N Y", "nat\t-A POSTROUTING -j Y"}
 	for _, tt := range []struct {
 		b      Batch
+		lines  []string
 		stderr string
 		want   Outcome
 	}{
-		{ip, "Error: ipv4: Address already assigned.\nCommand failed -:3", Outcome{Failed: 2, Done: 2}},
-		{ip, "something else", Outcome{Unsure: true}},
-		{ip, "Command failed -:9", Outcome{Unsure: true}}, // past the batch
-		{ipt, "iptables-restore: line 3 failed", Outcome{Failed: 1}},
-		{ipt, "iptables-restore: unknown", Outcome{}},
+		{ip, four, "Error: ipv4: Address already assigned.\nCommand failed -:3", Outcome{Failed: 2, Done: 2}},
+		{ip, four, "something else", Outcome{Unsure: true}},
+		{ip, four, "Command failed -:9", Outcome{Unsure: true}}, // past the batch
+		{ipt, filter, "iptables-restore: line 3 failed", Outcome{Failed: 1}},
+		{ipt, filter, "iptables-restore: unknown", Outcome{}},
+		{ipt, mixed, "iptables-restore: line 3 failed", Outcome{Failed: 1}},
+		{ipt, mixed, "iptables-restore: line 7 failed", Outcome{Failed: 3, Done: 2}},
+		{ipt, mixed, "iptables-restore: line 8 failed", Outcome{Unsure: true}}, // a COMMIT
+		{ipt, mixed, "iptables-restore: unknown", Outcome{Unsure: true}},      // either block
 	} {
-		if got := tt.b.Outcome(tt.stderr, 4); got != tt.want {
+		if got := tt.b.Outcome(tt.stderr, tt.lines); got != tt.want {
 			t.Errorf("%v %q: %+v; want %+v", tt.b.Tool, tt.stderr, got, tt.want)
 		}
+	}
+	want := "*filter\n-N X\n-I FORWARD -j X\nCOMMIT\n*nat\n-N Y\n-A POSTROUTING -j Y\nCOMMIT\n"
+	if got := string(ipt.Input(mixed)); got != want {
+		t.Errorf("input %q; want %q", got, want)
 	}
 }

@@ -14,18 +14,20 @@ const (
 	// IP lines run as one `ip -batch -`, which stops at the first failing
 	// line; the lines before it stay applied.
 	IP Tool = iota + 1
-	// Iptables lines of one table run as one `iptables-restore --noflush`,
-	// which commits the table whole or not at all.
+	// Iptables lines run as one `iptables-restore --noflush`, each table's
+	// lines a block of their own that it commits whole or not at all, one
+	// block after another: a step group's rules in filter and nat are one
+	// process.
 	Iptables
 )
 
 // Batch names the one process that can run a step's line together with the
-// lines of other steps: a tool, the namespace it runs in, and for iptables
-// the table. Steps of equal Batch values share a process.
+// lines of other steps: a tool and the namespace it runs in. Steps of equal
+// Batch values share a process. An iptables line starts with its table and
+// a tab (see Input).
 type Batch struct {
-	Tool  Tool
-	In    Netns
-	Table Table
+	Tool Tool
+	In   Netns
 }
 
 // Batchable is an action whose command can be one line of a batch. ok is
@@ -54,20 +56,58 @@ func (b Batch) Inside() []string {
 	return []string{"ip", "-batch", "-"}
 }
 
-// Input is the batch's standard input for lines.
+// Input is the batch's standard input for lines. iptables lines become
+// table blocks, a new block wherever the table changes: `*nat`, its lines,
+// COMMIT.
 func (b Batch) Input(lines []string) []byte {
 	if b.Tool == Iptables {
-		lines = append(append([]string{"*" + string(b.Table)}, lines...), "COMMIT")
+		var out []string
+		for i, blk := range iptablesBlocks(lines) {
+			if i > 0 {
+				out = append(out, "COMMIT")
+			}
+			out = append(out, "*"+string(blk.table))
+			for _, l := range lines[blk.from:blk.to] {
+				_, rule, _ := strings.Cut(l, "\t")
+				out = append(out, rule)
+			}
+		}
+		lines = append(out, "COMMIT")
 	}
 	return []byte(strings.Join(lines, "\n") + "\n")
 }
 
-// Atomic reports whether a failed batch applied none of its lines.
+// block is lines [from, to) of one table, in an iptables batch.
+type block struct {
+	table    Table
+	from, to int
+}
+
+func iptablesBlocks(lines []string) []block {
+	var out []block
+	for i, l := range lines {
+		t, _, _ := strings.Cut(l, "\t")
+		if len(out) == 0 || out[len(out)-1].table != Table(t) {
+			out = append(out, block{table: Table(t), from: i})
+		}
+		out[len(out)-1].to = i + 1
+	}
+	return out
+}
+
+// iptablesLine is a rule's line in an iptables batch: its table, a tab,
+// the words iptables-restore reads.
+func iptablesLine(t Table, words string) string { return string(t) + "\t" + words }
+
+// Atomic reports whether a failed batch's failing line was applied with
+// none of the lines of its block (for iptables, its table's block; ip
+// applies the lines before it).
 func (b Batch) Atomic() bool { return b.Tool == Iptables }
 
-// Outcome is what a failed batch of n lines left: lines [0, Done) applied,
-// line Failed the one that failed. Unsure means the tool did not say which
-// line failed, so every line may have run.
+// Outcome is what a failed batch left: lines [0, Done) applied, line Failed
+// the one that failed (and, for an atomic batch, the lines from Done on
+// not applied). Unsure means the tool did not say which line failed, so
+// every line may have run.
 type Outcome struct {
 	Failed, Done int
 	Unsure       bool
@@ -78,14 +118,26 @@ var (
 	iptablesFailedLine = regexp.MustCompile(`(?i)line:? (\d+)`)
 )
 
-// Outcome reads a failed batch's stderr.
-func (b Batch) Outcome(stderr string, n int) Outcome {
+// Outcome reads a failed batch's stderr, for its lines.
+func (b Batch) Outcome(stderr string, lines []string) Outcome {
+	n := len(lines)
 	if b.Tool == Iptables {
-		// Line 1 of the input is the table's header.
+		// iptables-restore commits each table's block at its COMMIT and
+		// stops at the first that fails: the blocks before it are applied.
+		// Its input's line numbers count each block's header and COMMIT.
+		blocks := iptablesBlocks(lines)
 		if m := iptablesFailedLine.FindStringSubmatch(stderr); m != nil {
-			if k, _ := strconv.Atoi(m[1]); k >= 2 && k-2 < n {
-				return Outcome{Failed: k - 2}
+			k, _ := strconv.Atoi(m[1])
+			at := 1 // input line number of the block's header
+			for _, blk := range blocks {
+				if first := at + 1; k >= first && k < first+blk.to-blk.from {
+					return Outcome{Failed: blk.from + k - first, Done: blk.from}
+				}
+				at += blk.to - blk.from + 2
 			}
+		}
+		if len(blocks) > 1 {
+			return Outcome{Unsure: true}
 		}
 		return Outcome{}
 	}

@@ -40,7 +40,7 @@ func (r Rule) batch(op string) (Batch, string, bool) {
 			return Batch{}, "", false
 		}
 	}
-	return Batch{Tool: Iptables, Table: r.table()}, strings.Join(words, " "), true
+	return Batch{Tool: Iptables}, iptablesLine(r.table(), strings.Join(words, " ")), true
 }
 
 func (r Rule) argv(op string) []string {
@@ -105,7 +105,7 @@ func (a IptablesNewChain) Batch() (Batch, string, bool) {
 	}
 	// -N, not ":CHAIN - [0:0]": under --noflush the latter empties a chain
 	// that exists, where -N fails as `iptables -N` does.
-	return Batch{Tool: Iptables, Table: a.table()}, "-N " + a.Chain, true
+	return Batch{Tool: Iptables}, iptablesLine(a.table(), "-N "+a.Chain), true
 }
 func (a IptablesNewChain) table() Table { return Rule{Table: a.Table}.table() }
 

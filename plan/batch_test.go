@@ -10,8 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestBatchVeth: the document's twelve steps start five processes in batch
-// mode, each running exactly the plan's commands, in order.
+// TestBatchVeth: the document's twelve steps start four processes in batch
+// mode (and a probe), each running exactly the plan's commands, in order:
+// the rules of filter and nat are one iptables-restore.
 func TestBatchVeth(t *testing.T) {
 	st := NewStore(t.TempDir())
 	v := selfVeth()
@@ -27,7 +28,6 @@ func TestBatchVeth(t *testing.T) {
 		"sysctl -n net.ipv4.ip_forward",
 		"sysctl -w net.ipv4.ip_forward=1",
 		"iptables-restore --noflush",
-		"iptables -t nat -A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE",
 	}
 	if diff := cmp.Diff(want, f.calls); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
@@ -36,8 +36,8 @@ func TestBatchVeth(t *testing.T) {
 		"link add veth-host type veth peer name veth-container\nlink set veth-container netns " + pid + "\naddr add 10.200.0.1/24 dev veth-host\nlink set veth-host up\n",
 		"addr add 10.200.0.2/24 dev veth-container\nlink set veth-container up\nlink set lo up\nroute add default via 10.200.0.1\n",
 		"", "",
-		"*filter\n-A FORWARD -i veth-host -o eth0 -j ACCEPT\n-A FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT\nCOMMIT\n",
-		"",
+		"*filter\n-A FORWARD -i veth-host -o eth0 -j ACCEPT\n-A FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT\nCOMMIT\n" +
+			"*nat\n-A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE\nCOMMIT\n",
 	}
 	if diff := cmp.Diff(wantIn, f.stdins); diff != "" {
 		t.Errorf("batch input (-want +got):\n%s", diff)
@@ -79,6 +79,22 @@ func TestBatchFailure(t *testing.T) {
 	want := []string{"ip -batch -", "nsenter -t " + fmt.Sprint(selfVeth().Target.PID) + " -n ip -batch -",
 		"sysctl -n net.ipv4.ip_forward", "sysctl -w net.ipv4.ip_forward=1", "iptables-restore --noflush",
 		"sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host"}
+	if diff := cmp.Diff(want, f.calls); diff != "" {
+		t.Errorf("processes (-want +got):\n%s", diff)
+	}
+	assertEmptyStore(t, st)
+
+	// One iptables-restore holds filter's block and nat's, and commits
+	// them in turn: nat's rule (input line 6) failing leaves filter's two
+	// rules applied, and they are undone.
+	st = NewStore(t.TempDir())
+	f = &fakeRunner{failOn: "iptables-restore --noflush", failStderr: "iptables-restore: line 6 failed"}
+	_, err = Apply(context.Background(), f, st, p, Batch)
+	if !errors.As(err, &ae) || ae.Step != 12 {
+		t.Fatalf("Apply() = %v; want step 12 to fail", err)
+	}
+	want = append(want[:5:5], "iptables -D FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT",
+		"iptables -D FORWARD -i veth-host -o eth0 -j ACCEPT", "sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host")
 	if diff := cmp.Diff(want, f.calls); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
 	}

@@ -376,7 +376,7 @@ func (x *executor) run(u *unit) *failure {
 	}
 	k := 0
 	if u.batch != nil {
-		o := u.batch.Outcome(actions.StderrOf(err), len(u.refs))
+		o := u.batch.Outcome(actions.StderrOf(err), u.lines)
 		if killed(err) {
 			// Killed (plumb was told to stop), not failed: it may have
 			// run any of its lines, an atomic batch all of them.
