@@ -260,7 +260,7 @@ func TestBatchOutcome(t *testing.T) {
 		{ipt, mixed, "iptables-restore: line 3 failed", Outcome{Failed: 1}},
 		{ipt, mixed, "iptables-restore: line 7 failed", Outcome{Failed: 3, Done: 2}},
 		{ipt, mixed, "iptables-restore: line 8 failed", Outcome{Unsure: true}}, // a COMMIT
-		{ipt, mixed, "iptables-restore: unknown", Outcome{Unsure: true}},      // either block
+		{ipt, mixed, "iptables-restore: unknown", Outcome{Unsure: true}},       // either block
 	} {
 		if got := tt.b.Outcome(tt.stderr, tt.lines); got != tt.want {
 			t.Errorf("%v %q: %+v; want %+v", tt.b.Tool, tt.stderr, got, tt.want)

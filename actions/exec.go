@@ -93,11 +93,11 @@ func debianPackage(tool string) string {
 const maxStderr = 64 << 10
 
 // Exec is the Runner that starts real processes. It reads links by name
-// in-process (ReadLinks) unless ProbeByIP, which lists them with `ip -j
-// link show` as a person would (--exec each, and the stand-in tests, whose
-// stand-in ip plays the host's links).
+// and sysctls in-process (ReadLinks, ReadSysctl) unless ProbeByCommand,
+// which reads them with `ip -j link show` and `sysctl -n` as a person would
+// (--exec each, and the stand-in tests, whose stand-ins play the host).
 type Exec struct {
-	ProbeByIP bool
+	ProbeByCommand bool
 }
 
 // Run implements Runner. iptables and ip6tables commands run holding the

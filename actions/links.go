@@ -50,7 +50,7 @@ func findByIP(ctx context.Context, r Runner, in Netns, names []string) (map[stri
 // ReadLinks implements LinkReader: an ioctl (SIOCGIFMTU) by name on a
 // socket made inside in, the same question `ip link show dev NAME` asks.
 func (e Exec) ReadLinks(ctx context.Context, in Netns, names []string) (map[string]int, error) {
-	if e.ProbeByIP {
+	if e.ProbeByCommand {
 		return findByIP(ctx, e, in, names)
 	}
 	out := map[string]int{}

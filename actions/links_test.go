@@ -38,11 +38,32 @@ func TestReadLinks(t *testing.T) {
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("in-process (-want +got):\n%s", d)
 	}
-	byIP, err := FindLinks(ctx, Exec{ProbeByIP: true}, in, names...)
+	byIP, err := FindLinks(ctx, Exec{ProbeByCommand: true}, in, names...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(want, byIP); d != "" {
 		t.Errorf("by ip -j link show (-want +got):\n%s", d)
+	}
+}
+
+// TestReadSysctl: a sysctl read from /proc/sys is what `sysctl -n` prints.
+func TestReadSysctl(t *testing.T) {
+	ctx := context.Background()
+	for _, key := range []string{"net.ipv4.ip_forward", "net.ipv4.conf.all.forwarding", "kernel.ostype"} {
+		got, err := SysctlGet(ctx, Exec{}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := SysctlGet(ctx, Exec{ProbeByCommand: true}, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != want {
+			t.Errorf("%s: %q from /proc/sys; sysctl -n says %q", key, got, want)
+		}
+	}
+	if _, err := SysctlGet(ctx, Exec{}, "net.ipv4.no_such_key"); err == nil {
+		t.Error("a key that is not there read without an error")
 	}
 }

@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -37,8 +38,34 @@ func (a SysctlSet) Prepare(ctx context.Context, r Runner) (Action, error) {
 	return SysctlSet{Key: a.Key, Value: old}, nil
 }
 
-// SysctlGet reads a kernel parameter with `sysctl -n`.
+// SysctlReader is a Runner that reads kernel parameters itself.
+type SysctlReader interface {
+	ReadSysctl(ctx context.Context, key string) (string, error)
+}
+
+// SysctlGet reads a kernel parameter: from /proc/sys where the runner can
+// (no process), else with `sysctl -n`.
 func SysctlGet(ctx context.Context, r Runner, key string) (string, error) {
+	if sr, ok := r.(SysctlReader); ok {
+		return sr.ReadSysctl(ctx, key)
+	}
+	return sysctlByCommand(ctx, r, key)
+}
+
+// ReadSysctl implements SysctlReader: /proc/sys/KEY with the dots as
+// slashes, what `sysctl -n KEY` reads (net.* for plumb's own namespace).
+func (e Exec) ReadSysctl(ctx context.Context, key string) (string, error) {
+	if e.ProbeByCommand || strings.ContainsAny(key, "/") || strings.Contains(key, "..") {
+		return sysctlByCommand(ctx, e, key)
+	}
+	b, err := os.ReadFile("/proc/sys/" + strings.ReplaceAll(key, ".", "/"))
+	if err != nil {
+		return "", fmt.Errorf("reading %s: %w", key, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func sysctlByCommand(ctx context.Context, r Runner, key string) (string, error) {
 	out, err := r.Run(ctx, []string{"sysctl", "-n", key}, nil)
 	if err != nil {
 		return "", fmt.Errorf("reading %s: %w", key, err)

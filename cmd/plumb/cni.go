@@ -84,7 +84,7 @@ func (p *cniPlugin) deps() (*deps, func()) {
 	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(dir), stdin: os.Stdin, stdout: p.stdout, wait: wait}
 	if os.Getenv("PLUMB_EXEC") == "each" {
 		d.mode = plan.Each
-		d.runner = actions.Exec{ProbeByIP: true}
+		d.runner = actions.Exec{ProbeByCommand: true}
 	}
 	return d, func() { d.store.Unlock(); stop() }
 }

@@ -137,7 +137,7 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(string(cli.StateDir)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait}
 	if cli.Exec == "each" {
 		d.mode = plan.Each
-		d.runner = actions.Exec{ProbeByIP: true}
+		d.runner = actions.Exec{ProbeByCommand: true}
 	}
 	defer d.store.Unlock()
 	// recover and status say it themselves; layer unpack is a step of a plan
