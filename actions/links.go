@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"syscall"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -85,4 +87,73 @@ func (e Exec) ReadLinks(ctx context.Context, in Netns, names []string) (map[stri
 		return nil, fmt.Errorf("reading the links of %s: %w", in.Label(), err)
 	}
 	return out, nil
+}
+
+// RouteReader is a Runner that reads the host's routes itself.
+type RouteReader interface {
+	// ReadDefaultRouteDev is the interface of the first default route of
+	// the main table that has one, "" for none.
+	ReadDefaultRouteDev(ctx context.Context) (string, error)
+}
+
+// ReadDefaultRouteDev implements RouteReader: a netlink dump of the IPv4
+// routes (RTM_GETROUTE), what `ip -j route show default` reads, then the
+// interface's name by its index.
+func (e Exec) ReadDefaultRouteDev(ctx context.Context) (string, error) {
+	if e.ProbeByCommand {
+		return defaultRouteDevByCommand(ctx, e)
+	}
+	rib, err := syscall.NetlinkRIB(unix.RTM_GETROUTE, unix.AF_INET)
+	if err != nil {
+		return "", fmt.Errorf("finding the default route: %w", err)
+	}
+	msgs, err := syscall.ParseNetlinkMessage(rib)
+	if err != nil {
+		return "", fmt.Errorf("finding the default route: %w", err)
+	}
+	for _, m := range msgs {
+		if m.Header.Type != unix.RTM_NEWROUTE || len(m.Data) < unix.SizeofRtMsg {
+			continue
+		}
+		rt := (*unix.RtMsg)(unsafe.Pointer(&m.Data[0]))
+		if rt.Dst_len != 0 || rt.Type != unix.RTN_UNICAST {
+			continue
+		}
+		attrs, err := syscall.ParseNetlinkRouteAttr(&m)
+		if err != nil {
+			continue
+		}
+		table, oif := uint32(rt.Table), uint32(0)
+		for _, a := range attrs {
+			switch {
+			case a.Attr.Type == unix.RTA_TABLE && len(a.Value) >= 4:
+				table = *(*uint32)(unsafe.Pointer(&a.Value[0]))
+			case a.Attr.Type == unix.RTA_OIF && len(a.Value) >= 4:
+				oif = *(*uint32)(unsafe.Pointer(&a.Value[0]))
+			}
+		}
+		if table != unix.RT_TABLE_MAIN || oif == 0 {
+			continue
+		}
+		return linkName(oif)
+	}
+	return "", nil
+}
+
+// linkName is the name of the host's interface with index i.
+func linkName(i uint32) (string, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return "", err
+	}
+	defer unix.Close(fd)
+	ifr, err := unix.NewIfreq("")
+	if err != nil {
+		return "", err
+	}
+	ifr.SetUint32(i)
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFNAME, ifr); err != nil {
+		return "", fmt.Errorf("naming interface %d: %w", i, err)
+	}
+	return ifr.Name(), nil
 }

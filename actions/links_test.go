@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,4 +67,43 @@ func TestReadSysctl(t *testing.T) {
 	if _, err := SysctlGet(ctx, Exec{}, "net.ipv4.no_such_key"); err == nil {
 		t.Error("a key that is not there read without an error")
 	}
+}
+
+// TestReadDefaultRouteDev: the default route's interface read by netlink is
+// the one `ip -j route show default` names, in a namespace with routes of
+// several tables and metrics, and "" with no default route.
+func TestReadDefaultRouteDev(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it makes a network namespace")
+	}
+	for _, setup := range []string{
+		"true",
+		"ip link add d0 type dummy 2>/dev/null || ip link add d0 type veth peer name p0; ip link set d0 up; ip addr add 192.0.2.1/24 dev d0; ip route add default via 192.0.2.9 table 7",
+		"ip link add d0 type veth peer name p0; ip link add d1 type veth peer name p1; ip link set d0 up; ip link set d1 up; ip addr add 192.0.2.1/24 dev d0; ip addr add 198.51.100.1/24 dev d1; ip route add default via 198.51.100.9 metric 5; ip route add default via 192.0.2.9 metric 10",
+	} {
+		out, err := exec.Command("unshare", "--net", "sh", "-c", "set -e; "+setup+"; "+os.Args[0]+" -test.v -test.run '^TestDefaultRouteHelper$'").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "default route dev") {
+			t.Fatalf("%s: %v\n%s", setup, err, out)
+		}
+	}
+}
+
+// TestDefaultRouteHelper runs inside TestReadDefaultRouteDev's namespaces.
+func TestDefaultRouteHelper(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root")
+	}
+	ctx := context.Background()
+	got, err := DefaultRouteDev(ctx, Exec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := DefaultRouteDev(ctx, Exec{ProbeByCommand: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != want {
+		t.Errorf("netlink says %q; ip -j route show default says %q", got, want)
+	}
+	t.Logf("default route dev %q", got)
 }

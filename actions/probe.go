@@ -45,8 +45,16 @@ func LinkNames(ctx context.Context, r Runner, in Netns) (map[string]int, error) 
 
 // DefaultRouteDev is the interface of the host's default route, as the
 // document's `ip route | grep default | awk '{print $5}'` finds it, read from
-// `ip -j route show default` instead of by column. "" means no default route.
+// `ip -j route show default` instead of by column (in-process where the
+// runner reads routes itself). "" means no default route.
 func DefaultRouteDev(ctx context.Context, r Runner) (string, error) {
+	if rr, ok := r.(RouteReader); ok {
+		return rr.ReadDefaultRouteDev(ctx)
+	}
+	return defaultRouteDevByCommand(ctx, r)
+}
+
+func defaultRouteDevByCommand(ctx context.Context, r Runner) (string, error) {
 	out, err := r.Run(ctx, []string{"ip", "-j", "route", "show", "default"}, nil)
 	if err != nil {
 		return "", fmt.Errorf("finding the default route: %w", err)
