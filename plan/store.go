@@ -2,6 +2,7 @@ package plan
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -292,12 +294,41 @@ func (s *Store) Save(r *Record) error {
 	if err := checkName(r.Kind, r.Name); err != nil {
 		return err
 	}
-	s.headers = nil
 	r.Updated = time.Now().UTC()
 	if err := s.trustDirs(r.Kind, true); err != nil {
+		s.headers = nil
 		return err
 	}
-	return s.writeAtomic(s.journal(r.Kind, r.Name), r)
+	if err := s.writeAtomic(s.journal(r.Kind, r.Name), r); err != nil {
+		s.headers = nil
+		return err
+	}
+	h := *r
+	h.Steps = nil
+	s.cacheHeader(&h, false)
+	return nil
+}
+
+// cacheHeader puts a journal just written (or, with gone, removed) into the
+// headers already read, where they are: a command that writes a journal
+// and then lists them (an attach allocates, then checks) reads each of a
+// thousand journals once, not once before and once after.
+func (s *Store) cacheHeader(h *Record, gone bool) {
+	if s.headers == nil {
+		return
+	}
+	// In the order of journals(): by path, kind/NAME.json.
+	i, found := slices.BinarySearchFunc(s.headers, h, func(a, b *Record) int {
+		return cmp.Or(strings.Compare(a.Kind, b.Kind), strings.Compare(a.Name+".json", b.Name+".json"))
+	})
+	switch {
+	case found && gone:
+		s.headers = slices.Delete(s.headers, i, i+1)
+	case found:
+		s.headers[i] = h
+	case !gone:
+		s.headers = slices.Insert(s.headers, i, h)
+	}
 }
 
 // Remove deletes an object's journal once nothing of it is left.
@@ -305,11 +336,12 @@ func (s *Store) Remove(r *Record) error {
 	if err := checkName(r.Kind, r.Name); err != nil {
 		return err
 	}
-	s.headers = nil
 	err := os.Remove(s.journal(r.Kind, r.Name))
 	if err != nil && !os.IsNotExist(err) {
+		s.headers = nil
 		return err
 	}
+	s.cacheHeader(r, true)
 	return syncDir(filepath.Dir(s.journal(r.Kind, r.Name)))
 }
 

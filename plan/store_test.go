@@ -105,3 +105,42 @@ func TestStoreUsable(t *testing.T) {
 		t.Error("a directory everyone may write is usable")
 	}
 }
+
+// TestHeadersFollowWrites: headers read once stay true as the same store
+// saves and removes journals, in the order a fresh read gives.
+func TestHeadersFollowWrites(t *testing.T) {
+	st := NewStore(t.TempDir())
+	for _, n := range []string{"br0", "br0-1", "a", "z"} {
+		if err := st.Save(&Record{FormatVersion: FormatVersion, Kind: "bridge", Name: n, State: StateUp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, errs := st.Headers(); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	for _, n := range []string{"br0.5", "b", "br0-"} {
+		if err := st.Save(&Record{FormatVersion: FormatVersion, Kind: "bridge", Name: n, State: StateApplying}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := st.Save(&Record{FormatVersion: FormatVersion, Kind: "attachment", Name: "br0-10.0.0.2", State: StateUp}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Remove(&Record{Kind: "bridge", Name: "z"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Save(&Record{FormatVersion: FormatVersion, Kind: "bridge", Name: "a", State: StateUndoing}); err != nil {
+		t.Fatal(err)
+	}
+	cached, _ := st.Headers()
+	fresh, _ := NewStore(st.Dir).Headers()
+	ids := func(recs []*Record) (out []string) {
+		for _, r := range recs {
+			out = append(out, r.ID()+" "+string(r.State))
+		}
+		return out
+	}
+	if d := cmp.Diff(ids(fresh), ids(cached)); d != "" {
+		t.Errorf("cached headers differ from a fresh read (-fresh +cached):\n%s", d)
+	}
+}
