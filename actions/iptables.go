@@ -121,6 +121,12 @@ func (a IptablesDeleteChain) Argv() []string {
 }
 func (a IptablesDeleteChain) Why() string  { return fmt.Sprintf("delete the chain %s", a.Chain) }
 func (a IptablesDeleteChain) Undo() Action { return nil }
+func (a IptablesDeleteChain) Batch() (Batch, string, bool) {
+	if !Bare(a.Chain) {
+		return Batch{}, "", false
+	}
+	return Batch{Tool: Iptables}, iptablesLine(Rule{Table: a.Table}.table(), "-X "+a.Chain), true
+}
 func (a IptablesDeleteChain) Gone(stderr string) bool {
 	return strings.Contains(stderr, "No chain/target/match by that name")
 }
@@ -137,6 +143,9 @@ func (a IptablesDelete) Why() string {
 	return fmt.Sprintf("remove the rule plumb added to %s %s", a.Rule.Table, a.Rule.Chain)
 }
 func (a IptablesDelete) Undo() Action { return nil }
+func (a IptablesDelete) Batch() (Batch, string, bool) {
+	return a.Rule.batch("-D")
+}
 func (a IptablesDelete) Gone(stderr string) bool {
 	// A rule jumping to a chain that no longer exists cannot exist either
 	// ("Chain 'PLUMB-br0' does not exist", from the nf_tables back end).

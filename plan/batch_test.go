@@ -86,17 +86,51 @@ func TestBatchFailure(t *testing.T) {
 
 	// One iptables-restore holds filter's block and nat's, and commits
 	// them in turn: nat's rule (input line 6) failing leaves filter's two
-	// rules applied, and they are undone.
+	// rules applied, and they are undone, in one iptables-restore too.
 	st = NewStore(t.TempDir())
 	f = &fakeRunner{failOn: "iptables-restore --noflush", failStderr: "iptables-restore: line 6 failed"}
 	_, err = Apply(context.Background(), f, st, p, Batch)
 	if !errors.As(err, &ae) || ae.Step != 12 {
 		t.Fatalf("Apply() = %v; want step 12 to fail", err)
 	}
-	want = append(want[:5:5], "iptables -D FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT",
+	// The undo batch (the same iptables-restore, failing again here) is
+	// then undone one by one, each judged on its own.
+	want = append(want[:5:5], "iptables-restore --noflush",
+		"iptables -D FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT",
 		"iptables -D FORWARD -i veth-host -o eth0 -j ACCEPT", "sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host")
 	if diff := cmp.Diff(want, f.calls); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
+	}
+	wantIn := "*filter\n-D FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT\n-D FORWARD -i veth-host -o eth0 -j ACCEPT\nCOMMIT\n"
+	if got := f.stdins[5]; got != wantIn {
+		t.Errorf("undo batch input %q; want %q", got, wantIn)
+	}
+	assertEmptyStore(t, st)
+}
+
+// TestBatchUndo: in batch mode, down runs consecutive undos of one tool as
+// one process, as apply runs steps: the veth's three rules, of filter and
+// nat, are one iptables-restore.
+func TestBatchUndo(t *testing.T) {
+	st := NewStore(t.TempDir())
+	p := must(selfVeth().plan())
+	f := &fakeRunner{}
+	rec, err := Apply(context.Background(), f, st, p, Batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.calls, f.stdins = nil, nil
+	if _, err := unwindMode(context.Background(), f, st, rec, Batch); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"iptables-restore --noflush", "sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host"}
+	if diff := cmp.Diff(want, f.calls); diff != "" {
+		t.Errorf("processes (-want +got):\n%s", diff)
+	}
+	wantIn := "*nat\n-D POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE\nCOMMIT\n" +
+		"*filter\n-D FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT\n-D FORWARD -i veth-host -o eth0 -j ACCEPT\nCOMMIT\n"
+	if got := f.stdins[0]; got != wantIn {
+		t.Errorf("undo batch input %q; want %q", got, wantIn)
 	}
 	assertEmptyStore(t, st)
 }

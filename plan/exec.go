@@ -448,7 +448,7 @@ func (x *executor) rollback(f *failure) error {
 			log.Error().Err(serr).Msg("journal")
 		}
 		log.Error().Err(f.err).Msgf("step %d failed; rolling back", f.ref.step+1)
-		undone, uerr := unwind(x.ctx, x.r, x.st, rec)
+		undone, uerr := unwindMode(x.ctx, x.r, x.st, rec, x.mode)
 		return &ApplyError{Step: f.ref.step + 1, Total: len(p.Steps), Err: f.err, Undone: undone, UndoErr: uerr}
 	}
 	log.Error().Err(f.err).Msgf("%s: step %d failed; rolling back all %d objects", p.ID(), f.ref.step+1, len(x.plans))

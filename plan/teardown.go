@@ -108,7 +108,7 @@ func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRu
 			return out, err
 		}
 	}
-	out.Ran, err = Down(ctx, env.R, env.St, rec)
+	out.Ran, err = unwindMode(ctx, env.R, env.St, rec, env.Mode)
 	if err != nil {
 		return out, &UndoError{Rec: rec, Err: err}
 	}

@@ -62,6 +62,16 @@ func clashed(s *StepRecord) bool {
 // are collected and kept in the journal. With none, the journal is removed.
 // It works on a full disk: see progress.
 func unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]string, error) {
+	return unwindMode(ctx, r, st, rec, Each)
+}
+
+// unwindMode is unwind; in Batch mode, consecutive undos that one process
+// of their tool can run (iptables -D and -X of any table, ip link del, on
+// the host) run as one, as applies are batched: a bridge's rules go in one
+// iptables-restore. Should that process fail (a rule already gone makes
+// iptables-restore refuse its table's block), its undos are run again one
+// by one, where each is judged as always: undos are idempotent.
+func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, mode Mode) ([]string, error) {
 	ctx, cancel := undoContext(ctx)
 	defer cancel()
 	log := zerolog.Ctx(ctx)
@@ -73,9 +83,31 @@ func unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]st
 	}
 	var ran []string
 	var errs []error
+	batched := map[int]bool{} // steps undone by a batch
+	alone := map[int]bool{}   // steps whose batch failed: undone one by one
 	for i := len(rec.Steps) - 1; i >= 0; i-- {
 		s := &rec.Steps[i]
 		if !undoable(s) {
+			continue
+		}
+		if mode == Batch && !batched[i] && !alone[i] {
+			cmds, group, ok := undoBatch(ctx, r, rec, i)
+			for _, j := range group {
+				if !ok {
+					alone[j] = true
+					continue
+				}
+				batched[j] = true
+				rec.Steps[j].Status = Undone
+			}
+			if ok {
+				ran = append(ran, cmds...)
+				if err := p.save(rec); err != nil {
+					return ran, err
+				}
+			}
+		}
+		if batched[i] {
 			continue
 		}
 		cmds, err := undoStep(ctx, r, st, rec, s)
@@ -316,7 +348,7 @@ func unwindAll(ctx context.Context, r actions.Runner, st *Store, recs []*Record,
 		if inGroup[recs[i]] {
 			continue
 		}
-		cmds, err := unwind(ctx, r, st, recs[i])
+		cmds, err := unwindMode(ctx, r, st, recs[i], mode)
 		ran = append(ran, cmds...)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", recs[i].ID(), err))
@@ -447,4 +479,53 @@ func deleteLinkGroup(ctx context.Context, r actions.Runner, st *Store, recs []*R
 		}
 	}
 	return ran, errors.Join(errs...)
+}
+
+// undoBatch runs the undos of the steps from i down that one host process
+// of their tool can run together, if there are two or more: the steps it
+// took (none when fewer), and whether their batch ran.
+func undoBatch(ctx context.Context, r actions.Runner, rec *Record, i int) ([]string, []int, bool) {
+	var (
+		batch actions.Batch
+		lines []string
+		cmds  []string
+		group []int
+	)
+	for j := i; j >= 0; j-- {
+		s := &rec.Steps[j]
+		if !undoable(s) {
+			continue
+		}
+		if s.Shared != "" || s.Undo == nil {
+			break
+		}
+		u, err := s.Undo.decode()
+		if err != nil {
+			break
+		}
+		bl, ok := u.(actions.Batchable)
+		if !ok {
+			break
+		}
+		b, line, ok := bl.Batch()
+		if !ok || !b.In.IsHost() || (len(group) > 0 && b != batch) {
+			break
+		}
+		batch = b
+		lines, group = append(lines, line), append(group, j)
+		cmds = append(cmds, actions.Quote(u.Argv()))
+	}
+	if len(group) < 2 {
+		return nil, nil, false
+	}
+	log := zerolog.Ctx(ctx)
+	log.Info().Str("object", rec.ID()).Msgf("undos of steps %d-%d as one process: %s", group[len(group)-1]+1, group[0]+1, actions.Quote(batch.Argv()))
+	for _, c := range cmds {
+		log.Info().Str("object", rec.ID()).Msgf("undo: %s", c)
+	}
+	if _, err := r.Run(ctx, batch.Argv(), batch.Input(lines)); err != nil {
+		log.Info().Msgf("the batch of undos failed (%s); undoing them one by one", strings.TrimSpace(actions.StderrOf(err)))
+		return nil, group, false
+	}
+	return cmds, group, true
 }
