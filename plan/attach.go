@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -232,17 +233,28 @@ func (a *Attach) Allocate(st *Store) error { return a.allocate(st, nil) }
 
 // allocate is Allocate with the addresses this call gave out already.
 func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
-	if bad := unreadableMembers(st, nil); len(bad) > 0 {
-		// Its address or host port may be one of those: never give it out twice.
-		return &Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", a.Network.Name, strings.Join(bad, "; "))}
+	if err := st.BuildIndex(); err != nil {
+		return err
 	}
 	subnet := a.Network.Subnet
-	used := map[netip.Addr]string{a.Network.Gateway: "the gateway"}
-	for _, r := range Attachments(st, a.Network.Name.String()) {
-		if f, ok := r.Attachment(); ok {
-			used[f.IP] = r.ID()
+	used, indexed := st.bridgeAddrs(a.Network.Name.String())
+	if !indexed {
+		if bad := unreadableMembers(st, nil); len(bad) > 0 {
+			// Its address or host port may be one of those: never give it out twice.
+			return &Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", a.Network.Name, strings.Join(bad, "; "))}
+		}
+		used = map[netip.Addr]string{}
+		for _, r := range Attachments(st, a.Network.Name.String()) {
+			if f, ok := r.Attachment(); ok {
+				used[f.IP] = r.ID()
+			}
+		}
+	} else if a.IP.IsValid() {
+		if r, ok := st.holder(filepath.Join(st.bridgeIndex(a.Network.Name.String()), "ip-"+a.IP.String())); ok {
+			used[a.IP] = r.ID()
 		}
 	}
+	used[a.Network.Gateway] = "the gateway"
 	for ip, by := range reserved {
 		used[ip] = by
 	}
@@ -380,6 +392,23 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 			return refuse("if", "the container already has an interface named %s", a.If)
 		}
 	}
+	return portsFree(st, a.Publish)
+}
+
+// portsFree refuses host ports another object publishes: by the index
+// where there is one, else among every journal.
+func portsFree(st *Store, ports []Port) error {
+	if len(ports) == 0 {
+		return nil
+	}
+	if st.indexed() {
+		for _, p := range ports {
+			if r, found, _ := st.publisher(p.Proto, p.Host); found {
+				return refuse("publish", "host port %d/%s is already published by %s", p.Host, p.Proto, r.ID())
+			}
+		}
+		return nil
+	}
 	recs, _ := st.Headers()
 	for _, rec := range recs {
 		f, ok := rec.Attachment()
@@ -387,7 +416,7 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 			continue
 		}
 		for _, q := range f.Ports {
-			for _, mine := range a.Publish {
+			for _, mine := range ports {
 				if mine.Host == q.Host && mine.Proto == q.Proto {
 					return refuse("publish", "host port %d/%s is already published by %s", q.Host, q.Proto, rec.ID())
 				}
@@ -423,8 +452,15 @@ func targetFlag(t actions.Netns) string {
 	return "pid"
 }
 
-// FindAttachment finds a bridge's attachment by container or address.
+// FindAttachment finds a bridge's attachment by container or address: by
+// the index where there is one, else among all the bridge's attachments.
 func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Addr) (*Record, error) {
+	if r, ok := findIndexed(st, bridge, target, ip); ok {
+		if r != nil {
+			return r, nil
+		}
+		return nil, notAttached(bridge, target, ip)
+	}
 	for _, r := range Attachments(st, bridge) {
 		f, _ := r.Attachment()
 		if ip.IsValid() && f.IP == ip {
@@ -434,11 +470,33 @@ func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Add
 			return r, nil
 		}
 	}
+	return nil, notAttached(bridge, target, ip)
+}
+
+// findIndexed is FindAttachment by the index: ok false when there is none.
+func findIndexed(st *Store, bridge string, target actions.Netns, ip netip.Addr) (*Record, bool) {
+	if !st.indexed() {
+		return nil, false
+	}
+	if ip.IsValid() {
+		if r, ok := st.holder(filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String())); ok {
+			return r, true
+		}
+	}
+	if !target.IsHost() {
+		if r, found, _ := st.attachedAs(bridge, target.Label()); found {
+			return r, true
+		}
+	}
+	return nil, true
+}
+
+func notAttached(bridge string, target actions.Netns, ip netip.Addr) error {
 	what := target.Label()
 	if ip.IsValid() {
 		what = ip.String()
 	}
-	return nil, fmt.Errorf("no container %s is attached to %s (`plumb bridge ls` lists them)", what, bridge)
+	return fmt.Errorf("no container %s is attached to %s (`plumb bridge ls` lists them)", what, bridge)
 }
 
 // AttachCall is `bridge attach`: one container, or many in one call, joined

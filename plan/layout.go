@@ -8,6 +8,8 @@ import "path/filepath"
 //	lock                       the lock two plumb processes take in turn
 //	shared.json                the ledger of shared host settings
 //	objects/KIND/NAME.json     one journal per object
+//	index/...                  what calls look up among many objects
+//	                           without reading every journal (index.go)
 //	layers/NAME                an imported layer
 //	overlay/NAME/{upper,work,merged}
 //	                           a laid-out overlay, as Docker's overlay2 lays

@@ -47,6 +47,10 @@ type Store struct {
 	// write writes a journal's bytes to its new file: f.Write, or in
 	// tests a stand-in for a full disk.
 	write func(f *os.File, data []byte) (int, error)
+	// index: whether index/v1 is there (nil: not looked yet); put: the
+	// objects whose entries this process wrote (see index.go).
+	index *bool
+	put   map[string]bool
 }
 
 // NewStore returns the store rooted at dir; nothing is touched until used.
@@ -60,7 +64,7 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 	if s.lock != nil {
 		return nil // this process holds it already
 	}
-	s.headers = nil // others may have written while we waited
+	s.headers, s.index = nil, nil // others may have written while we waited
 	if err := s.trustDirs("", true); err != nil {
 		return err
 	}
@@ -299,9 +303,18 @@ func (s *Store) Save(r *Record) error {
 		s.headers = nil
 		return err
 	}
+	indexed := s.indexed()
+	if indexed {
+		if err := s.indexPut(r); err != nil {
+			return fmt.Errorf("indexing %s: %w", r.ID(), err)
+		}
+	}
 	if err := s.writeAtomic(s.journal(r.Kind, r.Name), r); err != nil {
 		s.headers = nil
 		return err
+	}
+	if indexed && r.State == StateUp {
+		s.indexUp(r)
 	}
 	h := *r
 	h.Steps = nil
@@ -342,6 +355,9 @@ func (s *Store) Remove(r *Record) error {
 		return err
 	}
 	s.cacheHeader(r, true)
+	if s.indexed() {
+		s.indexDrop(r)
+	}
 	return syncDir(filepath.Dir(s.journal(r.Kind, r.Name)))
 }
 

@@ -274,6 +274,13 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 		}
 		recovered = append(recovered, rec.ID())
 	}
+	// Entries a crash left without their journal go: the index is made
+	// again from the journals there are (when it was there).
+	if len(errs) == 0 && st.indexed() {
+		if err := st.RebuildIndex(); err != nil {
+			errs = append(errs, fmt.Errorf("rebuilding the index: %w", err))
+		}
+	}
 	return recovered, errors.Join(errs...)
 }
 
@@ -282,7 +289,10 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 // journal whose writer still runs (another plumb applying it, read without
 // the lock) is work in progress, not interrupted.
 func Interrupted(st *Store) []*Record {
-	recs, _ := st.Headers()
+	recs, ok := st.unfinished()
+	if !ok {
+		recs, _ = st.Headers()
+	}
 	var out []*Record
 	for _, r := range recs {
 		if r.State != StateUp && !writing(r) {

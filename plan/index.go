@@ -1,0 +1,283 @@
+package plan
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// The index finds, among thousands of objects, what one call needs without
+// reading every journal: which addresses of a bridge are given out, whether
+// a container is attached to it already, who publishes a host port, which
+// plans did not end. A kubelet calls ADD once per pod; reading a thousand
+// journals for each (about 20 ms, and 150 ms and more on a busy host) made
+// every call slower than the last. Each entry is a small file named by what
+// is looked up, holding the ID of the object it belongs to:
+//
+//	index/v1                       the index is complete: built once, under
+//	                               the lock, from every journal; from then on
+//	                               every save and remove keeps it
+//	index/bridge/BR/ip-ADDR        an address of bridge BR given out
+//	index/bridge/BR/target-KEY     a container attached to BR, by its target
+//	index/port/PROTO-PORT          a host port published
+//	index/unfinished/KIND=NAME     an object whose plan has not ended
+//
+// An entry is written before its journal and removed after it, so no
+// journal lacks its entries; an entry whose journal is gone (a crash
+// between the two) is stale: it is read as absent, except that its address
+// is not given out again until `plumb recover` rebuilds the index.
+// Without index/v1 (a state directory of an older plumb, or one whose
+// journals could not all be read), everything is found by reading the
+// journals, as before.
+func (l Layout) indexDir() string { return filepath.Join(l.Dir, "index") }
+
+func (l Layout) indexMark() string { return filepath.Join(l.indexDir(), "v1") }
+
+func (l Layout) bridgeIndex(bridge string) string {
+	return filepath.Join(l.indexDir(), "bridge", indexKey(bridge))
+}
+
+func (l Layout) portEntry(proto string, port uint16) string {
+	return filepath.Join(l.indexDir(), "port", fmt.Sprintf("%s-%d", indexKey(proto), port))
+}
+
+func (l Layout) unfinishedEntry(kind, name string) string {
+	return filepath.Join(l.indexDir(), "unfinished", indexKey(kind+"="+name))
+}
+
+// indexKey is s as one file name: escaped, or hashed when too long.
+func indexKey(s string) string {
+	k := url.PathEscape(s)
+	if len(k) > 200 || k == "." || k == ".." {
+		sum := sha256.Sum256([]byte(s))
+		return "h-" + hex.EncodeToString(sum[:])
+	}
+	return k
+}
+
+// entries are the index entries of r's facts (not its unfinished mark).
+func (l Layout) entries(r *Record) []string {
+	f, ok := r.Attachment()
+	if !ok || f.Bridge == "" {
+		return nil
+	}
+	dir := l.bridgeIndex(f.Bridge)
+	var out []string
+	if f.IP.IsValid() {
+		out = append(out, filepath.Join(dir, "ip-"+f.IP.String()))
+	}
+	if f.Target != "" {
+		out = append(out, filepath.Join(dir, "target-"+indexKey(f.Target)))
+	}
+	for _, p := range f.Ports {
+		out = append(out, l.portEntry(p.Proto, p.Host))
+	}
+	return out
+}
+
+// indexed reports whether the index is complete (index/v1 is there).
+func (s *Store) indexed() bool {
+	if s.index == nil {
+		fi, err := os.Lstat(s.indexMark())
+		ok := err == nil && fi.Mode().IsRegular() && s.distrust(fi, false) == ""
+		s.index = &ok
+	}
+	return *s.index
+}
+
+// BuildIndex builds the index from every journal, once: it needs the lock.
+// Journals that cannot be read leave it unbuilt (their addresses and ports
+// are unknown), and everything is found by reading the journals instead.
+func (s *Store) BuildIndex() error {
+	if s.lock == nil || s.indexed() {
+		return nil
+	}
+	recs, errs := s.Headers()
+	if len(errs) > 0 {
+		return nil
+	}
+	for _, r := range recs {
+		if err := s.indexPut(r); err != nil {
+			return err
+		}
+	}
+	if err := s.writeEntry(s.indexMark(), "plumb index v1"); err != nil {
+		return err
+	}
+	ok := true
+	s.index = &ok
+	return nil
+}
+
+// RebuildIndex drops the index and builds it again from the journals:
+// what recover does, so that stale entries go.
+func (s *Store) RebuildIndex() error {
+	if s.lock == nil {
+		return nil
+	}
+	if err := os.RemoveAll(s.indexDir()); err != nil {
+		return err
+	}
+	s.index, s.put = nil, nil
+	return s.BuildIndex()
+}
+
+// indexPut writes r's entries, and its unfinished mark unless it is up,
+// before its journal is written.
+func (s *Store) indexPut(r *Record) error {
+	id := r.ID()
+	if s.put == nil {
+		s.put = map[string]bool{}
+	}
+	if !s.put[id] {
+		for _, e := range s.entries(r) {
+			if err := s.writeEntry(e, id); err != nil {
+				return err
+			}
+		}
+		s.put[id] = true
+	}
+	if r.State != StateUp {
+		return s.writeEntry(s.unfinishedEntry(r.Kind, r.Name), id)
+	}
+	return nil
+}
+
+// indexUp drops r's unfinished mark once its journal says it is up.
+func (s *Store) indexUp(r *Record) {
+	s.dropEntry(s.unfinishedEntry(r.Kind, r.Name), r.ID())
+}
+
+// indexDrop removes r's entries once its journal is gone.
+func (s *Store) indexDrop(r *Record) {
+	id := r.ID()
+	for _, e := range s.entries(r) {
+		s.dropEntry(e, id)
+	}
+	s.dropEntry(s.unfinishedEntry(r.Kind, r.Name), id)
+	if f, ok := r.Attachment(); ok && f.Bridge != "" {
+		_ = os.Remove(s.bridgeIndex(f.Bridge)) // when it was the last
+	}
+	delete(s.put, id)
+}
+
+// writeEntry writes an entry holding id, unless it holds it already.
+func (s *Store) writeEntry(path, id string) error {
+	if holder, ok := s.entry(path); ok && holder == id {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(id)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// dropEntry removes an entry if it is id's.
+func (s *Store) dropEntry(path, id string) {
+	if holder, ok := s.entry(path); ok && holder == id {
+		_ = os.Remove(path)
+	}
+}
+
+// entry is the ID an entry holds.
+func (s *Store) entry(path string) (string, bool) {
+	data, why, err := s.readTrusted(path)
+	if err != nil || why != "" {
+		return "", false
+	}
+	return string(data), true
+}
+
+// holder loads the object an entry names; false for none, or a stale entry.
+func (s *Store) holder(path string) (*Record, bool) {
+	id, ok := s.entry(path)
+	if !ok {
+		return nil, false
+	}
+	kind, name, ok := strings.Cut(id, "/")
+	if !ok {
+		return nil, false
+	}
+	r, err := s.Load(kind, name)
+	if err != nil {
+		return nil, false
+	}
+	return r, true
+}
+
+// bridgeAddrs are the addresses of bridge given out, by the index; false
+// when there is no index to ask.
+func (s *Store) bridgeAddrs(bridge string) (map[netip.Addr]string, bool) {
+	if !s.indexed() {
+		return nil, false
+	}
+	names, err := os.ReadDir(s.bridgeIndex(bridge))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, false
+	}
+	out := map[netip.Addr]string{}
+	for _, n := range names {
+		if a, ok := strings.CutPrefix(n.Name(), "ip-"); ok {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				out[ip] = "another object (index entry " + n.Name() + ")"
+			}
+		}
+	}
+	return out, true
+}
+
+// attachedAs is the object that attached target to bridge, by the index.
+// known is false when there is no index to ask.
+func (s *Store) attachedAs(bridge, target string) (r *Record, found, known bool) {
+	if !s.indexed() {
+		return nil, false, false
+	}
+	r, found = s.holder(filepath.Join(s.bridgeIndex(bridge), "target-"+indexKey(target)))
+	return r, found, true
+}
+
+// publisher is the object that publishes host port proto/port, by the
+// index. known is false when there is no index to ask.
+func (s *Store) publisher(proto string, port uint16) (r *Record, found, known bool) {
+	if !s.indexed() {
+		return nil, false, false
+	}
+	r, found = s.holder(s.portEntry(proto, port))
+	return r, found, true
+}
+
+// unfinished are the objects whose plan has not ended, by the index; false
+// when there is no index to ask.
+func (s *Store) unfinished() ([]*Record, bool) {
+	if !s.indexed() {
+		return nil, false
+	}
+	dir := filepath.Join(s.indexDir(), "unfinished")
+	names, err := os.ReadDir(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, false
+	}
+	var out []*Record
+	for _, n := range names {
+		if r, ok := s.holder(filepath.Join(dir, n.Name())); ok {
+			out = append(out, r)
+		}
+	}
+	return out, true
+}

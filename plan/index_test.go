@@ -1,0 +1,148 @@
+package plan
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"plumb/actions"
+)
+
+func attachmentRec(name, ip, target string, state State, ports ...Port) *Record {
+	return &Record{FormatVersion: FormatVersion, Kind: "attachment", Name: name, State: state,
+		Details: AttachmentFacts{Bridge: "br0", IP: netip.MustParseAddr(ip), PrefixLen: 24, Gateway: netip.MustParseAddr("10.88.0.1"),
+			HostVeth: "veth" + actions.IfName(strings.ReplaceAll(ip, ".", "")), If: "eth0", Target: target, Ports: ports}.encode()}
+}
+
+// TestIndex: with the index, a bridge's addresses, a container's
+// attachment, a port's publisher and the unfinished plans are found as
+// reading every journal finds them; saves and removes keep it so, entries
+// a crash left without a journal read as absent, and recover drops them.
+func TestIndex(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	st := NewStore(dir)
+	if err := st.Lock(ctx, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	defer st.Unlock()
+	// Journals of before the index: it is built from them.
+	for _, r := range []*Record{
+		attachmentRec("br0-10.88.0.2", "10.88.0.2", "pid 100", StateUp, Port{Proto: "tcp", Host: 8080, Container: 80}),
+		attachmentRec("br0-10.88.0.3", "10.88.0.3", "netns c/1=x", StateApplying),
+		{FormatVersion: FormatVersion, Kind: "veth", Name: "v0", State: StateUndoing},
+	} {
+		if err := st.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st.indexed() {
+		t.Fatal("indexed before BuildIndex")
+	}
+	scan := answers(t, st)
+	if err := st.BuildIndex(); err != nil {
+		t.Fatal(err)
+	}
+	if !st.indexed() {
+		t.Fatal("not indexed after BuildIndex")
+	}
+	if d := cmp.Diff(scan, answers(t, st)); d != "" {
+		t.Errorf("the index answers otherwise than the journals (-journals +index):\n%s", d)
+	}
+	// Kept by saves and removes.
+	r4 := attachmentRec("cni-x", "10.88.0.4", "netns-file /var/run/netns/cni-1", StateApplying, Port{Proto: "udp", Host: 53, Container: 53})
+	if err := st.Save(r4); err != nil {
+		t.Fatal(err)
+	}
+	r4.State = StateUp
+	if err := st.Save(r4); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Remove(attachmentRec("br0-10.88.0.2", "10.88.0.2", "pid 100", StateUp, Port{Proto: "tcp", Host: 8080, Container: 80})); err != nil {
+		t.Fatal(err)
+	}
+	fresh := NewStore(dir) // reads the journals, not this store's cache
+	fresh.index = new(bool)
+	if d := cmp.Diff(answers(t, fresh), answers(t, st)); d != "" {
+		t.Errorf("after saves and a remove (-journals +index):\n%s", d)
+	}
+	// A crash between an entry and its journal: the entry is stale.
+	if err := st.writeEntry(filepath.Join(st.bridgeIndex("br0"), "target-"+indexKey("pid 7")), "attachment/gone"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.writeEntry(filepath.Join(st.bridgeIndex("br0"), "ip-10.88.0.9"), "attachment/gone"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FindAttachment(st, "br0", actions.Netns{PID: 7}, netip.Addr{}); err == nil {
+		t.Error("a stale entry found an attachment")
+	}
+	if addrs, _ := st.bridgeAddrs("br0"); addrs[netip.MustParseAddr("10.88.0.9")] == "" {
+		t.Error("a stale entry's address is given out again before recover")
+	}
+	if _, err := Recover(ctx, &fakeRunner{}, st); err != nil {
+		t.Fatal(err)
+	}
+	if addrs, _ := st.bridgeAddrs("br0"); addrs[netip.MustParseAddr("10.88.0.9")] != "" {
+		t.Error("recover kept a stale entry")
+	}
+	// Every object gone: no entry left but the mark.
+	for _, r := range []*Record{r4} {
+		if err := st.Remove(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var left []string
+	_ = filepath.WalkDir(st.indexDir(), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			left = append(left, strings.TrimPrefix(p, st.indexDir()+"/"))
+		}
+		return nil
+	})
+	if d := cmp.Diff([]string{"v1"}, left); d != "" {
+		t.Errorf("index entries left with no object (-want +got):\n%s", d)
+	}
+}
+
+// answers are what the lookups say, by whichever way the store has.
+func answers(t *testing.T, st *Store) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, ip := range []string{"10.88.0.2", "10.88.0.3", "10.88.0.4", "10.88.0.5"} {
+		a := &Attach{Network: BridgeNetwork{Name: "br0", BridgeFacts: BridgeFacts{Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.88.0.1")}},
+			Target: actions.Netns{PID: 1}, IP: netip.MustParseAddr(ip)}
+		out["allocate "+ip] = "free"
+		if err := a.allocate(st, nil); err != nil {
+			out["allocate "+ip] = err.Error()
+		}
+	}
+	next := &Attach{Network: BridgeNetwork{Name: "br0", BridgeFacts: BridgeFacts{Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.88.0.1")}}, Target: actions.Netns{PID: 1}}
+	if err := next.allocate(st, nil); err != nil {
+		t.Fatal(err)
+	}
+	out["next address"] = next.IP.String()
+	for _, tg := range []actions.Netns{{PID: 100}, {Name: "c/1=x"}, {File: "/var/run/netns/cni-1"}, {PID: 5}} {
+		r, err := FindAttachment(st, "br0", tg, netip.Addr{})
+		out["target "+tg.Label()] = "none"
+		if err == nil {
+			out["target "+tg.Label()] = r.ID()
+		}
+	}
+	for _, p := range []Port{{Proto: "tcp", Host: 8080}, {Proto: "udp", Host: 53}, {Proto: "tcp", Host: 53}} {
+		out["port "+p.String()] = "free"
+		if err := portsFree(st, []Port{p}); err != nil {
+			out["port "+p.String()] = err.Error()
+		}
+	}
+	var ids []string
+	for _, r := range Interrupted(st) {
+		ids = append(ids, r.ID())
+	}
+	out["interrupted"] = strings.Join(ids, " ")
+	return out
+}
