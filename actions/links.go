@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 	"unsafe"
 
@@ -156,4 +157,54 @@ func linkName(i uint32) (string, error) {
 		return "", fmt.Errorf("naming interface %d: %w", i, err)
 	}
 	return ifr.Name(), nil
+}
+
+// MACReader is a Runner that reads a link's MAC address and MTU itself.
+type MACReader interface {
+	ReadMAC(ctx context.Context, in Netns, dev string) (mac string, mtu int, err error)
+}
+
+// ReadMAC implements MACReader: ioctls (SIOCGIFHWADDR, SIOCGIFMTU) by name
+// on a socket made inside in, what `ip -j link show dev X` reports as
+// address and mtu.
+func (e Exec) ReadMAC(ctx context.Context, in Netns, dev string) (string, int, error) {
+	if e.ProbeByCommand {
+		l, err := showLink(ctx, e, in, IfName(dev))
+		if err != nil {
+			return "", 0, err
+		}
+		return l.MAC, l.MTU, nil
+	}
+	var mac string
+	var mtu int
+	read := func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		ifr, err := unix.NewIfreq(dev)
+		if err != nil {
+			return err
+		}
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFMTU, ifr); err != nil {
+			return fmt.Errorf("link %s is missing in %s", dev, in.Label())
+		}
+		mtu = int(ifr.Uint32())
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, ifr); err != nil {
+			return fmt.Errorf("reading the address of %s: %w", dev, err)
+		}
+		// struct ifreq: the name (16 bytes), then a sockaddr whose data
+		// (after its 2-byte family) is the hardware address.
+		raw := (*[unix.IFNAMSIZ + 16]byte)(unsafe.Pointer(ifr))
+		mac = net.HardwareAddr(raw[unix.IFNAMSIZ+2 : unix.IFNAMSIZ+8]).String()
+		return nil
+	}
+	var err error
+	if in.IsHost() {
+		err = read()
+	} else {
+		err = inside(in, "", read)
+	}
+	return mac, mtu, err
 }

@@ -46,6 +46,22 @@ func TestReadLinks(t *testing.T) {
 	if d := cmp.Diff(want, byIP); d != "" {
 		t.Errorf("by ip -j link show (-want +got):\n%s", d)
 	}
+	for _, dev := range []IfName{"d0", "lo"} {
+		mac, mtu, err := LinkMAC(ctx, Exec{}, in, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mac2, mtu2, err := LinkMAC(ctx, Exec{ProbeByCommand: true}, in, dev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mac != mac2 || mtu != mtu2 || (dev == "d0" && len(mac) != 17) {
+			t.Errorf("%s: in-process %s mtu %d; ip -j link show %s mtu %d", dev, mac, mtu, mac2, mtu2)
+		}
+	}
+	if _, _, err := LinkMAC(ctx, Exec{}, in, "eth9"); err == nil {
+		t.Error("the MAC of a link that is not there was read")
+	}
 }
 
 // TestReadSysctl: a sysctl read from /proc/sys is what `sysctl -n` prints.

@@ -39,8 +39,12 @@ func showLink(ctx context.Context, r Runner, in Netns, dev IfName) (*linkInfo, e
 	return &links[0], nil
 }
 
-// LinkMAC reads a link's MAC address and MTU (`ip -j link show dev X`).
+// LinkMAC reads a link's MAC address and MTU (`ip -j link show dev X`, or
+// in-process where the runner can).
 func LinkMAC(ctx context.Context, r Runner, in Netns, dev IfName) (mac string, mtu int, err error) {
+	if mr, ok := r.(MACReader); ok {
+		return mr.ReadMAC(ctx, in, dev.String())
+	}
 	l, err := showLink(ctx, r, in, dev)
 	if err != nil {
 		return "", 0, err
