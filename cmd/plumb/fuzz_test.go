@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"reflect"
 	"strings"
@@ -56,20 +57,8 @@ func FuzzFlags(f *testing.F) {
 			}
 			// The globals and the command run must be equal; the other
 			// commands' fields are not parsed by parseNamed, and not used.
-			ran := strings.Fields(kctx.Command())[0]
-			ft, fv, cv := reflect.TypeOf(cli), reflect.ValueOf(fast), reflect.ValueOf(cli)
-			for i := 0; i < ft.NumField(); i++ {
-				f := ft.Field(i)
-				name := f.Tag.Get("name")
-				if name == "" {
-					name = strings.ToLower(f.Name)
-				}
-				if _, isCmd := f.Tag.Lookup("cmd"); isCmd && name != ran {
-					continue
-				}
-				if !reflect.DeepEqual(fv.Field(i).Interface(), cv.Field(i).Interface()) {
-					t.Fatalf("parseNamed of %q: %s = %+v; the whole tree: %+v", args, f.Name, fv.Field(i), cv.Field(i))
-				}
+			if msg := sameParse(reflect.ValueOf(fast), reflect.ValueOf(cli), strings.Fields(kctx.Command())); msg != "" {
+				t.Fatalf("parseNamed of %q: %s", args, msg)
 			}
 		}
 		switch kctx.Command() {
@@ -95,4 +84,27 @@ func plansSomething(t *testing.T, rc plan.Recipe) {
 	if err == nil && (len(plans) == 0 || len(plans[0].Steps) == 0) {
 		t.Fatal("accepted input planned nothing")
 	}
+}
+
+// sameParse compares two parses of one command line: every field that is
+// not a command, and of the commands only the one path names, level by
+// level. "" when they agree.
+func sameParse(fast, whole reflect.Value, path []string) string {
+	t := whole.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if _, isCmd := f.Tag.Lookup("cmd"); isCmd {
+			if len(path) == 0 || commandName(f) != path[0] {
+				continue
+			}
+			if msg := sameParse(fast.Field(i), whole.Field(i), path[1:]); msg != "" {
+				return f.Name + "." + msg
+			}
+			continue
+		}
+		if !reflect.DeepEqual(fast.Field(i).Interface(), whole.Field(i).Interface()) {
+			return fmt.Sprintf("%s = %+v; the whole tree: %+v", f.Name, fast.Field(i), whole.Field(i))
+		}
+	}
+	return ""
 }

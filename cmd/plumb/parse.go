@@ -24,29 +24,11 @@ func parseNamed(cli *CLI, args []string, stdout, stderr io.Writer) (*kong.Contex
 			return nil, nil
 		}
 	}
-	t := reflect.TypeOf(*cli)
-	var fields []reflect.StructField
-	var named []int // fields of t kept, by index
-	commands := false
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		if _, isCmd := f.Tag.Lookup("cmd"); isCmd {
-			name := f.Tag.Get("name")
-			if name == "" {
-				name = strings.ToLower(f.Name)
-			}
-			if !slices.Contains(args, name) {
-				continue
-			}
-			commands = true
-		}
-		fields = append(fields, f)
-		named = append(named, i)
-	}
-	if !commands {
+	pruned, named := prune(reflect.TypeOf(*cli), args)
+	if !named {
 		return nil, nil
 	}
-	part := reflect.New(reflect.StructOf(fields))
+	part := reflect.New(pruned)
 	failed := false
 	parser, err := kong.New(part.Interface(), parserOptions(stdout, stderr, func(int) { failed = true })...)
 	if err != nil {
@@ -56,9 +38,53 @@ func parseNamed(cli *CLI, args []string, stdout, stderr io.Writer) (*kong.Contex
 	if err != nil || failed {
 		return nil, nil
 	}
-	whole := reflect.ValueOf(cli).Elem()
-	for k, i := range named {
-		whole.Field(i).Set(part.Elem().Field(k))
-	}
+	copyNamed(reflect.ValueOf(cli).Elem(), part.Elem())
 	return kctx, nil
+}
+
+// prune is t with only the commands args name, at every level (bridge's
+// attach alone, not up, detach, down and ls), and whether it names any.
+// A group of commands (BridgeCmd) becomes a struct type of its own, which
+// has none of the group's methods: groups have none, only the commands
+// they hold, whose types are kept whole.
+func prune(t reflect.Type, args []string) (reflect.Type, bool) {
+	var fields []reflect.StructField
+	named := false
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if _, isCmd := f.Tag.Lookup("cmd"); isCmd {
+			if !slices.Contains(args, commandName(f)) {
+				continue
+			}
+			named = true
+			if f.Type.Kind() == reflect.Struct && f.Type.NumMethod() == 0 && reflect.PointerTo(f.Type).NumMethod() == 0 {
+				if sub, ok := prune(f.Type, args); ok {
+					f.Type = sub
+				}
+			}
+		}
+		fields = append(fields, f)
+	}
+	return reflect.StructOf(fields), named
+}
+
+// copyNamed copies what was parsed into part, a pruned copy, into whole.
+func copyNamed(whole, part reflect.Value) {
+	for i := 0; i < part.NumField(); i++ {
+		name := part.Type().Field(i).Name
+		w, p := whole.FieldByName(name), part.Field(i)
+		if w.Type() == p.Type() {
+			w.Set(p)
+		} else {
+			copyNamed(w, p)
+		}
+	}
+}
+
+// commandName is the word that names a command field.
+func commandName(f reflect.StructField) string {
+	if name := f.Tag.Get("name"); name != "" {
+		return name
+	}
+	return strings.ToLower(f.Name)
 }

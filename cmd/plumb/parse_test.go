@@ -6,8 +6,8 @@ import (
 )
 
 // BenchmarkParse: the whole command tree against the tree of the named
-// command alone (parseNamed), for one attach's words. Here: about 3 ms
-// against 1.1 ms a parse.
+// command alone (parseNamed), for one attach's words. Here: about 3.6 ms
+// against 0.5 ms a parse.
 func BenchmarkParse(b *testing.B) {
 	args := []string{"bridge", "attach", "br0", "--pid", "1"}
 	b.Run("whole", func(b *testing.B) {
