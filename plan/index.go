@@ -163,9 +163,6 @@ func (s *Store) indexDrop(r *Record) {
 		s.dropEntry(e, id)
 	}
 	s.dropEntry(s.unfinishedEntry(r.Kind, r.Name), id)
-	if f, ok := r.Attachment(); ok && f.Bridge != "" {
-		_ = os.Remove(s.bridgeIndex(f.Bridge)) // when it was the last
-	}
 	delete(s.put, id)
 }
 
@@ -188,10 +185,17 @@ func (s *Store) writeEntry(path, id string) error {
 	return err
 }
 
-// dropEntry removes an entry if it is id's.
+// dropEntry removes an entry if it is id's, and the directories it leaves
+// empty, so an index with nothing in it is index/v1 alone, whatever it held
+// before.
 func (s *Store) dropEntry(path, id string) {
 	if holder, ok := s.entry(path); ok && holder == id {
 		_ = os.Remove(path)
+		for dir := filepath.Dir(path); dir != s.indexDir() && strings.HasPrefix(dir, s.indexDir()); dir = filepath.Dir(dir) {
+			if os.Remove(dir) != nil {
+				break // not empty
+			}
+		}
 	}
 }
 

@@ -143,6 +143,8 @@ func TestLiveCNIFaults(t *testing.T) {
 		return sh(t, append([]string{"nsenter", "--net=/run/netns/c0"}, argv...)...)
 	}
 	state := func() string {
+		untentative(here(t))
+		untentative(inC0)
 		return settle(func() string {
 			mi, err := os.ReadFile("/proc/self/mountinfo")
 			if err != nil {

@@ -143,7 +143,7 @@ var (
 // change it: links, addresses, routes, ip_forward and iptables. What is not
 // configuration is masked, so that two alike namespaces compare equal:
 // packet counters, random MACs and the link-local addresses the kernel
-// makes from them. run runs a command in the namespace.
+// makes from them, and whether such an address is still tentative. run runs a command in the namespace.
 func netState(t *testing.T, run func(argv ...string) string) string {
 	t.Helper()
 	var b strings.Builder
@@ -157,6 +157,10 @@ func netState(t *testing.T, run func(argv ...string) string) string {
 		var lines []string
 		for _, e := range elems {
 			l := macs.ReplaceAllString(string(e), `"$1":"MAC"`)
+			// A new link's link-local address is "tentative" until the
+			// kernel's duplicate address detection ends, where it is on:
+			// a moment of the kernel's, not configuration.
+			l = strings.ReplaceAll(l, `"tentative":true,`, "")
 			lines = append(lines, linkLocal.ReplaceAllString(l, "fe80::LL"))
 		}
 		sort.Strings(lines)
@@ -184,13 +188,29 @@ func here(t *testing.T) func(argv ...string) string {
 // kernel has settled.
 func snapshot(t *testing.T) string {
 	t.Helper()
+	untentative(here(t))
 	return settle(func() string { return netState(t, here(t)) })
+}
+
+// untentative waits (up to 3 s) until no IPv6 address is tentative: the
+// kernel adds a link-local address's local route only once its duplicate
+// address detection ends, which its work queue does a moment later even
+// with accept_dad=0, and later still on a loaded machine; a snapshot
+// taken in between differs from one taken after.
+func untentative(run func(argv ...string) string) {
+	for i := 0; i < 120; i++ {
+		if strings.TrimSpace(run("ip", "-6", "addr", "show", "tentative")) == "" {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
 }
 
 // settled is snapshot together with the mount table and the files under
 // root (fsSnapshot), settled as one.
 func settled(t *testing.T, root string) string {
 	t.Helper()
+	untentative(here(t))
 	return settle(func() string { return netState(t, here(t)) + fsSnapshot(t, root) })
 }
 
