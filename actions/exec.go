@@ -219,13 +219,14 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 		cmd.Env = append(os.Environ(), env...)
 	}
 	if stdin != nil {
-		// A regular file, not a pipe: iproute2 6.1's `ip -batch -` misreads
-		// commands from a pipe ('"type" is invalid lladdr') but not from a file.
-		f, err := os.CreateTemp("", "plumb-stdin-")
+		// A file, not a pipe: iproute2 6.1's `ip -batch -` misreads
+		// commands from a pipe ('"type" is invalid lladdr') but not from a
+		// file. A memfd, not a file in /tmp: /tmp may be a disk, where
+		// creating and removing a file per batch cost milliseconds.
+		f, err := stdinFile()
 		if err != nil {
 			return nil, err
 		}
-		os.Remove(f.Name())
 		defer f.Close()
 		if _, err := f.Write(stdin); err != nil {
 			return nil, err
@@ -363,4 +364,19 @@ func lookPath(tool string) (string, error) {
 		return p, nil
 	}
 	return os.Executable()
+}
+
+// stdinFile is an anonymous file in memory (memfd_create), or where the
+// kernel has none, an unlinked file in the temporary directory.
+func stdinFile() (*os.File, error) {
+	fd, err := unix.MemfdCreate("plumb-stdin", unix.MFD_CLOEXEC)
+	if err == nil {
+		return os.NewFile(uintptr(fd), "plumb-stdin"), nil
+	}
+	f, err := os.CreateTemp("", "plumb-stdin-")
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name())
+	return f, nil
 }
