@@ -110,6 +110,15 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 		if batched[i] {
 			continue
 		}
+		if s.Shared == "" && s.Undo == nil {
+			// Nothing to run (a later undo covers it: deleting a veth
+			// takes the container's addresses and routes with it), so no
+			// journal write of its own: the next one records it, and
+			// redoing nothing after a crash is safe. A detach wrote its
+			// journal once per step before its one ip link del.
+			s.Status = Undone
+			continue
+		}
 		cmds, err := undoStep(ctx, r, st, rec, s)
 		ran = append(ran, cmds...)
 		if err != nil {
