@@ -12,7 +12,7 @@ export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 FUZZTIME ?= 3000x
 FUZZSHELL ?= 300x
 
-.PHONY: demo demo-veth test build mkimage deps deps-test fuzz bench clean
+.PHONY: demo demo-veth test build mkimage deps deps-test deps-bench fuzz bench clean
 
 # Static (no cgo): the dynamic loader cost every plumb process about 1 ms
 # before main, and a CNI ADD or an attach is one process.
@@ -29,6 +29,10 @@ deps:
 # make test's: deps, and (as root) podman for the live test that runs it.
 deps-test:
 	@scripts/deps.sh test
+
+# make bench's: deps, and (as root) netavark and nftables, peers it measures.
+deps-bench:
+	@scripts/deps.sh bench
 
 demo: deps build mkimage
 	@scripts/demo.sh
@@ -52,9 +56,9 @@ fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz FuzzShell -fuzztime $(FUZZSHELL)
 	$(GO) test ./plan/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
 
-# Not part of make test: about 10 minutes. RUNS=5 SIZES="1 50 200" make bench;
-# PARTS=images (or net) runs one part.
-bench: deps build mkimage
+# Not part of make test: about 17 minutes. RUNS=5 SIZES="1 50 200" SCALE=1000
+# make bench; PARTS=images (or net, or scale) runs one part.
+bench: deps-bench build mkimage
 	@scripts/bench.sh
 
 clean:

@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
 # make bench: per-container setup time, plumb against the document's commands
-# run one by one in bash and against the CNI reference bridge + host-local
-# plugins driven by cnitool, for N = 1, 50 and 200 containers, median of
-# RUNS runs; plus --dry-run wall time. Runs in a throwaway network and mount
-# namespace; the CNI tools are installed into a temporary GOBIN, never into
-# the repository. Writes bench/results.tsv, bench/summary.txt, bench/bench.png.
+# run one by one in bash, against the CNI reference bridge + host-local
+# plugins (v1.10.0) driven by cnitool and exec'd as plugin processes, against
+# plumb exec'd as a CNI plugin with the same config, against Podman's network
+# stack (Debian's netavark 1.4.0, setup and teardown), and against the
+# kernel's floor for a teardown (`ip link del` of one veth), for N = 1, 50
+# and 200 containers, median of RUNS runs; with plumb's nftables back end
+# side by side when the binary has one (--firewall); plus --dry-run wall
+# time. Runs in a throwaway network, mount and PID namespace (a tmpfs over
+# /run and /var/lib: libcni's cache, host-local's addresses); the CNI tools
+# are installed into a temporary GOBIN, never into the repository. Writes
+# bench/results.tsv, bench/summary.txt, bench/bench.png.
+#
+# Then (PARTS scale) whether one call's cost grows with what is already
+# there: with SCALE containers (default 1000) attached to a bridge, one more
+# `plumb bridge attach` + `detach`, and one more CNI ADD + DEL by plumb as a
+# plugin process with SCALE CNI attachments present, each against the same
+# call with none; `plumb status` of SCALE+1 objects against 1; and
+# attach-all of SCALE in one call per container against attach-all of 50.
 #
 # Then unpacking image layers (issue 13), on the tmpfs that holds plumb's
 # state directory in the throwaway namespace: one layer of about 50 MB by
@@ -18,23 +31,30 @@
 # bench/images.png; the summary has both parts.
 #
 # PARTS picks what runs: RUNS=5 PARTS=images make bench (the summary then
-# keeps the network figures of bench/results.tsv as they are).
+# keeps the network figures of bench/results.tsv as they are); PARTS=scale
+# replaces only the scaling rows of bench/results.tsv, PARTS=net the others.
+# About 17 minutes with the defaults (RUNS=3, SIZES="1 50 200", SCALE=1000).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-3}
 SIZES=${SIZES:-"1 50 200"}
-PARTS=${PARTS:-"net images"}
+SCALE=${SCALE:-1000}
+PARTS=${PARTS:-"net scale images"}
+NETAVARK=${NETAVARK:-/usr/lib/podman/netavark}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 
 if [ -z "${CNI_BIN:-}" ]; then
 	[ "$(id -u)" -eq 0 ] || { echo "make bench needs root (it works inside a throwaway namespace)" >&2; exit 1; }
 	mkdir -p "$here/bench"
-	if part net; then
+	if part net || part scale; then
+		[ -x "$NETAVARK" ] || ! part net || { echo "$NETAVARK not found: apt-get install netavark (make bench's deps do)" >&2; exit 1; }
 		gobin=$(mktemp -d)
 		echo "installing the CNI bridge and host-local plugins and cnitool into $gobin" >&2
 		GOBIN=$gobin go install github.com/containernetworking/plugins/plugins/main/bridge@v1.10.0
 		GOBIN=$gobin go install github.com/containernetworking/plugins/plugins/ipam/host-local@v1.10.0
-		GOBIN=$gobin go install github.com/containernetworking/cni/cnitool@latest
+		# The cni module plumb itself requires (go.mod), so that the live
+		# cnitool test finds it in the module cache.
+		GOBIN=$gobin go install github.com/containernetworking/cni/cnitool@v1.3.1
 		CNI_BIN=$gobin "$0" "$@" # in throwaway namespaces, below
 		rm -rf "$gobin"
 	else
@@ -48,11 +68,21 @@ if [ -z "${CNI_BIN:-}" ]; then
 fi
 
 throwaway_namespaces "$@"
+# libcni (cnitool) keeps its cache in /var/lib/cni, which no flag moves:
+# keep it, and anything else a peer writes there, in this namespace.
+mount -t tmpfs tmpfs /var/lib
 export PLUMB_STATE_DIR=/run/plumb PATH=$PATH:$CNI_BIN
-now() { date +%s%N; }
-record() { # tool n run start end
+# now is the time in ns, read from bash itself (no date process: a process
+# start is about 1 ms here, too much on one call of 20 ms).
+now() { echo "${EPOCHREALTIME/[.,]/}000"; }
+record() { # tool n run start end: ms per container of n
 	awk -v t="$1" -v n="$2" -v r="$3" -v s="$4" -v e="$5" 'BEGIN { printf "%s\t%d\t%d\t%.3f\n", t, n, r, (e - s) / 1e6 / n }' >>"$results"
 }
+# record1 is record of one call, whatever n says (containers already there).
+record1() { # tool n run start end
+	awk -v t="$1" -v n="$2" -v r="$3" -v s="$4" -v e="$5" 'BEGIN { printf "%s\t%d\t%d\t%.3f\n", t, n, r, (e - s) / 1e6 }' >>"$results"
+}
+
 
 # plain_archive IN OUT writes OUT, the docker save archive IN with each
 # layer uncompressed, as `docker save` itself writes them (plumb-mkimage's
@@ -153,10 +183,18 @@ bench_images() {
 if part images; then
 	bench_images
 fi
-part net || exit 0
+part net || part scale || exit 0
 
+# results.tsv: the rows this run makes are replaced, the others kept (the
+# net part's rows, and the scaling rows, whose names begin with "scale: ").
 results=$here/bench/results.tsv
-printf 'tool\tn\trun\tms_per_container\n' >"$results"
+if [ -s "$results" ]; then
+	if part net && part scale; then keep='$0 == ""'; elif part net; then keep='/^scale: /'; else keep='!/^scale: /'; fi
+	awk -F'\t' "NR == 1 || $keep" "$results" >/run/results.kept
+	cp /run/results.kept "$results"
+else
+	printf 'tool\tn\trun\tms_per_container\n' >"$results"
+fi
 
 stand_in_host
 
@@ -166,6 +204,61 @@ cat >/run/cni-conf/10-bench.conf <<'JSON'
  "ipam":{"type":"host-local","subnet":"10.90.0.0/16","dataDir":"/run/cni-ipam"}}
 JSON
 export NETCONFPATH=/run/cni-conf CNI_PATH=$CNI_BIN
+# The same network for plumb as a plugin: "type":"plumb", and no ipam
+# dataDir (plumb keeps no host-local files, and refuses the key: its
+# addresses are in its journals, on /run).
+sed 's/"type":"bridge"/"type":"plumb"/; s/,"dataDir":"[^"]*"//' /run/cni-conf/10-bench.conf >/run/plumb-cni.conf
+mkdir -p /run/plumb-cni-bin
+ln -sf "$(command -v plumb)" /run/plumb-cni-bin/plumb
+
+# cni_each COMMAND PLUGIN CONF CNI_PATH ID FROM TO: one plugin process per
+# container cFROM..cTO, as a runtime execs it: CNI's environment, the
+# config on stdin, the container's namespace file /run/netns/cI, ifname
+# eth0. DEL is sent without prevResult (the reference bridge reads the
+# addresses to unmasquerade off the container's link; plumb has its
+# journal). A failed call stops the bench: its time would mean nothing.
+cni_each() {
+	local cmd=$1 plugin=$2 conf=$3 path=$4 id=$5 i
+	for ((i = $6; i <= $7; i++)); do
+		CNI_COMMAND=$cmd CNI_CONTAINERID=$id$i CNI_NETNS=/run/netns/c$i CNI_IFNAME=eth0 CNI_PATH=$path \
+			"$plugin" <"$conf" >/run/cni.out 2>/run/cni.err ||
+			{ echo "CNI $cmd of c$i by $plugin failed: $(cat /run/cni.out /run/cni.err)" >&2; exit 1; }
+	done
+}
+
+# Podman's network stack: netavark's own JSON for container I, one static
+# address each (10.96.0.0/16, its bridge nv0), as podman hands it over.
+netavark_json() {
+	printf '{"container_id":"%064x","container_name":"c%d","networks":{"nv":{"static_ips":["10.96.%d.%d"],"interface_name":"eth0"}},' "$1" "$1" $(($1 / 250)) $(($1 % 250 + 2))
+	printf '"network_info":{"nv":{"dns_enabled":false,"driver":"bridge","id":"%064x","internal":false,"ipv6_enabled":false,' 4242
+	printf '"name":"nv","network_interface":"nv0","subnets":[{"gateway":"10.96.0.1","subnet":"10.96.0.0/16"}]}},"port_mappings":[]}\n'
+}
+netavark_each() { # setup|teardown N
+	local i
+	for ((i = 1; i <= $2; i++)); do
+		"$NETAVARK" --config /run/netavark "$1" /run/netns/c$i </run/netavark/c$i.json >/run/cni.out 2>&1 ||
+			{ echo "netavark $1 of c$i failed: $(cat /run/cni.out)" >&2; exit 1; }
+	done
+}
+mkdir -p /run/netavark
+
+# Whether this plumb has the nftables back end (issue 15's --firewall).
+nft_rows=
+if plumb --help 2>/dev/null | grep -q -- '--firewall'; then
+	command -v nft >/dev/null || { echo "plumb has --firewall but nft is not installed: apt-get install nftables" >&2; exit 1; }
+	nft_rows=1
+fi
+
+# clean_rules wipes what the peers leave in iptables once their containers
+# are gone (netavark keeps its chains): every tool starts from the stand-in
+# host's two rules.
+clean_rules() {
+	local t
+	for t in filter nat; do iptables -t $t -F; iptables -t $t -X; done
+	iptables -A FORWARD -i eth1 -j DROP
+	iptables -t nat -A POSTROUTING -o eth1 -j RETURN
+	sysctl -qw net.ipv4.ip_forward=0
+}
 
 reset_host() { # what the document's commands and plumb veth leave: links and rules
 	ip -o link show | awk -F': ' '$2 ~ /^(vh|veth0a)/ { sub(/@.*/, "", $2); print "link del " $2 }' >/run/dellinks
@@ -176,104 +269,229 @@ reset_host() { # what the document's commands and plumb veth leave: links and ru
 	rm -rf /run/plumb
 }
 
-for n in $SIZES; do
-	for run in $(seq 1 "$RUNS"); do
-		# Containers, made before timing starts: named namespaces, each with
-		# a process in it (the document targets a PID).
-		pids=()
-		for i in $(seq 1 "$n"); do
-			ip netns add "c$i"
-			nsenter --net=/run/netns/c$i sleep 3600 &
-			pids+=($!)
+bench_net() {
+	local n run i p s pids
+	[ -n "$nft_rows" ] || echo "the nftables back end is not in this plumb (plumb --help lists no --firewall): no nftables rows" >&2
+	for n in $SIZES; do
+		for run in $(seq 1 "$RUNS"); do
+			# Containers, made before timing starts: named namespaces, each with
+			# a process in it (the document targets a PID).
+			pids=()
+			for i in $(seq 1 "$n"); do
+				ip netns add "c$i"
+				nsenter --net=/run/netns/c$i sleep 3600 &
+				pids+=($!)
+				netavark_json "$i" >/run/netavark/c$i.json
+			done
+			sleep 0.2
+
+			# The document's commands, one by one, in bash.
+			s=$(now)
+			for i in $(seq 1 "$n"); do
+				p=${pids[i-1]} h=vh$i c=vc$i
+				ip link add $h type veth peer name $c
+				ip link set $c netns $p
+				ip addr add 10.201.$i.1/24 dev $h
+				ip link set $h up
+				nsenter -t $p -n ip addr add 10.201.$i.2/24 dev $c
+				nsenter -t $p -n ip link set $c up
+				nsenter -t $p -n ip link set lo up
+				nsenter -t $p -n ip route add default via 10.201.$i.1
+				sysctl -w net.ipv4.ip_forward=1 >/dev/null
+				HOST_NET_IF=$(ip route | grep default | awk '{print $5}')
+				iptables -A FORWARD -i $h -o $HOST_NET_IF -j ACCEPT
+				iptables -A FORWARD -i $HOST_NET_IF -o $h -m state --state RELATED,ESTABLISHED -j ACCEPT
+				iptables -t nat -A POSTROUTING -s 10.201.$i.0/24 -o $HOST_NET_IF -j MASQUERADE
+			done
+			record "document (bash)" "$n" "$run" "$s" "$(now)"
+			reset_host
+
+			# plumb veth up, the same network, one call per container.
+			s=$(now)
+			for i in $(seq 1 "$n"); do
+				plumb veth up --pid "${pids[i-1]}" --host-if vh$i --cont-if vc$i --subnet 10.201.$i.0/24 \
+					--host-ip 10.201.$i.1 --cont-ip 10.201.$i.2 >/dev/null 2>&1
+			done
+			record "plumb veth up" "$n" "$run" "$s" "$(now)"
+			reset_host
+
+			# plumb bridge attach / detach, one call per container, then all
+			# containers in one call: with the iptables back end (the
+			# default), and with nftables when plumb has it.
+			printf 'pid %s\n' "${pids[@]}" >/run/containers
+			for fw in iptables ${nft_rows:+nftables}; do
+				local sfx=
+				[ "$fw" = iptables ] || sfx=" ($fw)"
+				[ "$fw" = iptables ] && unset PLUMB_FIREWALL || export PLUMB_FIREWALL=$fw
+				plumb bridge up br0 --subnet 10.88.0.0/16 >/dev/null 2>&1
+				s=$(now)
+				for p in "${pids[@]}"; do plumb bridge attach br0 --pid "$p" >/dev/null 2>&1; done
+				record "plumb bridge attach$sfx" "$n" "$run" "$s" "$(now)"
+				s=$(now)
+				for p in "${pids[@]}"; do plumb bridge detach br0 --pid "$p" >/dev/null 2>&1; done
+				record "plumb bridge detach$sfx" "$n" "$run" "$s" "$(now)"
+				s=$(now)
+				plumb bridge attach br0 --from /run/containers >/dev/null 2>&1
+				record "plumb bridge attach, all in one call$sfx" "$n" "$run" "$s" "$(now)"
+				s=$(now)
+				plumb bridge detach br0 --from /run/containers >/dev/null 2>&1
+				record "plumb bridge detach, all in one call$sfx" "$n" "$run" "$s" "$(now)"
+				plumb bridge down br0 >/dev/null 2>&1
+				unset PLUMB_FIREWALL
+			done
+
+			# The floor for one process per container: the lines plumb's batches
+			# hold, run from bash with no journal, no checks, no plumb (the host's
+			# in one ip -batch, each container's by nsenter, 4 at a time).
+			ip link add br0 type bridge && ip addr add 10.88.0.1/16 dev br0 && ip link set br0 up
+			: >/run/host.batch
+			for i in $(seq 1 "$n"); do
+				printf 'link add vb%d type veth peer name pb%d netns %d\nlink set vb%d master br0\nlink set vb%d up\n' \
+					"$i" "$i" "${pids[i-1]}" "$i" "$i" >>/run/host.batch
+				printf 'link set pb%d name eth0\naddr add 10.88.%d.%d/16 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via 10.88.0.1\n' \
+					"$i" $((i / 250)) $((i % 250 + 2)) >"/run/c$i.batch"
+			done
+			s=$(now)
+			ip -batch /run/host.batch
+			for i in $(seq 1 "$n"); do echo "${pids[i-1]} -n ip -batch /run/c$i.batch"; done | xargs -P 4 -L 1 nsenter -t
+			record "bare ip batches, bash (floor)" "$n" "$run" "$s" "$(now)"
+			for i in $(seq 1 "$n"); do echo "link set vb$i group 99"; done >/run/del.batch
+			printf 'link del group 99\nlink del br0\n' >>/run/del.batch
+			ip -batch /run/del.batch
+
+			# The CNI reference plugins through cnitool.
+			s=$(now)
+			for p in "${pids[@]}"; do cnitool add benchnet /proc/$p/ns/net >/dev/null; done
+			record "CNI ADD (cnitool)" "$n" "$run" "$s" "$(now)"
+			s=$(now)
+			for p in "${pids[@]}"; do cnitool del benchnet /proc/$p/ns/net >/dev/null; done
+			record "CNI DEL (cnitool)" "$n" "$run" "$s" "$(now)"
+			ip link del cni0 2>/dev/null || true
+			rm -rf /run/cni-ipam
+
+			# The same config, the reference plugin and plumb each exec'd as
+			# a runtime execs a plugin (no cnitool, no libcni, no cache): one
+			# process per container and call. The first ADD of a run makes
+			# the bridge, for both; the reference's is deleted after, plumb's
+			# taken down (untimed).
+			s=$(now)
+			cni_each ADD "$CNI_BIN/bridge" /run/cni-conf/10-bench.conf "$CNI_BIN" ref 1 "$n"
+			record "CNI ADD, reference bridge + host-local (plugin process)" "$n" "$run" "$s" "$(now)"
+			s=$(now)
+			cni_each DEL "$CNI_BIN/bridge" /run/cni-conf/10-bench.conf "$CNI_BIN" ref 1 "$n"
+			record "CNI DEL, reference bridge + host-local (plugin process)" "$n" "$run" "$s" "$(now)"
+			ip link del cni0 2>/dev/null || true
+			rm -rf /run/cni-ipam
+			s=$(now)
+			cni_each ADD /run/plumb-cni-bin/plumb /run/plumb-cni.conf /run/plumb-cni-bin plumb 1 "$n"
+			record "CNI ADD, plumb (plugin process)" "$n" "$run" "$s" "$(now)"
+			s=$(now)
+			cni_each DEL /run/plumb-cni-bin/plumb /run/plumb-cni.conf /run/plumb-cni-bin plumb 1 "$n"
+			record "CNI DEL, plumb (plugin process)" "$n" "$run" "$s" "$(now)"
+			plumb down cni0 >/dev/null 2>&1
+			clean_rules
+
+			# Podman's network stack: netavark setup and teardown, one
+			# process per container (its first setup makes nv0, its last
+			# teardown deletes it).
+			s=$(now)
+			netavark_each setup "$n"
+			record "netavark setup" "$n" "$run" "$s" "$(now)"
+			s=$(now)
+			netavark_each teardown "$n"
+			record "netavark teardown" "$n" "$run" "$s" "$(now)"
+			clean_rules
+
+			# The kernel's floor for a teardown: a veth pair with one end in
+			# the container (made untimed), `ip link del` of the host end,
+			# one process per container (the kernel waits out a grace
+			# period for each).
+			for i in $(seq 1 "$n"); do ip link add kf$i type veth peer name kf0 netns c$i; done
+			s=$(now)
+			for ((i = 1; i <= n; i++)); do ip link del kf$i; done
+			record "ip link del of one veth (kernel floor)" "$n" "$run" "$s" "$(now)"
+
+			kill "${pids[@]}" 2>/dev/null || true
+			wait 2>/dev/null || true
+			for i in $(seq 1 "$n"); do ip netns del "c$i"; done
+			rm -f /run/netavark/*.json
+			echo "n=$n run=$run done (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
 		done
-		sleep 0.2
-
-		# The document's commands, one by one, in bash.
-		s=$(now)
-		for i in $(seq 1 "$n"); do
-			p=${pids[i-1]} h=vh$i c=vc$i
-			ip link add $h type veth peer name $c
-			ip link set $c netns $p
-			ip addr add 10.201.$i.1/24 dev $h
-			ip link set $h up
-			nsenter -t $p -n ip addr add 10.201.$i.2/24 dev $c
-			nsenter -t $p -n ip link set $c up
-			nsenter -t $p -n ip link set lo up
-			nsenter -t $p -n ip route add default via 10.201.$i.1
-			sysctl -w net.ipv4.ip_forward=1 >/dev/null
-			HOST_NET_IF=$(ip route | grep default | awk '{print $5}')
-			iptables -A FORWARD -i $h -o $HOST_NET_IF -j ACCEPT
-			iptables -A FORWARD -i $HOST_NET_IF -o $h -m state --state RELATED,ESTABLISHED -j ACCEPT
-			iptables -t nat -A POSTROUTING -s 10.201.$i.0/24 -o $HOST_NET_IF -j MASQUERADE
-		done
-		record "document (bash)" "$n" "$run" "$s" "$(now)"
-		reset_host
-
-		# plumb veth up, the same network, one call per container.
-		s=$(now)
-		for i in $(seq 1 "$n"); do
-			plumb veth up --pid "${pids[i-1]}" --host-if vh$i --cont-if vc$i --subnet 10.201.$i.0/24 \
-				--host-ip 10.201.$i.1 --cont-ip 10.201.$i.2 >/dev/null 2>&1
-		done
-		record "plumb veth up" "$n" "$run" "$s" "$(now)"
-		reset_host
-
-		# plumb bridge attach / detach, one call per container.
-		plumb bridge up br0 --subnet 10.88.0.0/16 >/dev/null 2>&1
-		s=$(now)
-		for p in "${pids[@]}"; do plumb bridge attach br0 --pid "$p" >/dev/null 2>&1; done
-		record "plumb bridge attach" "$n" "$run" "$s" "$(now)"
-		s=$(now)
-		for p in "${pids[@]}"; do plumb bridge detach br0 --pid "$p" >/dev/null 2>&1; done
-		record "plumb bridge detach" "$n" "$run" "$s" "$(now)"
-		# The same, all containers in one call.
-		printf 'pid %s\n' "${pids[@]}" >/run/containers
-		s=$(now)
-		plumb bridge attach br0 --from /run/containers >/dev/null 2>&1
-		record "plumb bridge attach, all in one call" "$n" "$run" "$s" "$(now)"
-		s=$(now)
-		plumb bridge detach br0 --from /run/containers >/dev/null 2>&1
-		record "plumb bridge detach, all in one call" "$n" "$run" "$s" "$(now)"
-		plumb bridge down br0 >/dev/null 2>&1
-
-		# The floor for one process per container: the lines plumb's batches
-		# hold, run from bash with no journal, no checks, no plumb (the host's
-		# in one ip -batch, each container's by nsenter, 4 at a time).
-		ip link add br0 type bridge && ip addr add 10.88.0.1/16 dev br0 && ip link set br0 up
-		: >/run/host.batch
-		for i in $(seq 1 "$n"); do
-			printf 'link add vb%d type veth peer name pb%d netns %d\nlink set vb%d master br0\nlink set vb%d up\n' \
-				"$i" "$i" "${pids[i-1]}" "$i" "$i" >>/run/host.batch
-			printf 'link set pb%d name eth0\naddr add 10.88.%d.%d/16 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via 10.88.0.1\n' \
-				"$i" $((i / 250)) $((i % 250 + 2)) >"/run/c$i.batch"
-		done
-		s=$(now)
-		ip -batch /run/host.batch
-		for i in $(seq 1 "$n"); do echo "${pids[i-1]} -n ip -batch /run/c$i.batch"; done | xargs -P 4 -L 1 nsenter -t
-		record "bare ip batches, bash (floor)" "$n" "$run" "$s" "$(now)"
-		for i in $(seq 1 "$n"); do echo "link set vb$i group 99"; done >/run/del.batch
-		printf 'link del group 99\nlink del br0\n' >>/run/del.batch
-		ip -batch /run/del.batch
-
-		# The CNI reference plugins through cnitool.
-		s=$(now)
-		for p in "${pids[@]}"; do cnitool add benchnet /proc/$p/ns/net >/dev/null; done
-		record "CNI ADD (cnitool)" "$n" "$run" "$s" "$(now)"
-		s=$(now)
-		for p in "${pids[@]}"; do cnitool del benchnet /proc/$p/ns/net >/dev/null; done
-		record "CNI DEL (cnitool)" "$n" "$run" "$s" "$(now)"
-		ip link del cni0 2>/dev/null || true
-		rm -rf /run/cni-ipam
-
-		kill "${pids[@]}" 2>/dev/null || true
-		wait 2>/dev/null || true
-		for i in $(seq 1 "$n"); do ip netns del "c$i"; done
-		echo "n=$n run=$run done" >&2
 	done
-done
 
-# --dry-run wall time, process start included (20 runs, one container each).
-for run in $(seq 1 20); do
-	s=$(now); plumb veth up --pid 4242 --uplink eth0 --dry-run >/dev/null; record "dry-run veth up" 1 "$run" "$s" "$(now)"
-	s=$(now); plumb bridge up br9 --subnet 10.99.0.0/24 --dry-run >/dev/null; record "dry-run bridge up" 1 "$run" "$s" "$(now)"
-done
+	# --dry-run wall time, process start included (20 runs, one container each).
+	for run in $(seq 1 20); do
+		s=$(now); plumb veth up --pid 4242 --uplink eth0 --dry-run >/dev/null; record "dry-run veth up" 1 "$run" "$s" "$(now)"
+		s=$(now); plumb bridge up br9 --subnet 10.99.0.0/24 --dry-run >/dev/null; record "dry-run bridge up" 1 "$run" "$s" "$(now)"
+	done
+}
+
+# Whether one call's cost grows with what is already there: SCALE
+# containers (named namespaces s1..sSCALE, no process needed) attached,
+# and s0 the one more container each timed call is about.
+bench_scale() {
+	local run i s k
+	echo "scale: $((SCALE + 1)) namespaces" >&2
+	for ((i = 0; i <= SCALE; i++)); do ip netns add "s$i"; done
+	for ((i = 1; i <= SCALE; i++)); do echo "netns s$i"; done >/run/scale.all
+	head -n 50 /run/scale.all >/run/scale.50
+
+	# The CLI: one attach and detach on br0 empty and with SCALE attached,
+	# attach-all of 50 and of SCALE in one call (ms per container), status
+	# of the bridge alone and with SCALE attachments; turn by turn in each
+	# run, so that the machine's load weighs on both sides alike.
+	plumb bridge up br0 --subnet 10.88.0.0/16 >/dev/null 2>&1
+	for run in $(seq 1 "$RUNS"); do
+		s=$(now); plumb bridge attach br0 --netns s0 >/dev/null 2>&1; record1 "scale: plumb bridge attach of one" 0 "$run" "$s" "$(now)"
+		s=$(now); plumb bridge detach br0 --netns s0 >/dev/null 2>&1; record1 "scale: plumb bridge detach of one" 0 "$run" "$s" "$(now)"
+		s=$(now); plumb status >/dev/null; record1 "scale: plumb status" 1 "$run" "$s" "$(now)"
+		s=$(now); plumb bridge attach br0 --from /run/scale.50 >/dev/null 2>&1
+		record "scale: plumb bridge attach, all in one call" 50 "$run" "$s" "$(now)"
+		s=$(now); plumb bridge detach br0 --from /run/scale.50 >/dev/null 2>&1
+		record "scale: plumb bridge detach, all in one call" 50 "$run" "$s" "$(now)"
+		s=$(now); plumb bridge attach br0 --from /run/scale.all >/dev/null 2>&1
+		record "scale: plumb bridge attach, all in one call" "$SCALE" "$run" "$s" "$(now)"
+		k=$(plumb status | tail -n +2 | grep -c .)
+		[ "$k" = $((SCALE + 1)) ] || { echo "plumb status lists $k objects, want $((SCALE + 1))" >&2; exit 1; }
+		s=$(now); plumb bridge attach br0 --netns s0 >/dev/null 2>&1; record1 "scale: plumb bridge attach of one" "$SCALE" "$run" "$s" "$(now)"
+		s=$(now); plumb bridge detach br0 --netns s0 >/dev/null 2>&1; record1 "scale: plumb bridge detach of one" "$SCALE" "$run" "$s" "$(now)"
+		s=$(now); plumb status >/dev/null; record1 "scale: plumb status" $((SCALE + 1)) "$run" "$s" "$(now)"
+		s=$(now); plumb bridge detach br0 --from /run/scale.all >/dev/null 2>&1
+		record "scale: plumb bridge detach, all in one call" "$SCALE" "$run" "$s" "$(now)"
+		echo "scale: CLI run=$run done" >&2
+	done
+	plumb bridge down br0 >/dev/null 2>&1
+	clean_rules
+
+	# CNI: ADD and DEL of s0 by plumb as a plugin process, with no other
+	# attachment (the bridge made by an untimed first ADD) and with SCALE
+	# CNI attachments present (made untimed, one plugin process each, as a
+	# runtime makes them; then taken down with the bridge).
+	cni_s() { # COMMAND FROM TO
+		local i
+		for ((i = $2; i <= $3; i++)); do
+			CNI_COMMAND=$1 CNI_CONTAINERID=scale$i CNI_NETNS=/run/netns/s$i CNI_IFNAME=eth0 CNI_PATH=/run/plumb-cni-bin \
+				/run/plumb-cni-bin/plumb </run/plumb-cni.conf >/run/cni.out 2>/run/cni.err ||
+				{ echo "CNI $1 of s$i by plumb failed: $(cat /run/cni.out /run/cni.err)" >&2; exit 1; }
+		done
+	}
+	cni_s ADD 0 0 && cni_s DEL 0 0
+	for run in $(seq 1 "$RUNS"); do
+		s=$(now); cni_s ADD 0 0; record1 "scale: CNI ADD of one, plumb (plugin process)" 0 "$run" "$s" "$(now)"
+		s=$(now); cni_s DEL 0 0; record1 "scale: CNI DEL of one, plumb (plugin process)" 0 "$run" "$s" "$(now)"
+	done
+	s=$(now)
+	cni_s ADD 1 "$SCALE"
+	echo "scale: $SCALE CNI ADDs by plumb (plugin processes) took $(( ($(now) - s) / 1000000 )) ms" >&2
+	for run in $(seq 1 "$RUNS"); do
+		s=$(now); cni_s ADD 0 0; record1 "scale: CNI ADD of one, plumb (plugin process)" "$SCALE" "$run" "$s" "$(now)"
+		s=$(now); cni_s DEL 0 0; record1 "scale: CNI DEL of one, plumb (plugin process)" "$SCALE" "$run" "$s" "$(now)"
+	done
+	plumb bridge down cni0 --force >/dev/null 2>&1
+	clean_rules
+	for ((i = 0; i <= SCALE; i++)); do echo "netns del s$i"; done >/run/netns.batch
+	ip -batch /run/netns.batch
+}
+
+if part net; then bench_net; fi
+if part scale; then bench_scale; fi

@@ -13,6 +13,12 @@ need=(ip:iproute2 bridge:iproute2 iptables:iptables iptables-save:iptables
 if [ "${1:-}" = test ] && [ "$(id -u)" -eq 0 ]; then
 	need+=(podman:podman crun:crun)
 fi
+# `deps.sh bench`: the peers make bench measures plumb against that a
+# package brings: Podman's network stack (netavark, not on PATH) and nft,
+# for plumb's nftables back end.
+if [ "${1:-}" = bench ] && [ "$(id -u)" -eq 0 ]; then
+	need+=(/usr/lib/podman/netavark:netavark nft:nftables)
+fi
 
 missing=()
 for pair in "${need[@]}"; do
