@@ -1,7 +1,10 @@
-// Command report turns make bench's samples into a table of medians with
-// the ratios the targets are about, and a plot of milliseconds per container
-// against the number of containers, one line per tool; given the unpacking
-// samples too, a table of those and a bar chart of their medians.
+// Command report turns make bench's samples into a table of medians, plumb
+// and its peers side by side, with the ratios the targets are about (each
+// marked met or NOT met), the scaling figures, and a plot: milliseconds per
+// container against the number of containers, one line per tool (setting
+// up, tearing down), and one call's cost with nothing there against with
+// SCALE there. Given the unpacking samples too, a table of those and a bar
+// chart of their medians.
 package main
 
 import (
@@ -10,6 +13,7 @@ import (
 	"fmt"
 	"image/color"
 	"io/fs"
+	"math"
 	"os"
 	"sort"
 	"strconv"
@@ -19,6 +23,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
 )
 
 func main() {
@@ -29,7 +35,7 @@ func main() {
 	samples, err := read(os.Args[1])
 	if err == nil {
 		table(samples)
-		err = draw(samples, os.Args[2])
+		err = plotNet(samples, os.Args[2])
 	}
 	if err == nil && len(os.Args) == 5 {
 		var images, cpu map[string]map[int][]float64
@@ -77,7 +83,109 @@ func readColumn(in string, col int) (map[string]map[int][]float64, error) {
 	return samples, sc.Err()
 }
 
-// table prints the medians side by side and the ratios against the targets.
+// The network rows, as scripts/bench.sh names them, in the table's order:
+// setting up, then tearing down; plumb's first in each group of peers.
+var (
+	setupRows = []string{
+		"document (bash)",
+		"plumb veth up",
+		"plumb bridge attach",
+		"plumb bridge attach (nftables)",
+		"plumb bridge attach, all in one call",
+		"plumb bridge attach, all in one call (nftables)",
+		"bare ip batches, bash (floor)",
+		"CNI ADD (cnitool)",
+		"CNI ADD, plumb (plugin process)",
+		"CNI ADD, reference bridge + host-local (plugin process)",
+		"netavark setup",
+	}
+	teardownRows = []string{
+		"plumb bridge detach",
+		"plumb bridge detach (nftables)",
+		"plumb bridge detach, all in one call",
+		"plumb bridge detach, all in one call (nftables)",
+		"CNI DEL (cnitool)",
+		"CNI DEL, plumb (plugin process)",
+		"CNI DEL, reference bridge + host-local (plugin process)",
+		"netavark teardown",
+		"ip link del of one veth (kernel floor)",
+	}
+)
+
+// The scaling rows: N is what was already there (0 or SCALE) for one
+// call, the number of objects for status, and the containers of the call
+// for attach-all (ms per container).
+const (
+	scaleAttach    = "scale: plumb bridge attach of one"
+	scaleDetach    = "scale: plumb bridge detach of one"
+	scaleCNIAdd    = "scale: CNI ADD of one, plumb (plugin process)"
+	scaleCNIDel    = "scale: CNI DEL of one, plumb (plugin process)"
+	scaleStatus    = "scale: plumb status"
+	scaleAttachAll = "scale: plumb bridge attach, all in one call"
+	scaleDetachAll = "scale: plumb bridge detach, all in one call"
+)
+
+// netTools are the network rows with samples: the known ones in order,
+// then any others (a row this report does not know yet is shown, not
+// dropped); neither the dry-run nor the scaling rows.
+func netTools(s map[string]map[int][]float64) (setup, teardown []string) {
+	known := map[string]bool{}
+	for _, g := range []struct {
+		rows []string
+		to   *[]string
+	}{{setupRows, &setup}, {teardownRows, &teardown}} {
+		for _, t := range g.rows {
+			known[t] = true
+			if len(s[t]) > 0 {
+				*g.to = append(*g.to, t)
+			}
+		}
+	}
+	var other []string
+	for t := range s {
+		if !known[t] && !strings.HasPrefix(t, "dry-run") && !strings.HasPrefix(t, "scale: ") {
+			other = append(other, t)
+		}
+	}
+	sort.Strings(other)
+	return setup, append(teardown, other...)
+}
+
+// isPlumb says whether a row times plumb (the CLI, or plumb as a CNI
+// plugin), not one of its peers.
+func isPlumb(t string) bool {
+	return strings.HasPrefix(t, "plumb ") || strings.Contains(t, ", plumb ")
+}
+
+// sizesOf are the Ns the tools were run with, smallest first.
+func sizesOf(s map[string]map[int][]float64, tools []string) []int {
+	seen := map[int]bool{}
+	var sizes []int
+	for _, t := range tools {
+		for n := range s[t] {
+			if !seen[n] {
+				seen[n] = true
+				sizes = append(sizes, n)
+			}
+		}
+	}
+	sort.Ints(sizes)
+	return sizes
+}
+
+// verdict says whether v meets "op target".
+func verdict(v float64, op string, target float64) string {
+	if v == 0 || math.IsNaN(v) {
+		return "-"
+	}
+	if (op == "<=" && v <= target) || (op == "<" && v < target) {
+		return "met"
+	}
+	return "NOT met"
+}
+
+// table prints the medians side by side, the ratios against the targets,
+// and the scaling figures.
 func table(s map[string]map[int][]float64) {
 	med := func(tool string, n int) float64 {
 		if v := s[tool][n]; len(v) > 0 {
@@ -85,11 +193,26 @@ func table(s map[string]map[int][]float64) {
 		}
 		return 0
 	}
-	sizes := []int{1, 50, 200}
-	fmt.Printf("%-36s %9s %9s %9s   ms per container, median of %d runs\n", "tool", "N=1", "N=50", "N=200", len(s["plumb veth up"][1]))
-	for _, t := range []string{"document (bash)", "plumb veth up", "plumb bridge attach", "plumb bridge attach, all in one call",
-		"bare ip batches, bash (floor)", "CNI ADD (cnitool)", "plumb bridge detach", "plumb bridge detach, all in one call", "CNI DEL (cnitool)"} {
-		fmt.Printf("%-36s", t)
+	setup, teardown := netTools(s)
+	tools := append(append([]string(nil), setup...), teardown...)
+	sizes := sizesOf(s, tools)
+	runs := 0
+	for _, t := range tools {
+		for _, v := range s[t] {
+			runs = max(runs, len(v))
+		}
+	}
+	const w = 56
+	fmt.Printf("%-*s", w, "tool")
+	for _, n := range sizes {
+		fmt.Printf(" %9s", fmt.Sprintf("N=%d", n))
+	}
+	fmt.Printf("   ms per container, median of %d runs\n", runs)
+	for i, t := range tools {
+		if i == len(setup) {
+			fmt.Println()
+		}
+		fmt.Printf("%-*s", w, t)
 		for _, n := range sizes {
 			if v := med(t, n); v > 0 {
 				fmt.Printf(" %9.2f", v)
@@ -99,44 +222,231 @@ func table(s map[string]map[int][]float64) {
 		}
 		fmt.Println()
 	}
+	if len(s["plumb bridge attach (nftables)"]) == 0 {
+		fmt.Println("(no nftables rows: the plumb binary measured has no nftables back end, --firewall)")
+	}
+	fmt.Print(`Each row is one call (one process) per container, but the document's (its 13 commands each) and
+"all in one call" and the bare ip batches (one call, or batch, for all N). "plugin process":
+the plugin exec'd as a runtime execs it, CNI_NETNS=/run/netns/cI, CNI_IFNAME=eth0, the config on
+stdin (cniVersion 1.0.0, bridge cni0, isGateway, ipMasq, ipam host-local subnet 10.90.0.0/16;
+plumb's the same with "type":"plumb" and no ipam dataDir); DEL without prevResult; the first ADD
+of a run makes the bridge, for both (as cnitool's and netavark's first call do). netavark: Debian's
+1.4.0, one static address each. Kernel floor: one ip link del of a veth whose peer is in the container.
+`)
 	fmt.Println()
-	ratio := func(a, b float64) string {
-		if a == 0 || b == 0 {
-			return "   -"
-		}
-		return fmt.Sprintf("%.2f", a/b)
+
+	// The ratios, N by N, each against its target.
+	type ratio struct {
+		label, num, den, op string
+		target              float64
 	}
+	ratios := []ratio{
+		{"veth up / document", "plumb veth up", "document (bash)", "<=", 1.0 / 3},
+		{"plumb CNI ADD / reference ADD (plugin processes)", "CNI ADD, plumb (plugin process)", "CNI ADD, reference bridge + host-local (plugin process)", "<=", 1.0 / 3},
+		{"plumb CNI DEL / reference DEL (plugin processes)", "CNI DEL, plumb (plugin process)", "CNI DEL, reference bridge + host-local (plugin process)", "<=", 1.0 / 3},
+		{"attach / cnitool ADD", "plumb bridge attach", "CNI ADD (cnitool)", "<=", 0.25},
+		{"detach / cnitool DEL", "plumb bridge detach", "CNI DEL (cnitool)", "<=", 0.25},
+		{"detach / ip link del of one veth (floor)", "plumb bridge detach", "ip link del of one veth (kernel floor)", "<=", 1.25},
+		{"attach / netavark setup", "plumb bridge attach", "netavark setup", "<", 1},
+		{"detach / netavark teardown", "plumb bridge detach", "netavark teardown", "<", 1},
+	}
+	if len(s["plumb bridge attach (nftables)"]) > 0 {
+		for _, t := range []string{"plumb bridge attach", "plumb bridge detach", "plumb bridge attach, all in one call", "plumb bridge detach, all in one call"} {
+			ratios = append(ratios, ratio{strings.TrimPrefix(t, "plumb bridge ") + ": nftables / iptables", t + " (nftables)", t, "", 0})
+		}
+	}
+	const rw = 50
+	var line strings.Builder
+	cells := func(first string, vals []string) {
+		line.Reset()
+		line.WriteString(first)
+		for _, v := range vals {
+			fmt.Fprintf(&line, " %-14s", v)
+		}
+		fmt.Println(strings.TrimRight(line.String(), " "))
+	}
+	var head []string
 	for _, n := range sizes {
-		if med("plumb veth up", n) == 0 {
-			continue
-		}
-		fmt.Printf("N=%-3d  veth up / document %s (target <= 0.33)   attach / CNI ADD %s (target <= 0.25)   detach / CNI DEL %s (target <= 0.25)\n", n,
-			ratio(med("plumb veth up", n), med("document (bash)", n)),
-			ratio(med("plumb bridge attach", n), med("CNI ADD (cnitool)", n)),
-			ratio(med("plumb bridge detach", n), med("CNI DEL (cnitool)", n)))
+		head = append(head, fmt.Sprintf("N=%d", n))
 	}
-	fmt.Printf("--dry-run wall time, process start included: veth up %.2f ms, bridge up %.2f ms (target < 20 ms)\n",
-		med("dry-run veth up", 1), med("dry-run bridge up", 1))
-	fmt.Printf("bridge attach of 200 containers in one call: %.2f ms per container (target <= 3); the same ip batches from bash: %.2f\n",
-		med("plumb bridge attach, all in one call", 200), med("bare ip batches, bash (floor)", 200))
+	cells(fmt.Sprintf("%-*s %-10s", rw, "ratio", "target"), head)
+	value := func(r ratio, n int) float64 {
+		if a, b := med(r.num, n), med(r.den, n); a > 0 && b > 0 {
+			return a / b
+		}
+		return 0
+	}
+	cell := func(v float64, op string, target float64) string {
+		if v == 0 {
+			return "-"
+		}
+		if op == "" {
+			return fmt.Sprintf("%.2f", v)
+		}
+		return fmt.Sprintf("%.2f %s", v, verdict(v, op, target))
+	}
+	for _, r := range ratios {
+		target := "-"
+		if r.op != "" {
+			target = fmt.Sprintf("%s %.2f", r.op, r.target)
+		}
+		var vals []string
+		for _, n := range sizes {
+			vals = append(vals, cell(value(r, n), r.op, r.target))
+		}
+		cells(fmt.Sprintf("%-*s %-10s", rw, r.label, target), vals)
+		if r.num == "plumb bridge detach" && r.den == "ip link del of one veth (kernel floor)" {
+			// The issue's detach target: <= 1/4 of cnitool DEL, or within
+			// 1.25x of the kernel's floor.
+			var vals []string
+			for _, n := range sizes {
+				a, b := value(ratios[4], n), value(r, n)
+				v := "-"
+				if a > 0 || b > 0 {
+					v = "NOT met"
+					if verdict(a, "<=", 0.25) == "met" || verdict(b, "<=", 1.25) == "met" {
+						v = "met"
+					}
+				}
+				vals = append(vals, v)
+			}
+			cells(fmt.Sprintf("%-*s %-10s", rw, "detach target: either of the two above", ""), vals)
+		}
+	}
+	if v := med("dry-run veth up", 1); v > 0 {
+		b := med("dry-run bridge up", 1)
+		fmt.Printf("--dry-run wall time, process start included: veth up %.2f ms, bridge up %.2f ms (target < 20 ms): %s\n",
+			v, b, verdict(max(v, b), "<", 20))
+	}
+	if v := med("plumb bridge attach, all in one call", 200); v > 0 {
+		fmt.Printf("bridge attach of 200 containers in one call: %.2f ms per container (target <= 3): %s; the same ip batches from bash: %.2f\n",
+			v, verdict(v, "<=", 3), med("bare ip batches, bash (floor)", 200))
+	}
+	if v := med("plumb bridge attach, all in one call (nftables)", 200); v > 0 {
+		fmt.Printf("bridge attach of 200 containers in one call, nftables: %.2f ms per container (target <= 3): %s\n", v, verdict(v, "<=", 3))
+	}
+	scaleTable(s)
 }
 
-// draw plots ms per container against N for each tool.
-func draw(samples map[string]map[int][]float64, out string) error {
-	p := plot.New()
-	p.Title.Text = "Setting up one container: plumb, the document's commands, CNI"
-	p.X.Label.Text = "containers (N)"
-	p.Y.Label.Text = "ms per container (median)"
-	p.Legend.Top = true
-	p.Legend.Left = true
-	var tools []string
-	for t := range samples {
-		if !strings.HasPrefix(t, "dry-run") {
-			tools = append(tools, t)
+// scaleOf is the SCALE the scaling rows were run with, and their runs.
+func scaleOf(s map[string]map[int][]float64) (scale, runs int) {
+	for n, v := range s[scaleAttach] {
+		if n > scale {
+			scale, runs = n, len(v)
 		}
 	}
-	sort.Strings(tools)
-	palette := []color.RGBA{{0, 114, 178, 255}, {213, 94, 0, 255}, {0, 158, 115, 255}, {204, 121, 167, 255}, {230, 159, 0, 255}, {86, 180, 233, 255}, {0, 0, 0, 255}, {128, 128, 128, 255}, {153, 0, 0, 255}}
+	return scale, runs
+}
+
+// scaleTable prints each scaled call with nothing there and with SCALE
+// there, the ratio and its target.
+func scaleTable(s map[string]map[int][]float64) {
+	scale, runs := scaleOf(s)
+	if scale == 0 {
+		return
+	}
+	med := func(tool string, n int) float64 {
+		if v := s[tool][n]; len(v) > 0 {
+			return median(v)
+		}
+		return 0
+	}
+	fmt.Printf("\nscaling: one call's cost with %d already there against none, median of %d runs\n", scale, runs)
+	fmt.Printf("%-52s %12s %14s %7s  %s\n", "", "baseline", fmt.Sprintf("with %d", scale), "ratio", "target")
+	for _, r := range []struct {
+		label, tool string
+		base, at    int
+		baseLabel   string
+		op          string
+		target      float64
+		note        string
+	}{
+		{"plumb bridge attach of one container, ms", scaleAttach, 0, scale, "empty", "<=", 1.25, ""},
+		{"plumb bridge detach of one container, ms", scaleDetach, 0, scale, "empty", "<=", 1.25, "(attach's bound; the issue names attach and ADD)"},
+		{"CNI ADD of one, plumb (plugin process), ms", scaleCNIAdd, 0, scale, "none", "<=", 1.25, ""},
+		{"CNI DEL of one, plumb (plugin process), ms", scaleCNIDel, 0, scale, "none", "<=", 1.25, "(ADD's bound; the issue names attach and ADD)"},
+		{"bridge attach, all in one call, ms per container", scaleAttachAll, 50, scale, "of 50", "<=", 1.25, ""},
+		{"bridge detach, all in one call, ms per container", scaleDetachAll, 50, scale, "of 50", "", 0, "(no target)"},
+	} {
+		a, b := med(r.tool, r.base), med(r.tool, r.at)
+		v, target := 0.0, ""
+		if a > 0 && b > 0 {
+			v = b / a
+		}
+		if r.op != "" {
+			target = fmt.Sprintf("%s %.2f %s ", r.op, r.target, verdict(v, r.op, r.target))
+		}
+		fmt.Printf("%-52s %6s %5.2f %14.2f %7.2f  %s\n", r.label, r.baseLabel, a, b, v, strings.TrimSpace(target+r.note))
+	}
+	one, all := med(scaleStatus, 1), med(scaleStatus, scale+1)
+	fmt.Printf("%-52s %6s %5.2f %14.2f %7.2f  < 100 ms: %s\n", fmt.Sprintf("plumb status, ms (1 object; %d objects)", scale+1), "1 obj", one, all, all/one, verdict(all, "<", 100))
+}
+
+// plotNet draws bench.png: ms per container against N, one line per tool,
+// setting up and tearing down in a panel each (log scale: one call of
+// 100 ms and a batch's 2 ms a container both readable), and, when the
+// scaling part ran, one call's cost with nothing there against with SCALE.
+func plotNet(samples map[string]map[int][]float64, out string) error {
+	setup, teardown := netTools(samples)
+	var row []*plot.Plot
+	for _, g := range []struct {
+		title string
+		tools []string
+	}{{"Setting up: ms per container", setup}, {"Tearing down: ms per container", teardown}} {
+		p, err := linePlot(samples, g.title, g.tools)
+		if err != nil {
+			return err
+		}
+		row = append(row, p)
+	}
+	if p, err := scalePlot(samples); err != nil {
+		return err
+	} else if p != nil {
+		row = append(row, p)
+	}
+	const h = 8 * vg.Inch
+	w := vg.Length(len(row)) * 8 * vg.Inch
+	img := vgimg.New(w, h)
+	dc := draw.New(img)
+	tiles := draw.Tiles{Rows: 1, Cols: len(row), PadX: vg.Inch / 4, PadTop: vg.Inch / 8, PadBottom: vg.Inch / 8, PadLeft: vg.Inch / 8, PadRight: vg.Inch / 8}
+	canvases := plot.Align([][]*plot.Plot{row}, tiles, dc)
+	for i, p := range row {
+		p.Draw(canvases[0][i])
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(f); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// palette: Okabe-Ito's colours, told apart by colour-blind readers too.
+var palette = []color.RGBA{{0, 114, 178, 255}, {213, 94, 0, 255}, {0, 158, 115, 255}, {204, 121, 167, 255}, {230, 159, 0, 255},
+	{86, 180, 233, 255}, {0, 0, 0, 255}, {128, 128, 128, 255}, {153, 0, 0, 255}, {240, 228, 66, 255}, {102, 51, 153, 255}}
+
+// linePlot is one panel of ms per container against N, a line per tool:
+// plumb's solid, its peers' dashed; the nftables rows dotted.
+func linePlot(samples map[string]map[int][]float64, title string, tools []string) (*plot.Plot, error) {
+	p := plot.New()
+	p.Title.Text = title + " (median)"
+	p.Y.Label.Text = "ms per container (log scale)"
+	p.Y.Scale = plot.LogScale{}
+	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Legend.Top = true
+	p.Legend.Left = true
+	p.Add(plotter.NewGrid())
+	hi, lo := 0.0, math.Inf(1)
+	var ticks []plot.Tick
+	for _, n := range sizesOf(samples, tools) {
+		ticks = append(ticks, plot.Tick{Value: float64(n), Label: strconv.Itoa(n)})
+	}
+	p.X.Scale = plot.LogScale{}
+	p.X.Tick.Marker = plot.ConstantTicks(ticks)
+	p.X.Label.Text = "containers (N, log scale)"
 	for i, t := range tools {
 		var ns []int
 		for n := range samples[t] {
@@ -146,16 +456,87 @@ func draw(samples map[string]map[int][]float64, out string) error {
 		pts := make(plotter.XYs, len(ns))
 		for j, n := range ns {
 			pts[j].X, pts[j].Y = float64(n), median(samples[t][n])
+			hi, lo = max(hi, pts[j].Y), min(lo, pts[j].Y)
 		}
 		line, points, err := plotter.NewLinePoints(pts)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		line.Color, points.Color = palette[i%len(palette)], palette[i%len(palette)]
+		c := palette[i%len(palette)]
+		line.Color, points.Color = c, c
+		line.Width = vg.Points(1.5)
+		points.Shape = plotutil.Shape(i)
+		switch {
+		case strings.Contains(t, "(nftables)"):
+			line.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}
+		case !isPlumb(t):
+			line.Dashes = []vg.Length{vg.Points(6), vg.Points(3)}
+		}
 		p.Add(line, points)
 		p.Legend.Add(t, line, points)
 	}
-	return p.Save(9*vg.Inch, 5*vg.Inch, out)
+	if hi > 0 {
+		p.Y.Min, p.Y.Max = lo/1.5, hi*12 // room for the legend above the lines
+	}
+	if len(ticks) > 0 {
+		p.X.Min, p.X.Max = ticks[0].Value/1.3, ticks[len(ticks)-1].Value*1.3
+	}
+	return p, nil
+}
+
+// scalePlot is the scaling panel: each call's median with nothing there
+// (status: one object; attach-all: of 50) and with SCALE there, side by
+// side; nil when the scaling part has not run.
+func scalePlot(s map[string]map[int][]float64) (*plot.Plot, error) {
+	scale, _ := scaleOf(s)
+	if scale == 0 {
+		return nil, nil
+	}
+	groups := []struct {
+		name, tool string
+		base, at   int
+	}{
+		{"attach\nof one", scaleAttach, 0, scale},
+		{"detach\nof one", scaleDetach, 0, scale},
+		{"CNI ADD\nof one", scaleCNIAdd, 0, scale},
+		{"CNI DEL\nof one", scaleCNIDel, 0, scale},
+		{"status", scaleStatus, 1, scale + 1},
+		{"attach-all,\nper container", scaleAttachAll, 50, scale},
+		{"detach-all,\nper container", scaleDetachAll, 50, scale},
+	}
+	p := plot.New()
+	p.Title.Text = fmt.Sprintf("One call with nothing there and with %d there (median ms)", scale)
+	p.Y.Label.Text = "ms (attach-all, detach-all: per container)"
+	p.Legend.Top = true
+	w := vg.Points(22)
+	var names []string
+	for _, g := range groups {
+		names = append(names, g.name)
+	}
+	for i, series := range []string{"nothing there (status: 1 object; all in one call: 50)", fmt.Sprintf("%d there (status: %d objects; all in one call: %d)", scale, scale+1, scale)} {
+		vals := make(plotter.Values, len(groups))
+		for j, g := range groups {
+			n := g.base
+			if i == 1 {
+				n = g.at
+			}
+			if v := s[g.tool][n]; len(v) > 0 {
+				vals[j] = median(v)
+			}
+		}
+		bars, err := plotter.NewBarChart(vals, w)
+		if err != nil {
+			return nil, err
+		}
+		bars.LineStyle.Width = 0
+		bars.Color = palette[i]
+		bars.Offset = vg.Length(float64(i)-0.5) * w
+		p.Add(bars)
+		p.Legend.Add(series, bars)
+	}
+	p.NominalX(names...)
+	p.Y.Min, p.Y.Max = 0, p.Y.Max*1.25
+	return p, nil
 }
 
 // The unpacking tools, as scripts/bench.sh names them: (a) one layer, (b) an
