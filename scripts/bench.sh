@@ -42,6 +42,10 @@ SCALE=${SCALE:-1000}
 PARTS=${PARTS:-"net scale images"}
 NETAVARK=${NETAVARK:-/usr/lib/podman/netavark}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
+if part scale && [ "$SCALE" -le 50 ]; then
+	echo "SCALE=$SCALE: the scaling part compares attach-all of SCALE with attach-all of 50; give SCALE above 50" >&2
+	exit 2
+fi
 
 if [ -z "${CNI_BIN:-}" ]; then
 	[ "$(id -u)" -eq 0 ] || { echo "make bench needs root (it works inside a throwaway namespace)" >&2; exit 1; }
@@ -75,14 +79,25 @@ export PLUMB_STATE_DIR=/run/plumb PATH=$PATH:$CNI_BIN
 # now is the time in ns, read from bash itself (no date process: a process
 # start is about 1 ms here, too much on one call of 20 ms).
 now() { echo "${EPOCHREALTIME/[.,]/}000"; }
-record() { # tool n run start end: ms per container of n
-	awk -v t="$1" -v n="$2" -v r="$3" -v s="$4" -v e="$5" 'BEGIN { printf "%s\t%d\t%d\t%.3f\n", t, n, r, (e - s) / 1e6 / n }' >>"$results"
+# tick starts a measurement: the wall clock and the CPU time (user + system)
+# of every process this shell has waited for so far, children's children
+# included (bash's times builtin); neither starts a process. On a machine
+# others load too, the CPU time says what the wall time cannot.
+tick() {
+	times >/run/times.0
+	t0=${EPOCHREALTIME/[.,]/}
 }
-# record1 is record of one call, whatever n says (containers already there).
-record1() { # tool n run start end
-	awk -v t="$1" -v n="$2" -v r="$3" -v s="$4" -v e="$5" 'BEGIN { printf "%s\t%d\t%d\t%.3f\n", t, n, r, (e - s) / 1e6 }' >>"$results"
+# tock TOOL N RUN [DIV] records the wall and CPU time since tick, per
+# container of N, or divided by DIV (1: the time of the one call).
+tock() {
+	local t1=${EPOCHREALTIME/[.,]/}
+	times >/run/times.1
+	awk -v t="$1" -v n="$2" -v r="$3" -v d="${4:-$2}" -v w=$((t1 - t0)) '
+		function sec(f, m) { m = f; sub(/m.*/, "", m); sub(/^[0-9]+m/, "", f); sub(/s$/, "", f); return m * 60 + f }
+		FNR == 2 { cpu[FILENAME] = sec($1) + sec($2) }
+		END { printf "%s\t%d\t%d\t%.3f\t%.3f\n", t, n, r, w / 1000 / d, (cpu["/run/times.1"] - cpu["/run/times.0"]) * 1000 / d }' \
+		/run/times.0 /run/times.1 >>"$results"
 }
-
 
 # plain_archive IN OUT writes OUT, the docker save archive IN with each
 # layer uncompressed, as `docker save` itself writes them (plumb-mkimage's
@@ -187,14 +202,15 @@ part net || part scale || exit 0
 
 # results.tsv: the rows this run makes are replaced, the others kept (the
 # net part's rows, and the scaling rows, whose names begin with "scale: ").
+# Older files lack the CPU column; the report reads those rows' wall time.
 results=$here/bench/results.tsv
-if [ -s "$results" ]; then
-	if part net && part scale; then keep='$0 == ""'; elif part net; then keep='/^scale: /'; else keep='!/^scale: /'; fi
-	awk -F'\t' "NR == 1 || $keep" "$results" >/run/results.kept
-	cp /run/results.kept "$results"
-else
-	printf 'tool\tn\trun\tms_per_container\n' >"$results"
-fi
+keep='$0 == ""'
+if ! part net; then keep='!/^scale: /'; elif ! part scale; then keep='/^scale: /'; fi
+{
+	printf 'tool\tn\trun\tms_per_container\tcpu_ms_per_container\n'
+	[ -s "$results" ] && awk -F'\t' "NR > 1 && ($keep)" "$results"
+} >/run/results.kept || true
+cp /run/results.kept "$results"
 
 stand_in_host
 
@@ -270,7 +286,7 @@ reset_host() { # what the document's commands and plumb veth leave: links and ru
 }
 
 bench_net() {
-	local n run i p s pids
+	local n run i p pids
 	[ -n "$nft_rows" ] || echo "the nftables back end is not in this plumb (plumb --help lists no --firewall): no nftables rows" >&2
 	for n in $SIZES; do
 		for run in $(seq 1 "$RUNS"); do
@@ -286,7 +302,7 @@ bench_net() {
 			sleep 0.2
 
 			# The document's commands, one by one, in bash.
-			s=$(now)
+			tick
 			for i in $(seq 1 "$n"); do
 				p=${pids[i-1]} h=vh$i c=vc$i
 				ip link add $h type veth peer name $c
@@ -303,16 +319,16 @@ bench_net() {
 				iptables -A FORWARD -i $HOST_NET_IF -o $h -m state --state RELATED,ESTABLISHED -j ACCEPT
 				iptables -t nat -A POSTROUTING -s 10.201.$i.0/24 -o $HOST_NET_IF -j MASQUERADE
 			done
-			record "document (bash)" "$n" "$run" "$s" "$(now)"
+			tock "document (bash)" "$n" "$run"
 			reset_host
 
 			# plumb veth up, the same network, one call per container.
-			s=$(now)
+			tick
 			for i in $(seq 1 "$n"); do
 				plumb veth up --pid "${pids[i-1]}" --host-if vh$i --cont-if vc$i --subnet 10.201.$i.0/24 \
 					--host-ip 10.201.$i.1 --cont-ip 10.201.$i.2 >/dev/null 2>&1
 			done
-			record "plumb veth up" "$n" "$run" "$s" "$(now)"
+			tock "plumb veth up" "$n" "$run"
 			reset_host
 
 			# plumb bridge attach / detach, one call per container, then all
@@ -324,18 +340,18 @@ bench_net() {
 				[ "$fw" = iptables ] || sfx=" ($fw)"
 				[ "$fw" = iptables ] && unset PLUMB_FIREWALL || export PLUMB_FIREWALL=$fw
 				plumb bridge up br0 --subnet 10.88.0.0/16 >/dev/null 2>&1
-				s=$(now)
+				tick
 				for p in "${pids[@]}"; do plumb bridge attach br0 --pid "$p" >/dev/null 2>&1; done
-				record "plumb bridge attach$sfx" "$n" "$run" "$s" "$(now)"
-				s=$(now)
+				tock "plumb bridge attach$sfx" "$n" "$run"
+				tick
 				for p in "${pids[@]}"; do plumb bridge detach br0 --pid "$p" >/dev/null 2>&1; done
-				record "plumb bridge detach$sfx" "$n" "$run" "$s" "$(now)"
-				s=$(now)
+				tock "plumb bridge detach$sfx" "$n" "$run"
+				tick
 				plumb bridge attach br0 --from /run/containers >/dev/null 2>&1
-				record "plumb bridge attach, all in one call$sfx" "$n" "$run" "$s" "$(now)"
-				s=$(now)
+				tock "plumb bridge attach, all in one call$sfx" "$n" "$run"
+				tick
 				plumb bridge detach br0 --from /run/containers >/dev/null 2>&1
-				record "plumb bridge detach, all in one call$sfx" "$n" "$run" "$s" "$(now)"
+				tock "plumb bridge detach, all in one call$sfx" "$n" "$run"
 				plumb bridge down br0 >/dev/null 2>&1
 				unset PLUMB_FIREWALL
 			done
@@ -351,21 +367,21 @@ bench_net() {
 				printf 'link set pb%d name eth0\naddr add 10.88.%d.%d/16 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via 10.88.0.1\n' \
 					"$i" $((i / 250)) $((i % 250 + 2)) >"/run/c$i.batch"
 			done
-			s=$(now)
+			tick
 			ip -batch /run/host.batch
 			for i in $(seq 1 "$n"); do echo "${pids[i-1]} -n ip -batch /run/c$i.batch"; done | xargs -P 4 -L 1 nsenter -t
-			record "bare ip batches, bash (floor)" "$n" "$run" "$s" "$(now)"
+			tock "bare ip batches, bash (floor)" "$n" "$run"
 			for i in $(seq 1 "$n"); do echo "link set vb$i group 99"; done >/run/del.batch
 			printf 'link del group 99\nlink del br0\n' >>/run/del.batch
 			ip -batch /run/del.batch
 
 			# The CNI reference plugins through cnitool.
-			s=$(now)
+			tick
 			for p in "${pids[@]}"; do cnitool add benchnet /proc/$p/ns/net >/dev/null; done
-			record "CNI ADD (cnitool)" "$n" "$run" "$s" "$(now)"
-			s=$(now)
+			tock "CNI ADD (cnitool)" "$n" "$run"
+			tick
 			for p in "${pids[@]}"; do cnitool del benchnet /proc/$p/ns/net >/dev/null; done
-			record "CNI DEL (cnitool)" "$n" "$run" "$s" "$(now)"
+			tock "CNI DEL (cnitool)" "$n" "$run"
 			ip link del cni0 2>/dev/null || true
 			rm -rf /run/cni-ipam
 
@@ -374,32 +390,32 @@ bench_net() {
 			# process per container and call. The first ADD of a run makes
 			# the bridge, for both; the reference's is deleted after, plumb's
 			# taken down (untimed).
-			s=$(now)
+			tick
 			cni_each ADD "$CNI_BIN/bridge" /run/cni-conf/10-bench.conf "$CNI_BIN" ref 1 "$n"
-			record "CNI ADD, reference bridge + host-local (plugin process)" "$n" "$run" "$s" "$(now)"
-			s=$(now)
+			tock "CNI ADD, reference bridge + host-local (plugin process)" "$n" "$run"
+			tick
 			cni_each DEL "$CNI_BIN/bridge" /run/cni-conf/10-bench.conf "$CNI_BIN" ref 1 "$n"
-			record "CNI DEL, reference bridge + host-local (plugin process)" "$n" "$run" "$s" "$(now)"
+			tock "CNI DEL, reference bridge + host-local (plugin process)" "$n" "$run"
 			ip link del cni0 2>/dev/null || true
 			rm -rf /run/cni-ipam
-			s=$(now)
+			tick
 			cni_each ADD /run/plumb-cni-bin/plumb /run/plumb-cni.conf /run/plumb-cni-bin plumb 1 "$n"
-			record "CNI ADD, plumb (plugin process)" "$n" "$run" "$s" "$(now)"
-			s=$(now)
+			tock "CNI ADD, plumb (plugin process)" "$n" "$run"
+			tick
 			cni_each DEL /run/plumb-cni-bin/plumb /run/plumb-cni.conf /run/plumb-cni-bin plumb 1 "$n"
-			record "CNI DEL, plumb (plugin process)" "$n" "$run" "$s" "$(now)"
+			tock "CNI DEL, plumb (plugin process)" "$n" "$run"
 			plumb down cni0 >/dev/null 2>&1
 			clean_rules
 
 			# Podman's network stack: netavark setup and teardown, one
 			# process per container (its first setup makes nv0, its last
 			# teardown deletes it).
-			s=$(now)
+			tick
 			netavark_each setup "$n"
-			record "netavark setup" "$n" "$run" "$s" "$(now)"
-			s=$(now)
+			tock "netavark setup" "$n" "$run"
+			tick
 			netavark_each teardown "$n"
-			record "netavark teardown" "$n" "$run" "$s" "$(now)"
+			tock "netavark teardown" "$n" "$run"
 			clean_rules
 
 			# The kernel's floor for a teardown: a veth pair with one end in
@@ -407,9 +423,9 @@ bench_net() {
 			# one process per container (the kernel waits out a grace
 			# period for each).
 			for i in $(seq 1 "$n"); do ip link add kf$i type veth peer name kf0 netns c$i; done
-			s=$(now)
+			tick
 			for ((i = 1; i <= n; i++)); do ip link del kf$i; done
-			record "ip link del of one veth (kernel floor)" "$n" "$run" "$s" "$(now)"
+			tock "ip link del of one veth (kernel floor)" "$n" "$run"
 
 			kill "${pids[@]}" 2>/dev/null || true
 			wait 2>/dev/null || true
@@ -421,8 +437,8 @@ bench_net() {
 
 	# --dry-run wall time, process start included (20 runs, one container each).
 	for run in $(seq 1 20); do
-		s=$(now); plumb veth up --pid 4242 --uplink eth0 --dry-run >/dev/null; record "dry-run veth up" 1 "$run" "$s" "$(now)"
-		s=$(now); plumb bridge up br9 --subnet 10.99.0.0/24 --dry-run >/dev/null; record "dry-run bridge up" 1 "$run" "$s" "$(now)"
+		tick; plumb veth up --pid 4242 --uplink eth0 --dry-run >/dev/null; tock "dry-run veth up" 1 "$run"
+		tick; plumb bridge up br9 --subnet 10.99.0.0/24 --dry-run >/dev/null; tock "dry-run bridge up" 1 "$run"
 	done
 }
 
@@ -442,22 +458,22 @@ bench_scale() {
 	# run, so that the machine's load weighs on both sides alike.
 	plumb bridge up br0 --subnet 10.88.0.0/16 >/dev/null 2>&1
 	for run in $(seq 1 "$RUNS"); do
-		s=$(now); plumb bridge attach br0 --netns s0 >/dev/null 2>&1; record1 "scale: plumb bridge attach of one" 0 "$run" "$s" "$(now)"
-		s=$(now); plumb bridge detach br0 --netns s0 >/dev/null 2>&1; record1 "scale: plumb bridge detach of one" 0 "$run" "$s" "$(now)"
-		s=$(now); plumb status >/dev/null; record1 "scale: plumb status" 1 "$run" "$s" "$(now)"
-		s=$(now); plumb bridge attach br0 --from /run/scale.50 >/dev/null 2>&1
-		record "scale: plumb bridge attach, all in one call" 50 "$run" "$s" "$(now)"
-		s=$(now); plumb bridge detach br0 --from /run/scale.50 >/dev/null 2>&1
-		record "scale: plumb bridge detach, all in one call" 50 "$run" "$s" "$(now)"
-		s=$(now); plumb bridge attach br0 --from /run/scale.all >/dev/null 2>&1
-		record "scale: plumb bridge attach, all in one call" "$SCALE" "$run" "$s" "$(now)"
+		tick; plumb bridge attach br0 --netns s0 >/dev/null 2>&1; tock "scale: plumb bridge attach of one" 0 "$run" 1
+		tick; plumb bridge detach br0 --netns s0 >/dev/null 2>&1; tock "scale: plumb bridge detach of one" 0 "$run" 1
+		tick; plumb status >/dev/null; tock "scale: plumb status" 1 "$run" 1
+		tick; plumb bridge attach br0 --from /run/scale.50 >/dev/null 2>&1
+		tock "scale: plumb bridge attach, all in one call" 50 "$run"
+		tick; plumb bridge detach br0 --from /run/scale.50 >/dev/null 2>&1
+		tock "scale: plumb bridge detach, all in one call" 50 "$run"
+		tick; plumb bridge attach br0 --from /run/scale.all >/dev/null 2>&1
+		tock "scale: plumb bridge attach, all in one call" "$SCALE" "$run"
 		k=$(plumb status | tail -n +2 | grep -c .)
 		[ "$k" = $((SCALE + 1)) ] || { echo "plumb status lists $k objects, want $((SCALE + 1))" >&2; exit 1; }
-		s=$(now); plumb bridge attach br0 --netns s0 >/dev/null 2>&1; record1 "scale: plumb bridge attach of one" "$SCALE" "$run" "$s" "$(now)"
-		s=$(now); plumb bridge detach br0 --netns s0 >/dev/null 2>&1; record1 "scale: plumb bridge detach of one" "$SCALE" "$run" "$s" "$(now)"
-		s=$(now); plumb status >/dev/null; record1 "scale: plumb status" $((SCALE + 1)) "$run" "$s" "$(now)"
-		s=$(now); plumb bridge detach br0 --from /run/scale.all >/dev/null 2>&1
-		record "scale: plumb bridge detach, all in one call" "$SCALE" "$run" "$s" "$(now)"
+		tick; plumb bridge attach br0 --netns s0 >/dev/null 2>&1; tock "scale: plumb bridge attach of one" "$SCALE" "$run" 1
+		tick; plumb bridge detach br0 --netns s0 >/dev/null 2>&1; tock "scale: plumb bridge detach of one" "$SCALE" "$run" 1
+		tick; plumb status >/dev/null; tock "scale: plumb status" $((SCALE + 1)) "$run" 1
+		tick; plumb bridge detach br0 --from /run/scale.all >/dev/null 2>&1
+		tock "scale: plumb bridge detach, all in one call" "$SCALE" "$run"
 		echo "scale: CLI run=$run done" >&2
 	done
 	plumb bridge down br0 >/dev/null 2>&1
@@ -477,15 +493,15 @@ bench_scale() {
 	}
 	cni_s ADD 0 0 && cni_s DEL 0 0
 	for run in $(seq 1 "$RUNS"); do
-		s=$(now); cni_s ADD 0 0; record1 "scale: CNI ADD of one, plumb (plugin process)" 0 "$run" "$s" "$(now)"
-		s=$(now); cni_s DEL 0 0; record1 "scale: CNI DEL of one, plumb (plugin process)" 0 "$run" "$s" "$(now)"
+		tick; cni_s ADD 0 0; tock "scale: CNI ADD of one, plumb (plugin process)" 0 "$run" 1
+		tick; cni_s DEL 0 0; tock "scale: CNI DEL of one, plumb (plugin process)" 0 "$run" 1
 	done
 	s=$(now)
 	cni_s ADD 1 "$SCALE"
 	echo "scale: $SCALE CNI ADDs by plumb (plugin processes) took $(( ($(now) - s) / 1000000 )) ms" >&2
 	for run in $(seq 1 "$RUNS"); do
-		s=$(now); cni_s ADD 0 0; record1 "scale: CNI ADD of one, plumb (plugin process)" "$SCALE" "$run" "$s" "$(now)"
-		s=$(now); cni_s DEL 0 0; record1 "scale: CNI DEL of one, plumb (plugin process)" "$SCALE" "$run" "$s" "$(now)"
+		tick; cni_s ADD 0 0; tock "scale: CNI ADD of one, plumb (plugin process)" "$SCALE" "$run" 1
+		tick; cni_s DEL 0 0; tock "scale: CNI DEL of one, plumb (plugin process)" "$SCALE" "$run" 1
 	done
 	plumb bridge down cni0 --force >/dev/null 2>&1
 	clean_rules

@@ -33,8 +33,12 @@ func main() {
 		os.Exit(2)
 	}
 	samples, err := read(os.Args[1])
+	var cpu map[string]map[int][]float64
 	if err == nil {
-		table(samples)
+		cpu, err = readColumn(os.Args[1], 4)
+	}
+	if err == nil {
+		table(samples, cpu)
 		err = plotNet(samples, os.Args[2])
 	}
 	if err == nil && len(os.Args) == 5 {
@@ -184,9 +188,9 @@ func verdict(v float64, op string, target float64) string {
 	return "NOT met"
 }
 
-// table prints the medians side by side, the ratios against the targets,
-// and the scaling figures.
-func table(s map[string]map[int][]float64) {
+// table prints the medians side by side, wall time and CPU time, the
+// ratios against the targets, and the scaling figures.
+func table(s, cpu map[string]map[int][]float64) {
 	med := func(tool string, n int) float64 {
 		if v := s[tool][n]; len(v) > 0 {
 			return median(v)
@@ -202,26 +206,7 @@ func table(s map[string]map[int][]float64) {
 			runs = max(runs, len(v))
 		}
 	}
-	const w = 56
-	fmt.Printf("%-*s", w, "tool")
-	for _, n := range sizes {
-		fmt.Printf(" %9s", fmt.Sprintf("N=%d", n))
-	}
-	fmt.Printf("   ms per container, median of %d runs\n", runs)
-	for i, t := range tools {
-		if i == len(setup) {
-			fmt.Println()
-		}
-		fmt.Printf("%-*s", w, t)
-		for _, n := range sizes {
-			if v := med(t, n); v > 0 {
-				fmt.Printf(" %9.2f", v)
-			} else {
-				fmt.Printf(" %9s", "-")
-			}
-		}
-		fmt.Println()
-	}
+	medians(s, setup, teardown, sizes, fmt.Sprintf("ms per container (wall), median of %d runs", runs))
 	if len(s["plumb bridge attach (nftables)"]) == 0 {
 		fmt.Println("(no nftables rows: the plumb binary measured has no nftables back end, --firewall)")
 	}
@@ -234,6 +219,10 @@ of a run makes the bridge, for both (as cnitool's and netavark's first call do).
 1.4.0, one static address each. Kernel floor: one ip link del of a veth whose peer is in the container.
 `)
 	fmt.Println()
+	if len(cpu) > 0 {
+		medians(cpu, setup, teardown, sizes, "CPU ms per container (user + system of every process the calls ran)")
+		fmt.Println()
+	}
 
 	// The ratios, N by N, each against its target.
 	type ratio struct {
@@ -325,7 +314,39 @@ of a run makes the bridge, for both (as cnitool's and netavark's first call do).
 	if v := med("plumb bridge attach, all in one call (nftables)", 200); v > 0 {
 		fmt.Printf("bridge attach of 200 containers in one call, nftables: %.2f ms per container (target <= 3): %s\n", v, verdict(v, "<=", 3))
 	}
-	scaleTable(s)
+	scaleTable(s, cpu)
+}
+
+// num is v with two decimals, or "-" for no value.
+func num(v float64) string {
+	if v == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f", v)
+}
+
+// medians prints a table of the tools' medians, N by N.
+func medians(s map[string]map[int][]float64, setup, teardown []string, sizes []int, title string) {
+	const w = 56
+	fmt.Printf("%-*s", w, "tool")
+	for _, n := range sizes {
+		fmt.Printf(" %9s", fmt.Sprintf("N=%d", n))
+	}
+	fmt.Printf("   %s\n", title)
+	for i, t := range append(append([]string(nil), setup...), teardown...) {
+		if i == len(setup) {
+			fmt.Println()
+		}
+		fmt.Printf("%-*s", w, t)
+		for _, n := range sizes {
+			if v := s[t][n]; len(v) > 0 {
+				fmt.Printf(" %9.2f", median(v))
+			} else {
+				fmt.Printf(" %9s", "-")
+			}
+		}
+		fmt.Println()
+	}
 }
 
 // scaleOf is the SCALE the scaling rows were run with, and their runs.
@@ -339,47 +360,55 @@ func scaleOf(s map[string]map[int][]float64) (scale, runs int) {
 }
 
 // scaleTable prints each scaled call with nothing there and with SCALE
-// there, the ratio and its target.
-func scaleTable(s map[string]map[int][]float64) {
+// there, the ratio and its target (wall time), and the same in CPU time.
+func scaleTable(s, cpu map[string]map[int][]float64) {
 	scale, runs := scaleOf(s)
 	if scale == 0 {
 		return
 	}
-	med := func(tool string, n int) float64 {
+	med := func(s map[string]map[int][]float64, tool string, n int) float64 {
 		if v := s[tool][n]; len(v) > 0 {
 			return median(v)
 		}
 		return 0
 	}
-	fmt.Printf("\nscaling: one call's cost with %d already there against none, median of %d runs\n", scale, runs)
-	fmt.Printf("%-52s %12s %14s %7s  %s\n", "", "baseline", fmt.Sprintf("with %d", scale), "ratio", "target")
-	for _, r := range []struct {
+	ratio := func(a, b float64) float64 {
+		if a > 0 && b > 0 {
+			return b / a
+		}
+		return 0
+	}
+	fmt.Printf("\nscaling: one call's cost with %d already there against none, median of %d runs (ms; attach-all and detach-all per container)\n", scale, runs)
+	fmt.Printf("%-44s %-8s %8s %9s %6s %8s %9s %6s  %s\n", "", "baseline", "wall", fmt.Sprintf("w/ %d", scale), "ratio", "CPU", fmt.Sprintf("w/ %d", scale), "ratio", "target (wall)")
+	type row struct {
 		label, tool string
 		base, at    int
 		baseLabel   string
 		op          string
 		target      float64
 		note        string
-	}{
-		{"plumb bridge attach of one container, ms", scaleAttach, 0, scale, "empty", "<=", 1.25, ""},
-		{"plumb bridge detach of one container, ms", scaleDetach, 0, scale, "empty", "<=", 1.25, "(attach's bound; the issue names attach and ADD)"},
-		{"CNI ADD of one, plumb (plugin process), ms", scaleCNIAdd, 0, scale, "none", "<=", 1.25, ""},
-		{"CNI DEL of one, plumb (plugin process), ms", scaleCNIDel, 0, scale, "none", "<=", 1.25, "(ADD's bound; the issue names attach and ADD)"},
-		{"bridge attach, all in one call, ms per container", scaleAttachAll, 50, scale, "of 50", "<=", 1.25, ""},
-		{"bridge detach, all in one call, ms per container", scaleDetachAll, 50, scale, "of 50", "", 0, "(no target)"},
-	} {
-		a, b := med(r.tool, r.base), med(r.tool, r.at)
-		v, target := 0.0, ""
-		if a > 0 && b > 0 {
-			v = b / a
-		}
-		if r.op != "" {
-			target = fmt.Sprintf("%s %.2f %s ", r.op, r.target, verdict(v, r.op, r.target))
-		}
-		fmt.Printf("%-52s %6s %5.2f %14.2f %7.2f  %s\n", r.label, r.baseLabel, a, b, v, strings.TrimSpace(target+r.note))
 	}
-	one, all := med(scaleStatus, 1), med(scaleStatus, scale+1)
-	fmt.Printf("%-52s %6s %5.2f %14.2f %7.2f  < 100 ms: %s\n", fmt.Sprintf("plumb status, ms (1 object; %d objects)", scale+1), "1 obj", one, all, all/one, verdict(all, "<", 100))
+	for _, r := range []row{
+		{"plumb bridge attach of one container", scaleAttach, 0, scale, "empty", "<=", 1.25, ""},
+		{"plumb bridge detach of one container", scaleDetach, 0, scale, "empty", "<=", 1.25, "(attach's bound; the issue names attach and ADD)"},
+		{"CNI ADD of one, plumb (plugin process)", scaleCNIAdd, 0, scale, "none", "<=", 1.25, ""},
+		{"CNI DEL of one, plumb (plugin process)", scaleCNIDel, 0, scale, "none", "<=", 1.25, "(ADD's bound; the issue names attach and ADD)"},
+		{"bridge attach, all in one call", scaleAttachAll, 50, scale, "of 50", "<=", 1.25, ""},
+		{"bridge detach, all in one call", scaleDetachAll, 50, scale, "of 50", "", 0, "(no target)"},
+		{"plumb status", scaleStatus, 1, scale + 1, "1 obj", "<", 100, ""},
+	} {
+		a, b := med(s, r.tool, r.base), med(s, r.tool, r.at)
+		ca, cb := med(cpu, r.tool, r.base), med(cpu, r.tool, r.at)
+		target := ""
+		switch {
+		case r.tool == scaleStatus:
+			target = fmt.Sprintf("%d objects < 100 ms: %s ", scale+1, verdict(b, r.op, r.target))
+		case r.op != "":
+			target = fmt.Sprintf("%s %.2f %s ", r.op, r.target, verdict(ratio(a, b), r.op, r.target))
+		}
+		fmt.Printf("%-44s %-8s %8s %9s %6s %8s %9s %6s  %s\n", r.label, r.baseLabel, num(a), num(b), num(ratio(a, b)),
+			num(ca), num(cb), num(ratio(ca, cb)), strings.TrimSpace(target+r.note))
+	}
 }
 
 // plotNet draws bench.png: ms per container against N, one line per tool,
