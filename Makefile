@@ -56,7 +56,7 @@ fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz FuzzShell -fuzztime $(FUZZSHELL)
 	$(GO) test ./plan/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
 
-# Not part of make test: about 17 minutes. RUNS=5 SIZES="1 50 200" SCALE=1000
+# Not part of make test: about 12-14 minutes. RUNS=5 SIZES="1 50 200" SCALE=1000
 # make bench; PARTS=images (or net, or scale) runs one part.
 bench: deps-bench build mkimage
 	@scripts/bench.sh

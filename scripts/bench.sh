@@ -33,7 +33,7 @@
 # PARTS picks what runs: RUNS=5 PARTS=images make bench (the summary then
 # keeps the network figures of bench/results.tsv as they are); PARTS=scale
 # replaces only the scaling rows of bench/results.tsv, PARTS=net the others.
-# About 17 minutes with the defaults (RUNS=3, SIZES="1 50 200", SCALE=1000).
+# About 12-14 minutes with the defaults (RUNS=3, SIZES="1 50 200", SCALE=1000).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-3}
