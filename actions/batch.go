@@ -17,6 +17,9 @@ const (
 	// Iptables lines of one table run as one `iptables-restore --noflush`,
 	// which commits the table whole or not at all.
 	Iptables
+	// Nft steps run as one `nft -f -`: one transaction, applied whole or
+	// not at all.
+	Nft
 )
 
 // Batch names the one process that can run a step's line together with the
@@ -39,8 +42,11 @@ type Batchable interface {
 // inside a container as the action's own command would be (`ip -n NAME`,
 // `nsenter -t PID -n`, `nsenter --net=PATH`), or `iptables-restore --noflush`.
 func (b Batch) Argv() []string {
-	if b.Tool == Iptables {
+	switch b.Tool {
+	case Iptables:
 		return []string{"iptables-restore", "--noflush"}
+	case Nft:
+		return []string{"nft", "-f", "-"}
 	}
 	return b.In.Wrap(b.Inside())
 }
@@ -48,7 +54,7 @@ func (b Batch) Argv() []string {
 // Inside is the batch process as started by plumb itself inside its
 // namespace (see Entering): the tool alone.
 func (b Batch) Inside() []string {
-	if b.Tool == Iptables {
+	if b.Tool == Iptables || b.Tool == Nft {
 		return b.Argv()
 	}
 	return []string{"ip", "-batch", "-"}
@@ -63,7 +69,7 @@ func (b Batch) Input(lines []string) []byte {
 }
 
 // Atomic reports whether a failed batch applied none of its lines.
-func (b Batch) Atomic() bool { return b.Tool == Iptables }
+func (b Batch) Atomic() bool { return b.Tool == Iptables || b.Tool == Nft }
 
 // Outcome is what a failed batch of n lines left: lines [0, Done) applied,
 // line Failed the one that failed. Unsure means the tool did not say which
@@ -80,6 +86,12 @@ var (
 
 // Outcome reads a failed batch's stderr.
 func (b Batch) Outcome(stderr string, n int) Outcome {
+	if b.Tool == Nft {
+		// Atomic: none of it applied. A step's input is several lines, so
+		// nft's line number does not name the step; its stderr, kept
+		// whole in the error, does.
+		return Outcome{}
+	}
 	if b.Tool == Iptables {
 		// Line 1 of the input is the table's header.
 		if m := iptablesFailedLine.FindStringSubmatch(stderr); m != nil {
