@@ -31,14 +31,14 @@ type cniConf struct {
 	// Firewall is the back end of a bridge the config makes: ipMasqBackend,
 	// else PLUMB_FIREWALL, else iptables. A bridge already kept keeps its own.
 	Firewall firewall.Backend
-	MTU          int
-	Hairpin      bool
-	Subnet       netip.Prefix
-	Gateway      netip.Addr
-	Range        ipam.Range
-	Routes       []plan.Route
-	DNS          types.DNS
-	Ports        []plan.Port // runtimeConfig.portMappings
+	MTU      int
+	Hairpin  bool
+	Subnet   netip.Prefix
+	Gateway  netip.Addr
+	Range    ipam.Range
+	Routes   []plan.Route
+	DNS      types.DNS
+	Ports    []plan.Port // runtimeConfig.portMappings
 	// PrevResult is the runtime's cached result (CHECK), or nil.
 	PrevResult json.RawMessage
 	// Valid: GC's cni.dev/valid-attachments; HasValid tells an empty list
