@@ -164,9 +164,16 @@ func netState(t *testing.T, run func(argv ...string) string) string {
 	}
 	b.WriteString(run("sysctl", "net.ipv4.ip_forward"))
 	if _, err := exec.LookPath("nft"); err == nil {
-		// plumb's nft tables, and iptables-nft's (which iptables-save
-		// shows too); -s: no counter values.
-		b.WriteString("$ nft -s list ruleset\n" + run("nft", "-s", "list", "ruleset"))
+		// plumb's nft tables (-s: no counter values). Not the whole
+		// ruleset: iptables-nft's tables are iptables-save's above, and
+		// iptables-nft leaves a built-in chain it made for a rule (nat
+		// PREROUTING) when the rule goes, which iptables never shows.
+		b.WriteString("$ nft -s list table ip plumb-*\n")
+		for _, l := range strings.Split(run("nft", "list", "tables"), "\n") {
+			if f := strings.Fields(l); len(f) == 3 && strings.HasPrefix(f[2], "plumb-") {
+				b.WriteString(run("nft", "-s", "list", "table", f[1], f[2]))
+			}
+		}
 	}
 	b.WriteString("$ iptables-save\n")
 	for _, l := range strings.Split(run("iptables-save"), "\n") {
