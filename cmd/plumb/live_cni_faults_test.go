@@ -127,7 +127,10 @@ func testLiveCNIFaults(t *testing.T, fw string) {
 		}
 		type onePlan struct {
 			Object struct{ Kind, Name string }
-			Steps  []struct{ Command, Input string }
+			Steps  []struct {
+				Argv  []string
+				Input string
+			}
 		}
 		var doc struct {
 			onePlan
@@ -142,12 +145,15 @@ func testLiveCNIFaults(t *testing.T, fw string) {
 		for _, p := range doc.Plans {
 			objects = append(objects, p.Object.Kind+"/"+p.Object.Name)
 			for _, st := range p.Steps {
-				// A step fed its input (nft -f -) is named by its
-				// input's first line too, as failwrap.sh names it.
+				// As failwrap.sh sees the step: its words joined by
+				// spaces, unquoted (nft delete element ... '{ tcp .
+				// 8080 }' is quoted as a command), and a step fed its
+				// input (nft -f -) with the input's first line.
+				step := strings.Join(st.Argv, " ")
 				if first, _, _ := strings.Cut(st.Input, "\n"); first != "" {
-					st.Command += " " + first
+					step += " " + first
 				}
-				steps = append(steps, st.Command)
+				steps = append(steps, step)
 			}
 		}
 		return steps, objects
