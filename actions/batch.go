@@ -19,6 +19,9 @@ const (
 	// block after another: a step group's rules in filter and nat are one
 	// process.
 	Iptables
+	// Ip6tables lines are Iptables lines of IPv6's tables, run as one
+	// `ip6tables-restore --noflush`.
+	Ip6tables
 	// Nft steps run as one `nft -f -`: one transaction, applied whole or
 	// not at all.
 	Nft
@@ -47,6 +50,8 @@ func (b Batch) Argv() []string {
 	switch b.Tool {
 	case Iptables:
 		return []string{"iptables-restore", "--noflush"}
+	case Ip6tables:
+		return []string{"ip6tables-restore", "--noflush"}
 	case Nft:
 		return []string{"nft", "-f", "-"}
 	}
@@ -56,7 +61,7 @@ func (b Batch) Argv() []string {
 // Inside is the batch process as started by plumb itself inside its
 // namespace (see Entering): the tool alone.
 func (b Batch) Inside() []string {
-	if b.Tool == Iptables || b.Tool == Nft {
+	if b.Tool != IP {
 		return b.Argv()
 	}
 	return []string{"ip", "-batch", "-"}
@@ -66,7 +71,7 @@ func (b Batch) Inside() []string {
 // table blocks, a new block wherever the table changes: `*nat`, its lines,
 // COMMIT.
 func (b Batch) Input(lines []string) []byte {
-	if b.Tool == Iptables {
+	if b.xtables() {
 		var out []string
 		for i, blk := range iptablesBlocks(lines) {
 			if i > 0 {
@@ -108,7 +113,11 @@ func iptablesLine(t Table, words string) string { return string(t) + "\t" + word
 // Atomic reports whether a failed batch's failing line was applied with
 // none of the lines of its block (for iptables, its table's block; for
 // nft, the whole transaction; ip applies the lines before it).
-func (b Batch) Atomic() bool { return b.Tool == Iptables || b.Tool == Nft }
+func (b Batch) Atomic() bool { return b.xtables() || b.Tool == Nft }
+
+// xtables reports whether the batch is iptables-restore's or
+// ip6tables-restore's, which read the same input.
+func (b Batch) xtables() bool { return b.Tool == Iptables || b.Tool == Ip6tables }
 
 // Outcome is what a failed batch left: lines [0, Done) applied, line Failed
 // the one that failed (and, for an atomic batch, the lines from Done on
@@ -133,7 +142,7 @@ func (b Batch) Outcome(stderr string, lines []string) Outcome {
 		// whole in the error, does.
 		return Outcome{}
 	}
-	if b.Tool == Iptables {
+	if b.xtables() {
 		// iptables-restore commits each table's block at its COMMIT and
 		// stops at the first that fails: the blocks before it are applied.
 		// Its input's line numbers count each block's header and COMMIT.

@@ -22,6 +22,16 @@ type Rule struct {
 	Spec  []string `json:"spec"`
 	// Purpose is the runbook's reason for the rule.
 	Purpose string `json:"purpose,omitempty"`
+	// IPv6 makes it an ip6tables rule (IPv6 packets' tables).
+	IPv6 bool `json:"ipv6,omitempty"`
+}
+
+// tool is the rule's command and batch tool: iptables, or ip6tables.
+func (r Rule) tool() (string, Tool) {
+	if r.IPv6 {
+		return "ip6tables", Ip6tables
+	}
+	return "iptables", Iptables
 }
 
 // table is the rule's table, filter when none is named.
@@ -36,15 +46,20 @@ func (r Rule) table() Table {
 func (r Rule) batch(op string) (Batch, string, bool) {
 	words := append([]string{op, r.Chain}, r.Spec...)
 	for _, w := range words {
-		if !Bare(w) {
+		// iptables-restore splits at whitespace and quotes alone: the
+		// brackets of an IPv6 DNAT destination ([fd00::2]:80), which a
+		// shell would glob, are plain there.
+		if !Bare(w) && !Bare(strings.NewReplacer("[", "", "]", "").Replace(w)) {
 			return Batch{}, "", false
 		}
 	}
-	return Batch{Tool: Iptables}, iptablesLine(r.table(), strings.Join(words, " ")), true
+	_, tool := r.tool()
+	return Batch{Tool: tool}, iptablesLine(r.table(), strings.Join(words, " ")), true
 }
 
 func (r Rule) argv(op string) []string {
-	argv := []string{"iptables"}
+	cmd, _ := r.tool()
+	argv := []string{cmd}
 	if r.Table != Filter && r.Table != "" {
 		argv = append(argv, "-t", string(r.Table))
 	}
@@ -89,11 +104,12 @@ func (a IptablesInsert) Batch() (Batch, string, bool) {
 type IptablesNewChain struct {
 	Table Table  `json:"table"`
 	Chain string `json:"chain"`
+	IPv6  bool   `json:"ipv6,omitempty"` // ip6tables
 }
 
 func (a IptablesNewChain) Kind() string { return "iptables_new_chain" }
 func (a IptablesNewChain) Argv() []string {
-	return Rule{Table: a.Table, Chain: a.Chain}.argv("-N")
+	return a.rule().argv("-N")
 }
 func (a IptablesNewChain) Why() string {
 	return fmt.Sprintf("create the chain %s in the %s table for this network's rules", a.Chain, a.Table)
@@ -105,19 +121,20 @@ func (a IptablesNewChain) Batch() (Batch, string, bool) {
 	}
 	// -N, not ":CHAIN - [0:0]": under --noflush the latter empties a chain
 	// that exists, where -N fails as `iptables -N` does.
-	return Batch{Tool: Iptables}, iptablesLine(a.table(), "-N "+a.Chain), true
+	return a.rule().batch0("-N " + a.Chain)
 }
-func (a IptablesNewChain) table() Table { return Rule{Table: a.Table}.table() }
+func (a IptablesNewChain) rule() Rule { return Rule{Table: a.Table, Chain: a.Chain, IPv6: a.IPv6} }
 
 // IptablesDeleteChain deletes an empty chain.
 type IptablesDeleteChain struct {
 	Table Table  `json:"table"`
 	Chain string `json:"chain"`
+	IPv6  bool   `json:"ipv6,omitempty"` // ip6tables
 }
 
 func (a IptablesDeleteChain) Kind() string { return "iptables_delete_chain" }
 func (a IptablesDeleteChain) Argv() []string {
-	return Rule{Table: a.Table, Chain: a.Chain}.argv("-X")
+	return a.rule().argv("-X")
 }
 func (a IptablesDeleteChain) Why() string  { return fmt.Sprintf("delete the chain %s", a.Chain) }
 func (a IptablesDeleteChain) Undo() Action { return nil }
@@ -125,7 +142,14 @@ func (a IptablesDeleteChain) Batch() (Batch, string, bool) {
 	if !Bare(a.Chain) {
 		return Batch{}, "", false
 	}
-	return Batch{Tool: Iptables}, iptablesLine(Rule{Table: a.Table}.table(), "-X "+a.Chain), true
+	return a.rule().batch0("-X " + a.Chain)
+}
+func (a IptablesDeleteChain) rule() Rule { return Rule{Table: a.Table, Chain: a.Chain, IPv6: a.IPv6} }
+
+// batch0 is a chain command's line in the rule's table's batch.
+func (r Rule) batch0(words string) (Batch, string, bool) {
+	_, tool := r.tool()
+	return Batch{Tool: tool}, iptablesLine(r.table(), words), true
 }
 func (a IptablesDeleteChain) Gone(stderr string) bool {
 	return strings.Contains(stderr, "No chain/target/match by that name")

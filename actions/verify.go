@@ -206,7 +206,7 @@ func (a IptablesInsert) Verify(ctx context.Context, r Runner) error {
 }
 
 func (a IptablesNewChain) Verify(ctx context.Context, r Runner) error {
-	if _, err := r.Run(ctx, Rule{Table: a.Table, Chain: a.Chain}.argv("-S"), nil); err != nil {
+	if _, err := r.Run(ctx, a.rule().argv("-S"), nil); err != nil {
 		return fmt.Errorf("chain %s is missing from the %s table", a.Chain, a.Table)
 	}
 	return nil

@@ -24,13 +24,48 @@ type Port struct {
 	Host      uint16
 	Container uint16
 	Proto     string // tcp or udp
+	// HostIP, when given, is 0.0.0.0 or :: and publishes the port in that
+	// family alone; zero: in each family the container has.
+	HostIP netip.Addr
 }
 
-func (p Port) String() string { return fmt.Sprintf("%d:%d/%s", p.Host, p.Container, p.Proto) }
+func (p Port) String() string {
+	s := fmt.Sprintf("%d:%d/%s", p.Host, p.Container, p.Proto)
+	switch {
+	case !p.HostIP.IsValid():
+		return s
+	case p.HostIP.Is6():
+		return "[" + p.HostIP.String() + "]:" + s
+	}
+	return p.HostIP.String() + ":" + s
+}
 
-// ParsePort reads HOST:CONTAINER[/tcp|/udp].
+// ParsePort reads [HOSTIP:]HOST:CONTAINER[/tcp|/udp], HOSTIP 0.0.0.0 or
+// [::] (Docker's way of publishing in one family).
 func ParsePort(s string) (Port, error) {
-	spec, proto, hasProto := strings.Cut(s, "/")
+	var hostIP netip.Addr
+	rest := s
+	if strings.Count(s, ":") > 1 || strings.HasPrefix(s, "[") {
+		var ip string
+		if strings.HasPrefix(s, "[") {
+			end := strings.Index(s, "]:")
+			if end < 0 {
+				return Port{}, fmt.Errorf("%q is not [HOSTIP]:HOST:CONTAINER[/tcp|/udp], such as [::]:8080:80", s)
+			}
+			ip, rest = s[1:end], s[end+2:]
+		} else {
+			ip, rest, _ = strings.Cut(s, ":")
+		}
+		a, err := netip.ParseAddr(ip)
+		if err != nil || strings.HasPrefix(s, "[") != a.Is6() {
+			return Port{}, fmt.Errorf("%q: the host address is 0.0.0.0 or [::], such as [::]:8080:80", s)
+		}
+		if !a.IsUnspecified() {
+			return Port{}, fmt.Errorf("%q: plumb publishes a port on all the host's addresses of a family; give 0.0.0.0 (IPv4) or [::] (IPv6), not %s", s, a)
+		}
+		hostIP = a
+	}
+	spec, proto, hasProto := strings.Cut(rest, "/")
 	if !hasProto {
 		proto = "tcp"
 	}
@@ -46,7 +81,7 @@ func ParsePort(s string) (Port, error) {
 	if err1 != nil || err2 != nil || hp == 0 || cp == 0 {
 		return Port{}, fmt.Errorf("%q: ports are numbers from 1 to 65535", s)
 	}
-	return Port{Host: uint16(hp), Container: uint16(cp), Proto: proto}, nil
+	return Port{Host: uint16(hp), Container: uint16(cp), Proto: proto, HostIP: hostIP}, nil
 }
 
 // BridgeNetwork is what an attachment needs to know of its bridge: its
@@ -166,6 +201,11 @@ type Attach struct {
 	Network BridgeNetwork
 	Target  actions.Netns
 	IP      netip.Addr // zero: the next free address, set when planned
+	// IP6 is the IPv6 address on a dual-stack network (given, or set
+	// when planned: the IPv4 address's host part where that is free,
+	// else the next free one). Given on an IPv6-only network, it becomes
+	// IP.
+	IP6     netip.Addr
 	If      actions.IfName
 	Publish []Port
 	// ID names the attachment; zero: AddressID of its address.
@@ -177,7 +217,9 @@ type Attach struct {
 	// end, as its facts record it.
 	Firewall firewall.Backend
 	// Range limits the addresses given out; zero: the whole subnet.
-	Range ipam.Range
+	// Range6 is the IPv6 subnet's of a dual-stack network.
+	Range  ipam.Range
+	Range6 ipam.Range
 	// OwnRoutes: the container's routes are Routes alone (a CNI config's);
 	// false: a default route through the gateway.
 	OwnRoutes bool
@@ -237,6 +279,9 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 	if err := st.BuildIndex(); err != nil {
 		return err
 	}
+	if err := a.sortFamilies(); err != nil {
+		return err
+	}
 	subnet := a.Network.Subnet
 	used, indexed := st.bridgeAddrs(a.Network.Name.String())
 	if !indexed {
@@ -247,18 +292,28 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 		used = map[netip.Addr]string{}
 		for _, r := range Attachments(st, a.Network.Name.String()) {
 			if f, ok := r.Attachment(); ok {
-				used[f.IP] = r.ID()
+				for _, ip := range f.IPs() {
+					used[ip] = r.ID()
+				}
 			}
 		}
-	} else if a.IP.IsValid() {
-		if r, ok := st.holder(filepath.Join(st.bridgeIndex(a.Network.Name.String()), "ip-"+a.IP.String())); ok {
-			used[a.IP] = r.ID()
+	} else {
+		for _, ip := range []netip.Addr{a.IP, a.IP6} {
+			if !ip.IsValid() {
+				continue
+			}
+			if r, ok := st.holder(filepath.Join(st.bridgeIndex(a.Network.Name.String()), "ip-"+ip.String())); ok {
+				used[ip] = r.ID()
+			}
 		}
 	}
-	used[a.Network.Gateway] = "the gateway"
+	for _, n := range a.Network.Families() {
+		used[n.Gateway] = "the gateway"
+	}
 	for ip, by := range reserved {
 		used[ip] = by
 	}
+	taken := func(ip netip.Addr) bool { _, taken := used[ip]; return taken }
 	if a.IP.IsValid() {
 		if err := checkHost("ip", a.IP, subnet); err != nil {
 			return err
@@ -266,16 +321,73 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 		if by, taken := used[a.IP]; taken {
 			return refuse("ip", "%s is taken by %s", a.IP, by)
 		}
-		return nil
-	}
-	ip, err := ipam.NextIn(subnet, a.Range, func(ip netip.Addr) bool { _, taken := used[ip]; return taken })
-	if err != nil {
-		if a.Range != (ipam.Range{}) {
-			return refuse("ip", "the range %s-%s of %s is full: every address is in use", a.Range.Start, a.Range.End, a.Network.Name)
+	} else {
+		ip, err := ipam.NextIn(subnet, a.Range, taken)
+		if err != nil {
+			return a.full(subnet, a.Range)
 		}
-		return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, a.Network.Name)
+		a.IP = ip
 	}
-	a.IP = ip
+	subnet6 := a.Network.Subnet6
+	switch {
+	case !subnet6.IsValid():
+	case a.IP6.IsValid():
+		if err := checkHost("ip", a.IP6, subnet6); err != nil {
+			return err
+		}
+		if by, taken := used[a.IP6]; taken {
+			return refuse("ip", "%s is taken by %s", a.IP6, by)
+		}
+	default:
+		// The same host part as the IPv4 address, so that the two read
+		// alike (10.88.0.5, fd00:88::5), where that one is free.
+		if ip, ok := ipam.SameHost(a.IP, subnet, subnet6); ok && !taken(ip) && a.Range6.Contains(ip) {
+			a.IP6 = ip
+			break
+		}
+		ip, err := ipam.NextIn(subnet6, a.Range6, taken)
+		if err != nil {
+			return a.full(subnet6, a.Range6)
+		}
+		a.IP6 = ip
+	}
+	return nil
+}
+
+// full is the refusal of a subnet or range with no free address.
+func (a *Attach) full(subnet netip.Prefix, r ipam.Range) error {
+	if r != (ipam.Range{}) {
+		return refuse("ip", "the range %s-%s of %s is full: every address is in use", r.Start, r.End, a.Network.Name)
+	}
+	return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, a.Network.Name)
+}
+
+// sortFamilies puts the addresses asked for where the network has their
+// family: IP its first family's, IP6 a dual-stack network's IPv6. An
+// address of a family the network lacks is refused.
+func (a *Attach) sortFamilies() error {
+	net := a.Network
+	first := ipam.FamilyOf(net.Subnet.Addr())
+	var want []netip.Addr
+	for _, ip := range []netip.Addr{a.IP, a.IP6} {
+		if ip.IsValid() {
+			want = append(want, ip)
+		}
+	}
+	a.IP, a.IP6 = netip.Addr{}, netip.Addr{}
+	for _, ip := range want {
+		fam := ipam.FamilyOf(ip)
+		switch {
+		case fam == first && !a.IP.IsValid():
+			a.IP = ip
+		case fam == ipam.V6 && net.Subnet6.IsValid() && !a.IP6.IsValid():
+			a.IP6 = ip
+		case fam == first || fam == ipam.V6 && net.Subnet6.IsValid():
+			return refuse("ip", "give at most one address of each family")
+		default:
+			return refuse("ip", "%s is an %s address and %s has no %s subnet (its subnet is %s)", ip, fam, net.Name, fam, net.Subnet)
+		}
+	}
 	return nil
 }
 
@@ -314,6 +426,13 @@ func (a *Attach) checkRecords(st *Store) error {
 	if len(a.Publish) > 0 && !a.Network.NAT {
 		return refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", a.Network.Name)
 	}
+	for _, p := range a.Publish {
+		if p.HostIP.IsValid() {
+			if _, ok := a.Network.Of(ipam.FamilyOf(p.HostIP)); !ok {
+				return refuse("publish", "%s publishes on %s only, and %s has no %s subnet", p, ipam.FamilyOf(p.HostIP), a.Network.Name, ipam.FamilyOf(p.HostIP))
+			}
+		}
+	}
 	return nil
 }
 
@@ -332,12 +451,20 @@ func (a *Attach) Plan() (*Plan, error) {
 	steps = append(steps,
 		Step{Action: actions.LinkSetUp{Dev: id.HostVeth}},
 		Step{Action: actions.LinkRename{Dev: id.PeerTemp, Name: a.If, In: in}},
-		Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP, subnet.Bits()), Dev: a.If, In: in}},
+		Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP, subnet.Bits()), Dev: a.If, In: in, NoDAD: ipam.FamilyOf(a.IP) == ipam.V6}},
+	)
+	if a.IP6.IsValid() {
+		steps = append(steps, Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP6, net.Subnet6.Bits()), Dev: a.If, In: in, NoDAD: true}})
+	}
+	steps = append(steps,
 		Step{Action: actions.LinkSetUp{Dev: a.If, In: in}},
 		Step{Action: actions.LinkSetUp{Dev: "lo", In: in}},
 	)
 	if !a.OwnRoutes {
 		steps = append(steps, Step{Action: actions.RouteAddDefault{Via: net.Gateway, In: in}})
+		if a.IP6.IsValid() {
+			steps = append(steps, Step{Action: actions.RouteAddDefault{Via: net.Gateway6, In: in}})
+		}
 	}
 	for _, rt := range a.Routes {
 		if rt.Dst.Bits() == 0 {
@@ -346,9 +473,20 @@ func (a *Attach) Plan() (*Plan, error) {
 			steps = append(steps, Step{Action: actions.RouteAdd{Dst: rt.Dst, Via: rt.Via, In: in}})
 		}
 	}
+	// Each published port in each family the container has, as Docker
+	// maps both; a port given with a host address (0.0.0.0 or [::]) in
+	// that family alone.
 	var needs []firewall.Need
-	for _, p := range a.Publish {
-		needs = append(needs, firewall.Publish{Network: br.String(), Bridge: br, Proto: p.Proto, HostPort: p.Host, To: a.IP, ToPort: p.Container})
+	for _, ip := range []netip.Addr{a.IP, a.IP6} {
+		if !ip.IsValid() {
+			continue
+		}
+		for _, p := range a.Publish {
+			if p.HostIP.IsValid() && ipam.FamilyOf(p.HostIP) != ipam.FamilyOf(ip) {
+				continue
+			}
+			needs = append(needs, firewall.Publish{Network: br.String(), Bridge: br, Proto: p.Proto, HostPort: p.Host, To: ip, ToPort: p.Container})
+		}
 	}
 	if len(needs) > 0 {
 		fw := a.Firewall
@@ -369,8 +507,13 @@ func (a *Attach) Plan() (*Plan, error) {
 	}
 	facts := AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: net.Gateway,
 		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish, Runtime: a.Runtime, Firewall: net.Firewall}
+	addrs := a.IP.String()
+	if a.IP6.IsValid() {
+		facts.IP6, facts.PrefixLen6, facts.Gateway6 = a.IP6, net.Subnet6.Bits(), net.Gateway6
+		addrs += " " + a.IP6.String()
+	}
 	return &Plan{Kind: "attachment", Name: id.Object, Target: in, Facts: facts, Steps: steps,
-		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), a.IP, br, id.HostVeth)}, nil
+		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), addrs, br, id.HostVeth)}, nil
 }
 
 // Preflight checks the host: the container lives, the names are free, and
@@ -474,7 +617,7 @@ func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Add
 	}
 	for _, r := range Attachments(st, bridge) {
 		f, _ := r.Attachment()
-		if ip.IsValid() && f.IP == ip {
+		if ip.IsValid() && (f.IP == ip || f.IP6 == ip) {
 			return r, nil
 		}
 		if !target.IsHost() && f.Target == target.Label() {
@@ -527,7 +670,7 @@ func (c *AttachCall) Check() error {
 	switch {
 	case len(c.List) == 0:
 		return &Refused{Msg: "give the container as --pid PID or --netns NAME (repeat them, or --from FILE, for several)"}
-	case len(c.List) > 1 && c.List[0].IP.IsValid():
+	case len(c.List) > 1 && (c.List[0].IP.IsValid() || c.List[0].IP6.IsValid()):
 		return &Refused{Flag: "ip", Msg: "an address is for one container; with several, each gets the next free one"}
 	}
 	seen := map[string]bool{}
@@ -588,6 +731,9 @@ func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
 			return nil, err
 		}
 		reserved[a.IP] = a.Target.Label() + " (in this call)"
+		if a.IP6.IsValid() {
+			reserved[a.IP6] = a.Target.Label() + " (in this call)"
+		}
 		p, err := a.Plan()
 		if err != nil {
 			return nil, err

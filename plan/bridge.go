@@ -25,6 +25,24 @@ type Bridge struct {
 	MTU     int // 0: the kernel's default
 	// Firewall writes the network's rules; nil: the default.
 	Firewall firewall.Backend
+	// Subnet6 and Gateway6 make the network dual stack: its IPv6 side
+	// (an IPv6-only network's subnet is Subnet). Gateway6 zero: the
+	// subnet's first host.
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
+	// NAT6 masquerades the network's IPv6 traffic as its IPv4 is; without
+	// it IPv6 is routed (forwarded with the containers' own addresses),
+	// Docker's default.
+	NAT6 bool
+}
+
+// families is the bridge's families as its facts will record them.
+func (b *Bridge) families() []Family {
+	out := []Family{{b.Subnet, b.gateway()}}
+	if b.Subnet6.IsValid() {
+		out = append(out, Family{b.Subnet6, b.gateway6()})
+	}
+	return out
 }
 
 // Check applies the rules that need no host.
@@ -32,16 +50,49 @@ func (b *Bridge) Check() error {
 	if b.Name == "lo" {
 		return refuse("<name>", "lo is the loopback interface")
 	}
-	if err := checkSubnet("subnet", b.Subnet); err != nil {
-		return err
+	for _, n := range b.families() {
+		if err := ipam.CheckBridgeSubnet(n.Subnet); err != nil {
+			return refuseErr("subnet", err)
+		}
+		if err := checkHost("gateway", n.Gateway, n.Subnet); err != nil {
+			return err
+		}
 	}
-	if err := checkHost("gateway", b.gateway(), b.Subnet); err != nil {
-		return err
+	if b.Subnet6.IsValid() && (ipam.FamilyOf(b.Subnet.Addr()) != ipam.V4 || ipam.FamilyOf(b.Subnet6.Addr()) != ipam.V6) {
+		return refuse("subnet", "give at most one subnet of each family (%s, %s)", b.Subnet, b.Subnet6)
 	}
-	if f := ipam.FamilyOf(b.Subnet.Addr()); b.MTU != 0 && (b.MTU < f.MinMTU() || b.MTU > 65535) {
+	if b.NAT6 && b.v6() == nil {
+		return refuse("ipv6-nat", "the network has no IPv6 subnet to masquerade")
+	}
+	if b.NAT6 && b.NoNAT {
+		return refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT for both families")
+	}
+	f := ipam.V4
+	if b.v6() != nil {
+		f = ipam.V6 // the larger minimum
+	}
+	if b.MTU != 0 && (b.MTU < f.MinMTU() || b.MTU > 65535) {
 		return refuse("mtu", "%d is not an MTU the kernel takes for %s (%d to 65535)", b.MTU, f, f.MinMTU())
 	}
 	return nil
+}
+
+// v6 is the bridge's IPv6 family, nil when it has none.
+func (b *Bridge) v6() *Family {
+	for _, n := range b.families() {
+		if ipam.FamilyOf(n.Subnet.Addr()) == ipam.V6 {
+			return &n
+		}
+	}
+	return nil
+}
+
+// gateway6 is the IPv6 gateway of a dual-stack bridge.
+func (b *Bridge) gateway6() netip.Addr {
+	if b.Gateway6.IsValid() {
+		return b.Gateway6
+	}
+	return ipam.FirstHost(b.Subnet6)
 }
 
 // gateway is the bridge's own address: the one given, or the subnet's
@@ -70,38 +121,79 @@ func (b *Bridge) plan() (*Plan, error) {
 	if b.MTU != 0 {
 		steps = append(steps, Step{Action: actions.LinkSetMTU{Dev: b.Name, MTU: b.MTU}})
 	}
-	steps = append(steps,
-		Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(gw, b.Subnet.Bits()), Dev: b.Name}},
-		Step{Action: actions.LinkSetUp{Dev: b.Name}},
-	)
+	for _, n := range b.families() {
+		// A fresh bridge's address needs no duplicate address detection:
+		// it would only hold the address back (tentative) for a second.
+		nodad := ipam.FamilyOf(n.Subnet.Addr()) == ipam.V6
+		steps = append(steps, Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), Dev: b.Name, NoDAD: nodad}})
+	}
+	steps = append(steps, Step{Action: actions.LinkSetUp{Dev: b.Name}})
 	if !b.NoNAT {
-		fam := ipam.FamilyOf(b.Subnet.Addr())
-		rules, err := fw.Actions(
-			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Forwarded},
-			firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, Why: "let containers on " + br + " reach each other"},
-			firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, NotOut: true, Why: "let containers on " + br + " reach beyond it"},
-			firewall.AcceptForward{Family: fam, Network: br, Out: b.Name, Replies: true, Why: "let replies come back to containers on " + br},
-			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Forwarded},
-			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Outgoing},
-			firewall.Masquerade{Family: fam, Network: br, Source: b.Subnet, Out: b.Name, NotOut: true,
-				Why: fmt.Sprintf("rewrite the source of %s's traffic leaving %s to the host's address (NAT)", b.Subnet, br)},
-			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Outgoing},
-			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.ForTheHost},
-			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.ForTheHost},
-		)
-		if err != nil {
-			return nil, refuseErr("", err)
+		for _, n := range b.families() {
+			fam := ipam.FamilyOf(n.Subnet.Addr())
+			rules, err := fw.Actions(b.needs(fam, n.Subnet)...)
+			if err != nil {
+				return nil, refuseErr("", err)
+			}
+			steps = append(steps, forwarding(fam))
+			steps = append(steps, stepsOf(rules)...)
 		}
-		steps = append(steps, forwarding(fam))
-		steps = append(steps, stepsOf(rules)...)
 	}
 	nat := "NAT"
 	if b.NoNAT {
 		nat = "no NAT"
 	}
-	return &Plan{Kind: "bridge", Name: br, Steps: steps,
-		Facts:   BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT)},
-		Summary: fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)}, nil
+	facts := BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT)}
+	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
+	if v6 := b.v6(); v6 != nil {
+		facts.NAT6 = b.NAT6
+		if b.Subnet6.IsValid() {
+			facts.Subnet6, facts.Gateway6 = v6.Subnet, v6.Gateway
+			summary = fmt.Sprintf("bridge %s %s gateway %s, %s gateway %s, %s", br, b.Subnet, gw, v6.Subnet, v6.Gateway, nat)
+		}
+		if !b.NoNAT {
+			summary += ", IPv6 " + b.how6()
+		}
+	}
+	return &Plan{Kind: "bridge", Name: br, Steps: steps, Facts: facts, Summary: summary}, nil
+}
+
+// how6 says what happens to the network's IPv6 traffic leaving it.
+func (b *Bridge) how6() string {
+	if b.NAT6 {
+		return "masqueraded"
+	}
+	return "routed"
+}
+
+// needs are what the network needs of the firewall for one family: its
+// own rules for forwarding, NAT (IPv4, and IPv6 with NAT6) and published
+// ports.
+func (b *Bridge) needs(fam ipam.Family, subnet netip.Prefix) []firewall.Need {
+	br := b.Name.String()
+	beyond := "let containers on " + br + " reach beyond it"
+	if fam == ipam.V6 && !b.NAT6 {
+		beyond += " (IPv6 is routed with the containers' own addresses, not masqueraded, as Docker does by default; --ipv6-nat masquerades it; hosts beyond need a route to " + subnet.String() + " through this host)"
+	}
+	needs := []firewall.Need{
+		firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Forwarded},
+		firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, Why: "let containers on " + br + " reach each other"},
+		firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, NotOut: true, Why: beyond},
+		firewall.AcceptForward{Family: fam, Network: br, Out: b.Name, Replies: true, Why: "let replies come back to containers on " + br},
+		firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Forwarded},
+	}
+	if fam == ipam.V4 || b.NAT6 {
+		needs = append(needs,
+			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Outgoing},
+			firewall.Masquerade{Family: fam, Network: br, Source: subnet, Out: b.Name, NotOut: true,
+				Why: fmt.Sprintf("rewrite the source of %s's traffic leaving %s to the host's address (NAT)", subnet, br)},
+			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Outgoing},
+		)
+	}
+	return append(needs,
+		firewall.OwnRules{Family: fam, Network: br, Hook: firewall.ForTheHost},
+		firewall.JumpInto{Family: fam, Network: br, Hook: firewall.ForTheHost},
+	)
 }
 
 // Preflight checks the host: the name is free, the subnet overlaps no route
@@ -109,6 +201,17 @@ func (b *Bridge) plan() (*Plan, error) {
 // what works but may surprise (an MTU above the uplink's).
 func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err error) {
 	r, st := env.R, env.St
+	// plumb's own networks first: no process needed.
+	recs, _ := st.Headers()
+	for _, rec := range recs {
+		for _, s := range rec.Subnets() {
+			for _, n := range b.families() {
+				if s.Overlaps(n.Subnet) {
+					return nil, refuse("subnet", "%s overlaps %s's subnet %s", n.Subnet, rec.ID(), s)
+				}
+			}
+		}
+	}
 	links, err := actions.LinkNames(ctx, r, actions.Netns{})
 	if err != nil {
 		return nil, err
@@ -128,24 +231,21 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 	if w := HostFirewall(r).MTU(b.Uplink.String(), b.MTU); w != "" {
 		warnings = append(warnings, w)
 	}
-	routes, err := actions.Routes(ctx, r, b.Subnet.Addr())
-	if err != nil {
-		return nil, err
-	}
-	for _, rt := range routes {
-		if rt.Overlaps(b.Subnet) {
-			return nil, refuse("subnet", "%s overlaps the host's route to %s; choose another subnet", b.Subnet, rt)
+	for _, n := range b.families() {
+		subnet := n.Subnet
+		routes, err := actions.Routes(ctx, r, subnet.Addr())
+		if err != nil {
+			return nil, err
 		}
-	}
-	for _, ns := range nameservers() {
-		if b.Subnet.Contains(ns) {
-			return nil, refuse("subnet", "%s contains the host's nameserver %s; containers could not reach it", b.Subnet, ns)
+		for _, rt := range routes {
+			if rt.Overlaps(subnet) {
+				return nil, refuse("subnet", "%s overlaps the host's route to %s; choose another subnet", subnet, rt)
+			}
 		}
-	}
-	recs, _ := st.Headers()
-	for _, rec := range recs {
-		if s, ok := rec.Subnet(); ok && s.Overlaps(b.Subnet) {
-			return nil, refuse("subnet", "%s overlaps %s's subnet %s", b.Subnet, rec.ID(), s)
+		for _, ns := range nameservers() {
+			if subnet.Contains(ns) {
+				return nil, refuse("subnet", "%s contains the host's nameserver %s; containers could not reach it", subnet, ns)
+			}
 		}
 	}
 	return warnings, nil

@@ -14,16 +14,23 @@ import (
 
 func TestParsePort(t *testing.T) {
 	good := map[string]Port{
-		"8080:80":     {8080, 80, "tcp"},
-		"53:53/udp":   {53, 53, "udp"},
-		"1:65535/tcp": {1, 65535, "tcp"},
+		"8080:80":          {Host: 8080, Container: 80, Proto: "tcp"},
+		"53:53/udp":        {Host: 53, Container: 53, Proto: "udp"},
+		"1:65535/tcp":      {Host: 1, Container: 65535, Proto: "tcp"},
+		"0.0.0.0:8080:80":  {Host: 8080, Container: 80, Proto: "tcp", HostIP: netip.IPv4Unspecified()},
+		"[::]:8080:80/udp": {Host: 8080, Container: 80, Proto: "udp", HostIP: netip.IPv6Unspecified()},
 	}
 	for s, want := range good {
-		if got, err := ParsePort(s); err != nil || got != want {
+		got, err := ParsePort(s)
+		if err != nil || got != want {
 			t.Errorf("ParsePort(%q) = %v, %v; want %v", s, got, err, want)
 		}
+		if again, err := ParsePort(got.String()); err != nil || again != got {
+			t.Errorf("ParsePort(%q.String()) = %v, %v", s, again, err)
+		}
 	}
-	for _, s := range []string{"8080", "8080:", ":80", "0:80", "8080:70000", "8080:80/sctp", "a:b", "80:80/"} {
+	for _, s := range []string{"8080", "8080:", ":80", "0:80", "8080:70000", "8080:80/sctp", "a:b", "80:80/",
+		"127.0.0.1:8080:80", "[::1]:8080:80", "[0.0.0.0]:8080:80", ":::8080:80", "[::]8080:80", "x:8080:80"} {
 		if _, err := ParsePort(s); err == nil {
 			t.Errorf("ParsePort(%q) accepted", s)
 		}
@@ -121,7 +128,7 @@ func TestAttachPlan(t *testing.T) {
 	st := NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	a := &Attach{Network: br, Target: actions.Netns{PID: 4242}, IP: netip.MustParseAddr("10.88.0.7"), If: "eth0",
-		Publish: []Port{{8080, 80, "tcp"}}}
+		Publish: []Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
 	if err := a.checkRecords(st); err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +164,7 @@ func TestAttachPlan(t *testing.T) {
 func TestAttachRollbackKeepsBridge(t *testing.T) {
 	st := NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	a := &Attach{Network: br, Target: selfTarget(), If: "eth0", Publish: []Port{{8080, 80, "tcp"}}}
+	a := &Attach{Network: br, Target: selfTarget(), If: "eth0", Publish: []Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
 	if err := a.Allocate(st); err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan/image"
+	"plumb/plan/ipam"
 )
 
 // Facts are what an object's later commands look it up by or show, one
@@ -56,6 +57,38 @@ type BridgeFacts struct {
 	// Firewall is the back end of the network's rules: "" iptables, or
 	// "nftables". Its attachments' published ports go there too.
 	Firewall string
+	// Subnet6 and Gateway6 are the IPv6 side of a dual-stack network
+	// (zero for one family: an IPv6-only network's are Subnet and
+	// Gateway). NAT6 says its IPv6 is masqueraded (--ipv6-nat), not routed.
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
+	NAT6     bool
+}
+
+// Family is one address family of a network: its subnet and gateway.
+type Family struct {
+	Subnet  netip.Prefix
+	Gateway netip.Addr
+}
+
+// Families are the network's families: the first (IPv4 when it has one),
+// then the IPv6 of a dual-stack network.
+func (f BridgeFacts) Families() []Family {
+	out := []Family{{f.Subnet, f.Gateway}}
+	if f.Subnet6.IsValid() {
+		out = append(out, Family{f.Subnet6, f.Gateway6})
+	}
+	return out
+}
+
+// Of is the network's family fam, ok false when it has none.
+func (f BridgeFacts) Of(fam ipam.Family) (Family, bool) {
+	for _, n := range f.Families() {
+		if n.Subnet.IsValid() && ipam.FamilyOf(n.Subnet.Addr()) == fam {
+			return n, true
+		}
+	}
+	return Family{}, false
 }
 
 func (f BridgeFacts) encode() map[string]string {
@@ -65,6 +98,12 @@ func (f BridgeFacts) encode() map[string]string {
 	}
 	if f.Firewall != "" {
 		m["firewall"] = f.Firewall
+	}
+	if f.Subnet6.IsValid() {
+		m["subnet6"], m["gateway6"] = f.Subnet6.String(), f.Gateway6.String()
+	}
+	if f.NAT6 {
+		m["nat6"] = "true"
 	}
 	return m
 }
@@ -84,6 +123,31 @@ type AttachmentFacts struct {
 	// Firewall is its bridge's back end ("" iptables, or "nftables"),
 	// where its published ports' rules are.
 	Firewall string
+	// IP6, PrefixLen6 and Gateway6 are its IPv6 side on a dual-stack
+	// network (zero otherwise; on an IPv6-only one, IP is IPv6).
+	IP6        netip.Addr
+	PrefixLen6 int
+	Gateway6   netip.Addr
+}
+
+// IPs are its addresses: IP, then IP6 where it has one.
+func (f AttachmentFacts) IPs() []netip.Addr {
+	if f.IP6.IsValid() {
+		return []netip.Addr{f.IP, f.IP6}
+	}
+	return []netip.Addr{f.IP}
+}
+
+// Of is its address, prefix length and gateway of family fam; ok false
+// when it has none.
+func (f AttachmentFacts) Of(fam ipam.Family) (ip netip.Addr, bits int, gw netip.Addr, ok bool) {
+	switch {
+	case f.IP.IsValid() && ipam.FamilyOf(f.IP) == fam:
+		return f.IP, f.PrefixLen, f.Gateway, true
+	case f.IP6.IsValid() && ipam.FamilyOf(f.IP6) == fam:
+		return f.IP6, f.PrefixLen6, f.Gateway6, true
+	}
+	return netip.Addr{}, 0, netip.Addr{}, false
 }
 
 func (f AttachmentFacts) encode() map[string]string {
@@ -99,6 +163,9 @@ func (f AttachmentFacts) encode() map[string]string {
 	}
 	if f.Firewall != "" {
 		m["firewall"] = f.Firewall
+	}
+	if f.IP6.IsValid() {
+		m["ip6"], m["prefix_len6"], m["gateway6"] = f.IP6.String(), strconv.Itoa(f.PrefixLen6), f.Gateway6.String()
 	}
 	return m
 }
@@ -187,7 +254,8 @@ func (r *Record) Facts() (Facts, error) {
 		f = VethFacts{Target: d.s("target"), HostIf: d.ifname("host_if"), ContIf: d.ifname("cont_if"), Subnet: d.prefix("subnet"),
 			HostIP: d.addr("host_ip"), ContIP: d.addr("cont_ip"), Uplink: d.ifname("uplink"), Firewall: d.s("firewall")}
 	case "bridge":
-		f = BridgeFacts{Subnet: d.prefix("subnet"), Gateway: d.addr("gateway"), NAT: d.s("nat") == "true", MTU: d.num("mtu"), Firewall: d.s("firewall")}
+		f = BridgeFacts{Subnet: d.prefix("subnet"), Gateway: d.addr("gateway"), NAT: d.s("nat") == "true", MTU: d.num("mtu"), Firewall: d.s("firewall"),
+			Subnet6: d.prefix("subnet6"), Gateway6: d.addr("gateway6"), NAT6: d.s("nat6") == "true"}
 	case "attachment":
 		f = d.attachment()
 	case "overlay":
@@ -298,17 +366,23 @@ func (r *Record) Container() (ContainerFacts, bool) {
 	return pick(r, func(f Facts) (ContainerFacts, bool) { c, ok := f.(ContainerFacts); return c, ok })
 }
 
-// Subnet is the subnet a network object (veth or bridge) takes up.
-func (r *Record) Subnet() (netip.Prefix, bool) {
-	return pick(r, func(f Facts) (netip.Prefix, bool) {
+// Subnets are the subnets a network object (veth or bridge) takes up: a
+// dual-stack bridge's two.
+func (r *Record) Subnets() []netip.Prefix {
+	s, _ := pick(r, func(f Facts) ([]netip.Prefix, bool) {
 		switch f := f.(type) {
 		case VethFacts:
-			return f.Subnet, true
+			return []netip.Prefix{f.Subnet}, true
 		case BridgeFacts:
-			return f.Subnet, true
+			var out []netip.Prefix
+			for _, n := range f.Families() {
+				out = append(out, n.Subnet)
+			}
+			return out, true
 		}
-		return netip.Prefix{}, false
+		return nil, false
 	})
+	return s
 }
 
 // pick is what get finds in the record's facts; ok is false when they
@@ -368,7 +442,8 @@ func (d *detailsReader) ifname(k string) actions.IfName { return actions.IfName(
 
 func (d *detailsReader) attachment() AttachmentFacts {
 	a := AttachmentFacts{Bridge: d.s("bridge"), IP: d.addr("ip"), PrefixLen: d.num("prefix_len"), Gateway: d.addr("gateway"),
-		HostVeth: d.ifname("host_veth"), If: d.ifname("if"), Target: d.s("target"), Firewall: d.s("firewall")}
+		HostVeth: d.ifname("host_veth"), If: d.ifname("if"), Target: d.s("target"), Firewall: d.s("firewall"),
+		IP6: d.addr("ip6"), PrefixLen6: d.num("prefix_len6"), Gateway6: d.addr("gateway6")}
 	if n := d.s("cni_network"); n != "" {
 		a.Runtime = &RuntimeRef{Network: n, ContainerID: d.s("cni_container_id"), IfName: d.s("cni_ifname")}
 	}

@@ -71,8 +71,10 @@ func (l Layout) entries(r *Record) []string {
 	}
 	dir := l.bridgeIndex(f.Bridge)
 	var out []string
-	if f.IP.IsValid() {
-		out = append(out, filepath.Join(dir, "ip-"+f.IP.String()))
+	for _, ip := range f.IPs() {
+		if ip.IsValid() {
+			out = append(out, filepath.Join(dir, "ip-"+ip.String()))
+		}
 	}
 	if f.Target != "" {
 		out = append(out, filepath.Join(dir, "target-"+indexKey(f.Target)))

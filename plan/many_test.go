@@ -231,7 +231,7 @@ func TestAttachAllRefuses(t *testing.T) {
 	if !errors.As(err, &r) || !strings.Contains(r.Msg, "given twice") {
 		t.Errorf("same container twice: %v", err)
 	}
-	err = (&AttachCall{List: []*Attach{{Target: c, If: "eth0", Publish: []Port{{8080, 80, "tcp"}}}, {Target: selfTarget(), If: "eth0"}}}).Check()
+	err = (&AttachCall{List: []*Attach{{Target: c, If: "eth0", Publish: []Port{{Host: 8080, Container: 80, Proto: "tcp"}}}, {Target: selfTarget(), If: "eth0"}}}).Check()
 	if !errors.As(err, &r) || r.Flag != "publish" {
 		t.Errorf("publish with many: %v", err)
 	}

@@ -219,7 +219,7 @@ func writesRules(plans []*Plan) (writes, bridged bool) {
 		}
 		for _, s := range p.Steps {
 			if b, ok := s.Action.(actions.Batchable); ok {
-				if batch, _, ok := b.Batch(); ok && (batch.Tool == actions.Iptables || batch.Tool == actions.Nft) {
+				if batch, _, ok := b.Batch(); ok && batch.Tool != actions.IP {
 					writes = true
 				}
 			}

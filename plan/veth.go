@@ -23,6 +23,9 @@ type Veth struct {
 	ContIP netip.Addr
 	Uplink actions.IfName // "" to find it from the default route
 	NoNAT  bool
+	// NAT6 masquerades an IPv6 subnet's traffic; without it IPv6 is
+	// routed (forwarded with the container's own address).
+	NAT6 bool
 	// Firewall writes the forwarding and NAT rules; nil: the default.
 	Firewall firewall.Backend
 }
@@ -47,6 +50,12 @@ func (v *Veth) Check() error {
 	}
 	if v.HostIf == v.ContIf {
 		return refuse("cont-if", "%q is also the host end's name (--host-if); the two ends need different names", v.ContIf)
+	}
+	if v.NAT6 && ipam.FamilyOf(v.Subnet.Addr()) != ipam.V6 {
+		return refuse("ipv6-nat", "%s is no IPv6 subnet to masquerade", v.Subnet)
+	}
+	if v.NAT6 && v.NoNAT {
+		return refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT")
 	}
 	if v.Uplink != "" && (v.Uplink == v.HostIf || v.Uplink == v.ContIf) {
 		return refuse("uplink", "%q is one of the veth pair's own ends", v.Uplink)
@@ -140,29 +149,36 @@ func (v *Veth) Again(rec *Record, p *Plan) (string, error) {
 func (v *Veth) plan() (*Plan, error) {
 	bits := v.Subnet.Bits()
 	in := v.Target
+	fam := ipam.FamilyOf(v.Subnet.Addr())
+	nodad := fam == ipam.V6 // a link just made: nobody else can hold its addresses
 	steps := []Step{
 		{Action: actions.LinkAddVeth{Host: v.HostIf, Peer: v.ContIf}},
 		{Action: actions.LinkSetNetns{Name: v.ContIf, To: in}},
-		{Action: actions.AddrAdd{Addr: netip.PrefixFrom(v.HostIP, bits), Dev: v.HostIf}},
+		{Action: actions.AddrAdd{Addr: netip.PrefixFrom(v.HostIP, bits), Dev: v.HostIf, NoDAD: nodad}},
 		{Action: actions.LinkSetUp{Dev: v.HostIf}},
-		{Action: actions.AddrAdd{Addr: netip.PrefixFrom(v.ContIP, bits), Dev: v.ContIf, In: in}},
+		{Action: actions.AddrAdd{Addr: netip.PrefixFrom(v.ContIP, bits), Dev: v.ContIf, In: in, NoDAD: nodad}},
 		{Action: actions.LinkSetUp{Dev: v.ContIf, In: in}},
 		{Action: actions.LinkSetUp{Dev: "lo", In: in}},
 		{Action: actions.RouteAddDefault{Via: v.HostIP, In: in}},
 	}
 	facts := VethFacts{Target: in.String(), HostIf: v.HostIf, ContIf: v.ContIf, Subnet: v.Subnet, HostIP: v.HostIP, ContIP: v.ContIP}
 	if !v.NoNAT {
-		fam := ipam.FamilyOf(v.Subnet.Addr())
 		host, up, obj := v.HostIf, v.Uplink, v.HostIf.String()
 		fw := firewallOf(v.Firewall)
-		rules, err := fw.Actions(
-			firewall.AcceptForward{Family: fam, Object: obj, In: host, Out: up,
-				Why: fmt.Sprintf("let the container's packets be forwarded from %s out through %s", host, up)},
+		out := fmt.Sprintf("let the container's packets be forwarded from %s out through %s", host, up)
+		if fam == ipam.V6 && !v.NAT6 {
+			out += fmt.Sprintf(" (IPv6 is routed with the container's own address, not masqueraded; --ipv6-nat masquerades it; hosts beyond need a route to %s through this host)", v.Subnet)
+		}
+		needs := []firewall.Need{
+			firewall.AcceptForward{Family: fam, Object: obj, In: host, Out: up, Why: out},
 			firewall.AcceptForward{Family: fam, Object: obj, In: up, Out: host, Replies: true,
 				Why: fmt.Sprintf("let replies to the container's connections come back from %s to %s", up, host)},
-			firewall.Masquerade{Family: fam, Object: obj, Source: v.Subnet, Out: up,
-				Why: fmt.Sprintf("rewrite the source of %s's packets leaving through %s to the host's address (NAT)", v.Subnet, up)},
-		)
+		}
+		if fam == ipam.V4 || v.NAT6 {
+			needs = append(needs, firewall.Masquerade{Family: fam, Object: obj, Source: v.Subnet, Out: up,
+				Why: fmt.Sprintf("rewrite the source of %s's packets leaving through %s to the host's address (NAT)", v.Subnet, up)})
+		}
+		rules, err := fw.Actions(needs...)
 		if err != nil {
 			return nil, refuseErr("", err)
 		}
@@ -171,7 +187,11 @@ func (v *Veth) plan() (*Plan, error) {
 		facts.Uplink, facts.Firewall = up, firewall.Recorded(fw)
 	}
 	summary := fmt.Sprintf("%s %s <-> %s %s in %s", v.HostIf, v.HostIP, v.ContIf, v.ContIP, v.Target)
-	if !v.NoNAT {
+	switch {
+	case v.NoNAT:
+	case fam == ipam.V6 && !v.NAT6:
+		summary += ", routed via " + v.Uplink.String()
+	default:
 		summary += ", NAT via " + v.Uplink.String()
 	}
 	return &Plan{Kind: "veth", Name: v.HostIf.String(), Target: in, Summary: summary, Facts: facts, Steps: steps}, nil

@@ -105,7 +105,9 @@ func TestVethCheck(t *testing.T) {
 		edit            func(*Veth)
 	}{
 		{"no target", "", "--pid PID or --netns NAME", func(v *Veth) { v.Target = actions.Netns{} }},
-		{"ipv6", "subnet", "not an IPv4 subnet", func(v *Veth) { v.Subnet = netip.MustParsePrefix("fd00::/64") }},
+		{"ipv6 link-local", "subnet", "link-local", func(v *Veth) { v.Subnet = netip.MustParsePrefix("fe80::/64") }},
+		{"ipv6 with IPv4 ends", "host-ip", "outside the subnet fd00::/64", func(v *Veth) { v.Subnet = netip.MustParsePrefix("fd00::/64") }},
+		{"ipv6 nat on IPv4", "ipv6-nat", "no IPv6 subnet", func(v *Veth) { v.NAT6 = true }},
 		{"host bits", "subnet", "host bits set; the subnet is 10.200.0.0/24", func(v *Veth) { v.Subnet = netip.MustParsePrefix("10.200.0.7/24") }},
 		{"too small", "subnet", "no room for two hosts", func(v *Veth) {
 			v.Subnet = netip.MustParsePrefix("10.200.0.0/31")

@@ -44,6 +44,13 @@ func TestBadInput(t *testing.T) {
 	if code, out := run(nil, "bridge", "up", "br0", "--subnet", "10.88.0.0/24", "--no-nat"); code != 0 {
 		t.Fatalf("bridge up: %s", out)
 	}
+	// An IPv6-only bridge, and a dual-stack one.
+	if code, out := run(nil, "bridge", "up", "br6", "--subnet", "fd00:66::/64", "--no-nat"); code != 0 {
+		t.Fatalf("bridge up br6: %s", out)
+	}
+	if code, out := run(nil, "bridge", "up", "br46", "--subnet", "fd00:46::/64", "--subnet", "10.46.0.0/24"); code != 0 {
+		t.Fatalf("bridge up br46: %s", out)
+	}
 	for _, d := range []string{"l1", "l2", "full", "up"} {
 		os.Mkdir(filepath.Join(dir, d), 0o755)
 	}
@@ -71,7 +78,34 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"veth", "up", "--pid", "1", "--host-if", ".."}, `^--host-if: interface name ".." is not allowed$`},
 		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "10.200.0.0"}, `^--subnet: "10.200.0.0" is not a subnet in CIDR form`},
 		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "10.200.0.0/33"}, `^--subnet: "10.200.0.0/33" is not a subnet in CIDR form`},
-		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "fd00::/64"}, `^--subnet: fd00::/64 is not an IPv4 subnet`},
+		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "fe80::/64"}, `^--subnet: fe80::/64 overlaps fe80::/10, the link-local block`},
+		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "ff02::/64"}, `^--subnet: ff02::/64 overlaps ff00::/8, the multicast block`},
+		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "fd00::/127"}, `^--subnet: fd00::/127 has no room for two hosts; use a prefix of /126 or shorter$`},
+		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "fd00::/64", "--ipv6-nat", "--no-nat"}, `^--ipv6-nat: --no-nat leaves out forwarding and NAT$`},
+		{nil, []string{"veth", "up", "--pid", "1", "--ipv6-nat"}, `^--ipv6-nat: 10.200.0.0/24 is no IPv6 subnet to masquerade$`},
+		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "fd00::/64", "--cont-ip", "fd00::1"}, `^--cont-ip: fd00::1 is also the host's address`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00:89::/121"}, `^--subnet: fd00:89::/121 is a /121; a bridge's IPv6 subnet is /48 to /120 \(such as /64\)$`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00::/47"}, `^--subnet: fd00::/47 is a /47; a bridge's IPv6 subnet is /48 to /120`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "10.89.0.0/24", "--subnet", "fe80::/64"}, `^--subnet: fe80::/64 overlaps fe80::/10, the link-local block`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "ff05::/64"}, `^--subnet: ff05::/64 overlaps ff00::/8, the multicast block`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00:66::/80"}, `^--subnet: fd00:66::/80 overlaps bridge/br6's subnet fd00:66::/64$`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "10.89.0.0/24", "--subnet", "fd00:46::/96"}, `^--subnet: fd00:46::/96 overlaps bridge/br46's subnet fd00:46::/64$`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "10.89.0.0/24", "--subnet", "10.90.0.0/24"}, `^--subnet: 10.89.0.0/24 and 10.90.0.0/24 are of one family; give one subnet of each$`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00:89::/64", "--subnet", "fd00:90::/64"}, `^--subnet: fd00:89::/64 and fd00:90::/64 are of one family`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "10.89.0.0/24", "--subnet", "fd00:89::/64", "--subnet", "fd00:90::/64"}, `^--subnet: give one subnet, or one of each family \(IPv4 and IPv6\)$`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "10.89.0.0/24", "--ipv6-nat"}, `^--ipv6-nat: the network has no IPv6 subnet to masquerade$`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00:89::/64", "--gateway", "10.89.0.1"}, `^--gateway: 10.89.0.1 is of neither subnet's family$`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00:89::/64", "--gateway", "fd00:89::ffff:ffff:ffff:ffff"}, `^--gateway: fd00:89::ffff:ffff:ffff:ffff is the last address of fd00:89::/64, which plumb does not give out$`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00:89::/64", "--mtu", "1000"}, `^--mtu: 1000 is not an MTU the kernel takes for IPv6 \(1280 to 65535\)$`},
+		{nil, []string{"bridge", "attach", "br6", "--pid", "1", "--ip", "10.66.0.5"}, `^--ip: 10.66.0.5 is an IPv4 address and br6 has no IPv4 subnet \(its subnet is fd00:66::/64\)$`},
+		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--ip", "fd00::5"}, `^--ip: fd00::5 is an IPv6 address and br0 has no IPv6 subnet`},
+		{nil, []string{"bridge", "attach", "br46", "--pid", "1", "--ip", "fd00:46::1"}, `^--ip: fd00:46::1 is taken by the gateway$`},
+		{nil, []string{"bridge", "attach", "br46", "--pid", "1", "--ip", "10.46.0.5", "--ip", "10.46.0.6"}, `^--ip: give at most one address of each family$`},
+		{nil, []string{"bridge", "attach", "br46", "--pid", "1", "--ip", "fd00:66::5"}, `^--ip: fd00:66::5 is outside the subnet fd00:46::/64$`},
+		{nil, []string{"bridge", "attach", "br46", "--pid", "1", "--ip", "fe80::5"}, `^--ip: fe80::5 is outside the subnet fd00:46::/64$`},
+		{nil, []string{"bridge", "attach", "br46", "--pid", "1", "--ip", "fe80::5%eth0"}, `^--ip: fe80::5%eth0 has a zone`},
+		{nil, []string{"bridge", "attach", "br46", "--pid", "1", "--publish", "127.0.0.1:8080:80"}, `^--publish: "127.0.0.1:8080:80": plumb publishes a port on all the host's addresses of a family; give 0.0.0.0 \(IPv4\) or \[::\] \(IPv6\), not 127.0.0.1$`},
+		{nil, []string{"bridge", "attach", "br46", "--pid", "1", "--publish", "[::1]:8080:80"}, `^--publish: "\[::1\]:8080:80": plumb publishes a port on all`},
 		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "10.200.0.1/24"}, `^--subnet: 10.200.0.1/24 has host bits set; the subnet is 10.200.0.0/24$`},
 		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "10.200.0.0/31", "--host-ip", "10.200.0.0", "--cont-ip", "10.200.0.1"}, `^--subnet: 10.200.0.0/31 has no room for two hosts`},
 		{nil, []string{"veth", "up", "--pid", "1", "--host-ip", "10.9.0.1"}, `^--host-ip: 10.9.0.1 is outside the subnet 10.200.0.0/24$`},
@@ -79,7 +113,8 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"veth", "up", "--pid", "1", "--cont-ip", "10.200.0.255"}, `^--cont-ip: 10.200.0.255 is the broadcast address of 10.200.0.0/24`},
 		{nil, []string{"veth", "up", "--pid", "1", "--cont-ip", "10.200.0.1"}, `^--cont-ip: 10.200.0.1 is also the host's address`},
 		{nil, []string{"veth", "up", "--pid", "1", "--host-ip", "10.200.0.1/24"}, `^--host-ip: "10.200.0.1/24" is not an IP address`},
-		{nil, []string{"veth", "up", "--pid", "1", "--cont-ip", "2001:db8::2"}, `^--cont-ip: 2001:db8::2 is not an IPv4 address`},
+		{nil, []string{"veth", "up", "--pid", "1", "--cont-ip", "2001:db8::2"}, `^--cont-ip: 2001:db8::2 is outside the subnet 10.200.0.0/24$`},
+		{nil, []string{"veth", "up", "--pid", "1", "--cont-ip", "::ffff:10.200.0.2"}, `^--cont-ip: ::ffff:10.200.0.2 is an IPv4-mapped IPv6 address; give it as IPv4, 10.200.0.2$`},
 		{nil, []string{"veth", "up", "--pid", "abc"}, `^--pid: "abc" is not a process ID`},
 		{nil, []string{"veth", "up", "--pid", "0"}, `^--pid: "0" is not a process ID`},
 		{nil, []string{"veth", "up", "--pid", "99999999", "--uplink", "eth0"}, `^--pid: no process with PID 99999999 is running$`},

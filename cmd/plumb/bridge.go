@@ -22,10 +22,11 @@ type BridgeCmd struct {
 // BridgeUpCmd is `plumb bridge up`.
 type BridgeUpCmd struct {
 	Name    actions.IfName `arg:"" help:"The bridge's interface name (like docker0)."`
-	Subnet  subnetFlag     `name:"subnet" required:"" placeholder:"CIDR" help:"The network's subnet, such as 10.88.0.0/24."`
-	Gateway addrFlag       `name:"gateway" placeholder:"IP" help:"The bridge's own address, the containers' gateway (default: the subnet's first host)."`
+	Subnet  []subnetFlag   `name:"subnet" required:"" sep:"none" placeholder:"CIDR" help:"The network's subnet, such as 10.88.0.0/24; repeat with an IPv6 one (fd00:88::/64) for dual stack, or give that alone."`
+	Gateway []addrFlag     `name:"gateway" sep:"none" placeholder:"IP" help:"The bridge's own address, the containers' gateway (default: the subnet's first host); one per family."`
 	Uplink  actions.IfName `name:"uplink" placeholder:"IF" help:"The interface traffic leaves by (default: the default route's); its MTU is checked."`
 	NoNAT   bool           `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only."`
+	NAT6    bool           `name:"ipv6-nat" help:"Masquerade the IPv6 subnet's traffic as IPv4's is (default: IPv6 is routed with the containers' own addresses, as Docker does)."`
 	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs')."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
 	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
@@ -38,17 +39,53 @@ brings it up, turns on forwarding, and adds its rules in chains of plumb's own:
 filter PLUMB-NAME (jumped to from the top of FORWARD), nat PLUMB-NAME-NAT
 (from POSTROUTING: -s SUBNET ! -o NAME -j MASQUERADE, as Docker does) and nat
 PLUMB-NAME-DNAT (from PREROUTING and OUTPUT, for published ports). Every rule
-carries -m comment --comment plumb:NAME. No chain policy is ever changed.`
+carries -m comment --comment plumb:NAME. No chain policy is ever changed.
+
+Dual stack: --subnet 10.88.0.0/24 --subnet fd00:88::/64 gives the bridge an
+address in each (the IPv6 one added nodad), turns on both forwarding settings,
+and writes the same chains with ip6tables (or a table ip6 plumb-NAME with
+nftables). IPv6 is routed, not masqueraded, unless --ipv6-nat: hosts beyond
+need a route to the IPv6 subnet through this host.`
 }
 
-func (c *BridgeUpCmd) recipe() *plan.Bridge {
-	return &plan.Bridge{Name: c.Name, Subnet: c.Subnet.Prefix, Gateway: c.Gateway.Addr, Uplink: c.Uplink, NoNAT: c.NoNAT, MTU: c.MTU}
+func (c *BridgeUpCmd) recipe() (*plan.Bridge, error) {
+	b := &plan.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT, MTU: c.MTU, NAT6: c.NAT6}
+	subnets := c.Subnet
+	if len(subnets) > 2 {
+		return nil, &plan.Refused{Flag: "subnet", Msg: "give one subnet, or one of each family (IPv4 and IPv6)"}
+	}
+	if len(subnets) == 2 && subnets[0].Addr().Is6() && subnets[1].Addr().Is4() {
+		subnets = []subnetFlag{subnets[1], subnets[0]} // IPv4 first
+	}
+	b.Subnet = subnets[0].Prefix
+	if len(subnets) == 2 {
+		if subnets[0].Addr().Is4() != subnets[1].Addr().Is6() || subnets[0].Addr().Is4In6() || subnets[1].Addr().Is4In6() {
+			return nil, &plan.Refused{Flag: "subnet", Msg: fmt.Sprintf("%s and %s are of one family; give one subnet of each", subnets[0].Prefix, subnets[1].Prefix)}
+		}
+		b.Subnet6 = subnets[1].Prefix
+	}
+	for _, g := range c.Gateway {
+		switch {
+		case g.Is4() == b.Subnet.Addr().Is4() && !b.Gateway.IsValid():
+			b.Gateway = g.Addr
+		case g.Is6() && b.Subnet6.IsValid() && !b.Gateway6.IsValid():
+			b.Gateway6 = g.Addr
+		case g.Is4() == b.Subnet.Addr().Is4() || g.Is6() && b.Subnet6.IsValid():
+			return nil, &plan.Refused{Flag: "gateway", Msg: "give at most one gateway of each family"}
+		default:
+			return nil, &plan.Refused{Flag: "gateway", Msg: fmt.Sprintf("%s is of neither subnet's family", g.Addr)}
+		}
+	}
+	return b, nil
 }
 
 // Run plans the bridge and prints or applies it.
 func (c *BridgeUpCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	r := c.recipe()
+	r, err := c.recipe()
+	if err != nil {
+		return err
+	}
 	r.Firewall = d.firewall
 	return upSay(d, r, c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("%s is up: %s", p.ID(), p.Summary)
@@ -70,9 +107,9 @@ type BridgeAttachCmd struct {
 	PID     []pidFlag      `name:"pid" placeholder:"PID" help:"The container's process; repeat to attach several containers in one call."`
 	Netns   []netnsFlag    `name:"netns" sep:"none" placeholder:"NAME" help:"A named network namespace instead of a PID; repeatable."`
 	From    string         `name:"from" placeholder:"FILE" help:"Containers to attach, one a line: a PID, 'pid PID' or 'netns NAME' (- reads stdin)."`
-	IP      addrFlag       `name:"ip" placeholder:"IP" help:"The container's address (default: the next free one of the subnet); one container only."`
+	IP      []addrFlag     `name:"ip" sep:"none" placeholder:"IP" help:"The container's address (default: the next free one of the subnet; on a dual-stack bridge the IPv6 one has the IPv4 one's host part where free); one per family; one container only."`
 	If      actions.IfName `name:"if" default:"eth0" help:"The interface's name inside the container."`
-	Publish []portFlag     `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more; one container only."`
+	Publish []portFlag     `name:"publish" sep:"none" placeholder:"[HOSTIP:]HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port, in each family the container has (HOSTIP 0.0.0.0 or [::]: that family alone); repeat for more; one container only."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
 	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
@@ -97,7 +134,16 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 	}
 	call := &plan.AttachCall{Bridge: c.Name.String()}
 	for _, t := range list.targets {
-		a := &plan.Attach{Target: t, IP: c.IP.Addr, If: c.If}
+		a := &plan.Attach{Target: t, If: c.If}
+		switch len(c.IP) {
+		case 0:
+		case 1:
+			a.IP = c.IP[0].Addr
+		case 2:
+			a.IP, a.IP6 = c.IP[0].Addr, c.IP[1].Addr
+		default:
+			return &plan.Refused{Flag: "ip", Msg: "give at most one address of each family"}
+		}
 		for _, p := range c.Publish {
 			a.Publish = append(a.Publish, p.Port)
 		}
@@ -108,7 +154,11 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 		return err
 	}
 	for _, a := range call.List {
-		fmt.Fprintf(d.stdout, "%s is attached to %s as %s\n", a.Target.Label(), c.Name, a.IP)
+		as := a.IP.String()
+		if a.IP6.IsValid() {
+			as += " and " + a.IP6.String()
+		}
+		fmt.Fprintf(d.stdout, "%s is attached to %s as %s\n", a.Target.Label(), c.Name, as)
 	}
 	return nil
 }

@@ -67,8 +67,14 @@ func (f *addrFlag) UnmarshalText(b []byte) error {
 	if err != nil {
 		return fmt.Errorf("%q is not an IP address, such as 10.200.0.1 (no /prefix)", b)
 	}
+	if a.Zone() != "" {
+		return fmt.Errorf("%s has a zone; give a global address, without %%%s", a, a.Zone())
+	}
+	if a.Is4In6() {
+		return fmt.Errorf("%s is an IPv4-mapped IPv6 address; give it as IPv4, %s", a, a.Unmap())
+	}
 	if !ipam.Supported(ipam.FamilyOf(a)) {
-		return fmt.Errorf("%s is not an IPv4 address; plumb sets up IPv4 networks", a)
+		return fmt.Errorf("%s is not an address of a family plumb sets up", a)
 	}
 	f.Addr = a
 	return nil

@@ -25,7 +25,7 @@ func TestMain(m *testing.M) {
 }
 
 // standins are the tools the stand-in script plays in script tests.
-var standins = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "env",
+var standins = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "env",
 	"nft", "iptables-legacy-save", "iptables-nft-save"}
 
 // TestScripts runs testdata/script/*.txtar. Each script gets its own state

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 
 	"plumb/actions"
 	"plumb/plan"
@@ -19,11 +20,12 @@ type VethUpCmd struct {
 	Netns  netnsFlag      `name:"netns" xor:"target" required:"" placeholder:"NAME" help:"A named network namespace (ip netns add NAME) instead of a PID."`
 	HostIf actions.IfName `name:"host-if" default:"veth-host" help:"Host end of the veth pair (HOST_IF)."`
 	ContIf actions.IfName `name:"cont-if" default:"veth-container" help:"Container end of the veth pair (CONT_IF)."`
-	Subnet subnetFlag     `name:"subnet" default:"10.200.0.0/24" help:"The pair's subnet (SUBNET)."`
-	HostIP addrFlag       `name:"host-ip" default:"10.200.0.1" help:"Host end's address, the container's gateway (HOST_IP)."`
-	ContIP addrFlag       `name:"cont-ip" default:"10.200.0.2" help:"Container end's address (CONT_IP)."`
+	Subnet subnetFlag     `name:"subnet" default:"10.200.0.0/24" help:"The pair's subnet (SUBNET), IPv4 or IPv6."`
+	HostIP addrFlag       `name:"host-ip" default:"10.200.0.1" help:"Host end's address, the container's gateway (HOST_IP); with an IPv6 --subnet, its first host unless given."`
+	ContIP addrFlag       `name:"cont-ip" default:"10.200.0.2" help:"Container end's address (CONT_IP); with an IPv6 --subnet, its second host unless given."`
 	Uplink actions.IfName `name:"uplink" placeholder:"IF" help:"Interface NAT sends traffic out of (HOST_NET_IF); default: the default route's."`
 	NoNAT  bool           `name:"no-nat" help:"Leave out forwarding and NAT: the container reaches the host only."`
+	NAT6   bool           `name:"ipv6-nat" help:"Masquerade an IPv6 subnet's traffic too (default: routed, with the container's own address)."`
 	DryRun bool           `name:"dry-run" help:"Print the plan and change nothing; needs no root."`
 	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
@@ -43,7 +45,16 @@ down --host-if veth-host' later undoes exactly what was applied.`
 
 func (c *VethUpCmd) recipe() *plan.Veth {
 	v := &plan.Veth{HostIf: c.HostIf, ContIf: c.ContIf, Subnet: c.Subnet.Prefix,
-		HostIP: c.HostIP.Addr, ContIP: c.ContIP.Addr, Uplink: c.Uplink, NoNAT: c.NoNAT}
+		HostIP: c.HostIP.Addr, ContIP: c.ContIP.Addr, Uplink: c.Uplink, NoNAT: c.NoNAT, NAT6: c.NAT6}
+	if s := c.Subnet.Prefix; s.Addr().Is6() && s.Masked() == s {
+		// The document's IPv4 defaults mean "the subnet's first two hosts".
+		if v.HostIP == netip.MustParseAddr("10.200.0.1") {
+			v.HostIP = s.Addr().Next()
+		}
+		if v.ContIP == netip.MustParseAddr("10.200.0.2") {
+			v.ContIP = s.Addr().Next().Next()
+		}
+	}
 	if c.PID != 0 {
 		v.Target.PID = int(c.PID)
 	} else {

@@ -9,7 +9,8 @@ import (
 	"plumb/plan/ipam"
 )
 
-// Iptables is the iptables back end. The host's base rules are the
+// Iptables is the iptables back end: ip6tables for IPv6 needs, with the
+// same chains in IPv6's tables. The host's base rules are the
 // document's commands, appended to FORWARD and nat POSTROUTING. A network's
 // own rules live in chains named for it (filter PLUMB-NET, nat
 // PLUMB-NET-NAT and PLUMB-NET-DNAT), jumped to from the base chains, and
@@ -30,11 +31,15 @@ func (Iptables) Name() string { return "iptables" }
 // Actions implements Backend.
 func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
 	var out []actions.Action
+	var v6 bool // the need's family is IPv6: ip6tables
 	add := func(table actions.Table, chain string, spec []string, why string) {
-		out = append(out, actions.IptablesAppend{Rule: actions.Rule{Table: table, Chain: chain, Spec: spec, Purpose: why}})
+		out = append(out, actions.IptablesAppend{Rule: actions.Rule{Table: table, Chain: chain, Spec: spec, Purpose: why, IPv6: v6}})
 	}
 	for _, n := range needs {
-		if n.family() != ipam.V4 {
+		switch n.family() {
+		case ipam.V4, ipam.V6:
+			v6 = n.family() == ipam.V6
+		default:
 			return nil, unsupported(n)
 		}
 		switch n := n.(type) {
@@ -60,7 +65,7 @@ func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
 			add(actions.NAT, chain, append(spec, "-j", "MASQUERADE"), n.Why)
 		case OwnRules:
 			table, chain := hookChain(n.Network, n.Hook)
-			out = append(out, actions.IptablesNewChain{Table: table, Chain: chain})
+			out = append(out, actions.IptablesNewChain{Table: table, Chain: chain, IPv6: v6})
 		case JumpInto:
 			c := comment(n.Network)
 			_, chain := hookChain(n.Network, n.Hook)
@@ -69,20 +74,24 @@ func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
 			case Forwarded:
 				// At the top of FORWARD: before rules that might drop it.
 				out = append(out, actions.IptablesInsert{Rule: actions.Rule{Table: actions.Filter, Chain: "FORWARD", Spec: jump(),
-					Purpose: "send forwarded traffic through " + chain + " first"}})
+					Purpose: "send forwarded traffic through " + chain + " first", IPv6: v6}})
 			case Outgoing:
 				add(actions.NAT, "POSTROUTING", jump(), "send outgoing traffic through "+chain)
 			case ForTheHost:
 				add(actions.NAT, "PREROUTING", jump("-m", "addrtype", "--dst-type", "LOCAL"),
 					"send traffic for the host's addresses through "+chain+" (published ports, from outside)")
-				add(actions.NAT, "OUTPUT", jump("!", "-d", "127.0.0.0/8", "-m", "addrtype", "--dst-type", "LOCAL"),
+				loopback := "127.0.0.0/8"
+				if v6 {
+					loopback = "::1/128"
+				}
+				add(actions.NAT, "OUTPUT", jump("!", "-d", loopback, "-m", "addrtype", "--dst-type", "LOCAL"),
 					"send the host's own traffic for its addresses through "+chain+" (published ports, from the host)")
 			}
 		case Publish:
 			c, br, proto := comment(n.Network), n.Bridge.String(), n.Proto
 			hostPort, toPort := strconv.Itoa(int(n.HostPort)), strconv.Itoa(int(n.ToPort))
 			dnat := append([]string{"-p", proto, "-m", proto, "--dport", hostPort}, c...)
-			add(actions.NAT, dnatChain(n.Network), append(dnat, "-j", "DNAT", "--to-destination", fmt.Sprintf("%s:%d", n.To, n.ToPort)),
+			add(actions.NAT, dnatChain(n.Network), append(dnat, "-j", "DNAT", "--to-destination", netip.AddrPortFrom(n.To, n.ToPort).String()),
 				fmt.Sprintf("send the host's port %d/%s to the container's %s:%d", n.HostPort, proto, n.To, n.ToPort))
 			to := netip.PrefixFrom(n.To, n.To.BitLen()).String()
 			accept := append([]string{"-d", to, "!", "-i", br, "-o", br, "-p", proto, "-m", proto, "--dport", toPort}, c...)

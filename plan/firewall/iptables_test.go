@@ -69,11 +69,39 @@ func TestIptablesNetworkRules(t *testing.T) {
 	}
 }
 
-// TestIptablesRefusesIPv6: a family the back end cannot write yet is an
-// error, not rules of the wrong family.
-func TestIptablesRefusesIPv6(t *testing.T) {
-	_, err := Iptables{}.Actions(Masquerade{Family: ipam.V6, Source: netip.MustParsePrefix("fd00::/64"), Out: "eth0"})
-	if err == nil || !strings.Contains(err.Error(), "IPv6") {
-		t.Errorf("IPv6 masquerade: %v", err)
+// TestIptablesIPv6: IPv6 needs are the same rules in ip6tables' tables:
+// the same chains, an IPv6 loopback, a bracketed DNAT destination.
+func TestIptablesIPv6(t *testing.T) {
+	got := argvs(t,
+		OwnRules{Family: ipam.V6, Network: "br0", Hook: Forwarded},
+		AcceptForward{Family: ipam.V6, Network: "br0", Out: "br0", Replies: true},
+		JumpInto{Family: ipam.V6, Network: "br0", Hook: Forwarded},
+		Masquerade{Family: ipam.V6, Network: "br0", Source: netip.MustParsePrefix("fd00:88::/64"), Out: "br0", NotOut: true},
+		OwnRules{Family: ipam.V6, Network: "br0", Hook: ForTheHost},
+		JumpInto{Family: ipam.V6, Network: "br0", Hook: ForTheHost},
+		Publish{Network: "br0", Bridge: "br0", Proto: "tcp", HostPort: 8080, To: netip.MustParseAddr("fd00:88::5"), ToPort: 80},
+	)
+	want := []string{
+		"ip6tables -N PLUMB-br0  # undo: ip6tables -X PLUMB-br0",
+		"ip6tables -A PLUMB-br0 -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment plumb:br0 -j ACCEPT",
+		"ip6tables -I FORWARD -m comment --comment plumb:br0 -j PLUMB-br0",
+		"ip6tables -t nat -A PLUMB-br0-NAT -s fd00:88::/64 ! -o br0 -m comment --comment plumb:br0 -j MASQUERADE",
+		"ip6tables -t nat -N PLUMB-br0-DNAT  # undo: ip6tables -t nat -X PLUMB-br0-DNAT",
+		"ip6tables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment plumb:br0 -j PLUMB-br0-DNAT",
+		"ip6tables -t nat -A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL -m comment --comment plumb:br0 -j PLUMB-br0-DNAT",
+		"ip6tables -t nat -A PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination '[fd00:88::5]:80'",
+		"ip6tables -A PLUMB-br0 -d fd00:88::5/128 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
+	}
+	for i := range got {
+		if !strings.Contains(got[i], "-N ") {
+			got[i], _, _ = strings.Cut(got[i], "  # undo:")
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	as, _ := Iptables{}.Actions(OwnRules{Family: ipam.V6, Network: "br0", Hook: Forwarded})
+	if b, _, _ := as[0].(actions.Batchable).Batch(); b.Tool != actions.Ip6tables {
+		t.Errorf("an IPv6 chain batches with %v, not ip6tables-restore", b)
 	}
 }

@@ -2,6 +2,7 @@ package firewall
 
 import (
 	"fmt"
+	"net/netip"
 	"strings"
 	"unicode"
 
@@ -19,6 +20,10 @@ import (
 // map `ports` (proto . host port : address . port), so attach and detach
 // add and delete elements, never rules.
 //
+// IPv6 needs go to a table of the same name and shape in the ip6 family,
+// `table ip6 plumb-NAME`, so that an IPv4-only object's table is what it
+// always was.
+//
 // An accept in plumb's table does not outlive a drop in another table's
 // chain of the same hook: the host warnings (Host) say when one is there.
 type Nft struct{}
@@ -26,7 +31,13 @@ type Nft struct{}
 // Name implements Backend.
 func (Nft) Name() string { return "nftables" }
 
-const nftFamily = "ip"
+// nftFamily is the table family of an address family's rules.
+func nftFamily(f ipam.Family) string {
+	if f == ipam.V6 {
+		return "ip6"
+	}
+	return "ip"
+}
 
 // nftTable is the table of an object's rules.
 func nftTable(name string) string { return "plumb-" + name }
@@ -41,14 +52,21 @@ var nftBaseChains = map[string]string{
 	"output":      "type nat hook output priority -100; policy accept;",
 }
 
-// portsMap is the map of published ports, and its type.
-const (
-	portsMap  = "ports"
-	portsType = "type inet_proto . inet_service : ipv4_addr . inet_service"
-)
+// portsMap is the map of published ports.
+const portsMap = "ports"
+
+// portsType is the type of the map of published ports of a table family.
+func portsType(family string) string {
+	addr := "ipv4_addr"
+	if family == "ip6" {
+		addr = "ipv6_addr"
+	}
+	return "type inet_proto . inet_service : " + addr + " . inet_service"
+}
 
 // nftBuild is one object's table as the needs of one call describe it.
 type nftBuild struct {
+	family string // ip or ip6
 	name   string
 	maps   []string // declarations
 	chains []string // in order of first use
@@ -75,10 +93,10 @@ func (b *nftBuild) rule(c, why, rule string) {
 }
 
 func (b *nftBuild) action() actions.Action {
-	t := nftTable(b.name)
-	in := []string{"create table " + nftFamily + " " + t, "table " + nftFamily + " " + t + " {"}
+	t, fam := nftTable(b.name), b.family
+	in := []string{"create table " + fam + " " + t, "table " + fam + " " + t + " {"}
 	for _, m := range b.maps {
-		in = append(in, "\tmap "+m+" {", "\t\t"+portsType, "\t}")
+		in = append(in, "\tmap "+m+" {", "\t\t"+portsType(fam), "\t}")
 	}
 	for _, c := range b.chains {
 		in = append(in, "\tchain "+c+" {", "\t\t"+nftBaseChains[c])
@@ -89,8 +107,8 @@ func (b *nftBuild) action() actions.Action {
 	}
 	in = append(in, "}")
 	return actions.NftApply{Input: in,
-		Purpose: fmt.Sprintf("create the table %s %s with %s's rules (%s), in one transaction; deleting the table removes them all", nftFamily, t, b.name, strings.Join(b.hooks, ", ")),
-		Made:    &actions.NftDelete{Family: nftFamily, Table: t}}
+		Purpose: fmt.Sprintf("create the table %s %s with %s's rules (%s), in one transaction; deleting the table removes them all", fam, t, b.name, strings.Join(b.hooks, ", ")),
+		Made:    &actions.NftDelete{Family: fam, Table: t}}
 }
 
 // Actions implements Backend: one `nft -f -` step per object whose table
@@ -99,6 +117,7 @@ func (b *nftBuild) action() actions.Action {
 func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 	var builds []*nftBuild
 	byName := map[string]*nftBuild{}
+	var fam ipam.Family // the need's
 	build := func(network, object string) (*nftBuild, error) {
 		name := network
 		if name == "" {
@@ -110,10 +129,11 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 		if err := nftWord("name", name); err != nil {
 			return nil, err
 		}
-		b := byName[name]
+		key := nftFamily(fam) + " " + name
+		b := byName[key]
 		if b == nil {
-			b = &nftBuild{name: name, rules: map[string][]string{}}
-			byName[name] = b
+			b = &nftBuild{family: nftFamily(fam), name: name, rules: map[string][]string{}}
+			byName[key] = b
 			builds = append(builds, b)
 		}
 		return b, nil
@@ -128,9 +148,11 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 	}
 	var elements []actions.Action
 	for _, n := range needs {
-		if n.family() != ipam.V4 {
+		fam = n.family()
+		if fam != ipam.V4 && fam != ipam.V6 {
 			return nil, unsupported(n)
 		}
+		ip := nftFamily(fam) // the word of the family's matches: ip saddr, ip6 saddr
 		switch n := n.(type) {
 		case AcceptForward:
 			b, err := build(n.Network, n.Object)
@@ -160,7 +182,7 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 			if err != nil {
 				return nil, err
 			}
-			words := append([]string{"ip", "saddr", n.Source.Masked().String()}, out...)
+			words := append([]string{ip, "saddr", n.Source.Masked().String()}, out...)
 			b.rule("postrouting", n.Why, strings.Join(append(words, "masquerade"), " "))
 			hook(b, "NAT")
 		case OwnRules:
@@ -177,10 +199,14 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 				hook(b, "NAT")
 			case ForTheHost:
 				b.maps = append(b.maps, portsMap)
+				loopback := "127.0.0.0/8"
+				if fam == ipam.V6 {
+					loopback = "::1"
+				}
 				b.rule("prerouting", "send traffic for the host's addresses to the published ports' containers (from outside)",
-					"fib daddr type local dnat ip to meta l4proto . th dport map @"+portsMap)
+					"fib daddr type local dnat "+ip+" to meta l4proto . th dport map @"+portsMap)
 				b.rule("output", "the same for the host's own traffic to its addresses (published ports, from the host)",
-					"ip daddr != 127.0.0.0/8 fib daddr type local dnat ip to meta l4proto . th dport map @"+portsMap)
+					ip+" daddr != "+loopback+" fib daddr type local dnat "+ip+" to meta l4proto . th dport map @"+portsMap)
 				b.rule("forward", "let new connections through to the published ports (their destination rewritten by the map)",
 					"ct status dnat accept")
 				hook(b, "published ports")
@@ -203,10 +229,10 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 			key := fmt.Sprintf("%s . %d", n.Proto, n.HostPort)
 			elem := fmt.Sprintf("%s : %s . %d", key, n.To, n.ToPort)
 			elements = append(elements, actions.NftApply{
-				Input: []string{fmt.Sprintf("add element %s %s %s { %s }", nftFamily, t, portsMap, elem)},
-				Purpose: fmt.Sprintf("send the host's port %d/%s to the container's %s:%d (an element of the map %s in %s %s)",
-					n.HostPort, n.Proto, n.To, n.ToPort, portsMap, nftFamily, t),
-				Made: &actions.NftDelete{Family: nftFamily, Table: t, Set: portsMap, Element: key}})
+				Input: []string{fmt.Sprintf("add element %s %s %s { %s }", ip, t, portsMap, elem)},
+				Purpose: fmt.Sprintf("send the host's port %d/%s to the container's %s (an element of the map %s in %s %s)",
+					n.HostPort, n.Proto, netip.AddrPortFrom(n.To, n.ToPort), portsMap, ip, t),
+				Made: &actions.NftDelete{Family: ip, Table: t, Set: portsMap, Element: key}})
 		default:
 			return nil, fmt.Errorf("the nftables back end cannot write %T", n)
 		}

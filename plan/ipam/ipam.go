@@ -45,25 +45,49 @@ func (f Family) ForwardingSysctl() string {
 	return "net.ipv4.ip_forward"
 }
 
-// Supported is the families plumb sets up networks for today.
-func Supported(f Family) bool { return f == V4 }
+// Supported is the families plumb sets up networks for: both.
+func Supported(f Family) bool { return f == V4 || f == V6 }
 
-// CheckSubnet says why a subnet cannot carry a network: not a family plumb
-// sets up, host bits set, or no room for two hosts.
+// CheckSubnet says why a subnet cannot carry a network: host bits set, a
+// reserved block, or no room for two hosts.
 func CheckSubnet(p netip.Prefix) error {
 	if !Supported(FamilyOf(p.Addr())) {
-		return fmt.Errorf("%s is not an IPv4 subnet; plumb sets up IPv4 networks", p)
+		return fmt.Errorf("%s is not a subnet of a family plumb sets up", p)
 	}
 	if p.Masked() != p {
 		return fmt.Errorf("%s has host bits set; the subnet is %s", p, p.Masked())
 	}
-	for _, r := range reserved {
+	blocks, most := reserved, 30
+	if FamilyOf(p.Addr()) == V6 {
+		blocks, most = reserved6, 126
+	}
+	for _, r := range blocks {
 		if p.Overlaps(r.block) {
 			return fmt.Errorf("%s overlaps %s, %s; containers' packets there would not be routed", p, r.block, r.why)
 		}
 	}
-	if p.Bits() > 30 {
-		return fmt.Errorf("%s has no room for two hosts; use a prefix of /30 or shorter", p)
+	if p.Bits() > most {
+		return fmt.Errorf("%s has no room for two hosts; use a prefix of /%d or shorter", p, most)
+	}
+	return nil
+}
+
+// The lengths of a bridge's IPv6 subnet: at most /120 (256 addresses, room
+// for a bridge's 1024 ports is not needed past that) and at least /48 (a
+// site's whole allocation; anything shorter is a routing block, not a link).
+const (
+	MinBridgePrefix6 = 48
+	MaxBridgePrefix6 = 120
+)
+
+// CheckBridgeSubnet is CheckSubnet for a bridge's subnet: an IPv6 one
+// must also be from /48 to /120 long.
+func CheckBridgeSubnet(p netip.Prefix) error {
+	if err := CheckSubnet(p); err != nil {
+		return err
+	}
+	if FamilyOf(p.Addr()) == V6 && (p.Bits() < MinBridgePrefix6 || p.Bits() > MaxBridgePrefix6) {
+		return fmt.Errorf("%s is a /%d; a bridge's IPv6 subnet is /%d to /%d (such as /64)", p, p.Bits(), MinBridgePrefix6, MaxBridgePrefix6)
 	}
 	return nil
 }
@@ -80,6 +104,18 @@ var reserved = []struct {
 	{netip.MustParsePrefix("240.0.0.0/4"), "the reserved block (and the broadcast address), which hosts drop"},
 }
 
+// reserved6 are the IPv6 blocks no container network can use (RFC 6890,
+// RFC 4291).
+var reserved6 = []struct {
+	block netip.Prefix
+	why   string
+}{
+	{netip.MustParsePrefix("::/127"), "the unspecified and loopback addresses"},
+	{netip.MustParsePrefix("::ffff:0:0/96"), "the IPv4-mapped block, which is IPv4 on the wire"},
+	{netip.MustParsePrefix("fe80::/10"), "the link-local block, which is never forwarded"},
+	{netip.MustParsePrefix("ff00::/8"), "the multicast block"},
+}
+
 // CheckHost says why a is not a host address of subnet: outside it, or its
 // network or broadcast address.
 func CheckHost(a netip.Addr, subnet netip.Prefix) error {
@@ -88,6 +124,8 @@ func CheckHost(a netip.Addr, subnet netip.Prefix) error {
 		return fmt.Errorf("%s is outside the subnet %s", a, subnet)
 	case a == subnet.Addr():
 		return fmt.Errorf("%s is the network address of %s, not a host address", a, subnet)
+	case a == Broadcast(subnet) && FamilyOf(a) == V6:
+		return fmt.Errorf("%s is the last address of %s, which plumb does not give out", a, subnet)
 	case a == Broadcast(subnet):
 		return fmt.Errorf("%s is the broadcast address of %s, not a host address", a, subnet)
 	}
@@ -126,6 +164,30 @@ func Next(subnet netip.Prefix, used func(netip.Addr) bool) (netip.Addr, error) {
 		}
 	}
 	return netip.Addr{}, ErrFull
+}
+
+// SameHost is the address of subnet to with the host part a has in from:
+// fd00:88::2 for 10.88.0.2 of 10.88.0.0/24 and fd00:88::/64, so that a
+// container's two addresses read alike. ok is false when that host part
+// does not fit, or lands on to's network or last address.
+func SameHost(a netip.Addr, from, to netip.Prefix) (netip.Addr, bool) {
+	hostBits := a.BitLen() - from.Bits()
+	if to.Addr().BitLen()-to.Bits() < hostBits {
+		return netip.Addr{}, false
+	}
+	src, dst := a.AsSlice(), to.Masked().Addr().AsSlice()
+	for i := 0; i < hostBits; i++ {
+		bit := len(src)*8 - 1 - i
+		if src[bit/8]&(1<<(7-bit%8)) != 0 {
+			d := len(dst)*8 - 1 - i
+			dst[d/8] |= 1 << (7 - d%8)
+		}
+	}
+	out, _ := netip.AddrFromSlice(dst)
+	if CheckHost(out, to) != nil {
+		return netip.Addr{}, false
+	}
+	return out, true
 }
 
 // Hex is the address's last four bytes in hex: eight characters that name

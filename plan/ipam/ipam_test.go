@@ -12,11 +12,45 @@ func TestCheckSubnet(t *testing.T) {
 		{"10.88.0.0/30", ""},
 		{"10.88.0.1/24", "host bits set"},
 		{"10.88.0.0/31", "no room for two hosts"},
-		{"fd00::/64", "not an IPv4 subnet"},
+		{"fd00::/64", ""},
+		{"fd00::/126", ""},
+		{"fd00::/127", "no room for two hosts"},
+		{"fd00::1/64", "host bits set"},
+		{"fe80::/64", "link-local"},
+		{"ff02::/16", "multicast"},
+		{"::/0", "unspecified"},
 	} {
 		err := CheckSubnet(netip.MustParsePrefix(tt.subnet))
 		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
 			t.Errorf("CheckSubnet(%s) = %v; want %q", tt.subnet, err, tt.err)
+		}
+	}
+}
+
+func TestCheckBridgeSubnet(t *testing.T) {
+	for _, tt := range []struct{ subnet, err string }{
+		{"10.88.0.0/30", ""}, {"fd00:88::/64", ""}, {"fd00:88::/48", ""}, {"fd00:88::/120", ""},
+		{"fd00:88::/121", "a bridge's IPv6 subnet is /48 to /120"}, {"fd00::/47", "a bridge's IPv6 subnet is /48 to /120"},
+		{"fe80::/64", "link-local"},
+	} {
+		err := CheckBridgeSubnet(netip.MustParsePrefix(tt.subnet))
+		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
+			t.Errorf("CheckBridgeSubnet(%s) = %v; want %q", tt.subnet, err, tt.err)
+		}
+	}
+}
+
+func TestSameHost(t *testing.T) {
+	p := netip.MustParsePrefix
+	for _, tt := range []struct{ addr, from, to, want string }{
+		{"10.88.0.2", "10.88.0.0/24", "fd00:88::/64", "fd00:88::2"},
+		{"10.88.1.7", "10.88.0.0/16", "fd00:88::/64", "fd00:88::107"},
+		{"10.88.1.7", "10.88.0.0/16", "fd00:88::/120", ""}, // 16 host bits do not fit in 8
+		{"10.88.0.255", "10.88.0.0/23", "fd00:88::/120", "fd00:88::ff"[:0]}, // the last address
+	} {
+		got, ok := SameHost(netip.MustParseAddr(tt.addr), p(tt.from), p(tt.to))
+		if tt.want == "" && ok || tt.want != "" && (!ok || got.String() != tt.want) {
+			t.Errorf("SameHost(%s, %s, %s) = %v, %v; want %q", tt.addr, tt.from, tt.to, got, ok, tt.want)
 		}
 	}
 }

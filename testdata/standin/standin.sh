@@ -35,6 +35,8 @@ case "$line" in
 	echo "${STANDIN_CONT_LINKS:-$cont_links}" ;;
 "ip -j route show")
 	echo "${STANDIN_ROUTES:-[]}" ;;
+"ip -6 -j route show")
+	echo "${STANDIN_ROUTES6:-[]}" ;;
 "ip -j route show default")
 	echo "${STANDIN_ROUTE:-$route}" ;;
 "sysctl -n "*)
@@ -45,10 +47,13 @@ case "$line" in
 	echo "[{\"ifname\":\"${line##* }\",\"flags\":[\"BROADCAST\",\"UP\"],\"mtu\":1500}]" ;;
 *"ip -j addr show dev "*)
 	dev=${line##* }
-	addr=$(sed -n "s|.*ip addr add \([^ ]*\)/\([0-9]*\) dev $dev\$|\1 \2|p" "$STANDIN_LOG" | tail -n 1)
+	addr=$(sed -n "s|.*ip addr add \([^ ]*\)/\([0-9]*\) dev $dev\( nodad\)\{0,1\}\$|\1 \2|p" "$STANDIN_LOG" | tail -n 1)
 	echo "[{\"ifname\":\"$dev\",\"addr_info\":[{\"local\":\"${addr% *}\",\"prefixlen\":${addr#* }}]}]" ;;
 *" ip -j route show default" | "ip -n "*" -j route show default")
-	via=$(sed -n 's|.*ip route add default via \([^ ]*\)$|\1|p' "$STANDIN_LOG" | tail -n 1)
+	via=$(sed -n 's|.*ip route add default via \([^ :]*\)$|\1|p' "$STANDIN_LOG" | tail -n 1)
+	echo "[{\"dst\":\"default\",\"gateway\":\"$via\"}]" ;;
+*" ip -6 -j route show default" | "ip -n "*" -6 -j route show default")
+	via=$(sed -n 's|.*ip route add default via \([^ ]*:[^ ]*\)$|\1|p' "$STANDIN_LOG" | tail -n 1)
 	echo "[{\"dst\":\"default\",\"gateway\":\"$via\"}]" ;;
 esac
 exit 0
