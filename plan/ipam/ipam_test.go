@@ -45,7 +45,7 @@ func TestSameHost(t *testing.T) {
 	for _, tt := range []struct{ addr, from, to, want string }{
 		{"10.88.0.2", "10.88.0.0/24", "fd00:88::/64", "fd00:88::2"},
 		{"10.88.1.7", "10.88.0.0/16", "fd00:88::/64", "fd00:88::107"},
-		{"10.88.1.7", "10.88.0.0/16", "fd00:88::/120", ""}, // 16 host bits do not fit in 8
+		{"10.88.1.7", "10.88.0.0/16", "fd00:88::/120", ""},                  // 16 host bits do not fit in 8
 		{"10.88.0.255", "10.88.0.0/23", "fd00:88::/120", "fd00:88::ff"[:0]}, // the last address
 	} {
 		got, ok := SameHost(netip.MustParseAddr(tt.addr), p(tt.from), p(tt.to))
