@@ -16,6 +16,9 @@ type SysctlSet struct {
 func (a SysctlSet) Kind() string   { return "sysctl_set" }
 func (a SysctlSet) Argv() []string { return []string{"sysctl", "-w", a.Key + "=" + a.Value} }
 func (a SysctlSet) Why() string {
+	if forwarding(a.Key) && a.Value == "1" && strings.HasPrefix(a.Key, "net.ipv6.") {
+		return "let the host forward IPv6 packets between the container and its uplink"
+	}
 	if forwarding(a.Key) && a.Value == "1" {
 		return "let the host forward packets between the container and its uplink"
 	}

@@ -305,6 +305,7 @@ type BridgeLsCmd struct {
 
 type lsAttachment struct {
 	IP       string   `json:"ip"`
+	IP6      string   `json:"ip6,omitempty"` // a dual-stack network's IPv6 address
 	HostVeth string   `json:"host_veth"`
 	If       string   `json:"if"`
 	Target   string   `json:"target"`
@@ -316,6 +317,8 @@ type lsBridge struct {
 	Name        string         `json:"name"`
 	Subnet      string         `json:"subnet"`
 	Gateway     string         `json:"gateway"`
+	Subnet6     string         `json:"subnet6,omitempty"` // a dual-stack network's IPv6 side
+	Gateway6    string         `json:"gateway6,omitempty"`
 	NAT         bool           `json:"nat"`
 	State       string         `json:"state"`
 	Attachments []lsAttachment `json:"attachments"`
@@ -335,20 +338,35 @@ func (c *BridgeLsCmd) Run(d *deps) error {
 			continue
 		}
 		b := lsBridge{Name: r.Name, Subnet: f.Subnet.String(), Gateway: f.Gateway.String(), NAT: f.NAT, State: string(r.State), Attachments: []lsAttachment{}}
+		if f.Subnet6.IsValid() {
+			b.Subnet6, b.Gateway6 = f.Subnet6.String(), f.Gateway6.String()
+		}
 		for _, a := range plan.Attachments(d.store, r.Name) {
 			af, _ := a.Attachment()
 			ports := []string{}
 			for _, p := range af.Ports {
 				ports = append(ports, p.String())
 			}
-			b.Attachments = append(b.Attachments, lsAttachment{af.IP.String(), af.HostVeth.String(), af.If.String(), af.Target, ports, string(a.State)})
+			la := lsAttachment{IP: af.IP.String(), HostVeth: af.HostVeth.String(), If: af.If.String(), Target: af.Target, Ports: ports, State: string(a.State)}
+			if af.IP6.IsValid() {
+				la.IP6 = af.IP6.String()
+			}
+			b.Attachments = append(b.Attachments, la)
 		}
 		out = append(out, b)
 	}
 	err := listing(d, c.Output, "bridges", "BRIDGE\tSUBNET\tGATEWAY\tNAT\tSTATE\tCONTAINERS", out, func(w io.Writer, b lsBridge) {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", b.Name, b.Subnet, b.Gateway, yesNo(b.NAT), b.State, len(b.Attachments))
+		subnet, gw := b.Subnet, b.Gateway
+		if b.Subnet6 != "" {
+			subnet, gw = subnet+","+b.Subnet6, gw+","+b.Gateway6
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", b.Name, subnet, gw, yesNo(b.NAT), b.State, len(b.Attachments))
 		for _, a := range b.Attachments {
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", a.IP, a.HostVeth, a.Target, a.If, a.State, strings.Join(a.Ports, " "))
+			ip := a.IP
+			if a.IP6 != "" {
+				ip += "," + a.IP6
+			}
+			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", ip, a.HostVeth, a.Target, a.If, a.State, strings.Join(a.Ports, " "))
 		}
 	})
 	if err != nil {

@@ -23,8 +23,8 @@ type InspectCmd struct {
 // Help is the long help of `plumb inspect --help`.
 func (c *InspectCmd) Help() string {
 	return `Shows one object in full. -o json speaks docker inspect's language where it
-fits: NetworkSettings (IPAddress, IPPrefixLen, Gateway, MacAddress, SandboxKey,
-Networks, Ports) for a network attachment or veth, GraphDriver (Name "overlay",
+fits: NetworkSettings (IPAddress, IPPrefixLen, Gateway, GlobalIPv6Address,
+GlobalIPv6PrefixLen, IPv6Gateway, MacAddress, SandboxKey, Networks, Ports) for a network attachment or veth, GraphDriver (Name "overlay",
 Data with LowerDir, UpperDir, WorkDir, MergedDir) for an overlay; then the steps
 applied, each with its status and recorded undo.`
 }
@@ -38,7 +38,22 @@ type endpoint struct {
 	IPAddress   string
 	IPPrefixLen int
 	Gateway     string
-	MacAddress  string
+	// The IPv6 side, as docker inspect names it; absent without IPv6.
+	GlobalIPv6Address   string `json:",omitempty"`
+	GlobalIPv6PrefixLen int    `json:",omitempty"`
+	IPv6Gateway         string `json:",omitempty"`
+	MacAddress          string
+}
+
+// set fills in the side of ip's family, as docker inspect shows them:
+// IPAddress and company for IPv4, GlobalIPv6Address and company for IPv6
+// (an IPv6-only network's IPAddress is "").
+func (ep *endpoint) set(ip netip.Addr, bits int, gw netip.Addr) {
+	if ip.Is6() && !ip.Is4In6() {
+		ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, ep.IPv6Gateway = ip.String(), bits, gw.String()
+		return
+	}
+	ep.IPAddress, ep.IPPrefixLen, ep.Gateway = ip.String(), bits, gw.String()
 }
 
 type networkSettings struct {
@@ -101,7 +116,12 @@ func (c *InspectCmd) Run(d *deps) error {
 		ns.Networks[network] = ep
 		for _, port := range ports {
 			key := fmt.Sprintf("%d/%s", port.Container, port.Proto)
-			ns.Ports[key] = append(ns.Ports[key], portBinding{anyAddress(ep.IPAddress), strconv.Itoa(int(port.Host))})
+			for _, ip := range []string{ep.IPAddress, ep.GlobalIPv6Address} {
+				if ip == "" || port.HostIP.IsValid() && anyAddress(ip) != port.HostIP.String() {
+					continue
+				}
+				ns.Ports[key] = append(ns.Ports[key], portBinding{anyAddress(ip), strconv.Itoa(int(port.Host))})
+			}
 		}
 		v.NetworkSettings = ns
 	}
@@ -182,14 +202,17 @@ func formatInspect(d *deps, format string, v any) error {
 // veth's container end, or a container's place on its bridge.
 func endpointOf(rec *plan.Record, facts plan.Facts) (ep endpoint, dev, network string, ports []plan.Port, ok bool) {
 	if f, isVeth := facts.(plan.VethFacts); isVeth {
-		ep = endpoint{IPAddress: f.ContIP.String(), IPPrefixLen: f.Subnet.Bits(), Gateway: f.HostIP.String()}
+		ep.set(f.ContIP, f.Subnet.Bits(), f.HostIP)
 		return ep, f.ContIf.String(), rec.Name, nil, true
 	}
 	a, isAttached := rec.Attachment()
 	if !isAttached {
 		return endpoint{}, "", "", nil, false
 	}
-	ep = endpoint{IPAddress: a.IP.String(), IPPrefixLen: a.PrefixLen, Gateway: a.Gateway.String()}
+	ep.set(a.IP, a.PrefixLen, a.Gateway)
+	if a.IP6.IsValid() {
+		ep.set(a.IP6, a.PrefixLen6, a.Gateway6)
+	}
 	return ep, a.If.String(), a.Bridge, a.Ports, true
 }
 
@@ -224,7 +247,12 @@ func printInspect(d *deps, v inspectView) error {
 	w := d.stdout
 	fmt.Fprintf(w, "%s  %s since %s\n  %s\n", v.ID, v.State, v.Created, v.Summary)
 	if ns := v.NetworkSettings; ns != nil {
-		fmt.Fprintf(w, "  address %s/%d, gateway %s, mac %s, sandbox %s\n", ns.IPAddress, ns.IPPrefixLen, ns.Gateway, orNone(ns.MacAddress), ns.SandboxKey)
+		if ns.IPAddress != "" {
+			fmt.Fprintf(w, "  address %s/%d, gateway %s, mac %s, sandbox %s\n", ns.IPAddress, ns.IPPrefixLen, ns.Gateway, orNone(ns.MacAddress), ns.SandboxKey)
+		}
+		if ns.GlobalIPv6Address != "" {
+			fmt.Fprintf(w, "  IPv6 address %s/%d, gateway %s, mac %s, sandbox %s\n", ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen, ns.IPv6Gateway, orNone(ns.MacAddress), ns.SandboxKey)
+		}
 		for port, bs := range ns.Ports {
 			for _, b := range bs {
 				fmt.Fprintf(w, "  port %s published at %s:%s\n", port, b.HostIP, b.HostPort)
