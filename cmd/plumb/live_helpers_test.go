@@ -54,8 +54,18 @@ func standIn(run func(argv ...string) string, inet string) {
 		"ip -n " + inet + " link set wan0 up",
 		"ip -n " + inet + " link set lo up",
 		"ip route add default via 192.0.2.2",
+		// IPv6 too (documentation prefix 2001:db8::/32 as the internet):
+		// the uplink's address, a default route, and the internet's route
+		// back to the containers' IPv6 subnets of the live tests, which it
+		// needs when their IPv6 is routed, not masqueraded.
+		"ip addr add 2001:db8::1/64 dev uplink0 nodad",
+		"ip -n " + inet + " addr add 2001:db8::2/64 dev wan0 nodad",
+		"ip -6 route add default via 2001:db8::2",
+		"ip -n " + inet + " -6 route add fd00::/16 via 2001:db8::1",
 		"iptables -A FORWARD -i keep0 -j DROP",
 		"iptables -t nat -A POSTROUTING -o keep0 -j RETURN",
+		"ip6tables -A FORWARD -i keep0 -j DROP",
+		"ip6tables -t nat -A POSTROUTING -o keep0 -j RETURN",
 	} {
 		run(strings.Fields(c)...)
 	}
@@ -166,7 +176,7 @@ func netState(t *testing.T, run func(argv ...string) string) string {
 		sort.Strings(lines)
 		b.WriteString("$ " + c + "\n" + strings.Join(lines, "\n") + "\n")
 	}
-	b.WriteString(run("sysctl", "net.ipv4.ip_forward"))
+	b.WriteString(run("sysctl", "net.ipv4.ip_forward", "net.ipv6.conf.all.forwarding"))
 	if _, err := exec.LookPath("nft"); err == nil {
 		// plumb's nft tables (-s: no counter values). Not the whole
 		// ruleset: iptables-nft's tables are iptables-save's above, and
@@ -179,10 +189,12 @@ func netState(t *testing.T, run func(argv ...string) string) string {
 			}
 		}
 	}
-	b.WriteString("$ iptables-save\n")
-	for _, l := range strings.Split(run("iptables-save"), "\n") {
-		if !strings.HasPrefix(l, "#") {
-			b.WriteString(counters.ReplaceAllString(l, "[0:0]") + "\n")
+	for _, save := range []string{"iptables-save", "ip6tables-save"} {
+		b.WriteString("$ " + save + "\n")
+		for _, l := range strings.Split(run(save), "\n") {
+			if !strings.HasPrefix(l, "#") {
+				b.WriteString(counters.ReplaceAllString(l, "[0:0]") + "\n")
+			}
 		}
 	}
 	return b.String()

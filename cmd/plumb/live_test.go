@@ -66,7 +66,11 @@ func listenIn(t *testing.T, nsPath, addr string) net.Listener {
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		t.Fatal(err)
 	}
-	l, lerr := net.Listen("tcp4", addr)
+	network := "tcp4"
+	if strings.HasPrefix(addr, "[") {
+		network = "tcp6"
+	}
+	l, lerr := net.Listen(network, addr)
 	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
 		panic("cannot return to own network namespace: " + err.Error())
 	}
@@ -93,7 +97,7 @@ func dialFrom(t *testing.T, pid int, l net.Listener, addr string) string {
 		got <- c.RemoteAddr().(*net.TCPAddr).IP.String() + " said " + strings.TrimSpace(line)
 	}()
 	host, port, _ := net.SplitHostPort(addr)
-	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && echo hello >&3", host, port)
+	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && echo hello >&3", host, port) // bash takes an IPv6 host bare
 	out, err := exec.Command("timeout", "5", "nsenter", "-t", strconv.Itoa(pid), "-n", "bash", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("connecting from the container to %s: %v\n%s", addr, err, out)
