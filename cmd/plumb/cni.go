@@ -132,7 +132,7 @@ func callOf(conf *cniConf, args *skel.CmdArgs, needNetns bool) (*cniCall, *types
 // attach is the container's attachment as plumb's recipe takes it.
 func (c *cniCall) attach() *plan.Attach {
 	return &plan.Attach{Target: c.netns, If: c.ifc, Publish: c.conf.Ports, ID: c.id, Runtime: &c.ref,
-		Range: c.conf.Range, OwnRoutes: true, Routes: c.conf.Routes, Hairpin: c.conf.Hairpin}
+		Range: c.conf.Range, Range6: c.conf.Range6, OwnRoutes: true, Routes: c.conf.Routes, Hairpin: c.conf.Hairpin}
 }
 
 // asCNIError gives an error of plumb's its CNI code: refused input 100
@@ -275,9 +275,13 @@ func buildResult(c *cniCall, f plan.AttachmentFacts, hostMAC, contMAC string, mt
 	}
 	idx := 2
 	res.IPs = []*types100.IPConfig{{Interface: &idx,
-		Address: net.IPNet{IP: f.IP.AsSlice(), Mask: net.CIDRMask(f.PrefixLen, 32)}, Gateway: f.Gateway.AsSlice()}}
+		Address: net.IPNet{IP: f.IP.AsSlice(), Mask: net.CIDRMask(f.PrefixLen, f.IP.BitLen())}, Gateway: f.Gateway.AsSlice()}}
+	if f.IP6.IsValid() {
+		res.IPs = append(res.IPs, &types100.IPConfig{Interface: &idx,
+			Address: net.IPNet{IP: f.IP6.AsSlice(), Mask: net.CIDRMask(f.PrefixLen6, 128)}, Gateway: f.Gateway6.AsSlice()})
+	}
 	for _, r := range c.conf.Routes {
-		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), 32)}, GW: r.Via.AsSlice()})
+		res.Routes = append(res.Routes, &types.Route{Dst: net.IPNet{IP: r.Dst.Addr().AsSlice(), Mask: net.CIDRMask(r.Dst.Bits(), r.Dst.Addr().BitLen())}, GW: r.Via.AsSlice()})
 	}
 	return res
 }

@@ -36,6 +36,11 @@ type cniConf struct {
 	Subnet   netip.Prefix
 	Gateway  netip.Addr
 	Range    ipam.Range
+	// Subnet6, Gateway6 and Range6 are an IPv6 range set beside an IPv4
+	// one (dual stack); an IPv6-only config's are Subnet and company.
+	Subnet6  netip.Prefix
+	Gateway6 netip.Addr
+	Range6   ipam.Range
 	Routes   []plan.Route
 	DNS      types.DNS
 	Ports    []plan.Port // runtimeConfig.portMappings
@@ -240,72 +245,99 @@ func (conf *cniConf) readIPAM(raw json.RawMessage) *types.Error {
 	default:
 		return cniError(types.ErrUnsupportedField, "unsupported field ipam.type=%q: plumb gives out addresses itself; use host-local or plumb", c.Type)
 	}
-	r := c.rangeConf
+	sets := []rangeConf{c.rangeConf}
 	switch {
-	case len(c.Ranges) > 0 && r != (rangeConf{}):
+	case len(c.Ranges) > 0 && c.rangeConf != (rangeConf{}):
 		return cniError(types.ErrInvalidNetworkConfig, "ipam has both ranges and subnet (or rangeStart, rangeEnd, gateway); give one")
-	case len(c.Ranges) > 1:
-		return cniError(types.ErrUnsupportedField, "unsupported field ipam.ranges with %d range sets: plumb gives each attachment one IPv4 address, from one range set", len(c.Ranges))
-	case len(c.Ranges) == 1 && len(c.Ranges[0]) != 1:
-		return cniError(types.ErrUnsupportedField, "unsupported field ipam.ranges[0] with %d ranges: plumb takes one range", len(c.Ranges[0]))
-	case len(c.Ranges) == 1:
-		var keys map[string]json.RawMessage
-		if err := json.Unmarshal(c.Ranges[0][0], &keys); err != nil {
-			return cniError(types.ErrDecodingFailure, "reading ipam.ranges[0][0]: %v", err)
-		}
-		if err := checkKeys("ipam.ranges[0][0].", keys, []string{"subnet", "rangeStart", "rangeEnd", "gateway"}, nil, ""); err != nil {
-			return err
-		}
-		if err := json.Unmarshal(c.Ranges[0][0], &r); err != nil {
-			return cniError(types.ErrDecodingFailure, "reading ipam.ranges[0][0]: %v", err)
+	case len(c.Ranges) > 2:
+		return cniError(types.ErrUnsupportedField, "unsupported field ipam.ranges with %d range sets: plumb gives each attachment one address of each family, from one range set of each", len(c.Ranges))
+	case len(c.Ranges) > 0:
+		sets = nil
+		for i, set := range c.Ranges {
+			if len(set) != 1 {
+				return cniError(types.ErrUnsupportedField, "unsupported field ipam.ranges[%d] with %d ranges: plumb takes one range a set", i, len(set))
+			}
+			var keys map[string]json.RawMessage
+			if err := json.Unmarshal(set[0], &keys); err != nil {
+				return cniError(types.ErrDecodingFailure, "reading ipam.ranges[%d][0]: %v", i, err)
+			}
+			if err := checkKeys(fmt.Sprintf("ipam.ranges[%d][0].", i), keys, []string{"subnet", "rangeStart", "rangeEnd", "gateway"}, nil, ""); err != nil {
+				return err
+			}
+			var r rangeConf
+			if err := json.Unmarshal(set[0], &r); err != nil {
+				return cniError(types.ErrDecodingFailure, "reading ipam.ranges[%d][0]: %v", i, err)
+			}
+			sets = append(sets, r)
 		}
 	}
-	if r.Subnet == "" {
-		return cniError(types.ErrInvalidNetworkConfig, "ipam has no subnet: give \"subnet\" or \"ranges\": [[{\"subnet\": ...}]]")
+	type family struct {
+		subnet netip.Prefix
+		gw     netip.Addr
+		rng    ipam.Range
 	}
-	subnet, err := netip.ParsePrefix(r.Subnet)
-	if err != nil {
-		return cniError(types.ErrInvalidNetworkConfig, "ipam subnet %q is not a CIDR such as 10.88.0.0/16", r.Subnet)
-	}
-	if !subnet.Addr().Is4() {
-		return cniError(types.ErrUnsupportedField, "unsupported field ipam subnet=%s: an IPv6 range; plumb sets up IPv4 networks only today", subnet)
-	}
-	subnet = subnet.Masked() // as host-local reads it
-	if err := ipam.CheckSubnet(subnet); err != nil {
-		return cniError(types.ErrInvalidNetworkConfig, "ipam subnet: %v", err)
-	}
-	conf.Subnet = subnet
-	conf.Gateway = ipam.FirstHost(subnet)
-	addr := func(name, s string) (netip.Addr, *types.Error) {
-		if s == "" {
-			return netip.Addr{}, nil
+	var fams []family
+	for _, r := range sets {
+		if r.Subnet == "" {
+			return cniError(types.ErrInvalidNetworkConfig, "ipam has no subnet: give \"subnet\" or \"ranges\": [[{\"subnet\": ...}]]")
 		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return a, cniError(types.ErrInvalidNetworkConfig, "ipam %s %q is not an IPv4 address", name, s)
+		subnet, err := netip.ParsePrefix(r.Subnet)
+		if err != nil || subnet.Addr().Is4In6() || subnet.Addr().Zone() != "" {
+			return cniError(types.ErrInvalidNetworkConfig, "ipam subnet %q is not a CIDR such as 10.88.0.0/16", r.Subnet)
 		}
-		if err := ipam.CheckHost(a, subnet); err != nil {
-			return a, cniError(types.ErrInvalidNetworkConfig, "ipam %s: %v", name, err)
+		subnet = subnet.Masked() // as host-local reads it
+		if err := ipam.CheckBridgeSubnet(subnet); err != nil {
+			return cniError(types.ErrInvalidNetworkConfig, "ipam subnet: %v", err)
 		}
-		return a, nil
-	}
-	var e *types.Error
-	if r.Gateway != "" {
-		if conf.Gateway, e = addr("gateway", r.Gateway); e != nil {
+		f := family{subnet: subnet, gw: ipam.FirstHost(subnet)}
+		addr := func(name, s string) (netip.Addr, *types.Error) {
+			if s == "" {
+				return netip.Addr{}, nil
+			}
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				return a, cniError(types.ErrInvalidNetworkConfig, "ipam %s %q is not an IP address", name, s)
+			}
+			if err := ipam.CheckHost(a, subnet); err != nil {
+				return a, cniError(types.ErrInvalidNetworkConfig, "ipam %s: %v", name, err)
+			}
+			return a, nil
+		}
+		var e *types.Error
+		if r.Gateway != "" {
+			if f.gw, e = addr("gateway", r.Gateway); e != nil {
+				return e
+			}
+		}
+		if f.rng.Start, e = addr("rangeStart", r.RangeStart); e != nil {
 			return e
 		}
+		if f.rng.End, e = addr("rangeEnd", r.RangeEnd); e != nil {
+			return e
+		}
+		if err := ipam.CheckRange(subnet, f.rng); err != nil {
+			return cniError(types.ErrInvalidNetworkConfig, "ipam range: %v", err)
+		}
+		fams = append(fams, f)
 	}
-	if conf.Range.Start, e = addr("rangeStart", r.RangeStart); e != nil {
-		return e
+	if len(fams) == 2 {
+		if fams[0].subnet.Addr().Is4() == fams[1].subnet.Addr().Is4() {
+			return cniError(types.ErrUnsupportedField, "unsupported field ipam.ranges: two range sets of one family (%s, %s); plumb takes one of each", fams[0].subnet, fams[1].subnet)
+		}
+		if fams[0].subnet.Addr().Is6() {
+			fams[0], fams[1] = fams[1], fams[0] // IPv4 first, as bridge up
+		}
+		conf.Subnet6, conf.Gateway6, conf.Range6 = fams[1].subnet, fams[1].gw, fams[1].rng
 	}
-	if conf.Range.End, e = addr("rangeEnd", r.RangeEnd); e != nil {
-		return e
-	}
-	if err := ipam.CheckRange(subnet, conf.Range); err != nil {
-		return cniError(types.ErrInvalidNetworkConfig, "ipam range: %v", err)
-	}
+	conf.Subnet, conf.Gateway, conf.Range = fams[0].subnet, fams[0].gw, fams[0].rng
 	if conf.DefaultRoute {
-		conf.Routes = append(conf.Routes, plan.Route{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: conf.Gateway})
+		for _, f := range fams {
+			any := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
+			if f.subnet.Addr().Is6() {
+				any = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
+			}
+			conf.Routes = append(conf.Routes, plan.Route{Dst: any, Via: f.gw})
+		}
 	}
 	for i, rr := range c.Routes {
 		var keys map[string]json.RawMessage
@@ -328,13 +360,20 @@ func (conf *cniConf) readIPAM(raw json.RawMessage) *types.Error {
 		if err != nil {
 			return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst %q is not a CIDR", i, rt.Dst)
 		}
-		if !dst.Addr().Is4() {
-			return cniError(types.ErrUnsupportedField, "unsupported field ipam.routes[%d].dst=%s: an IPv6 route; plumb sets up IPv4 networks only today", i, dst)
+		var via netip.Addr
+		for _, f := range fams {
+			if f.subnet.Addr().Is4() == dst.Addr().Is4() {
+				via = f.gw
+			}
 		}
-		via := conf.Gateway
+		if !via.IsValid() {
+			return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst=%s: the network has no %s range to route it through", i, dst, ipam.FamilyOf(dst.Addr()))
+		}
 		if rt.GW != "" {
-			if via, err = netip.ParseAddr(rt.GW); err != nil || !via.Is4() {
-				return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw %q is not an IPv4 address", i, rt.GW)
+			if gw, err := netip.ParseAddr(rt.GW); err != nil || gw.Is4() != dst.Addr().Is4() || gw.Is4In6() {
+				return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw %q is not an %s address", i, rt.GW, ipam.FamilyOf(dst.Addr()))
+			} else {
+				via = gw
 			}
 		}
 		rte := plan.Route{Dst: dst.Masked(), Via: via}
@@ -383,10 +422,14 @@ func (conf *cniConf) readRuntimeConfig(raw json.RawMessage) *types.Error {
 		if proto == "" {
 			proto = "tcp"
 		}
-		if m.HostIP != "" && m.HostIP != "0.0.0.0" {
+		if m.HostIP != "" && m.HostIP != "0.0.0.0" && m.HostIP != "::" {
 			return cniError(types.ErrUnsupportedField, "unsupported field runtimeConfig.portMappings[%d].hostIP=%s: plumb publishes a port on every address of the host", i, m.HostIP)
 		}
-		p, err := plan.ParsePort(fmt.Sprintf("%d:%d/%s", m.HostPort, m.ContainerPort, proto))
+		spec := fmt.Sprintf("%d:%d/%s", m.HostPort, m.ContainerPort, proto)
+		if m.HostIP == "::" {
+			spec = "[::]:" + spec // IPv6 alone
+		}
+		p, err := plan.ParsePort(spec)
 		if err != nil {
 			return cniError(types.ErrInvalidNetworkConfig, "runtimeConfig.portMappings[%d]: %v", i, err)
 		}
@@ -402,7 +445,9 @@ func (conf *cniConf) readRuntimeConfig(raw json.RawMessage) *types.Error {
 
 // bridge is the config's network as plumb's bridge recipe takes it.
 func (conf *cniConf) bridge() *plan.Bridge {
-	return &plan.Bridge{Name: conf.Bridge, Subnet: conf.Subnet, Gateway: conf.Gateway, NoNAT: !conf.NAT, MTU: conf.MTU, Firewall: conf.Firewall}
+	// ipMasq masquerades every family, as the reference bridge plugin's.
+	return &plan.Bridge{Name: conf.Bridge, Subnet: conf.Subnet, Gateway: conf.Gateway, NoNAT: !conf.NAT, MTU: conf.MTU, Firewall: conf.Firewall,
+		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.NAT && (conf.Subnet6.IsValid() || conf.Subnet.Addr().Is6())}
 }
 
 // network is the bridge as an attachment sees it, before it is kept.
@@ -411,5 +456,6 @@ func (conf *cniConf) network() plan.BridgeNetwork {
 	if conf.NAT {
 		fw = firewall.Recorded(conf.Firewall)
 	}
-	return plan.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU, Firewall: fw}}
+	return plan.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU, Firewall: fw,
+		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.bridge().NAT6}}
 }

@@ -74,6 +74,31 @@ func TestCNIConfAccepted(t *testing.T) {
 		t.Errorf("parsed config (-want +got):\n%s", diff)
 	}
 
+	// Dual stack: an IPv6 range set beside the IPv4 one, in either order;
+	// isDefaultGateway routes both families, a route goes through its
+	// family's gateway; ipMasq masquerades both, as the reference plugin's.
+	got, err = parseCNIConf(conf(t, map[string]any{"isDefaultGateway": true, "ipMasq": true,
+		"ipam.routes": []map[string]any{{"dst": "2001:db8:1::/48"}},
+		"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "fd00:88::/64", "rangeStart": "fd00:88::100"}}, {{"subnet": "10.88.0.0/16"}}}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Subnet.String() != "10.88.0.0/16" || got.Subnet6.String() != "fd00:88::/64" || got.Gateway6 != a("fd00:88::1") || got.Range6.Start != a("fd00:88::100") {
+		t.Errorf("dual stack: %+v", got)
+	}
+	wantRoutes := []plan.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: a("10.88.0.1")}, {Dst: netip.MustParsePrefix("::/0"), Via: a("fd00:88::1")},
+		{Dst: netip.MustParsePrefix("2001:db8:1::/48"), Via: a("fd00:88::1")}}
+	if diff := cmp.Diff(wantRoutes, got.Routes, cmp.Comparer(func(x, y netip.Addr) bool { return x == y }), cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
+		t.Errorf("dual-stack routes (-want +got):\n%s", diff)
+	}
+	if b := got.bridge(); !b.NAT6 || b.Subnet6 != got.Subnet6 {
+		t.Errorf("dual-stack bridge: %+v", b)
+	}
+	// IPv6 alone.
+	if got, err = parseCNIConf(conf(t, map[string]any{"ipam.subnet": "fd00:88::/64"})); err != nil || got.Subnet.String() != "fd00:88::/64" || got.Subnet6.IsValid() {
+		t.Errorf("IPv6 alone: %+v, %v", got, err)
+	}
+
 	// The defaults: bridge cni0, the subnet's first host as gateway, no
 	// NAT, no routes; a subnet with host bits is read as host-local reads it.
 	got, err = parseCNIConf(conf(t, map[string]any{"ipam.subnet": "10.88.3.4/16", "ipam.type": "plumb"}))
@@ -185,9 +210,11 @@ func TestCNIConfRefused(t *testing.T) {
 		{map[string]any{"ipam.foo": 1}, 7, "unknown key ipam.foo"},
 		{map[string]any{"ipam.subnet": nil}, 7, "no subnet"},
 		{map[string]any{"ipam.subnet": "10.88.0.0"}, 7, "not a CIDR"},
-		{map[string]any{"ipam.subnet": "fd00::/64"}, 2, "IPv6"},
-		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "fd00::/64"}}}}, 2, "IPv6"},
-		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}}, {{"subnet": "fd00::/64"}}}}, 2, "2 range sets"},
+		{map[string]any{"ipam.subnet": "fe80::/64"}, 7, "link-local"},
+		{map[string]any{"ipam.subnet": "fd00::/124"}, 7, "a bridge's IPv6 subnet is /48 to /120"},
+		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}}, {{"subnet": "fd00::/64"}}, {{"subnet": "fd01::/64"}}}}, 2, "3 range sets"},
+		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "fd00::/64"}}, {{"subnet": "fd01::/64"}}}}, 2, "two range sets of one family"},
+		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}}, {{"subnet": "fd00::/64", "rangeStart": "fd01::1"}}}}, 7, "outside the subnet fd00::/64"},
 		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}, {"subnet": "10.89.0.0/16"}}}}, 2, "2 ranges"},
 		{map[string]any{"ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}}}}, 7, "both ranges and subnet"},
 		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16", "foo": 1}}}}, 7, "ipam.ranges[0][0].foo"},
@@ -195,7 +222,7 @@ func TestCNIConfRefused(t *testing.T) {
 		{map[string]any{"ipam.rangeStart": "10.88.0.20", "ipam.rangeEnd": "10.88.0.10"}, 7, "after its end"},
 		{map[string]any{"ipam.gateway": "10.88.255.255"}, 7, "broadcast"},
 		{map[string]any{"ipam.subnet": "10.88.0.0/31"}, 7, "no room"},
-		{map[string]any{"ipam.routes": []map[string]any{{"dst": "fd00::/8"}}}, 2, "IPv6 route"},
+		{map[string]any{"ipam.routes": []map[string]any{{"dst": "fd00::/8"}}}, 7, "no IPv6 range"},
 		{map[string]any{"ipam.routes": []map[string]any{{"dst": "x"}}}, 7, "not a CIDR"},
 		{map[string]any{"ipam.routes": []map[string]any{{"dst": "0.0.0.0/0", "mtu": 1300}}}, 2, "ipam.routes[0].mtu=1300"},
 		{map[string]any{"runtimeConfig": map[string]any{"ips": []string{"10.88.0.5/16"}}}, 2, "runtimeConfig.ips"},

@@ -291,9 +291,37 @@ func planSteps(text string) []string {
 			}
 			continue
 		}
-		steps = append(steps, l)
+		// As failwrap.sh sees it: argv joined, without the quotes that keep
+		// a word such as '[fd00::2]:80' from the shell's globbing.
+		steps = append(steps, unquoteWords(l))
 	}
 	return steps
+}
+
+// unquoteWords drops the single quotes of a rendered command line (plumb
+// quotes words with them alone), joining the words as argv would be.
+func unquoteWords(l string) string {
+	if !strings.Contains(l, "'") {
+		return l
+	}
+	var b strings.Builder
+	in := false
+	for i := 0; i < len(l); i++ {
+		switch c := l[i]; {
+		case c == '\'' && !in:
+			in = true
+		case c == '\'' && in:
+			if strings.HasPrefix(l[i:], `'\''`) {
+				b.WriteByte('\'')
+				i += 3
+				continue
+			}
+			in = false
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // firewalls are the back ends the live tests run with.

@@ -10,7 +10,7 @@
 # comes while the step runs); with SIGNAL_WAIT=0 it returns the step's own
 # status instead of waiting (an undo, which plumb lets finish when a signal
 # comes). Otherwise it runs the
-# real tool from $REAL_PATH. Batches (ip -batch -, iptables-restore) are
+# real tool from $REAL_PATH. Batches (ip -batch -, iptables-restore, ip6tables-restore) are
 # opened up: each line is matched as the step it stands for, and the lines
 # before it really run, as they would in the batch. $PLUMB_RUN_IN says which
 # container a batch that plumb started inside one belongs to.
@@ -78,8 +78,13 @@ case "$line" in
 	prefix=${line% -batch -}
 	[ "${prefix#ip -n }" != "$prefix" ] && prefix="ip -n $(echo "$prefix" | cut -d' ' -f3)"
 	;;
-"iptables-restore --noflush")
-	prefix=iptables-restore ;;
+"iptables-restore --noflush" | "ip6tables-restore --noflush")
+	prefix=${line% --noflush} ;;
+esac
+# xtables: the command an (ip6)tables-restore line stands for.
+xtables=""
+case "$prefix" in
+iptables-restore | ip6tables-restore) xtables=${prefix%-restore} ;;
 esac
 # A container's batch that plumb started inside the container itself says
 # where it runs: its lines stand for the steps as the plan writes them.
@@ -103,12 +108,12 @@ if [ -n "$prefix" ]; then
 		:*) l="-N $(echo "${l#:}" | cut -d' ' -f1)" ;;
 		esac
 		step="$prefix $l"
-		if [ "$prefix" = iptables-restore ]; then
-			step="iptables $l"
-			[ "$table" != filter ] && step="iptables -t $table $l"
+		if [ -n "$xtables" ]; then
+			step="$xtables $l"
+			[ "$table" != filter ] && step="$xtables -t $table $l"
 		fi
 		if [ "$step" = "${FAIL_ON:-}" ]; then
-			if [ "$prefix" = iptables-restore ]; then
+			if [ -n "$xtables" ]; then
 				injected
 				echo "Error occurred at line: $n" >&2
 				exit 2 # atomic: nothing of the table applied
@@ -120,7 +125,7 @@ if [ -n "$prefix" ]; then
 			exit 1
 		fi
 		if [ "$step" = "${HALFWAY_ON:-}" ]; then
-			if [ "$prefix" = iptables-restore ]; then
+			if [ -n "$xtables" ]; then
 				# iptables-restore commits its table whole or not at
 				# all: it cannot fail half-way.
 				injected
@@ -134,7 +139,7 @@ if [ -n "$prefix" ]; then
 			exit 1
 		fi
 		if [ "$step" = "${SIGNAL_ON:-}" ]; then
-			if [ "$prefix" = iptables-restore ]; then
+			if [ -n "$xtables" ]; then
 				real $line <"$input"
 			else
 				head -n $n "$input" >"$input.part"
@@ -146,14 +151,14 @@ if [ -n "$prefix" ]; then
 			exec sleep 30 # until plumb kills it
 		fi
 		if [ "$step" = "${KILL_ON:-}" ]; then
-			if [ "$prefix" != iptables-restore ]; then
+			if [ -z "$xtables" ]; then
 				head -n $((n - 1)) "$input" >"$input.part"
 				real $line <"$input.part"
 			fi
 			die
 		fi
 		if [ "$step" = "${KILL_AFTER:-}" ]; then
-			if [ "$prefix" = iptables-restore ]; then
+			if [ -n "$xtables" ]; then
 				real $line <"$input"
 			else
 				head -n $n "$input" >"$input.part"
