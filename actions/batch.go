@@ -19,6 +19,9 @@ const (
 	// block after another: a step group's rules in filter and nat are one
 	// process.
 	Iptables
+	// Nft steps run as one `nft -f -`: one transaction, applied whole or
+	// not at all.
+	Nft
 )
 
 // Batch names the one process that can run a step's line together with the
@@ -41,8 +44,11 @@ type Batchable interface {
 // inside a container as the action's own command would be (`ip -n NAME`,
 // `nsenter -t PID -n`, `nsenter --net=PATH`), or `iptables-restore --noflush`.
 func (b Batch) Argv() []string {
-	if b.Tool == Iptables {
+	switch b.Tool {
+	case Iptables:
 		return []string{"iptables-restore", "--noflush"}
+	case Nft:
+		return []string{"nft", "-f", "-"}
 	}
 	return b.In.Wrap(b.Inside())
 }
@@ -50,7 +56,7 @@ func (b Batch) Argv() []string {
 // Inside is the batch process as started by plumb itself inside its
 // namespace (see Entering): the tool alone.
 func (b Batch) Inside() []string {
-	if b.Tool == Iptables {
+	if b.Tool == Iptables || b.Tool == Nft {
 		return b.Argv()
 	}
 	return []string{"ip", "-batch", "-"}
@@ -101,8 +107,8 @@ func iptablesLine(t Table, words string) string { return string(t) + "\t" + word
 
 // Atomic reports whether a failed batch's failing line was applied with
 // none of the lines of its block (for iptables, its table's block; ip
-// applies the lines before it).
-func (b Batch) Atomic() bool { return b.Tool == Iptables }
+// applies the lines before it; nft applies none of its transaction).
+func (b Batch) Atomic() bool { return b.Tool == Iptables || b.Tool == Nft }
 
 // Outcome is what a failed batch left: lines [0, Done) applied, line Failed
 // the one that failed (and, for an atomic batch, the lines from Done on
@@ -121,6 +127,12 @@ var (
 // Outcome reads a failed batch's stderr, for its lines.
 func (b Batch) Outcome(stderr string, lines []string) Outcome {
 	n := len(lines)
+	if b.Tool == Nft {
+		// Atomic: none of it applied. A step's input is several lines, so
+		// nft's line number does not name the step; its stderr, kept
+		// whole in the error, does.
+		return Outcome{}
+	}
 	if b.Tool == Iptables {
 		// iptables-restore commits each table's block at its COMMIT and
 		// stops at the first that fails: the blocks before it are applied.

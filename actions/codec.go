@@ -86,6 +86,8 @@ var decoders = newRegistry(
 	register[Symlink](),
 	register[NetnsNew](),
 	register[WriteFile](),
+	register[NftApply](),
+	register[NftDelete](),
 )
 
 // registration is one action type: its kind, as its zero value names it

@@ -78,6 +78,8 @@ func debianPackage(tool string) string {
 		return "iptables"
 	case "mkdir", "rmdir", "env", "rm", "touch", "ln":
 		return "coreutils"
+	case "nft":
+		return "nftables"
 	case "tar":
 		return "tar"
 	case "hostname":

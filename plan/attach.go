@@ -173,7 +173,8 @@ type Attach struct {
 	// NewNetns: the target namespace is made by the same plan (plumb run),
 	// so it cannot be probed yet; it must not exist.
 	NewNetns bool
-	// Firewall writes the published ports' rules; nil: the default.
+	// Firewall writes the published ports' rules; nil: the bridge's back
+	// end, as its facts record it.
 	Firewall firewall.Backend
 	// Range limits the addresses given out; zero: the whole subnet.
 	Range ipam.Range
@@ -350,14 +351,24 @@ func (a *Attach) Plan() (*Plan, error) {
 		needs = append(needs, firewall.Publish{Network: br.String(), Bridge: br, Proto: p.Proto, HostPort: p.Host, To: a.IP, ToPort: p.Container})
 	}
 	if len(needs) > 0 {
-		rules, err := firewallOf(a.Firewall).Actions(needs...)
+		fw := a.Firewall
+		if fw == nil {
+			// The bridge's rules are in the back end that made them: its
+			// published ports go there too, whatever --firewall says now.
+			b, err := firewall.ByName(net.Firewall)
+			if err != nil {
+				return nil, fmt.Errorf("bridge/%s: %w", br, err)
+			}
+			fw = b
+		}
+		rules, err := fw.Actions(needs...)
 		if err != nil {
-			return nil, err
+			return nil, refuseErr("", err)
 		}
 		steps = append(steps, stepsOf(rules)...)
 	}
 	facts := AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: net.Gateway,
-		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish, Runtime: a.Runtime}
+		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish, Runtime: a.Runtime, Firewall: net.Firewall}
 	return &Plan{Kind: "attachment", Name: id.Object, Target: in, Facts: facts, Steps: steps,
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), a.IP, br, id.HostVeth)}, nil
 }

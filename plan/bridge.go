@@ -65,6 +65,7 @@ func (b *Bridge) Again(rec *Record, p *Plan) (string, error) {
 
 func (b *Bridge) plan() (*Plan, error) {
 	br, gw := b.Name.String(), b.gateway()
+	fw := firewallOf(b.Firewall)
 	steps := []Step{{Action: actions.LinkAddBridge{Name: b.Name, Address: ipam.MAC(gw)}}}
 	if b.MTU != 0 {
 		steps = append(steps, Step{Action: actions.LinkSetMTU{Dev: b.Name, MTU: b.MTU}})
@@ -75,7 +76,7 @@ func (b *Bridge) plan() (*Plan, error) {
 	)
 	if !b.NoNAT {
 		fam := ipam.FamilyOf(b.Subnet.Addr())
-		rules, err := firewallOf(b.Firewall).Actions(
+		rules, err := fw.Actions(
 			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Forwarded},
 			firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, Why: "let containers on " + br + " reach each other"},
 			firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, NotOut: true, Why: "let containers on " + br + " reach beyond it"},
@@ -89,7 +90,7 @@ func (b *Bridge) plan() (*Plan, error) {
 			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.ForTheHost},
 		)
 		if err != nil {
-			return nil, err
+			return nil, refuseErr("", err)
 		}
 		steps = append(steps, forwarding(fam))
 		steps = append(steps, stepsOf(rules)...)
@@ -99,7 +100,7 @@ func (b *Bridge) plan() (*Plan, error) {
 		nat = "no NAT"
 	}
 	return &Plan{Kind: "bridge", Name: br, Steps: steps,
-		Facts:   BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU},
+		Facts:   BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT)},
 		Summary: fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)}, nil
 }
 
@@ -124,8 +125,8 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 	} else if _, ok := links[b.Uplink.String()]; !ok {
 		return nil, refuse("uplink", "the host has no interface named %s", b.Uplink)
 	}
-	if up, ok := links[b.Uplink.String()]; ok && b.MTU > up {
-		warnings = append(warnings, fmt.Sprintf("bridge MTU %d is larger than the uplink %s's %d: large packets to the outside will be dropped or fragmented", b.MTU, b.Uplink, up))
+	if w := HostFirewall(r).MTU(b.Uplink.String(), b.MTU); w != "" {
+		warnings = append(warnings, w)
 	}
 	routes, err := actions.Routes(ctx, r, b.Subnet.Addr())
 	if err != nil {

@@ -57,7 +57,7 @@ type Container struct {
 	// ResolvConf is the host's resolv.conf, whose nameservers the
 	// container gets ("": /etc/resolv.conf).
 	ResolvConf string
-	// Firewall writes its published ports' rules; nil: the default.
+	// Firewall writes its published ports' rules; nil: the bridge's back end.
 	Firewall firewall.Backend
 	// What Plan made of it, for Preflight.
 	attach  *Attach

@@ -519,7 +519,11 @@ func run(ctx context.Context, r actions.Runner, a actions.Action) error {
 	if c, ok := a.(actions.Custom); ok {
 		return c.Exec(ctx, r)
 	}
-	_, err := r.Run(ctx, a.Argv(), nil)
+	var stdin []byte
+	if f, ok := a.(actions.Fed); ok {
+		stdin = f.Stdin() // nft -f -: its transaction
+	}
+	_, err := r.Run(ctx, a.Argv(), stdin)
 	return err
 }
 

@@ -29,6 +29,8 @@ type VethFacts struct {
 	HostIP netip.Addr
 	ContIP netip.Addr
 	Uplink actions.IfName // "" without NAT
+	// Firewall is the back end of its rules: "" iptables, or "nftables".
+	Firewall string
 }
 
 func (f VethFacts) encode() map[string]string {
@@ -39,6 +41,9 @@ func (f VethFacts) encode() map[string]string {
 	if f.Uplink != "" {
 		m["uplink"] = f.Uplink.String()
 	}
+	if f.Firewall != "" {
+		m["firewall"] = f.Firewall
+	}
 	return m
 }
 
@@ -48,12 +53,18 @@ type BridgeFacts struct {
 	Gateway netip.Addr
 	NAT     bool
 	MTU     int // 0: the kernel's default
+	// Firewall is the back end of the network's rules: "" iptables, or
+	// "nftables". Its attachments' published ports go there too.
+	Firewall string
 }
 
 func (f BridgeFacts) encode() map[string]string {
 	m := map[string]string{"subnet": f.Subnet.String(), "gateway": f.Gateway.String(), "nat": strconv.FormatBool(f.NAT)}
 	if f.MTU != 0 {
 		m["mtu"] = strconv.Itoa(f.MTU)
+	}
+	if f.Firewall != "" {
+		m["firewall"] = f.Firewall
 	}
 	return m
 }
@@ -70,6 +81,9 @@ type AttachmentFacts struct {
 	Target    string // the container's namespace, as actions.Netns.Label says it
 	Ports     []Port
 	Runtime   *RuntimeRef // the runtime's name for it (CNI); nil: the CLI's
+	// Firewall is its bridge's back end ("" iptables, or "nftables"),
+	// where its published ports' rules are.
+	Firewall string
 }
 
 func (f AttachmentFacts) encode() map[string]string {
@@ -82,6 +96,9 @@ func (f AttachmentFacts) encode() map[string]string {
 		"ports": strings.Join(ports, ",")}
 	if r := f.Runtime; r != nil {
 		m["cni_network"], m["cni_container_id"], m["cni_ifname"] = r.Network, r.ContainerID, r.IfName
+	}
+	if f.Firewall != "" {
+		m["firewall"] = f.Firewall
 	}
 	return m
 }
@@ -168,9 +185,9 @@ func (r *Record) Facts() (Facts, error) {
 	switch r.Kind {
 	case "veth":
 		f = VethFacts{Target: d.s("target"), HostIf: d.ifname("host_if"), ContIf: d.ifname("cont_if"), Subnet: d.prefix("subnet"),
-			HostIP: d.addr("host_ip"), ContIP: d.addr("cont_ip"), Uplink: d.ifname("uplink")}
+			HostIP: d.addr("host_ip"), ContIP: d.addr("cont_ip"), Uplink: d.ifname("uplink"), Firewall: d.s("firewall")}
 	case "bridge":
-		f = BridgeFacts{Subnet: d.prefix("subnet"), Gateway: d.addr("gateway"), NAT: d.s("nat") == "true", MTU: d.num("mtu")}
+		f = BridgeFacts{Subnet: d.prefix("subnet"), Gateway: d.addr("gateway"), NAT: d.s("nat") == "true", MTU: d.num("mtu"), Firewall: d.s("firewall")}
 	case "attachment":
 		f = d.attachment()
 	case "overlay":
@@ -215,6 +232,33 @@ func (r *Record) BridgeFacts() (BridgeFacts, error) {
 		return BridgeFacts{}, fmt.Errorf("%s: the journal has no valid subnet and gateway", r.ID())
 	}
 	return b, nil
+}
+
+// Firewall is the back end of the record's rules, as its facts say:
+// "nftables", or "" for iptables (and for objects with no rules).
+func (r *Record) Firewall() string {
+	f, err := r.Facts()
+	if err != nil {
+		return ""
+	}
+	return factsFirewall(f)
+}
+
+// factsFirewall is the back end facts record.
+func factsFirewall(f Facts) string {
+	switch f := f.(type) {
+	case VethFacts:
+		return f.Firewall
+	case BridgeFacts:
+		return f.Firewall
+	case AttachmentFacts:
+		return f.Firewall
+	case ContainerFacts:
+		if f.Net != nil {
+			return f.Net.Firewall
+		}
+	}
+	return ""
 }
 
 // Attachment is the record's place on a bridge: an attachment's, or a
@@ -324,7 +368,7 @@ func (d *detailsReader) ifname(k string) actions.IfName { return actions.IfName(
 
 func (d *detailsReader) attachment() AttachmentFacts {
 	a := AttachmentFacts{Bridge: d.s("bridge"), IP: d.addr("ip"), PrefixLen: d.num("prefix_len"), Gateway: d.addr("gateway"),
-		HostVeth: d.ifname("host_veth"), If: d.ifname("if"), Target: d.s("target")}
+		HostVeth: d.ifname("host_veth"), If: d.ifname("if"), Target: d.s("target"), Firewall: d.s("firewall")}
 	if n := d.s("cni_network"); n != "" {
 		a.Runtime = &RuntimeRef{Network: n, ContainerID: d.s("cni_container_id"), IfName: d.s("cni_ifname")}
 	}

@@ -126,7 +126,13 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		return nil, err
 	}
 	if writes, bridged := writesRules(plans); writes || bridged {
-		warnings = append(warnings, HostFirewall(env.R).Warnings(ctx, bridged, writes)...)
+		h := HostFirewall(env.R)
+		for _, p := range plans {
+			if p.Facts != nil && factsFirewall(p.Facts) != "" {
+				h.Backend = factsFirewall(p.Facts)
+			}
+		}
+		warnings = append(warnings, h.Warnings(ctx, bridged, writes)...)
 	}
 	for _, w := range warnings {
 		zerolog.Ctx(ctx).Warn().Msg(w)
@@ -180,10 +186,22 @@ func recordable(plans ...*Plan) error {
 }
 
 // HostFirewall reads the host's other firewalls for warnings (see
-// firewall.Host). PLUMB_PROC names another /proc, for tests that must not
-// read the host's.
+// firewall.Host). PLUMB_PROC and PLUMB_SYS name another /proc and /sys,
+// for tests that must not read the host's.
 func HostFirewall(r actions.Runner) firewall.Host {
-	return firewall.Host{R: r, Proc: os.Getenv("PLUMB_PROC")}
+	return firewall.Host{R: r, Proc: os.Getenv("PLUMB_PROC"), Sys: os.Getenv("PLUMB_SYS")}
+}
+
+// HostFirewallOf is HostFirewall for what recs wrote: the warnings are
+// worded for nft when any of them keeps its rules in nft tables.
+func HostFirewallOf(r actions.Runner, recs []*Record) firewall.Host {
+	h := HostFirewall(r)
+	for _, rec := range recs {
+		if fw := rec.Firewall(); fw != "" {
+			h.Backend = fw
+		}
+	}
+	return h
 }
 
 // writesRules says whether plans write firewall rules, and whether they put
@@ -201,7 +219,7 @@ func writesRules(plans []*Plan) (writes, bridged bool) {
 		}
 		for _, s := range p.Steps {
 			if b, ok := s.Action.(actions.Batchable); ok {
-				if batch, _, ok := b.Batch(); ok && batch.Tool == actions.Iptables {
+				if batch, _, ok := b.Batch(); ok && (batch.Tool == actions.Iptables || batch.Tool == actions.Nft) {
 					writes = true
 				}
 			}

@@ -9,12 +9,12 @@ import (
 	"plumb/actions"
 )
 
-// Text writes one shell line per step: exactly what runs, in order.
+// Text writes one shell line per step: exactly what runs, in order. A
+// step fed its input (nft -f -) is followed by it, as a here-document.
 func (p *Plan) Text(w io.Writer) error {
 	var b strings.Builder
 	for _, s := range p.Steps {
-		b.WriteString(actions.Quote(s.Action.Argv()))
-		b.WriteByte('\n')
+		b.WriteString(commandLines(s.Action))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -41,6 +41,7 @@ type jsonStep struct {
 	Index   int       `json:"index"`
 	Command string    `json:"command"`
 	Argv    []string  `json:"argv"`
+	Input   string    `json:"input,omitempty"` // what the command reads on stdin (nft -f -)
 	Why     string    `json:"why"`
 	Shared  string    `json:"shared,omitempty"`
 	Undo    *jsonUndo `json:"undo"`
@@ -107,11 +108,33 @@ func (p *Plan) jsonPlan() jsonPlan {
 	}
 	for i, s := range p.Steps {
 		a := s.Action
-		js := jsonStep{Index: i + 1, Command: actions.Quote(a.Argv()), Argv: a.Argv(), Why: a.Why(), Shared: s.Shared}
+		js := jsonStep{Index: i + 1, Command: actions.Quote(a.Argv()), Argv: a.Argv(), Input: inputOf(a), Why: a.Why(), Shared: s.Shared}
 		js.Undo = undoOf(s)
 		out.Steps = append(out.Steps, js)
 	}
 	return out
+}
+
+// commandLines is an action's command as a shell would take it, ending
+// with a newline: its quoted argv, and for an action fed input (nft -f -)
+// a here-document of it. The delimiter is quoted, so nothing in it is
+// expanded; no line of nft's input that plumb writes is "EOF" (the lines
+// nft reads are keywords, braces and rules).
+func commandLines(a actions.Action) string {
+	cmd := actions.Quote(a.Argv())
+	f, ok := a.(actions.Fed)
+	if !ok {
+		return cmd + "\n"
+	}
+	return cmd + " <<'EOF'\n" + string(f.Stdin()) + "EOF\n"
+}
+
+// inputOf is the input an action is fed, or "".
+func inputOf(a actions.Action) string {
+	if f, ok := a.(actions.Fed); ok {
+		return string(f.Stdin())
+	}
+	return ""
 }
 
 func undoOf(s Step) *jsonUndo {

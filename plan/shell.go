@@ -53,7 +53,7 @@ trap rollback ERR
 			}
 			continue
 		}
-		b.WriteString(actions.Quote(a.Argv()) + "\n")
+		b.WriteString(commandLines(a))
 		if u := a.Undo(); u != nil {
 			fmt.Fprintf(&b, "undo+=(%s)\n", shellString(actions.Quote(u.Argv())))
 		}

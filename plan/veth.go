@@ -153,21 +153,22 @@ func (v *Veth) plan() (*Plan, error) {
 	facts := VethFacts{Target: in.String(), HostIf: v.HostIf, ContIf: v.ContIf, Subnet: v.Subnet, HostIP: v.HostIP, ContIP: v.ContIP}
 	if !v.NoNAT {
 		fam := ipam.FamilyOf(v.Subnet.Addr())
-		host, up := v.HostIf, v.Uplink
-		rules, err := firewallOf(v.Firewall).Actions(
-			firewall.AcceptForward{Family: fam, In: host, Out: up,
+		host, up, obj := v.HostIf, v.Uplink, v.HostIf.String()
+		fw := firewallOf(v.Firewall)
+		rules, err := fw.Actions(
+			firewall.AcceptForward{Family: fam, Object: obj, In: host, Out: up,
 				Why: fmt.Sprintf("let the container's packets be forwarded from %s out through %s", host, up)},
-			firewall.AcceptForward{Family: fam, In: up, Out: host, Replies: true,
+			firewall.AcceptForward{Family: fam, Object: obj, In: up, Out: host, Replies: true,
 				Why: fmt.Sprintf("let replies to the container's connections come back from %s to %s", up, host)},
-			firewall.Masquerade{Family: fam, Source: v.Subnet, Out: up,
+			firewall.Masquerade{Family: fam, Object: obj, Source: v.Subnet, Out: up,
 				Why: fmt.Sprintf("rewrite the source of %s's packets leaving through %s to the host's address (NAT)", v.Subnet, up)},
 		)
 		if err != nil {
-			return nil, err
+			return nil, refuseErr("", err)
 		}
 		steps = append(steps, forwarding(fam))
 		steps = append(steps, stepsOf(rules)...)
-		facts.Uplink = up
+		facts.Uplink, facts.Firewall = up, firewall.Recorded(fw)
 	}
 	summary := fmt.Sprintf("%s %s <-> %s %s in %s", v.HostIf, v.HostIP, v.ContIf, v.ContIP, v.Target)
 	if !v.NoNAT {
@@ -190,6 +191,16 @@ func stepsOf(as []actions.Action) []Step {
 		steps[i] = Step{Action: a}
 	}
 	return steps
+}
+
+// recordedFirewall is the back end an object's facts record: none when it
+// writes no rule (iptables' "" otherwise, so journals and goldens of the
+// iptables back end read as before).
+func recordedFirewall(b firewall.Backend, rules bool) string {
+	if !rules {
+		return ""
+	}
+	return firewall.Recorded(b)
 }
 
 // firewallOf is the back end a recipe was given, or the default.

@@ -48,7 +48,9 @@ func (c *BridgeUpCmd) recipe() *plan.Bridge {
 // Run plans the bridge and prints or applies it.
 func (c *BridgeUpCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	return upSay(d, c.recipe(), c.DryRun, c.Output, func(p *plan.Plan) string {
+	r := c.recipe()
+	r.Firewall = d.firewall
+	return upSay(d, r, c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("%s is up: %s", p.ID(), p.Summary)
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -13,6 +14,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan"
+	"plumb/plan/firewall"
 	"plumb/plan/ipam"
 )
 
@@ -26,14 +28,17 @@ type cniConf struct {
 	// DefaultRoute: isDefaultGateway, a default route through the bridge.
 	DefaultRoute bool
 	NAT          bool // ipMasq
-	MTU          int
-	Hairpin      bool
-	Subnet       netip.Prefix
-	Gateway      netip.Addr
-	Range        ipam.Range
-	Routes       []plan.Route
-	DNS          types.DNS
-	Ports        []plan.Port // runtimeConfig.portMappings
+	// Firewall is the back end of a bridge the config makes: ipMasqBackend,
+	// else PLUMB_FIREWALL, else iptables. A bridge already kept keeps its own.
+	Firewall firewall.Backend
+	MTU      int
+	Hairpin  bool
+	Subnet   netip.Prefix
+	Gateway  netip.Addr
+	Range    ipam.Range
+	Routes   []plan.Route
+	DNS      types.DNS
+	Ports    []plan.Port // runtimeConfig.portMappings
 	// PrevResult is the runtime's cached result (CHECK), or nil.
 	PrevResult json.RawMessage
 	// Valid: GC's cni.dev/valid-attachments; HasValid tells an empty list
@@ -51,11 +56,10 @@ func cniError(code uint, format string, args ...any) *types.Error {
 // implements), those every runtime may insert, and the reference bridge's
 // and host-local's that it does not implement, with why.
 var (
-	cniOwnKeys     = []string{"bridge", "isGateway", "isDefaultGateway", "ipMasq", "mtu", "hairpinMode", "ipam", "dns"}
+	cniOwnKeys     = []string{"bridge", "isGateway", "isDefaultGateway", "ipMasq", "ipMasqBackend", "mtu", "hairpinMode", "ipam", "dns"}
 	cniRuntimeKeys = []string{"cniVersion", "name", "type", "runtimeConfig", "args", "prevResult", "capabilities"}
 	cniRefusedKeys = map[string]string{
 		"forceAddress":              "plumb never changes an address the bridge holds",
-		"ipMasqBackend":             "plumb writes iptables rules in chains of its own",
 		"promiscMode":               "plumb leaves the bridge's promiscuous mode alone",
 		"vlan":                      "plumb sets up no VLAN filtering",
 		"vlanTrunk":                 "plumb sets up no VLAN filtering",
@@ -92,6 +96,7 @@ func parseCNIConf(stdin []byte) (*cniConf, *types.Error) {
 		IsGateway        *bool           `json:"isGateway"`
 		IsDefaultGateway bool            `json:"isDefaultGateway"`
 		IPMasq           bool            `json:"ipMasq"`
+		IPMasqBackend    *string         `json:"ipMasqBackend"`
 		MTU              int             `json:"mtu"`
 		HairpinMode      bool            `json:"hairpinMode"`
 		IPAM             json.RawMessage `json:"ipam"`
@@ -116,6 +121,18 @@ func parseCNIConf(stdin []byte) (*cniConf, *types.Error) {
 		}
 		conf.Bridge = br
 	}
+	backend := os.Getenv("PLUMB_FIREWALL")
+	if c.IPMasqBackend != nil && *c.IPMasqBackend != "" { // "": the default, as the reference plugin reads it
+		backend = *c.IPMasqBackend
+		if backend != "iptables" && backend != "nftables" {
+			return nil, cniError(types.ErrInvalidNetworkConfig, "ipMasqBackend %q is not a firewall back end: iptables or nftables", backend)
+		}
+	}
+	fw, err := firewall.ByName(backend)
+	if err != nil {
+		return nil, cniError(types.ErrInvalidNetworkConfig, "PLUMB_FIREWALL: %v", err)
+	}
+	conf.Firewall = fw
 	if c.IsGateway != nil && !*c.IsGateway {
 		return nil, cniError(types.ErrUnsupportedField, "unsupported field isGateway=false: plumb's bridge always holds the network's gateway address; leave it out or set it true")
 	}
@@ -385,10 +402,14 @@ func (conf *cniConf) readRuntimeConfig(raw json.RawMessage) *types.Error {
 
 // bridge is the config's network as plumb's bridge recipe takes it.
 func (conf *cniConf) bridge() *plan.Bridge {
-	return &plan.Bridge{Name: conf.Bridge, Subnet: conf.Subnet, Gateway: conf.Gateway, NoNAT: !conf.NAT, MTU: conf.MTU}
+	return &plan.Bridge{Name: conf.Bridge, Subnet: conf.Subnet, Gateway: conf.Gateway, NoNAT: !conf.NAT, MTU: conf.MTU, Firewall: conf.Firewall}
 }
 
 // network is the bridge as an attachment sees it, before it is kept.
 func (conf *cniConf) network() plan.BridgeNetwork {
-	return plan.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU}}
+	fw := ""
+	if conf.NAT {
+		fw = firewall.Recorded(conf.Firewall)
+	}
+	return plan.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU, Firewall: fw}}
 }

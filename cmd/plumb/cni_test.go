@@ -14,6 +14,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan"
+	"plumb/plan/firewall"
 	"plumb/plan/ipam"
 )
 
@@ -65,6 +66,8 @@ func TestCNIConfAccepted(t *testing.T) {
 		Routes: []plan.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: a("10.88.0.254")}, {Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: a("10.88.0.254")}},
 		DNS:    types.DNS{Nameservers: []string{"10.88.0.1"}, Search: []string{"example.test"}},
 		Ports:  []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}, {Host: 53, Container: 53, Proto: "udp"}},
+		// No ipMasqBackend: PLUMB_FIREWALL's, else iptables.
+		Firewall: firewall.Iptables{},
 	}
 	got.PrevResult = nil
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(x, y netip.Addr) bool { return x == y }), cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
@@ -119,6 +122,40 @@ func TestCNIConfValidAttachments(t *testing.T) {
 	}
 }
 
+// TestCNIConfBackend: ipMasqBackend, the reference bridge plugin's key,
+// chooses the back end of the bridge the config makes; without it,
+// PLUMB_FIREWALL does.
+func TestCNIConfBackend(t *testing.T) {
+	for _, tt := range []struct {
+		key, env, want string
+	}{
+		{"nftables", "", "nftables"},
+		{"iptables", "nftables", "iptables"},
+		{"", "nftables", "nftables"},
+		{"", "", "iptables"},
+	} {
+		t.Setenv("PLUMB_FIREWALL", tt.env)
+		extra := map[string]any{"ipMasq": true}
+		if tt.key != "" {
+			extra["ipMasqBackend"] = tt.key
+		}
+		got, err := parseCNIConf(conf(t, extra))
+		if err != nil {
+			t.Fatalf("%+v: %v", tt, err)
+		}
+		if got.Firewall.Name() != tt.want || got.bridge().Firewall.Name() != tt.want {
+			t.Errorf("ipMasqBackend %q, PLUMB_FIREWALL %q: back end %s, want %s", tt.key, tt.env, got.Firewall.Name(), tt.want)
+		}
+		if fw := got.network().Firewall; fw != firewall.Recorded(got.Firewall) {
+			t.Errorf("ipMasqBackend %q: the network's facts say %q", tt.key, fw)
+		}
+	}
+	t.Setenv("PLUMB_FIREWALL", "bpf")
+	if _, err := parseCNIConf(conf(t, nil)); err == nil || !strings.Contains(err.Msg, "PLUMB_FIREWALL") {
+		t.Errorf("PLUMB_FIREWALL=bpf: %v", err)
+	}
+}
+
 func TestCNIConfRefused(t *testing.T) {
 	for _, tt := range []struct {
 		extra map[string]any
@@ -126,7 +163,8 @@ func TestCNIConfRefused(t *testing.T) {
 		msg   string
 	}{
 		{map[string]any{"forceAddress": true}, 2, "unsupported field forceAddress=true"},
-		{map[string]any{"ipMasqBackend": "nftables"}, 2, `ipMasqBackend="nftables"`},
+		{map[string]any{"ipMasqBackend": "bpf"}, 7, `ipMasqBackend "bpf" is not a firewall back end: iptables or nftables`},
+		{map[string]any{"ipMasqBackend": "nft"}, 7, `ipMasqBackend "nft" is not a firewall back end`},
 		{map[string]any{"promiscMode": true}, 2, "promiscMode=true"},
 		{map[string]any{"vlan": 100}, 2, "vlan=100"},
 		{map[string]any{"vlanTrunk": []map[string]int{{"id": 5}}}, 2, "vlanTrunk="},

@@ -66,7 +66,14 @@ func (c cniFaultCall) env() []string {
 // then (killed) `plumb recover` and DEL, or DEL alone, and DEL once more:
 // each DEL after the faulty one succeeds, and everything is as before the
 // ADD.
-func TestLiveCNIFaults(t *testing.T) {
+//
+// With each back end, chosen by the config's ipMasqBackend. With nftables
+// the matrix runs every fault at the nft steps of (a) and (b) (the table,
+// each port's element) and at every step of (c), whose undos are nft's;
+// the other steps are the iptables run's, which has them all.
+func TestLiveCNIFaults(t *testing.T) { forCNIFirewalls(t, testLiveCNIFaults) }
+
+func testLiveCNIFaults(t *testing.T, fw string) {
 	if !isolateWorld(t) {
 		return
 	}
@@ -75,8 +82,12 @@ func TestLiveCNIFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain := fmt.Sprintf(cniFaultConf, "")
-	ports := fmt.Sprintf(cniFaultConf, cniPorts)
+	backend := ""
+	if fw != "iptables" {
+		backend = `, "ipMasqBackend": "` + fw + `"`
+	}
+	plain := fmt.Sprintf(cniFaultConf, backend)
+	ports := fmt.Sprintf(cniFaultConf, backend+cniPorts)
 	// The container's namespace, its loopback up as the runtime's loopback
 	// plugin leaves it (plumb brings lo up and leaves it up: others in the
 	// namespace may rely on it), and one for a container attached first.
@@ -116,7 +127,10 @@ func TestLiveCNIFaults(t *testing.T) {
 		}
 		type onePlan struct {
 			Object struct{ Kind, Name string }
-			Steps  []struct{ Command string }
+			Steps  []struct {
+				Argv  []string
+				Input string
+			}
 		}
 		var doc struct {
 			onePlan
@@ -131,7 +145,15 @@ func TestLiveCNIFaults(t *testing.T) {
 		for _, p := range doc.Plans {
 			objects = append(objects, p.Object.Kind+"/"+p.Object.Name)
 			for _, st := range p.Steps {
-				steps = append(steps, st.Command)
+				// As failwrap.sh sees the step: its words joined by
+				// spaces, unquoted (nft delete element ... '{ tcp .
+				// 8080 }' is quoted as a command), and a step fed its
+				// input (nft -f -) with the input's first line.
+				step := strings.Join(st.Argv, " ")
+				if first, _, _ := strings.Cut(st.Input, "\n"); first != "" {
+					step += " " + first
+				}
+				steps = append(steps, step)
 			}
 		}
 		return steps, objects
@@ -209,6 +231,9 @@ func TestLiveCNIFaults(t *testing.T) {
 		del := add
 		del.command = "DEL"
 		for k, step := range steps {
+			if fw != "iptables" && !strings.HasPrefix(step, "nft ") {
+				continue
+			}
 			for _, f := range faultsAt(k, step, marker) {
 				// A killed ADD: recover then DEL, and DEL alone.
 				cleanups := []string{""}
@@ -306,8 +331,8 @@ func TestLiveCNIFaults(t *testing.T) {
 	mustCall("the attachment to delete", onBridge)
 	steps, _ := plan(del)
 	mustCall("DEL for real", del)
-	if len(steps) != 5 {
-		t.Fatalf("DEL's plan has %d steps, want 5 (the four rules of two ports, the link):\n%s", len(steps), strings.Join(steps, "\n"))
+	if want := map[string]int{"iptables": 5, "nftables": 3}[fw]; len(steps) != want {
+		t.Fatalf("DEL's plan has %d steps, want %d (the four rules, or two elements, of two ports; the link):\n%s", len(steps), want, strings.Join(steps, "\n"))
 	}
 	for k, step := range steps {
 		for _, f := range faultsAt(k, step, marker) {
@@ -371,8 +396,8 @@ func TestLiveCNIFaults(t *testing.T) {
 		}
 	}
 
-	t.Logf("cni fault matrix: %d cases ran, %d restored (%d of them after `plumb down cni0`: a first ADD killed once its bridge was up) (%s)",
-		ran, restored, bridgeLeft, time.Since(start).Round(time.Millisecond))
+	t.Logf("cni fault matrix (%s): %d cases ran, %d restored (%d of them after `plumb down cni0`: a first ADD killed once its bridge was up) (%s)",
+		fw, ran, restored, bridgeLeft, time.Since(start).Round(time.Millisecond))
 	if restored != ran {
 		t.Errorf("%d of %d cases did not restore the namespaces", ran-restored, ran)
 	}

@@ -49,12 +49,27 @@ const cniConflist = `{
 // cniLib is libcni over the plugin directory that holds plumb, with a
 // result cache of its own.
 func cniLib(t *testing.T) (*libcni.CNIConfig, *libcni.NetworkConfigList) {
+	return cniLibFor(t, "")
+}
+
+// conflistFor is cniConflist with the reference bridge plugin's key for
+// the back end, ipMasqBackend, set to fw ("": left out, the default).
+func conflistFor(fw string) string {
+	if fw == "" {
+		return cniConflist
+	}
+	return strings.Replace(cniConflist, `"ipMasq": true,`, `"ipMasq": true,
+    "ipMasqBackend": "`+fw+`",`, 1)
+}
+
+// cniLibFor is cniLib with the network's back end chosen by the config.
+func cniLibFor(t *testing.T, fw string) (*libcni.CNIConfig, *libcni.NetworkConfigList) {
 	t.Helper()
 	self, err := exec.LookPath("plumb")
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := libcni.ConfListFromBytes([]byte(cniConflist))
+	list, err := libcni.ConfListFromBytes([]byte(conflistFor(fw)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,12 +101,23 @@ func attachmentsKept(t *testing.T) []string {
 	return out
 }
 
-func TestLiveCNI(t *testing.T) {
+// forCNIFirewalls runs a CNI test with each back end, chosen by the
+// config's ipMasqBackend (PLUMB_FIREWALL unset, so the key decides).
+func forCNIFirewalls(t *testing.T, test func(t *testing.T, fw string)) {
+	forFirewalls(t, func(t *testing.T, fw string) {
+		t.Setenv("PLUMB_FIREWALL", "")
+		test(t, fw)
+	})
+}
+
+func TestLiveCNI(t *testing.T) { forCNIFirewalls(t, testLiveCNI) }
+
+func testLiveCNI(t *testing.T, fw string) {
 	if !isolateWorld(t) {
 		return
 	}
 	ctx := context.Background()
-	cni, list := cniLib(t)
+	cni, list := cniLibFor(t, fw)
 	before := snapshot(t)
 	const n = 20
 	for i := 0; i < n; i++ {
@@ -147,6 +173,7 @@ func TestLiveCNI(t *testing.T) {
 	if len(ips) != n {
 		t.Fatalf("%d distinct addresses for %d ADDs", len(ips), n)
 	}
+	nftGolden(t, fw, "cni_add", "plumb-cni0")
 
 	// All reach each other: each listens, each connects to every other.
 	addrs := make([]string, n)
@@ -216,7 +243,7 @@ func TestLiveCNI(t *testing.T) {
 
 	// GC from a runtime that lost its cache (so libcni itself deletes
 	// nothing): without the key nothing goes, with a list the rest goes.
-	gcLib, _ := cniLib(t)
+	gcLib, _ := cniLibFor(t, fw)
 	if err := gcLib.GCNetworkList(ctx, list, nil); err != nil {
 		t.Fatalf("GC without a list: %v", err)
 	}
@@ -270,18 +297,21 @@ func TestLiveCNI(t *testing.T) {
 		sh(t, "ip", "netns", "del", fmt.Sprintf("c%02d", i))
 	}
 	sameSnapshot(t, before, "after DEL of every container and plumb down cni0")
+	noPlumbTables(t)
 }
 
 // TestLiveCNIDelNoNetns: DEL with an empty CNI_NETNS, after the runtime
 // removed the namespace, still undoes the host's side: the link, the
 // published port's rules and the address (plugins#810, nerdctl#1872 and
 // cni#1167 leak them).
-func TestLiveCNIDelNoNetns(t *testing.T) {
+func TestLiveCNIDelNoNetns(t *testing.T) { forCNIFirewalls(t, testLiveCNIDelNoNetns) }
+
+func testLiveCNIDelNoNetns(t *testing.T, fw string) {
 	if !isolateWorld(t) {
 		return
 	}
 	ctx := context.Background()
-	cni, list := cniLib(t)
+	cni, list := cniLibFor(t, fw)
 	sh(t, "ip", "netns", "add", "c00")
 	rt := rtConf(0)
 	rt.CapabilityArgs = map[string]any{"portMappings": []map[string]any{{"hostPort": 8080, "containerPort": 80, "protocol": "tcp"}}}
@@ -291,9 +321,10 @@ func TestLiveCNIDelNoNetns(t *testing.T) {
 	}
 	res, _ := types100.GetResult(r)
 	ip := res.IPs[0].Address.IP.String()
-	if rules := sh(t, "iptables-save"); !strings.Contains(rules, ip+":80") {
+	if rules := sh(t, "iptables-save"); fw == "iptables" && !strings.Contains(rules, ip+":80") {
 		t.Fatalf("no DNAT rule to %s:80:\n%s", ip, rules)
 	}
+	nftGolden(t, fw, "cni_add_port", "plumb-cni0")
 	before := snapshot(t) // with the attachment
 	sh(t, "ip", "netns", "del", "c00")
 	rt.NetNS = ""
@@ -315,6 +346,7 @@ func TestLiveCNIDelNoNetns(t *testing.T) {
 	if kept := attachmentsKept(t); len(kept) != 0 {
 		t.Errorf("after DEL plumb keeps %v", kept)
 	}
+	nftGolden(t, fw, "cni_del_port", "plumb-cni0")
 	// The address is given out again.
 	sh(t, "ip", "netns", "add", "c01")
 	r, err = cni.AddNetworkList(ctx, list, rtConf(1))

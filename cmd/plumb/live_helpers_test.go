@@ -167,6 +167,18 @@ func netState(t *testing.T, run func(argv ...string) string) string {
 		b.WriteString("$ " + c + "\n" + strings.Join(lines, "\n") + "\n")
 	}
 	b.WriteString(run("sysctl", "net.ipv4.ip_forward"))
+	if _, err := exec.LookPath("nft"); err == nil {
+		// plumb's nft tables (-s: no counter values). Not the whole
+		// ruleset: iptables-nft's tables are iptables-save's above, and
+		// iptables-nft leaves a built-in chain it made for a rule (nat
+		// PREROUTING) when the rule goes, which iptables never shows.
+		b.WriteString("$ nft -s list table ip plumb-*\n")
+		for _, l := range strings.Split(run("nft", "list", "tables"), "\n") {
+			if f := strings.Fields(l); len(f) == 3 && strings.HasPrefix(f[2], "plumb-") {
+				b.WriteString(run("nft", "-s", "list", "table", f[1], f[2]))
+			}
+		}
+	}
 	b.WriteString("$ iptables-save\n")
 	for _, l := range strings.Split(run("iptables-save"), "\n") {
 		if !strings.HasPrefix(l, "#") {
@@ -244,5 +256,86 @@ func faultsAt(k int, step, marker string) []fault {
 		{"killed before", []string{"KILL_ON=" + step}, false},
 		{"killed after", []string{"KILL_AFTER=" + step}, false},
 		{"killed in rollback", []string{"FAIL_ON=" + step, "KILL_AFTER_FAIL=" + marker}, false},
+	}
+}
+
+// planSteps are the steps of a plan's text (--dry-run), one string each as
+// failwrap.sh names them: a command line, or for a step fed its input as a
+// here-document (nft -f - <<'EOF' ... EOF) "nft -f - " and the input's
+// first line ("create table ip plumb-br0", "add element ..."). Lines of
+// comments (a call for many objects names each) are left out.
+func planSteps(text string) []string {
+	var steps []string
+	lines := strings.Split(strings.TrimSpace(text), "\n")
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		if cmd, ok := strings.CutSuffix(l, " <<'EOF'"); ok && i+1 < len(lines) {
+			steps = append(steps, cmd+" "+lines[i+1])
+			for i < len(lines) && lines[i] != "EOF" {
+				i++
+			}
+			continue
+		}
+		steps = append(steps, l)
+	}
+	return steps
+}
+
+// firewalls are the back ends the live tests run with.
+var firewalls = []string{"iptables", "nftables"}
+
+// forFirewalls runs test once with each back end, as subtests named for
+// it: each re-runs itself in namespaces of its own (isolate), with
+// PLUMB_FIREWALL set for every plumb it starts.
+func forFirewalls(t *testing.T, test func(t *testing.T, fw string)) {
+	for _, fw := range firewalls {
+		t.Run(fw, func(t *testing.T) {
+			t.Setenv("PLUMB_FIREWALL", fw)
+			test(t, fw)
+		})
+	}
+}
+
+// nftGolden compares `nft -s list table ip TABLE` with the golden
+// testdata/nft/NAME.nft when the back end is nftables (with iptables it
+// checks that plumb made no nft table). PLUMB_UPDATE_GOLDEN=1 rewrites the
+// golden (an environment variable: the test re-runs itself in namespaces,
+// without -update).
+func nftGolden(t *testing.T, fw, name, table string) {
+	t.Helper()
+	if fw != "nftables" {
+		if out, err := exec.Command("nft", "list", "tables").CombinedOutput(); err == nil && strings.Contains(string(out), "plumb-") {
+			t.Errorf("%s: the iptables back end made an nft table:\n%s", name, out)
+		}
+		return
+	}
+	got := sh(t, "nft", "-s", "list", "table", "ip", table)
+	path := filepath.Join("..", "..", "testdata", "nft", name+".nft")
+	if os.Getenv("PLUMB_UPDATE_GOLDEN") == "1" {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%s: %v (PLUMB_UPDATE_GOLDEN=1 writes it)", name, err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("nft -s list table ip %s after %s (-golden +now):\n%s", table, name, diff)
+	}
+}
+
+// noPlumbTables checks that no nft table of plumb's is left.
+func noPlumbTables(t *testing.T) {
+	t.Helper()
+	if out, err := exec.Command("nft", "list", "tables").CombinedOutput(); err == nil && strings.Contains(string(out), "plumb-") {
+		t.Errorf("nft tables of plumb's left:\n%s", out)
 	}
 }

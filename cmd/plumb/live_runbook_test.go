@@ -72,7 +72,11 @@ func (h *host) runbook(args ...string) string {
 // TestLiveRunbook: each recipe's runbook, run by bash on a fresh host, gives
 // the state plumb gives applying the same plan on another; and with a
 // failure injected at each step it rolls the host back to where it started.
-func TestLiveRunbook(t *testing.T) {
+// With each firewall back end (nft's runbooks feed nft -f - a
+// here-document); the overlay's, which writes no rule, with iptables only.
+func TestLiveRunbook(t *testing.T) { forFirewalls(t, testLiveRunbook) }
+
+func testLiveRunbook(t *testing.T, fw string) {
 	if !isolate(t) {
 		return
 	}
@@ -107,7 +111,7 @@ func TestLiveRunbook(t *testing.T) {
 		h := failing
 		args := r.args(h.container())
 		start := h.snapshot()
-		steps := strings.Split(strings.TrimSpace(h.run(append([]string{"plumb"}, append(args, "--dry-run")...)...)), "\n")
+		steps := planSteps(h.run(append([]string{"plumb"}, append(args, "--dry-run")...)...))
 		script := h.runbook(args...)
 		for k, step := range steps {
 			cases++
@@ -129,6 +133,13 @@ func TestLiveRunbook(t *testing.T) {
 		if diff := cmp.Diff(byPlumb.snapshot(), byBash.snapshot()); diff != "" {
 			t.Errorf("%s: runbook and plumb differ (-plumb +runbook):\n%s", r.name, diff)
 		}
+	}
+	if fw != "iptables" {
+		t.Logf("runbooks (%s): %d steps failed on purpose, %d rolled the host back exactly; each runbook's result equals plumb's", fw, cases, rolledBack)
+		if rolledBack != cases {
+			t.Errorf("%d of %d runbook failures did not roll back", cases-rolledBack, cases)
+		}
+		return
 	}
 	// The overlay runbook, on two scratch file systems laid out alike: the
 	// same mounts and files (paths relative to each root), and a rollback
@@ -184,5 +195,5 @@ func TestLiveRunbook(t *testing.T) {
 	exec.Command("umount", roots[1]+"/c/merged").Run()
 	mustPlumb(t, "overlay", "unmount", "--name", filepath.Base(roots[0]))
 
-	t.Logf("runbooks: %d steps failed on purpose, %d rolled the host back exactly; each runbook's result equals plumb's", cases, rolledBack)
+	t.Logf("runbooks (%s): %d steps failed on purpose, %d rolled the host back exactly; each runbook's result equals plumb's", fw, cases, rolledBack)
 }

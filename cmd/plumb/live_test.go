@@ -124,7 +124,12 @@ func mustPlumb(t *testing.T, args ...string) string {
 	return out
 }
 
-func TestLiveVeth(t *testing.T) {
+// TestLiveVeth, with each firewall back end: the document's network, the
+// host end and the stand-in internet reached (NAT), up again a no-op, down
+// back to the snapshot; with nftables the table's listing is a golden.
+func TestLiveVeth(t *testing.T) { forFirewalls(t, testLiveVeth) }
+
+func testLiveVeth(t *testing.T, fw string) {
 	if !isolateWorld(t) {
 		return
 	}
@@ -133,6 +138,7 @@ func TestLiveVeth(t *testing.T) {
 
 	// The container reaches the host end's address...
 	mustPlumb(t, "veth", "up", "--pid", strconv.Itoa(pid))
+	nftGolden(t, fw, "veth_up", "plumb-veth-host")
 	hostL, err := net.Listen("tcp4", "10.200.0.1:8080")
 	if err != nil {
 		t.Fatal(err)
@@ -155,26 +161,30 @@ func TestLiveVeth(t *testing.T) {
 	}
 	mustPlumb(t, "veth", "down", "--host-if", "veth-host")
 	sameSnapshot(t, before, "after down")
+	noPlumbTables(t)
 }
 
-// TestLiveVethRollback fails each of the twelve steps in turn with the real
-// tools behind a wrapper, and checks the namespace is left as it was.
-func TestLiveVethRollback(t *testing.T) {
+// TestLiveVethRollback fails each step in turn (twelve with iptables, ten
+// with nftables: its three rules are one table) with the real tools behind
+// a wrapper, and checks the namespace is left as it was.
+func TestLiveVethRollback(t *testing.T) { forFirewalls(t, testLiveVethRollback) }
+
+func testLiveVethRollback(t *testing.T, fw string) {
 	if !isolateWorld(t) {
 		return
 	}
 	pid := container(t)
 	before := snapshot(t)
-	steps := strings.Split(strings.TrimSpace(mustPlumb(t, "veth", "up", "--pid", strconv.Itoa(pid), "--dry-run")), "\n")
-	if len(steps) != 12 {
-		t.Fatalf("plan has %d steps, want 12", len(steps))
+	steps := planSteps(mustPlumb(t, "veth", "up", "--pid", strconv.Itoa(pid), "--dry-run"))
+	if want := map[string]int{"iptables": 12, "nftables": 10}[fw]; len(steps) != want {
+		t.Fatalf("plan has %d steps, want %d", len(steps), want)
 	}
 	env := faultEnv(t)
 	restored := 0
 	for k, step := range steps {
 		out, err := plumb(t, append(append([]string{}, env...), "FAIL_ON="+step),
 			"veth", "up", "--pid", strconv.Itoa(pid))
-		if err == nil || !strings.Contains(out, fmt.Sprintf("step %d of 12 failed", k+1)) {
+		if err == nil || !strings.Contains(out, fmt.Sprintf("step %d of %d failed", k+1, len(steps))) {
 			t.Errorf("step %d (%s): want a failure there, got %v:\n%s", k+1, step, err, out)
 			continue
 		}

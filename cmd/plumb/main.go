@@ -21,6 +21,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan"
+	"plumb/plan/firewall"
 )
 
 // CLI is plumb's command tree; each command is a struct in a file of its own.
@@ -29,7 +30,8 @@ type CLI struct {
 	LogFormat string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
 	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
-	Exec      string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps of one table as one iptables-restore --noflush; each: one process per step, and links read by ip -j link show rather than in-process, for debugging."`
+	Exec      string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps as one iptables-restore --noflush (a block per table), nft steps as one nft -f -, undos too; each: one process per step, and links read by ip -j link show rather than in-process, for debugging."`
+	Firewall  string        `name:"firewall" env:"PLUMB_FIREWALL" default:"iptables" placeholder:"iptables|nftables" help:"The back end of new objects' firewall rules: iptables (the document's commands) or nftables (a table of plumb's own per object, one nft -f - transaction). An object keeps the back end it was made with: attach, detach and down follow it."`
 
 	Veth    VethCmd    `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
 	Run     RunCmd     `cmd:"" help:"Run a command in a container: an overlay root, its own namespaces, a bridge network."`
@@ -61,6 +63,8 @@ type deps struct {
 	stdout io.Writer
 	wait   time.Duration
 	mode   plan.Mode
+	// firewall writes the rules of the objects made now (--firewall).
+	firewall firewall.Backend
 }
 
 // lock takes the state directory's lock, for a command about to change
@@ -138,6 +142,10 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cli.Exec == "each" {
 		d.mode = plan.Each
 		d.runner = actions.Exec{ProbeByCommand: true}
+	}
+	if d.firewall, err = firewall.ByName(cli.Firewall); err != nil {
+		fmt.Fprintf(stderr, "plumb: error: --firewall: %v\n", err)
+		return 2
 	}
 	defer d.store.Unlock()
 	// recover and status say it themselves; layer unpack is a step of a plan

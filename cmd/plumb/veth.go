@@ -55,7 +55,9 @@ func (c *VethUpCmd) recipe() *plan.Veth {
 // Run plans the network and prints or applies it.
 func (c *VethUpCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	return upSay(d, c.recipe(), c.DryRun, c.Output, func(p *plan.Plan) string {
+	r := c.recipe()
+	r.Firewall = d.firewall
+	return upSay(d, r, c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("%s is up: %d steps applied", p.ID(), len(p.Steps))
 	})
 }

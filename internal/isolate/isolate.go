@@ -28,8 +28,14 @@ func Rerun(t *testing.T, what string, flags ...string) bool {
 	if _, err := exec.LookPath("unshare"); err != nil {
 		t.Fatal("live test: unshare not found — install the util-linux package")
 	}
+	// -test.run matches a subtest's name part by part (split at '/'):
+	// each part anchored, or TestX/y would also run TestXY.
+	parts := strings.Split(t.Name(), "/")
+	for i, p := range parts {
+		parts[i] = "^" + p + "$"
+	}
 	args := append(flags, "--propagation", "private", "--fork", "--",
-		os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v", "-test.count=1")
+		os.Args[0], "-test.run", strings.Join(parts, "/"), "-test.v", "-test.count=1")
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), insideEnv+"=1")
 	out, err := cmd.CombinedOutput()

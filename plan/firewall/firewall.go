@@ -3,7 +3,9 @@
 // subnet out of that one, publish this port to that address, send traffic
 // through a network's own rules), into the actions of one back end. Recipes
 // never name a table, a chain or a match; a back end decides how its tool
-// says it. Today's back end is iptables, with the document's exact commands.
+// says it. Two back ends: iptables, with the document's exact commands (the
+// default), and nftables, a table of plumb's own per object written as one
+// `nft -f -` transaction.
 package firewall
 
 import (
@@ -39,8 +41,12 @@ const (
 // inverts its interface ("anything but"); an empty interface matches any.
 // Replies accepts only packets of connections already made the other way.
 type AcceptForward struct {
-	Family        ipam.Family
-	Network       string
+	Family  ipam.Family
+	Network string
+	// Object names the plumb object whose rules these are when Network is
+	// "" (a veth pair's host end): a back end that keeps each object's
+	// rules apart (nft: the table plumb-OBJECT) files them under it.
+	Object        string
 	In, Out       actions.IfName
 	NotIn, NotOut bool
 	Replies       bool
@@ -52,6 +58,7 @@ type AcceptForward struct {
 type Masquerade struct {
 	Family  ipam.Family
 	Network string
+	Object  string // as AcceptForward's
 	Source  netip.Prefix
 	Out     actions.IfName
 	NotOut  bool
@@ -93,10 +100,37 @@ func (n Publish) family() ipam.Family       { return ipam.FamilyOf(n.To) }
 // Backend renders needs as actions, in order, each with its undo.
 type Backend interface {
 	Actions(needs ...Need) ([]actions.Action, error)
+	// Name is the back end as --firewall names it: iptables or nftables.
+	Name() string
 }
 
 // Default is the back end plumb uses unless told otherwise: iptables.
 func Default() Backend { return Iptables{} }
+
+// Names are the back ends, as --firewall, PLUMB_FIREWALL and a CNI
+// config's ipMasqBackend name them.
+var Names = []string{"iptables", "nftables"}
+
+// ByName is the back end of that name; "" is the default.
+func ByName(name string) (Backend, error) {
+	switch name {
+	case "", "iptables":
+		return Iptables{}, nil
+	case "nftables":
+		return Nft{}, nil
+	}
+	return nil, fmt.Errorf("%q is not a firewall back end: iptables or nftables", name)
+}
+
+// Recorded is how an object's facts record the back end that wrote its
+// rules: "" for iptables (what every journal before nftables means),
+// "nftables" for nft.
+func Recorded(b Backend) string {
+	if b == nil || b.Name() == "iptables" {
+		return ""
+	}
+	return b.Name()
+}
 
 // unsupported is a need of a family the back end cannot write yet.
 func unsupported(n Need) error {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"plumb/actions"
@@ -27,6 +28,11 @@ type Host struct {
 	Variant string
 	// Nft says whether the nft command is there; nil looks on PATH.
 	Nft func() bool
+	// Backend is the back end plumb writes with: "nftables" words the
+	// warnings for plumb's own nft tables; anything else is iptables.
+	Backend string
+	// Sys is "/sys", or a test's stand-in (MTU).
+	Sys string
 }
 
 // Warnings are the host's traps, each a sentence naming what was seen and
@@ -48,6 +54,9 @@ func (h Host) Warnings(ctx context.Context, bridged, writes bool) []string {
 	if nft == nil {
 		_, err := exec.LookPath("nft")
 		nft = func() bool { return err == nil }
+	}
+	if h.Backend == "nftables" {
+		return append(h.besideNft(ctx, proc, writes, nft), bridgeNetfilter(proc, bridged)...)
 	}
 	var out []string
 	// The variant plumb writes: its FORWARD policy. iptables-nft's FORWARD
@@ -96,12 +105,83 @@ func (h Host) Warnings(ctx context.Context, bridged, writes bool) []string {
 	for _, c := range dropChains(chains) {
 		out = append(out, fmt.Sprintf("nft chain %s hooks forward with policy drop: an accept elsewhere does not outlive it, so it drops containers' forwarded traffic unless it accepts it itself (nft list chain %s)", c, c))
 	}
+	return append(out, bridgeNetfilter(proc, bridged)...)
+}
+
+// bridgeNetfilter warns of br_netfilter on a bridged command.
+func bridgeNetfilter(proc string, bridged bool) []string {
 	if bridged {
 		if b, err := os.ReadFile(filepath.Join(proc, "sys/net/bridge/bridge-nf-call-iptables")); err == nil && strings.TrimSpace(string(b)) == "1" {
-			out = append(out, "net.bridge.bridge-nf-call-iptables is 1 (br_netfilter): traffic between containers on one bridge also passes iptables' FORWARD chain, so a DROP there stops it; set it to 0 if nothing needs it (sysctl -w net.bridge.bridge-nf-call-iptables=0)")
+			return []string{"net.bridge.bridge-nf-call-iptables is 1 (br_netfilter): traffic between containers on one bridge also passes iptables' FORWARD chain, so a DROP there stops it; set it to 0 if nothing needs it (sysctl -w net.bridge.bridge-nf-call-iptables=0)"}
 		}
 	}
+	return nil
+}
+
+// besideNft are the warnings when plumb writes its rules in nft tables of
+// its own: the same traps as for iptables-nft, said for nft. An accept in
+// plumb's table does not outlive a drop in any other table's forward hook:
+// iptables-nft's FORWARD (one chain of nft's listing), another nft table's
+// chain, or iptables-legacy's FORWARD (invisible to nft: the split brain).
+// The same reads: one `nft -j list chains` when the command writes rules,
+// /proc's list of legacy tables, and iptables-legacy-save only when it
+// names one.
+func (h Host) besideNft(ctx context.Context, proc string, writes bool, nft func() bool) []string {
+	var out []string
+	var chains []byte
+	if writes && nft() {
+		if b, err := h.R.Run(ctx, []string{"nft", "-j", "list", "chains"}, nil); err == nil {
+			chains = b
+		}
+	}
+	if iptablesForwardDrop(chains) {
+		out = append(out, "iptables-nft has FORWARD policy DROP: an accept in plumb's own nft table does not outlive it, so it drops containers' forwarded traffic; set it to ACCEPT (iptables -P FORWARD ACCEPT) or accept plumb's networks there")
+	}
+	if tables(filepath.Join(proc, "net/ip_tables_names")) {
+		if b, err := h.R.Run(ctx, []string{"iptables-legacy-save"}, nil); err == nil {
+			rules, drop := saved(string(b))
+			if rules > 0 {
+				out = append(out, fmt.Sprintf("iptables-legacy holds %d rules while plumb writes nftables: they are invisible to nft list ruleset and both apply (the split brain); list them with iptables-legacy-save, and move them to nft or iptables-nft", rules))
+			}
+			if drop {
+				out = append(out, "iptables-legacy has FORWARD policy DROP: it drops containers' forwarded traffic whatever plumb accepts in its nft tables; set it to ACCEPT (iptables-legacy -P FORWARD ACCEPT) or accept plumb's networks there")
+			}
+		}
+	}
+	for _, c := range dropChains(chains) {
+		out = append(out, fmt.Sprintf("nft chain %s hooks forward with policy drop: an accept in plumb's own table does not outlive it, so it drops containers' forwarded traffic unless it accepts it itself (nft list chain %s)", c, c))
+	}
 	return out
+}
+
+// MTU warns when the uplink's MTU is smaller than the bridge's (bridgeMTU;
+// 0 is a new bridge's and its veth pairs', 1500): containers send packets
+// the uplink cannot carry whole, and without ICMP getting back to them
+// large transfers to the outside stall. Read from /sys/class/net/IF/mtu,
+// no process; "" when all is well or the uplink cannot be read.
+func (h Host) MTU(uplink string, bridgeMTU int) string {
+	sys := h.Sys
+	if sys == "" {
+		sys = "/sys"
+	}
+	if uplink == "" || strings.ContainsAny(uplink, "/") || uplink == "." || uplink == ".." {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(sys, "class/net", uplink, "mtu"))
+	if err != nil {
+		return ""
+	}
+	up, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		return ""
+	}
+	if bridgeMTU == 0 {
+		bridgeMTU = 1500
+	}
+	if up >= bridgeMTU {
+		return ""
+	}
+	return fmt.Sprintf("the uplink %s's MTU %d is smaller than the bridge's %d: containers' large packets to the outside will be fragmented or dropped (give bridge up --mtu %d)", uplink, up, bridgeMTU, up)
 }
 
 // iptablesVariant is "legacy" when `iptables` on PATH leads to the legacy

@@ -24,6 +24,9 @@ func dnatChain(net string) string   { return "PLUMB-" + net + "-DNAT" }
 
 func comment(net string) []string { return []string{"-m", "comment", "--comment", "plumb:" + net} }
 
+// Name implements Backend.
+func (Iptables) Name() string { return "iptables" }
+
 // Actions implements Backend.
 func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
 	var out []actions.Action

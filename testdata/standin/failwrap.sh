@@ -33,6 +33,44 @@ injected() {
 }
 [ -n "${KILL_AFTER_FAIL:-}" ] && [ -e "$KILL_AFTER_FAIL" ] && die
 
+# nft -f -: one transaction, all or nothing, of one or more steps. Each
+# step's input starts with a line "create ..." (a table) or "add ..." (an
+# element); the step stands as "nft -f - LINE", as the fault matrices name
+# it. Like iptables-restore it cannot fail half-way: a failure applies none
+# of it (nft's own "Error:" on stderr).
+if [ "$line" = "nft -f -" ]; then
+	input=$(mktemp)
+	cat >"$input"
+	n=0
+	while IFS= read -r l; do
+		n=$((n + 1))
+		case "$l" in
+		"create "* | "add "*) ;;
+		*) continue ;;
+		esac
+		step="nft -f - $l"
+		if [ "$step" = "${FAIL_ON:-}" ] || [ "$step" = "${HALFWAY_ON:-}" ]; then
+			injected
+			echo "/dev/stdin:$n:1-1: Error: injected failure" >&2
+			exit 1
+		fi
+		if [ "$step" = "${SIGNAL_ON:-}" ]; then
+			real nft -f - <"$input"
+			rc=$?
+			kill -"${SIGNAL:-TERM}" "$PPID"
+			[ "${SIGNAL_WAIT:-}" = 0 ] && exit $rc
+			exec sleep 30 # until plumb kills it
+		fi
+		[ "$step" = "${KILL_ON:-}" ] && die
+		if [ "$step" = "${KILL_AFTER:-}" ]; then
+			real nft -f - <"$input"
+			die
+		fi
+	done <"$input"
+	real nft -f - <"$input"
+	exit
+fi
+
 # A batch: $prefix LINE is each step's command; run is how the real batch runs.
 prefix=""
 case "$line" in

@@ -11,6 +11,9 @@
 # the commands that ran before.
 line="$(basename "$0") $*"
 echo "$line" >>"${STANDIN_LOG:?}"
+# nft -f - reads its transaction on stdin: the log shows it under the
+# command, each line marked "| ".
+[ "$line" = "nft -f -" ] && sed 's/^/| /' >>"$STANDIN_LOG"
 if [ -n "${KILL_ON:-}" ] && [ "$line" = "$KILL_ON" ]; then
 	kill -9 "$PPID" # plumb dies just before this step runs, as in a crash
 	exit 137

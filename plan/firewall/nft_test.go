@@ -1,0 +1,131 @@
+package firewall
+
+import (
+	"context"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"plumb/actions"
+	"plumb/plan/ipam"
+)
+
+// TestNftVeth: the document's FORWARD and MASQUERADE rules are one table,
+// plumb-OBJECT, in one transaction whose undo deletes it.
+func TestNftVeth(t *testing.T) {
+	got, err := Nft{}.Actions(
+		AcceptForward{Family: ipam.V4, Object: "veth-host", In: "veth-host", Out: "eth0", Why: "out"},
+		AcceptForward{Family: ipam.V4, Object: "veth-host", In: "eth0", Out: "veth-host", Replies: true, Why: "back"},
+		Masquerade{Family: ipam.V4, Object: "veth-host", Source: netip.MustParsePrefix("10.200.0.0/24"), Out: "eth0", Why: "nat"},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []actions.Action{actions.NftApply{Input: []string{
+		"create table ip plumb-veth-host",
+		"table ip plumb-veth-host {",
+		"\tchain forward {",
+		"\t\ttype filter hook forward priority filter; policy accept;",
+		"\t\t# out",
+		`		iifname "veth-host" oifname "eth0" accept`,
+		"\t\t# back",
+		`		iifname "eth0" oifname "veth-host" ct state established,related accept`,
+		"\t}",
+		"\tchain postrouting {",
+		"\t\ttype nat hook postrouting priority srcnat; policy accept;",
+		"\t\t# nat",
+		`		ip saddr 10.200.0.0/24 oifname "eth0" masquerade`,
+		"\t}",
+		"}"},
+		Purpose: "create the table ip plumb-veth-host with veth-host's rules (forwarding, NAT), in one transaction; deleting the table removes them all",
+		Made:    &actions.NftDelete{Family: "ip", Table: "plumb-veth-host"}}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if u := got[0].Undo(); strings.Join(u.Argv(), " ") != "nft delete table ip plumb-veth-host" {
+		t.Errorf("undo %q", u.Argv())
+	}
+}
+
+// TestNftPublish: a published port is an element, added by nft -f - and
+// deleted by key; no rule is written.
+func TestNftPublish(t *testing.T) {
+	got, err := Nft{}.Actions(Publish{Network: "br0", Bridge: "br0", Proto: "udp", HostPort: 5353, To: netip.MustParseAddr("10.88.0.2"), ToPort: 53})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 {
+		t.Fatalf("%d actions", len(got))
+	}
+	a := got[0].(actions.NftApply)
+	if in := strings.Join(a.Input, "\n"); in != "add element ip plumb-br0 ports { udp . 5353 : 10.88.0.2 . 53 }" {
+		t.Errorf("input %q", in)
+	}
+	if u := actions.Quote(a.Undo().Argv()); u != "nft delete element ip plumb-br0 ports '{ udp . 5353 }'" {
+		t.Errorf("undo %s", u)
+	}
+	if !a.Undo().(actions.Tolerant).Gone("Error: Could not process rule: No such file or directory") {
+		t.Error("deleting an element that is gone is not done")
+	}
+}
+
+// TestNftRefusesNames: a name nft would read as more than a name.
+func TestNftRefusesNames(t *testing.T) {
+	for _, name := range []actions.IfName{`br"0`, "br*", "br{", "br;x", "bré", "a#b"} {
+		_, err := Nft{}.Actions(OwnRules{Family: ipam.V4, Network: name.String(), Hook: Forwarded},
+			AcceptForward{Family: ipam.V4, Network: "ok", In: name, Out: name})
+		if err == nil || !strings.Contains(err.Error(), "only letters, digits") {
+			t.Errorf("%q: %v", name, err)
+		}
+	}
+	if _, err := (Nft{}).Actions(AcceptForward{Family: ipam.V4, In: "a", Out: "b"}); err == nil {
+		t.Error("a rule of no object was written")
+	}
+}
+
+// TestHostWarningsNft: when plumb writes nft, the same traps, worded for
+// its own tables; iptables-nft's own save is not asked for.
+func TestHostWarningsNft(t *testing.T) {
+	proc := t.TempDir()
+	os.MkdirAll(filepath.Join(proc, "net"), 0o755)
+	os.WriteFile(filepath.Join(proc, "net/ip_tables_names"), []byte("filter\n"), 0o644)
+	run := answers{"nft -j list chains": nftBaseChainsDrop, "iptables-legacy-save": legacySave}
+	got := Host{R: run, Proc: proc, Variant: "legacy", Backend: "nftables", Nft: func() bool { return true }}.Warnings(context.Background(), false, true)
+	want := []string{"iptables-nft has FORWARD policy DROP: an accept in plumb's own nft table does not outlive it",
+		"iptables-legacy holds 2 rules while plumb writes nftables", "iptables-legacy has FORWARD policy DROP",
+		"nft chain inet firewalld filter_FORWARD hooks forward with policy drop: an accept in plumb's own table"}
+	if len(got) != len(want) {
+		t.Fatalf("warnings:\n%s", strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.Contains(got[i], want[i]) {
+			t.Errorf("warning %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
+const nftBaseChainsDrop = `{"nftables": [
+ {"chain": {"family": "ip", "table": "filter", "name": "FORWARD", "hook": "forward", "policy": "drop"}},
+ {"chain": {"family": "ip", "table": "plumb-br0", "name": "forward", "hook": "forward", "policy": "accept"}},
+ {"chain": {"family": "inet", "table": "firewalld", "name": "filter_FORWARD", "hook": "forward", "policy": "drop"}}]}`
+
+// TestHostMTU: the uplink's MTU from /sys against the bridge's.
+func TestHostMTU(t *testing.T) {
+	sys := t.TempDir()
+	os.MkdirAll(filepath.Join(sys, "class/net/eth0"), 0o755)
+	os.WriteFile(filepath.Join(sys, "class/net/eth0/mtu"), []byte("1450\n"), 0o644)
+	h := Host{Sys: sys}
+	if w := h.MTU("eth0", 0); !strings.Contains(w, "the uplink eth0's MTU 1450 is smaller than the bridge's 1500") {
+		t.Errorf("default bridge MTU: %q", w)
+	}
+	if w := h.MTU("eth0", 1400); w != "" {
+		t.Errorf("bridge MTU 1400: %q", w)
+	}
+	if w := h.MTU("nosuch", 9000); w != "" {
+		t.Errorf("an uplink /sys does not know: %q", w)
+	}
+}
