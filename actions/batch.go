@@ -111,8 +111,9 @@ func iptablesBlocks(lines []string) []block {
 func iptablesLine(t Table, words string) string { return string(t) + "\t" + words }
 
 // Atomic reports whether a failed batch's failing line was applied with
-// none of the lines of its block (for iptables, its table's block; for
-// nft, the whole transaction; ip applies the lines before it).
+// none of the lines of its block (for iptables and ip6tables, its
+// table's block; ip applies the lines before it; nft applies none of its
+// transaction).
 func (b Batch) Atomic() bool { return b.xtables() || b.Tool == Nft }
 
 // xtables reports whether the batch is iptables-restore's or

@@ -331,6 +331,26 @@ bench_net() {
 			tock "plumb veth up" "$n" "$run"
 			reset_host
 
+			# The floor for veth up's plan as plumb runs it: the same
+			# commands in the same four processes (the host's ip batch,
+			# the container's, sysctl, one iptables-restore), from bash,
+			# with no plumb, no journal, no checks.
+			tick
+			for i in $(seq 1 "$n"); do
+				p=${pids[i-1]} h=vh$i c=vc$i
+				printf 'link add %s type veth peer name %s\nlink set %s netns %s\naddr add 10.201.%s.1/24 dev %s\nlink set %s up\n' \
+					$h $c $c $p $i $h $h >/run/veth-h.batch
+				ip -batch /run/veth-h.batch
+				printf 'addr add 10.201.%s.2/24 dev %s\nlink set %s up\nlink set lo up\nroute add default via 10.201.%s.1\n' \
+					$i $c $c $i >/run/veth-c.batch
+				nsenter -t $p -n ip -batch /run/veth-c.batch
+				sysctl -qw net.ipv4.ip_forward=1
+				printf '*filter\n-A FORWARD -i %s -o eth0 -j ACCEPT\n-A FORWARD -i eth0 -o %s -m state --state RELATED,ESTABLISHED -j ACCEPT\nCOMMIT\n*nat\n-A POSTROUTING -s 10.201.%s.0/24 -o eth0 -j MASQUERADE\nCOMMIT\n' \
+					$h $h $i | iptables-restore --noflush
+			done
+			tock "veth up's batches, bash (floor)" "$n" "$run"
+			reset_host
+
 			# plumb bridge attach / detach, one call per container, then all
 			# containers in one call: with the iptables back end (the
 			# default), and with nftables when plumb has it.

@@ -93,6 +93,7 @@ var (
 	setupRows = []string{
 		"document (bash)",
 		"plumb veth up",
+		"veth up's batches, bash (floor)",
 		"plumb bridge attach",
 		"plumb bridge attach (nftables)",
 		"plumb bridge attach, all in one call",
@@ -231,6 +232,7 @@ of a run makes the bridge, for both (as cnitool's and netavark's first call do).
 	}
 	ratios := []ratio{
 		{"veth up / document", "plumb veth up", "document (bash)", "<=", 1.0 / 3},
+		{"veth up's floor / document (for comparison)", "veth up's batches, bash (floor)", "document (bash)", "", 0},
 		{"plumb CNI ADD / reference ADD (plugin processes)", "CNI ADD, plumb (plugin process)", "CNI ADD, reference bridge + host-local (plugin process)", "<=", 1.0 / 3},
 		{"plumb CNI DEL / reference DEL (plugin processes)", "CNI DEL, plumb (plugin process)", "CNI DEL, reference bridge + host-local (plugin process)", "<=", 1.0 / 3},
 		{"attach / cnitool ADD", "plumb bridge attach", "CNI ADD (cnitool)", "<=", 0.25},
