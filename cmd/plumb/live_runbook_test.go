@@ -100,6 +100,20 @@ func testLiveRunbook(t *testing.T, fw string) {
 			h.run("plumb", "bridge", "attach", "br1", "--pid", pid)
 			h.run("plumb", "bridge", "detach", "br1", "--pid", pid)
 		}},
+		// Dual stack: the IPv6 side's steps (addresses nodad, the IPv6
+		// forwarding setting, ip6tables or the table ip6, a port in both
+		// families) fail and roll back as the IPv4 side's do.
+		{"dual-stack bridge up", func(int) []string {
+			return []string{"bridge", "up", "br2", "--subnet", "10.90.0.0/24", "--subnet", "fd00:90::/64"}
+		}, nil},
+		{"dual-stack bridge attach", func(pid int) []string {
+			return []string{"bridge", "attach", "br3", "--pid", strconv.Itoa(pid), "--publish", "8081:80"}
+		}, func(h *host) {
+			h.run("plumb", "bridge", "up", "br3", "--subnet", "10.91.0.0/24", "--subnet", "fd00:91::/64")
+			pid := strconv.Itoa(h.container())
+			h.run("plumb", "bridge", "attach", "br3", "--pid", pid)
+			h.run("plumb", "bridge", "detach", "br3", "--pid", pid)
+		}},
 	}
 	cases, rolledBack := 0, 0
 	for _, r := range recipes {
