@@ -137,6 +137,14 @@ type AttachmentID struct {
 // digits: stable, unique, within 15 bytes).
 func AddressID(bridge string, ip netip.Addr) AttachmentID {
 	h := ipam.Hex(ip)
+	if ipam.FamilyOf(ip) == ipam.V6 {
+		// An IPv6-only network's: its last four bytes repeat from one
+		// network to the next (fd00:66::2, fd00:67::2), and the host ends
+		// of all networks share the host's namespace; a hash of the whole
+		// address does not (a clash left is refused by Preflight).
+		sum := sha256.Sum256(ip.AsSlice())
+		h = hex.EncodeToString(sum[:4])
+	}
 	return AttachmentID{Object: bridge + "-" + ip.String(), HostVeth: actions.IfName("veth" + h), PeerTemp: actions.IfName("plmb" + h)}
 }
 

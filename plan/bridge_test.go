@@ -190,3 +190,15 @@ func TestAttachRollbackKeepsBridge(t *testing.T) {
 		t.Errorf("bridge record gone: %v", err)
 	}
 }
+
+// TestAddressIDIPv6: the links of IPv6-only networks' containers with the
+// same last bytes are named apart; an IPv4 address's names are as before.
+func TestAddressIDIPv6(t *testing.T) {
+	a, b := AddressID("br6", netip.MustParseAddr("fd00:66::2")), AddressID("br7", netip.MustParseAddr("fd00:67::2"))
+	if a.HostVeth == b.HostVeth || len(a.HostVeth) != 12 || len(a.PeerTemp) != 12 {
+		t.Errorf("IPv6 names: %s %s", a.HostVeth, b.HostVeth)
+	}
+	if v4 := AddressID("br0", netip.MustParseAddr("10.88.0.2")); v4.HostVeth != "veth0a580002" || v4.PeerTemp != "plmb0a580002" {
+		t.Errorf("IPv4 names: %+v", v4)
+	}
+}
