@@ -98,8 +98,15 @@ func containerIn(t *testing.T, parent string) int {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	// nsenter starts in the test's own namespace, then enters parent's,
+	// then unshare makes the new one: neither of the first two will do
+	// (seen under load: an attach found the process still in parent's).
+	own, err := os.Stat("/proc/self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
 	for i := 0; i < 400; i++ {
-		if ns, err := os.Stat("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net"); err == nil && !os.SameFile(ns, from) {
+		if ns, err := os.Stat("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/ns/net"); err == nil && !os.SameFile(ns, from) && !os.SameFile(ns, own) {
 			return cmd.Process.Pid
 		}
 		time.Sleep(5 * time.Millisecond)
