@@ -125,6 +125,16 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range warnings {
+		zerolog.Ctx(ctx).Warn().Msg(w)
+	}
+	// The host's firewalls are read beside the apply, not before it, in
+	// batch mode: their one listing (nft -j list chains) costs a process,
+	// which then runs while plumb's own wait on the kernel. Reading only,
+	// and what plumb writes never has policy drop, so the warnings are the
+	// same; they are logged once the apply ends. --exec each reads first,
+	// so that one process runs at a time, in the order logged.
+	hostWarnings := func() []string { return nil }
 	if writes, bridged := writesRules(plans); writes || bridged {
 		h := HostFirewall(env.R)
 		for _, p := range plans {
@@ -132,12 +142,20 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 				h.Backend = factsFirewall(p.Facts)
 			}
 		}
-		warnings = append(warnings, h.Warnings(ctx, bridged, writes)...)
-	}
-	for _, w := range warnings {
-		zerolog.Ctx(ctx).Warn().Msg(w)
+		if env.Mode == Batch {
+			done := make(chan []string, 1)
+			go func() { done <- h.Warnings(ctx, bridged, writes) }()
+			hostWarnings = func() []string { return <-done }
+		} else {
+			for _, w := range h.Warnings(ctx, bridged, writes) {
+				zerolog.Ctx(ctx).Warn().Msg(w)
+			}
+		}
 	}
 	out.Records, err = execute(ctx, env.R, env.St, plans, env.Mode)
+	for _, w := range hostWarnings() {
+		zerolog.Ctx(ctx).Warn().Msg(w)
+	}
 	return out, err
 }
 
