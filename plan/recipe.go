@@ -8,6 +8,7 @@ import (
 	"os"
 	"plumb/plan/firewall"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -126,7 +127,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		return nil, err
 	}
 	for _, w := range warnings {
-		zerolog.Ctx(ctx).Warn().Msg(w)
+		warnOnce(ctx, w)
 	}
 	// The host's firewalls are read beside the apply, not before it, in
 	// batch mode: their one listing (nft -j list chains) costs a process,
@@ -148,13 +149,13 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 			hostWarnings = func() []string { return <-done }
 		} else {
 			for _, w := range h.Warnings(ctx, bridged, writes) {
-				zerolog.Ctx(ctx).Warn().Msg(w)
+				warnOnce(ctx, w)
 			}
 		}
 	}
 	out.Records, err = execute(ctx, env.R, env.St, plans, env.Mode)
 	for _, w := range hostWarnings() {
-		zerolog.Ctx(ctx).Warn().Msg(w)
+		warnOnce(ctx, w)
 	}
 	return out, err
 }
@@ -204,10 +205,10 @@ func recordable(plans ...*Plan) error {
 }
 
 // HostFirewall reads the host's other firewalls for warnings (see
-// firewall.Host). PLUMB_PROC and PLUMB_SYS name another /proc and /sys,
-// for tests that must not read the host's.
+// firewall.Host). PLUMB_PROC names another /proc, for tests that must not
+// read the host's.
 func HostFirewall(r actions.Runner) firewall.Host {
-	return firewall.Host{R: r, Proc: os.Getenv("PLUMB_PROC"), Sys: os.Getenv("PLUMB_SYS")}
+	return firewall.Host{R: r, Proc: os.Getenv("PLUMB_PROC")}
 }
 
 // HostFirewallOf is HostFirewall for what recs wrote: the warnings are
@@ -244,4 +245,15 @@ func writesRules(plans []*Plan) (writes, bridged bool) {
 		}
 	}
 	return writes, bridged
+}
+
+// warned are the warnings this process logged: a call that brings up
+// several objects (a CNI ADD that makes its bridge, then attaches) says
+// each once.
+var warned sync.Map
+
+func warnOnce(ctx context.Context, w string) {
+	if _, seen := warned.LoadOrStore(w, true); !seen {
+		zerolog.Ctx(ctx).Warn().Msg(w)
+	}
 }
