@@ -251,8 +251,12 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 			}
 		}
 	} else if a.IP.IsValid() {
-		if r, ok := st.holder(filepath.Join(st.bridgeIndex(a.Network.Name.String()), "ip-"+a.IP.String())); ok {
+		bridge := a.Network.Name.String()
+		entry := filepath.Join(st.bridgeIndex(bridge), "ip-"+a.IP.String())
+		if r, ok := st.holder(entry, hasAddr(bridge, a.IP)); ok {
 			used[a.IP] = r.ID()
+		} else if _, still := st.entry(entry); !still {
+			delete(used, a.IP) // a stale entry, dropped: the address is free
 		}
 	}
 	used[a.Network.Gateway] = "the gateway"
@@ -269,6 +273,18 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 		return nil
 	}
 	ip, err := ipam.NextIn(subnet, a.Range, func(ip netip.Addr) bool { _, taken := used[ip]; return taken })
+	if err != nil && indexed {
+		// Before saying it is full: entries a crash left hold addresses
+		// no object has; they go, and the range is looked at again.
+		st.sweepAddrs(a.Network.Name.String())
+		if again, ok := st.bridgeAddrs(a.Network.Name.String()); ok {
+			again[a.Network.Gateway] = "the gateway"
+			for ip, by := range reserved {
+				again[ip] = by
+			}
+			ip, err = ipam.NextIn(subnet, a.Range, func(ip netip.Addr) bool { _, taken := again[ip]; return taken })
+		}
+	}
 	if err != nil {
 		if a.Range != (ipam.Range{}) {
 			return refuse("ip", "the range %s-%s of %s is full: every address is in use", a.Range.Start, a.Range.End, a.Network.Name)
@@ -490,7 +506,7 @@ func findIndexed(st *Store, bridge string, target actions.Netns, ip netip.Addr) 
 		return nil, false
 	}
 	if ip.IsValid() {
-		if r, ok := st.holder(filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String())); ok {
+		if r, ok := st.holder(filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String()), hasAddr(bridge, ip)); ok {
 			return r, true
 		}
 	}
