@@ -259,7 +259,10 @@ func TestBatchOutcome(t *testing.T) {
 		{ipt, filter, "iptables-restore: unknown", Outcome{}},
 		{ipt, mixed, "iptables-restore: line 3 failed", Outcome{Failed: 1}},
 		{ipt, mixed, "iptables-restore: line 7 failed", Outcome{Failed: 3, Done: 2}},
-		{ipt, mixed, "iptables-restore: line 8 failed", Outcome{Unsure: true}}, // a COMMIT
+		{ipt, mixed, "iptables-restore: line 8 failed", Outcome{Failed: 2, Done: 2}}, // nat's COMMIT: nat refused whole
+		{ipt, mixed, "iptables-restore: line 4 failed", Outcome{Failed: 0}},          // filter's COMMIT
+		{ipt, mixed, "Chain 'NOPE' does not exist\nError occurred at line: 8", Outcome{Failed: 2, Done: 2}},
+		{ipt, mixed, "iptables-restore: line 9 failed", Outcome{Unsure: true}}, // past the input
 		{ipt, mixed, "iptables-restore: unknown", Outcome{Unsure: true}},       // either block
 	} {
 		if got := tt.b.Outcome(tt.stderr, tt.lines); got != tt.want {

@@ -152,10 +152,19 @@ func (b Batch) Outcome(stderr string, lines []string) Outcome {
 			k, _ := strconv.Atoi(m[1])
 			at := 1 // input line number of the block's header
 			for _, blk := range blocks {
-				if first := at + 1; k >= first && k < first+blk.to-blk.from {
+				first, commit := at+1, at+1+blk.to-blk.from
+				switch {
+				case k >= first && k < commit:
 					return Outcome{Failed: blk.from + k - first, Done: blk.from}
+				case k == at || k == commit:
+					// The block's header or its COMMIT: the kernel
+					// refused the block as a whole (iptables-nft names
+					// a jump to a missing chain at COMMIT, legacy every
+					// rule the kernel rejects): not applied, the blocks
+					// before it were.
+					return Outcome{Failed: blk.from, Done: blk.from}
 				}
-				at += blk.to - blk.from + 2
+				at = commit + 1
 			}
 		}
 		if len(blocks) > 1 {

@@ -291,14 +291,15 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 		return err
 	}
 	subnet := a.Network.Subnet
-	used, indexed := st.bridgeAddrs(a.Network.Name.String())
+	bridge := a.Network.Name.String()
+	used, indexed := st.bridgeAddrs(bridge)
 	if !indexed {
 		if bad := unreadableMembers(st, nil); len(bad) > 0 {
 			// Its address or host port may be one of those: never give it out twice.
 			return &Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", a.Network.Name, strings.Join(bad, "; "))}
 		}
 		used = map[netip.Addr]string{}
-		for _, r := range Attachments(st, a.Network.Name.String()) {
+		for _, r := range Attachments(st, bridge) {
 			if f, ok := r.Attachment(); ok {
 				for _, ip := range f.IPs() {
 					used[ip] = r.ID()
@@ -310,18 +311,42 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 			if !ip.IsValid() {
 				continue
 			}
-			if r, ok := st.holder(filepath.Join(st.bridgeIndex(a.Network.Name.String()), "ip-"+ip.String())); ok {
+			entry := filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String())
+			if r, ok := st.holder(entry, hasAddr(bridge, ip)); ok {
 				used[ip] = r.ID()
+			} else if _, still := st.entry(entry); !still {
+				delete(used, ip) // a stale entry, dropped: the address is free
 			}
 		}
 	}
-	for _, n := range a.Network.Families() {
-		used[n.Gateway] = "the gateway"
+	mark := func(used map[netip.Addr]string) {
+		for _, n := range a.Network.Families() {
+			used[n.Gateway] = "the gateway"
+		}
+		for ip, by := range reserved {
+			used[ip] = by
+		}
 	}
-	for ip, by := range reserved {
-		used[ip] = by
-	}
+	mark(used)
 	taken := func(ip netip.Addr) bool { _, taken := used[ip]; return taken }
+	// next is the next free address of a subnet's range; before saying it
+	// is full, entries a crash left (holding addresses no object has) go,
+	// and the range is looked at again.
+	next := func(subnet netip.Prefix, r ipam.Range) (netip.Addr, error) {
+		ip, err := ipam.NextIn(subnet, r, taken)
+		if err != nil && indexed {
+			st.sweepAddrs(bridge)
+			if again, ok := st.bridgeAddrs(bridge); ok {
+				mark(again)
+				used = again
+				ip, err = ipam.NextIn(subnet, r, taken)
+			}
+		}
+		if err != nil {
+			return ip, a.full(subnet, r)
+		}
+		return ip, nil
+	}
 	if a.IP.IsValid() {
 		if err := checkHost("ip", a.IP, subnet); err != nil {
 			return err
@@ -330,9 +355,9 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 			return refuse("ip", "%s is taken by %s", a.IP, by)
 		}
 	} else {
-		ip, err := ipam.NextIn(subnet, a.Range, taken)
+		ip, err := next(subnet, a.Range)
 		if err != nil {
-			return a.full(subnet, a.Range)
+			return err
 		}
 		a.IP = ip
 	}
@@ -353,9 +378,9 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 			a.IP6 = ip
 			break
 		}
-		ip, err := ipam.NextIn(subnet6, a.Range6, taken)
+		ip, err := next(subnet6, a.Range6)
 		if err != nil {
-			return a.full(subnet6, a.Range6)
+			return err
 		}
 		a.IP6 = ip
 	}
@@ -641,7 +666,7 @@ func findIndexed(st *Store, bridge string, target actions.Netns, ip netip.Addr) 
 		return nil, false
 	}
 	if ip.IsValid() {
-		if r, ok := st.holder(filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String())); ok {
+		if r, ok := st.holder(filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String()), hasAddr(bridge, ip)); ok {
 			return r, true
 		}
 	}

@@ -84,6 +84,21 @@ func TestBatchFailure(t *testing.T) {
 	}
 	assertEmptyStore(t, st)
 
+	// A failure named at a block's COMMIT (iptables-nft names a jump to a
+	// missing chain there) is the block's: filter's (input line 4) failing
+	// applied none of the iptables steps, so none is undone, and the step
+	// named is the block's first.
+	st = NewStore(t.TempDir())
+	f = &fakeRunner{failOn: "iptables-restore --noflush", failStderr: "Chain 'PLUMB-GONE' does not exist\nError occurred at line: 4"}
+	_, err = Apply(context.Background(), f, st, p, Batch)
+	if !errors.As(err, &ae) || ae.Step != 10 {
+		t.Fatalf("Apply() = %v; want step 10 to fail", err)
+	}
+	if diff := cmp.Diff(append(want[:5:5], "sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host"), f.calls); diff != "" {
+		t.Errorf("processes (-want +got):\n%s", diff)
+	}
+	assertEmptyStore(t, st)
+
 	// One iptables-restore holds filter's block and nat's, and commits
 	// them in turn: nat's rule (input line 6) failing leaves filter's two
 	// rules applied, and they are undone, in one iptables-restore too.

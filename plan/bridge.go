@@ -228,7 +228,7 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 	} else if _, ok := links[b.Uplink.String()]; !ok {
 		return nil, refuse("uplink", "the host has no interface named %s", b.Uplink)
 	}
-	if w := HostFirewall(r).MTU(b.Uplink.String(), b.MTU); w != "" {
+	if w := firewall.MTUWarning(b.Uplink.String(), links[b.Uplink.String()], b.MTU); w != "" {
 		warnings = append(warnings, w)
 	}
 	for _, n := range b.families() {

@@ -374,7 +374,7 @@ func (x *executor) run(u *unit) *failure {
 		}
 		return nil
 	}
-	k := 0
+	k, unsure := 0, false
 	if u.batch != nil {
 		o := u.batch.Outcome(actions.StderrOf(err), u.lines)
 		if killed(err) {
@@ -382,7 +382,7 @@ func (x *executor) run(u *unit) *failure {
 			// run any of its lines, an atomic batch all of them.
 			o = actions.Outcome{Unsure: true}
 		}
-		k = o.Failed
+		k, unsure = o.Failed, o.Unsure
 		for j, ref := range u.refs {
 			_, sr := x.step(ref)
 			switch {
@@ -400,8 +400,8 @@ func (x *executor) run(u *unit) *failure {
 	ref := u.refs[k]
 	_, sr := x.step(ref)
 	sr.Status, sr.Error = Failed, err.Error()
-	if u.batch != nil && u.batch.Atomic() && !killed(err) {
-		sr.Status = Pending // the batch applied none of its lines: nothing to undo
+	if u.batch != nil && u.batch.Atomic() && !killed(err) && !unsure {
+		sr.Status = Pending // its block applied none of its lines: nothing to undo
 	}
 	return &failure{ref, err}
 }

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // The index finds, among thousands of objects, what one call needs without
@@ -85,19 +86,65 @@ func (l Layout) entries(r *Record) []string {
 	return out
 }
 
-// indexed reports whether the index is complete (index/v1 is there).
+// indexed reports whether the index is complete and current: index/v1
+// is there, trusted, written since this boot (an index on a disk that lost
+// entries to a power cut is not trusted again), and no journal directory
+// changed after it (journals written by a plumb that keeps no index, an
+// older one on the same state directory, or a crash between a journal and
+// the mark: every indexed save and remove touches the mark after its
+// journal). Otherwise everything is found by reading the journals, and
+// BuildIndex, under the lock, builds the index again.
 func (s *Store) indexed() bool {
 	if s.index == nil {
-		fi, err := os.Lstat(s.indexMark())
-		ok := err == nil && fi.Mode().IsRegular() && s.distrust(fi, false) == ""
+		ok := s.indexCurrent()
 		s.index = &ok
 	}
 	return *s.index
 }
 
-// BuildIndex builds the index from every journal, once: it needs the lock.
-// Journals that cannot be read leave it unbuilt (their addresses and ports
-// are unknown), and everything is found by reading the journals instead.
+func (s *Store) indexCurrent() bool {
+	if s.indexDirs(s.indexDir(), false) != nil {
+		return false
+	}
+	data, why, err := s.readTrusted(s.indexMark())
+	if err != nil || why != "" || string(data) != indexMarkText() {
+		return false
+	}
+	mark, err := os.Lstat(s.indexMark())
+	if err != nil {
+		return false
+	}
+	kinds, err := os.ReadDir(s.objects())
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return false
+	}
+	for _, k := range kinds {
+		fi, err := os.Lstat(filepath.Join(s.objects(), k.Name()))
+		if err != nil || fi.ModTime().After(mark.ModTime()) {
+			return false
+		}
+	}
+	return true
+}
+
+// indexMarkText is what index/v1 holds: its version and this boot's ID.
+func indexMarkText() string {
+	boot, _ := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	return "plumb index v1\nboot " + strings.TrimSpace(string(boot)) + "\n"
+}
+
+// touchIndex marks the index current after a journal written or removed.
+func (s *Store) touchIndex() {
+	now := time.Now()
+	if os.Chtimes(s.indexMark(), now, now) != nil {
+		s.index = nil // look again
+	}
+}
+
+// BuildIndex builds the index from every journal, from nothing (what a
+// crashed build or an older plumb left goes): it needs the lock. Journals
+// that cannot be read leave it unbuilt (their addresses and ports are
+// unknown), and everything is found by reading the journals instead.
 func (s *Store) BuildIndex() error {
 	if s.lock == nil || s.indexed() {
 		return nil
@@ -106,12 +153,16 @@ func (s *Store) BuildIndex() error {
 	if len(errs) > 0 {
 		return nil
 	}
+	if err := os.RemoveAll(s.indexDir()); err != nil {
+		return err
+	}
+	s.put = nil
 	for _, r := range recs {
 		if err := s.indexPut(r); err != nil {
 			return err
 		}
 	}
-	if err := s.writeEntry(s.indexMark(), "plumb index v1"); err != nil {
+	if err := s.writeEntry(s.indexMark(), indexMarkText()); err != nil {
 		return err
 	}
 	ok := true
@@ -130,6 +181,31 @@ func (s *Store) RebuildIndex() error {
 	}
 	s.index, s.put = nil, nil
 	return s.BuildIndex()
+}
+
+// indexDirs checks every directory from the index's down to dir, made
+// 0700 where missing with create: none may be a symbolic link or another
+// user's, as for the journals' (Store).
+func (s *Store) indexDirs(dir string, create bool) error {
+	rel, err := filepath.Rel(s.Dir, dir)
+	if err != nil || strings.HasPrefix(rel, "..") {
+		return fmt.Errorf("%s is not in the state directory", dir)
+	}
+	p := s.Dir
+	for _, part := range strings.Split(rel, string(filepath.Separator)) {
+		p = filepath.Join(p, part)
+		why, err := s.checkDir(p, create)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) && !create {
+				return nil
+			}
+			return err
+		}
+		if why != "" {
+			return fmt.Errorf("%s %s", p, why)
+		}
+	}
+	return nil
 }
 
 // indexPut writes r's entries, and its unfinished mark unless it is up,
@@ -173,7 +249,7 @@ func (s *Store) writeEntry(path, id string) error {
 	if holder, ok := s.entry(path); ok && holder == id {
 		return nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+	if err := s.indexDirs(filepath.Dir(path), true); err != nil {
 		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|syscall.O_NOFOLLOW, 0o600)
@@ -210,8 +286,12 @@ func (s *Store) entry(path string) (string, bool) {
 	return string(data), true
 }
 
-// holder loads the object an entry names; false for none, or a stale entry.
-func (s *Store) holder(path string) (*Record, bool) {
+// holder loads the object an entry names, if it is still what the entry
+// says (match): false for none. An entry whose object is gone, or is
+// another object of the same ID (a crash left the entry, and a retried
+// ADD made the object again with another address), is stale: it is
+// dropped, when this process holds the lock.
+func (s *Store) holder(path string, match func(*Record) bool) (*Record, bool) {
 	id, ok := s.entry(path)
 	if !ok {
 		return nil, false
@@ -221,16 +301,62 @@ func (s *Store) holder(path string) (*Record, bool) {
 		return nil, false
 	}
 	r, err := s.Load(kind, name)
-	if err != nil {
-		return nil, false
+	if err == nil && match(r) {
+		return r, true
 	}
-	return r, true
+	if s.lock != nil && (err == nil || errors.Is(err, fs.ErrNotExist)) {
+		s.dropEntry(path, id)
+	}
+	return nil, false
+}
+
+// Matchers of the entries: is r still what the entry says?
+func hasAddr(bridge string, ip netip.Addr) func(*Record) bool {
+	return func(r *Record) bool {
+		f, ok := r.Attachment()
+		return ok && f.Bridge == bridge && (f.IP == ip || f.IP6 == ip)
+	}
+}
+
+func hasTarget(bridge, target string) func(*Record) bool {
+	return func(r *Record) bool { f, ok := r.Attachment(); return ok && f.Bridge == bridge && f.Target == target }
+}
+
+func hasPort(proto string, port uint16) func(*Record) bool {
+	return func(r *Record) bool {
+		f, ok := r.Attachment()
+		for _, p := range f.Ports {
+			if ok && p.Proto == proto && p.Host == port {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+func unfinishedRec(r *Record) bool { return r.State != StateUp }
+
+// sweepAddrs drops the stale address entries of bridge: what allocation
+// does before it says a range is full.
+func (s *Store) sweepAddrs(bridge string) {
+	dir := s.bridgeIndex(bridge)
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if a, ok := strings.CutPrefix(n.Name(), "ip-"); ok {
+			if ip, err := netip.ParseAddr(a); err == nil {
+				s.holder(filepath.Join(dir, n.Name()), hasAddr(bridge, ip))
+			}
+		}
+	}
 }
 
 // bridgeAddrs are the addresses of bridge given out, by the index; false
 // when there is no index to ask.
 func (s *Store) bridgeAddrs(bridge string) (map[netip.Addr]string, bool) {
-	if !s.indexed() {
+	if !s.indexed() || s.indexDirs(s.bridgeIndex(bridge), false) != nil {
 		return nil, false
 	}
 	names, err := os.ReadDir(s.bridgeIndex(bridge))
@@ -254,7 +380,7 @@ func (s *Store) attachedAs(bridge, target string) (r *Record, found, known bool)
 	if !s.indexed() {
 		return nil, false, false
 	}
-	r, found = s.holder(filepath.Join(s.bridgeIndex(bridge), "target-"+indexKey(target)))
+	r, found = s.holder(filepath.Join(s.bridgeIndex(bridge), "target-"+indexKey(target)), hasTarget(bridge, target))
 	return r, found, true
 }
 
@@ -264,7 +390,7 @@ func (s *Store) publisher(proto string, port uint16) (r *Record, found, known bo
 	if !s.indexed() {
 		return nil, false, false
 	}
-	r, found = s.holder(s.portEntry(proto, port))
+	r, found = s.holder(s.portEntry(proto, port), hasPort(proto, port))
 	return r, found, true
 }
 
@@ -275,13 +401,16 @@ func (s *Store) unfinished() ([]*Record, bool) {
 		return nil, false
 	}
 	dir := filepath.Join(s.indexDir(), "unfinished")
+	if s.indexDirs(dir, false) != nil {
+		return nil, false
+	}
 	names, err := os.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, false
 	}
 	var out []*Record
 	for _, n := range names {
-		if r, ok := s.holder(filepath.Join(dir, n.Name())); ok {
+		if r, ok := s.holder(filepath.Join(dir, n.Name()), unfinishedRec); ok {
 			out = append(out, r)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan/ipam"
 )
 
 func attachmentRec(name, ip, target string, state State, ports ...Port) *Record {
@@ -145,4 +146,114 @@ func answers(t *testing.T, st *Store) map[string]string {
 	}
 	out["interrupted"] = strings.Join(ids, " ")
 	return out
+}
+
+// TestIndexDistrust: the index is not trusted where it may be wrong, and
+// an entry is not trusted beyond what its object still says.
+func TestIndexDistrust(t *testing.T) {
+	ctx := context.Background()
+	newStore := func(t *testing.T, dir string) *Store {
+		st := NewStore(dir)
+		if err := st.Lock(ctx, time.Second); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.Unlock)
+		return st
+	}
+	save := func(t *testing.T, st *Store, r *Record) {
+		t.Helper()
+		if err := st.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	built := func(t *testing.T, st *Store) {
+		t.Helper()
+		if err := st.BuildIndex(); err != nil || !st.indexed() {
+			t.Fatalf("BuildIndex: %v, indexed %v", err, st.indexed())
+		}
+	}
+	bridge := BridgeNetwork{Name: "br0", BridgeFacts: BridgeFacts{Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.88.0.1")}}
+
+	t.Run("an entry whose object now has another address", func(t *testing.T) {
+		st := newStore(t, t.TempDir())
+		built(t, st)
+		save(t, st, attachmentRec("x", "10.88.0.12", "pid 12", StateUp))
+		// A crashed ADD's entry for .11, under the same ID as the retry's.
+		if err := st.writeEntry(filepath.Join(st.bridgeIndex("br0"), "ip-10.88.0.11"), "attachment/x"); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := FindAttachment(st, "br0", actions.Netns{}, netip.MustParseAddr("10.88.0.11")); err == nil {
+			t.Errorf("found %s by an address it does not have", r.ID())
+		}
+		a := &Attach{Network: bridge, Target: actions.Netns{PID: 1}, IP: netip.MustParseAddr("10.88.0.11")}
+		if err := a.allocate(st, nil); err != nil {
+			t.Errorf("the stale entry's address is refused: %v", err)
+		}
+	})
+	t.Run("a full range loses its stale entries first", func(t *testing.T) {
+		st := newStore(t, t.TempDir())
+		built(t, st)
+		save(t, st, attachmentRec("y", "10.88.0.2", "pid 2", StateUp))
+		if err := st.writeEntry(filepath.Join(st.bridgeIndex("br0"), "ip-10.88.0.3"), "attachment/gone"); err != nil {
+			t.Fatal(err)
+		}
+		a := &Attach{Network: bridge, Target: actions.Netns{PID: 1}, Range: ipam.Range{Start: netip.MustParseAddr("10.88.0.2"), End: netip.MustParseAddr("10.88.0.3")}}
+		if err := a.allocate(st, nil); err != nil || a.IP != netip.MustParseAddr("10.88.0.3") {
+			t.Errorf("allocate: %v, %s; want 10.88.0.3", err, a.IP)
+		}
+	})
+	t.Run("journals written without the index", func(t *testing.T) {
+		dir := t.TempDir()
+		st := newStore(t, dir)
+		built(t, st)
+		st.Unlock()
+		time.Sleep(20 * time.Millisecond) // past the file system clock's tick
+		// An older plumb: it writes journals and no entries.
+		old := NewStore(dir)
+		old.index = new(bool)
+		save(t, old, attachmentRec("old", "10.88.0.5", "pid 5", StateUp, Port{Proto: "tcp", Host: 8080, Container: 80}))
+		again := newStore(t, dir)
+		if again.indexed() {
+			t.Fatal("the index is trusted after a journal written without it")
+		}
+		built(t, again)
+		if err := portsFree(again, []Port{{Proto: "tcp", Host: 8080}}); err == nil {
+			t.Error("a port the older plumb published is free by the rebuilt index")
+		}
+	})
+	t.Run("another boot's index", func(t *testing.T) {
+		st := newStore(t, t.TempDir())
+		built(t, st)
+		if err := os.WriteFile(st.indexMark(), []byte("plumb index v1\nboot another\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if NewStore(st.Dir).indexed() {
+			t.Error("an index of another boot is trusted")
+		}
+	})
+	t.Run("a crashed build's entries go", func(t *testing.T) {
+		st := newStore(t, t.TempDir())
+		if err := st.writeEntry(filepath.Join(st.bridgeIndex("br0"), "ip-10.88.0.7"), "attachment/gone"); err != nil {
+			t.Fatal(err)
+		}
+		built(t, st)
+		if addrs, _ := st.bridgeAddrs("br0"); len(addrs) != 0 {
+			t.Errorf("entries of before the build: %v", addrs)
+		}
+	})
+	t.Run("a symbolic link in the index", func(t *testing.T) {
+		st := newStore(t, t.TempDir())
+		built(t, st)
+		outside := t.TempDir()
+		if err := os.Symlink(outside, filepath.Join(st.indexDir(), "port")); err != nil {
+			t.Fatal(err)
+		}
+		err := st.Save(attachmentRec("z", "10.88.0.9", "pid 9", StateUp, Port{Proto: "tcp", Host: 9090, Container: 80}))
+		if err == nil || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("Save through a linked index directory: %v", err)
+		}
+		if left, _ := os.ReadDir(outside); len(left) != 0 {
+			t.Errorf("written outside the state directory: %v", left)
+		}
+	})
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"plumb/plan/firewall"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -125,6 +126,16 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range warnings {
+		warnOnce(ctx, w)
+	}
+	// The host's firewalls are read beside the apply, not before it, in
+	// batch mode: their one listing (nft -j list chains) costs a process,
+	// which then runs while plumb's own wait on the kernel. Reading only,
+	// and what plumb writes never has policy drop, so the warnings are the
+	// same; they are logged once the apply ends. --exec each reads first,
+	// so that one process runs at a time, in the order logged.
+	hostWarnings := func() []string { return nil }
 	if writes, bridged := writesRules(plans); writes || bridged {
 		h := HostFirewall(env.R)
 		for _, p := range plans {
@@ -132,12 +143,20 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 				h.Backend = factsFirewall(p.Facts)
 			}
 		}
-		warnings = append(warnings, h.Warnings(ctx, bridged, writes)...)
-	}
-	for _, w := range warnings {
-		zerolog.Ctx(ctx).Warn().Msg(w)
+		if env.Mode == Batch {
+			done := make(chan []string, 1)
+			go func() { done <- h.Warnings(ctx, bridged, writes) }()
+			hostWarnings = func() []string { return <-done }
+		} else {
+			for _, w := range h.Warnings(ctx, bridged, writes) {
+				warnOnce(ctx, w)
+			}
+		}
 	}
 	out.Records, err = execute(ctx, env.R, env.St, plans, env.Mode)
+	for _, w := range hostWarnings() {
+		warnOnce(ctx, w)
+	}
 	return out, err
 }
 
@@ -186,10 +205,10 @@ func recordable(plans ...*Plan) error {
 }
 
 // HostFirewall reads the host's other firewalls for warnings (see
-// firewall.Host). PLUMB_PROC and PLUMB_SYS name another /proc and /sys,
-// for tests that must not read the host's.
+// firewall.Host). PLUMB_PROC names another /proc, for tests that must not
+// read the host's.
 func HostFirewall(r actions.Runner) firewall.Host {
-	return firewall.Host{R: r, Proc: os.Getenv("PLUMB_PROC"), Sys: os.Getenv("PLUMB_SYS")}
+	return firewall.Host{R: r, Proc: os.Getenv("PLUMB_PROC")}
 }
 
 // HostFirewallOf is HostFirewall for what recs wrote: the warnings are
@@ -226,4 +245,15 @@ func writesRules(plans []*Plan) (writes, bridged bool) {
 		}
 	}
 	return writes, bridged
+}
+
+// warned are the warnings this process logged: a call that brings up
+// several objects (a CNI ADD that makes its bridge, then attaches) says
+// each once.
+var warned sync.Map
+
+func warnOnce(ctx context.Context, w string) {
+	if _, seen := warned.LoadOrStore(w, true); !seen {
+		zerolog.Ctx(ctx).Warn().Msg(w)
+	}
 }

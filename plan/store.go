@@ -313,8 +313,11 @@ func (s *Store) Save(r *Record) error {
 		s.headers = nil
 		return err
 	}
-	if indexed && r.State == StateUp {
-		s.indexUp(r)
+	if indexed {
+		if r.State == StateUp {
+			s.indexUp(r)
+		}
+		s.touchIndex()
 	}
 	h := *r
 	h.Steps = nil
@@ -357,6 +360,7 @@ func (s *Store) Remove(r *Record) error {
 	s.cacheHeader(r, true)
 	if s.indexed() {
 		s.indexDrop(r)
+		s.touchIndex()
 	}
 	return syncDir(filepath.Dir(s.journal(r.Kind, r.Name)))
 }

@@ -284,8 +284,9 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 		recovered = append(recovered, rec.ID())
 	}
 	// Entries a crash left without their journal go: the index is made
-	// again from the journals there are (when it was there).
-	if len(errs) == 0 && st.indexed() {
+	// again from the journals there are (when there was one; journals
+	// that cannot be read leave it unbuilt, and the journals are read).
+	if _, err := os.Lstat(st.indexDir()); err == nil {
 		if err := st.RebuildIndex(); err != nil {
 			errs = append(errs, fmt.Errorf("rebuilding the index: %w", err))
 		}

@@ -74,8 +74,6 @@ func TestScripts(t *testing.T) {
 			// The host's /proc is not the script's: no legacy tables, no
 			// br_netfilter (plumb reads them for its firewall warnings).
 			env.Setenv("PLUMB_PROC", filepath.Join(env.WorkDir, "proc"))
-			// Nor its /sys (the uplink's MTU).
-			env.Setenv("PLUMB_SYS", filepath.Join(env.WorkDir, "sys"))
 			self, err := exec.LookPath("plumb")
 			if err != nil {
 				return err

@@ -20,8 +20,8 @@ import (
 // exactly the whole tree's.
 func parseNamed(cli *CLI, args []string, stdout, stderr io.Writer) (*kong.Context, error) {
 	for _, a := range args {
-		if a == "--help" || a == "-h" || a == "--" {
-			return nil, nil
+		if strings.HasPrefix(a, "--help") || strings.HasPrefix(a, "-h") || a == "--" {
+			return nil, nil // --help=true and -h as well: help is the whole tree's
 		}
 	}
 	pruned, named := prune(reflect.TypeOf(*cli), args)
@@ -30,7 +30,10 @@ func parseNamed(cli *CLI, args []string, stdout, stderr io.Writer) (*kong.Contex
 	}
 	part := reflect.New(pruned)
 	failed := false
-	parser, err := kong.New(part.Interface(), parserOptions(stdout, stderr, func(int) { failed = true })...)
+	// Nothing is printed by this parse: usage, help and errors are left to
+	// the whole tree's.
+	parser, err := kong.New(part.Interface(), append(parserOptions(stdout, stderr, func(int) { failed = true }),
+		kong.Writers(io.Discard, io.Discard))...)
 	if err != nil {
 		return nil, nil
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"plumb/actions"
@@ -31,8 +30,6 @@ type Host struct {
 	// Backend is the back end plumb writes with: "nftables" words the
 	// warnings for plumb's own nft tables; anything else is iptables.
 	Backend string
-	// Sys is "/sys", or a test's stand-in (MTU).
-	Sys string
 }
 
 // Warnings are the host's traps, each a sentence naming what was seen and
@@ -154,31 +151,19 @@ func (h Host) besideNft(ctx context.Context, proc string, writes bool, nft func(
 	return out
 }
 
-// MTU warns when the uplink's MTU is smaller than the bridge's (bridgeMTU;
-// 0 is a new bridge's and its veth pairs', 1500): containers send packets
-// the uplink cannot carry whole, and without ICMP getting back to them
-// large transfers to the outside stall. Read from /sys/class/net/IF/mtu,
-// no process; "" when all is well or the uplink cannot be read.
-func (h Host) MTU(uplink string, bridgeMTU int) string {
-	sys := h.Sys
-	if sys == "" {
-		sys = "/sys"
-	}
-	if uplink == "" || strings.ContainsAny(uplink, "/") || uplink == "." || uplink == ".." {
-		return ""
-	}
-	b, err := os.ReadFile(filepath.Join(sys, "class/net", uplink, "mtu"))
-	if err != nil {
-		return ""
-	}
-	up, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return ""
-	}
+// MTUWarning warns when the uplink's MTU (up, as the host's link list
+// gives it; 0: unknown) is smaller than the bridge's (bridgeMTU; 0 is a new
+// bridge's and its veth pairs', 1500): containers send packets the uplink
+// cannot carry whole, and without ICMP getting back to them large
+// transfers to the outside stall. "" when all is well. (Not read from
+// /sys/class/net: in a network namespace whose /sys was not mounted again,
+// /sys shows another namespace's links, and warned of one that was not
+// there.)
+func MTUWarning(uplink string, up, bridgeMTU int) string {
 	if bridgeMTU == 0 {
 		bridgeMTU = 1500
 	}
-	if up >= bridgeMTU {
+	if up == 0 || up >= bridgeMTU {
 		return ""
 	}
 	return fmt.Sprintf("the uplink %s's MTU %d is smaller than the bridge's %d: containers' large packets to the outside will be fragmented or dropped (give bridge up --mtu %d)", uplink, up, bridgeMTU, up)
