@@ -260,7 +260,9 @@ mkdir -p /run/netavark
 
 # Whether this plumb has the nftables back end (issue 15's --firewall).
 nft_rows=
-if plumb --help 2>/dev/null | grep -q -- '--firewall'; then
+# (Not `plumb --help | grep -q`: with pipefail, grep -q's early exit fails
+# the pipeline by plumb's SIGPIPE, and the rows were left out.)
+if [[ "$(plumb --help 2>/dev/null)" == *--firewall* ]]; then
 	command -v nft >/dev/null || { echo "plumb has --firewall but nft is not installed: apt-get install nftables" >&2; exit 1; }
 	nft_rows=1
 fi
