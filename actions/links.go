@@ -57,12 +57,7 @@ func (e Exec) ReadLinks(ctx context.Context, in Netns, names []string) (map[stri
 		return findByIP(ctx, e, in, names)
 	}
 	out := map[string]int{}
-	read := func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
+	err := withSocket(in, func(fd int) error {
 		for _, n := range names {
 			ifr, err := unix.NewIfreq(n)
 			if err != nil {
@@ -77,13 +72,7 @@ func (e Exec) ReadLinks(ctx context.Context, in Netns, names []string) (map[stri
 			}
 		}
 		return nil
-	}
-	var err error
-	if in.IsHost() {
-		err = read()
-	} else {
-		err = inside(in, "", read)
-	}
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the links of %s: %w", in.Label(), err)
 	}
@@ -143,20 +132,20 @@ func (e Exec) ReadDefaultRouteDev(ctx context.Context) (string, error) {
 
 // linkName is the name of the host's interface with index i.
 func linkName(i uint32) (string, error) {
-	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return "", err
-	}
-	defer unix.Close(fd)
-	ifr, err := unix.NewIfreq("")
-	if err != nil {
-		return "", err
-	}
-	ifr.SetUint32(i)
-	if err := unix.IoctlIfreq(fd, unix.SIOCGIFNAME, ifr); err != nil {
-		return "", fmt.Errorf("naming interface %d: %w", i, err)
-	}
-	return ifr.Name(), nil
+	var name string
+	err := withSocket(Netns{}, func(fd int) error {
+		ifr, err := unix.NewIfreq("")
+		if err != nil {
+			return err
+		}
+		ifr.SetUint32(i)
+		if err := unix.IoctlIfreq(fd, unix.SIOCGIFNAME, ifr); err != nil {
+			return fmt.Errorf("naming interface %d: %w", i, err)
+		}
+		name = ifr.Name()
+		return nil
+	})
+	return name, err
 }
 
 // MACReader is a Runner that reads a link's MAC address and MTU itself.
@@ -177,12 +166,7 @@ func (e Exec) ReadMAC(ctx context.Context, in Netns, dev string) (string, int, e
 	}
 	var mac string
 	var mtu int
-	read := func() error {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return err
-		}
-		defer unix.Close(fd)
+	err := withSocket(in, func(fd int) error {
 		ifr, err := unix.NewIfreq(dev)
 		if err != nil {
 			return err
@@ -199,12 +183,23 @@ func (e Exec) ReadMAC(ctx context.Context, in Netns, dev string) (string, int, e
 		raw := (*[unix.IFNAMSIZ + 16]byte)(unsafe.Pointer(ifr))
 		mac = net.HardwareAddr(raw[unix.IFNAMSIZ+2 : unix.IFNAMSIZ+8]).String()
 		return nil
-	}
-	var err error
-	if in.IsHost() {
-		err = read()
-	} else {
-		err = inside(in, "", read)
-	}
+	})
 	return mac, mtu, err
+}
+
+// withSocket runs fn with a socket made inside in (a socket keeps the
+// namespace it was made in, so interface ioctls on it ask that one).
+func withSocket(in Netns, fn func(fd int) error) error {
+	open := func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return err
+		}
+		defer unix.Close(fd)
+		return fn(fd)
+	}
+	if in.IsHost() {
+		return open()
+	}
+	return inside(in, "", open)
 }
