@@ -59,12 +59,7 @@ func (h Host) Warnings(ctx context.Context, bridged, writes bool) []string {
 	// The variant plumb writes: its FORWARD policy. iptables-nft's FORWARD
 	// is an nft chain, so the one listing of nft's chains below answers it
 	// with the others; legacy's is asked of iptables itself.
-	var chains []byte
-	if writes && nft() {
-		if b, err := h.R.Run(ctx, []string{"nft", "-j", "list", "chains"}, nil); err == nil {
-			chains = b
-		}
-	}
+	chains := h.listChains(ctx, writes, nft)
 	forwardDrop := false
 	if writes && (variant == "legacy" || chains == nil) {
 		b, err := h.R.Run(ctx, []string{"iptables", "-S", "FORWARD"}, nil)
@@ -77,8 +72,7 @@ func (h Host) Warnings(ctx context.Context, bridged, writes bool) []string {
 	}
 	// The other variant: legacy's tables are listed in /proc once loaded.
 	if variant != "legacy" && tables(filepath.Join(proc, "net/ip_tables_names")) {
-		if b, err := h.R.Run(ctx, []string{"iptables-legacy-save"}, nil); err == nil {
-			rules, drop := saved(string(b))
+		if rules, drop, ok := h.savedRules(ctx, "iptables-legacy-save"); ok {
 			if rules > 0 {
 				out = append(out, fmt.Sprintf("iptables-legacy holds %d rules while plumb writes iptables-nft: each set is invisible to the other's tools and both apply (the split brain); list them with iptables-legacy-save, and move them to one variant", rules))
 			}
@@ -88,8 +82,7 @@ func (h Host) Warnings(ctx context.Context, bridged, writes bool) []string {
 		}
 	}
 	if variant == "legacy" && writes {
-		if b, err := h.R.Run(ctx, []string{"iptables-nft-save"}, nil); err == nil {
-			rules, drop := saved(string(b))
+		if rules, drop, ok := h.savedRules(ctx, "iptables-nft-save"); ok {
 			if rules > 0 {
 				out = append(out, fmt.Sprintf("iptables-nft holds %d rules while plumb writes iptables-legacy: each set is invisible to the other's tools and both apply (the split brain); list them with iptables-nft-save, and move them to one variant", rules))
 			}
@@ -103,6 +96,31 @@ func (h Host) Warnings(ctx context.Context, bridged, writes bool) []string {
 		out = append(out, fmt.Sprintf("nft chain %s hooks forward with policy drop: an accept elsewhere does not outlive it, so it drops containers' forwarded traffic unless it accepts it itself (nft list chain %s)", c, c))
 	}
 	return append(out, bridgeNetfilter(proc, bridged)...)
+}
+
+// listChains is nft's one listing of every chain, when the command writes
+// rules and nft is there; nil otherwise.
+func (h Host) listChains(ctx context.Context, writes bool, nft func() bool) []byte {
+	if !writes || !nft() {
+		return nil
+	}
+	b, err := h.R.Run(ctx, []string{"nft", "-j", "list", "chains"}, nil)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// savedRules reads the other iptables variant with its save tool: how many
+// rules it holds and whether its FORWARD policy is DROP; false when it
+// cannot be read.
+func (h Host) savedRules(ctx context.Context, tool string) (rules int, forwardDrop, ok bool) {
+	b, err := h.R.Run(ctx, []string{tool}, nil)
+	if err != nil {
+		return 0, false, false
+	}
+	rules, forwardDrop = saved(string(b))
+	return rules, forwardDrop, true
 }
 
 // bridgeNetfilter warns of br_netfilter on a bridged command.
@@ -125,18 +143,12 @@ func bridgeNetfilter(proc string, bridged bool) []string {
 // names one.
 func (h Host) besideNft(ctx context.Context, proc string, writes bool, nft func() bool) []string {
 	var out []string
-	var chains []byte
-	if writes && nft() {
-		if b, err := h.R.Run(ctx, []string{"nft", "-j", "list", "chains"}, nil); err == nil {
-			chains = b
-		}
-	}
+	chains := h.listChains(ctx, writes, nft)
 	if iptablesForwardDrop(chains) {
 		out = append(out, "iptables-nft has FORWARD policy DROP: an accept in plumb's own nft table does not outlive it, so it drops containers' forwarded traffic; set it to ACCEPT (iptables -P FORWARD ACCEPT) or accept plumb's networks there")
 	}
 	if tables(filepath.Join(proc, "net/ip_tables_names")) {
-		if b, err := h.R.Run(ctx, []string{"iptables-legacy-save"}, nil); err == nil {
-			rules, drop := saved(string(b))
+		if rules, drop, ok := h.savedRules(ctx, "iptables-legacy-save"); ok {
 			if rules > 0 {
 				out = append(out, fmt.Sprintf("iptables-legacy holds %d rules while plumb writes nftables: they are invisible to nft list ruleset and both apply (the split brain); list them with iptables-legacy-save, and move them to nft or iptables-nft", rules))
 			}
