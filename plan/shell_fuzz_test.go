@@ -46,6 +46,10 @@ import (
 // The stubs log their argv NUL-separated and do nothing, except mkdir and
 // dirname, which run the real tools (the missing directories a later step
 // reads must be those an earlier mkdir left, as on a host), and sysctl -n.
+// mkdir makes only what lies under the test's own directory: a plan's
+// directory outside it (/run/netns) is left as the host has it, both by
+// the stub and by expectedCalls, so that the test changes nothing on the
+// host and expects the reads of the host as it is.
 // Expected undos come from the actions themselves: Prepare, run against the
 // same directories in the same order (a Mkdir's undo is what it finds
 // missing), or Undo. A shared setting (ip_forward) is expected back at what
@@ -105,11 +109,11 @@ func FuzzShell(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		x := expectedCalls(t, p, int(fail)%(len(p.Steps)+1))
+		x := expectedCalls(t, root, p, int(fail)%(len(p.Steps)+1))
 		if err := removeNew(root, before); err != nil {
 			t.Fatal(err)
 		}
-		got, stdout, stderr, err := runStubbed(bash, file, work, stubs, x.failAt)
+		got, stdout, stderr, err := runStubbed(bash, file, work, stubs, root, x.failAt)
 		if (err != nil) != (x.failAt > 0) {
 			t.Fatalf("runbook exit: %v, want a failure: %v\nstderr:\n%s\nrunbook:\n%s", err, x.failAt > 0, stderr, rb.String())
 		}
@@ -277,7 +281,7 @@ type expected struct {
 // directories each Mkdir makes, as the mkdir stub will, so that each
 // Mkdir's reads and undo are those of the host as the earlier steps leave
 // it.
-func expectedCalls(t *testing.T, p *Plan, failStep int) expected {
+func expectedCalls(t *testing.T, root string, p *Plan, failStep int) expected {
 	ctx := context.Background()
 	var x expected
 	var undos [][]string
@@ -322,7 +326,7 @@ func expectedCalls(t *testing.T, p *Plan, failStep int) expected {
 			}
 			return x
 		}
-		if m, ok := a.(actions.Mkdir); ok {
+		if m, ok := a.(actions.Mkdir); ok && under(root, m.Path) {
 			if err := os.MkdirAll(m.Path, 0o755); err != nil {
 				t.Fatalf("step %d: %v", i+1, err)
 			}
@@ -378,6 +382,12 @@ func checkStderr(id string, steps int, x expected, stderr string) error {
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }
 
+// under says whether path lies below root, where the test may make
+// directories; the mkdir stub draws the same line (see writeStubs).
+func under(root, path string) bool {
+	return strings.HasPrefix(filepath.Clean(path), filepath.Clean(root)+"/")
+}
+
 // snapshot lists every path under root.
 func snapshot(root string) (map[string]bool, error) {
 	seen := map[string]bool{}
@@ -413,7 +423,8 @@ var stubbed = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore"
 // dir/bin and returns that directory. The stub logs its argv (count, name,
 // arguments, each NUL-terminated) to $STUB_LOG, counts its calls in
 // $STUB_COUNT, fails the call numbered $STUB_FAIL_AT, answers `sysctl -n`
-// with 0, and runs the real mkdir and dirname. It uses only /bin/sh's
+// with 0, runs the real dirname, and the real mkdir when every path it is
+// given lies under $STUB_ROOT (the test's directory; elsewhere it only logs). It uses only /bin/sh's
 // builtins and absolute paths: the runbook's PATH holds nothing else.
 func writeStubs(tb testing.TB, dir string) string {
 	tb.Helper()
@@ -436,7 +447,15 @@ if [ "$n" = "${STUB_FAIL_AT:-0}" ]; then
 fi
 case ${0##*/} in
 sysctl) if [ "$1" = -n ]; then echo 0; fi ;;
-mkdir) exec ` + real["mkdir"] + ` "$@" ;;
+mkdir)
+	for a; do
+		case $a in
+		-*) ;;
+		"$STUB_ROOT"/*) ;;
+		*) exit 0 ;;
+		esac
+	done
+	exec ` + real["mkdir"] + ` "$@" ;;
 dirname) exec ` + real["dirname"] + ` "$@" ;;
 esac
 exit 0
@@ -461,7 +480,7 @@ exit 0
 // returns the calls the stubs logged. The runbook's fd 3 is a pipe read to
 // its end, so a container started in the background has logged before the
 // calls are read.
-func runStubbed(bash, file, dir, stubs string, failAt int) (calls [][]string, stdout, stderr []byte, err error) {
+func runStubbed(bash, file, dir, stubs, root string, failAt int) (calls [][]string, stdout, stderr []byte, err error) {
 	log, count := filepath.Join(dir, "calls"), filepath.Join(dir, "count")
 	if err := os.WriteFile(count, []byte("0\n"), 0o600); err != nil {
 		return nil, nil, nil, err
@@ -470,7 +489,7 @@ func runStubbed(bash, file, dir, stubs string, failAt int) (calls [][]string, st
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bash, file)
 	cmd.Dir = dir
-	cmd.Env = []string{"PATH=" + stubs, "LC_ALL=C.UTF-8", "STUB_LOG=" + log, "STUB_COUNT=" + count, "STUB_FAIL_AT=" + strconv.Itoa(failAt)}
+	cmd.Env = []string{"PATH=" + stubs, "LC_ALL=C.UTF-8", "STUB_LOG=" + log, "STUB_COUNT=" + count, "STUB_ROOT=" + filepath.Clean(root), "STUB_FAIL_AT=" + strconv.Itoa(failAt)}
 	var outb, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &outb, &errb
 	r, w, perr := os.Pipe()
