@@ -133,35 +133,22 @@ func faultEnv(t *testing.T, tools ...string) []string {
 	return []string{"PATH=" + wrap + ":" + path, "REAL_PATH=" + path}
 }
 
-// settle calls take until two calls in a row agree, and returns that: the
-// kernel updates a bridge's carrier (and the routes flagged linkdown) a
-// moment after its last port goes, and a snapshot must not catch it
-// half-way.
-func settle(take func() string) string {
-	prev := take()
-	for i := 0; i < 40; i++ {
-		time.Sleep(25 * time.Millisecond)
-		cur := take()
-		if cur == prev {
-			return cur
-		}
-		prev = cur
-	}
-	return prev
-}
-
 var (
 	counters  = regexp.MustCompile(`\[\d+:\d+\]`)
 	macs      = regexp.MustCompile(`"(address|broadcast)":"[0-9a-f:]{17}"`)
 	linkLocal = regexp.MustCompile(`fe80::[0-9a-f:]+`)
 )
 
-// netState is one reading of a network namespace's state as plumb could
-// change it: links, addresses, routes, ip_forward and iptables. What is not
-// configuration is masked, so that two alike namespaces compare equal:
-// packet counters, random MACs and the link-local addresses the kernel
-// makes from them, and whether such an address is still tentative. run runs a command in the namespace.
-func netState(t *testing.T, run func(argv ...string) string) string {
+// netStateByTools is one reading of a network namespace's state as plumb
+// could change it, by nine processes: links, addresses, routes,
+// ip_forward and iptables. What is not configuration is masked, so that
+// two alike namespaces compare equal: packet counters, random MACs and the
+// link-local addresses the kernel makes from them, and whether such an
+// address is still tentative. run runs a command in the namespace. The
+// snapshots of the live tests were these until netState read the same
+// in-process; TestLiveSnapshotAgrees keeps it to show that netState sees
+// every change this one sees.
+func netStateByTools(t *testing.T, run func(argv ...string) string) string {
 	t.Helper()
 	var b strings.Builder
 	for _, c := range []string{"ip -j link show", "ip -j addr show", "ip -j route show table all"} {
@@ -219,30 +206,14 @@ func here(t *testing.T) func(argv ...string) string {
 // kernel has settled.
 func snapshot(t *testing.T) string {
 	t.Helper()
-	untentative(here(t))
-	return settle(func() string { return netState(t, here(t)) })
-}
-
-// untentative waits (up to 3 s) until no IPv6 address is tentative: the
-// kernel adds a link-local address's local route only once its duplicate
-// address detection ends, which its work queue does a moment later even
-// with accept_dad=0, and later still on a loaded machine; a snapshot
-// taken in between differs from one taken after.
-func untentative(run func(argv ...string) string) {
-	for i := 0; i < 120; i++ {
-		if strings.TrimSpace(run("ip", "-6", "addr", "show", "tentative")) == "" {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	return netState(t, "")
 }
 
 // settled is snapshot together with the mount table and the files under
-// root (fsSnapshot), settled as one.
+// root (fsSnapshot).
 func settled(t *testing.T, root string) string {
 	t.Helper()
-	untentative(here(t))
-	return settle(func() string { return netState(t, here(t)) + fsSnapshot(t, root) })
+	return netState(t, "") + fsSnapshot(t, root)
 }
 
 func sameSnapshot(t *testing.T, before string, when string) {
