@@ -37,6 +37,10 @@ import (
 type netReading struct {
 	text      string
 	unsettled string
+	// stale are the links whose operstate does not match their carrier
+	// yet: the kernel's linkwatch sets it, up to a second after the
+	// carrier changed (and with it the routes' linkdown flags).
+	stale []string
 }
 
 // inNetns runs fn on a locked thread inside the network namespace at path
@@ -128,10 +132,24 @@ func readNet(path string) (netReading, error) {
 		if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 			return err
 		}
-		var dumps [3][]syscall.NetlinkMessage
-		for i, typ := range []uint16{unix.RTM_GETLINK, unix.RTM_GETADDR, unix.RTM_GETROUTE} {
-			if dumps[i], err = rtDump(fd, typ); err != nil {
-				return err
+		for try := 0; ; try++ {
+			var dumps [3][]syscall.NetlinkMessage
+			for i, typ := range []uint16{unix.RTM_GETLINK, unix.RTM_GETADDR, unix.RTM_GETROUTE} {
+				if dumps[i], err = rtDump(fd, typ); err != nil {
+					return err
+				}
+			}
+			r = renderNet(dumps[0], dumps[1], dumps[2])
+			if len(r.stale) == 0 || try == 1 {
+				break
+			}
+			// Asking a link's carrier by ethtool (ETHTOOL_GLINK) makes the
+			// kernel run its linkwatch for it now (linkwatch_sync_dev),
+			// which it would run within the second anyway: no waiting.
+			for _, name := range r.stale {
+				if err := syncLink(name); err != nil {
+					return fmt.Errorf("ETHTOOL_GLINK %s: %w", name, err)
+				}
 			}
 		}
 		var sysctls strings.Builder
@@ -142,7 +160,6 @@ func readNet(path string) (netReading, error) {
 			}
 			sysctls.WriteString(k + " = " + strings.TrimSpace(string(v)) + "\n")
 		}
-		r = renderNet(dumps[0], dumps[1], dumps[2])
 		r.text += sysctls.String()
 		return nil
 	})
@@ -225,6 +242,7 @@ func renderNet(links, addrs, routes []syscall.NetlinkMessage) netReading {
 		// IFF_RUNNING follows the operstate, IFF_LOWER_UP the carrier.
 		if up, lower, running := ifi.Flags&unix.IFF_UP != 0, ifi.Flags&unix.IFF_LOWER_UP != 0 && ifi.Flags&unix.IFF_DORMANT == 0, ifi.Flags&unix.IFF_RUNNING != 0; up && lower != running {
 			r.unsettled = fmt.Sprintf("link %s: carrier %v, operstate %s", f["ifname"], lower, f["operstate"])
+			r.stale = append(r.stale, f["ifname"])
 		}
 	}
 	// A master's name, as ip prints it, once every link is known.
@@ -321,6 +339,28 @@ func attrText(v []byte, isAddr bool) string {
 		return ip.String()
 	}
 	return hex.EncodeToString(v)
+}
+
+// syncLink asks the link's carrier by ETHTOOL_GLINK, on a socket of the
+// calling thread's network namespace.
+func syncLink(name string) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	val := struct{ cmd, data uint32 }{unix.ETHTOOL_GLINK, 0}
+	var ifr struct {
+		name [unix.IFNAMSIZ]byte
+		data uintptr
+		_    [16]byte
+	}
+	copy(ifr.name[:], name)
+	ifr.data = uintptr(unsafe.Pointer(&val))
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), unix.SIOCETHTOOL, uintptr(unsafe.Pointer(&ifr))); e != 0 && e != unix.EOPNOTSUPP && e != unix.ENODEV {
+		return e
+	}
+	return nil
 }
 
 // nested parses a nested attribute's payload.
@@ -451,11 +491,11 @@ func firewallState(t *testing.T, path string) string {
 // netState is a settled reading of the network namespace at path ("" for
 // the test's own): links, addresses, routes and forwarding in-process,
 // then the firewall (firewallState). A reading counts once the kernel is
-// done (no tentative address, every link's operstate matching its carrier)
-// and the reading taken after the firewall's, some milliseconds later,
-// agrees with it: the kernel's work queues (linkwatch, IPv6 address
-// configuration) finish a moment after the command that started them, a
-// second at most.
+// done (no tentative address, every link's operstate matching its carrier,
+// which readNet has the kernel bring up to date) and the reading taken
+// after the firewall's, some milliseconds later, agrees with it: the
+// kernel's work queues (IPv6 address configuration and the routes it
+// adds) finish a moment after the command that started them.
 func netState(t *testing.T, path string) string {
 	t.Helper()
 	read := func() netReading {
@@ -559,5 +599,43 @@ func TestLiveSnapshotAgrees(t *testing.T) {
 	}
 	if want := len(changes) - 4; differed != want {
 		t.Errorf("%d changes seen by both, want %d", differed, want)
+	}
+}
+
+// TestLiveSnapshotSettles: a snapshot taken at once after a bridge's last
+// port went equals the one before the port came, three times over: the
+// kernel's linkwatch, which sets the bridge's operstate (and the routes'
+// linkdown flags) up to a second after its carrier went, is brought up to
+// date first. Two readings 25 ms apart, as snapshots were settled before,
+// both caught it stale.
+func TestLiveSnapshotSettles(t *testing.T) {
+	if !isolateWorld(t) {
+		return
+	}
+	for _, c := range []string{"ip link add br9 type bridge", "ip link set br9 up", "ip addr add 10.77.0.1/24 dev br9"} {
+		sh(t, strings.Fields(c)...)
+	}
+	// A new bridge has a carrier until its first port comes and goes.
+	var before string
+	for i := -1; i < 3; i++ {
+		for _, c := range []string{"ip link add v9 type veth peer name v9p", "ip link set v9 master br9", "ip link set v9 up", "ip link set v9p up"} {
+			sh(t, strings.Fields(c)...)
+		}
+		if with := netState(t, ""); with == before {
+			t.Fatal("the snapshot did not see a port come")
+		}
+		sh(t, "ip", "link", "del", "v9")
+		if i < 0 {
+			time.Sleep(1500 * time.Millisecond)
+			before = netState(t, "")
+			continue
+		}
+		start := time.Now()
+		if diff := cmp.Diff(before, netState(t, "")); diff != "" {
+			t.Errorf("round %d: the bridge differs once its port went (-before +after):\n%s", i+1, diff)
+		}
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Errorf("round %d: the snapshot took %v: it waited for the kernel's linkwatch", i+1, d)
+		}
 	}
 }
