@@ -104,10 +104,7 @@ func attachmentsKept(t *testing.T) []string {
 // forCNIFirewalls runs a CNI test with each back end, chosen by the
 // config's ipMasqBackend (PLUMB_FIREWALL unset, so the key decides).
 func forCNIFirewalls(t *testing.T, test func(t *testing.T, fw string)) {
-	forFirewalls(t, func(t *testing.T, fw string) {
-		t.Setenv("PLUMB_FIREWALL", "")
-		test(t, fw)
-	})
+	withFirewalls(t, false, test)
 }
 
 func TestLiveCNI(t *testing.T) { forCNIFirewalls(t, testLiveCNI) }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	isolatepkg "plumb/internal/isolate"
 )
 
 // The helpers that live tests used to keep copies of, one of each: the
@@ -306,14 +308,37 @@ func unquoteWords(l string) string {
 var firewalls = []string{"iptables", "nftables"}
 
 // forFirewalls runs test once with each back end, as subtests named for
-// it: each re-runs itself in namespaces of its own (isolate), with
-// PLUMB_FIREWALL set for every plumb it starts.
+// it, side by side: each re-runs itself in namespaces of its own (isolate),
+// with PLUMB_FIREWALL set there for every plumb it starts.
 func forFirewalls(t *testing.T, test func(t *testing.T, fw string)) {
+	withFirewalls(t, true, test)
+}
+
+// withFirewalls is forFirewalls; without setEnv PLUMB_FIREWALL is empty
+// (a CNI config chooses the back end).
+func withFirewalls(t *testing.T, setEnv bool, test func(t *testing.T, fw string)) {
 	for _, fw := range firewalls {
 		t.Run(fw, func(t *testing.T) {
-			t.Setenv("PLUMB_FIREWALL", fw)
+			t.Parallel()
+			if isolatepkg.Inside() {
+				// Alone in the re-run process: t.Setenv refuses a parallel test.
+				if setEnv {
+					os.Setenv("PLUMB_FIREWALL", fw)
+				} else {
+					os.Setenv("PLUMB_FIREWALL", "")
+				}
+			}
 			test(t, fw)
 		})
+	}
+}
+
+// inside sets the environment variable k to v for every plumb the test
+// starts, in the re-run process that runs the test alone (see
+// withFirewalls).
+func inside(k, v string) {
+	if isolatepkg.Inside() {
+		os.Setenv(k, v)
 	}
 }
 
