@@ -71,9 +71,21 @@ func (c cniFaultCall) env() []string {
 // the matrix runs every fault at the nft steps of (a) and (b) (the table,
 // each port's element) and at every step of (c), whose undos are nft's;
 // the other steps are the iptables run's, which has them all.
-func TestLiveCNIFaults(t *testing.T) { forCNIFirewalls(t, testLiveCNIFaults) }
+//
+// (a), (b) and (c) run as subtests of their own, in namespaces of their
+// own, side by side; (b) and (c) attach the first container first.
+func TestLiveCNIFaults(t *testing.T) {
+	forCNIFirewalls(t, func(t *testing.T, fw string) {
+		for _, part := range []string{"first-ADD", "ADD-onto-a-bridge", "DEL"} {
+			t.Run(part, func(t *testing.T) {
+				t.Parallel()
+				testLiveCNIFaults(t, fw, part)
+			})
+		}
+	})
+}
 
-func testLiveCNIFaults(t *testing.T, fw string) {
+func testLiveCNIFaults(t *testing.T, fw, part string) {
 	if !isolateWorld(t) {
 		return
 	}
@@ -307,14 +319,29 @@ func testLiveCNIFaults(t *testing.T, fw string) {
 	// (a) The first ADD of the network: the bridge's plan, then the
 	// attachment's.
 	first := cniFaultCall{"ADD", "ctr-first", "/run/netns/c0", plain}
-	addMatrix("first ADD", first, true)
+	if part == "first-ADD" {
+		addMatrix("first ADD", first, true)
+		t.Logf("cni fault matrix (%s, %s): %d cases ran, %d restored (%d of them after `plumb down cni0`: a first ADD killed once its bridge was up) (%s)",
+			fw, part, ran, restored, bridgeLeft, time.Since(start).Round(time.Millisecond))
+		if restored != ran {
+			t.Errorf("%d of %d cases did not restore the namespaces", ran-restored, ran)
+		}
+		return
+	}
 
 	// (b) An ADD onto the bridge, with a container on it already (which
 	// also warms the bridge: the first port to come up gives it a carrier
 	// and an IPv6 link-local address that stay), and two published ports.
 	mustCall("a container first", cniFaultCall{"ADD", "ctr-warm", "/run/netns/w0", plain})
 	onBridge := cniFaultCall{"ADD", "ctr-ports", "/run/netns/c0", ports}
-	addMatrix("ADD with portMappings onto a bridge", onBridge, false)
+	if part == "ADD-onto-a-bridge" {
+		addMatrix("ADD with portMappings onto a bridge", onBridge, false)
+		t.Logf("cni fault matrix (%s, %s): %d cases ran, %d restored (%s)", fw, part, ran, restored, time.Since(start).Round(time.Millisecond))
+		if restored != ran {
+			t.Errorf("%d of %d cases did not restore the namespaces", ran-restored, ran)
+		}
+		return
+	}
 
 	// (c) DEL of that attachment.
 	before, status, journals := state(), mustPlumb(t, "status"), cniJournals(t)
@@ -388,8 +415,7 @@ func testLiveCNIFaults(t *testing.T, fw string) {
 		}
 	}
 
-	t.Logf("cni fault matrix (%s): %d cases ran, %d restored (%d of them after `plumb down cni0`: a first ADD killed once its bridge was up) (%s)",
-		fw, ran, restored, bridgeLeft, time.Since(start).Round(time.Millisecond))
+	t.Logf("cni fault matrix (%s, %s): %d cases ran, %d restored (%s)", fw, part, ran, restored, time.Since(start).Round(time.Millisecond))
 	if restored != ran {
 		t.Errorf("%d of %d cases did not restore the namespaces", ran-restored, ran)
 	}
