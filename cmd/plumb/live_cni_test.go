@@ -425,6 +425,7 @@ func TestLiveCNIFailedAdd(t *testing.T) {
 // TestLiveCNIVersions: a config of every version skel serves is answered
 // in its own version, and CHECK is refused below 0.4.0 as the spec says.
 func TestLiveCNIVersions(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}

@@ -55,9 +55,15 @@ func TestLiveFaultMatrix(t *testing.T) {
 	for _, ps := range passes {
 		for ri, r := range ps.recipes {
 			name := ps.fw + "-" + ps.mode + "-" + strings.ReplaceAll(r.name, " ", "-")
+			n := 1
+			if !ps.nftOnly {
+				n = 2 // 60 to 100 cases and more
+			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
-				testFaultRecipe(t, ps.fw, ps.mode, ps.nftOnly, ps.recipes[0].name, ri)
+				inShares(t, n, func(t *testing.T, s *share) {
+					testFaultRecipe(t, ps.fw, ps.mode, ps.nftOnly, ps.recipes[0].name, ri, s)
+				})
 			})
 		}
 	}
@@ -117,7 +123,7 @@ func faultPasses(root string, pid, pid2, pid3 int) []faultPass {
 
 // testFaultRecipe runs the fault matrix of one recipe (the ri-th of the
 // pass whose first recipe is named first) in namespaces of its own.
-func testFaultRecipe(t *testing.T, fw, mode string, nftOnly bool, first string, ri int) {
+func testFaultRecipe(t *testing.T, fw, mode string, nftOnly bool, first string, ri int, share *share) {
 	if !isolateWorld(t) {
 		return
 	}
@@ -147,6 +153,9 @@ func testFaultRecipe(t *testing.T, fw, mode string, nftOnly bool, first string, 
 		}
 		cases := faultsAt(k, step, marker)
 		for _, c := range cases {
+			if !share.mine() {
+				continue
+			}
 			os.Remove(marker)
 			ran++
 			label := fmt.Sprintf("%s (%s, exec %s), step %d/%d %s (%s)", r.name, fw, mode, k+1, len(steps), c.name, step)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -329,6 +330,32 @@ func withFirewalls(t *testing.T, setEnv bool, test func(t *testing.T, fw string)
 				}
 			}
 			test(t, fw)
+		})
+	}
+}
+
+// share is the part of a fault matrix's cases that one subtest runs: every
+// n-th case, from the i-th. A matrix's cases each start from the same
+// state and restore it, so that any share of them runs as well apart.
+type share struct{ i, n, seen int }
+
+// mine counts a case and says whether it is the share's.
+func (s *share) mine() bool {
+	s.seen++
+	return (s.seen-1)%s.n == s.i
+}
+
+// inShares runs test in n subtests side by side ("share-I-of-N"), each
+// with its share of the cases; with n of 1, as it is, with all of them.
+func inShares(t *testing.T, n int, test func(t *testing.T, s *share)) {
+	if n == 1 {
+		test(t, &share{0, 1, 0})
+		return
+	}
+	for i := 0; i < n; i++ {
+		t.Run(fmt.Sprintf("share-%d-of-%d", i+1, n), func(t *testing.T) {
+			t.Parallel()
+			test(t, &share{i, n, 0})
 		})
 	}
 }

@@ -16,6 +16,7 @@ import (
 // rolled back to the namespace's exact state; then all 40 are attached,
 // talk to each other, pass `plumb check`, and are detached in one call.
 func TestLiveAttachMany(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}

@@ -34,6 +34,7 @@ mount | grep ' on /etc/'`
 // before. A layer whose /etc/resolv.conf is a link out of the root is
 // refused before anything runs.
 func TestLiveRunEtc(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}

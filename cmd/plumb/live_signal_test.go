@@ -18,6 +18,7 @@ import (
 // shows it exited), and `plumb stop` undoes the rest. Each time the network and the mount table end
 // as they began.
 func TestLiveRunSignals(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}

@@ -528,6 +528,7 @@ func netState(t *testing.T, path string) string {
 // tables not plumb's), either both differ from their reading before or
 // neither does; and their forwarding and firewall parts are the same text.
 func TestLiveSnapshotAgrees(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}
@@ -609,6 +610,7 @@ func TestLiveSnapshotAgrees(t *testing.T) {
 // date first. Two readings 25 ms apart, as snapshots were settled before,
 // both caught it stale.
 func TestLiveSnapshotSettles(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}
