@@ -57,7 +57,10 @@ func TestLiveFaultMatrix(t *testing.T) {
 			name := ps.fw + "-" + ps.mode + "-" + strings.ReplaceAll(r.name, " ", "-")
 			n := 1
 			if !ps.nftOnly {
-				n = 2 // 60 to 100 cases and more
+				n = recipeShares[r.name]
+				if ps.mode == "each" {
+					n += n / 2 // a step a process: cases take longer
+				}
 			}
 			t.Run(name, func(t *testing.T) {
 				t.Parallel()
@@ -67,6 +70,13 @@ func TestLiveFaultMatrix(t *testing.T) {
 			})
 		}
 	}
+}
+
+// recipeShares is how many shares a recipe's iptables pass runs in (see
+// inShares): one for about 40 cases (the nft passes have 6 to 12 cases).
+var recipeShares = map[string]int{
+	"veth up": 2, "overlay mount": 1, "bridge up": 2, "bridge attach": 2, "bridge attach of three in one call": 4,
+	"dual-stack bridge up": 4, "dual-stack bridge attach": 2,
 }
 
 // faultRecipe is a command of the fault matrix, and the plumb commands
