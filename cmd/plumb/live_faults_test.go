@@ -42,6 +42,7 @@ import (
 // Each pass's recipe runs as a subtest of its own, in namespaces of its
 // own, side by side with the others.
 func TestLiveFaultMatrix(t *testing.T) {
+	t.Parallel()
 	passes := faultPasses("", 0, 0, 0)
 	if only := os.Getenv("PLUMB_FAULTS_ONLY"); only != "" { // a pass or two by hand: PLUMB_FAULTS_ONLY=dual
 		var some []faultPass

@@ -315,9 +315,11 @@ func forFirewalls(t *testing.T, test func(t *testing.T, fw string)) {
 	withFirewalls(t, true, test)
 }
 
-// withFirewalls is forFirewalls; without setEnv PLUMB_FIREWALL is empty
+// withFirewalls is forFirewalls (the test itself runs side by side with
+// others too); without setEnv PLUMB_FIREWALL is empty
 // (a CNI config chooses the back end).
 func withFirewalls(t *testing.T, setEnv bool, test func(t *testing.T, fw string)) {
+	t.Parallel()
 	for _, fw := range firewalls {
 		t.Run(fw, func(t *testing.T) {
 			t.Parallel()

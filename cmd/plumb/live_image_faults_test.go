@@ -56,6 +56,7 @@ const imageState = "/run/plumb"
 // Each scenario, (f), and the in-process unpacks run as subtests of their
 // own, in namespaces of their own, side by side.
 func TestLiveImageFaults(t *testing.T) {
+	t.Parallel()
 	for _, part := range []string{"docker-archive", "OCI-layout", "pull", "docker-archive-exec-each", "sharing-a-base",
 		"killed-while-unpacking", "in-process-unpack"} {
 		t.Run(part, func(t *testing.T) {

@@ -33,6 +33,7 @@ import (
 // The cases run in runFaultShards shares (every runFaultShards-th case),
 // each a subtest in namespaces of its own, side by side.
 func TestLiveRunFaults(t *testing.T) {
+	t.Parallel()
 	for i := 0; i < runFaultShards; i++ {
 		t.Run(fmt.Sprintf("share-%d-of-%d", i+1, runFaultShards), func(t *testing.T) {
 			t.Parallel()
