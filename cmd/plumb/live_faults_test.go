@@ -154,6 +154,11 @@ func testFaultRecipe(t *testing.T, fw, mode string, nftOnly bool, first string, 
 	ran, restored := 0, 0
 	for _, s := range r.setup {
 		mustPlumb(t, strings.Fields(s)...)
+		// The warm-up's attach gives the bridge its link-local address
+		// only once the kernel's linkwatch has seen its carrier: on a
+		// busy machine that is up to a second later, after the detach
+		// took the carrier again. A snapshot brings it up to date.
+		snapshot(t)
 	}
 	before := settled(t, root)
 	status := mustPlumb(t, "status")

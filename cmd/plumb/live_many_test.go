@@ -26,6 +26,7 @@ func TestLiveAttachMany(t *testing.T) {
 	// had a container.
 	warm := container(t)
 	mustPlumb(t, "bridge", "attach", "br0", "--pid", strconv.Itoa(warm))
+	snapshot(t) // the bridge's carrier seen by the kernel's linkwatch (see TestLiveFaultMatrix)
 	mustPlumb(t, "bridge", "detach", "br0", "--pid", strconv.Itoa(warm))
 
 	var lines []string

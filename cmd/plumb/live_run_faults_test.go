@@ -56,6 +56,7 @@ func testLiveRunFaults(t *testing.T, share int) {
 	// address that stay (see TestLiveFaultMatrix), and the first mount makes
 	// /run/mount.
 	mustPlumb(t, args...)
+	snapshot(t) // the bridge's carrier seen by the kernel's linkwatch (see TestLiveFaultMatrix)
 	mustPlumb(t, "stop", "web", "--rm", "--time", "1")
 	before := settled(t, "/run")
 	status := mustPlumb(t, "status")

@@ -167,7 +167,7 @@ func readNet(path string) (netReading, error) {
 }
 
 // renderNet turns the three dumps into sorted lines, one an object, with the
-// fields ip -j prints (and a link's kind besides), masked as
+// fields ip -j prints, masked as
 // netStateByTools masks them: MAC addresses, link-local addresses made
 // from them, and an address's tentative flag. It also says whether the
 // kernel is still at work: an address still tentative, or a link whose
@@ -177,6 +177,7 @@ func readNet(path string) (netReading, error) {
 func renderNet(links, addrs, routes []syscall.NetlinkMessage) netReading {
 	var r netReading
 	names := map[int32]string{}
+	upLinks := map[int32]bool{}
 	var lines []string
 	for _, m := range links {
 		if m.Header.Type != unix.RTM_NEWLINK || len(m.Data) < unix.SizeofIfInfomsg {
@@ -228,15 +229,12 @@ func renderNet(links, addrs, routes []syscall.NetlinkMessage) netReading {
 				if v[0] != 0 {
 					f["proto_down"] = "1"
 				}
-			case unix.IFLA_LINKINFO:
-				for _, n := range nested(v) {
-					if n.Attr.Type == unix.IFLA_INFO_KIND {
-						f["kind"] = cstr(n.Value)
-					}
-				}
 			}
 		}
 		f["flags"] = ifFlags(ifi.Flags)
+		if ifi.Flags&unix.IFF_UP != 0 && ifi.Flags&unix.IFF_LOWER_UP != 0 {
+			upLinks[ifi.Index] = true
+		}
 		f["link_type"] = fmt.Sprint(ifi.Type)
 		lines = append(lines, fmt.Sprintf("link %d %s", ifi.Index, fields(f)))
 		// IFF_RUNNING follows the operstate, IFF_LOWER_UP the carrier.
@@ -261,6 +259,7 @@ func renderNet(links, addrs, routes []syscall.NetlinkMessage) netReading {
 	b.WriteString("$ links\n" + strings.Join(lines, "\n") + "\n")
 
 	lines = nil
+	var wantLocal []string // IPv6 addresses and their links that need a local route
 	for _, m := range addrs {
 		if m.Header.Type != unix.RTM_NEWADDR || len(m.Data) < unix.SizeofIfAddrmsg {
 			continue
@@ -287,6 +286,12 @@ func renderNet(links, addrs, routes []syscall.NetlinkMessage) netReading {
 		if flags&unix.IFA_F_TENTATIVE != 0 {
 			r.unsettled = "an address is tentative"
 		}
+		// An IPv6 address (nodad ones too, never tentative) gets its local
+		// route from the kernel's address work queue, a moment after the
+		// address shows: on a link that is up, wait for it.
+		if local, ok := f["attr1"]; ok && ifa.Family == unix.AF_INET6 && flags&(unix.IFA_F_TENTATIVE|unix.IFA_F_DADFAILED) == 0 && local != "fe80::LL" && upLinks[int32(ifa.Index)] {
+			wantLocal = append(wantLocal, local+" "+devName(names, int32(ifa.Index)))
+		}
 		f["flags"] = fmt.Sprintf("%#x", flags&^unix.IFA_F_TENTATIVE)
 		lines = append(lines, fmt.Sprintf("addr dev=%s family=%d prefixlen=%d scope=%d %s", devName(names, int32(ifa.Index)), ifa.Family, ifa.Prefixlen, ifa.Scope, fields(f)))
 	}
@@ -294,6 +299,7 @@ func renderNet(links, addrs, routes []syscall.NetlinkMessage) netReading {
 	b.WriteString("$ addrs\n" + strings.Join(lines, "\n") + "\n")
 
 	lines = nil
+	haveLocal := map[string]bool{}
 	for _, m := range routes {
 		if m.Header.Type != unix.RTM_NEWROUTE || len(m.Data) < unix.SizeofRtMsg {
 			continue
@@ -318,11 +324,19 @@ func renderNet(links, addrs, routes []syscall.NetlinkMessage) netReading {
 				f[fmt.Sprintf("attr%d", a.Attr.Type)] = attrText(v, a.Attr.Type == unix.RTA_DST || a.Attr.Type == unix.RTA_SRC || a.Attr.Type == unix.RTA_GATEWAY || a.Attr.Type == unix.RTA_PREFSRC)
 			}
 		}
+		if rt.Family == unix.AF_INET6 && rt.Type == unix.RTN_LOCAL && rt.Dst_len == 128 {
+			haveLocal[f["attr1"]+" "+f["dev"]] = true
+		}
 		lines = append(lines, fmt.Sprintf("route family=%d type=%d dst_len=%d src_len=%d tos=%d protocol=%d scope=%d flags=%#x %s",
 			rt.Family, rt.Type, rt.Dst_len, rt.Src_len, rt.Tos, rt.Protocol, rt.Scope, rt.Flags, fields(f)))
 	}
 	sort.Strings(lines)
 	b.WriteString("$ routes\n" + strings.Join(lines, "\n") + "\n")
+	for _, w := range wantLocal {
+		if !haveLocal[w] {
+			r.unsettled = "no local route yet for " + w
+		}
+	}
 	r.text = b.String()
 	return r
 }
@@ -361,24 +375,6 @@ func syncLink(name string) error {
 		return e
 	}
 	return nil
-}
-
-// nested parses a nested attribute's payload.
-func nested(b []byte) []syscall.NetlinkRouteAttr {
-	var out []syscall.NetlinkRouteAttr
-	for len(b) >= unix.SizeofRtAttr {
-		l := int(binary.NativeEndian.Uint16(b))
-		if l < unix.SizeofRtAttr || l > len(b) {
-			break
-		}
-		out = append(out, syscall.NetlinkRouteAttr{Attr: syscall.RtAttr{Len: uint16(l), Type: binary.NativeEndian.Uint16(b[2:])}, Value: b[unix.SizeofRtAttr:l]})
-		l = (l + unix.NLA_ALIGNTO - 1) &^ (unix.NLA_ALIGNTO - 1)
-		if l > len(b) {
-			break
-		}
-		b = b[l:]
-	}
-	return out
 }
 
 var ifFlagNames = []struct {
