@@ -11,6 +11,7 @@ import (
 // --noflush is fed `-N CHAIN`, which fails on a chain that exists, not
 // `:CHAIN - [0:0]`, which would empty it and take it over.
 func TestLiveBridgeChainTaken(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}

@@ -104,10 +104,7 @@ func attachmentsKept(t *testing.T) []string {
 // forCNIFirewalls runs a CNI test with each back end, chosen by the
 // config's ipMasqBackend (PLUMB_FIREWALL unset, so the key decides).
 func forCNIFirewalls(t *testing.T, test func(t *testing.T, fw string)) {
-	forFirewalls(t, func(t *testing.T, fw string) {
-		t.Setenv("PLUMB_FIREWALL", "")
-		test(t, fw)
-	})
+	withFirewalls(t, false, test)
 }
 
 func TestLiveCNI(t *testing.T) { forCNIFirewalls(t, testLiveCNI) }
@@ -377,6 +374,7 @@ func testLiveCNIDelNoNetns(t *testing.T, fw string) {
 // namespace), and failed at its last step, rolled back, the bridge the
 // same ADD made taken down again.
 func TestLiveCNIFailedAdd(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}
@@ -389,7 +387,7 @@ func TestLiveCNIFailedAdd(t *testing.T) {
 	for _, kv := range append(faultEnv(t), "PLUMB_EXEC=each",
 		"FAIL_ON=nsenter --net=/run/netns/c00 ip route add default via 10.88.0.1") {
 		k, v, _ := strings.Cut(kv, "=")
-		t.Setenv(k, v)
+		inside(k, v) // libcni runs plumb with this process's environment
 	}
 	_, err := cni.AddNetworkList(ctx, list, rtConf(0))
 	if cniCode(err) != 101 || !strings.Contains(err.Error(), "injected failure") {
@@ -402,7 +400,7 @@ func TestLiveCNIFailedAdd(t *testing.T) {
 	if st := mustPlumb(t, "status"); strings.Count(st, "\n") > 1 {
 		t.Errorf("plumb keeps objects after a failed ADD:\n%s", st)
 	}
-	t.Setenv("FAIL_ON", "")
+	inside("FAIL_ON", "")
 	// DEL after a failed ADD (runtimes send one) succeeds.
 	if err := cni.DelNetworkList(ctx, list, rtConf(0)); err != nil {
 		t.Errorf("DEL after a failed ADD: %v", err)
@@ -428,6 +426,7 @@ func TestLiveCNIFailedAdd(t *testing.T) {
 // TestLiveCNIVersions: a config of every version skel serves is answered
 // in its own version, and CHECK is refused below 0.4.0 as the spec says.
 func TestLiveCNIVersions(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}

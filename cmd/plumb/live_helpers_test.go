@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	isolatepkg "plumb/internal/isolate"
 )
 
 // The helpers that live tests used to keep copies of, one of each: the
@@ -133,35 +136,22 @@ func faultEnv(t *testing.T, tools ...string) []string {
 	return []string{"PATH=" + wrap + ":" + path, "REAL_PATH=" + path}
 }
 
-// settle calls take until two calls in a row agree, and returns that: the
-// kernel updates a bridge's carrier (and the routes flagged linkdown) a
-// moment after its last port goes, and a snapshot must not catch it
-// half-way.
-func settle(take func() string) string {
-	prev := take()
-	for i := 0; i < 40; i++ {
-		time.Sleep(25 * time.Millisecond)
-		cur := take()
-		if cur == prev {
-			return cur
-		}
-		prev = cur
-	}
-	return prev
-}
-
 var (
 	counters  = regexp.MustCompile(`\[\d+:\d+\]`)
 	macs      = regexp.MustCompile(`"(address|broadcast)":"[0-9a-f:]{17}"`)
 	linkLocal = regexp.MustCompile(`fe80::[0-9a-f:]+`)
 )
 
-// netState is one reading of a network namespace's state as plumb could
-// change it: links, addresses, routes, ip_forward and iptables. What is not
-// configuration is masked, so that two alike namespaces compare equal:
-// packet counters, random MACs and the link-local addresses the kernel
-// makes from them, and whether such an address is still tentative. run runs a command in the namespace.
-func netState(t *testing.T, run func(argv ...string) string) string {
+// netStateByTools is one reading of a network namespace's state as plumb
+// could change it, by nine processes: links, addresses, routes,
+// ip_forward and iptables. What is not configuration is masked, so that
+// two alike namespaces compare equal: packet counters, random MACs and the
+// link-local addresses the kernel makes from them, and whether such an
+// address is still tentative. run runs a command in the namespace. The
+// snapshots of the live tests were these until netState read the same
+// in-process; TestLiveSnapshotAgrees keeps it to show that netState sees
+// every change this one sees.
+func netStateByTools(t *testing.T, run func(argv ...string) string) string {
 	t.Helper()
 	var b strings.Builder
 	for _, c := range []string{"ip -j link show", "ip -j addr show", "ip -j route show table all"} {
@@ -219,30 +209,14 @@ func here(t *testing.T) func(argv ...string) string {
 // kernel has settled.
 func snapshot(t *testing.T) string {
 	t.Helper()
-	untentative(here(t))
-	return settle(func() string { return netState(t, here(t)) })
-}
-
-// untentative waits (up to 3 s) until no IPv6 address is tentative: the
-// kernel adds a link-local address's local route only once its duplicate
-// address detection ends, which its work queue does a moment later even
-// with accept_dad=0, and later still on a loaded machine; a snapshot
-// taken in between differs from one taken after.
-func untentative(run func(argv ...string) string) {
-	for i := 0; i < 120; i++ {
-		if strings.TrimSpace(run("ip", "-6", "addr", "show", "tentative")) == "" {
-			return
-		}
-		time.Sleep(25 * time.Millisecond)
-	}
+	return netState(t, "")
 }
 
 // settled is snapshot together with the mount table and the files under
-// root (fsSnapshot), settled as one.
+// root (fsSnapshot).
 func settled(t *testing.T, root string) string {
 	t.Helper()
-	untentative(here(t))
-	return settle(func() string { return netState(t, here(t)) + fsSnapshot(t, root) })
+	return netState(t, "") + fsSnapshot(t, root)
 }
 
 func sameSnapshot(t *testing.T, before string, when string) {
@@ -335,14 +309,65 @@ func unquoteWords(l string) string {
 var firewalls = []string{"iptables", "nftables"}
 
 // forFirewalls runs test once with each back end, as subtests named for
-// it: each re-runs itself in namespaces of its own (isolate), with
-// PLUMB_FIREWALL set for every plumb it starts.
+// it, side by side: each re-runs itself in namespaces of its own (isolate),
+// with PLUMB_FIREWALL set there for every plumb it starts.
 func forFirewalls(t *testing.T, test func(t *testing.T, fw string)) {
+	withFirewalls(t, true, test)
+}
+
+// withFirewalls is forFirewalls (the test itself runs side by side with
+// others too); without setEnv PLUMB_FIREWALL is empty
+// (a CNI config chooses the back end).
+func withFirewalls(t *testing.T, setEnv bool, test func(t *testing.T, fw string)) {
+	t.Parallel()
 	for _, fw := range firewalls {
 		t.Run(fw, func(t *testing.T) {
-			t.Setenv("PLUMB_FIREWALL", fw)
+			t.Parallel()
+			if isolatepkg.Inside() {
+				// Alone in the re-run process: t.Setenv refuses a parallel test.
+				if setEnv {
+					os.Setenv("PLUMB_FIREWALL", fw)
+				} else {
+					os.Setenv("PLUMB_FIREWALL", "")
+				}
+			}
 			test(t, fw)
 		})
+	}
+}
+
+// share is the part of a fault matrix's cases that one subtest runs: every
+// n-th case, from the i-th. A matrix's cases each start from the same
+// state and restore it, so that any share of them runs as well apart.
+type share struct{ i, n, seen int }
+
+// mine counts a case and says whether it is the share's.
+func (s *share) mine() bool {
+	s.seen++
+	return (s.seen-1)%s.n == s.i
+}
+
+// inShares runs test in n subtests side by side ("share-I-of-N"), each
+// with its share of the cases; with n of 1, as it is, with all of them.
+func inShares(t *testing.T, n int, test func(t *testing.T, s *share)) {
+	if n == 1 {
+		test(t, &share{0, 1, 0})
+		return
+	}
+	for i := 0; i < n; i++ {
+		t.Run(fmt.Sprintf("share-%d-of-%d", i+1, n), func(t *testing.T) {
+			t.Parallel()
+			test(t, &share{i, n, 0})
+		})
+	}
+}
+
+// inside sets the environment variable k to v for every plumb the test
+// starts, in the re-run process that runs the test alone (see
+// withFirewalls).
+func inside(k, v string) {
+	if isolatepkg.Inside() {
+		os.Setenv(k, v)
 	}
 }
 

@@ -38,6 +38,7 @@ import (
 //   - After everything is removed, the namespace and mounts are as before and
 //     no layer is left.
 func TestLiveImages(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 // naming the sizes), so the state directory never fills up, and plumb
 // keeps working there.
 func TestLiveLayerImportSpace(t *testing.T) {
+	t.Parallel()
 	if !isolate(t) {
 		return
 	}

@@ -16,6 +16,7 @@ import (
 // rolled back to the namespace's exact state; then all 40 are attached,
 // talk to each other, pass `plumb check`, and are detached in one call.
 func TestLiveAttachMany(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}
@@ -25,6 +26,7 @@ func TestLiveAttachMany(t *testing.T) {
 	// had a container.
 	warm := container(t)
 	mustPlumb(t, "bridge", "attach", "br0", "--pid", strconv.Itoa(warm))
+	snapshot(t) // the bridge's carrier seen by the kernel's linkwatch (see TestLiveFaultMatrix)
 	mustPlumb(t, "bridge", "detach", "br0", "--pid", strconv.Itoa(warm))
 
 	var lines []string

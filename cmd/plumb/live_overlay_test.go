@@ -74,6 +74,7 @@ func read(t *testing.T, path string) string {
 }
 
 func TestLiveOverlay(t *testing.T) {
+	t.Parallel()
 	if !isolate(t) {
 		return
 	}
@@ -178,6 +179,7 @@ func TestLiveOverlay(t *testing.T) {
 // TestLiveOverlayManyLayers mounts 150 layers whose absolute paths take more
 // than 10 KB, past the one page of options mount(2) takes.
 func TestLiveOverlayManyLayers(t *testing.T) {
+	t.Parallel()
 	if !isolate(t) {
 		return
 	}
@@ -215,6 +217,7 @@ func TestLiveOverlayManyLayers(t *testing.T) {
 // TestLiveOverlayFailedMount: a mount that fails leaves no directory that
 // plumb created and no mount.
 func TestLiveOverlayFailedMount(t *testing.T) {
+	t.Parallel()
 	if !isolate(t) {
 		return
 	}

@@ -34,6 +34,7 @@ mount | grep ' on /etc/'`
 // before. A layer whose /etc/resolv.conf is a link out of the root is
 // refused before anything runs.
 func TestLiveRunEtc(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}
@@ -42,6 +43,7 @@ func TestLiveRunEtc(t *testing.T) {
 	// Warm the bridge: its first port gives it carrier and a link-local
 	// address that stay (the kernel's doing, as for docker0).
 	mustPlumb(t, "run", "warm", "--layer", "busybox", "--net", "etc0", "-d", "--", "sleep", "60")
+	snapshot(t) // the bridge's carrier seen by the kernel's linkwatch (see TestLiveFaultMatrix)
 	mustPlumb(t, "stop", "warm", "--rm", "--time", "1")
 	users := t.TempDir()
 	write(t, users+"/etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\n")

@@ -29,7 +29,23 @@ import (
 // file under /run) equals the snapshot taken before, and a second recover
 // does nothing. The wrapper matches a step by its argv joined with spaces,
 // so the container's multi-line script is matched whole.
+//
+// The cases run in runFaultShards shares (every runFaultShards-th case),
+// each a subtest in namespaces of its own, side by side.
 func TestLiveRunFaults(t *testing.T) {
+	t.Parallel()
+	for i := 0; i < runFaultShards; i++ {
+		t.Run(fmt.Sprintf("share-%d-of-%d", i+1, runFaultShards), func(t *testing.T) {
+			t.Parallel()
+			testLiveRunFaults(t, i)
+		})
+	}
+}
+
+// runFaultShards is how many shares TestLiveRunFaults's cases run in.
+const runFaultShards = 4
+
+func testLiveRunFaults(t *testing.T, share int) {
 	if !isolateWorld(t) {
 		return
 	}
@@ -40,6 +56,7 @@ func TestLiveRunFaults(t *testing.T) {
 	// address that stay (see TestLiveFaultMatrix), and the first mount makes
 	// /run/mount.
 	mustPlumb(t, args...)
+	snapshot(t) // the bridge's carrier seen by the kernel's linkwatch (see TestLiveFaultMatrix)
 	mustPlumb(t, "stop", "web", "--rm", "--time", "1")
 	before := settled(t, "/run")
 	status := mustPlumb(t, "status")
@@ -87,8 +104,12 @@ func TestLiveRunFaults(t *testing.T) {
 			fault{"half-way: " + half + " fails, killed in the cleanup", append([]string{"FAIL_ON=" + half, "KILL_AFTER_FAIL=" + marker}, halfEnv...), false},
 		)
 	}
-	restored := 0
-	for _, c := range cases {
+	restored, ran := 0, 0
+	for i, c := range cases {
+		if i%runFaultShards != share {
+			continue
+		}
+		ran++
 		os.Remove(marker)
 		out, err := plumb(t, c.env, args...)
 		if err == nil {
@@ -118,9 +139,9 @@ func TestLiveRunFaults(t *testing.T) {
 		}
 		restored++
 	}
-	t.Logf("run fault matrix: %d cases ran, %d restored the snapshot exactly", len(cases), restored)
-	if restored != len(cases) {
-		t.Errorf("%d of %d cases did not restore the snapshot", len(cases)-restored, len(cases))
+	t.Logf("run fault matrix: %d of its %d cases ran here, %d restored the snapshot exactly", ran, len(cases), restored)
+	if restored != ran {
+		t.Errorf("%d of %d cases did not restore the snapshot", ran-restored, ran)
 	}
 	mustPlumb(t, "bridge", "down", "br0")
 	mustPlumb(t, "down", "layer/busybox")

@@ -52,6 +52,7 @@ func busyboxTarball(t *testing.T) string {
 // its own; what a container may do (TestLiveRunConfined); a name Docker
 // takes; and at the end the namespace is as it was.
 func TestLiveRun(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}
@@ -212,6 +213,7 @@ echo "PID $$"
 // no-new-privileges sets NoNewPrivs. With --privileged: every capability
 // plumb has, the device opens, nothing is masked.
 func TestLiveRunConfined(t *testing.T) {
+	t.Parallel()
 	if !isolate(t) {
 		return
 	}
@@ -285,6 +287,7 @@ func TestLiveRunConfined(t *testing.T) {
 // mount point of its own, which stayed), also when two containers overlap
 // and the first one made /run/netns; the last one out removes it.
 func TestLiveRunNetnsDir(t *testing.T) {
+	t.Parallel()
 	if !isolate(t) {
 		return
 	}

@@ -18,6 +18,7 @@ import (
 // shows it exited), and `plumb stop` undoes the rest. Each time the network and the mount table end
 // as they began.
 func TestLiveRunSignals(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}
@@ -26,6 +27,7 @@ func TestLiveRunSignals(t *testing.T) {
 	// Warm the bridge: its first port gives it carrier and a link-local
 	// address that stay (the kernel's doing, as for docker0).
 	mustPlumb(t, "run", "warm", "--layer", "bb", "--net", "sig0", "-d", "--", "sleep", "60")
+	snapshot(t) // the bridge's carrier seen by the kernel's linkwatch (see TestLiveFaultMatrix)
 	mustPlumb(t, "stop", "warm", "--rm", "--time", "1")
 	before, mounts := snapshot(t), mountTable(t)
 	var stderr strings.Builder

@@ -12,6 +12,7 @@ import (
 // iptables-legacy beside plumb's iptables-nft (the split brain), a FORWARD
 // policy of DROP, br_netfilter's sysctl on. A clean host gets none.
 func TestLiveFirewallWarnings(t *testing.T) {
+	t.Parallel()
 	if !isolateWorld(t) {
 		return
 	}

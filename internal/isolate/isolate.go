@@ -13,6 +13,12 @@ import (
 // insideEnv tells the re-run test that it is the inner one.
 const insideEnv = "PLUMB_TEST_ISOLATED"
 
+// Inside reports whether this process is a re-run one, inside the
+// namespaces Rerun made: there a test may set what the whole process sees
+// (os.Setenv), as it runs alone in it, where t.Setenv would refuse a
+// parallel test.
+func Inside() bool { return os.Getenv(insideEnv) == "1" }
+
 // Rerun skips without root, and otherwise re-runs the calling test under
 // `unshare FLAGS... --propagation private --fork`, returning true in the
 // inner run and false in the outer one, once the inner run has passed
