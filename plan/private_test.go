@@ -133,8 +133,9 @@ func TestLockClosesLayoutDirs(t *testing.T) {
 }
 
 // Issue 21 §4: a plumb killed while writing a journal or the ledger left
-// .NAME.json.tmp-* for ever. Taking the lock deletes them (none can be
-// being written: writes take the lock) and nothing else.
+// .NAME.json.tmp-* for ever. Listing the journals under the lock deletes
+// them (none can be being written: writes take the lock) and nothing
+// else; listing without the lock changes nothing.
 func TestLockSweepsTempFiles(t *testing.T) {
 	dir := t.TempDir()
 	st := NewStore(dir)
@@ -149,8 +150,19 @@ func TestLockSweepsTempFiles(t *testing.T) {
 		}
 		mustDo(t, os.WriteFile(filepath.Join(dir, p), []byte("{"), 0o600))
 	}
+	if _, errs := st.List(); len(errs) != 1 { // br0.json's "{"
+		t.Fatalf("List() without the lock: %v", errs)
+	}
+	for _, p := range append(temps, kept...) {
+		if _, err := os.Lstat(filepath.Join(dir, p)); err != nil {
+			t.Errorf("without the lock, %s: %v; want it kept", p, err)
+		}
+	}
 	mustDo(t, st.Lock(context.Background(), time.Second))
 	defer st.Unlock()
+	if _, errs := st.Headers(); len(errs) != 1 {
+		t.Fatalf("Headers() under the lock: %v", errs)
+	}
 	for _, p := range temps {
 		if _, err := os.Lstat(filepath.Join(dir, p)); !errors.Is(err, syscall.ENOENT) {
 			t.Errorf("%s: %v; want it deleted", p, err)

@@ -115,37 +115,23 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s) since %s\n", os.Getpid(), strings.Join(os.Args, " "), time.Now().UTC().Format(time.RFC3339))), 0)
 	s.lock = f
-	s.sweepTemps(ctx)
 	return nil
 }
 
-// sweepTemps deletes the temporary files of journals and of the ledger
-// (.NAME.json.tmp-*) that a plumb killed while writing one left: every
-// write happens under the lock, which this process now holds, so none is
-// being written. A failure to delete one is only logged: it holds nothing
+// sweepTemps deletes, in dir, the temporary files of journals and of the
+// ledger (.NAME.json.tmp-*) among names (dir's entries) that a plumb
+// killed while writing one left, when this process holds the lock: every
+// write happens under it, so none is being written. It runs where the
+// entries are read anyway (journals), costing no read of its own; one
+// that cannot be deleted is left for the next time: it holds nothing
 // plumb reads.
-func (s *Store) sweepTemps(ctx context.Context) {
-	dirs := []string{s.Dir}
-	if kinds, err := os.ReadDir(s.objects()); err == nil {
-		for _, k := range kinds {
-			if k.IsDir() {
-				dirs = append(dirs, filepath.Join(s.objects(), k.Name()))
-			}
-		}
+func (s *Store) sweepTemps(dir string, names []fs.DirEntry) {
+	if s.lock == nil {
+		return
 	}
-	for _, d := range dirs {
-		ents, err := os.ReadDir(d)
-		if err != nil {
-			continue
-		}
-		for _, e := range ents {
-			if !isTemp(e.Name()) || !e.Type().IsRegular() {
-				continue
-			}
-			p := filepath.Join(d, e.Name())
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				zerolog.Ctx(ctx).Warn().Msgf("%s, left by a plumb process that was killed while writing it, cannot be deleted: %v", p, err)
-			}
+	for _, e := range names {
+		if isTemp(e.Name()) && e.Type().IsRegular() {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
 		}
 	}
 }
@@ -351,6 +337,12 @@ func (s *Store) journals() ([]string, []error) {
 	if err := s.trustDirs("", false); err != nil {
 		return nil, []error{err}
 	}
+	if s.lock != nil {
+		// The ledger's temporary files, beside it.
+		if ents, err := os.ReadDir(s.Dir); err == nil {
+			s.sweepTemps(s.Dir, ents)
+		}
+	}
 	kinds, err := os.ReadDir(s.objects())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -377,6 +369,7 @@ func (s *Store) journals() ([]string, []error) {
 			errs = append(errs, &CorruptError{Path: dir, Err: err, dir: true})
 			continue
 		}
+		s.sweepTemps(dir, names)
 		for _, n := range names {
 			if strings.HasSuffix(n.Name(), ".json") {
 				files = append(files, filepath.Join(dir, n.Name()))
