@@ -70,8 +70,10 @@ func TestLockClosesStateDir(t *testing.T) {
 					t.Fatalf("Lock() = %v; want a refusal holding %q", err, want)
 				}
 			}
-			if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != c.want {
-				t.Errorf("state directory afterwards: %v %v; want mode %04o", fi.Mode(), err, c.want)
+			if fi, err := os.Stat(dir); err != nil {
+				t.Fatal(err)
+			} else if fi.Mode().Perm() != c.want {
+				t.Errorf("state directory afterwards: mode %04o; want %04o", fi.Mode().Perm(), c.want)
 			}
 			switch {
 			case c.warn == "" && log.Len() > 0:

@@ -88,8 +88,10 @@ func TestLivePrivateState(t *testing.T) {
 			} else if want := fmt.Sprintf("state directory %s was mode %04o, which let other users enter it", state, mode); !strings.Contains(out, want) {
 				t.Errorf("layer import into a state directory of mode %04o: no warning %q:\n%s", mode, want, out)
 			}
-			if fi, err := os.Stat(state); err != nil || fi.Mode().Perm() != 0o700 {
-				t.Errorf("state directory after plumb: %v, %v; want mode 0700", fi.Mode(), err)
+			if fi, err := os.Stat(state); err != nil {
+				t.Fatal(err)
+			} else if fi.Mode().Perm() != 0o700 {
+				t.Errorf("state directory after plumb: mode %04o; want 0700", fi.Mode().Perm())
 			}
 			if out, err := plumb(t, env, "image", "import", archive); err != nil {
 				t.Fatalf("image import: %v\n%s", err, out)
@@ -103,6 +105,16 @@ func TestLivePrivateState(t *testing.T) {
 			must(t, os.WriteFile(filepath.Join(merged, "bin", "written"), []byte(suid), 0o755))
 			must(t, os.Chmod(filepath.Join(merged, "bin", "written"), 0o4755))
 
+			// Every directory plumb made to hold layers and overlays is
+			// root's alone by its own mode, not only through the state
+			// directory's (which a 0710 of group root leaves to that group).
+			for _, d := range []string{"layers", "overlay", "overlay/web", "image", "image/layers", "image/l", "objects"} {
+				if fi, err := os.Stat(filepath.Join(state, d)); err != nil {
+					t.Error(err)
+				} else if fi.Mode().Perm() != 0o700 {
+					t.Errorf("%s: mode %04o; want 0700", d, fi.Mode().Perm())
+				}
+			}
 			imageLayers, err := filepath.Glob(filepath.Join(state, "image", "layers", "*"))
 			if err != nil || len(imageLayers) != 1 {
 				t.Fatalf("image layers: %v %v", imageLayers, err)
