@@ -59,18 +59,17 @@ const privateMode fs.FileMode = 0o700
 func (l Layout) layersDir() string   { return filepath.Join(l.Dir, "layers") }
 func (l Layout) overlaysDir() string { return filepath.Join(l.Dir, "overlay") }
 
-// privateDirs are the steps that make the directories from the state
+// privateDirs are the steps that make the directories below the state
 // directory down to dir that are missing (exists says which are there),
 // each by a step of its own, 0700: `mkdir -p -m 700` gives its mode to the
 // last directory only, and every one of these must be reachable by root
-// alone, in the runbook as when plumb runs it.
+// alone, in the runbook as when plumb runs it. The state directory itself
+// is not a step: plumb makes it (0700) when it takes the lock, before it
+// plans, so a step for it would show in a dry run and never run.
 func (l Layout) privateDirs(dir string, exists func(string) bool) []Step {
 	var missing []string
-	for d := filepath.Clean(dir); !exists(d); d = filepath.Dir(d) {
+	for d := filepath.Clean(dir); d != filepath.Clean(l.Dir) && d != filepath.Dir(d) && !exists(d); d = filepath.Dir(d) {
 		missing = append(missing, d)
-		if d == filepath.Clean(l.Dir) || d == filepath.Dir(d) {
-			break
-		}
 	}
 	var steps []Step
 	for i := len(missing) - 1; i >= 0; i-- {
