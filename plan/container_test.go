@@ -198,7 +198,7 @@ func TestContainerPlan(t *testing.T) {
 		d := st.Overlay("my_app")
 		// overlay/ and overlay/my_app for root alone, each made 0700 by a
 		// step of its own (the state directory is there).
-		want := []string{"mkdir -p -m 700 " + filepath.Dir(d.Base), "mkdir -p -m 700 " + d.Base,
+		want := []string{"mkdir -p --mode=700 " + filepath.Dir(d.Base), "mkdir -p --mode=700 " + d.Base,
 			"mkdir -p " + d.Upper, "mkdir -p " + d.Work, "mkdir -p " + d.Merged}
 		for _, p := range c.mountPoints {
 			want = append(want, "mkdir -p "+p)

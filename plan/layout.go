@@ -61,7 +61,7 @@ func (l Layout) overlaysDir() string { return filepath.Join(l.Dir, "overlay") }
 
 // privateDirs are the steps that make the directories below the state
 // directory down to dir that are missing (exists says which are there),
-// each by a step of its own, 0700: `mkdir -p -m 700` gives its mode to the
+// each by a step of its own, 0700: `mkdir -p --mode=700` gives its mode to the
 // last directory only, and every one of these must be reachable by root
 // alone, in the runbook as when plumb runs it. The state directory itself
 // is not a step: plumb makes it (0700) when it takes the lock, before it
