@@ -152,11 +152,11 @@ func (l Layout) layoutDirs() []string {
 var ownNames = map[string]bool{"lock": true, "shared.json": true, "objects": true, "index": true,
 	"layers": true, "overlay": true, "image": true, "lost+found": true}
 
-// open reports whether users other than the owner and root can enter or
+// othersCanEnter reports whether users other than the owner and root can enter or
 // list the directory fi: any bit for others, or for a group that is not
 // root's (0710 and 0750 with group root are closed, as Docker's
 // /var/lib/docker is).
-func open(fi fs.FileInfo) bool {
+func othersCanEnter(fi fs.FileInfo) bool {
 	perm := fi.Mode().Perm()
 	if perm&0o007 != 0 {
 		return true
@@ -183,7 +183,7 @@ func (s *Store) closeDirs(ctx context.Context) error {
 	if err != nil {
 		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be read: %v", s.Dir, err)}
 	}
-	if open(fi) {
+	if othersCanEnter(fi) {
 		ents, err := os.ReadDir(s.Dir)
 		if err != nil {
 			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be read: %v", s.Dir, err)}
@@ -207,7 +207,7 @@ func (s *Store) closeDirs(ctx context.Context) error {
 	}
 	for _, d := range s.layoutDirs() {
 		fi, err := os.Lstat(d)
-		if err != nil || !fi.IsDir() || !open(fi) {
+		if err != nil || !fi.IsDir() || !othersCanEnter(fi) {
 			continue // missing, or not a directory: what uses it says so
 		}
 		if err := s.tighten(ctx, d, fi, "directory"); err != nil {
