@@ -152,9 +152,9 @@ func (l Layout) layoutDirs() []string {
 var ownNames = map[string]bool{"lock": true, "shared.json": true, "objects": true, "index": true,
 	"layers": true, "overlay": true, "image": true, "lost+found": true}
 
-// othersCanEnter reports whether users other than the owner and root can enter or
-// list the directory fi: any bit for others, or for a group that is not
-// root's (0710 and 0750 with group root are closed, as Docker's
+// othersCanEnter reports whether users other than the owner and root can
+// enter or list the directory fi: any bit for others, or for a group that
+// is not root's (0710 and 0750 with group root are closed, as Docker's
 // /var/lib/docker is).
 func othersCanEnter(fi fs.FileInfo) bool {
 	perm := fi.Mode().Perm()
