@@ -59,7 +59,7 @@ var kindSamples = []Action{
 	NftDelete{Family: "ip", Table: "plumb-br0", Set: "ports", Element: "tcp . 8080"},
 	StopContainer{Netns: "ctr1", PIDFile: "/run/plumb/ctr1.pid", GraceSeconds: 3},
 	Extract{File: "/srv/images/alpine.tar.gz", Dir: "/var/lib/plumb/layers/alpine"},
-	Mkdir{Path: "/var/lib/plumb/ctr1/work", Scratch: true, Purpose: "make sure the work directory exists"},
+	Mkdir{Path: "/var/lib/plumb/ctr1/work", Scratch: true, Purpose: "make sure the work directory exists", Mode: 0o700},
 	RmdirEmpty{Paths: []string{"/var/lib/plumb/ctr1/upper", "/var/lib/plumb/ctr1"}},
 	OverlayMount{Lower: []string{"layers/app", "layers/a:b,c"}, Upper: "ctr1/upper", Work: "ctr1/work",
 		Merged: "/var/lib/plumb/ctr1/merged", Dir: "/var/lib/plumb", NoDev: true, NoSuid: true},

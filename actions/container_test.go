@@ -91,6 +91,9 @@ func TestJournaledArgvKept(t *testing.T) {
 		{OverlayMount{Lower: []string{"/l"}, Upper: "/u", Work: "/w", Merged: "/m"}, "mount -t overlay overlay -o lowerdir=/l,upperdir=/u,workdir=/w /m"},
 		{Touch{Path: "/s/uts"}, "touch /s/uts"},
 		{Mkdir{Path: "/s/upper"}, "mkdir -p /s/upper"},
+		// The mode, when set, is said on the command line: a runbook makes
+		// the directory as plumb does, whatever its reader's umask.
+		{Mkdir{Path: "/s/overlay", Mode: 0o700}, "mkdir -p --mode=700 /s/overlay"},
 	} {
 		if got := Quote(c.a.Argv()); got != c.want {
 			t.Errorf("%T: %s, want %s", c.a, got, c.want)

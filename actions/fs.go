@@ -3,6 +3,7 @@ package actions
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -19,10 +20,22 @@ type Mkdir struct {
 	// not exist yet": a directory that may already be there, shared by
 	// several objects (/run/netns).
 	Purpose string `json:"purpose,omitempty"`
+	// Mode, when set, is the mode Path is made with (`mkdir -p
+	// --mode=700`: one word, which a reader cannot mistake for a path),
+	// whatever the umask: the directories plumb keeps layers and overlays
+	// in are its own, reachable by root alone. mkdir gives it to Path
+	// only, not to the parents -p makes: a recipe makes each such
+	// directory by a step of its own (plan's privateDirs).
+	Mode fs.FileMode `json:"mode,omitempty"`
 }
 
-func (a Mkdir) Kind() string   { return "mkdir" }
-func (a Mkdir) Argv() []string { return []string{"mkdir", "-p", a.Path} }
+func (a Mkdir) Kind() string { return "mkdir" }
+func (a Mkdir) Argv() []string {
+	if a.Mode != 0 {
+		return []string{"mkdir", "-p", fmt.Sprintf("--mode=%o", a.Mode.Perm()), a.Path}
+	}
+	return []string{"mkdir", "-p", a.Path}
+}
 func (a Mkdir) Why() string {
 	if a.Purpose != "" {
 		return a.Purpose

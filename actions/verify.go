@@ -215,6 +215,8 @@ func (a IptablesNewChain) Verify(ctx context.Context, r Runner) error {
 func (a Mkdir) Verify(context.Context, Runner) error {
 	if st, err := os.Stat(a.Path); err != nil || !st.IsDir() {
 		return fmt.Errorf("directory %s is missing", a.Path)
+	} else if a.Mode != 0 && st.Mode().Perm() != a.Mode.Perm() {
+		return fmt.Errorf("directory %s is mode %04o, not %04o as plumb made it", a.Path, st.Mode().Perm(), a.Mode.Perm())
 	}
 	return nil
 }

@@ -281,7 +281,7 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		}
 		c.attach = a
 	}
-	o := &Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged}
+	o := &Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged, base: dirs.Base, state: env.St.Layout}
 	if err := o.Check(); err != nil {
 		return nil, err
 	}

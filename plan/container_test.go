@@ -196,7 +196,10 @@ func TestContainerPlan(t *testing.T) {
 			got = append(got, line)
 		}
 		d := st.Overlay("my_app")
-		want := []string{"mkdir -p " + d.Upper, "mkdir -p " + d.Work, "mkdir -p " + d.Merged}
+		// overlay/ and overlay/my_app for root alone, each made 0700 by a
+		// step of its own (the state directory is there).
+		want := []string{"mkdir -p --mode=700 " + filepath.Dir(d.Base), "mkdir -p --mode=700 " + d.Base,
+			"mkdir -p " + d.Upper, "mkdir -p " + d.Work, "mkdir -p " + d.Merged}
 		for _, p := range c.mountPoints {
 			want = append(want, "mkdir -p "+p)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"plumb/actions"
 )
@@ -27,12 +28,24 @@ func (l *Layer) Check() error {
 	return nil
 }
 
-// Plan makes the layer's directory and unpacks the tarball into it.
+// Plan makes the layer's directory and unpacks the tarball into it. The
+// directory that holds layers is made 0700 first: the layer's own
+// directory takes the mode of the tarball's "./" (0755, as a root file
+// system's is), and its setuid files and device nodes must be reachable by
+// root alone.
 func (l *Layer) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	dir := env.St.Layer(l.Name)
+	steps := env.St.privateDirs(filepath.Dir(dir), isThere)
+	steps = append(steps, Step{Action: actions.Mkdir{Path: dir}}, Step{Action: actions.Extract{File: l.File, Dir: dir}})
 	return []*Plan{{Kind: "layer", Name: l.Name, Summary: fmt.Sprintf("layer %s from %s", dir, l.File),
-		Facts: LayerFacts{Dir: dir, File: l.File},
-		Steps: []Step{{Action: actions.Mkdir{Path: dir}}, {Action: actions.Extract{File: l.File, Dir: dir}}}}}, nil
+		Facts: LayerFacts{Dir: dir, File: l.File}, Steps: steps}}, nil
+}
+
+// isThere reports whether path is there (a link counts, as it would for
+// mkdir).
+func isThere(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // Preflight refuses a layer whose directory exists (plumb never unpacks

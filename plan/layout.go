@@ -1,6 +1,12 @@
 package plan
 
-import "path/filepath"
+import (
+	"fmt"
+	"io/fs"
+	"path/filepath"
+
+	"plumb/actions"
+)
 
 // Layout is where things live under the state directory: one place that
 // knows every path, so no recipe or command builds one by hand.
@@ -41,7 +47,37 @@ func (l Layout) kindOf(path string) string {
 }
 
 // Layer is an imported layer's directory.
-func (l Layout) Layer(name string) string { return filepath.Join(l.Dir, "layers", name) }
+func (l Layout) Layer(name string) string { return filepath.Join(l.layersDir(), name) }
+
+// privateMode is the mode of every directory plumb makes in its state
+// directory to hold others (and of the state directory itself): an
+// image's setuid files and device nodes, and what a container writes to
+// its upper directory, must be reachable by root alone, or any local user
+// could run them as root (Docker keeps /var/lib/docker 0710 for this).
+const privateMode fs.FileMode = 0o700
+
+func (l Layout) layersDir() string   { return filepath.Join(l.Dir, "layers") }
+func (l Layout) overlaysDir() string { return filepath.Join(l.Dir, "overlay") }
+
+// privateDirs are the steps that make the directories below the state
+// directory down to dir that are missing (exists says which are there),
+// each by a step of its own, 0700: `mkdir -p --mode=700` gives its mode to the
+// last directory only, and every one of these must be reachable by root
+// alone, in the runbook as when plumb runs it. The state directory itself
+// is not a step: plumb makes it (0700) when it takes the lock, before it
+// plans, so a step for it would show in a dry run and never run.
+func (l Layout) privateDirs(dir string, exists func(string) bool) []Step {
+	var missing []string
+	for d := filepath.Clean(dir); d != filepath.Clean(l.Dir) && d != filepath.Dir(d) && !exists(d); d = filepath.Dir(d) {
+		missing = append(missing, d)
+	}
+	var steps []Step
+	for i := len(missing) - 1; i >= 0; i-- {
+		steps = append(steps, Step{Action: actions.Mkdir{Path: missing[i], Mode: privateMode,
+			Purpose: fmt.Sprintf("create %s for root alone (mode 0700): the layers and overlays below it hold setuid files and device nodes", missing[i])}})
+	}
+	return steps
+}
 
 // OverlayDirs is a laid-out overlay's directories.
 type OverlayDirs struct {

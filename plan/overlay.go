@@ -32,6 +32,12 @@ type Overlay struct {
 	// under the state directory (Layout.Overlay), as Docker's overlay2 does
 	// under /var/lib/docker.
 	LaidOut bool
+	// base is the laid-out overlay's own directory under the state
+	// directory (Layout.Overlay(Name).Base), made 0700 with the
+	// directories above it, before upper, work and merged; "" for
+	// directories the user gave.
+	base  string
+	state Layout
 }
 
 // CheckObjectName applies the rules for a name plumb files an object under.
@@ -150,6 +156,7 @@ func (o *Overlay) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if o.LaidOut {
 		d := env.St.Overlay(o.Name)
 		o.Upper, o.Work, o.Merged, layout = d.Upper, d.Work, d.Merged, d.Base
+		o.base, o.state = d.Base, env.St.Layout
 	}
 	if err := o.checkDirs(); err != nil {
 		return nil, err
@@ -193,6 +200,15 @@ func (o *Overlay) plan() (*Plan, error) {
 		steps = append(steps, Step{Action: actions.Mkdir{Path: p, Scratch: scratch}})
 		for ; !made[p] && p != filepath.Dir(p); p = filepath.Dir(p) {
 			made[p] = true
+		}
+	}
+	if o.base != "" {
+		// The overlay's own directory, and overlay/ above it: upper holds
+		// what the container writes (a setuid file among it), and the
+		// layers' files show at merged.
+		for _, s := range o.state.privateDirs(o.base, exists) {
+			steps = append(steps, s)
+			made[s.Action.(actions.Mkdir).Path] = true
 		}
 	}
 	if o.Upper != "" {

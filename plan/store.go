@@ -15,6 +15,10 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rs/zerolog"
+
+	"plumb/actions"
 )
 
 // Store is plumb's state directory: one journal file per object, the ledger
@@ -29,7 +33,9 @@ import (
 // bit, as /tmp is); the lock, the ledger and every journal must be regular
 // files of that user, writable by no one else, with one link, and are
 // opened without following a symbolic link. What plumb creates there it
-// creates 0700 (directories) and 0600 (files). What fails this is refused,
+// creates 0700 (directories) and 0600 (files), and taking the lock closes
+// a state directory other users could enter (closeDirs): the layers in it
+// hold setuid files and device nodes. What fails this is refused,
 // named, and never read; a journal that fails it in a listing is named
 // like an unreadable one (CorruptError) and never undone.
 type Store struct {
@@ -99,11 +105,126 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if err := s.closeDirs(ctx); err != nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+		return err
+	}
 	// Say who holds it, for whoever waits next (best effort: on a full
 	// disk the lock still works).
 	_ = f.Truncate(0)
 	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s) since %s\n", os.Getpid(), strings.Join(os.Args, " "), time.Now().UTC().Format(time.RFC3339))), 0)
 	s.lock = f
+	return nil
+}
+
+// sweepTemps deletes, in dir, the temporary files of journals and of the
+// ledger (.NAME.json.tmp-*) among names (dir's entries) that a plumb
+// killed while writing one left, when this process holds the lock: every
+// write happens under it, so none is being written. It runs where the
+// entries are read anyway (journals), costing no read of its own; one
+// that cannot be deleted is left for the next time: it holds nothing
+// plumb reads.
+func (s *Store) sweepTemps(dir string, names []fs.DirEntry) {
+	if s.lock == nil {
+		return
+	}
+	for _, e := range names {
+		if isTemp(e.Name()) && e.Type().IsRegular() {
+			_ = os.Remove(filepath.Join(dir, e.Name()))
+		}
+	}
+}
+
+// isTemp reports whether name is one of writeAtomic's temporary files.
+func isTemp(name string) bool {
+	return strings.HasPrefix(name, ".") && strings.Contains(name, ".json.tmp-")
+}
+
+// layoutDirs are the directories plumb keeps layers and overlays in, right
+// under the state directory.
+func (l Layout) layoutDirs() []string {
+	return []string{l.layersDir(), l.overlaysDir(), l.imageDir()}
+}
+
+// ownNames are the entries plumb makes in its state directory; lost+found
+// is there when the state directory is a file system of its own.
+var ownNames = map[string]bool{"lock": true, "shared.json": true, "objects": true, "index": true,
+	"layers": true, "overlay": true, "image": true, "lost+found": true}
+
+// othersCanEnter reports whether users other than the owner and root can
+// enter or list the directory fi: any bit for others, or for a group that
+// is not root's (0710 and 0750 with group root are closed, as Docker's
+// /var/lib/docker is).
+func othersCanEnter(fi fs.FileInfo) bool {
+	perm := fi.Mode().Perm()
+	if perm&0o007 != 0 {
+		return true
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return perm&0o070 != 0 && (!ok || st.Gid != 0)
+}
+
+// closeDirs makes sure that no other user can enter the state directory,
+// nor the directories of layers and overlays in it (made by an older
+// plumb, or by an admin's `mkdir /var/lib/plumb`, 0755): through them any
+// local user could run an image's setuid-root file or open its device
+// nodes.
+//
+// A state directory plumb could have made (it holds nothing but plumb's
+// own entries) is tightened to 0700, with a warning naming its old mode
+// and its new one: it is plumb's, and an admin who made it 0755 meant it
+// for plumb. One that holds anything else is refused and left alone: it
+// is not plumb's alone (--state-dir /var/lib, say), and taking others'
+// access to it would break what else lives there. The layout directories
+// are always plumb's, and are tightened.
+func (s *Store) closeDirs(ctx context.Context) error {
+	fi, err := os.Stat(s.Dir)
+	if err != nil {
+		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be read: %v", s.Dir, err)}
+	}
+	if othersCanEnter(fi) {
+		ents, err := os.ReadDir(s.Dir)
+		if err != nil {
+			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be read: %v", s.Dir, err)}
+		}
+		var others []string
+		for _, e := range ents {
+			if !ownNames[e.Name()] && !isTemp(e.Name()) {
+				others = append(others, e.Name())
+			}
+		}
+		if len(others) > 0 {
+			if len(others) > 3 {
+				others = append(others[:3], fmt.Sprintf("and %d more", len(others)-3))
+			}
+			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s is mode %04o: other users can enter it, and could run the setuid files and open the device nodes of the layers plumb keeps there; it holds what plumb does not make (%s), so plumb leaves its mode alone: make it 0700 (chmod 700 %s), or give a --state-dir of plumb's own",
+				s.Dir, fi.Mode().Perm(), strings.Join(others, ", "), actions.Quote([]string{s.Dir}))}
+		}
+		if err := s.tighten(ctx, s.Dir, fi, "state directory"); err != nil {
+			return err
+		}
+	}
+	for _, d := range s.layoutDirs() {
+		fi, err := os.Lstat(d)
+		if err != nil || !fi.IsDir() || !othersCanEnter(fi) {
+			continue // missing, or not a directory: what uses it says so
+		}
+		if err := s.tighten(ctx, d, fi, "directory"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// tighten takes every permission of group and others from dir (what, as
+// a message names it), saying so.
+func (s *Store) tighten(ctx context.Context, dir string, fi fs.FileInfo, what string) error {
+	mode := fi.Mode().Perm() &^ 0o077
+	if err := os.Chmod(dir, mode|fi.Mode()&(fs.ModeSetgid|fs.ModeSticky)); err != nil {
+		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s %s is mode %04o, which other users can enter; making it %04o failed: %v", what, dir, fi.Mode().Perm(), mode, err)}
+	}
+	zerolog.Ctx(ctx).Warn().Msgf("%s %s was mode %04o, which let other users enter it and run the setuid files of the layers kept there; plumb made it %04o", what, dir, fi.Mode().Perm(), mode)
 	return nil
 }
 
@@ -216,6 +337,12 @@ func (s *Store) journals() ([]string, []error) {
 	if err := s.trustDirs("", false); err != nil {
 		return nil, []error{err}
 	}
+	if s.lock != nil {
+		// The ledger's temporary files, beside it.
+		if ents, err := os.ReadDir(s.Dir); err == nil {
+			s.sweepTemps(s.Dir, ents)
+		}
+	}
 	kinds, err := os.ReadDir(s.objects())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -242,6 +369,7 @@ func (s *Store) journals() ([]string, []error) {
 			errs = append(errs, &CorruptError{Path: dir, Err: err, dir: true})
 			continue
 		}
+		s.sweepTemps(dir, names)
 		for _, n := range names {
 			if strings.HasSuffix(n.Name(), ".json") {
 				files = append(files, filepath.Join(dir, n.Name()))

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+
+	"plumb/internal/mkimage"
+)
+
+// TestLivePrivateState: whatever the mode of the state directory an admin
+// made (0700, 0755, 0711), no other user can open or run a file of a
+// layer, of an image's layer, of an overlay's upper directory or of its
+// merged view: not the setuid-root file, not the device node, not a plain
+// file (issue 21 §2: with 0755, any local user ran an image's setuid file
+// as root). A state directory others could enter is made 0700, and plumb
+// says so, naming both modes.
+func TestLivePrivateState(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Fatal("setpriv not found — install the util-linux package")
+	}
+	// The layer: a setuid-root program (a script: were it run, it would
+	// say so), a device node (/dev/null's numbers), a plain file.
+	var layer bytes.Buffer
+	tw := tar.NewWriter(&layer)
+	suid := "#!/bin/sh\necho RAN\n"
+	for _, h := range []*tar.Header{
+		{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "bin/suid", Typeflag: tar.TypeReg, Mode: 0o4755, Size: int64(len(suid))},
+		{Name: "dev/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "dev/null0", Typeflag: tar.TypeChar, Mode: 0o666, Devmajor: 1, Devminor: 3},
+		{Name: "etc/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "etc/plain", Typeflag: tar.TypeReg, Mode: 0o644},
+	} {
+		must(t, tw.WriteHeader(h))
+		if h.Name == "bin/suid" {
+			tw.Write([]byte(suid))
+		}
+	}
+	must(t, tw.Close())
+	files := []string{"bin/suid", "dev/null0", "etc/plain"}
+
+	src := t.TempDir()
+	layerTar := filepath.Join(src, "suid.tar")
+	must(t, os.WriteFile(layerTar, layer.Bytes(), 0o644))
+	l, err := mkimage.Layer(layer.Bytes(), false)
+	must(t, err)
+	img, err := mutate.AppendLayers(empty.Image, l)
+	must(t, err)
+	cf, err := img.ConfigFile()
+	must(t, err)
+	cf.OS, cf.Architecture, cf.Config.Cmd = runtime.GOOS, runtime.GOARCH, []string{"/bin/suid"}
+	img, err = mutate.ConfigFile(img, cf)
+	must(t, err)
+	archive := filepath.Join(src, "img.tar")
+	must(t, mkimage.WriteDockerArchive(archive, "perms/suid:1", img))
+
+	for _, mode := range []os.FileMode{0o700, 0o755, 0o711} {
+		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
+			// scratch is a tmpfs of mode 0755 under /tmp (1777): every
+			// directory above the state directory lets uid 65534 through,
+			// so only plumb's own modes can stop it.
+			state := filepath.Join(scratch(t), "state")
+			must(t, os.Mkdir(state, mode))
+			must(t, os.Chmod(state, mode))
+			env := []string{"PLUMB_STATE_DIR=" + state}
+			out, err := plumb(t, env, "layer", "import", layerTar, "--name", "base")
+			if err != nil {
+				t.Fatalf("layer import: %v\n%s", err, out)
+			}
+			if mode == 0o700 {
+				if strings.Contains(out, "let other users enter") {
+					t.Errorf("a state directory of mode 0700 was warned of:\n%s", out)
+				}
+			} else if want := fmt.Sprintf("state directory %s was mode %04o, which let other users enter it", state, mode); !strings.Contains(out, want) {
+				t.Errorf("layer import into a state directory of mode %04o: no warning %q:\n%s", mode, want, out)
+			}
+			if fi, err := os.Stat(state); err != nil {
+				t.Fatal(err)
+			} else if fi.Mode().Perm() != 0o700 {
+				t.Errorf("state directory after plumb: mode %04o; want 0700", fi.Mode().Perm())
+			}
+			if out, err := plumb(t, env, "image", "import", archive); err != nil {
+				t.Fatalf("image import: %v\n%s", err, out)
+			}
+			if out, err := plumb(t, env, "overlay", "mount", "--lower", filepath.Join(state, "layers", "base"), "--name", "web"); err != nil {
+				t.Fatalf("overlay mount: %v\n%s", err, out)
+			}
+			defer plumb(t, env, "overlay", "unmount", "--name", "web", "--purge")
+			// What a container writes: a setuid file, copied up to upper.
+			merged := filepath.Join(state, "overlay", "web", "merged")
+			must(t, os.WriteFile(filepath.Join(merged, "bin", "written"), []byte(suid), 0o755))
+			must(t, os.Chmod(filepath.Join(merged, "bin", "written"), 0o4755))
+
+			// Every directory plumb made to hold layers and overlays is
+			// root's alone by its own mode, not only through the state
+			// directory's (which a 0710 of group root leaves to that group).
+			for _, d := range []string{"layers", "overlay", "overlay/web", "image", "image/layers", "image/l", "objects"} {
+				if fi, err := os.Stat(filepath.Join(state, d)); err != nil {
+					t.Error(err)
+				} else if fi.Mode().Perm() != 0o700 {
+					t.Errorf("%s: mode %04o; want 0700", d, fi.Mode().Perm())
+				}
+			}
+			imageLayers, err := filepath.Glob(filepath.Join(state, "image", "layers", "*"))
+			if err != nil || len(imageLayers) != 1 {
+				t.Fatalf("image layers: %v %v", imageLayers, err)
+			}
+			var paths []string
+			for _, dir := range []string{filepath.Join(state, "layers", "base"), imageLayers[0], merged} {
+				for _, f := range files {
+					paths = append(paths, filepath.Join(dir, f))
+				}
+			}
+			paths = append(paths, filepath.Join(merged, "bin", "written"), filepath.Join(state, "overlay", "web", "upper", "bin", "written"))
+			for _, p := range paths {
+				if _, err := os.Lstat(p); err != nil {
+					t.Fatalf("as root: %v (the test would mean nothing)", err)
+				}
+			}
+			// As uid 65534: open each file, then run it. Each must fail
+			// with EACCES (not ENOENT: the path is right).
+			script := `for p; do
+  e=$( (: <"$p") 2>&1 ) && echo "OPENED $p" || echo "open $p: $e"
+  e=$( "$p" 2>&1 </dev/null ) && echo "RAN $p: $e" || echo "exec $p: $e"
+done`
+			cmd := exec.Command("setpriv", append([]string{"--reuid=65534", "--regid=65534", "--clear-groups", "--", "sh", "-c", script, "sh"}, paths...)...)
+			got, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("setpriv: %v\n%s", err, got)
+			}
+			lines := strings.Split(strings.TrimSpace(string(got)), "\n")
+			if len(lines) != 2*len(paths) {
+				t.Fatalf("as uid 65534: %d lines for %d paths:\n%s", len(lines), len(paths), got)
+			}
+			for _, line := range lines {
+				if !strings.HasSuffix(line, "Permission denied") {
+					t.Errorf("as uid 65534: %s", line)
+				}
+			}
+		})
+	}
+}
