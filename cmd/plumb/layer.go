@@ -41,7 +41,9 @@ type LayerUnpackCmd struct {
 	Name     string     `name:"name" placeholder:"REF" help:"With --import: which image of the file (its tag); none for its only image."`
 	DiffID   string     `name:"diff-id" required:"" placeholder:"sha256:HEX" help:"The layer, by its uncompressed digest (the config's rootfs.diff_ids): what the unpacked stream must hash to."`
 	Lower    []pathFlag `name:"lower" placeholder:"DIR" help:"The layers below, topmost first: a directory this layer implies takes their attributes. Repeat it."`
+	Staged   pathFlag   `name:"staged" placeholder:"DIR" help:"Where a pull or import unpacked and checked the layer already, before taking the lock (STATE_DIR/image/staging/stage-*/CHAIN): it is renamed to DIR, nothing is read."`
 	Dir      pathFlag   `arg:"" help:"The layer's directory; it must not exist. The layer is unpacked into DIR.partial, renamed to DIR once its digest checked out."`
+	limitFlags
 }
 
 func (c *LayerUnpackCmd) Help() string {
@@ -58,9 +60,13 @@ func (c *LayerUnpackCmd) Run(d *deps) error {
 	for _, l := range c.Lower {
 		lower = append(lower, string(l))
 	}
-	res, err := plan.UnpackLayer(d.ctx, src, c.DiffID, string(c.Dir), lower)
+	res, err := plan.UnpackLayer(d.ctx, src, c.DiffID, string(c.Dir), lower, string(c.Staged), c.limitFlags.limits())
 	if err != nil {
 		return err
+	}
+	if c.Staged != "" {
+		zerolog.Ctx(d.ctx).Info().Msgf("moved %s into place as %s", c.Staged, c.Dir)
+		return nil
 	}
 	zerolog.Ctx(d.ctx).Info().Msgf("unpacked %d entries (%d bytes of files, %d whiteouts, %d opaque directories) into %s; its digest is %s", res.Entries, res.Size, res.Whiteouts, res.Opaque, c.Dir, res.Digest)
 	return nil

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"plumb/plan"
@@ -48,7 +49,14 @@ func (c *RecoverCmd) Run(d *deps) error {
 	for _, id := range done {
 		fmt.Fprintf(d.stdout, "recovered %s\n", id)
 	}
-	if len(done) == 0 && err == nil {
+	// A pull or import killed while it staged its layers left their
+	// directory; none of plumb's journals names it.
+	swept, serr := plan.SweepStaging(d.store)
+	for _, p := range swept {
+		fmt.Fprintf(d.stdout, "deleted %s, left by a pull or import that was killed\n", p)
+	}
+	err = errors.Join(err, serr)
+	if len(done)+len(swept) == 0 && err == nil {
 		fmt.Fprintln(d.stdout, "nothing to recover")
 	}
 	return err
