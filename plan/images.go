@@ -458,3 +458,35 @@ func (f ImageFacts) RootLayers() []string {
 	}
 	return out
 }
+
+// FromImage gives the container what an image's config says to run it
+// with, under what docker run's arguments, -e, -w and -u say: those win
+// over the config's Cmd, Env, WorkingDir and User. A field of the config
+// is checked only when no argument overrides it: `-w /` runs an image
+// whose WorkingDir plumb would refuse. A config with nothing to run is
+// refused.
+func (c *Container) FromImage(cfg image.Config) error {
+	cmd := cfg.Command(c.Cmd)
+	if cmd == nil {
+		return refuse("image", "the image has no Entrypoint or Cmd: give the command after --")
+	}
+	dir, user := cfg.WorkingDir, cfg.User
+	if c.WorkDir != "" {
+		dir = ""
+	}
+	if c.User != "" {
+		user = ""
+	}
+	if err := CheckImageConfig(cfg.Env, dir, user); err != nil {
+		return err
+	}
+	c.Cmd = cmd
+	c.Env = append(slices.Clone(cfg.Env), c.Env...)
+	if c.WorkDir == "" {
+		c.WorkDir = cfg.WorkingDir
+	}
+	if c.User == "" && cfg.User != "" {
+		c.User, c.ImageUser = cfg.User, true
+	}
+	return nil
+}
