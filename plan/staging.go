@@ -106,7 +106,8 @@ func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(
 	}
 	done = func() {
 		_ = os.RemoveAll(dir)
-		lock.Close() // and with it the flock
+		lock.Close()        // and with it the flock
+		_ = os.Remove(root) // when no other pull or import stages
 	}
 
 	diffs := make([]string, len(g.Img.Layers))
@@ -263,6 +264,13 @@ func watchRate(ctx context.Context, cancel context.CancelCauseFunc, recent *atom
 func newStagingDir(root string) (string, *os.File, error) {
 	for {
 		dir, err := os.MkdirTemp(root, "stage-")
+		if errors.Is(err, fs.ErrNotExist) {
+			// Another pull or import, done, removed the empty root
+			// since it was checked: make it again, as checked.
+			if err = os.Mkdir(root, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
+				continue
+			}
+		}
 		if err != nil {
 			return "", nil, fmt.Errorf("making a staging directory: %w", err)
 		}
@@ -314,6 +322,7 @@ func SweepStaging(st *Store) (swept []string, err error) {
 		}
 		f.Close()
 	}
+	_ = os.Remove(root) // when no other pull or import stages
 	return swept, errors.Join(errs...)
 }
 

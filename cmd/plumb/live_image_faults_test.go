@@ -266,7 +266,9 @@ func TestLiveImageFaults(t *testing.T) {
 		}
 		seen := false
 		for deadline := time.Now().Add(20 * time.Second); !seen && time.Now().Before(deadline); {
-			m, _ := filepath.Glob(filepath.Join(imageState, "image", "layers", "*.partial"))
+			// A pull or import unpacks into a staging directory of its
+			// own before it takes the lock.
+			m, _ := filepath.Glob(filepath.Join(imageState, "image", "staging", "stage-*", "*.partial"))
 			if seen = len(m) > 0; !seen {
 				time.Sleep(time.Millisecond)
 			}

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"io"
 	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -342,5 +343,45 @@ func TestLiveImageRmName(t *testing.T) {
 	}
 	if _, err := os.Lstat(filepath.Join(state, "image")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("image/ is left after the last image went: %v", err)
+	}
+}
+
+// TestLivePlainHTTPRegistry: a registry off this machine (192.0.2.10 on
+// the test's own loopback, which plumb does not count as this machine's)
+// that speaks plain http, and a server that closes every connection at
+// once (EOF), each fail a pull with a message naming --insecure; with
+// --insecure the plain http registry is reached.
+func TestLivePlainHTTPRegistry(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	sh(t, "ip", "link", "set", "lo", "up")
+	sh(t, "ip", "addr", "add", "192.0.2.10/32", "dev", "lo")
+	plain, err := net.Listen("tcp", "192.0.2.10:0")
+	must(t, err)
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0)))}
+	go srv.Serve(plain)
+	t.Cleanup(func() { srv.Close() })
+	closer, err := net.Listen("tcp", "192.0.2.10:0")
+	must(t, err)
+	t.Cleanup(func() { closer.Close() })
+	go func() {
+		for {
+			c, err := closer.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for _, addr := range []string{plain.Addr().String(), closer.Addr().String()} {
+		out, err := plumb(t, nil, "image", "pull", addr+"/x/y:1", "--dry-run")
+		if err == nil || !strings.Contains(out, "pass --insecure") {
+			t.Errorf("pull from %s: %v\n%s", addr, err, out)
+		}
+	}
+	out, err := plumb(t, nil, "image", "pull", plain.Addr().String()+"/x/y:1", "--dry-run", "--insecure")
+	if err == nil || !strings.Contains(out, "not found in the registry") || strings.Contains(out, "--insecure") {
+		t.Errorf("pull with --insecure: %v\n%s", err, out)
 	}
 }
