@@ -1,9 +1,16 @@
 package plan
 
 import (
+	"archive/tar"
+	"bytes"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"plumb/plan/image"
 )
@@ -51,5 +58,62 @@ func TestFromImage(t *testing.T) {
 	}
 	if err := (&Container{}).FromImage(image.Config{}); err == nil {
 		t.Error("an image with nothing to run was taken")
+	}
+}
+
+// TestLayerFits: a tarball is refused when its blocks do not fit, and
+// also when its entries would take the inodes a file system keeps free:
+// 60,000 empty files take no block but fill a small tmpfs's inode table.
+func TestLayerFits(t *testing.T) {
+	fs := func(freeBlocks, files, ffree uint64) unix.Statfs_t {
+		return unix.Statfs_t{Bsize: 4096, Bavail: freeBlocks, Files: files, Ffree: ffree}
+	}
+	for _, tc := range []struct {
+		name    string
+		need    int64
+		entries int64
+		st      unix.Statfs_t
+		want    string
+	}{
+		{"fits", 30 << 20, 60000, fs(1<<20, 1<<20, 1<<20), ""},
+		{"too few blocks", 30 << 20, 10, fs(100, 1<<20, 1<<20), "unpacks to about 30.0 MiB"},
+		{"too few inodes", 30 << 20, 60000, fs(1<<20, 65536, 60000), "holds 60000 files, directories and links, but /st has 60000 inodes free and keeps 3276 of them free"},
+		{"inside the reserve", 1 << 20, 59000, fs(1<<20, 65536, 60000), "keeps 3276 of them free"},
+		{"at least 1024 kept", 1 << 20, 9500, fs(1<<20, 10000, 10000), "keeps 1024 of them free"},
+		{"no inode count (btrfs)", 1 << 20, 1 << 30, fs(1<<20, 0, 0), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := fits("/l.tar", "/st", tc.need, tc.entries, tc.st)
+			if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("got %v, want %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLayerMaxEntries: `layer import` refuses a tarball of more entries
+// than --max-layer-entries, naming the flag, before anything is made.
+func TestLayerMaxEntries(t *testing.T) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for i := range 10 {
+		if err := tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("f%d", i), Mode: 0o644, Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), "l.tar")
+	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := checkSpace(file, t.TempDir(), 9)
+	var r *Refused
+	if !errors.As(err, &r) || r.Flag != "max-layer-entries" || !strings.Contains(r.Msg, "holds 10 files, directories and links, more than 9") {
+		t.Errorf("10 entries under --max-layer-entries 9: %v", err)
+	}
+	if err := checkSpace(file, t.TempDir(), 10); err != nil {
+		t.Errorf("10 entries under --max-layer-entries 10: %v", err)
 	}
 }

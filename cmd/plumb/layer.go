@@ -21,12 +21,14 @@ type LayerImportCmd struct {
 	Name   string   `name:"name" required:"" help:"The layer's name."`
 	DryRun bool     `name:"dry-run" help:"Print the plan and change nothing."`
 	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	// MaxEntries is --max-layer-entries, as image pull and import take it.
+	MaxEntries int `name:"max-layer-entries" default:"1000000" placeholder:"N" help:"Most files, directories and links the tarball may hold (each takes an inode)."`
 }
 
 // Run unpacks the tarball under STATE_DIR/layers/NAME.
 func (c *LayerImportCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File)}, c.DryRun, c.Output, func(p *plan.Plan) string {
+	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File), MaxEntries: c.MaxEntries}, c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("layer %s is %s", c.Name, p.Facts.(plan.LayerFacts).Dir)
 	})
 }
