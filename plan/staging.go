@@ -67,7 +67,8 @@ var errImageTooLarge = errors.New("the image is too large")
 
 // stagingRoot is where layers are unpacked before they are recorded:
 // image/staging/stage-XXX, one directory per pull or import, each held
-// (flock on the directory) by the process that made it.
+// (flock on the directory) by the process that made it. Like image/l and
+// image/layers it stays, empty, until the last image goes.
 func (l Layout) stagingRoot() string { return filepath.Join(l.imageDir(), "staging") }
 
 // Stage unpacks, without the state directory's lock, each layer of the
@@ -106,8 +107,7 @@ func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(
 	}
 	done = func() {
 		_ = os.RemoveAll(dir)
-		lock.Close()        // and with it the flock
-		_ = os.Remove(root) // when no other pull or import stages
+		lock.Close() // and with it the flock
 	}
 
 	diffs := make([]string, len(g.Img.Layers))
@@ -265,7 +265,7 @@ func newStagingDir(root string) (string, *os.File, error) {
 	for {
 		dir, err := os.MkdirTemp(root, "stage-")
 		if errors.Is(err, fs.ErrNotExist) {
-			// Another pull or import, done, removed the empty root
+			// The last image's `image rm` removed the empty root
 			// since it was checked: make it again, as checked.
 			if err = os.Mkdir(root, 0o700); err == nil || errors.Is(err, fs.ErrExist) {
 				continue
@@ -275,6 +275,9 @@ func newStagingDir(root string) (string, *os.File, error) {
 			return "", nil, fmt.Errorf("making a staging directory: %w", err)
 		}
 		f, err := os.OpenFile(dir, os.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // swept before it was locked: make another
+		}
 		if err != nil {
 			return "", nil, fmt.Errorf("making a staging directory: %w", err)
 		}
@@ -322,7 +325,6 @@ func SweepStaging(st *Store) (swept []string, err error) {
 		}
 		f.Close()
 	}
-	_ = os.Remove(root) // when no other pull or import stages
 	return swept, errors.Join(errs...)
 }
 

@@ -48,7 +48,7 @@ const imageState = "/run/plumb"
 // After each case the state directory is exactly as before (stateTree: every
 // path, its type, mode, owner, symlink target, xattrs, a file's content
 // and mtime), but for the directories plumb makes on its first import and
-// keeps, empty: image/, image/layers and image/l (Preflight), and
+// keeps, empty: image/, image/layers and image/l (Preflight), image/staging (a pull or import stages there), and
 // objects/image and objects/imagelayer (the journals' directories); the
 // image kept before is untouched; `plumb status` is as before; a second
 // recover does nothing; and no `plumb layer unpack` is left running.
@@ -121,7 +121,7 @@ func TestLiveImageFaults(t *testing.T) {
 	// and keeps, empty, whatever happens to it.
 	mustPlumb(t, "recover")
 	var kept []string
-	for _, d := range []string{"/objects/image", "/objects/imagelayer", "/image", "/image/layers", "/image/l"} {
+	for _, d := range []string{"/objects/image", "/objects/imagelayer", "/image", "/image/layers", "/image/l", "/image/staging"} {
 		kept = append(kept, fmt.Sprintf("%s dir drwx------ 0:0", imageState+d))
 	}
 
@@ -233,7 +233,9 @@ func TestLiveImageFaults(t *testing.T) {
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			for deadline := time.Now().Add(10 * time.Second); len(unpackProcs()) < sc.layers && time.Now().Before(deadline); {
+			// The layers are staged first (fetched and unpacked before the
+			// lock); the steps, which move them into place, come after.
+			for deadline := time.Now().Add(30 * time.Second); len(unpackProcs()) < sc.layers && time.Now().Before(deadline); {
 				time.Sleep(5 * time.Millisecond)
 			}
 			if n := len(unpackProcs()); n < sc.layers {

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -27,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sys/unix"
 
 	"plumb/internal/mkimage"
 )
@@ -384,4 +386,111 @@ func TestLivePlainHTTPRegistry(t *testing.T) {
 	if err == nil || !strings.Contains(out, "not found in the registry") || strings.Contains(out, "--insecure") {
 		t.Errorf("pull with --insecure: %v\n%s", err, out)
 	}
+}
+
+// TestLiveImageInodes: a layer of 5,000 empty files (a few hundred KB) on a
+// state directory whose file system has 4,096 inodes fails once the free
+// inodes fall to the reserve (1,024), with a message that says so, before
+// the inode table is full; nothing is left.
+func TestLiveImageInodes(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	state := t.TempDir()
+	if err := unix.Mount("tmpfs", state, "tmpfs", 0, "nr_inodes=4096,size=64m,mode=700"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = unix.Unmount(state, unix.MNT_DETACH) })
+	base, err := mkimage.Build(mkimage.Options{Layers: 1})
+	if err != nil {
+		t.Skipf("the test image needs busybox-static: %v", err)
+	}
+	var ents []mkimage.Entry
+	for i := range 5000 {
+		ents = append(ents, mkimage.File(fmt.Sprintf("f%04d", i), 0o644, ""))
+	}
+	b, err := mkimage.Tar(ents...)
+	must(t, err)
+	l, err := mkimage.Layer(b, false)
+	must(t, err)
+	img, err := mutate.AppendLayers(base, l)
+	must(t, err)
+	archive := filepath.Join(t.TempDir(), "many.tar")
+	must(t, mkimage.WriteDockerArchive(archive, "plumb-test/many-files:1", img))
+	out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + state}, "image", "import", archive)
+	if err == nil || !strings.Contains(out, "inodes left on the layer's file system, under the 1024 kept free") {
+		t.Errorf("import of 5,000 files onto 4,096 inodes: %v\n%s", err, out)
+	}
+	var st unix.Statfs_t
+	must(t, unix.Statfs(state, &st))
+	if st.Ffree < 4000 {
+		t.Errorf("%d inodes free after the failed import; its files were left", st.Ffree)
+	}
+}
+
+// TestLiveImageConcurrent: four imports at once into one state directory,
+// two of an image and two of another that shares its base, each staging
+// the same layers in a directory of its own: all succeed, each layer is
+// kept once, file for file as one import alone unpacks it, and no staging
+// directory is left.
+func TestLiveImageConcurrent(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	small, err := mkimage.Build(mkimage.Options{Layers: 2})
+	if err != nil {
+		t.Skipf("the test image needs busybox-static: %v", err)
+	}
+	big, err := mkimage.Build(mkimage.Options{Layers: 3})
+	must(t, err)
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a.tar"), filepath.Join(dir, "b.tar")
+	must(t, mkimage.WriteDockerArchive(a, "plumb-test/a:1", small))
+	must(t, mkimage.WriteDockerArchive(b, "plumb-test/b:1", big))
+
+	alone := t.TempDir()
+	for _, f := range []string{a, b} {
+		if out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + alone}, "image", "import", f); err != nil {
+			t.Fatalf("import alone: %v\n%s", err, out)
+		}
+	}
+	state := t.TempDir()
+	var runs []*background
+	for _, f := range []string{a, b, a, b} {
+		bg := &background{cmd: exec.Command("plumb", "image", "import", f), done: make(chan struct{})}
+		bg.cmd.Env = append(os.Environ(), "PLUMB_STATE_DIR="+state)
+		bg.cmd.Stdout, bg.cmd.Stderr = &bg.out, &bg.out
+		must(t, bg.cmd.Start())
+		go func() { bg.err = bg.cmd.Wait(); close(bg.done) }()
+		runs = append(runs, bg)
+	}
+	for _, bg := range runs {
+		<-bg.done
+		if bg.err != nil {
+			t.Errorf("%s: %v\n%s", strings.Join(bg.cmd.Args, " "), bg.err, bg.out.String())
+		}
+	}
+	want := treeOf(t, filepath.Join(alone, "image", "layers"))
+	if got := treeOf(t, filepath.Join(state, "image", "layers")); got != want {
+		t.Errorf("layers after four imports at once differ from one at a time:\n%s\nwant\n%s", got, want)
+	}
+	if out := mustPlumbIn(t, state, "image", "ls"); !strings.Contains(out, "plumb-test/a") || !strings.Contains(out, "plumb-test/b") {
+		t.Errorf("image ls:\n%s", out)
+	}
+	ents, _ := os.ReadDir(filepath.Join(state, "objects", "imagelayer"))
+	if len(ents) != 3 {
+		t.Errorf("%d layer journals, want 3 (two shared, one of b's own)", len(ents))
+	}
+	if left := stagings(t, state); len(left) > 0 {
+		t.Errorf("left: %v", left)
+	}
+}
+
+func mustPlumbIn(t *testing.T, state string, args ...string) string {
+	t.Helper()
+	out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + state}, args...)
+	if err != nil {
+		t.Fatalf("plumb %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
 }
