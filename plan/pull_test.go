@@ -3,12 +3,15 @@ package plan
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -115,5 +118,34 @@ func TestLayerMaxEntries(t *testing.T) {
 	}
 	if err := checkSpace(file, t.TempDir(), 10); err != nil {
 		t.Errorf("10 entries under --max-layer-entries 10: %v", err)
+	}
+}
+
+// TestWatchRate: a pull that reads fewer than --min-rate bytes a second
+// over a window is ended with an error naming the flag; one that reads
+// enough goes on.
+func TestWatchRate(t *testing.T) {
+	lim := Limits{MinRate: 1000}
+	for _, tc := range []struct {
+		name  string
+		every int64 // bytes read each 10 ms
+		slow  bool
+	}{
+		{"dripping", 1, true},
+		{"fast enough", 100, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancelCause(context.Background())
+			defer cancel(nil)
+			var recent atomic.Int64
+			go watchRate(ctx, cancel, &recent, lim.MinRate, 100*time.Millisecond)
+			for end := time.Now().Add(350 * time.Millisecond); time.Now().Before(end) && ctx.Err() == nil; time.Sleep(10 * time.Millisecond) {
+				recent.Add(tc.every)
+			}
+			err := lim.explain(context.Cause(ctx))
+			if got := err != nil && strings.Contains(err.Error(), "under 1000 bytes a second (the limit is --min-rate"); got != tc.slow {
+				t.Errorf("got %v; want the pull ended: %v", err, tc.slow)
+			}
+		})
 	}
 }
