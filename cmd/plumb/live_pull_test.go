@@ -233,8 +233,14 @@ func TestLiveImageInFlight(t *testing.T) {
 	}
 	must(t, pull.cmd.Process.Signal(syscall.SIGKILL))
 	<-pull.done
-	if n := len(stagings(t, state)); n != 1 {
-		t.Errorf("after the pull was killed: %d staging directories, want its 1", n)
+	left := stagings(t, state)
+	if len(left) != 1 {
+		t.Fatalf("after the pull was killed: %d staging directories, want its 1", len(left))
+	}
+	for _, d := range append(left, filepath.Dir(left[0])) {
+		if fi, err := os.Stat(d); err != nil || fi.Mode().Perm() != 0o700 {
+			t.Errorf("%s: %v, want a directory of mode 0700", d, fi.Mode())
+		}
 	}
 	mustPlumb(t, "recover")
 	if left := stagings(t, state); len(left) != 0 {
