@@ -44,8 +44,23 @@ func (l Limits) options(o unpack.Options) unpack.Options {
 	return o
 }
 
-// explain adds to err the flag of the limit it is about.
+// limitError is an error that names the flag of the limit it is about.
+type limitError struct {
+	err  error
+	flag string
+}
+
+func (e *limitError) Error() string {
+	return fmt.Sprintf("%v (the limit is %s; raise it if the image is to be trusted)", e.err, e.flag)
+}
+func (e *limitError) Unwrap() error { return e.err }
+
+// explain adds to err the flag of the limit it is about, once.
 func (l Limits) explain(err error) error {
+	var named *limitError
+	if errors.As(err, &named) {
+		return err
+	}
 	for _, f := range []struct {
 		err  error
 		flag string
@@ -57,7 +72,7 @@ func (l Limits) explain(err error) error {
 		{errTooSlow, "--min-rate"},
 	} {
 		if errors.Is(err, f.err) {
-			return fmt.Errorf("%w (the limit is %s; raise it if the image is to be trusted)", err, f.flag)
+			return &limitError{err, f.flag}
 		}
 	}
 	return err

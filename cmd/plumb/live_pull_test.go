@@ -289,7 +289,7 @@ func TestLiveImageLimits(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			state := t.TempDir()
 			out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + state}, tc.args...)
-			if err == nil || !strings.Contains(out, tc.want) {
+			if err == nil || !strings.Contains(out, tc.want) || strings.Count(out, "(the limit is") != 1 {
 				t.Errorf("got %v\n%s\nwant an error with %q", err, out, tc.want)
 			}
 			for _, d := range []string{"image/layers", "image/l", "objects/imagelayer", "objects/image"} {
