@@ -500,3 +500,35 @@ func mustPlumbIn(t *testing.T, state string, args ...string) string {
 	}
 	return out
 }
+
+// TestLiveImageSweep: the next import deletes a staging directory that no
+// process holds (a pull killed while staging left it), and leaves one that
+// a running pull holds (its flock) alone.
+func TestLiveImageSweep(t *testing.T) {
+	if !isolate(t) {
+		return
+	}
+	base, err := mkimage.Build(mkimage.Options{Layers: 1})
+	if err != nil {
+		t.Skipf("the test image needs busybox-static: %v", err)
+	}
+	archive := filepath.Join(t.TempDir(), "img.tar")
+	must(t, mkimage.WriteDockerArchive(archive, "plumb-test/img:1", base))
+	state := t.TempDir()
+	abandoned := filepath.Join(state, "image", "staging", "stage-abandoned")
+	held := filepath.Join(state, "image", "staging", "stage-held")
+	for _, d := range []string{abandoned + "/0123.partial", held + "/4567.partial"} {
+		must(t, os.MkdirAll(d, 0o700))
+	}
+	f, err := os.Open(held)
+	must(t, err)
+	defer f.Close()
+	must(t, unix.Flock(int(f.Fd()), unix.LOCK_EX))
+	mustPlumbIn(t, state, "image", "import", archive)
+	if _, err := os.Lstat(abandoned); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the abandoned staging directory is left: %v", err)
+	}
+	if _, err := os.Lstat(held + "/4567.partial"); err != nil {
+		t.Errorf("the held staging directory was touched: %v", err)
+	}
+}
