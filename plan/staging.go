@@ -312,7 +312,13 @@ func newStagingDir(root string) (string, *os.File, error) {
 
 // SweepStaging deletes the staging directories no process holds: those a
 // pull or an import left when killed. It says which it deleted.
-func SweepStaging(st *Store) (swept []string, err error) {
+func SweepStaging(st *Store) (swept []string, err error) { return sweepStaging(st, false) }
+
+// AbandonedStaging are the staging directories SweepStaging would delete
+// now (`plumb recover --dry-run`); nothing is changed.
+func AbandonedStaging(st *Store) ([]string, error) { return sweepStaging(st, true) }
+
+func sweepStaging(st *Store, dryRun bool) (swept []string, err error) {
 	root := st.stagingRoot()
 	ents, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -332,7 +338,9 @@ func SweepStaging(st *Store) (swept []string, err error) {
 			continue
 		}
 		if unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB) == nil {
-			if err := os.RemoveAll(p); err != nil {
+			if dryRun {
+				swept = append(swept, p)
+			} else if err := os.RemoveAll(p); err != nil {
 				errs = append(errs, fmt.Errorf("deleting the abandoned staging directory %s: %w", p, err))
 			} else {
 				swept = append(swept, p)

@@ -253,6 +253,12 @@ func TestLiveImageInFlight(t *testing.T) {
 			t.Errorf("%s: %v, want a directory of mode 0700", d, fi.Mode())
 		}
 	}
+	if out := mustPlumb(t, "recover", "--dry-run"); !strings.Contains(out, "# would delete "+left[0]+", left by a pull or import that was killed") {
+		t.Errorf("recover --dry-run does not name the abandoned staging directory:\n%s", out)
+	}
+	if len(stagings(t, state)) != 1 {
+		t.Errorf("recover --dry-run deleted the staging directory")
+	}
 	mustPlumb(t, "recover")
 	if left := stagings(t, state); len(left) != 0 {
 		t.Errorf("after recover: %v left", left)

@@ -37,10 +37,14 @@ func (c *RecoverCmd) Run(d *deps) error {
 				return err
 			}
 		}
+		left, err := plan.AbandonedStaging(d.store)
+		for _, p := range left {
+			fmt.Fprintf(d.stdout, "# would delete %s, left by a pull or import that was killed\n", p)
+		}
 		if _, errs := d.store.Headers(); len(errs) > 0 {
 			return unreadable(errs) // named, never undone
 		}
-		return nil
+		return err
 	}
 	if err := d.lock(); err != nil {
 		return err
