@@ -131,7 +131,7 @@ func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(
 	}
 	chains := ChainIDs(diffs)
 	lowers := make([]string, len(chains))    // each layer's directory: kept or staged
-	ready := make([]chan error, len(chains)) // closed (nil sent) when staged; nil when kept
+	ready := make([]chan error, len(chains)) // gets the layer's error (nil: staged); nil when kept
 	staged := map[string]string{}
 	for i, c := range chains {
 		if rec, err := st.Load("imagelayer", hexOf(c)); err == nil && rec.State == StateUp {
