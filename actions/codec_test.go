@@ -67,7 +67,7 @@ var kindSamples = []Action{
 	RemoveTree{Path: "/var/lib/plumb/ctr1", More: []string{"/var/lib/plumb/ctr1.partial"}},
 	UnpackLayer{Source: LayerSource{Pull: "127.0.0.1:5000/busybox@sha256:" + strings.Repeat("a", 64), Insecure: true, Import: "/srv/x.tar", Name: "busybox:1"},
 		DiffID: "sha256:" + strings.Repeat("b", 64), Dir: "/run/plumb/image/layers/" + strings.Repeat("c", 64),
-		Lower: []string{"/run/plumb/image/l/abcde"}, Of: "2 of 3"},
+		Lower: []string{"/run/plumb/image/l/abcde"}, Of: "2 of 3", Staged: "/run/plumb/image/staging/stage-1/" + strings.Repeat("c", 64)},
 	Symlink{Target: "../layers/" + strings.Repeat("c", 64), Link: "/run/plumb/image/l/abcde", Purpose: "a short name"},
 }
 

@@ -59,12 +59,19 @@ type UnpackLayer struct {
 	Lower  []string    `json:"lower,omitempty"`
 	// Of says which layer of the image this is ("3 of 5"), for the reason.
 	Of string `json:"of,omitempty"`
+	// Staged is where the layer was unpacked and checked already, before
+	// the plan was made and without the state directory's lock (a pull
+	// or import does that first): the step renames it to Dir.
+	Staged string `json:"staged,omitempty"`
 }
 
 func (a UnpackLayer) Kind() string { return "unpack_layer" }
 func (a UnpackLayer) Argv() []string {
 	argv := append([]string{"plumb", "layer", "unpack"}, a.Source.Flags()...)
 	argv = append(argv, "--diff-id", a.DiffID)
+	if a.Staged != "" {
+		argv = append(argv, "--staged", a.Staged)
+	}
 	for _, l := range a.Lower {
 		argv = append(argv, "--lower", l)
 	}
@@ -74,6 +81,9 @@ func (a UnpackLayer) Why() string {
 	of := ""
 	if a.Of != "" {
 		of = " (" + a.Of + ")"
+	}
+	if a.Staged != "" {
+		return fmt.Sprintf("move layer %s%s of %s into place, unpacked and its digest checked before the lock was taken", ShortDigest(a.DiffID), of, a.Source)
 	}
 	return fmt.Sprintf("unpack layer %s%s of %s; its directory appears only once its digest checked out", ShortDigest(a.DiffID), of, a.Source)
 }

@@ -29,6 +29,9 @@ type ImageGet struct {
 	Source actions.LayerSource // where each step reads its layer again
 	Ref    string              // the name to keep it under; "" for none
 	plans  []*Plan
+	// staged are the layers Stage unpacked, by chain ID: their steps
+	// rename them into place.
+	staged map[string]string
 }
 
 // Check applies the rules of the image alone.
@@ -125,7 +128,7 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 			Steps: []Step{
 				{Action: actions.Symlink{Target: "../layers/" + hexOf(chains[i]), Link: links[i],
 					Purpose: fmt.Sprintf("give layer %s the short name %s, as overlay2's l/ does, so that up to %d layers fit in one mount's options", actions.ShortDigest(l.DiffID), short, MaxLowerLayers)}},
-				{Action: actions.UnpackLayer{Source: g.Source, DiffID: l.DiffID, Dir: dir, Lower: lower, Of: of}},
+				{Action: actions.UnpackLayer{Source: g.Source, DiffID: l.DiffID, Dir: dir, Lower: lower, Of: of, Staged: g.staged[chains[i]]}},
 			},
 		})
 	}
@@ -311,6 +314,51 @@ func KeepImageName(st *Store, id, ref string) error {
 	return nil
 }
 
+// NameOf is the name of f that a user's name for it is (in full, as kept),
+// or "" when name is its ID or a prefix of it.
+func (f ImageFacts) NameOf(name string) string {
+	want := name
+	if r, err := image.ParseRef(name); err == nil {
+		want = r.String()
+	}
+	for _, ref := range f.Refs {
+		if ref == want || ref == name {
+			return ref
+		}
+	}
+	return ""
+}
+
+// Familiar is ref as Docker shows it (busybox:latest).
+func Familiar(ref string) string {
+	if r, err := image.ParseRef(ref); err == nil {
+		return r.Familiar()
+	}
+	return ref
+}
+
+// Untag takes ref from the image rec, which keeps its other names, its
+// layers and its record: `docker rmi NAME` of an image with other names.
+// Callers hold the lock.
+func Untag(st *Store, rec *Record, ref string) error {
+	f, err := rec.Image()
+	if err != nil {
+		return err
+	}
+	f.Refs = slices.DeleteFunc(f.Refs, func(r string) bool { return r == ref })
+	rec.Details = f.encode()
+	return st.Save(rec)
+}
+
+// DropEmptyImageDirs deletes image/staging, image/l, image/layers and
+// image/ when they are empty: the last image took its layers with it.
+// One that is not empty (another image, a pull staging its layers) stays.
+func DropEmptyImageDirs(st *Store) {
+	for _, d := range []string{st.stagingRoot(), filepath.Dir(st.ImageLink("x")), filepath.Dir(st.ImageLayer("x")), st.imageDir()} {
+		_ = os.Remove(d)
+	}
+}
+
 // ImageUsers are the containers whose root has layer (its directory or
 // short link) among its lower directories.
 func ImageUsers(st *Store, layers ...ImageLayerFacts) []string {
@@ -409,4 +457,36 @@ func (f ImageFacts) RootLayers() []string {
 		out[len(f.Links)-1-i] = l
 	}
 	return out
+}
+
+// FromImage gives the container what an image's config says to run it
+// with, under what docker run's arguments, -e, -w and -u say: those win
+// over the config's Cmd, Env, WorkingDir and User. A field of the config
+// is checked only when no argument overrides it: `-w /` runs an image
+// whose WorkingDir plumb would refuse. A config with nothing to run is
+// refused.
+func (c *Container) FromImage(cfg image.Config) error {
+	cmd := cfg.Command(c.Cmd)
+	if cmd == nil {
+		return refuse("image", "the image has no Entrypoint or Cmd: give the command after --")
+	}
+	dir, user := cfg.WorkingDir, cfg.User
+	if c.WorkDir != "" {
+		dir = ""
+	}
+	if c.User != "" {
+		user = ""
+	}
+	if err := CheckImageConfig(cfg.Env, dir, user); err != nil {
+		return err
+	}
+	c.Cmd = cmd
+	c.Env = append(slices.Clone(cfg.Env), c.Env...)
+	if c.WorkDir == "" {
+		c.WorkDir = cfg.WorkingDir
+	}
+	if c.User == "" && cfg.User != "" {
+		c.User, c.ImageUser = cfg.User, true
+	}
+	return nil
 }

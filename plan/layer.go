@@ -15,6 +15,8 @@ import (
 type Layer struct {
 	Name string
 	File string // absolute
+	// MaxEntries is the most entries the tarball may hold (0: no limit).
+	MaxEntries int
 }
 
 // Check applies the rules of the input alone.
@@ -55,5 +57,5 @@ func (l *Layer) Preflight(_ context.Context, env Env) ([]string, error) {
 	if _, err := os.Stat(dir); err == nil {
 		return nil, refuse("name", "layer %s exists (%s); `plumb down layer/%s` removes it", l.Name, dir, l.Name)
 	}
-	return nil, checkSpace(l.File, env.St.Dir)
+	return nil, checkSpace(l.File, env.St.Dir, l.MaxEntries)
 }

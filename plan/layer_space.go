@@ -18,10 +18,10 @@ import (
 // false for compressions Go's standard library cannot read (bzip2 writes
 // only, xz and zstd not at all): tar detects those itself, and their size
 // goes unchecked.
-func unpackedSize(path string) (size int64, ok bool, err error) {
+func unpackedSize(path string) (size, entries int64, ok bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return 0, false, err
+		return 0, 0, false, err
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -29,7 +29,7 @@ func unpackedSize(path string) (size int64, ok bool, err error) {
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		gz, err := gzip.NewReader(br)
 		if err != nil {
-			return 0, false, err
+			return 0, 0, false, err
 		}
 		defer gz.Close()
 		r = gz
@@ -38,40 +38,62 @@ func unpackedSize(path string) (size int64, ok bool, err error) {
 	for {
 		h, err := tr.Next()
 		if errors.Is(err, io.EOF) {
-			return size, true, nil
+			return size, entries, true, nil
 		}
 		if err != nil {
 			if size == 0 {
-				return 0, false, nil // not a tar Go reads: tar will say what it is
+				return 0, 0, false, nil // not a tar Go reads: tar will say what it is
 			}
-			return 0, false, fmt.Errorf("reading %s: %w", path, err)
+			return 0, 0, false, fmt.Errorf("reading %s: %w", path, err)
 		}
 		size += (h.Size+4095)/4096*4096 + 4096 // its blocks, and an inode's worth
+		entries++
 	}
 }
 
 // checkSpace refuses to unpack what would not fit in dir's file system:
 // the state directory would fill up and every later journal write fail.
-func checkSpace(file, dir string) error {
-	need, ok, err := unpackedSize(file)
+// Blocks are not all: a small tarball of many empty files fills a tmpfs's
+// inode table first. A tarball of more than maxEntries entries (when above
+// 0) is refused too.
+func checkSpace(file, dir string, maxEntries int) error {
+	need, entries, ok, err := unpackedSize(file)
 	if err != nil || !ok {
 		return err
+	}
+	if maxEntries > 0 && entries > int64(maxEntries) {
+		return refuse("max-layer-entries", "%s holds %d files, directories and links, more than %d (raise --max-layer-entries if it is to be trusted)", file, entries, maxEntries)
 	}
 	p := dir
 	for {
 		var st unix.Statfs_t
 		if err := unix.Statfs(p, &st); err == nil {
-			free := int64(st.Bavail) * int64(st.Bsize)
-			if need > free {
-				return refuse("<file>", "%s unpacks to about %s, but %s has %s free; free some space or use another --state-dir", file, sizeOf(need), p, sizeOf(free))
-			}
-			return nil
+			return fits(file, p, need, entries, st)
 		}
 		if p == filepath.Dir(p) {
 			return nil
 		}
 		p = filepath.Dir(p)
 	}
+}
+
+// fits refuses a tarball of need bytes and entries entries that the file
+// system at p, as st describes it, has no room for: more blocks than are
+// free, or more inodes than are free beyond a reserve (5%, at least 1024,
+// as image layers keep).
+func fits(file, p string, need, entries int64, st unix.Statfs_t) error {
+	free := int64(st.Bavail) * int64(st.Bsize)
+	if need > free {
+		return refuse("<file>", "%s unpacks to about %s, but %s has %s free; free some space or use another --state-dir", file, sizeOf(need), p, sizeOf(free))
+	}
+	if st.Files == 0 {
+		return nil // no inode count (btrfs): nothing to check
+	}
+	keep := max(int64(st.Files)/20, 1024)
+	if ffree := int64(st.Ffree); entries > ffree-keep {
+		return refuse("<file>", "%s holds %d files, directories and links, but %s has %d inodes free and keeps %d of them free; free some or use another --state-dir", file, entries, p, ffree, keep)
+	}
+	return nil
 }
 
 func sizeOf(n int64) string {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -22,7 +23,10 @@ import (
 // any error nothing is left: the partial directory is deleted. A directory
 // the layer implies waits for the layers below (lower, topmost first) to be
 // there, as when an image's layers are unpacked side by side.
-func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir string, lower []string) (unpack.Result, error) {
+//
+// With staged, the layer was unpacked and checked there already (see
+// ImageGet.Stage): it is renamed to dir, nothing is read.
+func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir string, lower []string, staged string, lim Limits) (unpack.Result, error) {
 	var res unpack.Result
 	if !filepath.IsAbs(dir) {
 		return res, refuse("<dir>", "%s is not an absolute path", dir)
@@ -32,6 +36,9 @@ func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir strin
 		if _, err := os.Lstat(p); err == nil {
 			return res, refuse("<dir>", "%s exists: a layer is unpacked into a new directory (an interrupted unpack leaves %s; `plumb recover` or its undo deletes it)", p, partial)
 		}
+	}
+	if staged != "" {
+		return res, moveStaged(staged, dir)
 	}
 	img, err := readSource(ctx, src)
 	if err != nil {
@@ -49,7 +56,8 @@ func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir strin
 	if err := os.Mkdir(partial, 0o755); err != nil {
 		return res, err
 	}
-	res, err = unpack.Apply(ctx, partial, rc, unpack.Options{Lower: lower, DiffID: diffID, Ready: waitLayers(lower), Reserve: reserve(partial)})
+	res, err = unpack.Apply(ctx, partial, rc, lim.options(unpack.Options{Lower: lower, DiffID: diffID, Ready: waitLayers(lower), Reserve: reserve(partial), ReserveInodes: reserveInodes(partial)}))
+	err = lim.explain(err)
 	if err == nil {
 		err = os.Rename(partial, dir)
 	}
@@ -60,6 +68,21 @@ func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir strin
 		return res, fmt.Errorf("layer %s: %w", diffID, err)
 	}
 	return res, nil
+}
+
+// moveStaged renames a layer staged in a staging directory beside dir's
+// (image/staging/stage-XXX/CHAIN) to dir (image/layers/CHAIN): the same
+// chain ID, so the same content, and nothing else is taken.
+func moveStaged(staged, dir string) error {
+	root := Layout{Dir: filepath.Dir(filepath.Dir(filepath.Dir(dir)))}.stagingRoot()
+	if filepath.Dir(filepath.Dir(staged)) != root || filepath.Base(staged) != filepath.Base(dir) ||
+		!strings.HasPrefix(filepath.Base(filepath.Dir(staged)), "stage-") {
+		return refuse("staged", "%s is not a layer staged for %s (STATE_DIR/image/staging/stage-*/%s)", staged, dir, filepath.Base(dir))
+	}
+	if fi, err := os.Lstat(staged); err != nil || !fi.IsDir() {
+		return refuse("staged", "%s is not there: the pull or import that staged it ended; run it again", staged)
+	}
+	return os.Rename(staged, dir)
 }
 
 // sources are the images read by readSource in this process: the layers of

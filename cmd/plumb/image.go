@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -36,6 +38,8 @@ type ImagePullCmd struct {
 	Insecure bool   `name:"insecure" help:"Allow plain http to a registry that is not on this machine (localhost and 127.0.0.0/8 are allowed without it)."`
 	DryRun   bool   `name:"dry-run" help:"Read the manifest and config, print the plan and change nothing."`
 	Output   string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	limitFlags
+	pullFlags
 }
 
 func (c *ImagePullCmd) Help() string {
@@ -51,13 +55,28 @@ func (c *ImagePullCmd) Run(d *deps) error {
 	if err != nil {
 		return &plan.Refused{Flag: "<ref>", Msg: err.Error()}
 	}
-	img, err := image.FromRegistry(d.ctx, ref, image.Options{Insecure: c.Insecure})
+	ctx := d.ctx
+	if c.PullTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, c.PullTimeout, fmt.Errorf("the pull took longer than %s (the limit is --pull-timeout)", c.PullTimeout))
+		defer cancel()
+	}
+	img, err := image.FromRegistry(ctx, ref, image.Options{Insecure: c.Insecure})
 	if err != nil {
-		return err
+		return timedOut(ctx, err)
 	}
 	pinned := fmt.Sprintf("%s/%s@%s", ref.Registry(), ref.Repository(), img.Digest)
 	src := actions.LayerSource{Pull: pinned, Insecure: c.Insecure}
-	return getImage(d, &plan.ImageGet{Img: img, Source: src, Ref: ref.String()}, printsOnly(c.DryRun, c.Output), c.Output, "pulled")
+	g := &plan.ImageGet{Img: img, Source: src, Ref: ref.String()}
+	return getImage(d, ctx, g, c.pullFlags.limits(c.limitFlags.limits()), printsOnly(c.DryRun, c.Output), c.Output, "pulled")
+}
+
+// timedOut is err, or the deadline's own words when ctx's ran out.
+func timedOut(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return context.Cause(ctx)
+	}
+	return err
 }
 
 // ImageImportCmd is `plumb image import`.
@@ -66,6 +85,7 @@ type ImageImportCmd struct {
 	Name   string   `name:"name" placeholder:"REF" help:"The name plumb keeps it under, and which image of the file when it records that name; without it, the file's only image under the name the file records."`
 	DryRun bool     `name:"dry-run" help:"Read the file's manifest and config, print the plan and change nothing."`
 	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	limitFlags
 }
 
 func (c *ImageImportCmd) Help() string { return imageHelp }
@@ -97,14 +117,25 @@ func (c *ImageImportCmd) Run(d *deps) error {
 		name = r.String()
 	}
 	src := actions.LayerSource{Import: string(c.Path), Name: from}
-	return getImage(d, &plan.ImageGet{Img: img, Source: src, Ref: name}, printsOnly(c.DryRun, c.Output), c.Output, "imported")
+	return getImage(d, d.ctx, &plan.ImageGet{Img: img, Source: src, Ref: name}, c.limitFlags.limits(), printsOnly(c.DryRun, c.Output), c.Output, "imported")
 }
 
 // getImage brings up an image's layers and record, and keeps its name.
-func getImage(d *deps, g *plan.ImageGet, dryRun bool, output, did string) error {
+// Applied, the layers are first unpacked into a staging directory without
+// the state directory's lock (ImageGet.Stage), on ctx (the pull's
+// deadline); the plan, under the lock, moves them into place.
+func getImage(d *deps, ctx context.Context, g *plan.ImageGet, lim plan.Limits, dryRun bool, output, did string) error {
 	if !dryRun {
 		if err := privileged(); err != nil {
 			return err
+		}
+		if err := g.Check(); err != nil {
+			return err
+		}
+		done, err := g.Stage(ctx, d.store, lim)
+		defer done()
+		if err != nil {
+			return timedOut(ctx, err)
 		}
 	}
 	out, err := plan.Up(d.ctx, d.env(), g, dryRun)
@@ -326,6 +357,31 @@ func (c *ImageRmCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
+	// As docker rmi: a name of an image with others goes alone; the image
+	// goes with its last name. By ID, an image with several names is
+	// refused: which of them was meant is not known.
+	ref := f.NameOf(c.Ref)
+	if len(f.Refs) > 1 {
+		if ref == "" {
+			var names []string
+			for _, r := range f.Refs {
+				names = append(names, plan.Familiar(r))
+			}
+			return &plan.Refused{Flag: "<image>", Msg: fmt.Sprintf("image %s has %d names (%s); remove it by name: each name goes alone, the image with its last", actions.ShortDigest(f.ID), len(names), strings.Join(names, ", "))}
+		}
+		if dryRun && c.Output == "json" {
+			return render(d, &plan.Plan{Kind: rec.Kind, Name: rec.Name, Summary: "untag " + plan.Familiar(ref)}, c.Output)
+		}
+		if dryRun {
+			_, err := fmt.Fprintf(d.stdout, "# would untag %s: image %s keeps its other names and its layers; nothing is deleted\n", plan.Familiar(ref), actions.ShortDigest(f.ID))
+			return err
+		}
+		if err := plan.Untag(d.store, rec, ref); err != nil {
+			return err
+		}
+		_, err := fmt.Fprintf(d.stdout, "Untagged: %s\n", plan.Familiar(ref))
+		return err
+	}
 	recs, err := plan.ImageRemoval(d.store, rec)
 	if err != nil {
 		return err
@@ -342,8 +398,12 @@ func (c *ImageRmCmd) Run(d *deps) error {
 	if err != nil {
 		return fmt.Errorf("%w; the journals keep what is left, run this again or `plumb recover`", err)
 	}
+	if len(f.Refs) == 1 {
+		fmt.Fprintf(d.stdout, "Untagged: %s\n", plan.Familiar(f.Refs[0]))
+	}
 	_, err = fmt.Fprintf(d.stdout, "removed %s (image %s): %d of its %d layers deleted, %d undo commands run\n",
 		f.Name(), actions.ShortDigest(f.ID), len(recs)-1, len(f.Layers), len(ran))
+	plan.DropEmptyImageDirs(d.store)
 	return err
 }
 

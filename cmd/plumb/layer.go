@@ -21,12 +21,14 @@ type LayerImportCmd struct {
 	Name   string   `name:"name" required:"" help:"The layer's name."`
 	DryRun bool     `name:"dry-run" help:"Print the plan and change nothing."`
 	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	// MaxEntries is --max-layer-entries, as image pull and import take it.
+	MaxEntries int `name:"max-layer-entries" default:"1000000" placeholder:"N" help:"Most files, directories and links the tarball may hold (each takes an inode)."`
 }
 
 // Run unpacks the tarball under STATE_DIR/layers/NAME.
 func (c *LayerImportCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File)}, c.DryRun, c.Output, func(p *plan.Plan) string {
+	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File), MaxEntries: c.MaxEntries}, c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("layer %s is %s", c.Name, p.Facts.(plan.LayerFacts).Dir)
 	})
 }
@@ -41,7 +43,9 @@ type LayerUnpackCmd struct {
 	Name     string     `name:"name" placeholder:"REF" help:"With --import: which image of the file (its tag); none for its only image."`
 	DiffID   string     `name:"diff-id" required:"" placeholder:"sha256:HEX" help:"The layer, by its uncompressed digest (the config's rootfs.diff_ids): what the unpacked stream must hash to."`
 	Lower    []pathFlag `name:"lower" placeholder:"DIR" help:"The layers below, topmost first: a directory this layer implies takes their attributes. Repeat it."`
+	Staged   pathFlag   `name:"staged" placeholder:"DIR" help:"Where a pull or import unpacked and checked the layer already, before taking the lock (STATE_DIR/image/staging/stage-*/CHAIN): it is renamed to DIR, nothing is read."`
 	Dir      pathFlag   `arg:"" help:"The layer's directory; it must not exist. The layer is unpacked into DIR.partial, renamed to DIR once its digest checked out."`
+	limitFlags
 }
 
 func (c *LayerUnpackCmd) Help() string {
@@ -58,9 +62,13 @@ func (c *LayerUnpackCmd) Run(d *deps) error {
 	for _, l := range c.Lower {
 		lower = append(lower, string(l))
 	}
-	res, err := plan.UnpackLayer(d.ctx, src, c.DiffID, string(c.Dir), lower)
+	res, err := plan.UnpackLayer(d.ctx, src, c.DiffID, string(c.Dir), lower, string(c.Staged), c.limitFlags.limits())
 	if err != nil {
 		return err
+	}
+	if c.Staged != "" {
+		zerolog.Ctx(d.ctx).Info().Msgf("moved %s into place as %s", c.Staged, c.Dir)
+		return nil
 	}
 	zerolog.Ctx(d.ctx).Info().Msgf("unpacked %d entries (%d bytes of files, %d whiteouts, %d opaque directories) into %s; its digest is %s", res.Entries, res.Size, res.Whiteouts, res.Opaque, c.Dir, res.Digest)
 	return nil

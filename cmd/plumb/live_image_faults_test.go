@@ -48,7 +48,7 @@ const imageState = "/run/plumb"
 // After each case the state directory is exactly as before (stateTree: every
 // path, its type, mode, owner, symlink target, xattrs, a file's content
 // and mtime), but for the directories plumb makes on its first import and
-// keeps, empty: image/, image/layers and image/l (Preflight), and
+// keeps, empty: image/, image/layers and image/l (Preflight), image/staging (a pull or import stages there), and
 // objects/image and objects/imagelayer (the journals' directories); the
 // image kept before is untouched; `plumb status` is as before; a second
 // recover does nothing; and no `plumb layer unpack` is left running.
@@ -135,7 +135,7 @@ func testLiveImageFaults(t *testing.T, part string) {
 	// and keeps, empty, whatever happens to it.
 	mustPlumb(t, "recover")
 	var kept []string
-	for _, d := range []string{"/objects/image", "/objects/imagelayer", "/image", "/image/layers", "/image/l"} {
+	for _, d := range []string{"/objects/image", "/objects/imagelayer", "/image", "/image/layers", "/image/l", "/image/staging"} {
 		kept = append(kept, fmt.Sprintf("%s dir drwx------ 0:0", imageState+d))
 	}
 
@@ -254,8 +254,10 @@ func testLiveImageFaults(t *testing.T, part string) {
 				// Each unpack waits 2 s in the wrapper (0.5 s was too little
 				// for three to be seen at once on a machine loaded by other
 				// tests side by side): every one counts once seen.
+				// The layers are staged first (fetched and unpacked before
+				// the lock); the steps, which move them into place, come after.
 				seen := map[int]bool{}
-				for deadline := time.Now().Add(10 * time.Second); len(seen) < sc.layers && time.Now().Before(deadline); {
+				for deadline := time.Now().Add(30 * time.Second); len(seen) < sc.layers && time.Now().Before(deadline); {
 					for pid := range unpackProcs() {
 						seen[pid] = true
 					}
@@ -296,7 +298,9 @@ func testLiveImageFaults(t *testing.T, part string) {
 			}
 			seen := false
 			for deadline := time.Now().Add(20 * time.Second); !seen && time.Now().Before(deadline); {
-				m, _ := filepath.Glob(filepath.Join(imageState, "image", "layers", "*.partial"))
+				// A pull or import unpacks into a staging directory of its
+				// own before it takes the lock.
+				m, _ := filepath.Glob(filepath.Join(imageState, "image", "staging", "stage-*", "*.partial"))
 				if seen = len(m) > 0; !seen {
 					time.Sleep(time.Millisecond)
 				}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"plumb/plan"
@@ -36,10 +37,14 @@ func (c *RecoverCmd) Run(d *deps) error {
 				return err
 			}
 		}
+		left, err := plan.AbandonedStaging(d.store)
+		for _, p := range left {
+			fmt.Fprintf(d.stdout, "# would delete %s, left by a pull or import that was killed\n", p)
+		}
 		if _, errs := d.store.Headers(); len(errs) > 0 {
 			return unreadable(errs) // named, never undone
 		}
-		return nil
+		return err
 	}
 	if err := d.lock(); err != nil {
 		return err
@@ -48,7 +53,14 @@ func (c *RecoverCmd) Run(d *deps) error {
 	for _, id := range done {
 		fmt.Fprintf(d.stdout, "recovered %s\n", id)
 	}
-	if len(done) == 0 && err == nil {
+	// A pull or import killed while it staged its layers left their
+	// directory; none of plumb's journals names it.
+	swept, serr := plan.SweepStaging(d.store)
+	for _, p := range swept {
+		fmt.Fprintf(d.stdout, "deleted %s, left by a pull or import that was killed\n", p)
+	}
+	err = errors.Join(err, serr)
+	if len(done)+len(swept) == 0 && err == nil {
 		fmt.Fprintln(d.stdout, "nothing to recover")
 	}
 	return err

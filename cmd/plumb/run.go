@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -105,23 +104,10 @@ func fromImage(d *deps, ct *plan.Container, ref string) error {
 	}
 	ct.Layers = f.RootLayers()
 	ct.Image, ct.ImageID = f.Name(), f.ID
-	cmd := f.Config.Command(ct.Cmd)
-	if cmd == nil {
+	if f.Config.Command(ct.Cmd) == nil {
 		return &plan.Refused{Flag: "image", Msg: fmt.Sprintf("%s has no Entrypoint or Cmd: give the command after --", ref)}
 	}
-	ct.Cmd = cmd
-	if err := plan.CheckImageConfig(f.Config.Env, f.Config.WorkingDir, f.Config.User); err != nil {
-		return err
-	}
-	// docker run's -e, -w and -u win over the image's Env, WorkingDir and User.
-	ct.Env = append(slices.Clone(f.Config.Env), ct.Env...)
-	if ct.WorkDir == "" {
-		ct.WorkDir = f.Config.WorkingDir
-	}
-	if ct.User == "" && f.Config.User != "" {
-		ct.User, ct.ImageUser = f.Config.User, true
-	}
-	return nil
+	return ct.FromImage(f.Config)
 }
 
 // hostEnv reads --env as docker run does: KEY alone takes the value KEY

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -87,6 +89,19 @@ func fromLayout(dir, ref string, want Platform) (*Image, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	// A blob the manifest names and the layout lacks is said now, before
+	// any plan: not by the step that would read it.
+	for i, l := range out.Layers {
+		alg, hex, _ := strings.Cut(l.Digest, ":")
+		p := filepath.Join(dir, "blobs", alg, hex)
+		fi, err := os.Stat(p)
+		switch {
+		case err != nil:
+			return nil, fmt.Errorf("%s: layer %d of %d (%s) is missing: no blob %s: %w", dir, i+1, len(out.Layers), l.DiffID, p, err)
+		case l.Size > 0 && fi.Size() != l.Size:
+			return nil, fmt.Errorf("%s: layer %d of %d (%s): blob %s is %d bytes, the manifest says %d", dir, i+1, len(out.Layers), l.DiffID, p, fi.Size(), l.Size)
+		}
 	}
 	out.Ref = layoutImageName(d.Annotations)
 	return out, nil

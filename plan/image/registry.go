@@ -2,11 +2,14 @@ package image
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -56,7 +59,7 @@ func FromRegistry(ctx context.Context, ref Ref, opts Options) (*Image, error) {
 	}
 	img, err := fromRegistry(ctx, puller, nref, want)
 	if err != nil {
-		return nil, fmt.Errorf("pulling %s: %w", ref, registryError(ref, err))
+		return nil, fmt.Errorf("pulling %s: %w%s", ref, registryError(ref, err), plainHTTPHint(ref, opts.Insecure, err))
 	}
 	img.Ref = ref.String()
 	return img, nil
@@ -122,6 +125,28 @@ func registryError(ref Ref, err error) error {
 		return fmt.Errorf("access denied; credentials come from `docker login %s` (%v)", ref.Registry(), err)
 	}
 	return err
+}
+
+// plainHTTPHint is what to add to err, an https request's failure, when the
+// registry may speak plain http: a registry off this machine is reached
+// over TLS only, unless --insecure, and a plain http server answers a TLS
+// handshake with an HTTP response, garbage or nothing at all (EOF), none
+// of which says so.
+func plainHTTPHint(ref Ref, insecure bool, err error) string {
+	if insecure || ref.PlainHTTP() || ctxErr(err) {
+		return ""
+	}
+	msg := err.Error()
+	var rh tls.RecordHeaderError
+	if errors.As(err, &rh) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		strings.HasSuffix(msg, ": EOF") || strings.Contains(msg, "server gave HTTP response to HTTPS client") || strings.Contains(msg, "first record does not look like a TLS handshake") {
+		return fmt.Sprintf("; if the registry %s speaks plain http, not https, pass --insecure (without it plumb reaches a registry off this machine over TLS only)", ref.Registry())
+	}
+	return ""
+}
+
+func ctxErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // plainHTTPGuard is the transport to a registry: go-containerregistry's default one, refusing

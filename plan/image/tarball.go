@@ -97,7 +97,12 @@ func fromTarball(path, tag string, want Platform) (*Image, error) {
 			l.MediaType, l.Digest, l.Size = string(src.MediaType), src.Digest.String(), src.Size
 		}
 		member := desc.Layers[i]
-		if af, ok := idx.files[pathpkg.Clean(member)]; ok && l.Size == 0 {
+		af, ok := idx.files[pathpkg.Clean(member)]
+		if !ok {
+			// Said now, before any plan: not by the step that would read it.
+			return nil, fmt.Errorf("%s: layer %d of %d (%s) is missing: the archive has no file %s, which manifest.json names", path, i+1, len(diffIDs), h, member)
+		}
+		if l.Size == 0 {
 			l.Size = af.size // the blob as the archive keeps it
 		}
 		l.open = func(context.Context) (io.ReadCloser, error) {

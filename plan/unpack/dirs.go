@@ -41,6 +41,8 @@ type unpacker struct {
 	dropped    map[string]bool // xattr names not applied
 
 	reserve int64 // Options.Reserve
+	rinodes int64 // Options.ReserveInodes
+	entries int   // entries made since the free inodes were last looked at
 	written int64 // bytes written since the free space was last looked at
 }
 
@@ -109,7 +111,7 @@ func open(dst string, opts Options) (*unpacker, error) {
 	if _, err := unix.Fgetxattr(u.rootFD, "system.posix_acl_default", nil); err != unix.ENODATA && err != unix.ENOTSUP {
 		u.umask = -1
 	}
-	u.lowerPaths, u.ready, u.reserve = opts.Lower, opts.Ready, opts.Reserve
+	u.lowerPaths, u.ready, u.reserve, u.rinodes = opts.Lower, opts.Ready, opts.Reserve, opts.ReserveInodes
 	return u, nil
 }
 

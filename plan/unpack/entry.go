@@ -406,3 +406,30 @@ func (u *unpacker) space(n int64) error {
 	}
 	return nil
 }
+
+// inodesEvery is how many entries are made between two looks at the free
+// inodes of the layer's file system.
+const inodesEvery = 256
+
+// inodes looks, every inodesEvery entries, at the free inodes left on the
+// layer's file system, and ends the unpack before they fall under
+// Options.ReserveInodes: space counts only the blocks regular files
+// write, and 60,000 empty files take no block but fill a small tmpfs's
+// inode table.
+func (u *unpacker) inodes() error {
+	if u.rinodes <= 0 {
+		return nil
+	}
+	if u.entries++; u.entries < inodesEvery {
+		return nil
+	}
+	u.entries = 0
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(u.rootFD, &st); err != nil || st.Files == 0 {
+		return nil // not knowing, or a file system without a count (btrfs)
+	}
+	if free := int64(st.Ffree); free < u.rinodes {
+		return fmt.Errorf("%w: %d inodes left on the layer's file system, under the %d kept free; free some or use a larger --state-dir", ErrNoInodes, free, u.rinodes)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package unpack
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"io"
 )
 
@@ -18,8 +19,12 @@ type stream struct {
 
 	cur chunk // the chunk being consumed
 	off int
+	pos int64  // bytes consumed by Read
 	n   int64  // set when done is closed: bytes read
 	sum string // and their digest, once all were read
+
+	max   int64             // Options.MaxBytes
+	count func(int64) error // Options.Count
 }
 
 type chunk struct {
@@ -32,12 +37,14 @@ const (
 	chunks    = 8
 )
 
-func newStream(r io.Reader) *stream {
+func newStream(r io.Reader, opts Options) *stream {
 	s := &stream{
-		full: make(chan chunk, chunks),
-		free: make(chan []byte, chunks),
-		stop: make(chan struct{}),
-		done: make(chan struct{}),
+		max:   opts.MaxBytes,
+		count: opts.Count,
+		full:  make(chan chunk, chunks),
+		free:  make(chan []byte, chunks),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
 	}
 	for range chunks {
 		s.free <- make([]byte, chunkSize)
@@ -61,6 +68,13 @@ func (s *stream) read(r io.Reader) {
 		s.n += int64(n)
 		if err == io.ErrUnexpectedEOF {
 			err = io.EOF
+		}
+		if s.max > 0 && s.n > s.max {
+			err = fmt.Errorf("%w: the layer's stream is more than %d bytes", ErrTooLarge, s.max)
+		} else if s.count != nil && n > 0 {
+			if cerr := s.count(int64(n)); cerr != nil {
+				err = cerr
+			}
 		}
 		if err == io.EOF {
 			s.sum = "sha256:" + hex.EncodeToString(h.Sum(nil))
@@ -89,14 +103,23 @@ func (s *stream) Read(p []byte) (int, error) {
 	}
 	n := copy(p, s.cur.b[s.off:])
 	s.off += n
+	s.pos += int64(n)
 	return n, nil
 }
 
 // finish reads what is left of the stream (padding after the tar's end is
 // part of the digest too) and returns the length and digest of it all.
-func (s *stream) finish() (int64, string, error) {
+// More than trailer bytes after the tar's end (when above 0) is an error
+// (ErrTrailer): a tar writer pads to its record size, a few KB at most,
+// and a stream that goes on is made to keep the reader busy.
+func (s *stream) finish(trailer int64) (int64, string, error) {
+	end := s.pos
 	for {
+		s.pos += int64(len(s.cur.b) - s.off)
 		s.off = len(s.cur.b)
+		if trailer > 0 && s.pos-end > trailer {
+			return s.pos, "", fmt.Errorf("%w: more than %d bytes follow the tar's end-of-archive marker", ErrTrailer, trailer)
+		}
 		if _, err := s.Read(nil); err != nil {
 			<-s.done
 			if err != io.EOF {

@@ -69,6 +69,16 @@ var (
 	ErrNoSpace = errors.New("file system nearly full")
 	// ErrDigestMismatch: the stream's sha256 is not Options.DiffID.
 	ErrDigestMismatch = errors.New("layer digest mismatch")
+	// ErrNoInodes: the layer would take the inodes Options.ReserveInodes
+	// keeps free (a small layer of many empty files fills a tmpfs's
+	// inode table long before its blocks).
+	ErrNoInodes = errors.New("file system nearly out of inodes")
+	// ErrTooManyEntries: the layer holds more than Options.MaxEntries.
+	ErrTooManyEntries = errors.New("too many entries in the layer")
+	// ErrTooLarge: the uncompressed stream is longer than Options.MaxBytes.
+	ErrTooLarge = errors.New("layer too large")
+	// ErrTrailer: more than Options.MaxTrailer bytes follow the tar's end.
+	ErrTrailer = errors.New("data after the tar's end")
 )
 
 // Options carries what Apply needs from outside the stream.
@@ -89,6 +99,26 @@ type Options struct {
 	// Reserve, when above 0, is how many bytes of the layer's file system
 	// must stay free: the unpack ends (ErrNoSpace) before it takes them.
 	Reserve int64
+	// ReserveInodes, when above 0, is how many inodes of the layer's file
+	// system must stay free: the unpack ends (ErrNoInodes) before it takes
+	// them.
+	ReserveInodes int64
+	// MaxEntries, when above 0, is the most tar entries the layer may hold
+	// (ErrTooManyEntries past it).
+	MaxEntries int
+	// MaxBytes, when above 0, is the longest the uncompressed stream may be
+	// (ErrTooLarge past it), padding included.
+	MaxBytes int64
+	// MaxTrailer, when above 0, is how many bytes may follow the tar's
+	// end-of-archive marker (ErrTrailer past it). They are part of the
+	// digest, so they are read; a tar writer pads to its record size
+	// (10240 bytes for GNU tar), and a stream that goes on for gigabytes
+	// is made to keep the reader busy.
+	MaxTrailer int64
+	// Count, when set, is told of each piece of the stream read, on the
+	// reading goroutine, as it is read; its error ends Apply. A caller
+	// keeps a budget for an image's layers with it.
+	Count func(n int64) error
 	// UserXattr marks opaque directories with user.overlay.opaque, for an
 	// overlay mounted with -o userxattr (in a user namespace), instead of
 	// trusted.overlay.opaque.
@@ -147,7 +177,7 @@ func Apply(ctx context.Context, dst string, r io.Reader, opts Options) (Result, 
 	u.ctx = ctx
 	defer u.close()
 
-	s := newStream(r)
+	s := newStream(r, opts)
 	defer s.close()
 	tr := tar.NewReader(s)
 	for {
@@ -162,13 +192,19 @@ func Apply(ctx context.Context, dst string, r io.Reader, opts Options) (Result, 
 			return res, fmt.Errorf("reading the layer after %d entries: %w", res.Entries, err)
 		}
 		res.Entries++
+		if opts.MaxEntries > 0 && res.Entries > opts.MaxEntries {
+			return res, fmt.Errorf("%w: more than %d", ErrTooManyEntries, opts.MaxEntries)
+		}
+		if err := u.inodes(); err != nil {
+			return res, fmt.Errorf("entry %q: %w", hdr.Name, err)
+		}
 		if err := u.entry(ctx, hdr, tr, &res); err != nil {
 			return res, fmt.Errorf("entry %q: %w", hdr.Name, err)
 		}
 	}
 	// The diff_id covers the whole stream, padding after the end-of-archive
 	// blocks included: read it to the end.
-	if res.Bytes, res.Digest, err = s.finish(); err != nil {
+	if res.Bytes, res.Digest, err = s.finish(opts.MaxTrailer); err != nil {
 		return res, fmt.Errorf("reading the layer's end: %w", err)
 	}
 	if want != "" && res.Digest != want {

@@ -626,3 +626,61 @@ func TestApplyKeepsReserve(t *testing.T) {
 		t.Errorf("without a reserve: %v", err)
 	}
 }
+
+// TestApplyLimits: each limit stops the unpack with its own error when the
+// layer passes it, and lets through a layer just within it. The padded
+// stream is what a hostile archive carries after the tar's end: zeros that
+// are hashed but never written.
+func TestApplyLimits(t *testing.T) {
+	var many []ent
+	for i := range 2 * inodesEvery {
+		many = append(many, reg(fmt.Sprintf("f%d", i), "", 0o644))
+	}
+	manyFiles := layer(t, many...)
+	small := layer(t, reg("a", "hello", 0o644))
+	padded := append(append([]byte{}, small...), make([]byte, 4<<20)...)
+	tests := []struct {
+		name   string
+		stream []byte
+		opts   Options
+		want   error
+	}{
+		{"entries over the cap", manyFiles, Options{MaxEntries: len(many) - 1}, ErrTooManyEntries},
+		{"entries at the cap", manyFiles, Options{MaxEntries: len(many)}, nil},
+		{"inodes under the reserve", manyFiles, Options{ReserveInodes: 1 << 62}, ErrNoInodes},
+		{"inodes without a reserve", manyFiles, Options{}, nil},
+		{"padding past the trailer limit", padded, Options{MaxTrailer: 16 << 10}, ErrTrailer},
+		{"padding within the trailer limit", padded, Options{MaxTrailer: 8 << 20}, nil},
+		{"tar writer's own padding", small, Options{MaxTrailer: 1}, nil},
+		{"stream over the size limit", padded, Options{MaxBytes: 1 << 20}, ErrTooLarge},
+		{"stream within the size limit", padded, Options{MaxBytes: 5 << 20}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			opts := tc.opts
+			opts.UserXattr = !isRoot()
+			opts.DiffID = digest(tc.stream)
+			_, err := Apply(context.Background(), tempDir(t), bytes.NewReader(tc.stream), opts)
+			if tc.want == nil && err != nil || tc.want != nil && !errors.Is(err, tc.want) {
+				t.Errorf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestApplyCount: Count sees every byte of the stream, and its error ends
+// the unpack (an image's budget, a pull's minimum rate).
+func TestApplyCount(t *testing.T) {
+	stream := layer(t, reg("a", string(make([]byte, 3<<20)), 0o644))
+	var seen int64
+	if _, err := Apply(context.Background(), tempDir(t), bytes.NewReader(stream), Options{UserXattr: !isRoot(), Count: func(n int64) error { seen += n; return nil }}); err != nil {
+		t.Fatal(err)
+	}
+	if seen != int64(len(stream)) {
+		t.Errorf("Count saw %d bytes, the stream has %d", seen, len(stream))
+	}
+	stop := errors.New("over budget")
+	if _, err := Apply(context.Background(), tempDir(t), bytes.NewReader(stream), Options{UserXattr: !isRoot(), Count: func(int64) error { return stop }}); !errors.Is(err, stop) {
+		t.Errorf("Count's error: got %v", err)
+	}
+}

@@ -18,6 +18,12 @@
 # to this script named plumb), the real plumb is $REAL_PLUMB when set.
 name=$(basename "$0")
 line="$name $*"
+# A layer that a pull or import staged before taking the lock is moved
+# into place by the same step with --staged DIR, a directory of that run's
+# own: the step is named as its plan (--dry-run) shows it, without it.
+if [ "$name" = plumb ] && [[ "$line" == *" --staged "* ]]; then
+	line=$(printf '%s' "$line" | sed -E 's/ --staged [^ ]+//')
+fi
 real() {
 	if [ "$1" = plumb ] && [ -n "${REAL_PLUMB:-}" ]; then
 		shift
