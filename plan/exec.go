@@ -118,6 +118,11 @@ type segment struct {
 
 func (s segment) len() int { return max(1, len(s.lines)) }
 
+// shared says whether one of the segment's steps holds a shared setting.
+func (s segment) shared(steps []Step) bool {
+	return slices.ContainsFunc(steps[s.from:s.from+s.len()], func(st Step) bool { return st.Shared != "" })
+}
+
 // batchLine says which batch a step can join and its line there. Steps that
 // read the host first, hold a shared setting or are more than one command
 // run alone.
@@ -208,8 +213,15 @@ func execute(ctx context.Context, r actions.Runner, st *Store, plans []*Plan, mo
 	}
 	var fail *failure
 	if x.single() {
-		if err := st.Save(x.recs[0]); err != nil {
-			return nil, err
+		// The journal's first write is normally the first unit's, which
+		// records its steps started and their undos before it runs: a
+		// crash before it has run nothing. A first unit that holds a
+		// shared setting writes the ledger first, and the ledger must
+		// name a journal that exists.
+		if x.segs[0][0].shared(x.plans[0].Steps) {
+			if err := st.Save(x.recs[0]); err != nil {
+				return nil, err
+			}
 		}
 		fail = x.sequence()
 	} else {
@@ -272,7 +284,12 @@ func (x *executor) finish() error {
 	return nil
 }
 
-// sequence runs a single plan's segments in order.
+// sequence runs a single plan's segments in order. The journal is written
+// before each process starts (its steps started, their undos), and not
+// again when it ends: the next write (the next unit's, or finish's, which
+// marks the plan up) records that it ran. A crash in between leaves its
+// steps started, which `plumb recover` undoes as it would had the crash
+// come while the process ran; undos are idempotent.
 func (x *executor) sequence() *failure {
 	for _, sg := range x.segs[0] {
 		u := &unit{batch: sg.batch, lines: sg.lines}
@@ -327,6 +344,7 @@ func (x *executor) prepare(ref stepRef) error {
 
 // run runs one unit and records where each of its steps stands. Units
 // running at once touch distinct plans, so they need no lock of their own.
+// A single plan's journal is written ahead of the unit only (see sequence).
 func (x *executor) run(u *unit) *failure {
 	if err := x.ctx.Err(); err != nil {
 		// Told to stop (SIGINT, SIGTERM): start nothing more.
@@ -366,11 +384,6 @@ func (x *executor) run(u *unit) *failure {
 		for _, ref := range u.refs {
 			_, sr := x.step(ref)
 			sr.Status = Done
-		}
-		if x.single() {
-			if err := x.st.Save(x.recs[0]); err != nil {
-				return &failure{u.refs[len(u.refs)-1], err}
-			}
 		}
 		return nil
 	}

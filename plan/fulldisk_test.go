@@ -229,7 +229,15 @@ func TestUndoOnFullDisk(t *testing.T) {
 	})
 	t.Run("apply fills the disk", func(t *testing.T) {
 		p := must(selfVeth().plan())
-		for n := 1; n < 2*len(p.Steps); n++ {
+		// Every write of an apply that succeeds but its last (which
+		// TestFinishFailsRollsBack fails) fails in turn.
+		st := NewStore(t.TempDir())
+		writes := 0
+		st.write = func(f *os.File, data []byte) (int, error) { writes++; return f.Write(data) }
+		if _, err := Apply(ctx, &fakeRunner{}, st, p, Each); err != nil {
+			t.Fatal(err)
+		}
+		for n := 1; n < writes-1; n++ {
 			st := NewStore(t.TempDir())
 			fullAfter(st, n)
 			f := &fakeRunner{}

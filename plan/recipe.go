@@ -99,7 +99,10 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	out := &Outcome{Plans: plans}
 	if redo, ok := rc.(Redoable); ok && len(plans) == 1 {
 		p := plans[0]
-		rec, err := env.St.Load(p.Kind, p.Name)
+		// Again reads the journal's header alone (state, details): a CNI
+		// ADD asks for its bridge every time, and decoding and checking
+		// every step of it cost as much as the rest of the planning.
+		rec, err := env.St.LoadHeader(p.Kind, p.Name)
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil && !dryRun:

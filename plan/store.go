@@ -275,6 +275,28 @@ func (s *Store) Load(kind, name string) (*Record, error) {
 	return s.readRecord(s.journal(kind, name))
 }
 
+// LoadHeader reads one journal's header (see Headers): its kind, name,
+// state, summary and details, trusted as Load's, without decoding and
+// checking its steps, which a reader of its facts alone does not need.
+func (s *Store) LoadHeader(kind, name string) (*Record, error) {
+	if err := checkName(kind, name); err != nil {
+		return nil, err
+	}
+	if err := s.trustDirs(kind, false); err != nil {
+		return nil, err
+	}
+	path := s.journal(kind, name)
+	data, err := s.readJournal(path)
+	if err != nil {
+		return nil, err
+	}
+	r, err := decodeHeader(data)
+	if err != nil {
+		return nil, &CorruptError{Path: path, Err: err}
+	}
+	return r, nil
+}
+
 // List reads every journal in the store. Journals that cannot be read or
 // trusted are returned as errors naming their path, never skipped
 // silently.

@@ -30,16 +30,27 @@
 # them) against `tar -xzf` are shown too. Writes bench/images.tsv and
 # bench/images.png; the summary has both parts.
 #
+# Then (PARTS single, issue 21) one call against its floor: one `plumb
+# bridge attach` on an empty bridge against the same kernel work done by
+# its two ip batches from bash (the host's `ip -batch FILE`, the
+# container's `ip -n NS -batch FILE`: the same lines plumb runs), and one
+# CNI ADD by plumb as a plugin process (its bridge there already) against
+# its two batches alike; the four take turns in each of SINGLE_RUNS runs
+# (default 21), their order reversed every other run, each call's undo
+# untimed between them.
+#
 # PARTS picks what runs: RUNS=5 PARTS=images make bench (the summary then
 # keeps the network figures of bench/results.tsv as they are); PARTS=scale
-# replaces only the scaling rows of bench/results.tsv, PARTS=net the others.
+# replaces only the scaling rows of bench/results.tsv, PARTS=single the
+# single-call rows (about 30 s alone), PARTS=net the others.
 # About 12-14 minutes with the defaults (RUNS=3, SIZES="1 50 200", SCALE=1000).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-3}
 SIZES=${SIZES:-"1 50 200"}
 SCALE=${SCALE:-1000}
-PARTS=${PARTS:-"net scale images"}
+PARTS=${PARTS:-"net scale single images"}
+SINGLE_RUNS=${SINGLE_RUNS:-21}
 NETAVARK=${NETAVARK:-/usr/lib/podman/netavark}
 part() { [[ " $PARTS " == *" $1 "* ]]; }
 if part scale && [ "$SCALE" -le 50 ]; then
@@ -198,17 +209,18 @@ bench_images() {
 if part images; then
 	bench_images
 fi
-part net || part scale || exit 0
+part net || part scale || part single || exit 0
 
 # results.tsv: the rows this run makes are replaced, the others kept (the
-# net part's rows, and the scaling rows, whose names begin with "scale: ").
-# Older files lack the CPU column; the report reads those rows' wall time.
+# net part's rows, the scaling rows, whose names begin with "scale: ", and
+# the single-call rows, "single: "). Older files lack the CPU column; the
+# report reads those rows' wall time.
 results=$here/bench/results.tsv
-keep='$0 == ""'
-if ! part net; then keep='!/^scale: /'; elif ! part scale; then keep='/^scale: /'; fi
 {
 	printf 'tool\tn\trun\tms_per_container\tcpu_ms_per_container\n'
-	[ -s "$results" ] && awk -F'\t' "NR > 1 && ($keep)" "$results"
+	[ -s "$results" ] && awk -F'\t' -v parts=" $PARTS " '
+		NR > 1 { g = "net"; if (/^scale: /) g = "scale"; else if (/^single: /) g = "single"
+			if (index(parts, " " g " ") == 0) print }' "$results"
 } >/run/results.kept || true
 cp /run/results.kept "$results"
 
@@ -531,5 +543,61 @@ bench_scale() {
 	ip -batch /run/netns.batch
 }
 
+# One call against its floor (see the top): SINGLE_RUNS runs, in each the
+# four calls in turn, every other run in reverse order; the undo of each
+# (plumb's detach and DEL, or `ip link del` of the floor's veth) untimed.
+# Named namespace f1 is the container; the floors' lines are those plumb's
+# plans hold (bridge attach --dry-run and the logged CNI steps show them).
+bench_single() {
+	local run t order
+	ip netns add f1
+	plumb bridge up br0 --subnet 10.88.0.0/16 >/dev/null 2>&1
+	# Bring up cni0 with a first ADD, untimed, and see each call once.
+	single_cni ADD >/dev/null && single_cni DEL
+	plumb bridge attach br0 --netns f1 >/dev/null && plumb bridge detach br0 --netns f1 >/dev/null
+	printf 'link add vf1 type veth peer name pf1 netns f1\nlink set vf1 master br0\nlink set vf1 up\n' >/run/attach-h.batch
+	printf 'link set pf1 name eth0\naddr add 10.88.0.2/16 dev eth0\nlink set eth0 up\nlink set lo up\nroute add default via 10.88.0.1\n' >/run/attach-c.batch
+	printf 'link add vf1 type veth peer name pf1 netns f1\nlink set vf1 master cni0\nlink set vf1 up\n' >/run/add-h.batch
+	printf 'link set pf1 name eth0\naddr add 10.90.0.2/16 dev eth0\nlink set eth0 up\nlink set lo up\n' >/run/add-c.batch
+	for run in $(seq 1 "$SINGLE_RUNS"); do
+		order=(attach attach-floor add add-floor)
+		[ $((run % 2)) -eq 0 ] && order=(add-floor add attach-floor attach)
+		for t in "${order[@]}"; do
+			case $t in
+			attach)
+				tick; plumb bridge attach br0 --netns f1 >/dev/null 2>/run/single.err || single_failed attach
+				tock "single: plumb bridge attach" 1 "$run"
+				plumb bridge detach br0 --netns f1 >/dev/null 2>/run/single.err || single_failed detach ;;
+			attach-floor)
+				tick; { ip -batch /run/attach-h.batch && ip -n f1 -batch /run/attach-c.batch; } 2>/run/single.err || single_failed "attach's floor"
+				tock "single: attach's two ip batches, bash (floor)" 1 "$run"
+				ip link del vf1 ;;
+			add)
+				tick; single_cni ADD >/dev/null
+				tock "single: CNI ADD, plumb (plugin process)" 1 "$run"
+				single_cni DEL ;;
+			add-floor)
+				tick; { ip -batch /run/add-h.batch && ip -n f1 -batch /run/add-c.batch; } 2>/run/single.err || single_failed "ADD's floor"
+				tock "single: CNI ADD's two ip batches, bash (floor)" 1 "$run"
+				ip link del vf1 ;;
+			esac
+		done
+		[ $((run % 5)) -ne 0 ] || echo "single: run=$run done (load average $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+	done
+	plumb bridge down br0 >/dev/null 2>&1
+	plumb bridge down cni0 --force >/dev/null 2>&1
+	clean_rules
+	ip netns del f1
+}
+# single_cni COMMAND: plumb as the plugin of container f1, as a runtime
+# execs it. A failed call stops the bench (single_failed): its time would
+# mean nothing.
+single_cni() {
+	CNI_COMMAND=$1 CNI_CONTAINERID=single1 CNI_NETNS=/run/netns/f1 CNI_IFNAME=eth0 CNI_PATH=/run/plumb-cni-bin \
+		/run/plumb-cni-bin/plumb </run/plumb-cni.conf 2>/run/single.err || single_failed "CNI $1"
+}
+single_failed() { echo "single: $1 of f1 failed: $(cat /run/single.err)" >&2; exit 1; }
+
 if part net; then bench_net; fi
 if part scale; then bench_scale; fi
+if part single; then bench_single; fi

@@ -15,6 +15,7 @@ import (
 	"io/fs"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -130,6 +131,15 @@ const (
 	scaleDetachAll = "scale: plumb bridge detach, all in one call"
 )
 
+// The single-call rows (issue 21): one call and the same kernel work by
+// its two ip batches from bash, taking turns in each run.
+const (
+	singleAttach      = "single: plumb bridge attach"
+	singleAttachFloor = "single: attach's two ip batches, bash (floor)"
+	singleAdd         = "single: CNI ADD, plumb (plugin process)"
+	singleAddFloor    = "single: CNI ADD's two ip batches, bash (floor)"
+)
+
 // netTools are the network rows with samples: the known ones in order,
 // then any others (a row this report does not know yet is shown, not
 // dropped); neither the dry-run nor the scaling rows.
@@ -148,7 +158,7 @@ func netTools(s map[string]map[int][]float64) (setup, teardown []string) {
 	}
 	var other []string
 	for t := range s {
-		if !known[t] && !strings.HasPrefix(t, "dry-run") && !strings.HasPrefix(t, "scale: ") {
+		if !known[t] && !strings.HasPrefix(t, "dry-run") && !strings.HasPrefix(t, "scale: ") && !strings.HasPrefix(t, "single: ") {
 			other = append(other, t)
 		}
 	}
@@ -317,6 +327,51 @@ of a run makes the bridge, for both (as cnitool's and netavark's first call do).
 		fmt.Printf("bridge attach of 200 containers in one call, nftables: %.2f ms per container (target <= 3): %s\n", v, verdict(v, "<=", 3))
 	}
 	scaleTable(s, cpu)
+	singleTable(s, cpu)
+}
+
+// singleTable prints one call against its floor: medians of wall and CPU
+// time, the ratio, and the target (wall, <= 1.25).
+func singleTable(s, cpu map[string]map[int][]float64) {
+	runs := len(s[singleAttach][1])
+	if runs == 0 {
+		return
+	}
+	med := func(s map[string]map[int][]float64, tool string) float64 {
+		if v := s[tool][1]; len(v) > 0 {
+			return median(v)
+		}
+		return 0
+	}
+	ratio := func(a, b float64) float64 {
+		if a > 0 && b > 0 {
+			return a / b
+		}
+		return 0
+	}
+	fmt.Printf("\none call against its floor (the same ip batches from bash), taking turns, median of %d runs (ms)\n", runs)
+	fmt.Printf("%-40s %8s %8s %6s %8s %8s %6s  %s\n", "", "wall", "floor", "ratio", "CPU", "floor", "ratio", "target (wall)")
+	for _, r := range []struct{ label, tool, floor string }{
+		{"plumb bridge attach, empty bridge", singleAttach, singleAttachFloor},
+		{"CNI ADD, plumb (plugin process)", singleAdd, singleAddFloor},
+	} {
+		a, f := med(s, r.tool), med(s, r.floor)
+		ca, cf := med(cpu, r.tool), med(cpu, r.floor)
+		fmt.Printf("%-40s %8s %8s %6s %8s %8s %6s  <= 1.25 %s\n", r.label, num(a), num(f), num(ratio(a, f)),
+			num(ca), num(cf), num(ratio(ca, cf)), verdict(ratio(a, f), "<=", 1.25))
+	}
+	// The fastest run of each: on a machine others load, what the medians
+	// cannot show, the shape of the call when nothing waits for a CPU.
+	for _, r := range []struct{ label, tool, floor string }{
+		{"attach", singleAttach, singleAttachFloor},
+		{"CNI ADD", singleAdd, singleAddFloor},
+	} {
+		if len(s[r.tool][1]) == 0 || len(s[r.floor][1]) == 0 {
+			continue
+		}
+		a, f := slices.Min(s[r.tool][1]), slices.Min(s[r.floor][1])
+		fmt.Printf("fastest of %d: %s %.2f ms, its floor %.2f ms (%.2f)\n", runs, r.label, a, f, a/f)
+	}
 }
 
 // num is v with two decimals, or "-" for no value.

@@ -216,15 +216,16 @@ func (p *cniPlugin) finishBridge(d *deps, name string) error {
 	if name == "" {
 		return nil
 	}
-	rec, err := d.store.Load("bridge", name)
+	// Its header says its state; the whole journal is read only to undo it.
+	rec, err := d.store.LoadHeader("bridge", name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if rec.State == plan.StateUp {
+	if err == nil && rec.State == plan.StateUp {
 		return nil
+	}
+	if rec, err = d.store.Load("bridge", name); err != nil || rec.State == plan.StateUp {
+		return err
 	}
 	zerolog.Ctx(d.ctx).Warn().Msgf("%s was left unfinished (state %s) by a plumb that was killed; rolling it back", rec.ID(), rec.State)
 	_, err = plan.Down(d.ctx, d.runner, d.store, rec)
