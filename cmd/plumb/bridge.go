@@ -327,6 +327,9 @@ type lsBridge struct {
 // Run lists each bridge with its subnet, gateway and containers.
 func (c *BridgeLsCmd) Run(d *deps) error {
 	recs, errs := d.store.List()
+	if err := storeRefused(errs); err != nil {
+		return err
+	}
 	var out []lsBridge
 	for _, r := range recs {
 		if r.Kind != "bridge" {

@@ -25,6 +25,9 @@ type psEntry struct {
 // Run lists containers; one whose command ended on its own shows as exited.
 func (c *PsCmd) Run(d *deps) error {
 	recs, errs := d.store.List()
+	if err := storeRefused(errs); err != nil {
+		return err
+	}
 	out := []psEntry{}
 	for _, r := range recs {
 		if r.Kind != "container" {

@@ -29,6 +29,9 @@ type statusEntry struct {
 // thousand objects that is 3 times faster; `plumb check` reads them whole.
 func (c *StatusCmd) Run(d *deps) error {
 	recs, errs := d.store.Headers()
+	if err := storeRefused(errs); err != nil {
+		return err
+	}
 	var out []statusEntry
 	for _, r := range recs {
 		out = append(out, statusEntry{r.Kind, r.Name, r.State, r.Updated.Format("2006-01-02T15:04:05Z07:00"), r.Summary})
@@ -75,6 +78,20 @@ func listing[T any](d *deps, format, key, header string, entries []T, row func(i
 		row(tw, e)
 	}
 	return tw.Flush()
+}
+
+// storeRefused is the error, among a listing's, that is about the state
+// directory as a whole (not trusted, not readable) rather than one journal
+// (a *plan.CorruptError): then nothing could be listed, and a listing says
+// so alone, not under a table header that reads as "nothing there".
+func storeRefused(errs []error) error {
+	for _, err := range errs {
+		var ce *plan.CorruptError
+		if !errors.As(err, &ce) {
+			return err
+		}
+	}
+	return nil
 }
 
 // unreadable is the error of journals that cannot be read or trusted: each
