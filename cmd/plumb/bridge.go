@@ -324,9 +324,11 @@ type lsBridge struct {
 	Attachments []lsAttachment `json:"attachments"`
 }
 
-// Run lists each bridge with its subnet, gateway and containers.
+// Run lists each bridge with its subnet, gateway and containers, from the
+// journals' headers (see PsCmd.Run), read once for the bridges and their
+// attachments alike.
 func (c *BridgeLsCmd) Run(d *deps) error {
-	recs, errs := d.store.List()
+	recs, errs := d.store.Headers()
 	if err := storeRefused(errs); err != nil {
 		return err
 	}
