@@ -217,9 +217,7 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 	// that started the step ends: Go ends a thread only with a goroutine
 	// that locked it (RunIn's), and that one waits for its step first.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if env != nil {
-		cmd.Env = append(os.Environ(), env...)
-	}
+	cmd.Env = childEnv(os.Environ(), env)
 	if stdin != nil {
 		// A file, not a pipe: iproute2 6.1's `ip -batch -` misreads
 		// commands from a pipe ('"type" is invalid lladdr') but not from a
@@ -253,6 +251,26 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 		e.Err = nil
 	}
 	return stdout.Bytes(), e
+}
+
+// childEnv is the environment of a step: plumb's own (environ), with
+// LC_ALL=C and no LANGUAGE, then extra. plumb reads a failed step's stderr
+// to tell "already gone" or "already there" (File exists, Cannot find
+// device, No such file or directory) from a real failure; under the
+// caller's locale, `LANGUAGE=de ln -s a x` says "Die Datei existiert
+// bereits", the Clash was missed, and a rollback deleted a link plumb had
+// not made. LC_ALL overrides LANG and every LC_*; gettext ignores LANGUAGE
+// in the C locale, and it goes anyway, for a tool that reads it itself.
+func childEnv(environ, extra []string) []string {
+	out := make([]string, 0, len(environ)+len(extra)+1)
+	for _, kv := range environ {
+		if k, _, _ := strings.Cut(kv, "="); k == "LC_ALL" || k == "LANGUAGE" {
+			continue
+		}
+		out = append(out, kv)
+	}
+	out = append(out, "LC_ALL=C")
+	return append(out, extra...)
 }
 
 // needsXtablesLock reports whether tool is one of the iptables family
@@ -314,7 +332,9 @@ func StderrOf(err error) string {
 // Start implements actions.Starter: the process runs on after plumb exits
 // (its own session, stdio to a log file), or, attached, shares plumb's stdio
 // and is waited for by the caller. Not tied to ctx: a container outlives the
-// command that started it.
+// command that started it. Unlike a step's (childEnv), its environment is
+// the caller's, locale and all: it is the container's process, whose
+// output plumb never reads.
 func (Exec) Start(ctx context.Context, argv []string, log string, attach bool) (int, error) {
 	zerolog.Ctx(ctx).Debug().Msgf("start: %s", Quote(argv))
 	path, err := exec.LookPath(argv[0])

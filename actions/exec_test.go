@@ -81,3 +81,25 @@ func TestRunDiesWithPlumb(t *testing.T) {
 		}
 	}
 }
+
+// TestRunCLocale: a step runs in the C locale, whatever the caller's, so
+// that the stderr plumb reads to tell "already there" or "already gone"
+// is English. The caller's other variables reach it, and RunIn's extra
+// ones come after.
+func TestRunCLocale(t *testing.T) {
+	t.Setenv("LANGUAGE", "de")
+	t.Setenv("LC_ALL", "de_DE.UTF-8")
+	t.Setenv("LANG", "de_DE.UTF-8")
+	t.Setenv("PLUMB_TEST_KEPT", "yes")
+	out, err := Exec{}.Run(context.Background(), []string{"sh", "-c", `printf '%s|%s|%s|%s' "$LC_ALL" "${LANGUAGE-unset}" "$LANG" "$PLUMB_TEST_KEPT"`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := string(out), "C|unset|de_DE.UTF-8|yes"; got != want {
+		t.Errorf("LC_ALL|LANGUAGE|LANG|PLUMB_TEST_KEPT = %q, want %q", got, want)
+	}
+	env := childEnv([]string{"LANGUAGE=de", "LC_ALL=de_DE", "A=1", "LC_ALLX=2"}, []string{"PLUMB_RUN_IN=pid 1"})
+	if diff := strings.Join(env, " "); diff != "A=1 LC_ALLX=2 LC_ALL=C PLUMB_RUN_IN=pid 1" {
+		t.Errorf("childEnv = %q", env)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"plumb/actions"
@@ -324,9 +325,28 @@ type lsBridge struct {
 	Attachments []lsAttachment `json:"attachments"`
 }
 
-// Run lists each bridge with its subnet, gateway and containers.
+// Run lists each bridge with its subnet, gateway and containers, from the
+// journals' headers (see PsCmd.Run), read once for the bridges and their
+// attachments alike.
 func (c *BridgeLsCmd) Run(d *deps) error {
-	recs, errs := d.store.List()
+	recs, errs := d.store.Headers()
+	if err := storeRefused(errs); err != nil {
+		return err
+	}
+	// Each journal's attachment read once, grouped by bridge, in address
+	// order (as plan.Attachments gives them): asking plan.Attachments for
+	// each bridge read every journal's facts again per bridge.
+	type attached struct {
+		ip  netip.Addr
+		f   plan.AttachmentFacts
+		rec *plan.Record
+	}
+	byBridge := map[string][]attached{}
+	for _, r := range recs {
+		if f, ok := r.Attachment(); ok && f.Bridge != "" {
+			byBridge[f.Bridge] = append(byBridge[f.Bridge], attached{f.IP, f, r})
+		}
+	}
 	var out []lsBridge
 	for _, r := range recs {
 		if r.Kind != "bridge" {
@@ -341,8 +361,10 @@ func (c *BridgeLsCmd) Run(d *deps) error {
 		if f.Subnet6.IsValid() {
 			b.Subnet6, b.Gateway6 = f.Subnet6.String(), f.Gateway6.String()
 		}
-		for _, a := range plan.Attachments(d.store, r.Name) {
-			af, _ := a.Attachment()
+		as := byBridge[r.Name]
+		slices.SortStableFunc(as, func(a, b attached) int { return a.ip.Compare(b.ip) })
+		for _, at := range as {
+			a, af := at.rec, at.f
 			ports := []string{}
 			for _, p := range af.Ports {
 				ports = append(ports, p.String())
