@@ -361,20 +361,27 @@ func (conf *cniConf) readIPAM(raw json.RawMessage) *types.Error {
 			return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst %q is not a CIDR", i, rt.Dst)
 		}
 		var via netip.Addr
+		var on netip.Prefix // the subnet the gateway must be on
 		for _, f := range fams {
 			if f.subnet.Addr().Is4() == dst.Addr().Is4() {
-				via = f.gw
+				via, on = f.gw, f.subnet
 			}
 		}
 		if !via.IsValid() {
 			return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst=%s: the network has no %s range to route it through", i, dst, ipam.FamilyOf(dst.Addr()))
 		}
 		if rt.GW != "" {
-			if gw, err := netip.ParseAddr(rt.GW); err != nil || gw.Is4() != dst.Addr().Is4() || gw.Is4In6() {
+			gw, err := netip.ParseAddr(rt.GW)
+			if err != nil || gw.Is4() != dst.Addr().Is4() || gw.Is4In6() {
 				return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw %q is not an %s address", i, rt.GW, ipam.FamilyOf(dst.Addr()))
-			} else {
-				via = gw
 			}
+			// The container reaches only its own subnet directly: the
+			// kernel refuses any other gateway ("Nexthop has invalid
+			// gateway") at the route's step, after the link is made.
+			if err := ipam.CheckHost(gw, on); err != nil {
+				return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw: %v; a route's gateway must be a host on the container's own subnet, which it reaches directly", i, err)
+			}
+			via = gw
 		}
 		rte := plan.Route{Dst: dst.Masked(), Via: via}
 		if !slices.Contains(conf.Routes, rte) {

@@ -224,6 +224,12 @@ func TestCNIConfRefused(t *testing.T) {
 		{map[string]any{"ipam.subnet": "10.88.0.0/31"}, 7, "no room"},
 		{map[string]any{"ipam.routes": []map[string]any{{"dst": "fd00::/8"}}}, 7, "no IPv6 range"},
 		{map[string]any{"ipam.routes": []map[string]any{{"dst": "x"}}}, 7, "not a CIDR"},
+		// A gateway off the subnet: refused with the config, not by the
+		// kernel at the route's step.
+		{map[string]any{"ipam.routes": []map[string]any{{"dst": "198.51.100.0/24", "gw": "192.0.2.1"}}}, 7, "ipam.routes[0].gw: 192.0.2.1 is outside the subnet 10.88.0.0/16; a route's gateway must be a host on the container's own subnet"},
+		{map[string]any{"ipam.routes": []map[string]any{{"dst": "0.0.0.0/0"}, {"dst": "198.51.100.0/24", "gw": "10.88.0.0"}}}, 7, "ipam.routes[1].gw: 10.88.0.0 is the network address"},
+		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}}, {{"subnet": "fd00:88::/64"}}},
+			"ipam.routes": []map[string]any{{"dst": "2001:db8::/32", "gw": "fd00:99::1"}}}, 7, "ipam.routes[0].gw: fd00:99::1 is outside the subnet fd00:88::/64"},
 		{map[string]any{"ipam.routes": []map[string]any{{"dst": "0.0.0.0/0", "mtu": 1300}}}, 2, "ipam.routes[0].mtu=1300"},
 		{map[string]any{"runtimeConfig": map[string]any{"ips": []string{"10.88.0.5/16"}}}, 2, "runtimeConfig.ips"},
 		{map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 80, "containerPort": 80, "hostIP": "192.0.2.1"}}}}, 2, "hostIP=192.0.2.1"},
