@@ -40,6 +40,20 @@ func (p Port) String() string {
 	return p.HostIP.String() + ":" + s
 }
 
+// in reports whether the port is published in family f: in each family
+// when no host address is given.
+func (p Port) in(f ipam.Family) bool {
+	return !p.HostIP.IsValid() || ipam.FamilyOf(p.HostIP) == f
+}
+
+// Shares reports whether p and q take the same host port and protocol in a
+// family both publish in: 0.0.0.0:8080 and [::]:8080 do not, each has a
+// family's rules of its own.
+func (p Port) Shares(q Port) bool {
+	return p.Host == q.Host && p.Proto == q.Proto &&
+		(p.in(ipam.V4) && q.in(ipam.V4) || p.in(ipam.V6) && q.in(ipam.V6))
+}
+
 // ParsePort reads [HOSTIP:]HOST:CONTAINER[/tcp|/udp], HOSTIP 0.0.0.0 or
 // [::] (Docker's way of publishing in one family).
 func ParsePort(s string) (Port, error) {
@@ -429,13 +443,12 @@ func (a *Attach) Check() error {
 	if a.Target.IsHost() {
 		return refuse("", "give the container as --pid PID or --netns NAME")
 	}
-	seen := map[string]bool{}
-	for _, p := range a.Publish {
-		k := fmt.Sprintf("%d/%s", p.Host, p.Proto)
-		if seen[k] {
-			return refuse("publish", "host port %s is published twice", k)
+	for i, p := range a.Publish {
+		for _, q := range a.Publish[:i] {
+			if p.Shares(q) {
+				return refuse("publish", "host port %d/%s is published twice (%s and %s)", p.Host, p.Proto, q, p)
+			}
 		}
-		seen[k] = true
 	}
 	return nil
 }

@@ -202,3 +202,37 @@ func TestAddressIDIPv6(t *testing.T) {
 		t.Errorf("IPv4 names: %+v", v4)
 	}
 }
+
+// TestAttachCheckPorts: a host port twice in one family is refused; in
+// each family apart (0.0.0.0 and [::]) it may lead to two container ports.
+func TestAttachCheckPorts(t *testing.T) {
+	for _, tt := range []struct {
+		ports []string
+		err   string
+	}{
+		{[]string{"8080:80", "8081:80"}, ""},
+		{[]string{"8080:80", "8080:80/udp"}, ""},
+		{[]string{"0.0.0.0:8080:80", "[::]:8080:81"}, ""},
+		{[]string{"8080:80", "8080:81"}, "host port 8080/tcp is published twice (8080:80/tcp and 8080:81/tcp)"},
+		{[]string{"8080:80", "8080:80"}, "host port 8080/tcp is published twice"},
+		{[]string{"[::]:8080:80", "8080:81"}, "host port 8080/tcp is published twice ([::]:8080:80/tcp and 8080:81/tcp)"},
+		{[]string{"0.0.0.0:8080:80", "0.0.0.0:8080:80"}, "published twice"},
+	} {
+		a := Attach{Target: actions.Netns{Name: "c1"}}
+		for _, s := range tt.ports {
+			p, err := ParsePort(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Publish = append(a.Publish, p)
+		}
+		err := a.Check()
+		var r *Refused
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%v: %v", tt.ports, err)
+		case tt.err != "" && (!errors.As(err, &r) || r.Flag != "publish" || !strings.Contains(r.Msg, tt.err)):
+			t.Errorf("%v: %v; want --publish: %s", tt.ports, err, tt.err)
+		}
+	}
+}

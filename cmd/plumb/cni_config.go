@@ -423,7 +423,7 @@ func (conf *cniConf) readRuntimeConfig(raw json.RawMessage) *types.Error {
 			return cniError(types.ErrDecodingFailure, "reading runtimeConfig.portMappings: %v", err)
 		}
 	}
-	seen := map[string]bool{}
+	asked := make([]plan.Port, 0, len(pm)) // each mapping as given
 	for i, m := range pm {
 		proto := strings.ToLower(m.Protocol)
 		if proto == "" {
@@ -433,20 +433,49 @@ func (conf *cniConf) readRuntimeConfig(raw json.RawMessage) *types.Error {
 			return cniError(types.ErrUnsupportedField, "unsupported field runtimeConfig.portMappings[%d].hostIP=%s: plumb publishes a port on every address of the host", i, m.HostIP)
 		}
 		spec := fmt.Sprintf("%d:%d/%s", m.HostPort, m.ContainerPort, proto)
-		if m.HostIP == "::" {
+		switch m.HostIP {
+		case "::":
 			spec = "[::]:" + spec // IPv6 alone
+		case "0.0.0.0":
+			spec = "0.0.0.0:" + spec // IPv4 alone, as the reference portmap plugin
 		}
 		p, err := plan.ParsePort(spec)
 		if err != nil {
 			return cniError(types.ErrInvalidNetworkConfig, "runtimeConfig.portMappings[%d]: %v", i, err)
 		}
-		k := fmt.Sprintf("%d/%s", p.Host, p.Proto)
-		if seen[k] {
-			continue // runtimes list a port once per host address family
+		asked = append(asked, p)
+		if e := conf.addPort(asked); e != nil {
+			return e
 		}
-		seen[k] = true
-		conf.Ports = append(conf.Ports, p)
 	}
+	return nil
+}
+
+// addPort adds the last of the mappings asked to the ports. Runtimes list
+// a port once per host address family (hostIP 0.0.0.0, then ::), or once
+// for both: a mapping that repeats another's host port to the same
+// container port adds its family to it. The same host port and protocol
+// sent to two container ports in one family is an invalid config (the
+// kernel would keep one rule); in two families apart, each family gets its
+// own rule.
+func (conf *cniConf) addPort(asked []plan.Port) *types.Error {
+	i := len(asked) - 1
+	p := asked[i]
+	for j, q := range asked[:i] {
+		if p.Shares(q) && p.Container != q.Container {
+			return cniError(types.ErrInvalidNetworkConfig, "runtimeConfig.portMappings[%d] (%s) and [%d] (%s) publish host port %d/%s to two container ports; a host port leads to one",
+				j, q, i, p, p.Host, p.Proto)
+		}
+	}
+	for j, q := range conf.Ports {
+		if q.Host == p.Host && q.Proto == p.Proto && q.Container == p.Container {
+			if q.HostIP != p.HostIP {
+				conf.Ports[j].HostIP = netip.Addr{} // both families
+			}
+			return nil
+		}
+	}
+	conf.Ports = append(conf.Ports, p)
 	return nil
 }
 

@@ -246,6 +246,61 @@ func TestCNIConfRefused(t *testing.T) {
 	}
 }
 
+// TestCNIPortMappings: runtimes list a mapping once per host address
+// family, or once for both; the families are kept apart, and a host port
+// sent to two container ports in one family is refused (code 7), naming
+// both mappings.
+func TestCNIPortMappings(t *testing.T) {
+	type m = map[string]any
+	port := func(s string) plan.Port {
+		p, err := plan.ParsePort(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name string
+		maps []m
+		want []string // ports as --publish writes them
+		err  string
+	}{
+		{"once for both", []m{{"hostPort": 8080, "containerPort": 80}}, []string{"8080:80"}, ""},
+		{"once per family", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8080, "containerPort": 80, "hostIP": "::"}}, []string{"8080:80"}, ""},
+		{"IPv6 first", []m{{"hostPort": 9090, "containerPort": 90, "hostIP": "::"}, {"hostPort": 9090, "containerPort": 90, "hostIP": "0.0.0.0"}}, []string{"9090:90"}, ""},
+		{"one family", []m{{"hostPort": 9090, "containerPort": 90, "hostIP": "::"}}, []string{"[::]:9090:90"}, ""},
+		{"twice the same", []m{{"hostPort": 8080, "containerPort": 80}, {"hostPort": 8080, "containerPort": 80, "hostIP": ""}}, []string{"8080:80"}, ""},
+		{"both, then one", []m{{"hostPort": 8080, "containerPort": 80}, {"hostPort": 8080, "containerPort": 80, "hostIP": "::"}}, []string{"8080:80"}, ""},
+		{"other protocol", []m{{"hostPort": 53, "containerPort": 53, "protocol": "udp"}, {"hostPort": 53, "containerPort": 5353, "protocol": "tcp"}}, []string{"53:53/udp", "53:5353/tcp"}, ""},
+		{"families apart", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8080, "containerPort": 81, "hostIP": "::"}}, []string{"0.0.0.0:8080:80", "[::]:8080:81"}, ""},
+		{"two container ports", []m{{"hostPort": 8080, "containerPort": 80}, {"hostPort": 8080, "containerPort": 81}}, nil,
+			"runtimeConfig.portMappings[0] (8080:80/tcp) and [1] (8080:81/tcp) publish host port 8080/tcp to two container ports; a host port leads to one"},
+		{"two container ports, one family", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8081, "containerPort": 80}, {"hostPort": 8080, "containerPort": 81}}, nil,
+			"runtimeConfig.portMappings[0] (0.0.0.0:8080:80/tcp) and [2] (8080:81/tcp) publish host port 8080/tcp"},
+		{"merged, then a clash", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "::"}, {"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8080, "containerPort": 81, "hostIP": "0.0.0.0"}}, nil,
+			"runtimeConfig.portMappings[1] (0.0.0.0:8080:80/tcp) and [2] (0.0.0.0:8080:81/tcp)"},
+	} {
+		got, err := parseCNIConf(conf(t, map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": tt.maps}}))
+		if tt.err != "" {
+			if err == nil || err.Code != types.ErrInvalidNetworkConfig || !strings.Contains(err.Msg, tt.err) {
+				t.Errorf("%s: %v; want code 7 with %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		var want []plan.Port
+		for _, s := range tt.want {
+			want = append(want, port(s))
+		}
+		if diff := cmp.Diff(want, got.Ports, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
+			t.Errorf("%s: ports (-want +got):\n%s", tt.name, diff)
+		}
+	}
+}
+
 // TestCNICall: the environment's names become typed input.
 func TestCNICall(t *testing.T) {
 	c, _ := parseCNIConf(conf(t, nil))
