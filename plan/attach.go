@@ -549,6 +549,9 @@ func (a *Attach) Plan() (*Plan, error) {
 		if err != nil {
 			return nil, refuseErr("", err)
 		}
+		if slices.ContainsFunc(needs, func(n firewall.Need) bool { return n.(firewall.Publish).To.Is4() }) {
+			steps = append(steps, routeLocalnet(br))
+		}
 		steps = append(steps, stepsOf(rules)...)
 	}
 	facts := AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: net.Gateway,
@@ -560,6 +563,24 @@ func (a *Attach) Plan() (*Plan, error) {
 	}
 	return &Plan{Kind: "attachment", Name: id.Object, Target: in, Facts: facts, Steps: steps,
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), addrs, br, id.HostVeth)}, nil
+}
+
+// routeLocalnet lets the bridge carry packets from the host's loopback, so
+// that a published port answers at 127.0.0.1:PORT as at the host's other
+// addresses (as the reference portmap plugin does, and Kubernetes users
+// reach a hostPort): the host's connection to 127.0.0.1 is DNATed to the
+// container in OUTPUT with its source still 127.0.0.1, which the kernel
+// routes out of no interface but lo unless the interface's route_localnet
+// is 1; the bridge's NAT rules then masquerade that source to the
+// bridge's address. The setting is the bridge's, shared by its attachments
+// that publish: it is restored with the last of them. IPv6 has no such
+// setting: ::1 never leaves lo (RFC 4291), so [::1]:PORT is not published.
+func routeLocalnet(br actions.IfName) Step {
+	key := "net.ipv4.conf." + br.String() + ".route_localnet"
+	if strings.Contains(br.String(), ".") {
+		key = "net/ipv4/conf/" + br.String() + "/route_localnet" // sysctl reads a dot as a slash
+	}
+	return Step{Action: actions.SysctlSet{Key: key, Value: "1"}, Shared: "sysctl " + key}
 }
 
 // Preflight checks the host: the container lives, the names are free, and

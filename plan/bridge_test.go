@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,6 +142,8 @@ func TestAttachPlan(t *testing.T) {
 		"nsenter -t 4242 -n ip link set eth0 up",
 		"nsenter -t 4242 -n ip link set lo up",
 		"nsenter -t 4242 -n ip route add default via 10.88.0.1",
+		// The bridge carries the host's loopback to the published port.
+		"sysctl -w net.ipv4.conf.br0.route_localnet=1",
 		"iptables -t nat -A PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.7:80",
 		"iptables -A PLUMB-br0 -d 10.88.0.7/32 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
 	}
@@ -174,10 +177,12 @@ func TestAttachRollbackKeepsBridge(t *testing.T) {
 	if _, err := Apply(context.Background(), f, st, p, Each); err == nil {
 		t.Fatal("attach did not fail")
 	}
-	undos := f.calls[len(p.Steps):]
+	undos := f.calls[slices.Index(f.calls, last)+1:]
 	want := []string{
 		"iptables -D PLUMB-br0 -d 10.88.0.2/32 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
 		"iptables -t nat -D PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.2:80",
+		// The value found before (the fake's 0), as the last holder.
+		"sysctl -w net.ipv4.conf.br0.route_localnet=0",
 		"ip link del veth0a580002",
 	}
 	if diff := cmp.Diff(want, undos); diff != "" {
@@ -233,6 +238,46 @@ func TestAttachCheckPorts(t *testing.T) {
 			t.Errorf("%v: %v", tt.ports, err)
 		case tt.err != "" && (!errors.As(err, &r) || r.Flag != "publish" || !strings.Contains(r.Msg, tt.err)):
 			t.Errorf("%v: %v; want --publish: %s", tt.ports, err, tt.err)
+		}
+	}
+}
+
+// TestRouteLocalnetShared: the bridge's route_localnet is set by the first
+// attachment that publishes (reading the value to restore), kept while
+// another one publishes, and restored with the last of them; an
+// attachment that publishes nothing leaves it alone.
+func TestRouteLocalnetShared(t *testing.T) {
+	ctx := context.Background()
+	st := NewStore(t.TempDir())
+	br := bridgeUp(t, st, "10.88.0.0/24")
+	f := &fakeRunner{}
+	var recs []*Record
+	for i, ports := range [][]Port{{{Host: 8080, Container: 80, Proto: "tcp"}}, nil, {{Host: 8081, Container: 80, Proto: "tcp"}}} {
+		a := &Attach{Network: br, Target: selfTarget(), IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(2 + i)}), If: "eth0", Publish: ports}
+		rec, err := Apply(ctx, f, st, must(a.Plan()), Each)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	const set, read, restore = "sysctl -w net.ipv4.conf.br0.route_localnet=1", "sysctl -n net.ipv4.conf.br0.route_localnet", "sysctl -w net.ipv4.conf.br0.route_localnet=0"
+	count := func(line string) (n int) {
+		for _, c := range f.calls {
+			if c == line {
+				n++
+			}
+		}
+		return n
+	}
+	if count(set) != 2 || count(read) != 1 {
+		t.Errorf("two publishers: %d sets, %d reads of the old value; want 2, 1:\n%s", count(set), count(read), strings.Join(f.calls, "\n"))
+	}
+	for i, want := range []int{0, 0, 1} { // the first publisher, the one that publishes nothing, the last publisher
+		if _, err := Down(ctx, f, st, recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(restore); got != want {
+			t.Errorf("after down of %s: route_localnet restored %d times; want %d", recs[i].ID(), got, want)
 		}
 	}
 }
