@@ -549,7 +549,9 @@ func (a *Attach) Plan() (*Plan, error) {
 		if err != nil {
 			return nil, refuseErr("", err)
 		}
-		if slices.ContainsFunc(needs, func(n firewall.Need) bool { return n.(firewall.Publish).To.Is4() }) {
+		// Only on a bridge whose rules guard the host's loopback (one
+		// made before them would let its containers reach it).
+		if net.LoopbackGuard && slices.ContainsFunc(needs, func(n firewall.Need) bool { return n.(firewall.Publish).To.Is4() }) {
 			steps = append(steps, routeLocalnet(br))
 		}
 		steps = append(steps, stepsOf(rules)...)

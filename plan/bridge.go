@@ -143,7 +143,8 @@ func (b *Bridge) plan() (*Plan, error) {
 	if b.NoNAT {
 		nat = "no NAT"
 	}
-	facts := BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT)}
+	facts := BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
+		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4}
 	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
 	if v6 := b.v6(); v6 != nil {
 		facts.NAT6 = b.NAT6

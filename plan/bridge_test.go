@@ -154,6 +154,12 @@ func TestAttachPlan(t *testing.T) {
 	if len(AddressID("br0", netip.MustParseAddr("255.255.255.255")).HostVeth) > 15 {
 		t.Error("host veth name over 15 bytes")
 	}
+	// A bridge made before the loopback guard: its attachments leave
+	// route_localnet alone.
+	a.Network.LoopbackGuard = false
+	if diff := cmp.Diff(append(want[:8:8], want[9:]...), lines(must(a.Plan()))); diff != "" {
+		t.Errorf("plan on a bridge without the loopback guard (-want +got):\n%s", diff)
+	}
 	// A bridge made without NAT has no chains for published ports.
 	a.Network.NAT = false
 	var r *Refused

@@ -493,5 +493,5 @@ func (conf *cniConf) network() plan.BridgeNetwork {
 		fw = firewall.Recorded(conf.Firewall)
 	}
 	return plan.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU, Firewall: fw,
-		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.bridge().NAT6}}
+		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.bridge().NAT6, LoopbackGuard: conf.NAT && conf.Subnet.Addr().Is4()}}
 }
