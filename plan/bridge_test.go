@@ -287,3 +287,20 @@ func TestRouteLocalnetShared(t *testing.T) {
 		}
 	}
 }
+
+// TestRouteLocalnetKey: a bridge whose name holds a dot gets the slashed
+// form of the key, which sysctl does not split at that dot.
+func TestRouteLocalnetKey(t *testing.T) {
+	for br, want := range map[actions.IfName]string{
+		"br0":  "sysctl -w net.ipv4.conf.br0.route_localnet=1",
+		"br.0": "sysctl -w net/ipv4/conf/br.0/route_localnet=1",
+	} {
+		s := routeLocalnet(br)
+		if got := actions.Quote(s.Action.Argv()); got != want || s.Shared != "sysctl "+strings.Fields(want)[2][:len(strings.Fields(want)[2])-2] {
+			t.Errorf("routeLocalnet(%s) = %s (shared %q); want %s", br, got, s.Shared, want)
+		}
+		if why := s.Action.Why(); !strings.Contains(why, "let "+br.String()+" carry the host's loopback traffic") {
+			t.Errorf("routeLocalnet(%s) says %q", br, why)
+		}
+	}
+}
