@@ -22,7 +22,22 @@ func (a SysctlSet) Why() string {
 	if forwarding(a.Key) && a.Value == "1" {
 		return "let the host forward packets between the container and its uplink"
 	}
+	if dev, ok := routeLocalnet(a.Key); ok && a.Value == "1" {
+		return "let " + dev + " carry the host's loopback traffic to the containers' published ports (127.0.0.1:PORT)"
+	}
 	return fmt.Sprintf("set %s to %s", a.Key, a.Value)
+}
+
+// routeLocalnet reports whether key is an interface's route_localnet, and
+// which interface.
+func routeLocalnet(key string) (string, bool) {
+	for _, sep := range []string{".", "/"} {
+		pre, suf := strings.Join([]string{"net", "ipv4", "conf", ""}, sep), sep+"route_localnet"
+		if dev, ok := strings.CutPrefix(key, pre); ok && strings.HasSuffix(dev, suf) && len(dev) > len(suf) {
+			return strings.TrimSuffix(dev, suf), true
+		}
+	}
+	return "", false
 }
 func (a SysctlSet) Undo() Action { return nil }
 func (a SysctlSet) UndoNote() string {

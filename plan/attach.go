@@ -40,6 +40,20 @@ func (p Port) String() string {
 	return p.HostIP.String() + ":" + s
 }
 
+// in reports whether the port is published in family f: in each family
+// when no host address is given.
+func (p Port) in(f ipam.Family) bool {
+	return !p.HostIP.IsValid() || ipam.FamilyOf(p.HostIP) == f
+}
+
+// Shares reports whether p and q take the same host port and protocol in a
+// family both publish in: 0.0.0.0:8080 and [::]:8080 do not, each has a
+// family's rules of its own.
+func (p Port) Shares(q Port) bool {
+	return p.Host == q.Host && p.Proto == q.Proto &&
+		(p.in(ipam.V4) && q.in(ipam.V4) || p.in(ipam.V6) && q.in(ipam.V6))
+}
+
 // ParsePort reads [HOSTIP:]HOST:CONTAINER[/tcp|/udp], HOSTIP 0.0.0.0 or
 // [::] (Docker's way of publishing in one family).
 func ParsePort(s string) (Port, error) {
@@ -438,13 +452,12 @@ func (a *Attach) Check() error {
 	if a.Target.IsHost() {
 		return refuse("", "give the container as --pid PID or --netns NAME")
 	}
-	seen := map[string]bool{}
-	for _, p := range a.Publish {
-		k := fmt.Sprintf("%d/%s", p.Host, p.Proto)
-		if seen[k] {
-			return refuse("publish", "host port %s is published twice", k)
+	for i, p := range a.Publish {
+		for _, q := range a.Publish[:i] {
+			if p.Shares(q) {
+				return refuse("publish", "host port %d/%s is published twice (%s and %s)", p.Host, p.Proto, q, p)
+			}
 		}
-		seen[k] = true
 	}
 	return nil
 }
@@ -545,6 +558,11 @@ func (a *Attach) Plan() (*Plan, error) {
 		if err != nil {
 			return nil, refuseErr("", err)
 		}
+		// Only on a bridge whose rules guard the host's loopback (one
+		// made before them would let its containers reach it).
+		if net.LoopbackGuard && slices.ContainsFunc(needs, func(n firewall.Need) bool { return n.(firewall.Publish).To.Is4() }) {
+			steps = append(steps, routeLocalnet(br))
+		}
 		steps = append(steps, stepsOf(rules)...)
 	}
 	facts := AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: net.Gateway,
@@ -556,6 +574,24 @@ func (a *Attach) Plan() (*Plan, error) {
 	}
 	return &Plan{Kind: "attachment", Name: id.Object, Target: in, Facts: facts, Steps: steps,
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), addrs, br, id.HostVeth)}, nil
+}
+
+// routeLocalnet lets the bridge carry packets from the host's loopback, so
+// that a published port answers at 127.0.0.1:PORT as at the host's other
+// addresses (as the reference portmap plugin does, and Kubernetes users
+// reach a hostPort): the host's connection to 127.0.0.1 is DNATed to the
+// container in OUTPUT with its source still 127.0.0.1, which the kernel
+// routes out of no interface but lo unless the interface's route_localnet
+// is 1; the bridge's NAT rules then masquerade that source to the
+// bridge's address. The setting is the bridge's, shared by its attachments
+// that publish: it is restored with the last of them. IPv6 has no such
+// setting: ::1 never leaves lo (RFC 4291), so [::1]:PORT is not published.
+func routeLocalnet(br actions.IfName) Step {
+	key := "net.ipv4.conf." + br.String() + ".route_localnet"
+	if strings.Contains(br.String(), ".") {
+		key = "net/ipv4/conf/" + br.String() + "/route_localnet" // sysctl reads a dot as a slash
+	}
+	return Step{Action: actions.SysctlSet{Key: key, Value: "1"}, Shared: "sysctl " + key}
 }
 
 // Preflight checks the host: the container lives, the names are free, and

@@ -143,7 +143,8 @@ func (b *Bridge) plan() (*Plan, error) {
 	if b.NoNAT {
 		nat = "no NAT"
 	}
-	facts := BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT)}
+	facts := BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
+		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4}
 	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
 	if v6 := b.v6(); v6 != nil {
 		facts.NAT6 = b.NAT6
@@ -166,6 +167,10 @@ func (b *Bridge) how6() string {
 	return "routed"
 }
 
+// loopback is IPv4's loopback block, the source of the host's connections
+// to 127.0.0.1.
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
+
 // needs are what the network needs of the firewall for one family: its
 // own rules for forwarding, NAT (IPv4, and IPv6 with NAT6) and published
 // ports.
@@ -187,13 +192,31 @@ func (b *Bridge) needs(fam ipam.Family, subnet netip.Prefix) []firewall.Need {
 			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Outgoing},
 			firewall.Masquerade{Family: fam, Network: br, Source: subnet, Out: b.Name, NotOut: true,
 				Why: fmt.Sprintf("rewrite the source of %s's traffic leaving %s to the host's address (NAT)", subnet, br)},
-			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Outgoing},
 		)
+		if fam == ipam.V4 {
+			// The host's own connections to a published port at
+			// 127.0.0.1 reach the bridge with that source
+			// (route_localnet, which an attachment that publishes sets):
+			// no container could answer it, so it becomes the bridge's
+			// address, as the reference portmap plugin does.
+			needs = append(needs, firewall.Masquerade{Family: fam, Network: br, Source: loopback, Out: b.Name,
+				Why: fmt.Sprintf("rewrite the source of the host's connections from its loopback to published ports on %s to %s's address", br, br)})
+		}
+		needs = append(needs, firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Outgoing})
 	}
-	return append(needs,
+	needs = append(needs,
 		firewall.OwnRules{Family: fam, Network: br, Hook: firewall.ForTheHost},
 		firewall.JumpInto{Family: fam, Network: br, Hook: firewall.ForTheHost},
 	)
+	if fam == ipam.V4 {
+		needs = append(needs,
+			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Incoming},
+			firewall.GuardLoopback{Network: br, In: b.Name,
+				Why: "drop new connections from " + br + " to the host's loopback (127.0.0.0/8), which route_localnet would let through to services listening there alone"},
+			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Incoming},
+		)
+	}
+	return needs
 }
 
 // Preflight checks the host: the name is free, the subnet overlaps no route

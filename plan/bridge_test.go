@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 
@@ -141,6 +142,8 @@ func TestAttachPlan(t *testing.T) {
 		"nsenter -t 4242 -n ip link set eth0 up",
 		"nsenter -t 4242 -n ip link set lo up",
 		"nsenter -t 4242 -n ip route add default via 10.88.0.1",
+		// The bridge carries the host's loopback to the published port.
+		"sysctl -w net.ipv4.conf.br0.route_localnet=1",
 		"iptables -t nat -A PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.7:80",
 		"iptables -A PLUMB-br0 -d 10.88.0.7/32 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
 	}
@@ -150,6 +153,12 @@ func TestAttachPlan(t *testing.T) {
 	}
 	if len(AddressID("br0", netip.MustParseAddr("255.255.255.255")).HostVeth) > 15 {
 		t.Error("host veth name over 15 bytes")
+	}
+	// A bridge made before the loopback guard: its attachments leave
+	// route_localnet alone.
+	a.Network.LoopbackGuard = false
+	if diff := cmp.Diff(append(want[:8:8], want[9:]...), lines(must(a.Plan()))); diff != "" {
+		t.Errorf("plan on a bridge without the loopback guard (-want +got):\n%s", diff)
 	}
 	// A bridge made without NAT has no chains for published ports.
 	a.Network.NAT = false
@@ -174,10 +183,12 @@ func TestAttachRollbackKeepsBridge(t *testing.T) {
 	if _, err := Apply(context.Background(), f, st, p, Each); err == nil {
 		t.Fatal("attach did not fail")
 	}
-	undos := f.calls[len(p.Steps):]
+	undos := f.calls[slices.Index(f.calls, last)+1:]
 	want := []string{
 		"iptables -D PLUMB-br0 -d 10.88.0.2/32 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
 		"iptables -t nat -D PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.2:80",
+		// The value found before (the fake's 0), as the last holder.
+		"sysctl -w net.ipv4.conf.br0.route_localnet=0",
 		"ip link del veth0a580002",
 	}
 	if diff := cmp.Diff(want, undos); diff != "" {
@@ -200,5 +211,96 @@ func TestAddressIDIPv6(t *testing.T) {
 	}
 	if v4 := AddressID("br0", netip.MustParseAddr("10.88.0.2")); v4.HostVeth != "veth0a580002" || v4.PeerTemp != "plmb0a580002" {
 		t.Errorf("IPv4 names: %+v", v4)
+	}
+}
+
+// TestAttachCheckPorts: a host port twice in one family is refused; in
+// each family apart (0.0.0.0 and [::]) it may lead to two container ports.
+func TestAttachCheckPorts(t *testing.T) {
+	for _, tt := range []struct {
+		ports []string
+		err   string
+	}{
+		{[]string{"8080:80", "8081:80"}, ""},
+		{[]string{"8080:80", "8080:80/udp"}, ""},
+		{[]string{"0.0.0.0:8080:80", "[::]:8080:81"}, ""},
+		{[]string{"8080:80", "8080:81"}, "host port 8080/tcp is published twice (8080:80/tcp and 8080:81/tcp)"},
+		{[]string{"8080:80", "8080:80"}, "host port 8080/tcp is published twice"},
+		{[]string{"[::]:8080:80", "8080:81"}, "host port 8080/tcp is published twice ([::]:8080:80/tcp and 8080:81/tcp)"},
+		{[]string{"0.0.0.0:8080:80", "0.0.0.0:8080:80"}, "published twice"},
+	} {
+		a := Attach{Target: actions.Netns{Name: "c1"}}
+		for _, s := range tt.ports {
+			p, err := ParsePort(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a.Publish = append(a.Publish, p)
+		}
+		err := a.Check()
+		var r *Refused
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%v: %v", tt.ports, err)
+		case tt.err != "" && (!errors.As(err, &r) || r.Flag != "publish" || !strings.Contains(r.Msg, tt.err)):
+			t.Errorf("%v: %v; want --publish: %s", tt.ports, err, tt.err)
+		}
+	}
+}
+
+// TestRouteLocalnetShared: the bridge's route_localnet is set by the first
+// attachment that publishes (reading the value to restore), kept while
+// another one publishes, and restored with the last of them; an
+// attachment that publishes nothing leaves it alone.
+func TestRouteLocalnetShared(t *testing.T) {
+	ctx := context.Background()
+	st := NewStore(t.TempDir())
+	br := bridgeUp(t, st, "10.88.0.0/24")
+	f := &fakeRunner{}
+	var recs []*Record
+	for i, ports := range [][]Port{{{Host: 8080, Container: 80, Proto: "tcp"}}, nil, {{Host: 8081, Container: 80, Proto: "tcp"}}} {
+		a := &Attach{Network: br, Target: selfTarget(), IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(2 + i)}), If: "eth0", Publish: ports}
+		rec, err := Apply(ctx, f, st, must(a.Plan()), Each)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	const set, read, restore = "sysctl -w net.ipv4.conf.br0.route_localnet=1", "sysctl -n net.ipv4.conf.br0.route_localnet", "sysctl -w net.ipv4.conf.br0.route_localnet=0"
+	count := func(line string) (n int) {
+		for _, c := range f.calls {
+			if c == line {
+				n++
+			}
+		}
+		return n
+	}
+	if count(set) != 2 || count(read) != 1 {
+		t.Errorf("two publishers: %d sets, %d reads of the old value; want 2, 1:\n%s", count(set), count(read), strings.Join(f.calls, "\n"))
+	}
+	for i, want := range []int{0, 0, 1} { // the first publisher, the one that publishes nothing, the last publisher
+		if _, err := Down(ctx, f, st, recs[i]); err != nil {
+			t.Fatal(err)
+		}
+		if got := count(restore); got != want {
+			t.Errorf("after down of %s: route_localnet restored %d times; want %d", recs[i].ID(), got, want)
+		}
+	}
+}
+
+// TestRouteLocalnetKey: a bridge whose name holds a dot gets the slashed
+// form of the key, which sysctl does not split at that dot.
+func TestRouteLocalnetKey(t *testing.T) {
+	for br, want := range map[actions.IfName]string{
+		"br0":  "sysctl -w net.ipv4.conf.br0.route_localnet=1",
+		"br.0": "sysctl -w net/ipv4/conf/br.0/route_localnet=1",
+	} {
+		s := routeLocalnet(br)
+		if got := actions.Quote(s.Action.Argv()); got != want || s.Shared != "sysctl "+strings.Fields(want)[2][:len(strings.Fields(want)[2])-2] {
+			t.Errorf("routeLocalnet(%s) = %s (shared %q); want %s", br, got, s.Shared, want)
+		}
+		if why := s.Action.Why(); !strings.Contains(why, "let "+br.String()+" carry the host's loopback traffic") {
+			t.Errorf("routeLocalnet(%s) says %q", br, why)
+		}
 	}
 }

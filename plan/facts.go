@@ -63,6 +63,11 @@ type BridgeFacts struct {
 	Subnet6  netip.Prefix
 	Gateway6 netip.Addr
 	NAT6     bool
+	// LoopbackGuard says the network's rules take the host's own
+	// connections to 127.0.0.1 to published ports and drop new ones from
+	// the bridge to 127.0.0.0/8: a bridge made before them lacks the
+	// guard, and its attachments leave route_localnet alone.
+	LoopbackGuard bool
 }
 
 // Family is one address family of a network: its subnet and gateway.
@@ -104,6 +109,9 @@ func (f BridgeFacts) encode() map[string]string {
 	}
 	if f.NAT6 {
 		m["nat6"] = "true"
+	}
+	if f.LoopbackGuard {
+		m["loopback_guard"] = "true"
 	}
 	return m
 }
@@ -255,7 +263,7 @@ func (r *Record) Facts() (Facts, error) {
 			HostIP: d.addr("host_ip"), ContIP: d.addr("cont_ip"), Uplink: d.ifname("uplink"), Firewall: d.s("firewall")}
 	case "bridge":
 		f = BridgeFacts{Subnet: d.prefix("subnet"), Gateway: d.addr("gateway"), NAT: d.s("nat") == "true", MTU: d.num("mtu"), Firewall: d.s("firewall"),
-			Subnet6: d.prefix("subnet6"), Gateway6: d.addr("gateway6"), NAT6: d.s("nat6") == "true"}
+			Subnet6: d.prefix("subnet6"), Gateway6: d.addr("gateway6"), NAT6: d.s("nat6") == "true", LoopbackGuard: d.s("loopback_guard") == "true"}
 	case "attachment":
 		f = d.attachment()
 	case "overlay":

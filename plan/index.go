@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -81,7 +82,11 @@ func (l Layout) entries(r *Record) []string {
 		out = append(out, filepath.Join(dir, "target-"+indexKey(f.Target)))
 	}
 	for _, p := range f.Ports {
-		out = append(out, l.portEntry(p.Proto, p.Host))
+		// A port published in each family apart (0.0.0.0:8080:80 and
+		// [::]:8080:81) holds one entry.
+		if e := l.portEntry(p.Proto, p.Host); !slices.Contains(out, e) {
+			out = append(out, e)
+		}
 	}
 	return out
 }

@@ -90,6 +90,8 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00:89::/121"}, `^--subnet: fd00:89::/121 is a /121; a bridge's IPv6 subnet is /48 to /120 \(such as /64\)$`},
 		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00::/47"}, `^--subnet: fd00::/47 is a /47; a bridge's IPv6 subnet is /48 to /120`},
 		{nil, []string{"bridge", "up", "br1", "--subnet", "10.89.0.0/24", "--subnet", "fe80::/64"}, `^--subnet: fe80::/64 overlaps fe80::/10, the link-local block`},
+		{nil, []string{"bridge", "up", "br1", "--subnet", "::ffff:10.0.0.0/120"}, `^--subnet: ::ffff:10.0.0.0/120 is written in IPv6's IPv4-mapped form \(::ffff:0:0/96\), which a network cannot use; give the IPv4 subnet 10.0.0.0/24 instead$`},
+		{nil, []string{"veth", "up", "--pid", "1", "--subnet", "::ffff:10.0.0.0/120"}, `^--subnet: ::ffff:10.0.0.0/120 is written in IPv6's IPv4-mapped form`},
 		{nil, []string{"bridge", "up", "br1", "--subnet", "ff05::/64"}, `^--subnet: ff05::/64 overlaps ff00::/8, the multicast block`},
 		{nil, []string{"bridge", "up", "br1", "--subnet", "fd00:66::/80"}, `^--subnet: fd00:66::/80 overlaps bridge/br6's subnet fd00:66::/64$`},
 		{nil, []string{"bridge", "up", "br1", "--subnet", "10.89.0.0/24", "--subnet", "fd00:46::/96"}, `^--subnet: fd00:46::/96 overlaps bridge/br46's subnet fd00:46::/64$`},

@@ -361,20 +361,27 @@ func (conf *cniConf) readIPAM(raw json.RawMessage) *types.Error {
 			return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst %q is not a CIDR", i, rt.Dst)
 		}
 		var via netip.Addr
+		var on netip.Prefix // the subnet the gateway must be on
 		for _, f := range fams {
 			if f.subnet.Addr().Is4() == dst.Addr().Is4() {
-				via = f.gw
+				via, on = f.gw, f.subnet
 			}
 		}
 		if !via.IsValid() {
 			return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst=%s: the network has no %s range to route it through", i, dst, ipam.FamilyOf(dst.Addr()))
 		}
 		if rt.GW != "" {
-			if gw, err := netip.ParseAddr(rt.GW); err != nil || gw.Is4() != dst.Addr().Is4() || gw.Is4In6() {
+			gw, err := netip.ParseAddr(rt.GW)
+			if err != nil || gw.Is4() != dst.Addr().Is4() || gw.Is4In6() {
 				return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw %q is not an %s address", i, rt.GW, ipam.FamilyOf(dst.Addr()))
-			} else {
-				via = gw
 			}
+			// The container reaches only its own subnet directly: the
+			// kernel refuses any other gateway ("Nexthop has invalid
+			// gateway") at the route's step, after the link is made.
+			if err := ipam.CheckHost(gw, on); err != nil {
+				return cniError(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw: %v; a route's gateway must be a host on the container's own subnet, which it reaches directly", i, err)
+			}
+			via = gw
 		}
 		rte := plan.Route{Dst: dst.Masked(), Via: via}
 		if !slices.Contains(conf.Routes, rte) {
@@ -416,7 +423,7 @@ func (conf *cniConf) readRuntimeConfig(raw json.RawMessage) *types.Error {
 			return cniError(types.ErrDecodingFailure, "reading runtimeConfig.portMappings: %v", err)
 		}
 	}
-	seen := map[string]bool{}
+	asked := make([]plan.Port, 0, len(pm)) // each mapping as given
 	for i, m := range pm {
 		proto := strings.ToLower(m.Protocol)
 		if proto == "" {
@@ -426,20 +433,49 @@ func (conf *cniConf) readRuntimeConfig(raw json.RawMessage) *types.Error {
 			return cniError(types.ErrUnsupportedField, "unsupported field runtimeConfig.portMappings[%d].hostIP=%s: plumb publishes a port on every address of the host", i, m.HostIP)
 		}
 		spec := fmt.Sprintf("%d:%d/%s", m.HostPort, m.ContainerPort, proto)
-		if m.HostIP == "::" {
+		switch m.HostIP {
+		case "::":
 			spec = "[::]:" + spec // IPv6 alone
+		case "0.0.0.0":
+			spec = "0.0.0.0:" + spec // IPv4 alone, as the reference portmap plugin
 		}
 		p, err := plan.ParsePort(spec)
 		if err != nil {
 			return cniError(types.ErrInvalidNetworkConfig, "runtimeConfig.portMappings[%d]: %v", i, err)
 		}
-		k := fmt.Sprintf("%d/%s", p.Host, p.Proto)
-		if seen[k] {
-			continue // runtimes list a port once per host address family
+		asked = append(asked, p)
+		if e := conf.addPort(asked); e != nil {
+			return e
 		}
-		seen[k] = true
-		conf.Ports = append(conf.Ports, p)
 	}
+	return nil
+}
+
+// addPort adds the last of the mappings asked to the ports. Runtimes list
+// a port once per host address family (hostIP 0.0.0.0, then ::), or once
+// for both: a mapping that repeats another's host port to the same
+// container port adds its family to it. The same host port and protocol
+// sent to two container ports in one family is an invalid config (the
+// kernel would keep one rule); in two families apart, each family gets its
+// own rule.
+func (conf *cniConf) addPort(asked []plan.Port) *types.Error {
+	i := len(asked) - 1
+	p := asked[i]
+	for j, q := range asked[:i] {
+		if p.Shares(q) && p.Container != q.Container {
+			return cniError(types.ErrInvalidNetworkConfig, "runtimeConfig.portMappings[%d] (%s) and [%d] (%s) publish host port %d/%s to two container ports; a host port leads to one",
+				j, q, i, p, p.Host, p.Proto)
+		}
+	}
+	for j, q := range conf.Ports {
+		if q.Host == p.Host && q.Proto == p.Proto && q.Container == p.Container {
+			if q.HostIP != p.HostIP {
+				conf.Ports[j].HostIP = netip.Addr{} // both families
+			}
+			return nil
+		}
+	}
+	conf.Ports = append(conf.Ports, p)
 	return nil
 }
 
@@ -457,5 +493,5 @@ func (conf *cniConf) network() plan.BridgeNetwork {
 		fw = firewall.Recorded(conf.Firewall)
 	}
 	return plan.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU, Firewall: fw,
-		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.bridge().NAT6}}
+		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.bridge().NAT6, LoopbackGuard: conf.NAT && conf.Subnet.Addr().Is4()}}
 }

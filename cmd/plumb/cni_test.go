@@ -224,6 +224,12 @@ func TestCNIConfRefused(t *testing.T) {
 		{map[string]any{"ipam.subnet": "10.88.0.0/31"}, 7, "no room"},
 		{map[string]any{"ipam.routes": []map[string]any{{"dst": "fd00::/8"}}}, 7, "no IPv6 range"},
 		{map[string]any{"ipam.routes": []map[string]any{{"dst": "x"}}}, 7, "not a CIDR"},
+		// A gateway off the subnet: refused with the config, not by the
+		// kernel at the route's step.
+		{map[string]any{"ipam.routes": []map[string]any{{"dst": "198.51.100.0/24", "gw": "192.0.2.1"}}}, 7, "ipam.routes[0].gw: 192.0.2.1 is outside the subnet 10.88.0.0/16; a route's gateway must be a host on the container's own subnet"},
+		{map[string]any{"ipam.routes": []map[string]any{{"dst": "0.0.0.0/0"}, {"dst": "198.51.100.0/24", "gw": "10.88.0.0"}}}, 7, "ipam.routes[1].gw: 10.88.0.0 is the network address"},
+		{map[string]any{"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16"}}, {{"subnet": "fd00:88::/64"}}},
+			"ipam.routes": []map[string]any{{"dst": "2001:db8::/32", "gw": "fd00:99::1"}}}, 7, "ipam.routes[0].gw: fd00:99::1 is outside the subnet fd00:88::/64"},
 		{map[string]any{"ipam.routes": []map[string]any{{"dst": "0.0.0.0/0", "mtu": 1300}}}, 2, "ipam.routes[0].mtu=1300"},
 		{map[string]any{"runtimeConfig": map[string]any{"ips": []string{"10.88.0.5/16"}}}, 2, "runtimeConfig.ips"},
 		{map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 80, "containerPort": 80, "hostIP": "192.0.2.1"}}}}, 2, "hostIP=192.0.2.1"},
@@ -237,6 +243,61 @@ func TestCNIConfRefused(t *testing.T) {
 	}
 	if _, err := parseCNIConf([]byte("{")); err == nil || err.Code != types.ErrDecodingFailure {
 		t.Errorf("bad JSON: %v; want code 6", err)
+	}
+}
+
+// TestCNIPortMappings: runtimes list a mapping once per host address
+// family, or once for both; the families are kept apart, and a host port
+// sent to two container ports in one family is refused (code 7), naming
+// both mappings.
+func TestCNIPortMappings(t *testing.T) {
+	type m = map[string]any
+	port := func(s string) plan.Port {
+		p, err := plan.ParsePort(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name string
+		maps []m
+		want []string // ports as --publish writes them
+		err  string
+	}{
+		{"once for both", []m{{"hostPort": 8080, "containerPort": 80}}, []string{"8080:80"}, ""},
+		{"once per family", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8080, "containerPort": 80, "hostIP": "::"}}, []string{"8080:80"}, ""},
+		{"IPv6 first", []m{{"hostPort": 9090, "containerPort": 90, "hostIP": "::"}, {"hostPort": 9090, "containerPort": 90, "hostIP": "0.0.0.0"}}, []string{"9090:90"}, ""},
+		{"one family", []m{{"hostPort": 9090, "containerPort": 90, "hostIP": "::"}}, []string{"[::]:9090:90"}, ""},
+		{"twice the same", []m{{"hostPort": 8080, "containerPort": 80}, {"hostPort": 8080, "containerPort": 80, "hostIP": ""}}, []string{"8080:80"}, ""},
+		{"both, then one", []m{{"hostPort": 8080, "containerPort": 80}, {"hostPort": 8080, "containerPort": 80, "hostIP": "::"}}, []string{"8080:80"}, ""},
+		{"other protocol", []m{{"hostPort": 53, "containerPort": 53, "protocol": "udp"}, {"hostPort": 53, "containerPort": 5353, "protocol": "tcp"}}, []string{"53:53/udp", "53:5353/tcp"}, ""},
+		{"families apart", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8080, "containerPort": 81, "hostIP": "::"}}, []string{"0.0.0.0:8080:80", "[::]:8080:81"}, ""},
+		{"two container ports", []m{{"hostPort": 8080, "containerPort": 80}, {"hostPort": 8080, "containerPort": 81}}, nil,
+			"runtimeConfig.portMappings[0] (8080:80/tcp) and [1] (8080:81/tcp) publish host port 8080/tcp to two container ports; a host port leads to one"},
+		{"two container ports, one family", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8081, "containerPort": 80}, {"hostPort": 8080, "containerPort": 81}}, nil,
+			"runtimeConfig.portMappings[0] (0.0.0.0:8080:80/tcp) and [2] (8080:81/tcp) publish host port 8080/tcp"},
+		{"merged, then a clash", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "::"}, {"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8080, "containerPort": 81, "hostIP": "0.0.0.0"}}, nil,
+			"runtimeConfig.portMappings[1] (0.0.0.0:8080:80/tcp) and [2] (0.0.0.0:8080:81/tcp)"},
+	} {
+		got, err := parseCNIConf(conf(t, map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": tt.maps}}))
+		if tt.err != "" {
+			if err == nil || err.Code != types.ErrInvalidNetworkConfig || !strings.Contains(err.Msg, tt.err) {
+				t.Errorf("%s: %v; want code 7 with %q", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", tt.name, err)
+			continue
+		}
+		var want []plan.Port
+		for _, s := range tt.want {
+			want = append(want, port(s))
+		}
+		if diff := cmp.Diff(want, got.Ports, cmp.Comparer(func(x, y netip.Addr) bool { return x == y })); diff != "" {
+			t.Errorf("%s: ports (-want +got):\n%s", tt.name, diff)
+		}
 	}
 }
 

@@ -358,8 +358,8 @@ func testLiveCNIFaults(t *testing.T, fw, part string, share *share) {
 	mustCall("the attachment to delete", onBridge)
 	steps, _ := plan(del)
 	mustCall("DEL for real", del)
-	if want := map[string]int{"iptables": 5, "nftables": 3}[fw]; len(steps) != want {
-		t.Fatalf("DEL's plan has %d steps, want %d (the four rules, or two elements, of two ports; the link):\n%s", len(steps), want, strings.Join(steps, "\n"))
+	if want := map[string]int{"iptables": 6, "nftables": 4}[fw]; len(steps) != want {
+		t.Fatalf("DEL's plan has %d steps, want %d (the four rules, or two elements, of two ports; the bridge's route_localnet, restored with its last publisher; the link):\n%s", len(steps), want, strings.Join(steps, "\n"))
 	}
 	for k, step := range steps {
 		for _, f := range faultsAt(k, step, marker) {

@@ -70,7 +70,7 @@ func testLiveRunFaults(t *testing.T, share int) {
 	if err := json.Unmarshal([]byte(plumbStdout(t, dry...)), &plan); err != nil {
 		t.Fatal(err)
 	}
-	tools := []string{"ip", "nsenter", "iptables", "iptables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "touch", "sh"}
+	tools := []string{"ip", "nsenter", "iptables", "iptables-restore", "sysctl", "mount", "umount", "mkdir", "rmdir", "rm", "touch", "sh"} // sysctl: the bridge's route_localnet, for the published port
 	env := faultEnv(t, append(tools, "unshare")...)
 	// For the half-way cases, unshare itself is not wrapped: the wrapper
 	// runs the real tool with the real PATH, where unshare would find the

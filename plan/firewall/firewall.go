@@ -35,6 +35,9 @@ const (
 	// Traffic for the host's own addresses: published ports (DNAT), from
 	// outside and from the host itself.
 	ForTheHost
+	// Traffic the host itself takes in (filter INPUT): what a network may
+	// not reach of the host.
+	Incoming
 )
 
 // AcceptForward lets packets be forwarded from In to Out. A Not flag
@@ -80,6 +83,18 @@ type JumpInto struct {
 	Hook    Hook
 }
 
+// GuardLoopback drops new connections that arrive on In for the host's
+// loopback block (127.0.0.0/8). Once In's route_localnet is 1 (so that
+// published ports answer at 127.0.0.1), the kernel would otherwise deliver
+// a container's packet for 127.0.0.1 to the host's services that listen
+// there alone (CVE-2020-8558; kube-proxy's rule); replies of the host's
+// own connections through a published port pass.
+type GuardLoopback struct {
+	Network string
+	In      actions.IfName
+	Why     string
+}
+
 // Publish sends traffic for the host's port HostPort to To:ToPort on the
 // network's bridge, and lets new connections through to it.
 type Publish struct {
@@ -96,6 +111,7 @@ func (n Masquerade) family() ipam.Family    { return n.Family }
 func (n OwnRules) family() ipam.Family      { return n.Family }
 func (n JumpInto) family() ipam.Family      { return n.Family }
 func (n Publish) family() ipam.Family       { return ipam.FamilyOf(n.To) }
+func (n GuardLoopback) family() ipam.Family { return ipam.V4 }
 
 // Backend renders needs as actions, in order, each with its undo.
 type Backend interface {

@@ -22,6 +22,7 @@ type Iptables struct{}
 func filterChain(net string) string { return "PLUMB-" + net }
 func natChain(net string) string    { return "PLUMB-" + net + "-NAT" }
 func dnatChain(net string) string   { return "PLUMB-" + net + "-DNAT" }
+func inputChain(net string) string  { return "PLUMB-" + net + "-IN" }
 
 func comment(net string) []string { return []string{"-m", "comment", "--comment", "plumb:" + net} }
 
@@ -77,16 +78,29 @@ func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
 					Purpose: "send forwarded traffic through " + chain + " first", IPv6: v6}})
 			case Outgoing:
 				add(actions.NAT, "POSTROUTING", jump(), "send outgoing traffic through "+chain)
+			case Incoming:
+				// At the top of INPUT, as FORWARD's: before a rule that
+				// would accept it.
+				out = append(out, actions.IptablesInsert{Rule: actions.Rule{Table: actions.Filter, Chain: "INPUT", Spec: jump(),
+					Purpose: "send the host's incoming traffic through " + chain + " first", IPv6: v6}})
 			case ForTheHost:
 				add(actions.NAT, "PREROUTING", jump("-m", "addrtype", "--dst-type", "LOCAL"),
 					"send traffic for the host's addresses through "+chain+" (published ports, from outside)")
-				loopback := "127.0.0.0/8"
+				// IPv4: 127.0.0.1 too (the bridge's route_localnet and
+				// masquerade carry it). IPv6 cannot: the kernel never
+				// routes ::1 out of lo (RFC 4291), and has no
+				// route_localnet, so ::1 is left to the host.
 				if v6 {
-					loopback = "::1/128"
+					add(actions.NAT, "OUTPUT", jump("!", "-d", "::1/128", "-m", "addrtype", "--dst-type", "LOCAL"),
+						"send the host's own traffic for its addresses but ::1 through "+chain+" (published ports, from the host)")
+				} else {
+					add(actions.NAT, "OUTPUT", jump("-m", "addrtype", "--dst-type", "LOCAL"),
+						"send the host's own traffic for its addresses, 127.0.0.1 too, through "+chain+" (published ports, from the host)")
 				}
-				add(actions.NAT, "OUTPUT", jump("!", "-d", loopback, "-m", "addrtype", "--dst-type", "LOCAL"),
-					"send the host's own traffic for its addresses through "+chain+" (published ports, from the host)")
 			}
+		case GuardLoopback:
+			spec := append([]string{"-i", n.In.String(), "-d", "127.0.0.0/8", "-m", "conntrack", "!", "--ctstate", "RELATED,ESTABLISHED"}, comment(n.Network)...)
+			add(actions.Filter, inputChain(n.Network), append(spec, "-j", "DROP"), n.Why)
 		case Publish:
 			c, br, proto := comment(n.Network), n.Bridge.String(), n.Proto
 			hostPort, toPort := strconv.Itoa(int(n.HostPort)), strconv.Itoa(int(n.ToPort))
@@ -111,6 +125,8 @@ func hookChain(net string, h Hook) (actions.Table, string) {
 		return actions.NAT, natChain(net)
 	case ForTheHost:
 		return actions.NAT, dnatChain(net)
+	case Incoming:
+		return actions.Filter, inputChain(net)
 	}
 	return actions.Filter, filterChain(net)
 }

@@ -49,20 +49,33 @@ func TestIptablesNetworkRules(t *testing.T) {
 		AcceptForward{Family: ipam.V4, Network: "br0", Out: "br0", Replies: true},
 		JumpInto{Family: ipam.V4, Network: "br0", Hook: Forwarded},
 		Masquerade{Family: ipam.V4, Network: "br0", Source: netip.MustParsePrefix("10.88.0.0/24"), Out: "br0", NotOut: true},
+		Masquerade{Family: ipam.V4, Network: "br0", Source: netip.MustParsePrefix("127.0.0.0/8"), Out: "br0"},
 		JumpInto{Family: ipam.V4, Network: "br0", Hook: ForTheHost},
 		Publish{Network: "br0", Bridge: "br0", Proto: "udp", HostPort: 53, To: netip.MustParseAddr("10.88.0.5"), ToPort: 5353},
+		OwnRules{Family: ipam.V4, Network: "br0", Hook: Incoming},
+		GuardLoopback{Network: "br0", In: "br0"},
+		JumpInto{Family: ipam.V4, Network: "br0", Hook: Incoming},
 	)
 	want := []string{
 		"iptables -A PLUMB-br0 -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -m comment --comment plumb:br0 -j ACCEPT",
 		"iptables -I FORWARD -m comment --comment plumb:br0 -j PLUMB-br0",
 		"iptables -t nat -A PLUMB-br0-NAT -s 10.88.0.0/24 ! -o br0 -m comment --comment plumb:br0 -j MASQUERADE",
+		// The host's own connections to 127.0.0.1 too (IPv4), their
+		// loopback source masqueraded towards the bridge.
+		"iptables -t nat -A PLUMB-br0-NAT -s 127.0.0.0/8 -o br0 -m comment --comment plumb:br0 -j MASQUERADE",
 		"iptables -t nat -A PREROUTING -m addrtype --dst-type LOCAL -m comment --comment plumb:br0 -j PLUMB-br0-DNAT",
-		"iptables -t nat -A OUTPUT ! -d 127.0.0.0/8 -m addrtype --dst-type LOCAL -m comment --comment plumb:br0 -j PLUMB-br0-DNAT",
+		"iptables -t nat -A OUTPUT -m addrtype --dst-type LOCAL -m comment --comment plumb:br0 -j PLUMB-br0-DNAT",
 		"iptables -t nat -A PLUMB-br0-DNAT -p udp -m udp --dport 53 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.5:5353",
 		"iptables -A PLUMB-br0 -d 10.88.0.5/32 ! -i br0 -o br0 -p udp -m udp --dport 5353 -m comment --comment plumb:br0 -j ACCEPT",
+		// What route_localnet would let in from the bridge.
+		"iptables -N PLUMB-br0-IN  # undo: iptables -X PLUMB-br0-IN",
+		"iptables -A PLUMB-br0-IN -i br0 -d 127.0.0.0/8 -m conntrack ! --ctstate RELATED,ESTABLISHED -m comment --comment plumb:br0 -j DROP",
+		"iptables -I INPUT -m comment --comment plumb:br0 -j PLUMB-br0-IN  # undo: iptables -D INPUT -m comment --comment plumb:br0 -j PLUMB-br0-IN",
 	}
 	for i := range got {
-		got[i], _, _ = strings.Cut(got[i], "  # undo:")
+		if !strings.Contains(got[i], "-N ") && !strings.Contains(got[i], " INPUT ") {
+			got[i], _, _ = strings.Cut(got[i], "  # undo:")
+		}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -47,6 +47,7 @@ func nftTable(name string) string { return "plumb-" + name }
 // so it gets the number (-100) that dstnat stands for elsewhere.
 var nftBaseChains = map[string]string{
 	"forward":     "type filter hook forward priority filter; policy accept;",
+	"input":       "type filter hook input priority filter; policy accept;",
 	"postrouting": "type nat hook postrouting priority srcnat; policy accept;",
 	"prerouting":  "type nat hook prerouting priority dstnat; policy accept;",
 	"output":      "type nat hook output priority -100; policy accept;",
@@ -197,20 +198,35 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 			case Outgoing:
 				b.chain("postrouting")
 				hook(b, "NAT")
+			case Incoming:
+				b.chain("input")
 			case ForTheHost:
 				b.maps = append(b.maps, portsMap)
-				loopback := "127.0.0.0/8"
-				if fam == ipam.V6 {
-					loopback = "::1"
-				}
 				b.rule("prerouting", "send traffic for the host's addresses to the published ports' containers (from outside)",
 					"fib daddr type local dnat "+ip+" to meta l4proto . th dport map @"+portsMap)
-				b.rule("output", "the same for the host's own traffic to its addresses (published ports, from the host)",
-					ip+" daddr != "+loopback+" fib daddr type local dnat "+ip+" to meta l4proto . th dport map @"+portsMap)
+				// As the iptables back end: 127.0.0.1 too, never ::1.
+				if fam == ipam.V6 {
+					b.rule("output", "the same for the host's own traffic to its addresses but ::1, which never leaves lo (published ports, from the host)",
+						ip+" daddr != ::1 fib daddr type local dnat "+ip+" to meta l4proto . th dport map @"+portsMap)
+				} else {
+					b.rule("output", "the same for the host's own traffic to its addresses, 127.0.0.1 too (published ports, from the host)",
+						"fib daddr type local dnat "+ip+" to meta l4proto . th dport map @"+portsMap)
+				}
 				b.rule("forward", "let new connections through to the published ports (their destination rewritten by the map)",
 					"ct status dnat accept")
 				hook(b, "published ports")
 			}
+		case GuardLoopback:
+			b, err := build(n.Network, "")
+			if err != nil {
+				return nil, err
+			}
+			in, err := nftIface("iifname", n.In, false)
+			if err != nil {
+				return nil, err
+			}
+			b.rule("input", n.Why, strings.Join(append(in, "ip", "daddr", "127.0.0.0/8", "ct", "state", "invalid,new,untracked", "drop"), " "))
+			hook(b, "loopback guard")
 		case JumpInto:
 			// The table's base chains hook the kernel themselves: there is
 			// no shared chain to jump from, and nothing of anyone else's

@@ -126,3 +126,39 @@ func TestHostMTU(t *testing.T) {
 		t.Errorf("an uplink of unknown MTU: %q", w)
 	}
 }
+
+// TestNftLoopback: published ports answer the host's own connections to
+// 127.0.0.1 (IPv4), whose loopback source is masqueraded towards the
+// bridge, and new connections from the bridge to 127.0.0.0/8 are dropped;
+// IPv6 leaves ::1 out, which the kernel never routes off lo.
+func TestNftLoopback(t *testing.T) {
+	input := func(fam ipam.Family, extra ...Need) string {
+		t.Helper()
+		needs := append([]Need{OwnRules{Family: fam, Network: "br0", Hook: ForTheHost}}, extra...)
+		got, err := Nft{}.Actions(needs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.Join(got[0].(actions.NftApply).Input, "\n")
+	}
+	v4 := input(ipam.V4,
+		Masquerade{Family: ipam.V4, Network: "br0", Source: netip.MustParsePrefix("127.0.0.0/8"), Out: "br0"},
+		OwnRules{Family: ipam.V4, Network: "br0", Hook: Incoming},
+		GuardLoopback{Network: "br0", In: "br0", Why: "guard"})
+	for _, want := range []string{
+		"\t\tfib daddr type local dnat ip to meta l4proto . th dport map @ports\n\t}\n\tchain forward",
+		"\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n\t\t# the same for the host's own traffic to its addresses, 127.0.0.1 too (published ports, from the host)\n\t\tfib daddr type local dnat ip to meta l4proto . th dport map @ports\n",
+		`		ip saddr 127.0.0.0/8 oifname "br0" masquerade`,
+		"\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n\t\t# guard\n\t\tiifname \"br0\" ip daddr 127.0.0.0/8 ct state invalid,new,untracked drop\n\t}",
+	} {
+		if !strings.Contains(v4, want) {
+			t.Errorf("IPv4 table lacks %q:\n%s", want, v4)
+		}
+	}
+	if strings.Contains(v4, "!= 127.0.0.0/8") {
+		t.Errorf("IPv4 output chain still skips the loopback:\n%s", v4)
+	}
+	if v6 := input(ipam.V6); !strings.Contains(v6, "ip6 daddr != ::1 fib daddr type local dnat ip6 to") || strings.Contains(v6, "input") {
+		t.Errorf("IPv6 table:\n%s", v6)
+	}
+}

@@ -54,6 +54,11 @@ func CheckSubnet(p netip.Prefix) error {
 	if !Supported(FamilyOf(p.Addr())) {
 		return fmt.Errorf("%s is not a subnet of a family plumb sets up", p)
 	}
+	if p.Addr().Is4In6() {
+		// FamilyOf calls it IPv4, and its prefix length counts 96 bits
+		// more than an IPv4 one: said as it is, not as "no room".
+		return fmt.Errorf("%s is written in IPv6's IPv4-mapped form (::ffff:0:0/96), which a network cannot use; %s", p, mappedHint(p))
+	}
 	if p.Masked() != p {
 		return fmt.Errorf("%s has host bits set; the subnet is %s", p, p.Masked())
 	}
@@ -70,6 +75,14 @@ func CheckSubnet(p netip.Prefix) error {
 		return fmt.Errorf("%s has no room for two hosts; use a prefix of /%d or shorter", p, most)
 	}
 	return nil
+}
+
+// mappedHint says which IPv4 subnet an IPv4-mapped prefix stands for.
+func mappedHint(p netip.Prefix) string {
+	if p.Bits() < 96 {
+		return "give an IPv4 subnet such as 10.88.0.0/24, or an IPv6 one outside ::ffff:0:0/96"
+	}
+	return "give the IPv4 subnet " + netip.PrefixFrom(p.Addr().Unmap(), p.Bits()-96).Masked().String() + " instead"
 }
 
 // The lengths of a bridge's IPv6 subnet: at most /120 (256 addresses, room

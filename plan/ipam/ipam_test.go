@@ -19,6 +19,10 @@ func TestCheckSubnet(t *testing.T) {
 		{"fe80::/64", "link-local"},
 		{"ff02::/16", "multicast"},
 		{"::/0", "unspecified"},
+		// IPv4-mapped: said as such, not "no room for two hosts" (its
+		// length counts IPv6's 128 bits).
+		{"::ffff:10.0.0.0/120", "IPv4-mapped form (::ffff:0:0/96), which a network cannot use; give the IPv4 subnet 10.0.0.0/24 instead"},
+		{"::ffff:10.88.0.0/112", "give the IPv4 subnet 10.88.0.0/16 instead"},
 	} {
 		err := CheckSubnet(netip.MustParsePrefix(tt.subnet))
 		if (err == nil) != (tt.err == "") || err != nil && !strings.Contains(err.Error(), tt.err) {
