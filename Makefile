@@ -47,12 +47,12 @@ demo-veth: deps build
 test: deps-test
 	@scripts/hostcheck.sh $(MAKE) --no-print-directory test-all
 
+# -parallel 4: live cases mostly wait on the kernel and on processes, so
+# four side by side keep both cores busy (the default is GOMAXPROCS, 2 here).
 test-all:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))" || { echo "gofmt needed:"; gofmt -l .; exit 1; }
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
-	# -parallel 4: live cases mostly wait on the kernel and on processes,
-	# so four side by side keep both cores busy (the default is GOMAXPROCS).
 	$(GO) test -count=1 -timeout 20m -parallel 4 ./...
 	@GO=$(GO) scripts/otherrun.sh $$($(GO) list ./... | grep -v /cmd/)
 	$(MAKE) --no-print-directory fuzz
