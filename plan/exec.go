@@ -218,7 +218,7 @@ func execute(ctx context.Context, r actions.Runner, st *Store, plans []*Plan, mo
 		// crash before it has run nothing. A first unit that holds a
 		// shared setting writes the ledger first, and the ledger must
 		// name a journal that exists.
-		if x.segs[0][0].shared(x.plans[0].Steps) {
+		if len(x.segs[0]) > 0 && x.segs[0][0].shared(x.plans[0].Steps) {
 			if err := st.Save(x.recs[0]); err != nil {
 				return nil, err
 			}

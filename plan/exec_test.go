@@ -106,3 +106,20 @@ func TestJournalBeforeLedger(t *testing.T) {
 		t.Error("the ledger was written before the journal of the plan that holds the setting")
 	}
 }
+
+// TestApplyNoSteps: a plan with no steps (an image whose layers another
+// process recorded while this one staged them) is recorded done, in both
+// modes; it once indexed its first process and panicked.
+func TestApplyNoSteps(t *testing.T) {
+	for _, mode := range []Mode{Batch, Each} {
+		st := NewStore(t.TempDir())
+		p := &Plan{Kind: "image", Name: "sha256-0", Summary: "nothing left to do"}
+		rec, err := Apply(context.Background(), &fakeRunner{}, st, p, mode)
+		if err != nil {
+			t.Fatalf("mode %v: %v", mode, err)
+		}
+		if got, err := st.Load(p.Kind, p.Name); err != nil || len(got.Steps) != 0 || rec.Name != p.Name {
+			t.Fatalf("mode %v: journal %+v, %v", mode, got, err)
+		}
+	}
+}
