@@ -219,3 +219,29 @@ func BenchmarkListings(b *testing.B) {
 		})
 	}
 }
+
+// countingWriter counts the writes a listing makes to its output.
+type countingWriter struct{ writes, bytes int }
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	c.writes++
+	c.bytes += len(p)
+	return len(p), nil
+}
+
+// TestListingWrites: a table of a thousand rows reaches stdout in a few
+// writes; tabwriter alone wrote each cell and each run of padding on its
+// own (11,145 write calls for bridge ls over 1,000 objects).
+func TestListingWrites(t *testing.T) {
+	l := newListingState(t, 10, 50, 49)
+	for _, args := range [][]string{{"ps"}, {"bridge", "ls"}, {"status"}} {
+		var out countingWriter
+		full := append([]string{"--state-dir", l.dir}, args...)
+		if code := runIn(context.Background(), full, &out, io.Discard); code != 0 {
+			t.Fatalf("plumb %s: exit %d", strings.Join(args, " "), code)
+		}
+		if max := out.bytes/4096 + 2; out.writes > max {
+			t.Errorf("plumb %s: %d writes for %d bytes, want at most %d", strings.Join(args, " "), out.writes, out.bytes, max)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"errors"
@@ -130,12 +131,19 @@ func listing[T any](d *deps, format, key, header string, entries []T, row func(i
 		_, err := fmt.Fprintf(d.stdout, "{\n  \"format_version\": %d,\n  %q: %s}\n", plan.FormatVersion, key, b.String())
 		return err
 	}
-	tw := tabwriter.NewWriter(d.stdout, 0, 8, 2, ' ', 0)
+	// tabwriter writes each cell and each run of padding on its own: a
+	// buffer makes a table of a thousand rows one write, not eleven
+	// thousand (a quarter of bridge ls's time with 1,000 objects).
+	bw := bufio.NewWriter(d.stdout)
+	tw := tabwriter.NewWriter(bw, 0, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, header)
 	for _, e := range entries {
 		row(tw, e)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return bw.Flush()
 }
 
 // storeRefused is the error, among a listing's, that is about the state
