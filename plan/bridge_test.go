@@ -304,3 +304,33 @@ func TestRouteLocalnetKey(t *testing.T) {
 		}
 	}
 }
+
+// TestBridgeAgainOlderRecord: a bridge recorded by a plumb before the
+// loopback guard (no loopback_guard fact) is the same input as asked
+// today, so `bridge up` again and a CNI ADD onto it see it up, not
+// "already up with other settings"; other input is still refused.
+func TestBridgeAgainOlderRecord(t *testing.T) {
+	b := Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24")}
+	if err := b.Check(); err != nil {
+		t.Fatal(err)
+	}
+	p := must(b.plan())
+	rec, err := Apply(context.Background(), &fakeRunner{}, NewStore(t.TempDir()), p, Each)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Details["loopback_guard"] != "true" {
+		t.Fatalf("a NAT bridge's record has no loopback_guard: %v", rec.Details)
+	}
+	delete(rec.Details, "loopback_guard")
+	if state, err := b.Again(rec, p); err != nil || state != "up" {
+		t.Errorf("Again of an older record: %q, %v; want up", state, err)
+	}
+	other := Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24")}
+	if err := other.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Again(rec, must(other.plan())); err == nil {
+		t.Error("Again with another subnet: no refusal")
+	}
+}
