@@ -40,6 +40,13 @@ func routeLocalnet(key string) (string, bool) {
 	return "", false
 }
 func (a SysctlSet) Undo() Action { return nil }
+
+// Gone: a per-interface key vanishes with its interface (sysctl: "cannot
+// stat /proc/sys/net/ipv4/conf/br0/route_localnet: No such file or
+// directory"); restoring it then has nothing left to restore.
+func (a SysctlSet) Gone(stderr string) bool {
+	return strings.Contains(stderr, "cannot stat /proc/sys/") && strings.Contains(stderr, "No such file or directory")
+}
 func (a SysctlSet) UndoNote() string {
 	return "restores the value found at apply time, if plumb changed it"
 }

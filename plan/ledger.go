@@ -151,8 +151,13 @@ func release(ctx context.Context, r actions.Runner, st *Store, user, key string)
 		ran = append(ran, actions.Quote(u.Argv()))
 		zerolog.Ctx(ctx).Info().Msgf("undo: %s (no plumb object needs %s now)", actions.Quote(u.Argv()), key)
 		if _, err := r.Run(ctx, u.Argv(), nil); err != nil {
-			_ = st.saveLedger(l)
-			return ran, err
+			// A bridge's route_localnet goes with the bridge (deleted by
+			// hand, or gone with a reboot under an on-disk state
+			// directory): nothing is left to restore, and the hold goes.
+			if g, ok := u.(actions.Tolerant); !ok || !g.Gone(actions.StderrOf(err)) {
+				_ = st.saveLedger(l)
+				return ran, err
+			}
 		}
 	}
 	delete(l.Entries, key)
