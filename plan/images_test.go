@@ -262,3 +262,18 @@ func TestCheckImageConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestStageEnded: a Stage whose context ends (--pull-timeout, a signal)
+// before its layers start fails with that cause; it once returned success
+// with the layers unstaged, and the plan failed later with "not there".
+func TestStageEnded(t *testing.T) {
+	st := NewStore(t.TempDir())
+	g := &ImageGet{Img: testImage('2', 'a', 'b', 'd'), Source: actions.LayerSource{Import: "/srv/x.tar"}}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cancel(errors.New("the pull took longer than --pull-timeout"))
+	done, err := g.Stage(ctx, st, Limits{})
+	done()
+	if err == nil || !strings.Contains(err.Error(), "--pull-timeout") {
+		t.Fatalf("Stage after its context ended: %v; want the cause", err)
+	}
+}

@@ -176,6 +176,9 @@ func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(
 		case <-ctx.Done():
 		}
 		if ctx.Err() != nil {
+			// Ended (a deadline, a signal) before this layer started: it
+			// is not staged, and Stage must say so, not succeed.
+			failed.Store(true)
 			ready[i] <- context.Cause(ctx)
 			continue
 		}
