@@ -11,6 +11,9 @@
 # (counters dropped: traffic moves them), the mount table, a few sysctls
 # plumb writes, and whether /run/netns, /run/plumb, /var/lib/cni and
 # /var/lib/plumb exist. Without root only what can be read is compared.
+# What moves by itself (counters, carrier flags, timeouts of set elements)
+# is left out; anything else that changes the host meanwhile (a Docker or
+# fail2ban of the machine's own) fails it too: run it on a quiet host.
 set -uo pipefail
 export LC_ALL=C
 unset LANGUAGE
@@ -23,7 +26,7 @@ state() {
 	section links
 	# Names, kinds and flags; not counters, nor the operational state that
 	# a carrier may flap.
-	ip -o link show 2>/dev/null | sed -E 's/^[0-9]+: //; s/ state [A-Z]+//; s/ qdisc [^ ]+//; s/ (qlen|group|mode) [^ ]+//g'
+	ip -o link show 2>/dev/null | sed -E 's/^[0-9]+: //; s/ state [A-Z]+//; s/ qdisc [^ ]+//; s/ (qlen|group|mode) [^ ]+//g; s/(,LOWER_UP|,NO-CARRIER|,M-DOWN)//g'
 	section addresses
 	ip -o addr show 2>/dev/null | sed -E 's/^[0-9]+: //; s/(valid|preferred)_lft [^ ]+//g'
 	section routes
@@ -36,7 +39,7 @@ state() {
 	done
 	if command -v nft >/dev/null 2>&1; then
 		section nft
-		nft list ruleset 2>/dev/null | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/g'
+		nft list ruleset 2>/dev/null | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/g; s/ expires [0-9hms.]+//g'
 	fi
 	section mounts
 	# Mount point, type and source; not the IDs, which a remount renumbers.
