@@ -3,6 +3,7 @@ package plan
 import (
 	"archive/tar"
 	"bufio"
+	"compress/bzip2"
 	"compress/gzip"
 	"errors"
 	"fmt"
@@ -10,14 +11,15 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 )
 
 // unpackedSize is what a tarball takes once unpacked: the sum of its
-// entries' sizes, each rounded up to a block, read without unpacking. ok is
-// false for compressions Go's standard library cannot read (bzip2 writes
-// only, xz and zstd not at all): tar detects those itself, and their size
-// goes unchecked.
+// entries' sizes, each rounded up to a block, read without unpacking.
+// gzip, bzip2 and zstd (klauspost/compress, which the image unpacker uses
+// already) are read; ok is false for xz, which no library here reads: tar
+// detects it itself, and its size and entries go unchecked.
 func unpackedSize(path string) (size, entries int64, ok bool, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -26,13 +28,24 @@ func unpackedSize(path string) (size, entries int64, ok bool, err error) {
 	defer f.Close()
 	br := bufio.NewReader(f)
 	var r io.Reader = br
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+	magic, _ := br.Peek(4)
+	switch {
+	case len(magic) >= 2 && magic[0] == 0x1f && magic[1] == 0x8b:
 		gz, err := gzip.NewReader(br)
 		if err != nil {
 			return 0, 0, false, err
 		}
 		defer gz.Close()
 		r = gz
+	case len(magic) >= 3 && string(magic[:3]) == "BZh":
+		r = bzip2.NewReader(br)
+	case len(magic) == 4 && string(magic) == "\x28\xb5\x2f\xfd":
+		zr, err := zstd.NewReader(br)
+		if err != nil {
+			return 0, 0, false, err
+		}
+		defer zr.Close()
+		r = zr
 	}
 	tr := tar.NewReader(r)
 	for {

@@ -3,6 +3,7 @@ package plan
 import (
 	"archive/tar"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
 
 	"plumb/plan/image"
@@ -107,17 +109,31 @@ func TestLayerMaxEntries(t *testing.T) {
 	if err := tw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	file := filepath.Join(t.TempDir(), "l.tar")
-	if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
+	// The same tarball plain, gzip'd and zstd'd: layer import's tar reads
+	// all three, and the count must not be skipped for any (zstd once was).
+	var gz, zs bytes.Buffer
+	gw := gzip.NewWriter(&gz)
+	gw.Write(buf.Bytes())
+	gw.Close()
+	zw, err := zstd.NewWriter(&zs)
+	if err != nil {
 		t.Fatal(err)
 	}
-	err := checkSpace(file, t.TempDir(), 9)
-	var r *Refused
-	if !errors.As(err, &r) || r.Flag != "max-layer-entries" || !strings.Contains(r.Msg, "holds 10 files, directories and links, more than 9") {
-		t.Errorf("10 entries under --max-layer-entries 9: %v", err)
-	}
-	if err := checkSpace(file, t.TempDir(), 10); err != nil {
-		t.Errorf("10 entries under --max-layer-entries 10: %v", err)
+	zw.Write(buf.Bytes())
+	zw.Close()
+	for name, data := range map[string][]byte{"l.tar": buf.Bytes(), "l.tar.gz": gz.Bytes(), "l.tar.zst": zs.Bytes()} {
+		file := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(file, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := checkSpace(file, t.TempDir(), 9)
+		var r *Refused
+		if !errors.As(err, &r) || r.Flag != "max-layer-entries" || !strings.Contains(r.Msg, "holds 10 files, directories and links, more than 9") {
+			t.Errorf("%s: 10 entries under --max-layer-entries 9: %v", name, err)
+		}
+		if err := checkSpace(file, t.TempDir(), 10); err != nil {
+			t.Errorf("%s: 10 entries under --max-layer-entries 10: %v", name, err)
+		}
 	}
 }
 
