@@ -30,7 +30,8 @@ type ImageGet struct {
 	Ref    string              // the name to keep it under; "" for none
 	plans  []*Plan
 	// staged are the layers Stage unpacked, by chain ID: their steps
-	// rename them into place.
+	// rename them into place. Not nil once Stage ran: a layer to unpack
+	// that it did not stage is then refused, never fetched under the lock.
 	staged map[string]string
 }
 
@@ -107,6 +108,12 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 			continue
 		} else if !errors.Is(err, fs.ErrNotExist) {
 			return nil, err
+		}
+		if g.staged != nil && g.staged[chains[i]] == "" {
+			// Kept when Stage looked, gone now (an image rm meanwhile):
+			// unpacking it here would fetch it under the lock, which
+			// staging is there to avoid.
+			return nil, fmt.Errorf("layer %s of %s was removed while this command staged its layers; run it again", actions.ShortDigest(l.DiffID), g.describe())
 		}
 		short := shortName(chains[i], taken)
 		taken[short] = true

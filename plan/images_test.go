@@ -277,3 +277,33 @@ func TestStageEnded(t *testing.T) {
 		t.Fatalf("Stage after its context ended: %v; want the cause", err)
 	}
 }
+
+// TestPlanUnstagedRefused: once Stage ran, a layer it did not stage (kept
+// when it looked, removed by an image rm before the plan) is refused, not
+// planned as a fetch and unpack under the lock.
+func TestPlanUnstagedRefused(t *testing.T) {
+	st := NewStore(t.TempDir())
+	g := &ImageGet{Img: testImage('2', 'a', 'b', 'd'), Source: actions.LayerSource{Import: "/srv/x.tar"}}
+	// The image is kept when Stage looks: it stages nothing.
+	rec := &Record{FormatVersion: FormatVersion, Kind: "image", Name: hexOf(g.Img.ID), State: StateUp}
+	if err := st.Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	done, err := g.Stage(context.Background(), st, Limits{})
+	done()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Removed meanwhile, layers and all.
+	if err := st.Remove(rec); err != nil {
+		t.Fatal(err)
+	}
+	if plans, err := g.Plan(context.Background(), Env{St: st}); err == nil || !strings.Contains(err.Error(), "removed while this command staged") {
+		t.Errorf("plan after the image went: %v, %v; want a refusal", ids(plans), err)
+	}
+	// A dry run stages nothing and plans every layer, as before.
+	dry := &ImageGet{Img: testImage('2', 'a', 'b', 'd'), Source: actions.LayerSource{Import: "/srv/x.tar"}}
+	if plans, err := dry.Plan(context.Background(), Env{St: st}); err != nil || len(plans) != 4 {
+		t.Errorf("dry run's plan: %v, %v; want 3 layers and the image", ids(plans), err)
+	}
+}

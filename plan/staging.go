@@ -98,6 +98,7 @@ func (l Layout) stagingRoot() string { return filepath.Join(l.imageDir(), "stagi
 // that leaves it unlocked, and the next Stage or `plumb recover` deletes it.
 func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(), err error) {
 	done = func() {}
+	g.staged = map[string]string{} // not nil: Plan unpacks nothing unstaged
 	if rec, err := st.Load("image", hexOf(g.Img.ID)); err == nil && rec.State == StateUp {
 		return done, nil // kept: nothing to unpack
 	}
