@@ -156,7 +156,12 @@ func (b *Bridge) plan() (*Plan, error) {
 			summary += ", IPv6 " + b.how6()
 		}
 	}
-	return &Plan{Kind: "bridge", Name: br, Steps: steps, Facts: facts, Summary: summary}, nil
+	spec, err := encodeSpec(BridgeSpecVersion, BridgeSpec{Name: actions.IfName(br), Subnet: b.Subnet, Gateway: gw, Uplink: b.Uplink,
+		NoNAT: b.NoNAT, MTU: b.MTU, Firewall: firewall.Recorded(fw), Subnet6: facts.Subnet6, Gateway6: facts.Gateway6, NAT6: b.NAT6})
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Kind: "bridge", Name: br, Steps: steps, Facts: facts, Spec: spec, Summary: summary}, nil
 }
 
 // how6 says what happens to the network's IPv6 traffic leaving it.
