@@ -247,16 +247,19 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 	if _, taken := links[b.Name.String()]; taken {
 		return nil, refuse("<name>", "an interface named %s already exists on the host and plumb did not make it", b.Name)
 	}
-	if b.Uplink == "" {
+	// The default route's device is looked up, not written back: checking
+	// leaves the recipe as it was given.
+	uplink := b.Uplink
+	if uplink == "" {
 		dev, err := actions.DefaultRouteDev(ctx, r)
 		if err != nil {
 			return nil, err
 		}
-		b.Uplink = actions.IfName(dev)
-	} else if _, ok := links[b.Uplink.String()]; !ok {
-		return nil, refuse("uplink", "the host has no interface named %s", b.Uplink)
+		uplink = actions.IfName(dev)
+	} else if _, ok := links[uplink.String()]; !ok {
+		return nil, refuse("uplink", "the host has no interface named %s", uplink)
 	}
-	if w := firewall.MTUWarning(b.Uplink.String(), links[b.Uplink.String()], b.MTU); w != "" {
+	if w := firewall.MTUWarning(uplink.String(), links[uplink.String()], b.MTU); w != "" {
 		warnings = append(warnings, w)
 	}
 	for _, n := range b.families() {
