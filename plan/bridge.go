@@ -156,7 +156,12 @@ func (b *Bridge) plan() (*Plan, error) {
 			summary += ", IPv6 " + b.how6()
 		}
 	}
-	return &Plan{Kind: "bridge", Name: br, Steps: steps, Facts: facts, Summary: summary}, nil
+	spec, err := encodeSpec(BridgeSpecVersion, BridgeSpec{Name: actions.IfName(br), Subnet: b.Subnet, Gateway: gw, Uplink: b.Uplink,
+		NoNAT: b.NoNAT, MTU: b.MTU, Firewall: firewall.Recorded(fw), Subnet6: facts.Subnet6, Gateway6: facts.Gateway6, NAT6: b.NAT6})
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Kind: "bridge", Name: br, Steps: steps, Facts: facts, Spec: spec, Summary: summary}, nil
 }
 
 // how6 says what happens to the network's IPv6 traffic leaving it.
@@ -242,16 +247,19 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 	if _, taken := links[b.Name.String()]; taken {
 		return nil, refuse("<name>", "an interface named %s already exists on the host and plumb did not make it", b.Name)
 	}
-	if b.Uplink == "" {
+	// The default route's device is looked up, not written back: checking
+	// leaves the recipe as it was given.
+	uplink := b.Uplink
+	if uplink == "" {
 		dev, err := actions.DefaultRouteDev(ctx, r)
 		if err != nil {
 			return nil, err
 		}
-		b.Uplink = actions.IfName(dev)
-	} else if _, ok := links[b.Uplink.String()]; !ok {
-		return nil, refuse("uplink", "the host has no interface named %s", b.Uplink)
+		uplink = actions.IfName(dev)
+	} else if _, ok := links[uplink.String()]; !ok {
+		return nil, refuse("uplink", "the host has no interface named %s", uplink)
 	}
-	if w := firewall.MTUWarning(b.Uplink.String(), links[b.Uplink.String()], b.MTU); w != "" {
+	if w := firewall.MTUWarning(uplink.String(), links[uplink.String()], b.MTU); w != "" {
 		warnings = append(warnings, w)
 	}
 	for _, n := range b.families() {

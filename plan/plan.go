@@ -33,6 +33,8 @@ type Plan struct {
 	Summary string // one line for status listings
 	// Facts are what later commands look the object up by or show.
 	Facts Facts
+	// Spec is the input the plan was made from, stored in its record.
+	Spec  *Spec
 	Steps []Step
 	// Ordered: its steps may wait for those of the plans before it in a
 	// call for many (an image's layer for the layers below it). Such a

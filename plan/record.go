@@ -45,12 +45,15 @@ type Record struct {
 	State         State             `json:"state"`
 	Summary       string            `json:"summary"`
 	Details       map[string]string `json:"details,omitempty"`
-	Target        *actions.Netns    `json:"target,omitempty"`
-	TargetID      string            `json:"target_id,omitempty"`
-	PID           int               `json:"pid"` // the plumb process that last wrote it
-	Created       time.Time         `json:"created"`
-	Updated       time.Time         `json:"updated"`
-	Steps         []StepRecord      `json:"steps"`
+	// Spec is the input the object was made from; nil in records written
+	// before specs were stored.
+	Spec     *Spec          `json:"spec,omitempty"`
+	Target   *actions.Netns `json:"target,omitempty"`
+	TargetID string         `json:"target_id,omitempty"`
+	PID      int            `json:"pid"` // the plumb process that last wrote it
+	Created  time.Time      `json:"created"`
+	Updated  time.Time      `json:"updated"`
+	Steps    []StepRecord   `json:"steps"`
 }
 
 // ID is the object's name in messages: kind/name.
