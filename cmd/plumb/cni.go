@@ -81,11 +81,11 @@ func (p *cniPlugin) deps() (*deps, func()) {
 	if w, err := time.ParseDuration(os.Getenv("PLUMB_WAIT")); err == nil {
 		wait = w
 	}
-	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(dir), stdin: os.Stdin, stdout: p.stdout, wait: wait,
+	d := &deps{ctx: ctx, runner: newExec(false), store: plan.NewStore(dir), stdin: os.Stdin, stdout: p.stdout, wait: wait,
 		proc: os.Getenv("PLUMB_PROC"), warned: &plan.Warned{}}
 	if os.Getenv("PLUMB_EXEC") == "each" {
 		d.mode = plan.Each
-		d.runner = actions.Exec{ProbeByCommand: true}
+		d.runner = newExec(true)
 	}
 	return d, func() { d.store.Unlock(); stop() }
 }

@@ -92,8 +92,18 @@ func warnInterrupted(d *deps) {
 	}
 }
 
+// inProcess runs plumb's own steps in this process (see actions.Exec.Self):
+// set by main, not by the tests that call run, whose steps run as processes.
+var inProcess func(ctx context.Context, args []string) (code int, stderr string)
+
+// newExec is the runner of real processes, set up from the environment:
+// PLUMB_SELF names the binary that runs plumb's own steps (tests).
+func newExec(probeByCommand bool) actions.Exec {
+	return actions.Exec{ProbeByCommand: probeByCommand, Self: inProcess, SelfPath: os.Getenv("PLUMB_SELF")}
+}
+
 func main() {
-	actions.Self = self
+	inProcess = self
 	if cniMode(os.Args[1:]) {
 		cniMain()
 		return
@@ -142,11 +152,11 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
-	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(string(cli.StateDir)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait,
+	d := &deps{ctx: ctx, runner: newExec(false), store: plan.NewStore(string(cli.StateDir)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait,
 		proc: os.Getenv("PLUMB_PROC"), warned: &plan.Warned{}}
 	if cli.Exec == "each" {
 		d.mode = plan.Each
-		d.runner = actions.Exec{ProbeByCommand: true}
+		d.runner = newExec(true)
 	}
 	if d.firewall, err = firewall.ByName(cli.Firewall); err != nil {
 		fmt.Fprintf(stderr, "plumb: error: --firewall: %v\n", err)
