@@ -100,13 +100,21 @@ const maxStderr = 64 << 10
 // (--exec each, and the stand-in tests, whose stand-ins play the host).
 type Exec struct {
 	ProbeByCommand bool
+	// Self, when set (by the CLI), runs a step that is one of plumb's own
+	// commands (argv without its "plumb") inside this process, and gives
+	// its exit status and what it wrote on stderr.
+	Self func(ctx context.Context, args []string) (code int, stderr string)
+	// SelfPath, when set (PLUMB_SELF, read by the CLI), names the binary
+	// that runs plumb's own steps as processes instead, so that tests can
+	// put a wrapper in front of them; Self is then not used.
+	SelfPath string
 }
 
 // Run implements Runner. iptables and ip6tables commands run holding the
 // xtables lock (as kube-proxy does) so concurrent plumb processes never fail
 // with exit 4, while the command line stays exactly as rendered.
-func (Exec) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
-	return run(ctx, argv, stdin, nil)
+func (e Exec) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
+	return e.run(ctx, argv, stdin, nil)
 }
 
 // Entering is a Runner that can start a process inside a container's
@@ -133,11 +141,11 @@ type Entering interface {
 // container's processes, and `plumb stop` of it killed plumb (seen about
 // once in 25 runs). The child's environment says where it runs
 // (PLUMB_RUN_IN="pid N" or "netns NAME"), for wrappers in front of ip.
-func (Exec) RunIn(ctx context.Context, in Netns, id string, argv []string, stdin []byte) ([]byte, error) {
+func (e Exec) RunIn(ctx context.Context, in Netns, id string, argv []string, stdin []byte) ([]byte, error) {
 	var out []byte
 	err := inside(in, id, func() error {
 		var err error
-		out, err = run(ctx, argv, stdin, []string{"PLUMB_RUN_IN=" + in.Label()})
+		out, err = e.run(ctx, argv, stdin, []string{"PLUMB_RUN_IN=" + in.Label()})
 		return err
 	})
 	return out, err
@@ -181,7 +189,7 @@ func inside(in Netns, id string, fn func() error) error {
 	return <-done
 }
 
-func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte, error) {
+func (e Exec) run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte, error) {
 	if len(argv) == 0 {
 		return nil, errors.New("empty command")
 	}
@@ -190,8 +198,8 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 	} else {
 		zerolog.Ctx(ctx).Debug().Msgf("exec: %s", Quote(argv))
 	}
-	if argv[0] == "plumb" && Self != nil && os.Getenv("PLUMB_SELF") == "" {
-		code, stderr := Self(ctx, argv[1:])
+	if argv[0] == "plumb" && e.Self != nil && e.SelfPath == "" {
+		code, stderr := e.Self(ctx, argv[1:])
 		if code == 0 {
 			return nil, nil
 		}
@@ -200,7 +208,7 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 		}
 		return nil, &ExecError{Argv: argv, Code: code, Stderr: stderr}
 	}
-	path, err := lookPath(argv[0])
+	path, err := e.lookPath(argv[0])
 	if err != nil {
 		return nil, &MissingToolError{Tool: argv[0], Package: debianPackage(argv[0])}
 	}
@@ -244,13 +252,13 @@ func run(ctx context.Context, argv []string, stdin []byte, env []string) ([]byte
 	if err == nil {
 		return stdout.Bytes(), nil
 	}
-	e := &ExecError{Argv: argv, Code: -1, Stderr: stderr.String(), Err: err}
+	ee := &ExecError{Argv: argv, Code: -1, Stderr: stderr.String(), Err: err}
 	var exitErr *exec.ExitError
 	if errors.As(err, &exitErr) && exitErr.Exited() {
-		e.Code = exitErr.ExitCode()
-		e.Err = nil
+		ee.Code = exitErr.ExitCode()
+		ee.Err = nil
 	}
-	return stdout.Bytes(), e
+	return stdout.Bytes(), ee
 }
 
 // childEnv is the environment of a step: plumb's own (environ), with
@@ -367,23 +375,16 @@ func (Exec) Start(ctx context.Context, argv []string, log string, attach bool) (
 	return pid, nil
 }
 
-// Self, when set (by the CLI), runs a step that is one of plumb's own
-// commands (argv without its "plumb") inside this process, and gives its
-// exit status and what it wrote on stderr. With PLUMB_SELF set, such steps
-// run as processes of that binary instead, so that tests can put a wrapper
-// in front of them.
-var Self func(ctx context.Context, args []string) (code int, stderr string)
-
 // lookPath finds a tool on PATH, and plumb itself (a step such as `plumb
 // layer unpack`) as the binary running: the command shown says plumb, and
-// the plumb that runs it is this one, not another on PATH. PLUMB_SELF names
+// the plumb that runs it is this one, not another on PATH. SelfPath names
 // another binary to run instead, for tests that put a wrapper in front.
-func lookPath(tool string) (string, error) {
+func (e Exec) lookPath(tool string) (string, error) {
 	if tool != "plumb" {
 		return exec.LookPath(tool)
 	}
-	if p := os.Getenv("PLUMB_SELF"); p != "" {
-		return p, nil
+	if e.SelfPath != "" {
+		return e.SelfPath, nil
 	}
 	return os.Executable()
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"plumb/plan/firewall"
 	"strings"
 	"sync"
@@ -25,6 +24,13 @@ type Env struct {
 	St   *Store
 	Wait time.Duration
 	Mode Mode
+	// Proc is the /proc read for the host's firewalls ("" is /proc): tests
+	// name another so as not to read the host's.
+	Proc string
+	// Warned holds the warnings this call logged, so that a call that
+	// brings up several objects (a CNI ADD that makes its bridge, then
+	// attaches) says each once; nil logs every warning.
+	Warned *Warned
 }
 
 // Recipe is one kind of object plumb brings up (veth, bridge, attachments,
@@ -130,7 +136,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		return nil, err
 	}
 	for _, w := range warnings {
-		warnOnce(ctx, w)
+		env.Warned.Once(ctx, w)
 	}
 	// The host's firewalls are read beside the apply, not before it, in
 	// batch mode: their one listing (nft -j list chains) costs a process,
@@ -140,7 +146,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	// so that one process runs at a time, in the order logged.
 	hostWarnings := func() []string { return nil }
 	if writes, bridged := writesRules(plans); writes || bridged {
-		h := HostFirewall(env.R)
+		h := HostFirewall(env)
 		for _, p := range plans {
 			if p.Facts != nil && factsFirewall(p.Facts) != "" {
 				h.Backend = factsFirewall(p.Facts)
@@ -152,13 +158,13 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 			hostWarnings = func() []string { return <-done }
 		} else {
 			for _, w := range h.Warnings(ctx, bridged, writes) {
-				warnOnce(ctx, w)
+				env.Warned.Once(ctx, w)
 			}
 		}
 	}
 	out.Records, err = execute(ctx, env.R, env.St, plans, env.Mode)
 	for _, w := range hostWarnings() {
-		warnOnce(ctx, w)
+		env.Warned.Once(ctx, w)
 	}
 	return out, err
 }
@@ -208,16 +214,15 @@ func recordable(plans ...*Plan) error {
 }
 
 // HostFirewall reads the host's other firewalls for warnings (see
-// firewall.Host). PLUMB_PROC names another /proc, for tests that must not
-// read the host's.
-func HostFirewall(r actions.Runner) firewall.Host {
-	return firewall.Host{R: r, Proc: os.Getenv("PLUMB_PROC")}
+// firewall.Host), through env's runner and /proc.
+func HostFirewall(env Env) firewall.Host {
+	return firewall.Host{R: env.R, Proc: env.Proc}
 }
 
 // HostFirewallOf is HostFirewall for what recs wrote: the warnings are
 // worded for nft when any of them keeps its rules in nft tables.
-func HostFirewallOf(r actions.Runner, recs []*Record) firewall.Host {
-	h := HostFirewall(r)
+func HostFirewallOf(env Env, recs []*Record) firewall.Host {
+	h := HostFirewall(env)
 	for _, rec := range recs {
 		if fw := rec.Firewall(); fw != "" {
 			h.Backend = fw
@@ -250,13 +255,15 @@ func writesRules(plans []*Plan) (writes, bridged bool) {
 	return writes, bridged
 }
 
-// warned are the warnings this process logged: a call that brings up
-// several objects (a CNI ADD that makes its bridge, then attaches) says
-// each once.
-var warned sync.Map
+// Warned is the set of warnings one call has logged (see Env.Warned).
+type Warned struct{ seen sync.Map }
 
-func warnOnce(ctx context.Context, w string) {
-	if _, seen := warned.LoadOrStore(w, true); !seen {
-		zerolog.Ctx(ctx).Warn().Msg(w)
+// Once logs w unless this call logged it already; a nil Warned logs it.
+func (ws *Warned) Once(ctx context.Context, w string) {
+	if ws != nil {
+		if _, seen := ws.seen.LoadOrStore(w, true); seen {
+			return
+		}
 	}
+	zerolog.Ctx(ctx).Warn().Msg(w)
 }

@@ -57,7 +57,7 @@ func (c *CheckCmd) Run(d *deps) error {
 	// The host's other firewalls, which can drop what plumb's rules accept
 	// while every step is still in effect: warned of, not counted as drift.
 	if rules, bridged := firewalled(recs); rules {
-		for _, w := range plan.HostFirewallOf(d.runner, recs).Warnings(d.ctx, bridged, true) {
+		for _, w := range plan.HostFirewallOf(d.env(), recs).Warnings(d.ctx, bridged, true) {
 			fmt.Fprintf(d.stdout, "WARN  %s\n", w)
 		}
 	}

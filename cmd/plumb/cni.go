@@ -50,7 +50,7 @@ func cniMode(args []string) bool { return len(args) == 0 && os.Getenv("CNI_COMMA
 // cniMain answers one CNI call through skel, which prints the error JSON
 // on stdout and exits 1 on failure.
 func cniMain() {
-	p := &cniPlugin{stdout: os.Stdout, stderr: os.Stderr}
+	p := &cniPlugin{stdout: os.Stdout, stderr: os.Stderr, firewall: os.Getenv("PLUMB_FIREWALL")}
 	skel.PluginMainFuncs(skel.CNIFuncs{Add: p.add, Del: p.del, Check: p.check, Status: p.status, GC: p.gc}, version.All, cniAbout)
 }
 
@@ -58,6 +58,8 @@ func cniMain() {
 type cniPlugin struct {
 	stdout io.Writer
 	stderr io.Writer
+	// firewall is PLUMB_FIREWALL: the back end when a config names none.
+	firewall string
 }
 
 // deps are the CLI's dependencies, from the environment: PLUMB_STATE_DIR,
@@ -81,10 +83,11 @@ func (p *cniPlugin) deps() (*deps, func()) {
 	if w, err := time.ParseDuration(os.Getenv("PLUMB_WAIT")); err == nil {
 		wait = w
 	}
-	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(dir), stdin: os.Stdin, stdout: p.stdout, wait: wait}
+	d := &deps{ctx: ctx, runner: newExec(false), store: plan.NewStore(dir), stdin: os.Stdin, stdout: p.stdout, wait: wait,
+		proc: os.Getenv("PLUMB_PROC"), warned: &plan.Warned{}}
 	if os.Getenv("PLUMB_EXEC") == "each" {
 		d.mode = plan.Each
-		d.runner = actions.Exec{ProbeByCommand: true}
+		d.runner = newExec(true)
 	}
 	return d, func() { d.store.Unlock(); stop() }
 }
@@ -100,8 +103,8 @@ type cniCall struct {
 
 // readCall turns skel's arguments into typed input; netns may be empty
 // (DEL).
-func readCall(args *skel.CmdArgs, needNetns bool) (*cniCall, *types.Error) {
-	conf, cerr := parseCNIConf(args.StdinData)
+func (p *cniPlugin) readCall(args *skel.CmdArgs, needNetns bool) (*cniCall, *types.Error) {
+	conf, cerr := parseCNIConf(args.StdinData, p.firewall)
 	if cerr != nil {
 		return nil, cerr
 	}
@@ -158,7 +161,7 @@ func asCNIError(err error, fallback uint) *types.Error {
 // identity. A failed ADD leaves nothing: the attachment's steps are rolled
 // back, and a bridge this ADD made is taken down again.
 func (p *cniPlugin) add(args *skel.CmdArgs) error {
-	c, cerr := readCall(args, true)
+	c, cerr := p.readCall(args, true)
 	if cerr != nil {
 		return cerr
 	}
@@ -319,7 +322,7 @@ func chained(conf *cniConf, mine *types100.Result) (*types100.Result, error) {
 // was in the namespace went with it. A config plumb would refuse for ADD
 // does not stop a DEL: its name is enough to find the attachment.
 func (p *cniPlugin) del(args *skel.CmdArgs) error {
-	conf, cerr := parseCNIConf(args.StdinData)
+	conf, cerr := parseCNIConf(args.StdinData, p.firewall)
 	if cerr != nil {
 		var named struct {
 			Name string `json:"name"`
@@ -366,7 +369,7 @@ func (p *cniPlugin) del(args *skel.CmdArgs) error {
 // check is CNI CHECK: `plumb check` of the attachment (and of its bridge),
 // and the address the runtime cached (prevResult) is the one plumb gave.
 func (p *cniPlugin) check(args *skel.CmdArgs) error {
-	c, cerr := readCall(args, true)
+	c, cerr := p.readCall(args, true)
 	if cerr != nil {
 		return cerr
 	}
@@ -437,7 +440,7 @@ func prevResultDrift(conf *cniConf, f plan.AttachmentFacts) string {
 // directory and the tools it runs are installed. It starts no process: it
 // is asked every few seconds.
 func (p *cniPlugin) status(args *skel.CmdArgs) error {
-	conf, cerr := parseCNIConf(args.StdinData)
+	conf, cerr := parseCNIConf(args.StdinData, p.firewall)
 	if cerr != nil {
 		return cerr
 	}
@@ -476,7 +479,7 @@ func debianPackageOf(tool string) string {
 // cni.dev/valid-attachments is undone, going on past errors. A config
 // without the key (not an empty list) removes nothing.
 func (p *cniPlugin) gc(args *skel.CmdArgs) error {
-	conf, cerr := parseCNIConf(args.StdinData)
+	conf, cerr := parseCNIConf(args.StdinData, p.firewall)
 	if cerr != nil {
 		return cerr
 	}

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
-	"os"
 	"slices"
 	"sort"
 	"strings"
@@ -85,7 +84,8 @@ var (
 // error naming it (code 2, unsupported field), unless its value is the
 // reference plugin's default, which asks for what plumb does anyway; a key
 // no CNI plugin of this kind knows is an invalid config (code 7).
-func parseCNIConf(stdin []byte) (*cniConf, *types.Error) {
+// firewallEnv (PLUMB_FIREWALL) is the back end when ipMasqBackend is unset.
+func parseCNIConf(stdin []byte, firewallEnv string) (*cniConf, *types.Error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(stdin, &raw); err != nil {
 		return nil, cniError(types.ErrDecodingFailure, "reading the network config: %v", err)
@@ -126,7 +126,7 @@ func parseCNIConf(stdin []byte) (*cniConf, *types.Error) {
 		}
 		conf.Bridge = br
 	}
-	backend := os.Getenv("PLUMB_FIREWALL")
+	backend := firewallEnv
 	if c.IPMasqBackend != nil && *c.IPMasqBackend != "" { // "": the default, as the reference plugin reads it
 		backend = *c.IPMasqBackend
 		if backend != "iptables" && backend != "nftables" {

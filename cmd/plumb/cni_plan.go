@@ -56,7 +56,7 @@ func (c *CNIPlanCmd) Run(d *deps) error {
 	if e := utils.ValidateContainerID(c.ContainerID); e != nil {
 		return &plan.Refused{Flag: "container-id", Msg: e.Msg}
 	}
-	conf, cerr := parseCNIConf(data)
+	conf, cerr := parseCNIConf(data, os.Getenv("PLUMB_FIREWALL"))
 	if cerr != nil {
 		return &plan.Refused{Flag: "config", Msg: cerr.Error()}
 	}

@@ -57,7 +57,7 @@ func TestCNIConfAccepted(t *testing.T) {
 		"forceAddress": false, "promiscMode": false, "vlan": 0, "macspoofchk": false,
 		"ipam.routes": []map[string]any{{"dst": "0.0.0.0/0"}, {"dst": "198.51.100.0/24", "gw": "10.88.0.254"}},
 		"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "10.88.0.0/16", "rangeStart": "10.88.1.1", "rangeEnd": "10.88.1.254", "gateway": "10.88.0.254"}}},
-	}))
+	}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestCNIConfAccepted(t *testing.T) {
 	// family's gateway; ipMasq masquerades both, as the reference plugin's.
 	got, err = parseCNIConf(conf(t, map[string]any{"isDefaultGateway": true, "ipMasq": true,
 		"ipam.routes": []map[string]any{{"dst": "2001:db8:1::/48"}},
-		"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "fd00:88::/64", "rangeStart": "fd00:88::100"}}, {{"subnet": "10.88.0.0/16"}}}}))
+		"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "fd00:88::/64", "rangeStart": "fd00:88::100"}}, {{"subnet": "10.88.0.0/16"}}}}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,13 +95,13 @@ func TestCNIConfAccepted(t *testing.T) {
 		t.Errorf("dual-stack bridge: %+v", b)
 	}
 	// IPv6 alone.
-	if got, err = parseCNIConf(conf(t, map[string]any{"ipam.subnet": "fd00:88::/64"})); err != nil || got.Subnet.String() != "fd00:88::/64" || got.Subnet6.IsValid() {
+	if got, err = parseCNIConf(conf(t, map[string]any{"ipam.subnet": "fd00:88::/64"}), ""); err != nil || got.Subnet.String() != "fd00:88::/64" || got.Subnet6.IsValid() {
 		t.Errorf("IPv6 alone: %+v, %v", got, err)
 	}
 
 	// The defaults: bridge cni0, the subnet's first host as gateway, no
 	// NAT, no routes; a subnet with host bits is read as host-local reads it.
-	got, err = parseCNIConf(conf(t, map[string]any{"ipam.subnet": "10.88.3.4/16", "ipam.type": "plumb"}))
+	got, err = parseCNIConf(conf(t, map[string]any{"ipam.subnet": "10.88.3.4/16", "ipam.type": "plumb"}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +109,7 @@ func TestCNIConfAccepted(t *testing.T) {
 		t.Errorf("defaults: %+v", got)
 	}
 	// The old host-local form: rangeStart, rangeEnd, gateway beside subnet.
-	got, err = parseCNIConf(conf(t, map[string]any{"ipam.rangeStart": "10.88.0.100", "ipam.gateway": "10.88.0.254"}))
+	got, err = parseCNIConf(conf(t, map[string]any{"ipam.rangeStart": "10.88.0.100", "ipam.gateway": "10.88.0.254"}), "")
 	if err != nil || got.Range.Start != a("10.88.0.100") || got.Gateway != a("10.88.0.254") {
 		t.Errorf("old form: %+v, %v", got, err)
 	}
@@ -135,13 +135,13 @@ func TestCNIConfValidAttachments(t *testing.T) {
 			}
 			c, _ = json.Marshal(m)
 		}
-		got, err := parseCNIConf(c)
+		got, err := parseCNIConf(c, "")
 		if err != nil || got.HasValid != tt.has || len(got.Valid) != tt.attached {
 			t.Errorf("%s: HasValid %v, %d valid, %v; want %v, %d", c, got.HasValid, len(got.Valid), err, tt.has, tt.attached)
 		}
 	}
 	// libcni sends null for an empty Go list: the key is there, the list empty.
-	got, err := parseCNIConf([]byte(`{"cniVersion":"1.1.0","name":"n","type":"plumb","ipam":{"subnet":"10.88.0.0/16"},"cni.dev/valid-attachments":null}`))
+	got, err := parseCNIConf([]byte(`{"cniVersion":"1.1.0","name":"n","type":"plumb","ipam":{"subnet":"10.88.0.0/16"},"cni.dev/valid-attachments":null}`), "")
 	if err != nil || !got.HasValid || len(got.Valid) != 0 {
 		t.Errorf("null list: HasValid %v, %v", got.HasValid, err)
 	}
@@ -159,12 +159,11 @@ func TestCNIConfBackend(t *testing.T) {
 		{"", "nftables", "nftables"},
 		{"", "", "iptables"},
 	} {
-		t.Setenv("PLUMB_FIREWALL", tt.env)
 		extra := map[string]any{"ipMasq": true}
 		if tt.key != "" {
 			extra["ipMasqBackend"] = tt.key
 		}
-		got, err := parseCNIConf(conf(t, extra))
+		got, err := parseCNIConf(conf(t, extra), tt.env)
 		if err != nil {
 			t.Fatalf("%+v: %v", tt, err)
 		}
@@ -175,8 +174,7 @@ func TestCNIConfBackend(t *testing.T) {
 			t.Errorf("ipMasqBackend %q: the network's facts say %q", tt.key, fw)
 		}
 	}
-	t.Setenv("PLUMB_FIREWALL", "bpf")
-	if _, err := parseCNIConf(conf(t, nil)); err == nil || !strings.Contains(err.Msg, "PLUMB_FIREWALL") {
+	if _, err := parseCNIConf(conf(t, nil), "bpf"); err == nil || !strings.Contains(err.Msg, "PLUMB_FIREWALL") {
 		t.Errorf("PLUMB_FIREWALL=bpf: %v", err)
 	}
 }
@@ -236,12 +234,12 @@ func TestCNIConfRefused(t *testing.T) {
 		{map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 0, "containerPort": 80}}}}, 7, "portMappings[0]"},
 		{map[string]any{"runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 80, "containerPort": 80}}}}, 7, "needs ipMasq"},
 	} {
-		_, err := parseCNIConf(conf(t, tt.extra))
+		_, err := parseCNIConf(conf(t, tt.extra), "")
 		if err == nil || err.Code != tt.code || !strings.Contains(err.Msg, tt.msg) {
 			t.Errorf("%v: %v; want code %d with %q", tt.extra, err, tt.code, tt.msg)
 		}
 	}
-	if _, err := parseCNIConf([]byte("{")); err == nil || err.Code != types.ErrDecodingFailure {
+	if _, err := parseCNIConf([]byte("{"), ""); err == nil || err.Code != types.ErrDecodingFailure {
 		t.Errorf("bad JSON: %v; want code 6", err)
 	}
 }
@@ -280,7 +278,7 @@ func TestCNIPortMappings(t *testing.T) {
 		{"merged, then a clash", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "::"}, {"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8080, "containerPort": 81, "hostIP": "0.0.0.0"}}, nil,
 			"runtimeConfig.portMappings[1] (0.0.0.0:8080:80/tcp) and [2] (0.0.0.0:8080:81/tcp)"},
 	} {
-		got, err := parseCNIConf(conf(t, map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": tt.maps}}))
+		got, err := parseCNIConf(conf(t, map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": tt.maps}}), "")
 		if tt.err != "" {
 			if err == nil || err.Code != types.ErrInvalidNetworkConfig || !strings.Contains(err.Msg, tt.err) {
 				t.Errorf("%s: %v; want code 7 with %q", tt.name, err, tt.err)
@@ -303,7 +301,7 @@ func TestCNIPortMappings(t *testing.T) {
 
 // TestCNICall: the environment's names become typed input.
 func TestCNICall(t *testing.T) {
-	c, _ := parseCNIConf(conf(t, nil))
+	c, _ := parseCNIConf(conf(t, nil), "")
 	call, err := callOf(c, &skel.CmdArgs{ContainerID: "abc", Netns: "/run/netns/x/../y", IfName: "net1"}, true)
 	if err != nil {
 		t.Fatal(err)
@@ -333,7 +331,7 @@ func TestCNICall(t *testing.T) {
 // dns; printed in each version the config asks for.
 func TestCNIResult(t *testing.T) {
 	c, _ := parseCNIConf(conf(t, map[string]any{"isDefaultGateway": true, "dns": map[string]any{"nameservers": []string{"10.88.0.1"}},
-		"ipam.routes": []map[string]any{{"dst": "198.51.100.0/24"}}}))
+		"ipam.routes": []map[string]any{{"dst": "198.51.100.0/24"}}}), "")
 	call, _ := callOf(c, &skel.CmdArgs{ContainerID: "abc", Netns: "/run/netns/x", IfName: "eth0"}, true)
 	f := plan.AttachmentFacts{Bridge: "cni0", IP: netip.MustParseAddr("10.88.0.2"), PrefixLen: 16, Gateway: netip.MustParseAddr("10.88.0.1"),
 		HostVeth: "veth0a580002", If: "eth0"}

@@ -65,6 +65,10 @@ type deps struct {
 	mode   plan.Mode
 	// firewall writes the rules of the objects made now (--firewall).
 	firewall firewall.Backend
+	// proc is the /proc read for the host's firewalls (PLUMB_PROC, tests).
+	proc string
+	// warned is this call's warnings already logged (see plan.Env.Warned).
+	warned *plan.Warned
 }
 
 // lock takes the state directory's lock, for a command about to change
@@ -78,7 +82,7 @@ func (d *deps) lock() error {
 
 // env is what plan's bring-up and teardown work with.
 func (d *deps) env() plan.Env {
-	return plan.Env{R: d.runner, St: d.store, Wait: d.wait, Mode: d.mode}
+	return plan.Env{R: d.runner, St: d.store, Wait: d.wait, Mode: d.mode, Proc: d.proc, Warned: d.warned}
 }
 
 // warnInterrupted says so when a plan was left unfinished, and what to do.
@@ -88,8 +92,18 @@ func warnInterrupted(d *deps) {
 	}
 }
 
+// inProcess runs plumb's own steps in this process (see actions.Exec.Self):
+// set by main, not by the tests that call run, whose steps run as processes.
+var inProcess func(ctx context.Context, args []string) (code int, stderr string)
+
+// newExec is the runner of real processes, set up from the environment:
+// PLUMB_SELF names the binary that runs plumb's own steps (tests).
+func newExec(probeByCommand bool) actions.Exec {
+	return actions.Exec{ProbeByCommand: probeByCommand, Self: inProcess, SelfPath: os.Getenv("PLUMB_SELF")}
+}
+
 func main() {
-	actions.Self = self
+	inProcess = self
 	if cniMode(os.Args[1:]) {
 		cniMain()
 		return
@@ -138,10 +152,11 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
-	d := &deps{ctx: ctx, runner: actions.Exec{}, store: plan.NewStore(string(cli.StateDir)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait}
+	d := &deps{ctx: ctx, runner: newExec(false), store: plan.NewStore(string(cli.StateDir)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait,
+		proc: os.Getenv("PLUMB_PROC"), warned: &plan.Warned{}}
 	if cli.Exec == "each" {
 		d.mode = plan.Each
-		d.runner = actions.Exec{ProbeByCommand: true}
+		d.runner = newExec(true)
 	}
 	if d.firewall, err = firewall.ByName(cli.Firewall); err != nil {
 		fmt.Fprintf(stderr, "plumb: error: --firewall: %v\n", err)
