@@ -354,4 +354,3 @@ func (a *Attach) sortFamilies() error {
 	}
 	return nil
 }
-
