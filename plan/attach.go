@@ -299,154 +299,6 @@ func Attachments(st *Store, bridge string) []*Record {
 	return out
 }
 
-// Allocate picks the address: the one asked for, checked, or the next free
-// one of the subnet (never the network, broadcast or gateway address, never
-// one plumb gave another container). Callers hold the store's lock, so
-// concurrent attaches never collide.
-func (a *Attach) Allocate(st *Store) error { return a.allocate(st, nil) }
-
-// allocate is Allocate with the addresses this call gave out already.
-func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
-	if err := st.BuildIndex(); err != nil {
-		return err
-	}
-	if err := a.sortFamilies(); err != nil {
-		return err
-	}
-	subnet := a.Network.Subnet
-	bridge := a.Network.Name.String()
-	used, indexed := st.bridgeAddrs(bridge)
-	if !indexed {
-		if bad := unreadableMembers(st, nil); len(bad) > 0 {
-			// Its address or host port may be one of those: never give it out twice.
-			return &Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", a.Network.Name, strings.Join(bad, "; "))}
-		}
-		used = map[netip.Addr]string{}
-		for _, r := range Attachments(st, bridge) {
-			if f, ok := r.Attachment(); ok {
-				for _, ip := range f.IPs() {
-					used[ip] = r.ID()
-				}
-			}
-		}
-	} else {
-		for _, ip := range []netip.Addr{a.IP, a.IP6} {
-			if !ip.IsValid() {
-				continue
-			}
-			entry := filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String())
-			if r, ok := st.holder(entry, hasAddr(bridge, ip)); ok {
-				used[ip] = r.ID()
-			} else if _, still := st.entry(entry); !still {
-				delete(used, ip) // a stale entry, dropped: the address is free
-			}
-		}
-	}
-	mark := func(used map[netip.Addr]string) {
-		for _, n := range a.Network.Families() {
-			used[n.Gateway] = "the gateway"
-		}
-		for ip, by := range reserved {
-			used[ip] = by
-		}
-	}
-	mark(used)
-	taken := func(ip netip.Addr) bool { _, taken := used[ip]; return taken }
-	// next is the next free address of a subnet's range; before saying it
-	// is full, entries a crash left (holding addresses no object has) go,
-	// and the range is looked at again.
-	next := func(subnet netip.Prefix, r ipam.Range) (netip.Addr, error) {
-		ip, err := ipam.NextIn(subnet, r, taken)
-		if err != nil && indexed {
-			st.sweepAddrs(bridge)
-			if again, ok := st.bridgeAddrs(bridge); ok {
-				mark(again)
-				used = again
-				ip, err = ipam.NextIn(subnet, r, taken)
-			}
-		}
-		if err != nil {
-			return ip, a.full(subnet, r)
-		}
-		return ip, nil
-	}
-	if a.IP.IsValid() {
-		if err := checkHost("ip", a.IP, subnet); err != nil {
-			return err
-		}
-		if by, taken := used[a.IP]; taken {
-			return refuse("ip", "%s is taken by %s", a.IP, by)
-		}
-	} else {
-		ip, err := next(subnet, a.Range)
-		if err != nil {
-			return err
-		}
-		a.IP = ip
-	}
-	subnet6 := a.Network.Subnet6
-	switch {
-	case !subnet6.IsValid():
-	case a.IP6.IsValid():
-		if err := checkHost("ip", a.IP6, subnet6); err != nil {
-			return err
-		}
-		if by, taken := used[a.IP6]; taken {
-			return refuse("ip", "%s is taken by %s", a.IP6, by)
-		}
-	default:
-		// The same host part as the IPv4 address, so that the two read
-		// alike (10.88.0.5, fd00:88::5), where that one is free.
-		if ip, ok := ipam.SameHost(a.IP, subnet, subnet6); ok && !taken(ip) && a.Range6.Contains(ip) {
-			a.IP6 = ip
-			break
-		}
-		ip, err := next(subnet6, a.Range6)
-		if err != nil {
-			return err
-		}
-		a.IP6 = ip
-	}
-	return nil
-}
-
-// full is the refusal of a subnet or range with no free address.
-func (a *Attach) full(subnet netip.Prefix, r ipam.Range) error {
-	if r != (ipam.Range{}) {
-		return refuse("ip", "the range %s-%s of %s is full: every address is in use", r.Start, r.End, a.Network.Name)
-	}
-	return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, a.Network.Name)
-}
-
-// sortFamilies puts the addresses asked for where the network has their
-// family: IP its first family's, IP6 a dual-stack network's IPv6. An
-// address of a family the network lacks is refused.
-func (a *Attach) sortFamilies() error {
-	net := a.Network
-	first := ipam.FamilyOf(net.Subnet.Addr())
-	var want []netip.Addr
-	for _, ip := range []netip.Addr{a.IP, a.IP6} {
-		if ip.IsValid() {
-			want = append(want, ip)
-		}
-	}
-	a.IP, a.IP6 = netip.Addr{}, netip.Addr{}
-	for _, ip := range want {
-		fam := ipam.FamilyOf(ip)
-		switch {
-		case fam == first && !a.IP.IsValid():
-			a.IP = ip
-		case fam == ipam.V6 && net.Subnet6.IsValid() && !a.IP6.IsValid():
-			a.IP6 = ip
-		case fam == first || fam == ipam.V6 && net.Subnet6.IsValid():
-			return refuse("ip", "give at most one address of each family")
-		default:
-			return refuse("ip", "%s is an %s address and %s has no %s subnet (its subnet is %s)", ip, fam, net.Name, fam, net.Subnet)
-		}
-	}
-	return nil
-}
-
 // Check applies the rules of the input alone.
 func (a *Attach) Check() error {
 	if a.Target.IsHost() {
@@ -768,22 +620,9 @@ func (c *AttachCall) Check() error {
 	return nil
 }
 
-// Plan reads the bridge, gives out the addresses in order and plans each
-// attachment.
-func (c *AttachCall) Plan(_ context.Context, env Env) ([]*Plan, error) {
-	net, err := LoadNetwork(env.St, c.Bridge)
-	if err != nil && c.Network != nil {
-		if _, lerr := env.St.Load("bridge", c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
-			net, err = *c.Network, nil
-		}
-	}
-	if err != nil {
-		return nil, err
-	}
-	for _, a := range c.List {
-		a.Network = net
-	}
-	return attachAll(env.St, c.List)
+// Plan plans each attachment, with the addresses Allocate gave out.
+func (c *AttachCall) Plan(context.Context, Env) ([]*Plan, error) {
+	return planAll(c.List)
 }
 
 // Preflight checks the host: in full for one container; for many, the
@@ -793,32 +632,6 @@ func (c *AttachCall) Preflight(ctx context.Context, env Env) ([]string, error) {
 		return nil, c.List[0].Preflight(ctx, env.R, env.St)
 	}
 	return nil, preflightAll(ctx, env.R, c.List)
-}
-
-// attachAll checks and plans containers' attachments to one bridge, made in
-// one call: each its own address. It needs the store's lock, as Allocate
-// does.
-func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
-	reserved := map[netip.Addr]string{}
-	var plans []*Plan
-	for _, a := range as {
-		if err := a.checkRecords(st); err != nil {
-			return nil, err
-		}
-		if err := a.allocate(st, reserved); err != nil {
-			return nil, err
-		}
-		reserved[a.IP] = a.Target.Label() + " (in this call)"
-		if a.IP6.IsValid() {
-			reserved[a.IP6] = a.Target.Label() + " (in this call)"
-		}
-		p, err := a.Plan()
-		if err != nil {
-			return nil, err
-		}
-		plans = append(plans, p)
-	}
-	return plans, nil
 }
 
 // preflightAll is Preflight for many attachments: the host's links are

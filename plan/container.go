@@ -259,27 +259,12 @@ func (c *Container) resolvConf() string {
 }
 
 // Plan lays out the steps: the overlay, the network, the hostname, then the
-// command. The address on the bridge is given out here, under the lock.
+// command, with the address on the bridge that Allocate gave out.
 func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	dirs := env.St.Overlay(c.Name)
 	ns := actions.Netns{Name: NetnsName(c.Name)}
-	c.attach = nil
-	if c.Bridge != "" {
-		net, err := LoadNetwork(env.St, c.Bridge)
-		if err != nil {
-			return nil, err
-		}
-		a := &Attach{Network: net, Target: ns, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall}
-		if err := a.Check(); err != nil {
-			return nil, err
-		}
-		if err := a.checkRecords(env.St); err != nil {
-			return nil, err
-		}
-		if err := a.Allocate(env.St); err != nil {
-			return nil, err
-		}
-		c.attach = a
+	if c.Bridge != "" && c.attach == nil {
+		return nil, fmt.Errorf("planning container %s before its address on %s was given out", c.Name, c.Bridge)
 	}
 	o := &Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged, base: dirs.Base, state: env.St.Layout}
 	if err := o.Check(); err != nil {

@@ -147,11 +147,12 @@ func (s *Store) touchIndex() {
 }
 
 // BuildIndex builds the index from every journal, from nothing (what a
-// crashed build or an older plumb left goes): it needs the lock. Journals
+// crashed build or an older plumb left goes): it needs the store's lock
+// exclusive (see lock.go), as no other plumb may write an entry meanwhile. Journals
 // that cannot be read leave it unbuilt (their addresses and ports are
 // unknown), and everything is found by reading the journals instead.
 func (s *Store) BuildIndex() error {
-	if s.lock == nil || s.indexed() {
+	if !s.exclusive() || s.indexed() {
 		return nil
 	}
 	recs, errs := s.Headers()
@@ -178,7 +179,7 @@ func (s *Store) BuildIndex() error {
 // RebuildIndex drops the index and builds it again from the journals:
 // what recover does, so that stale entries go.
 func (s *Store) RebuildIndex() error {
-	if s.lock == nil {
+	if !s.exclusive() {
 		return nil
 	}
 	if err := os.RemoveAll(s.indexDir()); err != nil {
@@ -295,7 +296,9 @@ func (s *Store) entry(path string) (string, bool) {
 // says (match): false for none. An entry whose object is gone, or is
 // another object of the same ID (a crash left the entry, and a retried
 // ADD made the object again with another address), is stale: it is
-// dropped, when this process holds the lock.
+// dropped, when this process holds the store's lock exclusive, or holds
+// it shared and nobody holds the object's lock (an entry is written
+// before its journal, under the object's lock: see lock.go).
 func (s *Store) holder(path string, match func(*Record) bool) (*Record, bool) {
 	id, ok := s.entry(path)
 	if !ok {
@@ -309,7 +312,7 @@ func (s *Store) holder(path string, match func(*Record) bool) (*Record, bool) {
 	if err == nil && match(r) {
 		return r, true
 	}
-	if s.lock != nil && (err == nil || errors.Is(err, fs.ErrNotExist)) {
+	if (s.exclusive() || s.lock != nil && !s.busy(kind, name)) && (err == nil || errors.Is(err, fs.ErrNotExist)) {
 		s.dropEntry(path, id)
 	}
 	return nil, false

@@ -94,8 +94,13 @@ func (e *ledgerEntry) has(user string) bool {
 }
 
 // hold records that an object needs a shared setting. The first holder
-// reads the value to restore; later holders only add their name.
+// reads the value to restore; later holders only add their name. The
+// ledger's lock is held from its read to its write.
 func hold(ctx context.Context, r actions.Runner, st *Store, user string, s Step) error {
+	return st.withLock(ctx, ledgerLock(), func() error { return holdLocked(ctx, r, st, user, s) })
+}
+
+func holdLocked(ctx context.Context, r actions.Runner, st *Store, user string, s Step) error {
 	l, err := st.loadLedger()
 	if err != nil {
 		return err
@@ -128,7 +133,17 @@ func hold(ctx context.Context, r actions.Runner, st *Store, user string, s Step)
 // setting when no holder is left. It is idempotent. It works on a full
 // disk: a shared.json that cannot be saved for want of space keeps the
 // hold, which no later release counts once its object's journal is gone.
-func release(ctx context.Context, r actions.Runner, st *Store, user, key string) ([]string, error) {
+// The ledger's lock is held from its read to its write, the restore
+// included: a hold taken meanwhile would be undone by it.
+func release(ctx context.Context, r actions.Runner, st *Store, user, key string) (ran []string, err error) {
+	err = st.withLock(ctx, ledgerLock(), func() error {
+		ran, err = releaseLocked(ctx, r, st, user, key)
+		return err
+	})
+	return ran, err
+}
+
+func releaseLocked(ctx context.Context, r actions.Runner, st *Store, user, key string) ([]string, error) {
 	l, err := st.loadLedger()
 	if err != nil {
 		return nil, err

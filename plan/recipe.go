@@ -79,7 +79,8 @@ type Outcome struct {
 	State     string
 }
 
-// Up is the one bring-up sequence: check the input, take the lock, plan,
+// Up is the one bring-up sequence: check the input, take the locks the
+// recipe names (see Locker), give out its addresses (Allocate), plan,
 // recognise an object already there, check the host, apply. With dryRun it
 // stops after planning, takes no lock and changes nothing.
 func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) {
@@ -87,10 +88,15 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		return nil, err
 	}
 	if !dryRun {
-		if err := env.St.Lock(ctx, env.Wait); err != nil {
+		if err := lockFor(ctx, env, rc); err != nil {
 			return nil, err
 		}
 	}
+	free, err := Allocate(ctx, env, rc, !dryRun)
+	if err != nil {
+		return nil, err
+	}
+	defer free()
 	plans, err := rc.Plan(ctx, env)
 	if err != nil {
 		return nil, err

@@ -119,14 +119,23 @@ func TestAttachCallNetwork(t *testing.T) {
 	st := NewStore(t.TempDir())
 	net := BridgeNetwork{Name: "br0", BridgeFacts: BridgeFacts{Subnet: netip.MustParsePrefix("10.89.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1"), NAT: true}}
 	call := &AttachCall{Bridge: "br0", Network: &net, List: []*Attach{{Target: actions.Netns{File: "/x"}, If: "eth0"}}}
-	plans, err := call.Plan(context.Background(), Env{St: st})
+	plans, err := allocPlan(call, st)
 	if err != nil || plans[0].Facts.(AttachmentFacts).IP != netip.MustParseAddr("10.89.0.2") {
 		t.Fatalf("without a kept bridge: %v", err)
 	}
 	bridgeUp(t, st, "10.88.0.0/24")
 	call.List[0].IP = netip.Addr{}
-	plans, err = call.Plan(context.Background(), Env{St: st})
+	plans, err = allocPlan(call, st)
 	if err != nil || plans[0].Facts.(AttachmentFacts).IP != netip.MustParseAddr("10.88.0.2") {
 		t.Fatalf("with a kept bridge: %v", err)
 	}
+}
+
+// allocPlan is a dry run's allocation stage, then the plan.
+func allocPlan(rc Recipe, st *Store) ([]*Plan, error) {
+	env := Env{St: st}
+	if _, err := Allocate(context.Background(), env, rc, false); err != nil {
+		return nil, err
+	}
+	return rc.Plan(context.Background(), env)
 }

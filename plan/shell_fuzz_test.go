@@ -173,7 +173,11 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *Pl
 			}
 			return nil
 		}
-		ps, err := rc.Plan(ctx, env)
+		var ps []*Plan
+		_, err := Allocate(ctx, env, rc, false)
+		if err == nil {
+			ps, err = rc.Plan(ctx, env)
+		}
 		if err != nil {
 			var r *Refused
 			if !errors.As(err, &r) {

@@ -44,7 +44,13 @@ import (
 // like an unreadable one (CorruptError) and never undone.
 type Store struct {
 	Layout
-	lock *os.File
+	// lock is the store's lock when this process holds it, shared with
+	// lockShared; held are the others it holds, in the lock order, and
+	// wait how long a lock is waited for (see lock.go).
+	lock       *os.File
+	lockShared bool
+	held       []heldLock
+	wait       time.Duration
 	// headers caches Headers until this process writes a journal: one
 	// command reads every header once, not once per check.
 	headers []*Record
@@ -66,60 +72,19 @@ type Store struct {
 // NewStore returns the store rooted at dir; nothing is touched until used.
 func NewStore(dir string) *Store { return &Store{Layout: Layout{Dir: dir}, uid: os.Geteuid()} }
 
-// Lock takes the state directory's lock, waiting up to wait for another
-// plumb process to finish. Past that it names the holder and gives up.
+// Lock takes the state directory's lock exclusive, waiting up to wait for
+// other plumb processes to finish: what a command that works on the whole
+// store holds (see lock.go). Past that it names the holder and gives up.
 // It makes the state directory (0700) and objects/ when they are missing,
 // and refuses a state directory, or a lock, that it does not trust.
 func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 	if s.lock != nil {
+		if s.lockShared {
+			return fmt.Errorf("plumb holds the state directory's lock shared and would take it exclusive: a lock is never upgraded")
+		}
 		return nil // this process holds it already
 	}
-	s.headers, s.index = nil, nil // others may have written while we waited
-	if err := s.trustDirs("", true); err != nil {
-		return err
-	}
-	f, err := s.openLock()
-	if err != nil {
-		return err
-	}
-	deadline := time.Now().Add(wait)
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return fmt.Errorf("locking %s: %w", f.Name(), err)
-		}
-		if time.Now().After(deadline) {
-			holder := make([]byte, 4096)
-			n, _ := f.ReadAt(holder, 0)
-			f.Close()
-			who := strings.TrimSpace(string(holder[:n]))
-			if who == "" {
-				who = "another plumb process"
-			}
-			return fmt.Errorf("state directory %s is locked by %s; waited %s (raise it with --wait)", s.Dir, who, wait)
-		}
-		select {
-		case <-ctx.Done():
-			f.Close()
-			return ctx.Err()
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
-	if err := s.closeDirs(ctx); err != nil {
-		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-		return err
-	}
-	// Say who holds it, for whoever waits next (best effort: on a full
-	// disk the lock still works).
-	_ = f.Truncate(0)
-	_, _ = f.WriteAt([]byte(fmt.Sprintf("pid %d (%s) since %s\n", os.Getpid(), strings.Join(os.Args, " "), time.Now().UTC().Format(time.RFC3339))), 0)
-	s.lock = f
-	return nil
+	return s.takeStore(ctx, wait, false)
 }
 
 // sweepTemps deletes, in dir, the temporary files of journals and of the
@@ -130,7 +95,7 @@ func (s *Store) Lock(ctx context.Context, wait time.Duration) error {
 // that cannot be deleted is left for the next time: it holds nothing
 // plumb reads.
 func (s *Store) sweepTemps(dir string, names []fs.DirEntry) {
-	if s.lock == nil {
+	if !s.exclusive() {
 		return
 	}
 	for _, e := range names {
@@ -153,7 +118,7 @@ func (l Layout) layoutDirs() []string {
 
 // ownNames are the entries plumb makes in its state directory; lost+found
 // is there when the state directory is a file system of its own.
-var ownNames = map[string]bool{"lock": true, "shared.json": true, "objects": true, "index": true,
+var ownNames = map[string]bool{"lock": true, "locks": true, "shared.json": true, "objects": true, "index": true,
 	"layers": true, "overlay": true, "image": true, "lost+found": true}
 
 // othersCanEnter reports whether users other than the owner and root can
@@ -232,39 +197,18 @@ func (s *Store) tighten(ctx context.Context, dir string, fi fs.FileInfo, what st
 	return nil
 }
 
-// openLock opens the lock file, made 0600 when missing, without following
-// a symbolic link (`ln -s /some/file STATE/lock` had plumb truncate
-// /some/file), and checks it before writing to it.
-func (s *Store) openLock() (*os.File, error) {
-	path := s.lockFile()
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
-	if err != nil {
-		if isLink(path) {
-			return nil, s.untrusted(path, "is a symbolic link")
-		}
-		return nil, &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s is not writable: %v", s.Dir, err)}
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if why := s.distrust(fi, false); why != "" {
-		f.Close()
-		return nil, s.untrusted(path, why)
-	}
-	return f, nil
-}
-
-// Unlock releases the lock taken by Lock.
+// Unlock releases every lock this process holds (Lock's, LockFor's), the
+// last in the order first.
 func (s *Store) Unlock() {
+	for i := len(s.held) - 1; i >= 0; i-- {
+		unlockFile(s.held[i].f, !s.held[i].Shared)
+	}
+	s.held = nil
 	if s.lock == nil {
 		return
 	}
-	_ = s.lock.Truncate(0)
-	_ = syscall.Flock(int(s.lock.Fd()), syscall.LOCK_UN)
-	s.lock.Close()
-	s.lock = nil
+	unlockFile(s.lock, !s.lockShared)
+	s.lock, s.lockShared = nil, false
 }
 
 // Load reads one object's journal. It returns an error wrapping
@@ -433,7 +377,7 @@ func (s *Store) journals() ([]string, []error) {
 	if err := s.trustDirs("", false); err != nil {
 		return nil, []error{err}
 	}
-	if s.lock != nil {
+	if s.exclusive() {
 		// The ledger's temporary files, beside it.
 		if ents, err := os.ReadDir(s.Dir); err == nil {
 			s.sweepTemps(s.Dir, ents)

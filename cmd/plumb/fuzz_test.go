@@ -82,7 +82,11 @@ func plansSomething(t *testing.T, rc plan.Recipe) {
 		return
 	}
 	env := plan.Env{R: actions.Exec{}, St: plan.NewStore("/run/plumb")}
-	plans, err := rc.Plan(context.Background(), env)
+	var plans []*plan.Plan
+	_, err := plan.Allocate(context.Background(), env, rc, false)
+	if err == nil {
+		plans, err = rc.Plan(context.Background(), env)
+	}
 	if err == nil && (len(plans) == 0 || len(plans[0].Steps) == 0) {
 		t.Fatal("accepted input planned nothing")
 	}

@@ -1,0 +1,356 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"plumb/actions"
+	"plumb/plan/ipam"
+)
+
+// Allocation is a stage of its own, between taking the locks and planning:
+// it gives out the addresses a recipe's objects need, reserving them in
+// the network's AddrStore when the plan is to be applied, so that Plan
+// itself only reads (the addresses are its input, as the rest of the
+// recipe's is).
+
+// Allocator is a recipe that gives out addresses before it is planned.
+// With reserve, the addresses are reserved, under the network's allocation
+// lock; free gives back those that no journal came to hold (the plan
+// failed, or was refused, before it was applied). Without, nothing is
+// written: a dry run.
+type Allocator interface {
+	Allocate(ctx context.Context, env Env, reserve bool) (free func(), err error)
+}
+
+// Allocate runs rc's allocation stage, if it has one.
+func Allocate(ctx context.Context, env Env, rc Recipe, reserve bool) (free func(), err error) {
+	if a, ok := rc.(Allocator); ok {
+		return a.Allocate(ctx, env, reserve)
+	}
+	return func() {}, nil
+}
+
+// Allocate reads the bridge and gives out each attachment's addresses, in
+// order.
+func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(), error) {
+	net, err := LoadNetwork(env.St, c.Bridge)
+	if err != nil && c.Network != nil {
+		if _, lerr := env.St.Load("bridge", c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
+			net, err = *c.Network, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range c.List {
+		a.Network = net
+	}
+	return allocateAll(ctx, env.St, "attachment", "", c.List, reserve)
+}
+
+// Allocate gives out the container's address on its bridge, if it has one.
+func (c *Container) Allocate(ctx context.Context, env Env, reserve bool) (func(), error) {
+	c.attach = nil
+	if c.Bridge == "" {
+		return func() {}, nil
+	}
+	net, err := LoadNetwork(env.St, c.Bridge)
+	if err != nil {
+		return nil, err
+	}
+	a := &Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall}
+	if err := a.Check(); err != nil {
+		return nil, err
+	}
+	free, err := allocateAll(ctx, env.St, "container", c.Name, []*Attach{a}, reserve)
+	if err != nil {
+		return nil, err
+	}
+	c.attach = a
+	return free, nil
+}
+
+// allocateAll checks and gives out the addresses of attachments to one
+// network, kept as objects of kind (named owner, or by their ID or
+// address when owner is ""), made in one call: each its own. With
+// reserve, each is reserved for its object under the network's allocation
+// lock, and the object's lock is held (an attachment named after its
+// address is locked once its address is known, by trying: the allocation
+// lock comes after it in the lock order).
+func allocateAll(ctx context.Context, st *Store, kind, owner string, as []*Attach, reserve bool) (func(), error) {
+	if len(as) == 0 {
+		return func() {}, nil
+	}
+	store := LocalAddrs(st, as[0].Network.Name.String())
+	var owners []string
+	free := func() {
+		for _, id := range owners {
+			k, n, _ := strings.Cut(id, "/")
+			if _, err := os.Lstat(st.journal(k, n)); errors.Is(err, fs.ErrNotExist) {
+				_ = store.ReleaseByID(id, "")
+			}
+		}
+	}
+	if reserve {
+		if err := store.Lock(ctx); err != nil {
+			return nil, err
+		}
+		defer store.Unlock()
+	}
+	inCall := map[netip.Addr]string{}
+	for _, a := range as {
+		if err := a.checkRecords(st); err != nil {
+			free()
+			return nil, err
+		}
+		asked, asked6 := a.IP, a.IP6
+		for try := 0; ; try++ {
+			a.IP, a.IP6 = asked, asked6
+			if err := a.allocate(st, inCall); err != nil {
+				free()
+				return nil, err
+			}
+			if !reserve {
+				break
+			}
+			name := owner
+			if name == "" {
+				name = a.id().Object
+			}
+			id, ok, err := reserveOne(ctx, st, kind, name, a)
+			if err != nil {
+				free()
+				return nil, err
+			}
+			if ok {
+				owners = append(owners, id)
+				break
+			}
+			// Another plumb holds the address's name, or the address:
+			// it is not free, whatever the index said.
+			if asked.IsValid() || asked6.IsValid() || try == 16 {
+				free()
+				return nil, refuse("ip", "%s is being given out by another plumb process; try again", a.IP)
+			}
+			for _, ip := range []netip.Addr{a.IP, a.IP6} {
+				if ip.IsValid() {
+					inCall[ip] = "another plumb process"
+				}
+			}
+		}
+		for _, ip := range []netip.Addr{a.IP, a.IP6} {
+			if ip.IsValid() {
+				inCall[ip] = a.Target.Label() + " (in this call)"
+			}
+		}
+	}
+	return free, nil
+}
+
+// reserveOne locks a's object, kind/name, and reserves its addresses for
+// it; false, with no address held, when another process holds either.
+func reserveOne(ctx context.Context, st *Store, kind, name string, a *Attach) (id string, ok bool, err error) {
+	id = kind + "/" + name
+	obj := ObjectLock(kind, name)
+	if _, held := st.holding(obj); !held {
+		if ok, err := st.tryLock(ctx, obj); err != nil || !ok {
+			return id, false, err
+		}
+	}
+	store := LocalAddrs(st, a.Network.Name.String())
+	for _, ip := range []netip.Addr{a.IP, a.IP6} {
+		if !ip.IsValid() {
+			continue
+		}
+		ok, err := store.Reserve(id, a.If.String(), ip, ipam.FamilyOf(ip).String())
+		if err != nil || !ok {
+			_ = store.ReleaseByID(id, a.If.String())
+			return id, false, err
+		}
+	}
+	return id, true, nil
+}
+
+// planAll plans attachments whose addresses were given out.
+func planAll(as []*Attach) ([]*Plan, error) {
+	var plans []*Plan
+	for _, a := range as {
+		if !a.IP.IsValid() {
+			return nil, fmt.Errorf("planning the attachment of %s before its address was given out", a.Target.Label())
+		}
+		p, err := a.Plan()
+		if err != nil {
+			return nil, err
+		}
+		plans = append(plans, p)
+	}
+	return plans, nil
+}
+
+// attachAll gives out the addresses of attachments to one bridge, without
+// reserving them, and plans each.
+func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
+	if _, err := allocateAll(context.Background(), st, "attachment", "", as, false); err != nil {
+		return nil, err
+	}
+	return planAll(as)
+}
+
+// Allocate picks the address: the one asked for, checked, or the next free
+// one of the subnet (never the network, broadcast or gateway address, never
+// one plumb gave another container). It reserves nothing: concurrent
+// attaches reserve theirs under the network's allocation lock (see
+// reserveAll).
+func (a *Attach) Allocate(st *Store) error { return a.allocate(st, nil) }
+
+// allocate is Allocate with the addresses this call gave out already.
+func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
+	if err := st.BuildIndex(); err != nil {
+		return err
+	}
+	if err := a.sortFamilies(); err != nil {
+		return err
+	}
+	subnet := a.Network.Subnet
+	bridge := a.Network.Name.String()
+	used, indexed := st.bridgeAddrs(bridge)
+	if !indexed {
+		// Journals are read; addresses reserved by plumb processes that
+		// have not written theirs yet are in the index's entries.
+		pending := st.addrEntries(bridge)
+		if bad := unreadableMembers(st, nil); len(bad) > 0 {
+			// Its address or host port may be one of those: never give it out twice.
+			return &Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", a.Network.Name, strings.Join(bad, "; "))}
+		}
+		used = pending
+		for _, r := range Attachments(st, bridge) {
+			if f, ok := r.Attachment(); ok {
+				for _, ip := range f.IPs() {
+					used[ip] = r.ID()
+				}
+			}
+		}
+	} else {
+		for _, ip := range []netip.Addr{a.IP, a.IP6} {
+			if !ip.IsValid() {
+				continue
+			}
+			entry := filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String())
+			if r, ok := st.holder(entry, hasAddr(bridge, ip)); ok {
+				used[ip] = r.ID()
+			} else if _, still := st.entry(entry); !still {
+				delete(used, ip) // a stale entry, dropped: the address is free
+			}
+		}
+	}
+	mark := func(used map[netip.Addr]string) {
+		for _, n := range a.Network.Families() {
+			used[n.Gateway] = "the gateway"
+		}
+		for ip, by := range reserved {
+			used[ip] = by
+		}
+	}
+	mark(used)
+	taken := func(ip netip.Addr) bool { _, taken := used[ip]; return taken }
+	// next is the next free address of a subnet's range; before saying it
+	// is full, entries a crash left (holding addresses no object has) go,
+	// and the range is looked at again.
+	next := func(subnet netip.Prefix, r ipam.Range) (netip.Addr, error) {
+		ip, err := ipam.NextIn(subnet, r, taken)
+		if err != nil && indexed {
+			st.sweepAddrs(bridge)
+			if again, ok := st.bridgeAddrs(bridge); ok {
+				mark(again)
+				used = again
+				ip, err = ipam.NextIn(subnet, r, taken)
+			}
+		}
+		if err != nil {
+			return ip, a.full(subnet, r)
+		}
+		return ip, nil
+	}
+	if a.IP.IsValid() {
+		if err := checkHost("ip", a.IP, subnet); err != nil {
+			return err
+		}
+		if by, taken := used[a.IP]; taken {
+			return refuse("ip", "%s is taken by %s", a.IP, by)
+		}
+	} else {
+		ip, err := next(subnet, a.Range)
+		if err != nil {
+			return err
+		}
+		a.IP = ip
+	}
+	subnet6 := a.Network.Subnet6
+	switch {
+	case !subnet6.IsValid():
+	case a.IP6.IsValid():
+		if err := checkHost("ip", a.IP6, subnet6); err != nil {
+			return err
+		}
+		if by, taken := used[a.IP6]; taken {
+			return refuse("ip", "%s is taken by %s", a.IP6, by)
+		}
+	default:
+		// The same host part as the IPv4 address, so that the two read
+		// alike (10.88.0.5, fd00:88::5), where that one is free.
+		if ip, ok := ipam.SameHost(a.IP, subnet, subnet6); ok && !taken(ip) && a.Range6.Contains(ip) {
+			a.IP6 = ip
+			break
+		}
+		ip, err := next(subnet6, a.Range6)
+		if err != nil {
+			return err
+		}
+		a.IP6 = ip
+	}
+	return nil
+}
+
+// full is the refusal of a subnet or range with no free address.
+func (a *Attach) full(subnet netip.Prefix, r ipam.Range) error {
+	if r != (ipam.Range{}) {
+		return refuse("ip", "the range %s-%s of %s is full: every address is in use", r.Start, r.End, a.Network.Name)
+	}
+	return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, a.Network.Name)
+}
+
+// sortFamilies puts the addresses asked for where the network has their
+// family: IP its first family's, IP6 a dual-stack network's IPv6. An
+// address of a family the network lacks is refused.
+func (a *Attach) sortFamilies() error {
+	net := a.Network
+	first := ipam.FamilyOf(net.Subnet.Addr())
+	var want []netip.Addr
+	for _, ip := range []netip.Addr{a.IP, a.IP6} {
+		if ip.IsValid() {
+			want = append(want, ip)
+		}
+	}
+	a.IP, a.IP6 = netip.Addr{}, netip.Addr{}
+	for _, ip := range want {
+		fam := ipam.FamilyOf(ip)
+		switch {
+		case fam == first && !a.IP.IsValid():
+			a.IP = ip
+		case fam == ipam.V6 && net.Subnet6.IsValid() && !a.IP6.IsValid():
+			a.IP6 = ip
+		case fam == first || fam == ipam.V6 && net.Subnet6.IsValid():
+			return refuse("ip", "give at most one address of each family")
+		default:
+			return refuse("ip", "%s is an %s address and %s has no %s subnet (its subnet is %s)", ip, fam, net.Name, fam, net.Subnet)
+		}
+	}
+	return nil
+}
