@@ -41,6 +41,11 @@ func fsSnapshot(t *testing.T, root string) string {
 		if err != nil {
 			return err
 		}
+		if d.IsDir() && d.Name() == "locks" && p != root {
+			// A lock file says who holds it and stays when its object goes
+			// (plan/lock.go); a SIGKILLed holder leaves its line behind.
+			return filepath.SkipDir
+		}
 		info, err := d.Info()
 		if err != nil {
 			return err
