@@ -210,7 +210,7 @@ func RuntimeAttachments(st *Store, network string) []*Record {
 	recs, _ := st.Headers()
 	var out []*Record
 	for _, r := range recs {
-		if f, ok := r.Attachment(); ok && r.Kind == "attachment" && f.Runtime != nil && f.Runtime.Network == network {
+		if f, ok := r.Attachment(); ok && r.Is(AttachmentKind) && f.Runtime != nil && f.Runtime.Network == network {
 			out = append(out, r)
 		}
 	}
@@ -327,7 +327,10 @@ func (a *Attach) checkRecords(st *Store) error {
 			return refuse("", "attachment/%s is already attached to %s", a.ID.Object, a.Network.Name)
 		}
 	} else if r, err := FindAttachment(st, a.Network.Name.String(), a.Target, netip.Addr{}); err == nil {
-		f, _ := r.Attachment()
+		f, err := r.AttachmentFacts()
+		if err != nil {
+			return err
+		}
 		return refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), a.Network.Name, f.IP)
 	}
 	if len(a.Publish) > 0 && !a.Network.NAT {
@@ -546,7 +549,7 @@ func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Add
 		return nil, notAttached(bridge, target, ip)
 	}
 	for _, r := range Attachments(st, bridge) {
-		f, _ := r.Attachment()
+		f, _ := r.Attachment() // Attachments lists those that have one
 		if ip.IsValid() && (f.IP == ip || f.IP6 == ip) {
 			return r, nil
 		}

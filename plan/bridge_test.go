@@ -96,7 +96,7 @@ func TestAllocate(t *testing.T) {
 			t.Fatalf("attach %d: %v", i, err)
 		}
 		// Record it as applied so the next allocation sees it.
-		rec := &Record{FormatVersion: FormatVersion, Kind: "attachment", Name: AddressID("br0", a.IP).Object, State: StateUp, Details: must(a.Plan()).Facts.encode()}
+		rec := withFacts(&Record{FormatVersion: FormatVersion, Kind: "attachment", Name: AddressID("br0", a.IP).Object, State: StateUp}, must(a.Plan()).Facts)
 		if err := st.Save(rec); err != nil {
 			t.Fatal(err)
 		}
@@ -319,10 +319,12 @@ func TestBridgeAgainOlderRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rec.Details["loopback_guard"] != "true" {
-		t.Fatalf("a NAT bridge's record has no loopback_guard: %v", rec.Details)
+	f, err := rec.BridgeFacts()
+	if err != nil || !f.LoopbackGuard {
+		t.Fatalf("a NAT bridge's record has no loopback_guard: %+v, %v", f, err)
 	}
-	delete(rec.Details, "loopback_guard")
+	f.LoopbackGuard = false
+	withFacts(rec, f)
 	if state, err := b.Again(rec, p); err != nil || state != "up" {
 		t.Errorf("Again of an older record: %q, %v; want up", state, err)
 	}

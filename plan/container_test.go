@@ -292,7 +292,7 @@ func TestContainerStateStarting(t *testing.T) {
 		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
 			t.Fatal(err)
 		}
-		rec := &Record{Kind: "container", Name: "web", Details: ContainerFacts{Netns: "plumb-test-none", PIDFile: pidFile}.encode()}
+		rec := withFacts(&Record{Kind: "container", Name: "web"}, ContainerFacts{Netns: "plumb-test-none", PIDFile: pidFile})
 		if _, got := ContainerState(rec); got != c.want {
 			t.Errorf("a %s outside the container's namespace: %s, want %s", c.name, got, c.want)
 		}

@@ -478,8 +478,8 @@ func newRecord(p *Plan) (*Record, error) {
 	}
 	rec := &Record{FormatVersion: FormatVersion, Kind: p.Kind, Name: p.Name, State: StateApplying,
 		Summary: p.Summary, Spec: p.Spec, PID: os.Getpid(), Created: time.Now().UTC()}
-	if p.Facts != nil {
-		rec.Details = p.Facts.encode()
+	if err := rec.setFacts(p.Facts); err != nil {
+		return nil, err
 	}
 	if !p.Target.IsHost() {
 		id, err := p.Target.Identity()

@@ -238,7 +238,7 @@ func Images(st *Store) ([]*Record, error) {
 	recs, errs := st.Headers()
 	var out []*Record
 	for _, r := range recs {
-		if r.Kind == "image" {
+		if r.Is(ImageKind) {
 			out = append(out, r)
 		}
 	}
@@ -313,7 +313,9 @@ func KeepImageName(st *Store, id, ref string) error {
 		default:
 			continue
 		}
-		rec.Details = f.encode()
+		if err := rec.setFacts(f); err != nil {
+			return err
+		}
 		if err := st.Save(rec); err != nil {
 			return err
 		}
@@ -353,7 +355,9 @@ func Untag(st *Store, rec *Record, ref string) error {
 		return err
 	}
 	f.Refs = slices.DeleteFunc(f.Refs, func(r string) bool { return r == ref })
-	rec.Details = f.encode()
+	if err := rec.setFacts(f); err != nil {
+		return err
+	}
 	return st.Save(rec)
 }
 
@@ -373,17 +377,17 @@ func ImageUsers(st *Store, layers ...ImageLayerFacts) []string {
 	for _, l := range layers {
 		dirs = append(dirs, l.Link, l.Dir)
 	}
-	return rootUsers(st, dirs...)
+	return recordIDs(rootUsers(st, dirs...))
 }
 
 // rootUsers are the containers whose root has any of dirs among its lower
 // directories: deleting one would pull the files from under them.
-func rootUsers(st *Store, dirs ...string) []string {
+func rootUsers(st *Store, dirs ...string) []*Record {
 	recs, _ := st.Headers()
-	var users []string
+	var users []*Record
 	for _, r := range recs {
-		if c, ok := r.Container(); ok && slices.ContainsFunc(strings.Split(c.Root.LowerDir, ":"), func(l string) bool { return slices.Contains(dirs, l) }) {
-			users = append(users, r.ID())
+		if c, err := r.Container(); err == nil && slices.ContainsFunc(strings.Split(c.Root.LowerDir, ":"), func(l string) bool { return slices.Contains(dirs, l) }) {
+			users = append(users, r)
 		}
 	}
 	return users
@@ -436,7 +440,10 @@ func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
 	}
 	out := []*Record{rec}
 	for _, lr := range recs {
-		lf, _ := lr.ImageLayer()
+		lf, err := lr.ImageLayer()
+		if err != nil {
+			return nil, err
+		}
 		if !shared[lf.ChainID] {
 			out = append(out, lr)
 		}

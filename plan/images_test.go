@@ -127,8 +127,8 @@ func TestImageRemoval(t *testing.T) {
 	// A container on image 2's layers: image 2 is refused, image 1 is not.
 	layer, _ := st.Load("imagelayer", hexOf(chains2[2]))
 	lf, _ := layer.ImageLayer()
-	ctr := &Record{FormatVersion: FormatVersion, Kind: "container", Name: "web", State: StateUp,
-		Details: ContainerFacts{Root: OverlayFacts{LowerDir: lf.Link + ":/x"}}.encode()}
+	ctr := withFacts(&Record{FormatVersion: FormatVersion, Kind: "container", Name: "web", State: StateUp},
+		ContainerFacts{Root: OverlayFacts{LowerDir: lf.Link + ":/x"}})
 	if err := st.Save(ctr); err != nil {
 		t.Fatal(err)
 	}
@@ -230,7 +230,7 @@ func TestContainerFactsRoundTrip(t *testing.T) {
 	want := ContainerFacts{Root: OverlayFacts{LowerDir: "/l/a:/l/b", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"},
 		Netns: "plumb-web", Hostname: "web", Cmd: "httpd -f", PIDFile: "/o/pid", Log: "/o/log", Target: "netns plumb-web",
 		Image: "plumb-demo/busybox:1", ImageID: digest('1'), Env: []string{"PATH=/bin", "A=b c"}, WorkDir: "/www", User: "33:33"}
-	rec := &Record{Kind: "container", Name: "web", Details: want.encode()}
+	rec := reread(t, withFacts(&Record{Kind: "container", Name: "web"}, want))
 	got, err := rec.Facts()
 	if err != nil {
 		t.Fatal(err)

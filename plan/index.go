@@ -10,7 +10,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -65,30 +64,18 @@ func indexKey(s string) string {
 	return k
 }
 
-// entries are the index entries of r's facts (not its unfinished mark).
+// entries are the index entries of r's facts (not its unfinished mark), as
+// its kind says; none when they cannot be read.
 func (l Layout) entries(r *Record) []string {
-	f, ok := r.Attachment()
-	if !ok || f.Bridge == "" {
+	ix, ok := capability[Indexed](r)
+	if !ok {
 		return nil
 	}
-	dir := l.bridgeIndex(f.Bridge)
-	var out []string
-	for _, ip := range f.IPs() {
-		if ip.IsValid() {
-			out = append(out, filepath.Join(dir, "ip-"+ip.String()))
-		}
+	f, err := r.Facts()
+	if err != nil {
+		return nil
 	}
-	if f.Target != "" {
-		out = append(out, filepath.Join(dir, "target-"+indexKey(f.Target)))
-	}
-	for _, p := range f.Ports {
-		// A port published in each family apart (0.0.0.0:8080:80 and
-		// [::]:8080:81) holds one entry.
-		if e := l.portEntry(p.Proto, p.Host); !slices.Contains(out, e) {
-			out = append(out, e)
-		}
-	}
-	return out
+	return ix.IndexEntries(l, f)
 }
 
 // indexed reports whether the index is complete and current: index/v1

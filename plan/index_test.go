@@ -16,9 +16,9 @@ import (
 )
 
 func attachmentRec(name, ip, target string, state State, ports ...Port) *Record {
-	return &Record{FormatVersion: FormatVersion, Kind: "attachment", Name: name, State: state,
-		Details: AttachmentFacts{Bridge: "br0", IP: netip.MustParseAddr(ip), PrefixLen: 24, Gateway: netip.MustParseAddr("10.88.0.1"),
-			HostVeth: "veth" + actions.IfName(strings.ReplaceAll(ip, ".", "")), If: "eth0", Target: target, Ports: ports}.encode()}
+	return withFacts(&Record{FormatVersion: FormatVersion, Kind: "attachment", Name: name, State: state},
+		AttachmentFacts{Bridge: "br0", IP: netip.MustParseAddr(ip), PrefixLen: 24, Gateway: netip.MustParseAddr("10.88.0.1"),
+			HostVeth: "veth" + actions.IfName(strings.ReplaceAll(ip, ".", "")), If: "eth0", Target: target, Ports: ports})
 }
 
 // TestIndex: with the index, a bridge's addresses, a container's

@@ -73,7 +73,7 @@ type Lock struct {
 // NetworkLock is a network's lock: shared to attach to it, exclusive to
 // make or remove it.
 func NetworkLock(name string, shared bool) Lock {
-	return Lock{rank: rankNetwork, Kind: "bridge", Name: name, Shared: shared}
+	return Lock{rank: rankNetwork, Kind: BridgeKind.Name(), Name: name, Shared: shared}
 }
 
 // ImagesLock is the lock of the images and layers: shared to read them
@@ -82,11 +82,13 @@ func ImagesLock(shared bool) Lock {
 	return Lock{rank: rankImages, Kind: "images", Name: "store", Shared: shared}
 }
 
-// ObjectLock is an object's own lock, exclusive. A network's is its
-// NetworkLock.
+// ObjectLock is an object's own lock, exclusive, unless its kind takes
+// another (Locked): a network's is its NetworkLock.
 func ObjectLock(kind, name string) Lock {
-	if kind == "bridge" {
-		return NetworkLock(name, false)
+	if k, ok := Lookup(kind); ok {
+		if l, ok := k.(Locked); ok {
+			return l.ObjectLock(name)
+		}
 	}
 	return Lock{rank: rankObject, Kind: kind, Name: name}
 }

@@ -173,7 +173,10 @@ func (o *Overlay) Plan(_ context.Context, env Env) ([]*Plan, error) {
 
 // Again: the same input is nothing to do.
 func (o *Overlay) Again(rec *Record, p *Plan) (string, error) {
-	f, _ := rec.Overlay()
+	f, err := rec.OverlayFacts()
+	if err != nil {
+		return "", err
+	}
 	how := "plumb overlay unmount --merged " + actions.Quote([]string{f.Merged})
 	if f.Layout != "" {
 		how = "plumb overlay unmount --name " + rec.Name
@@ -392,7 +395,7 @@ func LazyUnmount(rec *Record) error {
 func FindOverlay(st *Store, merged string) (*Record, error) {
 	recs, errs := st.Headers()
 	for _, r := range recs {
-		if f, ok := r.Overlay(); ok && r.Kind == "overlay" && f.Merged == filepath.Clean(merged) {
+		if f, ok := r.Overlay(); ok && r.Is(OverlayKind) && f.Merged == filepath.Clean(merged) {
 			return st.Load(r.Kind, r.Name) // whole and checked: it is to be undone
 		}
 	}

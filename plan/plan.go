@@ -7,7 +7,6 @@ package plan
 
 import (
 	"fmt"
-	"maps"
 	"strings"
 
 	"plumb/actions"
@@ -71,28 +70,17 @@ func refuse(flag, format string, args ...any) *Refused {
 func refuseErr(flag string, err error) *Refused { return &Refused{Flag: flag, Msg: err.Error()} }
 
 // SameInput reports whether rec was applied from the same input as p, so
-// that running `up` or `mount` again with it is recognised as done.
+// that running `up` or `mount` again with it is recognised as done: their
+// facts are the same, less what the kind derives of its own (a bridge made
+// before the loopback guard is up as asked; its attachments leave
+// route_localnet alone).
 func SameInput(rec *Record, p *Plan) bool {
-	var want map[string]string
-	if p.Facts != nil {
-		want = p.Facts.encode()
+	f, err := rec.Facts()
+	if err != nil {
+		return false
 	}
-	return maps.Equal(withoutDerived(rec.Details), withoutDerived(want))
-}
-
-// derived are facts a recipe adds of its own, not from its input: a
-// record made by an older plumb lacks them, and is still the same input
-// (a bridge made before the loopback guard is up as asked; its
-// attachments leave route_localnet alone).
-var derived = []string{"loopback_guard"}
-
-func withoutDerived(m map[string]string) map[string]string {
-	if m == nil {
-		return nil
+	if len(rec.Details) == 0 && rec.FactsJSON == nil {
+		f = nil // a record with no facts at all
 	}
-	out := maps.Clone(m)
-	for _, k := range derived {
-		delete(out, k)
-	}
-	return out
+	return sameFacts(f, p.Facts)
 }

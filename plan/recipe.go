@@ -242,13 +242,8 @@ func HostFirewallOf(env Env, recs []*Record) firewall.Host {
 // traffic meets the host's firewalls even when the plan writes no rule).
 func writesRules(plans []*Plan) (writes, bridged bool) {
 	for _, p := range plans {
-		switch p.Kind {
-		case "bridge", "attachment":
+		if p.bridged() {
 			bridged = true
-		case "container":
-			if f, ok := p.Facts.(ContainerFacts); ok && f.Net != nil {
-				bridged = true
-			}
 		}
 		for _, s := range p.Steps {
 			if b, ok := s.Action.(actions.Batchable); ok {

@@ -39,12 +39,18 @@ const (
 
 // Record is one object's journal.
 type Record struct {
-	FormatVersion int               `json:"format_version"`
-	Kind          string            `json:"kind"`
-	Name          string            `json:"name"`
-	State         State             `json:"state"`
-	Summary       string            `json:"summary"`
-	Details       map[string]string `json:"details,omitempty"`
+	FormatVersion int    `json:"format_version"`
+	Kind          string `json:"kind"`
+	Name          string `json:"name"`
+	State         State  `json:"state"`
+	Summary       string `json:"summary"`
+	// Details are the facts as journals before typed facts kept them:
+	// read, never written (see facts.go).
+	Details map[string]string `json:"details,omitempty"`
+	// FactsJSON are the facts as JSON of the kind's struct, of version
+	// FactsVersion of its form.
+	FactsJSON    json.RawMessage `json:"facts,omitempty"`
+	FactsVersion int             `json:"facts_version,omitempty"`
 	// Spec is the input the object was made from; nil in records written
 	// before specs were stored.
 	Spec     *Spec          `json:"spec,omitempty"`

@@ -5,10 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
 	"strings"
-
-	"plumb/actions"
 )
 
 // DownOptions are the choices a teardown takes; each applies to one kind.
@@ -34,67 +31,10 @@ type Teardown struct {
 func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRun bool) (*Teardown, error) {
 	out := &Teardown{}
 	var before []*Record // undone before rec: a bridge's attachments
-	switch rec.Kind {
-	case "bridge":
-		if err := unlistedMembers(env.St, rec.Name, nil); err != nil {
+	if g, ok := capability[Guarded](rec); ok {
+		var err error
+		if before, err = g.BeforeDown(env, rec, opts, dryRun); err != nil {
 			return nil, err
-		}
-		for _, h := range Attachments(env.St, rec.Name) {
-			a, err := env.St.Load(h.Kind, h.Name) // whole and checked: it is to be undone
-			if err != nil {
-				return nil, unlistedMembers(env.St, rec.Name, []error{err})
-			}
-			before = append(before, a)
-		}
-		var run []string
-		for _, a := range before {
-			if a.Kind == "container" {
-				run = append(run, a.Name)
-			}
-		}
-		if len(run) > 0 {
-			// --force detaches attachments; a container is more than its
-			// network, and stopping it is `plumb stop`'s to do.
-			return nil, &Refused{Msg: fmt.Sprintf("%s has containers run on it: %s; stop them first (plumb stop NAME)", rec.Name, strings.Join(run, ", "))}
-		}
-		if len(before) > 0 && !opts.Force {
-			var ids []string
-			for _, a := range before {
-				f, _ := a.Attachment()
-				ids = append(ids, f.IP.String()+" ("+f.Target+")")
-			}
-			return nil, &Refused{Msg: fmt.Sprintf("%s has %d attached containers: %s; detach them, or use --force", rec.Name, len(before), strings.Join(ids, ", "))}
-		}
-	case "overlay":
-		if opts.Lazy {
-			if err := LazyUnmount(rec); err != nil {
-				return nil, err
-			}
-		} else if f, ok := rec.Overlay(); ok && !dryRun {
-			if hs := Holders(f.Merged); len(hs) > 0 {
-				var names []string
-				for _, h := range hs {
-					names = append(names, h.String())
-				}
-				return nil, &Refused{Msg: fmt.Sprintf("%s is busy: in use by %s; stop them, or use --lazy to detach it now", f.Merged, strings.Join(names, ", "))}
-			}
-		}
-	case "layer":
-		if users := layerUsers(env.St, rec); len(users) > 0 {
-			return nil, &Refused{Msg: fmt.Sprintf("%s is a lower layer of %s; stop them first (plumb stop NAME)", rec.ID(), strings.Join(users, ", "))}
-		}
-	case "image":
-		f, _ := rec.Image()
-		return nil, &Refused{Msg: fmt.Sprintf("an image is removed with `plumb image rm %s`, which also deletes the layers no other image has", actions.ShortDigest(f.ID))}
-	case "imagelayer":
-		if users := imageLayerUsers(env.St, rec); len(users) > 0 {
-			return nil, &Refused{Msg: fmt.Sprintf("%s is a layer of %s; remove them first (plumb image rm, plumb stop)", rec.ID(), strings.Join(users, ", "))}
-		}
-	case "container":
-		if opts.Grace > 0 {
-			if err := StopGrace(rec, opts.Grace); err != nil {
-				return nil, err
-			}
 		}
 	}
 	if dryRun {
@@ -145,48 +85,28 @@ func unlistedMembers(st *Store, bridge string, extra []error) error {
 
 // unreadableMembers are the errors of the journals that could hold a
 // container on a bridge (an attachment's, a container's) and cannot be read
-// or trusted, or of the listing itself; extra are more such errors.
+// or trusted, or whose facts cannot be read, or of the listing itself; extra
+// are more such errors.
 func unreadableMembers(st *Store, extra []error) []string {
-	_, errs := st.Headers()
+	recs, errs := st.Headers()
 	var bad []string
+	for _, r := range recs {
+		if holdsAttachment(r.Kind) {
+			if _, err := r.Facts(); err != nil {
+				bad = append(bad, err.Error())
+			}
+		}
+	}
 	for _, err := range append(errs, extra...) {
 		var ce *CorruptError
 		if errors.As(err, &ce) {
-			if kind := st.kindOf(ce.Path); kind != "attachment" && kind != "container" {
+			if !holdsAttachment(st.kindOf(ce.Path)) {
 				continue // a veth, a layer... holds no container of a bridge
 			}
 		}
 		bad = append(bad, err.Error())
 	}
 	return bad
-}
-
-// layerUsers are the containers whose root has rec's layer among its lower
-// directories: deleting it would pull the files from under them.
-func layerUsers(st *Store, rec *Record) []string {
-	f, err := rec.Facts()
-	l, ok := f.(LayerFacts)
-	if err != nil || !ok {
-		return nil
-	}
-	return rootUsers(st, l.Dir)
-}
-
-// imageLayerUsers are the images that list rec's layer and the containers
-// whose root has it.
-func imageLayerUsers(st *Store, rec *Record) []string {
-	l, err := rec.ImageLayer()
-	if err != nil {
-		return nil
-	}
-	imgs, _ := Images(st)
-	var users []string
-	for _, r := range imgs {
-		if f, err := r.Image(); err == nil && slices.ContainsFunc(f.Layers, func(x ImageLayerRef) bool { return x.ChainID == l.ChainID }) {
-			users = append(users, f.Name())
-		}
-	}
-	return append(users, ImageUsers(st, l)...)
 }
 
 // Detach undoes many attachments in one go (their links deleted as one

@@ -209,11 +209,14 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 		if err != nil {
 			return err
 		}
-		if rec.Kind == "container" {
+		if rec.Is(plan.ContainerKind) {
 			return &plan.Refused{Msg: fmt.Sprintf("%s is a container plumb runs on %s: `plumb stop %s` removes it with its network", rec.ID(), c.Name, rec.Name)}
 		}
 		if seen[rec.ID()] {
-			f, _ := rec.Attachment()
+			f, err := rec.AttachmentFacts()
+			if err != nil {
+				return err
+			}
 			return &plan.Refused{Msg: fmt.Sprintf("%s (%s) is given twice", rec.ID(), f.Target)}
 		}
 		seen[rec.ID()] = true
@@ -349,7 +352,7 @@ func (c *BridgeLsCmd) Run(d *deps) error {
 	}
 	var out []lsBridge
 	for _, r := range recs {
-		if r.Kind != "bridge" {
+		if !r.Is(plan.BridgeKind) {
 			continue
 		}
 		f, err := r.BridgeFacts()

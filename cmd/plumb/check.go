@@ -56,7 +56,7 @@ func (c *CheckCmd) Run(d *deps) error {
 	}
 	// The host's other firewalls, which can drop what plumb's rules accept
 	// while every step is still in effect: warned of, not counted as drift.
-	if rules, bridged := firewalled(recs); rules {
+	if rules, bridged := plan.Firewalled(recs); rules {
 		for _, w := range plan.HostFirewallOf(d.env(), recs).Warnings(d.ctx, bridged, true) {
 			fmt.Fprintf(d.stdout, "WARN  %s\n", w)
 		}
@@ -65,23 +65,4 @@ func (c *CheckCmd) Run(d *deps) error {
 		return fmt.Errorf("%d of %d objects have drifted from what plumb applied", drifted, len(recs))
 	}
 	return nil
-}
-
-// firewalled says whether any of recs is an object with firewall rules
-// (a veth with NAT, a bridge, an attachment, a container on a bridge), and
-// whether any puts containers on a bridge.
-func firewalled(recs []*plan.Record) (rules, bridged bool) {
-	for _, r := range recs {
-		switch r.Kind {
-		case "bridge", "attachment":
-			rules, bridged = true, true
-		case "container":
-			if f, ok := r.Container(); ok && f.Net != nil {
-				rules, bridged = true, true
-			}
-		case "veth":
-			rules = true
-		}
-	}
-	return rules, bridged
 }

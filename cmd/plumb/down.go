@@ -23,10 +23,10 @@ func (c *DownCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
-	switch rec.Kind {
-	case "bridge":
+	switch {
+	case rec.Is(plan.BridgeKind):
 		return bridgeDown(d, rec, false, c.DryRun, c.Output)
-	case "overlay":
+	case rec.Is(plan.OverlayKind):
 		return unmount(d, rec, rec.Name, false, false, c.DryRun, c.Output)
 	}
 	return downRecord(d, rec, c.DryRun, c.Output)

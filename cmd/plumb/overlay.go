@@ -97,7 +97,10 @@ func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, o
 	var f plan.OverlayFacts
 	layout := d.store.Overlay(name).Base // the directory of a --name layout, "" for the user's own dirs
 	if rec != nil {
-		f, _ = rec.Overlay()
+		var err error
+		if f, err = rec.OverlayFacts(); err != nil {
+			return err
+		}
 		layout, name = f.Layout, rec.Name
 	}
 	var purgeAction actions.Action
@@ -112,7 +115,7 @@ func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, o
 		}
 	}
 	if dryRun {
-		p := &plan.Plan{Kind: "overlay", Name: name}
+		p := &plan.Plan{Kind: plan.OverlayKind.Name(), Name: name}
 		if rec != nil {
 			td, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{Lazy: lazy}, true)
 			if err != nil {
@@ -161,7 +164,7 @@ func (c *OverlayUnmountCmd) which() string {
 
 func (c *OverlayUnmountCmd) find(d *deps) (*plan.Record, error) {
 	if c.Name != "" {
-		return d.store.Load("overlay", c.Name)
+		return d.store.Load(plan.OverlayKind.Name(), c.Name)
 	}
 	return plan.FindOverlay(d.store, string(c.Merged))
 }

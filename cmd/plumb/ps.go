@@ -33,14 +33,17 @@ func (c *PsCmd) Run(d *deps) error {
 	}
 	out := []psEntry{}
 	for _, r := range recs {
-		if r.Kind != "container" {
+		if !r.Is(plan.ContainerKind) {
 			continue
 		}
 		pid, state := plan.ContainerState(r)
 		if r.State != plan.StateUp {
 			state = string(r.State)
 		}
-		f, _ := r.Container()
+		f, err := r.Container()
+		if err != nil {
+			errs = append(errs, err) // listed with what its header says, then reported
+		}
 		network, ip := "none", ""
 		if f.Net != nil {
 			network, ip = f.Net.Bridge, f.Net.IP.String()

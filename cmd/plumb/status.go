@@ -79,7 +79,7 @@ func foldLayers(recs []*plan.Record, all bool) (folded map[*plan.Record]bool, pe
 	}
 	up := map[string]*plan.Record{} // chain ID -> its layer, when up
 	for _, r := range recs {
-		if r.Kind != "imagelayer" || r.State != plan.StateUp {
+		if !r.Is(plan.ImageLayerKind) || r.State != plan.StateUp {
 			continue
 		}
 		if f, err := r.ImageLayer(); err == nil && f.ChainID != "" {
@@ -88,7 +88,7 @@ func foldLayers(recs []*plan.Record, all bool) (folded map[*plan.Record]bool, pe
 	}
 	folded, perImage = map[*plan.Record]bool{}, map[*plan.Record][2]int{}
 	for _, r := range recs {
-		if r.Kind != "image" {
+		if !r.Is(plan.ImageKind) {
 			continue
 		}
 		f, err := r.Image()

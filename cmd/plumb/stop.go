@@ -6,6 +6,8 @@ import (
 	"io/fs"
 	"os"
 
+	"github.com/rs/zerolog"
+
 	"plumb/actions"
 	"plumb/plan"
 )
@@ -27,7 +29,7 @@ func (c *StopCmd) Run(d *deps) error {
 			return err
 		}
 	}
-	rec, err := d.store.Load("container", c.Name)
+	rec, err := d.store.Load(plan.ContainerKind.Name(), c.Name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("plumb keeps no container named %s (`plumb ps` lists them)", c.Name)
 	} else if err != nil {
@@ -36,9 +38,14 @@ func (c *StopCmd) Run(d *deps) error {
 	if c.Time < 1 {
 		return &plan.Refused{Flag: "time", Msg: "give at least 1 second"}
 	}
-	f, _ := rec.Container()
+	// Stopping needs no facts (the journal's undos do it); --rm needs
+	// the layout to remove.
+	f, ferr := rec.Container()
 	var purge actions.Action
 	if c.RM {
+		if ferr != nil {
+			return ferr
+		}
 		purge = actions.RemoveTree{Path: f.Root.Layout}
 	}
 	td, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{Grace: c.Time}, c.DryRun)
@@ -57,6 +64,8 @@ func (c *StopCmd) Run(d *deps) error {
 			return err
 		}
 		fmt.Fprintf(d.stdout, "deleted %s\n", f.Root.Layout)
+	} else if ferr != nil {
+		zerolog.Ctx(d.ctx).Warn().Msgf("%v: its upper layer is not known", ferr)
 	} else if entries, err := os.ReadDir(f.Root.UpperDir); err == nil {
 		fmt.Fprintf(d.stdout, "kept the upper layer %s (%d entries); `plumb stop %s --rm` would have deleted it\n", f.Root.UpperDir, len(entries), rec.Name)
 	}

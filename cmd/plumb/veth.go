@@ -83,5 +83,5 @@ type VethDownCmd struct {
 // Run undoes the recorded steps in reverse.
 func (c *VethDownCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	return down(d, "veth", c.HostIf.String(), c.DryRun, c.Output)
+	return down(d, plan.VethKind.Name(), c.HostIf.String(), c.DryRun, c.Output)
 }

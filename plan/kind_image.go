@@ -1,0 +1,140 @@
+package plan
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"plumb/actions"
+	"plumb/plan/image"
+)
+
+// ImageKind is an image's (image pull, image import).
+var ImageKind = Register(imageKind{})
+
+type imageKind struct{ FactsCodec[ImageFacts] }
+
+func (imageKind) Name() string      { return "image" }
+func (imageKind) FactsVersion() int { return 1 }
+
+// ImageFacts are an image's (image pull, image import): what it runs and
+// the layers it is made of, base first.
+type ImageFacts struct {
+	ID       string          `json:"id"`     // the config's digest, Docker's image ID
+	Digest   string          `json:"digest"` // the manifest's; "" from a docker save tarball
+	Refs     []string        `json:"refs"`   // the names it was pulled or imported as
+	From     string          `json:"from"`   // where it was read: a reference or a file
+	Platform string          `json:"platform"`
+	Config   image.Config    `json:"config"`
+	Layers   []ImageLayerRef `json:"layers"`
+	Links    []string        `json:"links"` // each layer's short link, base first
+}
+
+// ImageLayerRef is one layer as its image lists it.
+type ImageLayerRef struct {
+	DiffID  string `json:"diff_id"`
+	ChainID string `json:"chain_id"`
+	Size    int64  `json:"size,omitempty"`
+}
+
+// Kind is ImageKind.
+func (ImageFacts) Kind() Kind { return ImageKind }
+
+func (imageKind) DecodeDetails(d *DetailsReader) Facts {
+	f := ImageFacts{ID: d.S("id"), Digest: d.S("digest"), From: d.S("from"), Platform: d.S("platform")}
+	d.JSON("refs", &f.Refs)
+	d.JSON("config", &f.Config)
+	d.JSON("layers", &f.Layers)
+	d.JSON("links", &f.Links)
+	if len(f.Links) != len(f.Layers) {
+		d.Bad("links")
+	}
+	return f
+}
+
+// DecodeFacts reads an image's facts, whose links match its layers.
+func (k imageKind) DecodeFacts(data json.RawMessage) (Facts, error) {
+	f, err := k.FactsCodec.DecodeFacts(data)
+	if err != nil {
+		return nil, err
+	}
+	if i := f.(ImageFacts); len(i.Links) != len(i.Layers) {
+		return nil, fmt.Errorf("%d links for %d layers", len(i.Links), len(i.Layers))
+	}
+	return f, nil
+}
+
+// BeforeDown refuses: an image is removed with its layers, by image rm.
+func (imageKind) BeforeDown(_ Env, rec *Record, _ DownOptions, _ bool) ([]*Record, error) {
+	f, err := rec.Image()
+	if err != nil {
+		return nil, err
+	}
+	return nil, &Refused{Msg: fmt.Sprintf("an image is removed with `plumb image rm %s`, which also deletes the layers no other image has", actions.ShortDigest(f.ID))}
+}
+
+// ImageLayerKind is one unpacked layer's, shared by every image that has it.
+var ImageLayerKind = Register(imageLayerKind{})
+
+type imageLayerKind struct{ FactsCodec[ImageLayerFacts] }
+
+func (imageLayerKind) Name() string      { return "imagelayer" }
+func (imageLayerKind) FactsVersion() int { return 1 }
+
+// ImageLayerFacts are one unpacked layer's, shared by every image that has
+// it (the same chain ID).
+type ImageLayerFacts struct {
+	ChainID string `json:"chain_id"`
+	DiffID  string `json:"diff_id"`
+	Parent  string `json:"parent"` // the chain ID of the layer below; "" for a base
+	Dir     string `json:"dir"`
+	Link    string `json:"link"` // its short name under image/l
+	Size    int64  `json:"size"` // the blob's size as its source kept it; 0 when not known
+}
+
+// Kind is ImageLayerKind.
+func (ImageLayerFacts) Kind() Kind { return ImageLayerKind }
+
+func (imageLayerKind) DecodeDetails(d *DetailsReader) Facts {
+	return ImageLayerFacts{ChainID: d.S("chain_id"), DiffID: d.S("diff_id"), Parent: d.S("parent"),
+		Dir: d.S("dir"), Link: d.S("link"), Size: d.Int64("size")}
+}
+
+// Dependents are the images that list the layer, then the containers
+// whose root has it.
+func (imageLayerKind) Dependents(st *Store, _ *Record, f Facts) []*Record {
+	l, ok := f.(ImageLayerFacts)
+	if !ok {
+		return nil
+	}
+	imgs, _ := Images(st)
+	var out []*Record
+	for _, r := range imgs {
+		if i, err := r.Image(); err == nil && slices.ContainsFunc(i.Layers, func(x ImageLayerRef) bool { return x.ChainID == l.ChainID }) {
+			out = append(out, r)
+		}
+	}
+	return append(out, rootUsers(st, l.Link, l.Dir)...)
+}
+
+// BeforeDown refuses a layer an image lists or a container runs on.
+func (k imageLayerKind) BeforeDown(env Env, rec *Record, _ DownOptions, _ bool) ([]*Record, error) {
+	f, err := rec.Facts()
+	if err != nil {
+		return nil, err
+	}
+	deps := k.Dependents(env.St, rec, f)
+	if len(deps) == 0 {
+		return nil, nil
+	}
+	var users []string
+	for _, d := range deps {
+		if i, err := d.Image(); err == nil {
+			users = append(users, i.Name())
+		} else {
+			users = append(users, d.ID())
+		}
+	}
+	return nil, &Refused{Msg: fmt.Sprintf("%s is a layer of %s; remove them first (plumb image rm, plumb stop)", rec.ID(), strings.Join(users, ", "))}
+}

@@ -1,0 +1,214 @@
+package plan
+
+import (
+	"encoding/json"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"plumb/plan/image"
+)
+
+// withFacts is rec with facts f, as newRecord keeps them.
+func withFacts(rec *Record, f Facts) *Record {
+	if err := rec.setFacts(f); err != nil {
+		panic(err)
+	}
+	return rec
+}
+
+// reread is rec written as a journal and read back, nothing decoded yet.
+func reread(t *testing.T, rec *Record) *Record {
+	t.Helper()
+	data, err := json.Marshal(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out Record
+	if err := strictUnmarshal(data, &out); err != nil {
+		t.Fatalf("%s: %v", data, err)
+	}
+	return &out
+}
+
+// everyKind are facts of each kind, every field set.
+var everyKind = []Facts{
+	VethFacts{Target: "netns c1", HostIf: "vh", ContIf: "eth0", Subnet: netip.MustParsePrefix("10.9.0.0/30"),
+		HostIP: netip.MustParseAddr("10.9.0.1"), ContIP: netip.MustParseAddr("10.9.0.2"), Uplink: "eth1", Firewall: "nftables"},
+	BridgeFacts{Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.88.0.1"), NAT: true, MTU: 1400,
+		Firewall: "nftables", Subnet6: netip.MustParsePrefix("fd00::/64"), Gateway6: netip.MustParseAddr("fd00::1"), NAT6: true, LoopbackGuard: true},
+	testAttachment(),
+	OverlayFacts{LowerDir: "/l/a:/l/b", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"},
+	ContainerFacts{Root: OverlayFacts{LowerDir: "/l/a", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"},
+		Netns: "plumb-web", Hostname: "web", Cmd: "httpd -f", PIDFile: "/o/pid", Log: "/o/log", Target: "netns plumb-web",
+		Net: ptr(testAttachment()), Image: "busybox:1", ImageID: "sha256:ab", Env: []string{"PATH=/bin"}, WorkDir: "/www", User: "33:33"},
+	LayerFacts{Dir: "/run/plumb/layers/base", File: "/srv/base.tar"},
+	ImageFacts{ID: "sha256:ab", Digest: "sha256:cd", Refs: []string{"docker.io/library/busybox:1"}, From: "busybox:1", Platform: "linux/amd64",
+		Config: image.Config{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}, Layers: []ImageLayerRef{{DiffID: "sha256:d1", ChainID: "sha256:c1", Size: 7}},
+		Links: []string{"L1"}},
+	ImageLayerFacts{ChainID: "sha256:c1", DiffID: "sha256:d1", Parent: "sha256:c0", Dir: "/run/plumb/image/layers/c1", Link: "L1", Size: 7},
+}
+
+func testAttachment() AttachmentFacts {
+	return AttachmentFacts{Bridge: "br0", IP: netip.MustParseAddr("10.88.0.2"), PrefixLen: 24, Gateway: netip.MustParseAddr("10.88.0.1"),
+		HostVeth: "veth0a580002", If: "eth0", Target: "netns c1",
+		Ports:   []Port{{Host: 8080, Container: 80, Proto: "tcp"}, {Host: 53, Container: 53, Proto: "udp", HostIP: netip.MustParseAddr("::")}},
+		Runtime: &RuntimeRef{Network: "net", ContainerID: "abc", IfName: "eth0"}, Firewall: "nftables",
+		IP6: netip.MustParseAddr("fd00::2"), PrefixLen6: 64, Gateway6: netip.MustParseAddr("fd00::1")}
+}
+
+// netipEqual compares addresses and prefixes by value.
+var netipEqual = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+
+func ptr[T any](v T) *T { return &v }
+
+// TestKindsRegistered: every kind's facts say their kind, and the registry
+// finds it by name.
+func TestKindsRegistered(t *testing.T) {
+	var names []string
+	for _, f := range everyKind {
+		k, ok := Lookup(f.Kind().Name())
+		if !ok || k != f.Kind() {
+			t.Errorf("%T: Lookup(%q) = %v, %v", f, f.Kind().Name(), k, ok)
+		}
+		names = append(names, f.Kind().Name())
+	}
+	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,overlay,veth"; got != want {
+		t.Errorf("Kinds() = %s, want %s", got, want)
+	}
+}
+
+// TestFactsRoundTrip: each kind's facts are written typed, under "facts"
+// with their version and no "details", and read back the same.
+func TestFactsRoundTrip(t *testing.T) {
+	for _, want := range everyKind {
+		t.Run(want.Kind().Name(), func(t *testing.T) {
+			rec := withFacts(&Record{FormatVersion: FormatVersion, Kind: want.Kind().Name(), Name: "x", State: StateUp}, want)
+			data, err := json.Marshal(rec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(data), `"details"`) || !strings.Contains(string(data), `"facts_version":1`) {
+				t.Errorf("journal %s: want facts and their version, no details", data)
+			}
+			got, err := reread(t, rec).Facts()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got, netipEqual); diff != "" {
+				t.Errorf("facts (-want +got):\n%s", diff)
+			}
+			if !sameFacts(want, got) {
+				t.Error("sameFacts of a round trip: false")
+			}
+		})
+	}
+}
+
+// TestFactsErrors: facts that cannot be read say why, by record: a newer
+// version, a field this plumb does not know, a bad value, an unknown kind.
+func TestFactsErrors(t *testing.T) {
+	for name, c := range map[string]struct {
+		rec  Record
+		want string
+	}{
+		"version":       {Record{Kind: "bridge", Name: "br0", FactsJSON: []byte(`{}`), FactsVersion: 2}, "bridge/br0: the journal's facts are of version 2"},
+		"unknown field": {Record{Kind: "layer", Name: "l", FactsJSON: []byte(`{"dir":"/d","owner":"x"}`), FactsVersion: 1}, `unknown field "owner"`},
+		"bad address":   {Record{Kind: "bridge", Name: "br0", FactsJSON: []byte(`{"gateway":"10.88.0.300"}`), FactsVersion: 1}, "bridge/br0: the journal's facts cannot be read"},
+		"bad port":      {Record{Kind: "attachment", Name: "a", FactsJSON: []byte(`{"ports":["80"]}`), FactsVersion: 1}, "attachment/a: the journal's facts cannot be read"},
+		"image links":   {Record{Kind: "image", Name: "i", FactsJSON: []byte(`{"layers":[{"diff_id":"d","chain_id":"c"}]}`), FactsVersion: 1}, "0 links for 1 layers"},
+		"details":       {Record{Kind: "bridge", Name: "br0", Details: map[string]string{"subnet": "x"}}, "bridge/br0: the journal's subnet cannot be read"},
+		"kind":          {Record{Kind: "volume", Name: "v"}, `volume/v: plumb keeps no objects of kind "volume"`},
+	} {
+		_, err := c.rec.Facts()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v, want %q", name, err, c.want)
+		}
+	}
+}
+
+// TestDetailsStillRead: a container's details map, one key space for its
+// root, its network and its own ("target" and "layout" written by both),
+// reads as the nested facts.
+func TestDetailsStillRead(t *testing.T) {
+	rec := Record{Kind: "container", Name: "web", Details: map[string]string{
+		"lowerdir": "/l/a", "upperdir": "/o/upper", "workdir": "/o/work", "merged": "/o/merged", "layout": "/o",
+		"netns": "plumb-web", "hostname": "web", "cmd": "sh", "pid_file": "/o/pid", "log": "/o/log", "target": "netns plumb-web",
+		"env": `["PATH=/bin"]`, "bridge": "br0", "ip": "10.88.0.2", "prefix_len": "24", "gateway": "10.88.0.1",
+		"host_veth": "veth0a580002", "if": "eth0", "ports": "8080:80/tcp,[::]:53:53/udp"}}
+	got, err := rec.Container()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ContainerFacts{Root: OverlayFacts{LowerDir: "/l/a", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"},
+		Netns: "plumb-web", Hostname: "web", Cmd: "sh", PIDFile: "/o/pid", Log: "/o/log", Target: "netns plumb-web", Env: []string{"PATH=/bin"},
+		Net: &AttachmentFacts{Bridge: "br0", IP: netip.MustParseAddr("10.88.0.2"), PrefixLen: 24, Gateway: netip.MustParseAddr("10.88.0.1"),
+			HostVeth: "veth0a580002", If: "eth0", Target: "netns plumb-web",
+			Ports: []Port{{Host: 8080, Container: 80, Proto: "tcp"}, {Host: 53, Container: 53, Proto: "udp", HostIP: netip.MustParseAddr("::")}}}}
+	if diff := cmp.Diff(want, got, netipEqual); diff != "" {
+		t.Errorf("container facts (-want +got):\n%s", diff)
+	}
+	rec.Details["net"] = "none"
+	if got, err := rec.Container(); err != nil || got.Net != nil {
+		t.Errorf("--net none: %+v, %v", got.Net, err)
+	}
+}
+
+// TestSameInputDerived: a bridge recorded before the loopback guard, in
+// either form, is the same input as today's plan; another subnet is not.
+func TestSameInputDerived(t *testing.T) {
+	b := everyKind[1].(BridgeFacts)
+	old := b
+	old.LoopbackGuard = false
+	p := &Plan{Kind: "bridge", Name: "br0", Facts: b}
+	typed := withFacts(&Record{Kind: "bridge", Name: "br0"}, old)
+	legacy := &Record{Kind: "bridge", Name: "br0", Details: map[string]string{"subnet": "10.88.0.0/24", "gateway": "10.88.0.1", "nat": "true",
+		"mtu": "1400", "firewall": "nftables", "subnet6": "fd00::/64", "gateway6": "fd00::1", "nat6": "true"}}
+	for name, rec := range map[string]*Record{"typed": typed, "details": legacy} {
+		if !SameInput(rec, p) {
+			t.Errorf("%s: not the same input", name)
+		}
+	}
+	other := b
+	other.Subnet = netip.MustParsePrefix("10.89.0.0/24")
+	if SameInput(typed, &Plan{Kind: "bridge", Name: "br0", Facts: other}) {
+		t.Error("another subnet: the same input")
+	}
+}
+
+// TestCapabilities: what each kind says of firewall rules, bridges,
+// locks and index entries.
+func TestCapabilities(t *testing.T) {
+	for _, c := range []struct {
+		f              Facts
+		rules, bridged bool
+		fw             string
+		entries        int
+	}{
+		{everyKind[0], true, false, "nftables", 0},
+		{everyKind[1], true, true, "nftables", 0},
+		{everyKind[2], true, true, "nftables", 5}, // 2 addresses, target, 2 ports
+		{everyKind[3], false, false, "", 0},
+		{everyKind[4], true, true, "nftables", 5},
+		{ContainerFacts{}, false, false, "", 0}, // --net none
+		{everyKind[5], false, false, "", 0},
+	} {
+		rec := withFacts(&Record{Kind: c.f.Kind().Name(), Name: "x"}, c.f)
+		rules, bridged := Firewalled([]*Record{rec})
+		if rules != c.rules || bridged != c.bridged || rec.Firewall() != c.fw {
+			t.Errorf("%T: rules %v bridged %v firewall %q; want %v %v %q", c.f, rules, bridged, rec.Firewall(), c.rules, c.bridged, c.fw)
+		}
+		if n := len(Layout{Dir: "/s"}.entries(rec)); n != c.entries {
+			t.Errorf("%T: %d index entries, want %d", c.f, n, c.entries)
+		}
+	}
+	if l := ObjectLock("bridge", "br0"); l.rank != rankNetwork {
+		t.Errorf("a bridge's object lock: %+v, want its network lock", l)
+	}
+	if l := ObjectLock("container", "c"); l.rank != rankObject {
+		t.Errorf("a container's object lock: %+v", l)
+	}
+}
