@@ -42,7 +42,7 @@ func Allocate(ctx context.Context, env Env, rc Recipe, reserve bool) (free func(
 func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(), error) {
 	net, err := LoadNetwork(env.St, c.Bridge)
 	if err != nil && c.Network != nil {
-		if _, lerr := env.St.Load("bridge", c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
+		if _, lerr := env.St.Load(BridgeKind.Name(), c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
 			net, err = *c.Network, nil
 		}
 	}
@@ -52,7 +52,7 @@ func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(
 	for _, a := range c.List {
 		a.Network = net
 	}
-	return allocateAll(ctx, env.St, "attachment", "", c.List, reserve)
+	return allocateAll(ctx, env.St, AttachmentKind.Name(), "", c.List, reserve)
 }
 
 // Allocate gives out the container's address on its bridge, if it has one.
@@ -69,7 +69,7 @@ func (c *Container) Allocate(ctx context.Context, env Env, reserve bool) (func()
 	if err := a.Check(); err != nil {
 		return nil, err
 	}
-	free, err := allocateAll(ctx, env.St, "container", c.Name, []*Attach{a}, reserve)
+	free, err := allocateAll(ctx, env.St, ContainerKind.Name(), c.Name, []*Attach{a}, reserve)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +197,7 @@ func planAll(as []*Attach) ([]*Plan, error) {
 // attachAll gives out the addresses of attachments to one bridge, without
 // reserving them, and plans each.
 func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
-	if _, err := allocateAll(context.Background(), st, "attachment", "", as, false); err != nil {
+	if _, err := allocateAll(context.Background(), st, AttachmentKind.Name(), "", as, false); err != nil {
 		return nil, err
 	}
 	return planAll(as)

@@ -109,7 +109,7 @@ type BridgeNetwork struct {
 // LoadBridge reads a bridge plumb keeps, with an error that says what to do
 // when there is none.
 func LoadBridge(st *Store, name string) (*Record, error) {
-	rec, err := st.Load("bridge", name)
+	rec, err := st.Load(BridgeKind.Name(), name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, noBridge(name)
 	}
@@ -136,7 +136,7 @@ func (r *Record) Network() (BridgeNetwork, error) {
 // its journal's header, whose facts are all a network is (decoding and
 // checking its steps was a tenth of an attach's CPU time).
 func LoadNetwork(st *Store, name string) (BridgeNetwork, error) {
-	rec, err := st.LoadHeader("bridge", name)
+	rec, err := st.LoadHeader(BridgeKind.Name(), name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return BridgeNetwork{}, noBridge(name)
 	}
@@ -320,7 +320,7 @@ func (a *Attach) checkRecords(st *Store) error {
 	if a.ID.Object != "" {
 		// A runtime's identity: the same one twice is refused; one
 		// container may have several interfaces on the network.
-		if _, err := st.Load("attachment", a.ID.Object); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if _, err := st.Load(AttachmentKind.Name(), a.ID.Object); err == nil || !errors.Is(err, fs.ErrNotExist) {
 			if err != nil {
 				return err
 			}
@@ -427,7 +427,7 @@ func (a *Attach) Plan() (*Plan, error) {
 		facts.IP6, facts.PrefixLen6, facts.Gateway6 = a.IP6, net.Subnet6.Bits(), net.Gateway6
 		addrs += " " + a.IP6.String()
 	}
-	return &Plan{Kind: "attachment", Name: id.Object, Target: in, Facts: facts, Steps: steps,
+	return &Plan{Kind: AttachmentKind.Name(), Name: id.Object, Target: in, Facts: facts, Steps: steps,
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), addrs, br, id.HostVeth)}, nil
 }
 

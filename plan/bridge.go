@@ -161,7 +161,7 @@ func (b *Bridge) plan() (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Kind: "bridge", Name: br, Steps: steps, Facts: facts, Spec: spec, Summary: summary}, nil
+	return &Plan{Kind: BridgeKind.Name(), Name: br, Steps: steps, Facts: facts, Spec: spec, Summary: summary}, nil
 }
 
 // how6 says what happens to the network's IPv6 traffic leaving it.

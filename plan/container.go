@@ -346,7 +346,7 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if c.attach != nil {
 		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge)
 	}
-	return []*Plan{{Kind: "container", Name: c.Name, Facts: facts, Steps: steps, Summary: summary}}, nil
+	return []*Plan{{Kind: ContainerKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary}}, nil
 }
 
 // Again refuses a name in use: a container is never "already up".

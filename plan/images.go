@@ -70,7 +70,7 @@ func (g *ImageGet) describe() string {
 // then the image's own (which has no steps: the image is its record, its
 // layers are theirs). With nothing new the list is empty.
 func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
-	if rec, err := env.St.Load("image", hexOf(g.Img.ID)); err == nil {
+	if rec, err := env.St.Load(ImageKind.Name(), hexOf(g.Img.ID)); err == nil {
 		if rec.State != StateUp {
 			return nil, refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
 		}
@@ -95,7 +95,7 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	}
 	for i, l := range g.Img.Layers {
 		facts.Layers = append(facts.Layers, ImageLayerRef{DiffID: l.DiffID, ChainID: chains[i], Size: l.Size})
-		rec, err := env.St.Load("imagelayer", hexOf(chains[i]))
+		rec, err := env.St.Load(ImageLayerKind.Name(), hexOf(chains[i]))
 		if err == nil {
 			f, err := rec.ImageLayer()
 			if err != nil {
@@ -129,7 +129,7 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		}
 		of := fmt.Sprintf("%d of %d", i+1, len(chains))
 		plans = append(plans, &Plan{
-			Kind: "imagelayer", Name: hexOf(chains[i]), Ordered: true,
+			Kind: ImageLayerKind.Name(), Name: hexOf(chains[i]), Ordered: true,
 			Summary: fmt.Sprintf("layer %s (%s) of %s, at %s", actions.ShortDigest(l.DiffID), of, g.describe(), dir),
 			Facts:   ImageLayerFacts{ChainID: chains[i], DiffID: l.DiffID, Parent: parent, Dir: dir, Link: links[i], Size: l.Size},
 			Steps: []Step{
@@ -140,7 +140,7 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		})
 	}
 	facts.Links = links
-	plans = append(plans, &Plan{Kind: "image", Name: hexOf(g.Img.ID), Ordered: true,
+	plans = append(plans, &Plan{Kind: ImageKind.Name(), Name: hexOf(g.Img.ID), Ordered: true,
 		Summary: fmt.Sprintf("%s: %d layers, %d new", g.describe(), len(chains), len(plans)),
 		Facts:   facts})
 	g.plans = plans
@@ -404,7 +404,7 @@ func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
 	var mine []ImageLayerFacts
 	var recs []*Record
 	for i := len(f.Layers) - 1; i >= 0; i-- {
-		lr, err := st.Load("imagelayer", hexOf(f.Layers[i].ChainID))
+		lr, err := st.Load(ImageLayerKind.Name(), hexOf(f.Layers[i].ChainID))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // gone already (an earlier rm that stopped half-way)
 		}

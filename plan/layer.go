@@ -39,7 +39,7 @@ func (l *Layer) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	dir := env.St.Layer(l.Name)
 	steps := env.St.privateDirs(filepath.Dir(dir), isThere)
 	steps = append(steps, Step{Action: actions.Mkdir{Path: dir}}, Step{Action: actions.Extract{File: l.File, Dir: dir}})
-	return []*Plan{{Kind: "layer", Name: l.Name, Summary: fmt.Sprintf("layer %s from %s", dir, l.File),
+	return []*Plan{{Kind: LayerKind.Name(), Name: l.Name, Summary: fmt.Sprintf("layer %s from %s", dir, l.File),
 		Facts: LayerFacts{Dir: dir, File: l.File}, Steps: steps}}, nil
 }
 

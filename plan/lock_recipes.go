@@ -29,7 +29,7 @@ func (c *AttachCall) Locks() []Lock {
 	out := []Lock{NetworkLock(c.Bridge, true)}
 	for _, a := range c.List {
 		if a.ID.Object != "" {
-			out = append(out, ObjectLock("attachment", a.ID.Object))
+			out = append(out, ObjectLock(AttachmentKind.Name(), a.ID.Object))
 		}
 	}
 	return out
@@ -38,7 +38,7 @@ func (c *AttachCall) Locks() []Lock {
 // Locks: a container shares its network and the images, and holds its
 // name, which its overlay's directory shares with overlays'.
 func (c *Container) Locks() []Lock {
-	out := []Lock{ImagesLock(true), ObjectLock("container", c.Name), ObjectLock("overlay", c.Name)}
+	out := []Lock{ImagesLock(true), ObjectLock(ContainerKind.Name(), c.Name), ObjectLock(OverlayKind.Name(), c.Name)}
 	if c.Bridge != "" {
 		out = append(out, NetworkLock(c.Bridge, true))
 	}
@@ -46,10 +46,10 @@ func (c *Container) Locks() []Lock {
 }
 
 // Locks: an overlay holds its name (and its laid-out directory).
-func (o *Overlay) Locks() []Lock { return []Lock{ObjectLock("overlay", o.ObjectName())} }
+func (o *Overlay) Locks() []Lock { return []Lock{ObjectLock(OverlayKind.Name(), o.ObjectName())} }
 
 // Locks: a veth pair holds its host end's name.
-func (v *Veth) Locks() []Lock { return []Lock{ObjectLock("veth", v.HostIf.String())} }
+func (v *Veth) Locks() []Lock { return []Lock{ObjectLock(VethKind.Name(), v.HostIf.String())} }
 
 // Locks: images and layers share short names and files: one process adds
 // them at a time. (A pull stages its layers before, without any lock.)

@@ -241,7 +241,7 @@ func (o *Overlay) plan() (*Plan, error) {
 		kind = "read-only"
 	}
 	return &Plan{
-		Kind: "overlay", Name: o.ObjectName(),
+		Kind: OverlayKind.Name(), Name: o.ObjectName(),
 		Summary: fmt.Sprintf("%s overlay of %d layers at %s", kind, len(o.Lower), o.Merged),
 		Facts:   OverlayFacts{LowerDir: strings.Join(o.Lower, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged},
 		Steps:   steps,

@@ -99,7 +99,7 @@ func (l Layout) stagingRoot() string { return filepath.Join(l.imageDir(), "stagi
 func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(), err error) {
 	done = func() {}
 	g.staged = map[string]string{} // not nil: Plan unpacks nothing unstaged
-	if rec, err := st.Load("image", hexOf(g.Img.ID)); err == nil && rec.State == StateUp {
+	if rec, err := st.Load(ImageKind.Name(), hexOf(g.Img.ID)); err == nil && rec.State == StateUp {
 		return done, nil // kept: nothing to unpack
 	}
 	if err := st.trustDirs("", true); err != nil {
@@ -135,7 +135,7 @@ func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(
 	ready := make([]chan error, len(chains)) // gets the layer's error (nil: staged); nil when kept
 	staged := map[string]string{}
 	for i, c := range chains {
-		if rec, err := st.Load("imagelayer", hexOf(c)); err == nil && rec.State == StateUp {
+		if rec, err := st.Load(ImageLayerKind.Name(), hexOf(c)); err == nil && rec.State == StateUp {
 			f, err := rec.ImageLayer()
 			if err != nil {
 				done()

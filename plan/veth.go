@@ -194,7 +194,7 @@ func (v *Veth) plan() (*Plan, error) {
 	default:
 		summary += ", NAT via " + v.Uplink.String()
 	}
-	return &Plan{Kind: "veth", Name: v.HostIf.String(), Target: in, Summary: summary, Facts: facts, Steps: steps}, nil
+	return &Plan{Kind: VethKind.Name(), Name: v.HostIf.String(), Target: in, Summary: summary, Facts: facts, Steps: steps}, nil
 }
 
 // forwarding is the step that lets the host forward a family's packets: a

@@ -245,7 +245,7 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 		recs = append(recs, rec)
 	}
 	if c.DryRun {
-		p, err := plan.UndoPlanOf(d.store, "bridge", c.Name.String(), recs...)
+		p, err := plan.UndoPlanOf(d.store, plan.BridgeKind.Name(), c.Name.String(), recs...)
 		if err != nil {
 			return err
 		}
