@@ -82,29 +82,29 @@ type (
 	}
 )
 
-// kinds are the registered kinds, by name.
-var kinds = map[string]Kind{}
+// registry holds the registered kinds, by name.
+var registry = map[string]Kind{}
 
 // Register adds k to the registry and returns it; a kind's file registers
 // its one value in a package variable. Registering a name twice is a bug.
 func Register(k Kind) Kind {
-	if _, dup := kinds[k.Name()]; dup {
+	if _, dup := registry[k.Name()]; dup {
 		panic("plan: kind " + k.Name() + " registered twice")
 	}
-	kinds[k.Name()] = k
+	registry[k.Name()] = k
 	return k
 }
 
 // Lookup is the kind named name; ok false when plumb keeps none such.
 func Lookup(name string) (Kind, bool) {
-	k, ok := kinds[name]
+	k, ok := registry[name]
 	return k, ok
 }
 
 // Kinds are the registered kinds' names, sorted.
 func Kinds() []string {
-	out := make([]string, 0, len(kinds))
-	for n := range kinds {
+	out := make([]string, 0, len(registry))
+	for n := range registry {
 		out = append(out, n)
 	}
 	sort.Strings(out)

@@ -68,13 +68,11 @@ func ptr[T any](v T) *T { return &v }
 // TestKindsRegistered: every kind's facts say their kind, and the registry
 // finds it by name.
 func TestKindsRegistered(t *testing.T) {
-	var names []string
 	for _, f := range everyKind {
 		k, ok := Lookup(f.Kind().Name())
 		if !ok || k != f.Kind() {
 			t.Errorf("%T: Lookup(%q) = %v, %v", f, f.Kind().Name(), k, ok)
 		}
-		names = append(names, f.Kind().Name())
 	}
 	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,overlay,veth"; got != want {
 		t.Errorf("Kinds() = %s, want %s", got, want)
@@ -150,6 +148,15 @@ func TestDetailsStillRead(t *testing.T) {
 			Ports: []Port{{Host: 8080, Container: 80, Proto: "tcp"}, {Host: 53, Container: 53, Proto: "udp", HostIP: netip.MustParseAddr("::")}}}}
 	if diff := cmp.Diff(want, got, netipEqual); diff != "" {
 		t.Errorf("container facts (-want +got):\n%s", diff)
+	}
+	// Written again (an image's untag, say), it keeps them typed.
+	cp := rec
+	again := *reread(t, withFacts(&cp, got))
+	if again.Details != nil || again.FactsVersion != 1 {
+		t.Errorf("written again: details %v, facts version %d; want typed facts alone", again.Details, again.FactsVersion)
+	}
+	if f, err := again.Container(); err != nil || !cmp.Equal(f, want, netipEqual) {
+		t.Errorf("written again: %+v, %v", f, err)
 	}
 	rec.Details["net"] = "none"
 	if got, err := rec.Container(); err != nil || got.Net != nil {
