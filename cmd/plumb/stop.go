@@ -41,28 +41,22 @@ func (c *StopCmd) Run(d *deps) error {
 	// Stopping needs no facts (the journal's undos do it); --rm needs
 	// the layout to remove.
 	f, ferr := rec.Container()
-	var purge actions.Action
-	if c.RM {
-		if ferr != nil {
-			return ferr
-		}
-		purge = actions.RemoveTree{Path: f.Root.Layout}
+	if ferr != nil && c.RM {
+		return fmt.Errorf("%w: its journal does not say where its upper layer is; nothing deleted", ferr)
 	}
-	td, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{Grace: c.Time}, c.DryRun)
+	opts := plan.DownOptions{Grace: c.Time}
+	if c.RM {
+		opts.Purge = actions.RemoveTree{Path: f.Root.Layout}
+	}
+	td, err := plan.TearDown(d.ctx, d.env(), rec, opts, c.DryRun)
 	if err != nil {
 		return err
 	}
 	if c.DryRun {
-		if purge != nil {
-			td.Plan.Steps = append(td.Plan.Steps, plan.Step{Action: purge})
-		}
 		return render(d, td.Plan, c.Output)
 	}
 	fmt.Fprintf(d.stdout, "%s is stopped\n", rec.ID())
-	if purge != nil {
-		if err := plan.RunOne(d.ctx, d.runner, purge); err != nil {
-			return err
-		}
+	if c.RM {
 		fmt.Fprintf(d.stdout, "deleted %s\n", f.Root.Layout)
 	} else if ferr != nil {
 		zerolog.Ctx(d.ctx).Warn().Msgf("%v: its upper layer is not known", ferr)
