@@ -460,9 +460,13 @@ func fileKind(fi os.FileInfo) string {
 }
 
 // ContainerState says whether a container's process still runs: its PID
-// lives and is still in the container's network namespace.
+// lives and is still in the container's network namespace. It is
+// "unknown" when the record's facts cannot be read (Container says why).
 func ContainerState(rec *Record) (pid int, state string) {
-	f, _ := rec.Container()
+	f, err := rec.Container()
+	if err != nil {
+		return 0, "unknown"
+	}
 	data, err := os.ReadFile(f.PIDFile)
 	if err != nil {
 		return 0, "exited"

@@ -164,6 +164,15 @@ func TestDetailsStillRead(t *testing.T) {
 	}
 }
 
+// TestContainerStateUnreadable: a container whose facts cannot be read is
+// in an unknown state, not "exited".
+func TestContainerStateUnreadable(t *testing.T) {
+	rec := &Record{Kind: "container", Name: "web", Details: map[string]string{"env": "[not json"}}
+	if _, state := ContainerState(rec); state != "unknown" {
+		t.Errorf("state %q, want unknown", state)
+	}
+}
+
 // TestSameInputDerived: a bridge recorded before the loopback guard, in
 // either form, is the same input as today's plan; another subnet is not.
 func TestSameInputDerived(t *testing.T) {
