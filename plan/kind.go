@@ -167,6 +167,21 @@ func Firewalled(recs []*Record) (rules, bridged bool) {
 	return rules, bridged
 }
 
+// DependentsOf are the objects that depend on rec, as its kind says
+// (headers: Load one to undo it); none for a kind without dependents, an
+// error when rec's facts cannot be read.
+func DependentsOf(st *Store, rec *Record) ([]*Record, error) {
+	d, ok := capability[Dependents](rec)
+	if !ok {
+		return nil, nil
+	}
+	f, err := rec.Facts()
+	if err != nil {
+		return nil, err
+	}
+	return d.Dependents(st, rec, f), nil
+}
+
 // factsFirewall is the back end of the rules of an object with facts f:
 // "nftables", or "" for iptables and objects with no rules.
 func factsFirewall(f Facts) string {

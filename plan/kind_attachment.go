@@ -36,9 +36,9 @@ type AttachmentFacts struct {
 	Firewall string `json:"firewall,omitempty"`
 	// IP6, PrefixLen6 and Gateway6 are its IPv6 side on a dual-stack
 	// network (zero otherwise; on an IPv6-only one, IP is IPv6).
-	IP6        netip.Addr `json:"ip6"`
+	IP6        netip.Addr `json:"ip6,omitzero"`
 	PrefixLen6 int        `json:"prefix_len6,omitempty"`
-	Gateway6   netip.Addr `json:"gateway6"`
+	Gateway6   netip.Addr `json:"gateway6,omitzero"`
 }
 
 // Kind is AttachmentKind.

@@ -28,8 +28,8 @@ type BridgeFacts struct {
 	// Subnet6 and Gateway6 are the IPv6 side of a dual-stack network
 	// (zero for one family: an IPv6-only network's are Subnet and
 	// Gateway). NAT6 says its IPv6 is masqueraded (--ipv6-nat), not routed.
-	Subnet6  netip.Prefix `json:"subnet6"`
-	Gateway6 netip.Addr   `json:"gateway6"`
+	Subnet6  netip.Prefix `json:"subnet6,omitzero"`
+	Gateway6 netip.Addr   `json:"gateway6,omitzero"`
 	NAT6     bool         `json:"nat6,omitempty"`
 	// LoopbackGuard says the network's rules take the host's own
 	// connections to 127.0.0.1 to published ports and drop new ones from

@@ -164,6 +164,46 @@ func TestDetailsStillRead(t *testing.T) {
 	}
 }
 
+// TestDependentsOf: a bridge's attachments and containers, a layer's
+// containers, an image layer's images and containers; a veth has none.
+func TestDependentsOf(t *testing.T) {
+	st := NewStore(t.TempDir())
+	save := func(r *Record, f Facts) *Record {
+		r.FormatVersion, r.State = FormatVersion, StateUp
+		if err := st.Save(withFacts(r, f)); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	br := save(&Record{Kind: "bridge", Name: "br0"}, everyKind[1])
+	att := testAttachment()
+	att.Runtime = nil
+	save(&Record{Kind: "attachment", Name: "br0-10.88.0.2"}, att)
+	ctr := everyKind[4].(ContainerFacts)
+	ctr.Net = nil
+	ctr.Root.LowerDir = "L1:/run/plumb/layers/base"
+	save(&Record{Kind: "container", Name: "web"}, ctr)
+	layer := save(&Record{Kind: "layer", Name: "base"}, everyKind[5])
+	img := save(&Record{Kind: "image", Name: "ab"}, everyKind[6])
+	il := save(&Record{Kind: "imagelayer", Name: "c1"}, everyKind[7])
+	veth := save(&Record{Kind: "veth", Name: "vh"}, everyKind[0])
+	for _, c := range []struct {
+		rec  *Record
+		want string
+	}{
+		{br, "attachment/br0-10.88.0.2"},
+		{layer, "container/web"},
+		{il, "image/ab,container/web"},
+		{img, ""},
+		{veth, ""},
+	} {
+		deps, err := DependentsOf(st, c.rec)
+		if got := strings.Join(recordIDs(deps), ","); err != nil || got != c.want {
+			t.Errorf("%s: %s, %v; want %s", c.rec.ID(), got, err, c.want)
+		}
+	}
+}
+
 // TestContainerStateUnreadable: a container whose facts cannot be read is
 // in an unknown state, not "exited".
 func TestContainerStateUnreadable(t *testing.T) {
