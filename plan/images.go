@@ -236,13 +236,7 @@ func (s *Store) imageDirs() error {
 // Images are the images plumb keeps, as their records say, by name.
 func Images(st *Store) ([]*Record, error) {
 	recs, errs := st.Headers()
-	var out []*Record
-	for _, r := range recs {
-		if r.Is(ImageKind) {
-			out = append(out, r)
-		}
-	}
-	return out, errors.Join(errs...)
+	return OfKind(recs, ImageKind), errors.Join(errs...)
 }
 
 // FindImage is the image a user names: by a name it was pulled or imported

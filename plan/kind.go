@@ -114,9 +114,6 @@ func Kinds() []string {
 // Is reports whether r is an object of kind k.
 func (r *Record) Is(k Kind) bool { return r.Kind == k.Name() }
 
-// Is reports whether p makes an object of kind k.
-func (p *Plan) Is(k Kind) bool { return p.Kind == k.Name() }
-
 // OfKind are the records among recs of kind k, in their order.
 func OfKind(recs []*Record, k Kind) []*Record {
 	var out []*Record

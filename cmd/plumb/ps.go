@@ -32,10 +32,7 @@ func (c *PsCmd) Run(d *deps) error {
 		return err
 	}
 	out := []psEntry{}
-	for _, r := range recs {
-		if !r.Is(plan.ContainerKind) {
-			continue
-		}
+	for _, r := range plan.OfKind(recs, plan.ContainerKind) {
 		pid, state := plan.ContainerState(r)
 		if r.State != plan.StateUp {
 			state = string(r.State)
