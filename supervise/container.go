@@ -8,51 +8,32 @@ package supervise
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"path/filepath"
 	"strings"
 
 	"plumb/plan"
 )
 
-// Input is what `plumb run` is asked for, as typed values.
+// Input is what `plumb run` is asked for: the container as its flags
+// give it, and its root, an image or layers.
 type Input struct {
-	Name string
-	// Image is an image plumb keeps; Layers, instead, are read-only layers,
-	// topmost first: names from `plumb layer import`, or directories.
+	// Container is the container as the flags give it (its name, network,
+	// command, capabilities, env with plumb's own values taken as docker
+	// run -e KEY takes them); Container fills in its layers and merges the
+	// image's config.
+	Container plan.Container
+	// Image is an image plumb keeps; Layers, instead, are read-only
+	// layers, topmost first: names from `plumb layer import`, or
+	// directories.
 	Image  string
 	Layers []string
-	// Bridge is the network to attach to; "" is loopback only.
-	Bridge   string
-	IP       netip.Addr
-	Publish  []plan.Port
-	Hostname string
-	// Detach starts it in the background; otherwise plumb supervises it.
-	Detach bool
-	// Cmd replaces the image's Cmd (its Entrypoint stays).
-	Cmd []string
-
-	Privileged  bool
-	CapAdd      []string
-	CapDrop     []string
-	SecurityOpt []string
-	SUID        bool
-
-	// Env is KEY=VALUE, or KEY alone to remove KEY (see plan.Environment),
-	// with plumb's own values already taken (docker run -e KEY).
-	Env        []string
-	WorkDir    string
-	User       string
-	ResolvConf string
 }
 
 // Container is the container recipe of in: its layers (an image's, or
-// those given, resolved in st), what it runs and with what, the image's
-// config merged with in's as docker run merges them.
+// those given, resolved in st), the image's config merged with the flags'
+// as docker run merges them.
 func Container(st *plan.Store, in Input) (*plan.Container, error) {
-	ct := &plan.Container{Name: in.Name, IP: in.IP, Hostname: in.Hostname, Cmd: in.Cmd, Attach: !in.Detach,
-		Privileged: in.Privileged, CapAdd: in.CapAdd, CapDrop: in.CapDrop, SecurityOpt: in.SecurityOpt, SUID: in.SUID,
-		Env: in.Env, WorkDir: in.WorkDir, User: in.User, ResolvConf: in.ResolvConf, Publish: in.Publish, Bridge: in.Bridge}
+	ct := in.Container
 	for _, l := range in.Layers {
 		ct.Layers = append(ct.Layers, layerDir(st, l))
 	}
@@ -62,11 +43,11 @@ func Container(st *plan.Store, in Input) (*plan.Container, error) {
 	case in.Image == "" && len(in.Layers) == 0:
 		return nil, &plan.Refused{Flag: "image", Msg: "give the root: --image REF (from 'plumb image pull' or 'import') or --layer DIR"}
 	case in.Image != "":
-		if err := fromImage(st, ct, in.Image); err != nil {
+		if err := fromImage(st, &ct, in.Image); err != nil {
 			return nil, err
 		}
 	}
-	return ct, nil
+	return &ct, nil
 }
 
 // layerDir resolves a layer: a name from `layer import`, or a path.

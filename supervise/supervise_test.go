@@ -71,9 +71,9 @@ func TestContainerInput(t *testing.T) {
 		in   Input
 		flag string
 	}{
-		{Input{Name: "c", Image: "alpine", Layers: []string{"base"}}, "layer"},
-		{Input{Name: "c"}, "image"},
-		{Input{Name: "c", Image: "nosuchimage"}, "image"},
+		{Input{Container: plan.Container{Name: "c"}, Image: "alpine", Layers: []string{"base"}}, "layer"},
+		{Input{Container: plan.Container{Name: "c"}}, "image"},
+		{Input{Container: plan.Container{Name: "c"}, Image: "nosuchimage"}, "image"},
 	} {
 		_, err := Container(st, tt.in)
 		r, ok := err.(*plan.Refused)
@@ -82,14 +82,14 @@ func TestContainerInput(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	ct, err := Container(st, Input{Name: "c", Layers: []string{"base", dir + "/"}, Bridge: "br0", Cmd: []string{"true"}, Detach: true})
+	ct, err := Container(st, Input{Container: plan.Container{Name: "c", Bridge: "br0", Cmd: []string{"true"}}, Layers: []string{"base", dir + "/"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []string{st.Layer("base"), filepath.Clean(dir)}; len(ct.Layers) != 2 || ct.Layers[0] != want[0] || ct.Layers[1] != want[1] {
 		t.Errorf("layers %q; want %q", ct.Layers, want)
 	}
-	if ct.Attach || ct.Bridge != "br0" || ct.Name != "c" {
+	if ct.Bridge != "br0" || ct.Name != "c" || len(ct.Cmd) != 1 {
 		t.Errorf("container: %+v", ct)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 
 	"github.com/containernetworking/cni/pkg/skel"
+	"github.com/containernetworking/cni/pkg/types"
 	"github.com/containernetworking/cni/pkg/version"
 
 	"plumb/cni"
@@ -50,63 +51,45 @@ func (p *cniCall) plugin() (*cni.Plugin, context.Context, func()) {
 	return &cni.Plugin{Env: cfg.Env(cfg.Runner(), cfg.Store()), Permit: privileged}, ctx, stop
 }
 
-// firewall is PLUMB_FIREWALL: the back end when a config names none.
-func (p *cniCall) firewall() string { return p.getenv("PLUMB_FIREWALL") }
-
-func cniArgs(args *skel.CmdArgs) cni.Args {
-	return cni.Args{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName}
+// call reads the config with parse, PLUMB_FIREWALL the back end when it
+// names none, and answers with fn.
+func (p *cniCall) call(args *skel.CmdArgs, parse func([]byte, string) (*cni.NetConf, *types.Error),
+	fn func(*cni.Plugin, context.Context, *cni.NetConf, cni.Args) error) error {
+	conf, cerr := parse(args.StdinData, p.getenv("PLUMB_FIREWALL"))
+	if cerr != nil {
+		return cerr
+	}
+	plug, ctx, done := p.plugin()
+	defer done()
+	return fn(plug, ctx, conf, cni.Args{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName})
 }
 
 func (p *cniCall) add(args *skel.CmdArgs) error {
-	conf, cerr := cni.ParseNetConf(args.StdinData, p.firewall())
-	if cerr != nil {
-		return cerr
-	}
-	plug, ctx, done := p.plugin()
-	defer done()
-	res, err := plug.Add(ctx, conf, cniArgs(args))
-	if err != nil {
-		return err
-	}
-	return cni.PrintResult(p.stdout, res, conf.CNIVersion)
+	return p.call(args, cni.ParseNetConf, func(plug *cni.Plugin, ctx context.Context, conf *cni.NetConf, a cni.Args) error {
+		res, err := plug.Add(ctx, conf, a)
+		if err != nil {
+			return err
+		}
+		return cni.PrintResult(p.stdout, res, conf.CNIVersion)
+	})
 }
 
 func (p *cniCall) del(args *skel.CmdArgs) error {
-	conf, cerr := cni.ParseDelNetConf(args.StdinData, p.firewall())
-	if cerr != nil {
-		return cerr
-	}
-	plug, ctx, done := p.plugin()
-	defer done()
-	return plug.Del(ctx, conf, cniArgs(args))
+	return p.call(args, cni.ParseDelNetConf, (*cni.Plugin).Del)
 }
 
 func (p *cniCall) check(args *skel.CmdArgs) error {
-	conf, cerr := cni.ParseNetConf(args.StdinData, p.firewall())
-	if cerr != nil {
-		return cerr
-	}
-	plug, ctx, done := p.plugin()
-	defer done()
-	return plug.Check(ctx, conf, cniArgs(args))
+	return p.call(args, cni.ParseNetConf, (*cni.Plugin).Check)
 }
 
 func (p *cniCall) status(args *skel.CmdArgs) error {
-	conf, cerr := cni.ParseNetConf(args.StdinData, p.firewall())
-	if cerr != nil {
-		return cerr
-	}
-	plug, ctx, done := p.plugin()
-	defer done()
-	return plug.Status(ctx, conf)
+	return p.call(args, cni.ParseNetConf, func(plug *cni.Plugin, ctx context.Context, conf *cni.NetConf, _ cni.Args) error {
+		return plug.Status(ctx, conf)
+	})
 }
 
 func (p *cniCall) gc(args *skel.CmdArgs) error {
-	conf, cerr := cni.ParseNetConf(args.StdinData, p.firewall())
-	if cerr != nil {
-		return cerr
-	}
-	plug, ctx, done := p.plugin()
-	defer done()
-	return plug.GC(ctx, conf)
+	return p.call(args, cni.ParseNetConf, func(plug *cni.Plugin, ctx context.Context, conf *cni.NetConf, _ cni.Args) error {
+		return plug.GC(ctx, conf)
+	})
 }

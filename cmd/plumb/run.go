@@ -100,16 +100,16 @@ func (c *RunCmd) input() supervise.Input {
 	if len(cmd) > 0 && cmd[0] == "--" {
 		cmd = cmd[1:]
 	}
-	in := supervise.Input{Name: c.Name, Image: c.Image, Layers: c.Layer, IP: c.IP.Addr, Hostname: c.Hostname, Detach: c.Detach, Cmd: cmd,
+	ct := plan.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach,
 		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID,
 		Env: hostEnv(c.Env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf}
 	for _, p := range c.Publish {
-		in.Publish = append(in.Publish, p.Port)
+		ct.Publish = append(ct.Publish, p.Port)
 	}
 	if c.Net != "none" {
-		in.Bridge = c.Net
+		ct.Bridge = c.Net
 	}
-	return in
+	return supervise.Input{Container: ct, Image: c.Image, Layers: c.Layer}
 }
 
 // Run plans the container and prints or applies it; in the foreground it
