@@ -138,7 +138,7 @@ func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, o
 		}
 		fmt.Fprintf(d.stdout, "%s is unmounted from %s\n", rec.ID(), f.Merged)
 	} else if purgeAction != nil {
-		if _, err := plan.Purge(d.ctx, d.env(), "overlay", name, purgeAction); err != nil {
+		if _, err := plan.Purge(d.ctx, d.env(), plan.OverlayKind.Name(), name, purgeAction); err != nil {
 			return err
 		}
 	}
