@@ -45,6 +45,9 @@ func (r *Record) Facts() (Facts, error) {
 	return f, nil
 }
 
+// hasFacts reports whether the record keeps any facts, in either form.
+func (r *Record) hasFacts() bool { return r.FactsJSON != nil || len(r.Details) > 0 }
+
 // setFacts keeps f as the record's facts, in their typed form: a record
 // read with a details map is written back without it.
 func (r *Record) setFacts(f Facts) error {

@@ -79,8 +79,8 @@ func SameInput(rec *Record, p *Plan) bool {
 	if err != nil {
 		return false
 	}
-	if len(rec.Details) == 0 && rec.FactsJSON == nil {
-		f = nil // a record with no facts at all
+	if !rec.hasFacts() {
+		f = nil
 	}
 	return sameFacts(f, p.Facts)
 }
