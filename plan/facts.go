@@ -45,6 +45,18 @@ func (r *Record) Facts() (Facts, error) {
 	return f, nil
 }
 
+// upgradeFacts keeps a details map read from an older journal as typed
+// facts, so that no journal is written with details again. Details that
+// cannot be read are kept as they are: Facts goes on saying why.
+func (r *Record) upgradeFacts() {
+	if r.FactsJSON != nil || r.Details == nil {
+		return
+	}
+	if f, err := r.Facts(); err == nil {
+		_ = r.setFacts(f) // a record's own kind's facts: only encoding could fail, and then details stay
+	}
+}
+
 // hasFacts reports whether the record keeps any facts, in either form.
 func (r *Record) hasFacts() bool { return r.FactsJSON != nil || len(r.Details) > 0 }
 

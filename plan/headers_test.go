@@ -34,7 +34,7 @@ func TestHeadersRead(t *testing.T) {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, sameJSON); diff != "" {
 		t.Errorf("headers (-want +got):\n%s", diff)
 	}
 

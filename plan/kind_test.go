@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/netip"
 	"strings"
@@ -62,6 +63,16 @@ func testAttachment() AttachmentFacts {
 
 // netipEqual compares addresses and prefixes by value.
 var netipEqual = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+
+// sameJSON compares JSON kept raw by its value: a journal is written
+// indented, facts are encoded compact.
+var sameJSON = cmp.Comparer(func(a, b json.RawMessage) bool {
+	if len(a) == 0 || len(b) == 0 {
+		return len(a) == len(b)
+	}
+	var ca, cb bytes.Buffer
+	return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && ca.String() == cb.String()
+})
 
 func ptr[T any](v T) *T { return &v }
 
@@ -201,6 +212,27 @@ func TestDependentsOf(t *testing.T) {
 		if got := strings.Join(recordIDs(deps), ","); err != nil || got != c.want {
 			t.Errorf("%s: %s, %v; want %s", c.rec.ID(), got, err, c.want)
 		}
+	}
+}
+
+// TestSaveUpgradesDetails: a journal read with a details map is written
+// with typed facts; one whose details cannot be read keeps them.
+func TestSaveUpgradesDetails(t *testing.T) {
+	st := NewStore(t.TempDir())
+	good := &Record{FormatVersion: FormatVersion, Kind: "layer", Name: "base", State: StateUp, Details: map[string]string{"dir": "/d", "file": "/f.tar"}}
+	bad := &Record{FormatVersion: FormatVersion, Kind: "bridge", Name: "br0", State: StateUp, Details: map[string]string{"subnet": "x"}}
+	for _, r := range []*Record{good, bad} {
+		if err := st.Save(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if r, err := st.Load("layer", "base"); err != nil || r.Details != nil || r.FactsVersion != 1 {
+		t.Errorf("layer written again: %+v, %v; want typed facts", r, err)
+	} else if f, err := r.Facts(); err != nil || f != (LayerFacts{Dir: "/d", File: "/f.tar"}) {
+		t.Errorf("layer facts %+v, %v", f, err)
+	}
+	if r, err := st.Load("bridge", "br0"); err != nil || r.Details["subnet"] != "x" || r.FactsJSON != nil {
+		t.Errorf("unreadable details written again: %+v, %v; want them kept", r, err)
 	}
 }
 

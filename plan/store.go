@@ -485,6 +485,7 @@ func (s *Store) Save(r *Record) error {
 		return err
 	}
 	r.Updated = time.Now().UTC()
+	r.upgradeFacts()
 	if err := s.trustDirs(r.Kind, true); err != nil {
 		s.headers = nil
 		return err

@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,9 +58,9 @@ func TestUnwritableStateDir(t *testing.T) {
 // journal's, and a journal with its fields in another order is still read.
 func TestDecodeHeader(t *testing.T) {
 	st := NewStore(t.TempDir())
-	rec := &Record{FormatVersion: FormatVersion, Kind: "attachment", Name: "br0-10.88.0.2", State: StateUp,
-		Summary: "s", Details: map[string]string{"ip": "10.88.0.2"}, Target: &actions.Netns{PID: 7}, TargetID: "1:2", PID: 3,
-		Steps: []StepRecord{{Status: Done}}}
+	rec := withFacts(&Record{FormatVersion: FormatVersion, Kind: "attachment", Name: "br0-10.88.0.2", State: StateUp,
+		Summary: "s", Target: &actions.Netns{PID: 7}, TargetID: "1:2", PID: 3,
+		Steps: []StepRecord{{Status: Done}}}, AttachmentFacts{IP: netip.MustParseAddr("10.88.0.2")})
 	if err := st.Save(rec); err != nil {
 		t.Fatal(err)
 	}
@@ -70,13 +71,13 @@ func TestDecodeHeader(t *testing.T) {
 	want := *rec
 	want.Steps = nil
 	for _, in := range []string{string(data), `{"steps": [], "kind": "attachment", "name": "br0-10.88.0.2", "format_version": 1, "state": "up",
-		"summary": "s", "details": {"ip": "10.88.0.2"}, "target": {"pid": 7}, "target_id": "1:2", "pid": 3,
+		"summary": "s", "facts": ` + string(rec.FactsJSON) + `, "facts_version": 1, "target": {"pid": 7}, "target_id": "1:2", "pid": 3,
 		"created": "0001-01-01T00:00:00Z", "updated": "` + rec.Updated.Format(time.RFC3339Nano) + `"}`} {
 		got, err := decodeHeader([]byte(in))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(&want, got); diff != "" {
+		if diff := cmp.Diff(&want, got, sameJSON); diff != "" {
 			t.Errorf("header (-want +got):\n%s", diff)
 		}
 	}
