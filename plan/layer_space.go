@@ -97,14 +97,14 @@ func checkSpace(file, dir string, maxEntries int) error {
 func fits(file, p string, need, entries int64, st unix.Statfs_t) error {
 	free := int64(st.Bavail) * int64(st.Bsize)
 	if need > free {
-		return refuse("<file>", "%s unpacks to about %s, but %s has %s free; free some space or use another --state-dir", file, sizeOf(need), p, sizeOf(free))
+		return refuse("<file>", "%s unpacks to about %s, but %s has %s free; free some space or use another --root", file, sizeOf(need), p, sizeOf(free))
 	}
 	if st.Files == 0 {
 		return nil // no inode count (btrfs): nothing to check
 	}
 	keep := max(int64(st.Files)/20, 1024)
 	if ffree := int64(st.Ffree); entries > ffree-keep {
-		return refuse("<file>", "%s holds %d files, directories and links, but %s has %d inodes free and keeps %d of them free; free some or use another --state-dir", file, entries, p, ffree, keep)
+		return refuse("<file>", "%s holds %d files, directories and links, but %s has %d inodes free and keeps %d of them free; free some or use another --root", file, entries, p, ffree, keep)
 	}
 	return nil
 }

@@ -57,7 +57,7 @@ func tarball(t *testing.T, path string, gz bool, data []byte, entries ...string)
 func TestLayerImportFailsHalfWay(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
-	env := []string{"PLUMB_STATE_DIR=" + state}
+	env := stateEnv(state)
 	victim := filepath.Join(dir, "victim")
 	evil := filepath.Join(dir, "evil.tar")
 	tarball(t, evil, false, []byte("x"), "ok.txt", "evil -> "+victim, "evil/x")
@@ -90,7 +90,7 @@ func TestLayerImportFailsHalfWay(t *testing.T) {
 // "interrupted".
 func TestLayerImportConcurrent(t *testing.T) {
 	dir := t.TempDir()
-	env := []string{"PLUMB_STATE_DIR=" + filepath.Join(dir, "state")}
+	env := stateEnv(filepath.Join(dir, "state"))
 	tb := filepath.Join(dir, "big.tar")
 	var entries []string
 	for i := 0; i < 400; i++ {

@@ -71,6 +71,7 @@ func testLiveImageFaults(t *testing.T, part string) {
 		return
 	}
 	inside("PLUMB_STATE_DIR", imageState)
+	inside("PLUMB_ROOT", rootBeside(imageState))
 	sh(t, "ip", "link", "set", "lo", "up")
 	dir := t.TempDir()
 	fakeBusybox := filepath.Join(dir, "busybox")

@@ -77,7 +77,7 @@ func TestLiveImages(t *testing.T) {
 	var want, wantTree string
 	for _, name := range []string{"registry", "docker-archive", "oci-layout"} {
 		state := "/run/plumb-" + name
-		env := []string{"PLUMB_STATE_DIR=" + state}
+		env := stateEnv(state)
 		if out, err := plumb(t, env, sources[name]...); err != nil || !strings.Contains(out, "3 layers (3 unpacked, 0 shared)") {
 			t.Fatalf("%s: %v\n%s", name, err, out)
 		}

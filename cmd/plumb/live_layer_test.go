@@ -31,7 +31,7 @@ func TestLiveLayerImportSpace(t *testing.T) {
 	defer unix.Unmount(small, unix.MNT_DETACH)
 	big := filepath.Join(root, "big.tar.gz")
 	tarball(t, big, true, make([]byte, 10<<20), "zeros")
-	env := []string{"PLUMB_STATE_DIR=" + filepath.Join(small, "state")}
+	env := stateEnv(filepath.Join(small, "state"))
 	out, err := plumb(t, env, "layer", "import", big, "--name", "big")
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "free some space") {

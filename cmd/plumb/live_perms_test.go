@@ -76,7 +76,7 @@ func TestLivePrivateState(t *testing.T) {
 			state := filepath.Join(scratch(t), "state")
 			must(t, os.Mkdir(state, mode))
 			must(t, os.Chmod(state, mode))
-			env := []string{"PLUMB_STATE_DIR=" + state}
+			env := stateEnv(state)
 			out, err := plumb(t, env, "layer", "import", layerTar, "--name", "base")
 			if err != nil {
 				t.Fatalf("layer import: %v\n%s", err, out)

@@ -305,7 +305,7 @@ func TestLiveImageLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			state := t.TempDir()
-			out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + state}, tc.args...)
+			out, err := plumb(t, stateEnv(state), tc.args...)
 			if err == nil || !strings.Contains(out, tc.want) || strings.Count(out, "(the limit is") != 1 {
 				t.Errorf("got %v\n%s\nwant an error with %q", err, out, tc.want)
 			}
@@ -338,7 +338,7 @@ func TestLiveImageRmName(t *testing.T) {
 	archive := filepath.Join(t.TempDir(), "img.tar")
 	must(t, mkimage.WriteDockerArchive(archive, "plumb-test/img:1", base))
 	state := t.TempDir()
-	env := []string{"PLUMB_STATE_DIR=" + state}
+	env := stateEnv(state)
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := plumb(t, env, args...)
@@ -440,7 +440,7 @@ func TestLiveImageInodes(t *testing.T) {
 	must(t, err)
 	archive := filepath.Join(t.TempDir(), "many.tar")
 	must(t, mkimage.WriteDockerArchive(archive, "plumb-test/many-files:1", img))
-	out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + state}, "image", "import", archive)
+	out, err := plumb(t, stateEnv(state), "image", "import", archive)
 	if err == nil || !strings.Contains(out, "inodes left on the layer's file system, under the 1024 kept free") {
 		t.Errorf("import of 5,000 files onto 4,096 inodes: %v\n%s", err, out)
 	}
@@ -473,7 +473,7 @@ func TestLiveImageConcurrent(t *testing.T) {
 
 	alone := t.TempDir()
 	for _, f := range []string{a, b} {
-		if out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + alone}, "image", "import", f); err != nil {
+		if out, err := plumb(t, stateEnv(alone), "image", "import", f); err != nil {
 			t.Fatalf("import alone: %v\n%s", err, out)
 		}
 	}
@@ -481,7 +481,7 @@ func TestLiveImageConcurrent(t *testing.T) {
 	var runs []*background
 	for _, f := range []string{a, b, a, b} {
 		bg := &background{cmd: exec.Command("plumb", "image", "import", f), done: make(chan struct{})}
-		bg.cmd.Env = append(os.Environ(), "PLUMB_STATE_DIR="+state)
+		bg.cmd.Env = append(os.Environ(), stateEnv(state)...)
 		bg.cmd.Stdout, bg.cmd.Stderr = &bg.out, &bg.out
 		must(t, bg.cmd.Start())
 		go func() { bg.err = bg.cmd.Wait(); close(bg.done) }()
@@ -511,7 +511,7 @@ func TestLiveImageConcurrent(t *testing.T) {
 
 func mustPlumbIn(t *testing.T, state string, args ...string) string {
 	t.Helper()
-	out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + state}, args...)
+	out, err := plumb(t, stateEnv(state), args...)
 	if err != nil {
 		t.Fatalf("plumb %s: %v\n%s", strings.Join(args, " "), err, out)
 	}

@@ -26,7 +26,8 @@ import (
 
 // CLI is plumb's command tree; each command is a struct in a file of its own.
 type CLI struct {
-	StateDir  pathFlag      `name:"state-dir" env:"PLUMB_STATE_DIR" default:"/run/plumb" placeholder:"DIR" help:"Where plumb keeps its journal of what it applied (${env}); made absolute."`
+	StateDir  pathFlag      `name:"state-dir" env:"PLUMB_STATE_DIR" default:"/run/plumb" placeholder:"DIR" help:"What lasts one boot: the journals of what plumb applied (links, rules, mounts), its index, its ledger of shared settings and its locks; a tmpfs (${env}); made absolute."`
+	Root      pathFlag      `name:"root" env:"PLUMB_ROOT" default:"/var/lib/plumb" placeholder:"DIR" help:"What outlives a boot: images, imported layers, the upper directories of overlays and containers, pulls being staged (${env}); made absolute. plumb migrate moves there what an older plumb kept in --state-dir."`
 	LogFormat string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
 	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
@@ -152,7 +153,7 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
-	d := &deps{ctx: ctx, runner: newExec(false), store: plan.NewStore(string(cli.StateDir)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait,
+	d := &deps{ctx: ctx, runner: newExec(false), store: plan.NewStoreAt(string(cli.StateDir), string(cli.Root)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait,
 		proc: os.Getenv("PLUMB_PROC"), warned: &plan.Warned{}}
 	if cli.Exec == "each" {
 		d.mode = plan.Each

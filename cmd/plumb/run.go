@@ -88,7 +88,7 @@ func layerDir(d *deps, v string) string {
 		abs, _ := filepath.Abs(v)
 		return abs
 	}
-	return d.store.Layer(v)
+	return d.store.LayerDir(v)
 }
 
 // fromImage gives the container an image's layers (their short links,
