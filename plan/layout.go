@@ -177,3 +177,10 @@ func (s *Store) kept(path, old string) string {
 	}
 	return old
 }
+
+// ImageLayerOf is the directory of the image layer chain whose short link
+// is link: beside it, in the same image/ (the root's, or the state
+// directory's of a plumb before --root), as the link leads to it.
+func ImageLayerOf(link, chain string) string {
+	return filepath.Join(filepath.Dir(filepath.Dir(link)), "layers", hexOf(chain))
+}
