@@ -594,6 +594,11 @@ func (s *Store) writeAtomic(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", path, err)
 	}
+	return s.writeBytes(path, append(data, '\n'))
+}
+
+// writeBytes is writeAtomic of data, written as it is.
+func (s *Store) writeBytes(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -604,7 +609,7 @@ func (s *Store) writeAtomic(path string, v any) error {
 	if write == nil {
 		write = (*os.File).Write
 	}
-	if _, err := write(tmp, append(data, '\n')); err != nil {
+	if _, err := write(tmp, data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}

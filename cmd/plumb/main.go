@@ -47,6 +47,7 @@ type CLI struct {
 	Check   CheckCmd   `cmd:"" help:"Compare the live state with what was applied; exit 1 on drift."`
 	Down    DownCmd    `cmd:"" help:"Undo any object by name, whatever its kind."`
 	Recover RecoverCmd `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
+	Migrate MigrateCmd `cmd:"" help:"Move what an older plumb kept in --state-dir (images, layers, upper directories) to --root."`
 	CNI     CNICmd     `cmd:"" name:"cni" help:"plumb as a CNI plugin: show the plan a runtime's ADD or DEL would run."`
 }
 
@@ -164,9 +165,9 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	defer d.store.Unlock()
-	// recover and status say it themselves; layer unpack is a step of a plan
+	// recover and status say it themselves; layer unpack and migrate journal are steps of a plan
 	// being applied (the plan is unfinished while it runs), and reads no journal.
-	if cmd := kctx.Command(); cmd != "recover" && cmd != "status" && !strings.HasPrefix(cmd, "layer unpack") {
+	if cmd := kctx.Command(); cmd != "recover" && cmd != "status" && !strings.HasPrefix(cmd, "layer unpack") && !strings.HasPrefix(cmd, "migrate journal") {
 		warnInterrupted(d)
 	}
 	err = kctx.Run(d)
