@@ -371,9 +371,16 @@ func Untag(st *Store, rec *Record, ref string) error {
 // DropEmptyImageDirs deletes image/staging, image/l, image/layers and
 // image/ when they are empty: the last image took its layers with it.
 // One that is not empty (another image, a pull staging its layers) stays.
+// Those a plumb before --root made in the state directory go the same way.
 func DropEmptyImageDirs(st *Store) {
-	for _, d := range []string{st.stagingRoot(), filepath.Dir(st.ImageLink("x")), filepath.Dir(st.ImageLayer("x")), st.imageDir()} {
-		_ = os.Remove(d)
+	layouts := []Layout{st.Layout}
+	if st.split() {
+		layouts = append(layouts, st.Legacy())
+	}
+	for _, l := range layouts {
+		for _, d := range []string{l.stagingRoot(), filepath.Dir(l.ImageLink("x")), filepath.Dir(l.ImageLayer("x")), l.imageDir()} {
+			_ = os.Remove(d)
+		}
 	}
 }
 
