@@ -65,7 +65,7 @@ func TestLayerImportFailsHalfWay(t *testing.T) {
 	if err == nil || !strings.Contains(out, "the host is as it was before") {
 		t.Fatalf("import of a tarball tar refuses half-way: %v\n%s", err, out)
 	}
-	if _, err := os.Lstat(filepath.Join(state, "layers", "base")); !os.IsNotExist(err) {
+	if _, err := os.Lstat(filepath.Join(rootBeside(state), "layers", "base")); !os.IsNotExist(err) {
 		t.Errorf("the layer's directory is left after the rollback: %v", err)
 	}
 	if _, err := os.Lstat(victim); !os.IsNotExist(err) {
@@ -76,7 +76,7 @@ func TestLayerImportFailsHalfWay(t *testing.T) {
 	if out, err := plumb(t, env, "layer", "import", good, "--name", "base"); err != nil {
 		t.Fatalf("import again under the same name: %v\n%s", err, out)
 	}
-	if b, _ := os.ReadFile(filepath.Join(state, "layers", "base", "etc", "hostname")); string(b) != "hello" {
+	if b, _ := os.ReadFile(filepath.Join(rootBeside(state), "layers", "base", "etc", "hostname")); string(b) != "hello" {
 		t.Errorf("layer content = %q", b)
 	}
 	if out, err := plumb(t, env, "down", "layer/base"); err != nil {

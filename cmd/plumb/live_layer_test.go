@@ -40,7 +40,7 @@ func TestLiveLayerImportSpace(t *testing.T) {
 	if out, err := plumb(t, env, "recover"); err != nil || !strings.Contains(out, "nothing to recover") {
 		t.Errorf("recover after the refusal: %v\n%s", err, out)
 	}
-	entries, _ := os.ReadDir(filepath.Join(small, "state", "layers"))
+	entries, _ := os.ReadDir(filepath.Join(rootBeside(filepath.Join(small, "state")), "layers"))
 	if len(entries) != 0 {
 		t.Errorf("layers left: %v", entries)
 	}

@@ -164,7 +164,7 @@ func (b *background) running() bool {
 // stagings are the staging directories of the state directory.
 func stagings(t *testing.T, state string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(state, "image", "staging", "stage-*"))
+	m, err := filepath.Glob(filepath.Join(rootBeside(state), "image", "staging", "stage-*"))
 	must(t, err)
 	return m
 }
@@ -358,7 +358,7 @@ func TestLiveImageRmName(t *testing.T) {
 	if out := run("image", "ls", "-o", "json"); !strings.Contains(out, `"repository": "a"`) || strings.Contains(out, `"repository": "b"`) {
 		t.Errorf("after image rm b:1:\n%s", out)
 	}
-	layers, _ := os.ReadDir(filepath.Join(state, "image", "layers"))
+	layers, _ := os.ReadDir(filepath.Join(rootBeside(state), "image", "layers"))
 	if len(layers) != 2 {
 		t.Errorf("after image rm b:1: %d layers kept, want 2", len(layers))
 	}
@@ -366,7 +366,7 @@ func TestLiveImageRmName(t *testing.T) {
 	if !strings.Contains(out, "Untagged: a:1\nremoved a:1 (image "+id.Hex[:12]+"): 2 of its 2 layers deleted") {
 		t.Errorf("image rm a:1 said %q", out)
 	}
-	if _, err := os.Lstat(filepath.Join(state, "image")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(rootBeside(state), "image")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("image/ is left after the last image went: %v", err)
 	}
 }
@@ -494,7 +494,7 @@ func TestLiveImageConcurrent(t *testing.T) {
 		}
 	}
 	want := treeOf(t, filepath.Join(alone, "image", "layers"))
-	if got := treeOf(t, filepath.Join(state, "image", "layers")); got != want {
+	if got := treeOf(t, filepath.Join(rootBeside(state), "image", "layers")); got != want {
 		t.Errorf("layers after four imports at once differ from one at a time:\n%s\nwant\n%s", got, want)
 	}
 	if out := mustPlumbIn(t, state, "image", "ls"); !strings.Contains(out, "plumb-test/a") || !strings.Contains(out, "plumb-test/b") {
@@ -532,8 +532,8 @@ func TestLiveImageSweep(t *testing.T) {
 	archive := filepath.Join(t.TempDir(), "img.tar")
 	must(t, mkimage.WriteDockerArchive(archive, "plumb-test/img:1", base))
 	state := t.TempDir()
-	abandoned := filepath.Join(state, "image", "staging", "stage-abandoned")
-	held := filepath.Join(state, "image", "staging", "stage-held")
+	abandoned := filepath.Join(rootBeside(state), "image", "staging", "stage-abandoned")
+	held := filepath.Join(rootBeside(state), "image", "staging", "stage-held")
 	for _, d := range []string{abandoned + "/0123.partial", held + "/4567.partial"} {
 		must(t, os.MkdirAll(d, 0o700))
 	}
