@@ -412,18 +412,19 @@ func TestLivePlainHTTPRegistry(t *testing.T) {
 }
 
 // TestLiveImageInodes: a layer of 5,000 empty files (a few hundred KB) on a
-// state directory whose file system has 4,096 inodes fails once the free
+// root (and state directory) whose file system has 4,096 inodes fails once the free
 // inodes fall to the reserve (1,024), with a message that says so, before
 // the inode table is full; nothing is left.
 func TestLiveImageInodes(t *testing.T) {
 	if !isolate(t) {
 		return
 	}
-	state := t.TempDir()
-	if err := unix.Mount("tmpfs", state, "tmpfs", 0, "nr_inodes=4096,size=64m,mode=700"); err != nil {
+	small := t.TempDir()
+	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "nr_inodes=4096,size=64m,mode=700"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = unix.Unmount(state, unix.MNT_DETACH) })
+	t.Cleanup(func() { _ = unix.Unmount(small, unix.MNT_DETACH) })
+	state := filepath.Join(small, "state") // its root beside it, on small
 	base, err := mkimage.Build(mkimage.Options{Layers: 1})
 	if err != nil {
 		t.Skipf("the test image needs busybox-static: %v", err)
@@ -445,7 +446,7 @@ func TestLiveImageInodes(t *testing.T) {
 		t.Errorf("import of 5,000 files onto 4,096 inodes: %v\n%s", err, out)
 	}
 	var st unix.Statfs_t
-	must(t, unix.Statfs(state, &st))
+	must(t, unix.Statfs(small, &st))
 	if st.Ffree < 4000 {
 		t.Errorf("%d inodes free after the failed import; its files were left", st.Ffree)
 	}
@@ -493,7 +494,7 @@ func TestLiveImageConcurrent(t *testing.T) {
 			t.Errorf("%s: %v\n%s", strings.Join(bg.cmd.Args, " "), bg.err, bg.out.String())
 		}
 	}
-	want := treeOf(t, filepath.Join(alone, "image", "layers"))
+	want := treeOf(t, filepath.Join(rootBeside(alone), "image", "layers"))
 	if got := treeOf(t, filepath.Join(rootBeside(state), "image", "layers")); got != want {
 		t.Errorf("layers after four imports at once differ from one at a time:\n%s\nwant\n%s", got, want)
 	}
