@@ -64,8 +64,9 @@ func unpackedSize(path string) (size, entries int64, ok bool, err error) {
 	}
 }
 
-// checkSpace refuses to unpack what would not fit in dir's file system:
-// the state directory would fill up and every later journal write fail.
+// checkSpace refuses to unpack what would not fit in dir's file system
+// (the root's): it would fill up, and with it whatever shares it (the
+// state directory, when it is there too, and every later journal write).
 // Blocks are not all: a small tarball of many empty files fills a tmpfs's
 // inode table first. A tarball of more than maxEntries entries (when above
 // 0) is refused too.

@@ -34,7 +34,7 @@ import (
 //	                           onto its /etc
 type Layout struct {
 	Dir  string // the state directory
-	Root string // the root; "" is the state directory (Root())
+	Root string // the root; "" is the state directory (RootDir)
 }
 
 // RootDir is the root: Root, or the state directory when no root was

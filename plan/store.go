@@ -154,13 +154,13 @@ func othersCanEnter(fi fs.FileInfo) bool {
 }
 
 // closeDirs makes sure that no other user can enter the state directory,
-// nor the directories of layers and overlays in it (made by an older
-// plumb, or by an admin's `mkdir /var/lib/plumb`, 0755): through them any
-// local user could run an image's setuid-root file or open its device
-// nodes.
+// the root, nor the directories of layers and overlays in them (made by
+// an older plumb, or by an admin's `mkdir /var/lib/plumb`, 0755): through
+// them any local user could run an image's setuid-root file or open its
+// device nodes.
 //
-// A state directory plumb could have made (it holds nothing but plumb's
-// own entries) is tightened to 0700, with a warning naming its old mode
+// A state directory (or root) plumb could have made (it holds nothing but
+// plumb's own entries) is tightened to 0700, with a warning naming its old mode
 // and its new one: it is plumb's, and an admin who made it 0755 meant it
 // for plumb. One that holds anything else is refused and left alone: it
 // is not plumb's alone (--state-dir /var/lib, say), and taking others'
@@ -181,7 +181,7 @@ func (s *Store) closeDirs(ctx context.Context) error {
 		if err != nil || !fi.IsDir() || !othersCanEnter(fi) {
 			continue // missing, or not a directory: what uses it says so
 		}
-		if err := s.tighten(ctx, d, fi, "directory"); err != nil {
+		if err := s.tighten(ctx, d, fi, "state-dir", "directory"); err != nil {
 			return err
 		}
 	}
@@ -219,15 +219,15 @@ func (s *Store) closeTop(ctx context.Context, dir, flag, what string, own map[st
 		return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s is mode %04o: other users can enter it, and could run the setuid files and open the device nodes of the layers plumb keeps there; it holds what plumb does not make (%s), so plumb leaves its mode alone: make it 0700 (chmod 700 %s), or give a --%s of plumb's own",
 			what, dir, fi.Mode().Perm(), strings.Join(others, ", "), actions.Quote([]string{dir}), flag)}
 	}
-	return s.tighten(ctx, dir, fi, what)
+	return s.tighten(ctx, dir, fi, flag, what)
 }
 
 // tighten takes every permission of group and others from dir (what, as
-// a message names it), saying so.
-func (s *Store) tighten(ctx context.Context, dir string, fi fs.FileInfo, what string) error {
+// a message names it, and flag, the flag that gave it), saying so.
+func (s *Store) tighten(ctx context.Context, dir string, fi fs.FileInfo, flag, what string) error {
 	mode := fi.Mode().Perm() &^ 0o077
 	if err := os.Chmod(dir, mode|fi.Mode()&(fs.ModeSetgid|fs.ModeSticky)); err != nil {
-		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s %s is mode %04o, which other users can enter; making it %04o failed: %v", what, dir, fi.Mode().Perm(), mode, err)}
+		return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s is mode %04o, which other users can enter; making it %04o failed: %v", what, dir, fi.Mode().Perm(), mode, err)}
 	}
 	zerolog.Ctx(ctx).Warn().Msgf("%s %s was mode %04o, which let other users enter it and run the setuid files of the layers kept there; plumb made it %04o", what, dir, fi.Mode().Perm(), mode)
 	return nil
