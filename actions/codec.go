@@ -88,6 +88,8 @@ var decoders = newRegistry(
 	register[WriteFile](),
 	register[NftApply](),
 	register[NftDelete](),
+	register[Move](),
+	register[RewriteJournal](),
 )
 
 // registration is one action type: its kind, as its zero value names it

@@ -57,6 +57,8 @@ var kindSamples = []Action{
 	NftApply{Input: []string{"add element ip plumb-br0 ports { tcp . 8080 : 10.88.0.2 . 80 }"}, Purpose: "publish 8080",
 		Made: &NftDelete{Family: "ip", Table: "plumb-br0", Set: "ports", Element: "tcp . 8080"}},
 	NftDelete{Family: "ip", Table: "plumb-br0", Set: "ports", Element: "tcp . 8080"},
+	Move{From: "/run/plumb/layers/base", To: "/var/lib/plumb/layers/base"},
+	RewriteJournal{Path: "/run/plumb/objects/layer/base.json", From: []string{"/run/plumb/layers/base"}, To: []string{"/var/lib/plumb/layers/base"}},
 	StopContainer{Netns: "ctr1", PIDFile: "/run/plumb/ctr1.pid", GraceSeconds: 3},
 	Extract{File: "/srv/images/alpine.tar.gz", Dir: "/var/lib/plumb/layers/alpine"},
 	Mkdir{Path: "/var/lib/plumb/ctr1/work", Scratch: true, Purpose: "make sure the work directory exists", Mode: 0o700},

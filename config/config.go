@@ -46,7 +46,7 @@ func (c Config) Runner() actions.Exec {
 }
 
 // Store is the state directory's store.
-func (c Config) Store() *plan.Store { return plan.NewStore(c.StateDir) }
+func (c Config) Store() *plan.Store { return plan.NewStoreAt(c.StateDir, c.RootDir) }
 
 // Env is what plan's bring-up and teardown work with, for one call: its
 // own record of the warnings it logged.

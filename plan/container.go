@@ -261,7 +261,10 @@ func (c *Container) resolvConf() string {
 // Plan lays out the steps: the overlay, the network, the hostname, then the
 // command, with the address on the bridge that Allocate gave out.
 func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
-	dirs := env.St.Overlay(c.Name)
+	if err := env.St.TrustRoot(false); err != nil {
+		return nil, err
+	}
+	dirs := env.St.OverlayOf(c.Name)
 	ns := actions.Netns{Name: NetnsName(c.Name)}
 	if c.Bridge != "" && c.attach == nil {
 		return nil, fmt.Errorf("planning container %s before its address on %s was given out", c.Name, c.Bridge)

@@ -202,12 +202,20 @@ func shortName(chain string, taken map[string]bool) string {
 // usedShortNames are the names under image/l, and those the journals give.
 func usedShortNames(st *Store) (map[string]bool, error) {
 	taken := map[string]bool{}
-	ents, err := os.ReadDir(filepath.Dir(st.ImageLink("x")))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	// Those a plumb before --root made in the state directory too: `plumb
+	// migrate` moves them beside the new ones.
+	dirs := []string{filepath.Dir(st.ImageLink("x"))}
+	if st.split() {
+		dirs = append(dirs, filepath.Dir(st.Legacy().ImageLink("x")))
 	}
-	for _, e := range ents {
-		taken[e.Name()] = true
+	for _, d := range dirs {
+		ents, err := os.ReadDir(d)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, err
+		}
+		for _, e := range ents {
+			taken[e.Name()] = true
+		}
 	}
 	recs, _ := st.Headers()
 	for _, r := range recs {
@@ -223,6 +231,9 @@ func hexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") 
 // imageDirs makes image/, image/layers and image/l as plumb makes its
 // other directories: 0700, owned by it, checked as the journals' are.
 func (s *Store) imageDirs() error {
+	if err := s.TrustRoot(true); err != nil {
+		return err
+	}
 	for _, d := range []string{s.imageDir(), filepath.Dir(s.ImageLayer("x")), filepath.Dir(s.ImageLink("x"))} {
 		if why, err := s.checkDir(d, true); err != nil {
 			return err
@@ -358,9 +369,16 @@ func Untag(st *Store, rec *Record, ref string) error {
 // DropEmptyImageDirs deletes image/staging, image/l, image/layers and
 // image/ when they are empty: the last image took its layers with it.
 // One that is not empty (another image, a pull staging its layers) stays.
+// Those a plumb before --root made in the state directory go the same way.
 func DropEmptyImageDirs(st *Store) {
-	for _, d := range []string{st.stagingRoot(), filepath.Dir(st.ImageLink("x")), filepath.Dir(st.ImageLayer("x")), st.imageDir()} {
-		_ = os.Remove(d)
+	layouts := []Layout{st.Layout}
+	if st.split() {
+		layouts = append(layouts, st.Legacy())
+	}
+	for _, l := range layouts {
+		for _, d := range []string{l.stagingRoot(), filepath.Dir(l.ImageLink("x")), filepath.Dir(l.ImageLayer("x")), l.imageDir()} {
+			_ = os.Remove(d)
+		}
 	}
 }
 

@@ -36,7 +36,10 @@ func (l *Layer) Check() error {
 // system's is), and its setuid files and device nodes must be reachable by
 // root alone.
 func (l *Layer) Plan(_ context.Context, env Env) ([]*Plan, error) {
-	dir := env.St.Layer(l.Name)
+	if err := env.St.TrustRoot(false); err != nil {
+		return nil, err
+	}
+	dir := env.St.LayerDir(l.Name)
 	steps := env.St.privateDirs(filepath.Dir(dir), isThere)
 	steps = append(steps, Step{Action: actions.Mkdir{Path: dir}}, Step{Action: actions.Extract{File: l.File, Dir: dir}})
 	return []*Plan{{Kind: LayerKind.Name(), Name: l.Name, Summary: fmt.Sprintf("layer %s from %s", dir, l.File),
@@ -53,9 +56,9 @@ func isThere(path string) bool {
 // Preflight refuses a layer whose directory exists (plumb never unpacks
 // over what is there) and a tarball that would not fit.
 func (l *Layer) Preflight(_ context.Context, env Env) ([]string, error) {
-	dir := env.St.Layer(l.Name)
+	dir := env.St.LayerDir(l.Name)
 	if _, err := os.Stat(dir); err == nil {
 		return nil, refuse("name", "layer %s exists (%s); `plumb down layer/%s` removes it", l.Name, dir, l.Name)
 	}
-	return nil, checkSpace(l.File, env.St.Dir, l.MaxEntries)
+	return nil, checkSpace(l.File, env.St.RootDir(), l.MaxEntries)
 }

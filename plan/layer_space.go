@@ -64,8 +64,9 @@ func unpackedSize(path string) (size, entries int64, ok bool, err error) {
 	}
 }
 
-// checkSpace refuses to unpack what would not fit in dir's file system:
-// the state directory would fill up and every later journal write fail.
+// checkSpace refuses to unpack what would not fit in dir's file system
+// (the root's): it would fill up, and with it whatever shares it (the
+// state directory, when it is there too, and every later journal write).
 // Blocks are not all: a small tarball of many empty files fills a tmpfs's
 // inode table first. A tarball of more than maxEntries entries (when above
 // 0) is refused too.
@@ -97,14 +98,14 @@ func checkSpace(file, dir string, maxEntries int) error {
 func fits(file, p string, need, entries int64, st unix.Statfs_t) error {
 	free := int64(st.Bavail) * int64(st.Bsize)
 	if need > free {
-		return refuse("<file>", "%s unpacks to about %s, but %s has %s free; free some space or use another --state-dir", file, sizeOf(need), p, sizeOf(free))
+		return refuse("<file>", "%s unpacks to about %s, but %s has %s free; free some space or use another --root", file, sizeOf(need), p, sizeOf(free))
 	}
 	if st.Files == 0 {
 		return nil // no inode count (btrfs): nothing to check
 	}
 	keep := max(int64(st.Files)/20, 1024)
 	if ffree := int64(st.Ffree); entries > ffree-keep {
-		return refuse("<file>", "%s holds %d files, directories and links, but %s has %d inodes free and keeps %d of them free; free some or use another --state-dir", file, entries, p, ffree, keep)
+		return refuse("<file>", "%s holds %d files, directories and links, but %s has %d inodes free and keeps %d of them free; free some or use another --root", file, entries, p, ffree, keep)
 	}
 	return nil
 }

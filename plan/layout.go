@@ -8,14 +8,23 @@ import (
 	"plumb/actions"
 )
 
-// Layout is where things live under the state directory: one place that
-// knows every path, so no recipe or command builds one by hand.
+// Layout is where things live: one place that knows every path, so no
+// recipe or command builds one by hand. As containerd keeps its root and
+// its state apart, what lasts one boot (journals of live links and mounts,
+// the index, the ledger, the locks) is under the state directory, Dir
+// (--state-dir, /run/plumb, a tmpfs), and what outlives a boot (images,
+// layers, what containers wrote) under the root, Root (--root,
+// /var/lib/plumb). Under the state directory:
 //
-//	lock                       the lock two plumb processes take in turn
+//	lock, locks/...            the locks plumb processes take in turn
 //	shared.json                the ledger of shared host settings
 //	objects/KIND/NAME.json     one journal per object
 //	index/...                  what calls look up among many objects
 //	                           without reading every journal (index.go)
+//
+// Under the root (a plumb before --root kept them in the state directory:
+// see Legacy and `plumb migrate`):
+//
 //	layers/NAME                an imported layer
 //	overlay/NAME/{upper,work,merged}
 //	                           a laid-out overlay, as Docker's overlay2 lays
@@ -24,8 +33,26 @@ import (
 //	                           the hostname, hosts and resolv.conf bound
 //	                           onto its /etc
 type Layout struct {
-	Dir string
+	Dir  string // the state directory
+	Root string // the root; "" is the state directory (RootDir)
 }
+
+// RootDir is the root: Root, or the state directory when no root was
+// given (a store of today's tests and of a plumb before --root).
+func (l Layout) RootDir() string {
+	if l.Root == "" {
+		return l.Dir
+	}
+	return l.Root
+}
+
+// Legacy is the layout of a plumb before --root, which kept layers,
+// overlays and images in the state directory; the layout itself when the
+// root is the state directory.
+func (l Layout) Legacy() Layout { return Layout{Dir: l.Dir, Root: l.Dir} }
+
+// split reports whether the root is apart from the state directory.
+func (l Layout) split() bool { return filepath.Clean(l.RootDir()) != filepath.Clean(l.Dir) }
 
 func (l Layout) objects() string  { return filepath.Join(l.Dir, "objects") }
 func (l Layout) lockFile() string { return filepath.Join(l.Dir, "lock") }
@@ -56,16 +83,18 @@ func (l Layout) Layer(name string) string { return filepath.Join(l.layersDir(), 
 // could run them as root (Docker keeps /var/lib/docker 0710 for this).
 const privateMode fs.FileMode = 0o700
 
-func (l Layout) layersDir() string   { return filepath.Join(l.Dir, "layers") }
-func (l Layout) overlaysDir() string { return filepath.Join(l.Dir, "overlay") }
+func (l Layout) layersDir() string   { return filepath.Join(l.RootDir(), "layers") }
+func (l Layout) overlaysDir() string { return filepath.Join(l.RootDir(), "overlay") }
 
-// privateDirs are the steps that make the directories below the state
-// directory down to dir that are missing (exists says which are there),
-// each by a step of its own, 0700: `mkdir -p --mode=700` gives its mode to the
-// last directory only, and every one of these must be reachable by root
-// alone, in the runbook as when plumb runs it. The state directory itself
-// is not a step: plumb makes it (0700) when it takes the lock, before it
-// plans, so a step for it would show in a dry run and never run.
+// privateDirs are the steps that make the directories below the root down
+// to dir that are missing (exists says which are there), each by a step of
+// its own, 0700: `mkdir -p --mode=700` gives its mode to the last directory
+// only, and every one of these must be reachable by root alone, in the
+// runbook as when plumb runs it. The root itself, and what is missing
+// above it, are steps too when missing (a first `plumb run` on a host makes
+// /var/lib/plumb): the lock makes only the state directory. With the root
+// in the state directory (no --root), that is there: plumb made it when it
+// took the lock.
 func (l Layout) privateDirs(dir string, exists func(string) bool) []Step {
 	var missing []string
 	for d := filepath.Clean(dir); d != filepath.Clean(l.Dir) && d != filepath.Dir(d) && !exists(d); d = filepath.Dir(d) {
@@ -93,7 +122,7 @@ type OverlayDirs struct {
 
 // Overlay lays out overlay NAME (or container NAME's root).
 func (l Layout) Overlay(name string) OverlayDirs {
-	base := filepath.Join(l.Dir, "overlay", name)
+	base := filepath.Join(l.overlaysDir(), name)
 	return OverlayDirs{Base: base, Upper: base + "/upper", Work: base + "/work", Merged: base + "/merged",
 		UTS: base + "/uts", PID: base + "/pid", Log: base + "/log",
 		Hostname: base + "/hostname", Hosts: base + "/hosts", Resolv: base + "/resolv.conf"}
@@ -109,7 +138,7 @@ func (l Layout) Overlay(name string) OverlayDirs {
 //	image/layers/CHAIN.partial where it is unpacked before its digest checked out
 //	image/l/SHORT              a short link to it, as overlay2's l/, so that
 //	                           500 layers fit in the page of mount options
-func (l Layout) imageDir() string { return filepath.Join(l.Dir, "image") }
+func (l Layout) imageDir() string { return filepath.Join(l.RootDir(), "image") }
 
 // ImageLayer is the directory of the image layer whose chain ID is chain
 // ("sha256:HEX").
@@ -119,3 +148,39 @@ func (l Layout) ImageLayer(chain string) string {
 
 // ImageLink is the short link named short.
 func (l Layout) ImageLink(short string) string { return filepath.Join(l.imageDir(), "l", short) }
+
+// LayerDir is imported layer name's directory: under the root, or where a
+// plumb before --root kept it, in the state directory, while it is there
+// alone (until `plumb migrate` moves it): its journal and the containers
+// made from it name that path.
+func (s *Store) LayerDir(name string) string {
+	return s.kept(s.Layer(name), s.Legacy().Layer(name))
+}
+
+// OverlayOf lays out overlay NAME (or container NAME's root) as Overlay
+// does, or where a plumb before --root laid it out, in the state
+// directory, while it is there alone: a container stopped without --rm
+// finds what it wrote there when it runs again.
+func (s *Store) OverlayOf(name string) OverlayDirs {
+	d := s.Overlay(name)
+	if s.kept(d.Base, s.Legacy().Overlay(name).Base) != d.Base {
+		return s.Legacy().Overlay(name)
+	}
+	return d
+}
+
+// kept is path, under the root, or old, the same under the state
+// directory, when old is there and path is not.
+func (s *Store) kept(path, old string) string {
+	if !s.split() || isThere(path) || !isThere(old) {
+		return path
+	}
+	return old
+}
+
+// ImageLayerOf is the directory of the image layer chain whose short link
+// is link: beside it, in the same image/ (the root's, or the state
+// directory's of a plumb before --root), as the link leads to it.
+func ImageLayerOf(link, chain string) string {
+	return filepath.Join(filepath.Dir(filepath.Dir(link)), "layers", hexOf(chain))
+}

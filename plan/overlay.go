@@ -154,7 +154,10 @@ func (o *Overlay) ObjectName() string {
 func (o *Overlay) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	layout := ""
 	if o.LaidOut {
-		d := env.St.Overlay(o.Name)
+		if err := env.St.TrustRoot(false); err != nil {
+			return nil, err
+		}
+		d := env.St.OverlayOf(o.Name)
 		o.Upper, o.Work, o.Merged, layout = d.Upper, d.Work, d.Merged, d.Base
 		o.base, o.state = d.Base, env.St.Layout
 	}

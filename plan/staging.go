@@ -323,7 +323,22 @@ func SweepStaging(st *Store) (swept []string, err error) { return sweepStaging(s
 func AbandonedStaging(st *Store) ([]string, error) { return sweepStaging(st, true) }
 
 func sweepStaging(st *Store, dryRun bool) (swept []string, err error) {
-	root := st.stagingRoot()
+	roots := []string{st.stagingRoot()}
+	if st.split() {
+		// Where a plumb before --root staged, killed before it ended.
+		roots = append(roots, st.Legacy().stagingRoot())
+	}
+	var errs []error
+	for _, root := range roots {
+		s, err := sweepStagingIn(root, dryRun)
+		swept = append(swept, s...)
+		errs = append(errs, err)
+	}
+	return swept, errors.Join(errs...)
+}
+
+// sweepStagingIn is sweepStaging in the staging directory root.
+func sweepStagingIn(root string, dryRun bool) (swept []string, err error) {
 	ents, err := os.ReadDir(root)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

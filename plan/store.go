@@ -58,8 +58,10 @@ type Store struct {
 	// uid is the user plumb runs as: the one, besides root, it trusts.
 	uid int
 	// rootTrusted is set once the state directory and its parents were
-	// checked: only their owners, whom plumb trusts, could change that.
+	// checked: only their owners, whom plumb trusts, could change that;
+	// dataTrusted once the root (--root) and its parents were.
 	rootTrusted bool
+	dataTrusted bool
 	// write writes a journal's bytes to its new file: f.Write, or in
 	// tests a stand-in for a full disk.
 	write func(f *os.File, data []byte) (int, error)
@@ -69,8 +71,15 @@ type Store struct {
 	put   map[string]bool
 }
 
-// NewStore returns the store rooted at dir; nothing is touched until used.
-func NewStore(dir string) *Store { return &Store{Layout: Layout{Dir: dir}, uid: os.Geteuid()} }
+// NewStore returns the store in state directory dir, which holds its root
+// too (as a plumb before --root kept it); nothing is touched until used.
+func NewStore(dir string) *Store { return NewStoreAt(dir, "") }
+
+// NewStoreAt returns the store in state directory dir with its root at
+// root ("": in dir); nothing is touched until used.
+func NewStoreAt(dir, root string) *Store {
+	return &Store{Layout: Layout{Dir: dir, Root: root}, uid: os.Geteuid()}
+}
 
 // Lock takes the state directory's lock exclusive, waiting up to wait for
 // other plumb processes to finish: what a command that works on the whole
@@ -111,15 +120,25 @@ func isTemp(name string) bool {
 }
 
 // layoutDirs are the directories plumb keeps layers and overlays in, right
-// under the state directory.
+// under the root, and those a plumb before --root kept in the state
+// directory.
 func (l Layout) layoutDirs() []string {
-	return []string{l.layersDir(), l.overlaysDir(), l.imageDir()}
+	dirs := []string{l.layersDir(), l.overlaysDir(), l.imageDir()}
+	if l.split() {
+		old := l.Legacy()
+		dirs = append(dirs, old.layersDir(), old.overlaysDir(), old.imageDir())
+	}
+	return dirs
 }
 
-// ownNames are the entries plumb makes in its state directory; lost+found
+// ownNames are the entries plumb makes in its state directory (layers,
+// overlay and image: a plumb before --root made them there); lost+found
 // is there when the state directory is a file system of its own.
 var ownNames = map[string]bool{"lock": true, "locks": true, "shared.json": true, "objects": true, "index": true,
 	"layers": true, "overlay": true, "image": true, "lost+found": true}
+
+// rootNames are the entries plumb makes in its root.
+var rootNames = map[string]bool{"layers": true, "overlay": true, "image": true, "lost+found": true}
 
 // othersCanEnter reports whether users other than the owner and root can
 // enter or list the directory fi: any bit for others, or for a group that
@@ -135,42 +154,25 @@ func othersCanEnter(fi fs.FileInfo) bool {
 }
 
 // closeDirs makes sure that no other user can enter the state directory,
-// nor the directories of layers and overlays in it (made by an older
-// plumb, or by an admin's `mkdir /var/lib/plumb`, 0755): through them any
-// local user could run an image's setuid-root file or open its device
-// nodes.
+// the root, nor the directories of layers and overlays in them (made by
+// an older plumb, or by an admin's `mkdir /var/lib/plumb`, 0755): through
+// them any local user could run an image's setuid-root file or open its
+// device nodes.
 //
-// A state directory plumb could have made (it holds nothing but plumb's
-// own entries) is tightened to 0700, with a warning naming its old mode
+// A state directory (or root) plumb could have made (it holds nothing but
+// plumb's own entries) is tightened to 0700, with a warning naming its old mode
 // and its new one: it is plumb's, and an admin who made it 0755 meant it
 // for plumb. One that holds anything else is refused and left alone: it
 // is not plumb's alone (--state-dir /var/lib, say), and taking others'
 // access to it would break what else lives there. The layout directories
 // are always plumb's, and are tightened.
 func (s *Store) closeDirs(ctx context.Context) error {
-	fi, err := os.Stat(s.Dir)
-	if err != nil {
-		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be read: %v", s.Dir, err)}
+	if err := s.closeTop(ctx, s.Dir, "state-dir", "state directory", ownNames, false); err != nil {
+		return err
 	}
-	if othersCanEnter(fi) {
-		ents, err := os.ReadDir(s.Dir)
-		if err != nil {
-			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be read: %v", s.Dir, err)}
-		}
-		var others []string
-		for _, e := range ents {
-			if !ownNames[e.Name()] && !isTemp(e.Name()) {
-				others = append(others, e.Name())
-			}
-		}
-		if len(others) > 0 {
-			if len(others) > 3 {
-				others = append(others[:3], fmt.Sprintf("and %d more", len(others)-3))
-			}
-			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s is mode %04o: other users can enter it, and could run the setuid files and open the device nodes of the layers plumb keeps there; it holds what plumb does not make (%s), so plumb leaves its mode alone: make it 0700 (chmod 700 %s), or give a --state-dir of plumb's own",
-				s.Dir, fi.Mode().Perm(), strings.Join(others, ", "), actions.Quote([]string{s.Dir}))}
-		}
-		if err := s.tighten(ctx, s.Dir, fi, "state directory"); err != nil {
+	// A root that is not trusted is left alone here: what uses it refuses it.
+	if s.split() && s.TrustRoot(false) == nil {
+		if err := s.closeTop(ctx, s.RootDir(), "root", "root", rootNames, true); err != nil {
 			return err
 		}
 	}
@@ -179,19 +181,53 @@ func (s *Store) closeDirs(ctx context.Context) error {
 		if err != nil || !fi.IsDir() || !othersCanEnter(fi) {
 			continue // missing, or not a directory: what uses it says so
 		}
-		if err := s.tighten(ctx, d, fi, "directory"); err != nil {
+		if err := s.tighten(ctx, d, fi, "state-dir", "directory"); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
+// closeTop is closeDirs for the state directory or the root, dir (flag
+// and what name it), whose own entries are own: a missing one is left to
+// what makes it when missing is set.
+func (s *Store) closeTop(ctx context.Context, dir, flag, what string, own map[string]bool, missing bool) error {
+	fi, err := os.Stat(dir)
+	if missing && errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s cannot be read: %v", what, dir, err)}
+	}
+	if !othersCanEnter(fi) {
+		return nil
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s cannot be read: %v", what, dir, err)}
+	}
+	var others []string
+	for _, e := range ents {
+		if !own[e.Name()] && !isTemp(e.Name()) {
+			others = append(others, e.Name())
+		}
+	}
+	if len(others) > 0 {
+		if len(others) > 3 {
+			others = append(others[:3], fmt.Sprintf("and %d more", len(others)-3))
+		}
+		return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s is mode %04o: other users can enter it, and could run the setuid files and open the device nodes of the layers plumb keeps there; it holds what plumb does not make (%s), so plumb leaves its mode alone: make it 0700 (chmod 700 %s), or give a --%s of plumb's own",
+			what, dir, fi.Mode().Perm(), strings.Join(others, ", "), actions.Quote([]string{dir}), flag)}
+	}
+	return s.tighten(ctx, dir, fi, flag, what)
+}
+
 // tighten takes every permission of group and others from dir (what, as
-// a message names it), saying so.
-func (s *Store) tighten(ctx context.Context, dir string, fi fs.FileInfo, what string) error {
+// a message names it, and flag, the flag that gave it), saying so.
+func (s *Store) tighten(ctx context.Context, dir string, fi fs.FileInfo, flag, what string) error {
 	mode := fi.Mode().Perm() &^ 0o077
 	if err := os.Chmod(dir, mode|fi.Mode()&(fs.ModeSetgid|fs.ModeSticky)); err != nil {
-		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s %s is mode %04o, which other users can enter; making it %04o failed: %v", what, dir, fi.Mode().Perm(), mode, err)}
+		return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s is mode %04o, which other users can enter; making it %04o failed: %v", what, dir, fi.Mode().Perm(), mode, err)}
 	}
 	zerolog.Ctx(ctx).Warn().Msgf("%s %s was mode %04o, which let other users enter it and run the setuid files of the layers kept there; plumb made it %04o", what, dir, fi.Mode().Perm(), mode)
 	return nil
@@ -559,6 +595,11 @@ func (s *Store) writeAtomic(path string, v any) error {
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", path, err)
 	}
+	return s.writeBytes(path, append(data, '\n'))
+}
+
+// writeBytes is writeAtomic of data, written as it is.
+func (s *Store) writeBytes(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
 	if err != nil {
@@ -569,7 +610,7 @@ func (s *Store) writeAtomic(path string, v any) error {
 	if write == nil {
 		write = (*os.File).Write
 	}
-	if _, err := write(tmp, append(data, '\n')); err != nil {
+	if _, err := write(tmp, data); err != nil {
 		tmp.Close()
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
@@ -644,21 +685,52 @@ func (s *Store) trustDirs(kind string, create bool) error {
 // by others with the sticky bit (/tmp, a tmpfs /run): then only its owner
 // can rename what is in it.
 func (s *Store) trustRoot(create bool) error {
-	abs, err := filepath.Abs(s.Dir)
+	if err := s.trustTop(s.Dir, "state-dir", "state directory", create, false); err != nil {
+		return err
+	}
+	_, err := os.Stat(s.Dir)
+	s.rootTrusted = err == nil // a missing one is checked when made
+	return nil
+}
+
+// TrustRoot checks the root (--root) as trustRoot checks the state
+// directory, made 0700 (with missing parents) when create is set: plumb
+// keeps setuid files, device nodes and what containers wrote there, and
+// unpacks and mounts what it finds. While it is missing (and not made),
+// the directories above it that are there are checked: a step of a plan
+// would make it below them.
+func (s *Store) TrustRoot(create bool) error {
+	if s.dataTrusted || !s.split() {
+		return nil
+	}
+	if err := s.trustTop(s.RootDir(), "root", "root", create, true); err != nil {
+		return err
+	}
+	_, err := os.Stat(s.RootDir())
+	s.dataTrusted = err == nil
+	return nil
+}
+
+// trustTop is trustRoot for dir, the state directory or the root (flag
+// and what name it). With above, a missing dir has its parents that are
+// there checked.
+func (s *Store) trustTop(dir, flag, what string, create, above bool) error {
+	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s: %v", s.Dir, err)}
+		return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s: %v", what, dir, err)}
 	}
 	if create {
 		if err := os.MkdirAll(abs, 0o700); err != nil {
-			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be created: %v", s.Dir, err)}
+			return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s cannot be created: %v", what, dir, err)}
 		}
 	}
 	fi, err := os.Stat(abs)
-	if errors.Is(err, fs.ErrNotExist) && !create {
+	missing := errors.Is(err, fs.ErrNotExist) && !create
+	if missing && !above {
 		return nil // nothing to read yet
 	}
-	if err != nil {
-		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s cannot be read: %v", s.Dir, err)}
+	if err != nil && !missing {
+		return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s cannot be read: %v", what, dir, err)}
 	}
 	parents := ancestors(abs)
 	if real, err := filepath.EvalSymlinks(abs); err == nil && real != abs {
@@ -666,18 +738,32 @@ func (s *Store) trustRoot(create bool) error {
 	}
 	for _, p := range parents {
 		pfi, err := os.Stat(p)
+		if missing && errors.Is(err, fs.ErrNotExist) {
+			continue // made below the first one there
+		}
 		if err != nil {
-			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s, a parent of the state directory, cannot be read: %v", p, err)}
+			return &Refused{Flag: flag, Msg: fmt.Sprintf("%s, a parent of the %s, cannot be read: %v", p, what, err)}
 		}
 		if why := s.distrustParent(pfi); why != "" {
-			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s, a parent of the state directory %s, %s; %s", p, s.Dir, why, rootAdvice)}
+			return &Refused{Flag: flag, Msg: fmt.Sprintf("%s, a parent of the %s %s, %s; %s", p, what, dir, why, advice(flag))}
 		}
 	}
-	if why := s.distrust(fi, true); why != "" {
-		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s %s; %s", s.Dir, why, rootAdvice)}
+	if missing {
+		return nil
 	}
-	s.rootTrusted = true
+	if why := s.distrust(fi, true); why != "" {
+		return &Refused{Flag: flag, Msg: fmt.Sprintf("%s %s %s; %s", what, dir, why, advice(flag))}
+	}
 	return nil
+}
+
+// advice ends a refusal of the state directory (flag state-dir) or the
+// root (flag root), or of one of their parents.
+func advice(flag string) string {
+	if flag == "root" {
+		return "plumb unpacks and mounts what it keeps there, setuid files and device nodes among it, so it keeps them only where no other user can write: fix that (chown, chmod go-w), or give another --root"
+	}
+	return rootAdvice
 }
 
 // rootAdvice ends a refusal of the state directory or one of its parents.

@@ -77,7 +77,7 @@ func moveStaged(staged, dir string) error {
 	root := Layout{Dir: filepath.Dir(filepath.Dir(filepath.Dir(dir)))}.stagingRoot()
 	if filepath.Dir(filepath.Dir(staged)) != root || filepath.Base(staged) != filepath.Base(dir) ||
 		!strings.HasPrefix(filepath.Base(filepath.Dir(staged)), "stage-") {
-		return refuse("staged", "%s is not a layer staged for %s (STATE_DIR/image/staging/stage-*/%s)", staged, dir, filepath.Base(dir))
+		return refuse("staged", "%s is not a layer staged for %s (ROOT/image/staging/stage-*/%s)", staged, dir, filepath.Base(dir))
 	}
 	if fi, err := os.Lstat(staged); err != nil || !fi.IsDir() {
 		return refuse("staged", "%s is not there: the pull or import that staged it ended; run it again", staged)

@@ -56,7 +56,7 @@ func layerDir(st *plan.Store, v string) string {
 		abs, _ := filepath.Abs(v)
 		return abs
 	}
-	return st.Layer(v)
+	return st.LayerDir(v)
 }
 
 // fromImage gives the container an image's layers (their short links,

@@ -28,7 +28,7 @@ func TestBadInput(t *testing.T) {
 	}
 	log := filepath.Join(dir, "log")
 	state := filepath.Join(dir, "state")
-	env := []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "STANDIN_LOG=" + log, "PLUMB_STATE_DIR=" + state,
+	env := []string{"PATH=" + bin + ":" + os.Getenv("PATH"), "STANDIN_LOG=" + log, "PLUMB_STATE_DIR=" + state, "PLUMB_ROOT=" + rootBeside(state),
 		"XTABLES_LOCKFILE=" + filepath.Join(dir, "xtables.lock")}
 	run := func(extraEnv []string, args ...string) (int, string) {
 		cmd := exec.Command("plumb", args...)

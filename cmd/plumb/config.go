@@ -31,7 +31,7 @@ func cliConfig(cli *CLI) (config.Config, error) {
 	if err != nil {
 		return config.Config{}, fmt.Errorf("--firewall: %w", err)
 	}
-	cfg := config.Config{StateDir: string(cli.StateDir), Firewall: fw, Wait: cli.Wait,
+	cfg := config.Config{StateDir: string(cli.StateDir), RootDir: string(cli.Root), Firewall: fw, Wait: cli.Wait,
 		Proc: os.Getenv("PLUMB_PROC"), Self: inProcess, SelfPath: os.Getenv("PLUMB_SELF")}
 	if cli.Exec == "each" {
 		cfg.Exec = plan.Each
@@ -40,7 +40,8 @@ func cliConfig(cli *CLI) (config.Config, error) {
 }
 
 // cniConfig is the CNI plugin's Config, from its environment: the CLI's
-// variables PLUMB_STATE_DIR, PLUMB_EXEC, PLUMB_PROC and PLUMB_SELF, and
+// variables PLUMB_STATE_DIR, PLUMB_ROOT (none: the root is the state
+// directory; CNI keeps nothing there), PLUMB_EXEC, PLUMB_PROC and PLUMB_SELF, and
 // PLUMB_WAIT (how long to wait for the state directory's lock, 60s). The
 // firewall back end is the network config's, PLUMB_FIREWALL its default
 // (see cni.ParseNetConf).
@@ -56,7 +57,7 @@ func cniConfig(getenv func(string) string) config.Config {
 	if w, err := time.ParseDuration(getenv("PLUMB_WAIT")); err == nil {
 		wait = w
 	}
-	cfg := config.Config{StateDir: dir, Wait: wait, Proc: getenv("PLUMB_PROC"), Self: inProcess, SelfPath: getenv("PLUMB_SELF")}
+	cfg := config.Config{StateDir: dir, RootDir: getenv("PLUMB_ROOT"), Wait: wait, Proc: getenv("PLUMB_PROC"), Self: inProcess, SelfPath: getenv("PLUMB_SELF")}
 	if getenv("PLUMB_EXEC") == "each" {
 		cfg.Exec = plan.Each
 	}

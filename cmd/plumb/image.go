@@ -298,7 +298,7 @@ func (c *ImageInspectCmd) Run(d *deps) error {
 	v.RootFS.Type = "layers"
 	var dirs []string
 	for i, l := range f.Layers {
-		lv := imageLayerView{DiffID: l.DiffID, ChainID: l.ChainID, Size: l.Size, Link: f.Links[i], Dir: d.store.ImageLayer(l.ChainID)}
+		lv := imageLayerView{DiffID: l.DiffID, ChainID: l.ChainID, Size: l.Size, Link: f.Links[i], Dir: plan.ImageLayerOf(f.Links[i], l.ChainID)}
 		v.RootFS.Layers = append(v.RootFS.Layers, l.DiffID)
 		v.Layers = append(v.Layers, lv)
 		dirs = append(dirs, lv.Link)

@@ -43,7 +43,7 @@ type LayerUnpackCmd struct {
 	Name     string     `name:"name" placeholder:"REF" help:"With --import: which image of the file (its tag); none for its only image."`
 	DiffID   string     `name:"diff-id" required:"" placeholder:"sha256:HEX" help:"The layer, by its uncompressed digest (the config's rootfs.diff_ids): what the unpacked stream must hash to."`
 	Lower    []pathFlag `name:"lower" placeholder:"DIR" help:"The layers below, topmost first: a directory this layer implies takes their attributes. Repeat it."`
-	Staged   pathFlag   `name:"staged" placeholder:"DIR" help:"Where a pull or import unpacked and checked the layer already, before taking the lock (STATE_DIR/image/staging/stage-*/CHAIN): it is renamed to DIR, nothing is read."`
+	Staged   pathFlag   `name:"staged" placeholder:"DIR" help:"Where a pull or import unpacked and checked the layer already, before taking the lock (ROOT/image/staging/stage-*/CHAIN): it is renamed to DIR, nothing is read."`
 	Dir      pathFlag   `arg:"" help:"The layer's directory; it must not exist. The layer is unpacked into DIR.partial, renamed to DIR once its digest checked out."`
 	limitFlags
 }

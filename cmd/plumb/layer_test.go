@@ -57,7 +57,7 @@ func tarball(t *testing.T, path string, gz bool, data []byte, entries ...string)
 func TestLayerImportFailsHalfWay(t *testing.T) {
 	dir := t.TempDir()
 	state := filepath.Join(dir, "state")
-	env := []string{"PLUMB_STATE_DIR=" + state}
+	env := stateEnv(state)
 	victim := filepath.Join(dir, "victim")
 	evil := filepath.Join(dir, "evil.tar")
 	tarball(t, evil, false, []byte("x"), "ok.txt", "evil -> "+victim, "evil/x")
@@ -65,7 +65,7 @@ func TestLayerImportFailsHalfWay(t *testing.T) {
 	if err == nil || !strings.Contains(out, "the host is as it was before") {
 		t.Fatalf("import of a tarball tar refuses half-way: %v\n%s", err, out)
 	}
-	if _, err := os.Lstat(filepath.Join(state, "layers", "base")); !os.IsNotExist(err) {
+	if _, err := os.Lstat(filepath.Join(rootBeside(state), "layers", "base")); !os.IsNotExist(err) {
 		t.Errorf("the layer's directory is left after the rollback: %v", err)
 	}
 	if _, err := os.Lstat(victim); !os.IsNotExist(err) {
@@ -76,7 +76,7 @@ func TestLayerImportFailsHalfWay(t *testing.T) {
 	if out, err := plumb(t, env, "layer", "import", good, "--name", "base"); err != nil {
 		t.Fatalf("import again under the same name: %v\n%s", err, out)
 	}
-	if b, _ := os.ReadFile(filepath.Join(state, "layers", "base", "etc", "hostname")); string(b) != "hello" {
+	if b, _ := os.ReadFile(filepath.Join(rootBeside(state), "layers", "base", "etc", "hostname")); string(b) != "hello" {
 		t.Errorf("layer content = %q", b)
 	}
 	if out, err := plumb(t, env, "down", "layer/base"); err != nil {
@@ -90,7 +90,7 @@ func TestLayerImportFailsHalfWay(t *testing.T) {
 // "interrupted".
 func TestLayerImportConcurrent(t *testing.T) {
 	dir := t.TempDir()
-	env := []string{"PLUMB_STATE_DIR=" + filepath.Join(dir, "state")}
+	env := stateEnv(filepath.Join(dir, "state"))
 	tb := filepath.Join(dir, "big.tar")
 	var entries []string
 	for i := 0; i < 400; i++ {

@@ -28,8 +28,18 @@ import (
 	"plumb/internal/mkimage"
 )
 
-// imageState is the state directory the image fault matrix works in.
-const imageState = "/run/plumb"
+// imageState is the state directory the image fault matrix works in,
+// imageRoot its root (--root), where the layers go.
+const imageState, imageRoot = "/run/plumb", "/run/plumb-root"
+
+// imageTrees is stateTree of the state directory and of the root, as one.
+func imageTrees(t *testing.T) string {
+	var root []string
+	if tree := stateTree(t, imageRoot); tree != "\n" {
+		root = strings.Split(strings.TrimSuffix(tree, "\n"), "\n")
+	}
+	return union(stateTree(t, imageState), root)
+}
 
 // TestLiveImageFaults is the fault matrix of `plumb image import` (a docker
 // save tarball, an OCI layout) and `plumb image pull` (from a registry the
@@ -71,6 +81,7 @@ func testLiveImageFaults(t *testing.T, part string) {
 		return
 	}
 	inside("PLUMB_STATE_DIR", imageState)
+	inside("PLUMB_ROOT", imageRoot)
 	sh(t, "ip", "link", "set", "lo", "up")
 	dir := t.TempDir()
 	fakeBusybox := filepath.Join(dir, "busybox")
@@ -135,8 +146,9 @@ func testLiveImageFaults(t *testing.T, part string) {
 	// and keeps, empty, whatever happens to it.
 	mustPlumb(t, "recover")
 	var kept []string
-	for _, d := range []string{"/objects/image", "/objects/imagelayer", "/image", "/image/layers", "/image/l", "/image/staging"} {
-		kept = append(kept, fmt.Sprintf("%s dir drwx------ 0:0", imageState+d))
+	for _, d := range []string{imageState + "/objects/image", imageState + "/objects/imagelayer",
+		imageRoot, imageRoot + "/image", imageRoot + "/image/layers", imageRoot + "/image/l", imageRoot + "/image/staging"} {
+		kept = append(kept, fmt.Sprintf("%s dir drwx------ 0:0", d))
 	}
 
 	scenarios := []struct {
@@ -187,7 +199,7 @@ func testLiveImageFaults(t *testing.T, part string) {
 		// The kept directories count as there whether or not the case
 		// got as far as making them: an import stopped while it stages
 		// its layers (before the lock) has made none of them yet.
-		if after := union(stateTree(t, imageState), kept); after != want {
+		if after := union(imageTrees(t), kept); after != want {
 			t.Errorf("%s: the state directory differs from before (-want +got):\n%s\nplumb said:\n%s", label, cmp.Diff(want, after), out)
 			return
 		}
@@ -204,7 +216,7 @@ func testLiveImageFaults(t *testing.T, part string) {
 			mustPlumb(t, strings.Fields(s)...)
 		}
 		status = mustPlumb(t, "status")
-		want = union(stateTree(t, imageState), kept)
+		want = union(imageTrees(t), kept)
 		var steps []string
 		for _, l := range strings.Split(strings.TrimSpace(mustPlumb(t, append(sc.args, "--dry-run")...)), "\n") {
 			if !strings.HasPrefix(l, "#") {
@@ -243,7 +255,7 @@ func testLiveImageFaults(t *testing.T, part string) {
 			t.Fatal(err)
 		}
 		status = mustPlumb(t, "status")
-		want = union(stateTree(t, imageState), kept)
+		want = union(imageTrees(t), kept)
 		for _, sc := range scenarios[:3] {
 			for _, sig := range []syscall.Signal{syscall.SIGKILL, syscall.SIGHUP} {
 				label := fmt.Sprintf("%s, %v while its %d unpacks run", sc.name, sig, sc.layers)
@@ -286,7 +298,7 @@ func testLiveImageFaults(t *testing.T, part string) {
 	// SIGKILL leaves the partial layer to recover.
 	if part == "in-process-unpack" {
 		status = mustPlumb(t, "status")
-		want = union(stateTree(t, imageState), kept)
+		want = union(imageTrees(t), kept)
 		bulk := filepath.Join(dir, "bulk.tar")
 		if err := mkimage.WriteDockerArchive(bulk, "plumb-test/bulk:1", build(mkimage.Options{BulkMB: 120})); err != nil {
 			t.Fatal(err)
@@ -303,7 +315,7 @@ func testLiveImageFaults(t *testing.T, part string) {
 			for deadline := time.Now().Add(20 * time.Second); !seen && time.Now().Before(deadline); {
 				// A pull or import unpacks into a staging directory of its
 				// own before it takes the lock.
-				m, _ := filepath.Glob(filepath.Join(imageState, "image", "staging", "stage-*", "*.partial"))
+				m, _ := filepath.Glob(filepath.Join(imageRoot, "image", "staging", "stage-*", "*.partial"))
 				if seen = len(m) > 0; !seen {
 					time.Sleep(time.Millisecond)
 				}

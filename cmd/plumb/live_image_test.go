@@ -77,7 +77,7 @@ func TestLiveImages(t *testing.T) {
 	var want, wantTree string
 	for _, name := range []string{"registry", "docker-archive", "oci-layout"} {
 		state := "/run/plumb-" + name
-		env := []string{"PLUMB_STATE_DIR=" + state}
+		env := stateEnv(state)
 		if out, err := plumb(t, env, sources[name]...); err != nil || !strings.Contains(out, "3 layers (3 unpacked, 0 shared)") {
 			t.Fatalf("%s: %v\n%s", name, err, out)
 		}
@@ -85,7 +85,7 @@ func TestLiveImages(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: inspect: %v\n%s", name, err, doc)
 		}
-		tree := treeOf(t, filepath.Join(state, "image", "layers"))
+		tree := treeOf(t, filepath.Join(rootBeside(state), "image", "layers"))
 		if want == "" {
 			want, wantTree = doc, tree
 		} else {
@@ -101,8 +101,8 @@ func TestLiveImages(t *testing.T) {
 		}
 		// Empty image/, image/layers, image/l and image/staging go with
 		// the last image.
-		if _, err := os.Lstat(filepath.Join(state, "image")); !os.IsNotExist(err) {
-			t.Errorf("%s: left after image rm:\n%s", name, treeOf(t, filepath.Join(state, "image")))
+		if _, err := os.Lstat(filepath.Join(rootBeside(state), "image")); !os.IsNotExist(err) {
+			t.Errorf("%s: left after image rm:\n%s", name, treeOf(t, filepath.Join(rootBeside(state), "image")))
 		}
 	}
 	if !strings.Contains(wantTree, "etc/deleteme char 0 0\n") || !strings.Contains(want, `"Cmd":["httpd","-f","-p","80","-h","/www"]`) {
@@ -167,7 +167,7 @@ func TestLiveImages(t *testing.T) {
 	if out := plumbStdout(t, "run", "again", "--image", "plumb-test/many:500", "--", "sh", "-c", "ls /layers | wc -l; cat /layers/129.txt"); out != "499\nlayer 129\n" {
 		t.Errorf("the 500 after removing the 130: %q", out)
 	}
-	if n := len(readDir(t, "/run/plumb/image/layers")); n != 500 {
+	if n := len(readDir(t, "/run/plumb-root/image/layers")); n != 500 {
 		t.Errorf("%d layer directories for the 500 layers left; want 500", n)
 	}
 	mustPlumb(t, "image", "rm", "plumb-test/many:500")
@@ -175,8 +175,8 @@ func TestLiveImages(t *testing.T) {
 		t.Errorf("status after removing everything:\n%s", out)
 	}
 	// Empty, image/, image/layers and image/l went with the last image.
-	if _, err := os.Lstat("/run/plumb/image"); !os.IsNotExist(err) {
-		t.Errorf("left after the last image went:\n%s", treeOf(t, "/run/plumb/image"))
+	if _, err := os.Lstat("/run/plumb-root/image"); !os.IsNotExist(err) {
+		t.Errorf("left after the last image went:\n%s", treeOf(t, "/run/plumb-root/image"))
 	}
 	if diff := cmp.Diff(before, settled(t, quiet)); diff != "" {
 		t.Errorf("after everything was removed (-before +after):\n%s", diff)

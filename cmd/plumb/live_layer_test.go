@@ -31,7 +31,7 @@ func TestLiveLayerImportSpace(t *testing.T) {
 	defer unix.Unmount(small, unix.MNT_DETACH)
 	big := filepath.Join(root, "big.tar.gz")
 	tarball(t, big, true, make([]byte, 10<<20), "zeros")
-	env := []string{"PLUMB_STATE_DIR=" + filepath.Join(small, "state")}
+	env := stateEnv(filepath.Join(small, "state"))
 	out, err := plumb(t, env, "layer", "import", big, "--name", "big")
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 2 || !strings.Contains(out, "free some space") {
@@ -40,7 +40,7 @@ func TestLiveLayerImportSpace(t *testing.T) {
 	if out, err := plumb(t, env, "recover"); err != nil || !strings.Contains(out, "nothing to recover") {
 		t.Errorf("recover after the refusal: %v\n%s", err, out)
 	}
-	entries, _ := os.ReadDir(filepath.Join(small, "state", "layers"))
+	entries, _ := os.ReadDir(filepath.Join(rootBeside(filepath.Join(small, "state")), "layers"))
 	if len(entries) != 0 {
 		t.Errorf("layers left: %v", entries)
 	}

@@ -17,13 +17,13 @@ import (
 	"plumb/internal/mkimage"
 )
 
-// TestLivePrivateState: whatever the mode of the state directory an admin
-// made (0700, 0755, 0711), no other user can open or run a file of a
-// layer, of an image's layer, of an overlay's upper directory or of its
-// merged view: not the setuid-root file, not the device node, not a plain
-// file (issue 21 §2: with 0755, any local user ran an image's setuid file
-// as root). A state directory others could enter is made 0700, and plumb
-// says so, naming both modes.
+// TestLivePrivateState: whatever the mode of the root (--root, where
+// layers, images and overlays are kept) an admin made (0700, 0755, 0711),
+// no other user can open or run a file of a layer, of an image's layer, of
+// an overlay's upper directory or of its merged view: not the setuid-root
+// file, not the device node, not a plain file (issue 21 §2: with 0755, any
+// local user ran an image's setuid file as root). A root others could
+// enter is made 0700, and plumb says so, naming both modes.
 func TestLivePrivateState(t *testing.T) {
 	if !isolate(t) {
 		return
@@ -71,61 +71,64 @@ func TestLivePrivateState(t *testing.T) {
 	for _, mode := range []os.FileMode{0o700, 0o755, 0o711} {
 		t.Run(fmt.Sprintf("%04o", mode), func(t *testing.T) {
 			// scratch is a tmpfs of mode 0755 under /tmp (1777): every
-			// directory above the state directory lets uid 65534 through,
-			// so only plumb's own modes can stop it.
-			state := filepath.Join(scratch(t), "state")
-			must(t, os.Mkdir(state, mode))
-			must(t, os.Chmod(state, mode))
-			env := []string{"PLUMB_STATE_DIR=" + state}
+			// directory above the root lets uid 65534 through, so only
+			// plumb's own modes can stop it.
+			dir := scratch(t)
+			state, root := filepath.Join(dir, "state"), filepath.Join(dir, "root")
+			must(t, os.Mkdir(root, mode))
+			must(t, os.Chmod(root, mode))
+			env := []string{"PLUMB_STATE_DIR=" + state, "PLUMB_ROOT=" + root}
 			out, err := plumb(t, env, "layer", "import", layerTar, "--name", "base")
 			if err != nil {
 				t.Fatalf("layer import: %v\n%s", err, out)
 			}
 			if mode == 0o700 {
 				if strings.Contains(out, "let other users enter") {
-					t.Errorf("a state directory of mode 0700 was warned of:\n%s", out)
+					t.Errorf("a root of mode 0700 was warned of:\n%s", out)
 				}
-			} else if want := fmt.Sprintf("state directory %s was mode %04o, which let other users enter it", state, mode); !strings.Contains(out, want) {
-				t.Errorf("layer import into a state directory of mode %04o: no warning %q:\n%s", mode, want, out)
+			} else if want := fmt.Sprintf("root %s was mode %04o, which let other users enter it", root, mode); !strings.Contains(out, want) {
+				t.Errorf("layer import into a root of mode %04o: no warning %q:\n%s", mode, want, out)
 			}
-			if fi, err := os.Stat(state); err != nil {
-				t.Fatal(err)
-			} else if fi.Mode().Perm() != 0o700 {
-				t.Errorf("state directory after plumb: mode %04o; want 0700", fi.Mode().Perm())
+			for _, d := range []string{state, root} {
+				if fi, err := os.Stat(d); err != nil {
+					t.Fatal(err)
+				} else if fi.Mode().Perm() != 0o700 {
+					t.Errorf("%s after plumb: mode %04o; want 0700", d, fi.Mode().Perm())
+				}
 			}
 			if out, err := plumb(t, env, "image", "import", archive); err != nil {
 				t.Fatalf("image import: %v\n%s", err, out)
 			}
-			if out, err := plumb(t, env, "overlay", "mount", "--lower", filepath.Join(state, "layers", "base"), "--name", "web"); err != nil {
+			if out, err := plumb(t, env, "overlay", "mount", "--lower", filepath.Join(root, "layers", "base"), "--name", "web"); err != nil {
 				t.Fatalf("overlay mount: %v\n%s", err, out)
 			}
 			defer plumb(t, env, "overlay", "unmount", "--name", "web", "--purge")
 			// What a container writes: a setuid file, copied up to upper.
-			merged := filepath.Join(state, "overlay", "web", "merged")
+			merged := filepath.Join(root, "overlay", "web", "merged")
 			must(t, os.WriteFile(filepath.Join(merged, "bin", "written"), []byte(suid), 0o755))
 			must(t, os.Chmod(filepath.Join(merged, "bin", "written"), 0o4755))
 
 			// Every directory plumb made to hold layers and overlays is
-			// root's alone by its own mode, not only through the state
-			// directory's (which a 0710 of group root leaves to that group).
-			for _, d := range []string{"layers", "overlay", "overlay/web", "image", "image/layers", "image/l", "objects"} {
-				if fi, err := os.Stat(filepath.Join(state, d)); err != nil {
+			// root's alone by its own mode, not only through the root's
+			// (which a 0710 of group root leaves to that group).
+			for _, d := range []string{"root/layers", "root/overlay", "root/overlay/web", "root/image", "root/image/layers", "root/image/l", "state/objects"} {
+				if fi, err := os.Stat(filepath.Join(dir, d)); err != nil {
 					t.Error(err)
 				} else if fi.Mode().Perm() != 0o700 {
 					t.Errorf("%s: mode %04o; want 0700", d, fi.Mode().Perm())
 				}
 			}
-			imageLayers, err := filepath.Glob(filepath.Join(state, "image", "layers", "*"))
+			imageLayers, err := filepath.Glob(filepath.Join(root, "image", "layers", "*"))
 			if err != nil || len(imageLayers) != 1 {
 				t.Fatalf("image layers: %v %v", imageLayers, err)
 			}
 			var paths []string
-			for _, dir := range []string{filepath.Join(state, "layers", "base"), imageLayers[0], merged} {
+			for _, d := range []string{filepath.Join(root, "layers", "base"), imageLayers[0], merged} {
 				for _, f := range files {
-					paths = append(paths, filepath.Join(dir, f))
+					paths = append(paths, filepath.Join(d, f))
 				}
 			}
-			paths = append(paths, filepath.Join(merged, "bin", "written"), filepath.Join(state, "overlay", "web", "upper", "bin", "written"))
+			paths = append(paths, filepath.Join(merged, "bin", "written"), filepath.Join(root, "overlay", "web", "upper", "bin", "written"))
 			for _, p := range paths {
 				if _, err := os.Lstat(p); err != nil {
 					t.Fatalf("as root: %v (the test would mean nothing)", err)

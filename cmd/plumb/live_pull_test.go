@@ -164,7 +164,7 @@ func (b *background) running() bool {
 // stagings are the staging directories of the state directory.
 func stagings(t *testing.T, state string) []string {
 	t.Helper()
-	m, err := filepath.Glob(filepath.Join(state, "image", "staging", "stage-*"))
+	m, err := filepath.Glob(filepath.Join(rootBeside(state), "image", "staging", "stage-*"))
 	must(t, err)
 	return m
 }
@@ -305,7 +305,7 @@ func TestLiveImageLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			state := t.TempDir()
-			out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + state}, tc.args...)
+			out, err := plumb(t, stateEnv(state), tc.args...)
 			if err == nil || !strings.Contains(out, tc.want) || strings.Count(out, "(the limit is") != 1 {
 				t.Errorf("got %v\n%s\nwant an error with %q", err, out, tc.want)
 			}
@@ -338,7 +338,7 @@ func TestLiveImageRmName(t *testing.T) {
 	archive := filepath.Join(t.TempDir(), "img.tar")
 	must(t, mkimage.WriteDockerArchive(archive, "plumb-test/img:1", base))
 	state := t.TempDir()
-	env := []string{"PLUMB_STATE_DIR=" + state}
+	env := stateEnv(state)
 	run := func(args ...string) string {
 		t.Helper()
 		out, err := plumb(t, env, args...)
@@ -358,7 +358,7 @@ func TestLiveImageRmName(t *testing.T) {
 	if out := run("image", "ls", "-o", "json"); !strings.Contains(out, `"repository": "a"`) || strings.Contains(out, `"repository": "b"`) {
 		t.Errorf("after image rm b:1:\n%s", out)
 	}
-	layers, _ := os.ReadDir(filepath.Join(state, "image", "layers"))
+	layers, _ := os.ReadDir(filepath.Join(rootBeside(state), "image", "layers"))
 	if len(layers) != 2 {
 		t.Errorf("after image rm b:1: %d layers kept, want 2", len(layers))
 	}
@@ -366,7 +366,7 @@ func TestLiveImageRmName(t *testing.T) {
 	if !strings.Contains(out, "Untagged: a:1\nremoved a:1 (image "+id.Hex[:12]+"): 2 of its 2 layers deleted") {
 		t.Errorf("image rm a:1 said %q", out)
 	}
-	if _, err := os.Lstat(filepath.Join(state, "image")); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Lstat(filepath.Join(rootBeside(state), "image")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("image/ is left after the last image went: %v", err)
 	}
 }
@@ -412,18 +412,19 @@ func TestLivePlainHTTPRegistry(t *testing.T) {
 }
 
 // TestLiveImageInodes: a layer of 5,000 empty files (a few hundred KB) on a
-// state directory whose file system has 4,096 inodes fails once the free
+// root (and state directory) whose file system has 4,096 inodes fails once the free
 // inodes fall to the reserve (1,024), with a message that says so, before
 // the inode table is full; nothing is left.
 func TestLiveImageInodes(t *testing.T) {
 	if !isolate(t) {
 		return
 	}
-	state := t.TempDir()
-	if err := unix.Mount("tmpfs", state, "tmpfs", 0, "nr_inodes=4096,size=64m,mode=700"); err != nil {
+	small := t.TempDir()
+	if err := unix.Mount("tmpfs", small, "tmpfs", 0, "nr_inodes=4096,size=64m,mode=700"); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = unix.Unmount(state, unix.MNT_DETACH) })
+	t.Cleanup(func() { _ = unix.Unmount(small, unix.MNT_DETACH) })
+	state := filepath.Join(small, "state") // its root beside it, on small
 	base, err := mkimage.Build(mkimage.Options{Layers: 1})
 	if err != nil {
 		t.Skipf("the test image needs busybox-static: %v", err)
@@ -440,12 +441,12 @@ func TestLiveImageInodes(t *testing.T) {
 	must(t, err)
 	archive := filepath.Join(t.TempDir(), "many.tar")
 	must(t, mkimage.WriteDockerArchive(archive, "plumb-test/many-files:1", img))
-	out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + state}, "image", "import", archive)
+	out, err := plumb(t, stateEnv(state), "image", "import", archive)
 	if err == nil || !strings.Contains(out, "inodes left on the layer's file system, under the 1024 kept free") {
 		t.Errorf("import of 5,000 files onto 4,096 inodes: %v\n%s", err, out)
 	}
 	var st unix.Statfs_t
-	must(t, unix.Statfs(state, &st))
+	must(t, unix.Statfs(small, &st))
 	if st.Ffree < 4000 {
 		t.Errorf("%d inodes free after the failed import; its files were left", st.Ffree)
 	}
@@ -473,7 +474,7 @@ func TestLiveImageConcurrent(t *testing.T) {
 
 	alone := t.TempDir()
 	for _, f := range []string{a, b} {
-		if out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + alone}, "image", "import", f); err != nil {
+		if out, err := plumb(t, stateEnv(alone), "image", "import", f); err != nil {
 			t.Fatalf("import alone: %v\n%s", err, out)
 		}
 	}
@@ -481,7 +482,7 @@ func TestLiveImageConcurrent(t *testing.T) {
 	var runs []*background
 	for _, f := range []string{a, b, a, b} {
 		bg := &background{cmd: exec.Command("plumb", "image", "import", f), done: make(chan struct{})}
-		bg.cmd.Env = append(os.Environ(), "PLUMB_STATE_DIR="+state)
+		bg.cmd.Env = append(os.Environ(), stateEnv(state)...)
 		bg.cmd.Stdout, bg.cmd.Stderr = &bg.out, &bg.out
 		must(t, bg.cmd.Start())
 		go func() { bg.err = bg.cmd.Wait(); close(bg.done) }()
@@ -493,8 +494,8 @@ func TestLiveImageConcurrent(t *testing.T) {
 			t.Errorf("%s: %v\n%s", strings.Join(bg.cmd.Args, " "), bg.err, bg.out.String())
 		}
 	}
-	want := treeOf(t, filepath.Join(alone, "image", "layers"))
-	if got := treeOf(t, filepath.Join(state, "image", "layers")); got != want {
+	want := treeOf(t, filepath.Join(rootBeside(alone), "image", "layers"))
+	if got := treeOf(t, filepath.Join(rootBeside(state), "image", "layers")); got != want {
 		t.Errorf("layers after four imports at once differ from one at a time:\n%s\nwant\n%s", got, want)
 	}
 	if out := mustPlumbIn(t, state, "image", "ls"); !strings.Contains(out, "plumb-test/a") || !strings.Contains(out, "plumb-test/b") {
@@ -511,7 +512,7 @@ func TestLiveImageConcurrent(t *testing.T) {
 
 func mustPlumbIn(t *testing.T, state string, args ...string) string {
 	t.Helper()
-	out, err := plumb(t, []string{"PLUMB_STATE_DIR=" + state}, args...)
+	out, err := plumb(t, stateEnv(state), args...)
 	if err != nil {
 		t.Fatalf("plumb %s: %v\n%s", strings.Join(args, " "), err, out)
 	}
@@ -532,8 +533,8 @@ func TestLiveImageSweep(t *testing.T) {
 	archive := filepath.Join(t.TempDir(), "img.tar")
 	must(t, mkimage.WriteDockerArchive(archive, "plumb-test/img:1", base))
 	state := t.TempDir()
-	abandoned := filepath.Join(state, "image", "staging", "stage-abandoned")
-	held := filepath.Join(state, "image", "staging", "stage-held")
+	abandoned := filepath.Join(rootBeside(state), "image", "staging", "stage-abandoned")
+	held := filepath.Join(rootBeside(state), "image", "staging", "stage-held")
 	for _, d := range []string{abandoned + "/0123.partial", held + "/4567.partial"} {
 		must(t, os.MkdirAll(d, 0o700))
 	}

@@ -116,14 +116,14 @@ func TestLiveRunEtc(t *testing.T) {
 	// The working directory it made stays in its upper layer, as in
 	// Docker's container layer; nothing else does, the /etc files above all.
 	var left []string
-	filepath.Walk("/run/plumb/overlay/probe", func(p string, _ os.FileInfo, _ error) error {
-		left = append(left, strings.TrimPrefix(p, "/run/plumb/overlay/probe"))
+	filepath.Walk("/run/plumb-root/overlay/probe", func(p string, _ os.FileInfo, _ error) error {
+		left = append(left, strings.TrimPrefix(p, "/run/plumb-root/overlay/probe"))
 		return nil
 	})
 	if diff := cmp.Diff([]string{"", "/upper", "/upper/srv", "/upper/srv/app"}, left); diff != "" {
 		t.Errorf("left of the foreground container (-want +got):\n%s", diff)
 	}
-	os.RemoveAll("/run/plumb/overlay/probe")
+	os.RemoveAll("/run/plumb-root/overlay/probe")
 
 	// Detached: the files are in its directory while it runs, and gone
 	// after plumb stop.
@@ -135,11 +135,11 @@ func TestLiveRunEtc(t *testing.T) {
 		t.Fatalf("plumb run -d: %v\n%s", err, out)
 	}
 	eventually(t, "the detached container's report", func() bool {
-		data, _ := os.ReadFile("/run/plumb/overlay/probe/log")
+		data, _ := os.ReadFile("/run/plumb-root/overlay/probe/log")
 		return strings.Count(string(data), "---\n") == 5 && strings.Contains(string(data), " on /etc/resolv.conf ")
 	})
-	check("detached", read(t, "/run/plumb/overlay/probe/log"), "10.92.0.2")
-	dir := "/run/plumb/overlay/probe/"
+	check("detached", read(t, "/run/plumb-root/overlay/probe/log"), "10.92.0.2")
+	dir := "/run/plumb-root/overlay/probe/"
 	for f, want := range map[string]string{"hostname": "probe.example\n", "hosts": "10.92.0.2\tprobe.example probe\n", "resolv.conf": "nameserver 192.0.2.53\n"} {
 		if got := read(t, dir+f); !strings.Contains(got, want) {
 			t.Errorf("%s%s holds %q, want ...%q...", dir, f, got, want)

@@ -86,16 +86,16 @@ func TestLiveRun(t *testing.T) {
 	// A write in one container: not in the other, not in the layer.
 	mustPlumb(t, "run", "writer", "--layer", "busybox", "-d", "--", "sh", "-c", "echo secret > /tmp/f && sleep 600")
 	eventually(t, "the writer's file", func() bool {
-		data, _ := os.ReadFile("/run/plumb/overlay/writer/upper/tmp/f")
+		data, _ := os.ReadFile("/run/plumb-root/overlay/writer/upper/tmp/f")
 		return string(data) == "secret\n"
 	})
 	if out, err := plumb(t, nil, "run", "reader", "--layer", "busybox", "--", "cat", "/tmp/f"); err == nil || strings.Contains(out, "secret") {
 		t.Errorf("another container read the writer's file: %v\n%s", err, out)
 	}
-	if _, err := os.Stat("/run/plumb/layers/busybox/tmp/f"); !os.IsNotExist(err) {
+	if _, err := os.Stat("/run/plumb-root/layers/busybox/tmp/f"); !os.IsNotExist(err) {
 		t.Errorf("the write reached the layer: %v", err)
 	}
-	if got := read(t, "/run/plumb/overlay/writer/upper/tmp/f"); got != "secret\n" {
+	if got := read(t, "/run/plumb-root/overlay/writer/upper/tmp/f"); got != "secret\n" {
 		t.Errorf("writer's upper layer holds %q", got)
 	}
 	mustPlumb(t, "stop", "writer", "--rm", "--time", "1")
@@ -148,7 +148,7 @@ func TestLiveRun(t *testing.T) {
 	if st := mustPlumb(t, "status"); strings.Count(st, "\n") != 1 {
 		t.Errorf("objects left:\n%s", st)
 	}
-	if entries, _ := os.ReadDir("/run/plumb/overlay"); len(entries) != 0 {
+	if entries, _ := os.ReadDir("/run/plumb-root/overlay"); len(entries) != 0 {
 		t.Errorf("container directories left: %v", entries)
 	}
 	sameSnapshot(t, before, "after stopping everything")

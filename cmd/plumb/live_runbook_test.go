@@ -48,7 +48,7 @@ func (h *host) run(argv ...string) string {
 // stays, so overlay mounts would too) with plumb's state for this host.
 func (h *host) try(env []string, argv ...string) (string, error) {
 	cmd := exec.Command("nsenter", append([]string{"--net=/run/netns/" + h.name}, argv...)...)
-	cmd.Env = append(append(os.Environ(), "PLUMB_STATE_DIR="+h.state), env...)
+	cmd.Env = append(append(os.Environ(), stateEnv(h.state)...), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -36,8 +37,20 @@ func isolate(t *testing.T) bool {
 	if err := unix.Mount("tmpfs", "/run", "tmpfs", 0, "mode=755"); err != nil {
 		t.Fatalf("mounting a private /run: %v", err)
 	}
+	// Its root too, where the host's /var/lib/plumb would be written.
+	os.Setenv("PLUMB_ROOT", "/run/plumb-root")
 	return true
 }
+
+// stateEnv is the environment of a plumb keeping its state in state, and
+// its root (--root) beside it, on the same file system: a root of its own
+// for each state directory, never the host's /var/lib/plumb.
+func stateEnv(state string) []string {
+	return []string{"PLUMB_STATE_DIR=" + state, "PLUMB_ROOT=" + rootBeside(state)}
+}
+
+// rootBeside is the root stateEnv gives state.
+func rootBeside(state string) string { return filepath.Clean(state) + "-root" }
 
 // guarded is the preamble of a test that runs plumb with stand-in tools
 // first on PATH: as root it runs inside namespaces of its own all the

@@ -27,7 +27,8 @@ import (
 
 // CLI is plumb's command tree; each command is a struct in a file of its own.
 type CLI struct {
-	StateDir  pathFlag      `name:"state-dir" env:"PLUMB_STATE_DIR" default:"/run/plumb" placeholder:"DIR" help:"Where plumb keeps its journal of what it applied (${env}); made absolute."`
+	StateDir  pathFlag      `name:"state-dir" env:"PLUMB_STATE_DIR" default:"/run/plumb" placeholder:"DIR" help:"What lasts one boot: the journals of what plumb applied (links, rules, mounts), its index, its ledger of shared settings and its locks; a tmpfs (${env}); made absolute."`
+	Root      pathFlag      `name:"root" env:"PLUMB_ROOT" default:"/var/lib/plumb" placeholder:"DIR" help:"What outlives a boot: images, imported layers, the upper directories of overlays and containers, pulls being staged (${env}); made absolute. plumb migrate moves there what an older plumb kept in --state-dir."`
 	LogFormat string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
 	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
@@ -47,6 +48,7 @@ type CLI struct {
 	Check   CheckCmd   `cmd:"" help:"Compare the live state with what was applied; exit 1 on drift."`
 	Down    DownCmd    `cmd:"" help:"Undo any object by name, whatever its kind."`
 	Recover RecoverCmd `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
+	Migrate MigrateCmd `cmd:"" help:"Move what an older plumb kept in --state-dir (images, layers, upper directories) to --root."`
 	CNI     CNICmd     `cmd:"" name:"cni" help:"plumb as a CNI plugin: show the plan a runtime's ADD or DEL would run."`
 }
 
@@ -152,9 +154,9 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	d := newDeps(ctx, cfg, os.Stdin, stdout)
 	defer d.store.Unlock()
-	// recover and status say it themselves; layer unpack is a step of a plan
+	// recover and status say it themselves; layer unpack and migrate journal are steps of a plan
 	// being applied (the plan is unfinished while it runs), and reads no journal.
-	if cmd := kctx.Command(); cmd != "recover" && cmd != "status" && !strings.HasPrefix(cmd, "layer unpack") {
+	if cmd := kctx.Command(); cmd != "recover" && cmd != "status" && !strings.HasPrefix(cmd, "layer unpack") && !strings.HasPrefix(cmd, "migrate journal") {
 		warnInterrupted(d)
 	}
 	err = kctx.Run(d)

@@ -91,6 +91,13 @@ func TestScripts(t *testing.T) {
 			}
 			env.Setenv("PLUMB_RESOLV_CONF", resolv)
 			env.Setenv("PLUMB_STATE_DIR", filepath.Join(env.WorkDir, "state"))
+			// The root (--root) apart, as on a host: made, 0700, as a plumb
+			// that kept images there would have left it.
+			root := filepath.Join(env.WorkDir, "root")
+			if err := os.Mkdir(root, 0o700); err != nil {
+				return err
+			}
+			env.Setenv("PLUMB_ROOT", root)
 			env.Setenv("XTABLES_LOCKFILE", filepath.Join(env.WorkDir, "xtables.lock"))
 			// The goldens are the stand-ins' logs of one process per step.
 			env.Setenv("PLUMB_EXEC", "each")

@@ -95,7 +95,7 @@ func (c *OverlayUnmountCmd) Run(d *deps) error {
 // purge) and, with purge, deletes a layout plumb made.
 func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, output string) error {
 	var f plan.OverlayFacts
-	layout := d.store.Overlay(name).Base // the directory of a --name layout, "" for the user's own dirs
+	layout := d.store.OverlayOf(name).Base // the directory of a --name layout, "" for the user's own dirs
 	if rec != nil {
 		var err error
 		if f, err = rec.OverlayFacts(); err != nil {

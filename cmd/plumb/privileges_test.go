@@ -27,7 +27,7 @@ func TestNotRoot(t *testing.T) {
 		return exec.Command(self, args...)
 	}
 	cmd := as("bridge", "up", "brx", "--subnet", "10.79.0.0/24")
-	cmd.Env = append(os.Environ(), "PLUMB_STATE_DIR="+filepath.Join(dir, "state"))
+	cmd.Env = append(os.Environ(), stateEnv(filepath.Join(dir, "state"))...)
 	out, err := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() != 2 || !strings.Contains(string(out), "needs root (or CAP_NET_ADMIN and CAP_SYS_ADMIN); --dry-run") {
 		t.Fatalf("bridge up as an ordinary user: %v\n%s", err, out)

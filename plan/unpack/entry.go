@@ -402,7 +402,7 @@ func (u *unpacker) space(n int64) error {
 		return nil // not knowing is no reason to stop
 	}
 	if free := int64(st.Bavail) * st.Bsize; free < u.reserve {
-		return fmt.Errorf("%w: %d bytes left on the layer's file system, under the %d kept free; free some space or use a larger --state-dir", ErrNoSpace, free, u.reserve)
+		return fmt.Errorf("%w: %d bytes left on the layer's file system, under the %d kept free; free some space or use a larger --root", ErrNoSpace, free, u.reserve)
 	}
 	return nil
 }
@@ -429,7 +429,7 @@ func (u *unpacker) inodes() error {
 		return nil // not knowing, or a file system without a count (btrfs)
 	}
 	if free := int64(st.Ffree); free < u.rinodes {
-		return fmt.Errorf("%w: %d inodes left on the layer's file system, under the %d kept free; free some or use a larger --state-dir", ErrNoInodes, free, u.rinodes)
+		return fmt.Errorf("%w: %d inodes left on the layer's file system, under the %d kept free; free some or use a larger --root", ErrNoInodes, free, u.rinodes)
 	}
 	return nil
 }
