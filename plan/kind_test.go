@@ -51,6 +51,7 @@ var everyKind = []Facts{
 		Config: image.Config{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}, Layers: []ImageLayerRef{{DiffID: "sha256:d1", ChainID: "sha256:c1", Size: 7}},
 		Links: []string{"L1"}},
 	ImageLayerFacts{ChainID: "sha256:c1", DiffID: "sha256:d1", Parent: "sha256:c0", Dir: "/run/plumb/image/layers/c1", Link: "L1", Size: 7},
+	MigrateFacts{},
 }
 
 func testAttachment() AttachmentFacts {
@@ -85,7 +86,7 @@ func TestKindsRegistered(t *testing.T) {
 			t.Errorf("%T: Lookup(%q) = %v, %v", f, f.Kind().Name(), k, ok)
 		}
 	}
-	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,overlay,veth"; got != want {
+	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,migrate,overlay,veth"; got != want {
 		t.Errorf("Kinds() = %s, want %s", got, want)
 	}
 }

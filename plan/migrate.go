@@ -31,12 +31,9 @@ import (
 // as it is: journals record absolute paths, and LayerDir and OverlayOf
 // find what is there alone.
 
-// migrateKind and migrateName name the plan's journal while it runs; it
+// migrateName names the plan's journal (of MigrateKind) while it runs; it
 // is removed once the plan is done (nothing is left to tear down).
-const (
-	migrateKind = "migrate"
-	migrateName = "root"
-)
+const migrateName = "root"
 
 // move is one entry of the old layout and where it goes.
 type move struct{ from, to string }
@@ -144,7 +141,7 @@ func Migrate(st *Store) (*Plan, error) {
 	if len(left) > 0 {
 		steps = append(steps, Step{Action: actions.RmdirEmpty{Paths: left}})
 	}
-	return &Plan{Kind: migrateKind, Name: migrateName,
+	return &Plan{Kind: MigrateKind.Name(), Name: migrateName,
 		Summary: fmt.Sprintf("move %d layers, layouts and image layers from %s to %s, and rewrite %d journals", len(moves), st.Dir, st.RootDir(), len(rewrites)),
 		Steps:   steps}, nil
 }
@@ -225,7 +222,7 @@ func (s *Store) journalRewrites(moves []move) ([]actions.RewriteJournal, error) 
 		move{s.Legacy().layersDir(), s.layersDir()}, move{s.Legacy().overlaysDir(), s.overlaysDir()})
 	var out []actions.RewriteJournal
 	for _, f := range files {
-		if s.kindOf(f) == migrateKind {
+		if s.kindOf(f) == MigrateKind.Name() {
 			continue
 		}
 		data, err := s.readJournal(f)
