@@ -34,7 +34,12 @@ type Plan struct {
 	// Facts are what later commands look the object up by or show.
 	Facts Facts
 	// Spec is the input the plan was made from, stored in its record.
-	Spec  *Spec
+	Spec *Spec
+	// Base is the record of the object the plan updates in place: its
+	// steps are appended to that record's (so that down still undoes
+	// everything, newest first), and a failure restores it. Nil: the
+	// plan makes the object.
+	Base  *Record
 	Steps []Step
 	// Ordered: its steps may wait for those of the plans before it in a
 	// call for many (an image's layer for the layers below it). Such a

@@ -119,6 +119,26 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil && !dryRun:
 			return nil, err
+		case err == nil && rec.State == StateUp && !SameInput(rec, p):
+			u, ok := rc.(Updater)
+			if !ok {
+				_, err := redo.Again(rec, p)
+				if dryRun {
+					break
+				}
+				return nil, err
+			}
+			upd, err := updateOf(ctx, env, u, p)
+			if err != nil {
+				return nil, err
+			}
+			out.Plans = []*Plan{upd}
+			if dryRun {
+				return out, nil
+			}
+			// Update read the host itself: the recipe's Preflight is
+			// for an object not made yet.
+			return out, apply(ctx, env, out, nil)
 		case err == nil:
 			state, err := redo.Again(rec, p)
 			if dryRun {
@@ -141,6 +161,12 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if err != nil {
 		return nil, err
 	}
+	return out, apply(ctx, env, out, warnings)
+}
+
+// apply logs warnings and applies out's plans, keeping their records in out.
+func apply(ctx context.Context, env Env, out *Outcome, warnings []string) (err error) {
+	plans := out.Plans
 	for _, w := range warnings {
 		env.Warned.Once(ctx, w)
 	}
@@ -172,7 +198,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	for _, w := range hostWarnings() {
 		env.Warned.Once(ctx, w)
 	}
-	return out, err
+	return err
 }
 
 // UndoPlanOf is what undoing recs runs, in order, as one plan named

@@ -53,7 +53,9 @@ type Record struct {
 	PID      int            `json:"pid"` // the plumb process that last wrote it
 	Created  time.Time      `json:"created"`
 	Updated  time.Time      `json:"updated"`
-	Steps    []StepRecord   `json:"steps"`
+	// Updating: the object is being changed in place (see Updating).
+	Updating *Updating    `json:"updating,omitempty"`
+	Steps    []StepRecord `json:"steps"`
 }
 
 // ID is the object's name in messages: kind/name.

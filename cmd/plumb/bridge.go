@@ -89,6 +89,9 @@ func (c *BridgeUpCmd) Run(d *deps) error {
 	}
 	r.Firewall = d.firewall
 	return upSay(d, r, c.DryRun, c.Output, func(p *plan.Plan) string {
+		if p.Base != nil {
+			return fmt.Sprintf("%s is updated (%d steps): %s", p.ID(), len(p.Steps), p.Summary)
+		}
 		return fmt.Sprintf("%s is up: %s", p.ID(), p.Summary)
 	})
 }

@@ -1,0 +1,97 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/rs/zerolog"
+
+	"plumb/actions"
+)
+
+// Updating is what a record being changed in place keeps of itself as it
+// was, so that a failed update (rolled back now, or by `plumb recover`
+// after a crash) restores the old object and the old record: the update's
+// steps are those from From on.
+type Updating struct {
+	From    int               `json:"from"`
+	Summary string            `json:"summary"`
+	Details map[string]string `json:"details,omitempty"`
+	Spec    *Spec             `json:"spec,omitempty"`
+}
+
+// newUpdateRecord is the journal of an update before its first step: the
+// base record's steps as they are, the update's appended pending, the new
+// spec and facts, and what to restore should it fail.
+func newUpdateRecord(p *Plan) (*Record, error) {
+	if err := recordable(p); err != nil {
+		return nil, err
+	}
+	b := p.Base
+	if b.State != StateUp || b.Updating != nil {
+		return nil, &Refused{Msg: fmt.Sprintf("%s has an unfinished plan (state %s); run `plumb recover` first", b.ID(), b.State)}
+	}
+	rec := *b
+	rec.Steps = slices.Clone(b.Steps)
+	rec.Updating = &Updating{From: len(b.Steps), Summary: b.Summary, Details: maps.Clone(b.Details), Spec: b.Spec}
+	rec.State, rec.Summary, rec.Spec = StateApplying, p.Summary, p.Spec
+	if p.Facts != nil {
+		rec.Details = p.Facts.encode()
+	}
+	for _, s := range p.Steps {
+		enc, err := encode(s.Action)
+		if err != nil {
+			return nil, err
+		}
+		rec.Steps = append(rec.Steps, StepRecord{Action: *enc, Shared: s.Shared, Status: Pending})
+	}
+	return &rec, nil
+}
+
+// updated ends a successful update: the record is up with the new spec,
+// its steps the old ones and the update's.
+func updated(rec *Record) { rec.Updating = nil }
+
+// unwindUpdate undoes an update's steps in reverse and puts the record back
+// as it was before it (state up, the old spec, facts and summary). Every
+// undo is tried; when one fails the record keeps the update, in state
+// undo-failed, for `plumb recover`.
+func unwindUpdate(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]string, error) {
+	ctx, cancel := undoContext(ctx)
+	defer cancel()
+	u := rec.Updating
+	rec.State = StateUndoing
+	if err := st.Save(rec); err != nil {
+		return nil, err
+	}
+	var ran []string
+	var errs []error
+	for i := len(rec.Steps) - 1; i >= u.From; i-- {
+		s := &rec.Steps[i]
+		if !undoable(s) {
+			continue
+		}
+		cmds, err := undoStep(ctx, r, st, rec, s)
+		ran = append(ran, cmds...)
+		if err != nil {
+			zerolog.Ctx(ctx).Error().Err(err).Msgf("undo of step %d failed", i+1)
+			s.Status, s.Error = UndoFailed, err.Error()
+			errs = append(errs, fmt.Errorf("undoing step %d: %w", i+1, err))
+			continue
+		}
+		s.Status = Undone
+	}
+	if len(errs) > 0 {
+		rec.State = StateUndoFailed
+		if err := st.Save(rec); err != nil {
+			errs = append(errs, err)
+		}
+		return ran, errors.Join(errs...)
+	}
+	rec.Steps = rec.Steps[:u.From]
+	rec.State, rec.Summary, rec.Details, rec.Spec, rec.Updating = StateUp, u.Summary, u.Details, u.Spec, nil
+	return ran, st.Save(rec)
+}
