@@ -296,7 +296,19 @@ func (x *executor) finish() error {
 			rec.Steps[j].Status = Done
 		}
 		if rec.Updating != nil {
-			updated(rec)
+			// Saved as a copy: should the save fail, rec still says what
+			// the rollback undoes.
+			done := *rec
+			before, err := updated(&done, x.plans[i])
+			if err != nil {
+				return err
+			}
+			if err := x.st.Save(&done); err != nil {
+				return err
+			}
+			*rec = done
+			dropEntries(x.st, rec, before)
+			continue
 		}
 		if err := x.st.Save(rec); err != nil {
 			return err
@@ -354,7 +366,7 @@ func (x *executor) prepare(ref stepRef) error {
 	case isPreparer(s.Action):
 		undo, err = s.Action.(actions.Preparer).Prepare(x.ctx, x.r)
 	default:
-		undo = s.Action.Undo()
+		undo = s.undo()
 	}
 	if err != nil || undo == nil {
 		return err

@@ -20,6 +20,22 @@ type Step struct {
 	// "sysctl net.ipv4.ip_forward"). Its undo is run only when the last
 	// object that needed it goes, and only if plumb changed it.
 	Shared string
+	// Reverts is, in an update (see Plan.Base), the step of the object's
+	// record (1-based) whose effect this step removes, running its
+	// recorded undo; Restore, that step's action, is this step's undo.
+	// Once the update is done, that step is recorded undone, and this one
+	// is not kept: down has nothing left of it to undo.
+	Reverts int
+	Restore actions.Action
+}
+
+// undo is the step's undo: Restore where it reverts a recorded step, else
+// its action's own.
+func (s Step) undo() actions.Action {
+	if s.Restore != nil {
+		return s.Restore
+	}
+	return s.Action.Undo()
 }
 
 // Plan is what plumb will do for one object, in order. The same value is

@@ -80,8 +80,9 @@ type Outcome struct {
 }
 
 // Up is the one bring-up sequence: check the input, take the locks the
-// recipe names (see Locker), give out its addresses (Allocate), plan,
-// recognise an object already there, check the host, apply. With dryRun it
+// recipe names (see Locker), find an object already kept (Finder), give
+// out its addresses (Allocate), plan, recognise an object already there
+// (Redoable) and update it (Updater), or check the host, apply. With dryRun it
 // stops after planning, takes no lock and changes nothing.
 func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) {
 	if err := rc.Check(); err != nil {
@@ -90,6 +91,20 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if !dryRun {
 		if err := lockFor(ctx, env, rc); err != nil {
 			return nil, err
+		}
+	}
+	if f, ok := rc.(Finder); ok {
+		found, err := f.Existing(env)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			rc = found
+			if !dryRun {
+				if err := lockFor(ctx, env, rc); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	free, err := Allocate(ctx, env, rc, !dryRun)

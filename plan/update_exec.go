@@ -51,9 +51,41 @@ func newUpdateRecord(p *Plan) (*Record, error) {
 	return &rec, nil
 }
 
-// updated ends a successful update: the record is up with the new spec,
-// its steps the old ones and the update's.
-func updated(rec *Record) { rec.Updating = nil }
+// updated ends a successful update, before its record is saved: the
+// recorded steps it reverted are undone, and the steps that reverted them
+// are not kept (down would redo what they removed, to remove it again);
+// the record is up with the new spec, its steps the old ones and the
+// update's. It returns the facts the record had, whose index entries
+// the new facts lack go once it is saved (see dropEntries).
+func updated(rec *Record, p *Plan) (map[string]string, error) {
+	u := rec.Updating
+	kept := slices.Clone(rec.Steps[:u.From])
+	for i, s := range p.Steps {
+		if s.Reverts == 0 {
+			kept = append(kept, rec.Steps[u.From+i])
+			continue
+		}
+		if s.Reverts > u.From {
+			return nil, fmt.Errorf("%s: step %d reverts step %d, which the record does not hold", rec.ID(), i+1, s.Reverts)
+		}
+		kept[s.Reverts-1].Status = Undone
+	}
+	rec.Steps = kept
+	rec.Updating = nil
+	return u.Details, nil
+}
+
+// dropEntries removes, once rec is saved, the index entries that facts
+// (its facts before an update, or during one) gave it and its facts now
+// do not: a port it no longer publishes is free.
+func dropEntries(st *Store, rec *Record, facts map[string]string) {
+	now := st.entries(rec)
+	for _, e := range st.entries(&Record{Kind: rec.Kind, Name: rec.Name, Details: facts}) {
+		if !slices.Contains(now, e) {
+			st.dropEntry(e, rec.ID())
+		}
+	}
+}
 
 // unwindUpdate undoes an update's steps in reverse and puts the record back
 // as it was before it (state up, the old spec, facts and summary). Every
@@ -91,7 +123,12 @@ func unwindUpdate(ctx context.Context, r actions.Runner, st *Store, rec *Record)
 		}
 		return ran, errors.Join(errs...)
 	}
+	during := rec.Details
 	rec.Steps = rec.Steps[:u.From]
 	rec.State, rec.Summary, rec.Details, rec.Spec, rec.Updating = StateUp, u.Summary, u.Details, u.Spec, nil
-	return ran, st.Save(rec)
+	if err := st.Save(rec); err != nil {
+		return ran, err
+	}
+	dropEntries(st, rec, during)
+	return ran, nil
 }

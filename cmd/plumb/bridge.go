@@ -157,6 +157,10 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 	if out == nil || err != nil {
 		return err
 	}
+	if p := out.Plans[0]; p.Base != nil {
+		fmt.Fprintf(d.stdout, "%s is updated (%d steps): publishes %s\n", p.ID(), len(p.Steps), portList(call.List[0].Publish))
+		return nil
+	}
 	for _, a := range call.List {
 		as := a.IP.String()
 		if a.IP6.IsValid() {
@@ -408,4 +412,16 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// portList says published ports, "no port" for none.
+func portList(ports []plan.Port) string {
+	if len(ports) == 0 {
+		return "no port"
+	}
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = p.String()
+	}
+	return strings.Join(s, " ")
 }
