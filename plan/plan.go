@@ -55,8 +55,14 @@ type Plan struct {
 	// steps are appended to that record's (so that down still undoes
 	// everything, newest first), and a failure restores it. Nil: the
 	// plan makes the object.
-	Base  *Record
-	Steps []Step
+	Base *Record
+	// Replace: Base's object cannot be changed in place into the new one;
+	// the steps are its down, then the new one's up (see replacePlan).
+	Replace bool
+	// remake is the plan that makes Base's object again, should a
+	// replace fail after its down.
+	remake func() (*Plan, error)
+	Steps  []Step
 	// Ordered: its steps may wait for those of the plans before it in a
 	// call for many (an image's layer for the layers below it). Such a
 	// call starts its plans' processes strictly in order, all in one wave,

@@ -148,8 +148,14 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 				return nil, err
 			}
 			out.Plans = []*Plan{upd}
+			if upd.Replace && dryRun {
+				zerolog.Ctx(ctx).Warn().Msgf("%s cannot change in place: this plan replaces it (down, then up)", p.ID())
+			}
 			if dryRun {
 				return out, nil
+			}
+			if upd.Replace {
+				return out, replace(ctx, env, rc, out, p, upd.remake)
 			}
 			// Update read the host itself: the recipe's Preflight is
 			// for an object not made yet.

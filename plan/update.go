@@ -52,11 +52,11 @@ func joinChanges(cs []change) string {
 }
 
 // Update changes a bridge in place where the kernel can: its MTU (the
-// bridge's alone; the ports keep theirs, and the kernel's rule is kept
-// that a bridge's MTU is not above its ports'). Its subnet, gateways, NAT
-// and firewall back end are what its address, its rules and its
-// attachments' addresses are made of: changing them is a down and an up,
-// which plumb leaves to the user, naming what depends on the bridge.
+// bridge's alone; the ports keep theirs, and a bridge's MTU is kept at
+// most its ports'). Its subnet, gateways, NAT and firewall back end are
+// what its address, its rules and its attachments' addresses are made
+// of: changing them is a replace (down, then up), refused while
+// containers are attached, naming them.
 func (b *Bridge) Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Plan, error) {
 	old, err := rec.BridgeSpec()
 	if err != nil {
@@ -76,12 +76,16 @@ func (b *Bridge) Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Pl
 	fixed = differ(fixed, "IPv6 NAT", old.NAT6, now.NAT6)
 	attached := Attachments(env.St, rec.Name)
 	if len(fixed) > 0 {
-		msg := fmt.Sprintf("%s cannot change in place (%s): that is a down and an up", rec.ID(), joinChanges(fixed))
 		if len(attached) > 0 {
-			return nil, refuse("", "%s, and its %d attached containers depend on it: %s; detach them, run `plumb bridge down %s`, then bridge up with the new settings",
-				msg, len(attached), dependents(attached), rec.Name)
+			return nil, refuse("", "%s cannot change in place (%s): that is a down and an up, and its %d attached containers depend on it: %s; detach them first",
+				rec.ID(), joinChanges(fixed), len(attached), dependents(attached))
 		}
-		return nil, refuse("", "%s; run `plumb bridge down %s`, then bridge up with the new settings", msg, rec.Name)
+		up, err := replacePlan(env.St, rec, p)
+		if err != nil {
+			return nil, err
+		}
+		up.remake = remakeBridge(old)
+		return up, nil
 	}
 	up := &Plan{Kind: p.Kind, Name: p.Name, Facts: p.Facts, Spec: p.Spec, Summary: p.Summary, Base: rec}
 	if old.MTU != now.MTU {
