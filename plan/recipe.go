@@ -135,16 +135,17 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		case err != nil && !dryRun:
 			return nil, err
 		case err == nil && rec.State == StateUp && !SameInput(rec, p):
-			u, ok := rc.(Updater)
-			if !ok {
+			var upd *Plan
+			if u, ok := rc.(Updater); ok {
+				if upd, err = updateOf(ctx, env, u, p); err != nil {
+					return nil, err
+				}
+			}
+			if upd == nil {
 				_, err := redo.Again(rec, p)
 				if dryRun {
 					break
 				}
-				return nil, err
-			}
-			upd, err := updateOf(ctx, env, u, p)
-			if err != nil {
 				return nil, err
 			}
 			out.Plans = []*Plan{upd}

@@ -14,7 +14,8 @@ import (
 // that would make it from the new input, and returns the plan that turns
 // the old object into the new (Base set: see Plan.Base), reading the host
 // where it must (read-only), or refuses what the kernel cannot change in
-// place, saying what would have to go.
+// place, saying what would have to go. A nil plan and error: the recipe
+// does not change this object; Up refuses other input as Again says.
 type Updater interface {
 	Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Plan, error)
 }
@@ -58,6 +59,9 @@ func joinChanges(cs []change) string {
 // of: changing them is a replace (down, then up), refused while
 // containers are attached, naming them.
 func (b *Bridge) Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Plan, error) {
+	if !b.Change {
+		return nil, nil
+	}
 	old, err := rec.BridgeSpec()
 	if err != nil {
 		return nil, refuse("", "%s is already up with other settings, and %v; run `plumb bridge down %s` first", rec.ID(), err, rec.Name)

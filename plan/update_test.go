@@ -40,7 +40,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	changed := &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1400}
+	changed := &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1400, Change: true}
 
 	// The update's step fails: rolled back, the record as it was.
 	f := &mtuRunner{fakeRunner: fakeRunner{failOn: "ip link set br0 mtu 1400"}, mtu: "1500"}
@@ -95,7 +95,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	if len(rec.Steps) != len(before.Steps)+1 || rec.Details["mtu"] != "1400" || !strings.Contains(string(rec.Spec.Input), `"mtu":1400`) {
 		t.Errorf("the updated record: %d steps, facts %v, spec %s", len(rec.Steps), rec.Details, rec.Spec.Input)
 	}
-	out, err = Up(ctx, Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1400}, false)
+	out, err = Up(ctx, Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1400, Change: true}, false)
 	if err != nil || out.Unchanged == nil {
 		t.Fatalf("the same input again: %v, %+v", err, out)
 	}
@@ -114,11 +114,18 @@ func TestBridgeMTUUpdate(t *testing.T) {
 
 	// Another subnet is not changed in place: the plan is a replace, the
 	// bridge's down then its up.
-	out, err = Up(ctx, Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: Each}, &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400}, true)
+	out, err = Up(ctx, Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: Each}, &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400, Change: true}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if p := out.Plans[0]; !p.Replace || len(p.Steps) != len(undos)+len(must((&Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400}).plan()).Steps) {
 		t.Errorf("another subnet: replace %v, %d steps", p.Replace, len(p.Steps))
+	}
+
+	// A bridge a CNI ADD asks for (no Change) is refused other input.
+	_, err = Up(ctx, Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1300}, false)
+	var r *Refused
+	if !errors.As(err, &r) || !strings.Contains(r.Msg, "already up with other settings") {
+		t.Errorf("another MTU without Change: %v", err)
 	}
 }

@@ -50,7 +50,7 @@ need a route to the IPv6 subnet through this host.`
 }
 
 func (c *BridgeUpCmd) recipe() (*plan.Bridge, error) {
-	b := &plan.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT, MTU: c.MTU, NAT6: c.NAT6}
+	b := &plan.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT, MTU: c.MTU, NAT6: c.NAT6, Change: true}
 	subnets := c.Subnet
 	if len(subnets) > 2 {
 		return nil, &plan.Refused{Flag: "subnet", Msg: "give one subnet, or one of each family (IPv4 and IPv6)"}
