@@ -52,8 +52,9 @@ type Recipe interface {
 
 // Redoable is a recipe whose object may be asked for again. Again says what
 // the object's state is called when rec (kept) was made from the same input
-// as p ("up", "mounted"): nothing is to be done. Other input is refused,
-// saying how to remove the object first.
+// as p ("up", "mounted"): nothing is to be done. Other input is changed into
+// the new where the recipe is an Updater, else refused, saying how to remove
+// the object first.
 type Redoable interface {
 	Again(rec *Record, p *Plan) (state string, err error)
 }
