@@ -64,6 +64,7 @@ var decoders = newRegistry(
 	register[IptablesDelete](),
 	register[LinkAddBridge](),
 	register[LinkSetMTU](),
+	register[LinkChangeMTU](),
 	register[LinkSetMaster](),
 	register[LinkRename](),
 	register[IptablesInsert](),

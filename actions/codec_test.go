@@ -36,6 +36,7 @@ var kindSamples = []Action{
 		Spec: []string{"-i", "eth0", "-o", "vh1", "-m", "state", "--state", "RELATED,ESTABLISHED", "-j", "ACCEPT"}, Purpose: "let replies in", IPv6: true}},
 	LinkAddBridge{Name: "br0", Address: "02:42:ac:11:00:01"},
 	LinkSetMTU{Dev: "br0", MTU: 1450},
+	LinkChangeMTU{Dev: "br0", MTU: 1400, From: 1500},
 	LinkSetMaster{Dev: "vb1", Master: "br0"},
 	LinkRename{Dev: "pb1", Name: "eth0", In: Netns{File: "/proc/4242/ns/net"}},
 	IptablesInsert{Rule: Rule{Table: Filter, Chain: "FORWARD", Spec: []string{"-j", "PLUMB-br0"}, Purpose: "send the bridge's traffic to its chain", IPv6: true}},

@@ -62,7 +62,7 @@ func (p *Plugin) Add(ctx context.Context, conf *NetConf, args Args) (*types100.R
 // undoBridge takes down a bridge the failed ADD made, unless something
 // else was attached to it meanwhile (it cannot be: the lock is held).
 func (p *Plugin) undoBridge(ctx context.Context, name string) {
-	rec, err := p.Env.St.Load("bridge", name)
+	rec, err := p.Env.St.Load(plan.BridgeKind.Name(), name)
 	if err == nil {
 		err = p.tearDown(ctx, rec)
 	}
@@ -82,14 +82,14 @@ func (p *Plugin) finishBridge(ctx context.Context, name string) error {
 		return nil
 	}
 	// Its header says its state; the whole journal is read only to undo it.
-	rec, err := p.Env.St.LoadHeader("bridge", name)
+	rec, err := p.Env.St.LoadHeader(plan.BridgeKind.Name(), name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
 	if err == nil && rec.State == plan.StateUp {
 		return nil
 	}
-	if rec, err = p.Env.St.Load("bridge", name); err != nil || rec.State == plan.StateUp {
+	if rec, err = p.Env.St.Load(plan.BridgeKind.Name(), name); err != nil || rec.State == plan.StateUp {
 		return err
 	}
 	zerolog.Ctx(ctx).Warn().Msgf("%s was left unfinished (state %s) by a plumb that was killed; rolling it back", rec.ID(), rec.State)

@@ -23,17 +23,20 @@ func (p *Plugin) Check(ctx context.Context, conf *NetConf, args Args) error {
 		return cerr
 	}
 	defer p.Env.St.Unlock()
-	rec, err := p.Env.St.Load("attachment", c.id.Object)
+	rec, err := p.Env.St.Load(plan.AttachmentKind.Name(), c.id.Object)
 	if errors.Is(err, fs.ErrNotExist) {
 		return Error(types.ErrUnknownContainer, "plumb keeps no attachment of container %s as %s on %s (attachment/%s)", args.ContainerID, args.IfName, conf.Name, c.id.Object)
 	}
 	if err != nil {
 		return asError(err, types.ErrIOFailure)
 	}
-	f, _ := rec.Attachment()
+	f, err := rec.AttachmentFacts()
+	if err != nil {
+		return asError(err, types.ErrIOFailure)
+	}
 	problems := c.recordDrift(f)
 	recs := []*plan.Record{rec}
-	if br, err := p.Env.St.Load("bridge", f.Bridge); err == nil {
+	if br, err := p.Env.St.Load(plan.BridgeKind.Name(), f.Bridge); err == nil {
 		recs = append(recs, br)
 	} else {
 		problems = append(problems, fmt.Sprintf("plumb keeps no bridge/%s", f.Bridge))

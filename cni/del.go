@@ -38,7 +38,7 @@ func (p *Plugin) Del(ctx context.Context, conf *NetConf, args Args) error {
 	if err := p.finishBridge(ctx, conf.Bridge.String()); err != nil {
 		return asError(keptAdvice(err), ErrUndo)
 	}
-	rec, err := p.Env.St.Load("attachment", c.id.Object)
+	rec, err := p.Env.St.Load(plan.AttachmentKind.Name(), c.id.Object)
 	if errors.Is(err, fs.ErrNotExist) {
 		zerolog.Ctx(ctx).Info().Msgf("attachment/%s: plumb keeps no such attachment; nothing to undo", c.id.Object)
 		return nil

@@ -19,7 +19,7 @@ func (p *Plugin) PlanAdd(ctx context.Context, conf *NetConf, args Args) ([]*plan
 		return nil, &plan.Refused{Msg: cerr.Error()}
 	}
 	var plans []*plan.Plan
-	if _, err := p.Env.St.Load("bridge", conf.Bridge.String()); errors.Is(err, fs.ErrNotExist) {
+	if _, err := p.Env.St.Load(plan.BridgeKind.Name(), conf.Bridge.String()); errors.Is(err, fs.ErrNotExist) {
 		out, err := plan.Up(ctx, p.Env, conf.BridgeRecipe(), true)
 		if err != nil {
 			return nil, err
@@ -41,10 +41,10 @@ func (p *Plugin) PlanDel(ctx context.Context, conf *NetConf, args Args) (*plan.P
 	if cerr != nil {
 		return nil, &plan.Refused{Msg: cerr.Error()}
 	}
-	rec, err := p.Env.St.Load("attachment", c.id.Object)
+	rec, err := p.Env.St.Load(plan.AttachmentKind.Name(), c.id.Object)
 	if errors.Is(err, fs.ErrNotExist) {
 		zerolog.Ctx(ctx).Warn().Msgf("plumb keeps no attachment/%s (container %s, %s on %s): DEL would change nothing", c.id.Object, args.ContainerID, args.IfName, conf.Name)
-		return &plan.Plan{Kind: "attachment", Name: c.id.Object}, nil
+		return &plan.Plan{Kind: plan.AttachmentKind.Name(), Name: c.id.Object}, nil
 	}
 	if err != nil {
 		return nil, err

@@ -383,21 +383,7 @@ func (a *Attach) Plan() (*Plan, error) {
 			steps = append(steps, Step{Action: actions.RouteAdd{Dst: rt.Dst, Via: rt.Via, In: in}})
 		}
 	}
-	// Each published port in each family the container has, as Docker
-	// maps both; a port given with a host address (0.0.0.0 or [::]) in
-	// that family alone.
-	var needs []firewall.Need
-	for _, ip := range []netip.Addr{a.IP, a.IP6} {
-		if !ip.IsValid() {
-			continue
-		}
-		for _, p := range a.Publish {
-			if p.HostIP.IsValid() && ipam.FamilyOf(p.HostIP) != ipam.FamilyOf(ip) {
-				continue
-			}
-			needs = append(needs, firewall.Publish{Network: br.String(), Bridge: br, Proto: p.Proto, HostPort: p.Host, To: ip, ToPort: p.Container})
-		}
-	}
+	needs := publishNeeds(br, []netip.Addr{a.IP, a.IP6}, a.Publish)
 	if len(needs) > 0 {
 		fw := a.Firewall
 		if fw == nil {
@@ -427,8 +413,32 @@ func (a *Attach) Plan() (*Plan, error) {
 		facts.IP6, facts.PrefixLen6, facts.Gateway6 = a.IP6, net.Subnet6.Bits(), net.Gateway6
 		addrs += " " + a.IP6.String()
 	}
-	return &Plan{Kind: AttachmentKind.Name(), Name: id.Object, Target: in, Facts: facts, Steps: steps,
+	spec, err := encodeSpec(AttachSpecVersion, attachSpecOf(facts))
+	if err != nil {
+		return nil, err
+	}
+	return &Plan{Kind: AttachmentKind.Name(), Name: id.Object, Target: in, Facts: facts, Spec: spec, Steps: steps,
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), addrs, br, id.HostVeth)}, nil
+}
+
+// publishNeeds is what publishing ports to a container at ips (the zero
+// address skipped) needs of the bridge br's firewall: each port in each
+// family the container has, as Docker maps both; a port given with a host
+// address (0.0.0.0 or [::]) in that family alone.
+func publishNeeds(br actions.IfName, ips []netip.Addr, ports []Port) []firewall.Need {
+	var needs []firewall.Need
+	for _, ip := range ips {
+		if !ip.IsValid() {
+			continue
+		}
+		for _, p := range ports {
+			if p.HostIP.IsValid() && ipam.FamilyOf(p.HostIP) != ipam.FamilyOf(ip) {
+				continue
+			}
+			needs = append(needs, firewall.Publish{Network: br.String(), Bridge: br, Proto: p.Proto, HostPort: p.Host, To: ip, ToPort: p.Container})
+		}
+	}
+	return needs
 }
 
 // routeLocalnet lets the bridge carry packets from the host's loopback, so

@@ -34,6 +34,12 @@ type Bridge struct {
 	// it IPv6 is routed (forwarded with the containers' own addresses),
 	// Docker's default.
 	NAT6 bool
+	// Change: asked for again with other input, the bridge is changed
+	// into the new one (Update) rather than refused, as `bridge up` does.
+	// A CNI ADD asks for its bridge on every call, and a configuration
+	// that differs from the bridge is refused, as the reference plugin
+	// leaves an existing bridge as it is.
+	Change bool
 }
 
 // families is the bridge's families as its facts will record them.

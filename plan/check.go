@@ -32,7 +32,7 @@ func Check(ctx context.Context, r actions.Runner, rec *Record) ([]Drift, error) 
 			return nil, err
 		}
 		v, ok := a.(actions.Verifier)
-		if !ok {
+		if !ok || s.Status == Undone || superseded(rec, i, a) {
 			continue
 		}
 		cmd := actions.Quote(a.Argv())
@@ -103,4 +103,20 @@ func Steps(rec *Record) []StepView {
 		out = append(out, v)
 	}
 	return out
+}
+
+// superseded reports whether a later step of rec, done, changed what step
+// i's action a set (an update of the MTU), so that a is no longer to be
+// found in effect.
+func superseded(rec *Record, i int, a actions.Action) bool {
+	for j := i + 1; j < len(rec.Steps); j++ {
+		later, err := rec.Steps[j].Action.decode()
+		if err != nil {
+			continue
+		}
+		if s, ok := later.(interface{ Supersedes(actions.Action) bool }); ok && rec.Steps[j].Status == Done && s.Supersedes(a) {
+			return true
+		}
+	}
+	return false
 }

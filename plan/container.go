@@ -59,9 +59,14 @@ type Container struct {
 	ResolvConf string
 	// Firewall writes its published ports' rules; nil: the bridge's back end.
 	Firewall firewall.Backend
-	// What Plan made of it, for Preflight.
-	attach  *Attach
-	overlay *Overlay
+	// attach is its attachment, with the address Allocate gave out.
+	attach *Attach
+}
+
+// rootfs is the container's overlay, in the state directory's layout.
+func (c *Container) rootfs(env Env) *Overlay {
+	dirs := env.St.Overlay(c.Name)
+	return &Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged, base: dirs.Base, state: env.St.Layout}
 }
 
 // DefaultCaps is Docker's default capability set, as setpriv names them.
@@ -269,7 +274,7 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if c.Bridge != "" && c.attach == nil {
 		return nil, fmt.Errorf("planning container %s before its address on %s was given out", c.Name, c.Bridge)
 	}
-	o := &Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged, base: dirs.Base, state: env.St.Layout}
+	o := c.rootfs(env)
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
@@ -277,7 +282,6 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.overlay = o
 	confine, err := c.confinement()
 	if err != nil {
 		return nil, err
@@ -361,13 +365,14 @@ func (c *Container) Again(rec *Record, _ *Plan) (string, error) {
 // Preflight checks the host before anything runs: the layers, the tools
 // that confine the container, the names, the bridge.
 func (c *Container) Preflight(ctx context.Context, env Env) ([]string, error) {
-	if err := c.overlay.preflight(); err != nil {
+	o := c.rootfs(env)
+	if err := o.preflight(); err != nil {
 		return nil, err
 	}
-	if err := c.checkRootDirs(); err != nil {
+	if err := c.checkRootDirs(o.Upper); err != nil {
 		return nil, err
 	}
-	root := append([]string{c.overlay.Upper}, c.Layers...)
+	root := append([]string{o.Upper}, c.Layers...)
 	if err := checkEtc(root); err != nil {
 		return nil, err
 	}
@@ -417,9 +422,9 @@ func topEntry(dirs []string, name string) (path string, fi os.FileInfo, err erro
 // checkRootDirs refuses a root whose /dev, /proc or /sys is something
 // other than a directory: its mounts go there, and a symbolic link would
 // take them elsewhere.
-func (c *Container) checkRootDirs() error {
+func (c *Container) checkRootDirs(upper string) error {
 	for _, d := range rootDirs {
-		p, fi, err := topEntry(append([]string{c.overlay.Upper}, c.Layers...), d)
+		p, fi, err := topEntry(append([]string{upper}, c.Layers...), d)
 		if err != nil {
 			return refuseErr("layer", err)
 		}

@@ -252,7 +252,7 @@ func TestContainerRootDirs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var r *Refused
-	if err := ct.checkRootDirs(); !errors.As(err, &r) || !strings.Contains(r.Msg, "dev is a symbolic link, not a directory") {
+	if err := ct.checkRootDirs(st.Overlay("c").Upper); !errors.As(err, &r) || !strings.Contains(r.Msg, "dev is a symbolic link, not a directory") {
 		t.Errorf("a layer whose /dev is a link to /etc: %v", err)
 	}
 	// The same link under a whiteout in the upper layer is gone.
@@ -261,7 +261,7 @@ func TestContainerRootDirs(t *testing.T) {
 	if err := syscall.Mknod(filepath.Join(upper, "dev"), syscall.S_IFCHR|0o600, 0); err != nil {
 		t.Skipf("mknod of a whiteout: %v", err)
 	}
-	if err := ct.checkRootDirs(); err != nil {
+	if err := ct.checkRootDirs(st.Overlay("c").Upper); err != nil {
 		t.Errorf("under a whiteout: %v", err)
 	}
 }

@@ -190,18 +190,35 @@ type executor struct {
 	recs  []*Record
 	segs  [][]segment
 	mode  Mode
+	// offs is where each plan's steps start in its record: past the
+	// steps of the object an update changes (see Plan.Base), else 0.
+	offs []int
 }
 
 func (x *executor) single() bool { return len(x.plans) == 1 }
 
 func (x *executor) step(ref stepRef) (Step, *StepRecord) {
-	return x.plans[ref.plan].Steps[ref.step], &x.recs[ref.plan].Steps[ref.step]
+	return x.plans[ref.plan].Steps[ref.step], &x.recs[ref.plan].Steps[x.off(ref.plan)+ref.step]
+}
+
+// off is where plan i's steps start in its record (see offs).
+func (x *executor) off(i int) int {
+	if i < len(x.offs) {
+		return x.offs[i]
+	}
+	return 0
 }
 
 func execute(ctx context.Context, r actions.Runner, st *Store, plans []*Plan, mode Mode) ([]*Record, error) {
 	x := &executor{ctx: ctx, r: r, st: st, plans: plans, mode: mode}
 	for _, p := range plans {
+		if p.Base != nil && len(plans) > 1 {
+			return nil, fmt.Errorf("%s: an update is applied alone", p.ID())
+		}
 		rec, err := newRecord(p)
+		if p.Base != nil {
+			rec, err = newUpdateRecord(p)
+		}
 		if err != nil {
 			if len(plans) > 1 {
 				return nil, fmt.Errorf("%s: %w", p.ID(), err)
@@ -209,6 +226,7 @@ func execute(ctx context.Context, r actions.Runner, st *Store, plans []*Plan, mo
 			return nil, err
 		}
 		x.recs = append(x.recs, rec)
+		x.offs = append(x.offs, len(rec.Steps)-len(p.Steps))
 		x.segs = append(x.segs, segments(p.Steps, mode))
 	}
 	var fail *failure
@@ -272,10 +290,25 @@ func (x *executor) writeAhead() error {
 
 // finish marks every plan up.
 func (x *executor) finish() error {
-	for _, rec := range x.recs {
+	for i, rec := range x.recs {
 		rec.State = StateUp
-		for j := range rec.Steps {
+		for j := x.off(i); j < len(rec.Steps); j++ {
 			rec.Steps[j].Status = Done
+		}
+		if rec.Updating != nil {
+			// Saved as a copy: should the save fail, rec still says what
+			// the rollback undoes.
+			done := *rec
+			before, err := updated(&done, x.plans[i])
+			if err != nil {
+				return err
+			}
+			if err := x.st.Save(&done); err != nil {
+				return err
+			}
+			*rec = done
+			dropEntries(x.st, rec, before)
+			continue
 		}
 		if err := x.st.Save(rec); err != nil {
 			return err
@@ -333,7 +366,7 @@ func (x *executor) prepare(ref stepRef) error {
 	case isPreparer(s.Action):
 		undo, err = s.Action.(actions.Preparer).Prepare(x.ctx, x.r)
 	default:
-		undo = s.Action.Undo()
+		undo = s.undo()
 	}
 	if err != nil || undo == nil {
 		return err
@@ -461,6 +494,10 @@ func (x *executor) rollback(f *failure) error {
 			log.Error().Err(serr).Msg("journal")
 		}
 		log.Error().Err(f.err).Msgf("step %d failed; rolling back", f.ref.step+1)
+		if rec.Updating != nil {
+			undone, uerr := unwindUpdate(x.ctx, x.r, x.st, rec)
+			return &ApplyError{Step: f.ref.step + 1, Total: len(p.Steps), Err: f.err, Undone: undone, UndoErr: uerr}
+		}
 		undone, uerr := unwindMode(x.ctx, x.r, x.st, rec, x.mode)
 		return &ApplyError{Step: f.ref.step + 1, Total: len(p.Steps), Err: f.err, Undone: undone, UndoErr: uerr}
 	}

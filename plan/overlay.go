@@ -152,14 +152,14 @@ func (o *Overlay) ObjectName() string {
 // Plan creates the directories that are missing, then mounts. Which ones are
 // missing is read from the host, so --dry-run shows exactly what will run.
 func (o *Overlay) Plan(_ context.Context, env Env) ([]*Plan, error) {
-	layout := ""
 	if o.LaidOut {
 		if err := env.St.TrustRoot(false); err != nil {
 			return nil, err
 		}
-		d := env.St.OverlayOf(o.Name)
-		o.Upper, o.Work, o.Merged, layout = d.Upper, d.Work, d.Merged, d.Base
-		o.base, o.state = d.Base, env.St.Layout
+	}
+	o, layout := o.laidOut(env), ""
+	if o.LaidOut {
+		layout = o.base
 	}
 	if err := o.checkDirs(); err != nil {
 		return nil, err
@@ -188,7 +188,23 @@ func (o *Overlay) Again(rec *Record, p *Plan) (string, error) {
 }
 
 // Preflight checks the host before anything runs.
-func (o *Overlay) Preflight(context.Context, Env) ([]string, error) { return nil, o.preflight() }
+func (o *Overlay) Preflight(_ context.Context, env Env) ([]string, error) {
+	return nil, o.laidOut(env).preflight()
+}
+
+// laidOut is the overlay with its directories: for one laid out by plumb
+// (LaidOut), a copy with those of the state directory's layout filled in;
+// otherwise o, whose directories were given.
+func (o *Overlay) laidOut(env Env) *Overlay {
+	if !o.LaidOut {
+		return o
+	}
+	d := env.St.OverlayOf(o.Name)
+	w := *o
+	w.Upper, w.Work, w.Merged = d.Upper, d.Work, d.Merged
+	w.base, w.state = d.Base, env.St.Layout
+	return &w
+}
 
 func (o *Overlay) plan() (*Plan, error) {
 	// Directories are made in order; made remembers what earlier steps

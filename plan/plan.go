@@ -19,6 +19,22 @@ type Step struct {
 	// "sysctl net.ipv4.ip_forward"). Its undo is run only when the last
 	// object that needed it goes, and only if plumb changed it.
 	Shared string
+	// Reverts is, in an update (see Plan.Base), the step of the object's
+	// record (1-based) whose effect this step removes, running its
+	// recorded undo; Restore, that step's action, is this step's undo.
+	// Once the update is done, that step is recorded undone, and this one
+	// is not kept: down has nothing left of it to undo.
+	Reverts int
+	Restore actions.Action
+}
+
+// undo is the step's undo: Restore where it reverts a recorded step, else
+// its action's own.
+func (s Step) undo() actions.Action {
+	if s.Restore != nil {
+		return s.Restore
+	}
+	return s.Action.Undo()
 }
 
 // Plan is what plumb will do for one object, in order. The same value is
@@ -33,8 +49,19 @@ type Plan struct {
 	// Facts are what later commands look the object up by or show.
 	Facts Facts
 	// Spec is the input the plan was made from, stored in its record.
-	Spec  *Spec
-	Steps []Step
+	Spec *Spec
+	// Base is the record of the object the plan updates in place: its
+	// steps are appended to that record's (so that down still undoes
+	// everything, newest first), and a failure restores it. Nil: the
+	// plan makes the object.
+	Base *Record
+	// Replace: Base's object cannot be changed in place into the new one;
+	// the steps are its down, then the new one's up (see replacePlan).
+	Replace bool
+	// remake is the plan that makes Base's object again, should a
+	// replace fail after its down.
+	remake func() (*Plan, error)
+	Steps  []Step
 	// Ordered: its steps may wait for those of the plans before it in a
 	// call for many (an image's layer for the layers below it). Such a
 	// call starts its plans' processes strictly in order, all in one wave,

@@ -52,8 +52,9 @@ type Recipe interface {
 
 // Redoable is a recipe whose object may be asked for again. Again says what
 // the object's state is called when rec (kept) was made from the same input
-// as p ("up", "mounted"): nothing is to be done. Other input is refused,
-// saying how to remove the object first.
+// as p ("up", "mounted"): nothing is to be done. Other input is changed into
+// the new where the recipe is an Updater, else refused, saying how to remove
+// the object first.
 type Redoable interface {
 	Again(rec *Record, p *Plan) (state string, err error)
 }
@@ -80,8 +81,9 @@ type Outcome struct {
 }
 
 // Up is the one bring-up sequence: check the input, take the locks the
-// recipe names (see Locker), give out its addresses (Allocate), plan,
-// recognise an object already there, check the host, apply. With dryRun it
+// recipe names (see Locker), find an object already kept (Finder), give
+// out its addresses (Allocate), plan, recognise an object already there
+// (Redoable) and update it (Updater), or check the host, apply. With dryRun it
 // stops after planning, takes no lock and changes nothing.
 func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) {
 	if err := rc.Check(); err != nil {
@@ -90,6 +92,20 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if !dryRun {
 		if err := lockFor(ctx, env, rc); err != nil {
 			return nil, err
+		}
+	}
+	if f, ok := rc.(Finder); ok {
+		found, err := f.Existing(env)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			rc = found
+			if !dryRun {
+				if err := lockFor(ctx, env, rc); err != nil {
+					return nil, err
+				}
+			}
 		}
 	}
 	free, err := Allocate(ctx, env, rc, !dryRun)
@@ -119,6 +135,33 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil && !dryRun:
 			return nil, err
+		case err == nil && rec.State == StateUp && !SameInput(rec, p):
+			var upd *Plan
+			if u, ok := rc.(Updater); ok {
+				if upd, err = updateOf(ctx, env, u, p); err != nil {
+					return nil, err
+				}
+			}
+			if upd == nil {
+				_, err := redo.Again(rec, p)
+				if dryRun {
+					break
+				}
+				return nil, err
+			}
+			out.Plans = []*Plan{upd}
+			if upd.Replace && dryRun {
+				zerolog.Ctx(ctx).Warn().Msgf("%s cannot change in place: this plan replaces it (down, then up)", p.ID())
+			}
+			if dryRun {
+				return out, nil
+			}
+			if upd.Replace {
+				return out, replace(ctx, env, rc, out, p, upd.remake)
+			}
+			// Update read the host itself: the recipe's Preflight is
+			// for an object not made yet.
+			return out, apply(ctx, env, out, nil)
 		case err == nil:
 			state, err := redo.Again(rec, p)
 			if dryRun {
@@ -141,6 +184,12 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	if err != nil {
 		return nil, err
 	}
+	return out, apply(ctx, env, out, warnings)
+}
+
+// apply logs warnings and applies out's plans, keeping their records in out.
+func apply(ctx context.Context, env Env, out *Outcome, warnings []string) (err error) {
+	plans := out.Plans
 	for _, w := range warnings {
 		env.Warned.Once(ctx, w)
 	}
@@ -172,7 +221,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 	for _, w := range hostWarnings() {
 		env.Warned.Once(ctx, w)
 	}
-	return out, err
+	return err
 }
 
 // UndoPlanOf is what undoing recs runs, in order, as one plan named

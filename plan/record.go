@@ -59,6 +59,8 @@ type Record struct {
 	PID      int            `json:"pid"` // the plumb process that last wrote it
 	Created  time.Time      `json:"created"`
 	Updated  time.Time      `json:"updated"`
+	// Updating: the object is being changed in place (see Updating).
+	Updating *Updating `json:"updating,omitempty"`
 	// Purge is what the teardown deletes once every undo has run: the
 	// upper layer `stop --rm` and `overlay unmount --purge` ask for. It is
 	// written before the first undo, so that recover finishes a teardown

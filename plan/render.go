@@ -139,7 +139,7 @@ func inputOf(a actions.Action) string {
 
 func undoOf(s Step) *jsonUndo {
 	a := s.Action
-	if u := a.Undo(); u != nil {
+	if u := s.undo(); u != nil {
 		return &jsonUndo{Command: actions.Quote(u.Argv()), Argv: u.Argv()}
 	}
 	if c, ok := a.(actions.Noted); ok {

@@ -54,7 +54,7 @@ trap rollback ERR
 			continue
 		}
 		b.WriteString(commandLines(a))
-		if u := a.Undo(); u != nil {
+		if u := s.undo(); u != nil {
 			fmt.Fprintf(&b, "undo+=(%s)\n", shellString(actions.Quote(u.Argv())))
 		}
 	}

@@ -66,3 +66,43 @@ func (r *Record) BridgeSpec() (s BridgeSpec, err error) {
 	return BridgeSpec{Name: actions.IfName(r.Name), Subnet: f.Subnet, Gateway: f.Gateway, NoNAT: !f.NAT, MTU: f.MTU,
 		Firewall: f.Firewall, Subnet6: f.Subnet6, Gateway6: f.Gateway6, NAT6: f.NAT6}, nil
 }
+
+// AttachSpecVersion is the version of AttachSpec's JSON.
+const AttachSpecVersion = 1
+
+// AttachSpec is an attachment's input as stored: the container, the
+// addresses given out, its interface and the ports it publishes.
+type AttachSpec struct {
+	Bridge  string         `json:"bridge"`
+	Target  string         `json:"target"`
+	IP      netip.Addr     `json:"ip"`
+	IP6     netip.Addr     `json:"ip6,omitempty"`
+	If      actions.IfName `json:"if"`
+	Publish []Port         `json:"publish,omitempty"`
+	// Firewall is the back end its ports' rules are in ("" iptables).
+	Firewall string `json:"firewall,omitempty"`
+}
+
+// attachSpecOf is the spec facts f record.
+func attachSpecOf(f AttachmentFacts) AttachSpec {
+	return AttachSpec{Bridge: f.Bridge, Target: f.Target, IP: f.IP, IP6: f.IP6, If: f.If, Publish: f.Ports, Firewall: f.Firewall}
+}
+
+// AttachSpec is the spec the attachment was made from: the stored one, or
+// for a record written before specs were stored, the one its facts give.
+func (r *Record) AttachSpec() (s AttachSpec, err error) {
+	if r.Spec != nil {
+		if r.Spec.Version != AttachSpecVersion {
+			return s, fmt.Errorf("%s: spec version %d, this plumb reads %d", r.ID(), r.Spec.Version, AttachSpecVersion)
+		}
+		if err := json.Unmarshal(r.Spec.Input, &s); err != nil {
+			return s, fmt.Errorf("%s: decoding its spec: %w", r.ID(), err)
+		}
+		return s, nil
+	}
+	f, ok := r.Attachment()
+	if !ok {
+		return s, fmt.Errorf("%s: its facts are not an attachment's", r.ID())
+	}
+	return attachSpecOf(f), nil
+}

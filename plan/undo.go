@@ -321,7 +321,11 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 			continue
 		}
 		zerolog.Ctx(ctx).Info().Msgf("recovering %s (state %s)", rec.ID(), rec.State)
-		if _, uerr := unwind(ctx, r, st, rec); uerr != nil {
+		undo := unwind
+		if rec.Updating != nil {
+			undo = unwindUpdate // the update alone: the object stays
+		}
+		if _, uerr := undo(ctx, r, st, rec); uerr != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", rec.ID(), uerr))
 			continue
 		}

@@ -77,25 +77,25 @@ func checkHost(flag string, a netip.Addr, subnet netip.Prefix) error {
 	return nil
 }
 
-// FindUplink fills in the uplink from the default route when NAT is wanted
-// and no --uplink was given. It reads the host, so even --dry-run runs it.
-func (v *Veth) FindUplink(ctx context.Context, r actions.Runner) error {
+// FindUplink is the uplink: the one given, or when NAT is wanted and no
+// --uplink was given, the default route's device. It reads the host, so
+// even --dry-run runs it; the recipe is left as it was given.
+func (v *Veth) FindUplink(ctx context.Context, r actions.Runner) (actions.IfName, error) {
 	if v.NoNAT || v.Uplink != "" {
-		return nil
+		return v.Uplink, nil
 	}
 	dev, err := actions.DefaultRouteDev(ctx, r)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if dev == "" {
-		return refuse("uplink", "this host has no default route to find the uplink by; give --uplink IF, or --no-nat to leave out forwarding and NAT")
+		return "", refuse("uplink", "this host has no default route to find the uplink by; give --uplink IF, or --no-nat to leave out forwarding and NAT")
 	}
 	name, err := actions.ParseIfName(dev)
 	if err != nil {
-		return fmt.Errorf("default route device: %w", err)
+		return "", fmt.Errorf("default route device: %w", err)
 	}
-	v.Uplink = name
-	return nil
+	return name, nil
 }
 
 // Preflight checks the host before the first step so that most failures
@@ -125,20 +125,24 @@ func (v *Veth) preflight(ctx context.Context, r actions.Runner) error {
 	if _, ok := cont[v.ContIf.String()]; ok {
 		return refuse("cont-if", "an interface named %s already exists in the container (%s)", v.ContIf, v.Target)
 	}
-	if _, ok := host[v.Uplink.String()]; !v.NoNAT && !ok {
+	// An uplink not given is the default route's device, which exists.
+	if _, ok := host[v.Uplink.String()]; !v.NoNAT && v.Uplink != "" && !ok {
 		return refuse("uplink", "the host has no interface named %s", v.Uplink)
 	}
 	return nil
 }
 
-// Plan fills in the uplink from the default route when NAT is wanted and
-// none was given, and lays out the document's commands with the input's
-// values, in its order.
+// Plan lays out the document's commands with the input's values, in its
+// order, the uplink found from the default route when NAT is wanted and
+// none was given (in a copy: the recipe is left as given).
 func (v *Veth) Plan(ctx context.Context, env Env) ([]*Plan, error) {
-	if err := v.FindUplink(ctx, env.R); err != nil {
+	up, err := v.FindUplink(ctx, env.R)
+	if err != nil {
 		return nil, err
 	}
-	return one(v.plan())
+	w := *v
+	w.Uplink = up
+	return one(w.plan())
 }
 
 // Again: the same input is nothing to do.

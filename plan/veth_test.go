@@ -138,11 +138,15 @@ func TestVethCheck(t *testing.T) {
 func TestFindUplink(t *testing.T) {
 	v := docVeth()
 	v.Uplink = ""
-	if err := v.FindUplink(context.Background(), &fakeRunner{}); err != nil {
+	up, err := v.FindUplink(context.Background(), &fakeRunner{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	if v.Uplink != "eth0" {
-		t.Errorf("uplink = %q, want eth0 from the default route", v.Uplink)
+	if up != "eth0" {
+		t.Errorf("uplink = %q, want eth0 from the default route", up)
+	}
+	if v.Uplink != "" {
+		t.Errorf("FindUplink wrote the recipe's uplink: %q", v.Uplink)
 	}
 }
 

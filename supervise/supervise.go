@@ -135,7 +135,7 @@ func (f Foreground) tearDown(ctx context.Context, env plan.Env, grace int) (bool
 	if err := env.St.Lock(ctx, env.Wait); err != nil {
 		return false, err
 	}
-	rec, err := env.St.Load("container", f.Name)
+	rec, err := env.St.Load(plan.ContainerKind.Name(), f.Name)
 	if errors.Is(err, fs.ErrNotExist) || err == nil && !rec.Created.Equal(f.Created) {
 		return false, nil
 	} else if err != nil {

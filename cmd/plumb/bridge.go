@@ -50,7 +50,7 @@ need a route to the IPv6 subnet through this host.`
 }
 
 func (c *BridgeUpCmd) recipe() (*plan.Bridge, error) {
-	b := &plan.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT, MTU: c.MTU, NAT6: c.NAT6}
+	b := &plan.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT, MTU: c.MTU, NAT6: c.NAT6, Change: true}
 	subnets := c.Subnet
 	if len(subnets) > 2 {
 		return nil, &plan.Refused{Flag: "subnet", Msg: "give one subnet, or one of each family (IPv4 and IPv6)"}
@@ -89,6 +89,9 @@ func (c *BridgeUpCmd) Run(d *deps) error {
 	}
 	r.Firewall = d.firewall
 	return upSay(d, r, c.DryRun, c.Output, func(p *plan.Plan) string {
+		if p.Base != nil {
+			return fmt.Sprintf("%s is updated (%d steps): %s", p.ID(), len(p.Steps), p.Summary)
+		}
 		return fmt.Sprintf("%s is up: %s", p.ID(), p.Summary)
 	})
 }
@@ -153,6 +156,10 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 	out, err := up(d, call, c.DryRun, c.Output, fmt.Sprintf("%s-%d-containers", c.Name, len(call.List)))
 	if out == nil || err != nil {
 		return err
+	}
+	if p := out.Plans[0]; p.Base != nil {
+		fmt.Fprintf(d.stdout, "%s is updated (%d steps): publishes %s\n", p.ID(), len(p.Steps), portList(call.List[0].Publish))
+		return nil
 	}
 	for _, a := range call.List {
 		as := a.IP.String()
@@ -408,4 +415,16 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// portList says published ports, "no port" for none.
+func portList(ports []plan.Port) string {
+	if len(ports) == 0 {
+		return "no port"
+	}
+	s := make([]string, len(ports))
+	for i, p := range ports {
+		s[i] = p.String()
+	}
+	return strings.Join(s, " ")
 }

@@ -44,7 +44,9 @@ case "$line" in
 	set=$(grep "^sysctl -w $key=" "$STANDIN_LOG" | tail -n 1)
 	echo "${set#sysctl -w $key=}" | grep . || echo "${STANDIN_SYSCTL:-0}" ;;
 *"ip -j link show dev "*)
-	echo "[{\"ifname\":\"${line##* }\",\"flags\":[\"BROADCAST\",\"UP\"],\"mtu\":1500}]" ;;
+	dev=${line##* }
+	mtu=$(sed -n "s|^ip link set $dev mtu \([0-9]*\)\$|\1|p" "$STANDIN_LOG" | tail -n 1)
+	echo "[{\"ifname\":\"$dev\",\"flags\":[\"BROADCAST\",\"UP\"],\"mtu\":${mtu:-1500}}]" ;;
 *"ip -j addr show dev "*)
 	dev=${line##* }
 	addr=$(sed -n "s|.*ip addr add \([^ ]*\)/\([0-9]*\) dev $dev\( nodad\)\{0,1\}\$|\1 \2|p" "$STANDIN_LOG" | tail -n 1)

@@ -1,0 +1,38 @@
+package plan
+
+import (
+	"context"
+	"reflect"
+	"testing"
+)
+
+// TestPlanLeavesRecipe: planning and checking the host read the recipe and
+// never write it (a recipe is input; what planning finds goes into the
+// plan): the uplink a veth finds from the default route, the directories
+// of an overlay laid out by plumb, a container's root.
+func TestPlanLeavesRecipe(t *testing.T) {
+	st := NewStore(t.TempDir())
+	env := Env{R: &fakeRunner{}, St: st}
+	v := docVeth()
+	v.Uplink = ""
+	layer := t.TempDir()
+	for _, tt := range []struct {
+		name string
+		rc   Recipe
+	}{
+		{"veth", v},
+		{"overlay laid out", &Overlay{Name: "web", Lower: []string{layer}, LaidOut: true}},
+		{"container", &Container{Name: "c", Layers: []string{layer}, Cmd: []string{"true"}}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			before := reflect.ValueOf(tt.rc).Elem().Interface()
+			if _, err := tt.rc.Plan(context.Background(), env); err != nil {
+				t.Fatal(err)
+			}
+			_, _ = tt.rc.Preflight(context.Background(), env) // its verdict is not the point
+			if after := reflect.ValueOf(tt.rc).Elem().Interface(); !reflect.DeepEqual(before, after) {
+				t.Errorf("planning changed the recipe:\n before %+v\n after  %+v", before, after)
+			}
+		})
+	}
+}

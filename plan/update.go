@@ -1,0 +1,159 @@
+package plan
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"plumb/actions"
+)
+
+// Updater is a recipe whose object, asked for again with other input, can
+// be changed in place. Update gets the object's whole record and the plan
+// that would make it from the new input, and returns the plan that turns
+// the old object into the new (Base set: see Plan.Base), reading the host
+// where it must (read-only), or refuses what the kernel cannot change in
+// place, saying what would have to go. A nil plan and error: the recipe
+// does not change this object; Up refuses other input as Again says.
+type Updater interface {
+	Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Plan, error)
+}
+
+// updateOf loads p's object whole (it is to be changed) and asks u for the
+// update.
+func updateOf(ctx context.Context, env Env, u Updater, p *Plan) (*Plan, error) {
+	rec, err := env.St.Load(p.Kind, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	return u.Update(ctx, env, rec, p)
+}
+
+// change is one setting that differs between an object's old input and
+// its new: "mtu 1500 → 1400".
+type change struct{ what, from, to string }
+
+func (c change) String() string { return fmt.Sprintf("%s %s → %s", c.what, c.from, c.to) }
+
+// differ appends to cs the setting what when from and to differ.
+func differ[T comparable](cs []change, what string, from, to T) []change {
+	if from == to {
+		return cs
+	}
+	return append(cs, change{what, fmt.Sprint(from), fmt.Sprint(to)})
+}
+
+func joinChanges(cs []change) string {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = c.String()
+	}
+	return strings.Join(s, ", ")
+}
+
+// Update changes a bridge in place where the kernel can: its MTU (the
+// bridge's alone; the ports keep theirs, and a bridge's MTU is kept at
+// most its ports'). Its subnet, gateways, NAT and firewall back end are
+// what its address, its rules and its attachments' addresses are made
+// of: changing them is a replace (down, then up), refused while
+// containers are attached, naming them.
+func (b *Bridge) Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Plan, error) {
+	if !b.Change {
+		return nil, nil
+	}
+	old, err := rec.BridgeSpec()
+	if err != nil {
+		return nil, refuse("", "%s is already up with other settings, and %v; run `plumb bridge down %s` first", rec.ID(), err, rec.Name)
+	}
+	var now BridgeSpec
+	if err := json.Unmarshal(p.Spec.Input, &now); err != nil {
+		return nil, fmt.Errorf("%s: decoding the new spec: %w", p.ID(), err)
+	}
+	var fixed []change
+	fixed = differ(fixed, "subnet", old.Subnet, now.Subnet)
+	fixed = differ(fixed, "gateway", old.Gateway, now.Gateway)
+	fixed = differ(fixed, "NAT", !old.NoNAT, !now.NoNAT)
+	fixed = differ(fixed, "firewall", fwName(old.Firewall), fwName(now.Firewall))
+	fixed = differ(fixed, "IPv6 subnet", old.Subnet6, now.Subnet6)
+	fixed = differ(fixed, "IPv6 gateway", old.Gateway6, now.Gateway6)
+	fixed = differ(fixed, "IPv6 NAT", old.NAT6, now.NAT6)
+	attached := Attachments(env.St, rec.Name)
+	if len(fixed) > 0 {
+		if len(attached) > 0 {
+			return nil, refuse("", "%s cannot change in place (%s): that is a down and an up, and its %d attached containers depend on it: %s; detach them first",
+				rec.ID(), joinChanges(fixed), len(attached), dependents(attached))
+		}
+		up, err := replacePlan(env.St, rec, p)
+		if err != nil {
+			return nil, err
+		}
+		up.remake = remakeBridge(old)
+		return up, nil
+	}
+	up := &Plan{Kind: p.Kind, Name: p.Name, Facts: p.Facts, Spec: p.Spec, Summary: p.Summary, Base: rec}
+	if old.MTU != now.MTU {
+		step, err := b.mtuChange(ctx, env, now.MTU, attached)
+		if err != nil {
+			return nil, err
+		}
+		up.Steps = append(up.Steps, step)
+	}
+	return up, nil
+}
+
+// fwName is a recorded firewall back end's name ("" is iptables).
+func fwName(fw string) string {
+	if fw == "" {
+		return "iptables"
+	}
+	return fw
+}
+
+// mtuChange is the step that sets the bridge's MTU to mtu (0: the kernel's
+// default for a new bridge, 1500), its undo the MTU the bridge has now, as
+// the host says. The bridge's ports (its attachments' host ends, made with
+// the MTU the bridge had then) are left as they are: a bridge above its
+// ports' MTU would pass the host's frames to ports that drop them, so
+// that is refused, naming the ports.
+func (b *Bridge) mtuChange(ctx context.Context, env Env, mtu int, attached []*Record) (Step, error) {
+	if mtu == 0 {
+		mtu = 1500
+	}
+	links, err := actions.LinkNames(ctx, env.R, actions.Netns{})
+	if err != nil {
+		return Step{}, err
+	}
+	from, ok := links[b.Name.String()]
+	if !ok {
+		return Step{}, refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", b.Name, b.Name)
+	}
+	var above []string
+	for _, a := range attached {
+		f, ok := a.Attachment()
+		if !ok {
+			continue
+		}
+		if port, ok := links[f.HostVeth.String()]; ok && port < mtu {
+			above = append(above, fmt.Sprintf("%s (MTU %d, %s)", f.HostVeth, port, f.IP))
+		}
+	}
+	if len(above) > 0 {
+		return Step{}, refuse("mtu", "%d is above the MTU of %s's ports %s; a bridge's MTU is at most its ports' (detach and attach them again to give them the new MTU first)",
+			mtu, b.Name, strings.Join(above, ", "))
+	}
+	return Step{Action: actions.LinkChangeMTU{Dev: b.Name, MTU: mtu, From: from}}, nil
+}
+
+// dependents names attachments as `bridge down` does: address (target).
+func dependents(recs []*Record) string {
+	var ids []string
+	for _, a := range recs {
+		if f, ok := a.Attachment(); ok {
+			ids = append(ids, f.IP.String()+" ("+f.Target+")")
+		} else {
+			ids = append(ids, a.ID())
+		}
+	}
+	return strings.Join(ids, ", ")
+}

@@ -1,0 +1,68 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/rs/zerolog"
+
+	"plumb/plan/firewall"
+)
+
+// replacePlan is the plan that replaces the object of rec by the one p
+// makes, for settings the kernel cannot change in place: rec's undos (as
+// down runs them), then p's steps. It is shown like any plan; applied, it
+// is a down then an up (see replace).
+func replacePlan(st *Store, rec *Record, p *Plan) (*Plan, error) {
+	undo, err := UndoPlanOf(st, p.Kind, p.Name, rec)
+	if err != nil {
+		return nil, err
+	}
+	out := *p
+	out.Base, out.Replace = rec, true
+	out.Steps = append(undo.Steps, p.Steps...)
+	return &out, nil
+}
+
+// replace applies a replace: down of the old object, the recipe's checks
+// of the host (with the old one gone), then the new plan. Should the new
+// one fail (it is rolled back) the old is made again from its spec, so
+// that a failed replace leaves the object as it was, under a new journal.
+func replace(ctx context.Context, env Env, rc Recipe, out *Outcome, p *Plan, remake func() (*Plan, error)) error {
+	old := out.Plans[0].Base
+	log := zerolog.Ctx(ctx)
+	log.Warn().Msgf("%s cannot change in place: replacing it (down, then up)", old.ID())
+	if _, err := unwindMode(ctx, env.R, env.St, old, env.Mode); err != nil {
+		return fmt.Errorf("replacing %s, its down failed: %w", old.ID(), err)
+	}
+	warnings, err := rc.Preflight(ctx, env)
+	if err == nil {
+		out.Plans = []*Plan{p}
+		err = apply(ctx, env, out, warnings)
+		if err == nil {
+			return nil
+		}
+	}
+	back, rerr := remake()
+	if rerr == nil {
+		_, rerr = execute(ctx, env.R, env.St, []*Plan{back}, env.Mode)
+	}
+	if rerr != nil {
+		return errors.Join(fmt.Errorf("replacing %s: %w", old.ID(), err), fmt.Errorf("and making it again as it was failed: %w; it is down", rerr))
+	}
+	return fmt.Errorf("replacing %s: %w\n%s was made again as it was", old.ID(), err, old.ID())
+}
+
+// remakeBridge is the plan that makes again the bridge spec s describes.
+func remakeBridge(s BridgeSpec) func() (*Plan, error) {
+	return func() (*Plan, error) {
+		fw, err := firewall.ByName(s.Firewall)
+		if err != nil {
+			return nil, err
+		}
+		b := &Bridge{Name: s.Name, Subnet: s.Subnet, Gateway: s.Gateway, Uplink: s.Uplink, NoNAT: s.NoNAT, MTU: s.MTU,
+			Firewall: fw, Subnet6: s.Subnet6, Gateway6: s.Gateway6, NAT6: s.NAT6}
+		return b.plan()
+	}
+}
