@@ -73,7 +73,7 @@ type Lock struct {
 // NetworkLock is a network's lock: shared to attach to it, exclusive to
 // make or remove it.
 func NetworkLock(name string, shared bool) Lock {
-	return Lock{rank: rankNetwork, Kind: "bridge", Name: name, Shared: shared}
+	return NetworkRef{Kind: bridgeKind, Name: name}.Lock(shared)
 }
 
 // ImagesLock is the lock of the images and layers: shared to read them
