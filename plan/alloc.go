@@ -57,7 +57,8 @@ func (c *Container) Allocate(ctx context.Context, env Env, reserve bool) (func()
 	if err != nil {
 		return nil, err
 	}
-	a := &Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall}
+	a := &Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
+		Name: c.Name, Aliases: c.Aliases}
 	if err := a.Check(); err != nil {
 		return nil, err
 	}

@@ -262,6 +262,11 @@ type Attach struct {
 	Hairpin bool
 	// Runtime is the runtime's name for the attachment (CNI), journaled.
 	Runtime *RuntimeRef
+	// Name and Aliases are the names it answers to on its network, in
+	// the network's names index (see names.go); Name "": its named
+	// namespace's name, or its runtime's container ID.
+	Name    string
+	Aliases []string
 }
 
 // id is the attachment's identity on net: ID's parts where given, the
@@ -428,7 +433,7 @@ func (a *Attach) plan(net Network) (*Plan, error) {
 		facts.IP6, facts.PrefixLen6, facts.Gateway6 = a.IP6, second.Subnet.Bits(), second.Gateway
 		addrs += " " + a.IP6.String()
 	}
-	return &Plan{Kind: "attachment", Name: id.Object, Target: in, Facts: facts, Steps: steps,
+	return &Plan{Kind: "attachment", Name: id.Object, Target: in, Facts: facts, Steps: steps, Names: a.names(),
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), addrs, br, id.HostVeth)}, nil
 }
 

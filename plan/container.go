@@ -59,6 +59,8 @@ type Container struct {
 	ResolvConf string
 	// Firewall writes its published ports' rules; nil: the bridge's back end.
 	Firewall firewall.Backend
+	// Aliases are names it answers to on its bridge besides its own.
+	Aliases []string
 	// What Plan made of it, for Preflight.
 	attach  *Attach
 	overlay *Overlay
@@ -324,8 +326,9 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		return nil, refuse("cap-drop", "the container's user %d is set by unshare -S once its root is entered, which needs CAP_SETUID; keep it (it is Docker's default), or run as root", proc.UID)
 	}
 	var ip netip.Addr
+	var names []string
 	if c.attach != nil {
-		ip = c.attach.IP
+		ip, names = c.attach.IP, c.attach.names()
 	}
 	resolv, err := readResolvConf(c.resolvConf())
 	if err != nil {
@@ -346,7 +349,7 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if c.attach != nil {
 		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge)
 	}
-	return []*Plan{{Kind: "container", Name: c.Name, Facts: facts, Steps: steps, Summary: summary}}, nil
+	return []*Plan{{Kind: "container", Name: c.Name, Facts: facts, Steps: steps, Summary: summary, Names: names}}, nil
 }
 
 // Again refuses a name in use: a container is never "already up".

@@ -34,7 +34,10 @@ type Plan struct {
 	// Facts are what later commands look the object up by or show.
 	Facts Facts
 	// Spec is the input the plan was made from, stored in its record.
-	Spec  *Spec
+	Spec *Spec
+	// Names are the names the object answers to on its network, stored
+	// in its record for the names index (see names.go).
+	Names []string
 	Steps []Step
 	// Ordered: its steps may wait for those of the plans before it in a
 	// call for many (an image's layer for the layers below it). Such a
