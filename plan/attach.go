@@ -312,6 +312,9 @@ func (a *Attach) Check() error {
 	if a.Target.IsHost() {
 		return refuse("", "give the container as --pid PID or --netns NAME")
 	}
+	if err := checkAliases(a.Aliases, true); err != nil {
+		return err
+	}
 	for i, p := range a.Publish {
 		for _, q := range a.Publish[:i] {
 			if p.Shares(q) {

@@ -240,6 +240,9 @@ func (c *Container) Check() error {
 	if c.Bridge == "" && (c.IP.IsValid() || len(c.Publish) > 0) {
 		return refuse("net", "--ip and --publish need --net BRIDGE")
 	}
+	if err := checkAliases(c.Aliases, c.Bridge != ""); err != nil {
+		return err
+	}
 	if err := checkEnv(c.Env); err != nil {
 		return err
 	}

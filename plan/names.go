@@ -296,3 +296,41 @@ func (s *Store) distrustIndex() {
 	_ = os.Remove(s.indexMark())
 	s.index = nil
 }
+
+// checkAliases refuses aliases of an object on no network, or that
+// checkAlias refuses.
+func checkAliases(aliases []string, onNetwork bool) error {
+	if !onNetwork && len(aliases) > 0 {
+		return refuse("alias", "a name is answered on a bridge; give --net BRIDGE")
+	}
+	for _, n := range aliases {
+		if err := checkAlias(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAlias refuses a name no resolver could answer: an alias is a DNS
+// name (RFC 1123 labels of letters, digits, '-' and '_', as Docker's are,
+// joined by dots), at most 253 bytes.
+func checkAlias(n string) error {
+	bad := func(why string) error { return refuse("alias", "%q is not a name a resolver answers: %s", n, why) }
+	if n == "" || len(n) > 253 {
+		return bad("it has 1 to 253 bytes")
+	}
+	for _, label := range strings.Split(n, ".") {
+		if label == "" || len(label) > 63 {
+			return bad("each dot-separated part has 1 to 63 bytes")
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return bad("no part starts or ends with '-'")
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return bad("only letters, digits, '-', '_' and dots")
+			}
+		}
+	}
+	return nil
+}

@@ -171,3 +171,21 @@ func TestNamesIndex(t *testing.T) {
 		t.Errorf("index files left with no attachment (-want +got):\n%s", d)
 	}
 }
+
+func TestCheckAlias(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		ok   bool
+	}{
+		{"web", true}, {"web-1.project_default", true}, {"A9", true}, {strings.Repeat("a", 63), true},
+		{"", false}, {"a b", false}, {"-a", false}, {"a-", false}, {"a..b", false}, {".a", false},
+		{strings.Repeat("a", 64), false}, {strings.Repeat("a.", 127) + "a", false}, {"é", false}, {"a/b", false},
+	} {
+		if err := checkAlias(c.name); (err == nil) != c.ok {
+			t.Errorf("checkAlias(%q): %v, want ok %v", c.name, err, c.ok)
+		}
+	}
+	if err := checkAliases([]string{"web"}, false); err == nil {
+		t.Error("an alias on no network was not refused")
+	}
+}
