@@ -2,6 +2,7 @@ package plan
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -43,6 +44,20 @@ func namesAttach(t *testing.T, st *Store, net BridgeNetwork, a *Attach) *Record 
 		t.Fatal(err)
 	}
 	return rec
+}
+
+// memberIDs are the IDs br0's names file holds.
+func memberIDs(t *testing.T, st *Store) []string {
+	t.Helper()
+	f, err := st.readNames("br0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, m := range f.Members {
+		ids = append(ids, m.ID)
+	}
+	return ids
 }
 
 // addrCmp compares addresses as == does.
@@ -122,6 +137,9 @@ func TestNamesIndex(t *testing.T) {
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
 		t.Errorf("names after a teardown (-want +got):\n%s", d)
 	}
+	if d := cmp.Diff([]string{web.ID(), old.ID()}, memberIDs(t, st)); d != "" {
+		t.Errorf("members after a teardown (-want +got):\n%s", d)
+	}
 	// Crashes: a journal gone without its names (its member is stale),
 	// and a journal up whose names file was lost.
 	if err := os.Remove(st.journal(old.Kind, old.Name)); err != nil {
@@ -137,22 +155,38 @@ func TestNamesIndex(t *testing.T) {
 	if got := st.Names("br0"); len(got) != 0 {
 		t.Errorf("names with the file lost: %v", got)
 	}
-	// Recover, as a process of its own would: a store that has not read
-	// the journals yet.
+	// Recover rebuilds the index, as a process of its own would: a store
+	// that has not read the journals yet.
 	st.Unlock()
 	st = NewStore(dir)
 	if err := st.Lock(ctx, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if err := st.RebuildIndex(); err != nil {
+	if _, err := Recover(ctx, &fakeRunner{}, st); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
 		t.Errorf("names rebuilt (-want +got):\n%s", d)
 	}
-	f, err := st.readNames("br0")
-	if err != nil || len(f.Members) != 1 || f.Members[0].ID != web.ID() {
-		t.Errorf("members rebuilt: %+v, %v", f.Members, err)
+	if d := cmp.Diff([]string{web.ID()}, memberIDs(t, st)); d != "" {
+		t.Errorf("members rebuilt (-want +got):\n%s", d)
+	}
+	// A call for two rolled back when the second fails: a call marks its
+	// objects up together once every step ran, so neither was named, and
+	// neither is.
+	var plans []*Plan
+	for i, name := range []string{"r1", "r2"} {
+		a := &Attach{Network: br, Target: selfTarget(), If: "eth0", IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(20 + i)}), Name: name}
+		plans = append(plans, must(a.Plan()))
+	}
+	if _, err := ApplyAll(ctx, &fakeRunner{failOn: fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.21/24 dev eth0", os.Getpid())}, st, plans, Each); err == nil {
+		t.Fatal("the call did not fail")
+	}
+	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
+		t.Errorf("names after a rollback (-want +got):\n%s", d)
+	}
+	if d := cmp.Diff([]string{web.ID()}, memberIDs(t, st)); d != "" {
+		t.Errorf("members after a rollback (-want +got):\n%s", d)
 	}
 	// Every object gone: no names file left.
 	for _, r := range []*Record{web, pending} {
