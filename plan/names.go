@@ -3,11 +3,11 @@ package plan
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,48 +16,60 @@ import (
 
 // The names index says, for each network, which names its attachments
 // answer to and at which addresses: what a resolver of the network (the
-// Compose issue's) reads, without reading every journal. A network's
-// names are one file, index/names/NET, holding its members, each an
-// object's ID, names and addresses:
+// Compose issue's) reads, without reading every journal. Each name an
+// object answers to is an entry, a file holding its addresses:
 //
-//	{"version": 1, "members": [{"id": "container/web", "names": ["web", "www"],
-//	  "addrs": ["10.88.0.2", "fd00:88::2"]}]}
+//	index/names/NET/NAME/ID     "NAME\n10.88.0.2 fd00:88::2\n": kind/name
+//	                            ID answers to NAME on network NET
 //
-// An object becomes a member when its journal first says it is up, and
-// stops being one when its journal is removed (detach, down, rollback,
-// recover, CNI DEL all remove journals through Store.Remove); BuildIndex
-// writes every network's members again from the journals, which record
-// the names (Record.Names). The file is rewritten whole, by rename, under
-// the network's names lock (namesLock), so a reader needs no lock. Like
-// the rest of the index it is a cache: nothing prints it.
-
-// namesVersion is the version of a names file's JSON.
-const namesVersion = 1
+// (NAME and ID escaped or hashed as indexKey does: the entry says the
+// name). A name several objects answer to
+// (an alias they share) has an entry for each. An object's entries are
+// written when its journal first says it is up, and removed when its
+// journal is (detach, down, rollback, recover, CNI DEL all remove journals
+// through Store.Remove); BuildIndex writes them again from the journals,
+// which record the names (Record.Names). Entries are written by rename (a
+// reader sees a whole one or none) under the network's names lock
+// (namesLock), which keeps a directory from being removed while another
+// process writes into it. Like the rest of the index they are a cache:
+// nothing prints them.
 
 // NameMember is an object of a network, as the names index keeps it.
 type NameMember struct {
-	ID    string       `json:"id"` // kind/name of the object
-	Names []string     `json:"names"`
-	Addrs []netip.Addr `json:"addrs"`
+	ID    string // kind/name of the object
+	Names []string
+	Addrs []netip.Addr
 }
 
-type namesFile struct {
-	Version int          `json:"version"`
-	Members []NameMember `json:"members"`
-}
-
-func (l Layout) namesEntry(network string) string {
+func (l Layout) namesDir(network string) string {
 	return filepath.Join(l.indexDir(), "names", indexKey(network))
+}
+
+func (l Layout) nameEntry(network, name, id string) string {
+	return filepath.Join(l.namesDir(network), indexKey(name), indexKey(id))
 }
 
 // Names are the names network's attachments answer to, each with its
 // addresses (IPv4 first, then IPv6, as attached; a name several objects
 // share has all of theirs, in the order of the objects' IDs). By the names
-// index when there is one, else by reading the journals. A member whose
+// index when there is one, else by reading the journals. An entry whose
 // journal is gone (a crash between the two) is left out.
 func (s *Store) Names(network string) map[string][]netip.Addr {
+	if s.indexed() {
+		if out, err := s.indexedNames(network); err == nil {
+			return out
+		}
+	}
+	recs, _ := s.Headers()
+	var ms []NameMember
+	for _, r := range recs {
+		if m, net, ok := nameMember(r); ok && net == network {
+			ms = append(ms, m)
+		}
+	}
+	slices.SortFunc(ms, func(a, b NameMember) int { return cmp.Compare(a.ID, b.ID) })
 	out := map[string][]netip.Addr{}
-	for _, m := range s.NameMembers(network) {
+	for _, m := range ms {
 		for _, n := range m.Names {
 			out[n] = append(out[n], m.Addrs...)
 		}
@@ -68,25 +80,51 @@ func (s *Store) Names(network string) map[string][]netip.Addr {
 // Lookup is the addresses name has on network: nil for none.
 func (s *Store) Lookup(network, name string) []netip.Addr { return s.Names(network)[name] }
 
-// NameMembers are network's members, by ID.
-func (s *Store) NameMembers(network string) []NameMember {
-	if s.indexed() {
-		if f, err := s.readNames(network); err == nil {
-			return slices.DeleteFunc(f.Members, func(m NameMember) bool {
-				kind, name, _ := strings.Cut(m.ID, "/")
-				_, err := os.Lstat(s.journal(kind, name))
-				return errors.Is(err, fs.ErrNotExist)
-			})
+// indexedNames reads network's entries.
+func (s *Store) indexedNames(network string) (map[string][]netip.Addr, error) {
+	out := map[string][]netip.Addr{}
+	dir := s.namesDir(network)
+	if err := s.indexDirs(dir, false); err != nil {
+		return nil, err
+	}
+	names, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return out, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	for _, n := range names {
+		if !n.IsDir() {
+			continue
+		}
+		holders, err := os.ReadDir(filepath.Join(dir, n.Name()))
+		if err != nil {
+			continue // removed since it was listed
+		}
+		// ReadDir sorts by file name: escaped IDs sort as IDs do.
+		for _, h := range holders {
+			id, err := url.PathUnescape(h.Name())
+			kind, obj, ok := strings.Cut(id, "/")
+			if err != nil || !ok {
+				continue
+			}
+			if _, err := os.Lstat(s.journal(kind, obj)); errors.Is(err, fs.ErrNotExist) {
+				continue // stale: recover drops it
+			}
+			data, why, err := s.readTrusted(filepath.Join(dir, n.Name(), h.Name()))
+			if err != nil || why != "" {
+				continue
+			}
+			name, addrs, _ := strings.Cut(string(data), "\n")
+			for _, f := range strings.Fields(addrs) {
+				if ip, err := netip.ParseAddr(f); err == nil {
+					out[name] = append(out[name], ip)
+				}
+			}
 		}
 	}
-	recs, _ := s.Headers()
-	var out []NameMember
-	for _, r := range recs {
-		if m, net, ok := nameMember(r); ok && net == network {
-			out = append(out, m)
-		}
-	}
-	return out
+	return out, nil
 }
 
 // nameMember is r as a member of its network: false for an object that
@@ -123,59 +161,65 @@ func recordNames(r *Record, f AttachmentFacts) []string {
 	return []string{}
 }
 
-// readNames reads network's names file: an empty one when there is none.
-func (s *Store) readNames(network string) (namesFile, error) {
-	var f namesFile
-	path := s.namesEntry(network)
-	if err := s.indexDirs(filepath.Dir(path), false); err != nil {
-		return f, err
+// putNames writes m's entries on network, under its names lock.
+func (s *Store) putNames(network string, m NameMember) error {
+	var text []string
+	for _, ip := range m.Addrs {
+		text = append(text, ip.String())
 	}
-	data, why, err := s.readTrusted(path)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return namesFile{Version: namesVersion}, nil
-	case err != nil:
-		return f, err
-	case why != "":
-		return f, fmt.Errorf("%s %s", path, why)
-	}
-	if err := json.Unmarshal(data, &f); err != nil {
-		return f, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if f.Version != namesVersion {
-		return f, fmt.Errorf("%s: version %d, this plumb reads %d", path, f.Version, namesVersion)
-	}
-	return f, nil
+	return s.withLock(context.Background(), namesLock(network), func() error {
+		for _, n := range m.Names {
+			path := s.nameEntry(network, n, m.ID)
+			content := n + "\n" + strings.Join(text, " ") + "\n"
+			if data, why, err := s.readTrusted(path); err == nil && why == "" && string(data) == content {
+				continue
+			}
+			if err := s.writeByRename(path, content); err != nil {
+				return fmt.Errorf("indexing the name %s of %s on %s: %w", n, m.ID, network, err)
+			}
+		}
+		return nil
+	})
 }
 
-// writeNames writes network's names file whole, by rename (a reader sees
-// the old one or the new one), or removes it, and the directories it
-// leaves empty, when it has no member.
-func (s *Store) writeNames(network string, f namesFile) error {
-	path := s.namesEntry(network)
-	if len(f.Members) == 0 {
-		if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		_ = os.Remove(filepath.Dir(path)) // when empty
+// dropNames removes r's entries, and the directories they leave empty,
+// under its network's names lock.
+func (s *Store) dropNames(r *Record) error {
+	f, ok := r.Attachment()
+	if !ok || f.Bridge == "" {
 		return nil
 	}
-	slices.SortFunc(f.Members, func(a, b NameMember) int { return cmp.Compare(a.ID, b.ID) })
-	f.Version = namesVersion
-	data, err := json.Marshal(f)
-	if err != nil {
-		return err
-	}
+	id, network := r.ID(), f.Bridge
+	return s.withLock(context.Background(), namesLock(network), func() error {
+		for _, n := range recordNames(r, f) {
+			path := s.nameEntry(network, n, id)
+			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return err
+			}
+			for dir := filepath.Dir(path); dir != s.indexDir() && strings.HasPrefix(dir, s.indexDir()); dir = filepath.Dir(dir) {
+				if os.Remove(dir) != nil {
+					break // not empty
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// writeByRename writes content to path through a new file renamed over
+// it: a reader sees the old entry or the new one. Not synced: the index
+// is not trusted after a power cut (see indexed).
+func (s *Store) writeByRename(path, content string) error {
 	dir := filepath.Dir(path)
 	if err := s.indexDirs(dir, true); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(data)
+	_, err = tmp.WriteString(content)
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
@@ -185,72 +229,14 @@ func (s *Store) writeNames(network string, f namesFile) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// changeNames applies change to network's names file under its lock.
-func (s *Store) changeNames(network string, change func(*namesFile) bool) error {
-	return s.withLock(context.Background(), namesLock(network), func() error {
-		f, err := s.readNames(network)
-		if err != nil {
-			// A file that cannot be read is a cache: written again from
-			// the journals by the next rebuild, until then replaced.
-			f = namesFile{Version: namesVersion}
-		}
-		if !change(&f) {
-			return nil
-		}
-		return s.writeNames(network, f)
-	})
-}
-
-// putNames makes r a member of its network, once its journal says it is
-// up (the index is kept).
-func (s *Store) putNames(r *Record) error {
-	m, network, ok := nameMember(r)
-	if !ok {
-		return nil
-	}
-	return s.changeNames(network, func(f *namesFile) bool {
-		i := slices.IndexFunc(f.Members, func(o NameMember) bool { return o.ID == m.ID })
-		switch {
-		case i < 0:
-			f.Members = append(f.Members, m)
-		case slices.Equal(f.Members[i].Names, m.Names) && slices.Equal(f.Members[i].Addrs, m.Addrs):
-			return false
-		default:
-			f.Members[i] = m
-		}
-		return true
-	})
-}
-
-// dropNames removes r from its network's members, once its journal is
-// gone.
-func (s *Store) dropNames(r *Record) error {
-	f, ok := r.Attachment()
-	if !ok || f.Bridge == "" {
-		return nil
-	}
-	id := r.ID()
-	return s.changeNames(f.Bridge, func(f *namesFile) bool {
-		n := len(f.Members)
-		f.Members = slices.DeleteFunc(f.Members, func(m NameMember) bool { return m.ID == id })
-		return len(f.Members) != n
-	})
-}
-
-// buildNames writes every network's names from recs, each file once:
+// buildNames writes the entries of every object of recs that is up:
 // BuildIndex's part, under the store's lock exclusive.
 func (s *Store) buildNames(recs []*Record) error {
-	byNet := map[string][]NameMember{}
 	for _, r := range recs {
 		if m, network, ok := nameMember(r); ok {
-			byNet[network] = append(byNet[network], m)
-		}
-	}
-	for network, ms := range byNet {
-		if err := s.withLock(context.Background(), namesLock(network), func() error {
-			return s.writeNames(network, namesFile{Members: ms})
-		}); err != nil {
-			return fmt.Errorf("indexing the names of %s: %w", network, err)
+			if err := s.putNames(network, m); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -281,7 +267,11 @@ func (a *Attach) names() []string {
 // A names file that cannot be written leaves the index untrusted: the
 // next command that takes the store's lock builds it again.
 func (s *Store) indexNamesUp(r *Record) {
-	if err := s.putNames(r); err != nil {
+	m, network, ok := nameMember(r)
+	if !ok {
+		return
+	}
+	if err := s.putNames(network, m); err != nil {
 		s.distrustIndex()
 	}
 }

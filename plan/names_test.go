@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -46,17 +48,20 @@ func namesAttach(t *testing.T, st *Store, net BridgeNetwork, a *Attach) *Record 
 	return rec
 }
 
-// memberIDs are the IDs br0's names file holds.
+// memberIDs are the IDs of br0's entries, each once, sorted.
 func memberIDs(t *testing.T, st *Store) []string {
 	t.Helper()
-	f, err := st.readNames("br0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var ids []string
-	for _, m := range f.Members {
-		ids = append(ids, m.ID)
-	}
+	_ = filepath.WalkDir(st.namesDir("br0"), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			id, _ := url.PathUnescape(d.Name())
+			if !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+		return nil
+	})
+	slices.Sort(ids)
 	return ids
 }
 
@@ -91,7 +96,9 @@ func TestNamesIndex(t *testing.T) {
 	}
 	dual := br
 	dual.Subnet6, dual.Gateway6 = netip.MustParsePrefix("fd00:88::/64"), netip.MustParseAddr("fd00:88::1")
-	web := namesAttach(t, st, dual, &Attach{IP: netip.MustParseAddr("10.88.0.2"), IP6: netip.MustParseAddr("fd00:88::2"), Name: "web", Aliases: []string{"www"}})
+	// A name too long for a file name of its own is hashed there.
+	long := strings.Repeat("a", 63) + "." + strings.Repeat("b", 63) + "." + strings.Repeat("c", 63) + "." + strings.Repeat("d", 60)
+	web := namesAttach(t, st, dual, &Attach{IP: netip.MustParseAddr("10.88.0.2"), IP6: netip.MustParseAddr("fd00:88::2"), Name: "web", Aliases: []string{"www", long}})
 	db := namesAttach(t, st, br, &Attach{IP: netip.MustParseAddr("10.88.0.3"), Aliases: []string{"db", "www"}})
 	// A journal of before names were recorded: a container's name is its own.
 	old := &Record{FormatVersion: FormatVersion, Kind: "container", Name: "old", State: StateUp,
@@ -110,6 +117,7 @@ func TestNamesIndex(t *testing.T) {
 	}
 	want := map[string][]netip.Addr{
 		"web": addrs("10.88.0.2", "fd00:88::2"),
+		long:  addrs("10.88.0.2", "fd00:88::2"),
 		"www": addrs("10.88.0.2", "fd00:88::2", "10.88.0.3"), // its holders in the order of their IDs
 		"db":  addrs("10.88.0.3"),
 		"old": addrs("10.88.0.4"),
@@ -149,7 +157,7 @@ func TestNamesIndex(t *testing.T) {
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
 		t.Errorf("names with a stale member (-want +got):\n%s", d)
 	}
-	if err := os.Remove(st.namesEntry("br0")); err != nil {
+	if err := os.RemoveAll(st.namesDir("br0")); err != nil {
 		t.Fatal(err)
 	}
 	if got := st.Names("br0"); len(got) != 0 {
