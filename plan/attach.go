@@ -98,9 +98,8 @@ func ParsePort(s string) (Port, error) {
 	return Port{Host: uint16(hp), Container: uint16(cp), Proto: proto, HostIP: hostIP}, nil
 }
 
-// BridgeNetwork is what an attachment needs to know of its bridge: its
-// name and facts, as `bridge up` recorded them (or, later, as a CNI
-// config gives them).
+// BridgeNetwork is a bridge as a Network (see network.go): its name and
+// facts, as `bridge up` recorded them (or as a CNI config gives them).
 type BridgeNetwork struct {
 	Name actions.IfName
 	BridgeFacts
@@ -223,11 +222,11 @@ type Route struct {
 	Via netip.Addr
 }
 
-// Attach joins a container to a bridge: a veth pair whose host end is
-// plugged into the bridge and whose other end is created inside the
-// container (no move between namespaces), renamed there, addressed, and
-// routed through the gateway; published ports are firewall rules of the
-// bridge's network.
+// Attach joins a container to a network: a veth pair whose host end joins
+// the network as its driver says (a bridge's: plugged into it) and whose
+// other end is created inside the container (no move between namespaces),
+// renamed there, addressed, and routed through the gateway; published
+// ports are firewall rules of the network.
 type Attach struct {
 	// Network is the network joined by an attachment planned alone
 	// (Allocate, Plan, Preflight); an AttachCall's attachments are
