@@ -540,12 +540,6 @@ func run(ctx context.Context, r actions.Runner, a actions.Action) error {
 	return err
 }
 
-// RunOne runs a single action outside any plan: the purge that follows an
-// unmount when the user asks for it.
-func RunOne(ctx context.Context, r actions.Runner, a actions.Action) error {
-	return run(ctx, r, a)
-}
-
 // waveSize is how many plans go through their rounds together. Waves
 // overlap: while one wave's host batch holds the kernel's RTNL lock, the
 // containers of the wave before it are starting their processes, which

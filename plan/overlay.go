@@ -341,6 +341,9 @@ func (h Holder) String() string { return fmt.Sprintf("%d (%s, %s)", h.PID, h.Com
 // Holders lists processes whose working directory, root or open files are
 // under dir: the ones that make `umount` say "target is busy".
 func Holders(dir string) []Holder {
+	if dir == "" {
+		return nil // a journal that names no mount point: "" would match every path
+	}
 	var out []Holder
 	procs, _ := filepath.Glob("/proc/[0-9]*")
 	under := func(p string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }

@@ -56,7 +56,13 @@ type Record struct {
 	PID      int            `json:"pid"` // the plumb process that last wrote it
 	Created  time.Time      `json:"created"`
 	Updated  time.Time      `json:"updated"`
-	Steps    []StepRecord   `json:"steps"`
+	// Purge is what the teardown deletes once every undo has run: the
+	// upper layer `stop --rm` and `overlay unmount --purge` ask for. It is
+	// written before the first undo, so that recover finishes a teardown
+	// killed half-way, deletion included. (Before steps: a header is read
+	// as far as the steps.)
+	Purge *encodedAction `json:"purge,omitempty"`
+	Steps []StepRecord   `json:"steps"`
 }
 
 // ID is the object's name in messages: kind/name.
@@ -179,6 +185,11 @@ func (r *Record) validate() error {
 			if _, err := s.Undo.decode(); err != nil {
 				return fmt.Errorf("step %d undo: %w", i+1, err)
 			}
+		}
+	}
+	if r.Purge != nil {
+		if _, err := r.Purge.decode(); err != nil {
+			return fmt.Errorf("purge: %w", err)
 		}
 	}
 	return nil

@@ -16,6 +16,9 @@ type DownOptions struct {
 	Force bool // bridge: detach its containers first, rather than refuse
 	Lazy  bool // overlay: detach it even while in use (umount -l)
 	Grace int  // container: seconds from SIGTERM to SIGKILL; 0 keeps the recorded
+	// Purge is deleted once every undo has run (`stop --rm`, `--purge`),
+	// journaled with the teardown (Record.Purge).
+	Purge actions.Action
 }
 
 // Teardown is what TearDown did, or with a dry run would do.
@@ -96,6 +99,13 @@ func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRu
 				return nil, err
 			}
 		}
+	}
+	if opts.Purge != nil {
+		e, err := encode(opts.Purge)
+		if err != nil {
+			return nil, err
+		}
+		rec.Purge = e
 	}
 	if dryRun {
 		p, err := UndoPlanOf(env.St, rec.Kind, rec.Name, append(before, rec)...)

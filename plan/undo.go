@@ -136,6 +136,13 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 			break
 		}
 	}
+	if len(errs) == 0 && rec.Purge != nil {
+		cmds, err := purge(ctx, r, rec)
+		ran = append(ran, cmds...)
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if len(errs) > 0 {
 		rec.State = StateUndoFailed
 		if err := p.save(rec); err != nil {
@@ -147,6 +154,36 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 		return ran, errors.Join(errs...)
 	}
 	return ran, st.Remove(rec)
+}
+
+// purge runs what rec's teardown deletes after its undos (Record.Purge).
+// Deleting a tree again is harmless, so a recover that finds the journal
+// runs it again.
+func purge(ctx context.Context, r actions.Runner, rec *Record) ([]string, error) {
+	a, err := rec.Purge.decode()
+	if err != nil {
+		return nil, err
+	}
+	cmd := actions.Quote(a.Argv())
+	zerolog.Ctx(ctx).Info().Msgf("purge: %s", cmd)
+	if err := run(ctx, r, a); err != nil {
+		return []string{cmd}, fmt.Errorf("purging: %w", err)
+	}
+	return []string{cmd}, nil
+}
+
+// Purge deletes what a teardown left behind when no object is left to tear
+// down (a named overlay's layout after its unmount): a journal of its own,
+// in the undoing state, holds the deletion while it runs, so that it is
+// never run outside one.
+func Purge(ctx context.Context, env Env, kind, name string, a actions.Action) ([]string, error) {
+	e, err := encode(a)
+	if err != nil {
+		return nil, err
+	}
+	rec := &Record{FormatVersion: FormatVersion, Kind: kind, Name: name, State: StateUndoing,
+		Summary: "purge: " + actions.Quote(a.Argv()), PID: os.Getpid(), Created: time.Now().UTC(), Purge: e}
+	return unwindMode(ctx, env.R, env.St, rec, env.Mode)
 }
 
 // progress saves where undoing stands in each journal, and works on a full
@@ -264,6 +301,13 @@ func UndoPlan(st *Store, rec *Record) ([]actions.Action, error) {
 			}
 			out = append(out, u)
 		}
+	}
+	if rec.Purge != nil {
+		a, err := rec.Purge.decode()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

@@ -111,22 +111,22 @@ func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, o
 			return fmt.Errorf("plumb keeps no overlay named %s, and %s does not exist", name, layout)
 		}
 	}
+	opts := plan.DownOptions{Lazy: lazy, Purge: purgeAction}
 	if dryRun {
 		p := &plan.Plan{Kind: "overlay", Name: name}
 		if rec != nil {
-			td, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{Lazy: lazy}, true)
+			td, err := plan.TearDown(d.ctx, d.env(), rec, opts, true)
 			if err != nil {
 				return err
 			}
 			p = td.Plan
-		}
-		if purgeAction != nil {
+		} else if purgeAction != nil {
 			p.Steps = append(p.Steps, plan.Step{Action: purgeAction})
 		}
 		return render(d, p, output)
 	}
 	if rec != nil {
-		if _, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{Lazy: lazy}, false); err != nil {
+		if _, err := plan.TearDown(d.ctx, d.env(), rec, opts, false); err != nil {
 			var ue *plan.UndoError
 			if errors.As(err, &ue) && strings.Contains(err.Error(), "busy") && !lazy {
 				return fmt.Errorf("%w; it is busy: stop what uses it, or retry with --lazy", err)
@@ -134,11 +134,12 @@ func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, o
 			return err
 		}
 		fmt.Fprintf(d.stdout, "%s is unmounted from %s\n", rec.ID(), f.Merged)
-	}
-	if purgeAction != nil {
-		if err := plan.RunOne(d.ctx, d.runner, purgeAction); err != nil {
+	} else if purgeAction != nil {
+		if _, err := plan.Purge(d.ctx, d.env(), "overlay", name, purgeAction); err != nil {
 			return err
 		}
+	}
+	if purgeAction != nil {
 		fmt.Fprintf(d.stdout, "deleted %s\n", layout)
 	} else if rec != nil && f.UpperDir != "" {
 		if entries, err := os.ReadDir(f.UpperDir); err == nil {

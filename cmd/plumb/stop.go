@@ -36,26 +36,23 @@ func (c *StopCmd) Run(d *deps) error {
 	if c.Time < 1 {
 		return &plan.Refused{Flag: "time", Msg: "give at least 1 second"}
 	}
-	f, _ := rec.Container()
-	var purge actions.Action
-	if c.RM {
-		purge = actions.RemoveTree{Path: f.Root.Layout}
+	f, ok := rec.Container()
+	if !ok && c.RM {
+		return fmt.Errorf("%s: its journal does not say where its upper layer is; nothing deleted", rec.ID())
 	}
-	td, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{Grace: c.Time}, c.DryRun)
+	opts := plan.DownOptions{Grace: c.Time}
+	if c.RM {
+		opts.Purge = actions.RemoveTree{Path: f.Root.Layout}
+	}
+	td, err := plan.TearDown(d.ctx, d.env(), rec, opts, c.DryRun)
 	if err != nil {
 		return err
 	}
 	if c.DryRun {
-		if purge != nil {
-			td.Plan.Steps = append(td.Plan.Steps, plan.Step{Action: purge})
-		}
 		return render(d, td.Plan, c.Output)
 	}
 	fmt.Fprintf(d.stdout, "%s is stopped\n", rec.ID())
-	if purge != nil {
-		if err := plan.RunOne(d.ctx, d.runner, purge); err != nil {
-			return err
-		}
+	if c.RM {
 		fmt.Fprintf(d.stdout, "deleted %s\n", f.Root.Layout)
 	} else if entries, err := os.ReadDir(f.Root.UpperDir); err == nil {
 		fmt.Fprintf(d.stdout, "kept the upper layer %s (%d entries); `plumb stop %s --rm` would have deleted it\n", f.Root.UpperDir, len(entries), rec.Name)

@@ -1,0 +1,94 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"slices"
+	"testing"
+
+	"plumb/actions"
+)
+
+// TestPurgeJournaled: the deletion `stop --rm` and `overlay unmount
+// --purge` ask for is part of the teardown's journal. When it fails, or
+// plumb dies while it runs, the journal stays, holding it, and recover
+// runs it before the journal goes; a dry run shows it last.
+func TestPurgeJournaled(t *testing.T) {
+	const layout = "/run/plumb/overlay/web"
+	rm := "rm -rf --one-file-system -- " + layout
+	for _, c := range []struct {
+		name  string
+		r     *fakeRunner
+		crash bool
+	}{
+		{"fails", &fakeRunner{failOn: rm, failStderr: "rm: cannot remove: Device or resource busy"}, false},
+		{"killed", &fakeRunner{crashOn: rm}, true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := context.Background()
+			st := NewStore(t.TempDir())
+			p := &Plan{Kind: "overlay", Name: "web", Steps: []Step{{Action: actions.Touch{Path: layout + "/uts"}}}}
+			if _, err := Apply(ctx, &fakeRunner{}, st, p, Each); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := st.Load("overlay", "web")
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := DownOptions{Purge: actions.RemoveTree{Path: layout}}
+			dry, err := TearDown(ctx, Env{R: &fakeRunner{}, St: st, Mode: Each}, rec, opts, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := len(dry.Plan.Steps); n == 0 || actions.Quote(dry.Plan.Steps[n-1].Action.Argv()) != rm {
+				t.Errorf("dry run: %v; want it to end with %s", dry.Plan.Steps, rm)
+			}
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						if _, ok := r.(crash); !ok || !c.crash {
+							panic(r)
+						}
+					}
+				}()
+				_, err = TearDown(ctx, Env{R: c.r, St: st, Mode: Each}, rec, opts, false)
+			}()
+			if !c.crash && err == nil {
+				t.Fatal("TearDown succeeded; want the purge's failure")
+			}
+			left, err := st.Load("overlay", "web")
+			if err != nil {
+				t.Fatalf("the journal is gone with the purge not done: %v", err)
+			}
+			if left.Purge == nil {
+				t.Fatal("the journal does not hold the purge")
+			}
+			f := &fakeRunner{}
+			if _, err := Recover(ctx, f, st); err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Contains(f.calls, rm) {
+				t.Errorf("recover ran %q; want %s", f.calls, rm)
+			}
+			if _, err := st.Load("overlay", "web"); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("journal after recover: %v; want it gone", err)
+			}
+		})
+	}
+}
+
+// TestPurgeAlone: a layout left without its object is deleted under a
+// journal of its own, gone once the deletion ran.
+func TestPurgeAlone(t *testing.T) {
+	ctx := context.Background()
+	st := NewStore(t.TempDir())
+	f := &fakeRunner{}
+	ran, err := Purge(ctx, Env{R: f, St: st, Mode: Each}, "overlay", "web", actions.RemoveTree{Path: "/run/plumb/overlay/web"})
+	if err != nil || len(ran) != 1 || len(f.calls) != 1 {
+		t.Fatalf("Purge() = %q, %v; ran %q", ran, err, f.calls)
+	}
+	if _, err := st.Load("overlay", "web"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("journal after purge: %v; want it gone", err)
+	}
+}
