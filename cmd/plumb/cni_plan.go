@@ -1,15 +1,12 @@
 package main
 
 import (
-	"errors"
 	"io"
-	"io/fs"
 	"os"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/utils"
-	"github.com/rs/zerolog"
 
+	"plumb/cni"
 	"plumb/plan"
 )
 
@@ -56,43 +53,22 @@ func (c *CNIPlanCmd) Run(d *deps) error {
 	if e := utils.ValidateContainerID(c.ContainerID); e != nil {
 		return &plan.Refused{Flag: "container-id", Msg: e.Msg}
 	}
-	conf, cerr := parseCNIConf(data, os.Getenv("PLUMB_FIREWALL"))
+	conf, cerr := cni.ParseNetConf(data, d.cfg.Firewall.Name())
 	if cerr != nil {
 		return &plan.Refused{Flag: "config", Msg: cerr.Error()}
 	}
-	args := &skel.CmdArgs{ContainerID: c.ContainerID, Netns: c.Netns, IfName: c.IfName, StdinData: data}
-	call, cerr := callOf(conf, args, c.Command == "ADD")
-	if cerr != nil {
-		return &plan.Refused{Msg: cerr.Error()}
-	}
+	plug := &cni.Plugin{Env: d.env()}
+	args := cni.Args{ContainerID: c.ContainerID, Netns: c.Netns, IfName: c.IfName}
 	if c.Command == "DEL" {
-		rec, err := d.store.Load("attachment", call.id.Object)
-		if errors.Is(err, fs.ErrNotExist) {
-			zerolog.Ctx(d.ctx).Warn().Msgf("plumb keeps no attachment/%s (container %s, %s on %s): DEL would change nothing", call.id.Object, c.ContainerID, c.IfName, conf.Name)
-			return render(d, &plan.Plan{Kind: "attachment", Name: call.id.Object}, c.Output)
-		}
+		p, err := plug.PlanDel(d.ctx, conf, args)
 		if err != nil {
 			return err
 		}
-		td, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{}, true)
-		if err != nil {
-			return err
-		}
-		return render(d, td.Plan, c.Output)
+		return render(d, p, c.Output)
 	}
-	var plans []*plan.Plan
-	if _, err := d.store.Load("bridge", conf.Bridge.String()); errors.Is(err, fs.ErrNotExist) {
-		out, err := plan.Up(d.ctx, d.env(), conf.bridge(), true)
-		if err != nil {
-			return err
-		}
-		plans = append(plans, out.Plans...)
-	}
-	net := conf.network()
-	out, err := plan.Up(d.ctx, d.env(), &plan.AttachCall{Bridge: conf.Bridge.String(), List: []*plan.Attach{call.attach()}, Network: &net}, true)
+	plans, err := plug.PlanAdd(d.ctx, conf, args)
 	if err != nil {
 		return err
 	}
-	plans = append(plans, out.Plans...)
-	return renderPlans(d, plans, c.Output, "cni-add-"+call.id.Object)
+	return renderPlans(d, plans, c.Output, "cni-add-"+cni.ID(conf, args))
 }

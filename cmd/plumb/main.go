@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"plumb/actions"
+	"plumb/config"
 	"plumb/plan"
 	"plumb/plan/firewall"
 )
@@ -56,7 +57,9 @@ and can be torn down later from what was recorded.`
 
 // deps are what commands need from the outside world, bound by kong.
 type deps struct {
-	ctx    context.Context
+	ctx context.Context
+	// cfg is the process's one Config; the fields below are read from it.
+	cfg    config.Config
 	runner actions.Runner
 	store  *plan.Store
 	stdin  io.Reader // --from -
@@ -90,16 +93,6 @@ func warnInterrupted(d *deps) {
 	for _, r := range plan.Interrupted(d.store) {
 		zerolog.Ctx(d.ctx).Warn().Msgf("%s was interrupted (state %s); run `plumb recover` to finish its rollback", r.ID(), r.State)
 	}
-}
-
-// inProcess runs plumb's own steps in this process (see actions.Exec.Self):
-// set by main, not by the tests that call run, whose steps run as processes.
-var inProcess func(ctx context.Context, args []string) (code int, stderr string)
-
-// newExec is the runner of real processes, set up from the environment:
-// PLUMB_SELF names the binary that runs plumb's own steps (tests).
-func newExec(probeByCommand bool) actions.Exec {
-	return actions.Exec{ProbeByCommand: probeByCommand, Self: inProcess, SelfPath: os.Getenv("PLUMB_SELF")}
 }
 
 func main() {
@@ -152,16 +145,12 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
-	d := &deps{ctx: ctx, runner: newExec(false), store: plan.NewStore(string(cli.StateDir)), stdin: os.Stdin, stdout: stdout, wait: cli.Wait,
-		proc: os.Getenv("PLUMB_PROC"), warned: &plan.Warned{}}
-	if cli.Exec == "each" {
-		d.mode = plan.Each
-		d.runner = newExec(true)
-	}
-	if d.firewall, err = firewall.ByName(cli.Firewall); err != nil {
-		fmt.Fprintf(stderr, "plumb: error: --firewall: %v\n", err)
+	cfg, err := cliConfig(&cli)
+	if err != nil {
+		fmt.Fprintf(stderr, "plumb: error: %v\n", err)
 		return 2
 	}
+	d := newDeps(ctx, cfg, os.Stdin, stdout)
 	defer d.store.Unlock()
 	// recover and status say it themselves; layer unpack is a step of a plan
 	// being applied (the plan is unfinished while it runs), and reads no journal.

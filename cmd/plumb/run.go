@@ -1,21 +1,12 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"os/signal"
-	"path/filepath"
-	"strconv"
 	"strings"
-	"syscall"
-	"time"
-
-	"github.com/rs/zerolog"
 
 	"plumb/plan"
+	"plumb/supervise"
 )
 
 // RunCmd is `plumb run`.
@@ -83,34 +74,6 @@ Without -d it stays in the foreground and undoes everything when the command
 ends, exiting with its status. With -d it prints the PID and returns.`
 }
 
-// layerDir resolves a --layer value: a name from `layer import`, or a path.
-func layerDir(d *deps, v string) string {
-	if strings.Contains(v, "/") {
-		abs, _ := filepath.Abs(v)
-		return abs
-	}
-	return d.store.Layer(v)
-}
-
-// fromImage gives the container an image's layers (their short links,
-// topmost first) and what its config says to run it with.
-func fromImage(d *deps, ct *plan.Container, ref string) error {
-	_, f, err := plan.FindImage(d.store, ref)
-	if err != nil {
-		var r *plan.Refused
-		if errors.As(err, &r) {
-			r.Flag = "image"
-		}
-		return err
-	}
-	ct.Layers = f.RootLayers()
-	ct.Image, ct.ImageID = f.Name(), f.ID
-	if f.Config.Command(ct.Cmd) == nil {
-		return &plan.Refused{Flag: "image", Msg: fmt.Sprintf("%s has no Entrypoint or Cmd: give the command after --", ref)}
-	}
-	return ct.FromImage(f.Config)
-}
-
 // hostEnv reads --env as docker run does: KEY alone takes the value KEY
 // has in plumb's own environment; when it has none, KEY stays alone, which
 // removes KEY from the container's (see plan.Environment).
@@ -132,34 +95,31 @@ type exitCode int
 
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
-// Run plans the container and prints or applies it; in the foreground it
-// waits for the command, then undoes everything.
-func (c *RunCmd) Run(d *deps) error {
-	c.DryRun = printsOnly(c.DryRun, c.Output)
-	if len(c.Cmd) > 0 && c.Cmd[0] == "--" {
-		c.Cmd = c.Cmd[1:]
+// input is the typed input of the flags.
+func (c *RunCmd) input() supervise.Input {
+	cmd := c.Cmd
+	if len(cmd) > 0 && cmd[0] == "--" {
+		cmd = cmd[1:]
 	}
-	ct := &plan.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: c.Cmd, Attach: !c.Detach,
+	ct := plan.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach,
 		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID,
 		Env: hostEnv(c.Env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf, Aliases: c.Alias}
-	for _, l := range c.Layer {
-		ct.Layers = append(ct.Layers, layerDir(d, l))
-	}
-	switch {
-	case c.Image != "" && len(c.Layer) > 0:
-		return &plan.Refused{Flag: "layer", Msg: "give --image or --layer, not both"}
-	case c.Image == "" && len(c.Layer) == 0:
-		return &plan.Refused{Flag: "image", Msg: "give the root: --image REF (from 'plumb image pull' or 'import') or --layer DIR"}
-	case c.Image != "":
-		if err := fromImage(d, ct, c.Image); err != nil {
-			return err
-		}
-	}
 	for _, p := range c.Publish {
 		ct.Publish = append(ct.Publish, p.Port)
 	}
 	if c.Net != "none" {
 		ct.Bridge = c.Net
+	}
+	return supervise.Input{Container: ct, Image: c.Image, Layers: c.Layer}
+}
+
+// Run plans the container and prints or applies it; in the foreground it
+// waits for the command, then undoes everything and exits with its status.
+func (c *RunCmd) Run(d *deps) error {
+	c.DryRun = printsOnly(c.DryRun, c.Output)
+	ct, err := supervise.Container(d.store, c.input())
+	if err != nil {
+		return err
 	}
 	out, err := up(d, ct, c.DryRun, c.Output, "")
 	if out == nil || err != nil {
@@ -171,107 +131,13 @@ func (c *RunCmd) Run(d *deps) error {
 		_, err := fmt.Fprintln(d.stdout, pid)
 		return err
 	}
-	return c.foreground(d, pid, rec.Created)
-}
-
-// foreground waits for the command with other plumb commands free to run
-// meanwhile, then undoes everything and exits with the command's status.
-// SIGINT or SIGTERM is passed to the command, as `docker run` does; if it
-// has not ended StopAfter later, it is stopped (SIGTERM, then SIGKILL
-// StopAfter after) and everything is undone all the same. A `plumb stop`
-// from elsewhere ends it too: its status is still the one reported.
-func (c *RunCmd) foreground(d *deps, pid int, created time.Time) error {
-	d.store.Unlock()
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
-	exited := make(chan int, 1)
-	go func() { exited <- waitStatus(pid) }()
-	status, grace := 0, 0
-	var sig os.Signal
-	select {
-	case status = <-exited:
-	case sig = <-sigs:
-	case <-d.ctx.Done(): // a signal that came before this wait began
-		sig = syscall.SIGTERM
-	}
-	if sig != nil {
-		// From here a second signal ends plumb at once (its default), as
-		// for every other command; the container dies with plumb.
-		signal.Stop(sigs)
-		zerolog.Ctx(d.ctx).Warn().Msgf("%s received: passing it to the container's command", signalName(sig))
-		forward(pid, sig)
-		select {
-		case status = <-exited:
-		case <-time.After(StopAfter):
-		}
-		grace = int(StopAfter / time.Second)
-	}
-	ctx := context.WithoutCancel(d.ctx) // the undo must run, even after a signal
-	if err := d.store.Lock(ctx, d.wait); err != nil {
+	fg := supervise.Foreground{Name: c.Name, Created: rec.Created, Proc: supervise.Script{PID: pid}}
+	status, err := fg.Supervise(d.ctx, d.env())
+	if err != nil {
 		return err
 	}
-	rec, err := d.store.Load("container", c.Name)
-	if errors.Is(err, fs.ErrNotExist) || err == nil && !rec.Created.Equal(created) {
-		// Stopped and undone by `plumb stop` (and perhaps a new container
-		// of the same name run since: not this one's to undo).
-		return statusErr(status)
-	} else if err != nil {
-		return err
-	}
-	if _, err := plan.TearDown(ctx, d.env(), rec, plan.DownOptions{Grace: grace}, false); err != nil {
-		return fmt.Errorf("cleaning up %w", err)
-	}
-	if sig != nil {
-		select { // stopped by the teardown, if not before
-		case status = <-exited:
-		case <-time.After(time.Second):
-		}
-	}
-	return statusErr(status)
-}
-
-// waitStatus waits for the process plumb started and gives its status as a
-// shell does: its exit code, or 128 + the signal that killed it.
-func waitStatus(pid int) int {
-	proc, err := os.FindProcess(pid)
-	if err != nil {
-		return 0
-	}
-	ps, err := proc.Wait()
-	if err != nil {
-		return 0
-	}
-	if ws, ok := ps.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ps.ExitCode()
-}
-
-// StopAfter is how long a foreground container has to end after plumb
-// passed it SIGINT or SIGTERM, before it is stopped.
-const StopAfter = 2 * time.Second
-
-func statusErr(status int) error {
 	if status != 0 {
 		return exitCode(status)
 	}
 	return nil
-}
-
-// forward passes sig to the container's command: the child of the process
-// plumb started (unshare --fork runs the command as its child, PID 1 of the
-// container), or that process itself when it has no child yet.
-func forward(pid int, sig os.Signal) {
-	target := pid
-	if kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid)); err == nil {
-		if f := strings.Fields(string(kids)); len(f) > 0 {
-			if k, err := strconv.Atoi(f[0]); err == nil {
-				target = k
-			}
-		}
-	}
-	if p, err := os.FindProcess(target); err == nil {
-		_ = p.Signal(sig)
-	}
 }

@@ -1,4 +1,4 @@
-package main
+package cni
 
 import (
 	"context"
@@ -32,11 +32,10 @@ func TestFinishBridgeReadsHeader(t *testing.T) {
 	if _, err := plan.Apply(ctx, cannedRunner{}, st, plans[0], plan.Each); err != nil {
 		t.Fatal(err)
 	}
-	d := &deps{ctx: ctx, runner: cannedRunner{}, store: st}
-	p := &cniPlugin{}
+	p := &Plugin{Env: plan.Env{R: cannedRunner{}, St: st}}
 	allocs := func() float64 {
 		return testing.AllocsPerRun(20, func() {
-			if err := p.finishBridge(d, "cni0"); err != nil {
+			if err := p.finishBridge(ctx, "cni0"); err != nil {
 				t.Fatal(err)
 			}
 		})

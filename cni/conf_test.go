@@ -1,4 +1,4 @@
-package main
+package cni
 
 import (
 	"bytes"
@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/containernetworking/cni/pkg/skel"
 	"github.com/containernetworking/cni/pkg/types"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
 	"github.com/google/go-cmp/cmp"
@@ -44,7 +43,7 @@ func conf(t *testing.T, extra map[string]any) []byte {
 
 func TestCNIConfAccepted(t *testing.T) {
 	a := netip.MustParseAddr
-	got, err := parseCNIConf(conf(t, map[string]any{
+	got, err := ParseNetConf(conf(t, map[string]any{
 		"bridge": "br7", "isGateway": true, "isDefaultGateway": true, "ipMasq": true, "mtu": 1400, "hairpinMode": true,
 		"dns":           map[string]any{"nameservers": []string{"10.88.0.1"}, "search": []string{"example.test"}},
 		"args":          map[string]any{"cni": map[string]any{"x": 1}},
@@ -61,11 +60,11 @@ func TestCNIConfAccepted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &cniConf{CNIVersion: "1.1.0", Name: "mynet", Bridge: "br7", DefaultRoute: true, NAT: true, MTU: 1400, Hairpin: true,
-		Subnet: netip.MustParsePrefix("10.88.0.0/16"), Gateway: a("10.88.0.254"), Range: ipam.Range{Start: a("10.88.1.1"), End: a("10.88.1.254")},
-		Routes: []plan.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: a("10.88.0.254")}, {Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: a("10.88.0.254")}},
-		DNS:    types.DNS{Nameservers: []string{"10.88.0.1"}, Search: []string{"example.test"}},
-		Ports:  []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}, {Host: 53, Container: 53, Proto: "udp"}},
+	want := &NetConf{CNIVersion: "1.1.0", Name: "mynet", Bridge: "br7", DefaultRoute: true, NAT: true, MTU: 1400, Hairpin: true,
+		IPAM: IPAM{Subnet: netip.MustParsePrefix("10.88.0.0/16"), Gateway: a("10.88.0.254"), Range: ipam.Range{Start: a("10.88.1.1"), End: a("10.88.1.254")},
+			Routes: []plan.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: a("10.88.0.254")}, {Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: a("10.88.0.254")}}},
+		DNS:   types.DNS{Nameservers: []string{"10.88.0.1"}, Search: []string{"example.test"}},
+		Ports: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}, {Host: 53, Container: 53, Proto: "udp"}},
 		// No ipMasqBackend: PLUMB_FIREWALL's, else iptables.
 		Firewall: firewall.Iptables{},
 	}
@@ -77,7 +76,7 @@ func TestCNIConfAccepted(t *testing.T) {
 	// Dual stack: an IPv6 range set beside the IPv4 one, in either order;
 	// isDefaultGateway routes both families, a route goes through its
 	// family's gateway; ipMasq masquerades both, as the reference plugin's.
-	got, err = parseCNIConf(conf(t, map[string]any{"isDefaultGateway": true, "ipMasq": true,
+	got, err = ParseNetConf(conf(t, map[string]any{"isDefaultGateway": true, "ipMasq": true,
 		"ipam.routes": []map[string]any{{"dst": "2001:db8:1::/48"}},
 		"ipam.subnet": nil, "ipam.ranges": [][]map[string]any{{{"subnet": "fd00:88::/64", "rangeStart": "fd00:88::100"}}, {{"subnet": "10.88.0.0/16"}}}}), "")
 	if err != nil {
@@ -91,17 +90,17 @@ func TestCNIConfAccepted(t *testing.T) {
 	if diff := cmp.Diff(wantRoutes, got.Routes, cmp.Comparer(func(x, y netip.Addr) bool { return x == y }), cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
 		t.Errorf("dual-stack routes (-want +got):\n%s", diff)
 	}
-	if b := got.bridge(); !b.NAT6 || b.Subnet6 != got.Subnet6 {
+	if b := got.BridgeRecipe(); !b.NAT6 || b.Subnet6 != got.Subnet6 {
 		t.Errorf("dual-stack bridge: %+v", b)
 	}
 	// IPv6 alone.
-	if got, err = parseCNIConf(conf(t, map[string]any{"ipam.subnet": "fd00:88::/64"}), ""); err != nil || got.Subnet.String() != "fd00:88::/64" || got.Subnet6.IsValid() {
+	if got, err = ParseNetConf(conf(t, map[string]any{"ipam.subnet": "fd00:88::/64"}), ""); err != nil || got.Subnet.String() != "fd00:88::/64" || got.Subnet6.IsValid() {
 		t.Errorf("IPv6 alone: %+v, %v", got, err)
 	}
 
 	// The defaults: bridge cni0, the subnet's first host as gateway, no
 	// NAT, no routes; a subnet with host bits is read as host-local reads it.
-	got, err = parseCNIConf(conf(t, map[string]any{"ipam.subnet": "10.88.3.4/16", "ipam.type": "plumb"}), "")
+	got, err = ParseNetConf(conf(t, map[string]any{"ipam.subnet": "10.88.3.4/16", "ipam.type": "plumb"}), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +108,7 @@ func TestCNIConfAccepted(t *testing.T) {
 		t.Errorf("defaults: %+v", got)
 	}
 	// The old host-local form: rangeStart, rangeEnd, gateway beside subnet.
-	got, err = parseCNIConf(conf(t, map[string]any{"ipam.rangeStart": "10.88.0.100", "ipam.gateway": "10.88.0.254"}), "")
+	got, err = ParseNetConf(conf(t, map[string]any{"ipam.rangeStart": "10.88.0.100", "ipam.gateway": "10.88.0.254"}), "")
 	if err != nil || got.Range.Start != a("10.88.0.100") || got.Gateway != a("10.88.0.254") {
 		t.Errorf("old form: %+v, %v", got, err)
 	}
@@ -135,13 +134,13 @@ func TestCNIConfValidAttachments(t *testing.T) {
 			}
 			c, _ = json.Marshal(m)
 		}
-		got, err := parseCNIConf(c, "")
+		got, err := ParseNetConf(c, "")
 		if err != nil || got.HasValid != tt.has || len(got.Valid) != tt.attached {
 			t.Errorf("%s: HasValid %v, %d valid, %v; want %v, %d", c, got.HasValid, len(got.Valid), err, tt.has, tt.attached)
 		}
 	}
 	// libcni sends null for an empty Go list: the key is there, the list empty.
-	got, err := parseCNIConf([]byte(`{"cniVersion":"1.1.0","name":"n","type":"plumb","ipam":{"subnet":"10.88.0.0/16"},"cni.dev/valid-attachments":null}`), "")
+	got, err := ParseNetConf([]byte(`{"cniVersion":"1.1.0","name":"n","type":"plumb","ipam":{"subnet":"10.88.0.0/16"},"cni.dev/valid-attachments":null}`), "")
 	if err != nil || !got.HasValid || len(got.Valid) != 0 {
 		t.Errorf("null list: HasValid %v, %v", got.HasValid, err)
 	}
@@ -163,18 +162,18 @@ func TestCNIConfBackend(t *testing.T) {
 		if tt.key != "" {
 			extra["ipMasqBackend"] = tt.key
 		}
-		got, err := parseCNIConf(conf(t, extra), tt.env)
+		got, err := ParseNetConf(conf(t, extra), tt.env)
 		if err != nil {
 			t.Fatalf("%+v: %v", tt, err)
 		}
-		if got.Firewall.Name() != tt.want || got.bridge().Firewall.Name() != tt.want {
+		if got.Firewall.Name() != tt.want || got.BridgeRecipe().Firewall.Name() != tt.want {
 			t.Errorf("ipMasqBackend %q, PLUMB_FIREWALL %q: back end %s, want %s", tt.key, tt.env, got.Firewall.Name(), tt.want)
 		}
-		if fw := got.network().Firewall; fw != firewall.Recorded(got.Firewall) {
+		if fw := got.Network().Firewall; fw != firewall.Recorded(got.Firewall) {
 			t.Errorf("ipMasqBackend %q: the network's facts say %q", tt.key, fw)
 		}
 	}
-	if _, err := parseCNIConf(conf(t, nil), "bpf"); err == nil || !strings.Contains(err.Msg, "PLUMB_FIREWALL") {
+	if _, err := ParseNetConf(conf(t, nil), "bpf"); err == nil || !strings.Contains(err.Msg, "PLUMB_FIREWALL") {
 		t.Errorf("PLUMB_FIREWALL=bpf: %v", err)
 	}
 }
@@ -234,12 +233,12 @@ func TestCNIConfRefused(t *testing.T) {
 		{map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 0, "containerPort": 80}}}}, 7, "portMappings[0]"},
 		{map[string]any{"runtimeConfig": map[string]any{"portMappings": []map[string]any{{"hostPort": 80, "containerPort": 80}}}}, 7, "needs ipMasq"},
 	} {
-		_, err := parseCNIConf(conf(t, tt.extra), "")
+		_, err := ParseNetConf(conf(t, tt.extra), "")
 		if err == nil || err.Code != tt.code || !strings.Contains(err.Msg, tt.msg) {
 			t.Errorf("%v: %v; want code %d with %q", tt.extra, err, tt.code, tt.msg)
 		}
 	}
-	if _, err := parseCNIConf([]byte("{"), ""); err == nil || err.Code != types.ErrDecodingFailure {
+	if _, err := ParseNetConf([]byte("{"), ""); err == nil || err.Code != types.ErrDecodingFailure {
 		t.Errorf("bad JSON: %v; want code 6", err)
 	}
 }
@@ -278,7 +277,7 @@ func TestCNIPortMappings(t *testing.T) {
 		{"merged, then a clash", []m{{"hostPort": 8080, "containerPort": 80, "hostIP": "::"}, {"hostPort": 8080, "containerPort": 80, "hostIP": "0.0.0.0"}, {"hostPort": 8080, "containerPort": 81, "hostIP": "0.0.0.0"}}, nil,
 			"runtimeConfig.portMappings[1] (0.0.0.0:8080:80/tcp) and [2] (0.0.0.0:8080:81/tcp)"},
 	} {
-		got, err := parseCNIConf(conf(t, map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": tt.maps}}), "")
+		got, err := ParseNetConf(conf(t, map[string]any{"ipMasq": true, "runtimeConfig": map[string]any{"portMappings": tt.maps}}), "")
 		if tt.err != "" {
 			if err == nil || err.Code != types.ErrInvalidNetworkConfig || !strings.Contains(err.Msg, tt.err) {
 				t.Errorf("%s: %v; want code 7 with %q", tt.name, err, tt.err)
@@ -301,8 +300,8 @@ func TestCNIPortMappings(t *testing.T) {
 
 // TestCNICall: the environment's names become typed input.
 func TestCNICall(t *testing.T) {
-	c, _ := parseCNIConf(conf(t, nil), "")
-	call, err := callOf(c, &skel.CmdArgs{ContainerID: "abc", Netns: "/run/netns/x/../y", IfName: "net1"}, true)
+	c, _ := ParseNetConf(conf(t, nil), "")
+	call, err := newCall(c, Args{ContainerID: "abc", Netns: "/run/netns/x/../y", IfName: "net1"}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,18 +309,18 @@ func TestCNICall(t *testing.T) {
 		t.Errorf("call: %+v", call)
 	}
 	for _, tt := range []struct {
-		args skel.CmdArgs
+		args Args
 		msg  string
 	}{
-		{skel.CmdArgs{ContainerID: "abc", Netns: "rel/path", IfName: "eth0"}, "not an absolute path"},
-		{skel.CmdArgs{ContainerID: "abc", IfName: "eth0"}, "CNI_NETNS is empty"},
-		{skel.CmdArgs{ContainerID: "abc", Netns: "/x", IfName: "a+b"}, "CNI_IFNAME"},
+		{Args{ContainerID: "abc", Netns: "rel/path", IfName: "eth0"}, "not an absolute path"},
+		{Args{ContainerID: "abc", IfName: "eth0"}, "CNI_NETNS is empty"},
+		{Args{ContainerID: "abc", Netns: "/x", IfName: "a+b"}, "CNI_IFNAME"},
 	} {
-		if _, err := callOf(c, &tt.args, true); err == nil || err.Code != types.ErrInvalidEnvironmentVariables || !strings.Contains(err.Msg, tt.msg) {
+		if _, err := newCall(c, tt.args, true); err == nil || err.Code != types.ErrInvalidEnvironmentVariables || !strings.Contains(err.Msg, tt.msg) {
 			t.Errorf("%+v: %v; want code 4 with %q", tt.args, err, tt.msg)
 		}
 	}
-	if _, err := callOf(c, &skel.CmdArgs{ContainerID: "abc", IfName: "eth0"}, false); err != nil {
+	if _, err := newCall(c, Args{ContainerID: "abc", IfName: "eth0"}, false); err != nil {
 		t.Errorf("DEL without CNI_NETNS: %v", err)
 	}
 }
@@ -330,14 +329,14 @@ func TestCNICall(t *testing.T) {
 // container's interface in its sandbox, the address on it, the routes and
 // dns; printed in each version the config asks for.
 func TestCNIResult(t *testing.T) {
-	c, _ := parseCNIConf(conf(t, map[string]any{"isDefaultGateway": true, "dns": map[string]any{"nameservers": []string{"10.88.0.1"}},
+	c, _ := ParseNetConf(conf(t, map[string]any{"isDefaultGateway": true, "dns": map[string]any{"nameservers": []string{"10.88.0.1"}},
 		"ipam.routes": []map[string]any{{"dst": "198.51.100.0/24"}}}), "")
-	call, _ := callOf(c, &skel.CmdArgs{ContainerID: "abc", Netns: "/run/netns/x", IfName: "eth0"}, true)
+	call, _ := newCall(c, Args{ContainerID: "abc", Netns: "/run/netns/x", IfName: "eth0"}, true)
 	f := plan.AttachmentFacts{Bridge: "cni0", IP: netip.MustParseAddr("10.88.0.2"), PrefixLen: 16, Gateway: netip.MustParseAddr("10.88.0.1"),
 		HostVeth: "veth0a580002", If: "eth0"}
 	res := buildResult(call, f, "aa:aa:aa:aa:aa:aa", "bb:bb:bb:bb:bb:bb", 1500)
 	var b bytes.Buffer
-	if err := printResult(&b, res, "1.1.0"); err != nil {
+	if err := PrintResult(&b, res, "1.1.0"); err != nil {
 		t.Fatal(err)
 	}
 	want := `{
@@ -387,7 +386,7 @@ func TestCNIResult(t *testing.T) {
 	}
 	for _, v := range []string{"0.1.0", "0.2.0", "0.3.0", "0.3.1", "0.4.0", "1.0.0"} {
 		b.Reset()
-		if err := printResult(&b, res, v); err != nil {
+		if err := PrintResult(&b, res, v); err != nil {
 			t.Fatalf("%s: %v", v, err)
 		}
 		var got struct {

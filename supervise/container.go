@@ -1,0 +1,79 @@
+// Package supervise is `plumb run` below its flags: the container asked
+// for, merged with its image's config as docker run merges them, and the
+// supervision of a foreground container (waiting, passing signals on,
+// tearing down when it ends). The container's first process is behind a
+// small interface, Process: the start script today, an OCI runtime next.
+package supervise
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"plumb/plan"
+)
+
+// Input is what `plumb run` is asked for: the container as its flags
+// give it, and its root, an image or layers.
+type Input struct {
+	// Container is the container as the flags give it (its name, network,
+	// command, capabilities, env with plumb's own values taken as docker
+	// run -e KEY takes them); Container fills in its layers and merges the
+	// image's config.
+	Container plan.Container
+	// Image is an image plumb keeps; Layers, instead, are read-only
+	// layers, topmost first: names from `plumb layer import`, or
+	// directories.
+	Image  string
+	Layers []string
+}
+
+// Container is the container recipe of in: its layers (an image's, or
+// those given, resolved in st), the image's config merged with the flags'
+// as docker run merges them.
+func Container(st *plan.Store, in Input) (*plan.Container, error) {
+	ct := in.Container
+	for _, l := range in.Layers {
+		ct.Layers = append(ct.Layers, layerDir(st, l))
+	}
+	switch {
+	case in.Image != "" && len(in.Layers) > 0:
+		return nil, &plan.Refused{Flag: "layer", Msg: "give --image or --layer, not both"}
+	case in.Image == "" && len(in.Layers) == 0:
+		return nil, &plan.Refused{Flag: "image", Msg: "give the root: --image REF (from 'plumb image pull' or 'import') or --layer DIR"}
+	case in.Image != "":
+		if err := fromImage(st, &ct, in.Image); err != nil {
+			return nil, err
+		}
+	}
+	return &ct, nil
+}
+
+// layerDir resolves a layer: a name from `layer import`, or a path.
+func layerDir(st *plan.Store, v string) string {
+	if strings.Contains(v, "/") {
+		abs, _ := filepath.Abs(v)
+		return abs
+	}
+	return st.Layer(v)
+}
+
+// fromImage gives the container an image's layers (their short links,
+// topmost first) and what its config says to run it with.
+func fromImage(st *plan.Store, ct *plan.Container, ref string) error {
+	_, f, err := plan.FindImage(st, ref)
+	if err != nil {
+		var r *plan.Refused
+		if errors.As(err, &r) {
+			r.Flag = "image"
+		}
+		return err
+	}
+	ct.Layers = f.RootLayers()
+	ct.Image, ct.ImageID = f.Name(), f.ID
+	if f.Config.Command(ct.Cmd) == nil {
+		return &plan.Refused{Flag: "image", Msg: fmt.Sprintf("%s has no Entrypoint or Cmd: give the command after --", ref)}
+	}
+	return ct.FromImage(f.Config)
+}
