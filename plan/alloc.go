@@ -40,19 +40,11 @@ func Allocate(ctx context.Context, env Env, rc Recipe, reserve bool) (free func(
 // Allocate reads the bridge and gives out each attachment's addresses, in
 // order.
 func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(), error) {
-	net, err := LoadNetwork(env.St, c.Bridge)
-	if err != nil && c.Network != nil {
-		if _, lerr := env.St.Load(BridgeKind.Name(), c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
-			net, err = *c.Network, nil
-		}
-	}
+	net, err := c.network(env.St)
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range c.List {
-		a.Network = net
-	}
-	return allocateAll(ctx, env.St, AttachmentKind.Name(), "", c.List, reserve)
+	return allocateAll(ctx, env.St, net, AttachmentKind.Name(), "", c.List, reserve)
 }
 
 // Allocate gives out the container's address on its bridge, if it has one.
@@ -65,11 +57,12 @@ func (c *Container) Allocate(ctx context.Context, env Env, reserve bool) (func()
 	if err != nil {
 		return nil, err
 	}
-	a := &Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall}
+	a := &Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
+		Name: c.Name, Aliases: c.Aliases}
 	if err := a.Check(); err != nil {
 		return nil, err
 	}
-	free, err := allocateAll(ctx, env.St, ContainerKind.Name(), c.Name, []*Attach{a}, reserve)
+	free, err := allocateAll(ctx, env.St, net, ContainerKind.Name(), c.Name, []*Attach{a}, reserve)
 	if err != nil {
 		return nil, err
 	}
@@ -77,18 +70,18 @@ func (c *Container) Allocate(ctx context.Context, env Env, reserve bool) (func()
 	return free, nil
 }
 
-// allocateAll checks and gives out the addresses of attachments to one
-// network, kept as objects of kind (named owner, or by their ID or
+// allocateAll checks and gives out the addresses of attachments to net,
+// kept as objects of kind (named owner, or by their ID or
 // address when owner is ""), made in one call: each its own. With
 // reserve, each is reserved for its object under the network's allocation
 // lock, and the object's lock is held (an attachment named after its
 // address is locked once its address is known, by trying: the allocation
 // lock comes after it in the lock order).
-func allocateAll(ctx context.Context, st *Store, kind, owner string, as []*Attach, reserve bool) (func(), error) {
+func allocateAll(ctx context.Context, st *Store, net Network, kind, owner string, as []*Attach, reserve bool) (func(), error) {
 	if len(as) == 0 {
 		return func() {}, nil
 	}
-	store := LocalAddrs(st, as[0].Network.Name.String())
+	store := net.Addrs(st)
 	var owners []string
 	free := func() {
 		for _, id := range owners {
@@ -106,14 +99,14 @@ func allocateAll(ctx context.Context, st *Store, kind, owner string, as []*Attac
 	}
 	inCall := map[netip.Addr]string{}
 	for _, a := range as {
-		if err := a.checkRecords(st); err != nil {
+		if err := a.checkRecords(st, net); err != nil {
 			free()
 			return nil, err
 		}
 		asked, asked6 := a.IP, a.IP6
 		for try := 0; ; try++ {
 			a.IP, a.IP6 = asked, asked6
-			if err := a.allocate(st, inCall); err != nil {
+			if err := a.allocate(st, net, inCall); err != nil {
 				free()
 				return nil, err
 			}
@@ -122,9 +115,9 @@ func allocateAll(ctx context.Context, st *Store, kind, owner string, as []*Attac
 			}
 			name := owner
 			if name == "" {
-				name = a.id().Object
+				name = a.id(net).Object
 			}
-			id, ok, err := reserveOne(ctx, st, kind, name, a)
+			id, ok, err := reserveOne(ctx, st, store, kind, name, a)
 			if err != nil {
 				free()
 				return nil, err
@@ -155,8 +148,9 @@ func allocateAll(ctx context.Context, st *Store, kind, owner string, as []*Attac
 }
 
 // reserveOne locks a's object, kind/name, and reserves its addresses for
-// it; false, with no address held, when another process holds either.
-func reserveOne(ctx context.Context, st *Store, kind, name string, a *Attach) (id string, ok bool, err error) {
+// it in store; false, with no address held, when another process holds
+// either.
+func reserveOne(ctx context.Context, st *Store, store AddrStore, kind, name string, a *Attach) (id string, ok bool, err error) {
 	id = kind + "/" + name
 	obj := ObjectLock(kind, name)
 	if _, held := st.holding(obj); !held {
@@ -164,7 +158,6 @@ func reserveOne(ctx context.Context, st *Store, kind, name string, a *Attach) (i
 			return id, false, err
 		}
 	}
-	store := LocalAddrs(st, a.Network.Name.String())
 	for _, ip := range []netip.Addr{a.IP, a.IP6} {
 		if !ip.IsValid() {
 			continue
@@ -178,14 +171,14 @@ func reserveOne(ctx context.Context, st *Store, kind, name string, a *Attach) (i
 	return id, true, nil
 }
 
-// planAll plans attachments whose addresses were given out.
-func planAll(as []*Attach) ([]*Plan, error) {
+// planAll plans attachments to net whose addresses were given out.
+func planAll(net Network, as []*Attach) ([]*Plan, error) {
 	var plans []*Plan
 	for _, a := range as {
 		if !a.IP.IsValid() {
 			return nil, fmt.Errorf("planning the attachment of %s before its address was given out", a.Target.Label())
 		}
-		p, err := a.Plan()
+		p, err := a.plan(net)
 		if err != nil {
 			return nil, err
 		}
@@ -194,13 +187,17 @@ func planAll(as []*Attach) ([]*Plan, error) {
 	return plans, nil
 }
 
-// attachAll gives out the addresses of attachments to one bridge, without
-// reserving them, and plans each.
+// attachAll gives out the addresses of attachments to the first one's
+// Network, without reserving them, and plans each.
 func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
-	if _, err := allocateAll(context.Background(), st, AttachmentKind.Name(), "", as, false); err != nil {
+	if len(as) == 0 {
+		return nil, nil
+	}
+	net := as[0].Network
+	if _, err := allocateAll(context.Background(), st, net, AttachmentKind.Name(), "", as, false); err != nil {
 		return nil, err
 	}
-	return planAll(as)
+	return planAll(net, as)
 }
 
 // Allocate picks the address: the one asked for, checked, or the next free
@@ -208,18 +205,20 @@ func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
 // one plumb gave another container). It reserves nothing: concurrent
 // attaches reserve theirs under the network's allocation lock (see
 // reserveAll).
-func (a *Attach) Allocate(st *Store) error { return a.allocate(st, nil) }
+func (a *Attach) Allocate(st *Store) error { return a.allocate(st, a.Network, nil) }
 
-// allocate is Allocate with the addresses this call gave out already.
-func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
+// allocate is Allocate on net with the addresses this call gave out
+// already.
+func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string) error {
 	if err := st.BuildIndex(); err != nil {
 		return err
 	}
-	if err := a.sortFamilies(); err != nil {
+	if err := a.sortFamilies(net); err != nil {
 		return err
 	}
-	subnet := a.Network.Subnet
-	bridge := a.Network.Name.String()
+	first, second := firstFamilies(net)
+	subnet := first.Subnet
+	bridge := net.Ref().Name
 	used, indexed := st.bridgeAddrs(bridge)
 	if !indexed {
 		// Journals are read; addresses reserved by plumb processes that
@@ -227,7 +226,7 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 		pending := st.addrEntries(bridge)
 		if bad := unreadableMembers(st, nil); len(bad) > 0 {
 			// Its address or host port may be one of those: never give it out twice.
-			return &Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", a.Network.Name, strings.Join(bad, "; "))}
+			return &Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", bridge, strings.Join(bad, "; "))}
 		}
 		used = pending
 		for _, r := range Attachments(st, bridge) {
@@ -251,7 +250,7 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 		}
 	}
 	mark := func(used map[netip.Addr]string) {
-		for _, n := range a.Network.Families() {
+		for _, n := range net.Families() {
 			used[n.Gateway] = "the gateway"
 		}
 		for ip, by := range reserved {
@@ -274,7 +273,7 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 			}
 		}
 		if err != nil {
-			return ip, a.full(subnet, r)
+			return ip, full(bridge, subnet, r)
 		}
 		return ip, nil
 	}
@@ -292,7 +291,7 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 		}
 		a.IP = ip
 	}
-	subnet6 := a.Network.Subnet6
+	subnet6 := second.Subnet
 	switch {
 	case !subnet6.IsValid():
 	case a.IP6.IsValid():
@@ -318,20 +317,21 @@ func (a *Attach) allocate(st *Store, reserved map[netip.Addr]string) error {
 	return nil
 }
 
-// full is the refusal of a subnet or range with no free address.
-func (a *Attach) full(subnet netip.Prefix, r ipam.Range) error {
+// full is the refusal of a subnet or range of network with no free address.
+func full(network string, subnet netip.Prefix, r ipam.Range) error {
 	if r != (ipam.Range{}) {
-		return refuse("ip", "the range %s-%s of %s is full: every address is in use", r.Start, r.End, a.Network.Name)
+		return refuse("ip", "the range %s-%s of %s is full: every address is in use", r.Start, r.End, network)
 	}
-	return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, a.Network.Name)
+	return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, network)
 }
 
 // sortFamilies puts the addresses asked for where the network has their
 // family: IP its first family's, IP6 a dual-stack network's IPv6. An
 // address of a family the network lacks is refused.
-func (a *Attach) sortFamilies() error {
-	net := a.Network
-	first := ipam.FamilyOf(net.Subnet.Addr())
+func (a *Attach) sortFamilies(net Network) error {
+	firstFam, secondFam := firstFamilies(net)
+	first := ipam.FamilyOf(firstFam.Subnet.Addr())
+	dual := secondFam.Subnet.IsValid()
 	var want []netip.Addr
 	for _, ip := range []netip.Addr{a.IP, a.IP6} {
 		if ip.IsValid() {
@@ -344,12 +344,12 @@ func (a *Attach) sortFamilies() error {
 		switch {
 		case fam == first && !a.IP.IsValid():
 			a.IP = ip
-		case fam == ipam.V6 && net.Subnet6.IsValid() && !a.IP6.IsValid():
+		case fam == ipam.V6 && dual && !a.IP6.IsValid():
 			a.IP6 = ip
-		case fam == first || fam == ipam.V6 && net.Subnet6.IsValid():
+		case fam == first || fam == ipam.V6 && dual:
 			return refuse("ip", "give at most one address of each family")
 		default:
-			return refuse("ip", "%s is an %s address and %s has no %s subnet (its subnet is %s)", ip, fam, net.Name, fam, net.Subnet)
+			return refuse("ip", "%s is an %s address and %s has no %s subnet (its subnet is %s)", ip, fam, net.Ref().Name, fam, firstFam.Subnet)
 		}
 	}
 	return nil

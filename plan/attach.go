@@ -98,9 +98,8 @@ func ParsePort(s string) (Port, error) {
 	return Port{Host: uint16(hp), Container: uint16(cp), Proto: proto, HostIP: hostIP}, nil
 }
 
-// BridgeNetwork is what an attachment needs to know of its bridge: its
-// name and facts, as `bridge up` recorded them (or, later, as a CNI
-// config gives them).
+// BridgeNetwork is a bridge as a Network (see network.go): its name and
+// facts, as `bridge up` recorded them (or as a CNI config gives them).
 type BridgeNetwork struct {
 	Name actions.IfName
 	BridgeFacts
@@ -223,13 +222,16 @@ type Route struct {
 	Via netip.Addr
 }
 
-// Attach joins a container to a bridge: a veth pair whose host end is
-// plugged into the bridge and whose other end is created inside the
-// container (no move between namespaces), renamed there, addressed, and
-// routed through the gateway; published ports are firewall rules of the
-// bridge's network.
+// Attach joins a container to a network: a veth pair whose host end joins
+// the network as its driver says (a bridge's: plugged into it) and whose
+// other end is created inside the container (no move between namespaces),
+// renamed there, addressed, and routed through the gateway; published
+// ports are firewall rules of the network.
 type Attach struct {
-	Network BridgeNetwork
+	// Network is the network joined by an attachment planned alone
+	// (Allocate, Plan, Preflight); an AttachCall's attachments are
+	// planned on the network it reads, and leave it nil.
+	Network Network
 	Target  actions.Netns
 	IP      netip.Addr // zero: the next free address, set when planned
 	// IP6 is the IPv6 address on a dual-stack network (given, or set
@@ -259,12 +261,17 @@ type Attach struct {
 	Hairpin bool
 	// Runtime is the runtime's name for the attachment (CNI), journaled.
 	Runtime *RuntimeRef
+	// Name and Aliases are the names it answers to on its network, in
+	// the network's names index (see names.go); Name "": its named
+	// namespace's name, or its runtime's container ID.
+	Name    string
+	Aliases []string
 }
 
-// id is the attachment's identity: ID's parts where given, the address's
-// (AddressID) for the rest.
-func (a *Attach) id() AttachmentID {
-	id := AddressID(a.Network.Name.String(), a.IP)
+// id is the attachment's identity on net: ID's parts where given, the
+// address's (AddressID) for the rest.
+func (a *Attach) id(net Network) AttachmentID {
+	id := AddressID(net.Ref().Name, a.IP)
 	if a.ID.Object != "" {
 		id.Object = a.ID.Object
 	}
@@ -304,6 +311,9 @@ func (a *Attach) Check() error {
 	if a.Target.IsHost() {
 		return refuse("", "give the container as --pid PID or --netns NAME")
 	}
+	if err := checkAliases(a.Aliases, true); err != nil {
+		return err
+	}
 	for i, p := range a.Publish {
 		for _, q := range a.Publish[:i] {
 			if p.Shares(q) {
@@ -315,8 +325,9 @@ func (a *Attach) Check() error {
 }
 
 // checkRecords applies the rules that need plumb's records: the container
-// is not attached yet, and published ports have NAT chains to go in.
-func (a *Attach) checkRecords(st *Store) error {
+// is not attached to net yet, and published ports have NAT chains to go in.
+func (a *Attach) checkRecords(st *Store, net Network) error {
+	name := net.Ref().Name
 	if a.ID.Object != "" {
 		// A runtime's identity: the same one twice is refused; one
 		// container may have several interfaces on the network.
@@ -324,56 +335,56 @@ func (a *Attach) checkRecords(st *Store) error {
 			if err != nil {
 				return err
 			}
-			return refuse("", "attachment/%s is already attached to %s", a.ID.Object, a.Network.Name)
+			return refuse("", "attachment/%s is already attached to %s", a.ID.Object, name)
 		}
-	} else if r, err := FindAttachment(st, a.Network.Name.String(), a.Target, netip.Addr{}); err == nil {
+	} else if r, err := FindAttachment(st, name, a.Target, netip.Addr{}); err == nil {
 		f, err := r.AttachmentFacts()
 		if err != nil {
 			return err
 		}
-		return refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), a.Network.Name, f.IP)
+		return refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), name, f.IP)
 	}
-	if len(a.Publish) > 0 && !a.Network.NAT {
-		return refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", a.Network.Name)
+	if len(a.Publish) > 0 && !net.Rules().NAT {
+		return refuse("publish", "%s was made with --no-nat; published ports need its NAT chains", net.Ref())
 	}
 	for _, p := range a.Publish {
 		if p.HostIP.IsValid() {
-			if _, ok := a.Network.Of(ipam.FamilyOf(p.HostIP)); !ok {
-				return refuse("publish", "%s publishes on %s only, and %s has no %s subnet", p, ipam.FamilyOf(p.HostIP), a.Network.Name, ipam.FamilyOf(p.HostIP))
+			if _, ok := net.Of(ipam.FamilyOf(p.HostIP)); !ok {
+				return refuse("publish", "%s publishes on %s only, and %s has no %s subnet", p, ipam.FamilyOf(p.HostIP), name, ipam.FamilyOf(p.HostIP))
 			}
 		}
 	}
 	return nil
 }
 
-// Plan is the attachment's steps, with the address already chosen.
-func (a *Attach) Plan() (*Plan, error) {
-	net := a.Network
-	br, id, in := net.Name, a.id(), a.Target
-	subnet := net.Subnet
-	steps := []Step{
-		{Action: actions.LinkAddVeth{Host: id.HostVeth, Peer: id.PeerTemp, PeerIn: in, MTU: net.MTU}},
-		{Action: actions.LinkSetMaster{Dev: id.HostVeth, Master: br}},
-	}
-	if a.Hairpin {
-		steps = append(steps, Step{Action: actions.LinkSetHairpin{Dev: id.HostVeth}})
-	}
+// Plan is the attachment's steps on its Network, with the address already
+// chosen.
+func (a *Attach) Plan() (*Plan, error) { return a.plan(a.Network) }
+
+// plan is the attachment's steps on net: planning reads net and a, and
+// writes neither.
+func (a *Attach) plan(net Network) (*Plan, error) {
+	br, id, in := actions.IfName(net.Ref().Name), a.id(net), a.Target
+	first, second := firstFamilies(net)
+	netRules := net.Rules()
+	subnet := first.Subnet
+	steps := []Step{{Action: actions.LinkAddVeth{Host: id.HostVeth, Peer: id.PeerTemp, PeerIn: in, MTU: net.LinkMTU()}}}
+	steps = append(steps, net.Join(id.HostVeth, a.Hairpin)...)
 	steps = append(steps,
-		Step{Action: actions.LinkSetUp{Dev: id.HostVeth}},
 		Step{Action: actions.LinkRename{Dev: id.PeerTemp, Name: a.If, In: in}},
 		Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP, subnet.Bits()), Dev: a.If, In: in, NoDAD: ipam.FamilyOf(a.IP) == ipam.V6}},
 	)
 	if a.IP6.IsValid() {
-		steps = append(steps, Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP6, net.Subnet6.Bits()), Dev: a.If, In: in, NoDAD: true}})
+		steps = append(steps, Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP6, second.Subnet.Bits()), Dev: a.If, In: in, NoDAD: true}})
 	}
 	steps = append(steps,
 		Step{Action: actions.LinkSetUp{Dev: a.If, In: in}},
 		Step{Action: actions.LinkSetUp{Dev: "lo", In: in}},
 	)
 	if !a.OwnRoutes {
-		steps = append(steps, Step{Action: actions.RouteAddDefault{Via: net.Gateway, In: in}})
+		steps = append(steps, Step{Action: actions.RouteAddDefault{Via: first.Gateway, In: in}})
 		if a.IP6.IsValid() {
-			steps = append(steps, Step{Action: actions.RouteAddDefault{Via: net.Gateway6, In: in}})
+			steps = append(steps, Step{Action: actions.RouteAddDefault{Via: second.Gateway, In: in}})
 		}
 	}
 	for _, rt := range a.Routes {
@@ -383,15 +394,15 @@ func (a *Attach) Plan() (*Plan, error) {
 			steps = append(steps, Step{Action: actions.RouteAdd{Dst: rt.Dst, Via: rt.Via, In: in}})
 		}
 	}
-	needs := publishNeeds(br, []netip.Addr{a.IP, a.IP6}, a.Publish)
+	needs := publishNeeds(br.String(), net.Device(), []netip.Addr{a.IP, a.IP6}, a.Publish)
 	if len(needs) > 0 {
 		fw := a.Firewall
 		if fw == nil {
 			// The bridge's rules are in the back end that made them: its
 			// published ports go there too, whatever --firewall says now.
-			b, err := firewall.ByName(net.Firewall)
+			b, err := firewall.ByName(netRules.Backend)
 			if err != nil {
-				return nil, fmt.Errorf("bridge/%s: %w", br, err)
+				return nil, fmt.Errorf("%s: %w", net.Ref(), err)
 			}
 			fw = b
 		}
@@ -401,23 +412,23 @@ func (a *Attach) Plan() (*Plan, error) {
 		}
 		// Only on a bridge whose rules guard the host's loopback (one
 		// made before them would let its containers reach it).
-		if net.LoopbackGuard && slices.ContainsFunc(needs, func(n firewall.Need) bool { return n.(firewall.Publish).To.Is4() }) {
-			steps = append(steps, routeLocalnet(br))
+		if netRules.LoopbackGuard && slices.ContainsFunc(needs, func(n firewall.Need) bool { return n.(firewall.Publish).To.Is4() }) {
+			steps = append(steps, routeLocalnet(net.Device()))
 		}
 		steps = append(steps, stepsOf(rules)...)
 	}
-	facts := AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: net.Gateway,
-		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish, Runtime: a.Runtime, Firewall: net.Firewall}
+	facts := AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: first.Gateway,
+		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish, Runtime: a.Runtime, Firewall: netRules.Backend}
 	addrs := a.IP.String()
 	if a.IP6.IsValid() {
-		facts.IP6, facts.PrefixLen6, facts.Gateway6 = a.IP6, net.Subnet6.Bits(), net.Gateway6
+		facts.IP6, facts.PrefixLen6, facts.Gateway6 = a.IP6, second.Subnet.Bits(), second.Gateway
 		addrs += " " + a.IP6.String()
 	}
 	spec, err := encodeSpec(AttachSpecVersion, attachSpecOf(facts))
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Kind: AttachmentKind.Name(), Name: id.Object, Target: in, Facts: facts, Spec: spec, Steps: steps,
+	return &Plan{Kind: AttachmentKind.Name(), Name: id.Object, Target: in, Facts: facts, Spec: spec, Steps: steps, Names: a.names(),
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), addrs, br, id.HostVeth)}, nil
 }
 
@@ -425,7 +436,7 @@ func (a *Attach) Plan() (*Plan, error) {
 // address skipped) needs of the bridge br's firewall: each port in each
 // family the container has, as Docker maps both; a port given with a host
 // address (0.0.0.0 or [::]) in that family alone.
-func publishNeeds(br actions.IfName, ips []netip.Addr, ports []Port) []firewall.Need {
+func publishNeeds(network string, dev actions.IfName, ips []netip.Addr, ports []Port) []firewall.Need {
 	var needs []firewall.Need
 	for _, ip := range ips {
 		if !ip.IsValid() {
@@ -435,7 +446,7 @@ func publishNeeds(br actions.IfName, ips []netip.Addr, ports []Port) []firewall.
 			if p.HostIP.IsValid() && ipam.FamilyOf(p.HostIP) != ipam.FamilyOf(ip) {
 				continue
 			}
-			needs = append(needs, firewall.Publish{Network: br.String(), Bridge: br, Proto: p.Proto, HostPort: p.Host, To: ip, ToPort: p.Container})
+			needs = append(needs, firewall.Publish{Network: network, Bridge: dev, Proto: p.Proto, HostPort: p.Host, To: ip, ToPort: p.Container})
 		}
 	}
 	return needs
@@ -462,6 +473,11 @@ func routeLocalnet(br actions.IfName) Step {
 // Preflight checks the host: the container lives, the names are free, and
 // no other attachment publishes the same host port.
 func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) error {
+	return a.preflight(ctx, r, st, a.Network)
+}
+
+// preflight is Preflight on net.
+func (a *Attach) preflight(ctx context.Context, r actions.Runner, st *Store, net Network) error {
 	if a.NewNetns {
 		if _, err := a.Target.Identity(); err == nil {
 			return refuse("<name>", "a network namespace named %s already exists", a.Target.Name)
@@ -469,13 +485,13 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 	} else if err := notOurs(a.Target); err != nil {
 		return err
 	}
-	br, hv := a.Network.Name, a.id().HostVeth
+	br, hv := net.Device(), a.id(net).HostVeth
 	host, err := actions.FindLinks(ctx, r, actions.Netns{}, br, hv)
 	if err != nil {
 		return err
 	}
 	if _, ok := host[br.String()]; !ok {
-		return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", br, br)
+		return deviceGone(net)
 	}
 	if hasLink(host, hv) {
 		return refuse("ip", "an interface named %s already exists on the host", hv)
@@ -605,7 +621,23 @@ type AttachCall struct {
 	// Network is the bridge as the caller knows it, planned with when
 	// plumb keeps no bridge of that name yet: a dry run of CNI's first ADD,
 	// which would make it. Nil: the bridge must be kept.
-	Network *BridgeNetwork
+	Network Network
+}
+
+// network is the network the call's attachments join, read from plumb's
+// records (or the caller's, see Network): each stage reads it, so that
+// none writes it into the attachments.
+func (c *AttachCall) network(st *Store) (Network, error) {
+	net, err := LoadNetwork(st, c.Bridge)
+	if err != nil && c.Network != nil {
+		if _, lerr := st.Load(BridgeKind.Name(), c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
+			return c.Network, nil
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return net, nil
 }
 
 // Check applies the rules of the input alone.
@@ -634,43 +666,51 @@ func (c *AttachCall) Check() error {
 }
 
 // Plan plans each attachment, with the addresses Allocate gave out.
-func (c *AttachCall) Plan(context.Context, Env) ([]*Plan, error) {
-	return planAll(c.List)
+func (c *AttachCall) Plan(_ context.Context, env Env) ([]*Plan, error) {
+	net, err := c.network(env.St)
+	if err != nil {
+		return nil, err
+	}
+	return planAll(net, c.List)
 }
 
 // Preflight checks the host: in full for one container; for many, the
 // host's links listed once (see preflightAll).
 func (c *AttachCall) Preflight(ctx context.Context, env Env) ([]string, error) {
-	if len(c.List) == 1 {
-		return nil, c.List[0].Preflight(ctx, env.R, env.St)
+	net, err := c.network(env.St)
+	if err != nil {
+		return nil, err
 	}
-	return nil, preflightAll(ctx, env.R, c.List)
+	if len(c.List) == 1 {
+		return nil, c.List[0].preflight(ctx, env.R, env.St, net)
+	}
+	return nil, preflightAll(ctx, env.R, net, c.List)
 }
 
 // preflightAll is Preflight for many attachments: the host's links are
 // listed once. The containers' own interfaces are not listed first (that
 // would start a process per container): a name already taken there makes
 // the rename fail, and the whole call rolls back.
-func preflightAll(ctx context.Context, r actions.Runner, as []*Attach) error {
+func preflightAll(ctx context.Context, r actions.Runner, net Network, as []*Attach) error {
 	for _, a := range as {
 		if err := notOurs(a.Target); err != nil {
 			return err
 		}
 	}
-	br := as[0].Network.Name // one bridge for the whole call
+	br := net.Device()
 	names := []actions.IfName{br}
 	for _, a := range as {
-		names = append(names, a.id().HostVeth)
+		names = append(names, a.id(net).HostVeth)
 	}
 	host, err := actions.FindLinks(ctx, r, actions.Netns{}, names...)
 	if err != nil {
 		return err
 	}
 	if !hasLink(host, br) {
-		return refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", br, br)
+		return deviceGone(net)
 	}
 	for _, a := range as {
-		if hv := a.id().HostVeth; hasLink(host, hv) {
+		if hv := a.id(net).HostVeth; hasLink(host, hv) {
 			return refuse("", "an interface named %s (for %s) already exists on the host", hv, a.IP)
 		}
 	}

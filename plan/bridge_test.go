@@ -130,7 +130,7 @@ func TestAttachPlan(t *testing.T) {
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	a := &Attach{Network: br, Target: actions.Netns{PID: 4242}, IP: netip.MustParseAddr("10.88.0.7"), If: "eth0",
 		Publish: []Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
-	if err := a.checkRecords(st); err != nil {
+	if err := a.checkRecords(st, a.Network); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{
@@ -156,14 +156,16 @@ func TestAttachPlan(t *testing.T) {
 	}
 	// A bridge made before the loopback guard: its attachments leave
 	// route_localnet alone.
-	a.Network.LoopbackGuard = false
+	br.LoopbackGuard = false
+	a.Network = br
 	if diff := cmp.Diff(append(want[:8:8], want[9:]...), lines(must(a.Plan()))); diff != "" {
 		t.Errorf("plan on a bridge without the loopback guard (-want +got):\n%s", diff)
 	}
 	// A bridge made without NAT has no chains for published ports.
-	a.Network.NAT = false
+	br.NAT = false
+	a.Network = br
 	var r *Refused
-	if err := a.checkRecords(st); !errors.As(err, &r) || r.Flag != "publish" {
+	if err := a.checkRecords(st, a.Network); !errors.As(err, &r) || r.Flag != "publish" {
 		t.Errorf("publish on a --no-nat bridge: %v", err)
 	}
 }

@@ -59,6 +59,8 @@ type Container struct {
 	ResolvConf string
 	// Firewall writes its published ports' rules; nil: the bridge's back end.
 	Firewall firewall.Backend
+	// Aliases are names it answers to on its bridge besides its own.
+	Aliases []string
 	// attach is its attachment, with the address Allocate gave out.
 	attach *Attach
 }
@@ -243,6 +245,9 @@ func (c *Container) Check() error {
 	if c.Bridge == "" && (c.IP.IsValid() || len(c.Publish) > 0) {
 		return refuse("net", "--ip and --publish need --net BRIDGE")
 	}
+	if err := checkAliases(c.Aliases, c.Bridge != ""); err != nil {
+		return err
+	}
 	if err := checkEnv(c.Env); err != nil {
 		return err
 	}
@@ -331,8 +336,9 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		return nil, refuse("cap-drop", "the container's user %d is set by unshare -S once its root is entered, which needs CAP_SETUID; keep it (it is Docker's default), or run as root", proc.UID)
 	}
 	var ip netip.Addr
+	var names []string
 	if c.attach != nil {
-		ip = c.attach.IP
+		ip, names = c.attach.IP, c.attach.names()
 	}
 	resolv, err := readResolvConf(c.resolvConf())
 	if err != nil {
@@ -353,7 +359,7 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if c.attach != nil {
 		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge)
 	}
-	return []*Plan{{Kind: ContainerKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary}}, nil
+	return []*Plan{{Kind: ContainerKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary, Names: names}}, nil
 }
 
 // Again refuses a name in use: a container is never "already up".

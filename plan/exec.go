@@ -514,7 +514,7 @@ func newRecord(p *Plan) (*Record, error) {
 		return nil, err
 	}
 	rec := &Record{FormatVersion: FormatVersion, Kind: p.Kind, Name: p.Name, State: StateApplying,
-		Summary: p.Summary, Spec: p.Spec, PID: os.Getpid(), Created: time.Now().UTC()}
+		Summary: p.Summary, Spec: p.Spec, Names: p.Names, PID: os.Getpid(), Created: time.Now().UTC()}
 	if err := rec.setFacts(p.Facts); err != nil {
 		return nil, err
 	}

@@ -155,6 +155,9 @@ func (s *Store) BuildIndex() error {
 			return err
 		}
 	}
+	if err := s.buildNames(recs); err != nil {
+		return err
+	}
 	if err := s.writeEntry(s.indexMark(), indexMarkText()); err != nil {
 		return err
 	}
@@ -222,9 +225,11 @@ func (s *Store) indexPut(r *Record) error {
 	return nil
 }
 
-// indexUp drops r's unfinished mark once its journal says it is up.
+// indexUp drops r's unfinished mark once its journal says it is up, and
+// gives its names on its network (see names.go).
 func (s *Store) indexUp(r *Record) {
 	s.dropEntry(s.unfinishedEntry(r.Kind, r.Name), r.ID())
+	s.indexNamesUp(r)
 }
 
 // indexDrop removes r's entries once its journal is gone.
@@ -235,6 +240,7 @@ func (s *Store) indexDrop(r *Record) {
 	}
 	s.dropEntry(s.unfinishedEntry(r.Kind, r.Name), id)
 	delete(s.put, id)
+	s.indexNamesDrop(r)
 }
 
 // writeEntry writes an entry holding id, unless it holds it already.

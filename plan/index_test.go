@@ -118,12 +118,12 @@ func answers(t *testing.T, st *Store) map[string]string {
 		a := &Attach{Network: BridgeNetwork{Name: "br0", BridgeFacts: BridgeFacts{Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.88.0.1")}},
 			Target: actions.Netns{PID: 1}, IP: netip.MustParseAddr(ip)}
 		out["allocate "+ip] = "free"
-		if err := a.allocate(st, nil); err != nil {
+		if err := a.Allocate(st); err != nil {
 			out["allocate "+ip] = err.Error()
 		}
 	}
 	next := &Attach{Network: BridgeNetwork{Name: "br0", BridgeFacts: BridgeFacts{Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.88.0.1")}}, Target: actions.Netns{PID: 1}}
-	if err := next.allocate(st, nil); err != nil {
+	if err := next.Allocate(st); err != nil {
 		t.Fatal(err)
 	}
 	out["next address"] = next.IP.String()
@@ -186,7 +186,7 @@ func TestIndexDistrust(t *testing.T) {
 			t.Errorf("found %s by an address it does not have", r.ID())
 		}
 		a := &Attach{Network: bridge, Target: actions.Netns{PID: 1}, IP: netip.MustParseAddr("10.88.0.11")}
-		if err := a.allocate(st, nil); err != nil {
+		if err := a.Allocate(st); err != nil {
 			t.Errorf("the stale entry's address is refused: %v", err)
 		}
 	})
@@ -198,7 +198,7 @@ func TestIndexDistrust(t *testing.T) {
 			t.Fatal(err)
 		}
 		a := &Attach{Network: bridge, Target: actions.Netns{PID: 1}, Range: ipam.Range{Start: netip.MustParseAddr("10.88.0.2"), End: netip.MustParseAddr("10.88.0.3")}}
-		if err := a.allocate(st, nil); err != nil || a.IP != netip.MustParseAddr("10.88.0.3") {
+		if err := a.Allocate(st); err != nil || a.IP != netip.MustParseAddr("10.88.0.3") {
 			t.Errorf("allocate: %v, %s; want 10.88.0.3", err, a.IP)
 		}
 	})

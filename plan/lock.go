@@ -73,7 +73,7 @@ type Lock struct {
 // NetworkLock is a network's lock: shared to attach to it, exclusive to
 // make or remove it.
 func NetworkLock(name string, shared bool) Lock {
-	return Lock{rank: rankNetwork, Kind: BridgeKind.Name(), Name: name, Shared: shared}
+	return NetworkRef{Kind: BridgeKind.Name(), Name: name}.Lock(shared)
 }
 
 // ImagesLock is the lock of the images and layers: shared to read them

@@ -61,7 +61,10 @@ type Plan struct {
 	// remake is the plan that makes Base's object again, should a
 	// replace fail after its down.
 	remake func() (*Plan, error)
-	Steps  []Step
+	// Names are the names the object answers to on its network, stored
+	// in its record for the names index (see names.go).
+	Names []string
+	Steps []Step
 	// Ordered: its steps may wait for those of the plans before it in a
 	// call for many (an image's layer for the layers below it). Such a
 	// call starts its plans' processes strictly in order, all in one wave,

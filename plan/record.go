@@ -53,7 +53,10 @@ type Record struct {
 	FactsVersion int             `json:"facts_version,omitempty"`
 	// Spec is the input the object was made from; nil in records written
 	// before specs were stored.
-	Spec     *Spec          `json:"spec,omitempty"`
+	Spec *Spec `json:"spec,omitempty"`
+	// Names are the names it answers to on its network (see names.go);
+	// nil in records written before names were.
+	Names    []string       `json:"names,omitempty"`
 	Target   *actions.Netns `json:"target,omitempty"`
 	TargetID string         `json:"target_id,omitempty"`
 	PID      int            `json:"pid"` // the plumb process that last wrote it

@@ -108,7 +108,7 @@ func TestRuntimeAttach(t *testing.T) {
 		t.Errorf("second interface: %v, %v", second.IP, err)
 	}
 	third := &Attach{Network: br, Target: in, If: "net3", ID: RuntimeID(RuntimeRef{"mynet", "c2", "eth0"}), Range: a.Range}
-	if err := third.allocate(st, map[netip.Addr]string{second.IP: "x"}); !errors.As(err, &r) || !strings.Contains(r.Msg, "range 10.88.0.100-10.88.0.101") {
+	if err := third.allocate(st, third.Network, map[netip.Addr]string{second.IP: "x"}); !errors.As(err, &r) || !strings.Contains(r.Msg, "range 10.88.0.100-10.88.0.101") {
 		t.Errorf("full range: %v", err)
 	}
 }

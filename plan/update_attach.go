@@ -111,7 +111,7 @@ func (r *Republish) Plan(_ context.Context, env Env) ([]*Plan, error) {
 // publishActions are the firewall actions that publish ports to the
 // container of attachment f, in its bridge's back end.
 func publishActions(f AttachmentFacts, ports []Port) ([]actions.Action, error) {
-	needs := publishNeeds(actions.IfName(f.Bridge), f.IPs(), ports)
+	needs := publishNeeds(f.Bridge, actions.IfName(f.Bridge), f.IPs(), ports)
 	if len(needs) == 0 {
 		return nil, nil
 	}
@@ -226,7 +226,7 @@ func recordedStep(rec *Record, a actions.Action) (int, error) {
 // bridge's route_localnet (see routeLocalnet) and rec holds none yet (it
 // published no IPv4 port before).
 func needsLocalnet(rec *Record, f AttachmentFacts, guard bool, added []Port) bool {
-	if !guard || !slices.ContainsFunc(publishNeeds(actions.IfName(f.Bridge), f.IPs(), added), func(n firewall.Need) bool { return n.(firewall.Publish).To.Is4() }) {
+	if !guard || !slices.ContainsFunc(publishNeeds(f.Bridge, actions.IfName(f.Bridge), f.IPs(), added), func(n firewall.Need) bool { return n.(firewall.Publish).To.Is4() }) {
 		return false
 	}
 	key := routeLocalnet(actions.IfName(f.Bridge)).Shared

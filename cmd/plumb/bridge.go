@@ -114,6 +114,7 @@ type BridgeAttachCmd struct {
 	IP      []addrFlag     `name:"ip" sep:"none" placeholder:"IP" help:"The container's address (default: the next free one of the subnet; on a dual-stack bridge the IPv6 one has the IPv4 one's host part where free); one per family; one container only."`
 	If      actions.IfName `name:"if" default:"eth0" help:"The interface's name inside the container."`
 	Publish []portFlag     `name:"publish" sep:"none" placeholder:"[HOSTIP:]HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port, in each family the container has (HOSTIP 0.0.0.0 or [::]: that family alone); repeat for more; one container only."`
+	Alias   []string       `name:"alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on the bridge, besides its namespace's name (--netns); repeat for more."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
 	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
@@ -138,7 +139,7 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 	}
 	call := &plan.AttachCall{Bridge: c.Name.String()}
 	for _, t := range list.targets {
-		a := &plan.Attach{Target: t, If: c.If}
+		a := &plan.Attach{Target: t, If: c.If, Aliases: c.Alias}
 		switch len(c.IP) {
 		case 0:
 		case 1:

@@ -17,6 +17,7 @@ type RunCmd struct {
 	Net      string     `name:"net" default:"none" placeholder:"BRIDGE|none" help:"The bridge to attach to (made by 'plumb bridge up'), or none for loopback only."`
 	IP       addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
 	Publish  []portFlag `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
+	Alias    []string   `name:"alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on its bridge, besides its own; repeat for more."`
 	Hostname string     `name:"hostname" help:"The container's hostname (default: its name, with '_' made '-')."`
 	Detach   bool       `name:"detach" short:"d" help:"Start it in the background, print its PID and return; stop it with 'plumb stop'."`
 	DryRun   bool       `name:"dry-run" help:"Print the plan and change nothing."`
@@ -102,7 +103,7 @@ func (c *RunCmd) input() supervise.Input {
 	}
 	ct := plan.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach,
 		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID,
-		Env: hostEnv(c.Env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf}
+		Env: hostEnv(c.Env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf, Aliases: c.Alias}
 	for _, p := range c.Publish {
 		ct.Publish = append(ct.Publish, p.Port)
 	}
