@@ -93,11 +93,8 @@ func (p *Plugin) finishBridge(ctx context.Context, name string) error {
 		return err
 	}
 	zerolog.Ctx(ctx).Warn().Msgf("%s was left unfinished (state %s) by a plumb that was killed; rolling it back", rec.ID(), rec.State)
-	_, err = plan.Down(ctx, p.Env.R, p.Env.St, rec)
-	if err != nil {
-		return &plan.UndoError{Rec: rec, Err: err}
-	}
-	return nil
+	_, err = plan.Remove(ctx, p.Env, []*plan.Record{rec}, plan.DownOptions{Rollback: true}, false)
+	return err
 }
 
 // result is ADD's result: the bridge, the host's end of the veth pair and

@@ -55,7 +55,7 @@ func (p *Plugin) Del(ctx context.Context, conf *NetConf, args Args) error {
 // tearDown undoes one object DEL, GC or a failed ADD removes, as `plumb
 // down` does.
 func (p *Plugin) tearDown(ctx context.Context, rec *plan.Record) error {
-	_, err := plan.TearDown(ctx, p.Env, rec, plan.DownOptions{}, false)
+	_, err := plan.Remove(ctx, p.Env, []*plan.Record{rec}, plan.DownOptions{}, false)
 	return err
 }
 

@@ -49,7 +49,7 @@ func (p *Plugin) PlanDel(ctx context.Context, conf *NetConf, args Args) (*plan.P
 	if err != nil {
 		return nil, err
 	}
-	td, err := plan.TearDown(ctx, p.Env, rec, plan.DownOptions{}, true)
+	td, err := plan.Remove(ctx, p.Env, []*plan.Record{rec}, plan.DownOptions{}, true)
 	if err != nil {
 		return nil, err
 	}

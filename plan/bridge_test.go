@@ -281,7 +281,7 @@ func TestRouteLocalnetShared(t *testing.T) {
 		t.Errorf("two publishers: %d sets, %d reads of the old value; want 2, 1:\n%s", count(set), count(read), strings.Join(f.calls, "\n"))
 	}
 	for i, want := range []int{0, 0, 1} { // the first publisher, the one that publishes nothing, the last publisher
-		if _, err := Down(ctx, f, st, recs[i]); err != nil {
+		if _, err := unwind(ctx, f, st, recs[i]); err != nil {
 			t.Fatal(err)
 		}
 		if got := count(restore); got != want {
@@ -358,7 +358,7 @@ func TestRouteLocalnetBridgeGone(t *testing.T) {
 	}
 	f := &fakeRunner{failOn: "sysctl -w net.ipv4.conf.br0.route_localnet=0",
 		failStderr: "sysctl: cannot stat /proc/sys/net/ipv4/conf/br0/route_localnet: No such file or directory"}
-	if _, err := Down(ctx, f, st, rec); err != nil {
+	if _, err := unwind(ctx, f, st, rec); err != nil {
 		t.Fatalf("down with the bridge gone: %v", err)
 	}
 	l, err := st.loadLedger()

@@ -91,8 +91,8 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 
 	// Down of the veth: the bridge still needs ip_forward, so it stays.
 	f = &fakeRunner{}
-	if _, err := Down(ctx, f, st, veth); err != nil {
-		t.Fatalf("Down() on a full disk = %v", err)
+	if _, err := unwind(ctx, f, st, veth); err != nil {
+		t.Fatalf("unwind() on a full disk = %v", err)
 	}
 	if slices.Contains(f.calls, "sysctl -w net.ipv4.ip_forward=0") {
 		t.Errorf("ip_forward restored while the bridge needs it: %q", f.calls)
@@ -111,8 +111,8 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	f = &fakeRunner{}
-	if _, err := Down(ctx, f, st, br); err != nil {
-		t.Fatalf("Down() of the bridge = %v", err)
+	if _, err := unwind(ctx, f, st, br); err != nil {
+		t.Fatalf("unwind() of the bridge = %v", err)
 	}
 	if !slices.Contains(f.calls, "sysctl -w net.ipv4.ip_forward=0") {
 		t.Errorf("ip_forward not restored when the last holder went: %q", f.calls)
@@ -180,8 +180,8 @@ func TestUndoOnFullDisk(t *testing.T) {
 		}
 		fullAfter(st, 0)
 		f := &fakeRunner{failOn: "ip link del veth-host", failStderr: "RTNETLINK answers: Operation not permitted"}
-		if _, err := Down(ctx, f, st, rec); err == nil || !strings.Contains(err.Error(), "(state up): undoing it again is safe; free some space, then run `plumb down veth/veth-host`") {
-			t.Errorf("Down() with a failing undo = %v", err)
+		if _, err := unwind(ctx, f, st, rec); err == nil || !strings.Contains(err.Error(), "(state up): undoing it again is safe; free some space, then run `plumb down veth/veth-host`") {
+			t.Errorf("unwind() with a failing undo = %v", err)
 		}
 		rec, err = st.Load("veth", "veth-host")
 		if err != nil {
@@ -189,8 +189,8 @@ func TestUndoOnFullDisk(t *testing.T) {
 		}
 		calls := f.calls
 		f = &fakeRunner{}
-		if _, err := Down(ctx, f, st, rec); err != nil {
-			t.Fatalf("Down() on a full disk = %v", err)
+		if _, err := unwind(ctx, f, st, rec); err != nil {
+			t.Fatalf("unwind() on a full disk = %v", err)
 		}
 		calls = append(calls, f.calls...)
 		if n := strings.Count(strings.Join(calls, "\n"), "sysctl -w net.ipv4.ip_forward=0"); n != 1 {
@@ -208,8 +208,8 @@ func TestUndoOnFullDisk(t *testing.T) {
 		}
 		fullAfter(st, 0)
 		f := &fakeRunner{failOn: "ip -force -batch -", failStderr: "RTNETLINK answers: Operation not permitted\nCommand failed -:1"}
-		if _, err := DownAll(ctx, f, st, recs, Batch); err == nil || !strings.Contains(err.Error(), "attachment/br0-10.88.0.4: the state directory is full") {
-			t.Errorf("DownAll() with one link refused = %v", err)
+		if _, err := unwindAll(ctx, f, st, recs, Batch); err == nil || !strings.Contains(err.Error(), "attachment/br0-10.88.0.4: the state directory is full") {
+			t.Errorf("unwindAll() with one link refused = %v", err)
 		}
 		if got := Attachments(st, "br0"); len(got) != 1 || got[0].State != StateUp {
 			t.Errorf("kept %d attachments; want the refused one, its journal as before", len(got))
@@ -220,8 +220,8 @@ func TestUndoOnFullDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 		fullAfter(st, 0)
-		if _, err := DownAll(ctx, &fakeRunner{}, st, []*Record{rec}, Batch); err != nil {
-			t.Errorf("DownAll() on a full disk = %v", err)
+		if _, err := unwindAll(ctx, &fakeRunner{}, st, []*Record{rec}, Batch); err != nil {
+			t.Errorf("unwindAll() on a full disk = %v", err)
 		}
 		if got := Attachments(st, "br0"); len(got) != 0 {
 			t.Errorf("kept %d attachments", len(got))
@@ -278,9 +278,9 @@ func TestUndoFreesSpace(t *testing.T) {
 		}
 		return full(file, data)
 	}
-	_, err = Down(ctx, f, st, rec)
+	_, err = unwind(ctx, f, st, rec)
 	if err == nil || strings.Contains(err.Error(), "state directory is full") {
-		t.Errorf("Down() = %v; want the failed undo, and no claim that the journal is behind", err)
+		t.Errorf("unwind() = %v; want the failed undo, and no claim that the journal is behind", err)
 	}
 	if rec, err := st.Load("veth", "veth-host"); err != nil || rec.State != StateUndoFailed {
 		t.Errorf("journal: %v, %v; want it saved as undo-failed", rec, err)

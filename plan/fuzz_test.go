@@ -51,7 +51,7 @@ func FuzzReadJournal(f *testing.F) {
 				}
 			}
 		}
-		if _, err := UndoPlan(NewStore("/nonexistent/plumb-fuzz"), rec); err != nil {
+		if _, err := undoPlan(NewStore("/nonexistent/plumb-fuzz"), rec); err != nil {
 			t.Fatalf("UndoPlan of an accepted journal: %v", err)
 		}
 	})

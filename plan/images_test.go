@@ -141,7 +141,7 @@ func TestImageRemoval(t *testing.T) {
 	if _, err := ImageRemoval(st, rec2); !errors.As(err, &r) || !strings.Contains(err.Error(), "container/web") {
 		t.Errorf("removing image 2 under a container = %v; want a refusal naming container/web", err)
 	}
-	if _, err := TearDown(context.Background(), Env{St: st}, layer, DownOptions{}, true); !errors.As(err, &r) {
+	if _, err := Remove(context.Background(), Env{St: st}, []*Record{layer}, DownOptions{}, true); !errors.As(err, &r) {
 		t.Errorf("down of a layer an image lists = %v; want a refusal", err)
 	}
 	if _, err := ImageRemoval(st, rec1); err != nil {

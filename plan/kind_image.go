@@ -65,8 +65,12 @@ func (k imageKind) DecodeFacts(data json.RawMessage) (Facts, error) {
 	return f, nil
 }
 
-// BeforeDown refuses: an image is removed with its layers, by image rm.
-func (imageKind) BeforeDown(_ Env, rec *Record, _ DownOptions, _ bool) ([]*Record, error) {
+// BeforeDown refuses: an image is removed with its layers, by image rm
+// (opts.WithLayers).
+func (imageKind) BeforeDown(_ Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
+	if opts.WithLayers {
+		return nil, nil
+	}
 	f, err := rec.Image()
 	if err != nil {
 		return nil, err
@@ -118,13 +122,23 @@ func (imageLayerKind) Dependents(st *Store, _ *Record, f Facts) []*Record {
 	return append(out, rootUsers(st, l.Link, l.Dir)...)
 }
 
-// BeforeDown refuses a layer an image lists or a container runs on.
-func (k imageLayerKind) BeforeDown(env Env, rec *Record, _ DownOptions, _ bool) ([]*Record, error) {
+// Under is the layer this one rests on, its parent: none for a base.
+func (imageLayerKind) Under(f Facts) (string, bool) {
+	l, ok := f.(ImageLayerFacts)
+	if !ok || l.Parent == "" {
+		return "", false
+	}
+	return ImageLayerKind.Name() + "/" + hexOf(l.Parent), true
+}
+
+// BeforeDown refuses a layer an image lists or a container runs on, but
+// for those removed with it.
+func (k imageLayerKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
 	f, err := rec.Facts()
 	if err != nil {
 		return nil, err
 	}
-	deps := k.Dependents(env.St, rec, f)
+	deps := opts.notRemoved(k.Dependents(env.St, rec, f))
 	if len(deps) == 0 {
 		return nil, nil
 	}

@@ -36,13 +36,14 @@ func (layerKind) Dependents(st *Store, _ *Record, f Facts) []*Record {
 	return rootUsers(st, l.Dir)
 }
 
-// BeforeDown refuses a layer a container runs on.
-func (k layerKind) BeforeDown(env Env, rec *Record, _ DownOptions, _ bool) ([]*Record, error) {
+// BeforeDown refuses a layer a container runs on, but for those removed
+// with it.
+func (k layerKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
 	f, err := rec.Facts()
 	if err != nil {
 		return nil, err
 	}
-	if users := k.Dependents(env.St, rec, f); len(users) > 0 {
+	if users := opts.notRemoved(k.Dependents(env.St, rec, f)); len(users) > 0 {
 		return nil, &Refused{Msg: fmt.Sprintf("%s is a lower layer of %s; stop them first (plumb stop NAME)", rec.ID(), strings.Join(recordIDs(users), ", "))}
 	}
 	return nil, nil

@@ -201,7 +201,7 @@ func TestDownAllGroup(t *testing.T) {
 			if tc.stderr != "" {
 				f.failOn, f.failStderr = "ip -force -batch -", tc.stderr
 			}
-			ran, err := DownAll(context.Background(), f, st, recs, Batch)
+			ran, err := unwindAll(context.Background(), f, st, recs, Batch)
 			if len(ran) != 3 {
 				t.Errorf("undos reported: %q", ran)
 			}
@@ -216,7 +216,7 @@ func TestDownAllGroup(t *testing.T) {
 				t.Errorf("kept %q; want %q", kept, tc.kept)
 			}
 			if (err != nil) != (len(tc.kept) > 0) {
-				t.Errorf("DownAll() error = %v", err)
+				t.Errorf("unwindAll() error = %v", err)
 			}
 		})
 	}
@@ -290,7 +290,7 @@ func TestApplyAllWaves(t *testing.T) {
 		r, _ := st.Load(h.Kind, h.Name)
 		full = append(full, r)
 	}
-	if _, err := DownAll(context.Background(), &fakeRunner{}, st, full, Batch); err != nil {
+	if _, err := unwindAll(context.Background(), &fakeRunner{}, st, full, Batch); err != nil {
 		t.Fatal(err)
 	}
 

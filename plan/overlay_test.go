@@ -174,9 +174,9 @@ func TestUmountFailureStopsUnwind(t *testing.T) {
 		t.Fatal(err)
 	}
 	busy := &fakeRunner{failOn: "umount " + dir + "/m", failStderr: "umount: " + dir + "/m: target is busy."}
-	_, err = Down(ctx, busy, st, rec)
+	_, err = unwind(ctx, busy, st, rec)
 	if err == nil || !strings.Contains(err.Error(), "stopped there") {
-		t.Fatalf("Down() = %v; want it to stop at the failed unmount", err)
+		t.Fatalf("unwind() = %v; want it to stop at the failed unmount", err)
 	}
 	if diff := cmp.Diff([]string{"umount " + dir + "/m"}, busy.calls); diff != "" {
 		t.Errorf("ran after a failed unmount (-want +got):\n%s", diff)
@@ -187,7 +187,7 @@ func TestUmountFailureStopsUnwind(t *testing.T) {
 	}
 	// Once it is free, down finishes: unmount, then the directories.
 	ok := &dirRunner{}
-	if _, err := Down(ctx, ok, st, rec); err != nil {
+	if _, err := unwind(ctx, ok, st, rec); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"umount " + dir + "/m", "rmdir --ignore-fail-on-non-empty " + dir + "/m",

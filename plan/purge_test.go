@@ -37,7 +37,7 @@ func TestPurgeJournaled(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts := DownOptions{Purge: actions.RemoveTree{Path: layout}}
-			dry, err := TearDown(ctx, Env{R: &fakeRunner{}, St: st, Mode: Each}, rec, opts, true)
+			dry, err := Remove(ctx, Env{R: &fakeRunner{}, St: st, Mode: Each}, []*Record{rec}, opts, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,10 +52,10 @@ func TestPurgeJournaled(t *testing.T) {
 						}
 					}
 				}()
-				_, err = TearDown(ctx, Env{R: c.r, St: st, Mode: Each}, rec, opts, false)
+				_, err = Remove(ctx, Env{R: c.r, St: st, Mode: Each}, []*Record{rec}, opts, false)
 			}()
 			if !c.crash && err == nil {
-				t.Fatal("TearDown succeeded; want the purge's failure")
+				t.Fatal("Remove succeeded; want the purge's failure")
 			}
 			left, err := st.Load("overlay", "web")
 			if err != nil {

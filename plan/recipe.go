@@ -224,22 +224,6 @@ func apply(ctx context.Context, env Env, out *Outcome, warnings []string) (err e
 	return err
 }
 
-// UndoPlanOf is what undoing recs runs, in order, as one plan named
-// kind/name: what `down --dry-run` and its runbook show.
-func UndoPlanOf(st *Store, kind, name string, recs ...*Record) (*Plan, error) {
-	p := &Plan{Kind: kind, Name: name}
-	for _, rec := range recs {
-		undos, err := UndoPlan(st, rec)
-		if err != nil {
-			return nil, err
-		}
-		for _, u := range undos {
-			p.Steps = append(p.Steps, Step{Action: u})
-		}
-	}
-	return p, nil
-}
-
 // one is the plans of a recipe for one object.
 func one(p *Plan, err error) ([]*Plan, error) {
 	if err != nil {

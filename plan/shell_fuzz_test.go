@@ -231,7 +231,7 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *Pl
 		return plan(&Layer{Name: objName(name, "l"), File: under(path)})
 	case 6: // bridge down: the runbook of a teardown
 		rec := keep(bridge(ifname(name, "br0")))
-		td, err := TearDown(ctx, env, rec, DownOptions{}, true)
+		td, err := Remove(ctx, env, []*Record{rec}, DownOptions{}, true)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,10 +1,8 @@
 package plan
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"strings"
 
 	"plumb/actions"
@@ -18,53 +16,23 @@ type DownOptions struct {
 	// Purge is deleted once every undo has run (`stop --rm`, `--purge`),
 	// journaled with the teardown (Record.Purge).
 	Purge actions.Action
+	// WithLayers removes an image with its layers (image rm gives them):
+	// an image alone is refused.
+	WithLayers bool
+	// Rollback finishes the rollback of a plan that did not end (CNI ADD
+	// finding a bridge a killed plumb left, recover --dry-run): no kind
+	// refuses or prepares it.
+	Rollback bool
+
+	removing map[string]bool // the IDs of the objects Remove was given
 }
 
-// Teardown is what TearDown did, or with a dry run would do.
+// Teardown is what Remove did, or with a dry run would do.
 type Teardown struct {
 	Plan     *Plan     // every undo command, in order (dry run)
-	Detached []*Record // a bridge's attachments, undone first
-	Ran      []string  // the object's own undo commands run
-}
-
-// TearDown is the one teardown of an object plumb keeps, with its kind's
-// rules: a bridge with containers attached is refused unless Force (then
-// they are detached first, their links deleted as one group), an overlay in
-// use is refused unless Lazy (a lazy one keeps a work directory still in
-// use), a container's stop waits Grace seconds. With dryRun it changes
-// nothing and returns the plan of undos. Callers hold the lock unless dryRun.
-func TearDown(ctx context.Context, env Env, rec *Record, opts DownOptions, dryRun bool) (*Teardown, error) {
-	out := &Teardown{}
-	var before []*Record // undone before rec: a bridge's attachments
-	if g, ok := capability[Guarded](rec); ok {
-		var err error
-		if before, err = g.BeforeDown(env, rec, opts, dryRun); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Purge != nil {
-		e, err := encode(opts.Purge)
-		if err != nil {
-			return nil, err
-		}
-		rec.Purge = e
-	}
-	if dryRun {
-		p, err := UndoPlanOf(env.St, rec.Kind, rec.Name, append(before, rec)...)
-		out.Plan = p
-		return out, err
-	}
-	var err error
-	if len(before) > 0 {
-		if out.Detached, err = Detach(ctx, env, before); err != nil {
-			return out, err
-		}
-	}
-	out.Ran, err = unwindMode(ctx, env.R, env.St, rec, env.Mode)
-	if err != nil {
-		return out, &UndoError{Rec: rec, Err: err}
-	}
-	return out, nil
+	Gone     []*Record // the objects whose journal is gone, undone
+	Detached []*Record // of Gone, those a kind brought down first: a bridge's attachments
+	Ran      []string  // the undo commands run of the objects given
 }
 
 // UndoError is an object's own undos that failed in a teardown; its journal
@@ -119,20 +87,4 @@ func unreadableMembers(st *Store, extra []error) []string {
 		bad = append(bad, err.Error())
 	}
 	return bad
-}
-
-// Detach undoes many attachments in one go (their links deleted as one
-// group in batch mode) and gives those that are gone.
-func Detach(ctx context.Context, env Env, recs []*Record) ([]*Record, error) {
-	_, err := DownAll(ctx, env.R, env.St, recs, env.Mode)
-	var gone []*Record
-	for _, a := range recs {
-		if _, lerr := env.St.Load(a.Kind, a.Name); errors.Is(lerr, fs.ErrNotExist) {
-			gone = append(gone, a)
-		}
-	}
-	if err != nil {
-		return gone, fmt.Errorf("detaching: %w; the journals keep what is left, run this again or `plumb recover`", err)
-	}
-	return gone, nil
 }

@@ -46,10 +46,10 @@ func TestBridgeDownUnreadableAttachment(t *testing.T) {
 						t.Fatal(err)
 					}
 					f := &fakeRunner{}
-					_, err = TearDown(ctx, Env{R: f, St: st, Mode: Batch}, br, DownOptions{Force: force}, dryRun)
+					_, err = Remove(ctx, Env{R: f, St: st, Mode: Batch}, []*Record{br}, DownOptions{Force: force}, dryRun)
 					var r *Refused
 					if !errors.As(err, &r) || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "fix or remove it") {
-						t.Errorf("TearDown(force %v, dry run %v) = %v; want a refusal naming %s and what to do", force, dryRun, err, bad)
+						t.Errorf("Remove(force %v, dry run %v) = %v; want a refusal naming %s and what to do", force, dryRun, err, bad)
 					}
 					if len(f.calls) != 0 {
 						t.Errorf("ran %q; want nothing", f.calls)
@@ -79,7 +79,7 @@ func TestBridgeDownIgnoresOtherKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := TearDown(ctx, Env{R: &fakeRunner{}, St: st, Mode: Batch}, br, DownOptions{}, false); err != nil {
-		t.Fatalf("TearDown() = %v", err)
+	if _, err := Remove(ctx, Env{R: &fakeRunner{}, St: st, Mode: Batch}, []*Record{br}, DownOptions{}, false); err != nil {
+		t.Fatalf("Remove() = %v", err)
 	}
 }

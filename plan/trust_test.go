@@ -282,7 +282,7 @@ func TestOwnStateDirTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Down(ctx, &fakeRunner{}, st, rec); err != nil {
+	if _, err := unwind(ctx, &fakeRunner{}, st, rec); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -265,14 +265,9 @@ func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *
 	return []string{cmd}, nil
 }
 
-// Down undoes everything recorded for one object.
-func Down(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]string, error) {
-	return unwind(ctx, r, st, rec)
-}
-
-// UndoPlan lists the commands Down would run for rec, in order, without
+// undoPlan lists the commands undoing rec runs, in order, without
 // running anything: what `down --dry-run` prints.
-func UndoPlan(st *Store, rec *Record) ([]actions.Action, error) {
+func undoPlan(st *Store, rec *Record) ([]actions.Action, error) {
 	l, err := st.loadLedger()
 	if err != nil {
 		return nil, err
@@ -312,8 +307,27 @@ func UndoPlan(st *Store, rec *Record) ([]actions.Action, error) {
 	return out, nil
 }
 
+// undoPlanOf is what undoing recs runs, in order, as one plan named
+// kind/name: what Remove's dry run gives.
+func undoPlanOf(st *Store, kind, name string, recs ...*Record) (*Plan, error) {
+	p := &Plan{Kind: kind, Name: name}
+	for _, rec := range recs {
+		undos, err := undoPlan(st, rec)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range undos {
+			p.Steps = append(p.Steps, Step{Action: u})
+		}
+	}
+	return p, nil
+}
+
 // Recover finishes the rollback of every plan that did not end: interrupted
-// while applying or undoing, or left with an undo that failed.
+// while applying or undoing, or left with an undo that failed. It is not
+// Remove: what it undoes is a plan's own rollback, which no kind refuses
+// and no dependent orders (an update's rollback even keeps the object);
+// its dry run is Remove's with DownOptions.Rollback.
 func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []string, err error) {
 	recs, errs := st.List()
 	for _, rec := range recs {
@@ -379,12 +393,6 @@ func isBarrier(s *StepRecord) bool {
 	}
 	_, ok := u.(actions.Barrier)
 	return ok
-}
-
-// DownAll undoes many objects, as `bridge detach` of several containers and
-// `bridge down --force` do; see unwindAll.
-func DownAll(ctx context.Context, r actions.Runner, st *Store, recs []*Record, mode Mode) ([]string, error) {
-	return unwindAll(ctx, r, st, recs, mode)
 }
 
 // unwindAll undoes many objects. Deleting a link makes the kernel wait for a

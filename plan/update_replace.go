@@ -15,7 +15,7 @@ import (
 // down runs them), then p's steps. It is shown like any plan; applied, it
 // is a down then an up (see replace).
 func replacePlan(st *Store, rec *Record, p *Plan) (*Plan, error) {
-	undo, err := UndoPlanOf(st, p.Kind, p.Name, rec)
+	undo, err := undoPlanOf(st, p.Kind, p.Name, rec)
 	if err != nil {
 		return nil, err
 	}

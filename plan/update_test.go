@@ -101,7 +101,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	}
 
 	// Down undoes the update, then the bridge.
-	undos, err := UndoPlan(st, rec)
+	undos, err := undoPlan(st, rec)
 	if err != nil {
 		t.Fatal(err)
 	}

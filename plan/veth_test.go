@@ -269,8 +269,8 @@ func TestUndoOfWhatIsGoneSucceeds(t *testing.T) {
 	}
 	rec, _ := st.Load("veth", "veth-host")
 	f := &fakeRunner{failOn: "ip link del veth-host", failStderr: `Cannot find device "veth-host"`}
-	if _, err := Down(context.Background(), f, st, rec); err != nil {
-		t.Fatalf("Down() with the link already gone = %v", err)
+	if _, err := unwind(context.Background(), f, st, rec); err != nil {
+		t.Fatalf("unwind() with the link already gone = %v", err)
 	}
 	assertEmptyStore(t, st)
 }
@@ -350,16 +350,16 @@ func TestSharedSysctl(t *testing.T) {
 			}
 			recA, _ := st.Load("veth", "veth-host")
 			f := &fakeRunner{}
-			if _, err := Down(ctx, f, st, recA); err != nil {
+			if _, err := unwind(ctx, f, st, recA); err != nil {
 				t.Fatal(err)
 			}
 			if contains(f.calls, "sysctl -w net.ipv4.ip_forward=0") {
 				t.Errorf("first down restored forwarding while vh2 still needs it: %v", f.calls)
 			}
 			recB, _ := st.Load("veth", "vh2")
-			undos, _ := UndoPlan(st, recB)
+			undos, _ := undoPlan(st, recB)
 			f = &fakeRunner{}
-			if _, err := Down(ctx, f, st, recB); err != nil {
+			if _, err := unwind(ctx, f, st, recB); err != nil {
 				t.Fatal(err)
 			}
 			var sys []string

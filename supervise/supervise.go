@@ -141,7 +141,7 @@ func (f Foreground) tearDown(ctx context.Context, env plan.Env, grace int) (bool
 	} else if err != nil {
 		return false, err
 	}
-	if _, err := plan.TearDown(ctx, env, rec, plan.DownOptions{Grace: grace}, false); err != nil {
+	if _, err := plan.Remove(ctx, env, []*plan.Record{rec}, plan.DownOptions{Grace: grace}, false); err != nil {
 		return false, fmt.Errorf("cleaning up %w", err)
 	}
 	return true, nil

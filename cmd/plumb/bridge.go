@@ -252,16 +252,21 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 		}
 		recs = append(recs, rec)
 	}
+	td, err := plan.Remove(d.ctx, d.env(), recs, plan.DownOptions{}, c.DryRun)
 	if c.DryRun {
-		p, err := plan.UndoPlanOf(d.store, plan.BridgeKind.Name(), c.Name.String(), recs...)
 		if err != nil {
 			return err
 		}
-		return render(d, p, c.Output)
+		td.Plan.Kind, td.Plan.Name = plan.BridgeKind.Name(), c.Name.String()
+		return render(d, td.Plan, c.Output)
 	}
-	gone, err := plan.Detach(d.ctx, d.env(), recs)
-	sayDetached(d, gone)
-	return err
+	if td != nil {
+		sayDetached(d, td.Gone)
+	}
+	if err != nil {
+		return fmt.Errorf("detaching: %w; the journals keep what is left, run this again or `plumb recover`", err)
+	}
+	return nil
 }
 
 // sayDetached names each attachment that is gone.
@@ -296,7 +301,7 @@ func (c *BridgeDownCmd) Run(d *deps) error {
 
 // bridgeDown removes a bridge, its attachments first with force.
 func bridgeDown(d *deps, br *plan.Record, force, dryRun bool, output string) error {
-	td, err := plan.TearDown(d.ctx, d.env(), br, plan.DownOptions{Force: force}, dryRun)
+	td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{br}, plan.DownOptions{Force: force}, dryRun)
 	if td != nil {
 		sayDetached(d, td.Detached)
 	}

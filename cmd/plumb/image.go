@@ -386,15 +386,13 @@ func (c *ImageRmCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
+	td, err := plan.Remove(d.ctx, d.env(), recs, plan.DownOptions{WithLayers: true}, dryRun)
 	if dryRun {
-		p, err := plan.UndoPlanOf(d.store, rec.Kind, rec.Name, recs...)
 		if err != nil {
 			return err
 		}
-		return render(d, p, c.Output)
+		return render(d, td.Plan, c.Output)
 	}
-	slices.Reverse(recs) // DownAll undoes the last first: the image, then its layers from the top
-	ran, err := plan.DownAll(d.ctx, d.runner, d.store, recs, d.mode)
 	if err != nil {
 		return fmt.Errorf("%w; the journals keep what is left, run this again or `plumb recover`", err)
 	}
@@ -402,7 +400,7 @@ func (c *ImageRmCmd) Run(d *deps) error {
 		fmt.Fprintf(d.stdout, "Untagged: %s\n", plan.Familiar(f.Refs[0]))
 	}
 	_, err = fmt.Fprintf(d.stdout, "removed %s (image %s): %d of its %d layers deleted, %d undo commands run\n",
-		f.Name(), actions.ShortDigest(f.ID), len(recs)-1, len(f.Layers), len(ran))
+		f.Name(), actions.ShortDigest(f.ID), len(recs)-1, len(f.Layers), len(td.Ran))
 	plan.DropEmptyImageDirs(d.store)
 	return err
 }

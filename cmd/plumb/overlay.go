@@ -118,7 +118,7 @@ func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, o
 	if dryRun {
 		p := &plan.Plan{Kind: plan.OverlayKind.Name(), Name: name}
 		if rec != nil {
-			td, err := plan.TearDown(d.ctx, d.env(), rec, opts, true)
+			td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, opts, true)
 			if err != nil {
 				return err
 			}
@@ -129,7 +129,7 @@ func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, o
 		return render(d, p, output)
 	}
 	if rec != nil {
-		if _, err := plan.TearDown(d.ctx, d.env(), rec, opts, false); err != nil {
+		if _, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, opts, false); err != nil {
 			var ue *plan.UndoError
 			if errors.As(err, &ue) && strings.Contains(err.Error(), "busy") && !lazy {
 				return fmt.Errorf("%w; it is busy: stop what uses it, or retry with --lazy", err)

@@ -28,12 +28,12 @@ func (c *RecoverCmd) Run(d *deps) error {
 			if err != nil {
 				return err
 			}
-			p, err := plan.UndoPlanOf(d.store, rec.Kind, rec.Name, rec)
+			td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, plan.DownOptions{Rollback: true}, true)
 			if err != nil {
 				return err
 			}
 			fmt.Fprintf(d.stdout, "# %s (state %s)\n", rec.ID(), rec.State)
-			if err := p.Text(d.stdout); err != nil {
+			if err := td.Plan.Text(d.stdout); err != nil {
 				return err
 			}
 		}

@@ -48,7 +48,7 @@ func (c *StopCmd) Run(d *deps) error {
 	if c.RM {
 		opts.Purge = actions.RemoveTree{Path: f.Root.Layout}
 	}
-	td, err := plan.TearDown(d.ctx, d.env(), rec, opts, c.DryRun)
+	td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, opts, c.DryRun)
 	if err != nil {
 		return err
 	}

@@ -83,9 +83,9 @@ func down(d *deps, kind, name string, dryRun bool, output string) error {
 	return downRecord(d, rec, dryRun, output)
 }
 
-// downRecord undoes rec with its kind's rules (see plan.TearDown).
+// downRecord undoes rec with its kind's rules (see plan.Remove).
 func downRecord(d *deps, rec *plan.Record, dryRun bool, output string) error {
-	td, err := plan.TearDown(d.ctx, d.env(), rec, plan.DownOptions{}, dryRun)
+	td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, plan.DownOptions{}, dryRun)
 	if dryRun {
 		if err != nil {
 			return err

@@ -1,0 +1,251 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+)
+
+// Remove is the one way plumb takes objects down: `down`, `bridge down`,
+// `bridge detach`, `image rm`, `stop`, `overlay unmount`, CNI DEL and a
+// supervised container's exit all call it. It
+//
+//   - asks each given object's kind what must come down with it, or first
+//     (Guarded.BeforeDown: a bridge's attachments with Force), and to
+//     refuse: one refusal stops the whole set before anything runs;
+//   - orders the set so that an object's dependents (DependentsOf) come
+//     before it, objects independent of each other keeping their order;
+//   - with dryRun, returns the plan of every undo, in that order (named
+//     after the first object given), and changes nothing;
+//   - otherwise undoes them in that order, each run of objects with no
+//     tie between them together (the last first, as a detach always has;
+//     in batch mode their host links are deleted as one group), and stops
+//     at the first run that fails: what its objects depend on stays.
+//
+// Callers hold the lock unless dryRun.
+func Remove(ctx context.Context, env Env, recs []*Record, opts DownOptions, dryRun bool) (*Teardown, error) {
+	if len(recs) == 0 {
+		return nil, errors.New("nothing to remove")
+	}
+	if opts.Purge != nil && len(recs) != 1 {
+		return nil, fmt.Errorf("a purge is of one object, not %d", len(recs))
+	}
+	set, brought, err := expand(env, recs, opts, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Purge != nil {
+		e, err := encode(opts.Purge)
+		if err != nil {
+			return nil, err
+		}
+		recs[0].Purge = e
+	}
+	var tied map[string][]string
+	if len(set) > 1 {
+		tied = ties(env.St, set)
+	}
+	set = dependentsFirst(set, tied)
+	if opts.Rollback {
+		env.Mode = Each // as Recover finishes a rollback
+	}
+	if dryRun {
+		p, err := undoPlanOf(env.St, recs[0].Kind, recs[0].Name, set...)
+		return &Teardown{Plan: p}, err
+	}
+	return unwindSet(ctx, env, runs(set, tied), brought)
+}
+
+// expand is recs with what each kind brings down first (its BeforeDown),
+// each object once, and which objects were brought; a kind's refusal is
+// the error. A rollback asks no kind.
+func expand(env Env, recs []*Record, opts DownOptions, dryRun bool) ([]*Record, map[*Record]bool, error) {
+	opts.removing = map[string]bool{}
+	for _, r := range recs {
+		opts.removing[r.ID()] = true
+	}
+	brought := map[*Record]bool{}
+	if opts.Rollback {
+		return recs, brought, nil
+	}
+	seen := map[string]bool{}
+	var set []*Record
+	for _, rec := range recs {
+		g, ok := capability[Guarded](rec)
+		if !ok {
+			continue
+		}
+		before, err := g.BeforeDown(env, rec, opts, dryRun)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, b := range before {
+			if !seen[b.ID()] && !opts.removing[b.ID()] {
+				seen[b.ID()] = true
+				brought[b] = true
+				set = append(set, b)
+			}
+		}
+	}
+	if len(set) == 0 {
+		return recs, brought, nil
+	}
+	// Each object brought goes before the first object given that brought
+	// it; the order below makes it so for those whose kind says so.
+	out := make([]*Record, 0, len(set)+len(recs))
+	out = append(out, set...)
+	out = append(out, recs...)
+	return out, brought, nil
+}
+
+// Stacked kinds' objects rest on another of theirs (an image layer on
+// its parent): removed together, the one on top goes first, and alone.
+type Stacked interface {
+	Under(f Facts) (id string, ok bool)
+}
+
+// ties are, for each object of recs by ID, the IDs among recs that must
+// be undone before it: its dependents (DependentsOf), and what rests on it
+// (Stacked). A record whose facts cannot be read has none: its kind's
+// BeforeDown has judged it.
+func ties(st *Store, recs []*Record) map[string][]string {
+	in := map[string]bool{}
+	for _, r := range recs {
+		in[r.ID()] = true
+	}
+	out := map[string][]string{}
+	for _, r := range recs {
+		deps, _ := DependentsOf(st, r)
+		for _, d := range deps {
+			if in[d.ID()] && d.ID() != r.ID() {
+				out[r.ID()] = append(out[r.ID()], d.ID())
+			}
+		}
+		if s, ok := capability[Stacked](r); ok {
+			if f, err := r.Facts(); err == nil {
+				if under, ok := s.Under(f); ok && in[under] && under != r.ID() {
+					out[under] = append(out[under], r.ID())
+				}
+			}
+		}
+	}
+	return out
+}
+
+// dependentsFirst orders recs so that what must be undone before an
+// object (ties) comes before it; objects with no such tie keep their
+// order (a stable topological order).
+func dependentsFirst(recs []*Record, tied map[string][]string) []*Record {
+	if len(recs) < 2 {
+		return recs
+	}
+	at := map[string]int{}
+	for i, r := range recs {
+		at[r.ID()] = i
+	}
+	after := make([][]int, len(recs)) // after[j]: the objects that wait for j
+	waits := make([]int, len(recs))   // how many objects each waits for
+	for i, r := range recs {
+		for _, id := range tied[r.ID()] {
+			j := at[id]
+			after[j] = append(after[j], i)
+			waits[i]++
+		}
+	}
+	out := make([]*Record, 0, len(recs))
+	done := make([]bool, len(recs))
+	for len(out) < len(recs) {
+		i := 0
+		for i < len(recs) && (done[i] || waits[i] > 0) {
+			i++
+		}
+		if i == len(recs) { // a cycle, which no kind makes: the rest as given
+			for j, r := range recs {
+				if !done[j] {
+					out = append(out, r)
+				}
+			}
+			break
+		}
+		done[i] = true
+		out = append(out, recs[i])
+		for _, j := range after[i] {
+			waits[j]--
+		}
+	}
+	return out
+}
+
+// runs cuts recs, ordered, into runs of objects with no tie between them:
+// each run is undone together.
+func runs(recs []*Record, tied map[string][]string) [][]*Record {
+	var out [][]*Record
+	var cur []*Record
+	in := map[string]bool{}
+	for _, r := range recs {
+		for _, id := range tied[r.ID()] {
+			if in[id] {
+				out, cur, in = append(out, cur), nil, map[string]bool{}
+				break
+			}
+		}
+		cur = append(cur, r)
+		in[r.ID()] = true
+	}
+	return append(out, cur)
+}
+
+// unwindSet undoes runs in order; brought are the objects a kind brought
+// down first (a bridge's attachments).
+func unwindSet(ctx context.Context, env Env, runs [][]*Record, brought map[*Record]bool) (*Teardown, error) {
+	out := &Teardown{}
+	for _, run := range runs {
+		ran, err := unwindRun(ctx, env, run)
+		if !brought[run[0]] {
+			out.Ran = append(out.Ran, ran...)
+		}
+		for _, r := range run {
+			if _, lerr := env.St.Load(r.Kind, r.Name); errors.Is(lerr, fs.ErrNotExist) {
+				out.Gone = append(out.Gone, r)
+				if brought[r] {
+					out.Detached = append(out.Detached, r)
+				}
+			}
+		}
+		if err == nil {
+			continue
+		}
+		if brought[run[0]] {
+			return out, fmt.Errorf("detaching: %w; the journals keep what is left, run this again or `plumb recover`", err)
+		}
+		return out, err
+	}
+	return out, nil
+}
+
+// unwindRun undoes objects with no tie between them: one alone (an error
+// is an *UndoError), or many together, the last first, as a detach always
+// has (see unwindAll).
+func unwindRun(ctx context.Context, env Env, run []*Record) ([]string, error) {
+	if len(run) == 1 {
+		ran, err := unwindMode(ctx, env.R, env.St, run[0], env.Mode)
+		if err != nil {
+			return ran, &UndoError{Rec: run[0], Err: err}
+		}
+		return ran, nil
+	}
+	return unwindAll(ctx, env.R, env.St, run, env.Mode)
+}
+
+// notRemoved are the records of recs that Remove was not given: those
+// whose removal still refuses another's.
+func (o DownOptions) notRemoved(recs []*Record) []*Record {
+	var out []*Record
+	for _, r := range recs {
+		if !o.removing[r.ID()] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
