@@ -109,13 +109,14 @@ func (bridgeKind) Dependents(st *Store, rec *Record, _ Facts) []*Record {
 
 // BeforeDown refuses a bridge with containers run on it, and one with
 // attachments unless opts.Force (they are then undone first), or while a
-// journal that could be one of its containers cannot be read.
+// journal that could be one of its containers cannot be read; those
+// removed with it are neither refused nor brought.
 func (k bridgeKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
 	if err := unlistedMembers(env.St, rec.Name, nil); err != nil {
 		return nil, err
 	}
 	var before []*Record
-	for _, h := range k.Dependents(env.St, rec, nil) {
+	for _, h := range opts.notRemoved(k.Dependents(env.St, rec, nil)) {
 		a, err := env.St.Load(h.Kind, h.Name) // whole and checked: it is to be undone
 		if err != nil {
 			return nil, unlistedMembers(env.St, rec.Name, []error{err})

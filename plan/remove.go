@@ -31,7 +31,7 @@ func Remove(ctx context.Context, env Env, recs []*Record, opts DownOptions, dryR
 	if opts.Purge != nil && len(recs) != 1 {
 		return nil, fmt.Errorf("a purge is of one object, not %d", len(recs))
 	}
-	set, brought, err := expand(env, recs, opts, dryRun)
+	set, tied, brought, err := order(env, recs, opts, dryRun)
 	if err != nil {
 		return nil, err
 	}
@@ -42,11 +42,6 @@ func Remove(ctx context.Context, env Env, recs []*Record, opts DownOptions, dryR
 		}
 		recs[0].Purge = e
 	}
-	var tied map[string][]string
-	if len(set) > 1 {
-		tied = ties(env.St, set)
-	}
-	set = dependentsFirst(set, tied)
 	if opts.Rollback {
 		env.Mode = Each // as Recover finishes a rollback
 	}
@@ -55,6 +50,21 @@ func Remove(ctx context.Context, env Env, recs []*Record, opts DownOptions, dryR
 		return &Teardown{Plan: p}, err
 	}
 	return unwindSet(ctx, env, runs(set, tied), brought)
+}
+
+// order is the set Remove undoes, in order: recs expanded (expand) and
+// ordered (dependentsFirst), with the ties between its objects and which
+// objects were brought.
+func order(env Env, recs []*Record, opts DownOptions, dryRun bool) ([]*Record, map[string][]string, map[*Record]bool, error) {
+	set, brought, err := expand(env, recs, opts, dryRun)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var tied map[string][]string
+	if len(set) > 1 {
+		tied = ties(env.St, set)
+	}
+	return dependentsFirst(set, tied), tied, brought, nil
 }
 
 // expand is recs with what each kind brings down first (its BeforeDown),

@@ -1,0 +1,115 @@
+package plan
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// TestRemoveOrder: whatever order a set is given in, Remove undoes an
+// object's dependents before it (a bridge's attachments and containers,
+// an image before its layers, a layer resting on another before it), and
+// objects with no tie keep their order; runs say what is undone together.
+func TestRemoveOrder(t *testing.T) {
+	st := NewStore(t.TempDir())
+	ctx := context.Background()
+	if _, err := ApplyAll(ctx, &fakeRunner{}, st, attachMany(t, st, containers(t, 2)), Batch); err != nil {
+		t.Fatal(err)
+	}
+	net := testAttachment()
+	net.IP, net.IP6, net.Ports, net.Runtime = netip.MustParseAddr("10.88.0.9"), netip.Addr{}, nil, nil
+	ctr := withFacts(&Record{FormatVersion: FormatVersion, Kind: "container", Name: "web", State: StateUp},
+		ContainerFacts{Net: &net})
+	if err := st.Save(ctr); err != nil {
+		t.Fatal(err)
+	}
+	getImage(t, st, testImage('1', 'a', 'b', 'c'))
+	chains := ChainIDs([]string{digest('a'), digest('b'), digest('c')})
+	_, img, err := FindImage(st, "example.test/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		br, a2, a3 = "bridge/br0", "attachment/br0-10.88.0.2", "attachment/br0-10.88.0.3"
+		web        = "container/web"
+		image      = "image/" + hexOf(img.ID)
+		base, mid  = "imagelayer/" + hexOf(chains[0]), "imagelayer/" + hexOf(chains[1])
+		top        = "imagelayer/" + hexOf(chains[2])
+	)
+	cases := []struct {
+		name  string
+		given []string
+		opts  DownOptions
+		want  [][]string // the runs, in order
+	}{
+		{"a bridge, forced, with its container given", []string{br, web}, DownOptions{Force: true},
+			[][]string{{a2, a3, web}, {br}}},
+		{"a bridge given before its attachments and container", []string{br, a3, web, a2}, DownOptions{},
+			[][]string{{a3, web, a2}, {br}}},
+		{"an image's layers given from the base", []string{base, mid, top, image}, DownOptions{WithLayers: true},
+			[][]string{{image}, {top}, {mid}, {base}}},
+		{"objects with no tie keep their order", []string{a3, web, a2}, DownOptions{},
+			[][]string{{a3, web, a2}}},
+		{"the bridge of a set goes after all of it", []string{a3, br, web, image, top, mid, base}, DownOptions{Force: true, WithLayers: true},
+			[][]string{{a2, a3, web}, {br, image}, {top}, {mid}, {base}}}, // a2, brought, before what was given
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var recs []*Record
+			for _, id := range c.given {
+				r, err := Find(st, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				recs = append(recs, r)
+			}
+			set, tied, _, err := order(Env{St: st}, recs, c.opts, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got [][]string
+			for _, run := range runs(set, tied) {
+				got = append(got, recIDs(run))
+			}
+			if diff := cmp.Diff(c.want, got); diff != "" {
+				t.Errorf("runs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestRemoveRefusalStopsAll: one object's refusal refuses the whole set
+// before anything runs, even the objects given before it.
+func TestRemoveRefusalStopsAll(t *testing.T) {
+	st := NewStore(t.TempDir())
+	ctx := context.Background()
+	if _, err := ApplyAll(ctx, &fakeRunner{}, st, attachMany(t, st, containers(t, 1)), Batch); err != nil {
+		t.Fatal(err)
+	}
+	getImage(t, st, testImage('1', 'a'))
+	att, err := Find(st, "attachment/br0-10.88.0.2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _, err := FindImage(st, "example.test/app:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, dryRun := range []bool{false, true} {
+		f := &fakeRunner{}
+		td, err := Remove(ctx, Env{R: f, St: st, Mode: Batch}, []*Record{att, img}, DownOptions{}, dryRun)
+		var r *Refused
+		if !errors.As(err, &r) || td != nil {
+			t.Errorf("Remove(dry run %v) of an attachment and an image without its layers = %v, %v; want a refusal", dryRun, td, err)
+		}
+		if len(f.calls) != 0 {
+			t.Errorf("ran %q; want nothing", f.calls)
+		}
+		if _, err := st.Load(att.Kind, att.Name); err != nil {
+			t.Errorf("the attachment's journal: %v; want it kept", err)
+		}
+	}
+}
