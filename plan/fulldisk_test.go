@@ -142,8 +142,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 	ctx := context.Background()
 	t.Run("recover", func(t *testing.T) {
 		st := NewStore(t.TempDir())
-		journal, victim := victimJournal(t, st)
-		before, _ := os.ReadFile(journal)
+		journal, _ := victimJournal(t, st)
 		fullAfter(st, 0)
 		f := &fakeRunner{}
 		got, err := Recover(ctx, f, st)
@@ -156,8 +155,8 @@ func TestUndoOnFullDisk(t *testing.T) {
 
 		// An undo that fails: the journal keeps what it held, and says so.
 		st = NewStore(t.TempDir())
-		journal, victim = victimJournal(t, st)
-		before, _ = os.ReadFile(journal)
+		journal, victim := victimJournal(t, st)
+		before, _ := os.ReadFile(journal)
 		fullAfter(st, 0)
 		f = &fakeRunner{failOn: "rm -rf --one-file-system -- " + victim, failStderr: "rm: Device or resource busy"}
 		_, err = Recover(ctx, f, st)

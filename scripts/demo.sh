@@ -122,10 +122,11 @@ run plumb bridge down plumb0 2>/dev/null
 run plumb image rm "$image" 2>/dev/null
 run plumb status
 run plumb image ls
-run find /run/plumb/image /run/plumb/overlay
-left=$(find /run/plumb/image /run/plumb/overlay -mindepth 1 -not -path /run/plumb/image/layers -not -path /run/plumb/image/l)
+run find "$PLUMB_ROOT"
+# The root and its overlay directory stay, as /var/lib/docker's do.
+left=$(find "$PLUMB_ROOT" -mindepth 1 -not -path "$PLUMB_ROOT/overlay")
 if [ -n "$left" ]; then
-	echo "left in the state directory:" >&2
+	echo "left in the root directory:" >&2
 	echo "$left" >&2
 	exit 1
 fi

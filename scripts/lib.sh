@@ -21,6 +21,9 @@ throwaway_namespaces() {
 		exec env PLUMB_THROWAWAY_INSIDE=1 unshare --net --mount --propagation private --pid --mount-proc --kill-child -- "$0" "$@"
 	fi
 	mount -t tmpfs tmpfs /run
+	# plumb's --root (images, layers, upper directories) in the private
+	# /run too: its default, /var/lib/plumb, is on the host's disk.
+	export PLUMB_ROOT=/run/plumb-root
 	trap 'for ns in $(ip netns list | cut -d" " -f1); do ip netns pids "$ns" | xargs -r kill -9; done' EXIT
 	# A PID namespace's first process gets no signal it has no handler for:
 	# these make Ctrl-C and kill end it, running the EXIT trap.

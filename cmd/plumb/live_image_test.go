@@ -14,7 +14,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -117,9 +116,10 @@ func TestLiveImages(t *testing.T) {
 	if addr != "10.88.0.2" {
 		t.Errorf("the server's address from the document's template: %q", addr)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The server listens once httpd has started: a loaded machine takes
+	// longer than any fixed sleep, so the client tries for up to 20 s.
 	out, err := plumb(t, nil, "run", "client", "--image", remote, "--net", "plumb0", "--",
-		"sh", "-c", "wget -qO- http://"+addr+"/; cat /etc/deleteme || echo deleteme is gone; echo in $(pwd) with $PATH; mount | grep ' / '")
+		"sh", "-c", "i=0; until wget -qO- http://"+addr+"/ || [ $i -ge 20 ]; do i=$((i+1)); sleep 1; done; cat /etc/deleteme || echo deleteme is gone; echo in $(pwd) with $PATH; mount | grep ' / '")
 	if err != nil || !strings.Contains(out, mkimage.IndexLine) || !strings.Contains(out, "deleteme is gone") ||
 		!strings.Contains(out, "in /www with "+strings.TrimPrefix(mkimage.Path, "PATH=")) ||
 		!strings.Contains(out, "overlay on / type overlay") || !strings.Contains(out, "lowerdir=") {
