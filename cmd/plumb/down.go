@@ -9,7 +9,7 @@ type DownCmd struct {
 	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
 
-// Run undoes any object by name, with its kind's own rules (plan.TearDown):
+// Run undoes any object by name, with its kind's own rules (plan.Remove):
 // a bridge with containers attached is refused, a busy overlay is refused
 // with who holds it.
 func (c *DownCmd) Run(d *deps) error {
