@@ -101,8 +101,8 @@ func expand(env Env, recs []*Record, opts DownOptions, dryRun bool) ([]*Record, 
 	if len(set) == 0 {
 		return recs, brought, nil
 	}
-	// Each object brought goes before the first object given that brought
-	// it; the order below makes it so for those whose kind says so.
+	// What was brought goes before all that was given, as a bridge's
+	// attachments before it; ordering then puts every tie right.
 	out := make([]*Record, 0, len(set)+len(recs))
 	out = append(out, set...)
 	out = append(out, recs...)
