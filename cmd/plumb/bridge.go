@@ -311,7 +311,7 @@ func bridgeDown(d *deps, br *plan.Record, force, dryRun bool, output string) err
 
 // BridgeLsCmd is `plumb bridge ls`.
 type BridgeLsCmd struct {
-	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
+	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
 }
 
 // Run lists each bridge with its subnet, gateway and containers.
@@ -320,7 +320,7 @@ func (c *BridgeLsCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
-	return t.Write(d.stdout, view.Output(c.Output))
+	return t.Write(d.stdout, c.Output)
 }
 
 // portList says published ports, "no port" for none.

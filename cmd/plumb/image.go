@@ -169,19 +169,19 @@ func getImage(d *deps, ctx context.Context, g *plan.ImageGet, lim plan.Limits, d
 
 // ImageLsCmd is `plumb image ls`.
 type ImageLsCmd struct {
-	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
+	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
 }
 
 // Run lists the images, one row per name as docker images does.
 func (c *ImageLsCmd) Run(d *deps) error {
-	return view.Images(d.store).Write(d.stdout, view.Output(c.Output))
+	return view.Images(d.store).Write(d.stdout, c.Output)
 }
 
 // ImageInspectCmd is `plumb image inspect`.
 type ImageInspectCmd struct {
-	Ref    string `arg:"" name:"image" help:"The image: a name it was pulled or imported as, or its ID (4 hex digits or more)."`
-	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker image inspect's terms."`
-	Format string `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints: {{.Config.Cmd}}."`
+	Ref    string      `arg:"" name:"image" help:"The image: a name it was pulled or imported as, or its ID (4 hex digits or more)."`
+	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker image inspect's terms."`
+	Format string      `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints: {{.Config.Cmd}}."`
 }
 
 // Run prints the image.
@@ -190,7 +190,7 @@ func (c *ImageInspectCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
-	return view.Print(d.stdout, v, view.Output(c.Output), c.Format)
+	return view.Print(d.stdout, v, c.Output, c.Format)
 }
 
 // ImageRmCmd is `plumb image rm`.

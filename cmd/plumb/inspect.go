@@ -4,9 +4,9 @@ import "plumb/view"
 
 // InspectCmd is `plumb inspect`.
 type InspectCmd struct {
-	Name   string `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
-	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker inspect's terms."`
-	Format string `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints, as docker inspect -f: {{.NetworkSettings.IPAddress}}."`
+	Name   string      `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
+	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker inspect's terms."`
+	Format string      `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints, as docker inspect -f: {{.NetworkSettings.IPAddress}}."`
 }
 
 // Help is the long help of `plumb inspect --help`.
@@ -24,5 +24,5 @@ func (c *InspectCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
-	return view.Print(d.stdout, v, view.Output(c.Output), c.Format)
+	return view.Print(d.stdout, v, c.Output, c.Format)
 }

@@ -4,7 +4,7 @@ import "plumb/view"
 
 // PsCmd is `plumb ps`.
 type PsCmd struct {
-	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
+	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
 }
 
 // Run lists containers (see view.Ps).
@@ -13,5 +13,5 @@ func (c *PsCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
-	return t.Write(d.stdout, view.Output(c.Output))
+	return t.Write(d.stdout, c.Output)
 }
