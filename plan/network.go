@@ -62,11 +62,10 @@ type NetworkRules struct {
 	LoopbackGuard bool
 }
 
-
-
-
 // Ref: a bridge is kept as bridge/NAME.
-func (b BridgeNetwork) Ref() NetworkRef { return NetworkRef{Kind: BridgeKind.Name(), Name: b.Name.String()} }
+func (b BridgeNetwork) Ref() NetworkRef {
+	return NetworkRef{Kind: BridgeKind.Name(), Name: b.Name.String()}
+}
 
 // LinkMTU: a bridge's links take its MTU.
 func (b BridgeNetwork) LinkMTU() int { return b.MTU }
