@@ -1,12 +1,16 @@
 package view
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
+	"strings"
 
 	"plumb/actions"
 	"plumb/plan"
@@ -189,8 +193,8 @@ func (v Object) WriteText(w io.Writer) error {
 		if ns.GlobalIPv6Address != "" {
 			fmt.Fprintf(w, "  IPv6 address %s/%d, gateway %s, mac %s, sandbox %s\n", ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen, ns.IPv6Gateway, OrNone(ns.MacAddress), ns.SandboxKey)
 		}
-		for port, bs := range ns.Ports {
-			for _, b := range bs {
+		for _, port := range portOrder(ns.Ports) {
+			for _, b := range ns.Ports[port] {
 				fmt.Fprintf(w, "  port %s published at %s:%s\n", port, b.HostIP, b.HostPort)
 			}
 		}
@@ -211,4 +215,18 @@ func (v Object) WriteText(w io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// portOrder is the keys of ports ("80/tcp") by number, then protocol:
+// the same object always prints the same lines.
+func portOrder(ports map[string][]PortBinding) []string {
+	keys := slices.Collect(maps.Keys(ports))
+	slices.SortFunc(keys, func(a, b string) int {
+		an, ap, _ := strings.Cut(a, "/")
+		bn, bp, _ := strings.Cut(b, "/")
+		x, _ := strconv.Atoi(an)
+		y, _ := strconv.Atoi(bn)
+		return cmp.Or(cmp.Compare(x, y), strings.Compare(ap, bp))
+	})
+	return keys
 }

@@ -269,3 +269,14 @@ WARN  br_netfilter is loaded
 		t.Errorf("nothing drifted: %v", err)
 	}
 }
+
+// TestPortOrder: inspect's text lists published ports by number, then
+// protocol, whatever order the map gives them in.
+func TestPortOrder(t *testing.T) {
+	ports := map[string][]PortBinding{"8080/tcp": nil, "53/udp": nil, "443/tcp": nil, "53/tcp": nil, "80/tcp": nil}
+	for range 20 {
+		if got, want := strings.Join(portOrder(ports), " "), "53/tcp 53/udp 80/tcp 443/tcp 8080/tcp"; got != want {
+			t.Fatalf("portOrder = %s, want %s", got, want)
+		}
+	}
+}
