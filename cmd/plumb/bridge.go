@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"io"
 	"net/netip"
-	"slices"
 	"strings"
 
 	"plumb/actions"
 	"plumb/plan"
+	"plumb/view"
 )
 
 // BridgeCmd groups the docker0-like network's commands.
@@ -317,110 +316,16 @@ func bridgeDown(d *deps, br *plan.Record, force, dryRun bool, output string) err
 
 // BridgeLsCmd is `plumb bridge ls`.
 type BridgeLsCmd struct {
-	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
+	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
 }
 
-type lsAttachment struct {
-	IP       string   `json:"ip"`
-	IP6      string   `json:"ip6,omitempty"` // a dual-stack network's IPv6 address
-	HostVeth string   `json:"host_veth"`
-	If       string   `json:"if"`
-	Target   string   `json:"target"`
-	Ports    []string `json:"ports"`
-	State    string   `json:"state"`
-}
-
-type lsBridge struct {
-	Name        string         `json:"name"`
-	Subnet      string         `json:"subnet"`
-	Gateway     string         `json:"gateway"`
-	Subnet6     string         `json:"subnet6,omitempty"` // a dual-stack network's IPv6 side
-	Gateway6    string         `json:"gateway6,omitempty"`
-	NAT         bool           `json:"nat"`
-	State       string         `json:"state"`
-	Attachments []lsAttachment `json:"attachments"`
-}
-
-// Run lists each bridge with its subnet, gateway and containers, from the
-// journals' headers (see PsCmd.Run), read once for the bridges and their
-// attachments alike.
+// Run lists each bridge with its subnet, gateway and containers.
 func (c *BridgeLsCmd) Run(d *deps) error {
-	recs, errs := d.store.Headers()
-	if err := storeRefused(errs); err != nil {
-		return err
-	}
-	// Each journal's attachment read once, grouped by bridge, in address
-	// order (as plan.Attachments gives them): asking plan.Attachments for
-	// each bridge read every journal's facts again per bridge.
-	type attached struct {
-		ip  netip.Addr
-		f   plan.AttachmentFacts
-		rec *plan.Record
-	}
-	byBridge := map[string][]attached{}
-	for _, r := range recs {
-		if f, ok := r.Attachment(); ok && f.Bridge != "" {
-			byBridge[f.Bridge] = append(byBridge[f.Bridge], attached{f.IP, f, r})
-		}
-	}
-	var out []lsBridge
-	for _, r := range recs {
-		if !r.Is(plan.BridgeKind) {
-			continue
-		}
-		f, err := r.BridgeFacts()
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		b := lsBridge{Name: r.Name, Subnet: f.Subnet.String(), Gateway: f.Gateway.String(), NAT: f.NAT, State: string(r.State), Attachments: []lsAttachment{}}
-		if f.Subnet6.IsValid() {
-			b.Subnet6, b.Gateway6 = f.Subnet6.String(), f.Gateway6.String()
-		}
-		as := byBridge[r.Name]
-		slices.SortStableFunc(as, func(a, b attached) int { return a.ip.Compare(b.ip) })
-		for _, at := range as {
-			a, af := at.rec, at.f
-			ports := []string{}
-			for _, p := range af.Ports {
-				ports = append(ports, p.String())
-			}
-			la := lsAttachment{IP: af.IP.String(), HostVeth: af.HostVeth.String(), If: af.If.String(), Target: af.Target, Ports: ports, State: string(a.State)}
-			if af.IP6.IsValid() {
-				la.IP6 = af.IP6.String()
-			}
-			b.Attachments = append(b.Attachments, la)
-		}
-		out = append(out, b)
-	}
-	err := listing(d, c.Output, "bridges", "BRIDGE\tSUBNET\tGATEWAY\tNAT\tSTATE\tCONTAINERS", out, func(w io.Writer, b lsBridge) {
-		subnet, gw := b.Subnet, b.Gateway
-		if b.Subnet6 != "" {
-			subnet, gw = subnet+","+b.Subnet6, gw+","+b.Gateway6
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", b.Name, subnet, gw, yesNo(b.NAT), b.State, len(b.Attachments))
-		for _, a := range b.Attachments {
-			ip := a.IP
-			if a.IP6 != "" {
-				ip += "," + a.IP6
-			}
-			fmt.Fprintf(w, "  %s\t%s\t%s\t%s\t%s\t%s\n", ip, a.HostVeth, a.Target, a.If, a.State, strings.Join(a.Ports, " "))
-		}
-	})
+	t, err := view.Bridges(d.store)
 	if err != nil {
 		return err
 	}
-	if len(errs) > 0 {
-		return unreadable(errs)
-	}
-	return nil
-}
-
-func yesNo(b bool) string {
-	if b {
-		return "yes"
-	}
-	return "no"
+	return t.Write(d.stdout, c.Output)
 }
 
 // portList says published ports, "no port" for none.

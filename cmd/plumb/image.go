@@ -4,15 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
-	"strconv"
 	"strings"
-	"unicode"
 
 	"plumb/actions"
 	"plumb/plan"
 	"plumb/plan/image"
+	"plumb/view"
 )
 
 // ImageCmd groups the image commands.
@@ -112,7 +110,7 @@ func (c *ImageImportCmd) Run(d *deps) error {
 		// A name with @sha256: names content; kept only when it is this
 		// image's, so that a pinned name never leads to other layers.
 		if d := r.Digest(); d != "" && d != img.Digest {
-			return &plan.Refused{Flag: "name", Msg: fmt.Sprintf("%s pins a digest that is not this image's (%s); give a name without @sha256:", c.Name, orNone(img.Digest))}
+			return &plan.Refused{Flag: "name", Msg: fmt.Sprintf("%s pins a digest that is not this image's (%s); give a name without @sha256:", c.Name, view.OrNone(img.Digest))}
 		}
 		name = r.String()
 	}
@@ -171,165 +169,28 @@ func getImage(d *deps, ctx context.Context, g *plan.ImageGet, lim plan.Limits, d
 
 // ImageLsCmd is `plumb image ls`.
 type ImageLsCmd struct {
-	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
-}
-
-type imageEntry struct {
-	Repository string `json:"repository"`
-	Tag        string `json:"tag"`
-	ID         string `json:"id"`
-	Layers     int    `json:"layers"`
-	Size       int64  `json:"size"` // the layers' blobs, as their source kept them
-	Since      string `json:"since"`
+	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text or json."`
 }
 
 // Run lists the images, one row per name as docker images does.
 func (c *ImageLsCmd) Run(d *deps) error {
-	recs, err := plan.Images(d.store)
-	out := []imageEntry{}
-	for _, r := range recs {
-		f, ferr := r.Image()
-		if ferr != nil {
-			err = ferr
-			continue
-		}
-		var size int64
-		for _, l := range f.Layers {
-			size += l.Size
-		}
-		e := imageEntry{Repository: "<none>", Tag: "<none>", ID: f.ID, Layers: len(f.Layers), Size: size, Since: r.Created.Format("2006-01-02T15:04:05Z07:00")}
-		if len(f.Refs) == 0 {
-			out = append(out, e)
-		}
-		for _, ref := range f.Refs {
-			e.Repository, e.Tag = ref, ""
-			if p, err := image.ParseRef(ref); err == nil {
-				e.Repository, _, _ = strings.Cut(p.Familiar(), "@")
-				e.Repository = strings.TrimSuffix(e.Repository, ":"+p.Tag())
-				e.Tag = p.Tag()
-			}
-			out = append(out, e)
-		}
-	}
-	slices.SortFunc(out, func(a, b imageEntry) int { return strings.Compare(a.Repository+":"+a.Tag, b.Repository+":"+b.Tag) })
-	lerr := listing(d, c.Output, "images", "REPOSITORY\tTAG\tIMAGE ID\tLAYERS\tSIZE\tSINCE", out, func(w io.Writer, e imageEntry) {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%d\t%s\t%s\n", e.Repository, orNone(e.Tag), actions.ShortDigest(e.ID), e.Layers, humanSize(e.Size), e.Since)
-	})
-	if lerr != nil {
-		return lerr
-	}
-	return err
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n <= 0:
-		return "-"
-	case n < 1<<10:
-		return fmt.Sprintf("%dB", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1fkB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1fMB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.1fGB", float64(n)/(1<<30))
+	return view.Images(d.store).Write(d.stdout, c.Output)
 }
 
 // ImageInspectCmd is `plumb image inspect`.
 type ImageInspectCmd struct {
-	Ref    string `arg:"" name:"image" help:"The image: a name it was pulled or imported as, or its ID (4 hex digits or more)."`
-	Output string `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker image inspect's terms."`
-	Format string `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints: {{.Config.Cmd}}."`
-}
-
-type imageConfigView struct {
-	Env          []string
-	Cmd          []string
-	Entrypoint   []string
-	WorkingDir   string
-	User         string
-	ExposedPorts map[string]struct{}
-}
-
-type imageLayerView struct {
-	DiffID  string
-	ChainID string
-	Size    int64 // the blob's, as its source kept it; 0 when not known
-	Dir     string
-	Link    string
-}
-
-type imageView struct {
-	PlumbFormatVersion int
-	ID                 string `json:"Id"`
-	RepoTags           []string
-	RepoDigests        []string
-	From               string
-	Platform           string
-	Config             imageConfigView
-	RootFS             struct {
-		Type   string
-		Layers []string
-	}
-	GraphDriver graphDriver
-	Layers      []imageLayerView
+	Ref    string      `arg:"" name:"image" help:"The image: a name it was pulled or imported as, or its ID (4 hex digits or more)."`
+	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker image inspect's terms."`
+	Format string      `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints: {{.Config.Cmd}}."`
 }
 
 // Run prints the image.
 func (c *ImageInspectCmd) Run(d *deps) error {
-	_, f, err := plan.FindImage(d.store, c.Ref)
+	v, err := view.InspectImage(d.store, c.Ref)
 	if err != nil {
 		return err
 	}
-	v := imageView{PlumbFormatVersion: plan.FormatVersion, ID: f.ID, RepoTags: []string{}, RepoDigests: []string{}, From: f.From, Platform: f.Platform,
-		Config: imageConfigView{Env: f.Config.Env, Cmd: f.Config.Cmd, Entrypoint: f.Config.Entrypoint, WorkingDir: f.Config.WorkingDir,
-			User: f.Config.User, ExposedPorts: map[string]struct{}{}}}
-	for _, r := range f.Refs {
-		if p, err := image.ParseRef(r); err == nil {
-			v.RepoTags = append(v.RepoTags, p.Familiar())
-			if f.Digest != "" {
-				v.RepoDigests = append(v.RepoDigests, p.Registry()+"/"+p.Repository()+"@"+f.Digest)
-			}
-		}
-	}
-	for _, p := range f.Config.ExposedPorts {
-		v.Config.ExposedPorts[p] = struct{}{}
-	}
-	v.RootFS.Type = "layers"
-	var dirs []string
-	for i, l := range f.Layers {
-		lv := imageLayerView{DiffID: l.DiffID, ChainID: l.ChainID, Size: l.Size, Link: f.Links[i], Dir: plan.ImageLayerOf(f.Links[i], l.ChainID)}
-		v.RootFS.Layers = append(v.RootFS.Layers, l.DiffID)
-		v.Layers = append(v.Layers, lv)
-		dirs = append(dirs, lv.Link)
-	}
-	slices.Reverse(dirs)
-	v.GraphDriver = graphDriver{Name: "overlay", Data: map[string]string{"LowerDir": strings.Join(dirs, ":")}}
-	switch {
-	case c.Format != "":
-		return formatInspect(d, c.Format, v)
-	case c.Output == "json":
-		return writeJSON(d.stdout, v)
-	}
-	w := d.stdout
-	fmt.Fprintf(w, "image %s\n", f.ID)
-	fmt.Fprintf(w, "names:       %s\n", orNone(shown(strings.Join(v.RepoTags, ", "))))
-	if f.Digest != "" {
-		fmt.Fprintf(w, "digest:      %s\n", f.Digest)
-	}
-	fmt.Fprintf(w, "from:        %s\n", shown(f.From))
-	fmt.Fprintf(w, "platform:    %s\n", orNone(shown(f.Platform)))
-	fmt.Fprintf(w, "entrypoint:  %s\n", orNone(actions.Quote(f.Config.Entrypoint)))
-	fmt.Fprintf(w, "cmd:         %s\n", orNone(actions.Quote(f.Config.Cmd)))
-	fmt.Fprintf(w, "workdir:     %s\n", orNone(shown(f.Config.WorkingDir)))
-	fmt.Fprintf(w, "user:        %s\n", orNone(shown(f.Config.User)))
-	fmt.Fprintf(w, "env:         %s\n", orNone(actions.Quote(f.Config.Env)))
-	fmt.Fprintf(w, "ports:       %s\n", orNone(actions.Quote(f.Config.ExposedPorts)))
-	fmt.Fprintf(w, "layers (base first):\n")
-	for i, l := range v.Layers {
-		fmt.Fprintf(w, "  %3d  %s  %8s  %s -> %s\n", i+1, l.DiffID, humanSize(l.Size), l.Link, l.Dir)
-	}
-	return nil
+	return view.Print(d.stdout, v, c.Output, c.Format)
 }
 
 // ImageRmCmd is `plumb image rm`.
@@ -403,14 +264,4 @@ func (c *ImageRmCmd) Run(d *deps) error {
 		f.Name(), actions.ShortDigest(f.ID), len(recs)-1, len(f.Layers), len(td.Ran))
 	plan.DropEmptyImageDirs(d.store)
 	return err
-}
-
-// shown is s as text output shows it: as it is, or quoted when it holds a
-// character that is not printable (an image's config could otherwise redraw
-// the terminal, or forge lines of this output).
-func shown(s string) string {
-	if strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) && r != ' ' }) >= 0 {
-		return strconv.Quote(s)
-	}
-	return s
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"plumb/view"
 )
 
 // listingState is a state directory holding the journals of many objects,
@@ -121,21 +123,21 @@ func TestListingsMany(t *testing.T) {
 	}
 
 	var ps struct {
-		FormatVersion int       `json:"format_version"`
-		Containers    []psEntry `json:"containers"`
+		FormatVersion int          `json:"format_version"`
+		Containers    []view.PsRow `json:"containers"`
 	}
 	if err := json.Unmarshal(l.list(t, "ps", "-o", "json"), &ps); err != nil {
 		t.Fatal(err)
 	}
-	var want []psEntry
+	var want []view.PsRow
 	for k := 0; k < l.bridges; k++ {
 		for j := 0; j < l.containers; j++ {
 			name, ip := l.container(k, j)
-			want = append(want, psEntry{Name: name, PID: l.pid, State: "exited", IP: ip.String(), Network: l.bridge(k), Command: "sleep 1000"})
+			want = append(want, view.PsRow{Name: name, PID: l.pid, State: "exited", IP: ip.String(), Network: l.bridge(k), Command: "sleep 1000"})
 		}
 	}
 	// ps lists by name, as the journals are kept.
-	byName := map[string]psEntry{}
+	byName := map[string]view.PsRow{}
 	for _, e := range ps.Containers {
 		if _, dup := byName[e.Name]; dup {
 			t.Errorf("ps lists %s twice", e.Name)
@@ -159,7 +161,7 @@ func TestListingsMany(t *testing.T) {
 	}
 
 	var ls struct {
-		Bridges []lsBridge `json:"bridges"`
+		Bridges []view.BridgeRow `json:"bridges"`
 	}
 	if err := json.Unmarshal(l.list(t, "bridge", "ls", "-o", "json"), &ls); err != nil {
 		t.Fatal(err)
@@ -173,14 +175,14 @@ func TestListingsMany(t *testing.T) {
 			t.Errorf("bridge %+v", b)
 			continue
 		}
-		var want []lsAttachment
+		var want []view.AttachmentRow
 		for j := 0; j < l.containers; j++ {
 			name, ip := l.container(k, j)
-			want = append(want, lsAttachment{IP: ip.String(), HostVeth: "veth" + hexIP(ip), If: "eth0", Target: "netns plumb-" + name, Ports: []string{}, State: "up"})
+			want = append(want, view.AttachmentRow{IP: ip.String(), HostVeth: "veth" + hexIP(ip), If: "eth0", Target: "netns plumb-" + name, Ports: []string{}, State: "up"})
 		}
 		for j := 0; j < l.attached; j++ {
 			ns, ip := l.netns(k, j)
-			want = append(want, lsAttachment{IP: ip.String(), HostVeth: "veth" + hexIP(ip), If: "eth0", Target: "netns " + ns, Ports: []string{}, State: "up"})
+			want = append(want, view.AttachmentRow{IP: ip.String(), HostVeth: "veth" + hexIP(ip), If: "eth0", Target: "netns " + ns, Ports: []string{}, State: "up"})
 		}
 		got, _ := json.Marshal(b.Attachments)
 		exp, _ := json.Marshal(want)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"plumb/plan"
+	"plumb/view"
 )
 
 // RecoverCmd is `plumb recover`.
@@ -42,7 +43,7 @@ func (c *RecoverCmd) Run(d *deps) error {
 			fmt.Fprintf(d.stdout, "# would delete %s, left by a pull or import that was killed\n", p)
 		}
 		if _, errs := d.store.Headers(); len(errs) > 0 {
-			return unreadable(errs) // named, never undone
+			return view.Unreadable(errs) // named, never undone
 		}
 		return err
 	}

@@ -1,0 +1,90 @@
+package view
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"plumb/plan"
+)
+
+// Checked is one object as `plumb check` found it.
+type Checked struct {
+	ID    string
+	Steps int // its steps, in effect when nothing drifted
+	// Err is why it could not be checked (not up, a step unreadable).
+	Err   error
+	Drift []plan.Drift
+}
+
+// CheckReport is what `plumb check` found: each object, then the host's
+// other firewalls, which can drop what plumb's rules accept while every
+// step is still in effect (warned of, not counted as drift).
+type CheckReport struct {
+	Objects  []Checked
+	Warnings []string
+}
+
+// Check probes, read-only, each applied step of the object name (NAME or
+// KIND/NAME) in env's store, or of every object when name is "".
+func Check(ctx context.Context, env plan.Env, name string) (CheckReport, error) {
+	var recs []*plan.Record
+	if name != "" {
+		rec, err := plan.Find(env.St, name)
+		if err != nil {
+			return CheckReport{}, err
+		}
+		recs = []*plan.Record{rec}
+	} else {
+		var errs []error
+		recs, errs = env.St.List()
+		if len(errs) > 0 {
+			return CheckReport{}, errors.Join(errs...)
+		}
+	}
+	var r CheckReport
+	for _, rec := range recs {
+		drift, err := plan.Check(ctx, env.R, rec)
+		r.Objects = append(r.Objects, Checked{ID: rec.ID(), Steps: len(rec.Steps), Err: err, Drift: drift})
+	}
+	if rules, bridged := plan.Firewalled(recs); rules {
+		r.Warnings = plan.HostFirewallOf(env, recs).Warnings(ctx, bridged, true)
+	}
+	return r, nil
+}
+
+// drifted counts the objects that could not be checked or have drifted.
+func (r CheckReport) drifted() int {
+	n := 0
+	for _, o := range r.Objects {
+		if o.Err != nil || len(o.Drift) > 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// Write prints the report, then gives an error when any object drifted.
+func (r CheckReport) Write(w io.Writer) error {
+	for _, o := range r.Objects {
+		switch {
+		case o.Err != nil:
+			fmt.Fprintf(w, "FAIL  %s: %v\n", o.ID, o.Err)
+		case len(o.Drift) == 0:
+			fmt.Fprintf(w, "ok    %s: %d steps in effect\n", o.ID, o.Steps)
+		default:
+			fmt.Fprintf(w, "DRIFT %s: %d of %d steps no longer in effect\n", o.ID, len(o.Drift), o.Steps)
+			for _, dr := range o.Drift {
+				fmt.Fprintf(w, "      step %d: %s\n        %s\n", dr.Step, dr.Command, dr.Problem)
+			}
+		}
+	}
+	for _, warning := range r.Warnings {
+		fmt.Fprintf(w, "WARN  %s\n", warning)
+	}
+	if n := r.drifted(); n > 0 {
+		return fmt.Errorf("%d of %d objects have drifted from what plumb applied", n, len(r.Objects))
+	}
+	return nil
+}

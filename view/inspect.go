@@ -1,0 +1,232 @@
+package view
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+
+	"plumb/actions"
+	"plumb/plan"
+)
+
+// PortBinding is where a published port listens, as docker inspect says.
+type PortBinding struct {
+	HostIP   string `json:"HostIp"`
+	HostPort string `json:"HostPort"`
+}
+
+// Endpoint is a network object's address in docker inspect's terms.
+type Endpoint struct {
+	IPAddress   string
+	IPPrefixLen int
+	Gateway     string
+	// The IPv6 side, as docker inspect names it; absent without IPv6.
+	GlobalIPv6Address   string `json:",omitempty"`
+	GlobalIPv6PrefixLen int    `json:",omitempty"`
+	IPv6Gateway         string `json:",omitempty"`
+	MacAddress          string
+}
+
+// set fills in the side of ip's family, as docker inspect shows them:
+// IPAddress and company for IPv4, GlobalIPv6Address and company for IPv6
+// (an IPv6-only network's IPAddress is "").
+func (ep *Endpoint) set(ip netip.Addr, bits int, gw netip.Addr) {
+	if ip.Is6() && !ip.Is4In6() {
+		ep.GlobalIPv6Address, ep.GlobalIPv6PrefixLen, ep.IPv6Gateway = ip.String(), bits, gw.String()
+		return
+	}
+	ep.IPAddress, ep.IPPrefixLen, ep.Gateway = ip.String(), bits, gw.String()
+}
+
+// NetworkSettings are a veth's or an attached container's, as docker
+// inspect shows a container's.
+type NetworkSettings struct {
+	SandboxKey string
+	Endpoint
+	Ports    map[string][]PortBinding
+	Networks map[string]Endpoint
+}
+
+// GraphDriver is an overlay's directories, as docker inspect shows them.
+type GraphDriver struct {
+	Name string
+	Data map[string]string
+}
+
+// ContainerConfig is a container's docker inspect Config: what its
+// command runs with.
+type ContainerConfig struct {
+	Hostname   string
+	Image      string
+	Cmd        string // as a shell line
+	Env        []string
+	WorkingDir string
+	User       string // UID:GID, as resolved in the container's root
+}
+
+// Object is `plumb inspect`'s document: any object, with what docker
+// inspect would show of it where it fits, then its steps.
+type Object struct {
+	PlumbFormatVersion int
+	ID                 string `json:"Id"`
+	Kind               string
+	Name               string
+	State              plan.State
+	Created            string
+	Summary            string
+	Image              string           `json:",omitempty"` // a container's image ID
+	Config             *ContainerConfig `json:",omitempty"`
+	NetworkSettings    *NetworkSettings `json:",omitempty"`
+	GraphDriver        *GraphDriver     `json:",omitempty"`
+	Steps              []plan.StepView
+}
+
+// Inspect finds the object name (NAME or KIND/NAME) in env's store and
+// builds its document; the container end's MAC address is read live
+// through env's runner, read-only.
+func Inspect(ctx context.Context, env plan.Env, name string) (Object, error) {
+	rec, err := plan.Find(env.St, name)
+	if err != nil {
+		return Object{}, err
+	}
+	return objectOf(rec, func(t actions.Netns, dev string) string { return macOf(ctx, env.R, t, dev) })
+}
+
+// objectOf is rec's document; mac reads the MAC address of device dev in
+// namespace t ("" when it cannot).
+func objectOf(rec *plan.Record, mac func(t actions.Netns, dev string) string) (Object, error) {
+	v := Object{PlumbFormatVersion: plan.FormatVersion, ID: rec.ID(), Kind: rec.Kind, Name: rec.Name, State: rec.State,
+		Created: rec.Created.Format("2006-01-02T15:04:05Z07:00"), Summary: rec.Summary, Steps: plan.Steps(rec)}
+	facts, err := rec.Facts()
+	if err != nil {
+		return Object{}, err
+	}
+	if ep, dev, network, ports, ok := endpointOf(rec, facts); ok {
+		ns := &NetworkSettings{Ports: map[string][]PortBinding{}, Networks: map[string]Endpoint{}}
+		if rec.Target != nil {
+			ns.SandboxKey = rec.Target.Path() // a container's is /run/netns/plumb-NAME
+			ep.MacAddress = mac(*rec.Target, dev)
+		}
+		ns.Endpoint = ep
+		ns.Networks[network] = ep
+		for _, port := range ports {
+			key := fmt.Sprintf("%d/%s", port.Container, port.Proto)
+			for _, ip := range []string{ep.IPAddress, ep.GlobalIPv6Address} {
+				if ip == "" || port.HostIP.IsValid() && anyAddress(ip) != port.HostIP.String() {
+					continue
+				}
+				ns.Ports[key] = append(ns.Ports[key], PortBinding{anyAddress(ip), strconv.Itoa(int(port.Host))})
+			}
+		}
+		v.NetworkSettings = ns
+	}
+	if c, ok := facts.(plan.ContainerFacts); ok && c.Env != nil {
+		v.Image = c.ImageID
+		v.Config = &ContainerConfig{Hostname: c.Hostname, Image: c.Image, Cmd: c.Cmd, Env: c.Env, WorkingDir: c.WorkDir, User: c.User}
+	}
+	if o, ok := rec.Overlay(); ok {
+		v.GraphDriver = &GraphDriver{Name: "overlay", Data: map[string]string{
+			"LowerDir": o.LowerDir, "UpperDir": o.UpperDir, "WorkDir": o.WorkDir, "MergedDir": o.Merged}}
+	}
+	return v, nil
+}
+
+// endpointOf is a network object's address in docker inspect's terms: a
+// veth's container end, or a container's place on its bridge.
+func endpointOf(rec *plan.Record, facts plan.Facts) (ep Endpoint, dev, network string, ports []plan.Port, ok bool) {
+	if f, isVeth := facts.(plan.VethFacts); isVeth {
+		ep.set(f.ContIP, f.Subnet.Bits(), f.HostIP)
+		return ep, f.ContIf.String(), rec.Name, nil, true
+	}
+	a, isAttached := rec.Attachment()
+	if !isAttached {
+		return Endpoint{}, "", "", nil, false
+	}
+	ep.set(a.IP, a.PrefixLen, a.Gateway)
+	if a.IP6.IsValid() {
+		ep.set(a.IP6, a.PrefixLen6, a.Gateway6)
+	}
+	return ep, a.If.String(), a.Bridge, a.Ports, true
+}
+
+// anyAddress is the unspecified address of ip's family, where Docker says a
+// published port listens on every address.
+func anyAddress(ip string) string {
+	if a, err := netip.ParseAddr(ip); err == nil && a.Is6() && !a.Is4In6() {
+		return netip.IPv6Unspecified().String()
+	}
+	return netip.IPv4Unspecified().String()
+}
+
+// macOf reads the container end's MAC address, "" when it cannot be read.
+func macOf(ctx context.Context, r actions.Runner, t actions.Netns, dev string) string {
+	if _, err := t.Identity(); err != nil || dev == "" {
+		return ""
+	}
+	out, err := r.Run(ctx, t.Wrap([]string{"ip", "-j", "link", "show", "dev", dev}), nil)
+	if err != nil {
+		return ""
+	}
+	var links []struct {
+		Address string `json:"address"`
+	}
+	if json.Unmarshal(out, &links) != nil || len(links) == 0 {
+		return ""
+	}
+	return links[0].Address
+}
+
+// WriteText writes the object as `plumb inspect` shows it.
+func (v Object) WriteText(w io.Writer) error {
+	fmt.Fprintf(w, "%s  %s since %s\n  %s\n", v.ID, v.State, v.Created, v.Summary)
+	if ns := v.NetworkSettings; ns != nil {
+		if ns.IPAddress != "" {
+			fmt.Fprintf(w, "  address %s/%d, gateway %s, mac %s, sandbox %s\n", ns.IPAddress, ns.IPPrefixLen, ns.Gateway, OrNone(ns.MacAddress), ns.SandboxKey)
+		}
+		if ns.GlobalIPv6Address != "" {
+			fmt.Fprintf(w, "  IPv6 address %s/%d, gateway %s, mac %s, sandbox %s\n", ns.GlobalIPv6Address, ns.GlobalIPv6PrefixLen, ns.IPv6Gateway, OrNone(ns.MacAddress), ns.SandboxKey)
+		}
+		for _, port := range portOrder(ns.Ports) {
+			for _, b := range ns.Ports[port] {
+				fmt.Fprintf(w, "  port %s published at %s:%s\n", port, b.HostIP, b.HostPort)
+			}
+		}
+	}
+	if g := v.GraphDriver; g != nil {
+		for _, k := range []string{"LowerDir", "UpperDir", "WorkDir", "MergedDir"} {
+			fmt.Fprintf(w, "  %-9s %s\n", k, OrNone(g.Data[k]))
+		}
+	}
+	fmt.Fprintln(w, "steps:")
+	for _, s := range v.Steps {
+		fmt.Fprintf(w, "  %2d %-7s %s\n", s.Index, s.Status, s.Command)
+		if s.Undo != "" {
+			fmt.Fprintf(w, "             undo: %s\n", s.Undo)
+		}
+		if s.Shared != "" {
+			fmt.Fprintf(w, "             shared: %s (restored when no plumb object needs it)\n", s.Shared)
+		}
+	}
+	return nil
+}
+
+// portOrder is the keys of ports ("80/tcp") by number, then protocol:
+// the same object always prints the same lines.
+func portOrder(ports map[string][]PortBinding) []string {
+	keys := slices.Collect(maps.Keys(ports))
+	slices.SortFunc(keys, func(a, b string) int {
+		an, ap, _ := strings.Cut(a, "/")
+		bn, bp, _ := strings.Cut(b, "/")
+		x, _ := strconv.Atoi(an)
+		y, _ := strconv.Atoi(bn)
+		return cmp.Or(cmp.Compare(x, y), strings.Compare(ap, bp))
+	})
+	return keys
+}

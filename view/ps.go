@@ -1,0 +1,52 @@
+package view
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"plumb/plan"
+)
+
+// PsRow is one container as `plumb ps` lists it.
+type PsRow struct {
+	Name    string `json:"name"`
+	PID     int    `json:"pid"`
+	State   string `json:"state"`
+	IP      string `json:"ip"`
+	Network string `json:"network"`
+	Command string `json:"command"`
+}
+
+// Ps lists st's containers; one whose command ended on its own shows as
+// exited. It reads each journal's header (plan.Store.Headers), which holds
+// all it shows, not its steps: decoding every step of every journal took
+// seconds with a thousand objects on a busy host. A container whose facts
+// cannot be read is listed with what its header says, and named in the
+// table's Err.
+func Ps(st *plan.Store) (Table[PsRow], error) {
+	recs, errs, err := headers(st)
+	if err != nil {
+		return Table[PsRow]{}, err
+	}
+	t := Table[PsRow]{Rows: []PsRow{}, key: "containers", header: "NAME\tPID\tSTATE\tIP\tNETWORK\tCOMMAND", row: func(w io.Writer, e PsRow) {
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", e.Name, e.PID, e.State, OrNone(e.IP), e.Network, e.Command)
+	}}
+	for _, r := range plan.OfKind(recs, plan.ContainerKind) {
+		pid, state := plan.ContainerState(r)
+		if r.State != plan.StateUp {
+			state = string(r.State)
+		}
+		f, err := r.Container()
+		if err != nil {
+			errs = append(errs, err)
+		}
+		network, ip := "none", ""
+		if f.Net != nil {
+			network, ip = f.Net.Bridge, f.Net.IP.String()
+		}
+		t.Rows = append(t.Rows, PsRow{r.Name, pid, state, ip, network, f.Cmd})
+	}
+	t.Err = errors.Join(errs...)
+	return t, nil
+}
