@@ -31,17 +31,21 @@ func (p *Plugin) Add(ctx context.Context, conf *NetConf, args Args) (*types100.R
 		return nil, cerr
 	}
 	defer p.Env.St.Unlock()
-	if err := p.lock(ctx); err != nil {
-		return nil, asError(err, ErrApply)
-	}
-	if err := p.finishBridge(ctx, conf.Bridge.String()); err != nil {
-		return nil, asError(keptAdvice(err), ErrUndo)
-	}
-	bout, err := plan.Up(ctx, p.Env, conf.BridgeRecipe(), false)
+	settled, err := p.lockAdd(ctx, conf)
 	if err != nil {
 		return nil, asError(err, ErrApply)
 	}
-	madeBridge := bout.Unchanged == nil
+	madeBridge := false
+	if !settled {
+		if err := p.finishBridge(ctx, conf.Bridge.String()); err != nil {
+			return nil, asError(keptAdvice(err), ErrUndo)
+		}
+		bout, err := plan.Up(ctx, p.Env, conf.BridgeRecipe(), false)
+		if err != nil {
+			return nil, asError(err, ErrApply)
+		}
+		madeBridge = bout.Unchanged == nil
+	}
 	out, err := plan.Up(ctx, p.Env, &plan.AttachCall{Bridge: conf.Bridge.String(), List: []*plan.Attach{c.attach()}}, false)
 	if err != nil {
 		if madeBridge {
@@ -57,6 +61,33 @@ func (p *Plugin) Add(ctx context.Context, conf *NetConf, args Args) (*types100.R
 		}
 	}
 	return res, nil
+}
+
+// lockAdd takes what an ADD needs. With its bridge up as the config asks
+// (every ADD but a network's first), the network's lock shared: ADDs on
+// one network run side by side, each under its attachment's own lock and
+// the network's allocation lock, which the attach takes. Otherwise the
+// state directory's lock, exclusive, to make the bridge or finish one a
+// killed ADD left. settled says which; a bridge up with other settings is
+// refused as Up refuses it.
+func (p *Plugin) lockAdd(ctx context.Context, conf *NetConf) (settled bool, err error) {
+	if p.Permit != nil {
+		if err := p.Permit(); err != nil {
+			return false, err
+		}
+	}
+	br := conf.Bridge.String()
+	if rec, err := p.Env.St.LoadHeader(plan.BridgeKind.Name(), br); err == nil && rec.State == plan.StateUp {
+		if err := p.Env.St.LockFor(ctx, p.Env.Wait, plan.NetworkLock(br, true)); err != nil {
+			return false, err
+		}
+		ok, err := plan.Settled(ctx, p.Env, conf.BridgeRecipe())
+		if ok || err != nil {
+			return ok, err
+		}
+		p.Env.St.Unlock() // taken down meanwhile: made again below
+	}
+	return false, p.Env.St.Lock(ctx, p.Env.Wait)
 }
 
 // undoBridge takes down a bridge the failed ADD made, unless something

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containernetworking/cni/pkg/types"
 
@@ -147,3 +148,46 @@ func TestPluginRefuses(t *testing.T) {
 }
 
 func second[T any](_ T, err error) error { return err }
+
+// TestAddSharesTheNetwork: once its bridge is up, an ADD takes the
+// network's lock shared, not the state directory's exclusive: it goes on
+// while another plumb holds an unrelated object (which an exclusive lock
+// would wait for, and give up on), while a network's first ADD, which
+// makes the bridge, still waits for the whole state directory.
+func TestAddSharesTheNetwork(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	r := &hostRunner{}
+	p := &cni.Plugin{Env: plan.Env{R: r, St: plan.NewStore(dir), Mode: plan.Each, Wait: 200 * time.Millisecond}}
+	conf, cerr := cni.ParseNetConf([]byte(netConf), "")
+	if cerr != nil {
+		t.Fatal(cerr)
+	}
+	add := func(id string) error {
+		netns := filepath.Join(t.TempDir(), id)
+		if err := os.WriteFile(netns, nil, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		p.Env.St = plan.NewStore(dir) // a plumb process of its own
+		_, err := p.Add(ctx, conf, cni.Args{ContainerID: id, Netns: netns, IfName: "eth0"})
+		return err
+	}
+	other := plan.NewStore(dir)
+	if err := other.LockFor(ctx, time.Second, plan.ObjectLock(plan.VethKind.Name(), "unrelated")); err != nil {
+		t.Fatal(err)
+	}
+	if err := add("c1"); err == nil || !strings.Contains(err.Error(), "locked") {
+		t.Fatalf("the network's first ADD, with another plumb at work: %v; want it to wait for the state directory", err)
+	}
+	other.Unlock()
+	if err := add("c1"); err != nil {
+		t.Fatalf("the first ADD: %v", err)
+	}
+	if err := other.LockFor(ctx, time.Second, plan.ObjectLock(plan.VethKind.Name(), "unrelated")); err != nil {
+		t.Fatal(err)
+	}
+	defer other.Unlock()
+	if err := add("c2"); err != nil {
+		t.Errorf("an ADD on an up bridge, with another plumb at work on an unrelated object: %v", err)
+	}
+}

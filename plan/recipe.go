@@ -224,6 +224,37 @@ func apply(ctx context.Context, env Env, out *Outcome, warnings []string) (err e
 	return err
 }
 
+// Settled reports whether rc's one object is up already as rc asks, so
+// that Up would change nothing: what a CNI ADD asks of its bridge on every
+// call, holding the network's lock shared (Up would take it exclusive).
+// It is the refusal Up gives when the object is up with other settings or
+// unfinished; ok false, with no error, when there is no such object yet.
+// It takes no lock: the caller holds the object's.
+func Settled(ctx context.Context, env Env, rc Recipe) (ok bool, err error) {
+	redo, isRedo := rc.(Redoable)
+	if !isRedo {
+		return false, nil
+	}
+	if err := rc.Check(); err != nil {
+		return false, err
+	}
+	plans, err := rc.Plan(ctx, env)
+	if err != nil || len(plans) != 1 {
+		return false, err
+	}
+	rec, err := env.St.LoadHeader(plans[0].Kind, plans[0].Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if _, err := redo.Again(rec, plans[0]); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
 // one is the plans of a recipe for one object.
 func one(p *Plan, err error) ([]*Plan, error) {
 	if err != nil {
