@@ -133,11 +133,11 @@ steps as one process, several at a time; the plan still shows every command.`
 func (c *BridgeAttachCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
 	list := fromFlags(c.PID, c.Netns, nil)
-	if err := list.read(c.From, d.stdin, false); err != nil {
+	if err := list.Read(c.From, d.stdin, false); err != nil {
 		return err
 	}
 	call := &plan.AttachCall{Bridge: c.Name.String()}
-	for _, t := range list.targets {
+	for _, t := range list.Targets {
 		a := &plan.Attach{Target: t, If: c.If, Aliases: c.Alias}
 		switch len(c.IP) {
 		case 0:
@@ -195,10 +195,10 @@ a link group of its own and deletes the group in one request (ip link del group 
 func (c *BridgeDetachCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
 	list := fromFlags(c.PID, c.Netns, c.IP)
-	if err := list.read(c.From, d.stdin, true); err != nil {
+	if err := list.Read(c.From, d.stdin, true); err != nil {
 		return err
 	}
-	if list.len() == 0 {
+	if list.Len() == 0 {
 		return &plan.Refused{Msg: "give the container as --pid PID, --netns NAME or --ip IP (repeat them, or --from FILE, for several)"}
 	}
 	if !c.DryRun {
@@ -230,12 +230,12 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 		found = append(found, rec)
 		return nil
 	}
-	for _, t := range list.targets {
+	for _, t := range list.Targets {
 		if err := add(t, netip.Addr{}); err != nil {
 			return err
 		}
 	}
-	for _, ip := range list.ips {
+	for _, ip := range list.IPs {
 		if err := add(actions.Netns{}, ip); err != nil {
 			return err
 		}
