@@ -277,9 +277,19 @@ func (s *Store) lockOne(ctx context.Context, l Lock) error {
 // object lock now: an object whose journal is not written yet, or is being
 // applied, is not stale.
 func (s *Store) busy(kind, name string) bool {
+	if _, ok := s.holding(ObjectLock(kind, name)); ok {
+		return true
+	}
+	return s.lockedElsewhere(kind, name)
+}
+
+// lockedElsewhere reports whether kind/NAME's object lock is held by
+// another open of it than this Store's: another plumb process at work on
+// the object (a lock this Store holds is not counted).
+func (s *Store) lockedElsewhere(kind, name string) bool {
 	l := ObjectLock(kind, name)
 	if _, ok := s.holding(l); ok {
-		return true
+		return false
 	}
 	f, err := os.OpenFile(s.lockPath(l), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if err != nil {

@@ -85,3 +85,38 @@ func TestAddrStore(t *testing.T) {
 		t.Error("a released address was not given again")
 	}
 }
+
+// TestInterruptedSkipsLocked: an unfinished journal whose object another
+// plumb holds locked is work in progress, not a plan to recover; once the
+// lock is let go, it is interrupted again. A bridge's lock is its
+// network's.
+func TestInterruptedSkipsLocked(t *testing.T) {
+	ctx := context.Background()
+	for _, kind := range []Kind{VethKind, BridgeKind} {
+		t.Run(kind.Name(), func(t *testing.T) {
+			dir := t.TempDir()
+			st := NewStore(dir)
+			rec := &Record{FormatVersion: FormatVersion, Kind: kind.Name(), Name: "x0", State: StateApplying}
+			if err := st.Save(rec); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(Interrupted(NewStore(dir))); n != 1 {
+				t.Fatalf("%d interrupted before the lock; want 1", n)
+			}
+			other := NewStore(dir) // another plumb process's
+			if err := other.LockFor(ctx, time.Second, ObjectLock(kind.Name(), "x0")); err != nil {
+				t.Fatal(err)
+			}
+			if got := Interrupted(NewStore(dir)); len(got) != 0 {
+				t.Errorf("interrupted while another holds its lock: %v", got[0].ID())
+			}
+			if got := Interrupted(other); len(got) != 1 {
+				t.Errorf("the lock's own holder sees %d interrupted; want 1 (its own lock is not another's)", len(got))
+			}
+			other.Unlock()
+			if n := len(Interrupted(NewStore(dir))); n != 1 {
+				t.Errorf("%d interrupted after the lock went; want 1", n)
+			}
+		})
+	}
+}

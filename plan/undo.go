@@ -359,7 +359,8 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 // Interrupted lists the objects whose plan did not end, for commands that
 // point the user to `plumb recover` (headers only: Load one to undo it). A
 // journal whose writer still runs (another plumb applying it, read without
-// the lock) is work in progress, not interrupted.
+// the lock), or whose object's lock another process holds, is work in
+// progress, not interrupted.
 func Interrupted(st *Store) []*Record {
 	recs, ok := st.unfinished()
 	if !ok {
@@ -367,7 +368,7 @@ func Interrupted(st *Store) []*Record {
 	}
 	var out []*Record
 	for _, r := range recs {
-		if r.State != StateUp && !writing(r) {
+		if r.State != StateUp && !writing(r) && !st.lockedElsewhere(r.Kind, r.Name) {
 			out = append(out, r)
 		}
 	}
