@@ -50,31 +50,16 @@ need a route to the IPv6 subnet through this host.`
 
 func (c *BridgeUpCmd) recipe() (*plan.Bridge, error) {
 	b := &plan.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT, MTU: c.MTU, NAT6: c.NAT6, Change: true}
-	subnets := c.Subnet
-	if len(subnets) > 2 {
-		return nil, &plan.Refused{Flag: "subnet", Msg: "give one subnet, or one of each family (IPv4 and IPv6)"}
+	subnets := make([]netip.Prefix, len(c.Subnet))
+	for i, s := range c.Subnet {
+		subnets[i] = s.Prefix
 	}
-	if len(subnets) == 2 && subnets[0].Addr().Is6() && subnets[1].Addr().Is4() {
-		subnets = []subnetFlag{subnets[1], subnets[0]} // IPv4 first
+	gateways := make([]netip.Addr, len(c.Gateway))
+	for i, g := range c.Gateway {
+		gateways[i] = g.Addr
 	}
-	b.Subnet = subnets[0].Prefix
-	if len(subnets) == 2 {
-		if subnets[0].Addr().Is4() != subnets[1].Addr().Is6() || subnets[0].Addr().Is4In6() || subnets[1].Addr().Is4In6() {
-			return nil, &plan.Refused{Flag: "subnet", Msg: fmt.Sprintf("%s and %s are of one family; give one subnet of each", subnets[0].Prefix, subnets[1].Prefix)}
-		}
-		b.Subnet6 = subnets[1].Prefix
-	}
-	for _, g := range c.Gateway {
-		switch {
-		case g.Is4() == b.Subnet.Addr().Is4() && !b.Gateway.IsValid():
-			b.Gateway = g.Addr
-		case g.Is6() && b.Subnet6.IsValid() && !b.Gateway6.IsValid():
-			b.Gateway6 = g.Addr
-		case g.Is4() == b.Subnet.Addr().Is4() || g.Is6() && b.Subnet6.IsValid():
-			return nil, &plan.Refused{Flag: "gateway", Msg: "give at most one gateway of each family"}
-		default:
-			return nil, &plan.Refused{Flag: "gateway", Msg: fmt.Sprintf("%s is of neither subnet's family", g.Addr)}
-		}
+	if err := b.SetNetworks(subnets, gateways); err != nil {
+		return nil, err
 	}
 	return b, nil
 }
@@ -133,11 +118,11 @@ steps as one process, several at a time; the plan still shows every command.`
 func (c *BridgeAttachCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
 	list := fromFlags(c.PID, c.Netns, nil)
-	if err := list.read(c.From, d.stdin, false); err != nil {
+	if err := list.Read(c.From, d.stdin, false); err != nil {
 		return err
 	}
 	call := &plan.AttachCall{Bridge: c.Name.String()}
-	for _, t := range list.targets {
+	for _, t := range list.Targets {
 		a := &plan.Attach{Target: t, If: c.If, Aliases: c.Alias}
 		switch len(c.IP) {
 		case 0:
@@ -195,10 +180,10 @@ a link group of its own and deletes the group in one request (ip link del group 
 func (c *BridgeDetachCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
 	list := fromFlags(c.PID, c.Netns, c.IP)
-	if err := list.read(c.From, d.stdin, true); err != nil {
+	if err := list.Read(c.From, d.stdin, true); err != nil {
 		return err
 	}
-	if list.len() == 0 {
+	if list.Len() == 0 {
 		return &plan.Refused{Msg: "give the container as --pid PID, --netns NAME or --ip IP (repeat them, or --from FILE, for several)"}
 	}
 	if !c.DryRun {
@@ -206,39 +191,9 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 			return err
 		}
 	}
-	if _, err := plan.LoadBridge(d.store, c.Name.String()); err != nil {
+	found, err := plan.FindDetachments(d.store, c.Name.String(), list.Targets, list.IPs)
+	if err != nil {
 		return err
-	}
-	var found []*plan.Record
-	seen := map[string]bool{}
-	add := func(t actions.Netns, ip netip.Addr) error {
-		rec, err := plan.FindAttachment(d.store, c.Name.String(), t, ip)
-		if err != nil {
-			return err
-		}
-		if rec.Is(plan.ContainerKind) {
-			return &plan.Refused{Msg: fmt.Sprintf("%s is a container plumb runs on %s: `plumb stop %s` removes it with its network", rec.ID(), c.Name, rec.Name)}
-		}
-		if seen[rec.ID()] {
-			f, err := rec.AttachmentFacts()
-			if err != nil {
-				return err
-			}
-			return &plan.Refused{Msg: fmt.Sprintf("%s (%s) is given twice", rec.ID(), f.Target)}
-		}
-		seen[rec.ID()] = true
-		found = append(found, rec)
-		return nil
-	}
-	for _, t := range list.targets {
-		if err := add(t, netip.Addr{}); err != nil {
-			return err
-		}
-	}
-	for _, ip := range list.ips {
-		if err := add(actions.Netns{}, ip); err != nil {
-			return err
-		}
 	}
 	if len(found) == 1 {
 		return down(d, found[0].Kind, found[0].Name, c.DryRun, c.Output)

@@ -4,45 +4,31 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"unicode/utf8"
 
-	"plumb/plan/ipam"
+	"plumb/targets"
 )
 
 // Flag types parse once, at the edge, into the values recipes take; their
 // errors are one sentence that kong prefixes with the flag's name.
 
-// pidFlag is a process ID: a positive number. Whether it lives is checked
-// later, and only when something will run.
+// pidFlag is a process ID: a positive number (targets.ParsePID).
 type pidFlag int
 
 func (p *pidFlag) UnmarshalText(b []byte) error {
-	n, err := strconv.Atoi(string(b))
-	if err != nil || n <= 0 {
-		return fmt.Errorf("%q is not a process ID; give a positive number such as $CONTAINER_PID", b)
-	}
+	n, err := targets.ParsePID(string(b))
 	*p = pidFlag(n)
-	return nil
+	return err
 }
 
 // netnsFlag is the name of a namespace made by `ip netns add`.
 type netnsFlag string
 
 func (n *netnsFlag) UnmarshalText(b []byte) error {
-	s := string(b)
-	switch {
-	case s == "" || s == "." || s == "..":
-		return fmt.Errorf("%q is not a network namespace name", s)
-	case strings.ContainsAny(s, "/\x00") || strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == ' ' || r == '\t' }):
-		return fmt.Errorf("network namespace name %q must not contain '/', whitespace or control characters", s)
-	case strings.HasPrefix(s, "-"):
-		return fmt.Errorf("network namespace name %q must not start with '-': ip -n would read it as an option", s)
-	case len(s) > 255:
-		return fmt.Errorf("network namespace name is %d bytes; at most 255", len(s))
+	if err := targets.CheckNetns(string(b)); err != nil {
+		return err
 	}
-	*n = netnsFlag(s)
+	*n = netnsFlag(b)
 	return nil
 }
 
@@ -59,25 +45,12 @@ func (f *subnetFlag) UnmarshalText(b []byte) error {
 }
 
 // addrFlag is a single address of a family plumb sets up, without a
-// prefix length.
+// prefix length (targets.ParseAddr).
 type addrFlag struct{ netip.Addr }
 
-func (f *addrFlag) UnmarshalText(b []byte) error {
-	a, err := netip.ParseAddr(string(b))
-	if err != nil {
-		return fmt.Errorf("%q is not an IP address, such as 10.200.0.1 (no /prefix)", b)
-	}
-	if a.Zone() != "" {
-		return fmt.Errorf("%s has a zone; give a global address, without %%%s", a, a.Zone())
-	}
-	if a.Is4In6() {
-		return fmt.Errorf("%s is an IPv4-mapped IPv6 address; give it as IPv4, %s", a, a.Unmap())
-	}
-	if !ipam.Supported(ipam.FamilyOf(a)) {
-		return fmt.Errorf("%s is not an address of a family plumb sets up", a)
-	}
-	f.Addr = a
-	return nil
+func (f *addrFlag) UnmarshalText(b []byte) (err error) {
+	f.Addr, err = targets.ParseAddr(string(b))
+	return err
 }
 
 // pathFlag is a path made absolute against the working directory.
