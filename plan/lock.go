@@ -329,6 +329,9 @@ var errBusy = errors.New("locked by another process")
 func (s *Store) takeStore(ctx context.Context, wait time.Duration, shared bool) error {
 	s.headers, s.index = nil, nil // others may have written while we waited
 	s.wait = wait
+	if err := s.Layout.Check(); err != nil {
+		return err
+	}
 	if err := s.trustDirs("", true); err != nil {
 		return err
 	}

@@ -15,19 +15,23 @@ import (
 // plumb dies while it runs, the journal stays, holding it, and recover
 // runs it before the journal goes; a dry run shows it last.
 func TestPurgeJournaled(t *testing.T) {
-	const layout = "/run/plumb/overlay/web"
-	rm := "rm -rf --one-file-system -- " + layout
 	for _, c := range []struct {
 		name  string
 		r     *fakeRunner
 		crash bool
 	}{
-		{"fails", &fakeRunner{failOn: rm, failStderr: "rm: cannot remove: Device or resource busy"}, false},
-		{"killed", &fakeRunner{crashOn: rm}, true},
+		{"fails", &fakeRunner{failOn: "rm", failStderr: "rm: cannot remove: Device or resource busy"}, false},
+		{"killed", &fakeRunner{crashOn: "rm"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := NewStore(t.TempDir())
+			layout := st.Overlay("web").Base
+			if c.r.failOn != "" {
+				c.r.failOn = rm(layout)
+			} else {
+				c.r.crashOn = rm(layout)
+			}
 			p := &Plan{Kind: "overlay", Name: "web", Steps: []Step{{Action: actions.Touch{Path: layout + "/uts"}}}}
 			if _, err := Apply(ctx, &fakeRunner{}, st, p, Each); err != nil {
 				t.Fatal(err)
@@ -41,8 +45,8 @@ func TestPurgeJournaled(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if n := len(dry.Plan.Steps); n == 0 || actions.Quote(dry.Plan.Steps[n-1].Action.Argv()) != rm {
-				t.Errorf("dry run: %v; want it to end with %s", dry.Plan.Steps, rm)
+			if n := len(dry.Plan.Steps); n == 0 || actions.Quote(dry.Plan.Steps[n-1].Action.Argv()) != rm(layout) {
+				t.Errorf("dry run: %v; want it to end with %s", dry.Plan.Steps, rm(layout))
 			}
 			func() {
 				defer func() {
@@ -68,8 +72,8 @@ func TestPurgeJournaled(t *testing.T) {
 			if _, err := Recover(ctx, f, st); err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Contains(f.calls, rm) {
-				t.Errorf("recover ran %q; want %s", f.calls, rm)
+			if !slices.Contains(f.calls, rm(layout)) {
+				t.Errorf("recover ran %q; want %s", f.calls, rm(layout))
 			}
 			if _, err := st.Load("overlay", "web"); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("journal after recover: %v; want it gone", err)
@@ -84,7 +88,7 @@ func TestPurgeAlone(t *testing.T) {
 	ctx := context.Background()
 	st := NewStore(t.TempDir())
 	f := &fakeRunner{}
-	ran, err := Purge(ctx, Env{R: f, St: st, Mode: Each}, "overlay", "web", actions.RemoveTree{Path: "/run/plumb/overlay/web"})
+	ran, err := Purge(ctx, Env{R: f, St: st, Mode: Each}, "overlay", "web", actions.RemoveTree{Path: st.Overlay("web").Base})
 	if err != nil || len(ran) != 1 || len(f.calls) != 1 {
 		t.Fatalf("Purge() = %q, %v; ran %q", ran, err, f.calls)
 	}
@@ -92,3 +96,5 @@ func TestPurgeAlone(t *testing.T) {
 		t.Errorf("journal after purge: %v; want it gone", err)
 	}
 }
+
+func rm(path string) string { return "rm -rf --one-file-system -- " + path }

@@ -36,6 +36,9 @@ func Remove(ctx context.Context, env Env, recs []*Record, opts DownOptions, dryR
 		return nil, err
 	}
 	if opts.Purge != nil {
+		if err := env.St.Layout.checkPurge(opts.Purge); err != nil {
+			return nil, err
+		}
 		e, err := encode(opts.Purge)
 		if err != nil {
 			return nil, err

@@ -137,7 +137,7 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 		}
 	}
 	if len(errs) == 0 && rec.Purge != nil {
-		cmds, err := purge(ctx, r, rec)
+		cmds, err := purge(ctx, r, st.Layout, rec)
 		ran = append(ran, cmds...)
 		if err != nil {
 			errs = append(errs, err)
@@ -159,9 +159,12 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 // purge runs what rec's teardown deletes after its undos (Record.Purge).
 // Deleting a tree again is harmless, so a recover that finds the journal
 // runs it again.
-func purge(ctx context.Context, r actions.Runner, rec *Record) ([]string, error) {
+func purge(ctx context.Context, r actions.Runner, l Layout, rec *Record) ([]string, error) {
 	a, err := rec.Purge.decode()
 	if err != nil {
+		return nil, err
+	}
+	if err := l.checkPurge(a); err != nil {
 		return nil, err
 	}
 	cmd := actions.Quote(a.Argv())
@@ -177,6 +180,9 @@ func purge(ctx context.Context, r actions.Runner, rec *Record) ([]string, error)
 // in the undoing state, holds the deletion while it runs, so that it is
 // never run outside one.
 func Purge(ctx context.Context, env Env, kind, name string, a actions.Action) ([]string, error) {
+	if err := env.St.Layout.checkPurge(a); err != nil {
+		return nil, err
+	}
 	e, err := encode(a)
 	if err != nil {
 		return nil, err

@@ -36,6 +36,9 @@ func cliConfig(cli *CLI) (config.Config, error) {
 	if cli.Exec == "each" {
 		cfg.Exec = plan.Each
 	}
+	if err := cfg.Store().Layout.Check(); err != nil {
+		return config.Config{}, err
+	}
 	return cfg, nil
 }
 
