@@ -241,6 +241,11 @@ type Attach struct {
 	IP6     netip.Addr
 	If      actions.IfName
 	Publish []Port
+	// KeepPorts: no port was asked for, and a container already attached
+	// (Republish) keeps those it publishes: running `bridge attach` again
+	// to make sure a container is attached must not unpublish its ports
+	// (--no-publish does).
+	KeepPorts bool
 	// ID names the attachment; zero: AddressID of its address.
 	ID AttachmentID
 	// NewNetns: the target namespace is made by the same plan (plumb run),

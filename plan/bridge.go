@@ -40,6 +40,9 @@ type Bridge struct {
 	// that differs from the bridge is refused, as the reference plugin
 	// leaves an existing bridge as it is.
 	Change bool
+	// Keep: settings not given, that a bridge already up keeps (see
+	// Existing).
+	Keep BridgeKeep
 }
 
 // families is the bridge's families as its facts will record them.

@@ -58,6 +58,9 @@ type Plan struct {
 	// Replace: Base's object cannot be changed in place into the new one;
 	// the steps are its down, then the new one's up (see replacePlan).
 	Replace bool
+	// Changes says, for the user, what an update (Base set) changes:
+	// "mtu 1400 → 1500".
+	Changes string
 	// remake is the plan that makes Base's object again, should a
 	// replace fail after its down.
 	remake func() (*Plan, error)

@@ -89,9 +89,11 @@ func (b *Bridge) Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Pl
 			return nil, err
 		}
 		up.remake = remakeBridge(old)
+		up.Changes = joinChanges(fixed)
 		return up, nil
 	}
 	up := &Plan{Kind: p.Kind, Name: p.Name, Facts: p.Facts, Spec: p.Spec, Summary: p.Summary, Base: rec}
+	up.Changes = joinChanges(differ(nil, "mtu", mtuName(old.MTU), mtuName(now.MTU)))
 	if old.MTU != now.MTU {
 		step, err := b.mtuChange(ctx, env, now.MTU, attached)
 		if err != nil {
@@ -100,6 +102,14 @@ func (b *Bridge) Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Pl
 		up.Steps = append(up.Steps, step)
 	}
 	return up, nil
+}
+
+// mtuName is an MTU as a spec records it (0: the kernel's default).
+func mtuName(mtu int) string {
+	if mtu == 0 {
+		return "1500 (the default)"
+	}
+	return fmt.Sprint(mtu)
 }
 
 // fwName is a recorded firewall back end's name ("" is iptables).

@@ -86,7 +86,11 @@ func (r *Republish) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	for _, p := range r.Asked.Publish {
+	ports := r.Asked.Publish
+	if r.Asked.KeepPorts {
+		ports = f.Ports
+	}
+	for _, p := range ports {
 		if !net.NAT {
 			return nil, refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", f.Bridge)
 		}
@@ -95,12 +99,12 @@ func (r *Republish) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		}
 	}
 	want := f
-	want.Ports = r.Asked.Publish
+	want.Ports = ports
 	spec, err := encodeSpec(AttachSpecVersion, attachSpecOf(want))
 	if err != nil {
 		return nil, err
 	}
-	rules, err := publishActions(f, r.Asked.Publish)
+	rules, err := publishActions(f, ports)
 	if err != nil {
 		return nil, err
 	}

@@ -25,9 +25,9 @@ type BridgeUpCmd struct {
 	Subnet  []subnetFlag   `name:"subnet" required:"" sep:"none" placeholder:"CIDR" help:"The network's subnet, such as 10.88.0.0/24; repeat with an IPv6 one (fd00:88::/64) for dual stack, or give that alone."`
 	Gateway []addrFlag     `name:"gateway" sep:"none" placeholder:"IP" help:"The bridge's own address, the containers' gateway (default: the subnet's first host); one per family."`
 	Uplink  actions.IfName `name:"uplink" placeholder:"IF" help:"The interface traffic leaves by (default: the default route's); its MTU is checked."`
-	NoNAT   bool           `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only."`
-	NAT6    bool           `name:"ipv6-nat" help:"Masquerade the IPv6 subnet's traffic as IPv4's is (default: IPv6 is routed with the containers' own addresses, as Docker does)."`
-	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs')."`
+	NoNAT   *bool          `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only (--no-nat=false gives a bridge already up NAT again)."`
+	NAT6    *bool          `name:"ipv6-nat" help:"Masquerade the IPv6 subnet's traffic as IPv4's is (default: IPv6 is routed with the containers' own addresses, as Docker does; --ipv6-nat=false stops)."`
+	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs'; default: the kernel's, 1500)."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
 	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
@@ -45,11 +45,18 @@ Dual stack: --subnet 10.88.0.0/24 --subnet fd00:88::/64 gives the bridge an
 address in each (the IPv6 one added nodad), turns on both forwarding settings,
 and writes the same chains with ip6tables (or a table ip6 plumb-NAME with
 nftables). IPv6 is routed, not masqueraded, unless --ipv6-nat: hosts beyond
-need a route to the IPv6 subnet through this host.`
+need a route to the IPv6 subnet through this host.
+
+Again on a bridge already up, it changes the bridge into the one asked for,
+showing the plan first: the MTU in place, the rest by a down and an up
+(refused while containers are attached). A setting whose flag is not given
+is kept as the bridge has it: its MTU, NAT, IPv6 NAT, and its firewall back
+end (--firewall is for new objects).`
 }
 
 func (c *BridgeUpCmd) recipe() (*plan.Bridge, error) {
-	b := &plan.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT, MTU: c.MTU, NAT6: c.NAT6, Change: true}
+	b := &plan.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT != nil && *c.NoNAT, MTU: c.MTU, NAT6: c.NAT6 != nil && *c.NAT6, Change: true,
+		Keep: plan.BridgeKeep{MTU: c.MTU == 0, NAT: c.NoNAT == nil, NAT6: c.NAT6 == nil, Firewall: true}}
 	subnets := make([]netip.Prefix, len(c.Subnet))
 	for i, s := range c.Subnet {
 		subnets[i] = s.Prefix
@@ -74,7 +81,7 @@ func (c *BridgeUpCmd) Run(d *deps) error {
 	r.Firewall = d.firewall
 	return upSay(d, r, c.DryRun, c.Output, func(p *plan.Plan) string {
 		if p.Base != nil {
-			return fmt.Sprintf("%s is updated (%d steps): %s", p.ID(), len(p.Steps), p.Summary)
+			return fmt.Sprintf("%s is updated (%d steps: %s): %s", p.ID(), len(p.Steps), p.Changes, p.Summary)
 		}
 		return fmt.Sprintf("%s is up: %s", p.ID(), p.Summary)
 	})
@@ -91,16 +98,17 @@ func (f *portFlag) UnmarshalText(b []byte) error {
 
 // BridgeAttachCmd is `plumb bridge attach`.
 type BridgeAttachCmd struct {
-	Name    actions.IfName `arg:"" help:"The bridge, made by 'bridge up'."`
-	PID     []pidFlag      `name:"pid" placeholder:"PID" help:"The container's process; repeat to attach several containers in one call."`
-	Netns   []netnsFlag    `name:"netns" sep:"none" placeholder:"NAME" help:"A named network namespace instead of a PID; repeatable."`
-	From    string         `name:"from" placeholder:"FILE" help:"Containers to attach, one a line: a PID, 'pid PID' or 'netns NAME' (- reads stdin)."`
-	IP      []addrFlag     `name:"ip" sep:"none" placeholder:"IP" help:"The container's address (default: the next free one of the subnet; on a dual-stack bridge the IPv6 one has the IPv4 one's host part where free); one per family; one container only."`
-	If      actions.IfName `name:"if" default:"eth0" help:"The interface's name inside the container."`
-	Publish []portFlag     `name:"publish" sep:"none" placeholder:"[HOSTIP:]HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port, in each family the container has (HOSTIP 0.0.0.0 or [::]: that family alone); repeat for more; one container only."`
-	Alias   []string       `name:"alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on the bridge, besides its namespace's name (--netns); repeat for more."`
-	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
-	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	Name      actions.IfName `arg:"" help:"The bridge, made by 'bridge up'."`
+	PID       []pidFlag      `name:"pid" placeholder:"PID" help:"The container's process; repeat to attach several containers in one call."`
+	Netns     []netnsFlag    `name:"netns" sep:"none" placeholder:"NAME" help:"A named network namespace instead of a PID; repeatable."`
+	From      string         `name:"from" placeholder:"FILE" help:"Containers to attach, one a line: a PID, 'pid PID' or 'netns NAME' (- reads stdin)."`
+	IP        []addrFlag     `name:"ip" sep:"none" placeholder:"IP" help:"The container's address (default: the next free one of the subnet; on a dual-stack bridge the IPv6 one has the IPv4 one's host part where free); one per family; one container only."`
+	If        actions.IfName `name:"if" default:"eth0" help:"The interface's name inside the container."`
+	Publish   []portFlag     `name:"publish" sep:"none" placeholder:"[HOSTIP:]HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port, in each family the container has (HOSTIP 0.0.0.0 or [::]: that family alone); repeat for more; one container only."`
+	NoPublish bool           `name:"no-publish" help:"Publish no port: a container already attached stops publishing those it did (without --publish or this, attaching it again keeps them)."`
+	Alias     []string       `name:"alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on the bridge, besides its namespace's name (--netns); repeat for more."`
+	DryRun    bool           `name:"dry-run" help:"Print the plan and change nothing."`
+	Output    string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
 
 // Help is the long help of `plumb bridge attach --help`.
@@ -117,6 +125,9 @@ steps as one process, several at a time; the plan still shows every command.`
 // collide.
 func (c *BridgeAttachCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
+	if c.NoPublish && len(c.Publish) > 0 {
+		return &plan.Refused{Flag: "no-publish", Msg: "give --publish or --no-publish, not both"}
+	}
 	list := fromFlags(c.PID, c.Netns, nil)
 	if err := list.Read(c.From, d.stdin, false); err != nil {
 		return err
@@ -136,6 +147,7 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 		for _, p := range c.Publish {
 			a.Publish = append(a.Publish, p.Port)
 		}
+		a.KeepPorts = len(c.Publish) == 0 && !c.NoPublish
 		call.List = append(call.List, a)
 	}
 	out, err := up(d, call, c.DryRun, c.Output, fmt.Sprintf("%s-%d-containers", c.Name, len(call.List)))
@@ -143,6 +155,8 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 		return err
 	}
 	if p := out.Plans[0]; p.Base != nil {
+		// Only the ports change in place; kept ports (KeepPorts) never
+		// change, so the ports are those asked for (none: --no-publish).
 		fmt.Fprintf(d.stdout, "%s is updated (%d steps): publishes %s\n", p.ID(), len(p.Steps), portList(call.List[0].Publish))
 		return nil
 	}

@@ -22,11 +22,11 @@ type ImageCmd struct {
 }
 
 const imageHelp = `Reads the image's manifest and config, then unpacks each layer plumb does not keep yet
-into its own directory under STATE_DIR/image/layers, named by its chain ID (the
+into its own directory under ROOT/image/layers, named by its chain ID (the
 diff_ids of it and of the layers below), side by side on the machine's cores: one
 'plumb layer unpack' step a layer, journaled with its undo, rolled back if any fails.
 A layer another image already has is shared, not unpacked again. Each layer gets a
-short name under STATE_DIR/image/l, as Docker's overlay2 does, so that an image of up
+short name under ROOT/image/l, as Docker's overlay2 does, so that an image of up
 to 500 layers mounts.`
 
 // ImagePullCmd is `plumb image pull`.

@@ -25,7 +25,7 @@ type LayerImportCmd struct {
 	MaxEntries int `name:"max-layer-entries" default:"1000000" placeholder:"N" help:"Most files, directories and links the tarball may hold (each takes an inode)."`
 }
 
-// Run unpacks the tarball under STATE_DIR/layers/NAME.
+// Run unpacks the tarball under ROOT/layers/NAME.
 func (c *LayerImportCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
 	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File), MaxEntries: c.MaxEntries}, c.DryRun, c.Output, func(p *plan.Plan) string {

@@ -23,7 +23,7 @@ func testLiveUpdate(t *testing.T, fw string) {
 	if got := linkMTU(t, "br0"); got != 1500 {
 		t.Fatalf("a new bridge's MTU is %d", got)
 	}
-	if out := mustPlumb(t, "bridge", "up", "br0", "--subnet", "10.88.0.0/24", "--mtu", "1400"); !strings.Contains(out, "bridge/br0 is updated (1 steps)") {
+	if out := mustPlumb(t, "bridge", "up", "br0", "--subnet", "10.88.0.0/24", "--mtu", "1400"); !strings.Contains(out, "bridge/br0 is updated (1 steps: mtu 1500 (the default) → 1400)") {
 		t.Errorf("bridge up with another MTU said %q", out)
 	}
 	if got := linkMTU(t, "br0"); got != 1400 {

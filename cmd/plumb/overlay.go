@@ -23,7 +23,7 @@ type OverlayMountCmd struct {
 	Upper  pathFlag   `name:"upper" placeholder:"DIR" help:"The writable layer; created if missing. Without --upper and --work the mount is read-only."`
 	Work   pathFlag   `name:"work" placeholder:"DIR" help:"Overlay's empty work directory, on the upper's file system; created if missing."`
 	Merged pathFlag   `name:"merged" placeholder:"DIR" help:"Where the merged view is mounted; created if missing."`
-	Name   string     `name:"name" help:"Name the overlay. Alone (no --upper/--work/--merged) it lays them out under STATE_DIR/overlay/NAME/."`
+	Name   string     `name:"name" help:"Name the overlay. Alone (no --upper/--work/--merged) it lays them out under ROOT/overlay/NAME/."`
 	DryRun bool       `name:"dry-run" help:"Print the plan and change nothing."`
 	Output string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }

@@ -45,7 +45,7 @@ type RunCmd struct {
 // Help is the long help of `plumb run --help`.
 func (c *RunCmd) Help() string {
 	return `Mounts an overlay of the layers (upper, work and merged under
-STATE_DIR/overlay/NAME; nodev and nosuid), makes the network namespace
+ROOT/overlay/NAME; nodev and nosuid), makes the network namespace
 plumb-NAME and joins it to the bridge, gives the container its hostname, then
 starts the command:
 
@@ -57,7 +57,7 @@ PID namespaces, so its mounts go when the container does: /proc, /sys
 read-only, a fresh /dev (null, zero, full, random, urandom, tty, pts, shm),
 Docker's masked and read-only /proc paths, and the container's
 /etc/hostname, /etc/hosts and /etc/resolv.conf bound from files plumb writes
-in STATE_DIR/overlay/NAME (as Docker writes them: the hostname; localhost
+in ROOT/overlay/NAME (as Docker writes them: the hostname; localhost
 and the container's address and name; the host's nameservers less loopback
 and IPv6 ones, or 8.8.8.8 and 8.8.4.4 when none is left). It moves the root
 onto / and ends in exec setpriv --bounding-set=... -- env -i ENV... unshare
