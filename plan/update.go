@@ -138,7 +138,7 @@ func (b *Bridge) mtuChange(ctx context.Context, env Env, mtu int, attached []*Re
 	if !ok {
 		return Step{}, refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", b.Name, b.Name)
 	}
-	var above []string
+	var above, kept []string
 	for _, a := range attached {
 		f, ok := a.Attachment()
 		if !ok {
@@ -146,7 +146,15 @@ func (b *Bridge) mtuChange(ctx context.Context, env Env, mtu int, attached []*Re
 		}
 		if port, ok := links[f.HostVeth.String()]; ok && port < mtu {
 			above = append(above, fmt.Sprintf("%s (MTU %d, %s)", f.HostVeth, port, f.IP))
+		} else if ok && port > mtu {
+			kept = append(kept, fmt.Sprintf("%s (MTU %d, %s)", f.HostVeth, port, f.IP))
 		}
+	}
+	if len(kept) > 0 && len(above) == 0 {
+		// Said, not refused: lowering the bridge's MTU is how a path
+		// MTU problem is worked around, and the containers' ends keep
+		// theirs until they are attached again.
+		env.Warned.Once(ctx, fmt.Sprintf("%s's ports %s keep their MTU, above the bridge's %d: their containers send frames that large until detached and attached again", b.Name, strings.Join(kept, ", "), mtu))
 	}
 	if len(above) > 0 {
 		return Step{}, refuse("mtu", "%d is above the MTU of %s's ports %s; a bridge's MTU is at most its ports' (detach and attach them again to give them the new MTU first)",
