@@ -721,3 +721,17 @@ func preflightAll(ctx context.Context, r actions.Runner, net Network, as []*Atta
 	}
 	return nil
 }
+
+// Locks: attaching shares the network with other attaches (its addresses
+// are given out under its allocation lock); an attachment a runtime names
+// is locked by that name, one named after its address when the address
+// is reserved (see AttachCall.Allocate).
+func (c *AttachCall) Locks() []Lock {
+	out := []Lock{NetworkLock(c.Bridge, true)}
+	for _, a := range c.List {
+		if a.ID.Object != "" {
+			out = append(out, ObjectLock(AttachmentKind.Name(), a.ID.Object))
+		}
+	}
+	return out
+}

@@ -310,3 +310,6 @@ func nameservers() []netip.Addr {
 	}
 	return out
 }
+
+// Locks: a network is made alone.
+func (b *Bridge) Locks() []Lock { return []Lock{NetworkLock(b.Name.String(), false)} }

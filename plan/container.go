@@ -525,3 +525,13 @@ func plural(n int, what string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, what)
 }
+
+// Locks: a container shares its network and the images, and holds its
+// name, which its overlay's directory shares with overlays'.
+func (c *Container) Locks() []Lock {
+	out := []Lock{ImagesLock(true), ObjectLock(ContainerKind.Name(), c.Name), ObjectLock(OverlayKind.Name(), c.Name)}
+	if c.Bridge != "" {
+		out = append(out, NetworkLock(c.Bridge, true))
+	}
+	return out
+}

@@ -226,8 +226,6 @@ func usedShortNames(st *Store) (map[string]bool, error) {
 	return taken, nil
 }
 
-func hexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") }
-
 // imageDirs makes image/, image/layers and image/l as plumb makes its
 // other directories: 0700, owned by it, checked as the journals' are.
 func (s *Store) imageDirs() error {
@@ -516,3 +514,7 @@ func (c *Container) FromImage(cfg image.Config) error {
 	}
 	return nil
 }
+
+// Locks: images and layers share short names and files: one process adds
+// them at a time. (A pull stages its layers before, without any lock.)
+func (g *ImageGet) Locks() []Lock { return []Lock{ImagesLock(false)} }

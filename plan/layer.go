@@ -46,13 +46,6 @@ func (l *Layer) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		Facts: LayerFacts{Dir: dir, File: l.File}, Steps: steps}}, nil
 }
 
-// isThere reports whether path is there (a link counts, as it would for
-// mkdir).
-func isThere(path string) bool {
-	_, err := os.Lstat(path)
-	return err == nil
-}
-
 // Preflight refuses a layer whose directory exists (plumb never unpacks
 // over what is there) and a tarball that would not fit.
 func (l *Layer) Preflight(_ context.Context, env Env) ([]string, error) {
@@ -62,3 +55,6 @@ func (l *Layer) Preflight(_ context.Context, env Env) ([]string, error) {
 	}
 	return nil, checkSpace(l.File, env.St.RootDir(), l.MaxEntries)
 }
+
+// Locks: as ImageGet.
+func (l *Layer) Locks() []Lock { return []Lock{ImagesLock(false)} }

@@ -3,7 +3,9 @@ package plan
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strings"
 
 	"plumb/actions"
 )
@@ -184,3 +186,18 @@ func (s *Store) kept(path, old string) string {
 func ImageLayerOf(link, chain string) string {
 	return filepath.Join(filepath.Dir(filepath.Dir(link)), "layers", hexOf(chain))
 }
+
+// within reports whether p is dir or below it.
+func within(p, dir string) bool {
+	rel, err := filepath.Rel(dir, p)
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
+}
+
+// isThere reports whether path is there (a link counts, as it would for
+// mkdir).
+func isThere(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+func hexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") }

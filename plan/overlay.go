@@ -123,12 +123,6 @@ func (o *Overlay) checkDirs() error {
 	return nil
 }
 
-// within reports whether p is dir or below it.
-func within(p, dir string) bool {
-	rel, err := filepath.Rel(dir, p)
-	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
-}
-
 // ObjectName is the name the overlay is filed under: --name, or the merged
 // path escaped as systemd escapes paths (/mnt/ctr-1 -> mnt-ctr\x2d1).
 func (o *Overlay) ObjectName() string {
@@ -426,3 +420,6 @@ func FindOverlay(st *Store, merged string) (*Record, error) {
 	}
 	return nil, os.ErrNotExist
 }
+
+// Locks: an overlay holds its name (and its laid-out directory).
+func (o *Overlay) Locks() []Lock { return []Lock{ObjectLock(OverlayKind.Name(), o.ObjectName())} }

@@ -234,3 +234,6 @@ func firewallOf(b firewall.Backend) firewall.Backend {
 	}
 	return b
 }
+
+// Locks: a veth pair holds its host end's name.
+func (v *Veth) Locks() []Lock { return []Lock{ObjectLock(VethKind.Name(), v.HostIf.String())} }
