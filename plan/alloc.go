@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"plumb/actions"
 	"plumb/plan/ipam"
 )
 
@@ -45,29 +44,6 @@ func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(
 		return nil, err
 	}
 	return allocateAll(ctx, env.St, net, AttachmentKind.Name(), "", c.List, reserve)
-}
-
-// Allocate gives out the container's address on its bridge, if it has one.
-func (c *Container) Allocate(ctx context.Context, env Env, reserve bool) (func(), error) {
-	c.attach = nil
-	if c.Bridge == "" {
-		return func() {}, nil
-	}
-	net, err := LoadNetwork(env.St, c.Bridge)
-	if err != nil {
-		return nil, err
-	}
-	a := &Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
-		Name: c.Name, Aliases: c.Aliases}
-	if err := a.Check(); err != nil {
-		return nil, err
-	}
-	free, err := allocateAll(ctx, env.St, net, ContainerKind.Name(), c.Name, []*Attach{a}, reserve)
-	if err != nil {
-		return nil, err
-	}
-	c.attach = a
-	return free, nil
 }
 
 // allocateAll checks and gives out the addresses of attachments to net,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"plumb/plan/plantest"
 	"strings"
 	"testing"
 
@@ -16,8 +17,8 @@ import (
 func TestBatchVeth(t *testing.T) {
 	st := NewStore(t.TempDir())
 	v := selfVeth()
-	p := must(v.plan())
-	f := &fakeRunner{}
+	p := plantest.Must(v.plan())
+	f := &plantest.FakeRunner{}
 	if _, err := Apply(context.Background(), f, st, p, Batch); err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +30,7 @@ func TestBatchVeth(t *testing.T) {
 		"sysctl -w net.ipv4.ip_forward=1",
 		"iptables-restore --noflush",
 	}
-	if diff := cmp.Diff(want, f.calls); diff != "" {
+	if diff := cmp.Diff(want, f.Calls); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
 	}
 	wantIn := []string{
@@ -39,7 +40,7 @@ func TestBatchVeth(t *testing.T) {
 		"*filter\n-A FORWARD -i veth-host -o eth0 -j ACCEPT\n-A FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT\nCOMMIT\n" +
 			"*nat\n-A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE\nCOMMIT\n",
 	}
-	if diff := cmp.Diff(wantIn, f.stdins); diff != "" {
+	if diff := cmp.Diff(wantIn, f.Stdins); diff != "" {
 		t.Errorf("batch input (-want +got):\n%s", diff)
 	}
 	rec, _ := st.Load("veth", "veth-host")
@@ -54,8 +55,8 @@ func TestBatchVeth(t *testing.T) {
 // are done and undone, the failing step is named with its own command.
 func TestBatchFailure(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := must(selfVeth().plan())
-	f := &fakeRunner{failOn: "ip -batch -", failStderr: "Error: ipv4: Address already assigned.\nCommand failed -:3"}
+	p := plantest.Must(selfVeth().plan())
+	f := &plantest.FakeRunner{FailOn: "ip -batch -", FailStderr: "Error: ipv4: Address already assigned.\nCommand failed -:3"}
 	_, err := Apply(context.Background(), f, st, p, Batch)
 	var ae *ApplyError
 	if !errors.As(err, &ae) || ae.Step != 3 {
@@ -64,14 +65,14 @@ func TestBatchFailure(t *testing.T) {
 	if !strings.Contains(err.Error(), "step 3 of 12 failed: ip addr add 10.200.0.1/24 dev veth-host: exit status 2: Error: ipv4: Address already assigned.") {
 		t.Errorf("error does not name the step's command:\n%v", err)
 	}
-	if diff := cmp.Diff([]string{"ip -batch -", "ip link del veth-host"}, f.calls); diff != "" {
+	if diff := cmp.Diff([]string{"ip -batch -", "ip link del veth-host"}, f.Calls); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
 	}
 	assertEmptyStore(t, st)
 
 	// iptables-restore is atomic per table: nothing of its batch to undo.
 	st = NewStore(t.TempDir())
-	f = &fakeRunner{failOn: "iptables-restore --noflush", failStderr: "iptables-restore: line 3 failed"}
+	f = &plantest.FakeRunner{FailOn: "iptables-restore --noflush", FailStderr: "iptables-restore: line 3 failed"}
 	_, err = Apply(context.Background(), f, st, p, Batch)
 	if !errors.As(err, &ae) || ae.Step != 11 {
 		t.Fatalf("Apply() = %v; want step 11 to fail", err)
@@ -79,7 +80,7 @@ func TestBatchFailure(t *testing.T) {
 	want := []string{"ip -batch -", "nsenter -t " + fmt.Sprint(selfVeth().Target.PID) + " -n ip -batch -",
 		"sysctl -n net.ipv4.ip_forward", "sysctl -w net.ipv4.ip_forward=1", "iptables-restore --noflush",
 		"sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host"}
-	if diff := cmp.Diff(want, f.calls); diff != "" {
+	if diff := cmp.Diff(want, f.Calls); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
 	}
 	assertEmptyStore(t, st)
@@ -89,12 +90,12 @@ func TestBatchFailure(t *testing.T) {
 	// applied none of the iptables steps, so none is undone, and the step
 	// named is the block's first.
 	st = NewStore(t.TempDir())
-	f = &fakeRunner{failOn: "iptables-restore --noflush", failStderr: "Chain 'PLUMB-GONE' does not exist\nError occurred at line: 4"}
+	f = &plantest.FakeRunner{FailOn: "iptables-restore --noflush", FailStderr: "Chain 'PLUMB-GONE' does not exist\nError occurred at line: 4"}
 	_, err = Apply(context.Background(), f, st, p, Batch)
 	if !errors.As(err, &ae) || ae.Step != 10 {
 		t.Fatalf("Apply() = %v; want step 10 to fail", err)
 	}
-	if diff := cmp.Diff(append(want[:5:5], "sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host"), f.calls); diff != "" {
+	if diff := cmp.Diff(append(want[:5:5], "sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host"), f.Calls); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
 	}
 	assertEmptyStore(t, st)
@@ -103,7 +104,7 @@ func TestBatchFailure(t *testing.T) {
 	// them in turn: nat's rule (input line 6) failing leaves filter's two
 	// rules applied, and they are undone, in one iptables-restore too.
 	st = NewStore(t.TempDir())
-	f = &fakeRunner{failOn: "iptables-restore --noflush", failStderr: "iptables-restore: line 6 failed"}
+	f = &plantest.FakeRunner{FailOn: "iptables-restore --noflush", FailStderr: "iptables-restore: line 6 failed"}
 	_, err = Apply(context.Background(), f, st, p, Batch)
 	if !errors.As(err, &ae) || ae.Step != 12 {
 		t.Fatalf("Apply() = %v; want step 12 to fail", err)
@@ -113,11 +114,11 @@ func TestBatchFailure(t *testing.T) {
 	want = append(want[:5:5], "iptables-restore --noflush",
 		"iptables -D FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT",
 		"iptables -D FORWARD -i veth-host -o eth0 -j ACCEPT", "sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host")
-	if diff := cmp.Diff(want, f.calls); diff != "" {
+	if diff := cmp.Diff(want, f.Calls); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
 	}
 	wantIn := "*filter\n-D FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT\n-D FORWARD -i veth-host -o eth0 -j ACCEPT\nCOMMIT\n"
-	if got := f.stdins[5]; got != wantIn {
+	if got := f.Stdins[5]; got != wantIn {
 		t.Errorf("undo batch input %q; want %q", got, wantIn)
 	}
 	assertEmptyStore(t, st)
@@ -128,23 +129,23 @@ func TestBatchFailure(t *testing.T) {
 // nat, are one iptables-restore.
 func TestBatchUndo(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := must(selfVeth().plan())
-	f := &fakeRunner{}
+	p := plantest.Must(selfVeth().plan())
+	f := &plantest.FakeRunner{}
 	rec, err := Apply(context.Background(), f, st, p, Batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.calls, f.stdins = nil, nil
+	f.Calls, f.Stdins = nil, nil
 	if _, err := unwindMode(context.Background(), f, st, rec, Batch); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"iptables-restore --noflush", "sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host"}
-	if diff := cmp.Diff(want, f.calls); diff != "" {
+	if diff := cmp.Diff(want, f.Calls); diff != "" {
 		t.Errorf("processes (-want +got):\n%s", diff)
 	}
 	wantIn := "*nat\n-D POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE\nCOMMIT\n" +
 		"*filter\n-D FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT\n-D FORWARD -i veth-host -o eth0 -j ACCEPT\nCOMMIT\n"
-	if got := f.stdins[0]; got != wantIn {
+	if got := f.Stdins[0]; got != wantIn {
 		t.Errorf("undo batch input %q; want %q", got, wantIn)
 	}
 	assertEmptyStore(t, st)

@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 func TestParsePort(t *testing.T) {
@@ -67,7 +68,7 @@ func TestBridgePlanNoNAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"ip link add br0 address 02:50:0a:58:00:01 type bridge", "ip link set br0 mtu 1400", "ip addr add 10.88.0.1/24 dev br0", "ip link set br0 up"}
-	if diff := cmp.Diff(want, lines(must(b.plan()))); diff != "" {
+	if diff := cmp.Diff(want, lines(plantest.Must(b.plan()))); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 }
@@ -79,11 +80,11 @@ func bridgeUp(t *testing.T, st *Store, subnet string) BridgeNetwork {
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := Apply(context.Background(), &fakeRunner{}, st, must(b.plan()), Each)
+	rec, err := Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(b.plan()), Each)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return must(rec.Network())
+	return plantest.Must(rec.Network())
 }
 
 func TestAllocate(t *testing.T) {
@@ -96,7 +97,7 @@ func TestAllocate(t *testing.T) {
 			t.Fatalf("attach %d: %v", i, err)
 		}
 		// Record it as applied so the next allocation sees it.
-		rec := withFacts(&Record{FormatVersion: FormatVersion, Kind: "attachment", Name: AddressID("br0", a.IP).Object, State: StateUp}, must(a.Plan()).Facts)
+		rec := withFacts(&Record{FormatVersion: FormatVersion, Kind: "attachment", Name: AddressID("br0", a.IP).Object, State: StateUp}, plantest.Must(a.Plan()).Facts)
 		if err := st.Save(rec); err != nil {
 			t.Fatal(err)
 		}
@@ -147,7 +148,7 @@ func TestAttachPlan(t *testing.T) {
 		"iptables -t nat -A PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.7:80",
 		"iptables -A PLUMB-br0 -d 10.88.0.7/32 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
 	}
-	p := must(a.Plan())
+	p := plantest.Must(a.Plan())
 	if diff := cmp.Diff(want, lines(p)); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
@@ -158,7 +159,7 @@ func TestAttachPlan(t *testing.T) {
 	// route_localnet alone.
 	br.LoopbackGuard = false
 	a.Network = br
-	if diff := cmp.Diff(append(want[:8:8], want[9:]...), lines(must(a.Plan()))); diff != "" {
+	if diff := cmp.Diff(append(want[:8:8], want[9:]...), lines(plantest.Must(a.Plan()))); diff != "" {
 		t.Errorf("plan on a bridge without the loopback guard (-want +got):\n%s", diff)
 	}
 	// A bridge made without NAT has no chains for published ports.
@@ -179,13 +180,13 @@ func TestAttachRollbackKeepsBridge(t *testing.T) {
 	if err := a.Allocate(st); err != nil {
 		t.Fatal(err)
 	}
-	p := must(a.Plan())
+	p := plantest.Must(a.Plan())
 	last := lines(p)[len(p.Steps)-1]
-	f := &fakeRunner{failOn: last}
+	f := &plantest.FakeRunner{FailOn: last}
 	if _, err := Apply(context.Background(), f, st, p, Each); err == nil {
 		t.Fatal("attach did not fail")
 	}
-	undos := f.calls[slices.Index(f.calls, last)+1:]
+	undos := f.Calls[slices.Index(f.Calls, last)+1:]
 	want := []string{
 		"iptables -D PLUMB-br0 -d 10.88.0.2/32 ! -i br0 -o br0 -p tcp -m tcp --dport 80 -m comment --comment plumb:br0 -j ACCEPT",
 		"iptables -t nat -D PLUMB-br0-DNAT -p tcp -m tcp --dport 8080 -m comment --comment plumb:br0 -j DNAT --to-destination 10.88.0.2:80",
@@ -258,11 +259,11 @@ func TestRouteLocalnetShared(t *testing.T) {
 	ctx := context.Background()
 	st := NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	f := &fakeRunner{}
+	f := &plantest.FakeRunner{}
 	var recs []*Record
 	for i, ports := range [][]Port{{{Host: 8080, Container: 80, Proto: "tcp"}}, nil, {{Host: 8081, Container: 80, Proto: "tcp"}}} {
 		a := &Attach{Network: br, Target: selfTarget(), IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(2 + i)}), If: "eth0", Publish: ports}
-		rec, err := Apply(ctx, f, st, must(a.Plan()), Each)
+		rec, err := Apply(ctx, f, st, plantest.Must(a.Plan()), Each)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -270,7 +271,7 @@ func TestRouteLocalnetShared(t *testing.T) {
 	}
 	const set, read, restore = "sysctl -w net.ipv4.conf.br0.route_localnet=1", "sysctl -n net.ipv4.conf.br0.route_localnet", "sysctl -w net.ipv4.conf.br0.route_localnet=0"
 	count := func(line string) (n int) {
-		for _, c := range f.calls {
+		for _, c := range f.Calls {
 			if c == line {
 				n++
 			}
@@ -278,7 +279,7 @@ func TestRouteLocalnetShared(t *testing.T) {
 		return n
 	}
 	if count(set) != 2 || count(read) != 1 {
-		t.Errorf("two publishers: %d sets, %d reads of the old value; want 2, 1:\n%s", count(set), count(read), strings.Join(f.calls, "\n"))
+		t.Errorf("two publishers: %d sets, %d reads of the old value; want 2, 1:\n%s", count(set), count(read), strings.Join(f.Calls, "\n"))
 	}
 	for i, want := range []int{0, 0, 1} { // the first publisher, the one that publishes nothing, the last publisher
 		if _, err := unwind(ctx, f, st, recs[i]); err != nil {
@@ -316,8 +317,8 @@ func TestBridgeAgainOlderRecord(t *testing.T) {
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
-	p := must(b.plan())
-	rec, err := Apply(context.Background(), &fakeRunner{}, NewStore(t.TempDir()), p, Each)
+	p := plantest.Must(b.plan())
+	rec, err := Apply(context.Background(), &plantest.FakeRunner{}, NewStore(t.TempDir()), p, Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +335,7 @@ func TestBridgeAgainOlderRecord(t *testing.T) {
 	if err := other.Check(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Again(rec, must(other.plan())); err == nil {
+	if _, err := other.Again(rec, plantest.Must(other.plan())); err == nil {
 		t.Error("Again with another subnet: no refusal")
 	}
 }
@@ -348,7 +349,7 @@ func TestRouteLocalnetBridgeGone(t *testing.T) {
 	st := NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	a := &Attach{Network: br, Target: selfTarget(), IP: netip.MustParseAddr("10.88.0.2"), If: "eth0", Publish: []Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
-	rec, err := Apply(ctx, &fakeRunner{}, st, must(a.Plan()), Each)
+	rec, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(a.Plan()), Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,8 +357,8 @@ func TestRouteLocalnetBridgeGone(t *testing.T) {
 	if l, err := st.loadLedger(); err != nil || l.Entries[key] == nil {
 		t.Fatalf("the publisher holds no %s in the ledger: %v", key, err)
 	}
-	f := &fakeRunner{failOn: "sysctl -w net.ipv4.conf.br0.route_localnet=0",
-		failStderr: "sysctl: cannot stat /proc/sys/net/ipv4/conf/br0/route_localnet: No such file or directory"}
+	f := &plantest.FakeRunner{FailOn: "sysctl -w net.ipv4.conf.br0.route_localnet=0",
+		FailStderr: "sysctl: cannot stat /proc/sys/net/ipv4/conf/br0/route_localnet: No such file or directory"}
 	if _, err := unwind(ctx, f, st, rec); err != nil {
 		t.Fatalf("down with the bridge gone: %v", err)
 	}

@@ -8,12 +8,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 
 	"plumb/actions"
 	"plumb/plan/firewall"
+	"plumb/plan/image"
 )
 
 // Container is `plumb run`: an overlay of layers as the root, a network
@@ -473,52 +473,6 @@ func fileKind(fi os.FileInfo) string {
 	}
 }
 
-// ContainerState says whether a container's process still runs: its PID
-// lives and is still in the container's network namespace. It is
-// "unknown" when the record's facts cannot be read (Container says why).
-func ContainerState(rec *Record) (pid int, state string) {
-	f, err := rec.Container()
-	if err != nil {
-		return 0, "unknown"
-	}
-	data, err := os.ReadFile(f.PIDFile)
-	if err != nil {
-		return 0, "exited"
-	}
-	pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
-	if pid <= 0 {
-		return pid, "exited"
-	}
-	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
-		return pid, "exited"
-	} else if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
-		return pid, "exited"
-	}
-	var proc, ns syscall.Stat_t
-	if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &proc) != nil ||
-		syscall.Stat(actions.Netns{Name: f.Netns}.Path(), &ns) != nil || proc.Ino != ns.Ino || proc.Dev != ns.Dev {
-		// The PID plumb recorded is nsenter's, which enters the container's
-		// namespaces a moment after it starts: until then it is starting,
-		// not exited. Any other process there is not the container.
-		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "nsenter" {
-			return pid, "starting"
-		}
-		return pid, "exited"
-	}
-	return pid, "running"
-}
-
-// StopGrace sets how long stopping rec's container waits after SIGTERM.
-func StopGrace(rec *Record, seconds int) error {
-	return rewriteUndos(rec, func(u actions.Action) actions.Action {
-		if sc, ok := u.(actions.StopContainer); ok {
-			sc.GraceSeconds = seconds
-			return sc
-		}
-		return nil
-	})
-}
-
 func plural(n int, what string) string {
 	if n == 1 {
 		return "1 " + what
@@ -534,4 +488,59 @@ func (c *Container) Locks() []Lock {
 		out = append(out, NetworkLock(c.Bridge, true))
 	}
 	return out
+}
+
+// FromImage gives the container what an image's config says to run it
+// with, under what docker run's arguments, -e, -w and -u say: those win
+// over the config's Cmd, Env, WorkingDir and User. A field of the config
+// is checked only when no argument overrides it: `-w /` runs an image
+// whose WorkingDir plumb would refuse. A config with nothing to run is
+// refused.
+func (c *Container) FromImage(cfg image.Config) error {
+	cmd := cfg.Command(c.Cmd)
+	if cmd == nil {
+		return refuse("image", "the image has no Entrypoint or Cmd: give the command after --")
+	}
+	dir, user := cfg.WorkingDir, cfg.User
+	if c.WorkDir != "" {
+		dir = ""
+	}
+	if c.User != "" {
+		user = ""
+	}
+	if err := CheckImageConfig(cfg.Env, dir, user); err != nil {
+		return err
+	}
+	c.Cmd = cmd
+	c.Env = append(slices.Clone(cfg.Env), c.Env...)
+	if c.WorkDir == "" {
+		c.WorkDir = cfg.WorkingDir
+	}
+	if c.User == "" && cfg.User != "" {
+		c.User, c.ImageUser = cfg.User, true
+	}
+	return nil
+}
+
+// Allocate gives out the container's address on its bridge, if it has one.
+func (c *Container) Allocate(ctx context.Context, env Env, reserve bool) (func(), error) {
+	c.attach = nil
+	if c.Bridge == "" {
+		return func() {}, nil
+	}
+	net, err := LoadNetwork(env.St, c.Bridge)
+	if err != nil {
+		return nil, err
+	}
+	a := &Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
+		Name: c.Name, Aliases: c.Aliases}
+	if err := a.Check(); err != nil {
+		return nil, err
+	}
+	free, err := allocateAll(ctx, env.St, net, ContainerKind.Name(), c.Name, []*Attach{a}, reserve)
+	if err != nil {
+		return nil, err
+	}
+	c.attach = a
+	return free, nil
 }

@@ -6,9 +6,7 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -16,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan/image"
 )
 
 func TestHostnameFrom(t *testing.T) {
@@ -266,40 +265,48 @@ func TestContainerRootDirs(t *testing.T) {
 	}
 }
 
-// TestContainerStateStarting: right after run -d the PID plumb recorded is
-// nsenter's, not yet in the container's namespace: ps says starting, not
-// exited. Another process outside the namespace, or none, is exited.
-func TestContainerStateStarting(t *testing.T) {
-	dir := t.TempDir()
-	sleep, err := exec.LookPath("sleep")
-	if err != nil {
-		t.Skip("no sleep")
+// TestFromImage: docker run's -w and -u win over an image's WorkingDir and
+// User, and a field they override is not checked: `-w /` runs an image
+// whose WorkingDir plumb refuses. Without the override the same config is
+// refused, naming the field.
+func TestFromImage(t *testing.T) {
+	bad := image.Config{Cmd: []string{"sh"}, WorkingDir: "relative/dir", User: "a:b:c", Env: []string{"A=1"}}
+	for _, tc := range []struct {
+		name      string
+		ct        Container
+		wantErr   string
+		wantDir   string
+		wantUser  string
+		imageUser bool
+	}{
+		{"-w and -u override both", Container{WorkDir: "/", User: "0:0"}, "", "/", "0:0", false},
+		{"-w alone: the bad User is refused", Container{WorkDir: "/"}, "its config's User", "", "", false},
+		{"-u alone: the bad WorkingDir is refused", Container{User: "0"}, "its config's WorkingDir", "", "", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ct := tc.ct
+			err := ct.FromImage(bad)
+			if tc.wantErr != "" {
+				var r *Refused
+				if !errors.As(err, &r) || r.Flag != "image" || !strings.Contains(r.Msg, tc.wantErr) {
+					t.Errorf("got %v, want a refusal of --image with %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ct.WorkDir != tc.wantDir || ct.User != tc.wantUser || ct.ImageUser != tc.imageUser || strings.Join(ct.Env, " ") != "A=1" || strings.Join(ct.Cmd, " ") != "sh" {
+				t.Errorf("got %+v", ct)
+			}
+		})
 	}
-	for _, c := range []struct{ name, want string }{{"nsenter", "starting"}, {"sleep", "exited"}} {
-		bin := filepath.Join(dir, c.name)
-		data, err := os.ReadFile(sleep)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(bin, data, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		cmd := exec.Command(bin, "30")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		pidFile := filepath.Join(dir, c.name+".pid")
-		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		rec := withFacts(&Record{Kind: "container", Name: "web"}, ContainerFacts{Netns: "plumb-test-none", PIDFile: pidFile})
-		if _, got := ContainerState(rec); got != c.want {
-			t.Errorf("a %s outside the container's namespace: %s, want %s", c.name, got, c.want)
-		}
-		cmd.Process.Kill()
-		cmd.Wait()
-		if _, got := ContainerState(rec); got != "exited" {
-			t.Errorf("a %s that ended: %s, want exited", c.name, got)
-		}
+	good := image.Config{Cmd: []string{"httpd"}, WorkingDir: "/www", User: "33"}
+	ct := Container{Env: []string{"B=2"}}
+	if err := ct.FromImage(good); err != nil || ct.WorkDir != "/www" || ct.User != "33" || !ct.ImageUser {
+		t.Errorf("the image's own settings: %v %+v", err, ct)
+	}
+	if err := (&Container{}).FromImage(image.Config{}); err == nil {
+		t.Error("an image with nothing to run was taken")
 	}
 }

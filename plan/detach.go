@@ -23,7 +23,7 @@ func FindDetachments(st *Store, bridge string, targets []actions.Netns, ips []ne
 		if err != nil {
 			return err
 		}
-		if rec.Is(ContainerKind) {
+		if !rec.Is(AttachmentKind) { // a container plumb runs
 			return &Refused{Msg: fmt.Sprintf("%s is a container plumb runs on %s: `plumb stop %s` removes it with its network", rec.ID(), bridge, rec.Name)}
 		}
 		if seen[rec.ID()] {

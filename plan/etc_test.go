@@ -354,3 +354,26 @@ func TestEtcMountPoints(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckImageConfig: what an image's config says that -e, -w or -u
+// would refuse is refused as --image, naming the config's field.
+func TestCheckImageConfig(t *testing.T) {
+	if err := CheckImageConfig([]string{"PATH=/bin"}, "/www", "33:33"); err != nil {
+		t.Errorf("a good config: %v", err)
+	}
+	for name, c := range map[string]struct {
+		env       []string
+		dir, user string
+		field     string
+	}{
+		"NUL in Env":        {env: []string{"A=x\x00y"}, field: "Env"},
+		"relative workdir":  {dir: "foo/../../etc", field: "WorkingDir"},
+		"user with two ':'": {user: "a:b:c", field: "User"},
+	} {
+		err := CheckImageConfig(c.env, c.dir, c.user)
+		var r *Refused
+		if !errors.As(err, &r) || r.Flag != "image" || !strings.Contains(r.Msg, "its config's "+c.field) {
+			t.Errorf("%s: %v; want a refusal of --image naming %s", name, err, c.field)
+		}
+	}
+}

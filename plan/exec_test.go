@@ -9,13 +9,14 @@ import (
 
 	"plumb/actions"
 	"plumb/plan/ipam"
+	"plumb/plan/plantest"
 )
 
 // aheadRunner checks, as each process starts, what the journal on disk says
 // (write-ahead): the steps before the process are done, the process's own
 // are started with their undos recorded, the rest pending.
 type aheadRunner struct {
-	fakeRunner
+	plantest.FakeRunner
 	t     *testing.T
 	st    *Store
 	p     *Plan
@@ -25,7 +26,7 @@ type aheadRunner struct {
 
 func (a *aheadRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
 	if strings.HasPrefix(actions.Quote(argv), "sysctl -n ") {
-		return a.fakeRunner.Run(ctx, argv, stdin) // a probe (the sysctl's old value), not a step
+		return a.FakeRunner.Run(ctx, argv, stdin) // a probe (the sysctl's old value), not a step
 	}
 	a.t.Helper()
 	sg := a.segs[a.procs]
@@ -49,7 +50,7 @@ func (a *aheadRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]b
 			a.t.Errorf("process %d (%s): the journal says step %d is %s, want %s", a.procs, actions.Quote(argv), i+1, s.Status, want)
 		}
 	}
-	return a.fakeRunner.Run(ctx, argv, stdin)
+	return a.FakeRunner.Run(ctx, argv, stdin)
 }
 
 // TestJournalWrittenAheadOnce: a plan applied alone writes its journal once
@@ -58,7 +59,7 @@ func (a *aheadRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]b
 // done. In both modes, every process finds the journal written ahead.
 func TestJournalWrittenAheadOnce(t *testing.T) {
 	for _, mode := range []Mode{Batch, Each} {
-		p := must(selfVeth().plan())
+		p := plantest.Must(selfVeth().plan())
 		st := NewStore(t.TempDir())
 		journal := "." + p.Name + ".json.tmp-"
 		writes := 0
@@ -99,7 +100,7 @@ func TestJournalBeforeLedger(t *testing.T) {
 		}
 		return f.Write(data)
 	}
-	if _, err := Apply(context.Background(), &fakeRunner{}, st, p, Batch); err != nil {
+	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, p, Batch); err != nil {
 		t.Fatal(err)
 	}
 	if ledgerFirst {
@@ -114,7 +115,7 @@ func TestApplyNoSteps(t *testing.T) {
 	for _, mode := range []Mode{Batch, Each} {
 		st := NewStore(t.TempDir())
 		p := &Plan{Kind: "image", Name: "sha256-0", Summary: "nothing left to do"}
-		rec, err := Apply(context.Background(), &fakeRunner{}, st, p, mode)
+		rec, err := Apply(context.Background(), &plantest.FakeRunner{}, st, p, mode)
 		if err != nil {
 			t.Fatalf("mode %v: %v", mode, err)
 		}

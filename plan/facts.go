@@ -159,18 +159,6 @@ func (r *Record) Overlay() (OverlayFacts, bool) {
 	return o.Overlay(f), true
 }
 
-// Container is a container record's facts.
-func (r *Record) Container() (ContainerFacts, error) {
-	if !r.Is(ContainerKind) {
-		return ContainerFacts{}, fmt.Errorf("%s is not a container", r.ID())
-	}
-	f, err := r.Facts()
-	if err != nil {
-		return ContainerFacts{}, err
-	}
-	return f.(ContainerFacts), nil
-}
-
 // Subnets are the subnets a network object (veth or bridge) takes up: a
 // dual-stack bridge's two. None for other objects, or when its facts cannot
 // be read.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"plumb/internal/isolate"
+	"plumb/plan/plantest"
 )
 
 // Issue 12, row 9: a state directory that is full (a big tarball unpacked
@@ -65,7 +66,7 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 	defer st.Unlock()
 	// A bridge and a veth hold ip_forward; a layer import was interrupted.
 	bridgeUp(t, st, "10.88.0.0/24")
-	veth, err := Apply(ctx, &fakeRunner{}, st, must(selfVeth().plan()), Each)
+	veth, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,13 +77,13 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 		t.Fatalf("the tmpfs is not full: %v", err)
 	}
 
-	f := &fakeRunner{}
+	f := &plantest.FakeRunner{}
 	got, err := Recover(ctx, f, st)
 	if err != nil || !slices.Equal(got, []string{"layer/x"}) {
 		t.Fatalf("Recover() on a full disk = %v, %v; want layer/x recovered", got, err)
 	}
-	if want := "rm -rf --one-file-system -- " + victim; !slices.Equal(f.calls, []string{want}) {
-		t.Errorf("Recover() ran %q; want %q", f.calls, want)
+	if want := "rm -rf --one-file-system -- " + victim; !slices.Equal(f.Calls, []string{want}) {
+		t.Errorf("Recover() ran %q; want %q", f.Calls, want)
 	}
 	if _, err := st.Load("layer", "x"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("recovered journal: %v; want it removed", err)
@@ -90,12 +91,12 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 	fill(t, dir) // removing it freed a page or more
 
 	// Down of the veth: the bridge still needs ip_forward, so it stays.
-	f = &fakeRunner{}
+	f = &plantest.FakeRunner{}
 	if _, err := unwind(ctx, f, st, veth); err != nil {
 		t.Fatalf("unwind() on a full disk = %v", err)
 	}
-	if slices.Contains(f.calls, "sysctl -w net.ipv4.ip_forward=0") {
-		t.Errorf("ip_forward restored while the bridge needs it: %q", f.calls)
+	if slices.Contains(f.Calls, "sysctl -w net.ipv4.ip_forward=0") {
+		t.Errorf("ip_forward restored while the bridge needs it: %q", f.Calls)
 	}
 	if _, err := st.Load("veth", "veth-host"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("veth journal: %v; want it removed", err)
@@ -110,12 +111,12 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f = &fakeRunner{}
+	f = &plantest.FakeRunner{}
 	if _, err := unwind(ctx, f, st, br); err != nil {
 		t.Fatalf("unwind() of the bridge = %v", err)
 	}
-	if !slices.Contains(f.calls, "sysctl -w net.ipv4.ip_forward=0") {
-		t.Errorf("ip_forward not restored when the last holder went: %q", f.calls)
+	if !slices.Contains(f.Calls, "sysctl -w net.ipv4.ip_forward=0") {
+		t.Errorf("ip_forward not restored when the last holder went: %q", f.Calls)
 	}
 	if recs, errs := st.List(); len(recs) != 0 || len(errs) != 0 {
 		t.Errorf("left: %d journals, %v", len(recs), errs)
@@ -144,10 +145,10 @@ func TestUndoOnFullDisk(t *testing.T) {
 		st := NewStore(t.TempDir())
 		journal, _ := victimJournal(t, st)
 		fullAfter(st, 0)
-		f := &fakeRunner{}
+		f := &plantest.FakeRunner{}
 		got, err := Recover(ctx, f, st)
-		if err != nil || !slices.Equal(got, []string{"layer/x"}) || len(f.calls) != 1 {
-			t.Fatalf("Recover() = %v, %v, ran %q", got, err, f.calls)
+		if err != nil || !slices.Equal(got, []string{"layer/x"}) || len(f.Calls) != 1 {
+			t.Fatalf("Recover() = %v, %v, ran %q", got, err, f.Calls)
 		}
 		if _, err := os.Stat(journal); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("journal: %v; want it removed", err)
@@ -158,7 +159,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 		journal, victim := victimJournal(t, st)
 		before, _ := os.ReadFile(journal)
 		fullAfter(st, 0)
-		f = &fakeRunner{failOn: "rm -rf --one-file-system -- " + victim, failStderr: "rm: Device or resource busy"}
+		f = &plantest.FakeRunner{FailOn: "rm -rf --one-file-system -- " + victim, FailStderr: "rm: Device or resource busy"}
 		_, err = Recover(ctx, f, st)
 		if err == nil || !strings.Contains(err.Error(), "layer/x: the state directory is full, so its journal still reads as before this undo (state applying): undoing it again is safe; free some space, then run `plumb recover`") {
 			t.Errorf("Recover() with a failing undo = %v", err)
@@ -167,18 +168,18 @@ func TestUndoOnFullDisk(t *testing.T) {
 			t.Errorf("journal changed on a full disk:\n%s", after)
 		}
 		st.write = nil
-		if _, err := Recover(ctx, &fakeRunner{}, st); err != nil {
+		if _, err := Recover(ctx, &plantest.FakeRunner{}, st); err != nil {
 			t.Errorf("Recover() with space again = %v", err)
 		}
 	})
 	t.Run("down", func(t *testing.T) {
 		st := NewStore(t.TempDir())
-		rec, err := Apply(ctx, &fakeRunner{}, st, must(selfVeth().plan()), Each)
+		rec, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each)
 		if err != nil {
 			t.Fatal(err)
 		}
 		fullAfter(st, 0)
-		f := &fakeRunner{failOn: "ip link del veth-host", failStderr: "RTNETLINK answers: Operation not permitted"}
+		f := &plantest.FakeRunner{FailOn: "ip link del veth-host", FailStderr: "RTNETLINK answers: Operation not permitted"}
 		if _, err := unwind(ctx, f, st, rec); err == nil || !strings.Contains(err.Error(), "(state up): undoing it again is safe; free some space, then run `plumb down veth/veth-host`") {
 			t.Errorf("unwind() with a failing undo = %v", err)
 		}
@@ -186,12 +187,12 @@ func TestUndoOnFullDisk(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		calls := f.calls
-		f = &fakeRunner{}
+		calls := f.Calls
+		f = &plantest.FakeRunner{}
 		if _, err := unwind(ctx, f, st, rec); err != nil {
 			t.Fatalf("unwind() on a full disk = %v", err)
 		}
-		calls = append(calls, f.calls...)
+		calls = append(calls, f.Calls...)
 		if n := strings.Count(strings.Join(calls, "\n"), "sysctl -w net.ipv4.ip_forward=0"); n != 1 {
 			t.Errorf("ip_forward restored %d times: %q", n, calls)
 		}
@@ -201,12 +202,12 @@ func TestUndoOnFullDisk(t *testing.T) {
 	})
 	t.Run("link group", func(t *testing.T) {
 		st := NewStore(t.TempDir())
-		recs, err := ApplyAll(ctx, &fakeRunner{}, st, attachMany(t, st, containers(t, 3)), Batch)
+		recs, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachMany(t, st, containers(t, 3)), Batch)
 		if err != nil {
 			t.Fatal(err)
 		}
 		fullAfter(st, 0)
-		f := &fakeRunner{failOn: "ip -force -batch -", failStderr: "RTNETLINK answers: Operation not permitted\nCommand failed -:1"}
+		f := &plantest.FakeRunner{FailOn: "ip -force -batch -", FailStderr: "RTNETLINK answers: Operation not permitted\nCommand failed -:1"}
 		if _, err := unwindAll(ctx, f, st, recs, Batch); err == nil || !strings.Contains(err.Error(), "attachment/br0-10.88.0.4: the state directory is full") {
 			t.Errorf("unwindAll() with one link refused = %v", err)
 		}
@@ -219,7 +220,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 		fullAfter(st, 0)
-		if _, err := unwindAll(ctx, &fakeRunner{}, st, []*Record{rec}, Batch); err != nil {
+		if _, err := unwindAll(ctx, &plantest.FakeRunner{}, st, []*Record{rec}, Batch); err != nil {
 			t.Errorf("unwindAll() on a full disk = %v", err)
 		}
 		if got := Attachments(st, "br0"); len(got) != 0 {
@@ -227,19 +228,19 @@ func TestUndoOnFullDisk(t *testing.T) {
 		}
 	})
 	t.Run("apply fills the disk", func(t *testing.T) {
-		p := must(selfVeth().plan())
+		p := plantest.Must(selfVeth().plan())
 		// Every write of an apply that succeeds but its last (which
 		// TestFinishFailsRollsBack fails) fails in turn.
 		st := NewStore(t.TempDir())
 		writes := 0
 		st.write = func(f *os.File, data []byte) (int, error) { writes++; return f.Write(data) }
-		if _, err := Apply(ctx, &fakeRunner{}, st, p, Each); err != nil {
+		if _, err := Apply(ctx, &plantest.FakeRunner{}, st, p, Each); err != nil {
 			t.Fatal(err)
 		}
 		for n := 1; n < writes-1; n++ {
 			st := NewStore(t.TempDir())
 			fullAfter(st, n)
-			f := &fakeRunner{}
+			f := &plantest.FakeRunner{}
 			_, err := Apply(ctx, f, st, p, Each)
 			var ae *ApplyError
 			if !errors.As(err, &ae) || ae.UndoErr != nil || !isFull(err) {
@@ -260,16 +261,16 @@ func TestUndoOnFullDisk(t *testing.T) {
 func TestUndoFreesSpace(t *testing.T) {
 	ctx := context.Background()
 	st := NewStore(t.TempDir())
-	rec, err := Apply(ctx, &fakeRunner{}, st, must(selfVeth().plan()), Each)
+	rec, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fullAfter(st, 0)
-	f := &fakeRunner{failOn: "ip link del veth-host", failStderr: "RTNETLINK answers: Operation not permitted"}
+	f := &plantest.FakeRunner{FailOn: "ip link del veth-host", FailStderr: "RTNETLINK answers: Operation not permitted"}
 	var freed bool
 	full := st.write
 	st.write = func(file *os.File, data []byte) (int, error) {
-		if !freed && len(f.calls) > 0 { // the first undo ran and freed space
+		if !freed && len(f.Calls) > 0 { // the first undo ran and freed space
 			freed = true
 		}
 		if freed {
@@ -291,23 +292,23 @@ func TestUndoFreesSpace(t *testing.T) {
 // rather than leave an applied object its journal calls unfinished, and
 // says so with exit 1's meaning, "rolled back".
 func TestFinishFailsRollsBack(t *testing.T) {
-	p := must(selfVeth().plan())
+	p := plantest.Must(selfVeth().plan())
 	// Count the writes of an apply that succeeds; the last marks it up.
 	st := NewStore(t.TempDir())
 	writes := 0
 	st.write = func(f *os.File, data []byte) (int, error) { writes++; return f.Write(data) }
-	if _, err := Apply(context.Background(), &fakeRunner{}, st, p, Each); err != nil {
+	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, p, Each); err != nil {
 		t.Fatal(err)
 	}
 	st = NewStore(t.TempDir())
-	f := &fakeRunner{}
+	f := &plantest.FakeRunner{}
 	fullAfter(st, writes-1)
 	_, err := Apply(context.Background(), f, st, p, Each)
 	var ae *ApplyError
 	if !errors.As(err, &ae) || !strings.Contains(err.Error(), "recording that every step is done") {
 		t.Fatalf("Apply() = %v; want a rollback after the journal failed", err)
 	}
-	if !slices.Contains(f.calls, "ip link del veth-host") {
-		t.Errorf("the steps were not undone: %q", f.calls)
+	if !slices.Contains(f.Calls, "ip link del veth-host") {
+		t.Errorf("the steps were not undone: %q", f.Calls)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 // FuzzReadJournal feeds arbitrary bytes to the journal reader: never a
@@ -14,7 +15,7 @@ import (
 // their recorded typed fields — never a wrong undo.
 func FuzzReadJournal(f *testing.F) {
 	st := NewStore(f.TempDir())
-	if _, err := Apply(context.Background(), &fakeRunner{}, st, must(selfVeth().plan()), Each); err != nil {
+	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each); err != nil {
 		f.Fatal(err)
 	}
 	o := Overlay{Lower: []string{"/l1", "/l2"}, Upper: "/nonexistent/u", Work: "/nonexistent/w", Merged: "/nonexistent/m", Name: "web"}

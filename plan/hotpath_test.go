@@ -3,6 +3,7 @@ package plan
 import (
 	"context"
 	"net/netip"
+	"plumb/plan/plantest"
 	"testing"
 )
 
@@ -31,7 +32,7 @@ func TestLoadNetworkReadsHeader(t *testing.T) {
 func TestUpAgainReadsHeader(t *testing.T) {
 	st := NewStore(t.TempDir())
 	bridgeUp(t, st, "10.88.0.0/24")
-	env := Env{R: &fakeRunner{}, St: st}
+	env := Env{R: &plantest.FakeRunner{}, St: st}
 	allocs := func() float64 {
 		return testing.AllocsPerRun(20, func() {
 			b := &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24")}

@@ -380,8 +380,8 @@ func DropEmptyImageDirs(st *Store) {
 	}
 }
 
-// ImageUsers are the containers whose root has layer (its directory or
-// short link) among its lower directories.
+// ImageUsers are the containers and overlays whose root has layer (its
+// directory or short link) among its lower directories.
 func ImageUsers(st *Store, layers ...ImageLayerFacts) []string {
 	var dirs []string
 	for _, l := range layers {
@@ -390,13 +390,14 @@ func ImageUsers(st *Store, layers ...ImageLayerFacts) []string {
 	return recordIDs(rootUsers(st, dirs...))
 }
 
-// rootUsers are the containers whose root has any of dirs among its lower
-// directories: deleting one would pull the files from under them.
+// rootUsers are the objects with an overlay (a container's root, an
+// overlay mounted on layers plumb keeps) that has any of dirs among its
+// lower directories: deleting one would pull the files from under them.
 func rootUsers(st *Store, dirs ...string) []*Record {
 	recs, _ := st.Headers()
 	var users []*Record
 	for _, r := range recs {
-		if c, err := r.Container(); err == nil && slices.ContainsFunc(strings.Split(c.Root.LowerDir, ":"), func(l string) bool { return slices.Contains(dirs, l) }) {
+		if o, ok := r.Overlay(); ok && slices.ContainsFunc(strings.Split(o.LowerDir, ":"), func(l string) bool { return slices.Contains(dirs, l) }) {
 			users = append(users, r)
 		}
 	}
@@ -481,38 +482,6 @@ func (f ImageFacts) RootLayers() []string {
 		out[len(f.Links)-1-i] = l
 	}
 	return out
-}
-
-// FromImage gives the container what an image's config says to run it
-// with, under what docker run's arguments, -e, -w and -u say: those win
-// over the config's Cmd, Env, WorkingDir and User. A field of the config
-// is checked only when no argument overrides it: `-w /` runs an image
-// whose WorkingDir plumb would refuse. A config with nothing to run is
-// refused.
-func (c *Container) FromImage(cfg image.Config) error {
-	cmd := cfg.Command(c.Cmd)
-	if cmd == nil {
-		return refuse("image", "the image has no Entrypoint or Cmd: give the command after --")
-	}
-	dir, user := cfg.WorkingDir, cfg.User
-	if c.WorkDir != "" {
-		dir = ""
-	}
-	if c.User != "" {
-		user = ""
-	}
-	if err := CheckImageConfig(cfg.Env, dir, user); err != nil {
-		return err
-	}
-	c.Cmd = cmd
-	c.Env = append(slices.Clone(cfg.Env), c.Env...)
-	if c.WorkDir == "" {
-		c.WorkDir = cfg.WorkingDir
-	}
-	if c.User == "" && cfg.User != "" {
-		c.User, c.ImageUser = cfg.User, true
-	}
-	return nil
 }
 
 // Locks: images and layers share short names and files: one process adds

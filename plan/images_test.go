@@ -11,6 +11,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan/image"
+	"plumb/plan/plantest"
 )
 
 func digest(c byte) string { return "sha256:" + strings.Repeat(string(c), 64) }
@@ -50,7 +51,7 @@ func testImage(id byte, diffs ...byte) *image.Image {
 func getImage(t *testing.T, st *Store, img *image.Image) []*Plan {
 	t.Helper()
 	g := &ImageGet{Img: img, Source: actions.LayerSource{Import: "/srv/" + img.Ref + ".tar"}, Ref: img.Ref}
-	env := Env{R: &fakeRunner{}, St: st, Mode: Batch}
+	env := Env{R: &plantest.FakeRunner{}, St: st, Mode: Batch}
 	out, err := Up(context.Background(), env, g, false)
 	if err != nil {
 		t.Fatal(err)
@@ -237,29 +238,6 @@ func TestContainerFactsRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(Facts(want), got); diff != "" {
 		t.Errorf("container facts (-want +got):\n%s", diff)
-	}
-}
-
-// TestCheckImageConfig: what an image's config says that -e, -w or -u
-// would refuse is refused as --image, naming the config's field.
-func TestCheckImageConfig(t *testing.T) {
-	if err := CheckImageConfig([]string{"PATH=/bin"}, "/www", "33:33"); err != nil {
-		t.Errorf("a good config: %v", err)
-	}
-	for name, c := range map[string]struct {
-		env       []string
-		dir, user string
-		field     string
-	}{
-		"NUL in Env":        {env: []string{"A=x\x00y"}, field: "Env"},
-		"relative workdir":  {dir: "foo/../../etc", field: "WorkingDir"},
-		"user with two ':'": {user: "a:b:c", field: "User"},
-	} {
-		err := CheckImageConfig(c.env, c.dir, c.user)
-		var r *Refused
-		if !errors.As(err, &r) || r.Flag != "image" || !strings.Contains(r.Msg, "its config's "+c.field) {
-			t.Errorf("%s: %v; want a refusal of --image naming %s", name, err, c.field)
-		}
 	}
 }
 

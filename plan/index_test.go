@@ -13,6 +13,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan/ipam"
+	"plumb/plan/plantest"
 )
 
 func attachmentRec(name, ip, target string, state State, ports ...Port) *Record {
@@ -86,7 +87,7 @@ func TestIndex(t *testing.T) {
 	if addrs, _ := st.bridgeAddrs("br0"); addrs[netip.MustParseAddr("10.88.0.9")] == "" {
 		t.Error("a stale entry's address is given out again before recover")
 	}
-	if _, err := Recover(ctx, &fakeRunner{}, st); err != nil {
+	if _, err := Recover(ctx, &plantest.FakeRunner{}, st); err != nil {
 		t.Fatal(err)
 	}
 	if addrs, _ := st.bridgeAddrs("br0"); addrs[netip.MustParseAddr("10.88.0.9")] != "" {

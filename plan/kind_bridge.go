@@ -125,7 +125,7 @@ func (k bridgeKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) (
 	}
 	var run []string
 	for _, a := range before {
-		if a.Is(ContainerKind) {
+		if !a.Is(AttachmentKind) { // a container plumb runs
 			run = append(run, a.Name)
 		}
 	}

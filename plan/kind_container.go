@@ -1,5 +1,14 @@
 package plan
 
+import (
+	"fmt"
+	"os"
+	"plumb/actions"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
 // ContainerKind is a container's (run): its root, namespaces, process and,
 // with --net, its place on a bridge.
 var ContainerKind = Register(containerKind{})
@@ -52,6 +61,9 @@ func (containerKind) DecodeDetails(d *DetailsReader) Facts {
 	return c
 }
 
+// SelfNamed: a container answers to its name on its network.
+func (containerKind) SelfNamed() {}
+
 func (containerKind) Attachment(f Facts) (AttachmentFacts, bool) {
 	c, ok := f.(ContainerFacts)
 	if !ok || c.Net == nil {
@@ -93,4 +105,62 @@ func (containerKind) BeforeDown(_ Env, rec *Record, opts DownOptions, _ bool) ([
 		return nil, StopGrace(rec, opts.Grace)
 	}
 	return nil, nil
+}
+
+// Container is a container record's facts.
+func (r *Record) Container() (ContainerFacts, error) {
+	if !r.Is(ContainerKind) {
+		return ContainerFacts{}, fmt.Errorf("%s is not a container", r.ID())
+	}
+	f, err := r.Facts()
+	if err != nil {
+		return ContainerFacts{}, err
+	}
+	return f.(ContainerFacts), nil
+}
+
+// ContainerState says whether a container's process still runs: its PID
+// lives and is still in the container's network namespace. It is
+// "unknown" when the record's facts cannot be read (Container says why).
+func ContainerState(rec *Record) (pid int, state string) {
+	f, err := rec.Container()
+	if err != nil {
+		return 0, "unknown"
+	}
+	data, err := os.ReadFile(f.PIDFile)
+	if err != nil {
+		return 0, "exited"
+	}
+	pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+	if pid <= 0 {
+		return pid, "exited"
+	}
+	if stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil {
+		return pid, "exited"
+	} else if f := strings.Fields(string(stat)); len(f) > 2 && f[2] == "Z" {
+		return pid, "exited"
+	}
+	var proc, ns syscall.Stat_t
+	if syscall.Stat(fmt.Sprintf("/proc/%d/ns/net", pid), &proc) != nil ||
+		syscall.Stat(actions.Netns{Name: f.Netns}.Path(), &ns) != nil || proc.Ino != ns.Ino || proc.Dev != ns.Dev {
+		// The PID plumb recorded is nsenter's, which enters the container's
+		// namespaces a moment after it starts: until then it is starting,
+		// not exited. Any other process there is not the container.
+		if comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid)); err == nil && strings.TrimSpace(string(comm)) == "nsenter" {
+			return pid, "starting"
+		}
+		return pid, "exited"
+	}
+	return pid, "running"
+}
+
+// StopGrace sets how long stopping rec's container waits after SIGTERM.
+func StopGrace(rec *Record, seconds int) error {
+	return rewriteUndos(rec, func(u actions.Action) actions.Action {
+		if sc, ok := u.(actions.StopContainer); ok {
+			sc.GraceSeconds = seconds
+			return sc
+		}
+		return nil
+	})
 }

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -299,5 +303,43 @@ func TestCapabilities(t *testing.T) {
 	}
 	if l := ObjectLock("container", "c"); l.rank != rankObject {
 		t.Errorf("a container's object lock: %+v", l)
+	}
+}
+
+// TestContainerStateStarting: right after run -d the PID plumb recorded is
+// nsenter's, not yet in the container's namespace: ps says starting, not
+// exited. Another process outside the namespace, or none, is exited.
+func TestContainerStateStarting(t *testing.T) {
+	dir := t.TempDir()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip("no sleep")
+	}
+	for _, c := range []struct{ name, want string }{{"nsenter", "starting"}, {"sleep", "exited"}} {
+		bin := filepath.Join(dir, c.name)
+		data, err := os.ReadFile(sleep)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(bin, data, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, "30")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		pidFile := filepath.Join(dir, c.name+".pid")
+		if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		rec := withFacts(&Record{Kind: "container", Name: "web"}, ContainerFacts{Netns: "plumb-test-none", PIDFile: pidFile})
+		if _, got := ContainerState(rec); got != c.want {
+			t.Errorf("a %s outside the container's namespace: %s, want %s", c.name, got, c.want)
+		}
+		cmd.Process.Kill()
+		cmd.Wait()
+		if _, got := ContainerState(rec); got != "exited" {
+			t.Errorf("a %s that ended: %s, want exited", c.name, got)
+		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 // TestLayoutCheck: a root and a state directory may be one directory or
@@ -84,9 +85,9 @@ func TestPurgeOnlyLaidOut(t *testing.T) {
 				return
 			}
 			st := NewStoreAt(c.l.Dir, c.l.Root)
-			f := &fakeRunner{}
-			if _, err := Purge(context.Background(), Env{R: f, St: st, Mode: Each}, "overlay", "x", c.a); err == nil || len(f.calls) > 0 {
-				t.Errorf("Purge ran %q, %v; want it refused", f.calls, err)
+			f := &plantest.FakeRunner{}
+			if _, err := Purge(context.Background(), Env{R: f, St: st, Mode: Each}, "overlay", "x", c.a); err == nil || len(f.Calls) > 0 {
+				t.Errorf("Purge ran %q, %v; want it refused", f.Calls, err)
 			}
 		})
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 // containers starts n processes to stand for containers: distinct PIDs
@@ -58,13 +59,13 @@ func TestApplyAllBatch(t *testing.T) {
 	st := NewStore(t.TempDir())
 	cs := containers(t, 3)
 	plans := attachMany(t, st, cs)
-	f := &fakeRunner{}
+	f := &plantest.FakeRunner{}
 	recs, err := ApplyAll(context.Background(), f, st, plans, Batch)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.calls[0] != "ip -batch -" {
-		t.Fatalf("first process %q; want the host's batch", f.calls[0])
+	if f.Calls[0] != "ip -batch -" {
+		t.Fatalf("first process %q; want the host's batch", f.Calls[0])
 	}
 	var host []string
 	for i, c := range cs {
@@ -72,18 +73,18 @@ func TestApplyAllBatch(t *testing.T) {
 		host = append(host, fmt.Sprintf("link add %s type veth peer name plmb0a58000%d netns %d", v, i+2, c.PID),
 			"link set "+v+" master br0", "link set "+v+" up")
 	}
-	if diff := cmp.Diff(strings.Join(host, "\n")+"\n", f.stdins[0]); diff != "" {
+	if diff := cmp.Diff(strings.Join(host, "\n")+"\n", f.Stdins[0]); diff != "" {
 		t.Errorf("host batch (-want +got):\n%s", diff)
 	}
 	var got, want []string
 	for i, c := range cs {
 		want = append(want, fmt.Sprintf("nsenter -t %d -n ip -batch -", c.PID))
-		got = append(got, f.calls[i+1])
+		got = append(got, f.Calls[i+1])
 	}
 	slices.Sort(got)
 	slices.Sort(want)
-	if diff := cmp.Diff(want, got); diff != "" || len(f.calls) != 4 {
-		t.Errorf("container processes (-want +got):\n%s\nall: %q", diff, f.calls)
+	if diff := cmp.Diff(want, got); diff != "" || len(f.Calls) != 4 {
+		t.Errorf("container processes (-want +got):\n%s\nall: %q", diff, f.Calls)
 	}
 	for _, rec := range recs {
 		loaded, err := st.Load(rec.Kind, rec.Name)
@@ -105,11 +106,11 @@ func TestApplyAllFailure(t *testing.T) {
 		st := NewStore(t.TempDir())
 		cs := containers(t, 3)
 		plans := attachMany(t, st, cs)
-		f := &fakeRunner{failOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[1].PID),
-			failStderr: "Error: ipv4: Address already assigned.\nCommand failed -:2"}
+		f := &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[1].PID),
+			FailStderr: "Error: ipv4: Address already assigned.\nCommand failed -:2"}
 		if mode == Each {
-			f.failOn = fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.3/24 dev eth0", cs[1].PID)
-			f.failStderr = "Error: ipv4: Address already assigned."
+			f.FailOn = fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.3/24 dev eth0", cs[1].PID)
+			f.FailStderr = "Error: ipv4: Address already assigned."
 		}
 		_, err := ApplyAll(context.Background(), f, st, plans, mode)
 		var me *ManyError
@@ -125,7 +126,7 @@ func TestApplyAllFailure(t *testing.T) {
 		}
 		if mode == Each {
 			var dels []string
-			for _, c := range f.calls {
+			for _, c := range f.Calls {
 				if strings.HasPrefix(c, "ip link del ") {
 					dels = append(dels, c)
 				}
@@ -135,12 +136,12 @@ func TestApplyAllFailure(t *testing.T) {
 			}
 			continue
 		}
-		last := len(f.calls) - 1
-		if f.calls[last] != "ip -force -batch -" || f.calls[last-1] != "ip -j link show" {
-			t.Fatalf("rollback processes: %q", f.calls[last-1:])
+		last := len(f.Calls) - 1
+		if f.Calls[last] != "ip -force -batch -" || f.Calls[last-1] != "ip -j link show" {
+			t.Fatalf("rollback processes: %q", f.Calls[last-1:])
 		}
 		want := "link set dev veth0a580004 group 20556\nlink set dev veth0a580003 group 20556\nlink set dev veth0a580002 group 20556\nlink del group 20556\n"
-		if diff := cmp.Diff(want, f.stdins[last]); diff != "" {
+		if diff := cmp.Diff(want, f.Stdins[last]); diff != "" {
 			t.Errorf("group deletion (-want +got):\n%s", diff)
 		}
 	}
@@ -152,10 +153,10 @@ func TestApplyAllCrash(t *testing.T) {
 	st := NewStore(t.TempDir())
 	cs := containers(t, 2)
 	plans := attachMany(t, st, cs)
-	f := &fakeRunner{crashOn: "ip -batch -"}
+	f := &plantest.FakeRunner{CrashOn: "ip -batch -"}
 	func() {
 		defer func() {
-			if _, ok := recover().(crash); !ok {
+			if _, ok := recover().(plantest.Crash); !ok {
 				t.Fatal("no crash")
 			}
 		}()
@@ -164,13 +165,13 @@ func TestApplyAllCrash(t *testing.T) {
 	if n := len(Interrupted(st)); n != 2 {
 		t.Fatalf("%d interrupted objects; want 2", n)
 	}
-	f = &fakeRunner{}
+	f = &plantest.FakeRunner{}
 	done, err := Recover(context.Background(), f, st)
 	if err != nil || len(done) != 2 {
 		t.Fatalf("Recover() = %v, %v", done, err)
 	}
-	if want := []string{"ip link del veth0a580002", "ip link del veth0a580003"}; !cmp.Equal(want, f.calls) {
-		t.Errorf("recover ran %q; want %q", f.calls, want)
+	if want := []string{"ip link del veth0a580002", "ip link del veth0a580003"}; !cmp.Equal(want, f.Calls) {
+		t.Errorf("recover ran %q; want %q", f.Calls, want)
 	}
 }
 
@@ -193,13 +194,13 @@ func TestDownAllGroup(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			st := NewStore(t.TempDir())
 			plans := attachMany(t, st, containers(t, 3))
-			recs, err := ApplyAll(context.Background(), &fakeRunner{}, st, plans, Batch)
+			recs, err := ApplyAll(context.Background(), &plantest.FakeRunner{}, st, plans, Batch)
 			if err != nil {
 				t.Fatal(err)
 			}
-			f := &fakeRunner{}
+			f := &plantest.FakeRunner{}
 			if tc.stderr != "" {
-				f.failOn, f.failStderr = "ip -force -batch -", tc.stderr
+				f.FailOn, f.FailStderr = "ip -force -batch -", tc.stderr
 			}
 			ran, err := unwindAll(context.Background(), f, st, recs, Batch)
 			if len(ran) != 3 {
@@ -260,16 +261,16 @@ func TestApplyAllWaves(t *testing.T) {
 	st := NewStore(t.TempDir())
 	cs := containers(t, 2*waveSize+10)
 	plans, as := attachManyOf(t, st, cs)
-	f := &fakeRunner{}
+	f := &plantest.FakeRunner{}
 	if _, err := ApplyAll(context.Background(), f, st, plans, Batch); err != nil {
 		t.Fatal(err)
 	}
 	hostBatches, containerBatches := 0, 0
-	for i, c := range f.calls {
+	for i, c := range f.Calls {
 		switch {
 		case c == "ip -batch -":
 			hostBatches++
-			if n := strings.Count(f.stdins[i], "\n"); n != 3*waveSize && n != 3*10 {
+			if n := strings.Count(f.Stdins[i], "\n"); n != 3*waveSize && n != 3*10 {
 				t.Errorf("a host batch of %d lines", n)
 			}
 		case strings.HasSuffix(c, " -n ip -batch -"):
@@ -290,7 +291,7 @@ func TestApplyAllWaves(t *testing.T) {
 		r, _ := st.Load(h.Kind, h.Name)
 		full = append(full, r)
 	}
-	if _, err := unwindAll(context.Background(), &fakeRunner{}, st, full, Batch); err != nil {
+	if _, err := unwindAll(context.Background(), &plantest.FakeRunner{}, st, full, Batch); err != nil {
 		t.Fatal(err)
 	}
 
@@ -299,7 +300,7 @@ func TestApplyAllWaves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f = &fakeRunner{failOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[waveSize+3].PID), failStderr: "Command failed -:1"}
+	f = &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[waveSize+3].PID), FailStderr: "Command failed -:1"}
 	_, err = ApplyAll(context.Background(), f, st, plans, Batch)
 	var me *ManyError
 	if !errors.As(err, &me) || me.Step != 4 || me.UndoErr != nil || me.Objects != len(cs) {

@@ -143,6 +143,16 @@ func nameMember(r *Record) (m NameMember, network string, ok bool) {
 	return NameMember{ID: r.ID(), Names: recordNames(r, f), Addrs: addrs}, f.Bridge, true
 }
 
+// SelfNamed kinds' objects answer on their network to their own name (a
+// container plumb runs): what a journal written before names were kept
+// gives them.
+type SelfNamed interface{ SelfNamed() }
+
+func isSelfNamed(r *Record) bool {
+	_, ok := capability[SelfNamed](r)
+	return ok
+}
+
 // recordNames are the names r's journal records; for a journal written
 // before names were, the ones attach would have given it: a container's
 // name, a runtime's container ID, a named namespace's name.
@@ -151,7 +161,7 @@ func recordNames(r *Record, f AttachmentFacts) []string {
 		return r.Names
 	}
 	switch {
-	case r.Is(ContainerKind):
+	case isSelfNamed(r):
 		return []string{r.Name}
 	case f.Runtime != nil:
 		return []string{f.Runtime.ContainerID}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 func TestAttachNames(t *testing.T) {
@@ -41,7 +42,7 @@ func TestAttachNames(t *testing.T) {
 func namesAttach(t *testing.T, st *Store, net BridgeNetwork, a *Attach) *Record {
 	t.Helper()
 	a.Network, a.Target, a.If = net, selfTarget(), "eth0"
-	rec, err := Apply(context.Background(), &fakeRunner{}, st, must(a.Plan()), Each)
+	rec, err := Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(a.Plan()), Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +138,7 @@ func TestNamesIndex(t *testing.T) {
 		t.Errorf("db on another network: %v", got)
 	}
 	// A teardown takes the attachment's names with its journal.
-	if _, err := unwind(ctx, &fakeRunner{}, st, must(st.Load(db.Kind, db.Name))); err != nil {
+	if _, err := unwind(ctx, &plantest.FakeRunner{}, st, plantest.Must(st.Load(db.Kind, db.Name))); err != nil {
 		t.Fatal(err)
 	}
 	delete(want, "db")
@@ -170,7 +171,7 @@ func TestNamesIndex(t *testing.T) {
 	if err := st.Lock(ctx, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Recover(ctx, &fakeRunner{}, st); err != nil {
+	if _, err := Recover(ctx, &plantest.FakeRunner{}, st); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
@@ -185,9 +186,9 @@ func TestNamesIndex(t *testing.T) {
 	var plans []*Plan
 	for i, name := range []string{"r1", "r2"} {
 		a := &Attach{Network: br, Target: selfTarget(), If: "eth0", IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(20 + i)}), Name: name}
-		plans = append(plans, must(a.Plan()))
+		plans = append(plans, plantest.Must(a.Plan()))
 	}
-	if _, err := ApplyAll(ctx, &fakeRunner{failOn: fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.21/24 dev eth0", os.Getpid())}, st, plans, Each); err == nil {
+	if _, err := ApplyAll(ctx, &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.21/24 dev eth0", os.Getpid())}, st, plans, Each); err == nil {
 		t.Fatal("the call did not fail")
 	}
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {

@@ -10,6 +10,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan/ipam"
+	"plumb/plan/plantest"
 )
 
 // meshNet is a network of another driver, as a mesh's might be: its host
@@ -51,7 +52,7 @@ func TestNetworkDriver(t *testing.T) {
 
 	mesh := meshNet{br}
 	a := &Attach{Network: mesh, Target: actions.Netns{PID: 4242}, IP: netip.MustParseAddr("10.88.0.7"), If: "eth0"}
-	p := must(a.Plan())
+	p := plantest.Must(a.Plan())
 	got := lines(p)
 	if !strings.Contains(got[0], " mtu 1450 ") || !slices.Contains(got, "ip link set veth0a580007 master m0br") || slices.Contains(got, "ip link set veth0a580007 master br0") {
 		t.Errorf("a plan on another driver:\n%s", strings.Join(got, "\n"))

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 func TestOverlayCheck(t *testing.T) {
@@ -173,12 +174,12 @@ func TestUmountFailureStopsUnwind(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	busy := &fakeRunner{failOn: "umount " + dir + "/m", failStderr: "umount: " + dir + "/m: target is busy."}
+	busy := &plantest.FakeRunner{FailOn: "umount " + dir + "/m", FailStderr: "umount: " + dir + "/m: target is busy."}
 	_, err = unwind(ctx, busy, st, rec)
 	if err == nil || !strings.Contains(err.Error(), "stopped there") {
 		t.Fatalf("unwind() = %v; want it to stop at the failed unmount", err)
 	}
-	if diff := cmp.Diff([]string{"umount " + dir + "/m"}, busy.calls); diff != "" {
+	if diff := cmp.Diff([]string{"umount " + dir + "/m"}, busy.Calls); diff != "" {
 		t.Errorf("ran after a failed unmount (-want +got):\n%s", diff)
 	}
 	rec, err = st.Load("overlay", rec.Name)
@@ -192,17 +193,17 @@ func TestUmountFailureStopsUnwind(t *testing.T) {
 	}
 	want := []string{"umount " + dir + "/m", "rmdir --ignore-fail-on-non-empty " + dir + "/m",
 		"rm -rf --one-file-system -- " + dir + "/w", "rmdir --ignore-fail-on-non-empty " + dir + "/u"}
-	if diff := cmp.Diff(want, ok.calls); diff != "" {
+	if diff := cmp.Diff(want, ok.Calls); diff != "" {
 		t.Errorf("second down (-want +got):\n%s", diff)
 	}
 }
 
 // dirRunner records commands and performs mkdir -p, so Prepare sees them.
-type dirRunner struct{ fakeRunner }
+type dirRunner struct{ plantest.FakeRunner }
 
 func (d *dirRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
 	if len(argv) == 3 && argv[0] == "mkdir" {
 		os.MkdirAll(argv[2], 0o755)
 	}
-	return d.fakeRunner.Run(ctx, argv, stdin)
+	return d.FakeRunner.Run(ctx, argv, stdin)
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 // TestPurgeJournaled: the deletion `stop --rm` and `overlay unmount
@@ -17,23 +18,23 @@ import (
 func TestPurgeJournaled(t *testing.T) {
 	for _, c := range []struct {
 		name  string
-		r     *fakeRunner
+		r     *plantest.FakeRunner
 		crash bool
 	}{
-		{"fails", &fakeRunner{failOn: "rm", failStderr: "rm: cannot remove: Device or resource busy"}, false},
-		{"killed", &fakeRunner{crashOn: "rm"}, true},
+		{"fails", &plantest.FakeRunner{FailOn: "rm", FailStderr: "rm: cannot remove: Device or resource busy"}, false},
+		{"killed", &plantest.FakeRunner{CrashOn: "rm"}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx := context.Background()
 			st := NewStore(t.TempDir())
 			layout := st.Overlay("web").Base
-			if c.r.failOn != "" {
-				c.r.failOn = rm(layout)
+			if c.r.FailOn != "" {
+				c.r.FailOn = rm(layout)
 			} else {
-				c.r.crashOn = rm(layout)
+				c.r.CrashOn = rm(layout)
 			}
 			p := &Plan{Kind: "overlay", Name: "web", Steps: []Step{{Action: actions.Touch{Path: layout + "/uts"}}}}
-			if _, err := Apply(ctx, &fakeRunner{}, st, p, Each); err != nil {
+			if _, err := Apply(ctx, &plantest.FakeRunner{}, st, p, Each); err != nil {
 				t.Fatal(err)
 			}
 			rec, err := st.Load("overlay", "web")
@@ -41,7 +42,7 @@ func TestPurgeJournaled(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts := DownOptions{Purge: actions.RemoveTree{Path: layout}}
-			dry, err := Remove(ctx, Env{R: &fakeRunner{}, St: st, Mode: Each}, []*Record{rec}, opts, true)
+			dry, err := Remove(ctx, Env{R: &plantest.FakeRunner{}, St: st, Mode: Each}, []*Record{rec}, opts, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -51,7 +52,7 @@ func TestPurgeJournaled(t *testing.T) {
 			func() {
 				defer func() {
 					if r := recover(); r != nil {
-						if _, ok := r.(crash); !ok || !c.crash {
+						if _, ok := r.(plantest.Crash); !ok || !c.crash {
 							panic(r)
 						}
 					}
@@ -68,12 +69,12 @@ func TestPurgeJournaled(t *testing.T) {
 			if left.Purge == nil {
 				t.Fatal("the journal does not hold the purge")
 			}
-			f := &fakeRunner{}
+			f := &plantest.FakeRunner{}
 			if _, err := Recover(ctx, f, st); err != nil {
 				t.Fatal(err)
 			}
-			if !slices.Contains(f.calls, rm(layout)) {
-				t.Errorf("recover ran %q; want %s", f.calls, rm(layout))
+			if !slices.Contains(f.Calls, rm(layout)) {
+				t.Errorf("recover ran %q; want %s", f.Calls, rm(layout))
 			}
 			if _, err := st.Load("overlay", "web"); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("journal after recover: %v; want it gone", err)
@@ -87,10 +88,10 @@ func TestPurgeJournaled(t *testing.T) {
 func TestPurgeAlone(t *testing.T) {
 	ctx := context.Background()
 	st := NewStore(t.TempDir())
-	f := &fakeRunner{}
+	f := &plantest.FakeRunner{}
 	ran, err := Purge(ctx, Env{R: f, St: st, Mode: Each}, "overlay", "web", actions.RemoveTree{Path: st.Overlay("web").Base})
-	if err != nil || len(ran) != 1 || len(f.calls) != 1 {
-		t.Fatalf("Purge() = %q, %v; ran %q", ran, err, f.calls)
+	if err != nil || len(ran) != 1 || len(f.Calls) != 1 {
+		t.Fatalf("Purge() = %q, %v; ran %q", ran, err, f.Calls)
 	}
 	if _, err := st.Load("overlay", "web"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("journal after purge: %v; want it gone", err)

@@ -2,8 +2,12 @@ package plan
 
 import (
 	"context"
+	"net/netip"
 	"reflect"
 	"testing"
+
+	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 // TestPlanLeavesRecipe: planning and checking the host read the recipe and
@@ -12,9 +16,10 @@ import (
 // of an overlay laid out by plumb, a container's root.
 func TestPlanLeavesRecipe(t *testing.T) {
 	st := NewStore(t.TempDir())
-	env := Env{R: &fakeRunner{}, St: st}
-	v := docVeth()
-	v.Uplink = ""
+	env := Env{R: &plantest.FakeRunner{}, St: st}
+	v := &Veth{Target: actions.Netns{PID: 4242}, HostIf: "veth-host", ContIf: "veth-container",
+		Subnet: netip.MustParsePrefix("10.200.0.0/24"),
+		HostIP: netip.MustParseAddr("10.200.0.1"), ContIP: netip.MustParseAddr("10.200.0.2")}
 	layer := t.TempDir()
 	for _, tt := range []struct {
 		name string

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/netip"
+	"plumb/plan/plantest"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -16,7 +17,7 @@ import (
 func TestRemoveOrder(t *testing.T) {
 	st := NewStore(t.TempDir())
 	ctx := context.Background()
-	if _, err := ApplyAll(ctx, &fakeRunner{}, st, attachMany(t, st, containers(t, 2)), Batch); err != nil {
+	if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachMany(t, st, containers(t, 2)), Batch); err != nil {
 		t.Fatal(err)
 	}
 	net := testAttachment()
@@ -86,7 +87,7 @@ func TestRemoveOrder(t *testing.T) {
 func TestRemoveRefusalStopsAll(t *testing.T) {
 	st := NewStore(t.TempDir())
 	ctx := context.Background()
-	if _, err := ApplyAll(ctx, &fakeRunner{}, st, attachMany(t, st, containers(t, 1)), Batch); err != nil {
+	if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachMany(t, st, containers(t, 1)), Batch); err != nil {
 		t.Fatal(err)
 	}
 	getImage(t, st, testImage('1', 'a'))
@@ -99,14 +100,14 @@ func TestRemoveRefusalStopsAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, dryRun := range []bool{false, true} {
-		f := &fakeRunner{}
+		f := &plantest.FakeRunner{}
 		td, err := Remove(ctx, Env{R: f, St: st, Mode: Batch}, []*Record{att, img}, DownOptions{}, dryRun)
 		var r *Refused
 		if !errors.As(err, &r) || td != nil {
 			t.Errorf("Remove(dry run %v) of an attachment and an image without its layers = %v, %v; want a refusal", dryRun, td, err)
 		}
-		if len(f.calls) != 0 {
-			t.Errorf("ran %q; want nothing", f.calls)
+		if len(f.Calls) != 0 {
+			t.Errorf("ran %q; want nothing", f.Calls)
 		}
 		if _, err := st.Load(att.Kind, att.Name); err != nil {
 			t.Errorf("the attachment's journal: %v; want it kept", err)

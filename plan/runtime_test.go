@@ -11,6 +11,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan/ipam"
+	"plumb/plan/plantest"
 )
 
 func TestRuntimeID(t *testing.T) {
@@ -80,7 +81,7 @@ func TestRuntimeAttach(t *testing.T) {
 	if p.Name != RuntimeID(ref).Object {
 		t.Errorf("object %q; want the runtime's identity %q", p.Name, RuntimeID(ref).Object)
 	}
-	if _, err := Apply(context.Background(), &fakeRunner{}, st, p, Each); err != nil {
+	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, p, Each); err != nil {
 		t.Fatal(err)
 	}
 	st.headers = nil

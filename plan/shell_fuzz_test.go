@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 // FuzzShell renders -o sh runbooks of every recipe (and of a teardown) from
@@ -148,7 +149,7 @@ const fuzzKinds = 7
 func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *Plan {
 	ctx := context.Background()
 	st := NewStore(filepath.Join(root, "st"))
-	env := Env{R: &fakeRunner{}, St: st}
+	env := Env{R: &plantest.FakeRunner{}, St: st}
 	under := func(s string) string { return root + "/" + inside(s) }
 	ifname := func(s, dflt string) actions.IfName {
 		if len(s) > 15 {
@@ -194,7 +195,7 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *Pl
 	// `bridge up` would have, for the plans that need one.
 	keep := func(b *Bridge) *Record {
 		p := plan(b)
-		rec, err := Apply(ctx, &fakeRunner{}, st, p, Each)
+		rec, err := Apply(ctx, &plantest.FakeRunner{}, st, p, Each)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -308,7 +309,7 @@ func expectedCalls(t *testing.T, root string, p *Plan, failStep int) expected {
 		}
 		var undo actions.Action
 		if pr, ok := a.(actions.Preparer); ok {
-			u, err := pr.Prepare(ctx, &fakeRunner{})
+			u, err := pr.Prepare(ctx, &plantest.FakeRunner{})
 			if err != nil {
 				t.Fatalf("step %d: %v", i+1, err)
 			}

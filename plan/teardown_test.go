@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"plumb/plan/plantest"
 	"strings"
 	"testing"
 )
@@ -35,7 +36,7 @@ func TestBridgeDownUnreadableAttachment(t *testing.T) {
 					ctx := context.Background()
 					st := NewStore(t.TempDir())
 					plans := attachMany(t, st, containers(t, 2))
-					if _, err := ApplyAll(ctx, &fakeRunner{}, st, plans, Batch); err != nil {
+					if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, plans, Batch); err != nil {
 						t.Fatal(err)
 					}
 					bad := st.journal("attachment", "br0-10.88.0.3")
@@ -45,14 +46,14 @@ func TestBridgeDownUnreadableAttachment(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					f := &fakeRunner{}
+					f := &plantest.FakeRunner{}
 					_, err = Remove(ctx, Env{R: f, St: st, Mode: Batch}, []*Record{br}, DownOptions{Force: force}, dryRun)
 					var r *Refused
 					if !errors.As(err, &r) || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "fix or remove it") {
 						t.Errorf("Remove(force %v, dry run %v) = %v; want a refusal naming %s and what to do", force, dryRun, err, bad)
 					}
-					if len(f.calls) != 0 {
-						t.Errorf("ran %q; want nothing", f.calls)
+					if len(f.Calls) != 0 {
+						t.Errorf("ran %q; want nothing", f.Calls)
 					}
 					if _, err := st.Load("bridge", "br0"); err != nil {
 						t.Errorf("bridge journal: %v", err)
@@ -79,7 +80,7 @@ func TestBridgeDownIgnoresOtherKinds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Remove(ctx, Env{R: &fakeRunner{}, St: st, Mode: Batch}, []*Record{br}, DownOptions{}, false); err != nil {
+	if _, err := Remove(ctx, Env{R: &plantest.FakeRunner{}, St: st, Mode: Batch}, []*Record{br}, DownOptions{}, false); err != nil {
 		t.Fatalf("Remove() = %v", err)
 	}
 }

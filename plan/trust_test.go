@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 // Issue 12, row 4: a state directory, journal, ledger or lock that another
@@ -53,14 +54,14 @@ func victimJournal(t *testing.T, st *Store) (path, victim string) {
 // what, ran nothing, and left victim.
 func wantNothingUndone(t *testing.T, st *Store, what, victim string) {
 	t.Helper()
-	f := &fakeRunner{}
+	f := &plantest.FakeRunner{}
 	_, err := Recover(context.Background(), f, st)
 	var r *Refused
 	if !errors.As(err, &r) || !strings.Contains(err.Error(), what) {
 		t.Errorf("Recover() = %v; want a refusal naming %s", err, what)
 	}
-	if len(f.calls) != 0 {
-		t.Errorf("Recover() ran %q; want nothing run from an untrusted journal", f.calls)
+	if len(f.Calls) != 0 {
+		t.Errorf("Recover() ran %q; want nothing run from an untrusted journal", f.Calls)
 	}
 	if _, err := os.Stat(filepath.Join(victim, "precious")); err != nil {
 		t.Errorf("victim: %v", err)
@@ -227,7 +228,7 @@ func TestForeignJournalNotUndone(t *testing.T) {
 // ip_forward); another user's is not read.
 func TestForeignLedgerRefused(t *testing.T) {
 	st := NewStore(t.TempDir())
-	if _, err := Apply(context.Background(), &fakeRunner{}, st, must(selfVeth().plan()), Each); err != nil {
+	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each); err != nil {
 		t.Fatal(err)
 	}
 	chmod(t, st.ledger(), 0o606)
@@ -247,7 +248,7 @@ func TestOwnStateDirTrusted(t *testing.T) {
 	if err := st.Lock(ctx, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Apply(ctx, &fakeRunner{}, st, must(selfVeth().plan()), Each); err != nil {
+	if _, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each); err != nil {
 		t.Fatal(err)
 	}
 	st.Unlock()
@@ -282,7 +283,7 @@ func TestOwnStateDirTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unwind(ctx, &fakeRunner{}, st, rec); err != nil {
+	if _, err := unwind(ctx, &plantest.FakeRunner{}, st, rec); err != nil {
 		t.Fatal(err)
 	}
 }

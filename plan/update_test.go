@@ -9,20 +9,21 @@ import (
 	"testing"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
-// mtuRunner is fakeRunner with the bridge br0 on the host at mtu.
+// mtuRunner is plantest.FakeRunner with the bridge br0 on the host at mtu.
 type mtuRunner struct {
-	fakeRunner
+	plantest.FakeRunner
 	mtu string
 }
 
 func (m *mtuRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
 	if actions.Quote(argv) == "ip -j link show" {
-		m.fakeRunner.calls = append(m.fakeRunner.calls, "ip -j link show")
+		m.FakeRunner.Calls = append(m.FakeRunner.Calls, "ip -j link show")
 		return []byte(`[{"ifname":"lo"},{"ifname":"eth0"},{"ifname":"br0","mtu":` + m.mtu + `}]`), nil
 	}
-	return m.fakeRunner.Run(ctx, argv, stdin)
+	return m.FakeRunner.Run(ctx, argv, stdin)
 }
 
 // TestBridgeMTUUpdate: a bridge asked for again with another MTU is
@@ -33,7 +34,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	ctx := context.Background()
 	st := NewStore(t.TempDir())
 	b := &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24")}
-	if _, err := Apply(ctx, &fakeRunner{}, st, must(b.plan()), Each); err != nil {
+	if _, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(b.plan()), Each); err != nil {
 		t.Fatal(err)
 	}
 	before, err := st.Load("bridge", "br0")
@@ -43,7 +44,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	changed := &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1400, Change: true}
 
 	// The update's step fails: rolled back, the record as it was.
-	f := &mtuRunner{fakeRunner: fakeRunner{failOn: "ip link set br0 mtu 1400"}, mtu: "1500"}
+	f := &mtuRunner{FakeRunner: plantest.FakeRunner{FailOn: "ip link set br0 mtu 1400"}, mtu: "1500"}
 	_, err = Up(ctx, Env{R: f, St: st, Mode: Each}, changed, false)
 	var ae *ApplyError
 	if !errors.As(err, &ae) || ae.UndoErr != nil || !slices.Equal(ae.Undone, []string{"ip link set br0 mtu 1500"}) {
@@ -58,10 +59,10 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	}
 
 	// A crash during the update: recover undoes the update alone.
-	f = &mtuRunner{fakeRunner: fakeRunner{crashOn: "ip link set br0 mtu 1400"}, mtu: "1500"}
+	f = &mtuRunner{FakeRunner: plantest.FakeRunner{CrashOn: "ip link set br0 mtu 1400"}, mtu: "1500"}
 	func() {
 		defer func() {
-			if _, ok := recover().(crash); !ok {
+			if _, ok := recover().(plantest.Crash); !ok {
 				t.Fatal("no crash")
 			}
 		}()
@@ -77,8 +78,8 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	if rec, _ := st.Load("bridge", "br0"); rec.State != StateUp || rec.Updating != nil || len(rec.Steps) != len(before.Steps) {
 		t.Fatalf("recovered, the record is %s with %d steps", rec.State, len(rec.Steps))
 	}
-	if !slices.Equal(f.calls, []string{"ip link set br0 mtu 1500"}) {
-		t.Errorf("recover ran %q, want the MTU put back alone", f.calls)
+	if !slices.Equal(f.Calls, []string{"ip link set br0 mtu 1500"}) {
+		t.Errorf("recover ran %q, want the MTU put back alone", f.Calls)
 	}
 
 	// Applied: one step, the record updated; the same input again is
@@ -88,7 +89,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := f.calls; !slices.Equal(got, []string{"ip -j link show", "ip link set br0 mtu 1400"}) {
+	if got := f.Calls; !slices.Equal(got, []string{"ip -j link show", "ip link set br0 mtu 1400"}) {
 		t.Errorf("the update ran %q", got)
 	}
 	rec := out.Records[0]
@@ -118,7 +119,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := out.Plans[0]; !p.Replace || len(p.Steps) != len(undos)+len(must((&Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400}).plan()).Steps) {
+	if p := out.Plans[0]; !p.Replace || len(p.Steps) != len(undos)+len(plantest.Must((&Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400}).plan()).Steps) {
 		t.Errorf("another subnet: replace %v, %d steps", p.Replace, len(p.Steps))
 	}
 

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan/plantest"
 )
 
 func docVeth() *Veth {
@@ -92,7 +93,7 @@ func TestVethPlan(t *testing.T) {
 			if err := v.Check(); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, lines(must(v.plan()))); diff != "" {
+			if diff := cmp.Diff(tt.want, lines(plantest.Must(v.plan()))); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
 		})
@@ -138,7 +139,7 @@ func TestVethCheck(t *testing.T) {
 func TestFindUplink(t *testing.T) {
 	v := docVeth()
 	v.Uplink = ""
-	up, err := v.FindUplink(context.Background(), &fakeRunner{})
+	up, err := v.FindUplink(context.Background(), &plantest.FakeRunner{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +163,7 @@ func selfVeth() *Veth {
 // TestRollbackAtEachStep fails each step in turn and checks the commands
 // run: the steps up to the failure, then the undos of those done, reversed.
 func TestRollbackAtEachStep(t *testing.T) {
-	p := must(selfVeth().plan())
+	p := plantest.Must(selfVeth().plan())
 	cmds := lines(p)
 	undos := map[int]string{ // step index (0-based) -> its undo
 		0:  "ip link del veth-host",
@@ -174,7 +175,7 @@ func TestRollbackAtEachStep(t *testing.T) {
 	for k := range cmds {
 		t.Run(cmds[k], func(t *testing.T) {
 			st := NewStore(t.TempDir())
-			f := &fakeRunner{failOn: cmds[k]}
+			f := &plantest.FakeRunner{FailOn: cmds[k]}
 			_, err := Apply(context.Background(), f, st, p, Each)
 			var ae *ApplyError
 			if !errors.As(err, &ae) || ae.Step != k+1 || ae.UndoErr != nil {
@@ -195,7 +196,7 @@ func TestRollbackAtEachStep(t *testing.T) {
 					want = append(want, u)
 				}
 			}
-			if diff := cmp.Diff(want, f.calls); diff != "" {
+			if diff := cmp.Diff(want, f.Calls); diff != "" {
 				t.Errorf("commands run (-want +got):\n%s", diff)
 			}
 			assertEmptyStore(t, st)
@@ -216,10 +217,10 @@ func assertEmptyStore(t *testing.T, st *Store) {
 
 func TestUndoFailureIsKeptAndRetried(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := must(selfVeth().plan())
-	f := &fakeRunner{failOn: "ip link set veth-host up"}
+	p := plantest.Must(selfVeth().plan())
+	f := &plantest.FakeRunner{FailOn: "ip link set veth-host up"}
 	// Make the undo fail too, with an error that is not "already gone".
-	f2 := &undoFailer{fakeRunner: f, undo: "ip link del veth-host"}
+	f2 := &undoFailer{FakeRunner: f, undo: "ip link del veth-host"}
 	_, err := Apply(context.Background(), f2, st, p, Each)
 	var ae *ApplyError
 	if !errors.As(err, &ae) || ae.UndoErr == nil {
@@ -233,42 +234,42 @@ func TestUndoFailureIsKeptAndRetried(t *testing.T) {
 		t.Fatalf("journal after failed undo: %v, %v", rec, err)
 	}
 	// The undo now works: recover finishes, and a second recover does nothing.
-	f3 := &fakeRunner{}
+	f3 := &plantest.FakeRunner{}
 	got, err := Recover(context.Background(), f3, st)
 	if err != nil || len(got) != 1 {
 		t.Fatalf("Recover() = %v, %v", got, err)
 	}
-	if diff := cmp.Diff([]string{"ip link del veth-host"}, f3.calls); diff != "" {
+	if diff := cmp.Diff([]string{"ip link del veth-host"}, f3.Calls); diff != "" {
 		t.Errorf("recover ran (-want +got):\n%s", diff)
 	}
-	f4 := &fakeRunner{}
-	if got, err := Recover(context.Background(), f4, st); err != nil || len(got) != 0 || len(f4.calls) != 0 {
-		t.Errorf("second Recover() = %v, %v, ran %v; want nothing", got, err, f4.calls)
+	f4 := &plantest.FakeRunner{}
+	if got, err := Recover(context.Background(), f4, st); err != nil || len(got) != 0 || len(f4.Calls) != 0 {
+		t.Errorf("second Recover() = %v, %v, ran %v; want nothing", got, err, f4.Calls)
 	}
 	assertEmptyStore(t, st)
 }
 
 type undoFailer struct {
-	*fakeRunner
+	*plantest.FakeRunner
 	undo string
 }
 
 func (u *undoFailer) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
 	if actions.Quote(argv) == u.undo {
-		u.calls = append(u.calls, u.undo)
+		u.Calls = append(u.Calls, u.undo)
 		return nil, &actions.ExecError{Argv: argv, Code: 2, Stderr: "RTNETLINK answers: Operation not permitted"}
 	}
-	return u.fakeRunner.Run(ctx, argv, stdin)
+	return u.FakeRunner.Run(ctx, argv, stdin)
 }
 
 func TestUndoOfWhatIsGoneSucceeds(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := must(selfVeth().plan())
-	if _, err := Apply(context.Background(), &fakeRunner{}, st, p, Each); err != nil {
+	p := plantest.Must(selfVeth().plan())
+	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, p, Each); err != nil {
 		t.Fatal(err)
 	}
 	rec, _ := st.Load("veth", "veth-host")
-	f := &fakeRunner{failOn: "ip link del veth-host", failStderr: `Cannot find device "veth-host"`}
+	f := &plantest.FakeRunner{FailOn: "ip link del veth-host", FailStderr: `Cannot find device "veth-host"`}
 	if _, err := unwind(context.Background(), f, st, rec); err != nil {
 		t.Fatalf("unwind() with the link already gone = %v", err)
 	}
@@ -279,7 +280,7 @@ func TestUndoOfWhatIsGoneSucceeds(t *testing.T) {
 // each step runs: the step is journaled as started, and recover undoes it
 // along with those before it.
 func TestCrashThenRecover(t *testing.T) {
-	p := must(selfVeth().plan())
+	p := plantest.Must(selfVeth().plan())
 	cmds := lines(p)
 	for k := range cmds {
 		t.Run(cmds[k], func(t *testing.T) {
@@ -287,27 +288,27 @@ func TestCrashThenRecover(t *testing.T) {
 			func() {
 				defer func() {
 					if r := recover(); r != nil {
-						if _, ok := r.(crash); !ok {
+						if _, ok := r.(plantest.Crash); !ok {
 							panic(r)
 						}
 					}
 				}()
-				_, _ = Apply(context.Background(), &fakeRunner{crashOn: cmds[k]}, st, p, Each)
+				_, _ = Apply(context.Background(), &plantest.FakeRunner{CrashOn: cmds[k]}, st, p, Each)
 				t.Fatal("apply did not crash")
 			}()
 			rec, err := st.Load("veth", "veth-host")
 			if err != nil || rec.State != StateApplying || rec.Steps[k].Status != Started {
 				t.Fatalf("journal after crash at step %d: %+v, %v", k+1, rec, err)
 			}
-			f := &fakeRunner{}
+			f := &plantest.FakeRunner{}
 			if _, err := Recover(context.Background(), f, st); err != nil {
 				t.Fatal(err)
 			}
-			if len(f.calls) == 0 || f.calls[len(f.calls)-1] != "ip link del veth-host" {
-				t.Errorf("recover ran %v; want it to end deleting the link", f.calls)
+			if len(f.Calls) == 0 || f.Calls[len(f.Calls)-1] != "ip link del veth-host" {
+				t.Errorf("recover ran %v; want it to end deleting the link", f.Calls)
 			}
-			if k >= 9 && !contains(f.calls, actions.Quote(p.Steps[k].Action.Undo().Argv())) {
-				t.Errorf("recover ran %v; want the undo of the step that was running", f.calls)
+			if k >= 9 && !contains(f.Calls, actions.Quote(p.Steps[k].Action.Undo().Argv())) {
+				t.Errorf("recover ran %v; want the undo of the step that was running", f.Calls)
 			}
 			assertEmptyStore(t, st)
 		})
@@ -341,29 +342,29 @@ func TestSharedSysctl(t *testing.T) {
 			a, b := selfVeth(), selfVeth()
 			b.HostIf, b.ContIf, b.Subnet = "vh2", "vc2", netip.MustParsePrefix("10.201.0.0/24")
 			b.HostIP, b.ContIP = netip.MustParseAddr("10.201.0.1"), netip.MustParseAddr("10.201.0.2")
-			if _, err := Apply(ctx, &fakeRunner{sysctl: tt.original}, st, must(a.plan()), Each); err != nil {
+			if _, err := Apply(ctx, &plantest.FakeRunner{Sysctl: tt.original}, st, plantest.Must(a.plan()), Each); err != nil {
 				t.Fatal(err)
 			}
 			// By now forwarding is on, whatever it was.
-			if _, err := Apply(ctx, &fakeRunner{sysctl: "1"}, st, must(b.plan()), Each); err != nil {
+			if _, err := Apply(ctx, &plantest.FakeRunner{Sysctl: "1"}, st, plantest.Must(b.plan()), Each); err != nil {
 				t.Fatal(err)
 			}
 			recA, _ := st.Load("veth", "veth-host")
-			f := &fakeRunner{}
+			f := &plantest.FakeRunner{}
 			if _, err := unwind(ctx, f, st, recA); err != nil {
 				t.Fatal(err)
 			}
-			if contains(f.calls, "sysctl -w net.ipv4.ip_forward=0") {
-				t.Errorf("first down restored forwarding while vh2 still needs it: %v", f.calls)
+			if contains(f.Calls, "sysctl -w net.ipv4.ip_forward=0") {
+				t.Errorf("first down restored forwarding while vh2 still needs it: %v", f.Calls)
 			}
 			recB, _ := st.Load("veth", "vh2")
 			undos, _ := undoPlan(st, recB)
-			f = &fakeRunner{}
+			f = &plantest.FakeRunner{}
 			if _, err := unwind(ctx, f, st, recB); err != nil {
 				t.Fatal(err)
 			}
 			var sys []string
-			for _, c := range f.calls {
+			for _, c := range f.Calls {
 				if strings.HasPrefix(c, "sysctl") {
 					sys = append(sys, c)
 				}
@@ -375,7 +376,7 @@ func TestSharedSysctl(t *testing.T) {
 			for _, u := range undos {
 				planned = append(planned, actions.Quote(u.Argv()))
 			}
-			if diff := cmp.Diff(planned, f.calls); diff != "" {
+			if diff := cmp.Diff(planned, f.Calls); diff != "" {
 				t.Errorf("down --dry-run differs from what down ran (-dry +ran):\n%s", diff)
 			}
 			assertEmptyStore(t, st)
@@ -387,7 +388,7 @@ func TestCorruptJournalIsNeverUndone(t *testing.T) {
 	ctx := context.Background()
 	good := func(t *testing.T) (*Store, string) {
 		st := NewStore(t.TempDir())
-		if _, err := Apply(ctx, &fakeRunner{}, st, must(selfVeth().plan()), Each); err != nil {
+		if _, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each); err != nil {
 			t.Fatal(err)
 		}
 		return st, filepath.Join(st.Dir, "objects", "veth", "veth-host.json")
@@ -421,9 +422,9 @@ func TestCorruptJournalIsNeverUndone(t *testing.T) {
 			if !errors.As(err, &ce) || ce.Path != path {
 				t.Fatalf("Load() = %v; want a CorruptError naming %s", err, path)
 			}
-			f := &fakeRunner{}
-			if _, err := Recover(ctx, f, st); err == nil || len(f.calls) != 0 {
-				t.Errorf("Recover() = %v and ran %v; want an error and nothing run", err, f.calls)
+			f := &plantest.FakeRunner{}
+			if _, err := Recover(ctx, f, st); err == nil || len(f.Calls) != 0 {
+				t.Errorf("Recover() = %v and ran %v; want an error and nothing run", err, f.Calls)
 			}
 		})
 	}
@@ -434,15 +435,15 @@ func TestTargetChangedStopsApply(t *testing.T) {
 	// before entering it. Point the plan at ourselves, then fake the record.
 	st := NewStore(t.TempDir())
 	v := selfVeth()
-	p := must(v.plan())
-	f := &fakeRunner{}
+	p := plantest.Must(v.plan())
+	f := &plantest.FakeRunner{}
 	rec := &Record{TargetID: "0:0", Steps: make([]StepRecord, len(p.Steps))}
 	x := &executor{ctx: context.Background(), r: f, st: st, plans: []*Plan{p}, recs: []*Record{rec}}
 	fail := x.run(&unit{refs: []stepRef{{0, 4}}})
 	if fail == nil || !strings.Contains(fail.err.Error(), "changed since plumb started") {
 		t.Fatalf("a step into a changed namespace = %v", fail)
 	}
-	if len(f.calls) != 0 {
-		t.Errorf("ran %v", f.calls)
+	if len(f.Calls) != 0 {
+		t.Errorf("ran %v", f.Calls)
 	}
 }
