@@ -43,7 +43,7 @@ func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(
 	if err != nil {
 		return nil, err
 	}
-	return allocateAll(ctx, env.St, net, AttachmentKind.Name(), "", c.List, reserve)
+	return AllocateAll(ctx, env.St, net, AttachmentKind.Name(), "", c.List, reserve)
 }
 
 // allocateAll checks and gives out the addresses of attachments to net,
@@ -53,7 +53,7 @@ func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(
 // lock, and the object's lock is held (an attachment named after its
 // address is locked once its address is known, by trying: the allocation
 // lock comes after it in the lock order).
-func allocateAll(ctx context.Context, st *Store, net Network, kind, owner string, as []*Attach, reserve bool) (func(), error) {
+func AllocateAll(ctx context.Context, st *Store, net Network, kind, owner string, as []*Attach, reserve bool) (func(), error) {
 	if len(as) == 0 {
 		return func() {}, nil
 	}
@@ -106,7 +106,7 @@ func allocateAll(ctx context.Context, st *Store, net Network, kind, owner string
 			// it is not free, whatever the index said.
 			if asked.IsValid() || asked6.IsValid() || try == 16 {
 				free()
-				return nil, refuse("ip", "%s is being given out by another plumb process; try again", a.IP)
+				return nil, Refuse("ip", "%s is being given out by another plumb process; try again", a.IP)
 			}
 			for _, ip := range []netip.Addr{a.IP, a.IP6} {
 				if ip.IsValid() {
@@ -170,7 +170,7 @@ func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
 		return nil, nil
 	}
 	net := as[0].Network
-	if _, err := allocateAll(context.Background(), st, net, AttachmentKind.Name(), "", as, false); err != nil {
+	if _, err := AllocateAll(context.Background(), st, net, AttachmentKind.Name(), "", as, false); err != nil {
 		return nil, err
 	}
 	return planAll(net, as)
@@ -258,7 +258,7 @@ func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string
 			return err
 		}
 		if by, taken := used[a.IP]; taken {
-			return refuse("ip", "%s is taken by %s", a.IP, by)
+			return Refuse("ip", "%s is taken by %s", a.IP, by)
 		}
 	} else {
 		ip, err := next(subnet, a.Range)
@@ -275,7 +275,7 @@ func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string
 			return err
 		}
 		if by, taken := used[a.IP6]; taken {
-			return refuse("ip", "%s is taken by %s", a.IP6, by)
+			return Refuse("ip", "%s is taken by %s", a.IP6, by)
 		}
 	default:
 		// The same host part as the IPv4 address, so that the two read
@@ -296,9 +296,9 @@ func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string
 // full is the refusal of a subnet or range of network with no free address.
 func full(network string, subnet netip.Prefix, r ipam.Range) error {
 	if r != (ipam.Range{}) {
-		return refuse("ip", "the range %s-%s of %s is full: every address is in use", r.Start, r.End, network)
+		return Refuse("ip", "the range %s-%s of %s is full: every address is in use", r.Start, r.End, network)
 	}
-	return refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, network)
+	return Refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, network)
 }
 
 // sortFamilies puts the addresses asked for where the network has their
@@ -323,9 +323,9 @@ func (a *Attach) sortFamilies(net Network) error {
 		case fam == ipam.V6 && dual && !a.IP6.IsValid():
 			a.IP6 = ip
 		case fam == first || fam == ipam.V6 && dual:
-			return refuse("ip", "give at most one address of each family")
+			return Refuse("ip", "give at most one address of each family")
 		default:
-			return refuse("ip", "%s is an %s address and %s has no %s subnet (its subnet is %s)", ip, fam, net.Ref().Name, fam, firstFam.Subnet)
+			return Refuse("ip", "%s is an %s address and %s has no %s subnet (its subnet is %s)", ip, fam, net.Ref().Name, fam, firstFam.Subnet)
 		}
 	}
 	return nil

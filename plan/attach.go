@@ -122,7 +122,7 @@ func noBridge(name string) error {
 // Network is a bridge record as a network containers can join: it must be up.
 func (r *Record) Network() (BridgeNetwork, error) {
 	if r.State != StateUp {
-		return BridgeNetwork{}, refuse("", "%s is not up (state %s); run `plumb recover` first", r.ID(), r.State)
+		return BridgeNetwork{}, Refuse("", "%s is not up (state %s); run `plumb recover` first", r.ID(), r.State)
 	}
 	f, err := r.BridgeFacts()
 	if err != nil {
@@ -314,15 +314,15 @@ func Attachments(st *Store, bridge string) []*Record {
 // Check applies the rules of the input alone.
 func (a *Attach) Check() error {
 	if a.Target.IsHost() {
-		return refuse("", "give the container as --pid PID or --netns NAME")
+		return Refuse("", "give the container as --pid PID or --netns NAME")
 	}
-	if err := checkAliases(a.Aliases, true); err != nil {
+	if err := CheckAliases(a.Aliases, true); err != nil {
 		return err
 	}
 	for i, p := range a.Publish {
 		for _, q := range a.Publish[:i] {
 			if p.Shares(q) {
-				return refuse("publish", "host port %d/%s is published twice (%s and %s)", p.Host, p.Proto, q, p)
+				return Refuse("publish", "host port %d/%s is published twice (%s and %s)", p.Host, p.Proto, q, p)
 			}
 		}
 	}
@@ -340,22 +340,22 @@ func (a *Attach) checkRecords(st *Store, net Network) error {
 			if err != nil {
 				return err
 			}
-			return refuse("", "attachment/%s is already attached to %s", a.ID.Object, name)
+			return Refuse("", "attachment/%s is already attached to %s", a.ID.Object, name)
 		}
 	} else if r, err := FindAttachment(st, name, a.Target, netip.Addr{}); err == nil {
 		f, err := r.AttachmentFacts()
 		if err != nil {
 			return err
 		}
-		return refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), name, f.IP)
+		return Refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), name, f.IP)
 	}
 	if len(a.Publish) > 0 && !net.Rules().NAT {
-		return refuse("publish", "%s was made with --no-nat; published ports need its NAT chains", net.Ref())
+		return Refuse("publish", "%s was made with --no-nat; published ports need its NAT chains", net.Ref())
 	}
 	for _, p := range a.Publish {
 		if p.HostIP.IsValid() {
 			if _, ok := net.Of(ipam.FamilyOf(p.HostIP)); !ok {
-				return refuse("publish", "%s publishes on %s only, and %s has no %s subnet", p, ipam.FamilyOf(p.HostIP), name, ipam.FamilyOf(p.HostIP))
+				return Refuse("publish", "%s publishes on %s only, and %s has no %s subnet", p, ipam.FamilyOf(p.HostIP), name, ipam.FamilyOf(p.HostIP))
 			}
 		}
 	}
@@ -413,7 +413,7 @@ func (a *Attach) plan(net Network) (*Plan, error) {
 		}
 		rules, err := fw.Actions(needs...)
 		if err != nil {
-			return nil, refuseErr("", err)
+			return nil, RefuseErr("", err)
 		}
 		// Only on a bridge whose rules guard the host's loopback (one
 		// made before them would let its containers reach it).
@@ -433,7 +433,7 @@ func (a *Attach) plan(net Network) (*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Kind: AttachmentKind.Name(), Name: id.Object, Target: in, Facts: facts, Spec: spec, Steps: steps, Names: a.names(),
+	return &Plan{Kind: AttachmentKind.Name(), Name: id.Object, Target: in, Facts: facts, Spec: spec, Steps: steps, Names: a.Names(),
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), addrs, br, id.HostVeth)}, nil
 }
 
@@ -485,7 +485,7 @@ func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) err
 func (a *Attach) preflight(ctx context.Context, r actions.Runner, st *Store, net Network) error {
 	if a.NewNetns {
 		if _, err := a.Target.Identity(); err == nil {
-			return refuse("<name>", "a network namespace named %s already exists", a.Target.Name)
+			return Refuse("<name>", "a network namespace named %s already exists", a.Target.Name)
 		}
 	} else if err := notOurs(a.Target); err != nil {
 		return err
@@ -499,7 +499,7 @@ func (a *Attach) preflight(ctx context.Context, r actions.Runner, st *Store, net
 		return deviceGone(net)
 	}
 	if hasLink(host, hv) {
-		return refuse("ip", "an interface named %s already exists on the host", hv)
+		return Refuse("ip", "an interface named %s already exists on the host", hv)
 	}
 	if !a.NewNetns {
 		cont, err := actions.FindLinks(ctx, r, a.Target, a.If)
@@ -507,7 +507,7 @@ func (a *Attach) preflight(ctx context.Context, r actions.Runner, st *Store, net
 			return err
 		}
 		if hasLink(cont, a.If) {
-			return refuse("if", "the container already has an interface named %s", a.If)
+			return Refuse("if", "the container already has an interface named %s", a.If)
 		}
 	}
 	return portsFree(st, a.Publish)
@@ -522,7 +522,7 @@ func portsFree(st *Store, ports []Port) error {
 	if st.indexed() {
 		for _, p := range ports {
 			if r, found, _ := st.publisher(p.Proto, p.Host); found {
-				return refuse("publish", "host port %d/%s is already published by %s", p.Host, p.Proto, r.ID())
+				return Refuse("publish", "host port %d/%s is already published by %s", p.Host, p.Proto, r.ID())
 			}
 		}
 		return nil
@@ -536,7 +536,7 @@ func portsFree(st *Store, ports []Port) error {
 		for _, q := range f.Ports {
 			for _, mine := range ports {
 				if mine.Host == q.Host && mine.Proto == q.Proto {
-					return refuse("publish", "host port %d/%s is already published by %s", q.Host, q.Proto, rec.ID())
+					return Refuse("publish", "host port %d/%s is already published by %s", q.Host, q.Proto, rec.ID())
 				}
 			}
 		}
@@ -550,10 +550,10 @@ func portsFree(st *Store, ports []Port) error {
 func notOurs(t actions.Netns) error {
 	id, err := t.Identity()
 	if err != nil {
-		return refuse(targetFlag(t), "%v", err)
+		return Refuse(targetFlag(t), "%v", err)
 	}
 	if self, err := (actions.Netns{}).Identity(); err == nil && self == id {
-		return refuse(targetFlag(t), "the network namespace of %s is plumb's own, the host's; give a container's", t.Label())
+		return Refuse(targetFlag(t), "the network namespace of %s is plumb's own, the host's; give a container's", t.Label())
 	}
 	return nil
 }
@@ -656,14 +656,14 @@ func (c *AttachCall) Check() error {
 	seen := map[string]bool{}
 	for _, a := range c.List {
 		if len(c.List) > 1 && len(a.Publish) > 0 {
-			return refuse("publish", "a host port leads to one container; publish ports in an attach of that container alone")
+			return Refuse("publish", "a host port leads to one container; publish ports in an attach of that container alone")
 		}
 		if err := a.Check(); err != nil {
 			return err
 		}
 		label := a.Target.Label()
 		if seen[label] {
-			return refuse(targetFlag(a.Target), "%s is given twice", label)
+			return Refuse(targetFlag(a.Target), "%s is given twice", label)
 		}
 		seen[label] = true
 	}
@@ -716,7 +716,7 @@ func preflightAll(ctx context.Context, r actions.Runner, net Network, as []*Atta
 	}
 	for _, a := range as {
 		if hv := a.id(net).HostVeth; hasLink(host, hv) {
-			return refuse("", "an interface named %s (for %s) already exists on the host", hv, a.IP)
+			return Refuse("", "an interface named %s (for %s) already exists on the host", hv, a.IP)
 		}
 	}
 	return nil

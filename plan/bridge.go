@@ -57,31 +57,31 @@ func (b *Bridge) families() []Family {
 // Check applies the rules that need no host.
 func (b *Bridge) Check() error {
 	if b.Name == "lo" {
-		return refuse("<name>", "lo is the loopback interface")
+		return Refuse("<name>", "lo is the loopback interface")
 	}
 	for _, n := range b.families() {
 		if err := ipam.CheckBridgeSubnet(n.Subnet); err != nil {
-			return refuseErr("subnet", err)
+			return RefuseErr("subnet", err)
 		}
 		if err := checkHost("gateway", n.Gateway, n.Subnet); err != nil {
 			return err
 		}
 	}
 	if b.Subnet6.IsValid() && (ipam.FamilyOf(b.Subnet.Addr()) != ipam.V4 || ipam.FamilyOf(b.Subnet6.Addr()) != ipam.V6) {
-		return refuse("subnet", "give at most one subnet of each family (%s, %s)", b.Subnet, b.Subnet6)
+		return Refuse("subnet", "give at most one subnet of each family (%s, %s)", b.Subnet, b.Subnet6)
 	}
 	if b.NAT6 && b.v6() == nil {
-		return refuse("ipv6-nat", "the network has no IPv6 subnet to masquerade")
+		return Refuse("ipv6-nat", "the network has no IPv6 subnet to masquerade")
 	}
 	if b.NAT6 && b.NoNAT {
-		return refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT for both families")
+		return Refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT for both families")
 	}
 	f := ipam.V4
 	if b.v6() != nil {
 		f = ipam.V6 // the larger minimum
 	}
 	if b.MTU != 0 && (b.MTU < f.MinMTU() || b.MTU > 65535) {
-		return refuse("mtu", "%d is not an MTU the kernel takes for %s (%d to 65535)", b.MTU, f, f.MinMTU())
+		return Refuse("mtu", "%d is not an MTU the kernel takes for %s (%d to 65535)", b.MTU, f, f.MinMTU())
 	}
 	return nil
 }
@@ -142,7 +142,7 @@ func (b *Bridge) plan() (*Plan, error) {
 			fam := ipam.FamilyOf(n.Subnet.Addr())
 			rules, err := fw.Actions(b.needs(fam, n.Subnet)...)
 			if err != nil {
-				return nil, refuseErr("", err)
+				return nil, RefuseErr("", err)
 			}
 			steps = append(steps, forwarding(fam))
 			steps = append(steps, stepsOf(rules)...)
@@ -244,7 +244,7 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 		for _, s := range rec.Subnets() {
 			for _, n := range b.families() {
 				if s.Overlaps(n.Subnet) {
-					return nil, refuse("subnet", "%s overlaps %s's subnet %s", n.Subnet, rec.ID(), s)
+					return nil, Refuse("subnet", "%s overlaps %s's subnet %s", n.Subnet, rec.ID(), s)
 				}
 			}
 		}
@@ -254,7 +254,7 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 		return nil, err
 	}
 	if _, taken := links[b.Name.String()]; taken {
-		return nil, refuse("<name>", "an interface named %s already exists on the host and plumb did not make it", b.Name)
+		return nil, Refuse("<name>", "an interface named %s already exists on the host and plumb did not make it", b.Name)
 	}
 	// The default route's device is looked up, not written back: checking
 	// leaves the recipe as it was given.
@@ -266,7 +266,7 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 		}
 		uplink = actions.IfName(dev)
 	} else if _, ok := links[uplink.String()]; !ok {
-		return nil, refuse("uplink", "the host has no interface named %s", uplink)
+		return nil, Refuse("uplink", "the host has no interface named %s", uplink)
 	}
 	if w := firewall.MTUWarning(uplink.String(), links[uplink.String()], b.MTU); w != "" {
 		warnings = append(warnings, w)
@@ -279,12 +279,12 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 		}
 		for _, rt := range routes {
 			if rt.Overlaps(subnet) {
-				return nil, refuse("subnet", "%s overlaps the host's route to %s; choose another subnet", subnet, rt)
+				return nil, Refuse("subnet", "%s overlaps the host's route to %s; choose another subnet", subnet, rt)
 			}
 		}
 		for _, ns := range nameservers() {
 			if subnet.Contains(ns) {
-				return nil, refuse("subnet", "%s contains the host's nameserver %s; containers could not reach it", subnet, ns)
+				return nil, Refuse("subnet", "%s contains the host's nameserver %s; containers could not reach it", subnet, ns)
 			}
 		}
 	}

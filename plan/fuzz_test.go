@@ -19,7 +19,7 @@ func FuzzReadJournal(f *testing.F) {
 		f.Fatal(err)
 	}
 	o := Overlay{Lower: []string{"/l1", "/l2"}, Upper: "/nonexistent/u", Work: "/nonexistent/w", Merged: "/nonexistent/m", Name: "web"}
-	p, _ := o.plan()
+	p, _ := o.MountPlan()
 	rec := &Record{FormatVersion: FormatVersion, Kind: "overlay", Name: "web", State: StateUndoing}
 	for _, s := range p.Steps {
 		e, _ := encode(s.Action)

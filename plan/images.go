@@ -38,22 +38,22 @@ type ImageGet struct {
 // Check applies the rules of the image alone.
 func (g *ImageGet) Check() error {
 	if g.Img == nil {
-		return refuse("", "no image was read")
+		return Refuse("", "no image was read")
 	}
 	if !unpack.IsDigest(g.Img.ID) {
-		return refuse("", "the image's ID %q is not a sha256 digest", g.Img.ID)
+		return Refuse("", "the image's ID %q is not a sha256 digest", g.Img.ID)
 	}
 	switch n := len(g.Img.Layers); {
 	case n == 0:
-		return refuse("", "%s has no layers: there is nothing to mount as a root", g.describe())
+		return Refuse("", "%s has no layers: there is nothing to mount as a root", g.describe())
 	case n > MaxLowerLayers:
-		return refuse("", "%s has %d layers; the kernel stacks at most %d lower layers in one overlay", g.describe(), n, MaxLowerLayers)
+		return Refuse("", "%s has %d layers; the kernel stacks at most %d lower layers in one overlay", g.describe(), n, MaxLowerLayers)
 	}
 	for _, l := range g.Img.Layers {
 		// Digests name directories and journals: nothing but 64 lower-case
 		// hex digits may reach a path.
 		if !unpack.IsDigest(l.DiffID) {
-			return refuse("", "%s lists a layer whose diff_id %q is not a sha256 digest", g.describe(), l.DiffID)
+			return Refuse("", "%s lists a layer whose diff_id %q is not a sha256 digest", g.describe(), l.DiffID)
 		}
 	}
 	return nil
@@ -72,7 +72,7 @@ func (g *ImageGet) describe() string {
 func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if rec, err := env.St.Load(ImageKind.Name(), hexOf(g.Img.ID)); err == nil {
 		if rec.State != StateUp {
-			return nil, refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
+			return nil, Refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
 		}
 		return nil, nil // kept: only its names may change (KeepImageName)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -102,7 +102,7 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 				return nil, err
 			}
 			if rec.State != StateUp {
-				return nil, refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
+				return nil, Refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
 			}
 			links[i] = f.Link
 			continue
@@ -161,7 +161,7 @@ func (g *ImageGet) Preflight(_ context.Context, env Env) ([]string, error) {
 		}
 		for _, path := range []string{f.Dir, actions.Partial(f.Dir), f.Link} {
 			if _, err := os.Lstat(path); err == nil {
-				return nil, refuse("", "%s is there but no journal of plumb's names it (left by an interrupted pull whose journal is gone?); remove it, then run this again", path)
+				return nil, Refuse("", "%s is there but no journal of plumb's names it (left by an interrupted pull whose journal is gone?); remove it, then run this again", path)
 			}
 		}
 	}

@@ -25,7 +25,7 @@ func (l *Layer) Check() error {
 		return err
 	}
 	if st, err := os.Stat(l.File); err != nil || st.IsDir() {
-		return refuse("<file>", "%s is not a tarball that can be read", l.File)
+		return Refuse("<file>", "%s is not a tarball that can be read", l.File)
 	}
 	return nil
 }
@@ -51,7 +51,7 @@ func (l *Layer) Plan(_ context.Context, env Env) ([]*Plan, error) {
 func (l *Layer) Preflight(_ context.Context, env Env) ([]string, error) {
 	dir := env.St.LayerDir(l.Name)
 	if _, err := os.Stat(dir); err == nil {
-		return nil, refuse("name", "layer %s exists (%s); `plumb down layer/%s` removes it", l.Name, dir, l.Name)
+		return nil, Refuse("name", "layer %s exists (%s); `plumb down layer/%s` removes it", l.Name, dir, l.Name)
 	}
 	return nil, checkSpace(l.File, env.St.RootDir(), l.MaxEntries)
 }

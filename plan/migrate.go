@@ -88,7 +88,7 @@ func (s *Store) LegacyLeft() bool {
 // the old place, and journals that cannot be read (they could name it).
 func Migrate(st *Store) (*Plan, error) {
 	if !st.split() {
-		return nil, refuse("root", "the root is the state directory %s: there is nothing to move", st.Dir)
+		return nil, Refuse("root", "the root is the state directory %s: there is nothing to move", st.Dir)
 	}
 	if err := st.TrustRoot(false); err != nil {
 		return nil, err
@@ -99,7 +99,7 @@ func Migrate(st *Store) (*Plan, error) {
 	}
 	for _, m := range moves {
 		if isThere(m.to) {
-			return nil, refuse("root", "%s is there already, so %s cannot move there: one of them is left from elsewhere; remove it, then run this again", m.to, m.from)
+			return nil, Refuse("root", "%s is there already, so %s cannot move there: one of them is left from elsewhere; remove it, then run this again", m.to, m.from)
 		}
 	}
 	old := st.Legacy().layoutDirs()
@@ -160,7 +160,7 @@ func refuseMounted(st *Store, dirs []string) error {
 	}
 	recs, errs := st.List()
 	if len(errs) > 0 {
-		return refuse("", "journals plumb cannot read could name what moves: %v; fix or remove them, then run this again", errors.Join(errs...))
+		return Refuse("", "journals plumb cannot read could name what moves: %v; fix or remove them, then run this again", errors.Join(errs...))
 	}
 	var busy []string
 	for _, r := range recs {
@@ -187,7 +187,7 @@ func refuseMounted(st *Store, dirs []string) error {
 		}
 	}
 	if len(busy) > 0 {
-		return refuse("", "what plumb would move from %s is mounted by %s, and a mount's directories cannot move: stop or unmount them (plumb stop NAME, plumb overlay unmount --name NAME), then run this again", st.Dir, strings.Join(busy, ", "))
+		return Refuse("", "what plumb would move from %s is mounted by %s, and a mount's directories cannot move: stop or unmount them (plumb stop NAME, plumb overlay unmount --name NAME), then run this again", st.Dir, strings.Join(busy, ", "))
 	}
 	mounts, err := actions.Mounts()
 	if err != nil {
@@ -201,7 +201,7 @@ func refuseMounted(st *Store, dirs []string) error {
 	}
 	if len(points) > 0 {
 		sort.Strings(points)
-		return refuse("", "%s is mounted where plumb would move it from, and a mount cannot move: unmount it, then run this again", strings.Join(points, ", "))
+		return Refuse("", "%s is mounted where plumb would move it from, and a mount cannot move: unmount it, then run this again", strings.Join(points, ", "))
 	}
 	return nil
 }
@@ -243,7 +243,7 @@ func (s *Store) journalRewrites(moves []move) ([]actions.RewriteJournal, error) 
 			if err == nil {
 				state = string(h.State)
 			}
-			return nil, refuse("", "%s names what plumb would move, and its plan did not end (state %s); run `plumb recover` first", f, state)
+			return nil, Refuse("", "%s names what plumb would move, and its plan did not end (state %s); run `plumb recover` first", f, state)
 		}
 		out = append(out, actions.RewriteJournal{Path: f, From: from, To: to})
 	}
@@ -256,11 +256,11 @@ func (s *Store) journalRewrites(moves []move) ([]actions.RewriteJournal, error) 
 // journal. The result must still be a journal plumb reads.
 func RewriteJournal(path string, from, to []string) error {
 	if len(from) != len(to) || len(from) == 0 {
-		return refuse("", "give each --from with its --to")
+		return Refuse("", "give each --from with its --to")
 	}
 	objects := filepath.Dir(filepath.Dir(path))
 	if filepath.Base(objects) != "objects" || filepath.Ext(path) != ".json" {
-		return refuse("<journal>", "%s is not a journal (STATE_DIR/objects/KIND/NAME.json)", path)
+		return Refuse("<journal>", "%s is not a journal (STATE_DIR/objects/KIND/NAME.json)", path)
 	}
 	st := NewStore(filepath.Dir(objects))
 	if err := st.trustDirs(filepath.Base(filepath.Dir(path)), false); err != nil {

@@ -255,7 +255,7 @@ func (s *Store) buildNames(recs []*Record) error {
 // names are an attachment's names on its network: its Name (or the name
 // attach gives it: its named namespace's, or its runtime's container ID),
 // then its aliases, each once.
-func (a *Attach) names() []string {
+func (a *Attach) Names() []string {
 	name := a.Name
 	switch {
 	case name != "":
@@ -299,9 +299,9 @@ func (s *Store) distrustIndex() {
 
 // checkAliases refuses aliases of an object on no network, or that
 // checkAlias refuses.
-func checkAliases(aliases []string, onNetwork bool) error {
+func CheckAliases(aliases []string, onNetwork bool) error {
 	if !onNetwork && len(aliases) > 0 {
-		return refuse("alias", "a name is answered on a bridge; give --net BRIDGE")
+		return Refuse("alias", "a name is answered on a bridge; give --net BRIDGE")
 	}
 	for _, n := range aliases {
 		if err := checkAlias(n); err != nil {
@@ -315,7 +315,7 @@ func checkAliases(aliases []string, onNetwork bool) error {
 // name (RFC 1123 labels of letters, digits, '-' and '_', as Docker's are,
 // joined by dots), at most 253 bytes.
 func checkAlias(n string) error {
-	bad := func(why string) error { return refuse("alias", "%q is not a name a resolver answers: %s", n, why) }
+	bad := func(why string) error { return Refuse("alias", "%q is not a name a resolver answers: %s", n, why) }
 	if n == "" || len(n) > 253 {
 		return bad("it has 1 to 253 bytes")
 	}

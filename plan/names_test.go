@@ -31,7 +31,7 @@ func TestAttachNames(t *testing.T) {
 		{"a process: aliases alone", Attach{Target: actions.Netns{PID: 7}, Aliases: []string{"x"}}, []string{"x"}},
 		{"a process: none", Attach{Target: actions.Netns{PID: 7}}, []string{}},
 	} {
-		if got := c.a.names(); !cmp.Equal(c.want, got) {
+		if got := c.a.Names(); !cmp.Equal(c.want, got) {
 			t.Errorf("%s: names %q, want %q", c.name, got, c.want)
 		}
 	}
@@ -228,7 +228,7 @@ func TestCheckAlias(t *testing.T) {
 			t.Errorf("checkAlias(%q): %v, want ok %v", c.name, err, c.ok)
 		}
 	}
-	if err := checkAliases([]string{"web"}, false); err == nil {
+	if err := CheckAliases([]string{"web"}, false); err == nil {
 		t.Error("an alias on no network was not refused")
 	}
 }

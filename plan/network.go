@@ -106,5 +106,5 @@ func firstFamilies(n Network) (first, second Family) {
 // deviceGone is the refusal of a network whose device is not on the host.
 func deviceGone(net Network) error {
 	ref := net.Ref()
-	return refuse("", "the %s %s recorded by plumb no longer exists on the host; run `plumb %s down %s --force` to clean up", ref.Kind, net.Device(), ref.Kind, ref.Name)
+	return Refuse("", "the %s %s recorded by plumb no longer exists on the host; run `plumb %s down %s --force` to clean up", ref.Kind, net.Device(), ref.Kind, ref.Name)
 }

@@ -32,12 +32,12 @@ type Overlay struct {
 	// under the state directory (Layout.Overlay), as Docker's overlay2 does
 	// under /var/lib/docker.
 	LaidOut bool
-	// base is the laid-out overlay's own directory under the state
-	// directory (Layout.Overlay(Name).Base), made 0700 with the
-	// directories above it, before upper, work and merged; "" for
-	// directories the user gave.
-	base  string
-	state Layout
+	// Base is the laid-out overlay's own directory under the root
+	// (Layout.Overlay(Name).Base), made 0700 with the directories above
+	// it, before upper, work and merged; "" for directories the user
+	// gave. Layout is the store's, whose root it is below.
+	Base   string
+	Layout Layout
 }
 
 // CheckObjectName applies the rules for a name plumb files an object under.
@@ -46,7 +46,7 @@ func CheckObjectName(flag, name string) error {
 		strings.IndexFunc(name, func(r rune) bool {
 			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
 		}) >= 0 {
-		return refuse(flag, "%q is not a name plumb can use: 1 to 64 letters, digits, '-', '_' or '.'", name)
+		return Refuse(flag, "%q is not a name plumb can use: 1 to 64 letters, digits, '-', '_' or '.'", name)
 	}
 	return nil
 }
@@ -59,10 +59,10 @@ func (o *Overlay) Check() error {
 		}
 	}
 	if len(o.Lower) == 0 {
-		return refuse("lower", "give at least one lower layer")
+		return Refuse("lower", "give at least one lower layer")
 	}
 	if len(o.Lower) > MaxLowerLayers {
-		return refuse("lower", "%d lower layers given; the kernel stacks at most %d", len(o.Lower), MaxLowerLayers)
+		return Refuse("lower", "%d lower layers given; the kernel stacks at most %d", len(o.Lower), MaxLowerLayers)
 	}
 	if o.LaidOut {
 		return nil // the directories are laid out by Plan
@@ -73,13 +73,13 @@ func (o *Overlay) Check() error {
 // checkDirs applies the rules of the directories given or laid out.
 func (o *Overlay) checkDirs() error {
 	if (o.Upper == "") != (o.Work == "") {
-		return refuse("work", "--upper and --work go together: give both for a writable mount, or neither for a read-only one")
+		return Refuse("work", "--upper and --work go together: give both for a writable mount, or neither for a read-only one")
 	}
 	if o.Upper == "" && len(o.Lower) < 2 {
-		return refuse("lower", "a read-only overlay (no --upper) needs at least two lower layers")
+		return Refuse("lower", "a read-only overlay (no --upper) needs at least two lower layers")
 	}
 	if o.Merged == "" {
-		return refuse("merged", "give the directory to mount on, or --name NAME alone to lay out upper, work and merged under the state directory")
+		return Refuse("merged", "give the directory to mount on, or --name NAME alone to lay out upper, work and merged under the state directory")
 	}
 	seen := map[string]string{}
 	check := func(flag, p string) error {
@@ -87,17 +87,17 @@ func (o *Overlay) checkDirs() error {
 			return nil
 		}
 		if strings.ContainsAny(p, "\n\r\x00") {
-			return refuse(flag, "path %q contains a newline or NUL; plumb refuses it (mount tables cannot show it faithfully)", p)
+			return Refuse(flag, "path %q contains a newline or NUL; plumb refuses it (mount tables cannot show it faithfully)", p)
 		}
 		if !filepath.IsAbs(p) {
-			return refuse(flag, "path %q is not absolute", p)
+			return Refuse(flag, "path %q is not absolute", p)
 		}
 		c := filepath.Clean(p)
 		if c == "/" {
-			return refuse(flag, "the root directory cannot be an overlay layer or mount point")
+			return Refuse(flag, "the root directory cannot be an overlay layer or mount point")
 		}
 		if prev, dup := seen[c]; dup {
-			return refuse(flag, "%s is given twice (also as --%s); every layer and directory must be distinct", c, prev)
+			return Refuse(flag, "%s is given twice (also as --%s); every layer and directory must be distinct", c, prev)
 		}
 		seen[c] = flag
 		return nil
@@ -114,10 +114,10 @@ func (o *Overlay) checkDirs() error {
 	}
 	if o.Upper != "" {
 		if within(o.Work, o.Upper) {
-			return refuse("work", "%s is inside the upper directory %s; they must be separate", o.Work, o.Upper)
+			return Refuse("work", "%s is inside the upper directory %s; they must be separate", o.Work, o.Upper)
 		}
 		if within(o.Upper, o.Work) {
-			return refuse("upper", "%s is inside the work directory %s; they must be separate", o.Upper, o.Work)
+			return Refuse("upper", "%s is inside the work directory %s; they must be separate", o.Upper, o.Work)
 		}
 	}
 	return nil
@@ -153,12 +153,12 @@ func (o *Overlay) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	}
 	o, layout := o.laidOut(env), ""
 	if o.LaidOut {
-		layout = o.base
+		layout = o.Base
 	}
 	if err := o.checkDirs(); err != nil {
 		return nil, err
 	}
-	p, err := o.plan()
+	p, err := o.MountPlan()
 	if err != nil {
 		return nil, err
 	}
@@ -183,7 +183,7 @@ func (o *Overlay) Again(rec *Record, p *Plan) (string, error) {
 
 // Preflight checks the host before anything runs.
 func (o *Overlay) Preflight(_ context.Context, env Env) ([]string, error) {
-	return nil, o.laidOut(env).preflight()
+	return nil, o.laidOut(env).CheckHost()
 }
 
 // laidOut is the overlay with its directories: for one laid out by plumb
@@ -196,11 +196,13 @@ func (o *Overlay) laidOut(env Env) *Overlay {
 	d := env.St.OverlayOf(o.Name)
 	w := *o
 	w.Upper, w.Work, w.Merged = d.Upper, d.Work, d.Merged
-	w.base, w.state = d.Base, env.St.Layout
+	w.Base, w.Layout = d.Base, env.St.Layout
 	return &w
 }
 
-func (o *Overlay) plan() (*Plan, error) {
+// MountPlan is the plan that makes the overlay's missing directories and
+// mounts it (a container's root is planned so too).
+func (o *Overlay) MountPlan() (*Plan, error) {
 	// Directories are made in order; made remembers what earlier steps
 	// will have created, so the plan is exact before anything runs.
 	var steps []Step
@@ -218,11 +220,11 @@ func (o *Overlay) plan() (*Plan, error) {
 			made[p] = true
 		}
 	}
-	if o.base != "" {
+	if o.Base != "" {
 		// The overlay's own directory, and overlay/ above it: upper holds
 		// what the container writes (a setuid file among it), and the
 		// layers' files show at merged.
-		for _, s := range o.state.privateDirs(o.base, exists) {
+		for _, s := range o.Layout.privateDirs(o.Base, exists) {
 			steps = append(steps, s)
 			made[s.Action.(actions.Mkdir).Path] = true
 		}
@@ -245,7 +247,7 @@ func (o *Overlay) plan() (*Plan, error) {
 	if len(m.Options()) > maxMountData {
 		m = relativeMount(m)
 		if n := len(m.Options()); n > maxMountData {
-			return nil, refuse("lower", "the layers' paths take %d bytes of mount options even relative to their common directory %s; the kernel takes about %d: use shorter paths (Docker uses short symlinks)", n, m.Dir, maxMountData)
+			return nil, Refuse("lower", "the layers' paths take %d bytes of mount options even relative to their common directory %s; the kernel takes about %d: use shorter paths (Docker uses short symlinks)", n, m.Dir, maxMountData)
 		}
 	}
 	steps = append(steps, Step{Action: m})
@@ -284,40 +286,40 @@ func relativeMount(m actions.OverlayMount) actions.OverlayMount {
 	return out
 }
 
-// Preflight checks the host before anything runs: lower layers are
+// CheckHost checks the host before anything runs: lower layers are
 // directories, work is empty, upper and work share a file system, merged is
 // not already a mount point, and no directory is the same as another.
-func (o *Overlay) preflight() error {
+func (o *Overlay) CheckHost() error {
 	type id struct{ dev, ino uint64 }
 	seen := map[id]string{}
 	for _, l := range o.Lower {
 		var st syscall.Stat_t
 		if err := syscall.Stat(l, &st); err != nil {
-			return refuse("lower", "layer %s does not exist or cannot be read: %v", l, err)
+			return Refuse("lower", "layer %s does not exist or cannot be read: %v", l, err)
 		}
 		if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-			return refuse("lower", "layer %s is not a directory", l)
+			return Refuse("lower", "layer %s is not a directory", l)
 		}
 		k := id{st.Dev, st.Ino}
 		if prev, dup := seen[k]; dup {
-			return refuse("lower", "%s and %s are the same directory", prev, l)
+			return Refuse("lower", "%s and %s are the same directory", prev, l)
 		}
 		seen[k] = l
 	}
 	if o.Upper != "" {
 		ud, err := nearestDev(o.Upper)
 		if err != nil {
-			return refuse("upper", "%v", err)
+			return Refuse("upper", "%v", err)
 		}
 		wd, err := nearestDev(o.Work)
 		if err != nil {
-			return refuse("work", "%v", err)
+			return Refuse("work", "%v", err)
 		}
 		if ud != wd {
-			return refuse("work", "%s and the upper directory %s are on different file systems; overlay needs them on the same one", o.Work, o.Upper)
+			return Refuse("work", "%s and the upper directory %s are on different file systems; overlay needs them on the same one", o.Work, o.Upper)
 		}
 		if entries, err := os.ReadDir(o.Work); err == nil && len(entries) > 0 {
-			return refuse("work", "%s is not empty; overlay needs an empty work directory", o.Work)
+			return Refuse("work", "%s is not empty; overlay needs an empty work directory", o.Work)
 		}
 	}
 	mounted, err := actions.Mounts()
@@ -325,7 +327,7 @@ func (o *Overlay) preflight() error {
 		return err
 	}
 	if real, err := filepath.EvalSymlinks(o.Merged); err == nil && mounted[real] != "" {
-		return refuse("merged", "%s is already a mount point", o.Merged)
+		return Refuse("merged", "%s is already a mount point", o.Merged)
 	}
 	return nil
 }

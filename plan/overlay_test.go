@@ -84,7 +84,7 @@ func TestOverlayManyLayers(t *testing.T) {
 	if n := len(strings.Join(lower, ":")); n < 10000 {
 		t.Fatalf("test layers take only %d bytes", n)
 	}
-	p, err := o.plan()
+	p, err := o.MountPlan()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +110,7 @@ func TestOverlayManyLayers(t *testing.T) {
 	}
 	o = Overlay{Lower: far, Merged: "/nonexistent/m"}
 	var r *Refused
-	if _, err := o.plan(); !errors.As(err, &r) || !strings.Contains(r.Msg, "even relative to their common directory /") {
+	if _, err := o.MountPlan(); !errors.As(err, &r) || !strings.Contains(r.Msg, "even relative to their common directory /") {
 		t.Errorf("Plan() = %v; want a refusal", err)
 	}
 }
@@ -121,7 +121,7 @@ func TestOverlayPlanMakesOnlyMissingDirs(t *testing.T) {
 		os.Mkdir(filepath.Join(dir, d), 0o755)
 	}
 	o := Overlay{Lower: []string{dir + "/l1"}, Upper: dir + "/upper", Work: dir + "/work", Merged: dir + "/merged"}
-	p, err := o.plan()
+	p, err := o.MountPlan()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +163,7 @@ func TestUmountFailureStopsUnwind(t *testing.T) {
 	os.Mkdir(dir+"/l1", 0o755)
 	st := NewStore(t.TempDir())
 	o := Overlay{Lower: []string{dir + "/l1"}, Upper: dir + "/u", Work: dir + "/w", Merged: dir + "/m"}
-	p, err := o.plan()
+	p, err := o.MountPlan()
 	if err != nil {
 		t.Fatal(err)
 	}

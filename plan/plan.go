@@ -95,12 +95,12 @@ func (e *Refused) Error() string {
 	return e.Msg
 }
 
-func refuse(flag, format string, args ...any) *Refused {
+func Refuse(flag, format string, args ...any) *Refused {
 	return &Refused{Flag: flag, Msg: fmt.Sprintf(format, args...)}
 }
 
 // refuseErr is err as a refusal of flag.
-func refuseErr(flag string, err error) *Refused { return &Refused{Flag: flag, Msg: err.Error()} }
+func RefuseErr(flag string, err error) *Refused { return &Refused{Flag: flag, Msg: err.Error()} }
 
 // SameInput reports whether rec was applied from the same input as p, so
 // that running `up` or `mount` again with it is recognised as done: their

@@ -272,10 +272,10 @@ func recordable(plans ...*Plan) error {
 		for _, s := range p.Steps {
 			for _, w := range s.Action.Argv() {
 				if !utf8.ValidString(w) {
-					return refuse("", "%q is not valid UTF-8; plumb's journal could not record it faithfully", w)
+					return Refuse("", "%q is not valid UTF-8; plumb's journal could not record it faithfully", w)
 				}
 				if strings.ContainsRune(w, 0) {
-					return refuse("", "%q holds a NUL byte, which no command line can", w)
+					return Refuse("", "%q holds a NUL byte, which no command line can", w)
 				}
 			}
 		}

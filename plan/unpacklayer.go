@@ -29,12 +29,12 @@ import (
 func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir string, lower []string, staged string, lim Limits) (unpack.Result, error) {
 	var res unpack.Result
 	if !filepath.IsAbs(dir) {
-		return res, refuse("<dir>", "%s is not an absolute path", dir)
+		return res, Refuse("<dir>", "%s is not an absolute path", dir)
 	}
 	partial := actions.Partial(dir)
 	for _, p := range []string{dir, partial} {
 		if _, err := os.Lstat(p); err == nil {
-			return res, refuse("<dir>", "%s exists: a layer is unpacked into a new directory (an interrupted unpack leaves %s; `plumb recover` or its undo deletes it)", p, partial)
+			return res, Refuse("<dir>", "%s exists: a layer is unpacked into a new directory (an interrupted unpack leaves %s; `plumb recover` or its undo deletes it)", p, partial)
 		}
 	}
 	if staged != "" {
@@ -46,7 +46,7 @@ func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir strin
 	}
 	layer, ok := img.Layer(diffID)
 	if !ok {
-		return res, refuse("diff-id", "%s has no layer %s", src, diffID)
+		return res, Refuse("diff-id", "%s has no layer %s", src, diffID)
 	}
 	rc, err := layer.Uncompressed(ctx)
 	if err != nil {
@@ -77,10 +77,10 @@ func moveStaged(staged, dir string) error {
 	root := Layout{Dir: filepath.Dir(filepath.Dir(filepath.Dir(dir)))}.stagingRoot()
 	if filepath.Dir(filepath.Dir(staged)) != root || filepath.Base(staged) != filepath.Base(dir) ||
 		!strings.HasPrefix(filepath.Base(filepath.Dir(staged)), "stage-") {
-		return refuse("staged", "%s is not a layer staged for %s (ROOT/image/staging/stage-*/%s)", staged, dir, filepath.Base(dir))
+		return Refuse("staged", "%s is not a layer staged for %s (ROOT/image/staging/stage-*/%s)", staged, dir, filepath.Base(dir))
 	}
 	if fi, err := os.Lstat(staged); err != nil || !fi.IsDir() {
-		return refuse("staged", "%s is not there: the pull or import that staged it ended; run it again", staged)
+		return Refuse("staged", "%s is not there: the pull or import that staged it ended; run it again", staged)
 	}
 	return os.Rename(staged, dir)
 }
@@ -97,7 +97,7 @@ func readSource(ctx context.Context, src actions.LayerSource) (*image.Image, err
 	if src.Import != "" && src.Pull == "" {
 		fi, err := os.Stat(src.Import)
 		if err != nil {
-			return nil, refuseErr("import", err)
+			return nil, RefuseErr("import", err)
 		}
 		key += fmt.Sprintf(" %d %d %d", fi.Size(), fi.ModTime().UnixNano(), fi.Sys().(*syscall.Stat_t).Ino)
 	}
@@ -114,20 +114,20 @@ func readSource(ctx context.Context, src actions.LayerSource) (*image.Image, err
 func readSourceOnce(ctx context.Context, src actions.LayerSource) (*image.Image, error) {
 	switch {
 	case src.Pull != "" && src.Import != "":
-		return nil, refuse("pull", "give --pull or --import, not both")
+		return nil, Refuse("pull", "give --pull or --import, not both")
 	case src.Pull != "":
 		ref, err := image.ParseRef(src.Pull)
 		if err != nil {
-			return nil, refuseErr("pull", err)
+			return nil, RefuseErr("pull", err)
 		}
 		if ref.Digest() == "" {
-			return nil, refuse("pull", "%s names no manifest digest (REPO@sha256:...): a step reads exactly the image its plan was made from", src.Pull)
+			return nil, Refuse("pull", "%s names no manifest digest (REPO@sha256:...): a step reads exactly the image its plan was made from", src.Pull)
 		}
 		return image.FromRegistry(ctx, ref, image.Options{Insecure: src.Insecure})
 	case src.Import != "":
 		return image.Import(src.Import, src.Name, image.Options{})
 	}
-	return nil, refuse("pull", "give the image as --pull REPO@sha256:DIGEST or --import FILE")
+	return nil, Refuse("pull", "give the image as --pull REPO@sha256:DIGEST or --import FILE")
 }
 
 // lowerGrace is how long a layer below may take to start being unpacked.

@@ -64,7 +64,7 @@ func (b *Bridge) Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Pl
 	}
 	old, err := rec.BridgeSpec()
 	if err != nil {
-		return nil, refuse("", "%s is already up with other settings, and %v; run `plumb bridge down %s` first", rec.ID(), err, rec.Name)
+		return nil, Refuse("", "%s is already up with other settings, and %v; run `plumb bridge down %s` first", rec.ID(), err, rec.Name)
 	}
 	var now BridgeSpec
 	if err := json.Unmarshal(p.Spec.Input, &now); err != nil {
@@ -81,7 +81,7 @@ func (b *Bridge) Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Pl
 	attached := Attachments(env.St, rec.Name)
 	if len(fixed) > 0 {
 		if len(attached) > 0 {
-			return nil, refuse("", "%s cannot change in place (%s): that is a down and an up, and its %d attached containers depend on it: %s; detach them first",
+			return nil, Refuse("", "%s cannot change in place (%s): that is a down and an up, and its %d attached containers depend on it: %s; detach them first",
 				rec.ID(), joinChanges(fixed), len(attached), dependents(attached))
 		}
 		up, err := replacePlan(env.St, rec, p)
@@ -136,7 +136,7 @@ func (b *Bridge) mtuChange(ctx context.Context, env Env, mtu int, attached []*Re
 	}
 	from, ok := links[b.Name.String()]
 	if !ok {
-		return Step{}, refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", b.Name, b.Name)
+		return Step{}, Refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", b.Name, b.Name)
 	}
 	var above, kept []string
 	for _, a := range attached {
@@ -157,7 +157,7 @@ func (b *Bridge) mtuChange(ctx context.Context, env Env, mtu int, attached []*Re
 		env.Warned.Once(ctx, fmt.Sprintf("%s's ports %s keep their MTU, above the bridge's %d: their containers send frames that large until detached and attached again", b.Name, strings.Join(kept, ", "), mtu))
 	}
 	if len(above) > 0 {
-		return Step{}, refuse("mtu", "%d is above the MTU of %s's ports %s; a bridge's MTU is at most its ports' (detach and attach them again to give them the new MTU first)",
+		return Step{}, Refuse("mtu", "%d is above the MTU of %s's ports %s; a bridge's MTU is at most its ports' (detach and attach them again to give them the new MTU first)",
 			mtu, b.Name, strings.Join(above, ", "))
 	}
 	return Step{Action: actions.LinkChangeMTU{Dev: b.Name, MTU: mtu, From: from}}, nil

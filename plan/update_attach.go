@@ -45,9 +45,9 @@ func (c *AttachCall) Existing(env Env) (Recipe, error) {
 	}
 	switch {
 	case !rec.Is(AttachmentKind):
-		return nil, refuse(targetFlag(a.Target), "%s is attached to %s as %s by %s; its ports are given when it is run", a.Target.Label(), c.Bridge, f.IP, rec.ID())
+		return nil, Refuse(targetFlag(a.Target), "%s is attached to %s as %s by %s; its ports are given when it is run", a.Target.Label(), c.Bridge, f.IP, rec.ID())
 	case f.Runtime != nil:
-		return nil, refuse(targetFlag(a.Target), "%s is attached to %s as %s by a runtime (%s); its ports are the runtime's", a.Target.Label(), c.Bridge, f.IP, rec.ID())
+		return nil, Refuse(targetFlag(a.Target), "%s is attached to %s as %s by a runtime (%s); its ports are the runtime's", a.Target.Label(), c.Bridge, f.IP, rec.ID())
 	}
 	return &Republish{Asked: a, Rec: rec}, nil
 }
@@ -77,10 +77,10 @@ func (r *Republish) Plan(_ context.Context, env Env) ([]*Plan, error) {
 		return nil, fmt.Errorf("%s: its facts are not an attachment's", r.Rec.ID())
 	}
 	if ip := r.Asked.IP; ip.IsValid() && ip != f.IP && ip != f.IP6 {
-		return nil, refuse("ip", "%s is attached to %s as %s; an address cannot change in place: detach it, then attach it again", r.Asked.Target.Label(), f.Bridge, f.IP)
+		return nil, Refuse("ip", "%s is attached to %s as %s; an address cannot change in place: detach it, then attach it again", r.Asked.Target.Label(), f.Bridge, f.IP)
 	}
 	if ip := r.Asked.IP6; ip.IsValid() && ip != f.IP6 {
-		return nil, refuse("ip", "%s is attached to %s as %s; an address cannot change in place: detach it, then attach it again", r.Asked.Target.Label(), f.Bridge, f.IP6)
+		return nil, Refuse("ip", "%s is attached to %s as %s; an address cannot change in place: detach it, then attach it again", r.Asked.Target.Label(), f.Bridge, f.IP6)
 	}
 	net, err := LoadNetwork(env.St, f.Bridge)
 	if err != nil {
@@ -92,10 +92,10 @@ func (r *Republish) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	}
 	for _, p := range ports {
 		if !net.NAT {
-			return nil, refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", f.Bridge)
+			return nil, Refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", f.Bridge)
 		}
 		if p.HostIP.IsValid() && !slices.ContainsFunc(f.IPs(), func(ip netip.Addr) bool { return ip.Is4() == p.HostIP.Is4() }) {
-			return nil, refuse("publish", "%s publishes on %s only, and %s has no address of that family", p, p.HostIP, r.Rec.ID())
+			return nil, Refuse("publish", "%s publishes on %s only, and %s has no address of that family", p, p.HostIP, r.Rec.ID())
 		}
 	}
 	want := f
@@ -125,7 +125,7 @@ func publishActions(f AttachmentFacts, ports []Port) ([]actions.Action, error) {
 	}
 	rules, err := fw.Actions(needs...)
 	if err != nil {
-		return nil, refuseErr("", err)
+		return nil, RefuseErr("", err)
 	}
 	return rules, nil
 }

@@ -34,7 +34,7 @@ type Veth struct {
 // neither its network nor its broadcast address, and distinct names.
 func (v *Veth) Check() error {
 	if v.Target.IsHost() {
-		return refuse("", "give the container as --pid PID or --netns NAME")
+		return Refuse("", "give the container as --pid PID or --netns NAME")
 	}
 	if err := checkSubnet("subnet", v.Subnet); err != nil {
 		return err
@@ -46,33 +46,33 @@ func (v *Veth) Check() error {
 		return err
 	}
 	if v.HostIP == v.ContIP {
-		return refuse("cont-ip", "%s is also the host's address (--host-ip); the two ends need different addresses", v.ContIP)
+		return Refuse("cont-ip", "%s is also the host's address (--host-ip); the two ends need different addresses", v.ContIP)
 	}
 	if v.HostIf == v.ContIf {
-		return refuse("cont-if", "%q is also the host end's name (--host-if); the two ends need different names", v.ContIf)
+		return Refuse("cont-if", "%q is also the host end's name (--host-if); the two ends need different names", v.ContIf)
 	}
 	if v.NAT6 && ipam.FamilyOf(v.Subnet.Addr()) != ipam.V6 {
-		return refuse("ipv6-nat", "%s is no IPv6 subnet to masquerade", v.Subnet)
+		return Refuse("ipv6-nat", "%s is no IPv6 subnet to masquerade", v.Subnet)
 	}
 	if v.NAT6 && v.NoNAT {
-		return refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT")
+		return Refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT")
 	}
 	if v.Uplink != "" && (v.Uplink == v.HostIf || v.Uplink == v.ContIf) {
-		return refuse("uplink", "%q is one of the veth pair's own ends", v.Uplink)
+		return Refuse("uplink", "%q is one of the veth pair's own ends", v.Uplink)
 	}
 	return nil
 }
 
 func checkSubnet(flag string, p netip.Prefix) error {
 	if err := ipam.CheckSubnet(p); err != nil {
-		return refuseErr(flag, err)
+		return RefuseErr(flag, err)
 	}
 	return nil
 }
 
 func checkHost(flag string, a netip.Addr, subnet netip.Prefix) error {
 	if err := ipam.CheckHost(a, subnet); err != nil {
-		return refuseErr(flag, err)
+		return RefuseErr(flag, err)
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func (v *Veth) FindUplink(ctx context.Context, r actions.Runner) (actions.IfName
 		return "", err
 	}
 	if dev == "" {
-		return "", refuse("uplink", "this host has no default route to find the uplink by; give --uplink IF, or --no-nat to leave out forwarding and NAT")
+		return "", Refuse("uplink", "this host has no default route to find the uplink by; give --uplink IF, or --no-nat to leave out forwarding and NAT")
 	}
 	name, err := actions.ParseIfName(dev)
 	if err != nil {
@@ -117,17 +117,17 @@ func (v *Veth) preflight(ctx context.Context, r actions.Runner) error {
 		return err
 	}
 	if _, ok := host[v.HostIf.String()]; ok {
-		return refuse("host-if", "an interface named %s already exists on the host and plumb did not make it", v.HostIf)
+		return Refuse("host-if", "an interface named %s already exists on the host and plumb did not make it", v.HostIf)
 	}
 	if _, ok := host[v.ContIf.String()]; ok {
-		return refuse("cont-if", "an interface named %s already exists on the host, where the pair is created", v.ContIf)
+		return Refuse("cont-if", "an interface named %s already exists on the host, where the pair is created", v.ContIf)
 	}
 	if _, ok := cont[v.ContIf.String()]; ok {
-		return refuse("cont-if", "an interface named %s already exists in the container (%s)", v.ContIf, v.Target)
+		return Refuse("cont-if", "an interface named %s already exists in the container (%s)", v.ContIf, v.Target)
 	}
 	// An uplink not given is the default route's device, which exists.
 	if _, ok := host[v.Uplink.String()]; !v.NoNAT && v.Uplink != "" && !ok {
-		return refuse("uplink", "the host has no interface named %s", v.Uplink)
+		return Refuse("uplink", "the host has no interface named %s", v.Uplink)
 	}
 	return nil
 }
@@ -184,7 +184,7 @@ func (v *Veth) plan() (*Plan, error) {
 		}
 		rules, err := fw.Actions(needs...)
 		if err != nil {
-			return nil, refuseErr("", err)
+			return nil, RefuseErr("", err)
 		}
 		steps = append(steps, forwarding(fam))
 		steps = append(steps, stepsOf(rules)...)

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"plumb/container"
 	"plumb/plan"
 )
 
@@ -21,7 +22,7 @@ type Input struct {
 	// command, capabilities, env with plumb's own values taken as docker
 	// run -e KEY takes them); Container fills in its layers and merges the
 	// image's config.
-	Container plan.Container
+	Container container.Container
 	// Image is an image plumb keeps; Layers, instead, are read-only
 	// layers, topmost first: names from `plumb layer import`, or
 	// directories.
@@ -32,7 +33,7 @@ type Input struct {
 // Container is the container recipe of in: its layers (an image's, or
 // those given, resolved in st), the image's config merged with the flags'
 // as docker run merges them.
-func Container(st *plan.Store, in Input) (*plan.Container, error) {
+func Container(st *plan.Store, in Input) (*container.Container, error) {
 	ct := in.Container
 	for _, l := range in.Layers {
 		ct.Layers = append(ct.Layers, layerDir(st, l))
@@ -61,7 +62,7 @@ func layerDir(st *plan.Store, v string) string {
 
 // fromImage gives the container an image's layers (their short links,
 // topmost first) and what its config says to run it with.
-func fromImage(st *plan.Store, ct *plan.Container, ref string) error {
+func fromImage(st *plan.Store, ct *container.Container, ref string) error {
 	_, f, err := plan.FindImage(st, ref)
 	if err != nil {
 		var r *plan.Refused

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"plumb/container"
 	"plumb/plan"
 )
 
@@ -71,9 +72,9 @@ func TestContainerInput(t *testing.T) {
 		in   Input
 		flag string
 	}{
-		{Input{Container: plan.Container{Name: "c"}, Image: "alpine", Layers: []string{"base"}}, "layer"},
-		{Input{Container: plan.Container{Name: "c"}}, "image"},
-		{Input{Container: plan.Container{Name: "c"}, Image: "nosuchimage"}, "image"},
+		{Input{Container: container.Container{Name: "c"}, Image: "alpine", Layers: []string{"base"}}, "layer"},
+		{Input{Container: container.Container{Name: "c"}}, "image"},
+		{Input{Container: container.Container{Name: "c"}, Image: "nosuchimage"}, "image"},
 	} {
 		_, err := Container(st, tt.in)
 		r, ok := err.(*plan.Refused)
@@ -82,7 +83,7 @@ func TestContainerInput(t *testing.T) {
 		}
 	}
 	dir := t.TempDir()
-	ct, err := Container(st, Input{Container: plan.Container{Name: "c", Bridge: "br0", Cmd: []string{"true"}}, Layers: []string{"base", dir + "/"}})
+	ct, err := Container(st, Input{Container: container.Container{Name: "c", Bridge: "br0", Cmd: []string{"true"}}, Layers: []string{"base", dir + "/"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func testLiveBridge(t *testing.T, fw string) {
 	var pids []int
 	var ips []string
 	for i := 0; i < 3; i++ {
-		pid := container(t)
+		pid := startContainer(t)
 		args := []string{"bridge", "attach", "br0", "--pid", strconv.Itoa(pid)}
 		if i == 0 {
 			args = append(args, "--publish", "8080:80")
@@ -115,7 +115,7 @@ func testLiveBridge(t *testing.T, fw string) {
 	var crowd []int
 	got := map[string]int{}
 	for i := 0; i < 20; i++ {
-		crowd = append(crowd, container(t))
+		crowd = append(crowd, startContainer(t))
 	}
 	start := time.Now()
 	for _, pid := range crowd {

@@ -34,7 +34,7 @@ func testLiveDualStack(t *testing.T, fw string) {
 		if fw == "nftables" && !strings.Contains(sh(t, "nft", "list", "tables"), "table ip6 plumb-br0") {
 			t.Error("no table ip6 plumb-br0")
 		}
-		server, client := container(t), container(t)
+		server, client := startContainer(t), startContainer(t)
 		out = mustPlumb(t, "bridge", "attach", "br0", "--pid", strconv.Itoa(server), "--publish", "8080:80")
 		if !strings.Contains(out, "as 10.88.0.2 and fd00:88::2") {
 			t.Fatalf("attach: %s", out)

@@ -142,7 +142,7 @@ func testFaultRecipe(t *testing.T, fw, mode string, nftOnly bool, first string, 
 	write(t, root+"/l1/f", "1")
 	write(t, root+"/l2/g", "2")
 	var r faultRecipe
-	for _, ps := range faultPasses(root, container(t), container(t), container(t)) {
+	for _, ps := range faultPasses(root, startContainer(t), startContainer(t), startContainer(t)) {
 		if ps.fw == fw && ps.mode == mode && ps.recipes[0].name == first {
 			r = ps.recipes[ri]
 		}

@@ -74,9 +74,9 @@ func standIn(run func(argv ...string) string, inet string) {
 	}
 }
 
-// container starts a process in a network namespace of its own, as the
+// startContainer starts a process in a network namespace of its own, as the
 // document's part one does, and returns its PID.
-func container(t *testing.T) int {
+func startContainer(t *testing.T) int {
 	t.Helper()
 	return containerIn(t, "")
 }

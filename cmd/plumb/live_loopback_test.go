@@ -40,7 +40,7 @@ func testLivePublishLoopback(t *testing.T, fw string) {
 		t.Fatalf("route_localnet after bridge up = %s; the bridge alone needs none", got)
 	}
 
-	web, other := container(t), container(t)
+	web, other := startContainer(t), startContainer(t)
 	mustPlumb(t, "bridge", "attach", "br0", "--pid", strconv.Itoa(web), "--publish", "8080:80")
 	mustPlumb(t, "bridge", "attach", "br0", "--pid", strconv.Itoa(other), "--publish", "8081:80")
 	if got := routeLocalnet(); got != "1" {

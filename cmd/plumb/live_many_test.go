@@ -24,7 +24,7 @@ func TestLiveAttachMany(t *testing.T) {
 	// A bridge keeps the IPv6 link-local address its first port gave it:
 	// warm it with one attach and detach, so "before" is a bridge that has
 	// had a container.
-	warm := container(t)
+	warm := startContainer(t)
 	mustPlumb(t, "bridge", "attach", "br0", "--pid", strconv.Itoa(warm))
 	snapshot(t) // the bridge's carrier seen by the kernel's linkwatch (see TestLiveFaultMatrix)
 	mustPlumb(t, "bridge", "detach", "br0", "--pid", strconv.Itoa(warm))
@@ -37,7 +37,7 @@ func TestLiveAttachMany(t *testing.T) {
 	var pids []int
 	args := []string{"bridge", "attach", "br0", "--from", filepath.Join(t.TempDir(), "containers")}
 	for i := 0; i < 10; i++ {
-		pids = append(pids, container(t))
+		pids = append(pids, startContainer(t))
 		args = append(args, "--pid", strconv.Itoa(pids[i]))
 	}
 	if err := os.WriteFile(args[4], []byte("# the test's containers\n"+strings.Join(lines, "\n")+"\n"), 0o644); err != nil {

@@ -197,7 +197,7 @@ func TestLiveImageInFlight(t *testing.T) {
 
 	// The networks, before anything is in flight.
 	mustPlumb(t, "bridge", "up", "br0", "--subnet", "10.89.0.0/24")
-	pid := container(t)
+	pid := startContainer(t)
 	cni, list := cniLib(t)
 	for i := range 2 {
 		sh(t, "ip", "netns", "add", "c0"+strconv.Itoa(i))

@@ -528,7 +528,7 @@ func TestLiveSnapshotAgrees(t *testing.T) {
 	if !isolateWorld(t) {
 		return
 	}
-	pid := strconv.Itoa(container(t))
+	pid := strconv.Itoa(startContainer(t))
 	byTools := func() string {
 		prev := netStateByTools(t, here(t))
 		for i := 0; i < 40; i++ {

@@ -164,7 +164,7 @@ func testLiveVeth(t *testing.T, fw string) {
 	if !isolateWorld(t) {
 		return
 	}
-	pid := container(t)
+	pid := startContainer(t)
 	before := snapshot(t)
 
 	// The container reaches the host end's address...
@@ -204,7 +204,7 @@ func testLiveVethRollback(t *testing.T, fw string) {
 	if !isolateWorld(t) {
 		return
 	}
-	pid := container(t)
+	pid := startContainer(t)
 	before := snapshot(t)
 	steps := planSteps(mustPlumb(t, "veth", "up", "--pid", strconv.Itoa(pid), "--dry-run"))
 	if want := map[string]int{"iptables": 12, "nftables": 10}[fw]; len(steps) != want {

@@ -30,7 +30,7 @@ func testLiveUpdate(t *testing.T, fw string) {
 		t.Errorf("after the update the bridge's MTU is %d, want 1400", got)
 	}
 
-	pid := container(t)
+	pid := startContainer(t)
 	p := strconv.Itoa(pid)
 	mustPlumb(t, "bridge", "attach", "br0", "--pid", p, "--publish", "8080:80", "--publish", "5353:53/udp")
 	if got := linkMTU(t, "veth0a580002"); got != 1400 {

@@ -36,7 +36,7 @@ func TestLiveFirewallWarnings(t *testing.T) {
 
 	// Someone's rule in iptables-legacy: the split brain, said once.
 	sh(t, "iptables-legacy", "-A", "INPUT", "-s", "192.0.2.99", "-j", "ACCEPT")
-	pid := container(t)
+	pid := startContainer(t)
 	out, err = plumb(t, nil, "bridge", "attach", "br0", "--pid", strconv.Itoa(pid))
 	if err != nil {
 		t.Fatalf("attach: %v\n%s", err, out)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"strings"
 
+	"plumb/container"
 	"plumb/plan"
 	"plumb/supervise"
 )
@@ -101,7 +102,7 @@ func (c *RunCmd) input() supervise.Input {
 	if len(cmd) > 0 && cmd[0] == "--" {
 		cmd = cmd[1:]
 	}
-	ct := plan.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach,
+	ct := container.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach,
 		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID,
 		Env: hostEnv(c.Env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf, Aliases: c.Alias}
 	for _, p := range c.Publish {

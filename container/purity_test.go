@@ -1,4 +1,4 @@
-package plan
+package container
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/plantest"
 )
 
@@ -15,18 +16,18 @@ import (
 // plan): the uplink a veth finds from the default route, the directories
 // of an overlay laid out by plumb, a container's root.
 func TestPlanLeavesRecipe(t *testing.T) {
-	st := NewStore(t.TempDir())
-	env := Env{R: &plantest.FakeRunner{}, St: st}
-	v := &Veth{Target: actions.Netns{PID: 4242}, HostIf: "veth-host", ContIf: "veth-container",
+	st := plan.NewStore(t.TempDir())
+	env := plan.Env{R: &plantest.FakeRunner{}, St: st}
+	v := &plan.Veth{Target: actions.Netns{PID: 4242}, HostIf: "veth-host", ContIf: "veth-container",
 		Subnet: netip.MustParsePrefix("10.200.0.0/24"),
 		HostIP: netip.MustParseAddr("10.200.0.1"), ContIP: netip.MustParseAddr("10.200.0.2")}
 	layer := t.TempDir()
 	for _, tt := range []struct {
 		name string
-		rc   Recipe
+		rc   plan.Recipe
 	}{
 		{"veth", v},
-		{"overlay laid out", &Overlay{Name: "web", Lower: []string{layer}, LaidOut: true}},
+		{"overlay laid out", &plan.Overlay{Name: "web", Lower: []string{layer}, LaidOut: true}},
 		{"container", &Container{Name: "c", Layers: []string{layer}, Cmd: []string{"true"}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package plan
+package container
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 )
 
 const localhostLines = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n" +
@@ -164,7 +165,7 @@ func TestContainerInputRefused(t *testing.T) {
 		ct := c.ct
 		ct.Name, ct.Layers, ct.Cmd = "c", []string{"/l"}, []string{"true"}
 		err := ct.Check()
-		var r *Refused
+		var r *plan.Refused
 		if !errors.As(err, &r) || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%+v: %v, want %s", c.ct, err, c.want)
 		}
@@ -178,7 +179,7 @@ func TestContainerInputRefused(t *testing.T) {
 // upper layer first, a whiteout hiding a lower file, links never
 // followed), and refuses a user other than root without CAP_SETUID.
 func TestContainerProcess(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	top, base := t.TempDir(), t.TempDir()
 	write := func(p, s string) {
 		os.MkdirAll(filepath.Dir(p), 0o755)
@@ -194,7 +195,7 @@ func TestContainerProcess(t *testing.T) {
 		if err := ct.Check(); err != nil {
 			return nil, err
 		}
-		plans, err := ct.Plan(context.Background(), Env{St: st})
+		plans, err := ct.Plan(context.Background(), plan.Env{St: st})
 		if err != nil {
 			return nil, err
 		}
@@ -371,7 +372,7 @@ func TestCheckImageConfig(t *testing.T) {
 		"user with two ':'": {user: "a:b:c", field: "User"},
 	} {
 		err := CheckImageConfig(c.env, c.dir, c.user)
-		var r *Refused
+		var r *plan.Refused
 		if !errors.As(err, &r) || r.Flag != "image" || !strings.Contains(r.Msg, "its config's "+c.field) {
 			t.Errorf("%s: %v; want a refusal of --image naming %s", name, err, c.field)
 		}

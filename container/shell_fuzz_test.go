@@ -1,4 +1,4 @@
-package plan
+package container
 
 import (
 	"bytes"
@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/plantest"
 )
 
@@ -146,10 +147,10 @@ const fuzzKinds = 7
 // refuses the input (as the CLI would, before printing any runbook). Names
 // that are not valid where they go fall back to ordinary ones, so that the
 // other fields are still exercised.
-func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *Plan {
+func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *plan.Plan {
 	ctx := context.Background()
-	st := NewStore(filepath.Join(root, "st"))
-	env := Env{R: &plantest.FakeRunner{}, St: st}
+	st := plan.NewStore(filepath.Join(root, "st"))
+	env := plan.Env{R: &plantest.FakeRunner{}, St: st}
 	under := func(s string) string { return root + "/" + inside(s) }
 	ifname := func(s, dflt string) actions.IfName {
 		if len(s) > 15 {
@@ -161,26 +162,26 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *Pl
 		return actions.IfName(dflt)
 	}
 	objName := func(s, dflt string) string {
-		if CheckObjectName("", s) == nil && len(NetnsName(s)) <= 64 {
+		if plan.CheckObjectName("", s) == nil && len(NetnsName(s)) <= 64 {
 			return s
 		}
 		return dflt
 	}
-	plan := func(rc Recipe) *Plan {
+	planOf := func(rc plan.Recipe) *plan.Plan {
 		if err := rc.Check(); err != nil {
-			var r *Refused
+			var r *plan.Refused
 			if !errors.As(err, &r) {
 				t.Fatalf("Check: %v", err)
 			}
 			return nil
 		}
-		var ps []*Plan
-		_, err := Allocate(ctx, env, rc, false)
+		var ps []*plan.Plan
+		_, err := plan.Allocate(ctx, env, rc, false)
 		if err == nil {
 			ps, err = rc.Plan(ctx, env)
 		}
 		if err != nil {
-			var r *Refused
+			var r *plan.Refused
 			if !errors.As(err, &r) {
 				t.Fatalf("Plan: %v", err)
 			}
@@ -188,14 +189,14 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *Pl
 		}
 		return ps[0]
 	}
-	bridge := func(n actions.IfName) *Bridge {
-		return &Bridge{Name: n, Subnet: netip.MustParsePrefix("10.88.0.0/24")}
+	bridge := func(n actions.IfName) *plan.Bridge {
+		return &plan.Bridge{Name: n, Subnet: netip.MustParsePrefix("10.88.0.0/24")}
 	}
 	// keep applies a bridge to the store with the fake runner, as
 	// `bridge up` would have, for the plans that need one.
-	keep := func(b *Bridge) *Record {
-		p := plan(b)
-		rec, err := Apply(ctx, &plantest.FakeRunner{}, st, p, Each)
+	keep := func(b *plan.Bridge) *plan.Record {
+		p := planOf(b)
+		rec, err := plan.Apply(ctx, &plantest.FakeRunner{}, st, p, plan.Each)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -203,7 +204,7 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *Pl
 	}
 	switch kind % fuzzKinds {
 	case 0: // bridge up NAME
-		return plan(bridge(ifname(name, "br0")))
+		return planOf(bridge(ifname(name, "br0")))
 	case 1: // veth up, into a named namespace or one given by path
 		host := ifname(name, "veth-host")
 		cont := actions.IfName("veth-cont")
@@ -216,23 +217,23 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *Pl
 			strings.ContainsFunc(arg, func(r rune) bool { return r == '/' || r < 0x20 || r == ' ' || r == '\t' }) {
 			target = actions.Netns{File: under(path)}
 		}
-		return plan(&Veth{Target: target, HostIf: host, ContIf: cont, Uplink: up,
+		return planOf(&plan.Veth{Target: target, HostIf: host, ContIf: cont, Uplink: up,
 			Subnet: netip.MustParsePrefix("10.200.0.0/24"), HostIP: netip.MustParseAddr("10.200.0.1"), ContIP: netip.MustParseAddr("10.200.0.2")})
 	case 2: // overlay mount with the paths given
 		d := under(path)
-		return plan(&Overlay{Lower: []string{under(arg), d + "/l2"}, Upper: d + "/u", Work: d + "/w", Merged: d + "/m", Name: objName(name, "")})
+		return planOf(&plan.Overlay{Lower: []string{under(arg), d + "/l2"}, Upper: d + "/u", Work: d + "/w", Merged: d + "/m", Name: objName(name, "")})
 	case 3: // run, --net none
-		return plan(&Container{Name: objName(name, "web"), Layers: []string{under(path), under("l2")}, Cmd: []string{arg, name, path}, Hostname: hostname(name)})
+		return planOf(&Container{Name: objName(name, "web"), Layers: []string{under(path), under("l2")}, Cmd: []string{arg, name, path}, Hostname: hostname(name)})
 	case 4: // run on a bridge, with a port published
 		keep(bridge(ifname(arg, "br0")))
-		return plan(&Container{Name: objName(name, "web"), Layers: []string{under(path)}, Cmd: []string{"sh", "-c", arg},
-			Bridge: string(ifname(arg, "br0")), Publish: []Port{{Host: 8080, Container: 80, Proto: "tcp"}}})
+		return planOf(&Container{Name: objName(name, "web"), Layers: []string{under(path)}, Cmd: []string{"sh", "-c", arg},
+			Bridge: string(ifname(arg, "br0")), Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}})
 	case 5: // layer import, into a state directory given by the input
-		env.St = NewStore(root + "/st/" + inside(arg))
-		return plan(&Layer{Name: objName(name, "l"), File: under(path)})
+		env.St = plan.NewStore(root + "/st/" + inside(arg))
+		return planOf(&plan.Layer{Name: objName(name, "l"), File: under(path)})
 	case 6: // bridge down: the runbook of a teardown
 		rec := keep(bridge(ifname(name, "br0")))
-		td, err := Remove(ctx, env, []*Record{rec}, DownOptions{}, true)
+		td, err := plan.Remove(ctx, env, []*plan.Record{rec}, plan.DownOptions{}, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -286,7 +287,7 @@ type expected struct {
 // directories each Mkdir makes, as the mkdir stub will, so that each
 // Mkdir's reads and undo are those of the host as the earlier steps leave
 // it.
-func expectedCalls(t *testing.T, root string, p *Plan, failStep int) expected {
+func expectedCalls(t *testing.T, root string, p *plan.Plan, failStep int) expected {
 	ctx := context.Background()
 	var x expected
 	var undos [][]string
@@ -358,7 +359,7 @@ func expectedCalls(t *testing.T, root string, p *Plan, failStep int) expected {
 // should: that it is done, or that a step failed and each undo it ran.
 func checkStderr(id string, steps int, x expected, stderr string) error {
 	if x.failAt == 0 {
-		if want := fmt.Sprintf("runbook: %s: %d steps done\n", visible(id), steps); stderr != want {
+		if want := fmt.Sprintf("runbook: %s: %d steps done\n", plan.Visible(id), steps); stderr != want {
 			return fmt.Errorf("stderr is %q, want %q", stderr, want)
 		}
 		return nil

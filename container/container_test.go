@@ -1,4 +1,4 @@
-package plan
+package container
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/image"
 )
 
@@ -51,7 +52,7 @@ func TestHostnameFrom(t *testing.T) {
 			b = append(b, rest[r.IntN(len(rest))])
 		}
 		name := string(b)
-		if err := CheckObjectName("<name>", name); err != nil {
+		if err := plan.CheckObjectName("<name>", name); err != nil {
 			t.Fatalf("%q: %v", name, err)
 		}
 		if err := CheckHostname(HostnameFrom(name)); err != nil {
@@ -80,7 +81,7 @@ func TestCheckHostname(t *testing.T) {
 		}
 	}
 	c := &Container{Name: "h1", Layers: []string{"/l"}, Cmd: []string{"hostname"}, Hostname: "-a"}
-	var r *Refused
+	var r *plan.Refused
 	if err := c.Check(); !errors.As(err, &r) || r.Flag != "hostname" {
 		t.Errorf("--hostname=-a: %v, want a refusal of --hostname", err)
 	}
@@ -124,7 +125,7 @@ func TestContainerConfinement(t *testing.T) {
 		got, err := ct.confinement()
 		checkErr := ct.Check()
 		if c.refused != "" {
-			var r *Refused
+			var r *plan.Refused
 			if !errors.As(err, &r) || r.Flag != c.refused || !errors.As(checkErr, &r) {
 				t.Errorf("%s: %v (Check: %v), want a refusal of --%s", c.name, err, checkErr, c.refused)
 			}
@@ -156,7 +157,7 @@ func without(all []string, drop string) []string {
 // /run/netns, the hostname goes after --, and the container starts
 // confined.
 func TestContainerPlan(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	layer := t.TempDir()
 	os.Mkdir(filepath.Join(layer, "proc"), 0o755)
 	resolv := filepath.Join(t.TempDir(), "resolv.conf")
@@ -178,7 +179,7 @@ func TestContainerPlan(t *testing.T) {
 		if err := ct.Check(); err != nil {
 			t.Fatal(err)
 		}
-		plans, err := ct.Plan(context.Background(), Env{St: st})
+		plans, err := ct.Plan(context.Background(), plan.Env{St: st})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,15 +243,15 @@ func TestContainerPlan(t *testing.T) {
 // directory is refused before anything runs; a whiteout in the upper layer
 // hides a lower layer's entry.
 func TestContainerRootDirs(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	layer := t.TempDir()
 	os.Mkdir(filepath.Join(layer, "proc"), 0o755)
 	os.Symlink("/etc", filepath.Join(layer, "dev"))
 	ct := &Container{Name: "c", Layers: []string{layer}, Cmd: []string{"true"}}
-	if _, err := ct.Plan(context.Background(), Env{St: st}); err != nil {
+	if _, err := ct.Plan(context.Background(), plan.Env{St: st}); err != nil {
 		t.Fatal(err)
 	}
-	var r *Refused
+	var r *plan.Refused
 	if err := ct.checkRootDirs(st.Overlay("c").Upper); !errors.As(err, &r) || !strings.Contains(r.Msg, "dev is a symbolic link, not a directory") {
 		t.Errorf("a layer whose /dev is a link to /etc: %v", err)
 	}
@@ -287,7 +288,7 @@ func TestFromImage(t *testing.T) {
 			ct := tc.ct
 			err := ct.FromImage(bad)
 			if tc.wantErr != "" {
-				var r *Refused
+				var r *plan.Refused
 				if !errors.As(err, &r) || r.Flag != "image" || !strings.Contains(r.Msg, tc.wantErr) {
 					t.Errorf("got %v, want a refusal of --image with %q", err, tc.wantErr)
 				}

@@ -1,4 +1,4 @@
-package plan
+package container
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/firewall"
 	"plumb/plan/image"
 )
@@ -30,7 +31,7 @@ type Container struct {
 	ImageUser      bool
 	Bridge         string // "": --net none
 	IP             netip.Addr
-	Publish        []Port
+	Publish        []plan.Port
 	Hostname       string // "": one made from its name (HostnameFrom)
 	Cmd            []string
 	Attach         bool // foreground: the command shares plumb's stdio
@@ -62,13 +63,13 @@ type Container struct {
 	// Aliases are names it answers to on its bridge besides its own.
 	Aliases []string
 	// attach is its attachment, with the address Allocate gave out.
-	attach *Attach
+	attach *plan.Attach
 }
 
 // rootfs is the container's overlay, in the state directory's layout.
-func (c *Container) rootfs(env Env) *Overlay {
+func (c *Container) rootfs(env plan.Env) *plan.Overlay {
 	dirs := env.St.Overlay(c.Name)
-	return &Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged, base: dirs.Base, state: env.St.Layout}
+	return &plan.Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged, Base: dirs.Base, Layout: env.St.Layout}
 }
 
 // DefaultCaps is Docker's default capability set, as setpriv names them.
@@ -142,7 +143,7 @@ func capName(flag, v string) (string, error) {
 	if n == "all" || slices.Contains(actions.CapNames, n) {
 		return n, nil
 	}
-	return "", refuse(flag, "%q is not a capability Linux knows (such as NET_ADMIN or CAP_SYS_TIME, or ALL)", v)
+	return "", plan.Refuse(flag, "%q is not a capability Linux knows (such as NET_ADMIN or CAP_SYS_TIME, or ALL)", v)
 }
 
 // capabilities is the bounding set as docker run makes it: ALL added is
@@ -206,12 +207,12 @@ func (c *Container) confinement() (*actions.Confinement, error) {
 		case "no-new-privileges:false", "no-new-privileges=false":
 			nnp = false
 		default:
-			return nil, refuse("security-opt", "%q: plumb knows only no-new-privileges[:true|:false] (no seccomp, AppArmor or SELinux profiles)", o)
+			return nil, plan.Refuse("security-opt", "%q: plumb knows only no-new-privileges[:true|:false] (no seccomp, AppArmor or SELinux profiles)", o)
 		}
 	}
 	if c.Privileged {
 		if len(c.CapAdd) > 0 || len(c.CapDrop) > 0 {
-			return nil, refuse("privileged", "it keeps every capability; --cap-add and --cap-drop mean nothing with it")
+			return nil, plan.Refuse("privileged", "it keeps every capability; --cap-add and --cap-drop mean nothing with it")
 		}
 		return &actions.Confinement{Privileged: true, NoNewPrivs: nnp}, nil
 	}
@@ -220,7 +221,7 @@ func (c *Container) confinement() (*actions.Confinement, error) {
 		return nil, err
 	}
 	if !slices.Contains(caps, "sys_chroot") {
-		return nil, refuse("cap-drop", "the container keeps CAP_SYS_CHROOT: plumb enters its root with unshare --root once setpriv has set its capabilities, "+
+		return nil, plan.Refuse("cap-drop", "the container keeps CAP_SYS_CHROOT: plumb enters its root with unshare --root once setpriv has set its capabilities, "+
 			"so unshare needs it; add --cap-add SYS_CHROOT to say you know (its root is the top of its mount namespace, so chroot cannot lead out)")
 	}
 	return &actions.Confinement{Caps: caps, NoNewPrivs: nnp}, nil
@@ -228,24 +229,24 @@ func (c *Container) confinement() (*actions.Confinement, error) {
 
 // Check applies the rules of the input alone.
 func (c *Container) Check() error {
-	if err := CheckObjectName("<name>", c.Name); err != nil {
+	if err := plan.CheckObjectName("<name>", c.Name); err != nil {
 		return err
 	}
 	if len(NetnsName(c.Name)) > 64 {
-		return refuse("<name>", "%q is too long for a namespace name", c.Name)
+		return plan.Refuse("<name>", "%q is too long for a namespace name", c.Name)
 	}
 	if len(c.Cmd) == 0 {
-		return refuse("", "give the command to run after --, such as: plumb run web --layer busybox -- httpd -f -p 80")
+		return plan.Refuse("", "give the command to run after --, such as: plumb run web --layer busybox -- httpd -f -p 80")
 	}
 	if c.Hostname != "" {
 		if err := CheckHostname(c.Hostname); err != nil {
-			return refuseErr("hostname", err)
+			return plan.RefuseErr("hostname", err)
 		}
 	}
 	if c.Bridge == "" && (c.IP.IsValid() || len(c.Publish) > 0) {
-		return refuse("net", "--ip and --publish need --net BRIDGE")
+		return plan.Refuse("net", "--ip and --publish need --net BRIDGE")
 	}
-	if err := checkAliases(c.Aliases, c.Bridge != ""); err != nil {
+	if err := plan.CheckAliases(c.Aliases, c.Bridge != ""); err != nil {
 		return err
 	}
 	if err := checkEnv(c.Env); err != nil {
@@ -270,7 +271,7 @@ func (c *Container) resolvConf() string {
 
 // Plan lays out the steps: the overlay, the network, the hostname, then the
 // command, with the address on the bridge that Allocate gave out.
-func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
+func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 	if err := env.St.TrustRoot(false); err != nil {
 		return nil, err
 	}
@@ -283,7 +284,7 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if err := o.Check(); err != nil {
 		return nil, err
 	}
-	op, err := o.plan()
+	op, err := o.MountPlan()
 	if err != nil {
 		return nil, err
 	}
@@ -305,13 +306,13 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	// table). /run/netns is held by every container in the ledger, so the
 	// last one removes it if plumb made it.
 	steps := append(op.Steps,
-		Step{Action: actions.Mkdir{Path: actions.NetnsDir,
+		plan.Step{Action: actions.Mkdir{Path: actions.NetnsDir,
 			Purpose: "make sure " + actions.NetnsDir + ", where named network namespaces are kept, exists"},
 			Shared: "dir " + actions.NetnsDir},
-		Step{Action: actions.Touch{Path: ns.Path(), Keeps: "network namespace"}},
-		Step{Action: actions.NetnsNew{Name: ns.Name}},
+		plan.Step{Action: actions.Touch{Path: ns.Path(), Keeps: "network namespace"}},
+		plan.Step{Action: actions.NetnsNew{Name: ns.Name}},
 	)
-	facts := ContainerFacts{Root: OverlayFacts{LowerDir: strings.Join(c.Layers, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged, Layout: dirs.Base},
+	facts := plan.ContainerFacts{Root: plan.OverlayFacts{LowerDir: strings.Join(c.Layers, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged, Layout: dirs.Base},
 		Netns: ns.Name, Hostname: c.hostname(), Cmd: actions.Quote(c.Cmd), PIDFile: dirs.PID, Log: dirs.Log, Target: ns.Label()}
 	if c.attach != nil {
 		ap, err := c.attach.Plan()
@@ -319,10 +320,10 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 			return nil, err
 		}
 		steps = append(steps, ap.Steps...)
-		net := ap.Facts.(AttachmentFacts)
+		net := ap.Facts.(plan.AttachmentFacts)
 		facts.Net = &net
 	} else {
-		steps = append(steps, Step{Action: actions.LinkSetUp{Dev: "lo", In: ns}})
+		steps = append(steps, plan.Step{Action: actions.LinkSetUp{Dev: "lo", In: ns}})
 	}
 	// What the command runs with, and the files of its /etc, as Docker
 	// writes them for each container.
@@ -333,24 +334,24 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	facts.Image, facts.ImageID = c.Image, c.ImageID
 	facts.Env, facts.WorkDir, facts.User = proc.Env, proc.Dir, fmt.Sprintf("%d:%d", proc.UID, proc.GID)
 	if proc.UID != 0 && !confine.Privileged && !slices.Contains(confine.Caps, "setuid") {
-		return nil, refuse("cap-drop", "the container's user %d is set by unshare -S once its root is entered, which needs CAP_SETUID; keep it (it is Docker's default), or run as root", proc.UID)
+		return nil, plan.Refuse("cap-drop", "the container's user %d is set by unshare -S once its root is entered, which needs CAP_SETUID; keep it (it is Docker's default), or run as root", proc.UID)
 	}
 	var ip netip.Addr
 	var names []string
 	if c.attach != nil {
-		ip, names = c.attach.IP, c.attach.names()
+		ip, names = c.attach.IP, c.attach.Names()
 	}
 	resolv, err := readResolvConf(c.resolvConf())
 	if err != nil {
 		return nil, err
 	}
 	steps = append(steps,
-		Step{Action: actions.Touch{Path: dirs.UTS}},
-		Step{Action: actions.UTSNew{File: dirs.UTS, Hostname: c.hostname(), EndOptions: true}},
-		Step{Action: actions.WriteFile{Path: dirs.Hostname, Content: c.hostname() + "\n", For: "the container's /etc/hostname"}},
-		Step{Action: actions.WriteFile{Path: dirs.Hosts, Content: HostsFile(ip, c.hostname()), For: "the container's /etc/hosts"}},
-		Step{Action: actions.WriteFile{Path: dirs.Resolv, Content: resolv, For: "the container's /etc/resolv.conf"}},
-		Step{Action: actions.StartContainer{Netns: ns.Name, UTS: dirs.UTS, Root: o.Merged, Cmd: c.Cmd, Log: dirs.Log,
+		plan.Step{Action: actions.Touch{Path: dirs.UTS}},
+		plan.Step{Action: actions.UTSNew{File: dirs.UTS, Hostname: c.hostname(), EndOptions: true}},
+		plan.Step{Action: actions.WriteFile{Path: dirs.Hostname, Content: c.hostname() + "\n", For: "the container's /etc/hostname"}},
+		plan.Step{Action: actions.WriteFile{Path: dirs.Hosts, Content: HostsFile(ip, c.hostname()), For: "the container's /etc/hosts"}},
+		plan.Step{Action: actions.WriteFile{Path: dirs.Resolv, Content: resolv, For: "the container's /etc/resolv.conf"}},
+		plan.Step{Action: actions.StartContainer{Netns: ns.Name, UTS: dirs.UTS, Root: o.Merged, Cmd: c.Cmd, Log: dirs.Log,
 			Attach: c.Attach, PIDFile: dirs.PID, Confine: confine,
 			Etc:     &actions.EtcFiles{Hostname: dirs.Hostname, Hosts: dirs.Hosts, Resolv: dirs.Resolv},
 			Process: proc}},
@@ -359,20 +360,20 @@ func (c *Container) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if c.attach != nil {
 		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge)
 	}
-	return []*Plan{{Kind: ContainerKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary, Names: names}}, nil
+	return []*plan.Plan{{Kind: plan.ContainerKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary, Names: names}}, nil
 }
 
 // Again refuses a name in use: a container is never "already up".
-func (c *Container) Again(rec *Record, _ *Plan) (string, error) {
-	_, state := ContainerState(rec)
-	return "", refuse("<name>", "a container named %s exists (%s); `plumb stop %s` first", c.Name, state, c.Name)
+func (c *Container) Again(rec *plan.Record, _ *plan.Plan) (string, error) {
+	_, state := plan.ContainerState(rec)
+	return "", plan.Refuse("<name>", "a container named %s exists (%s); `plumb stop %s` first", c.Name, state, c.Name)
 }
 
 // Preflight checks the host before anything runs: the layers, the tools
 // that confine the container, the names, the bridge.
-func (c *Container) Preflight(ctx context.Context, env Env) ([]string, error) {
+func (c *Container) Preflight(ctx context.Context, env plan.Env) ([]string, error) {
 	o := c.rootfs(env)
-	if err := o.preflight(); err != nil {
+	if err := o.CheckHost(); err != nil {
 		return nil, err
 	}
 	if err := c.checkRootDirs(o.Upper); err != nil {
@@ -389,11 +390,11 @@ func (c *Container) Preflight(ctx context.Context, env Env) ([]string, error) {
 	}
 	for _, t := range []struct{ tool, pkg string }{{"sh", "dash"}, {"setpriv", "util-linux"}, {"unshare", "util-linux"}, {"env", "coreutils"}} {
 		if _, err := exec.LookPath(t.tool); err != nil {
-			return nil, &Refused{Msg: fmt.Sprintf("%s: not found — install the %s package (it confines the container)", t.tool, t.pkg)}
+			return nil, &plan.Refused{Msg: fmt.Sprintf("%s: not found — install the %s package (it confines the container)", t.tool, t.pkg)}
 		}
 	}
 	if _, err := os.Stat(actions.Netns{Name: NetnsName(c.Name)}.Path()); err == nil {
-		return nil, refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
+		return nil, plan.Refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
 	}
 	if c.attach != nil {
 		return nil, c.attach.Preflight(ctx, env.R, env.St)
@@ -432,10 +433,10 @@ func (c *Container) checkRootDirs(upper string) error {
 	for _, d := range rootDirs {
 		p, fi, err := topEntry(append([]string{upper}, c.Layers...), d)
 		if err != nil {
-			return refuseErr("layer", err)
+			return plan.RefuseErr("layer", err)
 		}
 		if fi != nil && !fi.IsDir() {
-			return refuse("layer", "%s is a %s, not a directory: plumb mounts the container's /%s there", p, fileKind(fi), d)
+			return plan.Refuse("layer", "%s is a %s, not a directory: plumb mounts the container's /%s there", p, fileKind(fi), d)
 		}
 	}
 	return nil
@@ -446,8 +447,8 @@ func (c *Container) checkRootDirs(upper string) error {
 // does): the container's script then writes nothing there, and the
 // undo removes them once empty, so a container that wrote nothing leaves
 // nothing.
-func mountPoints(upper string, layers []string) []Step {
-	var steps []Step
+func mountPoints(upper string, layers []string) []plan.Step {
+	var steps []plan.Step
 	for _, d := range rootDirs {
 		if _, err := os.Lstat(filepath.Join(upper, d)); err == nil {
 			continue // there, or a whiteout: the script's mkdir -p deals with it
@@ -456,7 +457,7 @@ func mountPoints(upper string, layers []string) []Step {
 			continue
 		}
 		p := filepath.Join(upper, d)
-		steps = append(steps, Step{Action: actions.Mkdir{Path: p,
+		steps = append(steps, plan.Step{Action: actions.Mkdir{Path: p,
 			Purpose: fmt.Sprintf("create %s: the container's /%s is mounted there, and no layer has it", p, d)}})
 	}
 	return steps
@@ -482,10 +483,10 @@ func plural(n int, what string) string {
 
 // Locks: a container shares its network and the images, and holds its
 // name, which its overlay's directory shares with overlays'.
-func (c *Container) Locks() []Lock {
-	out := []Lock{ImagesLock(true), ObjectLock(ContainerKind.Name(), c.Name), ObjectLock(OverlayKind.Name(), c.Name)}
+func (c *Container) Locks() []plan.Lock {
+	out := []plan.Lock{plan.ImagesLock(true), plan.ObjectLock(plan.ContainerKind.Name(), c.Name), plan.ObjectLock(plan.OverlayKind.Name(), c.Name)}
 	if c.Bridge != "" {
-		out = append(out, NetworkLock(c.Bridge, true))
+		out = append(out, plan.NetworkLock(c.Bridge, true))
 	}
 	return out
 }
@@ -499,7 +500,7 @@ func (c *Container) Locks() []Lock {
 func (c *Container) FromImage(cfg image.Config) error {
 	cmd := cfg.Command(c.Cmd)
 	if cmd == nil {
-		return refuse("image", "the image has no Entrypoint or Cmd: give the command after --")
+		return plan.Refuse("image", "the image has no Entrypoint or Cmd: give the command after --")
 	}
 	dir, user := cfg.WorkingDir, cfg.User
 	if c.WorkDir != "" {
@@ -523,21 +524,21 @@ func (c *Container) FromImage(cfg image.Config) error {
 }
 
 // Allocate gives out the container's address on its bridge, if it has one.
-func (c *Container) Allocate(ctx context.Context, env Env, reserve bool) (func(), error) {
+func (c *Container) Allocate(ctx context.Context, env plan.Env, reserve bool) (func(), error) {
 	c.attach = nil
 	if c.Bridge == "" {
 		return func() {}, nil
 	}
-	net, err := LoadNetwork(env.St, c.Bridge)
+	net, err := plan.LoadNetwork(env.St, c.Bridge)
 	if err != nil {
 		return nil, err
 	}
-	a := &Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
+	a := &plan.Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
 		Name: c.Name, Aliases: c.Aliases}
 	if err := a.Check(); err != nil {
 		return nil, err
 	}
-	free, err := allocateAll(ctx, env.St, net, ContainerKind.Name(), c.Name, []*Attach{a}, reserve)
+	free, err := plan.AllocateAll(ctx, env.St, net, plan.ContainerKind.Name(), c.Name, []*plan.Attach{a}, reserve)
 	if err != nil {
 		return nil, err
 	}

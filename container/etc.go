@@ -1,4 +1,4 @@
-package plan
+package container
 
 import (
 	"bufio"
@@ -19,6 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"plumb/actions"
+	"plumb/plan"
 )
 
 // What a container gets besides its root, as Docker gives it: its
@@ -154,7 +155,7 @@ func readResolvConf(src string) (string, error) {
 		data, err = nil, nil
 	}
 	if err != nil {
-		return "", refuseErr("resolv-conf", fmt.Errorf("reading the host's nameservers: %w", err))
+		return "", plan.RefuseErr("resolv-conf", fmt.Errorf("reading the host's nameservers: %w", err))
 	}
 	return ResolvConf(data, src), nil
 }
@@ -221,9 +222,9 @@ func checkEnv(env []string) error {
 		k, _, _ := strings.Cut(e, "=")
 		switch {
 		case k == "":
-			return refuse("env", "%q: a variable needs a name: KEY=VALUE, or KEY for the value it has where plumb runs", e)
+			return plan.Refuse("env", "%q: a variable needs a name: KEY=VALUE, or KEY for the value it has where plumb runs", e)
 		case strings.ContainsRune(e, 0):
-			return refuse("env", "%q holds a NUL byte, which no environment can", e)
+			return plan.Refuse("env", "%q holds a NUL byte, which no environment can", e)
 		}
 	}
 	return nil
@@ -236,9 +237,9 @@ func cleanWorkDir(dir string) (string, error) {
 	case dir == "":
 		return "/", nil
 	case !path.IsAbs(dir):
-		return "", refuse("workdir", "%q is not an absolute path: the working directory is a path inside the container, such as /app", dir)
+		return "", plan.Refuse("workdir", "%q is not an absolute path: the working directory is a path inside the container, such as /app", dir)
 	case strings.ContainsAny(dir, "\x00\n"):
-		return "", refuse("workdir", "%q holds a NUL or a newline", dir)
+		return "", plan.Refuse("workdir", "%q holds a NUL or a newline", dir)
 	}
 	return path.Clean(dir), nil
 }
@@ -257,16 +258,16 @@ func ParseUser(s string) (UserSpec, error) {
 	u, g, _ := strings.Cut(s, ":")
 	switch {
 	case strings.Contains(g, ":"):
-		return UserSpec{}, refuse("user", "%q: give USER or USER:GROUP (names or numbers), with one ':'", s)
+		return UserSpec{}, plan.Refuse("user", "%q: give USER or USER:GROUP (names or numbers), with one ':'", s)
 	case strings.ContainsAny(s, "\x00\n"):
-		return UserSpec{}, refuse("user", "%q holds a NUL or a newline", s)
+		return UserSpec{}, plan.Refuse("user", "%q holds a NUL or a newline", s)
 	}
 	for _, v := range []string{u, g} {
 		if n, err := strconv.Atoi(v); err == nil && (n < 0 || n > maxID) {
-			return UserSpec{}, refuse("user", "%q: user and group IDs are 0 to %d", s, maxID)
+			return UserSpec{}, plan.Refuse("user", "%q: user and group IDs are 0 to %d", s, maxID)
 		}
 		if strings.HasPrefix(v, "+") || strings.HasPrefix(v, "-") {
-			return UserSpec{}, refuse("user", "%q: a name does not start with '+' or '-', and an ID is a plain number", s)
+			return UserSpec{}, plan.Refuse("user", "%q: a name does not start with '+' or '-', and an ID is a plain number", s)
 		}
 	}
 	return UserSpec{User: u, Group: g}, nil
@@ -353,7 +354,7 @@ func (s UserSpec) Resolve(passwd, group []byte) (ExecUser, error) {
 	}
 	if matched == "" && s.User != "" {
 		if uidErr != nil {
-			return ExecUser{}, refuse("user", "no user %q in the container's /etc/passwd", s.User)
+			return ExecUser{}, plan.Refuse("user", "no user %q in the container's /etc/passwd", s.User)
 		}
 		u.UID = uidArg
 	}
@@ -379,7 +380,7 @@ func (s UserSpec) Resolve(passwd, group []byte) (ExecUser, error) {
 	case s.Group != "" && len(found) > 0:
 		u.GID = found[0].gid
 	case s.Group != "" && gidErr != nil:
-		return ExecUser{}, refuse("user", "no group %q in the container's /etc/group", s.Group)
+		return ExecUser{}, plan.Refuse("user", "no group %q in the container's /etc/group", s.Group)
 	case s.Group != "":
 		u.GID = gidArg
 	default:
@@ -490,17 +491,17 @@ func (c *Container) process(dirs []string) (*actions.Process, error) {
 	}
 	passwd, err := rootFile(dirs, "etc/passwd")
 	if err != nil {
-		return nil, refuseErr(flag, err)
+		return nil, plan.RefuseErr(flag, err)
 	}
 	group, err := rootFile(dirs, "etc/group")
 	if err != nil {
-		return nil, refuseErr(flag, err)
+		return nil, plan.RefuseErr(flag, err)
 	}
 	u, err := spec.Resolve(passwd, group)
 	if err != nil {
-		var r *Refused
+		var r *plan.Refused
 		if c.ImageUser && errors.As(err, &r) {
-			return nil, refuse("image", "its config's User: %s", r.Msg)
+			return nil, plan.Refuse("image", "its config's User: %s", r.Msg)
 		}
 		return nil, err
 	}
@@ -519,7 +520,7 @@ func (c *Container) process(dirs []string) (*actions.Process, error) {
 // Where the upper layer already has something there (a kept upper layer,
 // a whiteout), or /etc is not a directory, the script deals with it (or
 // Preflight refuses it).
-func etcMountPoints(upper string, layers []string) []Step {
+func etcMountPoints(upper string, layers []string) []plan.Step {
 	dirs := append([]string{upper}, layers...)
 	if _, fi, _, err := lookup(dirs, "etc"); err != nil || fi != nil && !fi.IsDir() {
 		return nil
@@ -529,9 +530,9 @@ func etcMountPoints(upper string, layers []string) []Step {
 	if err == nil && !fi.IsDir() {
 		return nil
 	}
-	var steps []Step
+	var steps []plan.Step
 	if err != nil {
-		steps = append(steps, Step{Action: actions.Mkdir{Path: etc,
+		steps = append(steps, plan.Step{Action: actions.Mkdir{Path: etc,
 			Purpose: fmt.Sprintf("create %s: the container's /etc files are mounted there, and the upper layer lacks it", etc)}})
 	}
 	for _, f := range actions.EtcNames {
@@ -542,7 +543,7 @@ func etcMountPoints(upper string, layers []string) []Step {
 		if _, fi, _, err := lookup(dirs, "etc/"+f); err != nil || fi != nil {
 			continue
 		}
-		steps = append(steps, Step{Action: actions.WriteFile{Path: p, For: "the mount point of the container's /etc/" + f + ", which no layer has"}})
+		steps = append(steps, plan.Step{Action: actions.WriteFile{Path: p, For: "the mount point of the container's /etc/" + f + ", which no layer has"}})
 	}
 	if len(steps) == 1 && err != nil {
 		return nil // every layer has the three files: no mount point to make
@@ -555,22 +556,22 @@ func etcMountPoints(upper string, layers []string) []Step {
 // over: a symbolic link (see actions' etcLines for why) or not a file.
 func checkEtc(dirs []string) error {
 	if p, fi, _, err := lookup(dirs, "etc"); err != nil {
-		return refuseErr("layer", err)
+		return plan.RefuseErr("layer", err)
 	} else if fi != nil && !fi.IsDir() {
-		return refuse("layer", "%s is a %s, not a directory: plumb binds the container's /etc/hostname, /etc/hosts and /etc/resolv.conf there, and follows no link out of the root", p, fileKind(fi))
+		return plan.Refuse("layer", "%s is a %s, not a directory: plumb binds the container's /etc/hostname, /etc/hosts and /etc/resolv.conf there, and follows no link out of the root", p, fileKind(fi))
 	}
 	for _, f := range actions.EtcNames {
 		p, fi, _, err := lookup(dirs, "etc/"+f)
 		switch {
 		case err != nil:
-			return refuseErr("layer", err)
+			return plan.RefuseErr("layer", err)
 		case fi == nil || fi.Mode().IsRegular():
 		case fi.Mode()&os.ModeSymlink != 0:
 			target, _ := os.Readlink(p)
-			return refuse("layer", "%s is a symbolic link (to %s): plumb binds a file of its own onto the container's /etc/%s and follows no link out of the root "+
+			return plan.Refuse("layer", "%s is a symbolic link (to %s): plumb binds a file of its own onto the container's /etc/%s and follows no link out of the root "+
 				"(Docker mounts over the link's target, resolved inside the root)", p, target, f)
 		default:
-			return refuse("layer", "%s is a %s: plumb binds a file of its own onto the container's /etc/%s", p, fileKind(fi), f)
+			return plan.Refuse("layer", "%s is a %s: plumb binds a file of its own onto the container's /etc/%s", p, fileKind(fi), f)
 		}
 	}
 	return nil
@@ -586,14 +587,14 @@ func checkWorkDir(dirs []string, dir string) error {
 	p, fi, whole, err := lookup(dirs, strings.TrimPrefix(dir, "/"))
 	switch {
 	case err != nil:
-		return refuseErr("workdir", err)
+		return plan.RefuseErr("workdir", err)
 	case fi == nil || whole && fi.IsDir():
 		return nil
 	case fi.Mode()&os.ModeSymlink != 0:
 		target, _ := os.Readlink(p)
-		return refuse("workdir", "%s: %s is a symbolic link (to %s), and plumb follows no link out of the container's root", dir, p, target)
+		return plan.Refuse("workdir", "%s: %s is a symbolic link (to %s), and plumb follows no link out of the container's root", dir, p, target)
 	}
-	return refuse("workdir", "%s: %s is a %s, not a directory", dir, p, fileKind(fi))
+	return plan.Refuse("workdir", "%s: %s is a %s, not a directory", dir, p, fileKind(fi))
 }
 
 // CheckImageConfig applies to an image's Env, WorkingDir and User the rules
@@ -607,11 +608,11 @@ func CheckImageConfig(env []string, workDir, user string) error {
 		{"User", func() error { _, err := ParseUser(user); return err }()}} {
 		if c.err != nil {
 			msg := c.err.Error()
-			var r *Refused
+			var r *plan.Refused
 			if errors.As(c.err, &r) {
 				msg = r.Msg
 			}
-			return refuse("image", "its config's %s: %s", c.field, msg)
+			return plan.Refuse("image", "its config's %s: %s", c.field, msg)
 		}
 	}
 	return nil
