@@ -18,11 +18,12 @@ func FuzzReadJournal(f *testing.F) {
 	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each); err != nil {
 		f.Fatal(err)
 	}
-	o := Overlay{Lower: []string{"/l1", "/l2"}, Upper: "/nonexistent/u", Work: "/nonexistent/w", Merged: "/nonexistent/m", Name: "web"}
-	p, _ := o.MountPlan()
+	// An overlay's steps, as overlay mount plans them.
+	mount := []actions.Action{actions.Mkdir{Path: "/nonexistent/u"}, actions.Mkdir{Path: "/nonexistent/w"}, actions.Mkdir{Path: "/nonexistent/m"},
+		actions.OverlayMount{Lower: []string{"/l1", "/l2"}, Upper: "/nonexistent/u", Work: "/nonexistent/w", Merged: "/nonexistent/m"}}
 	rec := &Record{FormatVersion: FormatVersion, Kind: "overlay", Name: "web", State: StateUndoing}
-	for _, s := range p.Steps {
-		e, _ := encode(s.Action)
+	for _, a := range mount {
+		e, _ := encode(a)
 		rec.Steps = append(rec.Steps, StepRecord{Action: *e, Status: Started})
 	}
 	st.Save(rec)

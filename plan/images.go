@@ -226,28 +226,6 @@ func usedShortNames(st *Store) (map[string]bool, error) {
 	return taken, nil
 }
 
-// imageDirs makes image/, image/layers and image/l as plumb makes its
-// other directories: 0700, owned by it, checked as the journals' are.
-func (s *Store) imageDirs() error {
-	if err := s.TrustRoot(true); err != nil {
-		return err
-	}
-	for _, d := range []string{s.imageDir(), filepath.Dir(s.ImageLayer("x")), filepath.Dir(s.ImageLink("x"))} {
-		if why, err := s.checkDir(d, true); err != nil {
-			return err
-		} else if why != "" {
-			return s.untrusted(d, why)
-		}
-	}
-	return nil
-}
-
-// Images are the images plumb keeps, as their records say, by name.
-func Images(st *Store) ([]*Record, error) {
-	recs, errs := st.Headers()
-	return OfKind(recs, ImageKind), errors.Join(errs...)
-}
-
 // FindImage is the image a user names: by a name it was pulled or imported
 // as (in full, or as Docker shortens it: busybox for
 // index.docker.io/library/busybox:latest), or by its ID or a prefix of it
@@ -326,21 +304,6 @@ func KeepImageName(st *Store, id, ref string) error {
 	return nil
 }
 
-// NameOf is the name of f that a user's name for it is (in full, as kept),
-// or "" when name is its ID or a prefix of it.
-func (f ImageFacts) NameOf(name string) string {
-	want := name
-	if r, err := image.ParseRef(name); err == nil {
-		want = r.String()
-	}
-	for _, ref := range f.Refs {
-		if ref == want || ref == name {
-			return ref
-		}
-	}
-	return ""
-}
-
 // Familiar is ref as Docker shows it (busybox:latest).
 func Familiar(ref string) string {
 	if r, err := image.ParseRef(ref); err == nil {
@@ -378,30 +341,6 @@ func DropEmptyImageDirs(st *Store) {
 			_ = os.Remove(d)
 		}
 	}
-}
-
-// ImageUsers are the containers and overlays whose root has layer (its
-// directory or short link) among its lower directories.
-func ImageUsers(st *Store, layers ...ImageLayerFacts) []string {
-	var dirs []string
-	for _, l := range layers {
-		dirs = append(dirs, l.Link, l.Dir)
-	}
-	return recordIDs(rootUsers(st, dirs...))
-}
-
-// rootUsers are the objects with an overlay (a container's root, an
-// overlay mounted on layers plumb keeps) that has any of dirs among its
-// lower directories: deleting one would pull the files from under them.
-func rootUsers(st *Store, dirs ...string) []*Record {
-	recs, _ := st.Headers()
-	var users []*Record
-	for _, r := range recs {
-		if o, ok := r.Overlay(); ok && slices.ContainsFunc(strings.Split(o.LowerDir, ":"), func(l string) bool { return slices.Contains(dirs, l) }) {
-			users = append(users, r)
-		}
-	}
-	return users
 }
 
 // ImageRemoval is what `plumb image rm` undoes, in order: the image's
@@ -460,28 +399,6 @@ func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
 		}
 	}
 	return out, nil
-}
-
-// Name is the image as `docker images` names it: its first name, shortened
-// as Docker shortens it, or its short ID when it has none.
-func (f ImageFacts) Name() string {
-	if len(f.Refs) > 0 {
-		if r, err := image.ParseRef(f.Refs[0]); err == nil {
-			return r.Familiar()
-		}
-		return f.Refs[0]
-	}
-	return "image " + actions.ShortDigest(f.ID)
-}
-
-// RootLayers are the directories an image's container mounts as its lower
-// layers, topmost first: their short links.
-func (f ImageFacts) RootLayers() []string {
-	out := make([]string, len(f.Links))
-	for i, l := range f.Links {
-		out[len(f.Links)-1-i] = l
-	}
-	return out
 }
 
 // Locks: images and layers share short names and files: one process adds

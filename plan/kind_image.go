@@ -2,6 +2,7 @@ package plan
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -151,4 +152,71 @@ func (k imageLayerKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ boo
 		}
 	}
 	return nil, &Refused{Msg: fmt.Sprintf("%s is a layer of %s; remove them first (plumb image rm, plumb stop)", rec.ID(), strings.Join(users, ", "))}
+}
+
+// Images are the images plumb keeps, as their records say, by name.
+func Images(st *Store) ([]*Record, error) {
+	recs, errs := st.Headers()
+	return OfKind(recs, ImageKind), errors.Join(errs...)
+}
+
+// NameOf is the name of f that a user's name for it is (in full, as kept),
+// or "" when name is its ID or a prefix of it.
+func (f ImageFacts) NameOf(name string) string {
+	want := name
+	if r, err := image.ParseRef(name); err == nil {
+		want = r.String()
+	}
+	for _, ref := range f.Refs {
+		if ref == want || ref == name {
+			return ref
+		}
+	}
+	return ""
+}
+
+// ImageUsers are the containers and overlays whose root has layer (its
+// directory or short link) among its lower directories.
+func ImageUsers(st *Store, layers ...ImageLayerFacts) []string {
+	var dirs []string
+	for _, l := range layers {
+		dirs = append(dirs, l.Link, l.Dir)
+	}
+	return recordIDs(rootUsers(st, dirs...))
+}
+
+// rootUsers are the objects with an overlay (a container's root, an
+// overlay mounted on layers plumb keeps) that has any of dirs among its
+// lower directories: deleting one would pull the files from under them.
+func rootUsers(st *Store, dirs ...string) []*Record {
+	recs, _ := st.Headers()
+	var users []*Record
+	for _, r := range recs {
+		if o, ok := r.Overlay(); ok && slices.ContainsFunc(strings.Split(o.LowerDir, ":"), func(l string) bool { return slices.Contains(dirs, l) }) {
+			users = append(users, r)
+		}
+	}
+	return users
+}
+
+// Name is the image as `docker images` names it: its first name, shortened
+// as Docker shortens it, or its short ID when it has none.
+func (f ImageFacts) Name() string {
+	if len(f.Refs) > 0 {
+		if r, err := image.ParseRef(f.Refs[0]); err == nil {
+			return r.Familiar()
+		}
+		return f.Refs[0]
+	}
+	return "image " + actions.ShortDigest(f.ID)
+}
+
+// RootLayers are the directories an image's container mounts as its lower
+// layers, topmost first: their short links.
+func (f ImageFacts) RootLayers() []string {
+	out := make([]string, len(f.Links))
+	for i, l := range f.Links {
+		out[len(f.Links)-1-i] = l
+	}
+	return out
 }

@@ -201,3 +201,25 @@ func isThere(path string) bool {
 }
 
 func hexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") }
+
+// imageDirs makes image/, image/layers and image/l as plumb makes its
+// other directories: 0700, owned by it, checked as the journals' are.
+func (s *Store) imageDirs() error {
+	if err := s.TrustRoot(true); err != nil {
+		return err
+	}
+	for _, d := range []string{s.imageDir(), filepath.Dir(s.ImageLayer("x")), filepath.Dir(s.ImageLink("x"))} {
+		if why, err := s.checkDir(d, true); err != nil {
+			return err
+		} else if why != "" {
+			return s.untrusted(d, why)
+		}
+	}
+	return nil
+}
+
+// stagingRoot is where layers are unpacked before they are recorded:
+// image/staging/stage-XXX, one directory per pull or import, each held
+// (flock on the directory) by the process that made it. Like image/l and
+// image/layers it stays, empty, until the last image goes.
+func (l Layout) stagingRoot() string { return filepath.Join(l.imageDir(), "staging") }

@@ -117,3 +117,14 @@ func SameInput(rec *Record, p *Plan) bool {
 	}
 	return sameFacts(f, p.Facts)
 }
+
+// CheckObjectName applies the rules for a name plumb files an object under.
+func CheckObjectName(flag, name string) error {
+	if name == "" || len(name) > 64 || name == "." || name == ".." ||
+		strings.IndexFunc(name, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.')
+		}) >= 0 {
+		return Refuse(flag, "%q is not a name plumb can use: 1 to 64 letters, digits, '-', '_' or '.'", name)
+	}
+	return nil
+}

@@ -80,12 +80,6 @@ func (l Limits) explain(err error) error {
 
 var errImageTooLarge = errors.New("the image is too large")
 
-// stagingRoot is where layers are unpacked before they are recorded:
-// image/staging/stage-XXX, one directory per pull or import, each held
-// (flock on the directory) by the process that made it. Like image/l and
-// image/layers it stays, empty, until the last image goes.
-func (l Layout) stagingRoot() string { return filepath.Join(l.imageDir(), "staging") }
-
 // Stage unpacks, without the state directory's lock, each layer of the
 // image that plumb does not keep yet, into a staging directory of this
 // process's own: the slow part of a pull or an import (the fetch, the
