@@ -15,6 +15,7 @@ import (
 	"plumb/plan"
 	"plumb/plan/firewall"
 	"plumb/plan/image"
+	"plumb/rootfs"
 )
 
 // Container is `plumb run`: an overlay of layers as the root, a network
@@ -67,9 +68,9 @@ type Container struct {
 }
 
 // rootfs is the container's overlay, in the state directory's layout.
-func (c *Container) rootfs(env plan.Env) *plan.Overlay {
+func (c *Container) rootfs(env plan.Env) *rootfs.Overlay {
 	dirs := env.St.Overlay(c.Name)
-	return &plan.Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged, Base: dirs.Base, Layout: env.St.Layout}
+	return &rootfs.Overlay{Name: c.Name, Lower: c.Layers, Upper: dirs.Upper, Work: dirs.Work, Merged: dirs.Merged, Base: dirs.Base, Layout: env.St.Layout}
 }
 
 // DefaultCaps is Docker's default capability set, as setpriv names them.

@@ -9,6 +9,7 @@ import (
 	"plumb/actions"
 	"plumb/plan"
 	"plumb/plan/plantest"
+	"plumb/rootfs"
 )
 
 // TestPlanLeavesRecipe: planning and checking the host read the recipe and
@@ -27,7 +28,7 @@ func TestPlanLeavesRecipe(t *testing.T) {
 		rc   plan.Recipe
 	}{
 		{"veth", v},
-		{"overlay laid out", &plan.Overlay{Name: "web", Lower: []string{layer}, LaidOut: true}},
+		{"overlay laid out", &rootfs.Overlay{Name: "web", Lower: []string{layer}, LaidOut: true}},
 		{"container", &Container{Name: "c", Layers: []string{layer}, Cmd: []string{"true"}}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

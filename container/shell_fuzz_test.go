@@ -21,6 +21,7 @@ import (
 	"plumb/actions"
 	"plumb/plan"
 	"plumb/plan/plantest"
+	"plumb/rootfs"
 )
 
 // FuzzShell renders -o sh runbooks of every recipe (and of a teardown) from
@@ -221,7 +222,7 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *pl
 			Subnet: netip.MustParsePrefix("10.200.0.0/24"), HostIP: netip.MustParseAddr("10.200.0.1"), ContIP: netip.MustParseAddr("10.200.0.2")})
 	case 2: // overlay mount with the paths given
 		d := under(path)
-		return planOf(&plan.Overlay{Lower: []string{under(arg), d + "/l2"}, Upper: d + "/u", Work: d + "/w", Merged: d + "/m", Name: objName(name, "")})
+		return planOf(&rootfs.Overlay{Lower: []string{under(arg), d + "/l2"}, Upper: d + "/u", Work: d + "/w", Merged: d + "/m", Name: objName(name, "")})
 	case 3: // run, --net none
 		return planOf(&Container{Name: objName(name, "web"), Layers: []string{under(path), under("l2")}, Cmd: []string{arg, name, path}, Hostname: hostname(name)})
 	case 4: // run on a bridge, with a port published
@@ -230,7 +231,7 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *pl
 			Bridge: string(ifname(arg, "br0")), Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}})
 	case 5: // layer import, into a state directory given by the input
 		env.St = plan.NewStore(root + "/st/" + inside(arg))
-		return planOf(&plan.Layer{Name: objName(name, "l"), File: under(path)})
+		return planOf(&rootfs.Layer{Name: objName(name, "l"), File: under(path)})
 	case 6: // bridge down: the runbook of a teardown
 		rec := keep(bridge(ifname(name, "br0")))
 		td, err := plan.Remove(ctx, env, []*plan.Record{rec}, plan.DownOptions{}, true)

@@ -46,7 +46,7 @@ func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(
 	return AllocateAll(ctx, env.St, net, AttachmentKind.Name(), "", c.List, reserve)
 }
 
-// allocateAll checks and gives out the addresses of attachments to net,
+// AllocateAll checks and gives out the addresses of attachments to net,
 // kept as objects of kind (named owner, or by their ID or
 // address when owner is ""), made in one call: each its own. With
 // reserve, each is reserved for its object under the network's allocation

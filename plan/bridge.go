@@ -120,7 +120,7 @@ func (b *Bridge) Plan(context.Context, Env) ([]*Plan, error) { return one(b.plan
 
 // Again: the same input is nothing to do.
 func (b *Bridge) Again(rec *Record, p *Plan) (string, error) {
-	return again(rec, p, "up", "plumb bridge down "+p.Name)
+	return Again(rec, p, "up", "plumb bridge down "+p.Name)
 }
 
 func (b *Bridge) plan() (*Plan, error) {

@@ -282,7 +282,7 @@ func TestRouteLocalnetShared(t *testing.T) {
 		t.Errorf("two publishers: %d sets, %d reads of the old value; want 2, 1:\n%s", count(set), count(read), strings.Join(f.Calls, "\n"))
 	}
 	for i, want := range []int{0, 0, 1} { // the first publisher, the one that publishes nothing, the last publisher
-		if _, err := unwind(ctx, f, st, recs[i]); err != nil {
+		if _, err := Unwind(ctx, f, st, recs[i]); err != nil {
 			t.Fatal(err)
 		}
 		if got := count(restore); got != want {
@@ -359,7 +359,7 @@ func TestRouteLocalnetBridgeGone(t *testing.T) {
 	}
 	f := &plantest.FakeRunner{FailOn: "sysctl -w net.ipv4.conf.br0.route_localnet=0",
 		FailStderr: "sysctl: cannot stat /proc/sys/net/ipv4/conf/br0/route_localnet: No such file or directory"}
-	if _, err := unwind(ctx, f, st, rec); err != nil {
+	if _, err := Unwind(ctx, f, st, rec); err != nil {
 		t.Fatalf("down with the bridge gone: %v", err)
 	}
 	l, err := st.loadLedger()

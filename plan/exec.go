@@ -515,7 +515,7 @@ func newRecord(p *Plan) (*Record, error) {
 	}
 	rec := &Record{FormatVersion: FormatVersion, Kind: p.Kind, Name: p.Name, State: StateApplying,
 		Summary: p.Summary, Spec: p.Spec, Names: p.Names, PID: os.Getpid(), Created: time.Now().UTC()}
-	if err := rec.setFacts(p.Facts); err != nil {
+	if err := rec.SetFacts(p.Facts); err != nil {
 		return nil, err
 	}
 	if !p.Target.IsHost() {

@@ -53,16 +53,16 @@ func (r *Record) upgradeFacts() {
 		return
 	}
 	if f, err := r.Facts(); err == nil {
-		_ = r.setFacts(f) // a record's own kind's facts: only encoding could fail, and then details stay
+		_ = r.SetFacts(f) // a record's own kind's facts: only encoding could fail, and then details stay
 	}
 }
 
 // hasFacts reports whether the record keeps any facts, in either form.
 func (r *Record) hasFacts() bool { return r.FactsJSON != nil || len(r.Details) > 0 }
 
-// setFacts keeps f as the record's facts, in their typed form: a record
+// SetFacts keeps f as the record's facts, in their typed form: a record
 // read with a details map is written back without it.
-func (r *Record) setFacts(f Facts) error {
+func (r *Record) SetFacts(f Facts) error {
 	if f == nil {
 		r.FactsJSON, r.FactsVersion, r.Details = nil, 0, nil
 		return nil

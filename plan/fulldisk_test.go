@@ -92,7 +92,7 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 
 	// Down of the veth: the bridge still needs ip_forward, so it stays.
 	f = &plantest.FakeRunner{}
-	if _, err := unwind(ctx, f, st, veth); err != nil {
+	if _, err := Unwind(ctx, f, st, veth); err != nil {
 		t.Fatalf("unwind() on a full disk = %v", err)
 	}
 	if slices.Contains(f.Calls, "sysctl -w net.ipv4.ip_forward=0") {
@@ -112,7 +112,7 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 		t.Fatal(err)
 	}
 	f = &plantest.FakeRunner{}
-	if _, err := unwind(ctx, f, st, br); err != nil {
+	if _, err := Unwind(ctx, f, st, br); err != nil {
 		t.Fatalf("unwind() of the bridge = %v", err)
 	}
 	if !slices.Contains(f.Calls, "sysctl -w net.ipv4.ip_forward=0") {
@@ -180,7 +180,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 		}
 		fullAfter(st, 0)
 		f := &plantest.FakeRunner{FailOn: "ip link del veth-host", FailStderr: "RTNETLINK answers: Operation not permitted"}
-		if _, err := unwind(ctx, f, st, rec); err == nil || !strings.Contains(err.Error(), "(state up): undoing it again is safe; free some space, then run `plumb down veth/veth-host`") {
+		if _, err := Unwind(ctx, f, st, rec); err == nil || !strings.Contains(err.Error(), "(state up): undoing it again is safe; free some space, then run `plumb down veth/veth-host`") {
 			t.Errorf("unwind() with a failing undo = %v", err)
 		}
 		rec, err = st.Load("veth", "veth-host")
@@ -189,7 +189,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 		}
 		calls := f.Calls
 		f = &plantest.FakeRunner{}
-		if _, err := unwind(ctx, f, st, rec); err != nil {
+		if _, err := Unwind(ctx, f, st, rec); err != nil {
 			t.Fatalf("unwind() on a full disk = %v", err)
 		}
 		calls = append(calls, f.Calls...)
@@ -278,7 +278,7 @@ func TestUndoFreesSpace(t *testing.T) {
 		}
 		return full(file, data)
 	}
-	_, err = unwind(ctx, f, st, rec)
+	_, err = Unwind(ctx, f, st, rec)
 	if err == nil || strings.Contains(err.Error(), "state directory is full") {
 		t.Errorf("unwind() = %v; want the failed undo, and no claim that the journal is behind", err)
 	}

@@ -190,7 +190,7 @@ func (s *Store) indexDirs(dir string, create bool) error {
 	p := s.Dir
 	for _, part := range strings.Split(rel, string(filepath.Separator)) {
 		p = filepath.Join(p, part)
-		why, err := s.checkDir(p, create)
+		why, err := s.CheckDir(p, create)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) && !create {
 				return nil

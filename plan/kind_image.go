@@ -129,7 +129,7 @@ func (imageLayerKind) Under(f Facts) (string, bool) {
 	if !ok || l.Parent == "" {
 		return "", false
 	}
-	return ImageLayerKind.Name() + "/" + hexOf(l.Parent), true
+	return ImageLayerKind.Name() + "/" + HexOf(l.Parent), true
 }
 
 // BeforeDown refuses a layer an image lists or a container runs on, but

@@ -19,7 +19,7 @@ import (
 
 // withFacts is rec with facts f, as newRecord keeps them.
 func withFacts(rec *Record, f Facts) *Record {
-	if err := rec.setFacts(f); err != nil {
+	if err := rec.SetFacts(f); err != nil {
 		panic(err)
 	}
 	return rec
@@ -341,5 +341,22 @@ func TestContainerStateStarting(t *testing.T) {
 		if _, got := ContainerState(rec); got != "exited" {
 			t.Errorf("a %s that ended: %s, want exited", c.name, got)
 		}
+	}
+}
+
+// TestContainerFactsRoundTrip: what a container runs with is kept beside
+// its overlay's own directories, none in another's place (overlay's
+// workdir is not the command's working directory).
+func TestContainerFactsRoundTrip(t *testing.T) {
+	want := ContainerFacts{Root: OverlayFacts{LowerDir: "/l/a:/l/b", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"},
+		Netns: "plumb-web", Hostname: "web", Cmd: "httpd -f", PIDFile: "/o/pid", Log: "/o/log", Target: "netns plumb-web",
+		Image: "plumb-demo/busybox:1", ImageID: "sha256:" + strings.Repeat("1", 64), Env: []string{"PATH=/bin", "A=b c"}, WorkDir: "/www", User: "33:33"}
+	rec := reread(t, withFacts(&Record{Kind: "container", Name: "web"}, want))
+	got, err := rec.Facts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(Facts(want), got); diff != "" {
+		t.Errorf("container facts (-want +got):\n%s", diff)
 	}
 }

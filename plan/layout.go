@@ -53,8 +53,8 @@ func (l Layout) RootDir() string {
 // root is the state directory.
 func (l Layout) Legacy() Layout { return Layout{Dir: l.Dir, Root: l.Dir} }
 
-// split reports whether the root is apart from the state directory.
-func (l Layout) split() bool { return filepath.Clean(l.RootDir()) != filepath.Clean(l.Dir) }
+// Split reports whether the root is apart from the state directory.
+func (l Layout) Split() bool { return filepath.Clean(l.RootDir()) != filepath.Clean(l.Dir) }
 
 func (l Layout) objects() string  { return filepath.Join(l.Dir, "objects") }
 func (l Layout) lockFile() string { return filepath.Join(l.Dir, "lock") }
@@ -88,7 +88,7 @@ const privateMode fs.FileMode = 0o700
 func (l Layout) layersDir() string   { return filepath.Join(l.RootDir(), "layers") }
 func (l Layout) overlaysDir() string { return filepath.Join(l.RootDir(), "overlay") }
 
-// privateDirs are the steps that make the directories below the root down
+// PrivateDirs are the steps that make the directories below the root down
 // to dir that are missing (exists says which are there), each by a step of
 // its own, 0700: `mkdir -p --mode=700` gives its mode to the last directory
 // only, and every one of these must be reachable by root alone, in the
@@ -97,7 +97,7 @@ func (l Layout) overlaysDir() string { return filepath.Join(l.RootDir(), "overla
 // /var/lib/plumb): the lock makes only the state directory. With the root
 // in the state directory (no --root), that is there: plumb made it when it
 // took the lock.
-func (l Layout) privateDirs(dir string, exists func(string) bool) []Step {
+func (l Layout) PrivateDirs(dir string, exists func(string) bool) []Step {
 	var missing []string
 	for d := filepath.Clean(dir); d != filepath.Clean(l.Dir) && d != filepath.Dir(d) && !exists(d); d = filepath.Dir(d) {
 		missing = append(missing, d)
@@ -140,16 +140,16 @@ func (l Layout) Overlay(name string) OverlayDirs {
 //	image/layers/CHAIN.partial where it is unpacked before its digest checked out
 //	image/l/SHORT              a short link to it, as overlay2's l/, so that
 //	                           500 layers fit in the page of mount options
-func (l Layout) imageDir() string { return filepath.Join(l.RootDir(), "image") }
+func (l Layout) ImageDir() string { return filepath.Join(l.RootDir(), "image") }
 
 // ImageLayer is the directory of the image layer whose chain ID is chain
 // ("sha256:HEX").
 func (l Layout) ImageLayer(chain string) string {
-	return filepath.Join(l.imageDir(), "layers", hexOf(chain))
+	return filepath.Join(l.ImageDir(), "layers", HexOf(chain))
 }
 
 // ImageLink is the short link named short.
-func (l Layout) ImageLink(short string) string { return filepath.Join(l.imageDir(), "l", short) }
+func (l Layout) ImageLink(short string) string { return filepath.Join(l.ImageDir(), "l", short) }
 
 // LayerDir is imported layer name's directory: under the root, or where a
 // plumb before --root kept it, in the state directory, while it is there
@@ -174,7 +174,7 @@ func (s *Store) OverlayOf(name string) OverlayDirs {
 // kept is path, under the root, or old, the same under the state
 // directory, when old is there and path is not.
 func (s *Store) kept(path, old string) string {
-	if !s.split() || isThere(path) || !isThere(old) {
+	if !s.Split() || IsThere(path) || !IsThere(old) {
 		return path
 	}
 	return old
@@ -184,42 +184,42 @@ func (s *Store) kept(path, old string) string {
 // is link: beside it, in the same image/ (the root's, or the state
 // directory's of a plumb before --root), as the link leads to it.
 func ImageLayerOf(link, chain string) string {
-	return filepath.Join(filepath.Dir(filepath.Dir(link)), "layers", hexOf(chain))
+	return filepath.Join(filepath.Dir(filepath.Dir(link)), "layers", HexOf(chain))
 }
 
-// within reports whether p is dir or below it.
-func within(p, dir string) bool {
+// Within reports whether p is dir or below it.
+func Within(p, dir string) bool {
 	rel, err := filepath.Rel(dir, p)
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, "../")
 }
 
-// isThere reports whether path is there (a link counts, as it would for
+// IsThere reports whether path is there (a link counts, as it would for
 // mkdir).
-func isThere(path string) bool {
+func IsThere(path string) bool {
 	_, err := os.Lstat(path)
 	return err == nil
 }
 
-func hexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") }
+func HexOf(digest string) string { return strings.TrimPrefix(digest, "sha256:") }
 
-// imageDirs makes image/, image/layers and image/l as plumb makes its
+// ImageDirs makes image/, image/layers and image/l as plumb makes its
 // other directories: 0700, owned by it, checked as the journals' are.
-func (s *Store) imageDirs() error {
+func (s *Store) ImageDirs() error {
 	if err := s.TrustRoot(true); err != nil {
 		return err
 	}
-	for _, d := range []string{s.imageDir(), filepath.Dir(s.ImageLayer("x")), filepath.Dir(s.ImageLink("x"))} {
-		if why, err := s.checkDir(d, true); err != nil {
+	for _, d := range []string{s.ImageDir(), filepath.Dir(s.ImageLayer("x")), filepath.Dir(s.ImageLink("x"))} {
+		if why, err := s.CheckDir(d, true); err != nil {
 			return err
 		} else if why != "" {
-			return s.untrusted(d, why)
+			return s.Untrusted(d, why)
 		}
 	}
 	return nil
 }
 
-// stagingRoot is where layers are unpacked before they are recorded:
+// StagingRoot is where layers are unpacked before they are recorded:
 // image/staging/stage-XXX, one directory per pull or import, each held
 // (flock on the directory) by the process that made it. Like image/l and
 // image/layers it stays, empty, until the last image goes.
-func (l Layout) stagingRoot() string { return filepath.Join(l.imageDir(), "staging") }
+func (l Layout) StagingRoot() string { return filepath.Join(l.ImageDir(), "staging") }

@@ -19,10 +19,10 @@ func (l Layout) Check() error {
 	if dir == root {
 		return nil
 	}
-	if within(dir, root) {
+	if Within(dir, root) {
 		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("the state directory %s is inside the root %s: give each a directory of its own (or the same one)", dir, root)}
 	}
-	if within(root, dir) {
+	if Within(root, dir) {
 		return &Refused{Flag: "root", Msg: fmt.Sprintf("the root %s is inside the state directory %s: give each a directory of its own (or the same one)", root, dir)}
 	}
 	return nil
@@ -61,7 +61,7 @@ func (l Layout) checkPurge(a actions.Action) error {
 		if err != nil {
 			k = filepath.Clean(keep)
 		}
-		if within(k, real) {
+		if Within(k, real) {
 			return fmt.Errorf("plumb will not delete %s: it holds %s", p, keep)
 		}
 	}

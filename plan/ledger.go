@@ -28,12 +28,12 @@ type ledgerEntry struct {
 
 func (s *Store) loadLedger() (*ledger, error) {
 	l := &ledger{FormatVersion: FormatVersion, Entries: map[string]*ledgerEntry{}}
-	if err := s.trustDirs("", false); err != nil {
+	if err := s.TrustDirs("", false); err != nil {
 		return nil, err
 	}
 	data, why, err := s.readTrusted(s.ledger())
 	if why != "" {
-		return nil, s.untrusted(s.ledger(), why)
+		return nil, s.Untrusted(s.ledger(), why)
 	}
 	if os.IsNotExist(err) {
 		return l, nil
@@ -68,7 +68,7 @@ func (s *Store) saveLedger(l *ledger) error {
 		}
 		return nil
 	}
-	if err := s.trustDirs("", true); err != nil {
+	if err := s.TrustDirs("", true); err != nil {
 		return err
 	}
 	return s.writeAtomic(s.ledger(), l)

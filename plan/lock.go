@@ -332,7 +332,7 @@ func (s *Store) takeStore(ctx context.Context, wait time.Duration, shared bool) 
 	if err := s.Layout.Check(); err != nil {
 		return err
 	}
-	if err := s.trustDirs("", true); err != nil {
+	if err := s.TrustDirs("", true); err != nil {
 		return err
 	}
 	f, err := s.take(ctx, Lock{rank: rankStore, Shared: shared}, wait, false)
@@ -425,7 +425,7 @@ func (s *Store) openLockFile(l Lock) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
 	if err != nil {
 		if isLink(path) {
-			return nil, s.untrusted(path, "is a symbolic link")
+			return nil, s.Untrusted(path, "is a symbolic link")
 		}
 		return nil, &Refused{Flag: "state-dir", Msg: fmt.Sprintf("state directory %s is not writable: %v", s.Dir, err)}
 	}
@@ -436,7 +436,7 @@ func (s *Store) openLockFile(l Lock) (*os.File, error) {
 	}
 	if why := s.distrust(fi, false); why != "" {
 		f.Close()
-		return nil, s.untrusted(path, why)
+		return nil, s.Untrusted(path, why)
 	}
 	return f, nil
 }

@@ -74,7 +74,7 @@ func (l Layout) legacyMoves() ([]move, error) {
 // LegacyLeft reports whether the state directory holds what a plumb before
 // --root kept there: `plumb migrate` would move it.
 func (s *Store) LegacyLeft() bool {
-	if !s.split() {
+	if !s.Split() {
 		return false
 	}
 	moves, err := s.legacyMoves()
@@ -87,7 +87,7 @@ func (s *Store) LegacyLeft() bool {
 // (a container's or an overlay's, named), an unfinished plan that names
 // the old place, and journals that cannot be read (they could name it).
 func Migrate(st *Store) (*Plan, error) {
-	if !st.split() {
+	if !st.Split() {
 		return nil, Refuse("root", "the root is the state directory %s: there is nothing to move", st.Dir)
 	}
 	if err := st.TrustRoot(false); err != nil {
@@ -98,7 +98,7 @@ func Migrate(st *Store) (*Plan, error) {
 		return nil, err
 	}
 	for _, m := range moves {
-		if isThere(m.to) {
+		if IsThere(m.to) {
 			return nil, Refuse("root", "%s is there already, so %s cannot move there: one of them is left from elsewhere; remove it, then run this again", m.to, m.from)
 		}
 	}
@@ -113,12 +113,12 @@ func Migrate(st *Store) (*Plan, error) {
 
 	var steps []Step
 	made := map[string]bool{}
-	exists := func(p string) bool { return made[p] || isThere(p) }
+	exists := func(p string) bool { return made[p] || IsThere(p) }
 	for _, p := range st.legacyPairs() {
 		if !slices.ContainsFunc(moves, func(m move) bool { return filepath.Dir(m.to) == p[1] }) {
 			continue
 		}
-		for _, s := range st.privateDirs(p[1], exists) {
+		for _, s := range st.PrivateDirs(p[1], exists) {
 			steps = append(steps, s)
 			made[s.Action.(actions.Mkdir).Path] = true
 		}
@@ -133,8 +133,8 @@ func Migrate(st *Store) (*Plan, error) {
 	// hold a pull's layers).
 	var left []string
 	for _, d := range []string{filepath.Dir(st.Legacy().ImageLink("x")), filepath.Dir(st.Legacy().ImageLayer("x")),
-		st.Legacy().stagingRoot(), st.Legacy().imageDir(), st.Legacy().layersDir(), st.Legacy().overlaysDir()} {
-		if isThere(d) {
+		st.Legacy().StagingRoot(), st.Legacy().ImageDir(), st.Legacy().layersDir(), st.Legacy().overlaysDir()} {
+		if IsThere(d) {
 			left = append(left, d)
 		}
 	}
@@ -156,7 +156,7 @@ func MigrateDone(st *Store, rec *Record) error { return st.Remove(rec) }
 // there), and by the mount table, any mount below them.
 func refuseMounted(st *Store, dirs []string) error {
 	under := func(p string) bool {
-		return slices.ContainsFunc(dirs, func(d string) bool { return within(p, d) })
+		return slices.ContainsFunc(dirs, func(d string) bool { return Within(p, d) })
 	}
 	recs, errs := st.List()
 	if len(errs) > 0 {
@@ -263,7 +263,7 @@ func RewriteJournal(path string, from, to []string) error {
 		return Refuse("<journal>", "%s is not a journal (STATE_DIR/objects/KIND/NAME.json)", path)
 	}
 	st := NewStore(filepath.Dir(objects))
-	if err := st.trustDirs(filepath.Base(filepath.Dir(path)), false); err != nil {
+	if err := st.TrustDirs(filepath.Base(filepath.Dir(path)), false); err != nil {
 		return err
 	}
 	data, err := st.readJournal(path)

@@ -252,7 +252,7 @@ func (s *Store) buildNames(recs []*Record) error {
 	return nil
 }
 
-// names are an attachment's names on its network: its Name (or the name
+// Names are an attachment's names on its network: its Name (or the name
 // attach gives it: its named namespace's, or its runtime's container ID),
 // then its aliases, each once.
 func (a *Attach) Names() []string {
@@ -297,7 +297,7 @@ func (s *Store) distrustIndex() {
 	s.index = nil
 }
 
-// checkAliases refuses aliases of an object on no network, or that
+// CheckAliases refuses aliases of an object on no network, or that
 // checkAlias refuses.
 func CheckAliases(aliases []string, onNetwork bool) error {
 	if !onNetwork && len(aliases) > 0 {

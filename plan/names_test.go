@@ -138,7 +138,7 @@ func TestNamesIndex(t *testing.T) {
 		t.Errorf("db on another network: %v", got)
 	}
 	// A teardown takes the attachment's names with its journal.
-	if _, err := unwind(ctx, &plantest.FakeRunner{}, st, plantest.Must(st.Load(db.Kind, db.Name))); err != nil {
+	if _, err := Unwind(ctx, &plantest.FakeRunner{}, st, plantest.Must(st.Load(db.Kind, db.Name))); err != nil {
 		t.Fatal(err)
 	}
 	delete(want, "db")

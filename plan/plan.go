@@ -95,11 +95,12 @@ func (e *Refused) Error() string {
 	return e.Msg
 }
 
+// Refuse is a refusal of flag, its message formatted as fmt.Sprintf does.
 func Refuse(flag, format string, args ...any) *Refused {
 	return &Refused{Flag: flag, Msg: fmt.Sprintf(format, args...)}
 }
 
-// refuseErr is err as a refusal of flag.
+// RefuseErr is err as a refusal of flag.
 func RefuseErr(flag string, err error) *Refused { return &Refused{Flag: flag, Msg: err.Error()} }
 
 // SameInput reports whether rec was applied from the same input as p, so

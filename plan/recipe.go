@@ -59,8 +59,8 @@ type Redoable interface {
 	Again(rec *Record, p *Plan) (state string, err error)
 }
 
-// again is Again for objects that are simply "up" until a command removes them.
-func again(rec *Record, p *Plan, state, downCmd string) (string, error) {
+// Again is Again for objects that are simply "up" until a command removes them.
+func Again(rec *Record, p *Plan, state, downCmd string) (string, error) {
 	if rec.State != StateUp {
 		return "", &Refused{Msg: fmt.Sprintf("%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/netip"
 	"plumb/plan/plantest"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -27,18 +28,13 @@ func TestRemoveOrder(t *testing.T) {
 	if err := st.Save(ctr); err != nil {
 		t.Fatal(err)
 	}
-	getImage(t, st, testImage('1', 'a', 'b', 'c'))
-	chains := ChainIDs([]string{digest('a'), digest('b'), digest('c')})
-	_, img, err := FindImage(st, "example.test/app:1")
-	if err != nil {
-		t.Fatal(err)
-	}
+	img, chains := saveImage(t, st, '1', 'a', 'b', 'c')
 	var (
 		br, a2, a3 = "bridge/br0", "attachment/br0-10.88.0.2", "attachment/br0-10.88.0.3"
 		web        = "container/web"
-		image      = "image/" + hexOf(img.ID)
-		base, mid  = "imagelayer/" + hexOf(chains[0]), "imagelayer/" + hexOf(chains[1])
-		top        = "imagelayer/" + hexOf(chains[2])
+		image      = img.ID()
+		base, mid  = "imagelayer/" + HexOf(chains[0]), "imagelayer/" + HexOf(chains[1])
+		top        = "imagelayer/" + HexOf(chains[2])
 	)
 	cases := []struct {
 		name  string
@@ -73,7 +69,7 @@ func TestRemoveOrder(t *testing.T) {
 			}
 			var got [][]string
 			for _, run := range runs(set, tied) {
-				got = append(got, recIDs(run))
+				got = append(got, recordIDs(run))
 			}
 			if diff := cmp.Diff(c.want, got); diff != "" {
 				t.Errorf("runs (-want +got):\n%s", diff)
@@ -90,12 +86,8 @@ func TestRemoveRefusalStopsAll(t *testing.T) {
 	if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachMany(t, st, containers(t, 1)), Batch); err != nil {
 		t.Fatal(err)
 	}
-	getImage(t, st, testImage('1', 'a'))
+	img, _ := saveImage(t, st, '1', 'a')
 	att, err := Find(st, "attachment/br0-10.88.0.2")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, _, err := FindImage(st, "example.test/app:1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,4 +105,33 @@ func TestRemoveRefusalStopsAll(t *testing.T) {
 			t.Errorf("the attachment's journal: %v; want it kept", err)
 		}
 	}
+}
+
+// saveImage keeps the journals an image import of image id with layers
+// diffs would leave: one per layer, each resting on the one below (chain
+// IDs made up: the engine reads them, never computes them), and the
+// image's, listing them. It returns the image's record and the chain IDs.
+func saveImage(t *testing.T, st *Store, id byte, diffs ...byte) (*Record, []string) {
+	t.Helper()
+	digest := func(c byte) string { return "sha256:" + strings.Repeat(string(c), 64) }
+	img := ImageFacts{ID: digest(id), Refs: []string{"example.test/app:" + string(id)}}
+	var chains []string
+	parent := ""
+	for i, d := range diffs {
+		chain := digest(byte('5' + i))
+		l := ImageLayerFacts{ChainID: chain, DiffID: digest(d), Parent: parent, Dir: st.ImageLayer(chain), Link: "L" + string(d)}
+		rec := withFacts(&Record{FormatVersion: FormatVersion, Kind: ImageLayerKind.Name(), Name: HexOf(chain), State: StateUp}, l)
+		if err := st.Save(rec); err != nil {
+			t.Fatal(err)
+		}
+		img.Layers = append(img.Layers, ImageLayerRef{DiffID: l.DiffID, ChainID: chain})
+		img.Links = append(img.Links, l.Link)
+		chains = append(chains, chain)
+		parent = chain
+	}
+	rec := withFacts(&Record{FormatVersion: FormatVersion, Kind: ImageKind.Name(), Name: HexOf(img.ID), State: StateUp}, img)
+	if err := st.Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	return rec, chains
 }

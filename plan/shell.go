@@ -77,7 +77,7 @@ func inDoubleQuotes(s string) string {
 	return `"` + shellString(s) + `"`
 }
 
-// visible renders s for a comment or a message: printable text as it is,
+// Visible renders s for a comment or a message: printable text as it is,
 // and every character that is not (newline, carriage return, tab, escape,
 // other control and format characters, bytes that are not UTF-8) as Go's %q
 // escapes it (\n, \r, \t, \x1b, \u202e, \xff). A comment so rendered cannot

@@ -123,10 +123,10 @@ func isTemp(name string) bool {
 // under the root, and those a plumb before --root kept in the state
 // directory.
 func (l Layout) layoutDirs() []string {
-	dirs := []string{l.layersDir(), l.overlaysDir(), l.imageDir()}
-	if l.split() {
+	dirs := []string{l.layersDir(), l.overlaysDir(), l.ImageDir()}
+	if l.Split() {
 		old := l.Legacy()
-		dirs = append(dirs, old.layersDir(), old.overlaysDir(), old.imageDir())
+		dirs = append(dirs, old.layersDir(), old.overlaysDir(), old.ImageDir())
 	}
 	return dirs
 }
@@ -171,7 +171,7 @@ func (s *Store) closeDirs(ctx context.Context) error {
 		return err
 	}
 	// A root that is not trusted is left alone here: what uses it refuses it.
-	if s.split() && s.TrustRoot(false) == nil {
+	if s.Split() && s.TrustRoot(false) == nil {
 		if err := s.closeTop(ctx, s.RootDir(), "root", "root", rootNames, true); err != nil {
 			return err
 		}
@@ -253,7 +253,7 @@ func (s *Store) Load(kind, name string) (*Record, error) {
 	if err := checkName(kind, name); err != nil {
 		return nil, err
 	}
-	if err := s.trustDirs(kind, false); err != nil {
+	if err := s.TrustDirs(kind, false); err != nil {
 		return nil, err
 	}
 	return s.readRecord(s.journal(kind, name))
@@ -266,7 +266,7 @@ func (s *Store) LoadHeader(kind, name string) (*Record, error) {
 	if err := checkName(kind, name); err != nil {
 		return nil, err
 	}
-	if err := s.trustDirs(kind, false); err != nil {
+	if err := s.TrustDirs(kind, false); err != nil {
 		return nil, err
 	}
 	path := s.journal(kind, name)
@@ -410,7 +410,7 @@ func (s *Store) readHeader(path string, buf []byte) (*Record, []byte, error) {
 // the directories that hold them are trusted. A kind's directory that is
 // not is an error naming it, and none of its journals is listed.
 func (s *Store) journals() ([]string, []error) {
-	if err := s.trustDirs("", false); err != nil {
+	if err := s.TrustDirs("", false); err != nil {
 		return nil, []error{err}
 	}
 	if s.exclusive() {
@@ -433,7 +433,7 @@ func (s *Store) journals() ([]string, []error) {
 			continue // a stray file: it holds no journals
 		}
 		dir := filepath.Join(s.objects(), k.Name())
-		if why, err := s.checkDir(dir, false); why != "" || err != nil {
+		if why, err := s.CheckDir(dir, false); why != "" || err != nil {
 			if why != "" {
 				err = s.distrusted(why)
 			}
@@ -522,7 +522,7 @@ func (s *Store) Save(r *Record) error {
 	}
 	r.Updated = time.Now().UTC()
 	r.upgradeFacts()
-	if err := s.trustDirs(r.Kind, true); err != nil {
+	if err := s.TrustDirs(r.Kind, true); err != nil {
 		s.headers = nil
 		return err
 	}
@@ -652,11 +652,11 @@ func checkName(kind, name string) error {
 	return nil
 }
 
-// trustDirs checks the directories a journal of kind lives in (the state
+// TrustDirs checks the directories a journal of kind lives in (the state
 // directory and its parents once, then objects/ and, unless kind is "",
 // objects/KIND), making the missing ones 0700 when create is set. Reading,
 // a missing one is no error: nothing in it is read.
-func (s *Store) trustDirs(kind string, create bool) error {
+func (s *Store) TrustDirs(kind string, create bool) error {
 	if !s.rootTrusted {
 		if err := s.trustRoot(create); err != nil {
 			return err
@@ -667,12 +667,12 @@ func (s *Store) trustDirs(kind string, create bool) error {
 		dirs = append(dirs, filepath.Join(s.objects(), kind))
 	}
 	for _, d := range dirs {
-		why, err := s.checkDir(d, create)
+		why, err := s.CheckDir(d, create)
 		if err != nil {
 			return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s cannot be made or read: %v", d, err)}
 		}
 		if why != "" {
-			return s.untrusted(d, why)
+			return s.Untrusted(d, why)
 		}
 	}
 	return nil
@@ -700,7 +700,7 @@ func (s *Store) trustRoot(create bool) error {
 // the directories above it that are there are checked: a step of a plan
 // would make it below them.
 func (s *Store) TrustRoot(create bool) error {
-	if s.dataTrusted || !s.split() {
+	if s.dataTrusted || !s.Split() {
 		return nil
 	}
 	if err := s.trustTop(s.RootDir(), "root", "root", create, true); err != nil {
@@ -778,8 +778,8 @@ func insideAdvice(why string) string {
 	return "plumb never made it so, another user may have: check it, then remove it"
 }
 
-// untrusted refuses path, in the state directory, for why.
-func (s *Store) untrusted(path, why string) *Refused {
+// Untrusted refuses path, in the state directory, for why.
+func (s *Store) Untrusted(path, why string) *Refused {
 	return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("%s %s; %s", path, why, insideAdvice(why))}
 }
 
@@ -789,10 +789,10 @@ func (s *Store) distrusted(why string) *Refused {
 	return &Refused{Msg: fmt.Sprintf("it %s; %s", why, insideAdvice(why))}
 }
 
-// checkDir checks a directory in the state directory, never through a
+// CheckDir checks a directory in the state directory, never through a
 // symbolic link, making it 0700 if missing and create is set. It says why
 // plumb does not trust it, or "" (also when it is missing and not made).
-func (s *Store) checkDir(path string, create bool) (why string, err error) {
+func (s *Store) CheckDir(path string, create bool) (why string, err error) {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if !create {
@@ -921,7 +921,7 @@ func isLink(path string) bool {
 // while it is missing, the directory it would be made in). CNI's STATUS
 // asks this every few seconds.
 func (s *Store) Usable() error {
-	if err := s.trustDirs("", false); err != nil {
+	if err := s.TrustDirs("", false); err != nil {
 		return err
 	}
 	for dir := s.Dir; ; dir = filepath.Dir(dir) {

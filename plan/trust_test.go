@@ -283,7 +283,7 @@ func TestOwnStateDirTrusted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := unwind(ctx, &plantest.FakeRunner{}, st, rec); err != nil {
+	if _, err := Unwind(ctx, &plantest.FakeRunner{}, st, rec); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -58,10 +58,10 @@ func clashed(s *StepRecord) bool {
 	return ok && c.Clash(s.Error)
 }
 
-// unwind undoes a record's steps in reverse. Every undo is tried; failures
+// Unwind undoes a record's steps in reverse. Every undo is tried; failures
 // are collected and kept in the journal. With none, the journal is removed.
 // It works on a full disk: see progress.
-func unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]string, error) {
+func Unwind(ctx context.Context, r actions.Runner, st *Store, rec *Record) ([]string, error) {
 	return unwindMode(ctx, r, st, rec, Each)
 }
 
@@ -341,7 +341,7 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 			continue
 		}
 		zerolog.Ctx(ctx).Info().Msgf("recovering %s (state %s)", rec.ID(), rec.State)
-		undo := unwind
+		undo := Unwind
 		if rec.Updating != nil {
 			undo = unwindUpdate // the update alone: the object stays
 		}

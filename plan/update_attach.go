@@ -133,7 +133,7 @@ func publishActions(f AttachmentFacts, ports []Port) ([]actions.Action, error) {
 // Again: the same ports are nothing to do.
 func (r *Republish) Again(rec *Record, p *Plan) (string, error) {
 	f, _ := rec.Attachment()
-	return again(rec, p, "up", fmt.Sprintf("plumb bridge detach %s --ip %s", f.Bridge, f.IP))
+	return Again(rec, p, "up", fmt.Sprintf("plumb bridge detach %s --ip %s", f.Bridge, f.IP))
 }
 
 // Preflight: a republish is always an update or nothing (Update checks the

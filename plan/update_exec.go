@@ -50,7 +50,7 @@ func newUpdateRecord(p *Plan) (*Record, error) {
 		FactsJSON: slices.Clone(b.FactsJSON), FactsVersion: b.FactsVersion, Spec: b.Spec}
 	rec.State, rec.Summary, rec.Spec = StateApplying, p.Summary, p.Spec
 	if p.Facts != nil {
-		if err := rec.setFacts(p.Facts); err != nil {
+		if err := rec.SetFacts(p.Facts); err != nil {
 			return nil, err
 		}
 	}

@@ -147,7 +147,7 @@ func (v *Veth) Plan(ctx context.Context, env Env) ([]*Plan, error) {
 
 // Again: the same input is nothing to do.
 func (v *Veth) Again(rec *Record, p *Plan) (string, error) {
-	return again(rec, p, "up", "plumb veth down --host-if "+p.Name)
+	return Again(rec, p, "up", "plumb veth down --host-if "+p.Name)
 }
 
 func (v *Veth) plan() (*Plan, error) {

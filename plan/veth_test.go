@@ -270,7 +270,7 @@ func TestUndoOfWhatIsGoneSucceeds(t *testing.T) {
 	}
 	rec, _ := st.Load("veth", "veth-host")
 	f := &plantest.FakeRunner{FailOn: "ip link del veth-host", FailStderr: `Cannot find device "veth-host"`}
-	if _, err := unwind(context.Background(), f, st, rec); err != nil {
+	if _, err := Unwind(context.Background(), f, st, rec); err != nil {
 		t.Fatalf("unwind() with the link already gone = %v", err)
 	}
 	assertEmptyStore(t, st)
@@ -351,7 +351,7 @@ func TestSharedSysctl(t *testing.T) {
 			}
 			recA, _ := st.Load("veth", "veth-host")
 			f := &plantest.FakeRunner{}
-			if _, err := unwind(ctx, f, st, recA); err != nil {
+			if _, err := Unwind(ctx, f, st, recA); err != nil {
 				t.Fatal(err)
 			}
 			if contains(f.Calls, "sysctl -w net.ipv4.ip_forward=0") {
@@ -360,7 +360,7 @@ func TestSharedSysctl(t *testing.T) {
 			recB, _ := st.Load("veth", "vh2")
 			undos, _ := undoPlan(st, recB)
 			f = &plantest.FakeRunner{}
-			if _, err := unwind(ctx, f, st, recB); err != nil {
+			if _, err := Unwind(ctx, f, st, recB); err != nil {
 				t.Fatal(err)
 			}
 			var sys []string

@@ -13,6 +13,7 @@ import (
 
 	"plumb/container"
 	"plumb/plan"
+	"plumb/rootfs"
 )
 
 // Input is what `plumb run` is asked for: the container as its flags
@@ -63,7 +64,7 @@ func layerDir(st *plan.Store, v string) string {
 // fromImage gives the container an image's layers (their short links,
 // topmost first) and what its config says to run it with.
 func fromImage(st *plan.Store, ct *container.Container, ref string) error {
-	_, f, err := plan.FindImage(st, ref)
+	_, f, err := rootfs.FindImage(st, ref)
 	if err != nil {
 		var r *plan.Refused
 		if errors.As(err, &r) {

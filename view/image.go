@@ -11,6 +11,7 @@ import (
 	"plumb/actions"
 	"plumb/plan"
 	"plumb/plan/image"
+	"plumb/rootfs"
 )
 
 // ImageRow is one name of an image as `plumb image ls` lists it.
@@ -125,7 +126,7 @@ type Image struct {
 // InspectImage finds the image ref (a name or an ID) in st and builds its
 // document.
 func InspectImage(st *plan.Store, ref string) (Image, error) {
-	_, f, err := plan.FindImage(st, ref)
+	_, f, err := rootfs.FindImage(st, ref)
 	if err != nil {
 		return Image{}, err
 	}

@@ -9,6 +9,7 @@ import (
 	"plumb/actions"
 	"plumb/plan"
 	"plumb/plan/image"
+	"plumb/rootfs"
 	"plumb/view"
 )
 
@@ -64,7 +65,7 @@ func (c *ImagePullCmd) Run(d *deps) error {
 	}
 	pinned := fmt.Sprintf("%s/%s@%s", ref.Registry(), ref.Repository(), img.Digest)
 	src := actions.LayerSource{Pull: pinned, Insecure: c.Insecure}
-	g := &plan.ImageGet{Img: img, Source: src, Ref: ref.String()}
+	g := &rootfs.ImageGet{Img: img, Source: src, Ref: ref.String()}
 	return getImage(d, ctx, g, c.pullFlags.limits(c.limitFlags.limits()), printsOnly(c.DryRun, c.Output), c.Output, "pulled")
 }
 
@@ -114,14 +115,14 @@ func (c *ImageImportCmd) Run(d *deps) error {
 		name = r.String()
 	}
 	src := actions.LayerSource{Import: string(c.Path), Name: from}
-	return getImage(d, d.ctx, &plan.ImageGet{Img: img, Source: src, Ref: name}, c.limitFlags.limits(), printsOnly(c.DryRun, c.Output), c.Output, "imported")
+	return getImage(d, d.ctx, &rootfs.ImageGet{Img: img, Source: src, Ref: name}, c.limitFlags.limits(), printsOnly(c.DryRun, c.Output), c.Output, "imported")
 }
 
 // getImage brings up an image's layers and record, and keeps its name.
 // Applied, the layers are first unpacked into a staging directory without
 // the state directory's lock (ImageGet.Stage), on ctx (the pull's
 // deadline); the plan, under the lock, moves them into place.
-func getImage(d *deps, ctx context.Context, g *plan.ImageGet, lim plan.Limits, dryRun bool, output, did string) error {
+func getImage(d *deps, ctx context.Context, g *rootfs.ImageGet, lim rootfs.Limits, dryRun bool, output, did string) error {
 	if !dryRun {
 		if err := privileged(); err != nil {
 			return err
@@ -148,7 +149,7 @@ func getImage(d *deps, ctx context.Context, g *plan.ImageGet, lim plan.Limits, d
 	}
 	if len(out.Plans) == 0 {
 		if !dryRun {
-			if err := plan.KeepImageName(d.store, g.Img.ID, g.Ref); err != nil {
+			if err := rootfs.KeepImageName(d.store, g.Img.ID, g.Ref); err != nil {
 				return err
 			}
 		}
@@ -158,7 +159,7 @@ func getImage(d *deps, ctx context.Context, g *plan.ImageGet, lim plan.Limits, d
 	if dryRun {
 		return renderPlans(d, out.Plans, output, "image "+name)
 	}
-	if err := plan.KeepImageName(d.store, g.Img.ID, g.Ref); err != nil {
+	if err := rootfs.KeepImageName(d.store, g.Img.ID, g.Ref); err != nil {
 		return err
 	}
 	n := len(g.Img.Layers)
@@ -213,7 +214,7 @@ func (c *ImageRmCmd) Run(d *deps) error {
 			return err
 		}
 	}
-	rec, f, err := plan.FindImage(d.store, c.Ref)
+	rec, f, err := rootfs.FindImage(d.store, c.Ref)
 	if err != nil {
 		return err
 	}
@@ -225,24 +226,24 @@ func (c *ImageRmCmd) Run(d *deps) error {
 		if ref == "" {
 			var names []string
 			for _, r := range f.Refs {
-				names = append(names, plan.Familiar(r))
+				names = append(names, rootfs.Familiar(r))
 			}
 			return &plan.Refused{Flag: "<image>", Msg: fmt.Sprintf("image %s has %d names (%s); remove it by name: each name goes alone, the image with its last", actions.ShortDigest(f.ID), len(names), strings.Join(names, ", "))}
 		}
 		if dryRun && c.Output == "json" {
-			return render(d, &plan.Plan{Kind: rec.Kind, Name: rec.Name, Summary: "untag " + plan.Familiar(ref)}, c.Output)
+			return render(d, &plan.Plan{Kind: rec.Kind, Name: rec.Name, Summary: "untag " + rootfs.Familiar(ref)}, c.Output)
 		}
 		if dryRun {
-			_, err := fmt.Fprintf(d.stdout, "# would untag %s: image %s keeps its other names and its layers; nothing is deleted\n", plan.Familiar(ref), actions.ShortDigest(f.ID))
+			_, err := fmt.Fprintf(d.stdout, "# would untag %s: image %s keeps its other names and its layers; nothing is deleted\n", rootfs.Familiar(ref), actions.ShortDigest(f.ID))
 			return err
 		}
-		if err := plan.Untag(d.store, rec, ref); err != nil {
+		if err := rootfs.Untag(d.store, rec, ref); err != nil {
 			return err
 		}
-		_, err := fmt.Fprintf(d.stdout, "Untagged: %s\n", plan.Familiar(ref))
+		_, err := fmt.Fprintf(d.stdout, "Untagged: %s\n", rootfs.Familiar(ref))
 		return err
 	}
-	recs, err := plan.ImageRemoval(d.store, rec)
+	recs, err := rootfs.ImageRemoval(d.store, rec)
 	if err != nil {
 		return err
 	}
@@ -257,10 +258,10 @@ func (c *ImageRmCmd) Run(d *deps) error {
 		return fmt.Errorf("%w; the journals keep what is left, run this again or `plumb recover`", err)
 	}
 	if len(f.Refs) == 1 {
-		fmt.Fprintf(d.stdout, "Untagged: %s\n", plan.Familiar(f.Refs[0]))
+		fmt.Fprintf(d.stdout, "Untagged: %s\n", rootfs.Familiar(f.Refs[0]))
 	}
 	_, err = fmt.Fprintf(d.stdout, "removed %s (image %s): %d of its %d layers deleted, %d undo commands run\n",
 		f.Name(), actions.ShortDigest(f.ID), len(recs)-1, len(f.Layers), len(td.Ran))
-	plan.DropEmptyImageDirs(d.store)
+	rootfs.DropEmptyImageDirs(d.store)
 	return err
 }

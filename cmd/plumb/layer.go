@@ -7,6 +7,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan"
+	"plumb/rootfs"
 )
 
 // LayerCmd groups the layer commands.
@@ -28,7 +29,7 @@ type LayerImportCmd struct {
 // Run unpacks the tarball under ROOT/layers/NAME.
 func (c *LayerImportCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	return upSay(d, &plan.Layer{Name: c.Name, File: string(c.File), MaxEntries: c.MaxEntries}, c.DryRun, c.Output, func(p *plan.Plan) string {
+	return upSay(d, &rootfs.Layer{Name: c.Name, File: string(c.File), MaxEntries: c.MaxEntries}, c.DryRun, c.Output, func(p *plan.Plan) string {
 		return fmt.Sprintf("layer %s is %s", c.Name, p.Facts.(plan.LayerFacts).Dir)
 	})
 }
@@ -62,7 +63,7 @@ func (c *LayerUnpackCmd) Run(d *deps) error {
 	for _, l := range c.Lower {
 		lower = append(lower, string(l))
 	}
-	res, err := plan.UnpackLayer(d.ctx, src, c.DiffID, string(c.Dir), lower, string(c.Staged), c.limitFlags.limits())
+	res, err := rootfs.UnpackLayer(d.ctx, src, c.DiffID, string(c.Dir), lower, string(c.Staged), c.limitFlags.limits())
 	if err != nil {
 		return err
 	}

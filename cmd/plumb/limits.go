@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"plumb/plan"
+	"plumb/rootfs"
 )
 
 // limitFlags are the limits of one image's pull or import (plan.Limits):
@@ -29,11 +29,11 @@ type pullFlags struct {
 // registry's pause between two blobs.
 const rateWindow = 30 * time.Second
 
-func (f limitFlags) limits() plan.Limits {
-	return plan.Limits{MaxTrailer: int64(f.MaxTarTrailer), MaxLayer: int64(f.MaxLayerSize), MaxImage: int64(f.MaxImageSize), MaxEntries: f.MaxLayerEntries}
+func (f limitFlags) limits() rootfs.Limits {
+	return rootfs.Limits{MaxTrailer: int64(f.MaxTarTrailer), MaxLayer: int64(f.MaxLayerSize), MaxImage: int64(f.MaxImageSize), MaxEntries: f.MaxLayerEntries}
 }
 
-func (f pullFlags) limits(l plan.Limits) plan.Limits {
+func (f pullFlags) limits(l rootfs.Limits) rootfs.Limits {
 	l.MinRate, l.RateWindow = int64(f.MinRate), rateWindow
 	return l
 }

@@ -9,6 +9,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan"
+	"plumb/rootfs"
 )
 
 // OverlayCmd groups the overlay file system's commands.
@@ -41,8 +42,8 @@ of options the kernel takes, the mount runs in their common directory with
 relative paths (env -C DIR mount ...), up to the kernel's 500 layers.`
 }
 
-func (c *OverlayMountCmd) recipe() *plan.Overlay {
-	o := &plan.Overlay{Name: c.Name, Upper: string(c.Upper), Work: string(c.Work), Merged: string(c.Merged)}
+func (c *OverlayMountCmd) recipe() *rootfs.Overlay {
+	o := &rootfs.Overlay{Name: c.Name, Upper: string(c.Upper), Work: string(c.Work), Merged: string(c.Merged)}
 	for _, l := range c.Lower {
 		o.Lower = append(o.Lower, string(l))
 	}
@@ -167,5 +168,5 @@ func (c *OverlayUnmountCmd) find(d *deps) (*plan.Record, error) {
 	if c.Name != "" {
 		return d.store.Load(plan.OverlayKind.Name(), c.Name)
 	}
-	return plan.FindOverlay(d.store, string(c.Merged))
+	return rootfs.FindOverlay(d.store, string(c.Merged))
 }

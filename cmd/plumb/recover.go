@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"plumb/plan"
+	"plumb/rootfs"
 	"plumb/view"
 )
 
@@ -38,7 +39,7 @@ func (c *RecoverCmd) Run(d *deps) error {
 				return err
 			}
 		}
-		left, err := plan.AbandonedStaging(d.store)
+		left, err := rootfs.AbandonedStaging(d.store)
 		for _, p := range left {
 			fmt.Fprintf(d.stdout, "# would delete %s, left by a pull or import that was killed\n", p)
 		}
@@ -56,7 +57,7 @@ func (c *RecoverCmd) Run(d *deps) error {
 	}
 	// A pull or import killed while it staged its layers left their
 	// directory; none of plumb's journals names it.
-	swept, serr := plan.SweepStaging(d.store)
+	swept, serr := rootfs.SweepStaging(d.store)
 	for _, p := range swept {
 		fmt.Fprintf(d.stdout, "deleted %s, left by a pull or import that was killed\n", p)
 	}

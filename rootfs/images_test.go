@@ -1,4 +1,4 @@
-package plan
+package rootfs
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/image"
 	"plumb/plan/plantest"
 )
@@ -48,11 +49,11 @@ func testImage(id byte, diffs ...byte) *image.Image {
 
 // getImage plans and applies an image with a fake runner, as image import
 // does, and returns its plans.
-func getImage(t *testing.T, st *Store, img *image.Image) []*Plan {
+func getImage(t *testing.T, st *plan.Store, img *image.Image) []*plan.Plan {
 	t.Helper()
 	g := &ImageGet{Img: img, Source: actions.LayerSource{Import: "/srv/" + img.Ref + ".tar"}, Ref: img.Ref}
-	env := Env{R: &plantest.FakeRunner{}, St: st, Mode: Batch}
-	out, err := Up(context.Background(), env, g, false)
+	env := plan.Env{R: &plantest.FakeRunner{}, St: st, Mode: plan.Batch}
+	out, err := plan.Up(context.Background(), env, g, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,36 +67,36 @@ func getImage(t *testing.T, st *Store, img *image.Image) []*Plan {
 // only its own layer, which lists the kept ones (their short links) as its
 // lowers, topmost first.
 func TestImageSharesBase(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	first := getImage(t, st, testImage('1', 'a', 'b', 'c'))
 	if len(first) != 4 || first[3].Kind != "image" {
 		t.Fatalf("first image: %d plans; want 3 layers and the image", len(first))
 	}
 	chains := ChainIDs([]string{digest('a'), digest('b'), digest('d')})
 	second := getImage(t, st, testImage('2', 'a', 'b', 'd'))
-	if len(second) != 2 || second[0].Name != hexOf(chains[2]) {
-		t.Fatalf("second image: plans %v; want only layer %s and the image", ids(second), hexOf(chains[2]))
+	if len(second) != 2 || second[0].Name != plan.HexOf(chains[2]) {
+		t.Fatalf("second image: plans %v; want only layer %s and the image", ids(second), plan.HexOf(chains[2]))
 	}
 	unpack := second[0].Steps[1].Action.(actions.UnpackLayer)
-	base, mid := first[0].Facts.(ImageLayerFacts).Link, first[1].Facts.(ImageLayerFacts).Link
+	base, mid := first[0].Facts.(plan.ImageLayerFacts).Link, first[1].Facts.(plan.ImageLayerFacts).Link
 	if diff := cmp.Diff([]string{mid, base}, unpack.Lower); diff != "" {
 		t.Errorf("lowers of the new layer (-want +got):\n%s", diff)
 	}
 	if unpack.Dir != st.ImageLayer(chains[2]) {
 		t.Errorf("unpacked into %s; want %s", unpack.Dir, st.ImageLayer(chains[2]))
 	}
-	f := second[1].Facts.(ImageFacts)
-	if diff := cmp.Diff([]string{second[0].Facts.(ImageLayerFacts).Link, mid, base}, f.RootLayers()); diff != "" {
+	f := second[1].Facts.(plan.ImageFacts)
+	if diff := cmp.Diff([]string{second[0].Facts.(plan.ImageLayerFacts).Link, mid, base}, f.RootLayers()); diff != "" {
 		t.Errorf("root layers (-want +got):\n%s", diff)
 	}
 	// Imported again: nothing to plan.
 	g := &ImageGet{Img: testImage('2', 'a', 'b', 'd'), Source: actions.LayerSource{Import: "/srv/x.tar"}}
-	if plans, err := g.Plan(context.Background(), Env{St: st}); err != nil || len(plans) != 0 {
+	if plans, err := g.Plan(context.Background(), plan.Env{St: st}); err != nil || len(plans) != 0 {
 		t.Errorf("planning a kept image = %v, %v; want nothing", ids(plans), err)
 	}
 }
 
-func ids(plans []*Plan) []string {
+func ids(plans []*plan.Plan) []string {
 	var out []string
 	for _, p := range plans {
 		out = append(out, p.ID())
@@ -107,7 +108,7 @@ func ids(plans []*Plan) []string {
 // topmost first; the shared base stays until its last image goes; an image
 // a container runs from is refused.
 func TestImageRemoval(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	getImage(t, st, testImage('1', 'a', 'b', 'c'))
 	getImage(t, st, testImage('2', 'a', 'b', 'd'))
 	chains1 := ChainIDs([]string{digest('a'), digest('b'), digest('c')})
@@ -121,28 +122,28 @@ func TestImageRemoval(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff([]string{"image/" + hexOf(f1.ID), "imagelayer/" + hexOf(chains1[2])}, recIDs(got)); diff != "" {
+	if diff := cmp.Diff([]string{"image/" + plan.HexOf(f1.ID), "imagelayer/" + plan.HexOf(chains1[2])}, recIDs(got)); diff != "" {
 		t.Errorf("removing image 1 (-want +got):\n%s", diff)
 	}
 
 	// A container on image 2's layers: image 2 is refused, image 1 is not.
-	layer, _ := st.Load("imagelayer", hexOf(chains2[2]))
+	layer, _ := st.Load("imagelayer", plan.HexOf(chains2[2]))
 	lf, _ := layer.ImageLayer()
-	ctr := withFacts(&Record{FormatVersion: FormatVersion, Kind: "container", Name: "web", State: StateUp},
-		ContainerFacts{Root: OverlayFacts{LowerDir: lf.Link + ":/x"}})
+	ctr := withFacts(&plan.Record{FormatVersion: plan.FormatVersion, Kind: "container", Name: "web", State: plan.StateUp},
+		plan.ContainerFacts{Root: plan.OverlayFacts{LowerDir: lf.Link + ":/x"}})
 	if err := st.Save(ctr); err != nil {
 		t.Fatal(err)
 	}
-	st = NewStore(st.Dir)
+	st = plan.NewStore(st.Dir)
 	rec2, _, err := FindImage(st, "example.test/app:2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var r *Refused
+	var r *plan.Refused
 	if _, err := ImageRemoval(st, rec2); !errors.As(err, &r) || !strings.Contains(err.Error(), "container/web") {
 		t.Errorf("removing image 2 under a container = %v; want a refusal naming container/web", err)
 	}
-	if _, err := Remove(context.Background(), Env{St: st}, []*Record{layer}, DownOptions{}, true); !errors.As(err, &r) {
+	if _, err := plan.Remove(context.Background(), plan.Env{St: st}, []*plan.Record{layer}, plan.DownOptions{}, true); !errors.As(err, &r) {
 		t.Errorf("down of a layer an image lists = %v; want a refusal", err)
 	}
 	if _, err := ImageRemoval(st, rec1); err != nil {
@@ -150,7 +151,7 @@ func TestImageRemoval(t *testing.T) {
 	}
 }
 
-func recIDs(recs []*Record) []string {
+func recIDs(recs []*plan.Record) []string {
 	var out []string
 	for _, r := range recs {
 		out = append(out, r.ID())
@@ -161,7 +162,7 @@ func recIDs(recs []*Record) []string {
 // TestFindImage: by the name as given, as Docker shortens it, by ID or a
 // prefix of at least 4 digits; an ambiguous prefix is refused.
 func TestFindImage(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	img := testImage('1', 'a')
 	img.Ref = "index.docker.io/library/busybox:latest"
 	getImage(t, st, img)
@@ -183,7 +184,7 @@ func TestFindImage(t *testing.T) {
 // TestKeepImageNameMoves: a tag pulled again for another image leaves the
 // old one, which keeps its other names.
 func TestKeepImageNameMoves(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	old := testImage('1', 'a')
 	getImage(t, st, old)
 	if err := KeepImageName(st, old.ID, "example.test/app:stable"); err != nil {
@@ -217,27 +218,10 @@ func TestImageCheckRefuses(t *testing.T) {
 		"diff_id with a path": {ID: digest('1'), Layers: []image.Layer{{DiffID: "sha256:../../../../etc/" + strings.Repeat("a", 49)}}},
 		"upper-case diff_id":  {ID: digest('1'), Layers: []image.Layer{{DiffID: "sha256:" + strings.Repeat("A", 64)}}},
 	} {
-		var r *Refused
+		var r *plan.Refused
 		if err := (&ImageGet{Img: img}).Check(); !errors.As(err, &r) {
 			t.Errorf("%s: Check = %v; want a refusal", name, err)
 		}
-	}
-}
-
-// TestContainerFactsRoundTrip: what a container runs with is kept beside
-// its overlay's own directories, none in another's place (overlay's
-// workdir is not the command's working directory).
-func TestContainerFactsRoundTrip(t *testing.T) {
-	want := ContainerFacts{Root: OverlayFacts{LowerDir: "/l/a:/l/b", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"},
-		Netns: "plumb-web", Hostname: "web", Cmd: "httpd -f", PIDFile: "/o/pid", Log: "/o/log", Target: "netns plumb-web",
-		Image: "plumb-demo/busybox:1", ImageID: digest('1'), Env: []string{"PATH=/bin", "A=b c"}, WorkDir: "/www", User: "33:33"}
-	rec := reread(t, withFacts(&Record{Kind: "container", Name: "web"}, want))
-	got, err := rec.Facts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(Facts(want), got); diff != "" {
-		t.Errorf("container facts (-want +got):\n%s", diff)
 	}
 }
 
@@ -245,7 +229,7 @@ func TestContainerFactsRoundTrip(t *testing.T) {
 // before its layers start fails with that cause; it once returned success
 // with the layers unstaged, and the plan failed later with "not there".
 func TestStageEnded(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	g := &ImageGet{Img: testImage('2', 'a', 'b', 'd'), Source: actions.LayerSource{Import: "/srv/x.tar"}}
 	ctx, cancel := context.WithCancelCause(context.Background())
 	cancel(errors.New("the pull took longer than --pull-timeout"))
@@ -260,10 +244,10 @@ func TestStageEnded(t *testing.T) {
 // when it looked, removed by an image rm before the plan) is refused, not
 // planned as a fetch and unpack under the lock.
 func TestPlanUnstagedRefused(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	g := &ImageGet{Img: testImage('2', 'a', 'b', 'd'), Source: actions.LayerSource{Import: "/srv/x.tar"}}
 	// The image is kept when Stage looks: it stages nothing.
-	rec := &Record{FormatVersion: FormatVersion, Kind: "image", Name: hexOf(g.Img.ID), State: StateUp}
+	rec := &plan.Record{FormatVersion: plan.FormatVersion, Kind: "image", Name: plan.HexOf(g.Img.ID), State: plan.StateUp}
 	if err := st.Save(rec); err != nil {
 		t.Fatal(err)
 	}
@@ -276,12 +260,12 @@ func TestPlanUnstagedRefused(t *testing.T) {
 	if err := st.Remove(rec); err != nil {
 		t.Fatal(err)
 	}
-	if plans, err := g.Plan(context.Background(), Env{St: st}); err == nil || !strings.Contains(err.Error(), "removed while this command staged") {
+	if plans, err := g.Plan(context.Background(), plan.Env{St: st}); err == nil || !strings.Contains(err.Error(), "removed while this command staged") {
 		t.Errorf("plan after the image went: %v, %v; want a refusal", ids(plans), err)
 	}
 	// A dry run stages nothing and plans every layer, as before.
 	dry := &ImageGet{Img: testImage('2', 'a', 'b', 'd'), Source: actions.LayerSource{Import: "/srv/x.tar"}}
-	if plans, err := dry.Plan(context.Background(), Env{St: st}); err != nil || len(plans) != 4 {
+	if plans, err := dry.Plan(context.Background(), plan.Env{St: st}); err != nil || len(plans) != 4 {
 		t.Errorf("dry run's plan: %v, %v; want 3 layers and the image", ids(plans), err)
 	}
 }

@@ -1,4 +1,4 @@
-package plan
+package rootfs
 
 import (
 	"archive/tar"
@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"plumb/plan"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -79,7 +80,7 @@ func TestLayerMaxEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := checkSpace(file, t.TempDir(), 9)
-		var r *Refused
+		var r *plan.Refused
 		if !errors.As(err, &r) || r.Flag != "max-layer-entries" || !strings.Contains(r.Msg, "holds 10 files, directories and links, more than 9") {
 			t.Errorf("%s: 10 entries under --max-layer-entries 9: %v", name, err)
 		}

@@ -1,4 +1,4 @@
-package plan
+package rootfs
 
 import (
 	"archive/tar"
@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"plumb/plan"
 
 	"github.com/klauspost/compress/zstd"
 	"golang.org/x/sys/unix"
@@ -76,7 +77,7 @@ func checkSpace(file, dir string, maxEntries int) error {
 		return err
 	}
 	if maxEntries > 0 && entries > int64(maxEntries) {
-		return Refuse("max-layer-entries", "%s holds %d files, directories and links, more than %d (raise --max-layer-entries if it is to be trusted)", file, entries, maxEntries)
+		return plan.Refuse("max-layer-entries", "%s holds %d files, directories and links, more than %d (raise --max-layer-entries if it is to be trusted)", file, entries, maxEntries)
 	}
 	p := dir
 	for {
@@ -98,14 +99,14 @@ func checkSpace(file, dir string, maxEntries int) error {
 func fits(file, p string, need, entries int64, st unix.Statfs_t) error {
 	free := int64(st.Bavail) * int64(st.Bsize)
 	if need > free {
-		return Refuse("<file>", "%s unpacks to about %s, but %s has %s free; free some space or use another --root", file, sizeOf(need), p, sizeOf(free))
+		return plan.Refuse("<file>", "%s unpacks to about %s, but %s has %s free; free some space or use another --root", file, sizeOf(need), p, sizeOf(free))
 	}
 	if st.Files == 0 {
 		return nil // no inode count (btrfs): nothing to check
 	}
 	keep := max(int64(st.Files)/20, 1024)
 	if ffree := int64(st.Ffree); entries > ffree-keep {
-		return Refuse("<file>", "%s holds %d files, directories and links, but %s has %d inodes free and keeps %d of them free; free some or use another --root", file, entries, p, ffree, keep)
+		return plan.Refuse("<file>", "%s holds %d files, directories and links, but %s has %d inodes free and keeps %d of them free; free some or use another --root", file, entries, p, ffree, keep)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package plan
+package rootfs
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"plumb/actions"
+	"plumb/plan"
 )
 
 // MaxLowerLayers is the kernel's limit on an overlay's lower layers.
@@ -37,21 +38,21 @@ type Overlay struct {
 	// it, before upper, work and merged; "" for directories the user
 	// gave. Layout is the store's, whose root it is below.
 	Base   string
-	Layout Layout
+	Layout plan.Layout
 }
 
 // Check applies the rules that need no host.
 func (o *Overlay) Check() error {
 	if o.Name != "" {
-		if err := CheckObjectName("name", o.Name); err != nil {
+		if err := plan.CheckObjectName("name", o.Name); err != nil {
 			return err
 		}
 	}
 	if len(o.Lower) == 0 {
-		return Refuse("lower", "give at least one lower layer")
+		return plan.Refuse("lower", "give at least one lower layer")
 	}
 	if len(o.Lower) > MaxLowerLayers {
-		return Refuse("lower", "%d lower layers given; the kernel stacks at most %d", len(o.Lower), MaxLowerLayers)
+		return plan.Refuse("lower", "%d lower layers given; the kernel stacks at most %d", len(o.Lower), MaxLowerLayers)
 	}
 	if o.LaidOut {
 		return nil // the directories are laid out by Plan
@@ -62,13 +63,13 @@ func (o *Overlay) Check() error {
 // checkDirs applies the rules of the directories given or laid out.
 func (o *Overlay) checkDirs() error {
 	if (o.Upper == "") != (o.Work == "") {
-		return Refuse("work", "--upper and --work go together: give both for a writable mount, or neither for a read-only one")
+		return plan.Refuse("work", "--upper and --work go together: give both for a writable mount, or neither for a read-only one")
 	}
 	if o.Upper == "" && len(o.Lower) < 2 {
-		return Refuse("lower", "a read-only overlay (no --upper) needs at least two lower layers")
+		return plan.Refuse("lower", "a read-only overlay (no --upper) needs at least two lower layers")
 	}
 	if o.Merged == "" {
-		return Refuse("merged", "give the directory to mount on, or --name NAME alone to lay out upper, work and merged under the state directory")
+		return plan.Refuse("merged", "give the directory to mount on, or --name NAME alone to lay out upper, work and merged under the state directory")
 	}
 	seen := map[string]string{}
 	check := func(flag, p string) error {
@@ -76,17 +77,17 @@ func (o *Overlay) checkDirs() error {
 			return nil
 		}
 		if strings.ContainsAny(p, "\n\r\x00") {
-			return Refuse(flag, "path %q contains a newline or NUL; plumb refuses it (mount tables cannot show it faithfully)", p)
+			return plan.Refuse(flag, "path %q contains a newline or NUL; plumb refuses it (mount tables cannot show it faithfully)", p)
 		}
 		if !filepath.IsAbs(p) {
-			return Refuse(flag, "path %q is not absolute", p)
+			return plan.Refuse(flag, "path %q is not absolute", p)
 		}
 		c := filepath.Clean(p)
 		if c == "/" {
-			return Refuse(flag, "the root directory cannot be an overlay layer or mount point")
+			return plan.Refuse(flag, "the root directory cannot be an overlay layer or mount point")
 		}
 		if prev, dup := seen[c]; dup {
-			return Refuse(flag, "%s is given twice (also as --%s); every layer and directory must be distinct", c, prev)
+			return plan.Refuse(flag, "%s is given twice (also as --%s); every layer and directory must be distinct", c, prev)
 		}
 		seen[c] = flag
 		return nil
@@ -102,11 +103,11 @@ func (o *Overlay) checkDirs() error {
 		}
 	}
 	if o.Upper != "" {
-		if within(o.Work, o.Upper) {
-			return Refuse("work", "%s is inside the upper directory %s; they must be separate", o.Work, o.Upper)
+		if plan.Within(o.Work, o.Upper) {
+			return plan.Refuse("work", "%s is inside the upper directory %s; they must be separate", o.Work, o.Upper)
 		}
-		if within(o.Upper, o.Work) {
-			return Refuse("upper", "%s is inside the work directory %s; they must be separate", o.Upper, o.Work)
+		if plan.Within(o.Upper, o.Work) {
+			return plan.Refuse("upper", "%s is inside the work directory %s; they must be separate", o.Upper, o.Work)
 		}
 	}
 	return nil
@@ -134,7 +135,7 @@ func (o *Overlay) ObjectName() string {
 
 // Plan creates the directories that are missing, then mounts. Which ones are
 // missing is read from the host, so --dry-run shows exactly what will run.
-func (o *Overlay) Plan(_ context.Context, env Env) ([]*Plan, error) {
+func (o *Overlay) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 	if o.LaidOut {
 		if err := env.St.TrustRoot(false); err != nil {
 			return nil, err
@@ -151,14 +152,14 @@ func (o *Overlay) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	f := p.Facts.(OverlayFacts)
+	f := p.Facts.(plan.OverlayFacts)
 	f.Layout = layout
 	p.Facts = f
-	return []*Plan{p}, nil
+	return []*plan.Plan{p}, nil
 }
 
 // Again: the same input is nothing to do.
-func (o *Overlay) Again(rec *Record, p *Plan) (string, error) {
+func (o *Overlay) Again(rec *plan.Record, p *plan.Plan) (string, error) {
 	f, err := rec.OverlayFacts()
 	if err != nil {
 		return "", err
@@ -167,18 +168,18 @@ func (o *Overlay) Again(rec *Record, p *Plan) (string, error) {
 	if f.Layout != "" {
 		how = "plumb overlay unmount --name " + rec.Name
 	}
-	return again(rec, p, "mounted", how)
+	return plan.Again(rec, p, "mounted", how)
 }
 
 // Preflight checks the host before anything runs.
-func (o *Overlay) Preflight(_ context.Context, env Env) ([]string, error) {
+func (o *Overlay) Preflight(_ context.Context, env plan.Env) ([]string, error) {
 	return nil, o.laidOut(env).CheckHost()
 }
 
 // laidOut is the overlay with its directories: for one laid out by plumb
 // (LaidOut), a copy with those of the state directory's layout filled in;
 // otherwise o, whose directories were given.
-func (o *Overlay) laidOut(env Env) *Overlay {
+func (o *Overlay) laidOut(env plan.Env) *Overlay {
 	if !o.LaidOut {
 		return o
 	}
@@ -191,10 +192,10 @@ func (o *Overlay) laidOut(env Env) *Overlay {
 
 // MountPlan is the plan that makes the overlay's missing directories and
 // mounts it (a container's root is planned so too).
-func (o *Overlay) MountPlan() (*Plan, error) {
+func (o *Overlay) MountPlan() (*plan.Plan, error) {
 	// Directories are made in order; made remembers what earlier steps
 	// will have created, so the plan is exact before anything runs.
-	var steps []Step
+	var steps []plan.Step
 	made := map[string]bool{}
 	exists := func(p string) bool {
 		if made[p] {
@@ -204,7 +205,7 @@ func (o *Overlay) MountPlan() (*Plan, error) {
 		return err == nil
 	}
 	mkdir := func(p string, scratch bool) {
-		steps = append(steps, Step{Action: actions.Mkdir{Path: p, Scratch: scratch}})
+		steps = append(steps, plan.Step{Action: actions.Mkdir{Path: p, Scratch: scratch}})
 		for ; !made[p] && p != filepath.Dir(p); p = filepath.Dir(p) {
 			made[p] = true
 		}
@@ -213,7 +214,7 @@ func (o *Overlay) MountPlan() (*Plan, error) {
 		// The overlay's own directory, and overlay/ above it: upper holds
 		// what the container writes (a setuid file among it), and the
 		// layers' files show at merged.
-		for _, s := range o.Layout.privateDirs(o.Base, exists) {
+		for _, s := range o.Layout.PrivateDirs(o.Base, exists) {
 			steps = append(steps, s)
 			made[s.Action.(actions.Mkdir).Path] = true
 		}
@@ -236,18 +237,18 @@ func (o *Overlay) MountPlan() (*Plan, error) {
 	if len(m.Options()) > maxMountData {
 		m = relativeMount(m)
 		if n := len(m.Options()); n > maxMountData {
-			return nil, Refuse("lower", "the layers' paths take %d bytes of mount options even relative to their common directory %s; the kernel takes about %d: use shorter paths (Docker uses short symlinks)", n, m.Dir, maxMountData)
+			return nil, plan.Refuse("lower", "the layers' paths take %d bytes of mount options even relative to their common directory %s; the kernel takes about %d: use shorter paths (Docker uses short symlinks)", n, m.Dir, maxMountData)
 		}
 	}
-	steps = append(steps, Step{Action: m})
+	steps = append(steps, plan.Step{Action: m})
 	kind := "read-write"
 	if o.Upper == "" {
 		kind = "read-only"
 	}
-	return &Plan{
-		Kind: OverlayKind.Name(), Name: o.ObjectName(),
+	return &plan.Plan{
+		Kind: plan.OverlayKind.Name(), Name: o.ObjectName(),
 		Summary: fmt.Sprintf("%s overlay of %d layers at %s", kind, len(o.Lower), o.Merged),
-		Facts:   OverlayFacts{LowerDir: strings.Join(o.Lower, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged},
+		Facts:   plan.OverlayFacts{LowerDir: strings.Join(o.Lower, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged},
 		Steps:   steps,
 	}, nil
 }
@@ -257,12 +258,12 @@ func (o *Overlay) MountPlan() (*Plan, error) {
 func relativeMount(m actions.OverlayMount) actions.OverlayMount {
 	dir := filepath.Dir(m.Lower[0])
 	for _, l := range m.Lower[1:] {
-		for !within(l, dir) {
+		for !plan.Within(l, dir) {
 			dir = filepath.Dir(dir)
 		}
 	}
 	rel := func(p string) string {
-		if p == "" || !within(p, dir) {
+		if p == "" || !plan.Within(p, dir) {
 			return p
 		}
 		r, _ := filepath.Rel(dir, p)
@@ -284,31 +285,31 @@ func (o *Overlay) CheckHost() error {
 	for _, l := range o.Lower {
 		var st syscall.Stat_t
 		if err := syscall.Stat(l, &st); err != nil {
-			return Refuse("lower", "layer %s does not exist or cannot be read: %v", l, err)
+			return plan.Refuse("lower", "layer %s does not exist or cannot be read: %v", l, err)
 		}
 		if st.Mode&syscall.S_IFMT != syscall.S_IFDIR {
-			return Refuse("lower", "layer %s is not a directory", l)
+			return plan.Refuse("lower", "layer %s is not a directory", l)
 		}
 		k := id{st.Dev, st.Ino}
 		if prev, dup := seen[k]; dup {
-			return Refuse("lower", "%s and %s are the same directory", prev, l)
+			return plan.Refuse("lower", "%s and %s are the same directory", prev, l)
 		}
 		seen[k] = l
 	}
 	if o.Upper != "" {
 		ud, err := nearestDev(o.Upper)
 		if err != nil {
-			return Refuse("upper", "%v", err)
+			return plan.Refuse("upper", "%v", err)
 		}
 		wd, err := nearestDev(o.Work)
 		if err != nil {
-			return Refuse("work", "%v", err)
+			return plan.Refuse("work", "%v", err)
 		}
 		if ud != wd {
-			return Refuse("work", "%s and the upper directory %s are on different file systems; overlay needs them on the same one", o.Work, o.Upper)
+			return plan.Refuse("work", "%s and the upper directory %s are on different file systems; overlay needs them on the same one", o.Work, o.Upper)
 		}
 		if entries, err := os.ReadDir(o.Work); err == nil && len(entries) > 0 {
-			return Refuse("work", "%s is not empty; overlay needs an empty work directory", o.Work)
+			return plan.Refuse("work", "%s is not empty; overlay needs an empty work directory", o.Work)
 		}
 	}
 	mounted, err := actions.Mounts()
@@ -316,7 +317,7 @@ func (o *Overlay) CheckHost() error {
 		return err
 	}
 	if real, err := filepath.EvalSymlinks(o.Merged); err == nil && mounted[real] != "" {
-		return Refuse("merged", "%s is already a mount point", o.Merged)
+		return plan.Refuse("merged", "%s is already a mount point", o.Merged)
 	}
 	return nil
 }
@@ -337,10 +338,10 @@ func nearestDev(p string) (uint64, error) {
 }
 
 // FindOverlay finds the overlay object mounted at merged.
-func FindOverlay(st *Store, merged string) (*Record, error) {
+func FindOverlay(st *plan.Store, merged string) (*plan.Record, error) {
 	recs, errs := st.Headers()
 	for _, r := range recs {
-		if f, ok := r.Overlay(); ok && r.Is(OverlayKind) && f.Merged == filepath.Clean(merged) {
+		if f, ok := r.Overlay(); ok && r.Is(plan.OverlayKind) && f.Merged == filepath.Clean(merged) {
 			return st.Load(r.Kind, r.Name) // whole and checked: it is to be undone
 		}
 	}
@@ -351,4 +352,6 @@ func FindOverlay(st *Store, merged string) (*Record, error) {
 }
 
 // Locks: an overlay holds its name (and its laid-out directory).
-func (o *Overlay) Locks() []Lock { return []Lock{ObjectLock(OverlayKind.Name(), o.ObjectName())} }
+func (o *Overlay) Locks() []plan.Lock {
+	return []plan.Lock{plan.ObjectLock(plan.OverlayKind.Name(), o.ObjectName())}
+}

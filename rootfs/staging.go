@@ -1,4 +1,4 @@
-package plan
+package rootfs
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/image"
 	"plumb/plan/unpack"
 )
@@ -90,23 +91,23 @@ var errImageTooLarge = errors.New("the image is too large")
 // is, and its staged copy deleted. done deletes the staging directory and
 // must be called once the plan ran (or failed); a process killed before
 // that leaves it unlocked, and the next Stage or `plumb recover` deletes it.
-func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(), err error) {
+func (g *ImageGet) Stage(ctx context.Context, st *plan.Store, lim Limits) (done func(), err error) {
 	done = func() {}
 	g.staged = map[string]string{} // not nil: Plan unpacks nothing unstaged
-	if rec, err := st.Load(ImageKind.Name(), hexOf(g.Img.ID)); err == nil && rec.State == StateUp {
+	if rec, err := st.Load(plan.ImageKind.Name(), plan.HexOf(g.Img.ID)); err == nil && rec.State == plan.StateUp {
 		return done, nil // kept: nothing to unpack
 	}
-	if err := st.trustDirs("", true); err != nil {
+	if err := st.TrustDirs("", true); err != nil {
 		return done, err
 	}
-	if err := st.imageDirs(); err != nil {
+	if err := st.ImageDirs(); err != nil {
 		return done, err
 	}
-	root := st.stagingRoot()
-	if why, err := st.checkDir(root, true); err != nil {
+	root := st.StagingRoot()
+	if why, err := st.CheckDir(root, true); err != nil {
 		return done, err
 	} else if why != "" {
-		return done, st.untrusted(root, why)
+		return done, st.Untrusted(root, why)
 	}
 	if _, err := SweepStaging(st); err != nil {
 		return done, err
@@ -129,7 +130,7 @@ func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(
 	ready := make([]chan error, len(chains)) // gets the layer's error (nil: staged); nil when kept
 	staged := map[string]string{}
 	for i, c := range chains {
-		if rec, err := st.Load(ImageLayerKind.Name(), hexOf(c)); err == nil && rec.State == StateUp {
+		if rec, err := st.Load(plan.ImageLayerKind.Name(), plan.HexOf(c)); err == nil && rec.State == plan.StateUp {
 			f, err := rec.ImageLayer()
 			if err != nil {
 				done()
@@ -138,7 +139,7 @@ func (g *ImageGet) Stage(ctx context.Context, st *Store, lim Limits) (done func(
 			lowers[i] = f.Dir
 			continue
 		}
-		lowers[i] = filepath.Join(dir, hexOf(c))
+		lowers[i] = filepath.Join(dir, plan.HexOf(c))
 		ready[i] = make(chan error, 1)
 		staged[c] = lowers[i]
 	}
@@ -310,17 +311,17 @@ func newStagingDir(root string) (string, *os.File, error) {
 
 // SweepStaging deletes the staging directories no process holds: those a
 // pull or an import left when killed. It says which it deleted.
-func SweepStaging(st *Store) (swept []string, err error) { return sweepStaging(st, false) }
+func SweepStaging(st *plan.Store) (swept []string, err error) { return sweepStaging(st, false) }
 
 // AbandonedStaging are the staging directories SweepStaging would delete
 // now (`plumb recover --dry-run`); nothing is changed.
-func AbandonedStaging(st *Store) ([]string, error) { return sweepStaging(st, true) }
+func AbandonedStaging(st *plan.Store) ([]string, error) { return sweepStaging(st, true) }
 
-func sweepStaging(st *Store, dryRun bool) (swept []string, err error) {
-	roots := []string{st.stagingRoot()}
-	if st.split() {
+func sweepStaging(st *plan.Store, dryRun bool) (swept []string, err error) {
+	roots := []string{st.StagingRoot()}
+	if st.Split() {
 		// Where a plumb before --root staged, killed before it ended.
-		roots = append(roots, st.Legacy().stagingRoot())
+		roots = append(roots, st.Legacy().StagingRoot())
 	}
 	var errs []error
 	for _, root := range roots {

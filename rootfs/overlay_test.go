@@ -1,4 +1,4 @@
-package plan
+package rootfs
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/plantest"
 )
 
@@ -47,7 +48,7 @@ func TestOverlayCheck(t *testing.T) {
 			o := ok
 			o.Lower = append([]string(nil), ok.Lower...)
 			tt.edit(&o)
-			var r *Refused
+			var r *plan.Refused
 			if err := o.Check(); !errors.As(err, &r) || r.Flag != tt.flag || !strings.Contains(r.Msg, tt.msg) {
 				t.Errorf("Check() = %v; want --%s: ...%s...", err, tt.flag, tt.msg)
 			}
@@ -109,7 +110,7 @@ func TestOverlayManyLayers(t *testing.T) {
 		far = append(far, fmt.Sprintf("/%s-%03d", strings.Repeat("x", 20), i))
 	}
 	o = Overlay{Lower: far, Merged: "/nonexistent/m"}
-	var r *Refused
+	var r *plan.Refused
 	if _, err := o.MountPlan(); !errors.As(err, &r) || !strings.Contains(r.Msg, "even relative to their common directory /") {
 		t.Errorf("Plan() = %v; want a refusal", err)
 	}
@@ -161,7 +162,7 @@ func TestMkdirUndoRemovesOnlyWhatItCreates(t *testing.T) {
 func TestUmountFailureStopsUnwind(t *testing.T) {
 	dir := t.TempDir()
 	os.Mkdir(dir+"/l1", 0o755)
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	o := Overlay{Lower: []string{dir + "/l1"}, Upper: dir + "/u", Work: dir + "/w", Merged: dir + "/m"}
 	p, err := o.MountPlan()
 	if err != nil {
@@ -170,12 +171,12 @@ func TestUmountFailureStopsUnwind(t *testing.T) {
 	ctx := context.Background()
 	// A runner that really makes directories, so undos have something to find.
 	mk := &dirRunner{}
-	rec, err := Apply(ctx, mk, st, p, Each)
+	rec, err := plan.Apply(ctx, mk, st, p, plan.Each)
 	if err != nil {
 		t.Fatal(err)
 	}
 	busy := &plantest.FakeRunner{FailOn: "umount " + dir + "/m", FailStderr: "umount: " + dir + "/m: target is busy."}
-	_, err = unwind(ctx, busy, st, rec)
+	_, err = plan.Unwind(ctx, busy, st, rec)
 	if err == nil || !strings.Contains(err.Error(), "stopped there") {
 		t.Fatalf("unwind() = %v; want it to stop at the failed unmount", err)
 	}
@@ -183,12 +184,12 @@ func TestUmountFailureStopsUnwind(t *testing.T) {
 		t.Errorf("ran after a failed unmount (-want +got):\n%s", diff)
 	}
 	rec, err = st.Load("overlay", rec.Name)
-	if err != nil || rec.State != StateUndoFailed {
+	if err != nil || rec.State != plan.StateUndoFailed {
 		t.Fatalf("journal: %v %v", rec, err)
 	}
 	// Once it is free, down finishes: unmount, then the directories.
 	ok := &dirRunner{}
-	if _, err := unwind(ctx, ok, st, rec); err != nil {
+	if _, err := plan.Unwind(ctx, ok, st, rec); err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"umount " + dir + "/m", "rmdir --ignore-fail-on-non-empty " + dir + "/m",

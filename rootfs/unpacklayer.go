@@ -1,4 +1,4 @@
-package plan
+package rootfs
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/image"
 	"plumb/plan/unpack"
 )
@@ -29,12 +30,12 @@ import (
 func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir string, lower []string, staged string, lim Limits) (unpack.Result, error) {
 	var res unpack.Result
 	if !filepath.IsAbs(dir) {
-		return res, Refuse("<dir>", "%s is not an absolute path", dir)
+		return res, plan.Refuse("<dir>", "%s is not an absolute path", dir)
 	}
 	partial := actions.Partial(dir)
 	for _, p := range []string{dir, partial} {
 		if _, err := os.Lstat(p); err == nil {
-			return res, Refuse("<dir>", "%s exists: a layer is unpacked into a new directory (an interrupted unpack leaves %s; `plumb recover` or its undo deletes it)", p, partial)
+			return res, plan.Refuse("<dir>", "%s exists: a layer is unpacked into a new directory (an interrupted unpack leaves %s; `plumb recover` or its undo deletes it)", p, partial)
 		}
 	}
 	if staged != "" {
@@ -46,7 +47,7 @@ func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir strin
 	}
 	layer, ok := img.Layer(diffID)
 	if !ok {
-		return res, Refuse("diff-id", "%s has no layer %s", src, diffID)
+		return res, plan.Refuse("diff-id", "%s has no layer %s", src, diffID)
 	}
 	rc, err := layer.Uncompressed(ctx)
 	if err != nil {
@@ -74,13 +75,13 @@ func UnpackLayer(ctx context.Context, src actions.LayerSource, diffID, dir strin
 // (image/staging/stage-XXX/CHAIN) to dir (image/layers/CHAIN): the same
 // chain ID, so the same content, and nothing else is taken.
 func moveStaged(staged, dir string) error {
-	root := Layout{Dir: filepath.Dir(filepath.Dir(filepath.Dir(dir)))}.stagingRoot()
+	root := plan.Layout{Dir: filepath.Dir(filepath.Dir(filepath.Dir(dir)))}.StagingRoot()
 	if filepath.Dir(filepath.Dir(staged)) != root || filepath.Base(staged) != filepath.Base(dir) ||
 		!strings.HasPrefix(filepath.Base(filepath.Dir(staged)), "stage-") {
-		return Refuse("staged", "%s is not a layer staged for %s (ROOT/image/staging/stage-*/%s)", staged, dir, filepath.Base(dir))
+		return plan.Refuse("staged", "%s is not a layer staged for %s (ROOT/image/staging/stage-*/%s)", staged, dir, filepath.Base(dir))
 	}
 	if fi, err := os.Lstat(staged); err != nil || !fi.IsDir() {
-		return Refuse("staged", "%s is not there: the pull or import that staged it ended; run it again", staged)
+		return plan.Refuse("staged", "%s is not there: the pull or import that staged it ended; run it again", staged)
 	}
 	return os.Rename(staged, dir)
 }
@@ -97,7 +98,7 @@ func readSource(ctx context.Context, src actions.LayerSource) (*image.Image, err
 	if src.Import != "" && src.Pull == "" {
 		fi, err := os.Stat(src.Import)
 		if err != nil {
-			return nil, RefuseErr("import", err)
+			return nil, plan.RefuseErr("import", err)
 		}
 		key += fmt.Sprintf(" %d %d %d", fi.Size(), fi.ModTime().UnixNano(), fi.Sys().(*syscall.Stat_t).Ino)
 	}
@@ -114,20 +115,20 @@ func readSource(ctx context.Context, src actions.LayerSource) (*image.Image, err
 func readSourceOnce(ctx context.Context, src actions.LayerSource) (*image.Image, error) {
 	switch {
 	case src.Pull != "" && src.Import != "":
-		return nil, Refuse("pull", "give --pull or --import, not both")
+		return nil, plan.Refuse("pull", "give --pull or --import, not both")
 	case src.Pull != "":
 		ref, err := image.ParseRef(src.Pull)
 		if err != nil {
-			return nil, RefuseErr("pull", err)
+			return nil, plan.RefuseErr("pull", err)
 		}
 		if ref.Digest() == "" {
-			return nil, Refuse("pull", "%s names no manifest digest (REPO@sha256:...): a step reads exactly the image its plan was made from", src.Pull)
+			return nil, plan.Refuse("pull", "%s names no manifest digest (REPO@sha256:...): a step reads exactly the image its plan was made from", src.Pull)
 		}
 		return image.FromRegistry(ctx, ref, image.Options{Insecure: src.Insecure})
 	case src.Import != "":
 		return image.Import(src.Import, src.Name, image.Options{})
 	}
-	return nil, Refuse("pull", "give the image as --pull REPO@sha256:DIGEST or --import FILE")
+	return nil, plan.Refuse("pull", "give the image as --pull REPO@sha256:DIGEST or --import FILE")
 }
 
 // lowerGrace is how long a layer below may take to start being unpacked.

@@ -1,4 +1,4 @@
-package plan
+package rootfs
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/image"
 	"plumb/plan/unpack"
 )
@@ -28,7 +29,7 @@ type ImageGet struct {
 	Img    *image.Image
 	Source actions.LayerSource // where each step reads its layer again
 	Ref    string              // the name to keep it under; "" for none
-	plans  []*Plan
+	plans  []*plan.Plan
 	// staged are the layers Stage unpacked, by chain ID: their steps
 	// rename them into place. Not nil once Stage ran: a layer to unpack
 	// that it did not stage is then refused, never fetched under the lock.
@@ -38,22 +39,22 @@ type ImageGet struct {
 // Check applies the rules of the image alone.
 func (g *ImageGet) Check() error {
 	if g.Img == nil {
-		return Refuse("", "no image was read")
+		return plan.Refuse("", "no image was read")
 	}
 	if !unpack.IsDigest(g.Img.ID) {
-		return Refuse("", "the image's ID %q is not a sha256 digest", g.Img.ID)
+		return plan.Refuse("", "the image's ID %q is not a sha256 digest", g.Img.ID)
 	}
 	switch n := len(g.Img.Layers); {
 	case n == 0:
-		return Refuse("", "%s has no layers: there is nothing to mount as a root", g.describe())
+		return plan.Refuse("", "%s has no layers: there is nothing to mount as a root", g.describe())
 	case n > MaxLowerLayers:
-		return Refuse("", "%s has %d layers; the kernel stacks at most %d lower layers in one overlay", g.describe(), n, MaxLowerLayers)
+		return plan.Refuse("", "%s has %d layers; the kernel stacks at most %d lower layers in one overlay", g.describe(), n, MaxLowerLayers)
 	}
 	for _, l := range g.Img.Layers {
 		// Digests name directories and journals: nothing but 64 lower-case
 		// hex digits may reach a path.
 		if !unpack.IsDigest(l.DiffID) {
-			return Refuse("", "%s lists a layer whose diff_id %q is not a sha256 digest", g.describe(), l.DiffID)
+			return plan.Refuse("", "%s lists a layer whose diff_id %q is not a sha256 digest", g.describe(), l.DiffID)
 		}
 	}
 	return nil
@@ -69,10 +70,10 @@ func (g *ImageGet) describe() string {
 // Plan gives a plan for each layer plumb does not keep yet, base first,
 // then the image's own (which has no steps: the image is its record, its
 // layers are theirs). With nothing new the list is empty.
-func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
-	if rec, err := env.St.Load(ImageKind.Name(), hexOf(g.Img.ID)); err == nil {
-		if rec.State != StateUp {
-			return nil, Refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
+func (g *ImageGet) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
+	if rec, err := env.St.Load(plan.ImageKind.Name(), plan.HexOf(g.Img.ID)); err == nil {
+		if rec.State != plan.StateUp {
+			return nil, plan.Refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
 		}
 		return nil, nil // kept: only its names may change (KeepImageName)
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -87,22 +88,22 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	var plans []*Plan
+	var plans []*plan.Plan
 	links := make([]string, len(chains)) // each layer's short link
-	facts := ImageFacts{ID: g.Img.ID, Digest: g.Img.Digest, Platform: g.Img.Platform, Config: g.Img.Config, From: g.Source.String()}
+	facts := plan.ImageFacts{ID: g.Img.ID, Digest: g.Img.Digest, Platform: g.Img.Platform, Config: g.Img.Config, From: g.Source.String()}
 	if g.Ref != "" {
 		facts.Refs = []string{g.Ref}
 	}
 	for i, l := range g.Img.Layers {
-		facts.Layers = append(facts.Layers, ImageLayerRef{DiffID: l.DiffID, ChainID: chains[i], Size: l.Size})
-		rec, err := env.St.Load(ImageLayerKind.Name(), hexOf(chains[i]))
+		facts.Layers = append(facts.Layers, plan.ImageLayerRef{DiffID: l.DiffID, ChainID: chains[i], Size: l.Size})
+		rec, err := env.St.Load(plan.ImageLayerKind.Name(), plan.HexOf(chains[i]))
 		if err == nil {
 			f, err := rec.ImageLayer()
 			if err != nil {
 				return nil, err
 			}
-			if rec.State != StateUp {
-				return nil, Refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
+			if rec.State != plan.StateUp {
+				return nil, plan.Refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
 			}
 			links[i] = f.Link
 			continue
@@ -128,19 +129,19 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 			parent = chains[i-1]
 		}
 		of := fmt.Sprintf("%d of %d", i+1, len(chains))
-		plans = append(plans, &Plan{
-			Kind: ImageLayerKind.Name(), Name: hexOf(chains[i]), Ordered: true,
+		plans = append(plans, &plan.Plan{
+			Kind: plan.ImageLayerKind.Name(), Name: plan.HexOf(chains[i]), Ordered: true,
 			Summary: fmt.Sprintf("layer %s (%s) of %s, at %s", actions.ShortDigest(l.DiffID), of, g.describe(), dir),
-			Facts:   ImageLayerFacts{ChainID: chains[i], DiffID: l.DiffID, Parent: parent, Dir: dir, Link: links[i], Size: l.Size},
-			Steps: []Step{
-				{Action: actions.Symlink{Target: "../layers/" + hexOf(chains[i]), Link: links[i],
+			Facts:   plan.ImageLayerFacts{ChainID: chains[i], DiffID: l.DiffID, Parent: parent, Dir: dir, Link: links[i], Size: l.Size},
+			Steps: []plan.Step{
+				{Action: actions.Symlink{Target: "../layers/" + plan.HexOf(chains[i]), Link: links[i],
 					Purpose: fmt.Sprintf("give layer %s the short name %s, as overlay2's l/ does, so that up to %d layers fit in one mount's options", actions.ShortDigest(l.DiffID), short, MaxLowerLayers)}},
 				{Action: actions.UnpackLayer{Source: g.Source, DiffID: l.DiffID, Dir: dir, Lower: lower, Of: of, Staged: g.staged[chains[i]]}},
 			},
 		})
 	}
 	facts.Links = links
-	plans = append(plans, &Plan{Kind: ImageKind.Name(), Name: hexOf(g.Img.ID), Ordered: true,
+	plans = append(plans, &plan.Plan{Kind: plan.ImageKind.Name(), Name: plan.HexOf(g.Img.ID), Ordered: true,
 		Summary: fmt.Sprintf("%s: %d layers, %d new", g.describe(), len(chains), len(plans)),
 		Facts:   facts})
 	g.plans = plans
@@ -150,18 +151,18 @@ func (g *ImageGet) Plan(_ context.Context, env Env) ([]*Plan, error) {
 // Preflight refuses what would make a step fail: a layer's directory, its
 // partial directory or its short link left on disk without a journal, and
 // makes the image directories plumb keeps layers in.
-func (g *ImageGet) Preflight(_ context.Context, env Env) ([]string, error) {
-	if err := env.St.imageDirs(); err != nil {
+func (g *ImageGet) Preflight(_ context.Context, env plan.Env) ([]string, error) {
+	if err := env.St.ImageDirs(); err != nil {
 		return nil, err
 	}
 	for _, p := range g.plans {
-		f, ok := p.Facts.(ImageLayerFacts)
+		f, ok := p.Facts.(plan.ImageLayerFacts)
 		if !ok {
 			continue
 		}
 		for _, path := range []string{f.Dir, actions.Partial(f.Dir), f.Link} {
 			if _, err := os.Lstat(path); err == nil {
-				return nil, Refuse("", "%s is there but no journal of plumb's names it (left by an interrupted pull whose journal is gone?); remove it, then run this again", path)
+				return nil, plan.Refuse("", "%s is there but no journal of plumb's names it (left by an interrupted pull whose journal is gone?); remove it, then run this again", path)
 			}
 		}
 	}
@@ -189,7 +190,7 @@ func ChainIDs(diffIDs []string) []string {
 // ID in base32 (what 500 layers fit in a page of mount options with), one
 // more for each that is taken.
 func shortName(chain string, taken map[string]bool) string {
-	raw, _ := hex.DecodeString(hexOf(chain))
+	raw, _ := hex.DecodeString(plan.HexOf(chain))
 	s := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(raw))
 	for n := 5; n < len(s); n++ {
 		if !taken[s[:n]] {
@@ -200,12 +201,12 @@ func shortName(chain string, taken map[string]bool) string {
 }
 
 // usedShortNames are the names under image/l, and those the journals give.
-func usedShortNames(st *Store) (map[string]bool, error) {
+func usedShortNames(st *plan.Store) (map[string]bool, error) {
 	taken := map[string]bool{}
 	// Those a plumb before --root made in the state directory too: `plumb
 	// migrate` moves them beside the new ones.
 	dirs := []string{filepath.Dir(st.ImageLink("x"))}
-	if st.split() {
+	if st.Split() {
 		dirs = append(dirs, filepath.Dir(st.Legacy().ImageLink("x")))
 	}
 	for _, d := range dirs {
@@ -230,23 +231,23 @@ func usedShortNames(st *Store) (map[string]bool, error) {
 // as (in full, or as Docker shortens it: busybox for
 // index.docker.io/library/busybox:latest), or by its ID or a prefix of it
 // of at least 4 hex digits, with or without "sha256:".
-func FindImage(st *Store, name string) (*Record, ImageFacts, error) {
-	recs, err := Images(st)
+func FindImage(st *plan.Store, name string) (*plan.Record, plan.ImageFacts, error) {
+	recs, err := plan.Images(st)
 	if err != nil && len(recs) == 0 {
-		return nil, ImageFacts{}, err
+		return nil, plan.ImageFacts{}, err
 	}
 	want := name
 	if r, err := image.ParseRef(name); err == nil {
 		want = r.String()
 	}
-	var found []*Record
-	var facts []ImageFacts
+	var found []*plan.Record
+	var facts []plan.ImageFacts
 	for _, r := range recs {
 		f, err := r.Image()
 		if err != nil {
 			continue
 		}
-		id := hexOf(f.ID)
+		id := plan.HexOf(f.ID)
 		h := strings.TrimPrefix(name, "sha256:")
 		if slices.Contains(f.Refs, want) || slices.Contains(f.Refs, name) || (len(h) >= 4 && strings.HasPrefix(id, h)) {
 			found, facts = append(found, r), append(facts, f)
@@ -254,7 +255,7 @@ func FindImage(st *Store, name string) (*Record, ImageFacts, error) {
 	}
 	switch len(found) {
 	case 0:
-		return nil, ImageFacts{}, &Refused{Msg: fmt.Sprintf("plumb keeps no image %s (`plumb image ls` lists them; `plumb image pull` or `plumb image import` gets one)", name)}
+		return nil, plan.ImageFacts{}, &plan.Refused{Msg: fmt.Sprintf("plumb keeps no image %s (`plumb image ls` lists them; `plumb image pull` or `plumb image import` gets one)", name)}
 	case 1:
 		return found[0], facts[0], nil
 	}
@@ -262,17 +263,17 @@ func FindImage(st *Store, name string) (*Record, ImageFacts, error) {
 	for _, f := range facts {
 		ids = append(ids, actions.ShortDigest(f.ID))
 	}
-	return nil, ImageFacts{}, &Refused{Msg: fmt.Sprintf("%s names %d images (%s); give more of the ID", name, len(found), strings.Join(ids, ", "))}
+	return nil, plan.ImageFacts{}, &plan.Refused{Msg: fmt.Sprintf("%s names %d images (%s); give more of the ID", name, len(found), strings.Join(ids, ", "))}
 }
 
 // KeepImageName records ref as the name of the image id, and takes it from
 // any other image that had it (a tag moved on), as Docker does. Callers
 // hold the lock.
-func KeepImageName(st *Store, id, ref string) error {
+func KeepImageName(st *plan.Store, id, ref string) error {
 	if ref == "" {
 		return nil
 	}
-	recs, err := Images(st)
+	recs, err := plan.Images(st)
 	if err != nil {
 		return err
 	}
@@ -294,7 +295,7 @@ func KeepImageName(st *Store, id, ref string) error {
 		default:
 			continue
 		}
-		if err := rec.setFacts(f); err != nil {
+		if err := rec.SetFacts(f); err != nil {
 			return err
 		}
 		if err := st.Save(rec); err != nil {
@@ -315,13 +316,13 @@ func Familiar(ref string) string {
 // Untag takes ref from the image rec, which keeps its other names, its
 // layers and its record: `docker rmi NAME` of an image with other names.
 // Callers hold the lock.
-func Untag(st *Store, rec *Record, ref string) error {
+func Untag(st *plan.Store, rec *plan.Record, ref string) error {
 	f, err := rec.Image()
 	if err != nil {
 		return err
 	}
 	f.Refs = slices.DeleteFunc(f.Refs, func(r string) bool { return r == ref })
-	if err := rec.setFacts(f); err != nil {
+	if err := rec.SetFacts(f); err != nil {
 		return err
 	}
 	return st.Save(rec)
@@ -331,13 +332,13 @@ func Untag(st *Store, rec *Record, ref string) error {
 // image/ when they are empty: the last image took its layers with it.
 // One that is not empty (another image, a pull staging its layers) stays.
 // Those a plumb before --root made in the state directory go the same way.
-func DropEmptyImageDirs(st *Store) {
-	layouts := []Layout{st.Layout}
-	if st.split() {
+func DropEmptyImageDirs(st *plan.Store) {
+	layouts := []plan.Layout{st.Layout}
+	if st.Split() {
 		layouts = append(layouts, st.Legacy())
 	}
 	for _, l := range layouts {
-		for _, d := range []string{l.stagingRoot(), filepath.Dir(l.ImageLink("x")), filepath.Dir(l.ImageLayer("x")), l.imageDir()} {
+		for _, d := range []string{l.StagingRoot(), filepath.Dir(l.ImageLink("x")), filepath.Dir(l.ImageLayer("x")), l.ImageDir()} {
 			_ = os.Remove(d)
 		}
 	}
@@ -346,15 +347,15 @@ func DropEmptyImageDirs(st *Store) {
 // ImageRemoval is what `plumb image rm` undoes, in order: the image's
 // record, then each of its layers that no other image has (topmost first).
 // An image a container runs from is refused.
-func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
+func ImageRemoval(st *plan.Store, rec *plan.Record) ([]*plan.Record, error) {
 	f, err := rec.Image()
 	if err != nil {
 		return nil, err
 	}
-	var mine []ImageLayerFacts
-	var recs []*Record
+	var mine []plan.ImageLayerFacts
+	var recs []*plan.Record
 	for i := len(f.Layers) - 1; i >= 0; i-- {
-		lr, err := st.Load(ImageLayerKind.Name(), hexOf(f.Layers[i].ChainID))
+		lr, err := st.Load(plan.ImageLayerKind.Name(), plan.HexOf(f.Layers[i].ChainID))
 		if errors.Is(err, fs.ErrNotExist) {
 			continue // gone already (an earlier rm that stopped half-way)
 		}
@@ -368,10 +369,10 @@ func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
 		mine = append(mine, lf)
 		recs = append(recs, lr)
 	}
-	if users := ImageUsers(st, mine...); len(users) > 0 {
-		return nil, &Refused{Msg: fmt.Sprintf("%s is the root of %s; stop them first (plumb stop NAME)", f.Name(), strings.Join(users, ", "))}
+	if users := plan.ImageUsers(st, mine...); len(users) > 0 {
+		return nil, &plan.Refused{Msg: fmt.Sprintf("%s is the root of %s; stop them first (plumb stop NAME)", f.Name(), strings.Join(users, ", "))}
 	}
-	others, err := Images(st)
+	others, err := plan.Images(st)
 	if err != nil {
 		return nil, err
 	}
@@ -388,7 +389,7 @@ func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
 			shared[l.ChainID] = true
 		}
 	}
-	out := []*Record{rec}
+	out := []*plan.Record{rec}
 	for _, lr := range recs {
 		lf, err := lr.ImageLayer()
 		if err != nil {
@@ -403,4 +404,4 @@ func ImageRemoval(st *Store, rec *Record) ([]*Record, error) {
 
 // Locks: images and layers share short names and files: one process adds
 // them at a time. (A pull stages its layers before, without any lock.)
-func (g *ImageGet) Locks() []Lock { return []Lock{ImagesLock(false)} }
+func (g *ImageGet) Locks() []plan.Lock { return []plan.Lock{plan.ImagesLock(false)} }
