@@ -62,7 +62,7 @@ test-all:
 fuzz:
 	$(GO) test ./plan -run '^$$' -fuzz FuzzReadJournal -fuzztime $(FUZZTIME)
 	$(GO) test ./cmd/plumb -run '^$$' -fuzz FuzzFlags -fuzztime $(FUZZTIME)
-	$(GO) test ./plan -run '^$$' -fuzz FuzzShell -fuzztime $(FUZZSHELL)
+	$(GO) test ./container -run '^$$' -fuzz FuzzShell -fuzztime $(FUZZSHELL)
 	$(GO) test ./plan/unpack -run '^$$' -fuzz FuzzApply -fuzztime $(FUZZTIME)
 
 # Not part of make test: about 12-14 minutes. RUNS=5 SIZES="1 50 200" SCALE=1000
