@@ -19,23 +19,6 @@ import (
 // itself only reads (the addresses are its input, as the rest of the
 // recipe's is).
 
-// Allocator is a recipe that gives out addresses before it is planned.
-// With reserve, the addresses are reserved, under the network's allocation
-// lock; free gives back those that no journal came to hold (the plan
-// failed, or was refused, before it was applied). Without, nothing is
-// written: a dry run.
-type Allocator interface {
-	Allocate(ctx context.Context, env Env, reserve bool) (free func(), err error)
-}
-
-// Allocate runs rc's allocation stage, if it has one.
-func Allocate(ctx context.Context, env Env, rc Recipe, reserve bool) (free func(), err error) {
-	if a, ok := rc.(Allocator); ok {
-		return a.Allocate(ctx, env, reserve)
-	}
-	return func() {}, nil
-}
-
 // Allocate reads the bridge and gives out each attachment's addresses, in
 // order.
 func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(), error) {

@@ -10,93 +10,12 @@ import (
 	"net/netip"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"plumb/actions"
 	"plumb/plan/firewall"
 	"plumb/plan/ipam"
 )
-
-// Port is a published port: traffic to the host's Host port goes to the
-// container's Container port.
-type Port struct {
-	Host      uint16
-	Container uint16
-	Proto     string // tcp or udp
-	// HostIP, when given, is 0.0.0.0 or :: and publishes the port in that
-	// family alone; zero: in each family the container has.
-	HostIP netip.Addr
-}
-
-func (p Port) String() string {
-	s := fmt.Sprintf("%d:%d/%s", p.Host, p.Container, p.Proto)
-	switch {
-	case !p.HostIP.IsValid():
-		return s
-	case p.HostIP.Is6():
-		return "[" + p.HostIP.String() + "]:" + s
-	}
-	return p.HostIP.String() + ":" + s
-}
-
-// in reports whether the port is published in family f: in each family
-// when no host address is given.
-func (p Port) in(f ipam.Family) bool {
-	return !p.HostIP.IsValid() || ipam.FamilyOf(p.HostIP) == f
-}
-
-// Shares reports whether p and q take the same host port and protocol in a
-// family both publish in: 0.0.0.0:8080 and [::]:8080 do not, each has a
-// family's rules of its own.
-func (p Port) Shares(q Port) bool {
-	return p.Host == q.Host && p.Proto == q.Proto &&
-		(p.in(ipam.V4) && q.in(ipam.V4) || p.in(ipam.V6) && q.in(ipam.V6))
-}
-
-// ParsePort reads [HOSTIP:]HOST:CONTAINER[/tcp|/udp], HOSTIP 0.0.0.0 or
-// [::] (Docker's way of publishing in one family).
-func ParsePort(s string) (Port, error) {
-	var hostIP netip.Addr
-	rest := s
-	if strings.Count(s, ":") > 1 || strings.HasPrefix(s, "[") {
-		var ip string
-		if strings.HasPrefix(s, "[") {
-			end := strings.Index(s, "]:")
-			if end < 0 {
-				return Port{}, fmt.Errorf("%q is not [HOSTIP]:HOST:CONTAINER[/tcp|/udp], such as [::]:8080:80", s)
-			}
-			ip, rest = s[1:end], s[end+2:]
-		} else {
-			ip, rest, _ = strings.Cut(s, ":")
-		}
-		a, err := netip.ParseAddr(ip)
-		if err != nil || strings.HasPrefix(s, "[") != a.Is6() {
-			return Port{}, fmt.Errorf("%q: the host address is 0.0.0.0 or [::], such as [::]:8080:80", s)
-		}
-		if !a.IsUnspecified() {
-			return Port{}, fmt.Errorf("%q: plumb publishes a port on all the host's addresses of a family; give 0.0.0.0 (IPv4) or [::] (IPv6), not %s", s, a)
-		}
-		hostIP = a
-	}
-	spec, proto, hasProto := strings.Cut(rest, "/")
-	if !hasProto {
-		proto = "tcp"
-	}
-	if proto != "tcp" && proto != "udp" {
-		return Port{}, fmt.Errorf("%q: the protocol must be tcp or udp", s)
-	}
-	h, c, ok := strings.Cut(spec, ":")
-	if !ok {
-		return Port{}, fmt.Errorf("%q is not HOST:CONTAINER[/tcp|/udp], such as 8080:80", s)
-	}
-	hp, err1 := strconv.ParseUint(h, 10, 16)
-	cp, err2 := strconv.ParseUint(c, 10, 16)
-	if err1 != nil || err2 != nil || hp == 0 || cp == 0 {
-		return Port{}, fmt.Errorf("%q: ports are numbers from 1 to 65535", s)
-	}
-	return Port{Host: uint16(hp), Container: uint16(cp), Proto: proto, HostIP: hostIP}, nil
-}
 
 // BridgeNetwork is a bridge as a Network (see network.go): its name and
 // facts, as `bridge up` recorded them (or as a CNI config gives them).
@@ -119,8 +38,9 @@ func noBridge(name string) error {
 	return &Refused{Msg: fmt.Sprintf("plumb keeps no bridge named %s (create it with `plumb bridge up %s --subnet CIDR`)", name, name)}
 }
 
-// Network is a bridge record as a network containers can join: it must be up.
-func (r *Record) Network() (BridgeNetwork, error) {
+// NetworkOf is a bridge record as a network containers can join: it must
+// be up.
+func NetworkOf(r *Record) (BridgeNetwork, error) {
 	if r.State != StateUp {
 		return BridgeNetwork{}, Refuse("", "%s is not up (state %s); run `plumb recover` first", r.ID(), r.State)
 	}
@@ -142,7 +62,7 @@ func LoadNetwork(st *Store, name string) (BridgeNetwork, error) {
 	if err != nil {
 		return BridgeNetwork{}, err
 	}
-	return rec.Network()
+	return NetworkOf(rec)
 }
 
 // AttachmentID names an attachment: its object and its links on the host.
@@ -168,14 +88,6 @@ func AddressID(bridge string, ip netip.Addr) AttachmentID {
 		h = hex.EncodeToString(sum[:4])
 	}
 	return AttachmentID{Object: bridge + "-" + ip.String(), HostVeth: actions.IfName("veth" + h), PeerTemp: actions.IfName("plmb" + h)}
-}
-
-// RuntimeRef is a container runtime's name for an attachment: CNI's
-// network name, CNI_CONTAINERID and CNI_IFNAME.
-type RuntimeRef struct {
-	Network     string
-	ContainerID string
-	IfName      string
 }
 
 // RuntimeID is the identity of an attachment a runtime names (CNI): its
@@ -284,31 +196,6 @@ func (a *Attach) id(net Network) AttachmentID {
 		id.HostVeth, id.PeerTemp = a.ID.HostVeth, a.ID.PeerTemp
 	}
 	return id
-}
-
-// Attachments lists the containers attached to a bridge, by address
-// (headers only: Load one to undo it).
-func Attachments(st *Store, bridge string) []*Record {
-	recs, _ := st.Headers()
-	type byIP struct {
-		ip  netip.Addr
-		rec *Record
-	}
-	var found []byIP
-	for _, r := range recs {
-		if f, ok := r.Attachment(); ok && f.Bridge == bridge {
-			found = append(found, byIP{f.IP, r})
-		}
-	}
-	// Each address parsed once: this runs twice per container of a call
-	// for many, and parsing in every comparison cost ~0.45 ms a container
-	// at 200.
-	slices.SortFunc(found, func(a, b byIP) int { return a.ip.Compare(b.ip) })
-	out := make([]*Record, len(found))
-	for i, f := range found {
-		out[i] = f.rec
-	}
-	return out
 }
 
 // Check applies the rules of the input alone.
@@ -734,4 +621,63 @@ func (c *AttachCall) Locks() []Lock {
 		}
 	}
 	return out
+}
+
+// Names are an attachment's names on its network: its Name (or the name
+// attach gives it: its named namespace's, or its runtime's container ID),
+// then its aliases, each once.
+func (a *Attach) Names() []string {
+	name := a.Name
+	switch {
+	case name != "":
+	case a.Runtime != nil:
+		name = a.Runtime.ContainerID
+	case a.Target.Name != "":
+		name = a.Target.Name
+	}
+	out := []string{}
+	for _, n := range append([]string{name}, a.Aliases...) {
+		if n != "" && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// CheckAliases refuses aliases of an object on no network, or that
+// checkAlias refuses.
+func CheckAliases(aliases []string, onNetwork bool) error {
+	if !onNetwork && len(aliases) > 0 {
+		return Refuse("alias", "a name is answered on a bridge; give --net BRIDGE")
+	}
+	for _, n := range aliases {
+		if err := checkAlias(n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkAlias refuses a name no resolver could answer: an alias is a DNS
+// name (RFC 1123 labels of letters, digits, '-' and '_', as Docker's are,
+// joined by dots), at most 253 bytes.
+func checkAlias(n string) error {
+	bad := func(why string) error { return Refuse("alias", "%q is not a name a resolver answers: %s", n, why) }
+	if n == "" || len(n) > 253 {
+		return bad("it has 1 to 253 bytes")
+	}
+	for _, label := range strings.Split(n, ".") {
+		if label == "" || len(label) > 63 {
+			return bad("each dot-separated part has 1 to 63 bytes")
+		}
+		if label[0] == '-' || label[len(label)-1] == '-' {
+			return bad("no part starts or ends with '-'")
+		}
+		for _, c := range []byte(label) {
+			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+				return bad("only letters, digits, '-', '_' and dots")
+			}
+		}
+	}
+	return nil
 }

@@ -84,7 +84,7 @@ func bridgeUp(t *testing.T, st *Store, subnet string) BridgeNetwork {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return plantest.Must(rec.Network())
+	return plantest.Must(NetworkOf(rec))
 }
 
 func TestAllocate(t *testing.T) {

@@ -252,27 +252,6 @@ func (s *Store) buildNames(recs []*Record) error {
 	return nil
 }
 
-// Names are an attachment's names on its network: its Name (or the name
-// attach gives it: its named namespace's, or its runtime's container ID),
-// then its aliases, each once.
-func (a *Attach) Names() []string {
-	name := a.Name
-	switch {
-	case name != "":
-	case a.Runtime != nil:
-		name = a.Runtime.ContainerID
-	case a.Target.Name != "":
-		name = a.Target.Name
-	}
-	out := []string{}
-	for _, n := range append([]string{name}, a.Aliases...) {
-		if n != "" && !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out
-}
-
 // indexNamesUp and indexNamesDrop keep the names index with the journals.
 // A names file that cannot be written leaves the index untrusted: the
 // next command that takes the store's lock builds it again.
@@ -295,42 +274,4 @@ func (s *Store) indexNamesDrop(r *Record) {
 func (s *Store) distrustIndex() {
 	_ = os.Remove(s.indexMark())
 	s.index = nil
-}
-
-// CheckAliases refuses aliases of an object on no network, or that
-// checkAlias refuses.
-func CheckAliases(aliases []string, onNetwork bool) error {
-	if !onNetwork && len(aliases) > 0 {
-		return Refuse("alias", "a name is answered on a bridge; give --net BRIDGE")
-	}
-	for _, n := range aliases {
-		if err := checkAlias(n); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// checkAlias refuses a name no resolver could answer: an alias is a DNS
-// name (RFC 1123 labels of letters, digits, '-' and '_', as Docker's are,
-// joined by dots), at most 253 bytes.
-func checkAlias(n string) error {
-	bad := func(why string) error { return Refuse("alias", "%q is not a name a resolver answers: %s", n, why) }
-	if n == "" || len(n) > 253 {
-		return bad("it has 1 to 253 bytes")
-	}
-	for _, label := range strings.Split(n, ".") {
-		if label == "" || len(label) > 63 {
-			return bad("each dot-separated part has 1 to 63 bytes")
-		}
-		if label[0] == '-' || label[len(label)-1] == '-' {
-			return bad("no part starts or ends with '-'")
-		}
-		for _, c := range []byte(label) {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return bad("only letters, digits, '-', '_' and dots")
-			}
-		}
-	}
-	return nil
 }

@@ -35,21 +35,6 @@ type Network interface {
 	Addrs(st *Store) AddrStore
 }
 
-// NetworkRef names a network: the kind of the object that keeps it and
-// its name. Its lock is locks/KIND/NAME.
-type NetworkRef struct {
-	Kind string
-	Name string
-}
-
-func (r NetworkRef) String() string { return r.Kind + "/" + r.Name }
-
-// Lock is the network's lock: shared to attach to it, exclusive to make,
-// change or remove it.
-func (r NetworkRef) Lock(shared bool) Lock {
-	return Lock{rank: rankNetwork, Kind: r.Kind, Name: r.Name, Shared: shared}
-}
-
 // NetworkRules is what a network's firewall rules give its attachments.
 type NetworkRules struct {
 	// Backend is where its rules are, "" (iptables) or "nftables": its

@@ -332,3 +332,30 @@ func (ws *Warned) Once(ctx context.Context, w string) {
 	}
 	zerolog.Ctx(ctx).Warn().Msg(w)
 }
+
+// Finder is a recipe whose object may already be kept under a name its
+// input alone does not give: an attachment is named after its address,
+// which a new attach would give out, and is found by its container.
+// Existing, run under the recipe's locks before allocation, returns the
+// recipe for the object found (planned, recognised and updated as any
+// Redoable), or nil to go on with rc.
+type Finder interface {
+	Existing(env Env) (Recipe, error)
+}
+
+// Allocator is a recipe that gives out addresses before it is planned.
+// With reserve, the addresses are reserved, under the network's allocation
+// lock; free gives back those that no journal came to hold (the plan
+// failed, or was refused, before it was applied). Without, nothing is
+// written: a dry run.
+type Allocator interface {
+	Allocate(ctx context.Context, env Env, reserve bool) (free func(), err error)
+}
+
+// Allocate runs rc's allocation stage, if it has one.
+func Allocate(ctx context.Context, env Env, rc Recipe, reserve bool) (free func(), err error) {
+	if a, ok := rc.(Allocator); ok {
+		return a.Allocate(ctx, env, reserve)
+	}
+	return func() {}, nil
+}

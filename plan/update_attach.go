@@ -12,16 +12,6 @@ import (
 	"plumb/plan/firewall"
 )
 
-// Finder is a recipe whose object may already be kept under a name its
-// input alone does not give: an attachment is named after its address,
-// which a new attach would give out, and is found by its container.
-// Existing, run under the recipe's locks before allocation, returns the
-// recipe for the object found (planned, recognised and updated as any
-// Redoable), or nil to go on with rc.
-type Finder interface {
-	Existing(env Env) (Recipe, error)
-}
-
 // Existing: one container given by the CLI, already attached to the
 // bridge by `bridge attach`, is that attachment asked for again (see
 // Republish). A runtime names its attachments itself (a second ADD of one

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -145,4 +146,47 @@ func unwindUpdate(ctx context.Context, r actions.Runner, st *Store, rec *Record)
 	}
 	dropEntries(st, rec, during)
 	return ran, nil
+}
+
+// Updater is a recipe whose object, asked for again with other input, can
+// be changed in place. Update gets the object's whole record and the plan
+// that would make it from the new input, and returns the plan that turns
+// the old object into the new (Base set: see Plan.Base), reading the host
+// where it must (read-only), or refuses what the kernel cannot change in
+// place, saying what would have to go. A nil plan and error: the recipe
+// does not change this object; Up refuses other input as Again says.
+type Updater interface {
+	Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Plan, error)
+}
+
+// updateOf loads p's object whole (it is to be changed) and asks u for the
+// update.
+func updateOf(ctx context.Context, env Env, u Updater, p *Plan) (*Plan, error) {
+	rec, err := env.St.Load(p.Kind, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	return u.Update(ctx, env, rec, p)
+}
+
+// change is one setting that differs between an object's old input and
+// its new: "mtu 1500 → 1400".
+type change struct{ what, from, to string }
+
+func (c change) String() string { return fmt.Sprintf("%s %s → %s", c.what, c.from, c.to) }
+
+// differ appends to cs the setting what when from and to differ.
+func differ[T comparable](cs []change, what string, from, to T) []change {
+	if from == to {
+		return cs
+	}
+	return append(cs, change{what, fmt.Sprint(from), fmt.Sprint(to)})
+}
+
+func joinChanges(cs []change) string {
+	s := make([]string, len(cs))
+	for i, c := range cs {
+		s[i] = c.String()
+	}
+	return strings.Join(s, ", ")
 }

@@ -6,8 +6,6 @@ import (
 	"fmt"
 
 	"github.com/rs/zerolog"
-
-	"plumb/plan/firewall"
 )
 
 // replacePlan is the plan that replaces the object of rec by the one p
@@ -52,17 +50,4 @@ func replace(ctx context.Context, env Env, rc Recipe, out *Outcome, p *Plan, rem
 		return errors.Join(fmt.Errorf("replacing %s: %w", old.ID(), err), fmt.Errorf("and making it again as it was failed: %w; it is down", rerr))
 	}
 	return fmt.Errorf("replacing %s: %w\n%s was made again as it was", old.ID(), err, old.ID())
-}
-
-// remakeBridge is the plan that makes again the bridge spec s describes.
-func remakeBridge(s BridgeSpec) func() (*Plan, error) {
-	return func() (*Plan, error) {
-		fw, err := firewall.ByName(s.Firewall)
-		if err != nil {
-			return nil, err
-		}
-		b := &Bridge{Name: s.Name, Subnet: s.Subnet, Gateway: s.Gateway, Uplink: s.Uplink, NoNAT: s.NoNAT, MTU: s.MTU,
-			Firewall: fw, Subnet6: s.Subnet6, Gateway6: s.Gateway6, NAT6: s.NAT6}
-		return b.plan()
-	}
 }
