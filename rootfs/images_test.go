@@ -106,7 +106,7 @@ func ids(plans []*plan.Plan) []string {
 
 // TestImageRemoval: rm takes the image and the layers no other image has,
 // topmost first; the shared base stays until its last image goes; an image
-// a container runs from is refused.
+// a container runs from, or an overlay is mounted on, is refused.
 func TestImageRemoval(t *testing.T) {
 	st := plan.NewStore(t.TempDir())
 	getImage(t, st, testImage('1', 'a', 'b', 'c'))
@@ -148,6 +148,20 @@ func TestImageRemoval(t *testing.T) {
 	}
 	if _, err := ImageRemoval(st, rec1); err != nil {
 		t.Errorf("removing image 1 = %v; want it allowed", err)
+	}
+
+	// An overlay mounted by hand on image 1's top layer uses it as a
+	// container's root would: image 1 is refused too, naming it.
+	top1, _ := st.Load("imagelayer", plan.HexOf(chains1[2]))
+	tf, _ := top1.ImageLayer()
+	ov := withFacts(&plan.Record{FormatVersion: plan.FormatVersion, Kind: "overlay", Name: "mine", State: plan.StateUp},
+		plan.OverlayFacts{LowerDir: tf.Dir, UpperDir: "/u", WorkDir: "/w", Merged: "/m"})
+	if err := st.Save(ov); err != nil {
+		t.Fatal(err)
+	}
+	st = plan.NewStore(st.Dir)
+	if _, err := ImageRemoval(st, rec1); !errors.As(err, &r) || !strings.Contains(err.Error(), "overlay/mine") {
+		t.Errorf("removing image 1 under an overlay = %v; want a refusal naming overlay/mine", err)
 	}
 }
 
