@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"plumb/actions"
@@ -20,10 +21,10 @@ func (l Layout) Check() error {
 		return nil
 	}
 	if Within(dir, root) {
-		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("the state directory %s is inside the root %s: give each a directory of its own (or the same one)", dir, root)}
+		return &Refused{Flag: "state-dir", Msg: fmt.Sprintf("the state directory %s is inside the root %s: give each a directory of its own (or the same one); a state directory already there can move: mv %s NEWDIR, then --state-dir NEWDIR", dir, root, dir)}
 	}
 	if Within(root, dir) {
-		return &Refused{Flag: "root", Msg: fmt.Sprintf("the root %s is inside the state directory %s: give each a directory of its own (or the same one)", root, dir)}
+		return &Refused{Flag: "root", Msg: fmt.Sprintf("the root %s is inside the state directory %s: give each a directory of its own (or the same one); a root already there can move: mv %s NEWDIR, then --root NEWDIR", root, dir, root)}
 	}
 	return nil
 }
@@ -40,7 +41,12 @@ func (l Layout) checkPurge(a actions.Action) error {
 	if !ok || len(rt.More) > 0 {
 		return fmt.Errorf("plumb purges only an overlay's directory it laid out, not %q", actions.Quote(a.Argv()))
 	}
-	p := filepath.Clean(rt.Path)
+	p := rt.Path
+	if p != filepath.Clean(p) {
+		// rm runs the path as written: with a trailing slash it follows a
+		// link, and a/../b is resolved by the kernel through a's target.
+		return fmt.Errorf("plumb purges only a directory named plainly, not %s (as %s)", p, filepath.Clean(p))
+	}
 	laidOut := false
 	for _, base := range []string{l.overlaysDir(), l.Legacy().overlaysDir()} {
 		if filepath.IsAbs(p) && filepath.Dir(p) == filepath.Clean(base) {
@@ -49,6 +55,9 @@ func (l Layout) checkPurge(a actions.Action) error {
 	}
 	if !laidOut {
 		return fmt.Errorf("plumb purges only a directory right below %s, not %s", l.overlaysDir(), p)
+	}
+	if fi, err := os.Lstat(p); err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		return fmt.Errorf("plumb will not purge %s: it is a symbolic link, not a directory it laid out", p)
 	}
 	real, err := filepath.EvalSymlinks(p)
 	if errors.Is(err, fs.ErrNotExist) {

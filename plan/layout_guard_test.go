@@ -53,6 +53,9 @@ func TestPurgeOnlyLaidOut(t *testing.T) {
 	if err := os.Symlink(l.Dir, filepath.Join(over, "link")); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Symlink(t.TempDir(), filepath.Join(over, "victim")); err != nil {
+		t.Fatal(err)
+	}
 	nested := Layout{Dir: filepath.Join(over, "st"), Root: l.Root} // as a journal of a layout Check refuses
 	if err := os.MkdirAll(nested.Dir, 0o700); err != nil {
 		t.Fatal(err)
@@ -71,7 +74,10 @@ func TestPurgeOnlyLaidOut(t *testing.T) {
 		{"a way out", l, actions.RemoveTree{Path: filepath.Join(over, "..", "..")}, "right below"},
 		{"elsewhere", l, actions.RemoveTree{Path: "/etc"}, "right below"},
 		{"relative", l, actions.RemoveTree{Path: "overlay/web"}, "right below"},
-		{"a link to the state directory", l, actions.RemoveTree{Path: filepath.Join(over, "link")}, "it holds"},
+		{"a link to the state directory", l, actions.RemoveTree{Path: filepath.Join(over, "link")}, "symbolic link"},
+		{"a link followed by its slash", l, actions.RemoveTree{Path: filepath.Join(over, "link") + "/"}, "named plainly"},
+		{"through a link and back", l, actions.RemoveTree{Path: filepath.Join(over, "link") + "/../objects"}, "named plainly"},
+		{"a link to elsewhere", l, actions.RemoveTree{Path: filepath.Join(over, "victim")}, "symbolic link"},
 		{"the state directory", nested, actions.RemoveTree{Path: nested.Dir}, "it holds"},
 		{"more than one tree", l, actions.RemoveTree{Path: filepath.Join(over, "web"), More: []string{"/etc"}}, "only an overlay's"},
 		{"not a deletion", l, actions.Touch{Path: filepath.Join(over, "web")}, "only an overlay's"},
