@@ -43,7 +43,8 @@ func (b *Bridge) Existing(env Env) (Recipe, error) {
 		c.NoNAT = old.NoNAT
 	}
 	if b.Keep.NAT6 {
-		c.NAT6 = old.NAT6
+		// IPv6 NAT is kept while there is an IPv6 subnet to masquerade.
+		c.NAT6 = old.NAT6 && c.Subnet6.IsValid()
 	}
 	if b.Keep.Firewall {
 		if c.Firewall, err = firewall.ByName(old.Firewall); err != nil {

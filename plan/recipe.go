@@ -101,6 +101,11 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		}
 		if found != nil {
 			rc = found
+			// What it took from the object found (a bridge's kept
+			// settings) joins the input: checked as given input is.
+			if err := rc.Check(); err != nil {
+				return nil, err
+			}
 			if !dryRun {
 				if err := lockFor(ctx, env, rc); err != nil {
 					return nil, err

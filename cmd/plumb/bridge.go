@@ -27,7 +27,7 @@ type BridgeUpCmd struct {
 	Uplink  actions.IfName `name:"uplink" placeholder:"IF" help:"The interface traffic leaves by (default: the default route's); its MTU is checked."`
 	NoNAT   *bool          `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only (--no-nat=false gives a bridge already up NAT again)."`
 	NAT6    *bool          `name:"ipv6-nat" help:"Masquerade the IPv6 subnet's traffic as IPv4's is (default: IPv6 is routed with the containers' own addresses, as Docker does; --ipv6-nat=false stops)."`
-	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs'; default: the kernel's, 1500)."`
+	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs'; default: the kernel's, 1500; on a bridge already up, not given or 0 keeps its MTU)."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
 	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
