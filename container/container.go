@@ -489,6 +489,9 @@ func (c *Container) Locks() []plan.Lock {
 	if c.Bridge != "" {
 		out = append(out, plan.NetworkLock(c.Bridge, true))
 	}
+	if len(c.Publish) > 0 {
+		out = append(out, plan.PortsLock())
+	}
 	return out
 }
 

@@ -612,13 +612,19 @@ func preflightAll(ctx context.Context, r actions.Runner, net Network, as []*Atta
 // Locks: attaching shares the network with other attaches (its addresses
 // are given out under its allocation lock); an attachment a runtime names
 // is locked by that name, one named after its address when the address
-// is reserved (see AttachCall.Allocate).
+// is reserved (see AttachCall.Allocate). Publishing a port takes the
+// host's ports' lock (PortsLock).
 func (c *AttachCall) Locks() []Lock {
 	out := []Lock{NetworkLock(c.Bridge, true)}
+	ports := false
 	for _, a := range c.List {
 		if a.ID.Object != "" {
 			out = append(out, ObjectLock(AttachmentKind.Name(), a.ID.Object))
 		}
+		ports = ports || len(a.Publish) > 0
+	}
+	if ports {
+		out = append(out, PortsLock())
 	}
 	return out
 }

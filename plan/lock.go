@@ -56,6 +56,7 @@ const (
 	rankStore lockRank = iota
 	rankNetwork
 	rankImages
+	rankPorts
 	rankObject
 	rankAlloc
 	rankLeaf
@@ -81,6 +82,13 @@ func NetworkLock(name string, shared bool) Lock {
 func ImagesLock(shared bool) Lock {
 	return Lock{rank: rankImages, Kind: "images", Name: "store", Shared: shared}
 }
+
+// PortsLock is the lock of the host's published ports, which every
+// network shares: taken by whatever publishes one, from the check that a
+// port is free until its journal says it holds it, so that two attaches
+// at once never both take one port (the network's lock is shared by
+// attaches, and allocation's is let go before the host is checked).
+func PortsLock() Lock { return Lock{rank: rankPorts, Kind: "ports", Name: "host"} }
 
 // ObjectLock is an object's own lock, exclusive, unless its kind takes
 // another (Locked): a network's is its NetworkLock.
@@ -117,6 +125,8 @@ func (l Lock) String() string {
 		return "the state directory"
 	case rankImages:
 		return "the images"
+	case rankPorts:
+		return "the host's published ports"
 	case rankAlloc:
 		return "the addresses of " + l.Name
 	case rankLeaf:

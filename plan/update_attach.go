@@ -53,10 +53,15 @@ type Republish struct {
 // Check: the input was checked as an attach's.
 func (r *Republish) Check() error { return nil }
 
-// Locks: the network, shared, and the attachment.
+// Locks: the network, shared, the attachment, and the host's ports when
+// it publishes any.
 func (r *Republish) Locks() []Lock {
 	f, _ := r.Rec.Attachment()
-	return []Lock{NetworkLock(f.Bridge, true), ObjectLock(AttachmentKind.Name(), r.Rec.Name)}
+	out := []Lock{NetworkLock(f.Bridge, true), ObjectLock(AttachmentKind.Name(), r.Rec.Name)}
+	if len(r.Asked.Publish) > 0 {
+		out = append(out, PortsLock())
+	}
+	return out
 }
 
 // Plan is the attachment as it would be with the ports asked for: its
