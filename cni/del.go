@@ -30,13 +30,16 @@ func (p *Plugin) Del(ctx context.Context, conf *NetConf, args Args) error {
 		c.id = plan.RuntimeID(c.ref)
 	}
 	defer p.Env.St.Unlock()
-	if err := p.lock(ctx); err != nil {
+	settled, err := p.lockDel(ctx, conf.Bridge.String(), c.id.Object)
+	if err != nil {
 		return asError(err, ErrUndo)
 	}
 	// A first ADD killed while it made the bridge: DEL, which runtimes
 	// send after a failed ADD, leaves nothing of it either.
-	if err := p.finishBridge(ctx, conf.Bridge.String()); err != nil {
-		return asError(keptAdvice(err), ErrUndo)
+	if !settled {
+		if err := p.finishBridge(ctx, conf.Bridge.String()); err != nil {
+			return asError(keptAdvice(err), ErrUndo)
+		}
 	}
 	rec, err := p.Env.St.Load(plan.AttachmentKind.Name(), c.id.Object)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -50,6 +53,34 @@ func (p *Plugin) Del(ctx context.Context, conf *NetConf, args Args) error {
 		return asError(keptAdvice(err), ErrUndo)
 	}
 	return nil
+}
+
+// lockDel takes what a DEL needs. With its bridge up (every DEL but one
+// after a network's first ADD was killed), the network's lock shared and
+// the attachment's own, as ADD takes them: a DEL then never waits for a
+// burst of ADDs on the network to leave the state directory's lock free,
+// which it took exclusive before and could wait on past PLUMB_WAIT.
+// Otherwise the state directory's lock, exclusive, to finish the bridge.
+func (p *Plugin) lockDel(ctx context.Context, bridge, object string) (settled bool, err error) {
+	if p.Permit != nil {
+		if err := p.Permit(); err != nil {
+			return false, err
+		}
+	}
+	if bridge != "" {
+		if rec, err := p.Env.St.LoadHeader(plan.BridgeKind.Name(), bridge); err == nil && rec.State == plan.StateUp {
+			if err := p.Env.St.LockFor(ctx, p.Env.Wait, plan.NetworkLock(bridge, true), plan.ObjectLock(plan.AttachmentKind.Name(), object)); err != nil {
+				return false, err
+			}
+			// Held shared, the bridge cannot be taken down; read again
+			// in case it was before the lock was had.
+			if rec, err := p.Env.St.LoadHeader(plan.BridgeKind.Name(), bridge); err == nil && rec.State == plan.StateUp {
+				return true, nil
+			}
+			p.Env.St.Unlock()
+		}
+	}
+	return false, p.Env.St.Lock(ctx, p.Env.Wait)
 }
 
 // tearDown undoes one object DEL, GC or a failed ADD removes, as `plumb

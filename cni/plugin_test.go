@@ -190,4 +190,13 @@ func TestAddSharesTheNetwork(t *testing.T) {
 	if err := add("c2"); err != nil {
 		t.Errorf("an ADD on an up bridge, with another plumb at work on an unrelated object: %v", err)
 	}
+	// DEL locks as ADD does: never waiting for the whole state directory
+	// while others work on the network.
+	p.Env.St = plan.NewStore(dir)
+	if err := p.Del(ctx, conf, cni.Args{ContainerID: "c1", IfName: "eth0"}); err != nil {
+		t.Errorf("a DEL on an up bridge, with another plumb at work on an unrelated object: %v", err)
+	}
+	if left := plan.RuntimeAttachments(plan.NewStore(dir), conf.Name); len(left) != 1 {
+		t.Errorf("after c1's DEL, %d attachments are kept; want c2's alone", len(left))
+	}
 }
