@@ -156,7 +156,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 			}
 			out.Plans = []*Plan{upd}
 			if upd.Replace && dryRun {
-				zerolog.Ctx(ctx).Warn().Msgf("%s cannot change in place: this plan replaces it (down, then up)", p.ID())
+				zerolog.Ctx(ctx).Warn().Msgf("%s cannot change in place (%s): this plan replaces it (down, then up)", p.ID(), upd.Changes)
 			}
 			if dryRun {
 				return out, nil

@@ -28,9 +28,9 @@ func replacePlan(st *Store, rec *Record, p *Plan) (*Plan, error) {
 // one fail (it is rolled back) the old is made again from its spec, so
 // that a failed replace leaves the object as it was, under a new journal.
 func replace(ctx context.Context, env Env, rc Recipe, out *Outcome, p *Plan, remake func() (*Plan, error)) error {
-	old := out.Plans[0].Base
+	old, changes := out.Plans[0].Base, out.Plans[0].Changes
 	log := zerolog.Ctx(ctx)
-	log.Warn().Msgf("%s cannot change in place: replacing it (down, then up)", old.ID())
+	log.Warn().Msgf("%s cannot change in place (%s): replacing it (down, then up)", old.ID(), changes)
 	if _, err := unwindMode(ctx, env.R, env.St, old, env.Mode); err != nil {
 		return fmt.Errorf("replacing %s, its down failed: %w", old.ID(), err)
 	}
@@ -39,6 +39,8 @@ func replace(ctx context.Context, env Env, rc Recipe, out *Outcome, p *Plan, rem
 		out.Plans = []*Plan{p}
 		err = apply(ctx, env, out, warnings)
 		if err == nil {
+			// Said as what it was: a replace, and of what.
+			p.Replace, p.Changes = true, changes
 			return nil
 		}
 	}

@@ -80,6 +80,9 @@ func (c *BridgeUpCmd) Run(d *deps) error {
 	}
 	r.Firewall = d.firewall
 	return upSay(d, r, c.DryRun, c.Output, func(p *plan.Plan) string {
+		if p.Replace {
+			return fmt.Sprintf("%s is replaced (%s): %s", p.ID(), p.Changes, p.Summary)
+		}
 		if p.Base != nil {
 			return fmt.Sprintf("%s is updated (%d steps: %s): %s", p.ID(), len(p.Steps), p.Changes, p.Summary)
 		}
