@@ -16,8 +16,8 @@ import (
 // the rules of filter and nat are one iptables-restore.
 func TestBatchVeth(t *testing.T) {
 	st := NewStore(t.TempDir())
-	v := selfVeth()
-	p := plantest.Must(v.plan())
+	v := selfPair()
+	p := v.plan()
 	f := &plantest.FakeRunner{}
 	if _, err := Apply(context.Background(), f, st, p, Batch); err != nil {
 		t.Fatal(err)
@@ -55,7 +55,7 @@ func TestBatchVeth(t *testing.T) {
 // are done and undone, the failing step is named with its own command.
 func TestBatchFailure(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := plantest.Must(selfVeth().plan())
+	p := selfPair().plan()
 	f := &plantest.FakeRunner{FailOn: "ip -batch -", FailStderr: "Error: ipv4: Address already assigned.\nCommand failed -:3"}
 	_, err := Apply(context.Background(), f, st, p, Batch)
 	var ae *ApplyError
@@ -77,7 +77,7 @@ func TestBatchFailure(t *testing.T) {
 	if !errors.As(err, &ae) || ae.Step != 11 {
 		t.Fatalf("Apply() = %v; want step 11 to fail", err)
 	}
-	want := []string{"ip -batch -", "nsenter -t " + fmt.Sprint(selfVeth().Target.PID) + " -n ip -batch -",
+	want := []string{"ip -batch -", "nsenter -t " + fmt.Sprint(selfPair().Target.PID) + " -n ip -batch -",
 		"sysctl -n net.ipv4.ip_forward", "sysctl -w net.ipv4.ip_forward=1", "iptables-restore --noflush",
 		"sysctl -w net.ipv4.ip_forward=0", "ip link del veth-host"}
 	if diff := cmp.Diff(want, f.Calls); diff != "" {
@@ -129,7 +129,7 @@ func TestBatchFailure(t *testing.T) {
 // nat, are one iptables-restore.
 func TestBatchUndo(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := plantest.Must(selfVeth().plan())
+	p := selfPair().plan()
 	f := &plantest.FakeRunner{}
 	rec, err := Apply(context.Background(), f, st, p, Batch)
 	if err != nil {

@@ -59,7 +59,7 @@ func (a *aheadRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]b
 // done. In both modes, every process finds the journal written ahead.
 func TestJournalWrittenAheadOnce(t *testing.T) {
 	for _, mode := range []Mode{Batch, Each} {
-		p := plantest.Must(selfVeth().plan())
+		p := selfPair().plan()
 		st := NewStore(t.TempDir())
 		journal := "." + p.Name + ".json.tmp-"
 		writes := 0

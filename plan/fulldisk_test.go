@@ -66,7 +66,7 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 	defer st.Unlock()
 	// A bridge and a veth hold ip_forward; a layer import was interrupted.
 	bridgeUp(t, st, "10.88.0.0/24")
-	veth, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each)
+	veth, err := Apply(ctx, &plantest.FakeRunner{}, st, selfPair().plan(), Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,7 +174,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 	})
 	t.Run("down", func(t *testing.T) {
 		st := NewStore(t.TempDir())
-		rec, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each)
+		rec, err := Apply(ctx, &plantest.FakeRunner{}, st, selfPair().plan(), Each)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +228,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 		}
 	})
 	t.Run("apply fills the disk", func(t *testing.T) {
-		p := plantest.Must(selfVeth().plan())
+		p := selfPair().plan()
 		// Every write of an apply that succeeds but its last (which
 		// TestFinishFailsRollsBack fails) fails in turn.
 		st := NewStore(t.TempDir())
@@ -261,7 +261,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 func TestUndoFreesSpace(t *testing.T) {
 	ctx := context.Background()
 	st := NewStore(t.TempDir())
-	rec, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each)
+	rec, err := Apply(ctx, &plantest.FakeRunner{}, st, selfPair().plan(), Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,7 +292,7 @@ func TestUndoFreesSpace(t *testing.T) {
 // rather than leave an applied object its journal calls unfinished, and
 // says so with exit 1's meaning, "rolled back".
 func TestFinishFailsRollsBack(t *testing.T) {
-	p := plantest.Must(selfVeth().plan())
+	p := selfPair().plan()
 	// Count the writes of an apply that succeeds; the last marks it up.
 	st := NewStore(t.TempDir())
 	writes := 0

@@ -15,7 +15,7 @@ import (
 // their recorded typed fields — never a wrong undo.
 func FuzzReadJournal(f *testing.F) {
 	st := NewStore(f.TempDir())
-	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each); err != nil {
+	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, selfPair().plan(), Each); err != nil {
 		f.Fatal(err)
 	}
 	// An overlay's steps, as overlay mount plans them.

@@ -228,7 +228,7 @@ func TestForeignJournalNotUndone(t *testing.T) {
 // ip_forward); another user's is not read.
 func TestForeignLedgerRefused(t *testing.T) {
 	st := NewStore(t.TempDir())
-	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each); err != nil {
+	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, selfPair().plan(), Each); err != nil {
 		t.Fatal(err)
 	}
 	chmod(t, st.ledger(), 0o606)
@@ -248,7 +248,7 @@ func TestOwnStateDirTrusted(t *testing.T) {
 	if err := st.Lock(ctx, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each); err != nil {
+	if _, err := Apply(ctx, &plantest.FakeRunner{}, st, selfPair().plan(), Each); err != nil {
 		t.Fatal(err)
 	}
 	st.Unlock()

@@ -15,32 +15,6 @@ import (
 	"plumb/plan/plantest"
 )
 
-func docVeth() *Veth {
-	return &Veth{
-		Target: actions.Netns{PID: 4242},
-		HostIf: "veth-host", ContIf: "veth-container",
-		Subnet: netip.MustParsePrefix("10.200.0.0/24"),
-		HostIP: netip.MustParseAddr("10.200.0.1"), ContIP: netip.MustParseAddr("10.200.0.2"),
-		Uplink: "eth0",
-	}
-}
-
-// docCommands is the document's steps 3–11 with its variables.
-var docCommands = []string{
-	"ip link add veth-host type veth peer name veth-container",
-	"ip link set veth-container netns 4242",
-	"ip addr add 10.200.0.1/24 dev veth-host",
-	"ip link set veth-host up",
-	"nsenter -t 4242 -n ip addr add 10.200.0.2/24 dev veth-container",
-	"nsenter -t 4242 -n ip link set veth-container up",
-	"nsenter -t 4242 -n ip link set lo up",
-	"nsenter -t 4242 -n ip route add default via 10.200.0.1",
-	"sysctl -w net.ipv4.ip_forward=1",
-	"iptables -A FORWARD -i veth-host -o eth0 -j ACCEPT",
-	"iptables -A FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT",
-	"iptables -t nat -A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE",
-}
-
 func lines(p *Plan) []string {
 	var out []string
 	for _, s := range p.Steps {
@@ -49,121 +23,10 @@ func lines(p *Plan) []string {
 	return out
 }
 
-func TestVethPlan(t *testing.T) {
-	tests := []struct {
-		name string
-		edit func(*Veth)
-		want []string
-	}{
-		{"document", func(*Veth) {}, docCommands},
-		{"no nat", func(v *Veth) { v.NoNAT = true; v.Uplink = "" }, docCommands[:8]},
-		{"named netns", func(v *Veth) { v.Target = actions.Netns{Name: "ctr"}; v.NoNAT = true }, []string{
-			"ip link add veth-host type veth peer name veth-container",
-			"ip link set veth-container netns ctr",
-			"ip addr add 10.200.0.1/24 dev veth-host",
-			"ip link set veth-host up",
-			"ip -n ctr addr add 10.200.0.2/24 dev veth-container",
-			"ip -n ctr link set veth-container up",
-			"ip -n ctr link set lo up",
-			"ip -n ctr route add default via 10.200.0.1",
-		}},
-		{"custom", func(v *Veth) {
-			v.HostIf, v.ContIf, v.Uplink = "h0", "c0", "up0"
-			v.Subnet = netip.MustParsePrefix("198.51.100.0/30")
-			v.HostIP, v.ContIP = netip.MustParseAddr("198.51.100.2"), netip.MustParseAddr("198.51.100.1")
-		}, []string{
-			"ip link add h0 type veth peer name c0",
-			"ip link set c0 netns 4242",
-			"ip addr add 198.51.100.2/30 dev h0",
-			"ip link set h0 up",
-			"nsenter -t 4242 -n ip addr add 198.51.100.1/30 dev c0",
-			"nsenter -t 4242 -n ip link set c0 up",
-			"nsenter -t 4242 -n ip link set lo up",
-			"nsenter -t 4242 -n ip route add default via 198.51.100.2",
-			"sysctl -w net.ipv4.ip_forward=1",
-			"iptables -A FORWARD -i h0 -o up0 -j ACCEPT",
-			"iptables -A FORWARD -i up0 -o h0 -m state --state RELATED,ESTABLISHED -j ACCEPT",
-			"iptables -t nat -A POSTROUTING -s 198.51.100.0/30 -o up0 -j MASQUERADE",
-		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v := docVeth()
-			tt.edit(v)
-			if err := v.Check(); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, lines(plantest.Must(v.plan()))); diff != "" {
-				t.Errorf("plan (-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestVethCheck(t *testing.T) {
-	tests := []struct {
-		name, flag, msg string
-		edit            func(*Veth)
-	}{
-		{"no target", "", "--pid PID or --netns NAME", func(v *Veth) { v.Target = actions.Netns{} }},
-		{"ipv6 link-local", "subnet", "link-local", func(v *Veth) { v.Subnet = netip.MustParsePrefix("fe80::/64") }},
-		{"ipv6 with IPv4 ends", "host-ip", "outside the subnet fd00::/64", func(v *Veth) { v.Subnet = netip.MustParsePrefix("fd00::/64") }},
-		{"ipv6 nat on IPv4", "ipv6-nat", "no IPv6 subnet", func(v *Veth) { v.NAT6 = true }},
-		{"host bits", "subnet", "host bits set; the subnet is 10.200.0.0/24", func(v *Veth) { v.Subnet = netip.MustParsePrefix("10.200.0.7/24") }},
-		{"too small", "subnet", "no room for two hosts", func(v *Veth) {
-			v.Subnet = netip.MustParsePrefix("10.200.0.0/31")
-		}},
-		{"host outside", "host-ip", "outside the subnet", func(v *Veth) { v.HostIP = netip.MustParseAddr("10.201.0.1") }},
-		{"cont network", "cont-ip", "network address", func(v *Veth) { v.ContIP = netip.MustParseAddr("10.200.0.0") }},
-		{"host broadcast", "host-ip", "broadcast address", func(v *Veth) { v.HostIP = netip.MustParseAddr("10.200.0.255") }},
-		{"same ip", "cont-ip", "also the host's address", func(v *Veth) { v.ContIP = v.HostIP }},
-		{"same name", "cont-if", "also the host end's name", func(v *Veth) { v.ContIf = v.HostIf }},
-		{"uplink is pair", "uplink", "one of the veth pair's own ends", func(v *Veth) { v.Uplink = v.HostIf }},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			v := docVeth()
-			tt.edit(v)
-			err := v.Check()
-			var r *Refused
-			if !errors.As(err, &r) {
-				t.Fatalf("Check() = %v, want a refusal", err)
-			}
-			if r.Flag != tt.flag || !strings.Contains(r.Msg, tt.msg) {
-				t.Errorf("Check() = --%s: %s; want --%s: ...%s...", r.Flag, r.Msg, tt.flag, tt.msg)
-			}
-		})
-	}
-}
-
-func TestFindUplink(t *testing.T) {
-	v := docVeth()
-	v.Uplink = ""
-	up, err := v.FindUplink(context.Background(), &plantest.FakeRunner{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if up != "eth0" {
-		t.Errorf("uplink = %q, want eth0 from the default route", up)
-	}
-	if v.Uplink != "" {
-		t.Errorf("FindUplink wrote the recipe's uplink: %q", v.Uplink)
-	}
-}
-
-// selfTarget is a namespace that exists for the whole test: our own process.
-func selfTarget() actions.Netns { return actions.Netns{PID: os.Getpid()} }
-
-func selfVeth() *Veth {
-	v := docVeth()
-	v.Target = selfTarget()
-	return v
-}
-
 // TestRollbackAtEachStep fails each step in turn and checks the commands
 // run: the steps up to the failure, then the undos of those done, reversed.
 func TestRollbackAtEachStep(t *testing.T) {
-	p := plantest.Must(selfVeth().plan())
+	p := selfPair().plan()
 	cmds := lines(p)
 	undos := map[int]string{ // step index (0-based) -> its undo
 		0:  "ip link del veth-host",
@@ -217,7 +80,7 @@ func assertEmptyStore(t *testing.T, st *Store) {
 
 func TestUndoFailureIsKeptAndRetried(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := plantest.Must(selfVeth().plan())
+	p := selfPair().plan()
 	f := &plantest.FakeRunner{FailOn: "ip link set veth-host up"}
 	// Make the undo fail too, with an error that is not "already gone".
 	f2 := &undoFailer{FakeRunner: f, undo: "ip link del veth-host"}
@@ -264,7 +127,7 @@ func (u *undoFailer) Run(ctx context.Context, argv []string, stdin []byte) ([]by
 
 func TestUndoOfWhatIsGoneSucceeds(t *testing.T) {
 	st := NewStore(t.TempDir())
-	p := plantest.Must(selfVeth().plan())
+	p := selfPair().plan()
 	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, p, Each); err != nil {
 		t.Fatal(err)
 	}
@@ -280,7 +143,7 @@ func TestUndoOfWhatIsGoneSucceeds(t *testing.T) {
 // each step runs: the step is journaled as started, and recover undoes it
 // along with those before it.
 func TestCrashThenRecover(t *testing.T) {
-	p := plantest.Must(selfVeth().plan())
+	p := selfPair().plan()
 	cmds := lines(p)
 	for k := range cmds {
 		t.Run(cmds[k], func(t *testing.T) {
@@ -339,14 +202,14 @@ func TestSharedSysctl(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			st := NewStore(t.TempDir())
-			a, b := selfVeth(), selfVeth()
+			a, b := selfPair(), selfPair()
 			b.HostIf, b.ContIf, b.Subnet = "vh2", "vc2", netip.MustParsePrefix("10.201.0.0/24")
 			b.HostIP, b.ContIP = netip.MustParseAddr("10.201.0.1"), netip.MustParseAddr("10.201.0.2")
-			if _, err := Apply(ctx, &plantest.FakeRunner{Sysctl: tt.original}, st, plantest.Must(a.plan()), Each); err != nil {
+			if _, err := Apply(ctx, &plantest.FakeRunner{Sysctl: tt.original}, st, a.plan(), Each); err != nil {
 				t.Fatal(err)
 			}
 			// By now forwarding is on, whatever it was.
-			if _, err := Apply(ctx, &plantest.FakeRunner{Sysctl: "1"}, st, plantest.Must(b.plan()), Each); err != nil {
+			if _, err := Apply(ctx, &plantest.FakeRunner{Sysctl: "1"}, st, b.plan(), Each); err != nil {
 				t.Fatal(err)
 			}
 			recA, _ := st.Load("veth", "veth-host")
@@ -388,7 +251,7 @@ func TestCorruptJournalIsNeverUndone(t *testing.T) {
 	ctx := context.Background()
 	good := func(t *testing.T) (*Store, string) {
 		st := NewStore(t.TempDir())
-		if _, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(selfVeth().plan()), Each); err != nil {
+		if _, err := Apply(ctx, &plantest.FakeRunner{}, st, selfPair().plan(), Each); err != nil {
 			t.Fatal(err)
 		}
 		return st, filepath.Join(st.Dir, "objects", "veth", "veth-host.json")
@@ -434,8 +297,8 @@ func TestTargetChangedStopsApply(t *testing.T) {
 	// A target whose namespace differs from the one recorded: apply must stop
 	// before entering it. Point the plan at ourselves, then fake the record.
 	st := NewStore(t.TempDir())
-	v := selfVeth()
-	p := plantest.Must(v.plan())
+	v := selfPair()
+	p := v.plan()
 	f := &plantest.FakeRunner{}
 	rec := &Record{TargetID: "0:0", Steps: make([]StepRecord, len(p.Steps))}
 	x := &executor{ctx: context.Background(), r: f, st: st, plans: []*Plan{p}, recs: []*Record{rec}}
