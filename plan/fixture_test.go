@@ -1,8 +1,10 @@
 package plan
 
 import (
+	"context"
 	"net/netip"
 	"os"
+	"os/exec"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,6 +12,7 @@ import (
 	"plumb/actions"
 	"plumb/plan/firewall"
 	"plumb/plan/ipam"
+	"plumb/plan/plantest"
 )
 
 // The engine's tests run plans as data: the document's veth pair (what
@@ -92,3 +95,72 @@ func TestVethPairIsTheDocument(t *testing.T) {
 
 // selfTarget is a namespace that exists for the whole test: our own process.
 func selfTarget() actions.Netns { return actions.Netns{PID: os.Getpid()} }
+
+// keepBridge keeps a bridge br0 on subnet that turns on forwarding, as
+// `plumb bridge up` plans one, without its firewall rules (package
+// network's tests hold the recipe to its commands): what attachments, and
+// their tests, rest on.
+func keepBridge(t *testing.T, st *Store, subnet string) BridgeFacts {
+	t.Helper()
+	s := netip.MustParsePrefix(subnet)
+	gw := s.Addr().Next()
+	p := &Plan{Kind: BridgeKind.Name(), Name: "br0", Summary: "bridge br0 (a test's)", Facts: BridgeFacts{Subnet: s, Gateway: gw},
+		Steps: []Step{
+			{Action: actions.LinkAddBridge{Name: "br0", Address: ipam.MAC(gw)}},
+			{Action: actions.AddrAdd{Addr: netip.PrefixFrom(gw, s.Bits()), Dev: "br0"}},
+			{Action: actions.LinkSetUp{Dev: "br0"}},
+			{Action: actions.SysctlSet{Key: ipam.V4.ForwardingSysctl(), Value: "1"}, Shared: "sysctl " + ipam.V4.ForwardingSysctl()},
+		}}
+	rec, err := Apply(context.Background(), &plantest.FakeRunner{}, st, p, Each)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := rec.BridgeFacts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+// sleepers starts n processes to stand for containers: distinct PIDs
+// whose network namespace (the test's own) can be read.
+func sleepers(t *testing.T, n int) []actions.Netns {
+	t.Helper()
+	var out []actions.Netns
+	for range n {
+		cmd := exec.Command("sleep", "60")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		out = append(out, actions.Netns{PID: cmd.Process.Pid})
+	}
+	return out
+}
+
+// attachPlans keeps bridge br0 (10.88.0.0/24) and plans each target's
+// attachment to it, addresses from 10.88.0.2 on, with the steps `plumb
+// bridge attach` plans: a veth pair whose host end joins the bridge, the
+// other end renamed eth0 in the target, its address, lo, a default route.
+func attachPlans(t *testing.T, st *Store, targets []actions.Netns) []*Plan {
+	t.Helper()
+	br := keepBridge(t, st, "10.88.0.0/24")
+	var plans []*Plan
+	for i, in := range targets {
+		ip := netip.AddrFrom4([4]byte{10, 88, 0, byte(2 + i)})
+		host, peer := actions.IfName("veth"+ipam.Hex(ip)), actions.IfName("plmb"+ipam.Hex(ip))
+		facts := AttachmentFacts{Bridge: "br0", IP: ip, PrefixLen: 24, Gateway: br.Gateway, HostVeth: host, If: "eth0", Target: in.String()}
+		plans = append(plans, &Plan{Kind: AttachmentKind.Name(), Name: "br0-" + ip.String(), Target: in, Summary: ip.String() + " (a test's)", Facts: facts,
+			Steps: []Step{
+				{Action: actions.LinkAddVeth{Host: host, Peer: peer, PeerIn: in}},
+				{Action: actions.LinkSetMaster{Dev: host, Master: "br0"}},
+				{Action: actions.LinkSetUp{Dev: host}},
+				{Action: actions.LinkRename{Dev: peer, Name: "eth0", In: in}},
+				{Action: actions.AddrAdd{Addr: netip.PrefixFrom(ip, 24), Dev: "eth0", In: in}},
+				{Action: actions.LinkSetUp{Dev: "eth0", In: in}},
+				{Action: actions.LinkSetUp{Dev: "lo", In: in}},
+				{Action: actions.RouteAddDefault{Via: br.Gateway, In: in}},
+			}})
+	}
+	return plans
+}

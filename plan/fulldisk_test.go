@@ -65,7 +65,7 @@ func TestUndoOnFullTmpfs(t *testing.T) {
 	}
 	defer st.Unlock()
 	// A bridge and a veth hold ip_forward; a layer import was interrupted.
-	bridgeUp(t, st, "10.88.0.0/24")
+	keepBridge(t, st, "10.88.0.0/24")
 	veth, err := Apply(ctx, &plantest.FakeRunner{}, st, selfPair().plan(), Each)
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +202,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 	})
 	t.Run("link group", func(t *testing.T) {
 		st := NewStore(t.TempDir())
-		recs, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachMany(t, st, containers(t, 3)), Batch)
+		recs, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachPlans(t, st, sleepers(t, 3)), Batch)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -35,7 +35,7 @@ func TestBridgeDownUnreadableAttachment(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/force=%v/dry-run=%v", name, force, dryRun), func(t *testing.T) {
 					ctx := context.Background()
 					st := NewStore(t.TempDir())
-					plans := attachMany(t, st, containers(t, 2))
+					plans := attachPlans(t, st, sleepers(t, 2))
 					if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, plans, Batch); err != nil {
 						t.Fatal(err)
 					}
@@ -69,7 +69,7 @@ func TestBridgeDownUnreadableAttachment(t *testing.T) {
 func TestBridgeDownIgnoresOtherKinds(t *testing.T) {
 	ctx := context.Background()
 	st := NewStore(t.TempDir())
-	bridgeUp(t, st, "10.88.0.0/24")
+	keepBridge(t, st, "10.88.0.0/24")
 	if err := os.MkdirAll(st.objects()+"/veth", 0o700); err != nil {
 		t.Fatal(err)
 	}
