@@ -89,7 +89,7 @@ func TestJournalWrittenAheadOnce(t *testing.T) {
 // TestJournalBeforeLedger: a plan whose first process holds a shared
 // setting writes its journal before the ledger names it.
 func TestJournalBeforeLedger(t *testing.T) {
-	p := &Plan{Kind: "veth", Name: "shared-first", Steps: []Step{forwarding(ipam.V4)}}
+	p := &Plan{Kind: "veth", Name: "shared-first", Steps: []Step{{Action: actions.SysctlSet{Key: ipam.V4.ForwardingSysctl(), Value: "1"}, Shared: "sysctl " + ipam.V4.ForwardingSysctl()}}}
 	st := NewStore(t.TempDir())
 	ledgerFirst := false
 	st.write = func(f *os.File, data []byte) (int, error) {
