@@ -14,6 +14,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 	"plumb/plan/ipam"
 )
@@ -46,7 +47,7 @@ func (p *Plugin) Add(ctx context.Context, conf *NetConf, args Args) (*types100.R
 		}
 		madeBridge = bout.Unchanged == nil
 	}
-	out, err := plan.Up(ctx, p.Env, &plan.AttachCall{Bridge: conf.Bridge.String(), List: []*plan.Attach{c.attach()}}, false)
+	out, err := plan.Up(ctx, p.Env, &network.AttachCall{Bridge: conf.Bridge.String(), List: []*network.Attach{c.attach()}}, false)
 	if err != nil {
 		if madeBridge {
 			p.undoBridge(ctx, conf.Bridge.String())

@@ -11,6 +11,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 	"plumb/plan/firewall"
 )
@@ -237,18 +238,18 @@ func compact(v json.RawMessage) string {
 }
 
 // BridgeRecipe is the config's network as plumb's bridge recipe takes it.
-func (conf *NetConf) BridgeRecipe() *plan.Bridge {
+func (conf *NetConf) BridgeRecipe() *network.Bridge {
 	// ipMasq masquerades every family, as the reference bridge plugin's.
-	return &plan.Bridge{Name: conf.Bridge, Subnet: conf.Subnet, Gateway: conf.Gateway, NoNAT: !conf.NAT, MTU: conf.MTU, Firewall: conf.Firewall,
+	return &network.Bridge{Name: conf.Bridge, Subnet: conf.Subnet, Gateway: conf.Gateway, NoNAT: !conf.NAT, MTU: conf.MTU, Firewall: conf.Firewall,
 		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.NAT && (conf.Subnet6.IsValid() || conf.Subnet.Addr().Is6())}
 }
 
 // Network is the bridge as an attachment sees it, before it is kept.
-func (conf *NetConf) Network() plan.BridgeNetwork {
+func (conf *NetConf) Network() network.BridgeNetwork {
 	fw := ""
 	if conf.NAT {
 		fw = firewall.Recorded(conf.Firewall)
 	}
-	return plan.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU, Firewall: fw,
+	return network.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU, Firewall: fw,
 		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.BridgeRecipe().NAT6, LoopbackGuard: conf.NAT && conf.Subnet.Addr().Is4()}}
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 	"plumb/plan/firewall"
 	"plumb/plan/ipam"
@@ -62,7 +63,7 @@ func TestCNIConfAccepted(t *testing.T) {
 	}
 	want := &NetConf{CNIVersion: "1.1.0", Name: "mynet", Bridge: "br7", DefaultRoute: true, NAT: true, MTU: 1400, Hairpin: true,
 		IPAM: IPAM{Subnet: netip.MustParsePrefix("10.88.0.0/16"), Gateway: a("10.88.0.254"), Range: ipam.Range{Start: a("10.88.1.1"), End: a("10.88.1.254")},
-			Routes: []plan.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: a("10.88.0.254")}, {Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: a("10.88.0.254")}}},
+			Routes: []network.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: a("10.88.0.254")}, {Dst: netip.MustParsePrefix("198.51.100.0/24"), Via: a("10.88.0.254")}}},
 		DNS:   types.DNS{Nameservers: []string{"10.88.0.1"}, Search: []string{"example.test"}},
 		Ports: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}, {Host: 53, Container: 53, Proto: "udp"}},
 		// No ipMasqBackend: PLUMB_FIREWALL's, else iptables.
@@ -85,7 +86,7 @@ func TestCNIConfAccepted(t *testing.T) {
 	if got.Subnet.String() != "10.88.0.0/16" || got.Subnet6.String() != "fd00:88::/64" || got.Gateway6 != a("fd00:88::1") || got.Range6.Start != a("fd00:88::100") {
 		t.Errorf("dual stack: %+v", got)
 	}
-	wantRoutes := []plan.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: a("10.88.0.1")}, {Dst: netip.MustParsePrefix("::/0"), Via: a("fd00:88::1")},
+	wantRoutes := []network.Route{{Dst: netip.MustParsePrefix("0.0.0.0/0"), Via: a("10.88.0.1")}, {Dst: netip.MustParsePrefix("::/0"), Via: a("fd00:88::1")},
 		{Dst: netip.MustParsePrefix("2001:db8:1::/48"), Via: a("fd00:88::1")}}
 	if diff := cmp.Diff(wantRoutes, got.Routes, cmp.Comparer(func(x, y netip.Addr) bool { return x == y }), cmp.Comparer(func(x, y netip.Prefix) bool { return x == y })); diff != "" {
 		t.Errorf("dual-stack routes (-want +got):\n%s", diff)
@@ -305,7 +306,7 @@ func TestCNICall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if call.netns != (actions.Netns{File: "/run/netns/y"}) || call.ifc != "net1" || call.id != plan.RuntimeID(plan.RuntimeRef{Network: "mynet", ContainerID: "abc", IfName: "net1"}) {
+	if call.netns != (actions.Netns{File: "/run/netns/y"}) || call.ifc != "net1" || call.id != network.RuntimeID(plan.RuntimeRef{Network: "mynet", ContainerID: "abc", IfName: "net1"}) {
 		t.Errorf("call: %+v", call)
 	}
 	for _, tt := range []struct {

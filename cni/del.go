@@ -9,6 +9,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 	"github.com/rs/zerolog"
 
+	"plumb/network"
 	"plumb/plan"
 )
 
@@ -27,7 +28,7 @@ func (p *Plugin) Del(ctx context.Context, conf *NetConf, args Args) error {
 		// An ifname plumb would not take was never attached by plumb;
 		// the identity is still derived from it.
 		c = &call{conf: conf, ref: plan.RuntimeRef{Network: conf.Name, ContainerID: args.ContainerID, IfName: args.IfName}}
-		c.id = plan.RuntimeID(c.ref)
+		c.id = network.RuntimeID(c.ref)
 	}
 	defer p.Env.St.Unlock()
 	settled, err := p.lockDel(ctx, conf.Bridge.String(), c.id.Object)
@@ -109,7 +110,7 @@ func (p *Plugin) GC(ctx context.Context, conf *NetConf) error {
 		return asError(err, ErrUndo)
 	}
 	var errs []error
-	for _, h := range plan.RuntimeAttachments(p.Env.St, conf.Name) {
+	for _, h := range network.RuntimeAttachments(p.Env.St, conf.Name) {
 		f, _ := h.Attachment()
 		if valid[*f.Runtime] {
 			continue

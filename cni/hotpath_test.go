@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"testing"
 
+	"plumb/network"
 	"plumb/plan"
 )
 
@@ -24,7 +25,7 @@ func (cannedRunner) Run(_ context.Context, argv []string, _ []byte) ([]byte, err
 func TestFinishBridgeReadsHeader(t *testing.T) {
 	ctx := context.Background()
 	st := plan.NewStore(t.TempDir())
-	b := &plan.Bridge{Name: "cni0", Subnet: netip.MustParsePrefix("10.90.0.0/16"), Uplink: "eth0"}
+	b := &network.Bridge{Name: "cni0", Subnet: netip.MustParsePrefix("10.90.0.0/16"), Uplink: "eth0"}
 	plans, err := b.Plan(ctx, plan.Env{})
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 
 	"github.com/containernetworking/cni/pkg/types"
 
-	"plumb/plan"
+	"plumb/network"
 	"plumb/plan/ipam"
 )
 
@@ -23,7 +23,7 @@ type IPAM struct {
 	Subnet6  netip.Prefix
 	Gateway6 netip.Addr
 	Range6   ipam.Range
-	Routes   []plan.Route
+	Routes   []network.Route
 }
 
 // The ipam keys plumb reads, and host-local's that it does not implement.
@@ -238,32 +238,32 @@ func hostOf(subnet netip.Prefix, name, s string) (netip.Addr, *types.Error) {
 
 // defaultRoutes is isDefaultGateway's route of each family, through the
 // gateway.
-func defaultRoutes(fams []family) []plan.Route {
-	var routes []plan.Route
+func defaultRoutes(fams []family) []network.Route {
+	var routes []network.Route
 	for _, f := range fams {
 		any := netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 		if f.subnet.Addr().Is6() {
 			any = netip.PrefixFrom(netip.IPv6Unspecified(), 0)
 		}
-		routes = append(routes, plan.Route{Dst: any, Via: f.gw})
+		routes = append(routes, network.Route{Dst: any, Via: f.gw})
 	}
 	return routes
 }
 
 // readRoute reads ipam.routes[i]: through the gateway of its family's
 // range, or through its own gw, a host of that range's subnet.
-func readRoute(i int, raw json.RawMessage, fams []family) (plan.Route, *types.Error) {
+func readRoute(i int, raw json.RawMessage, fams []family) (network.Route, *types.Error) {
 	var rt struct {
 		Dst string `json:"dst"`
 		GW  string `json:"gw"`
 	}
 	what := fmt.Sprintf("ipam.routes[%d]", i)
 	if err := decodeKnown(what, what+".", raw, routeKeys, routeRefusedKeys, &rt); err != nil {
-		return plan.Route{}, err
+		return network.Route{}, err
 	}
 	dst, err := netip.ParsePrefix(rt.Dst)
 	if err != nil {
-		return plan.Route{}, Error(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst %q is not a CIDR", i, rt.Dst)
+		return network.Route{}, Error(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst %q is not a CIDR", i, rt.Dst)
 	}
 	var via netip.Addr
 	var on netip.Prefix // the subnet the gateway must be on
@@ -273,20 +273,20 @@ func readRoute(i int, raw json.RawMessage, fams []family) (plan.Route, *types.Er
 		}
 	}
 	if !via.IsValid() {
-		return plan.Route{}, Error(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst=%s: the network has no %s range to route it through", i, dst, ipam.FamilyOf(dst.Addr()))
+		return network.Route{}, Error(types.ErrInvalidNetworkConfig, "ipam.routes[%d].dst=%s: the network has no %s range to route it through", i, dst, ipam.FamilyOf(dst.Addr()))
 	}
 	if rt.GW != "" {
 		gw, err := netip.ParseAddr(rt.GW)
 		if err != nil || gw.Is4() != dst.Addr().Is4() || gw.Is4In6() {
-			return plan.Route{}, Error(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw %q is not an %s address", i, rt.GW, ipam.FamilyOf(dst.Addr()))
+			return network.Route{}, Error(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw %q is not an %s address", i, rt.GW, ipam.FamilyOf(dst.Addr()))
 		}
 		// The container reaches only its own subnet directly: the kernel
 		// refuses any other gateway ("Nexthop has invalid gateway") at the
 		// route's step, after the link is made.
 		if err := ipam.CheckHost(gw, on); err != nil {
-			return plan.Route{}, Error(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw: %v; a route's gateway must be a host on the container's own subnet, which it reaches directly", i, err)
+			return network.Route{}, Error(types.ErrInvalidNetworkConfig, "ipam.routes[%d].gw: %v; a route's gateway must be a host on the container's own subnet, which it reaches directly", i, err)
 		}
 		via = gw
 	}
-	return plan.Route{Dst: dst.Masked(), Via: via}, nil
+	return network.Route{Dst: dst.Masked(), Via: via}, nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"plumb/network"
 	"plumb/plan"
 )
 
@@ -27,7 +28,7 @@ func (p *Plugin) PlanAdd(ctx context.Context, conf *NetConf, args Args) ([]*plan
 		plans = append(plans, out.Plans...)
 	}
 	net := conf.Network()
-	out, err := plan.Up(ctx, p.Env, &plan.AttachCall{Bridge: conf.Bridge.String(), List: []*plan.Attach{c.attach()}, Network: &net}, true)
+	out, err := plan.Up(ctx, p.Env, &network.AttachCall{Bridge: conf.Bridge.String(), List: []*network.Attach{c.attach()}, Network: &net}, true)
 	if err != nil {
 		return nil, err
 	}
@@ -59,5 +60,5 @@ func (p *Plugin) PlanDel(ctx context.Context, conf *NetConf, args Args) (*plan.P
 // ID is the name of the attachment the call is about (attachment/ID), as
 // plumb derives it from the runtime's names.
 func ID(conf *NetConf, args Args) string {
-	return plan.RuntimeID(plan.RuntimeRef{Network: conf.Name, ContainerID: args.ContainerID, IfName: args.IfName}).Object
+	return network.RuntimeID(plan.RuntimeRef{Network: conf.Name, ContainerID: args.ContainerID, IfName: args.IfName}).Object
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 )
 
@@ -51,7 +52,7 @@ type Args struct {
 type call struct {
 	conf  *NetConf
 	ref   plan.RuntimeRef
-	id    plan.AttachmentID
+	id    network.AttachmentID
 	netns actions.Netns
 	ifc   actions.IfName
 }
@@ -59,7 +60,7 @@ type call struct {
 // newCall checks the runtime's names; netns may be empty unless needNetns.
 func newCall(conf *NetConf, args Args, needNetns bool) (*call, *types.Error) {
 	c := &call{conf: conf, ref: plan.RuntimeRef{Network: conf.Name, ContainerID: args.ContainerID, IfName: args.IfName}}
-	c.id = plan.RuntimeID(c.ref)
+	c.id = network.RuntimeID(c.ref)
 	if args.IfName != "" {
 		ifc, err := actions.ParseIfName(args.IfName)
 		if err != nil {
@@ -79,8 +80,8 @@ func newCall(conf *NetConf, args Args, needNetns bool) (*call, *types.Error) {
 }
 
 // attach is the container's attachment as plumb's recipe takes it.
-func (c *call) attach() *plan.Attach {
-	return &plan.Attach{Target: c.netns, If: c.ifc, Publish: c.conf.Ports, ID: c.id, Runtime: &c.ref,
+func (c *call) attach() *network.Attach {
+	return &network.Attach{Target: c.netns, If: c.ifc, Publish: c.conf.Ports, ID: c.id, Runtime: &c.ref,
 		Range: c.conf.Range, Range6: c.conf.Range6, OwnRoutes: true, Routes: c.conf.Routes, Hairpin: c.conf.Hairpin}
 }
 

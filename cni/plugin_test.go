@@ -14,6 +14,7 @@ import (
 	"github.com/containernetworking/cni/pkg/types"
 
 	"plumb/cni"
+	"plumb/network"
 	"plumb/plan"
 )
 
@@ -196,7 +197,7 @@ func TestAddSharesTheNetwork(t *testing.T) {
 	if err := p.Del(ctx, conf, cni.Args{ContainerID: "c1", IfName: "eth0"}); err != nil {
 		t.Errorf("a DEL on an up bridge, with another plumb at work on an unrelated object: %v", err)
 	}
-	if left := plan.RuntimeAttachments(plan.NewStore(dir), conf.Name); len(left) != 1 {
+	if left := network.RuntimeAttachments(plan.NewStore(dir), conf.Name); len(left) != 1 {
 		t.Errorf("after c1's DEL, %d attachments are kept; want c2's alone", len(left))
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"syscall"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 	"plumb/plan/firewall"
 	"plumb/plan/image"
@@ -64,7 +65,7 @@ type Container struct {
 	// Aliases are names it answers to on its bridge besides its own.
 	Aliases []string
 	// attach is its attachment, with the address Allocate gave out.
-	attach *plan.Attach
+	attach *network.Attach
 }
 
 // rootfs is the container's overlay, in the state directory's layout.
@@ -247,7 +248,7 @@ func (c *Container) Check() error {
 	if c.Bridge == "" && (c.IP.IsValid() || len(c.Publish) > 0) {
 		return plan.Refuse("net", "--ip and --publish need --net BRIDGE")
 	}
-	if err := plan.CheckAliases(c.Aliases, c.Bridge != ""); err != nil {
+	if err := network.CheckAliases(c.Aliases, c.Bridge != ""); err != nil {
 		return err
 	}
 	if err := checkEnv(c.Env); err != nil {
@@ -533,16 +534,16 @@ func (c *Container) Allocate(ctx context.Context, env plan.Env, reserve bool) (f
 	if c.Bridge == "" {
 		return func() {}, nil
 	}
-	net, err := plan.LoadNetwork(env.St, c.Bridge)
+	net, err := network.LoadNetwork(env.St, c.Bridge)
 	if err != nil {
 		return nil, err
 	}
-	a := &plan.Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
+	a := &network.Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
 		Name: c.Name, Aliases: c.Aliases}
 	if err := a.Check(); err != nil {
 		return nil, err
 	}
-	free, err := plan.AllocateAll(ctx, env.St, net, plan.ContainerKind.Name(), c.Name, []*plan.Attach{a}, reserve)
+	free, err := network.AllocateAll(ctx, env.St, net, plan.ContainerKind.Name(), c.Name, []*network.Attach{a}, reserve)
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 	"plumb/plan/plantest"
 	"plumb/rootfs"
@@ -19,7 +20,7 @@ import (
 func TestPlanLeavesRecipe(t *testing.T) {
 	st := plan.NewStore(t.TempDir())
 	env := plan.Env{R: &plantest.FakeRunner{}, St: st}
-	v := &plan.Veth{Target: actions.Netns{PID: 4242}, HostIf: "veth-host", ContIf: "veth-container",
+	v := &network.Veth{Target: actions.Netns{PID: 4242}, HostIf: "veth-host", ContIf: "veth-container",
 		Subnet: netip.MustParsePrefix("10.200.0.0/24"),
 		HostIP: netip.MustParseAddr("10.200.0.1"), ContIP: netip.MustParseAddr("10.200.0.2")}
 	layer := t.TempDir()

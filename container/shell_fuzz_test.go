@@ -19,6 +19,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 	"plumb/plan/plantest"
 	"plumb/rootfs"
@@ -190,12 +191,12 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *pl
 		}
 		return ps[0]
 	}
-	bridge := func(n actions.IfName) *plan.Bridge {
-		return &plan.Bridge{Name: n, Subnet: netip.MustParsePrefix("10.88.0.0/24")}
+	bridge := func(n actions.IfName) *network.Bridge {
+		return &network.Bridge{Name: n, Subnet: netip.MustParsePrefix("10.88.0.0/24")}
 	}
 	// keep applies a bridge to the store with the fake runner, as
 	// `bridge up` would have, for the plans that need one.
-	keep := func(b *plan.Bridge) *plan.Record {
+	keep := func(b *network.Bridge) *plan.Record {
 		p := planOf(b)
 		rec, err := plan.Apply(ctx, &plantest.FakeRunner{}, st, p, plan.Each)
 		if err != nil {
@@ -218,7 +219,7 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *pl
 			strings.ContainsFunc(arg, func(r rune) bool { return r == '/' || r < 0x20 || r == ' ' || r == '\t' }) {
 			target = actions.Netns{File: under(path)}
 		}
-		return planOf(&plan.Veth{Target: target, HostIf: host, ContIf: cont, Uplink: up,
+		return planOf(&network.Veth{Target: target, HostIf: host, ContIf: cont, Uplink: up,
 			Subnet: netip.MustParsePrefix("10.200.0.0/24"), HostIP: netip.MustParseAddr("10.200.0.1"), ContIP: netip.MustParseAddr("10.200.0.2")})
 	case 2: // overlay mount with the paths given
 		d := under(path)

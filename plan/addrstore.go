@@ -52,7 +52,7 @@ func (l localAddrs) Lock(ctx context.Context) error { return l.st.lockOne(ctx, a
 func (l localAddrs) Unlock() { l.st.unlock(allocLock(l.network)) }
 
 func (l localAddrs) entry(ip netip.Addr) string {
-	return filepath.Join(l.st.bridgeIndex(l.network), "ip-"+ip.String())
+	return filepath.Join(l.st.BridgeIndex(l.network), "ip-"+ip.String())
 }
 
 func (l localAddrs) Reserve(id, _ string, ip netip.Addr, _ string) (bool, error) {
@@ -62,7 +62,7 @@ func (l localAddrs) Reserve(id, _ string, ip netip.Addr, _ string) (bool, error)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		holder, ok := l.st.entry(path)
+		holder, ok := l.st.Entry(path)
 		return ok && holder == id, nil
 	}
 	if err != nil {
@@ -88,7 +88,7 @@ func (l localAddrs) ReleaseByID(id, _ string) error {
 
 func (l localAddrs) GetByID(id, _ string) []netip.Addr {
 	var out []netip.Addr
-	for ip, holder := range l.st.addrEntries(l.network) {
+	for ip, holder := range l.st.AddrEntries(l.network) {
 		if holder == id {
 			out = append(out, ip)
 		}
@@ -97,12 +97,12 @@ func (l localAddrs) GetByID(id, _ string) []netip.Addr {
 	return out
 }
 
-// addrEntries are network's address entries, by what they hold, read
+// AddrEntries are network's address entries, by what they hold, read
 // whether or not the index is complete: addresses reserved by processes
 // that have not written their journal yet are there alone.
-func (s *Store) addrEntries(network string) map[netip.Addr]string {
+func (s *Store) AddrEntries(network string) map[netip.Addr]string {
 	out := map[netip.Addr]string{}
-	dir := s.bridgeIndex(network)
+	dir := s.BridgeIndex(network)
 	if s.indexDirs(dir, false) != nil {
 		return out
 	}
@@ -119,7 +119,7 @@ func (s *Store) addrEntries(network string) map[netip.Addr]string {
 		if err != nil {
 			continue
 		}
-		if holder, ok := s.entry(filepath.Join(dir, n.Name())); ok {
+		if holder, ok := s.Entry(filepath.Join(dir, n.Name())); ok {
 			out[ip] = holder
 		}
 	}

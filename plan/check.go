@@ -27,7 +27,7 @@ func Check(ctx context.Context, r actions.Runner, rec *Record) ([]Drift, error) 
 	}
 	for i := range rec.Steps {
 		s := &rec.Steps[i]
-		a, err := s.Action.decode()
+		a, err := s.Action.Decode()
 		if err != nil {
 			return nil, err
 		}
@@ -110,7 +110,7 @@ func Steps(rec *Record) []StepView {
 // found in effect.
 func superseded(rec *Record, i int, a actions.Action) bool {
 	for j := i + 1; j < len(rec.Steps); j++ {
-		later, err := rec.Steps[j].Action.decode()
+		later, err := rec.Steps[j].Action.Decode()
 		if err != nil {
 			continue
 		}

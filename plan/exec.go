@@ -215,7 +215,7 @@ func execute(ctx context.Context, r actions.Runner, st *Store, plans []*Plan, mo
 		if p.Base != nil && len(plans) > 1 {
 			return nil, fmt.Errorf("%s: an update is applied alone", p.ID())
 		}
-		rec, err := newRecord(p)
+		rec, err := NewRecord(p)
 		if p.Base != nil {
 			rec, err = newUpdateRecord(p)
 		}
@@ -502,14 +502,14 @@ func (x *executor) rollback(f *failure) error {
 		return &ApplyError{Step: f.ref.step + 1, Total: len(p.Steps), Err: f.err, Undone: undone, UndoErr: uerr}
 	}
 	log.Error().Err(f.err).Msgf("%s: step %d failed; rolling back all %d objects", p.ID(), f.ref.step+1, len(x.plans))
-	undone, uerr := unwindAll(x.ctx, x.r, x.st, x.recs, x.mode)
+	undone, uerr := UnwindAll(x.ctx, x.r, x.st, x.recs, x.mode)
 	return &ManyError{Object: p.ID(), Step: f.ref.step + 1, Total: len(p.Steps), Err: f.err,
 		Objects: len(x.plans), Undone: undone, UndoErr: uerr}
 }
 
-// newRecord is a plan's journal before its first step: every step pending,
+// NewRecord is a plan's journal before its first step: every step pending,
 // the target namespace's identity read.
-func newRecord(p *Plan) (*Record, error) {
+func NewRecord(p *Plan) (*Record, error) {
 	if err := recordable(p); err != nil {
 		return nil, err
 	}
@@ -581,7 +581,7 @@ func run(ctx context.Context, r actions.Runner, a actions.Action) error {
 // overlap: while one wave's host batch holds the kernel's RTNL lock, the
 // containers of the wave before it are starting their processes, which
 // needs CPU, not the lock.
-const waveSize = 25
+const WaveSize = 25
 
 // scheduler runs the units of many plans: the k-th segment of every plan of
 // a wave together (steps of one batch merged into one process across plans;
@@ -610,7 +610,7 @@ func newScheduler(x *executor) *scheduler {
 // every process started has ended.
 func (s *scheduler) run() *failure {
 	n := len(s.x.plans)
-	size := waveSize
+	size := WaveSize
 	if cap(s.procs) == 1 || n <= size || slices.ContainsFunc(s.x.plans, func(p *Plan) bool { return p.Ordered }) {
 		size = n
 	}

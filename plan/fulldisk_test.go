@@ -208,7 +208,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 		}
 		fullAfter(st, 0)
 		f := &plantest.FakeRunner{FailOn: "ip -force -batch -", FailStderr: "RTNETLINK answers: Operation not permitted\nCommand failed -:1"}
-		if _, err := unwindAll(ctx, f, st, recs, Batch); err == nil || !strings.Contains(err.Error(), "attachment/br0-10.88.0.4: the state directory is full") {
+		if _, err := UnwindAll(ctx, f, st, recs, Batch); err == nil || !strings.Contains(err.Error(), "attachment/br0-10.88.0.4: the state directory is full") {
 			t.Errorf("unwindAll() with one link refused = %v", err)
 		}
 		if got := Attachments(st, "br0"); len(got) != 1 || got[0].State != StateUp {
@@ -220,7 +220,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 			t.Fatal(err)
 		}
 		fullAfter(st, 0)
-		if _, err := unwindAll(ctx, &plantest.FakeRunner{}, st, []*Record{rec}, Batch); err != nil {
+		if _, err := UnwindAll(ctx, &plantest.FakeRunner{}, st, []*Record{rec}, Batch); err != nil {
 			t.Errorf("unwindAll() on a full disk = %v", err)
 		}
 		if got := Attachments(st, "br0"); len(got) != 0 {

@@ -44,7 +44,7 @@ func FuzzReadJournal(f *testing.F) {
 				if e == nil {
 					continue
 				}
-				a, err := e.decode()
+				a, err := e.Decode()
 				if err != nil {
 					t.Fatalf("step %d: accepted journal holds an action that does not decode: %v", i+1, err)
 				}
@@ -53,7 +53,7 @@ func FuzzReadJournal(f *testing.F) {
 				}
 			}
 		}
-		if _, err := undoPlan(NewStore("/nonexistent/plumb-fuzz"), rec); err != nil {
+		if _, err := UndoPlan(NewStore("/nonexistent/plumb-fuzz"), rec); err != nil {
 			t.Fatalf("UndoPlan of an accepted journal: %v", err)
 		}
 	})

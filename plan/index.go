@@ -38,24 +38,26 @@ import (
 // Without index/v1 (a state directory of an older plumb, or one whose
 // journals could not all be read), everything is found by reading the
 // journals, as before.
-func (l Layout) indexDir() string { return filepath.Join(l.Dir, "index") }
+func (l Layout) IndexDir() string { return filepath.Join(l.Dir, "index") }
 
-func (l Layout) indexMark() string { return filepath.Join(l.indexDir(), "v1") }
+// IndexMark is the file that says the index is complete.
+func (l Layout) IndexMark() string { return filepath.Join(l.IndexDir(), "v1") }
 
-func (l Layout) bridgeIndex(bridge string) string {
-	return filepath.Join(l.indexDir(), "bridge", indexKey(bridge))
+// BridgeIndex is the directory of a bridge's entries.
+func (l Layout) BridgeIndex(bridge string) string {
+	return filepath.Join(l.IndexDir(), "bridge", IndexKey(bridge))
 }
 
 func (l Layout) portEntry(proto string, port uint16) string {
-	return filepath.Join(l.indexDir(), "port", fmt.Sprintf("%s-%d", indexKey(proto), port))
+	return filepath.Join(l.IndexDir(), "port", fmt.Sprintf("%s-%d", IndexKey(proto), port))
 }
 
 func (l Layout) unfinishedEntry(kind, name string) string {
-	return filepath.Join(l.indexDir(), "unfinished", indexKey(kind+"="+name))
+	return filepath.Join(l.IndexDir(), "unfinished", IndexKey(kind+"="+name))
 }
 
-// indexKey is s as one file name: escaped, or hashed when too long.
-func indexKey(s string) string {
+// IndexKey is s as one file name: escaped, or hashed when too long.
+func IndexKey(s string) string {
 	k := url.PathEscape(s)
 	if len(k) > 200 || k == "." || k == ".." {
 		sum := sha256.Sum256([]byte(s))
@@ -78,7 +80,7 @@ func (l Layout) entries(r *Record) []string {
 	return ix.IndexEntries(l, f)
 }
 
-// indexed reports whether the index is complete and current: index/v1
+// Indexed reports whether the index is complete and current: index/v1
 // is there, trusted, written since this boot (an index on a disk that lost
 // entries to a power cut is not trusted again), and no journal directory
 // changed after it (journals written by a plumb that keeps no index, an
@@ -86,7 +88,7 @@ func (l Layout) entries(r *Record) []string {
 // the mark: every indexed save and remove touches the mark after its
 // journal). Otherwise everything is found by reading the journals, and
 // BuildIndex, under the lock, builds the index again.
-func (s *Store) indexed() bool {
+func (s *Store) Indexed() bool {
 	if s.index == nil {
 		ok := s.indexCurrent()
 		s.index = &ok
@@ -95,14 +97,14 @@ func (s *Store) indexed() bool {
 }
 
 func (s *Store) indexCurrent() bool {
-	if s.indexDirs(s.indexDir(), false) != nil {
+	if s.indexDirs(s.IndexDir(), false) != nil {
 		return false
 	}
-	data, why, err := s.readTrusted(s.indexMark())
+	data, why, err := s.readTrusted(s.IndexMark())
 	if err != nil || why != "" || string(data) != indexMarkText() {
 		return false
 	}
-	mark, err := os.Lstat(s.indexMark())
+	mark, err := os.Lstat(s.IndexMark())
 	if err != nil {
 		return false
 	}
@@ -128,7 +130,7 @@ func indexMarkText() string {
 // touchIndex marks the index current after a journal written or removed.
 func (s *Store) touchIndex() {
 	now := time.Now()
-	if os.Chtimes(s.indexMark(), now, now) != nil {
+	if os.Chtimes(s.IndexMark(), now, now) != nil {
 		s.index = nil // look again
 	}
 }
@@ -139,14 +141,14 @@ func (s *Store) touchIndex() {
 // that cannot be read leave it unbuilt (their addresses and ports are
 // unknown), and everything is found by reading the journals instead.
 func (s *Store) BuildIndex() error {
-	if !s.exclusive() || s.indexed() {
+	if !s.exclusive() || s.Indexed() {
 		return nil
 	}
 	recs, errs := s.Headers()
 	if len(errs) > 0 {
 		return nil
 	}
-	if err := os.RemoveAll(s.indexDir()); err != nil {
+	if err := os.RemoveAll(s.IndexDir()); err != nil {
 		return err
 	}
 	s.put = nil
@@ -158,7 +160,7 @@ func (s *Store) BuildIndex() error {
 	if err := s.buildNames(recs); err != nil {
 		return err
 	}
-	if err := s.writeEntry(s.indexMark(), indexMarkText()); err != nil {
+	if err := s.WriteEntry(s.IndexMark(), indexMarkText()); err != nil {
 		return err
 	}
 	ok := true
@@ -172,7 +174,7 @@ func (s *Store) RebuildIndex() error {
 	if !s.exclusive() {
 		return nil
 	}
-	if err := os.RemoveAll(s.indexDir()); err != nil {
+	if err := os.RemoveAll(s.IndexDir()); err != nil {
 		return err
 	}
 	s.index, s.put = nil, nil
@@ -213,14 +215,14 @@ func (s *Store) indexPut(r *Record) error {
 	}
 	if !s.put[id] {
 		for _, e := range s.entries(r) {
-			if err := s.writeEntry(e, id); err != nil {
+			if err := s.WriteEntry(e, id); err != nil {
 				return err
 			}
 		}
 		s.put[id] = true
 	}
 	if r.State != StateUp {
-		return s.writeEntry(s.unfinishedEntry(r.Kind, r.Name), id)
+		return s.WriteEntry(s.unfinishedEntry(r.Kind, r.Name), id)
 	}
 	return nil
 }
@@ -243,9 +245,9 @@ func (s *Store) indexDrop(r *Record) {
 	s.indexNamesDrop(r)
 }
 
-// writeEntry writes an entry holding id, unless it holds it already.
-func (s *Store) writeEntry(path, id string) error {
-	if holder, ok := s.entry(path); ok && holder == id {
+// WriteEntry writes an entry holding id, unless it holds it already.
+func (s *Store) WriteEntry(path, id string) error {
+	if holder, ok := s.Entry(path); ok && holder == id {
 		return nil
 	}
 	if err := s.indexDirs(filepath.Dir(path), true); err != nil {
@@ -266,9 +268,9 @@ func (s *Store) writeEntry(path, id string) error {
 // empty, so an index with nothing in it is index/v1 alone, whatever it held
 // before.
 func (s *Store) dropEntry(path, id string) {
-	if holder, ok := s.entry(path); ok && holder == id {
+	if holder, ok := s.Entry(path); ok && holder == id {
 		_ = os.Remove(path)
-		for dir := filepath.Dir(path); dir != s.indexDir() && strings.HasPrefix(dir, s.indexDir()); dir = filepath.Dir(dir) {
+		for dir := filepath.Dir(path); dir != s.IndexDir() && strings.HasPrefix(dir, s.IndexDir()); dir = filepath.Dir(dir) {
 			if os.Remove(dir) != nil {
 				break // not empty
 			}
@@ -276,8 +278,8 @@ func (s *Store) dropEntry(path, id string) {
 	}
 }
 
-// entry is the ID an entry holds.
-func (s *Store) entry(path string) (string, bool) {
+// Entry is the ID an entry holds.
+func (s *Store) Entry(path string) (string, bool) {
 	data, why, err := s.readTrusted(path)
 	if err != nil || why != "" {
 		return "", false
@@ -285,15 +287,15 @@ func (s *Store) entry(path string) (string, bool) {
 	return string(data), true
 }
 
-// holder loads the object an entry names, if it is still what the entry
+// Holder loads the object an entry names, if it is still what the entry
 // says (match): false for none. An entry whose object is gone, or is
 // another object of the same ID (a crash left the entry, and a retried
 // ADD made the object again with another address), is stale: it is
 // dropped, when this process holds the store's lock exclusive, or holds
 // it shared and nobody holds the object's lock (an entry is written
 // before its journal, under the object's lock: see lock.go).
-func (s *Store) holder(path string, match func(*Record) bool) (*Record, bool) {
-	id, ok := s.entry(path)
+func (s *Store) Holder(path string, match func(*Record) bool) (*Record, bool) {
+	id, ok := s.Entry(path)
 	if !ok {
 		return nil, false
 	}
@@ -312,7 +314,7 @@ func (s *Store) holder(path string, match func(*Record) bool) (*Record, bool) {
 }
 
 // Matchers of the entries: is r still what the entry says?
-func hasAddr(bridge string, ip netip.Addr) func(*Record) bool {
+func HasAddr(bridge string, ip netip.Addr) func(*Record) bool {
 	return func(r *Record) bool {
 		f, ok := r.Attachment()
 		return ok && f.Bridge == bridge && (f.IP == ip || f.IP6 == ip)
@@ -337,10 +339,10 @@ func hasPort(proto string, port uint16) func(*Record) bool {
 
 func unfinishedRec(r *Record) bool { return r.State != StateUp }
 
-// sweepAddrs drops the stale address entries of bridge: what allocation
+// SweepAddrs drops the stale address entries of bridge: what allocation
 // does before it says a range is full.
-func (s *Store) sweepAddrs(bridge string) {
-	dir := s.bridgeIndex(bridge)
+func (s *Store) SweepAddrs(bridge string) {
+	dir := s.BridgeIndex(bridge)
 	names, err := os.ReadDir(dir)
 	if err != nil {
 		return
@@ -348,19 +350,19 @@ func (s *Store) sweepAddrs(bridge string) {
 	for _, n := range names {
 		if a, ok := strings.CutPrefix(n.Name(), "ip-"); ok {
 			if ip, err := netip.ParseAddr(a); err == nil {
-				s.holder(filepath.Join(dir, n.Name()), hasAddr(bridge, ip))
+				s.Holder(filepath.Join(dir, n.Name()), HasAddr(bridge, ip))
 			}
 		}
 	}
 }
 
-// bridgeAddrs are the addresses of bridge given out, by the index; false
+// BridgeAddrs are the addresses of bridge given out, by the index; false
 // when there is no index to ask.
-func (s *Store) bridgeAddrs(bridge string) (map[netip.Addr]string, bool) {
-	if !s.indexed() || s.indexDirs(s.bridgeIndex(bridge), false) != nil {
+func (s *Store) BridgeAddrs(bridge string) (map[netip.Addr]string, bool) {
+	if !s.Indexed() || s.indexDirs(s.BridgeIndex(bridge), false) != nil {
 		return nil, false
 	}
-	names, err := os.ReadDir(s.bridgeIndex(bridge))
+	names, err := os.ReadDir(s.BridgeIndex(bridge))
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, false
 	}
@@ -375,33 +377,33 @@ func (s *Store) bridgeAddrs(bridge string) (map[netip.Addr]string, bool) {
 	return out, true
 }
 
-// attachedAs is the object that attached target to bridge, by the index.
+// AttachedAs is the object that attached target to bridge, by the index.
 // known is false when there is no index to ask.
-func (s *Store) attachedAs(bridge, target string) (r *Record, found, known bool) {
-	if !s.indexed() {
+func (s *Store) AttachedAs(bridge, target string) (r *Record, found, known bool) {
+	if !s.Indexed() {
 		return nil, false, false
 	}
-	r, found = s.holder(filepath.Join(s.bridgeIndex(bridge), "target-"+indexKey(target)), hasTarget(bridge, target))
+	r, found = s.Holder(filepath.Join(s.BridgeIndex(bridge), "target-"+IndexKey(target)), hasTarget(bridge, target))
 	return r, found, true
 }
 
-// publisher is the object that publishes host port proto/port, by the
+// Publisher is the object that publishes host port proto/port, by the
 // index. known is false when there is no index to ask.
-func (s *Store) publisher(proto string, port uint16) (r *Record, found, known bool) {
-	if !s.indexed() {
+func (s *Store) Publisher(proto string, port uint16) (r *Record, found, known bool) {
+	if !s.Indexed() {
 		return nil, false, false
 	}
-	r, found = s.holder(s.portEntry(proto, port), hasPort(proto, port))
+	r, found = s.Holder(s.portEntry(proto, port), hasPort(proto, port))
 	return r, found, true
 }
 
 // unfinished are the objects whose plan has not ended, by the index; false
 // when there is no index to ask.
 func (s *Store) unfinished() ([]*Record, bool) {
-	if !s.indexed() {
+	if !s.Indexed() {
 		return nil, false
 	}
-	dir := filepath.Join(s.indexDir(), "unfinished")
+	dir := filepath.Join(s.IndexDir(), "unfinished")
 	if s.indexDirs(dir, false) != nil {
 		return nil, false
 	}
@@ -411,9 +413,14 @@ func (s *Store) unfinished() ([]*Record, bool) {
 	}
 	var out []*Record
 	for _, n := range names {
-		if r, ok := s.holder(filepath.Join(dir, n.Name()), unfinishedRec); ok {
+		if r, ok := s.Holder(filepath.Join(dir, n.Name()), unfinishedRec); ok {
 			out = append(out, r)
 		}
 	}
 	return out, true
 }
+
+// SkipIndex makes s read the journals alone for what it would look up in
+// the index, as a plumb does that finds no index: tests hold the two to
+// the same answers.
+func (s *Store) SkipIndex() { s.index = new(bool) }

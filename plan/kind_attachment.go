@@ -105,7 +105,7 @@ func (f AttachmentFacts) indexEntries(l Layout) []string {
 	if f.Bridge == "" {
 		return nil
 	}
-	dir := l.bridgeIndex(f.Bridge)
+	dir := l.BridgeIndex(f.Bridge)
 	var out []string
 	for _, ip := range f.IPs() {
 		if ip.IsValid() {
@@ -113,7 +113,7 @@ func (f AttachmentFacts) indexEntries(l Layout) []string {
 		}
 	}
 	if f.Target != "" {
-		out = append(out, filepath.Join(dir, "target-"+indexKey(f.Target)))
+		out = append(out, filepath.Join(dir, "target-"+IndexKey(f.Target)))
 	}
 	for _, p := range f.Ports {
 		// A port published in each family apart (0.0.0.0:8080:80 and

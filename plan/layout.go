@@ -60,7 +60,7 @@ func (l Layout) objects() string  { return filepath.Join(l.Dir, "objects") }
 func (l Layout) lockFile() string { return filepath.Join(l.Dir, "lock") }
 func (l Layout) ledger() string   { return filepath.Join(l.Dir, "shared.json") }
 
-func (l Layout) journal(kind, name string) string {
+func (l Layout) Journal(kind, name string) string {
 	return filepath.Join(l.objects(), kind, name+".json")
 }
 

@@ -26,7 +26,7 @@ type ledgerEntry struct {
 	Users   []string       `json:"users"`
 }
 
-func (s *Store) loadLedger() (*ledger, error) {
+func (s *Store) LoadLedger() (*ledger, error) {
 	l := &ledger{FormatVersion: FormatVersion, Entries: map[string]*ledgerEntry{}}
 	if err := s.TrustDirs("", false); err != nil {
 		return nil, err
@@ -49,7 +49,7 @@ func (s *Store) loadLedger() (*ledger, error) {
 	}
 	for k, e := range l.Entries {
 		if e.Restore != nil {
-			if _, err := e.Restore.decode(); err != nil {
+			if _, err := e.Restore.Decode(); err != nil {
 				return nil, fmt.Errorf("%s: entry %q: %w", s.ledger(), k, err)
 			}
 		}
@@ -101,7 +101,7 @@ func hold(ctx context.Context, r actions.Runner, st *Store, user string, s Step)
 }
 
 func holdLocked(ctx context.Context, r actions.Runner, st *Store, user string, s Step) error {
-	l, err := st.loadLedger()
+	l, err := st.LoadLedger()
 	if err != nil {
 		return err
 	}
@@ -144,7 +144,7 @@ func release(ctx context.Context, r actions.Runner, st *Store, user, key string)
 }
 
 func releaseLocked(ctx context.Context, r actions.Runner, st *Store, user, key string) ([]string, error) {
-	l, err := st.loadLedger()
+	l, err := st.LoadLedger()
 	if err != nil {
 		return nil, err
 	}
@@ -159,7 +159,7 @@ func releaseLocked(ctx context.Context, r actions.Runner, st *Store, user, key s
 	}
 	var ran []string
 	if e.Restore != nil {
-		u, err := e.Restore.decode()
+		u, err := e.Restore.Decode()
 		if err != nil {
 			return nil, err
 		}
@@ -199,7 +199,7 @@ func (s *Store) holders(users []string) []string {
 	var out []string
 	for _, u := range users {
 		if kind, name, ok := strings.Cut(u, "/"); ok && checkName(kind, name) == nil {
-			if _, err := os.Lstat(s.journal(kind, name)); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Lstat(s.Journal(kind, name)); errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
 		}

@@ -146,7 +146,7 @@ func (s *Store) lockPath(l Lock) string {
 	if l.rank == rankStore {
 		return s.lockFile()
 	}
-	return filepath.Join(s.locksDir(), l.Kind, indexKey(l.Name))
+	return filepath.Join(s.locksDir(), l.Kind, IndexKey(l.Name))
 }
 
 func (l Layout) locksDir() string { return filepath.Join(l.Dir, "locks") }
@@ -175,7 +175,7 @@ func (s *Store) LockFor(ctx context.Context, wait time.Duration, locks ...Lock) 
 	want := slices.Clone(locks)
 	slices.SortFunc(want, func(a, b Lock) int { return cmp.Or(a.compare(b), boolCmp(a.Shared, b.Shared)) })
 	for _, l := range want {
-		if h, ok := s.holding(l); ok {
+		if h, ok := s.Holding(l); ok {
 			if h.Shared && !l.Shared {
 				return fmt.Errorf("plumb holds %s shared and would take it exclusive: a lock is never upgraded, it is taken exclusive first", l)
 			}
@@ -197,7 +197,7 @@ func (s *Store) LockFor(ctx context.Context, wait time.Duration, locks ...Lock) 
 // buildIndex builds the index, under the store's lock exclusive, when it
 // is not complete: built, it is kept by every save under the shared lock.
 func (s *Store) buildIndex(ctx context.Context, wait time.Duration) error {
-	if s.indexed() {
+	if s.Indexed() {
 		return nil
 	}
 	if err := s.takeStore(ctx, wait, false); err != nil {
@@ -219,11 +219,11 @@ func boolCmp(a, b bool) int {
 	return 1
 }
 
-// tryLock takes l without waiting, whatever this process holds: false
+// TryLock takes l without waiting, whatever this process holds: false
 // when another holds it. Trying cannot deadlock, so the order does not
 // bind it.
-func (s *Store) tryLock(ctx context.Context, l Lock) (bool, error) {
-	if _, ok := s.holding(l); ok {
+func (s *Store) TryLock(ctx context.Context, l Lock) (bool, error) {
+	if _, ok := s.Holding(l); ok {
 		return true, nil
 	}
 	f, err := s.take(ctx, l, 0, true)
@@ -254,7 +254,7 @@ func (s *Store) unlock(l Lock) {
 // releases it after, unless this process held it already. It waits as
 // long as the store's lock was waited for.
 func (s *Store) withLock(ctx context.Context, l Lock, fn func() error) error {
-	if _, ok := s.holding(l); ok {
+	if _, ok := s.Holding(l); ok {
 		return fn()
 	}
 	if err := s.lockOne(ctx, l); err != nil {
@@ -268,7 +268,7 @@ func (s *Store) withLock(ctx context.Context, l Lock, fn func() error) error {
 // its caller holds, or a test does without), waiting as long as the
 // store's lock was waited for.
 func (s *Store) lockOne(ctx context.Context, l Lock) error {
-	if _, ok := s.holding(l); ok {
+	if _, ok := s.Holding(l); ok {
 		return nil
 	}
 	if last := s.lastHeld(); last != nil && l.compare(last.Lock) < 0 && !s.exclusive() {
@@ -287,7 +287,7 @@ func (s *Store) lockOne(ctx context.Context, l Lock) error {
 // object lock now: an object whose journal is not written yet, or is being
 // applied, is not stale.
 func (s *Store) busy(kind, name string) bool {
-	if _, ok := s.holding(ObjectLock(kind, name)); ok {
+	if _, ok := s.Holding(ObjectLock(kind, name)); ok {
 		return true
 	}
 	return s.lockedElsewhere(kind, name)
@@ -298,7 +298,7 @@ func (s *Store) busy(kind, name string) bool {
 // the object (a lock this Store holds is not counted).
 func (s *Store) lockedElsewhere(kind, name string) bool {
 	l := ObjectLock(kind, name)
-	if _, ok := s.holding(l); ok {
+	if _, ok := s.Holding(l); ok {
 		return false
 	}
 	f, err := os.OpenFile(s.lockPath(l), os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
@@ -313,8 +313,8 @@ func (s *Store) lockedElsewhere(kind, name string) bool {
 	return false
 }
 
-// holding is the lock this process holds under l's key.
-func (s *Store) holding(l Lock) (heldLock, bool) {
+// Holding is the lock this process holds under l's key.
+func (s *Store) Holding(l Lock) (heldLock, bool) {
 	for _, h := range s.held {
 		if h.key() == l.key() {
 			return h, true

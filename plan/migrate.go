@@ -165,7 +165,7 @@ func refuseMounted(st *Store, dirs []string) error {
 	var busy []string
 	for _, r := range recs {
 		for i := range r.Steps {
-			a, err := r.Steps[i].Action.decode()
+			a, err := r.Steps[i].Action.Decode()
 			if err != nil {
 				continue
 			}

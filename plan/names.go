@@ -41,12 +41,12 @@ type NameMember struct {
 	Addrs []netip.Addr
 }
 
-func (l Layout) namesDir(network string) string {
-	return filepath.Join(l.indexDir(), "names", indexKey(network))
+func (l Layout) NamesDir(network string) string {
+	return filepath.Join(l.IndexDir(), "names", IndexKey(network))
 }
 
 func (l Layout) nameEntry(network, name, id string) string {
-	return filepath.Join(l.namesDir(network), indexKey(name), indexKey(id))
+	return filepath.Join(l.NamesDir(network), IndexKey(name), IndexKey(id))
 }
 
 // Names are the names network's attachments answer to, each with its
@@ -55,7 +55,7 @@ func (l Layout) nameEntry(network, name, id string) string {
 // index when there is one, else by reading the journals. An entry whose
 // journal is gone (a crash between the two) is left out.
 func (s *Store) Names(network string) map[string][]netip.Addr {
-	if s.indexed() {
+	if s.Indexed() {
 		if out, err := s.indexedNames(network); err == nil {
 			return out
 		}
@@ -83,7 +83,7 @@ func (s *Store) Lookup(network, name string) []netip.Addr { return s.Names(netwo
 // indexedNames reads network's entries.
 func (s *Store) indexedNames(network string) (map[string][]netip.Addr, error) {
 	out := map[string][]netip.Addr{}
-	dir := s.namesDir(network)
+	dir := s.NamesDir(network)
 	if err := s.indexDirs(dir, false); err != nil {
 		return nil, err
 	}
@@ -109,7 +109,7 @@ func (s *Store) indexedNames(network string) (map[string][]netip.Addr, error) {
 			if err != nil || !ok {
 				continue
 			}
-			if _, err := os.Lstat(s.journal(kind, obj)); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Lstat(s.Journal(kind, obj)); errors.Is(err, fs.ErrNotExist) {
 				continue // stale: recover drops it
 			}
 			data, why, err := s.readTrusted(filepath.Join(dir, n.Name(), h.Name()))
@@ -206,7 +206,7 @@ func (s *Store) dropNames(r *Record) error {
 			if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				return err
 			}
-			for dir := filepath.Dir(path); dir != s.indexDir() && strings.HasPrefix(dir, s.indexDir()); dir = filepath.Dir(dir) {
+			for dir := filepath.Dir(path); dir != s.IndexDir() && strings.HasPrefix(dir, s.IndexDir()); dir = filepath.Dir(dir) {
 				if os.Remove(dir) != nil {
 					break // not empty
 				}
@@ -272,6 +272,6 @@ func (s *Store) indexNamesDrop(r *Record) {
 }
 
 func (s *Store) distrustIndex() {
-	_ = os.Remove(s.indexMark())
+	_ = os.Remove(s.IndexMark())
 	s.index = nil
 }

@@ -1,8 +1,10 @@
-// Package plan is plumb's engine and its recipes: a recipe turns typed
-// input into an ordered list of actions (a Plan); the engine renders it,
-// applies it with write-ahead journaling, rolls it back, and tears it down
-// later from the journal. Firewall rules come from plan/firewall, address
-// rules from plan/ipam.
+// Package plan is plumb's engine: a recipe (in the domain packages
+// network, rootfs and container) turns typed input into an ordered list of
+// actions (a Plan); the engine renders it, applies it with write-ahead
+// journaling, rolls it back, and tears it down later from the journal. It
+// holds the kind registry, whose kinds say how every journal's facts read,
+// the index and locks the recipes share, and no recipe. Firewall rules come
+// from plan/firewall, address rules from plan/ipam.
 package plan
 
 import (
@@ -61,9 +63,9 @@ type Plan struct {
 	// Changes says, for the user, what an update (Base set) changes:
 	// "mtu 1400 → 1500".
 	Changes string
-	// remake is the plan that makes Base's object again, should a
+	// Remake is the plan that makes Base's object again, should a
 	// replace fail after its down.
-	remake func() (*Plan, error)
+	Remake func() (*Plan, error)
 	// Names are the names the object answers to on its network, stored
 	// in its record for the names index (see names.go).
 	Names []string

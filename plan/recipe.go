@@ -162,7 +162,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 				return out, nil
 			}
 			if upd.Replace {
-				return out, replace(ctx, env, rc, out, p, upd.remake)
+				return out, replace(ctx, env, rc, out, p, upd.Remake)
 			}
 			// Update read the host itself: the recipe's Preflight is
 			// for an object not made yet.
@@ -260,8 +260,8 @@ func Settled(ctx context.Context, env Env, rc Recipe) (ok bool, err error) {
 	return true, nil
 }
 
-// one is the plans of a recipe for one object.
-func one(p *Plan, err error) ([]*Plan, error) {
+// One is the plans of a recipe for one object.
+func One(p *Plan, err error) ([]*Plan, error) {
 	if err != nil {
 		return nil, err
 	}

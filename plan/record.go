@@ -99,7 +99,7 @@ func encode(a actions.Action) (*encodedAction, error) {
 	return &encodedAction{Encoded: e, decoded: a}, nil
 }
 
-func (e *encodedAction) decode() (actions.Action, error) {
+func (e *encodedAction) Decode() (actions.Action, error) {
 	if e.decoded != nil {
 		return e.decoded, nil
 	}
@@ -186,17 +186,17 @@ func (r *Record) validate() error {
 		default:
 			return fmt.Errorf("step %d: unknown status %q", i+1, s.Status)
 		}
-		if _, err := s.Action.decode(); err != nil {
+		if _, err := s.Action.Decode(); err != nil {
 			return fmt.Errorf("step %d: %w", i+1, err)
 		}
 		if s.Undo != nil {
-			if _, err := s.Undo.decode(); err != nil {
+			if _, err := s.Undo.Decode(); err != nil {
 				return fmt.Errorf("step %d undo: %w", i+1, err)
 			}
 		}
 	}
 	if r.Purge != nil {
-		if _, err := r.Purge.decode(); err != nil {
+		if _, err := r.Purge.Decode(); err != nil {
 			return fmt.Errorf("purge: %w", err)
 		}
 	}
@@ -224,7 +224,7 @@ func rewriteUndos(rec *Record, change func(actions.Action) actions.Action) error
 		if s.Undo == nil {
 			continue
 		}
-		u, err := s.Undo.decode()
+		u, err := s.Undo.Decode()
 		if err != nil {
 			return err
 		}

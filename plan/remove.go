@@ -248,7 +248,7 @@ func unwindRun(ctx context.Context, env Env, run []*Record) ([]string, error) {
 		}
 		return ran, nil
 	}
-	return unwindAll(ctx, env.R, env.St, run, env.Mode)
+	return UnwindAll(ctx, env.R, env.St, run, env.Mode)
 }
 
 // notRemoved are the records of recs that Remove was not given: those

@@ -14,7 +14,7 @@ import (
 func (p *Plan) Text(w io.Writer) error {
 	var b strings.Builder
 	for _, s := range p.Steps {
-		b.WriteString(commandLines(s.Action))
+		b.WriteString(CommandLines(s.Action))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
@@ -115,12 +115,12 @@ func (p *Plan) jsonPlan() jsonPlan {
 	return out
 }
 
-// commandLines is an action's command as a shell would take it, ending
+// CommandLines is an action's command as a shell would take it, ending
 // with a newline: its quoted argv, and for an action fed input (nft -f -)
 // a here-document of it. The delimiter is quoted, so nothing in it is
 // expanded; no line of nft's input that plumb writes is "EOF" (the lines
 // nft reads are keywords, braces and rules).
-func commandLines(a actions.Action) string {
+func CommandLines(a actions.Action) string {
 	cmd := actions.Quote(a.Argv())
 	f, ok := a.(actions.Fed)
 	if !ok {

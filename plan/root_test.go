@@ -118,7 +118,7 @@ func TestLayoutRoot(t *testing.T) {
 	if got, want := st.ImageLayer("sha256:ab"), filepath.Join(base, "lib", "image", "layers", "ab"); got != want {
 		t.Errorf("ImageLayer() = %s; want %s", got, want)
 	}
-	if got, want := st.journal("layer", "a"), filepath.Join(base, "run", "objects", "layer", "a.json"); got != want {
+	if got, want := st.Journal("layer", "a"), filepath.Join(base, "run", "objects", "layer", "a.json"); got != want {
 		t.Errorf("journal() = %s; want %s", got, want)
 	}
 	if got := NewStore(base).Layer("a"); got != filepath.Join(base, "layers", "a") {

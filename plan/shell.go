@@ -53,7 +53,7 @@ trap rollback ERR
 			}
 			continue
 		}
-		b.WriteString(commandLines(a))
+		b.WriteString(CommandLines(a))
 		if u := s.undo(); u != nil {
 			fmt.Fprintf(&b, "undo+=(%s)\n", shellString(actions.Quote(u.Argv())))
 		}

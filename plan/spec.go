@@ -36,8 +36,8 @@ type BridgeSpec struct {
 	NAT6     bool           `json:"nat6,omitempty"`
 }
 
-// encodeSpec is a spec of version v holding in.
-func encodeSpec(v int, in any) (*Spec, error) {
+// EncodeSpec is a spec of version v holding in.
+func EncodeSpec(v int, in any) (*Spec, error) {
 	b, err := json.Marshal(in)
 	if err != nil {
 		return nil, fmt.Errorf("encoding the spec: %w", err)
@@ -83,8 +83,8 @@ type AttachSpec struct {
 	Firewall string `json:"firewall,omitempty"`
 }
 
-// attachSpecOf is the spec facts f record.
-func attachSpecOf(f AttachmentFacts) AttachSpec {
+// AttachSpecOf is the spec facts f record.
+func AttachSpecOf(f AttachmentFacts) AttachSpec {
 	return AttachSpec{Bridge: f.Bridge, Target: f.Target, IP: f.IP, IP6: f.IP6, If: f.If, Publish: f.Ports, Firewall: f.Firewall}
 }
 
@@ -104,5 +104,5 @@ func (r *Record) AttachSpec() (s AttachSpec, err error) {
 	if !ok {
 		return s, fmt.Errorf("%s: its facts are not an attachment's", r.ID())
 	}
-	return attachSpecOf(f), nil
+	return AttachSpecOf(f), nil
 }

@@ -256,7 +256,7 @@ func (s *Store) Load(kind, name string) (*Record, error) {
 	if err := s.TrustDirs(kind, false); err != nil {
 		return nil, err
 	}
-	return s.readRecord(s.journal(kind, name))
+	return s.readRecord(s.Journal(kind, name))
 }
 
 // LoadHeader reads one journal's header (see Headers): its kind, name,
@@ -269,7 +269,7 @@ func (s *Store) LoadHeader(kind, name string) (*Record, error) {
 	if err := s.TrustDirs(kind, false); err != nil {
 		return nil, err
 	}
-	path := s.journal(kind, name)
+	path := s.Journal(kind, name)
 	data, err := s.readJournal(path)
 	if err != nil {
 		return nil, err
@@ -526,13 +526,13 @@ func (s *Store) Save(r *Record) error {
 		s.headers = nil
 		return err
 	}
-	indexed := s.indexed()
+	indexed := s.Indexed()
 	if indexed {
 		if err := s.indexPut(r); err != nil {
 			return fmt.Errorf("indexing %s: %w", r.ID(), err)
 		}
 	}
-	if err := s.writeAtomic(s.journal(r.Kind, r.Name), r); err != nil {
+	if err := s.writeAtomic(s.Journal(r.Kind, r.Name), r); err != nil {
 		s.headers = nil
 		return err
 	}
@@ -575,17 +575,17 @@ func (s *Store) Remove(r *Record) error {
 	if err := checkName(r.Kind, r.Name); err != nil {
 		return err
 	}
-	err := os.Remove(s.journal(r.Kind, r.Name))
+	err := os.Remove(s.Journal(r.Kind, r.Name))
 	if err != nil && !os.IsNotExist(err) {
 		s.headers = nil
 		return err
 	}
 	s.cacheHeader(r, true)
-	if s.indexed() {
+	if s.Indexed() {
 		s.indexDrop(r)
 		s.touchIndex()
 	}
-	return syncDir(filepath.Dir(s.journal(r.Kind, r.Name)))
+	return syncDir(filepath.Dir(s.Journal(r.Kind, r.Name)))
 }
 
 // writeAtomic writes v as JSON to path, in a directory trustDirs made: a

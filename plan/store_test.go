@@ -64,7 +64,7 @@ func TestDecodeHeader(t *testing.T) {
 	if err := st.Save(rec); err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(st.journal(rec.Kind, rec.Name))
+	data, err := os.ReadFile(st.Journal(rec.Kind, rec.Name))
 	if err != nil {
 		t.Fatal(err)
 	}

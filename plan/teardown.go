@@ -51,7 +51,7 @@ func (e *UndoError) Unwrap() error { return e.Err }
 // container's link would be left behind, and `bridge down --force` said
 // "down". extra are errors found loading the bridge's attachments.
 func unlistedMembers(st *Store, bridge string, extra []error) error {
-	bad := unreadableMembers(st, extra)
+	bad := UnreadableMembers(st, extra)
 	if len(bad) == 0 {
 		return nil
 	}
@@ -63,11 +63,11 @@ func unlistedMembers(st *Store, bridge string, extra []error) error {
 		bridge, strings.Join(bad, "; "), it, bridge, them)}
 }
 
-// unreadableMembers are the errors of the journals that could hold a
+// UnreadableMembers are the errors of the journals that could hold a
 // container on a bridge (an attachment's, a container's) and cannot be read
 // or trusted, or whose facts cannot be read, or of the listing itself; extra
 // are more such errors.
-func unreadableMembers(st *Store, extra []error) []string {
+func UnreadableMembers(st *Store, extra []error) []string {
 	recs, errs := st.Headers()
 	var bad []string
 	for _, r := range recs {

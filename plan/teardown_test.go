@@ -39,7 +39,7 @@ func TestBridgeDownUnreadableAttachment(t *testing.T) {
 					if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, plans, Batch); err != nil {
 						t.Fatal(err)
 					}
-					bad := st.journal("attachment", "br0-10.88.0.3")
+					bad := st.Journal("attachment", "br0-10.88.0.3")
 					spoil(t, bad)
 					st = NewStore(st.Dir) // a new plumb process
 					br, err := st.Load("bridge", "br0")
@@ -73,7 +73,7 @@ func TestBridgeDownIgnoresOtherKinds(t *testing.T) {
 	if err := os.MkdirAll(st.objects()+"/veth", 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(st.journal("veth", "v0"), nil, 0o600); err != nil {
+	if err := os.WriteFile(st.Journal("veth", "v0"), nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	br, err := st.Load("bridge", "br0")

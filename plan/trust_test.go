@@ -47,7 +47,7 @@ func victimJournal(t *testing.T, st *Store) (path, victim string) {
 	if err := st.Save(rec); err != nil {
 		t.Fatal(err)
 	}
-	return st.journal("layer", "x"), victim
+	return st.Journal("layer", "x"), victim
 }
 
 // wantNothingUndone checks that recover refused (exit 2: a *Refused) naming
@@ -233,7 +233,7 @@ func TestForeignLedgerRefused(t *testing.T) {
 	}
 	chmod(t, st.ledger(), 0o606)
 	st = NewStore(st.Dir)
-	if _, err := st.loadLedger(); err == nil || !strings.Contains(err.Error(), st.ledger()) {
+	if _, err := st.LoadLedger(); err == nil || !strings.Contains(err.Error(), st.ledger()) {
 		t.Errorf("loadLedger() = %v; want an error naming %s", err, st.ledger())
 	}
 }
@@ -253,8 +253,8 @@ func TestOwnStateDirTrusted(t *testing.T) {
 	}
 	st.Unlock()
 	for path, want := range map[string]os.FileMode{
-		filepath.Dir(dir): 0o700, dir: 0o700, st.objects(): 0o700, filepath.Dir(st.journal("veth", "x")): 0o700,
-		st.lockFile(): 0o600, st.ledger(): 0o600, st.journal("veth", "veth-host"): 0o600,
+		filepath.Dir(dir): 0o700, dir: 0o700, st.objects(): 0o700, filepath.Dir(st.Journal("veth", "x")): 0o700,
+		st.lockFile(): 0o600, st.ledger(): 0o600, st.Journal("veth", "veth-host"): 0o600,
 	} {
 		fi, err := os.Lstat(path)
 		if err != nil {
@@ -265,10 +265,10 @@ func TestOwnStateDirTrusted(t *testing.T) {
 		}
 	}
 	// As made by hand: 0755 directories, 0644 files.
-	for _, p := range []string{dir, st.objects(), filepath.Dir(st.journal("veth", "x"))} {
+	for _, p := range []string{dir, st.objects(), filepath.Dir(st.Journal("veth", "x"))} {
 		chmod(t, p, 0o755)
 	}
-	for _, p := range []string{st.lockFile(), st.ledger(), st.journal("veth", "veth-host")} {
+	for _, p := range []string{st.lockFile(), st.ledger(), st.Journal("veth", "veth-host")} {
 		chmod(t, p, 0o644)
 	}
 	st = NewStore(dir)

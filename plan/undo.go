@@ -50,7 +50,7 @@ func undoable(s *StepRecord) bool {
 // plumb's. Any other failed step may have done part of its work, and is
 // undone.
 func clashed(s *StepRecord) bool {
-	a, err := s.Action.decode()
+	a, err := s.Action.Decode()
 	if err != nil {
 		return true // undo nothing on a doubt
 	}
@@ -160,7 +160,7 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 // Deleting a tree again is harmless, so a recover that finds the journal
 // runs it again.
 func purge(ctx context.Context, r actions.Runner, l Layout, rec *Record) ([]string, error) {
-	a, err := rec.Purge.decode()
+	a, err := rec.Purge.Decode()
 	if err != nil {
 		return nil, err
 	}
@@ -249,7 +249,7 @@ func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *
 	if s.Undo == nil {
 		return nil, nil
 	}
-	u, err := s.Undo.decode()
+	u, err := s.Undo.Decode()
 	if err != nil {
 		return nil, err
 	}
@@ -271,10 +271,10 @@ func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *
 	return []string{cmd}, nil
 }
 
-// undoPlan lists the commands undoing rec runs, in order, without
+// UndoPlan lists the commands undoing rec runs, in order, without
 // running anything: what `down --dry-run` prints.
-func undoPlan(st *Store, rec *Record) ([]actions.Action, error) {
-	l, err := st.loadLedger()
+func UndoPlan(st *Store, rec *Record) ([]actions.Action, error) {
+	l, err := st.LoadLedger()
 	if err != nil {
 		return nil, err
 	}
@@ -287,7 +287,7 @@ func undoPlan(st *Store, rec *Record) ([]actions.Action, error) {
 		if s.Shared != "" {
 			e := l.Entries[s.Shared]
 			if e != nil && e.Restore != nil && len(st.holders(e.without(rec.ID()))) == 0 {
-				u, err := e.Restore.decode()
+				u, err := e.Restore.Decode()
 				if err != nil {
 					return nil, err
 				}
@@ -296,7 +296,7 @@ func undoPlan(st *Store, rec *Record) ([]actions.Action, error) {
 			continue
 		}
 		if s.Undo != nil {
-			u, err := s.Undo.decode()
+			u, err := s.Undo.Decode()
 			if err != nil {
 				return nil, err
 			}
@@ -304,7 +304,7 @@ func undoPlan(st *Store, rec *Record) ([]actions.Action, error) {
 		}
 	}
 	if rec.Purge != nil {
-		a, err := rec.Purge.decode()
+		a, err := rec.Purge.Decode()
 		if err != nil {
 			return nil, err
 		}
@@ -318,7 +318,7 @@ func undoPlan(st *Store, rec *Record) ([]actions.Action, error) {
 func undoPlanOf(st *Store, kind, name string, recs ...*Record) (*Plan, error) {
 	p := &Plan{Kind: kind, Name: name}
 	for _, rec := range recs {
-		undos, err := undoPlan(st, rec)
+		undos, err := UndoPlan(st, rec)
 		if err != nil {
 			return nil, err
 		}
@@ -354,7 +354,7 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 	// Entries a crash left without their journal go: the index is made
 	// again from the journals there are (when there was one; journals
 	// that cannot be read leave it unbuilt, and the journals are read).
-	if _, err := os.Lstat(st.indexDir()); err == nil {
+	if _, err := os.Lstat(st.IndexDir()); err == nil {
 		if err := st.RebuildIndex(); err != nil {
 			errs = append(errs, fmt.Errorf("rebuilding the index: %w", err))
 		}
@@ -394,7 +394,7 @@ func isBarrier(s *StepRecord) bool {
 	if s.Undo == nil {
 		return false
 	}
-	u, err := s.Undo.decode()
+	u, err := s.Undo.Decode()
 	if err != nil {
 		return false
 	}
@@ -402,13 +402,13 @@ func isBarrier(s *StepRecord) bool {
 	return ok
 }
 
-// unwindAll undoes many objects. Deleting a link makes the kernel wait for a
+// UnwindAll undoes many objects. Deleting a link makes the kernel wait for a
 // grace period (about 20 ms here), once per request: deleting 200 veths one
 // by one takes seconds, while deleting them as one link group takes one
 // request. So, in batch mode, the objects whose only undo is deleting one
 // host link (attachments) are put in a link group of plumb's choosing and
 // deleted together; every other object is undone on its own, in reverse.
-func unwindAll(ctx context.Context, r actions.Runner, st *Store, recs []*Record, mode Mode) ([]string, error) {
+func UnwindAll(ctx context.Context, r actions.Runner, st *Store, recs []*Record, mode Mode) ([]string, error) {
 	ctx, cancel := undoContext(ctx)
 	defer cancel()
 	var ran []string
@@ -463,7 +463,7 @@ func onlyHostLinkDel(rec *Record) (actions.LinkDel, bool) {
 		if s.Undo == nil {
 			continue
 		}
-		u, err := s.Undo.decode()
+		u, err := s.Undo.Decode()
 		if err != nil || found {
 			return del, false
 		}
@@ -582,7 +582,7 @@ func undoBatch(ctx context.Context, r actions.Runner, rec *Record, i int) ([]str
 		if s.Shared != "" || s.Undo == nil {
 			break
 		}
-		u, err := s.Undo.decode()
+		u, err := s.Undo.Decode()
 		if err != nil {
 			break
 		}

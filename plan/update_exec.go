@@ -169,21 +169,21 @@ func updateOf(ctx context.Context, env Env, u Updater, p *Plan) (*Plan, error) {
 	return u.Update(ctx, env, rec, p)
 }
 
-// change is one setting that differs between an object's old input and
+// Change is one setting that differs between an object's old input and
 // its new: "mtu 1500 → 1400".
-type change struct{ what, from, to string }
+type Change struct{ what, from, to string }
 
-func (c change) String() string { return fmt.Sprintf("%s %s → %s", c.what, c.from, c.to) }
+func (c Change) String() string { return fmt.Sprintf("%s %s → %s", c.what, c.from, c.to) }
 
-// differ appends to cs the setting what when from and to differ.
-func differ[T comparable](cs []change, what string, from, to T) []change {
+// Differ appends to cs the setting what when from and to differ.
+func Differ[T comparable](cs []Change, what string, from, to T) []Change {
 	if from == to {
 		return cs
 	}
-	return append(cs, change{what, fmt.Sprint(from), fmt.Sprint(to)})
+	return append(cs, Change{what, fmt.Sprint(from), fmt.Sprint(to)})
 }
 
-func joinChanges(cs []change) string {
+func JoinChanges(cs []Change) string {
 	s := make([]string, len(cs))
 	for i, c := range cs {
 		s[i] = c.String()

@@ -8,11 +8,11 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// replacePlan is the plan that replaces the object of rec by the one p
+// ReplacePlan is the plan that replaces the object of rec by the one p
 // makes, for settings the kernel cannot change in place: rec's undos (as
 // down runs them), then p's steps. It is shown like any plan; applied, it
 // is a down then an up (see replace).
-func replacePlan(st *Store, rec *Record, p *Plan) (*Plan, error) {
+func ReplacePlan(st *Store, rec *Record, p *Plan) (*Plan, error) {
 	undo, err := undoPlanOf(st, p.Kind, p.Name, rec)
 	if err != nil {
 		return nil, err

@@ -221,7 +221,7 @@ func TestSharedSysctl(t *testing.T) {
 				t.Errorf("first down restored forwarding while vh2 still needs it: %v", f.Calls)
 			}
 			recB, _ := st.Load("veth", "vh2")
-			undos, _ := undoPlan(st, recB)
+			undos, _ := UndoPlan(st, recB)
 			f = &plantest.FakeRunner{}
 			if _, err := Unwind(ctx, f, st, recB); err != nil {
 				t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 	"plumb/view"
 )
@@ -54,9 +55,9 @@ is kept as the bridge has it: its MTU, NAT, IPv6 NAT, and its firewall back
 end (--firewall is for new objects).`
 }
 
-func (c *BridgeUpCmd) recipe() (*plan.Bridge, error) {
-	b := &plan.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT != nil && *c.NoNAT, MTU: c.MTU, NAT6: c.NAT6 != nil && *c.NAT6, Change: true,
-		Keep: plan.BridgeKeep{MTU: c.MTU == 0, NAT: c.NoNAT == nil, NAT6: c.NAT6 == nil, Firewall: true}}
+func (c *BridgeUpCmd) recipe() (*network.Bridge, error) {
+	b := &network.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT != nil && *c.NoNAT, MTU: c.MTU, NAT6: c.NAT6 != nil && *c.NAT6, Change: true,
+		Keep: network.BridgeKeep{MTU: c.MTU == 0, NAT: c.NoNAT == nil, NAT6: c.NAT6 == nil, Firewall: true}}
 	subnets := make([]netip.Prefix, len(c.Subnet))
 	for i, s := range c.Subnet {
 		subnets[i] = s.Prefix
@@ -135,9 +136,9 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 	if err := list.Read(c.From, d.stdin, false); err != nil {
 		return err
 	}
-	call := &plan.AttachCall{Bridge: c.Name.String()}
+	call := &network.AttachCall{Bridge: c.Name.String()}
 	for _, t := range list.Targets {
-		a := &plan.Attach{Target: t, If: c.If, Aliases: c.Alias}
+		a := &network.Attach{Target: t, If: c.If, Aliases: c.Alias}
 		switch len(c.IP) {
 		case 0:
 		case 1:
@@ -208,7 +209,7 @@ func (c *BridgeDetachCmd) Run(d *deps) error {
 			return err
 		}
 	}
-	found, err := plan.FindDetachments(d.store, c.Name.String(), list.Targets, list.IPs)
+	found, err := network.FindDetachments(d.store, c.Name.String(), list.Targets, list.IPs)
 	if err != nil {
 		return err
 	}
@@ -263,7 +264,7 @@ func (c *BridgeDownCmd) Run(d *deps) error {
 			return err
 		}
 	}
-	br, err := plan.LoadBridge(d.store, c.Name.String())
+	br, err := network.LoadBridge(d.store, c.Name.String())
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 )
 
@@ -43,8 +44,8 @@ the steps already done are undone in reverse and plumb exits 1. 'plumb veth
 down --host-if veth-host' later undoes exactly what was applied.`
 }
 
-func (c *VethUpCmd) recipe() *plan.Veth {
-	v := &plan.Veth{HostIf: c.HostIf, ContIf: c.ContIf, Subnet: c.Subnet.Prefix,
+func (c *VethUpCmd) recipe() *network.Veth {
+	v := &network.Veth{HostIf: c.HostIf, ContIf: c.ContIf, Subnet: c.Subnet.Prefix,
 		HostIP: c.HostIP.Addr, ContIP: c.ContIP.Addr, Uplink: c.Uplink, NoNAT: c.NoNAT, NAT6: c.NAT6}
 	if s := c.Subnet.Prefix; s.Addr().Is6() && s.Masked() == s {
 		// The document's IPv4 defaults mean "the subnet's first two hosts".

@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/plantest"
 )
 
@@ -32,9 +33,9 @@ func (m *mtuRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]byt
 // (recovered) restores the old record whole; other input is refused.
 func TestBridgeMTUUpdate(t *testing.T) {
 	ctx := context.Background()
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	b := &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24")}
-	if _, err := Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(b.plan()), Each); err != nil {
+	if _, err := plan.Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(b.plan()), plan.Each); err != nil {
 		t.Fatal(err)
 	}
 	before, err := st.Load("bridge", "br0")
@@ -45,8 +46,8 @@ func TestBridgeMTUUpdate(t *testing.T) {
 
 	// The update's step fails: rolled back, the record as it was.
 	f := &mtuRunner{FakeRunner: plantest.FakeRunner{FailOn: "ip link set br0 mtu 1400"}, mtu: "1500"}
-	_, err = Up(ctx, Env{R: f, St: st, Mode: Each}, changed, false)
-	var ae *ApplyError
+	_, err = plan.Up(ctx, plan.Env{R: f, St: st, Mode: plan.Each}, changed, false)
+	var ae *plan.ApplyError
 	if !errors.As(err, &ae) || ae.UndoErr != nil || !slices.Equal(ae.Undone, []string{"ip link set br0 mtu 1500"}) {
 		t.Fatalf("a failed update: %v", err)
 	}
@@ -54,7 +55,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if after.Updating != nil || after.State != StateUp || len(after.Steps) != len(before.Steps) || string(after.Spec.Input) != string(before.Spec.Input) || recMTU(t, after) != recMTU(t, before) {
+	if after.Updating != nil || after.State != plan.StateUp || len(after.Steps) != len(before.Steps) || string(after.Spec.Input) != string(before.Spec.Input) || recMTU(t, after) != recMTU(t, before) {
 		t.Fatalf("after a failed update the record is %+v, want it as before", after)
 	}
 
@@ -66,16 +67,16 @@ func TestBridgeMTUUpdate(t *testing.T) {
 				t.Fatal("no crash")
 			}
 		}()
-		_, _ = Up(ctx, Env{R: f, St: st, Mode: Each}, changed, false)
+		_, _ = plan.Up(ctx, plan.Env{R: f, St: st, Mode: plan.Each}, changed, false)
 	}()
-	if rec, _ := st.Load("bridge", "br0"); rec.State != StateApplying || rec.Updating == nil {
+	if rec, _ := st.Load("bridge", "br0"); rec.State != plan.StateApplying || rec.Updating == nil {
 		t.Fatalf("after a crash the record is %s, updating %v", rec.State, rec.Updating)
 	}
 	f = &mtuRunner{mtu: "1400"}
-	if _, err := Recover(ctx, f, st); err != nil {
+	if _, err := plan.Recover(ctx, f, st); err != nil {
 		t.Fatal(err)
 	}
-	if rec, _ := st.Load("bridge", "br0"); rec.State != StateUp || rec.Updating != nil || len(rec.Steps) != len(before.Steps) {
+	if rec, _ := st.Load("bridge", "br0"); rec.State != plan.StateUp || rec.Updating != nil || len(rec.Steps) != len(before.Steps) {
 		t.Fatalf("recovered, the record is %s with %d steps", rec.State, len(rec.Steps))
 	}
 	if !slices.Equal(f.Calls, []string{"ip link set br0 mtu 1500"}) {
@@ -85,7 +86,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	// Applied: one step, the record updated; the same input again is
 	// nothing to do.
 	f = &mtuRunner{mtu: "1500"}
-	out, err := Up(ctx, Env{R: f, St: st, Mode: Each}, changed, false)
+	out, err := plan.Up(ctx, plan.Env{R: f, St: st, Mode: plan.Each}, changed, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,13 +97,13 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	if len(rec.Steps) != len(before.Steps)+1 || recMTU(t, rec) != 1400 || !strings.Contains(string(rec.Spec.Input), `"mtu":1400`) {
 		t.Errorf("the updated record: %d steps, MTU %d, spec %s", len(rec.Steps), recMTU(t, rec), rec.Spec.Input)
 	}
-	out, err = Up(ctx, Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1400, Change: true}, false)
+	out, err = plan.Up(ctx, plan.Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: plan.Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1400, Change: true}, false)
 	if err != nil || out.Unchanged == nil {
 		t.Fatalf("the same input again: %v, %+v", err, out)
 	}
 
 	// Down undoes the update, then the bridge.
-	undos, err := undoPlan(st, rec)
+	undos, err := plan.UndoPlan(st, rec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,7 +116,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 
 	// Another subnet is not changed in place: the plan is a replace, the
 	// bridge's down then its up.
-	out, err = Up(ctx, Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: Each}, &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400, Change: true}, true)
+	out, err = plan.Up(ctx, plan.Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: plan.Each}, &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400, Change: true}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,15 +125,15 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	}
 
 	// A bridge a CNI ADD asks for (no Change) is refused other input.
-	_, err = Up(ctx, Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1300}, false)
-	var r *Refused
+	_, err = plan.Up(ctx, plan.Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: plan.Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1300}, false)
+	var r *plan.Refused
 	if !errors.As(err, &r) || !strings.Contains(r.Msg, "already up with other settings") {
 		t.Errorf("another MTU without Change: %v", err)
 	}
 }
 
 // recMTU is the MTU a bridge's record keeps in its facts.
-func recMTU(t *testing.T, rec *Record) int {
+func recMTU(t *testing.T, rec *plan.Record) int {
 	t.Helper()
 	f, err := rec.BridgeFacts()
 	if err != nil {

@@ -1,7 +1,8 @@
-package plan
+package network
 
 import (
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/ipam"
 )
 
@@ -15,11 +16,11 @@ import (
 // where its addresses and names are kept.
 type Network interface {
 	// Ref names it: the kind of object that keeps it, and its name.
-	Ref() NetworkRef
+	Ref() plan.NetworkRef
 	// Families are its address families, the first (IPv4 when it has
 	// one), then a dual-stack network's IPv6; Of is one of them.
-	Families() []Family
-	Of(fam ipam.Family) (Family, bool)
+	Families() []plan.Family
+	Of(fam ipam.Family) (plan.Family, bool)
 	// LinkMTU is the MTU of the links that join it; 0: the kernel's default.
 	LinkMTU() int
 	// Device is the host's interface a host end joins: it must exist on
@@ -28,11 +29,11 @@ type Network interface {
 	// Join is how a link made on the host joins it, and goes up: for a
 	// bridge, `ip link set DEV master BR` (hairpin mode on the port when
 	// asked), then up.
-	Join(dev actions.IfName, hairpin bool) []Step
+	Join(dev actions.IfName, hairpin bool) []plan.Step
 	// Rules is what its firewall rules give its attachments.
 	Rules() NetworkRules
 	// Addrs is where its addresses are given out, in st.
-	Addrs(st *Store) AddrStore
+	Addrs(st *plan.Store) plan.AddrStore
 }
 
 // NetworkRules is what a network's firewall rules give its attachments.
@@ -48,8 +49,8 @@ type NetworkRules struct {
 }
 
 // Ref: a bridge is kept as bridge/NAME.
-func (b BridgeNetwork) Ref() NetworkRef {
-	return NetworkRef{Kind: BridgeKind.Name(), Name: b.Name.String()}
+func (b BridgeNetwork) Ref() plan.NetworkRef {
+	return plan.NetworkRef{Kind: plan.BridgeKind.Name(), Name: b.Name.String()}
 }
 
 // LinkMTU: a bridge's links take its MTU.
@@ -59,12 +60,12 @@ func (b BridgeNetwork) LinkMTU() int { return b.MTU }
 func (b BridgeNetwork) Device() actions.IfName { return b.Name }
 
 // Join plugs dev into the bridge, then sets it up.
-func (b BridgeNetwork) Join(dev actions.IfName, hairpin bool) []Step {
-	steps := []Step{{Action: actions.LinkSetMaster{Dev: dev, Master: b.Name}}}
+func (b BridgeNetwork) Join(dev actions.IfName, hairpin bool) []plan.Step {
+	steps := []plan.Step{{Action: actions.LinkSetMaster{Dev: dev, Master: b.Name}}}
 	if hairpin {
-		steps = append(steps, Step{Action: actions.LinkSetHairpin{Dev: dev}})
+		steps = append(steps, plan.Step{Action: actions.LinkSetHairpin{Dev: dev}})
 	}
-	return append(steps, Step{Action: actions.LinkSetUp{Dev: dev}})
+	return append(steps, plan.Step{Action: actions.LinkSetUp{Dev: dev}})
 }
 
 // Rules are as `bridge up` recorded them.
@@ -73,11 +74,13 @@ func (b BridgeNetwork) Rules() NetworkRules {
 }
 
 // Addrs: a bridge's addresses are the index's entries (localAddrs).
-func (b BridgeNetwork) Addrs(st *Store) AddrStore { return LocalAddrs(st, b.Name.String()) }
+func (b BridgeNetwork) Addrs(st *plan.Store) plan.AddrStore {
+	return plan.LocalAddrs(st, b.Name.String())
+}
 
 // firstFamilies are a network's first family and, on a dual-stack one,
 // its IPv6 (zero otherwise): what Subnet and Subnet6 are of a bridge's.
-func firstFamilies(n Network) (first, second Family) {
+func firstFamilies(n Network) (first, second plan.Family) {
 	fams := n.Families()
 	if len(fams) > 0 {
 		first = fams[0]
@@ -91,5 +94,5 @@ func firstFamilies(n Network) (first, second Family) {
 // deviceGone is the refusal of a network whose device is not on the host.
 func deviceGone(net Network) error {
 	ref := net.Ref()
-	return Refuse("", "the %s %s recorded by plumb no longer exists on the host; run `plumb %s down %s --force` to clean up", ref.Kind, net.Device(), ref.Kind, ref.Name)
+	return plan.Refuse("", "the %s %s recorded by plumb no longer exists on the host; run `plumb %s down %s --force` to clean up", ref.Kind, net.Device(), ref.Kind, ref.Name)
 }

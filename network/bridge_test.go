@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -11,11 +11,12 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/plantest"
 )
 
 func TestParsePort(t *testing.T) {
-	good := map[string]Port{
+	good := map[string]plan.Port{
 		"8080:80":          {Host: 8080, Container: 80, Proto: "tcp"},
 		"53:53/udp":        {Host: 53, Container: 53, Proto: "udp"},
 		"1:65535/tcp":      {Host: 1, Container: 65535, Proto: "tcp"},
@@ -23,17 +24,17 @@ func TestParsePort(t *testing.T) {
 		"[::]:8080:80/udp": {Host: 8080, Container: 80, Proto: "udp", HostIP: netip.IPv6Unspecified()},
 	}
 	for s, want := range good {
-		got, err := ParsePort(s)
+		got, err := plan.ParsePort(s)
 		if err != nil || got != want {
 			t.Errorf("ParsePort(%q) = %v, %v; want %v", s, got, err, want)
 		}
-		if again, err := ParsePort(got.String()); err != nil || again != got {
+		if again, err := plan.ParsePort(got.String()); err != nil || again != got {
 			t.Errorf("ParsePort(%q.String()) = %v, %v", s, again, err)
 		}
 	}
 	for _, s := range []string{"8080", "8080:", ":80", "0:80", "8080:70000", "8080:80/sctp", "a:b", "80:80/",
 		"127.0.0.1:8080:80", "[::1]:8080:80", "[0.0.0.0]:8080:80", ":::8080:80", "[::]8080:80", "x:8080:80"} {
-		if _, err := ParsePort(s); err == nil {
+		if _, err := plan.ParsePort(s); err == nil {
 			t.Errorf("ParsePort(%q) accepted", s)
 		}
 	}
@@ -51,7 +52,7 @@ func TestBridgeCheck(t *testing.T) {
 		{"mtu", "mtu", "68 to 65535", Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24"), MTU: 20}},
 	}
 	for _, tt := range tests {
-		var r *Refused
+		var r *plan.Refused
 		if err := tt.b.Check(); !errors.As(err, &r) || r.Flag != tt.flag || !strings.Contains(r.Msg, tt.msg) {
 			t.Errorf("%s: Check() = %v; want --%s: ...%s...", tt.name, err, tt.flag, tt.msg)
 		}
@@ -74,13 +75,13 @@ func TestBridgePlanNoNAT(t *testing.T) {
 }
 
 // bridgeUp applies a bridge with the fake runner and returns its record.
-func bridgeUp(t *testing.T, st *Store, subnet string) BridgeNetwork {
+func bridgeUp(t *testing.T, st *plan.Store, subnet string) BridgeNetwork {
 	t.Helper()
 	b := Bridge{Name: "br0", Subnet: netip.MustParsePrefix(subnet)}
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(b.plan()), Each)
+	rec, err := plan.Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(b.plan()), plan.Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func bridgeUp(t *testing.T, st *Store, subnet string) BridgeNetwork {
 }
 
 func TestAllocate(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/29") // hosts .1 (gateway) to .6
 	var got []string
 	for i := 0; i < 5; i++ {
@@ -97,7 +98,7 @@ func TestAllocate(t *testing.T) {
 			t.Fatalf("attach %d: %v", i, err)
 		}
 		// Record it as applied so the next allocation sees it.
-		rec := withFacts(&Record{FormatVersion: FormatVersion, Kind: "attachment", Name: AddressID("br0", a.IP).Object, State: StateUp}, plantest.Must(a.Plan()).Facts)
+		rec := withFacts(&plan.Record{FormatVersion: plan.FormatVersion, Kind: "attachment", Name: AddressID("br0", a.IP).Object, State: plan.StateUp}, plantest.Must(a.Plan()).Facts)
 		if err := st.Save(rec); err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +108,7 @@ func TestAllocate(t *testing.T) {
 		t.Errorf("allocated (-want +got):\n%s", diff)
 	}
 	a := &Attach{Network: br, Target: selfTarget(), If: "eth0"}
-	var r *Refused
+	var r *plan.Refused
 	if err := a.Allocate(st); !errors.As(err, &r) || !strings.Contains(r.Msg, "is full") {
 		t.Errorf("full subnet: %v", err)
 	}
@@ -127,10 +128,10 @@ func TestAllocate(t *testing.T) {
 }
 
 func TestAttachPlan(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	a := &Attach{Network: br, Target: actions.Netns{PID: 4242}, IP: netip.MustParseAddr("10.88.0.7"), If: "eth0",
-		Publish: []Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
+		Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
 	if err := a.checkRecords(st, a.Network); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestAttachPlan(t *testing.T) {
 	// A bridge made without NAT has no chains for published ports.
 	br.NAT = false
 	a.Network = br
-	var r *Refused
+	var r *plan.Refused
 	if err := a.checkRecords(st, a.Network); !errors.As(err, &r) || r.Flag != "publish" {
 		t.Errorf("publish on a --no-nat bridge: %v", err)
 	}
@@ -174,16 +175,16 @@ func TestAttachPlan(t *testing.T) {
 // TestAttachRollbackKeepsBridge: a failing attach undoes its own steps
 // only, and releases its address.
 func TestAttachRollbackKeepsBridge(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	a := &Attach{Network: br, Target: selfTarget(), If: "eth0", Publish: []Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
+	a := &Attach{Network: br, Target: selfTarget(), If: "eth0", Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
 	if err := a.Allocate(st); err != nil {
 		t.Fatal(err)
 	}
 	p := plantest.Must(a.Plan())
 	last := lines(p)[len(p.Steps)-1]
 	f := &plantest.FakeRunner{FailOn: last}
-	if _, err := Apply(context.Background(), f, st, p, Each); err == nil {
+	if _, err := plan.Apply(context.Background(), f, st, p, plan.Each); err == nil {
 		t.Fatal("attach did not fail")
 	}
 	undos := f.Calls[slices.Index(f.Calls, last)+1:]
@@ -197,7 +198,7 @@ func TestAttachRollbackKeepsBridge(t *testing.T) {
 	if diff := cmp.Diff(want, undos); diff != "" {
 		t.Errorf("undos (-want +got):\n%s", diff)
 	}
-	if got := Attachments(st, "br0"); len(got) != 0 {
+	if got := plan.Attachments(st, "br0"); len(got) != 0 {
 		t.Errorf("attachment kept after rollback: %v", got[0].ID())
 	}
 	if _, err := st.Load("bridge", "br0"); err != nil {
@@ -234,14 +235,14 @@ func TestAttachCheckPorts(t *testing.T) {
 	} {
 		a := Attach{Target: actions.Netns{Name: "c1"}}
 		for _, s := range tt.ports {
-			p, err := ParsePort(s)
+			p, err := plan.ParsePort(s)
 			if err != nil {
 				t.Fatal(err)
 			}
 			a.Publish = append(a.Publish, p)
 		}
 		err := a.Check()
-		var r *Refused
+		var r *plan.Refused
 		switch {
 		case tt.err == "" && err != nil:
 			t.Errorf("%v: %v", tt.ports, err)
@@ -257,13 +258,13 @@ func TestAttachCheckPorts(t *testing.T) {
 // attachment that publishes nothing leaves it alone.
 func TestRouteLocalnetShared(t *testing.T) {
 	ctx := context.Background()
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	f := &plantest.FakeRunner{}
-	var recs []*Record
-	for i, ports := range [][]Port{{{Host: 8080, Container: 80, Proto: "tcp"}}, nil, {{Host: 8081, Container: 80, Proto: "tcp"}}} {
+	var recs []*plan.Record
+	for i, ports := range [][]plan.Port{{{Host: 8080, Container: 80, Proto: "tcp"}}, nil, {{Host: 8081, Container: 80, Proto: "tcp"}}} {
 		a := &Attach{Network: br, Target: selfTarget(), IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(2 + i)}), If: "eth0", Publish: ports}
-		rec, err := Apply(ctx, f, st, plantest.Must(a.Plan()), Each)
+		rec, err := plan.Apply(ctx, f, st, plantest.Must(a.Plan()), plan.Each)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -282,7 +283,7 @@ func TestRouteLocalnetShared(t *testing.T) {
 		t.Errorf("two publishers: %d sets, %d reads of the old value; want 2, 1:\n%s", count(set), count(read), strings.Join(f.Calls, "\n"))
 	}
 	for i, want := range []int{0, 0, 1} { // the first publisher, the one that publishes nothing, the last publisher
-		if _, err := Unwind(ctx, f, st, recs[i]); err != nil {
+		if _, err := plan.Unwind(ctx, f, st, recs[i]); err != nil {
 			t.Fatal(err)
 		}
 		if got := count(restore); got != want {
@@ -318,7 +319,7 @@ func TestBridgeAgainOlderRecord(t *testing.T) {
 		t.Fatal(err)
 	}
 	p := plantest.Must(b.plan())
-	rec, err := Apply(context.Background(), &plantest.FakeRunner{}, NewStore(t.TempDir()), p, Each)
+	rec, err := plan.Apply(context.Background(), &plantest.FakeRunner{}, plan.NewStore(t.TempDir()), p, plan.Each)
 	if err != nil {
 		t.Fatal(err)
 	}

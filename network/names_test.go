@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/plantest"
 )
 
@@ -26,7 +27,7 @@ func TestAttachNames(t *testing.T) {
 	}{
 		{"a name and aliases, each once", Attach{Name: "web", Aliases: []string{"www", "web", "", "www"}}, []string{"web", "www"}},
 		{"a named namespace's name", Attach{Target: actions.Netns{Name: "ctr1"}, Aliases: []string{"db"}}, []string{"ctr1", "db"}},
-		{"a runtime's container ID", Attach{Target: actions.Netns{File: "/x"}, Runtime: &RuntimeRef{Network: "n", ContainerID: "abc", IfName: "eth0"}}, []string{"abc"}},
+		{"a runtime's container ID", Attach{Target: actions.Netns{File: "/x"}, Runtime: &plan.RuntimeRef{Network: "n", ContainerID: "abc", IfName: "eth0"}}, []string{"abc"}},
 		{"the name over the namespace's", Attach{Name: "web", Target: actions.Netns{Name: "plumb-web"}}, []string{"web"}},
 		{"a process: aliases alone", Attach{Target: actions.Netns{PID: 7}, Aliases: []string{"x"}}, []string{"x"}},
 		{"a process: none", Attach{Target: actions.Netns{PID: 7}}, []string{}},
@@ -39,10 +40,10 @@ func TestAttachNames(t *testing.T) {
 
 // namesAttach applies an attachment of the test's own process to net, as
 // an attach does, and returns its journal.
-func namesAttach(t *testing.T, st *Store, net BridgeNetwork, a *Attach) *Record {
+func namesAttach(t *testing.T, st *plan.Store, net BridgeNetwork, a *Attach) *plan.Record {
 	t.Helper()
 	a.Network, a.Target, a.If = net, selfTarget(), "eth0"
-	rec, err := Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(a.Plan()), Each)
+	rec, err := plan.Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(a.Plan()), plan.Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,10 +51,10 @@ func namesAttach(t *testing.T, st *Store, net BridgeNetwork, a *Attach) *Record 
 }
 
 // memberIDs are the IDs of br0's entries, each once, sorted.
-func memberIDs(t *testing.T, st *Store) []string {
+func memberIDs(t *testing.T, st *plan.Store) []string {
 	t.Helper()
 	var ids []string
-	_ = filepath.WalkDir(st.namesDir("br0"), func(p string, d os.DirEntry, err error) error {
+	_ = filepath.WalkDir(st.NamesDir("br0"), func(p string, d os.DirEntry, err error) error {
 		if err == nil && !d.IsDir() {
 			id, _ := url.PathUnescape(d.Name())
 			if !slices.Contains(ids, id) {
@@ -86,13 +87,13 @@ func addrs(s ...string) []netip.Addr {
 func TestNamesIndex(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	st := NewStore(dir)
+	st := plan.NewStore(dir)
 	if err := st.Lock(ctx, time.Second); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { st.Unlock() }()
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	if err := st.BuildIndex(); err != nil || !st.indexed() {
+	if err := st.BuildIndex(); err != nil || !st.Indexed() {
 		t.Fatalf("index not built: %v", err)
 	}
 	dual := br
@@ -102,8 +103,8 @@ func TestNamesIndex(t *testing.T) {
 	web := namesAttach(t, st, dual, &Attach{IP: netip.MustParseAddr("10.88.0.2"), IP6: netip.MustParseAddr("fd00:88::2"), Name: "web", Aliases: []string{"www", long}})
 	db := namesAttach(t, st, br, &Attach{IP: netip.MustParseAddr("10.88.0.3"), Aliases: []string{"db", "www"}})
 	// A journal of before names were recorded: a container's name is its own.
-	old := withFacts(&Record{FormatVersion: FormatVersion, Kind: ContainerKind.Name(), Name: "old", State: StateUp},
-		ContainerFacts{Net: &AttachmentFacts{Bridge: "br0", IP: netip.MustParseAddr("10.88.0.4"), PrefixLen: 24,
+	old := withFacts(&plan.Record{FormatVersion: plan.FormatVersion, Kind: plan.ContainerKind.Name(), Name: "old", State: plan.StateUp},
+		plan.ContainerFacts{Net: &plan.AttachmentFacts{Bridge: "br0", IP: netip.MustParseAddr("10.88.0.4"), PrefixLen: 24,
 			Gateway: netip.MustParseAddr("10.88.0.1"), HostVeth: "veth0a580004", If: "eth0", Target: "netns plumb-old"}})
 	if _, err := old.Facts(); err != nil {
 		t.Fatal(err)
@@ -112,7 +113,7 @@ func TestNamesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Not up yet: no name.
-	pending := attachmentRec("br0-10.88.0.5", "10.88.0.5", "netns pending", StateApplying)
+	pending := attachmentRec("br0-10.88.0.5", "10.88.0.5", "netns pending", plan.StateApplying)
 	if err := st.Save(pending); err != nil {
 		t.Fatal(err)
 	}
@@ -126,8 +127,8 @@ func TestNamesIndex(t *testing.T) {
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
 		t.Errorf("names by the index (-want +got):\n%s", d)
 	}
-	journals := NewStore(dir)
-	journals.index = new(bool) // no index: read the journals
+	journals := plan.NewStore(dir)
+	journals.SkipIndex() // no index: read the journals
 	if d := cmp.Diff(want, journals.Names("br0"), addrCmp); d != "" {
 		t.Errorf("names by the journals (-want +got):\n%s", d)
 	}
@@ -138,7 +139,7 @@ func TestNamesIndex(t *testing.T) {
 		t.Errorf("db on another network: %v", got)
 	}
 	// A teardown takes the attachment's names with its journal.
-	if _, err := Unwind(ctx, &plantest.FakeRunner{}, st, plantest.Must(st.Load(db.Kind, db.Name))); err != nil {
+	if _, err := plan.Unwind(ctx, &plantest.FakeRunner{}, st, plantest.Must(st.Load(db.Kind, db.Name))); err != nil {
 		t.Fatal(err)
 	}
 	delete(want, "db")
@@ -151,14 +152,14 @@ func TestNamesIndex(t *testing.T) {
 	}
 	// Crashes: a journal gone without its names (its member is stale),
 	// and a journal up whose names file was lost.
-	if err := os.Remove(st.journal(old.Kind, old.Name)); err != nil {
+	if err := os.Remove(st.Journal(old.Kind, old.Name)); err != nil {
 		t.Fatal(err)
 	}
 	delete(want, "old")
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
 		t.Errorf("names with a stale member (-want +got):\n%s", d)
 	}
-	if err := os.RemoveAll(st.namesDir("br0")); err != nil {
+	if err := os.RemoveAll(st.NamesDir("br0")); err != nil {
 		t.Fatal(err)
 	}
 	if got := st.Names("br0"); len(got) != 0 {
@@ -167,11 +168,11 @@ func TestNamesIndex(t *testing.T) {
 	// Recover rebuilds the index, as a process of its own would: a store
 	// that has not read the journals yet.
 	st.Unlock()
-	st = NewStore(dir)
+	st = plan.NewStore(dir)
 	if err := st.Lock(ctx, time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Recover(ctx, &plantest.FakeRunner{}, st); err != nil {
+	if _, err := plan.Recover(ctx, &plantest.FakeRunner{}, st); err != nil {
 		t.Fatal(err)
 	}
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
@@ -183,12 +184,12 @@ func TestNamesIndex(t *testing.T) {
 	// A call for two rolled back when the second fails: a call marks its
 	// objects up together once every step ran, so neither was named, and
 	// neither is.
-	var plans []*Plan
+	var plans []*plan.Plan
 	for i, name := range []string{"r1", "r2"} {
 		a := &Attach{Network: br, Target: selfTarget(), If: "eth0", IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(20 + i)}), Name: name}
 		plans = append(plans, plantest.Must(a.Plan()))
 	}
-	if _, err := ApplyAll(ctx, &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.21/24 dev eth0", os.Getpid())}, st, plans, Each); err == nil {
+	if _, err := plan.ApplyAll(ctx, &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.21/24 dev eth0", os.Getpid())}, st, plans, plan.Each); err == nil {
 		t.Fatal("the call did not fail")
 	}
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
@@ -198,15 +199,15 @@ func TestNamesIndex(t *testing.T) {
 		t.Errorf("members after a rollback (-want +got):\n%s", d)
 	}
 	// Every object gone: no names file left.
-	for _, r := range []*Record{web, pending} {
+	for _, r := range []*plan.Record{web, pending} {
 		if err := st.Remove(r); err != nil {
 			t.Fatal(err)
 		}
 	}
 	var left []string
-	_ = filepath.WalkDir(st.indexDir(), func(p string, d os.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && !strings.HasPrefix(p, st.bridgeIndex("br0")) {
-			left = append(left, strings.TrimPrefix(p, st.indexDir()+"/"))
+	_ = filepath.WalkDir(st.IndexDir(), func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && !strings.HasPrefix(p, st.BridgeIndex("br0")) {
+			left = append(left, strings.TrimPrefix(p, st.IndexDir()+"/"))
 		}
 		return nil
 	})

@@ -1,9 +1,10 @@
-package plan
+package network
 
 import (
 	"errors"
 	"io/fs"
 
+	"plumb/plan"
 	"plumb/plan/firewall"
 )
 
@@ -20,11 +21,11 @@ type BridgeKeep struct {
 
 // Existing is the bridge asked for, with the settings Keep names taken
 // from the bridge already up (nil when there is none, or nothing to keep).
-func (b *Bridge) Existing(env Env) (Recipe, error) {
+func (b *Bridge) Existing(env plan.Env) (plan.Recipe, error) {
 	if !b.Change || b.Keep == (BridgeKeep{}) {
 		return nil, nil
 	}
-	rec, err := env.St.LoadHeader(BridgeKind.Name(), b.Name.String())
+	rec, err := env.St.LoadHeader(plan.BridgeKind.Name(), b.Name.String())
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	} else if err != nil {

@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/firewall"
 	"plumb/plan/ipam"
 )
@@ -34,7 +35,7 @@ type Veth struct {
 // neither its network nor its broadcast address, and distinct names.
 func (v *Veth) Check() error {
 	if v.Target.IsHost() {
-		return Refuse("", "give the container as --pid PID or --netns NAME")
+		return plan.Refuse("", "give the container as --pid PID or --netns NAME")
 	}
 	if err := checkSubnet("subnet", v.Subnet); err != nil {
 		return err
@@ -46,33 +47,33 @@ func (v *Veth) Check() error {
 		return err
 	}
 	if v.HostIP == v.ContIP {
-		return Refuse("cont-ip", "%s is also the host's address (--host-ip); the two ends need different addresses", v.ContIP)
+		return plan.Refuse("cont-ip", "%s is also the host's address (--host-ip); the two ends need different addresses", v.ContIP)
 	}
 	if v.HostIf == v.ContIf {
-		return Refuse("cont-if", "%q is also the host end's name (--host-if); the two ends need different names", v.ContIf)
+		return plan.Refuse("cont-if", "%q is also the host end's name (--host-if); the two ends need different names", v.ContIf)
 	}
 	if v.NAT6 && ipam.FamilyOf(v.Subnet.Addr()) != ipam.V6 {
-		return Refuse("ipv6-nat", "%s is no IPv6 subnet to masquerade", v.Subnet)
+		return plan.Refuse("ipv6-nat", "%s is no IPv6 subnet to masquerade", v.Subnet)
 	}
 	if v.NAT6 && v.NoNAT {
-		return Refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT")
+		return plan.Refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT")
 	}
 	if v.Uplink != "" && (v.Uplink == v.HostIf || v.Uplink == v.ContIf) {
-		return Refuse("uplink", "%q is one of the veth pair's own ends", v.Uplink)
+		return plan.Refuse("uplink", "%q is one of the veth pair's own ends", v.Uplink)
 	}
 	return nil
 }
 
 func checkSubnet(flag string, p netip.Prefix) error {
 	if err := ipam.CheckSubnet(p); err != nil {
-		return RefuseErr(flag, err)
+		return plan.RefuseErr(flag, err)
 	}
 	return nil
 }
 
 func checkHost(flag string, a netip.Addr, subnet netip.Prefix) error {
 	if err := ipam.CheckHost(a, subnet); err != nil {
-		return RefuseErr(flag, err)
+		return plan.RefuseErr(flag, err)
 	}
 	return nil
 }
@@ -89,7 +90,7 @@ func (v *Veth) FindUplink(ctx context.Context, r actions.Runner) (actions.IfName
 		return "", err
 	}
 	if dev == "" {
-		return "", Refuse("uplink", "this host has no default route to find the uplink by; give --uplink IF, or --no-nat to leave out forwarding and NAT")
+		return "", plan.Refuse("uplink", "this host has no default route to find the uplink by; give --uplink IF, or --no-nat to leave out forwarding and NAT")
 	}
 	name, err := actions.ParseIfName(dev)
 	if err != nil {
@@ -100,7 +101,7 @@ func (v *Veth) FindUplink(ctx context.Context, r actions.Runner) (actions.IfName
 
 // Preflight checks the host before the first step so that most failures
 // change nothing: the target is alive, the names are free, the uplink exists.
-func (v *Veth) Preflight(ctx context.Context, env Env) ([]string, error) {
+func (v *Veth) Preflight(ctx context.Context, env plan.Env) ([]string, error) {
 	return nil, v.preflight(ctx, env.R)
 }
 
@@ -117,17 +118,17 @@ func (v *Veth) preflight(ctx context.Context, r actions.Runner) error {
 		return err
 	}
 	if _, ok := host[v.HostIf.String()]; ok {
-		return Refuse("host-if", "an interface named %s already exists on the host and plumb did not make it", v.HostIf)
+		return plan.Refuse("host-if", "an interface named %s already exists on the host and plumb did not make it", v.HostIf)
 	}
 	if _, ok := host[v.ContIf.String()]; ok {
-		return Refuse("cont-if", "an interface named %s already exists on the host, where the pair is created", v.ContIf)
+		return plan.Refuse("cont-if", "an interface named %s already exists on the host, where the pair is created", v.ContIf)
 	}
 	if _, ok := cont[v.ContIf.String()]; ok {
-		return Refuse("cont-if", "an interface named %s already exists in the container (%s)", v.ContIf, v.Target)
+		return plan.Refuse("cont-if", "an interface named %s already exists in the container (%s)", v.ContIf, v.Target)
 	}
 	// An uplink not given is the default route's device, which exists.
 	if _, ok := host[v.Uplink.String()]; !v.NoNAT && v.Uplink != "" && !ok {
-		return Refuse("uplink", "the host has no interface named %s", v.Uplink)
+		return plan.Refuse("uplink", "the host has no interface named %s", v.Uplink)
 	}
 	return nil
 }
@@ -135,27 +136,27 @@ func (v *Veth) preflight(ctx context.Context, r actions.Runner) error {
 // Plan lays out the document's commands with the input's values, in its
 // order, the uplink found from the default route when NAT is wanted and
 // none was given (in a copy: the recipe is left as given).
-func (v *Veth) Plan(ctx context.Context, env Env) ([]*Plan, error) {
+func (v *Veth) Plan(ctx context.Context, env plan.Env) ([]*plan.Plan, error) {
 	up, err := v.FindUplink(ctx, env.R)
 	if err != nil {
 		return nil, err
 	}
 	w := *v
 	w.Uplink = up
-	return one(w.plan())
+	return plan.One(w.plan())
 }
 
 // Again: the same input is nothing to do.
-func (v *Veth) Again(rec *Record, p *Plan) (string, error) {
-	return Again(rec, p, "up", "plumb veth down --host-if "+p.Name)
+func (v *Veth) Again(rec *plan.Record, p *plan.Plan) (string, error) {
+	return plan.Again(rec, p, "up", "plumb veth down --host-if "+p.Name)
 }
 
-func (v *Veth) plan() (*Plan, error) {
+func (v *Veth) plan() (*plan.Plan, error) {
 	bits := v.Subnet.Bits()
 	in := v.Target
 	fam := ipam.FamilyOf(v.Subnet.Addr())
 	nodad := fam == ipam.V6 // a link just made: nobody else can hold its addresses
-	steps := []Step{
+	steps := []plan.Step{
 		{Action: actions.LinkAddVeth{Host: v.HostIf, Peer: v.ContIf}},
 		{Action: actions.LinkSetNetns{Name: v.ContIf, To: in}},
 		{Action: actions.AddrAdd{Addr: netip.PrefixFrom(v.HostIP, bits), Dev: v.HostIf, NoDAD: nodad}},
@@ -165,7 +166,7 @@ func (v *Veth) plan() (*Plan, error) {
 		{Action: actions.LinkSetUp{Dev: "lo", In: in}},
 		{Action: actions.RouteAddDefault{Via: v.HostIP, In: in}},
 	}
-	facts := VethFacts{Target: in.String(), HostIf: v.HostIf, ContIf: v.ContIf, Subnet: v.Subnet, HostIP: v.HostIP, ContIP: v.ContIP}
+	facts := plan.VethFacts{Target: in.String(), HostIf: v.HostIf, ContIf: v.ContIf, Subnet: v.Subnet, HostIP: v.HostIP, ContIP: v.ContIP}
 	if !v.NoNAT {
 		host, up, obj := v.HostIf, v.Uplink, v.HostIf.String()
 		fw := firewallOf(v.Firewall)
@@ -184,7 +185,7 @@ func (v *Veth) plan() (*Plan, error) {
 		}
 		rules, err := fw.Actions(needs...)
 		if err != nil {
-			return nil, RefuseErr("", err)
+			return nil, plan.RefuseErr("", err)
 		}
 		steps = append(steps, forwarding(fam))
 		steps = append(steps, stepsOf(rules)...)
@@ -198,21 +199,21 @@ func (v *Veth) plan() (*Plan, error) {
 	default:
 		summary += ", NAT via " + v.Uplink.String()
 	}
-	return &Plan{Kind: VethKind.Name(), Name: v.HostIf.String(), Target: in, Summary: summary, Facts: facts, Steps: steps}, nil
+	return &plan.Plan{Kind: plan.VethKind.Name(), Name: v.HostIf.String(), Target: in, Summary: summary, Facts: facts, Steps: steps}, nil
 }
 
 // forwarding is the step that lets the host forward a family's packets: a
 // setting shared by every object that needs it.
-func forwarding(f ipam.Family) Step {
+func forwarding(f ipam.Family) plan.Step {
 	key := f.ForwardingSysctl()
-	return Step{Action: actions.SysctlSet{Key: key, Value: "1"}, Shared: "sysctl " + key}
+	return plan.Step{Action: actions.SysctlSet{Key: key, Value: "1"}, Shared: "sysctl " + key}
 }
 
 // stepsOf makes steps of actions.
-func stepsOf(as []actions.Action) []Step {
-	steps := make([]Step, len(as))
+func stepsOf(as []actions.Action) []plan.Step {
+	steps := make([]plan.Step, len(as))
 	for i, a := range as {
-		steps[i] = Step{Action: a}
+		steps[i] = plan.Step{Action: a}
 	}
 	return steps
 }
@@ -236,4 +237,6 @@ func firewallOf(b firewall.Backend) firewall.Backend {
 }
 
 // Locks: a veth pair holds its host end's name.
-func (v *Veth) Locks() []Lock { return []Lock{ObjectLock(VethKind.Name(), v.HostIf.String())} }
+func (v *Veth) Locks() []plan.Lock {
+	return []plan.Lock{plan.ObjectLock(plan.VethKind.Name(), v.HostIf.String())}
+}

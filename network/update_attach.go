@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/firewall"
 )
 
@@ -17,7 +18,7 @@ import (
 // Republish). A runtime names its attachments itself (a second ADD of one
 // is refused as before), and a container that plumb run attached has the
 // ports plumb run gave it.
-func (c *AttachCall) Existing(env Env) (Recipe, error) {
+func (c *AttachCall) Existing(env plan.Env) (plan.Recipe, error) {
 	if len(c.List) != 1 || c.List[0].ID.Object != "" {
 		return nil, nil
 	}
@@ -34,10 +35,10 @@ func (c *AttachCall) Existing(env Env) (Recipe, error) {
 		return nil, err
 	}
 	switch {
-	case !rec.Is(AttachmentKind):
-		return nil, Refuse(targetFlag(a.Target), "%s is attached to %s as %s by %s; its ports are given when it is run", a.Target.Label(), c.Bridge, f.IP, rec.ID())
+	case !rec.Is(plan.AttachmentKind):
+		return nil, plan.Refuse(targetFlag(a.Target), "%s is attached to %s as %s by %s; its ports are given when it is run", a.Target.Label(), c.Bridge, f.IP, rec.ID())
 	case f.Runtime != nil:
-		return nil, Refuse(targetFlag(a.Target), "%s is attached to %s as %s by a runtime (%s); its ports are the runtime's", a.Target.Label(), c.Bridge, f.IP, rec.ID())
+		return nil, plan.Refuse(targetFlag(a.Target), "%s is attached to %s as %s by a runtime (%s); its ports are the runtime's", a.Target.Label(), c.Bridge, f.IP, rec.ID())
 	}
 	return &Republish{Asked: a, Rec: rec}, nil
 }
@@ -46,8 +47,8 @@ func (c *AttachCall) Existing(env Env) (Recipe, error) {
 // bridge: the attachment asked for again. Its published ports change in
 // place (Update); its address, interface and network do not.
 type Republish struct {
-	Asked *Attach // as given
-	Rec   *Record // the attachment's header, as found
+	Asked *Attach      // as given
+	Rec   *plan.Record // the attachment's header, as found
 }
 
 // Check: the input was checked as an attach's.
@@ -55,27 +56,27 @@ func (r *Republish) Check() error { return nil }
 
 // Locks: the network, shared, the attachment, and the host's ports when
 // it publishes any.
-func (r *Republish) Locks() []Lock {
+func (r *Republish) Locks() []plan.Lock {
 	f, _ := r.Rec.Attachment()
-	out := []Lock{NetworkLock(f.Bridge, true), ObjectLock(AttachmentKind.Name(), r.Rec.Name)}
+	out := []plan.Lock{plan.NetworkLock(f.Bridge, true), plan.ObjectLock(plan.AttachmentKind.Name(), r.Rec.Name)}
 	if len(r.Asked.Publish) > 0 {
-		out = append(out, PortsLock())
+		out = append(out, plan.PortsLock())
 	}
 	return out
 }
 
 // Plan is the attachment as it would be with the ports asked for: its
 // facts and spec; its steps, those that publish them.
-func (r *Republish) Plan(_ context.Context, env Env) ([]*Plan, error) {
+func (r *Republish) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 	f, ok := r.Rec.Attachment()
 	if !ok {
 		return nil, fmt.Errorf("%s: its facts are not an attachment's", r.Rec.ID())
 	}
 	if ip := r.Asked.IP; ip.IsValid() && ip != f.IP && ip != f.IP6 {
-		return nil, Refuse("ip", "%s is attached to %s as %s; an address cannot change in place: detach it, then attach it again", r.Asked.Target.Label(), f.Bridge, f.IP)
+		return nil, plan.Refuse("ip", "%s is attached to %s as %s; an address cannot change in place: detach it, then attach it again", r.Asked.Target.Label(), f.Bridge, f.IP)
 	}
 	if ip := r.Asked.IP6; ip.IsValid() && ip != f.IP6 {
-		return nil, Refuse("ip", "%s is attached to %s as %s; an address cannot change in place: detach it, then attach it again", r.Asked.Target.Label(), f.Bridge, f.IP6)
+		return nil, plan.Refuse("ip", "%s is attached to %s as %s; an address cannot change in place: detach it, then attach it again", r.Asked.Target.Label(), f.Bridge, f.IP6)
 	}
 	net, err := LoadNetwork(env.St, f.Bridge)
 	if err != nil {
@@ -87,15 +88,15 @@ func (r *Republish) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	}
 	for _, p := range ports {
 		if !net.NAT {
-			return nil, Refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", f.Bridge)
+			return nil, plan.Refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", f.Bridge)
 		}
 		if p.HostIP.IsValid() && !slices.ContainsFunc(f.IPs(), func(ip netip.Addr) bool { return ip.Is4() == p.HostIP.Is4() }) {
-			return nil, Refuse("publish", "%s publishes on %s only, and %s has no address of that family", p, p.HostIP, r.Rec.ID())
+			return nil, plan.Refuse("publish", "%s publishes on %s only, and %s has no address of that family", p, p.HostIP, r.Rec.ID())
 		}
 	}
 	want := f
 	want.Ports = ports
-	spec, err := encodeSpec(AttachSpecVersion, attachSpecOf(want))
+	spec, err := plan.EncodeSpec(plan.AttachSpecVersion, plan.AttachSpecOf(want))
 	if err != nil {
 		return nil, err
 	}
@@ -103,13 +104,13 @@ func (r *Republish) Plan(_ context.Context, env Env) ([]*Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*Plan{{Kind: AttachmentKind.Name(), Name: r.Rec.Name, Target: r.Asked.Target, Facts: want, Spec: spec,
+	return []*plan.Plan{{Kind: plan.AttachmentKind.Name(), Name: r.Rec.Name, Target: r.Asked.Target, Facts: want, Spec: spec,
 		Summary: r.Rec.Summary, Steps: stepsOf(rules)}}, nil
 }
 
 // publishActions are the firewall actions that publish ports to the
 // container of attachment f, in its bridge's back end.
-func publishActions(f AttachmentFacts, ports []Port) ([]actions.Action, error) {
+func publishActions(f plan.AttachmentFacts, ports []plan.Port) ([]actions.Action, error) {
 	needs := publishNeeds(f.Bridge, actions.IfName(f.Bridge), f.IPs(), ports)
 	if len(needs) == 0 {
 		return nil, nil
@@ -120,37 +121,37 @@ func publishActions(f AttachmentFacts, ports []Port) ([]actions.Action, error) {
 	}
 	rules, err := fw.Actions(needs...)
 	if err != nil {
-		return nil, RefuseErr("", err)
+		return nil, plan.RefuseErr("", err)
 	}
 	return rules, nil
 }
 
 // Again: the same ports are nothing to do.
-func (r *Republish) Again(rec *Record, p *Plan) (string, error) {
+func (r *Republish) Again(rec *plan.Record, p *plan.Plan) (string, error) {
 	f, _ := rec.Attachment()
-	return Again(rec, p, "up", fmt.Sprintf("plumb bridge detach %s --ip %s", f.Bridge, f.IP))
+	return plan.Again(rec, p, "up", fmt.Sprintf("plumb bridge detach %s --ip %s", f.Bridge, f.IP))
 }
 
 // Preflight: a republish is always an update or nothing (Update checks the
 // host); the attachment went between finding it and planning.
-func (r *Republish) Preflight(context.Context, Env) ([]string, error) {
-	return nil, &Refused{Msg: fmt.Sprintf("%s went while it was being updated; run the attach again", r.Rec.ID())}
+func (r *Republish) Preflight(context.Context, plan.Env) ([]string, error) {
+	return nil, &plan.Refused{Msg: fmt.Sprintf("%s went while it was being updated; run the attach again", r.Rec.ID())}
 }
 
 // Update re-publishes only the ports that changed: the recorded rules of
 // each port no longer asked for are removed (their recorded undos run,
 // the rules themselves their undo), then each new port's are added; the
 // other ports, the link and the addresses are left as they are.
-func (r *Republish) Update(_ context.Context, env Env, rec *Record, p *Plan) (*Plan, error) {
+func (r *Republish) Update(_ context.Context, env plan.Env, rec *plan.Record, p *plan.Plan) (*plan.Plan, error) {
 	old, ok := rec.Attachment()
 	if !ok {
 		return nil, fmt.Errorf("%s: its facts are not an attachment's", rec.ID())
 	}
-	var now AttachSpec
+	var now plan.AttachSpec
 	if err := json.Unmarshal(p.Spec.Input, &now); err != nil {
 		return nil, fmt.Errorf("%s: decoding the new spec: %w", p.ID(), err)
 	}
-	var gone, added []Port
+	var gone, added []plan.Port
 	for _, q := range old.Ports {
 		if !slices.Contains(now.Publish, q) {
 			gone = append(gone, q)
@@ -164,7 +165,7 @@ func (r *Republish) Update(_ context.Context, env Env, rec *Record, p *Plan) (*P
 	if err := portsFree(env.St, added); err != nil {
 		return nil, err
 	}
-	up := &Plan{Kind: p.Kind, Name: p.Name, Target: p.Target, Facts: p.Facts, Spec: p.Spec, Summary: p.Summary, Base: rec}
+	up := &plan.Plan{Kind: p.Kind, Name: p.Name, Target: p.Target, Facts: p.Facts, Spec: p.Spec, Summary: p.Summary, Base: rec}
 	removes, err := publishActions(old, gone)
 	if err != nil {
 		return nil, err
@@ -176,22 +177,22 @@ func (r *Republish) Update(_ context.Context, env Env, rec *Record, p *Plan) (*P
 	// A rule both ports need (iptables' ACCEPT names the container's
 	// port: 8080:80 and 9090:80 share it) stays as it is.
 	removes, adds = cancel(removes, adds)
-	var reverts []Step
+	var reverts []plan.Step
 	for _, a := range removes {
 		i, err := recordedStep(rec, a)
 		if err != nil {
 			return nil, err
 		}
 		s := &rec.Steps[i]
-		undo, err := s.Undo.decode()
+		undo, err := s.Undo.Decode()
 		if err != nil {
 			return nil, err
 		}
-		made, err := s.Action.decode()
+		made, err := s.Action.Decode()
 		if err != nil {
 			return nil, err
 		}
-		reverts = append(reverts, Step{Action: undo, Restore: made, Reverts: i + 1})
+		reverts = append(reverts, plan.Step{Action: undo, Restore: made, Reverts: i + 1})
 	}
 	slices.Reverse(reverts) // newest first, as down would
 	up.Steps = reverts
@@ -207,29 +208,29 @@ func (r *Republish) Update(_ context.Context, env Env, rec *Record, p *Plan) (*P
 }
 
 // recordedStep is the index of rec's done step that ran a, with an undo.
-func recordedStep(rec *Record, a actions.Action) (int, error) {
-	want := commandLines(a)
+func recordedStep(rec *plan.Record, a actions.Action) (int, error) {
+	want := plan.CommandLines(a)
 	for i := range rec.Steps {
 		s := &rec.Steps[i]
-		if s.Status != Done || s.Undo == nil {
+		if s.Status != plan.Done || s.Undo == nil {
 			continue
 		}
-		if got, err := s.Action.decode(); err == nil && commandLines(got) == want {
+		if got, err := s.Action.Decode(); err == nil && plan.CommandLines(got) == want {
 			return i, nil
 		}
 	}
-	return 0, fmt.Errorf("%s: its journal holds no step %s to undo; detach it and attach it again", rec.ID(), strings.TrimSpace(commandLines(a)))
+	return 0, fmt.Errorf("%s: its journal holds no step %s to undo; detach it and attach it again", rec.ID(), strings.TrimSpace(plan.CommandLines(a)))
 }
 
 // needsLocalnet reports whether ports added to the attachment f need the
 // bridge's route_localnet (see routeLocalnet) and rec holds none yet (it
 // published no IPv4 port before).
-func needsLocalnet(rec *Record, f AttachmentFacts, guard bool, added []Port) bool {
+func needsLocalnet(rec *plan.Record, f plan.AttachmentFacts, guard bool, added []plan.Port) bool {
 	if !guard || !slices.ContainsFunc(publishNeeds(f.Bridge, actions.IfName(f.Bridge), f.IPs(), added), func(n firewall.Need) bool { return n.(firewall.Publish).To.Is4() }) {
 		return false
 	}
 	key := routeLocalnet(actions.IfName(f.Bridge)).Shared
-	return !slices.ContainsFunc(rec.Steps, func(s StepRecord) bool { return s.Shared == key && s.Status == Done })
+	return !slices.ContainsFunc(rec.Steps, func(s plan.StepRecord) bool { return s.Shared == key && s.Status == plan.Done })
 }
 
 // cancel drops from removes and adds each pair of the same command.
@@ -237,7 +238,7 @@ func cancel(removes, adds []actions.Action) ([]actions.Action, []actions.Action)
 	var keptRemoves []actions.Action
 	adds = slices.Clone(adds)
 	for _, r := range removes {
-		i := slices.IndexFunc(adds, func(a actions.Action) bool { return commandLines(a) == commandLines(r) })
+		i := slices.IndexFunc(adds, func(a actions.Action) bool { return plan.CommandLines(a) == plan.CommandLines(r) })
 		if i < 0 {
 			keptRemoves = append(keptRemoves, r)
 			continue

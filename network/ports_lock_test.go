@@ -1,7 +1,8 @@
-package plan
+package network
 
 import (
 	"context"
+	"plumb/plan"
 	"strings"
 	"testing"
 	"time"
@@ -14,23 +15,23 @@ import (
 func TestPortsLock(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	holder := NewStore(dir)
+	holder := plan.NewStore(dir)
 	defer holder.Unlock()
-	if err := holder.LockFor(ctx, 0, NetworkLock("br0", true), PortsLock()); err != nil {
+	if err := holder.LockFor(ctx, 0, plan.NetworkLock("br0", true), plan.PortsLock()); err != nil {
 		t.Fatal(err)
 	}
-	port := Port{Host: 8080, Container: 80, Proto: "tcp"}
+	port := plan.Port{Host: 8080, Container: 80, Proto: "tcp"}
 	for _, c := range []struct {
 		name  string
-		rc    Locker
+		rc    plan.Locker
 		waits bool
 	}{
-		{"attach publishing", &AttachCall{Bridge: "br0", List: []*Attach{{Publish: []Port{port}}}}, true},
+		{"attach publishing", &AttachCall{Bridge: "br0", List: []*Attach{{Publish: []plan.Port{port}}}}, true},
 		{"attach publishing nothing", &AttachCall{Bridge: "br0", List: []*Attach{{}}}, false},
-		{"republish", &Republish{Asked: &Attach{Publish: []Port{port}}, Rec: withFacts(&Record{Kind: "attachment", Name: "br0-10.88.0.2"}, AttachmentFacts{Bridge: "br0", HostVeth: "veth0a580002", If: "eth0"})}, true},
+		{"republish", &Republish{Asked: &Attach{Publish: []plan.Port{port}}, Rec: withFacts(&plan.Record{Kind: "attachment", Name: "br0-10.88.0.2"}, plan.AttachmentFacts{Bridge: "br0", HostVeth: "veth0a580002", If: "eth0"})}, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			st := NewStore(dir)
+			st := plan.NewStore(dir)
 			defer st.Unlock()
 			err := st.LockFor(ctx, 30*time.Millisecond, c.rc.Locks()...)
 			if waited := err != nil && strings.Contains(err.Error(), "the host's published ports"); waited != c.waits {

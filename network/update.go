@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/firewall"
 )
 
@@ -16,42 +17,42 @@ import (
 // what its address, its rules and its attachments' addresses are made
 // of: changing them is a replace (down, then up), refused while
 // containers are attached, naming them.
-func (b *Bridge) Update(ctx context.Context, env Env, rec *Record, p *Plan) (*Plan, error) {
+func (b *Bridge) Update(ctx context.Context, env plan.Env, rec *plan.Record, p *plan.Plan) (*plan.Plan, error) {
 	if !b.Change {
 		return nil, nil
 	}
 	old, err := rec.BridgeSpec()
 	if err != nil {
-		return nil, Refuse("", "%s is already up with other settings, and %v; run `plumb bridge down %s` first", rec.ID(), err, rec.Name)
+		return nil, plan.Refuse("", "%s is already up with other settings, and %v; run `plumb bridge down %s` first", rec.ID(), err, rec.Name)
 	}
-	var now BridgeSpec
+	var now plan.BridgeSpec
 	if err := json.Unmarshal(p.Spec.Input, &now); err != nil {
 		return nil, fmt.Errorf("%s: decoding the new spec: %w", p.ID(), err)
 	}
-	var fixed []change
-	fixed = differ(fixed, "subnet", old.Subnet, now.Subnet)
-	fixed = differ(fixed, "gateway", old.Gateway, now.Gateway)
-	fixed = differ(fixed, "NAT", !old.NoNAT, !now.NoNAT)
-	fixed = differ(fixed, "firewall", fwName(old.Firewall), fwName(now.Firewall))
-	fixed = differ(fixed, "IPv6 subnet", old.Subnet6, now.Subnet6)
-	fixed = differ(fixed, "IPv6 gateway", old.Gateway6, now.Gateway6)
-	fixed = differ(fixed, "IPv6 NAT", old.NAT6, now.NAT6)
-	attached := Attachments(env.St, rec.Name)
+	var fixed []plan.Change
+	fixed = plan.Differ(fixed, "subnet", old.Subnet, now.Subnet)
+	fixed = plan.Differ(fixed, "gateway", old.Gateway, now.Gateway)
+	fixed = plan.Differ(fixed, "NAT", !old.NoNAT, !now.NoNAT)
+	fixed = plan.Differ(fixed, "firewall", fwName(old.Firewall), fwName(now.Firewall))
+	fixed = plan.Differ(fixed, "IPv6 subnet", old.Subnet6, now.Subnet6)
+	fixed = plan.Differ(fixed, "IPv6 gateway", old.Gateway6, now.Gateway6)
+	fixed = plan.Differ(fixed, "IPv6 NAT", old.NAT6, now.NAT6)
+	attached := plan.Attachments(env.St, rec.Name)
 	if len(fixed) > 0 {
 		if len(attached) > 0 {
-			return nil, Refuse("", "%s cannot change in place (%s): that is a down and an up, and its %d attached containers depend on it: %s; detach them first",
-				rec.ID(), joinChanges(fixed), len(attached), dependents(attached))
+			return nil, plan.Refuse("", "%s cannot change in place (%s): that is a down and an up, and its %d attached containers depend on it: %s; detach them first",
+				rec.ID(), plan.JoinChanges(fixed), len(attached), dependents(attached))
 		}
-		up, err := replacePlan(env.St, rec, p)
+		up, err := plan.ReplacePlan(env.St, rec, p)
 		if err != nil {
 			return nil, err
 		}
-		up.remake = remakeBridge(old)
-		up.Changes = joinChanges(fixed)
+		up.Remake = remakeBridge(old)
+		up.Changes = plan.JoinChanges(fixed)
 		return up, nil
 	}
-	up := &Plan{Kind: p.Kind, Name: p.Name, Facts: p.Facts, Spec: p.Spec, Summary: p.Summary, Base: rec}
-	up.Changes = joinChanges(differ(nil, "mtu", mtuName(old.MTU), mtuName(now.MTU)))
+	up := &plan.Plan{Kind: p.Kind, Name: p.Name, Facts: p.Facts, Spec: p.Spec, Summary: p.Summary, Base: rec}
+	up.Changes = plan.JoinChanges(plan.Differ(nil, "mtu", mtuName(old.MTU), mtuName(now.MTU)))
 	if old.MTU != now.MTU {
 		step, err := b.mtuChange(ctx, env, now.MTU, attached)
 		if err != nil {
@@ -84,17 +85,17 @@ func fwName(fw string) string {
 // the MTU the bridge had then) are left as they are: a bridge above its
 // ports' MTU would pass the host's frames to ports that drop them, so
 // that is refused, naming the ports.
-func (b *Bridge) mtuChange(ctx context.Context, env Env, mtu int, attached []*Record) (Step, error) {
+func (b *Bridge) mtuChange(ctx context.Context, env plan.Env, mtu int, attached []*plan.Record) (plan.Step, error) {
 	if mtu == 0 {
 		mtu = 1500
 	}
 	links, err := actions.LinkNames(ctx, env.R, actions.Netns{})
 	if err != nil {
-		return Step{}, err
+		return plan.Step{}, err
 	}
 	from, ok := links[b.Name.String()]
 	if !ok {
-		return Step{}, Refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", b.Name, b.Name)
+		return plan.Step{}, plan.Refuse("", "the bridge %s recorded by plumb no longer exists on the host; run `plumb bridge down %s --force` to clean up", b.Name, b.Name)
 	}
 	var above, kept []string
 	for _, a := range attached {
@@ -115,14 +116,14 @@ func (b *Bridge) mtuChange(ctx context.Context, env Env, mtu int, attached []*Re
 		env.Warned.Once(ctx, fmt.Sprintf("%s's ports %s keep their MTU, above the bridge's %d: their containers send frames that large until detached and attached again", b.Name, strings.Join(kept, ", "), mtu))
 	}
 	if len(above) > 0 {
-		return Step{}, Refuse("mtu", "%d is above the MTU of %s's ports %s; a bridge's MTU is at most its ports' (detach and attach them again to give them the new MTU first)",
+		return plan.Step{}, plan.Refuse("mtu", "%d is above the MTU of %s's ports %s; a bridge's MTU is at most its ports' (detach and attach them again to give them the new MTU first)",
 			mtu, b.Name, strings.Join(above, ", "))
 	}
-	return Step{Action: actions.LinkChangeMTU{Dev: b.Name, MTU: mtu, From: from}}, nil
+	return plan.Step{Action: actions.LinkChangeMTU{Dev: b.Name, MTU: mtu, From: from}}, nil
 }
 
 // dependents names attachments as `bridge down` does: address (target).
-func dependents(recs []*Record) string {
+func dependents(recs []*plan.Record) string {
 	var ids []string
 	for _, a := range recs {
 		if f, ok := a.Attachment(); ok {
@@ -135,8 +136,8 @@ func dependents(recs []*Record) string {
 }
 
 // remakeBridge is the plan that makes again the bridge spec s describes.
-func remakeBridge(s BridgeSpec) func() (*Plan, error) {
-	return func() (*Plan, error) {
+func remakeBridge(s plan.BridgeSpec) func() (*plan.Plan, error) {
+	return func() (*plan.Plan, error) {
 		fw, err := firewall.ByName(s.Firewall)
 		if err != nil {
 			return nil, err

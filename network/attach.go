@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/firewall"
 	"plumb/plan/ipam"
 )
@@ -21,13 +22,13 @@ import (
 // facts, as `bridge up` recorded them (or as a CNI config gives them).
 type BridgeNetwork struct {
 	Name actions.IfName
-	BridgeFacts
+	plan.BridgeFacts
 }
 
 // LoadBridge reads a bridge plumb keeps, with an error that says what to do
 // when there is none.
-func LoadBridge(st *Store, name string) (*Record, error) {
-	rec, err := st.Load(BridgeKind.Name(), name)
+func LoadBridge(st *plan.Store, name string) (*plan.Record, error) {
+	rec, err := st.Load(plan.BridgeKind.Name(), name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, noBridge(name)
 	}
@@ -35,14 +36,14 @@ func LoadBridge(st *Store, name string) (*Record, error) {
 }
 
 func noBridge(name string) error {
-	return &Refused{Msg: fmt.Sprintf("plumb keeps no bridge named %s (create it with `plumb bridge up %s --subnet CIDR`)", name, name)}
+	return &plan.Refused{Msg: fmt.Sprintf("plumb keeps no bridge named %s (create it with `plumb bridge up %s --subnet CIDR`)", name, name)}
 }
 
 // NetworkOf is a bridge record as a network containers can join: it must
 // be up.
-func NetworkOf(r *Record) (BridgeNetwork, error) {
-	if r.State != StateUp {
-		return BridgeNetwork{}, Refuse("", "%s is not up (state %s); run `plumb recover` first", r.ID(), r.State)
+func NetworkOf(r *plan.Record) (BridgeNetwork, error) {
+	if r.State != plan.StateUp {
+		return BridgeNetwork{}, plan.Refuse("", "%s is not up (state %s); run `plumb recover` first", r.ID(), r.State)
 	}
 	f, err := r.BridgeFacts()
 	if err != nil {
@@ -54,8 +55,8 @@ func NetworkOf(r *Record) (BridgeNetwork, error) {
 // LoadNetwork reads a bridge plumb keeps as a network containers can join:
 // its journal's header, whose facts are all a network is (decoding and
 // checking its steps was a tenth of an attach's CPU time).
-func LoadNetwork(st *Store, name string) (BridgeNetwork, error) {
-	rec, err := st.LoadHeader(BridgeKind.Name(), name)
+func LoadNetwork(st *plan.Store, name string) (BridgeNetwork, error) {
+	rec, err := st.LoadHeader(plan.BridgeKind.Name(), name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return BridgeNetwork{}, noBridge(name)
 	}
@@ -95,7 +96,7 @@ func AddressID(bridge string, ip netip.Addr) AttachmentID {
 // within plumb's object-name rules, with a hash of all three that makes it
 // unique; its links are named after its address, as the CLI's are (an
 // address is given out once, under the lock, so the names never clash).
-func RuntimeID(ref RuntimeRef) AttachmentID {
+func RuntimeID(ref plan.RuntimeRef) AttachmentID {
 	sum := sha256.Sum256([]byte(ref.Network + "\x00" + ref.ContainerID + "\x00" + ref.IfName))
 	return AttachmentID{Object: objectWord(ref.Network, 24) + "-" + objectWord(ref.ContainerID, 12) + "-" + hex.EncodeToString(sum[:6])}
 }
@@ -117,11 +118,11 @@ func objectWord(s string, n int) string {
 
 // RuntimeAttachments lists the attachments a runtime made on its network
 // (headers only: Load one to undo it).
-func RuntimeAttachments(st *Store, network string) []*Record {
+func RuntimeAttachments(st *plan.Store, network string) []*plan.Record {
 	recs, _ := st.Headers()
-	var out []*Record
+	var out []*plan.Record
 	for _, r := range recs {
-		if f, ok := r.Attachment(); ok && r.Is(AttachmentKind) && f.Runtime != nil && f.Runtime.Network == network {
+		if f, ok := r.Attachment(); ok && r.Is(plan.AttachmentKind) && f.Runtime != nil && f.Runtime.Network == network {
 			out = append(out, r)
 		}
 	}
@@ -152,7 +153,7 @@ type Attach struct {
 	// IP.
 	IP6     netip.Addr
 	If      actions.IfName
-	Publish []Port
+	Publish []plan.Port
 	// KeepPorts: no port was asked for, and a container already attached
 	// (Republish) keeps those it publishes: running `bridge attach` again
 	// to make sure a container is attached must not unpublish its ports
@@ -177,7 +178,7 @@ type Attach struct {
 	// Hairpin turns on hairpin mode on the bridge port.
 	Hairpin bool
 	// Runtime is the runtime's name for the attachment (CNI), journaled.
-	Runtime *RuntimeRef
+	Runtime *plan.RuntimeRef
 	// Name and Aliases are the names it answers to on its network, in
 	// the network's names index (see names.go); Name "": its named
 	// namespace's name, or its runtime's container ID.
@@ -201,7 +202,7 @@ func (a *Attach) id(net Network) AttachmentID {
 // Check applies the rules of the input alone.
 func (a *Attach) Check() error {
 	if a.Target.IsHost() {
-		return Refuse("", "give the container as --pid PID or --netns NAME")
+		return plan.Refuse("", "give the container as --pid PID or --netns NAME")
 	}
 	if err := CheckAliases(a.Aliases, true); err != nil {
 		return err
@@ -209,7 +210,7 @@ func (a *Attach) Check() error {
 	for i, p := range a.Publish {
 		for _, q := range a.Publish[:i] {
 			if p.Shares(q) {
-				return Refuse("publish", "host port %d/%s is published twice (%s and %s)", p.Host, p.Proto, q, p)
+				return plan.Refuse("publish", "host port %d/%s is published twice (%s and %s)", p.Host, p.Proto, q, p)
 			}
 		}
 	}
@@ -218,31 +219,31 @@ func (a *Attach) Check() error {
 
 // checkRecords applies the rules that need plumb's records: the container
 // is not attached to net yet, and published ports have NAT chains to go in.
-func (a *Attach) checkRecords(st *Store, net Network) error {
+func (a *Attach) checkRecords(st *plan.Store, net Network) error {
 	name := net.Ref().Name
 	if a.ID.Object != "" {
 		// A runtime's identity: the same one twice is refused; one
 		// container may have several interfaces on the network.
-		if _, err := st.Load(AttachmentKind.Name(), a.ID.Object); err == nil || !errors.Is(err, fs.ErrNotExist) {
+		if _, err := st.Load(plan.AttachmentKind.Name(), a.ID.Object); err == nil || !errors.Is(err, fs.ErrNotExist) {
 			if err != nil {
 				return err
 			}
-			return Refuse("", "attachment/%s is already attached to %s", a.ID.Object, name)
+			return plan.Refuse("", "attachment/%s is already attached to %s", a.ID.Object, name)
 		}
 	} else if r, err := FindAttachment(st, name, a.Target, netip.Addr{}); err == nil {
 		f, err := r.AttachmentFacts()
 		if err != nil {
 			return err
 		}
-		return Refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), name, f.IP)
+		return plan.Refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), name, f.IP)
 	}
 	if len(a.Publish) > 0 && !net.Rules().NAT {
-		return Refuse("publish", "%s was made with --no-nat; published ports need its NAT chains", net.Ref())
+		return plan.Refuse("publish", "%s was made with --no-nat; published ports need its NAT chains", net.Ref())
 	}
 	for _, p := range a.Publish {
 		if p.HostIP.IsValid() {
 			if _, ok := net.Of(ipam.FamilyOf(p.HostIP)); !ok {
-				return Refuse("publish", "%s publishes on %s only, and %s has no %s subnet", p, ipam.FamilyOf(p.HostIP), name, ipam.FamilyOf(p.HostIP))
+				return plan.Refuse("publish", "%s publishes on %s only, and %s has no %s subnet", p, ipam.FamilyOf(p.HostIP), name, ipam.FamilyOf(p.HostIP))
 			}
 		}
 	}
@@ -251,39 +252,39 @@ func (a *Attach) checkRecords(st *Store, net Network) error {
 
 // Plan is the attachment's steps on its Network, with the address already
 // chosen.
-func (a *Attach) Plan() (*Plan, error) { return a.plan(a.Network) }
+func (a *Attach) Plan() (*plan.Plan, error) { return a.plan(a.Network) }
 
 // plan is the attachment's steps on net: planning reads net and a, and
 // writes neither.
-func (a *Attach) plan(net Network) (*Plan, error) {
+func (a *Attach) plan(net Network) (*plan.Plan, error) {
 	br, id, in := actions.IfName(net.Ref().Name), a.id(net), a.Target
 	first, second := firstFamilies(net)
 	netRules := net.Rules()
 	subnet := first.Subnet
-	steps := []Step{{Action: actions.LinkAddVeth{Host: id.HostVeth, Peer: id.PeerTemp, PeerIn: in, MTU: net.LinkMTU()}}}
+	steps := []plan.Step{{Action: actions.LinkAddVeth{Host: id.HostVeth, Peer: id.PeerTemp, PeerIn: in, MTU: net.LinkMTU()}}}
 	steps = append(steps, net.Join(id.HostVeth, a.Hairpin)...)
 	steps = append(steps,
-		Step{Action: actions.LinkRename{Dev: id.PeerTemp, Name: a.If, In: in}},
-		Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP, subnet.Bits()), Dev: a.If, In: in, NoDAD: ipam.FamilyOf(a.IP) == ipam.V6}},
+		plan.Step{Action: actions.LinkRename{Dev: id.PeerTemp, Name: a.If, In: in}},
+		plan.Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP, subnet.Bits()), Dev: a.If, In: in, NoDAD: ipam.FamilyOf(a.IP) == ipam.V6}},
 	)
 	if a.IP6.IsValid() {
-		steps = append(steps, Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP6, second.Subnet.Bits()), Dev: a.If, In: in, NoDAD: true}})
+		steps = append(steps, plan.Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(a.IP6, second.Subnet.Bits()), Dev: a.If, In: in, NoDAD: true}})
 	}
 	steps = append(steps,
-		Step{Action: actions.LinkSetUp{Dev: a.If, In: in}},
-		Step{Action: actions.LinkSetUp{Dev: "lo", In: in}},
+		plan.Step{Action: actions.LinkSetUp{Dev: a.If, In: in}},
+		plan.Step{Action: actions.LinkSetUp{Dev: "lo", In: in}},
 	)
 	if !a.OwnRoutes {
-		steps = append(steps, Step{Action: actions.RouteAddDefault{Via: first.Gateway, In: in}})
+		steps = append(steps, plan.Step{Action: actions.RouteAddDefault{Via: first.Gateway, In: in}})
 		if a.IP6.IsValid() {
-			steps = append(steps, Step{Action: actions.RouteAddDefault{Via: second.Gateway, In: in}})
+			steps = append(steps, plan.Step{Action: actions.RouteAddDefault{Via: second.Gateway, In: in}})
 		}
 	}
 	for _, rt := range a.Routes {
 		if rt.Dst.Bits() == 0 {
-			steps = append(steps, Step{Action: actions.RouteAddDefault{Via: rt.Via, In: in}})
+			steps = append(steps, plan.Step{Action: actions.RouteAddDefault{Via: rt.Via, In: in}})
 		} else {
-			steps = append(steps, Step{Action: actions.RouteAdd{Dst: rt.Dst, Via: rt.Via, In: in}})
+			steps = append(steps, plan.Step{Action: actions.RouteAdd{Dst: rt.Dst, Via: rt.Via, In: in}})
 		}
 	}
 	needs := publishNeeds(br.String(), net.Device(), []netip.Addr{a.IP, a.IP6}, a.Publish)
@@ -300,7 +301,7 @@ func (a *Attach) plan(net Network) (*Plan, error) {
 		}
 		rules, err := fw.Actions(needs...)
 		if err != nil {
-			return nil, RefuseErr("", err)
+			return nil, plan.RefuseErr("", err)
 		}
 		// Only on a bridge whose rules guard the host's loopback (one
 		// made before them would let its containers reach it).
@@ -309,18 +310,18 @@ func (a *Attach) plan(net Network) (*Plan, error) {
 		}
 		steps = append(steps, stepsOf(rules)...)
 	}
-	facts := AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: first.Gateway,
+	facts := plan.AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: first.Gateway,
 		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish, Runtime: a.Runtime, Firewall: netRules.Backend}
 	addrs := a.IP.String()
 	if a.IP6.IsValid() {
 		facts.IP6, facts.PrefixLen6, facts.Gateway6 = a.IP6, second.Subnet.Bits(), second.Gateway
 		addrs += " " + a.IP6.String()
 	}
-	spec, err := encodeSpec(AttachSpecVersion, attachSpecOf(facts))
+	spec, err := plan.EncodeSpec(plan.AttachSpecVersion, plan.AttachSpecOf(facts))
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Kind: AttachmentKind.Name(), Name: id.Object, Target: in, Facts: facts, Spec: spec, Steps: steps, Names: a.Names(),
+	return &plan.Plan{Kind: plan.AttachmentKind.Name(), Name: id.Object, Target: in, Facts: facts, Spec: spec, Steps: steps, Names: a.Names(),
 		Summary: fmt.Sprintf("%s %s on %s via %s", a.Target.Label(), addrs, br, id.HostVeth)}, nil
 }
 
@@ -328,7 +329,7 @@ func (a *Attach) plan(net Network) (*Plan, error) {
 // address skipped) needs of the bridge br's firewall: each port in each
 // family the container has, as Docker maps both; a port given with a host
 // address (0.0.0.0 or [::]) in that family alone.
-func publishNeeds(network string, dev actions.IfName, ips []netip.Addr, ports []Port) []firewall.Need {
+func publishNeeds(network string, dev actions.IfName, ips []netip.Addr, ports []plan.Port) []firewall.Need {
 	var needs []firewall.Need
 	for _, ip := range ips {
 		if !ip.IsValid() {
@@ -354,25 +355,25 @@ func publishNeeds(network string, dev actions.IfName, ips []netip.Addr, ports []
 // bridge's address. The setting is the bridge's, shared by its attachments
 // that publish: it is restored with the last of them. IPv6 has no such
 // setting: ::1 never leaves lo (RFC 4291), so [::1]:PORT is not published.
-func routeLocalnet(br actions.IfName) Step {
+func routeLocalnet(br actions.IfName) plan.Step {
 	key := "net.ipv4.conf." + br.String() + ".route_localnet"
 	if strings.Contains(br.String(), ".") {
 		key = "net/ipv4/conf/" + br.String() + "/route_localnet" // sysctl reads a dot as a slash
 	}
-	return Step{Action: actions.SysctlSet{Key: key, Value: "1"}, Shared: "sysctl " + key}
+	return plan.Step{Action: actions.SysctlSet{Key: key, Value: "1"}, Shared: "sysctl " + key}
 }
 
 // Preflight checks the host: the container lives, the names are free, and
 // no other attachment publishes the same host port.
-func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *Store) error {
+func (a *Attach) Preflight(ctx context.Context, r actions.Runner, st *plan.Store) error {
 	return a.preflight(ctx, r, st, a.Network)
 }
 
 // preflight is Preflight on net.
-func (a *Attach) preflight(ctx context.Context, r actions.Runner, st *Store, net Network) error {
+func (a *Attach) preflight(ctx context.Context, r actions.Runner, st *plan.Store, net Network) error {
 	if a.NewNetns {
 		if _, err := a.Target.Identity(); err == nil {
-			return Refuse("<name>", "a network namespace named %s already exists", a.Target.Name)
+			return plan.Refuse("<name>", "a network namespace named %s already exists", a.Target.Name)
 		}
 	} else if err := notOurs(a.Target); err != nil {
 		return err
@@ -386,7 +387,7 @@ func (a *Attach) preflight(ctx context.Context, r actions.Runner, st *Store, net
 		return deviceGone(net)
 	}
 	if hasLink(host, hv) {
-		return Refuse("ip", "an interface named %s already exists on the host", hv)
+		return plan.Refuse("ip", "an interface named %s already exists on the host", hv)
 	}
 	if !a.NewNetns {
 		cont, err := actions.FindLinks(ctx, r, a.Target, a.If)
@@ -394,7 +395,7 @@ func (a *Attach) preflight(ctx context.Context, r actions.Runner, st *Store, net
 			return err
 		}
 		if hasLink(cont, a.If) {
-			return Refuse("if", "the container already has an interface named %s", a.If)
+			return plan.Refuse("if", "the container already has an interface named %s", a.If)
 		}
 	}
 	return portsFree(st, a.Publish)
@@ -402,14 +403,14 @@ func (a *Attach) preflight(ctx context.Context, r actions.Runner, st *Store, net
 
 // portsFree refuses host ports another object publishes: by the index
 // where there is one, else among every journal.
-func portsFree(st *Store, ports []Port) error {
+func portsFree(st *plan.Store, ports []plan.Port) error {
 	if len(ports) == 0 {
 		return nil
 	}
-	if st.indexed() {
+	if st.Indexed() {
 		for _, p := range ports {
-			if r, found, _ := st.publisher(p.Proto, p.Host); found {
-				return Refuse("publish", "host port %d/%s is already published by %s", p.Host, p.Proto, r.ID())
+			if r, found, _ := st.Publisher(p.Proto, p.Host); found {
+				return plan.Refuse("publish", "host port %d/%s is already published by %s", p.Host, p.Proto, r.ID())
 			}
 		}
 		return nil
@@ -423,7 +424,7 @@ func portsFree(st *Store, ports []Port) error {
 		for _, q := range f.Ports {
 			for _, mine := range ports {
 				if mine.Host == q.Host && mine.Proto == q.Proto {
-					return Refuse("publish", "host port %d/%s is already published by %s", q.Host, q.Proto, rec.ID())
+					return plan.Refuse("publish", "host port %d/%s is already published by %s", q.Host, q.Proto, rec.ID())
 				}
 			}
 		}
@@ -437,10 +438,10 @@ func portsFree(st *Store, ports []Port) error {
 func notOurs(t actions.Netns) error {
 	id, err := t.Identity()
 	if err != nil {
-		return Refuse(targetFlag(t), "%v", err)
+		return plan.Refuse(targetFlag(t), "%v", err)
 	}
 	if self, err := (actions.Netns{}).Identity(); err == nil && self == id {
-		return Refuse(targetFlag(t), "the network namespace of %s is plumb's own, the host's; give a container's", t.Label())
+		return plan.Refuse(targetFlag(t), "the network namespace of %s is plumb's own, the host's; give a container's", t.Label())
 	}
 	return nil
 }
@@ -459,14 +460,14 @@ func targetFlag(t actions.Netns) string {
 
 // FindAttachment finds a bridge's attachment by container or address: by
 // the index where there is one, else among all the bridge's attachments.
-func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Addr) (*Record, error) {
+func FindAttachment(st *plan.Store, bridge string, target actions.Netns, ip netip.Addr) (*plan.Record, error) {
 	if r, ok := findIndexed(st, bridge, target, ip); ok {
 		if r != nil {
 			return r, nil
 		}
 		return nil, notAttached(bridge, target, ip)
 	}
-	for _, r := range Attachments(st, bridge) {
+	for _, r := range plan.Attachments(st, bridge) {
 		f, _ := r.Attachment() // Attachments lists those that have one
 		if ip.IsValid() && (f.IP == ip || f.IP6 == ip) {
 			return r, nil
@@ -479,17 +480,17 @@ func FindAttachment(st *Store, bridge string, target actions.Netns, ip netip.Add
 }
 
 // findIndexed is FindAttachment by the index: ok false when there is none.
-func findIndexed(st *Store, bridge string, target actions.Netns, ip netip.Addr) (*Record, bool) {
-	if !st.indexed() {
+func findIndexed(st *plan.Store, bridge string, target actions.Netns, ip netip.Addr) (*plan.Record, bool) {
+	if !st.Indexed() {
 		return nil, false
 	}
 	if ip.IsValid() {
-		if r, ok := st.holder(filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String()), hasAddr(bridge, ip)); ok {
+		if r, ok := st.Holder(filepath.Join(st.BridgeIndex(bridge), "ip-"+ip.String()), plan.HasAddr(bridge, ip)); ok {
 			return r, true
 		}
 	}
 	if !target.IsHost() {
-		if r, found, _ := st.attachedAs(bridge, target.Label()); found {
+		if r, found, _ := st.AttachedAs(bridge, target.Label()); found {
 			return r, true
 		}
 	}
@@ -519,10 +520,10 @@ type AttachCall struct {
 // network is the network the call's attachments join, read from plumb's
 // records (or the caller's, see Network): each stage reads it, so that
 // none writes it into the attachments.
-func (c *AttachCall) network(st *Store) (Network, error) {
+func (c *AttachCall) network(st *plan.Store) (Network, error) {
 	net, err := LoadNetwork(st, c.Bridge)
 	if err != nil && c.Network != nil {
-		if _, lerr := st.Load(BridgeKind.Name(), c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
+		if _, lerr := st.Load(plan.BridgeKind.Name(), c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
 			return c.Network, nil
 		}
 	}
@@ -536,21 +537,21 @@ func (c *AttachCall) network(st *Store) (Network, error) {
 func (c *AttachCall) Check() error {
 	switch {
 	case len(c.List) == 0:
-		return &Refused{Msg: "give the container as --pid PID or --netns NAME (repeat them, or --from FILE, for several)"}
+		return &plan.Refused{Msg: "give the container as --pid PID or --netns NAME (repeat them, or --from FILE, for several)"}
 	case len(c.List) > 1 && (c.List[0].IP.IsValid() || c.List[0].IP6.IsValid()):
-		return &Refused{Flag: "ip", Msg: "an address is for one container; with several, each gets the next free one"}
+		return &plan.Refused{Flag: "ip", Msg: "an address is for one container; with several, each gets the next free one"}
 	}
 	seen := map[string]bool{}
 	for _, a := range c.List {
 		if len(c.List) > 1 && len(a.Publish) > 0 {
-			return Refuse("publish", "a host port leads to one container; publish ports in an attach of that container alone")
+			return plan.Refuse("publish", "a host port leads to one container; publish ports in an attach of that container alone")
 		}
 		if err := a.Check(); err != nil {
 			return err
 		}
 		label := a.Target.Label()
 		if seen[label] {
-			return Refuse(targetFlag(a.Target), "%s is given twice", label)
+			return plan.Refuse(targetFlag(a.Target), "%s is given twice", label)
 		}
 		seen[label] = true
 	}
@@ -558,7 +559,7 @@ func (c *AttachCall) Check() error {
 }
 
 // Plan plans each attachment, with the addresses Allocate gave out.
-func (c *AttachCall) Plan(_ context.Context, env Env) ([]*Plan, error) {
+func (c *AttachCall) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 	net, err := c.network(env.St)
 	if err != nil {
 		return nil, err
@@ -568,7 +569,7 @@ func (c *AttachCall) Plan(_ context.Context, env Env) ([]*Plan, error) {
 
 // Preflight checks the host: in full for one container; for many, the
 // host's links listed once (see preflightAll).
-func (c *AttachCall) Preflight(ctx context.Context, env Env) ([]string, error) {
+func (c *AttachCall) Preflight(ctx context.Context, env plan.Env) ([]string, error) {
 	net, err := c.network(env.St)
 	if err != nil {
 		return nil, err
@@ -603,7 +604,7 @@ func preflightAll(ctx context.Context, r actions.Runner, net Network, as []*Atta
 	}
 	for _, a := range as {
 		if hv := a.id(net).HostVeth; hasLink(host, hv) {
-			return Refuse("", "an interface named %s (for %s) already exists on the host", hv, a.IP)
+			return plan.Refuse("", "an interface named %s (for %s) already exists on the host", hv, a.IP)
 		}
 	}
 	return nil
@@ -614,17 +615,17 @@ func preflightAll(ctx context.Context, r actions.Runner, net Network, as []*Atta
 // is locked by that name, one named after its address when the address
 // is reserved (see AttachCall.Allocate). Publishing a port takes the
 // host's ports' lock (PortsLock).
-func (c *AttachCall) Locks() []Lock {
-	out := []Lock{NetworkLock(c.Bridge, true)}
+func (c *AttachCall) Locks() []plan.Lock {
+	out := []plan.Lock{plan.NetworkLock(c.Bridge, true)}
 	ports := false
 	for _, a := range c.List {
 		if a.ID.Object != "" {
-			out = append(out, ObjectLock(AttachmentKind.Name(), a.ID.Object))
+			out = append(out, plan.ObjectLock(plan.AttachmentKind.Name(), a.ID.Object))
 		}
 		ports = ports || len(a.Publish) > 0
 	}
 	if ports {
-		out = append(out, PortsLock())
+		out = append(out, plan.PortsLock())
 	}
 	return out
 }
@@ -654,7 +655,7 @@ func (a *Attach) Names() []string {
 // checkAlias refuses.
 func CheckAliases(aliases []string, onNetwork bool) error {
 	if !onNetwork && len(aliases) > 0 {
-		return Refuse("alias", "a name is answered on a bridge; give --net BRIDGE")
+		return plan.Refuse("alias", "a name is answered on a bridge; give --net BRIDGE")
 	}
 	for _, n := range aliases {
 		if err := checkAlias(n); err != nil {
@@ -668,7 +669,7 @@ func CheckAliases(aliases []string, onNetwork bool) error {
 // name (RFC 1123 labels of letters, digits, '-' and '_', as Docker's are,
 // joined by dots), at most 253 bytes.
 func checkAlias(n string) error {
-	bad := func(why string) error { return Refuse("alias", "%q is not a name a resolver answers: %s", n, why) }
+	bad := func(why string) error { return plan.Refuse("alias", "%q is not a name a resolver answers: %s", n, why) }
 	if n == "" || len(n) > 253 {
 		return bad("it has 1 to 253 bytes")
 	}

@@ -1,10 +1,11 @@
-package plan
+package network
 
 import (
 	"context"
 	"errors"
 	"net/netip"
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/plantest"
 	"strings"
 	"testing"
@@ -114,7 +115,7 @@ func TestVethCheck(t *testing.T) {
 			v := docVeth()
 			tt.edit(v)
 			err := v.Check()
-			var r *Refused
+			var r *plan.Refused
 			if !errors.As(err, &r) {
 				t.Fatalf("Check() = %v, want a refusal", err)
 			}

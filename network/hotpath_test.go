@@ -1,8 +1,9 @@
-package plan
+package network
 
 import (
 	"context"
 	"net/netip"
+	"plumb/plan"
 	"plumb/plan/plantest"
 	"testing"
 )
@@ -11,7 +12,7 @@ import (
 // not its steps: the work does not grow with them (decoding and checking
 // the steps was a tenth of an attach's CPU time).
 func TestLoadNetworkReadsHeader(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	want := bridgeUp(t, st, "10.88.0.0/24")
 	allocs := func() float64 {
 		return testing.AllocsPerRun(20, func() {
@@ -30,13 +31,13 @@ func TestLoadNetworkReadsHeader(t *testing.T) {
 // TestUpAgainReadsHeader: asking for a bridge that is already up (what a
 // CNI ADD does every time) reads its journal's header, not its steps.
 func TestUpAgainReadsHeader(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	bridgeUp(t, st, "10.88.0.0/24")
-	env := Env{R: &plantest.FakeRunner{}, St: st}
+	env := plan.Env{R: &plantest.FakeRunner{}, St: st}
 	allocs := func() float64 {
 		return testing.AllocsPerRun(20, func() {
 			b := &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24")}
-			out, err := Up(context.Background(), env, b, false)
+			out, err := plan.Up(context.Background(), env, b, false)
 			if err != nil || out.Unchanged == nil || out.State != "up" {
 				t.Fatalf("Up() again = %+v, %v", out, err)
 			}
@@ -50,7 +51,7 @@ func TestUpAgainReadsHeader(t *testing.T) {
 }
 
 // manySteps records kind/name's steps 21 times over, and says how many.
-func manySteps(t *testing.T, st *Store, kind, name string) int {
+func manySteps(t *testing.T, st *plan.Store, kind, name string) int {
 	t.Helper()
 	rec, err := st.Load(kind, name)
 	if err != nil {

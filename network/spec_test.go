@@ -1,8 +1,9 @@
-package plan
+package network
 
 import (
 	"encoding/json"
 	"net/netip"
+	"plumb/plan"
 	"strings"
 	"testing"
 )
@@ -19,7 +20,7 @@ func TestBridgeSpec(t *testing.T) {
 	if p.Spec == nil {
 		t.Fatal("the bridge's plan carries no spec")
 	}
-	rec, err := newRecord(p)
+	rec, err := plan.NewRecord(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +28,7 @@ func TestBridgeSpec(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back Record
+	var back plan.Record
 	if err := json.Unmarshal(j, &back); err != nil {
 		t.Fatal(err)
 	}
@@ -35,7 +36,7 @@ func TestBridgeSpec(t *testing.T) {
 	if err != nil {
 		t.Fatalf("stored spec: %v", err)
 	}
-	want := BridgeSpec{Name: "pb0", Subnet: b.Subnet, Gateway: netip.MustParseAddr("10.88.0.1"), MTU: 1400,
+	want := plan.BridgeSpec{Name: "pb0", Subnet: b.Subnet, Gateway: netip.MustParseAddr("10.88.0.1"), MTU: 1400,
 		Firewall: stored.Firewall}
 	if stored != want {
 		t.Errorf("stored spec %+v, want %+v", stored, want)
@@ -52,13 +53,13 @@ func TestBridgeSpec(t *testing.T) {
 		t.Errorf("spec from facts %+v, want %+v", derived, want)
 	}
 
-	none := Record{Kind: "bridge", Name: "pb1"}
+	none := plan.Record{Kind: "bridge", Name: "pb1"}
 	if _, err := none.BridgeSpec(); err == nil {
 		t.Error("a record with neither spec nor facts gave a spec")
 	}
 
 	future := back
-	future.Spec = &Spec{Version: BridgeSpecVersion + 1, Input: back.Spec.Input}
+	future.Spec = &plan.Spec{Version: plan.BridgeSpecVersion + 1, Input: back.Spec.Input}
 	if _, err := future.BridgeSpec(); err == nil || !strings.Contains(err.Error(), "spec version") {
 		t.Errorf("a spec of a later version: %v, want refused", err)
 	}

@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/plantest"
 )
 
@@ -32,14 +33,14 @@ func containers(t *testing.T, n int) []actions.Netns {
 	return out
 }
 
-func attachMany(t *testing.T, st *Store, targets []actions.Netns) []*Plan {
+func attachMany(t *testing.T, st *plan.Store, targets []actions.Netns) []*plan.Plan {
 	plans, _ := attachManyOf(t, st, targets)
 	return plans
 }
 
 // attachManyOf plans the targets' attachments to a new bridge, and gives
 // the attachments too, to plan them again.
-func attachManyOf(t *testing.T, st *Store, targets []actions.Netns) ([]*Plan, []*Attach) {
+func attachManyOf(t *testing.T, st *plan.Store, targets []actions.Netns) ([]*plan.Plan, []*Attach) {
 	t.Helper()
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	var as []*Attach
@@ -56,11 +57,11 @@ func attachManyOf(t *testing.T, st *Store, targets []actions.Netns) ([]*Plan, []
 // TestApplyAllBatch: the host's steps of every container run as one ip
 // -batch, in plan order; each container's steps as one process of its own.
 func TestApplyAllBatch(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	cs := containers(t, 3)
 	plans := attachMany(t, st, cs)
 	f := &plantest.FakeRunner{}
-	recs, err := ApplyAll(context.Background(), f, st, plans, Batch)
+	recs, err := plan.ApplyAll(context.Background(), f, st, plans, plan.Batch)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,11 +89,11 @@ func TestApplyAllBatch(t *testing.T) {
 	}
 	for _, rec := range recs {
 		loaded, err := st.Load(rec.Kind, rec.Name)
-		if err != nil || loaded.State != StateUp {
+		if err != nil || loaded.State != plan.StateUp {
 			t.Fatalf("%s: %v %v", rec.ID(), loaded, err)
 		}
 		for i, s := range loaded.Steps {
-			if s.Status != Done {
+			if s.Status != plan.Done {
 				t.Errorf("%s step %d is %s", rec.ID(), i+1, s.Status)
 			}
 		}
@@ -102,18 +103,18 @@ func TestApplyAllBatch(t *testing.T) {
 // TestApplyAllFailure: one container's batch fails; every container of the
 // call is rolled back, the links deleted as one group in one process.
 func TestApplyAllFailure(t *testing.T) {
-	for _, mode := range []Mode{Batch, Each} {
-		st := NewStore(t.TempDir())
+	for _, mode := range []plan.Mode{plan.Batch, plan.Each} {
+		st := plan.NewStore(t.TempDir())
 		cs := containers(t, 3)
 		plans := attachMany(t, st, cs)
 		f := &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[1].PID),
 			FailStderr: "Error: ipv4: Address already assigned.\nCommand failed -:2"}
-		if mode == Each {
+		if mode == plan.Each {
 			f.FailOn = fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.3/24 dev eth0", cs[1].PID)
 			f.FailStderr = "Error: ipv4: Address already assigned."
 		}
-		_, err := ApplyAll(context.Background(), f, st, plans, mode)
-		var me *ManyError
+		_, err := plan.ApplyAll(context.Background(), f, st, plans, mode)
+		var me *plan.ManyError
 		if !errors.As(err, &me) || me.Object != "attachment/br0-10.88.0.3" || me.Step != 5 || me.Objects != 3 || me.UndoErr != nil {
 			t.Fatalf("mode %d: ApplyAll() = %v; want step 5 of attachment/br0-10.88.0.3 to fail, all rolled back", mode, err)
 		}
@@ -121,10 +122,10 @@ func TestApplyAllFailure(t *testing.T) {
 			!strings.Contains(err.Error(), "rolled back all 3 objects") {
 			t.Errorf("error does not name the step and the rollback:\n%v", err)
 		}
-		if got := Attachments(st, "br0"); len(got) != 0 {
+		if got := plan.Attachments(st, "br0"); len(got) != 0 {
 			t.Errorf("mode %d: %d attachments kept after the rollback", mode, len(got))
 		}
-		if mode == Each {
+		if mode == plan.Each {
 			var dels []string
 			for _, c := range f.Calls {
 				if strings.HasPrefix(c, "ip link del ") {
@@ -150,7 +151,7 @@ func TestApplyAllFailure(t *testing.T) {
 // TestApplyAllCrash: the journals are written before anything runs, so a
 // crash part-way leaves every object for `plumb recover`.
 func TestApplyAllCrash(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	cs := containers(t, 2)
 	plans := attachMany(t, st, cs)
 	f := &plantest.FakeRunner{CrashOn: "ip -batch -"}
@@ -160,13 +161,13 @@ func TestApplyAllCrash(t *testing.T) {
 				t.Fatal("no crash")
 			}
 		}()
-		ApplyAll(context.Background(), f, st, plans, Batch)
+		plan.ApplyAll(context.Background(), f, st, plans, plan.Batch)
 	}()
-	if n := len(Interrupted(st)); n != 2 {
+	if n := len(plan.Interrupted(st)); n != 2 {
 		t.Fatalf("%d interrupted objects; want 2", n)
 	}
 	f = &plantest.FakeRunner{}
-	done, err := Recover(context.Background(), f, st)
+	done, err := plan.Recover(context.Background(), f, st)
 	if err != nil || len(done) != 2 {
 		t.Fatalf("Recover() = %v, %v", done, err)
 	}
@@ -192,9 +193,9 @@ func TestDownAllGroup(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			st := NewStore(t.TempDir())
+			st := plan.NewStore(t.TempDir())
 			plans := attachMany(t, st, containers(t, 3))
-			recs, err := ApplyAll(context.Background(), &plantest.FakeRunner{}, st, plans, Batch)
+			recs, err := plan.ApplyAll(context.Background(), &plantest.FakeRunner{}, st, plans, plan.Batch)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -202,14 +203,14 @@ func TestDownAllGroup(t *testing.T) {
 			if tc.stderr != "" {
 				f.FailOn, f.FailStderr = "ip -force -batch -", tc.stderr
 			}
-			ran, err := unwindAll(context.Background(), f, st, recs, Batch)
+			ran, err := plan.UnwindAll(context.Background(), f, st, recs, plan.Batch)
 			if len(ran) != 3 {
 				t.Errorf("undos reported: %q", ran)
 			}
 			var kept []string
-			for _, r := range Attachments(st, "br0") {
+			for _, r := range plan.Attachments(st, "br0") {
 				kept = append(kept, r.ID())
-				if r.State != StateUndoFailed {
+				if r.State != plan.StateUndoFailed {
 					t.Errorf("%s kept in state %s", r.ID(), r.State)
 				}
 			}
@@ -224,15 +225,15 @@ func TestDownAllGroup(t *testing.T) {
 }
 
 func TestAttachAllRefuses(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
 	c := containers(t, 1)[0]
-	var r *Refused
+	var r *plan.Refused
 	err := (&AttachCall{List: []*Attach{{Target: c, If: "eth0"}, {Target: c, If: "eth0"}}}).Check()
 	if !errors.As(err, &r) || !strings.Contains(r.Msg, "given twice") {
 		t.Errorf("same container twice: %v", err)
 	}
-	err = (&AttachCall{List: []*Attach{{Target: c, If: "eth0", Publish: []Port{{Host: 8080, Container: 80, Proto: "tcp"}}}, {Target: selfTarget(), If: "eth0"}}}).Check()
+	err = (&AttachCall{List: []*Attach{{Target: c, If: "eth0", Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}}, {Target: selfTarget(), If: "eth0"}}}).Check()
 	if !errors.As(err, &r) || r.Flag != "publish" {
 		t.Errorf("publish with many: %v", err)
 	}
@@ -258,11 +259,11 @@ func TestBatchLineErrors(t *testing.T) {
 // TestApplyAllWaves: past waveSize plans, waves overlap; every plan still
 // runs its steps in order, and a failure in a later wave rolls back all.
 func TestApplyAllWaves(t *testing.T) {
-	st := NewStore(t.TempDir())
-	cs := containers(t, 2*waveSize+10)
+	st := plan.NewStore(t.TempDir())
+	cs := containers(t, 2*plan.WaveSize+10)
 	plans, as := attachManyOf(t, st, cs)
 	f := &plantest.FakeRunner{}
-	if _, err := ApplyAll(context.Background(), f, st, plans, Batch); err != nil {
+	if _, err := plan.ApplyAll(context.Background(), f, st, plans, plan.Batch); err != nil {
 		t.Fatal(err)
 	}
 	hostBatches, containerBatches := 0, 0
@@ -270,7 +271,7 @@ func TestApplyAllWaves(t *testing.T) {
 		switch {
 		case c == "ip -batch -":
 			hostBatches++
-			if n := strings.Count(f.Stdins[i], "\n"); n != 3*waveSize && n != 3*10 {
+			if n := strings.Count(f.Stdins[i], "\n"); n != 3*plan.WaveSize && n != 3*10 {
 				t.Errorf("a host batch of %d lines", n)
 			}
 		case strings.HasSuffix(c, " -n ip -batch -"):
@@ -280,18 +281,18 @@ func TestApplyAllWaves(t *testing.T) {
 	if hostBatches != 3 || containerBatches != len(cs) {
 		t.Errorf("%d host batches and %d container batches; want 3 and %d", hostBatches, containerBatches, len(cs))
 	}
-	for _, r := range Attachments(st, "br0") {
-		if r.State != StateUp {
+	for _, r := range plan.Attachments(st, "br0") {
+		if r.State != plan.StateUp {
 			t.Errorf("%s is %s", r.ID(), r.State)
 		}
 	}
-	recs := Attachments(st, "br0")
-	var full []*Record
+	recs := plan.Attachments(st, "br0")
+	var full []*plan.Record
 	for _, h := range recs {
 		r, _ := st.Load(h.Kind, h.Name)
 		full = append(full, r)
 	}
-	if _, err := unwindAll(context.Background(), &plantest.FakeRunner{}, st, full, Batch); err != nil {
+	if _, err := plan.UnwindAll(context.Background(), &plantest.FakeRunner{}, st, full, plan.Batch); err != nil {
 		t.Fatal(err)
 	}
 
@@ -300,13 +301,13 @@ func TestApplyAllWaves(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f = &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[waveSize+3].PID), FailStderr: "Command failed -:1"}
-	_, err = ApplyAll(context.Background(), f, st, plans, Batch)
-	var me *ManyError
+	f = &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[plan.WaveSize+3].PID), FailStderr: "Command failed -:1"}
+	_, err = plan.ApplyAll(context.Background(), f, st, plans, plan.Batch)
+	var me *plan.ManyError
 	if !errors.As(err, &me) || me.Step != 4 || me.UndoErr != nil || me.Objects != len(cs) {
 		t.Fatalf("ApplyAll() = %v", err)
 	}
-	if got := Attachments(st, "br0"); len(got) != 0 {
+	if got := plan.Attachments(st, "br0"); len(got) != 0 {
 		t.Errorf("%d attachments kept after rolling back all", len(got))
 	}
 }

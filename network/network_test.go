@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"net/netip"
@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/ipam"
 	"plumb/plan/plantest"
 )
@@ -18,21 +19,21 @@ import (
 // and it has no NAT chains.
 type meshNet struct{ BridgeNetwork }
 
-func (m meshNet) Ref() NetworkRef        { return NetworkRef{Kind: "mesh", Name: "m0"} }
+func (m meshNet) Ref() plan.NetworkRef   { return plan.NetworkRef{Kind: "mesh", Name: "m0"} }
 func (m meshNet) LinkMTU() int           { return 1450 }
 func (m meshNet) Device() actions.IfName { return "m0br" }
 func (m meshNet) Rules() NetworkRules    { return NetworkRules{} }
-func (m meshNet) Join(dev actions.IfName, _ bool) []Step {
-	return []Step{{Action: actions.LinkSetMaster{Dev: dev, Master: "m0br"}}, {Action: actions.LinkSetUp{Dev: dev}}}
+func (m meshNet) Join(dev actions.IfName, _ bool) []plan.Step {
+	return []plan.Step{{Action: actions.LinkSetMaster{Dev: dev, Master: "m0br"}}, {Action: actions.LinkSetUp{Dev: dev}}}
 }
 
 // TestNetworkDriver: attach plans on whatever Network it is given, asking
 // the driver how to join, the MTU and the rules; the bridge's lock and ref
 // are those bridge up takes.
 func TestNetworkDriver(t *testing.T) {
-	br := BridgeNetwork{Name: "br0", BridgeFacts: BridgeFacts{Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.88.0.1"), NAT: true}}
-	if got := br.Ref().Lock(true); got != NetworkLock("br0", true) {
-		t.Errorf("bridge lock %v, want %v", got, NetworkLock("br0", true))
+	br := BridgeNetwork{Name: "br0", BridgeFacts: plan.BridgeFacts{Subnet: netip.MustParsePrefix("10.88.0.0/24"), Gateway: netip.MustParseAddr("10.88.0.1"), NAT: true}}
+	if got := br.Ref().Lock(true); got != plan.NetworkLock("br0", true) {
+		t.Errorf("bridge lock %v, want %v", got, plan.NetworkLock("br0", true))
 	}
 	var _ Network = &br // a CNI config's network is passed by pointer
 	join := func(n Network, hairpin bool) []string {
@@ -57,11 +58,11 @@ func TestNetworkDriver(t *testing.T) {
 	if !strings.Contains(got[0], " mtu 1450 ") || !slices.Contains(got, "ip link set veth0a580007 master m0br") || slices.Contains(got, "ip link set veth0a580007 master br0") {
 		t.Errorf("a plan on another driver:\n%s", strings.Join(got, "\n"))
 	}
-	if f := p.Facts.(AttachmentFacts); f.Bridge != "m0" || p.Name != "m0-10.88.0.7" {
+	if f := p.Facts.(plan.AttachmentFacts); f.Bridge != "m0" || p.Name != "m0-10.88.0.7" {
 		t.Errorf("facts on another driver: network %q, object %q", f.Bridge, p.Name)
 	}
-	a.Publish = []Port{{Host: 8080, Container: 80, Proto: "tcp"}}
-	if err := a.checkRecords(NewStore(t.TempDir()), mesh); err == nil || !strings.Contains(err.Error(), "mesh/m0 was made with --no-nat") {
+	a.Publish = []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}
+	if err := a.checkRecords(plan.NewStore(t.TempDir()), mesh); err == nil || !strings.Contains(err.Error(), "mesh/m0 was made with --no-nat") {
 		t.Errorf("publish on a network without NAT: %v", err)
 	}
 	if _, ok := mesh.Of(ipam.V6); ok {

@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/firewall"
 	"plumb/plan/ipam"
 )
@@ -46,10 +47,10 @@ type Bridge struct {
 }
 
 // families is the bridge's families as its facts will record them.
-func (b *Bridge) families() []Family {
-	out := []Family{{b.Subnet, b.gateway()}}
+func (b *Bridge) families() []plan.Family {
+	out := []plan.Family{{Subnet: b.Subnet, Gateway: b.gateway()}}
 	if b.Subnet6.IsValid() {
-		out = append(out, Family{b.Subnet6, b.gateway6()})
+		out = append(out, plan.Family{Subnet: b.Subnet6, Gateway: b.gateway6()})
 	}
 	return out
 }
@@ -57,37 +58,37 @@ func (b *Bridge) families() []Family {
 // Check applies the rules that need no host.
 func (b *Bridge) Check() error {
 	if b.Name == "lo" {
-		return Refuse("<name>", "lo is the loopback interface")
+		return plan.Refuse("<name>", "lo is the loopback interface")
 	}
 	for _, n := range b.families() {
 		if err := ipam.CheckBridgeSubnet(n.Subnet); err != nil {
-			return RefuseErr("subnet", err)
+			return plan.RefuseErr("subnet", err)
 		}
 		if err := checkHost("gateway", n.Gateway, n.Subnet); err != nil {
 			return err
 		}
 	}
 	if b.Subnet6.IsValid() && (ipam.FamilyOf(b.Subnet.Addr()) != ipam.V4 || ipam.FamilyOf(b.Subnet6.Addr()) != ipam.V6) {
-		return Refuse("subnet", "give at most one subnet of each family (%s, %s)", b.Subnet, b.Subnet6)
+		return plan.Refuse("subnet", "give at most one subnet of each family (%s, %s)", b.Subnet, b.Subnet6)
 	}
 	if b.NAT6 && b.v6() == nil {
-		return Refuse("ipv6-nat", "the network has no IPv6 subnet to masquerade")
+		return plan.Refuse("ipv6-nat", "the network has no IPv6 subnet to masquerade")
 	}
 	if b.NAT6 && b.NoNAT {
-		return Refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT for both families")
+		return plan.Refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT for both families")
 	}
 	f := ipam.V4
 	if b.v6() != nil {
 		f = ipam.V6 // the larger minimum
 	}
 	if b.MTU != 0 && (b.MTU < f.MinMTU() || b.MTU > 65535) {
-		return Refuse("mtu", "%d is not an MTU the kernel takes for %s (%d to 65535)", b.MTU, f, f.MinMTU())
+		return plan.Refuse("mtu", "%d is not an MTU the kernel takes for %s (%d to 65535)", b.MTU, f, f.MinMTU())
 	}
 	return nil
 }
 
 // v6 is the bridge's IPv6 family, nil when it has none.
-func (b *Bridge) v6() *Family {
+func (b *Bridge) v6() *plan.Family {
 	for _, n := range b.families() {
 		if ipam.FamilyOf(n.Subnet.Addr()) == ipam.V6 {
 			return &n
@@ -116,33 +117,33 @@ func (b *Bridge) gateway() netip.Addr {
 // Plan creates the bridge, gives it the gateway address, and unless NoNAT
 // turns on forwarding with the network's own firewall rules for forwarding,
 // NAT and published ports.
-func (b *Bridge) Plan(context.Context, Env) ([]*Plan, error) { return one(b.plan()) }
+func (b *Bridge) Plan(context.Context, plan.Env) ([]*plan.Plan, error) { return plan.One(b.plan()) }
 
 // Again: the same input is nothing to do.
-func (b *Bridge) Again(rec *Record, p *Plan) (string, error) {
-	return Again(rec, p, "up", "plumb bridge down "+p.Name)
+func (b *Bridge) Again(rec *plan.Record, p *plan.Plan) (string, error) {
+	return plan.Again(rec, p, "up", "plumb bridge down "+p.Name)
 }
 
-func (b *Bridge) plan() (*Plan, error) {
+func (b *Bridge) plan() (*plan.Plan, error) {
 	br, gw := b.Name.String(), b.gateway()
 	fw := firewallOf(b.Firewall)
-	steps := []Step{{Action: actions.LinkAddBridge{Name: b.Name, Address: ipam.MAC(gw)}}}
+	steps := []plan.Step{{Action: actions.LinkAddBridge{Name: b.Name, Address: ipam.MAC(gw)}}}
 	if b.MTU != 0 {
-		steps = append(steps, Step{Action: actions.LinkSetMTU{Dev: b.Name, MTU: b.MTU}})
+		steps = append(steps, plan.Step{Action: actions.LinkSetMTU{Dev: b.Name, MTU: b.MTU}})
 	}
 	for _, n := range b.families() {
 		// A fresh bridge's address needs no duplicate address detection:
 		// it would only hold the address back (tentative) for a second.
 		nodad := ipam.FamilyOf(n.Subnet.Addr()) == ipam.V6
-		steps = append(steps, Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), Dev: b.Name, NoDAD: nodad}})
+		steps = append(steps, plan.Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), Dev: b.Name, NoDAD: nodad}})
 	}
-	steps = append(steps, Step{Action: actions.LinkSetUp{Dev: b.Name}})
+	steps = append(steps, plan.Step{Action: actions.LinkSetUp{Dev: b.Name}})
 	if !b.NoNAT {
 		for _, n := range b.families() {
 			fam := ipam.FamilyOf(n.Subnet.Addr())
 			rules, err := fw.Actions(b.needs(fam, n.Subnet)...)
 			if err != nil {
-				return nil, RefuseErr("", err)
+				return nil, plan.RefuseErr("", err)
 			}
 			steps = append(steps, forwarding(fam))
 			steps = append(steps, stepsOf(rules)...)
@@ -152,7 +153,7 @@ func (b *Bridge) plan() (*Plan, error) {
 	if b.NoNAT {
 		nat = "no NAT"
 	}
-	facts := BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
+	facts := plan.BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
 		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4}
 	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
 	if v6 := b.v6(); v6 != nil {
@@ -165,12 +166,12 @@ func (b *Bridge) plan() (*Plan, error) {
 			summary += ", IPv6 " + b.how6()
 		}
 	}
-	spec, err := encodeSpec(BridgeSpecVersion, BridgeSpec{Name: actions.IfName(br), Subnet: b.Subnet, Gateway: gw, Uplink: b.Uplink,
+	spec, err := plan.EncodeSpec(plan.BridgeSpecVersion, plan.BridgeSpec{Name: actions.IfName(br), Subnet: b.Subnet, Gateway: gw, Uplink: b.Uplink,
 		NoNAT: b.NoNAT, MTU: b.MTU, Firewall: firewall.Recorded(fw), Subnet6: facts.Subnet6, Gateway6: facts.Gateway6, NAT6: b.NAT6})
 	if err != nil {
 		return nil, err
 	}
-	return &Plan{Kind: BridgeKind.Name(), Name: br, Steps: steps, Facts: facts, Spec: spec, Summary: summary}, nil
+	return &plan.Plan{Kind: plan.BridgeKind.Name(), Name: br, Steps: steps, Facts: facts, Spec: spec, Summary: summary}, nil
 }
 
 // how6 says what happens to the network's IPv6 traffic leaving it.
@@ -236,7 +237,7 @@ func (b *Bridge) needs(fam ipam.Family, subnet netip.Prefix) []firewall.Need {
 // Preflight checks the host: the name is free, the subnet overlaps no route
 // of the host, nameserver, or other plumb network. It returns warnings for
 // what works but may surprise (an MTU above the uplink's).
-func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err error) {
+func (b *Bridge) Preflight(ctx context.Context, env plan.Env) (warnings []string, err error) {
 	r, st := env.R, env.St
 	// plumb's own networks first: no process needed.
 	recs, _ := st.Headers()
@@ -244,7 +245,7 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 		for _, s := range rec.Subnets() {
 			for _, n := range b.families() {
 				if s.Overlaps(n.Subnet) {
-					return nil, Refuse("subnet", "%s overlaps %s's subnet %s", n.Subnet, rec.ID(), s)
+					return nil, plan.Refuse("subnet", "%s overlaps %s's subnet %s", n.Subnet, rec.ID(), s)
 				}
 			}
 		}
@@ -254,7 +255,7 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 		return nil, err
 	}
 	if _, taken := links[b.Name.String()]; taken {
-		return nil, Refuse("<name>", "an interface named %s already exists on the host and plumb did not make it", b.Name)
+		return nil, plan.Refuse("<name>", "an interface named %s already exists on the host and plumb did not make it", b.Name)
 	}
 	// The default route's device is looked up, not written back: checking
 	// leaves the recipe as it was given.
@@ -266,7 +267,7 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 		}
 		uplink = actions.IfName(dev)
 	} else if _, ok := links[uplink.String()]; !ok {
-		return nil, Refuse("uplink", "the host has no interface named %s", uplink)
+		return nil, plan.Refuse("uplink", "the host has no interface named %s", uplink)
 	}
 	if w := firewall.MTUWarning(uplink.String(), links[uplink.String()], b.MTU); w != "" {
 		warnings = append(warnings, w)
@@ -279,12 +280,12 @@ func (b *Bridge) Preflight(ctx context.Context, env Env) (warnings []string, err
 		}
 		for _, rt := range routes {
 			if rt.Overlaps(subnet) {
-				return nil, Refuse("subnet", "%s overlaps the host's route to %s; choose another subnet", subnet, rt)
+				return nil, plan.Refuse("subnet", "%s overlaps the host's route to %s; choose another subnet", subnet, rt)
 			}
 		}
 		for _, ns := range nameservers() {
 			if subnet.Contains(ns) {
-				return nil, Refuse("subnet", "%s contains the host's nameserver %s; containers could not reach it", subnet, ns)
+				return nil, plan.Refuse("subnet", "%s contains the host's nameserver %s; containers could not reach it", subnet, ns)
 			}
 		}
 	}
@@ -312,4 +313,4 @@ func nameservers() []netip.Addr {
 }
 
 // Locks: a network is made alone.
-func (b *Bridge) Locks() []Lock { return []Lock{NetworkLock(b.Name.String(), false)} }
+func (b *Bridge) Locks() []plan.Lock { return []plan.Lock{plan.NetworkLock(b.Name.String(), false)} }

@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"plumb/plan"
 	"plumb/plan/ipam"
 )
 
@@ -21,12 +22,12 @@ import (
 
 // Allocate reads the bridge and gives out each attachment's addresses, in
 // order.
-func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(), error) {
+func (c *AttachCall) Allocate(ctx context.Context, env plan.Env, reserve bool) (func(), error) {
 	net, err := c.network(env.St)
 	if err != nil {
 		return nil, err
 	}
-	return AllocateAll(ctx, env.St, net, AttachmentKind.Name(), "", c.List, reserve)
+	return AllocateAll(ctx, env.St, net, plan.AttachmentKind.Name(), "", c.List, reserve)
 }
 
 // AllocateAll checks and gives out the addresses of attachments to net,
@@ -36,7 +37,7 @@ func (c *AttachCall) Allocate(ctx context.Context, env Env, reserve bool) (func(
 // lock, and the object's lock is held (an attachment named after its
 // address is locked once its address is known, by trying: the allocation
 // lock comes after it in the lock order).
-func AllocateAll(ctx context.Context, st *Store, net Network, kind, owner string, as []*Attach, reserve bool) (func(), error) {
+func AllocateAll(ctx context.Context, st *plan.Store, net Network, kind, owner string, as []*Attach, reserve bool) (func(), error) {
 	if len(as) == 0 {
 		return func() {}, nil
 	}
@@ -45,7 +46,7 @@ func AllocateAll(ctx context.Context, st *Store, net Network, kind, owner string
 	free := func() {
 		for _, id := range owners {
 			k, n, _ := strings.Cut(id, "/")
-			if _, err := os.Lstat(st.journal(k, n)); errors.Is(err, fs.ErrNotExist) {
+			if _, err := os.Lstat(st.Journal(k, n)); errors.Is(err, fs.ErrNotExist) {
 				_ = store.ReleaseByID(id, "")
 			}
 		}
@@ -89,7 +90,7 @@ func AllocateAll(ctx context.Context, st *Store, net Network, kind, owner string
 			// it is not free, whatever the index said.
 			if asked.IsValid() || asked6.IsValid() || try == 16 {
 				free()
-				return nil, Refuse("ip", "%s is being given out by another plumb process; try again", a.IP)
+				return nil, plan.Refuse("ip", "%s is being given out by another plumb process; try again", a.IP)
 			}
 			for _, ip := range []netip.Addr{a.IP, a.IP6} {
 				if ip.IsValid() {
@@ -109,11 +110,11 @@ func AllocateAll(ctx context.Context, st *Store, net Network, kind, owner string
 // reserveOne locks a's object, kind/name, and reserves its addresses for
 // it in store; false, with no address held, when another process holds
 // either.
-func reserveOne(ctx context.Context, st *Store, store AddrStore, kind, name string, a *Attach) (id string, ok bool, err error) {
+func reserveOne(ctx context.Context, st *plan.Store, store plan.AddrStore, kind, name string, a *Attach) (id string, ok bool, err error) {
 	id = kind + "/" + name
-	obj := ObjectLock(kind, name)
-	if _, held := st.holding(obj); !held {
-		if ok, err := st.tryLock(ctx, obj); err != nil || !ok {
+	obj := plan.ObjectLock(kind, name)
+	if _, held := st.Holding(obj); !held {
+		if ok, err := st.TryLock(ctx, obj); err != nil || !ok {
 			return id, false, err
 		}
 	}
@@ -131,8 +132,8 @@ func reserveOne(ctx context.Context, st *Store, store AddrStore, kind, name stri
 }
 
 // planAll plans attachments to net whose addresses were given out.
-func planAll(net Network, as []*Attach) ([]*Plan, error) {
-	var plans []*Plan
+func planAll(net Network, as []*Attach) ([]*plan.Plan, error) {
+	var plans []*plan.Plan
 	for _, a := range as {
 		if !a.IP.IsValid() {
 			return nil, fmt.Errorf("planning the attachment of %s before its address was given out", a.Target.Label())
@@ -148,12 +149,12 @@ func planAll(net Network, as []*Attach) ([]*Plan, error) {
 
 // attachAll gives out the addresses of attachments to the first one's
 // Network, without reserving them, and plans each.
-func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
+func attachAll(st *plan.Store, as []*Attach) ([]*plan.Plan, error) {
 	if len(as) == 0 {
 		return nil, nil
 	}
 	net := as[0].Network
-	if _, err := AllocateAll(context.Background(), st, net, AttachmentKind.Name(), "", as, false); err != nil {
+	if _, err := AllocateAll(context.Background(), st, net, plan.AttachmentKind.Name(), "", as, false); err != nil {
 		return nil, err
 	}
 	return planAll(net, as)
@@ -164,11 +165,11 @@ func attachAll(st *Store, as []*Attach) ([]*Plan, error) {
 // one plumb gave another container). It reserves nothing: concurrent
 // attaches reserve theirs under the network's allocation lock (see
 // reserveAll).
-func (a *Attach) Allocate(st *Store) error { return a.allocate(st, a.Network, nil) }
+func (a *Attach) Allocate(st *plan.Store) error { return a.allocate(st, a.Network, nil) }
 
 // allocate is Allocate on net with the addresses this call gave out
 // already.
-func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string) error {
+func (a *Attach) allocate(st *plan.Store, net Network, reserved map[netip.Addr]string) error {
 	if err := st.BuildIndex(); err != nil {
 		return err
 	}
@@ -178,17 +179,17 @@ func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string
 	first, second := firstFamilies(net)
 	subnet := first.Subnet
 	bridge := net.Ref().Name
-	used, indexed := st.bridgeAddrs(bridge)
+	used, indexed := st.BridgeAddrs(bridge)
 	if !indexed {
 		// Journals are read; addresses reserved by plumb processes that
 		// have not written theirs yet are in the index's entries.
-		pending := st.addrEntries(bridge)
-		if bad := unreadableMembers(st, nil); len(bad) > 0 {
+		pending := st.AddrEntries(bridge)
+		if bad := plan.UnreadableMembers(st, nil); len(bad) > 0 {
 			// Its address or host port may be one of those: never give it out twice.
-			return &Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", bridge, strings.Join(bad, "; "))}
+			return &plan.Refused{Msg: fmt.Sprintf("no address is given out on %s while %s; fix or remove it, then run this again", bridge, strings.Join(bad, "; "))}
 		}
 		used = pending
-		for _, r := range Attachments(st, bridge) {
+		for _, r := range plan.Attachments(st, bridge) {
 			if f, ok := r.Attachment(); ok {
 				for _, ip := range f.IPs() {
 					used[ip] = r.ID()
@@ -200,10 +201,10 @@ func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string
 			if !ip.IsValid() {
 				continue
 			}
-			entry := filepath.Join(st.bridgeIndex(bridge), "ip-"+ip.String())
-			if r, ok := st.holder(entry, hasAddr(bridge, ip)); ok {
+			entry := filepath.Join(st.BridgeIndex(bridge), "ip-"+ip.String())
+			if r, ok := st.Holder(entry, plan.HasAddr(bridge, ip)); ok {
 				used[ip] = r.ID()
-			} else if _, still := st.entry(entry); !still {
+			} else if _, still := st.Entry(entry); !still {
 				delete(used, ip) // a stale entry, dropped: the address is free
 			}
 		}
@@ -224,8 +225,8 @@ func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string
 	next := func(subnet netip.Prefix, r ipam.Range) (netip.Addr, error) {
 		ip, err := ipam.NextIn(subnet, r, taken)
 		if err != nil && indexed {
-			st.sweepAddrs(bridge)
-			if again, ok := st.bridgeAddrs(bridge); ok {
+			st.SweepAddrs(bridge)
+			if again, ok := st.BridgeAddrs(bridge); ok {
 				mark(again)
 				used = again
 				ip, err = ipam.NextIn(subnet, r, taken)
@@ -241,7 +242,7 @@ func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string
 			return err
 		}
 		if by, taken := used[a.IP]; taken {
-			return Refuse("ip", "%s is taken by %s", a.IP, by)
+			return plan.Refuse("ip", "%s is taken by %s", a.IP, by)
 		}
 	} else {
 		ip, err := next(subnet, a.Range)
@@ -258,7 +259,7 @@ func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string
 			return err
 		}
 		if by, taken := used[a.IP6]; taken {
-			return Refuse("ip", "%s is taken by %s", a.IP6, by)
+			return plan.Refuse("ip", "%s is taken by %s", a.IP6, by)
 		}
 	default:
 		// The same host part as the IPv4 address, so that the two read
@@ -279,9 +280,9 @@ func (a *Attach) allocate(st *Store, net Network, reserved map[netip.Addr]string
 // full is the refusal of a subnet or range of network with no free address.
 func full(network string, subnet netip.Prefix, r ipam.Range) error {
 	if r != (ipam.Range{}) {
-		return Refuse("ip", "the range %s-%s of %s is full: every address is in use", r.Start, r.End, network)
+		return plan.Refuse("ip", "the range %s-%s of %s is full: every address is in use", r.Start, r.End, network)
 	}
-	return Refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, network)
+	return plan.Refuse("ip", "the subnet %s of %s is full: every address is in use", subnet, network)
 }
 
 // sortFamilies puts the addresses asked for where the network has their
@@ -306,9 +307,9 @@ func (a *Attach) sortFamilies(net Network) error {
 		case fam == ipam.V6 && dual && !a.IP6.IsValid():
 			a.IP6 = ip
 		case fam == first || fam == ipam.V6 && dual:
-			return Refuse("ip", "give at most one address of each family")
+			return plan.Refuse("ip", "give at most one address of each family")
 		default:
-			return Refuse("ip", "%s is an %s address and %s has no %s subnet (its subnet is %s)", ip, fam, net.Ref().Name, fam, firstFam.Subnet)
+			return plan.Refuse("ip", "%s is an %s address and %s has no %s subnet (its subnet is %s)", ip, fam, net.Ref().Name, fam, firstFam.Subnet)
 		}
 	}
 	return nil

@@ -1,8 +1,9 @@
-package plan
+package network
 
 import (
 	"errors"
 	"net/netip"
+	"plumb/plan"
 	"strings"
 	"testing"
 )
@@ -32,7 +33,7 @@ func TestSetNetworks(t *testing.T) {
 			var b Bridge
 			err := b.SetNetworks(tc.subnets, tc.gateways)
 			if tc.flag != "" {
-				var r *Refused
+				var r *plan.Refused
 				if !errors.As(err, &r) || r.Flag != tc.flag || !strings.Contains(r.Msg, tc.msg) {
 					t.Fatalf("SetNetworks = %v; want --%s refused with %q", err, tc.flag, tc.msg)
 				}

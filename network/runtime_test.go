@@ -1,4 +1,4 @@
-package plan
+package network
 
 import (
 	"context"
@@ -10,29 +10,31 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"plumb/actions"
+	"plumb/plan"
 	"plumb/plan/ipam"
 	"plumb/plan/plantest"
 )
 
 func TestRuntimeID(t *testing.T) {
 	long := strings.Repeat("0123456789abcdef", 4)
-	a := RuntimeID(RuntimeRef{"mynet", long, "eth0"})
-	if err := CheckObjectName("", a.Object); err != nil {
+	a := RuntimeID(plan.RuntimeRef{Network: "mynet", ContainerID: long, IfName: "eth0"})
+	if err := plan.CheckObjectName("", a.Object); err != nil {
 		t.Errorf("RuntimeID's name %q: %v", a.Object, err)
 	}
 	if !strings.HasPrefix(a.Object, "mynet-0123456789ab-") {
 		t.Errorf("RuntimeID's name %q does not start with the network and the container ID", a.Object)
 	}
-	if a != RuntimeID(RuntimeRef{"mynet", long, "eth0"}) {
+	if a != RuntimeID(plan.RuntimeRef{Network: "mynet", ContainerID: long, IfName: "eth0"}) {
 		t.Error("RuntimeID is not the same for the same input")
 	}
-	seen := map[string]RuntimeRef{}
-	for _, r := range []RuntimeRef{
-		{"mynet", long, "eth0"}, {"mynet", long, "eth1"}, {"mynet", long + "x", "eth0"}, {"other", long, "eth0"},
-		{strings.Repeat("n", 200), strings.Repeat("c", 300), "net:0"}, {"a", "b", "c d"},
+	seen := map[string]plan.RuntimeRef{}
+	for _, r := range []plan.RuntimeRef{
+		{Network: "mynet", ContainerID: long, IfName: "eth0"}, {Network: "mynet", ContainerID: long, IfName: "eth1"},
+		{Network: "mynet", ContainerID: long + "x", IfName: "eth0"}, {Network: "other", ContainerID: long, IfName: "eth0"},
+		{Network: strings.Repeat("n", 200), ContainerID: strings.Repeat("c", 300), IfName: "net:0"}, {Network: "a", ContainerID: "b", IfName: "c d"},
 	} {
 		id := RuntimeID(r)
-		if err := CheckObjectName("", id.Object); err != nil {
+		if err := plan.CheckObjectName("", id.Object); err != nil {
 			t.Errorf("RuntimeID(%v) = %q: %v", r, id.Object, err)
 		}
 		if prev, dup := seen[id.Object]; dup {
@@ -49,9 +51,9 @@ func TestRuntimeID(t *testing.T) {
 // routes, hairpin mode and a namespace file: its plan, its facts read back,
 // and the same identity refused twice.
 func TestRuntimeAttach(t *testing.T) {
-	st := NewStore(t.TempDir())
+	st := plan.NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	ref := RuntimeRef{Network: "mynet", ContainerID: "c1", IfName: "net1"}
+	ref := plan.RuntimeRef{Network: "mynet", ContainerID: "c1", IfName: "net1"}
 	in := actions.Netns{File: "/proc/self/ns/net"}
 	a := &Attach{Network: br, Target: in, If: "net1", ID: RuntimeID(ref), Runtime: &ref,
 		Range:     ipam.Range{Start: netip.MustParseAddr("10.88.0.100"), End: netip.MustParseAddr("10.88.0.101")},
@@ -81,10 +83,10 @@ func TestRuntimeAttach(t *testing.T) {
 	if p.Name != RuntimeID(ref).Object {
 		t.Errorf("object %q; want the runtime's identity %q", p.Name, RuntimeID(ref).Object)
 	}
-	if _, err := Apply(context.Background(), &plantest.FakeRunner{}, st, p, Each); err != nil {
+	if _, err := plan.Apply(context.Background(), &plantest.FakeRunner{}, st, p, plan.Each); err != nil {
 		t.Fatal(err)
 	}
-	st.headers = nil
+	st = plan.NewStore(st.Dir) // read as another plumb would
 	got := RuntimeAttachments(st, "mynet")
 	if len(got) != 1 {
 		t.Fatalf("RuntimeAttachments = %d records; want 1", len(got))
@@ -99,16 +101,16 @@ func TestRuntimeAttach(t *testing.T) {
 	// The same identity again is refused; another ifname of the same
 	// container gets the range's next address.
 	again := &Attach{Network: br, Target: in, If: "net1", ID: RuntimeID(ref), Runtime: &ref}
-	var r *Refused
+	var r *plan.Refused
 	if _, err := attachAll(st, []*Attach{again}); !errors.As(err, &r) || !strings.Contains(r.Msg, "already attached") {
 		t.Errorf("the same identity twice: %v", err)
 	}
-	ref2 := RuntimeRef{Network: "mynet", ContainerID: "c1", IfName: "net2"}
+	ref2 := plan.RuntimeRef{Network: "mynet", ContainerID: "c1", IfName: "net2"}
 	second := &Attach{Network: br, Target: in, If: "net2", ID: RuntimeID(ref2), Runtime: &ref2, Range: a.Range}
 	if _, err := attachAll(st, []*Attach{second}); err != nil || second.IP != netip.MustParseAddr("10.88.0.101") {
 		t.Errorf("second interface: %v, %v", second.IP, err)
 	}
-	third := &Attach{Network: br, Target: in, If: "net3", ID: RuntimeID(RuntimeRef{"mynet", "c2", "eth0"}), Range: a.Range}
+	third := &Attach{Network: br, Target: in, If: "net3", ID: RuntimeID(plan.RuntimeRef{Network: "mynet", ContainerID: "c2", IfName: "eth0"}), Range: a.Range}
 	if err := third.allocate(st, third.Network, map[netip.Addr]string{second.IP: "x"}); !errors.As(err, &r) || !strings.Contains(r.Msg, "range 10.88.0.100-10.88.0.101") {
 		t.Errorf("full range: %v", err)
 	}
@@ -117,25 +119,25 @@ func TestRuntimeAttach(t *testing.T) {
 // TestAttachCallNetwork: a dry run plans with the caller's network when
 // plumb keeps no bridge yet, and with the kept one otherwise.
 func TestAttachCallNetwork(t *testing.T) {
-	st := NewStore(t.TempDir())
-	net := BridgeNetwork{Name: "br0", BridgeFacts: BridgeFacts{Subnet: netip.MustParsePrefix("10.89.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1"), NAT: true}}
+	st := plan.NewStore(t.TempDir())
+	net := BridgeNetwork{Name: "br0", BridgeFacts: plan.BridgeFacts{Subnet: netip.MustParsePrefix("10.89.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1"), NAT: true}}
 	call := &AttachCall{Bridge: "br0", Network: &net, List: []*Attach{{Target: actions.Netns{File: "/x"}, If: "eth0"}}}
 	plans, err := allocPlan(call, st)
-	if err != nil || plans[0].Facts.(AttachmentFacts).IP != netip.MustParseAddr("10.89.0.2") {
+	if err != nil || plans[0].Facts.(plan.AttachmentFacts).IP != netip.MustParseAddr("10.89.0.2") {
 		t.Fatalf("without a kept bridge: %v", err)
 	}
 	bridgeUp(t, st, "10.88.0.0/24")
 	call.List[0].IP = netip.Addr{}
 	plans, err = allocPlan(call, st)
-	if err != nil || plans[0].Facts.(AttachmentFacts).IP != netip.MustParseAddr("10.88.0.2") {
+	if err != nil || plans[0].Facts.(plan.AttachmentFacts).IP != netip.MustParseAddr("10.88.0.2") {
 		t.Fatalf("with a kept bridge: %v", err)
 	}
 }
 
 // allocPlan is a dry run's allocation stage, then the plan.
-func allocPlan(rc Recipe, st *Store) ([]*Plan, error) {
-	env := Env{St: st}
-	if _, err := Allocate(context.Background(), env, rc, false); err != nil {
+func allocPlan(rc plan.Recipe, st *plan.Store) ([]*plan.Plan, error) {
+	env := plan.Env{St: st}
+	if _, err := plan.Allocate(context.Background(), env, rc, false); err != nil {
 		return nil, err
 	}
 	return rc.Plan(context.Background(), env)

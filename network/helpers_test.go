@@ -1,0 +1,28 @@
+package network
+
+import (
+	"os"
+
+	"plumb/actions"
+	"plumb/plan"
+)
+
+// withFacts is rec with facts f, as the engine keeps them.
+func withFacts(rec *plan.Record, f plan.Facts) *plan.Record {
+	if err := rec.SetFacts(f); err != nil {
+		panic(err)
+	}
+	return rec
+}
+
+// lines are p's commands, one a step.
+func lines(p *plan.Plan) []string {
+	var out []string
+	for _, s := range p.Steps {
+		out = append(out, actions.Quote(s.Action.Argv()))
+	}
+	return out
+}
+
+// selfTarget is a namespace that exists for the whole test: our own process.
+func selfTarget() actions.Netns { return actions.Netns{PID: os.Getpid()} }
