@@ -140,9 +140,3 @@ func TestFindUplink(t *testing.T) {
 		t.Errorf("FindUplink wrote the recipe's uplink: %q", v.Uplink)
 	}
 }
-
-func selfVeth() *Veth {
-	v := docVeth()
-	v.Target = selfTarget()
-	return v
-}
