@@ -405,3 +405,35 @@ func ImageRemoval(st *plan.Store, rec *plan.Record) ([]*plan.Record, error) {
 // Locks: images and layers share short names and files: one process adds
 // them at a time. (A pull stages its layers before, without any lock.)
 func (g *ImageGet) Locks() []plan.Lock { return []plan.Lock{plan.ImagesLock(false)} }
+
+// Get is `plumb image pull` and `image import` below their flags: the
+// layers plumb does not keep staged first (under stage, the pull's own
+// deadline, and before any lock), then the image's plan brought up, then
+// the name it was asked by kept. With dryRun it plans alone. An image kept
+// already has no plan: its name is kept all the same.
+func Get(ctx, stage context.Context, env plan.Env, g *ImageGet, lim Limits, dryRun bool) (*plan.Outcome, error) {
+	if !dryRun {
+		if err := g.Check(); err != nil {
+			return nil, err
+		}
+		done, err := g.Stage(stage, env.St, lim)
+		defer done()
+		if err != nil {
+			return nil, err
+		}
+	}
+	out, err := plan.Up(ctx, env, g, dryRun)
+	if err != nil || dryRun {
+		return out, err
+	}
+	return out, KeepImageName(env.St, g.Img.ID, g.Ref)
+}
+
+// Name is the image as the user reads it: the name asked, as Docker
+// shortens it, or its ID.
+func (g *ImageGet) Name() string {
+	if _, err := image.ParseRef(g.Ref); err != nil && g.Ref != "" {
+		return g.Ref
+	}
+	return g.describe()
+}

@@ -127,43 +127,21 @@ func getImage(d *deps, ctx context.Context, g *rootfs.ImageGet, lim rootfs.Limit
 		if err := privileged(); err != nil {
 			return err
 		}
-		if err := g.Check(); err != nil {
-			return err
-		}
-		done, err := g.Stage(ctx, d.store, lim)
-		defer done()
-		if err != nil {
-			return timedOut(ctx, err)
-		}
 	}
-	out, err := plan.Up(d.ctx, d.env(), g, dryRun)
+	out, err := rootfs.Get(d.ctx, ctx, d.env(), g, lim, dryRun)
 	if err != nil {
-		return err
+		return timedOut(ctx, err)
 	}
-	name := g.Ref
-	if r, err := image.ParseRef(name); err == nil {
-		name = r.Familiar()
+	name := g.Name()
+	switch {
+	case len(out.Plans) == 0:
+		_, err = fmt.Fprintf(d.stdout, "%s is kept already (image %s); nothing to unpack\n", name, actions.ShortDigest(g.Img.ID))
+	case dryRun:
+		err = renderPlans(d, out.Plans, output, "image "+name)
+	default:
+		n := len(g.Img.Layers)
+		_, err = fmt.Fprintf(d.stdout, "%s %s: image %s, %d layers (%d unpacked, %d shared)\n", did, name, actions.ShortDigest(g.Img.ID), n, len(out.Plans)-1, n-(len(out.Plans)-1))
 	}
-	if name == "" {
-		name = "image " + actions.ShortDigest(g.Img.ID)
-	}
-	if len(out.Plans) == 0 {
-		if !dryRun {
-			if err := rootfs.KeepImageName(d.store, g.Img.ID, g.Ref); err != nil {
-				return err
-			}
-		}
-		_, err := fmt.Fprintf(d.stdout, "%s is kept already (image %s); nothing to unpack\n", name, actions.ShortDigest(g.Img.ID))
-		return err
-	}
-	if dryRun {
-		return renderPlans(d, out.Plans, output, "image "+name)
-	}
-	if err := rootfs.KeepImageName(d.store, g.Img.ID, g.Ref); err != nil {
-		return err
-	}
-	n := len(g.Img.Layers)
-	_, err = fmt.Fprintf(d.stdout, "%s %s: image %s, %d layers (%d unpacked, %d shared)\n", did, name, actions.ShortDigest(g.Img.ID), n, len(out.Plans)-1, n-(len(out.Plans)-1))
 	return err
 }
 

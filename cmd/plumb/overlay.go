@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 
-	"plumb/actions"
 	"plumb/plan"
 	"plumb/rootfs"
 )
@@ -92,66 +90,32 @@ func (c *OverlayUnmountCmd) Run(d *deps) error {
 	return unmount(d, rec, c.Name, c.Lazy, c.Purge, c.DryRun, c.Output)
 }
 
-// unmount undoes an overlay (rec; nil when only its layout NAME is left, to
-// purge) and, with purge, deletes a layout plumb made.
+// unmount runs or prints rootfs.Unmount and says what it did.
 func unmount(d *deps, rec *plan.Record, name string, lazy, purge, dryRun bool, output string) error {
-	var f plan.OverlayFacts
-	layout := d.store.OverlayOf(name).Base // the directory of a --name layout, "" for the user's own dirs
-	if rec != nil {
-		var err error
-		if f, err = rec.OverlayFacts(); err != nil {
-			return err
-		}
-		layout, name = f.Layout, rec.Name
-	}
-	var purgeAction actions.Action
-	if purge {
-		if layout == "" {
-			return &plan.Refused{Flag: "purge", Msg: fmt.Sprintf("%s's upper directory %s is not a layout plumb made; it is yours to remove", rec.ID(), f.UpperDir)}
-		}
-		if _, err := os.Stat(layout); err == nil {
-			purgeAction = actions.RemoveTree{Path: layout}
-		} else if rec == nil {
-			return fmt.Errorf("plumb keeps no overlay named %s, and %s does not exist", name, layout)
-		}
-	}
-	opts := plan.DownOptions{Lazy: lazy, Purge: purgeAction}
+	u := &rootfs.Unmount{Rec: rec, Name: name, Lazy: lazy, Purge: purge}
 	if dryRun {
-		p := &plan.Plan{Kind: plan.OverlayKind.Name(), Name: name}
-		if rec != nil {
-			td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, opts, true)
-			if err != nil {
-				return err
-			}
-			p = td.Plan
-		} else if purgeAction != nil {
-			p.Steps = append(p.Steps, plan.Step{Action: purgeAction})
+		p, err := u.Plan(d.ctx, d.env())
+		if err != nil {
+			return err
 		}
 		return render(d, p, output)
 	}
-	if rec != nil {
-		if _, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, opts, false); err != nil {
-			var ue *plan.UndoError
-			if errors.As(err, &ue) && strings.Contains(err.Error(), "busy") && !lazy {
-				return fmt.Errorf("%w; it is busy: stop what uses it, or retry with --lazy", err)
-			}
-			return err
-		}
-		fmt.Fprintf(d.stdout, "%s is unmounted from %s\n", rec.ID(), f.Merged)
-	} else if purgeAction != nil {
-		if _, err := plan.Purge(d.ctx, d.env(), plan.OverlayKind.Name(), name, purgeAction); err != nil {
-			return err
-		}
+	did, err := u.Run(d.ctx, d.env())
+	if err != nil {
+		return err
 	}
-	if purgeAction != nil {
-		fmt.Fprintf(d.stdout, "deleted %s\n", layout)
-	} else if rec != nil && f.UpperDir != "" {
-		if entries, err := os.ReadDir(f.UpperDir); err == nil {
+	if rec != nil {
+		fmt.Fprintf(d.stdout, "%s is unmounted from %s\n", rec.ID(), did.Merged)
+	}
+	if did.Purged {
+		fmt.Fprintf(d.stdout, "deleted %s\n", did.Layout)
+	} else if did.UpperDir != "" {
+		if entries, err := os.ReadDir(did.UpperDir); err == nil {
 			how := ""
-			if layout != "" {
+			if did.Layout != "" {
 				how = fmt.Sprintf("; `plumb overlay unmount --name %s --purge` deletes it", rec.Name)
 			}
-			fmt.Fprintf(d.stdout, "kept the upper layer %s (%d entries)%s\n", f.UpperDir, len(entries), how)
+			fmt.Fprintf(d.stdout, "kept the upper layer %s (%d entries)%s\n", did.UpperDir, len(entries), how)
 		}
 	}
 	return nil
