@@ -15,15 +15,16 @@ type RunCmd struct {
 	Name     string     `arg:"" help:"The container's name."`
 	Image    string     `name:"image" placeholder:"REF" help:"Run an image plumb keeps ('plumb image pull' or 'import'): its layers as the root, its Entrypoint and Cmd (CMD after -- replaces Cmd, as docker run's arguments do)."`
 	Layer    []string   `name:"layer" sep:"none" placeholder:"LAYER|DIR" help:"A read-only layer, topmost first: a name from 'plumb layer import', or a directory. Instead of --image, for plain trees."`
-	Net      string     `name:"net" default:"none" placeholder:"BRIDGE|none" help:"The bridge to attach to (made by 'plumb bridge up'), or none for loopback only."`
+	Net      string     `name:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none" help:"The bridge to attach to (made by 'plumb bridge up'), or none for loopback only."`
 	IP       addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
-	Publish  []portFlag `name:"publish" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
+	Publish  []portFlag `name:"publish" short:"p" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
 	Alias    []string   `name:"alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on its bridge, besides its own; repeat for more."`
 	Hostname string     `name:"hostname" help:"The container's hostname (default: its name, with '_' made '-')."`
 	Detach   bool       `name:"detach" short:"d" help:"Start it in the background, print its PID and return; stop it with 'plumb stop'."`
+	RM       bool       `name:"rm" help:"Remove the container when its command ends: what a run in the foreground always does (accepted for docker run's sake); refused with -d, whose container 'plumb stop' removes."`
 	DryRun   bool       `name:"dry-run" help:"Print the plan and change nothing."`
 	Output   string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
-	Cmd      []string   `arg:"" optional:"" passthrough:"" placeholder:"-- CMD" help:"The command to run, after --; with --image, it replaces the image's Cmd (its Entrypoint stays)."`
+	Cmd      []string   `arg:"" optional:"" passthrough:"partial" placeholder:"-- CMD" help:"The command to run, after --; with --image, it replaces the image's Cmd (its Entrypoint stays)."`
 
 	// What the container may do: docker run's defaults and flags.
 	Privileged  bool     `name:"privileged" help:"Give the container every capability, /sys read-write, nothing masked, working device nodes: root over the host."`
@@ -72,7 +73,12 @@ keeps every capability and masks nothing: the container is then root over
 the host.
 
 Without -d it stays in the foreground and undoes everything when the command
-ends, exiting with its status. With -d it prints the PID and returns.`
+ends, exiting with its status (as docker run --rm does; --rm is accepted). With
+-d it prints the PID and returns.
+
+Flags go before the command: a flag run does not know is an error, not the
+start of the command. Everything after -- (or after the first word that is not
+a flag) is the command and its arguments.`
 }
 
 // hostEnv reads --env as docker run does: KEY alone takes the value KEY
@@ -118,6 +124,9 @@ func (c *RunCmd) input() supervise.Input {
 // waits for the command, then undoes everything and exits with its status.
 func (c *RunCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
+	if c.RM && c.Detach {
+		return &plan.Refused{Flag: "rm", Msg: "plumb does not yet remove a detached container when its command ends: run it without --rm, and remove it with `plumb stop NAME`"}
+	}
 	ct, err := supervise.Container(d.store, c.input())
 	if err != nil {
 		return err
