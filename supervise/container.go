@@ -29,6 +29,10 @@ type Input struct {
 	// directories.
 	Image  string
 	Layers []string
+	// Entrypoint, when set, replaces the image's Entrypoint (one word, as
+	// docker run --entrypoint takes it; "" none) and drops its Cmd: the
+	// command after -- is then all the arguments.
+	Entrypoint *string
 }
 
 // Container is the container recipe of in: its layers (an image's, or
@@ -44,8 +48,10 @@ func Container(st *plan.Store, in Input) (*container.Container, error) {
 		return nil, &plan.Refused{Flag: "layer", Msg: "give --image or --layer, not both"}
 	case in.Image == "" && len(in.Layers) == 0:
 		return nil, &plan.Refused{Flag: "image", Msg: "give the root: --image REF (from 'plumb image pull' or 'import') or --layer DIR"}
+	case in.Image == "" && in.Entrypoint != nil:
+		return nil, &plan.Refused{Flag: "entrypoint", Msg: "it replaces an image's Entrypoint; with --layer, give the whole command after --"}
 	case in.Image != "":
-		if err := fromImage(st, &ct, in.Image); err != nil {
+		if err := fromImage(st, &ct, in.Image, in.Entrypoint); err != nil {
 			return nil, err
 		}
 	}
@@ -63,7 +69,7 @@ func layerDir(st *plan.Store, v string) string {
 
 // fromImage gives the container an image's layers (their short links,
 // topmost first) and what its config says to run it with.
-func fromImage(st *plan.Store, ct *container.Container, ref string) error {
+func fromImage(st *plan.Store, ct *container.Container, ref string, entrypoint *string) error {
 	_, f, err := rootfs.FindImage(st, ref)
 	if err != nil {
 		var r *plan.Refused
@@ -74,8 +80,36 @@ func fromImage(st *plan.Store, ct *container.Container, ref string) error {
 	}
 	ct.Layers = f.RootLayers()
 	ct.Image, ct.ImageID = f.Name(), f.ID
-	if f.Config.Command(ct.Cmd) == nil {
+	cfg := f.Config
+	if entrypoint != nil {
+		cfg.Entrypoint, cfg.Cmd = nil, nil
+		if *entrypoint != "" {
+			cfg.Entrypoint = []string{*entrypoint}
+		}
+	}
+	if cfg.Command(ct.Cmd) == nil {
 		return &plan.Refused{Flag: "image", Msg: fmt.Sprintf("%s has no Entrypoint or Cmd: give the command after --", ref)}
 	}
-	return ct.FromImage(f.Config)
+	return ct.FromImage(cfg)
+}
+
+// EnvFile reads a file of variables as docker run --env-file does: a
+// KEY=VALUE (the value as written, quotes and all) or a KEY alone (which
+// -e KEY reads the same way) a line; blank lines and lines starting with #
+// are skipped, leading spaces trimmed. A name with a space is refused,
+// naming its line.
+func EnvFile(name string, data []byte) ([]string, error) {
+	var out []string
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimLeft(strings.TrimSuffix(line, "\r"), " \t")
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		key, _, _ := strings.Cut(line, "=")
+		if key == "" || strings.ContainsAny(key, " \t") {
+			return nil, &plan.Refused{Flag: "env-file", Msg: fmt.Sprintf("%s:%d: %q is not a variable name", name, i+1, key)}
+		}
+		out = append(out, line)
+	}
+	return out, nil
 }

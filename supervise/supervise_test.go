@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -92,5 +93,31 @@ func TestContainerInput(t *testing.T) {
 	}
 	if ct.Bridge != "br0" || ct.Name != "c" || len(ct.Cmd) != 1 {
 		t.Errorf("container: %+v", ct)
+	}
+}
+
+// TestEnvFile: docker run --env-file's lines: KEY=VALUE as written, KEY
+// alone, comments and blank lines skipped; a name with a space refused
+// with its line.
+func TestEnvFile(t *testing.T) {
+	got, err := EnvFile("f", []byte("# a comment\n\nA=1\n  B=two words\r\nC\nD=\"quoted\"\n"))
+	want := []string{"A=1", "B=two words", "C", `D="quoted"`}
+	if err != nil || strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("EnvFile = %q, %v; want %q", got, err, want)
+	}
+	for _, bad := range []string{"A B=1\n", "=x\n"} {
+		if _, err := EnvFile("f", []byte("OK=1\n"+bad)); err == nil || !strings.Contains(err.Error(), "f:2:") {
+			t.Errorf("EnvFile(%q) = %v; want a refusal naming f:2", bad, err)
+		}
+	}
+}
+
+// TestEntrypointNeedsImage: --entrypoint replaces an image's; with layers
+// the command is given whole.
+func TestEntrypointNeedsImage(t *testing.T) {
+	e := "/bin/sh"
+	_, err := Container(plan.NewStore(t.TempDir()), Input{Container: container.Container{Name: "c"}, Layers: []string{"/l"}, Entrypoint: &e})
+	if r, ok := err.(*plan.Refused); !ok || r.Flag != "entrypoint" {
+		t.Errorf("--entrypoint with --layer = %v; want it refused", err)
 	}
 }

@@ -34,9 +34,11 @@ type RunCmd struct {
 	SUID        bool     `name:"suid" help:"Mount the root without nosuid, so that setuid and setgid programs (su, sudo) work."`
 
 	// What the command runs with, as docker run's -e, -w and -u.
-	Env     []string `name:"env" short:"e" sep:"none" placeholder:"KEY=VALUE" help:"Set a variable of the command's environment (it gets only PATH, HOSTNAME, HOME and these); KEY alone takes plumb's own value, as docker run -e KEY. Repeat for more."`
-	WorkDir string   `name:"workdir" short:"w" placeholder:"DIR" help:"The command's working directory inside the container, made if missing (default /)."`
-	User    string   `name:"user" short:"u" placeholder:"USER[:GROUP]" help:"Run the command as this user: a name or UID, and a group or GID, names from the container's /etc/passwd and /etc/group (default root)."`
+	EnvFile    []string `name:"env-file" sep:"none" placeholder:"FILE" help:"Read variables from a file, KEY=VALUE or KEY a line (# comments), as docker run --env-file; -e wins over it. Repeat for more."`
+	Entrypoint *string  `name:"entrypoint" placeholder:"CMD" help:"Replace the image's Entrypoint with this one word (\"\" for none) and drop its Cmd, as docker run --entrypoint: the words after -- are its arguments."`
+	Env        []string `name:"env" short:"e" sep:"none" placeholder:"KEY=VALUE" help:"Set a variable of the command's environment (it gets only PATH, HOSTNAME, HOME and these); KEY alone takes plumb's own value, as docker run -e KEY. Repeat for more."`
+	WorkDir    string   `name:"workdir" short:"w" placeholder:"DIR" help:"The command's working directory inside the container, made if missing (default /)."`
+	User       string   `name:"user" short:"u" placeholder:"USER[:GROUP]" help:"Run the command as this user: a name or UID, and a group or GID, names from the container's /etc/passwd and /etc/group (default root)."`
 	// ResolvConf is the host file the container's nameservers come from;
 	// hidden, for tests that need a known one (the script tests set
 	// PLUMB_RESOLV_CONF, so that no golden holds the nameservers of the
@@ -103,21 +105,34 @@ type exitCode int
 func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
 
 // input is the typed input of the flags.
-func (c *RunCmd) input() supervise.Input {
+func (c *RunCmd) input() (supervise.Input, error) {
+	env := []string{}
+	for _, name := range c.EnvFile {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return supervise.Input{}, &plan.Refused{Flag: "env-file", Msg: err.Error()}
+		}
+		vars, err := supervise.EnvFile(name, data)
+		if err != nil {
+			return supervise.Input{}, err
+		}
+		env = append(env, vars...)
+	}
+	env = append(env, c.Env...)
 	cmd := c.Cmd
 	if len(cmd) > 0 && cmd[0] == "--" {
 		cmd = cmd[1:]
 	}
 	ct := container.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach,
 		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID,
-		Env: hostEnv(c.Env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf, Aliases: c.Alias}
+		Env: hostEnv(env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf, Aliases: c.Alias}
 	for _, p := range c.Publish {
 		ct.Publish = append(ct.Publish, p.Port)
 	}
 	if c.Net != "none" {
 		ct.Bridge = c.Net
 	}
-	return supervise.Input{Container: ct, Image: c.Image, Layers: c.Layer}
+	return supervise.Input{Container: ct, Image: c.Image, Layers: c.Layer, Entrypoint: c.Entrypoint}, nil
 }
 
 // Run plans the container and prints or applies it; in the foreground it
@@ -127,7 +142,11 @@ func (c *RunCmd) Run(d *deps) error {
 	if c.RM && c.Detach {
 		return &plan.Refused{Flag: "rm", Msg: "plumb does not yet remove a detached container when its command ends: run it without --rm, and remove it with `plumb stop NAME`"}
 	}
-	ct, err := supervise.Container(d.store, c.input())
+	in, err := c.input()
+	if err != nil {
+		return err
+	}
+	ct, err := supervise.Container(d.store, in)
 	if err != nil {
 		return err
 	}
