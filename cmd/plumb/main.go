@@ -50,6 +50,12 @@ type CLI struct {
 	Recover RecoverCmd `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
 	Migrate MigrateCmd `cmd:"" help:"Move what an older plumb kept in --state-dir (images, layers, upper directories) to --root."`
 	CNI     CNICmd     `cmd:"" name:"cni" help:"plumb as a CNI plugin: show the plan a runtime's ADD or DEL would run."`
+
+	// Docker's words (docker.go): the same commands under the names a
+	// Docker user types.
+	Images  ImageLsCmd   `cmd:"" group:"Docker's words" help:"The same as 'plumb image ls' (docker images)."`
+	Pull    ImagePullCmd `cmd:"" group:"Docker's words" help:"The same as 'plumb image pull' (docker pull)."`
+	Network NetworkCmd   `cmd:"" group:"Docker's words" help:"docker network's words for the bridge commands: create, ls, rm, connect, disconnect, inspect."`
 }
 
 const description = `plumb gives containers their network with the plain Linux commands a person could
