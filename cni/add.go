@@ -64,31 +64,14 @@ func (p *Plugin) Add(ctx context.Context, conf *NetConf, args Args) (*types100.R
 	return res, nil
 }
 
-// lockAdd takes what an ADD needs. With its bridge up as the config asks
-// (every ADD but a network's first), the network's lock shared: ADDs on
-// one network run side by side, each under its attachment's own lock and
-// the network's allocation lock, which the attach takes. Otherwise the
-// state directory's lock, exclusive, to make the bridge or finish one a
-// killed ADD left. settled says which; a bridge up with other settings is
-// refused as Up refuses it.
+// lockAdd takes what an ADD needs (see lockOnNetwork): with its bridge up
+// as the config asks, each ADD runs under its attachment's own lock and
+// the network's allocation lock, which the attach takes. A bridge up with
+// other settings is refused as Up refuses it.
 func (p *Plugin) lockAdd(ctx context.Context, conf *NetConf) (settled bool, err error) {
-	if p.Permit != nil {
-		if err := p.Permit(); err != nil {
-			return false, err
-		}
-	}
-	br := conf.Bridge.String()
-	if rec, err := p.Env.St.LoadHeader(plan.BridgeKind.Name(), br); err == nil && rec.State == plan.StateUp {
-		if err := p.Env.St.LockFor(ctx, p.Env.Wait, plan.NetworkLock(br, true)); err != nil {
-			return false, err
-		}
-		ok, err := plan.Settled(ctx, p.Env, conf.BridgeRecipe())
-		if ok || err != nil {
-			return ok, err
-		}
-		p.Env.St.Unlock() // taken down meanwhile: made again below
-	}
-	return false, p.Env.St.Lock(ctx, p.Env.Wait)
+	return p.lockOnNetwork(ctx, conf.Bridge.String(), func() (bool, error) {
+		return plan.Settled(ctx, p.Env, conf.BridgeRecipe())
+	})
 }
 
 // undoBridge takes down a bridge the failed ADD made, unless something

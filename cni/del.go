@@ -56,32 +56,15 @@ func (p *Plugin) Del(ctx context.Context, conf *NetConf, args Args) error {
 	return nil
 }
 
-// lockDel takes what a DEL needs. With its bridge up (every DEL but one
-// after a network's first ADD was killed), the network's lock shared and
-// the attachment's own, as ADD takes them: a DEL then never waits for a
-// burst of ADDs on the network to leave the state directory's lock free,
-// which it took exclusive before and could wait on past PLUMB_WAIT.
-// Otherwise the state directory's lock, exclusive, to finish the bridge.
+// lockDel takes what a DEL needs (see lockOnNetwork): with its bridge up,
+// the attachment's own lock beside the network's, as ADD takes them.
 func (p *Plugin) lockDel(ctx context.Context, bridge, object string) (settled bool, err error) {
-	if p.Permit != nil {
-		if err := p.Permit(); err != nil {
-			return false, err
-		}
-	}
-	if bridge != "" {
-		if rec, err := p.Env.St.LoadHeader(plan.BridgeKind.Name(), bridge); err == nil && rec.State == plan.StateUp {
-			if err := p.Env.St.LockFor(ctx, p.Env.Wait, plan.NetworkLock(bridge, true), plan.ObjectLock(plan.AttachmentKind.Name(), object)); err != nil {
-				return false, err
-			}
-			// Held shared, the bridge cannot be taken down; read again
-			// in case it was before the lock was had.
-			if rec, err := p.Env.St.LoadHeader(plan.BridgeKind.Name(), bridge); err == nil && rec.State == plan.StateUp {
-				return true, nil
-			}
-			p.Env.St.Unlock()
-		}
-	}
-	return false, p.Env.St.Lock(ctx, p.Env.Wait)
+	return p.lockOnNetwork(ctx, bridge, func() (bool, error) {
+		// Held shared, the bridge cannot be taken down; read again in
+		// case it was before the lock was had.
+		rec, err := p.Env.St.LoadHeader(plan.BridgeKind.Name(), bridge)
+		return err == nil && rec.State == plan.StateUp, nil
+	}, plan.ObjectLock(plan.AttachmentKind.Name(), object))
 }
 
 // tearDown undoes one object DEL, GC or a failed ADD removes, as `plumb

@@ -96,6 +96,35 @@ func (p *Plugin) lock(ctx context.Context) error {
 	return p.Env.St.Lock(ctx, p.Env.Wait)
 }
 
+// lockOnNetwork takes what ADD and DEL need. With the bridge up (every
+// call but those of a network whose first ADD has not finished), the
+// network's lock shared and extra: calls on one network run side by side,
+// and never wait for the state directory's lock, which a burst of them
+// would keep from being free. settled, asked under those locks, says
+// whether the bridge is still as the call needs it. Otherwise the state
+// directory's lock, exclusive, to make or finish the bridge; ok says
+// which was taken.
+func (p *Plugin) lockOnNetwork(ctx context.Context, bridge string, settled func() (bool, error), extra ...plan.Lock) (ok bool, err error) {
+	if p.Permit != nil {
+		if err := p.Permit(); err != nil {
+			return false, err
+		}
+	}
+	if bridge != "" {
+		if rec, err := p.Env.St.LoadHeader(plan.BridgeKind.Name(), bridge); err == nil && rec.State == plan.StateUp {
+			if err := p.Env.St.LockFor(ctx, p.Env.Wait, append([]plan.Lock{plan.NetworkLock(bridge, true)}, extra...)...); err != nil {
+				return false, err
+			}
+			ok, err := settled()
+			if ok || err != nil {
+				return ok, err
+			}
+			p.Env.St.Unlock() // taken down meanwhile: made or finished below
+		}
+	}
+	return false, p.Env.St.Lock(ctx, p.Env.Wait)
+}
+
 // asError gives an error of plumb's its CNI code: refused input 100
 // (nothing changed), a lock held too long 11 (try again), anything else
 // fallback.
