@@ -93,7 +93,7 @@ func TestAllocate(t *testing.T) {
 	br := bridgeUp(t, st, "10.88.0.0/29") // hosts .1 (gateway) to .6
 	var got []string
 	for i := 0; i < 5; i++ {
-		a := &Attach{Network: br, Target: selfTarget(), If: "eth0"}
+		a := &Attach{Network: br, Target: plantest.SelfTarget(), If: "eth0"}
 		if err := a.Allocate(st); err != nil {
 			t.Fatalf("attach %d: %v", i, err)
 		}
@@ -107,7 +107,7 @@ func TestAllocate(t *testing.T) {
 	if diff := cmp.Diff([]string{"10.88.0.2", "10.88.0.3", "10.88.0.4", "10.88.0.5", "10.88.0.6"}, got); diff != "" {
 		t.Errorf("allocated (-want +got):\n%s", diff)
 	}
-	a := &Attach{Network: br, Target: selfTarget(), If: "eth0"}
+	a := &Attach{Network: br, Target: plantest.SelfTarget(), If: "eth0"}
 	var r *plan.Refused
 	if err := a.Allocate(st); !errors.As(err, &r) || !strings.Contains(r.Msg, "is full") {
 		t.Errorf("full subnet: %v", err)
@@ -120,7 +120,7 @@ func TestAllocate(t *testing.T) {
 	}
 	for ip, msg := range map[string]string{"10.88.0.1": "taken by the gateway", "10.88.0.3": "taken by attachment/br0-10.88.0.3",
 		"10.88.0.7": "broadcast", "10.88.0.0": "network address", "10.88.1.2": "outside the subnet"} {
-		a := &Attach{Network: br, Target: selfTarget(), IP: netip.MustParseAddr(ip)}
+		a := &Attach{Network: br, Target: plantest.SelfTarget(), IP: netip.MustParseAddr(ip)}
 		if err := a.Allocate(st); !errors.As(err, &r) || r.Flag != "ip" || !strings.Contains(r.Msg, msg) {
 			t.Errorf("--ip %s: %v; want ...%s...", ip, err, msg)
 		}
@@ -177,7 +177,7 @@ func TestAttachPlan(t *testing.T) {
 func TestAttachRollbackKeepsBridge(t *testing.T) {
 	st := plan.NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	a := &Attach{Network: br, Target: selfTarget(), If: "eth0", Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
+	a := &Attach{Network: br, Target: plantest.SelfTarget(), If: "eth0", Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
 	if err := a.Allocate(st); err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +263,7 @@ func TestRouteLocalnetShared(t *testing.T) {
 	f := &plantest.FakeRunner{}
 	var recs []*plan.Record
 	for i, ports := range [][]plan.Port{{{Host: 8080, Container: 80, Proto: "tcp"}}, nil, {{Host: 8081, Container: 80, Proto: "tcp"}}} {
-		a := &Attach{Network: br, Target: selfTarget(), IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(2 + i)}), If: "eth0", Publish: ports}
+		a := &Attach{Network: br, Target: plantest.SelfTarget(), IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(2 + i)}), If: "eth0", Publish: ports}
 		rec, err := plan.Apply(ctx, f, st, plantest.Must(a.Plan()), plan.Each)
 		if err != nil {
 			t.Fatal(err)

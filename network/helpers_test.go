@@ -1,8 +1,6 @@
 package network
 
 import (
-	"os"
-
 	"plumb/actions"
 	"plumb/plan"
 )
@@ -23,6 +21,3 @@ func lines(p *plan.Plan) []string {
 	}
 	return out
 }
-
-// selfTarget is a namespace that exists for the whole test: our own process.
-func selfTarget() actions.Netns { return actions.Netns{PID: os.Getpid()} }

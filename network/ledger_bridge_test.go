@@ -16,7 +16,7 @@ func TestRouteLocalnetBridgeGone(t *testing.T) {
 	ctx := context.Background()
 	st := plan.NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	a := &Attach{Network: br, Target: selfTarget(), IP: netip.MustParseAddr("10.88.0.2"), If: "eth0", Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
+	a := &Attach{Network: br, Target: plantest.SelfTarget(), IP: netip.MustParseAddr("10.88.0.2"), If: "eth0", Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}}
 	rec, err := plan.Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(a.Plan()), plan.Each)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -16,22 +15,6 @@ import (
 	"plumb/plan"
 	"plumb/plan/plantest"
 )
-
-// containers starts n processes to stand for containers: distinct PIDs
-// whose network namespace (the test's own) can be read.
-func containers(t *testing.T, n int) []actions.Netns {
-	t.Helper()
-	var out []actions.Netns
-	for range n {
-		cmd := exec.Command("sleep", "60")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		out = append(out, actions.Netns{PID: cmd.Process.Pid})
-	}
-	return out
-}
 
 func attachMany(t *testing.T, st *plan.Store, targets []actions.Netns) []*plan.Plan {
 	plans, _ := attachManyOf(t, st, targets)
@@ -58,7 +41,7 @@ func attachManyOf(t *testing.T, st *plan.Store, targets []actions.Netns) ([]*pla
 // -batch, in plan order; each container's steps as one process of its own.
 func TestApplyAllBatch(t *testing.T) {
 	st := plan.NewStore(t.TempDir())
-	cs := containers(t, 3)
+	cs := plantest.Containers(t, 3)
 	plans := attachMany(t, st, cs)
 	f := &plantest.FakeRunner{}
 	recs, err := plan.ApplyAll(context.Background(), f, st, plans, plan.Batch)
@@ -105,7 +88,7 @@ func TestApplyAllBatch(t *testing.T) {
 func TestApplyAllFailure(t *testing.T) {
 	for _, mode := range []plan.Mode{plan.Batch, plan.Each} {
 		st := plan.NewStore(t.TempDir())
-		cs := containers(t, 3)
+		cs := plantest.Containers(t, 3)
 		plans := attachMany(t, st, cs)
 		f := &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip -batch -", cs[1].PID),
 			FailStderr: "Error: ipv4: Address already assigned.\nCommand failed -:2"}
@@ -152,7 +135,7 @@ func TestApplyAllFailure(t *testing.T) {
 // crash part-way leaves every object for `plumb recover`.
 func TestApplyAllCrash(t *testing.T) {
 	st := plan.NewStore(t.TempDir())
-	cs := containers(t, 2)
+	cs := plantest.Containers(t, 2)
 	plans := attachMany(t, st, cs)
 	f := &plantest.FakeRunner{CrashOn: "ip -batch -"}
 	func() {
@@ -194,7 +177,7 @@ func TestDownAllGroup(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			st := plan.NewStore(t.TempDir())
-			plans := attachMany(t, st, containers(t, 3))
+			plans := attachMany(t, st, plantest.Containers(t, 3))
 			recs, err := plan.ApplyAll(context.Background(), &plantest.FakeRunner{}, st, plans, plan.Batch)
 			if err != nil {
 				t.Fatal(err)
@@ -227,20 +210,20 @@ func TestDownAllGroup(t *testing.T) {
 func TestAttachAllRefuses(t *testing.T) {
 	st := plan.NewStore(t.TempDir())
 	br := bridgeUp(t, st, "10.88.0.0/24")
-	c := containers(t, 1)[0]
+	c := plantest.Containers(t, 1)[0]
 	var r *plan.Refused
 	err := (&AttachCall{List: []*Attach{{Target: c, If: "eth0"}, {Target: c, If: "eth0"}}}).Check()
 	if !errors.As(err, &r) || !strings.Contains(r.Msg, "given twice") {
 		t.Errorf("same container twice: %v", err)
 	}
-	err = (&AttachCall{List: []*Attach{{Target: c, If: "eth0", Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}}, {Target: selfTarget(), If: "eth0"}}}).Check()
+	err = (&AttachCall{List: []*Attach{{Target: c, If: "eth0", Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}}, {Target: plantest.SelfTarget(), If: "eth0"}}}).Check()
 	if !errors.As(err, &r) || r.Flag != "publish" {
 		t.Errorf("publish with many: %v", err)
 	}
 	// Addresses run out across the call, not only across journals.
 	var as []*Attach
 	br.Subnet = netip.MustParsePrefix("10.88.0.0/29")
-	for _, c := range containers(t, 7) {
+	for _, c := range plantest.Containers(t, 7) {
 		as = append(as, &Attach{Network: br, Target: c, If: "eth0"})
 	}
 	if _, err := attachAll(st, as); !errors.As(err, &r) || !strings.Contains(r.Msg, "is full") {
@@ -260,7 +243,7 @@ func TestBatchLineErrors(t *testing.T) {
 // runs its steps in order, and a failure in a later wave rolls back all.
 func TestApplyAllWaves(t *testing.T) {
 	st := plan.NewStore(t.TempDir())
-	cs := containers(t, 2*plan.WaveSize+10)
+	cs := plantest.Containers(t, 2*plan.WaveSize+10)
 	plans, as := attachManyOf(t, st, cs)
 	f := &plantest.FakeRunner{}
 	if _, err := plan.ApplyAll(context.Background(), f, st, plans, plan.Batch); err != nil {

@@ -42,7 +42,7 @@ func TestAttachNames(t *testing.T) {
 // an attach does, and returns its journal.
 func namesAttach(t *testing.T, st *plan.Store, net BridgeNetwork, a *Attach) *plan.Record {
 	t.Helper()
-	a.Network, a.Target, a.If = net, selfTarget(), "eth0"
+	a.Network, a.Target, a.If = net, plantest.SelfTarget(), "eth0"
 	rec, err := plan.Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(a.Plan()), plan.Each)
 	if err != nil {
 		t.Fatal(err)
@@ -186,7 +186,7 @@ func TestNamesIndex(t *testing.T) {
 	// neither is.
 	var plans []*plan.Plan
 	for i, name := range []string{"r1", "r2"} {
-		a := &Attach{Network: br, Target: selfTarget(), If: "eth0", IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(20 + i)}), Name: name}
+		a := &Attach{Network: br, Target: plantest.SelfTarget(), If: "eth0", IP: netip.AddrFrom4([4]byte{10, 88, 0, byte(20 + i)}), Name: name}
 		plans = append(plans, plantest.Must(a.Plan()))
 	}
 	if _, err := plan.ApplyAll(ctx, &plantest.FakeRunner{FailOn: fmt.Sprintf("nsenter -t %d -n ip addr add 10.88.0.21/24 dev eth0", os.Getpid())}, st, plans, plan.Each); err == nil {

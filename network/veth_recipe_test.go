@@ -23,30 +23,14 @@ func docVeth() *Veth {
 	}
 }
 
-// docCommands is the document's steps 3–11 with its variables.
-var docCommands = []string{
-	"ip link add veth-host type veth peer name veth-container",
-	"ip link set veth-container netns 4242",
-	"ip addr add 10.200.0.1/24 dev veth-host",
-	"ip link set veth-host up",
-	"nsenter -t 4242 -n ip addr add 10.200.0.2/24 dev veth-container",
-	"nsenter -t 4242 -n ip link set veth-container up",
-	"nsenter -t 4242 -n ip link set lo up",
-	"nsenter -t 4242 -n ip route add default via 10.200.0.1",
-	"sysctl -w net.ipv4.ip_forward=1",
-	"iptables -A FORWARD -i veth-host -o eth0 -j ACCEPT",
-	"iptables -A FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT",
-	"iptables -t nat -A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE",
-}
-
 func TestVethPlan(t *testing.T) {
 	tests := []struct {
 		name string
 		edit func(*Veth)
 		want []string
 	}{
-		{"document", func(*Veth) {}, docCommands},
-		{"no nat", func(v *Veth) { v.NoNAT = true; v.Uplink = "" }, docCommands[:8]},
+		{"document", func(*Veth) {}, plantest.DocVethCommands},
+		{"no nat", func(v *Veth) { v.NoNAT = true; v.Uplink = "" }, plantest.DocVethCommands[:8]},
 		{"named netns", func(v *Veth) { v.Target = actions.Netns{Name: "ctr"}; v.NoNAT = true }, []string{
 			"ip link add veth-host type veth peer name veth-container",
 			"ip link set veth-container netns ctr",

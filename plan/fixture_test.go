@@ -3,8 +3,6 @@ package plan
 import (
 	"context"
 	"net/netip"
-	"os"
-	"os/exec"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,7 +37,7 @@ func docPair() vethPair {
 // test: our own process's.
 func selfPair() vethPair {
 	v := docPair()
-	v.Target = selfTarget()
+	v.Target = plantest.SelfTarget()
 	return v
 }
 
@@ -74,27 +72,10 @@ func (v vethPair) plan() *Plan {
 
 // TestVethPairIsTheDocument: the fixture's commands are the document's.
 func TestVethPairIsTheDocument(t *testing.T) {
-	want := []string{
-		"ip link add veth-host type veth peer name veth-container",
-		"ip link set veth-container netns 4242",
-		"ip addr add 10.200.0.1/24 dev veth-host",
-		"ip link set veth-host up",
-		"nsenter -t 4242 -n ip addr add 10.200.0.2/24 dev veth-container",
-		"nsenter -t 4242 -n ip link set veth-container up",
-		"nsenter -t 4242 -n ip link set lo up",
-		"nsenter -t 4242 -n ip route add default via 10.200.0.1",
-		"sysctl -w net.ipv4.ip_forward=1",
-		"iptables -A FORWARD -i veth-host -o eth0 -j ACCEPT",
-		"iptables -A FORWARD -i eth0 -o veth-host -m state --state RELATED,ESTABLISHED -j ACCEPT",
-		"iptables -t nat -A POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE",
-	}
-	if diff := cmp.Diff(want, lines(docPair().plan())); diff != "" {
+	if diff := cmp.Diff(plantest.DocVethCommands, lines(docPair().plan())); diff != "" {
 		t.Errorf("fixture (-want +got):\n%s", diff)
 	}
 }
-
-// selfTarget is a namespace that exists for the whole test: our own process.
-func selfTarget() actions.Netns { return actions.Netns{PID: os.Getpid()} }
 
 // keepBridge keeps a bridge br0 on subnet that turns on forwarding, as
 // `plumb bridge up` plans one, without its firewall rules (package
@@ -120,22 +101,6 @@ func keepBridge(t *testing.T, st *Store, subnet string) BridgeFacts {
 		t.Fatal(err)
 	}
 	return f
-}
-
-// sleepers starts n processes to stand for containers: distinct PIDs
-// whose network namespace (the test's own) can be read.
-func sleepers(t *testing.T, n int) []actions.Netns {
-	t.Helper()
-	var out []actions.Netns
-	for range n {
-		cmd := exec.Command("sleep", "60")
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		out = append(out, actions.Netns{PID: cmd.Process.Pid})
-	}
-	return out
 }
 
 // attachPlans keeps bridge br0 (10.88.0.0/24) and plans each target's

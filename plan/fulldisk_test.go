@@ -202,7 +202,7 @@ func TestUndoOnFullDisk(t *testing.T) {
 	})
 	t.Run("link group", func(t *testing.T) {
 		st := NewStore(t.TempDir())
-		recs, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachPlans(t, st, sleepers(t, 3)), Batch)
+		recs, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachPlans(t, st, plantest.Containers(t, 3)), Batch)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -18,7 +18,7 @@ import (
 func TestRemoveOrder(t *testing.T) {
 	st := NewStore(t.TempDir())
 	ctx := context.Background()
-	if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachPlans(t, st, sleepers(t, 2)), Batch); err != nil {
+	if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachPlans(t, st, plantest.Containers(t, 2)), Batch); err != nil {
 		t.Fatal(err)
 	}
 	net := testAttachment()
@@ -83,7 +83,7 @@ func TestRemoveOrder(t *testing.T) {
 func TestRemoveRefusalStopsAll(t *testing.T) {
 	st := NewStore(t.TempDir())
 	ctx := context.Background()
-	if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachPlans(t, st, sleepers(t, 1)), Batch); err != nil {
+	if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, attachPlans(t, st, plantest.Containers(t, 1)), Batch); err != nil {
 		t.Fatal(err)
 	}
 	img, _ := saveImage(t, st, '1', 'a')

@@ -35,7 +35,7 @@ func TestBridgeDownUnreadableAttachment(t *testing.T) {
 				t.Run(fmt.Sprintf("%s/force=%v/dry-run=%v", name, force, dryRun), func(t *testing.T) {
 					ctx := context.Background()
 					st := NewStore(t.TempDir())
-					plans := attachPlans(t, st, sleepers(t, 2))
+					plans := attachPlans(t, st, plantest.Containers(t, 2))
 					if _, err := ApplyAll(ctx, &plantest.FakeRunner{}, st, plans, Batch); err != nil {
 						t.Fatal(err)
 					}
