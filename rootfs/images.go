@@ -419,7 +419,7 @@ func Get(ctx, stage context.Context, env plan.Env, g *ImageGet, lim Limits, dryR
 		done, err := g.Stage(stage, env.St, lim)
 		defer done()
 		if err != nil {
-			return nil, err
+			return nil, TimedOut(stage, err)
 		}
 	}
 	out, err := plan.Up(ctx, env, g, dryRun)
@@ -436,4 +436,13 @@ func (g *ImageGet) Name() string {
 		return g.Ref
 	}
 	return g.describe()
+}
+
+// TimedOut is err, or the deadline's own words when ctx's ran out (a
+// pull's --pull-timeout).
+func TimedOut(ctx context.Context, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return context.Cause(ctx)
+	}
+	return err
 }

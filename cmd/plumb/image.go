@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -61,20 +60,12 @@ func (c *ImagePullCmd) Run(d *deps) error {
 	}
 	img, err := image.FromRegistry(ctx, ref, image.Options{Insecure: c.Insecure})
 	if err != nil {
-		return timedOut(ctx, err)
+		return rootfs.TimedOut(ctx, err)
 	}
 	pinned := fmt.Sprintf("%s/%s@%s", ref.Registry(), ref.Repository(), img.Digest)
 	src := actions.LayerSource{Pull: pinned, Insecure: c.Insecure}
 	g := &rootfs.ImageGet{Img: img, Source: src, Ref: ref.String()}
 	return getImage(d, ctx, g, c.pullFlags.limits(c.limitFlags.limits()), printsOnly(c.DryRun, c.Output), c.Output, "pulled")
-}
-
-// timedOut is err, or the deadline's own words when ctx's ran out.
-func timedOut(ctx context.Context, err error) error {
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return context.Cause(ctx)
-	}
-	return err
 }
 
 // ImageImportCmd is `plumb image import`.
@@ -130,7 +121,7 @@ func getImage(d *deps, ctx context.Context, g *rootfs.ImageGet, lim rootfs.Limit
 	}
 	out, err := rootfs.Get(d.ctx, ctx, d.env(), g, lim, dryRun)
 	if err != nil {
-		return timedOut(ctx, err)
+		return err
 	}
 	name := g.Name()
 	switch {
