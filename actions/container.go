@@ -493,6 +493,9 @@ type StopContainer struct {
 const Grace = 10 * time.Second
 
 func (a StopContainer) grace() time.Duration {
+	if a.GraceSeconds < 0 {
+		return 0
+	}
 	if a.GraceSeconds > 0 {
 		return time.Duration(a.GraceSeconds) * time.Second
 	}
