@@ -1,12 +1,15 @@
 package plan
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
-	"plumb/actions"
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
+
+	"plumb/actions"
 )
 
 // ContainerKind is a container's (run): its root, namespaces, process and,
@@ -41,6 +44,11 @@ type ContainerFacts struct {
 	Env     []string `json:"env"`
 	WorkDir string   `json:"working_dir,omitempty"`
 	User    string   `json:"user,omitempty"`
+	// Runtime is the OCI runtime that runs it and RuntimeState that
+	// runtime's --root; "" for containers plumb started itself, before it
+	// handed them to a runtime.
+	Runtime      string `json:"runtime,omitempty"`
+	RuntimeState string `json:"runtime_state,omitempty"`
 }
 
 // Kind is ContainerKind.
@@ -99,12 +107,15 @@ func (containerKind) Firewall(f Facts) string {
 	return ""
 }
 
-// BeforeDown gives the container's stop opts.Grace seconds, when given.
+// BeforeDown gives the container's stop opts.Grace seconds (0: Docker's
+// 10; negative: SIGKILL at once). The run recorded none: its own rollback
+// kills the container at once.
 func (containerKind) BeforeDown(_ Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
-	if opts.Grace > 0 {
-		return nil, StopGrace(rec, opts.Grace)
+	g := opts.Grace
+	if g == 0 {
+		g = int(actions.Grace / time.Second)
 	}
-	return nil, nil
+	return nil, StopGrace(rec, g)
 }
 
 // Container is a container record's facts.
@@ -132,6 +143,9 @@ func ContainerState(rec *Record) (pid int, state string) {
 		return 0, "exited"
 	}
 	pid, _ = strconv.Atoi(strings.TrimSpace(string(data)))
+	if _, ok := ContainerExit(rec); ok {
+		return pid, "exited" // its shim saw it end
+	}
 	if pid <= 0 {
 		return pid, "exited"
 	}
@@ -154,10 +168,43 @@ func ContainerState(rec *Record) (pid int, state string) {
 	return pid, "running"
 }
 
+// ExitStatus is what a detached container's shim writes when its first
+// process has ended: its status as a shell gives it, and when.
+type ExitStatus struct {
+	ExitCode   int       `json:"exit_code"`
+	StartedAt  time.Time `json:"started_at"`
+	FinishedAt time.Time `json:"finished_at"`
+}
+
+// ReadExit reads the exit file a shim wrote; ok is false while there is none.
+func ReadExit(path string) (ExitStatus, bool) {
+	var st ExitStatus
+	data, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(data, &st) != nil {
+		return st, false
+	}
+	return st, true
+}
+
+// ContainerExit is how a detached container's first process ended, as its
+// shim wrote it; ok is false while it runs (or for a container with no
+// shim: one in the foreground, or from before the shim).
+func ContainerExit(rec *Record) (ExitStatus, bool) {
+	f, err := rec.Container()
+	if err != nil || f.Runtime == "" || f.Root.Layout == "" {
+		return ExitStatus{}, false
+	}
+	return ReadExit(f.Root.Layout + "/exit.json")
+}
+
 // StopGrace sets how long stopping rec's container waits after SIGTERM.
 func StopGrace(rec *Record, seconds int) error {
 	return rewriteUndos(rec, func(u actions.Action) actions.Action {
-		if sc, ok := u.(actions.StopContainer); ok {
+		switch sc := u.(type) {
+		case actions.StopContainer:
+			sc.GraceSeconds = seconds
+			return sc
+		case actions.RuntimeDelete:
 			sc.GraceSeconds = seconds
 			return sc
 		}

@@ -116,6 +116,10 @@ type OverlayDirs struct {
 	// A container's files beside its root: the file that keeps its UTS
 	// namespace, its PID, its output when detached.
 	UTS, PID, Log string
+	// Config is its bundle's config.json (the bundle is Base); Monitor
+	// keeps the PID of the runtime that runs it in the foreground; Exit
+	// and Shim, a detached one's exit status and its shim's PID.
+	Config, Monitor, Exit, Shim string
 	// The files plumb writes for a container and binds onto its
 	// /etc/hostname, /etc/hosts and /etc/resolv.conf, as Docker keeps them
 	// in the container's directory.
@@ -126,7 +130,8 @@ type OverlayDirs struct {
 func (l Layout) Overlay(name string) OverlayDirs {
 	base := filepath.Join(l.overlaysDir(), name)
 	return OverlayDirs{Base: base, Upper: base + "/upper", Work: base + "/work", Merged: base + "/merged",
-		UTS: base + "/uts", PID: base + "/pid", Log: base + "/log",
+		UTS: base + "/uts", PID: base + "/pid", Log: base + "/log", Config: base + "/config.json", Monitor: base + "/monitor.pid",
+		Exit: base + "/exit.json", Shim: base + "/shim.pid",
 		Hostname: base + "/hostname", Hosts: base + "/hosts", Resolv: base + "/resolv.conf"}
 }
 

@@ -12,7 +12,7 @@ import (
 type DownOptions struct {
 	Force bool // bridge: detach its containers first, rather than refuse
 	Lazy  bool // overlay: detach it even while in use (umount -l)
-	Grace int  // container: seconds from SIGTERM to SIGKILL; 0 keeps the recorded
+	Grace int  // container: seconds from SIGTERM to SIGKILL; 0 Docker's 10, negative at once
 	// Purge is deleted once every undo has run (`stop --rm`, `--purge`),
 	// journaled with the teardown (Record.Purge).
 	Purge actions.Action

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -62,6 +63,44 @@ func (s Script) Signal(sig os.Signal) {
 	if p, err := os.FindProcess(target); err == nil {
 		_ = p.Signal(sig)
 	}
+}
+
+// Runtime is the OCI runtime run in the foreground (crun run, runc run),
+// by its PID: it waits for the container's process, passes it the signals
+// it gets, and exits with its status.
+type Runtime struct{ PID int }
+
+// Wait implements Process.
+func (r Runtime) Wait() int { return Script(r).Wait() }
+
+// Signal implements Process: the runtime passes sig on.
+func (r Runtime) Signal(sig os.Signal) {
+	if p, err := os.FindProcess(r.PID); err == nil {
+		_ = p.Signal(sig)
+	}
+}
+
+// ProcessOf is the first process of a container record that run in the
+// foreground: the runtime, whose PID its Monitor file keeps, or, for a
+// container of plumb before runtimes, the start script.
+func ProcessOf(rec *plan.Record) (Process, error) {
+	f, err := rec.Container()
+	if err != nil {
+		return nil, err
+	}
+	if f.Runtime == "" {
+		pid, _ := plan.ContainerState(rec)
+		return Script{PID: pid}, nil
+	}
+	data, err := os.ReadFile(filepath.Join(f.Root.Layout, "monitor.pid"))
+	if err != nil {
+		return nil, err
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", rec.ID(), err)
+	}
+	return Runtime{PID: pid}, nil
 }
 
 // StopAfter is how long a foreground container has to end after plumb

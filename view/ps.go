@@ -16,6 +16,9 @@ type PsRow struct {
 	IP      string `json:"ip"`
 	Network string `json:"network"`
 	Command string `json:"command"`
+	// ExitCode is a detached container's status once its command ended,
+	// as its shim saw it (docker ps's "Exited (N)").
+	ExitCode *int `json:"exit_code,omitempty"`
 }
 
 // Ps lists st's containers; one whose command ended on its own shows as
@@ -30,7 +33,11 @@ func Ps(st *plan.Store) (Table[PsRow], error) {
 		return Table[PsRow]{}, err
 	}
 	t := Table[PsRow]{Rows: []PsRow{}, key: "containers", header: "NAME\tPID\tSTATE\tIP\tNETWORK\tCOMMAND", row: func(w io.Writer, e PsRow) {
-		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", e.Name, e.PID, e.State, OrNone(e.IP), e.Network, e.Command)
+		state := e.State
+		if e.ExitCode != nil {
+			state = fmt.Sprintf("%s (%d)", state, *e.ExitCode)
+		}
+		fmt.Fprintf(w, "%s\t%d\t%s\t%s\t%s\t%s\n", e.Name, e.PID, state, OrNone(e.IP), e.Network, e.Command)
 	}}
 	for _, r := range plan.OfKind(recs, plan.ContainerKind) {
 		pid, state := plan.ContainerState(r)
@@ -45,7 +52,11 @@ func Ps(st *plan.Store) (Table[PsRow], error) {
 		if f.Net != nil {
 			network, ip = f.Net.Bridge, f.Net.IP.String()
 		}
-		t.Rows = append(t.Rows, PsRow{r.Name, pid, state, ip, network, f.Cmd})
+		row := PsRow{Name: r.Name, PID: pid, State: state, IP: ip, Network: network, Command: f.Cmd}
+		if st, ok := plan.ContainerExit(r); ok && state == "exited" {
+			row.ExitCode = &st.ExitCode
+		}
+		t.Rows = append(t.Rows, row)
 	}
 	t.Err = errors.Join(errs...)
 	return t, nil
