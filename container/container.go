@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -43,8 +42,15 @@ type Container struct {
 	// CapAdd and CapDrop change Docker's default capabilities, named as
 	// docker run takes them: NET_ADMIN, CAP_NET_ADMIN or net_admin; ALL.
 	CapAdd, CapDrop []string
-	// SecurityOpt as docker run takes it; plumb knows no-new-privileges.
+	// SecurityOpt as docker run takes it: no-new-privileges, and
+	// seccomp=unconfined or seccomp=FILE (a profile in Docker's format)
+	// instead of Docker's default profile.
 	SecurityOpt []string
+	// ReadOnly mounts the container's root read-only (docker run
+	// --read-only); its mounts and /etc files stay as they are.
+	ReadOnly bool
+	// Runtime is the OCI runtime that runs the process, and its state.
+	Runtime actions.Runtime
 	// SUID mounts the root without nosuid: setuid and setgid bits work.
 	SUID bool
 	// Env, WorkDir and User are what the command runs with, as docker
@@ -209,7 +215,10 @@ func (c *Container) confinement() (*actions.Confinement, error) {
 		case "no-new-privileges:false", "no-new-privileges=false":
 			nnp = false
 		default:
-			return nil, plan.Refuse("security-opt", "%q: plumb knows only no-new-privileges[:true|:false] (no seccomp, AppArmor or SELinux profiles)", o)
+			if v, ok := seccompOpt([]string{o}); ok && v != "" {
+				continue
+			}
+			return nil, plan.Refuse("security-opt", "%q: plumb knows no-new-privileges[:true|:false] and seccomp=unconfined|FILE (no AppArmor or SELinux profiles)", o)
 		}
 	}
 	if c.Privileged {
@@ -221,10 +230,6 @@ func (c *Container) confinement() (*actions.Confinement, error) {
 	caps, err := c.capabilities()
 	if err != nil {
 		return nil, err
-	}
-	if !slices.Contains(caps, "sys_chroot") {
-		return nil, plan.Refuse("cap-drop", "the container keeps CAP_SYS_CHROOT: plumb enters its root with unshare --root once setpriv has set its capabilities, "+
-			"so unshare needs it; add --cap-add SYS_CHROOT to say you know (its root is the top of its mount namespace, so chroot cannot lead out)")
 	}
 	return &actions.Confinement{Caps: caps, NoNewPrivs: nnp}, nil
 }
@@ -335,9 +340,6 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	}
 	facts.Image, facts.ImageID = c.Image, c.ImageID
 	facts.Env, facts.WorkDir, facts.User = proc.Env, proc.Dir, fmt.Sprintf("%d:%d", proc.UID, proc.GID)
-	if proc.UID != 0 && !confine.Privileged && !slices.Contains(confine.Caps, "setuid") {
-		return nil, plan.Refuse("cap-drop", "the container's user %d is set by unshare -S once its root is entered, which needs CAP_SETUID; keep it (it is Docker's default), or run as root", proc.UID)
-	}
 	var ip netip.Addr
 	var names []string
 	if c.attach != nil {
@@ -347,17 +349,28 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	if err != nil {
 		return nil, err
 	}
+	etc := actions.EtcFiles{Hostname: dirs.Hostname, Hosts: dirs.Hosts, Resolv: dirs.Resolv}
+	spec, err := c.spec(bundle{Root: o.Merged, Netns: ns.Path(), Etc: etc, Proc: proc, Confine: confine,
+		NoDev: root.NoDev, NoSuid: root.NoSuid, Mount: mountPath()})
+	if err != nil {
+		return nil, err
+	}
+	config, err := specJSON(spec)
+	if err != nil {
+		return nil, err
+	}
+	rt := c.Runtime
+	if rt.Name == "" {
+		return nil, fmt.Errorf("planning container %s before its runtime was chosen", c.Name)
+	}
 	steps = append(steps,
-		plan.Step{Action: actions.Touch{Path: dirs.UTS}},
-		plan.Step{Action: actions.UTSNew{File: dirs.UTS, Hostname: c.hostname(), EndOptions: true}},
 		plan.Step{Action: actions.WriteFile{Path: dirs.Hostname, Content: c.hostname() + "\n", For: "the container's /etc/hostname"}},
 		plan.Step{Action: actions.WriteFile{Path: dirs.Hosts, Content: HostsFile(ip, c.hostname()), For: "the container's /etc/hosts"}},
 		plan.Step{Action: actions.WriteFile{Path: dirs.Resolv, Content: resolv, For: "the container's /etc/resolv.conf"}},
-		plan.Step{Action: actions.StartContainer{Netns: ns.Name, UTS: dirs.UTS, Root: o.Merged, Cmd: c.Cmd, Log: dirs.Log,
-			Attach: c.Attach, PIDFile: dirs.PID, Confine: confine,
-			Etc:     &actions.EtcFiles{Hostname: dirs.Hostname, Hosts: dirs.Hosts, Resolv: dirs.Resolv},
-			Process: proc}},
+		plan.Step{Action: actions.WriteConfig{Path: dirs.Config, Content: config}},
+		plan.Step{Action: runtimeRun(c, rt, dirs)},
 	)
+	facts.Runtime, facts.RuntimeState = rt.Name, rt.State
 	summary := fmt.Sprintf("%s from %s", actions.Quote(c.Cmd), plural(len(c.Layers), "layer"))
 	if c.attach != nil {
 		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge)
@@ -390,10 +403,8 @@ func (c *Container) Preflight(ctx context.Context, env plan.Env) ([]string, erro
 	} else if err := checkWorkDir(root, dir); err != nil {
 		return nil, err
 	}
-	for _, t := range []struct{ tool, pkg string }{{"sh", "dash"}, {"setpriv", "util-linux"}, {"unshare", "util-linux"}, {"env", "coreutils"}} {
-		if _, err := exec.LookPath(t.tool); err != nil {
-			return nil, &plan.Refused{Msg: fmt.Sprintf("%s: not found — install the %s package (it confines the container)", t.tool, t.pkg)}
-		}
+	if err := checkRuntime(c.Runtime); err != nil {
+		return nil, err
 	}
 	if _, err := os.Stat(actions.Netns{Name: NetnsName(c.Name)}.Path()); err == nil {
 		return nil, plan.Refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
@@ -549,4 +560,27 @@ func (c *Container) Allocate(ctx context.Context, env plan.Env, reserve bool) (f
 	}
 	c.attach = a
 	return free, nil
+}
+
+// runtimeRun is the step that runs the container: detached, under a shim
+// that keeps its log and exit status; in the foreground, with plumb as
+// its monitor.
+func runtimeRun(c *Container, rt actions.Runtime, dirs plan.OverlayDirs) actions.RuntimeRun {
+	a := actions.RuntimeRun{Runtime: rt, ID: c.Name, Bundle: dirs.Base, PIDFile: dirs.PID, Log: dirs.Log, Attach: c.Attach}
+	if c.Attach {
+		a.Monitor = dirs.Monitor
+	} else {
+		a.Exit, a.Shim = dirs.Exit, dirs.Shim
+	}
+	return a
+}
+
+// mountPath is mount(8)'s path, which a runtime's hook needs whole.
+func mountPath() string {
+	for _, p := range []string{"/bin/mount", "/usr/bin/mount"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return "/bin/mount"
 }

@@ -2,16 +2,19 @@ package container
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 
 	"plumb/actions"
 	"plumb/plan"
@@ -116,10 +119,11 @@ func TestContainerConfinement(t *testing.T) {
 		{name: "privileged, no new privileges", privileged: true, opts: []string{"no-new-privileges=true"}, want: &actions.Confinement{Privileged: true, NoNewPrivs: true}},
 		{name: "unknown capability", add: []string{"NET_ADMINN"}, refused: "cap-add"},
 		{name: "unknown capability dropped", drop: []string{"CAP_"}, refused: "cap-drop"},
-		{name: "drop ALL", drop: []string{"ALL"}, refused: "cap-drop"},
-		{name: "drop SYS_CHROOT", drop: []string{"SYS_CHROOT"}, refused: "cap-drop"},
+		{name: "drop ALL: the runtime needs none of them", drop: []string{"ALL"}, want: &actions.Confinement{}},
+		{name: "drop SYS_CHROOT", drop: []string{"SYS_CHROOT"}, want: &actions.Confinement{Caps: without(docker, "sys_chroot")}},
 		{name: "privileged with a cap", privileged: true, drop: []string{"NET_RAW"}, refused: "privileged"},
-		{name: "seccomp", opts: []string{"seccomp=unconfined"}, refused: "security-opt"},
+		{name: "seccomp unconfined", opts: []string{"seccomp=unconfined"}, want: &actions.Confinement{Caps: docker}},
+		{name: "apparmor", opts: []string{"apparmor=unconfined"}, refused: "security-opt"},
 	} {
 		ct := &Container{Name: "c", Layers: []string{"/l"}, Cmd: []string{"true"}, CapAdd: c.add, CapDrop: c.drop, Privileged: c.privileged, SecurityOpt: c.opts}
 		got, err := ct.confinement()
@@ -175,7 +179,7 @@ func TestContainerPlan(t *testing.T) {
 		{"--privileged", Container{Privileged: true}, "", true, []string{up + "/dev", up + "/sys"}},
 	} {
 		ct := c.ct
-		ct.Name, ct.Layers, ct.Cmd, ct.ResolvConf = "my_app", []string{layer}, []string{"sleep", "1"}, resolv
+		ct.Name, ct.Layers, ct.Cmd, ct.ResolvConf, ct.Runtime = "my_app", []string{layer}, []string{"sleep", "1"}, resolv, testRuntime
 		if err := ct.Check(); err != nil {
 			t.Fatal(err)
 		}
@@ -184,17 +188,14 @@ func TestContainerPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got []string
-		var start actions.StartContainer
 		for _, s := range plans[0].Steps {
 			line := actions.Quote(s.Action.Argv())
 			if s.Shared != "" {
 				line += "   # shared: " + s.Shared
 			}
-			if sc, ok := s.Action.(actions.StartContainer); ok {
-				start, line = sc, "START"
-			}
 			got = append(got, line)
 		}
+		spec := specOf(t, plans[0])
 		d := st.Overlay("my_app")
 		// overlay/ and overlay/my_app for root alone, each made 0700 by a
 		// step of its own (the state directory is there).
@@ -214,29 +215,61 @@ func TestContainerPlan(t *testing.T) {
 			"touch /run/netns/plumb-my_app",
 			"unshare --net=/run/netns/plumb-my_app true",
 			"ip -n plumb-my_app link set lo up",
-			"touch "+d.UTS,
-			"unshare --uts="+d.UTS+" hostname -- my-app",
 			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh", "my-app\n", d.Hostname}),
 			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh", HostsFile(netip.Addr{}, "my-app"), d.Hosts}),
 			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh",
 				"nameserver 192.0.2.53\n\n# Based on host file: '" + resolv + "' (legacy)\n# Overrides: []\n", d.Resolv}),
-			"START",
+			actions.Quote([]string{"sh", "-c", `umask 077; cat >"$1"`, "sh", d.Config}),
+			"crun --root /run/plumb/runtime/crun --cgroup-manager=disabled run --detach --pid-file "+d.PID+" --bundle "+d.Base+" my_app",
 		)
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%s: plan (-want +got):\n%s", c.name, diff)
 		}
-		if start.Confine == nil || start.Confine.Privileged != c.privileged {
-			t.Errorf("%s: the container starts with %+v", c.name, start.Confine)
-		}
 		// The root, the /etc files, the working directory, Docker's
-		// environment (no passwd in the layer: HOME is /), then the command.
-		argv := start.Argv()
-		want = []string{"sh", d.Merged, d.Hostname, d.Hosts, d.Resolv, "/",
-			"PATH=" + DefaultPath, "HOSTNAME=my-app", "HOME=/", "--", "sleep", "1"}
-		if diff := cmp.Diff(want, argv[len(argv)-len(want):]); diff != "" {
-			t.Errorf("%s: the script's arguments (-want +got):\n%s", c.name, diff)
+		// environment (no passwd in the layer: HOME is /), the command,
+		// and the confinement.
+		if spec.Root.Path != d.Merged || spec.Hostname != "my-app" || spec.Process.Cwd != "/" ||
+			!slices.Equal(spec.Process.Args, []string{"sleep", "1"}) ||
+			!slices.Equal(spec.Process.Env, []string{"PATH=" + DefaultPath, "HOSTNAME=my-app", "HOME=/"}) {
+			t.Errorf("%s: the spec's root, hostname or process: %+v %q %+v", c.name, spec.Root, spec.Hostname, spec.Process)
+		}
+		binds := map[string]string{}
+		for _, m := range spec.Mounts {
+			if m.Type == "bind" && strings.HasPrefix(m.Destination, "/etc/") {
+				binds[m.Destination] = m.Source
+			}
+		}
+		if diff := cmp.Diff(map[string]string{"/etc/hostname": d.Hostname, "/etc/hosts": d.Hosts, "/etc/resolv.conf": d.Resolv}, binds); diff != "" {
+			t.Errorf("%s: the /etc files bound (-want +got):\n%s", c.name, diff)
+		}
+		own, err := ownCaps()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if privileged := slices.Equal(spec.Process.Capabilities.Bounding, capNames(own)); privileged != c.privileged ||
+			(spec.Linux.Seccomp == nil) != c.privileged || (len(spec.Linux.MaskedPaths) == 0) != c.privileged {
+			t.Errorf("%s: caps %v, seccomp %v, masked %v", c.name, spec.Process.Capabilities.Bounding, spec.Linux.Seccomp != nil, spec.Linux.MaskedPaths)
 		}
 	}
+}
+
+// testRuntime is the runtime the tests' containers are planned with.
+var testRuntime = actions.Runtime{Name: "crun", State: "/run/plumb/runtime/crun", NoCgroups: true}
+
+// specOf is the OCI configuration a container's plan writes.
+func specOf(t *testing.T, p *plan.Plan) specs.Spec {
+	t.Helper()
+	for _, s := range p.Steps {
+		if w, ok := s.Action.(actions.WriteConfig); ok {
+			var spec specs.Spec
+			if err := json.Unmarshal([]byte(w.Content), &spec); err != nil {
+				t.Fatalf("config.json: %v\n%s", err, w.Content)
+			}
+			return spec
+		}
+	}
+	t.Fatal("the plan writes no config.json")
+	return specs.Spec{}
 }
 
 // TestContainerRootDirs: a layer whose /dev, /proc or /sys is not a
@@ -247,7 +280,7 @@ func TestContainerRootDirs(t *testing.T) {
 	layer := t.TempDir()
 	os.Mkdir(filepath.Join(layer, "proc"), 0o755)
 	os.Symlink("/etc", filepath.Join(layer, "dev"))
-	ct := &Container{Name: "c", Layers: []string{layer}, Cmd: []string{"true"}}
+	ct := &Container{Name: "c", Layers: []string{layer}, Cmd: []string{"true"}, Runtime: testRuntime}
 	if _, err := ct.Plan(context.Background(), plan.Env{St: st}); err != nil {
 		t.Fatal(err)
 	}

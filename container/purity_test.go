@@ -30,7 +30,7 @@ func TestPlanLeavesRecipe(t *testing.T) {
 	}{
 		{"veth", v},
 		{"overlay laid out", &rootfs.Overlay{Name: "web", Lower: []string{layer}, LaidOut: true}},
-		{"container", &Container{Name: "c", Layers: []string{layer}, Cmd: []string{"true"}}},
+		{"container", &Container{Name: "c", Layers: []string{layer}, Cmd: []string{"true"}, Runtime: testRuntime}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			before := reflect.ValueOf(tt.rc).Elem().Interface()

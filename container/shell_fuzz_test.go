@@ -225,11 +225,11 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *pl
 		d := under(path)
 		return planOf(&rootfs.Overlay{Lower: []string{under(arg), d + "/l2"}, Upper: d + "/u", Work: d + "/w", Merged: d + "/m", Name: objName(name, "")})
 	case 3: // run, --net none
-		return planOf(&Container{Name: objName(name, "web"), Layers: []string{under(path), under("l2")}, Cmd: []string{arg, name, path}, Hostname: hostname(name)})
+		return planOf(&Container{Name: objName(name, "web"), Layers: []string{under(path), under("l2")}, Cmd: []string{arg, name, path}, Hostname: hostname(name), Runtime: testRuntime})
 	case 4: // run on a bridge, with a port published
 		keep(bridge(ifname(arg, "br0")))
 		return planOf(&Container{Name: objName(name, "web"), Layers: []string{under(path)}, Cmd: []string{"sh", "-c", arg},
-			Bridge: string(ifname(arg, "br0")), Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}})
+			Bridge: string(ifname(arg, "br0")), Publish: []plan.Port{{Host: 8080, Container: 80, Proto: "tcp"}}, Runtime: testRuntime})
 	case 5: // layer import, into a state directory given by the input
 		env.St = plan.NewStore(root + "/st/" + inside(arg))
 		return planOf(&rootfs.Layer{Name: objName(name, "l"), File: under(path)})
@@ -425,7 +425,7 @@ func removeNew(root string, before map[string]bool) error {
 
 // stubbed is every tool a runbook of plumb's may call.
 var stubbed = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore",
-	"mount", "umount", "mkdir", "rmdir", "rm", "env", "touch", "unshare", "hostname", "tar", "sh", "dirname", "xargs", "kill"}
+	"mount", "umount", "mkdir", "rmdir", "rm", "env", "touch", "unshare", "hostname", "tar", "sh", "dirname", "xargs", "kill", "crun"}
 
 // writeStubs writes one stub script, linked under every tool's name, into
 // dir/bin and returns that directory. The stub logs its argv (count, name,
