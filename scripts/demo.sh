@@ -18,16 +18,14 @@ export PLUMB_STATE_DIR=/run/plumb
 image=plumb-demo/busybox:1
 
 # container_pid NAME COMM prints the PID of a container's first process once
-# it runs COMM (docker inspect -f '{{.State.Pid}}'): plumb ps gives the
-# process plumb started (unshare), whose one child is the container's PID 1.
+# it runs COMM (docker inspect -f '{{.State.Pid}}'): plumb ps gives the PID
+# the runtime wrote, the container's PID 1.
 container_pid() {
-	local pid child i
-	pid=$(plumb ps -o json | sed -n "/\"name\": \"$1\"/,/}/s/.*\"pid\": \([0-9]*\).*/\1/p")
+	local pid i
 	for i in $(seq 50); do
-		child=$(cat "/proc/$pid/task/$pid/children" 2>/dev/null || true)
-		child=${child%% *}
-		if [ -n "$child" ] && [ "$(cat "/proc/$child/comm" 2>/dev/null)" = "$2" ]; then
-			echo "$child"
+		pid=$(plumb ps -o json | sed -n "/\"name\": \"$1\"/,/}/s/.*\"pid\": \([0-9]*\).*/\1/p")
+		if [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]; then
+			echo "$pid"
 			return
 		fi
 		sleep 0.1
@@ -54,13 +52,14 @@ run plumb bridge up plumb0 --subnet 10.88.0.0/24 2>/dev/null
 say "The server container runs the image's own Cmd (httpd): its plan first (nothing runs), then -d"
 # The trailing -- is an empty CMD: plumb then runs the image's Entrypoint and
 # Cmd (without it this plumb's argument parser wants a CMD).
-run plumb run server --image "$image" --net plumb0 --dry-run -- | sed -n '/^[$] /p;/^mount -t overlay/p;/^nsenter/p;/merged httpd/p'
-echo '...   (abridged: the overlay of the three layers, and the start of httpd, the image'"'"'s Cmd)'
+run plumb run server --image "$image" --net plumb0 --dry-run -- | sed -n '/^[$] /p;/^mount -t overlay/p;/"args"/p;/"bounding"/p;/ run --detach /p'
+echo '...   (abridged: the overlay of the three layers; from config.json, the image'"'"'s Cmd (httpd) and'
+echo '      Docker'"'"'s 14 capabilities; the OCI runtime that starts it from that bundle)'
 run plumb run server --image "$image" --net plumb0 -d -- 2>/dev/null
 
 say "The client container, from the same image (the document's step 2)"
 run plumb run client --image "$image" --net plumb0 -d -- sleep 3600 2>/dev/null
-cpid=$(container_pid client sleep) # started: its PID 1 runs sleep
+container_pid client sleep >/dev/null # started: its PID 1 runs sleep
 run plumb ps
 
 say "Same lower directories, different upper directories (the document's overlay claim)"
@@ -85,7 +84,7 @@ run plumb inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' 
 ip=$(plumb inspect -f '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}' server)
 
 say "Inside the client, as docker exec: its own busybox wget fetches the page (the document's step 4)"
-exec_client=(nsenter --target "$cpid" --mount --uts --ipc --net --pid --root --wd --)
+exec_client=(plumb exec client --)
 for i in $(seq 50); do # httpd may still be starting
 	"${exec_client[@]}" wget -qO /dev/null "http://$ip/" 2>/dev/null && break
 	sleep 0.1

@@ -6,13 +6,14 @@ set -euo pipefail
 # tool:package pairs
 need=(ip:iproute2 bridge:iproute2 iptables:iptables iptables-save:iptables
 	nsenter:util-linux unshare:util-linux sysctl:procps mount:mount
-	busybox:busybox-static timeout:coreutils bash:bash)
-# `deps.sh test`: what only the live tests (root) run, too: podman and crun
-# for TestLivePodman (podman as plumb's CNI client), nft for the nftables
+	busybox:busybox-static timeout:coreutils bash:bash crun:crun)
+# (crun: the OCI runtime plumb run hands its containers to; runc serves too.)
+# `deps.sh test`: what only the live tests (root) run, too: podman for
+# TestLivePodman (podman as plumb's CNI client), nft for the nftables
 # back end's. Without root the live
 # tests skip, so these are not asked for.
 if [ "${1:-}" = test ] && [ "$(id -u)" -eq 0 ]; then
-	need+=(podman:podman crun:crun nft:nftables)
+	need+=(podman:podman nft:nftables)
 fi
 # `deps.sh bench`: the peers make bench measures plumb against that a
 # package brings: Podman's network stack (netavark, not on PATH) and nft,

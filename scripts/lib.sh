@@ -21,6 +21,10 @@ throwaway_namespaces() {
 		exec env PLUMB_THROWAWAY_INSIDE=1 unshare --net --mount --propagation private --pid --mount-proc --kill-child -- "$0" "$@"
 	fi
 	mount -t tmpfs tmpfs /run
+	# cgroup v2 alone, in this mount namespace only: crun refuses a host
+	# whose cgroups are in "hybrid" mode (see NOTES.md); on a host with v2
+	# alone it is the same mount again.
+	umount -l /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup
 	# plumb's --root (images, layers, upper directories) in the private
 	# /run too: its default, /var/lib/plumb, is on the host's disk.
 	export PLUMB_ROOT=/run/plumb-root

@@ -33,7 +33,7 @@ func cliConfig(cli *CLI) (config.Config, error) {
 	}
 	cfg := config.Config{StateDir: string(cli.StateDir), RootDir: string(cli.Root), Firewall: fw, Wait: cli.Wait,
 		Proc: os.Getenv("PLUMB_PROC"), Self: inProcess, SelfPath: os.Getenv("PLUMB_SELF")}
-	if cli.Exec == "each" {
+	if cli.ExecMode == "each" {
 		cfg.Exec = plan.Each
 	}
 	if err := cfg.Store().Layout.Check(); err != nil {

@@ -72,12 +72,7 @@ func isolatePodman(t *testing.T) bool {
 			t.Fatalf("mounting a private %s: %v", m.dir, err)
 		}
 	}
-	if err := unix.Unmount("/sys/fs/cgroup", unix.MNT_DETACH); err != nil {
-		t.Fatalf("unmounting the cgroup hierarchies in the test's mount namespace: %v", err)
-	}
-	if err := unix.Mount("none", "/sys/fs/cgroup", "cgroup2", 0, ""); err != nil {
-		t.Fatalf("mounting cgroup2 for crun: %v", err)
-	}
+	cgroup2(t)
 	return true
 }
 

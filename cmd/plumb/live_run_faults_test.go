@@ -18,13 +18,13 @@ import (
 // SIGTERM while it runs and rolls back; (d) plumb is
 // SIGKILLed just before step k, and just after it, then `plumb recover`;
 // (e) plumb is SIGKILLed during the rollback of a failure at step k, then
-// `plumb recover` (but the last step, the start of the detached container,
-// which plumb does not wait for). Every tool the steps run is wrapped, sh
-// too (it writes the container's hostname, hosts and resolv.conf). And the
-// steps that can fail half-way inside one command: hostname(1)
-// refusing its argument after `unshare --uts=FILE` has mounted FILE, and
-// `true` failing after `unshare --net=FILE` has mounted FILE, each also
-// with plumb SIGKILLed in the cleanup. After each case the namespace
+// `plumb recover`. Every tool the steps run is wrapped: sh too (it writes
+// the container's hostname, hosts, resolv.conf and config.json), and the
+// OCI runtime, whose `run --detach` returns once the container runs (so
+// a kill after it leaves a running container for recover to delete). And
+// the step that can fail half-way inside one command: `true` failing
+// after `unshare --net=FILE` has mounted FILE, also with plumb SIGKILLed
+// in the cleanup. After each case the namespace
 // (links, addresses, routes, iptables, ip_forward, the mount table, every
 // file under /run) equals the snapshot taken before, and a second recover
 // does nothing. The wrapper matches a step by its argv joined with spaces,
@@ -70,19 +70,16 @@ func testLiveRunFaults(t *testing.T, share int) {
 	if err := json.Unmarshal([]byte(plumbStdout(t, dry...)), &plan); err != nil {
 		t.Fatal(err)
 	}
-	tools := []string{"ip", "nsenter", "iptables", "iptables-restore", "sysctl", "mount", "umount", "mkdir", "rmdir", "rm", "touch", "sh"} // sysctl: the bridge's route_localnet, for the published port
+	tools := []string{"ip", "nsenter", "iptables", "iptables-restore", "sysctl", "mount", "umount", "mkdir", "rmdir", "rm", "touch", "sh", "crun"} // sysctl: the bridge's route_localnet, for the published port
 	env := faultEnv(t, append(tools, "unshare")...)
 	// For the half-way cases, unshare itself is not wrapped: the wrapper
 	// runs the real tool with the real PATH, where unshare would find the
 	// real hostname and true.
-	halfEnv := faultEnv(t, append(tools, "hostname", "true")...)
+	halfEnv := faultEnv(t, append(tools, "true")...)
 	marker := filepath.Join(t.TempDir(), "failed")
 	var cases []fault
-	// The last step starts the detached container and is not waited for:
-	// its failure is the container's own exit, which ps shows. Killed
-	// around it, plumb has already returned.
 	writes := 0
-	for k, s := range plan.Steps[:len(plan.Steps)-1] {
+	for k, s := range plan.Steps {
 		step := strings.Join(s.Argv, " ")
 		label := fmt.Sprintf("step %d/%d (%s)", k+1, len(plan.Steps), strings.SplitN(step, "\n", 2)[0])
 		for _, f := range faultsAt(k, step, marker) {
@@ -92,13 +89,13 @@ func testLiveRunFaults(t *testing.T, share int) {
 			writes++
 		}
 	}
-	// The /etc files and their mount points (busybox has no /etc): the
-	// matrix covers their writes.
-	if writes != 6 {
-		t.Errorf("the plan writes %d files with sh, want 6 (3 mount points, 3 files):\n%v", writes, plan.Steps)
+	// The /etc files and their mount points (busybox has no /etc) and
+	// config.json: the matrix covers their writes.
+	if writes != 7 {
+		t.Errorf("the plan writes %d files with sh, want 7 (3 mount points, 3 files, config.json):\n%v", writes, plan.Steps)
 	}
 	// The wrapper sees "NAME ARGS...": true, with no arguments, is "true ".
-	for _, half := range []string{"hostname -- web", "true "} {
+	for _, half := range []string{"true "} {
 		cases = append(cases,
 			fault{"half-way: " + half + " fails", append([]string{"FAIL_ON=" + half}, halfEnv...), true},
 			fault{"half-way: " + half + " fails, killed in the cleanup", append([]string{"FAIL_ON=" + half, "KILL_AFTER_FAIL=" + marker}, halfEnv...), false},

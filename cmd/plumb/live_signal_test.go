@@ -14,8 +14,8 @@ import (
 // TestLiveRunSignals: a foreground `plumb run` told SIGINT or SIGTERM
 // passes it to the container's command, stops the container when the
 // command ignores it (sleep as PID 1 does), undoes everything and exits;
-// killed with SIGKILL, plumb takes its container's processes with it (ps
-// shows it exited), and `plumb stop` undoes the rest. Each time the network and the mount table end
+// killed with SIGKILL, plumb leaves its container running, as Docker
+// does, and `plumb stop` undoes it. Each time the network and the mount table end
 // as they began.
 func TestLiveRunSignals(t *testing.T) {
 	t.Parallel()
@@ -69,7 +69,7 @@ func TestLiveRunSignals(t *testing.T) {
 			t.Errorf("%s: plumb exited 0; want the container's status", sig)
 		}
 		if got := mustPlumb(t, "ps"); strings.Contains(got, "fg") {
-			t.Errorf("%s: the container is still kept:\n%s", sig, got)
+			t.Errorf("%s: the container is still kept:\n%s\nplumb said:\n%s", sig, got, stderr.String())
 		}
 		if got := mustPlumb(t, "recover"); !strings.Contains(got, "nothing to recover") {
 			t.Errorf("%s: plumb left its cleanup to recover:\n%s", sig, got)
@@ -93,22 +93,22 @@ func TestLiveRunSignals(t *testing.T) {
 	}
 	sameSnapshot(t, before, "stopped from elsewhere")
 
+	// Killed with SIGKILL, plumb cannot pass anything on: the runtime it
+	// ran dies with it, and the container runs on, as one whose docker run
+	// was killed does (Docker's daemon keeps it); ps still shows it, and
+	// plumb stop undoes it all.
 	cmd, pid := start()
 	cmd.Process.Kill()
-	ended(cmd, 5*time.Second)
-	gone := false
-	for i := 0; i < 100 && !gone; i++ {
-		_, err := os.Stat("/proc/" + strconv.Itoa(pid))
-		gone = os.IsNotExist(err)
-		time.Sleep(20 * time.Millisecond)
+	if _, err := cmd.Process.Wait(); err != nil {
+		t.Fatal(err)
 	}
-	if !gone {
-		t.Errorf("SIGKILL: the container's process %d outlived plumb", pid)
+	if _, err := os.Stat("/proc/" + strconv.Itoa(pid)); err != nil {
+		t.Errorf("SIGKILL: the container's process %d did not outlive plumb: %v", pid, err)
 	}
-	if got := mustPlumb(t, "ps"); !strings.Contains(got, "exited") {
-		t.Errorf("SIGKILL: the container is not shown as exited:\n%s", got)
+	if got := mustPlumb(t, "ps"); !strings.Contains(got, "running") {
+		t.Errorf("SIGKILL: the container is not shown as running:\n%s", got)
 	}
-	mustPlumb(t, "stop", "fg", "--rm")
+	mustPlumb(t, "stop", "fg", "--rm", "--time", "1")
 	sameSnapshot(t, before, "SIGKILL, then stop")
 	if got := mountTable(t); got != mounts {
 		t.Errorf("SIGKILL: the mount table differs:\n%s\nwant:\n%s", got, mounts)

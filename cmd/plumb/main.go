@@ -23,6 +23,7 @@ import (
 	"plumb/config"
 	"plumb/plan"
 	"plumb/plan/firewall"
+	"plumb/supervise"
 )
 
 // CLI is plumb's command tree; each command is a struct in a file of its own.
@@ -32,12 +33,14 @@ type CLI struct {
 	LogFormat string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
 	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
-	Exec      string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps as one iptables-restore --noflush (a block per table; ip6tables-restore for IPv6), nft steps as one nft -f -, undos too; each: one process per step, and links read by ip -j link show rather than in-process, for debugging."`
+	ExecMode  string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps as one iptables-restore --noflush (a block per table; ip6tables-restore for IPv6), nft steps as one nft -f -, undos too; each: one process per step, and links read by ip -j link show rather than in-process, for debugging."`
 	Firewall  string        `name:"firewall" env:"PLUMB_FIREWALL" default:"iptables" placeholder:"iptables|nftables" help:"The back end of new objects' firewall rules: iptables (the document's commands) or nftables (a table of plumb's own per object, one nft -f - transaction). An object keeps the back end it was made with: attach, detach and down follow it."`
 
 	Veth    VethCmd    `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
 	Run     RunCmd     `cmd:"" help:"Run a command in a container: an overlay root, its own namespaces, a bridge network."`
+	Exec    ExecCmd    `cmd:"" help:"Run a command in a running container, as docker exec: its namespaces, capabilities and environment."`
 	Stop    StopCmd    `cmd:"" help:"Stop a container and undo its network and mount; its upper layer is kept unless --rm."`
+	Logs    LogsCmd    `cmd:"" help:"Show what a detached container wrote to its stdout and stderr, as docker logs."`
 	Ps      PsCmd      `cmd:"" help:"List containers with PID, state and address."`
 	Layer   LayerCmd   `cmd:"" help:"Layers for plumb run."`
 	Image   ImageCmd   `cmd:"" help:"Images: pulled from a registry or imported from a file, each layer unpacked once and shared."`
@@ -105,6 +108,10 @@ func warnInterrupted(d *deps) {
 
 func main() {
 	inProcess = self
+	if len(os.Args) > 1 && os.Args[1] == "shim" {
+		// plumb's own process beside a detached container (supervise.ShimMain).
+		os.Exit(supervise.ShimMain(os.Args[2:]))
+	}
 	if cniMode(os.Args[1:]) {
 		cniMain()
 		return

@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 
 // standins are the tools the stand-in script plays in script tests.
 var standins = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "env",
-	"nft", "iptables-legacy-save", "iptables-nft-save"}
+	"nft", "iptables-legacy-save", "iptables-nft-save", "crun"}
 
 // TestScripts runs testdata/script/*.txtar. Each script gets its own state
 // directory, live processes to target, each in an empty network namespace
@@ -77,6 +77,16 @@ func TestScripts(t *testing.T) {
 			// The host's /proc is not the script's: no legacy tables, no
 			// br_netfilter (plumb reads them for its firewall warnings).
 			env.Setenv("PLUMB_PROC", filepath.Join(env.WorkDir, "proc"))
+			// ... whose mount table has cgroup v2 alone, as a host that
+			// crun runs on: the runtime in every golden is crun.
+			if err := os.MkdirAll(filepath.Join(env.WorkDir, "proc", "self"), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(env.WorkDir, "proc", "self", "mountinfo"),
+				[]byte("30 22 0:27 / /sys/fs/cgroup rw,nosuid,nodev,noexec,relatime shared:9 - cgroup2 cgroup2 rw\n"), 0o644); err != nil {
+				return err
+			}
+			env.Setenv("PLUMB_RUNTIME", "crun")
 			self, err := exec.LookPath("plumb")
 			if err != nil {
 				return err

@@ -30,7 +30,9 @@ type RunCmd struct {
 	Privileged  bool     `name:"privileged" help:"Give the container every capability, /sys read-write, nothing masked, working device nodes: root over the host."`
 	CapAdd      []string `name:"cap-add" placeholder:"CAP" help:"Add a capability to Docker's default set (NET_ADMIN or CAP_NET_ADMIN; ALL); repeat for more."`
 	CapDrop     []string `name:"cap-drop" placeholder:"CAP" help:"Drop a capability from Docker's default set (CHOWN or CAP_CHOWN; ALL); repeat for more."`
-	SecurityOpt []string `name:"security-opt" sep:"none" placeholder:"OPT" help:"no-new-privileges: setuid bits and file capabilities grant nothing (off by default, as in Docker)."`
+	SecurityOpt []string `name:"security-opt" sep:"none" placeholder:"OPT" help:"no-new-privileges: setuid bits and file capabilities grant nothing (off by default, as in Docker); seccomp=unconfined: no seccomp filter; seccomp=FILE: this profile (Docker's format) instead of Docker's default."`
+	ReadOnly    bool     `name:"read-only" help:"Mount the container's root read-only, as docker run --read-only (its /etc files, /dev, /proc and /sys stay as they are)."`
+	Runtime     string   `name:"runtime" env:"PLUMB_RUNTIME" placeholder:"crun|runc" help:"The OCI runtime that runs the process (default: crun where it can run here, else runc)."`
 	SUID        bool     `name:"suid" help:"Mount the root without nosuid, so that setuid and setgid programs (su, sudo) work."`
 
 	// What the command runs with, as docker run's -e, -w and -u.
@@ -50,33 +52,37 @@ type RunCmd struct {
 func (c *RunCmd) Help() string {
 	return `Mounts an overlay of the layers (upper, work and merged under
 ROOT/overlay/NAME; nodev and nosuid), makes the network namespace
-plumb-NAME and joins it to the bridge, gives the container its hostname, then
-starts the command:
+plumb-NAME and joins it to the bridge, writes the container's /etc/hostname,
+/etc/hosts and /etc/resolv.conf in ROOT/overlay/NAME (as Docker writes them:
+the hostname; localhost and the container's address and name; the host's
+nameservers less loopback and IPv6 ones, or 8.8.8.8 and 8.8.4.4 when none is
+left), then hands the process to an OCI runtime, as Docker and Podman do:
 
-  nsenter --net=/run/netns/plumb-NAME --uts=.../uts unshare --pid --mount --ipc
-      --fork --kill-child -- sh -euc SCRIPT sh .../merged CMD...
+  crun --root STATE/runtime/crun run --detach --pid-file .../pid \
+      --bundle ROOT/overlay/NAME NAME
 
-SCRIPT, shown in full by --dry-run, runs inside the container's new mount and
-PID namespaces, so its mounts go when the container does: /proc, /sys
-read-only, a fresh /dev (null, zero, full, random, urandom, tty, pts, shm),
-Docker's masked and read-only /proc paths, and the container's
-/etc/hostname, /etc/hosts and /etc/resolv.conf bound from files plumb writes
-in ROOT/overlay/NAME (as Docker writes them: the hostname; localhost
-and the container's address and name; the host's nameservers less loopback
-and IPv6 ones, or 8.8.8.8 and 8.8.4.4 when none is left). It moves the root
-onto / and ends in exec setpriv --bounding-set=... -- env -i ENV... unshare
---root=. --wd=DIR -- CMD, so that CMD is PID 1 with Docker's default
-capabilities (CHOWN, DAC_OVERRIDE, FSETID, FOWNER, MKNOD, NET_RAW, SETGID,
-SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE, SYS_CHROOT, KILL, AUDIT_WRITE)
-and exactly Docker's environment: PATH, HOSTNAME, HOME and --env.
---cap-add and --cap-drop change them as docker run's do, but SYS_CHROOT must
-stay (unshare --root needs it), and SETUID too with --user. --privileged
-keeps every capability and masks nothing: the container is then root over
-the host.
+The bundle's config.json, shown in full by --dry-run, is Docker's default
+configuration: new mount, UTS, PID, IPC and cgroup namespaces and plumb's
+network namespace; /proc, a tmpfs /dev with the standard nodes, /dev/pts,
+/dev/shm, /dev/mqueue, /sys and the cgroups read-only; Docker's masked and
+read-only paths; its 14 capabilities (CHOWN, DAC_OVERRIDE, FSETID, FOWNER,
+MKNOD, NET_RAW, SETGID, SETUID, SETFCAP, SETPCAP, NET_BIND_SERVICE,
+SYS_CHROOT, KILL, AUDIT_WRITE) and its seccomp profile; the /etc files bound;
+exactly Docker's environment (PATH, HOSTNAME, HOME and --env). --cap-add,
+--cap-drop and --security-opt change them as docker run's do. --privileged
+gives every capability plumb has, masks nothing and has no seccomp filter:
+the container is then root over the host.
+
+The runtime is crun when it is installed and can run here, else runc
+(--runtime, PLUMB_RUNTIME). crun 1.8 refuses a host whose cgroups are in
+"hybrid" mode; plumb then says so. Containers get no cgroup of their own
+from crun yet: plumb applies no limits.
 
 Without -d it stays in the foreground and undoes everything when the command
 ends, exiting with its status (as docker run --rm does; --rm is accepted). With
--d it prints the PID and returns.
+-d it prints the PID and returns; its output goes to ROOT/overlay/NAME/log.
+Killed with SIGKILL, a foreground plumb leaves its container running (as a
+killed docker run does): 'plumb stop NAME' undoes it.
 
 Flags go before the command: a flag run does not know is an error, not the
 start of the command. Everything after -- (or after the first word that is not
@@ -125,7 +131,7 @@ func (c *RunCmd) input() (supervise.Input, error) {
 	}
 	ct := container.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach,
 		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID,
-		Env: hostEnv(env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf, Aliases: c.Alias}
+		Env: hostEnv(env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf, Aliases: c.Alias, ReadOnly: c.ReadOnly}
 	for _, p := range c.Publish {
 		ct.Publish = append(ct.Publish, p.Port)
 	}
@@ -146,6 +152,9 @@ func (c *RunCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
+	if in.Container.Runtime, err = container.ChooseRuntime(c.Runtime, d.store.Layout.Dir, d.proc); err != nil {
+		return err
+	}
 	ct, err := supervise.Container(d.store, in)
 	if err != nil {
 		return err
@@ -155,12 +164,16 @@ func (c *RunCmd) Run(d *deps) error {
 		return err
 	}
 	rec := out.Records[0]
-	pid, _ := plan.ContainerState(rec)
 	if c.Detach {
+		pid, _ := plan.ContainerState(rec)
 		_, err := fmt.Fprintln(d.stdout, pid)
 		return err
 	}
-	fg := supervise.Foreground{Name: c.Name, Created: rec.Created, Proc: supervise.Script{PID: pid}}
+	proc, err := supervise.ProcessOf(rec)
+	if err != nil {
+		return err
+	}
+	fg := supervise.Foreground{Name: c.Name, Created: rec.Created, Proc: proc}
 	status, err := fg.Supervise(d.ctx, d.env())
 	if err != nil {
 		return err

@@ -35,8 +35,8 @@ func (c *StopCmd) Run(d *deps) error {
 	} else if err != nil {
 		return err
 	}
-	if c.Time < 1 {
-		return &plan.Refused{Flag: "time", Msg: "give at least 1 second"}
+	if c.Time < 0 {
+		return &plan.Refused{Flag: "time", Msg: "give 0 (SIGKILL at once) or more seconds"}
 	}
 	// Stopping needs no facts (the journal's undos do it); --rm needs
 	// the layout to remove.
@@ -45,6 +45,9 @@ func (c *StopCmd) Run(d *deps) error {
 		return fmt.Errorf("%w: its journal does not say where its upper layer is; nothing deleted", ferr)
 	}
 	opts := plan.DownOptions{Grace: c.Time}
+	if c.Time == 0 {
+		opts.Grace = -1 // docker stop -t 0: SIGKILL at once
+	}
 	if c.RM {
 		opts.Purge = actions.RemoveTree{Path: f.Root.Layout}
 	}

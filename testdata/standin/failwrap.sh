@@ -32,7 +32,13 @@ real() {
 	fi
 	PATH=${REAL_PATH:?} "$@"
 }
-die() { kill -9 "$PPID"; exit 137; }
+# plumb: the parent, or the parent's parent when the parent is the shim
+# plumb runs a detached container's runtime under (plumb-shim).
+plumb=$PPID
+if [ "$(cat /proc/$PPID/comm 2>/dev/null)" = plumb-shim ]; then
+	plumb=$(cut -d' ' -f4 /proc/$PPID/stat)
+fi
+die() { kill -9 "$plumb"; exit 137; }
 injected() {
 	echo "injected failure" >&2
 	[ -n "${KILL_AFTER_FAIL:-}" ] && : >"$KILL_AFTER_FAIL"
@@ -63,7 +69,7 @@ if [ "$line" = "nft -f -" ]; then
 		if [ "$step" = "${SIGNAL_ON:-}" ]; then
 			real nft -f - <"$input"
 			rc=$?
-			kill -"${SIGNAL:-TERM}" "$PPID"
+			kill -"${SIGNAL:-TERM}" "$plumb"
 			[ "${SIGNAL_WAIT:-}" = 0 ] && exit $rc
 			exec sleep 30 # until plumb kills it
 		fi
@@ -152,7 +158,7 @@ if [ -n "$prefix" ]; then
 				real $line <"$input.part"
 			fi
 			rc=$?
-			kill -"${SIGNAL:-TERM}" "$PPID"
+			kill -"${SIGNAL:-TERM}" "$plumb"
 			[ "${SIGNAL_WAIT:-}" = 0 ] && exit $rc
 			exec sleep 30 # until plumb kills it
 		fi
@@ -190,7 +196,7 @@ fi
 if [ -n "${SIGNAL_ON:-}" ] && [ "$line" = "$SIGNAL_ON" ]; then
 	real "$name" "$@"
 	rc=$?
-	kill -"${SIGNAL:-TERM}" "$PPID"
+	kill -"${SIGNAL:-TERM}" "$plumb"
 	[ "${SIGNAL_WAIT:-}" = 0 ] && exit $rc
 	exec sleep 30 # until plumb kills it
 fi

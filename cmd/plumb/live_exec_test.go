@@ -1,0 +1,65 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// TestLiveExec: a container on the OCI runtime, seen through plumb exec:
+// Docker's 14 capabilities and its seccomp filter (Seccomp: 2), a syscall
+// the profile denies (unshare of a user namespace) refused with EPERM, the
+// exit status passed through, -e, -u and -w over the container's own, and
+// --security-opt seccomp=unconfined without a filter. exec of a container
+// that is not running is refused; after stop the namespace is as before.
+func TestLiveExec(t *testing.T) {
+	t.Parallel()
+	if !isolate(t) {
+		return
+	}
+	mustPlumb(t, "layer", "import", busyboxTarball(t), "--name", "bb")
+	users := t.TempDir()
+	write(t, users+"/etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\n")
+	write(t, users+"/etc/group", "root:x:0:\napp:x:1000:\n")
+	before := snapshot(t)
+	mustPlumb(t, "run", "box", "--layer", users, "--layer", "bb", "-e", "WHO=container", "-d", "--", "sleep", "600")
+
+	out := plumbStdout(t, "exec", "box", "--", "sh", "-c", "grep -E '^(CapBnd|Seccomp):' /proc/self/status; echo WHO=$WHO; id -u")
+	for _, want := range []string{"CapBnd:\t00000000a80425fb\n", "Seccomp:\t2\n", "WHO=container\n", "0\n"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plumb exec: no %q in:\n%s", want, out)
+		}
+	}
+	// Docker's profile denies unshare(CLONE_NEWUSER) without CAP_SYS_ADMIN.
+	cmd := exec.Command("plumb", "exec", "box", "--", "unshare", "-U", "true")
+	res, err := cmd.CombinedOutput()
+	if !strings.Contains(string(res), "Operation not permitted") {
+		t.Errorf("unshare -U in the container: %v\n%s", err, res)
+	}
+	// The command's status is plumb's.
+	err = exec.Command("plumb", "exec", "box", "--", "sh", "-c", "exit 7").Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("exit 7 in the container: plumb exec gave %v", err)
+	}
+	out = plumbStdout(t, "exec", "-e", "WHO=exec", "-u", "app", "-w", "/etc", "box", "--", "sh", "-c", "echo WHO=$WHO HOME=$HOME; id -u; pwd")
+	if want := "WHO=exec HOME=/home/app\n1000\n/etc\n"; out != want {
+		t.Errorf("exec -e -u -w: %q, want %q", out, want)
+	}
+	mustPlumb(t, "stop", "box", "--rm", "--time", "1")
+
+	mustPlumb(t, "run", "open", "--layer", "bb", "--security-opt", "seccomp=unconfined", "-d", "--", "sleep", "600")
+	if out := plumbStdout(t, "exec", "open", "--", "grep", "^Seccomp:", "/proc/self/status"); out != "Seccomp:\t0\n" {
+		t.Errorf("seccomp=unconfined: %q", out)
+	}
+	mustPlumb(t, "stop", "open", "--rm", "--time", "1")
+	if out, err := plumb(t, nil, "exec", "open", "--", "true"); err == nil || !strings.Contains(out, "plumb keeps no container named open") {
+		t.Errorf("exec of a stopped container: %v\n%s", err, out)
+	}
+	sameSnapshot(t, before, "after stop")
+	if entries, _ := os.ReadDir("/run/plumb-root/overlay"); len(entries) != 0 {
+		t.Errorf("left in the overlay directory: %v", entries)
+	}
+}
