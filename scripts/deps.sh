@@ -9,11 +9,11 @@ need=(ip:iproute2 bridge:iproute2 iptables:iptables iptables-save:iptables
 	busybox:busybox-static timeout:coreutils bash:bash crun:crun)
 # (crun: the OCI runtime plumb run hands its containers to; runc serves too.)
 # `deps.sh test`: what only the live tests (root) run, too: podman for
-# TestLivePodman (podman as plumb's CNI client), nft for the nftables
-# back end's. Without root the live
+# TestLivePodman (podman as plumb's CNI client), runc for TestLiveExec's
+# second runtime, nft for the nftables back end's. Without root the live
 # tests skip, so these are not asked for.
 if [ "${1:-}" = test ] && [ "$(id -u)" -eq 0 ]; then
-	need+=(podman:podman nft:nftables)
+	need+=(podman:podman runc:runc nft:nftables)
 fi
 # `deps.sh bench`: the peers make bench measures plumb against that a
 # package brings: Podman's network stack (netavark, not on PATH) and nft,

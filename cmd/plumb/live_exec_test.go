@@ -6,16 +6,35 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	isolatepkg "plumb/internal/isolate"
 )
 
 // TestLiveExec: a container on the OCI runtime, seen through plumb exec:
 // Docker's 14 capabilities and its seccomp filter (Seccomp: 2), a syscall
 // the profile denies (unshare of a user namespace) refused with EPERM, the
 // exit status passed through, -e, -u and -w over the container's own, and
-// --security-opt seccomp=unconfined without a filter. exec of a container
-// that is not running is refused; after stop the namespace is as before.
+// --security-opt seccomp=unconfined without a filter; the root mounted
+// nodev,nosuid and its cgroup one level below the root (/plumb-NAME,
+// in a cgroup namespace of its own), gone after stop. exec of a container that is not running is refused;
+// after stop the namespace is as before. Once with crun, once with runc.
 func TestLiveExec(t *testing.T) {
 	t.Parallel()
+	for _, rt := range []string{"crun", "runc"} {
+		t.Run(rt, func(t *testing.T) {
+			t.Parallel()
+			if _, err := exec.LookPath(rt); err != nil {
+				t.Skipf("%s is not installed (make test installs it as root): %v", rt, err)
+			}
+			if isolatepkg.Inside() {
+				os.Setenv("PLUMB_RUNTIME", rt) // alone in the re-run process
+			}
+			testLiveExec(t)
+		})
+	}
+}
+
+func testLiveExec(t *testing.T) {
 	if !isolate(t) {
 		return
 	}
@@ -26,8 +45,8 @@ func TestLiveExec(t *testing.T) {
 	before := snapshot(t)
 	mustPlumb(t, "run", "box", "--layer", users, "--layer", "bb", "-e", "WHO=container", "-d", "--", "sleep", "600")
 
-	out := plumbStdout(t, "exec", "box", "--", "sh", "-c", "grep -E '^(CapBnd|Seccomp):' /proc/self/status; echo WHO=$WHO; id -u")
-	for _, want := range []string{"CapBnd:\t00000000a80425fb\n", "Seccomp:\t2\n", "WHO=container\n", "0\n"} {
+	out := plumbStdout(t, "exec", "box", "--", "sh", "-c", "grep -E '^(CapBnd|Seccomp):' /proc/self/status; echo WHO=$WHO; id -u; cat /proc/self/cgroup; grep ' / / ' /proc/self/mountinfo")
+	for _, want := range []string{"CapBnd:\t00000000a80425fb\n", "Seccomp:\t2\n", "WHO=container\n", "0\n", "0::/\n", " / / rw,nosuid,nodev,"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plumb exec: no %q in:\n%s", want, out)
 		}
@@ -48,7 +67,15 @@ func TestLiveExec(t *testing.T) {
 	if want := "WHO=exec HOME=/home/app\n1000\n/etc\n"; out != want {
 		t.Errorf("exec -e -u -w: %q, want %q", out, want)
 	}
+	// Its cgroup, one level below the root: inside, its own cgroup
+	// namespace shows it as the root ("0::/" above), as Docker's do.
+	if procs, err := os.ReadFile("/sys/fs/cgroup/plumb-box/cgroup.procs"); err != nil || len(procs) == 0 {
+		t.Errorf("the container's cgroup: %q, %v", procs, err)
+	}
 	mustPlumb(t, "stop", "box", "--rm", "--time", "1")
+	if _, err := os.Stat("/sys/fs/cgroup/plumb-box"); !os.IsNotExist(err) {
+		t.Errorf("the container's cgroup after stop: %v", err)
+	}
 
 	mustPlumb(t, "run", "open", "--layer", "bb", "--security-opt", "seccomp=unconfined", "-d", "--", "sleep", "600")
 	if out := plumbStdout(t, "exec", "open", "--", "grep", "^Seccomp:", "/proc/self/status"); out != "Seccomp:\t0\n" {
