@@ -13,8 +13,9 @@ import (
 // lines come back on stdout and stderr's on stderr, --tail and
 // --timestamps as docker logs has them, -f follows until the container
 // ends; its exit status shows in ps ("exited (3)") and exec refuses it;
-// stop keeps a log with something in it, stop --rm deletes it, and the
-// namespace is as before.
+// stop keeps a log with something in it, stop --rm deletes it; rm deletes
+// what stop kept, removes an ended container, refuses a running one but
+// with -f (which kills at once); and the namespace is as before.
 func TestLiveLogs(t *testing.T) {
 	t.Parallel()
 	if !isolate(t) {
@@ -66,8 +67,12 @@ func TestLiveLogs(t *testing.T) {
 	if out, _ := logs("talk"); out != "one\nthree\n" {
 		t.Errorf("logs after stop: %q", out)
 	}
-	if err := os.RemoveAll("/run/plumb-root/overlay/talk"); err != nil {
-		t.Fatal(err)
+	// rm deletes what stop kept.
+	if out := mustPlumb(t, "rm", "talk"); !strings.Contains(out, "deleted /run/plumb-root/overlay/talk, what container talk left when it stopped") {
+		t.Errorf("rm of a stopped container:\n%s", out)
+	}
+	if _, err := os.Stat("/run/plumb-root/overlay/talk"); !os.IsNotExist(err) {
+		t.Errorf("rm left the stopped container's directory: %v", err)
 	}
 
 	// -f: what is written while it runs, until it ends.
@@ -79,12 +84,29 @@ func TestLiveLogs(t *testing.T) {
 	if took := time.Since(start); took > 5*time.Second {
 		t.Errorf("logs -f took %s to see the container end", took)
 	}
-	mustPlumb(t, "stop", "count", "--rm")
+	// rm of a container that ended is stop --rm; a running one, only -f.
+	mustPlumb(t, "run", "long", "--layer", "bb", "-d", "--", "sleep", "600")
+	if out, err := plumb(t, nil, "rm", "count", "long"); exitStatus(err) != 1 ||
+		!strings.Contains(out, "container/count is removed: deleted /run/plumb-root/overlay/count") ||
+		!strings.Contains(out, "container long is running: stop it first (plumb stop long), or plumb rm -f long") {
+		t.Errorf("rm of an ended and a running container: %v\n%s", err, out)
+	}
 	if _, err := os.Stat("/run/plumb-root/overlay/count"); !os.IsNotExist(err) {
-		t.Errorf("stop --rm left the container's directory: %v", err)
+		t.Errorf("rm left the container's directory: %v", err)
+	}
+	start = time.Now()
+	mustPlumb(t, "rm", "-f", "long")
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("rm -f took %s: it waited for SIGTERM", took)
+	}
+	if _, err := os.Stat("/run/plumb-root/overlay/long"); !os.IsNotExist(err) {
+		t.Errorf("rm -f left the container's directory: %v", err)
 	}
 	if out, err := plumb(t, nil, "logs", "count"); err == nil || !strings.Contains(out, "plumb keeps no container named count, nor its log") {
 		t.Errorf("logs of a removed container: %v\n%s", err, out)
+	}
+	if out, err := plumb(t, nil, "rm", "count"); exitStatus(err) != 1 || !strings.Contains(out, "plumb keeps no container named count, nor what one left") {
+		t.Errorf("rm of a removed container: %v\n%s", err, out)
 	}
 	sameSnapshot(t, before, "after stop")
 }

@@ -41,6 +41,7 @@ type CLI struct {
 	Exec    ExecCmd    `cmd:"" help:"Run a command in a running container, as docker exec: its namespaces, capabilities and environment."`
 	Stop    StopCmd    `cmd:"" help:"Stop a container and undo its network and mount; its upper layer is kept unless --rm."`
 	Logs    LogsCmd    `cmd:"" help:"Show what a detached container wrote to its stdout and stderr, as docker logs."`
+	Rm      RmCmd      `cmd:"" help:"Remove containers, as docker rm: an ended one torn down as stop --rm, a running one only with -f."`
 	Ps      PsCmd      `cmd:"" help:"List containers with PID, state and address."`
 	Layer   LayerCmd   `cmd:"" help:"Layers for plumb run."`
 	Image   ImageCmd   `cmd:"" help:"Images: pulled from a registry or imported from a file, each layer unpacked once and shared."`

@@ -1,0 +1,96 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+
+	"github.com/rs/zerolog"
+
+	"plumb/actions"
+	"plumb/plan"
+)
+
+// RmCmd is `plumb rm`: docker rm's words for what plumb stop --rm does,
+// and for the upper layer a stop without --rm kept.
+type RmCmd struct {
+	Names  []string `arg:"" help:"The containers."`
+	Force  bool     `name:"force" short:"f" help:"Remove a running container too, killing it at once (SIGKILL), as docker rm -f."`
+	DryRun bool     `name:"dry-run" help:"Print the commands and change nothing."`
+	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
+}
+
+// Help is the long help of `plumb rm --help`.
+func (c *RmCmd) Help() string {
+	return `Removes containers as docker rm does. A container that has ended (run -d,
+its command exited) is torn down as plumb stop --rm tears it down: its
+network and mount undone from the journal, then ROOT/overlay/NAME (its upper
+layer, /etc files and log) deleted. A running one is refused unless -f, which
+kills it at once (plumb stop --rm --time 0). A container stopped without --rm
+left only ROOT/overlay/NAME: rm deletes it. Each name is removed on its own;
+rm goes on after a refusal and fails at the end, naming them.`
+}
+
+// Run removes each container.
+func (c *RmCmd) Run(d *deps) error {
+	c.DryRun = printsOnly(c.DryRun, c.Output)
+	if !c.DryRun {
+		if err := d.lock(); err != nil {
+			return err
+		}
+	}
+	var errs []error
+	for _, name := range c.Names {
+		if err := c.remove(d, name); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *RmCmd) remove(d *deps, name string) error {
+	rec, err := d.store.Load(plan.ContainerKind.Name(), name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c.removeKept(d, name)
+	} else if err != nil {
+		return err
+	}
+	f, err := rec.Container()
+	if err != nil {
+		return fmt.Errorf("%w: its journal does not say where its upper layer is; nothing removed", err)
+	}
+	if _, state := plan.ContainerState(rec); state != "exited" && !c.Force {
+		return fmt.Errorf("container %s is %s: stop it first (plumb stop %s), or plumb rm -f %s", name, state, name, name)
+	}
+	opts := plan.DownOptions{Grace: -1, Purge: actions.RemoveTree{Path: f.Root.Layout}}
+	td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, opts, c.DryRun)
+	if err != nil {
+		return err
+	}
+	if c.DryRun {
+		return render(d, td.Plan, c.Output)
+	}
+	fmt.Fprintf(d.stdout, "%s is removed: deleted %s\n", rec.ID(), f.Root.Layout)
+	return nil
+}
+
+// removeKept deletes what a container stopped without --rm left: its
+// directory under ROOT/overlay, which no journal holds any more.
+func (c *RmCmd) removeKept(d *deps, name string) error {
+	dir := d.store.Layout.Overlay(name).Base
+	if _, err := os.Lstat(dir); err != nil {
+		return fmt.Errorf("plumb keeps no container named %s, nor what one left (`plumb ps` lists them)", name)
+	}
+	rm := actions.RemoveTree{Path: dir}
+	if c.DryRun {
+		fmt.Fprintln(d.stdout, actions.Quote(rm.Argv()))
+		return nil
+	}
+	if _, err := d.runner.Run(d.ctx, rm.Argv(), nil); err != nil {
+		return err
+	}
+	zerolog.Ctx(d.ctx).Debug().Str("dir", dir).Msg("deleted what a stopped container left")
+	fmt.Fprintf(d.stdout, "deleted %s, what container %s left when it stopped\n", dir, name)
+	return nil
+}
