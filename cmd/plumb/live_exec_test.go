@@ -15,9 +15,10 @@ import (
 // the profile denies (unshare of a user namespace) refused with EPERM, the
 // exit status passed through, -e, -u and -w over the container's own, and
 // --security-opt seccomp=unconfined without a filter; the root mounted
-// nodev,nosuid and its cgroup one level below the root (/plumb-NAME,
-// in a cgroup namespace of its own), gone after stop. exec of a container that is not running is refused;
-// after stop the namespace is as before. Once with crun, once with runc.
+// nodev,nosuid, a cgroup namespace of its own and, on runc, a cgroup one
+// level below the root (/plumb-NAME), gone after stop. exec of a
+// container that is not running is refused; after stop the namespace is
+// as before. Once with crun, once with runc.
 func TestLiveExec(t *testing.T) {
 	t.Parallel()
 	for _, rt := range []string{"crun", "runc"} {
@@ -29,12 +30,12 @@ func TestLiveExec(t *testing.T) {
 			if isolatepkg.Inside() {
 				os.Setenv("PLUMB_RUNTIME", rt) // alone in the re-run process
 			}
-			testLiveExec(t)
+			testLiveExec(t, rt)
 		})
 	}
 }
 
-func testLiveExec(t *testing.T) {
+func testLiveExec(t *testing.T, rt string) {
 	if !isolate(t) {
 		return
 	}
@@ -43,37 +44,46 @@ func testLiveExec(t *testing.T) {
 	write(t, users+"/etc/passwd", "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000:App:/home/app:/bin/sh\n")
 	write(t, users+"/etc/group", "root:x:0:\napp:x:1000:\n")
 	before := snapshot(t)
-	mustPlumb(t, "run", "box", "--layer", users, "--layer", "bb", "-e", "WHO=container", "-d", "--", "sleep", "600")
+	// The cgroup hierarchy is the host's, shared by the tests beside:
+	// each runtime's container has a name of its own.
+	box := "box-" + rt
+	mustPlumb(t, "run", box, "--layer", users, "--layer", "bb", "-e", "WHO=container", "-d", "--", "sleep", "600")
 
-	out := plumbStdout(t, "exec", "box", "--", "sh", "-c", "grep -E '^(CapBnd|Seccomp):' /proc/self/status; echo WHO=$WHO; id -u; cat /proc/self/cgroup; grep ' / / ' /proc/self/mountinfo")
+	out := plumbStdout(t, "exec", box, "--", "sh", "-c", "grep -E '^(CapBnd|Seccomp):' /proc/self/status; echo WHO=$WHO; id -u; cat /proc/self/cgroup; grep ' / / ' /proc/self/mountinfo")
 	for _, want := range []string{"CapBnd:\t00000000a80425fb\n", "Seccomp:\t2\n", "WHO=container\n", "0\n", "0::/\n", " / / rw,nosuid,nodev,"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plumb exec: no %q in:\n%s", want, out)
 		}
 	}
 	// Docker's profile denies unshare(CLONE_NEWUSER) without CAP_SYS_ADMIN.
-	cmd := exec.Command("plumb", "exec", "box", "--", "unshare", "-U", "true")
+	cmd := exec.Command("plumb", "exec", box, "--", "unshare", "-U", "true")
 	res, err := cmd.CombinedOutput()
 	if !strings.Contains(string(res), "Operation not permitted") {
 		t.Errorf("unshare -U in the container: %v\n%s", err, res)
 	}
 	// The command's status is plumb's.
-	err = exec.Command("plumb", "exec", "box", "--", "sh", "-c", "exit 7").Run()
+	err = exec.Command("plumb", "exec", box, "--", "sh", "-c", "exit 7").Run()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 7 {
 		t.Errorf("exit 7 in the container: plumb exec gave %v", err)
 	}
-	out = plumbStdout(t, "exec", "-e", "WHO=exec", "-u", "app", "-w", "/etc", "box", "--", "sh", "-c", "echo WHO=$WHO HOME=$HOME; id -u; pwd")
+	out = plumbStdout(t, "exec", "-e", "WHO=exec", "-u", "app", "-w", "/etc", box, "--", "sh", "-c", "echo WHO=$WHO HOME=$HOME; id -u; pwd")
 	if want := "WHO=exec HOME=/home/app\n1000\n/etc\n"; out != want {
 		t.Errorf("exec -e -u -w: %q, want %q", out, want)
 	}
-	// Its cgroup, one level below the root: inside, its own cgroup
-	// namespace shows it as the root ("0::/" above), as Docker's do.
-	if procs, err := os.ReadFile("/sys/fs/cgroup/plumb-box/cgroup.procs"); err != nil || len(procs) == 0 {
+	// runc's container has a cgroup one level below the root; inside, its
+	// own cgroup namespace shows it as the root ("0::/" above), as Docker's
+	// do. crun runs with --cgroup-manager=disabled: no cgroup of its own.
+	cgroup := "/sys/fs/cgroup/plumb-" + box
+	procs, err := os.ReadFile(cgroup + "/cgroup.procs")
+	if rt == "runc" && (err != nil || len(procs) == 0) {
 		t.Errorf("the container's cgroup: %q, %v", procs, err)
 	}
-	mustPlumb(t, "stop", "box", "--rm", "--time", "1")
-	if _, err := os.Stat("/sys/fs/cgroup/plumb-box"); !os.IsNotExist(err) {
+	if rt == "crun" && !os.IsNotExist(err) {
+		t.Errorf("crun made a cgroup %s: %v", cgroup, err)
+	}
+	mustPlumb(t, "stop", box, "--rm", "--time", "1")
+	if _, err := os.Stat(cgroup); !os.IsNotExist(err) {
 		t.Errorf("the container's cgroup after stop: %v", err)
 	}
 
