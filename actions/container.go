@@ -492,12 +492,16 @@ type StopContainer struct {
 // Grace is how long stop waits after SIGTERM before SIGKILL, as docker stop.
 const Grace = 10 * time.Second
 
-func (a StopContainer) grace() time.Duration {
-	if a.GraceSeconds < 0 {
+func (a StopContainer) grace() time.Duration { return graceOf(a.GraceSeconds) }
+
+// graceOf reads a recorded grace: 0 is Grace, negative is none (SIGKILL
+// at once: rollback, recover, stop --time 0).
+func graceOf(seconds int) time.Duration {
+	if seconds < 0 {
 		return 0
 	}
-	if a.GraceSeconds > 0 {
-		return time.Duration(a.GraceSeconds) * time.Second
+	if seconds > 0 {
+		return time.Duration(seconds) * time.Second
 	}
 	return Grace
 }

@@ -246,10 +246,16 @@ func waitChild(pid int) (int, error) {
 		}
 		break
 	}
+	return ShellStatus(ws), nil
+}
+
+// ShellStatus is a wait status as a shell gives it: the exit code, or
+// 128 plus the signal that ended the process.
+func ShellStatus(ws syscall.WaitStatus) int {
 	if ws.Signaled() {
-		return 128 + int(ws.Signal()), nil
+		return 128 + int(ws.Signal())
 	}
-	return ws.ExitStatus(), nil
+	return ws.ExitStatus()
 }
 
 // tailFrom is what a file holds past offset from, at most 4 KiB of its end.
@@ -301,19 +307,11 @@ func (a RuntimeDelete) Undo() Action { return nil }
 // state directory goes while it reads it: a foreground `crun run` removes
 // it as the process ends).
 func (a RuntimeDelete) Gone(stderr string) bool {
-	return strings.Contains(stderr, "does not exist") || strings.Contains(stderr, "not exist") ||
+	return strings.Contains(stderr, "not exist") ||
 		strings.Contains(stderr, "No such file or directory") && strings.Contains(stderr, filepath.Join(a.State, a.ID))
 }
 
-func (a RuntimeDelete) grace() time.Duration {
-	if a.GraceSeconds < 0 {
-		return 0
-	}
-	if a.GraceSeconds > 0 {
-		return time.Duration(a.GraceSeconds) * time.Second
-	}
-	return Grace
-}
+func (a RuntimeDelete) grace() time.Duration { return graceOf(a.GraceSeconds) }
 
 // Shell stops it as plumb does, then deletes it.
 func (a RuntimeDelete) Shell(int) []string {

@@ -110,7 +110,7 @@ func Exec(ctx context.Context, r actions.Runner, rec *plan.Record, opts ExecOpti
 	if err := file.Close(); err != nil {
 		return 0, err
 	}
-	rt := actions.Runtime{Name: f.Runtime, State: f.RuntimeState, NoCgroups: f.Runtime == "crun"}
+	rt := runtimeOf(f.Runtime, f.RuntimeState)
 	return actions.RuntimeExec{Runtime: rt, ID: rec.Name, Process: file.Name(), Tty: opts.Tty}.Run(ctx, r)
 }
 

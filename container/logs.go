@@ -17,18 +17,19 @@ type LogOptions struct {
 	Timestamps bool // each line after the time it was written
 }
 
-// logRecord is a line of a container's log: Docker's json-file record
-// (the shim writes them), or a plain line (a runbook's `>>LOG 2>&1`).
-type logRecord struct {
+// LogRecord is a line of a container's log: Docker's json-file record (a
+// line of its output, the stream, the time the shim read it; the shim
+// writes them), or a plain line (a runbook's `>>LOG 2>&1`).
+type LogRecord struct {
 	Log    string    `json:"log"`
 	Stream string    `json:"stream"`
 	Time   time.Time `json:"time"`
 }
 
-func parseRecord(line []byte) logRecord {
-	var r logRecord
+func parseRecord(line []byte) LogRecord {
+	var r LogRecord
 	if json.Unmarshal(line, &r) != nil || r.Stream == "" {
-		return logRecord{Log: string(line), Stream: "stdout"}
+		return LogRecord{Log: string(line), Stream: "stdout"}
 	}
 	return r
 }
@@ -38,7 +39,7 @@ func parseRecord(line []byte) logRecord {
 // logs does. Following, it reads on until ended says the container has
 // ended and nothing more was written, or ctx ends.
 func WriteLogs(ctx context.Context, out, errw io.Writer, path string, opts LogOptions, ended func() bool) error {
-	var recs []logRecord
+	var recs []LogRecord
 	for _, p := range []string{path + ".1", path} {
 		data, err := os.ReadFile(p)
 		if os.IsNotExist(err) {
@@ -55,7 +56,7 @@ func WriteLogs(ctx context.Context, out, errw io.Writer, path string, opts LogOp
 	if opts.Tail >= 0 && len(recs) > opts.Tail {
 		recs = recs[len(recs)-opts.Tail:]
 	}
-	show := func(r logRecord) {
+	show := func(r LogRecord) {
 		w := out
 		if r.Stream == "stderr" {
 			w = errw

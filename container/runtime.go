@@ -41,15 +41,19 @@ func unifiedCgroups(proc string) bool {
 	return fstype == "cgroup2"
 }
 
+// runtimeOf is the runtime name keeping its containers' state in state.
+// crun runs without cgroups of its own (see ChooseRuntime).
+func runtimeOf(name, state string) actions.Runtime {
+	return actions.Runtime{Name: name, State: state, NoCgroups: name == "crun"}
+}
+
 // ChooseRuntime picks the runtime: name ("crun" or "runc"; "" for the
 // default: crun where it can run here, else runc), kept in stateDir's
 // runtime/NAME. crun runs without cgroups of its own: plumb applies no
 // limits yet, so there is nothing for one to hold.
 func ChooseRuntime(name, stateDir, proc string) (actions.Runtime, error) {
 	installed := func(n string) bool { _, err := exec.LookPath(n); return err == nil }
-	rt := func(n string) actions.Runtime {
-		return actions.Runtime{Name: n, State: filepath.Join(stateDir, "runtime", n), NoCgroups: n == "crun"}
-	}
+	rt := func(n string) actions.Runtime { return runtimeOf(n, filepath.Join(stateDir, "runtime", n)) }
 	hybrid := "crun 1.8 refuses this host's cgroup layout (cgroup v1 controllers beside an empty v2 hierarchy, \"hybrid\"): use --runtime runc, or boot with cgroup v2 alone (systemd.unified_cgroup_hierarchy=1)"
 	switch name {
 	case "crun":

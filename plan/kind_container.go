@@ -194,7 +194,7 @@ func ContainerExit(rec *Record) (ExitStatus, bool) {
 	if err != nil || f.Runtime == "" || f.Root.Layout == "" {
 		return ExitStatus{}, false
 	}
-	return ReadExit(f.Root.Layout + "/exit.json")
+	return ReadExit(OverlayAt(f.Root.Layout).Exit)
 }
 
 // StopGrace sets how long stopping rec's container waits after SIGTERM.

@@ -128,7 +128,12 @@ type OverlayDirs struct {
 
 // Overlay lays out overlay NAME (or container NAME's root).
 func (l Layout) Overlay(name string) OverlayDirs {
-	base := filepath.Join(l.overlaysDir(), name)
+	return OverlayAt(filepath.Join(l.overlaysDir(), name))
+}
+
+// OverlayAt is the layout of the container directory base, as a record's
+// Root.Layout names it.
+func OverlayAt(base string) OverlayDirs {
 	return OverlayDirs{Base: base, Upper: base + "/upper", Work: base + "/work", Merged: base + "/merged",
 		UTS: base + "/uts", PID: base + "/pid", Log: base + "/log", Config: base + "/config.json", Monitor: base + "/monitor.pid",
 		Exit: base + "/exit.json", Shim: base + "/shim.pid",

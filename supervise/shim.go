@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"plumb/actions"
+	"plumb/container"
 	"plumb/plan"
 )
 
@@ -32,14 +33,6 @@ const LogMax = 10 << 20
 // logLineMax is the longest log record: a longer line is split, as
 // Docker's json-file splits at 16 KiB.
 const logLineMax = 16 << 10
-
-// LogEntry is one record of a container's log, in Docker's json-file
-// format: a line of its output, the stream, the time plumb read it.
-type LogEntry struct {
-	Log    string    `json:"log"`
-	Stream string    `json:"stream"`
-	Time   time.Time `json:"time"`
-}
 
 // ShimMain is `plumb shim --log LOG --exit FILE --pid-file FILE -- RUNTIME
 // ... run --detach ...`. It runs the runtime with the container's stdout
@@ -143,7 +136,7 @@ func (s *shim) run(status *os.File) int {
 		tell("fail 1\nplumb shim: waiting for %s: %v\n", s.argv[0], err)
 		return 1
 	}
-	if code := shellStatus(ws); code != 0 {
+	if code := actions.ShellStatus(ws); code != 0 {
 		// What the runtime said is on the pipes, which it has closed; the
 		// container (if any) may hold them: wait a moment, not forever.
 		time.Sleep(20 * time.Millisecond)
@@ -168,7 +161,7 @@ func (s *shim) run(status *os.File) int {
 			break // ECHILD: no child left
 		}
 		if got == pid {
-			code = shellStatus(ws)
+			code = actions.ShellStatus(ws)
 		}
 	}
 	if code < 0 && pid > 0 {
@@ -201,7 +194,7 @@ func (s *shim) copy(wg *sync.WaitGroup, r io.ReadCloser, stream string) {
 				s.first.Write(line[:min(len(line), 4096-s.first.Len())])
 			}
 			s.mu.Unlock()
-			s.log.write(LogEntry{Log: string(line), Stream: stream, Time: time.Now().UTC()})
+			s.log.write(container.LogRecord{Log: string(line), Stream: stream, Time: time.Now().UTC()})
 		}
 		if err != nil && !errors.Is(err, bufio.ErrBufferFull) {
 			return
@@ -230,7 +223,7 @@ func openLog(path string) (*jsonLog, error) {
 	return &jsonLog{path: path, f: f, size: fi.Size()}, nil
 }
 
-func (l *jsonLog) write(e LogEntry) {
+func (l *jsonLog) write(e container.LogRecord) {
 	data, err := json.Marshal(e)
 	if err != nil {
 		return
@@ -272,13 +265,6 @@ func wait4(pid int, ws *syscall.WaitStatus) (int, error) {
 		}
 		return got, err
 	}
-}
-
-func shellStatus(ws syscall.WaitStatus) int {
-	if ws.Signaled() {
-		return 128 + int(ws.Signal())
-	}
-	return ws.ExitStatus()
 }
 
 func readPID(path string) int {

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -92,7 +91,7 @@ func ProcessOf(rec *plan.Record) (Process, error) {
 		pid, _ := plan.ContainerState(rec)
 		return Script{PID: pid}, nil
 	}
-	data, err := os.ReadFile(filepath.Join(f.Root.Layout, "monitor.pid"))
+	data, err := os.ReadFile(plan.OverlayAt(f.Root.Layout).Monitor)
 	if err != nil {
 		return nil, err
 	}
