@@ -78,6 +78,7 @@ var decoders = newRegistry(
 	register[StartContainer](),
 	register[StopContainer](),
 	register[WriteConfig](),
+	register[CopyUp](),
 	register[RuntimeRun](),
 	register[RuntimeDelete](),
 	register[Extract](),

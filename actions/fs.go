@@ -16,6 +16,10 @@ type Mkdir struct {
 	// own scratch files (leftover whiteouts among them): when plumb created
 	// it, its undo deletes it whole, after the unmount it depends on.
 	Scratch bool `json:"scratch,omitempty"`
+	// Holds, when set, says what the directory will hold that its undo
+	// deletes with it (a named volume's data): as with Scratch, the undo
+	// deletes it whole when this step created it.
+	Holds string `json:"holds,omitempty"`
 	// Purpose is the step's reason when it is not "create PATH, which does
 	// not exist yet": a directory that may already be there, shared by
 	// several objects (/run/netns).
@@ -47,6 +51,9 @@ func (a Mkdir) UndoNote() string {
 	if a.Scratch {
 		return "deletes the work directory with overlay's scratch files, if this step created it"
 	}
+	if a.Holds != "" {
+		return "deletes the directory and " + a.Holds + " with it, if this step created it"
+	}
 	return "removes the directories this step creates, if they are still empty"
 }
 
@@ -69,9 +76,9 @@ func (a Mkdir) Prepare(context.Context, Runner) (Action, error) {
 	if len(created) == 0 {
 		return nil, nil
 	}
-	if a.Scratch {
+	if a.Scratch || a.Holds != "" {
 		if len(created) > 1 {
-			return nil, fmt.Errorf("work directory %s: its parent %s does not exist", a.Path, filepath.Dir(a.Path))
+			return nil, fmt.Errorf("directory %s: its parent %s does not exist", a.Path, filepath.Dir(a.Path))
 		}
 		return RemoveTree{Path: a.Path}, nil
 	}
@@ -225,7 +232,7 @@ func (a RemoveTree) Undo() Action { return nil }
 func (a Mkdir) Shell(n int) []string {
 	v := fmt.Sprintf("made_%d", n)
 	p := Quote([]string{a.Path})
-	if a.Scratch {
+	if a.Scratch || a.Holds != "" {
 		return []string{
 			fmt.Sprintf("[ -e %s ] && %s=0 || %s=1", p, v, v),
 			Quote(a.Argv()),

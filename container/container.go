@@ -70,6 +70,14 @@ type Container struct {
 	Firewall firewall.Backend
 	// Aliases are names it answers to on its bridge besides its own.
 	Aliases []string
+	// Mounts are its binds, volumes and tmpfs mounts (-v, --mount, --tmpfs).
+	Mounts []Mount
+	// Join is the container whose network namespace this one shares
+	// (--net container:NAME), as the containers of a Kubernetes pod share
+	// their sandbox's: its interfaces, its hostname and its /etc files.
+	Join string
+	// owner is Join's record's facts, read by Plan.
+	owner *plan.ContainerFacts
 	// attach is its attachment, with the address Allocate gave out.
 	attach *network.Attach
 }
@@ -88,6 +96,9 @@ var DefaultCaps = []string{"chown", "dac_override", "fsetid", "fowner", "mknod",
 func NetnsName(container string) string { return "plumb-" + container }
 
 func (c *Container) hostname() string {
+	if c.owner != nil {
+		return c.owner.Hostname
+	}
 	if c.Hostname == "" {
 		return HostnameFrom(c.Name)
 	}
@@ -250,6 +261,19 @@ func (c *Container) Check() error {
 			return plan.RefuseErr("hostname", err)
 		}
 	}
+	if c.Join != "" {
+		if err := plan.CheckObjectName("net", c.Join); err != nil {
+			return err
+		}
+		switch {
+		case c.Join == c.Name:
+			return plan.Refuse("net", "a container cannot join its own network")
+		case c.Bridge != "":
+			return plan.Refuse("net", "give --net container:NAME or --net BRIDGE, not both")
+		case c.IP.IsValid() || len(c.Publish) > 0 || len(c.Aliases) > 0 || c.Hostname != "":
+			return plan.Refuse("net", "--ip, --publish, --alias and --hostname belong to the container whose network is joined (%s), as Docker's conflicting options say", c.Join)
+		}
+	}
 	if c.Bridge == "" && (c.IP.IsValid() || len(c.Publish) > 0) {
 		return plan.Refuse("net", "--ip and --publish need --net BRIDGE")
 	}
@@ -257,6 +281,9 @@ func (c *Container) Check() error {
 		return err
 	}
 	if err := checkEnv(c.Env); err != nil {
+		return err
+	}
+	if err := checkMounts(c.Mounts); err != nil {
 		return err
 	}
 	if _, err := cleanWorkDir(c.WorkDir); err != nil {
@@ -284,6 +311,14 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	}
 	dirs := env.St.OverlayOf(c.Name)
 	ns := actions.Netns{Name: NetnsName(c.Name)}
+	etc := actions.EtcFiles{Hostname: dirs.Hostname, Hosts: dirs.Hosts, Resolv: dirs.Resolv}
+	if owner := c.owner; c.Join != "" {
+		if owner == nil {
+			return nil, fmt.Errorf("planning container %s before the facts of %s were read", c.Name, c.Join)
+		}
+		od := plan.OverlayAt(owner.Root.Layout)
+		ns, etc = actions.Netns{Name: owner.Netns}, actions.EtcFiles{Hostname: od.Hostname, Hosts: od.Hosts, Resolv: od.Resolv}
+	}
 	if c.Bridge != "" && c.attach == nil {
 		return nil, fmt.Errorf("planning container %s before its address on %s was given out", c.Name, c.Bridge)
 	}
@@ -306,21 +341,32 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	root.NoSuid = !confine.Privileged && !c.SUID
 	op.Steps[len(op.Steps)-1].Action = root
 	points := append(mountPoints(o.Upper, c.Layers), etcMountPoints(o.Upper, c.Layers)...)
+	points = append(points, userMountPoints(o.Upper, c.Layers, sortedMounts(c.Mounts))...)
 	op.Steps = append(op.Steps[:len(op.Steps)-1], append(points, op.Steps[len(op.Steps)-1])...)
 	// The network namespace, kept at /run/netns/plumb-NAME as ip netns add
 	// keeps one, without making /run/netns a mount point of its own (which
 	// ip netns add does the first time, and leaves in the host's mount
 	// table). /run/netns is held by every container in the ledger, so the
 	// last one removes it if plumb made it.
-	steps := append(op.Steps,
-		plan.Step{Action: actions.Mkdir{Path: actions.NetnsDir,
-			Purpose: "make sure " + actions.NetnsDir + ", where named network namespaces are kept, exists"},
-			Shared: "dir " + actions.NetnsDir},
-		plan.Step{Action: actions.Touch{Path: ns.Path(), Keeps: "network namespace"}},
-		plan.Step{Action: actions.NetnsNew{Name: ns.Name}},
-	)
+	steps := append(op.Steps, mountSteps(env.St, sortedMounts(c.Mounts), o.Merged)...)
+	if c.Join == "" {
+		steps = append(steps,
+			plan.Step{Action: actions.Mkdir{Path: actions.NetnsDir,
+				Purpose: "make sure " + actions.NetnsDir + ", where named network namespaces are kept, exists"},
+				Shared: "dir " + actions.NetnsDir},
+			plan.Step{Action: actions.Touch{Path: ns.Path(), Keeps: "network namespace"}},
+			plan.Step{Action: actions.NetnsNew{Name: ns.Name}},
+		)
+	}
 	facts := plan.ContainerFacts{Root: plan.OverlayFacts{LowerDir: strings.Join(c.Layers, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged, Layout: dirs.Base},
 		Netns: ns.Name, Hostname: c.hostname(), Cmd: actions.Quote(c.Cmd), PIDFile: dirs.PID, Log: dirs.Log, Target: ns.Label()}
+	for _, m := range sortedMounts(c.Mounts) {
+		facts.Mounts = append(facts.Mounts, m.facts(env.St))
+	}
+	facts.CapAdd, facts.CapDrop, facts.Privileged, facts.ReadOnly = c.CapAdd, c.CapDrop, c.Privileged, c.ReadOnly
+	if c.Join != "" {
+		facts.NetworkMode = "container:" + c.Join
+	}
 	if c.attach != nil {
 		ap, err := c.attach.Plan()
 		if err != nil {
@@ -329,7 +375,7 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 		steps = append(steps, ap.Steps...)
 		net := ap.Facts.(plan.AttachmentFacts)
 		facts.Net = &net
-	} else {
+	} else if c.Join == "" {
 		steps = append(steps, plan.Step{Action: actions.LinkSetUp{Dev: "lo", In: ns}})
 	}
 	// What the command runs with, and the files of its /etc, as Docker
@@ -349,9 +395,8 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	if err != nil {
 		return nil, err
 	}
-	etc := actions.EtcFiles{Hostname: dirs.Hostname, Hosts: dirs.Hosts, Resolv: dirs.Resolv}
 	spec, err := c.spec(bundle{Root: o.Merged, Netns: ns.Path(), Etc: etc, Proc: proc, Confine: confine,
-		NoDev: root.NoDev, NoSuid: root.NoSuid, Mount: mountPath()})
+		NoDev: root.NoDev, NoSuid: root.NoSuid, Mount: mountPath(), St: env.St})
 	if err != nil {
 		return nil, err
 	}
@@ -363,10 +408,14 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	if rt.Name == "" {
 		return nil, fmt.Errorf("planning container %s before its runtime was chosen", c.Name)
 	}
+	if c.Join == "" {
+		// A container that joins another's network binds that one's files.
+		steps = append(steps,
+			plan.Step{Action: actions.WriteFile{Path: dirs.Hostname, Content: c.hostname() + "\n", For: "the container's /etc/hostname"}},
+			plan.Step{Action: actions.WriteFile{Path: dirs.Hosts, Content: HostsFile(ip, c.hostname()), For: "the container's /etc/hosts"}},
+			plan.Step{Action: actions.WriteFile{Path: dirs.Resolv, Content: resolv, For: "the container's /etc/resolv.conf"}})
+	}
 	steps = append(steps,
-		plan.Step{Action: actions.WriteFile{Path: dirs.Hostname, Content: c.hostname() + "\n", For: "the container's /etc/hostname"}},
-		plan.Step{Action: actions.WriteFile{Path: dirs.Hosts, Content: HostsFile(ip, c.hostname()), For: "the container's /etc/hosts"}},
-		plan.Step{Action: actions.WriteFile{Path: dirs.Resolv, Content: resolv, For: "the container's /etc/resolv.conf"}},
 		plan.Step{Action: actions.WriteConfig{Path: dirs.Config, Content: config}},
 		plan.Step{Action: runtimeRun(c, rt, dirs)},
 	)
@@ -374,6 +423,9 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	summary := fmt.Sprintf("%s from %s", actions.Quote(c.Cmd), plural(len(c.Layers), "layer"))
 	if c.attach != nil {
 		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge)
+	}
+	if c.Join != "" {
+		summary += ", in the network of " + c.Join
 	}
 	return []*plan.Plan{{Kind: plan.ContainerKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary, Names: names}}, nil
 }
@@ -406,7 +458,18 @@ func (c *Container) Preflight(ctx context.Context, env plan.Env) ([]string, erro
 	if err := checkRuntime(c.Runtime); err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(actions.Netns{Name: NetnsName(c.Name)}.Path()); err == nil {
+	if err := checkSources(env.St, c.Mounts); err != nil {
+		return nil, err
+	}
+	if c.Join != "" {
+		rec, err := env.St.LoadHeader(plan.ContainerKind.Name(), c.Join)
+		if err != nil {
+			return nil, plan.Refuse("net", "no container named %s to join", c.Join)
+		}
+		if _, state := plan.ContainerState(rec); state != "running" {
+			return nil, plan.Refuse("net", "container %s is %s: only a running container's network can be joined", c.Join, state)
+		}
+	} else if _, err := os.Stat(actions.Netns{Name: NetnsName(c.Name)}.Path()); err == nil {
 		return nil, plan.Refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
 	}
 	if c.attach != nil {
@@ -504,6 +567,16 @@ func (c *Container) Locks() []plan.Lock {
 	if len(c.Publish) > 0 {
 		out = append(out, plan.PortsLock())
 	}
+	if c.Join != "" {
+		l := plan.ObjectLock(plan.ContainerKind.Name(), c.Join)
+		l.Shared = true
+		out = append(out, l)
+	}
+	for _, v := range Volumes(c.Mounts) {
+		l := plan.ObjectLock(plan.VolumeKind.Name(), v)
+		l.Shared = true
+		out = append(out, l)
+	}
 	return out
 }
 
@@ -541,7 +614,12 @@ func (c *Container) FromImage(cfg image.Config) error {
 
 // Allocate gives out the container's address on its bridge, if it has one.
 func (c *Container) Allocate(ctx context.Context, env plan.Env, reserve bool) (func(), error) {
-	c.attach = nil
+	c.attach, c.owner = nil, nil
+	if c.Join != "" {
+		if err := c.loadOwner(env.St); err != nil {
+			return nil, err
+		}
+	}
 	if c.Bridge == "" {
 		return func() {}, nil
 	}
@@ -583,4 +661,26 @@ func mountPath() string {
 		}
 	}
 	return "/bin/mount"
+}
+
+// loadOwner reads the facts of the container whose network c joins: it
+// must be one with a network of its own (a pod's first container).
+func (c *Container) loadOwner(st *plan.Store) error {
+	rec, err := st.LoadHeader(plan.ContainerKind.Name(), c.Join)
+	if err != nil {
+		return plan.Refuse("net", "no container named %s to join", c.Join)
+	}
+	f, err := rec.Container()
+	if err != nil {
+		return err
+	}
+	if f.NetworkMode != "" {
+		owner := strings.TrimPrefix(f.NetworkMode, "container:")
+		return plan.Refuse("net", "%s shares the network of %s: join %s", c.Join, owner, owner)
+	}
+	if f.Root.Layout == "" {
+		return plan.Refuse("net", "%s was started by an older plumb, which kept no /etc files to share", c.Join)
+	}
+	c.owner = &f
+	return nil
 }

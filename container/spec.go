@@ -48,6 +48,8 @@ type bundle struct {
 	// remount of the root drops them.
 	NoDev, NoSuid bool
 	Mount         string
+	// St lays out the volumes the container mounts.
+	St *plan.Store
 }
 
 // rootHook remounts the root with its flags in the container's mount
@@ -215,6 +217,12 @@ func (c *Container) spec(b bundle) (*specs.Spec, error) {
 				m.Options = append(m.Options, "rw")
 			}
 		}
+	}
+	// The container's own mounts last, parents first; one on a path the
+	// defaults mount (/etc/hosts, /dev/shm) takes its place, as in Docker.
+	for _, m := range sortedMounts(c.Mounts) {
+		s.Mounts = slices.DeleteFunc(s.Mounts, func(d specs.Mount) bool { return d.Destination == m.Target })
+		s.Mounts = append(s.Mounts, m.specMount(b.St))
 	}
 	prof, set := seccompOpt(c.SecurityOpt)
 	switch {

@@ -49,6 +49,18 @@ type ContainerFacts struct {
 	// handed them to a runtime.
 	Runtime      string `json:"runtime,omitempty"`
 	RuntimeState string `json:"runtime_state,omitempty"`
+	// Mounts are its volumes, binds and tmpfs mounts (-v, --mount,
+	// --tmpfs), in the order they are mounted.
+	Mounts []MountFacts `json:"mounts,omitempty"`
+	// What the container may do, as its flags asked (docker inspect's
+	// HostConfig): --cap-add, --cap-drop, --privileged, --read-only.
+	// NetworkMode is "container:NAME" for a container that joined NAME's
+	// network namespace (Netns is then NAME's); "" otherwise.
+	NetworkMode string   `json:"network_mode,omitempty"`
+	CapAdd      []string `json:"cap_add,omitempty"`
+	CapDrop     []string `json:"cap_drop,omitempty"`
+	Privileged  bool     `json:"privileged,omitempty"`
+	ReadOnly    bool     `json:"read_only,omitempty"`
 }
 
 // Kind is ContainerKind.
@@ -107,10 +119,28 @@ func (containerKind) Firewall(f Facts) string {
 	return ""
 }
 
-// BeforeDown gives the container's stop opts.Grace seconds (0: Docker's
-// 10; negative: SIGKILL at once). The run recorded none: its own rollback
-// kills the container at once.
-func (containerKind) BeforeDown(_ Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
+// Dependents are the containers that share its network namespace (run
+// --net container:NAME): it is their sandbox.
+func (containerKind) Dependents(st *Store, rec *Record, _ Facts) []*Record {
+	recs, _ := st.Headers()
+	var out []*Record
+	for _, r := range OfKind(recs, ContainerKind) {
+		if f, err := r.Container(); err == nil && f.NetworkMode == "container:"+rec.Name {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// BeforeDown refuses a container whose network others share (the sandbox
+// lives while any member does) but for those removed with it, and gives
+// the container's stop opts.Grace seconds (0: Docker's 10; negative:
+// SIGKILL at once). The run recorded none: its own rollback kills the
+// container at once.
+func (k containerKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
+	if members := opts.notRemoved(k.Dependents(env.St, rec, nil)); len(members) > 0 {
+		return nil, &Refused{Msg: fmt.Sprintf("%s's network is shared by %s; remove them first (plumb rm -f NAME)", rec.ID(), strings.Join(recordIDs(members), ", "))}
+	}
 	g := opts.Grace
 	if g == 0 {
 		g = int(actions.Grace / time.Second)

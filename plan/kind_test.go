@@ -49,13 +49,16 @@ var everyKind = []Facts{
 	OverlayFacts{LowerDir: "/l/a:/l/b", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"},
 	ContainerFacts{Root: OverlayFacts{LowerDir: "/l/a", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"},
 		Netns: "plumb-web", Hostname: "web", Cmd: "httpd -f", PIDFile: "/o/pid", Log: "/o/log", Target: "netns plumb-web",
-		Net: ptr(testAttachment()), Image: "busybox:1", ImageID: "sha256:ab", Env: []string{"PATH=/bin"}, WorkDir: "/www", User: "33:33"},
+		Net: ptr(testAttachment()), Image: "busybox:1", ImageID: "sha256:ab", Env: []string{"PATH=/bin"}, WorkDir: "/www", User: "33:33",
+		Mounts: []MountFacts{{Type: "volume", Name: "data", Source: "/v/data/_data", Destination: "/data", Mode: "ro", RW: false, Propagation: "rprivate", Options: []string{"rbind"}}},
+		CapAdd: []string{"NET_ADMIN"}, CapDrop: []string{"CHOWN"}, Privileged: true, ReadOnly: true},
 	LayerFacts{Dir: "/run/plumb/layers/base", File: "/srv/base.tar"},
 	ImageFacts{ID: "sha256:ab", Digest: "sha256:cd", Refs: []string{"docker.io/library/busybox:1"}, From: "busybox:1", Platform: "linux/amd64",
 		Config: image.Config{Cmd: []string{"sh"}, Env: []string{"PATH=/bin"}}, Layers: []ImageLayerRef{{DiffID: "sha256:d1", ChainID: "sha256:c1", Size: 7}},
 		Links: []string{"L1"}},
 	ImageLayerFacts{ChainID: "sha256:c1", DiffID: "sha256:d1", Parent: "sha256:c0", Dir: "/run/plumb/image/layers/c1", Link: "L1", Size: 7},
 	MigrateFacts{},
+	VolumeFacts{Dir: "/var/lib/plumb/volumes/data", Data: "/var/lib/plumb/volumes/data/_data"},
 }
 
 func testAttachment() AttachmentFacts {
@@ -90,7 +93,7 @@ func TestKindsRegistered(t *testing.T) {
 			t.Errorf("%T: Lookup(%q) = %v, %v", f, f.Kind().Name(), k, ok)
 		}
 	}
-	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,migrate,overlay,veth"; got != want {
+	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,migrate,overlay,veth,volume"; got != want {
 		t.Errorf("Kinds() = %s, want %s", got, want)
 	}
 }
@@ -135,7 +138,7 @@ func TestFactsErrors(t *testing.T) {
 		"bad port":      {Record{Kind: "attachment", Name: "a", FactsJSON: []byte(`{"ports":["80"]}`), FactsVersion: 1}, "attachment/a: the journal's facts cannot be read"},
 		"image links":   {Record{Kind: "image", Name: "i", FactsJSON: []byte(`{"layers":[{"diff_id":"d","chain_id":"c"}]}`), FactsVersion: 1}, "0 links for 1 layers"},
 		"details":       {Record{Kind: "bridge", Name: "br0", Details: map[string]string{"subnet": "x"}}, "bridge/br0: the journal's subnet cannot be read"},
-		"kind":          {Record{Kind: "volume", Name: "v"}, `volume/v: plumb keeps no objects of kind "volume"`},
+		"kind":          {Record{Kind: "gadget", Name: "v"}, `gadget/v: plumb keeps no objects of kind "gadget"`},
 	} {
 		_, err := c.rec.Facts()
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -111,11 +111,19 @@ run ls -A "$upper_s"
 run "${exec_client[@]}" wget -qO- "http://$ip/"
 run cat "$(readlink -f "$(tr ':' '\n' <<<"$lower_s" | sed -n 2p)")/www/index.html"
 
+say "A pod: a sidecar joins the server's network namespace (--net container:server) and fetches from 127.0.0.1"
+run plumb run sidecar --image "$image" --net container:server -d -- sleep 600 2>/dev/null
+run plumb exec sidecar -- wget -qO- http://127.0.0.1/
+run plumb exec sidecar -- hostname
+run plumb inspect -f '{{.HostConfig.NetworkMode}}' sidecar
+run plumb ps
+
 say "The host's view (the document's steps 5 and 6)"
 run ip link show
 run bridge link
 
 say "Stop everything; nothing is left"
+run plumb rm -f sidecar 2>/dev/null
 run plumb stop client --rm --time 1 2>/dev/null
 run plumb stop server --rm --time 1 2>/dev/null
 run plumb bridge down plumb0 2>/dev/null

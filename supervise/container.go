@@ -14,6 +14,7 @@ import (
 	"plumb/container"
 	"plumb/plan"
 	"plumb/rootfs"
+	"plumb/volume"
 )
 
 // Input is what `plumb run` is asked for: the container as its flags
@@ -112,4 +113,16 @@ func EnvFile(name string, data []byte) ([]string, error) {
 		out = append(out, line)
 	}
 	return out, nil
+}
+
+// MissingVolumes are the named volumes ms mount that plumb does not keep
+// yet: docker run makes them, and so does plumb run, first.
+func MissingVolumes(st *plan.Store, ms []container.Mount) []*volume.Volume {
+	var out []*volume.Volume
+	for _, name := range container.Volumes(ms) {
+		if _, err := st.LoadHeader(plan.VolumeKind.Name(), name); err != nil {
+			out = append(out, &volume.Volume{Name: name})
+		}
+	}
+	return out
 }

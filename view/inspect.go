@@ -71,6 +71,31 @@ type ContainerConfig struct {
 	User       string // UID:GID, as resolved in the container's root
 }
 
+// MountPoint is one of a container's mounts, as docker inspect's Mounts
+// shows it.
+type MountPoint struct {
+	Type        string
+	Name        string `json:",omitempty"`
+	Source      string
+	Destination string
+	Mode        string
+	RW          bool
+	Propagation string
+}
+
+// HostConfig is what docker inspect's HostConfig holds of what plumb
+// keeps: the binds (-v of host directories and volumes, as given), the
+// network, what the container may do.
+type HostConfig struct {
+	Binds          []string
+	NetworkMode    string
+	CapAdd         []string
+	CapDrop        []string
+	Privileged     bool
+	ReadonlyRootfs bool
+	Tmpfs          map[string]string `json:",omitempty"`
+}
+
 // Object is `plumb inspect`'s document: any object, with what docker
 // inspect would show of it where it fits, then its steps.
 type Object struct {
@@ -85,6 +110,8 @@ type Object struct {
 	Config             *ContainerConfig `json:",omitempty"`
 	NetworkSettings    *NetworkSettings `json:",omitempty"`
 	GraphDriver        *GraphDriver     `json:",omitempty"`
+	HostConfig         *HostConfig      `json:",omitempty"`
+	Mounts             []MountPoint     `json:",omitempty"`
 	Steps              []plan.StepView
 }
 
@@ -131,11 +158,53 @@ func objectOf(rec *plan.Record, mac func(t actions.Netns, dev string) string) (O
 		v.Image = c.ImageID
 		v.Config = &ContainerConfig{Hostname: c.Hostname, Image: c.Image, Cmd: c.Cmd, Env: c.Env, WorkingDir: c.WorkDir, User: c.User}
 	}
+	if c, ok := facts.(plan.ContainerFacts); ok {
+		v.HostConfig, v.Mounts = hostConfigOf(c)
+	}
 	if o, ok := rec.Overlay(); ok {
 		v.GraphDriver = &GraphDriver{Name: "overlay", Data: map[string]string{
 			"LowerDir": o.LowerDir, "UpperDir": o.UpperDir, "WorkDir": o.WorkDir, "MergedDir": o.Merged}}
 	}
 	return v, nil
+}
+
+// hostConfigOf is a container's HostConfig and Mounts in docker
+// inspect's terms.
+func hostConfigOf(c plan.ContainerFacts) (*HostConfig, []MountPoint) {
+	h := &HostConfig{Binds: []string{}, NetworkMode: "none", CapAdd: c.CapAdd, CapDrop: c.CapDrop, Privileged: c.Privileged, ReadonlyRootfs: c.ReadOnly}
+	if c.Net != nil {
+		h.NetworkMode = c.Net.Bridge
+	} else if c.NetworkMode != "" {
+		h.NetworkMode = c.NetworkMode
+	}
+	mounts := []MountPoint{}
+	for _, m := range c.Mounts {
+		mp := MountPoint{Type: m.Type, Name: m.Name, Source: m.Source, Destination: m.Destination, Mode: m.Mode, RW: m.RW, Propagation: m.Propagation}
+		switch m.Type {
+		case "tmpfs":
+			if h.Tmpfs == nil {
+				h.Tmpfs = map[string]string{}
+			}
+			h.Tmpfs[m.Destination] = strings.Join(m.Options, ",")
+		case "volume":
+			h.Binds = append(h.Binds, bindOf(m.Name, m))
+		case "bind":
+			h.Binds = append(h.Binds, bindOf(m.Source, m))
+		}
+		mounts = append(mounts, mp)
+	}
+	return h, mounts
+}
+
+// bindOf is a mount as -v gives it: SOURCE:TARGET[:MODE].
+func bindOf(source string, m plan.MountFacts) string {
+	b := source + ":" + m.Destination
+	if m.Mode != "" {
+		b += ":" + m.Mode
+	} else if !m.RW {
+		b += ":ro"
+	}
+	return b
 }
 
 // endpointOf is a network object's address in docker inspect's terms: a
@@ -203,6 +272,16 @@ func (v Object) WriteText(w io.Writer) error {
 		for _, k := range []string{"LowerDir", "UpperDir", "WorkDir", "MergedDir"} {
 			fmt.Fprintf(w, "  %-9s %s\n", k, OrNone(g.Data[k]))
 		}
+	}
+	for _, m := range v.Mounts {
+		src, rw := m.Source, "rw"
+		if m.Type == "volume" {
+			src = m.Name + " (" + m.Source + ")"
+		}
+		if !m.RW {
+			rw = "ro"
+		}
+		fmt.Fprintf(w, "  mount %-6s %s on %s, %s\n", m.Type, OrNone(src), m.Destination, rw)
 	}
 	fmt.Fprintln(w, "steps:")
 	for _, s := range v.Steps {

@@ -51,6 +51,8 @@ func Ps(st *plan.Store) (Table[PsRow], error) {
 		network, ip := "none", ""
 		if f.Net != nil {
 			network, ip = f.Net.Bridge, f.Net.IP.String()
+		} else if f.NetworkMode != "" {
+			network = f.NetworkMode
 		}
 		row := PsRow{Name: r.Name, PID: pid, State: state, IP: ip, Network: network, Command: f.Cmd}
 		if st, ok := plan.ContainerExit(r); ok && state == "exited" {

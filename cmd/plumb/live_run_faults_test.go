@@ -18,7 +18,8 @@ import (
 // SIGTERM while it runs and rolls back; (d) plumb is
 // SIGKILLed just before step k, and just after it, then `plumb recover`;
 // (e) plumb is SIGKILLed during the rollback of a failure at step k, then
-// `plumb recover`. Every tool the steps run is wrapped: sh too (it writes
+// `plumb recover`. The container mounts a named volume, a host directory
+// that -v makes (its mkdir is a step) and a tmpfs. Every tool the steps run is wrapped: sh too (it writes
 // the container's hostname, hosts, resolv.conf and config.json), and the
 // OCI runtime, whose `run --detach` returns once the container runs (so
 // a kill after it leaves a running container for recover to delete). And
@@ -51,7 +52,11 @@ func testLiveRunFaults(t *testing.T, share int) {
 	}
 	mustPlumb(t, "layer", "import", busyboxTarball(t), "--name", "busybox")
 	mustPlumb(t, "bridge", "up", "br0", "--subnet", "10.88.0.0/24")
-	args := []string{"run", "web", "--layer", "busybox", "--net", "br0", "--publish", "8080:80", "-d", "--", "sleep", "2"}
+	// A named volume made before (nocopy: the copy from the image keeps
+	// what it copied, by design), a host directory -v makes, a tmpfs.
+	mustPlumb(t, "volume", "create", "data")
+	args := []string{"run", "web", "--layer", "busybox", "--net", "br0", "--publish", "8080:80",
+		"-v", "data:/data:nocopy", "-v", "/run/vsrc:/vsrc", "--tmpfs", "/scratch", "-d", "--", "sleep", "2"}
 	// Warm up: the bridge's first port gives it carrier and a link-local
 	// address that stay (see TestLiveFaultMatrix), and the first mount makes
 	// /run/mount.
@@ -141,5 +146,6 @@ func testLiveRunFaults(t *testing.T, share int) {
 		t.Errorf("%d of %d cases did not restore the snapshot", ran-restored, ran)
 	}
 	mustPlumb(t, "bridge", "down", "br0")
+	mustPlumb(t, "volume", "rm", "data")
 	mustPlumb(t, "down", "layer/busybox")
 }

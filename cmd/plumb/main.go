@@ -45,6 +45,7 @@ type CLI struct {
 	Ps      PsCmd      `cmd:"" help:"List containers with PID, state and address."`
 	Layer   LayerCmd   `cmd:"" help:"Layers for plumb run."`
 	Image   ImageCmd   `cmd:"" help:"Images: pulled from a registry or imported from a file, each layer unpacked once and shared."`
+	Volume  VolumeCmd  `cmd:"" help:"Named volumes: directories under --root that containers mount and that outlive them."`
 	Bridge  BridgeCmd  `cmd:"" help:"A docker0-like network that many containers join, with NAT and published ports."`
 	Overlay OverlayCmd `cmd:"" help:"Container root file systems as overlays of shared read-only layers."`
 	Status  StatusCmd  `cmd:"" help:"List every object plumb keeps: kind, name, state, when, summary."`

@@ -8,6 +8,7 @@ import (
 	"plumb/container"
 	"plumb/plan"
 	"plumb/supervise"
+	"plumb/volume"
 )
 
 // RunCmd is `plumb run`.
@@ -15,7 +16,7 @@ type RunCmd struct {
 	Name     string     `arg:"" help:"The container's name."`
 	Image    string     `name:"image" placeholder:"REF" help:"Run an image plumb keeps ('plumb image pull' or 'import'): its layers as the root, its Entrypoint and Cmd (CMD after -- replaces Cmd, as docker run's arguments do)."`
 	Layer    []string   `name:"layer" sep:"none" placeholder:"LAYER|DIR" help:"A read-only layer, topmost first: a name from 'plumb layer import', or a directory. Instead of --image, for plain trees."`
-	Net      string     `name:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none" help:"The bridge to attach to (made by 'plumb bridge up'), or none for loopback only."`
+	Net      string     `name:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none|container:NAME" help:"The bridge to attach to (made by 'plumb bridge up'), none for loopback only, or container:NAME to share NAME's network namespace, hostname and /etc files, as the containers of a pod do (NAME cannot be stopped while it is shared)."`
 	IP       addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
 	Publish  []portFlag `name:"publish" short:"p" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
 	Alias    []string   `name:"alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on its bridge, besides its own; repeat for more."`
@@ -34,6 +35,11 @@ type RunCmd struct {
 	ReadOnly    bool     `name:"read-only" help:"Mount the container's root read-only, as docker run --read-only (its /etc files, /dev, /proc and /sys stay as they are)."`
 	Runtime     string   `name:"runtime" env:"PLUMB_RUNTIME" placeholder:"crun|runc" help:"The OCI runtime that runs the process (default: crun where it can run here, else runc)."`
 	SUID        bool     `name:"suid" help:"Mount the root without nosuid, so that setuid and setgid programs (su, sudo) work."`
+
+	// What the container mounts besides its root, as docker run's.
+	Volume []string `name:"volume" short:"v" sep:"none" placeholder:"SRC:DST[:OPTS]" help:"Mount a host directory (SRC starting with /, made when missing) or a named volume (made when missing, filled from the image on first use) at DST; OPTS: ro, rw, nocopy, a propagation. Repeat for more."`
+	Mount  []string `name:"mount" sep:"none" placeholder:"type=...,target=..." help:"Mount as docker run --mount: type=bind|volume|tmpfs, source, target, readonly, volume-nocopy, bind-propagation, tmpfs-size, tmpfs-mode (a bind's source must exist). Repeat for more."`
+	Tmpfs  []string `name:"tmpfs" sep:"none" placeholder:"DST[:OPTS]" help:"Mount a tmpfs at DST, noexec,nosuid,nodev unless OPTS says exec, suid or dev (size=64m,mode=1777,...). Repeat for more."`
 
 	// What the command runs with, as docker run's -e, -w and -u.
 	EnvFile    []string `name:"env-file" sep:"none" placeholder:"FILE" help:"Read variables from a file, KEY=VALUE or KEY a line (# comments), as docker run --env-file; -e wins over it. Repeat for more."`
@@ -135,10 +141,46 @@ func (c *RunCmd) input() (supervise.Input, error) {
 	for _, p := range c.Publish {
 		ct.Publish = append(ct.Publish, p.Port)
 	}
-	if c.Net != "none" {
+	for _, f := range []struct {
+		vs    []string
+		parse func(string) (container.Mount, error)
+	}{{c.Volume, container.ParseVolume}, {c.Mount, container.ParseMount}, {c.Tmpfs, container.ParseTmpfs}} {
+		for _, v := range f.vs {
+			m, err := f.parse(v)
+			if err != nil {
+				return supervise.Input{}, err
+			}
+			ct.Mounts = append(ct.Mounts, m)
+		}
+	}
+	switch join, ok := strings.CutPrefix(c.Net, "container:"); {
+	case ok:
+		ct.Join = join
+	case c.Net != "none":
 		ct.Bridge = c.Net
 	}
 	return supervise.Input{Container: ct, Image: c.Image, Layers: c.Layer, Entrypoint: c.Entrypoint}, nil
+}
+
+// runDryRun prints the plans of the volumes to make, then the container's.
+func runDryRun(d *deps, vols []*volume.Volume, ct *container.Container, format string) error {
+	var plans []*plan.Plan
+	for _, rc := range append(recipes(vols), ct) {
+		out, err := plan.Up(d.ctx, d.env(), rc, true)
+		if err != nil {
+			return err
+		}
+		plans = append(plans, out.Plans...)
+	}
+	return renderPlans(d, plans, format, "run-"+ct.Name)
+}
+
+func recipes(vols []*volume.Volume) []plan.Recipe {
+	out := make([]plan.Recipe, len(vols))
+	for i, v := range vols {
+		out[i] = v
+	}
+	return out
 }
 
 // Run plans the container and prints or applies it; in the foreground it
@@ -158,6 +200,36 @@ func (c *RunCmd) Run(d *deps) error {
 	ct, err := supervise.Container(d.store, in)
 	if err != nil {
 		return err
+	}
+	if err := ct.Check(); err != nil {
+		return err
+	}
+	// The named volumes it mounts that do not exist are made first, each
+	// an object of its own that outlives the container, as docker run
+	// makes them.
+	vols := supervise.MissingVolumes(d.store, ct.Mounts)
+	if c.DryRun {
+		return runDryRun(d, vols, ct, c.Output)
+	}
+	if len(vols) > 0 {
+		// The volumes' locks and the container's, taken at once in their
+		// order: the volumes' plans would otherwise hold theirs when the
+		// container's asks for the images' (ranked before).
+		if err := privileged(); err != nil {
+			return err
+		}
+		locks := ct.Locks()
+		for _, v := range vols {
+			locks = append(locks, v.Locks()...)
+		}
+		if err := d.store.LockFor(d.ctx, d.wait, locks...); err != nil {
+			return err
+		}
+	}
+	for _, v := range vols {
+		if _, err := up(d, v, false, c.Output, ""); err != nil {
+			return err
+		}
 	}
 	out, err := up(d, ct, c.DryRun, c.Output, "")
 	if out == nil || err != nil {
