@@ -76,7 +76,9 @@ type Container struct {
 	// (--net container:NAME), as the containers of a Kubernetes pod share
 	// their sandbox's: its interfaces, its hostname and its /etc files.
 	Join string
-	// owner is Join's record's facts, read by Plan.
+	// Limits are its cgroup limits (--memory, --cpus, ...).
+	Limits Limits
+	// owner is Join's record's facts, read by Allocate.
 	owner *plan.ContainerFacts
 	// attach is its attachment, with the address Allocate gave out.
 	attach *network.Attach
@@ -286,6 +288,9 @@ func (c *Container) Check() error {
 	if err := checkMounts(c.Mounts); err != nil {
 		return err
 	}
+	if err := c.Limits.check(); err != nil {
+		return err
+	}
 	if _, err := cleanWorkDir(c.WorkDir); err != nil {
 		return err
 	}
@@ -364,6 +369,7 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 		facts.Mounts = append(facts.Mounts, m.facts(env.St))
 	}
 	facts.CapAdd, facts.CapDrop, facts.Privileged, facts.ReadOnly = c.CapAdd, c.CapDrop, c.Privileged, c.ReadOnly
+	facts.Memory, facts.MemorySwap, facts.NanoCPUs, facts.PidsLimit = c.Limits.Memory, c.Limits.MemorySwap, c.Limits.NanoCPUs, c.Limits.PidsLimit
 	if c.Join != "" {
 		facts.NetworkMode = "container:" + c.Join
 	}
@@ -408,6 +414,7 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	if rt.Name == "" {
 		return nil, fmt.Errorf("planning container %s before its runtime was chosen", c.Name)
 	}
+	rt.NoCgroups = rt.NoCgroups && !c.Limits.Any() // crun needs its cgroups for limits
 	if c.Join == "" {
 		// A container that joins another's network binds that one's files.
 		steps = append(steps,
@@ -459,6 +466,9 @@ func (c *Container) Preflight(ctx context.Context, env plan.Env) ([]string, erro
 		return nil, err
 	}
 	if err := checkSources(env.St, c.Mounts); err != nil {
+		return nil, err
+	}
+	if err := c.Limits.checkHost(c.Runtime.Name); err != nil {
 		return nil, err
 	}
 	if c.Join != "" {

@@ -111,6 +111,8 @@ func Exec(ctx context.Context, r actions.Runner, rec *plan.Record, opts ExecOpti
 		return 0, err
 	}
 	rt := runtimeOf(f.Runtime, f.RuntimeState)
+	// A container with limits has its cgroup, which the exec joins.
+	rt.NoCgroups = rt.NoCgroups && f.Memory == 0 && f.MemorySwap == 0 && f.NanoCPUs == 0 && f.PidsLimit == 0
 	return actions.RuntimeExec{Runtime: rt, ID: rec.Name, Process: file.Name(), Tty: opts.Tty}.Run(ctx, r)
 }
 

@@ -224,6 +224,7 @@ func (c *Container) spec(b bundle) (*specs.Spec, error) {
 		s.Mounts = slices.DeleteFunc(s.Mounts, func(d specs.Mount) bool { return d.Destination == m.Target })
 		s.Mounts = append(s.Mounts, m.specMount(b.St))
 	}
+	s.Linux.Resources = c.Limits.resources(c.Limits.Memory > 0 && c.Limits.MemorySwap == 0 && swapAccounted())
 	prof, set := seccompOpt(c.SecurityOpt)
 	switch {
 	case prof == "unconfined" || b.Confine.Privileged && !set:

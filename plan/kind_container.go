@@ -60,7 +60,14 @@ type ContainerFacts struct {
 	CapAdd      []string `json:"cap_add,omitempty"`
 	CapDrop     []string `json:"cap_drop,omitempty"`
 	Privileged  bool     `json:"privileged,omitempty"`
-	ReadOnly    bool     `json:"read_only,omitempty"`
+	// Limits (--memory, --memory-swap in bytes, --cpus × 10⁹,
+	// --pids-limit); 0 none. The container has a cgroup of its own when
+	// any is set.
+	Memory     int64 `json:"memory,omitempty"`
+	MemorySwap int64 `json:"memory_swap,omitempty"`
+	NanoCPUs   int64 `json:"nano_cpus,omitempty"`
+	PidsLimit  int64 `json:"pids_limit,omitempty"`
+	ReadOnly   bool  `json:"read_only,omitempty"`
 }
 
 // Kind is ContainerKind.

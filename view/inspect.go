@@ -93,6 +93,10 @@ type HostConfig struct {
 	CapDrop        []string
 	Privileged     bool
 	ReadonlyRootfs bool
+	Memory         int64
+	MemorySwap     int64
+	NanoCpus       int64
+	PidsLimit      *int64            // nil: none, as Docker's
 	Tmpfs          map[string]string `json:",omitempty"`
 }
 
@@ -171,7 +175,11 @@ func objectOf(rec *plan.Record, mac func(t actions.Netns, dev string) string) (O
 // hostConfigOf is a container's HostConfig and Mounts in docker
 // inspect's terms.
 func hostConfigOf(c plan.ContainerFacts) (*HostConfig, []MountPoint) {
-	h := &HostConfig{Binds: []string{}, NetworkMode: "none", CapAdd: c.CapAdd, CapDrop: c.CapDrop, Privileged: c.Privileged, ReadonlyRootfs: c.ReadOnly}
+	h := &HostConfig{Binds: []string{}, NetworkMode: "none", CapAdd: c.CapAdd, CapDrop: c.CapDrop, Privileged: c.Privileged, ReadonlyRootfs: c.ReadOnly,
+		Memory: c.Memory, MemorySwap: c.MemorySwap, NanoCpus: c.NanoCPUs}
+	if c.PidsLimit != 0 {
+		h.PidsLimit = &c.PidsLimit
+	}
 	if c.Net != nil {
 		h.NetworkMode = c.Net.Bridge
 	} else if c.NetworkMode != "" {

@@ -145,6 +145,7 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plumb: error: %v\n", err)
 		return 2
 	}
+	args = negativeValues(args)
 	kctx, err := parseNamed(&cli, args, stdout, stderr)
 	if kctx == nil {
 		var parser *kong.Kong

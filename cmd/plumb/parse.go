@@ -91,3 +91,25 @@ func commandName(f reflect.StructField) string {
 	}
 	return strings.ToLower(f.Name)
 }
+
+// negativeFlags take -1 (no limit) as docker run does; kong reads a word
+// starting with '-' after a flag as another flag, not its value.
+var negativeFlags = []string{"--pids-limit", "--memory-swap"}
+
+// negativeValues joins such a flag and a negative number after it into
+// one word, --pids-limit=-1, up to the first --.
+func negativeValues(args []string) []string {
+	var out []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return append(out, args[i:]...)
+		}
+		if slices.Contains(negativeFlags, a) && i+1 < len(args) && len(args[i+1]) > 1 && args[i+1][0] == '-' && strings.Trim(args[i+1][1:], "0123456789") == "" {
+			a += "=" + args[i+1]
+			i++
+		}
+		out = append(out, a)
+	}
+	return out
+}

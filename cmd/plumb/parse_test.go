@@ -2,6 +2,7 @@ package main
 
 import (
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -30,4 +31,18 @@ func BenchmarkParse(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestNegativeValues(t *testing.T) {
+	for in, want := range map[string]string{
+		"run x --pids-limit -1 -- sleep 1":      "run x --pids-limit=-1 -- sleep 1",
+		"run x --memory-swap -1 --pids-limit 5": "run x --memory-swap=-1 --pids-limit 5",
+		"run x --pids-limit -d":                 "run x --pids-limit -d",
+		"run x -- --pids-limit -1":              "run x -- --pids-limit -1",
+		"run x --memory-swap":                   "run x --memory-swap",
+	} {
+		if got := strings.Join(negativeValues(strings.Fields(in)), " "); got != want {
+			t.Errorf("negativeValues(%s) = %s, want %s", in, got, want)
+		}
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"strings"
 
@@ -40,6 +41,12 @@ type RunCmd struct {
 	Volume []string `name:"volume" short:"v" sep:"none" placeholder:"SRC:DST[:OPTS]" help:"Mount a host directory (SRC starting with /, made when missing) or a named volume (made when missing, filled from the image on first use) at DST; OPTS: ro, rw, nocopy, a propagation. Repeat for more."`
 	Mount  []string `name:"mount" sep:"none" placeholder:"type=...,target=..." help:"Mount as docker run --mount: type=bind|volume|tmpfs, source, target, readonly, volume-nocopy, bind-propagation, tmpfs-size, tmpfs-mode (a bind's source must exist). Repeat for more."`
 	Tmpfs  []string `name:"tmpfs" sep:"none" placeholder:"DST[:OPTS]" help:"Mount a tmpfs at DST, noexec,nosuid,nodev unless OPTS says exec, suid or dev (size=64m,mode=1777,...). Repeat for more."`
+
+	// Limits, as docker run's, applied by the runtime's cgroups.
+	Memory     string  `name:"memory" short:"m" placeholder:"SIZE" help:"Memory limit (64m, 1g; at least 6m). Swap as much again where the host accounts for it, as Docker gives."`
+	MemorySwap string  `name:"memory-swap" placeholder:"SIZE|-1" help:"Memory and swap together (at least --memory), or -1 for unlimited swap."`
+	CPUs       float64 `name:"cpus" placeholder:"N" help:"How many CPUs' time the container may use (0.5: half of one), as a CFS quota over 100 ms."`
+	PidsLimit  int64   `name:"pids-limit" placeholder:"N" help:"Most processes and threads the container may have (-1: no limit)."`
 
 	// What the command runs with, as docker run's -e, -w and -u.
 	EnvFile    []string `name:"env-file" sep:"none" placeholder:"FILE" help:"Read variables from a file, KEY=VALUE or KEY a line (# comments), as docker run --env-file; -e wins over it. Repeat for more."`
@@ -81,8 +88,18 @@ the container is then root over the host.
 
 The runtime is crun when it is installed and can run here, else runc
 (--runtime, PLUMB_RUNTIME). crun 1.8 refuses a host whose cgroups are in
-"hybrid" mode; plumb then says so. Containers get no cgroup of their own
-from crun yet: plumb applies no limits.
+"hybrid" mode; plumb then says so. --memory, --memory-swap, --cpus and
+--pids-limit are the runtime's cgroup limits (cgroup /plumb-NAME, deleted
+with the container); a limit this host's cgroups cannot apply (cgroup v2
+without that controller, a missing v1 hierarchy) is refused, never dropped.
+crun runs a container without limits with no cgroup of its own.
+
+Mounts, as docker run's: -v /HOST/DIR:/DIR[:ro] (made when missing),
+-v NAME:/DIR (a named volume, made when missing and filled from the image
+the first time), --mount type=bind|volume|tmpfs,..., --tmpfs /DIR. A
+destination under a symbolic link of the image is resolved inside the
+container's root. --net container:NAME shares NAME's network namespace, as
+a pod's containers do; NAME cannot be stopped while it is shared.
 
 Without -d it stays in the foreground and undoes everything when the command
 ends, exiting with its status (as docker run --rm does; --rm is accepted). With
@@ -141,6 +158,11 @@ func (c *RunCmd) input() (supervise.Input, error) {
 	for _, p := range c.Publish {
 		ct.Publish = append(ct.Publish, p.Port)
 	}
+	limits, err := c.limits()
+	if err != nil {
+		return supervise.Input{}, err
+	}
+	ct.Limits = limits
 	for _, f := range []struct {
 		vs    []string
 		parse func(string) (container.Mount, error)
@@ -181,6 +203,29 @@ func recipes(vols []*volume.Volume) []plan.Recipe {
 		out[i] = v
 	}
 	return out
+}
+
+// limits reads --memory, --memory-swap, --cpus and --pids-limit.
+func (c *RunCmd) limits() (container.Limits, error) {
+	var l container.Limits
+	var err error
+	if c.Memory != "" {
+		if l.Memory, err = container.ParseSize("memory", c.Memory); err != nil {
+			return l, err
+		}
+	}
+	switch c.MemorySwap {
+	case "":
+	case "-1":
+		l.MemorySwap = -1
+	default:
+		if l.MemorySwap, err = container.ParseSize("memory-swap", c.MemorySwap); err != nil {
+			return l, err
+		}
+	}
+	l.NanoCPUs = int64(math.Round(c.CPUs * 1e9))
+	l.PidsLimit = c.PidsLimit
+	return l, nil
 }
 
 // Run plans the container and prints or applies it; in the foreground it
