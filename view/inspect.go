@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"plumb/actions"
 	"plumb/plan"
@@ -83,6 +84,38 @@ type MountPoint struct {
 	Propagation string
 }
 
+// ContainerState is a container's State as docker inspect shows it.
+type ContainerState struct {
+	Status     string // running, exited, created (starting), unknown
+	Running    bool
+	Pid        int
+	ExitCode   int
+	StartedAt  string
+	FinishedAt string
+	// Journal is the state of the container's journal (up, or a plan
+	// not finished).
+	Journal plan.State
+}
+
+// stateOf is a container record's State: its process read live, its exit
+// as its shim wrote it.
+func stateOf(rec *plan.Record) *ContainerState {
+	pid, state := plan.ContainerState(rec)
+	st := &ContainerState{Status: state, Running: state == "running", Pid: pid, Journal: rec.State,
+		StartedAt: rec.Created.Format(time.RFC3339Nano), FinishedAt: "0001-01-01T00:00:00Z"}
+	if state == "starting" {
+		st.Status = "created"
+	}
+	if !st.Running {
+		st.Pid = 0
+	}
+	if ex, ok := plan.ContainerExit(rec); ok {
+		st.ExitCode = ex.ExitCode
+		st.StartedAt, st.FinishedAt = ex.StartedAt.Format(time.RFC3339Nano), ex.FinishedAt.Format(time.RFC3339Nano)
+	}
+	return st
+}
+
 // HostConfig is what docker inspect's HostConfig holds of what plumb
 // keeps: the binds (-v of host directories and volumes, as given), the
 // network, what the container may do.
@@ -107,16 +140,18 @@ type Object struct {
 	ID                 string `json:"Id"`
 	Kind               string
 	Name               string
-	State              plan.State
-	Created            string
-	Summary            string
-	Image              string           `json:",omitempty"` // a container's image ID
-	Config             *ContainerConfig `json:",omitempty"`
-	NetworkSettings    *NetworkSettings `json:",omitempty"`
-	GraphDriver        *GraphDriver     `json:",omitempty"`
-	HostConfig         *HostConfig      `json:",omitempty"`
-	Mounts             []MountPoint     `json:",omitempty"`
-	Steps              []plan.StepView
+	// State is the journal's state ("up"), or for a container docker
+	// inspect's State object, the journal's state in it as Journal.
+	State           any
+	Created         string
+	Summary         string
+	Image           string           `json:",omitempty"` // a container's image ID
+	Config          *ContainerConfig `json:",omitempty"`
+	NetworkSettings *NetworkSettings `json:",omitempty"`
+	GraphDriver     *GraphDriver     `json:",omitempty"`
+	HostConfig      *HostConfig      `json:",omitempty"`
+	Mounts          []MountPoint     `json:",omitempty"`
+	Steps           []plan.StepView
 }
 
 // Inspect finds the object name (NAME or KIND/NAME) in env's store and
@@ -164,6 +199,7 @@ func objectOf(rec *plan.Record, mac func(t actions.Netns, dev string) string) (O
 	}
 	if c, ok := facts.(plan.ContainerFacts); ok {
 		v.HostConfig, v.Mounts = hostConfigOf(c)
+		v.State = stateOf(rec)
 	}
 	if o, ok := rec.Overlay(); ok {
 		v.GraphDriver = &GraphDriver{Name: "overlay", Data: map[string]string{
@@ -262,7 +298,16 @@ func macOf(ctx context.Context, r actions.Runner, t actions.Netns, dev string) s
 
 // WriteText writes the object as `plumb inspect` shows it.
 func (v Object) WriteText(w io.Writer) error {
-	fmt.Fprintf(w, "%s  %s since %s\n  %s\n", v.ID, v.State, v.Created, v.Summary)
+	state := fmt.Sprint(v.State)
+	if c, ok := v.State.(*ContainerState); ok {
+		state = string(c.Journal) + ", " + c.Status
+		if c.Running {
+			state += fmt.Sprintf(" (PID %d)", c.Pid)
+		} else if c.Status == "exited" && c.FinishedAt != "0001-01-01T00:00:00Z" {
+			state += fmt.Sprintf(" (%d)", c.ExitCode)
+		}
+	}
+	fmt.Fprintf(w, "%s  %s since %s\n  %s\n", v.ID, state, v.Created, v.Summary)
 	if ns := v.NetworkSettings; ns != nil {
 		if ns.IPAddress != "" {
 			fmt.Fprintf(w, "  address %s/%d, gateway %s, mac %s, sandbox %s\n", ns.IPAddress, ns.IPPrefixLen, ns.Gateway, OrNone(ns.MacAddress), ns.SandboxKey)

@@ -21,13 +21,15 @@ type PsRow struct {
 	ExitCode *int `json:"exit_code,omitempty"`
 }
 
-// Ps lists st's containers; one whose command ended on its own shows as
-// exited. It reads each journal's header (plan.Store.Headers), which holds
+// Ps lists st's containers, as docker ps: those not exited, or all of
+// them (-a); one whose command ended on its own shows as exited, with its
+// status when its shim saw it. A container whose plan is not finished is
+// always listed. It reads each journal's header (plan.Store.Headers), which holds
 // all it shows, not its steps: decoding every step of every journal took
 // seconds with a thousand objects on a busy host. A container whose facts
 // cannot be read is listed with what its header says, and named in the
 // table's Err.
-func Ps(st *plan.Store) (Table[PsRow], error) {
+func Ps(st *plan.Store, all bool) (Table[PsRow], error) {
 	recs, errs, err := headers(st)
 	if err != nil {
 		return Table[PsRow]{}, err
@@ -53,6 +55,9 @@ func Ps(st *plan.Store) (Table[PsRow], error) {
 			network, ip = f.Net.Bridge, f.Net.IP.String()
 		} else if f.NetworkMode != "" {
 			network = f.NetworkMode
+		}
+		if state == "exited" && !all {
+			continue
 		}
 		row := PsRow{Name: r.Name, PID: pid, State: state, IP: ip, Network: network, Command: f.Cmd}
 		if st, ok := plan.ContainerExit(r); ok && state == "exited" {

@@ -37,7 +37,7 @@ stdout and stderr; plumb exits with its status.`
 func (c *ExecCmd) Run(d *deps) error {
 	rec, err := d.store.Load(plan.ContainerKind.Name(), c.Name)
 	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("plumb keeps no container named %s (`plumb ps` lists them)", c.Name)
+		return fmt.Errorf("plumb keeps no container named %s (`plumb ps -a` lists them)", c.Name)
 	} else if err != nil {
 		return err
 	}

@@ -126,7 +126,7 @@ func TestListingsMany(t *testing.T) {
 		FormatVersion int          `json:"format_version"`
 		Containers    []view.PsRow `json:"containers"`
 	}
-	if err := json.Unmarshal(l.list(t, "ps", "-o", "json"), &ps); err != nil {
+	if err := json.Unmarshal(l.list(t, "ps", "-a", "-o", "json"), &ps); err != nil {
 		t.Fatal(err)
 	}
 	var want []view.PsRow
@@ -152,7 +152,7 @@ func TestListingsMany(t *testing.T) {
 			t.Errorf("ps: %+v, want %+v", got, w)
 		}
 	}
-	text := string(l.list(t, "ps"))
+	text := string(l.list(t, "ps", "-a"))
 	if n := strings.Count(text, "\n"); n != 1+len(want) {
 		t.Errorf("ps prints %d lines, want %d", n, 1+len(want))
 	}
@@ -210,7 +210,7 @@ func BenchmarkListings(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	for _, args := range [][]string{{"ps"}, {"bridge", "ls"}, {"status"}} {
+	for _, args := range [][]string{{"ps", "-a"}, {"bridge", "ls"}, {"status"}} {
 		b.Run(strings.Join(args, "-"), func(b *testing.B) {
 			full := append([]string{"--state-dir", l.dir}, args...)
 			for b.Loop() {
@@ -236,7 +236,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 // own (11,145 write calls for bridge ls over 1,000 objects).
 func TestListingWrites(t *testing.T) {
 	l := newListingState(t, 10, 50, 49)
-	for _, args := range [][]string{{"ps"}, {"bridge", "ls"}, {"status"}} {
+	for _, args := range [][]string{{"ps", "-a"}, {"bridge", "ls"}, {"status"}} {
 		var out countingWriter
 		full := append([]string{"--state-dir", l.dir}, args...)
 		if code := runIn(context.Background(), full, &out, io.Discard); code != 0 {

@@ -37,12 +37,19 @@ func TestLiveLogs(t *testing.T) {
 	mustPlumb(t, "run", "talk", "--layer", "bb", "-d", "--", "sh", "-c", "echo two >&2; sleep 0.2; echo one; echo three; exit 3")
 	var ps string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if ps = mustPlumb(t, "ps"); strings.Contains(ps, "exited (3)") {
+		if ps = mustPlumb(t, "ps", "-a"); strings.Contains(ps, "exited (3)") {
 			break
 		}
 	}
 	if !strings.Contains(ps, "exited (3)") {
 		t.Fatalf("ps does not show the exit status:\n%s", ps)
+	}
+	if running := mustPlumb(t, "ps"); strings.Contains(running, "talk") {
+		t.Errorf("ps without -a lists the exited container:\n%s", running)
+	}
+	st := mustPlumb(t, "inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.Pid}} {{.State.ExitCode}} {{.State.Journal}}", "talk")
+	if st != "exited false 0 3 up\n" {
+		t.Errorf("inspect State: %q", st)
 	}
 	if out, errs := logs("talk"); out != "one\nthree\n" || errs != "two\n" {
 		t.Errorf("logs: stdout %q, stderr %q; want %q and %q", out, errs, "one\nthree\n", "two\n")

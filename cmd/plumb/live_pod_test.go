@@ -42,6 +42,9 @@ func TestLivePod(t *testing.T) {
 	if o, m := ns("owner"), ns("member"); o != m || !strings.HasSuffix(m, "\npod-host\n") {
 		t.Errorf("network namespace and hostname: owner %q, member %q", o, m)
 	}
+	if st := mustPlumb(t, "inspect", "-f", "{{.State.Status}} {{.State.Running}}", "member"); st != "running true\n" {
+		t.Errorf("member's State: %q", st)
+	}
 	if mode := mustPlumb(t, "inspect", "-f", "{{.HostConfig.NetworkMode}}", "member"); mode != "container:owner\n" {
 		t.Errorf("member's NetworkMode: %q", mode)
 	}

@@ -99,7 +99,7 @@ func TestLiveRun(t *testing.T) {
 		t.Errorf("writer's upper layer holds %q", got)
 	}
 	mustPlumb(t, "stop", "writer", "--rm", "--time", "1")
-	if ps := mustPlumb(t, "ps"); strings.Contains(ps, "writer") {
+	if ps := mustPlumb(t, "ps", "-a"); strings.Contains(ps, "writer") {
 		t.Errorf("ps after stop:\n%s", ps)
 	}
 
@@ -110,7 +110,7 @@ func TestLiveRun(t *testing.T) {
 	var ps string
 	for i := 0; i < 50; i++ {
 		time.Sleep(100 * time.Millisecond)
-		if ps = mustPlumb(t, "ps"); strings.Contains(ps, "quick") && strings.Contains(strings.SplitAfter(ps, "quick")[1], "exited") {
+		if ps = mustPlumb(t, "ps", "-a"); strings.Contains(ps, "quick") && strings.Contains(strings.SplitAfter(ps, "quick")[1], "exited") {
 			break
 		}
 	}

@@ -68,7 +68,7 @@ func TestLiveRunSignals(t *testing.T) {
 		if err := ended(cmd, 20*time.Second); err == nil {
 			t.Errorf("%s: plumb exited 0; want the container's status", sig)
 		}
-		if got := mustPlumb(t, "ps"); strings.Contains(got, "fg") {
+		if got := mustPlumb(t, "ps", "-a"); strings.Contains(got, "fg") {
 			t.Errorf("%s: the container is still kept:\n%s\nplumb said:\n%s", sig, got, stderr.String())
 		}
 		if got := mustPlumb(t, "recover"); !strings.Contains(got, "nothing to recover") {

@@ -46,7 +46,7 @@ func (c *LogsCmd) Run(d *deps) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		if _, err := os.Stat(path); err != nil {
-			return fmt.Errorf("plumb keeps no container named %s, nor its log (`plumb ps` lists them)", c.Name)
+			return fmt.Errorf("plumb keeps no container named %s, nor its log (`plumb ps -a` lists them)", c.Name)
 		}
 	case err != nil:
 		return err

@@ -80,7 +80,7 @@ func (c *RmCmd) remove(d *deps, name string) error {
 func (c *RmCmd) removeKept(d *deps, name string) error {
 	dir := d.store.Layout.Overlay(name).Base
 	if _, err := os.Lstat(dir); err != nil {
-		return fmt.Errorf("plumb keeps no container named %s, nor what one left (`plumb ps` lists them)", name)
+		return fmt.Errorf("plumb keeps no container named %s, nor what one left (`plumb ps -a` lists them)", name)
 	}
 	rm := actions.RemoveTree{Path: dir}
 	if c.DryRun {
