@@ -76,6 +76,9 @@ type RuntimeRun struct {
 	// Monitor keeps the PID of the runtime that runs in the foreground,
 	// which plumb waits for.
 	Monitor string `json:"monitor,omitempty"`
+	// Remove is the plumb command (without "plumb") the shim starts once a
+	// detached container has ended: its rm, for run -d --rm.
+	Remove []string `json:"remove,omitempty"`
 }
 
 func (a RuntimeRun) Kind() string { return "runtime_run" }
@@ -88,6 +91,9 @@ func (a RuntimeRun) Argv() []string {
 }
 func (a RuntimeRun) Why() string {
 	how := "in the background, its output kept in " + a.Log
+	if len(a.Remove) > 0 {
+		how += ", removed when its command ends (plumb " + Quote(a.Remove) + ")"
+	}
 	if a.Attach {
 		how = "in the foreground"
 	}
@@ -157,7 +163,7 @@ func (a RuntimeRun) Exec(ctx context.Context, r Runner) error {
 
 func (a RuntimeRun) start(ctx context.Context, s Starter, from int64) error {
 	if ss, ok := s.(ShimStarter); ok && !a.Attach && a.Shim != "" {
-		return ss.StartShim(ctx, a.Argv(), ShimFiles{Log: a.Log, Exit: a.Exit, PIDFile: a.PIDFile, ShimPID: a.Shim})
+		return ss.StartShim(ctx, a.Argv(), ShimFiles{Log: a.Log, Exit: a.Exit, PIDFile: a.PIDFile, ShimPID: a.Shim, Then: a.Remove})
 	}
 	if !a.Attach {
 		// The log gets the runtime's own messages too: what it says when

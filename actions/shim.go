@@ -29,6 +29,10 @@ const ShimStatusFD = 3
 // exit status, the PID file the runtime writes, and the shim's own PID.
 type ShimFiles struct {
 	Log, Exit, PIDFile, ShimPID string
+	// Then is a plumb command (argv without "plumb") the shim starts, in
+	// a session of its own, once the container has ended and its status is
+	// written: the rm of a container run with -d --rm.
+	Then []string
 }
 
 // ShimStarter is a Runner that can run a detached container's runtime
@@ -53,7 +57,11 @@ func (e Exec) StartShim(ctx context.Context, argv []string, f ShimFiles) error {
 		return err
 	}
 	defer r.Close()
-	args := append([]string{"shim", "--log", f.Log, "--exit", f.Exit, "--pid-file", f.PIDFile, "--"}, argv...)
+	args := []string{"shim", "--log", f.Log, "--exit", f.Exit, "--pid-file", f.PIDFile}
+	for _, a := range f.Then {
+		args = append(args, "--then", a)
+	}
+	args = append(append(args, "--"), argv...)
 	cmd := exec.Command(self, args...)
 	cmd.Args[0] = "plumb"
 	cmd.ExtraFiles = []*os.File{w} // ShimStatusFD

@@ -36,6 +36,11 @@ type Container struct {
 	Hostname       string // "": one made from its name (HostnameFrom)
 	Cmd            []string
 	Attach         bool // foreground: the command shares plumb's stdio
+	// Tty gives the command a terminal (run -t, in the foreground).
+	Tty bool
+	// Remove has a detached container removed when its command ends
+	// (run -d --rm): its shim runs plumb rm.
+	Remove bool
 	// Privileged keeps every capability, masks nothing, mounts /sys
 	// read-write and lets device nodes work: root over the host, on purpose.
 	Privileged bool
@@ -424,7 +429,7 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	}
 	steps = append(steps,
 		plan.Step{Action: actions.WriteConfig{Path: dirs.Config, Content: config}},
-		plan.Step{Action: runtimeRun(c, rt, dirs)},
+		plan.Step{Action: runtimeRun(c, rt, dirs, env.St.Layout)},
 	)
 	facts.Runtime, facts.RuntimeState = rt.Name, rt.State
 	summary := fmt.Sprintf("%s from %s", actions.Quote(c.Cmd), plural(len(c.Layers), "layer"))
@@ -653,12 +658,15 @@ func (c *Container) Allocate(ctx context.Context, env plan.Env, reserve bool) (f
 // runtimeRun is the step that runs the container: detached, under a shim
 // that keeps its log and exit status; in the foreground, with plumb as
 // its monitor.
-func runtimeRun(c *Container, rt actions.Runtime, dirs plan.OverlayDirs) actions.RuntimeRun {
+func runtimeRun(c *Container, rt actions.Runtime, dirs plan.OverlayDirs, l plan.Layout) actions.RuntimeRun {
 	a := actions.RuntimeRun{Runtime: rt, ID: c.Name, Bundle: dirs.Base, PIDFile: dirs.PID, Log: dirs.Log, Attach: c.Attach}
 	if c.Attach {
 		a.Monitor = dirs.Monitor
 	} else {
 		a.Exit, a.Shim = dirs.Exit, dirs.Shim
+	}
+	if c.Remove && !c.Attach {
+		a.Remove = []string{"--state-dir", l.Dir, "--root", l.RootDir(), "rm", c.Name}
 	}
 	return a
 }

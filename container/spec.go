@@ -148,7 +148,7 @@ func (c *Container) spec(b bundle) (*specs.Spec, error) {
 	s := &specs.Spec{
 		Version: specVersion,
 		Process: &specs.Process{
-			Args: c.Cmd, Env: p.Env, Cwd: p.Dir,
+			Args: c.Cmd, Env: p.Env, Cwd: p.Dir, Terminal: c.Tty && c.Attach,
 			User:            specs.User{UID: uint32(p.UID), GID: uint32(p.GID), AdditionalGids: groups},
 			Capabilities:    &specs.LinuxCapabilities{Bounding: caps, Effective: caps, Permitted: caps},
 			NoNewPrivileges: b.Confine.NoNewPrivs,

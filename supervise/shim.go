@@ -47,6 +47,11 @@ func ShimMain(args []string) int {
 	logPath := fs.String("log", "", "the container's log")
 	exitPath := fs.String("exit", "", "where the container's exit status is written")
 	pidPath := fs.String("pid-file", "", "where the runtime writes the container's PID")
+	var then []string
+	fs.Func("then", "a word of the plumb command started once the container has ended", func(v string) error {
+		then = append(then, v)
+		return nil
+	})
 	if err := fs.Parse(args); err != nil || fs.NArg() == 0 || *logPath == "" || *exitPath == "" || *pidPath == "" {
 		fmt.Fprintln(os.Stderr, "plumb shim: plumb's own process beside a detached container; plumb starts it")
 		return 2
@@ -60,7 +65,7 @@ func ShimMain(args []string) int {
 		fmt.Fprintf(status, "fail 1\nplumb shim: becoming a subreaper: %v\n", err)
 		return 1
 	}
-	s := &shim{argv: fs.Args(), pidPath: *pidPath, exitPath: *exitPath, collecting: true}
+	s := &shim{argv: fs.Args(), pidPath: *pidPath, exitPath: *exitPath, collecting: true, then: then}
 	// An exit file of an earlier run of the same name (kept by a reboot,
 	// or written after a delete stopped waiting) is not this run's.
 	if err := os.Remove(*exitPath); err != nil && !os.IsNotExist(err) {
@@ -74,6 +79,9 @@ func ShimMain(args []string) int {
 	}
 	code := s.run(status)
 	s.log.close()
+	if s.ended && len(s.then) > 0 {
+		s.startThen()
+	}
 	return code
 }
 
@@ -81,6 +89,10 @@ type shim struct {
 	argv              []string
 	pidPath, exitPath string
 	log               *jsonLog
+	// then is the plumb command to start once the container has ended
+	// (ended: it has, and its status is written).
+	then  []string
+	ended bool
 	// first is what was written before the runtime returned: its own
 	// messages and the container's first words, told to plumb when the
 	// runtime fails. Kept while collecting.
@@ -178,7 +190,26 @@ func (s *shim) run(status *os.File) int {
 	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err == nil {
 		os.Rename(tmp, s.exitPath)
 	}
+	s.ended = true
 	return 0
+}
+
+// startThen starts the plumb command of -d --rm (plumb rm NAME) in a
+// session of its own and does not wait: that rm waits for this shim to
+// end. Its output goes nowhere (the log it would go to is what it
+// deletes); a failure leaves the container listed by ps -a.
+func (s *shim) startThen() {
+	self, err := os.Executable()
+	if err != nil {
+		return
+	}
+	cmd := exec.Command(self, s.then...)
+	cmd.Args[0] = "plumb"
+	cmd.Dir = "/"
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if cmd.Start() == nil {
+		cmd.Process.Release()
+	}
 }
 
 // copy writes r's lines to the log as records of stream.

@@ -95,6 +95,15 @@ func testLiveExec(t *testing.T, rt string) {
 	if out, err := plumb(t, nil, "exec", "open", "--", "true"); err == nil || !strings.Contains(out, "plumb keeps no container named open") {
 		t.Errorf("exec of a stopped container: %v\n%s", err, out)
 	}
+	// run -t in the foreground: the command's stdin is a terminal the
+	// runtime made (script gives plumb one of its own).
+	tty, err := exec.Command("script", "-qc", "plumb --log-level error run tty-"+rt+" --layer bb -t -- tty", "/dev/null").Output()
+	if err != nil || !strings.Contains(string(tty), "/dev/pts/") {
+		t.Errorf("run -t: %v, %q", err, tty)
+	}
+	if out, err := plumb(t, nil, "run", "x", "--layer", "bb", "-d", "-t", "--", "true"); err == nil || !strings.Contains(out, "-i and -t are for the foreground") {
+		t.Errorf("run -d -t: %v\n%s", err, out)
+	}
 	sameSnapshot(t, before, "after stop")
 	if entries, _ := os.ReadDir("/run/plumb-root/overlay"); len(entries) != 0 {
 		t.Errorf("left in the overlay directory: %v", entries)

@@ -115,5 +115,15 @@ func TestLiveLogs(t *testing.T) {
 	if out, err := plumb(t, nil, "rm", "count"); exitStatus(err) != 1 || !strings.Contains(out, "plumb keeps no container named count, nor what one left") {
 		t.Errorf("rm of a removed container: %v\n%s", err, out)
 	}
+	// -d --rm: the shim removes the container once its command has ended.
+	mustPlumb(t, "run", "brief", "--layer", "bb", "-d", "--rm", "--", "sh", "-c", "sleep 0.3")
+	gone := false
+	for deadline := time.Now().Add(15 * time.Second); !gone && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		_, err := os.Stat("/run/plumb-root/overlay/brief")
+		gone = os.IsNotExist(err) && !strings.Contains(mustPlumb(t, "ps", "-a"), "brief")
+	}
+	if !gone {
+		t.Errorf("run -d --rm: still there after its command ended:\n%s", mustPlumb(t, "ps", "-a"))
+	}
 	sameSnapshot(t, before, "after stop")
 }

@@ -14,19 +14,22 @@ import (
 
 // RunCmd is `plumb run`.
 type RunCmd struct {
-	Name     string     `arg:"" help:"The container's name."`
-	Image    string     `name:"image" placeholder:"REF" help:"Run an image plumb keeps ('plumb image pull' or 'import'): its layers as the root, its Entrypoint and Cmd (CMD after -- replaces Cmd, as docker run's arguments do)."`
-	Layer    []string   `name:"layer" sep:"none" placeholder:"LAYER|DIR" help:"A read-only layer, topmost first: a name from 'plumb layer import', or a directory. Instead of --image, for plain trees."`
-	Net      string     `name:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none|container:NAME" help:"The bridge to attach to (made by 'plumb bridge up'), none for loopback only, or container:NAME to share NAME's network namespace, hostname and /etc files, as the containers of a pod do (NAME cannot be stopped while it is shared)."`
-	IP       addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
-	Publish  []portFlag `name:"publish" short:"p" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
-	Alias    []string   `name:"alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on its bridge, besides its own; repeat for more."`
-	Hostname string     `name:"hostname" help:"The container's hostname (default: its name, with '_' made '-')."`
-	Detach   bool       `name:"detach" short:"d" help:"Start it in the background, print its PID and return; stop it with 'plumb stop'."`
-	RM       bool       `name:"rm" help:"Remove the container when its command ends: what a run in the foreground always does (accepted for docker run's sake); refused with -d, whose container 'plumb stop' removes."`
-	DryRun   bool       `name:"dry-run" help:"Print the plan and change nothing."`
-	Output   string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
-	Cmd      []string   `arg:"" optional:"" passthrough:"partial" placeholder:"-- CMD" help:"The command to run, after --; with --image, it replaces the image's Cmd (its Entrypoint stays)."`
+	Name        string     `arg:"" optional:"" help:"The container's name (or --name)."`
+	NameFlag    string     `name:"name" placeholder:"NAME" help:"The container's name, as docker run --name: instead of the NAME argument (the command then goes after --)."`
+	Image       string     `name:"image" placeholder:"REF" help:"Run an image plumb keeps ('plumb image pull' or 'import'): its layers as the root, its Entrypoint and Cmd (CMD after -- replaces Cmd, as docker run's arguments do)."`
+	Layer       []string   `name:"layer" sep:"none" placeholder:"LAYER|DIR" help:"A read-only layer, topmost first: a name from 'plumb layer import', or a directory. Instead of --image, for plain trees."`
+	Net         string     `name:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none|container:NAME" help:"The bridge to attach to (made by 'plumb bridge up'), none for loopback only, or container:NAME to share NAME's network namespace, hostname and /etc files, as the containers of a pod do (NAME cannot be stopped while it is shared)."`
+	IP          addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
+	Publish     []portFlag `name:"publish" short:"p" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
+	Alias       []string   `name:"alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on its bridge, besides its own; repeat for more."`
+	Hostname    string     `name:"hostname" help:"The container's hostname (default: its name, with '_' made '-')."`
+	Interactive bool       `name:"interactive" short:"i" help:"Keep stdin attached: what a run in the foreground always does (accepted for docker run -i's sake); refused with -d, which plumb cannot attach to later."`
+	Tty         bool       `name:"tty" short:"t" help:"Give the command a terminal (the runtime makes a pseudo-terminal and copies it to plumb's): in the foreground only."`
+	Detach      bool       `name:"detach" short:"d" help:"Start it in the background, print its PID and return; stop it with 'plumb stop'."`
+	RM          bool       `name:"rm" help:"Remove the container when its command ends: what a run in the foreground always does; with -d, its shim runs 'plumb rm NAME' once the command has ended."`
+	DryRun      bool       `name:"dry-run" help:"Print the plan and change nothing."`
+	Output      string     `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	Cmd         []string   `arg:"" optional:"" passthrough:"partial" placeholder:"-- CMD" help:"The command to run, after --; with --image, it replaces the image's Cmd (its Entrypoint stays)."`
 
 	// What the container may do: docker run's defaults and flags.
 	Privileged  bool     `name:"privileged" help:"Give the container every capability, /sys read-write, nothing masked, working device nodes: root over the host."`
@@ -103,7 +106,8 @@ a pod's containers do; NAME cannot be stopped while it is shared.
 
 Without -d it stays in the foreground and undoes everything when the command
 ends, exiting with its status (as docker run --rm does; --rm is accepted). With
--d it prints the PID and returns; its output goes to ROOT/overlay/NAME/log.
+-d it prints the PID and returns; its output goes to ROOT/overlay/NAME/log;
+with -d --rm, the container is removed (plumb rm) once its command has ended.
 Killed with SIGKILL, a foreground plumb leaves its container running (as a
 killed docker run does): 'plumb stop NAME' undoes it.
 
@@ -152,7 +156,10 @@ func (c *RunCmd) input() (supervise.Input, error) {
 	if len(cmd) > 0 && cmd[0] == "--" {
 		cmd = cmd[1:]
 	}
-	ct := container.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach,
+	if c.Detach && (c.Tty || c.Interactive) {
+		return supervise.Input{}, &plan.Refused{Flag: "detach", Msg: "-i and -t are for the foreground: a detached container's output goes to its log (plumb logs NAME), and plumb exec -t gives a terminal in it"}
+	}
+	ct := container.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach, Tty: c.Tty, Remove: c.RM,
 		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID,
 		Env: hostEnv(env), WorkDir: c.WorkDir, User: c.User, ResolvConf: c.ResolvConf, Aliases: c.Alias, ReadOnly: c.ReadOnly}
 	for _, p := range c.Publish {
@@ -232,8 +239,17 @@ func (c *RunCmd) limits() (container.Limits, error) {
 // waits for the command, then undoes everything and exits with its status.
 func (c *RunCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	if c.RM && c.Detach {
-		return &plan.Refused{Flag: "rm", Msg: "plumb does not yet remove a detached container when its command ends: run it without --rm, and remove it with `plumb stop NAME`"}
+	// With --name, the first word that is not a flag is the command's (kong
+	// gave it to NAME); a NAME followed by -- is a second name.
+	switch {
+	case c.NameFlag != "" && c.Name != "" && len(c.Cmd) > 0 && c.Cmd[0] == "--":
+		return &plan.Refused{Flag: "name", Msg: fmt.Sprintf("the name is given twice, --name %s and %s: give it once", c.NameFlag, c.Name)}
+	case c.NameFlag != "" && c.Name != "":
+		c.Name, c.Cmd = c.NameFlag, append([]string{c.Name}, c.Cmd...)
+	case c.NameFlag != "":
+		c.Name = c.NameFlag
+	case c.Name == "":
+		return &plan.Refused{Flag: "name", Msg: "give the container's name: plumb run NAME ... or --name NAME"}
 	}
 	in, err := c.input()
 	if err != nil {
