@@ -12,7 +12,7 @@ export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 FUZZTIME ?= 3000x
 FUZZSHELL ?= 300x
 
-.PHONY: demo demo-veth test test-all build mkimage deps deps-test deps-bench fuzz bench clean
+.PHONY: demo demo-veth test test-all build mkimage deps deps-test deps-bench fuzz bench bench-run clean
 
 # Static (no cgo): the dynamic loader cost every plumb process about 1 ms
 # before main, and a CNI ADD or an attach is one process.
@@ -69,6 +69,11 @@ fuzz:
 # make bench; PARTS=images (or net, or scale) runs one part.
 bench: deps-bench build mkimage
 	@scripts/bench.sh
+
+# A container's whole life against podman's: run --rm (bridge, none) and
+# exec; about a minute. Not part of make bench's default parts.
+bench-run: deps-bench build mkimage
+	@scripts/bench-run.sh
 
 clean:
 	rm -rf bin
