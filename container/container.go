@@ -296,6 +296,12 @@ func (c *Container) Check() error {
 	if err := c.Limits.check(); err != nil {
 		return err
 	}
+	// The root's remount hook (see rootHook) runs in the container's
+	// cgroup before its command: runc counts its processes against the
+	// limit, and 5 left none for it (measured: 8 and more do).
+	if l := c.Limits.PidsLimit; l > 0 && l < minPids && !c.Privileged {
+		return plan.Refuse("pids-limit", "at least %d: plumb's hook that remounts the root nodev,nosuid runs in the container's cgroup before the command, and counts", minPids)
+	}
 	if _, err := cleanWorkDir(c.WorkDir); err != nil {
 		return err
 	}

@@ -27,6 +27,10 @@ func (l Limits) Any() bool { return l != Limits{} }
 // cpuPeriod is the CFS period Docker gives --cpus (100 ms).
 const cpuPeriod = 100000
 
+// minPids is the least --pids-limit a container with the root's hook
+// starts under.
+const minPids = 8
+
 // minMemory is Docker's least --memory (6 MiB).
 const minMemory = 6 << 20
 

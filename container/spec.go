@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -223,6 +224,14 @@ func (c *Container) spec(b bundle) (*specs.Spec, error) {
 	for _, m := range sortedMounts(c.Mounts) {
 		s.Mounts = slices.DeleteFunc(s.Mounts, func(d specs.Mount) bool { return d.Destination == m.Target })
 		s.Mounts = append(s.Mounts, m.specMount(b.St))
+	}
+	if len(c.Mounts) > 0 {
+		// All of them parents first, as Docker sorts them: a mount on /etc
+		// goes under the /etc/hosts, hostname and resolv.conf binds, not
+		// over them.
+		slices.SortStableFunc(s.Mounts, func(a, b specs.Mount) int {
+			return strings.Count(filepath.Clean(a.Destination), "/") - strings.Count(filepath.Clean(b.Destination), "/")
+		})
 	}
 	s.Linux.Resources = c.Limits.resources(c.Limits.Memory > 0 && c.Limits.MemorySwap == 0 && swapAccounted())
 	prof, set := seccompOpt(c.SecurityOpt)

@@ -127,13 +127,16 @@ func (containerKind) Firewall(f Facts) string {
 }
 
 // Dependents are the containers that share its network namespace (run
-// --net container:NAME): it is their sandbox.
+// --net container:NAME) and have not exited: it is their sandbox. One
+// that has exited needs it no more (it cannot be started again).
 func (containerKind) Dependents(st *Store, rec *Record, _ Facts) []*Record {
 	recs, _ := st.Headers()
 	var out []*Record
 	for _, r := range OfKind(recs, ContainerKind) {
 		if f, err := r.Container(); err == nil && f.NetworkMode == "container:"+rec.Name {
-			out = append(out, r)
+			if _, state := ContainerState(r); state != "exited" {
+				out = append(out, r)
+			}
 		}
 	}
 	return out

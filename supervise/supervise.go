@@ -2,6 +2,7 @@ package supervise
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -156,7 +157,7 @@ func (f Foreground) Supervise(ctx context.Context, env plan.Env) (int, error) {
 		grace = int(after / time.Second)
 	}
 	ctx = context.WithoutCancel(ctx) // the undo must run, even after a signal
-	undone, err := f.tearDown(ctx, env, grace)
+	undone, err := f.tearDown(ctx, env, grace, status)
 	if err != nil || !undone || sig == nil {
 		return status, err
 	}
@@ -169,7 +170,7 @@ func (f Foreground) Supervise(ctx context.Context, env plan.Env) (int, error) {
 
 // tearDown undoes the container, unless `plumb stop` did (and perhaps a
 // new container of the same name was run since: not this one's to undo).
-func (f Foreground) tearDown(ctx context.Context, env plan.Env, grace int) (bool, error) {
+func (f Foreground) tearDown(ctx context.Context, env plan.Env, grace, status int) (bool, error) {
 	if err := env.St.Lock(ctx, env.Wait); err != nil {
 		return false, err
 	}
@@ -178,6 +179,22 @@ func (f Foreground) tearDown(ctx context.Context, env plan.Env, grace int) (bool
 		return false, nil
 	} else if err != nil {
 		return false, err
+	}
+	// Containers that joined its network keep it: it stays, exited, its
+	// status written as a shim writes it, until they are gone (plumb rm).
+	if members, err := plan.DependentsOf(env.St, rec); err == nil && len(members) > 0 {
+		if f, err := rec.Container(); err == nil && f.Root.Layout != "" {
+			st := plan.ExitStatus{ExitCode: status, StartedAt: rec.Created, FinishedAt: time.Now().UTC()}
+			if data, err := json.Marshal(st); err == nil {
+				os.WriteFile(plan.OverlayAt(f.Root.Layout).Exit, append(data, '\n'), 0o600)
+			}
+		}
+		var names []string
+		for _, m := range members {
+			names = append(names, m.Name)
+		}
+		zerolog.Ctx(ctx).Warn().Msgf("container %s ended; %s still share its network, so it stays (ps -a) until they are removed: then plumb rm %s", f.Name, strings.Join(names, ", "), f.Name)
+		return false, nil
 	}
 	if _, err := plan.Remove(ctx, env, []*plan.Record{rec}, plan.DownOptions{Grace: grace}, false); err != nil {
 		return false, fmt.Errorf("cleaning up %w", err)

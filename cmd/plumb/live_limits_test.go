@@ -74,6 +74,7 @@ func TestLiveLimits(t *testing.T) {
 		"--memory 64m --memory-swap 32m": "at least --memory",
 		"--cpus 1000":                    "this host has",
 		"--memory lots":                  `"lots" is not a size`,
+		"--pids-limit 5":                 "at least 8: plumb's hook",
 		"--pids-limit -5":                "or -1 for no limit",
 	} {
 		out, err := plumb(t, nil, append(append([]string{"run", "x", "--layer", "bb"}, strings.Fields(args)...), "--", "true")...)

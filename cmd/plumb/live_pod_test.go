@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -64,8 +66,35 @@ func TestLivePod(t *testing.T) {
 			t.Errorf("plumb %s: %v, want %q in:\n%s", args, err, want, out)
 		}
 	}
-	mustPlumb(t, "rm", "-f", "member")
-	mustPlumb(t, "rm", "-f", "owner")
+	// A member that has exited needs the network no more: it blocks
+	// nothing. rm -f of the owner and a member in one call removes both.
+	mustPlumb(t, "run", "gone", "--layer", "bb", "--net", "container:owner", "-d", "--", "true")
+	for i := 0; i < 50 && strings.Contains(mustPlumb(t, "ps"), "gone"); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	mustPlumb(t, "rm", "gone")
+	mustPlumb(t, "rm", "-f", "owner", "member")
+
+	// An owner in the foreground whose command ends while a member runs:
+	// its status is plumb's, and it stays, exited with that status, until
+	// the member is gone.
+	fg := exec.Command("plumb", "run", "fgown", "--layer", "bb", "--", "sh", "-c", "sleep 1; exit 7")
+	if err := fg.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 50 && !strings.Contains(mustPlumb(t, "ps"), "fgown"); i++ {
+		time.Sleep(50 * time.Millisecond)
+	}
+	mustPlumb(t, "run", "side", "--layer", "bb", "--net", "container:fgown", "-d", "--", "sleep", "600")
+	var ee *exec.ExitError
+	if err := fg.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
+		t.Errorf("a foreground owner ending with 7 while a member runs: %v", err)
+	}
+	if st := mustPlumb(t, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "fgown"); st != "exited 7\n" {
+		t.Errorf("the owner after its command ended: %q", st)
+	}
+	mustPlumb(t, "rm", "-f", "side")
+	mustPlumb(t, "rm", "fgown")
 	if _, err := os.Stat("/run/netns/plumb-owner"); err == nil {
 		t.Error("the owner's network namespace is still there")
 	}

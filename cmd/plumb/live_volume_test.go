@@ -105,6 +105,11 @@ func TestLiveVolumes(t *testing.T) {
 	}
 
 	mustPlumb(t, "rm", "-f", "box")
+	// A volume on /etc goes under the container's /etc files, as Docker
+	// sorts mounts parents first.
+	if out := plumbStdout(t, "--log-level", "error", "run", "etc", "--layer", "bb", "-v", "etcvol:/etc", "--", "cat", "/etc/hostname"); out != "etc\n" {
+		t.Errorf("/etc/hostname under -v etcvol:/etc: %q", out)
+	}
 	if _, err := os.Stat(fresh); err == nil {
 		t.Errorf("%s, made for -v and empty, is still there after rm", fresh)
 	}
@@ -118,7 +123,11 @@ func TestLiveVolumes(t *testing.T) {
 	if ls := mustPlumb(t, "volume", "ls"); !strings.Contains(ls, "local   vol1") {
 		t.Errorf("volume ls:\n%s", ls)
 	}
-	mustPlumb(t, "volume", "prune")
+	mustPlumb(t, "volume", "prune") // keeps named volumes, as Docker's
+	if ls := mustPlumb(t, "volume", "ls"); !strings.Contains(ls, "vol1") {
+		t.Errorf("volume prune without -a removed vol1:\n%s", ls)
+	}
+	mustPlumb(t, "volume", "prune", "-a")
 	if ls := mustPlumb(t, "volume", "ls"); strings.Contains(ls, "vol") {
 		t.Errorf("volume ls after prune:\n%s", ls)
 	}

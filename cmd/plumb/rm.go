@@ -41,12 +41,28 @@ func (c *RmCmd) Run(d *deps) error {
 		}
 	}
 	var errs []error
-	for _, name := range c.Names {
+	for _, name := range membersFirst(d.store, c.Names) {
 		if err := c.remove(d, name); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// membersFirst orders names so that containers which joined another's
+// network come before the others: rm -f OWNER MEMBER removes both.
+func membersFirst(st *plan.Store, names []string) []string {
+	var members, rest []string
+	for _, n := range names {
+		if rec, err := st.LoadHeader(plan.ContainerKind.Name(), n); err == nil {
+			if f, err := rec.Container(); err == nil && f.NetworkMode != "" {
+				members = append(members, n)
+				continue
+			}
+		}
+		rest = append(rest, n)
+	}
+	return append(members, rest...)
 }
 
 func (c *RmCmd) remove(d *deps, name string) error {

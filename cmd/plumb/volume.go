@@ -140,14 +140,16 @@ func removeVolumes(d *deps, names []string, dryRun bool, output string) error {
 
 // VolumePruneCmd is `plumb volume prune`.
 type VolumePruneCmd struct {
+	All    bool   `name:"all" short:"a" help:"Remove every unused named volume: without it, as docker volume prune since Docker 23, named volumes are kept (and plumb has no others)."`
 	DryRun bool   `name:"dry-run" help:"Print the commands and change nothing."`
 	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
 
 func (c *VolumePruneCmd) Help() string {
-	return `Removes every volume that no container mounts, running or stopped, as
-docker volume prune --all does (plumb has no anonymous volumes, which are all a
-plain docker volume prune removes), and prints their names.`
+	return `With -a, removes every volume that no container mounts, running or stopped,
+and prints their names, as docker volume prune -a does (without confirmation).
+Without -a it removes nothing: a plain docker volume prune removes anonymous
+volumes only, and plumb has none.`
 }
 
 func (c *VolumePruneCmd) Run(d *deps) error {
@@ -160,6 +162,10 @@ func (c *VolumePruneCmd) Run(d *deps) error {
 		if len(v.UsedBy) == 0 {
 			unused = append(unused, v.Name)
 		}
+	}
+	if !c.All {
+		zerolog.Ctx(d.ctx).Info().Msgf("nothing removed: plumb has only named volumes, which prune removes with -a (%d unused)", len(unused))
+		return t.Err
 	}
 	if len(unused) == 0 {
 		zerolog.Ctx(d.ctx).Info().Msg("no volume is unused: nothing to remove")
