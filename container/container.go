@@ -672,7 +672,9 @@ func runtimeRun(c *Container, rt actions.Runtime, dirs plan.OverlayDirs, l plan.
 		a.Exit, a.Shim = dirs.Exit, dirs.Shim
 	}
 	if c.Remove && !c.Attach {
-		a.Remove = []string{"--state-dir", l.Dir, "--root", l.RootDir(), "rm", c.Name}
+		// --wait: a long pull holding the lock is waited for, not a
+		// reason to leave the container.
+		a.Remove = []string{"--state-dir", l.Dir, "--root", l.RootDir(), "--wait", "10m", "rm", c.Name}
 	}
 	return a
 }

@@ -99,11 +99,14 @@ func (l Limits) resources(swapAccounting bool) *specs.LinuxResources {
 // cgroupRoot is where the host's cgroups are mounted.
 var cgroupRoot = "/sys/fs/cgroup"
 
-// swapAccounted says whether the host's cgroups limit swap: cgroup v2's
-// memory controller always does; v1's when memory.memsw files exist.
+// swapAccounted says whether the host's cgroups limit swap: on cgroup
+// v2 when a cgroup below the root has memory.swap.max (the root never
+// has it; a kernel without swap accounting gives none); on v1 when the
+// memory.memsw files exist.
 func swapAccounted() bool {
 	if unifiedCgroups("") {
-		return true
+		found, _ := filepath.Glob(filepath.Join(cgroupRoot, "*", "memory.swap.max"))
+		return len(found) > 0
 	}
 	_, err := os.Stat(filepath.Join(cgroupRoot, "memory", "memory.memsw.limit_in_bytes"))
 	return err == nil
@@ -138,6 +141,9 @@ func (l Limits) checkHost(rt string) error {
 				return plan.Refuse(flag, "%s cannot apply it: this host's cgroup v2 hierarchy (%s) has no %s controller (cgroup.controllers: %q); its controllers may be on cgroup v1, where runc applies them (--runtime runc)", rt, cgroupRoot, c, strings.TrimSpace(string(data)))
 			}
 		}
+		if l.MemorySwap != 0 && !swapAccounted() {
+			return plan.Refuse("memory-swap", "this host's kernel does not account for swap in cgroups (no memory.swap.max): boot with swapaccount=1")
+		}
 		return nil
 	}
 	files := map[string]string{"memory": "memory/tasks", "cpu": "cpu/cpu.cfs_quota_us", "pids": "pids/tasks"}
@@ -148,7 +154,7 @@ func (l Limits) checkHost(rt string) error {
 			}
 		}
 	}
-	if l.MemorySwap > 0 && !swapAccounted() {
+	if l.MemorySwap != 0 && !swapAccounted() {
 		return plan.Refuse("memory-swap", "this host's kernel does not account for swap in cgroups (no memory.memsw.limit_in_bytes): boot with swapaccount=1")
 	}
 	return nil

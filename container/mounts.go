@@ -196,8 +196,9 @@ func tmpfsOptions(given []string) []string {
 	return append(out, given...)
 }
 
-// parseSize reads a size as Docker's units.RAMInBytes: a number and an
-// optional b, k, m, g (or kb, mb, gb; any case), powers of 1024.
+// parseSize reads a size as Docker's units.RAMInBytes: a number (1.5
+// too) and an optional b, k, m, g (or kb, mb, gb; any case), powers of
+// 1024.
 func parseSize(v string) (int64, error) {
 	s := strings.ToLower(strings.TrimSpace(v))
 	s = strings.TrimSuffix(s, "b")
@@ -212,11 +213,11 @@ func parseSize(v string) (int64, error) {
 			mult, s = 1<<30, s[:n-1]
 		}
 	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n <= 0 || n > (1<<62)/mult {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || strings.ContainsAny(s, "eEnNxX+-") || f <= 0 || f*float64(mult) > 1<<62 || int64(f*float64(mult)) <= 0 {
 		return 0, fmt.Errorf("%q is not a size (such as 64m)", v)
 	}
-	return n * mult, nil
+	return int64(f * float64(mult)), nil
 }
 
 // check applies the rules every mount shares: an absolute target other
@@ -356,7 +357,10 @@ func checkSources(st *plan.Store, ms []Mount) error {
 // find them. A target below a symbolic link of the image is left to the
 // runtime, which resolves it inside the root (a mkdir -p here would make
 // a directory in place of the link); so is a bind of a file, whose mount
-// point is a file.
+// point is a file; and so is one below a directory only a lower layer
+// has: a mkdir -p in the upper layer would give that directory root's
+// owner and plumb's mode in the merged view, where the runtime's mkdir
+// copies it up with its own.
 func userMountPoints(upper string, layers []string, ms []Mount) []plan.Step {
 	var steps []plan.Step
 	dirs := append([]string{upper}, layers...)
@@ -372,10 +376,14 @@ outer:
 		parts := strings.Split(rel, "/")
 		for i := range parts {
 			prefix := strings.Join(parts[:i+1], "/")
-			_, fi, err := topEntry(dirs, prefix)
+			at, fi, err := topEntry(dirs, prefix)
 			switch {
 			case err != nil:
 				continue outer
+			case fi != nil && fi.IsDir() && !strings.HasPrefix(at, upper+"/"):
+				if i < len(parts)-1 {
+					continue outer // a lower layer's directory: the runtime's
+				}
 			case fi == nil:
 				p := filepath.Join(upper, rel)
 				if !made[p] {

@@ -64,12 +64,12 @@ func TestParseMounts(t *testing.T) {
 }
 
 func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"512": 512, "1k": 1024, "64m": 64 << 20, "2G": 2 << 30, "3kb": 3072, "5MB": 5 << 20} {
+	for in, want := range map[string]int64{"512": 512, "1k": 1024, "64m": 64 << 20, "2G": 2 << 30, "3kb": 3072, "5MB": 5 << 20, "1.5g": 3 << 29} {
 		if got, err := parseSize(in); err != nil || got != want {
 			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "m", "-1", "0", "1t", "9999999999g"} {
+	for _, in := range []string{"", "m", "-1", "0", "1t", "9999999999g", "1e3", "NaN", "inf", "0.1"} {
 		if n, err := parseSize(in); err == nil {
 			t.Errorf("parseSize(%q) = %d, want an error", in, n)
 		}

@@ -234,6 +234,11 @@ func (c *Container) spec(b bundle) (*specs.Spec, error) {
 		})
 	}
 	s.Linux.Resources = c.Limits.resources(c.Limits.Memory > 0 && c.Limits.MemorySwap == 0 && swapAccounted())
+	if s.Linux.Resources != nil && b.Confine.Privileged {
+		// With limits the container has a cgroup, whose device rules
+		// would deny what --privileged allows: every device, as Docker's.
+		s.Linux.Resources.Devices = []specs.LinuxDeviceCgroup{{Allow: true, Access: "rwm"}}
+	}
 	prof, set := seccompOpt(c.SecurityOpt)
 	switch {
 	case prof == "unconfined" || b.Confine.Privileged && !set:

@@ -80,6 +80,10 @@ func (volumeKind) Dependents(st *Store, rec *Record, _ Facts) []*Record {
 // BeforeDown refuses a volume a container mounts, as docker volume rm
 // does, but for containers removed with it.
 func (k volumeKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
+	// A journal that cannot be read may be a container's that mounts it.
+	if _, errs := env.St.Headers(); len(errs) > 0 {
+		return nil, &Refused{Msg: fmt.Sprintf("volume %s is kept: %d journals cannot be read, and one may be a container's that mounts it (%v)", rec.Name, len(errs), errs[0])}
+	}
 	if users := opts.notRemoved(k.Dependents(env.St, rec, nil)); len(users) > 0 {
 		return nil, &Refused{Msg: fmt.Sprintf("volume %s is in use by %s; remove them first (plumb rm NAME)", rec.Name, strings.Join(recordIDs(users), ", "))}
 	}

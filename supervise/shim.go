@@ -203,7 +203,9 @@ func (s *shim) startThen() {
 	if err != nil {
 		return
 	}
-	cmd := exec.Command(self, s.then...)
+	// The shim's own PID names the container this rm is for: a container
+	// of the same name run since is not removed (rm --if-shim).
+	cmd := exec.Command(self, append(s.then, fmt.Sprintf("--if-shim=%d", os.Getpid()))...)
 	cmd.Args[0] = "plumb"
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

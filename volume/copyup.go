@@ -18,7 +18,11 @@ import (
 // (openat2 RESOLVE_IN_ROOT), so that an image's /data -> /etc, or
 // ../../../etc, names the container's /etc, never the host's. Nothing is
 // copied when data holds anything, or when dest is missing or not a
-// directory. It says what it did.
+// directory. The copy is made in a directory beside data that no
+// container sees (the volume's own, root's alone), then each entry is
+// renamed into data without replacing anything (RENAME_NOREPLACE): a
+// container that shares the volume and plants a link in it meanwhile
+// never has cp write through that link. It says what it did.
 func CopyUp(ctx context.Context, r actions.Runner, root, dest, data string) (string, error) {
 	entries, err := os.ReadDir(data)
 	if err != nil {
@@ -34,8 +38,32 @@ func CopyUp(ctx context.Context, r actions.Runner, root, dest, data string) (str
 	if err != nil {
 		return "", err
 	}
-	if _, err := r.Run(ctx, []string{"cp", "-a", "--", src + "/.", data + "/"}, nil); err != nil {
+	stage := filepath.Join(filepath.Dir(data), ".copy-up")
+	if err := os.RemoveAll(stage); err != nil { // what a killed copy left
 		return "", err
+	}
+	if err := os.Mkdir(stage, 0o700); err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(stage)
+	if _, err := r.Run(ctx, []string{"cp", "-a", "--", src + "/.", stage + "/"}, nil); err != nil {
+		return "", err
+	}
+	copied, err := os.ReadDir(stage)
+	if err != nil {
+		return "", err
+	}
+	var kept []string
+	for _, e := range copied {
+		err := unix.Renameat2(unix.AT_FDCWD, filepath.Join(stage, e.Name()), unix.AT_FDCWD, filepath.Join(data, e.Name()), unix.RENAME_NOREPLACE)
+		if errors.Is(err, unix.EEXIST) {
+			kept = append(kept, e.Name())
+		} else if err != nil {
+			return "", fmt.Errorf("moving %s into %s: %w", e.Name(), data, err)
+		}
+	}
+	if len(kept) > 0 {
+		return fmt.Sprintf("copied %s into %s but for %s, which a container made there meanwhile", src, data, strings.Join(kept, ", ")), nil
 	}
 	return fmt.Sprintf("copied %s into %s", src, data), nil
 }

@@ -35,6 +35,14 @@ func TestLiveVolumes(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A directory of a lower layer, not root's: a mount below it keeps
+	// its owner and mode in the container.
+	if err := os.MkdirAll(img+"/home/app", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chown(img+"/home/app", 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
 	rw, ro, fresh := t.TempDir(), t.TempDir(), filepath.Join(t.TempDir(), "made")
 	write(t, ro+"/file", "read only\n")
 	before := snapshot(t)
@@ -51,7 +59,7 @@ func TestLiveVolumes(t *testing.T) {
 	mustPlumb(t, "run", "box", "--layer", img, "--layer", "bb", "-d",
 		"-v", rw+":/rw", "-v", ro+":/ro:ro", "-v", "vol1:/data", "-v", fresh+":/fresh",
 		"--tmpfs", "/scratch:size=1m", "--mount", "type=bind,source="+rw+",target=/lnk/plumb-lnk",
-		"-v", rw+":/up/plumb-up", "-v", "vol2:/updata",
+		"-v", rw+":/up/plumb-up", "-v", "vol2:/updata", "-v", "vol3:/home/app/cache",
 		"--", "sleep", "600")
 	out = plumbStdout(t, "exec", "box", "--", "sh", "-c", `
 		echo written > /rw/f
@@ -59,8 +67,9 @@ func TestLiveVolumes(t *testing.T) {
 		cat /ro/file /data/seed
 		echo kept > /data/new
 		grep -E ' /scratch ' /proc/self/mountinfo | grep -c 'tmpfs.*size=1024k'
-		ls /etc/plumb-lnk/f /etc/plumb-up/f`)
-	for _, want := range []string{"read only\n", "from the image\n", "1\n", "/etc/plumb-lnk/f\n", "/etc/plumb-up/f\n"} {
+		ls /etc/plumb-lnk/f /etc/plumb-up/f
+		stat -c 'home %a %u' /home/app`)
+	for _, want := range []string{"read only\n", "from the image\n", "1\n", "/etc/plumb-lnk/f\n", "/etc/plumb-up/f\n", "home 700 1000\n"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("in the container: no %q in:\n%s", want, out)
 		}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -19,6 +21,10 @@ type RmCmd struct {
 	Force  bool     `name:"force" short:"f" help:"Remove a running container too, killing it at once (SIGKILL), as docker rm -f."`
 	DryRun bool     `name:"dry-run" help:"Print the commands and change nothing."`
 	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
+	// IfShim is the PID of the shim of a container run with -d --rm,
+	// which runs this rm: a container of that name whose shim is another
+	// (run again since) is left alone.
+	IfShim int `name:"if-shim" hidden:"" help:"Remove only the container whose shim has this PID."`
 }
 
 // Help is the long help of `plumb rm --help`.
@@ -75,6 +81,12 @@ func (c *RmCmd) remove(d *deps, name string) error {
 	f, err := rec.Container()
 	if err != nil {
 		return fmt.Errorf("%w: its journal does not say where its upper layer is; nothing removed", err)
+	}
+	if c.IfShim != 0 && f.Root.Layout != "" {
+		if data, err := os.ReadFile(plan.OverlayAt(f.Root.Layout).Shim); err != nil || strings.TrimSpace(string(data)) != strconv.Itoa(c.IfShim) {
+			zerolog.Ctx(d.ctx).Info().Msgf("container %s is not the one shim %d ran: left alone", name, c.IfShim)
+			return nil
+		}
 	}
 	if _, state := plan.ContainerState(rec); state != "exited" && !c.Force {
 		return fmt.Errorf("container %s is %s: stop it first (plumb stop %s), or plumb rm -f %s", name, state, name, name)

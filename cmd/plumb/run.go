@@ -221,7 +221,7 @@ func recipes(vols []*volume.Volume) []plan.Recipe {
 func (c *RunCmd) limits() (container.Limits, error) {
 	var l container.Limits
 	var err error
-	if c.Memory != "" {
+	if c.Memory != "" && c.Memory != "0" { // -m 0: no limit, as Docker's
 		if l.Memory, err = container.ParseSize("memory", c.Memory); err != nil {
 			return l, err
 		}
