@@ -104,6 +104,9 @@ func testLiveExec(t *testing.T, rt string) {
 	if out, err := plumb(t, nil, "run", "x", "--layer", "bb", "-d", "-t", "--", "true"); err == nil || !strings.Contains(out, "-i and -t are for the foreground") {
 		t.Errorf("run -d -t: %v\n%s", err, out)
 	}
+	if out, err := plumb(t, nil, "run", "x", "--layer", "bb", "-t", "--", "true"); err == nil || !strings.Contains(out, "plumb's stdin is not a terminal") {
+		t.Errorf("run -t with no terminal: %v\n%s", err, out)
+	}
 	sameSnapshot(t, before, "after stop")
 	if entries, _ := os.ReadDir("/run/plumb-root/overlay"); len(entries) != 0 {
 		t.Errorf("left in the overlay directory: %v", entries)

@@ -158,11 +158,11 @@ func (c *RunCmd) input() (supervise.Input, error) {
 	if len(cmd) > 0 && cmd[0] == "--" {
 		cmd = cmd[1:]
 	}
-	if c.Tty && !c.DryRun && !isatty.IsTerminal(os.Stdin.Fd()) {
-		return supervise.Input{}, &plan.Refused{Flag: "tty", Msg: "plumb's stdin is not a terminal, which -t passes to the command (the input device is not a TTY)"}
-	}
 	if c.Detach && (c.Tty || c.Interactive) {
 		return supervise.Input{}, &plan.Refused{Flag: "detach", Msg: "-i and -t are for the foreground: a detached container's output goes to its log (plumb logs NAME), and plumb exec -t gives a terminal in it"}
+	}
+	if c.Tty && !c.DryRun && !isatty.IsTerminal(os.Stdin.Fd()) {
+		return supervise.Input{}, &plan.Refused{Flag: "tty", Msg: "plumb's stdin is not a terminal, which -t passes to the command (the input device is not a TTY)"}
 	}
 	ct := container.Container{Name: c.Name, IP: c.IP.Addr, Hostname: c.Hostname, Cmd: cmd, Attach: !c.Detach, Tty: c.Tty, Remove: c.RM,
 		Privileged: c.Privileged, CapAdd: c.CapAdd, CapDrop: c.CapDrop, SecurityOpt: c.SecurityOpt, SUID: c.SUID,
