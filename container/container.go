@@ -380,7 +380,8 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 		facts.Mounts = append(facts.Mounts, m.facts(env.St))
 	}
 	facts.CapAdd, facts.CapDrop, facts.Privileged, facts.ReadOnly = c.CapAdd, c.CapDrop, c.Privileged, c.ReadOnly
-	facts.Memory, facts.MemorySwap, facts.NanoCPUs, facts.PidsLimit = c.Limits.Memory, c.Limits.MemorySwap, c.Limits.NanoCPUs, c.Limits.PidsLimit
+	l := c.Limits
+	facts.Memory, facts.MemorySwap, facts.NanoCPUs, facts.PidsLimit = l.Memory, l.MemorySwap, l.NanoCPUs, l.PidsLimit
 	if c.Join != "" {
 		facts.NetworkMode = "container:" + c.Join
 	}

@@ -112,7 +112,7 @@ func Exec(ctx context.Context, r actions.Runner, rec *plan.Record, opts ExecOpti
 	}
 	rt := runtimeOf(f.Runtime, f.RuntimeState)
 	// A container with limits has its cgroup, which the exec joins.
-	rt.NoCgroups = rt.NoCgroups && f.Memory == 0 && f.MemorySwap == 0 && f.NanoCPUs == 0 && f.PidsLimit == 0
+	rt.NoCgroups = rt.NoCgroups && !LimitsOf(f).Any()
 	return actions.RuntimeExec{Runtime: rt, ID: rec.Name, Process: file.Name(), Tty: opts.Tty}.Run(ctx, r)
 }
 

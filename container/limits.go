@@ -21,6 +21,11 @@ type Limits struct {
 	PidsLimit  int64 // --pids-limit; -1 unlimited
 }
 
+// LimitsOf are the limits a container's record keeps.
+func LimitsOf(f plan.ContainerFacts) Limits {
+	return Limits{Memory: f.Memory, MemorySwap: f.MemorySwap, NanoCPUs: f.NanoCPUs, PidsLimit: f.PidsLimit}
+}
+
 // Any says whether a limit was asked for.
 func (l Limits) Any() bool { return l != Limits{} }
 

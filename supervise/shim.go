@@ -184,14 +184,19 @@ func (s *shim) run(status *os.File) int {
 		}
 	}
 	copying.Wait()
-	st := plan.ExitStatus{ExitCode: code, StartedAt: started, FinishedAt: time.Now().UTC()}
-	data, _ := json.Marshal(st)
-	tmp := s.exitPath + ".tmp"
-	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err == nil {
-		os.Rename(tmp, s.exitPath)
-	}
+	writeExit(s.exitPath, plan.ExitStatus{ExitCode: code, StartedAt: started, FinishedAt: time.Now().UTC()})
 	s.ended = true
 	return 0
+}
+
+// writeExit writes a container's exit file (see plan.ReadExit) whole or
+// not at all: a reader never sees half of it.
+func writeExit(path string, st plan.ExitStatus) {
+	data, _ := json.Marshal(st)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(data, '\n'), 0o600); err == nil {
+		os.Rename(tmp, path)
+	}
 }
 
 // startThen starts the plumb command of -d --rm (plumb rm NAME) in a

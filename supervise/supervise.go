@@ -2,7 +2,6 @@ package supervise
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -184,10 +183,7 @@ func (f Foreground) tearDown(ctx context.Context, env plan.Env, grace, status in
 	// status written as a shim writes it, until they are gone (plumb rm).
 	if members, err := plan.DependentsOf(env.St, rec); err == nil && len(members) > 0 {
 		if f, err := rec.Container(); err == nil && f.Root.Layout != "" {
-			st := plan.ExitStatus{ExitCode: status, StartedAt: rec.Created, FinishedAt: time.Now().UTC()}
-			if data, err := json.Marshal(st); err == nil {
-				os.WriteFile(plan.OverlayAt(f.Root.Layout).Exit, append(data, '\n'), 0o600)
-			}
+			writeExit(plan.OverlayAt(f.Root.Layout).Exit, plan.ExitStatus{ExitCode: status, StartedAt: rec.Created, FinishedAt: time.Now().UTC()})
 		}
 		var names []string
 		for _, m := range members {

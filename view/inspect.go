@@ -97,12 +97,15 @@ type ContainerState struct {
 	Journal plan.State
 }
 
+// notFinished is FinishedAt while no end was seen, as Docker shows it.
+const notFinished = "0001-01-01T00:00:00Z"
+
 // stateOf is a container record's State: its process read live, its exit
 // as its shim wrote it.
 func stateOf(rec *plan.Record) *ContainerState {
 	pid, state := plan.ContainerState(rec)
 	st := &ContainerState{Status: state, Running: state == "running", Pid: pid, Journal: rec.State,
-		StartedAt: rec.Created.Format(time.RFC3339Nano), FinishedAt: "0001-01-01T00:00:00Z"}
+		StartedAt: rec.Created.Format(time.RFC3339Nano), FinishedAt: notFinished}
 	if state == "starting" {
 		st.Status = "created"
 	}
@@ -303,7 +306,7 @@ func (v Object) WriteText(w io.Writer) error {
 		state = string(c.Journal) + ", " + c.Status
 		if c.Running {
 			state += fmt.Sprintf(" (PID %d)", c.Pid)
-		} else if c.Status == "exited" && c.FinishedAt != "0001-01-01T00:00:00Z" {
+		} else if c.Status == "exited" && c.FinishedAt != notFinished {
 			state += fmt.Sprintf(" (%d)", c.ExitCode)
 		}
 	}

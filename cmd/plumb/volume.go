@@ -61,11 +61,8 @@ func (c *VolumeInspectCmd) Run(d *deps) error {
 	var rows []view.VolumeRow
 	var errs []error
 	for _, n := range c.Names {
-		rec, err := d.store.LoadHeader(plan.VolumeKind.Name(), n)
-		if errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("no such volume: %s", n))
-			continue
-		} else if err != nil {
+		rec, err := findVolume(d.store.LoadHeader, n)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -103,6 +100,16 @@ func (c *VolumeRmCmd) Run(d *deps) error {
 	return removeVolumes(d, c.Names, c.DryRun, c.Output)
 }
 
+// findVolume is volume name's record, read by load (a header, or whole),
+// or an error that says there is none, as docker's "no such volume".
+func findVolume(load func(kind, name string) (*plan.Record, error), name string) (*plan.Record, error) {
+	rec, err := load(plan.VolumeKind.Name(), name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no such volume: %s", name)
+	}
+	return rec, err
+}
+
 // removeVolumes takes each volume down through the one Down, which
 // refuses one in use (plan's volume kind).
 func removeVolumes(d *deps, names []string, dryRun bool, output string) error {
@@ -114,11 +121,8 @@ func removeVolumes(d *deps, names []string, dryRun bool, output string) error {
 	}
 	var errs []error
 	for _, n := range names {
-		rec, err := d.store.Load(plan.VolumeKind.Name(), n)
-		if errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, fmt.Errorf("no such volume: %s", n))
-			continue
-		} else if err != nil {
+		rec, err := findVolume(d.store.Load, n)
+		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
