@@ -569,6 +569,13 @@ func run(ctx context.Context, r actions.Runner, a actions.Action) error {
 	if c, ok := a.(actions.Custom); ok {
 		return c.Exec(ctx, r)
 	}
+	if n, ok := a.(actions.Native); ok {
+		if nr, ok := r.(actions.NativeRunner); ok {
+			if done, err := nr.RunNative(ctx, n); done {
+				return err
+			}
+		}
+	}
 	var stdin []byte
 	if f, ok := a.(actions.Fed); ok {
 		stdin = f.Stdin() // nft -f -: its transaction

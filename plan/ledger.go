@@ -165,7 +165,7 @@ func releaseLocked(ctx context.Context, r actions.Runner, st *Store, user, key s
 		}
 		ran = append(ran, actions.Quote(u.Argv()))
 		zerolog.Ctx(ctx).Info().Msgf("undo: %s (no plumb object needs %s now)", actions.Quote(u.Argv()), key)
-		if _, err := r.Run(ctx, u.Argv(), nil); err != nil {
+		if err := run(ctx, r, u); err != nil {
 			// A bridge's route_localnet goes with the bridge (deleted by
 			// hand, or gone with a reboot under an on-disk state
 			// directory): nothing is left to restore, and the hold goes.
