@@ -12,7 +12,7 @@ export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 FUZZTIME ?= 3000x
 FUZZSHELL ?= 300x
 
-.PHONY: demo demo-veth test test-all build mkimage deps deps-test deps-bench fuzz bench bench-run clean
+.PHONY: demo demo-veth test test-all test-faults build mkimage deps deps-test deps-bench fuzz bench bench-run clean
 
 # Static (no cgo): the dynamic loader cost every plumb process about 1 ms
 # before main, and a CNI ADD or an attach is one process.
@@ -56,6 +56,12 @@ test-all:
 	$(GO) test -count=1 -timeout 45m -parallel 4 ./...
 	@GO=$(GO) scripts/otherrun.sh $$($(GO) list ./... | grep -v /cmd/)
 	$(MAKE) --no-print-directory fuzz
+
+# Every case of the fault matrices (make test runs every 8th: see
+# faultStride in cmd/plumb/live_helpers_test.go); about 15 minutes here.
+# .ci/run runs it after make test.
+test-faults: deps-test
+	@PLUMB_FAULTS=all scripts/hostcheck.sh $(GO) test -count=1 -timeout 60m -parallel 4 -run 'Faults|FaultMatrix|Runbook' ./cmd/plumb
 
 # Fuzz the flag parser, the journal reader and the runbook renderer briefly
 # (make test), or longer by hand (see FUZZTIME above)

@@ -336,28 +336,67 @@ func withFirewalls(t *testing.T, setEnv bool, test func(t *testing.T, fw string)
 	}
 }
 
+// faultStride is how sparsely make test samples the fault matrices: every
+// faultStride-th case of each (its first always), so that the whole of
+// make test stays near six minutes. PLUMB_FAULTS=all (make test-faults,
+// which .ci/run runs too) runs every case: about 1,500 test-seconds more.
+// Each case starts from the same state and restores it, so a sample
+// shows what the whole would for the cases it holds.
+var faultStride = func() int {
+	if os.Getenv("PLUMB_FAULTS") == "all" {
+		return 1
+	}
+	return 8
+}()
+
+// sample counts a fault case and says whether make test's sample holds it
+// (see faultStride).
+type sample struct{ seen int }
+
+func (s *sample) take() bool {
+	s.seen++
+	return (s.seen-1)%faultStride == 0
+}
+
 // share is the part of a fault matrix's cases that one subtest runs: every
-// n-th case, from the i-th. A matrix's cases each start from the same
-// state and restore it, so that any share of them runs as well apart.
-type share struct{ i, n, seen int }
+// n-th case of the sample, from the i-th. A matrix's cases each start from
+// the same state and restore it, so that any share of them runs as well
+// apart.
+type share struct {
+	i, n, seen int
+	sample
+}
 
 // mine counts a case and says whether it is the share's.
 func (s *share) mine() bool {
+	if !s.take() {
+		return false
+	}
 	s.seen++
 	return (s.seen-1)%s.n == s.i
+}
+
+// shares is n, or 1 when make test samples the matrices (a share of a
+// sample would be a few cases, each paying the setup).
+func shares(n int) int {
+	if faultStride > 1 {
+		return 1
+	}
+	return n
 }
 
 // inShares runs test in n subtests side by side ("share-I-of-N"), each
 // with its share of the cases; with n of 1, as it is, with all of them.
 func inShares(t *testing.T, n int, test func(t *testing.T, s *share)) {
+	n = shares(n)
 	if n == 1 {
-		test(t, &share{0, 1, 0})
+		test(t, &share{i: 0, n: 1})
 		return
 	}
 	for i := 0; i < n; i++ {
 		t.Run(fmt.Sprintf("share-%d-of-%d", i+1, n), func(t *testing.T) {
 			t.Parallel()
-			test(t, &share{i, n, 0})
+			test(t, &share{i: i, n: n})
 		})
 	}
 }

@@ -32,21 +32,17 @@ import (
 // so the container's multi-line script is matched whole.
 //
 // The cases run in runFaultShards shares (every runFaultShards-th case),
-// each a subtest in namespaces of its own, side by side.
+// each a subtest in namespaces of its own, side by side; make test runs a
+// sample of them in one (see faultStride).
 func TestLiveRunFaults(t *testing.T) {
 	t.Parallel()
-	for i := 0; i < runFaultShards; i++ {
-		t.Run(fmt.Sprintf("share-%d-of-%d", i+1, runFaultShards), func(t *testing.T) {
-			t.Parallel()
-			testLiveRunFaults(t, i)
-		})
-	}
+	inShares(t, runFaultShards, testLiveRunFaults)
 }
 
 // runFaultShards is how many shares TestLiveRunFaults's cases run in.
 const runFaultShards = 4
 
-func testLiveRunFaults(t *testing.T, share int) {
+func testLiveRunFaults(t *testing.T, share *share) {
 	if !isolateWorld(t) {
 		return
 	}
@@ -107,8 +103,8 @@ func testLiveRunFaults(t *testing.T, share int) {
 		)
 	}
 	restored, ran := 0, 0
-	for i, c := range cases {
-		if i%runFaultShards != share {
+	for _, c := range cases {
+		if !share.mine() {
 			continue
 		}
 		ran++
