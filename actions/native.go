@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,10 +17,11 @@ import (
 )
 
 // Native is an action whose command is a trivial file operation (mkdir,
-// a small file written, rm, rmdir, touch) that plumb can do itself, with
-// exactly the effect of its command line: the same modes, the same
-// refusals, and on failure the tool's own C-locale message as its stderr,
-// so that Gone and Clash read it as they read the tool's. The plan, the
+// a small file written, rm, rmdir, touch, the overlay's mount and umount)
+// that plumb can do itself, with exactly the effect of its command line:
+// the same modes, the same refusals, and on failure the tool's own
+// C-locale message as its stderr, so that Gone and Clash read it as they
+// read the tool's. The plan, the
 // journal, --dry-run and -o sh still show the command; only the process
 // start is saved (about 1 ms each on a quiet machine, 5 under load; a run
 // --rm has about 25 of them).
@@ -57,15 +59,7 @@ func (e Exec) RunNative(ctx context.Context, a Native) (bool, error) {
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
-	dir := filepath.Dir(path)
-	ok := false
-	for _, d := range systemDirs {
-		if dir == d {
-			ok = true
-			break
-		}
-	}
-	if !ok {
+	if !slices.Contains(systemDirs, filepath.Dir(path)) {
 		return false, nil
 	}
 	zerolog.Ctx(ctx).Debug().Msgf("in-process: %s", Quote(argv))
