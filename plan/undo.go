@@ -260,6 +260,10 @@ func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *
 		}
 	}
 	cmd := actions.Quote(u.Argv())
+	if inEffect(ctx, r, s, u) {
+		log.Info().Str("object", rec.ID()).Msgf("not run: %s (step started, never done: what its undo makes is there)", cmd)
+		return nil, nil
+	}
 	log.Info().Str("object", rec.ID()).Msgf("undo: %s", cmd)
 	if err := run(ctx, r, u); err != nil {
 		if g, ok := u.(actions.Tolerant); ok && g.Gone(actions.StderrOf(err)) {
@@ -269,6 +273,20 @@ func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *
 		return []string{cmd}, err
 	}
 	return []string{cmd}, nil
+}
+
+// inEffect reports whether s, a step that started and may never have run,
+// has an undo whose effect is already in place: an update's removal of a
+// recorded rule (Step.Reverts) undoes with the rule's `iptables -A`, and
+// plumb killed after the journal said started, before the `-D` ran, would
+// otherwise leave the rule twice after recover. Only undos that can say
+// so (Verifier, as `plumb check` asks them) are asked.
+func inEffect(ctx context.Context, r actions.Runner, s *StepRecord, u actions.Action) bool {
+	if s.Status != Started {
+		return false
+	}
+	v, ok := u.(actions.Verifier)
+	return ok && v.Verify(ctx, r) == nil
 }
 
 // UndoPlan lists the commands undoing rec runs, in order, without
@@ -589,6 +607,9 @@ func undoBatch(ctx context.Context, r actions.Runner, rec *Record, i int) ([]str
 		bl, ok := u.(actions.Batchable)
 		if !ok {
 			break
+		}
+		if _, asks := u.(actions.Verifier); asks && s.Status == Started {
+			break // undoStep asks first (see inEffect)
 		}
 		b, line, ok := bl.Batch()
 		if !ok || !b.In.IsHost() || (len(group) > 0 && b != batch) {
