@@ -282,11 +282,16 @@ func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *
 // otherwise leave the rule twice after recover. Only undos that can say
 // so (Verifier, as `plumb check` asks them) are asked.
 func inEffect(ctx context.Context, r actions.Runner, s *StepRecord, u actions.Action) bool {
-	if s.Status != Started {
-		return false
-	}
-	v, ok := u.(actions.Verifier)
+	v, ok := asksFirst(s, u)
 	return ok && v.Verify(ctx, r) == nil
+}
+
+// asksFirst is u as a Verifier when s started and never finished: its
+// undo is asked whether its effect is there before it runs (inEffect),
+// which keeps it out of a batch of undos.
+func asksFirst(s *StepRecord, u actions.Action) (actions.Verifier, bool) {
+	v, ok := u.(actions.Verifier)
+	return v, ok && s.Status == Started
 }
 
 // UndoPlan lists the commands undoing rec runs, in order, without
@@ -608,7 +613,7 @@ func undoBatch(ctx context.Context, r actions.Runner, rec *Record, i int) ([]str
 		if !ok {
 			break
 		}
-		if _, asks := u.(actions.Verifier); asks && s.Status == Started {
+		if _, asks := asksFirst(s, u); asks {
 			break // undoStep asks first (see inEffect)
 		}
 		b, line, ok := bl.Batch()
