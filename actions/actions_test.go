@@ -16,6 +16,8 @@ func TestArgvAndUndo(t *testing.T) {
 	named := Netns{Name: "ctr"}
 	fwd := Rule{Table: Filter, Chain: "FORWARD", Spec: []string{"-i", "veth-host", "-o", "eth0", "-j", "ACCEPT"}}
 	nat := Rule{Table: NAT, Chain: "POSTROUTING", Spec: []string{"-s", "10.200.0.0/24", "-o", "eth0", "-j", "MASQUERADE"}}
+	peer, moved := netip.MustParseAddr("192.168.77.2"), netip.MustParseAddr("192.168.77.12")
+	vtep, subnet := netip.MustParseAddr("10.244.2.0"), netip.MustParsePrefix("10.244.2.0/24")
 	tests := []struct {
 		name   string
 		action Action
@@ -49,6 +51,20 @@ func TestArgvAndUndo(t *testing.T) {
 			"iptables -t nat -D POSTROUTING -s 10.200.0.0/24 -o eth0 -j MASQUERADE", false},
 		{"del", LinkDel{Name: "veth-host"}, "ip link del veth-host", "", false},
 		{"del in ns", LinkDel{Name: "eth0", In: pid}, "nsenter -t 4242 -n ip link del eth0", "", false},
+		{"vxlan", LinkAddVxlan{Name: "m1", MAC: "02:50:0a:f4:01:00", MTU: 1450, VNI: 42, Local: netip.MustParseAddr("192.168.77.1"), Dev: "eth0", Port: 8472},
+			"ip link add m1 address 02:50:0a:f4:01:00 mtu 1450 type vxlan id 42 local 192.168.77.1 dev eth0 dstport 8472 nolearning", "ip link del m1", false},
+		{"fdb add", FdbAdd{MAC: "02:50:0a:f4:02:00", Dev: "m1", Dst: peer},
+			"bridge fdb add 02:50:0a:f4:02:00 dev m1 dst 192.168.77.2", "bridge fdb del 02:50:0a:f4:02:00 dev m1 dst 192.168.77.2", false},
+		{"fdb del", FdbDel{MAC: "02:50:0a:f4:02:00", Dev: "m1", Dst: peer},
+			"bridge fdb del 02:50:0a:f4:02:00 dev m1 dst 192.168.77.2", "", true},
+		{"fdb replace", FdbReplace{MAC: "02:50:0a:f4:02:00", Dev: "m1", Dst: moved, From: peer},
+			"bridge fdb replace 02:50:0a:f4:02:00 dev m1 dst 192.168.77.12", "bridge fdb replace 02:50:0a:f4:02:00 dev m1 dst 192.168.77.2", false},
+		{"neigh add", NeighAdd{IP: vtep, MAC: "02:50:0a:f4:02:00", Dev: "m1"},
+			"ip neigh add 10.244.2.0 lladdr 02:50:0a:f4:02:00 dev m1 nud permanent", "ip neigh del 10.244.2.0 dev m1", false},
+		{"neigh del", NeighDel{IP: vtep, Dev: "m1"}, "ip neigh del 10.244.2.0 dev m1", "", true},
+		{"route onlink", RouteAddOnlink{Dst: subnet, Via: vtep, Dev: "m1"},
+			"ip route add 10.244.2.0/24 via 10.244.2.0 dev m1 onlink", "ip route del 10.244.2.0/24 via 10.244.2.0 dev m1", false},
+		{"route del", RouteDel{Dst: subnet, Via: vtep, Dev: "m1"}, "ip route del 10.244.2.0/24 via 10.244.2.0 dev m1", "", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,10 +101,64 @@ func TestGone(t *testing.T) {
 		{IptablesDelete{}, "iptables v1.8.9 (nf_tables): Couldn't load match `state':No such file or directory", false},
 		{IptablesDelete{}, "Another app is currently holding the xtables lock.", false},
 		{IptablesDelete{}, "iptables v1.8.9 (nf_tables): Chain 'PLUMB-br0' does not exist", true},
+		// A mesh's peers, as undos and as an update's restores (the
+		// stderr of iproute2 6.1, LC_ALL=C; docs/design/mesh.md 4.3).
+		{LinkDel{Name: "m1"}, `Cannot find device "m1"`, true},
+		{FdbAdd{}, "RTNETLINK answers: File exists", true},
+		{FdbAdd{}, `Cannot find device "m1"`, false},
+		{FdbDel{}, "RTNETLINK answers: No such file or directory", true},
+		{FdbDel{}, `Cannot find device "m1"`, true},
+		{FdbDel{}, "RTNETLINK answers: Operation not permitted", false},
+		{FdbReplace{}, `Cannot find device "m1"`, true},
+		{FdbReplace{}, "RTNETLINK answers: Invalid argument", false},
+		{NeighAdd{}, "RTNETLINK answers: File exists", true},
+		{NeighAdd{}, `Cannot find device "m1"`, false},
+		{NeighDel{}, "RTNETLINK answers: No such file or directory", true},
+		{NeighDel{}, `Cannot find device "m1"`, true},
+		{NeighDel{}, "RTNETLINK answers: Operation not permitted", false},
+		{RouteAddOnlink{}, "RTNETLINK answers: File exists", true},
+		{RouteAddOnlink{}, "Error: Nexthop has invalid gateway.", false},
+		{RouteDel{}, "RTNETLINK answers: No such process", true},
+		{RouteDel{}, `Cannot find device "m1"`, true},
+		{RouteDel{}, "RTNETLINK answers: Operation not permitted", false},
 	}
 	for _, tt := range tests {
 		if got := tt.undo.Gone(tt.stderr); got != tt.gone {
 			t.Errorf("%T.Gone(%q) = %v, want %v", tt.undo, tt.stderr, got, tt.gone)
+		}
+	}
+}
+
+// TestClash: which failures of a mesh's steps mean that what they make was
+// there before, someone else's, so that their undo must not run (the
+// stderr of iproute2 6.1, LC_ALL=C; docs/design/mesh.md 4.3).
+func TestClash(t *testing.T) {
+	tests := []struct {
+		a      Clasher
+		stderr string
+		clash  bool
+	}{
+		{LinkAddVxlan{}, "RTNETLINK answers: File exists", true},
+		{LinkAddVxlan{}, "Error: A VXLAN device with the specified VNI already exists.", true},
+		{LinkAddVxlan{}, `Error: argument "16777216" is wrong: invalid id`, false},
+		{LinkAddVxlan{}, `Cannot find device "nosuch"`, false},
+		{FdbAdd{}, "RTNETLINK answers: File exists", true},
+		{FdbAdd{}, `Cannot find device "m1"`, false},
+		{NeighAdd{}, "RTNETLINK answers: File exists", true},
+		{NeighAdd{}, `Cannot find device "m1"`, false},
+		{RouteAddOnlink{}, "RTNETLINK answers: File exists", true},
+		{RouteAddOnlink{}, "Error: Nexthop has invalid gateway.", false},
+		{RouteAddOnlink{}, "Error: Nexthop device is not up.", false},
+	}
+	for _, tt := range tests {
+		if got := tt.a.Clash(tt.stderr); got != tt.clash {
+			t.Errorf("%T.Clash(%q) = %v, want %v", tt.a, tt.stderr, got, tt.clash)
+		}
+	}
+	// Removals and a replace make nothing that could be someone else's.
+	for _, a := range []Action{FdbDel{}, FdbReplace{}, NeighDel{}, RouteDel{}} {
+		if _, ok := a.(Clasher); ok {
+			t.Errorf("%T is a Clasher; a failed removal has no one else's object to spare", a)
 		}
 	}
 }
@@ -218,6 +288,23 @@ func TestBatchLines(t *testing.T) {
 		{IptablesNewChain{Chain: "PLUMB-br0"}, "iptables-restore --noflush", "filter\t-N PLUMB-br0", true, "*filter\n-N PLUMB-br0\nCOMMIT\n"},
 		{IptablesAppend{Rule: Rule{Chain: "FORWARD", Spec: []string{"-m", "comment", "--comment", "two words", "-j", "ACCEPT"}}}, "", "", false, ""},
 		{LinkSetUp{Dev: "a'b"}, "", "", false, ""},
+		{LinkAddVxlan{Name: "m1", MAC: "02:50:0a:f4:01:00", MTU: 1450, VNI: 42, Local: netip.MustParseAddr("192.168.77.1"), Dev: "eth0", Port: 8472},
+			"ip -batch -", "link add m1 address 02:50:0a:f4:01:00 mtu 1450 type vxlan id 42 local 192.168.77.1 dev eth0 dstport 8472 nolearning", true,
+			"link add m1 address 02:50:0a:f4:01:00 mtu 1450 type vxlan id 42 local 192.168.77.1 dev eth0 dstport 8472 nolearning\n"},
+		{FdbAdd{MAC: "02:50:0a:f4:02:00", Dev: "m1", Dst: netip.MustParseAddr("192.168.77.2")},
+			"bridge -batch -", "fdb add 02:50:0a:f4:02:00 dev m1 dst 192.168.77.2", true, "fdb add 02:50:0a:f4:02:00 dev m1 dst 192.168.77.2\n"},
+		{FdbDel{MAC: "02:50:0a:f4:02:00", Dev: "m1", Dst: netip.MustParseAddr("192.168.77.2")},
+			"bridge -batch -", "fdb del 02:50:0a:f4:02:00 dev m1 dst 192.168.77.2", true, "fdb del 02:50:0a:f4:02:00 dev m1 dst 192.168.77.2\n"},
+		{FdbReplace{MAC: "02:50:0a:f4:02:00", Dev: "m1", Dst: netip.MustParseAddr("192.168.77.12"), From: netip.MustParseAddr("192.168.77.2")},
+			"bridge -batch -", "fdb replace 02:50:0a:f4:02:00 dev m1 dst 192.168.77.12", true, "fdb replace 02:50:0a:f4:02:00 dev m1 dst 192.168.77.12\n"},
+		{FdbAdd{MAC: "02:50:0a:f4:02:00 self", Dev: "m1", Dst: netip.MustParseAddr("192.168.77.2")}, "", "", false, ""},
+		{NeighAdd{IP: netip.MustParseAddr("10.244.2.0"), MAC: "02:50:0a:f4:02:00", Dev: "m1"},
+			"ip -batch -", "neigh add 10.244.2.0 lladdr 02:50:0a:f4:02:00 dev m1 nud permanent", true, "neigh add 10.244.2.0 lladdr 02:50:0a:f4:02:00 dev m1 nud permanent\n"},
+		{NeighDel{IP: netip.MustParseAddr("10.244.2.0"), Dev: "m1"}, "ip -batch -", "neigh del 10.244.2.0 dev m1", true, "neigh del 10.244.2.0 dev m1\n"},
+		{RouteAddOnlink{Dst: netip.MustParsePrefix("10.244.2.0/24"), Via: netip.MustParseAddr("10.244.2.0"), Dev: "m1"},
+			"ip -batch -", "route add 10.244.2.0/24 via 10.244.2.0 dev m1 onlink", true, "route add 10.244.2.0/24 via 10.244.2.0 dev m1 onlink\n"},
+		{RouteDel{Dst: netip.MustParsePrefix("10.244.2.0/24"), Via: netip.MustParseAddr("10.244.2.0"), Dev: "m1"},
+			"ip -batch -", "route del 10.244.2.0/24 via 10.244.2.0 dev m1", true, "route del 10.244.2.0/24 via 10.244.2.0 dev m1\n"},
 	}
 	for _, tt := range tests {
 		b, line, ok := tt.a.(Batchable).Batch()
@@ -241,7 +328,7 @@ func TestBatchLines(t *testing.T) {
 // it applied; iptables-restore applies nothing of the failing line's table
 // block, and the blocks before it whole.
 func TestBatchOutcome(t *testing.T) {
-	ip, ipt := Batch{Tool: IP}, Batch{Tool: Iptables}
+	ip, ipt, br := Batch{Tool: IP}, Batch{Tool: Iptables}, Batch{Tool: Bridge}
 	four := []string{"a", "b", "c", "d"}
 	filter := []string{"filter\t-N X", "filter\t-A X -j ACCEPT", "filter\t-I FORWARD -j X", "filter\t-A X -j DROP"}
 	// input: 1 *filter, 2-3 rules, 4 COMMIT, 5 *nat, 6-7 rules, 8 COMMIT
@@ -255,6 +342,13 @@ func TestBatchOutcome(t *testing.T) {
 		{ip, four, "Error: ipv4: Address already assigned.\nCommand failed -:3", Outcome{Failed: 2, Done: 2}},
 		{ip, four, "something else", Outcome{Unsure: true}},
 		{ip, four, "Command failed -:9", Outcome{Unsure: true}}, // past the batch
+		// bridge -batch -, measured (iproute2 6.1, exit 1): the lines
+		// before the failing one applied, none after it.
+		{br, four, "RTNETLINK answers: File exists\nCommand failed -:2\n", Outcome{Failed: 1, Done: 1}},
+		{br, four, "Cannot find device \"m1\"\nCommand failed -:1\n", Outcome{Failed: 0, Done: 0}},
+		{br, four, "RTNETLINK answers: No such file or directory\nCommand failed -:4\n", Outcome{Failed: 3, Done: 3}},
+		{br, four, "Killed", Outcome{Unsure: true}},
+		{br, four, "Command failed -:5", Outcome{Unsure: true}}, // past the batch
 		{ipt, filter, "iptables-restore: line 3 failed", Outcome{Failed: 1}},
 		{ipt, filter, "iptables-restore: unknown", Outcome{}},
 		{ipt, mixed, "iptables-restore: line 3 failed", Outcome{Failed: 1}},

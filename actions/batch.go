@@ -25,7 +25,17 @@ const (
 	// Nft steps run as one `nft -f -`: one transaction, applied whole or
 	// not at all.
 	Nft
+	// Bridge lines run as one `bridge -batch -` (a mesh's forwarding
+	// entries), which, as ip, stops at the first failing line and says
+	// "Command failed -:N"; the lines before it stay applied.
+	Bridge
 )
+
+// Firewall reports whether the tool's lines are firewall rules (iptables,
+// ip6tables, nft), which plumb warns about where other firewalls may
+// interfere; ip and bridge lines are links, addresses, routes and
+// forwarding entries.
+func (t Tool) Firewall() bool { return t == Iptables || t == Ip6tables || t == Nft }
 
 // Batch names the one process that can run a step's line together with the
 // lines of other steps: a tool and the namespace it runs in. Steps of equal
@@ -43,11 +53,27 @@ type Batchable interface {
 	Batch() (b Batch, line string, ok bool)
 }
 
-// Argv is the batch process as a person would type it: `ip -batch -`, run
-// inside a container as the action's own command would be (`ip -n NAME`,
-// `nsenter -t PID -n`, `nsenter --net=PATH`), or `iptables-restore --noflush`.
+// Argv is the batch process as a person would type it: `ip -batch -` or
+// `bridge -batch -`, run inside a container as the action's own command
+// would be (`ip -n NAME`, `nsenter -t PID -n`, `nsenter --net=PATH`), or
+// `iptables-restore --noflush`.
 func (b Batch) Argv() []string {
 	switch b.Tool {
+	case IP, Bridge:
+		return b.In.Wrap(b.Inside())
+	}
+	return b.Inside()
+}
+
+// Inside is the batch process as started by plumb itself inside its
+// namespace (see Entering): the tool alone. The firewall tools run on the
+// host only, so theirs is their Argv.
+func (b Batch) Inside() []string {
+	switch b.Tool {
+	case IP:
+		return []string{"ip", "-batch", "-"}
+	case Bridge:
+		return []string{"bridge", "-batch", "-"}
 	case Iptables:
 		return []string{"iptables-restore", "--noflush"}
 	case Ip6tables:
@@ -55,16 +81,7 @@ func (b Batch) Argv() []string {
 	case Nft:
 		return []string{"nft", "-f", "-"}
 	}
-	return b.In.Wrap(b.Inside())
-}
-
-// Inside is the batch process as started by plumb itself inside its
-// namespace (see Entering): the tool alone.
-func (b Batch) Inside() []string {
-	if b.Tool != IP {
-		return b.Argv()
-	}
-	return []string{"ip", "-batch", "-"}
+	return nil
 }
 
 // Input is the batch's standard input for lines. iptables lines become
@@ -112,8 +129,8 @@ func iptablesLine(t Table, words string) string { return string(t) + "\t" + word
 
 // Atomic reports whether a failed batch's failing line was applied with
 // none of the lines of its block (for iptables and ip6tables, its
-// table's block; ip applies the lines before it; nft applies none of its
-// transaction).
+// table's block; ip and bridge apply the lines before it; nft applies
+// none of its transaction).
 func (b Batch) Atomic() bool { return b.xtables() || b.Tool == Nft }
 
 // xtables reports whether the batch is iptables-restore's or
@@ -172,6 +189,8 @@ func (b Batch) Outcome(stderr string, lines []string) Outcome {
 		}
 		return Outcome{}
 	}
+	// ip and bridge: "Command failed -:N" after the failing line's message
+	// (bridge's batch reader is ip's).
 	k := 0
 	if m := ipFailedLine.FindStringSubmatch(stderr); m != nil {
 		k, _ = strconv.Atoi(m[1])
@@ -203,16 +222,32 @@ func FailedLines(stderr string) map[int]string {
 }
 
 // ipBatch is the batch line of an ip command (its words after "ip") run in in.
-func ipBatch(in Netns, args []string) (Batch, string, bool) {
+func ipBatch(in Netns, args []string) (Batch, string, bool) { return wordsBatch(IP, in, args) }
+
+// bridgeBatch is the batch line of a bridge command (its words after
+// "bridge") run in in.
+func bridgeBatch(in Netns, args []string) (Batch, string, bool) {
+	return wordsBatch(Bridge, in, args)
+}
+
+// wordsBatch is the line of a tool whose batch reader splits lines into
+// words at spaces (ip's and bridge's): none when a word would not read
+// back as itself.
+func wordsBatch(t Tool, in Netns, args []string) (Batch, string, bool) {
 	for _, w := range args {
 		if !Bare(w) {
 			return Batch{}, "", false
 		}
 	}
-	return Batch{Tool: IP, In: in}, strings.Join(args, " "), true
+	return Batch{Tool: t, In: in}, strings.Join(args, " "), true
 }
 
 // ipArgv is an ip command run in in, as a person would type it.
 func ipArgv(in Netns, args ...string) []string {
 	return in.Wrap(append([]string{"ip"}, args...))
+}
+
+// bridgeArgv is a bridge command run in in, as a person would type it.
+func bridgeArgv(in Netns, args ...string) []string {
+	return in.Wrap(append([]string{"bridge"}, args...))
 }

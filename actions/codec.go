@@ -95,6 +95,14 @@ var decoders = newRegistry(
 	register[NftDelete](),
 	register[Move](),
 	register[RewriteJournal](),
+	register[LinkAddVxlan](),
+	register[FdbAdd](),
+	register[FdbDel](),
+	register[FdbReplace](),
+	register[NeighAdd](),
+	register[NeighDel](),
+	register[RouteAddOnlink](),
+	register[RouteDel](),
 )
 
 // registration is one action type: its kind, as its zero value names it

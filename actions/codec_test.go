@@ -80,6 +80,14 @@ var kindSamples = []Action{
 		DiffID: "sha256:" + strings.Repeat("b", 64), Dir: "/run/plumb/image/layers/" + strings.Repeat("c", 64),
 		Lower: []string{"/run/plumb/image/l/abcde"}, Of: "2 of 3", Staged: "/run/plumb/image/staging/stage-1/" + strings.Repeat("c", 64)},
 	Symlink{Target: "../layers/" + strings.Repeat("c", 64), Link: "/run/plumb/image/l/abcde", Purpose: "a short name"},
+	LinkAddVxlan{Name: "m1", MAC: "02:50:0a:f4:01:00", MTU: 1450, VNI: 42, Local: netip.MustParseAddr("192.168.77.1"), Dev: "eth0", Port: 8472},
+	FdbAdd{MAC: "02:50:0a:f4:02:00", Dev: "m1", Dst: netip.MustParseAddr("192.168.77.2")},
+	FdbDel{MAC: "02:50:0a:f4:02:00", Dev: "m1", Dst: netip.MustParseAddr("192.168.77.2")},
+	FdbReplace{MAC: "02:50:0a:f4:02:00", Dev: "m1", Dst: netip.MustParseAddr("192.168.77.12"), From: netip.MustParseAddr("192.168.77.2")},
+	NeighAdd{IP: netip.MustParseAddr("10.244.2.0"), MAC: "02:50:0a:f4:02:00", Dev: "m1"},
+	NeighDel{IP: netip.MustParseAddr("10.244.2.0"), Dev: "m1"},
+	RouteAddOnlink{Dst: netip.MustParsePrefix("10.244.2.0/24"), Via: netip.MustParseAddr("10.244.2.0"), Dev: "m1"},
+	RouteDel{Dst: netip.MustParsePrefix("10.244.2.0/24"), Via: netip.MustParseAddr("10.244.2.0"), Dev: "m1"},
 }
 
 func TestEveryKindRoundTrips(t *testing.T) {

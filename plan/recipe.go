@@ -316,7 +316,7 @@ func writesRules(plans []*Plan) (writes, bridged bool) {
 		}
 		for _, s := range p.Steps {
 			if b, ok := s.Action.(actions.Batchable); ok {
-				if batch, _, ok := b.Batch(); ok && batch.Tool != actions.IP {
+				if batch, _, ok := b.Batch(); ok && batch.Tool.Firewall() {
 					writes = true
 				}
 			}

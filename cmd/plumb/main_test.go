@@ -26,7 +26,7 @@ func TestMain(m *testing.M) {
 
 // standins are the tools the stand-in script plays in script tests.
 var standins = []string{"ip", "nsenter", "sysctl", "iptables", "iptables-restore", "ip6tables", "ip6tables-restore", "mount", "umount", "mkdir", "rmdir", "rm", "env",
-	"nft", "iptables-legacy-save", "iptables-nft-save", "crun"}
+	"nft", "iptables-legacy-save", "iptables-nft-save", "crun", "bridge"}
 
 // TestScripts runs testdata/script/*.txtar. Each script gets its own state
 // directory, live processes to target, each in an empty network namespace

@@ -10,10 +10,11 @@
 # comes while the step runs); with SIGNAL_WAIT=0 it returns the step's own
 # status instead of waiting (an undo, which plumb lets finish when a signal
 # comes). Otherwise it runs the
-# real tool from $REAL_PATH. Batches (ip -batch -, iptables-restore, ip6tables-restore) are
-# opened up: each line is matched as the step it stands for, and the lines
-# before it really run, as they would in the batch. $PLUMB_RUN_IN says which
-# container a batch that plumb started inside one belongs to.
+# real tool from $REAL_PATH. Batches (ip -batch -, bridge -batch -, iptables-restore,
+# ip6tables-restore) are opened up: each line is matched as the step it
+# stands for, and the lines before it really run, as they would in the
+# batch. $PLUMB_RUN_IN says which container a batch that plumb started
+# inside one belongs to.
 # In front of plumb's own steps (`plumb layer unpack`: $PLUMB_SELF is a link
 # to this script named plumb), the real plumb is $REAL_PLUMB when set.
 name=$(basename "$0")
@@ -84,9 +85,11 @@ if [ "$line" = "nft -f -" ]; then
 fi
 
 # A batch: $prefix LINE is each step's command; run is how the real batch runs.
+# bridge -batch - reads and fails as ip -batch - does ("Command failed -:N",
+# exit 1, the lines before it applied).
 prefix=""
 case "$line" in
-*" ip -batch -" | "ip -batch -" | "ip -n "*" -batch -")
+*" ip -batch -" | "ip -batch -" | "ip -n "*" -batch -" | *" bridge -batch -" | "bridge -batch -")
 	prefix=${line% -batch -}
 	[ "${prefix#ip -n }" != "$prefix" ] && prefix="ip -n $(echo "$prefix" | cut -d' ' -f3)"
 	;;
@@ -105,6 +108,13 @@ if [ "$line" = "ip -batch -" ]; then
 	"pid "*) prefix="nsenter -t ${PLUMB_RUN_IN#pid } -n ip" ;;
 	"netns "*) prefix="ip -n ${PLUMB_RUN_IN#netns }" ;;
 	"path "*) prefix="nsenter --net=${PLUMB_RUN_IN#path } ip" ;;
+	esac
+fi
+if [ "$line" = "bridge -batch -" ]; then
+	case "${PLUMB_RUN_IN:-}" in
+	"pid "*) prefix="nsenter -t ${PLUMB_RUN_IN#pid } -n bridge" ;;
+	"netns "*) prefix="ip netns exec ${PLUMB_RUN_IN#netns } bridge" ;;
+	"path "*) prefix="nsenter --net=${PLUMB_RUN_IN#path } bridge" ;;
 	esac
 fi
 if [ -n "$prefix" ]; then
