@@ -65,7 +65,16 @@ type Masquerade struct {
 	Source  netip.Prefix
 	Out     actions.IfName
 	NotOut  bool
-	Why     string
+	// NotTo are destinations never masqueraded: a mesh's cluster CIDR,
+	// whose pods see each other's own addresses, and multicast. iptables
+	// writes a RETURN for each before the MASQUERADE, in the same chain
+	// (a RETURN elsewhere would not stop it); nft one rule with a set.
+	NotTo []netip.Prefix
+	// RandomFully picks the source ports at random (--random-fully,
+	// masquerade fully-random), as flannel does: it avoids conntrack's
+	// insertion races when many pods open connections at once.
+	RandomFully bool
+	Why         string
 }
 
 // OwnRules makes a network's own rule set for one hook, so its rules are

@@ -3,6 +3,7 @@ package firewall
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"strconv"
 
 	"plumb/actions"
@@ -59,11 +60,22 @@ func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
 			add(actions.Filter, chain, append(spec, "-j", "ACCEPT"), n.Why)
 		case Masquerade:
 			chain, spec := "POSTROUTING", []string{"-s", n.Source.String()}
-			spec = append(spec, iface(n.Out, n.NotOut, "-o")...)
+			var c []string
 			if n.Network != "" {
-				chain, spec = natChain(n.Network), append(spec, comment(n.Network)...)
+				chain, c = natChain(n.Network), comment(n.Network)
 			}
-			add(actions.NAT, chain, append(spec, "-j", "MASQUERADE"), n.Why)
+			// One rule takes one -d: a RETURN per destination, first.
+			for _, to := range n.NotTo {
+				ret := append(append(slices.Clone(spec), "-d", to.String()), c...)
+				add(actions.NAT, chain, append(ret, "-j", "RETURN"),
+					fmt.Sprintf("leave %s's traffic to %s with its own source (not masqueraded)", n.Source, to))
+			}
+			spec = append(append(spec, iface(n.Out, n.NotOut, "-o")...), c...)
+			spec = append(spec, "-j", "MASQUERADE")
+			if n.RandomFully {
+				spec = append(spec, "--random-fully")
+			}
+			add(actions.NAT, chain, spec, n.Why)
 		case OwnRules:
 			table, chain := hookChain(n.Network, n.Hook)
 			out = append(out, actions.IptablesNewChain{Table: table, Chain: chain, IPv6: v6})

@@ -118,3 +118,30 @@ func TestIptablesIPv6(t *testing.T) {
 		t.Errorf("an IPv6 chain batches with %v, not ip6tables-restore", b)
 	}
 }
+
+// TestMasqueradeNotTo: a bridge on a mesh leaves traffic to the cluster
+// (and multicast) unmasqueraded, with a RETURN for each destination before
+// the MASQUERADE in the same chain, and the rest masqueraded with random
+// source ports; nft writes one rule with a set.
+func TestMasqueradeNotTo(t *testing.T) {
+	m := Masquerade{Family: ipam.V4, Network: "cni0", Source: netip.MustParsePrefix("10.244.1.0/24"), Out: "cni0", NotOut: true,
+		NotTo:       []netip.Prefix{netip.MustParsePrefix("10.244.0.0/16"), netip.MustParsePrefix("224.0.0.0/4")},
+		RandomFully: true}
+	got := argvs(t, m)
+	want := []string{
+		"iptables -t nat -A PLUMB-cni0-NAT -s 10.244.1.0/24 -d 10.244.0.0/16 -m comment --comment plumb:cni0 -j RETURN  # undo: iptables -t nat -D PLUMB-cni0-NAT -s 10.244.1.0/24 -d 10.244.0.0/16 -m comment --comment plumb:cni0 -j RETURN",
+		"iptables -t nat -A PLUMB-cni0-NAT -s 10.244.1.0/24 -d 224.0.0.0/4 -m comment --comment plumb:cni0 -j RETURN  # undo: iptables -t nat -D PLUMB-cni0-NAT -s 10.244.1.0/24 -d 224.0.0.0/4 -m comment --comment plumb:cni0 -j RETURN",
+		"iptables -t nat -A PLUMB-cni0-NAT -s 10.244.1.0/24 ! -o cni0 -m comment --comment plumb:cni0 -j MASQUERADE --random-fully  # undo: iptables -t nat -D PLUMB-cni0-NAT -s 10.244.1.0/24 ! -o cni0 -m comment --comment plumb:cni0 -j MASQUERADE --random-fully",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("iptables (-want +got):\n%s", diff)
+	}
+	as, err := Nft{}.Actions(OwnRules{Family: ipam.V4, Network: "cni0", Hook: Outgoing}, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := strings.Join(as[0].(actions.NftApply).Input, "\n")
+	if rule := `ip saddr 10.244.1.0/24 ip daddr != { 10.244.0.0/16, 224.0.0.0/4 } oifname != "cni0" masquerade fully-random`; !strings.Contains(in, rule) {
+		t.Errorf("nft input lacks %q:\n%s", rule, in)
+	}
+}

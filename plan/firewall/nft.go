@@ -183,8 +183,19 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 			if err != nil {
 				return nil, err
 			}
-			words := append([]string{ip, "saddr", n.Source.Masked().String()}, out...)
-			b.rule("postrouting", n.Why, strings.Join(append(words, "masquerade"), " "))
+			words := []string{ip, "saddr", n.Source.Masked().String()}
+			if len(n.NotTo) > 0 {
+				set := make([]string, len(n.NotTo))
+				for i, to := range n.NotTo {
+					set[i] = to.Masked().String()
+				}
+				words = append(words, ip, "daddr", "!=", "{ "+strings.Join(set, ", ")+" }")
+			}
+			words = append(append(words, out...), "masquerade")
+			if n.RandomFully {
+				words = append(words, "fully-random")
+			}
+			b.rule("postrouting", n.Why, strings.Join(words, " "))
 			hook(b, "NAT")
 		case OwnRules:
 			b, err := build(n.Network, "")
