@@ -34,5 +34,5 @@ func (a AddrAdd) Why() string {
 	return fmt.Sprintf("give %s the address %s", a.Dev, a.Addr)
 }
 func (a AddrAdd) Undo() Action     { return nil }
-func (a AddrAdd) UndoNote() string { return "deleting the veth pair removes it" }
+func (a AddrAdd) UndoNote() string { return "deleting the link removes it" }
 func (a AddrAdd) Target() Netns    { return a.In }

@@ -101,7 +101,7 @@ func (a LinkSetUp) UndoNote() string {
 	if a.Dev == "lo" {
 		return "none: loopback stays up, as other users of the namespace may rely on it"
 	}
-	return "deleting the veth pair removes it"
+	return "deleting the link removes it"
 }
 func (a LinkSetUp) Target() Netns { return a.In }
 

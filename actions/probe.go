@@ -132,3 +132,29 @@ func routeArgv(in Netns, of netip.Addr, args ...string) []string {
 	}
 	return in.Wrap(append(append(argv, "-j", "route"), args...))
 }
+
+// AddrDev is the interface that holds the address a (`ip -j addr show to
+// A/32`), "" when none does: a mesh's underlay when --dev is not given.
+func AddrDev(ctx context.Context, r Runner, a netip.Addr) (string, error) {
+	argv := []string{"ip", "-j", "addr", "show", "to", netip.PrefixFrom(a, a.BitLen()).String()}
+	if a.Is6() {
+		argv = []string{"ip", "-6", "-j", "addr", "show", "to", netip.PrefixFrom(a, a.BitLen()).String()}
+	}
+	out, err := r.Run(ctx, argv, nil)
+	if err != nil {
+		return "", fmt.Errorf("finding the interface of %s: %w", a, err)
+	}
+	if len(bytes.TrimSpace(out)) == 0 {
+		return "", nil
+	}
+	var ls []struct {
+		Name string `json:"ifname"`
+	}
+	if err := json.Unmarshal(out, &ls); err != nil {
+		return "", fmt.Errorf("reading `ip -j addr show` output: %w", err)
+	}
+	if len(ls) == 0 {
+		return "", nil
+	}
+	return ls[0].Name, nil
+}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"slices"
 	"strings"
 
 	"plumb/actions"
@@ -44,6 +45,12 @@ type Bridge struct {
 	// Keep: settings not given, that a bridge already up keeps (see
 	// Existing).
 	Keep BridgeKeep
+	// Mesh puts the bridge on a mesh of this node (`bridge up --mesh`):
+	// its subnet is the node's (or one inside it), its MTU the mesh's,
+	// and what goes to the cluster leaves unmasqueraded. Existing reads
+	// the mesh into Cluster and the defaults.
+	Mesh    string
+	Cluster netip.Prefix
 }
 
 // families is the bridge's families as its facts will record them.
@@ -59,6 +66,11 @@ func (b *Bridge) families() []plan.Family {
 func (b *Bridge) Check() error {
 	if b.Name == "lo" {
 		return plan.Refuse("<name>", "lo is the loopback interface")
+	}
+	if b.Mesh != "" {
+		if err := b.checkMesh(); err != nil || !b.Subnet.IsValid() {
+			return err // the subnet is the mesh's, read by Existing
+		}
 	}
 	for _, n := range b.families() {
 		if err := ipam.CheckBridgeSubnet(n.Subnet); err != nil {
@@ -154,8 +166,11 @@ func (b *Bridge) plan() (*plan.Plan, error) {
 		nat = "no NAT"
 	}
 	facts := plan.BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
-		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4}
+		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4, Mesh: b.Mesh, Cluster: b.Cluster}
 	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
+	if b.Mesh != "" {
+		summary += fmt.Sprintf(" but to the cluster %s (mesh %s)", b.Cluster, b.Mesh)
+	}
 	if v6 := b.v6(); v6 != nil {
 		facts.NAT6 = b.NAT6
 		if b.Subnet6.IsValid() {
@@ -167,7 +182,8 @@ func (b *Bridge) plan() (*plan.Plan, error) {
 		}
 	}
 	spec, err := plan.EncodeSpec(plan.BridgeSpecVersion, plan.BridgeSpec{Name: actions.IfName(br), Subnet: b.Subnet, Gateway: gw, Uplink: b.Uplink,
-		NoNAT: b.NoNAT, MTU: b.MTU, Firewall: firewall.Recorded(fw), Subnet6: facts.Subnet6, Gateway6: facts.Gateway6, NAT6: b.NAT6})
+		NoNAT: b.NoNAT, MTU: b.MTU, Firewall: firewall.Recorded(fw), Subnet6: facts.Subnet6, Gateway6: facts.Gateway6, NAT6: b.NAT6,
+		Mesh: b.Mesh, Cluster: b.Cluster})
 	if err != nil {
 		return nil, err
 	}
@@ -202,11 +218,24 @@ func (b *Bridge) needs(fam ipam.Family, subnet netip.Prefix) []firewall.Need {
 		firewall.AcceptForward{Family: fam, Network: br, Out: b.Name, Replies: true, Why: "let replies come back to containers on " + br},
 		firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Forwarded},
 	}
+	if b.Mesh != "" {
+		// The bridge's chain accepts what leaves it, and replies; new
+		// connections from the pods of other nodes come in by the mesh.
+		needs = slices.Insert(needs, len(needs)-1, firewall.Need(firewall.AcceptForward{Family: fam, Network: br, In: actions.IfName(b.Mesh), Out: b.Name,
+			Why: "let pods on the other nodes of mesh " + b.Mesh + " reach containers on " + br}))
+	}
 	if fam == ipam.V4 || b.NAT6 {
+		masq := firewall.Masquerade{Family: fam, Network: br, Source: subnet, Out: b.Name, NotOut: true,
+			Why: fmt.Sprintf("rewrite the source of %s's traffic leaving %s to the host's address (NAT)", subnet, br)}
+		if b.Mesh != "" {
+			// Pods see each other's own addresses across the cluster, as
+			// flannel leaves them; multicast is never masqueraded.
+			masq.NotTo, masq.RandomFully = []netip.Prefix{b.Cluster, multicastNet}, true
+			masq.Why = fmt.Sprintf("rewrite the source of %s's traffic leaving %s, but to the cluster %s and multicast, to the host's address (NAT)", subnet, br, b.Cluster)
+		}
 		needs = append(needs,
 			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Outgoing},
-			firewall.Masquerade{Family: fam, Network: br, Source: subnet, Out: b.Name, NotOut: true,
-				Why: fmt.Sprintf("rewrite the source of %s's traffic leaving %s to the host's address (NAT)", subnet, br)},
+			masq,
 		)
 		if fam == ipam.V4 {
 			// The host's own connections to a published port at
@@ -242,6 +271,9 @@ func (b *Bridge) Preflight(ctx context.Context, env plan.Env) (warnings []string
 	// plumb's own networks first: no process needed.
 	recs, _ := st.Headers()
 	for _, rec := range recs {
+		if b.Mesh != "" && rec.Is(plan.MeshKind) && rec.Name == b.Mesh {
+			continue // its cluster holds this bridge's subnet, checked by Existing
+		}
 		for _, s := range rec.Subnets() {
 			for _, n := range b.families() {
 				if s.Overlaps(n.Subnet) {
@@ -313,4 +345,12 @@ func nameservers() []netip.Addr {
 }
 
 // Locks: a network is made alone.
-func (b *Bridge) Locks() []plan.Lock { return []plan.Lock{plan.NetworkLock(b.Name.String(), false)} }
+// A bridge on a mesh holds the mesh too, shared: the mesh cannot go, nor
+// change, while the bridge takes its settings.
+func (b *Bridge) Locks() []plan.Lock {
+	locks := []plan.Lock{plan.NetworkLock(b.Name.String(), false)}
+	if b.Mesh != "" {
+		locks = append(locks, plan.NetworkLock(b.Mesh, true))
+	}
+	return locks
+}

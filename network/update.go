@@ -37,6 +37,7 @@ func (b *Bridge) Update(ctx context.Context, env plan.Env, rec *plan.Record, p *
 	fixed = plan.Differ(fixed, "IPv6 subnet", old.Subnet6, now.Subnet6)
 	fixed = plan.Differ(fixed, "IPv6 gateway", old.Gateway6, now.Gateway6)
 	fixed = plan.Differ(fixed, "IPv6 NAT", old.NAT6, now.NAT6)
+	fixed = plan.Differ(fixed, "mesh", meshName(old.Mesh), meshName(now.Mesh))
 	attached := plan.Attachments(env.St, rec.Name)
 	if len(fixed) > 0 {
 		if len(attached) > 0 {
@@ -69,6 +70,14 @@ func mtuName(mtu int) string {
 		return "1500 (the default)"
 	}
 	return fmt.Sprint(mtu)
+}
+
+// meshName is a recorded mesh's name ("" is none).
+func meshName(m string) string {
+	if m == "" {
+		return "none"
+	}
+	return m
 }
 
 // fwName is a recorded firewall back end's name ("" is iptables).
@@ -143,7 +152,7 @@ func remakeBridge(s plan.BridgeSpec) func() (*plan.Plan, error) {
 			return nil, err
 		}
 		b := &Bridge{Name: s.Name, Subnet: s.Subnet, Gateway: s.Gateway, Uplink: s.Uplink, NoNAT: s.NoNAT, MTU: s.MTU,
-			Firewall: fw, Subnet6: s.Subnet6, Gateway6: s.Gateway6, NAT6: s.NAT6}
+			Firewall: fw, Subnet6: s.Subnet6, Gateway6: s.Gateway6, NAT6: s.NAT6, Mesh: s.Mesh, Cluster: s.Cluster}
 		return b.plan()
 	}
 }

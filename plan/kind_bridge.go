@@ -36,6 +36,11 @@ type BridgeFacts struct {
 	// the bridge to 127.0.0.0/8: a bridge made before them lacks the
 	// guard, and its attachments leave route_localnet alone.
 	LoopbackGuard bool `json:"loopback_guard,omitempty"`
+	// Mesh is the mesh the bridge is on ("" none): its subnet is the
+	// node's of the mesh, its MTU the mesh's, and traffic to Cluster, the
+	// mesh's cluster CIDR, leaves unmasqueraded.
+	Mesh    string       `json:"mesh,omitempty"`
+	Cluster netip.Prefix `json:"cluster,omitzero"`
 }
 
 // Kind is BridgeKind.

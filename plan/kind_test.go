@@ -59,6 +59,10 @@ var everyKind = []Facts{
 	ImageLayerFacts{ChainID: "sha256:c1", DiffID: "sha256:d1", Parent: "sha256:c0", Dir: "/run/plumb/image/layers/c1", Link: "L1", Size: 7},
 	MigrateFacts{},
 	VolumeFacts{Dir: "/var/lib/plumb/volumes/data", Data: "/var/lib/plumb/volumes/data/_data"},
+	MeshFacts{VNI: 42, Port: 8472, Local: netip.MustParseAddr("192.168.77.1"), Underlay: "eth0", Cluster: netip.MustParsePrefix("10.244.0.0/16"),
+		Subnet: netip.MustParsePrefix("10.244.1.0/24"), MTU: 1450, MAC: "02:50:0a:f4:01:00", Generation: 3,
+		Peers: []Peer{{IP: netip.MustParseAddr("192.168.77.2"), Subnet: netip.MustParsePrefix("10.244.2.0/24"), Node: "node-b"},
+			{IP: netip.MustParseAddr("192.168.77.3"), Subnet: netip.MustParsePrefix("10.244.3.0/24")}}},
 }
 
 func testAttachment() AttachmentFacts {
@@ -93,7 +97,7 @@ func TestKindsRegistered(t *testing.T) {
 			t.Errorf("%T: Lookup(%q) = %v, %v", f, f.Kind().Name(), k, ok)
 		}
 	}
-	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,migrate,overlay,veth,volume"; got != want {
+	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,mesh,migrate,overlay,veth,volume"; got != want {
 		t.Errorf("Kinds() = %s, want %s", got, want)
 	}
 }

@@ -28,6 +28,11 @@ type Step struct {
 	// is not kept: down has nothing left of it to undo.
 	Reverts int
 	Restore actions.Action
+	// Transient: in an update, a step journaled with its undo while the
+	// update runs (a crash or a failure undoes it) and not kept once it
+	// is done. A mesh's peers are its facts, not steps: deleting its
+	// device takes them all, so down has nothing of them to undo.
+	Transient bool
 }
 
 // undo is the step's undo: Restore where it reverts a recorded step, else

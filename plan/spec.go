@@ -34,6 +34,8 @@ type BridgeSpec struct {
 	Subnet6  netip.Prefix   `json:"subnet6,omitempty"`
 	Gateway6 netip.Addr     `json:"gateway6,omitempty"`
 	NAT6     bool           `json:"nat6,omitempty"`
+	Mesh     string         `json:"mesh,omitempty"`
+	Cluster  netip.Prefix   `json:"cluster,omitzero"`
 }
 
 // EncodeSpec is a spec of version v holding in.

@@ -67,14 +67,17 @@ func newUpdateRecord(p *Plan) (*Record, error) {
 
 // updated ends a successful update, before its record is saved: the
 // recorded steps it reverted are undone, and the steps that reverted them
-// are not kept (down would redo what they removed, to remove it again);
-// the record is up with the new spec, its steps the old ones and the
+// are not kept (down would redo what they removed, to remove it again),
+// nor are transient steps; the record is up with the new spec, its steps the old ones and the
 // update's. It returns the facts the record had, whose index entries
 // the new facts lack go once it is saved (see dropEntries).
 func updated(rec *Record, p *Plan) (*Record, error) {
 	u := rec.Updating
 	kept := slices.Clone(rec.Steps[:u.From])
 	for i, s := range p.Steps {
+		if s.Transient {
+			continue
+		}
 		if s.Reverts == 0 {
 			kept = append(kept, rec.Steps[u.From+i])
 			continue

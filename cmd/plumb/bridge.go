@@ -23,7 +23,8 @@ type BridgeCmd struct {
 // BridgeUpCmd is `plumb bridge up`.
 type BridgeUpCmd struct {
 	Name    actions.IfName `arg:"" help:"The bridge's interface name (like docker0)."`
-	Subnet  []subnetFlag   `name:"subnet" required:"" sep:"none" placeholder:"CIDR" help:"The network's subnet, such as 10.88.0.0/24; repeat with an IPv6 one (fd00:88::/64) for dual stack, or give that alone."`
+	Subnet  []subnetFlag   `name:"subnet" sep:"none" placeholder:"CIDR" help:"The network's subnet, such as 10.88.0.0/24; repeat with an IPv6 one (fd00:88::/64) for dual stack, or give that alone (required but with --mesh)."`
+	Mesh    string         `name:"mesh" placeholder:"MESH" help:"Put the bridge on this node's mesh: its subnet is the node's of the mesh (default) or inside it, its MTU the mesh's, and only what leaves the mesh's cluster CIDR is masqueraded."`
 	Gateway []addrFlag     `name:"gateway" sep:"none" placeholder:"IP" help:"The bridge's own address, the containers' gateway (default: the subnet's first host); one per family."`
 	Uplink  actions.IfName `name:"uplink" placeholder:"IF" help:"The interface traffic leaves by (default: the default route's); its MTU is checked."`
 	NoNAT   *bool          `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only (--no-nat=false gives a bridge already up NAT again)."`
@@ -58,6 +59,16 @@ end (--firewall is for new objects).`
 func (c *BridgeUpCmd) recipe() (*network.Bridge, error) {
 	b := &network.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT != nil && *c.NoNAT, MTU: c.MTU, NAT6: c.NAT6 != nil && *c.NAT6, Change: true,
 		Keep: network.BridgeKeep{MTU: c.MTU == 0, NAT: c.NoNAT == nil, NAT6: c.NAT6 == nil, Firewall: true}}
+	b.Mesh = c.Mesh
+	if len(c.Subnet) == 0 {
+		if c.Mesh == "" {
+			return nil, &plan.Refused{Flag: "subnet", Msg: "give the network's subnet (--subnet CIDR), or --mesh MESH to take this node's subnet of a mesh"}
+		}
+		if len(c.Gateway) > 0 {
+			return nil, &plan.Refused{Flag: "gateway", Msg: "a bridge on a mesh takes its subnet's first host as gateway unless --subnet is given"}
+		}
+		return b, nil
+	}
 	subnets := make([]netip.Prefix, len(c.Subnet))
 	for i, s := range c.Subnet {
 		subnets[i] = s.Prefix

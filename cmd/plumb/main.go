@@ -47,6 +47,7 @@ type CLI struct {
 	Image   ImageCmd   `cmd:"" help:"Images: pulled from a registry or imported from a file, each layer unpacked once and shared."`
 	Volume  VolumeCmd  `cmd:"" help:"Named volumes: directories under --root that containers mount and that outlive them."`
 	Bridge  BridgeCmd  `cmd:"" help:"A docker0-like network that many containers join, with NAT and published ports."`
+	Mesh    MeshCmd    `cmd:"" help:"Several hosts' bridges joined over VXLAN (flannel's model), fed by Kubernetes' node list."`
 	Overlay OverlayCmd `cmd:"" help:"Container root file systems as overlays of shared read-only layers."`
 	Status  StatusCmd  `cmd:"" help:"List every object plumb keeps: kind, name, state, when, summary."`
 	Inspect InspectCmd `cmd:"" help:"Show one object in full (-o json in docker inspect's terms)."`

@@ -42,6 +42,12 @@ func Rerun(t *testing.T, what string, flags ...string) bool {
 	}
 	args := append(flags, "--propagation", "private", "--fork", "--",
 		os.Args[0], "-test.run", strings.Join(parts, "/"), "-test.v", "-test.count=1")
+	// The goldens are written where the test runs: -update goes along.
+	for _, a := range os.Args[1:] {
+		if a == "-update" || a == "--update" || a == "-update=true" {
+			args = append(args, "-update")
+		}
+	}
 	cmd := exec.Command("unshare", args...)
 	cmd.Env = append(os.Environ(), insideEnv+"=1")
 	out, err := cmd.CombinedOutput()

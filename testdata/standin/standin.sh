@@ -1,14 +1,15 @@
 #!/bin/sh
-# Stand-in for the tools plumb runs (ip, nsenter, sysctl, iptables, mount,
-# umount, mkdir, rmdir, rm, env) in script tests: it logs the
+# Stand-in for the tools plumb runs (ip, bridge, nsenter, sysctl, iptables,
+# mount, umount, mkdir, rmdir, rm, env) in script tests: it logs the
 # command line it was given, answers the read-only probes plumb makes, and
 # fails when its command line equals $FAIL_ON (stderr $FAIL_STDERR, exit
 # $FAIL_CODE), or kills plumb with SIGKILL when it equals $KILL_ON.
 # Nothing on the host is touched: mkdir, rmdir and rm really run after
 # logging, on the test's own directories, so that what plumb reads back from
 # the file system is what it would see; and what `plumb check` probes (a
-# link, an address, a default route, a sysctl) is answered from the log of
-# the commands that ran before.
+# link, an address, a default route, a sysctl, a VXLAN device, a forwarding
+# entry, a neighbour, a route on a device) is answered from the log of the
+# commands that ran before.
 line="$(basename "$0") $*"
 echo "$line" >>"${STANDIN_LOG:?}"
 # nft -f - reads its transaction on stdin: the log shows it under the
@@ -43,6 +44,55 @@ case "$line" in
 	key=${line#sysctl -n }
 	set=$(grep "^sysctl -w $key=" "$STANDIN_LOG" | tail -n 1)
 	echo "${set#sysctl -w $key=}" | grep . || echo "${STANDIN_SYSCTL:-0}" ;;
+"ip -j addr show to "*)
+	# The interface that holds an address: eth0 holds every one.
+	holder='[{"ifname":"eth0"}]'
+	echo "${STANDIN_ADDR_DEV:-$holder}" ;;
+"ip -d -j link show dev "*)
+	# A VXLAN device made before, as ip -d -j shows it; nothing for others.
+	dev=${line##* }
+	vx=$(sed -n "s|^ip link add $dev address \([^ ]*\) mtu \([0-9]*\) type vxlan id \([0-9]*\) local \([^ ]*\) dev \([^ ]*\) dstport \([0-9]*\) nolearning\$|\1 \2 \3 \4 \5 \6|p" "$STANDIN_LOG" | tail -n 1)
+	if [ -n "$vx" ]; then
+		set -- $vx
+		echo "[{\"ifname\":\"$dev\",\"mtu\":$2,\"address\":\"$1\",\"linkinfo\":{\"info_kind\":\"vxlan\",\"info_data\":{\"id\":$3,\"local\":\"$4\",\"link\":\"$5\",\"port\":$6,\"learning\":false}}}]"
+	fi ;;
+"bridge -j fdb show dev "*)
+	# Each MAC's entry as the adds and replaces before left it; a del
+	# with another dst deletes nothing, as the kernel's.
+	awk -v dev="${line##* }" '
+	$1 == "bridge" && $2 == "fdb" && $6 == dev && $7 == "dst" {
+		if ($3 == "add" || $3 == "replace") { if (!($4 in seen)) order[++n] = $4; seen[$4] = 1; to[$4] = $8 }
+		else if ($3 == "del" && to[$4] == $8) delete to[$4]
+	}
+	END {
+		printf "["; sep = ""
+		for (i = 1; i <= n; i++) if (order[i] in to) {
+			printf "%s{\"mac\":\"%s\",\"dst\":\"%s\",\"flags\":[\"self\"],\"state\":\"permanent\"}", sep, order[i], to[order[i]]; sep = ","
+		}
+		print "]"
+	}' "$STANDIN_LOG" ;;
+"ip -j neigh show "*" dev "*)
+	# ip neigh add IP lladdr MAC dev DEV nud permanent; ip neigh del IP dev DEV
+	awk -v ip="$(echo "$line" | cut -d' ' -f5)" -v dev="${line##* }" '
+	$1 == "ip" && $2 == "neigh" && $4 == ip {
+		if ($3 == "add" && $8 == dev) mac = $6
+		else if ($3 == "del" && $6 == dev) mac = ""
+	}
+	END {
+		if (mac == "") print "[]"
+		else printf "[{\"dst\":\"%s\",\"lladdr\":\"%s\",\"state\":[\"PERMANENT\"]}]\n", ip, mac
+	}' "$STANDIN_LOG" ;;
+"ip -j route show "*" dev "* | "ip -6 -j route show "*" dev "*)
+	# ip route add DST via VIA dev DEV onlink; ip route del DST via VIA dev DEV
+	awk -v dst="$(echo "$line" | sed 's/.* show \([^ ]*\) dev .*/\1/')" -v dev="${line##* }" '
+	$1 == "ip" && $2 == "route" && $4 == dst && $5 == "via" && $8 == dev {
+		if ($3 == "add") { via = $6; onlink = ($9 == "onlink") }
+		else if ($3 == "del" && via == $6) via = ""
+	}
+	END {
+		if (via == "") print "[]"
+		else printf "[{\"dst\":\"%s\",\"gateway\":\"%s\",\"flags\":[%s]}]\n", dst, via, onlink ? "\"onlink\"" : ""
+	}' "$STANDIN_LOG" ;;
 *"ip -j link show dev "*)
 	dev=${line##* }
 	mtu=$(sed -n "s|^ip link set $dev mtu \([0-9]*\)\$|\1|p" "$STANDIN_LOG" | tail -n 1)

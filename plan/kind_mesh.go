@@ -1,0 +1,147 @@
+package plan
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+
+	"plumb/actions"
+)
+
+// MeshKind is a mesh's (mesh up): this node's VXLAN device, which carries
+// its pod subnet to the other nodes of a cluster, flannel's model.
+var MeshKind = Register(meshKind{})
+
+type meshKind struct{ FactsCodec[MeshFacts] }
+
+func (meshKind) Name() string      { return "mesh" }
+func (meshKind) FactsVersion() int { return 1 }
+
+// DecodeDetails: meshes came after typed facts; a map form holds nothing.
+func (meshKind) DecodeDetails(*DetailsReader) Facts { return MeshFacts{} }
+
+// MeshFacts are a mesh's on this node: its device's settings, and the
+// other nodes it reaches. The peers are facts, not steps: deleting the
+// device takes their routes, neighbours and forwarding entries with it,
+// and a sync of a thousand peers keeps a record of tens of kilobytes.
+type MeshFacts struct {
+	VNI      uint32         `json:"vni"`
+	Port     uint16         `json:"port"`
+	Local    netip.Addr     `json:"local"`
+	Underlay actions.IfName `json:"underlay"`
+	Cluster  netip.Prefix   `json:"cluster"`
+	Subnet   netip.Prefix   `json:"subnet"`
+	MTU      int            `json:"mtu"`
+	MAC      string         `json:"mac"`
+	// Generation counts the changes of Peers: `check` names it, so that
+	// after a crash and recover one can tell which set is in place.
+	Generation int    `json:"generation,omitempty"`
+	Peers      []Peer `json:"peers,omitempty"` // sorted by Subnet
+}
+
+// Kind is MeshKind.
+func (MeshFacts) Kind() Kind { return MeshKind }
+
+// Peer is another node of a mesh: its underlay address and pod subnet.
+// It is kept as one line of text, "IP SUBNET [NAME]", so that a thousand
+// peers make a record of 45 kB, not 100.
+type Peer struct {
+	IP     netip.Addr
+	Subnet netip.Prefix
+	Node   string
+}
+
+// MarshalText is "IP SUBNET [NAME]".
+func (p Peer) MarshalText() ([]byte, error) {
+	s := p.IP.String() + " " + p.Subnet.String()
+	if p.Node != "" {
+		s += " " + p.Node
+	}
+	return []byte(s), nil
+}
+
+// UnmarshalText reads MarshalText's form.
+func (p *Peer) UnmarshalText(b []byte) error {
+	f := strings.Fields(string(b))
+	if len(f) < 2 || len(f) > 3 {
+		return fmt.Errorf("peer %q: want IP SUBNET [NAME]", b)
+	}
+	ip, err := netip.ParseAddr(f[0])
+	if err != nil {
+		return fmt.Errorf("peer %q: %w", b, err)
+	}
+	sn, err := netip.ParsePrefix(f[1])
+	if err != nil {
+		return fmt.Errorf("peer %q: %w", b, err)
+	}
+	*p = Peer{IP: ip, Subnet: sn}
+	if len(f) == 3 {
+		p.Node = f[2]
+	}
+	return nil
+}
+
+// String is the peer as messages name it: "node-b (192.168.77.2, 10.244.2.0/24)".
+func (p Peer) String() string {
+	if p.Node != "" {
+		return fmt.Sprintf("%s (%s, %s)", p.Node, p.IP, p.Subnet)
+	}
+	return fmt.Sprintf("%s (%s)", p.IP, p.Subnet)
+}
+
+// Subnets: the cluster's, so that no other network of this host takes a
+// part of it (a bridge on the mesh is let in by its recipe).
+func (meshKind) Subnets(f Facts) []netip.Prefix {
+	m, _ := f.(MeshFacts)
+	if !m.Cluster.IsValid() {
+		return nil
+	}
+	return []netip.Prefix{m.Cluster}
+}
+
+// ObjectLock is the mesh's network lock: sync, peer and up take it
+// exclusively.
+func (meshKind) ObjectLock(name string) Lock { return NetworkLock(name, false) }
+
+// MeshBridges are the bridges on mesh name.
+func MeshBridges(st *Store, name string) []*Record {
+	recs, _ := st.Headers()
+	var out []*Record
+	for _, r := range OfKind(recs, BridgeKind) {
+		if f, err := r.BridgeFacts(); err == nil && f.Mesh == name {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Dependents are the bridges on the mesh.
+func (meshKind) Dependents(st *Store, rec *Record, _ Facts) []*Record {
+	return MeshBridges(st, rec.Name)
+}
+
+// BeforeDown refuses a mesh that carries a bridge: its containers would
+// lose the other nodes, and the bridge's rules name the mesh's device.
+func (k meshKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
+	if brs := opts.notRemoved(k.Dependents(env.St, rec, nil)); len(brs) > 0 {
+		names := make([]string, len(brs))
+		for i, b := range brs {
+			names[i] = b.Name
+		}
+		return nil, &Refused{Msg: fmt.Sprintf("mesh %s carries bridge %s; run `plumb bridge down %s` first", rec.Name, strings.Join(names, ", "), strings.Join(names, " "))}
+	}
+	return nil, nil
+}
+
+// MeshFacts are r's facts as a mesh's.
+func (r *Record) MeshFacts() (MeshFacts, error) {
+	f, err := r.Facts()
+	if err != nil {
+		return MeshFacts{}, err
+	}
+	m, ok := f.(MeshFacts)
+	if !ok {
+		return MeshFacts{}, fmt.Errorf("%s is not a mesh", r.ID())
+	}
+	return m, nil
+}
