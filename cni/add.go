@@ -31,6 +31,9 @@ func (p *Plugin) Add(ctx context.Context, conf *NetConf, args Args) (*types100.R
 	if cerr != nil {
 		return nil, cerr
 	}
+	if cerr := conf.OnMesh(p.Env.St); cerr != nil {
+		return nil, cerr
+	}
 	defer p.Env.St.Unlock()
 	settled, err := p.lockAdd(ctx, conf)
 	if err != nil {

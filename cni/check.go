@@ -98,6 +98,10 @@ func (p *Plugin) Status(ctx context.Context, conf *NetConf) error {
 	if err := p.Env.St.Usable(); err != nil {
 		return Error(types.ErrPluginNotAvailable, "plumb cannot keep its journals: %v", err)
 	}
+	if err := conf.OnMesh(p.Env.St); err != nil {
+		// Not ready until this node's mesh is: the runtime holds pods back.
+		return Error(types.ErrPluginNotAvailable, "%s", err.Msg)
+	}
 	tools := []string{"ip", "nsenter"}
 	if conf.NAT {
 		tools = append(tools, "iptables", "iptables-restore", "sysctl")

@@ -35,6 +35,14 @@ type NetConf struct {
 	IPAM
 	DNS   types.DNS
 	Ports []plan.Port // runtimeConfig.portMappings
+	// Mesh is the mesh the bridge is on ("mesh": plumb's own key): the
+	// node's subnet and MTU come from it when the config gives none, so
+	// that one config serves every node of a cluster.
+	Mesh string
+	// MeshIPAM is the ipam section of a config on a mesh that gives no
+	// subnet, read once the mesh's subnet is known (OnMesh); nil
+	// otherwise.
+	MeshIPAM json.RawMessage
 	// PrevResult is the runtime's cached result (CHECK), or nil.
 	PrevResult json.RawMessage
 	// Valid: GC's cni.dev/valid-attachments; HasValid tells an empty list
@@ -52,7 +60,7 @@ func Error(code uint, format string, args ...any) *types.Error {
 // implements), those every runtime may insert, and the reference bridge's
 // that it does not implement, with why.
 var (
-	ownKeys     = []string{"bridge", "isGateway", "isDefaultGateway", "ipMasq", "ipMasqBackend", "mtu", "hairpinMode", "ipam", "dns"}
+	ownKeys     = []string{"bridge", "isGateway", "isDefaultGateway", "ipMasq", "ipMasqBackend", "mtu", "hairpinMode", "ipam", "dns", "mesh"}
 	runtimeKeys = []string{"cniVersion", "name", "type", "runtimeConfig", "args", "prevResult", "capabilities"}
 	refusedKeys = map[string]string{
 		"forceAddress":              "plumb never changes an address the bridge holds",
@@ -79,6 +87,7 @@ type rawConf struct {
 	IPMasqBackend    *string         `json:"ipMasqBackend"`
 	MTU              int             `json:"mtu"`
 	HairpinMode      bool            `json:"hairpinMode"`
+	Mesh             string          `json:"mesh"`
 	IPAM             json.RawMessage `json:"ipam"`
 	DNS              types.DNS       `json:"dns"`
 	RuntimeConfig    json.RawMessage `json:"runtimeConfig"`
@@ -109,11 +118,21 @@ func ParseNetConf(stdin []byte, defaultFirewall string) (*NetConf, *types.Error)
 	if err := conf.readNetwork(&c, defaultFirewall); err != nil {
 		return nil, err
 	}
-	ipamConf, err := readIPAM(c.IPAM, conf.DefaultRoute)
-	if err != nil {
-		return nil, err
+	if c.Mesh != "" {
+		if _, err := actions.ParseIfName(c.Mesh); err != nil {
+			return nil, Error(types.ErrInvalidNetworkConfig, "mesh: %v", err)
+		}
 	}
-	conf.IPAM = *ipamConf
+	var err *types.Error
+	if conf.Mesh = c.Mesh; conf.Mesh != "" && !hasSubnet(c.IPAM) {
+		conf.MeshIPAM = c.IPAM // read by OnMesh, with the node's subnet
+	} else {
+		ipamConf, err := readIPAM(c.IPAM, conf.DefaultRoute)
+		if err != nil {
+			return nil, err
+		}
+		conf.IPAM = *ipamConf
+	}
 	if conf.Ports, err = readRuntimeConfig(c.RuntimeConfig); err != nil {
 		return nil, err
 	}
@@ -241,7 +260,60 @@ func compact(v json.RawMessage) string {
 func (conf *NetConf) BridgeRecipe() *network.Bridge {
 	// ipMasq masquerades every family, as the reference bridge plugin's.
 	return &network.Bridge{Name: conf.Bridge, Subnet: conf.Subnet, Gateway: conf.Gateway, NoNAT: !conf.NAT, MTU: conf.MTU, Firewall: conf.Firewall,
-		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.NAT && (conf.Subnet6.IsValid() || conf.Subnet.Addr().Is6())}
+		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.NAT && (conf.Subnet6.IsValid() || conf.Subnet.Addr().Is6()), Mesh: conf.Mesh}
+}
+
+// hasSubnet reports whether an ipam section gives a subnet (or ranges).
+func hasSubnet(raw json.RawMessage) bool {
+	var c struct {
+		Subnet string            `json:"subnet"`
+		Ranges []json.RawMessage `json:"ranges"`
+	}
+	return json.Unmarshal(raw, &c) == nil && (c.Subnet != "" || len(c.Ranges) > 0)
+}
+
+// OnMesh completes a config on a mesh from the mesh on this node: its
+// subnet, when the ipam section gives none, and its MTU, when the config
+// gives none. The mesh not up is code 11 (try again later): a node's
+// mesh comes up beside its runtime, and kubelet retries.
+func (conf *NetConf) OnMesh(st *plan.Store) *types.Error {
+	if conf.Mesh == "" {
+		return nil
+	}
+	rec, err := st.LoadHeader(plan.MeshKind.Name(), conf.Mesh)
+	if err != nil {
+		return Error(types.ErrTryAgainLater, "mesh %s is not up on this node (plumb mesh up %s): %v", conf.Mesh, conf.Mesh, err)
+	}
+	m, err := rec.MeshFacts()
+	if err != nil {
+		return Error(types.ErrInternal, "%v", err)
+	}
+	if rec.State != plan.StateUp {
+		return Error(types.ErrTryAgainLater, "mesh %s is %s, not up; run plumb recover", conf.Mesh, rec.State)
+	}
+	if conf.MTU == 0 {
+		conf.MTU = m.MTU
+	}
+	if conf.MeshIPAM == nil && conf.Subnet.IsValid() {
+		return nil
+	}
+	section := map[string]json.RawMessage{}
+	if len(conf.MeshIPAM) > 0 && string(conf.MeshIPAM) != "null" {
+		if err := json.Unmarshal(conf.MeshIPAM, &section); err != nil {
+			return Error(types.ErrDecodingFailure, "reading ipam: %v", err)
+		}
+	}
+	if _, ok := section["type"]; !ok {
+		section["type"] = json.RawMessage(`"host-local"`)
+	}
+	section["subnet"], _ = json.Marshal(m.Subnet.String())
+	raw, _ := json.Marshal(section)
+	ipamConf, cerr := readIPAM(raw, conf.DefaultRoute)
+	if cerr != nil {
+		return cerr
+	}
+	conf.IPAM, conf.MeshIPAM = *ipamConf, nil
+	return nil
 }
 
 // Network is the bridge as an attachment sees it, before it is kept.
@@ -250,6 +322,6 @@ func (conf *NetConf) Network() network.BridgeNetwork {
 	if conf.NAT {
 		fw = firewall.Recorded(conf.Firewall)
 	}
-	return network.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU, Firewall: fw,
+	return network.BridgeNetwork{Name: conf.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: conf.Subnet, Gateway: conf.Gateway, NAT: conf.NAT, MTU: conf.MTU, Firewall: fw, Mesh: conf.Mesh,
 		Subnet6: conf.Subnet6, Gateway6: conf.Gateway6, NAT6: conf.BridgeRecipe().NAT6, LoopbackGuard: conf.NAT && conf.Subnet.Addr().Is4()}}
 }

@@ -19,6 +19,9 @@ func (p *Plugin) PlanAdd(ctx context.Context, conf *NetConf, args Args) ([]*plan
 	if cerr != nil {
 		return nil, &plan.Refused{Msg: cerr.Error()}
 	}
+	if cerr := conf.OnMesh(p.Env.St); cerr != nil {
+		return nil, &plan.Refused{Msg: cerr.Error()}
+	}
 	var plans []*plan.Plan
 	if _, err := p.Env.St.Load(plan.BridgeKind.Name(), conf.Bridge.String()); errors.Is(err, fs.ErrNotExist) {
 		out, err := plan.Up(ctx, p.Env, conf.BridgeRecipe(), true)

@@ -46,12 +46,15 @@ type Args struct {
 	ContainerID string
 	Netns       string
 	IfName      string
+	// CNIArgs is CNI_ARGS: K=V pairs separated by ';'.
+	CNIArgs string
 }
 
 // call is one call's input: the config and the runtime's names, checked.
 type call struct {
 	conf  *NetConf
 	ref   plan.RuntimeRef
+	pod   *plan.PodRef
 	id    network.AttachmentID
 	netns actions.Netns
 	ifc   actions.IfName
@@ -61,6 +64,11 @@ type call struct {
 func newCall(conf *NetConf, args Args, needNetns bool) (*call, *types.Error) {
 	c := &call{conf: conf, ref: plan.RuntimeRef{Network: conf.Name, ContainerID: args.ContainerID, IfName: args.IfName}}
 	c.id = network.RuntimeID(c.ref)
+	pod, cerr := podOf(args.CNIArgs)
+	if cerr != nil {
+		return nil, cerr
+	}
+	c.pod = pod
 	if args.IfName != "" {
 		ifc, err := actions.ParseIfName(args.IfName)
 		if err != nil {
@@ -81,7 +89,7 @@ func newCall(conf *NetConf, args Args, needNetns bool) (*call, *types.Error) {
 
 // attach is the container's attachment as plumb's recipe takes it.
 func (c *call) attach() *network.Attach {
-	return &network.Attach{Target: c.netns, If: c.ifc, Publish: c.conf.Ports, ID: c.id, Runtime: &c.ref,
+	return &network.Attach{Target: c.netns, If: c.ifc, Publish: c.conf.Ports, ID: c.id, Runtime: &c.ref, Pod: c.pod,
 		Range: c.conf.Range, Range6: c.conf.Range6, OwnRoutes: true, Routes: c.conf.Routes, Hairpin: c.conf.Hairpin}
 }
 
@@ -151,4 +159,37 @@ func keptAdvice(err error) error {
 		return fmt.Errorf("%w; the journal keeps what is left, run this again or `plumb recover`", err)
 	}
 	return err
+}
+
+// podOf reads the pod a Kubernetes runtime names in CNI_ARGS
+// ("IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=web;..."), nil
+// when it names none. Other keys are left alone whatever IgnoreUnknown
+// says: plumb takes nothing else from CNI_ARGS, and containerd and CRI-O
+// send them all with it set. A pair without '=' is an error, as the
+// reference plugins' types.LoadArgs makes it.
+func podOf(cniArgs string) (*plan.PodRef, *types.Error) {
+	var pod plan.PodRef
+	for _, pair := range strings.Split(cniArgs, ";") {
+		if pair == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(pair, "=")
+		if !ok {
+			return nil, Error(types.ErrInvalidEnvironmentVariables, "CNI_ARGS: %q is not KEY=VALUE", pair)
+		}
+		switch k {
+		case "K8S_POD_NAMESPACE":
+			pod.Namespace = v
+		case "K8S_POD_NAME":
+			pod.Name = v
+		case "K8S_POD_UID":
+			pod.UID = v
+		case "K8S_POD_INFRA_CONTAINER_ID":
+			pod.InfraContainer = v
+		}
+	}
+	if pod == (plan.PodRef{}) {
+		return nil, nil
+	}
+	return &pod, nil
 }

@@ -179,6 +179,8 @@ type Attach struct {
 	Hairpin bool
 	// Runtime is the runtime's name for the attachment (CNI), journaled.
 	Runtime *plan.RuntimeRef
+	// Pod is the Kubernetes pod the runtime names (CNI_ARGS), journaled.
+	Pod *plan.PodRef
 	// Name and Aliases are the names it answers to on its network, in
 	// the network's names index (see names.go); Name "": its named
 	// namespace's name, or its runtime's container ID.
@@ -311,7 +313,7 @@ func (a *Attach) plan(net Network) (*plan.Plan, error) {
 		steps = append(steps, stepsOf(rules)...)
 	}
 	facts := plan.AttachmentFacts{Bridge: br.String(), IP: a.IP, PrefixLen: subnet.Bits(), Gateway: first.Gateway,
-		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish, Runtime: a.Runtime, Firewall: netRules.Backend}
+		HostVeth: id.HostVeth, If: a.If, Target: a.Target.Label(), Ports: a.Publish, Runtime: a.Runtime, Pod: a.Pod, Firewall: netRules.Backend}
 	addrs := a.IP.String()
 	if a.IP6.IsValid() {
 		facts.IP6, facts.PrefixLen6, facts.Gateway6 = a.IP6, second.Subnet.Bits(), second.Gateway

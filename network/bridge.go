@@ -129,7 +129,17 @@ func (b *Bridge) gateway() netip.Addr {
 // Plan creates the bridge, gives it the gateway address, and unless NoNAT
 // turns on forwarding with the network's own firewall rules for forwarding,
 // NAT and published ports.
-func (b *Bridge) Plan(context.Context, plan.Env) ([]*plan.Plan, error) { return plan.One(b.plan()) }
+// A bridge on a mesh not read yet (Existing) reads it first.
+func (b *Bridge) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
+	if b.Mesh != "" && !b.Cluster.IsValid() {
+		m, err := b.onMesh(env)
+		if err != nil {
+			return nil, err
+		}
+		return plan.One(m.plan())
+	}
+	return plan.One(b.plan())
+}
 
 // Again: the same input is nothing to do.
 func (b *Bridge) Again(rec *plan.Record, p *plan.Plan) (string, error) {

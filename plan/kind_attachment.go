@@ -33,6 +33,9 @@ type AttachmentFacts struct {
 	Target    string         `json:"target"` // the container's namespace, as actions.Netns.Label says it
 	Ports     []Port         `json:"ports,omitempty"`
 	Runtime   *RuntimeRef    `json:"runtime,omitempty"` // the runtime's name for it (CNI); nil: the CLI's
+	// Pod is the Kubernetes pod a runtime made it for (CNI_ARGS), shown
+	// by inspect; nil when the runtime named none.
+	Pod *PodRef `json:"pod,omitempty"`
 	// Firewall is its bridge's back end ("" iptables, or "nftables"),
 	// where its published ports' rules are.
 	Firewall string `json:"firewall,omitempty"`
@@ -231,6 +234,16 @@ type RuntimeRef struct {
 	Network     string
 	ContainerID string
 	IfName      string
+}
+
+// PodRef is the pod a Kubernetes runtime (kubelet through containerd's
+// or CRI-O's CRI) names in CNI_ARGS: K8S_POD_NAMESPACE, K8S_POD_NAME,
+// K8S_POD_UID and K8S_POD_INFRA_CONTAINER_ID.
+type PodRef struct {
+	Namespace      string `json:"namespace,omitempty"`
+	Name           string `json:"name,omitempty"`
+	UID            string `json:"uid,omitempty"`
+	InfraContainer string `json:"infra_container_id,omitempty"`
 }
 
 // Attachments lists the containers attached to a bridge, by address

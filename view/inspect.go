@@ -154,7 +154,12 @@ type Object struct {
 	GraphDriver     *GraphDriver     `json:",omitempty"`
 	HostConfig      *HostConfig      `json:",omitempty"`
 	Mounts          []MountPoint     `json:",omitempty"`
-	Steps           []plan.StepView
+	// Runtime and Pod are the names a container runtime (CNI) gave an
+	// attachment: its network, container ID and interface, and the
+	// Kubernetes pod it is for.
+	Runtime *plan.RuntimeRef `json:",omitempty"`
+	Pod     *plan.PodRef     `json:",omitempty"`
+	Steps   []plan.StepView
 }
 
 // Inspect finds the object name (NAME or KIND/NAME) in env's store and
@@ -195,6 +200,9 @@ func objectOf(rec *plan.Record, mac func(t actions.Netns, dev string) string) (O
 			}
 		}
 		v.NetworkSettings = ns
+	}
+	if a, ok := facts.(plan.AttachmentFacts); ok {
+		v.Runtime, v.Pod = a.Runtime, a.Pod
 	}
 	if c, ok := facts.(plan.ContainerFacts); ok && c.Env != nil {
 		v.Image = c.ImageID
@@ -323,6 +331,12 @@ func (v Object) WriteText(w io.Writer) error {
 				fmt.Fprintf(w, "  port %s published at %s:%s\n", port, b.HostIP, b.HostPort)
 			}
 		}
+	}
+	if r := v.Runtime; r != nil {
+		fmt.Fprintf(w, "  CNI network %s, container %s, interface %s\n", r.Network, r.ContainerID, r.IfName)
+	}
+	if p := v.Pod; p != nil {
+		fmt.Fprintf(w, "  pod %s/%s (uid %s, sandbox %s)\n", p.Namespace, p.Name, OrNone(p.UID), OrNone(p.InfraContainer))
 	}
 	if g := v.GraphDriver; g != nil {
 		for _, k := range []string{"LowerDir", "UpperDir", "WorkDir", "MergedDir"} {

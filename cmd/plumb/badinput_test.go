@@ -148,7 +148,7 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"bridge", "up", "bridge-too-long-1", "--subnet", "10.89.0.0/24"}, `^<name>: interface name "bridge-too-long-1" is 17 bytes`},
 		{nil, []string{"bridge", "up", "br1", "--subnet", "10.89.0.0/24", "--mtu", "20"}, `^--mtu: 20 is not an MTU the kernel takes for IPv4`},
 		{nil, []string{"bridge", "up", "br1", "--subnet", "10.89.0.0/24", "--gateway", "10.90.0.1"}, `^--gateway: 10.90.0.1 is outside the subnet 10.89.0.0/24$`},
-		{nil, []string{"bridge", "up", "br1"}, `^missing flags: --subnet=CIDR$`},
+		{nil, []string{"bridge", "up", "br1"}, `^--subnet: give the network.s subnet \(--subnet CIDR\), or --mesh MESH to take this node.s subnet of a mesh$`},
 		{nil, []string{"bridge", "up", "lo", "--subnet", "10.89.0.0/24"}, `^<name>: lo is the loopback interface$`},
 		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--publish", "80"}, `^--publish: "80" is not HOST:CONTAINER`},
 		{nil, []string{"bridge", "attach", "br0", "--pid", "1", "--publish", "80:80/sctp"}, `^--publish: "80:80/sctp": the protocol must be tcp or udp$`},

@@ -61,7 +61,7 @@ func (p *cniCall) call(args *skel.CmdArgs, parse func([]byte, string) (*cni.NetC
 	}
 	plug, ctx, done := p.plugin()
 	defer done()
-	return fn(plug, ctx, conf, cni.Args{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName})
+	return fn(plug, ctx, conf, cni.Args{ContainerID: args.ContainerID, Netns: args.Netns, IfName: args.IfName, CNIArgs: args.Args})
 }
 
 func (p *cniCall) add(args *skel.CmdArgs) error {

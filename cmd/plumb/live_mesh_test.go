@@ -53,6 +53,25 @@ func (m *meshNode) mustPlumb(t *testing.T, args ...string) string {
 	return out
 }
 
+// meshConf is one CNI config for every node of the mesh: no subnet, the
+// node's comes from its mesh, as flannel's cni0 takes its node's.
+const meshConf = `{"cniVersion": "1.1.0", "name": "k8s-pod-network", "type": "plumb", "bridge": "cni0", "mesh": "m1",
+  "isGateway": true, "isDefaultGateway": true, "ipMasq": true, "ipam": {"type": "host-local"}}`
+
+// cni runs plumb as a CNI plugin on the node, as containerd's CRI runs it
+// for a pod of kubelet's: CNI_ARGS names the pod. It returns the plugin's
+// stdout and its error.
+func (m *meshNode) cni(t *testing.T, command, id, netns, pod string) (string, error) {
+	t.Helper()
+	cmd := exec.Command("ip", "netns", "exec", filepath.Base(m.ns), "plumb")
+	cmd.Env = append(os.Environ(), stateEnv(m.state)...)
+	cmd.Env = append(cmd.Env, "CNI_COMMAND="+command, "CNI_CONTAINERID="+id, "CNI_NETNS="+netns, "CNI_IFNAME=eth0", "CNI_PATH=/nonexistent",
+		"CNI_ARGS=IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME="+pod+";K8S_POD_INFRA_CONTAINER_ID="+id+";K8S_POD_UID=uid-"+pod)
+	cmd.Stdin = strings.NewReader(meshConf)
+	out, err := cmd.Output()
+	return string(out), err
+}
+
 // meshWorld makes the underlay: a bridge ub0 in the test's namespace
 // (192.168.77.254, the nodes' default route, standing in for what lies
 // beyond the cluster) and n nodes, each on it by a veth whose node end is
@@ -152,17 +171,47 @@ func testLiveMesh(t *testing.T, fw string) {
 	ownIP := func(m *meshNode) string { return m.ip() }
 	list := nodeList(t, dir, nodes, ownIP)
 	for _, m := range nodes {
+		if m.n == 3 {
+			// Before its mesh, the plugin says it is not ready (STATUS)
+			// and asks to try again later (ADD).
+			if _, err := m.cni(t, "STATUS", "", "", ""); err == nil {
+				t.Error("STATUS with the mesh not up: ready")
+			}
+			if out, err := m.cni(t, "ADD", "early", "/proc/self/ns/net", "early"); err == nil || !strings.Contains(out, `"code": 11`) {
+				t.Errorf("ADD with the mesh not up: %v\n%s", err, out)
+			}
+		}
 		m.mustPlumb(t, "mesh", "up", "m1", "--vni", "42", "--cluster", "10.244.0.0/16", "--subnet", m.subnet(), "--local", m.ip())
-		out := m.mustPlumb(t, "bridge", "up", "cni0", "--mesh", "m1")
-		if !strings.Contains(out, "bridge cni0 "+m.subnet()) {
-			t.Fatalf("node %d: bridge up --mesh: %s", m.n, out)
+		if m.n == 3 {
+			// Node 3's pods come by CNI, as containerd adds them: the
+			// first ADD makes cni0 on the mesh.
+			if _, err := m.cni(t, "STATUS", "", "", ""); err != nil {
+				t.Errorf("STATUS with the mesh up: %v", err)
+			}
+			for i := 0; i < 2; i++ {
+				pid := containerIn(t, m.ns)
+				m.pods = append(m.pods, pid)
+				out, err := m.cni(t, "ADD", fmt.Sprintf("sandbox%d", i), fmt.Sprintf("/proc/%d/ns/net", pid), fmt.Sprintf("web-%d", i))
+				if err != nil || !strings.Contains(out, `"address": "`+m.pod(i)+`/24"`) || !strings.Contains(out, `"mtu": 1450`) {
+					t.Fatalf("node 3: CNI ADD: %v\n%s", err, out)
+				}
+			}
+			out := m.mustPlumb(t, "inspect", "bridge/cni0")
+			if !strings.Contains(out, "(mesh m1)") || !strings.Contains(out, "bridge cni0 "+m.subnet()) {
+				t.Errorf("node 3: the bridge CNI made:\n%s", out)
+			}
+		} else {
+			out := m.mustPlumb(t, "bridge", "up", "cni0", "--mesh", "m1")
+			if !strings.Contains(out, "bridge cni0 "+m.subnet()) {
+				t.Fatalf("node %d: bridge up --mesh: %s", m.n, out)
+			}
+			for i := 0; i < 2; i++ {
+				pid := containerIn(t, m.ns)
+				m.pods = append(m.pods, pid)
+				m.mustPlumb(t, "bridge", "attach", "cni0", "--pid", strconv.Itoa(pid))
+			}
 		}
-		for i := 0; i < 2; i++ {
-			pid := containerIn(t, m.ns)
-			m.pods = append(m.pods, pid)
-			m.mustPlumb(t, "bridge", "attach", "cni0", "--pid", strconv.Itoa(pid))
-		}
-		out = m.mustPlumb(t, "mesh", "sync", "m1", "--nodes", list)
+		out := m.mustPlumb(t, "mesh", "sync", "m1", "--nodes", list)
 		if !strings.Contains(out, "peers +2") || !strings.Contains(out, "generation 1") {
 			t.Errorf("node %d: sync says %q", m.n, out)
 		}
@@ -259,6 +308,28 @@ func testLiveMesh(t *testing.T, fw string) {
 		t.Errorf("to n2 after its move: %q", got)
 	}
 	n2.run(t, "ip", "addr", "del", "192.168.77.12/24", "dev", "eth0")
+
+	// Node 3's pods: inspect names the pod; containerd deletes each twice,
+	// at stopp with the netns, at rmp without; both succeed.
+	var ids []string
+	for _, l := range strings.Split(n3.mustPlumb(t, "status"), "\n") {
+		if strings.HasPrefix(l, "attachment ") {
+			ids = append(ids, strings.Fields(l)[1])
+		}
+	}
+	if len(ids) != 2 {
+		t.Fatalf("node 3 keeps attachments %v", ids)
+	}
+	if out := n3.mustPlumb(t, "inspect", "attachment/"+ids[0]); !strings.Contains(out, "pod default/web-0 (uid uid-web-0, sandbox sandbox0)") {
+		t.Errorf("inspect of a CNI attachment does not name its pod:\n%s", out)
+	}
+	for i, pid := range n3.pods {
+		for _, netns := range []string{fmt.Sprintf("/proc/%d/ns/net", pid), ""} {
+			if out, err := n3.cni(t, "DEL", fmt.Sprintf("sandbox%d", i), netns, fmt.Sprintf("web-%d", i)); err != nil {
+				t.Errorf("node 3: DEL (netns %q): %v\n%s", netns, err, out)
+			}
+		}
+	}
 
 	// Down: refused while the bridge is on the mesh, then everything goes.
 	for _, m := range nodes {
