@@ -47,6 +47,21 @@ func Check(ctx context.Context, r actions.Runner, rec *Record) ([]Drift, error) 
 	return drift, nil
 }
 
+// CheckFacts is rec's kind's check of what its facts hold beyond its
+// steps (FactsChecker): drift, and a note for the report ("" for kinds
+// without it).
+func CheckFacts(ctx context.Context, r actions.Runner, rec *Record) ([]Drift, string, error) {
+	fc, ok := capability[FactsChecker](rec)
+	if !ok || rec.State != StateUp {
+		return nil, "", nil
+	}
+	f, err := rec.Facts()
+	if err != nil {
+		return nil, "", err
+	}
+	return fc.CheckFacts(ctx, r, rec, f)
+}
+
 // Find looks an object up by name, "kind/name" or a bare name that only
 // one kind uses.
 func Find(st *Store, name string) (*Record, error) {

@@ -1,10 +1,13 @@
 package plan
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
 	"sort"
+
+	"plumb/actions"
 )
 
 // A Kind is one kind of object plumb keeps (a bridge, a container...): the
@@ -72,6 +75,12 @@ type (
 	// a network's is its NetworkLock.
 	Locked interface {
 		ObjectLock(name string) Lock
+	}
+	// FactsChecker kinds keep in their facts what no step of theirs
+	// records (a mesh's peers): CheckFacts probes it, read-only, for
+	// `plumb check`, giving drift (Step 0) and a note for its report.
+	FactsChecker interface {
+		CheckFacts(ctx context.Context, r actions.Runner, rec *Record, f Facts) (drift []Drift, note string, err error)
 	}
 	// Deriving kinds' facts hold what a recipe adds of its own, not from
 	// its input (a bridge's loopback guard): Input is f without it, so

@@ -1,11 +1,14 @@
 package plan
 
 import (
+	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"plumb/actions"
+	"plumb/plan/ipam"
 )
 
 // MeshKind is a mesh's (mesh up): this node's VXLAN device, which carries
@@ -144,4 +147,56 @@ func (r *Record) MeshFacts() (MeshFacts, error) {
 		return MeshFacts{}, fmt.Errorf("%s is not a mesh", r.ID())
 	}
 	return m, nil
+}
+
+// CheckFacts compares the peer set with the device's entries: for each
+// peer, its route (onlink, through its tunnel end), its permanent
+// neighbour and its forwarding entry; and entries of no peer, which
+// someone else wrote. The note names the set's generation, so that after
+// a crash and recover one can tell which set is in place.
+func (meshKind) CheckFacts(ctx context.Context, r actions.Runner, rec *Record, f Facts) ([]Drift, string, error) {
+	m, ok := f.(MeshFacts)
+	if !ok {
+		return nil, "", fmt.Errorf("%s: no mesh facts", rec.ID())
+	}
+	dev := actions.IfName(rec.Name)
+	t, err := actions.ReadTunnel(ctx, r, dev)
+	if err != nil {
+		return nil, "", err
+	}
+	var drift []Drift
+	add := func(a actions.Action, problem string, args ...any) {
+		drift = append(drift, Drift{Command: actions.Quote(a.Argv()), Problem: fmt.Sprintf(problem, args...)})
+	}
+	macs := map[string]bool{}
+	for _, p := range m.Peers {
+		gw, mac := p.Subnet.Masked().Addr(), ipam.MAC(p.Subnet.Masked().Addr())
+		macs[mac] = true
+		if via, ok := t.Routes[p.Subnet]; !ok || via != gw {
+			add(actions.RouteAddOnlink{Dst: p.Subnet, Via: gw, Dev: dev}, "peer %s: its route is missing or goes elsewhere", p)
+		}
+		if got, ok := t.Neigh[gw]; !ok || got != mac {
+			add(actions.NeighAdd{IP: gw, MAC: mac, Dev: dev}, "peer %s: its permanent neighbour is missing or has another MAC", p)
+		}
+		if dsts := t.Fdb[mac]; !slices.Contains(dsts, p.IP) || len(dsts) != 1 {
+			add(actions.FdbAdd{MAC: mac, Dev: dev, Dst: p.IP}, "peer %s: its forwarding entry is missing or goes to %v", p, dsts)
+		}
+		delete(t.Routes, p.Subnet)
+		delete(t.Neigh, gw)
+	}
+	for dst, via := range t.Routes {
+		add(actions.RouteDel{Dst: dst, Via: via, Dev: dev}, "a route through %s that is no peer's", dev)
+	}
+	for ip, mac := range t.Neigh {
+		add(actions.NeighDel{IP: ip, Dev: dev}, "a permanent neighbour (%s) on %s that is no peer's", mac, dev)
+	}
+	for mac, dsts := range t.Fdb {
+		if !macs[mac] {
+			for _, d := range dsts {
+				add(actions.FdbDel{MAC: mac, Dev: dev, Dst: d}, "a forwarding entry on %s that is no peer's", dev)
+			}
+		}
+	}
+	slices.SortFunc(drift, func(a, b Drift) int { return strings.Compare(a.Command, b.Command) })
+	return drift, fmt.Sprintf("peer set generation %d, %d peers", m.Generation, len(m.Peers)), nil
 }

@@ -16,6 +16,8 @@ type Checked struct {
 	// Err is why it could not be checked (not up, a step unreadable).
 	Err   error
 	Drift []plan.Drift
+	// Note is what its kind says of the rest of it (a mesh's peer set).
+	Note string
 }
 
 // CheckReport is what `plumb check` found: each object, then the host's
@@ -46,7 +48,12 @@ func Check(ctx context.Context, env plan.Env, name string) (CheckReport, error) 
 	var r CheckReport
 	for _, rec := range recs {
 		drift, err := plan.Check(ctx, env.R, rec)
-		r.Objects = append(r.Objects, Checked{ID: rec.ID(), Steps: len(rec.Steps), Err: err, Drift: drift})
+		c := Checked{ID: rec.ID(), Steps: len(rec.Steps), Err: err, Drift: drift}
+		if err == nil {
+			more, note, err := plan.CheckFacts(ctx, env.R, rec)
+			c.Drift, c.Note, c.Err = append(c.Drift, more...), note, err
+		}
+		r.Objects = append(r.Objects, c)
 	}
 	if rules, bridged := plan.Firewalled(recs); rules {
 		r.Warnings = plan.HostFirewallOf(env, recs).Warnings(ctx, bridged, true)
@@ -72,10 +79,27 @@ func (r CheckReport) Write(w io.Writer) error {
 		case o.Err != nil:
 			fmt.Fprintf(w, "FAIL  %s: %v\n", o.ID, o.Err)
 		case len(o.Drift) == 0:
-			fmt.Fprintf(w, "ok    %s: %d steps in effect\n", o.ID, o.Steps)
+			fmt.Fprintf(w, "ok    %s: %d steps in effect%s\n", o.ID, o.Steps, noteOf(o.Note))
 		default:
-			fmt.Fprintf(w, "DRIFT %s: %d of %d steps no longer in effect\n", o.ID, len(o.Drift), o.Steps)
+			steps := 0
 			for _, dr := range o.Drift {
+				if dr.Step > 0 {
+					steps++
+				}
+			}
+			head := fmt.Sprintf("%d of %d steps no longer in effect", steps, o.Steps)
+			if steps == 0 {
+				head = fmt.Sprintf("%d steps in effect", o.Steps)
+			}
+			if other := len(o.Drift) - steps; other > 0 {
+				head += fmt.Sprintf(", %d entries not as its facts say", other)
+			}
+			fmt.Fprintf(w, "DRIFT %s: %s%s\n", o.ID, head, noteOf(o.Note))
+			for _, dr := range o.Drift {
+				if dr.Step == 0 {
+					fmt.Fprintf(w, "      %s\n        %s\n", dr.Command, dr.Problem)
+					continue
+				}
 				fmt.Fprintf(w, "      step %d: %s\n        %s\n", dr.Step, dr.Command, dr.Problem)
 			}
 		}
@@ -87,4 +111,12 @@ func (r CheckReport) Write(w io.Writer) error {
 		return fmt.Errorf("%d of %d objects have drifted from what plumb applied", n, len(r.Objects))
 	}
 	return nil
+}
+
+// noteOf is a note as the report's line ends with it.
+func noteOf(note string) string {
+	if note == "" {
+		return ""
+	}
+	return "; " + note
 }

@@ -262,9 +262,16 @@ func testLiveMesh(t *testing.T, fw string) {
 			t.Error("a DF ping of 1451 bytes crossed a 1450 mesh")
 		}
 	}
-	if out := n1.mustPlumb(t, "check"); !strings.Contains(out, "mesh/m1") {
+	if out := n1.mustPlumb(t, "check"); !strings.Contains(out, "ok    mesh/m1: 4 steps in effect; peer set generation 1, 2 peers") {
 		t.Errorf("check:\n%s", out)
 	}
+	// A peer's route deleted by hand is drift, named with the command
+	// that puts it back.
+	n1.run(t, "ip", "route", "del", "10.244.2.0/24", "dev", "m1")
+	if out, err := n1.plumb(t, "check", "mesh/m1"); err == nil || !strings.Contains(out, "ip route add 10.244.2.0/24 via 10.244.2.0 dev m1 onlink") {
+		t.Errorf("check with a peer's route gone: %v\n%s", err, out)
+	}
+	n1.run(t, "ip", "route", "add", "10.244.2.0/24", "via", "10.244.2.0", "dev", "m1", "onlink")
 
 	// n3 leaves the list: unreachable from n1, and no entry of it left.
 	list12 := nodeList(t, dir, nodes[:2], ownIP)

@@ -48,6 +48,34 @@ case "$line" in
 	# The interface that holds an address: eth0 holds every one.
 	holder='[{"ifname":"eth0"}]'
 	echo "${STANDIN_ADDR_DEV:-$holder}" ;;
+"ip -j route show dev "*)
+	# Every route through DEV that the log's adds and dels leave: what
+	# plumb check reads of a mesh's peers.
+	awk -v dev="${line##* }" '
+	$1 == "ip" && $2 == "route" && $5 == "via" && $8 == dev {
+		if ($3 == "add") { if (!($4 in via)) order[++n] = $4; via[$4] = $6 }
+		else if ($3 == "del") delete via[$4]
+	}
+	END {
+		printf "["; sep = ""
+		for (i = 1; i <= n; i++) if (order[i] in via) {
+			printf "%s{\"dst\":\"%s\",\"gateway\":\"%s\",\"flags\":[\"onlink\"]}", sep, order[i], via[order[i]]; sep = ","
+		}
+		print "]"
+	}' "$STANDIN_LOG" ;;
+"ip -j neigh show dev "*" nud permanent")
+	awk -v dev="$(echo "$line" | cut -d' ' -f6)" '
+	$1 == "ip" && $2 == "neigh" {
+		if ($3 == "add" && $8 == dev) { if (!($4 in mac)) order[++n] = $4; mac[$4] = $6 }
+		else if ($3 == "del" && $6 == dev) delete mac[$4]
+	}
+	END {
+		printf "["; sep = ""
+		for (i = 1; i <= n; i++) if (order[i] in mac) {
+			printf "%s{\"dst\":\"%s\",\"lladdr\":\"%s\",\"state\":[\"PERMANENT\"]}", sep, order[i], mac[order[i]]; sep = ","
+		}
+		print "]"
+	}' "$STANDIN_LOG" ;;
 "ip -d -j link show dev "*)
 	# A VXLAN device made before, as ip -d -j shows it; nothing for others.
 	dev=${line##* }

@@ -1,0 +1,85 @@
+package actions
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// TunnelEntries are what a VXLAN device's peers are made of, as the host
+// holds them: routes through it (destination → gateway, onlink ones), its
+// permanent neighbours (address → MAC) and its forwarding entries (MAC →
+// destinations). plumb check compares them with a mesh's peer set.
+type TunnelEntries struct {
+	Routes map[netip.Prefix]netip.Addr
+	Neigh  map[netip.Addr]string
+	Fdb    map[string][]netip.Addr
+}
+
+// ReadTunnel reads dev's entries: `ip -j route show dev DEV`, `ip -j
+// neigh show dev DEV nud permanent` and `bridge -j fdb show dev DEV`.
+func ReadTunnel(ctx context.Context, r Runner, dev IfName) (*TunnelEntries, error) {
+	t := &TunnelEntries{Routes: map[netip.Prefix]netip.Addr{}, Neigh: map[netip.Addr]string{}, Fdb: map[string][]netip.Addr{}}
+	read := func(argv []string, into any) error {
+		out, err := r.Run(ctx, argv, nil)
+		if err != nil {
+			return fmt.Errorf("reading %s's entries: %w", dev, err)
+		}
+		if err := json.Unmarshal(out, into); err != nil {
+			return fmt.Errorf("reading `%s` output: %w", strings.Join(argv, " "), err)
+		}
+		return nil
+	}
+	var routes []struct {
+		Dst     string   `json:"dst"`
+		Gateway string   `json:"gateway"`
+		Flags   []string `json:"flags"`
+	}
+	if err := read([]string{"ip", "-j", "route", "show", "dev", dev.String()}, &routes); err != nil {
+		return nil, err
+	}
+	for _, rt := range routes {
+		p, err := netip.ParsePrefix(rt.Dst)
+		if err != nil {
+			if a, aerr := netip.ParseAddr(rt.Dst); aerr == nil {
+				p = netip.PrefixFrom(a, a.BitLen())
+			} else {
+				continue
+			}
+		}
+		gw, _ := netip.ParseAddr(rt.Gateway)
+		if !slices.Contains(rt.Flags, "onlink") {
+			gw = netip.Addr{} // not a peer's route
+		}
+		t.Routes[p] = gw
+	}
+	var neigh []struct {
+		Dst    string `json:"dst"`
+		LLAddr string `json:"lladdr"`
+	}
+	if err := read([]string{"ip", "-j", "neigh", "show", "dev", dev.String(), "nud", "permanent"}, &neigh); err != nil {
+		return nil, err
+	}
+	for _, n := range neigh {
+		if a, err := netip.ParseAddr(n.Dst); err == nil {
+			t.Neigh[a] = strings.ToLower(n.LLAddr)
+		}
+	}
+	var fdb []struct {
+		MAC string `json:"mac"`
+		Dst string `json:"dst"`
+	}
+	if err := read([]string{"bridge", "-j", "fdb", "show", "dev", dev.String()}, &fdb); err != nil {
+		return nil, err
+	}
+	for _, e := range fdb {
+		if a, err := netip.ParseAddr(e.Dst); err == nil {
+			mac := strings.ToLower(e.MAC)
+			t.Fdb[mac] = append(t.Fdb[mac], a)
+		}
+	}
+	return t, nil
+}
