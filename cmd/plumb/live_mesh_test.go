@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -139,6 +140,38 @@ func dialPod(t *testing.T, pid, to int, addr string) string {
 	return dialFrom(t, pid, l, addr)
 }
 
+// sendBig sends 200 kB, many packets of the mesh's MTU, from container
+// pid to a listener in container to at addr, and returns what the
+// listener saw: "IP sent N bytes".
+func sendBig(t *testing.T, pid, to int, addr string) string {
+	t.Helper()
+	l := listenIn(t, fmt.Sprintf("/proc/%d/ns/net", to), addr)
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err != nil {
+			got <- "accept: " + err.Error()
+			return
+		}
+		defer c.Close()
+		n, _ := io.Copy(io.Discard, c)
+		got <- fmt.Sprintf("%s sent %d bytes", c.RemoteAddr().(*net.TCPAddr).IP, n)
+	}()
+	host, port, _ := net.SplitHostPort(addr)
+	script := fmt.Sprintf("exec 3<>/dev/tcp/%s/%s && head -c 200000 /dev/zero >&3", host, port)
+	if out, err := exec.Command("timeout", "10", "nsenter", "-t", strconv.Itoa(pid), "-n", "bash", "-c", script).CombinedOutput(); err != nil {
+		t.Fatalf("sending from the container to %s: %v\n%s", addr, err, out)
+	}
+	select {
+	case s := <-got:
+		return s
+	case <-time.After(10 * time.Second):
+		t.Fatalf("nothing arrived at %s", addr)
+	}
+	return ""
+}
+
 // unreachable reports whether a connection from pid to addr (nothing
 // listens there: a reachable pod refuses it at once) times out.
 func unreachable(pid int, addr string) bool {
@@ -149,10 +182,11 @@ func unreachable(pid int, addr string) bool {
 }
 
 // TestLiveMesh, with each firewall back end: three nodes, each with a mesh
-// m1 and a bridge cni0 on it with two pods, synced from kubectl's node
-// list. Pods reach the pods of every other node with their own addresses,
-// and what leaves the cluster is masqueraded to the node's address; the
-// links' MTU is the underlay's minus 50. A node dropped from the list is
+// m1 and a bridge cni0 on it with two pods (node 3's added by CNI, as
+// containerd adds them), synced from kubectl's node list. A pod sends
+// 200 kB to a pod of every other node, which sees its own address; what
+// leaves the cluster is masqueraded to the node's address; the links'
+// MTU is the underlay's minus 50. A node dropped from the list is
 // unreachable and leaves no entry behind; put back, it is reachable. A
 // node that moves is one forwarding entry replaced. Down leaves every
 // node as it was.
@@ -225,8 +259,8 @@ func testLiveMesh(t *testing.T, fw string) {
 			if a == b {
 				continue
 			}
-			want := a.pod(0) + " said hello"
-			if got := dialPod(t, a.pods[0], b.pods[1], b.pod(1)+":9000"); got != want {
+			want := a.pod(0) + " sent 200000 bytes"
+			if got := sendBig(t, a.pods[0], b.pods[1], b.pod(1)+":9000"); got != want {
 				t.Errorf("pod %s to %s: %q, want %q", a.pod(0), b.pod(1), got, want)
 			}
 		}
