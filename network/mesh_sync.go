@@ -110,13 +110,15 @@ func (s *MeshSync) Again(rec *plan.Record, p *plan.Plan) (string, error) {
 // Preflight is never reached with the mesh up (Plan refuses without it).
 func (s *MeshSync) Preflight(context.Context, plan.Env) ([]string, error) { return nil, nil }
 
-// Update turns the peer set in place into the new one: steps that are not
-// kept once done (transient), since the peers are the mesh's facts. In
-// three processes: ip removes the routes and neighbours of the peers gone,
-// bridge removes their forwarding entries, moves those of nodes whose
-// address changed and adds the new ones', ip adds the new neighbours and
-// routes, each route last, as flannel orders them (the kernel would
-// resolve the gateway of a route whose neighbour is not there yet).
+// Update turns the peer set in place into the new one, in three steps,
+// each one batch fed its lines (see actions.TunnelFdb): ip removes the
+// routes and neighbours of the peers gone, bridge removes their forwarding
+// entries, moves those of peers whose address changed and adds the new
+// ones', ip adds the new neighbours and routes. The steps are transient:
+// the peers are the mesh's facts, and deleting its device takes their
+// entries. The device is not read first (three more processes, as many
+// as the sync's own): a device whose entries are not as the record says
+// (plumb check names each) fails the sync, which is rolled back.
 func (s *MeshSync) Update(_ context.Context, _ plan.Env, rec *plan.Record, p *plan.Plan) (*plan.Plan, error) {
 	old, err := rec.MeshFacts()
 	if err != nil {
@@ -132,41 +134,34 @@ func (s *MeshSync) Update(_ context.Context, _ plan.Env, rec *plan.Record, p *pl
 	for _, q := range now.Peers {
 		is[q.Subnet] = q
 	}
-	var ipDel, fdb, ipAdd []plan.Step
-	var added, removed, moved int
+	var gone, moved, added []actions.TunnelPeer
 	for _, q := range old.Peers {
-		if _, kept := is[q.Subnet]; kept {
-			continue
+		if _, kept := is[q.Subnet]; !kept {
+			gone = append(gone, actions.TunnelPeer{Subnet: q.Subnet, IP: q.IP})
 		}
-		removed++
-		gw, mac := vtep(q.Subnet), MeshMAC(q.Subnet)
-		ipDel = append(ipDel,
-			plan.Step{Action: actions.RouteDel{Dst: q.Subnet, Via: gw, Dev: dev}, Restore: actions.RouteAddOnlink{Dst: q.Subnet, Via: gw, Dev: dev}, Transient: true},
-			plan.Step{Action: actions.NeighDel{IP: gw, Dev: dev}, Restore: actions.NeighAdd{IP: gw, MAC: mac, Dev: dev}, Transient: true})
-		fdb = append(fdb, plan.Step{Action: actions.FdbDel{MAC: mac, Dev: dev, Dst: q.IP}, Restore: actions.FdbAdd{MAC: mac, Dev: dev, Dst: q.IP}, Transient: true})
 	}
 	for _, q := range now.Peers {
-		gw, mac := vtep(q.Subnet), MeshMAC(q.Subnet)
-		prev, had := was[q.Subnet]
-		switch {
+		switch prev, had := was[q.Subnet]; {
 		case had && prev.IP == q.IP:
-			continue
 		case had:
-			moved++
-			fdb = append(fdb, plan.Step{Action: actions.FdbReplace{MAC: mac, Dev: dev, Dst: q.IP, From: prev.IP}, Transient: true})
+			moved = append(moved, actions.TunnelPeer{Subnet: q.Subnet, IP: q.IP, From: prev.IP})
 		default:
-			added++
-			fdb = append(fdb, plan.Step{Action: actions.FdbAdd{MAC: mac, Dev: dev, Dst: q.IP}, Transient: true})
-			ipAdd = append(ipAdd,
-				plan.Step{Action: actions.NeighAdd{IP: gw, MAC: mac, Dev: dev}, Transient: true},
-				plan.Step{Action: actions.RouteAddOnlink{Dst: q.Subnet, Via: gw, Dev: dev}, Transient: true})
+			added = append(added, actions.TunnelPeer{Subnet: q.Subnet, IP: q.IP})
 		}
 	}
 	// Node names may change with nothing else: facts only.
 	now.Generation = old.Generation + 1
 	up := &plan.Plan{Kind: p.Kind, Name: p.Name, Facts: now, Spec: p.Spec, Summary: MeshSummary(p.Name, now), Base: rec}
-	up.Steps = slices.Concat(ipDel, fdb, ipAdd)
-	up.Changes = peerChanges(added, removed, moved)
+	if len(gone) > 0 {
+		up.Steps = append(up.Steps, plan.Step{Action: actions.TunnelUnroute{Dev: dev, Peers: gone}, Transient: true})
+	}
+	if len(gone)+len(moved)+len(added) > 0 {
+		up.Steps = append(up.Steps, plan.Step{Action: actions.TunnelFdb{Dev: dev, Del: gone, Move: moved, Add: added}, Transient: true})
+	}
+	if len(added) > 0 {
+		up.Steps = append(up.Steps, plan.Step{Action: actions.TunnelRoute{Dev: dev, Peers: added}, Transient: true})
+	}
+	up.Changes = peerChanges(len(added), len(gone), len(moved))
 	return up, nil
 }
 

@@ -3,6 +3,7 @@ package network
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
@@ -16,22 +17,151 @@ import (
 )
 
 // meshRunner is plantest.FakeRunner on a node whose eth0 (MTU 1500) holds
-// 192.168.77.1.
-type meshRunner struct{ plantest.FakeRunner }
+// 192.168.77.1, with a VXLAN device m1 whose routes, neighbours and
+// forwarding entries the batches it is fed change, as the kernel would:
+// add of an entry there fails "File exists", del of one not there "No
+// such ...", -force goes on past a failed line. A batch holding
+// failLine fails there, the lines before it applied; one holding
+// crashLine panics there (plumb killed), the lines before it applied.
+type meshRunner struct {
+	plantest.FakeRunner
+	failLine, crashLine string
+	routes                map[string]string // subnet → via
+	neigh                 map[string]string // ip → mac
+	fdb                   map[string]string // mac → dst
+}
 
 func (m *meshRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
-	switch actions.Quote(argv) {
+	line := actions.Quote(argv)
+	if m.routes == nil {
+		m.routes, m.neigh, m.fdb = map[string]string{}, map[string]string{}, map[string]string{}
+	}
+	switch line {
 	case "ip -j addr show to 192.168.77.1/32":
-		m.FakeRunner.Calls = append(m.FakeRunner.Calls, actions.Quote(argv))
+		m.FakeRunner.Calls = append(m.FakeRunner.Calls, line)
 		return []byte(`[{"ifname":"eth0"}]`), nil
 	case "ip -j link show":
-		m.FakeRunner.Calls = append(m.FakeRunner.Calls, actions.Quote(argv))
+		m.FakeRunner.Calls = append(m.FakeRunner.Calls, line)
 		return []byte(`[{"ifname":"lo","mtu":65536},{"ifname":"eth0","mtu":1500}]`), nil
 	case "ip -j route show":
-		m.FakeRunner.Calls = append(m.FakeRunner.Calls, actions.Quote(argv))
+		m.FakeRunner.Calls = append(m.FakeRunner.Calls, line)
 		return []byte(`[]`), nil
+	case "ip -j route show dev m1":
+		var out []string
+		for dst, via := range m.routes {
+			out = append(out, fmt.Sprintf(`{"dst":%q,"gateway":%q,"flags":["onlink"]}`, dst, via))
+		}
+		return []byte("[" + strings.Join(out, ",") + "]"), nil
+	case "ip -j neigh show dev m1 nud permanent":
+		var out []string
+		for ip, mac := range m.neigh {
+			out = append(out, fmt.Sprintf(`{"dst":%q,"lladdr":%q,"state":["PERMANENT"]}`, ip, mac))
+		}
+		return []byte("[" + strings.Join(out, ",") + "]"), nil
+	case "bridge -j fdb show dev m1":
+		var out []string
+		for mac, dst := range m.fdb {
+			out = append(out, fmt.Sprintf(`{"mac":%q,"dst":%q}`, mac, dst))
+		}
+		return []byte("[" + strings.Join(out, ",") + "]"), nil
+	case "ip -batch -", "ip -force -batch -", "bridge -batch -", "bridge -force -batch -":
+		m.FakeRunner.Calls = append(m.FakeRunner.Calls, line)
+		return nil, m.batch(argv[0], strings.Contains(line, "-force"), stdin)
 	}
 	return m.FakeRunner.Run(ctx, argv, stdin)
+}
+
+// batch applies a batch's lines to the device's entries.
+func (m *meshRunner) batch(tool string, force bool, stdin []byte) error {
+	var stderr []string
+	for i, l := range strings.Split(strings.TrimSpace(string(stdin)), "\n") {
+		m.FakeRunner.Calls = append(m.FakeRunner.Calls, "  "+tool+" "+l)
+		if tool+" "+l == m.crashLine {
+			panic(plantest.Crash{})
+		}
+		var problem string
+		if tool+" "+l == m.failLine {
+			problem = "injected failure"
+		} else {
+			problem = m.apply(strings.Fields(l))
+		}
+		if problem == "" {
+			continue
+		}
+		stderr = append(stderr, problem, fmt.Sprintf("Command failed -:%d", i+1))
+		// ip exits at the first neigh that fails, -force or not.
+		if !force || strings.HasPrefix(l, "neigh ") {
+			break
+		}
+	}
+	if len(stderr) > 0 {
+		return &actions.ExecError{Argv: []string{tool, "-batch", "-"}, Code: 1, Stderr: strings.Join(stderr, "\n")}
+	}
+	return nil
+}
+
+// apply is one line's change, or the kernel's complaint.
+func (m *meshRunner) apply(w []string) string {
+	const exists, noProc, noFile = "RTNETLINK answers: File exists", "RTNETLINK answers: No such process", "RTNETLINK answers: No such file or directory"
+	switch w[0] + " " + w[1] {
+	case "route replace":
+		m.routes[w[2]] = w[4]
+	case "neigh replace":
+		m.neigh[w[2]] = w[4]
+	case "neigh flush": // neigh flush to IP dev D nud permanent
+		delete(m.neigh, w[3])
+	case "route add": // route add DST via GW dev D onlink
+		if _, ok := m.routes[w[2]]; ok {
+			return exists
+		}
+		m.routes[w[2]] = w[4]
+	case "route del":
+		if _, ok := m.routes[w[2]]; !ok {
+			return noProc
+		}
+		delete(m.routes, w[2])
+	case "neigh add": // neigh add IP lladdr MAC dev D nud permanent
+		if _, ok := m.neigh[w[2]]; ok {
+			return exists
+		}
+		m.neigh[w[2]] = w[4]
+	case "neigh del":
+		if _, ok := m.neigh[w[2]]; !ok {
+			return noFile
+		}
+		delete(m.neigh, w[2])
+	case "fdb add": // fdb add MAC dev D dst IP
+		if _, ok := m.fdb[w[2]]; ok {
+			return exists
+		}
+		m.fdb[w[2]] = w[6]
+	case "fdb replace":
+		m.fdb[w[2]] = w[6]
+	case "fdb del":
+		switch dst, ok := m.fdb[w[2]]; {
+		case !ok:
+			return noFile
+		case dst == w[6]: // another dst: nothing deleted, no error
+			delete(m.fdb, w[2])
+		}
+	}
+	return ""
+}
+
+// entries are the device's entries, sorted, one a line.
+func (m *meshRunner) entries() string {
+	var out []string
+	for k, v := range m.routes {
+		out = append(out, "route "+k+" via "+v)
+	}
+	for k, v := range m.neigh {
+		out = append(out, "neigh "+k+" "+v)
+	}
+	for k, v := range m.fdb {
+		out = append(out, "fdb "+k+" "+v)
+	}
+	slices.Sort(out)
+	return strings.Join(out, "\n")
 }
 
 var testMesh = Mesh{Name: "m1", VNI: 42, Cluster: netip.MustParsePrefix("10.244.0.0/16"), Subnet: netip.MustParsePrefix("10.244.1.0/24"),
@@ -41,12 +171,12 @@ func peer(ip, subnet, name string) plan.Peer {
 	return plan.Peer{IP: netip.MustParseAddr(ip), Subnet: netip.MustParsePrefix(subnet), Node: name}
 }
 
-// meshWith brings m1 up in st and syncs it to peers.
-func meshWith(t *testing.T, st *plan.Store, peers ...plan.Peer) {
+// meshWith brings m1 up in st on r and syncs it to peers.
+func meshWith(t *testing.T, st *plan.Store, r *meshRunner, peers ...plan.Peer) {
 	t.Helper()
 	ctx := context.Background()
 	m := testMesh
-	env := plan.Env{R: &meshRunner{}, St: st, Mode: plan.Each}
+	env := plan.Env{R: r, St: st, Mode: plan.Each}
 	if _, err := plan.Up(ctx, env, &m, false); err != nil {
 		t.Fatal(err)
 	}
@@ -132,33 +262,34 @@ var (
 	self   = peer("192.168.77.1", "10.244.1.0/24", "self")
 )
 
-// TestMeshSync: from {A, B, C} to {A, B moved, D}, one update in three
-// processes' worth of steps, none kept in the record once done; the same
-// set again is nothing to do.
+// TestMeshSync: from {A, B, C} to {A, B moved, D}, one update of three
+// batches, none of them kept in the record once done; the same set again
+// is nothing to do.
 func TestMeshSync(t *testing.T) {
 	ctx := context.Background()
 	st := plan.NewStore(t.TempDir())
-	meshWith(t, st, peerA, peerB, peerC, self)
+	r := &meshRunner{}
+	meshWith(t, st, r, peerA, peerB, peerC, self)
 	before, err := st.Load("mesh", "m1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	sync := &MeshSync{Name: "m1", Nodes: []plan.Peer{peerD, peerB2, self, peerA}}
-	env := plan.Env{R: &meshRunner{}, St: st, Mode: plan.Each}
+	env := plan.Env{R: r, St: st, Mode: plan.Each}
 	out, err := plan.Up(ctx, env, sync, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{
-		"ip route del 10.244.4.0/24 via 10.244.4.0 dev m1",
-		"ip neigh del 10.244.4.0 dev m1",
-		"bridge fdb del 02:50:0a:f4:04:00 dev m1 dst 192.168.77.4",
-		"bridge fdb replace 02:50:0a:f4:03:00 dev m1 dst 192.168.77.13",
-		"bridge fdb add 02:50:0a:f4:05:00 dev m1 dst 192.168.77.5",
-		"ip neigh add 10.244.5.0 lladdr 02:50:0a:f4:05:00 dev m1 nud permanent",
-		"ip route add 10.244.5.0/24 via 10.244.5.0 dev m1 onlink",
+	var got []string
+	for _, s := range out.Plans[0].Steps {
+		got = append(got, strings.TrimSuffix(plan.CommandLines(s.Action), "\n"))
 	}
-	if diff := cmp.Diff(want, lines(out.Plans[0])); diff != "" {
+	want := []string{
+		"ip -batch - <<'EOF'\nroute del 10.244.4.0/24 via 10.244.4.0 dev m1\nneigh del 10.244.4.0 dev m1\nEOF",
+		"bridge -batch - <<'EOF'\nfdb del 02:50:0a:f4:04:00 dev m1 dst 192.168.77.4\nfdb replace 02:50:0a:f4:03:00 dev m1 dst 192.168.77.13\nfdb add 02:50:0a:f4:05:00 dev m1 dst 192.168.77.5\nEOF",
+		"ip -batch - <<'EOF'\nneigh add 10.244.5.0 lladdr 02:50:0a:f4:05:00 dev m1 nud permanent\nroute add 10.244.5.0/24 via 10.244.5.0 dev m1 onlink\nEOF",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 	if got := out.Plans[0].Changes; got != "peers +1 −1 ~1" {
@@ -175,18 +306,26 @@ func TestMeshSync(t *testing.T) {
 	if len(after.Steps) != len(before.Steps) || f.Generation != 2 || !slices.Equal(f.Peers, []plan.Peer{peerA, peerB2, peerD}) {
 		t.Errorf("after the sync: %d steps (want %d), generation %d, peers %v", len(after.Steps), len(before.Steps), f.Generation, f.Peers)
 	}
+	if want := strings.Join([]string{
+		"fdb 02:50:0a:f4:02:00 192.168.77.2", "fdb 02:50:0a:f4:03:00 192.168.77.13", "fdb 02:50:0a:f4:05:00 192.168.77.5",
+		"neigh 10.244.2.0 02:50:0a:f4:02:00", "neigh 10.244.3.0 02:50:0a:f4:03:00", "neigh 10.244.5.0 02:50:0a:f4:05:00",
+		"route 10.244.2.0/24 via 10.244.2.0", "route 10.244.3.0/24 via 10.244.3.0", "route 10.244.5.0/24 via 10.244.5.0",
+	}, "\n"); r.entries() != want {
+		t.Errorf("entries after the sync:\n%s\nwant:\n%s", r.entries(), want)
+	}
 	again, err := plan.Up(ctx, env, sync, false)
 	if err != nil || again.Unchanged == nil {
 		t.Errorf("the same set again: %+v, %v; want nothing to do", again, err)
 	}
 }
 
-// TestMeshSyncRollback: a sync that fails at any step, or is killed at any
-// step and recovered, leaves the old peer set in the record, and undoes
-// what it did with each step's restore.
+// TestMeshSyncRollback: a sync that fails at any line of its batches, or
+// is killed at any line and recovered, leaves the old peer set in the
+// record and exactly the old entries on the device: the undos are the
+// batches' inverses, every line tried, "already so" no error.
 func TestMeshSyncRollback(t *testing.T) {
 	ctx := context.Background()
-	for i, line := range []string{
+	lines := []string{
 		"ip route del 10.244.4.0/24 via 10.244.4.0 dev m1",
 		"ip neigh del 10.244.4.0 dev m1",
 		"bridge fdb del 02:50:0a:f4:04:00 dev m1 dst 192.168.77.4",
@@ -194,16 +333,18 @@ func TestMeshSyncRollback(t *testing.T) {
 		"bridge fdb add 02:50:0a:f4:05:00 dev m1 dst 192.168.77.5",
 		"ip neigh add 10.244.5.0 lladdr 02:50:0a:f4:05:00 dev m1 nud permanent",
 		"ip route add 10.244.5.0/24 via 10.244.5.0 dev m1 onlink",
-	} {
+	}
+	for i, line := range lines {
 		for _, crash := range []bool{false, true} {
 			st := plan.NewStore(t.TempDir())
-			meshWith(t, st, peerA, peerB, peerC)
-			old, _ := st.Load("mesh", "m1")
 			r := &meshRunner{}
+			meshWith(t, st, r, peerA, peerB, peerC)
+			old, _ := st.Load("mesh", "m1")
+			oldEntries := r.entries()
 			if crash {
-				r.CrashOn = line
+				r.crashLine = line
 			} else {
-				r.FailOn = line
+				r.failLine = line
 			}
 			env := plan.Env{R: r, St: st, Mode: plan.Each}
 			func() {
@@ -214,17 +355,17 @@ func TestMeshSyncRollback(t *testing.T) {
 				}()
 				_, err := plan.Up(ctx, env, &MeshSync{Name: "m1", Nodes: []plan.Peer{peerA, peerB2, peerD}}, false)
 				if err == nil {
-					t.Errorf("step %d failing: no error", i+1)
+					t.Errorf("line %d failing: no error", i+1)
 				}
 			}()
 			if crash {
 				rec, _ := st.LoadHeader("mesh", "m1")
 				if rec.State != plan.StateApplying {
-					t.Errorf("killed at step %d: state %s, want applying", i+1, rec.State)
+					t.Errorf("killed at line %d: state %s, want applying", i+1, rec.State)
 				}
-				r.CrashOn = ""
+				r.crashLine = ""
 				if _, err := plan.Recover(ctx, r, st); err != nil {
-					t.Errorf("recover after a kill at step %d: %v", i+1, err)
+					t.Errorf("recover after a kill at line %d: %v", i+1, err)
 				}
 			}
 			rec, err := st.Load("mesh", "m1")
@@ -234,11 +375,10 @@ func TestMeshSyncRollback(t *testing.T) {
 			f, _ := rec.MeshFacts()
 			of, _ := old.MeshFacts()
 			if rec.State != plan.StateUp || rec.Updating != nil || len(rec.Steps) != len(old.Steps) || !slices.Equal(f.Peers, of.Peers) || f.Generation != 1 {
-				t.Errorf("step %d (crash %v): state %s, %d steps, generation %d, peers %v; want the old record", i+1, crash, rec.State, len(rec.Steps), f.Generation, f.Peers)
+				t.Errorf("line %d (crash %v): state %s, %d steps, generation %d, peers %v; want the old record", i+1, crash, rec.State, len(rec.Steps), f.Generation, f.Peers)
 			}
-			// What ran before the failure was undone by its restore.
-			if i >= 1 && !slices.Contains(r.Calls, "ip route add 10.244.4.0/24 via 10.244.4.0 dev m1 onlink") {
-				t.Errorf("step %d (crash %v): the removed route was not put back: %q", i+1, crash, r.Calls)
+			if got := r.entries(); got != oldEntries {
+				t.Errorf("line %d (crash %v): entries\n%s\nwant the old ones:\n%s", i+1, crash, got, oldEntries)
 			}
 		}
 	}

@@ -50,6 +50,7 @@ type jsonStep struct {
 type jsonUndo struct {
 	Command string   `json:"command,omitempty"`
 	Argv    []string `json:"argv,omitempty"`
+	Input   string   `json:"input,omitempty"` // what the undo is fed (a batch's lines)
 	// Note explains an undo that is not a fixed command: one covered by
 	// another step's undo, or one read from the host at apply time.
 	Note string `json:"note,omitempty"`
@@ -140,7 +141,7 @@ func inputOf(a actions.Action) string {
 func undoOf(s Step) *jsonUndo {
 	a := s.Action
 	if u := s.undo(); u != nil {
-		return &jsonUndo{Command: actions.Quote(u.Argv()), Argv: u.Argv()}
+		return &jsonUndo{Command: actions.Quote(u.Argv()), Argv: u.Argv(), Input: inputOf(u)}
 	}
 	if c, ok := a.(actions.Noted); ok {
 		note := c.UndoNote()

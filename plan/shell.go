@@ -55,7 +55,9 @@ trap rollback ERR
 		}
 		b.WriteString(CommandLines(a))
 		if u := s.undo(); u != nil {
-			fmt.Fprintf(&b, "undo+=(%s)\n", shellString(actions.Quote(u.Argv())))
+			// An undo fed input keeps it as a here-document, which
+			// eval reads as the step's own.
+			fmt.Fprintf(&b, "undo+=(%s)\n", shellString(strings.TrimSuffix(CommandLines(u), "\n")))
 		}
 	}
 	fmt.Fprintf(&b, "\ntrap - ERR\necho \"runbook: %s: %d steps done\" >&2\n", inDoubleQuotes(Visible(p.ID())), len(p.Steps))

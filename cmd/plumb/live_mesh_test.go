@@ -335,7 +335,7 @@ func testLiveMesh(t *testing.T, fw string) {
 	})
 	for _, m := range []*meshNode{n1, n3} {
 		plan := m.mustPlumb(t, "mesh", "sync", "m1", "--nodes", moved, "--dry-run")
-		if want := "bridge fdb replace 02:50:0a:f4:02:00 dev m1 dst 192.168.77.12\n"; plan != want {
+		if want := "bridge -batch - <<'EOF'\nfdb replace 02:50:0a:f4:02:00 dev m1 dst 192.168.77.12\nEOF\n"; plan != want {
 			t.Errorf("node %d: the plan of a move:\n%s\nwant %q", m.n, plan, want)
 		}
 		m.mustPlumb(t, "mesh", "sync", "m1", "--nodes", moved)

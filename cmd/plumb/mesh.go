@@ -145,7 +145,7 @@ func meshSync(d *deps, name actions.IfName, peers []plan.Peer, dryRun bool, outp
 		return render(d, p, output)
 	}
 	f := p.Facts.(plan.MeshFacts)
-	_, err = fmt.Fprintf(d.stdout, "mesh/%s is synced (%s, %d steps): %d peers, generation %d\n", name, p.Changes, len(p.Steps), len(f.Peers), f.Generation)
+	_, err = fmt.Fprintf(d.stdout, "mesh/%s is synced (%s): %d peers, generation %d\n", name, p.Changes, len(f.Peers), f.Generation)
 	return err
 }
 

@@ -15,6 +15,13 @@ echo "$line" >>"${STANDIN_LOG:?}"
 # nft -f - reads its transaction on stdin: the log shows it under the
 # command, each line marked "| ".
 [ "$line" = "nft -f -" ] && sed 's/^/| /' >>"$STANDIN_LOG"
+# A batch fed its lines (a mesh's peers): each line is logged as the
+# command it stands for, which the probes below read back.
+case "$line" in
+"ip -batch -" | "ip -force -batch -" | "bridge -batch -" | "bridge -force -batch -")
+	tool=${line%% *}
+	while IFS= read -r l; do echo "$tool $l" >>"$STANDIN_LOG"; done ;;
+esac
 if [ -n "${KILL_ON:-}" ] && [ "$line" = "$KILL_ON" ]; then
 	kill -9 "$PPID" # plumb dies just before this step runs, as in a crash
 	exit 137
