@@ -26,9 +26,9 @@ import (
 type meshRunner struct {
 	plantest.FakeRunner
 	failLine, crashLine string
-	routes                map[string]string // subnet → via
-	neigh                 map[string]string // ip → mac
-	fdb                   map[string]string // mac → dst
+	routes              map[string]string // subnet → via
+	neigh               map[string]string // ip → mac
+	fdb                 map[string]string // mac → dst
 }
 
 func (m *meshRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]byte, error) {
