@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -19,17 +20,21 @@ type TunnelEntries struct {
 	Fdb    map[string][]netip.Addr
 }
 
-// ReadTunnel reads dev's entries: `ip -j route show dev DEV`, `ip -j
-// neigh show dev DEV nud permanent` and `bridge -j fdb show dev DEV`.
+// ReadTunnel reads dev's entries in two processes: `ip -j -batch -` of
+// `route show dev DEV` and `neigh show dev DEV nud permanent` (a JSON
+// array a line), and `bridge -j fdb show dev DEV`.
 func ReadTunnel(ctx context.Context, r Runner, dev IfName) (*TunnelEntries, error) {
 	t := &TunnelEntries{Routes: map[netip.Prefix]netip.Addr{}, Neigh: map[netip.Addr]string{}, Fdb: map[string][]netip.Addr{}}
-	read := func(argv []string, into any) error {
-		out, err := r.Run(ctx, argv, nil)
+	read := func(argv []string, stdin string, into ...any) error {
+		out, err := r.Run(ctx, argv, []byte(stdin))
 		if err != nil {
 			return fmt.Errorf("reading %s's entries: %w", dev, err)
 		}
-		if err := json.Unmarshal(out, into); err != nil {
-			return fmt.Errorf("reading `%s` output: %w", strings.Join(argv, " "), err)
+		dec := json.NewDecoder(bytes.NewReader(out))
+		for _, v := range into {
+			if err := dec.Decode(v); err != nil {
+				return fmt.Errorf("reading `%s` output: %w", strings.Join(argv, " "), err)
+			}
 		}
 		return nil
 	}
@@ -38,7 +43,12 @@ func ReadTunnel(ctx context.Context, r Runner, dev IfName) (*TunnelEntries, erro
 		Gateway string   `json:"gateway"`
 		Flags   []string `json:"flags"`
 	}
-	if err := read([]string{"ip", "-j", "route", "show", "dev", dev.String()}, &routes); err != nil {
+	var neigh []struct {
+		Dst    string `json:"dst"`
+		LLAddr string `json:"lladdr"`
+	}
+	batch := fmt.Sprintf("route show dev %s\nneigh show dev %s nud permanent\n", dev, dev)
+	if err := read([]string{"ip", "-j", "-batch", "-"}, batch, &routes, &neigh); err != nil {
 		return nil, err
 	}
 	for _, rt := range routes {
@@ -56,13 +66,6 @@ func ReadTunnel(ctx context.Context, r Runner, dev IfName) (*TunnelEntries, erro
 		}
 		t.Routes[p] = gw
 	}
-	var neigh []struct {
-		Dst    string `json:"dst"`
-		LLAddr string `json:"lladdr"`
-	}
-	if err := read([]string{"ip", "-j", "neigh", "show", "dev", dev.String(), "nud", "permanent"}, &neigh); err != nil {
-		return nil, err
-	}
 	for _, n := range neigh {
 		if a, err := netip.ParseAddr(n.Dst); err == nil {
 			t.Neigh[a] = strings.ToLower(n.LLAddr)
@@ -72,7 +75,7 @@ func ReadTunnel(ctx context.Context, r Runner, dev IfName) (*TunnelEntries, erro
 		MAC string `json:"mac"`
 		Dst string `json:"dst"`
 	}
-	if err := read([]string{"bridge", "-j", "fdb", "show", "dev", dev.String()}, &fdb); err != nil {
+	if err := read([]string{"bridge", "-j", "fdb", "show", "dev", dev.String()}, "", &fdb); err != nil {
 		return nil, err
 	}
 	for _, e := range fdb {

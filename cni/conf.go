@@ -3,6 +3,8 @@ package cni
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"fmt"
 	"slices"
 	"sort"
@@ -281,15 +283,19 @@ func (conf *NetConf) OnMesh(st *plan.Store) *types.Error {
 		return nil
 	}
 	rec, err := st.LoadHeader(plan.MeshKind.Name(), conf.Mesh)
-	if err != nil {
-		return Error(types.ErrTryAgainLater, "mesh %s is not up on this node (plumb mesh up %s): %v", conf.Mesh, conf.Mesh, err)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Error(types.ErrTryAgainLater, "mesh %s is not up on this node (plumb mesh up %s)", conf.Mesh, conf.Mesh)
+	} else if err != nil {
+		return Error(types.ErrTryAgainLater, "mesh %s: %v", conf.Mesh, err)
 	}
 	m, err := rec.MeshFacts()
 	if err != nil {
 		return Error(types.ErrInternal, "%v", err)
 	}
-	if rec.State != plan.StateUp {
-		return Error(types.ErrTryAgainLater, "mesh %s is %s, not up; run plumb recover", conf.Mesh, rec.State)
+	// A sync changes the peers alone: the device, subnet and MTU serve
+	// meanwhile.
+	if rec.State != plan.StateUp && !(rec.State == plan.StateApplying && rec.Updating != nil) {
+		return Error(types.ErrTryAgainLater, "mesh %s is %s, not up (plumb recover finishes what a killed plumb left)", conf.Mesh, rec.State)
 	}
 	if conf.MTU == 0 {
 		conf.MTU = m.MTU

@@ -88,8 +88,11 @@ func (m *Mesh) Check() error {
 			return plan.Refuse("cluster", "%s overlaps %s, which is never routed to pods", m.Cluster, p)
 		}
 	}
-	if !m.Local.IsValid() || !m.Local.Is4() {
-		return plan.Refuse("local", "give this node's IPv4 address on the underlay (the network between the nodes)")
+	if !m.Local.IsValid() || !underlayAddr(m.Local) {
+		return plan.Refuse("local", "give this node's IPv4 address on the underlay (the network between the nodes), not a loopback, multicast, link-local or unspecified one")
+	}
+	if m.Subnet.Bits() == m.Cluster.Bits() {
+		return plan.Refuse("subnet", "%s is the whole cluster: no other node would have a subnet of its own", m.Subnet)
 	}
 	if m.Cluster.Contains(m.Local) {
 		return plan.Refuse("local", "%s is inside the cluster's %s: traffic between the nodes would be routed into the mesh itself", m.Local, m.Cluster)
@@ -184,7 +187,7 @@ func (m *Mesh) Plan(ctx context.Context, env plan.Env) ([]*plan.Plan, error) {
 
 // MeshSummary is a mesh's line in status listings.
 func MeshSummary(name string, f plan.MeshFacts) string {
-	return fmt.Sprintf("mesh %s vni %d: %s of %s from %s (%s), mtu %d, %d peers", name, f.VNI, f.Subnet, f.Cluster, f.Local, f.Underlay, f.MTU, len(f.Peers))
+	return fmt.Sprintf("mesh %s vni %d: %s of %s from %s (%s), mtu %d, %s", name, f.VNI, f.Subnet, f.Cluster, f.Local, f.Underlay, f.MTU, plan.Count(len(f.Peers), "peer"))
 }
 
 // underlay is the interface the mesh's VXLAN packets leave by: --dev,
@@ -208,6 +211,23 @@ func (m *Mesh) underlay(ctx context.Context, r actions.Runner) (actions.IfName, 
 // Again: the same settings are nothing to do; other settings are a new
 // mesh (its MAC, VNI and addresses are what the other nodes know it by).
 func (m *Mesh) Again(rec *plan.Record, p *plan.Plan) (string, error) {
+	if rec.State == plan.StateUp && !plan.SameInput(rec, p) {
+		old, err := rec.MeshFacts()
+		now, _ := p.Facts.(plan.MeshFacts)
+		if err == nil {
+			var cs []plan.Change
+			cs = plan.Differ(cs, "vni", old.VNI, now.VNI)
+			cs = plan.Differ(cs, "port", old.Port, now.Port)
+			cs = plan.Differ(cs, "local", old.Local, now.Local)
+			cs = plan.Differ(cs, "dev", old.Underlay, now.Underlay)
+			cs = plan.Differ(cs, "cluster", old.Cluster, now.Cluster)
+			cs = plan.Differ(cs, "subnet", old.Subnet, now.Subnet)
+			cs = plan.Differ(cs, "mtu", old.MTU, now.MTU)
+			// Down is refused while a bridge is on it: the advice says so.
+			return "", plan.Refuse("", "%s is already up with other settings (%s): other nodes know it by them; run `plumb bridge down` of each bridge on it, then `plumb mesh down %s`, first",
+				rec.ID(), plan.JoinChanges(cs), p.Name)
+		}
+	}
 	return plan.Again(rec, p, "up", "plumb mesh down "+p.Name)
 }
 
@@ -216,6 +236,9 @@ func (m *Mesh) Again(rec *plan.Record, p *plan.Plan) (string, error) {
 func (m *Mesh) Preflight(ctx context.Context, env plan.Env) ([]string, error) {
 	recs, _ := env.St.Headers()
 	for _, rec := range recs {
+		if f, err := rec.MeshFacts(); err == nil && f.VNI == m.VNI && f.Port == m.port() {
+			return nil, plan.Refuse("vni", "%s has VNI %d on port %d already: the kernel takes one device for each", rec.ID(), m.VNI, m.port())
+		}
 		for _, s := range rec.Subnets() {
 			if s.Overlaps(m.Cluster) {
 				return nil, plan.Refuse("cluster", "%s overlaps %s's subnet %s", m.Cluster, rec.ID(), s)

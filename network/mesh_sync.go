@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"plumb/actions"
+	"plumb/network/nodes"
 	"plumb/plan"
 )
 
@@ -23,6 +24,16 @@ import (
 type MeshSync struct {
 	Name  actions.IfName
 	Nodes []plan.Peer
+	// Whole: Nodes is the whole cluster, this node with it (mesh sync);
+	// a list without this node, of another cluster or an empty one, is
+	// refused rather than taken to remove every peer.
+	Whole bool
+	// Add and Remove change the peers the record holds when it is planned,
+	// under the mesh's lock (peer add, peer rm), instead of Nodes: two of
+	// them at once each change the set by their own peer. Remove matches
+	// a peer's address or its subnet, whichever is valid.
+	Add    []plan.Peer
+	Remove []plan.Peer
 }
 
 // Check: the nodes' own rules (duplicates, overlaps) are the node list
@@ -44,9 +55,35 @@ func (s *MeshSync) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	peers, err := PeersOf(f, s.Nodes)
+	if rec.State != plan.StateUp {
+		return nil, plan.Refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
+	}
+	list := s.Nodes
+	if len(s.Add) > 0 || len(s.Remove) > 0 {
+		list = slices.Clone(f.Peers)
+		for _, rm := range s.Remove {
+			n := len(list)
+			list = slices.DeleteFunc(list, func(p plan.Peer) bool {
+				return rm.IP.IsValid() && p.IP == rm.IP || rm.Subnet.IsValid() && p.Subnet == rm.Subnet
+			})
+			if len(list) == n {
+				what := rm.Subnet.String()
+				if rm.IP.IsValid() {
+					what = rm.IP.String()
+				}
+				return nil, plan.Refuse("", "mesh %s has no peer %s", s.Name, what)
+			}
+		}
+		for _, a := range s.Add { // a peer of the subnet is moved
+			list = append(slices.DeleteFunc(list, func(p plan.Peer) bool { return p.Subnet == a.Subnet }), a)
+		}
+	}
+	peers, err := PeersOf(f, list)
 	if err != nil {
 		return nil, err
+	}
+	if s.Whole && !slices.ContainsFunc(s.Nodes, func(n plan.Peer) bool { return n.IP == f.Local && n.Subnet == f.Subnet }) {
+		return nil, plan.Refuse("nodes", "the list does not hold this node (%s, %s): a list of another cluster, or an empty one, would remove every peer; give the whole cluster's nodes (or use plumb mesh peer rm)", f.Local, f.Subnet)
 	}
 	f.Peers = peers
 	return plan.One(&plan.Plan{Kind: plan.MeshKind.Name(), Name: rec.Name, Facts: f, Spec: rec.Spec, Summary: MeshSummary(rec.Name, f)}, nil)
@@ -58,9 +95,9 @@ func (s *MeshSync) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 // address is inside the cluster; a list that gives this node's address
 // another subnet, or its subnet another address; and two nodes with one
 // address or overlapping subnets.
-func PeersOf(f plan.MeshFacts, nodes []plan.Peer) ([]plan.Peer, error) {
+func PeersOf(f plan.MeshFacts, list []plan.Peer) ([]plan.Peer, error) {
 	var peers []plan.Peer
-	for _, n := range nodes {
+	for _, n := range list {
 		switch {
 		case n.IP == f.Local && n.Subnet == f.Subnet:
 			continue // this node
@@ -76,6 +113,13 @@ func PeersOf(f plan.MeshFacts, nodes []plan.Peer) ([]plan.Peer, error) {
 			return nil, plan.Refuse("nodes", "%s has an address inside the cluster's %s", n, f.Cluster)
 		case n.Subnet.Masked() != n.Subnet:
 			return nil, plan.Refuse("nodes", "%s: the subnet has host bits set", n)
+		case n.Subnet.Bits() > 30:
+			return nil, plan.Refuse("nodes", "%s: the subnet is too small for a node: a bridge needs a gateway and hosts (at most /30)", n)
+		case !underlayAddr(n.IP):
+			return nil, plan.Refuse("nodes", "%s: %s cannot be a node's address (loopback, multicast, link-local, broadcast or unspecified)", n, n.IP)
+		}
+		if err := nodes.CheckName(n.Node); err != nil {
+			return nil, plan.Refuse("nodes", "%v", err)
 		}
 		peers = append(peers, n)
 	}
@@ -116,10 +160,11 @@ func (s *MeshSync) Preflight(context.Context, plan.Env) ([]string, error) { retu
 // entries, moves those of peers whose address changed and adds the new
 // ones', ip adds the new neighbours and routes. The steps are transient:
 // the peers are the mesh's facts, and deleting its device takes their
-// entries. The device is not read first (three more processes, as many
-// as the sync's own): a device whose entries are not as the record says
-// (plumb check names each) fails the sync, which is rolled back.
-func (s *MeshSync) Update(_ context.Context, _ plan.Env, rec *plan.Record, p *plan.Plan) (*plan.Plan, error) {
+// entries. The device is read first (two processes): an entry the sync
+// would add that is there already, or one it would remove that is not,
+// is refused before anything runs (plumb check names them), so that no
+// undo ever removes what someone else wrote.
+func (s *MeshSync) Update(ctx context.Context, env plan.Env, rec *plan.Record, p *plan.Plan) (*plan.Plan, error) {
 	old, err := rec.MeshFacts()
 	if err != nil {
 		return nil, err
@@ -149,6 +194,11 @@ func (s *MeshSync) Update(_ context.Context, _ plan.Env, rec *plan.Record, p *pl
 			added = append(added, actions.TunnelPeer{Subnet: q.Subnet, IP: q.IP})
 		}
 	}
+	if len(gone)+len(moved)+len(added) > 0 {
+		if err := s.expect(ctx, env, gone, moved, added); err != nil {
+			return nil, err
+		}
+	}
 	// Node names may change with nothing else: facts only.
 	now.Generation = old.Generation + 1
 	up := &plan.Plan{Kind: p.Kind, Name: p.Name, Facts: now, Spec: p.Spec, Summary: MeshSummary(p.Name, now), Base: rec}
@@ -163,6 +213,52 @@ func (s *MeshSync) Update(_ context.Context, _ plan.Env, rec *plan.Record, p *pl
 	}
 	up.Changes = peerChanges(len(added), len(gone), len(moved))
 	return up, nil
+}
+
+// expect refuses a sync whose entries are not as the record says: one to
+// add there already, or one to remove or move missing.
+func (s *MeshSync) expect(ctx context.Context, env plan.Env, gone, moved, added []actions.TunnelPeer) error {
+	t, err := actions.ReadTunnel(ctx, env.R, s.Name)
+	if err != nil {
+		return err
+	}
+	var wrong []string
+	for _, q := range added {
+		end, mac := vtep(q.Subnet), MeshMAC(q.Subnet)
+		if _, ok := t.Routes[q.Subnet]; ok {
+			wrong = append(wrong, "a route to "+q.Subnet.String())
+		}
+		if _, ok := t.Neigh[end]; ok {
+			wrong = append(wrong, "a neighbour "+end.String())
+		}
+		if _, ok := t.Fdb[mac]; ok {
+			wrong = append(wrong, "a forwarding entry for "+mac)
+		}
+	}
+	for _, q := range gone {
+		if _, ok := t.Routes[q.Subnet]; !ok {
+			wrong = append(wrong, "no route to "+q.Subnet.String())
+		}
+		if _, ok := t.Neigh[vtep(q.Subnet)]; !ok {
+			wrong = append(wrong, "no neighbour "+vtep(q.Subnet).String())
+		}
+	}
+	for _, q := range append(slices.Clone(gone), moved...) {
+		mac, ip := MeshMAC(q.Subnet), q.IP
+		if q.From.IsValid() {
+			ip = q.From
+		}
+		if !slices.Contains(t.Fdb[mac], ip) {
+			wrong = append(wrong, "no forwarding entry "+mac+" to "+ip.String())
+		}
+	}
+	if len(wrong) > 0 {
+		if len(wrong) > 3 {
+			wrong = append(wrong[:3], fmt.Sprintf("%d more", len(wrong)-3))
+		}
+		return plan.Refuse("", "%s's entries are not as mesh/%s records them (%s); run `plumb check mesh/%s`, then remove or restore them", s.Name, s.Name, strings.Join(wrong, ", "), s.Name)
+	}
+	return nil
 }
 
 // peerChanges says what a sync changes: "peers +25 −25 ~25".
@@ -181,4 +277,9 @@ func peerChanges(added, removed, moved int) string {
 		return "peer names"
 	}
 	return "peers " + strings.Join(parts, " ")
+}
+
+// underlayAddr reports whether a can be a node's address on the underlay.
+func underlayAddr(a netip.Addr) bool {
+	return a.Is4() && !a.IsUnspecified() && !a.IsLoopback() && !a.IsMulticast() && !a.IsLinkLocalUnicast() && a != netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }

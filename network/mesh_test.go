@@ -46,18 +46,15 @@ func (m *meshRunner) Run(ctx context.Context, argv []string, stdin []byte) ([]by
 	case "ip -j route show":
 		m.FakeRunner.Calls = append(m.FakeRunner.Calls, line)
 		return []byte(`[]`), nil
-	case "ip -j route show dev m1":
-		var out []string
+	case "ip -j -batch -": // route show dev m1, neigh show dev m1 nud permanent
+		var routes, neigh []string
 		for dst, via := range m.routes {
-			out = append(out, fmt.Sprintf(`{"dst":%q,"gateway":%q,"flags":["onlink"]}`, dst, via))
+			routes = append(routes, fmt.Sprintf(`{"dst":%q,"gateway":%q,"flags":["onlink"]}`, dst, via))
 		}
-		return []byte("[" + strings.Join(out, ",") + "]"), nil
-	case "ip -j neigh show dev m1 nud permanent":
-		var out []string
 		for ip, mac := range m.neigh {
-			out = append(out, fmt.Sprintf(`{"dst":%q,"lladdr":%q,"state":["PERMANENT"]}`, ip, mac))
+			neigh = append(neigh, fmt.Sprintf(`{"dst":%q,"lladdr":%q,"state":["PERMANENT"]}`, ip, mac))
 		}
-		return []byte("[" + strings.Join(out, ",") + "]"), nil
+		return []byte("[" + strings.Join(routes, ",") + "]\n[" + strings.Join(neigh, ",") + "]\n"), nil
 	case "bridge -j fdb show dev m1":
 		var out []string
 		for mac, dst := range m.fdb {
@@ -316,6 +313,14 @@ func TestMeshSync(t *testing.T) {
 	again, err := plan.Up(ctx, env, sync, false)
 	if err != nil || again.Unchanged == nil {
 		t.Errorf("the same set again: %+v, %v; want nothing to do", again, err)
+	}
+	// Entries not as the record says: refused before anything runs, so
+	// that no rollback removes what someone else wrote.
+	delete(r.routes, "10.244.2.0/24")
+	r.neigh["10.244.6.0"] = "02:aa:bb:cc:dd:ee"
+	_, err = plan.Up(ctx, env, &MeshSync{Name: "m1", Nodes: []plan.Peer{peerB2, peerD, peer("192.168.77.6", "10.244.6.0/24", "f")}}, true)
+	if err == nil || !strings.Contains(err.Error(), "a neighbour 10.244.6.0") || !strings.Contains(err.Error(), "no route to 10.244.2.0/24") {
+		t.Errorf("a sync over entries not as recorded: %v", err)
 	}
 }
 

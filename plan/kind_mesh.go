@@ -198,5 +198,13 @@ func (meshKind) CheckFacts(ctx context.Context, r actions.Runner, rec *Record, f
 		}
 	}
 	slices.SortFunc(drift, func(a, b Drift) int { return strings.Compare(a.Command, b.Command) })
-	return drift, fmt.Sprintf("peer set generation %d, %d peers", m.Generation, len(m.Peers)), nil
+	return drift, fmt.Sprintf("peer set generation %d, %s", m.Generation, Count(len(m.Peers), "peer")), nil
+}
+
+// Count is n things, singular or plural: "1 peer", "2 peers".
+func Count(n int, thing string) string {
+	if n == 1 {
+		return "1 " + thing
+	}
+	return fmt.Sprintf("%d %ss", n, thing)
 }

@@ -297,7 +297,23 @@ func (s *Store) busy(kind, name string) bool {
 // another open of it than this Store's: another plumb process at work on
 // the object (a lock this Store holds is not counted).
 func (s *Store) lockedElsewhere(kind, name string) bool {
-	l := ObjectLock(kind, name)
+	return s.heldElsewhere(ObjectLock(kind, name))
+}
+
+// Changing reports whether another plumb process holds rec's own lock
+// (its kind's, as Locked says, or its object lock) exclusive now: a
+// record not up is then being applied, not left by a crash.
+func (s *Store) Changing(rec *Record) bool {
+	l := ObjectLock(rec.Kind, rec.Name)
+	if k, ok := capability[Locked](rec); ok {
+		l = k.ObjectLock(rec.Name)
+	}
+	return s.heldElsewhere(l)
+}
+
+// heldElsewhere reports whether l is held by another open of it than this
+// Store's.
+func (s *Store) heldElsewhere(l Lock) bool {
 	if _, ok := s.Holding(l); ok {
 		return false
 	}

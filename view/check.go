@@ -47,6 +47,11 @@ func Check(ctx context.Context, env plan.Env, name string) (CheckReport, error) 
 	}
 	var r CheckReport
 	for _, rec := range recs {
+		if rec.State != plan.StateUp && env.St.Changing(rec) {
+			r.Objects = append(r.Objects, Checked{ID: rec.ID(), Steps: len(rec.Steps),
+				Err: fmt.Errorf("another plumb is changing it now (state %s); check it again when that is done", rec.State)})
+			continue
+		}
 		drift, err := plan.Check(ctx, env.R, rec)
 		c := Checked{ID: rec.ID(), Steps: len(rec.Steps), Err: err, Drift: drift}
 		if err == nil {

@@ -90,8 +90,8 @@ func TestLiveMeshFaults(t *testing.T) {
 			}
 			dir := t.TempDir()
 			files := map[string]string{
-				"ABC": `[{"name":"a","ip":"192.0.2.11","subnet":"10.244.11.0/24"},{"name":"b","ip":"192.0.2.12","subnet":"10.244.12.0/24"},{"name":"c","ip":"192.0.2.13","subnet":"10.244.13.0/24"}]`,
-				"ABD": `[{"name":"a","ip":"192.0.2.11","subnet":"10.244.11.0/24"},{"name":"b","ip":"192.0.2.22","subnet":"10.244.12.0/24"},{"name":"d","ip":"192.0.2.14","subnet":"10.244.14.0/24"}]`,
+				"ABC": `[{"name":"self","ip":"192.0.2.1","subnet":"10.244.1.0/24"},{"name":"a","ip":"192.0.2.11","subnet":"10.244.11.0/24"},{"name":"b","ip":"192.0.2.12","subnet":"10.244.12.0/24"},{"name":"c","ip":"192.0.2.13","subnet":"10.244.13.0/24"}]`,
+				"ABD": `[{"name":"self","ip":"192.0.2.1","subnet":"10.244.1.0/24"},{"name":"a","ip":"192.0.2.11","subnet":"10.244.11.0/24"},{"name":"b","ip":"192.0.2.22","subnet":"10.244.12.0/24"},{"name":"d","ip":"192.0.2.14","subnet":"10.244.14.0/24"}]`,
 			}
 			file := func(args []string) []string {
 				out := append([]string(nil), args...)
@@ -216,7 +216,8 @@ func TestLiveMeshSyncKill(t *testing.T) {
 	node := func(i, host int) string {
 		return fmt.Sprintf(`{"ip":"192.0.2.%d","subnet":"10.244.%d.0/24"}`, host, i)
 	}
-	var old, now []string
+	self := `{"ip":"192.0.2.1","subnet":"10.244.1.0/24"}`
+	old, now := []string{self}, []string{self}
 	for i := 0; i < 100; i++ {
 		old = append(old, node(10+i, 10+i))
 		switch {

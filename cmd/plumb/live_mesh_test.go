@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -349,6 +350,36 @@ func testLiveMesh(t *testing.T, fw string) {
 		t.Errorf("to n2 after its move: %q", got)
 	}
 	n2.run(t, "ip", "addr", "del", "192.168.77.12/24", "dev", "eth0")
+
+	// A neighbour someone else wrote where a new peer's would go: the
+	// sync is refused before anything runs, and the neighbour stays.
+	n1.run(t, "ip", "neigh", "add", "10.244.9.0", "lladdr", "02:aa:bb:cc:dd:ee", "dev", "m1", "nud", "permanent")
+	if out, err := n1.plumb(t, "mesh", "peer", "add", "m1", "--node", "192.168.77.9", "--subnet", "10.244.9.0/24"); err == nil || !strings.Contains(out, "a neighbour 10.244.9.0") {
+		t.Errorf("peer add over a foreign neighbour: %v\n%s", err, out)
+	}
+	if out := n1.run(t, "ip", "neigh", "show", "dev", "m1"); !strings.Contains(out, "10.244.9.0 lladdr 02:aa:bb:cc:dd:ee PERMANENT") {
+		t.Errorf("the foreign neighbour is gone:\n%s", out)
+	}
+	n1.run(t, "ip", "neigh", "del", "10.244.9.0", "dev", "m1")
+	// Peer adds at once each add their own: they wait for the mesh's lock
+	// and change the set as it is then.
+	var wg sync.WaitGroup
+	for i := 20; i < 25; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if out, err := n1.plumb(t, "mesh", "peer", "add", "m1", "--node", fmt.Sprintf("192.168.77.%d", i), "--subnet", fmt.Sprintf("10.244.%d.0/24", i)); err != nil {
+				t.Errorf("peer add %d: %v\n%s", i, err, out)
+			}
+		}()
+	}
+	wg.Wait()
+	if out := n1.mustPlumb(t, "check", "mesh/m1"); !strings.Contains(out, "peer set generation 9, 7 peers") {
+		t.Errorf("after five peer adds at once:\n%s", out)
+	}
+	for i := 20; i < 25; i++ {
+		n1.mustPlumb(t, "mesh", "peer", "rm", "m1", "--subnet", fmt.Sprintf("10.244.%d.0/24", i))
+	}
 
 	// Node 3's pods: inspect names the pod; containerd deletes each twice,
 	// at stopp with the netns, at rmp without; both succeed.

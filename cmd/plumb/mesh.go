@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net/netip"
 	"os"
-	"slices"
 
 	"github.com/rs/zerolog"
 
@@ -25,14 +24,14 @@ type MeshCmd struct {
 	Sync    MeshSyncCmd    `cmd:"" help:"Make the mesh's peers the nodes of a node list (kubectl get nodes -o json): adds, removes and moves in one plan."`
 	Peer    MeshPeerCmd    `cmd:"" help:"Add or remove one peer."`
 	Down    MeshDownCmd    `cmd:"" help:"Remove the mesh's device, and with it every peer's route, neighbour and forwarding entry."`
-	Ls      MeshLsCmd      `cmd:"" help:"List meshes, their peers and the bridges on them."`
+	Ls      MeshLsCmd      `cmd:"" help:"List meshes with their peer counts and the bridges on them."`
 	Inspect MeshInspectCmd `cmd:"" help:"Show meshes in full, peers included (JSON)."`
 }
 
 // MeshUpCmd is `plumb mesh up`.
 type MeshUpCmd struct {
 	Name    actions.IfName `arg:"" help:"The mesh, and its VXLAN device's name on this node."`
-	VNI     uint32         `name:"vni" required:"" help:"The VXLAN network identifier, the same on every node (1 to 16777215)."`
+	VNI     uint32         `name:"vni" required:"" placeholder:"N" help:"The VXLAN network identifier, the same on every node (1 to 16777215)."`
 	Cluster subnetFlag     `name:"cluster" required:"" placeholder:"CIDR" help:"The cluster's pod CIDR, every node's subnet inside it (like 10.244.0.0/16): traffic to it is never masqueraded."`
 	Subnet  subnetFlag     `name:"subnet" required:"" placeholder:"CIDR" help:"This node's pod subnet (a node's spec.podCIDR, like 10.244.1.0/24)."`
 	Local   addrFlag       `name:"local" required:"" placeholder:"IP" help:"This node's address on the underlay, the network between the nodes (a node's InternalIP)."`
@@ -76,14 +75,16 @@ type MeshSyncCmd struct {
 // Help is the long help of `plumb mesh sync --help`.
 func (c *MeshSyncCmd) Help() string {
 	return `Reads the cluster's nodes (spec.podCIDR or podCIDRs, and the first IPv4
-InternalIP of each; nodes with neither yet are skipped with a warning), leaves
-this node out (by --local or --subnet of mesh up), and converges the mesh's
+InternalIP of each; a node that lacks either yet is skipped with a warning),
+leaves this node out (its entry: mesh up's --local and --subnet; a list
+without it is refused, since it would remove every peer), and converges the mesh's
 peers on them in one plan, shown first: routes and neighbours of nodes gone
 removed (ip -batch), their forwarding entries removed, moved nodes' replaced
 and new ones' added (bridge -batch), new neighbours and routes added (ip
--batch). A crash or failure leaves the old peer set or the new one, never a
-mix: plumb recover puts back the old. With the set already in place it says
-"nothing to do". From a cluster:
+-batch), each batch one step fed its lines. A crash or failure leaves the
+old peer set or the new one, never a mix: plumb recover puts back the old.
+With the set already in place it says "nothing to do". plumb check compares
+the device's entries with the peer set. From a cluster:
 
   kubectl get nodes -o json | plumb mesh sync NAME --nodes -`
 }
@@ -94,7 +95,7 @@ func (c *MeshSyncCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
-	return meshSync(d, c.Name, peers, c.DryRun, c.Output)
+	return meshSync(d, &network.MeshSync{Name: c.Name, Nodes: peers, Whole: true}, c.DryRun, c.Output)
 }
 
 // readNodes reads a node list from file (- is stdin), logging what it
@@ -110,7 +111,11 @@ func readNodes(d *deps, file string) ([]plan.Peer, error) {
 	if err != nil {
 		return nil, plan.RefuseErr("nodes", err)
 	}
-	ns, warnings, err := nodes.Read(data, file)
+	what := file
+	if file == "-" {
+		what = "stdin"
+	}
+	ns, warnings, err := nodes.Read(data, what)
 	if err != nil {
 		return nil, plan.RefuseErr("nodes", err)
 	}
@@ -124,28 +129,31 @@ func readNodes(d *deps, file string) ([]plan.Peer, error) {
 	return peers, nil
 }
 
-// meshSync makes the mesh's peers peers, saying what changed.
-func meshSync(d *deps, name actions.IfName, peers []plan.Peer, dryRun bool, output string) error {
+// meshSync applies a sync, saying what changed.
+func meshSync(d *deps, s *network.MeshSync, dryRun bool, output string) error {
 	if !dryRun {
 		if err := privileged(); err != nil {
 			return err
 		}
 	}
-	out, err := plan.Up(d.ctx, d.env(), &network.MeshSync{Name: name, Nodes: peers}, dryRun)
+	out, err := plan.Up(d.ctx, d.env(), s, dryRun)
 	if err != nil {
 		return err
 	}
 	p := out.Plans[0]
-	if out.Unchanged != nil || p.Base == nil && len(p.Steps) == 0 {
-		f, _ := p.Facts.(plan.MeshFacts)
-		_, err := fmt.Fprintf(d.stdout, "mesh/%s: nothing to do (%d peers, generation %d)\n", name, len(f.Peers), f.Generation)
-		return err
+	f, _ := p.Facts.(plan.MeshFacts)
+	switch {
+	case output != "text" && dryRun:
+		err = render(d, p, output) // nothing to do: a plan of no step
+	case out.Unchanged != nil || p.Base == nil && len(p.Steps) == 0:
+		_, err = fmt.Fprintf(d.stdout, "mesh/%s: nothing to do (%s, generation %d)\n", s.Name, plan.Count(len(f.Peers), "peer"), f.Generation)
+	case dryRun && len(p.Steps) == 0:
+		_, err = fmt.Fprintf(d.stdout, "mesh/%s: only node names change; no command runs\n", s.Name)
+	case dryRun:
+		err = render(d, p, output)
+	default:
+		_, err = fmt.Fprintf(d.stdout, "mesh/%s is synced (%s): %s, generation %d\n", s.Name, p.Changes, plan.Count(len(f.Peers), "peer"), f.Generation)
 	}
-	if dryRun {
-		return render(d, p, output)
-	}
-	f := p.Facts.(plan.MeshFacts)
-	_, err = fmt.Fprintf(d.stdout, "mesh/%s is synced (%s): %d peers, generation %d\n", name, p.Changes, len(f.Peers), f.Generation)
 	return err
 }
 
@@ -167,13 +175,8 @@ type MeshPeerAddCmd struct {
 
 func (c *MeshPeerAddCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	f, err := meshFacts(d, c.Name)
-	if err != nil {
-		return err
-	}
 	add := plan.Peer{IP: c.Node.Addr, Subnet: c.Subnet.Prefix, Node: c.NodeName}
-	peers := slices.DeleteFunc(slices.Clone(f.Peers), func(p plan.Peer) bool { return p.Subnet == add.Subnet })
-	return meshSync(d, c.Name, append(peers, add), c.DryRun, c.Output)
+	return meshSync(d, &network.MeshSync{Name: c.Name, Add: []plan.Peer{add}}, c.DryRun, c.Output)
 }
 
 // MeshPeerRmCmd is `plumb mesh peer rm`.
@@ -187,32 +190,8 @@ type MeshPeerRmCmd struct {
 
 func (c *MeshPeerRmCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	f, err := meshFacts(d, c.Name)
-	if err != nil {
-		return err
-	}
-	peers := slices.DeleteFunc(slices.Clone(f.Peers), func(p plan.Peer) bool {
-		return c.Node.IsValid() && p.IP == c.Node.Addr || c.Subnet.IsValid() && p.Subnet == c.Subnet.Prefix
-	})
-	if len(peers) == len(f.Peers) {
-		what := c.Node.String()
-		if c.Subnet.IsValid() {
-			what = c.Subnet.String()
-		}
-		return &plan.Refused{Msg: fmt.Sprintf("mesh %s has no peer %s", c.Name, what)}
-	}
-	return meshSync(d, c.Name, peers, c.DryRun, c.Output)
-}
-
-// meshFacts are mesh name's facts as its record holds them now (the peer
-// commands change that set by one; the sync under the lock refuses a
-// record changed meanwhile as another input).
-func meshFacts(d *deps, name actions.IfName) (plan.MeshFacts, error) {
-	rec, err := findMesh(d.store.LoadHeader, name.String())
-	if err != nil {
-		return plan.MeshFacts{}, err
-	}
-	return rec.MeshFacts()
+	rm := plan.Peer{IP: c.Node.Addr, Subnet: c.Subnet.Prefix}
+	return meshSync(d, &network.MeshSync{Name: c.Name, Remove: []plan.Peer{rm}}, c.DryRun, c.Output)
 }
 
 // findMesh is mesh name's record, or an error that says there is none.

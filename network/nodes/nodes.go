@@ -175,6 +175,9 @@ func readPlain(js []byte, what string) ([]entry, error) {
 		if p.Subnet == "" {
 			return nil, fmt.Errorf("%s: %s has no subnet", what, label)
 		}
+		if err := CheckName(p.Name); err != nil {
+			return nil, fmt.Errorf("%s: %s: %v", what, label, err)
+		}
 		n := entry{Node: Node{Name: p.Name}, label: label}
 		var err error
 		if n.Subnet, err = parseSubnet(p.Subnet, label, what); err != nil {
@@ -235,6 +238,9 @@ func readList(js []byte, what string) ([]entry, []string, error) {
 		if len(cidrs) == 0 {
 			warnings = append(warnings, fmt.Sprintf("%s: %s has no podCIDR yet; skipped", what, label))
 			continue
+		}
+		if err := CheckName(it.Metadata.Name); err != nil {
+			return nil, nil, fmt.Errorf("%s: %s: %v", what, label, err)
 		}
 		n := entry{Node: Node{Name: it.Metadata.Name}, label: label}
 		for _, c := range cidrs {
@@ -375,4 +381,29 @@ func position(data []byte, off int64) (line, col int) {
 	line = bytes.Count(before, []byte("\n")) + 1
 	col = int(off) - bytes.LastIndexByte(before, '\n')
 	return line, col
+}
+
+// CheckName refuses a node name that is not a Kubernetes node name (a DNS
+// subdomain: at most 253 bytes of lower-case letters, digits, '-' and
+// '.', each label starting and ending with a letter or digit). "" is no
+// name, which a plain list may give.
+func CheckName(name string) error {
+	if name == "" {
+		return nil
+	}
+	if len(name) > 253 {
+		return fmt.Errorf("node name %.20q… is longer than 253 bytes", name)
+	}
+	for _, label := range strings.Split(name, ".") {
+		ok := label != "" && label[0] != '-' && label[len(label)-1] != '-'
+		for _, r := range label {
+			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+				ok = false
+			}
+		}
+		if !ok {
+			return fmt.Errorf("%q is not a node name: lower-case letters, digits, '-' and '.', as Kubernetes names nodes", name)
+		}
+	}
+	return nil
 }

@@ -21,6 +21,10 @@ case "$line" in
 "ip -batch -" | "ip -force -batch -" | "bridge -batch -" | "bridge -force -batch -")
 	tool=${line%% *}
 	while IFS= read -r l; do echo "$tool $l" >>"$STANDIN_LOG"; done ;;
+"ip -j -batch -")
+	# Probes in one process: each line answered as `ip -j LINE`.
+	while IFS= read -r l; do "$0" -j $l; done
+	exit 0 ;;
 esac
 if [ -n "${KILL_ON:-}" ] && [ "$line" = "$KILL_ON" ]; then
 	kill -9 "$PPID" # plumb dies just before this step runs, as in a crash
