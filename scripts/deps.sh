@@ -10,10 +10,14 @@ need=(ip:iproute2 bridge:iproute2 iptables:iptables iptables-save:iptables
 # (crun: the OCI runtime plumb run hands its containers to; runc serves too.)
 # `deps.sh test`: what only the live tests (root) run, too: podman for
 # TestLivePodman (podman as plumb's CNI client), runc for TestLiveExec's
-# second runtime, nft for the nftables back end's. Without root the live
-# tests skip, so these are not asked for.
+# second runtime, nft for the nftables back end's, containerd (1.6, with
+# its CRI plugin) and the reference loopback plugin it runs beside plumb
+# for TestLiveContainerdMesh (which also needs crictl: `go install
+# sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0`, as .ci/run does). Without
+# root the live tests skip, so these are not asked for.
 if [ "${1:-}" = test ] && [ "$(id -u)" -eq 0 ]; then
-	need+=(podman:podman runc:runc nft:nftables)
+	need+=(podman:podman runc:runc nft:nftables containerd:containerd
+		/usr/lib/cni/loopback:containernetworking-plugins)
 fi
 # `deps.sh bench`: the peers make bench measures plumb against that a
 # package brings: Podman's network stack (netavark, not on PATH) and nft,
@@ -43,3 +47,9 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq $pkgs >/dev/null
+# The tests start their own containerd in a throwaway namespace; a host
+# service that the package enabled (and, under systemd, started) is not
+# theirs to leave running.
+case " $pkgs " in *" containerd "*)
+	if command -v systemctl >/dev/null 2>&1; then systemctl disable --now containerd >/dev/null 2>&1 || true; fi ;;
+esac
