@@ -17,7 +17,7 @@ need=(ip:iproute2 bridge:iproute2 iptables:iptables iptables-save:iptables
 # root the live tests skip, so these are not asked for.
 if [ "${1:-}" = test ] && [ "$(id -u)" -eq 0 ]; then
 	need+=(podman:podman runc:runc nft:nftables containerd:containerd
-		/usr/lib/cni/loopback:containernetworking-plugins)
+		/usr/lib/cni/loopback:containernetworking-plugins ping:iputils-ping)
 fi
 # `deps.sh bench`: the peers make bench measures plumb against that a
 # package brings: Podman's network stack (netavark, not on PATH) and nft,
@@ -34,6 +34,18 @@ done
 if ! command -v go >/dev/null 2>&1 && [ ! -x /usr/local/go/bin/go ]; then
 	echo "go: not found — install Go 1.26 (https://go.dev/doc/install) or Debian's golang package" >&2
 	exit 1
+fi
+# crictl, which no Debian package of bookworm carries, from the Go module
+# proxy once (about a minute): TestLiveContainerdMesh drives containerd
+# with it as kubelet would.
+if [ "${1:-}" = test ] && [ "$(id -u)" -eq 0 ]; then
+	gocmd=$(command -v go || echo /usr/local/go/bin/go)
+	gobin=$("$gocmd" env GOBIN 2>/dev/null || true)
+	[ -n "$gobin" ] || gobin=$("$gocmd" env GOPATH 2>/dev/null)/bin
+	if ! command -v crictl >/dev/null 2>&1 && [ ! -x "$gobin/crictl" ]; then
+		echo "installing: crictl (go install sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0)" >&2
+		"$gocmd" install sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0
+	fi
 fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
