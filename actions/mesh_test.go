@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestBridgeTool: bridge lines run as one `bridge -batch -`, wrapped into
@@ -311,5 +313,59 @@ func TestMeshActionsHelper(t *testing.T) {
 	}
 	for _, v := range []Verifier{fdb, neigh, route} {
 		verify(v, "link m1 is missing")
+	}
+}
+
+// TestReadTunnelNetlink: a VXLAN device's entries read by netlink are
+// those its commands read, in a namespace with a peer's route, neighbour
+// and forwarding entry, a route that is no peer's, and entries of
+// another device.
+func TestReadTunnelNetlink(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it makes a network namespace")
+	}
+	if os.Getenv("PLUMB_TUNNEL_HELPER") == "" {
+		cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestReadTunnelNetlink$", "-test.v")
+		cmd.Env = append(os.Environ(), "PLUMB_TUNNEL_HELPER=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("in a throwaway namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	for _, c := range []string{
+		"ip link add e0 type veth peer name e1", "ip addr add 192.0.2.1/24 dev e0", "ip link set e0 up", "ip link set e1 up",
+		"ip link add m1 type vxlan id 42 local 192.0.2.1 dev e0 dstport 8472 nolearning", "ip addr add 10.244.1.0/32 dev m1", "ip link set m1 up",
+		"ip neigh add 10.244.2.0 lladdr 02:50:0a:f4:02:00 dev m1 nud permanent",
+		"ip route add 10.244.2.0/24 via 10.244.2.0 dev m1 onlink",
+		"bridge fdb add 02:50:0a:f4:02:00 dev m1 dst 192.0.2.2",
+		"bridge fdb append 00:00:00:00:00:00 dev m1 dst 192.0.2.3",
+		"ip route add 10.9.0.0/24 dev m1",
+		"ip neigh add 192.0.2.9 lladdr 02:00:00:00:00:09 dev e0 nud permanent",
+	} {
+		if out, err := exec.Command("sh", "-c", c).CombinedOutput(); err != nil {
+			t.Fatalf("%s: %v\n%s", c, err, out)
+		}
+	}
+	ctx := context.Background()
+	byNetlink, err := Exec{}.ReadTunnel(ctx, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	byCommand, err := ReadTunnel(ctx, Exec{ProbeByCommand: true}, "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eq := []cmp.Option{cmp.Comparer(func(a, b netip.Addr) bool { return a == b }), cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })}
+	for _, e := range []*TunnelEntries{byCommand, byNetlink} {
+		for _, d := range e.Fdb {
+			slices.SortFunc(d, netip.Addr.Compare)
+		}
+	}
+	if diff := cmp.Diff(byCommand, byNetlink, eq...); diff != "" {
+		t.Errorf("netlink (+) and commands (-) differ:\n%s", diff)
+	}
+	if len(byNetlink.Routes) != 2 || byNetlink.Neigh[netip.MustParseAddr("10.244.2.0")] != "02:50:0a:f4:02:00" || len(byNetlink.Fdb) != 2 {
+		t.Errorf("read: %+v", byNetlink)
 	}
 }

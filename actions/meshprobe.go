@@ -24,6 +24,9 @@ type TunnelEntries struct {
 // `route show dev DEV` and `neigh show dev DEV nud permanent` (a JSON
 // array a line), and `bridge -j fdb show dev DEV`.
 func ReadTunnel(ctx context.Context, r Runner, dev IfName) (*TunnelEntries, error) {
+	if tr, ok := r.(TunnelReader); ok && !probesByCommand(r) {
+		return tr.ReadTunnel(ctx, dev)
+	}
 	t := &TunnelEntries{Routes: map[netip.Prefix]netip.Addr{}, Neigh: map[netip.Addr]string{}, Fdb: map[string][]netip.Addr{}}
 	read := func(argv []string, stdin string, into ...any) error {
 		out, err := r.Run(ctx, argv, []byte(stdin))
@@ -85,4 +88,11 @@ func ReadTunnel(ctx context.Context, r Runner, dev IfName) (*TunnelEntries, erro
 		}
 	}
 	return t, nil
+}
+
+// probesByCommand reports whether r reads the host with commands (exec
+// each, for debugging), not in-process.
+func probesByCommand(r Runner) bool {
+	e, ok := r.(Exec)
+	return ok && e.ProbeByCommand
 }
