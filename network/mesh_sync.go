@@ -34,6 +34,10 @@ type MeshSync struct {
 	// a peer's address or its subnet, whichever is valid.
 	Add    []plan.Peer
 	Remove []plan.Peer
+	// Skipped are nodes the list names but could not give (no pod subnet
+	// or address yet): a peer of that name stays as it is, rather than be
+	// cut off for a moment of the API's.
+	Skipped []string
 }
 
 // Check: the nodes' own rules (duplicates, overlaps) are the node list
@@ -59,6 +63,11 @@ func (s *MeshSync) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 		return nil, plan.Refuse("", "%s has an unfinished plan (state %s); run `plumb recover` first", rec.ID(), rec.State)
 	}
 	list := s.Nodes
+	for _, p := range f.Peers {
+		if p.Node != "" && slices.Contains(s.Skipped, p.Node) && !slices.ContainsFunc(list, func(n plan.Peer) bool { return n.Node == p.Node }) {
+			list = append(slices.Clip(list), p)
+		}
+	}
 	if len(s.Add) > 0 || len(s.Remove) > 0 {
 		list = slices.Clone(f.Peers)
 		for _, rm := range s.Remove {

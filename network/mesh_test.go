@@ -388,3 +388,25 @@ func TestMeshSyncRollback(t *testing.T) {
 		}
 	}
 }
+
+// TestMeshSyncSkipped: a node the list names but skips (no address or pod
+// subnet for a moment) stays the peer it was; a list without it removes
+// it; a list without this node is refused.
+func TestMeshSyncSkipped(t *testing.T) {
+	ctx := context.Background()
+	st := plan.NewStore(t.TempDir())
+	r := &meshRunner{}
+	meshWith(t, st, r, peerA, peerB, peerC, self)
+	env := plan.Env{R: r, St: st, Mode: plan.Each}
+	out, err := plan.Up(ctx, env, &MeshSync{Name: "m1", Nodes: []plan.Peer{self, peerA, peerB}, Whole: true, Skipped: []string{"node-c"}}, false)
+	if err != nil || out.Unchanged == nil {
+		t.Errorf("node-c skipped: %+v, %v; want nothing to do", out, err)
+	}
+	out, err = plan.Up(ctx, env, &MeshSync{Name: "m1", Nodes: []plan.Peer{self, peerA, peerB}, Whole: true}, true)
+	if err != nil || out.Plans[0].Changes != "peers −1" {
+		t.Errorf("node-c gone: %+v, %v; want it removed", out, err)
+	}
+	if _, err := plan.Up(ctx, env, &MeshSync{Name: "m1", Nodes: []plan.Peer{peerA}, Whole: true}, true); err == nil || !strings.Contains(err.Error(), "does not hold this node") {
+		t.Errorf("a list without this node: %v", err)
+	}
+}

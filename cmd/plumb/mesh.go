@@ -75,7 +75,8 @@ type MeshSyncCmd struct {
 // Help is the long help of `plumb mesh sync --help`.
 func (c *MeshSyncCmd) Help() string {
 	return `Reads the cluster's nodes (spec.podCIDR or podCIDRs, and the first IPv4
-InternalIP of each; a node that lacks either yet is skipped with a warning),
+InternalIP of each; a node that lacks either yet is skipped with a warning,
+and stays a peer as it is if it was one),
 leaves this node out (its entry: mesh up's --local and --subnet; a list
 without it is refused, since it would remove every peer), and converges the mesh's
 peers on them in one plan, shown first: routes and neighbours of nodes gone
@@ -91,16 +92,16 @@ the device's entries with the peer set. From a cluster:
 
 func (c *MeshSyncCmd) Run(d *deps) error {
 	c.DryRun = printsOnly(c.DryRun, c.Output)
-	peers, err := readNodes(d, c.Nodes)
+	peers, skipped, err := readNodes(d, c.Nodes)
 	if err != nil {
 		return err
 	}
-	return meshSync(d, &network.MeshSync{Name: c.Name, Nodes: peers, Whole: true}, c.DryRun, c.Output)
+	return meshSync(d, &network.MeshSync{Name: c.Name, Nodes: peers, Whole: true, Skipped: skipped}, c.DryRun, c.Output)
 }
 
 // readNodes reads a node list from file (- is stdin), logging what it
-// skipped.
-func readNodes(d *deps, file string) ([]plan.Peer, error) {
+// skipped and naming the nodes skipped.
+func readNodes(d *deps, file string) ([]plan.Peer, []string, error) {
 	var data []byte
 	var err error
 	if file == "-" {
@@ -109,15 +110,15 @@ func readNodes(d *deps, file string) ([]plan.Peer, error) {
 		data, err = os.ReadFile(file)
 	}
 	if err != nil {
-		return nil, plan.RefuseErr("nodes", err)
+		return nil, nil, plan.RefuseErr("nodes", err)
 	}
 	what := file
 	if file == "-" {
 		what = "stdin"
 	}
-	ns, warnings, err := nodes.Read(data, what)
+	ns, warnings, skipped, err := nodes.ReadSkipping(data, what)
 	if err != nil {
-		return nil, plan.RefuseErr("nodes", err)
+		return nil, nil, plan.RefuseErr("nodes", err)
 	}
 	for _, w := range warnings {
 		zerolog.Ctx(d.ctx).Warn().Msg(w)
@@ -126,7 +127,7 @@ func readNodes(d *deps, file string) ([]plan.Peer, error) {
 	for i, n := range ns {
 		peers[i] = plan.Peer{IP: n.IP, Subnet: n.Subnet, Node: n.Name}
 	}
-	return peers, nil
+	return peers, skipped, nil
 }
 
 // meshSync applies a sync, saying what changed.

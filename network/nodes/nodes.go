@@ -106,11 +106,19 @@ const notNodes = "not a node list (`kubectl get nodes -o json`) or a list of {ip
 // The nodes come sorted by Subnet. Errors and warnings start with what, the
 // file's name; the caller adds the flag ("--nodes: ").
 func Read(data []byte, what string) (_ []Node, warnings []string, err error) {
+	nodes, warnings, _, err := ReadSkipping(data, what)
+	return nodes, warnings, err
+}
+
+// ReadSkipping is Read, and the names of the nodes it skipped (no pod
+// subnet or no IPv4 InternalIP yet): a mesh keeps such a node as its peer
+// while it is one, rather than cut it off for a moment of the API's.
+func ReadSkipping(data []byte, what string) (_ []Node, warnings, skipped []string, err error) {
 	var nodes []entry
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 {
-		return nil, nil, fmt.Errorf("%s is empty, %s", what, notNodes)
+		return nil, nil, nil, fmt.Errorf("%s is empty, %s", what, notNodes)
 	}
 	js := trimmed
 	if c := trimmed[0]; (c != '[' && c != '{') || !json.Valid(trimmed) {
@@ -121,30 +129,30 @@ func Read(data []byte, what string) (_ []Node, warnings []string, err error) {
 		case c == '[' || c == '{':
 			// Meant as JSON: its error says more than YAML's.
 			var v any
-			return nil, nil, jsonError(what, "", trimmed, json.Unmarshal(trimmed, &v))
+			return nil, nil, nil, jsonError(what, "", trimmed, json.Unmarshal(trimmed, &v))
 		default:
-			return nil, nil, fmt.Errorf("%s %v", what, yerr)
+			return nil, nil, nil, fmt.Errorf("%s %v", what, yerr)
 		}
 	}
 	switch js[0] {
 	case '[':
 		nodes, err = readPlain(js, what)
 	case '{':
-		nodes, warnings, err = readList(js, what)
+		nodes, warnings, skipped, err = readList(js, what)
 	default:
-		return nil, nil, fmt.Errorf("%s holds a single value, %s", what, notNodes)
+		return nil, nil, nil, fmt.Errorf("%s holds a single value, %s", what, notNodes)
 	}
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if err := check(nodes, what); err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	var out []Node
 	for _, e := range nodes {
 		out = append(out, e.Node)
 	}
-	return out, warnings, nil
+	return out, warnings, skipped, nil
 }
 
 // readPlain decodes a plain list, strictly, entry by entry so that a message
@@ -199,21 +207,21 @@ func readPlain(js []byte, what string) ([]entry, error) {
 }
 
 // readList decodes a NodeList or kubectl's List of Nodes.
-func readList(js []byte, what string) ([]entry, []string, error) {
+func readList(js []byte, what string) ([]entry, []string, []string, error) {
 	var l list
 	if err := json.Unmarshal(js, &l); err != nil {
-		return nil, nil, jsonError(what, "", js, err)
+		return nil, nil, nil, jsonError(what, "", js, err)
 	}
 	switch {
 	case l.Kind == "":
-		return nil, nil, fmt.Errorf("%s is an object with no kind, %s", what, notNodes)
+		return nil, nil, nil, fmt.Errorf("%s is an object with no kind, %s", what, notNodes)
 	case l.Kind != "NodeList" && l.Kind != "List":
-		return nil, nil, fmt.Errorf("%s is a %s, %s", what, l.Kind, notNodes)
+		return nil, nil, nil, fmt.Errorf("%s is a %s, %s", what, l.Kind, notNodes)
 	case l.APIVersion != "v1":
-		return nil, nil, fmt.Errorf("%s is a %s of apiVersion %q; plumb reads v1", what, l.Kind, l.APIVersion)
+		return nil, nil, nil, fmt.Errorf("%s is a %s of apiVersion %q; plumb reads v1", what, l.Kind, l.APIVersion)
 	}
 	var nodes []entry
-	var warnings []string
+	var warnings, skipped []string
 	for i, it := range l.Items {
 		label := fmt.Sprintf("item %d", i+1)
 		if it.Metadata.Name != "" {
@@ -225,11 +233,11 @@ func readList(js []byte, what string) ([]entry, []string, error) {
 			if kind == "" {
 				kind = "object with no kind"
 			}
-			return nil, nil, fmt.Errorf("%s is a List holding a %s (item %d), %s", what, kind, i+1, notNodes)
+			return nil, nil, nil, fmt.Errorf("%s is a List holding a %s (item %d), %s", what, kind, i+1, notNodes)
 		case l.Kind == "NodeList" && it.Kind != "" && it.Kind != "Node":
-			return nil, nil, fmt.Errorf("%s is a NodeList holding a %s (item %d), %s", what, it.Kind, i+1, notNodes)
+			return nil, nil, nil, fmt.Errorf("%s is a NodeList holding a %s (item %d), %s", what, it.Kind, i+1, notNodes)
 		case (l.Kind == "List" || it.APIVersion != "") && it.APIVersion != "v1":
-			return nil, nil, fmt.Errorf("%s: %s is a Node of apiVersion %q; plumb reads v1", what, label, it.APIVersion)
+			return nil, nil, nil, fmt.Errorf("%s: %s is a Node of apiVersion %q; plumb reads v1", what, label, it.APIVersion)
 		}
 		cidrs := it.Spec.PodCIDRs
 		if len(cidrs) == 0 && it.Spec.PodCIDR != "" {
@@ -237,27 +245,28 @@ func readList(js []byte, what string) ([]entry, []string, error) {
 		}
 		if len(cidrs) == 0 {
 			warnings = append(warnings, fmt.Sprintf("%s: %s has no podCIDR yet; skipped", what, label))
+			skipped = append(skipped, it.Metadata.Name)
 			continue
 		}
 		if err := CheckName(it.Metadata.Name); err != nil {
-			return nil, nil, fmt.Errorf("%s: %s: %v", what, label, err)
+			return nil, nil, nil, fmt.Errorf("%s: %s: %v", what, label, err)
 		}
 		n := entry{Node: Node{Name: it.Metadata.Name}, label: label}
 		for _, c := range cidrs {
 			p, err := netip.ParsePrefix(c)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %s's podCIDR %q is not a CIDR", what, label, c)
+				return nil, nil, nil, fmt.Errorf("%s: %s's podCIDR %q is not a CIDR", what, label, c)
 			}
 			if !p.Addr().Is4() {
 				continue // a dual-stack node's IPv6 subnet: see Read
 			}
 			if n.Subnet.IsValid() {
-				return nil, nil, fmt.Errorf("%s: %s has two IPv4 podCIDRs, %s and %s", what, label, n.Subnet, p)
+				return nil, nil, nil, fmt.Errorf("%s: %s has two IPv4 podCIDRs, %s and %s", what, label, n.Subnet, p)
 			}
 			n.Subnet = p.Masked()
 		}
 		if !n.Subnet.IsValid() {
-			return nil, nil, fmt.Errorf("%s: %s has the IPv6 pod subnet %s; meshes are IPv4-only until dual stack is built for them", what, label, cidrs[0])
+			return nil, nil, nil, fmt.Errorf("%s: %s has the IPv6 pod subnet %s; meshes are IPv4-only until dual stack is built for them", what, label, cidrs[0])
 		}
 		for _, a := range it.Status.Addresses {
 			if a.Type != internalIP {
@@ -265,22 +274,23 @@ func readList(js []byte, what string) ([]entry, []string, error) {
 			}
 			ip, err := netip.ParseAddr(a.Address)
 			if err != nil {
-				return nil, nil, fmt.Errorf("%s: %s's InternalIP %q is not an IP address", what, label, a.Address)
+				return nil, nil, nil, fmt.Errorf("%s: %s's InternalIP %q is not an IP address", what, label, a.Address)
 			}
 			if ip.Is4() {
 				if n.IP, err = usable(ip, label+"'s InternalIP", what); err != nil {
-					return nil, nil, err
+					return nil, nil, nil, err
 				}
 				break
 			}
 		}
 		if !n.IP.IsValid() {
 			warnings = append(warnings, fmt.Sprintf("%s: %s has no IPv4 InternalIP; skipped", what, label))
+			skipped = append(skipped, it.Metadata.Name)
 			continue
 		}
 		nodes = append(nodes, n)
 	}
-	return nodes, warnings, nil
+	return nodes, warnings, skipped, nil
 }
 
 // parseSubnet parses a plain list's subnet: an IPv4 CIDR, masked.
