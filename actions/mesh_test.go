@@ -369,3 +369,22 @@ func TestReadTunnelNetlink(t *testing.T) {
 		t.Errorf("read: %+v", byNetlink)
 	}
 }
+
+// TestTunnelGoneCut: a forced undo of a big batch whose lines find their
+// work done says so on stderr, a line each, past the 64 KiB plumb keeps:
+// the cut last line still reads as done, and a failure of another kind
+// does not.
+func TestTunnelGoneCut(t *testing.T) {
+	line := "RTNETLINK answers: No such file or directory\nCommand failed -:1\n"
+	big := strings.Repeat(line, 2000)
+	cut := big[:maxStderr-7] // "…No such fi"
+	if !(TunnelFdb{Force: true}).Gone(cut) {
+		t.Errorf("a cut stderr of done lines is not gone:\n...%s", cut[len(cut)-80:])
+	}
+	if (TunnelFdb{Force: true}).Gone(cut[:len(cut)-200] + "RTNETLINK answers: Invalid argument\n" + line) {
+		t.Error("an Invalid argument reads as done")
+	}
+	if (TunnelFdb{Force: true}).Gone("") {
+		t.Error("no stderr reads as done")
+	}
+}

@@ -6,6 +6,14 @@ import (
 	"strings"
 )
 
+// UndoFirster is an action that may stop half-way and whose undo is safe
+// where its work is done already or was never begun (a mesh's batches):
+// a runbook pushes that undo before the action runs, so that its rollback
+// undoes the half it did.
+type UndoFirster interface {
+	UndoFirst() bool
+}
+
 // Fed is an action whose command reads its input on stdin (`nft -f -`):
 // the plan shows the input with the command (a here-document in a
 // runbook), and apply feeds it.

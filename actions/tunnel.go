@@ -16,11 +16,11 @@ import (
 // kilobytes, not three thousand. The undo of each is its inverse, run
 // with -force so that every line is tried, written so that a line whose
 // work is done already changes nothing: `neigh replace`, `route replace`
-// and `fdb replace` to put entries back, `neigh flush to IP ... nud
-// permanent` to take a neighbour away (ip exits at once when a `neigh
-// del` or `neigh add` fails, -force or not: iproute2 6.1's ipneigh), and
-// route and fdb dels, whose "No such ..." -force goes past. So an undo
-// puts back a batch that stopped at any line, or never ran.
+// and `fdb replace` to put entries back, `route flush exact DST via GW`
+// and `neigh flush to IP ... nud permanent` to take them away (ip exits at
+// once when a `neigh del` or `neigh add` fails, -force or not: iproute2
+// 6.1's ipneigh), and fdb dels, whose "No such ..." -force goes past. So
+// an undo puts back a batch that stopped at any line, or never ran.
 
 // TunnelPeer is a peer as its entries are made: its pod subnet, whose
 // network address is its tunnel end and gives its MAC (ipam.MAC), and its
@@ -91,17 +91,21 @@ func (a TunnelUnroute) Argv() []string { return batchArgv("ip", a.Force) }
 func (a TunnelUnroute) Lines() []string {
 	var out []string
 	for _, p := range a.Peers {
-		neigh := fmt.Sprintf("neigh del %s dev %s", p.end(), a.Dev)
 		if a.Force {
-			neigh = fmt.Sprintf("neigh flush to %s dev %s nud permanent", p.end(), a.Dev)
+			// Exact: nothing but the peer's own route and neighbour, and
+			// nothing to say when they are gone already.
+			out = append(out, fmt.Sprintf("route flush exact %s via %s dev %s", p.Subnet, p.end(), a.Dev),
+				fmt.Sprintf("neigh flush to %s dev %s nud permanent", p.end(), a.Dev))
+			continue
 		}
-		out = append(out, fmt.Sprintf("route del %s via %s dev %s", p.Subnet, p.end(), a.Dev), neigh)
+		out = append(out, fmt.Sprintf("route del %s via %s dev %s", p.Subnet, p.end(), a.Dev),
+			fmt.Sprintf("neigh del %s dev %s", p.end(), a.Dev))
 	}
 	return out
 }
 func (a TunnelUnroute) Stdin() []byte { return fed(a.Lines()) }
 func (a TunnelUnroute) Why() string {
-	return fmt.Sprintf("remove the routes and tunnel ends of %d peers gone from %s", len(a.Peers), a.Dev)
+	return fmt.Sprintf("remove the routes and tunnel ends of %s gone from %s", peers(len(a.Peers)), a.Dev)
 }
 func (a TunnelUnroute) Undo() Action { return TunnelRoute{Dev: a.Dev, Peers: a.Peers, Force: true} }
 
@@ -135,7 +139,7 @@ func (a TunnelRoute) Lines() []string {
 }
 func (a TunnelRoute) Stdin() []byte { return fed(a.Lines()) }
 func (a TunnelRoute) Why() string {
-	return fmt.Sprintf("route %d peers' subnets through %s to their tunnel ends, whose MACs it is told for good", len(a.Peers), a.Dev)
+	return fmt.Sprintf("route the subnets of %s through %s to their tunnel ends, whose MACs it is told for good", peers(len(a.Peers)), a.Dev)
 }
 func (a TunnelRoute) Undo() Action { return TunnelUnroute{Dev: a.Dev, Peers: a.Peers, Force: true} }
 
@@ -174,7 +178,16 @@ func (a TunnelFdb) Lines() []string {
 }
 func (a TunnelFdb) Stdin() []byte { return fed(a.Lines()) }
 func (a TunnelFdb) Why() string {
-	return fmt.Sprintf("send %s's frames for %d peers to their nodes: %d entries removed, %d moved, %d added", a.Dev, len(a.Del)+len(a.Move)+len(a.Add), len(a.Del), len(a.Move), len(a.Add))
+	var parts []string
+	for _, c := range []struct {
+		n    int
+		what string
+	}{{len(a.Del), "removed"}, {len(a.Move), "moved"}, {len(a.Add), "added"}} {
+		if c.n > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", c.n, c.what))
+		}
+	}
+	return fmt.Sprintf("send %s's frames for %s to their nodes (forwarding entries %s)", a.Dev, peers(len(a.Del)+len(a.Move)+len(a.Add)), strings.Join(parts, ", "))
 }
 
 // Undo: the new entries deleted, the moved ones moved back, the removed
@@ -200,13 +213,15 @@ func onlyFailures(stderr string, ok ...string) bool {
 	seen := false
 	for _, l := range strings.Split(stderr, "\n") {
 		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "Command failed") {
-			continue
+		if l == "" || strings.HasPrefix(l, "Command failed") || strings.HasPrefix("Command failed", l) {
+			continue // the last may be cut, as below
 		}
 		seen = true
 		known := false
 		for _, o := range ok {
-			if strings.Contains(l, o) {
+			// The last line may be cut where plumb stops keeping
+			// stderr (64 KiB): a start of a known one is known.
+			if strings.Contains(l, o) || strings.HasPrefix("RTNETLINK answers: "+o, l) {
 				known = true
 			}
 		}
@@ -216,3 +231,18 @@ func onlyFailures(stderr string, ok ...string) bool {
 	}
 	return seen
 }
+
+// peers is n peers, in words.
+func peers(n int) string {
+	if n == 1 {
+		return "1 peer"
+	}
+	return fmt.Sprintf("%d peers", n)
+}
+
+// UndoFirst: a batch may stop half-way, and its undo, every line of which
+// is safe where its work is done already, is to run then too: a runbook
+// pushes it before the batch runs, not after.
+func (TunnelUnroute) UndoFirst() bool { return true }
+func (TunnelRoute) UndoFirst() bool   { return true }
+func (TunnelFdb) UndoFirst() bool     { return true }

@@ -245,11 +245,14 @@ func (s *MeshSync) expect(ctx context.Context, env plan.Env, gone, moved, added 
 		}
 	}
 	for _, q := range gone {
-		if _, ok := t.Routes[q.Subnet]; !ok {
-			wrong = append(wrong, "no route to "+q.Subnet.String())
+		// Not only there: as the peer's, so that removing it (and, on a
+		// failure, putting it back) touches nothing of anyone else's.
+		end := vtep(q.Subnet)
+		if via, ok := t.Routes[q.Subnet]; !ok || via != end {
+			wrong = append(wrong, "no route to "+q.Subnet.String()+" via "+end.String()+" onlink")
 		}
-		if _, ok := t.Neigh[vtep(q.Subnet)]; !ok {
-			wrong = append(wrong, "no neighbour "+vtep(q.Subnet).String())
+		if mac, ok := t.Neigh[end]; !ok || mac != MeshMAC(q.Subnet) {
+			wrong = append(wrong, "no neighbour "+end.String()+" at "+MeshMAC(q.Subnet))
 		}
 	}
 	for _, q := range append(slices.Clone(gone), moved...) {

@@ -107,6 +107,10 @@ func (m *meshRunner) apply(w []string) string {
 		m.neigh[w[2]] = w[4]
 	case "neigh flush": // neigh flush to IP dev D nud permanent
 		delete(m.neigh, w[3])
+	case "route flush": // route flush exact DST via GW dev D
+		if m.routes[w[3]] == w[5] {
+			delete(m.routes, w[3])
+		}
 	case "route add": // route add DST via GW dev D onlink
 		if _, ok := m.routes[w[2]]; ok {
 			return exists

@@ -172,11 +172,19 @@ func (meshKind) CheckFacts(ctx context.Context, r actions.Runner, rec *Record, f
 	for _, p := range m.Peers {
 		gw, mac := p.Subnet.Masked().Addr(), ipam.MAC(p.Subnet.Masked().Addr())
 		macs[mac] = true
-		if via, ok := t.Routes[p.Subnet]; !ok || via != gw {
-			add(actions.RouteAddOnlink{Dst: p.Subnet, Via: gw, Dev: dev}, "peer %s: its route is missing or goes elsewhere", p)
+		switch via, ok := t.Routes[p.Subnet]; {
+		case !ok:
+			add(actions.RouteAddOnlink{Dst: p.Subnet, Via: gw, Dev: dev}, "peer %s: its route is missing", p)
+		case via != gw: // `add` would fail: there is one
+			drift = append(drift, Drift{Command: fmt.Sprintf("ip route replace %s via %s dev %s onlink", p.Subnet, gw, dev),
+				Problem: fmt.Sprintf("peer %s: its route goes elsewhere", p)})
 		}
-		if got, ok := t.Neigh[gw]; !ok || got != mac {
-			add(actions.NeighAdd{IP: gw, MAC: mac, Dev: dev}, "peer %s: its permanent neighbour is missing or has another MAC", p)
+		switch got, ok := t.Neigh[gw]; {
+		case !ok:
+			add(actions.NeighAdd{IP: gw, MAC: mac, Dev: dev}, "peer %s: its permanent neighbour is missing", p)
+		case got != mac:
+			drift = append(drift, Drift{Command: fmt.Sprintf("ip neigh replace %s lladdr %s dev %s nud permanent", gw, mac, dev),
+				Problem: fmt.Sprintf("peer %s: its permanent neighbour has the MAC %s", p, got)})
 		}
 		if dsts := t.Fdb[mac]; !slices.Contains(dsts, p.IP) || len(dsts) != 1 {
 			add(actions.FdbAdd{MAC: mac, Dev: dev, Dst: p.IP}, "peer %s: its forwarding entry is missing or goes to %v", p, dsts)

@@ -53,12 +53,20 @@ trap rollback ERR
 			}
 			continue
 		}
-		b.WriteString(CommandLines(a))
-		if u := s.undo(); u != nil {
-			// An undo fed input keeps it as a here-document, which
-			// eval reads as the step's own.
-			fmt.Fprintf(&b, "undo+=(%s)\n", shellString(strings.TrimSuffix(CommandLines(u), "\n")))
+		u := s.undo()
+		// An undo fed input keeps it as a here-document, which eval
+		// reads as the step's own.
+		push := ""
+		if u != nil {
+			push = fmt.Sprintf("undo+=(%s)\n", shellString(strings.TrimSuffix(CommandLines(u), "\n")))
 		}
+		if f, ok := a.(actions.UndoFirster); ok && f.UndoFirst() {
+			b.WriteString(push) // before: a batch that fails half-way is undone too
+			b.WriteString(CommandLines(a))
+			continue
+		}
+		b.WriteString(CommandLines(a))
+		b.WriteString(push)
 	}
 	fmt.Fprintf(&b, "\ntrap - ERR\necho \"runbook: %s: %d steps done\" >&2\n", inDoubleQuotes(Visible(p.ID())), len(p.Steps))
 	_, err := io.WriteString(w, b.String())

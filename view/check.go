@@ -18,6 +18,8 @@ type Checked struct {
 	Drift []plan.Drift
 	// Note is what its kind says of the rest of it (a mesh's peer set).
 	Note string
+	// Busy: another plumb is changing it now; not checked, not drift.
+	Busy bool
 }
 
 // CheckReport is what `plumb check` found: each object, then the host's
@@ -48,7 +50,7 @@ func Check(ctx context.Context, env plan.Env, name string) (CheckReport, error) 
 	var r CheckReport
 	for _, rec := range recs {
 		if rec.State != plan.StateUp && env.St.Changing(rec) {
-			r.Objects = append(r.Objects, Checked{ID: rec.ID(), Steps: len(rec.Steps),
+			r.Objects = append(r.Objects, Checked{ID: rec.ID(), Steps: len(rec.Steps), Busy: true,
 				Err: fmt.Errorf("another plumb is changing it now (state %s); check it again when that is done", rec.State)})
 			continue
 		}
@@ -70,7 +72,7 @@ func Check(ctx context.Context, env plan.Env, name string) (CheckReport, error) 
 func (r CheckReport) drifted() int {
 	n := 0
 	for _, o := range r.Objects {
-		if o.Err != nil || len(o.Drift) > 0 {
+		if !o.Busy && (o.Err != nil || len(o.Drift) > 0) {
 			n++
 		}
 	}
@@ -81,6 +83,8 @@ func (r CheckReport) drifted() int {
 func (r CheckReport) Write(w io.Writer) error {
 	for _, o := range r.Objects {
 		switch {
+		case o.Busy:
+			fmt.Fprintf(w, "BUSY  %s: %v\n", o.ID, o.Err)
 		case o.Err != nil:
 			fmt.Fprintf(w, "FAIL  %s: %v\n", o.ID, o.Err)
 		case len(o.Drift) == 0:

@@ -361,6 +361,35 @@ func testLiveMesh(t *testing.T, fw string) {
 		t.Errorf("the foreign neighbour is gone:\n%s", out)
 	}
 	n1.run(t, "ip", "neigh", "del", "10.244.9.0", "dev", "m1")
+
+	// A runbook (-o sh) of a sync whose last batch fails half-way (a
+	// blackhole route someone else made stands where a new peer's goes)
+	// rolls back what it did, that batch's half included, and leaves the
+	// blackhole alone.
+	entries := func() string {
+		return n1.run(t, "ip", "route", "show", "dev", "m1") + n1.run(t, "ip", "neigh", "show", "dev", "m1") + n1.run(t, "bridge", "fdb", "show", "dev", "m1")
+	}
+	was := entries()
+	var items []string
+	for _, m := range nodes {
+		items = append(items, fmt.Sprintf(`{"ip":%q,"subnet":%q}`, m.ip(), m.subnet()))
+	}
+	items = append(items, `{"ip":"192.168.77.30","subnet":"10.244.30.0/24"}`, `{"ip":"192.168.77.31","subnet":"10.244.31.0/24"}`)
+	more := filepath.Join(dir, "more.json")
+	write(t, more, "["+strings.Join(items, ",")+"]")
+	runbook := filepath.Join(dir, "sync.sh")
+	write(t, runbook, n1.mustPlumb(t, "mesh", "sync", "m1", "--nodes", more, "-o", "sh"))
+	n1.run(t, "ip", "route", "add", "blackhole", "10.244.31.0/24")
+	if out, err := exec.Command("ip", "netns", "exec", "n1", "bash", runbook).CombinedOutput(); err == nil || !strings.Contains(string(out), "rolling back") {
+		t.Errorf("the runbook of a failing sync: %v\n%s", err, out)
+	}
+	if now := entries(); now != was {
+		t.Errorf("after the runbook's rollback m1's entries differ:\n%s\nwant:\n%s", now, was)
+	}
+	if out := n1.run(t, "ip", "route", "show", "10.244.31.0/24"); !strings.Contains(out, "blackhole") {
+		t.Errorf("the blackhole route is gone: %q", out)
+	}
+	n1.run(t, "ip", "route", "del", "blackhole", "10.244.31.0/24")
 	// Peer adds at once each add their own: they wait for the mesh's lock
 	// and change the set as it is then.
 	var wg sync.WaitGroup
