@@ -9,6 +9,7 @@ import (
 
 	"plumb/actions"
 	"plumb/plan"
+	"plumb/plan/firewall"
 	"plumb/plan/ipam"
 )
 
@@ -266,7 +267,11 @@ func (m *Mesh) Preflight(ctx context.Context, env plan.Env) ([]string, error) {
 			return nil, plan.Refuse("cluster", "%s contains the host's nameserver %s; pods could not reach it", m.Cluster, ns)
 		}
 	}
-	return nil, nil
+	var warnings []string
+	for _, c := range (firewall.Host{R: env.R, Proc: env.Proc}).InputDrops(ctx) {
+		warnings = append(warnings, fmt.Sprintf("%s drops by its policy what no rule accepts: VXLAN's UDP port %d must reach this host from the other nodes (for example iptables -I INPUT -p udp --dport %d -s NODES_CIDR -j ACCEPT); plumb changes no policy", c, m.port(), m.port()))
+	}
+	return warnings, nil
 }
 
 // Locks: a mesh is made alone.

@@ -216,7 +216,17 @@ func testLiveMesh(t *testing.T, fw string) {
 				t.Errorf("ADD with the mesh not up: %v\n%s", err, out)
 			}
 		}
-		m.mustPlumb(t, "mesh", "up", "m1", "--vni", "42", "--cluster", "10.244.0.0/16", "--subnet", m.subnet(), "--local", m.ip())
+		if m.n == 3 {
+			// A host whose INPUT drops by policy hears of VXLAN's port.
+			m.run(t, "iptables", "-P", "INPUT", "DROP")
+		}
+		out := m.mustPlumb(t, "mesh", "up", "m1", "--vni", "42", "--cluster", "10.244.0.0/16", "--subnet", m.subnet(), "--local", m.ip())
+		if warned := strings.Contains(out, "VXLAN's UDP port 8472 must reach this host"); warned != (m.n == 3) {
+			t.Errorf("node %d: mesh up with INPUT policy %v warned %v:\n%s", m.n, map[bool]string{true: "DROP", false: "ACCEPT"}[m.n == 3], warned, out)
+		}
+		if m.n == 3 {
+			m.run(t, "iptables", "-P", "INPUT", "ACCEPT")
+		}
 		if m.n == 3 {
 			// Node 3's pods come by CNI, as containerd adds them: the
 			// first ADD makes cni0 on the mesh.
@@ -246,7 +256,7 @@ func testLiveMesh(t *testing.T, fw string) {
 				m.mustPlumb(t, "bridge", "attach", "cni0", "--pid", strconv.Itoa(pid))
 			}
 		}
-		out := m.mustPlumb(t, "mesh", "sync", "m1", "--nodes", list)
+		out = m.mustPlumb(t, "mesh", "sync", "m1", "--nodes", list)
 		if !strings.Contains(out, "peers +2") || !strings.Contains(out, "generation 1") {
 			t.Errorf("node %d: sync says %q", m.n, out)
 		}

@@ -250,7 +250,10 @@ func (c nftChain) iptables() bool {
 }
 
 // forwardChains are the base chains of `nft -j list chains` that hook forward.
-func forwardChains(b []byte) []nftChain {
+func forwardChains(b []byte) []nftChain { return hookChains(b, "forward") }
+
+// hookChains are the base chains of `nft -j list chains` on hook.
+func hookChains(b []byte, hook string) []nftChain {
 	var doc struct {
 		Nftables []struct {
 			Chain *nftChain `json:"chain"`
@@ -261,8 +264,40 @@ func forwardChains(b []byte) []nftChain {
 	}
 	var out []nftChain
 	for _, e := range doc.Nftables {
-		if e.Chain != nil && e.Chain.Hook == "forward" {
+		if e.Chain != nil && e.Chain.Hook == hook {
 			out = append(out, *e.Chain)
+		}
+	}
+	return out
+}
+
+// InputDrops are the host's chains that drop by their policy what reaches
+// the host and no rule of theirs accepts, each as "CHAIN (how it is
+// listed)": nft base chains hooked to input with policy drop
+// (iptables-nft's INPUT among them), and iptables' INPUT read with
+// `iptables -S INPUT` where nft is not there or iptables is legacy. A mesh
+// warns of them: VXLAN's UDP port must reach the host from the other
+// nodes, and plumb changes no policy.
+func (h Host) InputDrops(ctx context.Context) []string {
+	variant := h.Variant
+	if variant == "" {
+		variant = iptablesVariant()
+	}
+	nft := h.Nft
+	if nft == nil {
+		_, err := exec.LookPath("nft")
+		nft = func() bool { return err == nil }
+	}
+	var out []string
+	chains := h.listChains(ctx, true, nft)
+	for _, c := range hookChains(chains, "input") {
+		if c.Policy == "drop" {
+			out = append(out, fmt.Sprintf("nft chain %s %s %s", c.Family, c.Table, c.Name))
+		}
+	}
+	if variant == "legacy" || chains == nil {
+		if b, err := h.R.Run(ctx, []string{"iptables", "-S", "INPUT"}, nil); err == nil && strings.Contains(string(b), "-P INPUT DROP") {
+			out = append(out, "iptables ("+variant+") INPUT")
 		}
 	}
 	return out

@@ -123,3 +123,28 @@ func (r recorder) Run(_ context.Context, argv []string, _ []byte) ([]byte, error
 	r(argv)
 	return nil, &actions.ExecError{Argv: argv, Code: 1, Stderr: "not answered"}
 }
+
+// TestInputDrops: the chains whose policy drops what reaches the host, a
+// mesh's VXLAN packets among it: nft's input base chains with policy drop,
+// iptables' INPUT where nft is not there or iptables is legacy.
+func TestInputDrops(t *testing.T) {
+	yes, no := func() bool { return true }, func() bool { return false }
+	for _, tt := range []struct {
+		name    string
+		variant string
+		nft     func() bool
+		run     answers
+		want    []string
+	}{
+		{"nft: none", "nft", yes, answers{"nft -j list chains": `{"nftables": []}`}, nil},
+		{"nft: one of its own", "nft", yes, answers{"nft -j list chains": nftChains}, []string{"nft chain inet mine in"}},
+		{"no nft, iptables INPUT DROP", "nft", no, answers{"iptables -S INPUT": "-P INPUT DROP\n-A INPUT -i lo -j ACCEPT\n"}, []string{"iptables (nft) INPUT"}},
+		{"legacy, ACCEPT", "legacy", yes, answers{"nft -j list chains": `{"nftables": []}`, "iptables -S INPUT": "-P INPUT ACCEPT\n"}, nil},
+		{"nothing answers", "nft", no, answers{}, nil},
+	} {
+		got := Host{R: tt.run, Variant: tt.variant, Nft: tt.nft}.InputDrops(context.Background())
+		if strings.Join(got, "|") != strings.Join(tt.want, "|") {
+			t.Errorf("%s: %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
