@@ -62,11 +62,11 @@ func (p *TunnelPeer) UnmarshalText(b []byte) error {
 	return nil
 }
 
-// end is the peer's tunnel end: its subnet's network address.
-func (p TunnelPeer) end() string { return p.Subnet.Masked().Addr().String() }
+// end is the peer's tunnel end.
+func (p TunnelPeer) end() string { return ipam.TunnelEnd(p.Subnet).String() }
 
-// mac is the peer's VXLAN device's MAC, made of its subnet.
-func (p TunnelPeer) mac() string { return ipam.MAC(p.Subnet.Masked().Addr()) }
+// mac is the peer's VXLAN device's MAC.
+func (p TunnelPeer) mac() string { return ipam.TunnelMAC(p.Subnet) }
 
 // batchArgv is tool's batch command, -force to go on past a failed line.
 func batchArgv(tool string, force bool) []string {

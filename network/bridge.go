@@ -315,23 +315,32 @@ func (b *Bridge) Preflight(ctx context.Context, env plan.Env) (warnings []string
 		warnings = append(warnings, w)
 	}
 	for _, n := range b.families() {
-		subnet := n.Subnet
-		routes, err := actions.Routes(ctx, r, subnet.Addr())
-		if err != nil {
+		if err := hostHolds(ctx, r, "subnet", n.Subnet, "subnet", "containers"); err != nil {
 			return nil, err
-		}
-		for _, rt := range routes {
-			if rt.Overlaps(subnet) {
-				return nil, plan.Refuse("subnet", "%s overlaps the host's route to %s; choose another subnet", subnet, rt)
-			}
-		}
-		for _, ns := range nameservers() {
-			if subnet.Contains(ns) {
-				return nil, plan.Refuse("subnet", "%s contains the host's nameserver %s; containers could not reach it", subnet, ns)
-			}
 		}
 	}
 	return warnings, nil
+}
+
+// hostHolds refuses p, given as flag, when a route of the host overlaps
+// it (choose another what) or it holds one of the host's nameservers,
+// which who could not reach.
+func hostHolds(ctx context.Context, r actions.Runner, flag string, p netip.Prefix, what, who string) error {
+	routes, err := actions.Routes(ctx, r, p.Addr())
+	if err != nil {
+		return err
+	}
+	for _, rt := range routes {
+		if rt.Overlaps(p) {
+			return plan.Refuse(flag, "%s overlaps the host's route to %s; choose another %s", p, rt, what)
+		}
+	}
+	for _, ns := range nameservers() {
+		if p.Contains(ns) {
+			return plan.Refuse(flag, "%s contains the host's nameserver %s; %s could not reach it", p, ns, who)
+		}
+	}
+	return nil
 }
 
 // nameservers reads the host's resolvers, as Docker checks them.

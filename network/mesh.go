@@ -124,18 +124,6 @@ func inside(p, outer netip.Prefix) bool {
 	return p.Bits() >= outer.Bits() && outer.Contains(p.Addr())
 }
 
-// MeshMAC is the VXLAN device's MAC of the node whose pod subnet is
-// subnet: 02:50 and the subnet's four bytes, as a bridge's is made of its
-// gateway (ipam.MAC). Subnets of a mesh are disjoint, so their MACs are
-// too, and every node knows every other's from the node list alone.
-func MeshMAC(subnet netip.Prefix) string { return ipam.MAC(subnet.Masked().Addr()) }
-
-// vtep is the node's VXLAN address: its subnet's network address, alone
-// (/32), as flannel gives it, so that no route of the subnet is made on
-// the device. It is the source of the host's own traffic to other nodes'
-// pods, and the gateway other nodes route this node's subnet through.
-func vtep(subnet netip.Prefix) netip.Addr { return subnet.Masked().Addr() }
-
 // Plan makes the VXLAN device, gives it the node's VTEP address, brings it
 // up and turns on forwarding. The mesh writes no firewall rule: the
 // bridge on it masquerades what leaves the cluster.
@@ -162,7 +150,7 @@ func (m *Mesh) Plan(ctx context.Context, env plan.Env) ([]*plan.Plan, error) {
 		}
 		mtu = room
 	}
-	f := plan.MeshFacts{VNI: m.VNI, Port: m.port(), Local: m.Local, Underlay: dev, Cluster: m.Cluster, Subnet: m.Subnet, MTU: mtu, MAC: MeshMAC(m.Subnet)}
+	f := plan.MeshFacts{VNI: m.VNI, Port: m.port(), Local: m.Local, Underlay: dev, Cluster: m.Cluster, Subnet: m.Subnet, MTU: mtu, MAC: ipam.TunnelMAC(m.Subnet)}
 	// Asked again with the same settings, the mesh is the same input
 	// whatever its peers: they are sync's.
 	if rec, err := env.St.LoadHeader(plan.MeshKind.Name(), m.Name.String()); err == nil {
@@ -174,7 +162,7 @@ func (m *Mesh) Plan(ctx context.Context, env plan.Env) ([]*plan.Plan, error) {
 	}
 	steps := []plan.Step{
 		{Action: actions.LinkAddVxlan{Name: m.Name, MAC: f.MAC, MTU: mtu, VNI: m.VNI, Local: m.Local, Dev: dev, Port: f.Port}},
-		{Action: actions.AddrAdd{Addr: netip.PrefixFrom(vtep(m.Subnet), 32), Dev: m.Name}},
+		{Action: actions.AddrAdd{Addr: netip.PrefixFrom(ipam.TunnelEnd(m.Subnet), 32), Dev: m.Name}},
 		{Action: actions.LinkSetUp{Dev: m.Name}},
 		forwarding(ipam.V4),
 	}
@@ -253,19 +241,8 @@ func (m *Mesh) Preflight(ctx context.Context, env plan.Env) ([]string, error) {
 	if _, taken := links[m.Name.String()]; taken {
 		return nil, plan.Refuse("<name>", "an interface named %s already exists on the host and plumb did not make it", m.Name)
 	}
-	routes, err := actions.Routes(ctx, env.R, m.Cluster.Addr())
-	if err != nil {
+	if err := hostHolds(ctx, env.R, "cluster", m.Cluster, "cluster CIDR", "pods"); err != nil {
 		return nil, err
-	}
-	for _, rt := range routes {
-		if rt.Overlaps(m.Cluster) {
-			return nil, plan.Refuse("cluster", "%s overlaps the host's route to %s; choose another cluster CIDR", m.Cluster, rt)
-		}
-	}
-	for _, ns := range nameservers() {
-		if m.Cluster.Contains(ns) {
-			return nil, plan.Refuse("cluster", "%s contains the host's nameserver %s; pods could not reach it", m.Cluster, ns)
-		}
 	}
 	var warnings []string
 	for _, c := range (firewall.Host{R: env.R, Proc: env.Proc}).InputDrops(ctx) {

@@ -13,6 +13,7 @@ import (
 	"plumb/actions"
 	"plumb/network/nodes"
 	"plumb/plan"
+	"plumb/plan/ipam"
 )
 
 // MeshSync makes a mesh's peers the given nodes (`plumb mesh sync`, and
@@ -233,7 +234,7 @@ func (s *MeshSync) expect(ctx context.Context, env plan.Env, gone, moved, added 
 	}
 	var wrong []string
 	for _, q := range added {
-		end, mac := vtep(q.Subnet), MeshMAC(q.Subnet)
+		end, mac := ipam.TunnelEnd(q.Subnet), ipam.TunnelMAC(q.Subnet)
 		if _, ok := t.Routes[q.Subnet]; ok {
 			wrong = append(wrong, "a route to "+q.Subnet.String())
 		}
@@ -247,16 +248,16 @@ func (s *MeshSync) expect(ctx context.Context, env plan.Env, gone, moved, added 
 	for _, q := range gone {
 		// Not only there: as the peer's, so that removing it (and, on a
 		// failure, putting it back) touches nothing of anyone else's.
-		end := vtep(q.Subnet)
+		end := ipam.TunnelEnd(q.Subnet)
 		if via, ok := t.Routes[q.Subnet]; !ok || via != end {
 			wrong = append(wrong, "no route to "+q.Subnet.String()+" via "+end.String()+" onlink")
 		}
-		if mac, ok := t.Neigh[end]; !ok || mac != MeshMAC(q.Subnet) {
-			wrong = append(wrong, "no neighbour "+end.String()+" at "+MeshMAC(q.Subnet))
+		if mac, ok := t.Neigh[end]; !ok || mac != ipam.TunnelMAC(q.Subnet) {
+			wrong = append(wrong, "no neighbour "+end.String()+" at "+ipam.TunnelMAC(q.Subnet))
 		}
 	}
 	for _, q := range append(slices.Clone(gone), moved...) {
-		mac, ip := MeshMAC(q.Subnet), q.IP
+		mac, ip := ipam.TunnelMAC(q.Subnet), q.IP
 		if q.From.IsValid() {
 			ip = q.From
 		}

@@ -170,7 +170,7 @@ func (meshKind) CheckFacts(ctx context.Context, r actions.Runner, rec *Record, f
 	}
 	macs := map[string]bool{}
 	for _, p := range m.Peers {
-		gw, mac := p.Subnet.Masked().Addr(), ipam.MAC(p.Subnet.Masked().Addr())
+		gw, mac := ipam.TunnelEnd(p.Subnet), ipam.TunnelMAC(p.Subnet)
 		macs[mac] = true
 		switch via, ok := t.Routes[p.Subnet]; {
 		case !ok:

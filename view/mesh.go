@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"plumb/plan"
+	"plumb/plan/ipam"
 )
 
 // MeshRow is one mesh as `plumb mesh ls` lists it and `mesh inspect`
@@ -37,7 +38,7 @@ type MeshPeer struct {
 }
 
 // Meshes lists st's meshes.
-func Meshes(st *plan.Store, mac func(netip.Prefix) string) (Table[MeshRow], error) {
+func Meshes(st *plan.Store) (Table[MeshRow], error) {
 	recs, errs, err := headers(st)
 	if err != nil {
 		return Table[MeshRow]{}, err
@@ -46,7 +47,7 @@ func Meshes(st *plan.Store, mac func(netip.Prefix) string) (Table[MeshRow], erro
 		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\t%s (%s)\t%d\t%d\t%s\n", m.Name, m.State, m.VNI, m.Subnet, m.Cluster, m.Local, m.Underlay, m.MTU, len(m.Peers), OrNone(strings.Join(m.Bridges, ",")))
 	}}
 	for _, r := range plan.OfKind(recs, plan.MeshKind) {
-		row, err := MeshOf(st, r, mac)
+		row, err := MeshOf(st, r)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -57,8 +58,8 @@ func Meshes(st *plan.Store, mac func(netip.Prefix) string) (Table[MeshRow], erro
 	return t, nil
 }
 
-// MeshOf is one mesh's row; mac gives a peer's VTEP MAC of its subnet.
-func MeshOf(st *plan.Store, r *plan.Record, mac func(netip.Prefix) string) (MeshRow, error) {
+// MeshOf is one mesh's row.
+func MeshOf(st *plan.Store, r *plan.Record) (MeshRow, error) {
 	f, err := r.MeshFacts()
 	if err != nil {
 		return MeshRow{}, err
@@ -69,7 +70,7 @@ func MeshOf(st *plan.Store, r *plan.Record, mac func(netip.Prefix) string) (Mesh
 		row.Bridges = append(row.Bridges, b.Name)
 	}
 	for _, p := range f.Peers {
-		row.Peers = append(row.Peers, MeshPeer{Node: p.Node, IP: p.IP, Subnet: p.Subnet, MAC: mac(p.Subnet)})
+		row.Peers = append(row.Peers, MeshPeer{Node: p.Node, IP: p.IP, Subnet: p.Subnet, MAC: ipam.TunnelMAC(p.Subnet)})
 	}
 	return row, nil
 }

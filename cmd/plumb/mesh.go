@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/netip"
 	"os"
 
 	"github.com/rs/zerolog"
@@ -246,15 +245,12 @@ type MeshLsCmd struct {
 }
 
 func (c *MeshLsCmd) Run(d *deps) error {
-	t, err := view.Meshes(d.store, peerMAC)
+	t, err := view.Meshes(d.store)
 	if err != nil {
 		return err
 	}
 	return t.Write(d.stdout, c.Output)
 }
-
-// peerMAC is a node's VTEP MAC, made of its subnet.
-func peerMAC(p netip.Prefix) string { return network.MeshMAC(p) }
 
 // MeshInspectCmd is `plumb mesh inspect`.
 type MeshInspectCmd struct {
@@ -268,7 +264,7 @@ func (c *MeshInspectCmd) Run(d *deps) error {
 		rec, err := findMesh(d.store.LoadHeader, n)
 		if err == nil {
 			var row view.MeshRow
-			if row, err = view.MeshOf(d.store, rec, peerMAC); err == nil {
+			if row, err = view.MeshOf(d.store, rec); err == nil {
 				rows = append(rows, row)
 				continue
 			}

@@ -210,6 +210,17 @@ func Hex(a netip.Addr) string {
 	return hex.EncodeToString(b[len(b)-4:])
 }
 
+// TunnelEnd is the VXLAN address of a mesh node whose pod subnet is
+// subnet: its network address, alone (/32), as flannel gives it. Other
+// nodes route the subnet through it; the host's own traffic to other
+// nodes' pods comes from it.
+func TunnelEnd(subnet netip.Prefix) netip.Addr { return subnet.Masked().Addr() }
+
+// TunnelMAC is the VXLAN device's MAC of the node whose pod subnet is
+// subnet: MAC of its tunnel end. Subnets of a mesh are disjoint, so their
+// MACs are too, and every node knows every other's from the node list.
+func TunnelMAC(subnet netip.Prefix) string { return MAC(TunnelEnd(subnet)) }
+
 // MAC is a bridge's fixed MAC address derived from its gateway: locally
 // administered (02), "P" for plumb (50), then the last four bytes of the
 // address, as Docker derives 02:42:... from an address. Unique as long as
