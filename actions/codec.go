@@ -79,6 +79,8 @@ var decoders = newRegistry(
 	register[StopContainer](),
 	register[WriteConfig](),
 	register[CopyUp](),
+	register[ResolverStart](),
+	register[ResolverStop](),
 	register[RuntimeRun](),
 	register[RuntimeDelete](),
 	register[Extract](),

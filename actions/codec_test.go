@@ -21,7 +21,7 @@ import (
 // A kind registered in codec.go without a sample here fails
 // TestEveryKindRoundTrips, and so does a sample of an unregistered kind.
 var kindSamples = []Action{
-	LinkAddVeth{Host: "vh1", Peer: "vc1", PeerIn: Netns{PID: 4242}, MTU: 1400},
+	LinkAddVeth{Host: "vh1", Peer: "vc1", PeerIn: Netns{PID: 4242}, MTU: 1400, PeerAddress: "02:50:0a:59:00:02"},
 	LinkDel{Name: "eth0", In: Netns{Name: "ctr1"}},
 	LinkSetNetns{Name: "vc1", To: Netns{File: "/var/run/netns/cni-1234"}},
 	LinkSetUp{Dev: "lo", In: Netns{Name: "ctr1"}},
@@ -71,6 +71,8 @@ var kindSamples = []Action{
 	Extract{File: "/srv/images/alpine.tar.gz", Dir: "/var/lib/plumb/layers/alpine"},
 	Mkdir{Path: "/var/lib/plumb/ctr1/work", Scratch: true, Purpose: "make sure the work directory exists", Mode: 0o700, Holds: "the volume's data"},
 	CopyUp{Root: "/var/lib/plumb/overlay/web/merged", Dest: "/data", Data: "/var/lib/plumb/volumes/data/_data", Volume: "data"},
+	ResolverStart{StateDir: "/run/plumb", Network: "shop_default", Listen: netip.MustParseAddr("10.89.0.1"), PIDFile: "/run/plumb/dns/shop_default.pid"},
+	ResolverStop{PIDFile: "/run/plumb/dns/shop_default.pid", Network: "shop_default"},
 	RmdirEmpty{Paths: []string{"/var/lib/plumb/ctr1/upper", "/var/lib/plumb/ctr1"}},
 	OverlayMount{Lower: []string{"layers/app", "layers/a:b,c"}, Upper: "ctr1/upper", Work: "ctr1/work",
 		Merged: "/var/lib/plumb/ctr1/merged", Dir: "/var/lib/plumb", NoDev: true, NoSuid: true},

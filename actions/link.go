@@ -13,6 +13,8 @@ type LinkAddVeth struct {
 	Peer   IfName `json:"peer"`
 	PeerIn Netns  `json:"peer_in,omitempty"`
 	MTU    int    `json:"mtu,omitempty"` // both ends; 0 for the kernel's default
+	// PeerAddress is the peer's MAC address; "": the kernel's random one.
+	PeerAddress string `json:"peer_address,omitempty"`
 }
 
 func (a LinkAddVeth) Kind() string   { return "link_add_veth" }
@@ -25,6 +27,9 @@ func (a LinkAddVeth) args() []string {
 	args = append(args, "type", "veth", "peer", "name", a.Peer.String())
 	if a.MTU != 0 {
 		args = append(args, "mtu", strconv.Itoa(a.MTU))
+	}
+	if a.PeerAddress != "" {
+		args = append(args, "address", a.PeerAddress)
 	}
 	if !a.PeerIn.IsHost() {
 		args = append(args, "netns", a.PeerIn.String())

@@ -1,0 +1,180 @@
+// Package resolver is a network's DNS resolver, as Docker's embedded DNS
+// and Podman's aardvark-dns are: it answers the names of the containers on
+// one network — their names, Compose's service names and aliases — with
+// their addresses on that network, and asks the host's nameservers
+// everything else. The names come from the state directory's names index
+// (plan.Store.Names), read on every query: attach and detach write the
+// index and the resolver needs no signal, no restart and no file of its
+// own. Names of other networks are not answered, so a container resolves
+// only the services it shares a network with.
+package resolver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"plumb/plan"
+)
+
+// TTL is the time to live of its answers: short, since a replaced
+// container comes back with another address.
+const TTL = 5
+
+// Server answers for one network.
+type Server struct {
+	// Layout is the state directory whose names index it reads: a store
+	// of its own for each query, since a Store caches what it read.
+	Layout  plan.Layout
+	Network string
+	Listen  netip.Addr
+	Port    uint16 // 0: 53
+	// Upstream are the host's nameservers (host:53), asked in turn for
+	// the names the network does not have; none: such names are refused.
+	Upstream []string
+	client   *dns.Client
+}
+
+// Upstreams are the nameservers of a resolv.conf file, as host:port.
+func Upstreams(path string) []string {
+	cfg, err := dns.ClientConfigFromFile(path)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, s := range cfg.Servers {
+		out = append(out, net.JoinHostPort(s, cfg.Port))
+	}
+	return out
+}
+
+// Serve listens on Listen:53 over UDP and TCP, calls ready once both
+// listen, and answers until ctx ends.
+func (s *Server) Serve(ctx context.Context, ready func()) error {
+	s.client = &dns.Client{Timeout: time.Second}
+	port := s.Port
+	if port == 0 {
+		port = 53
+	}
+	addr := net.JoinHostPort(s.Listen.String(), strconv.Itoa(int(port)))
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s/udp: %w", addr, err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		pc.Close()
+		return fmt.Errorf("listening on %s/tcp: %w", addr, err)
+	}
+	h := dns.HandlerFunc(s.answer)
+	servers := []*dns.Server{{PacketConn: pc, Handler: h}, {Listener: l, Handler: h}}
+	errs := make(chan error, len(servers))
+	for _, srv := range servers {
+		go func() { errs <- srv.ActivateAndServe() }()
+	}
+	if ready != nil {
+		ready()
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errs:
+	}
+	for _, srv := range servers {
+		srv.Shutdown()
+	}
+	if errors.Is(err, net.ErrClosed) {
+		err = nil
+	}
+	return err
+}
+
+// answer answers one query: from the network's names, else upstream.
+func (s *Server) answer(w dns.ResponseWriter, q *dns.Msg) {
+	m := s.Resolve(q)
+	if m == nil {
+		m = s.forward(w, q)
+	}
+	w.WriteMsg(m)
+}
+
+// Resolve is the answer to q from the network's names; nil when the
+// network has no such name (ask upstream).
+func (s *Server) Resolve(q *dns.Msg) *dns.Msg {
+	if len(q.Question) != 1 {
+		m := new(dns.Msg)
+		return m.SetRcode(q, dns.RcodeFormatError)
+	}
+	qq := q.Question[0]
+	name := strings.ToLower(strings.TrimSuffix(qq.Name, "."))
+	if qq.Qclass != dns.ClassINET || name == "" {
+		return nil
+	}
+	addrs := plan.NewStoreAt(s.Layout.Dir, s.Layout.Root).Lookup(s.Network, name)
+	if len(addrs) == 0 {
+		return nil
+	}
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Authoritative = true
+	m.RecursionAvailable = true
+	hdr := dns.RR_Header{Name: qq.Name, Class: dns.ClassINET, Ttl: TTL}
+	for _, a := range addrs {
+		switch {
+		case a.Is4() && (qq.Qtype == dns.TypeA || qq.Qtype == dns.TypeANY):
+			h := hdr
+			h.Rrtype = dns.TypeA
+			m.Answer = append(m.Answer, &dns.A{Hdr: h, A: a.AsSlice()})
+		case a.Is6() && (qq.Qtype == dns.TypeAAAA || qq.Qtype == dns.TypeANY):
+			h := hdr
+			h.Rrtype = dns.TypeAAAA
+			m.Answer = append(m.Answer, &dns.AAAA{Hdr: h, AAAA: a.AsSlice()})
+		}
+	}
+	return m // no record of the type asked: NOERROR, no answer
+}
+
+// forward asks the host's nameservers in turn; SERVFAIL when none answers.
+func (s *Server) forward(w dns.ResponseWriter, q *dns.Msg) *dns.Msg {
+	network := "udp"
+	if _, ok := w.RemoteAddr().(*net.TCPAddr); ok {
+		network = "tcp"
+	}
+	c := *s.client
+	c.Net = network
+	for _, up := range s.Upstream {
+		r, _, err := c.Exchange(q, up)
+		if err == nil && r != nil {
+			r.Id = q.Id
+			return r
+		}
+	}
+	m := new(dns.Msg)
+	if len(s.Upstream) == 0 {
+		return m.SetRcode(q, dns.RcodeRefused)
+	}
+	return m.SetRcode(q, dns.RcodeServerFailure)
+}
+
+// Alive says whether pid is a resolver of network: its command line is
+// plumb's dns serve of that network.
+func Alive(pid int, network string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i := 0; i+2 < len(args); i++ {
+		if args[i] == "dns" && args[i+1] == "serve" {
+			return args[len(args)-1] == network
+		}
+	}
+	return false
+}
