@@ -2,7 +2,9 @@ package container
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -83,10 +85,30 @@ type Container struct {
 	Join string
 	// Limits are its cgroup limits (--memory, --cpus, ...).
 	Limits Limits
+	// Labels are its labels, as docker run --label keeps them: Compose
+	// finds its project's containers, and the configuration each was made
+	// from, by them (as Docker Compose does by com.docker.compose.*).
+	Labels map[string]string
+	// Network is Bridge as the caller knows it, planned with when plumb
+	// keeps no bridge of that name yet: the dry run of a Compose project
+	// whose plan makes the bridge first. Nil: the bridge must be kept.
+	Network *network.BridgeNetwork
+	// Nameserver, when valid, is the only nameserver of the container's
+	// /etc/resolv.conf: its network's resolver (bridge up --dns), which
+	// answers the network's names and asks the host's for the rest.
+	Nameserver netip.Addr
 	// owner is Join's record's facts, read by Allocate.
 	owner *plan.ContainerFacts
 	// attach is its attachment, with the address Allocate gave out.
 	attach *network.Attach
+	// StableMAC: its interface's MAC address is made of its address (see
+	// network.Attach), as Compose's containers have it.
+	StableMAC bool
+	// Replaces are the objects (kind/name) a dry run of a replace has not
+	// removed yet (the container of this name, see network.Attach).
+	Replaces []string
+	// pending: attach is on Network, a bridge not made yet.
+	pending bool
 }
 
 // rootfs is the container's overlay, in the state directory's layout.
@@ -402,16 +424,24 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	if err != nil {
 		return nil, err
 	}
-	facts.Image, facts.ImageID = c.Image, c.ImageID
+	facts.Image, facts.ImageID, facts.Labels = c.Image, c.ImageID, c.Labels
 	facts.Env, facts.WorkDir, facts.User = proc.Env, proc.Dir, fmt.Sprintf("%d:%d", proc.UID, proc.GID)
 	var ip netip.Addr
 	var names []string
 	if c.attach != nil {
 		ip, names = c.attach.IP, c.attach.Names()
 	}
-	resolv, err := readResolvConf(c.resolvConf())
-	if err != nil {
-		return nil, err
+	nameserver := c.Nameserver
+	if !nameserver.IsValid() && c.attach != nil {
+		if bn, ok := c.attach.Network.(network.BridgeNetwork); ok && bn.DNS {
+			nameserver = bn.Gateway
+		}
+	}
+	resolv := "nameserver " + nameserver.String() + "\n"
+	if !nameserver.IsValid() {
+		if resolv, err = readResolvConf(c.resolvConf()); err != nil {
+			return nil, err
+		}
 	}
 	spec, err := c.spec(bundle{Root: o.Merged, Netns: ns.Path(), Etc: etc, Proc: proc, Confine: confine,
 		NoDev: root.NoDev, NoSuid: root.NoSuid, Mount: mountPath(), St: env.St})
@@ -494,7 +524,7 @@ func (c *Container) Preflight(ctx context.Context, env plan.Env) ([]string, erro
 	} else if _, err := os.Stat(actions.Netns{Name: NetnsName(c.Name)}.Path()); err == nil {
 		return nil, plan.Refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
 	}
-	if c.attach != nil {
+	if c.attach != nil && !c.pending {
 		return nil, c.attach.Preflight(ctx, env.R, env.St)
 	}
 	return nil, nil
@@ -645,12 +675,18 @@ func (c *Container) Allocate(ctx context.Context, env plan.Env, reserve bool) (f
 	if c.Bridge == "" {
 		return func() {}, nil
 	}
+	c.pending = false
 	net, err := network.LoadNetwork(env.St, c.Bridge)
+	if err != nil && c.Network != nil {
+		if _, lerr := env.St.LoadHeader(plan.BridgeKind.Name(), c.Bridge); errors.Is(lerr, fs.ErrNotExist) {
+			net, err, c.pending = *c.Network, nil, true
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
 	a := &network.Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
-		Name: c.Name, Aliases: c.Aliases}
+		Name: c.Name, Aliases: c.Aliases, Replaces: c.Replaces, StableMAC: c.StableMAC}
 	if err := a.Check(); err != nil {
 		return nil, err
 	}

@@ -399,3 +399,12 @@ outer:
 	}
 	return steps
 }
+
+// CheckMount is a mount given field by field (a Compose file's long
+// form), checked as -v's and --mount's are; a tmpfs gets Docker's options.
+func CheckMount(m Mount) (Mount, error) {
+	if m.Type == "tmpfs" {
+		m.Options = tmpfsOptions(m.Options)
+	}
+	return m, m.check()
+}

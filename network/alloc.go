@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"plumb/plan"
@@ -218,7 +219,7 @@ func (a *Attach) allocate(st *plan.Store, net Network, reserved map[netip.Addr]s
 		}
 	}
 	mark(used)
-	taken := func(ip netip.Addr) bool { _, taken := used[ip]; return taken }
+	taken := func(ip netip.Addr) bool { by, taken := used[ip]; return taken && !slices.Contains(a.Replaces, by) }
 	// next is the next free address of a subnet's range; before saying it
 	// is full, entries a crash left (holding addresses no object has) go,
 	// and the range is looked at again.
@@ -241,7 +242,7 @@ func (a *Attach) allocate(st *plan.Store, net Network, reserved map[netip.Addr]s
 		if err := checkHost("ip", a.IP, subnet); err != nil {
 			return err
 		}
-		if by, taken := used[a.IP]; taken {
+		if by := used[a.IP]; taken(a.IP) {
 			return plan.Refuse("ip", "%s is taken by %s", a.IP, by)
 		}
 	} else {
@@ -258,7 +259,7 @@ func (a *Attach) allocate(st *plan.Store, net Network, reserved map[netip.Addr]s
 		if err := checkHost("ip", a.IP6, subnet6); err != nil {
 			return err
 		}
-		if by, taken := used[a.IP6]; taken {
+		if by := used[a.IP6]; taken(a.IP6) {
 			return plan.Refuse("ip", "%s is taken by %s", a.IP6, by)
 		}
 	default:

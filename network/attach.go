@@ -186,6 +186,16 @@ type Attach struct {
 	// namespace's name, or its runtime's container ID.
 	Name    string
 	Aliases []string
+	// StableMAC gives the container's end a MAC address made of its IPv4
+	// address, as Docker gives 02:42:... : a container replaced with its
+	// address keeps its MAC, so that the host's neighbour entry for it
+	// stays right (with a new random one, what the host sends it goes to
+	// the old MAC until the entry is probed again, seconds later).
+	StableMAC bool
+	// Replaces are the objects (kind/name) this attachment replaces, in a
+	// dry run of a replace that has not removed them yet: their hold on
+	// the network and its addresses is no conflict.
+	Replaces []string
 }
 
 // id is the attachment's identity on net: ID's parts where given, the
@@ -232,7 +242,7 @@ func (a *Attach) checkRecords(st *plan.Store, net Network) error {
 			}
 			return plan.Refuse("", "attachment/%s is already attached to %s", a.ID.Object, name)
 		}
-	} else if r, err := FindAttachment(st, name, a.Target, netip.Addr{}); err == nil {
+	} else if r, err := FindAttachment(st, name, a.Target, netip.Addr{}); err == nil && !slices.Contains(a.Replaces, r.ID()) {
 		f, err := r.AttachmentFacts()
 		if err != nil {
 			return err
@@ -263,7 +273,11 @@ func (a *Attach) plan(net Network) (*plan.Plan, error) {
 	first, second := firstFamilies(net)
 	netRules := net.Rules()
 	subnet := first.Subnet
-	steps := []plan.Step{{Action: actions.LinkAddVeth{Host: id.HostVeth, Peer: id.PeerTemp, PeerIn: in, MTU: net.LinkMTU()}}}
+	veth := actions.LinkAddVeth{Host: id.HostVeth, Peer: id.PeerTemp, PeerIn: in, MTU: net.LinkMTU()}
+	if a.StableMAC && a.IP.Is4() {
+		veth.PeerAddress = ipam.MAC(a.IP)
+	}
+	steps := []plan.Step{{Action: veth}}
 	steps = append(steps, net.Join(id.HostVeth, a.Hairpin)...)
 	steps = append(steps,
 		plan.Step{Action: actions.LinkRename{Dev: id.PeerTemp, Name: a.If, In: in}},

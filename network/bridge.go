@@ -51,6 +51,11 @@ type Bridge struct {
 	// the mesh into Cluster and the defaults.
 	Mesh    string
 	Cluster netip.Prefix
+	// DNS runs a resolver for the network on its gateway (bridge up
+	// --dns): its containers' /etc/resolv.conf points there, and their
+	// names and aliases resolve on the network, as on Docker's
+	// user-defined networks.
+	DNS bool
 }
 
 // families is the bridge's families as its facts will record them.
@@ -131,14 +136,18 @@ func (b *Bridge) gateway() netip.Addr {
 // NAT and published ports.
 // A bridge on a mesh not read yet (Existing) reads it first.
 func (b *Bridge) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
+	var l plan.Layout // where a resolver keeps its PID (DNS)
+	if env.St != nil {
+		l = env.St.Layout
+	}
 	if b.Mesh != "" && !b.Cluster.IsValid() {
 		m, err := b.onMesh(env)
 		if err != nil {
 			return nil, err
 		}
-		return plan.One(m.plan())
+		return plan.One(m.plan(l))
 	}
-	return plan.One(b.plan())
+	return plan.One(b.plan(l))
 }
 
 // Again: the same input is nothing to do.
@@ -146,7 +155,7 @@ func (b *Bridge) Again(rec *plan.Record, p *plan.Plan) (string, error) {
 	return plan.Again(rec, p, "up", "plumb bridge down "+p.Name)
 }
 
-func (b *Bridge) plan() (*plan.Plan, error) {
+func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 	br, gw := b.Name.String(), b.gateway()
 	fw := firewallOf(b.Firewall)
 	steps := []plan.Step{{Action: actions.LinkAddBridge{Name: b.Name, Address: ipam.MAC(gw)}}}
@@ -160,6 +169,9 @@ func (b *Bridge) plan() (*plan.Plan, error) {
 		steps = append(steps, plan.Step{Action: actions.AddrAdd{Addr: netip.PrefixFrom(n.Gateway, n.Subnet.Bits()), Dev: b.Name, NoDAD: nodad}})
 	}
 	steps = append(steps, plan.Step{Action: actions.LinkSetUp{Dev: b.Name}})
+	if b.DNS {
+		steps = append(steps, plan.Step{Action: actions.ResolverStart{StateDir: l.Dir, Network: br, Listen: gw, PIDFile: l.ResolverPID(br)}})
+	}
 	if !b.NoNAT {
 		for _, n := range b.families() {
 			fam := ipam.FamilyOf(n.Subnet.Addr())
@@ -176,10 +188,13 @@ func (b *Bridge) plan() (*plan.Plan, error) {
 		nat = "no NAT"
 	}
 	facts := plan.BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
-		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4, Mesh: b.Mesh, Cluster: b.Cluster}
+		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4, Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS}
 	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
 	if b.Mesh != "" {
 		summary += fmt.Sprintf(" but to the cluster %s (mesh %s)", b.Cluster, b.Mesh)
+	}
+	if b.DNS {
+		summary += ", names resolved at " + gw.String()
 	}
 	if v6 := b.v6(); v6 != nil {
 		facts.NAT6 = b.NAT6
@@ -193,7 +208,7 @@ func (b *Bridge) plan() (*plan.Plan, error) {
 	}
 	spec, err := plan.EncodeSpec(plan.BridgeSpecVersion, plan.BridgeSpec{Name: actions.IfName(br), Subnet: b.Subnet, Gateway: gw, Uplink: b.Uplink,
 		NoNAT: b.NoNAT, MTU: b.MTU, Firewall: firewall.Recorded(fw), Subnet6: facts.Subnet6, Gateway6: facts.Gateway6, NAT6: b.NAT6,
-		Mesh: b.Mesh, Cluster: b.Cluster})
+		Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS})
 	if err != nil {
 		return nil, err
 	}
@@ -372,4 +387,35 @@ func (b *Bridge) Locks() []plan.Lock {
 		locks = append(locks, plan.NetworkLock(b.Mesh, true))
 	}
 	return locks
+}
+
+// FreeSubnet is the first /24 of pool that no plumb network, route of
+// the host or nameserver of its holds, nor one of skip (subnets already
+// chosen by the same plan): how a Compose network without ipam gets one,
+// as Podman gives 10.89.N.0/24 to each new network.
+func FreeSubnet(ctx context.Context, env plan.Env, pool netip.Prefix, skip []netip.Prefix) (netip.Prefix, error) {
+	recs, _ := env.St.Headers()
+	for _, rec := range recs {
+		skip = append(skip, rec.Subnets()...)
+	}
+	routes, err := actions.Routes(ctx, env.R, pool.Addr())
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	ns := nameservers()
+	if pool.Bits() > 24 || !pool.Addr().Is4() {
+		return netip.Prefix{}, fmt.Errorf("pool %s: an IPv4 prefix of /24 or shorter", pool)
+	}
+	base := pool.Masked().Addr().As4()
+	for i := 0; i < 1<<(24-pool.Bits()); i++ {
+		a := base
+		n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 + uint32(i)<<8
+		a = [4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), 0}
+		p := netip.PrefixFrom(netip.AddrFrom4(a), 24)
+		taken := slices.ContainsFunc(skip, p.Overlaps) || slices.ContainsFunc(routes, p.Overlaps) || slices.ContainsFunc(ns, p.Contains)
+		if !taken {
+			return p, nil
+		}
+	}
+	return netip.Prefix{}, plan.Refuse("", "every /24 of %s is taken by a network, a route or a nameserver of this host: give the network a subnet (ipam.config)", pool)
 }

@@ -16,6 +16,7 @@ type BridgeKeep struct {
 	MTU      bool // no --mtu
 	NAT      bool // neither --no-nat nor --no-nat=false
 	NAT6     bool // no --ipv6-nat
+	DNS      bool // no --dns
 	Firewall bool // the back end (--firewall is for new objects)
 }
 
@@ -57,6 +58,9 @@ func (b *Bridge) Existing(env plan.Env) (plan.Recipe, error) {
 	if b.Keep.NAT6 {
 		// IPv6 NAT is kept while there is an IPv6 subnet to masquerade.
 		c.NAT6 = old.NAT6 && c.Subnet6.IsValid()
+	}
+	if b.Keep.DNS {
+		c.DNS = old.DNS
 	}
 	if b.Keep.Firewall {
 		if c.Firewall, err = firewall.ByName(old.Firewall); err != nil {

@@ -69,7 +69,7 @@ func TestBridgePlanNoNAT(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{"ip link add br0 address 02:50:0a:58:00:01 type bridge", "ip link set br0 mtu 1400", "ip addr add 10.88.0.1/24 dev br0", "ip link set br0 up"}
-	if diff := cmp.Diff(want, lines(plantest.Must(b.plan()))); diff != "" {
+	if diff := cmp.Diff(want, lines(plantest.Must(b.plan(plan.Layout{})))); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}
 }
@@ -81,7 +81,7 @@ func bridgeUp(t *testing.T, st *plan.Store, subnet string) BridgeNetwork {
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
-	rec, err := plan.Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(b.plan()), plan.Each)
+	rec, err := plan.Apply(context.Background(), &plantest.FakeRunner{}, st, plantest.Must(b.plan(plan.Layout{})), plan.Each)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +318,7 @@ func TestBridgeAgainOlderRecord(t *testing.T) {
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
-	p := plantest.Must(b.plan())
+	p := plantest.Must(b.plan(plan.Layout{}))
 	rec, err := plan.Apply(context.Background(), &plantest.FakeRunner{}, plan.NewStore(t.TempDir()), p, plan.Each)
 	if err != nil {
 		t.Fatal(err)
@@ -336,7 +336,7 @@ func TestBridgeAgainOlderRecord(t *testing.T) {
 	if err := other.Check(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Again(rec, plantest.Must(other.plan())); err == nil {
+	if _, err := other.Again(rec, plantest.Must(other.plan(plan.Layout{}))); err == nil {
 		t.Error("Again with another subnet: no refusal")
 	}
 }

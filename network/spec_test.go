@@ -13,7 +13,7 @@ import (
 // stored gives the spec its facts hold.
 func TestBridgeSpec(t *testing.T) {
 	b := &Bridge{Name: "pb0", Subnet: netip.MustParsePrefix("10.88.0.0/24"), MTU: 1400}
-	p, err := b.plan()
+	p, err := b.plan(plan.Layout{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -38,6 +38,7 @@ func (b *Bridge) Update(ctx context.Context, env plan.Env, rec *plan.Record, p *
 	fixed = plan.Differ(fixed, "IPv6 gateway", old.Gateway6, now.Gateway6)
 	fixed = plan.Differ(fixed, "IPv6 NAT", old.NAT6, now.NAT6)
 	fixed = plan.Differ(fixed, "mesh", meshName(old.Mesh), meshName(now.Mesh))
+	fixed = plan.Differ(fixed, "dns", old.DNS, now.DNS)
 	attached := plan.Attachments(env.St, rec.Name)
 	if len(fixed) > 0 {
 		if len(attached) > 0 {
@@ -48,7 +49,7 @@ func (b *Bridge) Update(ctx context.Context, env plan.Env, rec *plan.Record, p *
 		if err != nil {
 			return nil, err
 		}
-		up.Remake = remakeBridge(old)
+		up.Remake = remakeBridge(old, env.St.Layout)
 		up.Changes = plan.JoinChanges(fixed)
 		return up, nil
 	}
@@ -145,14 +146,14 @@ func dependents(recs []*plan.Record) string {
 }
 
 // remakeBridge is the plan that makes again the bridge spec s describes.
-func remakeBridge(s plan.BridgeSpec) func() (*plan.Plan, error) {
+func remakeBridge(s plan.BridgeSpec, l plan.Layout) func() (*plan.Plan, error) {
 	return func() (*plan.Plan, error) {
 		fw, err := firewall.ByName(s.Firewall)
 		if err != nil {
 			return nil, err
 		}
 		b := &Bridge{Name: s.Name, Subnet: s.Subnet, Gateway: s.Gateway, Uplink: s.Uplink, NoNAT: s.NoNAT, MTU: s.MTU,
-			Firewall: fw, Subnet6: s.Subnet6, Gateway6: s.Gateway6, NAT6: s.NAT6, Mesh: s.Mesh, Cluster: s.Cluster}
-		return b.plan()
+			Firewall: fw, Subnet6: s.Subnet6, Gateway6: s.Gateway6, NAT6: s.NAT6, Mesh: s.Mesh, Cluster: s.Cluster, DNS: s.DNS}
+		return b.plan(l)
 	}
 }

@@ -27,8 +27,8 @@ func (c *AttachCall) Existing(env plan.Env) (plan.Recipe, error) {
 		return nil, nil
 	}
 	rec, err := FindAttachment(env.St, c.Bridge, a.Target, netip.Addr{})
-	if err != nil {
-		return nil, nil // not attached: a new attachment
+	if err != nil || slices.Contains(a.Replaces, rec.ID()) {
+		return nil, nil // not attached (or being replaced): a new attachment
 	}
 	f, err := rec.AttachmentFacts()
 	if err != nil {

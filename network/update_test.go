@@ -35,7 +35,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	ctx := context.Background()
 	st := plan.NewStore(t.TempDir())
 	b := &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24")}
-	if _, err := plan.Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(b.plan()), plan.Each); err != nil {
+	if _, err := plan.Apply(ctx, &plantest.FakeRunner{}, st, plantest.Must(b.plan(plan.Layout{})), plan.Each); err != nil {
 		t.Fatal(err)
 	}
 	before, err := st.Load("bridge", "br0")
@@ -122,7 +122,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p := out.Plans[0]; !p.Replace || len(p.Steps) != len(undos)+len(plantest.Must((&Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400}).plan()).Steps) {
+	if p := out.Plans[0]; !p.Replace || len(p.Steps) != len(undos)+len(plantest.Must((&Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400}).plan(plan.Layout{})).Steps) {
 		t.Errorf("another subnet: replace %v, %d steps", p.Replace, len(p.Steps))
 	}
 

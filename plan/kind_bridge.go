@@ -41,6 +41,8 @@ type BridgeFacts struct {
 	// mesh's cluster CIDR, leaves unmasqueraded.
 	Mesh    string       `json:"mesh,omitempty"`
 	Cluster netip.Prefix `json:"cluster,omitzero"`
+	// DNS: a resolver answers the network's names at its gateway.
+	DNS bool `json:"dns,omitempty"`
 }
 
 // Kind is BridgeKind.

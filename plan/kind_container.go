@@ -67,7 +67,10 @@ type ContainerFacts struct {
 	MemorySwap int64 `json:"memory_swap,omitempty"`
 	NanoCPUs   int64 `json:"nano_cpus,omitempty"`
 	PidsLimit  int64 `json:"pids_limit,omitempty"`
-	ReadOnly   bool  `json:"read_only,omitempty"`
+	// Labels are its labels (Compose's project, service, number and
+	// configuration hash).
+	Labels   map[string]string `json:"labels,omitempty"`
+	ReadOnly bool              `json:"read_only,omitempty"`
 }
 
 // Kind is ContainerKind.

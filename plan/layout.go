@@ -56,6 +56,11 @@ func (l Layout) Legacy() Layout { return Layout{Dir: l.Dir, Root: l.Dir} }
 // Split reports whether the root is apart from the state directory.
 func (l Layout) Split() bool { return filepath.Clean(l.RootDir()) != filepath.Clean(l.Dir) }
 
+// ResolverPID is the PID file of network's resolver (bridge up --dns).
+func (l Layout) ResolverPID(network string) string {
+	return filepath.Join(l.Dir, "dns", IndexKey(network)+".pid")
+}
+
 func (l Layout) objects() string  { return filepath.Join(l.Dir, "objects") }
 func (l Layout) lockFile() string { return filepath.Join(l.Dir, "lock") }
 func (l Layout) ledger() string   { return filepath.Join(l.Dir, "shared.json") }

@@ -36,6 +36,7 @@ type BridgeSpec struct {
 	NAT6     bool           `json:"nat6,omitempty"`
 	Mesh     string         `json:"mesh,omitempty"`
 	Cluster  netip.Prefix   `json:"cluster,omitzero"`
+	DNS      bool           `json:"dns,omitempty"`
 }
 
 // EncodeSpec is a spec of version v holding in.

@@ -28,6 +28,7 @@ type BridgeUpCmd struct {
 	Gateway []addrFlag     `name:"gateway" sep:"none" placeholder:"IP" help:"The bridge's own address, the containers' gateway (default: the subnet's first host); one per family."`
 	Uplink  actions.IfName `name:"uplink" placeholder:"IF" help:"The interface traffic leaves by (default: the default route's); its MTU is checked."`
 	NoNAT   *bool          `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only (--no-nat=false gives a bridge already up NAT again)."`
+	DNS     *bool          `name:"dns" help:"Run a resolver for the network on its gateway (plumb dns serve): containers' /etc/resolv.conf points there, and their names and aliases (--alias) resolve to their addresses on this network only, as on Docker's user-defined networks; other names go to the host's nameservers."`
 	NAT6    *bool          `name:"ipv6-nat" help:"Masquerade the IPv6 subnet's traffic as IPv4's is (default: IPv6 is routed with the containers' own addresses, as Docker does; --ipv6-nat=false stops)."`
 	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs'; default: the kernel's, 1500; on a bridge already up, not given or 0 keeps its MTU)."`
 	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
@@ -58,7 +59,7 @@ end (--firewall is for new objects).`
 
 func (c *BridgeUpCmd) recipe() (*network.Bridge, error) {
 	b := &network.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT != nil && *c.NoNAT, MTU: c.MTU, NAT6: c.NAT6 != nil && *c.NAT6, Change: true,
-		Keep: network.BridgeKeep{MTU: c.MTU == 0, NAT: c.NoNAT == nil, NAT6: c.NAT6 == nil, Firewall: true}}
+		DNS: c.DNS != nil && *c.DNS, Keep: network.BridgeKeep{MTU: c.MTU == 0, NAT: c.NoNAT == nil, NAT6: c.NAT6 == nil, DNS: c.DNS == nil, Firewall: true}}
 	b.Mesh = c.Mesh
 	if len(c.Subnet) == 0 {
 		if c.Mesh == "" {

@@ -55,6 +55,8 @@ type CLI struct {
 	Down    DownCmd    `cmd:"" help:"Undo any object by name, whatever its kind."`
 	Recover RecoverCmd `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
 	Migrate MigrateCmd `cmd:"" help:"Move what an older plumb kept in --state-dir (images, layers, upper directories) to --root."`
+	Compose ComposeCmd `cmd:"" help:"Compose files, planned and converged: networks, volumes and services as plumb's objects."`
+	DNS     DNSCmd     `cmd:"" name:"dns" help:"A network's resolver: its containers' names, as Docker's embedded DNS answers them (bridge up --dns starts it)."`
 	CNI     CNICmd     `cmd:"" name:"cni" help:"plumb as a CNI plugin: show the plan a runtime's ADD or DEL would run."`
 
 	// Docker's words (docker.go): the same commands under the names a

@@ -23,7 +23,7 @@ type RunCmd struct {
 	Net         string     `name:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none|container:NAME" help:"The bridge to attach to (made by 'plumb bridge up'), none for loopback only, or container:NAME to share NAME's network namespace, hostname and /etc files, as the containers of a pod do (NAME cannot be stopped while it is shared)."`
 	IP          addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
 	Publish     []portFlag `name:"publish" short:"p" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
-	Alias       []string   `name:"alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on its bridge, besides its own; repeat for more."`
+	Alias       []string   `name:"alias" aliases:"network-alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on its bridge, besides its own; repeat for more."`
 	Hostname    string     `name:"hostname" help:"The container's hostname (default: its name, with '_' made '-')."`
 	Interactive bool       `name:"interactive" short:"i" help:"Keep stdin attached: what a run in the foreground always does (accepted for docker run -i's sake); refused with -d, which plumb cannot attach to later."`
 	Tty         bool       `name:"tty" short:"t" help:"Give the command a terminal (the runtime makes a pseudo-terminal and copies it to plumb's): in the foreground only."`

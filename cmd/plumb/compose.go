@@ -1,0 +1,346 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/alecthomas/kong"
+
+	"plumb/actions"
+	"plumb/compose"
+	"plumb/container"
+	"plumb/plan"
+)
+
+// ComposeCmd is `plumb compose`: a Compose file planned and converged.
+type ComposeCmd struct {
+	File       []string `name:"file" short:"f" sep:"none" placeholder:"FILE" help:"The Compose file (default: compose.yaml, compose.yml, docker-compose.yml or docker-compose.yaml in the project directory); repeat to merge several, later ones over earlier ones."`
+	Project    string   `name:"project-name" short:"p" placeholder:"NAME" help:"The project's name (default: the file's name:, else the project directory's base name)."`
+	ProjectDir string   `name:"project-directory" placeholder:"DIR" help:"Where relative paths and .env are read from (default: the first file's directory)."`
+	EnvFile    []string `name:"env-file" sep:"none" placeholder:"FILE" help:"Variables for interpolation (default: .env in the project directory); repeat for more."`
+	Profile    []string `name:"profile" sep:"none" placeholder:"NAME" help:"Also take the services of this profile; repeat for more."`
+
+	Up   ComposeUpCmd   `cmd:"" help:"Make the host what the file says: create, replace and (with --remove-orphans) remove, each service whole or not at all."`
+	Plan ComposePlanCmd `cmd:"" help:"Print the commands that would bring the host from what the project has to what the file says; \"nothing to do\" when it is."`
+	Down ComposeDownCmd `cmd:"" help:"Remove the project's containers and networks (and with -v its named volumes)."`
+	Ps   ComposePsCmd   `cmd:"" help:"List the project's containers: service, state, addresses, ports."`
+	Logs ComposeLogsCmd `cmd:"" help:"Show what the project's containers wrote, each line after its container's name."`
+	Exec ComposeExecCmd `cmd:"" help:"Run a command in a service's first container, as docker compose exec."`
+}
+
+// Help is the long help of `plumb compose --help`.
+func (c *ComposeCmd) Help() string {
+	return `Reads a Compose file with compose-go (interpolation, .env, profiles, extends,
+several -f merged) and makes of it what plumb makes by hand: a bridge for
+each network (PROJECT_NET; PROJECT_default when none is given; a name longer
+than an interface's 15 bytes gets cmp- and 8 hex digits of its hash), a
+volume for each named volume (PROJECT_VOL), and for each service its
+containers PROJECT-SERVICE-1..N, each a plumb run of the service's image on
+its first network, attached to the others as eth1, eth2...
+
+Each container carries Docker Compose's labels (project, service, number,
+and the hash of the configuration it was made from): plan compares them
+with the file, so that up after up changes nothing. A file that asks for
+what plumb does not do (build, healthcheck, restart other than "no",
+secrets, ...) is refused before anything runs, one line per key.
+
+A network without ipam.config gets the first /24 of 10.89.0.0/16 that no
+network, route or nameserver of the host holds, as Podman does.`
+}
+
+// AfterApply binds the project's flags for its subcommands.
+func (c *ComposeCmd) AfterApply(k *kong.Context) error {
+	k.Bind(c)
+	return nil
+}
+
+func (c *ComposeCmd) load(d *deps) (*compose.Project, error) {
+	f, err := compose.Load(d.ctx, compose.LoadOptions{Files: c.File, Name: c.Project, Dir: c.ProjectDir, EnvFiles: c.EnvFile, Profiles: c.Profile})
+	if err != nil {
+		return nil, err
+	}
+	return compose.Model(f)
+}
+
+// ComposeUpCmd is `plumb compose up`.
+type ComposeUpCmd struct {
+	Detach        bool   `name:"detach" short:"d" help:"Return once the containers run (plumb compose up always does: accepted for docker compose up -d's sake)."`
+	RemoveOrphans bool   `name:"remove-orphans" help:"Remove the containers of services the file no longer has."`
+	DryRun        bool   `name:"dry-run" help:"Print the plan and change nothing (as plumb compose plan)."`
+	Output        string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	Runtime       string `name:"runtime" env:"PLUMB_RUNTIME" placeholder:"crun|runc" help:"The OCI runtime that runs the containers (default: crun where it can run here, else runc)."`
+	Timeout       *int   `name:"timeout" short:"t" placeholder:"SECONDS" help:"How long a container being replaced or removed gets from SIGTERM to SIGKILL (default 10, as Docker's; 0: at once)."`
+	ResolvConf    string `name:"resolv-conf" hidden:"" env:"PLUMB_RESOLV_CONF" default:"/etc/resolv.conf" placeholder:"PATH" help:"The host's resolv.conf, whose nameservers the containers get."`
+}
+
+// Run plans the project, then applies the plan.
+func (c *ComposeUpCmd) Run(d *deps, pc *ComposeCmd) error {
+	dry := printsOnly(c.DryRun, c.Output)
+	return converge(d, pc, c.RemoveOrphans, dry, c.Output, c.Runtime, c.ResolvConf, grace(c.Timeout))
+}
+
+// grace is -t as plan.DownOptions takes it: 0 Docker's 10 s, negative at once.
+func grace(t *int) int {
+	switch {
+	case t == nil:
+		return 0
+	case *t <= 0:
+		return -1
+	}
+	return *t
+}
+
+// ComposePlanCmd is `plumb compose plan`.
+type ComposePlanCmd struct {
+	RemoveOrphans bool   `name:"remove-orphans" help:"Plan the removal of the containers of services the file no longer has."`
+	Output        string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	Runtime       string `name:"runtime" env:"PLUMB_RUNTIME" placeholder:"crun|runc" help:"The OCI runtime that would run the containers."`
+	ResolvConf    string `name:"resolv-conf" hidden:"" env:"PLUMB_RESOLV_CONF" default:"/etc/resolv.conf" placeholder:"PATH" help:"The host's resolv.conf."`
+}
+
+// Run prints the plan.
+func (c *ComposePlanCmd) Run(d *deps, pc *ComposeCmd) error {
+	return converge(d, pc, c.RemoveOrphans, true, c.Output, c.Runtime, c.ResolvConf, 0)
+}
+
+// converge plans the project and prints the plan (dry) or applies it.
+func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resolv string, grace int) error {
+	p, err := pc.load(d)
+	if err != nil {
+		return err
+	}
+	rt, err := container.ChooseRuntime(runtime, d.store.Layout.Dir, d.proc)
+	if err != nil {
+		return err
+	}
+	if !dry {
+		if err := d.lock(); err != nil {
+			return err
+		}
+	}
+	env := d.env()
+	changes, err := p.Plan(d.ctx, env, compose.Options{RemoveOrphans: orphans, Runtime: rt, ResolvConf: resolv, Grace: grace})
+	if err != nil {
+		return err
+	}
+	if dry {
+		if err := compose.PlanAll(d.ctx, env, changes); err != nil {
+			return err
+		}
+		return printChanges(d, p.Name, changes, output)
+	}
+	for _, ch := range changes {
+		if ch.Do == "orphan" {
+			fmt.Fprintf(d.stdout, "%s\n", ch)
+		}
+	}
+	if len(compose.Pending(changes)) == 0 {
+		_, err := fmt.Fprintf(d.stdout, "project %s is as the file says: nothing to do\n", p.Name)
+		return err
+	}
+	return p.Apply(d.ctx, env, changes, d.stdout)
+}
+
+func printChanges(d *deps, project string, changes []*compose.Change, output string) error {
+	switch output {
+	case "json":
+		return compose.JSON(d.stdout, changes)
+	case "sh":
+		if len(compose.Pending(changes)) == 0 {
+			_, err := fmt.Fprintln(d.stdout, "# nothing to do")
+			return err
+		}
+		return compose.Joined(project, changes).Shell(d.stdout, "plumb "+actions.Quote(os.Args[1:]))
+	}
+	return compose.Text(d.stdout, changes)
+}
+
+// ComposeDownCmd is `plumb compose down`.
+type ComposeDownCmd struct {
+	Volumes       bool   `name:"volumes" short:"v" help:"Also remove the project's named volumes (never external ones)."`
+	RemoveOrphans bool   `name:"remove-orphans" help:"Also remove the containers of services the file no longer has."`
+	DryRun        bool   `name:"dry-run" help:"Print the commands and change nothing."`
+	Output        string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	Timeout       *int   `name:"timeout" short:"t" placeholder:"SECONDS" help:"How long each container gets from SIGTERM to SIGKILL (default 10, as Docker's; 0: at once)."`
+}
+
+// Run removes the project.
+func (c *ComposeDownCmd) Run(d *deps, pc *ComposeCmd) error {
+	p, err := pc.load(d)
+	if err != nil {
+		return err
+	}
+	dry := printsOnly(c.DryRun, c.Output)
+	if !dry {
+		if err := d.lock(); err != nil {
+			return err
+		}
+	}
+	env := d.env()
+	changes, err := p.DownChanges(env, c.Volumes, c.RemoveOrphans, grace(c.Timeout))
+	if err != nil {
+		return err
+	}
+	if dry {
+		if err := compose.PlanAll(d.ctx, env, changes); err != nil {
+			return err
+		}
+		return printChanges(d, p.Name, changes, c.Output)
+	}
+	for _, ch := range changes {
+		if ch.Do == "orphan" {
+			fmt.Fprintf(d.stdout, "%s\n", ch)
+		}
+	}
+	if len(compose.Pending(changes)) == 0 {
+		_, err := fmt.Fprintf(d.stdout, "project %s has nothing to remove\n", p.Name)
+		return err
+	}
+	return p.Apply(d.ctx, env, changes, d.stdout)
+}
+
+// ComposePsCmd is `plumb compose ps`.
+type ComposePsCmd struct{}
+
+// Run lists the project's containers.
+func (c *ComposePsCmd) Run(d *deps, pc *ComposeCmd) error {
+	p, err := pc.load(d)
+	if err != nil {
+		return err
+	}
+	cur, err := compose.Read(d.store, p.Name)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(cur.Containers))
+	for n := range cur.Containers {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	rows := [][]string{{"NAME", "SERVICE", "STATE", "PID", "ADDRESS", "BRIDGE", "PORTS"}}
+	for _, n := range names {
+		rec := cur.Containers[n]
+		f, err := rec.Container()
+		if err != nil {
+			return err
+		}
+		pid, state := plan.ContainerState(rec)
+		addr, bridge, ports := "-", "-", ""
+		if f.Net != nil {
+			addr, bridge = f.Net.IP.String(), f.Net.Bridge
+			var ps []string
+			for _, p := range f.Net.Ports {
+				ps = append(ps, p.String())
+			}
+			ports = strings.Join(ps, ",")
+		}
+		rows = append(rows, []string{n, f.Labels[compose.LabelService], state, fmt.Sprint(pid), addr, bridge, ports})
+	}
+	var net []string
+	for _, n := range p.Networks {
+		if n.Bridge.String() != n.Name {
+			net = append(net, fmt.Sprintf("network %s is bridge %s", n.Name, n.Bridge))
+		}
+	}
+	tw := tabwriter.NewWriter(d.stdout, 0, 4, 2, ' ', 0)
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, l := range net {
+		fmt.Fprintln(d.stdout, l)
+	}
+	return nil
+}
+
+// ComposeLogsCmd is `plumb compose logs`.
+type ComposeLogsCmd struct {
+	Service string `arg:"" optional:"" help:"Only this service's containers."`
+	Follow  bool   `name:"follow" help:"Go on showing what they write (one container only; -f is --file here, as kong keeps one meaning for a short flag)."`
+}
+
+// Run writes each container's log, its lines after its name.
+func (c *ComposeLogsCmd) Run(d *deps, pc *ComposeCmd) error {
+	p, err := pc.load(d)
+	if err != nil {
+		return err
+	}
+	cur, err := compose.Read(d.store, p.Name)
+	if err != nil {
+		return err
+	}
+	var names []string
+	for n, rec := range cur.Containers {
+		f, _ := rec.Container()
+		if c.Service == "" || f.Labels[compose.LabelService] == c.Service {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return fmt.Errorf("project %s has no container%s", p.Name, map[bool]string{true: " of service " + c.Service}[c.Service != ""])
+	}
+	if c.Follow && len(names) > 1 {
+		return plan.Refuse("follow", "one container at a time (these are %d: %s); name its service", len(names), strings.Join(names, ", "))
+	}
+	out := d.stdout
+	defer func() { d.stdout = out }()
+	for _, n := range names {
+		d.stdout = &prefixWriter{w: out, prefix: n + " | "}
+		if err := (&LogsCmd{Name: n, Follow: c.Follow, Tail: "all"}).Run(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prefixWriter writes each line after prefix.
+type prefixWriter struct {
+	w      interface{ Write([]byte) (int, error) }
+	prefix string
+	mid    bool
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	var out []byte
+	for _, c := range b {
+		if !p.mid {
+			out = append(out, p.prefix...)
+			p.mid = true
+		}
+		out = append(out, c)
+		if c == '\n' {
+			p.mid = false
+		}
+	}
+	if _, err := p.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// ComposeExecCmd is `plumb compose exec`.
+type ComposeExecCmd struct {
+	Index   int      `name:"index" default:"1" help:"Which of the service's containers (1: the first)."`
+	Tty     bool     `name:"tty" short:"t" help:"Give the command a terminal."`
+	Env     []string `name:"env" short:"e" sep:"none" placeholder:"KEY=VALUE" help:"Set a variable over the container's environment; repeat for more."`
+	WorkDir string   `name:"workdir" short:"w" placeholder:"DIR" help:"The command's working directory."`
+	User    string   `name:"user" short:"u" placeholder:"USER[:GROUP]" help:"Run as this user."`
+	Service string   `arg:"" help:"The service."`
+	Cmd     []string `arg:"" passthrough:"partial" placeholder:"-- CMD" help:"The command and its arguments, after --."`
+}
+
+// Run runs the command in the service's container.
+func (c *ComposeExecCmd) Run(d *deps, pc *ComposeCmd) error {
+	p, err := pc.load(d)
+	if err != nil {
+		return err
+	}
+	name := compose.ContainerName(p.Name, c.Service, c.Index)
+	return (&ExecCmd{Name: name, Tty: c.Tty, Env: c.Env, WorkDir: c.WorkDir, User: c.User, Cmd: c.Cmd}).Run(d)
+}

@@ -1,0 +1,228 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
+
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"plumb/internal/mkimage"
+)
+
+// composeFile is the live test's project: web on both networks with a
+// published port and a named volume, db on back only, proxy on front
+// only; no resolver upstream (the names the networks do not have are
+// refused at once).
+const composeFile = `name: shop
+services:
+  web:
+    image: plumb-demo/busybox:1
+    command: ["httpd", "-f", "-p", "80", "-h", "/www"]
+    ports: ["8080:80"]
+    networks:
+      front: {aliases: [www]}
+      back: {}
+    volumes: [data:/www]
+    depends_on: [db]
+  db:
+    image: plumb-demo/busybox:1
+    command: ["sleep", "3600"]
+    environment: {ROLE: db}
+    networks: [back]
+  proxy:
+    image: plumb-demo/busybox:1
+    command: ["sleep", "3600"]
+    networks: [front]
+networks:
+  front: {}
+  back: {ipam: {config: [{subnet: 10.90.0.0/24}]}}
+volumes:
+  data: {}
+`
+
+// TestLiveCompose: a three-service project on two networks with a named
+// volume and a published port. Names resolve on a shared network and not
+// across separate ones; the published port answers from the stand-in
+// internet; plan after up is "nothing to do"; a changed port replaces
+// that service alone (the others keep their PIDs); a second project in
+// another directory with the same service names stays apart; down keeps
+// the volume, down -v removes it, and the namespace and mount table are
+// as before.
+func TestLiveCompose(t *testing.T) {
+	t.Parallel()
+	if !isolateWorld(t) {
+		return
+	}
+	quiet := t.TempDir() // stays empty: settled compares the network and the mount table
+	before := settled(t, quiet)
+	t.Cleanup(func() {
+		out, _ := exec.Command("sh", "-c", "for ns in $(ip netns list | cut -d' ' -f1); do ip netns pids $ns; done; pgrep -f 'dns serve'").Output()
+		for _, p := range strings.Fields(string(out)) {
+			_ = exec.Command("kill", "-9", p).Run()
+		}
+	})
+	demo, err := mkimage.Build(mkimage.Options{})
+	if err != nil {
+		t.Skipf("the demo image needs busybox-static: %v", err)
+	}
+	dir := t.TempDir()
+	archive := filepath.Join(dir, "demo.tar")
+	must(t, mkimage.WriteDockerArchive(archive, "plumb-demo/busybox:1", demo))
+	mustPlumb(t, "image", "import", archive)
+	noUpstream := filepath.Join(dir, "resolv.conf")
+	write(t, noUpstream, "# no nameserver: the resolvers answer their networks' names alone\n")
+	os.Setenv("PLUMB_RESOLV_CONF", noUpstream)
+	shop := filepath.Join(dir, "shop")
+	write(t, shop+"/compose.yaml", composeFile)
+	write(t, shop+"/port.yaml", "services:\n  web:\n    ports: !override [\"8081:80\"]\n")
+	compose := func(project string, args ...string) string {
+		t.Helper()
+		cmd := exec.Command("plumb", append([]string{"--log-level", "warn", "compose"}, args...)...)
+		cmd.Dir = project
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("plumb compose %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+
+	out := compose(shop, "up", "-d")
+	for _, want := range []string{"network shop_back: create", "network shop_front: create (subnet 10.89.0.0/24", "volume shop_data: create", "container shop-db-1: create", "container shop-web-1: create"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("compose up: no %q in:\n%s", want, out)
+		}
+	}
+	if out := compose(shop, "plan"); out != "nothing to do\n" {
+		t.Errorf("plan right after up:\n%s", out)
+	}
+	// Names: proxy shares front with web, db shares back with web; proxy
+	// and db share nothing.
+	lookup := func(from, name string) string {
+		out, _ := exec.Command("plumb", "exec", from, "--", "nslookup", name).CombinedOutput()
+		if m := regexp.MustCompile(`(?m)^Address: (\S+)$`).FindStringSubmatch(string(out)); m != nil {
+			return m[1]
+		}
+		return "none"
+	}
+	for _, c := range []struct{ from, name, want string }{
+		{"shop-proxy-1", "web", "10.89.0.3"}, {"shop-proxy-1", "www", "10.89.0.3"}, {"shop-proxy-1", "shop-web-1", "10.89.0.3"},
+		{"shop-proxy-1", "db", "none"}, {"shop-db-1", "web", "10.90.0.3"}, {"shop-db-1", "www", "none"}, {"shop-db-1", "proxy", "none"},
+	} {
+		if got := lookup(c.from, c.name); got != c.want {
+			t.Errorf("%s resolves %s to %s, want %s", c.from, c.name, got, c.want)
+		}
+	}
+	// The published port, from the stand-in internet; the volume was
+	// filled from the image's /www.
+	if out := getIn(t, "/run/netns/inet", "192.0.2.1:8080"); !strings.Contains(out, "hello from a plumb image layer") {
+		t.Errorf("the published port answered:\n%s", out)
+	}
+	pids := func() map[string]string {
+		out := compose(shop, "ps")
+		m := map[string]string{}
+		for _, l := range strings.Split(out, "\n")[1:] {
+			if f := strings.Fields(l); len(f) >= 4 {
+				m[f[0]] = f[3]
+			}
+		}
+		return m
+	}
+	was := pids()
+
+	// Another port: web alone is replaced, with its addresses.
+	out = compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "plan")
+	for _, want := range []string{"# container shop-db-1: keep\n", "# container shop-proxy-1: keep\n", "# container shop-web-1: replace (published ports 8080:80/tcp → 8081:80/tcp)\n", "--dport 8081 "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("plan of a port change: no %q in:\n%s", want, out)
+		}
+	}
+	compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "up", "-t", "0")
+	now := pids()
+	if now["shop-db-1"] != was["shop-db-1"] || now["shop-proxy-1"] != was["shop-proxy-1"] || now["shop-web-1"] == was["shop-web-1"] {
+		t.Errorf("a port change of web: PIDs %v, then %v", was, now)
+	}
+	if out := getIn(t, "/run/netns/inet", "192.0.2.1:8081"); !strings.Contains(out, "hello") {
+		t.Errorf("the port published again answered:\n%s", out)
+	}
+	if got := lookup("shop-proxy-1", "web"); got != "10.89.0.3" {
+		t.Errorf("after the replace, web is %s on front", got)
+	}
+
+	// A second project with the same service names, in another directory.
+	other := filepath.Join(dir, "other")
+	write(t, other+"/compose.yaml", "services:\n  web:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n  db:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n")
+	out = compose(other, "up")
+	if !strings.Contains(out, "network other_default: create (subnet 10.89.1.0/24") || !strings.Contains(out, "container other-web-1: create") {
+		t.Errorf("second project's up:\n%s", out)
+	}
+	if got := lookup("other-db-1", "web"); got != "10.89.1.3" {
+		t.Errorf("other's db resolves web to %s, want its own web", got)
+	}
+	if out := compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "plan"); out != "nothing to do\n" {
+		t.Errorf("shop's plan beside another project:\n%s", out)
+	}
+	compose(other, "down", "-t", "0")
+
+	out = compose(shop, "down", "-t", "0")
+	if !strings.Contains(out, "network shop_front: remove") || strings.Contains(out, "volume") {
+		t.Errorf("down:\n%s", out)
+	}
+	if out := mustPlumb(t, "volume", "ls"); !strings.Contains(out, "shop_data") {
+		t.Errorf("down removed the volume:\n%s", out)
+	}
+	out = compose(shop, "down", "-v")
+	if !strings.Contains(out, "volume shop_data: remove") {
+		t.Errorf("down -v:\n%s", out)
+	}
+	if out, err := exec.Command("pgrep", "-f", "dns serve").Output(); err == nil {
+		t.Errorf("resolvers left running: %s", out)
+	}
+	if diff := cmp.Diff(before, settled(t, quiet)); diff != "" {
+		t.Errorf("after compose down -v, the namespace or mount table differs (-before +after):\n%s", diff)
+	}
+}
+
+// getIn fetches http://addr/ from inside the network namespace at nsPath:
+// the socket is made there (a socket keeps the namespace it was made in),
+// on this thread, before it goes back.
+func getIn(t *testing.T, nsPath, addr string) string {
+	t.Helper()
+	runtime.LockOSThread()
+	self, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer self.Close()
+	target, err := os.Open(nsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		t.Fatal(err)
+	}
+	conn, derr := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
+		panic("cannot return to own network namespace: " + err.Error())
+	}
+	runtime.UnlockOSThread()
+	if derr != nil {
+		return derr.Error()
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
+	b, _ := io.ReadAll(conn)
+	return string(b)
+}

@@ -1,0 +1,582 @@
+package compose
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	"plumb/actions"
+	"plumb/container"
+	"plumb/network"
+	"plumb/plan"
+	"plumb/supervise"
+	"plumb/volume"
+)
+
+// Pool is where a network without ipam gets its subnet: a free /24 of it.
+var Pool = netip.MustParsePrefix("10.89.0.0/16")
+
+// Options are how a project is converged.
+type Options struct {
+	// RemoveOrphans removes the containers of services the file no
+	// longer has; without it they are named and left.
+	RemoveOrphans bool
+	// Runtime runs the containers; ResolvConf is the host's resolv.conf
+	// (see container.Container).
+	Runtime    actions.Runtime
+	ResolvConf string
+	// Grace is how long a container being removed gets from SIGTERM to
+	// SIGKILL, as plan.DownOptions takes it (0: Docker's 10 s).
+	Grace int
+}
+
+// Change is what becomes of one object of the project: made, replaced,
+// removed or kept, and why.
+type Change struct {
+	Service string // "" for a network or a volume
+	Kind    string // network, volume, container
+	Name    string
+	Do      string // create, replace, remove, keep
+	Why     string
+	// Plans are what runs: a removal's undos, then a creation's steps.
+	Plans []*plan.Plan
+	// remove and create do it, planned or applied.
+	remove []*plan.Record
+	purge  string // the container's directory, deleted with it
+	grace  int
+	create func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error)
+}
+
+// Changes says what would change: nil when nothing would.
+func (c Change) String() string {
+	s := fmt.Sprintf("%s %s: %s", c.Kind, c.Name, c.Do)
+	if c.Why != "" {
+		s += " (" + c.Why + ")"
+	}
+	return s
+}
+
+// Current are a project's containers, as their records and labels say.
+type Current struct {
+	Containers map[string]*plan.Record // by name
+}
+
+// Read finds the project's containers in st by their labels.
+func Read(st *plan.Store, project string) (*Current, error) {
+	if st == nil {
+		return nil, errors.New("no store")
+	}
+	// A journal that cannot be read is not known to be the project's;
+	// a container of that name is refused when made (Again).
+	recs, _ := st.Headers()
+	cur := &Current{Containers: map[string]*plan.Record{}}
+	for _, r := range recs {
+		if !r.Is(plan.ContainerKind) {
+			continue
+		}
+		f, err := r.Container()
+		if err != nil || f.Labels[LabelProject] != project {
+			continue
+		}
+		cur.Containers[r.Name] = r
+	}
+	return cur, nil
+}
+
+// labels reads a container's record's labels.
+func labels(r *plan.Record) map[string]string {
+	f, _ := r.Container()
+	return f.Labels
+}
+
+// Plan compares the project with what st holds, and returns the changes
+// in the order they run: networks and volumes, services in start order,
+// then removals of replicas and services the file no longer has.
+func (p *Project) Plan(ctx context.Context, env plan.Env, o Options) ([]*Change, error) {
+	cur, err := Read(env.St, p.Name)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Change
+	nets := map[actions.IfName]*network.BridgeNetwork{} // bridges made by this plan
+	var chosen []netip.Prefix
+	for _, n := range p.Networks {
+		c, bn, err := p.networkChange(ctx, env, n, chosen)
+		if err != nil {
+			return nil, err
+		}
+		if bn != nil {
+			nets[n.Bridge], chosen = bn, append(chosen, bn.Subnet)
+		}
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	for _, v := range p.Volumes {
+		_, err := env.St.LoadHeader(plan.VolumeKind.Name(), v.Name)
+		switch {
+		case err == nil:
+		case !errors.Is(err, fs.ErrNotExist):
+			return nil, err
+		case v.External:
+			return nil, plan.Refuse("file", "volumes.%s: external volume %s does not exist (plumb volume create %s)", v.Key, v.Name, v.Name)
+		default:
+			vol := &volume.Volume{Name: v.Name}
+			out = append(out, &Change{Kind: "volume", Name: v.Name, Do: "create", create: recipe(vol)})
+		}
+	}
+	kept := map[string]bool{}
+	given := dryAlloc{}
+	for _, s := range p.Services {
+		for n := 1; n <= s.Replicas; n++ {
+			name := ContainerName(p.Name, s.Name, n)
+			kept[name] = true
+			c, err := p.containerChange(env, s, n, cur.Containers[name], nets, o, given)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+	}
+	names := make([]string, 0, len(cur.Containers))
+	for name := range cur.Containers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if kept[name] {
+			continue
+		}
+		rec := cur.Containers[name]
+		svc := labels(rec)[LabelService]
+		c := &Change{Service: svc, Kind: "container", Name: name, Do: "remove", grace: o.Grace}
+		if slices.ContainsFunc(p.Services, func(s Service) bool { return s.Name == svc }) {
+			c.Why = "scaled down"
+		} else if !o.RemoveOrphans {
+			c.Do, c.Why = "orphan", "its service is not in the file: --remove-orphans removes it"
+			out = append(out, c)
+			continue
+		} else {
+			c.Why = "its service is not in the file"
+		}
+		if err := p.removal(env, c, rec); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// recipe is a creation that is rc brought up.
+func recipe(rc plan.Recipe) func(context.Context, plan.Env, bool) ([]*plan.Plan, error) {
+	return func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error) {
+		out, err := plan.Up(ctx, env, rc, dryRun)
+		if err != nil {
+			return nil, err
+		}
+		return out.Plans, nil
+	}
+}
+
+// networkChange is the change of one network: nil when it is as the file
+// says; the bridge it will be when this plan makes it.
+func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, chosen []netip.Prefix) (*Change, *network.BridgeNetwork, error) {
+	rec, err := env.St.LoadHeader(plan.BridgeKind.Name(), n.Bridge.String())
+	switch {
+	case err == nil:
+		s, err := rec.BridgeSpec()
+		if err != nil {
+			return nil, nil, err
+		}
+		var diff []string
+		if n.Subnet.IsValid() && n.Subnet != s.Subnet {
+			diff = append(diff, fmt.Sprintf("subnet %s → %s", s.Subnet, n.Subnet))
+		}
+		if n.Gateway.IsValid() && n.Gateway != s.Gateway {
+			diff = append(diff, fmt.Sprintf("gateway %s → %s", s.Gateway, n.Gateway))
+		}
+		if n.Subnet6 != s.Subnet6 && !n.External {
+			diff = append(diff, fmt.Sprintf("IPv6 subnet %s → %s", orNone(s.Subnet6), orNone(n.Subnet6)))
+		}
+		if len(diff) > 0 {
+			return nil, nil, plan.Refuse("file", "network %s (bridge %s) is up with other settings (%s): `plumb compose down`, then up, remakes it", n.Name, n.Bridge, strings.Join(diff, ", "))
+		}
+		return nil, nil, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, nil, err
+	case n.External:
+		return nil, nil, plan.Refuse("file", "networks.%s: external network %s is not a bridge plumb keeps (plumb bridge up %s --subnet CIDR)", n.Key, n.Name, n.Bridge)
+	}
+	b := &network.Bridge{Name: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Subnet6: n.Subnet6, Gateway6: n.Gateway6, DNS: true}
+	why := ""
+	if !b.Subnet.IsValid() {
+		sub, err := network.FreeSubnet(ctx, env, Pool, chosen)
+		if err != nil {
+			return nil, nil, err
+		}
+		b.Subnet, why = sub, "subnet "+sub.String()+", the first free one of "+Pool.String()
+	}
+	if err := b.Check(); err != nil {
+		return nil, nil, err
+	}
+	gw := b.Gateway
+	if !gw.IsValid() {
+		gw = b.Subnet.Masked().Addr().Next()
+	}
+	bn := &network.BridgeNetwork{Name: n.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: true, DNS: true}}
+	if b.Subnet6.IsValid() {
+		gw6 := b.Gateway6
+		if !gw6.IsValid() {
+			gw6 = b.Subnet6.Masked().Addr().Next()
+		}
+		bn.Subnet6, bn.Gateway6 = b.Subnet6, gw6
+	}
+	name := n.Name
+	if name != n.Bridge.String() {
+		name += " (bridge " + n.Bridge.String() + ")"
+	}
+	return &Change{Kind: "network", Name: name, Do: "create", Why: why, create: recipe(b)}, bn, nil
+}
+
+func orNone(p netip.Prefix) string {
+	if !p.IsValid() {
+		return "none"
+	}
+	return p.String()
+}
+
+// containerChange is what becomes of replica n of s: kept when it runs
+// what the file says, else made (or replaced).
+func (p *Project) containerChange(env plan.Env, s Service, n int, rec *plan.Record, nets map[actions.IfName]*network.BridgeNetwork, o Options, given dryAlloc) (*Change, error) {
+	name := ContainerName(p.Name, s.Name, n)
+	c := &Change{Service: s.Name, Kind: "container", Name: name, Do: "create", grace: o.Grace}
+	rc, err := p.containerRecipe(env, s, n, nets, o)
+	if err != nil {
+		return nil, fmt.Errorf("service %s: %w", s.Name, err)
+	}
+	// The image's ID is part of what the container is made from: an image
+	// imported again under its tag replaces the containers of its services.
+	spec := s.Spec
+	spec.ImageID = rc.ImageID
+	hash, text := spec.Hash(), spec.JSON()
+	rc.Labels[LabelHash], rc.Labels[LabelSpec] = hash, text
+	if rec != nil {
+		f, err := rec.Container()
+		if err != nil {
+			return nil, err
+		}
+		_, state := plan.ContainerState(rec)
+		var ports []plan.Port
+		if f.Net != nil {
+			ports = f.Net.Ports
+		}
+		switch {
+		case state != "running":
+			c.Do, c.Why = "replace", "it is "+state
+		case f.Labels[LabelHash] != hash:
+			c.Do, c.Why = "replace", changed(f.Labels[LabelSpec], text)
+		case !slices.Equal(ports, s.Ports):
+			c.Do, c.Why = "replace", fmt.Sprintf("published ports %s → %s", portList(ports), portList(s.Ports))
+		default:
+			c.Do = "keep"
+			return c, nil
+		}
+		if err := p.removal(env, c, rec); err != nil {
+			return nil, err
+		}
+	}
+	old := oldOf(c.remove)
+	c.create = func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error) {
+		ct := *rc // each planning allocates anew
+		return p.createContainer(ctx, env, s, &ct, nets, dryRun, given, old)
+	}
+	return c, nil
+}
+
+// replaced is what a replaced container held: its address on each
+// network, which the new one keeps (its names resolve as before, its
+// published ports lead to the same address), and the objects a dry run
+// has not removed.
+type replaced struct {
+	addrs map[actions.IfName]netip.Addr
+	ids   []string
+}
+
+func oldOf(recs []*plan.Record) replaced {
+	r := replaced{addrs: map[actions.IfName]netip.Addr{}}
+	for _, rec := range recs {
+		r.ids = append(r.ids, rec.ID())
+		var f *plan.AttachmentFacts
+		if rec.Is(plan.ContainerKind) {
+			cf, err := rec.Container()
+			if err == nil {
+				f = cf.Net
+			}
+		} else if af, err := rec.AttachmentFacts(); err == nil {
+			f = &af
+		}
+		if f != nil {
+			r.addrs[actions.IfName(f.Bridge)] = f.IP
+		}
+	}
+	return r
+}
+
+// addr is the address to ask for on br: the file's, else the replaced
+// container's.
+func (r replaced) addr(br actions.IfName, asked netip.Addr) netip.Addr {
+	if asked.IsValid() {
+		return asked
+	}
+	return r.addrs[br]
+}
+
+// changed names what differs between two specs' JSON: "image, command
+// changed"; when the old one is not known, "its configuration changed".
+func changed(old, now string) string {
+	var a, b map[string]json.RawMessage
+	if json.Unmarshal([]byte(old), &a) != nil || json.Unmarshal([]byte(now), &b) != nil {
+		return "its configuration changed"
+	}
+	var keys []string
+	for k, v := range b {
+		if string(a[k]) != string(v) {
+			keys = append(keys, k)
+		}
+	}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	if len(keys) == 0 {
+		return "its configuration changed"
+	}
+	sort.Strings(keys)
+	return strings.Join(keys, ", ") + " changed"
+}
+
+func portList(ps []plan.Port) string {
+	if len(ps) == 0 {
+		return "none"
+	}
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	return strings.Join(out, ",")
+}
+
+// removal plans the removal of a container: the attachments of its
+// further networks first, then the container, its directory with it.
+func (p *Project) removal(env plan.Env, c *Change, rec *plan.Record) error {
+	f, err := rec.Container()
+	if err != nil {
+		return err
+	}
+	target := actions.Netns{Name: f.Netns}
+	recs, _ := env.St.Headers()
+	var ids []*plan.Record
+	for _, r := range recs {
+		if r.Is(plan.AttachmentKind) {
+			if af, err := r.AttachmentFacts(); err == nil && af.Target == target.Label() {
+				ids = append(ids, r)
+			}
+		}
+	}
+	// Headers have no steps: the records whose undos run are read whole.
+	for _, r := range append(ids, rec) {
+		full, err := env.St.Load(r.Kind, r.Name)
+		if err != nil {
+			return err
+		}
+		c.remove = append(c.remove, full)
+	}
+	c.purge = f.Root.Layout
+	return nil
+}
+
+// containerRecipe is replica n of s as plumb run's recipe: built when
+// planning, so that a missing image or a bad mount is refused before
+// anything runs.
+func (p *Project) containerRecipe(env plan.Env, s Service, n int, nets map[actions.IfName]*network.BridgeNetwork, o Options) (*container.Container, error) {
+	name := ContainerName(p.Name, s.Name, n)
+	sp := s.Spec
+	first := sp.Networks[0]
+	ct := container.Container{Name: name, Bridge: first.Bridge.String(), IP: first.IP, Aliases: first.Aliases, Hostname: sp.Hostname,
+		Env: sp.Env, WorkDir: sp.WorkDir, User: sp.User, CapAdd: sp.CapAdd, CapDrop: sp.CapDrop, ReadOnly: sp.ReadOnly, SecurityOpt: sp.SecurityOpt,
+		Limits: sp.Limits, Mounts: sp.Mounts, Publish: s.Ports, Runtime: o.Runtime, ResolvConf: o.ResolvConf,
+		Network: nets[first.Bridge], StableMAC: true,
+		Labels: map[string]string{LabelProject: p.Name, LabelService: s.Name, LabelNumber: strconv.Itoa(n)}}
+	in := supervise.Input{Container: ct, Image: sp.Image}
+	switch {
+	case sp.HasEntry:
+		none := ""
+		in.Entrypoint = &none
+		in.Container.Cmd = append(slices.Clone(sp.Entrypoint), sp.Command...)
+	default:
+		in.Container.Cmd = sp.Command
+	}
+	rc, err := supervise.Container(env.St, in)
+	if err != nil {
+		return nil, err
+	}
+	return rc, rc.Check()
+}
+
+// createContainer plans (or makes) replica n of s from rc, then attaches
+// it to the service's further networks.
+func (p *Project) createContainer(ctx context.Context, env plan.Env, s Service, rc *container.Container, nets map[actions.IfName]*network.BridgeNetwork, dryRun bool, given dryAlloc, old replaced) ([]*plan.Plan, error) {
+	name, sp := rc.Name, s.Spec
+	first := sp.Networks[0]
+	var replaces []string
+	if dryRun {
+		replaces = old.ids
+	}
+	rc.Replaces = replaces
+	plans, err := given.up(ctx, env, first.Bridge, old.addr(first.Bridge, first.IP), dryRun, func(ip netip.Addr) (plan.Recipe, error) {
+		rc.IP = ip
+		return rc, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	for i, ref := range sp.Networks[1:] {
+		// No default route: the first network's is the container's.
+		a := &network.Attach{Target: actions.Netns{Name: container.NetnsName(name)}, If: actions.IfName(fmt.Sprintf("eth%d", i+1)),
+			Name: name, Aliases: ref.Aliases, NewNetns: dryRun, OwnRoutes: true, Replaces: replaces, StableMAC: true}
+		call := &network.AttachCall{Bridge: ref.Bridge.String(), List: []*network.Attach{a}}
+		if bn := nets[ref.Bridge]; bn != nil {
+			call.Network = bn
+		}
+		up, err := given.up(ctx, env, ref.Bridge, old.addr(ref.Bridge, ref.IP), dryRun, func(ip netip.Addr) (plan.Recipe, error) {
+			a.IP = ip
+			return call, nil
+		})
+		if err != nil {
+			if !dryRun {
+				err = p.undoCreated(ctx, env, name, err)
+			}
+			return nil, err
+		}
+		plans = append(plans, up...)
+	}
+	return plans, nil
+}
+
+// undoCreated removes a container this up made when what follows it
+// failed: a service is made whole or not at all.
+func (p *Project) undoCreated(ctx context.Context, env plan.Env, name string, cause error) error {
+	rec, err := env.St.Load(plan.ContainerKind.Name(), name)
+	if err != nil {
+		return cause
+	}
+	c := &Change{Kind: "container", Name: name}
+	if err := p.removal(env, c, rec); err != nil {
+		return errors.Join(cause, err)
+	}
+	if _, err := c.run(ctx, env, false); err != nil {
+		return errors.Join(cause, fmt.Errorf("removing %s again: %w", name, err))
+	}
+	return cause
+}
+
+// run plans (dryRun) or applies the change; it returns the plans.
+func (c *Change) run(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error) {
+	var plans []*plan.Plan
+	for i, rec := range c.remove {
+		opts := plan.DownOptions{}
+		if rec.Is(plan.ContainerKind) {
+			opts.Grace = c.grace
+			if i == len(c.remove)-1 && c.purge != "" {
+				opts.Purge = actions.RemoveTree{Path: c.purge}
+			}
+		}
+		if !dryRun {
+			// What was read when planning may be gone by now.
+			fresh, err := env.St.Load(rec.Kind, rec.Name)
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			} else if err != nil {
+				return plans, err
+			}
+			rec = fresh
+		}
+		td, err := plan.Remove(ctx, env, []*plan.Record{rec}, opts, dryRun)
+		if err != nil {
+			return plans, err
+		}
+		if td != nil && td.Plan != nil {
+			plans = append(plans, td.Plan)
+		}
+	}
+	if c.create != nil {
+		ps, err := c.create(ctx, env, dryRun)
+		if err != nil {
+			return plans, err
+		}
+		plans = append(plans, ps...)
+	}
+	return plans, nil
+}
+
+// dryAlloc are the addresses a dry run has given out on each bridge: a
+// dry run reserves none, so without it every container of one plan would
+// be shown with the first free address of its bridge.
+type dryAlloc map[actions.IfName]map[netip.Addr]bool
+
+// up brings up the recipe mk makes for address asked (zero: the next
+// free). In a dry run, an address an earlier container of the plan was
+// shown with is skipped, as applying would.
+func (g dryAlloc) up(ctx context.Context, env plan.Env, br actions.IfName, asked netip.Addr, dryRun bool, mk func(netip.Addr) (plan.Recipe, error)) ([]*plan.Plan, error) {
+	ip := asked
+	for try := 0; ; try++ {
+		rc, err := mk(ip)
+		if err != nil {
+			return nil, err
+		}
+		out, err := plan.Up(ctx, env, rc, dryRun)
+		if err != nil {
+			if dryRun && !asked.IsValid() && ip.IsValid() && try < 1024 {
+				ip = ip.Next() // taken by an object the store keeps
+				continue
+			}
+			return nil, err
+		}
+		if !dryRun {
+			return out.Plans, nil
+		}
+		got := addrOf(out.Plans)
+		if got.IsValid() && g[br][got] && !asked.IsValid() && try < 1024 {
+			ip = got.Next()
+			continue
+		}
+		if g[br] == nil {
+			g[br] = map[netip.Addr]bool{}
+		}
+		g[br][got] = true
+		return out.Plans, nil
+	}
+}
+
+// addrOf is the address a container's or an attachment's plan gives it.
+func addrOf(plans []*plan.Plan) netip.Addr {
+	for _, p := range plans {
+		switch f := p.Facts.(type) {
+		case plan.ContainerFacts:
+			if f.Net != nil {
+				return f.Net.IP
+			}
+		case plan.AttachmentFacts:
+			return f.IP
+		}
+	}
+	return netip.Addr{}
+}
