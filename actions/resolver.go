@@ -1,6 +1,7 @@
 package actions
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -49,8 +50,8 @@ func (a ResolverStop) Kind() string { return "resolver_stop" }
 func (a ResolverStop) Argv() []string {
 	return []string{"plumb", "dns", "stop", "--pid-file", a.PIDFile, a.Network}
 }
-func (a ResolverStop) Why() string  { return fmt.Sprintf("stop %s's resolver", a.Network) }
-func (a ResolverStop) Undo() Action { return nil }
+func (a ResolverStop) Why() string      { return fmt.Sprintf("stop %s's resolver", a.Network) }
+func (a ResolverStop) Undo() Action     { return nil }
 func (a ResolverStop) UndoNote() string { return "it is itself an undo" }
 
 // StartResolver is `plumb dns start`: it starts self's `dns serve` (args)
@@ -76,19 +77,22 @@ func StartResolver(self string, args []string, pidFile string) error {
 		return &ExecError{Argv: append([]string{"plumb"}, args...), Code: -1, Err: err}
 	}
 	w.Close()
-	said, _ := io.ReadAll(io.LimitReader(r, 4096))
-	if msg := string(said); msg != "ok\n" {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if msg == "" {
-			msg = "it ended without a word"
-		}
-		return &ExecError{Argv: append([]string{"plumb"}, args...), Code: 1, Stderr: strings.TrimSpace(strings.TrimPrefix(msg, "fail "))}
-	}
+	// Its PID is written first: a plumb killed while it starts leaves the
+	// file, which the step's undo (plumb dns stop) reads.
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
 		cmd.Process.Kill()
 		cmd.Wait()
 		return err
+	}
+	said, _ := io.ReadAll(io.LimitReader(r, 4096))
+	if msg := string(said); msg != "ok\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		os.Remove(pidFile)
+		if msg == "" {
+			msg = "it ended without a word"
+		}
+		return &ExecError{Argv: append([]string{"plumb"}, args...), Code: 1, Stderr: strings.TrimSpace(strings.TrimPrefix(msg, "fail "))}
 	}
 	cmd.Process.Release()
 	return nil
@@ -119,6 +123,36 @@ func StopResolver(pidFile string, alive func(pid int) bool) error {
 	}
 	if err := os.Remove(pidFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
+	}
+	return nil
+}
+
+// ResolverAlive says whether pid is a resolver of network: its command
+// line is plumb's dns serve of that network (a PID file may outlive its
+// process, and the PID be another's since).
+func ResolverAlive(pid int, network string) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+	for i := 0; i+2 < len(args); i++ {
+		if args[i] == "dns" && args[i+1] == "serve" {
+			return args[len(args)-1] == network
+		}
+	}
+	return false
+}
+
+// Verify: the PID file names a live resolver of the network.
+func (a ResolverStart) Verify(context.Context, Runner) error {
+	b, err := os.ReadFile(a.PIDFile)
+	if err != nil {
+		return fmt.Errorf("%s's resolver: %v", a.Network, err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil || !ResolverAlive(pid, a.Network) {
+		return fmt.Errorf("%s's resolver (PID %s) is not running: names on it do not resolve", a.Network, strings.TrimSpace(string(b)))
 	}
 	return nil
 }

@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -161,20 +160,4 @@ func (s *Server) forward(w dns.ResponseWriter, q *dns.Msg) *dns.Msg {
 		return m.SetRcode(q, dns.RcodeRefused)
 	}
 	return m.SetRcode(q, dns.RcodeServerFailure)
-}
-
-// Alive says whether pid is a resolver of network: its command line is
-// plumb's dns serve of that network.
-func Alive(pid int, network string) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
-	}
-	args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-	for i := 0; i+2 < len(args); i++ {
-		if args[i] == "dns" && args[i+1] == "serve" {
-			return args[len(args)-1] == network
-		}
-	}
-	return false
 }

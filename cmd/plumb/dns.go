@@ -70,5 +70,5 @@ type DNSStopCmd struct {
 
 // Run stops the resolver; one already gone is no error.
 func (c *DNSStopCmd) Run(d *deps) error {
-	return actions.StopResolver(c.PIDFile, func(pid int) bool { return resolver.Alive(pid, c.Network) })
+	return actions.StopResolver(c.PIDFile, func(pid int) bool { return actions.ResolverAlive(pid, c.Network) })
 }
