@@ -8,7 +8,11 @@ import (
 	"io"
 	"io/fs"
 	"slices"
+	"strconv"
+	"strings"
+	"time"
 
+	"plumb/actions"
 	"plumb/plan"
 )
 
@@ -35,29 +39,161 @@ func PlanAll(ctx context.Context, env plan.Env, cs []*Change) error {
 	return nil
 }
 
-// Apply makes the changes in order, saying a line for each on w. A
-// service is made whole or not at all: when one of its containers fails,
-// those this call made for it are removed again (each container's own
-// steps were rolled back by its plan). What was removed to be replaced
-// stays removed: the error says so.
+// Apply makes the changes in order, saying a line for each on w. When
+// one fails, or plumb is told to stop (SIGINT, SIGTERM), what this call did
+// is undone in reverse: what it made is removed, and the containers it
+// removed (replaced, scaled down, orphans) are made again from the
+// configuration their labels keep, with their addresses. The project is
+// then as it was, or as the file says: never a mix. A plumb killed
+// outright (SIGKILL) leaves each object whole or rolled back by `plumb
+// recover`, as every plan; the project may then be part old, part new,
+// and `plumb compose up` again finishes it.
 func (p *Project) Apply(ctx context.Context, env plan.Env, cs []*Change, w io.Writer) error {
-	made := map[string][]string{} // service: containers made by this call
+	var done []*Change
 	for _, c := range Pending(cs) {
-		_, err := c.run(ctx, env, false)
+		err := context.Cause(ctx)
+		if err == nil {
+			_, err = c.run(ctx, env, false)
+		}
 		if err != nil {
 			err = fmt.Errorf("%s: %w", c, err)
-			for _, name := range slices.Backward(made[c.Service]) {
-				err = p.undoCreated(ctx, env, name, err)
-				fmt.Fprintf(w, "container %s: removed again (service %s failed)\n", name, c.Service)
+			done = append(done, c) // what it removed before failing
+			fmt.Fprintf(w, "%v\nrolling back what this up did\n", err)
+			if rerr := p.rollback(ctx, env, done, w); rerr != nil {
+				return errors.Join(err, fmt.Errorf("the rollback failed: %w; plumb compose up again, or down, finishes it", rerr))
 			}
-			return err
+			return fmt.Errorf("%w (rolled back: the project is as it was)", err)
 		}
-		if c.Kind == "container" && c.create != nil {
-			made[c.Service] = append(made[c.Service], c.Name)
+		done = append(done, c)
+		fmt.Fprintln(w, c.String()+": done")
+	}
+	return nil
+}
+
+// Down applies the removals of DownChanges, stopping at the first that
+// fails: what is removed stays removed (down again goes on from there).
+func (p *Project) Down(ctx context.Context, env plan.Env, cs []*Change, w io.Writer) error {
+	for _, c := range Pending(cs) {
+		if _, err := c.run(ctx, env, false); err != nil {
+			return fmt.Errorf("%s: %w", c, err)
 		}
 		fmt.Fprintln(w, c.String()+": done")
 	}
 	return nil
+}
+
+// rollback undoes done in reverse, on a context of its own: a signal that
+// stopped the up does not stop its rollback.
+func (p *Project) rollback(parent context.Context, env plan.Env, done []*Change, w io.Writer) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), 5*time.Minute)
+	defer cancel()
+	var errs []error
+	for _, c := range slices.Backward(done) {
+		if c.made {
+			var err error
+			switch c.Kind {
+			case "container":
+				err = p.undoCreated(ctx, env, c.Name, nil)
+			case "network":
+				err = removeRecord(ctx, env, plan.BridgeKind.Name(), c.bridge)
+			case "volume":
+				err = removeRecord(ctx, env, plan.VolumeKind.Name(), c.Name)
+			}
+			if err != nil {
+				errs = append(errs, fmt.Errorf("removing %s %s again: %w", c.Kind, c.Name, err))
+				continue
+			}
+			fmt.Fprintf(w, "%s %s: removed again\n", c.Kind, c.Name)
+		}
+		if u := c.unfinished; u != nil {
+			if err := finishRemoval(ctx, env, u, c); err != nil {
+				errs = append(errs, fmt.Errorf("finishing the removal of %s: %w", u.ID(), err))
+				continue
+			}
+		}
+		for _, rec := range slices.Backward(c.removed) {
+			if !rec.Is(plan.ContainerKind) {
+				continue // a container's attachments are made again with it
+			}
+			if err := p.remake(ctx, env, rec, c.removed); err != nil {
+				errs = append(errs, fmt.Errorf("making %s again: %w", rec.Name, err))
+				continue
+			}
+			fmt.Fprintf(w, "container %s: made again as it was\n", rec.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// finishRemoval runs again the undos a failed removal left in rec's
+// journal (they are idempotent), so that the object can be made again.
+func finishRemoval(ctx context.Context, env plan.Env, rec *plan.Record, c *Change) error {
+	fresh, err := env.St.Load(rec.Kind, rec.Name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	opts := plan.DownOptions{Grace: -1}
+	if rec.Is(plan.ContainerKind) && c.purge != "" {
+		opts.Purge = actions.RemoveTree{Path: c.purge}
+	}
+	_, err = plan.Remove(ctx, env, []*plan.Record{fresh}, opts, false)
+	return err
+}
+
+// removeRecord undoes one object this up made.
+func removeRecord(ctx context.Context, env plan.Env, kind, name string) error {
+	rec, err := env.St.Load(kind, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	_, err = plan.Remove(ctx, env, []*plan.Record{rec}, plan.DownOptions{}, false)
+	return err
+}
+
+// remake makes a removed container again from its record: the service's
+// configuration its label keeps, its published ports and its addresses.
+func (p *Project) remake(ctx context.Context, env plan.Env, rec *plan.Record, with []*plan.Record) error {
+	f, err := rec.Container()
+	if err != nil {
+		return err
+	}
+	var spec Spec
+	if err := json.Unmarshal([]byte(f.Labels[LabelSpec]), &spec); err != nil {
+		return fmt.Errorf("its configuration label cannot be read: %w", err)
+	}
+	if len(spec.Networks) == 0 {
+		return errors.New("its configuration names no network")
+	}
+	n, err := strconv.Atoi(f.Labels[LabelNumber])
+	if err != nil {
+		return fmt.Errorf("its number label %q: %w", f.Labels[LabelNumber], err)
+	}
+	s := Service{Name: f.Labels[LabelService], Replicas: n, Spec: spec}
+	if f.Net != nil {
+		s.Ports = f.Net.Ports
+	}
+	rc, err := p.containerRecipe(env, s, n, nil, p.opts)
+	if err != nil {
+		return err
+	}
+	if rc.ImageID != spec.ImageID {
+		return fmt.Errorf("its image %s is now %s, not the %s it ran", spec.Image, short(rc.ImageID), short(spec.ImageID))
+	}
+	rc.Labels[LabelHash], rc.Labels[LabelSpec] = f.Labels[LabelHash], f.Labels[LabelSpec]
+	_, err = p.createContainer(ctx, env, s, rc, nil, false, dryAlloc{}, oldOf(with))
+	return err
+}
+
+func short(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
 }
 
 // DownChanges are the removals of `compose down`: the containers of the

@@ -51,7 +51,13 @@ type Change struct {
 	remove []*plan.Record
 	purge  string // the container's directory, deleted with it
 	grace  int
-	create func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error)
+	// What applying did, for the project's rollback: the records it
+	// removed, and whether it made its object.
+	removed    []*plan.Record
+	unfinished *plan.Record // removed in part: its removal failed
+	made       bool
+	bridge     string // a network's bridge
+	create     func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error)
 }
 
 // Changes says what would change: nil when nothing would.
@@ -132,6 +138,7 @@ func (p *Project) Plan(ctx context.Context, env plan.Env, o Options) ([]*Change,
 			out = append(out, &Change{Kind: "volume", Name: v.Name, Do: "create", create: recipe(vol)})
 		}
 	}
+	p.opts = o
 	kept := map[string]bool{}
 	given := dryAlloc{}
 	for _, s := range p.Services {
@@ -242,7 +249,7 @@ func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, ch
 	if name != n.Bridge.String() {
 		name += " (bridge " + n.Bridge.String() + ")"
 	}
-	return &Change{Kind: "network", Name: name, Do: "create", Why: why, create: recipe(b)}, bn, nil
+	return &Change{Kind: "network", Name: name, Do: "create", Why: why, create: recipe(b), bridge: n.Bridge.String()}, bn, nil
 }
 
 func orNone(p netip.Prefix) string {
@@ -511,7 +518,16 @@ func (c *Change) run(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Pl
 		}
 		td, err := plan.Remove(ctx, env, []*plan.Record{rec}, opts, dryRun)
 		if err != nil {
+			if !dryRun {
+				// Part of it may be undone: the rollback finishes
+				// the removal, then makes it again.
+				c.removed = append(c.removed, rec)
+				c.unfinished = rec
+			}
 			return plans, err
+		}
+		if !dryRun {
+			c.removed = append(c.removed, rec)
 		}
 		if td != nil && td.Plan != nil {
 			plans = append(plans, td.Plan)
@@ -522,6 +538,7 @@ func (c *Change) run(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Pl
 		if err != nil {
 			return plans, err
 		}
+		c.made = !dryRun
 		plans = append(plans, ps...)
 	}
 	return plans, nil

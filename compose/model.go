@@ -37,6 +37,7 @@ type Project struct {
 	Networks []Network
 	Volumes  []Volume
 	Services []Service // in start order: each after those it depends on
+	opts     Options   // as Plan was given them: a rollback makes containers again with them
 }
 
 // Network is a network of the project: a bridge plumb makes, or an

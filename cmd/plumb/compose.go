@@ -199,7 +199,7 @@ func (c *ComposeDownCmd) Run(d *deps, pc *ComposeCmd) error {
 		_, err := fmt.Fprintf(d.stdout, "project %s has nothing to remove\n", p.Name)
 		return err
 	}
-	return p.Apply(d.ctx, env, changes, d.stdout)
+	return p.Down(d.ctx, env, changes, d.stdout)
 }
 
 // ComposePsCmd is `plumb compose ps`.

@@ -43,8 +43,15 @@ die() { kill -9 "$plumb"; exit 137; }
 injected() {
 	echo "injected failure" >&2
 	[ -n "${KILL_AFTER_FAIL:-}" ] && : >"$KILL_AFTER_FAIL"
+	[ -n "${FAULT_ONCE:-}" ] && : >"$FAULT_ONCE"
 }
 [ -n "${KILL_AFTER_FAIL:-}" ] && [ -e "$KILL_AFTER_FAIL" ] && die
+# $FAULT_ONCE names a marker file: once a fault was injected, the same
+# command line runs for real (a rollback that runs a step's command again,
+# as compose's remaking of a replaced container does, meets no fault).
+if [ -n "${FAULT_ONCE:-}" ] && [ -e "$FAULT_ONCE" ]; then
+	unset FAIL_ON HALFWAY_ON SIGNAL_ON
+fi
 
 # nft -f -: one transaction, all or nothing, of one or more steps. Each
 # step's input starts with a line "create ..." (a table) or "add ..." (an
@@ -70,6 +77,7 @@ if [ "$line" = "nft -f -" ]; then
 		if [ "$step" = "${SIGNAL_ON:-}" ]; then
 			real nft -f - <"$input"
 			rc=$?
+			[ -n "${FAULT_ONCE:-}" ] && : >"$FAULT_ONCE"
 			kill -"${SIGNAL:-TERM}" "$plumb"
 			[ "${SIGNAL_WAIT:-}" = 0 ] && exit $rc
 			exec sleep 30 # until plumb kills it
@@ -168,6 +176,7 @@ if [ -n "$prefix" ]; then
 				real $line <"$input.part"
 			fi
 			rc=$?
+			[ -n "${FAULT_ONCE:-}" ] && : >"$FAULT_ONCE"
 			kill -"${SIGNAL:-TERM}" "$plumb"
 			[ "${SIGNAL_WAIT:-}" = 0 ] && exit $rc
 			exec sleep 30 # until plumb kills it
@@ -206,6 +215,7 @@ fi
 if [ -n "${SIGNAL_ON:-}" ] && [ "$line" = "$SIGNAL_ON" ]; then
 	real "$name" "$@"
 	rc=$?
+	[ -n "${FAULT_ONCE:-}" ] && : >"$FAULT_ONCE"
 	kill -"${SIGNAL:-TERM}" "$plumb"
 	[ "${SIGNAL_WAIT:-}" = 0 ] && exit $rc
 	exec sleep 30 # until plumb kills it
