@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"unicode/utf8"
 
@@ -406,7 +407,8 @@ func lookup(dirs []string, rel string) (p string, fi os.FileInfo, whole bool, er
 		fi = nil
 		for _, d := range layers {
 			q := filepath.Join(d, sub)
-			st, err := os.Lstat(q)
+			lower := d != dirs[0] // the upper directory (or a layer alone) is read each time
+			st, err := lowerStat(q, lower)
 			if errors.Is(err, fs.ErrNotExist) {
 				continue
 			}
@@ -423,7 +425,7 @@ func lookup(dirs []string, rel string) (p string, fi os.FileInfo, whole bool, er
 				break
 			}
 			below = append(below, d)
-			if opaque(q) {
+			if lowerOpaque(q, lower) {
 				break
 			}
 		}
@@ -441,6 +443,56 @@ func lookup(dirs []string, rel string) (p string, fi os.FileInfo, whole bool, er
 func whiteout(fi os.FileInfo) bool {
 	st, ok := fi.Sys().(*syscall.Stat_t)
 	return ok && fi.Mode()&os.ModeCharDevice != 0 && st.Rdev == 0
+}
+
+// lowerCache keeps, for one plumb process, what the read-only layers
+// below a container's upper directory hold: plumb never writes them, and
+// a Compose plan looks up the same paths in the same image's layers for
+// each of its containers. dirs[0] of a lookup (the upper directory, or a
+// layer given alone) is never cached.
+var lowerCache sync.Map // path -> lowerEntry
+
+type lowerEntry struct {
+	fi     os.FileInfo
+	err    error
+	opaque int8 // 0 not read, 1 no, 2 yes
+}
+
+// lowerStat is os.Lstat, remembered for a lower layer's path.
+func lowerStat(p string, cache bool) (os.FileInfo, error) {
+	if !cache {
+		return os.Lstat(p)
+	}
+	if e, ok := lowerCache.Load(p); ok {
+		return e.(*lowerEntry).fi, e.(*lowerEntry).err
+	}
+	fi, err := os.Lstat(p)
+	lowerCache.Store(p, &lowerEntry{fi: fi, err: err})
+	return fi, err
+}
+
+// lowerOpaque is opaque, remembered for a lower layer's directory.
+func lowerOpaque(dir string, cache bool) bool {
+	if !cache {
+		return opaque(dir)
+	}
+	if e, ok := lowerCache.Load(dir); ok && e.(*lowerEntry).opaque != 0 {
+		return e.(*lowerEntry).opaque == 2
+	}
+	o := opaque(dir)
+	v := int8(1)
+	if o {
+		v = 2
+	}
+	if e, ok := lowerCache.Load(dir); ok {
+		c := *e.(*lowerEntry)
+		c.opaque = v
+		lowerCache.Store(dir, &c)
+	} else {
+		fi, err := os.Lstat(dir)
+		lowerCache.Store(dir, &lowerEntry{fi: fi, err: err, opaque: v})
+	}
+	return o
 }
 
 func opaque(dir string) bool {

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/moby/profiles/seccomp"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
@@ -243,7 +243,7 @@ func (c *Container) spec(b bundle) (*specs.Spec, error) {
 	switch {
 	case prof == "unconfined" || b.Confine.Privileged && !set:
 	case prof == "":
-		sc, err := seccomp.GetDefaultProfile(s)
+		sc, err := defaultProfile(s)
 		if err != nil {
 			return nil, fmt.Errorf("Docker's default seccomp profile: %w", err)
 		}
@@ -262,24 +262,55 @@ func (c *Container) spec(b bundle) (*specs.Spec, error) {
 	return s, nil
 }
 
-// stringList is an indented JSON list of strings.
-var stringList = regexp.MustCompile(`\[\n(?:\s*"(?:[^"\\]|\\.)*",?\n)+\s*\]`)
-
-// oneLineLists writes each list of strings of indented JSON on one line.
+// oneLineLists writes each list of strings of indented JSON on one line:
+// a line that opens a list, then lines that are each one string (and a
+// comma), then the line that closes it. A scan of the lines, not a
+// regular expression: config.json of every container of a Compose plan
+// goes through it.
 func oneLineLists(s string) string {
-	return stringList.ReplaceAllStringFunc(s, func(l string) string {
-		var items []string
-		if json.Unmarshal([]byte(l), &items) != nil {
-			return l
+	lines := strings.Split(s, "\n")
+	out := make([]string, 0, len(lines))
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if strings.HasSuffix(l, "[") {
+			j := i + 1
+			var items []string
+			for j < len(lines) {
+				item, ok := stringItem(lines[j])
+				if !ok {
+					break
+				}
+				items = append(items, item)
+				j++
+			}
+			if len(items) > 0 && j < len(lines) && strings.HasPrefix(strings.TrimSpace(lines[j]), "]") {
+				out = append(out, l+strings.Join(items, ", ")+strings.TrimSpace(lines[j]))
+				i = j
+				continue
+			}
 		}
-		var buf strings.Builder
-		enc := json.NewEncoder(&buf)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(items); err != nil {
-			return l
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}
+
+// stringItem is a line of indented JSON that is one string, a list's
+// item (a comma after it, or none), without the comma and the indent.
+func stringItem(l string) (string, bool) {
+	t := strings.TrimSpace(l)
+	t = strings.TrimSuffix(t, ",")
+	if len(t) < 2 || t[0] != '"' {
+		return "", false
+	}
+	for k := 1; k < len(t); k++ {
+		switch t[k] {
+		case '\\':
+			k++
+		case '"':
+			return t, k == len(t)-1
 		}
-		return strings.ReplaceAll(strings.TrimSuffix(buf.String(), "\n"), `","`, `", "`)
-	})
+	}
+	return "", false
 }
 
 // specJSON is config.json's text: indented, with each of the seccomp
@@ -302,6 +333,49 @@ func specJSON(s *specs.Spec) (string, error) {
 		return out + "\n", nil
 	}
 	// "seccomp" goes last in "linux", its rules one to a line.
+	text, err := seccompText(sc)
+	if err != nil {
+		return "", err
+	}
+	// The spec's last two lines close "linux" and the spec itself.
+	i := strings.LastIndex(out, "\n  }\n}")
+	if i < 0 {
+		return "", fmt.Errorf("config.json: unexpected layout")
+	}
+	return out[:i] + text + out[i:] + "\n", nil
+}
+
+// Docker's default profile depends on the capabilities alone (and on
+// the kernel and architecture, the same for the whole process): a
+// Compose plan's containers, most with Docker's default capabilities,
+// share one profile and its text, made once.
+var (
+	profiles   sync.Map // bounding capabilities -> *specs.LinuxSeccomp
+	profileTxt sync.Map // *specs.LinuxSeccomp -> string
+)
+
+func defaultProfile(s *specs.Spec) (*specs.LinuxSeccomp, error) {
+	var key string
+	if s.Process != nil && s.Process.Capabilities != nil {
+		key = strings.Join(s.Process.Capabilities.Bounding, ",")
+	}
+	if sc, ok := profiles.Load(key); ok {
+		return sc.(*specs.LinuxSeccomp), nil
+	}
+	sc, err := seccomp.GetDefaultProfile(s)
+	if err != nil {
+		return nil, err
+	}
+	profiles.Store(key, sc)
+	return sc, nil
+}
+
+// seccompText is the "seccomp" member of config.json's "linux", its rules
+// one to a line.
+func seccompText(sc *specs.LinuxSeccomp) (string, error) {
+	if t, ok := profileTxt.Load(sc); ok {
+		return t.(string), nil
+	}
 	var b strings.Builder
 	head, err := json.Marshal(struct {
 		DefaultAction   specs.LinuxSeccompAction `json:"defaultAction"`
@@ -328,10 +402,6 @@ func specJSON(s *specs.Spec) (string, error) {
 		b.WriteString("\n")
 	}
 	b.WriteString("      ]\n    }")
-	// The spec's last two lines close "linux" and the spec itself.
-	i := strings.LastIndex(out, "\n  }\n}")
-	if i < 0 {
-		return "", fmt.Errorf("config.json: unexpected layout")
-	}
-	return out[:i] + b.String() + out[i:] + "\n", nil
+	profileTxt.Store(sc, b.String())
+	return b.String(), nil
 }
