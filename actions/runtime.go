@@ -120,13 +120,18 @@ func (a RuntimeRun) Undo() Action {
 func (a RuntimeRun) Cleanup() Action { return a.Undo() }
 
 // Shell starts it as plumb does: detached, with its output to the log.
+// The runtime's own messages go there too, so when it fails the runbook
+// shows the log on its stderr (with bash's $(<FILE), no tool of its own),
+// as plumb reads the runtime's error back from the log.
 func (a RuntimeRun) Shell(int) []string {
-	line := Quote(a.Argv())
+	line, said := Quote(a.Argv()), ""
 	if !a.Attach {
-		line += " >>" + Quote([]string{a.Log}) + " 2>&1 </dev/null"
+		log := Quote([]string{a.Log})
+		line += " >>" + log + " 2>&1 </dev/null"
+		said = "[ ! -s " + log + " ] || printf '%s\\n' \"$(<" + log + ")\" >&2 || true; "
 	}
 	return []string{
-		line + " || { status=$?; " + Quote(a.Cleanup().Argv()) + " 2>/dev/null || true; (exit $status); }",
+		line + " || { status=$?; " + said + Quote(a.Cleanup().Argv()) + " 2>/dev/null || true; (exit $status); }",
 		"undo+=(" + Quote([]string{strings.Join(a.Undo().(RuntimeDelete).Shell(0), "\n")}) + ")",
 	}
 }
