@@ -210,6 +210,9 @@ func (p *Project) DownChanges(env plan.Env, volumes, orphans bool, grace int) ([
 	for i, s := range p.Services {
 		order[s.Name] = i + 1
 	}
+	for _, s := range p.Disabled {
+		order[s] = len(p.Services) + 1 // the file's, of a profile not asked for: removed first
+	}
 	var names []string
 	for name := range cur.Containers {
 		names = append(names, name)
@@ -249,6 +252,9 @@ func (p *Project) DownChanges(env plan.Env, volumes, orphans bool, grace int) ([
 		} else if err != nil {
 			return nil, err
 		}
+		if f, err := rec.BridgeFacts(); err != nil || f.Project != p.Name {
+			continue // not made by this project: never removed by its down
+		}
 		out = append(out, &Change{Kind: "network", Name: n.Name, Do: "remove", remove: []*plan.Record{rec}})
 	}
 	if volumes {
@@ -261,6 +267,9 @@ func (p *Project) DownChanges(env plan.Env, volumes, orphans bool, grace int) ([
 				continue
 			} else if err != nil {
 				return nil, err
+			}
+			if f, err := rec.VolumeFacts(); err != nil || f.Project != p.Name {
+				continue // not made by this project
 			}
 			out = append(out, &Change{Kind: "volume", Name: v.Name, Do: "remove", remove: []*plan.Record{rec}})
 		}

@@ -126,15 +126,19 @@ func (p *Project) Plan(ctx context.Context, env plan.Env, o Options) ([]*Change,
 		}
 	}
 	for _, v := range p.Volumes {
-		_, err := env.St.LoadHeader(plan.VolumeKind.Name(), v.Name)
+		rec, err := env.St.LoadHeader(plan.VolumeKind.Name(), v.Name)
 		switch {
+		case err == nil && !v.External:
+			if f, ferr := rec.VolumeFacts(); ferr != nil || f.Project != p.Name {
+				return nil, plan.Refuse("file", "volumes.%s: a volume named %s exists and is not project %s's (%s): name it external: true in the file to use it, or give the volume another name", v.Key, v.Name, p.Name, madeBy(f.Project, "plumb volume create or run -v"))
+			}
 		case err == nil:
 		case !errors.Is(err, fs.ErrNotExist):
 			return nil, err
 		case v.External:
 			return nil, plan.Refuse("file", "volumes.%s: external volume %s does not exist (plumb volume create %s)", v.Key, v.Name, v.Name)
 		default:
-			vol := &volume.Volume{Name: v.Name}
+			vol := &volume.Volume{Name: v.Name, Project: p.Name}
 			out = append(out, &Change{Kind: "volume", Name: v.Name, Do: "create", create: recipe(vol)})
 		}
 	}
@@ -145,6 +149,12 @@ func (p *Project) Plan(ctx context.Context, env plan.Env, o Options) ([]*Change,
 		for n := 1; n <= s.Replicas; n++ {
 			name := ContainerName(p.Name, s.Name, n)
 			kept[name] = true
+			if cur.Containers[name] == nil {
+				if other, err := env.St.LoadHeader(plan.ContainerKind.Name(), name); err == nil {
+					f, _ := other.Container()
+					return nil, plan.Refuse("file", "service %s: its container %s would have the name of a container that is not project %s's (%s)", s.Name, name, p.Name, madeBy(f.Labels[LabelProject], "plumb run"))
+				}
+			}
 			c, err := p.containerChange(env, s, n, cur.Containers[name], nets, o, given)
 			if err != nil {
 				return nil, err
@@ -164,6 +174,9 @@ func (p *Project) Plan(ctx context.Context, env plan.Env, o Options) ([]*Change,
 		rec := cur.Containers[name]
 		svc := labels(rec)[LabelService]
 		c := &Change{Service: svc, Kind: "container", Name: name, Do: "remove", grace: o.Grace}
+		if slices.Contains(p.Disabled, svc) {
+			continue // a service of a profile not asked for: left as it is, as Compose does
+		}
 		if slices.ContainsFunc(p.Services, func(s Service) bool { return s.Name == svc }) {
 			c.Why = "scaled down"
 		} else if !o.RemoveOrphans {
@@ -202,6 +215,9 @@ func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, ch
 		if err != nil {
 			return nil, nil, err
 		}
+		if !n.External && s.Project != p.Name {
+			return nil, nil, plan.Refuse("file", "networks.%s: a network named %s is up and is not project %s's (%s): name it external: true in the file to join it, or give the network another name", n.Key, n.Name, p.Name, madeBy(s.Project, "plumb bridge up"))
+		}
 		var diff []string
 		if n.Subnet.IsValid() && n.Subnet != s.Subnet {
 			diff = append(diff, fmt.Sprintf("subnet %s → %s", s.Subnet, n.Subnet))
@@ -221,7 +237,7 @@ func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, ch
 	case n.External:
 		return nil, nil, plan.Refuse("file", "networks.%s: external network %s is not a bridge plumb keeps (plumb bridge up %s --subnet CIDR)", n.Key, n.Name, n.Bridge)
 	}
-	b := &network.Bridge{Name: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Subnet6: n.Subnet6, Gateway6: n.Gateway6, DNS: true}
+	b := &network.Bridge{Name: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Subnet6: n.Subnet6, Gateway6: n.Gateway6, DNS: true, Project: p.Name}
 	why := ""
 	if !b.Subnet.IsValid() {
 		sub, err := network.FreeSubnet(ctx, env, Pool, chosen)
@@ -233,18 +249,17 @@ func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, ch
 	if err := b.Check(); err != nil {
 		return nil, nil, err
 	}
-	gw := b.Gateway
-	if !gw.IsValid() {
-		gw = b.Subnet.Masked().Addr().Next()
+	// The bridge as its plan records it: what the containers planned on it
+	// before it is made read (its gateway, rules, resolver).
+	planned, err := b.Plan(ctx, env)
+	if err != nil {
+		return nil, nil, err
 	}
-	bn := &network.BridgeNetwork{Name: n.Bridge, BridgeFacts: plan.BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: true, DNS: true}}
-	if b.Subnet6.IsValid() {
-		gw6 := b.Gateway6
-		if !gw6.IsValid() {
-			gw6 = b.Subnet6.Masked().Addr().Next()
-		}
-		bn.Subnet6, bn.Gateway6 = b.Subnet6, gw6
+	facts, ok := planned[0].Facts.(plan.BridgeFacts)
+	if !ok {
+		return nil, nil, fmt.Errorf("network %s: its plan's facts are not a bridge's", n.Name)
 	}
+	bn := &network.BridgeNetwork{Name: n.Bridge, BridgeFacts: facts}
 	name := n.Name
 	if name != n.Bridge.String() {
 		name += " (bridge " + n.Bridge.String() + ")"
@@ -516,6 +531,21 @@ func (c *Change) run(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Pl
 			}
 			rec = fresh
 		}
+		if dryRun && rec.Is(plan.BridgeKind) {
+			// A down's dry run removes the containers before their
+			// network only on paper: the bridge's undos, as they would
+			// run once they are gone (Remove would refuse it now).
+			undos, err := plan.UndoPlan(env.St, rec)
+			if err != nil {
+				return plans, err
+			}
+			up := &plan.Plan{Kind: rec.Kind, Name: rec.Name, Summary: rec.Summary}
+			for _, u := range undos {
+				up.Steps = append(up.Steps, plan.Step{Action: u})
+			}
+			plans = append(plans, up)
+			continue
+		}
 		td, err := plan.Remove(ctx, env, []*plan.Record{rec}, opts, dryRun)
 		if err != nil {
 			if !dryRun {
@@ -596,4 +626,12 @@ func addrOf(plans []*plan.Plan) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// madeBy says who made an object that is not the project's.
+func madeBy(project, otherwise string) string {
+	if project != "" {
+		return "made by project " + project
+	}
+	return "made by " + otherwise
 }

@@ -37,6 +37,9 @@ type Project struct {
 	Networks []Network
 	Volumes  []Volume
 	Services []Service // in start order: each after those it depends on
+	// Disabled are the services of profiles not asked for: their
+	// containers are neither made nor orphans.
+	Disabled []string
 	opts     Options   // as Plan was given them: a rollback makes containers again with them
 }
 
@@ -191,6 +194,10 @@ func Model(f *File) (*Project, error) {
 		}
 		out.Services = append(out.Services, s)
 	}
+	for name := range p.DisabledServices {
+		out.Disabled = append(out.Disabled, name)
+	}
+	sort.Strings(out.Disabled)
 	ordered, err := startOrder(out.Services)
 	if err != nil {
 		return nil, err
@@ -224,6 +231,9 @@ func (out *Project) service(p *types.Project, s types.ServiceConfig) (Service, e
 	svc := Service{Name: s.Name, Replicas: s.GetScale()}
 	if svc.Replicas < 0 {
 		return svc, bad("scale", "%d replicas", svc.Replicas)
+	}
+	if svc.Replicas > 1 && len(s.Ports) > 0 {
+		return svc, bad("ports", "a host port leads to one container, and the service has %d replicas", svc.Replicas)
 	}
 	for d := range s.DependsOn {
 		svc.DependsOn = append(svc.DependsOn, d)

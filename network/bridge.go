@@ -56,6 +56,8 @@ type Bridge struct {
 	// names and aliases resolve on the network, as on Docker's
 	// user-defined networks.
 	DNS bool
+	// Project is the Compose project that makes it, kept in its facts.
+	Project string
 }
 
 // families is the bridge's families as its facts will record them.
@@ -188,7 +190,7 @@ func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 		nat = "no NAT"
 	}
 	facts := plan.BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
-		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4, Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS}
+		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4, Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS, Project: b.Project}
 	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
 	if b.Mesh != "" {
 		summary += fmt.Sprintf(" but to the cluster %s (mesh %s)", b.Cluster, b.Mesh)
@@ -208,7 +210,7 @@ func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 	}
 	spec, err := plan.EncodeSpec(plan.BridgeSpecVersion, plan.BridgeSpec{Name: actions.IfName(br), Subnet: b.Subnet, Gateway: gw, Uplink: b.Uplink,
 		NoNAT: b.NoNAT, MTU: b.MTU, Firewall: firewall.Recorded(fw), Subnet6: facts.Subnet6, Gateway6: facts.Gateway6, NAT6: b.NAT6,
-		Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS})
+		Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS, Project: b.Project})
 	if err != nil {
 		return nil, err
 	}

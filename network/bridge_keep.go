@@ -49,6 +49,9 @@ func (b *Bridge) Existing(env plan.Env) (plan.Recipe, error) {
 	}
 	c := *b
 	c.Keep = BridgeKeep{}
+	if c.Project == "" {
+		c.Project = old.Project // a Compose project's bridge stays its own
+	}
 	if b.Keep.MTU {
 		c.MTU = old.MTU
 	}

@@ -153,7 +153,7 @@ func remakeBridge(s plan.BridgeSpec, l plan.Layout) func() (*plan.Plan, error) {
 			return nil, err
 		}
 		b := &Bridge{Name: s.Name, Subnet: s.Subnet, Gateway: s.Gateway, Uplink: s.Uplink, NoNAT: s.NoNAT, MTU: s.MTU,
-			Firewall: fw, Subnet6: s.Subnet6, Gateway6: s.Gateway6, NAT6: s.NAT6, Mesh: s.Mesh, Cluster: s.Cluster, DNS: s.DNS}
+			Firewall: fw, Subnet6: s.Subnet6, Gateway6: s.Gateway6, NAT6: s.NAT6, Mesh: s.Mesh, Cluster: s.Cluster, DNS: s.DNS, Project: s.Project}
 		return b.plan(l)
 	}
 }

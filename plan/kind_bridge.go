@@ -43,6 +43,9 @@ type BridgeFacts struct {
 	Cluster netip.Prefix `json:"cluster,omitzero"`
 	// DNS: a resolver answers the network's names at its gateway.
 	DNS bool `json:"dns,omitempty"`
+	// Project is the Compose project that made it ("" none): its down
+	// removes it, and no other project's down does.
+	Project string `json:"project,omitempty"`
 }
 
 // Kind is BridgeKind.

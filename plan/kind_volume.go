@@ -21,6 +21,9 @@ func (volumeKind) FactsVersion() int { return 1 }
 type VolumeFacts struct {
 	Dir  string `json:"dir"`
 	Data string `json:"data"`
+	// Project is the Compose project that made it ("" none): its down -v
+	// removes it, and no other project's down does.
+	Project string `json:"project,omitempty"`
 }
 
 // Kind is VolumeKind.
@@ -88,4 +91,16 @@ func (k volumeKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) (
 		return nil, &Refused{Msg: fmt.Sprintf("volume %s is in use by %s; remove them first (plumb rm NAME)", rec.Name, strings.Join(recordIDs(users), ", "))}
 	}
 	return nil, nil
+}
+
+// VolumeFacts reads a volume's facts.
+func (r *Record) VolumeFacts() (VolumeFacts, error) {
+	if !r.Is(VolumeKind) {
+		return VolumeFacts{}, fmt.Errorf("%s is not a volume", r.ID())
+	}
+	f, err := r.Facts()
+	if err != nil {
+		return VolumeFacts{}, err
+	}
+	return f.(VolumeFacts), nil
 }

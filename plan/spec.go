@@ -37,6 +37,7 @@ type BridgeSpec struct {
 	Mesh     string         `json:"mesh,omitempty"`
 	Cluster  netip.Prefix   `json:"cluster,omitzero"`
 	DNS      bool           `json:"dns,omitempty"`
+	Project  string         `json:"project,omitempty"`
 }
 
 // EncodeSpec is a spec of version v holding in.

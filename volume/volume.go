@@ -15,6 +15,9 @@ import (
 // NAME does not exist yet): ROOT/volumes/NAME/_data.
 type Volume struct {
 	Name string
+	// Project is the Compose project that makes it ("": plumb volume
+	// create, run -v), kept in its facts.
+	Project string
 }
 
 // nameRule is Docker's for volume names: a letter or digit, then letters,
@@ -41,6 +44,7 @@ func (v *Volume) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 		return nil, err
 	}
 	f := env.St.Volume(v.Name)
+	f.Project = v.Project
 	steps := env.St.PrivateDirs(env.St.VolumesDir(), plan.IsThere)
 	steps = append(steps,
 		plan.Step{Action: actions.Mkdir{Path: f.Dir, Holds: "the volume's data", Mode: 0o700,
