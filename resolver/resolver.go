@@ -36,6 +36,9 @@ type Server struct {
 	Network string
 	Listen  netip.Addr
 	Port    uint16 // 0: 53
+	// Subnets are the network's, whose addresses it answers; nil: read
+	// from the bridge's record on each query.
+	Subnets []netip.Prefix
 	// Upstream are the host's nameservers (host:53), asked in turn for
 	// the names the network does not have; none: such names are refused.
 	Upstream []string
@@ -95,13 +98,66 @@ func (s *Server) Serve(ctx context.Context, ready func()) error {
 	return err
 }
 
-// answer answers one query: from the network's names, else upstream.
+// answer answers one query: from the network's names, else upstream;
+// a query from outside the network is refused (the resolver listens on
+// the host's address on the bridge, which other hosts may reach). An
+// answer over UDP is cut to what the client takes (512 bytes, or its
+// EDNS0 size), with the TC bit that sends it to TCP.
 func (s *Server) answer(w dns.ResponseWriter, q *dns.Msg) {
-	m := s.Resolve(q)
-	if m == nil {
+	from := addrOf(w.RemoteAddr())
+	var m *dns.Msg
+	if !s.member(from) {
+		m = new(dns.Msg)
+		m.SetRcode(q, dns.RcodeRefused)
+	} else if m = s.Resolve(q); m == nil {
 		m = s.forward(w, q)
 	}
+	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
+		size := dns.MinMsgSize
+		if opt := q.IsEdns0(); opt != nil && int(opt.UDPSize()) > size {
+			size = int(opt.UDPSize())
+		}
+		m.Truncate(size)
+	}
 	w.WriteMsg(m)
+}
+
+func addrOf(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	case *net.TCPAddr:
+		ip, _ := netip.AddrFromSlice(a.IP)
+		return ip.Unmap()
+	}
+	return netip.Addr{}
+}
+
+// member says whether from is on the network: inside its subnets, as
+// the bridge's record gives them (Subnets, when set, stand in for it).
+func (s *Server) member(from netip.Addr) bool {
+	subnets := s.Subnets
+	if subnets == nil {
+		rec, err := plan.NewStoreAt(s.Layout.Dir, s.Layout.Root).LoadHeader(plan.BridgeKind.Name(), s.Network)
+		if err != nil {
+			return false
+		}
+		f, err := rec.BridgeFacts()
+		if err != nil {
+			return false
+		}
+		subnets = []netip.Prefix{f.Subnet}
+		if f.Subnet6.IsValid() {
+			subnets = append(subnets, f.Subnet6)
+		}
+	}
+	for _, p := range subnets {
+		if p.Contains(from) {
+			return true
+		}
+	}
+	return false
 }
 
 // Resolve is the answer to q from the network's names; nil when the
@@ -116,7 +172,14 @@ func (s *Server) Resolve(q *dns.Msg) *dns.Msg {
 	if qq.Qclass != dns.ClassINET || name == "" {
 		return nil
 	}
-	addrs := plan.NewStoreAt(s.Layout.Dir, s.Layout.Root).Lookup(s.Network, name)
+	// Names are answered whatever their case, as DNS compares them; the
+	// index keeps them as given.
+	var addrs []netip.Addr
+	for n, as := range plan.NewStoreAt(s.Layout.Dir, s.Layout.Root).Names(s.Network) {
+		if strings.EqualFold(n, name) {
+			addrs = append(addrs, as...)
+		}
+	}
 	if len(addrs) == 0 {
 		return nil
 	}
@@ -148,7 +211,11 @@ func (s *Server) forward(w dns.ResponseWriter, q *dns.Msg) *dns.Msg {
 	}
 	c := *s.client
 	c.Net = network
+	self := net.JoinHostPort(s.Listen.String(), "53")
 	for _, up := range s.Upstream {
+		if up == self {
+			continue // itself: a loop
+		}
 		r, _, err := c.Exchange(q, up)
 		if err == nil && r != nil {
 			r.Id = q.Id

@@ -60,7 +60,7 @@ func TestResolve(t *testing.T) {
 	front, back := bridge("front", "10.89.0.0/24"), bridge("back", "10.90.0.0/24")
 	attach(t, st, front, "plumb-web-1", "10.89.0.3", "shop-web-1", "web", "www")
 	attach(t, st, back, "plumb-db-1", "10.90.0.2", "shop-db-1", "db")
-	s := &Server{Layout: st.Layout, Network: "front"}
+	s := &Server{Layout: st.Layout, Network: "front", Subnets: []netip.Prefix{netip.MustParsePrefix("10.89.0.0/24")}}
 	for _, c := range []struct {
 		name  string
 		qtype uint16
@@ -88,6 +88,29 @@ func TestResolve(t *testing.T) {
 	if m := s.Resolve(query("api", dns.TypeA)); m == nil || len(answers(m)) != 1 || answers(m)[0] != "10.89.0.4" {
 		t.Errorf("a name attached since: %v", m)
 	}
+	// A name given in capitals is answered in any case, as DNS compares.
+	attach(t, st, front, "plumb-Up-1", "10.89.0.5", "shop-Up-1", "UPPER")
+	for _, n := range []string{"upper", "UPPER.", "Shop-up-1"} {
+		if m := s.Resolve(query(n, dns.TypeA)); m == nil || len(answers(m)) != 1 || answers(m)[0] != "10.89.0.5" {
+			t.Errorf("%s: %v", n, m)
+		}
+	}
+}
+
+// TestMember: a query from outside the network's subnets is refused, from
+// its record when no subnets are given.
+func TestMember(t *testing.T) {
+	st := plan.NewStore(t.TempDir())
+	s := &Server{Layout: st.Layout, Network: "front"}
+	if s.member(netip.MustParseAddr("10.89.0.7")) {
+		t.Error("a network plumb does not keep has members")
+	}
+	s.Subnets = []netip.Prefix{netip.MustParsePrefix("10.89.0.0/24"), netip.MustParsePrefix("fd00:89::/64")}
+	for ip, want := range map[string]bool{"10.89.0.7": true, "fd00:89::7": true, "10.90.0.7": false, "192.0.2.9": false} {
+		if got := s.member(netip.MustParseAddr(ip)); got != want {
+			t.Errorf("%s: member %v, want %v", ip, got, want)
+		}
+	}
 }
 
 // TestServe: over UDP and TCP, the network's names are answered, and
@@ -112,18 +135,24 @@ func TestServe(t *testing.T) {
 		<-started
 		defer srv.Shutdown()
 	}
+	// Forty replicas: an answer over UDP larger than 512 bytes is cut, with
+	// TC set (the client asks again over TCP, which gets them all).
+	for i := 10; i < 50; i++ {
+		attach(t, st, bridge("front", "10.89.0.0/24"), "plumb-w", "10.89.0."+strconv.Itoa(i), "shop-w-"+strconv.Itoa(i), "w")
+	}
 	for _, c := range []struct {
 		upstream []string
 		name     string
 		rcode    int
 		want     string
 	}{
+		{nil, "w", dns.RcodeSuccess, "10.89.0.10"},
 		{[]string{upAddr}, "web", dns.RcodeSuccess, "10.89.0.3"},
 		{[]string{upAddr}, "example.org", dns.RcodeSuccess, "192.0.2.80"},
 		{nil, "example.org", dns.RcodeRefused, ""},
 	} {
 		port := freePort(t)
-		s := &Server{Layout: st.Layout, Network: "front", Listen: netip.MustParseAddr("127.0.0.1"), Port: port, Upstream: c.upstream}
+		s := &Server{Layout: st.Layout, Network: "front", Listen: netip.MustParseAddr("127.0.0.1"), Port: port, Upstream: c.upstream, Subnets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 		ctx, cancel := context.WithCancel(context.Background())
 		ready := make(chan struct{})
 		done := make(chan error, 1)
@@ -145,6 +174,12 @@ func TestServe(t *testing.T) {
 			}
 			if m.Rcode != c.rcode || got != c.want {
 				t.Errorf("%s %s (upstream %v): rcode %d, answer %q; want %d, %q", proto, c.name, c.upstream, m.Rcode, got, c.rcode, c.want)
+			}
+			if c.name == "w" {
+				n := len(answers(m))
+				if proto == "udp" && (!m.Truncated || n >= 40) || proto == "tcp" && (m.Truncated || n != 40) {
+					t.Errorf("%s: %d answers, truncated %v, %d bytes", proto, n, m.Truncated, m.Len())
+				}
 			}
 		}
 		cancel()
