@@ -9,6 +9,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	"github.com/sirupsen/logrus"
 	"go.yaml.in/yaml/v4"
 
 	"plumb/plan"
@@ -36,6 +37,9 @@ type File struct {
 // Load reads the files of o into a project, refusing what plumb does not
 // do (see Refusals) before anything else looks at it.
 func Load(ctx context.Context, o LoadOptions) (*File, error) {
+	// compose-go warns through logrus (a variable not set, an obsolete
+	// key): said as plumb says its own, one line each.
+	logrus.SetFormatter(lineFormat{})
 	env := o.Env
 	if env == nil {
 		env = os.Environ()
@@ -93,4 +97,11 @@ func unsupported(lines []string) error {
 		s += "\n  " + l
 	}
 	return &plan.Refused{Msg: s}
+}
+
+// lineFormat writes a logrus entry as "plumb: LEVEL: MESSAGE".
+type lineFormat struct{}
+
+func (lineFormat) Format(e *logrus.Entry) ([]byte, error) {
+	return []byte("plumb: " + e.Level.String() + ": " + e.Message + "\n"), nil
 }

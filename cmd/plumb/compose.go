@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -292,7 +293,7 @@ func (c *ComposeLogsCmd) Run(d *deps, pc *ComposeCmd) error {
 	defer func() { d.stdout = out }()
 	for _, n := range names {
 		d.stdout = &prefixWriter{w: out, prefix: n + " | "}
-		if err := (&LogsCmd{Name: n, Follow: c.Follow, Tail: "all"}).Run(d); err != nil {
+		if err := (&LogsCmd{Name: n, Follow: c.Follow, Tail: "all", stderr: &prefixWriter{w: os.Stderr, prefix: n + " | "}}).Run(d); err != nil {
 			return err
 		}
 	}
@@ -327,6 +328,7 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 // ComposeExecCmd is `plumb compose exec`.
 type ComposeExecCmd struct {
 	Index   int      `name:"index" default:"1" help:"Which of the service's containers (1: the first)."`
+	NoTTY   bool     `name:"no-tty" short:"T" help:"No terminal (the default: accepted for docker compose exec -T's sake)."`
 	Tty     bool     `name:"tty" short:"t" help:"Give the command a terminal."`
 	Env     []string `name:"env" short:"e" sep:"none" placeholder:"KEY=VALUE" help:"Set a variable over the container's environment; repeat for more."`
 	WorkDir string   `name:"workdir" short:"w" placeholder:"DIR" help:"The command's working directory."`
@@ -340,6 +342,12 @@ func (c *ComposeExecCmd) Run(d *deps, pc *ComposeCmd) error {
 	p, err := pc.load(d)
 	if err != nil {
 		return err
+	}
+	if c.Tty && c.NoTTY {
+		return plan.Refuse("tty", "-t and -T ask for a terminal and for none: give one")
+	}
+	if !slices.ContainsFunc(p.Services, func(s compose.Service) bool { return s.Name == c.Service }) {
+		return plan.Refuse("<service>", "project %s has no service %s", p.Name, c.Service)
 	}
 	name := compose.ContainerName(p.Name, c.Service, c.Index)
 	return (&ExecCmd{Name: name, Tty: c.Tty, Env: c.Env, WorkDir: c.WorkDir, User: c.User, Cmd: c.Cmd}).Run(d)

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"strconv"
@@ -17,6 +18,8 @@ type LogsCmd struct {
 	Follow     bool   `name:"follow" short:"f" help:"Go on showing what it writes until it ends."`
 	Tail       string `name:"tail" short:"n" default:"all" placeholder:"N" help:"Show only the last N lines (all: every line)."`
 	Timestamps bool   `name:"timestamps" short:"t" help:"Show when each line was written (RFC 3339, UTC)."`
+	// stderr is where the container's stderr lines go (nil: plumb's).
+	stderr io.Writer
 }
 
 // Help is the long help of `plumb logs --help`.
@@ -66,5 +69,9 @@ func (c *LogsCmd) Run(d *deps) error {
 			return state != "running" && state != "starting"
 		}
 	}
-	return container.WriteLogs(d.ctx, d.stdout, os.Stderr, path, container.LogOptions{Follow: c.Follow, Tail: tail, Timestamps: c.Timestamps}, ended)
+	stderr := c.stderr
+	if stderr == nil {
+		stderr = os.Stderr
+	}
+	return container.WriteLogs(d.ctx, d.stdout, stderr, path, container.LogOptions{Follow: c.Follow, Tail: tail, Timestamps: c.Timestamps}, ended)
 }
