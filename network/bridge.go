@@ -336,6 +336,14 @@ func (b *Bridge) Preflight(ctx context.Context, env plan.Env) (warnings []string
 			return nil, err
 		}
 	}
+	if b.DNS {
+		// The resolver listens on the host: what the host's INPUT drops
+		// never reaches it (Docker's embedded DNS is inside each
+		// container and meets no such chain).
+		for _, c := range (firewall.Host{R: env.R, Proc: env.Proc}).InputDrops(ctx) {
+			warnings = append(warnings, fmt.Sprintf("%s drops by its policy what no rule accepts: the resolver of %s answers at %s:53, which its containers reach through INPUT (for example iptables -I INPUT -i %s -p udp --dport 53 -j ACCEPT, and tcp); plumb changes no policy", c, b.Name, b.gateway(), b.Name))
+		}
+	}
 	return warnings, nil
 }
 

@@ -109,7 +109,7 @@ func (s *Server) answer(w dns.ResponseWriter, q *dns.Msg) {
 	if !s.member(from) {
 		m = new(dns.Msg)
 		m.SetRcode(q, dns.RcodeRefused)
-	} else if m = s.Resolve(q); m == nil {
+	} else if m = s.ResolveFor(q, from); m == nil {
 		m = s.forward(w, q)
 	}
 	if _, udp := w.RemoteAddr().(*net.UDPAddr); udp {
@@ -158,6 +158,49 @@ func (s *Server) member(from netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// ResolveFor is the answer to q asked by from: from the network's names,
+// else from those of the other networks the asking container is on (a
+// container on two networks asks the first one's resolver, and finds the
+// services of both, as Docker's embedded DNS answers); nil: ask upstream.
+func (s *Server) ResolveFor(q *dns.Msg, from netip.Addr) *dns.Msg {
+	if m := s.Resolve(q); m != nil || !from.IsValid() {
+		return m
+	}
+	st := plan.NewStoreAt(s.Layout.Dir, s.Layout.Root)
+	for _, n := range s.networksOf(st, from) {
+		other := *s
+		other.Network = n
+		if m := other.Resolve(q); m != nil {
+			return m
+		}
+	}
+	return nil
+}
+
+// networksOf are the other networks of the container that has address
+// from on this one: the bridges its other attachments (or its own, for
+// an attachment) are on.
+func (s *Server) networksOf(st *plan.Store, from netip.Addr) []string {
+	recs, _ := st.Headers()
+	var target string
+	for _, r := range recs {
+		if f, ok := r.Attachment(); ok && f.Bridge == s.Network && (f.IP == from || f.IP6 == from) {
+			target = f.Target
+			break
+		}
+	}
+	if target == "" {
+		return nil
+	}
+	var out []string
+	for _, r := range recs {
+		if f, ok := r.Attachment(); ok && f.Target == target && f.Bridge != s.Network {
+			out = append(out, f.Bridge)
+		}
+	}
+	return out
 }
 
 // Resolve is the answer to q from the network's names; nil when the

@@ -208,3 +208,21 @@ func freePort(t *testing.T) uint16 {
 	t.Fatal("no free port")
 	return 0
 }
+
+// TestResolveFor: a container on two networks asks its first network's
+// resolver, and finds the names of both; an address no container has on
+// the network finds only the network's own.
+func TestResolveFor(t *testing.T) {
+	st := plan.NewStore(t.TempDir())
+	front, back := bridge("front", "10.89.0.0/24"), bridge("back", "10.90.0.0/24")
+	attach(t, st, front, "plumb-web-1", "10.89.0.3", "shop-web-1", "web")
+	attach(t, st, back, "plumb-web-1", "10.90.0.3", "shop-web-1", "web")
+	attach(t, st, back, "plumb-db-1", "10.90.0.2", "shop-db-1", "db")
+	s := &Server{Layout: st.Layout, Network: "front"}
+	if m := s.ResolveFor(query("db", dns.TypeA), netip.MustParseAddr("10.89.0.3")); m == nil || len(answers(m)) != 1 || answers(m)[0] != "10.90.0.2" {
+		t.Errorf("web, on both, asks front for db: %v", m)
+	}
+	if m := s.ResolveFor(query("db", dns.TypeA), netip.MustParseAddr("10.89.0.99")); m != nil {
+		t.Errorf("an address of no container asks front for db: %v", answers(m))
+	}
+}

@@ -118,6 +118,8 @@ func TestLiveCompose(t *testing.T) {
 	for _, c := range []struct{ from, name, want string }{
 		{"shop-proxy-1", "web", "10.89.0.3"}, {"shop-proxy-1", "www", "10.89.0.3"}, {"shop-proxy-1", "shop-web-1", "10.89.0.3"},
 		{"shop-proxy-1", "db", "none"}, {"shop-db-1", "web", "10.90.0.3"}, {"shop-db-1", "www", "none"}, {"shop-db-1", "proxy", "none"},
+		// web asks back's resolver (its first network), and finds front's names too.
+		{"shop-web-1", "proxy", "10.89.0.2"}, {"shop-web-1", "db", "10.90.0.2"}, {"shop-web-1", "WWW", "10.89.0.3"},
 	} {
 		if got := lookup(c.from, c.name); got != c.want {
 			t.Errorf("%s resolves %s to %s, want %s", c.from, c.name, got, c.want)
@@ -159,9 +161,17 @@ func TestLiveCompose(t *testing.T) {
 		t.Errorf("after the replace, web is %s on front", got)
 	}
 
+	// A volume the project did not make is not taken for its own.
+	mustPlumb(t, "volume", "create", "other_data")
 	// A second project with the same service names, in another directory.
 	other := filepath.Join(dir, "other")
-	write(t, other+"/compose.yaml", "services:\n  web:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n  db:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n")
+	write(t, other+"/compose.yaml", "services:\n  web:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n  db:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n    volumes: [data:/data]\nvolumes:\n  data: {}\n")
+	cmd := exec.Command("plumb", "compose", "up")
+	cmd.Dir = other
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "volumes.data: a volume named other_data exists and is not project other's (made by plumb volume create or run -v)") {
+		t.Errorf("up with a volume made by hand under the project's name: %v\n%s", err, out)
+	}
+	mustPlumb(t, "volume", "rm", "other_data")
 	out = compose(other, "up")
 	if !strings.Contains(out, "network other_default: create (subnet 10.89.1.0/24") || !strings.Contains(out, "container other-web-1: create") {
 		t.Errorf("second project's up:\n%s", out)
@@ -185,7 +195,7 @@ func TestLiveCompose(t *testing.T) {
 	if !strings.Contains(out, "volume shop_data: remove") {
 		t.Errorf("down -v:\n%s", out)
 	}
-	if out, err := exec.Command("pgrep", "-f", "dns serve").Output(); err == nil {
+	if out, err := exec.Command("pgrep", "-af", "state-dir /run/plumb dns serve").Output(); err == nil {
 		t.Errorf("resolvers left running: %s", out)
 	}
 	if diff := cmp.Diff(before, settled(t, quiet)); diff != "" {
