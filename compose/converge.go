@@ -191,6 +191,23 @@ func (p *Project) Plan(ctx context.Context, env plan.Env, o Options) ([]*Change,
 		}
 		out = append(out, c)
 	}
+	// A scaled-down replica's removal goes with its service, in start
+	// order; what the file no longer has goes last.
+	rank := map[string]int{"": 0}
+	for i, s := range p.Services {
+		rank[s.Name] = i + 1
+	}
+	slices.SortStableFunc(out, func(a, b *Change) int {
+		ra, ok := rank[a.Service]
+		if !ok {
+			ra = len(p.Services) + 1
+		}
+		rb, ok := rank[b.Service]
+		if !ok {
+			rb = len(p.Services) + 1
+		}
+		return ra - rb
+	})
 	return out, nil
 }
 

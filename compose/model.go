@@ -40,7 +40,7 @@ type Project struct {
 	// Disabled are the services of profiles not asked for: their
 	// containers are neither made nor orphans.
 	Disabled []string
-	opts     Options   // as Plan was given them: a rollback makes containers again with them
+	opts     Options // as Plan was given them: a rollback makes containers again with them
 }
 
 // Network is a network of the project: a bridge plumb makes, or an
