@@ -64,12 +64,6 @@ func testLiveComposeFaults(t *testing.T, share *share) {
 	if !isolateWorld(t) {
 		return
 	}
-	t.Cleanup(func() {
-		out, _ := exec.Command("sh", "-c", "for ns in $(ip netns list | cut -d' ' -f1); do ip netns pids $ns; done; pgrep -f 'dns serve'").Output()
-		for _, p := range strings.Fields(string(out)) {
-			_ = exec.Command("kill", "-9", p).Run()
-		}
-	})
 	demo, err := mkimage.Build(mkimage.Options{})
 	if err != nil {
 		t.Skipf("the demo image needs busybox-static: %v", err)
@@ -81,6 +75,15 @@ func testLiveComposeFaults(t *testing.T, share *share) {
 	noUpstream := filepath.Join(dir, "resolv.conf")
 	write(t, noUpstream, "# none\n")
 	os.Setenv("PLUMB_RESOLV_CONF", noUpstream)
+	t.Cleanup(func() {
+		// Should the test fail half-way: its containers (in its own
+		// namespaces) and its resolvers (known by their resolv.conf; the
+		// other tests' read theirs) are not left running.
+		out, _ := exec.Command("sh", "-c", "for ns in $(ip netns list | cut -d' ' -f1); do ip netns pids $ns; done; pgrep -f 'dns serve .*--resolv-conf "+noUpstream+"'").Output()
+		for _, p := range strings.Fields(string(out)) {
+			_ = exec.Command("kill", "-9", p).Run()
+		}
+	})
 	project := filepath.Join(dir, "f")
 	write(t, project+"/v1.yaml", fmt.Sprintf(faultProject, "600"))
 	write(t, project+"/v2.yaml", fmt.Sprintf(faultProject, "700"))
