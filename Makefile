@@ -12,7 +12,7 @@ export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 FUZZTIME ?= 3000x
 FUZZSHELL ?= 300x
 
-.PHONY: demo demo-veth test test-all test-faults build mkimage deps deps-test deps-bench fuzz bench bench-run bench-mesh clean
+.PHONY: demo demo-veth test test-all test-faults build mkimage deps deps-test deps-bench fuzz bench bench-run bench-mesh bench-compose clean
 
 # Static (no cgo): the dynamic loader cost every plumb process about 1 ms
 # before main, and a CNI ADD or an attach is one process.
@@ -87,6 +87,11 @@ bench-run: deps-bench build mkimage
 # parts; it appends its section to bench/summary.txt, so run it after.
 bench-mesh: deps-bench build
 	@scripts/bench-mesh.sh
+
+# compose up -d and down of 10 services against podman-compose, and plan of
+# 50; about a minute with RUNS=5. Not part of make bench's default parts.
+bench-compose: deps-bench build mkimage
+	@scripts/bench-compose.sh
 
 clean:
 	rm -rf bin

@@ -21,9 +21,10 @@ if [ "${1:-}" = test ] && [ "$(id -u)" -eq 0 ]; then
 fi
 # `deps.sh bench`: the peers make bench measures plumb against that a
 # package brings: Podman's network stack (netavark, not on PATH) and nft,
-# for plumb's nftables back end; podman and crun for make bench-run.
+# for plumb's nftables back end; podman and crun for make bench-run,
+# podman-compose for make bench-compose.
 if [ "${1:-}" = bench ] && [ "$(id -u)" -eq 0 ]; then
-	need+=(/usr/lib/podman/netavark:netavark nft:nftables podman:podman crun:crun)
+	need+=(/usr/lib/podman/netavark:netavark nft:nftables podman:podman crun:crun podman-compose:podman-compose)
 fi
 
 missing=()
