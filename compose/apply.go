@@ -91,12 +91,21 @@ func (p *Project) rollback(parent context.Context, env plan.Env, done []*Change,
 	for _, c := range slices.Backward(done) {
 		if c.made {
 			var err error
-			switch c.Kind {
-			case "container":
+			switch {
+			case c.Do == "update":
+				var rec *plan.Record
+				if rec, err = env.St.LoadHeader(plan.ContainerKind.Name(), c.Name); err == nil {
+					_, err = republish(ctx, env, rec, c.oldPorts, false)
+				}
+				if err == nil {
+					fmt.Fprintf(w, "container %s: its ports as they were\n", c.Name)
+					continue
+				}
+			case c.Kind == "container":
 				err = p.undoCreated(ctx, env, c.Name, nil)
-			case "network":
+			case c.Kind == "network":
 				err = removeRecord(ctx, env, plan.BridgeKind.Name(), c.bridge)
-			case "volume":
+			case c.Kind == "volume":
 				err = removeRecord(ctx, env, plan.VolumeKind.Name(), c.Name)
 			}
 			if err != nil {

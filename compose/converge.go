@@ -56,7 +56,8 @@ type Change struct {
 	removed    []*plan.Record
 	unfinished *plan.Record // removed in part: its removal failed
 	made       bool
-	bridge     string // a network's bridge
+	bridge     string      // a network's bridge
+	oldPorts   []plan.Port // an update's ports before it
 	create     func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error)
 }
 
@@ -322,7 +323,14 @@ func (p *Project) containerChange(env plan.Env, s Service, n int, rec *plan.Reco
 		case f.Labels[LabelHash] != hash:
 			c.Do, c.Why = "replace", changed(f.Labels[LabelSpec], text)
 		case !slices.Equal(ports, s.Ports):
-			c.Do, c.Why = "replace", fmt.Sprintf("published ports %s → %s", portList(ports), portList(s.Ports))
+			// In place: the rules of the ports change, the container
+			// and its process stay.
+			c.Do, c.Why = "update", fmt.Sprintf("published ports %s → %s", portList(ports), portList(s.Ports))
+			c.oldPorts = ports
+			c.create = func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error) {
+				return republish(ctx, env, rec, s.Ports, dryRun)
+			}
+			return c, nil
 		default:
 			c.Do = "keep"
 			return c, nil
@@ -651,4 +659,13 @@ func madeBy(project, otherwise string) string {
 		return "made by project " + project
 	}
 	return "made by " + otherwise
+}
+
+// republish takes the ports container rec publishes to ports, in place.
+func republish(ctx context.Context, env plan.Env, rec *plan.Record, ports []plan.Port, dryRun bool) ([]*plan.Plan, error) {
+	out, err := plan.Up(ctx, env, &network.RepublishContainer{Rec: rec, Ports: ports}, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	return out.Plans, nil
 }

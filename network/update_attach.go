@@ -151,13 +151,27 @@ func (r *Republish) Update(_ context.Context, env plan.Env, rec *plan.Record, p 
 	if err := json.Unmarshal(p.Spec.Input, &now); err != nil {
 		return nil, fmt.Errorf("%s: decoding the new spec: %w", p.ID(), err)
 	}
+	up := &plan.Plan{Kind: p.Kind, Name: p.Name, Target: p.Target, Facts: p.Facts, Spec: p.Spec, Summary: p.Summary, Base: rec}
+	steps, err := republishSteps(env, rec, old, now.Publish)
+	if err != nil {
+		return nil, err
+	}
+	up.Steps = steps
+	return up, nil
+}
+
+// republishSteps are the steps that take the ports rec publishes for its
+// attachment old to now: the recorded rules of each port no longer asked
+// for undone (the rules themselves their undo), then each new port's
+// added; the other ports, the link and the addresses as they are.
+func republishSteps(env plan.Env, rec *plan.Record, old plan.AttachmentFacts, now []plan.Port) ([]plan.Step, error) {
 	var gone, added []plan.Port
 	for _, q := range old.Ports {
-		if !slices.Contains(now.Publish, q) {
+		if !slices.Contains(now, q) {
 			gone = append(gone, q)
 		}
 	}
-	for _, q := range now.Publish {
+	for _, q := range now {
 		if !slices.Contains(old.Ports, q) {
 			added = append(added, q)
 		}
@@ -165,7 +179,6 @@ func (r *Republish) Update(_ context.Context, env plan.Env, rec *plan.Record, p 
 	if err := portsFree(env.St, added); err != nil {
 		return nil, err
 	}
-	up := &plan.Plan{Kind: p.Kind, Name: p.Name, Target: p.Target, Facts: p.Facts, Spec: p.Spec, Summary: p.Summary, Base: rec}
 	removes, err := publishActions(old, gone)
 	if err != nil {
 		return nil, err
@@ -195,16 +208,15 @@ func (r *Republish) Update(_ context.Context, env plan.Env, rec *plan.Record, p 
 		reverts = append(reverts, plan.Step{Action: undo, Restore: made, Reverts: i + 1})
 	}
 	slices.Reverse(reverts) // newest first, as down would
-	up.Steps = reverts
+	steps := reverts
 	net, err := LoadNetwork(env.St, old.Bridge)
 	if err != nil {
 		return nil, err
 	}
 	if needsLocalnet(rec, old, net.LoopbackGuard, added) {
-		up.Steps = append(up.Steps, routeLocalnet(actions.IfName(old.Bridge)))
+		steps = append(steps, routeLocalnet(actions.IfName(old.Bridge)))
 	}
-	up.Steps = append(up.Steps, stepsOf(adds)...)
-	return up, nil
+	return append(steps, stepsOf(adds)...), nil
 }
 
 // recordedStep is the index of rec's done step that ran a, with an undo.

@@ -87,6 +87,7 @@ func testLiveComposeFaults(t *testing.T, share *share) {
 	project := filepath.Join(dir, "f")
 	write(t, project+"/v1.yaml", fmt.Sprintf(faultProject, "600"))
 	write(t, project+"/v2.yaml", fmt.Sprintf(faultProject, "700"))
+	write(t, project+"/v3.yaml", strings.Replace(fmt.Sprintf(faultProject, "600"), "8080:80", "8081:80", 1))
 	compose := func(env []string, args ...string) (string, error) {
 		cmd := exec.Command("plumb", append([]string{"--log-level", "warn", "compose"}, args...)...)
 		cmd.Dir, cmd.Env = project, append(os.Environ(), env...)
@@ -145,12 +146,13 @@ func testLiveComposeFaults(t *testing.T, share *share) {
 
 	// (A) the first up.
 	first := steps("v1.yaml")
-	// (B) an up that replaces b: its steps are b's removal and making.
+	// (B) an up that replaces b: its steps are b's removal and making;
+	// (C) one that changes c's published port in place.
 	mustCompose("-f", "v1.yaml", "up")
-	replace := steps("v2.yaml")
+	replace, update := steps("v2.yaml"), steps("v3.yaml")
 	mustCompose("-f", "v1.yaml", "down", "-t", "0")
-	if len(first) < 60 || len(replace) < 30 {
-		t.Fatalf("plans of %d and %d steps: fewer than a project's", len(first), len(replace))
+	if len(first) < 60 || len(replace) < 30 || len(update) != 2 {
+		t.Fatalf("plans of %d, %d and %d steps: not a project's, a replace's and a port's", len(first), len(replace), len(update))
 	}
 	seen, stride := 0, composeStride()
 	ran, kept := 0, 0
@@ -158,7 +160,8 @@ func testLiveComposeFaults(t *testing.T, share *share) {
 		name  string
 		steps []string
 		old   string // "": none
-	}{{"first up", first, ""}, {"replace b", replace, "v1.yaml"}} {
+		file  string
+	}{{"first up", first, "", "v2.yaml"}, {"replace b", replace, "v1.yaml", "v2.yaml"}, {"update c", update, "v1.yaml", "v3.yaml"}} {
 		for k, step := range sc.steps {
 			for _, f := range faultsAt(k, step, marker) {
 				seen++
@@ -172,12 +175,12 @@ func testLiveComposeFaults(t *testing.T, share *share) {
 				}
 				os.Remove(marker)
 				os.Remove(once)
-				out, err := compose(append(f.env, env...), "-f", "v2.yaml", "up", "-t", "0")
+				out, err := compose(append(f.env, env...), "-f", sc.file, "up", "-t", "0")
 				if err == nil {
 					// A fault in a step whose failure is not fatal (an
 					// undo that found nothing), or a SIGKILL after the
 					// last step: the project is the new one.
-					if p := mustCompose("-f", "v2.yaml", "plan"); p != "nothing to do\n" {
+					if p := mustCompose("-f", sc.file, "plan"); p != "nothing to do\n" {
 						t.Errorf("%s: up succeeded, and plan then says:\n%s", name, p)
 					}
 				} else {
@@ -195,13 +198,13 @@ func testLiveComposeFaults(t *testing.T, share *share) {
 						}
 					default:
 						// Killed: up again finishes the project.
-						mustCompose("-f", "v2.yaml", "up", "-t", "0")
-						if p := mustCompose("-f", "v2.yaml", "plan"); p != "nothing to do\n" {
+						mustCompose("-f", sc.file, "up", "-t", "0")
+						if p := mustCompose("-f", sc.file, "plan"); p != "nothing to do\n" {
 							t.Errorf("%s: up after recover left the plan:\n%s", name, p)
 						}
 					}
 				}
-				mustCompose("-f", "v2.yaml", "down", "-t", "0")
+				mustCompose("-f", sc.file, "down", "-t", "0")
 				if after := settled(t, quiet); after != before {
 					t.Errorf("%s: after down, the namespace differs (-before +after):\n%s\nplumb said:\n%s", name, cmp.Diff(before, after), out)
 					continue

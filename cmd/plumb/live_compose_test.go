@@ -145,23 +145,35 @@ func TestLiveCompose(t *testing.T) {
 	}
 	was := pids()
 
-	// Another port: web alone is replaced, with its addresses.
+	// Another port: web's rules change in place; no container restarts.
 	out = compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "plan")
-	for _, want := range []string{"# container shop-db-1: keep\n", "# container shop-proxy-1: keep\n", "# container shop-web-1: replace (published ports 8080:80/tcp → 8081:80/tcp)\n", "--dport 8081 "} {
+	for _, want := range []string{"# container shop-db-1: keep\n", "# container shop-proxy-1: keep\n", "# container shop-web-1: update (published ports 8080:80/tcp → 8081:80/tcp)\n", "--dport 8081 "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("plan of a port change: no %q in:\n%s", want, out)
 		}
 	}
 	compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "up", "-t", "0")
 	now := pids()
-	if now["shop-db-1"] != was["shop-db-1"] || now["shop-proxy-1"] != was["shop-proxy-1"] || now["shop-web-1"] == was["shop-web-1"] {
+	if now["shop-db-1"] != was["shop-db-1"] || now["shop-proxy-1"] != was["shop-proxy-1"] || now["shop-web-1"] != was["shop-web-1"] {
 		t.Errorf("a port change of web: PIDs %v, then %v", was, now)
 	}
 	if out := getIn(t, "/run/netns/inet", "192.0.2.1:8081"); !strings.Contains(out, "hello") {
 		t.Errorf("the port published again answered:\n%s", out)
 	}
+	// Another command: web alone is replaced, and keeps its addresses.
+	write(t, shop+"/cmd.yaml", "services:\n  web:\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\", \"-v\"]\n")
+	out = compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "cmd.yaml", "up", "-t", "0")
+	if !strings.Contains(out, "container shop-web-1: replace (command changed): done") {
+		t.Errorf("up of a changed command:\n%s", out)
+	}
+	if again := pids(); again["shop-db-1"] != was["shop-db-1"] || again["shop-web-1"] == was["shop-web-1"] {
+		t.Errorf("a command change of web: PIDs %v, then %v", was, again)
+	}
 	if got := lookup("shop-proxy-1", "web"); got != "10.89.0.3" {
 		t.Errorf("after the replace, web is %s on front", got)
+	}
+	if out := getIn(t, "/run/netns/inet", "192.0.2.1:8081"); !strings.Contains(out, "hello") {
+		t.Errorf("the port of the replaced container answered:\n%s", out)
 	}
 
 	// A volume the project did not make is not taken for its own.
@@ -182,7 +194,7 @@ func TestLiveCompose(t *testing.T) {
 	if got := lookup("other-db-1", "web"); got != "10.89.1.3" {
 		t.Errorf("other's db resolves web to %s, want its own web", got)
 	}
-	if out := compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "plan"); out != "nothing to do\n" {
+	if out := compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "cmd.yaml", "plan"); out != "nothing to do\n" {
 		t.Errorf("shop's plan beside another project:\n%s", out)
 	}
 	compose(other, "down", "-t", "0")
