@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -50,8 +51,15 @@ func PlanAll(ctx context.Context, env plan.Env, cs []*Change) error {
 // and `plumb compose up` again finishes it.
 func (p *Project) Apply(ctx context.Context, env plan.Env, cs []*Change, w io.Writer) error {
 	var done []*Change
+	j := &projectJournal{Project: p.Name}
+	path := journalPath(env.St.Layout, p.Name)
 	for _, c := range Pending(cs) {
 		err := context.Cause(ctx)
+		if err == nil {
+			// Write-ahead: the change, and what it removes, before it runs.
+			j.Changes = append(j.Changes, entryOf(c))
+			err = env.St.WriteJSON(path, j)
+		}
 		if err == nil {
 			_, err = c.run(ctx, env, false)
 		}
@@ -62,10 +70,14 @@ func (p *Project) Apply(ctx context.Context, env plan.Env, cs []*Change, w io.Wr
 			if rerr := p.rollback(ctx, env, done, w); rerr != nil {
 				return errors.Join(err, fmt.Errorf("the rollback failed: %w; plumb compose up again, or down, finishes it", rerr))
 			}
+			os.Remove(path)
 			return fmt.Errorf("%w (rolled back: the project is as it was)", err)
 		}
 		done = append(done, c)
 		fmt.Fprintln(w, c.String()+": done")
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }

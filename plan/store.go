@@ -941,3 +941,13 @@ func (s *Store) Usable() error {
 		return nil
 	}
 }
+
+// WriteJSON writes v as JSON to path under the state directory, made
+// (0700) when missing: atomically, synced, as journals are written. For
+// what a way in keeps beside the journals (a Compose project's up).
+func (s *Store) WriteJSON(path string, v any) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	return s.writeAtomic(path, v)
+}

@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
+	"github.com/rs/zerolog"
 
 	"plumb/actions"
 	"plumb/compose"
@@ -123,7 +124,15 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 		}
 	}
 	env := d.env()
-	changes, err := p.Plan(d.ctx, env, compose.Options{RemoveOrphans: orphans, Runtime: rt, ResolvConf: resolv, Grace: grace})
+	o := compose.Options{RemoveOrphans: orphans, Runtime: rt, ResolvConf: resolv, Grace: grace}
+	if p.Interrupted(d.store) {
+		if dry {
+			zerolog.Ctx(d.ctx).Warn().Msgf("an up of project %s was interrupted: this plan is from what it left; plumb compose up (or down) rolls it back first", p.Name)
+		} else if err := p.Recover(d.ctx, env, o, d.stdout); err != nil {
+			return err
+		}
+	}
+	changes, err := p.Plan(d.ctx, env, o)
 	if err != nil {
 		return err
 	}
@@ -181,6 +190,15 @@ func (c *ComposeDownCmd) Run(d *deps, pc *ComposeCmd) error {
 		}
 	}
 	env := d.env()
+	if p.Interrupted(d.store) && !dry {
+		rt, err := container.ChooseRuntime("", d.store.Layout.Dir, d.proc)
+		if err != nil {
+			return err
+		}
+		if err := p.Recover(d.ctx, env, compose.Options{Runtime: rt, ResolvConf: os.Getenv("PLUMB_RESOLV_CONF"), Grace: grace(c.Timeout)}, d.stdout); err != nil {
+			return err
+		}
+	}
 	changes, err := p.DownChanges(env, c.Volumes, c.RemoveOrphans, grace(c.Timeout))
 	if err != nil {
 		return err

@@ -1,0 +1,155 @@
+package compose
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+
+	"plumb/plan"
+)
+
+// The project's journal: while an up runs, STATE/compose/PROJECT.json
+// says, ahead of each change, what the change is and what it removes
+// (the records, as they were). A plumb killed in the middle leaves it:
+// each object's own journal is then whole or rolled back by plumb
+// recover, and the next compose up or down rolls the project back from
+// it to what it was before that up, so that the project is never part
+// old, part new for longer than that.
+type projectJournal struct {
+	Project string         `json:"project"`
+	Changes []journalEntry `json:"changes"`
+}
+
+type journalEntry struct {
+	Kind     string         `json:"kind"`
+	Name     string         `json:"name"`
+	Do       string         `json:"do"`
+	Bridge   string         `json:"bridge,omitempty"`
+	Removed  []*plan.Record `json:"removed,omitempty"` // headers: facts, no steps
+	OldPorts []plan.Port    `json:"old_ports,omitempty"`
+}
+
+func journalPath(l plan.Layout, project string) string {
+	return filepath.Join(l.Dir, "compose", plan.IndexKey(project)+".json")
+}
+
+func entryOf(c *Change) journalEntry {
+	e := journalEntry{Kind: c.Kind, Name: c.Name, Do: c.Do, Bridge: c.bridge, OldPorts: c.oldPorts}
+	for _, r := range c.remove {
+		h := *r
+		h.Steps = nil
+		e.Removed = append(e.Removed, &h)
+	}
+	return e
+}
+
+func readJournal(l plan.Layout, project string) (*projectJournal, error) {
+	data, err := os.ReadFile(journalPath(l, project))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, err
+	}
+	var j projectJournal
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, fmt.Errorf("%s: %w", journalPath(l, project), err)
+	}
+	return &j, nil
+}
+
+// Interrupted says whether an up of the project was interrupted: its
+// journal is there (plan says so; up and down roll it back first).
+func (p *Project) Interrupted(st *plan.Store) bool {
+	j, err := readJournal(st.Layout, p.Name)
+	return err != nil || j != nil
+}
+
+// Recover rolls back an up of the project that a killed plumb left, from
+// its journal: what it made is removed, what it removed is made again
+// (from the configuration their labels keep), a port it changed is put
+// back. The objects' own journals must be recovered first (plumb
+// recover): an interrupted one is refused, named.
+func (p *Project) Recover(ctx context.Context, env plan.Env, o Options, w io.Writer) error {
+	p.opts = o
+	j, err := readJournal(env.St.Layout, p.Name)
+	if err != nil || j == nil {
+		return err
+	}
+	if bad := plan.Interrupted(env.St); len(bad) > 0 {
+		var ids []string
+		for _, r := range bad {
+			ids = append(ids, r.ID())
+		}
+		return plan.Refuse("", "an up of project %s was interrupted, and so were %v: run plumb recover first, then this again", p.Name, ids)
+	}
+	fmt.Fprintf(w, "an up of project %s was interrupted: rolling it back\n", p.Name)
+	var errs []error
+	for _, e := range slices.Backward(j.Changes) {
+		if err := p.undoEntry(ctx, env, e, w); err != nil {
+			errs = append(errs, fmt.Errorf("%s %s: %w", e.Kind, e.Name, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("rolling back the interrupted up of project %s: %w; its journal %s is kept", p.Name, err, journalPath(env.St.Layout, p.Name))
+	}
+	return os.Remove(journalPath(env.St.Layout, p.Name))
+}
+
+// undoEntry puts back what one change of the journal did, judging by
+// what is there now: the change may have run in full, in part or not at
+// all.
+func (p *Project) undoEntry(ctx context.Context, env plan.Env, e journalEntry, w io.Writer) error {
+	switch e.Kind {
+	case "network":
+		if e.Do == "create" {
+			return removeRecord(ctx, env, plan.BridgeKind.Name(), e.Bridge)
+		}
+		return nil
+	case "volume":
+		if e.Do == "create" {
+			return removeRecord(ctx, env, plan.VolumeKind.Name(), e.Name)
+		}
+		return nil
+	}
+	cur, err := env.St.Load(plan.ContainerKind.Name(), e.Name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if e.Do == "update" {
+		if cur == nil {
+			return nil
+		}
+		if _, err := republish(ctx, env, cur, e.OldPorts, false); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "container %s: its ports as they were\n", e.Name)
+		return nil
+	}
+	var old *plan.Record
+	for _, r := range e.Removed {
+		if r.Is(plan.ContainerKind) {
+			old = r
+		}
+	}
+	if cur != nil && (old == nil || labels(cur)[LabelHash] != labels(old)[LabelHash]) {
+		// What this up made: removed.
+		if err := p.undoCreated(ctx, env, e.Name, nil); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "container %s: removed again\n", e.Name)
+		cur = nil
+	}
+	if old != nil && cur == nil {
+		if err := p.remake(ctx, env, old, e.Removed); err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "container %s: made again as it was\n", e.Name)
+	}
+	return nil
+}
