@@ -65,7 +65,7 @@ func Load(ctx context.Context, o LoadOptions) (*File, error) {
 	}
 	if len(opts.ConfigPaths) == 0 {
 		dir, _ := opts.GetWorkingDir()
-		return nil, &plan.Refused{Flag: "file", Msg: fmt.Sprintf("no compose.yaml, compose.yml, docker-compose.yml or docker-compose.yaml in %s: give one with -f FILE", dir)}
+		return nil, noFile{&plan.Refused{Flag: "file", Msg: fmt.Sprintf("no compose.yaml, compose.yml, docker-compose.yml or docker-compose.yaml in %s: give one with -f FILE", dir)}}
 	}
 	p, err := opts.LoadProject(ctx)
 	if err != nil {
@@ -104,4 +104,15 @@ type lineFormat struct{}
 
 func (lineFormat) Format(e *logrus.Entry) ([]byte, error) {
 	return []byte("plumb: " + e.Level.String() + ": " + e.Message + "\n"), nil
+}
+
+// noFile is the refusal of a directory without a Compose file.
+type noFile struct{ *plan.Refused }
+
+func (e noFile) Unwrap() error { return e.Refused }
+
+// NoFile says whether err is Load's of a directory without a Compose file.
+func NoFile(err error) bool {
+	var nf noFile
+	return errors.As(err, &nf)
 }

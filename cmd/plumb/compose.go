@@ -67,6 +67,16 @@ func (c *ComposeCmd) load(d *deps) (*compose.Project, error) {
 	return compose.Model(f)
 }
 
+// loadOrRecords is load, or with -p and no file where one is looked
+// for, the project as plumb's records know it (down, ps, logs, exec).
+func (c *ComposeCmd) loadOrRecords(d *deps) (*compose.Project, error) {
+	p, err := c.load(d)
+	if err != nil && c.Project != "" && len(c.File) == 0 && compose.NoFile(err) {
+		return compose.FromRecords(d.store, c.Project)
+	}
+	return p, err
+}
+
 // ComposeUpCmd is `plumb compose up`.
 type ComposeUpCmd struct {
 	Detach        bool   `name:"detach" short:"d" help:"Return once the containers run (plumb compose up always does: accepted for docker compose up -d's sake)."`
@@ -179,7 +189,7 @@ type ComposeDownCmd struct {
 
 // Run removes the project.
 func (c *ComposeDownCmd) Run(d *deps, pc *ComposeCmd) error {
-	p, err := pc.load(d)
+	p, err := pc.loadOrRecords(d)
 	if err != nil {
 		return err
 	}
@@ -226,7 +236,7 @@ type ComposePsCmd struct{}
 
 // Run lists the project's containers.
 func (c *ComposePsCmd) Run(d *deps, pc *ComposeCmd) error {
-	p, err := pc.load(d)
+	p, err := pc.loadOrRecords(d)
 	if err != nil {
 		return err
 	}
@@ -285,7 +295,7 @@ type ComposeLogsCmd struct {
 
 // Run writes each container's log, its lines after its name.
 func (c *ComposeLogsCmd) Run(d *deps, pc *ComposeCmd) error {
-	p, err := pc.load(d)
+	p, err := pc.loadOrRecords(d)
 	if err != nil {
 		return err
 	}
@@ -357,7 +367,7 @@ type ComposeExecCmd struct {
 
 // Run runs the command in the service's container.
 func (c *ComposeExecCmd) Run(d *deps, pc *ComposeCmd) error {
-	p, err := pc.load(d)
+	p, err := pc.loadOrRecords(d)
 	if err != nil {
 		return err
 	}

@@ -197,7 +197,10 @@ func TestLiveCompose(t *testing.T) {
 	if out := compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "cmd.yaml", "plan"); out != "nothing to do\n" {
 		t.Errorf("shop's plan beside another project:\n%s", out)
 	}
-	compose(other, "down", "-t", "0")
+	// Its down without its file, by its name, as docker compose -p NAME down.
+	if out := compose(dir, "-p", "other", "down", "-t", "0"); !strings.Contains(out, "network other_default: remove: done") {
+		t.Errorf("down -p other, without the file:\n%s", out)
+	}
 
 	out = compose(shop, "down", "-t", "0")
 	if !strings.Contains(out, "network shop_front: remove") || strings.Contains(out, "volume") {
