@@ -1,10 +1,12 @@
 package compose
 
 import (
+	"slices"
 	"sort"
 
 	"plumb/actions"
 	"plumb/plan"
+	"plumb/rootfs"
 )
 
 // FromRecords is project name as plumb's records know it, without its
@@ -43,4 +45,20 @@ func FromRecords(st *plan.Store, name string) (*Project, error) {
 		return nil, plan.Refuse("project-name", "plumb keeps nothing of a project named %s (and there is no Compose file here)", name)
 	}
 	return p, nil
+}
+
+// MissingImages are the images of the project's services that plumb does
+// not keep, each once, in the order of the services: what up pulls first,
+// as docker compose up pulls what is missing.
+func (p *Project) MissingImages(st *plan.Store) []string {
+	var out []string
+	for _, s := range p.Services {
+		if s.Spec.Image == "" || slices.Contains(out, s.Spec.Image) {
+			continue
+		}
+		if _, _, err := rootfs.FindImage(st, s.Spec.Image); err != nil {
+			out = append(out, s.Spec.Image)
+		}
+	}
+	return out
 }

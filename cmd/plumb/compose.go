@@ -128,6 +128,23 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 	if err != nil {
 		return err
 	}
+	// Images plumb does not keep: up pulls them first, as docker compose
+	// up does; a plan, which changes nothing, needs them there.
+	if missing := p.MissingImages(d.store); len(missing) > 0 {
+		if dry {
+			return plan.Refuse("", "plumb keeps no image %s: the plan needs the images' layers and configuration; plumb compose up pulls them first (or plumb image pull)", strings.Join(missing, ", "))
+		}
+		for _, ref := range missing {
+			// plumb image pull REF, a process of its own: a pull takes the
+			// state directory's lock shared, and this up then takes it
+			// whole.
+			argv := []string{"plumb", "--state-dir", d.store.Layout.Dir, "--root", d.store.Layout.RootDir(), "image", "pull", ref}
+			if _, err := d.runner.Run(d.ctx, argv, nil); err != nil {
+				return fmt.Errorf("pulling %s for the project's services: %w", ref, err)
+			}
+			fmt.Fprintf(d.stdout, "image %s: pulled\n", ref)
+		}
+	}
 	if !dry {
 		if err := d.lock(); err != nil {
 			return err

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
+	"log"
 	"net"
+	"net/http/httptest"
 	"os"
 	"runtime"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/registry"
 	"golang.org/x/sys/unix"
 
 	"os/exec"
@@ -178,12 +182,25 @@ func TestLiveCompose(t *testing.T) {
 
 	// A volume the project did not make is not taken for its own.
 	mustPlumb(t, "volume", "create", "other_data")
-	// A second project with the same service names, in another directory.
+	// A second project with the same service names, in another directory;
+	// its db's image is in a registry (in this namespace), which up pulls.
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	remote := strings.TrimPrefix(srv.URL, "http://") + "/plumb-demo/busybox:2"
+	must(t, mkimage.Push(context.Background(), remote, demo))
 	other := filepath.Join(dir, "other")
-	write(t, other+"/compose.yaml", "services:\n  web:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n  db:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n    volumes: [data:/data]\nvolumes:\n  data: {}\n")
+	write(t, other+"/compose.yaml", "services:\n  web:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n  db:\n    image: "+remote+"\n    command: [sleep, \"3600\"]\n    volumes: [data:/data]\nvolumes:\n  data: {}\n")
+	plan := exec.Command("plumb", "compose", "plan")
+	plan.Dir = other
+	if out, err := plan.CombinedOutput(); err == nil || !strings.Contains(string(out), "plumb keeps no image "+remote+": the plan needs the images' layers") {
+		t.Errorf("plan of a project whose image is not here: %v\n%s", err, out)
+	}
 	cmd := exec.Command("plumb", "compose", "up")
 	cmd.Dir = other
-	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "volumes.data: a volume named other_data exists and is not project other's (made by plumb volume create or run -v)") {
+	// (Its image is pulled first, as docker compose up pulls what is
+	// missing before it looks further.)
+	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "volumes.data: a volume named other_data exists and is not project other's (made by plumb volume create or run -v)") ||
+		!strings.Contains(string(out), "image "+remote+": pulled\n") {
 		t.Errorf("up with a volume made by hand under the project's name: %v\n%s", err, out)
 	}
 	mustPlumb(t, "volume", "rm", "other_data")
