@@ -174,10 +174,11 @@ func (a OverlayMount) Why() string {
 func (a OverlayMount) Undo() Action { return Umount{Path: a.Merged} }
 
 // EscapeOverlay escapes the characters overlay's option syntax gives meaning to.
-func EscapeOverlay(p string) string {
-	r := strings.NewReplacer(`\`, `\\`, `:`, `\:`, `,`, `\,`)
-	return r.Replace(p)
-}
+func EscapeOverlay(p string) string { return overlayEscapes.Replace(p) }
+
+// overlayEscapes is made once: a Replacer is costly to build, and each
+// container's plan escapes every layer of its root.
+var overlayEscapes = strings.NewReplacer(`\`, `\\`, `:`, `\:`, `,`, `\,`)
 
 // Umount unmounts a file system; Lazy detaches it now and lets the kernel
 // finish when the last user lets go (umount -l).
