@@ -189,7 +189,29 @@ func TestLiveCompose(t *testing.T) {
 	remote := strings.TrimPrefix(srv.URL, "http://") + "/plumb-demo/busybox:2"
 	must(t, mkimage.Push(context.Background(), remote, demo))
 	other := filepath.Join(dir, "other")
-	write(t, other+"/compose.yaml", "services:\n  web:\n    image: plumb-demo/busybox:1\n    command: [sleep, \"3600\"]\n  db:\n    image: "+remote+"\n    command: [sleep, \"3600\"]\n    volumes: [data:/data]\nvolumes:\n  data: {}\n")
+	// Written as real projects write them: an .env, long-form ports and
+	// volumes.
+	write(t, other+"/.env", "TAG=1\nWEB_PORT=9090\n")
+	write(t, other+"/compose.yaml", `services:
+  web:
+    image: plumb-demo/busybox:${TAG}
+    command: [httpd, -f, -p, "80", -h, /www]
+    ports:
+      - target: 80
+        published: "${WEB_PORT}"
+        protocol: tcp
+  db:
+    image: `+remote+`
+    command: [sleep, "3600"]
+    volumes:
+      - type: volume
+        source: data
+        target: /data
+      - type: tmpfs
+        target: /scratch
+volumes:
+  data: {}
+`)
 	plan := exec.Command("plumb", "compose", "plan")
 	plan.Dir = other
 	if out, err := plan.CombinedOutput(); err == nil || !strings.Contains(string(out), "plumb keeps no image "+remote+": the plan needs the images' layers") {
@@ -210,6 +232,9 @@ func TestLiveCompose(t *testing.T) {
 	}
 	if got := lookup("other-db-1", "web"); got != "10.89.1.3" {
 		t.Errorf("other's db resolves web to %s, want its own web", got)
+	}
+	if out := getIn(t, "/run/netns/inet", "192.0.2.1:9090"); !strings.Contains(out, "hello") {
+		t.Errorf("other's web, its port from .env:\n%s", out)
 	}
 	if out := compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "cmd.yaml", "plan"); out != "nothing to do\n" {
 		t.Errorf("shop's plan beside another project:\n%s", out)
