@@ -537,9 +537,9 @@ var rootDirs = []string{"dev", "proc", "sys"}
 // topmost entry decides, and a whiteout there (a 0:0 character device)
 // means it is absent. fi is nil when it is absent.
 func topEntry(dirs []string, name string) (path string, fi os.FileInfo, err error) {
-	for _, dir := range dirs {
+	for i, dir := range dirs {
 		p := filepath.Join(dir, name)
-		fi, err := os.Lstat(p)
+		fi, err := lowerStat(p, i > 0) // below the first: read-only layers (see lowerCache)
 		if os.IsNotExist(err) {
 			continue
 		}
