@@ -11,6 +11,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -517,6 +518,27 @@ func rootFile(dirs []string, rel string) ([]byte, error) {
 	case !whole || !fi.Mode().IsRegular():
 		return nil, fmt.Errorf("%s is a %s: plumb reads the container's /%s only as a file, and follows no link out of the root", p, fileKind(fi), rel)
 	}
+	// A file of a read-only layer (not of the first directory, the upper
+	// one) is read once per process: each container of an image reads
+	// the same /etc/passwd and /etc/group.
+	lower := len(dirs) > 1 && !strings.HasPrefix(p, dirs[0]+string(filepath.Separator))
+	if lower {
+		if data, ok := lowerFiles.Load(p); ok {
+			return slices.Clone(data.([]byte)), nil
+		}
+	}
+	data, err := readRootFile(p)
+	if err == nil && lower {
+		lowerFiles.Store(p, data)
+	}
+	return data, err
+}
+
+// lowerFiles are the files of read-only layers rootFile read (see
+// lowerCache).
+var lowerFiles sync.Map // path -> []byte
+
+func readRootFile(p string) ([]byte, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, err
