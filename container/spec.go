@@ -1,6 +1,7 @@
 package container
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -262,57 +263,6 @@ func (c *Container) spec(b bundle) (*specs.Spec, error) {
 	return s, nil
 }
 
-// oneLineLists writes each list of strings of indented JSON on one line:
-// a line that opens a list, then lines that are each one string (and a
-// comma), then the line that closes it. A scan of the lines, not a
-// regular expression: config.json of every container of a Compose plan
-// goes through it.
-func oneLineLists(s string) string {
-	lines := strings.Split(s, "\n")
-	out := make([]string, 0, len(lines))
-	for i := 0; i < len(lines); i++ {
-		l := lines[i]
-		if strings.HasSuffix(l, "[") {
-			j := i + 1
-			var items []string
-			for j < len(lines) {
-				item, ok := stringItem(lines[j])
-				if !ok {
-					break
-				}
-				items = append(items, item)
-				j++
-			}
-			if len(items) > 0 && j < len(lines) && strings.HasPrefix(strings.TrimSpace(lines[j]), "]") {
-				out = append(out, l+strings.Join(items, ", ")+strings.TrimSpace(lines[j]))
-				i = j
-				continue
-			}
-		}
-		out = append(out, l)
-	}
-	return strings.Join(out, "\n")
-}
-
-// stringItem is a line of indented JSON that is one string, a list's
-// item (a comma after it, or none), without the comma and the indent.
-func stringItem(l string) (string, bool) {
-	t := strings.TrimSpace(l)
-	t = strings.TrimSuffix(t, ",")
-	if len(t) < 2 || t[0] != '"' {
-		return "", false
-	}
-	for k := 1; k < len(t); k++ {
-		switch t[k] {
-		case '\\':
-			k++
-		case '"':
-			return t, k == len(t)-1
-		}
-	}
-	return "", false
-}
-
 // specJSON is config.json's text: indented, with each of the seccomp
 // profile's rules on one line, so that the plan shows the configuration
 // in a few screens rather than a thousand lines of syscall names.
@@ -321,14 +271,13 @@ func specJSON(s *specs.Spec) (string, error) {
 	s.Linux.Seccomp = nil
 	defer func() { s.Linux.Seccomp = sc }()
 	// Not HTML-escaped: a command's > and & read as written.
-	var buf strings.Builder
+	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
 	if err := enc.Encode(s); err != nil {
 		return "", err
 	}
-	out := oneLineLists(strings.TrimSuffix(buf.String(), "\n"))
+	out := indentJSON(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	if sc == nil {
 		return out + "\n", nil
 	}
@@ -404,4 +353,104 @@ func seccompText(sc *specs.LinuxSeccomp) (string, error) {
 	b.WriteString("      ]\n    }")
 	profileTxt.Store(sc, b.String())
 	return b.String(), nil
+}
+
+// indentJSON is compact JSON indented by two spaces a level, as
+// json.Indent writes it, but with each list of strings on one line
+// (["a", "b"]): oneLineLists of json.Indent's output, in one pass (the
+// plan of a Compose project indents each container's config.json).
+func indentJSON(src []byte) string {
+	var b strings.Builder
+	b.Grow(len(src) * 2)
+	depth := 0
+	newline := func() {
+		b.WriteByte('\n')
+		for range depth {
+			b.WriteString("  ")
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '"':
+			j := stringEnd(src, i)
+			b.Write(src[i:j])
+			i = j - 1
+		case '{', '[':
+			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
+				b.WriteByte(c)
+				b.WriteByte(src[i+1])
+				i++
+				continue
+			}
+			if c == '[' {
+				if end, ok := stringList(src, i); ok {
+					b.WriteByte('[')
+					for k := i + 1; k < end; k++ {
+						if src[k] == '"' {
+							j := stringEnd(src, k)
+							b.Write(src[k:j])
+							k = j - 1
+						} else if src[k] == ',' {
+							b.WriteString(", ")
+						}
+					}
+					b.WriteByte(']')
+					i = end
+					continue
+				}
+			}
+			b.WriteByte(c)
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			b.WriteByte(c)
+		case ',':
+			b.WriteByte(',')
+			newline()
+		case ':':
+			b.WriteString(": ")
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+// stringEnd is the index just past the JSON string starting at src[i].
+func stringEnd(src []byte, i int) int {
+	for j := i + 1; j < len(src); j++ {
+		switch src[j] {
+		case '\\':
+			j++
+		case '"':
+			return j + 1
+		}
+	}
+	return len(src)
+}
+
+// stringList says whether the list opening at src[i] holds strings alone,
+// and where it closes.
+func stringList(src []byte, i int) (int, bool) {
+	j := i + 1
+	for j < len(src) {
+		if src[j] != '"' {
+			return 0, false
+		}
+		j = stringEnd(src, j)
+		if j >= len(src) {
+			return 0, false
+		}
+		switch src[j] {
+		case ']':
+			return j, true
+		case ',':
+			j++
+		default:
+			return 0, false
+		}
+	}
+	return 0, false
 }
