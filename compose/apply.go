@@ -68,7 +68,7 @@ func (p *Project) Apply(ctx context.Context, env plan.Env, cs []*Change, w io.Wr
 			done = append(done, c) // what it removed before failing
 			fmt.Fprintf(w, "%v\nrolling back what this up did\n", err)
 			if rerr := p.rollback(ctx, env, done, w); rerr != nil {
-				return errors.Join(err, fmt.Errorf("the rollback failed: %w; plumb compose up again, or down, finishes it", rerr))
+				return errors.Join(err, fmt.Errorf("the rollback failed: %w; plumb compose down removes the project (its journal %s says what this up did)", rerr, path))
 			}
 			os.Remove(path)
 			return fmt.Errorf("%w (rolled back: the project is as it was)", err)
@@ -116,9 +116,9 @@ func (p *Project) rollback(parent context.Context, env plan.Env, done []*Change,
 			case c.Kind == "container":
 				err = p.undoCreated(ctx, env, c.Name, nil)
 			case c.Kind == "network":
-				err = removeRecord(ctx, env, plan.BridgeKind.Name(), c.bridge)
+				err = removeRecord(ctx, env, plan.BridgeKind.Name(), c.bridge, p.Name)
 			case c.Kind == "volume":
-				err = removeRecord(ctx, env, plan.VolumeKind.Name(), c.Name)
+				err = removeRecord(ctx, env, plan.VolumeKind.Name(), c.Name, p.Name)
 			}
 			if err != nil {
 				errs = append(errs, fmt.Errorf("removing %s %s again: %w", c.Kind, c.Name, err))
@@ -163,13 +163,23 @@ func finishRemoval(ctx context.Context, env plan.Env, rec *plan.Record, c *Chang
 	return err
 }
 
-// removeRecord undoes one object this up made.
-func removeRecord(ctx context.Context, env plan.Env, kind, name string) error {
+// removeRecord undoes one object this up made: a bridge or volume of
+// project (another's, or one made by hand, is left as it is).
+func removeRecord(ctx context.Context, env plan.Env, kind, name, project string) error {
 	rec, err := env.St.Load(kind, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	} else if err != nil {
 		return err
+	}
+	var owner string
+	if f, err := rec.BridgeFacts(); err == nil {
+		owner = f.Project
+	} else if f, err := rec.VolumeFacts(); err == nil {
+		owner = f.Project
+	}
+	if owner != project {
+		return nil
 	}
 	_, err = plan.Remove(ctx, env, []*plan.Record{rec}, plan.DownOptions{}, false)
 	return err

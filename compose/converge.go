@@ -525,7 +525,11 @@ func (p *Project) undoCreated(ctx context.Context, env plan.Env, name string, ca
 	if err != nil {
 		return cause
 	}
-	c := &Change{Kind: "container", Name: name}
+	if f, err := rec.Container(); err != nil || f.Labels[LabelProject] != p.Name {
+		// Never another's: a name another project (or plumb run) holds.
+		return errors.Join(cause, fmt.Errorf("container %s is not project %s's: left as it is", name, p.Name))
+	}
+	c := &Change{Kind: "container", Name: name, grace: p.opts.Grace}
 	if err := p.removal(env, c, rec); err != nil {
 		return errors.Join(cause, err)
 	}
@@ -556,10 +560,11 @@ func (c *Change) run(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Pl
 			}
 			rec = fresh
 		}
-		if dryRun && rec.Is(plan.BridgeKind) {
+		if dryRun && (rec.Is(plan.BridgeKind) || rec.Is(plan.VolumeKind)) {
 			// A down's dry run removes the containers before their
-			// network only on paper: the bridge's undos, as they would
-			// run once they are gone (Remove would refuse it now).
+			// network and volumes only on paper: their undos, as they
+			// would run once the containers are gone (Remove would refuse
+			// them now).
 			undos, err := plan.UndoPlan(env.St, rec)
 			if err != nil {
 				return plans, err

@@ -75,11 +75,23 @@ func (p *Project) Interrupted(st *plan.Store) bool {
 // (from the configuration their labels keep), a port it changed is put
 // back. The objects' own journals must be recovered first (plumb
 // recover): an interrupted one is refused, named.
-func (p *Project) Recover(ctx context.Context, env plan.Env, o Options, w io.Writer) error {
-	p.opts = o
+//
+// Before a down (down true), what the up removed is not made again: down
+// removes the project anyway, and a container that cannot be made as it
+// was (its image's tag moved since) would otherwise keep the project
+// from ever going.
+func (p *Project) Recover(ctx context.Context, env plan.Env, o Options, down bool, w io.Writer) error {
+	p.opts, p.removing = o, down
+	path := journalPath(env.St.Layout, p.Name)
 	j, err := readJournal(env.St.Layout, p.Name)
-	if err != nil || j == nil {
-		return err
+	if err != nil {
+		return fmt.Errorf("%w: an up of project %s was interrupted and its journal cannot be read; plumb compose down removes what the project has once the file is gone (rm %s)", err, p.Name, path)
+	}
+	if j == nil {
+		return nil
+	}
+	if j.Project != p.Name {
+		return fmt.Errorf("%s is the journal of project %q, not %s: remove it", path, j.Project, p.Name)
 	}
 	if bad := plan.Interrupted(env.St); len(bad) > 0 {
 		var ids []string
@@ -96,9 +108,9 @@ func (p *Project) Recover(ctx context.Context, env plan.Env, o Options, w io.Wri
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("rolling back the interrupted up of project %s: %w; its journal %s is kept", p.Name, err, journalPath(env.St.Layout, p.Name))
+		return fmt.Errorf("rolling back the interrupted up of project %s: %w; its journal %s is kept (plumb compose down removes the project)", p.Name, err, path)
 	}
-	return os.Remove(journalPath(env.St.Layout, p.Name))
+	return os.Remove(path)
 }
 
 // undoEntry puts back what one change of the journal did, judging by
@@ -108,14 +120,23 @@ func (p *Project) undoEntry(ctx context.Context, env plan.Env, e journalEntry, w
 	switch e.Kind {
 	case "network":
 		if e.Do == "create" {
-			return removeRecord(ctx, env, plan.BridgeKind.Name(), e.Bridge)
+			if err := removeRecord(ctx, env, plan.BridgeKind.Name(), e.Bridge, p.Name); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "network %s: removed again\n", e.Name)
 		}
 		return nil
 	case "volume":
 		if e.Do == "create" {
-			return removeRecord(ctx, env, plan.VolumeKind.Name(), e.Name)
+			if err := removeRecord(ctx, env, plan.VolumeKind.Name(), e.Name, p.Name); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "volume %s: removed again\n", e.Name)
 		}
 		return nil
+	case "container":
+	default:
+		return fmt.Errorf("the journal names a %q, which plumb's compose does not make", e.Kind)
 	}
 	cur, err := env.St.Load(plan.ContainerKind.Name(), e.Name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -137,6 +158,9 @@ func (p *Project) undoEntry(ctx context.Context, env plan.Env, e journalEntry, w
 			old = r
 		}
 	}
+	if cur != nil && labels(cur)[LabelProject] != p.Name {
+		return nil // another's (a name another project holds): not this up's
+	}
 	if cur != nil && (old == nil || labels(cur)[LabelHash] != labels(old)[LabelHash]) {
 		// What this up made: removed.
 		if err := p.undoCreated(ctx, env, e.Name, nil); err != nil {
@@ -145,7 +169,7 @@ func (p *Project) undoEntry(ctx context.Context, env plan.Env, e journalEntry, w
 		fmt.Fprintf(w, "container %s: removed again\n", e.Name)
 		cur = nil
 	}
-	if old != nil && cur == nil {
+	if old != nil && cur == nil && !p.removing {
 		if err := p.remake(ctx, env, old, e.Removed); err != nil {
 			return err
 		}

@@ -41,6 +41,7 @@ type Project struct {
 	// containers are neither made nor orphans.
 	Disabled []string
 	opts     Options // as Plan was given them: a rollback makes containers again with them
+	removing bool    // Recover before a down: nothing is made again
 }
 
 // Network is a network of the project: a bridge plumb makes, or an
@@ -239,6 +240,9 @@ func (out *Project) service(p *types.Project, s types.ServiceConfig) (Service, e
 		svc.DependsOn = append(svc.DependsOn, d)
 	}
 	sort.Strings(svc.DependsOn)
+	if strings.HasPrefix(s.Image, "-") {
+		return svc, bad("image", "%q is not an image reference", s.Image)
+	}
 	sp := Spec{Image: s.Image, WorkDir: s.WorkingDir, User: s.User, Hostname: s.Hostname, CapAdd: s.CapAdd, CapDrop: s.CapDrop, ReadOnly: s.ReadOnly, SecurityOpt: s.SecurityOpt}
 	if s.Entrypoint != nil {
 		sp.HasEntry, sp.Entrypoint = true, []string(s.Entrypoint)

@@ -140,10 +140,10 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 			return plan.Refuse("", "plumb keeps no image %s: the plan needs the images' layers and configuration; plumb compose up pulls them first (or plumb image pull)", strings.Join(missing, ", "))
 		}
 		for _, ref := range missing {
-			// plumb image pull REF, a process of its own: a pull takes the
-			// state directory's lock shared, and this up then takes it
-			// whole.
-			argv := []string{"plumb", "--state-dir", d.store.Layout.Dir, "--root", d.store.Layout.RootDir(), "image", "pull", ref}
+			// plumb image pull REF, run as plumb's own steps are (its lock
+			// its own: a pull takes the state directory's lock shared, and
+			// this up then takes it whole).
+			argv := []string{"plumb", "--state-dir", d.store.Layout.Dir, "--root", d.store.Layout.RootDir(), "image", "pull", "--", ref}
 			if _, err := d.runner.Run(d.ctx, argv, nil); err != nil {
 				return fmt.Errorf("pulling %s for the project's services: %w", ref, err)
 			}
@@ -160,7 +160,7 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 	if p.Interrupted(d.store) {
 		if dry {
 			zerolog.Ctx(d.ctx).Warn().Msgf("an up of project %s was interrupted: this plan is from what it left; plumb compose up (or down) rolls it back first", p.Name)
-		} else if err := p.Recover(d.ctx, env, o, d.stdout); err != nil {
+		} else if err := p.Recover(d.ctx, env, o, false, d.stdout); err != nil {
 			return err
 		}
 	}
@@ -227,7 +227,7 @@ func (c *ComposeDownCmd) Run(d *deps, pc *ComposeCmd) error {
 		if err != nil {
 			return err
 		}
-		if err := p.Recover(d.ctx, env, compose.Options{Runtime: rt, ResolvConf: os.Getenv("PLUMB_RESOLV_CONF"), Grace: grace(c.Timeout)}, d.stdout); err != nil {
+		if err := p.Recover(d.ctx, env, compose.Options{Runtime: rt, ResolvConf: os.Getenv("PLUMB_RESOLV_CONF"), Grace: grace(c.Timeout)}, true, d.stdout); err != nil {
 			return err
 		}
 	}
