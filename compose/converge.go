@@ -61,7 +61,7 @@ type Change struct {
 	create     func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error)
 }
 
-// Changes says what would change: nil when nothing would.
+// String says what becomes of the object, and why.
 func (c Change) String() string {
 	s := fmt.Sprintf("%s %s: %s", c.Kind, c.Name, c.Do)
 	if c.Why != "" {

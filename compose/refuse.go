@@ -109,9 +109,6 @@ func (r *refusals) service(name string, svc map[string]any) {
 	if v, ok := svc["restart"]; ok && v != "no" {
 		r.add("%s: restart %v: only \"no\" (plumb restarts nothing by itself)", where, v)
 	}
-	if _, ok := svc["image"]; !ok {
-		r.add("%s: image: missing (plumb runs images, it builds none)", where)
-	}
 	ports, _ := svc["ports"].([]any)
 	for i, p := range ports {
 		p, _ := p.(map[string]any)

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -168,11 +170,19 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 	if err != nil {
 		return err
 	}
+	return finish(d, p.Name, env, changes, dry, output, "is as the file says: nothing to do", p.Apply)
+}
+
+// finish prints the changes' plan (dry), or names the orphans left and
+// applies the changes with apply; said in one line when none changes
+// anything.
+func finish(d *deps, project string, env plan.Env, changes []*compose.Change, dry bool, output, nothing string,
+	apply func(context.Context, plan.Env, []*compose.Change, io.Writer) error) error {
 	if dry {
 		if err := compose.PlanAll(d.ctx, env, changes); err != nil {
 			return err
 		}
-		return printChanges(d, p.Name, changes, output)
+		return printChanges(d, project, changes, output)
 	}
 	for _, ch := range changes {
 		if ch.Do == "orphan" {
@@ -180,10 +190,10 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 		}
 	}
 	if len(compose.Pending(changes)) == 0 {
-		_, err := fmt.Fprintf(d.stdout, "project %s is as the file says: nothing to do\n", p.Name)
+		_, err := fmt.Fprintf(d.stdout, "project %s %s\n", project, nothing)
 		return err
 	}
-	return p.Apply(d.ctx, env, changes, d.stdout)
+	return apply(d.ctx, env, changes, d.stdout)
 }
 
 func printChanges(d *deps, project string, changes []*compose.Change, output string) error {
@@ -235,22 +245,7 @@ func (c *ComposeDownCmd) Run(d *deps, pc *ComposeCmd) error {
 	if err != nil {
 		return err
 	}
-	if dry {
-		if err := compose.PlanAll(d.ctx, env, changes); err != nil {
-			return err
-		}
-		return printChanges(d, p.Name, changes, c.Output)
-	}
-	for _, ch := range changes {
-		if ch.Do == "orphan" {
-			fmt.Fprintf(d.stdout, "%s\n", ch)
-		}
-	}
-	if len(compose.Pending(changes)) == 0 {
-		_, err := fmt.Fprintf(d.stdout, "project %s has nothing to remove\n", p.Name)
-		return err
-	}
-	return p.Down(d.ctx, env, changes, d.stdout)
+	return finish(d, p.Name, env, changes, dry, c.Output, "has nothing to remove", p.Down)
 }
 
 // ComposePsCmd is `plumb compose ps`.

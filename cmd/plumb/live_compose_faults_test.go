@@ -10,8 +10,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-
-	"plumb/internal/mkimage"
 )
 
 // faultProject is the fault matrix's project: three services on one
@@ -65,26 +63,7 @@ func testLiveComposeFaults(t *testing.T, share *share) {
 	if !isolateWorld(t) {
 		return
 	}
-	demo, err := mkimage.Build(mkimage.Options{})
-	if err != nil {
-		t.Skipf("the demo image needs busybox-static: %v", err)
-	}
-	dir := t.TempDir()
-	archive := filepath.Join(dir, "demo.tar")
-	must(t, mkimage.WriteDockerArchive(archive, "plumb-demo/busybox:1", demo))
-	mustPlumb(t, "image", "import", archive)
-	noUpstream := filepath.Join(dir, "resolv.conf")
-	write(t, noUpstream, "# none\n")
-	os.Setenv("PLUMB_RESOLV_CONF", noUpstream)
-	t.Cleanup(func() {
-		// Should the test fail half-way: its containers (in its own
-		// namespaces) and its resolvers (known by their resolv.conf; the
-		// other tests' read theirs) are not left running.
-		out, _ := exec.Command("sh", "-c", "for ns in $(ip netns list | cut -d' ' -f1); do ip netns pids $ns; done; pgrep -f 'dns serve .*--resolv-conf "+noUpstream+"'").Output()
-		for _, p := range strings.Fields(string(out)) {
-			_ = exec.Command("kill", "-9", p).Run()
-		}
-	})
+	dir, _, _ := composeWorld(t)
 	project := filepath.Join(dir, "f")
 	write(t, project+"/v1.yaml", fmt.Sprintf(faultProject, "600"))
 	write(t, project+"/v2.yaml", fmt.Sprintf(faultProject, "700"))

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sys/unix"
 
 	"os/exec"
@@ -70,26 +71,7 @@ func TestLiveCompose(t *testing.T) {
 	}
 	quiet := t.TempDir() // stays empty: settled compares the network and the mount table
 	before := settled(t, quiet)
-	demo, err := mkimage.Build(mkimage.Options{})
-	if err != nil {
-		t.Skipf("the demo image needs busybox-static: %v", err)
-	}
-	dir := t.TempDir()
-	archive := filepath.Join(dir, "demo.tar")
-	must(t, mkimage.WriteDockerArchive(archive, "plumb-demo/busybox:1", demo))
-	mustPlumb(t, "image", "import", archive)
-	noUpstream := filepath.Join(dir, "resolv.conf")
-	write(t, noUpstream, "# no nameserver: the resolvers answer their networks' names alone\n")
-	os.Setenv("PLUMB_RESOLV_CONF", noUpstream)
-	t.Cleanup(func() {
-		// Should the test fail half-way: its containers (in its own
-		// namespaces) and its resolvers (known by their resolv.conf; the
-		// other tests' read theirs) are not left running.
-		out, _ := exec.Command("sh", "-c", "for ns in $(ip netns list | cut -d' ' -f1); do ip netns pids $ns; done; pgrep -f 'dns serve .*--resolv-conf "+noUpstream+"'").Output()
-		for _, p := range strings.Fields(string(out)) {
-			_ = exec.Command("kill", "-9", p).Run()
-		}
-	})
+	dir, noUpstream, demo := composeWorld(t)
 	shop := filepath.Join(dir, "shop")
 	write(t, shop+"/compose.yaml", composeFile)
 	write(t, shop+"/port.yaml", "services:\n  web:\n    ports: !override [\"8081:80\"]\n")
@@ -112,6 +94,10 @@ func TestLiveCompose(t *testing.T) {
 	}
 	if out := compose(shop, "plan"); out != "nothing to do\n" {
 		t.Errorf("plan right after up:\n%s", out)
+	}
+	// compose exec runs in the service's first container.
+	if out := compose(shop, "exec", "web", "--", "cat", "/etc/hostname"); out != "shop-web-1\n" {
+		t.Errorf("compose exec web -- cat /etc/hostname: %q", out)
 	}
 	// Names: proxy shares front with web, db shares back with web; proxy
 	// and db share nothing.
@@ -297,4 +283,33 @@ func getIn(t *testing.T, nsPath, addr string) string {
 	fmt.Fprintf(conn, "GET / HTTP/1.0\r\nHost: %s\r\n\r\n", addr)
 	b, _ := io.ReadAll(conn)
 	return string(b)
+}
+
+// composeWorld is what a live Compose test starts from, in its isolated
+// namespaces: the demo image imported, a resolv.conf without nameservers
+// (a name a network lacks is refused at once, never asked of the host),
+// and a cleanup that kills, should the test fail half-way, its
+// containers (in its own namespaces) and its resolvers (known by that
+// resolv.conf; the other tests' read theirs). It returns the test's
+// directory, that resolv.conf and the image.
+func composeWorld(t *testing.T) (dir, noUpstream string, demo v1.Image) {
+	t.Helper()
+	demo, err := mkimage.Build(mkimage.Options{})
+	if err != nil {
+		t.Skipf("the demo image needs busybox-static: %v", err)
+	}
+	dir = t.TempDir()
+	archive := filepath.Join(dir, "demo.tar")
+	must(t, mkimage.WriteDockerArchive(archive, "plumb-demo/busybox:1", demo))
+	mustPlumb(t, "image", "import", archive)
+	noUpstream = filepath.Join(dir, "resolv.conf")
+	write(t, noUpstream, "# no nameserver: the resolvers answer their networks' names alone\n")
+	os.Setenv("PLUMB_RESOLV_CONF", noUpstream)
+	t.Cleanup(func() {
+		out, _ := exec.Command("sh", "-c", "for ns in $(ip netns list | cut -d' ' -f1); do ip netns pids $ns; done; pgrep -f 'dns serve .*--resolv-conf "+noUpstream+"'").Output()
+		for _, p := range strings.Fields(string(out)) {
+			_ = exec.Command("kill", "-9", p).Run()
+		}
+	})
+	return dir, noUpstream, demo
 }
