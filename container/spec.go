@@ -72,7 +72,12 @@ func rootHook(b bundle, readOnly bool) *specs.Hooks {
 	if readOnly {
 		opts = append(opts, "ro")
 	}
-	return &specs.Hooks{CreateContainer: []specs.Hook{{Path: b.Mount, Args: []string{"mount", "-o", strings.Join(opts, ","), b.Root}}}}
+	// The runtime writes the container's state on the hook's stdin after
+	// it starts it; crun fails the start with EPIPE when the hook has
+	// already exited (seen in CI: "error executing hook `/bin/mount`
+	// (exit code: -33)"). mount(8) reads no stdin, so a shell drains it.
+	remount := actions.Quote([]string{b.Mount, "-o", strings.Join(opts, ","), b.Root})
+	return &specs.Hooks{CreateContainer: []specs.Hook{{Path: "/bin/sh", Args: []string{"sh", "-c", "cat >/dev/null; exec " + remount}}}}
 }
 
 // seccompOpt reads --security-opt seccomp=…: "" is Docker's default
