@@ -24,7 +24,7 @@ type BridgeCmd struct {
 type BridgeUpCmd struct {
 	Name    actions.IfName `arg:"" help:"The bridge's interface name (like docker0)."`
 	Subnet  []subnetFlag   `name:"subnet" sep:"none" placeholder:"CIDR" help:"The network's subnet, such as 10.88.0.0/24; repeat with an IPv6 one (fd00:88::/64) for dual stack, or give that alone (required but with --mesh)."`
-	Mesh    string         `name:"mesh" placeholder:"MESH" help:"Put the bridge on this node's mesh: its subnet is the node's of the mesh (default) or inside it, its MTU the mesh's, and only what leaves the mesh's cluster CIDR is masqueraded."`
+	Mesh    string         `name:"mesh" placeholder:"MESH" predictor:"mesh" help:"Put the bridge on this node's mesh: its subnet is the node's of the mesh (default) or inside it, its MTU the mesh's, and only what leaves the mesh's cluster CIDR is masqueraded."`
 	Gateway []addrFlag     `name:"gateway" sep:"none" placeholder:"IP" help:"The bridge's own address, the containers' gateway (default: the subnet's first host); one per family."`
 	Uplink  actions.IfName `name:"uplink" placeholder:"IF" help:"The interface traffic leaves by (default: the default route's); its MTU is checked."`
 	NoNAT   *bool          `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only (--no-nat=false gives a bridge already up NAT again)."`
@@ -114,7 +114,7 @@ func (f *portFlag) UnmarshalText(b []byte) error {
 
 // BridgeAttachCmd is `plumb bridge attach`.
 type BridgeAttachCmd struct {
-	Name      actions.IfName `arg:"" help:"The bridge, made by 'bridge up'."`
+	Name      actions.IfName `arg:"" predictor:"bridge" help:"The bridge, made by 'bridge up'."`
 	PID       []pidFlag      `name:"pid" placeholder:"PID" help:"The container's process; repeat to attach several containers in one call."`
 	Netns     []netnsFlag    `name:"netns" sep:"none" placeholder:"NAME" help:"A named network namespace instead of a PID; repeatable."`
 	From      string         `name:"from" placeholder:"FILE" help:"Containers to attach, one a line: a PID, 'pid PID' or 'netns NAME' (- reads stdin)."`
@@ -188,7 +188,7 @@ func (c *BridgeAttachCmd) Run(d *deps) error {
 
 // BridgeDetachCmd is `plumb bridge detach`.
 type BridgeDetachCmd struct {
-	Name   actions.IfName `arg:"" help:"The bridge."`
+	Name   actions.IfName `arg:"" predictor:"bridge" help:"The bridge."`
 	PID    []pidFlag      `name:"pid" placeholder:"PID" help:"The container's process; repeat to detach several in one call."`
 	Netns  []netnsFlag    `name:"netns" sep:"none" placeholder:"NAME" help:"The container's named network namespace; repeatable."`
 	IP     []addrFlag     `name:"ip" placeholder:"IP" help:"The container's address on the bridge; repeatable."`
@@ -262,7 +262,7 @@ func sayDetached(d *deps, gone []*plan.Record) {
 
 // BridgeDownCmd is `plumb bridge down`.
 type BridgeDownCmd struct {
-	Name   actions.IfName `arg:"" help:"The bridge."`
+	Name   actions.IfName `arg:"" predictor:"bridge" help:"The bridge."`
 	Force  bool           `name:"force" help:"Detach its containers first."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
 	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`

@@ -4,7 +4,7 @@ import "plumb/view"
 
 // CheckCmd is `plumb check`.
 type CheckCmd struct {
-	Name string `arg:"" optional:"" help:"One object (NAME or KIND/NAME); all of them when left out."`
+	Name string `arg:"" optional:"" predictor:"object" help:"One object (NAME or KIND/NAME); all of them when left out."`
 }
 
 // Help is the long help of `plumb check --help`.

@@ -306,7 +306,7 @@ func (c *ComposePsCmd) Run(d *deps, pc *ComposeCmd) error {
 
 // ComposeLogsCmd is `plumb compose logs`.
 type ComposeLogsCmd struct {
-	Service string `arg:"" optional:"" help:"Only this service's containers."`
+	Service string `arg:"" optional:"" predictor:"service" help:"Only this service's containers."`
 	Follow  bool   `name:"follow" help:"Go on showing what they write (one container only; -f is --file here, as kong keeps one meaning for a short flag)."`
 }
 
@@ -378,7 +378,7 @@ type ComposeExecCmd struct {
 	Env     []string `name:"env" short:"e" sep:"none" placeholder:"KEY=VALUE" help:"Set a variable over the container's environment; repeat for more."`
 	WorkDir string   `name:"workdir" short:"w" placeholder:"DIR" help:"The command's working directory."`
 	User    string   `name:"user" short:"u" placeholder:"USER[:GROUP]" help:"Run as this user."`
-	Service string   `arg:"" help:"The service."`
+	Service string   `arg:"" predictor:"service" help:"The service."`
 	Cmd     []string `arg:"" passthrough:"partial" placeholder:"-- CMD" help:"The command and its arguments, after --."`
 }
 

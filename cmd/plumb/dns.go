@@ -19,7 +19,7 @@ type DNSCmd struct {
 
 // DNSServeCmd is `plumb dns serve`.
 type DNSServeCmd struct {
-	Network    string     `arg:"" help:"The bridge whose containers' names it answers."`
+	Network    string     `arg:"" predictor:"bridge" help:"The bridge whose containers' names it answers."`
 	Listen     netip.Addr `name:"listen" required:"" placeholder:"IP" help:"The address to listen on, port 53 (the bridge's gateway)."`
 	ResolvConf string     `name:"resolv-conf" default:"/etc/resolv.conf" placeholder:"PATH" help:"Where the host's nameservers are, asked for other names."`
 }
@@ -46,7 +46,7 @@ func (c *DNSServeCmd) Run(d *deps) error {
 
 // DNSStartCmd is `plumb dns start`.
 type DNSStartCmd struct {
-	Network    string     `arg:"" help:"The bridge whose containers' names it answers."`
+	Network    string     `arg:"" predictor:"bridge" help:"The bridge whose containers' names it answers."`
 	Listen     netip.Addr `name:"listen" required:"" placeholder:"IP" help:"The address to listen on, port 53 (the bridge's gateway)."`
 	PIDFile    string     `name:"pid-file" required:"" placeholder:"FILE" help:"Where its PID is written."`
 	ResolvConf string     `name:"resolv-conf" env:"PLUMB_RESOLV_CONF" default:"/etc/resolv.conf" placeholder:"PATH" help:"Where the host's nameservers are, asked for other names."`
@@ -64,7 +64,7 @@ func (c *DNSStartCmd) Run(d *deps) error {
 
 // DNSStopCmd is `plumb dns stop`.
 type DNSStopCmd struct {
-	Network string `arg:"" help:"The bridge whose resolver it is."`
+	Network string `arg:"" predictor:"bridge" help:"The bridge whose resolver it is."`
 	PIDFile string `name:"pid-file" required:"" placeholder:"FILE" help:"The file its PID was written to."`
 }
 

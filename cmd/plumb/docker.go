@@ -19,7 +19,7 @@ type NetworkCmd struct {
 // NetworkInspectCmd is `plumb network inspect NAME`: `plumb inspect
 // bridge/NAME`.
 type NetworkInspectCmd struct {
-	Name   string      `arg:"" help:"The bridge."`
+	Name   string      `arg:"" predictor:"bridge" help:"The bridge."`
 	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker inspect's terms."`
 	Format string      `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints, as docker inspect -f."`
 }

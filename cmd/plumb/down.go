@@ -4,7 +4,7 @@ import "plumb/plan"
 
 // DownCmd is `plumb down`.
 type DownCmd struct {
-	Name   string `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
+	Name   string `arg:"" predictor:"object" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
 	DryRun bool   `name:"dry-run" help:"Print the undo commands and change nothing."`
 	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }

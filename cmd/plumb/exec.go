@@ -11,7 +11,7 @@ import (
 
 // ExecCmd is `plumb exec`.
 type ExecCmd struct {
-	Name        string   `arg:"" help:"The running container."`
+	Name        string   `arg:"" predictor:"container" help:"The running container."`
 	Interactive bool     `name:"interactive" short:"i" help:"Keep stdin open for the command (it always is: accepted for docker exec's sake)."`
 	Tty         bool     `name:"tty" short:"t" help:"Give the command a terminal."`
 	Env         []string `name:"env" short:"e" sep:"none" placeholder:"KEY=VALUE" help:"Set a variable over the container's environment; repeat for more."`

@@ -148,7 +148,7 @@ func (c *ImageLsCmd) Run(d *deps) error {
 
 // ImageInspectCmd is `plumb image inspect`.
 type ImageInspectCmd struct {
-	Ref    string      `arg:"" name:"image" help:"The image: a name it was pulled or imported as, or its ID (4 hex digits or more)."`
+	Ref    string      `arg:"" name:"image" predictor:"image" help:"The image: a name it was pulled or imported as, or its ID (4 hex digits or more)."`
 	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker image inspect's terms."`
 	Format string      `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints: {{.Config.Cmd}}."`
 }
@@ -164,7 +164,7 @@ func (c *ImageInspectCmd) Run(d *deps) error {
 
 // ImageRmCmd is `plumb image rm`.
 type ImageRmCmd struct {
-	Ref    string `arg:"" name:"image" help:"The image: a name it was pulled or imported as, or its ID."`
+	Ref    string `arg:"" name:"image" predictor:"image" help:"The image: a name it was pulled or imported as, or its ID."`
 	DryRun bool   `name:"dry-run" help:"Print what would be deleted and change nothing."`
 	Output string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }

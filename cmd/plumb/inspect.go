@@ -4,7 +4,7 @@ import "plumb/view"
 
 // InspectCmd is `plumb inspect`.
 type InspectCmd struct {
-	Name   string      `arg:"" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
+	Name   string      `arg:"" predictor:"object" help:"The object: NAME, or KIND/NAME when several kinds use the name."`
 	Output view.Output `name:"output" short:"o" enum:"text,json" default:"text" help:"text, or json in docker inspect's terms."`
 	Format string      `name:"format" short:"f" placeholder:"TEMPLATE" help:"A Go template over the document -o json prints, as docker inspect -f: {{.NetworkSettings.IPAddress}}."`
 }

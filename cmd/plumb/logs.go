@@ -14,7 +14,7 @@ import (
 
 // LogsCmd is `plumb logs`.
 type LogsCmd struct {
-	Name       string `arg:"" help:"The container: one plumb keeps, or one stopped without --rm whose log is kept."`
+	Name       string `arg:"" predictor:"container" help:"The container: one plumb keeps, or one stopped without --rm whose log is kept."`
 	Follow     bool   `name:"follow" short:"f" help:"Go on showing what it writes until it ends."`
 	Tail       string `name:"tail" short:"n" default:"all" placeholder:"N" help:"Show only the last N lines (all: every line)."`
 	Timestamps bool   `name:"timestamps" short:"t" help:"Show when each line was written (RFC 3339, UTC)."`

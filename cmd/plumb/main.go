@@ -36,28 +36,32 @@ type CLI struct {
 	ExecMode  string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps as one iptables-restore --noflush (a block per table; ip6tables-restore for IPv6), nft steps as one nft -f -, undos too; each: one process per step, and links read by ip -j link show rather than in-process, for debugging."`
 	Firewall  string        `name:"firewall" env:"PLUMB_FIREWALL" default:"iptables" placeholder:"iptables|nftables" help:"The back end of new objects' firewall rules: iptables (the document's commands) or nftables (a table of plumb's own per object, one nft -f - transaction). An object keeps the back end it was made with: attach, detach and down follow it."`
 
-	Veth    VethCmd    `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
-	Run     RunCmd     `cmd:"" help:"Run a command in a container: an overlay root, its own namespaces, a bridge network."`
-	Exec    ExecCmd    `cmd:"" help:"Run a command in a running container, as docker exec: its namespaces, capabilities and environment."`
-	Stop    StopCmd    `cmd:"" help:"Stop a container and undo its network and mount; its upper layer is kept unless --rm."`
-	Logs    LogsCmd    `cmd:"" help:"Show what a detached container wrote to its stdout and stderr, as docker logs."`
-	Rm      RmCmd      `cmd:"" help:"Remove containers, as docker rm: an ended one torn down as stop --rm, a running one only with -f."`
-	Ps      PsCmd      `cmd:"" help:"List containers with PID, state and address."`
-	Layer   LayerCmd   `cmd:"" help:"Layers for plumb run."`
-	Image   ImageCmd   `cmd:"" help:"Images: pulled from a registry or imported from a file, each layer unpacked once and shared."`
-	Volume  VolumeCmd  `cmd:"" help:"Named volumes: directories under --root that containers mount and that outlive them."`
-	Bridge  BridgeCmd  `cmd:"" help:"A docker0-like network that many containers join, with NAT and published ports."`
-	Mesh    MeshCmd    `cmd:"" help:"Several hosts' bridges joined over VXLAN (flannel's model), fed by Kubernetes' node list."`
-	Overlay OverlayCmd `cmd:"" help:"Container root file systems as overlays of shared read-only layers."`
-	Status  StatusCmd  `cmd:"" help:"List every object plumb keeps: kind, name, state, when, summary."`
-	Inspect InspectCmd `cmd:"" help:"Show one object in full (-o json in docker inspect's terms)."`
-	Check   CheckCmd   `cmd:"" help:"Compare the live state with what was applied; exit 1 on drift."`
-	Down    DownCmd    `cmd:"" help:"Undo any object by name, whatever its kind."`
-	Recover RecoverCmd `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
-	Migrate MigrateCmd `cmd:"" help:"Move what an older plumb kept in --state-dir (images, layers, upper directories) to --root."`
-	Compose ComposeCmd `cmd:"" help:"Compose files, planned and converged: networks, volumes and services as plumb's objects."`
-	DNS     DNSCmd     `cmd:"" name:"dns" help:"A network's resolver: its containers' names, as Docker's embedded DNS answers them (bridge up --dns starts it)."`
-	CNI     CNICmd     `cmd:"" name:"cni" help:"plumb as a CNI plugin: show the plan a runtime's ADD or DEL would run."`
+	Veth       VethCmd       `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
+	Run        RunCmd        `cmd:"" help:"Run a command in a container: an overlay root, its own namespaces, a bridge network."`
+	Exec       ExecCmd       `cmd:"" help:"Run a command in a running container, as docker exec: its namespaces, capabilities and environment."`
+	Stop       StopCmd       `cmd:"" help:"Stop a container and undo its network and mount; its upper layer is kept unless --rm."`
+	Logs       LogsCmd       `cmd:"" help:"Show what a detached container wrote to its stdout and stderr, as docker logs."`
+	Rm         RmCmd         `cmd:"" help:"Remove containers, as docker rm: an ended one torn down as stop --rm, a running one only with -f."`
+	Ps         PsCmd         `cmd:"" help:"List containers with PID, state and address."`
+	Layer      LayerCmd      `cmd:"" help:"Layers for plumb run."`
+	Image      ImageCmd      `cmd:"" help:"Images: pulled from a registry or imported from a file, each layer unpacked once and shared."`
+	Volume     VolumeCmd     `cmd:"" help:"Named volumes: directories under --root that containers mount and that outlive them."`
+	Bridge     BridgeCmd     `cmd:"" help:"A docker0-like network that many containers join, with NAT and published ports."`
+	Mesh       MeshCmd       `cmd:"" help:"Several hosts' bridges joined over VXLAN (flannel's model), fed by Kubernetes' node list."`
+	Overlay    OverlayCmd    `cmd:"" help:"Container root file systems as overlays of shared read-only layers."`
+	Status     StatusCmd     `cmd:"" help:"List every object plumb keeps: kind, name, state, when, summary."`
+	Inspect    InspectCmd    `cmd:"" help:"Show one object in full (-o json in docker inspect's terms)."`
+	Check      CheckCmd      `cmd:"" help:"Compare the live state with what was applied; exit 1 on drift."`
+	Down       DownCmd       `cmd:"" help:"Undo any object by name, whatever its kind."`
+	Recover    RecoverCmd    `cmd:"" help:"Finish the rollback of plans a crash interrupted."`
+	Migrate    MigrateCmd    `cmd:"" help:"Move what an older plumb kept in --state-dir (images, layers, upper directories) to --root."`
+	Compose    ComposeCmd    `cmd:"" help:"Compose files, planned and converged: networks, volumes and services as plumb's objects."`
+	DNS        DNSCmd        `cmd:"" name:"dns" help:"A network's resolver: its containers' names, as Docker's embedded DNS answers them (bridge up --dns starts it)."`
+	CNI        CNICmd        `cmd:"" name:"cni" help:"plumb as a CNI plugin: show the plan a runtime's ADD or DEL would run."`
+	Version    VersionCmd    `cmd:"" help:"Print plumb's version, the commit it was built from and the Go that built it."`
+	Completion CompletionCmd `cmd:"" help:"Print the script that has bash, zsh or fish complete plumb's commands, flags and names."`
+
+	ManPages ManPagesCmd `cmd:"" name:"man-pages" hidden:"" help:"Write the man pages (make man)."`
 
 	// Docker's words (docker.go): the same commands under the names a
 	// Docker user types.
@@ -116,6 +120,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "shim" {
 		// plumb's own process beside a detached container (supervise.ShimMain).
 		os.Exit(supervise.ShimMain(os.Args[2:]))
+	}
+	if completing(os.Stdout) {
+		return // the shell asked, with COMP_LINE, for the words that fit
 	}
 	if cniMode(os.Args[1:]) {
 		cniMain()

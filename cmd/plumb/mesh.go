@@ -65,7 +65,7 @@ func (c *MeshUpCmd) Run(d *deps) error {
 
 // MeshSyncCmd is `plumb mesh sync`.
 type MeshSyncCmd struct {
-	Name   actions.IfName `arg:"" help:"The mesh."`
+	Name   actions.IfName `arg:"" predictor:"mesh" help:"The mesh."`
 	Nodes  string         `name:"nodes" required:"" placeholder:"FILE" help:"The node list: the output of kubectl get nodes -o json, or a JSON or YAML list of {ip, subnet[, name]}; - reads stdin."`
 	DryRun bool           `name:"dry-run" help:"Print the plan and change nothing."`
 	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
@@ -165,7 +165,7 @@ type MeshPeerCmd struct {
 
 // MeshPeerAddCmd is `plumb mesh peer add`.
 type MeshPeerAddCmd struct {
-	Name     actions.IfName `arg:"" help:"The mesh."`
+	Name     actions.IfName `arg:"" predictor:"mesh" help:"The mesh."`
 	Node     addrFlag       `name:"node" required:"" placeholder:"IP" help:"The peer's address on the underlay."`
 	Subnet   subnetFlag     `name:"subnet" required:"" placeholder:"CIDR" help:"The peer's pod subnet."`
 	NodeName string         `name:"name" placeholder:"NAME" help:"The peer's node name, shown by ls and inspect."`
@@ -181,7 +181,7 @@ func (c *MeshPeerAddCmd) Run(d *deps) error {
 
 // MeshPeerRmCmd is `plumb mesh peer rm`.
 type MeshPeerRmCmd struct {
-	Name   actions.IfName `arg:"" help:"The mesh."`
+	Name   actions.IfName `arg:"" predictor:"mesh" help:"The mesh."`
 	Node   addrFlag       `name:"node" placeholder:"IP" xor:"which" required:"" help:"The peer's address on the underlay."`
 	Subnet subnetFlag     `name:"subnet" placeholder:"CIDR" xor:"which" required:"" help:"The peer's pod subnet."`
 	DryRun bool           `name:"dry-run" help:"Print the plan and change nothing."`
@@ -205,7 +205,7 @@ func findMesh(load func(kind, name string) (*plan.Record, error), name string) (
 
 // MeshDownCmd is `plumb mesh down`.
 type MeshDownCmd struct {
-	Name   actions.IfName `arg:"" help:"The mesh."`
+	Name   actions.IfName `arg:"" predictor:"mesh" help:"The mesh."`
 	DryRun bool           `name:"dry-run" help:"Print the undo commands and change nothing."`
 	Output string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
@@ -254,7 +254,7 @@ func (c *MeshLsCmd) Run(d *deps) error {
 
 // MeshInspectCmd is `plumb mesh inspect`.
 type MeshInspectCmd struct {
-	Names []string `arg:"" help:"The meshes."`
+	Names []string `arg:"" predictor:"mesh" help:"The meshes."`
 }
 
 func (c *MeshInspectCmd) Run(d *deps) error {

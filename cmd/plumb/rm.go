@@ -17,7 +17,7 @@ import (
 // RmCmd is `plumb rm`: docker rm's words for what plumb stop --rm does,
 // and for the upper layer a stop without --rm kept.
 type RmCmd struct {
-	Names  []string `arg:"" help:"The containers."`
+	Names  []string `arg:"" predictor:"container" help:"The containers."`
 	Force  bool     `name:"force" short:"f" help:"Remove a running container too, killing it at once (SIGKILL), as docker rm -f."`
 	DryRun bool     `name:"dry-run" help:"Print the commands and change nothing."`
 	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`

@@ -18,9 +18,9 @@ import (
 type RunCmd struct {
 	Name        string     `arg:"" optional:"" help:"The container's name (or --name)."`
 	NameFlag    string     `name:"name" placeholder:"NAME" help:"The container's name, as docker run --name: instead of the NAME argument (the command then goes after --)."`
-	Image       string     `name:"image" placeholder:"REF" help:"Run an image plumb keeps ('plumb image pull' or 'import'): its layers as the root, its Entrypoint and Cmd (CMD after -- replaces Cmd, as docker run's arguments do)."`
-	Layer       []string   `name:"layer" sep:"none" placeholder:"LAYER|DIR" help:"A read-only layer, topmost first: a name from 'plumb layer import', or a directory. Instead of --image, for plain trees."`
-	Net         string     `name:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none|container:NAME" help:"The bridge to attach to (made by 'plumb bridge up'), none for loopback only, or container:NAME to share NAME's network namespace, hostname and /etc files, as the containers of a pod do (NAME cannot be stopped while it is shared)."`
+	Image       string     `name:"image" placeholder:"REF" predictor:"image" help:"Run an image plumb keeps ('plumb image pull' or 'import'): its layers as the root, its Entrypoint and Cmd (CMD after -- replaces Cmd, as docker run's arguments do)."`
+	Layer       []string   `name:"layer" sep:"none" predictor:"layer" placeholder:"LAYER|DIR" help:"A read-only layer, topmost first: a name from 'plumb layer import', or a directory. Instead of --image, for plain trees."`
+	Net         string     `name:"net" predictor:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none|container:NAME" help:"The bridge to attach to (made by 'plumb bridge up'), none for loopback only, or container:NAME to share NAME's network namespace, hostname and /etc files, as the containers of a pod do (NAME cannot be stopped while it is shared)."`
 	IP          addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
 	Publish     []portFlag `name:"publish" short:"p" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
 	Alias       []string   `name:"alias" aliases:"network-alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on its bridge, besides its own; repeat for more."`

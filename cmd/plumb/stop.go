@@ -14,7 +14,7 @@ import (
 
 // StopCmd is `plumb stop`.
 type StopCmd struct {
-	Name   string `arg:"" help:"The container."`
+	Name   string `arg:"" predictor:"container" help:"The container."`
 	RM     bool   `name:"rm" help:"Also delete its upper layer (what it wrote) and log."`
 	Time   int    `name:"time" short:"t" default:"10" help:"Seconds to wait after SIGTERM before SIGKILL (a PID 1 without a handler ignores SIGTERM)."`
 	DryRun bool   `name:"dry-run" help:"Print the commands and change nothing."`

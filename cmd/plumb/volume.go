@@ -51,7 +51,7 @@ func (c *VolumeLsCmd) Run(d *deps) error {
 
 // VolumeInspectCmd is `plumb volume inspect`.
 type VolumeInspectCmd struct {
-	Names []string `arg:"" help:"The volumes."`
+	Names []string `arg:"" predictor:"volume" help:"The volumes."`
 }
 
 // Run prints a JSON list, one object per volume, in docker volume
@@ -84,7 +84,7 @@ func (c *VolumeInspectCmd) Run(d *deps) error {
 
 // VolumeRmCmd is `plumb volume rm`.
 type VolumeRmCmd struct {
-	Names  []string `arg:"" help:"The volumes."`
+	Names  []string `arg:"" predictor:"volume" help:"The volumes."`
 	DryRun bool     `name:"dry-run" help:"Print the commands and change nothing."`
 	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${undo_output_help}"`
 }
