@@ -412,9 +412,9 @@ func inside(k, v string) {
 
 // nftGolden compares `nft -s list table ip TABLE` with the golden
 // testdata/nft/NAME.nft when the back end is nftables (with iptables it
-// checks that plumb made no nft table). PLUMB_UPDATE_GOLDEN=1 rewrites the
-// golden (an environment variable: the test re-runs itself in namespaces,
-// without -update).
+// checks that plumb made no nft table). -update rewrites the golden, as
+// it does every golden (internal/isolate passes it to the re-run inside
+// the namespaces).
 func nftGolden(t *testing.T, fw, name, table string) {
 	t.Helper()
 	if fw != "nftables" {
@@ -425,7 +425,7 @@ func nftGolden(t *testing.T, fw, name, table string) {
 	}
 	got := sh(t, "nft", "-s", "list", "table", "ip", table)
 	path := filepath.Join("..", "..", "testdata", "nft", name+".nft")
-	if os.Getenv("PLUMB_UPDATE_GOLDEN") == "1" {
+	if *update {
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -436,7 +436,7 @@ func nftGolden(t *testing.T, fw, name, table string) {
 	}
 	want, err := os.ReadFile(path)
 	if err != nil {
-		t.Fatalf("%s: %v (PLUMB_UPDATE_GOLDEN=1 writes it)", name, err)
+		t.Fatalf("%s: %v (-update writes it)", name, err)
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("nft -s list table ip %s after %s (-golden +now):\n%s", table, name, diff)

@@ -18,7 +18,7 @@ import (
 	"plumb/internal/mkimage"
 )
 
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/script")
+var update = flag.Bool("update", false, "rewrite the goldens: testdata/script, testdata/nft, man/")
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){"plumb": main})
