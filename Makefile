@@ -12,12 +12,41 @@ export PATH := $(PATH):/usr/local/go/bin:/usr/sbin:/sbin
 FUZZTIME ?= 3000x
 FUZZSHELL ?= 300x
 
-.PHONY: demo demo-veth test test-all test-faults build mkimage deps deps-test deps-bench fuzz bench bench-run bench-mesh bench-compose clean
+.PHONY: demo demo-veth test test-all test-faults build mkimage deps deps-test deps-bench fuzz bench bench-run bench-mesh bench-compose clean man install deb
 
 # Static (no cgo): the dynamic loader cost every plumb process about 1 ms
 # before main, and a CNI ADD or an attach is one process.
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/plumb ./cmd/plumb
+	CGO_ENABLED=0 $(GO) build -ldflags="$(LDFLAGS)" -o bin/plumb ./cmd/plumb
+
+# The release (version/version.go): the package's version, the man pages' date.
+VERSION := $(shell sed -n 's/^const Number = "\(.*\)"/\1/p' version/version.go)
+DATE := $(shell sed -n 's/^const Date = "\(.*\)"/\1/p' version/version.go)
+PREFIX ?= /usr/local
+# plumb version's commit (go build's own record needs -buildvcs, which
+# GOFLAGS may turn off).
+COMMIT := $(shell c=$$(git rev-parse --short=12 HEAD 2>/dev/null) && { git diff --quiet HEAD -- || c=$$c-dirty; } && echo $$c)
+LDFLAGS := -X plumb/version.commit=$(COMMIT)
+
+# The man pages, from the help: man/ is committed, and TestManPages fails
+# when it differs from what this writes.
+man: build
+	rm -f man/*.8
+	bin/plumb man-pages man
+
+# The binary, man pages and bash/zsh/fish completion under
+# $(DESTDIR)$(PREFIX) (scripts/install.sh).
+install: build
+	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh bin/plumb man
+
+# plumb_$(VERSION)_amd64.deb, by nfpm (packaging/, a module of its own):
+# /usr/sbin/plumb (stripped), the man pages, the completion scripts.
+deb:
+	rm -rf build/deb
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w $(LDFLAGS)" -o build/deb/plumb ./cmd/plumb
+	DESTDIR=$(CURDIR)/build/deb/stage PREFIX=/usr scripts/install.sh build/deb/plumb man
+	cd packaging && $(GO) run . -stage $(CURDIR)/build/deb/stage -version $(VERSION) -date $(DATE) -o $(CURDIR)/plumb_$(VERSION)_amd64.deb
+	@echo "wrote plumb_$(VERSION)_amd64.deb (dpkg -i plumb_$(VERSION)_amd64.deb)"
 
 # The offline image builder the demo and the benchmark use.
 mkimage:
@@ -54,6 +83,7 @@ test-all:
 	$(GO) vet ./...
 	cd bench && $(GO) vet ./...
 	$(GO) test -count=1 -timeout 45m -parallel 4 ./...
+	cd packaging && $(GO) vet ./... && $(GO) test -count=1 ./...
 	@GO=$(GO) scripts/otherrun.sh $$($(GO) list ./... | grep -v /cmd/)
 	$(MAKE) --no-print-directory fuzz
 
@@ -94,4 +124,4 @@ bench-compose: deps-bench build mkimage
 	@scripts/bench-compose.sh
 
 clean:
-	rm -rf bin
+	rm -rf bin build plumb_*.deb

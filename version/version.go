@@ -15,10 +15,18 @@ const Number = "0.1.0"
 // date would make every `make man` differ).
 const Date = "2026-12-06"
 
+// commit is set by make (-ldflags -X plumb/version.commit=...): go build
+// records the commit itself only with -buildvcs, which GOFLAGS may turn
+// off (it is off on this project's machine).
+var commit string
+
 // Commit is the commit the binary was built from, with "-dirty" when the
-// tree had changes, as go build records it; "unknown" without (go run,
-// go test, a build outside a git checkout).
+// tree had changes: make's, else as go build recorded it, else "unknown"
+// (go run, go test, a build outside a git checkout).
 func Commit() string {
+	if commit != "" {
+		return commit
+	}
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return "unknown"
