@@ -61,9 +61,12 @@ func (p *Project) Apply(ctx context.Context, env plan.Env, cs []*Change, w io.Wr
 			err = env.St.WriteJSON(path, j)
 		}
 		if err == nil {
+			item := p.Progress.Item(c.String(), false)
 			_, err = c.run(ctx, env, false)
+			item.Done(err)
 		}
 		if err != nil {
+			p.Progress.Wait() // the bars end before the rollback's lines
 			err = fmt.Errorf("%s: %w", c, err)
 			done = append(done, c) // what it removed before failing
 			fmt.Fprintf(w, "%v\nrolling back what this up did\n", err)

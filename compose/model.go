@@ -16,6 +16,7 @@ import (
 	"plumb/actions"
 	"plumb/container"
 	"plumb/plan"
+	"plumb/progress"
 )
 
 // The labels a project's containers carry, Docker Compose's own: what
@@ -42,6 +43,8 @@ type Project struct {
 	Disabled []string
 	opts     Options // as Plan was given them: a rollback makes containers again with them
 	removing bool    // Recover before a down: nothing is made again
+	// Progress draws each change Apply makes while it runs (nil: none).
+	Progress *progress.Tracker
 }
 
 // Network is a network of the project: a bridge plumb makes, or an

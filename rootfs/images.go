@@ -17,6 +17,7 @@ import (
 	"plumb/plan"
 	"plumb/plan/image"
 	"plumb/plan/unpack"
+	"plumb/progress"
 )
 
 // ImageGet is `plumb image pull` and `plumb image import`: an image whose
@@ -29,7 +30,10 @@ type ImageGet struct {
 	Img    *image.Image
 	Source actions.LayerSource // where each step reads its layer again
 	Ref    string              // the name to keep it under; "" for none
-	plans  []*plan.Plan
+	// Progress shows each layer Stage unpacks, its bytes and rate (nil:
+	// nothing); Stage ends it.
+	Progress *progress.Tracker
+	plans    []*plan.Plan
 	// staged are the layers Stage unpacked, by chain ID: their steps
 	// rename them into place. Not nil once Stage ran: a layer to unpack
 	// that it did not stage is then refused, never fetched under the lock.

@@ -190,9 +190,15 @@ func (g *ImageGet) Stage(ctx context.Context, st *plan.Store, lim Limits) (done 
 					wait = append(wait, ready[j])
 				}
 			}
-			opts := lim.options(unpack.Options{Lower: below, DiffID: g.Img.Layers[i].DiffID, Count: count,
+			item := g.Progress.Item(fmt.Sprintf("layer %d/%d %s", i+1, len(chains), actions.ShortDigest(g.Img.Layers[i].DiffID)), true)
+			counted := func(n int64) error {
+				item.Add(n)
+				return count(n)
+			}
+			opts := lim.options(unpack.Options{Lower: below, DiffID: g.Img.Layers[i].DiffID, Count: counted,
 				Ready: waitStaged(wait), Reserve: reserve(dir), ReserveInodes: reserveInodes(dir)})
 			err := stageLayer(ctx, g.Img, g.Img.Layers[i].DiffID, lowers[i], opts)
+			item.Done(err)
 			if err != nil {
 				failed.Store(true)
 				// The first error ends the others: it is the one said.
@@ -202,6 +208,7 @@ func (g *ImageGet) Stage(ctx context.Context, st *plan.Store, lim Limits) (done 
 		}()
 	}
 	wg.Wait()
+	g.Progress.Wait()
 	if err := context.Cause(ctx); err != nil && (failed.Load() || len(staged) == 0) {
 		done()
 		return func() {}, lim.explain(err)

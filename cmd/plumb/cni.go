@@ -46,7 +46,7 @@ func (p *cniCall) plugin() (*cni.Plugin, context.Context, func()) {
 	if level == "" {
 		level = "warn"
 	}
-	ctx = newLogger("console", level, p.stderr).WithContext(ctx)
+	ctx = newLogger("console", level, p.stderr, isTerminal(p.stderr)).WithContext(ctx)
 	cfg := cniConfig(p.getenv)
 	return &cni.Plugin{Env: cfg.Env(cfg.Runner(), cfg.Store()), Permit: privileged}, ctx, stop
 }

@@ -18,6 +18,7 @@ import (
 	"plumb/compose"
 	"plumb/container"
 	"plumb/plan"
+	"plumb/progress"
 )
 
 // ComposeCmd is `plumb compose`: a Compose file planned and converged.
@@ -89,12 +90,13 @@ type ComposeUpCmd struct {
 	Runtime       string `name:"runtime" env:"PLUMB_RUNTIME" placeholder:"crun|runc" help:"The OCI runtime that runs the containers (default: crun where it can run here, else runc)."`
 	Timeout       *int   `name:"timeout" short:"t" placeholder:"SECONDS" help:"How long a container being replaced or removed gets from SIGTERM to SIGKILL (default 10, as Docker's; 0: at once)."`
 	ResolvConf    string `name:"resolv-conf" hidden:"" env:"PLUMB_RESOLV_CONF" default:"/etc/resolv.conf" placeholder:"PATH" help:"The host's resolv.conf, whose nameservers the containers get."`
+	Quiet         bool   `name:"quiet" short:"q" help:"No progress: without it, on a terminal, each image pulled and each change is drawn with its time while it runs (elsewhere the lines on stdout say each change once done)."`
 }
 
 // Run plans the project, then applies the plan.
 func (c *ComposeUpCmd) Run(d *deps, pc *ComposeCmd) error {
 	dry := printsOnly(c.DryRun, c.Output)
-	return converge(d, pc, c.RemoveOrphans, dry, c.Output, c.Runtime, c.ResolvConf, grace(c.Timeout))
+	return converge(d, pc, c.RemoveOrphans, dry, c.Output, c.Runtime, c.ResolvConf, grace(c.Timeout), c.Quiet)
 }
 
 // grace is -t as plan.DownOptions takes it: 0 Docker's 10 s, negative at once.
@@ -118,11 +120,11 @@ type ComposePlanCmd struct {
 
 // Run prints the plan.
 func (c *ComposePlanCmd) Run(d *deps, pc *ComposeCmd) error {
-	return converge(d, pc, c.RemoveOrphans, true, c.Output, c.Runtime, c.ResolvConf, 0)
+	return converge(d, pc, c.RemoveOrphans, true, c.Output, c.Runtime, c.ResolvConf, 0, true)
 }
 
 // converge plans the project and prints the plan (dry) or applies it.
-func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resolv string, grace int) error {
+func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resolv string, grace int, quiet bool) error {
 	// A project's plan builds every container's config.json: garbage
 	// collected at Go's default pace, a fifth of a 50-service plan went
 	// to the collector (perf). plumb lives seconds; its heap is tens of MB.
@@ -137,6 +139,22 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 	}
 	// Images plumb does not keep: up pulls them first, as docker compose
 	// up does; a plan, which changes nothing, needs them there.
+	// On a terminal each pull and change is drawn while it runs; off one,
+	// the lines on stdout say each once done. Those lines go above the
+	// bars when stdout is the same terminal.
+	tr := d.tracker(quiet || dry)
+	if tr.Bars() {
+		var out *progress.Log
+		if isTerminal(d.stdout) {
+			out = progress.NewLog(d.stdout)
+			d.stdout = out
+		}
+		tr = d.tracker(false, out)
+		defer tr.Wait()
+	} else {
+		tr = nil
+	}
+	p.Progress = tr
 	if missing := p.MissingImages(d.store); len(missing) > 0 {
 		if dry {
 			return plan.Refuse("", "plumb keeps no image %s: the plan needs the images' layers and configuration; plumb compose up pulls them first (or plumb image pull)", strings.Join(missing, ", "))
@@ -145,8 +163,11 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 			// plumb image pull REF, run as plumb's own steps are (its lock
 			// its own: a pull takes the state directory's lock shared, and
 			// this up then takes it whole).
-			argv := []string{"plumb", "--state-dir", d.store.Layout.Dir, "--root", d.store.Layout.RootDir(), "image", "pull", "--", ref}
-			if _, err := d.runner.Run(d.ctx, argv, nil); err != nil {
+			argv := []string{"plumb", "--state-dir", d.store.Layout.Dir, "--root", d.store.Layout.RootDir(), "image", "pull", "--quiet", "--", ref}
+			item := tr.Item("pull "+ref, false)
+			_, err := d.runner.Run(d.ctx, argv, nil)
+			item.Done(err)
+			if err != nil {
 				return fmt.Errorf("pulling %s for the project's services: %w", ref, err)
 			}
 			fmt.Fprintf(d.stdout, "image %s: pulled\n", ref)

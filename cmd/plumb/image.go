@@ -35,6 +35,7 @@ type ImagePullCmd struct {
 	Insecure bool   `name:"insecure" help:"Allow plain http to a registry that is not on this machine (localhost and 127.0.0.0/8 are allowed without it)."`
 	DryRun   bool   `name:"dry-run" help:"Read the manifest and config, print the plan and change nothing."`
 	Output   string `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	Quiet    bool   `name:"quiet" short:"q" help:"${quiet_help}"`
 	limitFlags
 	pullFlags
 }
@@ -64,7 +65,7 @@ func (c *ImagePullCmd) Run(d *deps) error {
 	}
 	pinned := fmt.Sprintf("%s/%s@%s", ref.Registry(), ref.Repository(), img.Digest)
 	src := actions.LayerSource{Pull: pinned, Insecure: c.Insecure}
-	g := &rootfs.ImageGet{Img: img, Source: src, Ref: ref.String()}
+	g := &rootfs.ImageGet{Img: img, Source: src, Ref: ref.String(), Progress: d.tracker(c.Quiet)}
 	return getImage(d, ctx, g, c.pullFlags.limits(c.limitFlags.limits()), printsOnly(c.DryRun, c.Output), c.Output, "pulled")
 }
 
@@ -74,6 +75,7 @@ type ImageImportCmd struct {
 	Name   string   `name:"name" placeholder:"REF" help:"The name plumb keeps it under, and which image of the file when it records that name; without it, the file's only image under the name the file records."`
 	DryRun bool     `name:"dry-run" help:"Read the file's manifest and config, print the plan and change nothing."`
 	Output string   `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	Quiet  bool     `name:"quiet" short:"q" help:"${quiet_help}"`
 	limitFlags
 }
 
@@ -106,7 +108,7 @@ func (c *ImageImportCmd) Run(d *deps) error {
 		name = r.String()
 	}
 	src := actions.LayerSource{Import: string(c.Path), Name: from}
-	return getImage(d, d.ctx, &rootfs.ImageGet{Img: img, Source: src, Ref: name}, c.limitFlags.limits(), printsOnly(c.DryRun, c.Output), c.Output, "imported")
+	return getImage(d, d.ctx, &rootfs.ImageGet{Img: img, Source: src, Ref: name, Progress: d.tracker(c.Quiet)}, c.limitFlags.limits(), printsOnly(c.DryRun, c.Output), c.Output, "imported")
 }
 
 // getImage brings up an image's layers and record, and keeps its name.
@@ -114,6 +116,7 @@ func (c *ImageImportCmd) Run(d *deps) error {
 // the state directory's lock (ImageGet.Stage), on ctx (the pull's
 // deadline); the plan, under the lock, moves them into place.
 func getImage(d *deps, ctx context.Context, g *rootfs.ImageGet, lim rootfs.Limits, dryRun bool, output, did string) error {
+	defer g.Progress.Wait() // Stage ends it; this when Stage was not reached
 	if !dryRun {
 		if err := privileged(); err != nil {
 			return err

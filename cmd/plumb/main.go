@@ -23,6 +23,7 @@ import (
 	"plumb/config"
 	"plumb/plan"
 	"plumb/plan/firewall"
+	"plumb/progress"
 	"plumb/supervise"
 )
 
@@ -92,6 +93,11 @@ type deps struct {
 	proc string
 	// warned is this call's warnings already logged (see plan.Env.Warned).
 	warned *plan.Warned
+	// stderr is where logs and progress go; logw writes logs there (above
+	// progress bars while they are drawn); jsonLogs: --log-format json.
+	stderr   io.Writer
+	logw     *progress.Log
+	jsonLogs bool
 }
 
 // lock takes the state directory's lock, for a command about to change
@@ -172,13 +178,17 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "plumb: error: %v\n", err)
 		return 2
 	}
-	ctx = newLogger(cli.LogFormat, cli.LogLevel, stderr).WithContext(ctx)
+	// Logs go through logw, which prints them above progress bars while a
+	// pull draws them.
+	logw := progress.NewLog(stderr)
+	ctx = newLogger(cli.LogFormat, cli.LogLevel, logw, isTerminal(stderr)).WithContext(ctx)
 	cfg, err := cliConfig(&cli)
 	if err != nil {
 		fmt.Fprintf(stderr, "plumb: error: %v\n", err)
 		return 2
 	}
 	d := newDeps(ctx, cfg, os.Stdin, stdout)
+	d.stderr, d.logw, d.jsonLogs = stderr, logw, cli.LogFormat == "json"
 	defer d.store.Unlock()
 	// recover and status say it themselves; layer unpack and migrate journal are steps of a plan
 	// being applied (the plan is unfinished while it runs), and reads no journal.
@@ -231,6 +241,25 @@ func signalName(sig os.Signal) string {
 	return sig.String()
 }
 
+// isTerminal reports whether w is a terminal.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
+// tracker shows long work's progress on stderr: bars on a terminal, a
+// line per finished item elsewhere, nothing when quiet or when the logs
+// are JSON (a program reads stderr then).
+func (d *deps) tracker(quiet bool, stdout ...*progress.Log) *progress.Tracker {
+	switch {
+	case quiet || d.jsonLogs || d.stderr == nil:
+		return progress.New(progress.Quiet, nil)
+	case isTerminal(d.stderr):
+		return progress.New(progress.Bars, d.stderr, append(stdout, d.logw)...)
+	}
+	return progress.New(progress.Lines, d.stderr, d.logw)
+}
+
 // printsOnly is the one rule for every command that changes the host:
 // --dry-run, -o json and -o sh print what would run and change nothing.
 func printsOnly(dryRun bool, output string) bool { return dryRun || output == "json" || output == "sh" }
@@ -249,19 +278,17 @@ func parserOptions(stdout, stderr io.Writer, exit func(int)) []kong.Option {
 		kong.ConfigureHelp(kong.HelpOptions{Compact: true}),
 		kong.Vars{
 			"plan_output_help": "Plan format: text (one command a line), json, or sh (a bash runbook with rollback); json and sh print the plan and change nothing, as --dry-run does.",
+			"quiet_help":       "No progress: without it each layer's bytes and rate are drawn on a terminal, and a line per layer unpacked is written elsewhere (not with --log-format json).",
 			"undo_output_help": "Format of the undo commands: text, json, or sh (a bash runbook); json and sh print them and change nothing, as --dry-run does.",
 		},
 	}
 }
 
-func newLogger(format, level string, w io.Writer) zerolog.Logger {
+// newLogger logs to w, in colour when tty (w is, or goes to, a terminal).
+func newLogger(format, level string, w io.Writer, tty bool) zerolog.Logger {
 	lvl, _ := zerolog.ParseLevel(level)
 	if format == "json" {
 		return zerolog.New(w).Level(lvl).With().Timestamp().Logger()
-	}
-	tty := false
-	if f, ok := w.(*os.File); ok {
-		tty = isatty.IsTerminal(f.Fd())
 	}
 	cw := zerolog.ConsoleWriter{Out: w, NoColor: !tty, TimeFormat: "15:04:05"}
 	return zerolog.New(cw).Level(lvl).With().Timestamp().Logger()
