@@ -49,8 +49,9 @@ func runtimeOf(name, state string) actions.Runtime {
 
 // ChooseRuntime picks the runtime: name ("crun" or "runc"; "" for the
 // default: crun where it can run here, else runc), kept in stateDir's
-// runtime/NAME. crun runs without cgroups of its own: plumb applies no
-// limits yet, so there is nothing for one to hold.
+// runtime/NAME. crun runs without cgroups of its own unless the container
+// has limits (--memory, --cpus, --pids-limit: see Container's plan), as
+// there is nothing for one to hold otherwise.
 func ChooseRuntime(name, stateDir, proc string) (actions.Runtime, error) {
 	installed := func(n string) bool { _, err := exec.LookPath(n); return err == nil }
 	rt := func(n string) actions.Runtime { return runtimeOf(n, filepath.Join(stateDir, "runtime", n)) }
