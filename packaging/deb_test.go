@@ -87,7 +87,7 @@ func TestLiveDeb(t *testing.T) {
 			t.Errorf("man -l plumb.8.gz lacks %q:\n%s", want, page)
 		}
 	}
-	if bash := run(nil, "cat", filepath.Join(root, "usr/share/bash-completion/completions/plumb")); bash != "complete -o default -C '/usr/sbin/plumb' plumb\n" {
-		t.Errorf("bash completion: %q", bash)
+	if bash := run(nil, "cat", filepath.Join(root, "usr/share/bash-completion/completions/plumb")); !strings.Contains(bash, `COMP_POINT="$COMP_POINT" '/usr/sbin/plumb'))`) {
+		t.Errorf("bash completion does not run /usr/sbin/plumb: %q", bash)
 	}
 }

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -52,12 +54,28 @@ func (c *CompletionCmd) Run(d *deps) error {
 }
 
 // completionScript is the shell's script that runs bin to complete
-// plumb's lines (as kongplete installs it, for bash, zsh and fish).
+// plumb's lines (as kongplete installs it, for bash, zsh and fish). In
+// bash (and zsh's emulation of it) a function runs bin rather than
+// complete -C: bash splits a word at ':' (COMP_WORDBREAKS) and would put
+// "busybox:latest" after the "busybox:" typed, so the function takes
+// what the word had up to its last ':' off each answer, as
+// bash-completion's __ltrim_colon_completions does.
 func completionScript(shell, bin string) string {
 	q := "'" + strings.ReplaceAll(bin, "'", `'\''`) + "'"
+	bash := `_plumb() {
+    local line=${COMP_LINE:0:COMP_POINT} IFS=$'\n'
+    local word=${line##*[[:space:]]}
+    COMPREPLY=($(COMP_LINE="$COMP_LINE" COMP_POINT="$COMP_POINT" ` + q + `))
+    if [[ $word == *:* && $COMP_WORDBREAKS == *:* ]]; then
+        local colon=${word%"${word##*:}"}
+        COMPREPLY=("${COMPREPLY[@]#"$colon"}")
+    fi
+}
+complete -o default -F _plumb plumb
+`
 	switch shell {
 	case "zsh":
-		return "#compdef plumb\nautoload -U +X bashcompinit && bashcompinit\ncomplete -o default -C " + q + " plumb\n"
+		return "#compdef plumb\nautoload -U +X bashcompinit && bashcompinit\n" + bash
 	case "fish":
 		return `function __complete_plumb
     set -lx COMP_LINE (commandline -cp)
@@ -68,7 +86,7 @@ end
 complete -f -c plumb -a "(__complete_plumb)"
 `
 	}
-	return "complete -o default -C " + q + " plumb\n"
+	return bash
 }
 
 // completing answers the shell when it runs plumb to complete a line
@@ -79,11 +97,18 @@ func completing(stdout io.Writer) bool {
 		return false
 	}
 	done := false
-	parser, err := newParser(&CLI{}, stdout, io.Discard, func(int) { done = true })
+	var out bytes.Buffer
+	parser, err := newParser(&CLI{}, &out, io.Discard, func(int) { done = true })
 	if err != nil {
 		return true
 	}
 	kongplete.Complete(parser, kongplete.WithPredictors(predictors()), kongplete.WithExitFunc(func(int) { done = true }))
+	// Sorted: commands come out of a map, in a new order each time.
+	words := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
+	slices.Sort(words)
+	if len(words) > 0 && words[0] != "" {
+		io.WriteString(stdout, strings.Join(words, "\n")+"\n")
+	}
 	return done
 }
 

@@ -118,8 +118,8 @@ func clip(words []string) []string {
 // the line typed so far; a path with a quote stays one word.
 func TestCompletionScripts(t *testing.T) {
 	for shell, want := range map[string]string{
-		"bash": "complete -o default -C '/opt/it'\\''s/plumb' plumb\n",
-		"zsh":  "complete -o default -C '/opt/it'\\''s/plumb' plumb\n",
+		"bash": `COMP_POINT="$COMP_POINT" '/opt/it'\''s/plumb'))`,
+		"zsh":  `COMP_POINT="$COMP_POINT" '/opt/it'\''s/plumb'))`,
 		"fish": "set -lx COMP_LINE (commandline -cp)",
 	} {
 		got := completionScript(shell, "/opt/it's/plumb")
