@@ -14,12 +14,13 @@ need=(ip:iproute2 bridge:iproute2 iptables:iptables iptables-save:iptables
 # its CRI plugin) and the reference loopback plugin it runs beside plumb
 # for TestLiveContainerdMesh (which also needs crictl: `go install
 # sigs.k8s.io/cri-tools/cmd/crictl@v1.37.0`, as .ci/run does), man and
-# col for TestLiveDeb, which reads the installed package's man page. Without
+# col for TestLiveDeb, which reads the installed package's man page, zsh
+# and fish for completion_shells.txtar (the scripts in each shell). Without
 # root the live tests skip, so these are not asked for.
 if [ "${1:-}" = test ] && [ "$(id -u)" -eq 0 ]; then
 	need+=(podman:podman runc:runc nft:nftables containerd:containerd
 		/usr/lib/cni/loopback:containernetworking-plugins ping:iputils-ping
-		man:man-db col:bsdextrautils dpkg-deb:dpkg)
+		man:man-db col:bsdextrautils dpkg-deb:dpkg zsh:zsh fish:fish)
 fi
 # `deps.sh bench`: the peers make bench measures plumb against that a
 # package brings: Podman's network stack (netavark, not on PATH) and nft,

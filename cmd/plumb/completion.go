@@ -63,7 +63,7 @@ func (c *CompletionCmd) Run(d *deps) error {
 func completionScript(shell, bin string) string {
 	q := "'" + strings.ReplaceAll(bin, "'", `'\''`) + "'"
 	bash := `_plumb() {
-    local line=${COMP_LINE:0:COMP_POINT} IFS=$'\n'
+    local line=${COMP_LINE:0:$COMP_POINT} IFS=$'\n'
     local word=${line##*[[:space:]]}
     COMPREPLY=($(COMP_LINE="$COMP_LINE" COMP_POINT="$COMP_POINT" ` + q + `))
     if [[ $word == *:* && $COMP_WORDBREAKS == *:* ]]; then
