@@ -62,6 +62,9 @@ type Store struct {
 	// dataTrusted once the root (--root) and its parents were.
 	rootTrusted bool
 	dataTrusted bool
+	// dirs are the directories under it found trusted (see trustedDir).
+	dirsMu sync.Mutex
+	dirs   map[string]bool
 	// write writes a journal's bytes to its new file: f.Write, or in
 	// tests a stand-in for a full disk.
 	write func(f *os.File, data []byte) (int, error)
@@ -793,6 +796,9 @@ func (s *Store) distrusted(why string) *Refused {
 // symbolic link, making it 0700 if missing and create is set. It says why
 // plumb does not trust it, or "" (also when it is missing and not made).
 func (s *Store) CheckDir(path string, create bool) (why string, err error) {
+	if !create && s.trustedDir(path) {
+		return "", nil
+	}
 	fi, err := os.Lstat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if !create {
@@ -805,7 +811,32 @@ func (s *Store) CheckDir(path string, create bool) (why string, err error) {
 	if err != nil {
 		return "", err
 	}
-	return s.distrust(fi, true), nil
+	why = s.distrust(fi, true)
+	if why == "" {
+		s.trustDir(path)
+	}
+	return why, nil
+}
+
+// trustedDir reports whether this process found path a trusted directory
+// already. Only reads use it: a directory trusted once can change only by
+// its owner's doing, whom plumb trusts (as rootTrusted), and one removed
+// since is then read as missing. A write checks again, so that a removed
+// directory is made again. Measured: a Compose plan of 50 services
+// checked the same directories some 2,000 times, 30 ms of its 350.
+func (s *Store) trustedDir(path string) bool {
+	s.dirsMu.Lock()
+	defer s.dirsMu.Unlock()
+	return s.dirs[path]
+}
+
+func (s *Store) trustDir(path string) {
+	s.dirsMu.Lock()
+	defer s.dirsMu.Unlock()
+	if s.dirs == nil {
+		s.dirs = map[string]bool{}
+	}
+	s.dirs[path] = true
 }
 
 // readTrusted reads a file of the state directory (a journal, the ledger)
