@@ -488,8 +488,8 @@ func (p *Project) createContainer(ctx context.Context, env plan.Env, s Service, 
 		replaces = old.ids
 	}
 	rc.Replaces = replaces
-	plans, err := given.up(ctx, env, first.Bridge, old.addr(first.Bridge, first.IP), dryRun, func(ip netip.Addr) (plan.Recipe, error) {
-		rc.IP = ip
+	plans, err := given.up(ctx, env, first.Bridge, old.addr(first.Bridge, first.IP), dryRun, func(ip netip.Addr, taken map[netip.Addr]bool) (plan.Recipe, error) {
+		rc.IP, rc.Taken = ip, taken
 		return rc, nil
 	})
 	if err != nil {
@@ -503,8 +503,8 @@ func (p *Project) createContainer(ctx context.Context, env plan.Env, s Service, 
 		if bn := nets[ref.Bridge]; bn != nil {
 			call.Network = bn
 		}
-		up, err := given.up(ctx, env, ref.Bridge, old.addr(ref.Bridge, ref.IP), dryRun, func(ip netip.Addr) (plan.Recipe, error) {
-			a.IP = ip
+		up, err := given.up(ctx, env, ref.Bridge, old.addr(ref.Bridge, ref.IP), dryRun, func(ip netip.Addr, taken map[netip.Addr]bool) (plan.Recipe, error) {
+			a.IP, a.Taken = ip, taken
 			return call, nil
 		})
 		if err != nil {
@@ -611,11 +611,17 @@ type dryAlloc map[actions.IfName]map[netip.Addr]bool
 
 // up brings up the recipe mk makes for address asked (zero: the next
 // free). In a dry run, an address an earlier container of the plan was
-// shown with is skipped, as applying would.
-func (g dryAlloc) up(ctx context.Context, env plan.Env, br actions.IfName, asked netip.Addr, dryRun bool, mk func(netip.Addr) (plan.Recipe, error)) ([]*plan.Plan, error) {
+// shown with is skipped, as applying would: mk is given them, for the
+// allocation to pass over (network.Attach.Taken), and one given again
+// all the same is tried past.
+func (g dryAlloc) up(ctx context.Context, env plan.Env, br actions.IfName, asked netip.Addr, dryRun bool, mk func(netip.Addr, map[netip.Addr]bool) (plan.Recipe, error)) ([]*plan.Plan, error) {
 	ip := asked
+	var taken map[netip.Addr]bool
+	if dryRun && !asked.IsValid() {
+		taken = g[br]
+	}
 	for try := 0; ; try++ {
-		rc, err := mk(ip)
+		rc, err := mk(ip, taken)
 		if err != nil {
 			return nil, err
 		}

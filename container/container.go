@@ -107,6 +107,9 @@ type Container struct {
 	// Replaces are the objects (kind/name) a dry run of a replace has not
 	// removed yet (the container of this name, see network.Attach).
 	Replaces []string
+	// Taken are addresses an earlier container of the same dry run was
+	// given on its bridge (see network.Attach).
+	Taken map[netip.Addr]bool `json:"-"`
 	// pending: attach is on Network, a bridge not made yet.
 	pending bool
 }
@@ -686,7 +689,7 @@ func (c *Container) Allocate(ctx context.Context, env plan.Env, reserve bool) (f
 		return nil, err
 	}
 	a := &network.Attach{Network: net, Target: actions.Netns{Name: NetnsName(c.Name)}, IP: c.IP, If: "eth0", Publish: c.Publish, NewNetns: true, Firewall: c.Firewall,
-		Name: c.Name, Aliases: c.Aliases, Replaces: c.Replaces, StableMAC: c.StableMAC}
+		Name: c.Name, Aliases: c.Aliases, Replaces: c.Replaces, StableMAC: c.StableMAC, Taken: c.Taken}
 	if err := a.Check(); err != nil {
 		return nil, err
 	}

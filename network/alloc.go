@@ -217,6 +217,9 @@ func (a *Attach) allocate(st *plan.Store, net Network, reserved map[netip.Addr]s
 		for ip, by := range reserved {
 			used[ip] = by
 		}
+		for ip := range a.Taken {
+			used[ip] = "an earlier container of this plan"
+		}
 	}
 	mark(used)
 	taken := func(ip netip.Addr) bool { by, taken := used[ip]; return taken && !slices.Contains(a.Replaces, by) }

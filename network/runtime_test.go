@@ -134,6 +134,26 @@ func TestAttachCallNetwork(t *testing.T) {
 	}
 }
 
+// TestAttachTaken: the addresses an earlier container of the same dry
+// run was given (Taken) are passed over, so that one plan per container
+// finds its address, and an asked-for one is kept.
+func TestAttachTaken(t *testing.T) {
+	st := plan.NewStore(t.TempDir())
+	net := BridgeNetwork{Name: "br0", BridgeFacts: plan.BridgeFacts{Subnet: netip.MustParsePrefix("10.89.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1"), NAT: true}}
+	taken := map[netip.Addr]bool{netip.MustParseAddr("10.89.0.2"): true, netip.MustParseAddr("10.89.0.3"): true, netip.MustParseAddr("10.89.0.5"): true}
+	for _, tc := range []struct{ asked, want string }{{"", "10.89.0.4"}, {"10.89.0.9", "10.89.0.9"}} {
+		a := &Attach{Target: actions.Netns{File: "/x"}, If: "eth0", Taken: taken}
+		if tc.asked != "" {
+			a.IP = netip.MustParseAddr(tc.asked)
+		}
+		call := &AttachCall{Bridge: "br0", Network: &net, List: []*Attach{a}}
+		plans, err := allocPlan(call, st)
+		if err != nil || plans[0].Facts.(plan.AttachmentFacts).IP != netip.MustParseAddr(tc.want) {
+			t.Errorf("asked %q: %v, %v; want %s", tc.asked, err, plans, tc.want)
+		}
+	}
+}
+
 // allocPlan is a dry run's allocation stage, then the plan.
 func allocPlan(rc plan.Recipe, st *plan.Store) ([]*plan.Plan, error) {
 	env := plan.Env{St: st}
