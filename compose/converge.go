@@ -23,6 +23,11 @@ import (
 // Pool is where a network without ipam gets its subnet: a free /24 of it.
 var Pool = netip.MustParsePrefix("10.89.0.0/16")
 
+// Pool6 is where a network with enable_ipv6 and no IPv6 subnet gets one:
+// a free /64 of it, the first (as Pool's), so that a plan says which.
+// Podman picks a random ULA /64; a fixed pool keeps plans reproducible.
+var Pool6 = netip.MustParsePrefix("fd00:89::/48")
+
 // Options are how a project is converged.
 type Options struct {
 	// RemoveOrphans removes the containers of services the file no
@@ -121,6 +126,9 @@ func (p *Project) Plan(ctx context.Context, env plan.Env, o Options) ([]*Change,
 		}
 		if bn != nil {
 			nets[n.Bridge], chosen = bn, append(chosen, bn.Subnet)
+			if bn.Subnet6.IsValid() {
+				chosen = append(chosen, bn.Subnet6)
+			}
 		}
 		if c != nil {
 			out = append(out, c)
@@ -243,7 +251,7 @@ func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, ch
 		if n.Gateway.IsValid() && n.Gateway != s.Gateway {
 			diff = append(diff, fmt.Sprintf("gateway %s → %s", s.Gateway, n.Gateway))
 		}
-		if n.Subnet6 != s.Subnet6 && !n.External {
+		if n.Subnet6 != s.Subnet6 && !n.External && !(n.IPv6 && s.Subnet6.IsValid()) {
 			diff = append(diff, fmt.Sprintf("IPv6 subnet %s → %s", orNone(s.Subnet6), orNone(n.Subnet6)))
 		}
 		if len(diff) > 0 {
@@ -263,6 +271,17 @@ func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, ch
 			return nil, nil, err
 		}
 		b.Subnet, why = sub, "subnet "+sub.String()+", the first free one of "+Pool.String()
+	}
+	if n.IPv6 {
+		sub, err := network.FreeSubnet(ctx, env, Pool6, chosen)
+		if err != nil {
+			return nil, nil, err
+		}
+		b.Subnet6 = sub
+		if why != "" {
+			why += "; "
+		}
+		why += "IPv6 subnet " + sub.String() + ", the first free one of " + Pool6.String()
 	}
 	if err := b.Check(); err != nil {
 		return nil, nil, err

@@ -58,6 +58,9 @@ type Network struct {
 	Gateway  netip.Addr
 	Subnet6  netip.Prefix
 	Gateway6 netip.Addr
+	// IPv6 is enable_ipv6 without an IPv6 subnet: the first free /64 of
+	// Pool6, when made.
+	IPv6 bool
 }
 
 // Volume is a named volume of the project.
@@ -176,7 +179,7 @@ func Model(f *File) (*Project, error) {
 			return nil, plan.Refuse("file", "networks.%s: an IPv6 subnet needs enable_ipv6: true", key)
 		}
 		if n.EnableIPv6 != nil && *n.EnableIPv6 && !net.Subnet6.IsValid() {
-			return nil, plan.Refuse("file", "networks.%s: enable_ipv6 needs an IPv6 subnet in ipam.config (plumb has no pool of IPv6 subnets)", key)
+			net.IPv6 = !net.External // an external network's subnets are its own
 		}
 		if net.External && (net.Subnet.IsValid() || net.Subnet6.IsValid()) {
 			return nil, plan.Refuse("file", "networks.%s: an external network's subnet is its own: give none", key)

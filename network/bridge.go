@@ -399,11 +399,19 @@ func (b *Bridge) Locks() []plan.Lock {
 	return locks
 }
 
-// FreeSubnet is the first /24 of pool that no plumb network, route of
-// the host or nameserver of its holds, nor one of skip (subnets already
-// chosen by the same plan): how a Compose network without ipam gets one,
-// as Podman gives 10.89.N.0/24 to each new network.
+// FreeSubnet is the first subnet of pool (a /24 of an IPv4 pool, a /64 of
+// an IPv6 one) that no plumb network, route of the host or nameserver of
+// its holds, nor one of skip (subnets already chosen by the same plan):
+// how a Compose network without ipam gets one, as Podman gives
+// 10.89.N.0/24 to each new network.
 func FreeSubnet(ctx context.Context, env plan.Env, pool netip.Prefix, skip []netip.Prefix) (netip.Prefix, error) {
+	size := 24
+	if pool.Addr().Is6() {
+		size = 64
+	}
+	if pool.Bits() > size {
+		return netip.Prefix{}, fmt.Errorf("pool %s: a prefix of /%d or shorter", pool, size)
+	}
 	recs, _ := env.St.Headers()
 	for _, rec := range recs {
 		skip = append(skip, rec.Subnets()...)
@@ -413,19 +421,34 @@ func FreeSubnet(ctx context.Context, env plan.Env, pool netip.Prefix, skip []net
 		return netip.Prefix{}, err
 	}
 	ns := nameservers()
-	if pool.Bits() > 24 || !pool.Addr().Is4() {
-		return netip.Prefix{}, fmt.Errorf("pool %s: an IPv4 prefix of /24 or shorter", pool)
-	}
-	base := pool.Masked().Addr().As4()
-	for i := 0; i < 1<<(24-pool.Bits()); i++ {
-		a := base
-		n := uint32(a[0])<<24 | uint32(a[1])<<16 | uint32(a[2])<<8 + uint32(i)<<8
-		a = [4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), 0}
-		p := netip.PrefixFrom(netip.AddrFrom4(a), 24)
+	// At most 65,536 candidates: the first /64s of a /48 (the pool's
+	// bits beyond 16 are never needed for a host's networks).
+	n := 1 << min(size-pool.Bits(), 16)
+	for i := 0; i < n; i++ {
+		p := nthSubnet(pool.Masked().Addr(), size, i)
 		taken := slices.ContainsFunc(skip, p.Overlaps) || slices.ContainsFunc(routes, p.Overlaps) || slices.ContainsFunc(ns, p.Contains)
 		if !taken {
 			return p, nil
 		}
 	}
-	return netip.Prefix{}, plan.Refuse("", "every /24 of %s is taken by a network, a route or a nameserver of this host: give the network a subnet (ipam.config)", pool)
+	return netip.Prefix{}, plan.Refuse("", "every /%d of %s is taken by a network, a route or a nameserver of this host: give the network a subnet (ipam.config)", size, pool)
+}
+
+// nthSubnet is the i-th /size subnet from base (i < 65,536): the subnet
+// number sits in the 16 bits just above the host part (size 24 or 64,
+// byte aligned).
+func nthSubnet(base netip.Addr, size, i int) netip.Prefix {
+	bump := func(b []byte) {
+		end := size / 8
+		v := uint16(b[end-2])<<8 | uint16(b[end-1]) + uint16(i)
+		b[end-2], b[end-1] = byte(v>>8), byte(v)
+	}
+	if base.Is4() {
+		a := base.As4()
+		bump(a[:])
+		return netip.PrefixFrom(netip.AddrFrom4(a), size)
+	}
+	a := base.As16()
+	bump(a[:])
+	return netip.PrefixFrom(netip.AddrFrom16(a), size)
 }
