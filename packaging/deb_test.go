@@ -87,6 +87,22 @@ func TestLiveDeb(t *testing.T) {
 			t.Errorf("man -l plumb.8.gz lacks %q:\n%s", want, page)
 		}
 	}
+	// Every page renders without troff's warnings (a line too long to
+	// fill is only a matter of width), and whatis(1) gets a NAME line.
+	pages, _ := filepath.Glob(filepath.Join(root, "usr/share/man/man8/*.8.gz"))
+	if len(pages) < 10 {
+		t.Fatalf("%d man pages installed", len(pages))
+	}
+	for _, p := range pages {
+		warn := run(nil, "sh", "-c", `man --warnings -l "$1" 2>&1 >/dev/null | grep -v -e "cannot adjust line" -e "cannot break line" || true`, "sh", p)
+		if warn != "" {
+			t.Errorf("man --warnings -l %s:\n%s", filepath.Base(p), warn)
+		}
+		whatis := strings.TrimSpace(run(nil, "lexgrog", p))
+		if !strings.Contains(whatis, ` - `) || len(whatis) > len(p)+200 {
+			t.Errorf("lexgrog %s: the NAME line is %q", filepath.Base(p), whatis)
+		}
+	}
 	if bash := run(nil, "cat", filepath.Join(root, "usr/share/bash-completion/completions/plumb")); !strings.Contains(bash, `COMP_POINT="$COMP_POINT" '/usr/sbin/plumb'))`) {
 		t.Errorf("bash completion does not run /usr/sbin/plumb: %q", bash)
 	}

@@ -43,8 +43,9 @@ func (c *ManPagesCmd) Run(d *deps) error {
 const manSummary = "containers' network and root file system with plain Linux commands, shown first, journaled and undone"
 
 // manPages is plumb.8, with the global flags and one line per command,
-// and a page per command (plumb-bridge.8) with all it holds: each
-// command's help, its flags and its own commands, as --help words them.
+// and a page per command (plumb-bridge.8) with all it holds: its help as
+// NAME, its long help as DESCRIPTION, its flags and its own commands,
+// as --help words them.
 func manPages() (map[string]string, error) {
 	parser, err := newParser(&CLI{}, io.Discard, io.Discard, func(int) {})
 	if err != nil {
@@ -63,26 +64,53 @@ func manPages() (map[string]string, error) {
 	top.Children = nil
 	for _, c := range cmds {
 		leaf := *c
-		leaf.Children, leaf.Flags = nil, nil
+		leaf.Children, leaf.Flags, leaf.Detail = nil, nil, ""
 		top.Children = append(top.Children, &leaf)
 	}
 	var also []string
 	for _, c := range cmds {
 		also = append(also, "plumb-"+c.Name+"(8)")
 	}
-	pages["plumb.8"] = manPage(&top, "plumb", "See also: "+strings.Join(also, ", ")+".")
-	for _, c := range cmds {
-		foldDetail(c) // after plumb.8 took the one-line helps
-	}
+	pages["plumb.8"] = manPage(&top, "plumb", "plumb [flags] <command> [<args> ...]", "See also: "+strings.Join(also, ", ")+".")
 	for _, c := range cmds {
 		n := *c
 		n.Name = "plumb " + c.Name
+		n.Detail = paragraphs(c.Detail)
 		if n.Detail == "" {
 			n.Detail = n.Help
 		}
-		pages["plumb-"+c.Name+".8"] = manPage(&n, "plumb-"+c.Name, "plumb's global flags (--state-dir, --root, --dry-run's kin) are in plumb(8).")
+		for _, sub := range c.Children {
+			foldDetail(sub)
+		}
+		pages["plumb-"+c.Name+".8"] = manPage(&n, "plumb-"+c.Name, "plumb "+c.Summary(), "plumb's global flags (--state-dir, --root, --dry-run's kin) are in plumb(8).")
 	}
 	return pages, nil
+}
+
+// paragraphs is a long help as mango's text takes it: a line a paragraph.
+// The help's paragraphs (blank-line separated) are joined into one line
+// each; an indented line (an example) stays a line of its own.
+func paragraphs(detail string) string {
+	var out, cur []string
+	flush := func() {
+		if len(cur) > 0 {
+			out = append(out, strings.Join(cur, " "))
+			cur = nil
+		}
+	}
+	for _, l := range strings.Split(detail, "\n") {
+		switch {
+		case strings.TrimSpace(l) == "":
+			flush()
+		case strings.HasPrefix(l, "  "):
+			flush()
+			out = append(out, strings.TrimSpace(l))
+		default:
+			cur = append(cur, strings.TrimSpace(l))
+		}
+	}
+	flush()
+	return strings.Join(out, "\n")
 }
 
 // foldDetail puts each command's detail after its help, as one paragraph
@@ -97,11 +125,12 @@ func foldDetail(n *kong.Node) {
 	}
 }
 
-// manPage is node's page, as mango-kong lays it out, under title.
-func manPage(node *kong.Node, title, seeAlso string) string {
+// manPage is node's page, as mango-kong lays it out, under title, with
+// synopsis as its SYNOPSIS (mango writes a generic one).
+func manPage(node *kong.Node, title, synopsis, seeAlso string) string {
 	page := mangokong.NewManPage(8, &kong.Application{Node: node})
 	page.WithSection("See also", seeAlso)
-	doc := &manDoc{Document: roff.NewDocument(), name: node.Name, title: title}
+	doc := &manDoc{Document: roff.NewDocument(), name: node.Name, title: title, synopsis: synopsis}
 	return page.Build(doc)
 }
 
@@ -110,8 +139,10 @@ func manPage(node *kong.Node, title, seeAlso string) string {
 // page's file name in its NAME line, which whatis(1) reads.
 type manDoc struct {
 	*roff.Document
-	name, title string
-	inName      bool
+	name, title, synopsis string
+	inName                bool
+	// inSynopsis: mango's generic synopsis is being written, and dropped.
+	inSynopsis bool
 	// block: a nested OPTIONS or COMMANDS heading was written, and
 	// first: its indent too; its first entry then needs the tag
 	// paragraph mango gives only the entries after it.
@@ -119,6 +150,9 @@ type manDoc struct {
 }
 
 func (d *manDoc) TextBold(s string) {
+	if d.inSynopsis {
+		return
+	}
 	if d.first {
 		d.Document.TaggedParagraph(-1)
 	}
@@ -142,10 +176,24 @@ func (d *manDoc) Heading(section uint, _, _ string, _ time.Time) {
 
 func (d *manDoc) Section(s string) {
 	d.inName = s == "Name"
+	d.inSynopsis = false
 	d.Document.Section(s)
+	if s == "Synopsis" {
+		d.Document.TextBold(d.synopsis)
+		d.inSynopsis = true
+	}
+}
+
+func (d *manDoc) TextItalic(s string) {
+	if !d.inSynopsis {
+		d.Document.TextItalic(s)
+	}
 }
 
 func (d *manDoc) Text(s string) {
+	if d.inSynopsis {
+		return
+	}
 	if d.inName {
 		s, d.inName = strings.Replace(s, d.name, d.title, 1), false
 	}
@@ -160,5 +208,13 @@ func (d *manDoc) String() string {
 		return text
 	}
 	th := fmt.Sprintf(".TH %s 8 %q %q %q", strings.ToUpper(d.title), version.Date, "plumb "+version.Number, "System Administration")
-	return th + "\n" + rest
+	// A text line that starts with ' is a control line to troff, which
+	// drops it: \& before it keeps it text. .nh: no hyphen splits a path.
+	lines := strings.Split(rest, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "'") {
+			lines[i] = `\&` + l
+		}
+	}
+	return th + "\n.nh\n" + strings.Join(lines, "\n")
 }
