@@ -103,7 +103,7 @@ func TestLiveDeb(t *testing.T) {
 			t.Errorf("lexgrog %s: the NAME line is %q", filepath.Base(p), whatis)
 		}
 	}
-	if bash := run(nil, "cat", filepath.Join(root, "usr/share/bash-completion/completions/plumb")); !strings.Contains(bash, `COMP_POINT="$COMP_POINT" '/usr/sbin/plumb'))`) {
+	if bash := run(nil, "cat", filepath.Join(root, "usr/share/bash-completion/completions/plumb")); !strings.Contains(bash, `COMP_POINT="$COMP_POINT" '/usr/sbin/plumb')`) {
 		t.Errorf("bash completion does not run /usr/sbin/plumb: %q", bash)
 	}
 }

@@ -2,10 +2,13 @@ package plan
 
 import (
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // Names are the names of kind's objects, read from their journals' file
@@ -32,7 +35,7 @@ func (l Layout) Names(kind string) []string {
 func (l Layout) ImageRefs() []string {
 	var refs []string
 	for _, id := range l.Names(ImageKind.Name()) {
-		data, err := os.ReadFile(l.Journal(ImageKind.Name(), id))
+		data, err := readRegular(l.Journal(ImageKind.Name(), id))
 		if err != nil {
 			continue
 		}
@@ -47,4 +50,19 @@ func (l Layout) ImageRefs() []string {
 	}
 	slices.Sort(refs)
 	return slices.Compact(refs)
+}
+
+// readRegular reads path when it is a regular file of at most 1 MiB: a
+// FIFO or a device where a journal should be is never waited on, nor a
+// link followed.
+func readRegular(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
+		return nil, fmt.Errorf("%s: not a journal", path)
+	}
+	return io.ReadAll(f)
 }

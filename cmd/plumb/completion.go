@@ -59,23 +59,30 @@ func (c *CompletionCmd) Run(d *deps) error {
 // complete -C: bash splits a word at ':' (COMP_WORDBREAKS) and would put
 // "busybox:latest" after the "busybox:" typed, so the function takes
 // what the word had up to its last ':' off each answer, as
-// bash-completion's __ltrim_colon_completions does.
+// bash-completion's __ltrim_colon_completions does. The answers are read
+// a line each, never expanded as globs.
 func completionScript(shell, bin string) string {
 	q := "'" + strings.ReplaceAll(bin, "'", `'\''`) + "'"
-	bash := `_plumb() {
-    local line=${COMP_LINE:0:$COMP_POINT} IFS=$'\n'
+	fn := func(name string) string {
+		return name + `() {
+    local line=${COMP_LINE:0:$COMP_POINT} w
     local word=${line##*[[:space:]]}
-    COMPREPLY=($(COMP_LINE="$COMP_LINE" COMP_POINT="$COMP_POINT" ` + q + `))
+    COMPREPLY=()
+    while IFS= read -r w; do COMPREPLY+=("$w"); done < <(COMP_LINE="$COMP_LINE" COMP_POINT="$COMP_POINT" ` + q + `)
     if [[ $word == *:* && $COMP_WORDBREAKS == *:* ]]; then
         local colon=${word%"${word##*:}"}
         COMPREPLY=("${COMPREPLY[@]#"$colon"}")
     fi
 }
-complete -o default -F _plumb plumb
 `
+	}
 	switch shell {
 	case "zsh":
-		return "#compdef plumb\nautoload -U +X bashcompinit && bashcompinit\n" + bash
+		// Installed in fpath, the file is autoloaded as _plumb at the
+		// first Tab: it registers _plumb_bash, then completes that Tab.
+		return "#compdef plumb\nautoload -U +X bashcompinit && bashcompinit\n" + fn("_plumb_bash") +
+			"complete -o default -F _plumb_bash plumb\n" +
+			"(( $+compstate )) && _bash_complete -o default -F _plumb_bash\n"
 	case "fish":
 		return `function __complete_plumb
     set -lx COMP_LINE (commandline -cp)
@@ -86,7 +93,7 @@ end
 complete -f -c plumb -a "(__complete_plumb)"
 `
 	}
-	return bash
+	return fn("_plumb") + "complete -o default -F _plumb plumb\n"
 }
 
 // completing answers the shell when it runs plumb to complete a line
@@ -95,6 +102,11 @@ complete -f -c plumb -a "(__complete_plumb)"
 func completing(stdout io.Writer) bool {
 	if os.Getenv("COMP_LINE") == "" {
 		return false
+	}
+	// After a bare --, the words are the container's command: none of
+	// plumb's flags or names fits there.
+	if words := lineWords(); slices.Contains(words[:max(len(words)-1, 0)], "--") || (len(words) > 0 && words[len(words)-1] == "--" && strings.HasSuffix(completionLine(), " ")) {
+		return true
 	}
 	done := false
 	var out bytes.Buffer
@@ -133,11 +145,18 @@ func predictors() map[string]complete.Predictor {
 			l := lineLayout(a)
 			var all []string
 			for _, k := range plan.Kinds() {
+				// Images and their layers are named by their digests
+				// (image rm takes an image's names); a migration is no
+				// object one names.
+				if k == plan.ImageKind.Name() || k == plan.ImageLayerKind.Name() || k == plan.MigrateKind.Name() {
+					continue
+				}
 				all = append(all, l.Names(k)...)
 			}
 			return all
 		}),
-		"service": complete.PredictFunc(composeServices),
+		"service":  complete.PredictFunc(composeServices),
+		"firewall": complete.PredictSet("iptables", "nftables"),
 	}
 }
 
@@ -156,12 +175,15 @@ func lineLayout(a complete.Args) plan.Layout {
 
 // lineWords are the words of the line being completed, up to the cursor:
 // all of them, where a predictor's arguments start after its command.
-func lineWords() []string {
+func lineWords() []string { return strings.Fields(completionLine()) }
+
+// completionLine is the line being completed, up to the cursor.
+func completionLine() string {
 	line := os.Getenv("COMP_LINE")
 	if p, err := strconv.Atoi(os.Getenv("COMP_POINT")); err == nil && p >= 0 && p < len(line) {
 		line = line[:p]
 	}
-	return strings.Fields(line)
+	return line
 }
 
 // flagValue is the last value a line gives flag (--flag V or --flag=V).

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -39,6 +40,10 @@ func TestCompletion(t *testing.T) {
 	write(state, "mesh", "m0", "{}")
 	write(state, "image", "4a2f", `{"facts":{"refs":["busybox:latest","plumb-demo/busybox:1"]}}`)
 	write(other, "container", "elsewhere", "{}")
+	// A FIFO where a journal should be is never waited on.
+	if err := syscall.Mkfifo(filepath.Join(state, "objects", "image", "fifo.json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// A temporary journal a killed plumb left is no object.
 	if err := os.WriteFile(filepath.Join(state, "objects", "bridge", ".br1.json.tmp-123"), nil, 0o600); err != nil {
 		t.Fatal(err)
@@ -79,6 +84,8 @@ func TestCompletion(t *testing.T) {
 		{"plumb run --log-level ", []string{"debug", "error", "info", "warn"}, true},
 		{"plumb compose -f " + compose + " logs ", []string{"db", "web"}, true},
 		{"plumb down ", []string{"br0", "data", "m0", "web"}, false},
+		{"plumb --firewall ", []string{"iptables", "nftables"}, true},
+		{"plumb run web -- ls -", nil, true}, // the container's command: nothing of plumb's
 		{"plumb completion ", []string{"bash", "fish", "zsh"}, true},
 		{"plumb man", nil, true}, // a hidden command is not offered
 	} {
@@ -118,8 +125,8 @@ func clip(words []string) []string {
 // the line typed so far; a path with a quote stays one word.
 func TestCompletionScripts(t *testing.T) {
 	for shell, want := range map[string]string{
-		"bash": `COMP_POINT="$COMP_POINT" '/opt/it'\''s/plumb'))`,
-		"zsh":  `COMP_POINT="$COMP_POINT" '/opt/it'\''s/plumb'))`,
+		"bash": `COMP_POINT="$COMP_POINT" '/opt/it'\''s/plumb')`,
+		"zsh":  `COMP_POINT="$COMP_POINT" '/opt/it'\''s/plumb')`,
 		"fish": "set -lx COMP_LINE (commandline -cp)",
 	} {
 		got := completionScript(shell, "/opt/it's/plumb")

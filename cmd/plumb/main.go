@@ -35,7 +35,7 @@ type CLI struct {
 	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
 	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
 	ExecMode  string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps as one iptables-restore --noflush (a block per table; ip6tables-restore for IPv6), nft steps as one nft -f -, undos too; each: one process per step, and links read by ip -j link show rather than in-process, for debugging."`
-	Firewall  string        `name:"firewall" env:"PLUMB_FIREWALL" default:"iptables" placeholder:"iptables|nftables" help:"The back end of new objects' firewall rules: iptables (the document's commands) or nftables (a table of plumb's own per object, one nft -f - transaction). An object keeps the back end it was made with: attach, detach and down follow it."`
+	Firewall  string        `name:"firewall" env:"PLUMB_FIREWALL" default:"iptables" placeholder:"iptables|nftables" predictor:"firewall" help:"The back end of new objects' firewall rules: iptables (the document's commands) or nftables (a table of plumb's own per object, one nft -f - transaction). An object keeps the back end it was made with: attach, detach and down follow it."`
 
 	Veth       VethCmd       `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
 	Run        RunCmd        `cmd:"" help:"Run a command in a container: an overlay root, its own namespaces, a bridge network."`
