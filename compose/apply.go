@@ -61,7 +61,7 @@ func (p *Project) Apply(ctx context.Context, env plan.Env, cs []*Change, w io.Wr
 			err = env.St.WriteJSON(path, j)
 		}
 		if err == nil {
-			item := p.Progress.Item(c.String(), false)
+			item := p.Progress.Step(c.Kind + " " + c.Name + ": " + c.Do)
 			_, err = c.run(ctx, env, false)
 			item.Done(err)
 		}

@@ -109,8 +109,20 @@ type Item struct {
 }
 
 // Item starts an item named name; counted says whether it counts bytes
-// (Add), shown with their rate.
-func (t *Tracker) Item(name string, counted bool) *Item {
+// (Add), shown with their rate. Its line stays once it ends.
+func (t *Tracker) Item(name string, counted bool) *Item { return t.item(name, counted, false) }
+
+// Step starts an item that is drawn only while it runs, with its time:
+// one whose end the caller says itself (compose up's line on stdout).
+// Off a terminal it writes nothing.
+func (t *Tracker) Step(name string) *Item {
+	if t == nil || t.mode != Bars {
+		return nil
+	}
+	return t.item(name, false, true)
+}
+
+func (t *Tracker) item(name string, counted, transient bool) *Item {
 	if t == nil || t.mode == Quiet {
 		return nil
 	}
@@ -121,15 +133,24 @@ func (t *Tracker) Item(name string, counted bool) *Item {
 	bars := t.bars
 	t.mu.Unlock()
 	if bars != nil {
-		decors := []decor.Decorator{decor.Name(name, decor.WCSyncSpaceR)}
+		// The name first and as it is (no column synced to the longest:
+		// an 80-column terminal cut every line before its status).
+		decors := []decor.Decorator{decor.Name(name + " ")}
 		if counted {
-			decors = append(decors, decor.Current(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace),
-				decor.AverageSpeed(decor.SizeB1024(0), "% .1f", decor.WCSyncSpace))
+			decors = append(decors, decor.Current(decor.SizeB1024(0), "% .1f "),
+				decor.AverageSpeed(decor.SizeB1024(0), "% .1f "))
 		} else {
-			decors = append(decors, decor.Elapsed(decor.ET_STYLE_GO, decor.WCSyncSpace))
+			start := it.start
+			decors = append(decors, decor.Any(func(decor.Statistics) string {
+				return fmt.Sprintf("%.1f s ", time.Since(start).Seconds())
+			}))
 		}
-		it.bar = bars.New(0, mpb.SpinnerStyle(), mpb.BarWidth(1), mpb.PrependDecorators(decors...),
-			mpb.AppendDecorators(decor.OnAbort(decor.OnComplete(decor.Name(""), "done"), "failed")))
+		opts := []mpb.BarOption{mpb.BarWidth(1), mpb.PrependDecorators(decors...),
+			mpb.AppendDecorators(decor.OnAbort(decor.OnComplete(decor.Name(""), " done"), " failed"))}
+		if transient {
+			opts = append(opts, mpb.BarRemoveOnComplete())
+		}
+		it.bar = bars.New(0, mpb.SpinnerStyle(), opts...)
 	}
 	return it
 }

@@ -42,6 +42,8 @@ func TestLines(t *testing.T) {
 	a.Done(nil)
 	a.Done(nil) // once only
 	c.Done(nil)
+	st := tr.Step("container web-1: create") // drawn on a terminal only
+	st.Done(nil)
 	tr.Wait()
 	lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n")
 	want := []*regexp.Regexp{

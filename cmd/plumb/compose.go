@@ -164,7 +164,7 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 			// its own: a pull takes the state directory's lock shared, and
 			// this up then takes it whole).
 			argv := []string{"plumb", "--state-dir", d.store.Layout.Dir, "--root", d.store.Layout.RootDir(), "image", "pull", "--quiet", "--", ref}
-			item := tr.Item("pull "+ref, false)
+			item := tr.Step("image " + ref + ": pull")
 			_, err := d.runner.Run(d.ctx, argv, nil)
 			item.Done(err)
 			if err != nil {
