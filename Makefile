@@ -40,10 +40,11 @@ install: build
 	PREFIX=$(PREFIX) DESTDIR=$(DESTDIR) scripts/install.sh bin/plumb man
 
 # plumb_$(VERSION)_amd64.deb, by nfpm (packaging/, a module of its own):
-# /usr/sbin/plumb (stripped), the man pages, the completion scripts.
+# /usr/sbin/plumb (stripped, built for amd64 whatever the machine, as the
+# package says), the man pages, the completion scripts, the copyright.
 deb:
 	rm -rf build/deb
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s -w $(LDFLAGS)" -o build/deb/plumb ./cmd/plumb
+	CGO_ENABLED=0 GOARCH=amd64 $(GO) build -trimpath -ldflags="-s -w $(LDFLAGS)" -o build/deb/plumb ./cmd/plumb
 	DESTDIR=$(CURDIR)/build/deb/stage PREFIX=/usr scripts/install.sh build/deb/plumb man
 	cd packaging && $(GO) run . -stage $(CURDIR)/build/deb/stage -version $(VERSION) -date $(DATE) -o $(CURDIR)/plumb_$(VERSION)_amd64.deb
 	@echo "wrote plumb_$(VERSION)_amd64.deb (dpkg -i plumb_$(VERSION)_amd64.deb)"

@@ -49,14 +49,14 @@ func TestLiveDeb(t *testing.T) {
 
 	control := run(nil, "dpkg-deb", "-f", deb)
 	for _, want := range []string{"Package: plumb", "Version: 0.0.0", "Architecture: amd64",
-		"Depends: iproute2, iptables | nftables, util-linux, mount", "Recommends: crun | runc, nftables"} {
+		"Depends: iproute2, iptables | nftables, mount", "Recommends: crun | runc, nftables"} {
 		if !strings.Contains(control, want+"\n") {
 			t.Errorf("control lacks %q:\n%s", want, control)
 		}
 	}
 	files := run(nil, "dpkg-deb", "-c", deb)
 	for _, want := range []string{"./usr/sbin/plumb", "./usr/share/man/man8/plumb.8.gz", "./usr/share/man/man8/plumb-bridge.8.gz",
-		"./usr/share/bash-completion/completions/plumb", "./usr/share/zsh/vendor-completions/_plumb", "./usr/share/fish/vendor_completions.d/plumb.fish"} {
+		"./usr/share/bash-completion/completions/plumb", "./usr/share/zsh/vendor-completions/_plumb", "./usr/share/fish/vendor_completions.d/plumb.fish", "./usr/share/doc/plumb/copyright"} {
 		if !strings.Contains(files, " "+want+"\n") {
 			t.Errorf("the package lacks %s:\n%s", want, files)
 		}
