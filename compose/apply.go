@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"plumb/actions"
+	"plumb/network"
 	"plumb/plan"
 )
 
@@ -108,12 +110,8 @@ func (p *Project) rollback(parent context.Context, env plan.Env, done []*Change,
 			var err error
 			switch {
 			case c.Do == "update":
-				var rec *plan.Record
-				if rec, err = env.St.LoadHeader(plan.ContainerKind.Name(), c.Name); err == nil {
-					_, err = republish(ctx, env, rec, c.oldPorts, false)
-				}
-				if err == nil {
-					fmt.Fprintf(w, "container %s: its ports as they were\n", c.Name)
+				if err = undoUpdate(ctx, env, c.Name, c.oldPorts, c.oldNames, c.oldLabels); err == nil {
+					fmt.Fprintf(w, "container %s: as it was before the update\n", c.Name)
 					continue
 				}
 			case c.Kind == "container":
@@ -384,4 +382,41 @@ func Joined(project string, cs []*Change) *plan.Plan {
 		plans = append(plans, c.Plans...)
 	}
 	return plan.Joined("compose", project, plans)
+}
+
+// undoUpdate puts a container an update changed in place back: its
+// published ports, and the names its records answer to (by record ID)
+// and its labels, as they were. A record gone since is left gone.
+func undoUpdate(ctx context.Context, env plan.Env, name string, ports []plan.Port, names map[string][]string, labels map[string]string) error {
+	rec, err := env.St.LoadHeader(plan.ContainerKind.Name(), name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := republish(ctx, env, rec, ports, false); err != nil {
+		return err
+	}
+	for _, id := range slices.Sorted(maps.Keys(names)) {
+		kind, n, _ := strings.Cut(id, "/")
+		cur, err := env.St.LoadHeader(kind, n)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		r := &network.Rename{Rec: cur, Names: names[id]}
+		if cur.Is(plan.ContainerKind) {
+			r.Labels = labels
+		}
+		if len(r.Names) == 0 {
+			continue // a record of before names were kept: its own name stays
+		}
+		if _, err := plan.Up(ctx, env, r, false); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -217,3 +217,34 @@ func TestChanged(t *testing.T) {
 		t.Error("hashes")
 	}
 }
+
+// TestOnlyAliases: a configuration that differs from the one a container
+// was made from in its aliases alone is changed in place, and says how;
+// any other difference, or a label that cannot be read, replaces it.
+func TestOnlyAliases(t *testing.T) {
+	net := func(aliases ...string) NetRef {
+		return NetRef{Bridge: "shop_front", Network: "shop_front", Aliases: aliases}
+	}
+	was := Spec{Image: "a:1", Networks: []NetRef{net("web", "www"), {Bridge: "shop_back", Network: "shop_back", Aliases: []string{"web"}}}}
+	now := was
+	now.Networks = []NetRef{net("web", "www", "shop"), was.Networks[1]}
+	if !onlyAliases(was.JSON(), now) {
+		t.Error("aliases alone: not in place")
+	}
+	if got := aliasChange(was, now); got != "aliases on shop_front web, www → web, www, shop" {
+		t.Errorf("aliasChange: %q", got)
+	}
+	other := now
+	other.Command = []string{"x"}
+	if onlyAliases(was.JSON(), other) {
+		t.Error("a command changed too: in place")
+	}
+	moved := now
+	moved.Networks = []NetRef{net("web")}
+	if onlyAliases(was.JSON(), moved) {
+		t.Error("a network left: in place")
+	}
+	if onlyAliases("", now) || onlyAliases("{", now) {
+		t.Error("an unreadable label: in place")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"net/netip"
 	"slices"
 	"sort"
@@ -63,7 +64,11 @@ type Change struct {
 	made       bool
 	bridge     string      // a network's bridge
 	oldPorts   []plan.Port // an update's ports before it
-	create     func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error)
+	// oldNames are an update's records' names before it, by record ID;
+	// oldLabels its container's labels.
+	oldNames  map[string][]string
+	oldLabels map[string]string
+	create    func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error)
 }
 
 // String says what becomes of the object, and why.
@@ -339,6 +344,45 @@ func (p *Project) containerChange(env plan.Env, s Service, n int, rec *plan.Reco
 		switch {
 		case state != "running":
 			c.Do, c.Why = "replace", "it is "+state
+		case f.Labels[LabelHash] != hash && onlyAliases(f.Labels[LabelSpec], spec):
+			// In place: the names it answers to, on each network, and
+			// its labels change; the container and its process stay.
+			was, _ := parseSpec(f.Labels[LabelSpec])
+			why := []string{aliasChange(was, spec)}
+			if !slices.Equal(ports, s.Ports) {
+				why = append(why, fmt.Sprintf("published ports %s → %s", portList(ports), portList(s.Ports)))
+			}
+			c.Do, c.Why = "update", strings.Join(why, "; ")
+			c.oldPorts = ports
+			labels := maps.Clone(f.Labels)
+			labels[LabelHash], labels[LabelSpec] = hash, text
+			renames, err := p.renames(env, rec, f, spec, labels)
+			if err != nil {
+				return nil, err
+			}
+			c.oldNames, c.oldLabels = map[string][]string{}, f.Labels
+			for _, r := range renames {
+				c.oldNames[r.Rec.ID()] = r.Rec.Names
+			}
+			portsChange := !slices.Equal(ports, s.Ports)
+			c.create = func(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error) {
+				var plans []*plan.Plan
+				if portsChange {
+					var err error
+					if plans, err = republish(ctx, env, rec, s.Ports, dryRun); err != nil {
+						return nil, err
+					}
+				}
+				for _, r := range renames {
+					up, err := rename(ctx, env, r, dryRun)
+					if err != nil {
+						return nil, err
+					}
+					plans = append(plans, up...)
+				}
+				return plans, nil
+			}
+			return c, nil
 		case f.Labels[LabelHash] != hash:
 			c.Do, c.Why = "replace", changed(f.Labels[LabelSpec], text)
 		case !slices.Equal(ports, s.Ports):
@@ -364,6 +408,108 @@ func (p *Project) containerChange(env plan.Env, s Service, n int, rec *plan.Reco
 		return p.createContainer(ctx, env, s, &ct, nets, dryRun, given, old)
 	}
 	return c, nil
+}
+
+// parseSpec reads a container's configuration label.
+func parseSpec(text string) (Spec, bool) {
+	var sp Spec
+	if text == "" || json.Unmarshal([]byte(text), &sp) != nil {
+		return Spec{}, false
+	}
+	return sp, true
+}
+
+// withoutAliases is sp with no network's aliases: what a container is
+// made from, less the names it answers to, which change in place.
+func withoutAliases(sp Spec) Spec {
+	sp.Networks = slices.Clone(sp.Networks)
+	for i := range sp.Networks {
+		sp.Networks[i].Aliases = nil
+	}
+	return sp
+}
+
+// onlyAliases reports whether the configuration label was says a
+// container made as now is, but for its aliases.
+func onlyAliases(was string, now Spec) bool {
+	old, ok := parseSpec(was)
+	return ok && withoutAliases(old).JSON() == withoutAliases(now).JSON()
+}
+
+// aliasChange says how the aliases differ: "aliases on shop_front www →
+// www, shop".
+func aliasChange(was, now Spec) string {
+	var out []string
+	for i, n := range now.Networks {
+		var old []string
+		if i < len(was.Networks) {
+			old = was.Networks[i].Aliases
+		}
+		if !slices.Equal(old, n.Aliases) {
+			out = append(out, fmt.Sprintf("aliases on %s %s → %s", n.Network, orNoneList(old), orNoneList(n.Aliases)))
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+func orNoneList(l []string) string {
+	if len(l) == 0 {
+		return "none"
+	}
+	return strings.Join(l, ", ")
+}
+
+// renames are the renames of a container whose aliases change: its own
+// record (its first network's names, and its labels) and each of its
+// other networks' attachments.
+func (p *Project) renames(env plan.Env, rec *plan.Record, f plan.ContainerFacts, sp Spec, labels map[string]string) ([]*network.Rename, error) {
+	names := func(aliases []string) []string {
+		out := []string{rec.Name}
+		for _, a := range aliases {
+			if !slices.Contains(out, a) {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	out := []*network.Rename{{Rec: rec, Names: names(sp.Networks[0].Aliases), Labels: labels}}
+	if len(sp.Networks) == 1 {
+		return out, nil
+	}
+	target := actions.Netns{Name: f.Netns}.Label()
+	recs, _ := env.St.Headers()
+	for _, ref := range sp.Networks[1:] {
+		var found *plan.Record
+		for _, r := range recs {
+			if af, err := r.AttachmentFacts(); err == nil && r.Is(plan.AttachmentKind) && af.Target == target && af.Bridge == ref.Bridge.String() {
+				found = r
+			}
+		}
+		if found == nil {
+			return nil, fmt.Errorf("container %s has no attachment to %s: plumb compose up --force-recreate is not built; plumb compose down, then up", rec.Name, ref.Network)
+		}
+		out = append(out, &network.Rename{Rec: found, Names: names(ref.Aliases)})
+	}
+	return out, nil
+}
+
+// rename changes one record's names (and labels) in place.
+func rename(ctx context.Context, env plan.Env, r *network.Rename, dryRun bool) ([]*plan.Plan, error) {
+	if !dryRun {
+		// The record as it is now: a republish before it rewrote it.
+		cur, err := env.St.LoadHeader(r.Rec.Kind, r.Rec.Name)
+		if err != nil {
+			return nil, err
+		}
+		rr := *r
+		rr.Rec = cur
+		r = &rr
+	}
+	out, err := plan.Up(ctx, env, r, dryRun)
+	if err != nil {
+		return nil, err
+	}
+	return out.Plans, nil
 }
 
 // replaced is what a replaced container held: its address on each

@@ -33,6 +33,10 @@ type journalEntry struct {
 	Bridge   string         `json:"bridge,omitempty"`
 	Removed  []*plan.Record `json:"removed,omitempty"` // headers: facts, no steps
 	OldPorts []plan.Port    `json:"old_ports,omitempty"`
+	// An update's records' names before it, by record ID, and its
+	// container's labels (an alias changed in place).
+	OldNames  map[string][]string `json:"old_names,omitempty"`
+	OldLabels map[string]string   `json:"old_labels,omitempty"`
 }
 
 func journalPath(l plan.Layout, project string) string {
@@ -40,7 +44,7 @@ func journalPath(l plan.Layout, project string) string {
 }
 
 func entryOf(c *Change) journalEntry {
-	e := journalEntry{Kind: c.Kind, Name: c.Name, Do: c.Do, Bridge: c.bridge, OldPorts: c.oldPorts}
+	e := journalEntry{Kind: c.Kind, Name: c.Name, Do: c.Do, Bridge: c.bridge, OldPorts: c.oldPorts, OldNames: c.oldNames, OldLabels: c.oldLabels}
 	for _, r := range c.remove {
 		h := *r
 		h.Steps = nil
@@ -146,10 +150,10 @@ func (p *Project) undoEntry(ctx context.Context, env plan.Env, e journalEntry, w
 		if cur == nil {
 			return nil
 		}
-		if _, err := republish(ctx, env, cur, e.OldPorts, false); err != nil {
+		if err := undoUpdate(ctx, env, e.Name, e.OldPorts, e.OldNames, e.OldLabels); err != nil {
 			return err
 		}
-		fmt.Fprintf(w, "container %s: its ports as they were\n", e.Name)
+		fmt.Fprintf(w, "container %s: as it was before the update\n", e.Name)
 		return nil
 	}
 	var old *plan.Record

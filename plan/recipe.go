@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"plumb/plan/firewall"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -68,6 +69,14 @@ func Again(rec *Record, p *Plan, state, downCmd string) (string, error) {
 		return "", &Refused{Msg: fmt.Sprintf("%s is already %s with other settings (%s); run `%s` first", rec.ID(), state, rec.Summary, downCmd)}
 	}
 	return state, nil
+}
+
+// renames reports whether p, of an Updater, changes only the names the
+// object answers to on its network (its facts the same): an alias
+// changed in place. Other recipes' plans leave names out of SameInput.
+func renames(rc Recipe, rec *Record, p *Plan) bool {
+	_, ok := rc.(Updater)
+	return ok && p.Names != nil && !slices.Equal(rec.Names, p.Names)
 }
 
 // Outcome is what Up did.
@@ -140,7 +149,7 @@ func Up(ctx context.Context, env Env, rc Recipe, dryRun bool) (*Outcome, error) 
 		case errors.Is(err, fs.ErrNotExist):
 		case err != nil && !dryRun:
 			return nil, err
-		case err == nil && rec.State == StateUp && !SameInput(rec, p):
+		case err == nil && rec.State == StateUp && (!SameInput(rec, p) || renames(rc, rec, p)):
 			var upd *Plan
 			if u, ok := rc.(Updater); ok {
 				if upd, err = updateOf(ctx, env, u, p); err != nil {

@@ -26,12 +26,20 @@ type Updating struct {
 	FactsJSON    json.RawMessage   `json:"facts,omitempty"`
 	FactsVersion int               `json:"facts_version,omitempty"`
 	Spec         *Spec             `json:"spec,omitempty"`
+	// Renamed: the update changes the names the object answers to on its
+	// network (Names are the old ones, nil for a record that kept none).
+	Renamed bool     `json:"renamed,omitempty"`
+	Names   []string `json:"names,omitempty"`
 }
 
 // factsRecord is a record of rec's kind and name holding only the facts
 // u kept: what dropEntries compares with.
 func (u *Updating) factsRecord(rec *Record) *Record {
-	return &Record{Kind: rec.Kind, Name: rec.Name, Details: u.Details, FactsJSON: u.FactsJSON, FactsVersion: u.FactsVersion}
+	r := &Record{Kind: rec.Kind, Name: rec.Name, Details: u.Details, FactsJSON: u.FactsJSON, FactsVersion: u.FactsVersion, Names: rec.Names}
+	if u.Renamed {
+		r.Names = u.Names
+	}
+	return r
 }
 
 // newUpdateRecord is the journal of an update before its first step: the
@@ -50,6 +58,10 @@ func newUpdateRecord(p *Plan) (*Record, error) {
 	rec.Updating = &Updating{From: len(b.Steps), Summary: b.Summary, Details: maps.Clone(b.Details),
 		FactsJSON: slices.Clone(b.FactsJSON), FactsVersion: b.FactsVersion, Spec: b.Spec}
 	rec.State, rec.Summary, rec.Spec = StateApplying, p.Summary, p.Spec
+	if p.Names != nil && !slices.Equal(p.Names, b.Names) {
+		rec.Updating.Renamed, rec.Updating.Names = true, slices.Clone(b.Names)
+		rec.Names = slices.Clone(p.Names)
+	}
 	if p.Facts != nil {
 		if err := rec.SetFacts(p.Facts); err != nil {
 			return nil, err
@@ -102,6 +114,19 @@ func dropEntries(st *Store, rec *Record, old *Record) {
 			st.dropEntry(e, rec.ID())
 		}
 	}
+	// The names it no longer answers to (an alias changed in place); the
+	// ones it does were indexed when rec was saved up.
+	var gone []string
+	for _, n := range old.Names {
+		if !slices.Contains(rec.Names, n) {
+			gone = append(gone, n)
+		}
+	}
+	if len(gone) > 0 && old.Names != nil && rec.Names != nil {
+		was := *rec
+		was.Names = gone
+		st.indexNamesDrop(&was)
+	}
 }
 
 // unwindUpdate undoes an update's steps in reverse and puts the record back
@@ -140,8 +165,11 @@ func unwindUpdate(ctx context.Context, r actions.Runner, st *Store, rec *Record)
 		}
 		return ran, errors.Join(errs...)
 	}
-	during := &Record{Kind: rec.Kind, Name: rec.Name, Details: rec.Details, FactsJSON: rec.FactsJSON, FactsVersion: rec.FactsVersion}
+	during := &Record{Kind: rec.Kind, Name: rec.Name, Details: rec.Details, FactsJSON: rec.FactsJSON, FactsVersion: rec.FactsVersion, Names: rec.Names}
 	rec.Steps = rec.Steps[:u.From]
+	if u.Renamed {
+		rec.Names = u.Names
+	}
 	rec.State, rec.Summary, rec.Spec, rec.Updating = StateUp, u.Summary, u.Spec, nil
 	rec.Details, rec.FactsJSON, rec.FactsVersion = u.Details, u.FactsJSON, u.FactsVersion
 	if err := st.Save(rec); err != nil {

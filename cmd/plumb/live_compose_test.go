@@ -150,6 +150,34 @@ func TestLiveCompose(t *testing.T) {
 	if out := getIn(t, "/run/netns/inet", "192.0.2.1:8081"); !strings.Contains(out, "hello") {
 		t.Errorf("the port published again answered:\n%s", out)
 	}
+	// Other aliases, on both of web's networks: its names change in place
+	// (no container restarts), the new ones resolve where they are
+	// given, the one taken away no longer does; back as they were, too.
+	write(t, shop+"/alias.yaml", "services:\n  web:\n    networks: !override\n      front: {aliases: [www, shop]}\n      back: {aliases: [api]}\n")
+	out = compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "alias.yaml", "plan")
+	if !strings.Contains(out, "# container shop-web-1: update (aliases on shop_back web → web, api; aliases on shop_front web, www → web, www, shop)\n") ||
+		!strings.Contains(out, "# container shop-db-1: keep\n") {
+		t.Errorf("plan of an alias change:\n%s", out)
+	}
+	compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "alias.yaml", "up", "-t", "0")
+	if now := pids(); now["shop-web-1"] != was["shop-web-1"] {
+		t.Errorf("an alias change of web: PIDs %v, then %v", was, now)
+	}
+	for _, c := range []struct{ from, name, want string }{
+		{"shop-proxy-1", "shop", "10.89.0.3"}, {"shop-proxy-1", "www", "10.89.0.3"}, {"shop-db-1", "api", "10.90.0.3"}, {"shop-proxy-1", "api", "none"},
+	} {
+		if got := lookup(c.from, c.name); got != c.want {
+			t.Errorf("after the alias change, %s resolves %s to %s, want %s", c.from, c.name, got, c.want)
+		}
+	}
+	if out := compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "alias.yaml", "plan"); out != "nothing to do\n" {
+		t.Errorf("plan right after the alias change:\n%s", out)
+	}
+	compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "up", "-t", "0")
+	if got := lookup("shop-proxy-1", "shop"); got != "none" {
+		t.Errorf("the alias taken away still resolves: shop is %s", got)
+	}
+
 	// Another command: web alone is replaced, and keeps its addresses.
 	write(t, shop+"/cmd.yaml", "services:\n  web:\n    command: [\"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\", \"-v\"]\n")
 	out = compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "cmd.yaml", "up", "-t", "0")
