@@ -4,10 +4,13 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"plumb/plan"
 )
 
 // project writes files (name: content) into a directory of their own and
@@ -246,5 +249,32 @@ func TestOnlyAliases(t *testing.T) {
 	}
 	if onlyAliases("", now) || onlyAliases("{", now) {
 		t.Error("an unreadable label: in place")
+	}
+}
+
+// TestInterruptedProjects: the projects whose up left a journal, by the
+// project each names (a name escaped in the file's name is read back),
+// and not a stray file.
+func TestInterruptedProjects(t *testing.T) {
+	l := plan.Layout{Dir: t.TempDir()}
+	if got := InterruptedProjects(l); got != nil {
+		t.Errorf("no journal: %v", got)
+	}
+	for _, project := range []string{"shop", "a b"} {
+		path := journalPath(l, project)
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(`{"project":"`+project+`","changes":[]}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(l.Dir, "compose", "notes.txt"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got := InterruptedProjects(l)
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"a b", "shop"}) {
+		t.Errorf("interrupted: %q", got)
 	}
 }

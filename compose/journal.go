@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"plumb/plan"
 )
@@ -54,17 +55,45 @@ func entryOf(c *Change) journalEntry {
 }
 
 func readJournal(l plan.Layout, project string) (*projectJournal, error) {
-	data, err := os.ReadFile(journalPath(l, project))
+	j, err := readJournalFile(journalPath(l, project))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
-	} else if err != nil {
+	}
+	return j, err
+}
+
+func readJournalFile(path string) (*projectJournal, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
 		return nil, err
 	}
 	var j projectJournal
 	if err := json.Unmarshal(data, &j); err != nil {
-		return nil, fmt.Errorf("%s: %w", journalPath(l, project), err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return &j, nil
+}
+
+// InterruptedProjects are the projects whose up was interrupted: those a
+// journal is left of (its project as it says, else its file's name).
+func InterruptedProjects(l plan.Layout) []string {
+	ents, err := os.ReadDir(filepath.Join(l.Dir, "compose"))
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range ents {
+		key, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		name := key
+		if j, err := readJournalFile(filepath.Join(l.Dir, "compose", e.Name())); err == nil && j.Project != "" && plan.IndexKey(j.Project) == key {
+			name = j.Project
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 // Interrupted says whether an up of the project was interrupted: its

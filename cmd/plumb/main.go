@@ -20,6 +20,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"plumb/actions"
+	"plumb/compose"
 	"plumb/config"
 	"plumb/plan"
 	"plumb/plan/firewall"
@@ -115,9 +116,15 @@ func (d *deps) env() plan.Env {
 }
 
 // warnInterrupted says so when a plan was left unfinished, and what to do.
-func warnInterrupted(d *deps) {
+func warnInterrupted(d *deps, composing bool) {
 	for _, r := range plan.Interrupted(d.store) {
 		zerolog.Ctx(d.ctx).Warn().Msgf("%s was interrupted (state %s); run `plumb recover` to finish its rollback", r.ID(), r.State)
+	}
+	if composing {
+		return // compose up and down roll the project back themselves; plan says so
+	}
+	for _, name := range compose.InterruptedProjects(d.store.Layout) {
+		zerolog.Ctx(d.ctx).Warn().Msgf("an up of compose project %s was interrupted; run `plumb recover` (or its next compose up or down) to roll it back", name)
 	}
 }
 
@@ -193,7 +200,7 @@ func runIn(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	// recover and status say it themselves; layer unpack and migrate journal are steps of a plan
 	// being applied (the plan is unfinished while it runs), and reads no journal.
 	if cmd := kctx.Command(); cmd != "recover" && cmd != "status" && !strings.HasPrefix(cmd, "layer unpack") && !strings.HasPrefix(cmd, "migrate journal") {
-		warnInterrupted(d)
+		warnInterrupted(d, strings.HasPrefix(cmd, "compose"))
 	}
 	err = kctx.Run(d)
 	if err == nil {

@@ -3,7 +3,10 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
 
+	"plumb/compose"
+	"plumb/container"
 	"plumb/plan"
 	"plumb/rootfs"
 	"plumb/view"
@@ -19,7 +22,9 @@ func (c *RecoverCmd) Help() string {
 	return `A plan interrupted by a crash (SIGKILL, power loss) leaves its journal in the
 state directory. recover undoes every step it records as started or done, in
 reverse, including the one that was running (undos are idempotent, so undoing
-what never happened is harmless). Running it again does nothing.`
+what never happened is harmless). An up of a Compose project killed half-way
+is then rolled back from the project's journal, as its next compose up or
+down would. Running it again does nothing.`
 }
 
 // Run finishes every unfinished plan.
@@ -38,6 +43,9 @@ func (c *RecoverCmd) Run(d *deps) error {
 			if err := td.Plan.Text(d.stdout); err != nil {
 				return err
 			}
+		}
+		for _, name := range compose.InterruptedProjects(d.store.Layout) {
+			fmt.Fprintf(d.stdout, "# compose/%s: an up was interrupted; recover rolls the project back from its journal, after the objects above\n", name)
 		}
 		left, err := rootfs.AbandonedStaging(d.store)
 		for _, p := range left {
@@ -62,8 +70,40 @@ func (c *RecoverCmd) Run(d *deps) error {
 		fmt.Fprintf(d.stdout, "deleted %s, left by a pull or import that was killed\n", p)
 	}
 	err = errors.Join(err, serr)
-	if len(done)+len(swept) == 0 && err == nil {
+	// A Compose project's up, killed: once its objects are whole again
+	// (above), the project goes back to what it was before that up.
+	projects := 0
+	if err == nil {
+		for _, name := range compose.InterruptedProjects(d.store.Layout) {
+			projects++
+			if perr := recoverProject(d, name); perr != nil {
+				err = errors.Join(err, perr)
+				continue
+			}
+			fmt.Fprintf(d.stdout, "recovered compose/%s\n", name)
+		}
+	}
+	if len(done)+len(swept)+projects == 0 && err == nil {
 		fmt.Fprintln(d.stdout, "nothing to recover")
 	}
 	return err
+}
+
+// recoverProject rolls back the interrupted up of project name, as the
+// next compose up or down would, with the project as plumb's records
+// know it (the file may be gone).
+func recoverProject(d *deps, name string) error {
+	p, err := compose.FromRecords(d.store, name)
+	if err != nil {
+		return fmt.Errorf("compose project %s: %w", name, err)
+	}
+	rt, err := container.ChooseRuntime("", d.store.Layout.Dir, d.proc)
+	if err != nil {
+		return fmt.Errorf("compose project %s: %w", name, err)
+	}
+	resolv := os.Getenv("PLUMB_RESOLV_CONF")
+	if resolv == "" {
+		resolv = "/etc/resolv.conf"
+	}
+	return p.Recover(d.ctx, d.env(), compose.Options{Runtime: rt, ResolvConf: resolv}, false, d.stdout)
 }
