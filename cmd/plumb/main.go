@@ -30,13 +30,14 @@ import (
 
 // CLI is plumb's command tree; each command is a struct in a file of its own.
 type CLI struct {
-	StateDir  pathFlag      `name:"state-dir" env:"PLUMB_STATE_DIR" default:"/run/plumb" placeholder:"DIR" help:"What lasts one boot: the journals of what plumb applied (links, rules, mounts), its index, its ledger of shared settings and its locks; a tmpfs (${env}); made absolute."`
-	Root      pathFlag      `name:"root" env:"PLUMB_ROOT" default:"/var/lib/plumb" placeholder:"DIR" help:"What outlives a boot: images, imported layers, the upper directories of overlays and containers, pulls being staged (${env}); made absolute. plumb migrate moves there what an older plumb kept in --state-dir."`
-	LogFormat string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
-	LogLevel  string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
-	Wait      time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
-	ExecMode  string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps as one iptables-restore --noflush (a block per table; ip6tables-restore for IPv6), nft steps as one nft -f -, undos too; each: one process per step, and links read by ip -j link show rather than in-process, for debugging."`
-	Firewall  string        `name:"firewall" env:"PLUMB_FIREWALL" default:"iptables" placeholder:"iptables|nftables" predictor:"firewall" help:"The back end of new objects' firewall rules: iptables (the document's commands) or nftables (a table of plumb's own per object, one nft -f - transaction). An object keeps the back end it was made with: attach, detach and down follow it."`
+	StateDir    pathFlag      `name:"state-dir" env:"PLUMB_STATE_DIR" default:"/run/plumb" placeholder:"DIR" help:"What lasts one boot: the journals of what plumb applied (links, rules, mounts), its index, its ledger of shared settings and its locks; a tmpfs (${env}); made absolute."`
+	Root        pathFlag      `name:"root" env:"PLUMB_ROOT" default:"/var/lib/plumb" placeholder:"DIR" help:"What outlives a boot: images, imported layers, the upper directories of overlays and containers, pulls being staged (${env}); made absolute. plumb migrate moves there what an older plumb kept in --state-dir."`
+	LogFormat   string        `name:"log-format" enum:"console,json" default:"console" help:"Logs on stderr: console (readable) or json (one object a line)."`
+	LogLevel    string        `name:"log-level" enum:"debug,info,warn,error" default:"info" help:"Least severe log level shown; debug shows every command run, probes included."`
+	Wait        time.Duration `name:"wait" default:"30s" help:"How long to wait for another plumb process holding the state directory's lock."`
+	ExecMode    string        `name:"exec" env:"PLUMB_EXEC" enum:"batch,each" default:"batch" help:"batch: consecutive ip steps of one namespace run as one ip -batch, iptables steps as one iptables-restore --noflush (a block per table; ip6tables-restore for IPv6), nft steps as one nft -f -, undos too; each: one process per step, and links read by ip -j link show rather than in-process, for debugging."`
+	ShowVersion versionFlag   `name:"version" help:"Print plumb's version, commit and Go version, and exit (as plumb version)."`
+	Firewall    string        `name:"firewall" env:"PLUMB_FIREWALL" default:"iptables" placeholder:"iptables|nftables" predictor:"firewall" help:"The back end of new objects' firewall rules: iptables (the document's commands) or nftables (a table of plumb's own per object, one nft -f - transaction). An object keeps the back end it was made with: attach, detach and down follow it."`
 
 	Veth       VethCmd       `cmd:"" help:"A point-to-point network between the host and one container (the document's DIY setup)."`
 	Run        RunCmd        `cmd:"" help:"Run a command in a container: an overlay root, its own namespaces, a bridge network."`
