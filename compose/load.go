@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/loader"
 	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/sirupsen/logrus"
 	"go.yaml.in/yaml/v4"
@@ -25,6 +26,21 @@ type LoadOptions struct {
 	Profiles []string
 	// Env is the environment interpolation reads (KEY=VALUE); nil: plumb's own.
 	Env []string
+	// names: the project is read for its services' names alone.
+	names bool
+}
+
+// ServiceNames are the services of the file o names, read as Load reads
+// it but without checking it against the Compose schema or refusing what
+// plumb does not do: for shell completion, which must answer at once
+// and only offers words.
+func ServiceNames(ctx context.Context, o LoadOptions) ([]string, error) {
+	o.names = true
+	f, err := Load(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	return f.Project.ServiceNames(), nil
 }
 
 // File is a Compose file as loaded: the project compose-go made of it, and
@@ -59,6 +75,10 @@ func Load(ctx context.Context, o LoadOptions) (*File, error) {
 	if len(o.Profiles) > 0 {
 		fns = append(fns, cli.WithProfiles(o.Profiles))
 	}
+	if o.names {
+		// Names alone (shell completion): no schema to compile and check.
+		fns = append(fns, cli.WithLoadOptions(func(lo *loader.Options) { lo.SkipValidation = true }))
+	}
 	opts, err := cli.NewProjectOptions(o.Files, fns...)
 	if err != nil {
 		return nil, &plan.Refused{Flag: "file", Msg: err.Error()}
@@ -74,6 +94,9 @@ func Load(ctx context.Context, o LoadOptions) (*File, error) {
 			return nil, &plan.Refused{Flag: "file", Msg: err.Error()}
 		}
 		return nil, &plan.Refused{Flag: "file", Msg: fmt.Sprintf("%s: %v", filepath.Base(opts.ConfigPaths[0]), err)}
+	}
+	if o.names {
+		return &File{Project: p}, nil
 	}
 	out, err := p.MarshalYAML()
 	if err != nil {

@@ -215,9 +215,9 @@ func composeServices(a complete.Args) []string {
 	if d := flagValue(words, "--project-directory"); d != "" {
 		o.Dir = filepath.Clean(d)
 	}
-	f, err := compose.Load(context.Background(), o)
+	names, err := compose.ServiceNames(context.Background(), o)
 	if err != nil {
 		return nil
 	}
-	return f.Project.ServiceNames()
+	return names
 }
