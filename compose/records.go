@@ -14,6 +14,20 @@ import (
 // project they record. What `compose -p NAME down` and `ps` work from
 // when there is no file, as docker compose -p NAME down does.
 func FromRecords(st *plan.Store, name string) (*Project, error) {
+	p, err := Recorded(st, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(p.Services) == 0 && len(p.Networks) == 0 && len(p.Volumes) == 0 {
+		return nil, plan.Refuse("project-name", "plumb keeps nothing of a project named %s (and there is no Compose file here)", name)
+	}
+	return p, nil
+}
+
+// Recorded is FromRecords, empty when plumb keeps nothing of the project:
+// what plumb recover rolls an interrupted up back with (an up killed
+// before it made anything left a journal and no object).
+func Recorded(st *plan.Store, name string) (*Project, error) {
 	p := &Project{Name: name}
 	cur, err := Read(st, name)
 	if err != nil {
@@ -40,9 +54,6 @@ func FromRecords(st *plan.Store, name string) (*Project, error) {
 				p.Volumes = append(p.Volumes, Volume{Key: r.Name, Name: r.Name})
 			}
 		}
-	}
-	if len(p.Services) == 0 && len(p.Networks) == 0 && len(p.Volumes) == 0 {
-		return nil, plan.Refuse("project-name", "plumb keeps nothing of a project named %s (and there is no Compose file here)", name)
 	}
 	return p, nil
 }

@@ -93,7 +93,7 @@ func (c *RecoverCmd) Run(d *deps) error {
 // next compose up or down would, with the project as plumb's records
 // know it (the file may be gone).
 func recoverProject(d *deps, name string) error {
-	p, err := compose.FromRecords(d.store, name)
+	p, err := compose.Recorded(d.store, name)
 	if err != nil {
 		return fmt.Errorf("compose project %s: %w", name, err)
 	}
