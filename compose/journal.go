@@ -40,6 +40,9 @@ type journalEntry struct {
 	OldLabels map[string]string   `json:"old_labels,omitempty"`
 }
 
+// JournalPath is the journal an up of project keeps while it runs.
+func JournalPath(l plan.Layout, project string) string { return journalPath(l, project) }
+
 func journalPath(l plan.Layout, project string) string {
 	return filepath.Join(l.Dir, "compose", plan.IndexKey(project)+".json")
 }

@@ -1,6 +1,12 @@
 package main
 
-import "plumb/view"
+import (
+	"os"
+
+	"plumb/compose"
+	"plumb/plan"
+	"plumb/view"
+)
 
 // StatusCmd is `plumb status`.
 type StatusCmd struct {
@@ -8,11 +14,20 @@ type StatusCmd struct {
 	All    bool        `name:"all" help:"List each layer of an image on a row of its own; without it, an image's layers that are up are counted on the image's row."`
 }
 
-// Run lists every object (see view.Status).
+// Run lists every object (see view.Status), and each Compose project
+// whose up was interrupted: its journal is left for recover to roll back.
 func (c *StatusCmd) Run(d *deps) error {
 	t, err := view.Status(d.store, c.All)
 	if err != nil {
 		return err
+	}
+	for _, name := range compose.InterruptedProjects(d.store.Layout) {
+		row := view.StatusRow{Kind: "compose", Name: name, State: plan.State("interrupted"),
+			Summary: "an up was interrupted; plumb recover (or its next compose up or down) rolls the project back"}
+		if fi, err := os.Stat(compose.JournalPath(d.store.Layout, name)); err == nil {
+			row.Updated = fi.ModTime().UTC().Format("2006-01-02T15:04:05Z07:00")
+		}
+		t.Rows = append(t.Rows, row)
 	}
 	return t.Write(d.stdout, c.Output)
 }
