@@ -1,7 +1,9 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
@@ -328,7 +331,7 @@ func (c *ComposePsCmd) Run(d *deps, pc *ComposeCmd) error {
 // ComposeLogsCmd is `plumb compose logs`.
 type ComposeLogsCmd struct {
 	Service string `arg:"" optional:"" predictor:"service" help:"Only this service's containers."`
-	Follow  bool   `name:"follow" help:"Go on showing what they write (one container only; -f is --file here, as kong keeps one meaning for a short flag)."`
+	Follow  bool   `name:"follow" help:"Go on showing what they write, side by side, each line after its container's name, until every one has ended (-f is --file here, as kong keeps one meaning for a short flag)."`
 }
 
 // Run writes each container's log, its lines after its name.
@@ -352,43 +355,91 @@ func (c *ComposeLogsCmd) Run(d *deps, pc *ComposeCmd) error {
 	if len(names) == 0 {
 		return fmt.Errorf("project %s has no container%s", p.Name, map[bool]string{true: " of service " + c.Service}[c.Service != ""])
 	}
-	if c.Follow && len(names) > 1 {
-		return plan.Refuse("follow", "one container at a time (these are %d: %s); name its service", len(names), strings.Join(names, ", "))
+	// One writer each for stdout and stderr, a whole line at a time: with
+	// --follow the containers' logs are read side by side.
+	var mu sync.Mutex
+	stdout, stderr := &lockedWriter{w: d.stdout, mu: &mu}, &lockedWriter{w: os.Stderr, mu: &mu}
+	logs := func(n string, dd *deps) error {
+		out, errw := &prefixWriter{w: stdout, prefix: n + " | "}, &prefixWriter{w: stderr, prefix: n + " | "}
+		dd.stdout = out
+		err := (&LogsCmd{Name: n, Follow: c.Follow, Tail: "all", stderr: errw}).Run(dd)
+		out.Flush()
+		errw.Flush()
+		return err
 	}
-	out := d.stdout
-	defer func() { d.stdout = out }()
-	for _, n := range names {
-		d.stdout = &prefixWriter{w: out, prefix: n + " | "}
-		if err := (&LogsCmd{Name: n, Follow: c.Follow, Tail: "all", stderr: &prefixWriter{w: os.Stderr, prefix: n + " | "}}).Run(d); err != nil {
-			return err
+	if !c.Follow || len(names) == 1 {
+		for _, n := range names {
+			dd := *d
+			if err := logs(n, &dd); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	return nil
+	// The store's directories are checked once here: the readers below
+	// only read it.
+	if err := d.store.TrustDirs(plan.ContainerKind.Name(), false); err != nil {
+		return err
+	}
+	errs := make([]error, len(names))
+	var wg sync.WaitGroup
+	for i, n := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dd := *d
+			errs[i] = logs(n, &dd)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-// prefixWriter writes each line after prefix.
+// lockedWriter is w shared by several writers: a Write at a time.
+type lockedWriter struct {
+	w  io.Writer
+	mu *sync.Mutex
+}
+
+func (l *lockedWriter) Write(b []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(b)
+}
+
+// prefixWriter writes each line after prefix, whole lines only (one
+// Write each, so that writers side by side never split a line); Flush
+// writes what is left of a last line.
 type prefixWriter struct {
-	w      interface{ Write([]byte) (int, error) }
+	w      io.Writer
 	prefix string
-	mid    bool
+	buf    []byte
 }
 
 func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.buf = append(p.buf, b...)
+	i := bytes.LastIndexByte(p.buf, '\n')
+	if i < 0 {
+		return len(b), nil
+	}
 	var out []byte
-	for _, c := range b {
-		if !p.mid {
-			out = append(out, p.prefix...)
-			p.mid = true
-		}
-		out = append(out, c)
-		if c == '\n' {
-			p.mid = false
+	for _, line := range bytes.SplitAfter(p.buf[:i+1], []byte("\n")) {
+		if len(line) > 0 {
+			out = append(append(out, p.prefix...), line...)
 		}
 	}
+	p.buf = append(p.buf[:0], p.buf[i+1:]...)
 	if _, err := p.w.Write(out); err != nil {
 		return 0, err
 	}
 	return len(b), nil
+}
+
+// Flush writes a last line that had no newline, with one.
+func (p *prefixWriter) Flush() {
+	if len(p.buf) > 0 {
+		p.Write([]byte("\n"))
+	}
 }
 
 // ComposeExecCmd is `plumb compose exec`.

@@ -258,6 +258,24 @@ volumes:
 		t.Errorf("down -p other, without the file:\n%s", out)
 	}
 
+	// logs --follow of two services side by side: each line whole, after
+	// its container's name, until both have ended.
+	chatty := filepath.Join(dir, "chatty")
+	write(t, chatty+"/compose.yaml", "services:\n  a:\n    image: plumb-demo/busybox:1\n    command: [sh, -c, \"echo one; sleep 1; echo two\"]\n  b:\n    image: plumb-demo/busybox:1\n    command: [sh, -c, \"echo uno; sleep 2; echo dos\"]\n")
+	compose(chatty, "up")
+	follow := exec.Command("timeout", "20", "plumb", "compose", "logs", "--follow")
+	follow.Dir = chatty
+	if got, err := follow.CombinedOutput(); err != nil {
+		t.Errorf("compose logs --follow of two services: %v\n%s", err, got)
+	} else {
+		for _, want := range []string{"chatty-a-1 | one\n", "chatty-a-1 | two\n", "chatty-b-1 | uno\n", "chatty-b-1 | dos\n"} {
+			if !strings.Contains(string(got), want) {
+				t.Errorf("compose logs --follow: no %q in:\n%s", want, got)
+			}
+		}
+	}
+	compose(chatty, "down", "-t", "0")
+
 	out = compose(shop, "down", "-t", "0")
 	if !strings.Contains(out, "network shop_front: remove") || strings.Contains(out, "volume") {
 		t.Errorf("down:\n%s", out)
