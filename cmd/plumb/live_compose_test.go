@@ -8,13 +8,11 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
-	"runtime"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"golang.org/x/sys/unix"
 
 	"os/exec"
 	"path/filepath"
@@ -297,30 +295,15 @@ volumes:
 	}
 }
 
-// getIn fetches http://addr/ from inside the network namespace at nsPath:
-// the socket is made there (a socket keeps the namespace it was made in),
-// on this thread, before it goes back.
+// getIn fetches http://addr/ from inside the network namespace at nsPath
+// (the socket is made there: see inNetns).
 func getIn(t *testing.T, nsPath, addr string) string {
 	t.Helper()
-	runtime.LockOSThread()
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer self.Close()
-	target, err := os.Open(nsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatal(err)
-	}
-	conn, derr := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-		panic("cannot return to own network namespace: " + err.Error())
-	}
-	runtime.UnlockOSThread()
+	var conn net.Conn
+	derr := inNetns(nsPath, func() (err error) {
+		conn, err = net.DialTimeout("tcp", addr, 5*time.Second)
+		return err
+	})
 	if derr != nil {
 		return derr.Error()
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,33 +90,19 @@ func sh(t *testing.T, argv ...string) string {
 }
 
 // listenIn opens a TCP listener inside another network namespace: a
-// socket keeps the namespace it was made in.
+// socket keeps the namespace it was made in (see inNetns).
 func listenIn(t *testing.T, nsPath, addr string) net.Listener {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	self, err := os.Open("/proc/thread-self/ns/net")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer self.Close()
-	target, err := os.Open(nsPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		t.Fatal(err)
-	}
 	network := "tcp4"
 	if strings.HasPrefix(addr, "[") {
 		network = "tcp6"
 	}
-	l, lerr := net.Listen(network, addr)
-	if err := unix.Setns(int(self.Fd()), unix.CLONE_NEWNET); err != nil {
-		panic("cannot return to own network namespace: " + err.Error())
-	}
-	if lerr != nil {
-		t.Fatal(lerr)
+	var l net.Listener
+	err := inNetns(nsPath, func() (err error) {
+		l, err = net.Listen(network, addr)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
 	return l
