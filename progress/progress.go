@@ -67,17 +67,22 @@ type Tracker struct {
 	waited bool
 }
 
-// New is a Tracker writing to out (stderr) in mode; logs (the logger's,
-// and stdout's when it is the same terminal) are routed above the bars
-// while they are drawn.
-func New(mode Mode, out io.Writer, logs ...*Log) *Tracker {
+// New is a Tracker writing to out (stderr) in mode; log, when not nil (the
+// logger's), is routed above the bars while they are drawn.
+func New(mode Mode, out io.Writer, log *Log) *Tracker {
 	t := &Tracker{mode: mode, out: out}
-	for _, l := range logs {
-		if l != nil {
-			t.logs = append(t.logs, l)
-		}
+	if log != nil {
+		t.logs = []*Log{log}
 	}
 	return t
+}
+
+// Route has l, too, printed above the bars while they are drawn (stdout,
+// when it is the same terminal). Before the first item only.
+func (t *Tracker) Route(l *Log) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.logs = append(t.logs, l)
 }
 
 // Bars reports whether t draws bars.

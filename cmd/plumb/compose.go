@@ -84,6 +84,28 @@ func (c *ComposeCmd) loadOrRecords(d *deps) (*compose.Project, error) {
 	return p, err
 }
 
+// containers are the project's containers as its records hold them, and
+// their names sorted: service's alone unless service is "".
+func (c *ComposeCmd) containers(d *deps, service string) (*compose.Project, *compose.Current, []string, error) {
+	p, err := c.loadOrRecords(d)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	cur, err := compose.Read(d.store, p.Name)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	var names []string
+	for n, rec := range cur.Containers {
+		f, _ := rec.Container()
+		if service == "" || f.Labels[compose.LabelService] == service {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	return p, cur, names, nil
+}
+
 // ComposeUpCmd is `plumb compose up`.
 type ComposeUpCmd struct {
 	Detach        bool   `name:"detach" short:"d" help:"Return once the containers run (plumb compose up always does: accepted for docker compose up -d's sake)."`
@@ -147,12 +169,11 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 	// bars when stdout is the same terminal.
 	tr := d.tracker(quiet || dry)
 	if tr.Bars() {
-		var out *progress.Log
 		if isTerminal(d.stdout) {
-			out = progress.NewLog(d.stdout)
+			out := progress.NewLog(d.stdout)
 			d.stdout = out
+			tr.Route(out)
 		}
-		tr = d.tracker(false, out)
 		defer tr.Wait()
 	} else {
 		tr = nil
@@ -277,19 +298,10 @@ type ComposePsCmd struct{}
 
 // Run lists the project's containers.
 func (c *ComposePsCmd) Run(d *deps, pc *ComposeCmd) error {
-	p, err := pc.loadOrRecords(d)
+	p, cur, names, err := pc.containers(d, "")
 	if err != nil {
 		return err
 	}
-	cur, err := compose.Read(d.store, p.Name)
-	if err != nil {
-		return err
-	}
-	names := make([]string, 0, len(cur.Containers))
-	for n := range cur.Containers {
-		names = append(names, n)
-	}
-	sort.Strings(names)
 	rows := [][]string{{"NAME", "SERVICE", "STATE", "PID", "ADDRESS", "BRIDGE", "PORTS"}}
 	for _, n := range names {
 		rec := cur.Containers[n]
@@ -336,22 +348,10 @@ type ComposeLogsCmd struct {
 
 // Run writes each container's log, its lines after its name.
 func (c *ComposeLogsCmd) Run(d *deps, pc *ComposeCmd) error {
-	p, err := pc.loadOrRecords(d)
+	p, _, names, err := pc.containers(d, c.Service)
 	if err != nil {
 		return err
 	}
-	cur, err := compose.Read(d.store, p.Name)
-	if err != nil {
-		return err
-	}
-	var names []string
-	for n, rec := range cur.Containers {
-		f, _ := rec.Container()
-		if c.Service == "" || f.Labels[compose.LabelService] == c.Service {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
 	if len(names) == 0 {
 		return fmt.Errorf("project %s has no container%s", p.Name, map[bool]string{true: " of service " + c.Service}[c.Service != ""])
 	}

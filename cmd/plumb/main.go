@@ -258,12 +258,12 @@ func isTerminal(w io.Writer) bool {
 // tracker shows long work's progress on stderr: bars on a terminal, a
 // line per finished item elsewhere, nothing when quiet or when the logs
 // are JSON (a program reads stderr then).
-func (d *deps) tracker(quiet bool, stdout ...*progress.Log) *progress.Tracker {
+func (d *deps) tracker(quiet bool) *progress.Tracker {
 	switch {
 	case quiet || d.jsonLogs || d.stderr == nil:
-		return progress.New(progress.Quiet, nil)
+		return progress.New(progress.Quiet, nil, nil)
 	case isTerminal(d.stderr):
-		return progress.New(progress.Bars, d.stderr, append(stdout, d.logw)...)
+		return progress.New(progress.Bars, d.stderr, d.logw)
 	}
 	return progress.New(progress.Lines, d.stderr, d.logw)
 }
