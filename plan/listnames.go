@@ -2,20 +2,17 @@ package plan
 
 import (
 	"encoding/json"
-	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"syscall"
 )
 
-// Names are the names of kind's objects, read from their journals' file
+// ObjectNames are the names of kind's objects, read from their journals' file
 // names alone: without the lock, the trust checks or a journal read, for
 // shell completion, which must answer at once while another plumb holds
 // the lock, and only prints words.
-func (l Layout) Names(kind string) []string {
+func (l Layout) ObjectNames(kind string) []string {
 	ents, err := os.ReadDir(filepath.Join(l.objects(), kind))
 	if err != nil {
 		return nil
@@ -29,14 +26,15 @@ func (l Layout) Names(kind string) []string {
 	return names
 }
 
-// ImageRefs are the names images were pulled or imported as, read as
-// Names reads, from the image journals' facts (their files are named by
-// the image's ID).
-func (l Layout) ImageRefs() []string {
+// ImageRefs are the names images were pulled or imported as, read from
+// the image journals' facts (their files are named by the image's ID),
+// as every journal is read (readTrusted: no link followed, no FIFO waited
+// on, none another user could write), but without the lock.
+func (s *Store) ImageRefs() []string {
 	var refs []string
-	for _, id := range l.Names(ImageKind.Name()) {
-		data, err := readRegular(l.Journal(ImageKind.Name(), id))
-		if err != nil {
+	for _, id := range s.ObjectNames(ImageKind.Name()) {
+		data, why, err := s.readTrusted(s.Journal(ImageKind.Name(), id))
+		if err != nil || why != "" {
 			continue
 		}
 		var j struct {
@@ -50,19 +48,4 @@ func (l Layout) ImageRefs() []string {
 	}
 	slices.Sort(refs)
 	return slices.Compact(refs)
-}
-
-// readRegular reads path when it is a regular file of at most 1 MiB: a
-// FIFO or a device where a journal should be is never waited on, nor a
-// link followed.
-func readRegular(path string) ([]byte, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() > 1<<20 {
-		return nil, fmt.Errorf("%s: not a journal", path)
-	}
-	return io.ReadAll(f)
 }

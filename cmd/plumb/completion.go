@@ -105,7 +105,11 @@ func completing(stdout io.Writer) bool {
 	}
 	// After a bare --, the words are the container's command: none of
 	// plumb's flags or names fits there.
-	if words := lineWords(); slices.Contains(words[:max(len(words)-1, 0)], "--") || (len(words) > 0 && words[len(words)-1] == "--" && strings.HasSuffix(completionLine(), " ")) {
+	typed := lineWords() // the words done: all but one being typed
+	if len(typed) > 0 && !strings.HasSuffix(completionLine(), " ") {
+		typed = typed[:len(typed)-1]
+	}
+	if slices.Contains(typed, "--") {
 		return true
 	}
 	done := false
@@ -128,7 +132,7 @@ func completing(stdout io.Writer) bool {
 // the objects it may be.
 func predictors() map[string]complete.Predictor {
 	names := func(kind string) complete.Predictor {
-		return complete.PredictFunc(func(a complete.Args) []string { return lineLayout(a).Names(kind) })
+		return complete.PredictFunc(func(a complete.Args) []string { return lineStore().ObjectNames(kind) })
 	}
 	return map[string]complete.Predictor{
 		"container": names(plan.ContainerKind.Name()),
@@ -138,11 +142,11 @@ func predictors() map[string]complete.Predictor {
 		"layer":     names(plan.LayerKind.Name()),
 		// --net: a bridge, or none.
 		"net": complete.PredictFunc(func(a complete.Args) []string {
-			return append(lineLayout(a).Names(plan.BridgeKind.Name()), "none")
+			return append(lineStore().ObjectNames(plan.BridgeKind.Name()), "none")
 		}),
-		"image": complete.PredictFunc(func(a complete.Args) []string { return lineLayout(a).ImageRefs() }),
+		"image": complete.PredictFunc(func(a complete.Args) []string { return lineStore().ImageRefs() }),
 		"object": complete.PredictFunc(func(a complete.Args) []string {
-			l := lineLayout(a)
+			l := lineStore()
 			var all []string
 			for _, k := range plan.Kinds() {
 				// Images and their layers are named by their digests
@@ -151,7 +155,7 @@ func predictors() map[string]complete.Predictor {
 				if k == plan.ImageKind.Name() || k == plan.ImageLayerKind.Name() || k == plan.MigrateKind.Name() {
 					continue
 				}
-				all = append(all, l.Names(k)...)
+				all = append(all, l.ObjectNames(k)...)
 			}
 			return all
 		}),
@@ -160,9 +164,9 @@ func predictors() map[string]complete.Predictor {
 	}
 }
 
-// lineLayout is the state directory the line being completed names
+// lineStore is the state directory the line being completed names
 // (--state-dir), else PLUMB_STATE_DIR's, else the default.
-func lineLayout(a complete.Args) plan.Layout {
+func lineStore() *plan.Store {
 	dir := os.Getenv("PLUMB_STATE_DIR")
 	if v := flagValue(lineWords(), "--state-dir"); v != "" {
 		dir = v
@@ -170,7 +174,7 @@ func lineLayout(a complete.Args) plan.Layout {
 	if dir == "" {
 		dir = "/run/plumb"
 	}
-	return plan.Layout{Dir: dir}
+	return plan.NewStore(dir)
 }
 
 // lineWords are the words of the line being completed, up to the cursor:
