@@ -399,6 +399,9 @@ func undoUpdate(ctx context.Context, env plan.Env, name string, ports []plan.Por
 		return err
 	}
 	for _, id := range slices.Sorted(maps.Keys(names)) {
+		if len(names[id]) == 0 {
+			continue // a record of before names were kept: its own name stays
+		}
 		kind, n, _ := strings.Cut(id, "/")
 		cur, err := env.St.LoadHeader(kind, n)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -410,9 +413,6 @@ func undoUpdate(ctx context.Context, env plan.Env, name string, ports []plan.Por
 		r := &network.Rename{Rec: cur, Names: names[id]}
 		if cur.Is(plan.ContainerKind) {
 			r.Labels = labels
-		}
-		if len(r.Names) == 0 {
-			continue // a record of before names were kept: its own name stays
 		}
 		if _, err := plan.Up(ctx, env, r, false); err != nil {
 			return err

@@ -463,15 +463,8 @@ func orNoneList(l []string) string {
 // record (its first network's names, and its labels) and each of its
 // other networks' attachments.
 func (p *Project) renames(env plan.Env, rec *plan.Record, f plan.ContainerFacts, sp Spec, labels map[string]string) ([]*network.Rename, error) {
-	names := func(aliases []string) []string {
-		out := []string{rec.Name}
-		for _, a := range aliases {
-			if !slices.Contains(out, a) {
-				out = append(out, a)
-			}
-		}
-		return out
-	}
+	// As an attachment names itself: its container's name, then aliases.
+	names := func(aliases []string) []string { return (&network.Attach{Name: rec.Name, Aliases: aliases}).Names() }
 	out := []*network.Rename{{Rec: rec, Names: names(sp.Networks[0].Aliases), Labels: labels}}
 	if len(sp.Networks) == 1 {
 		return out, nil

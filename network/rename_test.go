@@ -18,15 +18,7 @@ import (
 // journals say the same.
 func TestRename(t *testing.T) {
 	ctx := context.Background()
-	st := plan.NewStore(t.TempDir())
-	if err := st.Lock(ctx, time.Second); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { st.Unlock() }()
-	br := bridgeUp(t, st, "10.88.0.0/24")
-	if err := st.BuildIndex(); err != nil {
-		t.Fatal(err)
-	}
+	st, br := indexedBridge(t)
 	rec := namesAttach(t, st, br, &Attach{IP: netip.MustParseAddr("10.88.0.2"), Name: "web", Aliases: []string{"www", "old"}})
 	r := &FakeAwareRunner{}
 	env := plan.Env{R: r, St: st}
@@ -65,15 +57,7 @@ func TestRename(t *testing.T) {
 // old names are the record's and the index's again, the new ones gone.
 func TestRenameRecovered(t *testing.T) {
 	ctx := context.Background()
-	st := plan.NewStore(t.TempDir())
-	if err := st.Lock(ctx, time.Second); err != nil {
-		t.Fatal(err)
-	}
-	defer func() { st.Unlock() }()
-	br := bridgeUp(t, st, "10.88.0.0/24")
-	if err := st.BuildIndex(); err != nil {
-		t.Fatal(err)
-	}
+	st, br := indexedBridge(t)
 	rec := namesAttach(t, st, br, &Attach{IP: netip.MustParseAddr("10.88.0.2"), Name: "web", Aliases: []string{"old"}})
 	full, err := st.Load(rec.Kind, rec.Name)
 	if err != nil {
@@ -99,6 +83,21 @@ func TestRenameRecovered(t *testing.T) {
 	if d := cmp.Diff(want, st.Names("br0"), addrCmp); d != "" {
 		t.Errorf("names index after recover (-want +got):\n%s", d)
 	}
+}
+
+// indexedBridge is a locked store with bridge br0 up and the index built.
+func indexedBridge(t *testing.T) (*plan.Store, BridgeNetwork) {
+	t.Helper()
+	st := plan.NewStore(t.TempDir())
+	if err := st.Lock(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Unlock)
+	br := bridgeUp(t, st, "10.88.0.0/24")
+	if err := st.BuildIndex(); err != nil {
+		t.Fatal(err)
+	}
+	return st, br
 }
 
 // FakeAwareRunner counts the commands run.
