@@ -12,6 +12,9 @@ type Table string
 const (
 	Filter Table = "filter"
 	NAT    Table = "nat"
+	// Mangle holds an isolated network's drops: its FORWARD runs before
+	// filter's, so no other network's accept comes first.
+	Mangle Table = "mangle"
 )
 
 // Rule is one iptables rule: where it lives and its match and target, as the

@@ -114,9 +114,12 @@ func (a LinkSetUp) Target() Netns { return a.In }
 // fixed MAC address: without one the kernel gives the bridge the lowest MAC
 // of its ports, so its address changes as containers come and go and the
 // containers' ARP entries for the gateway go stale.
+// A Group other than 0 puts it in that device group, which firewall
+// rules match (isolated networks).
 type LinkAddBridge struct {
 	Name    IfName `json:"name"`
 	Address string `json:"address,omitempty"`
+	Group   uint32 `json:"group,omitempty"`
 }
 
 func (a LinkAddBridge) Kind() string   { return "link_add_bridge" }
@@ -125,6 +128,9 @@ func (a LinkAddBridge) args() []string {
 	args := []string{"link", "add", a.Name.String()}
 	if a.Address != "" {
 		args = append(args, "address", a.Address)
+	}
+	if a.Group != 0 {
+		args = append(args, "group", strconv.FormatUint(uint64(a.Group), 10))
 	}
 	return append(args, "type", "bridge")
 }

@@ -27,13 +27,23 @@ type ResolverStart struct {
 	Network  string     `json:"network"`
 	Listen   netip.Addr `json:"listen"`
 	PIDFile  string     `json:"pid_file"`
+	// Internal: the network is internal, and its resolver asks no
+	// nameserver beyond it.
+	Internal bool `json:"internal,omitempty"`
 }
 
 func (a ResolverStart) Kind() string { return "resolver_start" }
 func (a ResolverStart) Argv() []string {
-	return []string{"plumb", "--state-dir", a.StateDir, "dns", "start", "--pid-file", a.PIDFile, "--listen", a.Listen.String(), a.Network}
+	argv := []string{"plumb", "--state-dir", a.StateDir, "dns", "start", "--pid-file", a.PIDFile, "--listen", a.Listen.String()}
+	if a.Internal {
+		argv = append(argv, "--internal")
+	}
+	return append(argv, a.Network)
 }
 func (a ResolverStart) Why() string {
+	if a.Internal {
+		return fmt.Sprintf("answer the names of %s's containers at %s:53, and refuse the rest (an internal network reaches no nameserver)", a.Network, a.Listen)
+	}
 	return fmt.Sprintf("answer the names of %s's containers at %s:53, and the host's nameservers' for the rest", a.Network, a.Listen)
 }
 func (a ResolverStart) Undo() Action { return ResolverStop{PIDFile: a.PIDFile, Network: a.Network} }

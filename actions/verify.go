@@ -25,6 +25,7 @@ type linkInfo struct {
 	MTU    int      `json:"mtu"`
 	Master string   `json:"master"`
 	MAC    string   `json:"address"`
+	Group  string   `json:"group"` // "default" for 0, else its name or number
 }
 
 func showLink(ctx context.Context, r Runner, in Netns, dev IfName) (*linkInfo, error) {
@@ -58,8 +59,14 @@ func (a LinkAddVeth) Verify(ctx context.Context, r Runner) error {
 }
 
 func (a LinkAddBridge) Verify(ctx context.Context, r Runner) error {
-	_, err := showLink(ctx, r, Netns{}, a.Name)
-	return err
+	l, err := showLink(ctx, r, Netns{}, a.Name)
+	if err != nil {
+		return err
+	}
+	if g := strconv.FormatUint(uint64(a.Group), 10); a.Group != 0 && l.Group != g {
+		return fmt.Errorf("link %s is in device group %s, not %s", a.Name, l.Group, g)
+	}
+	return nil
 }
 
 func (a LinkSetNetns) Verify(ctx context.Context, r Runner) error {

@@ -22,6 +22,7 @@ type DNSServeCmd struct {
 	Network    string     `arg:"" predictor:"bridge" help:"The bridge whose containers' names it answers."`
 	Listen     netip.Addr `name:"listen" required:"" placeholder:"IP" help:"The address to listen on, port 53 (the bridge's gateway)."`
 	ResolvConf string     `name:"resolv-conf" default:"/etc/resolv.conf" placeholder:"PATH" help:"Where the host's nameservers are, asked for other names."`
+	Internal   bool       `name:"internal" help:"Answer the network's names alone and refuse the rest: an internal network's containers ask no nameserver beyond it, as on Docker's."`
 }
 
 // Run serves until SIGTERM; it says "ok" on descriptor 3, when given, once
@@ -31,7 +32,10 @@ func (c *DNSServeCmd) Run(d *deps) error {
 	if _, err := status.Stat(); err != nil {
 		status = nil
 	}
-	s := &resolver.Server{Layout: d.store.Layout, Network: c.Network, Listen: c.Listen, Upstream: resolver.Upstreams(c.ResolvConf)}
+	s := &resolver.Server{Layout: d.store.Layout, Network: c.Network, Listen: c.Listen}
+	if !c.Internal {
+		s.Upstream = resolver.Upstreams(c.ResolvConf)
+	}
 	err := s.Serve(d.ctx, func() {
 		if status != nil {
 			fmt.Fprint(status, "ok\n")
@@ -50,6 +54,7 @@ type DNSStartCmd struct {
 	Listen     netip.Addr `name:"listen" required:"" placeholder:"IP" help:"The address to listen on, port 53 (the bridge's gateway)."`
 	PIDFile    string     `name:"pid-file" required:"" placeholder:"FILE" help:"Where its PID is written."`
 	ResolvConf string     `name:"resolv-conf" env:"PLUMB_RESOLV_CONF" default:"/etc/resolv.conf" placeholder:"PATH" help:"Where the host's nameservers are, asked for other names."`
+	Internal   bool       `name:"internal" help:"Answer the network's names alone and refuse the rest: an internal network's containers ask no nameserver beyond it, as on Docker's."`
 }
 
 // Run starts the resolver.
@@ -58,7 +63,11 @@ func (c *DNSStartCmd) Run(d *deps) error {
 	if err != nil {
 		return err
 	}
-	args := []string{"--state-dir", d.store.Layout.Dir, "dns", "serve", "--listen", c.Listen.String(), "--resolv-conf", c.ResolvConf, c.Network}
+	args := []string{"--state-dir", d.store.Layout.Dir, "dns", "serve", "--listen", c.Listen.String(), "--resolv-conf", c.ResolvConf}
+	if c.Internal {
+		args = append(args, "--internal")
+	}
+	args = append(args, c.Network)
 	return actions.StartResolver(self, args, c.PIDFile)
 }
 

@@ -38,7 +38,19 @@ const (
 	// Traffic the host itself takes in (filter INPUT): what a network may
 	// not reach of the host.
 	Incoming
+	// Forwarded traffic before any network's accepts see it: an
+	// isolated or internal network's drops (iptables: mangle FORWARD,
+	// which runs before filter's, whatever order networks came in; nft: the
+	// network's forward chain, where a drop is final whatever another
+	// table accepts).
+	Isolation
 )
+
+// IsolatedGroup is the device group of isolated networks' bridges
+// (28780, "pl" in ASCII): an isolated network drops what it would forward
+// to an interface of the group, so each network's own rules keep it apart
+// from every other, with no chain shared between networks to keep.
+const IsolatedGroup uint32 = 28780
 
 // AcceptForward lets packets be forwarded from In to Out. A Not flag
 // inverts its interface ("anything but"); an empty interface matches any.
@@ -53,6 +65,19 @@ type AcceptForward struct {
 	In, Out       actions.IfName
 	NotIn, NotOut bool
 	Replies       bool
+	Why           string
+}
+
+// DropForward drops packets forwarded from In to Out, with Not flags and
+// empty interfaces as AcceptForward's; OutGroup, when not 0, matches only
+// packets leaving by an interface of that device group. It goes in the
+// Isolation hook's rules.
+type DropForward struct {
+	Family        ipam.Family
+	Network       string
+	In, Out       actions.IfName
+	NotIn, NotOut bool
+	OutGroup      uint32
 	Why           string
 }
 
@@ -117,6 +142,7 @@ type Publish struct {
 
 func (n AcceptForward) family() ipam.Family { return n.Family }
 func (n Masquerade) family() ipam.Family    { return n.Family }
+func (n DropForward) family() ipam.Family   { return n.Family }
 func (n OwnRules) family() ipam.Family      { return n.Family }
 func (n JumpInto) family() ipam.Family      { return n.Family }
 func (n Publish) family() ipam.Family       { return ipam.FamilyOf(n.To) }

@@ -24,6 +24,7 @@ func filterChain(net string) string { return "PLUMB-" + net }
 func natChain(net string) string    { return "PLUMB-" + net + "-NAT" }
 func dnatChain(net string) string   { return "PLUMB-" + net + "-DNAT" }
 func inputChain(net string) string  { return "PLUMB-" + net + "-IN" }
+func isoChain(net string) string    { return "PLUMB-" + net + "-ISO" }
 
 func comment(net string) []string { return []string{"-m", "comment", "--comment", "plumb:" + net} }
 
@@ -58,6 +59,15 @@ func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
 				chain, spec = filterChain(n.Network), append(spec, comment(n.Network)...)
 			}
 			add(actions.Filter, chain, append(spec, "-j", "ACCEPT"), n.Why)
+		case DropForward:
+			if n.Network == "" {
+				return nil, fmt.Errorf("a drop is a network's own rule, and this one names no network")
+			}
+			spec := append(iface(n.In, n.NotIn, "-i"), iface(n.Out, n.NotOut, "-o")...)
+			if n.OutGroup != 0 {
+				spec = append(spec, "-m", "devgroup", "--dst-group", strconv.FormatUint(uint64(n.OutGroup), 10))
+			}
+			add(actions.Mangle, isoChain(n.Network), append(append(spec, comment(n.Network)...), "-j", "DROP"), n.Why)
 		case Masquerade:
 			chain, spec := "POSTROUTING", []string{"-s", n.Source.String()}
 			var c []string
@@ -90,6 +100,11 @@ func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
 					Purpose: "send forwarded traffic through " + chain + " first", IPv6: v6}})
 			case Outgoing:
 				add(actions.NAT, "POSTROUTING", jump(), "send outgoing traffic through "+chain)
+			case Isolation:
+				// mangle FORWARD runs before filter FORWARD, where every
+				// network's accepts are: a drop here is seen first.
+				out = append(out, actions.IptablesInsert{Rule: actions.Rule{Table: actions.Mangle, Chain: "FORWARD", Spec: jump(),
+					Purpose: "send forwarded traffic through " + chain + " before any network's accepts", IPv6: v6}})
 			case Incoming:
 				// At the top of INPUT, as FORWARD's: before a rule that
 				// would accept it.
@@ -139,6 +154,8 @@ func hookChain(net string, h Hook) (actions.Table, string) {
 		return actions.NAT, dnatChain(net)
 	case Incoming:
 		return actions.Filter, inputChain(net)
+	case Isolation:
+		return actions.Mangle, isoChain(net)
 	}
 	return actions.Filter, filterChain(net)
 }

@@ -3,6 +3,7 @@ package firewall
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"unicode"
 
@@ -16,7 +17,8 @@ import (
 // undo is `nft delete table ip plumb-NAME`: down is one atomic delete, and
 // no rule of anyone else's is read, edited or found by handle. The table's
 // base chains hook the kernel directly (nothing to jump from), with policy
-// accept: plumb never drops. Published ports are elements of the table's
+// accept: plumb drops only what an internal or isolated network keeps
+// out, with rules of its own table. Published ports are elements of the table's
 // map `ports` (proto . host port : address . port), so attach and detach
 // add and delete elements, never rules.
 //
@@ -174,6 +176,28 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 			}
 			b.rule("forward", n.Why, strings.Join(append(words, "accept"), " "))
 			hook(b, "forwarding")
+		case DropForward:
+			if n.Network == "" {
+				return nil, fmt.Errorf("a drop is a network's own rule, and this one names no network")
+			}
+			b, err := build(n.Network, "")
+			if err != nil {
+				return nil, err
+			}
+			in, err := nftIface("iifname", n.In, n.NotIn)
+			if err != nil {
+				return nil, err
+			}
+			out, err := nftIface("oifname", n.Out, n.NotOut)
+			if err != nil {
+				return nil, err
+			}
+			words := append(in, out...)
+			if n.OutGroup != 0 {
+				words = append(words, "oifgroup", strconv.FormatUint(uint64(n.OutGroup), 10))
+			}
+			b.rule("forward", n.Why, strings.Join(append(words, "drop"), " "))
+			hook(b, "isolation")
 		case Masquerade:
 			b, err := build(n.Network, n.Object)
 			if err != nil {
@@ -211,6 +235,11 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 				hook(b, "NAT")
 			case Incoming:
 				b.chain("input")
+			case Isolation:
+				// The forward chain, its drops first: they are a
+				// network's first needs.
+				b.chain("forward")
+				hook(b, "isolation")
 			case ForTheHost:
 				b.maps = append(b.maps, portsMap)
 				b.rule("prerouting", "send traffic for the host's addresses to the published ports' containers (from outside)",
