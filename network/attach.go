@@ -255,8 +255,10 @@ func (a *Attach) checkRecords(st *plan.Store, net Network) error {
 		}
 		return plan.Refuse(targetFlag(a.Target), "%s is already attached to %s as %s", a.Target.Label(), name, f.IP)
 	}
-	if len(a.Publish) > 0 && !net.Rules().NAT {
-		return plan.Refuse("publish", "%s was made with --no-nat; published ports need its NAT chains", net.Ref())
+	if len(a.Publish) > 0 {
+		if err := net.Rules().PublishRefused(net.Ref()); err != nil {
+			return err
+		}
 	}
 	for _, p := range a.Publish {
 		if p.HostIP.IsValid() {
@@ -296,7 +298,7 @@ func (a *Attach) plan(net Network) (*plan.Plan, error) {
 		plan.Step{Action: actions.LinkSetUp{Dev: a.If, In: in}},
 		plan.Step{Action: actions.LinkSetUp{Dev: "lo", In: in}},
 	)
-	if !a.OwnRoutes {
+	if !a.OwnRoutes && !netRules.Internal { // nothing leaves an internal network
 		steps = append(steps, plan.Step{Action: actions.RouteAddDefault{Via: first.Gateway, In: in}})
 		if a.IP6.IsValid() {
 			steps = append(steps, plan.Step{Action: actions.RouteAddDefault{Via: second.Gateway, In: in}})

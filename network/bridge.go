@@ -58,6 +58,17 @@ type Bridge struct {
 	DNS bool
 	// Project is the Compose project that makes it, kept in its facts.
 	Project string
+	// Internal: nothing is forwarded into or out of the network (its
+	// containers reach each other and the host's address on it, nothing
+	// beyond), no NAT, no published ports, no default route for its
+	// containers, and its resolver asks no nameserver beyond it: Docker's
+	// `--internal`.
+	Internal bool
+	// Isolate: the network forwards nothing to another isolated network,
+	// as Docker's networks are kept apart (Compose's networks are). Its
+	// bridge is in the device group firewall.IsolatedGroup, and its rules
+	// drop what it would forward to an interface of that group.
+	Isolate bool
 }
 
 // families is the bridge's families as its facts will record them.
@@ -95,6 +106,19 @@ func (b *Bridge) Check() error {
 	}
 	if b.NAT6 && b.NoNAT {
 		return plan.Refuse("ipv6-nat", "--no-nat leaves out forwarding and NAT for both families")
+	}
+	if b.Internal {
+		switch {
+		case b.NoNAT:
+			return plan.Refuse("internal", "an internal network's rules drop what would leave it, and --no-nat writes no rules")
+		case b.NAT6:
+			return plan.Refuse("internal", "an internal network's traffic never leaves it: there is nothing to masquerade (--ipv6-nat)")
+		case b.Mesh != "":
+			return plan.Refuse("internal", "a network on mesh %s forwards to the other nodes: it cannot be internal", b.Mesh)
+		}
+	}
+	if b.Isolate && b.NoNAT {
+		return plan.Refuse("isolate", "an isolated network's rules drop what it would forward to other isolated networks, and --no-nat writes no rules")
 	}
 	f := ipam.V4
 	if b.v6() != nil {
@@ -160,7 +184,11 @@ func (b *Bridge) Again(rec *plan.Record, p *plan.Plan) (string, error) {
 func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 	br, gw := b.Name.String(), b.gateway()
 	fw := firewallOf(b.Firewall)
-	steps := []plan.Step{{Action: actions.LinkAddBridge{Name: b.Name, Address: ipam.MAC(gw)}}}
+	add := actions.LinkAddBridge{Name: b.Name, Address: ipam.MAC(gw)}
+	if b.Isolate {
+		add.Group = firewall.IsolatedGroup
+	}
+	steps := []plan.Step{{Action: add}}
 	if b.MTU != 0 {
 		steps = append(steps, plan.Step{Action: actions.LinkSetMTU{Dev: b.Name, MTU: b.MTU}})
 	}
@@ -172,7 +200,7 @@ func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 	}
 	steps = append(steps, plan.Step{Action: actions.LinkSetUp{Dev: b.Name}})
 	if b.DNS {
-		steps = append(steps, plan.Step{Action: actions.ResolverStart{StateDir: l.Dir, Network: br, Listen: gw, PIDFile: l.ResolverPID(br)}})
+		steps = append(steps, plan.Step{Action: actions.ResolverStart{StateDir: l.Dir, Network: br, Listen: gw, PIDFile: l.ResolverPID(br), Internal: b.Internal}})
 	}
 	if !b.NoNAT {
 		for _, n := range b.families() {
@@ -181,16 +209,26 @@ func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 			if err != nil {
 				return nil, plan.RefuseErr("", err)
 			}
-			steps = append(steps, forwarding(fam))
+			if !b.Internal { // nothing of it is routed
+				steps = append(steps, forwarding(fam))
+			}
 			steps = append(steps, stepsOf(rules)...)
 		}
 	}
 	nat := "NAT"
-	if b.NoNAT {
+	switch {
+	case b.NoNAT:
 		nat = "no NAT"
+	case b.Internal:
+		nat = "internal (nothing forwarded in or out)"
 	}
-	facts := plan.BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: !b.NoNAT, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
-		LoopbackGuard: !b.NoNAT && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4, Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS, Project: b.Project}
+	if b.Isolate && !b.Internal {
+		nat += ", isolated from other isolated networks"
+	}
+	nated := !b.NoNAT && !b.Internal
+	facts := plan.BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: nated, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
+		LoopbackGuard: nated && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4, Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS, Project: b.Project,
+		Internal: b.Internal, Isolated: b.Isolate}
 	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
 	if b.Mesh != "" {
 		summary += fmt.Sprintf(" but to the cluster %s (mesh %s)", b.Cluster, b.Mesh)
@@ -204,13 +242,13 @@ func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 			facts.Subnet6, facts.Gateway6 = v6.Subnet, v6.Gateway
 			summary = fmt.Sprintf("bridge %s %s gateway %s, %s gateway %s, %s", br, b.Subnet, gw, v6.Subnet, v6.Gateway, nat)
 		}
-		if !b.NoNAT {
+		if nated {
 			summary += ", IPv6 " + b.how6()
 		}
 	}
 	spec, err := plan.EncodeSpec(plan.BridgeSpecVersion, plan.BridgeSpec{Name: actions.IfName(br), Subnet: b.Subnet, Gateway: gw, Uplink: b.Uplink,
 		NoNAT: b.NoNAT, MTU: b.MTU, Firewall: firewall.Recorded(fw), Subnet6: facts.Subnet6, Gateway6: facts.Gateway6, NAT6: b.NAT6,
-		Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS, Project: b.Project})
+		Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS, Project: b.Project, Internal: b.Internal, Isolate: b.Isolate})
 	if err != nil {
 		return nil, err
 	}
@@ -234,17 +272,38 @@ var loopback = netip.MustParsePrefix("127.0.0.0/8")
 // ports.
 func (b *Bridge) needs(fam ipam.Family, subnet netip.Prefix) []firewall.Need {
 	br := b.Name.String()
+	if b.Internal {
+		// Docker's internal network: its containers reach each other,
+		// and nothing is forwarded in or out.
+		return []firewall.Need{
+			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Isolation},
+			firewall.DropForward{Family: fam, Network: br, In: b.Name, Out: b.Name, NotOut: true, Why: "keep the containers of the internal network " + br + " from reaching beyond it"},
+			firewall.DropForward{Family: fam, Network: br, In: b.Name, NotIn: true, Out: b.Name, Why: "keep anything beyond the internal network " + br + " from reaching its containers"},
+			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Isolation},
+			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Forwarded},
+			firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, Why: "let containers on " + br + " reach each other"},
+			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Forwarded},
+		}
+	}
+	var needs []firewall.Need
+	if b.Isolate {
+		needs = append(needs,
+			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Isolation},
+			firewall.DropForward{Family: fam, Network: br, In: b.Name, Out: b.Name, NotOut: true, OutGroup: firewall.IsolatedGroup,
+				Why: fmt.Sprintf("keep containers on %s from reaching other isolated networks (bridges of device group %d), as Docker keeps its networks apart", br, firewall.IsolatedGroup)},
+			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Isolation})
+	}
 	beyond := "let containers on " + br + " reach beyond it"
 	if fam == ipam.V6 && !b.NAT6 {
 		beyond += " (IPv6 is routed with the containers' own addresses, not masqueraded, as Docker does by default; --ipv6-nat masquerades it; hosts beyond need a route to " + subnet.String() + " through this host)"
 	}
-	needs := []firewall.Need{
+	needs = append(needs,
 		firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Forwarded},
 		firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, Why: "let containers on " + br + " reach each other"},
 		firewall.AcceptForward{Family: fam, Network: br, In: b.Name, Out: b.Name, NotOut: true, Why: beyond},
 		firewall.AcceptForward{Family: fam, Network: br, Out: b.Name, Replies: true, Why: "let replies come back to containers on " + br},
 		firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Forwarded},
-	}
+	)
 	if b.Mesh != "" {
 		// The bridge's chain accepts what leaves it, and replies; new
 		// connections from the pods of other nodes come in by the mesh.

@@ -17,6 +17,8 @@ type BridgeKeep struct {
 	NAT      bool // neither --no-nat nor --no-nat=false
 	NAT6     bool // no --ipv6-nat
 	DNS      bool // no --dns
+	Internal bool // no --internal
+	Isolate  bool // no --isolate
 	Firewall bool // the back end (--firewall is for new objects)
 }
 
@@ -64,6 +66,12 @@ func (b *Bridge) Existing(env plan.Env) (plan.Recipe, error) {
 	}
 	if b.Keep.DNS {
 		c.DNS = old.DNS
+	}
+	if b.Keep.Internal {
+		c.Internal = old.Internal
+	}
+	if b.Keep.Isolate {
+		c.Isolate = old.Isolate
 	}
 	if b.Keep.Firewall {
 		if c.Firewall, err = firewall.ByName(old.Firewall); err != nil {

@@ -21,3 +21,8 @@ func lines(p *plan.Plan) []string {
 	}
 	return out
 }
+
+// noProc is the /proc of the unit tests' envs: none, so that the host
+// checks read nothing of this machine's (its firewall tables, its
+// br_netfilter) and each test's runner sees only the commands it expects.
+const noProc = "/nonexistent/proc"

@@ -33,7 +33,7 @@ func TestLoadNetworkReadsHeader(t *testing.T) {
 func TestUpAgainReadsHeader(t *testing.T) {
 	st := plan.NewStore(t.TempDir())
 	bridgeUp(t, st, "10.88.0.0/24")
-	env := plan.Env{R: &plantest.FakeRunner{}, St: st}
+	env := plan.Env{Proc: noProc, R: &plantest.FakeRunner{}, St: st}
 	allocs := func() float64 {
 		return testing.AllocsPerRun(20, func() {
 			b := &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.88.0.0/24")}

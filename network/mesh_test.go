@@ -177,7 +177,7 @@ func meshWith(t *testing.T, st *plan.Store, r *meshRunner, peers ...plan.Peer) {
 	t.Helper()
 	ctx := context.Background()
 	m := testMesh
-	env := plan.Env{R: r, St: st, Mode: plan.Each}
+	env := plan.Env{Proc: noProc, R: r, St: st, Mode: plan.Each}
 	if _, err := plan.Up(ctx, env, &m, false); err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func meshWith(t *testing.T, st *plan.Store, r *meshRunner, peers ...plan.Peer) {
 
 func TestMeshUpPlan(t *testing.T) {
 	m := testMesh
-	ps, err := m.Plan(context.Background(), plan.Env{R: &meshRunner{}, St: plan.NewStore(t.TempDir())})
+	ps, err := m.Plan(context.Background(), plan.Env{Proc: noProc, R: &meshRunner{}, St: plan.NewStore(t.TempDir())})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,7 +231,7 @@ func TestMeshRefusals(t *testing.T) {
 	}
 	m := testMesh
 	m.MTU = 1451
-	if _, err := m.Plan(context.Background(), plan.Env{R: &meshRunner{}, St: plan.NewStore(t.TempDir())}); err == nil || !strings.Contains(err.Error(), "at most 1450") {
+	if _, err := m.Plan(context.Background(), plan.Env{Proc: noProc, R: &meshRunner{}, St: plan.NewStore(t.TempDir())}); err == nil || !strings.Contains(err.Error(), "at most 1450") {
 		t.Errorf("--mtu 1451 on a 1500 underlay: %v", err)
 	}
 	f := plan.MeshFacts{Cluster: p("10.244.0.0/16"), Subnet: p("10.244.1.0/24"), Local: netip.MustParseAddr("192.168.77.1")}
@@ -276,7 +276,7 @@ func TestMeshSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	sync := &MeshSync{Name: "m1", Nodes: []plan.Peer{peerD, peerB2, self, peerA}}
-	env := plan.Env{R: r, St: st, Mode: plan.Each}
+	env := plan.Env{Proc: noProc, R: r, St: st, Mode: plan.Each}
 	out, err := plan.Up(ctx, env, sync, true)
 	if err != nil {
 		t.Fatal(err)
@@ -355,7 +355,7 @@ func TestMeshSyncRollback(t *testing.T) {
 			} else {
 				r.failLine = line
 			}
-			env := plan.Env{R: r, St: st, Mode: plan.Each}
+			env := plan.Env{Proc: noProc, R: r, St: st, Mode: plan.Each}
 			func() {
 				defer func() {
 					if p := recover(); p != nil && !crash {
@@ -401,7 +401,7 @@ func TestMeshSyncSkipped(t *testing.T) {
 	st := plan.NewStore(t.TempDir())
 	r := &meshRunner{}
 	meshWith(t, st, r, peerA, peerB, peerC, self)
-	env := plan.Env{R: r, St: st, Mode: plan.Each}
+	env := plan.Env{Proc: noProc, R: r, St: st, Mode: plan.Each}
 	out, err := plan.Up(ctx, env, &MeshSync{Name: "m1", Nodes: []plan.Peer{self, peerA, peerB}, Whole: true, Skipped: []string{"node-c"}}, false)
 	if err != nil || out.Unchanged == nil {
 		t.Errorf("node-c skipped: %+v, %v; want nothing to do", out, err)

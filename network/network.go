@@ -46,6 +46,21 @@ type NetworkRules struct {
 	// LoopbackGuard: its rules take the host's own connections to
 	// 127.0.0.1 to published ports (see routeLocalnet).
 	LoopbackGuard bool
+	// Internal: nothing is forwarded into or out of it: its attachments
+	// publish no port and get no default route through it.
+	Internal bool
+}
+
+// PublishRefused is why ref's attachments cannot publish ports, nil when
+// they can.
+func (r NetworkRules) PublishRefused(ref plan.NetworkRef) error {
+	switch {
+	case r.Internal:
+		return plan.Refuse("publish", "%s is internal: nothing from beyond it reaches its containers, so they publish no port", ref)
+	case !r.NAT:
+		return plan.Refuse("publish", "%s was made with --no-nat; published ports need its NAT chains", ref)
+	}
+	return nil
 }
 
 // Ref: a bridge is kept as bridge/NAME.
@@ -70,7 +85,7 @@ func (b BridgeNetwork) Join(dev actions.IfName, hairpin bool) []plan.Step {
 
 // Rules are as `bridge up` recorded them.
 func (b BridgeNetwork) Rules() NetworkRules {
-	return NetworkRules{Backend: b.Firewall, NAT: b.NAT, LoopbackGuard: b.LoopbackGuard}
+	return NetworkRules{Backend: b.Firewall, NAT: b.NAT, LoopbackGuard: b.LoopbackGuard, Internal: b.Internal}
 }
 
 // Addrs: a bridge's addresses are the index's entries (localAddrs).

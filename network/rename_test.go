@@ -21,7 +21,7 @@ func TestRename(t *testing.T) {
 	st, br := indexedBridge(t)
 	rec := namesAttach(t, st, br, &Attach{IP: netip.MustParseAddr("10.88.0.2"), Name: "web", Aliases: []string{"www", "old"}})
 	r := &FakeAwareRunner{}
-	env := plan.Env{R: r, St: st}
+	env := plan.Env{Proc: noProc, R: r, St: st}
 	out, err := plan.Up(ctx, env, &Rename{Rec: rec, Names: []string{"web", "www", "new"}}, false)
 	if err != nil {
 		t.Fatal(err)

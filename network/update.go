@@ -39,6 +39,8 @@ func (b *Bridge) Update(ctx context.Context, env plan.Env, rec *plan.Record, p *
 	fixed = plan.Differ(fixed, "IPv6 NAT", old.NAT6, now.NAT6)
 	fixed = plan.Differ(fixed, "mesh", meshName(old.Mesh), meshName(now.Mesh))
 	fixed = plan.Differ(fixed, "dns", old.DNS, now.DNS)
+	fixed = plan.Differ(fixed, "internal", old.Internal, now.Internal)
+	fixed = plan.Differ(fixed, "isolate", old.Isolate, now.Isolate)
 	attached := plan.Attachments(env.St, rec.Name)
 	if len(fixed) > 0 {
 		if len(attached) > 0 {

@@ -87,8 +87,8 @@ func (r *Republish) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 		ports = f.Ports
 	}
 	for _, p := range ports {
-		if !net.NAT {
-			return nil, plan.Refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", f.Bridge)
+		if err := net.Rules().PublishRefused(net.Ref()); err != nil {
+			return nil, err
 		}
 		if p.HostIP.IsValid() && !slices.ContainsFunc(f.IPs(), func(ip netip.Addr) bool { return ip.Is4() == p.HostIP.Is4() }) {
 			return nil, plan.Refuse("publish", "%s publishes on %s only, and %s has no address of that family", p, p.HostIP, r.Rec.ID())

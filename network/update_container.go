@@ -54,8 +54,10 @@ func (r *RepublishContainer) Plan(_ context.Context, env plan.Env) ([]*plan.Plan
 	if err != nil {
 		return nil, err
 	}
-	if len(r.Ports) > 0 && !net.NAT {
-		return nil, plan.Refuse("publish", "bridge/%s was made with --no-nat; published ports need its NAT chains", f.Net.Bridge)
+	if len(r.Ports) > 0 {
+		if err := net.Rules().PublishRefused(net.Ref()); err != nil {
+			return nil, err
+		}
 	}
 	want := f
 	n := *f.Net

@@ -46,7 +46,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 
 	// The update's step fails: rolled back, the record as it was.
 	f := &mtuRunner{FakeRunner: plantest.FakeRunner{FailOn: "ip link set br0 mtu 1400"}, mtu: "1500"}
-	_, err = plan.Up(ctx, plan.Env{R: f, St: st, Mode: plan.Each}, changed, false)
+	_, err = plan.Up(ctx, plan.Env{Proc: noProc, R: f, St: st, Mode: plan.Each}, changed, false)
 	var ae *plan.ApplyError
 	if !errors.As(err, &ae) || ae.UndoErr != nil || !slices.Equal(ae.Undone, []string{"ip link set br0 mtu 1500"}) {
 		t.Fatalf("a failed update: %v", err)
@@ -67,7 +67,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 				t.Fatal("no crash")
 			}
 		}()
-		_, _ = plan.Up(ctx, plan.Env{R: f, St: st, Mode: plan.Each}, changed, false)
+		_, _ = plan.Up(ctx, plan.Env{Proc: noProc, R: f, St: st, Mode: plan.Each}, changed, false)
 	}()
 	if rec, _ := st.Load("bridge", "br0"); rec.State != plan.StateApplying || rec.Updating == nil {
 		t.Fatalf("after a crash the record is %s, updating %v", rec.State, rec.Updating)
@@ -88,7 +88,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	// Applied: one step, the record updated; the same input again is
 	// nothing to do.
 	f = &mtuRunner{mtu: "1500"}
-	out, err := plan.Up(ctx, plan.Env{R: f, St: st, Mode: plan.Each}, changed, false)
+	out, err := plan.Up(ctx, plan.Env{Proc: noProc, R: f, St: st, Mode: plan.Each}, changed, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	if len(rec.Steps) != len(before.Steps)+1 || recMTU(t, rec) != 1400 || !strings.Contains(string(rec.Spec.Input), `"mtu":1400`) {
 		t.Errorf("the updated record: %d steps, MTU %d, spec %s", len(rec.Steps), recMTU(t, rec), rec.Spec.Input)
 	}
-	out, err = plan.Up(ctx, plan.Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: plan.Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1400, Change: true}, false)
+	out, err = plan.Up(ctx, plan.Env{Proc: noProc, R: &mtuRunner{mtu: "1400"}, St: st, Mode: plan.Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1400, Change: true}, false)
 	if err != nil || out.Unchanged == nil {
 		t.Fatalf("the same input again: %v, %+v", err, out)
 	}
@@ -118,7 +118,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 
 	// Another subnet is not changed in place: the plan is a replace, the
 	// bridge's down then its up.
-	out, err = plan.Up(ctx, plan.Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: plan.Each}, &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400, Change: true}, true)
+	out, err = plan.Up(ctx, plan.Env{Proc: noProc, R: &mtuRunner{mtu: "1400"}, St: st, Mode: plan.Each}, &Bridge{Name: "br0", Subnet: netip.MustParsePrefix("10.89.0.0/24"), MTU: 1400, Change: true}, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +127,7 @@ func TestBridgeMTUUpdate(t *testing.T) {
 	}
 
 	// A bridge a CNI ADD asks for (no Change) is refused other input.
-	_, err = plan.Up(ctx, plan.Env{R: &mtuRunner{mtu: "1400"}, St: st, Mode: plan.Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1300}, false)
+	_, err = plan.Up(ctx, plan.Env{Proc: noProc, R: &mtuRunner{mtu: "1400"}, St: st, Mode: plan.Each}, &Bridge{Name: "br0", Subnet: b.Subnet, MTU: 1300}, false)
 	var r *plan.Refused
 	if !errors.As(err, &r) || !strings.Contains(r.Msg, "already up with other settings") {
 		t.Errorf("another MTU without Change: %v", err)

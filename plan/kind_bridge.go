@@ -46,6 +46,11 @@ type BridgeFacts struct {
 	// Project is the Compose project that made it ("" none): its down
 	// removes it, and no other project's down does.
 	Project string `json:"project,omitempty"`
+	// Internal: nothing is forwarded into or out of it; its attachments
+	// publish no port and get no default route through it.
+	Internal bool `json:"internal,omitempty"`
+	// Isolated: it forwards nothing to other isolated networks.
+	Isolated bool `json:"isolated,omitempty"`
 }
 
 // Kind is BridgeKind.

@@ -38,6 +38,8 @@ type BridgeSpec struct {
 	Cluster  netip.Prefix   `json:"cluster,omitzero"`
 	DNS      bool           `json:"dns,omitempty"`
 	Project  string         `json:"project,omitempty"`
+	Internal bool           `json:"internal,omitempty"`
+	Isolate  bool           `json:"isolate,omitempty"`
 }
 
 // EncodeSpec is a spec of version v holding in.
@@ -67,8 +69,8 @@ func (r *Record) BridgeSpec() (s BridgeSpec, err error) {
 	if err != nil {
 		return s, err
 	}
-	return BridgeSpec{Name: actions.IfName(r.Name), Subnet: f.Subnet, Gateway: f.Gateway, NoNAT: !f.NAT, MTU: f.MTU,
-		Firewall: f.Firewall, Subnet6: f.Subnet6, Gateway6: f.Gateway6, NAT6: f.NAT6}, nil
+	return BridgeSpec{Name: actions.IfName(r.Name), Subnet: f.Subnet, Gateway: f.Gateway, NoNAT: !f.NAT && !f.Internal, MTU: f.MTU,
+		Firewall: f.Firewall, Subnet6: f.Subnet6, Gateway6: f.Gateway6, NAT6: f.NAT6, Internal: f.Internal, Isolate: f.Isolated}, nil
 }
 
 // AttachSpecVersion is the version of AttachSpec's JSON.

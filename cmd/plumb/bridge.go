@@ -22,17 +22,19 @@ type BridgeCmd struct {
 
 // BridgeUpCmd is `plumb bridge up`.
 type BridgeUpCmd struct {
-	Name    actions.IfName `arg:"" help:"The bridge's interface name (like docker0)."`
-	Subnet  []subnetFlag   `name:"subnet" sep:"none" placeholder:"CIDR" help:"The network's subnet, such as 10.88.0.0/24; repeat with an IPv6 one (fd00:88::/64) for dual stack, or give that alone (required but with --mesh)."`
-	Mesh    string         `name:"mesh" placeholder:"MESH" predictor:"mesh" help:"Put the bridge on this node's mesh: its subnet is the node's of the mesh (default) or inside it, its MTU the mesh's, and only what leaves the mesh's cluster CIDR is masqueraded."`
-	Gateway []addrFlag     `name:"gateway" sep:"none" placeholder:"IP" help:"The bridge's own address, the containers' gateway (default: the subnet's first host); one per family."`
-	Uplink  actions.IfName `name:"uplink" placeholder:"IF" help:"The interface traffic leaves by (default: the default route's); its MTU is checked."`
-	NoNAT   *bool          `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only (--no-nat=false gives a bridge already up NAT again)."`
-	DNS     *bool          `name:"dns" help:"Run a resolver for the network on its gateway (plumb dns serve): containers' /etc/resolv.conf points there, and their names and aliases (--alias) resolve to their addresses on this network only, as on Docker's user-defined networks; other names go to the host's nameservers."`
-	NAT6    *bool          `name:"ipv6-nat" help:"Masquerade the IPv6 subnet's traffic as IPv4's is (default: IPv6 is routed with the containers' own addresses, as Docker does; --ipv6-nat=false stops)."`
-	MTU     int            `name:"mtu" help:"The bridge's MTU (and its veth pairs'; default: the kernel's, 1500; on a bridge already up, not given or 0 keeps its MTU)."`
-	DryRun  bool           `name:"dry-run" help:"Print the plan and change nothing."`
-	Output  string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
+	Name     actions.IfName `arg:"" help:"The bridge's interface name (like docker0)."`
+	Subnet   []subnetFlag   `name:"subnet" sep:"none" placeholder:"CIDR" help:"The network's subnet, such as 10.88.0.0/24; repeat with an IPv6 one (fd00:88::/64) for dual stack, or give that alone (required but with --mesh)."`
+	Mesh     string         `name:"mesh" placeholder:"MESH" predictor:"mesh" help:"Put the bridge on this node's mesh: its subnet is the node's of the mesh (default) or inside it, its MTU the mesh's, and only what leaves the mesh's cluster CIDR is masqueraded."`
+	Gateway  []addrFlag     `name:"gateway" sep:"none" placeholder:"IP" help:"The bridge's own address, the containers' gateway (default: the subnet's first host); one per family."`
+	Uplink   actions.IfName `name:"uplink" placeholder:"IF" help:"The interface traffic leaves by (default: the default route's); its MTU is checked."`
+	NoNAT    *bool          `name:"no-nat" help:"No forwarding and no iptables rules: containers reach each other and the host only (--no-nat=false gives a bridge already up NAT again)."`
+	DNS      *bool          `name:"dns" help:"Run a resolver for the network on its gateway (plumb dns serve): containers' /etc/resolv.conf points there, and their names and aliases (--alias) resolve to their addresses on this network only, as on Docker's user-defined networks; other names go to the host's nameservers."`
+	NAT6     *bool          `name:"ipv6-nat" help:"Masquerade the IPv6 subnet's traffic as IPv4's is (default: IPv6 is routed with the containers' own addresses, as Docker does; --ipv6-nat=false stops)."`
+	Internal *bool          `name:"internal" help:"Forward nothing into or out of the network, as Docker's --internal: its containers reach each other and the host's address on it alone, get no default route, publish no port, and (with --dns) resolve no name beyond it (--internal=false on a bridge already up undoes it)."`
+	Isolate  *bool          `name:"isolate" help:"Forward nothing to other isolated networks (Compose's networks are), as Docker keeps its networks apart: the bridge joins device group 28780, and its rules drop what it would forward to a bridge of that group."`
+	MTU      int            `name:"mtu" help:"The bridge's MTU (and its veth pairs'; default: the kernel's, 1500; on a bridge already up, not given or 0 keeps its MTU)."`
+	DryRun   bool           `name:"dry-run" help:"Print the plan and change nothing."`
+	Output   string         `name:"output" short:"o" enum:"text,json,sh" default:"text" help:"${plan_output_help}"`
 }
 
 // Help is the long help of `plumb bridge up --help`.
@@ -53,13 +55,19 @@ need a route to the IPv6 subnet through this host.
 Again on a bridge already up, it changes the bridge into the one asked for,
 showing the plan first: the MTU in place, the rest by a down and an up
 (refused while containers are attached). A setting whose flag is not given
-is kept as the bridge has it: its MTU, NAT, IPv6 NAT, and its firewall back
-end (--firewall is for new objects).`
+is kept as the bridge has it: its MTU, NAT, IPv6 NAT, --dns, --internal,
+--isolate, and its firewall back end (--firewall is for new objects).
+
+--internal and --isolate drop traffic, with rules of the network's own:
+iptables' mangle PLUMB-NAME-ISO (jumped to from the top of mangle FORWARD,
+which runs before filter FORWARD and every network's accepts), or drop rules
+in the network's nft table.`
 }
 
 func (c *BridgeUpCmd) recipe() (*network.Bridge, error) {
 	b := &network.Bridge{Name: c.Name, Uplink: c.Uplink, NoNAT: c.NoNAT != nil && *c.NoNAT, MTU: c.MTU, NAT6: c.NAT6 != nil && *c.NAT6, Change: true,
-		DNS: c.DNS != nil && *c.DNS, Keep: network.BridgeKeep{MTU: c.MTU == 0, NAT: c.NoNAT == nil, NAT6: c.NAT6 == nil, DNS: c.DNS == nil, Firewall: true}}
+		DNS: c.DNS != nil && *c.DNS, Internal: c.Internal != nil && *c.Internal, Isolate: c.Isolate != nil && *c.Isolate,
+		Keep: network.BridgeKeep{MTU: c.MTU == 0, NAT: c.NoNAT == nil, NAT6: c.NAT6 == nil, DNS: c.DNS == nil, Internal: c.Internal == nil, Isolate: c.Isolate == nil, Firewall: true}}
 	b.Mesh = c.Mesh
 	if len(c.Subnet) == 0 {
 		if c.Mesh == "" {
