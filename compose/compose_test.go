@@ -186,7 +186,8 @@ func TestModelRefused(t *testing.T) {
 		{"services:\n  a: {image: a, ports: [\"80\"]}\n", "service a: ports[0]: target 80 has no published port"},
 		{"services:\n  a: {image: a, volumes: [/data]}\n", "service a: volumes[0]: plumb has no anonymous volumes"},
 		{"services:\n  a: {image: a, depends_on: [b]}\n  b: {image: b, depends_on: [a]}\n", "dependency cycle detected: a -> b -> a"},
-		{"services:\n  a: {image: a}\nnetworks:\n  default: {internal: true}\n", "networks.default: internal: not supported yet"},
+		{"services:\n  a: {image: a, ports: [\"80:80\"]}\nnetworks:\n  default: {internal: true}\n", "service a: ports: the service is on internal networks alone"},
+		{"services:\n  a: {image: a}\nnetworks:\n  default: {internal: true, external: true}\n", "networks.default: an external network is what it was made"},
 		{"services:\n  a: {image: a, deploy: {replicas: 2}, networks: {default: {ipv4_address: 10.89.0.9}}}\n", "one address for 2 replicas"},
 		{"services:\n  a: {image: a}\nnetworks:\n  default: {ipam: {config: [{subnet: 10.5.0.0/24}, {subnet: 10.6.0.0/24}]}}\n", "a second subnet of one family"},
 	} {
@@ -194,6 +195,36 @@ func TestModelRefused(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: %v, want %q", c.file, err, c.want)
 		}
+	}
+}
+
+// TestInternalLast: a service's first network, which gives its default
+// route and its published ports, is its first that is not internal, as
+// Docker picks its gateway; the others keep their order.
+func TestInternalLast(t *testing.T) {
+	file := `services:
+  a:
+    image: a
+    ports: ["8080:80"]
+    networks: [back, inner, front]
+networks:
+  back: {internal: true}
+  inner: {internal: true}
+  front: {}
+`
+	p, err := project(t, map[string]string{"compose.yaml": file}, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range p.Services[0].Spec.Networks {
+		got = append(got, r.Network)
+	}
+	if diff := cmp.Diff([]string{"myapp_front", "myapp_back", "myapp_inner"}, got); diff != "" {
+		t.Errorf("networks (-want +got):\n%s", diff)
+	}
+	if n, _ := p.network("back"); !n.Internal {
+		t.Errorf("back: %+v", n)
 	}
 }
 

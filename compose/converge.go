@@ -268,7 +268,10 @@ func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, ch
 	case n.External:
 		return nil, nil, plan.Refuse("file", "networks.%s: external network %s is not a bridge plumb keeps (plumb bridge up %s --subnet CIDR)", n.Key, n.Name, n.Bridge)
 	}
-	b := &network.Bridge{Name: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Subnet6: n.Subnet6, Gateway6: n.Gateway6, DNS: true, Project: p.Name}
+	// Docker keeps its networks apart: a project's are isolated from every
+	// other isolated network, its own other networks too.
+	b := &network.Bridge{Name: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Subnet6: n.Subnet6, Gateway6: n.Gateway6, DNS: true, Project: p.Name,
+		Internal: n.Internal, Isolate: true}
 	why := ""
 	if !b.Subnet.IsValid() {
 		sub, err := network.FreeSubnet(ctx, env, Pool, chosen)

@@ -61,6 +61,8 @@ type Network struct {
 	// IPv6 is enable_ipv6 without an IPv6 subnet: the first free /64 of
 	// Pool6, when made.
 	IPv6 bool
+	// Internal: nothing is forwarded into or out of it (internal: true).
+	Internal bool
 }
 
 // Volume is a named volume of the project.
@@ -151,8 +153,9 @@ func Model(f *File) (*Project, error) {
 			net.Name = p.Name + "_" + key
 		}
 		net.Bridge = BridgeName(net.Name)
-		if n.Internal {
-			return nil, plan.Refuse("file", "networks.%s: internal: not supported yet (plumb's bridges forward to the host's uplink)", key)
+		net.Internal = n.Internal
+		if net.External && net.Internal {
+			return nil, plan.Refuse("file", "networks.%s: an external network is what it was made: internal is its own", key)
 		}
 		for i, c := range n.Ipam.Config {
 			where := fmt.Sprintf("networks.%s.ipam.config[%d]", key, i)
@@ -220,6 +223,16 @@ func (out *Project) network(key string) (Network, bool) {
 		}
 	}
 	return Network{}, false
+}
+
+// internal says whether the project's network of that name is internal.
+func (out *Project) internal(name string) bool {
+	for _, n := range out.Networks {
+		if n.Name == name {
+			return n.Internal
+		}
+	}
+	return false
 }
 
 func (out *Project) volume(key string) (Volume, bool) {
@@ -291,6 +304,14 @@ func (out *Project) service(p *types.Project, s types.ServiceConfig) (Service, e
 	}
 	if len(sp.Networks) == 0 {
 		return svc, bad("networks", "none: plumb's services are on a network of the project")
+	}
+	// The first network gives the default route and the published
+	// ports: the first of them, by priority, that is not internal, as
+	// Docker picks its gateway.
+	if i := slices.IndexFunc(sp.Networks, func(r NetRef) bool { return !out.internal(r.Network) }); i > 0 {
+		sp.Networks = append(append([]NetRef{sp.Networks[i]}, sp.Networks[:i]...), sp.Networks[i+1:]...)
+	} else if i < 0 && len(s.Ports) > 0 {
+		return svc, bad("ports", "the service is on internal networks alone, which nothing from beyond reaches: it publishes no port")
 	}
 	for i, v := range s.Volumes {
 		m, err := out.mount(v)

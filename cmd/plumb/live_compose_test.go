@@ -24,8 +24,8 @@ import (
 )
 
 // composeFile is the live test's project: web on both networks with a
-// published port and a named volume, db on back only, proxy on front
-// only; no resolver upstream (the names the networks do not have are
+// published port and a named volume, db on back only (internal), proxy on
+// front only; no resolver upstream (the names the networks do not have are
 // refused at once).
 const composeFile = `name: shop
 services:
@@ -49,7 +49,7 @@ services:
     networks: [front]
 networks:
   front: {}
-  back: {ipam: {config: [{subnet: 10.90.0.0/24}]}}
+  back: {internal: true, ipam: {config: [{subnet: 10.90.0.0/24}]}}
 volumes:
   data: {}
 `
@@ -116,6 +116,25 @@ func TestLiveCompose(t *testing.T) {
 			t.Errorf("%s resolves %s to %s, want %s", c.from, c.name, got, c.want)
 		}
 	}
+	// Traffic: the networks are kept apart, and back is internal. The
+	// stand-in internet, given a route to both subnets through the host,
+	// reaches web's front address and not its back one; proxy (front)
+	// reaches web on front, not on back; db (back) has no default route.
+	sh(t, "ip", "-n", "inet", "route", "add", "10.88.0.0/14", "via", "192.0.2.1")
+	if !reaches(t, "/run/netns/inet", "10.89.0.3:80") || reaches(t, "/run/netns/inet", "10.90.0.3:80") {
+		t.Errorf("from beyond the host: web's front address reached %v (want true), its internal back address %v (want false)",
+			reaches(t, "/run/netns/inet", "10.89.0.3:80"), reaches(t, "/run/netns/inet", "10.90.0.3:80"))
+	}
+	// (busybox's nc: its static wget dies of SIGSEGV on Debian.)
+	connects := func(from, ip string) bool {
+		return exec.Command("plumb", "exec", from, "--", "nc", "-w", "1", ip, "80").Run() == nil
+	}
+	if !connects("shop-proxy-1", "10.89.0.3") || connects("shop-proxy-1", "10.90.0.3") {
+		t.Errorf("proxy reached web on front %v (want true), on back %v (want false)", connects("shop-proxy-1", "10.89.0.3"), connects("shop-proxy-1", "10.90.0.3"))
+	}
+	if out, err := exec.Command("plumb", "exec", "shop-db-1", "--", "ip", "route").CombinedOutput(); err != nil || strings.Contains(string(out), "default") {
+		t.Errorf("db's routes on an internal network: %v\n%s", err, out)
+	}
 	// The published port, from the stand-in internet; the volume was
 	// filled from the image's /www.
 	if out := getIn(t, "/run/netns/inet", "192.0.2.1:8080"); !strings.Contains(out, "hello from a plumb image layer") {
@@ -153,7 +172,7 @@ func TestLiveCompose(t *testing.T) {
 	// given, the one taken away no longer does; back as they were, too.
 	write(t, shop+"/alias.yaml", "services:\n  web:\n    networks: !override\n      front: {aliases: [www, shop]}\n      back: {aliases: [api]}\n")
 	out = compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "alias.yaml", "plan")
-	if !strings.Contains(out, "# container shop-web-1: update (aliases on shop_back web → web, api; aliases on shop_front web, www → web, www, shop)\n") ||
+	if !strings.Contains(out, "# container shop-web-1: update (aliases on shop_front web, www → web, www, shop; aliases on shop_back web → web, api)\n") ||
 		!strings.Contains(out, "# container shop-db-1: keep\n") {
 		t.Errorf("plan of an alias change:\n%s", out)
 	}
@@ -248,6 +267,10 @@ volumes:
 	if out := getIn(t, "/run/netns/inet", "192.0.2.1:9090"); !strings.Contains(out, "hello") {
 		t.Errorf("other's web, its port from .env:\n%s", out)
 	}
+	// Another project's network is kept apart from shop's.
+	if !connects("other-web-1", "10.89.1.3") || connects("other-web-1", "10.89.0.3") {
+		t.Errorf("other's web reached itself %v (want true), shop's web on shop_front %v (want false)", connects("other-web-1", "10.89.1.3"), connects("other-web-1", "10.89.0.3"))
+	}
 	if out := compose(shop, "-f", "compose.yaml", "-f", "port.yaml", "-f", "cmd.yaml", "plan"); out != "nothing to do\n" {
 		t.Errorf("shop's plan beside another project:\n%s", out)
 	}
@@ -293,6 +316,19 @@ volumes:
 	if diff := cmp.Diff(before, settled(t, quiet)); diff != "" {
 		t.Errorf("after compose down -v, the namespace or mount table differs (-before +after):\n%s", diff)
 	}
+}
+
+// reaches says whether a TCP connection to addr is made from inside the
+// network namespace at nsPath within a second (a dropped SYN is not).
+func reaches(t *testing.T, nsPath, addr string) bool {
+	t.Helper()
+	return inNetns(nsPath, func() error {
+		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			conn.Close()
+		}
+		return err
+	}) == nil
 }
 
 // getIn fetches http://addr/ from inside the network namespace at nsPath

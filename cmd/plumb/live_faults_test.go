@@ -39,6 +39,10 @@ import (
 // with nftables in batch mode. Exec each runs the same commands one by one,
 // as it does for IPv4, so its dual-stack cases are left out.
 //
+// Internal and isolated networks, in batch mode: bridge up --internal and
+// --isolate, every step with iptables (the mangle chain, its drops and its
+// jump, and the device group on the bridge), every nft step with nftables.
+//
 // Each pass's recipe runs as a subtest of its own, in namespaces of its
 // own, side by side with the others.
 func TestLiveFaultMatrix(t *testing.T) {
@@ -78,6 +82,7 @@ func TestLiveFaultMatrix(t *testing.T) {
 var recipeShares = map[string]int{
 	"veth up": 2, "overlay mount": 1, "bridge up": 2, "bridge attach": 2, "bridge attach of three in one call": 4,
 	"dual-stack bridge up": 4, "dual-stack bridge attach": 2,
+	"internal bridge up": 1, "isolated bridge up": 2,
 }
 
 // faultRecipe is a command of the fault matrix, and the plumb commands
@@ -125,10 +130,15 @@ func faultPasses(root string, pid, pid2, pid3 int) []faultPass {
 			"bridge attach br4 --pid " + strconv.Itoa(pid), "bridge detach br4 --pid " + strconv.Itoa(pid)},
 			[]string{"bridge", "attach", "br4", "--pid", strconv.Itoa(pid), "--publish", "8080:80"}},
 	}
+	isoRecipes := []faultRecipe{
+		{"internal bridge up", nil, []string{"bridge", "up", "br5", "--subnet", "10.93.0.0/24", "--internal"}},
+		{"isolated bridge up", nil, []string{"bridge", "up", "br6", "--subnet", "10.94.0.0/24", "--isolate"}},
+	}
 	return []faultPass{
 		{"iptables", "batch", recipes, false}, {"iptables", "each", recipes, false},
 		{"nftables", "batch", nftRecipes, true}, {"nftables", "each", nftRecipes, true},
 		{"iptables", "batch", dualRecipes, false}, {"nftables", "batch", dualRecipes, true},
+		{"iptables", "batch", isoRecipes, false}, {"nftables", "batch", isoRecipes, true},
 	}
 }
 

@@ -41,8 +41,10 @@ func world(t *testing.T) {
 
 // standIn makes the namespace that run works in a stand-in for a host: an
 // uplink veth to a new namespace inet that plays the internet, a default
-// route through it, and two rules of someone else's that plumb must leave
-// alone.
+// route through it, and rules of someone else's that plumb must leave
+// alone, in each table plumb writes to (iptables-nft keeps a table once
+// made, as a host that has used it does: a snapshot then shows plumb's
+// chains, not the table, come and go).
 func standIn(run func(argv ...string) string, inet string) {
 	for _, c := range []string{
 		// No duplicate address detection: a link-local address that is still
@@ -69,6 +71,8 @@ func standIn(run func(argv ...string) string, inet string) {
 		"iptables -t nat -A POSTROUTING -o keep0 -j RETURN",
 		"ip6tables -A FORWARD -i keep0 -j DROP",
 		"ip6tables -t nat -A POSTROUTING -o keep0 -j RETURN",
+		"iptables -t mangle -A FORWARD -i keep0 -j RETURN",
+		"ip6tables -t mangle -A FORWARD -i keep0 -j RETURN",
 	} {
 		run(strings.Fields(c)...)
 	}
