@@ -109,7 +109,7 @@ func TestLiveCompose(t *testing.T) {
 	for _, c := range []struct{ from, name, want string }{
 		{"shop-proxy-1", "web", "10.89.0.3"}, {"shop-proxy-1", "www", "10.89.0.3"}, {"shop-proxy-1", "shop-web-1", "10.89.0.3"},
 		{"shop-proxy-1", "db", "none"}, {"shop-db-1", "web", "10.90.0.3"}, {"shop-db-1", "www", "none"}, {"shop-db-1", "proxy", "none"},
-		// web asks back's resolver (its first network), and finds front's names too.
+		// web asks front's resolver (its first network not internal), and finds back's names too.
 		{"shop-web-1", "proxy", "10.89.0.2"}, {"shop-web-1", "db", "10.90.0.2"}, {"shop-web-1", "WWW", "10.89.0.3"},
 	} {
 		if got := lookup(c.from, c.name); got != c.want {
