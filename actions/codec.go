@@ -60,6 +60,7 @@ var decoders = newRegistry(
 	register[RouteAdd](),
 	register[LinkSetHairpin](),
 	register[SysctlSet](),
+	register[LinkSysctlSet](),
 	register[IptablesAppend](),
 	register[IptablesDelete](),
 	register[LinkAddBridge](),

@@ -35,6 +35,7 @@ var kindSamples = []Action{
 	IptablesDelete{Rule: Rule{Table: Filter, Chain: "FORWARD",
 		Spec: []string{"-i", "eth0", "-o", "vh1", "-m", "state", "--state", "RELATED,ESTABLISHED", "-j", "ACCEPT"}, Purpose: "let replies in", IPv6: true}},
 	LinkAddBridge{Name: "br0", Address: "02:42:ac:11:00:01", Group: 28780},
+	LinkSysctlSet{Dev: "br0", Key: "net.ipv6.conf.br0.accept_ra", Value: "0"},
 	LinkSetMTU{Dev: "br0", MTU: 1450},
 	LinkChangeMTU{Dev: "br0", MTU: 1400, From: 1500},
 	LinkSetMaster{Dev: "vb1", Master: "br0"},

@@ -12,8 +12,8 @@ type Table string
 const (
 	Filter Table = "filter"
 	NAT    Table = "nat"
-	// Mangle holds an isolated network's drops: its FORWARD runs before
-	// filter's, so no other network's accept comes first.
+	// Mangle holds an internal or isolated network's drops: its FORWARD
+	// runs before filter's, so no other network's accept comes first.
 	Mangle Table = "mangle"
 )
 

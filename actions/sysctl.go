@@ -122,3 +122,45 @@ func escapeDoubleQuoted(s string) string {
 func forwarding(key string) bool {
 	return strings.HasPrefix(key, "net.ipv") && (strings.HasSuffix(key, ".ip_forward") || strings.HasSuffix(key, ".all.forwarding"))
 }
+
+// LinkSysctlSet sets a kernel parameter of a link plumb made (a bridge's
+// accept_ra): the key goes with the link, so deleting the link is its
+// undo. -e: on a host without IPv6 (ipv6.disable=1) there is no
+// net.ipv6 key to set, and nothing it would guard against.
+type LinkSysctlSet struct {
+	Dev   IfName `json:"dev"`
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// LinkSysctlKey is the key of dev's parameter param in family ("ipv4",
+// "ipv6"), as sysctl reads it: a name with a dot takes slashes.
+func LinkSysctlKey(family string, dev IfName, param string) string {
+	if strings.Contains(dev.String(), ".") {
+		return "net/" + family + "/conf/" + dev.String() + "/" + param
+	}
+	return "net." + family + ".conf." + dev.String() + "." + param
+}
+
+func (a LinkSysctlSet) Kind() string   { return "link_sysctl_set" }
+func (a LinkSysctlSet) Argv() []string { return []string{"sysctl", "-e", "-w", a.Key + "=" + a.Value} }
+func (a LinkSysctlSet) Why() string {
+	if strings.HasSuffix(a.Key, "accept_ra") && a.Value == "0" {
+		return fmt.Sprintf("ignore router advertisements on %s, as Docker's bridges do: a container could send one and give the host a default route or an address", a.Dev)
+	}
+	return fmt.Sprintf("set %s to %s", a.Key, a.Value)
+}
+func (a LinkSysctlSet) Undo() Action     { return nil }
+func (a LinkSysctlSet) UndoNote() string { return "deleting the link removes it" }
+
+// Verify: the value is in place, or the host has no such key.
+func (a LinkSysctlSet) Verify(ctx context.Context, r Runner) error {
+	v, err := SysctlGet(ctx, r, a.Key)
+	if err != nil {
+		return nil // no such key: -e set nothing
+	}
+	if v != a.Value {
+		return fmt.Errorf("%s is %s, not %s", a.Key, v, a.Value)
+	}
+	return nil
+}

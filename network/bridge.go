@@ -192,6 +192,10 @@ func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 	if b.MTU != 0 {
 		steps = append(steps, plan.Step{Action: actions.LinkSetMTU{Dev: b.Name, MTU: b.MTU}})
 	}
+	// The host's end of every container's network takes no router
+	// advertisement: with IPv6 forwarding off (an IPv4-only, internal or
+	// --no-nat bridge) the kernel would act on one a container sent.
+	steps = append(steps, plan.Step{Action: actions.LinkSysctlSet{Dev: b.Name, Key: actions.LinkSysctlKey("ipv6", b.Name, "accept_ra"), Value: "0"}})
 	for _, n := range b.families() {
 		// A fresh bridge's address needs no duplicate address detection:
 		// it would only hold the address back (tentative) for a second.
@@ -228,7 +232,7 @@ func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 	nated := !b.NoNAT && !b.Internal
 	facts := plan.BridgeFacts{Subnet: b.Subnet, Gateway: gw, NAT: nated, MTU: b.MTU, Firewall: recordedFirewall(fw, !b.NoNAT),
 		LoopbackGuard: nated && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4, Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS, Project: b.Project,
-		Internal: b.Internal, Isolated: b.Isolate}
+		Internal: b.Internal, Isolate: b.Isolate}
 	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
 	if b.Mesh != "" {
 		summary += fmt.Sprintf(" but to the cluster %s (mesh %s)", b.Cluster, b.Mesh)
@@ -289,8 +293,8 @@ func (b *Bridge) needs(fam ipam.Family, subnet netip.Prefix) []firewall.Need {
 	if b.Isolate {
 		needs = append(needs,
 			firewall.OwnRules{Family: fam, Network: br, Hook: firewall.Isolation},
-			firewall.DropForward{Family: fam, Network: br, In: b.Name, Out: b.Name, NotOut: true, OutGroup: firewall.IsolatedGroup,
-				Why: fmt.Sprintf("keep containers on %s from reaching other isolated networks (bridges of device group %d), as Docker keeps its networks apart", br, firewall.IsolatedGroup)},
+			firewall.DropForward{Family: fam, Network: br, In: b.Name, Out: b.Name, NotOut: true, OutGroup: firewall.IsolatedGroup, NotDNAT: true,
+				Why: fmt.Sprintf("keep containers on %s from reaching other isolated networks (bridges of device group %d), but for their published ports at the host's addresses, as Docker keeps its networks apart", br, firewall.IsolatedGroup)},
 			firewall.JumpInto{Family: fam, Network: br, Hook: firewall.Isolation})
 	}
 	beyond := "let containers on " + br + " reach beyond it"

@@ -68,7 +68,7 @@ func TestBridgePlanNoNAT(t *testing.T) {
 	if err := b.Check(); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"ip link add br0 address 02:50:0a:58:00:01 type bridge", "ip link set br0 mtu 1400", "ip addr add 10.88.0.1/24 dev br0", "ip link set br0 up"}
+	want := []string{"ip link add br0 address 02:50:0a:58:00:01 type bridge", "ip link set br0 mtu 1400", "sysctl -e -w net.ipv6.conf.br0.accept_ra=0", "ip addr add 10.88.0.1/24 dev br0", "ip link set br0 up"}
 	if diff := cmp.Diff(want, lines(plantest.Must(b.plan(plan.Layout{})))); diff != "" {
 		t.Errorf("plan (-want +got):\n%s", diff)
 	}

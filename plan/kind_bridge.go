@@ -49,8 +49,8 @@ type BridgeFacts struct {
 	// Internal: nothing is forwarded into or out of it; its attachments
 	// publish no port and get no default route through it.
 	Internal bool `json:"internal,omitempty"`
-	// Isolated: it forwards nothing to other isolated networks.
-	Isolated bool `json:"isolated,omitempty"`
+	// Isolate: it forwards nothing to other isolated networks.
+	Isolate bool `json:"isolate,omitempty"`
 }
 
 // Kind is BridgeKind.

@@ -70,7 +70,7 @@ func (r *Record) BridgeSpec() (s BridgeSpec, err error) {
 		return s, err
 	}
 	return BridgeSpec{Name: actions.IfName(r.Name), Subnet: f.Subnet, Gateway: f.Gateway, NoNAT: !f.NAT && !f.Internal, MTU: f.MTU,
-		Firewall: f.Firewall, Subnet6: f.Subnet6, Gateway6: f.Gateway6, NAT6: f.NAT6, Internal: f.Internal, Isolate: f.Isolated}, nil
+		Firewall: f.Firewall, Subnet6: f.Subnet6, Gateway6: f.Gateway6, NAT6: f.NAT6, Internal: f.Internal, Isolate: f.Isolate}, nil
 }
 
 // AttachSpecVersion is the version of AttachSpec's JSON.

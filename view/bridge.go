@@ -30,6 +30,8 @@ type BridgeRow struct {
 	Subnet6     string          `json:"subnet6,omitempty"` // a dual-stack network's IPv6 side
 	Gateway6    string          `json:"gateway6,omitempty"`
 	NAT         bool            `json:"nat"`
+	Internal    bool            `json:"internal,omitempty"` // forwards nothing in or out
+	Isolated    bool            `json:"isolated,omitempty"` // forwards nothing to other isolated networks
 	State       string          `json:"state"`
 	Attachments []AttachmentRow `json:"attachments"`
 }
@@ -76,7 +78,8 @@ func bridgeRows(recs []*plan.Record) (Table[BridgeRow], []error) {
 			errs = append(errs, err)
 			continue
 		}
-		b := BridgeRow{Name: r.Name, Subnet: f.Subnet.String(), Gateway: f.Gateway.String(), NAT: f.NAT, State: string(r.State), Attachments: []AttachmentRow{}}
+		b := BridgeRow{Name: r.Name, Subnet: f.Subnet.String(), Gateway: f.Gateway.String(), NAT: f.NAT, Internal: f.Internal, Isolated: f.Isolate,
+			State: string(r.State), Attachments: []AttachmentRow{}}
 		if f.Subnet6.IsValid() {
 			b.Subnet6, b.Gateway6 = f.Subnet6.String(), f.Gateway6.String()
 		}
@@ -105,7 +108,14 @@ func writeBridge(w io.Writer, b BridgeRow) {
 	if b.Subnet6 != "" {
 		subnet, gw = subnet+","+b.Subnet6, gw+","+b.Gateway6
 	}
-	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", b.Name, subnet, gw, yesNo(b.NAT), b.State, len(b.Attachments))
+	nat := yesNo(b.NAT)
+	switch {
+	case b.Internal:
+		nat = "internal"
+	case b.Isolated:
+		nat += ", isolated"
+	}
+	fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\n", b.Name, subnet, gw, nat, b.State, len(b.Attachments))
 	for _, a := range b.Attachments {
 		ip := a.IP
 		if a.IP6 != "" {

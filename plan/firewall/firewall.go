@@ -40,9 +40,9 @@ const (
 	Incoming
 	// Forwarded traffic before any network's accepts see it: an
 	// isolated or internal network's drops (iptables: mangle FORWARD,
-	// which runs before filter's, whatever order networks came in; nft: the
-	// network's forward chain, where a drop is final whatever another
-	// table accepts).
+	// which runs before filter's, whatever order networks came in; nft: a
+	// forward chain of the network's table before its accepts, where a
+	// drop is final whatever another table accepts).
 	Isolation
 )
 
@@ -70,14 +70,17 @@ type AcceptForward struct {
 
 // DropForward drops packets forwarded from In to Out, with Not flags and
 // empty interfaces as AcceptForward's; OutGroup, when not 0, matches only
-// packets leaving by an interface of that device group. It goes in the
-// Isolation hook's rules.
+// packets leaving by an interface of that device group; NotDNAT spares
+// connections whose destination a published port rewrote (a container
+// reaching another network's published port at the host's address, as
+// Docker lets it). It goes in the Isolation hook's rules.
 type DropForward struct {
 	Family        ipam.Family
 	Network       string
 	In, Out       actions.IfName
 	NotIn, NotOut bool
 	OutGroup      uint32
+	NotDNAT       bool
 	Why           string
 }
 

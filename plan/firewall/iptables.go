@@ -67,6 +67,9 @@ func (Iptables) Actions(needs ...Need) ([]actions.Action, error) {
 			if n.OutGroup != 0 {
 				spec = append(spec, "-m", "devgroup", "--dst-group", strconv.FormatUint(uint64(n.OutGroup), 10))
 			}
+			if n.NotDNAT {
+				spec = append(spec, "-m", "conntrack", "!", "--ctstate", "DNAT")
+			}
 			add(actions.Mangle, isoChain(n.Network), append(append(spec, comment(n.Network)...), "-j", "DROP"), n.Why)
 		case Masquerade:
 			chain, spec := "POSTROUTING", []string{"-s", n.Source.String()}

@@ -147,13 +147,14 @@ func TestMasqueradeNotTo(t *testing.T) {
 }
 
 // TestIsolation: an internal network's drops, and an isolated one's drop
-// of what goes to the isolated group, are rules of its own in mangle
-// (iptables: a chain jumped to from the top of mangle FORWARD, before any
-// filter accept) and, with nft, the first rules of its forward chain.
+// of what goes to the isolated group (but to a published port), are rules
+// of its own in mangle (iptables: a chain jumped to from the top of mangle
+// FORWARD, before any filter accept) and, with nft, a forward chain of its
+// table that runs before the one of its accepts.
 func TestIsolation(t *testing.T) {
 	needs := []Need{
 		OwnRules{Family: ipam.V4, Network: "br0", Hook: Isolation},
-		DropForward{Family: ipam.V4, Network: "br0", In: "br0", Out: "br0", NotOut: true, OutGroup: IsolatedGroup},
+		DropForward{Family: ipam.V4, Network: "br0", In: "br0", Out: "br0", NotOut: true, OutGroup: IsolatedGroup, NotDNAT: true},
 		DropForward{Family: ipam.V4, Network: "br0", In: "br0", NotIn: true, Out: "br0"},
 		JumpInto{Family: ipam.V4, Network: "br0", Hook: Isolation},
 		OwnRules{Family: ipam.V4, Network: "br0", Hook: Forwarded},
@@ -161,7 +162,7 @@ func TestIsolation(t *testing.T) {
 	}
 	want := []string{
 		"iptables -t mangle -N PLUMB-br0-ISO  # undo: iptables -t mangle -X PLUMB-br0-ISO",
-		"iptables -t mangle -A PLUMB-br0-ISO -i br0 ! -o br0 -m devgroup --dst-group 28780 -m comment --comment plumb:br0 -j DROP  # undo: iptables -t mangle -D PLUMB-br0-ISO -i br0 ! -o br0 -m devgroup --dst-group 28780 -m comment --comment plumb:br0 -j DROP",
+		"iptables -t mangle -A PLUMB-br0-ISO -i br0 ! -o br0 -m devgroup --dst-group 28780 -m conntrack ! --ctstate DNAT -m comment --comment plumb:br0 -j DROP  # undo: iptables -t mangle -D PLUMB-br0-ISO -i br0 ! -o br0 -m devgroup --dst-group 28780 -m conntrack ! --ctstate DNAT -m comment --comment plumb:br0 -j DROP",
 		"iptables -t mangle -A PLUMB-br0-ISO ! -i br0 -o br0 -m comment --comment plumb:br0 -j DROP  # undo: iptables -t mangle -D PLUMB-br0-ISO ! -i br0 -o br0 -m comment --comment plumb:br0 -j DROP",
 		"iptables -t mangle -I FORWARD -m comment --comment plumb:br0 -j PLUMB-br0-ISO  # undo: iptables -t mangle -D FORWARD -m comment --comment plumb:br0 -j PLUMB-br0-ISO",
 		"iptables -N PLUMB-br0  # undo: iptables -X PLUMB-br0",
@@ -175,12 +176,13 @@ func TestIsolation(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := strings.Join(as[0].(actions.NftApply).Input, "\n")
-	chain := "\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" +
-		"\t\tiifname \"br0\" oifname != \"br0\" oifgroup 28780 drop\n" +
-		"\t\tiifname != \"br0\" oifname \"br0\" drop\n" +
+	chain := "\tchain isolation {\n\t\ttype filter hook forward priority filter - 10; policy accept;\n" +
+		"\t\tiifname \"br0\" oifname != \"br0\" oifgroup 28780 ct status ! dnat drop\n" +
+		"\t\tiifname != \"br0\" oifname \"br0\" drop\n\t}\n" +
+		"\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n" +
 		"\t\tiifname \"br0\" oifname \"br0\" accept\n\t}"
 	if !strings.Contains(in, chain) {
-		t.Errorf("nft input lacks, drops first:\n%s\nin:\n%s", chain, in)
+		t.Errorf("nft input lacks, drops in a chain of their own before the accepts:\n%s\nin:\n%s", chain, in)
 	}
 	if _, err := (Iptables{}).Actions(DropForward{Family: ipam.V4, In: "br0"}); err == nil {
 		t.Error("iptables wrote a drop of no network's")

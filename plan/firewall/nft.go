@@ -48,7 +48,10 @@ func nftTable(name string) string { return "plumb-" + name }
 // nft 1.0.6 rejects `priority dstnat` for a nat chain on the output hook,
 // so it gets the number (-100) that dstnat stands for elsewhere.
 var nftBaseChains = map[string]string{
-	"forward":     "type filter hook forward priority filter; policy accept;",
+	"forward": "type filter hook forward priority filter; policy accept;",
+	// An isolated or internal network's drops, before its own accepts
+	// (a drop is final in any chain; this keeps them first to read too).
+	"isolation":   "type filter hook forward priority filter - 10; policy accept;",
 	"input":       "type filter hook input priority filter; policy accept;",
 	"postrouting": "type nat hook postrouting priority srcnat; policy accept;",
 	"prerouting":  "type nat hook prerouting priority dstnat; policy accept;",
@@ -196,7 +199,10 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 			if n.OutGroup != 0 {
 				words = append(words, "oifgroup", strconv.FormatUint(uint64(n.OutGroup), 10))
 			}
-			b.rule("forward", n.Why, strings.Join(append(words, "drop"), " "))
+			if n.NotDNAT {
+				words = append(words, "ct", "status", "!", "dnat")
+			}
+			b.rule("isolation", n.Why, strings.Join(append(words, "drop"), " "))
 			hook(b, "isolation")
 		case Masquerade:
 			b, err := build(n.Network, n.Object)
@@ -236,9 +242,7 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 			case Incoming:
 				b.chain("input")
 			case Isolation:
-				// The forward chain, its drops first: they are a
-				// network's first needs.
-				b.chain("forward")
+				b.chain("isolation")
 				hook(b, "isolation")
 			case ForTheHost:
 				b.maps = append(b.maps, portsMap)
