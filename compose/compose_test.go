@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
@@ -307,5 +308,48 @@ func TestInterruptedProjects(t *testing.T) {
 	slices.Sort(got)
 	if !slices.Equal(got, []string{"a b", "shop"}) {
 		t.Errorf("interrupted: %q", got)
+	}
+}
+
+// TestNetworkChanged: a project's network that is up with settings other
+// than the file's is refused, naming them, rather than kept as it is: an
+// internal: changed either way, and a network made before a project's
+// networks were isolated.
+func TestNetworkChanged(t *testing.T) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name              string
+		internal, isolate bool // the bridge up
+		file              bool // internal: in the file
+		want              string
+	}{
+		{"as it is", false, true, false, ""},
+		{"internal as it is", true, true, true, ""},
+		{"made internal", false, true, true, "internal false → true"},
+		{"made not internal", true, true, false, "internal true → false"},
+		{"made before isolation", false, false, false, "isolated false → true"},
+	} {
+		st := plan.NewStore(t.TempDir())
+		spec, err := plan.EncodeSpec(plan.BridgeSpecVersion, plan.BridgeSpec{Name: "myapp_back", Subnet: netip.MustParsePrefix("10.89.0.0/24"),
+			Gateway: netip.MustParseAddr("10.89.0.1"), DNS: true, Project: "myapp", Internal: c.internal, Isolate: c.isolate})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec := &plan.Record{FormatVersion: plan.FormatVersion, Kind: plan.BridgeKind.Name(), Name: "myapp_back", State: plan.StateUp, Spec: spec}
+		if err := rec.SetFacts(plan.BridgeFacts{Subnet: netip.MustParsePrefix("10.89.0.0/24"), Gateway: netip.MustParseAddr("10.89.0.1"), Internal: c.internal, Isolate: c.isolate}); err != nil {
+			t.Fatal(err)
+		}
+		if err := st.Save(rec); err != nil {
+			t.Fatal(err)
+		}
+		p := &Project{Name: "myapp"}
+		n := Network{Key: "back", Name: "myapp_back", Bridge: "myapp_back", Internal: c.file}
+		ch, _, err := p.networkChange(ctx, plan.Env{St: st}, n, nil)
+		switch {
+		case c.want == "" && (err != nil || ch != nil):
+			t.Errorf("%s: %v, %v; want kept", c.name, ch, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "`plumb compose down`, then up")):
+			t.Errorf("%s: %v; want refused, naming %q", c.name, err, c.want)
+		}
 	}
 }

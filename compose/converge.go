@@ -259,6 +259,13 @@ func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, ch
 		if n.Subnet6 != s.Subnet6 && !n.External && !(n.IPv6 && s.Subnet6.IsValid()) {
 			diff = append(diff, fmt.Sprintf("IPv6 subnet %s → %s", orNone(s.Subnet6), orNone(n.Subnet6)))
 		}
+		if !n.External && n.Internal != s.Internal {
+			diff = append(diff, fmt.Sprintf("internal %t → %t", s.Internal, n.Internal))
+		}
+		if !n.External && !s.Isolate {
+			// Made before a project's networks were isolated.
+			diff = append(diff, "isolated false → true")
+		}
 		if len(diff) > 0 {
 			return nil, nil, plan.Refuse("file", "network %s (bridge %s) is up with other settings (%s): `plumb compose down`, then up, remakes it", n.Name, n.Bridge, strings.Join(diff, ", "))
 		}
