@@ -45,6 +45,17 @@ type MeshFacts struct {
 // Kind is MeshKind.
 func (MeshFacts) Kind() Kind { return MeshKind }
 
+// same: every field equal, the peers in the same order (they are kept
+// sorted), as their JSON would be.
+func (f MeshFacts) same(o Facts) bool {
+	g, ok := o.(MeshFacts)
+	if !ok {
+		return false
+	}
+	return f.VNI == g.VNI && f.Port == g.Port && f.Local == g.Local && f.Underlay == g.Underlay && f.Cluster == g.Cluster &&
+		f.Subnet == g.Subnet && f.MTU == g.MTU && f.MAC == g.MAC && f.Generation == g.Generation && slices.Equal(f.Peers, g.Peers)
+}
+
 // Peer is another node of a mesh: its underlay address and pod subnet.
 // It is kept as one line of text, "IP SUBNET [NAME]", so that a thousand
 // peers make a record of 45 kB, not 100.

@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,13 +80,13 @@ var netipEqual = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
 
 // sameJSON compares JSON kept raw by its value: a journal is written
 // indented, facts are encoded compact.
-var sameJSON = cmp.Comparer(func(a, b json.RawMessage) bool {
+var sameJSON = cmp.Options{cmp.Comparer(func(a, b json.RawMessage) bool {
 	if len(a) == 0 || len(b) == 0 {
 		return len(a) == len(b)
 	}
 	var ca, cb bytes.Buffer
 	return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && ca.String() == cb.String()
-})
+}), cmpopts.IgnoreUnexported(Record{})} // a record's facts decoded, kept for its next read
 
 func ptr[T any](v T) *T { return &v }
 
@@ -365,5 +367,52 @@ func TestContainerFactsRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(Facts(want), got); diff != "" {
 		t.Errorf("container facts (-want +got):\n%s", diff)
+	}
+}
+
+// TestMeshFactsSame: a mesh's facts compare field by field (faster than
+// by their JSON, for a thousand peers); a change of any field, a field
+// added since included, makes them differ, as their JSON would.
+func TestMeshFactsSame(t *testing.T) {
+	base := MeshFacts{VNI: 1, Port: 8472, Local: netip.MustParseAddr("192.0.2.1"), Underlay: "eth0", Cluster: netip.MustParsePrefix("10.244.0.0/16"),
+		Subnet: netip.MustParsePrefix("10.244.1.0/24"), MTU: 1450, MAC: "02:00:00:00:00:01", Generation: 2,
+		Peers: []Peer{{IP: netip.MustParseAddr("192.0.2.2"), Subnet: netip.MustParsePrefix("10.244.2.0/24"), Node: "n2"}}}
+	if !sameFacts(base, base) {
+		t.Fatal("facts differ from themselves")
+	}
+	typ := reflect.TypeOf(base)
+	for i := 0; i < typ.NumField(); i++ {
+		changed := base
+		changed.Peers = slices.Clone(base.Peers)
+		f := reflect.ValueOf(&changed).Elem().Field(i)
+		switch f.Kind() {
+		case reflect.Slice:
+			changed.Peers[0].Node = "other"
+		case reflect.String:
+			f.SetString(f.String() + "x")
+		case reflect.Int, reflect.Int64:
+			f.SetInt(f.Int() + 1)
+		case reflect.Uint16, reflect.Uint32:
+			f.SetUint(f.Uint() + 1)
+		case reflect.Struct: // netip.Addr, netip.Prefix
+			switch v := f.Interface().(type) {
+			case netip.Addr:
+				f.Set(reflect.ValueOf(v.Next()))
+			case netip.Prefix:
+				f.Set(reflect.ValueOf(netip.PrefixFrom(v.Addr(), v.Bits()+1)))
+			default:
+				t.Fatalf("field %s: a type this test cannot change (%T): teach it", typ.Field(i).Name, v)
+			}
+		default:
+			t.Fatalf("field %s: a kind this test cannot change (%s): teach it", typ.Field(i).Name, f.Kind())
+		}
+		ja, _ := json.Marshal(base)
+		jb, _ := json.Marshal(changed)
+		if string(ja) == string(jb) {
+			t.Fatalf("field %s: the change did not show in the JSON", typ.Field(i).Name)
+		}
+		if sameFacts(base, changed) {
+			t.Errorf("a change of %s is not seen: MeshFacts.same must compare it", typ.Field(i).Name)
+		}
 	}
 }

@@ -71,6 +71,17 @@ type Record struct {
 	// as far as the steps.)
 	Purge *encodedAction `json:"purge,omitempty"`
 	Steps []StepRecord   `json:"steps"`
+
+	// decoded are the facts last decoded from FactsJSON, while it is the
+	// same bytes: a mesh of a thousand peers is decoded once per command,
+	// not once per question asked of it (see Store.shareDecoded).
+	decoded decodedFacts
+}
+
+// decodedFacts are facts and the JSON they were decoded from.
+type decodedFacts struct {
+	from  []byte
+	facts Facts
 }
 
 // ID is the object's name in messages: kind/name.

@@ -72,6 +72,29 @@ type Store struct {
 	// objects whose entries this process wrote (see index.go).
 	index *bool
 	put   map[string]bool
+	// decoded is, by object, the facts its last record read decoded, with
+	// their JSON: a record read again with the same facts takes them
+	// rather than decode them again.
+	decodedMu sync.Mutex
+	decoded   map[string]*decodedFacts
+}
+
+// shareDecoded gives r the facts an earlier read of its object decoded,
+// when its facts are the same bytes, and keeps r's for the next read.
+func (s *Store) shareDecoded(r *Record) {
+	if r.FactsJSON == nil {
+		return
+	}
+	s.decodedMu.Lock()
+	defer s.decodedMu.Unlock()
+	id := r.ID()
+	if d := s.decoded[id]; d != nil && d.facts != nil && bytes.Equal(d.from, r.FactsJSON) {
+		r.decoded = decodedFacts{from: r.FactsJSON, facts: d.facts}
+	}
+	if s.decoded == nil {
+		s.decoded = map[string]*decodedFacts{}
+	}
+	s.decoded[id] = &r.decoded
 }
 
 // NewStore returns the store in state directory dir, which holds its root
@@ -261,7 +284,11 @@ func (s *Store) Load(kind, name string) (*Record, error) {
 	if err := s.TrustDirs(kind, false); err != nil {
 		return nil, err
 	}
-	return s.readRecord(s.Journal(kind, name))
+	r, err := s.readRecord(s.Journal(kind, name))
+	if err == nil {
+		s.shareDecoded(r)
+	}
+	return r, err
 }
 
 // LoadHeader reads one journal's header (see Headers): its kind, name,
@@ -283,6 +310,7 @@ func (s *Store) LoadHeader(kind, name string) (*Record, error) {
 	if err != nil {
 		return nil, &CorruptError{Path: path, Err: err}
 	}
+	s.shareDecoded(r)
 	return r, nil
 }
 
