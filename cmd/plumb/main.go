@@ -142,7 +142,7 @@ func main() {
 		cniMain()
 		return
 	}
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(profiled(func() int { return run(os.Args[1:], os.Stdout, os.Stderr) }))
 }
 
 // self runs a step that is one of plumb's own commands (`plumb layer
