@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"text/tabwriter"
 
 	"github.com/alecthomas/kong"
 	"github.com/rs/zerolog"
@@ -22,6 +20,7 @@ import (
 	"plumb/container"
 	"plumb/plan"
 	"plumb/progress"
+	"plumb/view"
 )
 
 // ComposeCmd is `plumb compose`: a Compose file planned and converged.
@@ -302,42 +301,7 @@ func (c *ComposePsCmd) Run(d *deps, pc *ComposeCmd) error {
 	if err != nil {
 		return err
 	}
-	rows := [][]string{{"NAME", "SERVICE", "STATE", "PID", "ADDRESS", "BRIDGE", "PORTS"}}
-	for _, n := range names {
-		rec := cur.Containers[n]
-		f, err := rec.Container()
-		if err != nil {
-			return err
-		}
-		pid, state := plan.ContainerState(rec)
-		addr, bridge, ports := "-", "-", ""
-		if f.Net != nil {
-			addr, bridge = f.Net.IP.String(), f.Net.Bridge
-			var ps []string
-			for _, p := range f.Net.Ports {
-				ps = append(ps, p.String())
-			}
-			ports = strings.Join(ps, ",")
-		}
-		rows = append(rows, []string{n, f.Labels[compose.LabelService], state, fmt.Sprint(pid), addr, bridge, ports})
-	}
-	var net []string
-	for _, n := range p.Networks {
-		if n.Bridge.String() != n.Name {
-			net = append(net, fmt.Sprintf("network %s is bridge %s", n.Name, n.Bridge))
-		}
-	}
-	tw := tabwriter.NewWriter(d.stdout, 0, 4, 2, ' ', 0)
-	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	for _, l := range net {
-		fmt.Fprintln(d.stdout, l)
-	}
-	return nil
+	return view.ComposePs(d.stdout, p, cur, names)
 }
 
 // ComposeLogsCmd is `plumb compose logs`.
@@ -358,9 +322,9 @@ func (c *ComposeLogsCmd) Run(d *deps, pc *ComposeCmd) error {
 	// One writer each for stdout and stderr, a whole line at a time: with
 	// --follow the containers' logs are read side by side.
 	var mu sync.Mutex
-	stdout, stderr := &lockedWriter{w: d.stdout, mu: &mu}, &lockedWriter{w: os.Stderr, mu: &mu}
+	stdout, stderr := &view.LockedWriter{W: d.stdout, Mu: &mu}, &view.LockedWriter{W: os.Stderr, Mu: &mu}
 	logs := func(n string, dd *deps) error {
-		out, errw := &prefixWriter{w: stdout, prefix: n + " | "}, &prefixWriter{w: stderr, prefix: n + " | "}
+		out, errw := &view.PrefixWriter{W: stdout, Prefix: n + " | "}, &view.PrefixWriter{W: stderr, Prefix: n + " | "}
 		dd.stdout = out
 		err := (&LogsCmd{Name: n, Follow: c.Follow, Tail: "all", stderr: errw}).Run(dd)
 		out.Flush()
@@ -393,53 +357,6 @@ func (c *ComposeLogsCmd) Run(d *deps, pc *ComposeCmd) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// lockedWriter is w shared by several writers: a Write at a time.
-type lockedWriter struct {
-	w  io.Writer
-	mu *sync.Mutex
-}
-
-func (l *lockedWriter) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(b)
-}
-
-// prefixWriter writes each line after prefix, whole lines only (one
-// Write each, so that writers side by side never split a line); Flush
-// writes what is left of a last line.
-type prefixWriter struct {
-	w      io.Writer
-	prefix string
-	buf    []byte
-}
-
-func (p *prefixWriter) Write(b []byte) (int, error) {
-	p.buf = append(p.buf, b...)
-	i := bytes.LastIndexByte(p.buf, '\n')
-	if i < 0 {
-		return len(b), nil
-	}
-	var out []byte
-	for _, line := range bytes.SplitAfter(p.buf[:i+1], []byte("\n")) {
-		if len(line) > 0 {
-			out = append(append(out, p.prefix...), line...)
-		}
-	}
-	p.buf = append(p.buf[:0], p.buf[i+1:]...)
-	if _, err := p.w.Write(out); err != nil {
-		return 0, err
-	}
-	return len(b), nil
-}
-
-// Flush writes a last line that had no newline, with one.
-func (p *prefixWriter) Flush() {
-	if len(p.buf) > 0 {
-		p.Write([]byte("\n"))
-	}
 }
 
 // ComposeExecCmd is `plumb compose exec`.

@@ -1,4 +1,4 @@
-package main
+package view
 
 import (
 	"strings"
@@ -12,11 +12,11 @@ func TestPrefixWriter(t *testing.T) {
 	var out strings.Builder
 	var writes []string
 	var mu sync.Mutex
-	rec := &lockedWriter{w: writerFunc(func(b []byte) (int, error) {
+	rec := &LockedWriter{W: writerFunc(func(b []byte) (int, error) {
 		writes = append(writes, string(b))
 		return out.Write(b)
-	}), mu: &mu}
-	p := &prefixWriter{w: rec, prefix: "web-1 | "}
+	}), Mu: &mu}
+	p := &PrefixWriter{W: rec, Prefix: "web-1 | "}
 	for _, chunk := range []string{"2026-12-06T00:00:00Z ", "one\ntw", "o\n", "", "three"} {
 		if n, err := p.Write([]byte(chunk)); err != nil || n != len(chunk) {
 			t.Fatalf("Write(%q) = %d, %v", chunk, n, err)
