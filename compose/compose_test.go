@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -351,5 +352,44 @@ func TestNetworkChanged(t *testing.T) {
 		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), "`plumb compose down`, then up")):
 			t.Errorf("%s: %v; want refused, naming %q", c.name, err, c.want)
 		}
+	}
+}
+
+// TestExternalInternal: an external network's bridge says whether it is
+// internal (a file cannot): a service's first network is then its first
+// that is not, and ports on such networks alone are refused before
+// anything runs.
+func TestExternalInternal(t *testing.T) {
+	st := plan.NewStore(t.TempDir())
+	spec, err := plan.EncodeSpec(plan.BridgeSpecVersion, plan.BridgeSpec{Name: "aint", Subnet: netip.MustParsePrefix("10.92.0.0/24"),
+		Gateway: netip.MustParseAddr("10.92.0.1"), Internal: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &plan.Record{FormatVersion: plan.FormatVersion, Kind: plan.BridgeKind.Name(), Name: "aint", State: plan.StateUp, Spec: spec}
+	if err := st.Save(rec); err != nil {
+		t.Fatal(err)
+	}
+	file := "services:\n  web: {image: a, networks: [zfront, shared]}\nnetworks:\n  zfront: {}\n  shared: {external: true, name: aint}\n"
+	p, err := project(t, map[string]string{"compose.yaml": file}, LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Services[0].Spec.Networks[0].Network; got != "aint" {
+		t.Fatalf("before the bridge is read, the first network is %s; want the file's order (aint)", got)
+	}
+	if err := p.externalsInternal(st); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.Services[0].Spec.Networks[0].Network; got != "myapp_zfront" {
+		t.Errorf("first network %s, want myapp_zfront: aint is internal", got)
+	}
+	file = "services:\n  web: {image: a, ports: [\"8080:80\"], networks: [shared]}\nnetworks:\n  shared: {external: true, name: aint}\n"
+	if p, err = project(t, map[string]string{"compose.yaml": file}, LoadOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var r *plan.Refused
+	if err := p.externalsInternal(st); !errors.As(err, &r) || !strings.Contains(err.Error(), "service web: ports: the service is on internal networks alone") {
+		t.Errorf("ports on an external internal network alone: %v", err)
 	}
 }

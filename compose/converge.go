@@ -17,6 +17,7 @@ import (
 	"plumb/container"
 	"plumb/network"
 	"plumb/plan"
+	"plumb/plan/firewall"
 	"plumb/supervise"
 	"plumb/volume"
 )
@@ -41,6 +42,10 @@ type Options struct {
 	// Grace is how long a container being removed gets from SIGTERM to
 	// SIGKILL, as plan.DownOptions takes it (0: Docker's 10 s).
 	Grace int
+	// Firewall writes the rules of the networks the project makes (nil:
+	// the default); their containers' published ports follow each
+	// bridge's.
+	Firewall firewall.Backend
 }
 
 // Change is what becomes of one object of the project: made, replaced,
@@ -121,6 +126,10 @@ func (p *Project) Plan(ctx context.Context, env plan.Env, o Options) ([]*Change,
 	if err != nil {
 		return nil, err
 	}
+	p.opts = o
+	if err := p.externalsInternal(env.St); err != nil {
+		return nil, err
+	}
 	var out []*Change
 	nets := map[actions.IfName]*network.BridgeNetwork{} // bridges made by this plan
 	var chosen []netip.Prefix
@@ -156,7 +165,6 @@ func (p *Project) Plan(ctx context.Context, env plan.Env, o Options) ([]*Change,
 			out = append(out, &Change{Kind: "volume", Name: v.Name, Do: "create", create: recipe(vol)})
 		}
 	}
-	p.opts = o
 	kept := map[string]bool{}
 	given := dryAlloc{}
 	for _, s := range p.Services {
@@ -278,7 +286,7 @@ func (p *Project) networkChange(ctx context.Context, env plan.Env, n Network, ch
 	// Docker keeps its networks apart: a project's are isolated from every
 	// other isolated network, its own other networks too.
 	b := &network.Bridge{Name: n.Bridge, Subnet: n.Subnet, Gateway: n.Gateway, Subnet6: n.Subnet6, Gateway6: n.Gateway6, DNS: true, Project: p.Name,
-		Internal: n.Internal, Isolate: true}
+		Internal: n.Internal, Isolate: true, Firewall: p.opts.Firewall}
 	why := ""
 	if !b.Subnet.IsValid() {
 		sub, err := network.FreeSubnet(ctx, env, Pool, chosen)

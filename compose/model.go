@@ -305,14 +305,7 @@ func (out *Project) service(p *types.Project, s types.ServiceConfig) (Service, e
 	if len(sp.Networks) == 0 {
 		return svc, bad("networks", "none: plumb's services are on a network of the project")
 	}
-	// The first network gives the default route and the published
-	// ports: the first of them, by priority, that is not internal, as
-	// Docker picks its gateway.
-	if i := slices.IndexFunc(sp.Networks, func(r NetRef) bool { return !out.internal(r.Network) }); i > 0 {
-		sp.Networks = append(append([]NetRef{sp.Networks[i]}, sp.Networks[:i]...), sp.Networks[i+1:]...)
-	} else if i < 0 && len(s.Ports) > 0 {
-		return svc, bad("ports", "the service is on internal networks alone, which nothing from beyond reaches: it publishes no port")
-	}
+	sp.Networks = out.gatewayFirst(sp.Networks)
 	for i, v := range s.Volumes {
 		m, err := out.mount(v)
 		if err != nil {
@@ -335,7 +328,59 @@ func (out *Project) service(p *types.Project, s types.ServiceConfig) (Service, e
 		svc.Ports = append(svc.Ports, port)
 	}
 	svc.Spec = sp
+	if err := out.checkPorts(svc); err != nil {
+		return svc, err
+	}
 	return svc, nil
+}
+
+// gatewayFirst puts first the network that gives a service its default
+// route and its published ports: its first, by priority, that is not
+// internal, as Docker picks its gateway; the others keep their order.
+func (out *Project) gatewayFirst(refs []NetRef) []NetRef {
+	if i := slices.IndexFunc(refs, func(r NetRef) bool { return !out.internal(r.Network) }); i > 0 {
+		return append(append([]NetRef{refs[i]}, refs[:i]...), refs[i+1:]...)
+	}
+	return refs
+}
+
+// checkPorts refuses ports on a service whose networks are all internal:
+// nothing from beyond them reaches it.
+func (out *Project) checkPorts(s Service) error {
+	if len(s.Ports) > 0 && !slices.ContainsFunc(s.Spec.Networks, func(r NetRef) bool { return !out.internal(r.Network) }) {
+		return plan.Refuse("file", "service %s: ports: the service is on internal networks alone, which nothing from beyond reaches: it publishes no port", s.Name)
+	}
+	return nil
+}
+
+// externalsInternal takes from the bridges of the file's external
+// networks whether each is internal (the file cannot say), then puts
+// each service's gateway network first again and checks its ports.
+func (out *Project) externalsInternal(st *plan.Store) error {
+	changed := false
+	for i, n := range out.Networks {
+		if !n.External {
+			continue
+		}
+		rec, err := st.LoadHeader(plan.BridgeKind.Name(), n.Bridge.String())
+		if err != nil {
+			continue // Plan refuses a missing one, naming it
+		}
+		if s, err := rec.BridgeSpec(); err == nil && s.Internal != n.Internal {
+			out.Networks[i].Internal, changed = s.Internal, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	for i := range out.Services {
+		s := &out.Services[i]
+		s.Spec.Networks = out.gatewayFirst(s.Spec.Networks)
+		if err := out.checkPorts(*s); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // mount is a service's volume as plumb run's mounts take it.

@@ -202,7 +202,7 @@ func converge(d *deps, pc *ComposeCmd, orphans, dry bool, output, runtime, resol
 		}
 	}
 	env := d.env()
-	o := compose.Options{RemoveOrphans: orphans, Runtime: rt, ResolvConf: resolv, Grace: grace}
+	o := compose.Options{RemoveOrphans: orphans, Runtime: rt, ResolvConf: resolv, Grace: grace, Firewall: d.firewall}
 	if p.Interrupted(d.store) {
 		if dry {
 			zerolog.Ctx(d.ctx).Warn().Msgf("an up of project %s was interrupted: this plan is from what it left; plumb compose up (or down) rolls it back first", p.Name)
@@ -281,7 +281,7 @@ func (c *ComposeDownCmd) Run(d *deps, pc *ComposeCmd) error {
 		if err != nil {
 			return err
 		}
-		if err := p.Recover(d.ctx, env, compose.Options{Runtime: rt, ResolvConf: os.Getenv("PLUMB_RESOLV_CONF"), Grace: grace(c.Timeout)}, true, d.stdout); err != nil {
+		if err := p.Recover(d.ctx, env, compose.Options{Runtime: rt, ResolvConf: os.Getenv("PLUMB_RESOLV_CONF"), Grace: grace(c.Timeout), Firewall: d.firewall}, true, d.stdout); err != nil {
 			return err
 		}
 	}
