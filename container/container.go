@@ -441,7 +441,18 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 		}
 	}
 	resolv := "nameserver " + nameserver.String() + "\n"
-	if !nameserver.IsValid() {
+	var bn network.BridgeNetwork
+	if c.attach != nil {
+		bn, _ = c.attach.Network.(network.BridgeNetwork)
+	}
+	switch {
+	case nameserver.IsValid():
+	case bn.Internal:
+		// No nameserver beyond an internal network answers, and the
+		// host's would be waited for until their timeout on every
+		// lookup: none at all fails at once.
+		resolv = InternalResolvConf
+	default:
 		if resolv, err = readResolvConf(c.resolvConf()); err != nil {
 			return nil, err
 		}

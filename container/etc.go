@@ -60,6 +60,12 @@ func HostsFile(ip netip.Addr, hostname string) string {
 	return b.String()
 }
 
+// InternalResolvConf is the resolv.conf of a container on an internal
+// network without a resolver of its own (bridge up --internal without
+// --dns): no nameserver, so that a lookup fails at once rather than wait
+// for ones nothing on the network reaches.
+const InternalResolvConf = "# an internal network without --dns: no nameserver is reachable from it\n"
+
 // fallbackNameservers are Docker's when the host's resolv.conf leaves none
 // that works inside a container's network namespace.
 var fallbackNameservers = []string{"8.8.8.8", "8.8.4.4"}

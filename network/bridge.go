@@ -115,6 +115,8 @@ func (b *Bridge) Check() error {
 			return plan.Refuse("internal", "an internal network's traffic never leaves it: there is nothing to masquerade (--ipv6-nat)")
 		case b.Mesh != "":
 			return plan.Refuse("internal", "a network on mesh %s forwards to the other nodes: it cannot be internal", b.Mesh)
+		case b.Uplink != "":
+			return plan.Refuse("internal", "an internal network has no uplink: nothing leaves it by %s", b.Uplink)
 		}
 	}
 	if b.Isolate && b.NoNAT {
@@ -234,12 +236,6 @@ func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 		LoopbackGuard: nated && ipam.FamilyOf(b.Subnet.Addr()) == ipam.V4, Mesh: b.Mesh, Cluster: b.Cluster, DNS: b.DNS, Project: b.Project,
 		Internal: b.Internal, Isolate: b.Isolate}
 	summary := fmt.Sprintf("bridge %s %s gateway %s, %s", br, b.Subnet, gw, nat)
-	if b.Mesh != "" {
-		summary += fmt.Sprintf(" but to the cluster %s (mesh %s)", b.Cluster, b.Mesh)
-	}
-	if b.DNS {
-		summary += ", names resolved at " + gw.String()
-	}
 	if v6 := b.v6(); v6 != nil {
 		facts.NAT6 = b.NAT6
 		if b.Subnet6.IsValid() {
@@ -249,6 +245,12 @@ func (b *Bridge) plan(l plan.Layout) (*plan.Plan, error) {
 		if nated {
 			summary += ", IPv6 " + b.how6()
 		}
+	}
+	if b.Mesh != "" {
+		summary += fmt.Sprintf(" but to the cluster %s (mesh %s)", b.Cluster, b.Mesh)
+	}
+	if b.DNS {
+		summary += ", names resolved at " + gw.String()
 	}
 	spec, err := plan.EncodeSpec(plan.BridgeSpecVersion, plan.BridgeSpec{Name: actions.IfName(br), Subnet: b.Subnet, Gateway: gw, Uplink: b.Uplink,
 		NoNAT: b.NoNAT, MTU: b.MTU, Firewall: firewall.Recorded(fw), Subnet6: facts.Subnet6, Gateway6: facts.Gateway6, NAT6: b.NAT6,

@@ -159,7 +159,12 @@ type Object struct {
 	// Kubernetes pod it is for.
 	Runtime *plan.RuntimeRef `json:",omitempty"`
 	Pod     *plan.PodRef     `json:",omitempty"`
-	Steps   []plan.StepView
+	// A bridge's, as docker network inspect has the first two: nil for
+	// any other object.
+	EnableIPv6 *bool `json:",omitempty"`
+	Internal   *bool `json:",omitempty"`
+	Isolated   *bool `json:",omitempty"` // forwards nothing to other isolated networks
+	Steps      []plan.StepView
 }
 
 // Inspect finds the object name (NAME or KIND/NAME) in env's store and
@@ -211,6 +216,10 @@ func objectOf(rec *plan.Record, mac func(t actions.Netns, dev string) string) (O
 	if c, ok := facts.(plan.ContainerFacts); ok {
 		v.HostConfig, v.Mounts = hostConfigOf(c)
 		v.State = stateOf(rec)
+	}
+	if b, ok := facts.(plan.BridgeFacts); ok {
+		v6 := b.Subnet6.IsValid() || b.Subnet.Addr().Is6()
+		v.EnableIPv6, v.Internal, v.Isolated = &v6, &b.Internal, &b.Isolate
 	}
 	if o, ok := rec.Overlay(); ok {
 		v.GraphDriver = &GraphDriver{Name: "overlay", Data: map[string]string{
