@@ -100,6 +100,9 @@ type StepRecord struct {
 type encodedAction struct {
 	actions.Encoded
 	decoded actions.Action
+	// step is the action as a step's field in the journal (indented at
+	// that depth), made once: an action never changes (see journalJSON).
+	step []byte
 }
 
 func encode(a actions.Action) (*encodedAction, error) {

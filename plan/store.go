@@ -559,13 +559,17 @@ func (s *Store) Save(r *Record) error {
 		s.headers = nil
 		return err
 	}
+	data, err := r.journalJSON()
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", r.ID(), err)
+	}
 	indexed := s.Indexed()
 	if indexed {
 		if err := s.indexPut(r); err != nil {
 			return fmt.Errorf("indexing %s: %w", r.ID(), err)
 		}
 	}
-	if err := s.writeAtomic(s.Journal(r.Kind, r.Name), r); err != nil {
+	if err := s.writeBytes(s.Journal(r.Kind, r.Name), append(data, '\n')); err != nil {
 		s.headers = nil
 		return err
 	}
