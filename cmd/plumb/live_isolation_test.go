@@ -102,13 +102,17 @@ func listen(t *testing.T, nsPath string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { l.Close() })
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
+	go acceptAndClose(l)
+}
+
+// acceptAndClose takes l's connections and closes each at once, until l
+// is closed: a port that answers and says nothing.
+func acceptAndClose(l net.Listener) {
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			return
 		}
-	}()
+		c.Close()
+	}
 }

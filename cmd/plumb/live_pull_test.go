@@ -390,15 +390,7 @@ func TestLivePlainHTTPRegistry(t *testing.T) {
 	closer, err := net.Listen("tcp", "192.0.2.10:0")
 	must(t, err)
 	t.Cleanup(func() { closer.Close() })
-	go func() {
-		for {
-			c, err := closer.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	go acceptAndClose(closer)
 	for _, addr := range []string{plain.Addr().String(), closer.Addr().String()} {
 		out, err := plumb(t, nil, "image", "pull", addr+"/x/y:1", "--dry-run")
 		if err == nil || !strings.Contains(out, "pass --insecure") {

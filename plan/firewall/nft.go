@@ -165,15 +165,10 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 			if err != nil {
 				return nil, err
 			}
-			in, err := nftIface("iifname", n.In, n.NotIn)
+			words, err := nftIfaces(n.In, n.NotIn, n.Out, n.NotOut)
 			if err != nil {
 				return nil, err
 			}
-			out, err := nftIface("oifname", n.Out, n.NotOut)
-			if err != nil {
-				return nil, err
-			}
-			words := append(in, out...)
 			if n.Replies {
 				words = append(words, "ct", "state", "established,related")
 			}
@@ -187,15 +182,10 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 			if err != nil {
 				return nil, err
 			}
-			in, err := nftIface("iifname", n.In, n.NotIn)
+			words, err := nftIfaces(n.In, n.NotIn, n.Out, n.NotOut)
 			if err != nil {
 				return nil, err
 			}
-			out, err := nftIface("oifname", n.Out, n.NotOut)
-			if err != nil {
-				return nil, err
-			}
-			words := append(in, out...)
 			if n.OutGroup != 0 {
 				words = append(words, "oifgroup", strconv.FormatUint(uint64(n.OutGroup), 10))
 			}
@@ -304,6 +294,19 @@ func (Nft) Actions(needs ...Need) ([]actions.Action, error) {
 		}
 	}
 	return append(out, elements...), nil
+}
+
+// nftIfaces are the matches of a forwarded packet's interfaces, in and out.
+func nftIfaces(in actions.IfName, notIn bool, out actions.IfName, notOut bool) ([]string, error) {
+	i, err := nftIface("iifname", in, notIn)
+	if err != nil {
+		return nil, err
+	}
+	o, err := nftIface("oifname", out, notOut)
+	if err != nil {
+		return nil, err
+	}
+	return append(i, o...), nil
 }
 
 // nftIface is an interface match: none for "", `KEY != "IF"` when negated.
