@@ -127,7 +127,7 @@ func (e *encodedAction) Decode() (actions.Action, error) {
 
 func (e encodedAction) MarshalJSON() ([]byte, error) { return json.Marshal(e.Encoded) }
 func (e *encodedAction) UnmarshalJSON(b []byte) error {
-	e.decoded = nil
+	e.decoded, e.step = nil, nil
 	return strictUnmarshal(b, &e.Encoded)
 }
 
