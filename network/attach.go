@@ -380,10 +380,7 @@ func publishNeeds(network string, dev actions.IfName, ips []netip.Addr, ports []
 // that publish: it is restored with the last of them. IPv6 has no such
 // setting: ::1 never leaves lo (RFC 4291), so [::1]:PORT is not published.
 func routeLocalnet(br actions.IfName) plan.Step {
-	key := "net.ipv4.conf." + br.String() + ".route_localnet"
-	if strings.Contains(br.String(), ".") {
-		key = "net/ipv4/conf/" + br.String() + "/route_localnet" // sysctl reads a dot as a slash
-	}
+	key := actions.LinkSysctlKey("ipv4", br, "route_localnet")
 	return plan.Step{Action: actions.SysctlSet{Key: key, Value: "1"}, Shared: "sysctl " + key}
 }
 
