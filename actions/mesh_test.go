@@ -388,3 +388,103 @@ func TestTunnelGoneCut(t *testing.T) {
 		t.Error("no stderr reads as done")
 	}
 }
+
+// TestLookupTunnel: entries asked for one by one (netlink gets) answer as
+// the whole device read does, and an answer a get cannot settle (a more
+// specific route, another table's or the local one's, a destination not
+// a MAC's first) says so,
+// in a namespace with each; before and after a default route, which
+// turns "no route" into "a shorter one".
+func TestLookupTunnel(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it makes a network namespace")
+	}
+	if os.Getenv("PLUMB_TUNNEL_HELPER") == "" {
+		cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestLookupTunnel$", "-test.v")
+		cmd.Env = append(os.Environ(), "PLUMB_TUNNEL_HELPER=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS") {
+			t.Fatalf("in a throwaway namespace: %v\n%s", err, out)
+		}
+		return
+	}
+	sh := func(cs ...string) {
+		for _, c := range cs {
+			if out, err := exec.Command("sh", "-c", c).CombinedOutput(); err != nil {
+				t.Fatalf("%s: %v\n%s", c, err, out)
+			}
+		}
+	}
+	sh("ip link add e0 type veth peer name e1", "ip addr add 192.0.2.1/24 dev e0", "ip link set e0 up", "ip link set e1 up",
+		"ip link add m1 type vxlan id 42 local 192.0.2.1 dev e0 dstport 8472 nolearning", "ip addr add 10.244.1.0/32 dev m1", "ip link set m1 up",
+		// a peer
+		"ip route add 10.244.2.0/24 via 10.244.2.0 dev m1 onlink", "ip neigh add 10.244.2.0 lladdr 02:50:0a:f4:02:00 dev m1 nud permanent",
+		"bridge fdb add 02:50:0a:f4:02:00 dev m1 dst 192.0.2.2",
+		// a MAC sent to two destinations
+		"bridge fdb add 02:50:0a:f4:03:00 dev m1 dst 192.0.2.3", "bridge fdb append 02:50:0a:f4:03:00 dev m1 dst 192.0.2.4",
+		// a route through m1 that is not onlink; one through another device
+		"ip route add 10.9.0.0/24 dev m1", "ip route add 10.244.7.0/24 dev e0",
+		// a more specific route than the one asked for
+		"ip route add 10.244.5.0/24 via 10.244.5.0 dev m1 onlink", "ip route add 10.244.5.0/32 dev e0",
+		// another table's route, looked up first
+		"ip route add 10.244.6.0/24 via 10.244.6.0 dev m1 onlink", "ip route add 10.244.6.0/24 dev e0 table 100", "ip rule add to 10.244.6.0/24 table 100 pref 100",
+		// a neighbour that is not permanent
+		"ip neigh add 10.244.8.0 lladdr 02:50:0a:f4:08:00 dev m1 nud reachable",
+	)
+	ctx := context.Background()
+	p, a := netip.MustParsePrefix, netip.MustParseAddr
+	settles := TunnelQuery{
+		Routes: []netip.Prefix{p("10.244.2.0/24"), p("10.9.0.0/24"), p("10.244.7.0/24"), p("10.244.9.0/24")},
+		Neigh:  []netip.Addr{a("10.244.2.0"), a("10.244.8.0"), a("10.244.9.0")},
+		Fdb:    []string{"02:50:0a:f4:02:00", "02:50:0a:f4:02:00", "02:50:0a:f4:03:00", "02:50:0a:f4:03:00", "02:50:0a:f4:09:00"},
+		FdbTo:  []netip.Addr{{}, a("192.0.2.2"), {}, a("192.0.2.3"), a("192.0.2.2")},
+	}
+	for _, dflt := range []bool{false, true} {
+		if dflt {
+			sh("ip route add default via 192.0.2.254 dev e0")
+		}
+		all, err := Exec{}.ReadTunnel(ctx, "m1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, settled, err := Exec{}.LookupTunnel(ctx, "m1", settles)
+		if err != nil || !settled {
+			t.Fatalf("default route %v: settled %v, %v", dflt, settled, err)
+		}
+		for _, r := range settles.Routes {
+			wv, wok := all.Routes[r]
+			if gv, gok := got.Routes[r]; gv != wv || gok != wok {
+				t.Errorf("default route %v: route %s: got %v %v, the device holds %v %v", dflt, r, gv, gok, wv, wok)
+			}
+		}
+		for _, n := range settles.Neigh {
+			wv, wok := all.Neigh[n]
+			if gv, gok := got.Neigh[n]; gv != wv || gok != wok {
+				t.Errorf("default route %v: neighbour %s: got %q %v, the device holds %q %v", dflt, n, gv, gok, wv, wok)
+			}
+		}
+		for i, mac := range settles.Fdb {
+			to := settles.FdbTo[i]
+			w, g := all.Fdb[mac], got.Fdb[mac]
+			if len(w) > 0 != (len(g) > 0) || to.IsValid() && slices.Contains(w, to) != slices.Contains(g, to) {
+				t.Errorf("default route %v: fdb %s to %v: got %v, the device holds %v", dflt, mac, to, g, w)
+			}
+		}
+		for _, q := range []TunnelQuery{
+			{Routes: []netip.Prefix{p("10.244.5.0/24")}},
+			{Routes: []netip.Prefix{p("10.244.6.0/24")}},
+			{Routes: []netip.Prefix{p("10.244.1.0/24")}}, // its own address: the local table's
+			{Fdb: []string{"02:50:0a:f4:03:00"}, FdbTo: []netip.Addr{a("192.0.2.4")}},
+			{Fdb: []string{"02:50:0a:f4:02:00"}, FdbTo: []netip.Addr{a("192.0.2.9")}}, // the get names the first only
+		} {
+			if _, settled, err := (Exec{}).LookupTunnel(ctx, "m1", q); err != nil || settled {
+				t.Errorf("default route %v: %+v: settled %v, %v; want unsettled", dflt, q, settled, err)
+			}
+		}
+		// Unsettled, LookupTunnel reads the whole device.
+		q := TunnelQuery{Routes: []netip.Prefix{p("10.244.5.0/24")}}
+		if e, err := LookupTunnel(ctx, Exec{}, "m1", q, 1000); err != nil || e.Routes[p("10.244.5.0/24")] != a("10.244.5.0") {
+			t.Errorf("default route %v: the whole device's read was not taken: %+v, %v", dflt, e, err)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"os"
 	"testing"
 
 	"plumb/actions"
@@ -18,7 +19,7 @@ func BenchmarkPeerAdd(b *testing.B) {
 	for _, n := range []int{5, 1000} {
 		b.Run(fmt.Sprintf("present=%d", n), func(b *testing.B) {
 			ctx := context.Background()
-			st := plan.NewStore(b.TempDir())
+			st := plan.NewStore(tmpfsDir(b))
 			r := &readerRunner{}
 			env := plan.Env{Proc: noProc, R: r, St: st}
 			m := testMesh
@@ -49,12 +50,28 @@ func BenchmarkPeerAdd(b *testing.B) {
 	}
 }
 
+// tmpfsDir is a directory for a state directory as plumb's own is, on
+// tmpfs (/run/plumb): /dev/shm's when there is one, so that the disk's
+// syncs do not drown what is measured; else the test's temporary one.
+func tmpfsDir(b *testing.B) string {
+	d, err := os.MkdirTemp("/dev/shm", "plumb-bench-")
+	if err != nil {
+		return b.TempDir()
+	}
+	b.Cleanup(func() { os.RemoveAll(d) })
+	return d
+}
+
 // readerRunner is meshRunner that reads the device's entries as plumb's
 // own runner does, in-process (netlink there, its maps here), so that the
 // benchmark times plumb and not the decoding of a stand-in's JSON.
-type readerRunner struct{ meshRunner }
+type readerRunner struct {
+	meshRunner
+	reads, lookups int // whole reads and lookups done
+}
 
 func (r *readerRunner) ReadTunnel(_ context.Context, _ actions.IfName) (*actions.TunnelEntries, error) {
+	r.reads++
 	t := &actions.TunnelEntries{Routes: map[netip.Prefix]netip.Addr{}, Neigh: map[netip.Addr]string{}, Fdb: map[string][]netip.Addr{}}
 	for dst, via := range r.routes {
 		t.Routes[netip.MustParsePrefix(dst)] = netip.MustParseAddr(via)
@@ -66,4 +83,27 @@ func (r *readerRunner) ReadTunnel(_ context.Context, _ actions.IfName) (*actions
 		t.Fdb[mac] = append(t.Fdb[mac], netip.MustParseAddr(dst))
 	}
 	return t, nil
+}
+
+// LookupTunnel answers from the same maps, an entry at a time, as plumb's
+// runner answers by netlink gets: every answer settled.
+func (r *readerRunner) LookupTunnel(_ context.Context, _ actions.IfName, q actions.TunnelQuery) (*actions.TunnelEntries, bool, error) {
+	r.lookups++
+	t := &actions.TunnelEntries{Routes: map[netip.Prefix]netip.Addr{}, Neigh: map[netip.Addr]string{}, Fdb: map[string][]netip.Addr{}}
+	for _, p := range q.Routes {
+		if via, ok := r.routes[p.String()]; ok {
+			t.Routes[p] = netip.MustParseAddr(via)
+		}
+	}
+	for _, a := range q.Neigh {
+		if mac, ok := r.neigh[a.String()]; ok {
+			t.Neigh[a] = mac
+		}
+	}
+	for _, mac := range q.Fdb {
+		if dst, ok := r.fdb[mac]; ok {
+			t.Fdb[mac] = []netip.Addr{netip.MustParseAddr(dst)}
+		}
+	}
+	return t, true, nil
 }

@@ -205,7 +205,7 @@ func (s *MeshSync) Update(ctx context.Context, env plan.Env, rec *plan.Record, p
 		}
 	}
 	if len(gone)+len(moved)+len(added) > 0 {
-		if err := s.expect(ctx, env, gone, moved, added); err != nil {
+		if err := s.expect(ctx, env, len(old.Peers), gone, moved, added); err != nil {
 			return nil, err
 		}
 	}
@@ -226,9 +226,25 @@ func (s *MeshSync) Update(ctx context.Context, env plan.Env, rec *plan.Record, p
 }
 
 // expect refuses a sync whose entries are not as the record says: one to
-// add there already, or one to remove or move missing.
-func (s *MeshSync) expect(ctx context.Context, env plan.Env, gone, moved, added []actions.TunnelPeer) error {
-	t, err := actions.ReadTunnel(ctx, env.R, s.Name)
+// add there already, or one to remove or move missing. Only those entries
+// are asked about (of a device holding held peers' entries).
+func (s *MeshSync) expect(ctx context.Context, env plan.Env, held int, gone, moved, added []actions.TunnelPeer) error {
+	var q actions.TunnelQuery
+	for _, p := range slices.Concat(added, gone) {
+		q.Routes = append(q.Routes, p.Subnet)
+		q.Neigh = append(q.Neigh, ipam.TunnelEnd(p.Subnet))
+	}
+	for _, p := range added {
+		q.Fdb, q.FdbTo = append(q.Fdb, ipam.TunnelMAC(p.Subnet)), append(q.FdbTo, netip.Addr{})
+	}
+	for _, p := range slices.Concat(gone, moved) {
+		to := p.IP
+		if p.From.IsValid() {
+			to = p.From
+		}
+		q.Fdb, q.FdbTo = append(q.Fdb, ipam.TunnelMAC(p.Subnet)), append(q.FdbTo, to)
+	}
+	t, err := actions.LookupTunnel(ctx, env.R, s.Name, q, held)
 	if err != nil {
 		return err
 	}

@@ -414,3 +414,54 @@ func TestMeshSyncSkipped(t *testing.T) {
 		t.Errorf("a list without this node: %v", err)
 	}
 }
+
+// TestMeshSyncLookup: a peer added to or removed from a mesh of many asks
+// for its own entries alone, and refuses entries not as recorded as a
+// read of the whole device does; a sync of many reads the device whole.
+func TestMeshSyncLookup(t *testing.T) {
+	ctx := context.Background()
+	st := plan.NewStore(t.TempDir())
+	r := &readerRunner{}
+	env := plan.Env{Proc: noProc, R: r, St: st, Mode: plan.Each}
+	m := testMesh
+	if _, err := plan.Up(ctx, env, &m, false); err != nil {
+		t.Fatal(err)
+	}
+	var many []plan.Peer
+	for i := 2; i < 26; i++ {
+		many = append(many, peer(fmt.Sprintf("192.168.77.%d", i), fmt.Sprintf("10.244.%d.0/24", i), ""))
+	}
+	if _, err := plan.Up(ctx, env, &MeshSync{Name: "m1", Nodes: many}, false); err != nil {
+		t.Fatal(err)
+	}
+	if r.reads != 1 || r.lookups != 0 {
+		t.Errorf("a sync of 24 new peers: %d whole reads, %d lookups; want 1, 0", r.reads, r.lookups)
+	}
+	add := peer("192.168.77.30", "10.244.30.0/24", "")
+	for _, c := range []struct {
+		name   string
+		sync   MeshSync
+		before func()
+		want   string // "" or in the refusal
+	}{
+		{"add", MeshSync{Name: "m1", Add: []plan.Peer{add}}, nil, ""},
+		{"rm", MeshSync{Name: "m1", Remove: []plan.Peer{add}}, nil, ""},
+		{"add over a neighbour", MeshSync{Name: "m1", Add: []plan.Peer{add}}, func() { r.neigh["10.244.30.0"] = "02:aa:bb:cc:dd:ee" }, "a neighbour 10.244.30.0"},
+		{"rm of a peer without its route", MeshSync{Name: "m1", Remove: []plan.Peer{many[3]}}, func() { delete(r.neigh, "10.244.30.0"); delete(r.routes, "10.244.5.0/24") }, "no route to 10.244.5.0/24"},
+		{"rm of a peer sent elsewhere", MeshSync{Name: "m1", Remove: []plan.Peer{many[4]}}, func() { r.fdb["02:50:0a:f4:06:00"] = "192.168.77.99" }, "no forwarding entry 02:50:0a:f4:06:00 to 192.168.77.6"},
+	} {
+		if c.before != nil {
+			c.before()
+		}
+		r.reads, r.lookups = 0, 0
+		_, err := plan.Up(ctx, env, &c.sync, false)
+		switch {
+		case c.want == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want)):
+			t.Errorf("%s: %v; want a refusal naming %q", c.name, err, c.want)
+		case r.reads != 0 || r.lookups != 1:
+			t.Errorf("%s: %d whole reads, %d lookups; want 0, 1", c.name, r.reads, r.lookups)
+		}
+	}
+}
