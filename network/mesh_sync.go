@@ -139,12 +139,12 @@ func PeersOf(f plan.MeshFacts, list []plan.Peer) ([]plan.Peer, error) {
 			return nil, plan.Refuse("nodes", "%s and %s have overlapping subnets", peers[i-1], peers[i])
 		}
 	}
-	seen := map[netip.Addr]plan.Peer{}
-	for _, p := range peers {
-		if q, dup := seen[p.IP]; dup {
-			return nil, plan.Refuse("nodes", "%s and %s have one address", q, p)
+	seen := make(map[netip.Addr]int, len(peers))
+	for i, p := range peers {
+		if j, dup := seen[p.IP]; dup {
+			return nil, plan.Refuse("nodes", "%s and %s have one address", peers[j], p)
 		}
-		seen[p.IP] = p
+		seen[p.IP] = i
 	}
 	return peers, nil
 }
@@ -181,11 +181,11 @@ func (s *MeshSync) Update(ctx context.Context, env plan.Env, rec *plan.Record, p
 	}
 	now := p.Facts.(plan.MeshFacts)
 	dev := s.Name
-	was := map[netip.Prefix]plan.Peer{}
+	was := make(map[netip.Prefix]plan.Peer, len(old.Peers))
 	for _, q := range old.Peers {
 		was[q.Subnet] = q
 	}
-	is := map[netip.Prefix]plan.Peer{}
+	is := make(map[netip.Prefix]plan.Peer, len(now.Peers))
 	for _, q := range now.Peers {
 		is[q.Subnet] = q
 	}

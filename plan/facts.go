@@ -28,15 +28,32 @@ func (r *Record) Facts() (Facts, error) {
 		return nil, err
 	}
 	if r.FactsJSON != nil {
-		if r.FactsVersion != k.FactsVersion() {
-			return nil, fmt.Errorf("%s: the journal's facts are of version %d; this plumb reads version %d of a %s's", r.ID(), r.FactsVersion, k.FactsVersion(), k.Name())
-		}
 		if d := &r.decoded; d.facts != nil && sameBytes(d.from, r.FactsJSON) {
 			return d.facts, nil
 		}
-		f, err := k.DecodeFacts(r.FactsJSON)
+		var f Facts
+		switch o, older := k.(olderFacts); {
+		case r.FactsVersion == k.FactsVersion():
+			f, err = k.DecodeFacts(r.FactsJSON)
+		case older && r.FactsVersion >= 1 && r.FactsVersion < k.FactsVersion():
+			f, err = o.DecodeOlderFacts(r.FactsVersion, r.FactsJSON)
+		default:
+			return nil, fmt.Errorf("%s: the journal's facts are of version %d; this plumb reads version %d of a %s's", r.ID(), r.FactsVersion, k.FactsVersion(), k.Name())
+		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: the journal's facts cannot be read: %w", r.ID(), err)
+		}
+		if b, ok := f.(besideFacts); ok && b.besideName() != "" {
+			if r.beside == nil {
+				return nil, fmt.Errorf("%s: its facts keep %s beside the journal, and no store to read it from was given", r.ID(), b.besideName())
+			}
+			data, err := r.beside(b.besideName())
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", r.ID(), err)
+			}
+			if f, err = b.withBeside(data); err != nil {
+				return nil, fmt.Errorf("%s: %s beside the journal cannot be read: %w", r.ID(), b.besideName(), err)
+			}
 		}
 		r.decoded.from, r.decoded.facts = r.FactsJSON, f
 		return f, nil
@@ -85,6 +102,9 @@ func (r *Record) SetFacts(f Facts) error {
 		return fmt.Errorf("%s: encoding its facts: %w", r.ID(), err)
 	}
 	r.FactsJSON, r.FactsVersion, r.Details = data, f.Kind().FactsVersion(), nil
+	// Kept as decoded: the store writes what facts keep beside the
+	// journal from them (see beside.go).
+	r.decoded = decodedFacts{from: data, facts: f}
 	return nil
 }
 
@@ -226,6 +246,12 @@ func sameFacts(a, b Facts) bool {
 	ja, erra := json.Marshal(a)
 	jb, errb := json.Marshal(b)
 	return erra == nil && errb == nil && string(ja) == string(jb)
+}
+
+// olderFacts is a kind that still reads its facts of an earlier version,
+// as journals written before it changed them hold them.
+type olderFacts interface {
+	DecodeOlderFacts(version int, data json.RawMessage) (Facts, error)
 }
 
 // comparer is facts that compare themselves faster than by their JSON (a

@@ -47,6 +47,20 @@ func TestJournalJSON(t *testing.T) {
 		step(actions.WriteFile{Path: "/run/x/config.json", Content: "{\n  \"a\": \"<b>&\\u2028\"\n}\n", For: "the container's config.json"}, Pending, true, "", ""),
 	}
 	recs["steps"] = full
+	// Facts, and the facts before an update, are spliced in: with what
+	// encoding/json escapes (<, &, U+2028) and nesting to indent.
+	facts := base
+	facts.Details, facts.FactsVersion = nil, 2
+	facts.FactsJSON = json.RawMessage(`{"a":"<x> & y","peers":[{"ip":"198.18.0.1","subnet":"10.0.1.0/24"},{"n":[1,{"c":"\u2028 ü"}]}],"e":{}}`)
+	recs["facts"] = facts
+	updating := facts
+	updating.Steps = full.Steps
+	updating.Updating = &Updating{From: 3, Summary: "before <&>", FactsJSON: json.RawMessage(`{"peers":[ {"ip" : "198.18.0.2"} ],"a":"<old>"}`), FactsVersion: 2}
+	recs["updating"] = updating
+	noFacts := updating
+	noFacts.FactsJSON = nil
+	noFacts.Updating = &Updating{From: 1, Details: map[string]string{"k": "v"}}
+	recs["updating, details before"] = noFacts
 	for name, r := range recs {
 		want, err := json.MarshalIndent(&r, "", "  ")
 		if err != nil {

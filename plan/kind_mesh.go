@@ -2,10 +2,14 @@ package plan
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync"
 
 	"plumb/actions"
 	"plumb/plan/ipam"
@@ -17,16 +21,35 @@ var MeshKind = Register(meshKind{})
 
 type meshKind struct{ FactsCodec[MeshFacts] }
 
-func (meshKind) Name() string      { return "mesh" }
-func (meshKind) FactsVersion() int { return 1 }
+func (meshKind) Name() string { return "mesh" }
+
+// FactsVersion 2 keeps the peers beside the journal (see beside.go);
+// version 1 held them in it, and is still read.
+func (meshKind) FactsVersion() int { return 2 }
+
+// DecodeOlderFacts reads version 1: the peers in the journal.
+func (meshKind) DecodeOlderFacts(version int, data json.RawMessage) (Facts, error) {
+	if version != 1 {
+		return nil, fmt.Errorf("no version %d of a mesh's facts", version)
+	}
+	var v1 struct {
+		meshFactsJSON
+		Peers []Peer `json:"peers,omitempty"`
+	}
+	if err := strictUnmarshal(data, &v1); err != nil {
+		return nil, err
+	}
+	f := v1.meshFactsJSON.facts()
+	f.Peers = v1.Peers
+	return f, nil
+}
 
 // DecodeDetails: meshes came after typed facts; a map form holds nothing.
 func (meshKind) DecodeDetails(*DetailsReader) Facts { return MeshFacts{} }
 
 // MeshFacts are a mesh's on this node: its device's settings, and the
 // other nodes it reaches. The peers are facts, not steps: deleting the
-// device takes their routes, neighbours and forwarding entries with it,
-// and a sync of a thousand peers keeps a record of tens of kilobytes.
+// device takes their routes, neighbours and forwarding entries with it.
 type MeshFacts struct {
 	VNI      uint32         `json:"vni"`
 	Port     uint16         `json:"port"`
@@ -38,8 +61,114 @@ type MeshFacts struct {
 	MAC      string         `json:"mac"`
 	// Generation counts the changes of Peers: `check` names it, so that
 	// after a crash and recover one can tell which set is in place.
-	Generation int    `json:"generation,omitempty"`
-	Peers      []Peer `json:"peers,omitempty"` // sorted by Subnet
+	Generation int
+	// Peers, sorted by Subnet, are kept beside the journal, a line each,
+	// in a file named by their content (peer_set), which is written once
+	// rather than at every save of the journal.
+	Peers []Peer
+	// peerSet is the file facts read from a journal named, and
+	// peerCount the peers it counted.
+	peerSet   string
+	peerCount int
+}
+
+// meshFactsJSON is MeshFacts as a journal holds them.
+type meshFactsJSON struct {
+	VNI        uint32         `json:"vni"`
+	Port       uint16         `json:"port"`
+	Local      netip.Addr     `json:"local"`
+	Underlay   actions.IfName `json:"underlay"`
+	Cluster    netip.Prefix   `json:"cluster"`
+	Subnet     netip.Prefix   `json:"subnet"`
+	MTU        int            `json:"mtu"`
+	MAC        string         `json:"mac"`
+	Generation int            `json:"generation,omitempty"`
+	PeerSet    string         `json:"peer_set,omitempty"`
+	PeerCount  int            `json:"peer_count,omitempty"` // for a reader of the journal
+}
+
+func (j meshFactsJSON) facts() MeshFacts {
+	return MeshFacts{VNI: j.VNI, Port: j.Port, Local: j.Local, Underlay: j.Underlay, Cluster: j.Cluster, Subnet: j.Subnet,
+		MTU: j.MTU, MAC: j.MAC, Generation: j.Generation, peerSet: j.PeerSet, peerCount: j.PeerCount}
+}
+
+// MarshalJSON names the peers' file, not the peers.
+func (f MeshFacts) MarshalJSON() ([]byte, error) {
+	name, _ := f.besideFile()
+	return json.Marshal(meshFactsJSON{VNI: f.VNI, Port: f.Port, Local: f.Local, Underlay: f.Underlay, Cluster: f.Cluster, Subnet: f.Subnet,
+		MTU: f.MTU, MAC: f.MAC, Generation: f.Generation, PeerSet: name, PeerCount: len(f.Peers)})
+}
+
+// UnmarshalJSON reads the facts but the peers, which withBeside reads.
+func (f *MeshFacts) UnmarshalJSON(data []byte) error {
+	var j meshFactsJSON
+	if err := strictUnmarshal(data, &j); err != nil {
+		return err
+	}
+	if (j.PeerSet == "") != (j.PeerCount == 0) {
+		return fmt.Errorf("peer_set %q with peer_count %d", j.PeerSet, j.PeerCount)
+	}
+	*f = j.facts()
+	return nil
+}
+
+func (f MeshFacts) besideName() string { return f.peerSet }
+
+// lastPeerSet is the peer set last written out: a save names it, and
+// writes it, from the same peers.
+var lastPeerSet struct {
+	sync.Mutex
+	peers      []Peer
+	name, text string
+}
+
+// besideFile is the peers a line each ("IP SUBNET [NAME]"), in a file
+// named "peers-" and the first 128 bits of their SHA-256 in hex.
+func (f MeshFacts) besideFile() (string, []byte) {
+	if len(f.Peers) == 0 {
+		return "", nil
+	}
+	l := &lastPeerSet
+	l.Lock()
+	defer l.Unlock()
+	if !slices.Equal(l.peers, f.Peers) {
+		var b []byte
+		for _, p := range f.Peers {
+			b = p.appendText(b)
+			b = append(b, '\n')
+		}
+		l.peers, l.text, l.name = slices.Clone(f.Peers), string(b), peerSetName(b)
+	}
+	return l.name, []byte(l.text)
+}
+
+// peerSetName is the name of the file that holds text.
+func peerSetName(text []byte) string {
+	sum := sha256.Sum256(text)
+	return "peers-" + hex.EncodeToString(sum[:16])
+}
+
+// withBeside reads the peers from their file, which must hold what its
+// name says, and as many as the journal counted.
+func (f MeshFacts) withBeside(data []byte) (Facts, error) {
+	if name := peerSetName(data); name != f.peerSet {
+		return nil, fmt.Errorf("it does not hold what its name says (its content is %s's): changed by hand?", name)
+	}
+	want := f.peerCount
+	text := string(data)
+	peers := make([]Peer, 0, want)
+	for line := range strings.Lines(text) {
+		var p Peer
+		if err := p.parse(strings.TrimSuffix(line, "\n")); err != nil {
+			return nil, err
+		}
+		peers = append(peers, p)
+	}
+	if len(peers) != want {
+		return nil, fmt.Errorf("it holds %d peers, the journal counts %d", len(peers), want)
+	}
+	f.Peers = peers
+	return f, nil
 }
 
 // Kind is MeshKind.
@@ -57,8 +186,7 @@ func (f MeshFacts) same(o Facts) bool {
 }
 
 // Peer is another node of a mesh: its underlay address and pod subnet.
-// It is kept as one line of text, "IP SUBNET [NAME]", so that a thousand
-// peers make a record of 45 kB, not 100.
+// It is kept as one line of text, "IP SUBNET [NAME]".
 type Peer struct {
 	IP     netip.Addr
 	Subnet netip.Prefix
@@ -66,33 +194,55 @@ type Peer struct {
 }
 
 // MarshalText is "IP SUBNET [NAME]".
-func (p Peer) MarshalText() ([]byte, error) {
-	s := p.IP.String() + " " + p.Subnet.String()
+func (p Peer) MarshalText() ([]byte, error) { return p.appendText(nil), nil }
+
+func (p Peer) appendText(b []byte) []byte {
+	b = append(p.IP.AppendTo(b), ' ')
+	b = p.Subnet.AppendTo(b)
 	if p.Node != "" {
-		s += " " + p.Node
+		b = append(append(b, ' '), p.Node...)
 	}
-	return []byte(s), nil
+	return b
 }
 
 // UnmarshalText reads MarshalText's form.
-func (p *Peer) UnmarshalText(b []byte) error {
-	f := strings.Fields(string(b))
+func (p *Peer) UnmarshalText(b []byte) error { return p.parse(string(b)) }
+
+func (p *Peer) parse(s string) error {
+	var buf [3]string
+	f := fields(buf[:0], s)
 	if len(f) < 2 || len(f) > 3 {
-		return fmt.Errorf("peer %q: want IP SUBNET [NAME]", b)
+		return fmt.Errorf("peer %q: want IP SUBNET [NAME]", s)
 	}
 	ip, err := netip.ParseAddr(f[0])
 	if err != nil {
-		return fmt.Errorf("peer %q: %w", b, err)
+		return fmt.Errorf("peer %q: %w", s, err)
 	}
 	sn, err := netip.ParsePrefix(f[1])
 	if err != nil {
-		return fmt.Errorf("peer %q: %w", b, err)
+		return fmt.Errorf("peer %q: %w", s, err)
 	}
 	*p = Peer{IP: ip, Subnet: sn}
 	if len(f) == 3 {
 		p.Node = f[2]
 	}
 	return nil
+}
+
+// fields is strings.Fields(s) appended to f, which holds a peer's without
+// allocating: a thousand peers are read at every sync.
+func fields(f []string, s string) []string {
+	for {
+		s = strings.TrimLeft(s, " \t\r\n")
+		if s == "" {
+			return f
+		}
+		i := strings.IndexAny(s, " \t\r\n")
+		if i < 0 {
+			return append(f, s)
+		}
+		f, s = append(f, s[:i]), s[i:]
+	}
 }
 
 // String is the peer as messages name it: "node-b (192.168.77.2, 10.244.2.0/24)".

@@ -76,6 +76,9 @@ type Record struct {
 	// same bytes: a mesh of a thousand peers is decoded once per command,
 	// not once per question asked of it (see Store.shareDecoded).
 	decoded decodedFacts
+	// beside reads a file the facts keep beside the journal (see
+	// beside.go); set by the store that read the record.
+	beside func(file string) ([]byte, error)
 }
 
 // decodedFacts are facts and the JSON they were decoded from.

@@ -286,9 +286,17 @@ func (s *Store) Load(kind, name string) (*Record, error) {
 	}
 	r, err := s.readRecord(s.Journal(kind, name))
 	if err == nil {
+		s.own(r)
 		s.shareDecoded(r)
 	}
 	return r, err
+}
+
+// own makes r, read from this store, read the files its facts keep
+// beside its journal from it.
+func (s *Store) own(r *Record) *Record {
+	r.beside = s.besideReader(r.Kind, r.Name)
+	return r
 }
 
 // LoadHeader reads one journal's header (see Headers): its kind, name,
@@ -310,6 +318,7 @@ func (s *Store) LoadHeader(kind, name string) (*Record, error) {
 	if err != nil {
 		return nil, &CorruptError{Path: path, Err: err}
 	}
+	s.own(r)
 	s.shareDecoded(r)
 	return r, nil
 }
@@ -329,7 +338,7 @@ func (s *Store) List() ([]*Record, []error) {
 			errs = append(errs, asCorrupt(f, err))
 			continue
 		}
-		recs = append(recs, r)
+		recs = append(recs, s.own(r))
 	}
 	return recs, errs
 }
@@ -372,7 +381,7 @@ func (s *Store) Headers() ([]*Record, []error) {
 			errs = append(errs, asCorrupt(files[i], h.err))
 			continue
 		}
-		recs = append(recs, h.r)
+		recs = append(recs, s.own(h.r))
 	}
 	if recs == nil {
 		recs = []*Record{}
@@ -559,6 +568,10 @@ func (s *Store) Save(r *Record) error {
 		s.headers = nil
 		return err
 	}
+	beside, known, err := s.saveBeside(r)
+	if err != nil {
+		return fmt.Errorf("writing %s's facts beside its journal: %w", r.ID(), err)
+	}
 	data, err := r.journalJSON()
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", r.ID(), err)
@@ -578,6 +591,12 @@ func (s *Store) Save(r *Record) error {
 			s.indexUp(r)
 		}
 		s.touchIndex()
+	}
+	if known && r.State == StateUp && r.Updating == nil {
+		s.sweepBeside(r.Kind, r.Name, beside)
+	}
+	if r.beside == nil {
+		s.own(r)
 	}
 	h := *r
 	h.Steps = nil
@@ -621,6 +640,9 @@ func (s *Store) Remove(r *Record) error {
 	if s.Indexed() {
 		s.indexDrop(r)
 		s.touchIndex()
+	}
+	if err := s.removeBeside(r.Kind, r.Name); err != nil {
+		return err
 	}
 	return syncDir(filepath.Dir(s.Journal(r.Kind, r.Name)))
 }

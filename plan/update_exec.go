@@ -35,7 +35,7 @@ type Updating struct {
 // factsRecord is a record of rec's kind and name holding only the facts
 // u kept: what dropEntries compares with.
 func (u *Updating) factsRecord(rec *Record) *Record {
-	r := &Record{Kind: rec.Kind, Name: rec.Name, Details: u.Details, FactsJSON: u.FactsJSON, FactsVersion: u.FactsVersion, Names: rec.Names}
+	r := &Record{Kind: rec.Kind, Name: rec.Name, Details: u.Details, FactsJSON: u.FactsJSON, FactsVersion: u.FactsVersion, Names: rec.Names, beside: rec.beside}
 	if u.Renamed {
 		r.Names = u.Names
 	}
@@ -165,7 +165,7 @@ func unwindUpdate(ctx context.Context, r actions.Runner, st *Store, rec *Record)
 		}
 		return ran, errors.Join(errs...)
 	}
-	during := &Record{Kind: rec.Kind, Name: rec.Name, Details: rec.Details, FactsJSON: rec.FactsJSON, FactsVersion: rec.FactsVersion, Names: rec.Names}
+	during := &Record{Kind: rec.Kind, Name: rec.Name, Details: rec.Details, FactsJSON: rec.FactsJSON, FactsVersion: rec.FactsVersion, Names: rec.Names, beside: rec.beside}
 	rec.Steps = rec.Steps[:u.From]
 	if u.Renamed {
 		rec.Names = u.Names
