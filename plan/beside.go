@@ -170,3 +170,21 @@ func (s *Store) removeBeside(kind, name string) error {
 	}
 	return nil
 }
+
+// sweepOrphans removes, holding the store exclusive, the directories of
+// files kept beside journals that are gone: a removal killed between the
+// journal and its files left them.
+func (s *Store) sweepOrphans(dir string, names []fs.DirEntry) {
+	if !s.exclusive() {
+		return
+	}
+	for _, e := range names {
+		obj, ok := strings.CutSuffix(e.Name(), ".d")
+		if !ok || !e.IsDir() || obj == "" {
+			continue
+		}
+		if _, err := os.Lstat(filepath.Join(dir, obj+".json")); errors.Is(err, fs.ErrNotExist) {
+			_ = os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}

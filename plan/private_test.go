@@ -136,15 +136,16 @@ func TestLockClosesLayoutDirs(t *testing.T) {
 
 // Issue 21 §4: a plumb killed while writing a journal or the ledger left
 // .NAME.json.tmp-* for ever. Listing the journals under the lock deletes
-// them (none can be being written: writes take the lock) and nothing
-// else; listing without the lock changes nothing.
+// them (none can be being written: writes take the lock), and the files
+// kept beside a journal that is gone (a removal killed half-way), and
+// nothing else; listing without the lock changes nothing.
 func TestLockSweepsTempFiles(t *testing.T) {
 	dir := t.TempDir()
 	st := NewStore(dir)
 	mustDo(t, os.MkdirAll(filepath.Join(dir, "objects", "bridge"), 0o700))
 	mustDo(t, os.MkdirAll(filepath.Join(dir, "objects", "container"), 0o700))
-	temps := []string{"objects/bridge/.br0.json.tmp-123", "objects/container/.web.json.tmp-9", ".shared.json.tmp-42"}
-	kept := []string{"objects/bridge/br0.json", "objects/bridge/.keep", ".json.tmp-dir/", "objects/bridge/.br1.json.tmp-7/"}
+	temps := []string{"objects/bridge/.br0.json.tmp-123", "objects/container/.web.json.tmp-9", ".shared.json.tmp-42", "objects/bridge/gone.d/"}
+	kept := []string{"objects/bridge/br0.json", "objects/bridge/.keep", ".json.tmp-dir/", "objects/bridge/.br1.json.tmp-7/", "objects/bridge/br0.d/", "objects/bridge/file.d"}
 	for _, p := range append(temps, kept...) {
 		if strings.HasSuffix(p, "/") {
 			mustDo(t, os.Mkdir(filepath.Join(dir, p), 0o700))

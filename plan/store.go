@@ -488,6 +488,7 @@ func (s *Store) journals() ([]string, []error) {
 			continue
 		}
 		s.sweepTemps(dir, names)
+		s.sweepOrphans(dir, names)
 		for _, n := range names {
 			if strings.HasSuffix(n.Name(), ".json") {
 				files = append(files, filepath.Join(dir, n.Name()))
