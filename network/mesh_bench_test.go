@@ -107,3 +107,33 @@ func (r *readerRunner) LookupTunnel(_ context.Context, _ actions.IfName, q actio
 	}
 	return t, true, nil
 }
+
+// BenchmarkSync is `mesh sync` of 300 and 1,000 new peers to a fresh
+// mesh (then mesh down, untimed), on the fake kernel: plumb's own time
+// beside the batches it runs, which make bench-mesh times against bare
+// ip and bridge batches (target: within 1.5x).
+func BenchmarkSync(b *testing.B) {
+	for _, n := range []int{300, 1000} {
+		b.Run(fmt.Sprintf("peers=%d", n), func(b *testing.B) {
+			ctx := context.Background()
+			nodes := []plan.Peer{{IP: netip.MustParseAddr("192.168.77.1"), Subnet: netip.MustParsePrefix("10.244.1.0/24")}}
+			for i := 1; i <= n; i++ {
+				nodes = append(nodes, plan.Peer{IP: netip.AddrFrom4([4]byte{198, 18, byte(1 + i/250), byte(1 + i%250)}),
+					Subnet: netip.PrefixFrom(netip.AddrFrom4([4]byte{10, 244, byte(2 + i/16), byte(i % 16 * 16)}), 28)})
+			}
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				st := plan.NewStore(tmpfsDir(b))
+				env := plan.Env{Proc: noProc, R: &readerRunner{}, St: st}
+				m := testMesh
+				if _, err := plan.Up(ctx, env, &m, false); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				if _, err := plan.Up(ctx, env, &MeshSync{Name: "m1", Nodes: nodes, Whole: true}, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -58,14 +58,34 @@ func (r *Record) journalJSON() ([]byte, error) {
 	return append(b, "\n  ]\n}"...), nil
 }
 
-// appendStep appends the action as a step's field, encoded the first time.
+// appendStep appends the action as a step's field, encoded the first time:
+// what json.MarshalIndent(e.Encoded, "      ", "  ") writes, but with the
+// spec, the JSON of the action (a sync's thousand peers), indented as it
+// is rather than checked and compacted again first (plumb wrote it).
 func (e *encodedAction) appendStep(b []byte) ([]byte, error) {
 	if e.step == nil {
-		step, err := json.MarshalIndent(e.Encoded, "      ", "  ")
+		kind, err := json.Marshal(e.Kind)
 		if err != nil {
 			return nil, err
 		}
-		e.step = step
+		argv, err := json.MarshalIndent(e.Argv, "        ", "  ")
+		if err != nil {
+			return nil, err
+		}
+		var step bytes.Buffer
+		step.Grow(len(e.Spec)*2 + 128)
+		step.WriteString("{\n        \"kind\": ")
+		step.Write(kind)
+		step.WriteString(",\n        \"spec\": ")
+		if len(e.Spec) == 0 {
+			step.WriteString("null") // as encoding/json writes a nil RawMessage
+		} else if err := json.Indent(&step, e.Spec, "        ", "  "); err != nil {
+			return nil, err
+		}
+		step.WriteString(",\n        \"argv\": ")
+		step.Write(argv)
+		step.WriteString("\n      }")
+		e.step = step.Bytes()
 	}
 	return append(b, e.step...), nil
 }

@@ -75,6 +75,15 @@ func TestJournalJSON(t *testing.T) {
 				t.Errorf("%s, pass %d (-MarshalIndent +journalJSON):\n%s", name, pass+1, d)
 			}
 		}
+		// Read back from the journal (each action's spec as the file
+		// holds it, indented), and written again: the same bytes.
+		var back Record
+		if err := strictUnmarshal(want, &back); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if got, err := back.journalJSON(); err != nil || string(got) != string(want) {
+			t.Errorf("%s: read back and written again (%v):\n%s", name, err, cmp.Diff(string(want), string(got)))
+		}
 		if len(r.Steps) > 0 {
 			r.Steps[0].Status, r.Steps[0].Error = Undone, "later"
 			want, _ := json.MarshalIndent(&r, "", "  ")

@@ -225,10 +225,17 @@ func TunnelMAC(subnet netip.Prefix) string { return MAC(TunnelEnd(subnet)) }
 // administered (02), "P" for plumb (50), then the last four bytes of the
 // address, as Docker derives 02:42:... from an address. Unique as long as
 // gateways are.
-func MAC(gw netip.Addr) string {
-	b := gw.AsSlice()
-	b = b[len(b)-4:]
-	return fmt.Sprintf("02:50:%02x:%02x:%02x:%02x", b[0], b[1], b[2], b[3])
+func MAC(gw netip.Addr) string { return string(AppendMAC(make([]byte, 0, 17), gw)) }
+
+// AppendMAC appends MAC(gw) to b.
+func AppendMAC(b []byte, gw netip.Addr) []byte {
+	const hex = "0123456789abcdef"
+	a := gw.As16()
+	b = append(b, "02:50"...)
+	for _, x := range a[12:] {
+		b = append(b, ':', hex[x>>4], hex[x&15])
+	}
+	return b
 }
 
 // MinMTU is the smallest MTU a link carrying the family may have: 68 for

@@ -149,3 +149,21 @@ func TestRange(t *testing.T) {
 		t.Errorf("NextIn without bounds = %v; want the first host", got)
 	}
 }
+
+// TestMAC: 02:50 and the address's last four bytes, in lower-case hex,
+// as fmt's %02x wrote them before.
+func TestMAC(t *testing.T) {
+	for addr, want := range map[string]string{
+		"10.88.0.1":       "02:50:0a:58:00:01",
+		"10.244.255.0":    "02:50:0a:f4:ff:00",
+		"0.0.0.0":         "02:50:00:00:00:00",
+		"fd00::ab:cdef:1": "02:50:cd:ef:00:01",
+	} {
+		if got := MAC(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("MAC(%s) = %s, want %s", addr, got, want)
+		}
+	}
+	if got := TunnelMAC(netip.MustParsePrefix("10.244.3.0/24")); got != "02:50:0a:f4:03:00" {
+		t.Errorf("TunnelMAC = %s", got)
+	}
+}
