@@ -389,12 +389,14 @@ func TestTunnelGoneCut(t *testing.T) {
 	}
 }
 
-// TestLookupTunnel: entries asked for one by one (netlink gets) answer as
-// the whole device read does, and an answer a get cannot settle (a more
-// specific route, another table's or the local one's, a destination not
-// a MAC's first) says so,
-// in a namespace with each; before and after a default route, which
-// turns "no route" into "a shorter one".
+// TestLookupTunnel: entries asked for one by one (netlink gets, and the
+// routes through the device by a filtered dump) answer as the whole
+// device read does, in a namespace with what could fool a route lookup:
+// a more specific route, another table's looked up first, a rule that
+// makes the destination unreachable, a route through the device behind
+// a better one through another, one with a TOS, the device's own
+// address; before and after a default route. An answer a get cannot
+// settle (the all-zeros MAC's destinations) says so.
 func TestLookupTunnel(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: it makes a network namespace")
@@ -420,24 +422,31 @@ func TestLookupTunnel(t *testing.T) {
 		// a peer
 		"ip route add 10.244.2.0/24 via 10.244.2.0 dev m1 onlink", "ip neigh add 10.244.2.0 lladdr 02:50:0a:f4:02:00 dev m1 nud permanent",
 		"bridge fdb add 02:50:0a:f4:02:00 dev m1 dst 192.0.2.2",
-		// a MAC sent to two destinations
-		"bridge fdb add 02:50:0a:f4:03:00 dev m1 dst 192.0.2.3", "bridge fdb append 02:50:0a:f4:03:00 dev m1 dst 192.0.2.4",
+		// another peer's entry; the all-zeros MAC sent to two destinations
+		// (only it and multicast ones take more than one)
+		"bridge fdb add 02:50:0a:f4:03:00 dev m1 dst 192.0.2.3",
+		"bridge fdb append 00:00:00:00:00:00 dev m1 dst 192.0.2.4", "bridge fdb append 00:00:00:00:00:00 dev m1 dst 192.0.2.5",
 		// a route through m1 that is not onlink; one through another device
 		"ip route add 10.9.0.0/24 dev m1", "ip route add 10.244.7.0/24 dev e0",
 		// a more specific route than the one asked for
 		"ip route add 10.244.5.0/24 via 10.244.5.0 dev m1 onlink", "ip route add 10.244.5.0/32 dev e0",
 		// another table's route, looked up first
 		"ip route add 10.244.6.0/24 via 10.244.6.0 dev m1 onlink", "ip route add 10.244.6.0/24 dev e0 table 100", "ip rule add to 10.244.6.0/24 table 100 pref 100",
+		// a rule that makes the destination unreachable
+		"ip route add 10.244.4.0/24 via 10.244.4.0 dev m1 onlink", "ip rule add to 10.244.4.0/24 unreachable pref 50",
+		// through m1 behind a better route through e0; with a TOS
+		"ip route add 10.244.30.0/24 via 10.244.30.0 dev m1 onlink metric 100", "ip route add 10.244.30.0/24 dev e0 metric 10",
+		"ip route add 10.244.31.0/24 via 10.244.31.0 dev m1 onlink tos 0x10",
 		// a neighbour that is not permanent
 		"ip neigh add 10.244.8.0 lladdr 02:50:0a:f4:08:00 dev m1 nud reachable",
 	)
 	ctx := context.Background()
 	p, a := netip.MustParsePrefix, netip.MustParseAddr
 	settles := TunnelQuery{
-		Routes: []netip.Prefix{p("10.244.2.0/24"), p("10.9.0.0/24"), p("10.244.7.0/24"), p("10.244.9.0/24")},
-		Neigh:  []netip.Addr{a("10.244.2.0"), a("10.244.8.0"), a("10.244.9.0")},
-		Fdb:    []string{"02:50:0a:f4:02:00", "02:50:0a:f4:02:00", "02:50:0a:f4:03:00", "02:50:0a:f4:03:00", "02:50:0a:f4:09:00"},
-		FdbTo:  []netip.Addr{{}, a("192.0.2.2"), {}, a("192.0.2.3"), a("192.0.2.2")},
+		Routes: []netip.Prefix{p("10.244.2.0/24"), p("10.9.0.0/24"), p("10.244.7.0/24"), p("10.244.9.0/24"), p("10.244.5.0/24"),
+			p("10.244.6.0/24"), p("10.244.4.0/24"), p("10.244.30.0/24"), p("10.244.31.0/24"), p("10.244.1.0/24")},
+		Neigh: []netip.Addr{a("10.244.2.0"), a("10.244.8.0"), a("10.244.9.0")},
+		Fdb:   []string{"02:50:0a:f4:02:00", "02:50:0a:f4:03:00", "02:50:0a:f4:09:00"},
 	}
 	for _, dflt := range []bool{false, true} {
 		if dflt {
@@ -457,33 +466,27 @@ func TestLookupTunnel(t *testing.T) {
 				t.Errorf("default route %v: route %s: got %v %v, the device holds %v %v", dflt, r, gv, gok, wv, wok)
 			}
 		}
+		if len(got.Routes) != 7 { // not 10.244.7.0/24 (e0's), 10.244.9.0/24 (none), 10.244.1.0/24 (local)
+			t.Errorf("default route %v: routes %v; want 7 of the 10 asked", dflt, got.Routes)
+		}
 		for _, n := range settles.Neigh {
 			wv, wok := all.Neigh[n]
 			if gv, gok := got.Neigh[n]; gv != wv || gok != wok {
 				t.Errorf("default route %v: neighbour %s: got %q %v, the device holds %q %v", dflt, n, gv, gok, wv, wok)
 			}
 		}
-		for i, mac := range settles.Fdb {
-			to := settles.FdbTo[i]
-			w, g := all.Fdb[mac], got.Fdb[mac]
-			if len(w) > 0 != (len(g) > 0) || to.IsValid() && slices.Contains(w, to) != slices.Contains(g, to) {
-				t.Errorf("default route %v: fdb %s to %v: got %v, the device holds %v", dflt, mac, to, g, w)
+		for _, mac := range settles.Fdb {
+			if w, g := all.Fdb[mac], got.Fdb[mac]; !slices.Equal(w, g) {
+				t.Errorf("default route %v: fdb %s: got %v, the device holds %v", dflt, mac, g, w)
 			}
 		}
-		for _, q := range []TunnelQuery{
-			{Routes: []netip.Prefix{p("10.244.5.0/24")}},
-			{Routes: []netip.Prefix{p("10.244.6.0/24")}},
-			{Routes: []netip.Prefix{p("10.244.1.0/24")}}, // its own address: the local table's
-			{Fdb: []string{"02:50:0a:f4:03:00"}, FdbTo: []netip.Addr{a("192.0.2.4")}},
-			{Fdb: []string{"02:50:0a:f4:02:00"}, FdbTo: []netip.Addr{a("192.0.2.9")}}, // the get names the first only
-		} {
-			if _, settled, err := (Exec{}).LookupTunnel(ctx, "m1", q); err != nil || settled {
-				t.Errorf("default route %v: %+v: settled %v, %v; want unsettled", dflt, q, settled, err)
-			}
+		// The all-zeros MAC's destinations a get does not settle; then
+		// LookupTunnel reads the whole device.
+		q := TunnelQuery{Fdb: []string{"00:00:00:00:00:00"}}
+		if _, settled, err := (Exec{}).LookupTunnel(ctx, "m1", q); err != nil || settled {
+			t.Errorf("default route %v: %+v: settled %v, %v; want unsettled", dflt, q, settled, err)
 		}
-		// Unsettled, LookupTunnel reads the whole device.
-		q := TunnelQuery{Routes: []netip.Prefix{p("10.244.5.0/24")}}
-		if e, err := LookupTunnel(ctx, Exec{}, "m1", q, 1000); err != nil || e.Routes[p("10.244.5.0/24")] != a("10.244.5.0") {
+		if e, err := LookupTunnel(ctx, Exec{}, "m1", q, 1000); err != nil || len(e.Fdb["00:00:00:00:00:00"]) != 2 || len(e.Routes) < 7 {
 			t.Errorf("default route %v: the whole device's read was not taken: %+v, %v", dflt, e, err)
 		}
 	}

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
@@ -15,14 +16,12 @@ import (
 )
 
 // TunnelQuery names the entries of a VXLAN device a sync asks about: the
-// routes, permanent neighbours and forwarding entries of the peers it
-// adds, removes or moves. FdbTo are the destinations asked for of a MAC
-// (invalid: whether the MAC has any).
+// routes, permanent neighbours and forwarding entries (by MAC) of the
+// peers it adds, removes or moves.
 type TunnelQuery struct {
 	Routes []netip.Prefix
 	Neigh  []netip.Addr
 	Fdb    []string
-	FdbTo  []netip.Addr // FdbTo[i] goes with Fdb[i]
 }
 
 // size is the number of entries asked about.
@@ -35,14 +34,16 @@ type TunnelLooker interface {
 }
 
 // LookupTunnel answers q as ReadTunnel would: each entry asked about is in
-// the entries returned when, and as, the device holds it; Fdb[mac] holds
-// the destination asked for when the device sends the MAC there, else
-// another of its destinations. With few entries asked about of a device
-// that holds many (at least 8 for each), each is asked for by itself: a
-// peer added to a mesh of a thousand no longer reads three thousand
-// entries. Anything else, or an answer a single get cannot settle (a more
-// specific route, another routing table's, a MAC sent to several
-// destinations), reads the whole device.
+// the entries returned when, and as, the device holds it (Fdb[mac] with
+// the MAC's first destination: a unicast MAC has one). With few entries
+// asked about of a device
+// that holds many (at least 8 for each), the neighbours and forwarding
+// entries are asked for one by one (a get each) and the routes read from
+// a dump the kernel filters to the device's: a peer added to a mesh of a
+// thousand no longer reads and decodes every neighbour and forwarding
+// entry of the host. Anything else, or an answer a get cannot settle (a
+// MAC that is not unicast, a kernel that refuses a get), reads the whole
+// device.
 func LookupTunnel(ctx context.Context, r Runner, dev IfName, q TunnelQuery, held int) (*TunnelEntries, error) {
 	if l, ok := r.(TunnelLooker); ok && !probesByCommand(r) && q.size() <= 96 && q.size()*8 <= 3*held {
 		t, settled, err := l.LookupTunnel(ctx, dev, q)
@@ -53,9 +54,12 @@ func LookupTunnel(ctx context.Context, r Runner, dev IfName, q TunnelQuery, held
 	return ReadTunnel(ctx, r, dev)
 }
 
-// LookupTunnel implements TunnelLooker with netlink gets on one socket:
-// `ip route get fibmatch`, `ip neigh get` and `bridge fdb get … self`
-// in-process. settled is false when an answer may differ from the dump's.
+// LookupTunnel implements TunnelLooker on one netlink socket: the routes
+// through dev of the main table by a dump filtered in the kernel (a route
+// lookup, `ip route get`, proves a route there but never its absence: a
+// rule, a metric or a TOS hides one), `ip neigh get` and `bridge fdb get
+// … self` in-process. settled is false when an answer may differ from
+// the whole device's.
 func (e Exec) LookupTunnel(_ context.Context, dev IfName, q TunnelQuery) (_ *TunnelEntries, settled bool, _ error) {
 	ifc, err := net.InterfaceByName(dev.String())
 	if err != nil {
@@ -68,28 +72,41 @@ func (e Exec) LookupTunnel(_ context.Context, dev IfName, q TunnelQuery) (_ *Tun
 	}
 	defer s.close()
 	t := &TunnelEntries{Routes: map[netip.Prefix]netip.Addr{}, Neigh: map[netip.Addr]string{}, Fdb: map[string][]netip.Addr{}}
-	for _, p := range q.Routes {
-		ok, err := s.route(t, p, idx)
-		if err != nil || !ok {
-			return nil, false, err
+	if len(q.Routes) > 0 {
+		if err := s.routesVia(t, q.Routes, idx); err != nil {
+			return nil, false, fmt.Errorf("reading %s's routes: %w", dev, err)
 		}
 	}
 	for _, a := range q.Neigh {
-		if err := s.neigh(t, a, idx); err != nil {
+		if ok, err := s.neigh(t, a, idx); err != nil || !ok {
 			return nil, false, err
 		}
 	}
-	for i, mac := range q.Fdb {
-		var to netip.Addr
-		if i < len(q.FdbTo) {
-			to = q.FdbTo[i]
-		}
-		ok, err := s.fdb(t, mac, to, idx)
+	for _, mac := range q.Fdb {
+		ok, err := s.fdb(t, mac, idx)
 		if err != nil || !ok {
 			return nil, false, err
 		}
 	}
 	return t, true, nil
+}
+
+// request is a netlink message of typ with flags, header hdr (its
+// struct's bytes) and attributes, numbered s.seq.
+func (s *netlinkGetter) request(typ, flags uint16, hdr []byte, attrs ...attr) []byte {
+	req := make([]byte, unix.SizeofNlMsghdr, 64)
+	req = append(req, hdr...)
+	for _, a := range attrs {
+		n := unix.SizeofRtAttr + len(a.val)
+		h := unix.RtAttr{Len: uint16(n), Type: a.typ}
+		req = append(req, unsafe.Slice((*byte)(unsafe.Pointer(&h)), unix.SizeofRtAttr)...)
+		req = append(req, a.val...)
+		for len(req)%unix.RTA_ALIGNTO != 0 {
+			req = append(req, 0)
+		}
+	}
+	*(*unix.NlMsghdr)(unsafe.Pointer(&req[0])) = unix.NlMsghdr{Len: uint32(len(req)), Type: typ, Flags: flags, Seq: s.seq}
+	return req
 }
 
 // netlinkGetter sends one request at a time and reads its answer.
@@ -117,18 +134,7 @@ func (s *netlinkGetter) close() { unix.Close(s.fd) }
 // attributes, and returns the answer: a message, or the kernel's errno.
 func (s *netlinkGetter) get(typ uint16, hdr []byte, attrs ...attr) (*syscall.NetlinkMessage, error) {
 	s.seq++
-	req := make([]byte, unix.SizeofNlMsghdr, 64)
-	req = append(req, hdr...)
-	for _, a := range attrs {
-		n := unix.SizeofRtAttr + len(a.val)
-		h := unix.RtAttr{Len: uint16(n), Type: a.typ}
-		req = append(req, unsafe.Slice((*byte)(unsafe.Pointer(&h)), unix.SizeofRtAttr)...)
-		req = append(req, a.val...)
-		for len(req)%unix.RTA_ALIGNTO != 0 {
-			req = append(req, 0)
-		}
-	}
-	*(*unix.NlMsghdr)(unsafe.Pointer(&req[0])) = unix.NlMsghdr{Len: uint32(len(req)), Type: typ, Flags: unix.NLM_F_REQUEST, Seq: s.seq}
+	req := s.request(typ, unix.NLM_F_REQUEST, hdr, attrs...)
 	if err := unix.Sendto(s.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, err
 	}
@@ -161,92 +167,120 @@ func (s *netlinkGetter) get(typ uint16, hdr []byte, attrs ...attr) (*syscall.Net
 	}
 }
 
-// route asks for the route a lookup of p's address finds: the table's
-// entry (fibmatch), and which table (as `ip route get` asks). ok is false
-// when that cannot tell whether main holds a route to p through dev: a
-// route more specific than p, one of another table (the local one's for
-// an address of the host's), a route of a special type.
-func (s *netlinkGetter) route(t *TunnelEntries, p netip.Prefix, idx uint32) (ok bool, _ error) {
-	rt := unix.RtMsg{Family: unix.AF_INET, Dst_len: 32, Flags: unix.RTM_F_FIB_MATCH | unix.RTM_F_LOOKUP_TABLE}
-	dst := p.Addr().As4()
-	m, err := s.get(unix.RTM_GETROUTE, unsafe.Slice((*byte)(unsafe.Pointer(&rt)), unix.SizeofRtMsg), attr{unix.RTA_DST, dst[:]})
-	if errors.Is(err, unix.ENETUNREACH) {
-		return true, nil // no route at all: none to p
-	} else if err != nil {
-		return false, nil
+// routesVia puts into t the routes to prefixes of want that the main
+// table has through the device idx, as ReadTunnel reads them: unicast,
+// the gateway of onlink ones. The dump asks the kernel (strict checking,
+// Linux 4.20) for the main table's unicast routes through idx alone, and
+// each answer is checked here again, as an older kernel answers with
+// every route.
+func (s *netlinkGetter) routesVia(t *TunnelEntries, want []netip.Prefix, idx uint32) error {
+	wanted := make(map[netip.Prefix]bool, len(want))
+	for _, p := range want {
+		wanted[p] = true
 	}
-	if m.Header.Type != unix.RTM_NEWROUTE || len(m.Data) < unix.SizeofRtMsg {
-		return false, nil
+	_ = unix.SetsockoptInt(s.fd, unix.SOL_NETLINK, unix.NETLINK_GET_STRICT_CHK, 1)
+	s.seq++
+	rt := unix.RtMsg{Family: unix.AF_INET, Table: unix.RT_TABLE_MAIN, Type: unix.RTN_UNICAST}
+	req := s.request(unix.RTM_GETROUTE, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, unsafe.Slice((*byte)(unsafe.Pointer(&rt)), unix.SizeofRtMsg),
+		attr{unix.RTA_OIF, binary.NativeEndian.AppendUint32(nil, idx)})
+	if err := unix.Sendto(s.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+		return err
 	}
-	got := (*unix.RtMsg)(unsafe.Pointer(&m.Data[0]))
-	attrs, err := syscall.ParseNetlinkRouteAttr(m)
-	if err != nil {
-		return false, nil
-	}
-	table, oif := uint32(got.Table), uint32(0)
-	var gw netip.Addr
-	for _, a := range attrs {
-		switch a.Attr.Type {
-		case unix.RTA_TABLE:
-			if len(a.Value) >= 4 {
-				table = *(*uint32)(unsafe.Pointer(&a.Value[0]))
+	for {
+		n, _, err := unix.Recvfrom(s.fd, s.buf, 0)
+		if err != nil {
+			return err
+		}
+		msgs, err := syscall.ParseNetlinkMessage(s.buf[:n])
+		if err != nil {
+			return err
+		}
+		for i := range msgs {
+			m := &msgs[i]
+			switch {
+			case m.Header.Seq != s.seq:
+				continue
+			case m.Header.Type == unix.NLMSG_DONE:
+				return nil
+			case m.Header.Type == unix.NLMSG_ERROR:
+				if len(m.Data) >= 4 {
+					if errno := -*(*int32)(unsafe.Pointer(&m.Data[0])); errno != 0 {
+						return syscall.Errno(errno)
+					}
+				}
+				return errors.New("a netlink error")
+			case m.Header.Type != unix.RTM_NEWROUTE || len(m.Data) < unix.SizeofRtMsg:
+				continue
 			}
-		case unix.RTA_OIF:
-			if len(a.Value) >= 4 {
-				oif = *(*uint32)(unsafe.Pointer(&a.Value[0]))
+			rt := (*unix.RtMsg)(unsafe.Pointer(&m.Data[0]))
+			if rt.Type != unix.RTN_UNICAST || rt.Family != unix.AF_INET {
+				continue
 			}
-		case unix.RTA_GATEWAY:
-			gw, _ = netip.AddrFromSlice(a.Value)
+			table, oif := uint32(rt.Table), uint32(0)
+			var dst, gw netip.Addr
+			for _, a := range rtAttrs(m.Data[unix.SizeofRtMsg:]) {
+				switch a.typ {
+				case unix.RTA_TABLE:
+					if len(a.val) >= 4 {
+						table = binary.NativeEndian.Uint32(a.val)
+					}
+				case unix.RTA_OIF:
+					if len(a.val) >= 4 {
+						oif = binary.NativeEndian.Uint32(a.val)
+					}
+				case unix.RTA_DST:
+					dst, _ = netip.AddrFromSlice(a.val)
+				case unix.RTA_GATEWAY:
+					gw, _ = netip.AddrFromSlice(a.val)
+				}
+			}
+			p := netip.PrefixFrom(dst, int(rt.Dst_len))
+			if table != unix.RT_TABLE_MAIN || oif != idx || !dst.IsValid() || !wanted[p] {
+				continue
+			}
+			if rt.Flags&unix.RTNH_F_ONLINK == 0 {
+				gw = netip.Addr{} // not a peer's route
+			}
+			t.Routes[p] = gw
 		}
 	}
-	switch bits := int(got.Dst_len); {
-	case table != unix.RT_TABLE_MAIN || bits > p.Bits():
-		return false, nil
-	case bits < p.Bits():
-		return true, nil // the longest match in main is shorter: no route to p there
-	case got.Type != unix.RTN_UNICAST:
-		return false, nil
-	case oif != idx:
-		return true, nil // main's route to p goes elsewhere (or by several ways): none of dev's
-	}
-	if got.Flags&unix.RTNH_F_ONLINK == 0 {
-		gw = netip.Addr{}
-	}
-	t.Routes[p] = gw
-	return true, nil
 }
 
 // neigh asks for a's neighbour entry on dev; only a permanent one counts.
-func (s *netlinkGetter) neigh(t *TunnelEntries, a netip.Addr, idx uint32) error {
+// ok is false when the kernel would not say (one without neighbour gets,
+// Linux 5.0): the dump answers then.
+func (s *netlinkGetter) neigh(t *TunnelEntries, a netip.Addr, idx uint32) (ok bool, _ error) {
 	nd := unix.NdMsg{Family: unix.AF_INET, Ifindex: int32(idx)}
 	ip := a.As4()
 	m, err := s.get(unix.RTM_GETNEIGH, unsafe.Slice((*byte)(unsafe.Pointer(&nd)), unix.SizeofNdMsg), attr{unix.NDA_DST, ip[:]})
 	if errors.Is(err, unix.ENOENT) {
-		return nil
+		return true, nil
 	} else if err != nil {
-		return fmt.Errorf("asking for the neighbour %s: %w", a, err)
+		return false, nil
 	}
 	if m.Header.Type != unix.RTM_NEWNEIGH || len(m.Data) < unix.SizeofNdMsg {
-		return nil
+		return false, nil
 	}
 	got := (*unix.NdMsg)(unsafe.Pointer(&m.Data[0]))
 	if got.State&unix.NUD_PERMANENT == 0 {
-		return nil
+		return true, nil
 	}
-	for _, at := range neighAttrs(m.Data[unix.SizeofNdMsg:]) {
+	for _, at := range rtAttrs(m.Data[unix.SizeofNdMsg:]) {
 		if at.typ == unix.NDA_LLADDR {
 			t.Neigh[a] = strings.ToLower(net.HardwareAddr(at.val).String())
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // fdb asks dev itself (not a bridge it would be a port of) for mac's
-// forwarding entry, which names the MAC's first destination only: ok is
-// false when that is not the one asked for, as another may be.
-func (s *netlinkGetter) fdb(t *TunnelEntries, mac string, to netip.Addr, idx uint32) (ok bool, _ error) {
+// forwarding entry. The answer names the entry's first destination only,
+// which is its only one for a unicast MAC (the kernel appends further
+// destinations to the all-zeros and multicast MACs' alone): ok is false
+// for those.
+func (s *netlinkGetter) fdb(t *TunnelEntries, mac string, idx uint32) (ok bool, _ error) {
 	hw, err := net.ParseMAC(mac)
-	if err != nil || len(hw) != 6 {
+	if err != nil || len(hw) != 6 || hw[0]&1 == 1 || [6]byte(hw) == [6]byte{} {
 		return false, nil
 	}
 	nd := unix.NdMsg{Family: unix.AF_BRIDGE, Ifindex: int32(idx), Flags: unix.NTF_SELF}
@@ -254,13 +288,13 @@ func (s *netlinkGetter) fdb(t *TunnelEntries, mac string, to netip.Addr, idx uin
 	if errors.Is(err, unix.ENOENT) {
 		return true, nil
 	} else if err != nil {
-		return false, nil // a kernel without fdb get: the dump answers
+		return false, nil // a kernel without fdb gets (Linux 5.0): the dump answers
 	}
 	if m.Header.Type != unix.RTM_NEWNEIGH || len(m.Data) < unix.SizeofNdMsg {
 		return false, nil
 	}
 	var dst netip.Addr
-	for _, at := range neighAttrs(m.Data[unix.SizeofNdMsg:]) {
+	for _, at := range rtAttrs(m.Data[unix.SizeofNdMsg:]) {
 		if at.typ == unix.NDA_DST {
 			dst, _ = netip.AddrFromSlice(at.val)
 		}
@@ -268,7 +302,6 @@ func (s *netlinkGetter) fdb(t *TunnelEntries, mac string, to netip.Addr, idx uin
 	if !dst.IsValid() {
 		return false, nil
 	}
-	dst = dst.Unmap()
-	t.Fdb[strings.ToLower(mac)] = []netip.Addr{dst}
-	return !to.IsValid() || dst == to, nil
+	t.Fdb[strings.ToLower(mac)] = []netip.Addr{dst.Unmap()}
+	return true, nil
 }

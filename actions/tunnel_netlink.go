@@ -85,7 +85,7 @@ func (e Exec) ReadTunnel(ctx context.Context, dev IfName) (*TunnelEntries, error
 			}
 			var dst netip.Addr
 			var mac string
-			for _, a := range neighAttrs(m.Data[unix.SizeofNdMsg:]) {
+			for _, a := range rtAttrs(m.Data[unix.SizeofNdMsg:]) {
 				switch a.typ {
 				case unix.NDA_DST:
 					dst, _ = netip.AddrFromSlice(a.val)
@@ -119,9 +119,9 @@ type attr struct {
 	val []byte
 }
 
-// neighAttrs parses the attributes after a neighbour message's header
+// rtAttrs parses the attributes after a route or neighbour message's header
 // (syscall's parser knows only links', addresses' and routes').
-func neighAttrs(b []byte) []attr {
+func rtAttrs(b []byte) []attr {
 	var out []attr
 	for len(b) >= unix.SizeofRtAttr {
 		a := (*unix.RtAttr)(unsafe.Pointer(&b[0]))

@@ -234,15 +234,8 @@ func (s *MeshSync) expect(ctx context.Context, env plan.Env, held int, gone, mov
 		q.Routes = append(q.Routes, p.Subnet)
 		q.Neigh = append(q.Neigh, ipam.TunnelEnd(p.Subnet))
 	}
-	for _, p := range added {
-		q.Fdb, q.FdbTo = append(q.Fdb, ipam.TunnelMAC(p.Subnet)), append(q.FdbTo, netip.Addr{})
-	}
-	for _, p := range slices.Concat(gone, moved) {
-		to := p.IP
-		if p.From.IsValid() {
-			to = p.From
-		}
-		q.Fdb, q.FdbTo = append(q.Fdb, ipam.TunnelMAC(p.Subnet)), append(q.FdbTo, to)
+	for _, p := range slices.Concat(added, gone, moved) {
+		q.Fdb = append(q.Fdb, ipam.TunnelMAC(p.Subnet))
 	}
 	t, err := actions.LookupTunnel(ctx, env.R, s.Name, q, held)
 	if err != nil {
