@@ -79,14 +79,6 @@ func (s *Store) saveBeside(r *Record) (file string, known bool, err error) {
 	if err != nil || r.FactsVersion != k.FactsVersion() {
 		return "", false, nil // facts of before: none beside
 	}
-	if d := &r.decoded; d.facts != nil && sameBytes(d.from, r.FactsJSON) {
-		if b, ok := d.facts.(besideFacts); ok {
-			return s.writeBeside(r, b)
-		}
-		return "", true, nil
-	}
-	// Facts not decoded here: read from a journal, whose file is there
-	// (or the record is broken, and says so when its facts are read).
 	f, err := k.DecodeFacts(r.FactsJSON) // the part beside not read
 	if err != nil {
 		return "", false, nil
@@ -95,16 +87,20 @@ func (s *Store) saveBeside(r *Record) (file string, known bool, err error) {
 	if !ok {
 		return "", true, nil
 	}
-	if name := b.besideName(); name != "" {
-		s.touchBeside(r.Kind, r.Name, name)
-		return name, true, nil
+	named := b.besideName()
+	d := &r.decoded
+	if d.facts == nil || !sameBytes(d.from, r.FactsJSON) {
+		// Read from a journal: its file is there (or the record is
+		// broken, and says so when its facts are read).
+		if named != "" {
+			s.touchBeside(r.Kind, r.Name, named)
+		}
+		return named, true, nil
 	}
-	return "", true, nil
-}
-
-// writeBeside writes the file of facts b of r, unless it is there.
-func (s *Store) writeBeside(r *Record, b besideFacts) (file string, known bool, err error) {
-	name, data := b.besideFile()
+	name, data := d.facts.(besideFacts).besideFile()
+	if name != named {
+		return "", false, fmt.Errorf("its facts changed after they were set (the journal names %q, they make %q)", named, name)
+	}
 	if name == "" {
 		return "", true, nil
 	}
@@ -133,9 +129,13 @@ func (s *Store) touchBeside(kind, name, file string) {
 }
 
 // sweepBeside removes the files of kind/name's facts but keep and the
-// newest other, and temporary files a write killed left.
+// newest other, and temporary files a write killed left, in a directory
+// trusted as the reader trusts it (not a link elsewhere).
 func (s *Store) sweepBeside(kind, name, keep string) {
 	dir := s.besideDir(kind, name)
+	if why, err := s.CheckDir(dir, false); why != "" || err != nil {
+		return
+	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return

@@ -102,6 +102,47 @@ func TestBeside(t *testing.T) {
 		t.Errorf("after the journal's removal: %v", files())
 	}
 
+	// Facts changed in place after they were set are refused, not
+	// saved naming a file never written.
+	f := facts
+	f.Peers = peers(2)
+	changed := &Record{FormatVersion: FormatVersion, Kind: "mesh", Name: "m1", State: StateUp}
+	if err := changed.SetFacts(f); err != nil {
+		t.Fatal(err)
+	}
+	f.Peers[0].Node = "other"
+	if err := st.Save(changed); err == nil || !strings.Contains(err.Error(), "changed after they were set") {
+		t.Errorf("facts changed after SetFacts: %v", err)
+	}
+	if _, err := os.Stat(st.Journal("mesh", "m1")); !os.IsNotExist(err) {
+		t.Errorf("a journal was written: %v", err)
+	}
+
+	// A directory of files beside that is a link elsewhere: nothing
+	// there is swept.
+	save(3)
+	elsewhere := t.TempDir()
+	for _, n := range []string{"a", "b", "c"} {
+		os.WriteFile(filepath.Join(elsewhere, n), nil, 0o600)
+	}
+	os.RemoveAll(dir)
+	if err := os.Symlink(elsewhere, dir); err != nil {
+		t.Fatal(err)
+	}
+	linked, err := NewStore(st.Dir).LoadHeader("mesh", "m1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	NewStore(st.Dir).Save(linked)
+	if ents, _ := os.ReadDir(elsewhere); len(ents) != 3 {
+		t.Errorf("through a link, the sweep removed files elsewhere: %d left", len(ents))
+	}
+	if _, err := load(); err == nil || !strings.Contains(err.Error(), "symbolic link") {
+		t.Errorf("peers read through a link: %v", err)
+	}
+	os.Remove(dir)
+	os.Remove(st.Journal("mesh", "m1"))
+
 	// Version 1: the peers in the journal.
 	v1 := map[string]any{"vni": 42, "port": 8472, "local": "192.0.2.1", "underlay": "eth0", "cluster": "10.244.0.0/16", "subnet": "10.244.1.0/24",
 		"mtu": 1450, "mac": "02:50:0a:f4:01:00", "generation": 2, "peers": []string{"192.0.2.10 10.244.2.0/24 na", "192.0.2.11 10.244.3.0/24 nb"}}
