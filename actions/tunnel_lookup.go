@@ -191,49 +191,52 @@ func (s *netlinkGetter) routesVia(t *TunnelEntries, want []netip.Prefix, idx uin
 		if err != nil {
 			return err
 		}
-		msgs, err := syscall.ParseNetlinkMessage(s.buf[:n])
-		if err != nil {
-			return err
-		}
-		for i := range msgs {
-			m := &msgs[i]
+		// Walked in place, nothing allocated: a mesh of a thousand
+		// answers a thousand routes.
+		for b := s.buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
+			h := (*unix.NlMsghdr)(unsafe.Pointer(&b[0]))
+			if h.Len < unix.SizeofNlMsghdr || int(h.Len) > len(b) {
+				return errors.New("a netlink message cut short")
+			}
+			body := b[unix.SizeofNlMsghdr:h.Len]
+			b = b[min(len(b), (int(h.Len)+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1)):]
 			switch {
-			case m.Header.Seq != s.seq:
+			case h.Seq != s.seq:
 				continue
-			case m.Header.Type == unix.NLMSG_DONE:
+			case h.Type == unix.NLMSG_DONE:
 				return nil
-			case m.Header.Type == unix.NLMSG_ERROR:
-				if len(m.Data) >= 4 {
-					if errno := -*(*int32)(unsafe.Pointer(&m.Data[0])); errno != 0 {
+			case h.Type == unix.NLMSG_ERROR:
+				if len(body) >= 4 {
+					if errno := -*(*int32)(unsafe.Pointer(&body[0])); errno != 0 {
 						return syscall.Errno(errno)
 					}
 				}
 				return errors.New("a netlink error")
-			case m.Header.Type != unix.RTM_NEWROUTE || len(m.Data) < unix.SizeofRtMsg:
+			case h.Type != unix.RTM_NEWROUTE || len(body) < unix.SizeofRtMsg:
 				continue
 			}
-			rt := (*unix.RtMsg)(unsafe.Pointer(&m.Data[0]))
+			rt := (*unix.RtMsg)(unsafe.Pointer(&body[0]))
 			if rt.Type != unix.RTN_UNICAST || rt.Family != unix.AF_INET {
 				continue
 			}
 			table, oif := uint32(rt.Table), uint32(0)
 			var dst, gw netip.Addr
-			for _, a := range rtAttrs(m.Data[unix.SizeofRtMsg:]) {
-				switch a.typ {
+			eachAttr(body[unix.SizeofRtMsg:], func(typ uint16, val []byte) {
+				switch typ {
 				case unix.RTA_TABLE:
-					if len(a.val) >= 4 {
-						table = binary.NativeEndian.Uint32(a.val)
+					if len(val) >= 4 {
+						table = binary.NativeEndian.Uint32(val)
 					}
 				case unix.RTA_OIF:
-					if len(a.val) >= 4 {
-						oif = binary.NativeEndian.Uint32(a.val)
+					if len(val) >= 4 {
+						oif = binary.NativeEndian.Uint32(val)
 					}
 				case unix.RTA_DST:
-					dst, _ = netip.AddrFromSlice(a.val)
+					dst, _ = netip.AddrFromSlice(val)
 				case unix.RTA_GATEWAY:
-					gw, _ = netip.AddrFromSlice(a.val)
+					gw, _ = netip.AddrFromSlice(val)
 				}
-			}
+			})
 			p := netip.PrefixFrom(dst, int(rt.Dst_len))
 			if table != unix.RT_TABLE_MAIN || oif != idx || !dst.IsValid() || !wanted[p] {
 				continue
@@ -243,6 +246,18 @@ func (s *netlinkGetter) routesVia(t *TunnelEntries, want []netip.Prefix, idx uin
 			}
 			t.Routes[p] = gw
 		}
+	}
+}
+
+// eachAttr calls f with each route attribute in b, in place.
+func eachAttr(b []byte, f func(typ uint16, val []byte)) {
+	for len(b) >= unix.SizeofRtAttr {
+		a := (*unix.RtAttr)(unsafe.Pointer(&b[0]))
+		if int(a.Len) < unix.SizeofRtAttr || int(a.Len) > len(b) {
+			return
+		}
+		f(a.Type&^unix.NLA_F_NESTED, b[unix.SizeofRtAttr:a.Len])
+		b = b[min(len(b), (int(a.Len)+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1)):]
 	}
 }
 

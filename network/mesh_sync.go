@@ -106,7 +106,7 @@ func (s *MeshSync) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 // another subnet, or its subnet another address; and two nodes with one
 // address or overlapping subnets.
 func PeersOf(f plan.MeshFacts, list []plan.Peer) ([]plan.Peer, error) {
-	var peers []plan.Peer
+	peers := make([]plan.Peer, 0, len(list))
 	for _, n := range list {
 		switch {
 		case n.IP == f.Local && n.Subnet == f.Subnet:
@@ -139,12 +139,17 @@ func PeersOf(f plan.MeshFacts, list []plan.Peer) ([]plan.Peer, error) {
 			return nil, plan.Refuse("nodes", "%s and %s have overlapping subnets", peers[i-1], peers[i])
 		}
 	}
-	seen := make(map[netip.Addr]int, len(peers))
-	for i, p := range peers {
-		if j, dup := seen[p.IP]; dup {
-			return nil, plan.Refuse("nodes", "%s and %s have one address", peers[j], p)
+	// Two nodes with one address: the peers in address order, each next
+	// to its duplicate (a slice, not a map of a thousand).
+	byIP := make([]int, len(peers))
+	for i := range byIP {
+		byIP[i] = i
+	}
+	slices.SortFunc(byIP, func(a, b int) int { return cmp.Or(peers[a].IP.Compare(peers[b].IP), cmp.Compare(a, b)) })
+	for k := 1; k < len(byIP); k++ {
+		if a, b := peers[byIP[k-1]], peers[byIP[k]]; a.IP == b.IP {
+			return nil, plan.Refuse("nodes", "%s and %s have one address", a, b)
 		}
-		seen[p.IP] = i
 	}
 	return peers, nil
 }
@@ -181,29 +186,7 @@ func (s *MeshSync) Update(ctx context.Context, env plan.Env, rec *plan.Record, p
 	}
 	now := p.Facts.(plan.MeshFacts)
 	dev := s.Name
-	was := make(map[netip.Prefix]plan.Peer, len(old.Peers))
-	for _, q := range old.Peers {
-		was[q.Subnet] = q
-	}
-	is := make(map[netip.Prefix]plan.Peer, len(now.Peers))
-	for _, q := range now.Peers {
-		is[q.Subnet] = q
-	}
-	var gone, moved, added []actions.TunnelPeer
-	for _, q := range old.Peers {
-		if _, kept := is[q.Subnet]; !kept {
-			gone = append(gone, actions.TunnelPeer{Subnet: q.Subnet, IP: q.IP})
-		}
-	}
-	for _, q := range now.Peers {
-		switch prev, had := was[q.Subnet]; {
-		case had && prev.IP == q.IP:
-		case had:
-			moved = append(moved, actions.TunnelPeer{Subnet: q.Subnet, IP: q.IP, From: prev.IP})
-		default:
-			added = append(added, actions.TunnelPeer{Subnet: q.Subnet, IP: q.IP})
-		}
-	}
+	gone, moved, added := peerDiff(old.Peers, now.Peers)
 	if len(gone)+len(moved)+len(added) > 0 {
 		if err := s.expect(ctx, env, len(old.Peers), gone, moved, added); err != nil {
 			return nil, err
@@ -223,6 +206,46 @@ func (s *MeshSync) Update(ctx context.Context, env plan.Env, rec *plan.Record, p
 	}
 	up.Changes = peerChanges(len(added), len(gone), len(moved))
 	return up, nil
+}
+
+// peerDiff is what turns the peer set was into is, both kept sorted by
+// subnet: the peers gone, those whose address changed, the new. A walk
+// of the two lists, not maps of them: a peer added to a thousand made
+// two maps of a thousand, a third of what the command allocated.
+func peerDiff(was, is []plan.Peer) (gone, moved, added []actions.TunnelPeer) {
+	bySubnet := func(a, b plan.Peer) int { return comparePrefix(a.Subnet, b.Subnet) }
+	if !slices.IsSortedFunc(was, bySubnet) { // a journal written by hand
+		was = slices.SortedFunc(slices.Values(was), bySubnet)
+	}
+	if !slices.IsSortedFunc(is, bySubnet) {
+		is = slices.SortedFunc(slices.Values(is), bySubnet)
+	}
+	i, j := 0, 0
+	for i < len(was) || j < len(is) {
+		c := 0
+		switch {
+		case i == len(was):
+			c = 1
+		case j == len(is):
+			c = -1
+		default:
+			c = comparePrefix(was[i].Subnet, is[j].Subnet)
+		}
+		switch {
+		case c < 0:
+			gone = append(gone, actions.TunnelPeer{Subnet: was[i].Subnet, IP: was[i].IP})
+			i++
+		case c > 0:
+			added = append(added, actions.TunnelPeer{Subnet: is[j].Subnet, IP: is[j].IP})
+			j++
+		default:
+			if was[i].IP != is[j].IP {
+				moved = append(moved, actions.TunnelPeer{Subnet: is[j].Subnet, IP: is[j].IP, From: was[i].IP})
+			}
+			i, j = i+1, j+1
+		}
+	}
+	return gone, moved, added
 }
 
 // expect refuses a sync whose entries are not as the record says: one to

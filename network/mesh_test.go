@@ -465,3 +465,36 @@ func TestMeshSyncLookup(t *testing.T) {
 		}
 	}
 }
+
+// TestPeerDiff: the peers gone, moved and added between two sets, each
+// in subnet order, whatever order the sets come in.
+func TestPeerDiff(t *testing.T) {
+	tp := func(subnet, ip, from string) actions.TunnelPeer {
+		p := actions.TunnelPeer{Subnet: netip.MustParsePrefix(subnet), IP: netip.MustParseAddr(ip)}
+		if from != "" {
+			p.From = netip.MustParseAddr(from)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name               string
+		was, is            []plan.Peer
+		gone, moved, added []actions.TunnelPeer
+	}{
+		{"same", []plan.Peer{peerA, peerB}, []plan.Peer{peerA, peerB}, nil, nil, nil},
+		{"from none", nil, []plan.Peer{peerA, peerC}, nil, nil, []actions.TunnelPeer{tp("10.244.2.0/24", "192.168.77.2", ""), tp("10.244.4.0/24", "192.168.77.4", "")}},
+		{"to none", []plan.Peer{peerA, peerC}, nil, []actions.TunnelPeer{tp("10.244.2.0/24", "192.168.77.2", ""), tp("10.244.4.0/24", "192.168.77.4", "")}, nil, nil},
+		{"each", []plan.Peer{peerA, peerB, peerC}, []plan.Peer{peerB2, peerA, peerD}, // unsorted
+			[]actions.TunnelPeer{tp("10.244.4.0/24", "192.168.77.4", "")},
+			[]actions.TunnelPeer{tp("10.244.3.0/24", "192.168.77.13", "192.168.77.3")},
+			[]actions.TunnelPeer{tp("10.244.5.0/24", "192.168.77.5", "")}},
+		{"unsorted before", []plan.Peer{peerC, peerA}, []plan.Peer{peerA}, []actions.TunnelPeer{tp("10.244.4.0/24", "192.168.77.4", "")}, nil, nil},
+	} {
+		gone, moved, added := peerDiff(tc.was, tc.is)
+		eq := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
+		eqp := cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
+		if d := cmp.Diff([][]actions.TunnelPeer{tc.gone, tc.moved, tc.added}, [][]actions.TunnelPeer{gone, moved, added}, eq, eqp); d != "" {
+			t.Errorf("%s: gone, moved, added (-want +got):\n%s", tc.name, d)
+		}
+	}
+}

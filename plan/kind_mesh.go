@@ -118,8 +118,9 @@ func (f MeshFacts) besideName() string { return f.peerSet }
 // writes it, from the same peers.
 var lastPeerSet struct {
 	sync.Mutex
-	peers      []Peer
-	name, text string
+	peers []Peer
+	name  string
+	text  []byte // never changed: callers only read it
 }
 
 // besideFile is the peers a line each ("IP SUBNET [NAME]"), in a file
@@ -132,14 +133,14 @@ func (f MeshFacts) besideFile() (string, []byte) {
 	l.Lock()
 	defer l.Unlock()
 	if !slices.Equal(l.peers, f.Peers) {
-		var b []byte
+		b := make([]byte, 0, 48*len(f.Peers)) // "IP SUBNET NAME\n" of most
 		for _, p := range f.Peers {
 			b = p.appendText(b)
 			b = append(b, '\n')
 		}
-		l.peers, l.text, l.name = slices.Clone(f.Peers), string(b), peerSetName(b)
+		l.peers, l.text, l.name = slices.Clone(f.Peers), b, peerSetName(b)
 	}
-	return l.name, []byte(l.text)
+	return l.name, l.text
 }
 
 // peerSetName is the name of the file that holds text.
