@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -488,6 +489,29 @@ func TestLookupTunnel(t *testing.T) {
 		}
 		if e, err := LookupTunnel(ctx, Exec{}, "m1", q, 1000); err != nil || len(e.Fdb["00:00:00:00:00:00"]) != 2 || len(e.Routes) < 7 {
 			t.Errorf("default route %v: the whole device's read was not taken: %+v, %v", dflt, e, err)
+		}
+	}
+}
+
+// TestTunnelPeersJSON: the peers written at once are what encoding/json
+// writes of them one by one (their MarshalText), empty and nil included.
+func TestTunnelPeersJSON(t *testing.T) {
+	ps := []TunnelPeer{
+		{Subnet: netip.MustParsePrefix("10.244.2.0/24"), IP: netip.MustParseAddr("192.0.2.2")},
+		{Subnet: netip.MustParsePrefix("10.244.3.0/24"), IP: netip.MustParseAddr("192.0.2.13"), From: netip.MustParseAddr("192.0.2.3")},
+	}
+	for _, in := range [][]TunnelPeer{ps, ps[:1], {}, nil} {
+		want, err := json.Marshal(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := json.Marshal(TunnelPeers(in))
+		if err != nil || string(got) != string(want) {
+			t.Errorf("%v: %s, %v; want %s", in, got, err, want)
+		}
+		var back TunnelPeers
+		if err := json.Unmarshal(got, &back); err != nil || len(back) != len(in) {
+			t.Errorf("%s read back: %v, %v", got, back, err)
 		}
 	}
 }

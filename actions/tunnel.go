@@ -31,14 +31,38 @@ type TunnelPeer struct {
 	From   netip.Addr
 }
 
+// TunnelPeers are a batch's peers, kept as a JSON array of their text.
+type TunnelPeers []TunnelPeer
+
+// MarshalJSON is the array of each peer's MarshalText, written at once:
+// a sync of a thousand peers journals four such arrays.
+func (ps TunnelPeers) MarshalJSON() ([]byte, error) {
+	if ps == nil {
+		return []byte("null"), nil
+	}
+	b := make([]byte, 0, 2+44*len(ps))
+	b = append(b, '[')
+	for i, p := range ps {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '"')
+		b = p.appendText(b) // addresses and prefixes: nothing to escape
+		b = append(b, '"')
+	}
+	return append(b, ']'), nil
+}
+
 // MarshalText is "SUBNET IP [FROM]": a thousand peers in 40 kB.
-func (p TunnelPeer) MarshalText() ([]byte, error) {
-	b := append(p.Subnet.AppendTo(make([]byte, 0, 40)), ' ')
+func (p TunnelPeer) MarshalText() ([]byte, error) { return p.appendText(make([]byte, 0, 40)), nil }
+
+func (p TunnelPeer) appendText(b []byte) []byte {
+	b = append(p.Subnet.AppendTo(b), ' ')
 	b = p.IP.AppendTo(b)
 	if p.From.IsValid() {
 		b = p.From.AppendTo(append(b, ' '))
 	}
-	return b, nil
+	return b
 }
 
 // UnmarshalText reads MarshalText's form.
@@ -108,7 +132,7 @@ func lines(stdin []byte) []string {
 // TunnelUnroute deletes peers' routes and neighbours on Dev (`ip -batch -`).
 type TunnelUnroute struct {
 	Dev   IfName       `json:"dev"`
-	Peers []TunnelPeer `json:"peers"`
+	Peers TunnelPeers `json:"peers"`
 	Force bool         `json:"force,omitempty"` // an undo: every line tried
 }
 
@@ -146,7 +170,7 @@ func (a TunnelUnroute) Gone(stderr string) bool {
 // kernel would resolve a gateway it does not know yet.
 type TunnelRoute struct {
 	Dev   IfName       `json:"dev"`
-	Peers []TunnelPeer `json:"peers"`
+	Peers TunnelPeers `json:"peers"`
 	Force bool         `json:"force,omitempty"`
 }
 
@@ -179,9 +203,9 @@ func (a TunnelRoute) Gone(stderr string) bool { return onlyFailures(stderr, "Can
 // unicast entry as it is), the new ones' added.
 type TunnelFdb struct {
 	Dev   IfName       `json:"dev"`
-	Del   []TunnelPeer `json:"del,omitempty"`
-	Move  []TunnelPeer `json:"move,omitempty"`
-	Add   []TunnelPeer `json:"add,omitempty"`
+	Del   TunnelPeers `json:"del,omitempty"`
+	Move  TunnelPeers `json:"move,omitempty"`
+	Add   TunnelPeers `json:"add,omitempty"`
 	Force bool         `json:"force,omitempty"`
 }
 
@@ -221,7 +245,7 @@ func (a TunnelFdb) Why() string {
 // Undo: the new entries deleted, the moved ones moved back, the removed
 // ones added again.
 func (a TunnelFdb) Undo() Action {
-	back := make([]TunnelPeer, len(a.Move))
+	back := make(TunnelPeers, len(a.Move))
 	for i, p := range a.Move {
 		back[i] = TunnelPeer{Subnet: p.Subnet, IP: p.From, From: p.IP}
 	}
