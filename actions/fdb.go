@@ -28,7 +28,7 @@ func (a FdbAdd) Batch() (Batch, string, bool) { return bridgeBatch(Netns{}, a.ar
 func (a FdbAdd) Why() string {
 	return fmt.Sprintf("send %s's frames for %s, a peer's tunnel end, to that peer at %s", a.Dev, a.MAC, a.Dst)
 }
-func (a FdbAdd) Undo() Action { return FdbDel{MAC: a.MAC, Dev: a.Dev, Dst: a.Dst} }
+func (a FdbAdd) Undo() Action { return FdbDel(a) }
 
 // Clash: an entry for the MAC is there already, whatever its dst.
 func (a FdbAdd) Clash(stderr string) bool { return fileExists(stderr) }

@@ -71,7 +71,7 @@ func (a RouteAddOnlink) Batch() (Batch, string, bool) { return ipBatch(Netns{}, 
 func (a RouteAddOnlink) Why() string {
 	return fmt.Sprintf("route traffic for %s through %s to the peer's tunnel end %s", a.Dst, a.Dev, a.Via)
 }
-func (a RouteAddOnlink) Undo() Action { return RouteDel{Dst: a.Dst, Via: a.Via, Dev: a.Dev} }
+func (a RouteAddOnlink) Undo() Action { return RouteDel(a) }
 
 // Clash: a route to the destination is there already.
 func (a RouteAddOnlink) Clash(stderr string) bool { return fileExists(stderr) }

@@ -251,7 +251,7 @@ func (c *Container) spec(b bundle) (*specs.Spec, error) {
 	case prof == "":
 		sc, err := defaultProfile(s)
 		if err != nil {
-			return nil, fmt.Errorf("Docker's default seccomp profile: %w", err)
+			return nil, fmt.Errorf("reading Docker's default seccomp profile: %w", err)
 		}
 		s.Linux.Seccomp = sc
 	default:
