@@ -322,16 +322,7 @@ func TestMeshActionsHelper(t *testing.T) {
 // and forwarding entry, a route that is no peer's, and entries of
 // another device.
 func TestReadTunnelNetlink(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: it makes a network namespace")
-	}
-	if os.Getenv("PLUMB_TUNNEL_HELPER") == "" {
-		cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestReadTunnelNetlink$", "-test.v")
-		cmd.Env = append(os.Environ(), "PLUMB_TUNNEL_HELPER=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS") {
-			t.Fatalf("in a throwaway namespace: %v\n%s", err, out)
-		}
+	if !inThrowawayNetns(t) {
 		return
 	}
 	for _, c := range []string{
@@ -399,16 +390,7 @@ func TestTunnelGoneCut(t *testing.T) {
 // address; before and after a default route. An answer a get cannot
 // settle (the all-zeros MAC's destinations) says so.
 func TestLookupTunnel(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Skip("needs root: it makes a network namespace")
-	}
-	if os.Getenv("PLUMB_TUNNEL_HELPER") == "" {
-		cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^TestLookupTunnel$", "-test.v")
-		cmd.Env = append(os.Environ(), "PLUMB_TUNNEL_HELPER=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !strings.Contains(string(out), "--- PASS") {
-			t.Fatalf("in a throwaway namespace: %v\n%s", err, out)
-		}
+	if !inThrowawayNetns(t) {
 		return
 	}
 	sh := func(cs ...string) {
@@ -514,4 +496,24 @@ func TestTunnelPeersJSON(t *testing.T) {
 			t.Errorf("%s read back: %v, %v", got, back, err)
 		}
 	}
+}
+
+// inThrowawayNetns runs the calling test again in a network namespace of
+// its own (it needs root) and reports whether this is that run: the
+// caller returns when not, its outcome being the run's.
+func inThrowawayNetns(t *testing.T) bool {
+	t.Helper()
+	if os.Getenv("PLUMB_TUNNEL_HELPER") != "" {
+		return true
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: it makes a network namespace")
+	}
+	cmd := exec.Command("unshare", "--net", "--", os.Args[0], "-test.run", "^"+t.Name()+"$", "-test.v")
+	cmd.Env = append(os.Environ(), "PLUMB_TUNNEL_HELPER=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS") {
+		t.Fatalf("in a throwaway namespace: %v\n%s", err, out)
+	}
+	return false
 }

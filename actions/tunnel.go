@@ -131,9 +131,9 @@ func lines(stdin []byte) []string {
 
 // TunnelUnroute deletes peers' routes and neighbours on Dev (`ip -batch -`).
 type TunnelUnroute struct {
-	Dev   IfName       `json:"dev"`
+	Dev   IfName      `json:"dev"`
 	Peers TunnelPeers `json:"peers"`
-	Force bool         `json:"force,omitempty"` // an undo: every line tried
+	Force bool        `json:"force,omitempty"` // an undo: every line tried
 }
 
 func (a TunnelUnroute) Kind() string    { return "tunnel_unroute" }
@@ -169,9 +169,9 @@ func (a TunnelUnroute) Gone(stderr string) bool {
 // -batch -`), each route after its neighbour, as flannel orders them: the
 // kernel would resolve a gateway it does not know yet.
 type TunnelRoute struct {
-	Dev   IfName       `json:"dev"`
+	Dev   IfName      `json:"dev"`
 	Peers TunnelPeers `json:"peers"`
-	Force bool         `json:"force,omitempty"`
+	Force bool        `json:"force,omitempty"`
 }
 
 func (a TunnelRoute) Kind() string    { return "tunnel_route" }
@@ -202,11 +202,11 @@ func (a TunnelRoute) Gone(stderr string) bool { return onlyFailures(stderr, "Can
 // peers gone's deleted, the moved ones' replaced (`append` would leave a
 // unicast entry as it is), the new ones' added.
 type TunnelFdb struct {
-	Dev   IfName       `json:"dev"`
+	Dev   IfName      `json:"dev"`
 	Del   TunnelPeers `json:"del,omitempty"`
 	Move  TunnelPeers `json:"move,omitempty"`
 	Add   TunnelPeers `json:"add,omitempty"`
-	Force bool         `json:"force,omitempty"`
+	Force bool        `json:"force,omitempty"`
 }
 
 func (a TunnelFdb) Kind() string    { return "tunnel_fdb" }
