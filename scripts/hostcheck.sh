@@ -9,8 +9,8 @@
 # mind: links, addresses and routes (both families, every table), the
 # iptables and ip6tables rules of both back ends and the nft rule set
 # (counters dropped: traffic moves them), the mount table, a few sysctls
-# plumb writes, and whether /run/netns, /run/plumb, /var/lib/cni and
-# /var/lib/plumb exist. Without root only what can be read is compared.
+# plumb writes, what /dev/shm holds, and whether /run/netns, /run/plumb,
+# /var/lib/cni and /var/lib/plumb exist. Without root only what can be read is compared.
 # What moves by itself (counters, carrier flags, timeouts of set elements)
 # is left out; anything else that changes the host meanwhile (a Docker or
 # fail2ban of the machine's own) fails it too: run it on a quiet host.
@@ -52,6 +52,10 @@ state() {
 	for p in /run/netns /run/plumb /var/lib/cni /var/lib/plumb; do
 		if [ -e "$p" ]; then echo "$p exists"; else echo "$p absent"; fi
 	done
+	# What a tool run by a test may leave in the host's shared memory
+	# (podman's libpod_lock did).
+	section /dev/shm
+	ls -A /dev/shm 2>/dev/null
 }
 
 before=$(mktemp) after=$(mktemp)

@@ -21,6 +21,9 @@ throwaway_namespaces() {
 		exec env PLUMB_THROWAWAY_INSIDE=1 unshare --net --mount --propagation private --pid --mount-proc --kill-child -- "$0" "$@"
 	fi
 	mount -t tmpfs tmpfs /run
+	# And /dev/shm: podman keeps its lock file there (libpod_lock), which
+	# the host's would keep after the script.
+	mount -t tmpfs -o mode=1777 tmpfs /dev/shm
 	# cgroup v2 alone, in this mount namespace only: crun refuses a host
 	# whose cgroups are in "hybrid" mode (see NOTES.md); on a host with v2
 	# alone it is the same mount again.

@@ -67,6 +67,9 @@ func isolatePodman(t *testing.T) bool {
 		{"tmpfs", "/run", "mode=755"},
 		{"tmpfs", "/var/lib", "mode=755"},
 		{"tmpfs", "/var/tmp", "mode=1777"},
+		// podman's lock file, libpod_lock, is made in /dev/shm: the
+		// host's, left there after the test, before this one.
+		{"tmpfs", "/dev/shm", "mode=1777"},
 	} {
 		if err := unix.Mount(m.fs, m.dir, m.fs, 0, m.opts); err != nil {
 			t.Fatalf("mounting a private %s: %v", m.dir, err)
