@@ -463,6 +463,17 @@ func TestLookupTunnel(t *testing.T) {
 				t.Errorf("default route %v: fdb %s: got %v, the device holds %v", dflt, mac, g, w)
 			}
 		}
+		// A dump that ends in an error (here no such device: one
+		// deleted meanwhile) settles nothing.
+		if s, err := newNetlinkGetter(); err != nil {
+			t.Fatal(err)
+		} else {
+			ok, err := s.routesVia(&TunnelEntries{Routes: map[netip.Prefix]netip.Addr{}}, []netip.Prefix{p("10.244.2.0/24")}, 99999)
+			s.close()
+			if ok || err != nil {
+				t.Errorf("default route %v: a route dump of no device: settled %v, %v", dflt, ok, err)
+			}
+		}
 		// The all-zeros MAC's destinations a get does not settle; then
 		// LookupTunnel reads the whole device.
 		q := TunnelQuery{Fdb: []string{"00:00:00:00:00:00"}}
@@ -482,7 +493,10 @@ func TestTunnelPeersJSON(t *testing.T) {
 		{Subnet: netip.MustParsePrefix("10.244.2.0/24"), IP: netip.MustParseAddr("192.0.2.2")},
 		{Subnet: netip.MustParsePrefix("10.244.3.0/24"), IP: netip.MustParseAddr("192.0.2.13"), From: netip.MustParseAddr("192.0.2.3")},
 	}
-	for _, in := range [][]TunnelPeer{ps, ps[:1], {}, nil} {
+	// An IPv6 zone, which only a journal written by hand could give
+	// here, with what JSON escapes.
+	zoned := []TunnelPeer{ps[0], {Subnet: netip.MustParsePrefix("fd00::/64"), IP: netip.MustParseAddr("fe80::1%e\"0\\x")}}
+	for _, in := range [][]TunnelPeer{ps, ps[:1], {}, nil, zoned} {
 		want, err := json.Marshal(in)
 		if err != nil {
 			t.Fatal(err)

@@ -1,8 +1,10 @@
 package actions
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"plumb/plan/ipam"
@@ -47,7 +49,13 @@ func (ps TunnelPeers) MarshalJSON() ([]byte, error) {
 			b = append(b, ',')
 		}
 		b = append(b, '"')
-		b = p.appendText(b) // addresses and prefixes: nothing to escape
+		from := len(b)
+		b = p.appendText(b)
+		// Addresses and prefixes need no escaping, but an IPv6 zone of
+		// a journal written by hand might: encoding/json escapes it.
+		if slices.ContainsFunc(b[from:], func(c byte) bool { return c < 0x20 || c == '"' || c == '\\' }) {
+			return json.Marshal([]TunnelPeer(ps))
+		}
 		b = append(b, '"')
 	}
 	return append(b, ']'), nil

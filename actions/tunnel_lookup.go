@@ -73,8 +73,8 @@ func (e Exec) LookupTunnel(_ context.Context, dev IfName, q TunnelQuery) (_ *Tun
 	defer s.close()
 	t := &TunnelEntries{Routes: map[netip.Prefix]netip.Addr{}, Neigh: map[netip.Addr]string{}, Fdb: map[string][]netip.Addr{}}
 	if len(q.Routes) > 0 {
-		if err := s.routesVia(t, q.Routes, idx); err != nil {
-			return nil, false, fmt.Errorf("reading %s's routes: %w", dev, err)
+		if ok, err := s.routesVia(t, q.Routes, idx); err != nil || !ok {
+			return nil, false, err
 		}
 	}
 	for _, a := range q.Neigh {
@@ -172,8 +172,9 @@ func (s *netlinkGetter) get(typ uint16, hdr []byte, attrs ...attr) (*syscall.Net
 // the gateway of onlink ones. The dump asks the kernel (strict checking,
 // Linux 4.20) for the main table's unicast routes through idx alone, and
 // each answer is checked here again, as an older kernel answers with
-// every route.
-func (s *netlinkGetter) routesVia(t *TunnelEntries, want []netip.Prefix, idx uint32) error {
+// every route. ok is false when the dump ended in an error (the kernel
+// puts it in its last message): the whole device's read answers then.
+func (s *netlinkGetter) routesVia(t *TunnelEntries, want []netip.Prefix, idx uint32) (ok bool, _ error) {
 	wanted := make(map[netip.Prefix]bool, len(want))
 	for _, p := range want {
 		wanted[p] = true
@@ -184,19 +185,19 @@ func (s *netlinkGetter) routesVia(t *TunnelEntries, want []netip.Prefix, idx uin
 	req := s.request(unix.RTM_GETROUTE, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, unsafe.Slice((*byte)(unsafe.Pointer(&rt)), unix.SizeofRtMsg),
 		attr{unix.RTA_OIF, binary.NativeEndian.AppendUint32(nil, idx)})
 	if err := unix.Sendto(s.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return err
+		return false, nil
 	}
 	for {
 		n, _, err := unix.Recvfrom(s.fd, s.buf, 0)
 		if err != nil {
-			return err
+			return false, nil
 		}
 		// Walked in place, nothing allocated: a mesh of a thousand
 		// answers a thousand routes.
 		for b := s.buf[:n]; len(b) >= unix.SizeofNlMsghdr; {
 			h := (*unix.NlMsghdr)(unsafe.Pointer(&b[0]))
 			if h.Len < unix.SizeofNlMsghdr || int(h.Len) > len(b) {
-				return errors.New("a netlink message cut short")
+				return false, nil // a message cut short
 			}
 			body := b[unix.SizeofNlMsghdr:h.Len]
 			b = b[min(len(b), (int(h.Len)+unix.NLMSG_ALIGNTO-1)&^(unix.NLMSG_ALIGNTO-1)):]
@@ -204,14 +205,15 @@ func (s *netlinkGetter) routesVia(t *TunnelEntries, want []netip.Prefix, idx uin
 			case h.Seq != s.seq:
 				continue
 			case h.Type == unix.NLMSG_DONE:
-				return nil
-			case h.Type == unix.NLMSG_ERROR:
+				// Its payload is the dump's error: none, or ENOENT for a
+				// namespace whose main table was never made (no routes).
+				var errno int32
 				if len(body) >= 4 {
-					if errno := -*(*int32)(unsafe.Pointer(&body[0])); errno != 0 {
-						return syscall.Errno(errno)
-					}
+					errno = -*(*int32)(unsafe.Pointer(&body[0]))
 				}
-				return errors.New("a netlink error")
+				return errno == 0 || syscall.Errno(errno) == unix.ENOENT, nil
+			case h.Type == unix.NLMSG_ERROR:
+				return false, nil // the dump refused (a device gone: ENODEV)
 			case h.Type != unix.RTM_NEWROUTE || len(body) < unix.SizeofRtMsg:
 				continue
 			}

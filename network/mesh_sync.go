@@ -186,7 +186,10 @@ func (s *MeshSync) Update(ctx context.Context, env plan.Env, rec *plan.Record, p
 	}
 	now := p.Facts.(plan.MeshFacts)
 	dev := s.Name
-	gone, moved, added := peerDiff(old.Peers, now.Peers)
+	gone, moved, added, err := peerDiff(old.Peers, now.Peers)
+	if err != nil {
+		return nil, err
+	}
 	if len(gone)+len(moved)+len(added) > 0 {
 		if err := s.expect(ctx, env, len(old.Peers), gone, moved, added); err != nil {
 			return nil, err
@@ -211,14 +214,21 @@ func (s *MeshSync) Update(ctx context.Context, env plan.Env, rec *plan.Record, p
 // peerDiff is what turns the peer set was into is, both kept sorted by
 // subnet: the peers gone, those whose address changed, the new. A walk
 // of the two lists, not maps of them: a peer added to a thousand made
-// two maps of a thousand, a third of what the command allocated.
-func peerDiff(was, is []plan.Peer) (gone, moved, added []actions.TunnelPeer) {
+// two maps of a thousand, a third of what the command allocated. A set
+// that holds a subnet twice (a journal written by hand: plumb's sets come
+// from PeersOf, which refuses one) is refused, as the walk would take the
+// second for a peer gone.
+func peerDiff(was, is []plan.Peer) (gone, moved, added []actions.TunnelPeer, err error) {
 	bySubnet := func(a, b plan.Peer) int { return comparePrefix(a.Subnet, b.Subnet) }
-	if !slices.IsSortedFunc(was, bySubnet) { // a journal written by hand
-		was = slices.SortedFunc(slices.Values(was), bySubnet)
-	}
-	if !slices.IsSortedFunc(is, bySubnet) {
-		is = slices.SortedFunc(slices.Values(is), bySubnet)
+	for _, set := range []*[]plan.Peer{&was, &is} {
+		if !slices.IsSortedFunc(*set, bySubnet) {
+			*set = slices.SortedFunc(slices.Values(*set), bySubnet)
+		}
+		for i := 1; i < len(*set); i++ {
+			if (*set)[i-1].Subnet == (*set)[i].Subnet {
+				return nil, nil, nil, plan.Refuse("", "the peer set holds %s twice (%s, %s); its journal was changed by hand?", (*set)[i].Subnet, (*set)[i-1], (*set)[i])
+			}
+		}
 	}
 	i, j := 0, 0
 	for i < len(was) || j < len(is) {
@@ -245,7 +255,7 @@ func peerDiff(was, is []plan.Peer) (gone, moved, added []actions.TunnelPeer) {
 			i, j = i+1, j+1
 		}
 	}
-	return gone, moved, added
+	return gone, moved, added, nil
 }
 
 // expect refuses a sync whose entries are not as the record says: one to

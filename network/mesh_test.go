@@ -490,11 +490,19 @@ func TestPeerDiff(t *testing.T) {
 			[]actions.TunnelPeer{tp("10.244.5.0/24", "192.168.77.5", "")}},
 		{"unsorted before", []plan.Peer{peerC, peerA}, []plan.Peer{peerA}, []actions.TunnelPeer{tp("10.244.4.0/24", "192.168.77.4", "")}, nil, nil},
 	} {
-		gone, moved, added := peerDiff(tc.was, tc.is)
+		gone, moved, added, err := peerDiff(tc.was, tc.is)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+		}
 		eq := cmp.Comparer(func(a, b netip.Addr) bool { return a == b })
 		eqp := cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })
 		if d := cmp.Diff([][]actions.TunnelPeer{tc.gone, tc.moved, tc.added}, [][]actions.TunnelPeer{gone, moved, added}, eq, eqp); d != "" {
 			t.Errorf("%s: gone, moved, added (-want +got):\n%s", tc.name, d)
 		}
+	}
+	// A set holding a subnet twice, as only a journal changed by hand
+	// does: refused, not taken for a peer gone.
+	if _, _, _, err := peerDiff([]plan.Peer{peerA, peerA, peerB}, []plan.Peer{peerA, peerB}); err == nil || !strings.Contains(err.Error(), "holds 10.244.2.0/24 twice") {
+		t.Errorf("a subnet twice: %v", err)
 	}
 }

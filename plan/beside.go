@@ -133,7 +133,8 @@ func (s *Store) touchBeside(kind, name, file string) {
 // trusted as the reader trusts it (not a link elsewhere).
 func (s *Store) sweepBeside(kind, name, keep string) {
 	dir := s.besideDir(kind, name)
-	if why, err := s.CheckDir(dir, false); why != "" || err != nil {
+	// Checked again, not from the trust this process found already.
+	if fi, err := os.Lstat(dir); err != nil || s.distrust(fi, true) != "" {
 		return
 	}
 	ents, err := os.ReadDir(dir)
