@@ -8,9 +8,11 @@ import (
 	"os/exec"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // TestBridgeTool: bridge lines run as one `bridge -batch -`, wrapped into
@@ -530,4 +532,24 @@ func inThrowawayNetns(t *testing.T) bool {
 		t.Fatalf("in a throwaway namespace: %v\n%s", err, out)
 	}
 	return false
+}
+
+// TestInterrupted: a dump with any message the kernel marked interrupted
+// is read again (see ReadTunnel), one without is taken.
+func TestInterrupted(t *testing.T) {
+	msg := func(flags uint16) syscall.NetlinkMessage {
+		return syscall.NetlinkMessage{Header: syscall.NlMsghdr{Type: unix.RTM_NEWROUTE, Flags: flags}}
+	}
+	for _, tc := range []struct {
+		msgs []syscall.NetlinkMessage
+		want bool
+	}{
+		{nil, false},
+		{[]syscall.NetlinkMessage{msg(unix.NLM_F_MULTI), msg(unix.NLM_F_MULTI)}, false},
+		{[]syscall.NetlinkMessage{msg(unix.NLM_F_MULTI), msg(unix.NLM_F_MULTI | unix.NLM_F_DUMP_INTR)}, true},
+	} {
+		if got := interrupted(tc.msgs); got != tc.want {
+			t.Errorf("%+v: interrupted %v, want %v", tc.msgs, got, tc.want)
+		}
+	}
 }

@@ -204,6 +204,8 @@ func (s *netlinkGetter) routesVia(t *TunnelEntries, want []netip.Prefix, idx uin
 			switch {
 			case h.Seq != s.seq:
 				continue
+			case h.Flags&unix.NLM_F_DUMP_INTR != 0:
+				return false, nil // the table changed meanwhile: read whole, again
 			case h.Type == unix.NLMSG_DONE:
 				// Its payload is the dump's error: none, or ENOENT for a
 				// namespace whose main table was never made (no routes).

@@ -2,6 +2,7 @@ package actions
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -24,7 +25,34 @@ type TunnelReader interface {
 // neighbours (dev's permanent ones) and its bridge neighbours (dev's
 // forwarding entries), what `ip -j route show dev DEV`, `ip -j neigh show
 // dev DEV nud permanent` and `bridge -j fdb show dev DEV` read.
+//
+// A dump the kernel marks interrupted (NLM_F_DUMP_INTR: the table changed
+// while it was read, so entries may be missing or twice) is read again,
+// up to three times: a sync would take an entry missing for absent.
 func (e Exec) ReadTunnel(ctx context.Context, dev IfName) (*TunnelEntries, error) {
+	for range 3 {
+		t, err := e.readTunnel(dev)
+		if !errors.Is(err, errInterrupted) {
+			return t, err
+		}
+	}
+	return nil, fmt.Errorf("reading %s's entries: the host's routes or neighbours changed while plumb read them, three times over; run the command again", dev)
+}
+
+// errInterrupted is a dump the kernel marked interrupted.
+var errInterrupted = errors.New("netlink dump interrupted: the table changed while it was read")
+
+// interrupted reports whether any of a dump's messages is marked so.
+func interrupted(msgs []syscall.NetlinkMessage) bool {
+	for _, m := range msgs {
+		if m.Header.Flags&unix.NLM_F_DUMP_INTR != 0 {
+			return true
+		}
+	}
+	return false
+}
+
+func (e Exec) readTunnel(dev IfName) (*TunnelEntries, error) {
 	ifc, err := net.InterfaceByName(dev.String())
 	if err != nil {
 		return nil, fmt.Errorf("reading %s's entries: %w", dev, err)
@@ -32,7 +60,9 @@ func (e Exec) ReadTunnel(ctx context.Context, dev IfName) (*TunnelEntries, error
 	idx := uint32(ifc.Index)
 	t := &TunnelEntries{Routes: map[netip.Prefix]netip.Addr{}, Neigh: map[netip.Addr]string{}, Fdb: map[string][]netip.Addr{}}
 	msgs, err := dump(unix.RTM_GETROUTE, unix.AF_INET)
-	if err != nil {
+	if errors.Is(err, errInterrupted) {
+		return nil, err
+	} else if err != nil {
 		return nil, fmt.Errorf("reading %s's routes: %w", dev, err)
 	}
 	for _, m := range msgs {
@@ -72,7 +102,9 @@ func (e Exec) ReadTunnel(ctx context.Context, dev IfName) (*TunnelEntries, error
 	}
 	for _, fam := range []int{unix.AF_INET, unix.AF_BRIDGE} {
 		msgs, err := dumpNeigh(fam)
-		if err != nil {
+		if errors.Is(err, errInterrupted) {
+			return nil, err
+		} else if err != nil {
 			return nil, fmt.Errorf("reading %s's neighbours: %w", dev, err)
 		}
 		for _, m := range msgs {
@@ -110,7 +142,11 @@ func dump(proto, family int) ([]syscall.NetlinkMessage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return syscall.ParseNetlinkMessage(rib)
+	msgs, err := syscall.ParseNetlinkMessage(rib)
+	if err == nil && interrupted(msgs) {
+		return nil, errInterrupted
+	}
+	return msgs, err
 }
 
 // attr is one netlink attribute.
@@ -168,6 +204,9 @@ func dumpNeigh(family int) ([]syscall.NetlinkMessage, error) {
 		msgs, err := syscall.ParseNetlinkMessage(buf[:n])
 		if err != nil {
 			return nil, err
+		}
+		if interrupted(msgs) {
+			return nil, errInterrupted
 		}
 		for _, m := range msgs {
 			switch m.Header.Type {
