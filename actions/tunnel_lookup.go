@@ -253,18 +253,6 @@ func (s *netlinkGetter) routesVia(t *TunnelEntries, want []netip.Prefix, idx uin
 	}
 }
 
-// eachAttr calls f with each route attribute in b, in place.
-func eachAttr(b []byte, f func(typ uint16, val []byte)) {
-	for len(b) >= unix.SizeofRtAttr {
-		a := (*unix.RtAttr)(unsafe.Pointer(&b[0]))
-		if int(a.Len) < unix.SizeofRtAttr || int(a.Len) > len(b) {
-			return
-		}
-		f(a.Type&^unix.NLA_F_NESTED, b[unix.SizeofRtAttr:a.Len])
-		b = b[min(len(b), (int(a.Len)+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1)):]
-	}
-}
-
 // neigh asks for a's neighbour entry on dev; only a permanent one counts.
 // ok is false when the kernel would not say (one without neighbour gets,
 // Linux 5.0): the dump answers then.
@@ -284,11 +272,11 @@ func (s *netlinkGetter) neigh(t *TunnelEntries, a netip.Addr, idx uint32) (ok bo
 	if got.State&unix.NUD_PERMANENT == 0 {
 		return true, nil
 	}
-	for _, at := range rtAttrs(m.Data[unix.SizeofNdMsg:]) {
-		if at.typ == unix.NDA_LLADDR {
-			t.Neigh[a] = strings.ToLower(net.HardwareAddr(at.val).String())
+	eachAttr(m.Data[unix.SizeofNdMsg:], func(typ uint16, val []byte) {
+		if typ == unix.NDA_LLADDR {
+			t.Neigh[a] = strings.ToLower(net.HardwareAddr(val).String())
 		}
-	}
+	})
 	return true, nil
 }
 
@@ -313,11 +301,11 @@ func (s *netlinkGetter) fdb(t *TunnelEntries, mac string, idx uint32) (ok bool, 
 		return false, nil
 	}
 	var dst netip.Addr
-	for _, at := range rtAttrs(m.Data[unix.SizeofNdMsg:]) {
-		if at.typ == unix.NDA_DST {
-			dst, _ = netip.AddrFromSlice(at.val)
+	eachAttr(m.Data[unix.SizeofNdMsg:], func(typ uint16, val []byte) {
+		if typ == unix.NDA_DST {
+			dst, _ = netip.AddrFromSlice(val)
 		}
-	}
+	})
 	if !dst.IsValid() {
 		return false, nil
 	}

@@ -117,14 +117,14 @@ func (e Exec) readTunnel(dev IfName) (*TunnelEntries, error) {
 			}
 			var dst netip.Addr
 			var mac string
-			for _, a := range rtAttrs(m.Data[unix.SizeofNdMsg:]) {
-				switch a.typ {
+			eachAttr(m.Data[unix.SizeofNdMsg:], func(typ uint16, val []byte) {
+				switch typ {
 				case unix.NDA_DST:
-					dst, _ = netip.AddrFromSlice(a.val)
+					dst, _ = netip.AddrFromSlice(val)
 				case unix.NDA_LLADDR:
-					mac = strings.ToLower(net.HardwareAddr(a.val).String())
+					mac = strings.ToLower(net.HardwareAddr(val).String())
 				}
-			}
+			})
 			switch {
 			case fam == unix.AF_INET && nd.State&unix.NUD_PERMANENT != 0 && dst.IsValid():
 				t.Neigh[dst.Unmap()] = mac
@@ -155,23 +155,18 @@ type attr struct {
 	val []byte
 }
 
-// rtAttrs parses the attributes after a route or neighbour message's header
-// (syscall's parser knows only links', addresses' and routes').
-func rtAttrs(b []byte) []attr {
-	var out []attr
+// eachAttr calls f with each attribute in b, the bytes after a route or
+// neighbour message's header, in place (syscall's parser knows only
+// links', addresses' and routes').
+func eachAttr(b []byte, f func(typ uint16, val []byte)) {
 	for len(b) >= unix.SizeofRtAttr {
 		a := (*unix.RtAttr)(unsafe.Pointer(&b[0]))
 		if int(a.Len) < unix.SizeofRtAttr || int(a.Len) > len(b) {
-			break
+			return
 		}
-		out = append(out, attr{a.Type &^ unix.NLA_F_NESTED, b[unix.SizeofRtAttr:a.Len]})
-		n := (int(a.Len) + unix.RTA_ALIGNTO - 1) &^ (unix.RTA_ALIGNTO - 1)
-		if n > len(b) {
-			break
-		}
-		b = b[n:]
+		f(a.Type&^unix.NLA_F_NESTED, b[unix.SizeofRtAttr:a.Len])
+		b = b[min(len(b), (int(a.Len)+unix.RTA_ALIGNTO-1)&^(unix.RTA_ALIGNTO-1)):]
 	}
-	return out
 }
 
 // dumpNeigh is a netlink dump of the neighbours of family, its messages
@@ -179,25 +174,21 @@ func rtAttrs(b []byte) []attr {
 // neighbour (fdb) dump asked with syscall.NetlinkRIB's one-byte rtgenmsg
 // with nothing (measured: only NLMSG_DONE).
 func dumpNeigh(family int) ([]syscall.NetlinkMessage, error) {
-	fd, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	s, err := newNetlinkGetter()
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
-	if err := unix.Bind(fd, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return nil, err
-	}
-	req := make([]byte, unix.SizeofNlMsghdr+unix.SizeofNdMsg)
-	h := (*unix.NlMsghdr)(unsafe.Pointer(&req[0]))
-	*h = unix.NlMsghdr{Len: uint32(len(req)), Type: unix.RTM_GETNEIGH, Flags: unix.NLM_F_REQUEST | unix.NLM_F_DUMP, Seq: 1}
-	(*unix.NdMsg)(unsafe.Pointer(&req[unix.SizeofNlMsghdr])).Family = uint8(family)
-	if err := unix.Sendto(fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
+	defer s.close()
+	s.seq++
+	nd := unix.NdMsg{Family: uint8(family)}
+	req := s.request(unix.RTM_GETNEIGH, unix.NLM_F_REQUEST|unix.NLM_F_DUMP, unsafe.Slice((*byte)(unsafe.Pointer(&nd)), unix.SizeofNdMsg))
+	if err := unix.Sendto(s.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, err
 	}
 	var out []syscall.NetlinkMessage
 	for {
 		buf := make([]byte, 1<<16) // the messages kept point into it
-		n, _, err := unix.Recvfrom(fd, buf, 0)
+		n, _, err := unix.Recvfrom(s.fd, buf, 0)
 		if err != nil {
 			return nil, err
 		}

@@ -163,13 +163,10 @@ func (s *Store) sweepBeside(kind, name, keep string) {
 	}
 }
 
-// removeBeside removes kind/name's files, its journal gone.
+// removeBeside removes kind/name's files, its journal gone (none is no
+// error: RemoveAll says nothing of a path missing).
 func (s *Store) removeBeside(kind, name string) error {
-	err := os.RemoveAll(s.besideDir(kind, name))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	return nil
+	return os.RemoveAll(s.besideDir(kind, name))
 }
 
 // sweepOrphans removes, holding the store exclusive, the directories of
