@@ -462,15 +462,18 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	if err != nil {
 		return nil, err
 	}
-	config, err := specJSON(spec)
-	if err != nil {
-		return nil, err
-	}
 	rt := c.Runtime
 	if rt.Name == "" {
 		return nil, fmt.Errorf("planning container %s before its runtime was chosen", c.Name)
 	}
 	rt.NoCgroups = rt.NoCgroups && !c.Limits.Any() // crun needs its cgroups for limits
+	if err := cacheFilter(spec, rt, c.Name, SeccompCacheDir(env.St.Layout.Dir)); err != nil {
+		return nil, err
+	}
+	config, err := specJSON(spec)
+	if err != nil {
+		return nil, err
+	}
 	if c.Join == "" {
 		// A container that joins another's network binds that one's files.
 		steps = append(steps,

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,7 +19,9 @@ import (
 // nodev,nosuid, a cgroup namespace of its own and, on runc, a cgroup one
 // level below the root (/plumb-NAME), gone after stop. exec of a
 // container that is not running is refused; after stop the namespace is
-// as before. Once with crun, once with runc.
+// as before. Once with crun, once with runc; with crun, a second
+// container loads the filter the first one's crun compiled, with the same
+// effect.
 func TestLiveExec(t *testing.T) {
 	t.Parallel()
 	for _, rt := range []string{"crun", "runc"} {
@@ -86,6 +89,9 @@ func testLiveExec(t *testing.T, rt string) {
 	if _, err := os.Stat(cgroup); !os.IsNotExist(err) {
 		t.Errorf("the container's cgroup after stop: %v", err)
 	}
+	if rt == "crun" {
+		testCachedFilter(t, box, users)
+	}
 
 	mustPlumb(t, "run", "open", "--layer", "bb", "--security-opt", "seccomp=unconfined", "-d", "--", "sleep", "600")
 	if out := plumbStdout(t, "exec", "open", "--", "grep", "^Seccomp:", "/proc/self/status"); out != "Seccomp:\t0\n" {
@@ -111,4 +117,31 @@ func testLiveExec(t *testing.T, rt string) {
 	if entries, _ := os.ReadDir("/run/plumb-root/overlay"); len(entries) != 0 {
 		t.Errorf("left in the overlay directory: %v", entries)
 	}
+}
+
+// testCachedFilter: the first container kept the filter crun compiled
+// (its poststart hook); a second one with the same profile hands it to
+// crun as run.oci.seccomp_bpf_data, and is confined as the first was.
+func testCachedFilter(t *testing.T, box, users string) {
+	state := os.Getenv("PLUMB_STATE_DIR")
+	if state == "" {
+		state = "/run/plumb"
+	}
+	kept, _ := filepath.Glob(filepath.Join(state, "cache", "seccomp", "*"))
+	if len(kept) != 1 {
+		t.Fatalf("kept filters after the first container: %v", kept)
+	}
+	plan := plumbStdout(t, "run", box, "--layer", users, "--layer", "bb", "--dry-run", "-d", "--", "sleep", "600")
+	if !strings.Contains(plan, `"run.oci.seccomp_bpf_data": "`) || strings.Contains(plan, "seccomp.bpf") {
+		t.Errorf("the second container's plan neither loads the kept filter nor only that:\n%s", plan)
+	}
+	mustPlumb(t, "run", box, "--layer", users, "--layer", "bb", "-d", "--", "sleep", "600")
+	if out := plumbStdout(t, "exec", box, "--", "grep", "^Seccomp:", "/proc/self/status"); out != "Seccomp:\t2\n" {
+		t.Errorf("with the kept filter: %q", out)
+	}
+	res, err := exec.Command("plumb", "exec", box, "--", "unshare", "-U", "true").CombinedOutput()
+	if !strings.Contains(string(res), "Operation not permitted") {
+		t.Errorf("unshare -U in the container with the kept filter: %v\n%s", err, res)
+	}
+	mustPlumb(t, "stop", box, "--rm", "--time", "1")
 }
