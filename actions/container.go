@@ -154,17 +154,30 @@ type halfWay interface {
 // that succeeded). The step's error stays the command's own; a cleanup
 // that fails too is added to it, naming the command to run by hand.
 func runHalfWay(ctx context.Context, r Runner, a halfWay) error {
-	_, err := r.Run(ctx, a.Argv(), nil)
+	err := runOne(ctx, r, a)
 	if err == nil {
 		return nil
 	}
 	c := a.Cleanup()
 	zerolog.Ctx(ctx).Info().Msgf("cleaning up after the failed step: %s", Quote(c.Argv()))
-	if _, cerr := r.Run(ctx, c.Argv(), nil); cerr != nil {
+	if cerr := runOne(ctx, r, c); cerr != nil {
 		if g, ok := c.(Tolerant); !ok || !g.Gone(StderrOf(cerr)) {
 			return fmt.Errorf("%w; cleaning up after it failed too, run it by hand: %v", err, cerr)
 		}
 	}
+	return err
+}
+
+// runOne runs a's command, in-process when a is Native and r can.
+func runOne(ctx context.Context, r Runner, a Action) error {
+	if n, ok := a.(Native); ok {
+		if nr, ok := r.(NativeRunner); ok {
+			if done, err := nr.RunNative(ctx, n); done {
+				return err
+			}
+		}
+	}
+	_, err := r.Run(ctx, a.Argv(), nil)
 	return err
 }
 
