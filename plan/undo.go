@@ -127,6 +127,11 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 			errs = append(errs, fmt.Errorf("undoing step %d: %w", i+1, err))
 		} else {
 			s.Status = Undone
+			if inProcess(s) {
+				// A file removed, a mount or namespace gone: the next
+				// write records it (see inProcess).
+				continue
+			}
 		}
 		if err := p.save(rec); err != nil {
 			return ran, err
@@ -154,6 +159,26 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 		return ran, errors.Join(errs...)
 	}
 	return ran, st.Remove(rec)
+}
+
+// inProcess says whether s's undo is one plumb can do itself (a file or
+// directory removed, an unmount, a namespace deleted: actions.Native),
+// which takes microseconds against the tenth of a millisecond of a journal
+// write: such an undo done is recorded by the next write (the next
+// process's undo, a failure, or the journal's removal at the end). A crash
+// before that leaves it journaled as not undone, and recover runs it
+// again, which is safe: undos are idempotent, and these find their work
+// gone.
+func inProcess(s *StepRecord) bool {
+	if s.Shared != "" || s.Undo == nil {
+		return false
+	}
+	u, err := s.Undo.Decode()
+	if err != nil {
+		return false
+	}
+	_, ok := u.(actions.Native)
+	return ok
 }
 
 // purge runs what rec's teardown deletes after its undos (Record.Purge).
