@@ -151,7 +151,7 @@ func cacheFilter(s *specs.Spec, rt actions.Runtime, id, cacheDir string) error {
 // is drained first (see rootHook). It never fails the container: a
 // filter not kept is compiled again next time.
 func keepFilterHook(compiled, kept string) specs.Hook {
-	script := drainState + `umask 077; t="$2.$$"; ` +
+	script := `cat >/dev/null; umask 077; t="$2.$$"; ` +
 		`{ mkdir -p -- "${2%/*}" && cp -- "$1" "$t" && mv -f -- "$t" "$2"; } 2>/dev/null || rm -f -- "$t"; exit 0`
 	return specs.Hook{Path: "/bin/sh", Args: []string{"sh", "-c", script, "sh", compiled, kept}}
 }
