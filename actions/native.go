@@ -52,19 +52,48 @@ func (e Exec) RunNative(ctx context.Context, a Native) (bool, error) {
 		return false, nil
 	}
 	argv := a.Argv()
-	path, err := exec.LookPath(argv[0])
+	if !systemTool(argv[0]) {
+		return false, nil // a stand-in, or not found: the process start reports it
+	}
+	zerolog.Ctx(ctx).Debug().Msgf("in-process: %s", Quote(argv))
+	return true, a.Do()
+}
+
+// systemTool says whether the tool PATH finds for name is a real one, in
+// one of systemDirs.
+func systemTool(name string) bool {
+	path, err := exec.LookPath(name)
 	if err != nil {
-		return false, nil // the process start reports it
+		return false
 	}
 	if real, err := filepath.EvalSymlinks(path); err == nil {
 		path = real
 	}
-	if !slices.Contains(systemDirs, filepath.Dir(path)) {
-		return false, nil
+	return slices.Contains(systemDirs, filepath.Dir(path))
+}
+
+// InProcess says whether a is an action plumb does itself when the real
+// tool is on PATH (Native, and not one of its cases that needs a process).
+func InProcess(a Action) bool {
+	if _, ok := a.(Native); !ok {
+		return false
 	}
-	zerolog.Ctx(ctx).Debug().Msgf("in-process: %s", Quote(argv))
-	err = a.Do()
-	return true, err
+	c, ok := a.(nativeOK)
+	return !ok || c.NativeOK()
+}
+
+// Groupable is an in-process action whose undo is harmless when the
+// action never ran: it removes only a file or directory the action would
+// have made in plumb's own directories, or refuses what it did not make.
+// The executor lets consecutive such steps share one journal write ahead,
+// so a crash among them leaves all of them started and recover runs all
+// their undos. An action whose undo would remove what another tool made
+// in the meantime (ip netns del of a namespace file, umount of a mount
+// point) is not one: the step before it is its guard, and must be
+// journaled done before it starts.
+type Groupable interface {
+	Native
+	Groupable()
 }
 
 // toolError is a failed native action as its tool would have failed.
@@ -349,3 +378,14 @@ func (a Umount) Do() error {
 	}
 	return &ExecError{Argv: a.Argv(), Code: 32, Stderr: fmt.Sprintf("umount: %s: %s.\n", a.Path, strerror(err))}
 }
+
+// Groupable: each removes only the file or directory it would have made,
+// in plumb's own directories (a container's, a layer's), or has no undo.
+// Touch's undo, rm -f of a namespace's file, fails with EBUSY on a
+// namespace another tool mounted there.
+func (WriteFile) Groupable()   {}
+func (WriteConfig) Groupable() {}
+func (Touch) Groupable()       {}
+func (RemoveFile) Groupable()  {}
+func (RmdirEmpty) Groupable()  {}
+func (RemoveTree) Groupable()  {}

@@ -60,6 +60,10 @@ func inThread(file string, f func() error) error {
 	return <-errc
 }
 
+// NativeOK: the command runs true too, which a test's stand-in or fault
+// wrapper may replace: then it runs as a process.
+func (a NetnsNew) NativeOK() bool { return systemTool("true") }
+
 // Do makes the namespace as unshare --net=FILE true does: a new network
 // namespace, bind-mounted on its file (which Touch made).
 func (a NetnsNew) Do() error {
@@ -100,14 +104,24 @@ func (a LinkSetUp) Do() error {
 	var fd int
 	err := inThread(path, func() error {
 		var err error
-		fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
-		return err
+		if fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE); err != nil {
+			fd = 0
+			return fmt.Errorf("%w: %w", errSocket, err)
+		}
+		return nil
 	})
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return &ExecError{Argv: a.Argv(), Code: 255, Stderr: fmt.Sprintf("Cannot open network namespace %q: %s\n", a.In.Name, strerror(err))}
+		if fd > 0 {
+			unix.Close(fd)
 		}
-		return &ExecError{Argv: a.Argv(), Code: 255, Stderr: fmt.Sprintf("setting the network namespace %q failed: %s\n", a.In.Name, strerror(err))}
+		var pe *os.PathError
+		switch {
+		case errors.As(err, &pe) && pe.Path == path:
+			return &ExecError{Argv: a.Argv(), Code: 255, Stderr: fmt.Sprintf("Cannot open network namespace %q: %s\n", a.In.Name, strerror(err))}
+		case errors.As(err, new(unix.Errno)) && !errors.Is(err, errSocket):
+			return &ExecError{Argv: a.Argv(), Code: 255, Stderr: fmt.Sprintf("setting the network namespace %q failed: %s\n", a.In.Name, strerror(err))}
+		}
+		return &ExecError{Argv: a.Argv(), Code: 1, Stderr: fmt.Sprintf("Cannot open netlink socket: %s\n", strerror(err))}
 	}
 	s := &netlinkGetter{fd: fd, buf: make([]byte, 4096)}
 	defer s.close()
@@ -121,6 +135,9 @@ func (a LinkSetUp) Do() error {
 	}
 	return nil
 }
+
+// errSocket marks a netlink socket that could not be made.
+var errSocket = errors.New("netlink socket")
 
 // ack sends a request of typ that changes something and waits for the
 // kernel's acknowledgement: nil, or its errno.

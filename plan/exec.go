@@ -324,8 +324,8 @@ func (x *executor) finish() error {
 // steps started, which `plumb recover` undoes as it would had the crash
 // come while the process ran; undos are idempotent.
 //
-// Consecutive steps that plumb does in-process on the host (see grouped)
-// share one write ahead: they take microseconds each, the write about a
+// Consecutive steps that plumb does in-process on the host, whose undos
+// are harmless had they never run (see grouped), share one write ahead: they take microseconds each, the write about a
 // tenth of a millisecond, and a crash among them leaves them all started,
 // as a crash during a batch leaves its lines.
 func (x *executor) sequence() *failure {
@@ -351,12 +351,12 @@ func (x *executor) sequence() *failure {
 }
 
 // grouped says whether a step may share its write ahead with its
-// neighbours': one plumb can do in-process (a file operation, the
-// overlay's mount, a namespace made), on the host, with a fixed undo (no
-// reading of the host first, which must see the steps before it done) and
-// no shared setting.
+// neighbours': one plumb does in-process (a file written or removed),
+// whose undo is harmless should it never have run (actions.Groupable),
+// with a fixed undo (no reading of the host first, which must see the
+// steps before it done) and no shared setting.
 func grouped(s Step) bool {
-	if _, ok := s.Action.(actions.Native); !ok || s.Shared != "" || isPreparer(s.Action) {
+	if _, ok := s.Action.(actions.Groupable); !ok || !actions.InProcess(s.Action) || s.Shared != "" || isPreparer(s.Action) {
 		return false
 	}
 	if t, ok := s.Action.(actions.Targeted); ok && !t.Target().IsHost() {

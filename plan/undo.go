@@ -177,8 +177,7 @@ func inProcess(s *StepRecord) bool {
 	if err != nil {
 		return false
 	}
-	_, ok := u.(actions.Native)
-	return ok
+	return actions.InProcess(u)
 }
 
 // purge runs what rec's teardown deletes after its undos (Record.Purge).
