@@ -44,12 +44,18 @@ func SeccompCacheDir(stateDir string) string {
 	return filepath.Join(stateDir, "cache", "seccomp")
 }
 
+// libDirs are where a dynamically linked crun finds libseccomp.
+var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/lib/aarch64-linux-gnu", "/usr/lib/aarch64-linux-gnu",
+	"/lib64", "/usr/lib64", "/lib", "/usr/lib", "/usr/local/lib"}
+
 // filterKey names a compiled filter by everything its bytes depend on:
 // the profile's text (as config.json holds it), the runtime's binary, the
-// libraries it loads (the dynamic linker's cache, which ldconfig rewrites
-// whenever a library package changes), the kernel and the annotations that
-// change how crun compiles. "" when the runtime cannot be found or
-// identified: no filter is then kept or used.
+// libseccomp files it may load and what steers the loader (the dynamic
+// linker's cache, which ldconfig rewrites whenever a library package
+// changes, and LD_LIBRARY_PATH and LD_PRELOAD), the kernel and the
+// annotations that change how crun compiles. "" when the runtime or the
+// linker's cache cannot be found or identified: no filter is then kept or
+// used.
 func filterKey(runtime, profile string, annotations map[string]string) string {
 	bin, err := exec.LookPath(runtime)
 	if err != nil {
@@ -57,10 +63,17 @@ func filterKey(runtime, profile string, annotations map[string]string) string {
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "plumb seccomp filter v1\x00%s\x00", bin)
-	if !statInto(h, bin) {
+	if !statInto(h, bin) || !statInto(h, "/etc/ld.so.cache") {
 		return ""
 	}
-	statInto(h, "/etc/ld.so.cache")
+	for _, d := range libDirs {
+		libs, _ := filepath.Glob(filepath.Join(d, "libseccomp.so*"))
+		for _, l := range libs {
+			fmt.Fprintf(h, "%s\x00", l)
+			statInto(h, l)
+		}
+	}
+	fmt.Fprintf(h, "%q\x00%q\x00", os.Getenv("LD_LIBRARY_PATH"), os.Getenv("LD_PRELOAD"))
 	var u unix.Utsname
 	if err := unix.Uname(&u); err != nil {
 		return ""
@@ -88,8 +101,10 @@ func statInto(h hash.Hash, path string) bool {
 }
 
 // readFilter is the compiled filter at path when it can be trusted: a
-// regular file (not a link) of plumb's user, writable by no other, whose
-// size is a whole number of BPF instructions. Anything else is not used
+// regular file (not a symbolic link, and no other name for it) of plumb's
+// user, writable by no other, whose size is a whole number of BPF
+// instructions. The cache's directory is in the state directory, which
+// plumb has checked is its own (plan.Store's trust checks). Anything else is not used
 // (and is replaced by the next container's).
 func readFilter(path string) ([]byte, bool) {
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
@@ -101,7 +116,7 @@ func readFilter(path string) ([]byte, bool) {
 	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm()&0o022 != 0 {
 		return nil, false
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Geteuid() {
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Geteuid() || st.Nlink != 1 {
 		return nil, false
 	}
 	if n := fi.Size(); n == 0 || n%8 != 0 || n > maxFilter {

@@ -57,6 +57,11 @@ func TestFilterKey(t *testing.T) {
 	if k := filterKey("runc", "profile", nil); k != "" {
 		t.Errorf("a runtime not installed: key %q", k)
 	}
+	base := filterKey("crun", "profile", nil)
+	t.Setenv("LD_LIBRARY_PATH", "/opt/lib")
+	if other := filterKey("crun", "profile", nil); other == base || other == "" {
+		t.Errorf("another LD_LIBRARY_PATH: key %q", other)
+	}
 }
 
 // TestReadFilter: only a regular file of plumb's user, writable by no
@@ -76,6 +81,10 @@ func TestReadFilter(t *testing.T) {
 			t.Fatal(err)
 		}
 		return p
+	}
+	hard := filepath.Join(dir, "hard")
+	if err := os.Link(mk("linked", good, 0o600), hard); err != nil {
+		t.Fatal(err)
 	}
 	link := filepath.Join(dir, "link")
 	if err := os.Symlink(mk("target", good, 0o600), link); err != nil {
@@ -98,7 +107,8 @@ func TestReadFilter(t *testing.T) {
 		{"part of an instruction", mk("part", good[:12], 0o600), false},
 		{"too long", mk("long", make([]byte, maxFilter+8), 0o600), false},
 		{"group writable", mk("gw", good, 0o620), false},
-		{"a link", link, false},
+		{"a symbolic link", link, false},
+		{"a file of two names", hard, false},
 		{"a directory", dir, false},
 		{"absent", filepath.Join(dir, "absent"), false},
 		{"another user's", other, os.Geteuid() != 0},
