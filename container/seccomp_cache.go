@@ -50,7 +50,7 @@ var libDirs = []string{"/lib/x86_64-linux-gnu", "/usr/lib/x86_64-linux-gnu", "/l
 
 // filterKey names a compiled filter by everything its bytes depend on:
 // the profile's text (as config.json holds it), the runtime's binary, the
-// libseccomp files it may load and what steers the loader (the dynamic
+// libseccomp it may load and what steers the loader (the dynamic
 // linker's cache, which ldconfig rewrites whenever a library package
 // changes, and LD_LIBRARY_PATH and LD_PRELOAD), the kernel and the
 // annotations that change how crun compiles. "" when the runtime or the
@@ -67,11 +67,12 @@ func filterKey(runtime, profile string, annotations map[string]string) string {
 		return ""
 	}
 	for _, d := range libDirs {
-		libs, _ := filepath.Glob(filepath.Join(d, "libseccomp.so*"))
-		for _, l := range libs {
-			fmt.Fprintf(h, "%s\x00", l)
-			statInto(h, l)
-		}
+		// The soname crun links, a link to the file a package upgrade
+		// replaces (stat follows it). Not a Glob: a library directory
+		// holds a thousand names.
+		l := filepath.Join(d, "libseccomp.so.2")
+		fmt.Fprintf(h, "%s\x00", l)
+		statInto(h, l)
 	}
 	fmt.Fprintf(h, "%q\x00%q\x00", os.Getenv("LD_LIBRARY_PATH"), os.Getenv("LD_PRELOAD"))
 	var u unix.Utsname
