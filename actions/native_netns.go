@@ -17,12 +17,12 @@ import (
 // when the real tool is the one on PATH (see Native), with the tool's
 // effect and the tool's words when it fails.
 
-// inThread runs f on an OS thread of its own, in the network namespace
+// InNetns runs f on an OS thread of its own, in the network namespace
 // of file when file is not "" (f's sockets then belong to it), and gives
 // the thread back in plumb's namespace. f may leave the thread in another
 // namespace (unshare): the thread is then set back, or ends with the
 // goroutine when it cannot be, never serving other goroutines there.
-func inThread(file string, f func() error) error {
+func InNetns(file string, f func() error) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -68,7 +68,7 @@ func (a NetnsNew) NativeOK() bool { return systemTool("true") }
 // namespace, bind-mounted on its file (which Touch made).
 func (a NetnsNew) Do() error {
 	path := Netns{Name: a.Name}.Path()
-	return inThread("", func() error {
+	return InNetns("", func() error {
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
 			return toolError(a, "unshare: unshare failed: "+strerror(err))
 		}
@@ -102,7 +102,7 @@ func (a LinkSetUp) NativeOK() bool {
 func (a LinkSetUp) Do() error {
 	path := a.In.Path()
 	var fd int
-	err := inThread(path, func() error {
+	err := InNetns(path, func() error {
 		var err error
 		if fd, err = unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE); err != nil {
 			fd = 0

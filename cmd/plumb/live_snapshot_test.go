@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/sys/unix"
+
+	"plumb/actions"
 )
 
 // Snapshots taken in-process: the links, addresses and routes of a network
@@ -43,42 +44,13 @@ type netReading struct {
 	stale []string
 }
 
-// inNetns runs fn on a locked thread inside the network namespace at path
-// ("" is the test's own). A thread that cannot return to the test's
-// namespace stays locked, so that the runtime ends it with fn's goroutine.
+// inNetns runs fn inside the network namespace at path ("" is the
+// test's own), on a locked thread as plumb enters one (actions.InNetns).
 func inNetns(path string, fn func() error) error {
 	if path == "" {
 		return fn()
 	}
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		own, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer own.Close()
-		target, err := os.Open(path)
-		if err != nil {
-			runtime.UnlockOSThread()
-			errc <- err
-			return
-		}
-		defer target.Close()
-		if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("setns %s: %w", path, err)
-			return
-		}
-		ferr := fn()
-		if err := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); err == nil {
-			runtime.UnlockOSThread()
-		}
-		errc <- ferr
-	}()
-	return <-errc
+	return actions.InNetns(path, fn)
 }
 
 // rtDump is one netlink dump (RTM_GETLINK, RTM_GETADDR or RTM_GETROUTE of
