@@ -665,7 +665,12 @@ func (s *Store) writeBytes(path string, data []byte) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	defer os.Remove(tmp.Name())
+	renamed := false
+	defer func() {
+		if !renamed {
+			os.Remove(tmp.Name())
+		}
+	}()
 	write := s.write
 	if write == nil {
 		write = (*os.File).Write
@@ -684,6 +689,7 @@ func (s *Store) writeBytes(path string, data []byte) error {
 	if err := os.Rename(tmp.Name(), path); err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
+	renamed = true // nothing left to remove: two failing syscalls a save
 	return syncDir(dir)
 }
 
