@@ -31,7 +31,7 @@ func TestLockClosesStateDir(t *testing.T) {
 		refused string // in the error; "" for none
 	}{
 		{name: "0700 is left as it is", mode: 0o700, entries: []string{"lock", "objects/", "layers/"}, want: 0o700},
-		{name: "0755 of plumb's own is made 0700", mode: 0o755, entries: []string{"lock", "shared.json", "objects/", "index/", "image/", "lost+found/", ".shared.json.tmp-1"}, want: 0o700,
+		{name: "0755 of plumb's own is made 0700", mode: 0o755, entries: []string{"lock", "shared.json", "objects/", "index/", "image/", "lost+found/", "runtime/", "cache/", ".shared.json.tmp-1"}, want: 0o700,
 			warn: "state directory %s was mode 0755, which let other users enter it and run the setuid files of the layers kept there; plumb made it 0700"},
 		{name: "0711 of plumb's own is made 0700", mode: 0o711, want: 0o700,
 			warn: "state directory %s was mode 0711, which let other users enter it"},

@@ -160,10 +160,11 @@ func (l Layout) layoutDirs() []string {
 // ownNames are the entries plumb makes in its state directory (layers,
 // overlay and image: a plumb before --root made them there; runtime: the
 // OCI runtime's state; dns: resolvers' PID files; compose: projects'
-// journals); lost+found is there when the state directory is a file
-// system of its own.
+// journals; cache: seccomp filters crun compiled); lost+found is there
+// when the state directory is a file system of its own.
 var ownNames = map[string]bool{"lock": true, "locks": true, "shared.json": true, "objects": true, "index": true,
-	"layers": true, "overlay": true, "image": true, "lost+found": true, "runtime": true, "dns": true, "compose": true}
+	"layers": true, "overlay": true, "image": true, "lost+found": true, "runtime": true, "dns": true, "compose": true,
+	"cache": true}
 
 // rootNames are the entries plumb makes in its root.
 var rootNames = map[string]bool{"layers": true, "overlay": true, "image": true, "lost+found": true}
