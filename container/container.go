@@ -282,8 +282,14 @@ func (c *Container) Check() error {
 	if err := plan.CheckObjectName("<name>", c.Name); err != nil {
 		return err
 	}
-	if len(NetnsName(c.Name)) > 64 {
-		return plan.Refuse("<name>", "%q is too long for a namespace name", c.Name)
+	if r := c.Name[0]; !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+		// As Docker's [a-zA-Z0-9][a-zA-Z0-9_.-]*: the runtime takes the
+		// name as an argument (a leading - reads as an option) and as its
+		// keyring's name (crun refuses a leading .).
+		return plan.Refuse("<name>", "%q is not a container name: it begins with a letter or a digit, as Docker's do", c.Name)
+	}
+	if max := 64 - len(NetnsName("")); len(c.Name) > max {
+		return plan.Refuse("<name>", "%q is too long for a container: at most %d characters, as its network namespace is %s", c.Name, max, NetnsName("NAME"))
 	}
 	if len(c.Cmd) == 0 {
 		return plan.Refuse("", "give the command to run after --, such as: plumb run web --layer busybox -- httpd -f -p 80")

@@ -211,6 +211,9 @@ func TestBadInput(t *testing.T) {
 		{nil, []string{"layer", "import", dir + "/\xff.tar", "--name", "x"}, `^argument 3, ".*\\xff.tar", is not valid UTF-8`},
 		// Every flag and argument of run, stop, layer, down, inspect and check.
 		{nil, []string{"run", "a/b", "--layer", l1, "--", "true"}, `^<name>: "a/b" is not a name plumb can use`},
+		{nil, []string{"run", ".a", "--layer", l1, "--", "true"}, `^<name>: ".a" is not a container name: it begins with a letter or a digit, as Docker's do`},
+		{nil, []string{"run", "--layer", l1, "--name=-a", "--", "true"}, `^<name>: "-a" is not a container name: it begins with a letter or a digit`},
+		{nil, []string{"run", strings.Repeat("x", 59), "--layer", l1, "--", "true"}, `is too long for a container: at most 58 characters, as its network namespace is plumb-NAME`},
 		{nil, []string{"run", "c1", "--layer", l1}, `^give the command to run after --, such as: plumb run web --layer busybox -- httpd -f -p 80$`},
 		{nil, []string{"run", "c1", "--", "true"}, `^--image: give the root: --image REF \(from 'plumb image pull' or 'import'\) or --layer DIR$`},
 		{nil, []string{"run", "c1", "--image", "busybox", "--layer", l1, "--", "true"}, `^--layer: give --image or --layer, not both$`},
