@@ -342,13 +342,24 @@ func (a RuntimeDelete) Shell(int) []string {
 // period for it to end, then deletes the container with --force (SIGKILL
 // to what is left).
 func (a RuntimeDelete) Exec(ctx context.Context, r Runner) error {
-	if a.known() {
+	deleted := a.known()
+	if deleted {
 		if err := a.stopAndDelete(ctx, r); err != nil {
 			return err
 		}
 	}
-	if a.Shim != "" {
-		waitShim(a.Shim)
+	// The shim ends once its container is gone. One still running when
+	// the runtime knew no container was starting one when plumb was
+	// killed (recover): the runtime may create it while this waits, and
+	// it is then deleted too, or it would run on with nothing of plumb's
+	// left to stop it.
+	for deadline := time.Now().Add(5 * time.Second); a.Shim != "" && shimRunning(a.Shim) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if !deleted && a.known() {
+			deleted = true
+			if err := a.stopAndDelete(ctx, r); err != nil {
+				return err
+			}
+		}
 	}
 	for _, f := range a.Files {
 		if err := os.Remove(f); err != nil && !errors.Is(err, os.ErrNotExist) {

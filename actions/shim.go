@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 )
 
 // ShimName is the shim's process name (its comm): `plumb shim` stays
@@ -117,13 +116,4 @@ func shimRunning(path string) bool {
 	}
 	comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
 	return err == nil && strings.TrimSpace(string(comm)) == ShimName
-}
-
-// waitShim waits, a few seconds at most, for the shim whose PID file is
-// path to end: it writes the container's exit file once the container is
-// gone, which a delete then removes.
-func waitShim(path string) {
-	for deadline := time.Now().Add(5 * time.Second); shimRunning(path) && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
 }

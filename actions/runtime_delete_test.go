@@ -1,0 +1,87 @@
+package actions
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// shimRunner stands in for the runtime: `state` says nothing runs, and
+// `delete` ends the fake shim, as the real one ends with its container.
+type shimRunner struct {
+	mu    sync.Mutex
+	calls []string
+	shim  *exec.Cmd
+}
+
+func (s *shimRunner) Run(_ context.Context, argv []string, _ []byte) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.calls = append(s.calls, strings.Join(argv, " "))
+	if len(argv) > 3 && argv[3] == "delete" {
+		s.shim.Process.Kill()
+		s.shim.Wait()
+	}
+	if len(argv) > 3 && argv[3] == "state" {
+		return nil, &ExecError{Argv: argv, Code: 1, Stderr: "container does not exist"}
+	}
+	return nil, nil
+}
+
+func (s *shimRunner) Start(context.Context, []string, string, bool) (int, error) { return 0, nil }
+
+// TestRuntimeDeleteLateContainer: plumb killed while the runtime created
+// a detached container leaves its shim running; recover's delete, finding
+// no container yet, waits for the shim, and deletes the container the
+// runtime creates meanwhile (seen once in 80 SIGKILLs: it ran on, unknown
+// to plumb).
+func TestRuntimeDeleteLateContainer(t *testing.T) {
+	dir := t.TempDir()
+	sleep, err := exec.LookPath("sleep")
+	if err != nil {
+		t.Skip(err)
+	}
+	data, err := os.ReadFile(sleep)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake := filepath.Join(dir, ShimName) // its comm is the shim's
+	if err := os.WriteFile(fake, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shim := exec.Command(fake, "30")
+	if err := shim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer shim.Process.Kill()
+	pidFile := filepath.Join(dir, "shim.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(shim.Process.Pid)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for !shimRunning(pidFile) {
+		time.Sleep(time.Millisecond) // until the exec has named it
+	}
+	state := filepath.Join(dir, "state")
+	go func() {
+		time.Sleep(100 * time.Millisecond)
+		os.MkdirAll(filepath.Join(state, "web"), 0o700) // the runtime creates it late
+	}()
+	r := &shimRunner{shim: shim}
+	a := RuntimeDelete{Runtime: Runtime{Name: "crun", State: state}, ID: "web", GraceSeconds: -1, Shim: pidFile}
+	start := time.Now()
+	if err := a.Exec(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("took %v: the shim was waited for to the end", took)
+	}
+	if got := strings.Join(r.calls, "\n"); !strings.Contains(got, "crun --root "+state+" delete --force web") {
+		t.Errorf("the container created late was not deleted; calls:\n%s", got)
+	}
+}
