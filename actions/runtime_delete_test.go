@@ -36,13 +36,10 @@ func (s *shimRunner) Run(_ context.Context, argv []string, _ []byte) ([]byte, er
 
 func (s *shimRunner) Start(context.Context, []string, string, bool) (int, error) { return 0, nil }
 
-// TestRuntimeDeleteLateContainer: plumb killed while the runtime created
-// a detached container leaves its shim running; recover's delete, finding
-// no container yet, waits for the shim, and deletes the container the
-// runtime creates meanwhile (seen once in 80 SIGKILLs: it ran on, unknown
-// to plumb).
-func TestRuntimeDeleteLateContainer(t *testing.T) {
-	dir := t.TempDir()
+// fakeShim starts a process the shim's PID file can name: a copy of
+// sleep, named as the shim (its comm).
+func fakeShim(t *testing.T, dir string) (*exec.Cmd, string) {
+	t.Helper()
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
 		t.Skip(err)
@@ -51,7 +48,7 @@ func TestRuntimeDeleteLateContainer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fake := filepath.Join(dir, ShimName) // its comm is the shim's
+	fake := filepath.Join(dir, ShimName)
 	if err := os.WriteFile(fake, data, 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -59,14 +56,40 @@ func TestRuntimeDeleteLateContainer(t *testing.T) {
 	if err := shim.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer shim.Process.Kill()
+	t.Cleanup(func() { shim.Process.Kill(); shim.Wait() })
 	pidFile := filepath.Join(dir, "shim.pid")
 	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(shim.Process.Pid)+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	for !shimRunning(pidFile) {
+	for deadline := time.Now().Add(5 * time.Second); !shimRunning(pidFile) && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond) // until the exec has named it
 	}
+	return shim, pidFile
+}
+
+// TestShimZombie: a shim that ended but was not reaped does not run.
+func TestShimZombie(t *testing.T) {
+	shim, pidFile := fakeShim(t, t.TempDir())
+	if !shimRunning(pidFile) {
+		t.Fatal("the shim does not run")
+	}
+	shim.Process.Kill()
+	for deadline := time.Now().Add(5 * time.Second); !exited(shim.Process.Pid) && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	if shimRunning(pidFile) {
+		t.Error("a zombie shim is taken for a running one")
+	}
+}
+
+// TestRuntimeDeleteLateContainer: plumb killed while the runtime created
+// a detached container leaves its shim running; recover's delete, finding
+// no container yet, waits for the shim, and deletes the container the
+// runtime creates meanwhile (seen once in 80 SIGKILLs: it ran on, unknown
+// to plumb).
+func TestRuntimeDeleteLateContainer(t *testing.T) {
+	dir := t.TempDir()
+	shim, pidFile := fakeShim(t, dir)
 	state := filepath.Join(dir, "state")
 	go func() {
 		time.Sleep(100 * time.Millisecond)

@@ -104,7 +104,9 @@ func (e Exec) StartShim(ctx context.Context, argv []string, f ShimFiles) error {
 	return &ExecError{Argv: argv, Code: -1, Stderr: "plumb shim ended before it said how " + argv[0] + " ended"}
 }
 
-// shimRunning says whether the shim whose PID file is path still runs.
+// shimRunning says whether the shim whose PID file is path still runs:
+// an ended one that nothing has reaped yet (a zombie, in a namespace
+// whose first process does not reap) does not.
 func shimRunning(path string) bool {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -115,5 +117,5 @@ func shimRunning(path string) bool {
 		return false
 	}
 	comm, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "comm"))
-	return err == nil && strings.TrimSpace(string(comm)) == ShimName
+	return err == nil && strings.TrimSpace(string(comm)) == ShimName && !exited(pid)
 }
