@@ -325,9 +325,10 @@ func (x *executor) finish() error {
 // come while the process ran; undos are idempotent.
 //
 // Consecutive steps that plumb does in-process on the host, whose undos
-// are harmless had they never run (see grouped), share one write ahead: they take microseconds each, the write about a
-// tenth of a millisecond, and a crash among them leaves them all started,
-// as a crash during a batch leaves its lines.
+// are harmless had they never run (see grouped), share one write ahead:
+// they take microseconds each, the write about a tenth of a millisecond,
+// and a crash among them leaves them all started, as a crash during a
+// batch leaves its lines.
 func (x *executor) sequence() *failure {
 	segs := x.segs[0]
 	for i := 0; i < len(segs); {
@@ -620,19 +621,7 @@ func run(ctx context.Context, r actions.Runner, a actions.Action) error {
 	if c, ok := a.(actions.Custom); ok {
 		return c.Exec(ctx, r)
 	}
-	if n, ok := a.(actions.Native); ok {
-		if nr, ok := r.(actions.NativeRunner); ok {
-			if done, err := nr.RunNative(ctx, n); done {
-				return err
-			}
-		}
-	}
-	var stdin []byte
-	if f, ok := a.(actions.Fed); ok {
-		stdin = f.Stdin() // nft -f -: its transaction
-	}
-	_, err := r.Run(ctx, a.Argv(), stdin)
-	return err
+	return actions.RunCommand(ctx, r, a)
 }
 
 // waveSize is how many plans go through their rounds together. Waves

@@ -119,7 +119,7 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 			s.Status = Undone
 			continue
 		}
-		cmds, err := undoStep(ctx, r, st, rec, s)
+		cmds, quiet, err := undoStep(ctx, r, st, rec, s)
 		ran = append(ran, cmds...)
 		if err != nil {
 			log.Error().Err(err).Msgf("undo of step %d failed", i+1)
@@ -127,10 +127,8 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 			errs = append(errs, fmt.Errorf("undoing step %d: %w", i+1, err))
 		} else {
 			s.Status = Undone
-			if inProcess(s) {
-				// A file removed, a mount or namespace gone: the next
-				// write records it (see inProcess).
-				continue
+			if quiet {
+				continue // the next write records it (see undoStep)
 			}
 		}
 		if err := p.save(rec); err != nil {
@@ -159,25 +157,6 @@ func unwindMode(ctx context.Context, r actions.Runner, st *Store, rec *Record, m
 		return ran, errors.Join(errs...)
 	}
 	return ran, st.Remove(rec)
-}
-
-// inProcess says whether s's undo is one plumb can do itself (a file or
-// directory removed, an unmount, a namespace deleted: actions.Native),
-// which takes microseconds against the tenth of a millisecond of a journal
-// write: such an undo done is recorded by the next write (the next
-// process's undo, a failure, or the journal's removal at the end). A crash
-// before that leaves it journaled as not undone, and recover runs it
-// again, which is safe: undos are idempotent, and these find their work
-// gone.
-func inProcess(s *StepRecord) bool {
-	if s.Shared != "" || s.Undo == nil {
-		return false
-	}
-	u, err := s.Undo.Decode()
-	if err != nil {
-		return false
-	}
-	return actions.InProcess(u)
 }
 
 // purge runs what rec's teardown deletes after its undos (Record.Purge).
@@ -265,38 +244,47 @@ func (p *progress) behind(rec *Record, was State) error {
 	return fmt.Errorf("%s: the state directory is full, so its journal still reads as before this undo (state %s): undoing it again is safe; free some space, then run `%s`", rec.ID(), was, again)
 }
 
-func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *StepRecord) ([]string, error) {
+// undoStep runs s's undo. inProcess says it was one plumb does itself (a
+// file or directory removed, an unmount, a namespace deleted:
+// actions.InProcess), which takes microseconds against the tenth of a
+// millisecond of a journal write: unwinding leaves such an undo, done, to
+// be recorded by the next write (the next process's undo, a failure, or
+// the journal's removal at the end). A crash before that leaves it
+// journaled as not undone, and recover runs it again, which is safe: undos
+// are idempotent, and these find their work gone.
+func undoStep(ctx context.Context, r actions.Runner, st *Store, rec *Record, s *StepRecord) (cmds []string, inProcess bool, err error) {
 	log := zerolog.Ctx(ctx)
 	if s.Shared != "" {
-		return release(ctx, r, st, rec.ID(), s.Shared)
+		cmds, err := release(ctx, r, st, rec.ID(), s.Shared)
+		return cmds, false, err
 	}
 	if s.Undo == nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	u, err := s.Undo.Decode()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if _, ok := u.(actions.Targeted); ok {
 		if err := checkTarget(rec, u); err != nil {
 			log.Info().Msgf("skipping %s: %v; what it would remove went with the namespace", actions.Quote(u.Argv()), err)
-			return nil, nil
+			return nil, false, nil
 		}
 	}
 	cmd := actions.Quote(u.Argv())
 	if inEffect(ctx, r, s, u) {
 		log.Info().Str("object", rec.ID()).Msgf("not run: %s (step started, never done: what its undo makes is there)", cmd)
-		return nil, nil
+		return nil, false, nil
 	}
 	log.Info().Str("object", rec.ID()).Msgf("undo: %s", cmd)
 	if err := run(ctx, r, u); err != nil {
 		if g, ok := u.(actions.Tolerant); ok && g.Gone(actions.StderrOf(err)) {
 			log.Info().Msgf("already gone: %s", cmd)
-			return []string{cmd}, nil
+			return []string{cmd}, actions.InProcess(u), nil
 		}
-		return []string{cmd}, err
+		return []string{cmd}, false, err
 	}
-	return []string{cmd}, nil
+	return []string{cmd}, actions.InProcess(u), nil
 }
 
 // inEffect reports whether s, a step that started and may never have run,

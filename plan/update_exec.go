@@ -148,7 +148,7 @@ func unwindUpdate(ctx context.Context, r actions.Runner, st *Store, rec *Record)
 		if !undoable(s) {
 			continue
 		}
-		cmds, err := undoStep(ctx, r, st, rec, s)
+		cmds, _, err := undoStep(ctx, r, st, rec, s)
 		ran = append(ran, cmds...)
 		if err != nil {
 			zerolog.Ctx(ctx).Error().Err(err).Msgf("undo of step %d failed", i+1)
