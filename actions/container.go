@@ -154,13 +154,13 @@ type halfWay interface {
 // that succeeded). The step's error stays the command's own; a cleanup
 // that fails too is added to it, naming the command to run by hand.
 func runHalfWay(ctx context.Context, r Runner, a halfWay) error {
-	err := runOne(ctx, r, a)
+	err := RunCommand(ctx, r, a)
 	if err == nil {
 		return nil
 	}
 	c := a.Cleanup()
 	zerolog.Ctx(ctx).Info().Msgf("cleaning up after the failed step: %s", Quote(c.Argv()))
-	if cerr := runOne(ctx, r, c); cerr != nil {
+	if cerr := RunCommand(ctx, r, c); cerr != nil {
 		if g, ok := c.(Tolerant); !ok || !g.Gone(StderrOf(cerr)) {
 			return fmt.Errorf("%w; cleaning up after it failed too, run it by hand: %v", err, cerr)
 		}
@@ -168,8 +168,10 @@ func runHalfWay(ctx context.Context, r Runner, a halfWay) error {
 	return err
 }
 
-// runOne runs a's command, in-process when a is Native and r can.
-func runOne(ctx context.Context, r Runner, a Action) error {
+// RunCommand runs a's command line: in-process when a is Native and r
+// can, else as a process fed a's stdin (Fed). An action of its own kind
+// (Custom) calls it for each command it runs.
+func RunCommand(ctx context.Context, r Runner, a Action) error {
 	if n, ok := a.(Native); ok {
 		if nr, ok := r.(NativeRunner); ok {
 			if done, err := nr.RunNative(ctx, n); done {
@@ -177,7 +179,11 @@ func runOne(ctx context.Context, r Runner, a Action) error {
 			}
 		}
 	}
-	_, err := r.Run(ctx, a.Argv(), nil)
+	var stdin []byte
+	if f, ok := a.(Fed); ok {
+		stdin = f.Stdin() // nft -f -: its transaction
+	}
+	_, err := r.Run(ctx, a.Argv(), stdin)
 	return err
 }
 

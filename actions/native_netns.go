@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"syscall"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -138,35 +137,3 @@ func (a LinkSetUp) Do() error {
 
 // errSocket marks a netlink socket that could not be made.
 var errSocket = errors.New("netlink socket")
-
-// ack sends a request of typ that changes something and waits for the
-// kernel's acknowledgement: nil, or its errno.
-func (s *netlinkGetter) ack(typ uint16, hdr []byte, attrs ...attr) error {
-	s.seq++
-	req := s.request(typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK, hdr, attrs...)
-	if err := unix.Sendto(s.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
-		return err
-	}
-	for {
-		n, _, err := unix.Recvfrom(s.fd, s.buf, 0)
-		if err != nil {
-			return err
-		}
-		msgs, err := syscall.ParseNetlinkMessage(s.buf[:n])
-		if err != nil {
-			return err
-		}
-		for _, m := range msgs {
-			if m.Header.Seq != s.seq || m.Header.Type != unix.NLMSG_ERROR {
-				continue
-			}
-			if len(m.Data) < 4 {
-				return errors.New("a short netlink error")
-			}
-			if errno := -*(*int32)(unsafe.Pointer(&m.Data[0])); errno != 0 {
-				return syscall.Errno(errno)
-			}
-			return nil
-		}
-	}
-}

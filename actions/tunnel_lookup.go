@@ -133,8 +133,22 @@ func (s *netlinkGetter) close() { unix.Close(s.fd) }
 // get sends a request of typ with header hdr (its struct's bytes) and
 // attributes, and returns the answer: a message, or the kernel's errno.
 func (s *netlinkGetter) get(typ uint16, hdr []byte, attrs ...attr) (*syscall.NetlinkMessage, error) {
+	return s.roundTrip(typ, unix.NLM_F_REQUEST, hdr, attrs...)
+}
+
+// ack sends a request of typ that changes something and waits for the
+// kernel's acknowledgement: nil, or its errno.
+func (s *netlinkGetter) ack(typ uint16, hdr []byte, attrs ...attr) error {
+	_, err := s.roundTrip(typ, unix.NLM_F_REQUEST|unix.NLM_F_ACK, hdr, attrs...)
+	return err
+}
+
+// roundTrip sends one request and reads until its answer: the first
+// message of its sequence number, or the kernel's error; with NLM_F_ACK
+// in flags, a zero error (the acknowledgement) is the answer, nil.
+func (s *netlinkGetter) roundTrip(typ, flags uint16, hdr []byte, attrs ...attr) (*syscall.NetlinkMessage, error) {
 	s.seq++
-	req := s.request(typ, unix.NLM_F_REQUEST, hdr, attrs...)
+	req := s.request(typ, flags, hdr, attrs...)
 	if err := unix.Sendto(s.fd, req, 0, &unix.SockaddrNetlink{Family: unix.AF_NETLINK}); err != nil {
 		return nil, err
 	}
@@ -159,7 +173,10 @@ func (s *netlinkGetter) get(typ uint16, hdr []byte, attrs ...attr) (*syscall.Net
 				if errno := -*(*int32)(unsafe.Pointer(&m.Data[0])); errno != 0 {
 					return nil, syscall.Errno(errno)
 				}
-				continue // an acknowledgement
+				if flags&unix.NLM_F_ACK != 0 {
+					return nil, nil
+				}
+				continue // an acknowledgement of a get
 			}
 			m.Data = slices.Clone(m.Data) // s.buf is read into again
 			return m, nil
