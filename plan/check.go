@@ -73,11 +73,20 @@ func Find(st *Store, name string) (*Record, error) {
 		return rec, err
 	}
 	recs, errs := st.Headers()
-	var found []*Record
+	var found, held []*Record
 	for _, r := range recs {
 		if r.Name == name {
+			if IsHeld(r) {
+				held = append(held, r)
+				continue
+			}
 			found = append(found, r)
 		}
+	}
+	if len(found) == 0 {
+		// A container's sandbox and root are named after it: NAME is the
+		// container while it is there, and they need KIND/NAME.
+		found = held
 	}
 	switch len(found) {
 	case 1:

@@ -210,6 +210,9 @@ func (x *executor) off(i int) int {
 }
 
 func execute(ctx context.Context, r actions.Runner, st *Store, plans []*Plan, mode Mode) ([]*Record, error) {
+	if chained(plans) {
+		return chain(ctx, r, st, plans, mode)
+	}
 	x := &executor{ctx: ctx, r: r, st: st, plans: plans, mode: mode}
 	for _, p := range plans {
 		if p.Base != nil && len(plans) > 1 {

@@ -186,7 +186,7 @@ func (r *Record) Overlay() (OverlayFacts, bool) {
 	if err != nil {
 		return OverlayFacts{}, false
 	}
-	return o.Overlay(f), true
+	return o.Overlay(f)
 }
 
 // Subnets are the subnets a network object (veth or bridge) takes up: a

@@ -65,7 +65,7 @@ type (
 	}
 	// Rooted kinds have an overlay: their own, or a container's root.
 	Rooted interface {
-		Overlay(f Facts) OverlayFacts
+		Overlay(f Facts) (o OverlayFacts, ok bool)
 	}
 	// Networks take up subnets (a veth, a bridge: two when dual stack).
 	Networks interface {
@@ -81,6 +81,18 @@ type (
 	// `plumb check`, giving drift (Step 0) and a note for its report.
 	FactsChecker interface {
 		CheckFacts(ctx context.Context, r actions.Runner, rec *Record, f Facts) (drift []Drift, note string, err error)
+	}
+	// Held kinds' objects are there for others, their dependents (a
+	// sandbox for its containers, a root file system for its container):
+	// removed with the last of them (Holding), and undone by recover when
+	// none holds them any more, as a crash between making one and its
+	// first holder, or between removing its last holder and it, leaves
+	// it (see Orphans).
+	Held interface{ Held() }
+	// Holding kinds' objects hold others (Held ones): removed, what they
+	// hold and nothing else does goes after them. Holds are headers.
+	Holding interface {
+		Holds(st *Store, rec *Record, f Facts) []*Record
 	}
 	// Deriving kinds' facts hold what a recipe adds of its own, not from
 	// its input (a bridge's loopback guard): Input is f without it, so
@@ -118,6 +130,13 @@ func Kinds() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// IsHeld reports whether r is there for others (Held): removed with the
+// last that holds it.
+func IsHeld(r *Record) bool {
+	_, ok := capability[Held](r)
+	return ok
 }
 
 // Is reports whether r is an object of kind k.

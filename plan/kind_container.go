@@ -12,29 +12,48 @@ import (
 	"plumb/actions"
 )
 
-// ContainerKind is a container's (run): its root, namespaces, process and,
-// with --net, its place on a bridge.
+// ContainerKind is a container's (run): its process, as the OCI runtime
+// runs it, in a sandbox (SandboxKind) on a root file system (RootfsKind),
+// both objects of their own that it names.
 var ContainerKind = Register(containerKind{})
 
 type containerKind struct{ FactsCodec[ContainerFacts] }
 
 func (containerKind) Name() string { return "container" }
 
-// FactsVersion 1: the root and the network are structs of their own,
-// unlike the one key space of the details map.
-func (containerKind) FactsVersion() int { return 1 }
+// FactsVersion 2: the sandbox and the root file system are objects of
+// their own, named by Sandbox and Rootfs. Version 1 kept them inline
+// (Root, Net), and so do its records, which this plumb still reads and
+// removes. (Version 1 itself made the root and the network structs of
+// their own, unlike the one key space of the details map.)
+func (containerKind) FactsVersion() int { return 2 }
 
-// ContainerFacts are a container's (run): its root, namespaces, command
-// and, with --net, its attachment.
+// DecodeOlderFacts reads version 1: the same fields, Root and Net set.
+func (k containerKind) DecodeOlderFacts(_ int, data json.RawMessage) (Facts, error) {
+	return k.DecodeFacts(data)
+}
+
+// ContainerFacts are a container's (run): its process, the sandbox and
+// root file system it runs in, as names; or, for a container of version
+// 1, the root and the attachment themselves.
 type ContainerFacts struct {
-	Root     OverlayFacts     `json:"root"`
+	// Sandbox and Rootfs name its sandbox and its root file system;
+	// Bundle is its directory, where its config.json, PID file, log and
+	// exit status are kept. "" in version 1.
+	Sandbox string `json:"sandbox,omitempty"`
+	Rootfs  string `json:"rootfs,omitempty"`
+	Bundle  string `json:"bundle,omitempty"`
+	// Root and Net are version 1's: its root and its attachment (nil:
+	// --net none), kept in the container's own record. Version 2 leaves
+	// them out; Store.ContainerOf fills them from its objects.
+	Root     OverlayFacts     `json:"root,omitzero"`
 	Netns    string           `json:"netns"` // the name of its network namespace
 	Hostname string           `json:"hostname"`
 	Cmd      string           `json:"cmd"` // the command, as a shell line
 	PIDFile  string           `json:"pid_file"`
 	Log      string           `json:"log"`
 	Target   string           `json:"target"`
-	Net      *AttachmentFacts `json:"net"` // nil: --net none
+	Net      *AttachmentFacts `json:"net,omitempty"`
 	// What the command runs with: the image it came from (its name and
 	// ID; "" for --layer), its environment, working directory and user
 	// ("UID:GID") as the plan resolved them. Journals of plumb before
@@ -102,9 +121,11 @@ func (containerKind) Attachment(f Facts) (AttachmentFacts, bool) {
 	return *c.Net, true
 }
 
-func (containerKind) Overlay(f Facts) OverlayFacts {
+// Overlay: a container of version 1's root; one of version 2 has none
+// of its own (its root file system has it).
+func (containerKind) Overlay(f Facts) (OverlayFacts, bool) {
 	c, _ := f.(ContainerFacts)
-	return c.Root
+	return c.Root, c.Rootfs == ""
 }
 
 func (containerKind) IndexEntries(l Layout, f Facts) []string {
@@ -129,30 +150,53 @@ func (containerKind) Firewall(f Facts) string {
 	return ""
 }
 
-// Dependents are the containers that share its network namespace (run
-// --net container:NAME) and have not exited: it is their sandbox. One
-// that has exited needs it no more (it cannot be started again).
+// Dependents, of a container of version 1 alone, are the containers of
+// version 1 that share its network namespace (run --net container:NAME)
+// and have not exited: its record holds their sandbox. One that has
+// exited needs it no more (it cannot be started again). A container of
+// version 2 has none: its sandbox is an object of its own.
 func (containerKind) Dependents(st *Store, rec *Record, _ Facts) []*Record {
-	recs, _ := st.Headers()
+	if f, err := rec.Container(); err == nil && f.Sandbox != "" {
+		return nil
+	}
 	var out []*Record
-	for _, r := range OfKind(recs, ContainerKind) {
-		if f, err := r.Container(); err == nil && f.NetworkMode == "container:"+rec.Name {
-			if _, state := ContainerState(r); state != "exited" {
-				out = append(out, r)
-			}
+	for _, r := range holders(st, func(f ContainerFacts) bool { return f.NetworkMode == "container:"+rec.Name && f.Sandbox == "" }) {
+		if _, state := ContainerState(r); state != "exited" {
+			out = append(out, r)
 		}
 	}
 	return out
 }
 
-// BeforeDown refuses a container whose network others share (the sandbox
-// lives while any member does) but for those removed with it, and gives
-// the container's stop opts.Grace seconds (0: Docker's 10; negative:
-// SIGKILL at once). The run recorded none: its own rollback kills the
-// container at once.
+// Holds are its sandbox and its root file system (headers).
+func (containerKind) Holds(st *Store, _ *Record, f Facts) []*Record {
+	c, ok := f.(ContainerFacts)
+	if !ok {
+		return nil
+	}
+	var out []*Record
+	for _, ref := range []struct {
+		kind Kind
+		name string
+	}{{RootfsKind, c.Rootfs}, {SandboxKind, c.Sandbox}} {
+		if ref.name == "" {
+			continue
+		}
+		if h, err := st.LoadHeader(ref.kind.Name(), ref.name); err == nil {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// BeforeDown refuses a container of version 1 whose network others share
+// (its record holds their sandbox) but for those removed with it, and
+// gives the container's stop opts.Grace seconds (0: Docker's 10;
+// negative: SIGKILL at once). The run recorded none: its own rollback
+// kills the container at once.
 func (k containerKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) ([]*Record, error) {
 	if members := opts.notRemoved(k.Dependents(env.St, rec, nil)); len(members) > 0 {
-		return nil, &Refused{Msg: fmt.Sprintf("%s's network is shared by %s; remove them first (plumb rm -f NAME)", rec.ID(), strings.Join(recordIDs(members), ", "))}
+		return nil, &Refused{Msg: fmt.Sprintf("%s's network is shared by %s; remove them first (plumb rm -f %s)", rec.ID(), strings.Join(recordIDs(members), ", "), strings.Join(namesOf(members), " "))}
 	}
 	g := opts.Grace
 	if g == 0 {
@@ -234,10 +278,20 @@ func ReadExit(path string) (ExitStatus, bool) {
 // shim: one in the foreground, or from before the shim).
 func ContainerExit(rec *Record) (ExitStatus, bool) {
 	f, err := rec.Container()
-	if err != nil || f.Runtime == "" || f.Root.Layout == "" {
+	if err != nil || f.Runtime == "" || f.Dir() == "" {
 		return ExitStatus{}, false
 	}
-	return ReadExit(OverlayAt(f.Root.Layout).Exit)
+	return ReadExit(OverlayAt(f.Dir()).Exit)
+}
+
+// Dir is the container's directory (its bundle): where its config.json,
+// PID file, log and exit status are; "" for one of a plumb before it had
+// one.
+func (f ContainerFacts) Dir() string {
+	if f.Bundle != "" {
+		return f.Bundle
+	}
+	return f.Root.Layout
 }
 
 // StopGrace sets how long stopping rec's container waits after SIGTERM.
@@ -253,4 +307,41 @@ func StopGrace(rec *Record, seconds int) error {
 		}
 		return nil
 	})
+}
+
+// ContainerOf is a container record's facts with its sandbox's and its
+// root file system's filled in where a container of version 1 kept them
+// (Root, Net, and Hostname as the sandbox has it), for what reads a
+// container whole: inspect, ps, exec, logs, Compose. Of version 1, they
+// are the record's own.
+func (s *Store) ContainerOf(rec *Record) (ContainerFacts, error) {
+	f, err := rec.Container()
+	if err != nil || f.Sandbox == "" && f.Rootfs == "" {
+		return f, err
+	}
+	if f.Rootfs != "" {
+		r, err := s.LoadHeader(RootfsKind.Name(), f.Rootfs)
+		if err != nil {
+			return f, fmt.Errorf("%s: its root file system: %w", rec.ID(), err)
+		}
+		rf, err := r.Facts()
+		if err != nil {
+			return f, err
+		}
+		f.Root = rf.(RootfsFacts).Root
+	}
+	if f.Sandbox != "" {
+		r, err := s.LoadHeader(SandboxKind.Name(), f.Sandbox)
+		if err != nil {
+			return f, fmt.Errorf("%s: its sandbox: %w", rec.ID(), err)
+		}
+		sb, err := r.Sandbox()
+		if err != nil {
+			return f, err
+		}
+		if f.NetworkMode == "" {
+			f.Net = sb.Net // a member of another's sandbox shows no network of its own, as Docker's
+		}
+	}
+	return f, nil
 }

@@ -188,11 +188,17 @@ func ImageUsers(st *Store, layers ...ImageLayerFacts) []string {
 // rootUsers are the objects with an overlay (a container's root, an
 // overlay mounted on layers plumb keeps) that has any of dirs among its
 // lower directories: deleting one would pull the files from under them.
+// A container's root file system is named by its container, which takes
+// it along when removed.
 func rootUsers(st *Store, dirs ...string) []*Record {
 	recs, _ := st.Headers()
 	var users []*Record
 	for _, r := range recs {
 		if o, ok := r.Overlay(); ok && slices.ContainsFunc(strings.Split(o.LowerDir, ":"), func(l string) bool { return slices.Contains(dirs, l) }) {
+			if holders, err := DependentsOf(st, r); err == nil && IsHeld(r) && len(holders) > 0 {
+				users = append(users, holders...)
+				continue
+			}
 			users = append(users, r)
 		}
 	}

@@ -49,6 +49,15 @@ func (k layerKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) ([
 	return nil, nil
 }
 
+// namesOf are recs' names.
+func namesOf(recs []*Record) []string {
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.Name
+	}
+	return out
+}
+
 // recordIDs are recs' IDs, kind/name.
 func recordIDs(recs []*Record) []string {
 	out := make([]string, len(recs))

@@ -31,9 +31,9 @@ func (OverlayFacts) Kind() Kind { return OverlayKind }
 
 func (overlayKind) DecodeDetails(d *DetailsReader) Facts { return d.overlay() }
 
-func (overlayKind) Overlay(f Facts) OverlayFacts {
+func (overlayKind) Overlay(f Facts) (OverlayFacts, bool) {
 	o, _ := f.(OverlayFacts)
-	return o
+	return o, true
 }
 
 // BeforeDown detaches a lazy overlay now (umount -l), and refuses one in

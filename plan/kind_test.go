@@ -78,6 +78,8 @@ var everyKind = []Facts{
 		Subnet: netip.MustParsePrefix("10.244.1.0/24"), MTU: 1450, MAC: "02:50:0a:f4:01:00", Generation: 3,
 		Peers: []Peer{{IP: netip.MustParseAddr("192.168.77.2"), Subnet: netip.MustParsePrefix("10.244.2.0/24"), Node: "node-b"},
 			{IP: netip.MustParseAddr("192.168.77.3"), Subnet: netip.MustParsePrefix("10.244.3.0/24")}}},
+	SandboxFacts{Netns: "plumb-web", Hostname: "web", Dir: "/r/sandbox/web", Net: ptr(testAttachment())},
+	RootfsFacts{Root: OverlayFacts{LowerDir: "/l/a", UpperDir: "/o/upper", WorkDir: "/o/work", Merged: "/o/merged", Layout: "/o"}},
 }
 
 func testAttachment() AttachmentFacts {
@@ -112,7 +114,7 @@ func TestKindsRegistered(t *testing.T) {
 			t.Errorf("%T: Lookup(%q) = %v, %v", f, f.Kind().Name(), k, ok)
 		}
 	}
-	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,mesh,migrate,overlay,veth,volume"; got != want {
+	if got, want := strings.Join(Kinds(), ","), "attachment,bridge,container,image,imagelayer,layer,mesh,migrate,overlay,rootfs,sandbox,veth,volume"; got != want {
 		t.Errorf("Kinds() = %s, want %s", got, want)
 	}
 }
@@ -190,7 +192,7 @@ func TestDetailsStillRead(t *testing.T) {
 	// Written again (an image's untag, say), it keeps them typed.
 	cp := rec
 	again := *reread(t, withFacts(&cp, got))
-	if again.Details != nil || again.FactsVersion != 1 {
+	if again.Details != nil || again.FactsVersion != ContainerKind.FactsVersion() {
 		t.Errorf("written again: details %v, facts version %d; want typed facts alone", again.Details, again.FactsVersion)
 	}
 	if f, err := again.Container(); err != nil || !cmp.Equal(f, want, netipEqual) {

@@ -80,6 +80,11 @@ type Plan struct {
 	// call starts its plans' processes strictly in order, all in one wave,
 	// so that what a step waits for has always started.
 	Ordered bool
+	// Chain: the plan needs those before it in the call made first (a
+	// container's process its sandbox and root file system). Set on the
+	// last plan of a call, it makes the call's plans apply one after the
+	// other, as a chain (see chain).
+	Chain bool
 }
 
 // ID is the object's name in the state directory and in messages.

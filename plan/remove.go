@@ -43,7 +43,7 @@ func Remove(ctx context.Context, env Env, recs []*Record, opts DownOptions, dryR
 		if err != nil {
 			return nil, err
 		}
-		recs[0].Purge = e
+		purged(set, recs[0]).Purge = e
 	}
 	if opts.Rollback {
 		env.Mode = Each // as Recover finishes a rollback
@@ -82,6 +82,7 @@ func expand(env Env, recs []*Record, opts DownOptions, dryRun bool) ([]*Record, 
 	if opts.Rollback {
 		return recs, brought, nil
 	}
+	recs = withHeld(env.St, recs, opts.removing)
 	seen := map[string]bool{}
 	var set []*Record
 	for _, rec := range recs {
@@ -110,6 +111,62 @@ func expand(env Env, recs []*Record, opts DownOptions, dryRun bool) ([]*Record, 
 	out = append(out, set...)
 	out = append(out, recs...)
 	return out, brought, nil
+}
+
+// withHeld is recs with what they hold (Holding) that nothing outside
+// removing does, after them, each once (loaded whole, to be undone), added
+// to removing. A record whose facts cannot be read holds nothing.
+func withHeld(st *Store, recs []*Record, removing map[string]bool) []*Record {
+	out := recs
+	for _, rec := range recs {
+		h, ok := capability[Holding](rec)
+		if !ok {
+			continue
+		}
+		f, err := rec.Facts()
+		if err != nil {
+			continue
+		}
+		for _, held := range h.Holds(st, rec, f) {
+			if removing[held.ID()] {
+				continue
+			}
+			deps, err := DependentsOf(st, held)
+			if err != nil {
+				continue
+			}
+			others := false
+			for _, d := range deps {
+				others = others || !removing[d.ID()]
+			}
+			if others {
+				continue
+			}
+			whole, err := st.Load(held.Kind, held.Name)
+			if err != nil {
+				continue
+			}
+			removing[held.ID()] = true
+			out = append(out, whole)
+		}
+	}
+	return out
+}
+
+// purged is the object of set that a purge of rec's directory follows:
+// rec's root file system when rec holds one (its mount is undone first),
+// else rec.
+func purged(set []*Record, rec *Record) *Record {
+	f, err := rec.Container()
+	if err != nil || f.Rootfs == "" {
+		return rec
+	}
+	for _, r := range set {
+		if r.Is(RootfsKind) && r.Name == f.Rootfs {
+			return r
+		}
+	}
+	return rec
 }
 
 // Stacked kinds' objects rest on another of theirs (an image layer on

@@ -164,10 +164,10 @@ func (l Layout) layoutDirs() []string {
 // when the state directory is a file system of its own.
 var ownNames = map[string]bool{"lock": true, "locks": true, "shared.json": true, "objects": true, "index": true,
 	"layers": true, "overlay": true, "image": true, "lost+found": true, "runtime": true, "dns": true, "compose": true,
-	"cache": true}
+	"cache": true, "sandbox": true}
 
 // rootNames are the entries plumb makes in its root.
-var rootNames = map[string]bool{"layers": true, "overlay": true, "image": true, "lost+found": true}
+var rootNames = map[string]bool{"layers": true, "overlay": true, "image": true, "lost+found": true, "sandbox": true}
 
 // othersCanEnter reports whether users other than the owner and root can
 // enter or list the directory fi: any bit for others, or for a group that

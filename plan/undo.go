@@ -370,11 +370,19 @@ func undoPlanOf(st *Store, kind, name string, recs ...*Record) (*Plan, error) {
 // and no dependent orders (an update's rollback even keeps the object);
 // its dry run is Remove's with DownOptions.Rollback.
 func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []string, err error) {
-	recs, errs := st.List()
-	for _, rec := range recs {
-		if rec.State == StateUp {
-			continue
+	all, errs := st.List()
+	var recs []*Record
+	for _, rec := range all {
+		if rec.State != StateUp {
+			recs = append(recs, rec)
 		}
+	}
+	// Dependents first: a container before the sandbox and the root file
+	// system a chain made for it (see chain).
+	if len(recs) > 1 {
+		recs = dependentsFirst(recs, ties(st, recs))
+	}
+	for _, rec := range recs {
 		zerolog.Ctx(ctx).Info().Msgf("recovering %s (state %s)", rec.ID(), rec.State)
 		undo := Unwind
 		if rec.Updating != nil {
@@ -386,6 +394,22 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 		}
 		recovered = append(recovered, rec.ID())
 	}
+	// What a chain made and nothing holds (see Orphans) goes the same way.
+	if len(errs) == 0 {
+		for _, rec := range Orphans(st) {
+			whole, lerr := st.Load(rec.Kind, rec.Name)
+			if lerr != nil {
+				errs = append(errs, lerr)
+				continue
+			}
+			zerolog.Ctx(ctx).Info().Msgf("recovering %s, which nothing holds", rec.ID())
+			if _, uerr := Unwind(ctx, r, st, whole); uerr != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", rec.ID(), uerr))
+				continue
+			}
+			recovered = append(recovered, rec.ID())
+		}
+	}
 	// Entries a crash left without their journal go: the index is made
 	// again from the journals there are (when there was one; journals
 	// that cannot be read leave it unbuilt, and the journals are read).
@@ -395,6 +419,25 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 		}
 	}
 	return recovered, errors.Join(errs...)
+}
+
+// Orphans are the objects up that are there for others (Held) and that
+// nothing holds: a sandbox with no container, a root file system whose
+// container is gone. Nothing plumb finishes leaves one; a crash between
+// the objects of a chain (a container's), or of a removal, does, and
+// recover removes it (headers: Load one to undo it).
+func Orphans(st *Store) []*Record {
+	recs, _ := st.Headers()
+	var out []*Record
+	for _, r := range recs {
+		if _, held := capability[Held](r); !held || r.State != StateUp {
+			continue
+		}
+		if deps, err := DependentsOf(st, r); err == nil && len(deps) == 0 {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Interrupted lists the objects whose plan did not end, for commands that
