@@ -148,20 +148,32 @@ func (p *Project) rollback(parent context.Context, env plan.Env, done []*Change,
 }
 
 // finishRemoval runs again the undos a failed removal left in rec's
-// journal (they are idempotent), so that the object can be made again.
+// journal (they are idempotent), and in those of what rec held and went
+// with it (a container's sandbox and root file system, listed after it in
+// c.remove), so that the object can be made again.
 func finishRemoval(ctx context.Context, env plan.Env, rec *plan.Record, c *Change) error {
-	fresh, err := env.St.Load(rec.Kind, rec.Name)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil
-	} else if err != nil {
-		return err
+	recs := []*plan.Record{rec}
+	for _, r := range c.remove {
+		if plan.IsHeld(r) {
+			recs = append(recs, r)
+		}
 	}
-	opts := plan.DownOptions{Grace: -1}
-	if rec.Is(plan.ContainerKind) && c.purge != "" {
-		opts.Purge = actions.RemoveTree{Path: c.purge}
+	for _, r := range recs {
+		fresh, err := env.St.Load(r.Kind, r.Name)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		opts := plan.DownOptions{Grace: -1}
+		if (r.Is(plan.ContainerKind) || r.Is(plan.RootfsKind)) && c.purge != "" {
+			opts.Purge = actions.RemoveTree{Path: c.purge}
+		}
+		if _, err := plan.Remove(ctx, env, []*plan.Record{fresh}, opts, false); err != nil {
+			return err
+		}
 	}
-	_, err = plan.Remove(ctx, env, []*plan.Record{fresh}, opts, false)
-	return err
+	return nil
 }
 
 // removeRecord undoes one object this up made: a bridge or volume of
@@ -189,7 +201,7 @@ func removeRecord(ctx context.Context, env plan.Env, kind, name, project string)
 // remake makes a removed container again from its record: the service's
 // configuration its label keeps, its published ports and its addresses.
 func (p *Project) remake(ctx context.Context, env plan.Env, rec *plan.Record, with []*plan.Record) error {
-	f, err := rec.Container()
+	f, err := ContainerIn(rec, with)
 	if err != nil {
 		return err
 	}

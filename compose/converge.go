@@ -112,6 +112,27 @@ func Read(st *plan.Store, project string) (*Current, error) {
 	return cur, nil
 }
 
+// ContainerIn is rec's facts with its network filled in from its sandbox
+// among recs (see plan.Store.ContainerOf): a container removed with its
+// sandbox, as the project's journal keeps them.
+func ContainerIn(rec *plan.Record, recs []*plan.Record) (plan.ContainerFacts, error) {
+	f, err := rec.Container()
+	if err != nil || f.Sandbox == "" || f.NetworkMode != "" {
+		return f, err
+	}
+	for _, r := range recs {
+		if r.Is(plan.SandboxKind) && r.Name == f.Sandbox {
+			sb, err := r.Sandbox()
+			if err != nil {
+				return f, err
+			}
+			f.Net = sb.Net
+			return f, nil
+		}
+	}
+	return f, fmt.Errorf("%s: its sandbox %s is not among the records kept", rec.ID(), f.Sandbox)
+}
+
 // labels reads a container's record's labels.
 func labels(r *plan.Record) map[string]string {
 	f, _ := r.Container()
@@ -350,7 +371,7 @@ func (p *Project) containerChange(env plan.Env, s Service, n int, rec *plan.Reco
 	hash, text := spec.Hash(), spec.JSON()
 	rc.Labels[LabelHash], rc.Labels[LabelSpec] = hash, text
 	if rec != nil {
-		f, err := rec.Container()
+		f, err := env.St.ContainerOf(rec)
 		if err != nil {
 			return nil, err
 		}
@@ -484,6 +505,15 @@ func (p *Project) renames(env plan.Env, rec *plan.Record, f plan.ContainerFacts,
 	// As an attachment names itself: its container's name, then aliases.
 	names := func(aliases []string) []string { return (&network.Attach{Name: rec.Name, Aliases: aliases}).Names() }
 	out := []*network.Rename{{Rec: rec, Names: names(sp.Networks[0].Aliases), Labels: labels}}
+	if f.Sandbox != "" && f.NetworkMode == "" {
+		// Its first network's names are its sandbox's, which holds the
+		// attachment the resolver reads.
+		sb, err := env.St.LoadHeader(plan.SandboxKind.Name(), f.Sandbox)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, &network.Rename{Rec: sb, Names: names(sp.Networks[0].Aliases)})
+	}
 	if len(sp.Networks) == 1 {
 		return out, nil
 	}
@@ -538,7 +568,7 @@ func oldOf(recs []*plan.Record) replaced {
 		r.ids = append(r.ids, rec.ID())
 		var f *plan.AttachmentFacts
 		if rec.Is(plan.ContainerKind) {
-			cf, err := rec.Container()
+			cf, err := ContainerIn(rec, recs)
 			if err == nil {
 				f = cf.Net
 			}
@@ -614,15 +644,26 @@ func (p *Project) removal(env plan.Env, c *Change, rec *plan.Record) error {
 			}
 		}
 	}
+	// What the container holds goes with it (plan.Remove): listed after
+	// it, never removed on its own (see run), for the project's journal,
+	// whose rollback makes the container again with its network.
+	for _, h := range []struct {
+		kind plan.Kind
+		name string
+	}{{plan.RootfsKind, f.Rootfs}, {plan.SandboxKind, f.Sandbox}} {
+		if h.name != "" {
+			ids = append(ids, &plan.Record{Kind: h.kind.Name(), Name: h.name})
+		}
+	}
 	// Headers have no steps: the records whose undos run are read whole.
-	for _, r := range append(ids, rec) {
+	for _, r := range append(ids[:len(ids):len(ids)], rec) {
 		full, err := env.St.Load(r.Kind, r.Name)
 		if err != nil {
 			return err
 		}
 		c.remove = append(c.remove, full)
 	}
-	c.purge = f.Root.Layout
+	c.purge = f.Dir()
 	return nil
 }
 
@@ -719,6 +760,14 @@ func (p *Project) undoCreated(ctx context.Context, env plan.Env, name string, ca
 func (c *Change) run(ctx context.Context, env plan.Env, dryRun bool) ([]*plan.Plan, error) {
 	var plans []*plan.Plan
 	for i, rec := range c.remove {
+		if plan.IsHeld(rec) {
+			// Removed with its container; kept for a rollback's remake,
+			// which reads the container's network from its sandbox.
+			if !dryRun {
+				c.removed = append(c.removed, rec)
+			}
+			continue
+		}
 		opts := plan.DownOptions{}
 		if rec.Is(plan.ContainerKind) {
 			opts.Grace = c.grace
@@ -829,6 +878,10 @@ func (g dryAlloc) up(ctx context.Context, env plan.Env, br actions.IfName, asked
 func addrOf(plans []*plan.Plan) netip.Addr {
 	for _, p := range plans {
 		switch f := p.Facts.(type) {
+		case plan.SandboxFacts:
+			if f.Net != nil {
+				return f.Net.IP
+			}
 		case plan.ContainerFacts:
 			if f.Net != nil {
 				return f.Net.IP
@@ -838,6 +891,16 @@ func addrOf(plans []*plan.Plan) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// attachedRecord is the header of the record that holds container rec's
+// attachment: its sandbox's, or its own for a container of version 1.
+func attachedRecord(st *plan.Store, rec *plan.Record) (*plan.Record, error) {
+	f, err := rec.Container()
+	if err != nil || f.Sandbox == "" {
+		return rec, err
+	}
+	return st.LoadHeader(plan.SandboxKind.Name(), f.Sandbox)
 }
 
 // madeBy says who made an object that is not the project's.
@@ -850,6 +913,10 @@ func madeBy(project, otherwise string) string {
 
 // republish takes the ports container rec publishes to ports, in place.
 func republish(ctx context.Context, env plan.Env, rec *plan.Record, ports []plan.Port, dryRun bool) ([]*plan.Plan, error) {
+	rec, err := attachedRecord(env.St, rec)
+	if err != nil {
+		return nil, err
+	}
 	out, err := plan.Up(ctx, env, &network.RepublishContainer{Rec: rec, Ports: ports}, dryRun)
 	if err != nil {
 		return nil, err

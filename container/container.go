@@ -97,8 +97,10 @@ type Container struct {
 	// /etc/resolv.conf: its network's resolver (bridge up --dns), which
 	// answers the network's names and asks the host's for the rest.
 	Nameserver netip.Addr
-	// owner is Join's record's facts, read by Allocate.
-	owner *plan.ContainerFacts
+	// owner is the facts of the sandbox Join runs in, named sandbox, read
+	// by Allocate.
+	owner   *plan.SandboxFacts
+	sandbox string
 	// attach is its attachment, with the address Allocate gave out.
 	attach *network.Attach
 	// StableMAC: its interface's MAC address is made of its address (see
@@ -350,62 +352,48 @@ func (c *Container) resolvConf() string {
 	return c.ResolvConf
 }
 
-// Plan lays out the steps: the overlay, the network, the hostname, then the
-// command, with the address on the bridge that Allocate gave out.
+// Plan lays out three objects, as CRI keeps them (see plan.SandboxKind,
+// plan.RootfsKind, plan.ContainerKind): the sandbox (the network namespace,
+// its place on the bridge with the address Allocate gave out, the /etc
+// files), unless the container joins another's; the root file system (the
+// overlay); then the process, handed to the runtime. They apply as a
+// chain: each needs those before it.
 func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
 	if err := env.St.TrustRoot(false); err != nil {
 		return nil, err
 	}
 	dirs := env.St.OverlayOf(c.Name)
-	ns := actions.Netns{Name: NetnsName(c.Name)}
-	etc := actions.EtcFiles{Hostname: dirs.Hostname, Hosts: dirs.Hosts, Resolv: dirs.Resolv}
-	if owner := c.owner; c.Join != "" {
-		if owner == nil {
+	sandbox, sbDir := c.Name, env.St.SandboxDir(c.Name)
+	ns, etc := actions.Netns{Name: NetnsName(c.Name)}, plan.SandboxAt(sbDir)
+	if c.Join != "" {
+		if c.owner == nil {
 			return nil, fmt.Errorf("planning container %s before the facts of %s were read", c.Name, c.Join)
 		}
-		od := plan.OverlayAt(owner.Root.Layout)
-		ns, etc = actions.Netns{Name: owner.Netns}, actions.EtcFiles{Hostname: od.Hostname, Hosts: od.Hosts, Resolv: od.Resolv}
+		sandbox, ns, etc = c.sandbox, actions.Netns{Name: c.owner.Netns}, c.owner.Etc()
 	}
 	if c.Bridge != "" && c.attach == nil {
 		return nil, fmt.Errorf("planning container %s before its address on %s was given out", c.Name, c.Bridge)
-	}
-	o := c.rootfs(env)
-	if err := o.Check(); err != nil {
-		return nil, err
-	}
-	op, err := o.MountPlan()
-	if err != nil {
-		return nil, err
 	}
 	confine, err := c.confinement()
 	if err != nil {
 		return nil, err
 	}
-	// The root: device nodes in the layers cannot be opened, and setuid bits
-	// grant nothing unless --suid (or --privileged).
-	root := op.Steps[len(op.Steps)-1].Action.(actions.OverlayMount)
-	root.NoDev = !confine.Privileged
-	root.NoSuid = !confine.Privileged && !c.SUID
-	op.Steps[len(op.Steps)-1].Action = root
-	points := append(mountPoints(o.Upper, c.Layers), etcMountPoints(o.Upper, c.Layers)...)
-	points = append(points, userMountPoints(o.Upper, c.Layers, sortedMounts(c.Mounts))...)
-	op.Steps = append(op.Steps[:len(op.Steps)-1], append(points, op.Steps[len(op.Steps)-1])...)
-	// The network namespace, kept at /run/netns/plumb-NAME as ip netns add
-	// keeps one, without making /run/netns a mount point of its own (which
-	// ip netns add does the first time, and leaves in the host's mount
-	// table). /run/netns is held by every container in the ledger, so the
-	// last one removes it if plumb made it.
-	steps := append(op.Steps, mountSteps(env.St, sortedMounts(c.Mounts), o.Merged)...)
+	var plans []*plan.Plan
+	var names []string
 	if c.Join == "" {
-		steps = append(steps,
-			plan.Step{Action: actions.Mkdir{Path: actions.NetnsDir,
-				Purpose: "make sure " + actions.NetnsDir + ", where named network namespaces are kept, exists"},
-				Shared: "dir " + actions.NetnsDir},
-			plan.Step{Action: actions.Touch{Path: ns.Path(), Keeps: "network namespace"}},
-			plan.Step{Action: actions.NetnsNew{Name: ns.Name}},
-		)
+		sp, err := c.sandboxPlan(env, ns, sbDir)
+		if err != nil {
+			return nil, err
+		}
+		plans, names = append(plans, sp), sp.Names
 	}
-	facts := plan.ContainerFacts{Root: plan.OverlayFacts{LowerDir: strings.Join(c.Layers, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged, Layout: dirs.Base},
+	rp, root, err := c.rootfsPlan(env, dirs, confine)
+	if err != nil {
+		return nil, err
+	}
+	plans = append(plans, rp)
+	o := c.rootfs(env)
+	facts := plan.ContainerFacts{Sandbox: sandbox, Rootfs: c.Name, Bundle: dirs.Base,
 		Netns: ns.Name, Hostname: c.hostname(), Cmd: actions.Quote(c.Cmd), PIDFile: dirs.PID, Log: dirs.Log, Target: ns.Label()}
 	for _, m := range sortedMounts(c.Mounts) {
 		facts.Mounts = append(facts.Mounts, m.facts(env.St))
@@ -416,53 +404,13 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	if c.Join != "" {
 		facts.NetworkMode = "container:" + c.Join
 	}
-	if c.attach != nil {
-		ap, err := c.attach.Plan()
-		if err != nil {
-			return nil, err
-		}
-		steps = append(steps, ap.Steps...)
-		net := ap.Facts.(plan.AttachmentFacts)
-		facts.Net = &net
-	} else if c.Join == "" {
-		steps = append(steps, plan.Step{Action: actions.LinkSetUp{Dev: "lo", In: ns}})
-	}
-	// What the command runs with, and the files of its /etc, as Docker
-	// writes them for each container.
+	// What the command runs with, as the image and the flags say.
 	proc, err := c.process(append([]string{o.Upper}, c.Layers...))
 	if err != nil {
 		return nil, err
 	}
 	facts.Image, facts.ImageID, facts.Labels = c.Image, c.ImageID, c.Labels
 	facts.Env, facts.WorkDir, facts.User = proc.Env, proc.Dir, fmt.Sprintf("%d:%d", proc.UID, proc.GID)
-	var ip netip.Addr
-	var names []string
-	if c.attach != nil {
-		ip, names = c.attach.IP, c.attach.Names()
-	}
-	nameserver := c.Nameserver
-	if !nameserver.IsValid() && c.attach != nil {
-		if bn, ok := c.attach.Network.(network.BridgeNetwork); ok && bn.DNS {
-			nameserver = bn.Gateway
-		}
-	}
-	resolv := "nameserver " + nameserver.String() + "\n"
-	var bn network.BridgeNetwork
-	if c.attach != nil {
-		bn, _ = c.attach.Network.(network.BridgeNetwork)
-	}
-	switch {
-	case nameserver.IsValid():
-	case bn.Internal:
-		// No nameserver beyond an internal network answers, and the
-		// host's would be waited for until their timeout on every
-		// lookup: none at all fails at once.
-		resolv = InternalResolvConf
-	default:
-		if resolv, err = readResolvConf(c.resolvConf()); err != nil {
-			return nil, err
-		}
-	}
 	spec, err := c.spec(bundle{Root: o.Merged, Netns: ns.Path(), Etc: etc, Proc: proc, Confine: confine,
 		NoDev: root.NoDev, NoSuid: root.NoSuid, Mount: mountPath(), St: env.St})
 	if err != nil {
@@ -480,14 +428,7 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	if err != nil {
 		return nil, err
 	}
-	if c.Join == "" {
-		// A container that joins another's network binds that one's files.
-		steps = append(steps,
-			plan.Step{Action: actions.WriteFile{Path: dirs.Hostname, Content: c.hostname() + "\n", For: "the container's /etc/hostname"}},
-			plan.Step{Action: actions.WriteFile{Path: dirs.Hosts, Content: HostsFile(ip, c.hostname()), For: "the container's /etc/hosts"}},
-			plan.Step{Action: actions.WriteFile{Path: dirs.Resolv, Content: resolv, For: "the container's /etc/resolv.conf"}})
-	}
-	steps = append(steps,
+	steps := append(mountSteps(env.St, sortedMounts(c.Mounts), o.Merged),
 		plan.Step{Action: actions.WriteConfig{Path: dirs.Config, Content: config}},
 		plan.Step{Action: runtimeRun(c, rt, dirs, env.St.Layout)},
 	)
@@ -499,7 +440,113 @@ func (c *Container) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) 
 	if c.Join != "" {
 		summary += ", in the network of " + c.Join
 	}
-	return []*plan.Plan{{Kind: plan.ContainerKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary, Names: names}}, nil
+	return append(plans, &plan.Plan{Kind: plan.ContainerKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary,
+		Names: names, Chain: true}), nil
+}
+
+// sandboxPlan is the sandbox's plan: its directory, the network namespace,
+// kept at /run/netns/plumb-NAME as ip netns add keeps one, without making
+// /run/netns a mount point of its own (which ip netns add does the first
+// time, and leaves in the host's mount table; /run/netns is held by every
+// sandbox in the ledger, so the last one removes it if plumb made it); its
+// place on the bridge, or loopback up; then the /etc files its containers
+// bind, as Docker writes them for each container.
+func (c *Container) sandboxPlan(env plan.Env, ns actions.Netns, dir string) (*plan.Plan, error) {
+	exists := func(p string) bool { _, err := os.Lstat(p); return err == nil }
+	steps := env.St.Layout.PrivateDirs(dir, exists)
+	for i := range steps {
+		m := steps[i].Action.(actions.Mkdir)
+		m.Purpose = fmt.Sprintf("create %s for root alone (mode 0700), where sandboxes keep the /etc files their containers bind", m.Path)
+		if i == len(steps)-1 {
+			// Its undo deletes the directory whole when it made it: a
+			// file whose own undo failed once must not keep it there.
+			m.Holds = "the /etc files its containers bind"
+		}
+		steps[i].Action = m
+	}
+	steps = append(steps,
+		plan.Step{Action: actions.Mkdir{Path: actions.NetnsDir,
+			Purpose: "make sure " + actions.NetnsDir + ", where named network namespaces are kept, exists"},
+			Shared: "dir " + actions.NetnsDir},
+		plan.Step{Action: actions.Touch{Path: ns.Path(), Keeps: "network namespace"}},
+		plan.Step{Action: actions.NetnsNew{Name: ns.Name}},
+	)
+	facts := plan.SandboxFacts{Netns: ns.Name, Hostname: c.hostname(), Dir: dir}
+	var ip netip.Addr
+	var names []string
+	summary := "network namespace " + ns.Name
+	if c.attach != nil {
+		ap, err := c.attach.Plan()
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, ap.Steps...)
+		net := ap.Facts.(plan.AttachmentFacts)
+		facts.Net = &net
+		ip, names = c.attach.IP, c.attach.Names()
+		summary += fmt.Sprintf(", %s on %s", c.attach.IP, c.Bridge)
+	} else {
+		steps = append(steps, plan.Step{Action: actions.LinkSetUp{Dev: "lo", In: ns}})
+		summary += ", loopback alone"
+	}
+	resolv, err := c.resolvFile()
+	if err != nil {
+		return nil, err
+	}
+	etc := plan.SandboxAt(dir)
+	steps = append(steps,
+		plan.Step{Action: actions.WriteFile{Path: etc.Hostname, Content: c.hostname() + "\n", For: "the container's /etc/hostname"}},
+		plan.Step{Action: actions.WriteFile{Path: etc.Hosts, Content: HostsFile(ip, c.hostname()), For: "the container's /etc/hosts"}},
+		plan.Step{Action: actions.WriteFile{Path: etc.Resolv, Content: resolv, For: "the container's /etc/resolv.conf"}})
+	return &plan.Plan{Kind: plan.SandboxKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary, Names: names}, nil
+}
+
+// resolvFile is the container's /etc/resolv.conf: its network's resolver
+// alone, none on an internal network, else the host's nameservers.
+func (c *Container) resolvFile() (string, error) {
+	nameserver := c.Nameserver
+	var bn network.BridgeNetwork
+	if c.attach != nil {
+		bn, _ = c.attach.Network.(network.BridgeNetwork)
+	}
+	if !nameserver.IsValid() && bn.DNS {
+		nameserver = bn.Gateway
+	}
+	switch {
+	case nameserver.IsValid():
+		return "nameserver " + nameserver.String() + "\n", nil
+	case bn.Internal:
+		// No nameserver beyond an internal network answers, and the
+		// host's would be waited for until their timeout on every
+		// lookup: none at all fails at once.
+		return InternalResolvConf, nil
+	}
+	return readResolvConf(c.resolvConf())
+}
+
+// rootfsPlan is the root file system's plan: the overlay, with the mount
+// points no layer has made in the upper layer first; the root is nodev and
+// nosuid unless the container may use device nodes and setuid bits.
+func (c *Container) rootfsPlan(env plan.Env, dirs plan.OverlayDirs, confine *actions.Confinement) (*plan.Plan, actions.OverlayMount, error) {
+	o := c.rootfs(env)
+	if err := o.Check(); err != nil {
+		return nil, actions.OverlayMount{}, err
+	}
+	op, err := o.MountPlan()
+	if err != nil {
+		return nil, actions.OverlayMount{}, err
+	}
+	// The root: device nodes in the layers cannot be opened, and setuid bits
+	// grant nothing unless --suid (or --privileged).
+	root := op.Steps[len(op.Steps)-1].Action.(actions.OverlayMount)
+	root.NoDev = !confine.Privileged
+	root.NoSuid = !confine.Privileged && !c.SUID
+	points := append(mountPoints(o.Upper, c.Layers), etcMountPoints(o.Upper, c.Layers)...)
+	points = append(points, userMountPoints(o.Upper, c.Layers, sortedMounts(c.Mounts))...)
+	steps := append(op.Steps[:len(op.Steps)-1:len(op.Steps)-1], append(points, plan.Step{Action: root})...)
+	facts := plan.RootfsFacts{Root: plan.OverlayFacts{LowerDir: strings.Join(c.Layers, ":"), UpperDir: o.Upper, WorkDir: o.Work, Merged: o.Merged, Layout: dirs.Base}}
+	summary := fmt.Sprintf("root of container %s: %s at %s", c.Name, plural(len(c.Layers), "layer"), o.Merged)
+	return &plan.Plan{Kind: plan.RootfsKind.Name(), Name: c.Name, Facts: facts, Steps: steps, Summary: summary}, root, nil
 }
 
 // Again refuses a name in use: a container is never "already up".
@@ -536,21 +583,55 @@ func (c *Container) Preflight(ctx context.Context, env plan.Env) ([]string, erro
 	if err := c.Limits.checkHost(c.Runtime.Name); err != nil {
 		return nil, err
 	}
-	if c.Join != "" {
-		rec, err := env.St.LoadHeader(plan.ContainerKind.Name(), c.Join)
-		if err != nil {
-			return nil, plan.Refuse("net", "no container named %s to join", c.Join)
+	if err := c.nameFree(env.St); err != nil {
+		return nil, err
+	}
+	if c.Join == "" {
+		if _, err := os.Stat(actions.Netns{Name: NetnsName(c.Name)}.Path()); err == nil {
+			return nil, plan.Refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
 		}
-		if _, state := plan.ContainerState(rec); state != "running" {
-			return nil, plan.Refuse("net", "container %s is %s: only a running container's network can be joined", c.Join, state)
-		}
-	} else if _, err := os.Stat(actions.Netns{Name: NetnsName(c.Name)}.Path()); err == nil {
-		return nil, plan.Refuse("<name>", "a network namespace named %s already exists", NetnsName(c.Name))
 	}
 	if c.attach != nil && !c.pending {
 		return nil, c.attach.Preflight(ctx, env.R, env.St)
 	}
 	return nil, nil
+}
+
+// nameFree refuses a name that another container, or what one left,
+// holds: a container of that name (Again says so when the plan is one
+// object; a container's is three), its sandbox still shared by others,
+// its root file system or directory left behind.
+func (c *Container) nameFree(st *plan.Store) error {
+	if rec, err := st.LoadHeader(plan.ContainerKind.Name(), c.Name); err == nil {
+		_, err := c.Again(rec, nil)
+		return err
+	}
+	if rec, err := st.LoadHeader(plan.SandboxKind.Name(), c.Name); err == nil && c.Join == "" {
+		deps, _ := plan.DependentsOf(st, rec)
+		if len(deps) == 0 {
+			return plan.Refuse("<name>", "%s is left from an interrupted plan: `plumb recover` removes it", rec.ID())
+		}
+		var held []string
+		for _, d := range deps {
+			held = append(held, d.Name)
+		}
+		return plan.Refuse("<name>", "the network of the container %s that was named %s is still shared by %s; remove them first (plumb rm -f %s)", c.Name, c.Name, strings.Join(held, ", "), strings.Join(held, " "))
+	}
+	if rec, err := st.LoadHeader(plan.RootfsKind.Name(), c.Name); err == nil {
+		return plan.Refuse("<name>", "%s is left from an interrupted plan: `plumb recover` removes it", rec.ID())
+	}
+	if dir := st.OverlayOf(c.Name).Base; present(dir) {
+		return plan.Refuse("<name>", "%s holds what a container named %s kept when it was stopped without --rm (its upper layer, its log): `plumb rm %s` deletes it", dir, c.Name, c.Name)
+	}
+	if dir := st.SandboxDir(c.Name); present(dir) {
+		return plan.Refuse("<name>", "%s is left by a sandbox of that name, which no journal holds: remove it by hand", dir)
+	}
+	return nil
+}
+
+func present(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
 }
 
 // rootDirs are the container's mount points that its script mounts on.
@@ -633,9 +714,11 @@ func plural(n int, what string) string {
 }
 
 // Locks: a container shares its network and the images, and holds its
-// name, which its overlay's directory shares with overlays'.
+// name, its sandbox's and its root file system's, whose directory
+// overlays' share.
 func (c *Container) Locks() []plan.Lock {
-	out := []plan.Lock{plan.ImagesLock(true), plan.ObjectLock(plan.ContainerKind.Name(), c.Name), plan.ObjectLock(plan.OverlayKind.Name(), c.Name)}
+	out := []plan.Lock{plan.ImagesLock(true), plan.ObjectLock(plan.ContainerKind.Name(), c.Name), plan.ObjectLock(plan.OverlayKind.Name(), c.Name),
+		plan.ObjectLock(plan.RootfsKind.Name(), c.Name), plan.ObjectLock(plan.SandboxKind.Name(), c.Name)}
 	if c.Bridge != "" {
 		out = append(out, plan.NetworkLock(c.Bridge, true))
 	}
@@ -749,8 +832,9 @@ func mountPath() string {
 	return "/bin/mount"
 }
 
-// loadOwner reads the facts of the container whose network c joins: it
-// must be one with a network of its own (a pod's first container).
+// loadOwner reads the facts of the sandbox of the container c joins,
+// which must run (as Docker's "cannot join network of a non running
+// container"): its first container's, or another member's.
 func (c *Container) loadOwner(st *plan.Store) error {
 	rec, err := st.LoadHeader(plan.ContainerKind.Name(), c.Join)
 	if err != nil {
@@ -760,13 +844,20 @@ func (c *Container) loadOwner(st *plan.Store) error {
 	if err != nil {
 		return err
 	}
-	if f.NetworkMode != "" {
-		owner := strings.TrimPrefix(f.NetworkMode, "container:")
-		return plan.Refuse("net", "%s shares the network of %s: join %s", c.Join, owner, owner)
+	if f.Sandbox == "" {
+		return plan.Refuse("net", "%s was started by an older plumb, which kept its network in the container's own record: `plumb rm -f %s` and run it again to share its network", c.Join, c.Join)
 	}
-	if f.Root.Layout == "" {
-		return plan.Refuse("net", "%s was started by an older plumb, which kept no /etc files to share", c.Join)
+	if _, state := plan.ContainerState(rec); state != "running" {
+		return plan.Refuse("net", "container %s is %s: only a running container's network can be joined", c.Join, state)
 	}
-	c.owner = &f
+	sb, err := st.LoadHeader(plan.SandboxKind.Name(), f.Sandbox)
+	if err != nil {
+		return fmt.Errorf("the sandbox of %s: %w", c.Join, err)
+	}
+	sf, err := sb.Sandbox()
+	if err != nil {
+		return err
+	}
+	c.owner, c.sandbox = &sf, f.Sandbox
 	return nil
 }

@@ -188,19 +188,40 @@ func TestContainerPlan(t *testing.T) {
 			t.Fatal(err)
 		}
 		var got []string
-		for _, s := range plans[0].Steps {
-			line := actions.Quote(s.Action.Argv())
-			if s.Shared != "" {
-				line += "   # shared: " + s.Shared
+		for _, p := range plans {
+			got = append(got, "# "+p.ID())
+			for _, s := range p.Steps {
+				line := actions.Quote(s.Action.Argv())
+				if s.Shared != "" {
+					line += "   # shared: " + s.Shared
+				}
+				got = append(got, line)
 			}
-			got = append(got, line)
 		}
-		spec := specOf(t, plans[0])
+		if last := plans[len(plans)-1]; !last.Chain {
+			t.Errorf("%s: the container's plan is not chained to its sandbox's and its root's", c.name)
+		}
+		spec := specOf(t, plans[len(plans)-1])
 		d := st.Overlay("my_app")
-		// overlay/ and overlay/my_app for root alone, each made 0700 by a
-		// step of its own (the state directory is there).
-		want := []string{"mkdir -p --mode=700 " + filepath.Dir(d.Base), "mkdir -p --mode=700 " + d.Base,
-			"mkdir -p " + d.Upper, "mkdir -p " + d.Work, "mkdir -p " + d.Merged}
+		etc := plan.SandboxAt(st.SandboxDir("my_app"))
+		// The sandbox: sandbox/ and sandbox/my_app for root alone, the
+		// namespace, loopback, the /etc files its containers bind.
+		want := []string{"# sandbox/my_app",
+			"mkdir -p --mode=700 " + filepath.Dir(st.SandboxDir("my_app")), "mkdir -p --mode=700 " + st.SandboxDir("my_app"),
+			"mkdir -p /run/netns   # shared: dir /run/netns",
+			"touch /run/netns/plumb-my_app",
+			"unshare --net=/run/netns/plumb-my_app true",
+			"ip -n plumb-my_app link set lo up",
+			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh", "my-app\n", etc.Hostname}),
+			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh", HostsFile(netip.Addr{}, "my-app"), etc.Hosts}),
+			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh",
+				"nameserver 192.0.2.53\n\n# Based on host file: '" + resolv + "' (legacy)\n# Overrides: []\n", etc.Resolv}),
+		}
+		// The root file system: overlay/ and overlay/my_app for root
+		// alone, each made 0700 by a step of its own (the state directory
+		// is there).
+		want = append(want, "# rootfs/my_app", "mkdir -p --mode=700 "+filepath.Dir(d.Base), "mkdir -p --mode=700 "+d.Base,
+			"mkdir -p "+d.Upper, "mkdir -p "+d.Work, "mkdir -p "+d.Merged)
 		for _, p := range c.mountPoints {
 			want = append(want, "mkdir -p "+p)
 		}
@@ -211,14 +232,7 @@ func TestContainerPlan(t *testing.T) {
 		}
 		want = append(want,
 			"mount -t overlay overlay -o "+c.mountOpts+"lowerdir="+layer+",upperdir="+d.Upper+",workdir="+d.Work+" "+d.Merged,
-			"mkdir -p /run/netns   # shared: dir /run/netns",
-			"touch /run/netns/plumb-my_app",
-			"unshare --net=/run/netns/plumb-my_app true",
-			"ip -n plumb-my_app link set lo up",
-			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh", "my-app\n", d.Hostname}),
-			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh", HostsFile(netip.Addr{}, "my-app"), d.Hosts}),
-			actions.Quote([]string{"sh", "-c", `umask 022; printf %s "$1" >"$2"`, "sh",
-				"nameserver 192.0.2.53\n\n# Based on host file: '" + resolv + "' (legacy)\n# Overrides: []\n", d.Resolv}),
+			"# container/my_app",
 			actions.Quote([]string{"sh", "-c", `umask 077; cat >"$1"`, "sh", d.Config}),
 			"crun --root /run/plumb/runtime/crun --cgroup-manager=disabled run --detach --pid-file "+d.PID+" --bundle "+d.Base+" my_app",
 		)
@@ -239,7 +253,7 @@ func TestContainerPlan(t *testing.T) {
 				binds[m.Destination] = m.Source
 			}
 		}
-		if diff := cmp.Diff(map[string]string{"/etc/hostname": d.Hostname, "/etc/hosts": d.Hosts, "/etc/resolv.conf": d.Resolv}, binds); diff != "" {
+		if diff := cmp.Diff(map[string]string{"/etc/hostname": etc.Hostname, "/etc/hosts": etc.Hosts, "/etc/resolv.conf": etc.Resolv}, binds); diff != "" {
 			t.Errorf("%s: the /etc files bound (-want +got):\n%s", c.name, diff)
 		}
 		own, err := ownCaps()

@@ -199,7 +199,7 @@ func TestContainerProcess(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		p := specOf(t, plans[0]).Process
+		p := specOf(t, plans[len(plans)-1]).Process
 		var groups []int
 		for _, g := range p.User.AdditionalGids {
 			groups = append(groups, int(g))

@@ -47,16 +47,17 @@ func Exec(ctx context.Context, r actions.Runner, rec *plan.Record, opts ExecOpti
 	if err := checkEnv(opts.Env); err != nil {
 		return 0, err
 	}
-	data, err := os.ReadFile(filepath.Join(f.Root.Layout, "config.json"))
+	data, err := os.ReadFile(filepath.Join(f.Dir(), "config.json"))
 	if err != nil {
 		return 0, fmt.Errorf("reading the container's bundle: %w", err)
 	}
 	var spec specs.Spec
 	if err := json.Unmarshal(data, &spec); err != nil {
 		return 0, fmt.Errorf("reading the container's config.json: %w", err)
-	} else if spec.Process == nil {
-		return 0, fmt.Errorf("the container's config.json has no process")
+	} else if spec.Process == nil || spec.Root == nil {
+		return 0, fmt.Errorf("the container's config.json has no process or no root")
 	}
+	merged := spec.Root.Path // its root file system's, as the runtime sees it
 	p := *spec.Process
 	p.Args, p.Terminal = opts.Cmd, opts.Tty
 	if opts.Tty && !slices.ContainsFunc(p.Env, func(e string) bool { return strings.HasPrefix(e, "TERM=") }) {
@@ -69,7 +70,7 @@ func Exec(ctx context.Context, r actions.Runner, rec *plan.Record, opts ExecOpti
 			// A HOME that was the container user's own home follows the
 			// user, as the runtime gives an exec's user its home in Docker.
 			was := Container{Name: rec.Name, Hostname: f.Hostname, User: own}
-			if wp, err := was.process([]string{f.Root.Merged}); err == nil {
+			if wp, err := was.process([]string{merged}); err == nil {
 				env = slices.DeleteFunc(env, func(e string) bool { return e == "HOME="+homeOf(wp.Env) })
 			}
 		}
@@ -80,7 +81,7 @@ func Exec(ctx context.Context, r actions.Runner, rec *plan.Record, opts ExecOpti
 		if c.WorkDir == "" {
 			c.WorkDir = p.Cwd
 		}
-		proc, err := c.process([]string{f.Root.Merged})
+		proc, err := c.process([]string{merged})
 		if err != nil {
 			return 0, err
 		}
@@ -98,7 +99,7 @@ func Exec(ctx context.Context, r actions.Runner, rec *plan.Record, opts ExecOpti
 	if err != nil {
 		return 0, err
 	}
-	file, err := os.CreateTemp(f.Root.Layout, "exec-*.json")
+	file, err := os.CreateTemp(f.Dir(), "exec-*.json")
 	if err != nil {
 		return 0, err
 	}

@@ -43,9 +43,9 @@ import (
 //
 //   - SysctlSet: `sysctl -n KEY` (the stub prints 0, as fakeRunner does);
 //   - Mkdir: `dirname D` for each missing directory D as it walks up from
-//     the cleaned path (none for overlay's work directory, which needs only
-//     `[ -e ]`, and none for a path with a newline, whose candidates are
-//     listed by name).
+//     the cleaned path (none for overlay's work directory or a sandbox's,
+//     which need only `[ -e ]`, and none for a path with a newline, whose
+//     candidates are listed by name).
 //
 // The stubs log their argv NUL-separated and do nothing, except mkdir and
 // dirname, which run the real tools (the missing directories a later step
@@ -189,6 +189,11 @@ func fuzzPlan(t *testing.T, root string, kind uint8, name, path, arg string) *pl
 			}
 			return nil
 		}
+		if last := ps[len(ps)-1]; len(ps) > 1 {
+			// A container's sandbox, root and process, as one runbook
+			// (as `run -o sh` prints them).
+			return plan.Joined(last.Kind, last.Name, ps)
+		}
 		return ps[0]
 	}
 	bridge := func(n actions.IfName) *network.Bridge {
@@ -300,7 +305,7 @@ func expectedCalls(t *testing.T, root string, p *plan.Plan, failStep int) expect
 		case actions.SysctlSet:
 			x.calls = append(x.calls, []string{"sysctl", "-n", a.Key})
 		case actions.Mkdir:
-			if d := filepath.Clean(a.Path); !a.Scratch && !strings.Contains(d, "\n") {
+			if d := filepath.Clean(a.Path); !a.Scratch && a.Holds == "" && !strings.Contains(d, "\n") {
 				for ; !exists(d); d = filepath.Dir(d) {
 					x.calls = append(x.calls, []string{"dirname", d})
 				}

@@ -10,12 +10,29 @@ import (
 
 // RepublishContainer changes the ports a container plumb run made
 // publishes, in place: the rules of the ports it no longer publishes are
-// undone and the new ones' added, as an update of the container's record
-// (Update); its process, namespace and addresses are left as they are.
-// A Compose file whose service changes only its ports is converged so.
+// undone and the new ones' added, as an update of the record that holds
+// its attachment (Update): its sandbox's, or a container's of version 1.
+// Its process, namespace and addresses are left as they are. A Compose
+// file whose service changes only its ports is converged so.
 type RepublishContainer struct {
-	Rec   *plan.Record // the container's header, as found
+	Rec   *plan.Record // the sandbox's (or the container's) header, as found
 	Ports []plan.Port
+}
+
+// attached is rec's attachment, nil with none, and its facts with another
+// in its place: rec is a sandbox, or a container of version 1.
+func attached(rec *plan.Record) (*plan.AttachmentFacts, func(plan.AttachmentFacts) plan.Facts, error) {
+	f, err := rec.Facts()
+	if err != nil {
+		return nil, nil, err
+	}
+	switch f := f.(type) {
+	case plan.SandboxFacts:
+		return f.Net, func(n plan.AttachmentFacts) plan.Facts { f.Net = &n; return f }, nil
+	case plan.ContainerFacts:
+		return f.Net, func(n plan.AttachmentFacts) plan.Facts { f.Net = &n; return f }, nil
+	}
+	return nil, nil, fmt.Errorf("%s is neither a sandbox nor a container", rec.ID())
 }
 
 // Check: each host port once.
@@ -33,9 +50,9 @@ func (r *RepublishContainer) Check() error {
 // Locks: the container's network, shared, the container, and the host's
 // ports.
 func (r *RepublishContainer) Locks() []plan.Lock {
-	out := []plan.Lock{plan.ObjectLock(plan.ContainerKind.Name(), r.Rec.Name), plan.PortsLock()}
-	if f, err := r.Rec.Container(); err == nil && f.Net != nil {
-		out = append([]plan.Lock{plan.NetworkLock(f.Net.Bridge, true)}, out...)
+	out := []plan.Lock{plan.ObjectLock(r.Rec.Kind, r.Rec.Name), plan.PortsLock()}
+	if n, _, err := attached(r.Rec); err == nil && n != nil {
+		out = append([]plan.Lock{plan.NetworkLock(n.Bridge, true)}, out...)
 	}
 	return out
 }
@@ -43,14 +60,14 @@ func (r *RepublishContainer) Locks() []plan.Lock {
 // Plan is the container as it would be with the ports asked for: its
 // facts; its steps, those that publish them.
 func (r *RepublishContainer) Plan(_ context.Context, env plan.Env) ([]*plan.Plan, error) {
-	f, err := r.Rec.Container()
+	cur, with, err := attached(r.Rec)
 	if err != nil {
 		return nil, err
 	}
-	if f.Net == nil {
+	if cur == nil {
 		return nil, plan.Refuse("publish", "%s has no network of its own: it publishes no port", r.Rec.ID())
 	}
-	net, err := LoadNetwork(env.St, f.Net.Bridge)
+	net, err := LoadNetwork(env.St, cur.Bridge)
 	if err != nil {
 		return nil, err
 	}
@@ -59,15 +76,13 @@ func (r *RepublishContainer) Plan(_ context.Context, env plan.Env) ([]*plan.Plan
 			return nil, err
 		}
 	}
-	want := f
-	n := *f.Net
+	n := *cur
 	n.Ports = slices.Clone(r.Ports)
-	want.Net = &n
 	rules, err := publishActions(n, r.Ports)
 	if err != nil {
 		return nil, err
 	}
-	return []*plan.Plan{{Kind: plan.ContainerKind.Name(), Name: r.Rec.Name, Facts: want, Summary: r.Rec.Summary, Steps: stepsOf(rules)}}, nil
+	return []*plan.Plan{{Kind: r.Rec.Kind, Name: r.Rec.Name, Facts: with(n), Summary: r.Rec.Summary, Names: r.Rec.Names, Steps: stepsOf(rules)}}, nil
 }
 
 // Again: the same ports are nothing to do.
@@ -82,14 +97,14 @@ func (r *RepublishContainer) Preflight(context.Context, plan.Env) ([]string, err
 
 // Update takes the ports from the recorded ones to those asked for.
 func (r *RepublishContainer) Update(_ context.Context, env plan.Env, rec *plan.Record, p *plan.Plan) (*plan.Plan, error) {
-	f, err := rec.Container()
+	cur, _, err := attached(rec)
 	if err != nil {
 		return nil, err
 	}
-	if f.Net == nil {
+	if cur == nil {
 		return nil, fmt.Errorf("%s: no network", rec.ID())
 	}
-	steps, err := republishSteps(env, rec, *f.Net, r.Ports)
+	steps, err := republishSteps(env, rec, *cur, r.Ports)
 	if err != nil {
 		return nil, err
 	}

@@ -111,28 +111,32 @@ run ls -A "$upper_s"
 run "${exec_client[@]}" wget -qO- "http://$ip/"
 run cat "$(readlink -f "$(tr ':' '\n' <<<"$lower_s" | sed -n 2p)")/www/index.html"
 
-say "A pod: a sidecar joins the server's network namespace (--net container:server) and fetches from 127.0.0.1"
+say "A pod: a sidecar joins the server's sandbox (--net container:server) and fetches from 127.0.0.1"
 run plumb run sidecar --image "$image" --net container:server -d -- sleep 600 2>/dev/null
 run plumb exec sidecar -- wget -qO- http://127.0.0.1/
 run plumb exec sidecar -- hostname
 run plumb inspect -f '{{.HostConfig.NetworkMode}}' sidecar
+run plumb inspect -f '{{.Sandbox}} {{.Rootfs}}' sidecar
 run plumb ps
 
 say "The host's view (the document's steps 5 and 6)"
 run ip link show
 run bridge link
 
-say "Stop everything; nothing is left"
+say "Stop everything; nothing is left (the server's sandbox goes with the last container in it)"
+run plumb stop server --rm --time 1 2>/dev/null
+run plumb exec sidecar -- wget -qO- http://127.0.0.1/ || echo "(the server is gone; its sandbox, which the sidecar holds, is not)"
+run plumb inspect -f '{{.Summary}}' sandbox/server
 run plumb rm -f sidecar 2>/dev/null
 run plumb stop client --rm --time 1 2>/dev/null
-run plumb stop server --rm --time 1 2>/dev/null
 run plumb bridge down plumb0 2>/dev/null
 run plumb image rm "$image" 2>/dev/null
 run plumb status
 run plumb image ls
 run find "$PLUMB_ROOT"
-# The root and its overlay directory stay, as /var/lib/docker's do.
-left=$(find "$PLUMB_ROOT" -mindepth 1 -not -path "$PLUMB_ROOT/overlay")
+# The root and its overlay and sandbox directories stay, as /var/lib/docker's
+# and containerd's do.
+left=$(find "$PLUMB_ROOT" -mindepth 1 -not -path "$PLUMB_ROOT/overlay" -not -path "$PLUMB_ROOT/sandbox")
 if [ -n "$left" ]; then
 	echo "left in the root directory:" >&2
 	echo "$left" >&2

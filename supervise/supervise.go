@@ -91,7 +91,7 @@ func ProcessOf(rec *plan.Record) (Process, error) {
 		pid, _ := plan.ContainerState(rec)
 		return Script{PID: pid}, nil
 	}
-	data, err := os.ReadFile(plan.OverlayAt(f.Root.Layout).Monitor)
+	data, err := os.ReadFile(plan.OverlayAt(f.Dir()).Monitor)
 	if err != nil {
 		return nil, err
 	}
@@ -179,11 +179,13 @@ func (f Foreground) tearDown(ctx context.Context, env plan.Env, grace, status in
 	} else if err != nil {
 		return false, err
 	}
-	// Containers that joined its network keep it: it stays, exited, its
-	// status written as a shim writes it, until they are gone (plumb rm).
+	// A container of version 1 keeps the network others joined in its own
+	// record: it stays, exited, its status written as a shim writes it,
+	// until they are gone (plumb rm). One of version 2 goes; its sandbox
+	// stays while they live (plan.Remove).
 	if members, err := plan.DependentsOf(env.St, rec); err == nil && len(members) > 0 {
-		if f, err := rec.Container(); err == nil && f.Root.Layout != "" {
-			writeExit(plan.OverlayAt(f.Root.Layout).Exit, plan.ExitStatus{ExitCode: status, StartedAt: rec.Created, FinishedAt: time.Now().UTC()})
+		if f, err := rec.Container(); err == nil && f.Dir() != "" {
+			writeExit(plan.OverlayAt(f.Dir()).Exit, plan.ExitStatus{ExitCode: status, StartedAt: rec.Created, FinishedAt: time.Now().UTC()})
 		}
 		var names []string
 		for _, m := range members {

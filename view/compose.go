@@ -13,12 +13,12 @@ import (
 // ComposePs writes `plumb compose ps`: the project's containers named
 // (names, sorted), with their service, state, address, bridge and ports,
 // then a line for each network whose bridge has another name.
-func ComposePs(w io.Writer, p *compose.Project, cur *compose.Current, names []string) error {
+func ComposePs(w io.Writer, st *plan.Store, p *compose.Project, cur *compose.Current, names []string) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSERVICE\tSTATE\tPID\tADDRESS\tBRIDGE\tPORTS")
 	for _, n := range names {
 		rec := cur.Containers[n]
-		f, err := rec.Container()
+		f, err := st.ContainerOf(rec)
 		if err != nil {
 			return err
 		}

@@ -92,6 +92,9 @@ type ContainerState struct {
 	ExitCode   int
 	StartedAt  string
 	FinishedAt string
+	// Error says why ExitCode is not the command's, as Docker's State.Error
+	// says what went wrong: an exited container whose end nobody saw.
+	Error string `json:",omitempty"`
 	// Journal is the state of the container's journal (up, or a plan
 	// not finished).
 	Journal plan.State
@@ -115,6 +118,12 @@ func stateOf(rec *plan.Record) *ContainerState {
 	if ex, ok := plan.ContainerExit(rec); ok {
 		st.ExitCode = ex.ExitCode
 		st.StartedAt, st.FinishedAt = ex.StartedAt.Format(time.RFC3339Nano), ex.FinishedAt.Format(time.RFC3339Nano)
+	} else if state == "exited" {
+		// No shim saw it end: the plumb that ran it in the foreground
+		// ended first (killed), and the runtime took its status along;
+		// or a plumb from before shims ran it.
+		st.ExitCode = -1
+		st.Error = "no exit status was kept: nothing watched it end (run in the foreground by a plumb that ended first, or by a plumb from before shims)"
 	}
 	return st
 }
@@ -153,12 +162,17 @@ type Object struct {
 	NetworkSettings *NetworkSettings `json:",omitempty"`
 	GraphDriver     *GraphDriver     `json:",omitempty"`
 	HostConfig      *HostConfig      `json:",omitempty"`
-	Mounts          []MountPoint     `json:",omitempty"`
+	Mounts          *[]MountPoint    `json:",omitempty"` // a container's, [] when none
+
 	// Runtime and Pod are the names a container runtime (CNI) gave an
 	// attachment: its network, container ID and interface, and the
 	// Kubernetes pod it is for.
 	Runtime *plan.RuntimeRef `json:",omitempty"`
 	Pod     *plan.PodRef     `json:",omitempty"`
+	// Sandbox and Rootfs are a container's sandbox and root file system,
+	// the objects it runs in and on (KIND/NAME).
+	Sandbox string `json:",omitempty"`
+	Rootfs  string `json:",omitempty"`
 	// A bridge's, as docker network inspect has the first two: nil for
 	// any other object.
 	EnableIPv6 *bool `json:",omitempty"`
@@ -175,7 +189,58 @@ func Inspect(ctx context.Context, env plan.Env, name string) (Object, error) {
 	if err != nil {
 		return Object{}, err
 	}
-	return objectOf(rec, func(t actions.Netns, dev string) string { return macOf(ctx, env.R, t, dev) })
+	mac := func(t actions.Netns, dev string) string { return macOf(ctx, env.R, t, dev) }
+	v, err := objectOf(rec, mac)
+	if err != nil || !rec.Is(plan.ContainerKind) {
+		return v, err
+	}
+	return containerObject(env.St, rec, v, mac)
+}
+
+// containerObject is a container's document v with what its sandbox and
+// root file system hold, where docker inspect shows them: the network,
+// its mode and the root's directories. A container always has
+// NetworkSettings, empty with no network of its own, as Docker's.
+func containerObject(st *plan.Store, rec *plan.Record, v Object, mac func(t actions.Netns, dev string) string) (Object, error) {
+	f, err := st.ContainerOf(rec)
+	if err != nil {
+		return Object{}, err
+	}
+	v.HostConfig, v.Mounts = hostConfigOf(f)
+	if f.Sandbox != "" {
+		v.Sandbox = plan.SandboxKind.Name() + "/" + f.Sandbox
+	}
+	if f.Rootfs != "" {
+		v.Rootfs = plan.RootfsKind.Name() + "/" + f.Rootfs
+	}
+	if f.Sandbox != "" && f.NetworkMode == "" {
+		if sb, err := st.LoadHeader(plan.SandboxKind.Name(), f.Sandbox); err == nil {
+			sv, err := objectOf(sb, mac)
+			if err != nil {
+				return Object{}, err
+			}
+			v.NetworkSettings = sv.NetworkSettings
+			if sf, err := sb.Sandbox(); err == nil && v.NetworkSettings != nil {
+				ns := actions.Netns{Name: sf.Netns}
+				v.NetworkSettings.SandboxKey = ns.Path()
+				if sf.Net != nil {
+					v.NetworkSettings.MacAddress = mac(ns, sf.Net.If.String())
+					for k, ep := range v.NetworkSettings.Networks {
+						ep.MacAddress = v.NetworkSettings.MacAddress
+						v.NetworkSettings.Networks[k] = ep
+					}
+				}
+			}
+		}
+	}
+	if v.NetworkSettings == nil {
+		v.NetworkSettings = &NetworkSettings{Ports: map[string][]PortBinding{}, Networks: map[string]Endpoint{}}
+	}
+	if f.Root != (plan.OverlayFacts{}) {
+		v.GraphDriver = &GraphDriver{Name: "overlay", Data: map[string]string{
+			"LowerDir": f.Root.LowerDir, "UpperDir": f.Root.UpperDir, "WorkDir": f.Root.WorkDir, "MergedDir": f.Root.Merged}}
+	}
+	return v, nil
 }
 
 // objectOf is rec's document; mac reads the MAC address of device dev in
@@ -230,7 +295,7 @@ func objectOf(rec *plan.Record, mac func(t actions.Netns, dev string) string) (O
 
 // hostConfigOf is a container's HostConfig and Mounts in docker
 // inspect's terms.
-func hostConfigOf(c plan.ContainerFacts) (*HostConfig, []MountPoint) {
+func hostConfigOf(c plan.ContainerFacts) (*HostConfig, *[]MountPoint) {
 	h := &HostConfig{Binds: []string{}, NetworkMode: "none", CapAdd: c.CapAdd, CapDrop: c.CapDrop, Privileged: c.Privileged, ReadonlyRootfs: c.ReadOnly,
 		Memory: c.Memory, MemorySwap: c.MemorySwap, NanoCpus: c.NanoCPUs}
 	if c.PidsLimit != 0 {
@@ -257,7 +322,7 @@ func hostConfigOf(c plan.ContainerFacts) (*HostConfig, []MountPoint) {
 		}
 		mounts = append(mounts, mp)
 	}
-	return h, mounts
+	return h, &mounts
 }
 
 // bindOf is a mount as -v gives it: SOURCE:TARGET[:MODE].
@@ -328,6 +393,9 @@ func (v Object) WriteText(w io.Writer) error {
 		}
 	}
 	fmt.Fprintf(w, "%s  %s since %s\n  %s\n", v.ID, state, v.Created, v.Summary)
+	if v.Sandbox != "" {
+		fmt.Fprintf(w, "  runs in %s, on %s\n", v.Sandbox, v.Rootfs)
+	}
 	if ns := v.NetworkSettings; ns != nil {
 		if ns.IPAddress != "" {
 			fmt.Fprintf(w, "  address %s/%d, gateway %s, mac %s, sandbox %s\n", ns.IPAddress, ns.IPPrefixLen, ns.Gateway, OrNone(ns.MacAddress), ns.SandboxKey)
@@ -352,7 +420,11 @@ func (v Object) WriteText(w io.Writer) error {
 			fmt.Fprintf(w, "  %-9s %s\n", k, OrNone(g.Data[k]))
 		}
 	}
-	for _, m := range v.Mounts {
+	var mounts []MountPoint
+	if v.Mounts != nil {
+		mounts = *v.Mounts
+	}
+	for _, m := range mounts {
 		src, rw := m.Source, "rw"
 		if m.Type == "volume" {
 			src = m.Name + " (" + m.Source + ")"

@@ -46,9 +46,12 @@ func Ps(st *plan.Store, all bool) (Table[PsRow], error) {
 		if r.State != plan.StateUp {
 			state = string(r.State)
 		}
-		f, err := r.Container()
+		f, err := st.ContainerOf(r)
 		if err != nil {
 			errs = append(errs, err)
+		}
+		if state == "exited" {
+			pid = 0 // as docker inspect's State.Pid: the PID was its, and may be another's now
 		}
 		network, ip := "none", ""
 		if f.Net != nil {

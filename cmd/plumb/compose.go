@@ -301,7 +301,7 @@ func (c *ComposePsCmd) Run(d *deps, pc *ComposeCmd) error {
 	if err != nil {
 		return err
 	}
-	return view.ComposePs(d.stdout, p, cur, names)
+	return view.ComposePs(d.stdout, d.store, p, cur, names)
 }
 
 // ComposeLogsCmd is `plumb compose logs`.

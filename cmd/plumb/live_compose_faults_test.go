@@ -164,7 +164,10 @@ func testLiveComposeFaults(t *testing.T, share *share) {
 						t.Errorf("%s: up succeeded, and plan then says:\n%s", name, p)
 					}
 				} else {
-					rec := mustPlumb(t, "recover")
+					rec, err := plumb(t, nil, "recover")
+					if err != nil {
+						t.Fatalf("%s: plumb recover: %v\n%s\nplumb said:\n%s", name, err, rec, out)
+					}
 					switch {
 					case f.clean && !strings.Contains(rec, "nothing to recover"):
 						t.Errorf("%s: plumb left its rollback to recover:\n%s\nplumb said:\n%s", name, rec, out)

@@ -13,8 +13,9 @@ import (
 // container:NAME), as the containers of a Kubernetes pod share their
 // sandbox's: one network namespace (the same inode), the owner's hostname,
 // a server of the owner reached on 127.0.0.1; inspect names the mode as
-// Docker does; the owner cannot be stopped while the member lives, and
-// after both are removed the namespace is as before.
+// Docker does; the network is the sandbox's, an object of its own that
+// outlives the owner while a member lives, and after all are removed the
+// namespace is as before.
 func TestLivePod(t *testing.T) {
 	t.Parallel()
 	if !isolate(t) {
@@ -53,31 +54,49 @@ func TestLivePod(t *testing.T) {
 	if ps := mustPlumb(t, "ps"); !strings.Contains(ps, "member") || !strings.Contains(ps, "container:owner") {
 		t.Errorf("ps:\n%s", ps)
 	}
-	// Refused: a second network for a member, a member of a member, the
-	// owner's stop while the member lives.
+	// Refused: a second network for a member, a container that is not
+	// there, an empty name.
 	for args, want := range map[string]string{
 		"run x --layer bb --net container:owner --publish 8081:80 -- true": "belong to the container whose network is joined",
-		"run x --layer bb --net container:member -- true":                  "member shares the network of owner: join owner",
 		"run x --layer bb --net container:nobody -- true":                  "no container named nobody to join",
-		"stop owner": "container/owner's network is shared by container/member",
+		"run x --layer bb --net container: -- true":                        "container: needs the name of the container",
 	} {
 		out, err := plumb(t, nil, strings.Fields(args)...)
 		if err == nil || !strings.Contains(out, want) {
 			t.Errorf("plumb %s: %v, want %q in:\n%s", args, err, want, out)
 		}
 	}
-	// A member that has exited needs the network no more: it blocks
-	// nothing. rm -f of the owner and a member in one call removes both.
-	mustPlumb(t, "run", "gone", "--layer", "bb", "--net", "container:owner", "-d", "--", "true")
-	for i := 0; i < 50 && strings.Contains(mustPlumb(t, "ps"), "gone"); i++ {
-		time.Sleep(100 * time.Millisecond)
+	// A member of a member joins the same sandbox.
+	mustPlumb(t, "run", "third", "--layer", "bb", "--net", "container:member", "-d", "--", "sleep", "600")
+	if o, m := ns("owner"), ns("third"); o != m {
+		t.Errorf("a member of a member: owner %q, third %q", o, m)
 	}
-	mustPlumb(t, "rm", "gone")
-	mustPlumb(t, "rm", "-f", "owner", "member")
+	mustPlumb(t, "rm", "-f", "third")
+	// The sandbox is an object of its own, which lives while any of its
+	// containers does (CRI's): the owner stops, the member keeps the
+	// network and its 127.0.0.1; the owner's name is taken until then.
+	mustPlumb(t, "stop", "owner", "--rm", "--time", "0")
+	if _, err := os.Stat("/run/netns/plumb-owner"); err != nil {
+		t.Errorf("the sandbox's namespace went with the owner, its member still running: %v", err)
+	}
+	if got := plumbStdout(t, "exec", "member", "--", "sh", "-c", "readlink /proc/self/ns/net; hostname"); !strings.HasSuffix(got, "\npod-host\n") {
+		t.Errorf("the member after the owner's stop: %q", got)
+	}
+	if out, err := plumb(t, nil, "run", "owner", "--layer", "bb", "--", "true"); err == nil || !strings.Contains(out, "still shared by member") {
+		t.Errorf("a new owner while the old one's sandbox lives: %v\n%s", err, out)
+	}
+	if st := mustPlumb(t, "status"); !strings.Contains(st, "sandbox    owner") || strings.Contains(st, "rootfs     owner") {
+		t.Errorf("status after the owner's stop:\n%s", st)
+	}
+	// The last container takes it.
+	mustPlumb(t, "rm", "-f", "member")
+	if _, err := os.Stat("/run/netns/plumb-owner"); err == nil {
+		t.Error("the sandbox's namespace outlived its last container")
+	}
 
 	// An owner in the foreground whose command ends while a member runs:
-	// its status is plumb's, and it stays, exited with that status, until
-	// the member is gone.
+	// its status is plumb's, it goes, and its sandbox stays until the
+	// member is gone.
 	fg := exec.Command("plumb", "run", "fgown", "--layer", "bb", "--", "sh", "-c", "sleep 1; exit 7")
 	if err := fg.Start(); err != nil {
 		t.Fatal(err)
@@ -90,13 +109,18 @@ func TestLivePod(t *testing.T) {
 	if err := fg.Wait(); !errors.As(err, &ee) || ee.ExitCode() != 7 {
 		t.Errorf("a foreground owner ending with 7 while a member runs: %v", err)
 	}
-	if st := mustPlumb(t, "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "fgown"); st != "exited 7\n" {
-		t.Errorf("the owner after its command ended: %q", st)
+	if out, err := plumb(t, nil, "inspect", "-f", "{{.Kind}}", "fgown"); err != nil || out != "sandbox\n" {
+		// The name is its sandbox's alone now.
+		t.Errorf("inspect of the owner after its command ended: %v\n%s", err, out)
+	}
+	if _, err := os.Stat("/run/netns/plumb-fgown"); err != nil {
+		t.Errorf("the foreground owner's sandbox went with it, its member still running: %v", err)
 	}
 	mustPlumb(t, "rm", "-f", "side")
-	mustPlumb(t, "rm", "fgown")
-	if _, err := os.Stat("/run/netns/plumb-owner"); err == nil {
-		t.Error("the owner's network namespace is still there")
+	for _, ns := range []string{"/run/netns/plumb-owner", "/run/netns/plumb-fgown"} {
+		if _, err := os.Stat(ns); err == nil {
+			t.Errorf("%s is still there", ns)
+		}
 	}
 	sameSnapshot(t, before, "after rm")
 }

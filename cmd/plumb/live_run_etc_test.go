@@ -125,8 +125,8 @@ func TestLiveRunEtc(t *testing.T) {
 	}
 	os.RemoveAll("/run/plumb-root/overlay/probe")
 
-	// Detached: the files are in its directory while it runs, and gone
-	// after plumb stop.
+	// Detached: the files are in its sandbox's directory while it runs,
+	// and gone after plumb stop, with the container's own directory.
 	// (Its output is its log: the user app may write neither /tmp nor its
 	// working directory, both root's.)
 	cmd = exec.Command("plumb", args("probe", true, etcProbe+"; exec sleep 600")...)
@@ -143,7 +143,7 @@ func TestLiveRunEtc(t *testing.T) {
 		t.Fatalf("plumb logs probe: %v\n%s", err, report)
 	}
 	check("detached", string(report), "10.92.0.2")
-	dir := "/run/plumb-root/overlay/probe/"
+	dir := "/run/plumb-root/sandbox/probe/"
 	for f, want := range map[string]string{"hostname": "probe.example\n", "hosts": "10.92.0.2\tprobe.example probe\n", "resolv.conf": "nameserver 192.0.2.53\n"} {
 		if got := read(t, dir+f); !strings.Contains(got, want) {
 			t.Errorf("%s%s holds %q, want ...%q...", dir, f, got, want)
@@ -153,8 +153,10 @@ func TestLiveRunEtc(t *testing.T) {
 		}
 	}
 	mustPlumb(t, "stop", "probe", "--rm", "--time", "1")
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Errorf("after stop --rm, %s: %v", dir, err)
+	for _, dir := range []string{dir, "/run/plumb-root/overlay/probe"} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("after stop --rm, %s: %v", dir, err)
+		}
 	}
 
 	// A layer whose /etc/resolv.conf is a link out of the root: refused

@@ -62,14 +62,25 @@ func testLiveRunFaults(t *testing.T, share *share) {
 	before := settled(t, "/run")
 	status := mustPlumb(t, "status")
 
-	var plan struct {
-		Steps []struct {
-			Argv []string `json:"argv"`
-		} `json:"steps"`
+	type steps []struct {
+		Argv []string `json:"argv"`
+	}
+	// The sandbox's, the root's and the container's plans, as one chain.
+	var plans struct {
+		Plans []struct {
+			Steps steps `json:"steps"`
+		} `json:"plans"`
 	}
 	dry := append(append(append([]string{}, args[:len(args)-3]...), "--dry-run", "-o", "json"), args[len(args)-3:]...)
-	if err := json.Unmarshal([]byte(plumbStdout(t, dry...)), &plan); err != nil {
+	if err := json.Unmarshal([]byte(plumbStdout(t, dry...)), &plans); err != nil {
 		t.Fatal(err)
+	}
+	var plan struct{ Steps steps }
+	for _, p := range plans.Plans {
+		plan.Steps = append(plan.Steps, p.Steps...)
+	}
+	if len(plans.Plans) != 3 {
+		t.Fatalf("the dry run shows %d plans; want the sandbox's, the root's and the container's", len(plans.Plans))
 	}
 	tools := []string{"ip", "nsenter", "iptables", "iptables-restore", "sysctl", "mount", "umount", "mkdir", "rmdir", "rm", "touch", "sh", "crun"} // sysctl: the bridge's route_localnet, for the published port
 	env := faultEnv(t, append(tools, "unshare")...)

@@ -61,7 +61,7 @@ func (c *LogsCmd) Run(d *deps) error {
 		if f.Log != "" {
 			path = f.Log
 		}
-		if _, err := os.Stat(plan.OverlayAt(f.Root.Layout).Monitor); err == nil {
+		if _, err := os.Stat(plan.OverlayAt(f.Dir()).Monitor); err == nil {
 			return plan.Refuse("<name>", "%s runs in the foreground: its output goes to the terminal of the plumb that runs it", c.Name)
 		}
 		ended = func() bool {

@@ -22,7 +22,9 @@ func (c *RecoverCmd) Help() string {
 	return `A plan interrupted by a crash (SIGKILL, power loss) leaves its journal in the
 state directory. recover undoes every step it records as started or done, in
 reverse, including the one that was running (undos are idempotent, so undoing
-what never happened is harmless). An up of a Compose project killed half-way
+what never happened is harmless). A container's sandbox or root file system
+that no container holds any more (a crash between making them and the
+container, or between removing the container and them) is removed too. An up of a Compose project killed half-way
 is then rolled back from the project's journal, as its next compose up or
 down would. Running it again does nothing.`
 }
@@ -40,6 +42,20 @@ func (c *RecoverCmd) Run(d *deps) error {
 				return err
 			}
 			fmt.Fprintf(d.stdout, "# %s (state %s)\n", rec.ID(), rec.State)
+			if err := td.Plan.Text(d.stdout); err != nil {
+				return err
+			}
+		}
+		for _, h := range plan.Orphans(d.store) {
+			rec, err := d.store.Load(h.Kind, h.Name)
+			if err != nil {
+				return err
+			}
+			td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, plan.DownOptions{Rollback: true}, true)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(d.stdout, "# %s (held by no container)\n", rec.ID())
 			if err := td.Plan.Text(d.stdout); err != nil {
 				return err
 			}

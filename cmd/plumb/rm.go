@@ -82,8 +82,8 @@ func (c *RmCmd) remove(d *deps, name string) error {
 	if err != nil {
 		return fmt.Errorf("%w: its journal does not say where its upper layer is; nothing removed", err)
 	}
-	if c.IfShim != 0 && f.Root.Layout != "" {
-		if data, err := os.ReadFile(plan.OverlayAt(f.Root.Layout).Shim); err != nil || strings.TrimSpace(string(data)) != strconv.Itoa(c.IfShim) {
+	if c.IfShim != 0 && f.Dir() != "" {
+		if data, err := os.ReadFile(plan.OverlayAt(f.Dir()).Shim); err != nil || strings.TrimSpace(string(data)) != strconv.Itoa(c.IfShim) {
 			zerolog.Ctx(d.ctx).Info().Msgf("container %s is not the one shim %d ran: left alone", name, c.IfShim)
 			return nil
 		}
@@ -91,7 +91,7 @@ func (c *RmCmd) remove(d *deps, name string) error {
 	if _, state := plan.ContainerState(rec); state != "exited" && !c.Force {
 		return fmt.Errorf("container %s is %s: stop it first (plumb stop %s), or plumb rm -f %s", name, state, name, name)
 	}
-	opts := plan.DownOptions{Grace: -1, Purge: actions.RemoveTree{Path: f.Root.Layout}}
+	opts := plan.DownOptions{Grace: -1, Purge: actions.RemoveTree{Path: f.Dir()}}
 	td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, opts, c.DryRun)
 	if err != nil {
 		return err
@@ -99,7 +99,7 @@ func (c *RmCmd) remove(d *deps, name string) error {
 	if c.DryRun {
 		return render(d, td.Plan, c.Output)
 	}
-	fmt.Fprintf(d.stdout, "%s is removed: deleted %s\n", rec.ID(), f.Root.Layout)
+	fmt.Fprintf(d.stdout, "%s is removed: deleted %s\n", rec.ID(), f.Dir())
 	return nil
 }
 

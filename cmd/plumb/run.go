@@ -20,7 +20,7 @@ type RunCmd struct {
 	NameFlag    string     `name:"name" placeholder:"NAME" help:"The container's name, as docker run --name: instead of the NAME argument (the command then goes after --)."`
 	Image       string     `name:"image" placeholder:"REF" predictor:"image" help:"Run an image plumb keeps ('plumb image pull' or 'import'): its layers as the root, its Entrypoint and Cmd (CMD after -- replaces Cmd, as docker run's arguments do)."`
 	Layer       []string   `name:"layer" sep:"none" predictor:"layer" placeholder:"LAYER|DIR" help:"A read-only layer, topmost first: a name from 'plumb layer import', or a directory. Instead of --image, for plain trees."`
-	Net         string     `name:"net" predictor:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none|container:NAME" help:"The bridge to attach to (made by 'plumb bridge up'), none for loopback only, or container:NAME to share NAME's network namespace, hostname and /etc files, as the containers of a pod do (NAME cannot be stopped while it is shared)."`
+	Net         string     `name:"net" predictor:"net" aliases:"network" default:"none" placeholder:"BRIDGE|none|container:NAME" help:"The bridge to attach to (made by 'plumb bridge up'), none for loopback only, or container:NAME to join NAME's sandbox (network namespace, hostname, /etc files), as the containers of a pod do; the sandbox lives while any of them does."`
 	IP          addrFlag   `name:"ip" placeholder:"IP" help:"The container's address on the bridge (default: the next free one)."`
 	Publish     []portFlag `name:"publish" short:"p" sep:"none" placeholder:"HOST:CONTAINER[/tcp|/udp]" help:"Make a container port reachable at a host port; repeat for more."`
 	Alias       []string   `name:"alias" aliases:"network-alias" sep:"none" placeholder:"NAME" help:"A name the container answers to on its bridge, besides its own; repeat for more."`
@@ -68,13 +68,15 @@ type RunCmd struct {
 
 // Help is the long help of `plumb run --help`.
 func (c *RunCmd) Help() string {
-	return `Mounts an overlay of the layers (upper, work and merged under
-ROOT/overlay/NAME; nodev and nosuid), makes the network namespace
-plumb-NAME and joins it to the bridge, writes the container's /etc/hostname,
-/etc/hosts and /etc/resolv.conf in ROOT/overlay/NAME (as Docker writes them:
-the hostname; localhost and the container's address and name; the host's
-nameservers less loopback and IPv6 ones, or 8.8.8.8 and 8.8.4.4 when none is
-left), then hands the process to an OCI runtime, as Docker and Podman do:
+	return `Makes three objects, as CRI keeps a pod's sandbox apart from a container's
+root and its process. sandbox/NAME: the network namespace plumb-NAME joined
+to the bridge, and the /etc/hostname, /etc/hosts and /etc/resolv.conf its
+containers bind, in ROOT/sandbox/NAME (as Docker writes them: the hostname;
+localhost and the container's address and name; the host's nameservers less
+loopback and IPv6 ones, or 8.8.8.8 and 8.8.4.4 when none is left).
+rootfs/NAME: an overlay of the layers (upper, work and merged under
+ROOT/overlay/NAME; nodev and nosuid). container/NAME: the process, handed to
+an OCI runtime, as Docker and Podman do:
 
   crun --root STATE/runtime/crun run --detach --pid-file .../pid \
       --bundle ROOT/overlay/NAME NAME
@@ -103,8 +105,9 @@ Mounts, as docker run's: -v /HOST/DIR:/DIR[:ro] (made when missing),
 -v NAME:/DIR (a named volume, made when missing and filled from the image
 the first time), --mount type=bind|volume|tmpfs,..., --tmpfs /DIR. A
 destination under a symbolic link of the image is resolved inside the
-container's root. --net container:NAME shares NAME's network namespace, as
-a pod's containers do; NAME cannot be stopped while it is shared.
+container's root. --net container:NAME joins NAME's sandbox (its network
+namespace, hostname and /etc files), as a pod's containers share theirs; the
+sandbox lives while any of its containers does, NAME's own stop included.
 
 Without -d it stays in the foreground and undoes everything when the command
 ends, exiting with its status (as docker run --rm does; --rm is accepted). With
@@ -188,6 +191,8 @@ func (c *RunCmd) input() (supervise.Input, error) {
 		}
 	}
 	switch join, ok := strings.CutPrefix(c.Net, "container:"); {
+	case ok && join == "":
+		return supervise.Input{}, &plan.Refused{Flag: "net", Msg: "container: needs the name of the container whose network to share: --net container:NAME"}
 	case ok:
 		ct.Join = join
 	case c.Net != "none":
@@ -301,7 +306,7 @@ func (c *RunCmd) Run(d *deps) error {
 	if out == nil || err != nil {
 		return err
 	}
-	rec := out.Records[0]
+	rec := out.Records[len(out.Records)-1] // the container, after its sandbox and root
 	if c.Detach {
 		pid, _ := plan.ContainerState(rec)
 		_, err := fmt.Fprintln(d.stdout, pid)

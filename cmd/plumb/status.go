@@ -16,10 +16,20 @@ type StatusCmd struct {
 
 // Run lists every object (see view.Status), and each Compose project
 // whose up was interrupted: its journal is left for recover to roll back.
+// A sandbox or root file system that nothing holds says so (plan.Orphans).
 func (c *StatusCmd) Run(d *deps) error {
 	t, err := view.Status(d.store, c.All)
 	if err != nil {
 		return err
+	}
+	orphans := map[string]bool{}
+	for _, r := range plan.Orphans(d.store) {
+		orphans[r.ID()] = true
+	}
+	for i, row := range t.Rows {
+		if orphans[row.Kind+"/"+row.Name] {
+			t.Rows[i].Summary += "; held by no container (left by a crash): plumb recover removes it"
+		}
 	}
 	for _, name := range compose.InterruptedProjects(d.store.Layout) {
 		row := view.StatusRow{Kind: "compose", Name: name, State: plan.State("interrupted"),

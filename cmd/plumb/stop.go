@@ -40,7 +40,7 @@ func (c *StopCmd) Run(d *deps) error {
 	}
 	// Stopping needs no facts (the journal's undos do it); --rm needs
 	// the layout to remove.
-	f, ferr := rec.Container()
+	f, ferr := d.store.ContainerOf(rec)
 	if ferr != nil && c.RM {
 		return fmt.Errorf("%w: its journal does not say where its upper layer is; nothing deleted", ferr)
 	}
@@ -49,7 +49,7 @@ func (c *StopCmd) Run(d *deps) error {
 		opts.Grace = -1 // docker stop -t 0: SIGKILL at once
 	}
 	if c.RM {
-		opts.Purge = actions.RemoveTree{Path: f.Root.Layout}
+		opts.Purge = actions.RemoveTree{Path: f.Dir()}
 	}
 	td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, opts, c.DryRun)
 	if err != nil {
@@ -60,7 +60,7 @@ func (c *StopCmd) Run(d *deps) error {
 	}
 	fmt.Fprintf(d.stdout, "%s is stopped\n", rec.ID())
 	if c.RM {
-		fmt.Fprintf(d.stdout, "deleted %s\n", f.Root.Layout)
+		fmt.Fprintf(d.stdout, "deleted %s\n", f.Dir())
 	} else if ferr != nil {
 		zerolog.Ctx(d.ctx).Warn().Msgf("%v: its upper layer is not known", ferr)
 	} else if entries, err := os.ReadDir(f.Root.UpperDir); err == nil {

@@ -54,7 +54,11 @@ func renderPlans(d *deps, plans []*plan.Plan, format, joined string) error {
 	case "json":
 		return plan.JSONAll(d.stdout, plans)
 	case "sh":
-		return render(d, plan.Joined(plans[0].Kind+"s", joined, plans), format)
+		j := plan.Joined(plans[0].Kind+"s", joined, plans)
+		if last := plans[len(plans)-1]; last.Chain {
+			j.Kind, j.Name = last.Kind, last.Name // a container's, with its sandbox and root
+		}
+		return render(d, j, format)
 	}
 	return plan.TextAll(d.stdout, plans)
 }
