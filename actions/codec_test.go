@@ -61,7 +61,7 @@ var kindSamples = []Action{
 		Attach: true, Monitor: "/var/lib/plumb/overlay/ctr1/monitor.pid", Exit: "/var/lib/plumb/overlay/ctr1/exit.json", Shim: "/var/lib/plumb/overlay/ctr1/shim.pid",
 		Remove: []string{"--state-dir", "/run/plumb", "--root", "/var/lib/plumb", "rm", "ctr1"}},
 	RuntimeDelete{Runtime: Runtime{Name: "crun", State: "/run/plumb/runtime/crun", NoCgroups: true}, ID: "ctr 1", GraceSeconds: 3,
-		Files: []string{"/var/lib/plumb/overlay/ctr1/pid"}, Log: "/var/lib/plumb/overlay/ctr1/log", Shim: "/var/lib/plumb/overlay/ctr1/shim.pid"},
+		Files: []string{"/var/lib/plumb/overlay/ctr1/pid"}, Log: "/var/lib/plumb/overlay/ctr1/log", LogAlways: true, Shim: "/var/lib/plumb/overlay/ctr1/shim.pid"},
 	WriteFile{Path: "/var/lib/plumb/ctr1/hosts", Content: "127.0.0.1\tlocalhost\n10.88.0.2\tweb 'one'\n", For: "the container's /etc/hosts"},
 	NftApply{Input: []string{"add element ip plumb-br0 ports { tcp . 8080 : 10.88.0.2 . 80 }"}, Purpose: "publish 8080",
 		Made: &NftDelete{Family: "ip", Table: "plumb-br0", Set: "ports", Element: "tcp . 8080"}},

@@ -110,7 +110,7 @@ func (a RuntimeRun) Undo() Action {
 	// stop` and `down` give it the grace period (see plan.StopGrace).
 	d := RuntimeDelete{Runtime: a.Runtime, ID: a.ID, Files: files, GraceSeconds: -1, Shim: a.Shim}
 	if !a.Attach {
-		d.Log = a.Log
+		d.Log, d.LogAlways = a.Log, true
 	}
 	return d
 }
@@ -296,8 +296,12 @@ type RuntimeDelete struct {
 	// Files are removed once it is deleted: the PID files of the run.
 	Files []string `json:"files,omitempty"`
 	// Log, the detached container's output, is removed when empty: what
-	// the container said stays for the user (stop --rm deletes it).
-	Log string `json:"log,omitempty"`
+	// the container said stays for the user (stop --rm deletes it). With
+	// LogAlways it is removed whatever it holds: the rollback of a run,
+	// whose failure plumb has told already (what a stop leaves, as
+	// plan.StopGrace makes it, keeps a log that is not empty).
+	Log       string `json:"log,omitempty"`
+	LogAlways bool   `json:"log_always,omitempty"`
 	// Shim is the PID file of the container's shim, waited for after the
 	// delete (it writes the exit file as the container ends).
 	Shim string `json:"shim,omitempty"`
@@ -328,13 +332,17 @@ func (a RuntimeDelete) grace() time.Duration { return graceOf(a.GraceSeconds) }
 func (a RuntimeDelete) Shell(int) []string {
 	kill := func(sig string) string { return Quote(a.argv("kill", a.ID, sig)) + " 2>/dev/null" }
 	state := Quote(a.argv("state", a.ID)) + " 2>/dev/null | grep -q '\"status\": *\"running\"'"
+	logRm := rmEmpty(a.Log)
+	if a.LogAlways && a.Log != "" {
+		logRm = "; " + Quote([]string{"rm", "-f", "--", a.Log})
+	}
 	if a.grace() == 0 {
-		return []string{Quote(a.Argv()) + rmFiles(a.Files) + rmEmpty(a.Log)}
+		return []string{Quote(a.Argv()) + rmFiles(a.Files) + logRm}
 	}
 	return []string{
 		kill("TERM") + " && for i in $(seq " + strconv.Itoa(int(a.grace()/(100*time.Millisecond))) + "); do " + state + " || break; sleep 0.1; done",
 		kill("KILL") + " || true",
-		Quote(a.Argv()) + rmFiles(a.Files) + rmEmpty(a.Log),
+		Quote(a.Argv()) + rmFiles(a.Files) + logRm,
 	}
 }
 
@@ -353,7 +361,7 @@ func (a RuntimeDelete) Exec(ctx context.Context, r Runner) error {
 	// killed (recover): the runtime may create it while this waits, and
 	// it is then deleted too, or it would run on with nothing of plumb's
 	// left to stop it.
-	for deadline := time.Now().Add(5 * time.Second); a.Shim != "" && shimRunning(a.Shim) && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(5 * time.Second); a.shimRunning() && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
 		if !deleted && a.known() {
 			deleted = true
 			if err := a.stopAndDelete(ctx, r); err != nil {
@@ -366,10 +374,47 @@ func (a RuntimeDelete) Exec(ctx context.Context, r Runner) error {
 			return err
 		}
 	}
-	if fi, err := os.Stat(a.Log); a.Log != "" && err == nil && fi.Size() == 0 {
+	if fi, err := os.Stat(a.Log); a.Log != "" && err == nil && (fi.Size() == 0 || a.LogAlways) {
 		return os.Remove(a.Log)
 	}
 	return nil
+}
+
+// shimRunning says whether the container's shim runs: by its PID file, or,
+// while there is none, by its command line. plumb writes the file just
+// after it starts the shim; killed in between, it leaves a shim that goes
+// on to start the container and to write its exit status and log into
+// the container's directory, which recover would otherwise undo from
+// under it (found by a hostile test, 4 kills in 17).
+func (a RuntimeDelete) shimRunning() bool {
+	if a.Shim == "" {
+		return false
+	}
+	if _, err := os.Lstat(a.Shim); err == nil {
+		return shimRunning(a.Shim)
+	}
+	return findShim(a.Log) > 0
+}
+
+// findShim is the PID of a running `plumb shim --log LOG ...`, 0 when
+// none runs (or log is "").
+func findShim(log string) int {
+	if log == "" {
+		return 0
+	}
+	want := "\x00--log\x00" + log + "\x00"
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cmd, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err == nil && strings.HasPrefix(string(cmd), "plumb\x00shim\x00") && strings.Contains(string(cmd), want) && !exited(pid) {
+			return pid
+		}
+	}
+	return 0
 }
 
 // known reports whether the runtime may still know the container: its

@@ -108,3 +108,41 @@ func TestRuntimeDeleteLateContainer(t *testing.T) {
 		t.Errorf("the container created late was not deleted; calls:\n%s", got)
 	}
 }
+
+// TestShimWithoutPIDFile: a shim whose PID file plumb did not write (it
+// was killed just after starting it) is still found running, by its
+// command line, and waited for; another container's shim is not taken
+// for it.
+func TestShimWithoutPIDFile(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip(err)
+	}
+	dir := t.TempDir()
+	// bash runs the script "shim" with argv "plumb shim --log LOG ...",
+	// the command line a shim has.
+	if err := os.WriteFile(filepath.Join(dir, "shim"), []byte("exec sleep 30\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	log := filepath.Join(dir, "web", "log")
+	shim := &exec.Cmd{Path: bash, Args: []string{"plumb", "shim", "--log", log, "--exit", dir + "/exit.json", "--", "crun", "run"}, Dir: dir}
+	if err := shim.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { shim.Process.Kill(); shim.Wait() })
+	a := RuntimeDelete{ID: "web", Shim: filepath.Join(dir, "web", "shim.pid"), Log: log}
+	for deadline := time.Now().Add(5 * time.Second); !a.shimRunning() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // until the fork has exec'd bash
+	}
+	if !a.shimRunning() {
+		t.Error("a shim with no PID file is not found running")
+	}
+	if other := (RuntimeDelete{ID: "web2", Shim: a.Shim, Log: log + "2"}); other.shimRunning() {
+		t.Error("another container's shim is taken for web2's")
+	}
+	shim.Process.Kill()
+	shim.Wait()
+	if a.shimRunning() {
+		t.Error("a shim that ended is found running")
+	}
+}

@@ -302,7 +302,7 @@ func StopGrace(rec *Record, seconds int) error {
 			sc.GraceSeconds = seconds
 			return sc
 		case actions.RuntimeDelete:
-			sc.GraceSeconds = seconds
+			sc.GraceSeconds, sc.LogAlways = seconds, false // a stop keeps what the container said
 			return sc
 		}
 		return nil
