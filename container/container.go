@@ -773,6 +773,15 @@ func (c *Container) FromImage(cfg image.Config) error {
 // Allocate gives out the container's address on its bridge, if it has one.
 func (c *Container) Allocate(ctx context.Context, env plan.Env, reserve bool) (func(), error) {
 	c.attach, c.owner = nil, nil
+	if len(c.Replaces) == 0 {
+		// Before an address is sought: a name whose sandbox is still
+		// held by others would otherwise be refused for its namespace's
+		// place on the bridge, which says less. (A dry run of a replace
+		// plans over the container it has not removed yet.)
+		if err := c.nameFree(env.St); err != nil {
+			return nil, err
+		}
+	}
 	if c.Join != "" {
 		if err := c.loadOwner(env.St); err != nil {
 			return nil, err

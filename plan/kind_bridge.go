@@ -138,18 +138,30 @@ func (k bridgeKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) (
 		}
 		before = append(before, a)
 	}
-	var run []string
+	var run, held []string
+	var orphans, attached []*Record
 	for _, a := range before {
-		if !a.Is(AttachmentKind) { // a container plumb runs
+		switch deps, _ := DependentsOf(env.St, a); {
+		case a.Is(AttachmentKind):
+			attached = append(attached, a)
+		case IsHeld(a) && len(deps) == 0:
+			// A sandbox no container holds any more (a removal cut
+			// short): nothing's, so it goes first, as recover would.
+			orphans = append(orphans, a)
+		case IsHeld(a):
+			held = append(held, namesOf(deps)...)
+		default: // a container plumb runs
 			run = append(run, a.Name)
 		}
 	}
+	run = append(run, held...)
 	if len(run) > 0 {
 		// --force detaches attachments; a container is more than its
 		// network, and stopping it is `plumb stop`'s to do.
 		return nil, &Refused{Msg: fmt.Sprintf("%s has containers run on it: %s; stop them first (plumb stop NAME)", rec.Name, strings.Join(run, ", "))}
 	}
-	if len(before) > 0 && !opts.Force {
+	if len(attached) > 0 && !opts.Force {
+		before = attached
 		var ids []string
 		for _, a := range before {
 			f, err := a.AttachmentFacts()
@@ -160,5 +172,5 @@ func (k bridgeKind) BeforeDown(env Env, rec *Record, opts DownOptions, _ bool) (
 		}
 		return nil, &Refused{Msg: fmt.Sprintf("%s has %d attached containers: %s; detach them, or use --force", rec.Name, len(before), strings.Join(ids, ", "))}
 	}
-	return before, nil
+	return append(orphans, attached...), nil
 }

@@ -112,7 +112,7 @@ func TestLiveLogs(t *testing.T) {
 	if out, err := plumb(t, nil, "logs", "count"); err == nil || !strings.Contains(out, "plumb keeps no container named count, nor its log") {
 		t.Errorf("logs of a removed container: %v\n%s", err, out)
 	}
-	if out, err := plumb(t, nil, "rm", "count"); exitStatus(err) != 1 || !strings.Contains(out, "plumb keeps no container named count, nor what one left") {
+	if out, err := plumb(t, nil, "rm", "count"); exitStatus(err) != 1 || !strings.Contains(out, "plumb keeps no container named count (`plumb ps -a` lists them), nor what a stopped one left") {
 		t.Errorf("rm of a removed container: %v\n%s", err, out)
 	}
 	// -d --rm: the shim removes the container once its command has ended.

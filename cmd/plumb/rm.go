@@ -106,9 +106,58 @@ func (c *RmCmd) remove(d *deps, name string) error {
 // removeKept deletes what a container stopped without --rm left: its
 // directory under ROOT/overlay, which no journal holds any more.
 func (c *RmCmd) removeKept(d *deps, name string) error {
+	// A removal cut short (plumb killed) may have left the container's
+	// root file system and sandbox, which nothing holds now: they go
+	// first, as recover would take them.
+	finished, purged := 0, false
+	for _, o := range plan.Orphans(d.store) {
+		if o.Name != name {
+			continue
+		}
+		rec, err := d.store.Load(o.Kind, o.Name)
+		if err != nil {
+			return err
+		}
+		opts := plan.DownOptions{}
+		if rec.Is(plan.RootfsKind) {
+			opts.Purge, purged = actions.RemoveTree{Path: d.store.Layout.Overlay(name).Base}, true
+		}
+		td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, opts, c.DryRun)
+		if err != nil {
+			return err
+		}
+		if c.DryRun {
+			if err := render(d, td.Plan, c.Output); err != nil {
+				return err
+			}
+			continue
+		}
+		finished++
+		fmt.Fprintf(d.stdout, "%s is removed: container %s, which held it, was gone\n", rec.ID(), name)
+	}
 	dir := d.store.Layout.Overlay(name).Base
+	if purged {
+		return nil // the root file system's removal deleted dir
+	}
 	if _, err := os.Lstat(dir); err != nil {
-		return fmt.Errorf("plumb keeps no container named %s, nor what one left (`plumb ps -a` lists them)", name)
+		if c.DryRun || finished > 0 {
+			return nil
+		}
+		if _, err := d.store.LoadHeader(plan.SandboxKind.Name(), name); err == nil {
+			return fmt.Errorf("plumb keeps no container named %s; sandbox/%s is still held by the containers that joined it", name, name)
+		}
+		return fmt.Errorf("plumb keeps no container named %s (`plumb ps -a` lists them), nor what a stopped one left in %s", name, dir)
+	}
+	// Never under a mount: a container plumb keeps no journal of (run by
+	// a runbook) would lose its upper layer while it runs.
+	mounts, err := actions.Mounts()
+	if err != nil {
+		return err
+	}
+	for m := range mounts {
+		if m == dir || strings.HasPrefix(m, dir+"/") {
+			return fmt.Errorf("%s is mounted, though plumb keeps no container named %s (one a runbook made?): undo it first (its runbook's rollback), then plumb rm %s", m, name, name)
+		}
 	}
 	rm := actions.RemoveTree{Path: dir}
 	if c.DryRun {
