@@ -52,10 +52,11 @@ run plumb bridge up plumb0 --subnet 10.88.0.0/24 2>/dev/null
 say "The server container runs the image's own Cmd (httpd): its plan first (nothing runs), then -d"
 # The trailing -- is an empty CMD: plumb then runs the image's Entrypoint and
 # Cmd (without it this plumb's argument parser wants a CMD).
-run plumb run server --image "$image" --net plumb0 --dry-run -- | sed -n '/^[$] /p;/^mount -t overlay/p;/^    "args"/p;/^        "args": \["mount"/p;/"bounding"/p;/^\(crun\|runc\) /p'
-echo '...   (abridged: the overlay of the three layers; from config.json, the image'"'"'s Cmd (httpd),'
-echo '      Docker'"'"'s 14 capabilities and the hook that keeps the root nodev,nosuid; the OCI runtime'
-echo '      that starts it from that bundle)'
+run plumb run server --image "$image" --net plumb0 --dry-run -- | sed -n '/^[$] /p;/^# [a-z]*\/[^ ]*: /p;/^unshare /p;/^mount -t overlay/p;/^    "args"/p;/^        "args": \["sh", "-c", "cat >\/dev\/null; exec/p;/"bounding"/p;/^\(crun\|runc\) /p'
+echo '...   (abridged: three objects, as CRI keeps them: the sandbox (its network namespace on the'
+echo '      bridge, its /etc files), the root file system (the overlay of the three layers), the'
+echo '      container (config.json: the image'"'"'s Cmd, Docker'"'"'s 14 capabilities, the hook that keeps'
+echo '      the root nodev,nosuid; the OCI runtime that starts it from that bundle))'
 run plumb run server --image "$image" --net plumb0 -d -- 2>/dev/null
 
 say "The client container, from the same image (the document's step 2)"
