@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -121,15 +122,19 @@ func TestShimWithoutPIDFile(t *testing.T) {
 	dir := t.TempDir()
 	// bash runs the script "shim" with argv "plumb shim --log LOG ...",
 	// the command line a shim has.
-	if err := os.WriteFile(filepath.Join(dir, "shim"), []byte("exec sleep 30\n"), 0o755); err != nil {
+	// (Not exec: bash keeps the command line; its sleep goes with its
+	// process group.)
+	if err := os.WriteFile(filepath.Join(dir, "shim"), []byte("sleep 30\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	log := filepath.Join(dir, "web", "log")
-	shim := &exec.Cmd{Path: bash, Args: []string{"plumb", "shim", "--log", log, "--exit", dir + "/exit.json", "--", "crun", "run"}, Dir: dir}
+	shim := &exec.Cmd{Path: bash, Args: []string{"plumb", "shim", "--log", log, "--exit", dir + "/exit.json", "--", "crun", "run"}, Dir: dir,
+		SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
 	if err := shim.Start(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { shim.Process.Kill(); shim.Wait() })
+	kill := func() { syscall.Kill(-shim.Process.Pid, syscall.SIGKILL); shim.Wait() }
+	t.Cleanup(kill)
 	a := RuntimeDelete{ID: "web", Shim: filepath.Join(dir, "web", "shim.pid"), Log: log}
 	for deadline := time.Now().Add(5 * time.Second); !a.shimRunning() && time.Now().Before(deadline); {
 		time.Sleep(time.Millisecond) // until the fork has exec'd bash
@@ -140,8 +145,7 @@ func TestShimWithoutPIDFile(t *testing.T) {
 	if other := (RuntimeDelete{ID: "web2", Shim: a.Shim, Log: log + "2"}); other.shimRunning() {
 		t.Error("another container's shim is taken for web2's")
 	}
-	shim.Process.Kill()
-	shim.Wait()
+	kill()
 	if a.shimRunning() {
 		t.Error("a shim that ended is found running")
 	}

@@ -129,7 +129,10 @@ func (p *Project) Recover(ctx context.Context, env plan.Env, o Options, down boo
 	if j.Project != p.Name {
 		return fmt.Errorf("%s is the journal of project %q, not %s: remove it", path, j.Project, p.Name)
 	}
-	if bad := plan.Interrupted(env.St); len(bad) > 0 {
+	// A container's sandbox or root held by nothing (a kill between a
+	// chain's marks) is recover's too: the rollback's remake would be
+	// refused the name.
+	if bad := append(plan.Interrupted(env.St), plan.Orphans(env.St)...); len(bad) > 0 {
 		var ids []string
 		for _, r := range bad {
 			ids = append(ids, r.ID())

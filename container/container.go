@@ -863,6 +863,11 @@ func (c *Container) loadOwner(st *plan.Store) error {
 	if err != nil {
 		return fmt.Errorf("the sandbox of %s: %w", c.Join, err)
 	}
+	// Never a sandbox recover may undo: one whose plan, or its first
+	// container's, did not end (plumb killed before the chain's marks).
+	if rec.State != plan.StateUp || sb.State != plan.StateUp {
+		return plan.Refuse("net", "%s's plan did not end (state %s, its sandbox's %s): `plumb recover` first", rec.ID(), rec.State, sb.State)
+	}
 	sf, err := sb.Sandbox()
 	if err != nil {
 		return err

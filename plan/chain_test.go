@@ -215,3 +215,42 @@ func TestHeldRemoval(t *testing.T) {
 		t.Errorf("the sandbox: %v", err)
 	}
 }
+
+// TestPurgeFollowsRoot: a container's purge goes to its root file system,
+// written before anything is undone: plumb killed between the container's
+// removal and its root's leaves the purge journaled, and recover runs it
+// after the root's undos.
+func TestPurgeFollowsRoot(t *testing.T) {
+	ctx := context.Background()
+	st := NewStore(t.TempDir())
+	if _, err := execute(ctx, &plantest.FakeRunner{}, st, containerChain("p", ""), Each); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := st.Load("container", "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := st.Overlay("p").Base
+	func() {
+		defer func() {
+			if r := recover(); r != nil {
+				if _, ok := r.(plantest.Crash); !ok {
+					panic(r)
+				}
+			}
+		}()
+		Remove(ctx, Env{R: &plantest.FakeRunner{CrashOn: del("ps2")}, St: st, Mode: Each}, []*Record{rec}, DownOptions{Purge: actions.RemoveTree{Path: dir}}, false)
+		t.Fatal("no crash")
+	}()
+	root, err := st.Load("rootfs", "p")
+	if err != nil || root.Purge == nil {
+		t.Fatalf("the root's journal after the crash: %v, purge %v", err, root != nil && root.Purge != nil)
+	}
+	f := &plantest.FakeRunner{}
+	if _, err := Recover(ctx, f, st); err != nil {
+		t.Fatal(err)
+	}
+	if want := "rm -rf --one-file-system -- " + dir; len(f.Calls) == 0 || f.Calls[len(f.Calls)-1] != want {
+		t.Errorf("recover ran %q; want it to end with %s", f.Calls, want)
+	}
+}

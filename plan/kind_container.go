@@ -311,7 +311,7 @@ func StopGrace(rec *Record, seconds int) error {
 
 // ContainerOf is a container record's facts with its sandbox's and its
 // root file system's filled in where a container of version 1 kept them
-// (Root, Net, and Hostname as the sandbox has it), for what reads a
+// (Root and Net), for what reads a
 // container whole: inspect, ps, exec, logs, Compose. Of version 1, they
 // are the record's own.
 func (s *Store) ContainerOf(rec *Record) (ContainerFacts, error) {

@@ -95,12 +95,14 @@ func (sandboxKind) Dependents(st *Store, rec *Record, _ Facts) []*Record {
 	return holders(st, func(f ContainerFacts) bool { return f.Sandbox == rec.Name })
 }
 
-// holders are the containers whose facts match.
+// holders are the containers whose facts match, and those whose facts
+// cannot be read: they may hold it, and an object taken for held by
+// nothing is undone by recover (see Orphans).
 func holders(st *Store, match func(ContainerFacts) bool) []*Record {
 	recs, _ := st.Headers()
 	var out []*Record
 	for _, r := range OfKind(recs, ContainerKind) {
-		if f, err := r.Container(); err == nil && match(f) {
+		if f, err := r.Container(); err != nil || match(f) {
 			out = append(out, r)
 		}
 	}

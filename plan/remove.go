@@ -43,7 +43,16 @@ func Remove(ctx context.Context, env Env, recs []*Record, opts DownOptions, dryR
 		if err != nil {
 			return nil, err
 		}
-		purged(set, recs[0]).Purge = e
+		target := purged(set, recs[0])
+		target.Purge = e
+		if target != recs[0] && !dryRun {
+			// Written now: the container's journal, which held it
+			// before, is gone before the root's unwind starts, and a
+			// kill in between must leave the purge to recover.
+			if err := env.St.Save(target); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if opts.Rollback {
 		env.Mode = Each // as Recover finishes a rollback

@@ -382,7 +382,26 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 	if len(recs) > 1 {
 		recs = dependentsFirst(recs, ties(st, recs))
 	}
+	recovering := map[string]bool{}
 	for _, rec := range recs {
+		recovering[rec.ID()] = true
+	}
+	for _, rec := range recs {
+		if IsHeld(rec) {
+			// Never from under a container that is up and not being
+			// recovered (one that joined it before the plan's end).
+			deps, _ := DependentsOf(st, rec)
+			var up []*Record
+			for _, d := range deps {
+				if !recovering[d.ID()] && d.State == StateUp {
+					up = append(up, d)
+				}
+			}
+			if len(up) > 0 {
+				errs = append(errs, fmt.Errorf("%s: not undone: %s, which is up, runs in it; remove them, then recover again", rec.ID(), strings.Join(recordIDs(up), ", ")))
+				continue
+			}
+		}
 		zerolog.Ctx(ctx).Info().Msgf("recovering %s (state %s)", rec.ID(), rec.State)
 		undo := Unwind
 		if rec.Updating != nil {
@@ -427,7 +446,10 @@ func Recover(ctx context.Context, r actions.Runner, st *Store) (recovered []stri
 // the objects of a chain (a container's), or of a removal, does, and
 // recover removes it (headers: Load one to undo it).
 func Orphans(st *Store) []*Record {
-	recs, _ := st.Headers()
+	recs, errs := st.Headers()
+	if len(errs) > 0 {
+		return nil // a journal that cannot be read may be a holder's
+	}
 	var out []*Record
 	for _, r := range recs {
 		if _, held := capability[Held](r); !held || r.State != StateUp {

@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 	"golang.org/x/sys/unix"
 
+	"plumb/actions"
 	"plumb/plan"
 )
 
@@ -194,7 +195,14 @@ func (f Foreground) tearDown(ctx context.Context, env plan.Env, grace, status in
 		zerolog.Ctx(ctx).Warn().Msgf("container %s ended; %s still share its network, so it stays (ps -a) until they are removed: then plumb rm %s", f.Name, strings.Join(names, ", "), f.Name)
 		return false, nil
 	}
-	if _, err := plan.Remove(ctx, env, []*plan.Record{rec}, plan.DownOptions{Grace: grace}, false); err != nil {
+	// Its directory goes too, upper layer included, as docker run --rm's
+	// container layer does: the name is free for the next run, which
+	// never takes another's upper layer.
+	opts := plan.DownOptions{Grace: grace}
+	if f, err := rec.Container(); err == nil && f.Dir() != "" {
+		opts.Purge = actions.RemoveTree{Path: f.Dir()}
+	}
+	if _, err := plan.Remove(ctx, env, []*plan.Record{rec}, opts, false); err != nil {
 		return false, fmt.Errorf("cleaning up %w", err)
 	}
 	return true, nil

@@ -40,7 +40,10 @@ func (c *StopCmd) Run(d *deps) error {
 	}
 	// Stopping needs no facts (the journal's undos do it); --rm needs
 	// the layout to remove.
-	f, ferr := d.store.ContainerOf(rec)
+	f, ferr := rec.Container() // its directory is its own
+	if whole, err := d.store.ContainerOf(rec); err == nil {
+		f = whole // and its upper layer its root's, for the message below
+	}
 	if ferr != nil && c.RM {
 		return fmt.Errorf("%w: its journal does not say where its upper layer is; nothing deleted", ferr)
 	}
