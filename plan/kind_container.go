@@ -113,12 +113,11 @@ func (containerKind) DecodeDetails(d *DetailsReader) Facts {
 // SelfNamed: a container answers to its name on its network.
 func (containerKind) SelfNamed() {}
 
+// The network of a container of version 1, kept in its record: what a
+// sandbox holds now (see held).
 func (containerKind) Attachment(f Facts) (AttachmentFacts, bool) {
-	c, ok := f.(ContainerFacts)
-	if !ok || c.Net == nil {
-		return AttachmentFacts{}, false
-	}
-	return *c.Net, true
+	c, _ := f.(ContainerFacts)
+	return held(c.Net).attachment()
 }
 
 // Overlay: a container of version 1's root; one of version 2 has none
@@ -129,25 +128,18 @@ func (containerKind) Overlay(f Facts) (OverlayFacts, bool) {
 }
 
 func (containerKind) IndexEntries(l Layout, f Facts) []string {
-	if c, ok := f.(ContainerFacts); ok && c.Net != nil {
-		return c.Net.indexEntries(l)
-	}
-	return nil
+	c, _ := f.(ContainerFacts)
+	return held(c.Net).indexEntries(l)
 }
 
-// Rules: a container on a bridge has its attachment's; one with --net
-// none has none.
 func (containerKind) Rules(f Facts) (rules, bridged bool) {
-	c, ok := f.(ContainerFacts)
-	on := ok && c.Net != nil
-	return on, on
+	c, _ := f.(ContainerFacts)
+	return held(c.Net).rules()
 }
 
 func (containerKind) Firewall(f Facts) string {
-	if c, ok := f.(ContainerFacts); ok && c.Net != nil {
-		return c.Net.Firewall
-	}
-	return ""
+	c, _ := f.(ContainerFacts)
+	return held(c.Net).firewall()
 }
 
 // Dependents, of a container of version 1 alone, are the containers of

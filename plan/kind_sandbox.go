@@ -60,33 +60,54 @@ func (sandboxKind) SelfNamed() {}
 func (sandboxKind) Held() {}
 
 func (sandboxKind) Attachment(f Facts) (AttachmentFacts, bool) {
-	s, ok := f.(SandboxFacts)
-	if !ok || s.Net == nil {
-		return AttachmentFacts{}, false
-	}
-	return *s.Net, true
+	s, _ := f.(SandboxFacts)
+	return held(s.Net).attachment()
 }
 
 func (sandboxKind) IndexEntries(l Layout, f Facts) []string {
-	if s, ok := f.(SandboxFacts); ok && s.Net != nil {
-		return s.Net.indexEntries(l)
-	}
-	return nil
+	s, _ := f.(SandboxFacts)
+	return held(s.Net).indexEntries(l)
 }
 
-// Rules: a sandbox on a bridge has its attachment's; one with loopback
-// alone has none.
 func (sandboxKind) Rules(f Facts) (rules, bridged bool) {
-	s, ok := f.(SandboxFacts)
-	on := ok && s.Net != nil
-	return on, on
+	s, _ := f.(SandboxFacts)
+	return held(s.Net).rules()
 }
 
 func (sandboxKind) Firewall(f Facts) string {
-	if s, ok := f.(SandboxFacts); ok && s.Net != nil {
-		return s.Net.Firewall
+	s, _ := f.(SandboxFacts)
+	return held(s.Net).firewall()
+}
+
+// held is the attachment a record holds in its facts, nil for none (a
+// sandbox with loopback alone, a container with --net none), as the
+// capabilities of the kinds that hold one see it.
+func held(n *AttachmentFacts) heldNet { return heldNet{n} }
+
+type heldNet struct{ n *AttachmentFacts }
+
+func (h heldNet) attachment() (AttachmentFacts, bool) {
+	if h.n == nil {
+		return AttachmentFacts{}, false
 	}
-	return ""
+	return *h.n, true
+}
+
+func (h heldNet) indexEntries(l Layout) []string {
+	if h.n == nil {
+		return nil
+	}
+	return h.n.indexEntries(l)
+}
+
+// rules: on a bridge, an attachment's rules; with none, none.
+func (h heldNet) rules() (rules, bridged bool) { return h.n != nil, h.n != nil }
+
+func (h heldNet) firewall() string {
+	if h.n == nil {
+		return ""
+	}
+	return h.n.Firewall
 }
 
 // Dependents are the containers that run in it, whatever their state:

@@ -33,30 +33,12 @@ down would. Running it again does nothing.`
 func (c *RecoverCmd) Run(d *deps) error {
 	if c.DryRun {
 		for _, h := range plan.Interrupted(d.store) {
-			rec, err := d.store.Load(h.Kind, h.Name)
-			if err != nil {
-				return err
-			}
-			td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, plan.DownOptions{Rollback: true}, true)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(d.stdout, "# %s (state %s)\n", rec.ID(), rec.State)
-			if err := td.Plan.Text(d.stdout); err != nil {
+			if err := printUndo(d, h, fmt.Sprintf("state %s", h.State)); err != nil {
 				return err
 			}
 		}
 		for _, h := range plan.Orphans(d.store) {
-			rec, err := d.store.Load(h.Kind, h.Name)
-			if err != nil {
-				return err
-			}
-			td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, plan.DownOptions{Rollback: true}, true)
-			if err != nil {
-				return err
-			}
-			fmt.Fprintf(d.stdout, "# %s (held by no container)\n", rec.ID())
-			if err := td.Plan.Text(d.stdout); err != nil {
+			if err := printUndo(d, h, "held by no container"); err != nil {
 				return err
 			}
 		}
@@ -103,6 +85,21 @@ func (c *RecoverCmd) Run(d *deps) error {
 		fmt.Fprintln(d.stdout, "nothing to recover")
 	}
 	return err
+}
+
+// printUndo prints, under a comment saying why, the undos recover would
+// run for the object whose header is h.
+func printUndo(d *deps, h *plan.Record, why string) error {
+	rec, err := d.store.Load(h.Kind, h.Name)
+	if err != nil {
+		return err
+	}
+	td, err := plan.Remove(d.ctx, d.env(), []*plan.Record{rec}, plan.DownOptions{Rollback: true}, true)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(d.stdout, "# %s (%s)\n", rec.ID(), why)
+	return td.Plan.Text(d.stdout)
 }
 
 // recoverProject rolls back the interrupted up of project name, as the
