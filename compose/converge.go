@@ -647,14 +647,7 @@ func (p *Project) removal(env plan.Env, c *Change, rec *plan.Record) error {
 	// What the container holds goes with it (plan.Remove): listed after
 	// it, never removed on its own (see run), for the project's journal,
 	// whose rollback makes the container again with its network.
-	for _, h := range []struct {
-		kind plan.Kind
-		name string
-	}{{plan.RootfsKind, f.Rootfs}, {plan.SandboxKind, f.Sandbox}} {
-		if h.name != "" {
-			ids = append(ids, &plan.Record{Kind: h.kind.Name(), Name: h.name})
-		}
-	}
+	ids = append(ids, f.HeldRefs()...)
 	// Headers have no steps: the records whose undos run are read whole.
 	for _, r := range append(ids[:len(ids):len(ids)], rec) {
 		full, err := env.St.Load(r.Kind, r.Name)

@@ -167,16 +167,23 @@ func (containerKind) Holds(st *Store, _ *Record, f Facts) []*Record {
 		return nil
 	}
 	var out []*Record
-	for _, ref := range []struct {
-		kind Kind
-		name string
-	}{{RootfsKind, c.Rootfs}, {SandboxKind, c.Sandbox}} {
-		if ref.name == "" {
-			continue
-		}
-		if h, err := st.LoadHeader(ref.kind.Name(), ref.name); err == nil {
+	for _, ref := range c.HeldRefs() {
+		if h, err := st.LoadHeader(ref.Kind, ref.Name); err == nil {
 			out = append(out, h)
 		}
+	}
+	return out
+}
+
+// HeldRefs name its root file system and its sandbox (records of kind and
+// name alone), the root first; none for a container of version 1.
+func (f ContainerFacts) HeldRefs() []*Record {
+	var out []*Record
+	if f.Rootfs != "" {
+		out = append(out, &Record{Kind: RootfsKind.Name(), Name: f.Rootfs})
+	}
+	if f.Sandbox != "" {
+		out = append(out, &Record{Kind: SandboxKind.Name(), Name: f.Sandbox})
 	}
 	return out
 }

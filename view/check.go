@@ -42,19 +42,14 @@ func Check(ctx context.Context, env plan.Env, name string) (CheckReport, error) 
 		recs = []*plan.Record{rec}
 		// A container's sandbox and root are checked with it: its
 		// network and its mount are theirs.
-		f, err := rec.Container()
-		for _, h := range []struct {
-			kind plan.Kind
-			name string
-		}{{plan.SandboxKind, f.Sandbox}, {plan.RootfsKind, f.Rootfs}} {
-			if err != nil || h.name == "" {
-				continue
+		if f, err := rec.Container(); err == nil {
+			for _, h := range f.HeldRefs() {
+				held, err := env.St.Load(h.Kind, h.Name)
+				if err != nil {
+					return CheckReport{}, err
+				}
+				recs = append(recs, held)
 			}
-			held, lerr := env.St.Load(h.kind.Name(), h.name)
-			if lerr != nil {
-				return CheckReport{}, lerr
-			}
-			recs = append(recs, held)
 		}
 	} else {
 		var errs []error
